@@ -28,6 +28,11 @@ pub struct IdError {
     pub value: String,
 }
 
+/// Implemented by every prefixed id, so callers can mint any of them generically.
+pub trait PrefixedId: Sized {
+    fn from_parts(millis: i64, random: u128) -> Self;
+}
+
 macro_rules! prefixed_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
         $(#[$doc])*
@@ -62,6 +67,12 @@ macro_rules! prefixed_id {
 
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+        }
+
+        impl PrefixedId for $name {
+            fn from_parts(millis: i64, random: u128) -> Self {
+                $name::from_parts(millis, random)
             }
         }
 

@@ -6,6 +6,7 @@
 //! I/O, depends on no async runtime, database, HTTP or TLS crate, and never reads a clock:
 //! time is always a parameter ([`Timestamp`]).
 
+pub mod alert;
 pub mod check;
 pub mod ids;
 pub mod incident;

@@ -1,0 +1,103 @@
+//! Probes: run one [`CheckSpec`] against the network and turn what happened into a
+//! [`ProbeReport`].
+//!
+//! [`run_check`] is the single entry point used by the engine's in-process checker and by
+//! regional workers. It never panics and never returns an error: every failure becomes a
+//! report with an outcome and an `error` an operator can act on. Failed attempts are retried
+//! up to `retries` times after a short pause; the last attempt is reported.
+
+mod dns;
+mod http;
+mod tcp;
+mod tls;
+
+use crate::error::HttpError;
+use crate::guard::SsrfGuard;
+use crate::http::HttpClient;
+use crate::resolver::Resolver;
+use netpulse_core::check::ProbeReport;
+use netpulse_core::{CheckSpec, Outcome, Timestamp, Timings};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Pause between a failed attempt and the next one.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// What probes need: the HTTP client, whose resolver and SSRF guard they also use.
+#[derive(Clone, Debug)]
+pub struct ProbeContext {
+    pub http: HttpClient,
+}
+
+impl ProbeContext {
+    pub fn new(http: HttpClient) -> Self {
+        Self { http }
+    }
+    pub fn resolver(&self) -> &Resolver {
+        self.http.resolver()
+    }
+    pub fn guard(&self) -> &SsrfGuard {
+        self.http.guard()
+    }
+}
+
+/// Run `spec` with `timeout` per attempt, retrying failed attempts up to `retries` times.
+pub async fn run_check(
+    spec: &CheckSpec,
+    timeout: Duration,
+    retries: u8,
+    ctx: &ProbeContext,
+) -> ProbeReport {
+    let mut report = attempt(spec, timeout, ctx).await;
+    for _ in 0..retries {
+        if !worth_retrying(&report) {
+            break;
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+        report = attempt(spec, timeout, ctx).await;
+    }
+    report
+}
+
+async fn attempt(spec: &CheckSpec, timeout: Duration, ctx: &ProbeContext) -> ProbeReport {
+    match spec {
+        CheckSpec::Http(s) => http::probe(s, timeout, ctx).await,
+        CheckSpec::Tcp(s) => tcp::probe(s, timeout, ctx).await,
+        CheckSpec::Dns(s) => dns::probe(s, timeout, ctx).await,
+        CheckSpec::Tls(s) => tls::probe(s, timeout, ctx, now()).await,
+        CheckSpec::Heartbeat(_) => ProbeReport::failed(
+            Outcome::Error,
+            "heartbeat monitors are evaluated by the engine from received beats, not probed",
+            Timings::default(),
+        ),
+    }
+}
+
+/// Down results may be transient; `Error` (SSRF refusal, heartbeat) will not change.
+fn worth_retrying(report: &ProbeReport) -> bool {
+    report.outcome == Outcome::Down
+}
+
+/// A transport failure as a report: SSRF refusals are `Error` (the check was not carried
+/// out), everything else `Down`.
+fn transport_failure(err: &HttpError, timings: Timings) -> ProbeReport {
+    let outcome = match err {
+        HttpError::Refused(_) => Outcome::Error,
+        _ => Outcome::Down,
+    };
+    ProbeReport::failed(outcome, err.to_string(), timings)
+}
+
+/// Timings holding only the total.
+fn total_only(ms: u32) -> Timings {
+    Timings {
+        total_ms: Some(ms),
+        ..Timings::default()
+    }
+}
+
+fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    Timestamp::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,87 @@
+//! What a notification says, independent of the channel that carries it.
+//!
+//! An [`AlertEvent`] is written to the outbox in the same transaction as the incident
+//! transition that caused it; channels render it (webhook JSON, Slack text, …) when sending.
+
+use crate::ids::{IncidentId, MonitorId, TenantId};
+use crate::incident::NoticeKind;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// One notification about one incident transition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// `opened`, `reminder`, `acknowledged`, `flapping`, `resolved` or `test`.
+    pub kind: AlertKind,
+    /// Unique per incident transition (and, with the channel, per outbox row).
+    pub dedup_key: String,
+    pub tenant_id: TenantId,
+    pub incident_id: Option<IncidentId>,
+    pub monitor_id: Option<MonitorId>,
+    pub monitor_name: String,
+    /// What is checked (URL, host:port); shown to the tenant's own channels only.
+    pub target: String,
+    pub at: Timestamp,
+    /// When the outage began (first confirmed failure).
+    pub since: Option<Timestamp>,
+    pub error: Option<String>,
+    pub regions: Vec<String>,
+}
+
+/// The kind of notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Opened,
+    Reminder,
+    Acknowledged,
+    Flapping,
+    Resolved,
+    /// A "send test" from the channel settings.
+    Test,
+}
+
+impl From<NoticeKind> for AlertKind {
+    fn from(k: NoticeKind) -> Self {
+        match k {
+            NoticeKind::Opened => AlertKind::Opened,
+            NoticeKind::Reminder => AlertKind::Reminder,
+            NoticeKind::Acknowledged => AlertKind::Acknowledged,
+            NoticeKind::Flapping => AlertKind::Flapping,
+            NoticeKind::Resolved => AlertKind::Resolved,
+        }
+    }
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Opened => "opened",
+            AlertKind::Reminder => "reminder",
+            AlertKind::Acknowledged => "acknowledged",
+            AlertKind::Flapping => "flapping",
+            AlertKind::Resolved => "resolved",
+            AlertKind::Test => "test",
+        }
+    }
+}
+
+impl AlertEvent {
+    /// A one-line summary, e.g. `DOWN: API (GET https://…) — expected status 200-399, got 503`.
+    pub fn summary(&self) -> String {
+        let head = match self.kind {
+            AlertKind::Opened => "DOWN",
+            AlertKind::Reminder => "STILL DOWN",
+            AlertKind::Acknowledged => "ACKNOWLEDGED",
+            AlertKind::Flapping => "FLAPPING",
+            AlertKind::Resolved => "RESOLVED",
+            AlertKind::Test => "TEST",
+        };
+        match &self.error {
+            Some(e) if self.kind != AlertKind::Resolved => {
+                format!("{head}: {} ({}) — {e}", self.monitor_name, self.target)
+            }
+            _ => format!("{head}: {} ({})", self.monitor_name, self.target),
+        }
+    }
+}

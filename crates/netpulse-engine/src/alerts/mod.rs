@@ -1,0 +1,235 @@
+//! Alert delivery: the outbox dispatcher and the channels it sends through.
+//!
+//! Notices are written to the outbox by ingest, in the transaction that caused them. The
+//! dispatcher claims due rows (leasing them), sends each once per attempt, and records the
+//! outcome: sent; retry later with exponential backoff (5 s doubling, max 1 h) or the
+//! receiver's `Retry-After`, whichever is later; or failed for good (a 4xx other than
+//! 408/425/429, or `alerts.max_attempts` reached). Each row's dedup key is unique per channel,
+//! so a transition is queued once however often its result is redelivered.
+
+pub mod webhook;
+
+use crate::clock;
+use crate::metrics::Metrics;
+use crate::scheduler::Progress;
+use crate::store::{ChannelRecord, Delivery, OutboxItem, Store};
+use netpulse_checker::http::{HttpClient, HttpRequest};
+use netpulse_core::alert::AlertEvent;
+use netpulse_core::Timestamp;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+const LEASE_MS: i64 = 120_000;
+const MAX_BACKOFF_MS: i64 = 3_600_000;
+
+/// The outcome of one attempt to deliver one notice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered {
+        status: u16,
+    },
+    /// Worth retrying; `retry_after_ms` when the receiver asked for a delay.
+    Transient {
+        error: String,
+        retry_after_ms: Option<i64>,
+    },
+    Permanent {
+        error: String,
+    },
+}
+
+/// Sends notices through channels.
+#[derive(Clone)]
+pub struct Sender {
+    pub http: HttpClient,
+    pub base_url: String,
+    pub timeout: Duration,
+}
+
+impl Sender {
+    /// One delivery attempt of `event` to `channel`.
+    pub async fn send(&self, channel: &ChannelRecord, event: &AlertEvent) -> Attempt {
+        let Ok(url) = url::Url::parse(&channel.url) else {
+            return Attempt::Permanent {
+                error: format!("channel URL `{}` is not valid", channel.url),
+            };
+        };
+        let body = webhook::render(event, &self.base_url);
+        let mut req = HttpRequest::new(http::Method::POST, url, self.timeout);
+        req.headers = webhook::headers(
+            event,
+            channel.secret.expose(),
+            clock::now().millis() / 1000,
+            &body,
+        );
+        req.body = Some(bytes::Bytes::from(body));
+        req.follow_redirects = false;
+        req.max_body_bytes = 4096;
+        match self.http.send(req).await {
+            Ok(resp) if (200..300).contains(&resp.status) => Attempt::Delivered {
+                status: resp.status,
+            },
+            Ok(resp) => {
+                let error = format!("receiver answered HTTP {}", resp.status);
+                if matches!(resp.status, 408 | 425 | 429) || resp.status >= 500 {
+                    let retry_after_ms = resp
+                        .headers
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, clock::now()));
+                    Attempt::Transient {
+                        error,
+                        retry_after_ms,
+                    }
+                } else {
+                    Attempt::Permanent { error }
+                }
+            }
+            Err(e) if e.is_retryable() => Attempt::Transient {
+                error: e.to_string(),
+                retry_after_ms: None,
+            },
+            Err(e) => Attempt::Permanent {
+                error: e.to_string(),
+            },
+        }
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date, in milliseconds from `now`.
+pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<i64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<i64>() {
+        return Some(secs.max(0) * 1000);
+    }
+    let date =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    Some(((date.unix_timestamp() * 1000) - now.millis()).max(0))
+}
+
+/// When to try again after `attempts` failed attempts.
+pub fn next_attempt_delay_ms(attempts: u32, retry_after_ms: Option<i64>) -> i64 {
+    let backoff = 5_000i64
+        .saturating_mul(1 << attempts.min(20))
+        .min(MAX_BACKOFF_MS);
+    retry_after_ms.map_or(backoff, |r| r.clamp(backoff, MAX_BACKOFF_MS))
+}
+
+/// The outbox dispatcher.
+pub struct Dispatcher {
+    pub store: Arc<dyn Store>,
+    pub sender: Sender,
+    pub metrics: Arc<Metrics>,
+    pub max_attempts: u32,
+}
+
+impl Dispatcher {
+    /// Claim and deliver what is due now.
+    pub async fn try_run_once(&self) -> Progress {
+        let items = match self.store.claim_outbox(clock::now(), 32, LEASE_MS).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the alert outbox; will retry");
+                return Progress::Idle;
+            }
+        };
+        if items.is_empty() {
+            return Progress::Idle;
+        }
+        let mut sends = tokio::task::JoinSet::new();
+        for item in items {
+            let this = (
+                self.sender.clone(),
+                self.store.clone(),
+                self.metrics.clone(),
+                self.max_attempts,
+            );
+            let span = tracing::info_span!("deliver", channel = %item.channel.id, tenant = %item.channel.tenant_id, key = %item.event.dedup_key);
+            sends.spawn(deliver(this.0, this.1, this.2, this.3, item).instrument(span));
+        }
+        while sends.join_next().await.is_some() {}
+        Progress::Progressed
+    }
+
+    pub async fn run(self, stop: watch::Receiver<bool>, poll: Duration) {
+        while !*stop.borrow() {
+            if self.try_run_once().await == Progress::Idle {
+                tokio::time::sleep(poll).await;
+            }
+        }
+    }
+}
+
+async fn deliver(
+    sender: Sender,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    max_attempts: u32,
+    item: OutboxItem,
+) {
+    let attempt = sender.send(&item.channel, &item.event).await;
+    let now = clock::now();
+    let delivery = match attempt {
+        Attempt::Delivered { status } => {
+            metrics.alerts_sent.add(1);
+            tracing::info!(status, "notification delivered");
+            Delivery::Sent { at: now }
+        }
+        Attempt::Transient {
+            error,
+            retry_after_ms,
+        } if item.attempts + 1 < max_attempts => {
+            metrics.alerts_retried.add(1);
+            let delay = next_attempt_delay_ms(item.attempts, retry_after_ms);
+            tracing::warn!(%error, retry_in_ms = delay, "delivery failed; will retry");
+            Delivery::Retry {
+                at: now.plus_ms(delay),
+                error,
+            }
+        }
+        Attempt::Transient { error, .. } | Attempt::Permanent { error } => {
+            metrics.alerts_failed.add(1);
+            tracing::error!(%error, "delivery failed for good");
+            Delivery::Failed { at: now, error }
+        }
+    };
+    if let Err(e) = store.record_delivery(item.id, delivery).await {
+        tracing::error!(error = %e, "could not record delivery; it will be retried after its lease");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_honours_retry_after() {
+        assert_eq!(next_attempt_delay_ms(0, None), 5_000);
+        assert_eq!(next_attempt_delay_ms(1, None), 10_000);
+        assert_eq!(next_attempt_delay_ms(30, None), MAX_BACKOFF_MS);
+        assert_eq!(
+            next_attempt_delay_ms(0, Some(60_000)),
+            60_000,
+            "a longer Retry-After wins"
+        );
+        assert_eq!(
+            next_attempt_delay_ms(3, Some(1_000)),
+            40_000,
+            "never sooner than the backoff"
+        );
+        assert_eq!(next_attempt_delay_ms(0, Some(99_999_999)), MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = Timestamp::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(parse_retry_after("120", now), Some(120_000));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:29:00 GMT", now),
+            Some(60_000)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,459 @@
+//! `/api/v1/monitors`: create, read, update (JSON merge patch), delete, pause/resume,
+//! results (paginated, time range) and uptime over a window.
+//!
+//! Input is a flat object: monitor fields (`name`, `interval_s`, …) beside the check's own
+//! fields (`kind`, `url`, …). It becomes a validated [`MonitorDraft`] before any I/O.
+
+use super::error::{ApiError, ApiResult};
+use super::input::{parse_field, JsonBody};
+use super::{path_id, AppState, Caller};
+use crate::clock;
+use crate::store::{MonitorRecord, MonitorView};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use netpulse_core::incident::Policy;
+use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft};
+use netpulse_core::uptime::Tally;
+use netpulse_core::{ChannelId, MonitorId, Timestamp};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+const MONITOR_FIELDS: [&str; 9] = [
+    "name",
+    "interval_s",
+    "timeout_ms",
+    "retries",
+    "regions",
+    "tags",
+    "paused",
+    "policy",
+    "channels",
+];
+
+/// Turn a request object into a validated draft.
+pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<MonitorDraft> {
+    let mut take = |k: &str| body.remove(k);
+    let name: String = parse_field(
+        "name",
+        take("name").ok_or_else(|| ApiError::invalid("name", "is required"))?,
+    )?;
+    let cfg = &s.config.monitors;
+    let interval_s: u32 =
+        take("interval_s").map_or(Ok(cfg.default_interval_s), |v| parse_field("interval_s", v))?;
+    let timeout_ms: u32 = take("timeout_ms").map_or(
+        Ok(cfg.default_timeout_ms.min(interval_s.saturating_mul(1000))),
+        |v| parse_field("timeout_ms", v),
+    )?;
+    let retries: u8 = take("retries").map_or(Ok(0), |v| parse_field("retries", v))?;
+    let regions: Vec<String> = take("regions").map_or_else(
+        || Ok(vec![cfg.local_region.clone()]),
+        |v| parse_field("regions", v),
+    )?;
+    let tags: Vec<String> = take("tags").map_or(Ok(vec![]), |v| parse_field("tags", v))?;
+    let paused: bool = take("paused").map_or(Ok(false), |v| parse_field("paused", v))?;
+    let policy_in = take("policy");
+    let channels: Option<Vec<ChannelId>> =
+        take("channels").map_or(Ok(None), |v| parse_field("channels", v))?;
+    let spec = parse_spec(body)?;
+    let policy = parse_policy(policy_in, &spec)?;
+    let draft = MonitorDraft {
+        name: name.trim().to_owned(),
+        spec,
+        interval: Interval::new(interval_s, cfg.min_interval_s)?,
+        timeout_ms,
+        retries,
+        regions,
+        tags,
+        paused,
+        policy,
+        channels,
+    };
+    draft.validate()?;
+    Ok(draft)
+}
+
+/// The check's own fields, parsed per kind so that errors name the field (`url`, not `body`).
+fn parse_spec(mut body: Map<String, Value>) -> ApiResult<CheckSpec> {
+    const KINDS: &str = "one of http, tcp, dns, tls, heartbeat";
+    let kind = body
+        .remove("kind")
+        .ok_or_else(|| ApiError::invalid("kind", format!("is required: {KINDS}")))?;
+    let fields = Value::Object(body);
+    Ok(match kind.as_str() {
+        Some("http") => CheckSpec::Http(parse_field("", fields)?),
+        Some("tcp") => CheckSpec::Tcp(parse_field("", fields)?),
+        Some("dns") => CheckSpec::Dns(parse_field("", fields)?),
+        Some("tls") => CheckSpec::Tls(parse_field("", fields)?),
+        Some("heartbeat") => CheckSpec::Heartbeat(parse_field("", fields)?),
+        _ => {
+            return Err(ApiError::invalid(
+                "kind",
+                format!("{kind} is not a monitor kind; use {KINDS}"),
+            ))
+        }
+    })
+}
+
+/// Policy fields default per kind: a missed heartbeat is already confirmed by its grace
+/// period, so heartbeats open an incident on the first missed deadline.
+fn parse_policy(v: Option<Value>, spec: &CheckSpec) -> ApiResult<Policy> {
+    let mut base = serde_json::to_value(Policy::default()).expect("policy serializes");
+    if spec.is_push() {
+        base["confirm_threshold"] = json!(1);
+        base["recovery_threshold"] = json!(1);
+    }
+    if let Some(v) = v {
+        let Value::Object(fields) = v else {
+            return Err(ApiError::invalid("policy", "must be an object"));
+        };
+        for (k, val) in fields {
+            base[k] = val;
+        }
+    }
+    parse_field("policy", base)
+}
+
+/// The input shape of a stored draft: what GET returns and PATCH merges into.
+fn draft_json(d: &MonitorDraft) -> Map<String, Value> {
+    let Value::Object(mut m) = serde_json::to_value(&d.spec).expect("spec serializes") else {
+        unreachable!("spec is an object")
+    };
+    m.insert("name".into(), json!(d.name));
+    m.insert("interval_s".into(), json!(d.interval.secs()));
+    m.insert("timeout_ms".into(), json!(d.timeout_ms));
+    m.insert("retries".into(), json!(d.retries));
+    m.insert("regions".into(), json!(d.regions));
+    m.insert("tags".into(), json!(d.tags));
+    m.insert("paused".into(), json!(d.paused));
+    m.insert("policy".into(), json!(d.policy));
+    m.insert("channels".into(), json!(d.channels));
+    m
+}
+
+pub fn monitor_json(v: &MonitorView, base_url: &str, uptime_24h: Option<f64>) -> Value {
+    let r = &v.record;
+    let mut m = draft_json(&r.draft);
+    m.insert("id".into(), json!(r.id));
+    if let Some(t) = &r.heartbeat_token {
+        m.insert(
+            "heartbeat_url".into(),
+            json!(format!("{base_url}/api/v1/heartbeat/{t}")),
+        );
+    }
+    let st = &v.status;
+    m.insert(
+        "status".into(),
+        json!({
+            "health": if r.draft.paused { "paused" } else { st.health.as_str() },
+            "last_checked_at": st.last_checked_at.map(Timestamp::to_rfc3339),
+            "last_outcome": st.last_outcome,
+            "last_latency_ms": st.last_latency_ms,
+            "last_error": st.last_error,
+            "open_incident": st.open_incident,
+        }),
+    );
+    m.insert("uptime_24h".into(), json!(uptime_24h));
+    m.insert("created_at".into(), json!(r.created_at.to_rfc3339()));
+    m.insert("updated_at".into(), json!(r.updated_at.to_rfc3339()));
+    Value::Object(m)
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_write()?;
+    let draft = parse_draft(body, &s)?;
+    let now = clock::now();
+    let heartbeat_token = draft.spec.is_push().then(|| clock::secret_token("hb_"));
+    let rec = MonitorRecord {
+        id: clock::fresh(),
+        tenant_id: caller.tenant().clone(),
+        draft,
+        heartbeat_token,
+        created_at: now,
+        updated_at: now,
+    };
+    s.store.create_monitor(caller.tenant(), &rec).await?;
+    s.monitors_changed.notify_one();
+    let view = s
+        .store
+        .get_monitor(caller.tenant(), &rec.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("monitor"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(monitor_json(&view, &s.base_url, None)),
+    ))
+}
+
+pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
+    let views = s.store.list_monitors(caller.tenant()).await?;
+    let tallies = s
+        .store
+        .tallies_since(caller.tenant(), clock::now().minus_ms(86_400_000))
+        .await?;
+    let data: Vec<Value> = views
+        .iter()
+        .map(|v| {
+            monitor_json(
+                v,
+                &s.base_url,
+                tallies.get(&v.record.id).and_then(Tally::uptime_percent),
+            )
+        })
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MonitorView> {
+    let id = path_id(id, MonitorId::parse, "monitor")?;
+    s.store
+        .get_monitor(caller.tenant(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("monitor"))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let v = load(&s, &caller, &id).await?;
+    let now = clock::now();
+    let uptime = s
+        .store
+        .tally(
+            caller.tenant(),
+            &v.record.id,
+            now.minus_ms(86_400_000),
+            now.plus_ms(1),
+        )
+        .await?
+        .uptime_percent();
+    Ok(Json(monitor_json(&v, &s.base_url, uptime)))
+}
+
+/// `PATCH`: a JSON merge patch over the monitor's input shape; the whole result is validated.
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_write()?;
+    let v = load(&s, &caller, &id).await?;
+    let mut merged = draft_json(&v.record.draft);
+    if patch
+        .get("kind")
+        .is_some_and(|k| Some(k) != merged.get("kind"))
+    {
+        return Err(ApiError::invalid(
+            "kind",
+            "cannot change a monitor's kind; create a new monitor instead",
+        ));
+    }
+    for (k, val) in patch {
+        if val.is_null() && !MONITOR_FIELDS.contains(&k.as_str()) {
+            merged.remove(&k);
+        } else {
+            merged.insert(k, val);
+        }
+    }
+    save(&s, &caller, v, merged).await
+}
+
+async fn save(
+    s: &AppState,
+    caller: &Caller,
+    v: MonitorView,
+    input: Map<String, Value>,
+) -> ApiResult<Json<Value>> {
+    let draft = parse_draft(input, s)?;
+    if !s
+        .store
+        .update_monitor(caller.tenant(), &v.record.id, &draft, clock::now())
+        .await?
+    {
+        return Err(ApiError::not_found("monitor"));
+    }
+    s.monitors_changed.notify_one();
+    let view = s
+        .store
+        .get_monitor(caller.tenant(), &v.record.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("monitor"))?;
+    Ok(Json(monitor_json(&view, &s.base_url, None)))
+}
+
+async fn set_paused(
+    s: AppState,
+    caller: Caller,
+    id: String,
+    paused: bool,
+) -> ApiResult<Json<Value>> {
+    caller.require_write()?;
+    let v = load(&s, &caller, &id).await?;
+    let mut input = draft_json(&v.record.draft);
+    input.insert("paused".into(), json!(paused));
+    save(&s, &caller, v, input).await
+}
+
+pub async fn pause(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    set_paused(s, caller, id, true).await
+}
+
+pub async fn resume(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    set_paused(s, caller, id, false).await
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_write()?;
+    let id = path_id(&id, MonitorId::parse, "monitor")?;
+    if !s.store.delete_monitor(caller.tenant(), &id).await? {
+        return Err(ApiError::not_found("monitor"));
+    }
+    s.monitors_changed.notify_one();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Time-range query: `from`/`to` as RFC 3339 or Unix milliseconds; `window` like `24h`, `7d`.
+#[derive(Deserialize, Default)]
+pub struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    window: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub fn parse_time(field: &str, s: &str) -> ApiResult<Timestamp> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(Timestamp::from_millis(ms));
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| Timestamp::from_millis((t.unix_timestamp_nanos() / 1_000_000) as i64))
+        .map_err(|_| {
+            ApiError::invalid(
+                field,
+                format!(
+                    "`{s}` is not a time; use RFC 3339 (2026-01-31T12:00:00Z) or Unix milliseconds"
+                ),
+            )
+        })
+}
+
+pub fn parse_window(s: &str) -> ApiResult<i64> {
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| {
+        ApiError::invalid(
+            "window",
+            format!("`{s}` is not a window; write e.g. 30m, 24h, 7d"),
+        )
+    })?;
+    let unit_ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(ApiError::invalid(
+                "window",
+                format!("`{s}`: the unit must be m, h or d"),
+            ))
+        }
+    };
+    if !(1..=400 * 86_400_000).contains(&(n * unit_ms)) {
+        return Err(ApiError::invalid("window", "must be between 1m and 400d"));
+    }
+    Ok(n * unit_ms)
+}
+
+fn range(q: &RangeQuery, default_window_ms: i64) -> ApiResult<(Timestamp, Timestamp)> {
+    let to =
+        q.to.as_deref()
+            .map(|t| parse_time("to", t))
+            .transpose()?
+            .unwrap_or_else(|| clock::now().plus_ms(1));
+    let from = match (&q.from, &q.window) {
+        (Some(f), _) => parse_time("from", f)?,
+        (None, Some(w)) => to.minus_ms(parse_window(w)?),
+        (None, None) => to.minus_ms(default_window_ms),
+    };
+    if from >= to {
+        return Err(ApiError::invalid("from", "must be earlier than `to`"));
+    }
+    Ok((from, to))
+}
+
+pub async fn results(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let v = load(&s, &caller, &id).await?;
+    let (from, to) = range(&q, 7 * 86_400_000)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
+    }
+    let page = s
+        .store
+        .list_results(
+            caller.tenant(),
+            &v.record.id,
+            from,
+            to,
+            limit,
+            q.cursor.as_deref(),
+        )
+        .await?;
+    let data: Vec<Value> = page.results.iter().map(result_json).collect();
+    Ok(Json(json!({ "data": data, "next_cursor": page.next })))
+}
+
+pub fn result_json(r: &netpulse_core::CheckResult) -> Value {
+    json!({
+        "id": r.id, "region": r.region, "worker": r.worker,
+        "started_at": r.started_at.to_rfc3339(), "finished_at": r.finished_at.to_rfc3339(),
+        "outcome": r.outcome, "status_code": r.status_code, "error": r.error,
+        "timings": r.timings, "cert_expires_at": r.cert_expires_at.map(Timestamp::to_rfc3339),
+        "provenance": r.provenance,
+    })
+}
+
+pub async fn uptime(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let v = load(&s, &caller, &id).await?;
+    let (from, to) = range(&q, 86_400_000)?;
+    let tally = s
+        .store
+        .tally(caller.tenant(), &v.record.id, from, to)
+        .await?;
+    Ok(Json(json!({
+        "monitor_id": v.record.id,
+        "from": from.to_rfc3339(), "to": to.to_rfc3339(),
+        "uptime_percent": tally.uptime_percent(),
+        "checks": tally,
+        "counts_as_up": "up and degraded checks; only live results count",
+    })))
+}

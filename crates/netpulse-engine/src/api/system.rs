@@ -1,0 +1,75 @@
+//! Health, readiness, metrics and the heartbeat (push) endpoint.
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::clock;
+use crate::scheduler::heartbeat_result;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use netpulse_core::wire::ResultEnvelope;
+use netpulse_core::Outcome;
+use serde_json::json;
+
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers.
+pub async fn readyz(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
+    s.store.ping().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("database not reachable: {e}"),
+        )
+    })?;
+    Ok(Json(
+        json!({ "status": "ready", "queue_depth": s.results.depth() }),
+    ))
+}
+
+pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+/// `GET|POST /api/v1/heartbeat/{token}`: the monitored job says it is alive.
+pub async fn heartbeat(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let found = s.store.heartbeat_monitor(&token).await?;
+    let Some((tenant, monitor, paused)) = found else {
+        return Err(ApiError::not_found("heartbeat monitor"));
+    };
+    if paused {
+        return Ok(Json(
+            json!({ "status": "paused", "message": "monitor is paused; beat ignored" }),
+        ));
+    }
+    let Some(view) = s.store.get_monitor(&tenant, &monitor).await? else {
+        return Err(ApiError::not_found("heartbeat monitor"));
+    };
+    let result = heartbeat_result(
+        &view.record,
+        &s.config.monitors.local_region,
+        clock::now(),
+        Outcome::Up,
+        None,
+    );
+    s.results
+        .publish(ResultEnvelope::new(result, clock::now()))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the engine is shutting down; retry",
+            )
+        })?;
+    Ok(Json(json!({ "status": "ok" })))
+}

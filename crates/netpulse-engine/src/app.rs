@@ -1,0 +1,204 @@
+//! Starting and stopping the engine: builds the store, queue, scheduler, checker, ingest,
+//! alert dispatcher and HTTP server from a [`Config`], and shuts them down in the order that
+//! loses nothing: stop accepting work → finish checks in flight → store every queued result
+//! → stop the dispatcher.
+
+use crate::alerts::{self, Dispatcher};
+use crate::api::{self, AppState};
+use crate::clock;
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::local_checker::LocalChecker;
+use crate::metrics::Metrics;
+use crate::queue::{InProcessQueue, ResultQueue};
+use crate::scheduler::Scheduler;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use anyhow::Context;
+use netpulse_checker::guard::SsrfGuard;
+use netpulse_checker::http::HttpClient;
+use netpulse_checker::probe::ProbeContext;
+use netpulse_checker::resolver::Resolver;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+
+/// A running engine.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    /// The owner token, when it was generated at this start or given in the config.
+    pub admin_token: Option<String>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    stop_intake: watch::Sender<bool>,
+    stop_ingest: watch::Sender<bool>,
+    stop_alerts: watch::Sender<bool>,
+    http: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
+    checker: JoinHandle<()>,
+    ingest: JoinHandle<()>,
+    dispatcher: JoinHandle<()>,
+}
+
+/// The owner token: from config, or generated on first start and written to a 0600 file.
+async fn bootstrap(store: &dyn Store, config: &Config) -> anyhow::Result<Option<String>> {
+    let now = clock::now();
+    if let Some(token) = &config.admin_token {
+        let hash = clock::token_hash(token.expose());
+        let (tenant, created) = store.bootstrap(&hash, now).await?;
+        if !created {
+            store.set_bootstrap_token(&tenant, &hash, now).await?;
+        }
+        return Ok(Some(token.expose().to_owned()));
+    }
+    let token = clock::secret_token("np_");
+    let (_, created) = store.bootstrap(&clock::token_hash(&token), now).await?;
+    if !created {
+        return Ok(None);
+    }
+    write_secret_file(&config.storage.data_dir.join("admin-token"), &token)?;
+    Ok(Some(token))
+}
+
+fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(f, "{secret}")?;
+    Ok(())
+}
+
+/// Start every part of the engine.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&config.database_path()).with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                config.database_path().display()
+            )
+        })?);
+    let admin_token = bootstrap(store.as_ref(), &config).await?;
+    let metrics = Arc::new(Metrics::default());
+    let queue: Arc<dyn ResultQueue> = Arc::new(InProcessQueue::new(10_000));
+    let guard = if config.ssrf.block_private {
+        SsrfGuard::strict(config.ssrf_allow())
+    } else {
+        SsrfGuard::allow_all()
+    };
+    let http = HttpClient::new(guard, Resolver::from_system());
+
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+    let addr = listener.local_addr()?;
+    let base_url = config.public_url(addr);
+
+    let (stop_intake, intake_rx) = watch::channel(false);
+    let (stop_ingest, ingest_rx) = watch::channel(false);
+    let (stop_alerts, alerts_rx) = watch::channel(false);
+    let changed = Arc::new(Notify::new());
+    let (jobs_tx, jobs_rx) = mpsc::channel(config.checker.concurrency * 4);
+
+    let scheduler = Scheduler::new(
+        store.clone(),
+        jobs_tx,
+        queue.clone(),
+        metrics.clone(),
+        config.monitors.local_region.clone(),
+        changed.clone(),
+    );
+    let scheduler = tokio::spawn(scheduler.run(intake_rx.clone()));
+    let checker = LocalChecker {
+        ctx: ProbeContext::new(http.clone()),
+        results: queue.clone(),
+        metrics: metrics.clone(),
+        concurrency: config.checker.concurrency,
+        worker: "engine/local".into(),
+    };
+    let checker = tokio::spawn(checker.run(jobs_rx));
+    let ingest = Ingest {
+        store: store.clone(),
+        queue: queue.clone(),
+        metrics: metrics.clone(),
+        batch_size: config.ingest.batch_size,
+    };
+    let ingest = tokio::spawn(ingest.run(ingest_rx, Duration::from_secs(10)));
+    let sender = alerts::Sender {
+        http,
+        base_url: base_url.clone(),
+        timeout: Duration::from_millis(config.alerts.timeout_ms),
+    };
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        sender: sender.clone(),
+        metrics: metrics.clone(),
+        max_attempts: config.alerts.max_attempts,
+    };
+    let dispatcher = tokio::spawn(dispatcher.run(
+        alerts_rx,
+        Duration::from_millis(config.alerts.poll_interval_ms),
+    ));
+
+    let state = AppState {
+        store: store.clone(),
+        config: config.clone(),
+        results: queue,
+        metrics: metrics.clone(),
+        monitors_changed: changed,
+        sender,
+        base_url: base_url.clone(),
+    };
+    let app = api::router()
+        .merge(crate::dashboard::router())
+        .with_state(state);
+    let mut http_stop = intake_rx;
+    let http = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    Ok(Running {
+        addr,
+        base_url,
+        admin_token,
+        store,
+        metrics,
+        stop_intake,
+        stop_ingest,
+        stop_alerts,
+        http,
+        scheduler,
+        checker,
+        ingest,
+        dispatcher,
+    })
+}
+
+impl Running {
+    /// Graceful shutdown: nothing accepted is lost.
+    pub async fn shutdown(self) {
+        let _ = self.stop_intake.send(true);
+        let _ = self.scheduler.await; // drops the job sender: the checker sees the end
+        let _ = self.checker.await; // checks in flight publish their results
+        let _ = self.http.await;
+        let _ = self.stop_ingest.send(true);
+        let _ = self.ingest.await; // stores everything still queued
+        let _ = self.stop_alerts.send(true);
+        let _ = self.dispatcher.await;
+    }
+}

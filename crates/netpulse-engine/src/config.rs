@@ -1,0 +1,412 @@
+//! Configuration: one typed struct, layered and validated at start.
+//!
+//! Layers, later wins: the commented defaults embedded in the binary
+//! (`default-config.toml`) → an optional TOML file (`--config FILE`) → environment variables
+//! `NETPULSE_<SECTION>__<KEY>`. Every value remembers where it came from, so an error says
+//! which key is wrong, where it was set and how to fix it. Secrets are [`Secret`]s and never
+//! print.
+
+use netpulse_checker::guard::IpCidr;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULTS: &str = include_str!("default-config.toml");
+
+/// The engine's whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub storage: StorageConfig,
+    pub monitors: MonitorsConfig,
+    pub checker: CheckerConfig,
+    pub ssrf: SsrfConfig,
+    pub alerts: AlertsConfig,
+    pub ingest: IngestConfig,
+    pub log: LogConfig,
+    /// The bootstrap owner token (`NETPULSE_ADMIN_TOKEN`); generated when absent.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub public_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorsConfig {
+    pub min_interval_s: u32,
+    pub default_interval_s: u32,
+    pub default_timeout_ms: u32,
+    pub local_region: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckerConfig {
+    pub concurrency: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsrfConfig {
+    pub block_private: bool,
+    pub allow: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub poll_interval_ms: u64,
+    pub max_attempts: u32,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub batch_size: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: String,
+}
+
+/// A secret value: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A configuration problem, naming the key, where it was set and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("config error: {key}: {message} (set in {source_name})")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+    pub source_name: String,
+}
+
+/// Where each key's value came from.
+#[derive(Default)]
+struct Sources(BTreeMap<String, String>);
+
+impl Sources {
+    fn of(&self, key: &str) -> String {
+        let mut k = key.to_owned();
+        loop {
+            if let Some(s) = self.0.get(&k) {
+                return s.clone();
+            }
+            match k.rfind('.') {
+                Some(i) => k.truncate(i),
+                None => return "the built-in defaults".into(),
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Load defaults → `file` → the `NETPULSE_*` variables in `env`, then validate.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut sources = Sources::default();
+        let mut merged: toml::Table = DEFAULTS.parse().expect("embedded defaults are valid TOML");
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                key: "--config".into(),
+                message: format!("cannot read {}: {e}", path.display()),
+                source_name: "the command line".into(),
+            })?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+                key: "(file)".into(),
+                message: format!("not valid TOML: {}", e.message()),
+                source_name: path.display().to_string(),
+            })?;
+            merge(
+                &mut merged,
+                table,
+                "",
+                &path.display().to_string(),
+                &mut sources,
+            );
+        }
+        for (name, value) in env {
+            apply_env(&mut merged, &name, &value, &mut sources);
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError {
+                    source_name: sources.of(&key),
+                    message: e.into_inner().message().to_owned(),
+                    key,
+                }
+            })?;
+        config.validate().map_err(|(key, message)| ConfigError {
+            source_name: sources.of(key),
+            key: key.into(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Load from the process environment.
+    pub fn from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, std::env::vars())
+    }
+
+    /// A configuration for tests: temp data dir, random port, 1 s minimum interval.
+    pub fn for_test(data_dir: &Path) -> Self {
+        let mut c = Self::load(None, []).expect("defaults are valid");
+        c.http.listen = "127.0.0.1:0".parse().expect("valid");
+        c.storage.data_dir = data_dir.to_path_buf();
+        c.monitors.min_interval_s = 1;
+        c.alerts.poll_interval_ms = 50;
+        c.alerts.timeout_ms = 2000;
+        c.log.level = "warn".into();
+        c
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let m = &self.monitors;
+        if m.min_interval_s == 0 {
+            return Err((
+                "monitors.min_interval_s",
+                "must be at least 1 second".into(),
+            ));
+        }
+        if m.default_interval_s < m.min_interval_s {
+            return Err((
+                "monitors.default_interval_s",
+                format!(
+                    "must be at least monitors.min_interval_s ({})",
+                    m.min_interval_s
+                ),
+            ));
+        }
+        if !(100..=120_000).contains(&m.default_timeout_ms) {
+            return Err((
+                "monitors.default_timeout_ms",
+                "must be between 100 and 120000".into(),
+            ));
+        }
+        if self.checker.concurrency == 0 || self.checker.concurrency > 10_000 {
+            return Err(("checker.concurrency", "must be between 1 and 10000".into()));
+        }
+        if self.ingest.batch_size == 0 || self.ingest.batch_size > 10_000 {
+            return Err(("ingest.batch_size", "must be between 1 and 10000".into()));
+        }
+        if self.alerts.max_attempts == 0 {
+            return Err(("alerts.max_attempts", "must be at least 1".into()));
+        }
+        for a in &self.ssrf.allow {
+            a.parse::<IpCidr>().map_err(|e| {
+                (
+                    "ssrf.allow",
+                    format!("`{a}`: {e}; write CIDRs like \"10.0.0.0/8\""),
+                )
+            })?;
+        }
+        if !self.http.public_url.is_empty() && url::Url::parse(&self.http.public_url).is_err() {
+            return Err((
+                "http.public_url",
+                format!(
+                    "`{}` is not a URL; write e.g. https://status.example.com",
+                    self.http.public_url
+                ),
+            ));
+        }
+        if !["trace", "debug", "info", "warn", "error"].contains(&self.log.level.as_str()) {
+            return Err((
+                "log.level",
+                format!(
+                    "`{}` is not one of trace, debug, info, warn, error",
+                    self.log.level
+                ),
+            ));
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return Err((
+                "log.format",
+                format!("`{}` is not one of text, json", self.log.format),
+            ));
+        }
+        if matches!(&self.admin_token, Some(t) if t.expose().len() < 20) {
+            return Err((
+                "admin_token",
+                "must be at least 20 characters; use a long random value".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn ssrf_allow(&self) -> Vec<IpCidr> {
+        self.ssrf
+            .allow
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+
+    /// The base URL for links (alerts, dashboard).
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if self.http.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.http.public_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.storage.data_dir.join("netpulse.db")
+    }
+}
+
+fn merge(
+    into: &mut toml::Table,
+    from: toml::Table,
+    prefix: &str,
+    source: &str,
+    sources: &mut Sources,
+) {
+    for (k, v) in from {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (into.get_mut(&k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => {
+                merge(a, b, &key, source, sources)
+            }
+            (_, v) => {
+                sources.0.insert(key, source.to_owned());
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// `NETPULSE_HTTP__LISTEN=…` sets `http.listen`; variables naming no known section are left
+/// to other readers (e.g. the test harness's `NETPULSE_TEST_DB`).
+fn apply_env(merged: &mut toml::Table, name: &str, value: &str, sources: &mut Sources) {
+    let Some(rest) = name.strip_prefix("NETPULSE_") else {
+        return;
+    };
+    let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    let known = match path.as_slice() {
+        [top] => top == "admin_token",
+        [section, _] => merged.get(section).is_some_and(toml::Value::is_table),
+        _ => false,
+    };
+    if !known {
+        return;
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|_| path.as_slice() != ["admin_token"])
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let mut table = merged;
+    for seg in &path[..path.len() - 1] {
+        table = table
+            .get_mut(seg)
+            .and_then(toml::Value::as_table_mut)
+            .expect("checked known");
+    }
+    table.insert(path[path.len() - 1].clone(), parsed);
+    sources
+        .0
+        .insert(path.join("."), format!("environment variable {name}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_env_overrides() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("NETPULSE_HTTP__LISTEN", "0.0.0.0:9000"),
+                ("NETPULSE_MONITORS__MIN_INTERVAL_S", "30"),
+                ("NETPULSE_TEST_DB", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.http.listen.port(), 9000);
+        assert_eq!(c.monitors.min_interval_s, 30);
+        assert_eq!(c.monitors.default_interval_s, 60);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_where_it_was_set() {
+        let e = Config::load(None, env(&[("NETPULSE_HTTP__LISTEN", "localhost")])).unwrap_err();
+        assert_eq!(e.key, "http.listen");
+        assert!(e.source_name.contains("NETPULSE_HTTP__LISTEN"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("np.toml");
+        std::fs::write(&f, "[monitors]\nmin_interval_s = 0\n").unwrap();
+        let e = Config::load(Some(&f), []).unwrap_err();
+        assert_eq!(e.key, "monitors.min_interval_s");
+        assert!(e.to_string().contains("np.toml"), "{e}");
+
+        std::fs::write(&f, "[monitor]\nmin_interval_s = 5\n").unwrap();
+        let e = Config::load(Some(&f), []).unwrap_err();
+        assert!(e.message.contains("unknown field `monitor`"), "{e}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::load(
+            None,
+            env(&[("NETPULSE_ADMIN_TOKEN", "np_0123456789abcdefghij")]),
+        )
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        assert!(printed.contains("[redacted]"));
+    }
+}

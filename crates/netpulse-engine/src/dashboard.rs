@@ -1,0 +1,330 @@
+//! The server-rendered dashboard: monitors with their state, last check and 24 h uptime;
+//! a monitor page with recent results and incidents; an incident page with its timeline.
+//!
+//! Until accounts exist, signing in means pasting an API token; it is kept in an HttpOnly,
+//! SameSite=Strict cookie (Secure when the public URL is https), so no other site can make
+//! the browser use it, and page scripts cannot read it. Pages are read-only.
+
+use crate::api::error::ApiError;
+use crate::api::AppState;
+use crate::clock;
+use crate::store::{IncidentFilter, IncidentRecord, MonitorView, TokenAuth};
+use axum::extract::{Form, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use netpulse_core::uptime::Tally;
+use netpulse_core::{IncidentId, MonitorId, Timestamp};
+use serde::Deserialize;
+
+const COOKIE: &str = "np_session";
+const STYLE: &str = include_str!("dashboard.css");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", axum::routing::post(logout))
+        .route("/monitors/{id}", get(monitor_page))
+        .route("/incidents/{id}", get(incident_page))
+}
+
+/// The session token from the cookie header, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == COOKIE && !v.is_empty()).then(|| v.to_owned())
+        })
+}
+
+async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<TokenAuth, Response> {
+    let token = session_token(headers).ok_or_else(|| Redirect::to("/login").into_response())?;
+    match s.store.authenticate(&clock::token_hash(&token)).await {
+        Ok(Some(auth)) => Ok(auth),
+        Ok(None) => Err(Redirect::to("/login").into_response()),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · NetPulse" }
+                    style { (PreEscaped(STYLE)) }
+                }
+                body {
+                    header {
+                        a.brand href="/" { "NetPulse" }
+                        @if signed_in {
+                            form method="post" action="/logout" { button.link type="submit" { "Sign out" } }
+                        }
+                    }
+                    main { (body) }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+fn ago(t: Option<Timestamp>, now: Timestamp) -> String {
+    let Some(t) = t else { return "never".into() };
+    let s = now.since(t) / 1000;
+    match s {
+        ..=0 => "just now".into(),
+        1..=119 => format!("{s} s ago"),
+        120..=7199 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
+
+fn badge(state: &str) -> Markup {
+    html! { span class={ "badge " (state) } { (state) } }
+}
+
+fn percent(p: Option<f64>) -> String {
+    p.map_or_else(|| "–".into(), |p| format!("{p:.2} %"))
+}
+
+async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let auth = match signed_in(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let now = clock::now();
+    let (monitors, tallies) = match (
+        s.store.list_monitors(&auth.tenant_id).await,
+        s.store
+            .tallies_since(&auth.tenant_id, now.minus_ms(86_400_000))
+            .await,
+    ) {
+        (Ok(m), Ok(t)) => (m, t),
+        (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
+    };
+    let body = html! {
+        h1 { "Monitors" }
+        @if monitors.is_empty() {
+            p.empty { "No monitors yet. Create one with the API: see the README." }
+        } @else {
+            table {
+                thead { tr { th { "Monitor" } th { "Status" } th { "Last check" } th { "Latency" } th { "Uptime 24 h" } } }
+                tbody {
+                    @for v in &monitors {
+                        tr {
+                            td { a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) } div.sub { (v.record.draft.spec.kind()) " · " (v.record.draft.spec.target()) } }
+                            td { (badge(state_of(v))) }
+                            td { (ago(v.status.last_checked_at, now)) }
+                            td { (v.status.last_latency_ms.map_or("–".into(), |l| format!("{l} ms"))) }
+                            td { (percent(tallies.get(&v.record.id).and_then(Tally::uptime_percent))) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page("Monitors", true, body).into_response()
+}
+
+fn state_of(v: &MonitorView) -> &'static str {
+    if v.record.draft.paused {
+        "paused"
+    } else {
+        v.status.health.as_str()
+    }
+}
+
+fn incidents_table(rows: &[IncidentRecord]) -> Markup {
+    html! {
+        @if rows.is_empty() { p.empty { "No incidents." } } @else {
+            table {
+                thead { tr { th { "Incident" } th { "Status" } th { "Opened" } th { "Resolved" } th { "Cause" } } }
+                tbody { @for i in rows { tr {
+                    td { a href={ "/incidents/" (i.id) } { (i.monitor_name) } @if i.flapping { " " (badge("flapping")) } }
+                    td { (badge(match i.status { crate::store::IncidentStatus::Open => "down", crate::store::IncidentStatus::Acknowledged => "acknowledged", crate::store::IncidentStatus::Resolved => "resolved" })) }
+                    td { (i.opened_at) }
+                    td { (i.resolved_at.map_or("–".into(), |t| t.to_string())) }
+                    td.error { (i.cause) }
+                } } }
+            }
+        }
+    }
+}
+
+async fn monitor_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let auth = match signed_in(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Ok(id) = MonitorId::parse(&id) else {
+        return not_found();
+    };
+    let now = clock::now();
+    let t = &auth.tenant_id;
+    let view = match s.store.get_monitor(t, &id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return not_found(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let filter = IncidentFilter {
+        monitor: Some(id.clone()),
+        open_only: false,
+    };
+    let loaded = tokio::try_join!(
+        s.store.list_results(
+            t,
+            &id,
+            now.minus_ms(7 * 86_400_000),
+            now.plus_ms(1),
+            50,
+            None
+        ),
+        s.store.list_incidents(t, &filter, 20),
+        s.store
+            .tally(t, &id, now.minus_ms(86_400_000), now.plus_ms(1)),
+    );
+    let (results, incidents, tally) = match loaded {
+        Ok(x) => x,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let body = html! {
+        h1 { (view.record.draft.name) " " (badge(state_of(&view))) }
+        p.sub { (view.record.draft.spec.kind()) " · " (view.record.draft.spec.target()) " · every " (view.record.draft.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) }
+        @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
+        h2 { "Incidents" }
+        (incidents_table(&incidents))
+        h2 { "Recent results" }
+        table {
+            thead { tr { th { "Started" } th { "Outcome" } th { "Latency" } th { "Status" } th { "Region" } th { "Error" } } }
+            tbody { @for r in &results.results { tr {
+                td { (r.started_at) }
+                td { (badge(r.outcome.as_str())) }
+                td { (r.timings.total_ms.map_or("–".into(), |l| format!("{l} ms"))) }
+                td { (r.status_code.map_or("–".into(), |c| c.to_string())) }
+                td { (r.region) }
+                td.error { (r.error.as_deref().unwrap_or("")) }
+            } } }
+        }
+    };
+    page(&view.record.draft.name, true, body).into_response()
+}
+
+async fn incident_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let auth = match signed_in(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Ok(id) = IncidentId::parse(&id) else {
+        return not_found();
+    };
+    let (rec, timeline) = match s.store.get_incident(&auth.tenant_id, &id).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return not_found(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let body = html! {
+        h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
+        (incidents_table(std::slice::from_ref(&rec)))
+        h2 { "Timeline" }
+        ul.timeline { @for e in &timeline { li { span.sub { (e.at) } " " (e.message) } } }
+    };
+    page("Incident", true, body).into_response()
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        page(
+            "Not found",
+            true,
+            html! { h1 { "Not found" } p { a href="/" { "Back to monitors" } } },
+        ),
+    )
+        .into_response()
+}
+
+async fn login_page() -> Html<String> {
+    login_form(None)
+}
+
+fn login_form(error: Option<&str>) -> Html<String> {
+    page(
+        "Sign in",
+        false,
+        html! {
+            h1 { "Sign in" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.login method="post" action="/login" {
+                label for="token" { "API token" }
+                input #token type="password" name="token" autocomplete="current-password" required;
+                button type="submit" { "Sign in" }
+            }
+            p.sub { "The owner token was printed at first start and saved in netpulse-data/admin-token." }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+    match s
+        .store
+        .authenticate(&clock::token_hash(f.token.trim()))
+        .await
+    {
+        Ok(Some(_)) => {
+            let secure = if s.base_url.starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000{secure}",
+                f.token.trim()
+            );
+            let mut r = Redirect::to("/").into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                HeaderValue::from_str(&cookie).expect("token is ASCII"),
+            );
+            r
+        }
+        Ok(None) => (
+            StatusCode::UNAUTHORIZED,
+            login_form(Some("That token is not valid.")),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn logout() -> Response {
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("np_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    r
+}

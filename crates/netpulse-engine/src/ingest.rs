@@ -1,0 +1,85 @@
+//! Ingest: takes results from the queue in batches, stores them in one transaction each
+//! (results, incident state, outbox), and acknowledges the batch only once it is durable.
+
+use crate::clock;
+use crate::metrics::Metrics;
+use crate::queue::{Batch, ResultQueue};
+use crate::scheduler::Progress;
+use crate::store::Store;
+use netpulse_core::CheckResult;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The ingest loop's state.
+pub struct Ingest {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn ResultQueue>,
+    pub metrics: Arc<Metrics>,
+    pub batch_size: usize,
+}
+
+impl Ingest {
+    /// Take one batch (waiting up to `wait` for it) and store it, retrying while the store is
+    /// unavailable. Gives up on the batch only when `deadline` passes (shutdown drain).
+    pub async fn try_run_once(&self, wait: Duration, deadline: Option<Instant>) -> Progress {
+        let batch = self.queue.next_batch(self.batch_size, wait).await;
+        if batch.items.is_empty() {
+            return Progress::Idle;
+        }
+        self.store_batch(&batch, deadline).await;
+        Progress::Progressed
+    }
+
+    async fn store_batch(&self, batch: &Batch, deadline: Option<Instant>) {
+        let mut results: Vec<CheckResult> = Vec::with_capacity(batch.items.len());
+        for env in &batch.items {
+            match env.check_version() {
+                Ok(()) => results.push(env.result.clone()),
+                Err(e) => tracing::error!(error = %e, result = %env.result.id, "result refused"),
+            }
+        }
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            match self.store.ingest(&results, clock::now()).await {
+                Ok(report) => {
+                    self.metrics
+                        .ingest_batch_ms
+                        .observe_ms(started.elapsed().as_secs_f64() * 1000.0);
+                    self.metrics.ingest_batches.add(1);
+                    self.metrics.results_ingested.add(report.inserted as u64);
+                    self.metrics.results_duplicate.add(report.duplicates as u64);
+                    let now = clock::now();
+                    for env in &batch.items {
+                        self.metrics
+                            .check_to_ingest_ms
+                            .observe_ms(now.since(env.sent_at) as f64);
+                    }
+                    self.queue.ack(batch).await;
+                    return;
+                }
+                Err(e) => {
+                    self.metrics.ingest_errors.add(1);
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        tracing::error!(error = %e, lost = results.len(), "shutdown deadline passed; batch not stored");
+                        return;
+                    }
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "ingest failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Run until `stop`, then drain what is queued (for up to `drain_for`).
+    /// A batch in progress is never cancelled: the stop flag is looked at between batches.
+    pub async fn run(self, stop: watch::Receiver<bool>, drain_for: Duration) {
+        while !*stop.borrow() {
+            self.try_run_once(Duration::from_millis(200), None).await;
+        }
+        let deadline = Instant::now() + drain_for;
+        while self.try_run_once(Duration::ZERO, Some(deadline)).await == Progress::Progressed {}
+    }
+}

@@ -1,0 +1,19 @@
+//! The NetPulse engine: configuration, the store (SQLite embedded), the in-process queue, the
+//! scheduler, the local checker, ingest, alert delivery, the REST API and the dashboard.
+//!
+//! [`app::start`] builds a running engine from a [`config::Config`]; the `netpulse` binary
+//! (`main.rs`) is a thin command line around it, and the integration tests start it the same
+//! way on `127.0.0.1:0`.
+
+pub mod alerts;
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod dashboard;
+pub mod ingest;
+pub mod local_checker;
+pub mod metrics;
+pub mod queue;
+pub mod scheduler;
+pub mod store;

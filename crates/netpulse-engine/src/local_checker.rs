@@ -1,0 +1,86 @@
+//! The in-process checker for the engine's own region: runs probe jobs from the scheduler
+//! with bounded concurrency and publishes their results to the result queue.
+
+use crate::clock;
+use crate::metrics::Metrics;
+use crate::queue::ResultQueue;
+use netpulse_checker::probe::{run_check, ProbeContext};
+use netpulse_core::wire::{CheckJob, ResultEnvelope};
+use netpulse_core::{CheckResult, Provenance};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// Runs checks until the job channel closes, then waits for the checks in flight.
+pub struct LocalChecker {
+    pub ctx: ProbeContext,
+    pub results: Arc<dyn ResultQueue>,
+    pub metrics: Arc<Metrics>,
+    pub concurrency: usize,
+    pub worker: String,
+}
+
+impl LocalChecker {
+    pub async fn run(self, mut jobs: mpsc::Receiver<CheckJob>) {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let this = Arc::new(self);
+        let mut running = JoinSet::new();
+        while let Some(job) = jobs.recv().await {
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closes");
+            let this = this.clone();
+            running.spawn(async move {
+                this.check(job).await;
+                drop(permit);
+            });
+            while running.try_join_next().is_some() {}
+        }
+        // Drain: results of checks already started are published before we return.
+        while running.join_next().await.is_some() {}
+    }
+
+    async fn check(&self, job: CheckJob) {
+        self.metrics.checks_in_flight.inc();
+        let started = clock::now();
+        let span = tracing::debug_span!("check", monitor = %job.monitor_id, region = %job.region, tenant = %job.tenant_id);
+        let report = run_check(
+            &job.spec,
+            Duration::from_millis(u64::from(job.timeout_ms)),
+            job.retries,
+            &self.ctx,
+        )
+        .instrument(span)
+        .await;
+        let finished = clock::now();
+        self.metrics.checks_in_flight.dec();
+        self.metrics.count_check(report.outcome);
+        let result = CheckResult {
+            id: clock::fresh(),
+            tenant_id: job.tenant_id,
+            monitor_id: job.monitor_id,
+            region: job.region,
+            worker: self.worker.clone(),
+            started_at: started,
+            finished_at: finished,
+            outcome: report.outcome,
+            timings: report.timings,
+            status_code: report.status_code,
+            error: report.error,
+            cert_expires_at: report.cert_expires_at,
+            provenance: Provenance::Live,
+        };
+        if self
+            .results
+            .publish(ResultEnvelope::new(result, clock::now()))
+            .await
+            .is_err()
+        {
+            tracing::error!("result queue closed before a finished check was published");
+        }
+    }
+}

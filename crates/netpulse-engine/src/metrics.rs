@@ -1,0 +1,224 @@
+//! Prometheus metrics: a few counters and histograms on atomics, rendered as text at `/metrics`.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A monotonically increasing counter.
+#[derive(Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down.
+#[derive(Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn dec(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(1))
+            });
+    }
+}
+
+/// A histogram of milliseconds with fixed buckets.
+pub struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+const MS_BUCKETS: &[f64] = &[
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+];
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            bounds: MS_BUCKETS,
+            buckets: MS_BUCKETS.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe_ms(&self, ms: f64) {
+        let ms = ms.max(0.0);
+        if let Some(i) = self.bounds.iter().position(|b| ms <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
+    }
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+    fn render(&self, name: &str, help: &str, out: &mut String) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (b, n) in self.bounds.iter().zip(&self.buckets) {
+            cumulative += n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count());
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        let _ = writeln!(out, "{name}_count {}", self.count());
+    }
+}
+
+/// Every metric the engine exports.
+#[derive(Default)]
+pub struct Metrics {
+    pub checks_up: Counter,
+    pub checks_degraded: Counter,
+    pub checks_down: Counter,
+    pub checks_error: Counter,
+    pub checks_skipped: Counter,
+    pub results_ingested: Counter,
+    pub results_duplicate: Counter,
+    pub ingest_batches: Counter,
+    pub ingest_errors: Counter,
+    pub alerts_sent: Counter,
+    pub alerts_retried: Counter,
+    pub alerts_failed: Counter,
+    pub monitors_scheduled: Gauge,
+    pub checks_in_flight: Gauge,
+    pub dispatch_lag_ms: Histogram,
+    pub check_to_ingest_ms: Histogram,
+    pub ingest_batch_ms: Histogram,
+}
+
+impl Metrics {
+    pub fn count_check(&self, outcome: netpulse_core::Outcome) {
+        use netpulse_core::Outcome::*;
+        match outcome {
+            Up => self.checks_up.add(1),
+            Degraded => self.checks_degraded.add(1),
+            Down => self.checks_down.add(1),
+            Error => self.checks_error.add(1),
+        }
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP netpulse_checks_total Checks run, by outcome.\n# TYPE netpulse_checks_total counter");
+        for (o, c) in [
+            ("up", &self.checks_up),
+            ("degraded", &self.checks_degraded),
+            ("down", &self.checks_down),
+            ("error", &self.checks_error),
+        ] {
+            let _ = writeln!(out, "netpulse_checks_total{{outcome=\"{o}\"}} {}", c.get());
+        }
+        let counters = [
+            (
+                "netpulse_checks_skipped_total",
+                "Checks skipped because the checker was saturated.",
+                &self.checks_skipped,
+            ),
+            (
+                "netpulse_results_ingested_total",
+                "Results stored.",
+                &self.results_ingested,
+            ),
+            (
+                "netpulse_results_duplicate_total",
+                "Redelivered results ignored by idempotent ingest.",
+                &self.results_duplicate,
+            ),
+            (
+                "netpulse_ingest_batches_total",
+                "Ingest transactions committed.",
+                &self.ingest_batches,
+            ),
+            (
+                "netpulse_ingest_errors_total",
+                "Ingest transactions that failed and were retried.",
+                &self.ingest_errors,
+            ),
+            (
+                "netpulse_alerts_sent_total",
+                "Notifications delivered.",
+                &self.alerts_sent,
+            ),
+            (
+                "netpulse_alerts_retried_total",
+                "Delivery attempts that will be retried.",
+                &self.alerts_retried,
+            ),
+            (
+                "netpulse_alerts_failed_total",
+                "Notifications given up on.",
+                &self.alerts_failed,
+            ),
+        ];
+        for (name, help, c) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                c.get()
+            );
+        }
+        for (name, help, g) in [
+            (
+                "netpulse_monitors_scheduled",
+                "Monitors the scheduler is running.",
+                &self.monitors_scheduled,
+            ),
+            (
+                "netpulse_checks_in_flight",
+                "Checks running now.",
+                &self.checks_in_flight,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                g.get()
+            );
+        }
+        self.dispatch_lag_ms.render(
+            "netpulse_scheduler_dispatch_lag_ms",
+            "Delay between a check's due time and its dispatch.",
+            &mut out,
+        );
+        self.check_to_ingest_ms.render(
+            "netpulse_check_to_ingest_ms",
+            "From a result leaving the checker to its commit.",
+            &mut out,
+        );
+        self.ingest_batch_ms.render(
+            "netpulse_ingest_batch_ms",
+            "Duration of one ingest transaction.",
+            &mut out,
+        );
+        out
+    }
+}

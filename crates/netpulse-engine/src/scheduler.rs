@@ -1,0 +1,252 @@
+//! The scheduler: dispatches each active monitor's checks at its `next_due` times.
+//!
+//! Thin loop around [`Scheduler::try_run_once`]: reload monitors when told (or every 30 s),
+//! send due probe checks to the checker queue, and evaluate heartbeat monitors itself (a
+//! missing beat past interval + grace becomes a `down` result on the result queue).
+
+use crate::clock;
+use crate::metrics::Metrics;
+use crate::queue::ResultQueue;
+use crate::store::{MonitorRecord, Store};
+use netpulse_core::monitor::CheckSpec;
+use netpulse_core::schedule::next_due;
+use netpulse_core::wire::{CheckJob, ResultEnvelope};
+use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, Timestamp, Timings};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Notify};
+use tracing::Instrument;
+
+const RELOAD_EVERY_MS: i64 = 30_000;
+
+/// Whether a pass did any work (the loop only decides how long to wait).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Progress {
+    Idle,
+    Progressed,
+}
+
+struct Entry {
+    record: MonitorRecord,
+    next: Timestamp,
+}
+
+/// Scheduling state for all active monitors.
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    jobs: mpsc::Sender<CheckJob>,
+    results: Arc<dyn ResultQueue>,
+    metrics: Arc<Metrics>,
+    local_region: String,
+    entries: HashMap<MonitorId, Entry>,
+    heap: BinaryHeap<Reverse<(Timestamp, MonitorId)>>,
+    changed: Arc<Notify>,
+    last_reload: Option<Timestamp>,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Arc<dyn Store>,
+        jobs: mpsc::Sender<CheckJob>,
+        results: Arc<dyn ResultQueue>,
+        metrics: Arc<Metrics>,
+        local_region: String,
+        changed: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            jobs,
+            results,
+            metrics,
+            local_region,
+            entries: HashMap::new(),
+            heap: BinaryHeap::new(),
+            changed,
+            last_reload: None,
+        }
+    }
+
+    /// Reload the monitor set, keeping each unchanged monitor's next due time.
+    pub async fn reload(&mut self, now: Timestamp) -> Result<(), crate::store::StoreError> {
+        let monitors = self.store.schedulable_monitors().await?;
+        let mut entries = HashMap::with_capacity(monitors.len());
+        self.heap.clear();
+        for m in monitors {
+            let rec = m.record;
+            let keep = self
+                .entries
+                .remove(&rec.id)
+                .filter(|e| e.record.draft.interval == rec.draft.interval);
+            let next = keep.map_or_else(|| next_due(&rec.id, rec.draft.interval, now), |e| e.next);
+            self.heap.push(Reverse((next, rec.id.clone())));
+            entries.insert(rec.id.clone(), Entry { record: rec, next });
+        }
+        self.entries = entries;
+        self.metrics
+            .monitors_scheduled
+            .set(self.entries.len() as u64);
+        self.last_reload = Some(now);
+        Ok(())
+    }
+
+    /// Dispatch everything due at `now`.
+    pub async fn try_run_once(&mut self, now: Timestamp) -> Progress {
+        if self
+            .last_reload
+            .is_none_or(|t| now.since(t) >= RELOAD_EVERY_MS)
+        {
+            if let Err(e) = self.reload(now).await {
+                tracing::warn!(error = %e, "scheduler could not load monitors; will retry");
+                return Progress::Idle;
+            }
+        }
+        let mut progress = Progress::Idle;
+        while let Some(Reverse((due, id))) = self.heap.peek().cloned() {
+            if due > now {
+                break;
+            }
+            self.heap.pop();
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            if entry.next != due {
+                continue; // stale heap item
+            }
+            // No drift: the next check sits on the grid after this one; if we fell far
+            // behind (engine suspended), skip missed slots instead of bursting.
+            let mut next = next_due(&id, entry.record.draft.interval, due);
+            if next <= now {
+                next = next_due(&id, entry.record.draft.interval, now);
+            }
+            entry.next = next;
+            self.heap.push(Reverse((next, id.clone())));
+            self.metrics
+                .dispatch_lag_ms
+                .observe_ms(now.since(due) as f64);
+            let record = entry.record.clone();
+            self.dispatch(&record, due, now).await;
+            progress = Progress::Progressed;
+        }
+        progress
+    }
+
+    async fn dispatch(&self, rec: &MonitorRecord, due: Timestamp, now: Timestamp) {
+        if let CheckSpec::Heartbeat(hb) = &rec.draft.spec {
+            let span =
+                tracing::debug_span!("heartbeat", monitor = %rec.id, tenant = %rec.tenant_id);
+            self.evaluate_heartbeat(rec, hb.grace_s, now)
+                .instrument(span)
+                .await;
+            return;
+        }
+        for region in rec
+            .draft
+            .regions
+            .iter()
+            .filter(|r| **r == self.local_region)
+        {
+            let job = CheckJob {
+                tenant_id: rec.tenant_id.clone(),
+                monitor_id: rec.id.clone(),
+                region: region.clone(),
+                spec: rec.draft.spec.clone(),
+                timeout_ms: rec.draft.timeout_ms,
+                retries: rec.draft.retries,
+                due_at: due,
+            };
+            if self.jobs.try_send(job).is_err() {
+                self.metrics.checks_skipped.add(1);
+                tracing::warn!(monitor = %rec.id, "checker saturated; check skipped (raise checker.concurrency)");
+            }
+        }
+    }
+
+    /// A heartbeat monitor is down when no beat arrived within interval + grace.
+    async fn evaluate_heartbeat(&self, rec: &MonitorRecord, grace_s: u32, now: Timestamp) {
+        let last = match self.store.get_monitor(&rec.tenant_id, &rec.id).await {
+            Ok(Some(v)) => v.status.last_success_at,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, monitor = %rec.id, "cannot read heartbeat state");
+                return;
+            }
+        };
+        let baseline = last.map_or(rec.updated_at, |l| l.max(rec.updated_at));
+        let allowed = rec.draft.interval.millis() + i64::from(grace_s) * 1000;
+        if now.since(baseline) <= allowed {
+            return;
+        }
+        let error = match last {
+            Some(l) => format!(
+                "no heartbeat since {l} (expected every {} s + {grace_s} s grace)",
+                rec.draft.interval.secs()
+            ),
+            None => format!(
+                "no heartbeat received yet (expected every {} s + {grace_s} s grace)",
+                rec.draft.interval.secs()
+            ),
+        };
+        let result = heartbeat_result(rec, &self.local_region, now, Outcome::Down, Some(error));
+        if self
+            .results
+            .publish(ResultEnvelope::new(result, clock::now()))
+            .await
+            .is_err()
+        {
+            tracing::warn!(monitor = %rec.id, "result queue closed; heartbeat evaluation dropped at shutdown");
+        }
+    }
+
+    /// When to wake next (at most one second away, so reload hints are noticed).
+    pub fn next_wake(&self, now: Timestamp) -> Duration {
+        let until = self
+            .heap
+            .peek()
+            .map_or(1000, |Reverse((t, _))| t.since(now).clamp(0, 1000));
+        Duration::from_millis(until as u64)
+    }
+
+    /// Run until `stop` turns true.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let changed = self.changed.clone();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            self.try_run_once(clock::now()).await;
+            let wait = self.next_wake(clock::now());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = changed.notified() => { self.last_reload = None; }
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}
+
+/// A result produced by the engine itself for a push monitor.
+pub fn heartbeat_result(
+    rec: &MonitorRecord,
+    region: &str,
+    at: Timestamp,
+    outcome: Outcome,
+    error: Option<String>,
+) -> CheckResult {
+    CheckResult {
+        id: clock::fresh(),
+        tenant_id: rec.tenant_id.clone(),
+        monitor_id: rec.id.clone(),
+        region: region.to_owned(),
+        worker: "engine/heartbeat".into(),
+        started_at: at,
+        finished_at: at,
+        outcome,
+        timings: Timings::default(),
+        status_code: None,
+        error,
+        cert_expires_at: None,
+        provenance: Provenance::Live,
+    }
+}

@@ -1,0 +1,314 @@
+//! The store port: everything the engine persists, behind one trait with one contract.
+//!
+//! Invariants:
+//! - Every method that touches tenant data takes a [`TenantId`] and scopes its query by it;
+//!   an id of another tenant behaves exactly like an id that does not exist.
+//! - [`Store::ingest`] is idempotent on result ids and atomic: a result, the monitor state it
+//!   moves, the incident rows and the outbox rows of its notices commit together, so a
+//!   redelivered batch or a restarted engine never steps a result twice or queues a notice twice.
+//! - System methods without a tenant (scheduler, ingest, outbox) act on rows that already
+//!   carry their tenant.
+
+pub mod plan;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use netpulse_core::alert::AlertEvent;
+use netpulse_core::incident::{Health, MonitorState};
+use netpulse_core::monitor::MonitorDraft;
+use netpulse_core::uptime::Tally;
+use netpulse_core::{
+    ChannelId, CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp, TokenId,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A store failure; whether to retry is a property of the error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What an API token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+/// A token that authenticated.
+#[derive(Clone, Debug)]
+pub struct TokenAuth {
+    pub token_id: TokenId,
+    pub tenant_id: TenantId,
+    pub scope: Scope,
+}
+
+/// A stored monitor.
+#[derive(Clone, Debug)]
+pub struct MonitorRecord {
+    pub id: MonitorId,
+    pub tenant_id: TenantId,
+    pub draft: MonitorDraft,
+    /// The secret path segment of a heartbeat monitor's push URL.
+    pub heartbeat_token: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A monitor's current status, kept up to date by ingest.
+#[derive(Clone, Debug, Default)]
+pub struct MonitorStatus {
+    pub health: Health,
+    pub last_checked_at: Option<Timestamp>,
+    pub last_outcome: Option<Outcome>,
+    pub last_latency_ms: Option<u32>,
+    pub last_error: Option<String>,
+    pub last_success_at: Option<Timestamp>,
+    pub open_incident: Option<IncidentId>,
+}
+
+/// A monitor with its status.
+#[derive(Clone, Debug)]
+pub struct MonitorView {
+    pub record: MonitorRecord,
+    pub status: MonitorStatus,
+}
+
+/// An incident row.
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentRecord {
+    pub id: IncidentId,
+    pub monitor_id: MonitorId,
+    pub monitor_name: String,
+    pub status: IncidentStatus,
+    pub cause: String,
+    pub flapping: bool,
+    pub opened_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<Timestamp>,
+    pub resolved_by: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+/// One line of an incident's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineEntry {
+    pub at: Timestamp,
+    pub message: String,
+}
+
+/// A person's command on an incident.
+#[derive(Clone, Debug)]
+pub enum IncidentCommand {
+    Acknowledge { by: String },
+    Resolve { by: String },
+}
+
+/// Kinds of alert channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Webhook,
+}
+
+/// A stored channel. `secret` signs webhook bodies; it is never shown after creation.
+#[derive(Clone, Debug)]
+pub struct ChannelRecord {
+    pub id: ChannelId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub url: String,
+    pub secret: crate::config::Secret,
+    pub enabled: bool,
+    pub created_at: Timestamp,
+}
+
+/// A notification due for delivery.
+#[derive(Clone, Debug)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub channel: ChannelRecord,
+    pub event: AlertEvent,
+    pub attempts: u32,
+}
+
+/// What happened to one delivery attempt.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    Sent { at: Timestamp },
+    Retry { at: Timestamp, error: String },
+    Failed { at: Timestamp, error: String },
+}
+
+/// A row of a channel's delivery log.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeliveryRecord {
+    pub dedup_key: String,
+    pub kind: String,
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// A monitor as the scheduler needs it.
+#[derive(Clone, Debug)]
+pub struct ScheduledMonitor {
+    pub tenant_id: TenantId,
+    pub record: MonitorRecord,
+    pub last_success_at: Option<Timestamp>,
+}
+
+/// What one ingest call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub inserted: usize,
+    pub duplicates: usize,
+    pub notices: usize,
+}
+
+/// A page of results, newest first; `next` continues after the last one.
+#[derive(Clone, Debug)]
+pub struct ResultsPage {
+    pub results: Vec<CheckResult>,
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct IncidentFilter {
+    pub monitor: Option<MonitorId>,
+    pub open_only: bool,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- bootstrap and authentication
+    /// Create the default tenant and an owner token on an empty database. Returns the
+    /// tenant and whether it was created now.
+    async fn bootstrap(&self, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)>;
+    /// Replace the bootstrap token (when `NETPULSE_ADMIN_TOKEN` is set).
+    async fn set_bootstrap_token(
+        &self,
+        tenant: &TenantId,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>>;
+
+    // --- system paths
+    async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>>;
+    async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport>;
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<OutboxItem>>;
+    async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
+    async fn heartbeat_monitor(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
+
+    // --- monitors
+    async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()>;
+    async fn get_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<Option<MonitorView>>;
+    async fn list_monitors(&self, t: &TenantId) -> StoreResult<Vec<MonitorView>>;
+    async fn update_monitor(
+        &self,
+        t: &TenantId,
+        id: &MonitorId,
+        draft: &MonitorDraft,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool>;
+
+    // --- results and uptime
+    async fn list_results(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+        after: Option<&str>,
+    ) -> StoreResult<ResultsPage>;
+    /// Live results between `from` and `to`, counted by outcome (exact, from raw results).
+    async fn tally(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Tally>;
+    /// Per-monitor live tallies since `from` (hour granularity, from the hourly rollup).
+    async fn tallies_since(
+        &self,
+        t: &TenantId,
+        from: Timestamp,
+    ) -> StoreResult<HashMap<MonitorId, Tally>>;
+    async fn monitor_state(&self, t: &TenantId, m: &MonitorId)
+        -> StoreResult<Option<MonitorState>>;
+
+    // --- incidents
+    async fn list_incidents(
+        &self,
+        t: &TenantId,
+        f: &IncidentFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<IncidentRecord>>;
+    async fn get_incident(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+    ) -> StoreResult<Option<(IncidentRecord, Vec<TimelineEntry>)>>;
+    /// Apply a person's command through the state machine; `Ok(None)` when no such incident.
+    async fn incident_command(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+        cmd: IncidentCommand,
+        now: Timestamp,
+    ) -> StoreResult<Option<IncidentRecord>>;
+
+    // --- channels
+    async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()>;
+    async fn list_channels(&self, t: &TenantId) -> StoreResult<Vec<ChannelRecord>>;
+    async fn get_channel(&self, t: &TenantId, id: &ChannelId)
+        -> StoreResult<Option<ChannelRecord>>;
+    async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool>;
+    async fn delete_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<bool>;
+    async fn list_deliveries(
+        &self,
+        t: &TenantId,
+        id: &ChannelId,
+        limit: usize,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+}

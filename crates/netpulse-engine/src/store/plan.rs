@@ -1,0 +1,144 @@
+//! Turning state-machine effects into store writes, the same for every backend.
+//!
+//! A backend loads a monitor's [`MonitorState`], calls [`plan`] with the observations of one
+//! transaction, then executes the returned [`Write`]s and saves the new state, all before
+//! commit. The decision of *what* to write lives here once; backends only say *how*.
+
+use netpulse_core::alert::AlertEvent;
+use netpulse_core::incident::{step, Effect, MonitorState, Observation, Policy};
+use netpulse_core::{ChannelId, IncidentId, MonitorId, TenantId, Timestamp};
+
+/// The facts about a monitor that notices need.
+#[derive(Clone, Debug)]
+pub struct MonitorFacts {
+    pub tenant_id: TenantId,
+    pub id: MonitorId,
+    pub name: String,
+    pub target: String,
+    pub regions: Vec<String>,
+    pub policy: Policy,
+    /// The channels this monitor notifies (already resolved, enabled ones).
+    pub channels: Vec<ChannelId>,
+}
+
+/// One row-level change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    OpenIncident {
+        id: IncidentId,
+        at: Timestamp,
+        cause: String,
+    },
+    ReopenIncident {
+        id: IncidentId,
+    },
+    AcknowledgeIncident {
+        id: IncidentId,
+        at: Timestamp,
+        by: String,
+    },
+    ResolveIncident {
+        id: IncidentId,
+        at: Timestamp,
+        by: Option<String>,
+    },
+    Timeline {
+        id: IncidentId,
+        at: Timestamp,
+        message: String,
+    },
+    Outbox {
+        channel: ChannelId,
+        event: Box<AlertEvent>,
+    },
+}
+
+/// The result of planning: the state to save and the writes to make.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub state: MonitorState,
+    pub writes: Vec<Write>,
+    pub notices: usize,
+}
+
+/// Step `state` through `observations` (in order) and collect the writes.
+pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observation]) -> Plan {
+    let mut state = state;
+    let mut writes = Vec::new();
+    let mut notices = 0;
+    for obs in observations {
+        let (next, effects) = step(&facts.id, &state, obs, &facts.policy);
+        for effect in effects {
+            match effect {
+                Effect::OpenIncident {
+                    incident,
+                    at,
+                    cause,
+                } => writes.push(Write::OpenIncident {
+                    id: incident,
+                    at,
+                    cause,
+                }),
+                Effect::ReopenIncident { incident, .. } => {
+                    writes.push(Write::ReopenIncident { id: incident })
+                }
+                Effect::AcknowledgeIncident { incident, at, by } => {
+                    writes.push(Write::AcknowledgeIncident {
+                        id: incident,
+                        at,
+                        by,
+                    })
+                }
+                Effect::ResolveIncident { incident, at, by } => {
+                    writes.push(Write::ResolveIncident {
+                        id: incident,
+                        at,
+                        by,
+                    })
+                }
+                Effect::Timeline {
+                    incident,
+                    at,
+                    message,
+                } => writes.push(Write::Timeline {
+                    id: incident,
+                    at,
+                    message,
+                }),
+                Effect::Notify(n) => {
+                    notices += 1;
+                    let since = next
+                        .open
+                        .as_ref()
+                        .or(state.open.as_ref())
+                        .map(|o| o.opened_at);
+                    let event = AlertEvent {
+                        kind: n.kind.into(),
+                        dedup_key: n.dedup_key,
+                        tenant_id: facts.tenant_id.clone(),
+                        incident_id: Some(n.incident),
+                        monitor_id: Some(facts.id.clone()),
+                        monitor_name: facts.name.clone(),
+                        target: facts.target.clone(),
+                        at: n.at,
+                        since: since.or_else(|| next.last_resolved.as_ref().map(|r| r.opened_at)),
+                        error: next.last_error.clone().or_else(|| state.last_error.clone()),
+                        regions: facts.regions.clone(),
+                    };
+                    for ch in &facts.channels {
+                        writes.push(Write::Outbox {
+                            channel: ch.clone(),
+                            event: Box::new(event.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        state = next;
+    }
+    Plan {
+        state,
+        writes,
+        notices,
+    }
+}

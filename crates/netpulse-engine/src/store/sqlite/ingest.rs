@@ -1,0 +1,287 @@
+//! Ingest and incident commands in SQLite: results, state, incidents and outbox rows in one
+//! transaction, so nothing is stepped or queued twice.
+
+use crate::store::plan::{plan, MonitorFacts, Write};
+use crate::store::*;
+use netpulse_core::incident::Observation;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::BTreeMap;
+
+const HOUR_MS: i64 = 3_600_000;
+
+pub fn ingest(
+    c: &mut Connection,
+    batch: &[CheckResult],
+    now: Timestamp,
+) -> StoreResult<IngestReport> {
+    let tx = c.transaction()?;
+    let mut report = IngestReport::default();
+    let mut fresh: BTreeMap<&MonitorId, Vec<&CheckResult>> = BTreeMap::new();
+    for r in batch {
+        if insert_result(&tx, r)? {
+            report.inserted += 1;
+            fresh.entry(&r.monitor_id).or_default().push(r);
+        } else {
+            report.duplicates += 1;
+        }
+    }
+    for (monitor, mut results) in fresh {
+        results.sort_by_key(|r| (r.started_at, r.id.clone()));
+        let observations: Vec<Observation> = results
+            .iter()
+            .map(|r| Observation::Check {
+                at: r.started_at,
+                outcome: r.outcome,
+                error: r.error.clone(),
+            })
+            .collect();
+        let Some(facts) = monitor_facts(&tx, &results[0].tenant_id, monitor)? else {
+            continue;
+        };
+        let (state, mut status) = load_state(&tx, monitor)?;
+        let p = plan(&facts, state, &observations);
+        execute(&tx, &facts, &p.writes, now)?;
+        for r in &results {
+            status_observe(&mut status, r);
+        }
+        save_state(&tx, &facts, &p.state, &status)?;
+        report.notices += p.notices;
+    }
+    tx.commit()?;
+    Ok(report)
+}
+
+fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO check_results (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, \
+         dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?;
+    let t = &r.timings;
+    let n = stmt.execute(params![
+        r.id.as_str(),
+        r.tenant_id.as_str(),
+        r.monitor_id.as_str(),
+        r.region,
+        r.worker,
+        r.started_at.millis(),
+        r.finished_at.millis(),
+        r.outcome.as_str(),
+        t.dns_ms,
+        t.connect_ms,
+        t.tls_ms,
+        t.ttfb_ms,
+        t.total_ms,
+        r.status_code,
+        r.error,
+        r.cert_expires_at.map(Timestamp::millis),
+        r.provenance.as_str(),
+    ])?;
+    if n == 1 && r.provenance == netpulse_core::Provenance::Live {
+        let col = r.outcome.as_str();
+        let hour = r.started_at.millis().div_euclid(HOUR_MS) * HOUR_MS;
+        tx.prepare_cached(&format!(
+            "INSERT INTO uptime_hourly (monitor_id, hour_start, tenant_id, {col}) VALUES (?1, ?2, ?3, 1) \
+             ON CONFLICT (monitor_id, hour_start) DO UPDATE SET {col} = {col} + 1"
+        ))?
+        .execute(params![r.monitor_id.as_str(), hour, r.tenant_id.as_str()])?;
+    }
+    Ok(n == 1)
+}
+
+/// The monitor's name, policy and effective channels, scoped by tenant.
+fn monitor_facts(
+    tx: &Transaction<'_>,
+    t: &TenantId,
+    m: &MonitorId,
+) -> StoreResult<Option<MonitorFacts>> {
+    let draft: Option<String> = tx
+        .query_row(
+            "SELECT draft FROM monitors WHERE tenant_id = ?1 AND id = ?2",
+            params![t.as_str(), m.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(draft) = draft else { return Ok(None) };
+    let draft: MonitorDraft = serde_json::from_str(&draft)?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT id FROM channels WHERE tenant_id = ?1 AND enabled = 1 ORDER BY created_at",
+    )?;
+    let enabled: Vec<ChannelId> = stmt
+        .query_map([t.as_str()], |r| Ok(ChannelId::from_trusted(r.get(0)?)))?
+        .collect::<Result<_, _>>()?;
+    let channels = match &draft.channels {
+        None => enabled,
+        Some(chosen) => enabled.into_iter().filter(|c| chosen.contains(c)).collect(),
+    };
+    Ok(Some(MonitorFacts {
+        tenant_id: t.clone(),
+        id: m.clone(),
+        name: draft.name.clone(),
+        target: draft.spec.target(),
+        regions: draft.regions.clone(),
+        policy: draft.policy.clone(),
+        channels,
+    }))
+}
+
+fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState, MonitorStatus)> {
+    let row = tx
+        .query_row(
+            "SELECT state, last_checked_at, last_outcome, last_latency_ms, last_error, last_success_at FROM monitor_state WHERE monitor_id = ?1",
+            [m.as_str()],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    MonitorStatus {
+                        last_checked_at: r.get::<_, Option<i64>>(1)?.map(Timestamp::from_millis),
+                        last_outcome: r.get::<_, Option<String>>(2)?.and_then(|o| Outcome::parse(&o)),
+                        last_latency_ms: r.get(3)?,
+                        last_error: r.get(4)?,
+                        last_success_at: r.get::<_, Option<i64>>(5)?.map(Timestamp::from_millis),
+                        ..MonitorStatus::default()
+                    },
+                ))
+            },
+        )
+        .optional()?;
+    match row {
+        Some((state, status)) => Ok((serde_json::from_str(&state)?, status)),
+        None => Ok(Default::default()),
+    }
+}
+
+/// Fold one result into the displayed status (latest result wins; late ones do not).
+fn status_observe(s: &mut MonitorStatus, r: &CheckResult) {
+    if !r.outcome.is_failure() && s.last_success_at.is_none_or(|t| r.started_at > t) {
+        s.last_success_at = Some(r.started_at);
+    }
+    if s.last_checked_at.is_some_and(|t| r.started_at < t) {
+        return;
+    }
+    s.last_checked_at = Some(r.started_at);
+    s.last_outcome = Some(r.outcome);
+    s.last_latency_ms = r.timings.total_ms;
+    s.last_error = r.error.clone();
+}
+
+fn save_state(
+    tx: &Transaction<'_>,
+    f: &MonitorFacts,
+    state: &MonitorState,
+    s: &MonitorStatus,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, last_latency_ms, \
+         last_error, last_success_at, open_incident) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        f.id.as_str(),
+        f.tenant_id.as_str(),
+        serde_json::to_string(state)?,
+        state.health.as_str(),
+        s.last_checked_at.map(Timestamp::millis),
+        s.last_outcome.map(Outcome::as_str),
+        s.last_latency_ms,
+        s.last_error,
+        s.last_success_at.map(Timestamp::millis),
+        state.open.as_ref().map(|o| o.id.as_str()),
+    ])?;
+    Ok(())
+}
+
+fn execute(
+    tx: &Transaction<'_>,
+    f: &MonitorFacts,
+    writes: &[Write],
+    now: Timestamp,
+) -> StoreResult<()> {
+    let t = f.tenant_id.as_str();
+    for w in writes {
+        match w {
+            Write::OpenIncident { id, at, cause } => {
+                tx.execute(
+                    "INSERT OR IGNORE INTO incidents (id, tenant_id, monitor_id, status, cause, opened_at) VALUES (?1, ?2, ?3, 'open', ?4, ?5)",
+                    params![id.as_str(), t, f.id.as_str(), cause, at.millis()],
+                )?;
+            }
+            Write::ReopenIncident { id } => {
+                tx.execute(
+                    "UPDATE incidents SET status = 'open', flapping = 1, resolved_at = NULL, resolved_by = NULL, acknowledged_at = NULL, acknowledged_by = NULL WHERE tenant_id = ?1 AND id = ?2",
+                    params![t, id.as_str()],
+                )?;
+            }
+            Write::AcknowledgeIncident { id, at, by } => {
+                tx.execute(
+                    "UPDATE incidents SET status = 'acknowledged', acknowledged_at = ?3, acknowledged_by = ?4 WHERE tenant_id = ?1 AND id = ?2",
+                    params![t, id.as_str(), at.millis(), by],
+                )?;
+            }
+            Write::ResolveIncident { id, at, by } => {
+                tx.execute(
+                    "UPDATE incidents SET status = 'resolved', resolved_at = ?3, resolved_by = ?4 WHERE tenant_id = ?1 AND id = ?2",
+                    params![t, id.as_str(), at.millis(), by],
+                )?;
+            }
+            Write::Timeline { id, at, message } => {
+                tx.prepare_cached("INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![t, id.as_str(), at.millis(), message])?;
+            }
+            Write::Outbox { channel, event } => {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO alert_outbox (tenant_id, channel_id, dedup_key, kind, event, status, next_attempt_at, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",
+                )?
+                .execute(params![t, channel.as_str(), event.dedup_key, event.kind.as_str(), serde_json::to_string(event)?, now.millis()])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn incident_command(
+    c: &mut Connection,
+    t: &TenantId,
+    id: &IncidentId,
+    cmd: IncidentCommand,
+    now: Timestamp,
+) -> StoreResult<Option<IncidentRecord>> {
+    let tx = c.transaction()?;
+    let monitor: Option<String> = tx
+        .query_row(
+            "SELECT monitor_id FROM incidents WHERE tenant_id = ?1 AND id = ?2",
+            params![t.as_str(), id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(monitor) = monitor.map(MonitorId::from_trusted) else {
+        return Ok(None);
+    };
+    let Some(facts) = monitor_facts(&tx, t, &monitor)? else {
+        return Ok(None);
+    };
+    let (state, status) = load_state(&tx, &monitor)?;
+    let obs = match cmd {
+        IncidentCommand::Acknowledge { by } => Observation::Acknowledge {
+            incident: id.clone(),
+            at: now,
+            by,
+        },
+        IncidentCommand::Resolve { by } => Observation::Resolve {
+            incident: id.clone(),
+            at: now,
+            by,
+        },
+    };
+    let p = plan(&facts, state, &[obs]);
+    if p.writes.is_empty() {
+        return Err(StoreError::Conflict(format!(
+            "incident {id} is not open (or already acknowledged)"
+        )));
+    }
+    execute(&tx, &facts, &p.writes, now)?;
+    save_state(&tx, &facts, &p.state, &status)?;
+    let rec = super::reads::list_incidents(&tx, t, &IncidentFilter::default(), Some(id), 1)?.pop();
+    tx.commit()?;
+    Ok(rec)
+}

@@ -1,0 +1,136 @@
+//! The SQLite schema, as ordered migrations tracked in `PRAGMA user_version`.
+//!
+//! Every tenant-owned table has a `tenant_id` column, and every tenant query filters on it.
+//! Times are INTEGER milliseconds since the epoch.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the core schema.
+    r#"
+    CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE TABLE monitors (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        draft TEXT NOT NULL,
+        paused INTEGER NOT NULL,
+        heartbeat_token TEXT UNIQUE,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX monitors_by_tenant ON monitors(tenant_id, created_at);
+    CREATE TABLE monitor_state (
+        monitor_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        health TEXT NOT NULL,
+        last_checked_at INTEGER,
+        last_outcome TEXT,
+        last_latency_ms INTEGER,
+        last_error TEXT,
+        last_success_at INTEGER,
+        open_incident TEXT
+    );
+    CREATE TABLE check_results (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        worker TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        dns_ms INTEGER, connect_ms INTEGER, tls_ms INTEGER, ttfb_ms INTEGER, total_ms INTEGER,
+        status_code INTEGER,
+        error TEXT,
+        cert_expires_at INTEGER,
+        provenance TEXT NOT NULL
+    );
+    CREATE INDEX check_results_by_monitor ON check_results(monitor_id, started_at);
+    CREATE TABLE uptime_hourly (
+        monitor_id TEXT NOT NULL,
+        hour_start INTEGER NOT NULL,
+        tenant_id TEXT NOT NULL,
+        up INTEGER NOT NULL DEFAULT 0,
+        degraded INTEGER NOT NULL DEFAULT 0,
+        down INTEGER NOT NULL DEFAULT 0,
+        error INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (monitor_id, hour_start)
+    ) WITHOUT ROWID;
+    CREATE INDEX uptime_hourly_by_tenant ON uptime_hourly(tenant_id, hour_start);
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        cause TEXT NOT NULL,
+        flapping INTEGER NOT NULL DEFAULT 0,
+        opened_at INTEGER NOT NULL,
+        acknowledged_at INTEGER,
+        acknowledged_by TEXT,
+        resolved_at INTEGER,
+        resolved_by TEXT
+    );
+    CREATE INDEX incidents_by_tenant ON incidents(tenant_id, opened_at);
+    CREATE TABLE incident_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX incident_events_by_incident ON incident_events(incident_id, seq);
+    CREATE TABLE channels (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE alert_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        event TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        UNIQUE (channel_id, dedup_key)
+    );
+    CREATE INDEX alert_outbox_due ON alert_outbox(status, next_attempt_at);
+    "#,
+];
+
+/// Bring the database to the newest schema; each migration commits on its own.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+    }
+    Ok(MIGRATIONS.len() as u32)
+}
