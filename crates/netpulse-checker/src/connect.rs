@@ -39,20 +39,13 @@ pub(crate) struct TlsConnection {
 
 impl Dialer {
     /// Resolve `host`, pick the first address the guard allows and connect to it.
-    pub(crate) async fn tcp(
-        &self,
-        host: &str,
-        port: u16,
-        deadline: &Deadline,
-    ) -> Result<TcpConnection, HttpError> {
+    pub(crate) async fn tcp(&self, host: &str, port: u16, deadline: &Deadline) -> Result<TcpConnection, HttpError> {
         let mut timings = Timings::default();
         let ip = self.resolve_allowed(host, deadline, &mut timings).await?;
         let addr = SocketAddr::new(ip, port);
         let started = Instant::now();
-        let stream = deadline
-            .run("connecting", TcpStream::connect(addr))
-            .await?
-            .map_err(|e| HttpError::connect(addr, &e))?;
+        let stream =
+            deadline.run("connecting", TcpStream::connect(addr)).await?.map_err(|e| HttpError::connect(addr, &e))?;
         timings.connect_ms = Some(millis(started.elapsed()));
         Ok(TcpConnection { stream, timings })
     }
@@ -67,14 +60,9 @@ impl Dialer {
             vec![ip]
         } else {
             let started = Instant::now();
-            let found = deadline
-                .run("resolving DNS", self.resolver.lookup_ip(host))
-                .await?;
+            let found = deadline.run("resolving DNS", self.resolver.lookup_ip(host)).await?;
             timings.dns_ms = Some(millis(started.elapsed()));
-            found.map_err(|reason| HttpError::Dns {
-                host: host.to_owned(),
-                reason,
-            })?
+            found.map_err(|reason| HttpError::Dns { host: host.to_owned(), reason })?
         };
         let mut first_refusal = None;
         for ip in ips {
@@ -85,10 +73,7 @@ impl Dialer {
         }
         Err(match first_refusal {
             Some(refused) => HttpError::Refused(refused),
-            None => HttpError::Dns {
-                host: host.to_owned(),
-                reason: "no addresses".into(),
-            },
+            None => HttpError::Dns { host: host.to_owned(), reason: "no addresses".into() },
         })
     }
 
@@ -105,38 +90,20 @@ impl Dialer {
         let (config, verifier) = self.trust.connection_config(enforce);
         let started = Instant::now();
         let handshake = TlsConnector::from(config).connect(name, tcp.stream);
-        let stream = deadline
-            .run("performing the TLS handshake", handshake)
-            .await?
-            .map_err(|e| tls_failure(&e))?;
+        let stream = deadline.run("performing the TLS handshake", handshake).await?.map_err(|e| tls_failure(&e))?;
         let mut timings = tcp.timings;
         timings.tls_ms = Some(millis(started.elapsed()));
-        let leaf = stream
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first());
+        let leaf = stream.get_ref().1.peer_certificates().and_then(|c| c.first());
         let cert_expires_at = leaf.and_then(|c| not_after(c));
-        Ok((
-            TlsConnection {
-                stream,
-                cert_expires_at,
-                verifier,
-            },
-            timings,
-        ))
+        Ok((TlsConnection { stream, cert_expires_at, verifier }, timings))
     }
 }
 
 fn tls_failure(err: &std::io::Error) -> HttpError {
-    let inner = err
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    let inner = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
     HttpError::Tls(match inner {
         Some(tls) => describe_tls_error(tls),
-        None if err.kind() == std::io::ErrorKind::UnexpectedEof => {
-            "the server closed the connection".into()
-        }
+        None if err.kind() == std::io::ErrorKind::UnexpectedEof => "the server closed the connection".into(),
         None => err.to_string(),
     })
 }

@@ -63,10 +63,7 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     pub(crate) fn start(budget: Duration) -> Self {
-        Self {
-            start: tokio::time::Instant::now(),
-            budget,
-        }
+        Self { start: tokio::time::Instant::now(), budget }
     }
 
     /// Run `fut`, failing with a timeout that names `phase` when the budget runs out.
@@ -76,9 +73,7 @@ impl Deadline {
         fut: F,
     ) -> Result<F::Output, HttpError> {
         let after_ms = u64::try_from(self.budget.as_millis()).unwrap_or(u64::MAX);
-        tokio::time::timeout_at(self.start + self.budget, fut)
-            .await
-            .map_err(|_| HttpError::Timeout { phase, after_ms })
+        tokio::time::timeout_at(self.start + self.budget, fut).await.map_err(|_| HttpError::Timeout { phase, after_ms })
     }
 
     /// Milliseconds since the request started.

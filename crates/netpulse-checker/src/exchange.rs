@@ -36,40 +36,20 @@ pub(crate) async fn send_once(
     deadline: &Deadline,
 ) -> Result<HopResponse, HttpError> {
     let url = &req.url;
-    let host = url
-        .host_str()
-        .ok_or_else(|| HttpError::Protocol(format!("`{url}` has no host")))?;
+    let host = url.host_str().ok_or_else(|| HttpError::Protocol(format!("`{url}` has no host")))?;
     let port = url.port_or_known_default().unwrap_or(80);
     let request = build_request(req)?;
     let tcp = dialer.tcp(host, port, deadline).await?;
     match url.scheme() {
         "http" => {
             let timings = tcp.timings;
-            exchange(
-                tcp.stream,
-                request,
-                req.max_body_bytes,
-                deadline,
-                timings,
-                None,
-            )
-            .await
+            exchange(tcp.stream, request, req.max_body_bytes, deadline, timings, None).await
         }
         "https" => {
             let (tls, timings) = dialer.tls(tcp, host, req.verify_tls, deadline).await?;
-            exchange(
-                tls.stream,
-                request,
-                req.max_body_bytes,
-                deadline,
-                timings,
-                tls.cert_expires_at,
-            )
-            .await
+            exchange(tls.stream, request, req.max_body_bytes, deadline, timings, tls.cert_expires_at).await
         }
-        other => Err(HttpError::Protocol(format!(
-            "scheme `{other}` is not supported; use http:// or https://"
-        ))),
+        other => Err(HttpError::Protocol(format!("scheme `{other}` is not supported; use http:// or https://"))),
     }
 }
 
@@ -77,14 +57,8 @@ fn build_request(req: &HttpRequest) -> Result<http::Request<Full<Bytes>>, HttpEr
     let url = &req.url;
     let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
     let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
-    let mut builder = http::Request::builder()
-        .method(req.method.clone())
-        .uri(target);
-    let has = |name: &str| {
-        req.headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(name))
-    };
+    let mut builder = http::Request::builder().method(req.method.clone()).uri(target);
+    let has = |name: &str| req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     if !has("host") {
         builder = builder.header(HOST, host);
     }
@@ -98,16 +72,12 @@ fn build_request(req: &HttpRequest) -> Result<http::Request<Full<Bytes>>, HttpEr
         builder = builder.header(CONTENT_LENGTH, body.len());
     }
     let body = Full::new(req.body.clone().unwrap_or_default());
-    builder
-        .body(body)
-        .map_err(|e| HttpError::Protocol(format!("cannot build the request: {e}")))
+    builder.body(body).map_err(|e| HttpError::Protocol(format!("cannot build the request: {e}")))
 }
 
 /// Headers this client sets itself (a caller's `Host` is kept, for virtual-host checks).
 fn is_managed(name: &str) -> bool {
-    ["content-length", "transfer-encoding", "connection"]
-        .iter()
-        .any(|m| name.eq_ignore_ascii_case(m))
+    ["content-length", "transfer-encoding", "connection"].iter().any(|m| name.eq_ignore_ascii_case(m))
 }
 
 async fn exchange<S>(
@@ -121,10 +91,9 @@ async fn exchange<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(io))
-            .await
-            .map_err(|e| HttpError::Protocol(e.to_string()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(io))
+        .await
+        .map_err(|e| HttpError::Protocol(e.to_string()))?;
     let _driver = ConnectionTask(tokio::spawn(conn));
     let started = Instant::now();
     let response = deadline
@@ -135,27 +104,13 @@ where
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let (body, body_truncated) = read_limited(body, max_body, deadline).await?;
-    Ok(HopResponse {
-        status,
-        headers: parts.headers,
-        body,
-        body_truncated,
-        timings,
-        cert_expires_at,
-    })
+    Ok(HopResponse { status, headers: parts.headers, body, body_truncated, timings, cert_expires_at })
 }
 
 /// Read at most `max` bytes; `true` when the body was longer.
-async fn read_limited(
-    mut body: Incoming,
-    max: usize,
-    deadline: &Deadline,
-) -> Result<(Bytes, bool), HttpError> {
+async fn read_limited(mut body: Incoming, max: usize, deadline: &Deadline) -> Result<(Bytes, bool), HttpError> {
     let mut buf = Vec::new();
-    while let Some(frame) = deadline
-        .run("reading the response body", body.frame())
-        .await?
-    {
+    while let Some(frame) = deadline.run("reading the response body", body.frame()).await? {
         let frame = frame.map_err(|e| HttpError::Protocol(describe_hyper(&e)))?;
         let Ok(data) = frame.into_data() else {
             continue;

@@ -27,9 +27,7 @@ impl SsrfGuard {
     /// Refuse loopback, private, link-local, CGNAT, multicast, unspecified and broadcast
     /// addresses unless one of `allow` contains them.
     pub fn strict(allow: Vec<IpCidr>) -> Self {
-        Self {
-            allow: Some(allow.into()),
-        }
+        Self { allow: Some(allow.into()) }
     }
 
     /// `Ok` when `ip` may be connected to.
@@ -132,9 +130,7 @@ pub struct IpCidr {
 
 /// A string that is not an IP address or CIDR range.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{input}` is not an IP address or CIDR range: {reason}; write e.g. 10.0.0.0/8 or 127.0.0.1"
-)]
+#[error("`{input}` is not an IP address or CIDR range: {reason}; write e.g. 10.0.0.0/8 or 127.0.0.1")]
 pub struct CidrError {
     pub input: String,
     pub reason: String,
@@ -143,29 +139,19 @@ pub struct CidrError {
 impl IpCidr {
     /// Parse `10.0.0.0/8`, `fd00::/8` or a bare address. Host bits are masked off.
     pub fn parse(s: &str) -> Result<Self, CidrError> {
-        let err = |reason: String| CidrError {
-            input: s.to_owned(),
-            reason,
-        };
-        let (addr, prefix) = s
-            .trim()
-            .split_once('/')
-            .map_or((s.trim(), None), |(a, p)| (a, Some(p)));
-        let ip: IpAddr = addr
-            .parse()
-            .map_err(|_| err(format!("`{addr}` is not an IP address")))?;
+        let err = |reason: String| CidrError { input: s.to_owned(), reason };
+        let (addr, prefix) = s.trim().split_once('/').map_or((s.trim(), None), |(a, p)| (a, Some(p)));
+        let ip: IpAddr = addr.parse().map_err(|_| err(format!("`{addr}` is not an IP address")))?;
         let max = if ip.is_ipv4() { 32 } else { 128 };
-        let prefix =
-            match prefix {
-                None => max,
-                Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
-                    err(format!("prefix `/{p}` must be a number from 0 to {max}"))
-                })?,
-            };
-        Ok(Self {
-            network: mask(ip, prefix),
-            prefix,
-        })
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| err(format!("prefix `/{p}` must be a number from 0 to {max}")))?,
+        };
+        Ok(Self { network: mask(ip, prefix), prefix })
     }
 
     /// Whether `ip` lies inside this range (IPv4-mapped IPv6 addresses count as IPv4).
@@ -214,10 +200,7 @@ mod tests {
         let ten = IpCidr::parse("10.0.0.0/8").unwrap();
         assert!(ten.contains(ip("10.255.1.2")) && !ten.contains(ip("11.0.0.1")));
         assert!(ten.contains(ip("::ffff:10.1.2.3")));
-        assert_eq!(
-            IpCidr::parse("10.1.2.3/8").unwrap().to_string(),
-            "10.0.0.0/8"
-        );
+        assert_eq!(IpCidr::parse("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
         let one: IpCidr = "127.0.0.1".parse().unwrap();
         assert_eq!(one.to_string(), "127.0.0.1/32");
         assert!(one.contains(ip("127.0.0.1")) && !one.contains(ip("127.0.0.2")));

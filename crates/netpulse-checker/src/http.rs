@@ -84,15 +84,8 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client trusting the Mozilla root certificates.
     pub fn new(guard: SsrfGuard, resolver: Resolver) -> Self {
-        let trust =
-            TlsTrust::new(&[]).expect("the bundled Mozilla root store is valid and not empty");
-        Self {
-            dialer: Dialer {
-                resolver,
-                guard,
-                trust,
-            },
-        }
+        let trust = TlsTrust::new(&[]).expect("the bundled Mozilla root store is valid and not empty");
+        Self { dialer: Dialer { resolver, guard, trust } }
     }
 
     /// The same client, additionally trusting `roots` (e.g. a private CA, or a test's).
@@ -155,23 +148,20 @@ fn redirect(req: &HttpRequest, hop: &HopResponse) -> Result<Option<HttpRequest>,
     let Some(location) = hop.headers.get(http::header::LOCATION) else {
         return Ok(None);
     };
-    let location = location
-        .to_str()
-        .map_err(|_| HttpError::InvalidRedirect("the Location header is not valid text".into()))?;
-    let url = req.url.join(location).map_err(|e| {
-        HttpError::InvalidRedirect(format!("`{location}` is not a valid URL ({e})"))
-    })?;
+    let location =
+        location.to_str().map_err(|_| HttpError::InvalidRedirect("the Location header is not valid text".into()))?;
+    let url = req
+        .url
+        .join(location)
+        .map_err(|e| HttpError::InvalidRedirect(format!("`{location}` is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(HttpError::InvalidRedirect(format!(
-            "`{url}` is not an http:// or https:// URL"
-        )));
+        return Err(HttpError::InvalidRedirect(format!("`{url}` is not an http:// or https:// URL")));
     }
     let mut next = req.clone();
     if matches!(hop.status, 301..=303) && req.method != Method::HEAD {
         next.method = Method::GET;
         next.body = None;
-        next.headers
-            .retain(|(n, _)| !n.to_ascii_lowercase().starts_with("content-"));
+        next.headers.retain(|(n, _)| !n.to_ascii_lowercase().starts_with("content-"));
     }
     if url.origin() != req.url.origin() {
         next.headers.retain(|(n, _)| !is_origin_bound(n));
@@ -182,7 +172,5 @@ fn redirect(req: &HttpRequest, hop: &HopResponse) -> Result<Option<HttpRequest>,
 
 /// Headers not forwarded to another origin: credentials and a caller-set `Host`.
 fn is_origin_bound(name: &str) -> bool {
-    ["authorization", "cookie", "proxy-authorization", "host"]
-        .iter()
-        .any(|c| name.eq_ignore_ascii_case(c))
+    ["authorization", "cookie", "proxy-authorization", "host"].iter().any(|c| name.eq_ignore_ascii_case(c))
 }

@@ -31,22 +31,15 @@ impl Resolver {
     pub fn from_system() -> Self {
         let builder = TokioResolver::builder_tokio().unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot read the system DNS configuration; DNS lookups will fail");
-            TokioResolver::builder_with_config(
-                ResolverConfig::new(),
-                TokioConnectionProvider::default(),
-            )
+            TokioResolver::builder_with_config(ResolverConfig::new(), TokioConnectionProvider::default())
         });
-        Self {
-            system: Arc::new(builder.build()),
-        }
+        Self { system: Arc::new(builder.build()) }
     }
 
     /// A resolver that asks only `nameservers` (UDP, falling back to TCP) and ignores the
     /// hosts file; for configured resolvers and tests.
     pub fn with_nameservers(nameservers: &[SocketAddr]) -> Self {
-        Self {
-            system: Arc::new(direct_resolver(nameservers)),
-        }
+        Self { system: Arc::new(direct_resolver(nameservers)) }
     }
 
     /// The addresses of `host`: an IP literal (brackets allowed) as is, `localhost` as
@@ -58,11 +51,7 @@ impl Resolver {
         if host.eq_ignore_ascii_case("localhost") || host.eq_ignore_ascii_case("localhost.") {
             return Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
         }
-        let found = self
-            .system
-            .lookup_ip(host)
-            .await
-            .map_err(|e| describe(&e, host, "A/AAAA"))?;
+        let found = self.system.lookup_ip(host).await.map_err(|e| describe(&e, host, "A/AAAA"))?;
         let ips: Vec<IpAddr> = found.iter().collect();
         if ips.is_empty() {
             return Err(format!("{host} has no A/AAAA records"));
@@ -80,21 +69,14 @@ impl Resolver {
         nameserver: Option<SocketAddr>,
     ) -> Result<Vec<String>, String> {
         let rtype = wire_type(record_type);
-        let fqdn = if name.ends_with('.') {
-            name.to_owned()
-        } else {
-            format!("{name}.")
-        };
+        let fqdn = if name.ends_with('.') { name.to_owned() } else { format!("{name}.") };
         let lookup = match nameserver {
             None => self.system.lookup(fqdn.as_str(), rtype).await,
             Some(addr) => direct_resolver(&[addr]).lookup(fqdn.as_str(), rtype).await,
         };
         let lookup = lookup.map_err(|e| describe(&e, name, &record_type.to_string()))?;
-        let answers: Vec<String> = lookup
-            .record_iter()
-            .filter(|r| r.record_type() == rtype)
-            .filter_map(|r| answer_text(r.data()))
-            .collect();
+        let answers: Vec<String> =
+            lookup.record_iter().filter(|r| r.record_type() == rtype).filter_map(|r| answer_text(r.data())).collect();
         if answers.is_empty() {
             return Err(format!("{name} has no {record_type} records"));
         }
@@ -106,28 +88,19 @@ impl Resolver {
 fn direct_resolver(addrs: &[SocketAddr]) -> TokioResolver {
     let mut servers = NameServerConfigGroup::new();
     for addr in addrs {
-        servers.merge(NameServerConfigGroup::from_ips_clear(
-            &[addr.ip()],
-            addr.port(),
-            true,
-        ));
+        servers.merge(NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true));
     }
     let config = ResolverConfig::from_parts(None, vec![], servers);
     let mut opts = ResolverOpts::default();
     opts.use_hosts_file = ResolveHosts::Never;
     opts.cache_size = 0;
     opts.attempts = 1;
-    TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
-        .with_options(opts)
-        .build()
+    TokioResolver::builder_with_config(config, TokioConnectionProvider::default()).with_options(opts).build()
 }
 
 /// `host` as an IP address if it is one (`[::1]` included).
 pub(crate) fn ip_literal(host: &str) -> Option<IpAddr> {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()
+    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
 }
 
 fn wire_type(t: DnsRecordType) -> RecordType {
@@ -171,17 +144,8 @@ mod tests {
     #[tokio::test]
     async fn literals_and_localhost_skip_dns() {
         let r = Resolver::from_system();
-        assert_eq!(
-            r.lookup_ip("[::1]").await.unwrap(),
-            vec!["::1".parse::<IpAddr>().unwrap()]
-        );
-        assert_eq!(
-            r.lookup_ip("10.1.2.3").await.unwrap(),
-            vec!["10.1.2.3".parse::<IpAddr>().unwrap()]
-        );
-        assert_eq!(
-            r.lookup_ip("LOCALHOST").await.unwrap(),
-            vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
-        );
+        assert_eq!(r.lookup_ip("[::1]").await.unwrap(), vec!["::1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(r.lookup_ip("10.1.2.3").await.unwrap(), vec!["10.1.2.3".parse::<IpAddr>().unwrap()]);
+        assert_eq!(r.lookup_ip("LOCALHOST").await.unwrap(), vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
     }
 }

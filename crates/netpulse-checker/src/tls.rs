@@ -12,9 +12,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::sync::{Arc, Mutex};
 
 /// The roots and crypto provider shared by all connections of one client.
@@ -28,13 +26,9 @@ impl TlsTrust {
     /// The Mozilla roots plus `extra` (e.g. a private CA).
     pub(crate) fn new(extra: &[CertificateDer<'static>]) -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
+        let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         for cert in extra {
-            roots
-                .add(cert.clone())
-                .map_err(|e| format!("cannot trust the extra root certificate: {e}"))?;
+            roots.add(cert.clone()).map_err(|e| format!("cannot trust the extra root certificate: {e}"))?;
         }
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
@@ -44,15 +38,8 @@ impl TlsTrust {
 
     /// A config for one connection. `enforce = false` accepts any certificate but still
     /// records whether it would have been accepted.
-    pub(crate) fn connection_config(
-        &self,
-        enforce: bool,
-    ) -> (Arc<ClientConfig>, Arc<RecordingVerifier>) {
-        let verifier = Arc::new(RecordingVerifier {
-            inner: self.webpki.clone(),
-            enforce,
-            verdict: Mutex::new(None),
-        });
+    pub(crate) fn connection_config(&self, enforce: bool) -> (Arc<ClientConfig>, Arc<RecordingVerifier>) {
+        let verifier = Arc::new(RecordingVerifier { inner: self.webpki.clone(), enforce, verdict: Mutex::new(None) });
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .expect("the ring provider supports the default protocol versions")
@@ -88,10 +75,7 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(err) if self.enforce => Err(err),
             Err(err) => {
                 if let Ok(mut slot) = self.verdict.lock() {
@@ -132,9 +116,7 @@ pub(crate) fn describe_tls_error(err: &rustls::Error) -> String {
         return err.to_string();
     };
     match cert {
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-            "certificate expired".into()
-        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => "certificate expired".into(),
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             "certificate is not valid yet".into()
         }
@@ -157,6 +139,5 @@ pub(crate) fn not_after(der: &[u8]) -> Option<Timestamp> {
 /// The server name to present (SNI) and verify for `host` (brackets around IPv6 allowed).
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    ServerName::try_from(bare.to_owned())
-        .map_err(|e| format!("`{host}` is not a valid TLS server name: {e}"))
+    ServerName::try_from(bare.to_owned()).map_err(|e| format!("`{host}` is not a valid TLS server name: {e}"))
 }

@@ -100,22 +100,10 @@ pub struct ProbeReport {
 
 impl ProbeReport {
     pub fn up(timings: Timings) -> Self {
-        Self {
-            outcome: Outcome::Up,
-            timings,
-            status_code: None,
-            error: None,
-            cert_expires_at: None,
-        }
+        Self { outcome: Outcome::Up, timings, status_code: None, error: None, cert_expires_at: None }
     }
     pub fn failed(outcome: Outcome, error: impl Into<String>, timings: Timings) -> Self {
-        Self {
-            outcome,
-            timings,
-            status_code: None,
-            error: Some(error.into()),
-            cert_expires_at: None,
-        }
+        Self { outcome, timings, status_code: None, error: Some(error.into()), cert_expires_at: None }
     }
 }
 

@@ -11,17 +11,12 @@ const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 /// Encode 128 bits as 26 lowercase Crockford base32 characters.
 pub fn encode_base32(value: u128) -> String {
-    (0..26)
-        .rev()
-        .map(|i| CROCKFORD[((value >> (i * 5)) & 31) as usize] as char)
-        .collect()
+    (0..26).rev().map(|i| CROCKFORD[((value >> (i * 5)) & 31) as usize] as char).collect()
 }
 
 /// Why a string is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{value}` is not a valid {kind} id (expected `{prefix}` followed by 26 base32 characters)"
-)]
+#[error("`{value}` is not a valid {kind} id (expected `{prefix}` followed by 26 base32 characters)")]
 pub struct IdError {
     pub kind: &'static str,
     pub prefix: &'static str,

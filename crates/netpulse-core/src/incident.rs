@@ -57,16 +57,10 @@ impl Default for Policy {
 impl Policy {
     pub fn validate(&self) -> Result<(), FieldError> {
         if !(1..=20).contains(&self.confirm_threshold) {
-            return Err(FieldError::new(
-                "policy.confirm_threshold",
-                "must be between 1 and 20",
-            ));
+            return Err(FieldError::new("policy.confirm_threshold", "must be between 1 and 20"));
         }
         if !(1..=20).contains(&self.recovery_threshold) {
-            return Err(FieldError::new(
-                "policy.recovery_threshold",
-                "must be between 1 and 20",
-            ));
+            return Err(FieldError::new("policy.recovery_threshold", "must be between 1 and 20"));
         }
         if matches!(self.reminder_interval_s, Some(s) if s < 60) {
             return Err(FieldError::new(
@@ -153,23 +147,11 @@ pub struct MonitorState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observation {
     /// A check result (the time is when the check started).
-    Check {
-        at: Timestamp,
-        outcome: Outcome,
-        error: Option<String>,
-    },
+    Check { at: Timestamp, outcome: Outcome, error: Option<String> },
     /// A person acknowledged the incident: reminders stop.
-    Acknowledge {
-        incident: IncidentId,
-        at: Timestamp,
-        by: String,
-    },
+    Acknowledge { incident: IncidentId, at: Timestamp, by: String },
     /// A person resolved the incident by hand.
-    Resolve {
-        incident: IncidentId,
-        at: Timestamp,
-        by: String,
-    },
+    Resolve { incident: IncidentId, at: Timestamp, by: String },
 }
 
 /// Why a notice is sent.
@@ -208,30 +190,11 @@ pub struct Notice {
 /// What the engine must do after a step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
-    OpenIncident {
-        incident: IncidentId,
-        at: Timestamp,
-        cause: String,
-    },
-    ReopenIncident {
-        incident: IncidentId,
-        at: Timestamp,
-    },
-    AcknowledgeIncident {
-        incident: IncidentId,
-        at: Timestamp,
-        by: String,
-    },
-    ResolveIncident {
-        incident: IncidentId,
-        at: Timestamp,
-        by: Option<String>,
-    },
-    Timeline {
-        incident: IncidentId,
-        at: Timestamp,
-        message: String,
-    },
+    OpenIncident { incident: IncidentId, at: Timestamp, cause: String },
+    ReopenIncident { incident: IncidentId, at: Timestamp },
+    AcknowledgeIncident { incident: IncidentId, at: Timestamp, by: String },
+    ResolveIncident { incident: IncidentId, at: Timestamp, by: Option<String> },
+    Timeline { incident: IncidentId, at: Timestamp, message: String },
     Notify(Notice),
 }
 
@@ -256,12 +219,8 @@ pub fn step(
                 on_success(&mut next, *at, *outcome, policy, &mut fx);
             }
         }
-        Observation::Acknowledge { incident, at, by } => {
-            acknowledge(&mut next, incident, *at, by, &mut fx)
-        }
-        Observation::Resolve { incident, at, by } => {
-            resolve_by_hand(&mut next, incident, *at, by, policy, &mut fx)
-        }
+        Observation::Acknowledge { incident, at, by } => acknowledge(&mut next, incident, *at, by, &mut fx),
+        Observation::Resolve { incident, at, by } => resolve_by_hand(&mut next, incident, *at, by, policy, &mut fx),
     }
     (next, fx)
 }
@@ -288,43 +247,23 @@ fn on_failure(
         return;
     }
     s.health = Health::Down;
-    let cause = s
-        .last_error
-        .clone()
-        .unwrap_or_else(|| "check failed".into());
-    let relapse = s.last_resolved.take().filter(|r| {
-        p.flap_window_s > 0 && at.since(r.resolved_at) <= i64::from(p.flap_window_s) * 1000
-    });
+    let cause = s.last_error.clone().unwrap_or_else(|| "check failed".into());
+    let relapse = s
+        .last_resolved
+        .take()
+        .filter(|r| p.flap_window_s > 0 && at.since(r.resolved_at) <= i64::from(p.flap_window_s) * 1000);
     match relapse {
         Some(prev) => reopen_flapping(s, prev, at, &cause, fx),
         None => open_new(monitor, s, at, cause, p, fx),
     }
 }
 
-fn open_new(
-    monitor: &MonitorId,
-    s: &mut MonitorState,
-    at: Timestamp,
-    cause: String,
-    p: &Policy,
-    fx: &mut Vec<Effect>,
-) {
+fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: String, p: &Policy, fx: &mut Vec<Effect>) {
     s.incident_seq += 1;
     let id = IncidentId::for_outage(monitor, s.incident_seq);
-    let msg = format!(
-        "confirmed down after {} consecutive failed checks: {cause}",
-        p.confirm_threshold
-    );
-    fx.push(Effect::OpenIncident {
-        incident: id.clone(),
-        at,
-        cause,
-    });
-    fx.push(Effect::Timeline {
-        incident: id.clone(),
-        at,
-        message: msg,
-    });
+    let msg = format!("confirmed down after {} consecutive failed checks: {cause}", p.confirm_threshold);
+    fx.push(Effect::OpenIncident { incident: id.clone(), at, cause });
+    fx.push(Effect::Timeline { incident: id.clone(), at, message: msg });
     fx.push(notice(&id, NoticeKind::Opened, at, String::new()));
     s.open = Some(OpenIncident {
         id,
@@ -338,18 +277,9 @@ fn open_new(
     });
 }
 
-fn reopen_flapping(
-    s: &mut MonitorState,
-    prev: ResolvedIncident,
-    at: Timestamp,
-    cause: &str,
-    fx: &mut Vec<Effect>,
-) {
+fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, cause: &str, fx: &mut Vec<Effect>) {
     let id = prev.id;
-    fx.push(Effect::ReopenIncident {
-        incident: id.clone(),
-        at,
-    });
+    fx.push(Effect::ReopenIncident { incident: id.clone(), at });
     fx.push(Effect::Timeline {
         incident: id.clone(),
         at,
@@ -370,20 +300,10 @@ fn reopen_flapping(
     });
 }
 
-fn on_success(
-    s: &mut MonitorState,
-    at: Timestamp,
-    outcome: Outcome,
-    p: &Policy,
-    fx: &mut Vec<Effect>,
-) {
+fn on_success(s: &mut MonitorState, at: Timestamp, outcome: Outcome, p: &Policy, fx: &mut Vec<Effect>) {
     s.consecutive_successes += 1;
     s.consecutive_failures = 0;
-    let healthy = if outcome == Outcome::Degraded {
-        Health::Degraded
-    } else {
-        Health::Up
-    };
+    let healthy = if outcome == Outcome::Degraded { Health::Degraded } else { Health::Up };
     let Some(open) = s.open.as_mut() else {
         s.health = healthy;
         s.last_error = None;
@@ -402,28 +322,15 @@ fn on_success(
     }
     let open = s.open.take().expect("checked above");
     let resolves = open.resolves + 1;
-    let msg = if open.flapping {
-        "stable again, flapping over: resolved"
-    } else {
-        "recovered: resolved"
-    };
-    fx.push(Effect::ResolveIncident {
-        incident: open.id.clone(),
-        at,
-        by: None,
-    });
+    let msg = if open.flapping { "stable again, flapping over: resolved" } else { "recovered: resolved" };
+    fx.push(Effect::ResolveIncident { incident: open.id.clone(), at, by: None });
     fx.push(Effect::Timeline {
         incident: open.id.clone(),
         at,
         message: format!("{msg} after {} successful checks", p.recovery_threshold),
     });
     if p.notify_on_resolve {
-        fx.push(notice(
-            &open.id,
-            NoticeKind::Resolved,
-            at,
-            format!(":{resolves}"),
-        ));
+        fx.push(notice(&open.id, NoticeKind::Resolved, at, format!(":{resolves}")));
     }
     s.last_resolved = Some(ResolvedIncident {
         id: open.id,
@@ -443,45 +350,17 @@ fn remind_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Ve
     }
     open.reminders_sent += 1;
     open.last_notice_at = at;
-    fx.push(notice(
-        &open.id,
-        NoticeKind::Reminder,
-        at,
-        format!(":{}", open.reminders_sent),
-    ));
+    fx.push(notice(&open.id, NoticeKind::Reminder, at, format!(":{}", open.reminders_sent)));
 }
 
-fn acknowledge(
-    s: &mut MonitorState,
-    incident: &IncidentId,
-    at: Timestamp,
-    by: &str,
-    fx: &mut Vec<Effect>,
-) {
-    let Some(open) = s
-        .open
-        .as_mut()
-        .filter(|o| &o.id == incident && !o.acknowledged)
-    else {
+fn acknowledge(s: &mut MonitorState, incident: &IncidentId, at: Timestamp, by: &str, fx: &mut Vec<Effect>) {
+    let Some(open) = s.open.as_mut().filter(|o| &o.id == incident && !o.acknowledged) else {
         return;
     };
     open.acknowledged = true;
-    fx.push(Effect::AcknowledgeIncident {
-        incident: incident.clone(),
-        at,
-        by: by.to_owned(),
-    });
-    fx.push(Effect::Timeline {
-        incident: incident.clone(),
-        at,
-        message: format!("acknowledged by {by}"),
-    });
-    fx.push(notice(
-        incident,
-        NoticeKind::Acknowledged,
-        at,
-        String::new(),
-    ));
+    fx.push(Effect::AcknowledgeIncident { incident: incident.clone(), at, by: by.to_owned() });
+    fx.push(Effect::Timeline { incident: incident.clone(), at, message: format!("acknowledged by {by}") });
+    fx.push(notice(incident, NoticeKind::Acknowledged, at, String::new()));
 }
 
 fn resolve_by_hand(
@@ -502,23 +381,10 @@ fn resolve_by_hand(
     if s.health == Health::Down {
         s.health = Health::Unknown;
     }
-    fx.push(Effect::ResolveIncident {
-        incident: incident.clone(),
-        at,
-        by: Some(by.to_owned()),
-    });
-    fx.push(Effect::Timeline {
-        incident: incident.clone(),
-        at,
-        message: format!("resolved by {by}"),
-    });
+    fx.push(Effect::ResolveIncident { incident: incident.clone(), at, by: Some(by.to_owned()) });
+    fx.push(Effect::Timeline { incident: incident.clone(), at, message: format!("resolved by {by}") });
     if p.notify_on_resolve {
-        fx.push(notice(
-            incident,
-            NoticeKind::Resolved,
-            at,
-            format!(":{}", open.resolves + 1),
-        ));
+        fx.push(notice(incident, NoticeKind::Resolved, at, format!(":{}", open.resolves + 1)));
     }
 }
 

@@ -19,10 +19,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -45,10 +42,7 @@ impl Interval {
         if secs > Self::MAX_SECS {
             return Err(FieldError::new(
                 "interval_s",
-                format!(
-                    "must be at most {} seconds (one day), got {secs}",
-                    Self::MAX_SECS
-                ),
+                format!("must be at most {} seconds (one day), got {secs}", Self::MAX_SECS),
             ));
         }
         Ok(Self(secs))
@@ -104,10 +98,9 @@ impl CheckSpec {
             CheckSpec::Tcp(t) => validate_host_port("host", &t.host, t.port),
             CheckSpec::Dns(d) => validate_host("name", &d.name),
             CheckSpec::Tls(t) => validate_host_port("host", &t.host, t.port),
-            CheckSpec::Heartbeat(h) if h.grace_s > Interval::MAX_SECS => Err(FieldError::new(
-                "grace_s",
-                format!("must be at most {} seconds", Interval::MAX_SECS),
-            )),
+            CheckSpec::Heartbeat(h) if h.grace_s > Interval::MAX_SECS => {
+                Err(FieldError::new("grace_s", format!("must be at most {} seconds", Interval::MAX_SECS)))
+            }
             CheckSpec::Heartbeat(_) => Ok(()),
         }
     }
@@ -121,16 +114,11 @@ impl CheckSpec {
 fn validate_host(field: &str, host: &str) -> Result<(), FieldError> {
     let ok = !host.is_empty()
         && host.len() <= 253
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'));
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'));
     if ok {
         Ok(())
     } else {
-        Err(FieldError::new(
-            field,
-            format!("`{host}` is not a host name or IP address"),
-        ))
+        Err(FieldError::new(field, format!("`{host}` is not a host name or IP address")))
     }
 }
 
@@ -183,19 +171,12 @@ impl HttpSpec {
         if !METHODS.contains(&self.method.as_str()) {
             return Err(FieldError::new(
                 "method",
-                format!(
-                    "`{}` is not supported; use one of {}",
-                    self.method,
-                    METHODS.join(", ")
-                ),
+                format!("`{}` is not supported; use one of {}", self.method, METHODS.join(", ")),
             ));
         }
         for (i, h) in self.headers.iter().enumerate() {
-            let bad_name = h.name.is_empty()
-                || !h
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+            let bad_name =
+                h.name.is_empty() || !h.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
             if bad_name {
                 return Err(FieldError::new(
                     format!("headers[{i}].name"),
@@ -203,23 +184,14 @@ impl HttpSpec {
                 ));
             }
             if h.value.bytes().any(|b| b == b'\r' || b == b'\n') {
-                return Err(FieldError::new(
-                    format!("headers[{i}].value"),
-                    "must not contain line breaks",
-                ));
+                return Err(FieldError::new(format!("headers[{i}].value"), "must not contain line breaks"));
             }
         }
         if matches!(&self.keyword, Some(k) if k.is_empty()) {
-            return Err(FieldError::new(
-                "keyword",
-                "must not be empty; omit it instead",
-            ));
+            return Err(FieldError::new("keyword", "must not be empty; omit it instead"));
         }
         if matches!(&self.keyword_absent, Some(k) if k.is_empty()) {
-            return Err(FieldError::new(
-                "keyword_absent",
-                "must not be empty; omit it instead",
-            ));
+            return Err(FieldError::new("keyword_absent", "must not be empty; omit it instead"));
         }
         Ok(())
     }
@@ -241,15 +213,10 @@ pub struct HttpUrl(url::Url);
 impl HttpUrl {
     pub fn parse(s: &str) -> Result<Self, String> {
         let u = url::Url::parse(s).map_err(|e| {
-            format!(
-                "`{s}` is not a valid URL ({e}); write it in full, e.g. https://example.com/health"
-            )
+            format!("`{s}` is not a valid URL ({e}); write it in full, e.g. https://example.com/health")
         })?;
         if !matches!(u.scheme(), "http" | "https") {
-            return Err(format!(
-                "scheme `{}` is not supported; use http:// or https://",
-                u.scheme()
-            ));
+            return Err(format!("scheme `{}` is not supported; use http:// or https://", u.scheme()));
         }
         if u.host_str().is_none_or(str::is_empty) {
             return Err(format!("`{s}` has no host"));
@@ -305,9 +272,7 @@ impl StatusSet {
             };
             let (lo, hi) = (parse(lo)?, parse(hi)?);
             if lo > hi {
-                return Err(format!(
-                    "range `{part}` runs backwards; write the lower code first"
-                ));
+                return Err(format!("range `{part}` runs backwards; write the lower code first"));
             }
             ranges.push((lo, hi));
         }
@@ -334,17 +299,8 @@ impl From<StatusSet> for String {
 }
 impl fmt::Display for StatusSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|(lo, hi)| {
-                if lo == hi {
-                    lo.to_string()
-                } else {
-                    format!("{lo}-{hi}")
-                }
-            })
-            .collect();
+        let parts: Vec<String> =
+            self.0.iter().map(|(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") }).collect();
         f.write_str(&parts.join(","))
     }
 }
@@ -459,28 +415,17 @@ impl MonitorDraft {
         if i64::from(self.timeout_ms) > self.interval.millis() {
             return Err(FieldError::new(
                 "timeout_ms",
-                format!(
-                    "must not exceed the interval ({} s); lower it or raise interval_s",
-                    self.interval.secs()
-                ),
+                format!("must not exceed the interval ({} s); lower it or raise interval_s", self.interval.secs()),
             ));
         }
         if self.retries > 5 {
             return Err(FieldError::new("retries", "must be between 0 and 5"));
         }
         if self.regions.is_empty() {
-            return Err(FieldError::new(
-                "regions",
-                "must name at least one region, e.g. [\"local\"]",
-            ));
+            return Err(FieldError::new("regions", "must name at least one region, e.g. [\"local\"]"));
         }
         for (i, r) in self.regions.iter().enumerate() {
-            if r.is_empty()
-                || r.len() > 64
-                || !r
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-            {
+            if r.is_empty() || r.len() > 64 || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
                 return Err(FieldError::new(
                     format!("regions[{i}]"),
                     format!("`{r}` is not a region name (letters, digits, - and _)"),
@@ -500,9 +445,7 @@ mod tests {
         let s = StatusSet::parse("200-299, 301").unwrap();
         assert!(s.contains(204) && s.contains(301) && !s.contains(302));
         assert_eq!(s.to_string(), "200-299,301");
-        assert!(StatusSet::parse("299-200")
-            .unwrap_err()
-            .contains("backwards"));
+        assert!(StatusSet::parse("299-200").unwrap_err().contains("backwards"));
         assert!(StatusSet::parse("abc").unwrap_err().contains("`abc`"));
         assert!(StatusSet::parse("").is_err());
     }
@@ -510,21 +453,14 @@ mod tests {
     #[test]
     fn urls_must_be_http_with_a_host() {
         assert!(HttpUrl::parse("https://example.com/x").is_ok());
-        assert!(HttpUrl::parse("ftp://example.com")
-            .unwrap_err()
-            .contains("ftp"));
-        assert!(HttpUrl::parse("not a url")
-            .unwrap_err()
-            .contains("not a valid URL"));
+        assert!(HttpUrl::parse("ftp://example.com").unwrap_err().contains("ftp"));
+        assert!(HttpUrl::parse("not a url").unwrap_err().contains("not a valid URL"));
     }
 
     #[test]
     fn spec_json_is_tagged_by_kind() {
-        let spec: CheckSpec =
-            serde_json::from_str(r#"{"kind":"http","url":"http://127.0.0.1:9/"}"#).unwrap();
-        let CheckSpec::Http(h) = &spec else {
-            panic!("not http")
-        };
+        let spec: CheckSpec = serde_json::from_str(r#"{"kind":"http","url":"http://127.0.0.1:9/"}"#).unwrap();
+        let CheckSpec::Http(h) = &spec else { panic!("not http") };
         assert_eq!(h.method, "GET");
         assert!(h.expected_status.contains(200) && h.follow_redirects && h.verify_tls);
         let err = serde_json::from_str::<CheckSpec>(r#"{"kind":"smtp"}"#).unwrap_err();

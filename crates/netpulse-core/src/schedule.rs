@@ -67,14 +67,7 @@ mod tests {
             distinct_ms.insert(due);
         }
         // Uniform would be 50 per second; allow generous statistical slack but no pile-up.
-        assert!(
-            per_second.iter().all(|&n| (15..=100).contains(&n)),
-            "{per_second:?}"
-        );
-        assert!(
-            distinct_ms.len() > 950,
-            "only {} distinct due times",
-            distinct_ms.len()
-        );
+        assert!(per_second.iter().all(|&n| (15..=100).contains(&n)), "{per_second:?}");
+        assert!(distinct_ms.len() > 950, "only {} distinct due times", distinct_ms.len());
     }
 }

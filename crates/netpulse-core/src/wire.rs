@@ -42,11 +42,7 @@ pub struct VersionMismatch {
 
 impl ResultEnvelope {
     pub fn new(result: CheckResult, sent_at: Timestamp) -> Self {
-        Self {
-            version: WIRE_VERSION,
-            result,
-            sent_at,
-        }
+        Self { version: WIRE_VERSION, result, sent_at }
     }
     pub fn check_version(&self) -> Result<(), VersionMismatch> {
         if self.version == WIRE_VERSION {

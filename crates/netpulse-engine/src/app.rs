@@ -72,9 +72,7 @@ fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     opts.mode(0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
     writeln!(f, "{secret}")?;
     Ok(())
 }
@@ -82,21 +80,14 @@ fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
 /// Start every part of the engine.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&config.database_path()).with_context(|| {
-            format!(
-                "cannot open the database at {}",
-                config.database_path().display()
-            )
-        })?);
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.database_path())
+            .with_context(|| format!("cannot open the database at {}", config.database_path().display()))?,
+    );
     let admin_token = bootstrap(store.as_ref(), &config).await?;
     let metrics = Arc::new(Metrics::default());
     let queue: Arc<dyn ResultQueue> = Arc::new(InProcessQueue::new(10_000));
-    let guard = if config.ssrf.block_private {
-        SsrfGuard::strict(config.ssrf_allow())
-    } else {
-        SsrfGuard::allow_all()
-    };
+    let guard = if config.ssrf.block_private { SsrfGuard::strict(config.ssrf_allow()) } else { SsrfGuard::allow_all() };
     let http = HttpClient::new(guard, Resolver::from_system());
 
     let listener = tokio::net::TcpListener::bind(config.http.listen)
@@ -135,21 +126,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         batch_size: config.ingest.batch_size,
     };
     let ingest = tokio::spawn(ingest.run(ingest_rx, Duration::from_secs(10)));
-    let sender = alerts::Sender {
-        http,
-        base_url: base_url.clone(),
-        timeout: Duration::from_millis(config.alerts.timeout_ms),
-    };
+    let sender =
+        alerts::Sender { http, base_url: base_url.clone(), timeout: Duration::from_millis(config.alerts.timeout_ms) };
     let dispatcher = Dispatcher {
         store: store.clone(),
         sender: sender.clone(),
         metrics: metrics.clone(),
-        max_attempts: config.alerts.max_attempts,
+        policy: alerts::RetryPolicy { max_attempts: config.alerts.max_attempts, base_ms: config.alerts.retry_base_ms },
     };
-    let dispatcher = tokio::spawn(dispatcher.run(
-        alerts_rx,
-        Duration::from_millis(config.alerts.poll_interval_ms),
-    ));
+    let dispatcher = tokio::spawn(dispatcher.run(alerts_rx, Duration::from_millis(config.alerts.poll_interval_ms)));
 
     let state = AppState {
         store: store.clone(),
@@ -160,9 +145,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         sender,
         base_url: base_url.clone(),
     };
-    let app = api::router()
-        .merge(crate::dashboard::router())
-        .with_state(state);
+    let app = api::router().merge(crate::dashboard::router()).with_state(state);
     let mut http_stop = intake_rx;
     let http = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {

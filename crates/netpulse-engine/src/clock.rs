@@ -6,9 +6,7 @@ use sha2::{Digest, Sha256};
 
 /// Now, from the system clock.
 pub fn now() -> Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     Timestamp::from_millis(d.as_millis() as i64)
 }
 

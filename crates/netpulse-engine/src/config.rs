@@ -72,6 +72,7 @@ pub struct SsrfConfig {
 pub struct AlertsConfig {
     pub poll_interval_ms: u64,
     pub max_attempts: u32,
+    pub retry_base_ms: i64,
     pub timeout_ms: u64,
 }
 
@@ -137,10 +138,7 @@ impl Sources {
 
 impl Config {
     /// Load defaults → `file` → the `NETPULSE_*` variables in `env`, then validate.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let mut sources = Sources::default();
         let mut merged: toml::Table = DEFAULTS.parse().expect("embedded defaults are valid TOML");
         if let Some(path) = file {
@@ -154,26 +152,15 @@ impl Config {
                 message: format!("not valid TOML: {}", e.message()),
                 source_name: path.display().to_string(),
             })?;
-            merge(
-                &mut merged,
-                table,
-                "",
-                &path.display().to_string(),
-                &mut sources,
-            );
+            merge(&mut merged, table, "", &path.display().to_string(), &mut sources);
         }
         for (name, value) in env {
             apply_env(&mut merged, &name, &value, &mut sources);
         }
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|e| {
-                let key = e.path().to_string();
-                ConfigError {
-                    source_name: sources.of(&key),
-                    message: e.into_inner().message().to_owned(),
-                    key,
-                }
-            })?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError { source_name: sources.of(&key), message: e.into_inner().message().to_owned(), key }
+        })?;
         config.validate().map_err(|(key, message)| ConfigError {
             source_name: sources.of(key),
             key: key.into(),
@@ -195,6 +182,7 @@ impl Config {
         c.monitors.min_interval_s = 1;
         c.alerts.poll_interval_ms = 50;
         c.alerts.timeout_ms = 2000;
+        c.alerts.retry_base_ms = 200;
         c.log.level = "warn".into();
         c
     }
@@ -202,25 +190,16 @@ impl Config {
     fn validate(&self) -> Result<(), (&'static str, String)> {
         let m = &self.monitors;
         if m.min_interval_s == 0 {
-            return Err((
-                "monitors.min_interval_s",
-                "must be at least 1 second".into(),
-            ));
+            return Err(("monitors.min_interval_s", "must be at least 1 second".into()));
         }
         if m.default_interval_s < m.min_interval_s {
             return Err((
                 "monitors.default_interval_s",
-                format!(
-                    "must be at least monitors.min_interval_s ({})",
-                    m.min_interval_s
-                ),
+                format!("must be at least monitors.min_interval_s ({})", m.min_interval_s),
             ));
         }
         if !(100..=120_000).contains(&m.default_timeout_ms) {
-            return Err((
-                "monitors.default_timeout_ms",
-                "must be between 100 and 120000".into(),
-            ));
+            return Err(("monitors.default_timeout_ms", "must be between 100 and 120000".into()));
         }
         if self.checker.concurrency == 0 || self.checker.concurrency > 10_000 {
             return Err(("checker.concurrency", "must be between 1 and 10000".into()));
@@ -228,56 +207,35 @@ impl Config {
         if self.ingest.batch_size == 0 || self.ingest.batch_size > 10_000 {
             return Err(("ingest.batch_size", "must be between 1 and 10000".into()));
         }
+        if !(100..=3_600_000).contains(&self.alerts.retry_base_ms) {
+            return Err(("alerts.retry_base_ms", "must be between 100 and 3600000".into()));
+        }
         if self.alerts.max_attempts == 0 {
             return Err(("alerts.max_attempts", "must be at least 1".into()));
         }
         for a in &self.ssrf.allow {
-            a.parse::<IpCidr>().map_err(|e| {
-                (
-                    "ssrf.allow",
-                    format!("`{a}`: {e}; write CIDRs like \"10.0.0.0/8\""),
-                )
-            })?;
+            a.parse::<IpCidr>().map_err(|e| ("ssrf.allow", format!("`{a}`: {e}; write CIDRs like \"10.0.0.0/8\"")))?;
         }
         if !self.http.public_url.is_empty() && url::Url::parse(&self.http.public_url).is_err() {
             return Err((
                 "http.public_url",
-                format!(
-                    "`{}` is not a URL; write e.g. https://status.example.com",
-                    self.http.public_url
-                ),
+                format!("`{}` is not a URL; write e.g. https://status.example.com", self.http.public_url),
             ));
         }
         if !["trace", "debug", "info", "warn", "error"].contains(&self.log.level.as_str()) {
-            return Err((
-                "log.level",
-                format!(
-                    "`{}` is not one of trace, debug, info, warn, error",
-                    self.log.level
-                ),
-            ));
+            return Err(("log.level", format!("`{}` is not one of trace, debug, info, warn, error", self.log.level)));
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
-            return Err((
-                "log.format",
-                format!("`{}` is not one of text, json", self.log.format),
-            ));
+            return Err(("log.format", format!("`{}` is not one of text, json", self.log.format)));
         }
         if matches!(&self.admin_token, Some(t) if t.expose().len() < 20) {
-            return Err((
-                "admin_token",
-                "must be at least 20 characters; use a long random value".into(),
-            ));
+            return Err(("admin_token", "must be at least 20 characters; use a long random value".into()));
         }
         Ok(())
     }
 
     pub fn ssrf_allow(&self) -> Vec<IpCidr> {
-        self.ssrf
-            .allow
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect()
+        self.ssrf.allow.iter().filter_map(|a| a.parse().ok()).collect()
     }
 
     /// The base URL for links (alerts, dashboard).
@@ -294,23 +252,11 @@ impl Config {
     }
 }
 
-fn merge(
-    into: &mut toml::Table,
-    from: toml::Table,
-    prefix: &str,
-    source: &str,
-    sources: &mut Sources,
-) {
+fn merge(into: &mut toml::Table, from: toml::Table, prefix: &str, source: &str, sources: &mut Sources) {
     for (k, v) in from {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match (into.get_mut(&k), v) {
-            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => {
-                merge(a, b, &key, source, sources)
-            }
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b, &key, source, sources),
             (_, v) => {
                 sources.0.insert(key, source.to_owned());
                 into.insert(k, v);
@@ -342,15 +288,10 @@ fn apply_env(merged: &mut toml::Table, name: &str, value: &str, sources: &mut So
         .unwrap_or_else(|| toml::Value::String(value.to_owned()));
     let mut table = merged;
     for seg in &path[..path.len() - 1] {
-        table = table
-            .get_mut(seg)
-            .and_then(toml::Value::as_table_mut)
-            .expect("checked known");
+        table = table.get_mut(seg).and_then(toml::Value::as_table_mut).expect("checked known");
     }
     table.insert(path[path.len() - 1].clone(), parsed);
-    sources
-        .0
-        .insert(path.join("."), format!("environment variable {name}"));
+    sources.0.insert(path.join("."), format!("environment variable {name}"));
 }
 
 #[cfg(test)]
@@ -358,10 +299,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     #[test]
@@ -400,11 +338,7 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let c = Config::load(
-            None,
-            env(&[("NETPULSE_ADMIN_TOKEN", "np_0123456789abcdefghij")]),
-        )
-        .unwrap();
+        let c = Config::load(None, env(&[("NETPULSE_ADMIN_TOKEN", "np_0123456789abcdefghij")])).unwrap();
         let printed = format!("{c:?}");
         assert!(!printed.contains("0123456789abcdef"), "{printed}");
         assert!(printed.contains("[redacted]"));

@@ -33,15 +33,10 @@ pub fn router() -> Router<AppState> {
 
 /// The session token from the cookie header, if any.
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == COOKIE && !v.is_empty()).then(|| v.to_owned())
-        })
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == COOKIE && !v.is_empty()).then(|| v.to_owned())
+    })
 }
 
 async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<TokenAuth, Response> {
@@ -106,9 +101,7 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let now = clock::now();
     let (monitors, tallies) = match (
         s.store.list_monitors(&auth.tenant_id).await,
-        s.store
-            .tallies_since(&auth.tenant_id, now.minus_ms(86_400_000))
-            .await,
+        s.store.tallies_since(&auth.tenant_id, now.minus_ms(86_400_000)).await,
     ) {
         (Ok(m), Ok(t)) => (m, t),
         (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
@@ -162,11 +155,7 @@ fn incidents_table(rows: &[IncidentRecord]) -> Markup {
     }
 }
 
-async fn monitor_page(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
+async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let auth = match signed_in(&s, &headers).await {
         Ok(a) => a,
         Err(r) => return r,
@@ -181,22 +170,11 @@ async fn monitor_page(
         Ok(None) => return not_found(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let filter = IncidentFilter {
-        monitor: Some(id.clone()),
-        open_only: false,
-    };
+    let filter = IncidentFilter { monitor: Some(id.clone()), open_only: false };
     let loaded = tokio::try_join!(
-        s.store.list_results(
-            t,
-            &id,
-            now.minus_ms(7 * 86_400_000),
-            now.plus_ms(1),
-            50,
-            None
-        ),
+        s.store.list_results(t, &id, now.minus_ms(7 * 86_400_000), now.plus_ms(1), 50, None),
         s.store.list_incidents(t, &filter, 20),
-        s.store
-            .tally(t, &id, now.minus_ms(86_400_000), now.plus_ms(1)),
+        s.store.tally(t, &id, now.minus_ms(86_400_000), now.plus_ms(1)),
     );
     let (results, incidents, tally) = match loaded {
         Ok(x) => x,
@@ -224,11 +202,7 @@ async fn monitor_page(
     page(&view.record.draft.name, true, body).into_response()
 }
 
-async fn incident_page(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
+async fn incident_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let auth = match signed_in(&s, &headers).await {
         Ok(a) => a,
         Err(r) => return r,
@@ -253,11 +227,7 @@ async fn incident_page(
 fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        page(
-            "Not found",
-            true,
-            html! { h1 { "Not found" } p { a href="/" { "Back to monitors" } } },
-        ),
+        page("Not found", true, html! { h1 { "Not found" } p { a href="/" { "Back to monitors" } } }),
     )
         .into_response()
 }
@@ -289,33 +259,16 @@ struct LoginForm {
 }
 
 async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
-    match s
-        .store
-        .authenticate(&clock::token_hash(f.token.trim()))
-        .await
-    {
+    match s.store.authenticate(&clock::token_hash(f.token.trim())).await {
         Ok(Some(_)) => {
-            let secure = if s.base_url.starts_with("https://") {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000{secure}",
-                f.token.trim()
-            );
+            let secure = if s.base_url.starts_with("https://") { "; Secure" } else { "" };
+            let cookie =
+                format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000{secure}", f.token.trim());
             let mut r = Redirect::to("/").into_response();
-            r.headers_mut().insert(
-                header::SET_COOKIE,
-                HeaderValue::from_str(&cookie).expect("token is ASCII"),
-            );
+            r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("token is ASCII"));
             r
         }
-        Ok(None) => (
-            StatusCode::UNAUTHORIZED,
-            login_form(Some("That token is not valid.")),
-        )
-            .into_response(),
+        Ok(None) => (StatusCode::UNAUTHORIZED, login_form(Some("That token is not valid."))).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -44,17 +44,13 @@ impl Ingest {
             let started = Instant::now();
             match self.store.ingest(&results, clock::now()).await {
                 Ok(report) => {
-                    self.metrics
-                        .ingest_batch_ms
-                        .observe_ms(started.elapsed().as_secs_f64() * 1000.0);
+                    self.metrics.ingest_batch_ms.observe_ms(started.elapsed().as_secs_f64() * 1000.0);
                     self.metrics.ingest_batches.add(1);
                     self.metrics.results_ingested.add(report.inserted as u64);
                     self.metrics.results_duplicate.add(report.duplicates as u64);
                     let now = clock::now();
                     for env in &batch.items {
-                        self.metrics
-                            .check_to_ingest_ms
-                            .observe_ms(now.since(env.sent_at) as f64);
+                        self.metrics.check_to_ingest_ms.observe_ms(now.since(env.sent_at) as f64);
                     }
                     self.queue.ack(batch).await;
                     return;

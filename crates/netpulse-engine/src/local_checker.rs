@@ -28,11 +28,7 @@ impl LocalChecker {
         let this = Arc::new(self);
         let mut running = JoinSet::new();
         while let Some(job) = jobs.recv().await {
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore never closes");
+            let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
             let this = this.clone();
             running.spawn(async move {
                 this.check(job).await;
@@ -47,15 +43,11 @@ impl LocalChecker {
     async fn check(&self, job: CheckJob) {
         self.metrics.checks_in_flight.inc();
         let started = clock::now();
-        let span = tracing::debug_span!("check", monitor = %job.monitor_id, region = %job.region, tenant = %job.tenant_id);
-        let report = run_check(
-            &job.spec,
-            Duration::from_millis(u64::from(job.timeout_ms)),
-            job.retries,
-            &self.ctx,
-        )
-        .instrument(span)
-        .await;
+        let span =
+            tracing::debug_span!("check", monitor = %job.monitor_id, region = %job.region, tenant = %job.tenant_id);
+        let report = run_check(&job.spec, Duration::from_millis(u64::from(job.timeout_ms)), job.retries, &self.ctx)
+            .instrument(span)
+            .await;
         let finished = clock::now();
         self.metrics.checks_in_flight.dec();
         self.metrics.count_check(report.outcome);
@@ -74,12 +66,7 @@ impl LocalChecker {
             cert_expires_at: report.cert_expires_at,
             provenance: Provenance::Live,
         };
-        if self
-            .results
-            .publish(ResultEnvelope::new(result, clock::now()))
-            .await
-            .is_err()
-        {
+        if self.results.publish(ResultEnvelope::new(result, clock::now())).await.is_err() {
             tracing::error!("result queue closed before a finished check was published");
         }
     }

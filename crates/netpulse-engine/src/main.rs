@@ -7,11 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "netpulse",
-    version,
-    about = "Self-hosted uptime monitoring with alerts you can trust"
-)]
+#[command(name = "netpulse", version, about = "Self-hosted uptime monitoring with alerts you can trust")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,10 +42,7 @@ fn load(path: Option<&PathBuf>) -> Result<Config, ExitCode> {
 
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!(
-            "{},hickory_proto=warn,hickory_resolver=warn",
-            config.log.level
-        ))
+        tracing_subscriber::EnvFilter::new(format!("{},hickory_proto=warn,hickory_resolver=warn", config.log.level))
     });
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if config.log.format == "json" {
@@ -105,10 +98,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = config.storage.data_dir.clone();
     let generated = config.admin_token.is_none();
     let running = netpulse_engine::app::start(config).await?;
-    println!(
-        "NetPulse is running: dashboard and API at {}",
-        running.base_url
-    );
+    println!("NetPulse is running: dashboard and API at {}", running.base_url);
     println!("data: {}", data_dir.display());
     match (&running.admin_token, generated) {
         (Some(token), true) => {
@@ -118,10 +108,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             );
         }
         (Some(_), false) => println!("admin token: from NETPULSE_ADMIN_TOKEN"),
-        (None, _) => println!(
-            "admin token: created at first start (see {})",
-            data_dir.join("admin-token").display()
-        ),
+        (None, _) => println!("admin token: created at first start (see {})", data_dir.join("admin-token").display()),
     }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing checks in flight and storing queued results");
@@ -136,8 +123,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

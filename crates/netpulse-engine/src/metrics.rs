@@ -31,11 +31,7 @@ impl Gauge {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
     pub fn dec(&self) {
-        let _ = self
-            .0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                Some(v.saturating_sub(1))
-            });
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(1)));
     }
 }
 
@@ -47,9 +43,7 @@ pub struct Histogram {
     sum_us: AtomicU64,
 }
 
-const MS_BUCKETS: &[f64] = &[
-    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
-];
+const MS_BUCKETS: &[f64] = &[1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
 
 impl Default for Histogram {
     fn default() -> Self {
@@ -69,8 +63,7 @@ impl Histogram {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
+        self.sum_us.fetch_add((ms * 1000.0) as u64, Ordering::Relaxed);
     }
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
@@ -83,11 +76,7 @@ impl Histogram {
             let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
         }
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count());
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1000.0
-        );
+        let _ = writeln!(out, "{name}_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1000.0);
         let _ = writeln!(out, "{name}_count {}", self.count());
     }
 }
@@ -128,7 +117,8 @@ impl Metrics {
     /// The Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP netpulse_checks_total Checks run, by outcome.\n# TYPE netpulse_checks_total counter");
+        let _ =
+            writeln!(out, "# HELP netpulse_checks_total Checks run, by outcome.\n# TYPE netpulse_checks_total counter");
         for (o, c) in [
             ("up", &self.checks_up),
             ("degraded", &self.checks_degraded),
@@ -143,66 +133,26 @@ impl Metrics {
                 "Checks skipped because the checker was saturated.",
                 &self.checks_skipped,
             ),
-            (
-                "netpulse_results_ingested_total",
-                "Results stored.",
-                &self.results_ingested,
-            ),
+            ("netpulse_results_ingested_total", "Results stored.", &self.results_ingested),
             (
                 "netpulse_results_duplicate_total",
                 "Redelivered results ignored by idempotent ingest.",
                 &self.results_duplicate,
             ),
-            (
-                "netpulse_ingest_batches_total",
-                "Ingest transactions committed.",
-                &self.ingest_batches,
-            ),
-            (
-                "netpulse_ingest_errors_total",
-                "Ingest transactions that failed and were retried.",
-                &self.ingest_errors,
-            ),
-            (
-                "netpulse_alerts_sent_total",
-                "Notifications delivered.",
-                &self.alerts_sent,
-            ),
-            (
-                "netpulse_alerts_retried_total",
-                "Delivery attempts that will be retried.",
-                &self.alerts_retried,
-            ),
-            (
-                "netpulse_alerts_failed_total",
-                "Notifications given up on.",
-                &self.alerts_failed,
-            ),
+            ("netpulse_ingest_batches_total", "Ingest transactions committed.", &self.ingest_batches),
+            ("netpulse_ingest_errors_total", "Ingest transactions that failed and were retried.", &self.ingest_errors),
+            ("netpulse_alerts_sent_total", "Notifications delivered.", &self.alerts_sent),
+            ("netpulse_alerts_retried_total", "Delivery attempts that will be retried.", &self.alerts_retried),
+            ("netpulse_alerts_failed_total", "Notifications given up on.", &self.alerts_failed),
         ];
         for (name, help, c) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                c.get()
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.get());
         }
         for (name, help, g) in [
-            (
-                "netpulse_monitors_scheduled",
-                "Monitors the scheduler is running.",
-                &self.monitors_scheduled,
-            ),
-            (
-                "netpulse_checks_in_flight",
-                "Checks running now.",
-                &self.checks_in_flight,
-            ),
+            ("netpulse_monitors_scheduled", "Monitors the scheduler is running.", &self.monitors_scheduled),
+            ("netpulse_checks_in_flight", "Checks running now.", &self.checks_in_flight),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
-                g.get()
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", g.get());
         }
         self.dispatch_lag_ms.render(
             "netpulse_scheduler_dispatch_lag_ms",
@@ -214,11 +164,7 @@ impl Metrics {
             "From a result leaving the checker to its commit.",
             &mut out,
         );
-        self.ingest_batch_ms.render(
-            "netpulse_ingest_batch_ms",
-            "Duration of one ingest transaction.",
-            &mut out,
-        );
+        self.ingest_batch_ms.render("netpulse_ingest_batch_ms", "Duration of one ingest transaction.", &mut out);
         out
     }
 }

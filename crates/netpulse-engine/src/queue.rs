@@ -39,10 +39,7 @@ pub struct InProcessQueue {
 impl InProcessQueue {
     pub fn new(capacity: usize) -> Self {
         let (tx, rx) = mpsc::channel(capacity);
-        Self {
-            tx,
-            rx: Mutex::new(rx),
-        }
+        Self { tx, rx: Mutex::new(rx) }
     }
 }
 

@@ -75,28 +75,20 @@ impl Scheduler {
         self.heap.clear();
         for m in monitors {
             let rec = m.record;
-            let keep = self
-                .entries
-                .remove(&rec.id)
-                .filter(|e| e.record.draft.interval == rec.draft.interval);
+            let keep = self.entries.remove(&rec.id).filter(|e| e.record.draft.interval == rec.draft.interval);
             let next = keep.map_or_else(|| next_due(&rec.id, rec.draft.interval, now), |e| e.next);
             self.heap.push(Reverse((next, rec.id.clone())));
             entries.insert(rec.id.clone(), Entry { record: rec, next });
         }
         self.entries = entries;
-        self.metrics
-            .monitors_scheduled
-            .set(self.entries.len() as u64);
+        self.metrics.monitors_scheduled.set(self.entries.len() as u64);
         self.last_reload = Some(now);
         Ok(())
     }
 
     /// Dispatch everything due at `now`.
     pub async fn try_run_once(&mut self, now: Timestamp) -> Progress {
-        if self
-            .last_reload
-            .is_none_or(|t| now.since(t) >= RELOAD_EVERY_MS)
-        {
+        if self.last_reload.is_none_or(|t| now.since(t) >= RELOAD_EVERY_MS) {
             if let Err(e) = self.reload(now).await {
                 tracing::warn!(error = %e, "scheduler could not load monitors; will retry");
                 return Progress::Idle;
@@ -122,9 +114,7 @@ impl Scheduler {
             }
             entry.next = next;
             self.heap.push(Reverse((next, id.clone())));
-            self.metrics
-                .dispatch_lag_ms
-                .observe_ms(now.since(due) as f64);
+            self.metrics.dispatch_lag_ms.observe_ms(now.since(due) as f64);
             let record = entry.record.clone();
             self.dispatch(&record, due, now).await;
             progress = Progress::Progressed;
@@ -134,19 +124,11 @@ impl Scheduler {
 
     async fn dispatch(&self, rec: &MonitorRecord, due: Timestamp, now: Timestamp) {
         if let CheckSpec::Heartbeat(hb) = &rec.draft.spec {
-            let span =
-                tracing::debug_span!("heartbeat", monitor = %rec.id, tenant = %rec.tenant_id);
-            self.evaluate_heartbeat(rec, hb.grace_s, now)
-                .instrument(span)
-                .await;
+            let span = tracing::debug_span!("heartbeat", monitor = %rec.id, tenant = %rec.tenant_id);
+            self.evaluate_heartbeat(rec, hb.grace_s, now).instrument(span).await;
             return;
         }
-        for region in rec
-            .draft
-            .regions
-            .iter()
-            .filter(|r| **r == self.local_region)
-        {
+        for region in rec.draft.regions.iter().filter(|r| **r == self.local_region) {
             let job = CheckJob {
                 tenant_id: rec.tenant_id.clone(),
                 monitor_id: rec.id.clone(),
@@ -179,32 +161,23 @@ impl Scheduler {
             return;
         }
         let error = match last {
-            Some(l) => format!(
-                "no heartbeat since {l} (expected every {} s + {grace_s} s grace)",
-                rec.draft.interval.secs()
-            ),
+            Some(l) => {
+                format!("no heartbeat since {l} (expected every {} s + {grace_s} s grace)", rec.draft.interval.secs())
+            }
             None => format!(
                 "no heartbeat received yet (expected every {} s + {grace_s} s grace)",
                 rec.draft.interval.secs()
             ),
         };
         let result = heartbeat_result(rec, &self.local_region, now, Outcome::Down, Some(error));
-        if self
-            .results
-            .publish(ResultEnvelope::new(result, clock::now()))
-            .await
-            .is_err()
-        {
+        if self.results.publish(ResultEnvelope::new(result, clock::now())).await.is_err() {
             tracing::warn!(monitor = %rec.id, "result queue closed; heartbeat evaluation dropped at shutdown");
         }
     }
 
     /// When to wake next (at most one second away, so reload hints are noticed).
     pub fn next_wake(&self, now: Timestamp) -> Duration {
-        let until = self
-            .heap
-            .peek()
-            .map_or(1000, |Reverse((t, _))| t.since(now).clamp(0, 1000));
+        let until = self.heap.peek().map_or(1000, |Reverse((t, _))| t.since(now).clamp(0, 1000));
         Duration::from_millis(until as u64)
     }
 

@@ -15,25 +15,15 @@ pub(super) async fn probe(spec: &DnsSpec, timeout: Duration, ctx: &ProbeContext)
         }
     }
     let started = Instant::now();
-    let lookup = ctx
-        .resolver()
-        .lookup(&spec.name, spec.record_type, spec.resolver);
+    let lookup = ctx.resolver().lookup(&spec.name, spec.record_type, spec.resolver);
     let answers = match Deadline::start(timeout).run("resolving DNS", lookup).await {
         Ok(answers) => answers,
         Err(timeout) => {
-            return ProbeReport::failed(
-                Outcome::Down,
-                timeout.to_string(),
-                total_only(millis(started.elapsed())),
-            )
+            return ProbeReport::failed(Outcome::Down, timeout.to_string(), total_only(millis(started.elapsed())))
         }
     };
     let elapsed = millis(started.elapsed());
-    let timings = Timings {
-        dns_ms: Some(elapsed),
-        total_ms: Some(elapsed),
-        ..Timings::default()
-    };
+    let timings = Timings { dns_ms: Some(elapsed), total_ms: Some(elapsed), ..Timings::default() };
     match answers.map(|a| matches_expected(spec, &a)) {
         Ok(Ok(())) => ProbeReport::up(timings),
         Ok(Err(problem)) | Err(problem) => ProbeReport::failed(Outcome::Down, problem, timings),

@@ -27,14 +27,10 @@ pub(super) async fn probe(spec: &HttpSpec, timeout: Duration, ctx: &ProbeContext
 }
 
 fn request_for(spec: &HttpSpec, timeout: Duration) -> Result<HttpRequest, String> {
-    let method = Method::from_bytes(spec.method.as_bytes())
-        .map_err(|_| format!("`{}` is not an HTTP method", spec.method))?;
+    let method =
+        Method::from_bytes(spec.method.as_bytes()).map_err(|_| format!("`{}` is not an HTTP method", spec.method))?;
     let mut req = HttpRequest::new(method, spec.url.as_url().clone(), timeout);
-    req.headers = spec
-        .headers
-        .iter()
-        .map(|h| (h.name.clone(), h.value.clone()))
-        .collect();
+    req.headers = spec.headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
     req.body = spec.body.clone().map(Bytes::from);
     req.follow_redirects = spec.follow_redirects;
     req.verify_tls = spec.verify_tls;
@@ -59,22 +55,14 @@ fn judge(spec: &HttpSpec, response: &HttpResponse) -> ProbeReport {
 
 fn verdict(spec: &HttpSpec, response: &HttpResponse) -> Result<(), String> {
     if !spec.expected_status.contains(response.status) {
-        return Err(format!(
-            "expected status {}, got {}",
-            spec.expected_status, response.status
-        ));
+        return Err(format!("expected status {}, got {}", spec.expected_status, response.status));
     }
     let body = String::from_utf8_lossy(&response.body);
     if let Some(keyword) = spec.keyword.as_deref().filter(|k| !body.contains(k)) {
-        return Err(format!(
-            "keyword \"{keyword}\" not found in response body{}",
-            truncation_note(response)
-        ));
+        return Err(format!("keyword \"{keyword}\" not found in response body{}", truncation_note(response)));
     }
     if let Some(keyword) = spec.keyword_absent.as_deref().filter(|k| body.contains(k)) {
-        return Err(format!(
-            "keyword \"{keyword}\" found in response body but must be absent"
-        ));
+        return Err(format!("keyword \"{keyword}\" found in response body but must be absent"));
     }
     Ok(())
 }
@@ -90,10 +78,7 @@ fn truncation_note(response: &HttpResponse) -> &'static str {
 fn slowness(spec: &HttpSpec, response: &HttpResponse) -> (Outcome, Option<String>) {
     let total = response.timings.total_ms.unwrap_or(0);
     match spec.degraded_after_ms {
-        Some(limit) if total > limit => (
-            Outcome::Degraded,
-            Some(format!("slow: {total} ms > {limit} ms threshold")),
-        ),
+        Some(limit) if total > limit => (Outcome::Degraded, Some(format!("slow: {total} ms > {limit} ms threshold"))),
         _ => (Outcome::Up, None),
     }
 }

@@ -41,12 +41,7 @@ impl ProbeContext {
 }
 
 /// Run `spec` with `timeout` per attempt, retrying failed attempts up to `retries` times.
-pub async fn run_check(
-    spec: &CheckSpec,
-    timeout: Duration,
-    retries: u8,
-    ctx: &ProbeContext,
-) -> ProbeReport {
+pub async fn run_check(spec: &CheckSpec, timeout: Duration, retries: u8, ctx: &ProbeContext) -> ProbeReport {
     let mut report = attempt(spec, timeout, ctx).await;
     for _ in 0..retries {
         if !worth_retrying(&report) {
@@ -89,15 +84,10 @@ fn transport_failure(err: &HttpError, timings: Timings) -> ProbeReport {
 
 /// Timings holding only the total.
 fn total_only(ms: u32) -> Timings {
-    Timings {
-        total_ms: Some(ms),
-        ..Timings::default()
-    }
+    Timings { total_ms: Some(ms), ..Timings::default() }
 }
 
 fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
     Timestamp::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
 }

@@ -12,12 +12,7 @@ use std::time::{Duration, Instant};
 pub(super) async fn probe(spec: &TcpSpec, timeout: Duration, ctx: &ProbeContext) -> ProbeReport {
     let started = Instant::now();
     let deadline = Deadline::start(timeout);
-    match ctx
-        .http
-        .dialer()
-        .tcp(&spec.host, spec.port, &deadline)
-        .await
-    {
+    match ctx.http.dialer().tcp(&spec.host, spec.port, &deadline).await {
         Ok(connection) => {
             let mut timings = connection.timings;
             timings.total_ms = Some(millis(started.elapsed()));
@@ -40,10 +35,7 @@ mod tests {
     #[tokio::test]
     async fn open_port_is_up_with_connect_timing() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let spec = TcpSpec {
-            host: "127.0.0.1".into(),
-            port: listener.local_addr().unwrap().port(),
-        };
+        let spec = TcpSpec { host: "127.0.0.1".into(), port: listener.local_addr().unwrap().port() };
         let report = probe(&spec, Duration::from_secs(2), &ctx(SsrfGuard::allow_all())).await;
         assert_eq!(report.outcome, Outcome::Up, "{report:?}");
         assert!(report.timings.connect_ms.is_some() && report.timings.dns_ms.is_none());
@@ -51,20 +43,9 @@ mod tests {
 
     #[tokio::test]
     async fn guarded_address_is_an_error_not_down() {
-        let spec = TcpSpec {
-            host: "169.254.169.254".into(),
-            port: 80,
-        };
-        let report = probe(
-            &spec,
-            Duration::from_secs(2),
-            &ctx(SsrfGuard::strict(vec![])),
-        )
-        .await;
+        let spec = TcpSpec { host: "169.254.169.254".into(), port: 80 };
+        let report = probe(&spec, Duration::from_secs(2), &ctx(SsrfGuard::strict(vec![]))).await;
         assert_eq!(report.outcome, Outcome::Error);
-        assert!(report
-            .error
-            .unwrap()
-            .contains("refused to connect to 169.254.169.254: link-local"));
+        assert!(report.error.unwrap().contains("refused to connect to 169.254.169.254: link-local"));
     }
 }

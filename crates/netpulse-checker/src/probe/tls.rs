@@ -13,12 +13,7 @@ use std::time::{Duration, Instant};
 
 const DAY_MS: i64 = 86_400_000;
 
-pub(super) async fn probe(
-    spec: &TlsSpec,
-    timeout: Duration,
-    ctx: &ProbeContext,
-    now: Timestamp,
-) -> ProbeReport {
+pub(super) async fn probe(spec: &TlsSpec, timeout: Duration, ctx: &ProbeContext, now: Timestamp) -> ProbeReport {
     let started = Instant::now();
     let deadline = Deadline::start(timeout);
     let dialer = ctx.http.dialer();
@@ -33,11 +28,7 @@ pub(super) async fn probe(
     timings.total_ms = Some(millis(started.elapsed()));
     let invalid = connection.verifier.failure().filter(|_| spec.verify_tls);
     let Some(expires_at) = connection.cert_expires_at else {
-        return ProbeReport::failed(
-            Outcome::Down,
-            "the server presented no readable certificate",
-            timings,
-        );
+        return ProbeReport::failed(Outcome::Down, "the server presented no readable certificate", timings);
     };
     let mut report = match judge(spec, invalid, expires_at, now) {
         Ok(()) => ProbeReport::up(timings),
@@ -48,12 +39,7 @@ pub(super) async fn probe(
 }
 
 /// Expired first (the most actionable), then invalid, then expiring within `warn_days`.
-fn judge(
-    spec: &TlsSpec,
-    invalid: Option<String>,
-    expires_at: Timestamp,
-    now: Timestamp,
-) -> Result<(), String> {
+fn judge(spec: &TlsSpec, invalid: Option<String>, expires_at: Timestamp, now: Timestamp) -> Result<(), String> {
     let left_ms = expires_at.since(now);
     if left_ms <= 0 {
         let ago = (-left_ms) / DAY_MS;
@@ -77,12 +63,7 @@ mod tests {
     use super::*;
 
     fn spec(warn_days: u32) -> TlsSpec {
-        TlsSpec {
-            host: "example.com".into(),
-            port: 443,
-            warn_days,
-            verify_tls: true,
-        }
+        TlsSpec { host: "example.com".into(), port: 443, warn_days, verify_tls: true }
     }
 
     #[test]
@@ -92,31 +73,13 @@ mod tests {
         assert!(judge(&spec(14), None, in_days(30), now).is_ok());
         let soon = judge(&spec(14), None, in_days(3), now).unwrap_err();
         assert!(
-            soon.starts_with("certificate expires in 3 days (")
-                && soon.ends_with("below the 14-day threshold"),
+            soon.starts_with("certificate expires in 3 days (") && soon.ends_with("below the 14-day threshold"),
             "{soon}"
         );
-        let expired = judge(
-            &spec(14),
-            Some("certificate expired".into()),
-            now.minus_ms(2 * DAY_MS),
-            now,
-        )
-        .unwrap_err();
-        assert!(
-            expired.starts_with("certificate expired 2 days ago"),
-            "{expired}"
-        );
-        let bad = judge(
-            &spec(14),
-            Some("invalid peer certificate: UnknownIssuer".into()),
-            in_days(30),
-            now,
-        )
-        .unwrap_err();
-        assert_eq!(
-            bad,
-            "certificate invalid: invalid peer certificate: UnknownIssuer"
-        );
+        let expired = judge(&spec(14), Some("certificate expired".into()), now.minus_ms(2 * DAY_MS), now).unwrap_err();
+        assert!(expired.starts_with("certificate expired 2 days ago"), "{expired}");
+        let bad =
+            judge(&spec(14), Some("invalid peer certificate: UnknownIssuer".into()), in_days(30), now).unwrap_err();
+        assert_eq!(bad, "certificate invalid: invalid peer certificate: UnknownIssuer");
     }
 }

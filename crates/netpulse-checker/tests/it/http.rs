@@ -18,10 +18,7 @@ async fn probe(spec: netpulse_core::monitor::HttpSpec) -> netpulse_core::check::
 async fn healthy_site_is_up_with_status_and_timings() {
     let base = site::spawn().await;
     let report = probe(http_spec(&format!("{base}/ok"))).await;
-    assert_eq!(
-        (report.outcome, report.status_code, report.error.as_deref()),
-        (Outcome::Up, Some(200), None)
-    );
+    assert_eq!((report.outcome, report.status_code, report.error.as_deref()), (Outcome::Up, Some(200), None));
     let t = report.timings;
     assert!(t.dns_ms.is_none(), "an IP literal needs no DNS");
     assert!(t.connect_ms.is_some() && t.ttfb_ms.is_some() && t.tls_ms.is_none());
@@ -42,10 +39,7 @@ async fn unexpected_status_is_down_and_says_which() {
     let report = probe(http_spec(&format!("{base}/status/503"))).await;
     assert_eq!(report.outcome, Outcome::Down);
     assert_eq!(report.status_code, Some(503));
-    assert_eq!(
-        report.error.as_deref(),
-        Some("expected status 200-399, got 503")
-    );
+    assert_eq!(report.error.as_deref(), Some("expected status 200-399, got 503"));
 
     let mut spec = http_spec(&format!("{base}/status/503"));
     spec.expected_status = StatusSet::parse("500-599").unwrap();
@@ -62,10 +56,7 @@ async fn keywords_decide_up_or_down() {
     spec.keyword = Some("maintenance".into());
     let report = probe(spec.clone()).await;
     assert_eq!(report.outcome, Outcome::Down);
-    assert_eq!(
-        report.error.as_deref(),
-        Some("keyword \"maintenance\" not found in response body")
-    );
+    assert_eq!(report.error.as_deref(), Some("keyword \"maintenance\" not found in response body"));
 
     spec.keyword = None;
     spec.keyword_absent = Some("systems".into());
@@ -82,10 +73,7 @@ async fn slow_response_is_degraded_with_the_threshold() {
     let report = probe(spec).await;
     assert_eq!(report.outcome, Outcome::Degraded);
     let error = report.error.unwrap();
-    assert!(
-        error.starts_with("slow: ") && error.ends_with(" ms > 50 ms threshold"),
-        "{error}"
-    );
+    assert!(error.starts_with("slow: ") && error.ends_with(" ms > 50 ms threshold"), "{error}");
 }
 
 #[tokio::test]
@@ -94,10 +82,7 @@ async fn hanging_response_times_out_naming_the_phase() {
     let spec = CheckSpec::Http(http_spec(&format!("{base}/slow?ms=10000")));
     let report = run_check(&spec, Duration::from_millis(300), 0, &open_ctx()).await;
     assert_eq!(report.outcome, Outcome::Down);
-    assert_eq!(
-        report.error.as_deref(),
-        Some("timed out after 300 ms while waiting for the response")
-    );
+    assert_eq!(report.error.as_deref(), Some("timed out after 300 ms while waiting for the response"));
 }
 
 #[tokio::test]
@@ -105,18 +90,10 @@ async fn closed_port_is_down_with_connection_refused() {
     let spec = http_spec(&format!("http://127.0.0.1:{}/", closed_port().await));
     let report = probe(spec).await;
     assert_eq!(report.outcome, Outcome::Down);
-    assert!(
-        report
-            .error
-            .as_deref()
-            .unwrap()
-            .ends_with(": connection refused"),
-        "{report:?}"
-    );
+    assert!(report.error.as_deref().unwrap().ends_with(": connection refused"), "{report:?}");
 
-    let tcp = serde_json::from_value(
-        serde_json::json!({"kind": "tcp", "host": "127.0.0.1", "port": closed_port().await}),
-    );
+    let tcp =
+        serde_json::from_value(serde_json::json!({"kind": "tcp", "host": "127.0.0.1", "port": closed_port().await}));
     let report = run_check(&tcp.unwrap(), SECOND, 0, &open_ctx()).await;
     assert_eq!(report.outcome, Outcome::Down);
     assert!(report.error.unwrap().contains("connection refused"));
@@ -127,27 +104,17 @@ async fn retries_ride_out_a_transient_failure() {
     let base = site::spawn().await;
     let spec = CheckSpec::Http(http_spec(&format!("{base}/flaky")));
     let once = run_check(&spec, SECOND, 1, &open_ctx()).await;
-    assert_eq!(
-        once.outcome,
-        Outcome::Down,
-        "two 503s, one retry: still down"
-    );
+    assert_eq!(once.outcome, Outcome::Down, "two 503s, one retry: still down");
     let base = site::spawn().await;
     let spec = CheckSpec::Http(http_spec(&format!("{base}/flaky")));
-    assert_eq!(
-        run_check(&spec, SECOND, 2, &open_ctx()).await.outcome,
-        Outcome::Up
-    );
+    assert_eq!(run_check(&spec, SECOND, 2, &open_ctx()).await.outcome, Outcome::Up);
 }
 
 #[tokio::test]
 async fn redirect_chains_are_followed_or_reported() {
     let base = site::spawn().await;
     let client = open_ctx().http;
-    let response = client
-        .send(HttpRequest::get(url(&format!("{base}/redirect/3")), SECOND))
-        .await
-        .unwrap();
+    let response = client.send(HttpRequest::get(url(&format!("{base}/redirect/3")), SECOND)).await.unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.final_url.path(), "/redirect/0");
     assert_eq!(response.body, Bytes::from_static(b"arrived"));
@@ -155,34 +122,17 @@ async fn redirect_chains_are_followed_or_reported() {
     let mut not_followed = HttpRequest::get(url(&format!("{base}/redirect/3")), SECOND);
     not_followed.follow_redirects = false;
     let response = client.send(not_followed).await.unwrap();
-    assert_eq!(
-        (
-            response.status,
-            response.headers["location"].to_str().unwrap()
-        ),
-        (303, "/redirect/2")
-    );
+    assert_eq!((response.status, response.headers["location"].to_str().unwrap()), (303, "/redirect/2"));
 
-    let err = client
-        .send(HttpRequest::get(url(&format!("{base}/loop")), SECOND))
-        .await
-        .unwrap_err();
+    let err = client.send(HttpRequest::get(url(&format!("{base}/loop")), SECOND)).await.unwrap_err();
     assert_eq!(err, HttpError::TooManyRedirects(10));
     assert_eq!(err.to_string(), "gave up after 10 redirects");
 }
 
-async fn echo(
-    base: &str,
-    path: &str,
-    method: Method,
-    headers: &[(&str, &str)],
-) -> serde_json::Value {
+async fn echo(base: &str, path: &str, method: Method, headers: &[(&str, &str)]) -> serde_json::Value {
     let mut req = HttpRequest::new(method, url(&format!("{base}{path}")), SECOND);
     req.body = Some(Bytes::from_static(b"payload"));
-    req.headers = headers
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect();
+    req.headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
     let response = open_ctx().http.send(req).await.unwrap();
     serde_json::from_slice(&response.body).unwrap()
 }
@@ -192,23 +142,14 @@ async fn requests_carry_host_user_agent_and_body() {
     let base = site::spawn().await;
     let seen = echo(&base, "/echo", Method::POST, &[]).await;
     assert_eq!(seen["host"], base.trim_start_matches("http://"));
-    assert!(seen["user_agent"]
-        .as_str()
-        .unwrap()
-        .starts_with("NetPulse/"));
-    assert_eq!(
-        (seen["method"].as_str(), seen["body"].as_str()),
-        (Some("POST"), Some("payload"))
-    );
+    assert!(seen["user_agent"].as_str().unwrap().starts_with("NetPulse/"));
+    assert_eq!((seen["method"].as_str(), seen["body"].as_str()), (Some("POST"), Some("payload")));
 
     let seen = echo(&base, "/echo", Method::PUT, &[("User-Agent", "custom/1")]).await;
     assert_eq!(seen["user_agent"], "custom/1");
 
     let seen = echo(&base, "/echo", Method::GET, &[("host", "status.example")]).await;
-    assert_eq!(
-        seen["host"], "status.example",
-        "a caller's Host is sent for virtual hosts"
-    );
+    assert_eq!(seen["host"], "status.example", "a caller's Host is sent for virtual hosts");
 }
 
 #[tokio::test]
@@ -224,25 +165,10 @@ async fn credentials_do_not_follow_a_redirect_to_another_origin() {
 async fn see_other_becomes_get_but_307_keeps_method_and_body() {
     let base = site::spawn().await;
     let seen = echo(&base, "/see-other", Method::POST, &[]).await;
-    assert_eq!(
-        (seen["method"].as_str(), seen["body"].as_str()),
-        (Some("GET"), Some(""))
-    );
-    let seen = echo(
-        &base,
-        "/temporary",
-        Method::POST,
-        &[("Authorization", "Bearer t")],
-    )
-    .await;
-    assert_eq!(
-        (seen["method"].as_str(), seen["body"].as_str()),
-        (Some("POST"), Some("payload"))
-    );
-    assert_eq!(
-        seen["authorization"], "Bearer t",
-        "same-origin redirects keep credentials"
-    );
+    assert_eq!((seen["method"].as_str(), seen["body"].as_str()), (Some("GET"), Some("")));
+    let seen = echo(&base, "/temporary", Method::POST, &[("Authorization", "Bearer t")]).await;
+    assert_eq!((seen["method"].as_str(), seen["body"].as_str()), (Some("POST"), Some("payload")));
+    assert_eq!(seen["authorization"], "Bearer t", "same-origin redirects keep credentials");
 }
 
 #[tokio::test]
@@ -253,24 +179,13 @@ async fn long_bodies_are_truncated_at_the_limit() {
     let response = open_ctx().http.send(req).await.unwrap();
     assert_eq!((response.body.len(), response.body_truncated), (1000, true));
 
-    let response = open_ctx()
-        .http
-        .send(HttpRequest::get(url(&format!("{base}/ok")), SECOND))
-        .await
-        .unwrap();
+    let response = open_ctx().http.send(HttpRequest::get(url(&format!("{base}/ok")), SECOND)).await.unwrap();
     assert!(!response.body_truncated);
 }
 
 #[tokio::test]
 async fn connect_errors_are_retryable() {
     let target = url(&format!("http://127.0.0.1:{}/", closed_port().await));
-    let err = open_ctx()
-        .http
-        .send(HttpRequest::get(target, SECOND))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, HttpError::Connect { .. }) && err.is_retryable(),
-        "{err}"
-    );
+    let err = open_ctx().http.send(HttpRequest::get(target, SECOND)).await.unwrap_err();
+    assert!(matches!(err, HttpError::Connect { .. }) && err.is_retryable(), "{err}");
 }

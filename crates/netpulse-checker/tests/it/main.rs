@@ -14,16 +14,12 @@ use netpulse_core::CheckSpec;
 
 /// A probe context that may reach local test servers.
 pub fn open_ctx() -> ProbeContext {
-    ProbeContext::new(HttpClient::new(
-        SsrfGuard::allow_all(),
-        Resolver::from_system(),
-    ))
+    ProbeContext::new(HttpClient::new(SsrfGuard::allow_all(), Resolver::from_system()))
 }
 
 /// An HTTP check of `url` with every option at its default.
 pub fn http_spec(url: &str) -> HttpSpec {
-    let CheckSpec::Http(spec) =
-        serde_json::from_value(serde_json::json!({ "kind": "http", "url": url })).unwrap()
+    let CheckSpec::Http(spec) = serde_json::from_value(serde_json::json!({ "kind": "http", "url": url })).unwrap()
     else {
         unreachable!("tagged as http")
     };

@@ -67,12 +67,7 @@ async fn redirect_to(Query(q): Query<HashMap<String, String>>) -> Redirect {
 
 /// Echoes the method, selected headers and the body as JSON.
 async fn echo(method: Method, headers: HeaderMap, body: String) -> axum::Json<serde_json::Value> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     axum::Json(serde_json::json!({
         "method": method.as_str(),
         "host": header("host"),

@@ -22,26 +22,17 @@ pub struct TestCert {
 pub fn cert_expiring_in(expires_in: Duration) -> TestCert {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    params.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(30);
     params.not_after = now + expires_in;
     let cert = params.self_signed(&key).unwrap();
-    TestCert {
-        der: cert.der().clone(),
-        key: key.serialize_der(),
-        not_after: params.not_after.unix_timestamp(),
-    }
+    TestCert { der: cert.der().clone(), key: key.serialize_der(), not_after: params.not_after.unix_timestamp() }
 }
 
 /// Serve the test site over TLS with `cert` on 127.0.0.1; returns the port.
 pub async fn spawn_https(cert: &TestCert) -> u16 {
-    let listener = TlsListener {
-        tcp: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        acceptor: acceptor(cert),
-    };
+    let listener = TlsListener { tcp: TcpListener::bind("127.0.0.1:0").await.unwrap(), acceptor: acceptor(cert) };
     let port = listener.tcp.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, super::site::router()).await.unwrap() });
     port

@@ -16,31 +16,11 @@ fn run(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
         let at = Timestamp::from_millis(i as i64 * MINUTE);
         let current = state.open.as_ref().map(|o| o.id.clone());
         let obs = match (token, current) {
-            ("F", _) => Observation::Check {
-                at,
-                outcome: Outcome::Down,
-                error: Some("boom".into()),
-            },
-            ("S", _) => Observation::Check {
-                at,
-                outcome: Outcome::Up,
-                error: None,
-            },
-            ("D", _) => Observation::Check {
-                at,
-                outcome: Outcome::Degraded,
-                error: None,
-            },
-            ("A", Some(id)) => Observation::Acknowledge {
-                incident: id,
-                at,
-                by: "ops".into(),
-            },
-            ("R", Some(id)) => Observation::Resolve {
-                incident: id,
-                at,
-                by: "ops".into(),
-            },
+            ("F", _) => Observation::Check { at, outcome: Outcome::Down, error: Some("boom".into()) },
+            ("S", _) => Observation::Check { at, outcome: Outcome::Up, error: None },
+            ("D", _) => Observation::Check { at, outcome: Outcome::Degraded, error: None },
+            ("A", Some(id)) => Observation::Acknowledge { incident: id, at, by: "ops".into() },
+            ("R", Some(id)) => Observation::Resolve { incident: id, at, by: "ops".into() },
             (".", _) => continue,
             (t, _) => panic!("token {t} at {i} needs an open incident"),
         };
@@ -56,27 +36,14 @@ fn run(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
 }
 
 fn policy(confirm: u32, recover: u32) -> Policy {
-    Policy {
-        confirm_threshold: confirm,
-        recovery_threshold: recover,
-        ..Policy::default()
-    }
+    Policy { confirm_threshold: confirm, recovery_threshold: recover, ..Policy::default() }
 }
 
 #[test]
 fn notices_follow_the_policy() {
-    let no_flap = Policy {
-        flap_window_s: 0,
-        ..Policy::default()
-    };
-    let remind = Policy {
-        reminder_interval_s: Some(180),
-        ..Policy::default()
-    };
-    let quiet = Policy {
-        notify_on_resolve: false,
-        ..Policy::default()
-    };
+    let no_flap = Policy { flap_window_s: 0, ..Policy::default() };
+    let remind = Policy { reminder_interval_s: Some(180), ..Policy::default() };
+    let quiet = Policy { notify_on_resolve: false, ..Policy::default() };
     #[rustfmt::skip]
     let cases: Vec<(&str, &str, Policy, Vec<&str>)> = vec![
         ("all good",                 "S S S S",             Policy::default(), vec![]),
@@ -112,11 +79,7 @@ fn health_tracks_confirmation() {
     assert_eq!(run("S", &p).0.health, Health::Up);
     assert_eq!(run("S F", &p).0.health, Health::Suspect);
     assert_eq!(run("S F F", &p).0.health, Health::Down);
-    assert_eq!(
-        run("F F S", &p).0.health,
-        Health::Down,
-        "one success does not recover"
-    );
+    assert_eq!(run("F F S", &p).0.health, Health::Down, "one success does not recover");
     assert_eq!(run("F F S D", &p).0.health, Health::Degraded);
 }
 
@@ -125,11 +88,7 @@ fn late_results_do_not_move_the_state() {
     let m = MonitorId::from_parts(1, 2);
     let p = Policy::default();
     let at = |min: i64| Timestamp::from_millis(min * MINUTE);
-    let fail = |t| Observation::Check {
-        at: t,
-        outcome: Outcome::Down,
-        error: None,
-    };
+    let fail = |t| Observation::Check { at: t, outcome: Outcome::Down, error: None };
     let (s1, _) = step(&m, &MonitorState::default(), &fail(at(5)), &p);
     let (s2, fx) = step(&m, &s1, &fail(at(4)), &p);
     assert!(fx.is_empty());
@@ -150,28 +109,13 @@ fn replaying_an_observation_on_the_stored_state_is_stable() {
 #[test]
 fn dedup_keys_are_unique_per_transition() {
     let m = MonitorId::from_parts(1, 3);
-    let p = Policy {
-        reminder_interval_s: Some(60),
-        ..Policy::default()
-    };
+    let p = Policy { reminder_interval_s: Some(60), ..Policy::default() };
     let mut state = MonitorState::default();
     let mut keys = Vec::new();
-    for (i, outcome) in [
-        Outcome::Down,
-        Outcome::Down,
-        Outcome::Down,
-        Outcome::Down,
-        Outcome::Up,
-        Outcome::Up,
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, outcome) in
+        [Outcome::Down, Outcome::Down, Outcome::Down, Outcome::Down, Outcome::Up, Outcome::Up].into_iter().enumerate()
     {
-        let obs = Observation::Check {
-            at: Timestamp::from_millis(i as i64 * MINUTE),
-            outcome,
-            error: None,
-        };
+        let obs = Observation::Check { at: Timestamp::from_millis(i as i64 * MINUTE), outcome, error: None };
         let (next, fx) = step(&m, &state, &obs, &p);
         keys.extend(fx.into_iter().filter_map(|e| match e {
             Effect::Notify(n) => Some(n.dedup_key),
@@ -193,17 +137,8 @@ fn dedup_keys_are_unique_per_transition() {
 
 #[test]
 fn policy_validation_names_the_field() {
-    let p = Policy {
-        confirm_threshold: 0,
-        ..Policy::default()
-    };
+    let p = Policy { confirm_threshold: 0, ..Policy::default() };
     assert_eq!(p.validate().unwrap_err().field, "policy.confirm_threshold");
-    let p = Policy {
-        reminder_interval_s: Some(5),
-        ..Policy::default()
-    };
-    assert_eq!(
-        p.validate().unwrap_err().field,
-        "policy.reminder_interval_s"
-    );
+    let p = Policy { reminder_interval_s: Some(5), ..Policy::default() };
+    assert_eq!(p.validate().unwrap_err().field, "policy.reminder_interval_s");
 }

@@ -2,7 +2,7 @@
 //!
 //! Notices are written to the outbox by ingest, in the transaction that caused them. The
 //! dispatcher claims due rows (leasing them), sends each once per attempt, and records the
-//! outcome: sent; retry later with exponential backoff (5 s doubling, max 1 h) or the
+//! outcome: sent; retry later with exponential backoff (`alerts.retry_base_ms`, doubling, max 1 h) or the
 //! receiver's `Retry-After`, whichever is later; or failed for good (a 4xx other than
 //! 408/425/429, or `alerts.max_attempts` reached). Each row's dedup key is unique per channel,
 //! so a transition is queued once however often its result is redelivered.
@@ -52,25 +52,16 @@ impl Sender {
     /// One delivery attempt of `event` to `channel`.
     pub async fn send(&self, channel: &ChannelRecord, event: &AlertEvent) -> Attempt {
         let Ok(url) = url::Url::parse(&channel.url) else {
-            return Attempt::Permanent {
-                error: format!("channel URL `{}` is not valid", channel.url),
-            };
+            return Attempt::Permanent { error: format!("channel URL `{}` is not valid", channel.url) };
         };
         let body = webhook::render(event, &self.base_url);
         let mut req = HttpRequest::new(http::Method::POST, url, self.timeout);
-        req.headers = webhook::headers(
-            event,
-            channel.secret.expose(),
-            clock::now().millis() / 1000,
-            &body,
-        );
+        req.headers = webhook::headers(event, channel.secret.expose(), clock::now().millis() / 1000, &body);
         req.body = Some(bytes::Bytes::from(body));
         req.follow_redirects = false;
         req.max_body_bytes = 4096;
         match self.http.send(req).await {
-            Ok(resp) if (200..300).contains(&resp.status) => Attempt::Delivered {
-                status: resp.status,
-            },
+            Ok(resp) if (200..300).contains(&resp.status) => Attempt::Delivered { status: resp.status },
             Ok(resp) => {
                 let error = format!("receiver answered HTTP {}", resp.status);
                 if matches!(resp.status, 408 | 425 | 429) || resp.status >= 500 {
@@ -79,21 +70,13 @@ impl Sender {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, clock::now()));
-                    Attempt::Transient {
-                        error,
-                        retry_after_ms,
-                    }
+                    Attempt::Transient { error, retry_after_ms }
                 } else {
                     Attempt::Permanent { error }
                 }
             }
-            Err(e) if e.is_retryable() => Attempt::Transient {
-                error: e.to_string(),
-                retry_after_ms: None,
-            },
-            Err(e) => Attempt::Permanent {
-                error: e.to_string(),
-            },
+            Err(e) if e.is_retryable() => Attempt::Transient { error: e.to_string(), retry_after_ms: None },
+            Err(e) => Attempt::Permanent { error: e.to_string() },
         }
     }
 }
@@ -104,16 +87,13 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<i64> {
     if let Ok(secs) = value.parse::<i64>() {
         return Some(secs.max(0) * 1000);
     }
-    let date =
-        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let date = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
     Some(((date.unix_timestamp() * 1000) - now.millis()).max(0))
 }
 
-/// When to try again after `attempts` failed attempts.
-pub fn next_attempt_delay_ms(attempts: u32, retry_after_ms: Option<i64>) -> i64 {
-    let backoff = 5_000i64
-        .saturating_mul(1 << attempts.min(20))
-        .min(MAX_BACKOFF_MS);
+/// When to try again after `attempts` failed attempts, starting from `base_ms`.
+pub fn next_attempt_delay_ms(base_ms: i64, attempts: u32, retry_after_ms: Option<i64>) -> i64 {
+    let backoff = base_ms.saturating_mul(1 << attempts.min(20)).min(MAX_BACKOFF_MS);
     retry_after_ms.map_or(backoff, |r| r.clamp(backoff, MAX_BACKOFF_MS))
 }
 
@@ -122,7 +102,14 @@ pub struct Dispatcher {
     pub store: Arc<dyn Store>,
     pub sender: Sender,
     pub metrics: Arc<Metrics>,
+    pub policy: RetryPolicy,
+}
+
+/// How often and how long to retry a notification.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
     pub max_attempts: u32,
+    pub base_ms: i64,
 }
 
 impl Dispatcher {
@@ -140,12 +127,7 @@ impl Dispatcher {
         }
         let mut sends = tokio::task::JoinSet::new();
         for item in items {
-            let this = (
-                self.sender.clone(),
-                self.store.clone(),
-                self.metrics.clone(),
-                self.max_attempts,
-            );
+            let this = (self.sender.clone(), self.store.clone(), self.metrics.clone(), self.policy);
             let span = tracing::info_span!("deliver", channel = %item.channel.id, tenant = %item.channel.tenant_id, key = %item.event.dedup_key);
             sends.spawn(deliver(this.0, this.1, this.2, this.3, item).instrument(span));
         }
@@ -162,13 +144,7 @@ impl Dispatcher {
     }
 }
 
-async fn deliver(
-    sender: Sender,
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-    max_attempts: u32,
-    item: OutboxItem,
-) {
+async fn deliver(sender: Sender, store: Arc<dyn Store>, metrics: Arc<Metrics>, policy: RetryPolicy, item: OutboxItem) {
     let attempt = sender.send(&item.channel, &item.event).await;
     let now = clock::now();
     let delivery = match attempt {
@@ -177,17 +153,11 @@ async fn deliver(
             tracing::info!(status, "notification delivered");
             Delivery::Sent { at: now }
         }
-        Attempt::Transient {
-            error,
-            retry_after_ms,
-        } if item.attempts + 1 < max_attempts => {
+        Attempt::Transient { error, retry_after_ms } if item.attempts + 1 < policy.max_attempts => {
             metrics.alerts_retried.add(1);
-            let delay = next_attempt_delay_ms(item.attempts, retry_after_ms);
+            let delay = next_attempt_delay_ms(policy.base_ms, item.attempts, retry_after_ms);
             tracing::warn!(%error, retry_in_ms = delay, "delivery failed; will retry");
-            Delivery::Retry {
-                at: now.plus_ms(delay),
-                error,
-            }
+            Delivery::Retry { at: now.plus_ms(delay), error }
         }
         Attempt::Transient { error, .. } | Attempt::Permanent { error } => {
             metrics.alerts_failed.add(1);
@@ -206,30 +176,19 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_honours_retry_after() {
-        assert_eq!(next_attempt_delay_ms(0, None), 5_000);
-        assert_eq!(next_attempt_delay_ms(1, None), 10_000);
-        assert_eq!(next_attempt_delay_ms(30, None), MAX_BACKOFF_MS);
-        assert_eq!(
-            next_attempt_delay_ms(0, Some(60_000)),
-            60_000,
-            "a longer Retry-After wins"
-        );
-        assert_eq!(
-            next_attempt_delay_ms(3, Some(1_000)),
-            40_000,
-            "never sooner than the backoff"
-        );
-        assert_eq!(next_attempt_delay_ms(0, Some(99_999_999)), MAX_BACKOFF_MS);
+        assert_eq!(next_attempt_delay_ms(5_000, 0, None), 5_000);
+        assert_eq!(next_attempt_delay_ms(5_000, 1, None), 10_000);
+        assert_eq!(next_attempt_delay_ms(5_000, 30, None), MAX_BACKOFF_MS);
+        assert_eq!(next_attempt_delay_ms(5_000, 0, Some(60_000)), 60_000, "a longer Retry-After wins");
+        assert_eq!(next_attempt_delay_ms(5_000, 3, Some(1_000)), 40_000, "never sooner than the backoff");
+        assert_eq!(next_attempt_delay_ms(5_000, 0, Some(99_999_999)), MAX_BACKOFF_MS);
     }
 
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
         let now = Timestamp::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
         assert_eq!(parse_retry_after("120", now), Some(120_000));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:29:00 GMT", now),
-            Some(60_000)
-        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:29:00 GMT", now), Some(60_000));
         assert_eq!(parse_retry_after("soon", now), None);
     }
 }

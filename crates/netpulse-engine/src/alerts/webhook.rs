@@ -14,10 +14,7 @@ use sha2::Sha256;
 
 /// The JSON body sent for `event`; `link` points at the incident in the dashboard.
 pub fn render(event: &AlertEvent, base_url: &str) -> String {
-    let link = event
-        .incident_id
-        .as_ref()
-        .map(|i| format!("{base_url}/incidents/{i}"));
+    let link = event.incident_id.as_ref().map(|i| format!("{base_url}/incidents/{i}"));
     json!({
         "version": 1,
         "event": event.kind.as_str(),
@@ -35,8 +32,7 @@ pub fn render(event: &AlertEvent, base_url: &str) -> String {
 
 /// `sha256=<hex>` of HMAC-SHA256(secret, "{timestamp}.{body}").
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
@@ -44,22 +40,14 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 }
 
 /// The headers of one signed delivery.
-pub fn headers(
-    event: &AlertEvent,
-    secret: &str,
-    timestamp: i64,
-    body: &str,
-) -> Vec<(String, String)> {
+pub fn headers(event: &AlertEvent, secret: &str, timestamp: i64, body: &str) -> Vec<(String, String)> {
     vec![
         ("content-type".into(), "application/json".into()),
         ("x-netpulse-event".into(), event.kind.as_str().into()),
         ("x-netpulse-dedup-key".into(), event.dedup_key.clone()),
         ("idempotency-key".into(), event.dedup_key.clone()),
         ("x-netpulse-timestamp".into(), timestamp.to_string()),
-        (
-            "x-netpulse-signature".into(),
-            signature(secret, timestamp, body),
-        ),
+        ("x-netpulse-signature".into(), signature(secret, timestamp, body)),
     ]
 }
 

@@ -40,10 +40,7 @@ fn validate(c: &ChannelIn) -> ApiResult<()> {
     }
     netpulse_core::monitor::HttpUrl::parse(&c.url).map_err(|m| ApiError::invalid("url", m))?;
     if matches!(&c.secret, Some(s) if s.len() < 16) {
-        return Err(ApiError::invalid(
-            "secret",
-            "must be at least 16 characters, or omit it to have one generated",
-        ));
+        return Err(ApiError::invalid("secret", "must be at least 16 characters, or omit it to have one generated"));
     }
     Ok(())
 }
@@ -60,10 +57,7 @@ pub async fn create(
     caller.require_write()?;
     let input: ChannelIn = parse_field("", Value::Object(body))?;
     validate(&input)?;
-    let secret = input
-        .secret
-        .clone()
-        .unwrap_or_else(|| clock::secret_token("whsec_"));
+    let secret = input.secret.clone().unwrap_or_else(|| clock::secret_token("whsec_"));
     let rec = ChannelRecord {
         id: clock::fresh(),
         tenant_id: caller.tenant().clone(),
@@ -82,24 +76,15 @@ pub async fn create(
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
     let rows = s.store.list_channels(caller.tenant()).await?;
-    Ok(Json(
-        json!({ "data": rows.iter().map(channel_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(json!({ "data": rows.iter().map(channel_json).collect::<Vec<_>>() })))
 }
 
 async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecord> {
     let id = path_id(id, ChannelId::parse, "channel")?;
-    s.store
-        .get_channel(caller.tenant(), &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("channel"))
+    s.store.get_channel(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("channel"))
 }
 
-pub async fn get(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     Ok(Json(channel_json(&load(&s, &caller, &id).await?)))
 }
 
@@ -132,11 +117,7 @@ pub async fn update(
     Ok(Json(channel_json(&rec)))
 }
 
-pub async fn delete(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let id = path_id(&id, ChannelId::parse, "channel")?;
     if !s.store.delete_channel(caller.tenant(), &id).await? {
@@ -146,11 +127,7 @@ pub async fn delete(
 }
 
 /// Send a test notification now and report what the receiver said.
-pub async fn test(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn test(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let ch = load(&s, &caller, &id).await?;
     let now = clock::now();
@@ -182,9 +159,6 @@ pub async fn deliveries(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let ch = load(&s, &caller, &id).await?;
-    let rows = s
-        .store
-        .list_deliveries(caller.tenant(), &ch.id, 100)
-        .await?;
+    let rows = s.store.list_deliveries(caller.tenant(), &ch.id, 100).await?;
     Ok(Json(json!({ "data": rows })))
 }

@@ -42,52 +42,24 @@ pub async fn list(
     let open_only = match q.status.as_deref() {
         None | Some("all") => false,
         Some("open") => true,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "status",
-                format!("`{other}` is not one of open, all"),
-            ))
-        }
+        Some(other) => return Err(ApiError::invalid("status", format!("`{other}` is not one of open, all"))),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = s
-        .store
-        .list_incidents(
-            caller.tenant(),
-            &IncidentFilter { monitor, open_only },
-            limit,
-        )
-        .await?;
-    Ok(Json(
-        json!({ "data": rows.iter().map(incident_json).collect::<Vec<_>>() }),
-    ))
+    let rows = s.store.list_incidents(caller.tenant(), &IncidentFilter { monitor, open_only }, limit).await?;
+    Ok(Json(json!({ "data": rows.iter().map(incident_json).collect::<Vec<_>>() })))
 }
 
-pub async fn get(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let id = path_id(&id, IncidentId::parse, "incident")?;
-    let (rec, timeline) = s
-        .store
-        .get_incident(caller.tenant(), &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("incident"))?;
+    let (rec, timeline) =
+        s.store.get_incident(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
     let mut body = incident_json(&rec);
-    body["timeline"] = json!(timeline
-        .iter()
-        .map(|t| json!({ "at": t.at.to_rfc3339(), "message": t.message }))
-        .collect::<Vec<_>>());
+    body["timeline"] =
+        json!(timeline.iter().map(|t| json!({ "at": t.at.to_rfc3339(), "message": t.message })).collect::<Vec<_>>());
     Ok(Json(body))
 }
 
-async fn command(
-    s: AppState,
-    caller: Caller,
-    id: String,
-    cmd: IncidentCommand,
-) -> ApiResult<Json<Value>> {
+async fn command(s: AppState, caller: Caller, id: String, cmd: IncidentCommand) -> ApiResult<Json<Value>> {
     caller.require_write()?;
     let id = path_id(&id, IncidentId::parse, "incident")?;
     let rec = s

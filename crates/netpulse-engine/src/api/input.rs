@@ -37,10 +37,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 /// Deserialize `value` into `T`, naming the failing field (prefixed with `prefix`).
-pub fn parse_field<T: DeserializeOwned>(
-    prefix: &str,
-    value: serde_json::Value,
-) -> Result<T, ApiError> {
+pub fn parse_field<T: DeserializeOwned>(prefix: &str, value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -48,11 +45,7 @@ pub fn parse_field<T: DeserializeOwned>(
             (p, ".") => missing_field(&inner).map_or_else(|| p.to_owned(), |m| join(p, &m)),
             (p, path) => join(p, path),
         };
-        let field = if field.is_empty() {
-            "body".to_owned()
-        } else {
-            field
-        };
+        let field = if field.is_empty() { "body".to_owned() } else { field };
         ApiError::invalid(field, inner)
     })
 }

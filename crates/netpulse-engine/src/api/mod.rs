@@ -42,9 +42,7 @@ impl Caller {
     pub fn require_write(&self) -> Result<(), ApiError> {
         match self.0.scope {
             Scope::Write => Ok(()),
-            Scope::Read => Err(ApiError::forbidden(
-                "this token is read-only; use a token with the write scope",
-            )),
+            Scope::Read => Err(ApiError::forbidden("this token is read-only; use a token with the write scope")),
         }
     }
     pub fn tenant(&self) -> &netpulse_core::TenantId {
@@ -64,9 +62,7 @@ pub fn presented_token(parts: &Parts) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    bearer
-        .map(str::to_owned)
-        .or_else(|| crate::dashboard::session_token(&parts.headers))
+    bearer.map(str::to_owned).or_else(|| crate::dashboard::session_token(&parts.headers))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -74,16 +70,9 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = presented_token(parts).ok_or_else(ApiError::unauthorized)?;
-        let auth = state
-            .store
-            .authenticate(&crate::clock::token_hash(&token))
-            .await?;
+        let auth = state.store.authenticate(&crate::clock::token_hash(&token)).await?;
         auth.map(Caller).ok_or_else(|| {
-            ApiError::new(
-                http::StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "unknown or revoked API token",
-            )
+            ApiError::new(http::StatusCode::UNAUTHORIZED, "unauthorized", "unknown or revoked API token")
         })
     }
 }
@@ -94,52 +83,23 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
-        .route(
-            "/api/v1/heartbeat/{token}",
-            get(system::heartbeat).post(system::heartbeat),
-        )
-        .route(
-            "/api/v1/monitors",
-            get(monitors::list).post(monitors::create),
-        )
-        .route(
-            "/api/v1/monitors/{id}",
-            get(monitors::get)
-                .patch(monitors::update)
-                .delete(monitors::delete),
-        )
+        .route("/api/v1/heartbeat/{token}", get(system::heartbeat).post(system::heartbeat))
+        .route("/api/v1/monitors", get(monitors::list).post(monitors::create))
+        .route("/api/v1/monitors/{id}", get(monitors::get).patch(monitors::update).delete(monitors::delete))
         .route("/api/v1/monitors/{id}/pause", post(monitors::pause))
         .route("/api/v1/monitors/{id}/resume", post(monitors::resume))
         .route("/api/v1/monitors/{id}/results", get(monitors::results))
         .route("/api/v1/monitors/{id}/uptime", get(monitors::uptime))
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/incidents/{id}", get(incidents::get))
-        .route(
-            "/api/v1/incidents/{id}/acknowledge",
-            post(incidents::acknowledge),
-        )
+        .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))
         .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
-        .route(
-            "/api/v1/channels",
-            get(channels::list).post(channels::create),
-        )
-        .route(
-            "/api/v1/channels/{id}",
-            get(channels::get)
-                .patch(channels::update)
-                .delete(channels::delete),
-        )
+        .route("/api/v1/channels", get(channels::list).post(channels::create))
+        .route("/api/v1/channels/{id}", get(channels::get).patch(channels::update).delete(channels::delete))
         .route("/api/v1/channels/{id}/test", post(channels::test))
-        .route(
-            "/api/v1/channels/{id}/deliveries",
-            get(channels::deliveries),
-        )
+        .route("/api/v1/channels/{id}/deliveries", get(channels::deliveries))
         .fallback(|| async {
-            ApiError::new(
-                http::StatusCode::NOT_FOUND,
-                "not_found",
-                "no such route; see the API overview in the README",
-            )
+            ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route; see the API overview in the README")
         })
 }
 

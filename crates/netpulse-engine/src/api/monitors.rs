@@ -20,42 +20,24 @@ use netpulse_core::{ChannelId, MonitorId, Timestamp};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-const MONITOR_FIELDS: [&str; 9] = [
-    "name",
-    "interval_s",
-    "timeout_ms",
-    "retries",
-    "regions",
-    "tags",
-    "paused",
-    "policy",
-    "channels",
-];
+const MONITOR_FIELDS: [&str; 9] =
+    ["name", "interval_s", "timeout_ms", "retries", "regions", "tags", "paused", "policy", "channels"];
 
 /// Turn a request object into a validated draft.
 pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<MonitorDraft> {
     let mut take = |k: &str| body.remove(k);
-    let name: String = parse_field(
-        "name",
-        take("name").ok_or_else(|| ApiError::invalid("name", "is required"))?,
-    )?;
+    let name: String = parse_field("name", take("name").ok_or_else(|| ApiError::invalid("name", "is required"))?)?;
     let cfg = &s.config.monitors;
-    let interval_s: u32 =
-        take("interval_s").map_or(Ok(cfg.default_interval_s), |v| parse_field("interval_s", v))?;
-    let timeout_ms: u32 = take("timeout_ms").map_or(
-        Ok(cfg.default_timeout_ms.min(interval_s.saturating_mul(1000))),
-        |v| parse_field("timeout_ms", v),
-    )?;
+    let interval_s: u32 = take("interval_s").map_or(Ok(cfg.default_interval_s), |v| parse_field("interval_s", v))?;
+    let timeout_ms: u32 = take("timeout_ms")
+        .map_or(Ok(cfg.default_timeout_ms.min(interval_s.saturating_mul(1000))), |v| parse_field("timeout_ms", v))?;
     let retries: u8 = take("retries").map_or(Ok(0), |v| parse_field("retries", v))?;
-    let regions: Vec<String> = take("regions").map_or_else(
-        || Ok(vec![cfg.local_region.clone()]),
-        |v| parse_field("regions", v),
-    )?;
+    let regions: Vec<String> =
+        take("regions").map_or_else(|| Ok(vec![cfg.local_region.clone()]), |v| parse_field("regions", v))?;
     let tags: Vec<String> = take("tags").map_or(Ok(vec![]), |v| parse_field("tags", v))?;
     let paused: bool = take("paused").map_or(Ok(false), |v| parse_field("paused", v))?;
     let policy_in = take("policy");
-    let channels: Option<Vec<ChannelId>> =
-        take("channels").map_or(Ok(None), |v| parse_field("channels", v))?;
+    let channels: Option<Vec<ChannelId>> = take("channels").map_or(Ok(None), |v| parse_field("channels", v))?;
     let spec = parse_spec(body)?;
     let policy = parse_policy(policy_in, &spec)?;
     let draft = MonitorDraft {
@@ -77,9 +59,7 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
 /// The check's own fields, parsed per kind so that errors name the field (`url`, not `body`).
 fn parse_spec(mut body: Map<String, Value>) -> ApiResult<CheckSpec> {
     const KINDS: &str = "one of http, tcp, dns, tls, heartbeat";
-    let kind = body
-        .remove("kind")
-        .ok_or_else(|| ApiError::invalid("kind", format!("is required: {KINDS}")))?;
+    let kind = body.remove("kind").ok_or_else(|| ApiError::invalid("kind", format!("is required: {KINDS}")))?;
     let fields = Value::Object(body);
     Ok(match kind.as_str() {
         Some("http") => CheckSpec::Http(parse_field("", fields)?),
@@ -87,12 +67,7 @@ fn parse_spec(mut body: Map<String, Value>) -> ApiResult<CheckSpec> {
         Some("dns") => CheckSpec::Dns(parse_field("", fields)?),
         Some("tls") => CheckSpec::Tls(parse_field("", fields)?),
         Some("heartbeat") => CheckSpec::Heartbeat(parse_field("", fields)?),
-        _ => {
-            return Err(ApiError::invalid(
-                "kind",
-                format!("{kind} is not a monitor kind; use {KINDS}"),
-            ))
-        }
+        _ => return Err(ApiError::invalid("kind", format!("{kind} is not a monitor kind; use {KINDS}"))),
     })
 }
 
@@ -137,10 +112,7 @@ pub fn monitor_json(v: &MonitorView, base_url: &str, uptime_24h: Option<f64>) ->
     let mut m = draft_json(&r.draft);
     m.insert("id".into(), json!(r.id));
     if let Some(t) = &r.heartbeat_token {
-        m.insert(
-            "heartbeat_url".into(),
-            json!(format!("{base_url}/api/v1/heartbeat/{t}")),
-        );
+        m.insert("heartbeat_url".into(), json!(format!("{base_url}/api/v1/heartbeat/{t}")));
     }
     let st = &v.status;
     m.insert(
@@ -179,61 +151,30 @@ pub async fn create(
     };
     s.store.create_monitor(caller.tenant(), &rec).await?;
     s.monitors_changed.notify_one();
-    let view = s
-        .store
-        .get_monitor(caller.tenant(), &rec.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("monitor"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(monitor_json(&view, &s.base_url, None)),
-    ))
+    let view = s.store.get_monitor(caller.tenant(), &rec.id).await?.ok_or_else(|| ApiError::not_found("monitor"))?;
+    Ok((StatusCode::CREATED, Json(monitor_json(&view, &s.base_url, None))))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
     let views = s.store.list_monitors(caller.tenant()).await?;
-    let tallies = s
-        .store
-        .tallies_since(caller.tenant(), clock::now().minus_ms(86_400_000))
-        .await?;
+    let tallies = s.store.tallies_since(caller.tenant(), clock::now().minus_ms(86_400_000)).await?;
     let data: Vec<Value> = views
         .iter()
-        .map(|v| {
-            monitor_json(
-                v,
-                &s.base_url,
-                tallies.get(&v.record.id).and_then(Tally::uptime_percent),
-            )
-        })
+        .map(|v| monitor_json(v, &s.base_url, tallies.get(&v.record.id).and_then(Tally::uptime_percent)))
         .collect();
     Ok(Json(json!({ "data": data })))
 }
 
 async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MonitorView> {
     let id = path_id(id, MonitorId::parse, "monitor")?;
-    s.store
-        .get_monitor(caller.tenant(), &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("monitor"))
+    s.store.get_monitor(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("monitor"))
 }
 
-pub async fn get(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let v = load(&s, &caller, &id).await?;
     let now = clock::now();
-    let uptime = s
-        .store
-        .tally(
-            caller.tenant(),
-            &v.record.id,
-            now.minus_ms(86_400_000),
-            now.plus_ms(1),
-        )
-        .await?
-        .uptime_percent();
+    let uptime =
+        s.store.tally(caller.tenant(), &v.record.id, now.minus_ms(86_400_000), now.plus_ms(1)).await?.uptime_percent();
     Ok(Json(monitor_json(&v, &s.base_url, uptime)))
 }
 
@@ -247,14 +188,8 @@ pub async fn update(
     caller.require_write()?;
     let v = load(&s, &caller, &id).await?;
     let mut merged = draft_json(&v.record.draft);
-    if patch
-        .get("kind")
-        .is_some_and(|k| Some(k) != merged.get("kind"))
-    {
-        return Err(ApiError::invalid(
-            "kind",
-            "cannot change a monitor's kind; create a new monitor instead",
-        ));
+    if patch.get("kind").is_some_and(|k| Some(k) != merged.get("kind")) {
+        return Err(ApiError::invalid("kind", "cannot change a monitor's kind; create a new monitor instead"));
     }
     for (k, val) in patch {
         if val.is_null() && !MONITOR_FIELDS.contains(&k.as_str()) {
@@ -266,35 +201,18 @@ pub async fn update(
     save(&s, &caller, v, merged).await
 }
 
-async fn save(
-    s: &AppState,
-    caller: &Caller,
-    v: MonitorView,
-    input: Map<String, Value>,
-) -> ApiResult<Json<Value>> {
+async fn save(s: &AppState, caller: &Caller, v: MonitorView, input: Map<String, Value>) -> ApiResult<Json<Value>> {
     let draft = parse_draft(input, s)?;
-    if !s
-        .store
-        .update_monitor(caller.tenant(), &v.record.id, &draft, clock::now())
-        .await?
-    {
+    if !s.store.update_monitor(caller.tenant(), &v.record.id, &draft, clock::now()).await? {
         return Err(ApiError::not_found("monitor"));
     }
     s.monitors_changed.notify_one();
-    let view = s
-        .store
-        .get_monitor(caller.tenant(), &v.record.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("monitor"))?;
+    let view =
+        s.store.get_monitor(caller.tenant(), &v.record.id).await?.ok_or_else(|| ApiError::not_found("monitor"))?;
     Ok(Json(monitor_json(&view, &s.base_url, None)))
 }
 
-async fn set_paused(
-    s: AppState,
-    caller: Caller,
-    id: String,
-    paused: bool,
-) -> ApiResult<Json<Value>> {
+async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> ApiResult<Json<Value>> {
     caller.require_write()?;
     let v = load(&s, &caller, &id).await?;
     let mut input = draft_json(&v.record.draft);
@@ -302,27 +220,15 @@ async fn set_paused(
     save(&s, &caller, v, input).await
 }
 
-pub async fn pause(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn pause(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     set_paused(s, caller, id, true).await
 }
 
-pub async fn resume(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn resume(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     set_paused(s, caller, id, false).await
 }
 
-pub async fn delete(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let id = path_id(&id, MonitorId::parse, "monitor")?;
     if !s.store.delete_monitor(caller.tenant(), &id).await? {
@@ -351,31 +257,21 @@ pub fn parse_time(field: &str, s: &str) -> ApiResult<Timestamp> {
         .map_err(|_| {
             ApiError::invalid(
                 field,
-                format!(
-                    "`{s}` is not a time; use RFC 3339 (2026-01-31T12:00:00Z) or Unix milliseconds"
-                ),
+                format!("`{s}` is not a time; use RFC 3339 (2026-01-31T12:00:00Z) or Unix milliseconds"),
             )
         })
 }
 
 pub fn parse_window(s: &str) -> ApiResult<i64> {
     let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| {
-        ApiError::invalid(
-            "window",
-            format!("`{s}` is not a window; write e.g. 30m, 24h, 7d"),
-        )
-    })?;
+    let n: i64 = n
+        .parse()
+        .map_err(|_| ApiError::invalid("window", format!("`{s}` is not a window; write e.g. 30m, 24h, 7d")))?;
     let unit_ms = match unit {
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => {
-            return Err(ApiError::invalid(
-                "window",
-                format!("`{s}`: the unit must be m, h or d"),
-            ))
-        }
+        _ => return Err(ApiError::invalid("window", format!("`{s}`: the unit must be m, h or d"))),
     };
     if !(1..=400 * 86_400_000).contains(&(n * unit_ms)) {
         return Err(ApiError::invalid("window", "must be between 1m and 400d"));
@@ -384,11 +280,7 @@ pub fn parse_window(s: &str) -> ApiResult<i64> {
 }
 
 fn range(q: &RangeQuery, default_window_ms: i64) -> ApiResult<(Timestamp, Timestamp)> {
-    let to =
-        q.to.as_deref()
-            .map(|t| parse_time("to", t))
-            .transpose()?
-            .unwrap_or_else(|| clock::now().plus_ms(1));
+    let to = q.to.as_deref().map(|t| parse_time("to", t)).transpose()?.unwrap_or_else(|| clock::now().plus_ms(1));
     let from = match (&q.from, &q.window) {
         (Some(f), _) => parse_time("from", f)?,
         (None, Some(w)) => to.minus_ms(parse_window(w)?),
@@ -412,17 +304,7 @@ pub async fn results(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
     }
-    let page = s
-        .store
-        .list_results(
-            caller.tenant(),
-            &v.record.id,
-            from,
-            to,
-            limit,
-            q.cursor.as_deref(),
-        )
-        .await?;
+    let page = s.store.list_results(caller.tenant(), &v.record.id, from, to, limit, q.cursor.as_deref()).await?;
     let data: Vec<Value> = page.results.iter().map(result_json).collect();
     Ok(Json(json!({ "data": data, "next_cursor": page.next })))
 }
@@ -445,10 +327,7 @@ pub async fn uptime(
 ) -> ApiResult<impl IntoResponse> {
     let v = load(&s, &caller, &id).await?;
     let (from, to) = range(&q, 86_400_000)?;
-    let tally = s
-        .store
-        .tally(caller.tenant(), &v.record.id, from, to)
-        .await?;
+    let tally = s.store.tally(caller.tenant(), &v.record.id, from, to).await?;
     Ok(Json(json!({
         "monitor_id": v.record.id,
         "from": from.to_rfc3339(), "to": to.to_rfc3339(),

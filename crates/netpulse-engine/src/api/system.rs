@@ -19,57 +19,30 @@ pub async fn healthz() -> impl IntoResponse {
 /// Ready when the database answers.
 pub async fn readyz(State(s): State<AppState>) -> ApiResult<impl IntoResponse> {
     s.store.ping().await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            format!("database not reachable: {e}"),
-        )
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", format!("database not reachable: {e}"))
     })?;
-    Ok(Json(
-        json!({ "status": "ready", "queue_depth": s.results.depth() }),
-    ))
+    Ok(Json(json!({ "status": "ready", "queue_depth": s.results.depth() })))
 }
 
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
 }
 
 /// `GET|POST /api/v1/heartbeat/{token}`: the monitored job says it is alive.
-pub async fn heartbeat(
-    State(s): State<AppState>,
-    Path(token): Path<String>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn heartbeat(State(s): State<AppState>, Path(token): Path<String>) -> ApiResult<impl IntoResponse> {
     let found = s.store.heartbeat_monitor(&token).await?;
     let Some((tenant, monitor, paused)) = found else {
         return Err(ApiError::not_found("heartbeat monitor"));
     };
     if paused {
-        return Ok(Json(
-            json!({ "status": "paused", "message": "monitor is paused; beat ignored" }),
-        ));
+        return Ok(Json(json!({ "status": "paused", "message": "monitor is paused; beat ignored" })));
     }
     let Some(view) = s.store.get_monitor(&tenant, &monitor).await? else {
         return Err(ApiError::not_found("heartbeat monitor"));
     };
-    let result = heartbeat_result(
-        &view.record,
-        &s.config.monitors.local_region,
-        clock::now(),
-        Outcome::Up,
-        None,
-    );
-    s.results
-        .publish(ResultEnvelope::new(result, clock::now()))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the engine is shutting down; retry",
-            )
-        })?;
+    let result = heartbeat_result(&view.record, &s.config.monitors.local_region, clock::now(), Outcome::Up, None);
+    s.results.publish(ResultEnvelope::new(result, clock::now())).await.map_err(|_| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is shutting down; retry")
+    })?;
     Ok(Json(json!({ "status": "ok" })))
 }

@@ -17,9 +17,7 @@ use netpulse_core::alert::AlertEvent;
 use netpulse_core::incident::{Health, MonitorState};
 use netpulse_core::monitor::MonitorDraft;
 use netpulse_core::uptime::Tally;
-use netpulse_core::{
-    ChannelId, CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp, TokenId,
-};
+use netpulse_core::{ChannelId, CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp, TokenId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -214,28 +212,15 @@ pub trait Store: Send + Sync + 'static {
     /// tenant and whether it was created now.
     async fn bootstrap(&self, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)>;
     /// Replace the bootstrap token (when `NETPULSE_ADMIN_TOKEN` is set).
-    async fn set_bootstrap_token(
-        &self,
-        tenant: &TenantId,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> StoreResult<()>;
+    async fn set_bootstrap_token(&self, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()>;
     async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>>;
 
     // --- system paths
     async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>>;
     async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport>;
-    async fn claim_outbox(
-        &self,
-        now: Timestamp,
-        limit: usize,
-        lease_ms: i64,
-    ) -> StoreResult<Vec<OutboxItem>>;
+    async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>>;
     async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
-    async fn heartbeat_monitor(
-        &self,
-        token: &str,
-    ) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
+    async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
 
     // --- monitors
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()>;
@@ -261,29 +246,13 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
     ) -> StoreResult<ResultsPage>;
     /// Live results between `from` and `to`, counted by outcome (exact, from raw results).
-    async fn tally(
-        &self,
-        t: &TenantId,
-        m: &MonitorId,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> StoreResult<Tally>;
+    async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally>;
     /// Per-monitor live tallies since `from` (hour granularity, from the hourly rollup).
-    async fn tallies_since(
-        &self,
-        t: &TenantId,
-        from: Timestamp,
-    ) -> StoreResult<HashMap<MonitorId, Tally>>;
-    async fn monitor_state(&self, t: &TenantId, m: &MonitorId)
-        -> StoreResult<Option<MonitorState>>;
+    async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>>;
+    async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>>;
 
     // --- incidents
-    async fn list_incidents(
-        &self,
-        t: &TenantId,
-        f: &IncidentFilter,
-        limit: usize,
-    ) -> StoreResult<Vec<IncidentRecord>>;
+    async fn list_incidents(&self, t: &TenantId, f: &IncidentFilter, limit: usize) -> StoreResult<Vec<IncidentRecord>>;
     async fn get_incident(
         &self,
         t: &TenantId,
@@ -301,14 +270,8 @@ pub trait Store: Send + Sync + 'static {
     // --- channels
     async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()>;
     async fn list_channels(&self, t: &TenantId) -> StoreResult<Vec<ChannelRecord>>;
-    async fn get_channel(&self, t: &TenantId, id: &ChannelId)
-        -> StoreResult<Option<ChannelRecord>>;
+    async fn get_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<Option<ChannelRecord>>;
     async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool>;
     async fn delete_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<bool>;
-    async fn list_deliveries(
-        &self,
-        t: &TenantId,
-        id: &ChannelId,
-        limit: usize,
-    ) -> StoreResult<Vec<DeliveryRecord>>;
+    async fn list_deliveries(&self, t: &TenantId, id: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>>;
 }

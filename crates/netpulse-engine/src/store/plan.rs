@@ -24,33 +24,12 @@ pub struct MonitorFacts {
 /// One row-level change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    OpenIncident {
-        id: IncidentId,
-        at: Timestamp,
-        cause: String,
-    },
-    ReopenIncident {
-        id: IncidentId,
-    },
-    AcknowledgeIncident {
-        id: IncidentId,
-        at: Timestamp,
-        by: String,
-    },
-    ResolveIncident {
-        id: IncidentId,
-        at: Timestamp,
-        by: Option<String>,
-    },
-    Timeline {
-        id: IncidentId,
-        at: Timestamp,
-        message: String,
-    },
-    Outbox {
-        channel: ChannelId,
-        event: Box<AlertEvent>,
-    },
+    OpenIncident { id: IncidentId, at: Timestamp, cause: String },
+    ReopenIncident { id: IncidentId },
+    AcknowledgeIncident { id: IncidentId, at: Timestamp, by: String },
+    ResolveIncident { id: IncidentId, at: Timestamp, by: Option<String> },
+    Timeline { id: IncidentId, at: Timestamp, message: String },
+    Outbox { channel: ChannelId, event: Box<AlertEvent> },
 }
 
 /// The result of planning: the state to save and the writes to make.
@@ -70,48 +49,22 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
         let (next, effects) = step(&facts.id, &state, obs, &facts.policy);
         for effect in effects {
             match effect {
-                Effect::OpenIncident {
-                    incident,
-                    at,
-                    cause,
-                } => writes.push(Write::OpenIncident {
-                    id: incident,
-                    at,
-                    cause,
-                }),
-                Effect::ReopenIncident { incident, .. } => {
-                    writes.push(Write::ReopenIncident { id: incident })
+                Effect::OpenIncident { incident, at, cause } => {
+                    writes.push(Write::OpenIncident { id: incident, at, cause })
                 }
+                Effect::ReopenIncident { incident, .. } => writes.push(Write::ReopenIncident { id: incident }),
                 Effect::AcknowledgeIncident { incident, at, by } => {
-                    writes.push(Write::AcknowledgeIncident {
-                        id: incident,
-                        at,
-                        by,
-                    })
+                    writes.push(Write::AcknowledgeIncident { id: incident, at, by })
                 }
                 Effect::ResolveIncident { incident, at, by } => {
-                    writes.push(Write::ResolveIncident {
-                        id: incident,
-                        at,
-                        by,
-                    })
+                    writes.push(Write::ResolveIncident { id: incident, at, by })
                 }
-                Effect::Timeline {
-                    incident,
-                    at,
-                    message,
-                } => writes.push(Write::Timeline {
-                    id: incident,
-                    at,
-                    message,
-                }),
+                Effect::Timeline { incident, at, message } => {
+                    writes.push(Write::Timeline { id: incident, at, message })
+                }
                 Effect::Notify(n) => {
                     notices += 1;
-                    let since = next
-                        .open
-                        .as_ref()
-                        .or(state.open.as_ref())
-                        .map(|o| o.opened_at);
+                    let since = next.open.as_ref().or(state.open.as_ref()).map(|o| o.opened_at);
                     let event = AlertEvent {
                         kind: n.kind.into(),
                         dedup_key: n.dedup_key,
@@ -126,19 +79,12 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
                         regions: facts.regions.clone(),
                     };
                     for ch in &facts.channels {
-                        writes.push(Write::Outbox {
-                            channel: ch.clone(),
-                            event: Box::new(event.clone()),
-                        });
+                        writes.push(Write::Outbox { channel: ch.clone(), event: Box::new(event.clone()) });
                     }
                 }
             }
         }
         state = next;
     }
-    Plan {
-        state,
-        writes,
-        notices,
-    }
+    Plan { state, writes, notices }
 }

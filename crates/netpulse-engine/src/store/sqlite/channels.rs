@@ -17,8 +17,7 @@ fn channel_row(r: &Row<'_>) -> rusqlite::Result<ChannelRecord> {
     })
 }
 
-const CHANNEL_COLS: &str =
-    "c.id, c.tenant_id, c.name, c.kind, c.url, c.secret, c.enabled, c.created_at";
+const CHANNEL_COLS: &str = "c.id, c.tenant_id, c.name, c.kind, c.url, c.secret, c.enabled, c.created_at";
 
 pub fn create(c: &mut Connection, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()> {
     c.execute(
@@ -28,18 +27,11 @@ pub fn create(c: &mut Connection, t: &TenantId, ch: &ChannelRecord) -> StoreResu
     Ok(())
 }
 
-pub fn list(
-    c: &Connection,
-    t: &TenantId,
-    only: Option<&ChannelId>,
-) -> StoreResult<Vec<ChannelRecord>> {
+pub fn list(c: &Connection, t: &TenantId, only: Option<&ChannelId>) -> StoreResult<Vec<ChannelRecord>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {CHANNEL_COLS} FROM channels c WHERE c.tenant_id = ?1 AND (?2 IS NULL OR c.id = ?2) ORDER BY c.created_at, c.id"
     ))?;
-    let rows = stmt.query_map(
-        params![t.as_str(), only.map(ChannelId::as_str)],
-        channel_row,
-    )?;
+    let rows = stmt.query_map(params![t.as_str(), only.map(ChannelId::as_str)], channel_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -53,10 +45,7 @@ pub fn update(c: &mut Connection, t: &TenantId, ch: &ChannelRecord) -> StoreResu
 
 pub fn delete(c: &mut Connection, t: &TenantId, id: &ChannelId) -> StoreResult<bool> {
     let tx = c.transaction()?;
-    let n = tx.execute(
-        "DELETE FROM channels WHERE tenant_id = ?1 AND id = ?2",
-        params![t.as_str(), id.as_str()],
-    )?;
+    let n = tx.execute("DELETE FROM channels WHERE tenant_id = ?1 AND id = ?2", params![t.as_str(), id.as_str()])?;
     tx.execute(
         "DELETE FROM alert_outbox WHERE tenant_id = ?1 AND channel_id = ?2 AND status = 'pending'",
         params![t.as_str(), id.as_str()],
@@ -68,12 +57,7 @@ pub fn delete(c: &mut Connection, t: &TenantId, id: &ChannelId) -> StoreResult<b
 /// Take up to `limit` due notifications, leasing them for `lease_ms` so that no other
 /// dispatcher pass takes them while they are in flight. A dispatcher that dies leaves the
 /// lease to expire, and the notification is tried again (same dedup key).
-pub fn claim_outbox(
-    c: &mut Connection,
-    now: Timestamp,
-    limit: usize,
-    lease_ms: i64,
-) -> StoreResult<Vec<OutboxItem>> {
+pub fn claim_outbox(c: &mut Connection, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>> {
     let tx = c.transaction()?;
     let items = {
         let mut stmt = tx.prepare_cached(&format!(
@@ -97,12 +81,7 @@ pub fn claim_outbox(
         let mut items = Vec::new();
         for row in rows {
             let (id, event, attempts, channel) = row?;
-            items.push(OutboxItem {
-                id,
-                channel,
-                event: serde_json::from_str(&event)?,
-                attempts,
-            });
+            items.push(OutboxItem { id, channel, event: serde_json::from_str(&event)?, attempts });
         }
         items
     };
@@ -132,12 +111,7 @@ pub fn record_delivery(c: &mut Connection, id: i64, d: &Delivery) -> StoreResult
     Ok(())
 }
 
-pub fn deliveries(
-    c: &Connection,
-    t: &TenantId,
-    ch: &ChannelId,
-    limit: usize,
-) -> StoreResult<Vec<DeliveryRecord>> {
+pub fn deliveries(c: &Connection, t: &TenantId, ch: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>> {
     let mut stmt = c.prepare_cached(
         "SELECT dedup_key, kind, status, attempts, last_error, created_at, sent_at FROM alert_outbox \
          WHERE tenant_id = ?1 AND channel_id = ?2 ORDER BY id DESC LIMIT ?3",

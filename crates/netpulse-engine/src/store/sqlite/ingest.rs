@@ -9,11 +9,7 @@ use std::collections::BTreeMap;
 
 const HOUR_MS: i64 = 3_600_000;
 
-pub fn ingest(
-    c: &mut Connection,
-    batch: &[CheckResult],
-    now: Timestamp,
-) -> StoreResult<IngestReport> {
+pub fn ingest(c: &mut Connection, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
     let tx = c.transaction()?;
     let mut report = IngestReport::default();
     let mut fresh: BTreeMap<&MonitorId, Vec<&CheckResult>> = BTreeMap::new();
@@ -29,11 +25,7 @@ pub fn ingest(
         results.sort_by_key(|r| (r.started_at, r.id.clone()));
         let observations: Vec<Observation> = results
             .iter()
-            .map(|r| Observation::Check {
-                at: r.started_at,
-                outcome: r.outcome,
-                error: r.error.clone(),
-            })
+            .map(|r| Observation::Check { at: r.started_at, outcome: r.outcome, error: r.error.clone() })
             .collect();
         let Some(facts) = monitor_facts(&tx, &results[0].tenant_id, monitor)? else {
             continue;
@@ -90,11 +82,7 @@ fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
 }
 
 /// The monitor's name, policy and effective channels, scoped by tenant.
-fn monitor_facts(
-    tx: &Transaction<'_>,
-    t: &TenantId,
-    m: &MonitorId,
-) -> StoreResult<Option<MonitorFacts>> {
+fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorFacts>> {
     let draft: Option<String> = tx
         .query_row(
             "SELECT draft FROM monitors WHERE tenant_id = ?1 AND id = ?2",
@@ -104,12 +92,10 @@ fn monitor_facts(
         .optional()?;
     let Some(draft) = draft else { return Ok(None) };
     let draft: MonitorDraft = serde_json::from_str(&draft)?;
-    let mut stmt = tx.prepare_cached(
-        "SELECT id FROM channels WHERE tenant_id = ?1 AND enabled = 1 ORDER BY created_at",
-    )?;
-    let enabled: Vec<ChannelId> = stmt
-        .query_map([t.as_str()], |r| Ok(ChannelId::from_trusted(r.get(0)?)))?
-        .collect::<Result<_, _>>()?;
+    let mut stmt =
+        tx.prepare_cached("SELECT id FROM channels WHERE tenant_id = ?1 AND enabled = 1 ORDER BY created_at")?;
+    let enabled: Vec<ChannelId> =
+        stmt.query_map([t.as_str()], |r| Ok(ChannelId::from_trusted(r.get(0)?)))?.collect::<Result<_, _>>()?;
     let channels = match &draft.channels {
         None => enabled,
         Some(chosen) => enabled.into_iter().filter(|c| chosen.contains(c)).collect(),
@@ -165,12 +151,7 @@ fn status_observe(s: &mut MonitorStatus, r: &CheckResult) {
     s.last_error = r.error.clone();
 }
 
-fn save_state(
-    tx: &Transaction<'_>,
-    f: &MonitorFacts,
-    state: &MonitorState,
-    s: &MonitorStatus,
-) -> StoreResult<()> {
+fn save_state(tx: &Transaction<'_>, f: &MonitorFacts, state: &MonitorState, s: &MonitorStatus) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, last_latency_ms, \
          last_error, last_success_at, open_incident) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -190,12 +171,7 @@ fn save_state(
     Ok(())
 }
 
-fn execute(
-    tx: &Transaction<'_>,
-    f: &MonitorFacts,
-    writes: &[Write],
-    now: Timestamp,
-) -> StoreResult<()> {
+fn execute(tx: &Transaction<'_>, f: &MonitorFacts, writes: &[Write], now: Timestamp) -> StoreResult<()> {
     let t = f.tenant_id.as_str();
     for w in writes {
         match w {
@@ -224,8 +200,10 @@ fn execute(
                 )?;
             }
             Write::Timeline { id, at, message } => {
-                tx.prepare_cached("INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![t, id.as_str(), at.millis(), message])?;
+                tx.prepare_cached(
+                    "INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![t, id.as_str(), at.millis(), message])?;
             }
             Write::Outbox { channel, event } => {
                 tx.prepare_cached(
@@ -262,22 +240,12 @@ pub fn incident_command(
     };
     let (state, status) = load_state(&tx, &monitor)?;
     let obs = match cmd {
-        IncidentCommand::Acknowledge { by } => Observation::Acknowledge {
-            incident: id.clone(),
-            at: now,
-            by,
-        },
-        IncidentCommand::Resolve { by } => Observation::Resolve {
-            incident: id.clone(),
-            at: now,
-            by,
-        },
+        IncidentCommand::Acknowledge { by } => Observation::Acknowledge { incident: id.clone(), at: now, by },
+        IncidentCommand::Resolve { by } => Observation::Resolve { incident: id.clone(), at: now, by },
     };
     let p = plan(&facts, state, &[obs]);
     if p.writes.is_empty() {
-        return Err(StoreError::Conflict(format!(
-            "incident {id} is not open (or already acknowledged)"
-        )));
+        return Err(StoreError::Conflict(format!("incident {id} is not open (or already acknowledged)")));
     }
     execute(&tx, &facts, &p.writes, now)?;
     save_state(&tx, &facts, &p.state, &status)?;

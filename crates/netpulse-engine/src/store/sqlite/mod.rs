@@ -26,10 +26,7 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match &e {
             rusqlite::Error::SqliteFailure(f, _)
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) =>
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
             {
                 StoreError::Unavailable(e.to_string())
             }
@@ -57,26 +54,15 @@ impl SqliteStore {
     /// Open (creating if needed) the database at `path` and migrate it.
     pub fn open(path: &Path) -> StoreResult<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut writer = open(path, OpenFlags::default())?;
         schema::migrate(&mut writer)?;
         let readers = (0..READERS)
-            .map(|_| {
-                open(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map(Mutex::new)
-            })
+            .map(|_| open(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map(Mutex::new))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Self {
-            writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(readers),
-            next_reader: AtomicUsize::new(0),
-        })
+        Ok(Self { writer: Arc::new(Mutex::new(writer)), readers: Arc::new(readers), next_reader: AtomicUsize::new(0) })
     }
 
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
@@ -112,24 +98,16 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
     }
 
     async fn bootstrap(&self, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)> {
         let hash = token_hash.to_owned();
-        self.write(move |c| monitors::bootstrap(c, &hash, now))
-            .await
+        self.write(move |c| monitors::bootstrap(c, &hash, now)).await
     }
-    async fn set_bootstrap_token(
-        &self,
-        t: &TenantId,
-        token_hash: &str,
-        now: Timestamp,
-    ) -> StoreResult<()> {
+    async fn set_bootstrap_token(&self, t: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()> {
         let (t, hash) = (t.clone(), token_hash.to_owned());
-        self.write(move |c| monitors::set_bootstrap_token(c, &t, &hash, now))
-            .await
+        self.write(move |c| monitors::set_bootstrap_token(c, &t, &hash, now)).await
     }
     async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
         let hash = token_hash.to_owned();
@@ -143,26 +121,15 @@ impl Store for SqliteStore {
         let batch = batch.to_vec();
         self.write(move |c| ingest::ingest(c, &batch, now)).await
     }
-    async fn claim_outbox(
-        &self,
-        now: Timestamp,
-        limit: usize,
-        lease_ms: i64,
-    ) -> StoreResult<Vec<OutboxItem>> {
-        self.write(move |c| channels::claim_outbox(c, now, limit, lease_ms))
-            .await
+    async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>> {
+        self.write(move |c| channels::claim_outbox(c, now, limit, lease_ms)).await
     }
     async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()> {
-        self.write(move |c| channels::record_delivery(c, id, &delivery))
-            .await
+        self.write(move |c| channels::record_delivery(c, id, &delivery)).await
     }
-    async fn heartbeat_monitor(
-        &self,
-        token: &str,
-    ) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
+    async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
         let token = token.to_owned();
-        self.read(move |c| monitors::by_heartbeat_token(c, &token))
-            .await
+        self.read(move |c| monitors::by_heartbeat_token(c, &token)).await
     }
 
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
@@ -171,8 +138,7 @@ impl Store for SqliteStore {
     }
     async fn get_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<Option<MonitorView>> {
         let (t, id) = (t.clone(), id.clone());
-        self.read(move |c| Ok(monitors::list(c, &t, Some(&id))?.pop()))
-            .await
+        self.read(move |c| Ok(monitors::list(c, &t, Some(&id))?.pop())).await
     }
     async fn list_monitors(&self, t: &TenantId) -> StoreResult<Vec<MonitorView>> {
         let t = t.clone();
@@ -186,8 +152,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let (t, id, draft) = (t.clone(), id.clone(), draft.clone());
-        self.write(move |c| monitors::update(c, &t, &id, &draft, now))
-            .await
+        self.write(move |c| monitors::update(c, &t, &id, &draft, now)).await
     }
     async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
         let (t, id) = (t.clone(), id.clone());
@@ -204,45 +169,24 @@ impl Store for SqliteStore {
         after: Option<&str>,
     ) -> StoreResult<ResultsPage> {
         let (t, m, after) = (t.clone(), m.clone(), after.map(str::to_owned));
-        self.read(move |c| reads::list_results(c, &t, &m, from, to, limit, after.as_deref()))
-            .await
+        self.read(move |c| reads::list_results(c, &t, &m, from, to, limit, after.as_deref())).await
     }
-    async fn tally(
-        &self,
-        t: &TenantId,
-        m: &MonitorId,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> StoreResult<Tally> {
+    async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
         let (t, m) = (t.clone(), m.clone());
         self.read(move |c| reads::tally(c, &t, &m, from, to)).await
     }
-    async fn tallies_since(
-        &self,
-        t: &TenantId,
-        from: Timestamp,
-    ) -> StoreResult<HashMap<MonitorId, Tally>> {
+    async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
         let t = t.clone();
         self.read(move |c| reads::tallies_since(c, &t, from)).await
     }
-    async fn monitor_state(
-        &self,
-        t: &TenantId,
-        m: &MonitorId,
-    ) -> StoreResult<Option<MonitorState>> {
+    async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
         let (t, m) = (t.clone(), m.clone());
         self.read(move |c| reads::monitor_state(c, &t, &m)).await
     }
 
-    async fn list_incidents(
-        &self,
-        t: &TenantId,
-        f: &IncidentFilter,
-        limit: usize,
-    ) -> StoreResult<Vec<IncidentRecord>> {
+    async fn list_incidents(&self, t: &TenantId, f: &IncidentFilter, limit: usize) -> StoreResult<Vec<IncidentRecord>> {
         let (t, f) = (t.clone(), f.clone());
-        self.read(move |c| reads::list_incidents(c, &t, &f, None, limit))
-            .await
+        self.read(move |c| reads::list_incidents(c, &t, &f, None, limit)).await
     }
     async fn get_incident(
         &self,
@@ -260,8 +204,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Option<IncidentRecord>> {
         let (t, id) = (t.clone(), id.clone());
-        self.write(move |c| ingest::incident_command(c, &t, &id, cmd, now))
-            .await
+        self.write(move |c| ingest::incident_command(c, &t, &id, cmd, now)).await
     }
 
     async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()> {
@@ -272,14 +215,9 @@ impl Store for SqliteStore {
         let t = t.clone();
         self.read(move |c| channels::list(c, &t, None)).await
     }
-    async fn get_channel(
-        &self,
-        t: &TenantId,
-        id: &ChannelId,
-    ) -> StoreResult<Option<ChannelRecord>> {
+    async fn get_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<Option<ChannelRecord>> {
         let (t, id) = (t.clone(), id.clone());
-        self.read(move |c| Ok(channels::list(c, &t, Some(&id))?.pop()))
-            .await
+        self.read(move |c| Ok(channels::list(c, &t, Some(&id))?.pop())).await
     }
     async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool> {
         let (t, ch) = (t.clone(), ch.clone());
@@ -289,14 +227,8 @@ impl Store for SqliteStore {
         let (t, id) = (t.clone(), id.clone());
         self.write(move |c| channels::delete(c, &t, &id)).await
     }
-    async fn list_deliveries(
-        &self,
-        t: &TenantId,
-        id: &ChannelId,
-        limit: usize,
-    ) -> StoreResult<Vec<DeliveryRecord>> {
+    async fn list_deliveries(&self, t: &TenantId, id: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>> {
         let (t, id) = (t.clone(), id.clone());
-        self.read(move |c| channels::deliveries(c, &t, &id, limit))
-            .await
+        self.read(move |c| channels::deliveries(c, &t, &id, limit)).await
     }
 }

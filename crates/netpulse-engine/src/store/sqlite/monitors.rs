@@ -4,19 +4,10 @@ use crate::clock::fresh;
 use crate::store::*;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-pub fn bootstrap(
-    c: &mut Connection,
-    token_hash: &str,
-    now: Timestamp,
-) -> StoreResult<(TenantId, bool)> {
+pub fn bootstrap(c: &mut Connection, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)> {
     let tx = c.transaction()?;
-    let existing: Option<String> = tx
-        .query_row(
-            "SELECT id FROM tenants ORDER BY created_at LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let existing: Option<String> =
+        tx.query_row("SELECT id FROM tenants ORDER BY created_at LIMIT 1", [], |r| r.get(0)).optional()?;
     if let Some(id) = existing {
         return Ok((TenantId::from_trusted(id), false));
     }
@@ -30,12 +21,7 @@ pub fn bootstrap(
     Ok((tenant, true))
 }
 
-fn insert_token(
-    c: &Connection,
-    tenant: &TenantId,
-    token_hash: &str,
-    now: Timestamp,
-) -> StoreResult<()> {
+fn insert_token(c: &Connection, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()> {
     let id: TokenId = fresh();
     c.execute(
         "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at) VALUES (?1, ?2, 'admin', 'write', ?3, ?4)",
@@ -44,20 +30,15 @@ fn insert_token(
     Ok(())
 }
 
-pub fn set_bootstrap_token(
-    c: &mut Connection,
-    tenant: &TenantId,
-    token_hash: &str,
-    now: Timestamp,
-) -> StoreResult<()> {
+pub fn set_bootstrap_token(c: &mut Connection, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()> {
     let tx = c.transaction()?;
-    let exists: bool = tx.query_row(
-        "SELECT EXISTS(SELECT 1 FROM api_tokens WHERE token_hash = ?1)",
-        [token_hash],
-        |r| r.get(0),
-    )?;
+    let exists: bool =
+        tx.query_row("SELECT EXISTS(SELECT 1 FROM api_tokens WHERE token_hash = ?1)", [token_hash], |r| r.get(0))?;
     if !exists {
-        tx.execute("UPDATE api_tokens SET revoked_at = ?2 WHERE tenant_id = ?1 AND name = 'admin' AND revoked_at IS NULL", params![tenant.as_str(), now.millis()])?;
+        tx.execute(
+            "UPDATE api_tokens SET revoked_at = ?2 WHERE tenant_id = ?1 AND name = 'admin' AND revoked_at IS NULL",
+            params![tenant.as_str(), now.millis()],
+        )?;
         insert_token(&tx, tenant, token_hash, now)?;
     }
     tx.commit()?;
@@ -75,11 +56,7 @@ pub fn authenticate(c: &Connection, token_hash: &str) -> StoreResult<Option<Toke
     Ok(row.map(|(id, tenant, scope)| TokenAuth {
         token_id: TokenId::from_trusted(id),
         tenant_id: TenantId::from_trusted(tenant),
-        scope: if scope == "write" {
-            Scope::Write
-        } else {
-            Scope::Read
-        },
+        scope: if scope == "write" { Scope::Write } else { Scope::Read },
     }))
 }
 
@@ -116,10 +93,7 @@ pub fn update(
 
 pub fn delete(c: &mut Connection, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
     let tx = c.transaction()?;
-    let n = tx.execute(
-        "DELETE FROM monitors WHERE tenant_id = ?1 AND id = ?2",
-        params![t.as_str(), id.as_str()],
-    )?;
+    let n = tx.execute("DELETE FROM monitors WHERE tenant_id = ?1 AND id = ?2", params![t.as_str(), id.as_str()])?;
     if n == 1 {
         for table in ["monitor_state", "check_results", "uptime_hourly"] {
             tx.execute(
@@ -131,10 +105,7 @@ pub fn delete(c: &mut Connection, t: &TenantId, id: &MonitorId) -> StoreResult<b
             "DELETE FROM incident_events WHERE tenant_id = ?1 AND incident_id IN (SELECT id FROM incidents WHERE monitor_id = ?2)",
             params![t.as_str(), id.as_str()],
         )?;
-        tx.execute(
-            "DELETE FROM incidents WHERE tenant_id = ?1 AND monitor_id = ?2",
-            params![t.as_str(), id.as_str()],
-        )?;
+        tx.execute("DELETE FROM incidents WHERE tenant_id = ?1 AND monitor_id = ?2", params![t.as_str(), id.as_str()])?;
     }
     tx.commit()?;
     Ok(n == 1)
@@ -145,9 +116,8 @@ const MONITOR_COLS: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, m.cre
 
 fn monitor_view(r: &Row<'_>) -> rusqlite::Result<(MonitorRecord, MonitorStatus)> {
     let draft: String = r.get(2)?;
-    let draft = serde_json::from_str(&draft).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    let draft = serde_json::from_str(&draft)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e)))?;
     let record = MonitorRecord {
         id: MonitorId::from_trusted(r.get(0)?),
         tenant_id: TenantId::from_trusted(r.get(1)?),
@@ -158,44 +128,31 @@ fn monitor_view(r: &Row<'_>) -> rusqlite::Result<(MonitorRecord, MonitorStatus)>
     };
     let health: Option<String> = r.get(6)?;
     let status = MonitorStatus {
-        health: health
-            .and_then(|h| serde_json::from_value(serde_json::Value::String(h)).ok())
-            .unwrap_or_default(),
+        health: health.and_then(|h| serde_json::from_value(serde_json::Value::String(h)).ok()).unwrap_or_default(),
         last_checked_at: r.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
-        last_outcome: r
-            .get::<_, Option<String>>(8)?
-            .and_then(|o| Outcome::parse(&o)),
+        last_outcome: r.get::<_, Option<String>>(8)?.and_then(|o| Outcome::parse(&o)),
         last_latency_ms: r.get(9)?,
         last_error: r.get(10)?,
         last_success_at: r.get::<_, Option<i64>>(11)?.map(Timestamp::from_millis),
-        open_incident: r
-            .get::<_, Option<String>>(12)?
-            .map(IncidentId::from_trusted),
+        open_incident: r.get::<_, Option<String>>(12)?.map(IncidentId::from_trusted),
     };
     Ok((record, status))
 }
 
-pub fn list(
-    c: &Connection,
-    t: &TenantId,
-    only: Option<&MonitorId>,
-) -> StoreResult<Vec<MonitorView>> {
+pub fn list(c: &Connection, t: &TenantId, only: Option<&MonitorId>) -> StoreResult<Vec<MonitorView>> {
     let sql = format!(
         "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id \
          WHERE m.tenant_id = ?1 AND (?2 IS NULL OR m.id = ?2) ORDER BY m.created_at, m.id"
     );
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![t.as_str(), only.map(MonitorId::as_str)],
-        monitor_view,
-    )?;
-    Ok(rows
-        .map(|r| r.map(|(record, status)| MonitorView { record, status }))
-        .collect::<Result<_, _>>()?)
+    let rows = stmt.query_map(params![t.as_str(), only.map(MonitorId::as_str)], monitor_view)?;
+    Ok(rows.map(|r| r.map(|(record, status)| MonitorView { record, status })).collect::<Result<_, _>>()?)
 }
 
 pub fn schedulable(c: &Connection) -> StoreResult<Vec<ScheduledMonitor>> {
-    let sql = format!("SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id WHERE m.paused = 0");
+    let sql = format!(
+        "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id WHERE m.paused = 0"
+    );
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map([], monitor_view)?;
     Ok(rows
@@ -209,20 +166,9 @@ pub fn schedulable(c: &Connection) -> StoreResult<Vec<ScheduledMonitor>> {
         .collect::<Result<_, _>>()?)
 }
 
-pub fn by_heartbeat_token(
-    c: &Connection,
-    token: &str,
-) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
-    Ok(c.query_row(
-        "SELECT tenant_id, id, paused FROM monitors WHERE heartbeat_token = ?1",
-        [token],
-        |r| {
-            Ok((
-                TenantId::from_trusted(r.get(0)?),
-                MonitorId::from_trusted(r.get(1)?),
-                r.get(2)?,
-            ))
-        },
-    )
+pub fn by_heartbeat_token(c: &Connection, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
+    Ok(c.query_row("SELECT tenant_id, id, paused FROM monitors WHERE heartbeat_token = ?1", [token], |r| {
+        Ok((TenantId::from_trusted(r.get(0)?), MonitorId::from_trusted(r.get(1)?), r.get(2)?))
+    })
     .optional()?)
 }

@@ -59,45 +59,28 @@ pub fn list_results(
     )?;
     let mut results: Vec<CheckResult> = stmt
         .query_map(
-            params![
-                t.as_str(),
-                m.as_str(),
-                from.millis(),
-                to.millis(),
-                cur_t,
-                cur_id,
-                (limit + 1) as i64
-            ],
+            params![t.as_str(), m.as_str(), from.millis(), to.millis(), cur_t, cur_id, (limit + 1) as i64],
             result_row,
         )?
         .collect::<Result<_, _>>()?;
     let next = if results.len() > limit {
         results.truncate(limit);
-        results
-            .last()
-            .map(|r| format!("{}.{}", r.started_at.millis(), r.id))
+        results.last().map(|r| format!("{}.{}", r.started_at.millis(), r.id))
     } else {
         None
     };
     Ok(ResultsPage { results, next })
 }
 
-pub fn tally(
-    c: &Connection,
-    t: &TenantId,
-    m: &MonitorId,
-    from: Timestamp,
-    to: Timestamp,
-) -> StoreResult<Tally> {
+pub fn tally(c: &Connection, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
     let mut stmt = c.prepare_cached(
         "SELECT outcome, COUNT(*) FROM check_results WHERE tenant_id = ?1 AND monitor_id = ?2 AND started_at >= ?3 AND started_at < ?4 \
          AND provenance = 'live' GROUP BY outcome",
     )?;
     let mut tally = Tally::default();
-    let rows = stmt.query_map(
-        params![t.as_str(), m.as_str(), from.millis(), to.millis()],
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-    )?;
+    let rows = stmt.query_map(params![t.as_str(), m.as_str(), from.millis(), to.millis()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
     for row in rows {
         let (outcome, n) = row?;
         if let Some(o) = Outcome::parse(&outcome) {
@@ -107,11 +90,7 @@ pub fn tally(
     Ok(tally)
 }
 
-pub fn tallies_since(
-    c: &Connection,
-    t: &TenantId,
-    from: Timestamp,
-) -> StoreResult<HashMap<MonitorId, Tally>> {
+pub fn tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
     let hour = from.millis().div_euclid(3_600_000) * 3_600_000;
     let mut stmt = c.prepare_cached(
         "SELECT monitor_id, SUM(up), SUM(degraded), SUM(down), SUM(error) FROM uptime_hourly \
@@ -131,11 +110,7 @@ pub fn tallies_since(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn monitor_state(
-    c: &Connection,
-    t: &TenantId,
-    m: &MonitorId,
-) -> StoreResult<Option<MonitorState>> {
+pub fn monitor_state(c: &Connection, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
     let s: Option<String> = c
         .query_row(
             "SELECT state FROM monitor_state WHERE tenant_id = ?1 AND monitor_id = ?2",
@@ -201,13 +176,12 @@ pub fn get_incident(
     let Some(rec) = list_incidents(c, t, &IncidentFilter::default(), Some(id), 1)?.pop() else {
         return Ok(None);
     };
-    let mut stmt = c.prepare_cached("SELECT at, message FROM incident_events WHERE tenant_id = ?1 AND incident_id = ?2 ORDER BY seq")?;
+    let mut stmt = c.prepare_cached(
+        "SELECT at, message FROM incident_events WHERE tenant_id = ?1 AND incident_id = ?2 ORDER BY seq",
+    )?;
     let timeline = stmt
         .query_map(params![t.as_str(), id.as_str()], |r| {
-            Ok(TimelineEntry {
-                at: Timestamp::from_millis(r.get(0)?),
-                message: r.get(1)?,
-            })
+            Ok(TimelineEntry { at: Timestamp::from_millis(r.get(0)?), message: r.get(1)? })
         })?
         .collect::<Result<_, _>>()?;
     Ok(Some((rec, timeline)))

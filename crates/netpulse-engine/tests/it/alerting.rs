@@ -1,0 +1,206 @@
+//! The promise: one page per outage, one resolve, nothing twice — across retries, flapping
+//! and restarts.
+
+use crate::harness::*;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+fn http_monitor(target: &Target) -> serde_json::Value {
+    json!({ "name": "Checkout API", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 800 })
+}
+
+/// Wait until the target has been checked `n` more times.
+async fn checks(target: &Target, n: usize) {
+    let goal = target.hits.load(Ordering::SeqCst) + n;
+    wait_for(n as u64 * 3 + 5, "more checks", || async { (target.hits.load(Ordering::SeqCst) >= goal).then_some(()) })
+        .await;
+}
+
+fn verify_signature(r: &Received, secret: &str) {
+    let ts = r.header("x-netpulse-timestamp");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{ts}.{}", r.body).as_bytes());
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(r.header("x-netpulse-signature"), expected, "signature must be HMAC-SHA256 of `timestamp.body`");
+    let age = now_secs() - ts.parse::<i64>().expect("numeric timestamp");
+    assert!((0..60).contains(&age), "timestamp is current");
+}
+
+#[tokio::test]
+async fn an_outage_pages_once_and_recovery_resolves_once() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    let (_, secret) = app.create_webhook(&hooks).await;
+    let id = app.create_monitor(http_monitor(&target)).await;
+    checks(&target, 2).await;
+    assert!(hooks.events().is_empty(), "no alert while up");
+
+    target.set_status(503);
+    let events = hooks.wait_for_events(1, 15).await;
+    assert_eq!(events, ["opened"]);
+    checks(&target, 4).await;
+    assert_eq!(hooks.events(), ["opened"], "retries during the outage page nobody again");
+
+    let opened = &hooks.received()[0];
+    verify_signature(opened, &secret);
+    let body = opened.json();
+    assert_eq!(body["monitor"]["name"], "Checkout API");
+    assert!(body["error"].as_str().unwrap().contains("503"), "says why: {body}");
+    assert!(body["incident"]["url"].as_str().unwrap().contains("/incidents/inc_"));
+    assert_eq!(app.monitor(&id).await["status"]["health"], "down");
+
+    target.set_status(200);
+    let events = hooks.wait_for_events(2, 15).await;
+    assert_eq!(events, ["opened", "resolved"]);
+    checks(&target, 3).await;
+    assert_eq!(hooks.events(), ["opened", "resolved"]);
+    let got = hooks.received();
+    assert_eq!(got[0].json()["incident"]["id"], got[1].json()["incident"]["id"], "one incident");
+    assert_ne!(got[0].header("x-netpulse-dedup-key"), got[1].header("x-netpulse-dedup-key"));
+    let incidents = app.incidents(&id).await;
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0]["status"], "resolved");
+}
+
+#[tokio::test]
+async fn a_single_failed_check_opens_no_incident() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    app.create_webhook(&hooks).await;
+    target.play(&[200, 503, 200, 200, 503, 200]);
+    let id = app.create_monitor(http_monitor(&target)).await;
+    checks(&target, 7).await;
+    assert!(hooks.events().is_empty(), "noise is not an outage: {:?}", hooks.events());
+    assert!(app.incidents(&id).await.is_empty());
+    let (_, results) = app.api("GET", &format!("/api/v1/monitors/{id}/results"), None).await;
+    let downs = results["data"].as_array().unwrap().iter().filter(|r| r["outcome"] == "down").count();
+    assert_eq!(downs, 2, "the failures are recorded, just not alerted");
+}
+
+#[tokio::test]
+async fn flapping_at_the_threshold_does_not_storm() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    app.create_webhook(&hooks).await;
+    let cycle = [503, 503, 200, 200];
+    let script: Vec<u16> = cycle.iter().cycle().take(16).copied().chain([200]).collect();
+    target.play(&script);
+    let id = app.create_monitor(http_monitor(&target)).await;
+    checks(&target, 18).await;
+    assert_eq!(hooks.events(), ["opened", "resolved", "flapping"], "four outages, three notices, not eight");
+    let incidents = app.incidents(&id).await;
+    assert_eq!(incidents.len(), 1, "one incident for the whole episode");
+    assert_eq!(incidents[0]["flapping"], true);
+}
+
+#[tokio::test]
+async fn a_restarted_engine_sends_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    let mut app = spawn_app_with(test_config(dir.path())).await;
+    app.create_webhook(&hooks).await;
+    app.create_monitor(http_monitor(&target)).await;
+    target.set_status(500);
+    hooks.wait_for_events(1, 15).await;
+    app.stop().await;
+
+    let mut app = spawn_app_with(test_config(dir.path())).await;
+    checks(&target, 3).await;
+    assert_eq!(hooks.events(), ["opened"], "the restarted engine remembers the open incident");
+    target.set_status(200);
+    hooks.wait_for_events(2, 15).await;
+    app.stop().await;
+
+    let mut app = spawn_app_with(test_config(dir.path())).await;
+    checks(&target, 3).await;
+    assert_eq!(hooks.events(), ["opened", "resolved"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deliveries_retry_with_backoff_and_honour_retry_after() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    hooks.reply_with(&[(503, None), (429, Some("1"))]);
+    let (channel, _) = app.create_webhook(&hooks).await;
+    target.set_status(500);
+    app.create_monitor(http_monitor(&target)).await;
+    wait_for(20, "three attempts", || async { (hooks.received().len() >= 3).then_some(()) }).await;
+    let got = hooks.received();
+    let keys: Vec<String> = got.iter().map(|r| r.header("x-netpulse-dedup-key")).collect();
+    assert!(keys.iter().all(|k| *k == keys[0]), "every attempt carries the same dedup key: {keys:?}");
+    assert!(got[2].at.duration_since(got[1].at) >= Duration::from_millis(950), "waited for Retry-After: 1");
+    let sent = wait_for(5, "delivery recorded", || async {
+        let (_, d) = app.api("GET", &format!("/api/v1/channels/{channel}/deliveries"), None).await;
+        let row = d["data"][0].clone();
+        (row["status"] == "sent").then_some(row)
+    })
+    .await;
+    assert_eq!(sent["attempts"], 3);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(hooks.received().len(), 3, "nothing after the successful attempt");
+}
+
+#[tokio::test]
+async fn send_test_reaches_the_receiver_signed() {
+    let app = spawn_app().await;
+    let hooks = Receiver::start().await;
+    let (channel, secret) = app.create_webhook(&hooks).await;
+    let (status, body) = app.api("POST", &format!("/api/v1/channels/{channel}/test"), None).await;
+    assert_eq!((status, body["delivered"].clone()), (200, json!(true)), "{body}");
+    let got = hooks.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["event"], "test");
+    verify_signature(&got[0], &secret);
+
+    let (_, listed) = app.api("GET", &format!("/api/v1/channels/{channel}"), None).await;
+    assert!(!listed.to_string().contains(&secret), "the secret is shown once, at creation");
+
+    let dead = Receiver::start().await;
+    let (status, json) =
+        app.api("PATCH", &format!("/api/v1/channels/{channel}"), Some(json!({ "url": dead.url() }))).await;
+    assert_eq!(status, 200, "{json}");
+    dead.reply_with(&[(500, None)]);
+    let (_, body) = app.api("POST", &format!("/api/v1/channels/{channel}/test"), None).await;
+    assert_eq!(body["delivered"], false);
+    assert!(body["error"].as_str().unwrap().contains("500"), "{body}");
+}
+
+#[tokio::test]
+async fn acknowledge_and_resolve_by_hand() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    app.create_webhook(&hooks).await;
+    target.set_status(502);
+    let id = app.create_monitor(http_monitor(&target)).await;
+    hooks.wait_for_events(1, 15).await;
+    let incident = app.incidents(&id).await[0]["id"].as_str().unwrap().to_owned();
+
+    let (status, body) = app.api("POST", &format!("/api/v1/incidents/{incident}/acknowledge"), None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("acknowledged")), "{body}");
+    hooks.wait_for_events(2, 5).await;
+    let (status, body) = app.api("POST", &format!("/api/v1/incidents/{incident}/acknowledge"), None).await;
+    assert_eq!(status, 409, "acknowledging twice is a conflict: {body}");
+
+    let (status, body) = app.api("POST", &format!("/api/v1/incidents/{incident}/resolve"), None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("resolved")), "{body}");
+    assert_eq!(hooks.wait_for_events(3, 5).await, ["opened", "acknowledged", "resolved"]);
+    let (_, detail) = app.api("GET", &format!("/api/v1/incidents/{incident}"), None).await;
+    let timeline: Vec<&str> =
+        detail["timeline"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(timeline.len(), 3, "{timeline:?}");
+    assert!(timeline[1].starts_with("acknowledged by") && timeline[2].starts_with("resolved by"));
+
+    // Still failing: a new outage must be confirmed afresh and opens a new incident.
+    wait_for(15, "a second incident", || async { (app.incidents(&id).await.len() == 2).then_some(()) }).await;
+    assert_eq!(hooks.events().iter().filter(|e| *e == "opened").count(), 2);
+}

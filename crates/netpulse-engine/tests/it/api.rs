@@ -1,0 +1,250 @@
+//! The REST API as a client sees it: CRUD, validation errors that name the field, auth,
+//! pagination, uptime, pause/resume, and the SSRF guard.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
+    let app = spawn_app().await;
+    let cases: Vec<(Value, u16, &str, &str)> = vec![
+        (json!({ "name": "x", "kind": "smtp", "host": "a" }), 422, "kind", "not a monitor kind"),
+        (json!({ "name": "x", "url": "http://a" }), 422, "kind", "is required"),
+        (json!({ "kind": "http", "url": "http://a" }), 422, "name", "is required"),
+        (json!({ "name": "x", "kind": "http", "url": "example.com/health" }), 422, "url", "not a valid URL"),
+        (json!({ "name": "x", "kind": "http", "url": "ftp://a" }), 422, "url", "use http:// or https://"),
+        (
+            json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": 0 }),
+            422,
+            "interval_s",
+            "at least 1 seconds",
+        ),
+        (
+            json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": "often" }),
+            422,
+            "interval_s",
+            "invalid type",
+        ),
+        (
+            json!({ "name": "x", "kind": "http", "url": "http://a", "expected_status": "2xx" }),
+            422,
+            "expected_status",
+            "not an HTTP status code",
+        ),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "colour": "red" }), 422, "colour", "unknown field"),
+        (json!({ "name": "x", "kind": "tcp", "host": "db" }), 422, "port", "missing field"),
+        (
+            json!({ "name": "x", "kind": "http", "url": "http://a", "policy": { "confirm_threshold": 0 } }),
+            422,
+            "policy.confirm_threshold",
+            "between 1 and 20",
+        ),
+        (
+            json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": 5, "timeout_ms": 9000 }),
+            422,
+            "timeout_ms",
+            "must not exceed the interval",
+        ),
+        (
+            json!({ "name": "x", "kind": "http", "url": "http://a", "headers": [{ "name": "X-A", "value": "a\r\nb" }] }),
+            422,
+            "headers[0].value",
+            "line breaks",
+        ),
+    ];
+    for (body, status, field, message) in cases {
+        let (got, json) = app.api("POST", "/api/v1/monitors", Some(body.clone())).await;
+        assert_eq!(got, status, "{body} → {json}");
+        assert_eq!(json["error"]["field"], field, "{body} → {json}");
+        assert_eq!(json["error"]["code"], "validation_failed");
+        assert!(json["error"]["message"].as_str().unwrap().contains(message), "{body} → {json}");
+    }
+    let (status, json) = app.call("POST", "/api/v1/monitors", None, Some(TOKEN)).await;
+    assert_eq!(status, 415, "{json}");
+    let (_, list) = app.api("GET", "/api/v1/monitors", None).await;
+    assert_eq!(list["data"], json!([]), "nothing half-written");
+}
+
+#[tokio::test]
+async fn the_default_minimum_interval_is_ten_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.monitors.min_interval_s = 10;
+    let app = spawn_app_with(cfg).await;
+    let (status, json) = app
+        .api(
+            "POST",
+            "/api/v1/monitors",
+            Some(json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": 5 })),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(json["error"]["message"], "interval_s: must be at least 10 seconds (got 5); raise it to 10 or more");
+}
+
+#[tokio::test]
+async fn requests_need_a_valid_token_and_write_scope_errors_share_one_shape() {
+    let app = spawn_app().await;
+    let (status, json) = app.call("GET", "/api/v1/monitors", None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(json["error"]["code"], "unauthorized");
+    let (status, _) = app.call("GET", "/api/v1/monitors", None, Some("np_wrong")).await;
+    assert_eq!(status, 401);
+    let (status, json) = app.api("GET", "/api/v1/nope", None).await;
+    assert_eq!((status, json["error"]["code"].as_str()), (404, Some("not_found")));
+    for path in [
+        "/api/v1/monitors/mon_00000000000000000000000000",
+        "/api/v1/monitors/garbage",
+        "/api/v1/incidents/inc_00000000000000000000000000",
+        "/api/v1/channels/chn_x",
+    ] {
+        let (status, json) = app.api("GET", path, None).await;
+        assert_eq!(status, 404, "{path}: {json}");
+    }
+}
+
+#[tokio::test]
+async fn monitors_can_be_read_updated_paused_and_deleted() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let id = app.create_monitor(json!({ "name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500, "tags": ["prod"] })).await;
+    let m = wait_for(10, "first result", || async {
+        let m = app.monitor(&id).await;
+        (m["status"]["last_outcome"] == "up").then_some(m)
+    })
+    .await;
+    assert_eq!(m["status"]["health"], "up");
+    assert_eq!(m["tags"], json!(["prod"]));
+
+    let (status, m) = app
+        .api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "name": "renamed", "keyword": "hello" })))
+        .await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(
+        (m["name"].as_str(), m["keyword"].as_str(), m["interval_s"].as_u64()),
+        (Some("renamed"), Some("hello"), Some(1))
+    );
+    let (status, m) = app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "interval_s": 0 }))).await;
+    assert_eq!((status, m["error"]["field"].as_str()), (422, Some("interval_s")));
+    let (status, m) = app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "kind": "tcp" }))).await;
+    assert_eq!((status, m["error"]["field"].as_str()), (422, Some("kind")));
+
+    let (status, m) = app.api("POST", &format!("/api/v1/monitors/{id}/pause"), None).await;
+    assert_eq!((status, m["status"]["health"].as_str()), (200, Some("paused")));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let hits = target.hits.load(Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(target.hits.load(Ordering::SeqCst), hits, "a paused monitor is not checked");
+    let (status, _) = app.api("POST", &format!("/api/v1/monitors/{id}/resume"), None).await;
+    assert_eq!(status, 200);
+    wait_for(10, "checks after resume", || async { (target.hits.load(Ordering::SeqCst) > hits).then_some(()) }).await;
+
+    let (status, _) = app.api("DELETE", &format!("/api/v1/monitors/{id}"), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.api("GET", &format!("/api/v1/monitors/{id}"), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app.api("DELETE", &format!("/api/v1/monitors/{id}"), None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn results_page_through_a_time_range_and_uptime_counts_them() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    target.play(&[200, 200, 500, 200, 200, 200]);
+    let id = app
+        .create_monitor(
+            json!({ "name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500 }),
+        )
+        .await;
+    wait_for(15, "6 results", || async { (target.hits.load(Ordering::SeqCst) >= 6).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = cursor.as_ref().map_or(String::new(), |c| format!("&cursor={c}"));
+        let (status, page) = app.api("GET", &format!("/api/v1/monitors/{id}/results?limit=2{q}"), None).await;
+        assert_eq!(status, 200, "{page}");
+        let rows = page["data"].as_array().unwrap();
+        assert!(rows.len() <= 2);
+        seen.extend(
+            rows.iter().map(|r| (r["started_at"].as_str().unwrap().to_owned(), r["id"].as_str().unwrap().to_owned())),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert!(seen.len() >= 6, "{seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(seen, sorted, "newest first, no duplicates across pages");
+
+    let (_, first) = app.api("GET", &format!("/api/v1/monitors/{id}/results?limit=1000"), None).await;
+    let rows = first["data"].as_array().unwrap();
+    let down = rows.iter().filter(|r| r["outcome"] == "down").count() as f64;
+    let r = &rows[0];
+    assert!(r["timings"]["total_ms"].is_u64() && r["timings"]["connect_ms"].is_u64(), "latency breakdown: {r}");
+    assert_eq!(r["provenance"], "live");
+
+    let (_, up) = app.api("GET", &format!("/api/v1/monitors/{id}/uptime?window=1h"), None).await;
+    let total = up["checks"]["up"].as_u64().unwrap() + up["checks"]["down"].as_u64().unwrap();
+    let expected = 100.0 * (total as f64 - down) / total as f64;
+    assert!((up["uptime_percent"].as_f64().unwrap() - expected).abs() < 1e-9, "{up}");
+    assert_eq!(up["checks"]["down"].as_u64().unwrap() as f64, down);
+
+    let (status, bad) = app.api("GET", &format!("/api/v1/monitors/{id}/results?from=yesterday"), None).await;
+    assert_eq!((status, bad["error"]["field"].as_str()), (422, Some("from")));
+    let (status, bad) = app.api("GET", &format!("/api/v1/monitors/{id}/uptime?window=3w"), None).await;
+    assert_eq!((status, bad["error"]["field"].as_str()), (422, Some("window")));
+}
+
+#[tokio::test]
+async fn the_ssrf_guard_refuses_private_targets_when_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.ssrf.block_private = true;
+    let app = spawn_app_with(cfg).await;
+    let target = Target::start().await;
+    let id = app
+        .create_monitor(
+            json!({ "name": "internal", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500 }),
+        )
+        .await;
+    let m = wait_for(10, "a refused check", || async {
+        let m = app.monitor(&id).await;
+        m["status"]["last_outcome"].is_string().then_some(m)
+    })
+    .await;
+    assert_eq!(m["status"]["last_outcome"], "error");
+    assert!(m["status"]["last_error"].as_str().unwrap().contains("SSRF"), "{m}");
+    assert_eq!(target.hits.load(Ordering::SeqCst), 0, "no request reached the private address");
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    app.create_monitor(
+        json!({ "name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500 }),
+    )
+    .await;
+    wait_for(10, "a check", || async { (target.hits.load(Ordering::SeqCst) >= 1).then_some(()) }).await;
+    let (status, _) = app.call("GET", "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    let (status, ready) = app.call("GET", "/readyz", None, None).await;
+    assert_eq!((status, ready["status"].as_str()), (200, Some("ready")));
+    let metrics = wait_for(10, "an ingested result in metrics", || async {
+        let mut req =
+            netpulse_checker::HttpRequest::get(app.url("/metrics").parse().unwrap(), std::time::Duration::from_secs(5));
+        req.max_body_bytes = 1 << 20;
+        let body = String::from_utf8(app.client.send(req).await.unwrap().body.to_vec()).unwrap();
+        (!body.contains("netpulse_results_ingested_total 0\n")).then_some(body)
+    })
+    .await;
+    assert!(metrics.contains("netpulse_checks_total{outcome=\"up\"}"), "{metrics}");
+    assert!(metrics.contains("# TYPE netpulse_check_to_ingest_ms histogram"));
+}

@@ -1,0 +1,264 @@
+//! The test harness: `spawn_app()` starts the real engine on 127.0.0.1:0 with a fresh SQLite
+//! database, plus local HTTP servers standing in for monitored sites and alert receivers.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::any;
+use axum::Router;
+use netpulse_checker::{HttpClient, HttpRequest, Resolver, SsrfGuard};
+use netpulse_engine::app::{start, Running};
+use netpulse_engine::config::{Config, Secret};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "np_test_owner_token_0123456789abcdef";
+
+/// A running engine and a client for its API.
+pub struct TestApp {
+    pub running: Option<Running>,
+    pub addr: SocketAddr,
+    pub client: HttpClient,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut c = Config::for_test(data_dir);
+    c.admin_token = Some(Secret::new(TOKEN));
+    c
+}
+
+/// Start the engine on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut app = spawn_app_with(test_config(tmp.path())).await;
+    app._tmp = Some(tmp);
+    app
+}
+
+/// Start the engine with a given configuration (e.g. the data dir of a stopped engine).
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    let running = start(config).await.expect("engine starts");
+    let client = HttpClient::new(SsrfGuard::allow_all(), Resolver::from_system());
+    TestApp { addr: running.addr, running: Some(running), client, _tmp: None }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Call the API with the owner token; returns status and JSON body (Null when empty).
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, body, Some(TOKEN)).await
+    }
+
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> (u16, Value) {
+        let mut req = HttpRequest::new(
+            method.parse().expect("method"),
+            self.url(path).parse().expect("url"),
+            Duration::from_secs(10),
+        );
+        if let Some(t) = token {
+            req.headers.push(("authorization".into(), format!("Bearer {t}")));
+        }
+        if let Some(b) = body {
+            req.headers.push(("content-type".into(), "application/json".into()));
+            req.body = Some(b.to_string().into());
+        }
+        let resp = self.client.send(req).await.expect("API answers");
+        let json =
+            if resp.body.is_empty() { Value::Null } else { serde_json::from_slice(&resp.body).unwrap_or(Value::Null) };
+        (resp.status, json)
+    }
+
+    /// Create a monitor, asserting success; returns its id.
+    pub async fn create_monitor(&self, body: Value) -> String {
+        let (status, json) = self.api("POST", "/api/v1/monitors", Some(body)).await;
+        assert_eq!(status, 201, "create monitor: {json}");
+        json["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Create a webhook channel pointing at `receiver`; returns (id, secret).
+    pub async fn create_webhook(&self, receiver: &Receiver) -> (String, String) {
+        let body = serde_json::json!({ "name": "ops", "kind": "webhook", "url": receiver.url() });
+        let (status, json) = self.api("POST", "/api/v1/channels", Some(body)).await;
+        assert_eq!(status, 201, "create channel: {json}");
+        (json["id"].as_str().unwrap().to_owned(), json["secret"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn monitor(&self, id: &str) -> Value {
+        let (status, json) = self.api("GET", &format!("/api/v1/monitors/{id}"), None).await;
+        assert_eq!(status, 200, "{json}");
+        json
+    }
+
+    pub async fn incidents(&self, monitor: &str) -> Vec<Value> {
+        let (_, json) = self.api("GET", &format!("/api/v1/incidents?monitor_id={monitor}"), None).await;
+        json["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Graceful shutdown (keeps the data dir for a restart).
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// Poll `probe` every 50 ms until it returns `Some`, or panic after `secs`.
+pub async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    addr
+}
+
+/// A monitored site: answers with the status set by the test (200 by default) and counts hits.
+/// A script of statuses, if set, is played one per request, then the last one repeats.
+#[derive(Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    status: Arc<AtomicU16>,
+    script: Arc<Mutex<Vec<u16>>>,
+    delay_ms: Arc<AtomicU16>,
+    pub hits: Arc<AtomicUsize>,
+}
+
+impl Target {
+    pub async fn start() -> Self {
+        let t = Target {
+            addr: "0.0.0.0:0".parse().unwrap(),
+            status: Arc::new(AtomicU16::new(200)),
+            script: Arc::default(),
+            delay_ms: Arc::default(),
+            hits: Arc::default(),
+        };
+        let router = Router::new().fallback(any(target_answer)).with_state(t.clone());
+        Target { addr: serve(router).await, ..t }
+    }
+    pub fn url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+    pub fn set_status(&self, s: u16) {
+        self.status.store(s, Ordering::SeqCst);
+    }
+    /// Answer every request only after `ms` milliseconds.
+    pub fn set_delay_ms(&self, ms: u16) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+    pub fn play(&self, statuses: &[u16]) {
+        *self.script.lock().unwrap() = statuses.iter().rev().copied().collect();
+    }
+}
+
+async fn target_answer(State(t): State<Target>) -> impl IntoResponse {
+    t.hits.fetch_add(1, Ordering::SeqCst);
+    let delay = t.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay.into())).await;
+    }
+    let scripted = {
+        let mut s = t.script.lock().unwrap();
+        let next = s.pop();
+        if s.is_empty() {
+            if let Some(last) = next {
+                t.status.store(last, Ordering::SeqCst);
+            }
+        }
+        next
+    };
+    let code = scripted.unwrap_or_else(|| t.status.load(Ordering::SeqCst));
+    (StatusCode::from_u16(code).unwrap(), "service says hello")
+}
+
+/// One request received by a [`Receiver`].
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub at: Instant,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("JSON body")
+    }
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    }
+}
+
+/// A scripted answer: status and optional `Retry-After` value.
+pub type Reply = (u16, Option<&'static str>);
+
+/// An alert receiver (webhook endpoint) that records every request. Responses can be
+/// scripted: each queued `(status, retry_after)` answers one request, then 200.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub got: Arc<Mutex<Vec<Received>>>,
+    replies: Arc<Mutex<Vec<Reply>>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let r = Receiver { addr: "0.0.0.0:0".parse().unwrap(), got: Arc::default(), replies: Arc::default() };
+        let router = Router::new().fallback(any(receive)).with_state(r.clone());
+        Receiver { addr: serve(router).await, ..r }
+    }
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+    pub fn reply_with(&self, replies: &[Reply]) {
+        *self.replies.lock().unwrap() = replies.iter().rev().copied().collect();
+    }
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+    /// The `event` field of every delivery, in order.
+    pub fn events(&self) -> Vec<String> {
+        self.received().iter().map(|r| r.json()["event"].as_str().unwrap_or("?").to_owned()).collect()
+    }
+    pub async fn wait_for_events(&self, n: usize, secs: u64) -> Vec<String> {
+        wait_for(secs, &format!("{n} webhook deliveries"), || async {
+            let e = self.events();
+            (e.len() >= n).then_some(e)
+        })
+        .await
+    }
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> impl IntoResponse {
+    r.got.lock().unwrap().push(Received { at: Instant::now(), headers, body });
+    let (code, retry_after) = r.replies.lock().unwrap().pop().unwrap_or((200, None));
+    let mut h = HeaderMap::new();
+    if let Some(ra) = retry_after {
+        h.insert("retry-after", ra.parse().unwrap());
+    }
+    (StatusCode::from_u16(code).unwrap(), h, "")
+}
+
+/// Unix seconds now.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}

@@ -1,0 +1,78 @@
+//! The engine as an operator runs it: graceful shutdown loses no check in flight, and the
+//! command line refuses bad configuration naming the key, where it was set and the fix.
+
+use crate::harness::*;
+use serde_json::json;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+
+#[tokio::test]
+async fn shutdown_waits_for_checks_in_flight_and_stores_their_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    target.set_delay_ms(1500);
+    let mut app = spawn_app_with(test_config(dir.path())).await;
+    let id = app
+        .create_monitor(
+            json!({ "name": "slow", "kind": "http", "url": target.url(), "interval_s": 5, "timeout_ms": 4000 }),
+        )
+        .await;
+    wait_for(10, "a check in flight", || async { (target.hits.load(Ordering::SeqCst) >= 1).then_some(()) }).await;
+    app.stop().await; // while the target is still answering
+
+    let app = spawn_app_with(test_config(dir.path())).await;
+    let (_, page) = app.api("GET", &format!("/api/v1/monitors/{id}/results"), None).await;
+    let rows = page["data"].as_array().unwrap();
+    assert!(!rows.is_empty(), "the check that was in flight at shutdown was stored");
+    assert_eq!(rows.last().unwrap()["outcome"], "up");
+    assert!(rows.last().unwrap()["timings"]["total_ms"].as_u64().unwrap() >= 1400);
+}
+
+fn netpulse(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netpulse"));
+    cmd.args(args).current_dir(dir.path()).env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("netpulse runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_names_the_bad_key_its_source_and_the_fix() {
+    let (code, out, _) = netpulse(&["check-config"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("configuration is valid"));
+
+    let (code, _, err) = netpulse(&["check-config"], &[("NETPULSE_HTTP__LISTEN", "localhost")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("http.listen") && err.contains("NETPULSE_HTTP__LISTEN"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("netpulse.toml");
+    std::fs::write(&file, "[monitors]\nmin_interval_s = 30\ndefault_interval_s = 10\n").unwrap();
+    let (code, _, err) = netpulse(&["check-config", "--config", file.to_str().unwrap()], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("monitors.default_interval_s")
+            && err.contains("at least monitors.min_interval_s (30)")
+            && err.contains("netpulse.toml"),
+        "{err}"
+    );
+
+    let (code, _, err) = netpulse(&["check-config"], &[("NETPULSE_SSRF__ALLOW", "[\"10.0.0.0/33\"]")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("ssrf.allow") && err.contains("10.0.0.0/33"), "{err}");
+}
+
+#[test]
+fn secrets_are_not_printed_by_check_config() {
+    let (code, out, _) = netpulse(&["check-config"], &[("NETPULSE_ADMIN_TOKEN", "np_super_secret_value_123456")]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("super_secret"), "{out}");
+}

@@ -1,0 +1,141 @@
+//! The SQLite store's ingest contract: idempotent on result ids, and a redelivered result
+//! never steps the incident machine or queues a notice twice.
+
+use netpulse_core::incident::Policy;
+use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
+use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
+use netpulse_engine::clock::fresh;
+use netpulse_engine::config::Secret;
+use netpulse_engine::store::sqlite::SqliteStore;
+use netpulse_engine::store::{ChannelKind, ChannelRecord, IncidentFilter, MonitorRecord, Store};
+
+fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {
+    CheckResult {
+        id: ResultId::from_parts(at_s * 1000, at_s as u128),
+        tenant_id: t.clone(),
+        monitor_id: m.clone(),
+        region: "local".into(),
+        worker: "test".into(),
+        started_at: Timestamp::from_secs(at_s),
+        finished_at: Timestamp::from_secs(at_s),
+        outcome,
+        timings: Timings::default(),
+        status_code: None,
+        error: outcome.is_failure().then(|| "refused".into()),
+        cert_expires_at: None,
+        provenance: Provenance::Live,
+    }
+}
+
+async fn setup() -> (tempfile::TempDir, SqliteStore, TenantId, MonitorId) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("np.db")).unwrap();
+    let (tenant, created) = store.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    assert!(created);
+    let draft = MonitorDraft {
+        name: "db".into(),
+        spec: CheckSpec::Tcp(TcpSpec { host: "db".into(), port: 5432 }),
+        interval: Interval::from_trusted(60),
+        timeout_ms: 1000,
+        retries: 0,
+        regions: vec!["local".into()],
+        tags: vec![],
+        paused: false,
+        policy: Policy::default(),
+        channels: None,
+    };
+    let m: MonitorId = fresh();
+    let now = Timestamp::from_secs(1);
+    store
+        .create_monitor(
+            &tenant,
+            &MonitorRecord {
+                id: m.clone(),
+                tenant_id: tenant.clone(),
+                draft,
+                heartbeat_token: None,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .await
+        .unwrap();
+    let ch = ChannelRecord {
+        id: fresh(),
+        tenant_id: tenant.clone(),
+        name: "ops".into(),
+        kind: ChannelKind::Webhook,
+        url: "http://127.0.0.1:9/".into(),
+        secret: Secret::new("s3cret-s3cret-s3cret"),
+        enabled: true,
+        created_at: now,
+    };
+    store.create_channel(&tenant, &ch).await.unwrap();
+    (dir, store, tenant, m)
+}
+
+#[tokio::test]
+async fn redelivered_results_are_stored_once_and_alert_once() {
+    let (_dir, store, t, m) = setup().await;
+    let batch = vec![
+        result(&t, &m, 100, Outcome::Down),
+        result(&t, &m, 160, Outcome::Down),
+        result(&t, &m, 220, Outcome::Down),
+    ];
+    let first = store.ingest(&batch, Timestamp::from_secs(300)).await.unwrap();
+    assert_eq!((first.inserted, first.duplicates, first.notices), (3, 0, 1));
+    let again = store.ingest(&batch, Timestamp::from_secs(301)).await.unwrap();
+    assert_eq!((again.inserted, again.duplicates, again.notices), (0, 3, 0), "a redelivered batch changes nothing");
+
+    let page =
+        store.list_results(&t, &m, Timestamp::from_secs(0), Timestamp::from_secs(1000), 100, None).await.unwrap();
+    assert_eq!(page.results.len(), 3);
+    let incidents = store.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    let due = store.claim_outbox(Timestamp::from_secs(400), 10, 60_000).await.unwrap();
+    assert_eq!(due.len(), 1, "one notice for one transition");
+    assert!(
+        store.claim_outbox(Timestamp::from_secs(401), 10, 60_000).await.unwrap().is_empty(),
+        "a claimed notice is leased, not handed out twice"
+    );
+    assert_eq!(
+        store.claim_outbox(Timestamp::from_secs(461), 10, 60_000).await.unwrap().len(),
+        1,
+        "an expired lease is retried"
+    );
+}
+
+#[tokio::test]
+async fn late_results_are_recorded_but_do_not_reopen_an_outage() {
+    let (_dir, store, t, m) = setup().await;
+    store
+        .ingest(&[result(&t, &m, 100, Outcome::Up), result(&t, &m, 160, Outcome::Up)], Timestamp::from_secs(200))
+        .await
+        .unwrap();
+    let late = [result(&t, &m, 40, Outcome::Down), result(&t, &m, 50, Outcome::Down)];
+    let r = store.ingest(&late, Timestamp::from_secs(201)).await.unwrap();
+    assert_eq!((r.inserted, r.notices), (2, 0));
+    let view = store.get_monitor(&t, &m).await.unwrap().unwrap();
+    assert_eq!(view.status.last_outcome, Some(Outcome::Up), "the latest result is still the newest one");
+    assert_eq!(view.status.last_checked_at, Some(Timestamp::from_secs(160)));
+}
+
+#[tokio::test]
+async fn another_tenants_ids_behave_as_missing() {
+    let (_dir, store, t, m) = setup().await;
+    let other: TenantId = fresh();
+    assert!(store.get_monitor(&other, &m).await.unwrap().is_none());
+    assert!(store.list_monitors(&other).await.unwrap().is_empty());
+    assert!(!store.delete_monitor(&other, &m).await.unwrap());
+    // A result claiming another tenant's monitor is stored under its own tenant but moves nothing.
+    let r = store
+        .ingest(
+            &[result(&other, &m, 10, Outcome::Down), result(&other, &m, 20, Outcome::Down)],
+            Timestamp::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.notices, 0);
+    assert!(store.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap().is_empty());
+    assert!(store.get_monitor(&t, &m).await.unwrap().unwrap().status.last_checked_at.is_none());
+}
