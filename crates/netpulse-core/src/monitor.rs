@@ -421,6 +421,18 @@ impl MonitorDraft {
         if self.retries > 5 {
             return Err(FieldError::new("retries", "must be between 0 and 5"));
         }
+        // Every attempt of one check must fit in the interval, or checks would overlap.
+        if i64::from(self.timeout_ms) * (i64::from(self.retries) + 1) > self.interval.millis() {
+            return Err(FieldError::new(
+                "retries",
+                format!(
+                    "{} attempts of timeout_ms {} do not fit in the {} s interval; lower retries or timeout_ms, or raise interval_s",
+                    self.retries + 1,
+                    self.timeout_ms,
+                    self.interval.secs()
+                ),
+            ));
+        }
         if self.regions.is_empty() {
             return Err(FieldError::new("regions", "must name at least one region, e.g. [\"local\"]"));
         }

@@ -134,7 +134,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         policy: alerts::RetryPolicy { max_attempts: config.alerts.max_attempts, base_ms: config.alerts.retry_base_ms },
     };
-    let dispatcher = tokio::spawn(dispatcher.run(alerts_rx, Duration::from_millis(config.alerts.poll_interval_ms)));
+    let dispatcher =
+        tokio::spawn(dispatcher.run(alerts_rx.clone(), Duration::from_millis(config.alerts.poll_interval_ms)));
+
+    let retention = crate::retention::Retention {
+        store: store.clone(),
+        results_days: config.storage.retention_days,
+        rollup_days: config.storage.rollup_retention_days,
+    };
+    tokio::spawn(retention.run(alerts_rx));
 
     let state = AppState {
         store: store.clone(),

@@ -43,6 +43,8 @@ pub struct HttpConfig {
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
+    pub retention_days: u32,
+    pub rollup_retention_days: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -209,6 +211,12 @@ impl Config {
         }
         if !(100..=3_600_000).contains(&self.alerts.retry_base_ms) {
             return Err(("alerts.retry_base_ms", "must be between 100 and 3600000".into()));
+        }
+        if self.storage.retention_days == 0 {
+            return Err(("storage.retention_days", "must be at least 1 day".into()));
+        }
+        if self.storage.rollup_retention_days < self.storage.retention_days {
+            return Err(("storage.rollup_retention_days", "must be at least storage.retention_days".into()));
         }
         if self.alerts.max_attempts == 0 {
             return Err(("alerts.max_attempts", "must be at least 1".into()));

@@ -15,5 +15,6 @@ pub mod ingest;
 pub mod local_checker;
 pub mod metrics;
 pub mod queue;
+pub mod retention;
 pub mod scheduler;
 pub mod store;

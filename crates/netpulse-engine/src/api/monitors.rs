@@ -53,6 +53,14 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
         channels,
     };
     draft.validate()?;
+    for (i, r) in draft.regions.iter().enumerate() {
+        if *r != cfg.local_region {
+            return Err(ApiError::invalid(
+                format!("regions[{i}]"),
+                format!("no checker serves region `{r}`; this engine checks from `{}` only", cfg.local_region),
+            ));
+        }
+    }
     Ok(draft)
 }
 
@@ -327,10 +335,17 @@ pub async fn uptime(
 ) -> ApiResult<impl IntoResponse> {
     let v = load(&s, &caller, &id).await?;
     let (from, to) = range(&q, 86_400_000)?;
-    let tally = s.store.tally(caller.tenant(), &v.record.id, from, to).await?;
+    // Raw results cover the retention period exactly; older windows use hourly rollups.
+    let raw_since = clock::now().minus_ms(i64::from(s.config.storage.retention_days) * 86_400_000);
+    let (tally, source) = if from >= raw_since {
+        (s.store.tally(caller.tenant(), &v.record.id, from, to).await?, "results")
+    } else {
+        (s.store.tally_hourly(caller.tenant(), &v.record.id, from, to).await?, "hourly_rollup")
+    };
     Ok(Json(json!({
         "monitor_id": v.record.id,
         "from": from.to_rfc3339(), "to": to.to_rfc3339(),
+        "source": source,
         "uptime_percent": tally.uptime_percent(),
         "checks": tally,
         "counts_as_up": "up and degraded checks; only live results count",

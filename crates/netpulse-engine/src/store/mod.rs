@@ -221,6 +221,10 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>>;
     async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
+    /// Delete up to `limit` raw results started before `results_before`, hourly rollups of
+    /// hours before `rollups_before`, and finished deliveries older than `results_before`.
+    /// Returns how many rows went; call again while it returns `limit`.
+    async fn prune(&self, results_before: Timestamp, rollups_before: Timestamp, limit: usize) -> StoreResult<usize>;
 
     // --- monitors
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()>;
@@ -247,6 +251,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<ResultsPage>;
     /// Live results between `from` and `to`, counted by outcome (exact, from raw results).
     async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally>;
+    /// Live tallies of whole hours overlapping `[from, to)`, from the hourly rollup (kept
+    /// longer than raw results).
+    async fn tally_hourly(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally>;
     /// Per-monitor live tallies since `from` (hour granularity, from the hourly rollup).
     async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>>;
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>>;

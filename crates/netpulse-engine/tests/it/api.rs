@@ -8,50 +8,23 @@ use std::sync::atomic::Ordering;
 #[tokio::test]
 async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
     let app = spawn_app().await;
+    #[rustfmt::skip]
     let cases: Vec<(Value, u16, &str, &str)> = vec![
         (json!({ "name": "x", "kind": "smtp", "host": "a" }), 422, "kind", "not a monitor kind"),
         (json!({ "name": "x", "url": "http://a" }), 422, "kind", "is required"),
         (json!({ "kind": "http", "url": "http://a" }), 422, "name", "is required"),
         (json!({ "name": "x", "kind": "http", "url": "example.com/health" }), 422, "url", "not a valid URL"),
         (json!({ "name": "x", "kind": "http", "url": "ftp://a" }), 422, "url", "use http:// or https://"),
-        (
-            json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": 0 }),
-            422,
-            "interval_s",
-            "at least 1 seconds",
-        ),
-        (
-            json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": "often" }),
-            422,
-            "interval_s",
-            "invalid type",
-        ),
-        (
-            json!({ "name": "x", "kind": "http", "url": "http://a", "expected_status": "2xx" }),
-            422,
-            "expected_status",
-            "not an HTTP status code",
-        ),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": 0 }), 422, "interval_s", "at least 1 seconds"),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": "often" }), 422, "interval_s", "invalid type"),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "expected_status": "2xx" }), 422, "expected_status", "not an HTTP status code"),
         (json!({ "name": "x", "kind": "http", "url": "http://a", "colour": "red" }), 422, "colour", "unknown field"),
         (json!({ "name": "x", "kind": "tcp", "host": "db" }), 422, "port", "missing field"),
-        (
-            json!({ "name": "x", "kind": "http", "url": "http://a", "policy": { "confirm_threshold": 0 } }),
-            422,
-            "policy.confirm_threshold",
-            "between 1 and 20",
-        ),
-        (
-            json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": 5, "timeout_ms": 9000 }),
-            422,
-            "timeout_ms",
-            "must not exceed the interval",
-        ),
-        (
-            json!({ "name": "x", "kind": "http", "url": "http://a", "headers": [{ "name": "X-A", "value": "a\r\nb" }] }),
-            422,
-            "headers[0].value",
-            "line breaks",
-        ),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "policy": { "confirm_threshold": 0 } }), 422, "policy.confirm_threshold", "between 1 and 20"),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": 5, "timeout_ms": 9000 }), 422, "timeout_ms", "must not exceed the interval"),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "headers": [{ "name": "X-A", "value": "a\r\nb" }] }), 422, "headers[0].value", "line breaks"),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": 10, "timeout_ms": 4000, "retries": 2 }), 422, "retries", "do not fit in the 10 s interval"),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "regions": ["local", "eu-west"] }), 422, "regions[1]", "no checker serves region `eu-west`"),
     ];
     for (body, status, field, message) in cases {
         let (got, json) = app.api("POST", "/api/v1/monitors", Some(body.clone())).await;

@@ -139,3 +139,29 @@ async fn another_tenants_ids_behave_as_missing() {
     assert!(store.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap().is_empty());
     assert!(store.get_monitor(&t, &m).await.unwrap().unwrap().status.last_checked_at.is_none());
 }
+
+#[tokio::test]
+async fn retention_drops_raw_results_but_rollups_keep_their_uptime() {
+    let (_dir, store, t, m) = setup().await;
+    let hour = 3_600;
+    let batch = [
+        result(&t, &m, 10 * hour + 1, Outcome::Up),
+        result(&t, &m, 10 * hour + 61, Outcome::Down),
+        result(&t, &m, 11 * hour + 1, Outcome::Up),
+        result(&t, &m, 11 * hour + 61, Outcome::Up),
+    ];
+    store.ingest(&batch, Timestamp::from_secs(12 * hour)).await.unwrap();
+    let all = (Timestamp::from_secs(0), Timestamp::from_secs(20 * hour));
+
+    let deleted = store.prune(Timestamp::from_secs(11 * hour), Timestamp::from_secs(0), 1000).await.unwrap();
+    assert_eq!(deleted, 2, "the two results of hour 10 are past retention");
+    let raw = store.tally(&t, &m, all.0, all.1).await.unwrap();
+    assert_eq!((raw.up, raw.down), (2, 0));
+    let rolled = store.tally_hourly(&t, &m, all.0, all.1).await.unwrap();
+    assert_eq!((rolled.up, rolled.down), (3, 1), "rollups still count the pruned hour");
+    assert_eq!(rolled.uptime_percent(), Some(75.0));
+
+    store.prune(Timestamp::from_secs(11 * hour), Timestamp::from_secs(11 * hour), 1000).await.unwrap();
+    let rolled = store.tally_hourly(&t, &m, all.0, all.1).await.unwrap();
+    assert_eq!((rolled.up, rolled.down), (2, 0), "rollups expire on their own, longer clock");
+}

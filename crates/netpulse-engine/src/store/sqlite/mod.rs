@@ -132,6 +132,10 @@ impl Store for SqliteStore {
         self.read(move |c| monitors::by_heartbeat_token(c, &token)).await
     }
 
+    async fn prune(&self, results_before: Timestamp, rollups_before: Timestamp, limit: usize) -> StoreResult<usize> {
+        self.write(move |c| reads::prune(c, results_before, rollups_before, limit)).await
+    }
+
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
         let (t, rec) = (t.clone(), rec.clone());
         self.write(move |c| monitors::create(c, &t, &rec)).await
@@ -174,6 +178,10 @@ impl Store for SqliteStore {
     async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
         let (t, m) = (t.clone(), m.clone());
         self.read(move |c| reads::tally(c, &t, &m, from, to)).await
+    }
+    async fn tally_hourly(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
+        let (t, m) = (t.clone(), m.clone());
+        self.read(move |c| reads::tally_hourly(c, &t, &m, from, to)).await
     }
     async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
         let t = t.clone();
