@@ -65,6 +65,7 @@ pub async fn create(
         kind: input.kind,
         url: input.url,
         secret: Secret::new(secret.clone()),
+        settings: serde_json::json!({}),
         enabled: input.enabled,
         created_at: clock::now(),
     };

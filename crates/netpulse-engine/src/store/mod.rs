@@ -132,7 +132,21 @@ pub enum ChannelKind {
     Webhook,
 }
 
-/// A stored channel. `secret` signs webhook bodies; it is never shown after creation.
+impl ChannelKind {
+    /// The stored and API name (`webhook`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Webhook => "webhook",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    }
+}
+
+/// A stored channel. `url` is where it delivers (a webhook URL; for e-mail, the recipients);
+/// `secret` signs or authenticates deliveries and is never shown after creation; `settings`
+/// holds kind-specific options as JSON.
 #[derive(Clone, Debug)]
 pub struct ChannelRecord {
     pub id: ChannelId,
@@ -141,6 +155,7 @@ pub struct ChannelRecord {
     pub kind: ChannelKind,
     pub url: String,
     pub secret: crate::config::Secret,
+    pub settings: serde_json::Value,
     pub enabled: bool,
     pub created_at: Timestamp,
 }

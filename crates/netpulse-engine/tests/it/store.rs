@@ -67,6 +67,7 @@ async fn setup() -> (tempfile::TempDir, SqliteStore, TenantId, MonitorId) {
         kind: ChannelKind::Webhook,
         url: "http://127.0.0.1:9/".into(),
         secret: Secret::new("s3cret-s3cret-s3cret"),
+        settings: serde_json::json!({}),
         enabled: true,
         created_at: now,
     };

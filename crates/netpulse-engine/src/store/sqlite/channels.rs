@@ -4,25 +4,33 @@ use crate::config::Secret;
 use crate::store::*;
 use rusqlite::{params, Connection, Row};
 
-fn channel_row(r: &Row<'_>) -> rusqlite::Result<ChannelRecord> {
+/// A channel from the row's columns `first..first + 9`, in `CHANNEL_COLS` order.
+fn channel_at(r: &Row<'_>, first: usize) -> rusqlite::Result<ChannelRecord> {
+    let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
+    let kind: String = r.get(first + 3)?;
+    let settings: String = r.get(first + 8)?;
     Ok(ChannelRecord {
-        id: ChannelId::from_trusted(r.get(0)?),
-        tenant_id: TenantId::from_trusted(r.get(1)?),
-        name: r.get(2)?,
-        kind: ChannelKind::Webhook,
-        url: r.get(4)?,
-        secret: Secret::new(r.get::<_, String>(5)?),
-        enabled: r.get(6)?,
-        created_at: Timestamp::from_millis(r.get(7)?),
+        id: ChannelId::from_trusted(r.get(first)?),
+        tenant_id: TenantId::from_trusted(r.get(first + 1)?),
+        name: r.get(first + 2)?,
+        kind: ChannelKind::parse(&kind)
+            .ok_or_else(|| bad(first + 3, format!("unknown channel kind `{kind}`").into()))?,
+        url: r.get(first + 4)?,
+        secret: Secret::new(r.get::<_, String>(first + 5)?),
+        enabled: r.get(first + 6)?,
+        created_at: Timestamp::from_millis(r.get(first + 7)?),
+        settings: serde_json::from_str(&settings).map_err(|e| bad(first + 8, Box::new(e)))?,
     })
 }
 
-const CHANNEL_COLS: &str = "c.id, c.tenant_id, c.name, c.kind, c.url, c.secret, c.enabled, c.created_at";
+const CHANNEL_COLS: &str = "c.id, c.tenant_id, c.name, c.kind, c.url, c.secret, c.enabled, c.created_at, c.settings";
 
 pub fn create(c: &mut Connection, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()> {
     c.execute(
-        "INSERT INTO channels (id, tenant_id, name, kind, url, secret, enabled, created_at) VALUES (?1, ?2, ?3, 'webhook', ?4, ?5, ?6, ?7)",
-        params![ch.id.as_str(), t.as_str(), ch.name, ch.url, ch.secret.expose(), ch.enabled, ch.created_at.millis()],
+        "INSERT INTO channels (id, tenant_id, name, kind, url, secret, enabled, created_at, settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![ch.id.as_str(), t.as_str(), ch.name, ch.kind.as_str(), ch.url, ch.secret.expose(), ch.enabled, ch.created_at.millis(), ch.settings.to_string()],
     )?;
     Ok(())
 }
@@ -31,14 +39,14 @@ pub fn list(c: &Connection, t: &TenantId, only: Option<&ChannelId>) -> StoreResu
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {CHANNEL_COLS} FROM channels c WHERE c.tenant_id = ?1 AND (?2 IS NULL OR c.id = ?2) ORDER BY c.created_at, c.id"
     ))?;
-    let rows = stmt.query_map(params![t.as_str(), only.map(ChannelId::as_str)], channel_row)?;
+    let rows = stmt.query_map(params![t.as_str(), only.map(ChannelId::as_str)], |r| channel_at(r, 0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn update(c: &mut Connection, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool> {
     let n = c.execute(
-        "UPDATE channels SET name = ?3, url = ?4, secret = ?5, enabled = ?6 WHERE tenant_id = ?1 AND id = ?2",
-        params![t.as_str(), ch.id.as_str(), ch.name, ch.url, ch.secret.expose(), ch.enabled],
+        "UPDATE channels SET name = ?3, url = ?4, secret = ?5, enabled = ?6, settings = ?7 WHERE tenant_id = ?1 AND id = ?2",
+        params![t.as_str(), ch.id.as_str(), ch.name, ch.url, ch.secret.expose(), ch.enabled, ch.settings.to_string()],
     )?;
     Ok(n == 1)
 }
@@ -66,16 +74,7 @@ pub fn claim_outbox(c: &mut Connection, now: Timestamp, limit: usize, lease_ms: 
         ))?;
         let rows = stmt.query_map(params![now.millis(), limit as i64], |r| {
             let event: String = r.get(1)?;
-            let channel = ChannelRecord {
-                id: ChannelId::from_trusted(r.get(3)?),
-                tenant_id: TenantId::from_trusted(r.get(4)?),
-                name: r.get(5)?,
-                kind: ChannelKind::Webhook,
-                url: r.get(7)?,
-                secret: Secret::new(r.get::<_, String>(8)?),
-                enabled: r.get(9)?,
-                created_at: Timestamp::from_millis(r.get(10)?),
-            };
+            let channel = channel_at(r, 3)?;
             Ok((r.get::<_, i64>(0)?, event, r.get::<_, u32>(2)?, channel))
         })?;
         let mut items = Vec::new();

@@ -121,6 +121,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alert_outbox_due ON alert_outbox(status, next_attempt_at);
     "#,
+    // 2: kind-specific channel settings.
+    r#"
+    ALTER TABLE channels ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.
