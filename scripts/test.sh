@@ -10,4 +10,8 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 
+# PostgreSQL, PgBouncer (transaction mode) and Redis on 127.0.0.1: the store contract suite
+# runs on SQLite, on PostgreSQL directly and through PgBouncer.
+scripts/services.sh
+
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -6,12 +6,13 @@
 use crate::alerts::{self, Dispatcher};
 use crate::api::{self, AppState};
 use crate::clock;
-use crate::config::Config;
+use crate::config::{Config, StorageBackend};
 use crate::ingest::Ingest;
 use crate::local_checker::LocalChecker;
 use crate::metrics::Metrics;
 use crate::queue::{InProcessQueue, ResultQueue};
 use crate::scheduler::Scheduler;
+use crate::store::postgres::{self, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use anyhow::Context;
@@ -77,13 +78,47 @@ fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Open the configured store; for PostgreSQL, migrate first when `migrate_on_start` is set.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match config.storage.backend {
+        StorageBackend::Sqlite => Ok(Arc::new(
+            SqliteStore::open(&config.database_path())
+                .with_context(|| format!("cannot open the database at {}", config.database_path().display()))?,
+        )),
+        StorageBackend::Postgres => {
+            let pg = &config.storage.postgres;
+            std::fs::create_dir_all(&config.storage.data_dir)
+                .with_context(|| format!("cannot create {} (storage.data_dir)", config.storage.data_dir.display()))?;
+            if pg.migrate_on_start {
+                postgres::schema::migrate(pg.migrate_url()).await.context("cannot migrate the PostgreSQL schema")?;
+            }
+            let store = PgStore::connect(pg.url.expose(), pg.pool_size)
+                .await
+                .context("cannot open the PostgreSQL store (storage.postgres.url)")?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Bring the configured database's schema up to date (`netpulse migrate`); says which.
+pub async fn migrate(config: &Config) -> anyhow::Result<String> {
+    match config.storage.backend {
+        StorageBackend::Sqlite => {
+            SqliteStore::open(&config.database_path())
+                .with_context(|| format!("cannot open the database at {}", config.database_path().display()))?;
+            Ok(format!("database {} is up to date", config.database_path().display()))
+        }
+        StorageBackend::Postgres => {
+            let version = postgres::schema::migrate(config.storage.postgres.migrate_url()).await?;
+            Ok(format!("PostgreSQL schema is up to date (version {version})"))
+        }
+    }
+}
+
 /// Start every part of the engine.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.database_path())
-            .with_context(|| format!("cannot open the database at {}", config.database_path().display()))?,
-    );
+    let store = open_store(&config).await?;
     let admin_token = bootstrap(store.as_ref(), &config).await?;
     let metrics = Arc::new(Metrics::default());
     let queue: Arc<dyn ResultQueue> = Arc::new(InProcessQueue::new(10_000));
@@ -101,6 +136,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (stop_alerts, alerts_rx) = watch::channel(false);
     let changed = Arc::new(Notify::new());
     let (jobs_tx, jobs_rx) = mpsc::channel(config.checker.concurrency * 4);
+    let (recheck_tx, recheck_rx) = mpsc::channel(1024);
 
     let scheduler = Scheduler::new(
         store.clone(),
@@ -109,6 +145,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics.clone(),
         config.monitors.local_region.clone(),
         changed.clone(),
+        recheck_rx,
     );
     let scheduler = tokio::spawn(scheduler.run(intake_rx.clone()));
     let checker = LocalChecker {
@@ -124,10 +161,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         queue: queue.clone(),
         metrics: metrics.clone(),
         batch_size: config.ingest.batch_size,
+        linger: Duration::from_millis(config.ingest.linger_ms),
+        rechecks: recheck_tx,
     };
     let ingest = tokio::spawn(ingest.run(ingest_rx, Duration::from_secs(10)));
-    let sender =
-        alerts::Sender { http, base_url: base_url.clone(), timeout: Duration::from_millis(config.alerts.timeout_ms) };
+    let sender = alerts::Sender {
+        http,
+        base_url: base_url.clone(),
+        timeout: Duration::from_millis(config.alerts.timeout_ms),
+        smtp: Arc::new(config.smtp.clone()),
+    };
     let dispatcher = Dispatcher {
         store: store.clone(),
         sender: sender.clone(),

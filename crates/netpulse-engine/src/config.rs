@@ -25,6 +25,7 @@ pub struct Config {
     pub checker: CheckerConfig,
     pub ssrf: SsrfConfig,
     pub alerts: AlertsConfig,
+    pub smtp: SmtpConfig,
     pub ingest: IngestConfig,
     pub log: LogConfig,
     /// The bootstrap owner token (`NETPULSE_ADMIN_TOKEN`); generated when absent.
@@ -42,9 +43,70 @@ pub struct HttpConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
+    pub backend: StorageBackend,
     pub data_dir: PathBuf,
     pub retention_days: u32,
     pub rollup_retention_days: u32,
+    pub postgres: PostgresConfig,
+}
+
+/// Which store holds the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    /// The embedded SQLite file in `storage.data_dir`.
+    Sqlite,
+    /// PostgreSQL, normally through PgBouncer in transaction mode (`storage.postgres`).
+    Postgres,
+}
+
+/// The PostgreSQL store: `url` is the pooled address the engine works through (PgBouncer),
+/// `migrate_url` a direct one for migrations (empty = `url`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub url: DatabaseUrl,
+    pub migrate_url: DatabaseUrl,
+    pub pool_size: usize,
+    pub migrate_on_start: bool,
+}
+
+impl PostgresConfig {
+    /// The URL migrations use: `migrate_url`, or `url` when that is empty.
+    pub fn migrate_url(&self) -> &str {
+        if self.migrate_url.expose().is_empty() {
+            self.url.expose()
+        } else {
+            self.migrate_url.expose()
+        }
+    }
+}
+
+/// A database URL; `Debug` hides its password (`postgres://user:***@host/db`).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                write!(f, "{:?}", u.as_str())
+            }
+            Ok(_) => write!(f, "{:?}", self.0),
+            Err(_) if self.0.is_empty() => f.write_str("\"\""),
+            Err(_) => f.write_str("[unparsable URL, redacted]"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -78,10 +140,41 @@ pub struct AlertsConfig {
     pub timeout_ms: u64,
 }
 
+/// The SMTP server e-mail channels send through; `host = ""` means none configured.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: Secret,
+    pub from: String,
+    pub tls: SmtpTls,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with `STARTTLS` (required, not opportunistic); port 587.
+    Starttls,
+    /// TLS from the first byte (SMTPS); port 465.
+    Tls,
+    /// No TLS at all: only for a relay on localhost or a trusted network.
+    None,
+}
+
+impl SmtpConfig {
+    pub fn is_configured(&self) -> bool {
+        !self.host.trim().is_empty()
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
     pub batch_size: usize,
+    pub linger_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -185,6 +278,7 @@ impl Config {
         c.alerts.poll_interval_ms = 50;
         c.alerts.timeout_ms = 2000;
         c.alerts.retry_base_ms = 200;
+        c.ingest.linger_ms = 20;
         c.log.level = "warn".into();
         c
     }
@@ -206,6 +300,9 @@ impl Config {
         if self.checker.concurrency == 0 || self.checker.concurrency > 10_000 {
             return Err(("checker.concurrency", "must be between 1 and 10000".into()));
         }
+        if self.ingest.linger_ms > 5_000 {
+            return Err(("ingest.linger_ms", "must be at most 5000".into()));
+        }
         if self.ingest.batch_size == 0 || self.ingest.batch_size > 10_000 {
             return Err(("ingest.batch_size", "must be between 1 and 10000".into()));
         }
@@ -218,6 +315,7 @@ impl Config {
         if self.storage.rollup_retention_days < self.storage.retention_days {
             return Err(("storage.rollup_retention_days", "must be at least storage.retention_days".into()));
         }
+        self.validate_postgres()?;
         if self.alerts.max_attempts == 0 {
             return Err(("alerts.max_attempts", "must be at least 1".into()));
         }
@@ -236,8 +334,48 @@ impl Config {
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return Err(("log.format", format!("`{}` is not one of text, json", self.log.format)));
         }
+        if self.smtp.is_configured() {
+            if self.smtp.port == 0 {
+                return Err(("smtp.port", "must be 1 to 65535 (587 for STARTTLS, 465 for TLS)".into()));
+            }
+            if crate::alerts::email::parse_address(&self.smtp.from).is_err() {
+                return Err((
+                    "smtp.from",
+                    format!("`{}` is not an e-mail address like alerts@example.com", self.smtp.from),
+                ));
+            }
+            if self.smtp.username.is_empty() != self.smtp.password.expose().is_empty() {
+                return Err(("smtp.username", "set both smtp.username and smtp.password, or neither".into()));
+            }
+        }
         if matches!(&self.admin_token, Some(t) if t.expose().len() < 20) {
             return Err(("admin_token", "must be at least 20 characters; use a long random value".into()));
+        }
+        Ok(())
+    }
+
+    fn validate_postgres(&self) -> Result<(), (&'static str, String)> {
+        let pg = &self.storage.postgres;
+        if !(1..=1_000).contains(&pg.pool_size) {
+            return Err(("storage.postgres.pool_size", "must be between 1 and 1000".into()));
+        }
+        let postgres_url = |key: &'static str, v: &str| match url::Url::parse(v) {
+            Ok(u) if ["postgres", "postgresql"].contains(&u.scheme()) => Ok(()),
+            _ => Err((key, "must be a URL like postgres://netpulse@127.0.0.1:6432/netpulse".to_owned())),
+        };
+        if self.storage.backend == StorageBackend::Postgres && pg.url.expose().is_empty() {
+            return Err((
+                "storage.postgres.url",
+                "storage.backend = \"postgres\" requires storage.postgres.url, \
+                 e.g. postgres://netpulse@127.0.0.1:6432/netpulse (PgBouncer)"
+                    .into(),
+            ));
+        }
+        if !pg.url.expose().is_empty() {
+            postgres_url("storage.postgres.url", pg.url.expose())?;
+        }
+        if !pg.migrate_url.expose().is_empty() {
+            postgres_url("storage.postgres.migrate_url", pg.migrate_url.expose())?;
         }
         Ok(())
     }
@@ -283,6 +421,7 @@ fn apply_env(merged: &mut toml::Table, name: &str, value: &str, sources: &mut So
     let known = match path.as_slice() {
         [top] => top == "admin_token",
         [section, _] => merged.get(section).is_some_and(toml::Value::is_table),
+        [section, sub, _] => merged.get(section).and_then(|s| s.get(sub)).is_some_and(toml::Value::is_table),
         _ => false,
     };
     if !known {
@@ -292,7 +431,7 @@ fn apply_env(merged: &mut toml::Table, name: &str, value: &str, sources: &mut So
         .parse::<toml::Table>()
         .ok()
         .and_then(|mut t| t.remove("v"))
-        .filter(|_| path.as_slice() != ["admin_token"])
+        .filter(|_| path.as_slice() != ["admin_token"] && path.as_slice() != ["smtp", "password"])
         .unwrap_or_else(|| toml::Value::String(value.to_owned()));
     let mut table = merged;
     for seg in &path[..path.len() - 1] {
@@ -345,10 +484,57 @@ mod tests {
     }
 
     #[test]
+    fn smtp_is_checked_once_a_host_is_set() {
+        let e = Config::load(None, env(&[("NETPULSE_SMTP__HOST", "mail.example.com")])).unwrap_err();
+        assert_eq!(e.key, "smtp.from", "{e}");
+        let c = Config::load(
+            None,
+            env(&[
+                ("NETPULSE_SMTP__HOST", "mail.example.com"),
+                ("NETPULSE_SMTP__FROM", "alerts@example.com"),
+                ("NETPULSE_SMTP__USERNAME", "np"),
+                ("NETPULSE_SMTP__PASSWORD", "12345678"),
+                ("NETPULSE_SMTP__TLS", "tls"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((c.smtp.password.expose(), c.smtp.tls), ("12345678", SmtpTls::Tls), "a numeric password stays text");
+        let e = Config::load(None, env(&[("NETPULSE_SMTP__TLS", "ssl")])).unwrap_err();
+        assert_eq!(e.key, "smtp.tls", "{e}");
+    }
+
+    #[test]
     fn secrets_never_print() {
         let c = Config::load(None, env(&[("NETPULSE_ADMIN_TOKEN", "np_0123456789abcdefghij")])).unwrap();
         let printed = format!("{c:?}");
         assert!(!printed.contains("0123456789abcdef"), "{printed}");
         assert!(printed.contains("[redacted]"));
+    }
+
+    #[test]
+    fn postgres_backend_needs_a_url_and_never_prints_its_password() {
+        let e = Config::load(None, env(&[("NETPULSE_STORAGE__BACKEND", "postgres")])).unwrap_err();
+        assert_eq!(e.key, "storage.postgres.url", "{e}");
+        assert!(e.message.contains("requires storage.postgres.url"), "{e}");
+
+        let c = Config::load(
+            None,
+            env(&[
+                ("NETPULSE_STORAGE__BACKEND", "postgres"),
+                ("NETPULSE_STORAGE__POSTGRES__URL", "postgres://np:hunter2-pw@127.0.0.1:6432/netpulse"),
+                ("NETPULSE_STORAGE__POSTGRES__POOL_SIZE", "4"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.storage.backend, StorageBackend::Postgres);
+        assert_eq!(c.storage.postgres.pool_size, 4);
+        assert_eq!(c.storage.postgres.migrate_url(), c.storage.postgres.url.expose(), "empty migrate_url = url");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("127.0.0.1:6432"), "the address stays readable: {printed}");
+
+        let e = Config::load(None, env(&[("NETPULSE_STORAGE__POSTGRES__MIGRATE_URL", "localhost:5432")])).unwrap_err();
+        assert_eq!(e.key, "storage.postgres.migrate_url", "{e}");
+        assert!(Config::for_test(Path::new("/tmp")).storage.backend == StorageBackend::Sqlite);
     }
 }

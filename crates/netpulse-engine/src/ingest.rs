@@ -7,9 +7,10 @@ use crate::queue::{Batch, ResultQueue};
 use crate::scheduler::Progress;
 use crate::store::Store;
 use netpulse_core::CheckResult;
+use netpulse_core::MonitorId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// The ingest loop's state.
 pub struct Ingest {
@@ -17,13 +18,18 @@ pub struct Ingest {
     pub queue: Arc<dyn ResultQueue>,
     pub metrics: Arc<Metrics>,
     pub batch_size: usize,
+    /// How long to keep collecting a batch after its first result.
+    pub linger: Duration,
+    /// Where to ask for confirmation re-checks.
+    pub rechecks: mpsc::Sender<MonitorId>,
 }
 
 impl Ingest {
     /// Take one batch (waiting up to `wait` for it) and store it, retrying while the store is
     /// unavailable. Gives up on the batch only when `deadline` passes (shutdown drain).
     pub async fn try_run_once(&self, wait: Duration, deadline: Option<Instant>) -> Progress {
-        let batch = self.queue.next_batch(self.batch_size, wait).await;
+        let linger = if deadline.is_some() { Duration::ZERO } else { self.linger };
+        let batch = self.queue.next_batch(self.batch_size, wait, linger).await;
         if batch.items.is_empty() {
             return Progress::Idle;
         }
@@ -53,6 +59,10 @@ impl Ingest {
                         self.metrics.check_to_ingest_ms.observe_ms(now.since(env.sent_at) as f64);
                     }
                     self.queue.ack(batch).await;
+                    for m in report.rechecks {
+                        // Best effort: a full channel only means the next regular check confirms.
+                        let _ = self.rechecks.try_send(m);
+                    }
                     return;
                 }
                 Err(e) => {

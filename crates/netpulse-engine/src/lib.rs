@@ -17,4 +17,5 @@ pub mod metrics;
 pub mod queue;
 pub mod retention;
 pub mod scheduler;
+pub mod simulate;
 pub mod store;

@@ -26,6 +26,14 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Run an alerting scenario under a virtual clock and judge the notifications.
+    Simulate {
+        /// The scenario (JSON; see scenarios/).
+        scenario: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate {
         #[arg(long, short)]
@@ -52,8 +60,25 @@ fn init_tracing(config: &Config) {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// mimalloc returns freed memory to the system; glibc's per-thread arenas kept the transient
+/// allocations of scheduler reloads and SQLite calls (measured: 253 MiB vs ~60 MiB at 10k
+/// monitors).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    // Blocking threads run SQLite calls (one writer, four readers): a few are plenty.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(16).build();
+    match runtime {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { config } => match load(config.as_ref()) {
@@ -67,17 +92,18 @@ async fn main() -> ExitCode {
             let Ok(c) = load(config.as_ref()) else {
                 return ExitCode::from(2);
             };
-            match netpulse_engine::store::sqlite::SqliteStore::open(&c.database_path()) {
-                Ok(_) => {
-                    println!("database {} is up to date", c.database_path().display());
+            match netpulse_engine::app::migrate(&c).await {
+                Ok(done) => {
+                    println!("{done}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("migration failed: {e}");
+                    eprintln!("migration failed: {e:#}");
                     ExitCode::FAILURE
                 }
             }
         }
+        Command::Simulate { scenario, json } => simulate(&scenario, json).await,
         Command::Serve { config } => {
             let Ok(c) = load(config.as_ref()) else {
                 return ExitCode::from(2);
@@ -90,6 +116,46 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+async fn simulate(path: &std::path::Path, json: bool) -> ExitCode {
+    use netpulse_engine::simulate::{run, scenario::Scenario};
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let scenario = match Scenario::parse(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match run(&scenario).await {
+        Ok(report) if json => {
+            println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            if report.trustworthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Ok(report) => {
+            print!("{}", netpulse_engine::simulate::report::render(&report));
+            if report.trustworthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("simulation failed: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

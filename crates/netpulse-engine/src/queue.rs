@@ -22,8 +22,9 @@ pub struct Batch {
 #[async_trait]
 pub trait ResultQueue: Send + Sync + 'static {
     async fn publish(&self, env: ResultEnvelope) -> Result<(), QueueClosed>;
-    /// Wait up to `wait` for the first result, then take what is ready, up to `max`.
-    async fn next_batch(&self, max: usize, wait: Duration) -> Batch;
+    /// Wait up to `wait` for the first result, then keep collecting for up to `linger`
+    /// (or until `max`), so that one transaction stores many results.
+    async fn next_batch(&self, max: usize, wait: Duration, linger: Duration) -> Batch;
     /// Confirm a batch is durable.
     async fn ack(&self, batch: &Batch);
     /// Results waiting.
@@ -49,15 +50,19 @@ impl ResultQueue for InProcessQueue {
         self.tx.send(env).await.map_err(|_| QueueClosed)
     }
 
-    async fn next_batch(&self, max: usize, wait: Duration) -> Batch {
+    async fn next_batch(&self, max: usize, wait: Duration, linger: Duration) -> Batch {
         let mut rx = self.rx.lock().await;
         let mut items = Vec::new();
         if let Ok(Some(first)) = tokio::time::timeout(wait, rx.recv()).await {
             items.push(first);
+            let until = tokio::time::Instant::now() + linger;
             while items.len() < max {
                 match rx.try_recv() {
                     Ok(env) => items.push(env),
-                    Err(_) => break,
+                    Err(_) => match tokio::time::timeout_at(until, rx.recv()).await {
+                        Ok(Some(env)) => items.push(env),
+                        _ => break,
+                    },
                 }
             }
         }

@@ -1,8 +1,10 @@
 //! Table-driven tests: a script of observations, one per interval, and the notices expected.
 //!
 //! Script tokens: `F` failed check, `S` successful check, `D` degraded check, `A` acknowledge
-//! the open incident, `R` resolve it by hand, `.` an interval with no result. Observation `i`
-//! happens at `i × 60 s`. Expected notices are written `kind@i`.
+//! the open incident, `R` resolve it by hand, `M`/`m` maintenance starts/ends, `.` an
+//! interval with no result. Observation `i` happens at `i × 60 s`. Expected notices are
+//! written `kind@i`. Multi-region scripts write one step as `eu:F,us:S` (`ap:off`/`ap:on`
+//! take a region offline or back).
 
 use super::*;
 
@@ -16,9 +18,11 @@ fn run(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
         let at = Timestamp::from_millis(i as i64 * MINUTE);
         let current = state.open.as_ref().map(|o| o.id.clone());
         let obs = match (token, current) {
-            ("F", _) => Observation::Check { at, outcome: Outcome::Down, error: Some("boom".into()) },
-            ("S", _) => Observation::Check { at, outcome: Outcome::Up, error: None },
-            ("D", _) => Observation::Check { at, outcome: Outcome::Degraded, error: None },
+            ("F", _) => check(at, "local", Outcome::Down),
+            ("S", _) => check(at, "local", Outcome::Up),
+            ("D", _) => check(at, "local", Outcome::Degraded),
+            ("M", _) => Observation::Maintenance { at, active: true },
+            ("m", _) => Observation::Maintenance { at, active: false },
             ("A", Some(id)) => Observation::Acknowledge { incident: id, at, by: "ops".into() },
             ("R", Some(id)) => Observation::Resolve { incident: id, at, by: "ops".into() },
             (".", _) => continue,
@@ -31,6 +35,38 @@ fn run(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
             }
         }
         state = next;
+    }
+    (state, notices)
+}
+
+fn check(at: Timestamp, region: &str, outcome: Outcome) -> Observation {
+    let error = outcome.is_failure().then(|| format!("boom in {region}"));
+    Observation::Check { at, region: region.into(), outcome, error }
+}
+
+/// Run a multi-region script: steps separated by spaces, events in a step by commas.
+fn run_regions(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
+    let monitor = MonitorId::from_parts(1, 9);
+    let mut state = MonitorState::default();
+    let mut notices = Vec::new();
+    for (i, step_text) in script.split_whitespace().enumerate() {
+        let at = Timestamp::from_millis(i as i64 * MINUTE);
+        for event in step_text.split(',') {
+            let (region, what) = event.split_once(':').expect("region:event");
+            let obs = match what {
+                "F" => check(at, region, Outcome::Down),
+                "S" => check(at, region, Outcome::Up),
+                "off" => Observation::RegionAvailability { at, region: region.into(), online: false },
+                "on" => Observation::RegionAvailability { at, region: region.into(), online: true },
+                other => panic!("unknown event {other}"),
+            };
+            let (next, effects) = step(&monitor, &state, &obs, policy);
+            notices.extend(effects.into_iter().filter_map(|e| match e {
+                Effect::Notify(n) => Some(format!("{}@{i}", n.kind.as_str())),
+                _ => None,
+            }));
+            state = next;
+        }
     }
     (state, notices)
 }
@@ -55,7 +91,7 @@ fn notices_follow_the_policy() {
         ("degraded counts as up",    "F F D D",             Policy::default(), vec!["opened@1", "resolved@3"]),
         ("long outage, one incident", "F F F F F F F F F F S S", Policy::default(), vec!["opened@1", "resolved@11"]),
         ("reminders until ack",      "F F F F F F A F F F F", remind.clone(),         vec!["opened@1", "reminder@4", "acknowledged@6"]),
-        ("reminder cadence",         "F F F F F F F F",     remind,            vec!["opened@1", "reminder@4", "reminder@7"]),
+        ("reminder cadence",         "F F F F F F F F",     remind.clone(),            vec!["opened@1", "reminder@4", "reminder@7"]),
         ("no resolve notice",        "F F S S",             quiet,             vec!["opened@1"]),
         ("manual resolve",           "F F F R F F",         Policy::default(), vec!["opened@1", "resolved@3", "opened@5"]),
         ("ack twice is once",        "F F A A S S",         Policy::default(), vec!["opened@1", "acknowledged@2", "resolved@5"]),
@@ -66,6 +102,10 @@ fn notices_follow_the_policy() {
         ("no flap detection",        "F F S S F F S S",     no_flap,           vec!["opened@1", "resolved@3", "opened@5", "resolved@7"]),
         ("relapse after the window", "F F S S . . . . . . . . . . . . . . F F", Policy { flap_window_s: 600, ..Policy::default() },
             vec!["opened@1", "resolved@3", "opened@19"]),
+        ("outage inside maintenance", "S M F F F S S m S",  Policy::default(), vec![]),
+        ("still down when it ends",  "S M F F F m F S S",   Policy::default(), vec!["opened@5", "resolved@8"]),
+        ("no reminders in maintenance", "F F M F F F F F m F", remind.clone(), vec!["opened@1", "reminder@8"]),
+        ("resolve inside maintenance", "F F M S S m",       Policy::default(), vec!["opened@1", "resolved@4"]),
     ];
     for (name, script, p, expected) in cases {
         let (_, got) = run(script, &p);
@@ -88,7 +128,7 @@ fn late_results_do_not_move_the_state() {
     let m = MonitorId::from_parts(1, 2);
     let p = Policy::default();
     let at = |min: i64| Timestamp::from_millis(min * MINUTE);
-    let fail = |t| Observation::Check { at: t, outcome: Outcome::Down, error: None };
+    let fail = |t| check(t, "local", Outcome::Down);
     let (s1, _) = step(&m, &MonitorState::default(), &fail(at(5)), &p);
     let (s2, fx) = step(&m, &s1, &fail(at(4)), &p);
     assert!(fx.is_empty());
@@ -115,7 +155,7 @@ fn dedup_keys_are_unique_per_transition() {
     for (i, outcome) in
         [Outcome::Down, Outcome::Down, Outcome::Down, Outcome::Down, Outcome::Up, Outcome::Up].into_iter().enumerate()
     {
-        let obs = Observation::Check { at: Timestamp::from_millis(i as i64 * MINUTE), outcome, error: None };
+        let obs = check(Timestamp::from_millis(i as i64 * MINUTE), "local", outcome);
         let (next, fx) = step(&m, &state, &obs, &p);
         keys.extend(fx.into_iter().filter_map(|e| match e {
             Effect::Notify(n) => Some(n.dedup_key),
@@ -141,4 +181,54 @@ fn policy_validation_names_the_field() {
     assert_eq!(p.validate().unwrap_err().field, "policy.confirm_threshold");
     let p = Policy { reminder_interval_s: Some(5), ..Policy::default() };
     assert_eq!(p.validate().unwrap_err().field, "policy.reminder_interval_s");
+}
+
+#[test]
+fn regions_vote_and_offline_regions_leave_the_quorum() {
+    let p = Policy::default();
+    let q1 = Policy { quorum: Some(1), ..Policy::default() };
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, &Policy, Vec<&str>)> = vec![
+        ("one region failing under a majority quorum", "eu:F,us:S,ap:S eu:F,us:S,ap:S eu:F,us:S,ap:S eu:F,us:S,ap:S", &p, vec![]),
+        ("all regions down",      "eu:F,us:F,ap:F eu:F,us:F,ap:F eu:F,us:F,ap:F eu:S,us:S,ap:S eu:S,us:S,ap:S", &p, vec!["opened@1", "resolved@4"]),
+        ("two of three is a majority", "eu:F,us:F,ap:S eu:F,us:F,ap:S eu:S,us:S,ap:S eu:S,us:S,ap:S", &p, vec!["opened@1", "resolved@3"]),
+        ("split results, no majority", "eu:F,us:S eu:F,us:S eu:F,us:S", &p, vec![]),
+        ("quorum of one",         "eu:F,us:S,ap:S eu:F,us:S,ap:S eu:S eu:S", &q1, vec!["opened@1", "resolved@3"]),
+        ("offline region leaves the quorum", "ap:off eu:F,us:F eu:F,us:F eu:S,us:S eu:S,us:S", &p, vec!["opened@2", "resolved@4"]),
+        ("going offline never resolves", "eu:F,us:F,ap:S eu:F,us:F,ap:S us:off eu:F eu:S eu:S", &p, vec!["opened@1", "resolved@5"]),
+        ("no live region decides nothing", "eu:F,us:F eu:F,us:F eu:off,us:off eu:on,eu:S,us:on,us:S", &p, vec!["opened@1"]),
+        ("a confirmed recovery of the live regions resolves", "eu:F,us:F eu:F,us:F eu:off,us:off us:on,us:S us:S", &p, vec!["opened@1", "resolved@4"]),
+    ];
+    for (name, script, policy, expected) in cases {
+        let (_, got) = run_regions(script, policy);
+        assert_eq!(got, expected, "case `{name}`: {script}");
+    }
+}
+
+#[test]
+fn a_late_result_from_one_region_is_ignored_for_that_region_only() {
+    let m = MonitorId::from_parts(1, 4);
+    let p = Policy::default();
+    let at = |min: i64| Timestamp::from_millis(min * MINUTE);
+    let (s, _) = step(&m, &MonitorState::default(), &check(at(5), "eu", Outcome::Up), &p);
+    let (s, fx) = step(&m, &s, &check(at(4), "eu", Outcome::Down), &p);
+    assert!(fx.is_empty() && s.regions["eu"].failures == 0, "late eu result ignored");
+    let (s, _) = step(&m, &s, &check(at(4), "us", Outcome::Down), &p);
+    assert_eq!(s.regions["us"].failures, 1, "us has its own clock");
+}
+
+#[test]
+fn a_first_failure_asks_for_an_immediate_recheck_once() {
+    let m = MonitorId::from_parts(1, 5);
+    let p = Policy::default();
+    let at = |min: i64| Timestamp::from_millis(min * MINUTE);
+    let rechecks = |fx: &[Effect]| fx.iter().filter(|e| matches!(e, Effect::Recheck { .. })).count();
+    let (s, fx) = step(&m, &MonitorState::default(), &check(at(1), "local", Outcome::Down), &p);
+    assert_eq!(rechecks(&fx), 1);
+    let (s, fx) = step(&m, &s, &check(at(2), "local", Outcome::Down), &p);
+    assert_eq!(rechecks(&fx), 0, "the second failure confirms; no further re-check");
+    assert!(s.open.is_some());
+    let one = Policy { confirm_threshold: 1, ..Policy::default() };
+    let (_, fx) = step(&m, &MonitorState::default(), &check(at(1), "local", Outcome::Down), &one);
+    assert_eq!(rechecks(&fx), 0, "nothing to confirm with a threshold of one");
 }

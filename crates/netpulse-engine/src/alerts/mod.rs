@@ -1,5 +1,10 @@
 //! Alert delivery: the outbox dispatcher and the channels it sends through.
 //!
+//! One file per channel kind renders a notice in that channel's format: [`webhook`] (signed
+//! JSON), [`slack`], [`discord`], [`teams`], [`pagerduty`] (Events API v2) and [`email`]
+//! (through the small SMTP client in [`smtp`]); [`message`] is what they all say and
+//! [`post`] the shared HTTP send and answer classification. [`Sender::send`] picks by kind.
+//!
 //! Notices are written to the outbox by ingest, in the transaction that caused them. The
 //! dispatcher claims due rows (leasing them), sends each once per attempt, and records the
 //! outcome: sent; retry later with exponential backoff (`alerts.retry_base_ms`, doubling, max 1 h) or the
@@ -7,13 +12,22 @@
 //! 408/425/429, or `alerts.max_attempts` reached). Each row's dedup key is unique per channel,
 //! so a transition is queued once however often its result is redelivered.
 
+pub mod discord;
+pub mod email;
+pub mod message;
+pub mod pagerduty;
+pub mod post;
+pub mod slack;
+pub mod smtp;
+pub mod teams;
 pub mod webhook;
 
 use crate::clock;
+use crate::config::SmtpConfig;
 use crate::metrics::Metrics;
 use crate::scheduler::Progress;
-use crate::store::{ChannelRecord, Delivery, OutboxItem, Store};
-use netpulse_checker::http::{HttpClient, HttpRequest};
+use crate::store::{ChannelKind, ChannelRecord, Delivery, OutboxItem, Store};
+use netpulse_checker::http::HttpClient;
 use netpulse_core::alert::AlertEvent;
 use netpulse_core::Timestamp;
 use std::sync::Arc;
@@ -46,37 +60,48 @@ pub struct Sender {
     pub http: HttpClient,
     pub base_url: String,
     pub timeout: Duration,
+    /// The `[smtp]` section, for e-mail channels.
+    pub smtp: Arc<SmtpConfig>,
 }
 
+/// What e-mail channels answer while no SMTP server is configured.
+pub const NO_SMTP: &str = "e-mail channels need an SMTP server: set smtp.host and smtp.from in the configuration";
+
 impl Sender {
-    /// One delivery attempt of `event` to `channel`.
+    /// One delivery attempt of `event` to `channel`, in the channel's format.
     pub async fn send(&self, channel: &ChannelRecord, event: &AlertEvent) -> Attempt {
-        let Ok(url) = url::Url::parse(&channel.url) else {
-            return Attempt::Permanent { error: format!("channel URL `{}` is not valid", channel.url) };
-        };
-        let body = webhook::render(event, &self.base_url);
-        let mut req = HttpRequest::new(http::Method::POST, url, self.timeout);
-        req.headers = webhook::headers(event, channel.secret.expose(), clock::now().millis() / 1000, &body);
-        req.body = Some(bytes::Bytes::from(body));
-        req.follow_redirects = false;
-        req.max_body_bytes = 4096;
-        match self.http.send(req).await {
-            Ok(resp) if (200..300).contains(&resp.status) => Attempt::Delivered { status: resp.status },
-            Ok(resp) => {
-                let error = format!("receiver answered HTTP {}", resp.status);
-                if matches!(resp.status, 408 | 425 | 429) || resp.status >= 500 {
-                    let retry_after_ms = resp
-                        .headers
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, clock::now()));
-                    Attempt::Transient { error, retry_after_ms }
-                } else {
-                    Attempt::Permanent { error }
-                }
+        let base = self.base_url.as_str();
+        let (body, headers) = match channel.kind {
+            ChannelKind::Webhook => {
+                let body = webhook::render(event, base);
+                let headers = webhook::headers(event, channel.secret.expose(), clock::now().millis() / 1000, &body);
+                (body, headers)
             }
-            Err(e) if e.is_retryable() => Attempt::Transient { error: e.to_string(), retry_after_ms: None },
-            Err(e) => Attempt::Permanent { error: e.to_string() },
+            ChannelKind::Slack => (slack::render(event, base), vec![]),
+            ChannelKind::Discord => (discord::render(event, base), vec![]),
+            ChannelKind::Teams => (teams::render(event, base), vec![]),
+            ChannelKind::Pagerduty => (pagerduty::render(event, channel.secret.expose(), base), vec![]),
+            ChannelKind::Email => return self.send_email(channel, event).await,
+        };
+        post::post_json(&self.http, &channel.url, headers, body, self.timeout).await
+    }
+
+    async fn send_email(&self, channel: &ChannelRecord, event: &AlertEvent) -> Attempt {
+        if !self.smtp.is_configured() {
+            return Attempt::Permanent { error: NO_SMTP.into() };
+        }
+        let to = match email::parse_recipients(&channel.url) {
+            Ok(to) => to,
+            Err(e) => return Attempt::Permanent { error: format!("recipients: {e}") },
+        };
+        let from = self.smtp.from.as_str();
+        let date = time::OffsetDateTime::from_unix_timestamp(clock::now().millis() / 1000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let message = email::render(event, from, &to, &self.base_url, date);
+        match smtp::send(&self.smtp, smtp::Mail { from, to: &to, message: &message }, self.timeout).await {
+            Ok(()) => Attempt::Delivered { status: 250 },
+            Err(e) if e.transient => Attempt::Transient { error: e.message, retry_after_ms: None },
+            Err(e) => Attempt::Permanent { error: e.message },
         }
     }
 }

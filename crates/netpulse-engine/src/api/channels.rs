@@ -1,13 +1,24 @@
-//! `/api/v1/channels`: alert channels (signed webhooks), their delivery log and "send test".
+//! `/api/v1/channels`: alert channels, their delivery log and "send test".
 //!
-//! The signing secret is shown once, in the answer to the create call, and never again.
+//! Kinds and what `url` / `secret` mean for each:
+//! - `webhook`: `url` http(s); `secret` signs (≥ 16 characters, generated when omitted).
+//! - `slack`, `discord`, `teams`: `url` is the incoming-webhook URL; no secret.
+//! - `pagerduty`: `secret` is the Events API v2 routing key (required, ≥ 8 characters);
+//!   `url` defaults to PagerDuty's events endpoint.
+//! - `email`: `url` lists 1 to 20 comma-separated recipients; needs `[smtp]` configured.
+//!
+//! Chat and PagerDuty `url`s must be `https://` while `ssrf.block_private` is on (untrusted
+//! tenants); `http://` is accepted otherwise (a LAN relay, a Mattermost server, tests). The SSRF guard applies at
+//! send time either way. Secrets are never shown after creation (a webhook's signing secret
+//! is shown once, in the create answer), and chat webhook URLs — bearer credentials
+//! themselves — are shown masked.
 
 use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::{path_id, AppState, Caller};
-use crate::alerts::Attempt;
+use crate::alerts::{email, pagerduty, Attempt, NO_SMTP};
 use crate::clock;
-use crate::config::Secret;
+use crate::config::{Config, Secret};
 use crate::store::{ChannelKind, ChannelRecord};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -23,7 +34,8 @@ use serde_json::{json, Map, Value};
 struct ChannelIn {
     name: String,
     kind: ChannelKind,
-    url: String,
+    #[serde(default)]
+    url: Option<String>,
     #[serde(default)]
     secret: Option<String>,
     #[serde(default = "enabled")]
@@ -34,19 +46,89 @@ fn enabled() -> bool {
     true
 }
 
-fn validate(c: &ChannelIn) -> ApiResult<()> {
+/// The `url` and `secret` to store for `c`, checked for its kind. `stored_secret` is the
+/// channel's current secret on update (kept when no new one is given).
+fn validate(c: &ChannelIn, config: &Config, stored_secret: Option<&str>) -> ApiResult<(String, String)> {
     if c.name.trim().is_empty() || c.name.len() > 200 {
         return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
     }
-    netpulse_core::monitor::HttpUrl::parse(&c.url).map_err(|m| ApiError::invalid("url", m))?;
-    if matches!(&c.secret, Some(s) if s.len() < 16) {
-        return Err(ApiError::invalid("secret", "must be at least 16 characters, or omit it to have one generated"));
+    let kind = c.kind.as_str();
+    let given_secret = c.secret.as_deref();
+    let url = c.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let required_url = |what: &str| url.ok_or_else(|| ApiError::invalid("url", format!("is required: {what}")));
+    let no_secret = || match given_secret {
+        Some(_) => Err(ApiError::invalid("secret", format!("is not used by {kind} channels; omit it"))),
+        None => Ok(String::new()),
+    };
+    match c.kind {
+        ChannelKind::Webhook => {
+            let url = required_url("the URL to POST notifications to")?;
+            let url = netpulse_core::monitor::HttpUrl::parse(url).map_err(|m| ApiError::invalid("url", m))?;
+            if matches!(given_secret, Some(s) if s.len() < 16) {
+                let msg = "must be at least 16 characters, or omit it to have one generated";
+                return Err(ApiError::invalid("secret", msg));
+            }
+            let secret = given_secret.or(stored_secret).map_or_else(|| clock::secret_token("whsec_"), str::to_owned);
+            Ok((url.as_url().to_string(), secret))
+        }
+        ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams => {
+            Ok((web_url(required_url(&format!("the {kind} incoming-webhook URL"))?, config)?, no_secret()?))
+        }
+        ChannelKind::Pagerduty => {
+            let url = web_url(url.unwrap_or(pagerduty::EVENTS_URL), config)?;
+            let key = given_secret.or(stored_secret).filter(|k| !k.is_empty()).ok_or_else(|| {
+                ApiError::invalid("secret", "is required: the routing key of a PagerDuty Events API v2 integration")
+            })?;
+            if key.len() < 8 || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
+                let msg = "must be the routing key: 8 to 128 printable characters without spaces (usually 32)";
+                return Err(ApiError::invalid("secret", msg));
+            }
+            Ok((url, key.to_owned()))
+        }
+        ChannelKind::Email => {
+            if !config.smtp.is_configured() {
+                return Err(ApiError::invalid("kind", NO_SMTP));
+            }
+            let list = required_url("the recipients, comma-separated e-mail addresses")?;
+            let to = email::parse_recipients(list).map_err(|m| ApiError::invalid("url", m))?;
+            Ok((to.join(", "), no_secret()?))
+        }
     }
-    Ok(())
+}
+
+/// An http(s) URL; `https://` only while `ssrf.block_private` is on.
+fn web_url(url: &str, config: &Config) -> ApiResult<String> {
+    let parsed = netpulse_core::monitor::HttpUrl::parse(url).map_err(|m| ApiError::invalid("url", m))?;
+    if config.ssrf.block_private && parsed.as_url().scheme() != "https" {
+        return Err(ApiError::invalid("url", "must be an https:// URL"));
+    }
+    Ok(parsed.as_url().to_string())
+}
+
+/// The URL as shown: chat webhook URLs carry their credential in the path, so only the
+/// scheme, host and the path's last four characters are shown.
+fn shown_url(c: &ChannelRecord) -> String {
+    if !matches!(c.kind, ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams) {
+        return c.url.clone();
+    }
+    let Ok(u) = url::Url::parse(&c.url) else {
+        return "…".into();
+    };
+    let path = u.path();
+    let tail = if path.len() > 16 { path.get(path.len() - 4..).unwrap_or("") } else { "" };
+    format!("{}://{}/…{tail}", u.scheme(), u.host_str().unwrap_or(""))
 }
 
 fn channel_json(c: &ChannelRecord) -> Value {
-    json!({ "id": c.id, "name": c.name, "kind": c.kind, "url": c.url, "enabled": c.enabled, "created_at": c.created_at.to_rfc3339() })
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "kind": c.kind,
+        "url": shown_url(c),
+        "has_secret": !c.secret.expose().is_empty(),
+        "enabled": c.enabled,
+        "created_at": c.created_at.to_rfc3339(),
+    })
 }
 
 pub async fn create(
@@ -56,14 +138,13 @@ pub async fn create(
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let input: ChannelIn = parse_field("", Value::Object(body))?;
-    validate(&input)?;
-    let secret = input.secret.clone().unwrap_or_else(|| clock::secret_token("whsec_"));
+    let (url, secret) = validate(&input, &s.config, None)?;
     let rec = ChannelRecord {
         id: clock::fresh(),
         tenant_id: caller.tenant().clone(),
         name: input.name.trim().to_owned(),
         kind: input.kind,
-        url: input.url,
+        url,
         secret: Secret::new(secret.clone()),
         settings: serde_json::json!({}),
         enabled: input.enabled,
@@ -71,7 +152,9 @@ pub async fn create(
     };
     s.store.create_channel(caller.tenant(), &rec).await?;
     let mut body = channel_json(&rec);
-    body["secret"] = json!(secret);
+    if rec.kind == ChannelKind::Webhook {
+        body["secret"] = json!(secret); // shown this once: receivers need it to verify signatures
+    }
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -89,7 +172,7 @@ pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<Strin
     Ok(Json(channel_json(&load(&s, &caller, &id).await?)))
 }
 
-/// `PATCH`: merge over name/url/enabled (and a new secret, if given).
+/// `PATCH`: merge over name/url/enabled (and a new secret, if given); the kind is fixed.
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
@@ -105,13 +188,14 @@ pub async fn update(
     merged.insert("enabled".into(), json!(rec.enabled));
     merged.extend(patch);
     let input: ChannelIn = parse_field("", Value::Object(merged))?;
-    validate(&input)?;
-    rec.name = input.name.trim().to_owned();
-    rec.url = input.url;
-    rec.enabled = input.enabled;
-    if let Some(secret) = input.secret {
-        rec.secret = Secret::new(secret);
+    if input.kind != rec.kind {
+        return Err(ApiError::invalid("kind", "cannot be changed; create a new channel instead"));
     }
+    let (url, secret) = validate(&input, &s.config, Some(rec.secret.expose()))?;
+    rec.name = input.name.trim().to_owned();
+    rec.url = url;
+    rec.enabled = input.enabled;
+    rec.secret = Secret::new(secret);
     if !s.store.update_channel(caller.tenant(), &rec).await? {
         return Err(ApiError::not_found("channel"));
     }
@@ -127,7 +211,7 @@ pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<St
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Send a test notification now and report what the receiver said.
+/// Send a test notification now, through the channel's own kind, and report the answer.
 pub async fn test(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let ch = load(&s, &caller, &id).await?;

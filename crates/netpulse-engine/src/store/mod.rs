@@ -10,11 +10,12 @@
 //!   carry their tenant.
 
 pub mod plan;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use netpulse_core::alert::AlertEvent;
-use netpulse_core::incident::{Health, MonitorState};
+use netpulse_core::incident::{Health, MonitorState, Observation};
 use netpulse_core::monitor::MonitorDraft;
 use netpulse_core::uptime::Tally;
 use netpulse_core::{ChannelId, CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp, TokenId};
@@ -80,6 +81,23 @@ pub struct MonitorStatus {
     pub open_incident: Option<IncidentId>,
 }
 
+impl MonitorStatus {
+    /// Fold one stored result into the displayed status: the latest result wins, a late one
+    /// only moves `last_success_at`.
+    pub fn observe(&mut self, r: &CheckResult) {
+        if !r.outcome.is_failure() && self.last_success_at.is_none_or(|t| r.started_at > t) {
+            self.last_success_at = Some(r.started_at);
+        }
+        if self.last_checked_at.is_some_and(|t| r.started_at < t) {
+            return;
+        }
+        self.last_checked_at = Some(r.started_at);
+        self.last_outcome = Some(r.outcome);
+        self.last_latency_ms = r.timings.total_ms;
+        self.last_error = r.error.clone();
+    }
+}
+
 /// A monitor with its status.
 #[derive(Clone, Debug)]
 pub struct MonitorView {
@@ -111,6 +129,17 @@ pub enum IncidentStatus {
     Resolved,
 }
 
+impl IncidentStatus {
+    /// From the stored text (`open`, `acknowledged`, `resolved`).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "open" => IncidentStatus::Open,
+            "acknowledged" => IncidentStatus::Acknowledged,
+            _ => IncidentStatus::Resolved,
+        }
+    }
+}
+
 /// One line of an incident's timeline.
 #[derive(Clone, Debug, Serialize)]
 pub struct TimelineEntry {
@@ -129,14 +158,30 @@ pub enum IncidentCommand {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
+    /// Signed JSON `POST` (HMAC-SHA256); `secret` signs.
     Webhook,
+    /// Slack incoming webhook; `url` is the webhook URL.
+    Slack,
+    /// Discord channel webhook; `url` is the webhook URL.
+    Discord,
+    /// Microsoft Teams (Workflows or incoming webhook); `url` is the webhook URL.
+    Teams,
+    /// PagerDuty Events API v2; `secret` is the routing key, `url` the events endpoint.
+    Pagerduty,
+    /// E-mail through the configured SMTP server; `url` lists the recipients.
+    Email,
 }
 
 impl ChannelKind {
-    /// The stored and API name (`webhook`, …).
+    /// The stored and API name (`webhook`, `slack`, `discord`, `teams`, `pagerduty`, `email`).
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Webhook => "webhook",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Discord => "discord",
+            ChannelKind::Teams => "teams",
+            ChannelKind::Pagerduty => "pagerduty",
+            ChannelKind::Email => "email",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -198,11 +243,13 @@ pub struct ScheduledMonitor {
 }
 
 /// What one ingest call did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IngestReport {
     pub inserted: usize,
     pub duplicates: usize,
     pub notices: usize,
+    /// Monitors whose first failure asks for an immediate confirmation re-check.
+    pub rechecks: Vec<MonitorId>,
 }
 
 /// A page of results, newest first; `next` continues after the last one.
@@ -288,6 +335,16 @@ pub trait Store: Send + Sync + 'static {
         cmd: IncidentCommand,
         now: Timestamp,
     ) -> StoreResult<Option<IncidentRecord>>;
+    /// Feed a monitor an observation that is not a check result (maintenance starting or
+    /// ending, a region going offline) through the state machine, in one transaction.
+    /// Returns how many row changes it made (0: nothing changed); `Ok(None)` when no such monitor.
+    async fn observe(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        obs: Observation,
+        now: Timestamp,
+    ) -> StoreResult<Option<usize>>;
 
     // --- channels
     async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()>;

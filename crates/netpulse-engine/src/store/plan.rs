@@ -38,6 +38,8 @@ pub struct Plan {
     pub state: MonitorState,
     pub writes: Vec<Write>,
     pub notices: usize,
+    /// The state machine asked for an immediate re-check of this monitor.
+    pub recheck: bool,
 }
 
 /// Step `state` through `observations` (in order) and collect the writes.
@@ -45,6 +47,7 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
     let mut state = state;
     let mut writes = Vec::new();
     let mut notices = 0;
+    let mut recheck = false;
     for obs in observations {
         let (next, effects) = step(&facts.id, &state, obs, &facts.policy);
         for effect in effects {
@@ -53,6 +56,7 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
                     writes.push(Write::OpenIncident { id: incident, at, cause })
                 }
                 Effect::ReopenIncident { incident, .. } => writes.push(Write::ReopenIncident { id: incident }),
+                Effect::Recheck { .. } => recheck = true,
                 Effect::AcknowledgeIncident { incident, at, by } => {
                     writes.push(Write::AcknowledgeIncident { id: incident, at, by })
                 }
@@ -86,5 +90,5 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
         }
         state = next;
     }
-    Plan { state, writes, notices }
+    Plan { state, writes, notices, recheck }
 }

@@ -3,7 +3,9 @@
 
 mod alerting;
 mod api;
+mod channels;
 mod harness;
 mod heartbeat;
 mod lifecycle;
+mod simulate;
 mod store;

@@ -23,10 +23,7 @@ pub fn ingest(c: &mut Connection, batch: &[CheckResult], now: Timestamp) -> Stor
     }
     for (monitor, mut results) in fresh {
         results.sort_by_key(|r| (r.started_at, r.id.clone()));
-        let observations: Vec<Observation> = results
-            .iter()
-            .map(|r| Observation::Check { at: r.started_at, outcome: r.outcome, error: r.error.clone() })
-            .collect();
+        let observations: Vec<Observation> = results.iter().map(|r| Observation::of_result(r)).collect();
         let Some(facts) = monitor_facts(&tx, &results[0].tenant_id, monitor)? else {
             continue;
         };
@@ -34,10 +31,13 @@ pub fn ingest(c: &mut Connection, batch: &[CheckResult], now: Timestamp) -> Stor
         let p = plan(&facts, state, &observations);
         execute(&tx, &facts, &p.writes, now)?;
         for r in &results {
-            status_observe(&mut status, r);
+            status.observe(r);
         }
         save_state(&tx, &facts, &p.state, &status)?;
         report.notices += p.notices;
+        if p.recheck {
+            report.rechecks.push(monitor.clone());
+        }
     }
     tx.commit()?;
     Ok(report)
@@ -84,11 +84,8 @@ fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
 /// The monitor's name, policy and effective channels, scoped by tenant.
 fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorFacts>> {
     let draft: Option<String> = tx
-        .query_row(
-            "SELECT draft FROM monitors WHERE tenant_id = ?1 AND id = ?2",
-            params![t.as_str(), m.as_str()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT draft FROM monitors WHERE tenant_id = ?1 AND id = ?2")?
+        .query_row(params![t.as_str(), m.as_str()], |r| r.get(0))
         .optional()?;
     let Some(draft) = draft else { return Ok(None) };
     let draft: MonitorDraft = serde_json::from_str(&draft)?;
@@ -113,8 +110,8 @@ fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResu
 
 fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState, MonitorStatus)> {
     let row = tx
+        .prepare_cached("SELECT state, last_checked_at, last_outcome, last_latency_ms, last_error, last_success_at FROM monitor_state WHERE monitor_id = ?1")?
         .query_row(
-            "SELECT state, last_checked_at, last_outcome, last_latency_ms, last_error, last_success_at FROM monitor_state WHERE monitor_id = ?1",
             [m.as_str()],
             |r| {
                 Ok((
@@ -135,20 +132,6 @@ fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState,
         Some((state, status)) => Ok((serde_json::from_str(&state)?, status)),
         None => Ok(Default::default()),
     }
-}
-
-/// Fold one result into the displayed status (latest result wins; late ones do not).
-fn status_observe(s: &mut MonitorStatus, r: &CheckResult) {
-    if !r.outcome.is_failure() && s.last_success_at.is_none_or(|t| r.started_at > t) {
-        s.last_success_at = Some(r.started_at);
-    }
-    if s.last_checked_at.is_some_and(|t| r.started_at < t) {
-        return;
-    }
-    s.last_checked_at = Some(r.started_at);
-    s.last_outcome = Some(r.outcome);
-    s.last_latency_ms = r.timings.total_ms;
-    s.last_error = r.error.clone();
 }
 
 fn save_state(tx: &Transaction<'_>, f: &MonitorFacts, state: &MonitorState, s: &MonitorStatus) -> StoreResult<()> {
@@ -226,30 +209,54 @@ pub fn incident_command(
 ) -> StoreResult<Option<IncidentRecord>> {
     let tx = c.transaction()?;
     let monitor: Option<String> = tx
-        .query_row(
-            "SELECT monitor_id FROM incidents WHERE tenant_id = ?1 AND id = ?2",
-            params![t.as_str(), id.as_str()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT monitor_id FROM incidents WHERE tenant_id = ?1 AND id = ?2")?
+        .query_row(params![t.as_str(), id.as_str()], |r| r.get(0))
         .optional()?;
     let Some(monitor) = monitor.map(MonitorId::from_trusted) else {
         return Ok(None);
     };
-    let Some(facts) = monitor_facts(&tx, t, &monitor)? else {
-        return Ok(None);
-    };
-    let (state, status) = load_state(&tx, &monitor)?;
     let obs = match cmd {
         IncidentCommand::Acknowledge { by } => Observation::Acknowledge { incident: id.clone(), at: now, by },
         IncidentCommand::Resolve { by } => Observation::Resolve { incident: id.clone(), at: now, by },
     };
-    let p = plan(&facts, state, &[obs]);
-    if p.writes.is_empty() {
-        return Err(StoreError::Conflict(format!("incident {id} is not open (or already acknowledged)")));
+    match step_one(&tx, t, &monitor, obs, now)? {
+        None => return Ok(None),
+        Some(0) => return Err(StoreError::Conflict(format!("incident {id} is not open (or already acknowledged)"))),
+        Some(_) => {}
     }
-    execute(&tx, &facts, &p.writes, now)?;
-    save_state(&tx, &facts, &p.state, &status)?;
     let rec = super::reads::list_incidents(&tx, t, &IncidentFilter::default(), Some(id), 1)?.pop();
     tx.commit()?;
     Ok(rec)
+}
+
+pub fn observe(
+    c: &mut Connection,
+    t: &TenantId,
+    m: &MonitorId,
+    obs: Observation,
+    now: Timestamp,
+) -> StoreResult<Option<usize>> {
+    let tx = c.transaction()?;
+    let before = step_one(&tx, t, m, obs, now)?;
+    tx.commit()?;
+    Ok(before)
+}
+
+/// Step one monitor through one observation and write the effects; returns how many writes
+/// it made (0: the observation changed nothing), or `None` when the monitor does not exist.
+fn step_one(
+    tx: &Transaction<'_>,
+    t: &TenantId,
+    m: &MonitorId,
+    obs: Observation,
+    now: Timestamp,
+) -> StoreResult<Option<usize>> {
+    let Some(facts) = monitor_facts(tx, t, m)? else {
+        return Ok(None);
+    };
+    let (state, status) = load_state(tx, m)?;
+    let p = plan(&facts, state, &[obs]);
+    execute(tx, &facts, &p.writes, now)?;
+    save_state(tx, &facts, &p.state, &status)?;
+    Ok(Some(p.writes.len()))
 }

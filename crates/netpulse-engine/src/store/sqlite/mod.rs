@@ -215,6 +215,17 @@ impl Store for SqliteStore {
         self.write(move |c| ingest::incident_command(c, &t, &id, cmd, now)).await
     }
 
+    async fn observe(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        obs: Observation,
+        now: Timestamp,
+    ) -> StoreResult<Option<usize>> {
+        let (t, m) = (t.clone(), m.clone());
+        self.write(move |c| ingest::observe(c, &t, &m, obs, now)).await
+    }
+
     async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()> {
         let (t, ch) = (t.clone(), ch.clone());
         self.write(move |c| channels::create(c, &t, &ch)).await

@@ -154,11 +154,7 @@ fn incident_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
         id: IncidentId::from_trusted(r.get(0)?),
         monitor_id: MonitorId::from_trusted(r.get(1)?),
         monitor_name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-        status: match status.as_str() {
-            "open" => IncidentStatus::Open,
-            "acknowledged" => IncidentStatus::Acknowledged,
-            _ => IncidentStatus::Resolved,
-        },
+        status: IncidentStatus::parse(&status),
         cause: r.get(4)?,
         flapping: r.get(5)?,
         opened_at: Timestamp::from_millis(r.get(6)?),

@@ -1,13 +1,47 @@
-//! The SQLite store's ingest contract: idempotent on result ids, and a redelivered result
-//! never steps the incident machine or queues a notice twice.
+//! The store contract: one suite, run against every backend — SQLite, PostgreSQL directly
+//! and PostgreSQL through PgBouncer in transaction mode (see [`backends`]). Each test is a
+//! function of the backend; [`contract!`] makes one `#[tokio::test]` per backend, so a
+//! failure names it (`store::pgbouncer::…`).
+//!
+//! Ingest is idempotent on result ids, and a redelivered result never steps the incident
+//! machine or queues a notice twice — also under concurrent use ([`concurrency`]).
 
+use backends::{Backend, TestStore};
 use netpulse_core::incident::Policy;
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
 use netpulse_engine::clock::fresh;
 use netpulse_engine::config::Secret;
-use netpulse_engine::store::sqlite::SqliteStore;
 use netpulse_engine::store::{ChannelKind, ChannelRecord, IncidentFilter, MonitorRecord, Store};
+
+/// One `#[tokio::test]` per backend for each contract function `name(Backend)`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await } )*
+        }
+        mod pgbouncer {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::PgBouncer).await } )*
+        }
+    };
+}
+
+mod backends;
+mod concurrency;
+mod migrations;
+
+contract!(
+    redelivered_results_are_stored_once_and_alert_once,
+    late_results_are_recorded_but_do_not_reopen_an_outage,
+    another_tenants_ids_behave_as_missing,
+    retention_drops_raw_results_but_rollups_keep_their_uptime,
+);
 
 fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {
     CheckResult {
@@ -27,13 +61,9 @@ fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResu
     }
 }
 
-async fn setup() -> (tempfile::TempDir, SqliteStore, TenantId, MonitorId) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("np.db")).unwrap();
-    let (tenant, created) = store.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
-    assert!(created);
-    let draft = MonitorDraft {
-        name: "db".into(),
+pub fn draft(name: &str, policy: Policy) -> MonitorDraft {
+    MonitorDraft {
+        name: name.into(),
         spec: CheckSpec::Tcp(TcpSpec { host: "db".into(), port: 5432 }),
         interval: Interval::from_trusted(60),
         timeout_ms: 1000,
@@ -41,43 +71,52 @@ async fn setup() -> (tempfile::TempDir, SqliteStore, TenantId, MonitorId) {
         regions: vec!["local".into()],
         tags: vec![],
         paused: false,
-        policy: Policy::default(),
+        policy,
         channels: None,
-    };
+    }
+}
+
+pub async fn add_monitor(store: &dyn Store, tenant: &TenantId, draft: MonitorDraft) -> MonitorId {
     let m: MonitorId = fresh();
     let now = Timestamp::from_secs(1);
-    store
-        .create_monitor(
-            &tenant,
-            &MonitorRecord {
-                id: m.clone(),
-                tenant_id: tenant.clone(),
-                draft,
-                heartbeat_token: None,
-                created_at: now,
-                updated_at: now,
-            },
-        )
-        .await
-        .unwrap();
+    let rec = MonitorRecord {
+        id: m.clone(),
+        tenant_id: tenant.clone(),
+        draft,
+        heartbeat_token: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_monitor(tenant, &rec).await.unwrap();
+    m
+}
+
+pub async fn add_channel(store: &dyn Store, tenant: &TenantId, name: &str) {
     let ch = ChannelRecord {
         id: fresh(),
         tenant_id: tenant.clone(),
-        name: "ops".into(),
+        name: name.into(),
         kind: ChannelKind::Webhook,
         url: "http://127.0.0.1:9/".into(),
         secret: Secret::new("s3cret-s3cret-s3cret"),
         settings: serde_json::json!({}),
         enabled: true,
-        created_at: now,
+        created_at: Timestamp::from_secs(1),
     };
-    store.create_channel(&tenant, &ch).await.unwrap();
-    (dir, store, tenant, m)
+    store.create_channel(tenant, &ch).await.unwrap();
 }
 
-#[tokio::test]
-async fn redelivered_results_are_stored_once_and_alert_once() {
-    let (_dir, store, t, m) = setup().await;
+async fn setup(backend: Backend) -> (TestStore, TenantId, MonitorId) {
+    let store = backends::open(backend, 8).await;
+    let (tenant, created) = store.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    assert!(created);
+    let m = add_monitor(&*store, &tenant, draft("db", Policy::default())).await;
+    add_channel(&*store, &tenant, "ops").await;
+    (store, tenant, m)
+}
+
+async fn redelivered_results_are_stored_once_and_alert_once(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
     let batch = vec![
         result(&t, &m, 100, Outcome::Down),
         result(&t, &m, 160, Outcome::Down),
@@ -106,9 +145,8 @@ async fn redelivered_results_are_stored_once_and_alert_once() {
     );
 }
 
-#[tokio::test]
-async fn late_results_are_recorded_but_do_not_reopen_an_outage() {
-    let (_dir, store, t, m) = setup().await;
+async fn late_results_are_recorded_but_do_not_reopen_an_outage(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
     store
         .ingest(&[result(&t, &m, 100, Outcome::Up), result(&t, &m, 160, Outcome::Up)], Timestamp::from_secs(200))
         .await
@@ -121,9 +159,8 @@ async fn late_results_are_recorded_but_do_not_reopen_an_outage() {
     assert_eq!(view.status.last_checked_at, Some(Timestamp::from_secs(160)));
 }
 
-#[tokio::test]
-async fn another_tenants_ids_behave_as_missing() {
-    let (_dir, store, t, m) = setup().await;
+async fn another_tenants_ids_behave_as_missing(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
     let other: TenantId = fresh();
     assert!(store.get_monitor(&other, &m).await.unwrap().is_none());
     assert!(store.list_monitors(&other).await.unwrap().is_empty());
@@ -141,9 +178,8 @@ async fn another_tenants_ids_behave_as_missing() {
     assert!(store.get_monitor(&t, &m).await.unwrap().unwrap().status.last_checked_at.is_none());
 }
 
-#[tokio::test]
-async fn retention_drops_raw_results_but_rollups_keep_their_uptime() {
-    let (_dir, store, t, m) = setup().await;
+async fn retention_drops_raw_results_but_rollups_keep_their_uptime(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
     let hour = 3_600;
     let batch = [
         result(&t, &m, 10 * hour + 1, Outcome::Up),

@@ -5,9 +5,18 @@
 //! [`Effect`]s (incident rows, timeline entries, outbox notices) in the same transaction.
 //!
 //! Rules (defaults in [`Policy::default`]):
-//! - `confirm_threshold` consecutive failures open an incident; fewer leave the monitor
-//!   `suspect` and send nothing. One incident per outage, whatever happens during it.
-//! - `recovery_threshold` consecutive successes resolve it (`degraded` counts as a success).
+//! - Each region has its own verdict with hysteresis: `confirm_threshold` consecutive failed
+//!   checks make it *down*, `recovery_threshold` consecutive successes (`degraded` counts as
+//!   a success) make it *up* again.
+//! - The monitor is down when a quorum of its live regions is down (default: a majority;
+//!   `quorum` sets a count). An offline region leaves the quorum; an empty set decides
+//!   nothing. Until then the monitor is `suspect` and nothing is sent. One incident per
+//!   outage, whatever happens during it. Only a successful check resolves an incident (a
+//!   region going offline never does).
+//! - A region's first failure asks for an immediate re-check from every region
+//!   ([`Effect::Recheck`]), so a single noisy sample is cleared or confirmed within seconds.
+//! - Maintenance mutes: a monitor that goes down inside a window opens no incident and sends
+//!   nothing; if it is still down when the window ends, the incident opens then, once.
 //! - A confirmed failure within `flap_window_s` of the last automatic resolve reopens that
 //!   incident as *flapping* (one `flapping` notice); a flapping incident resolves only once the
 //!   monitor has stayed up for `flap_window_s`. So a target bouncing at the threshold yields
@@ -24,6 +33,7 @@ use crate::ids::{IncidentId, MonitorId};
 use crate::monitor::FieldError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Alerting policy of one monitor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +50,8 @@ pub struct Policy {
     /// Flapping window: a relapse this soon after a resolve reopens the incident, and a
     /// flapping incident resolves after this long up. `0` disables flap detection.
     pub flap_window_s: u32,
+    /// Live regions that must be down; `None` = a majority of them.
+    pub quorum: Option<u32>,
 }
 
 impl Default for Policy {
@@ -50,11 +62,20 @@ impl Default for Policy {
             reminder_interval_s: None,
             notify_on_resolve: true,
             flap_window_s: 900,
+            quorum: None,
         }
     }
 }
 
 impl Policy {
+    /// Regions that must be down among `live` live regions (never 0 for a non-empty set).
+    pub fn needed(&self, live: usize) -> usize {
+        match self.quorum {
+            Some(q) => (q as usize).min(live),
+            None => live / 2 + 1,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), FieldError> {
         if !(1..=20).contains(&self.confirm_threshold) {
             return Err(FieldError::new("policy.confirm_threshold", "must be between 1 and 20"));
@@ -67,6 +88,9 @@ impl Policy {
                 "policy.reminder_interval_s",
                 "must be at least 60 seconds, or null for no reminders",
             ));
+        }
+        if self.quorum == Some(0) {
+            return Err(FieldError::new("policy.quorum", "must be at least 1, or null for a majority of live regions"));
         }
         if self.flap_window_s > 86_400 {
             return Err(FieldError::new(
@@ -130,28 +154,68 @@ pub struct ResolvedIncident {
     pub flapping: bool,
 }
 
+/// One region's view of a monitor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegionState {
+    pub failures: u32,
+    pub successes: u32,
+    /// The region's verdict: down after `confirm_threshold` failures, up again after
+    /// `recovery_threshold` successes.
+    pub down: bool,
+    pub degraded: bool,
+    pub online: bool,
+    pub last_at: Option<Timestamp>,
+}
+
+impl Default for RegionState {
+    fn default() -> Self {
+        Self { failures: 0, successes: 0, down: false, degraded: false, online: true, last_at: None }
+    }
+}
+
 /// Everything the state machine remembers about one monitor.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MonitorState {
     pub health: Health,
-    pub consecutive_failures: u32,
-    pub consecutive_successes: u32,
+    pub regions: BTreeMap<String, RegionState>,
     pub last_observed_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub incident_seq: u64,
     pub open: Option<OpenIncident>,
     pub last_resolved: Option<ResolvedIncident>,
+    pub maintenance: bool,
+}
+
+impl MonitorState {
+    /// (live regions, live regions down, live regions failing at all).
+    fn census(&self) -> (usize, usize, usize) {
+        let live = self.regions.values().filter(|r| r.online);
+        live.fold((0, 0, 0), |(n, d, f), r| (n + 1, d + usize::from(r.down), f + usize::from(r.failures > 0)))
+    }
 }
 
 /// One input to the state machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observation {
-    /// A check result (the time is when the check started).
-    Check { at: Timestamp, outcome: Outcome, error: Option<String> },
+    /// A check result from `region` (the time is when the check started).
+    Check { at: Timestamp, region: String, outcome: Outcome, error: Option<String> },
+    /// A region gained or lost its last live checker.
+    RegionAvailability { at: Timestamp, region: String, online: bool },
+    /// A maintenance window began (`active`) or ended.
+    Maintenance { at: Timestamp, active: bool },
     /// A person acknowledged the incident: reminders stop.
     Acknowledge { incident: IncidentId, at: Timestamp, by: String },
     /// A person resolved the incident by hand.
     Resolve { incident: IncidentId, at: Timestamp, by: String },
+}
+
+impl Observation {
+    /// The observation a stored check result makes.
+    pub fn of_result(r: &crate::check::CheckResult) -> Self {
+        Observation::Check { at: r.started_at, region: r.region.clone(), outcome: r.outcome, error: r.error.clone() }
+    }
 }
 
 /// Why a notice is sent.
@@ -190,12 +254,35 @@ pub struct Notice {
 /// What the engine must do after a step.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
-    OpenIncident { incident: IncidentId, at: Timestamp, cause: String },
-    ReopenIncident { incident: IncidentId, at: Timestamp },
-    AcknowledgeIncident { incident: IncidentId, at: Timestamp, by: String },
-    ResolveIncident { incident: IncidentId, at: Timestamp, by: Option<String> },
-    Timeline { incident: IncidentId, at: Timestamp, message: String },
+    OpenIncident {
+        incident: IncidentId,
+        at: Timestamp,
+        cause: String,
+    },
+    ReopenIncident {
+        incident: IncidentId,
+        at: Timestamp,
+    },
+    AcknowledgeIncident {
+        incident: IncidentId,
+        at: Timestamp,
+        by: String,
+    },
+    ResolveIncident {
+        incident: IncidentId,
+        at: Timestamp,
+        by: Option<String>,
+    },
+    Timeline {
+        incident: IncidentId,
+        at: Timestamp,
+        message: String,
+    },
     Notify(Notice),
+    /// Check the monitor again now, from every region, to confirm or clear a first failure.
+    Recheck {
+        at: Timestamp,
+    },
 }
 
 /// Advance one monitor's state by one observation.
@@ -208,16 +295,23 @@ pub fn step(
     let mut next = state.clone();
     let mut fx = Vec::new();
     match obs {
-        Observation::Check { at, outcome, error } => {
-            if state.last_observed_at.is_some_and(|last| *at < last) {
-                return (next, fx);
+        Observation::Check { at, region, outcome, error } => {
+            let Some(trigger) = observe(&mut next, *at, region, *outcome, error, policy) else {
+                return (next, fx); // late
+            };
+            let first_failure = outcome.is_failure() && next.regions[region].failures == 1;
+            if first_failure && next.open.is_none() && !next.maintenance && policy.confirm_threshold > 1 {
+                fx.push(Effect::Recheck { at: *at });
             }
-            next.last_observed_at = Some(*at);
-            if outcome.is_failure() {
-                on_failure(monitor, &mut next, *at, error.clone(), policy, &mut fx);
-            } else {
-                on_success(&mut next, *at, *outcome, policy, &mut fx);
-            }
+            evaluate(monitor, &mut next, *at, trigger, policy, &mut fx);
+        }
+        Observation::RegionAvailability { at, region, online } => {
+            next.regions.entry(region.clone()).or_default().online = *online;
+            evaluate(monitor, &mut next, *at, Trigger::Other, policy, &mut fx);
+        }
+        Observation::Maintenance { at, active } => {
+            next.maintenance = *active;
+            evaluate(monitor, &mut next, *at, Trigger::Other, policy, &mut fx);
         }
         Observation::Acknowledge { incident, at, by } => acknowledge(&mut next, incident, *at, by, &mut fx),
         Observation::Resolve { incident, at, by } => resolve_by_hand(&mut next, incident, *at, by, policy, &mut fx),
@@ -225,28 +319,102 @@ pub fn step(
     (next, fx)
 }
 
-fn on_failure(
+/// What moved the monitor's evaluation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Failure,
+    /// A successful check; `recovered` when it confirmed its region's recovery.
+    Success {
+        recovered: bool,
+    },
+    /// Region availability or maintenance changed.
+    Other,
+}
+
+/// Fold a check into its region; `None` when the result is late (older than the region's last).
+fn observe(
+    s: &mut MonitorState,
+    at: Timestamp,
+    region: &str,
+    outcome: Outcome,
+    error: &Option<String>,
+    p: &Policy,
+) -> Option<Trigger> {
+    let r = s.regions.entry(region.to_owned()).or_default();
+    if r.last_at.is_some_and(|last| at < last) {
+        return None;
+    }
+    let was_down = r.down;
+    r.last_at = Some(at);
+    r.online = true;
+    if outcome.is_failure() {
+        r.failures += 1;
+        r.successes = 0;
+        r.down |= r.failures >= p.confirm_threshold;
+        s.last_error = error.clone();
+    } else {
+        r.successes += 1;
+        r.failures = 0;
+        r.degraded = outcome == Outcome::Degraded;
+        r.down &= r.successes < p.recovery_threshold;
+    }
+    let trigger =
+        if outcome.is_failure() { Trigger::Failure } else { Trigger::Success { recovered: was_down && !r.down } };
+    s.last_observed_at = s.last_observed_at.max(Some(at));
+    Some(trigger)
+}
+
+/// Decide the monitor's state from its regions. Only a region's confirmed recovery resolves
+/// an incident (a flapping one also needs time up); a region going offline never does.
+fn evaluate(
     monitor: &MonitorId,
     s: &mut MonitorState,
     at: Timestamp,
-    error: Option<String>,
+    trigger: Trigger,
     p: &Policy,
     fx: &mut Vec<Effect>,
 ) {
-    s.consecutive_failures += 1;
-    s.consecutive_successes = 0;
-    s.last_error = error;
-    if let Some(open) = s.open.as_mut() {
-        open.up_since = None;
-        s.health = Health::Down;
-        remind_if_due(open, at, p, fx);
-        return;
+    let (live, down, failing) = s.census();
+    if live == 0 {
+        return; // no live region: nothing to decide on
     }
-    if s.consecutive_failures < p.confirm_threshold {
-        s.health = Health::Suspect;
-        return;
+    let is_down = down >= p.needed(live);
+    match (s.open.is_some(), is_down) {
+        (_, true) if s.open.is_none() && s.maintenance => s.health = Health::Down,
+        (false, true) => {
+            s.health = Health::Down;
+            open_or_relapse(monitor, s, at, p, fx);
+        }
+        (true, true) => {
+            s.health = Health::Down;
+            let open = s.open.as_mut().expect("open");
+            open.up_since = None;
+            if !s.maintenance && trigger != (Trigger::Success { recovered: false }) {
+                remind_if_due(open, at, p, fx);
+            }
+        }
+        (true, false) => match trigger {
+            Trigger::Success { recovered: true } => recover(s, at, p, fx),
+            Trigger::Success { recovered: false } if s.open.as_ref().is_some_and(|o| o.flapping) => {
+                recover(s, at, p, fx)
+            }
+            _ => {}
+        },
+        (false, false) => s.health = healthy(s, failing),
     }
-    s.health = Health::Down;
+}
+
+fn healthy(s: &MonitorState, failing: usize) -> Health {
+    if failing > 0 {
+        Health::Suspect
+    } else if s.regions.values().any(|r| r.online && r.degraded) {
+        Health::Degraded
+    } else {
+        Health::Up
+    }
+}
+
+fn open_or_relapse(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
     let cause = s.last_error.clone().unwrap_or_else(|| "check failed".into());
     let relapse = s
         .last_resolved
@@ -261,7 +429,11 @@ fn on_failure(
 fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: String, p: &Policy, fx: &mut Vec<Effect>) {
     s.incident_seq += 1;
     let id = IncidentId::for_outage(monitor, s.incident_seq);
-    let msg = format!("confirmed down after {} consecutive failed checks: {cause}", p.confirm_threshold);
+    let (live, down, _) = s.census();
+    let msg = format!(
+        "confirmed down ({down} of {live} live regions, {} consecutive failed checks each): {cause}",
+        p.confirm_threshold
+    );
     fx.push(Effect::OpenIncident { incident: id.clone(), at, cause });
     fx.push(Effect::Timeline { incident: id.clone(), at, message: msg });
     fx.push(notice(&id, NoticeKind::Opened, at, String::new()));
@@ -280,11 +452,8 @@ fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: Str
 fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, cause: &str, fx: &mut Vec<Effect>) {
     let id = prev.id;
     fx.push(Effect::ReopenIncident { incident: id.clone(), at });
-    fx.push(Effect::Timeline {
-        incident: id.clone(),
-        at,
-        message: format!("down again shortly after recovering, flapping: {cause}"),
-    });
+    let message = format!("down again shortly after recovering, flapping: {cause}");
+    fx.push(Effect::Timeline { incident: id.clone(), at, message });
     if !prev.flapping {
         fx.push(notice(&id, NoticeKind::Flapping, at, String::new()));
     }
@@ -300,35 +469,22 @@ fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, 
     });
 }
 
-fn on_success(s: &mut MonitorState, at: Timestamp, outcome: Outcome, p: &Policy, fx: &mut Vec<Effect>) {
-    s.consecutive_successes += 1;
-    s.consecutive_failures = 0;
-    let healthy = if outcome == Outcome::Degraded { Health::Degraded } else { Health::Up };
-    let Some(open) = s.open.as_mut() else {
-        s.health = healthy;
-        s.last_error = None;
-        return;
-    };
-    if s.consecutive_successes < p.recovery_threshold {
-        return;
-    }
-    s.health = healthy;
+fn recover(s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
+    s.health = healthy(s, 0);
     s.last_error = None;
+    let open = s.open.as_mut().expect("open");
     if open.flapping {
         let since = *open.up_since.get_or_insert(at);
         if at.since(since) < i64::from(p.flap_window_s) * 1000 {
             return;
         }
     }
-    let open = s.open.take().expect("checked above");
+    let open = s.open.take().expect("open");
     let resolves = open.resolves + 1;
     let msg = if open.flapping { "stable again, flapping over: resolved" } else { "recovered: resolved" };
     fx.push(Effect::ResolveIncident { incident: open.id.clone(), at, by: None });
-    fx.push(Effect::Timeline {
-        incident: open.id.clone(),
-        at,
-        message: format!("{msg} after {} successful checks", p.recovery_threshold),
-    });
+    let message = format!("{msg} after {} successful checks", p.recovery_threshold);
+    fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
     if p.notify_on_resolve {
         fx.push(notice(&open.id, NoticeKind::Resolved, at, format!(":{resolves}")));
     }
@@ -342,9 +498,7 @@ fn on_success(s: &mut MonitorState, at: Timestamp, outcome: Outcome, p: &Policy,
 }
 
 fn remind_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
-    let Some(every) = p.reminder_interval_s else {
-        return;
-    };
+    let Some(every) = p.reminder_interval_s else { return };
     if open.acknowledged || at.since(open.last_notice_at) < i64::from(every) * 1000 {
         return;
     }
@@ -354,9 +508,7 @@ fn remind_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Ve
 }
 
 fn acknowledge(s: &mut MonitorState, incident: &IncidentId, at: Timestamp, by: &str, fx: &mut Vec<Effect>) {
-    let Some(open) = s.open.as_mut().filter(|o| &o.id == incident && !o.acknowledged) else {
-        return;
-    };
+    let Some(open) = s.open.as_mut().filter(|o| &o.id == incident && !o.acknowledged) else { return };
     open.acknowledged = true;
     fx.push(Effect::AcknowledgeIncident { incident: incident.clone(), at, by: by.to_owned() });
     fx.push(Effect::Timeline { incident: incident.clone(), at, message: format!("acknowledged by {by}") });
@@ -371,12 +523,13 @@ fn resolve_by_hand(
     p: &Policy,
     fx: &mut Vec<Effect>,
 ) {
-    let Some(open) = s.open.take_if(|o| &o.id == incident) else {
-        return;
-    };
+    let Some(open) = s.open.take_if(|o| &o.id == incident) else { return };
     // A person decided the outage is over: the next failures must be confirmed afresh and
     // open a new incident, not reopen this one.
-    s.consecutive_failures = 0;
+    for r in s.regions.values_mut() {
+        r.failures = 0;
+        r.down = false;
+    }
     s.last_resolved = None;
     if s.health == Health::Down {
         s.health = Health::Unknown;

@@ -1,0 +1,153 @@
+//! What every channel says, before it is shaped for one: a title, the facts (what is down,
+//! since when, from which regions, the last error) and a link.
+//!
+//! Channels render these pieces in their own format (Slack attachment, Discord embed, Teams
+//! card, PagerDuty payload, e-mail text) so that every kind tells the same story. Text from
+//! tenants (monitor names, targets, errors) is carried as is here; each channel escapes it
+//! for its own markup.
+
+use netpulse_core::alert::{AlertEvent, AlertKind};
+use netpulse_core::Timestamp;
+
+/// The parts of a notification shared by every channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// `DOWN: Checkout API`, `RESOLVED: Checkout API`, …
+    pub title: String,
+    /// One sentence: what happened and since when.
+    pub headline: String,
+    /// Labelled facts in display order (`Target`, `Down since`, `Regions`, `Last error`, …).
+    pub facts: Vec<(&'static str, String)>,
+    /// The incident in the dashboard (the dashboard itself for a test).
+    pub link: String,
+    /// Colour for the kind, as `0xRRGGBB`.
+    pub color: u32,
+}
+
+pub const RED: u32 = 0xD93025;
+pub const GREEN: u32 = 0x1E8E3E;
+pub const AMBER: u32 = 0xF29900;
+pub const BLUE: u32 = 0x1A73E8;
+
+/// The dashboard link for `event`: `{base_url}/incidents/{id}`, or the dashboard for a test.
+pub fn link(event: &AlertEvent, base_url: &str) -> String {
+    match &event.incident_id {
+        Some(id) => format!("{base_url}/incidents/{id}"),
+        None => format!("{base_url}/"),
+    }
+}
+
+/// A timestamp for people: `2024-05-01 12:00:00 UTC`.
+pub fn human_time(t: Timestamp) -> String {
+    let rfc = t.to_rfc3339();
+    // `2024-05-01T12:00:00.000Z` → `2024-05-01 12:00:00 UTC`
+    match rfc.split_once('T') {
+        Some((date, rest)) => format!("{date} {} UTC", rest.get(..8).unwrap_or(rest)),
+        None => rfc,
+    }
+}
+
+/// "for 5 min", "for 2 h 3 min", … between `since` and `at`.
+pub fn duration_words(since: Timestamp, at: Timestamp) -> String {
+    let secs = ((at.millis() - since.millis()) / 1000).max(0);
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3599 => format!("{} min", secs / 60),
+        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// Compose the message for `event`.
+pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
+    let name = one_line(&event.monitor_name);
+    let (head, color) = match event.kind {
+        AlertKind::Opened => ("DOWN", RED),
+        AlertKind::Reminder => ("STILL DOWN", RED),
+        AlertKind::Acknowledged => ("ACKNOWLEDGED", AMBER),
+        AlertKind::Flapping => ("FLAPPING", AMBER),
+        AlertKind::Resolved => ("RESOLVED", GREEN),
+        AlertKind::Test => ("TEST", BLUE),
+    };
+    let since = event.since.map(human_time);
+    let headline = match (event.kind, &since) {
+        (AlertKind::Opened | AlertKind::Reminder, Some(s)) => {
+            format!("{name} is down since {s} ({}).", duration_words(event.since.unwrap_or(event.at), event.at))
+        }
+        (AlertKind::Opened | AlertKind::Reminder, None) => format!("{name} is down."),
+        (AlertKind::Acknowledged, _) => format!("The outage of {name} was acknowledged; reminders stop."),
+        (AlertKind::Flapping, _) => format!("{name} keeps going up and down; one incident covers it."),
+        (AlertKind::Resolved, Some(s)) => format!(
+            "{name} is back up after {} (down since {s}).",
+            duration_words(event.since.unwrap_or(event.at), event.at)
+        ),
+        (AlertKind::Resolved, None) => format!("{name} is back up."),
+        (AlertKind::Test, _) => "This is a test notification from NetPulse: the channel works.".to_owned(),
+    };
+    let mut facts = vec![("Monitor", name.clone()), ("Target", one_line(&event.target))];
+    if let Some(s) = since {
+        facts.push(("Down since", s));
+    }
+    if !event.regions.is_empty() {
+        facts.push(("Regions", event.regions.join(", ")));
+    }
+    if let Some(e) = &event.error {
+        let label = if event.kind == AlertKind::Resolved { "Last error" } else { "Error" };
+        facts.push((label, truncate(e, 500)));
+    }
+    facts.push(("At", human_time(event.at)));
+    Message { title: format!("{head}: {name}"), headline, facts, link: link(event, base_url), color }
+}
+
+/// `s` with every control character (CR, LF, tab, …) replaced by a space.
+pub fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netpulse_core::{IncidentId, TenantId};
+
+    fn event(kind: AlertKind) -> AlertEvent {
+        AlertEvent {
+            kind,
+            dedup_key: "k".into(),
+            tenant_id: TenantId::from_trusted("ten_1".into()),
+            incident_id: Some(IncidentId::from_trusted("inc_1".into())),
+            monitor_id: None,
+            monitor_name: "API\r\nBcc: x".into(),
+            target: "GET https://api.example.com".into(),
+            at: Timestamp::from_secs(1_700_000_600),
+            since: Some(Timestamp::from_secs(1_700_000_000)),
+            error: Some("expected status 200-399, got 503".into()),
+            regions: vec!["eu".into(), "us".into()],
+        }
+    }
+
+    #[test]
+    fn says_what_since_when_where_why_and_links() {
+        let m = compose(&event(AlertKind::Opened), "https://np.example");
+        assert_eq!(m.title, "DOWN: API  Bcc: x", "control characters become spaces");
+        assert!(m.headline.contains("since 2023-11-14 22:13:20 UTC (10 min)"), "{}", m.headline);
+        assert!(m.facts.contains(&("Regions", "eu, us".into())));
+        assert!(m.facts.iter().any(|(k, v)| *k == "Error" && v.contains("503")));
+        assert_eq!(m.link, "https://np.example/incidents/inc_1");
+        assert_eq!(compose(&event(AlertKind::Resolved), "").color, GREEN);
+    }
+
+    #[test]
+    fn truncates_by_characters() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("äöü", 3), "äöü");
+    }
+}

@@ -1,0 +1,89 @@
+//! The PagerDuty channel: Events API v2 (`POST /v2/enqueue`, answered with 202).
+//!
+//! The channel's `secret` is the integration's routing key; its `url` defaults to
+//! [`EVENTS_URL`] and can point elsewhere (an EU service region, a proxy, a test receiver).
+//!
+//! The `dedup_key` is the **incident id**, the same for every transition of one outage, so
+//! PagerDuty keeps one alert: `opened`, `flapping` and `reminder` trigger it (a repeated
+//! trigger with the same key is folded into the open alert), `acknowledged` acknowledges it
+//! and `resolved` resolves it. A test notification triggers an alert with a `test:` key. The
+//! outbox's own per-transition dedup key still guarantees each transition is queued once.
+
+use super::message::{compose, one_line, truncate};
+use netpulse_core::alert::{AlertEvent, AlertKind};
+use serde_json::json;
+
+/// The public Events API v2 endpoint.
+pub const EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
+/// `trigger`, `acknowledge` or `resolve` for a notice kind.
+pub fn event_action(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Opened | AlertKind::Reminder | AlertKind::Flapping | AlertKind::Test => "trigger",
+        AlertKind::Acknowledged => "acknowledge",
+        AlertKind::Resolved => "resolve",
+    }
+}
+
+/// The PagerDuty dedup key: the incident id, stable across trigger → acknowledge → resolve;
+/// the event's own (`test:…`) key when there is no incident.
+pub fn dedup_key(event: &AlertEvent) -> String {
+    match &event.incident_id {
+        Some(id) => id.to_string(),
+        None => truncate(&event.dedup_key, 255),
+    }
+}
+
+/// The JSON body for `event`, with `routing_key`.
+pub fn render(event: &AlertEvent, routing_key: &str, base_url: &str) -> String {
+    let action = event_action(event.kind);
+    let key = dedup_key(event);
+    if action != "trigger" {
+        return json!({ "routing_key": routing_key, "event_action": action, "dedup_key": key }).to_string();
+    }
+    let m = compose(event, base_url);
+    let severity = match event.kind {
+        AlertKind::Test => "info",
+        AlertKind::Flapping => "warning",
+        _ => "critical",
+    };
+    let details: serde_json::Map<String, serde_json::Value> =
+        m.facts.iter().map(|(k, v)| (k.to_lowercase().replace(' ', "_"), json!(v))).collect();
+    let summary = match &event.error {
+        Some(e) if event.kind != AlertKind::Test => format!("{} — {e}", m.title),
+        _ => m.title.clone(),
+    };
+    json!({
+        "routing_key": routing_key,
+        "event_action": action,
+        "dedup_key": key,
+        "payload": {
+            "summary": truncate(&summary, 1024),
+            "source": truncate(&one_line(&event.target), 255),
+            "severity": severity,
+            "timestamp": event.at.to_rfc3339(),
+            "component": truncate(&one_line(&event.monitor_name), 255),
+            "class": event.kind.as_str(),
+            "custom_details": details,
+        },
+        "links": [{ "href": m.link, "text": "Incident in NetPulse" }],
+        "client": "NetPulse",
+        "client_url": m.link,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_actions() {
+        assert_eq!(event_action(AlertKind::Opened), "trigger");
+        assert_eq!(event_action(AlertKind::Reminder), "trigger");
+        assert_eq!(event_action(AlertKind::Flapping), "trigger");
+        assert_eq!(event_action(AlertKind::Acknowledged), "acknowledge");
+        assert_eq!(event_action(AlertKind::Resolved), "resolve");
+        assert_eq!(event_action(AlertKind::Test), "trigger");
+    }
+}

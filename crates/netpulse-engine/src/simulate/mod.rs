@@ -1,0 +1,414 @@
+//! `netpulse simulate`: runs the real scheduling (`next_due`), ingest, incident state machine
+//! and alert outbox — the SQLite store, `store::plan`, `core::incident::step`, outbox claims —
+//! under a virtual clock, with simulated targets, regions and channel receivers, then judges
+//! the notifications against the scenario's ground truth ([`truth`]). 24 simulated hours take
+//! seconds. Faults: results redelivered, delivered out of order, and engine restarts (the
+//! store is closed and reopened from disk).
+
+pub mod report;
+pub mod scenario;
+pub mod truth;
+
+use crate::clock;
+use crate::config::Secret;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{ChannelKind, ChannelRecord, Delivery, MonitorRecord, Store};
+use netpulse_core::ids::fnv1a;
+use netpulse_core::incident::{Observation, Policy};
+use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
+use netpulse_core::schedule::next_due;
+use netpulse_core::{ChannelId, CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
+use report::{incident_windows, Received, Report, Verdict};
+use scenario::{Condition, Scenario};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+
+/// Scenario second 0, as wall time (fixed, so runs are reproducible).
+const EPOCH_MS: i64 = 1_800_000_000_000;
+/// Results reaching ingest within this much simulated time are stored in one batch.
+const LINGER_MS: u64 = 1_000;
+
+fn ts(ms: u64) -> Timestamp {
+    Timestamp::from_millis(EPOCH_MS + ms as i64)
+}
+fn scenario_ms(t: Timestamp) -> u64 {
+    (t.millis() - EPOCH_MS).max(0) as u64
+}
+
+/// A small deterministic generator (splitmix64), so a seed replays the same run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.next() as f64 / u64::MAX as f64) < p
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SimEvent {
+    Restart,
+    Maintenance {
+        monitor: usize,
+        active: bool,
+    },
+    Region {
+        monitor: usize,
+        region: usize,
+        online: bool,
+    },
+    Check {
+        monitor: usize,
+        region: usize,
+        grid: bool,
+    },
+    Deliver(Box<ResultKey>),
+    /// Ingest's linger ran out: store what has arrived.
+    Flush,
+}
+
+/// A result waiting to reach ingest (boxed ordering key + the result).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ResultKey(String, usize);
+
+struct Sim<'a> {
+    s: &'a Scenario,
+    path: PathBuf,
+    store: SqliteStore,
+    tenant: TenantId,
+    channel: ChannelId,
+    ids: Vec<MonitorId>,
+    queue: BinaryHeap<Reverse<(u64, u64, SimEvent)>>,
+    seq: u64,
+    results: HashMap<String, CheckResult>,
+    pending: Vec<CheckResult>,
+    pending_since: Option<u64>,
+    rng: Rng,
+    received: Vec<Received>,
+    checks: u64,
+    failed_checks: u64,
+    redelivered: u64,
+    restarts: usize,
+}
+
+/// Run a scenario and judge it.
+pub async fn run(s: &Scenario) -> anyhow::Result<Report> {
+    let path =
+        std::env::temp_dir().join(format!("netpulse-sim-{}-{:x}.db", std::process::id(), clock::random_u128() as u64));
+    let result = simulate(s, path.clone()).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    result
+}
+
+async fn simulate(s: &Scenario, path: PathBuf) -> anyhow::Result<Report> {
+    let store = SqliteStore::open(&path)?;
+    let (tenant, _) = store.bootstrap(&clock::token_hash("simulation"), ts(0)).await?;
+    let channel = ChannelRecord {
+        id: ChannelId::from_parts(EPOCH_MS, 1),
+        tenant_id: tenant.clone(),
+        name: "simulated receiver".into(),
+        kind: ChannelKind::Webhook,
+        url: "http://receiver.invalid/".into(),
+        secret: Secret::new("simulation-secret"),
+        settings: serde_json::json!({}),
+        enabled: true,
+        created_at: ts(0),
+    };
+    store.create_channel(&tenant, &channel).await?;
+    let mut sim = Sim {
+        s,
+        path,
+        store,
+        tenant,
+        channel: channel.id,
+        ids: Vec::new(),
+        queue: BinaryHeap::new(),
+        seq: 0,
+        results: HashMap::new(),
+        pending: Vec::new(),
+        pending_since: None,
+        rng: Rng(s.seed),
+        received: Vec::new(),
+        checks: 0,
+        failed_checks: 0,
+        redelivered: 0,
+        restarts: 0,
+    };
+    sim.setup().await?;
+    sim.run_events().await?;
+    Ok(sim.judge())
+}
+
+impl Sim<'_> {
+    fn push(&mut self, at_ms: u64, e: SimEvent) {
+        self.seq += 1;
+        self.queue.push(Reverse((at_ms, self.seq, e)));
+    }
+
+    fn interval(&self) -> Interval {
+        Interval::from_trusted(self.s.interval_s)
+    }
+
+    async fn setup(&mut self) -> anyhow::Result<()> {
+        let policy = Policy {
+            confirm_threshold: self.s.confirm_threshold,
+            recovery_threshold: self.s.recovery_threshold,
+            ..Policy::default()
+        };
+        for (i, m) in self.s.monitors.iter().enumerate() {
+            let id = MonitorId::from_parts(EPOCH_MS, u128::from(fnv1a(m.id.as_bytes())));
+            let draft = MonitorDraft {
+                name: m.id.clone(),
+                spec: CheckSpec::Tcp(TcpSpec { host: format!("{}.sim.invalid", m.id), port: 443 }),
+                interval: self.interval(),
+                timeout_ms: 1000,
+                retries: 0,
+                regions: self.s.regions.clone(),
+                tags: vec![],
+                paused: false,
+                policy: policy.clone(),
+                channels: None,
+            };
+            let rec = MonitorRecord {
+                id: id.clone(),
+                tenant_id: self.tenant.clone(),
+                draft,
+                heartbeat_token: None,
+                created_at: ts(0),
+                updated_at: ts(0),
+            };
+            self.store.create_monitor(&self.tenant, &rec).await?;
+            let first = scenario_ms(next_due(&id, self.interval(), ts(0)));
+            self.ids.push(id);
+            for r in 0..self.s.regions.len() {
+                self.push(first, SimEvent::Check { monitor: i, region: r, grid: true });
+            }
+            for (a, b) in m.maintenance() {
+                self.push(a * 1000, SimEvent::Maintenance { monitor: i, active: true });
+                self.push(b * 1000, SimEvent::Maintenance { monitor: i, active: false });
+            }
+            for (region, a, b) in m.offline_spans(self.s.duration_s) {
+                let r = self.s.regions.iter().position(|x| *x == region).expect("validated");
+                self.push(a * 1000, SimEvent::Region { monitor: i, region: r, online: false });
+                self.push(b * 1000, SimEvent::Region { monitor: i, region: r, online: true });
+            }
+        }
+        for r in self.s.faults.engine_restarts_s.clone() {
+            self.push(r * 1000, SimEvent::Restart);
+        }
+        Ok(())
+    }
+
+    async fn run_events(&mut self) -> anyhow::Result<()> {
+        let end_ms = self.s.duration_s * 1000;
+        while let Some(Reverse((at, _, event))) = self.queue.pop() {
+            if at > end_ms {
+                break;
+            }
+            if !matches!(event, SimEvent::Deliver(_)) {
+                self.flush(at).await?;
+            }
+            match event {
+                SimEvent::Check { monitor, region, grid } => self.check(at, monitor, region, grid),
+                SimEvent::Deliver(key) => {
+                    let r = self.results[&key.0].clone();
+                    self.pending.push(r);
+                    if self.pending_since.is_none() {
+                        self.pending_since = Some(at);
+                        self.push(at + LINGER_MS, SimEvent::Flush);
+                    }
+                }
+                SimEvent::Flush => {}
+                SimEvent::Maintenance { monitor, active } => {
+                    self.observe(at, monitor, Observation::Maintenance { at: ts(at), active }).await?;
+                }
+                SimEvent::Region { monitor, region, online } => {
+                    let region = self.s.regions[region].clone();
+                    self.observe(at, monitor, Observation::RegionAvailability { at: ts(at), region, online }).await?;
+                }
+                SimEvent::Restart => {
+                    self.restarts += 1;
+                    self.store = SqliteStore::open(&self.path)?; // the old one is dropped: a cold start
+                }
+            }
+        }
+        self.flush(end_ms).await
+    }
+
+    /// Run one simulated check and send its result toward ingest (late, or twice, as faults say).
+    fn check(&mut self, at: u64, monitor: usize, region: usize, grid: bool) {
+        let m = &self.s.monitors[monitor];
+        let region_name = &self.s.regions[region];
+        if grid {
+            let next = scenario_ms(next_due(&self.ids[monitor], self.interval(), ts(at)));
+            self.push(next, SimEvent::Check { monitor, region, grid: true });
+        }
+        if !m.region_online(region_name, at / 1000) {
+            return; // no live checker in that region
+        }
+        let (outcome, error) = match m.condition(region_name, at / 1000) {
+            Condition::Up => (Outcome::Up, None),
+            Condition::Down => (Outcome::Down, Some("connection refused".to_owned())),
+            Condition::Flaky(p) if self.rng.chance(p) => (Outcome::Down, Some("timed out".to_owned())),
+            Condition::Flaky(_) => (Outcome::Up, None),
+            Condition::Slow(ms) if ms > self.s.degraded_after_ms => (Outcome::Degraded, Some(format!("slow: {ms} ms"))),
+            Condition::Slow(_) => (Outcome::Up, None),
+        };
+        self.checks += 1;
+        self.failed_checks += u64::from(outcome.is_failure());
+        let result = CheckResult {
+            id: ResultId::from_parts(EPOCH_MS + at as i64, u128::from(self.rng.next())),
+            tenant_id: self.tenant.clone(),
+            monitor_id: self.ids[monitor].clone(),
+            region: region_name.clone(),
+            worker: format!("sim/{region_name}"),
+            started_at: ts(at),
+            finished_at: ts(at),
+            outcome,
+            timings: Timings::default(),
+            status_code: None,
+            error,
+            cert_expires_at: None,
+            provenance: Provenance::Synthetic,
+        };
+        let key = result.id.to_string();
+        self.results.insert(key.clone(), result);
+        let faults = &self.s.faults;
+        let delay = self.rng.below(faults.reorder_max_s * 1000 + 1);
+        self.push(at + delay, SimEvent::Deliver(Box::new(ResultKey(key.clone(), monitor))));
+        if self.rng.chance(faults.redeliver_ratio) {
+            self.redelivered += 1;
+            let later = self.rng.below((faults.reorder_max_s + u64::from(self.s.interval_s)) * 1000 + 1);
+            self.push(at + later, SimEvent::Deliver(Box::new(ResultKey(key, monitor))));
+        }
+    }
+
+    /// Store what reached ingest, schedule the re-checks it asks for, deliver notices.
+    async fn flush(&mut self, now: u64) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_since = None;
+        let report = self.store.ingest(&batch, ts(now)).await?;
+        let delay = (u64::from(self.s.interval_s) * 1000 / 2).min(10_000);
+        for m in report.rechecks {
+            let Some(i) = self.ids.iter().position(|x| *x == m) else { continue };
+            for r in 0..self.s.regions.len() {
+                self.push(now + delay, SimEvent::Check { monitor: i, region: r, grid: false });
+            }
+        }
+        self.dispatch(now).await
+    }
+
+    async fn observe(&mut self, at: u64, monitor: usize, obs: Observation) -> anyhow::Result<()> {
+        self.store.observe(&self.tenant, &self.ids[monitor], obs, ts(at)).await?;
+        self.dispatch(at).await
+    }
+
+    /// The dispatcher's job: claim due notices and "send" them to the simulated receiver.
+    async fn dispatch(&mut self, now: u64) -> anyhow::Result<()> {
+        loop {
+            let items = self.store.claim_outbox(ts(now), 64, 60_000).await?;
+            if items.is_empty() {
+                return Ok(());
+            }
+            for item in items {
+                let e = &item.event;
+                self.received.push(Received {
+                    monitor: e.monitor_name.clone(),
+                    channel: item.channel.id.to_string(),
+                    kind: e.kind.as_str().to_owned(),
+                    dedup_key: e.dedup_key.clone(),
+                    incident: e.incident_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    at_s: scenario_ms(e.at) / 1000,
+                });
+                self.store.record_delivery(item.id, Delivery::Sent { at: ts(now) }).await?;
+            }
+        }
+    }
+
+    fn judge(&self) -> Report {
+        let mut total = Verdict::default();
+        let mut monitors = Vec::new();
+        for m in &self.s.monitors {
+            let notices: Vec<&Received> = self.received.iter().filter(|r| r.monitor == m.id).collect();
+            let mut v = judge_monitor(self.s, m, &notices);
+            v.finish();
+            total.add(&v);
+            monitors.push((m.id.clone(), v));
+        }
+        total.finish();
+        let _ = &self.channel;
+        Report {
+            scenario: self.s.name.clone(),
+            simulated_s: self.s.duration_s,
+            checks: self.checks,
+            failed_checks: self.failed_checks,
+            results_redelivered: self.redelivered,
+            engine_restarts: self.restarts,
+            trustworthy: total.trustworthy(),
+            monitors,
+            total,
+        }
+    }
+}
+
+fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received]) -> Verdict {
+    let mut v = Verdict { notifications: notices.len(), ..Verdict::default() };
+    let slack = s.faults.reorder_max_s + u64::from(s.interval_s);
+    let maintenance = m.maintenance();
+    let windows = incident_windows(notices, s.duration_s);
+    for o in truth::real_outages(s, m) {
+        if maintenance.iter().any(|(a, b)| *a <= o.start && o.end <= *b) {
+            v.in_maintenance += 1;
+            continue;
+        }
+        v.real_outages += 1;
+        let reach = truth::Span { start: o.start, end: o.end + slack };
+        let Some(w) = windows.iter().filter(|w| w.overlaps(&reach)).min_by_key(|w| w.start) else {
+            v.missed += 1;
+            continue;
+        };
+        v.detected += 1;
+        // Detection could not start before a maintenance window covering the outage's start ended.
+        let from =
+            maintenance.iter().filter(|(a, b)| *a <= o.start && o.start < *b).map(|(_, b)| *b).max().unwrap_or(o.start);
+        v.ttd.push(w.start.saturating_sub(from));
+        if w.end <= s.duration_s {
+            v.ttr.push(w.end.saturating_sub(o.end));
+        }
+    }
+    let down = truth::majority_down(s, m);
+    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping")) {
+        if !down.iter().any(|sp| sp.start <= n.at_s && n.at_s <= sp.end + slack) {
+            v.false_alerts += 1;
+        }
+    }
+    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder")) {
+        if maintenance.iter().any(|(a, b)| (*a..*b).contains(&n.at_s)) {
+            v.alerts_in_maintenance += 1;
+        }
+    }
+    let mut per_key: HashMap<(&str, &str), usize> = HashMap::new();
+    for n in notices {
+        *per_key.entry((&n.channel, &n.dedup_key)).or_default() += 1;
+    }
+    v.duplicates = per_key.values().map(|c| c - 1).sum();
+    v
+}

@@ -1,0 +1,178 @@
+//! The scenario format of `netpulse simulate`: monitors with timelines of target states per
+//! region, region outages, maintenance windows and injected faults.
+//!
+//! ```json
+//! {"name": "…", "interval_s": 30, "duration_s": 86400, "regions": ["eu","us","ap"], "seed": 7,
+//!  "faults": {"redeliver_ratio": 0.05, "reorder_max_s": 20, "engine_restarts_s": [3600]},
+//!  "monitors": [{"id": "api", "depends_on": null, "timeline": [
+//!     {"at_s": 0, "state": "up"},
+//!     {"at_s": 3600, "state": "down", "regions": ["eu","us","ap"]},
+//!     {"at_s": 5000, "state": "flaky", "fail_ratio": 0.1},
+//!     {"at_s": 9000, "state": "slow", "latency_ms": 4000},
+//!     {"at_s": 20000, "region_offline": "ap", "until_s": 21000},
+//!     {"at_s": 30000, "maintenance_until_s": 31000}]}]}
+//! ```
+//! A state without `regions` applies to all regions; a state with `regions` applies to those
+//! and leaves the others up. Unknown fields are allowed.
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Scenario {
+    #[serde(default)]
+    pub name: String,
+    pub interval_s: u32,
+    pub duration_s: u64,
+    pub regions: Vec<String>,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub faults: Faults,
+    /// Consecutive failures that confirm an outage (the policy under test).
+    #[serde(default = "two")]
+    pub confirm_threshold: u32,
+    #[serde(default = "two")]
+    pub recovery_threshold: u32,
+    /// Slower than this is degraded, never down.
+    #[serde(default = "degraded_ms")]
+    pub degraded_after_ms: u32,
+    pub monitors: Vec<SimMonitor>,
+}
+
+fn two() -> u32 {
+    2
+}
+fn degraded_ms() -> u32 {
+    2000
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Faults {
+    #[serde(default)]
+    pub redeliver_ratio: f64,
+    #[serde(default)]
+    pub reorder_max_s: u64,
+    #[serde(default)]
+    pub engine_restarts_s: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SimMonitor {
+    pub id: String,
+    #[serde(default)]
+    pub depends_on: Option<String>,
+    pub timeline: Vec<Event>,
+}
+
+/// One timeline entry: a target state change, a region outage or a maintenance window.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Event {
+    pub at_s: u64,
+    #[serde(default)]
+    pub state: Option<TargetState>,
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    #[serde(default)]
+    pub fail_ratio: Option<f64>,
+    #[serde(default)]
+    pub latency_ms: Option<u32>,
+    #[serde(default)]
+    pub region_offline: Option<String>,
+    #[serde(default)]
+    pub until_s: Option<u64>,
+    #[serde(default)]
+    pub maintenance_until_s: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    Up,
+    Down,
+    Flaky,
+    Slow,
+}
+
+/// What the target looks like from one region at one time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Condition {
+    Up,
+    Down,
+    Flaky(f64),
+    Slow(u32),
+}
+
+impl Scenario {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let s: Scenario = serde_json::from_str(text).map_err(|e| format!("scenario is not valid: {e}"))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.interval_s == 0 || self.duration_s == 0 || self.regions.is_empty() || self.monitors.is_empty() {
+            return Err("interval_s, duration_s, regions and monitors must be non-empty/positive".into());
+        }
+        for m in &self.monitors {
+            for e in &m.timeline {
+                if e.state.is_none() && e.region_offline.is_none() && e.maintenance_until_s.is_none() {
+                    return Err(format!(
+                        "monitor {}: event at {} s has no state, region_offline or maintenance_until_s",
+                        m.id, e.at_s
+                    ));
+                }
+                if let Some(r) = e.regions.iter().flatten().chain(&e.region_offline).find(|r| !self.regions.contains(r))
+                {
+                    return Err(format!("monitor {}: event at {} s names unknown region `{r}`", m.id, e.at_s));
+                }
+            }
+            if let Some(p) = &m.depends_on {
+                if !self.monitors.iter().any(|o| &o.id == p) {
+                    return Err(format!("monitor {}: depends_on `{p}` is not a monitor of this scenario", m.id));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SimMonitor {
+    /// The target's condition from `region` at second `t` (the latest state event at or before `t`).
+    pub fn condition(&self, region: &str, t: u64) -> Condition {
+        let mut c = Condition::Up;
+        for e in self.timeline.iter().filter(|e| e.at_s <= t) {
+            let Some(state) = e.state else { continue };
+            let applies = e.regions.as_ref().is_none_or(|rs| rs.iter().any(|r| r == region));
+            c = match (state, applies) {
+                (_, false) => Condition::Up,
+                (TargetState::Up, true) => Condition::Up,
+                (TargetState::Down, true) => Condition::Down,
+                (TargetState::Flaky, true) => Condition::Flaky(e.fail_ratio.unwrap_or(0.1)),
+                (TargetState::Slow, true) => Condition::Slow(e.latency_ms.unwrap_or(5000)),
+            };
+        }
+        c
+    }
+
+    /// Whether `region` has a live checker at second `t`.
+    pub fn region_online(&self, region: &str, t: u64) -> bool {
+        !self
+            .timeline
+            .iter()
+            .any(|e| e.region_offline.as_deref() == Some(region) && e.at_s <= t && e.until_s.is_none_or(|u| t < u))
+    }
+
+    /// Maintenance windows as `[start, end)` seconds.
+    pub fn maintenance(&self) -> Vec<(u64, u64)> {
+        self.timeline.iter().filter_map(|e| e.maintenance_until_s.map(|u| (e.at_s, u))).collect()
+    }
+
+    /// Region outages as `(region, start, end)`.
+    pub fn offline_spans(&self, duration: u64) -> Vec<(String, u64, u64)> {
+        let spans = self
+            .timeline
+            .iter()
+            .filter_map(|e| e.region_offline.clone().map(|r| (r, e.at_s, e.until_s.unwrap_or(duration))));
+        spans.collect()
+    }
+}

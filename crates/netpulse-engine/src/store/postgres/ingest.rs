@@ -1,0 +1,284 @@
+//! Ingest and incident commands in PostgreSQL: results, state, incidents, outbox rows and
+//! hourly rollups in one transaction per batch, in a fixed number of statements.
+//!
+//! Lock order, the same in every transaction, so concurrent ingest nodes never deadlock:
+//! new result ids (inserted sorted by id) → `monitors` rows (`FOR NO KEY UPDATE`, by id) →
+//! that monitor's incident/outbox/state rows → rollup rows (sorted by monitor and hour).
+//! Holding a monitor's row while stepping it means two nodes never step one monitor at once.
+
+use super::state::{load_states, lock_monitors, save_states, StateRow};
+use crate::store::plan::{plan, MonitorFacts, Write};
+use crate::store::*;
+use netpulse_core::incident::Observation;
+use netpulse_core::Provenance;
+use std::collections::{BTreeMap, HashSet};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Transaction};
+
+const HOUR_MS: i64 = 3_600_000;
+
+pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
+    if batch.is_empty() {
+        return Ok(IngestReport::default());
+    }
+    let tx = c.transaction().await?;
+    let mut new_ids = insert_results(&tx, batch).await?;
+    let mut report =
+        IngestReport { inserted: new_ids.len(), duplicates: batch.len() - new_ids.len(), ..IngestReport::default() };
+    // A result id repeated inside one batch is new only the first time, as in SQLite.
+    let mut fresh: BTreeMap<&MonitorId, Vec<&CheckResult>> = BTreeMap::new();
+    for r in batch.iter().filter(|r| new_ids.remove(r.id.as_str())) {
+        fresh.entry(&r.monitor_id).or_default().push(r);
+    }
+    for results in fresh.values_mut() {
+        results.sort_by_key(|r| (r.started_at, r.id.clone()));
+    }
+    let keys: Vec<(TenantId, MonitorId)> =
+        fresh.iter().map(|(m, rs)| (rs[0].tenant_id.clone(), (*m).clone())).collect();
+    let facts = lock_monitors(&tx, &keys).await?;
+    let ids: Vec<&str> = facts.iter().map(|f| f.id.as_str()).collect();
+    let mut states = load_states(&tx, &ids).await?;
+    let mut saved = Vec::with_capacity(facts.len());
+    for f in &facts {
+        let results = &fresh[&f.id];
+        let observations: Vec<Observation> = results.iter().map(|r| Observation::of_result(r)).collect();
+        let (state, mut status) = states.remove(f.id.as_str()).unwrap_or_default();
+        let p = plan(f, state, &observations);
+        execute(&tx, f, &p.writes, now).await?;
+        for r in results {
+            status.observe(r);
+        }
+        report.notices += p.notices;
+        if p.recheck {
+            report.rechecks.push(f.id.clone());
+        }
+        saved.push(StateRow { facts: f, state: p.state, status });
+    }
+    save_states(&tx, &saved).await?;
+    upsert_rollups(&tx, fresh.values().flatten().copied()).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// Insert the batch with one `INSERT … SELECT FROM UNNEST`, sorted by id; returns the ids
+/// that were new (a redelivered result conflicts and is skipped).
+async fn insert_results(tx: &Transaction<'_>, batch: &[CheckResult]) -> StoreResult<HashSet<String>> {
+    let mut sorted: Vec<&CheckResult> = batch.iter().collect();
+    sorted.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    sorted.dedup_by(|a, b| a.id == b.id);
+    let text = |f: fn(&CheckResult) -> &str| sorted.iter().map(|r| f(r)).collect::<Vec<&str>>();
+    let ms = |f: fn(&CheckResult) -> Option<u32>| sorted.iter().map(|r| f(r).map(|v| v as i32)).collect::<Vec<_>>();
+    let ids = text(|r| r.id.as_str());
+    let tenants = text(|r| r.tenant_id.as_str());
+    let monitors = text(|r| r.monitor_id.as_str());
+    let regions = text(|r| &r.region);
+    let workers = text(|r| &r.worker);
+    let started: Vec<i64> = sorted.iter().map(|r| r.started_at.millis()).collect();
+    let finished: Vec<i64> = sorted.iter().map(|r| r.finished_at.millis()).collect();
+    let outcomes = text(|r| r.outcome.as_str());
+    let (dns, connect, tls) = (ms(|r| r.timings.dns_ms), ms(|r| r.timings.connect_ms), ms(|r| r.timings.tls_ms));
+    let (ttfb, total) = (ms(|r| r.timings.ttfb_ms), ms(|r| r.timings.total_ms));
+    let codes: Vec<Option<i32>> = sorted.iter().map(|r| r.status_code.map(i32::from)).collect();
+    let errors: Vec<Option<&str>> = sorted.iter().map(|r| r.error.as_deref()).collect();
+    let certs: Vec<Option<i64>> = sorted.iter().map(|r| r.cert_expires_at.map(Timestamp::millis)).collect();
+    let provenance = text(|r| r.provenance.as_str());
+    let rows = tx
+        .query_typed(
+            "INSERT INTO check_results (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, \
+             dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], \
+             $8::text[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int4[], $14::int4[], $15::text[], \
+             $16::int8[], $17::text[]) ON CONFLICT (id) DO NOTHING RETURNING id",
+            &[
+                (&ids, Type::TEXT_ARRAY),
+                (&tenants, Type::TEXT_ARRAY),
+                (&monitors, Type::TEXT_ARRAY),
+                (&regions, Type::TEXT_ARRAY),
+                (&workers, Type::TEXT_ARRAY),
+                (&started, Type::INT8_ARRAY),
+                (&finished, Type::INT8_ARRAY),
+                (&outcomes, Type::TEXT_ARRAY),
+                (&dns, Type::INT4_ARRAY),
+                (&connect, Type::INT4_ARRAY),
+                (&tls, Type::INT4_ARRAY),
+                (&ttfb, Type::INT4_ARRAY),
+                (&total, Type::INT4_ARRAY),
+                (&codes, Type::INT4_ARRAY),
+                (&errors, Type::TEXT_ARRAY),
+                (&certs, Type::INT8_ARRAY),
+                (&provenance, Type::TEXT_ARRAY),
+            ],
+        )
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get::<_, String>(0)?)).collect()
+}
+
+/// Add the new live results to the hourly rollup, one upsert for the whole batch.
+async fn upsert_rollups<'a>(tx: &Transaction<'_>, fresh: impl Iterator<Item = &'a CheckResult>) -> StoreResult<()> {
+    let mut hours: BTreeMap<(&str, i64), (&str, [i64; 4])> = BTreeMap::new();
+    for r in fresh.filter(|r| r.provenance == Provenance::Live) {
+        let hour = r.started_at.millis().div_euclid(HOUR_MS) * HOUR_MS;
+        let slot = hours.entry((r.monitor_id.as_str(), hour)).or_insert((r.tenant_id.as_str(), [0; 4]));
+        let i = match r.outcome {
+            Outcome::Up => 0,
+            Outcome::Degraded => 1,
+            Outcome::Down => 2,
+            Outcome::Error => 3,
+        };
+        slot.1[i] += 1;
+    }
+    if hours.is_empty() {
+        return Ok(());
+    }
+    let monitors: Vec<&str> = hours.keys().map(|k| k.0).collect();
+    let starts: Vec<i64> = hours.keys().map(|k| k.1).collect();
+    let tenants: Vec<&str> = hours.values().map(|v| v.0).collect();
+    let count = |i: usize| hours.values().map(|v| v.1[i]).collect::<Vec<i64>>();
+    let (up, degraded, down, error) = (count(0), count(1), count(2), count(3));
+    tx.execute_typed(
+        "INSERT INTO uptime_hourly (monitor_id, hour_start, tenant_id, up, degraded, down, error) \
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) \
+         ON CONFLICT (monitor_id, hour_start) DO UPDATE SET up = uptime_hourly.up + EXCLUDED.up, \
+         degraded = uptime_hourly.degraded + EXCLUDED.degraded, down = uptime_hourly.down + EXCLUDED.down, \
+         error = uptime_hourly.error + EXCLUDED.error",
+        &[
+            (&monitors, Type::TEXT_ARRAY),
+            (&starts, Type::INT8_ARRAY),
+            (&tenants, Type::TEXT_ARRAY),
+            (&up, Type::INT8_ARRAY),
+            (&degraded, Type::INT8_ARRAY),
+            (&down, Type::INT8_ARRAY),
+            (&error, Type::INT8_ARRAY),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn execute(tx: &Transaction<'_>, f: &MonitorFacts, writes: &[Write], now: Timestamp) -> StoreResult<()> {
+    let t = f.tenant_id.as_str();
+    for w in writes {
+        match w {
+            Write::OpenIncident { id, at, cause } => {
+                tx.execute_typed(
+                    "INSERT INTO incidents (id, tenant_id, monitor_id, status, cause, opened_at) \
+                     VALUES ($1, $2, $3, 'open', $4, $5) ON CONFLICT (id) DO NOTHING",
+                    &[
+                        (&id.as_str(), Type::TEXT),
+                        (&t, Type::TEXT),
+                        (&f.id.as_str(), Type::TEXT),
+                        (cause, Type::TEXT),
+                        (&at.millis(), Type::INT8),
+                    ],
+                )
+                .await?
+            }
+            Write::ReopenIncident { id } => {
+                tx.execute_typed(
+                    "UPDATE incidents SET status = 'open', flapping = TRUE, resolved_at = NULL, resolved_by = NULL, \
+                     acknowledged_at = NULL, acknowledged_by = NULL WHERE tenant_id = $1 AND id = $2",
+                    &[(&t, Type::TEXT), (&id.as_str(), Type::TEXT)],
+                )
+                .await?
+            }
+            Write::AcknowledgeIncident { id, at, by } => {
+                tx.execute_typed(
+                    "UPDATE incidents SET status = 'acknowledged', acknowledged_at = $3, acknowledged_by = $4 \
+                     WHERE tenant_id = $1 AND id = $2",
+                    &[(&t, Type::TEXT), (&id.as_str(), Type::TEXT), (&at.millis(), Type::INT8), (by, Type::TEXT)],
+                )
+                .await?
+            }
+            Write::ResolveIncident { id, at, by } => {
+                tx.execute_typed(
+                    "UPDATE incidents SET status = 'resolved', resolved_at = $3, resolved_by = $4 \
+                     WHERE tenant_id = $1 AND id = $2",
+                    &[(&t, Type::TEXT), (&id.as_str(), Type::TEXT), (&at.millis(), Type::INT8), (by, Type::TEXT)],
+                )
+                .await?
+            }
+            Write::Timeline { id, at, message } => {
+                tx.execute_typed(
+                    "INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES ($1, $2, $3, $4)",
+                    &[(&t, Type::TEXT), (&id.as_str(), Type::TEXT), (&at.millis(), Type::INT8), (message, Type::TEXT)],
+                )
+                .await?
+            }
+            Write::Outbox { channel, event } => {
+                let json = serde_json::to_string(event)?;
+                tx.execute_typed(
+                    "INSERT INTO alert_outbox (tenant_id, channel_id, dedup_key, kind, event, status, next_attempt_at, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6) \
+                     ON CONFLICT (channel_id, dedup_key) DO NOTHING",
+                    &[
+                        (&t, Type::TEXT),
+                        (&channel.as_str(), Type::TEXT),
+                        (&event.dedup_key, Type::TEXT),
+                        (&event.kind.as_str(), Type::TEXT),
+                        (&json, Type::TEXT),
+                        (&now.millis(), Type::INT8),
+                    ],
+                )
+                .await?
+            }
+        };
+    }
+    Ok(())
+}
+
+pub async fn incident_command(
+    c: &mut Client,
+    t: &TenantId,
+    id: &IncidentId,
+    cmd: IncidentCommand,
+    now: Timestamp,
+) -> StoreResult<Option<IncidentRecord>> {
+    let tx = c.transaction().await?;
+    let monitor = tx
+        .query_typed_opt(
+            "SELECT monitor_id FROM incidents WHERE tenant_id = $1 AND id = $2",
+            &[(&t.as_str(), Type::TEXT), (&id.as_str(), Type::TEXT)],
+        )
+        .await?;
+    let Some(monitor) = monitor.map(|r| r.try_get::<_, String>(0)).transpose()?.map(MonitorId::from_trusted) else {
+        return Ok(None);
+    };
+    let Some(facts) = lock_monitors(&tx, &[(t.clone(), monitor)]).await?.pop() else {
+        return Ok(None);
+    };
+    let (state, status) = load_states(&tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();
+    let obs = match cmd {
+        IncidentCommand::Acknowledge { by } => Observation::Acknowledge { incident: id.clone(), at: now, by },
+        IncidentCommand::Resolve { by } => Observation::Resolve { incident: id.clone(), at: now, by },
+    };
+    let p = plan(&facts, state, &[obs]);
+    if p.writes.is_empty() {
+        return Err(StoreError::Conflict(format!("incident {id} is not open (or already acknowledged)")));
+    }
+    execute(&tx, &facts, &p.writes, now).await?;
+    save_states(&tx, &[StateRow { facts: &facts, state: p.state, status }]).await?;
+    let rec = super::reads::list_incidents(&tx, t, &IncidentFilter::default(), Some(id), 1).await?.pop();
+    tx.commit().await?;
+    Ok(rec)
+}
+
+/// Feed one monitor a non-result observation (maintenance, region availability) in one
+/// transaction; returns the number of row changes, or `None` when no such monitor.
+pub async fn observe(
+    c: &mut Client,
+    t: &TenantId,
+    m: &MonitorId,
+    obs: Observation,
+    now: Timestamp,
+) -> StoreResult<Option<usize>> {
+    let tx = c.transaction().await?;
+    let Some(facts) = lock_monitors(&tx, &[(t.clone(), m.clone())]).await?.pop() else {
+        return Ok(None);
+    };
+    let (state, status) = load_states(&tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();
+    let p = plan(&facts, state, &[obs]);
+    execute(&tx, &facts, &p.writes, now).await?;
+    save_states(&tx, &[StateRow { facts: &facts, state: p.state, status }]).await?;
+    tx.commit().await?;
+    Ok(Some(p.writes.len()))
+}

@@ -1,0 +1,238 @@
+//! The PostgreSQL store, built to run behind PgBouncer in transaction pooling mode.
+//!
+//! Rules that keep it correct through a transaction pooler (see the stack notes): every
+//! statement is an *unnamed* one sent with its parameter types (`query_typed`,
+//! `execute_typed`), never a named prepared statement; work that spans statements — including
+//! reads — runs inside one `BEGIN … COMMIT`; no session state (`SET`, session advisory locks,
+//! temp tables) is relied on. Migrations are the exception: they run over a direct connection
+//! (`storage.postgres.migrate_url`), see [`schema`].
+//!
+//! Concurrency: ingest and incident commands lock the affected `monitors` rows
+//! (`FOR NO KEY UPDATE`, in id order), so two engine nodes never step one monitor at once and
+//! never deadlock; the outbox is claimed with `FOR UPDATE SKIP LOCKED`.
+
+mod channels;
+mod ingest;
+mod monitors;
+pub mod pool;
+mod reads;
+pub mod schema;
+mod state;
+
+use crate::store::*;
+use pool::Pool;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
+
+/// Run `$call` (a future using the pooled client `$c`) and let the pool see how it went.
+macro_rules! pooled {
+    ($store:expr, |$c:ident| $call:expr) => {{
+        let mut $c = $store.pool.get().await?;
+        let result = $call.await;
+        $c.observe(&result);
+        result
+    }};
+}
+
+/// One typed parameter of an unnamed statement.
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// The PostgreSQL implementation of [`crate::store::Store`].
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// A store over the pooled `url` (e.g. PgBouncer) with at most `pool_size` connections.
+    /// Opens one connection to check that the database answers and is migrated.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let config = pool::parse_url(url, "storage.postgres.url")?;
+        let store = Self { pool: Pool::new(config, pool_size) };
+        let client = store.pool.get().await?;
+        let migrated = client
+            .query_typed(
+                "SELECT 1 FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'schema_migrations'",
+                &[],
+            )
+            .await?;
+        if migrated.is_empty() {
+            return Err(StoreError::Internal(format!(
+                "the database at {} has no NetPulse schema; run `netpulse migrate` \
+                 (or set storage.postgres.migrate_on_start = true)",
+                store.pool.target()
+            )));
+        }
+        drop(client);
+        Ok(store)
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let Some(db) = e.as_db_error() else {
+            // I/O, closed connection, protocol: the server or the pooler is unreachable.
+            return if e.is_closed() || e.to_string().contains("error communicating") || is_io(&e) {
+                StoreError::Unavailable(format!("PostgreSQL connection failed: {e}"))
+            } else {
+                StoreError::Internal(e.to_string())
+            };
+        };
+        let code = db.code();
+        let class = &code.code()[..2];
+        if class == "08" // connection exception (PgBouncer reports its own failures here too)
+            || class == "53" // insufficient resources, e.g. too many connections
+            || class == "57" // operator intervention: shutdown, cannot connect now
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            StoreError::Unavailable(format!("PostgreSQL unavailable: {}", db.message()))
+        } else if *code == SqlState::UNIQUE_VIOLATION {
+            StoreError::Conflict(format!("already exists ({})", db.constraint().unwrap_or("unique constraint")))
+        } else {
+            StoreError::Internal(format!("PostgreSQL error {}: {}", code.code(), db.message()))
+        }
+    }
+}
+
+fn is_io(e: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        pooled!(self, |c| async { Ok(c.query_typed("SELECT 1", &[]).await.map(drop)?) })
+    }
+
+    async fn bootstrap(&self, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)> {
+        pooled!(self, |c| monitors::bootstrap(&mut c, token_hash, now))
+    }
+    async fn set_bootstrap_token(&self, t: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()> {
+        pooled!(self, |c| monitors::set_bootstrap_token(&mut c, t, token_hash, now))
+    }
+    async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
+        pooled!(self, |c| monitors::authenticate(&c, token_hash))
+    }
+
+    async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>> {
+        pooled!(self, |c| monitors::schedulable(&c))
+    }
+    async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
+        pooled!(self, |c| ingest::ingest(&mut c, batch, now))
+    }
+    async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>> {
+        pooled!(self, |c| channels::claim_outbox(&mut c, now, limit, lease_ms))
+    }
+    async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()> {
+        pooled!(self, |c| channels::record_delivery(&c, id, &delivery))
+    }
+    async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
+        pooled!(self, |c| monitors::by_heartbeat_token(&c, token))
+    }
+    async fn prune(&self, results_before: Timestamp, rollups_before: Timestamp, limit: usize) -> StoreResult<usize> {
+        pooled!(self, |c| reads::prune(&mut c, results_before, rollups_before, limit))
+    }
+
+    async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
+        pooled!(self, |c| monitors::create(&c, t, rec))
+    }
+    async fn get_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<Option<MonitorView>> {
+        Ok(pooled!(self, |c| monitors::list(&c, t, Some(id)))?.pop())
+    }
+    async fn list_monitors(&self, t: &TenantId) -> StoreResult<Vec<MonitorView>> {
+        pooled!(self, |c| monitors::list(&c, t, None))
+    }
+    async fn update_monitor(
+        &self,
+        t: &TenantId,
+        id: &MonitorId,
+        draft: &MonitorDraft,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        pooled!(self, |c| monitors::update(&c, t, id, draft, now))
+    }
+    async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
+        pooled!(self, |c| monitors::delete(&mut c, t, id))
+    }
+
+    async fn list_results(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+        after: Option<&str>,
+    ) -> StoreResult<ResultsPage> {
+        pooled!(self, |c| reads::list_results(&c, t, m, (from, to), limit, after))
+    }
+    async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
+        pooled!(self, |c| reads::tally(&c, t, m, from, to))
+    }
+    async fn tally_hourly(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
+        pooled!(self, |c| reads::tally_hourly(&c, t, m, from, to))
+    }
+    async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
+        pooled!(self, |c| reads::tallies_since(&c, t, from))
+    }
+    async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
+        pooled!(self, |c| reads::monitor_state(&c, t, m))
+    }
+
+    async fn list_incidents(&self, t: &TenantId, f: &IncidentFilter, limit: usize) -> StoreResult<Vec<IncidentRecord>> {
+        pooled!(self, |c| reads::list_incidents(&*c, t, f, None, limit))
+    }
+    async fn get_incident(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+    ) -> StoreResult<Option<(IncidentRecord, Vec<TimelineEntry>)>> {
+        pooled!(self, |c| reads::get_incident(&mut c, t, id))
+    }
+    async fn incident_command(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+        cmd: IncidentCommand,
+        now: Timestamp,
+    ) -> StoreResult<Option<IncidentRecord>> {
+        pooled!(self, |c| ingest::incident_command(&mut c, t, id, cmd, now))
+    }
+
+    async fn observe(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        obs: Observation,
+        now: Timestamp,
+    ) -> StoreResult<Option<usize>> {
+        pooled!(self, |c| ingest::observe(&mut c, t, m, obs, now))
+    }
+
+    async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()> {
+        pooled!(self, |c| channels::create(&c, t, ch))
+    }
+    async fn list_channels(&self, t: &TenantId) -> StoreResult<Vec<ChannelRecord>> {
+        pooled!(self, |c| channels::list(&c, t, None))
+    }
+    async fn get_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<Option<ChannelRecord>> {
+        Ok(pooled!(self, |c| channels::list(&c, t, Some(id)))?.pop())
+    }
+    async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool> {
+        pooled!(self, |c| channels::update(&c, t, ch))
+    }
+    async fn delete_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<bool> {
+        pooled!(self, |c| channels::delete(&mut c, t, id))
+    }
+    async fn list_deliveries(&self, t: &TenantId, id: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>> {
+        pooled!(self, |c| channels::deliveries(&c, t, id, limit))
+    }
+}

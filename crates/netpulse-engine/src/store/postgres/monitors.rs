@@ -1,0 +1,216 @@
+//! Tenants, tokens and monitors in PostgreSQL.
+
+use super::Param;
+use crate::clock::fresh;
+use crate::store::*;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, GenericClient, Row};
+
+/// Transaction-scoped advisory lock serialising bootstrap across engine nodes.
+const BOOTSTRAP_LOCK: i64 = 0x6e70_626f_6f74;
+
+async fn lock_bootstrap(c: &impl GenericClient) -> StoreResult<()> {
+    c.query_typed("SELECT pg_advisory_xact_lock($1)", &[(&BOOTSTRAP_LOCK, Type::INT8)]).await?;
+    Ok(())
+}
+
+pub async fn bootstrap(c: &mut Client, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)> {
+    let tx = c.transaction().await?;
+    lock_bootstrap(&tx).await?;
+    let existing = tx.query_typed_opt("SELECT id FROM tenants ORDER BY created_at LIMIT 1", &[]).await?;
+    if let Some(row) = existing {
+        return Ok((TenantId::from_trusted(row.try_get(0)?), false));
+    }
+    let tenant: TenantId = fresh();
+    tx.execute_typed(
+        "INSERT INTO tenants (id, name, created_at) VALUES ($1, 'default', $2)",
+        &[(&tenant.as_str(), Type::TEXT), (&now.millis(), Type::INT8)],
+    )
+    .await?;
+    insert_token(&tx, &tenant, token_hash, now).await?;
+    tx.commit().await?;
+    Ok((tenant, true))
+}
+
+async fn insert_token(c: &impl GenericClient, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()> {
+    let id: TokenId = fresh();
+    c.execute_typed(
+        "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at) \
+         VALUES ($1, $2, 'admin', 'write', $3, $4)",
+        &[
+            (&id.as_str(), Type::TEXT),
+            (&tenant.as_str(), Type::TEXT),
+            (&token_hash, Type::TEXT),
+            (&now.millis(), Type::INT8),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn set_bootstrap_token(
+    c: &mut Client,
+    tenant: &TenantId,
+    token_hash: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let tx = c.transaction().await?;
+    lock_bootstrap(&tx).await?;
+    let exists = tx
+        .query_typed_opt("SELECT 1 FROM api_tokens WHERE token_hash = $1", &[(&token_hash, Type::TEXT)])
+        .await?
+        .is_some();
+    if !exists {
+        tx.execute_typed(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE tenant_id = $1 AND name = 'admin' AND revoked_at IS NULL",
+            &[(&tenant.as_str(), Type::TEXT), (&now.millis(), Type::INT8)],
+        )
+        .await?;
+        insert_token(&tx, tenant, token_hash, now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn authenticate(c: &Client, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
+    let row = c
+        .query_typed_opt(
+            "SELECT id, tenant_id, scope FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            &[(&token_hash, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let scope: String = row.try_get(2)?;
+    Ok(Some(TokenAuth {
+        token_id: TokenId::from_trusted(row.try_get(0)?),
+        tenant_id: TenantId::from_trusted(row.try_get(1)?),
+        scope: if scope == "write" { Scope::Write } else { Scope::Read },
+    }))
+}
+
+pub async fn create(c: &Client, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
+    let draft = serde_json::to_string(&rec.draft)?;
+    c.execute_typed(
+        "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            (&rec.id.as_str(), Type::TEXT),
+            (&t.as_str(), Type::TEXT),
+            (&rec.draft.name, Type::TEXT),
+            (&draft, Type::TEXT),
+            (&rec.draft.paused, Type::BOOL),
+            (&rec.heartbeat_token, Type::TEXT),
+            (&rec.created_at.millis(), Type::INT8),
+            (&rec.updated_at.millis(), Type::INT8),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn update(
+    c: &Client,
+    t: &TenantId,
+    id: &MonitorId,
+    draft: &MonitorDraft,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let json = serde_json::to_string(draft)?;
+    let n = c
+        .execute_typed(
+            "UPDATE monitors SET name = $3, draft = $4, paused = $5, updated_at = $6 WHERE tenant_id = $1 AND id = $2",
+            &[
+                (&t.as_str(), Type::TEXT),
+                (&id.as_str(), Type::TEXT),
+                (&draft.name, Type::TEXT),
+                (&json, Type::TEXT),
+                (&draft.paused, Type::BOOL),
+                (&now.millis(), Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+pub async fn delete(c: &mut Client, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
+    let tx = c.transaction().await?;
+    let p: [Param<'_>; 2] = [(&t.as_str(), Type::TEXT), (&id.as_str(), Type::TEXT)];
+    let n = tx.execute_typed("DELETE FROM monitors WHERE tenant_id = $1 AND id = $2", &p).await?;
+    if n == 1 {
+        for table in ["monitor_state", "check_results", "uptime_hourly"] {
+            tx.execute_typed(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND monitor_id = $2"), &p).await?;
+        }
+        tx.execute_typed(
+            "DELETE FROM incident_events WHERE tenant_id = $1 \
+             AND incident_id IN (SELECT id FROM incidents WHERE monitor_id = $2)",
+            &p,
+        )
+        .await?;
+        tx.execute_typed("DELETE FROM incidents WHERE tenant_id = $1 AND monitor_id = $2", &p).await?;
+    }
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+const MONITOR_COLS: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, m.created_at, m.updated_at, \
+     s.health, s.last_checked_at, s.last_outcome, s.last_latency_ms, s.last_error, s.last_success_at, s.open_incident";
+
+fn monitor_view(r: &Row) -> StoreResult<MonitorView> {
+    let draft: String = r.try_get(2)?;
+    let record = MonitorRecord {
+        id: MonitorId::from_trusted(r.try_get(0)?),
+        tenant_id: TenantId::from_trusted(r.try_get(1)?),
+        draft: serde_json::from_str(&draft)?,
+        heartbeat_token: r.try_get(3)?,
+        created_at: Timestamp::from_millis(r.try_get(4)?),
+        updated_at: Timestamp::from_millis(r.try_get(5)?),
+    };
+    let health: Option<String> = r.try_get(6)?;
+    let status = MonitorStatus {
+        health: health.and_then(|h| serde_json::from_value(serde_json::Value::String(h)).ok()).unwrap_or_default(),
+        last_checked_at: r.try_get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
+        last_outcome: r.try_get::<_, Option<String>>(8)?.and_then(|o| Outcome::parse(&o)),
+        last_latency_ms: r.try_get::<_, Option<i32>>(9)?.map(|v| v as u32),
+        last_error: r.try_get(10)?,
+        last_success_at: r.try_get::<_, Option<i64>>(11)?.map(Timestamp::from_millis),
+        open_incident: r.try_get::<_, Option<String>>(12)?.map(IncidentId::from_trusted),
+    };
+    Ok(MonitorView { record, status })
+}
+
+pub async fn list(c: &Client, t: &TenantId, only: Option<&MonitorId>) -> StoreResult<Vec<MonitorView>> {
+    let sql = format!(
+        "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id \
+         WHERE m.tenant_id = $1 AND ($2::text IS NULL OR m.id = $2) ORDER BY m.created_at, m.id"
+    );
+    let rows = c.query_typed(&sql, &[(&t.as_str(), Type::TEXT), (&only.map(MonitorId::as_str), Type::TEXT)]).await?;
+    rows.iter().map(monitor_view).collect()
+}
+
+pub async fn schedulable(c: &Client) -> StoreResult<Vec<ScheduledMonitor>> {
+    let sql = format!(
+        "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id WHERE NOT m.paused"
+    );
+    let rows = c.query_typed(&sql, &[]).await?;
+    rows.iter()
+        .map(|r| {
+            let v = monitor_view(r)?;
+            Ok(ScheduledMonitor {
+                tenant_id: v.record.tenant_id.clone(),
+                last_success_at: v.status.last_success_at,
+                record: v.record,
+            })
+        })
+        .collect()
+}
+
+pub async fn by_heartbeat_token(c: &Client, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
+    let row = c
+        .query_typed_opt(
+            "SELECT tenant_id, id, paused FROM monitors WHERE heartbeat_token = $1",
+            &[(&token, Type::TEXT)],
+        )
+        .await?;
+    row.map(|r| Ok((TenantId::from_trusted(r.try_get(0)?), MonitorId::from_trusted(r.try_get(1)?), r.try_get(2)?)))
+        .transpose()
+}

@@ -1,0 +1,110 @@
+//! The stores the contract suite runs against: SQLite in a temp dir, PostgreSQL directly and
+//! PostgreSQL through PgBouncer in transaction mode, each on a fresh database.
+//!
+//! PostgreSQL databases are created through a direct admin connection, migrated directly
+//! (as `netpulse migrate` does) and dropped when the test ends. If PostgreSQL or PgBouncer
+//! does not answer, the test fails and says to run `scripts/services.sh`; it never skips.
+//! Addresses: `NETPULSE_TEST_PG_DIRECT` (default 127.0.0.1:5432) and `NETPULSE_TEST_PG_POOLED`
+//! (default 127.0.0.1:6432), user `NETPULSE_TEST_PG_USER` (default netpulse).
+
+use netpulse_engine::store::postgres::{schema, PgStore};
+use netpulse_engine::store::sqlite::SqliteStore;
+use netpulse_engine::store::Store;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio_postgres::NoTls;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    PgBouncer,
+}
+
+/// A fresh store, and what must outlive it (the temp dir or the test database).
+pub struct TestStore {
+    pub store: Box<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<PgDatabase>,
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        self.store.as_ref()
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+pub fn direct_addr() -> String {
+    env_or("NETPULSE_TEST_PG_DIRECT", "127.0.0.1:5432")
+}
+
+pub fn pooled_addr() -> String {
+    env_or("NETPULSE_TEST_PG_POOLED", "127.0.0.1:6432")
+}
+
+pub fn pg_url(addr: &str, db: &str) -> String {
+    format!("postgres://{}@{addr}/{db}", env_or("NETPULSE_TEST_PG_USER", "netpulse"))
+}
+
+/// A store of `backend` on a fresh, migrated database.
+pub async fn open(backend: Backend, pool_size: usize) -> TestStore {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = SqliteStore::open(&dir.path().join("np.db")).expect("SQLite store opens");
+            TestStore { store: Box::new(store), _dir: Some(dir), _db: None }
+        }
+        Backend::Postgres | Backend::PgBouncer => {
+            let db = PgDatabase::create().await;
+            schema::migrate(&pg_url(&direct_addr(), &db.name)).await.expect("migrations run directly");
+            let addr = if backend == Backend::PgBouncer { pooled_addr() } else { direct_addr() };
+            let store = PgStore::connect(&pg_url(&addr, &db.name), pool_size).await.unwrap_or_else(|e| {
+                panic!("{backend:?} at {addr} is unreachable ({e}); start the services with scripts/services.sh")
+            });
+            TestStore { store: Box::new(store), _dir: None, _db: Some(db) }
+        }
+    }
+}
+
+/// A uniquely named PostgreSQL database, dropped on drop.
+pub struct PgDatabase {
+    pub name: String,
+}
+
+pub async fn admin() -> tokio_postgres::Client {
+    let url = pg_url(&direct_addr(), "postgres");
+    let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {} is unreachable ({e}); start the services with scripts/services.sh", direct_addr())
+    });
+    tokio::spawn(conn);
+    client
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let name =
+            format!("np_test_{}_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed), nanos % 1_000_000_000);
+        admin().await.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("CREATE DATABASE");
+        Self { name }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async code: use a short-lived runtime on its own thread.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let _ = admin().await.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            })
+        });
+        let _ = dropped.join();
+    }
+}
