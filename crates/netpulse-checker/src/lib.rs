@@ -17,6 +17,7 @@ pub mod http;
 pub mod probe;
 pub mod resolver;
 mod tls;
+pub mod worker;
 
 pub use error::HttpError;
 pub use guard::{CidrError, IpCidr, Refused, SsrfGuard};

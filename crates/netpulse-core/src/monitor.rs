@@ -4,7 +4,7 @@
 //! Validation errors name the field (`FieldError::field`) in the dotted form a user wrote it
 //! (`url`, `expected_status`, `interval_s`), with a message that says how to fix it.
 
-use crate::ids::ChannelId;
+use crate::ids::{ChannelId, MonitorId};
 use crate::incident::Policy;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -396,6 +396,10 @@ pub struct MonitorDraft {
     pub policy: Policy,
     /// Channels notified for this monitor; `None` means every channel of the tenant.
     pub channels: Option<Vec<ChannelId>>,
+    /// The monitor this one depends on: while it has an open incident, this monitor's
+    /// outages are linked to it and page nobody.
+    #[serde(default)]
+    pub depends_on: Option<MonitorId>,
 }
 
 impl MonitorDraft {

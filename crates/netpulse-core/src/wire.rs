@@ -52,3 +52,86 @@ impl ResultEnvelope {
         }
     }
 }
+
+/// HTTP header carrying the sender's [`WIRE_VERSION`] on every gateway request.
+pub const WIRE_HEADER: &str = "x-netpulse-wire";
+
+/// A worker asks for due checks (`POST /v1/lease`). It names no region: the gateway uses
+/// the one in the worker's certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRequest {
+    pub version: u16,
+    /// Most jobs to hand out in this answer.
+    pub max_jobs: u32,
+    /// How long the gateway may hold the request open waiting for a first job.
+    pub wait_ms: u32,
+    /// Checks the worker is running right now (for worker health).
+    pub in_flight: u32,
+    /// The worker's build (`netpulse-worker 0.1.0`).
+    pub agent: String,
+}
+
+/// Jobs for the worker's region, as the gateway sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseResponse {
+    pub version: u16,
+    /// Region and worker name read from the worker's certificate.
+    pub region: String,
+    pub worker: String,
+    pub jobs: Vec<CheckJob>,
+}
+
+/// Results a worker delivers (`POST /v1/results`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultBatch {
+    pub version: u16,
+    pub results: Vec<ResultEnvelope>,
+}
+
+/// The gateway has published every result of a batch: the worker may forget them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultAck {
+    pub version: u16,
+    pub accepted: u32,
+}
+
+/// Why the gateway refused a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError {
+    pub code: String,
+    pub message: String,
+}
+
+/// The URI a worker certificate carries as its subject alternative name:
+/// `netpulse://region/<region>/worker/<name>`.
+pub fn worker_uri(region: &str, name: &str) -> String {
+    format!("netpulse://region/{region}/worker/{name}")
+}
+
+/// `(region, name)` from a [`worker_uri`]; `None` for anything else.
+pub fn parse_worker_uri(uri: &str) -> Option<(String, String)> {
+    let rest = uri.strip_prefix("netpulse://region/")?;
+    let (region, name) = rest.split_once("/worker/")?;
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    (ok(region) && ok(name)).then(|| (region.to_owned(), name.to_owned()))
+}
+
+/// A region or worker name fit for a certificate: 1–63 of `[a-z0-9_-]`.
+pub fn valid_name(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_uri_round_trips_and_rejects_tricks() {
+        assert_eq!(parse_worker_uri(&worker_uri("eu", "w1")), Some(("eu".into(), "w1".into())));
+        assert_eq!(parse_worker_uri("netpulse://region/eu/worker/"), None);
+        assert_eq!(parse_worker_uri("netpulse://region/e/u/worker/w"), None);
+        assert_eq!(parse_worker_uri("https://region/eu/worker/w"), None);
+        assert!(valid_name("eu-west_1") && !valid_name("EU") && !valid_name(""));
+    }
+}

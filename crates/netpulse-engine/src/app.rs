@@ -7,10 +7,15 @@ use crate::alerts::{self, Dispatcher};
 use crate::api::{self, AppState};
 use crate::clock;
 use crate::config::{Config, StorageBackend};
+use crate::gateway::{fleet::Fleet, Gateway};
 use crate::ingest::Ingest;
+use crate::lease::Lease;
+use crate::live::LiveBus;
 use crate::local_checker::LocalChecker;
 use crate::metrics::Metrics;
-use crate::queue::{InProcessQueue, ResultQueue};
+use crate::queue::ResultQueue;
+use crate::region_router::RegionRouter;
+use crate::roles::Role;
 use crate::scheduler::Scheduler;
 use crate::store::postgres::{self, PgStore};
 use crate::store::sqlite::SqliteStore;
@@ -29,12 +34,23 @@ use tokio::task::JoinHandle;
 
 /// A running engine.
 pub struct Running {
+    /// This node's name: its Redis consumer and lease holder name.
+    pub node_id: String,
     pub addr: SocketAddr,
     pub base_url: String,
     /// The owner token, when it was generated at this start or given in the config.
     pub admin_token: Option<String>,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    /// Remote regions and their workers (empty when the gateway is off).
+    pub fleet: Arc<Fleet>,
+    /// Where workers connect, when `gateway.enabled`.
+    pub gateway_addr: Option<SocketAddr>,
+    gateway: Option<Gateway>,
+    /// The result queue (benchmarks publish synthetic results into it).
+    pub results: Arc<dyn ResultQueue>,
+    /// The live bus (closed at shutdown so dashboard streams end).
+    pub live: LiveBus,
     stop_intake: watch::Sender<bool>,
     stop_ingest: watch::Sender<bool>,
     stop_alerts: watch::Sender<bool>,
@@ -65,7 +81,7 @@ async fn bootstrap(store: &dyn Store, config: &Config) -> anyhow::Result<Option<
     Ok(Some(token))
 }
 
-fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
+pub fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -121,14 +137,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store = open_store(&config).await?;
     let admin_token = bootstrap(store.as_ref(), &config).await?;
     let metrics = Arc::new(Metrics::default());
-    let queue: Arc<dyn ResultQueue> = Arc::new(InProcessQueue::new(10_000));
+    let live = LiveBus::default();
+    let badge_key = crate::dashboard::badges::BadgeKey::load_or_create(&config.storage.data_dir)?;
+    let node_id = node_id();
+    let roles = config.roles.clone();
+    // Several nodes share a PostgreSQL store: leases keep one scheduler and one dispatcher.
+    let shared = config.storage.backend == StorageBackend::Postgres;
+    let queue = crate::queue::open(&config.queue, &node_id).await?;
+    tracing::info!(node = %node_id, %roles, queue = ?config.queue.backend, "starting engine node");
     let guard = if config.ssrf.block_private { SsrfGuard::strict(config.ssrf_allow()) } else { SsrfGuard::allow_all() };
     let http = HttpClient::new(guard, Resolver::from_system());
 
-    let listener = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
-    let addr = listener.local_addr()?;
+    let listener = match roles.serves_http() {
+        true => Some(
+            tokio::net::TcpListener::bind(config.http.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?,
+        ),
+        false => None,
+    };
+    let addr = match &listener {
+        Some(l) => l.local_addr()?,
+        None => config.http.listen,
+    };
     let base_url = config.public_url(addr);
 
     let (stop_intake, intake_rx) = watch::channel(false);
@@ -136,18 +167,41 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (stop_alerts, alerts_rx) = watch::channel(false);
     let changed = Arc::new(Notify::new());
     let (jobs_tx, jobs_rx) = mpsc::channel(config.checker.concurrency * 4);
+    let mut router = RegionRouter::single(config.monitors.local_region.clone(), jobs_tx);
+    let gateway_regions = if config.gateway.enabled { config.gateway.regions.clone() } else { Vec::new() };
+    let lease_period = Duration::from_millis(config.gateway.lease_wait_ms);
+    let fleet =
+        Arc::new(Fleet::new(&config.monitors.local_region, &gateway_regions, lease_period, clock::now(), &mut router));
     let (recheck_tx, recheck_rx) = mpsc::channel(1024);
 
     let scheduler = Scheduler::new(
         store.clone(),
-        jobs_tx,
+        router,
         queue.clone(),
         metrics.clone(),
         config.monitors.local_region.clone(),
         changed.clone(),
         recheck_rx,
     );
-    let scheduler = tokio::spawn(scheduler.run(intake_rx.clone()));
+    let scheduler = match shared {
+        true => scheduler.with_lease(Lease::new(store.clone(), "scheduler", node_id.clone())),
+        false => scheduler,
+    };
+    let scheduler = spawn_if(roles.has(Role::Scheduler), scheduler.run(intake_rx.clone()));
+    let gateway = match config.gateway.enabled {
+        true => Some(
+            Gateway::start(
+                &config.gateway,
+                &config.storage.data_dir,
+                fleet.clone(),
+                queue.clone(),
+                store.clone(),
+                intake_rx.clone(),
+            )
+            .await?,
+        ),
+        false => None,
+    };
     let checker = LocalChecker {
         ctx: ProbeContext::new(http.clone()),
         results: queue.clone(),
@@ -155,7 +209,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         concurrency: config.checker.concurrency,
         worker: "engine/local".into(),
     };
-    let checker = tokio::spawn(checker.run(jobs_rx));
+    let checker = spawn_if(roles.has(Role::Checker), checker.run(jobs_rx));
     let ingest = Ingest {
         store: store.clone(),
         queue: queue.clone(),
@@ -163,8 +217,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         batch_size: config.ingest.batch_size,
         linger: Duration::from_millis(config.ingest.linger_ms),
         rechecks: recheck_tx,
+        live: live.clone(),
     };
-    let ingest = tokio::spawn(ingest.run(ingest_rx, Duration::from_secs(10)));
+    let ingest = spawn_if(roles.has(Role::Ingest), ingest.run(ingest_rx, Duration::from_secs(10)));
     let sender = alerts::Sender {
         http,
         base_url: base_url.clone(),
@@ -176,29 +231,43 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         sender: sender.clone(),
         metrics: metrics.clone(),
         policy: alerts::RetryPolicy { max_attempts: config.alerts.max_attempts, base_ms: config.alerts.retry_base_ms },
+        lease: shared.then(|| Lease::new(store.clone(), "alerts", node_id.clone())),
     };
-    let dispatcher =
-        tokio::spawn(dispatcher.run(alerts_rx.clone(), Duration::from_millis(config.alerts.poll_interval_ms)));
+    let poll = Duration::from_millis(config.alerts.poll_interval_ms);
+    let dispatcher = spawn_if(roles.has(Role::Alerts), dispatcher.run(alerts_rx.clone(), poll));
 
     let retention = crate::retention::Retention {
         store: store.clone(),
         results_days: config.storage.retention_days,
         rollup_days: config.storage.rollup_retention_days,
     };
-    tokio::spawn(retention.run(alerts_rx));
+    spawn_if(roles.has(Role::Alerts), retention.run(alerts_rx.clone()));
+    let maintenance = crate::maintenance::MaintenanceClock { store: store.clone() };
+    spawn_if(roles.has(Role::Alerts), maintenance.run(alerts_rx));
 
     let state = AppState {
         store: store.clone(),
         config: config.clone(),
-        results: queue,
+        results: queue.clone(),
         metrics: metrics.clone(),
         monitors_changed: changed,
         sender,
         base_url: base_url.clone(),
+        live: live.clone(),
+        badge_key,
+        fleet: fleet.clone(),
     };
-    let app = api::router().merge(crate::dashboard::router()).with_state(state);
+    let mut app = axum::Router::new();
+    if roles.has(Role::Api) {
+        app = app.merge(api::router());
+    }
+    if roles.has(Role::Dashboard) {
+        app = app.merge(crate::dashboard::router());
+    }
+    let app = app.with_state(state);
     let mut http_stop = intake_rx;
     let http = tokio::spawn(async move {
+        let Some(listener) = listener else { return };
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = http_stop.wait_for(|stop| *stop).await;
         });
@@ -207,11 +276,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     });
     Ok(Running {
+        node_id,
         addr,
         base_url,
         admin_token,
         store,
         metrics,
+        results: queue,
+        live,
+        fleet,
+        gateway_addr: gateway.as_ref().map(|g| g.addr),
+        gateway,
         stop_intake,
         stop_ingest,
         stop_alerts,
@@ -223,12 +298,45 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
+/// Spawn `task` when its role runs here; otherwise drop it (closing its channels) and
+/// return a finished handle, so shutdown treats both alike.
+fn spawn_if<F: std::future::Future<Output = ()> + Send + 'static>(on: bool, task: F) -> JoinHandle<()> {
+    match on {
+        true => tokio::spawn(task),
+        false => tokio::spawn(async {}),
+    }
+}
+
+/// A name for this engine node: host name, process id and a random suffix.
+fn node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!("{host}-{}-{:04x}", std::process::id(), clock::random_u128() as u16)
+}
+
 impl Running {
+    /// Stop every loop at once without any cleanup, as if the process died (for fault
+    /// tests): leases are not released, queued results and unacked entries stay behind.
+    pub fn abort(self) {
+        for task in [&self.http, &self.scheduler, &self.checker, &self.ingest, &self.dispatcher] {
+            task.abort();
+        }
+        let _ = self.stop_alerts.send(true); // retention has no handle; it stops on this flag
+    }
+
     /// Graceful shutdown: nothing accepted is lost.
     pub async fn shutdown(self) {
         let _ = self.stop_intake.send(true);
         let _ = self.scheduler.await; // drops the job sender: the checker sees the end
         let _ = self.checker.await; // checks in flight publish their results
+        if let Some(g) = self.gateway {
+            g.join().await; // worker connections closed: no more deliveries
+        }
+        self.live.close(); // dashboard streams end, or the HTTP server would wait for them
         let _ = self.http.await;
         let _ = self.stop_ingest.send(true);
         let _ = self.ingest.await; // stores everything still queued

@@ -23,11 +23,17 @@ pub struct Config {
     pub storage: StorageConfig,
     pub monitors: MonitorsConfig,
     pub checker: CheckerConfig,
+    pub gateway: GatewayConfig,
     pub ssrf: SsrfConfig,
     pub alerts: AlertsConfig,
     pub smtp: SmtpConfig,
     pub ingest: IngestConfig,
     pub log: LogConfig,
+    /// The result queue between checkers and ingest (`[queue]`).
+    pub queue: crate::queue::QueueConfig,
+    /// Which loops this process runs (`NETPULSE_ROLES`, `serve --roles`); default all.
+    #[serde(default)]
+    pub roles: crate::roles::Roles,
     /// The bootstrap owner token (`NETPULSE_ADMIN_TOKEN`); generated when absent.
     #[serde(default)]
     pub admin_token: Option<Secret>,
@@ -122,6 +128,31 @@ pub struct MonitorsConfig {
 #[serde(deny_unknown_fields)]
 pub struct CheckerConfig {
     pub concurrency: usize,
+}
+
+/// The mTLS listener for regional workers (`gateway/`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Regions served by remote workers; monitors may name these besides the local region.
+    pub regions: Vec<String>,
+    /// Longest a lease request waits for jobs; a region is offline after 3 periods unseen.
+    pub lease_wait_ms: u64,
+    /// DNS names / IPs in the gateway's server certificate (what workers dial).
+    pub server_names: Vec<String>,
+}
+
+impl Config {
+    /// Regions a monitor may name: the local one, plus the gateway's when it is on.
+    pub fn regions_served(&self) -> Vec<String> {
+        let mut r = vec![self.monitors.local_region.clone()];
+        if self.gateway.enabled {
+            r.extend(self.gateway.regions.iter().filter(|g| **g != self.monitors.local_region).cloned());
+        }
+        r
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -316,6 +347,16 @@ impl Config {
             return Err(("storage.rollup_retention_days", "must be at least storage.retention_days".into()));
         }
         self.validate_postgres()?;
+        self.queue.validate()?;
+        crate::roles::validate(self)?;
+        for r in &self.gateway.regions {
+            if !netpulse_core::wire::valid_name(r) {
+                return Err(("gateway.regions", format!("`{r}`: use 1-63 of a-z, 0-9, - and _")));
+            }
+        }
+        if !(100..=60_000).contains(&self.gateway.lease_wait_ms) {
+            return Err(("gateway.lease_wait_ms", "must be between 100 and 60000".into()));
+        }
         if self.alerts.max_attempts == 0 {
             return Err(("alerts.max_attempts", "must be at least 1".into()));
         }
@@ -419,7 +460,7 @@ fn apply_env(merged: &mut toml::Table, name: &str, value: &str, sources: &mut So
     };
     let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
     let known = match path.as_slice() {
-        [top] => top == "admin_token",
+        [top] => top == "admin_token" || top == "roles",
         [section, _] => merged.get(section).is_some_and(toml::Value::is_table),
         [section, sub, _] => merged.get(section).and_then(|s| s.get(sub)).is_some_and(toml::Value::is_table),
         _ => false,

@@ -1,7 +1,10 @@
 //! Ingest: takes results from the queue in batches, stores them in one transaction each
 //! (results, incident state, outbox), and acknowledges the batch only once it is durable.
+//! After each commit it publishes the new results and state changes on the live bus; while
+//! someone watches the dashboard it lingers at most [`LIVE_LINGER`] for a batch to fill.
 
 use crate::clock;
+use crate::live::LiveBus;
 use crate::metrics::Metrics;
 use crate::queue::{Batch, ResultQueue};
 use crate::scheduler::Progress;
@@ -22,13 +25,23 @@ pub struct Ingest {
     pub linger: Duration,
     /// Where to ask for confirmation re-checks.
     pub rechecks: mpsc::Sender<MonitorId>,
+    /// Where committed results and changes are announced (dashboard SSE).
+    pub live: LiveBus,
 }
+
+/// The batching linger while dashboards are subscribed: check-to-dashboard latency matters
+/// more than batch size then, and under load batches still fill from what is already queued.
+pub const LIVE_LINGER: Duration = Duration::from_millis(1);
 
 impl Ingest {
     /// Take one batch (waiting up to `wait` for it) and store it, retrying while the store is
     /// unavailable. Gives up on the batch only when `deadline` passes (shutdown drain).
     pub async fn try_run_once(&self, wait: Duration, deadline: Option<Instant>) -> Progress {
-        let linger = if deadline.is_some() { Duration::ZERO } else { self.linger };
+        let linger = match deadline {
+            Some(_) => Duration::ZERO,
+            None if self.live.has_subscribers() => self.linger.min(LIVE_LINGER),
+            None => self.linger,
+        };
         let batch = self.queue.next_batch(self.batch_size, wait, linger).await;
         if batch.items.is_empty() {
             return Progress::Idle;
@@ -58,6 +71,7 @@ impl Ingest {
                     for env in &batch.items {
                         self.metrics.check_to_ingest_ms.observe_ms(now.since(env.sent_at) as f64);
                     }
+                    self.publish_live(batch, &report);
                     self.queue.ack(batch).await;
                     for m in report.rechecks {
                         // Best effort: a full channel only means the next regular check confirms.
@@ -76,6 +90,20 @@ impl Ingest {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+    }
+
+    /// Announce what this batch stored: only new results (not redeliveries), after commit.
+    fn publish_live(&self, batch: &Batch, report: &crate::store::IngestReport) {
+        if !self.live.has_subscribers() {
+            return;
+        }
+        let fresh: std::collections::HashSet<&str> = report.fresh.iter().map(|id| id.as_str()).collect();
+        for env in batch.items.iter().filter(|e| fresh.contains(e.result.id.as_str())) {
+            self.live.result_stored(&env.result, env.sent_at);
+        }
+        for c in &report.changes {
+            self.live.change(c);
         }
     }
 

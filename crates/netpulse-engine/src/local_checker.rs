@@ -66,8 +66,10 @@ impl LocalChecker {
             cert_expires_at: report.cert_expires_at,
             provenance: Provenance::Live,
         };
-        if self.results.publish(ResultEnvelope::new(result, clock::now())).await.is_err() {
-            tracing::error!("result queue closed before a finished check was published");
+        // A full or unreachable queue pushes back: retry for up to 30 s, then say so loudly.
+        let env = ResultEnvelope::new(result, clock::now());
+        if let Err(e) = crate::queue::publish_retrying(self.results.as_ref(), env, Duration::from_secs(30)).await {
+            tracing::error!(error = %e, "a finished check's result was not queued; the next check replaces it");
         }
     }
 }

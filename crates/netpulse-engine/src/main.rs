@@ -20,6 +20,9 @@ enum Command {
         /// TOML configuration file (layered over the built-in defaults; NETPULSE_* env wins).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Roles this node runs, e.g. `api,dashboard` (default all; wins over NETPULSE_ROLES).
+        #[arg(long)]
+        roles: Option<String>,
     },
     /// Validate the configuration and print the effective values.
     CheckConfig {
@@ -33,6 +36,13 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Manage the worker CA: init, issue, revoke, list (in <storage.data_dir>/ca/).
+    Ca {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: netpulse_engine::ca::cli::CaCommand,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate {
@@ -104,8 +114,25 @@ async fn run() -> ExitCode {
             }
         }
         Command::Simulate { scenario, json } => simulate(&scenario, json).await,
-        Command::Serve { config } => {
+        Command::Ca { config, command } => {
             let Ok(c) = load(config.as_ref()) else {
+                return ExitCode::from(2);
+            };
+            match netpulse_engine::ca::cli::run(&c.storage.data_dir, command) {
+                Ok(out) => {
+                    println!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve { config, roles } => {
+            // `--roles` is applied as the last layer, like an environment variable.
+            let env = std::env::vars().chain(roles.map(|r| ("NETPULSE_ROLES".to_owned(), r)));
+            let Ok(c) = Config::load(config.as_deref(), env).map_err(|e| eprintln!("{e}")) else {
                 return ExitCode::from(2);
             };
             init_tracing(&c);

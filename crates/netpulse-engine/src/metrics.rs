@@ -101,6 +101,9 @@ pub struct Metrics {
     pub dispatch_lag_ms: Histogram,
     pub check_to_ingest_ms: Histogram,
     pub ingest_batch_ms: Histogram,
+    /// From a result leaving the checker to its event being written to a dashboard's SSE stream.
+    pub check_to_dashboard_ms: Histogram,
+    pub live_subscribers: Gauge,
 }
 
 impl Metrics {
@@ -151,6 +154,7 @@ impl Metrics {
         for (name, help, g) in [
             ("netpulse_monitors_scheduled", "Monitors the scheduler is running.", &self.monitors_scheduled),
             ("netpulse_checks_in_flight", "Checks running now.", &self.checks_in_flight),
+            ("netpulse_live_subscribers", "Dashboard SSE streams open now.", &self.live_subscribers),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", g.get());
         }
@@ -165,6 +169,11 @@ impl Metrics {
             &mut out,
         );
         self.ingest_batch_ms.render("netpulse_ingest_batch_ms", "Duration of one ingest transaction.", &mut out);
+        self.check_to_dashboard_ms.render(
+            "netpulse_check_to_dashboard_ms",
+            "From a result leaving the checker to its event being written to a dashboard SSE stream.",
+            &mut out,
+        );
         out
     }
 }

@@ -11,6 +11,7 @@
 use crate::clock;
 use crate::metrics::Metrics;
 use crate::queue::ResultQueue;
+use crate::region_router::{RegionRouter, RouteError};
 use crate::store::{MonitorRecord, Store};
 use netpulse_core::monitor::CheckSpec;
 use netpulse_core::schedule::next_due;
@@ -24,6 +25,8 @@ use tokio::sync::{mpsc, watch, Notify};
 use tracing::Instrument;
 
 const RELOAD_EVERY_MS: i64 = 30_000;
+/// With several nodes, API changes made on another node are only seen by reloading.
+const SHARED_RELOAD_EVERY_MS: i64 = 5_000;
 const RELOAD_DEBOUNCE_MS: i64 = 250;
 const TICK_MS: i64 = 20;
 const MAX_RECHECK_DELAY_MS: i64 = 10_000;
@@ -43,7 +46,7 @@ struct Entry {
 /// Scheduling state for all active monitors.
 pub struct Scheduler {
     store: Arc<dyn Store>,
-    jobs: mpsc::Sender<CheckJob>,
+    jobs: RegionRouter,
     results: Arc<dyn ResultQueue>,
     metrics: Arc<Metrics>,
     local_region: String,
@@ -54,12 +57,14 @@ pub struct Scheduler {
     changed: Arc<Notify>,
     last_reload: Option<Timestamp>,
     reload_at: Option<Timestamp>,
+    /// With several engine nodes: regular checks only while holding the `scheduler` lease.
+    lease: Option<crate::lease::Lease>,
 }
 
 impl Scheduler {
     pub fn new(
         store: Arc<dyn Store>,
-        jobs: mpsc::Sender<CheckJob>,
+        jobs: RegionRouter,
         results: Arc<dyn ResultQueue>,
         metrics: Arc<Metrics>,
         local_region: String,
@@ -79,7 +84,16 @@ impl Scheduler {
             changed,
             last_reload: None,
             reload_at: None,
+            lease: None,
         }
+    }
+
+    /// Dispatch regular checks and heartbeat evaluations only while holding `lease`. Without
+    /// it, the due times still advance (so a takeover does not burst) and confirmation
+    /// re-checks that this node's ingest asked for still run: each is asked for once.
+    pub fn with_lease(mut self, lease: crate::lease::Lease) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     /// Reload the monitor set, keeping each unchanged monitor's next due time.
@@ -103,7 +117,8 @@ impl Scheduler {
 
     /// Dispatch everything due at `now`.
     pub async fn try_run_once(&mut self, now: Timestamp) -> Progress {
-        let stale = self.last_reload.is_none_or(|t| now.since(t) >= RELOAD_EVERY_MS);
+        let every = if self.lease.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
+        let stale = self.last_reload.is_none_or(|t| now.since(t) >= every);
         if stale || self.reload_at.is_some_and(|t| now >= t) {
             if let Err(e) = self.reload(now).await {
                 tracing::warn!(error = %e, "scheduler could not load monitors; will retry");
@@ -128,6 +143,10 @@ impl Scheduler {
                 progress = Progress::Progressed;
             }
         }
+        let leader = match &self.lease {
+            Some(lease) => lease.hold(now).await,
+            None => true,
+        };
         while let Some(Reverse((due, id))) = self.heap.peek().cloned() {
             if due > now {
                 break;
@@ -145,6 +164,9 @@ impl Scheduler {
             }
             entry.next = next;
             self.heap.push(Reverse((next, id.clone())));
+            if !leader {
+                continue; // another node schedules
+            }
             self.metrics.dispatch_lag_ms.observe_ms(now.since(due) as f64);
             let record = entry.record.clone();
             self.dispatch(&record, due, now).await;
@@ -159,7 +181,7 @@ impl Scheduler {
             self.evaluate_heartbeat(rec, hb.grace_s, now).instrument(span).await;
             return;
         }
-        for region in rec.draft.regions.iter().filter(|r| **r == self.local_region) {
+        for region in &rec.draft.regions {
             let job = CheckJob {
                 tenant_id: rec.tenant_id.clone(),
                 monitor_id: rec.id.clone(),
@@ -169,9 +191,15 @@ impl Scheduler {
                 retries: rec.draft.retries,
                 due_at: due,
             };
-            if self.jobs.try_send(job).is_err() {
-                self.metrics.checks_skipped.add(1);
-                tracing::warn!(monitor = %rec.id, "checker saturated; check skipped (raise checker.concurrency)");
+            match self.jobs.route(job) {
+                Ok(()) => {}
+                Err(RouteError::NoRoute(r)) => {
+                    tracing::debug!(monitor = %rec.id, region = %r, "no checker serves region")
+                }
+                Err(RouteError::Full(r)) => {
+                    self.metrics.checks_skipped.add(1);
+                    tracing::warn!(monitor = %rec.id, region = %r, "checkers of region saturated; check skipped");
+                }
             }
         }
     }
@@ -201,8 +229,9 @@ impl Scheduler {
             ),
         };
         let result = heartbeat_result(rec, &self.local_region, now, Outcome::Down, Some(error));
-        if self.results.publish(ResultEnvelope::new(result, clock::now())).await.is_err() {
-            tracing::warn!(monitor = %rec.id, "result queue closed; heartbeat evaluation dropped at shutdown");
+        let env = ResultEnvelope::new(result, clock::now());
+        if let Err(e) = crate::queue::publish_retrying(self.results.as_ref(), env, Duration::from_secs(2)).await {
+            tracing::warn!(monitor = %rec.id, error = %e, "heartbeat evaluation not queued; the next one retries");
         }
     }
 
@@ -230,6 +259,9 @@ impl Scheduler {
                 }
                 _ = stop.changed() => {}
             }
+        }
+        if let Some(lease) = &self.lease {
+            lease.release().await;
         }
     }
 }

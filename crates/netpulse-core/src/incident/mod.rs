@@ -17,6 +17,13 @@
 //!   ([`Effect::Recheck`]), so a single noisy sample is cleared or confirmed within seconds.
 //! - Maintenance mutes: a monitor that goes down inside a window opens no incident and sends
 //!   nothing; if it is still down when the window ends, the incident opens then, once.
+//! - Dependencies: while the monitor's parent has an open incident
+//!   ([`MonitorState::parent_incident`], refreshed by the engine before each step), an outage
+//!   of this monitor opens an incident *linked* to the parent's and pages nobody. While the
+//!   parent is failing but not yet confirmed ([`MonitorState::parent_failing`]), the page is
+//!   held, so a child whose checks happen to run first does not page ahead of its parent. If
+//!   this monitor is still down once the parent is fine, it pages then, once. An incident
+//!   that never paged resolves silently.
 //! - A confirmed failure within `flap_window_s` of the last automatic resolve reopens that
 //!   incident as *flapping* (one `flapping` notice); a flapping incident resolves only once the
 //!   monitor has stayed up for `flap_window_s`. So a target bouncing at the threshold yields
@@ -142,6 +149,16 @@ pub struct OpenIncident {
     pub resolves: u32,
     /// For a flapping incident: since when the monitor has been confirmed up again.
     pub up_since: Option<Timestamp>,
+    /// The parent's incident this one is linked to (no page while linked).
+    #[serde(default)]
+    pub linked_to: Option<IncidentId>,
+    /// Whether an `opened` (or `flapping`) notice went out for this incident.
+    #[serde(default = "yes")]
+    pub notified: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The last incident resolved automatically, kept to recognise a flapping relapse.
@@ -152,6 +169,8 @@ pub struct ResolvedIncident {
     pub resolved_at: Timestamp,
     pub resolves: u32,
     pub flapping: bool,
+    #[serde(default = "yes")]
+    pub notified: bool,
 }
 
 /// One region's view of a monitor.
@@ -186,6 +205,10 @@ pub struct MonitorState {
     pub open: Option<OpenIncident>,
     pub last_resolved: Option<ResolvedIncident>,
     pub maintenance: bool,
+    /// The open incident of the monitor this one depends on, if any (set by the engine).
+    pub parent_incident: Option<IncidentId>,
+    /// Whether the parent is failing (suspect or down) right now (set by the engine).
+    pub parent_failing: bool,
 }
 
 impl MonitorState {
@@ -387,9 +410,12 @@ fn evaluate(
         }
         (true, true) => {
             s.health = Health::Down;
+            let parent = (s.parent_incident.clone(), s.parent_failing);
             let open = s.open.as_mut().expect("open");
             open.up_since = None;
-            if !s.maintenance && trigger != (Trigger::Success { recovered: false }) {
+            if !open.notified {
+                settle_held(open, parent, at, trigger == Trigger::Failure && !s.maintenance, fx);
+            } else if !s.maintenance && trigger != (Trigger::Success { recovered: false }) {
                 remind_if_due(open, at, p, fx);
             }
         }
@@ -436,7 +462,19 @@ fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: Str
     );
     fx.push(Effect::OpenIncident { incident: id.clone(), at, cause });
     fx.push(Effect::Timeline { incident: id.clone(), at, message: msg });
-    fx.push(notice(&id, NoticeKind::Opened, at, String::new()));
+    let linked_to = s.parent_incident.clone();
+    let held = linked_to.is_none() && s.parent_failing;
+    match &linked_to {
+        Some(parent) => {
+            let message = format!("linked to {parent}: the monitor this one depends on is down; no separate page");
+            fx.push(Effect::Timeline { incident: id.clone(), at, message });
+        }
+        None if held => {
+            let message = "held: the monitor this one depends on is failing too; paging only if it turns out fine";
+            fx.push(Effect::Timeline { incident: id.clone(), at, message: message.into() });
+        }
+        None => fx.push(notice(&id, NoticeKind::Opened, at, String::new())),
+    }
     s.open = Some(OpenIncident {
         id,
         opened_at: at,
@@ -446,7 +484,36 @@ fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: Str
         reminders_sent: 0,
         resolves: 0,
         up_since: None,
+        notified: linked_to.is_none() && !held,
+        linked_to,
     });
+}
+
+/// An incident that has not paged (linked to, or held for, a failing parent): link it when
+/// the parent's incident exists; page once when the parent is fine and this one still fails.
+fn settle_held(
+    open: &mut OpenIncident,
+    parent: (Option<IncidentId>, bool),
+    at: Timestamp,
+    failing_now: bool,
+    fx: &mut Vec<Effect>,
+) {
+    match parent {
+        (Some(p), _) if open.linked_to.as_ref() != Some(&p) => {
+            let message = format!("linked to {p}: the monitor this one depends on is down; no separate page");
+            fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
+            open.linked_to = Some(p);
+        }
+        (None, false) if failing_now => {
+            let message = "the monitor this one depends on is fine but this one is still down: paging on its own";
+            fx.push(Effect::Timeline { incident: open.id.clone(), at, message: message.into() });
+            open.linked_to = None;
+            open.notified = true;
+            open.last_notice_at = at;
+            fx.push(notice(&open.id, NoticeKind::Opened, at, String::new()));
+        }
+        _ => {}
+    }
 }
 
 fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, cause: &str, fx: &mut Vec<Effect>) {
@@ -454,7 +521,7 @@ fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, 
     fx.push(Effect::ReopenIncident { incident: id.clone(), at });
     let message = format!("down again shortly after recovering, flapping: {cause}");
     fx.push(Effect::Timeline { incident: id.clone(), at, message });
-    if !prev.flapping {
+    if !prev.flapping && prev.notified {
         fx.push(notice(&id, NoticeKind::Flapping, at, String::new()));
     }
     s.open = Some(OpenIncident {
@@ -466,6 +533,8 @@ fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, 
         reminders_sent: 0,
         resolves: prev.resolves,
         up_since: None,
+        linked_to: None,
+        notified: prev.notified,
     });
 }
 
@@ -485,7 +554,7 @@ fn recover(s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>
     fx.push(Effect::ResolveIncident { incident: open.id.clone(), at, by: None });
     let message = format!("{msg} after {} successful checks", p.recovery_threshold);
     fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
-    if p.notify_on_resolve {
+    if p.notify_on_resolve && open.notified {
         fx.push(notice(&open.id, NoticeKind::Resolved, at, format!(":{resolves}")));
     }
     s.last_resolved = Some(ResolvedIncident {
@@ -494,6 +563,7 @@ fn recover(s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>
         resolved_at: at,
         resolves,
         flapping: open.flapping,
+        notified: open.notified,
     });
 }
 
@@ -536,7 +606,7 @@ fn resolve_by_hand(
     }
     fx.push(Effect::ResolveIncident { incident: incident.clone(), at, by: Some(by.to_owned()) });
     fx.push(Effect::Timeline { incident: incident.clone(), at, message: format!("resolved by {by}") });
-    if p.notify_on_resolve {
+    if p.notify_on_resolve && open.notified {
         fx.push(notice(incident, NoticeKind::Resolved, at, format!(":{}", open.resolves + 1)));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Script tokens: `F` failed check, `S` successful check, `D` degraded check, `A` acknowledge
 //! the open incident, `R` resolve it by hand, `M`/`m` maintenance starts/ends, `.` an
-//! interval with no result. Observation `i` happens at `i × 60 s`. Expected notices are
+//! interval with no result, `H` the parent monitor starts failing, `P`/`p` its incident
+//! opens/everything is fine again. Observation `i` happens at `i × 60 s`. Expected notices are
 //! written `kind@i`. Multi-region scripts write one step as `eu:F,us:S` (`ap:off`/`ap:on`
 //! take a region offline or back).
 
@@ -21,6 +22,19 @@ fn run(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
             ("F", _) => check(at, "local", Outcome::Down),
             ("S", _) => check(at, "local", Outcome::Up),
             ("D", _) => check(at, "local", Outcome::Degraded),
+            ("P", _) => {
+                state.parent_incident = Some(IncidentId::for_outage(&MonitorId::from_parts(9, 9), 1));
+                continue;
+            }
+            ("p", _) => {
+                state.parent_incident = None;
+                state.parent_failing = false;
+                continue;
+            }
+            ("H", _) => {
+                state.parent_failing = true;
+                continue;
+            }
             ("M", _) => Observation::Maintenance { at, active: true },
             ("m", _) => Observation::Maintenance { at, active: false },
             ("A", Some(id)) => Observation::Acknowledge { incident: id, at, by: "ops".into() },
@@ -106,6 +120,11 @@ fn notices_follow_the_policy() {
         ("still down when it ends",  "S M F F F m F S S",   Policy::default(), vec!["opened@5", "resolved@8"]),
         ("no reminders in maintenance", "F F M F F F F F m F", remind.clone(), vec!["opened@1", "reminder@8"]),
         ("resolve inside maintenance", "F F M S S m",       Policy::default(), vec!["opened@1", "resolved@4"]),
+        ("behind a failed parent",   "P F F F F p S S",     Policy::default(), vec![]),
+        ("still down after the parent", "P F F F p F F S S", Policy::default(), vec!["opened@5", "resolved@8"]),
+        ("own outage before the parent", "F F P F S S",     Policy::default(), vec!["opened@1", "resolved@5"]),
+        ("child confirms first, parent follows", "H F F P F p S S", Policy::default(), vec![]),
+        ("parent was a false alarm", "H F F p F S S",      Policy::default(), vec!["opened@4", "resolved@6"]),
     ];
     for (name, script, p, expected) in cases {
         let (_, got) = run(script, &p);

@@ -128,6 +128,9 @@ pub struct Dispatcher {
     pub sender: Sender,
     pub metrics: Arc<Metrics>,
     pub policy: RetryPolicy,
+    /// With several engine nodes: dispatch only while holding the `alerts` lease (the outbox
+    /// rows are leased one by one too; this keeps one node sending).
+    pub lease: Option<crate::lease::Lease>,
 }
 
 /// How often and how long to retry a notification.
@@ -140,6 +143,11 @@ pub struct RetryPolicy {
 impl Dispatcher {
     /// Claim and deliver what is due now.
     pub async fn try_run_once(&self) -> Progress {
+        if let Some(lease) = &self.lease {
+            if !lease.hold(clock::now()).await {
+                return Progress::Idle;
+            }
+        }
         let items = match self.store.claim_outbox(clock::now(), 32, LEASE_MS).await {
             Ok(items) => items,
             Err(e) => {
@@ -165,6 +173,9 @@ impl Dispatcher {
             if self.try_run_once().await == Progress::Idle {
                 tokio::time::sleep(poll).await;
             }
+        }
+        if let Some(lease) = &self.lease {
+            lease.release().await;
         }
     }
 }

@@ -6,7 +6,9 @@ pub mod channels;
 pub mod error;
 pub mod incidents;
 pub mod input;
+pub mod maintenance;
 pub mod monitors;
+pub mod regions;
 pub mod system;
 
 use crate::alerts;
@@ -33,6 +35,12 @@ pub struct AppState {
     pub monitors_changed: Arc<Notify>,
     pub sender: alerts::Sender,
     pub base_url: String,
+    /// Committed results and state changes, for the dashboard's `/events`.
+    pub live: crate::live::LiveBus,
+    /// Signs public badge URLs.
+    pub badge_key: crate::dashboard::badges::BadgeKey,
+    /// Regions served by remote workers and their health.
+    pub fleet: Arc<crate::gateway::fleet::Fleet>,
 }
 
 /// The authenticated caller.
@@ -90,6 +98,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/monitors/{id}/resume", post(monitors::resume))
         .route("/api/v1/monitors/{id}/results", get(monitors::results))
         .route("/api/v1/monitors/{id}/uptime", get(monitors::uptime))
+        .route("/api/v1/regions", get(regions::list))
+        .route("/api/v1/monitors/{id}/maintenance", get(maintenance::list).post(maintenance::create))
+        .route("/api/v1/maintenance/{id}", axum::routing::delete(maintenance::cancel))
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/incidents/{id}", get(incidents::get))
         .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))

@@ -20,8 +20,8 @@ use netpulse_core::{ChannelId, MonitorId, Timestamp};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-const MONITOR_FIELDS: [&str; 9] =
-    ["name", "interval_s", "timeout_ms", "retries", "regions", "tags", "paused", "policy", "channels"];
+const MONITOR_FIELDS: [&str; 10] =
+    ["name", "interval_s", "timeout_ms", "retries", "regions", "tags", "paused", "policy", "channels", "depends_on"];
 
 /// Turn a request object into a validated draft.
 pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<MonitorDraft> {
@@ -38,6 +38,7 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
     let paused: bool = take("paused").map_or(Ok(false), |v| parse_field("paused", v))?;
     let policy_in = take("policy");
     let channels: Option<Vec<ChannelId>> = take("channels").map_or(Ok(None), |v| parse_field("channels", v))?;
+    let depends_on: Option<MonitorId> = take("depends_on").map_or(Ok(None), |v| parse_field("depends_on", v))?;
     let spec = parse_spec(body)?;
     let policy = parse_policy(policy_in, &spec)?;
     let draft = MonitorDraft {
@@ -51,13 +52,18 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
         paused,
         policy,
         channels,
+        depends_on,
     };
     draft.validate()?;
+    let served = s.config.regions_served();
     for (i, r) in draft.regions.iter().enumerate() {
-        if *r != cfg.local_region {
+        if !served.contains(r) {
             return Err(ApiError::invalid(
                 format!("regions[{i}]"),
-                format!("no checker serves region `{r}`; this engine checks from `{}` only", cfg.local_region),
+                format!(
+                    "no checker serves region `{r}`; served: {} (add regions with gateway.regions and `netpulse ca issue`)",
+                    served.join(", ")
+                ),
             ));
         }
     }
@@ -112,6 +118,7 @@ fn draft_json(d: &MonitorDraft) -> Map<String, Value> {
     m.insert("paused".into(), json!(d.paused));
     m.insert("policy".into(), json!(d.policy));
     m.insert("channels".into(), json!(d.channels));
+    m.insert("depends_on".into(), json!(d.depends_on));
     m
 }
 
@@ -147,10 +154,12 @@ pub async fn create(
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let draft = parse_draft(body, &s)?;
+    let id: MonitorId = clock::fresh();
+    check_parent(&s, &caller, &id, &draft).await?;
     let now = clock::now();
     let heartbeat_token = draft.spec.is_push().then(|| clock::secret_token("hb_"));
     let rec = MonitorRecord {
-        id: clock::fresh(),
+        id,
         tenant_id: caller.tenant().clone(),
         draft,
         heartbeat_token,
@@ -159,6 +168,7 @@ pub async fn create(
     };
     s.store.create_monitor(caller.tenant(), &rec).await?;
     s.monitors_changed.notify_one();
+    s.live.monitor_created(&rec);
     let view = s.store.get_monitor(caller.tenant(), &rec.id).await?.ok_or_else(|| ApiError::not_found("monitor"))?;
     Ok((StatusCode::CREATED, Json(monitor_json(&view, &s.base_url, None))))
 }
@@ -209,8 +219,27 @@ pub async fn update(
     save(&s, &caller, v, merged).await
 }
 
+/// `depends_on` must name another monitor of the same account that does not depend on this one.
+async fn check_parent(s: &AppState, caller: &Caller, id: &MonitorId, draft: &MonitorDraft) -> ApiResult<()> {
+    let Some(parent) = &draft.depends_on else { return Ok(()) };
+    if parent == id {
+        return Err(ApiError::invalid("depends_on", "a monitor cannot depend on itself"));
+    }
+    let Some(p) = s.store.get_monitor(caller.tenant(), parent).await? else {
+        return Err(ApiError::invalid("depends_on", format!("no monitor {parent} in this account")));
+    };
+    if p.record.draft.depends_on.as_ref() == Some(id) {
+        return Err(ApiError::invalid(
+            "depends_on",
+            format!("{parent} already depends on this monitor; remove that first"),
+        ));
+    }
+    Ok(())
+}
+
 async fn save(s: &AppState, caller: &Caller, v: MonitorView, input: Map<String, Value>) -> ApiResult<Json<Value>> {
     let draft = parse_draft(input, s)?;
+    check_parent(s, caller, &v.record.id, &draft).await?;
     if !s.store.update_monitor(caller.tenant(), &v.record.id, &draft, clock::now()).await? {
         return Err(ApiError::not_found("monitor"));
     }

@@ -41,8 +41,11 @@ pub async fn heartbeat(State(s): State<AppState>, Path(token): Path<String>) -> 
         return Err(ApiError::not_found("heartbeat monitor"));
     };
     let result = heartbeat_result(&view.record, &s.config.monitors.local_region, clock::now(), Outcome::Up, None);
-    s.results.publish(ResultEnvelope::new(result, clock::now())).await.map_err(|_| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is shutting down; retry")
+    s.results.publish(ResultEnvelope::new(result, clock::now())).await.map_err(|e| match e {
+        crate::queue::QueueError::Closed => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is shutting down; retry")
+        }
+        e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", format!("{e}; retry")),
     })?;
     Ok(Json(json!({ "status": "ok" })))
 }

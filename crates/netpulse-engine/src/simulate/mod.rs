@@ -171,7 +171,7 @@ impl Sim<'_> {
             ..Policy::default()
         };
         for (i, m) in self.s.monitors.iter().enumerate() {
-            let id = MonitorId::from_parts(EPOCH_MS, u128::from(fnv1a(m.id.as_bytes())));
+            let id = sim_monitor_id(&m.id);
             let draft = MonitorDraft {
                 name: m.id.clone(),
                 spec: CheckSpec::Tcp(TcpSpec { host: format!("{}.sim.invalid", m.id), port: 443 }),
@@ -183,6 +183,7 @@ impl Sim<'_> {
                 paused: false,
                 policy: policy.clone(),
                 channels: None,
+                depends_on: m.depends_on.as_ref().map(|p| sim_monitor_id(p)),
             };
             let rec = MonitorRecord {
                 id: id.clone(),
@@ -348,7 +349,10 @@ impl Sim<'_> {
         let mut monitors = Vec::new();
         for m in &self.s.monitors {
             let notices: Vec<&Received> = self.received.iter().filter(|r| r.monitor == m.id).collect();
-            let mut v = judge_monitor(self.s, m, &notices);
+            // A child's outage during its parent's incident is detected there (PRODUCT.md).
+            let parent: Vec<&Received> =
+                self.received.iter().filter(|r| m.depends_on.as_ref() == Some(&r.monitor)).collect();
+            let mut v = judge_monitor(self.s, m, &notices, &parent);
             v.finish();
             total.add(&v);
             monitors.push((m.id.clone(), v));
@@ -369,11 +373,17 @@ impl Sim<'_> {
     }
 }
 
-fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received]) -> Verdict {
+/// A scenario monitor's id: derived from its name, so dependencies can name it up front.
+fn sim_monitor_id(name: &str) -> MonitorId {
+    MonitorId::from_parts(EPOCH_MS, u128::from(fnv1a(name.as_bytes())))
+}
+
+fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received], parent: &[&Received]) -> Verdict {
     let mut v = Verdict { notifications: notices.len(), ..Verdict::default() };
     let slack = s.faults.reorder_max_s + u64::from(s.interval_s);
     let maintenance = m.maintenance();
-    let windows = incident_windows(notices, s.duration_s);
+    let mut windows = incident_windows(notices, s.duration_s);
+    windows.extend(incident_windows(parent, s.duration_s));
     for o in truth::real_outages(s, m) {
         if maintenance.iter().any(|(a, b)| *a <= o.start && o.end <= *b) {
             v.in_maintenance += 1;

@@ -205,6 +205,19 @@ pub struct ChannelRecord {
     pub created_at: Timestamp,
 }
 
+/// A maintenance window of one monitor. `phase` is `scheduled`, `active` or `over`; a
+/// repeating window moves to its next occurrence when it ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct MaintenanceWindow {
+    pub id: String,
+    pub monitor_id: MonitorId,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub repeat_every_s: Option<i64>,
+    pub reason: String,
+    pub phase: String,
+}
+
 /// A notification due for delivery.
 #[derive(Clone, Debug)]
 pub struct OutboxItem {
@@ -250,6 +263,10 @@ pub struct IngestReport {
     pub notices: usize,
     /// Monitors whose first failure asks for an immediate confirmation re-check.
     pub rechecks: Vec<MonitorId>,
+    /// Ids of the results inserted by this call (redeliveries excluded), for the live feed.
+    pub fresh: Vec<netpulse_core::ResultId>,
+    /// Health changes and incidents opened/reopened/resolved, for the live feed.
+    pub changes: Vec<plan::LiveChange>,
 }
 
 /// A page of results, newest first; `next` continues after the last one.
@@ -283,6 +300,13 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>>;
     async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
+    /// Take or renew the lease `name` for `holder` until `now + ttl_ms`, atomically: succeeds
+    /// when nobody holds it, its holder's time ran out, or `holder` holds it already.
+    async fn try_acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64, now: Timestamp) -> StoreResult<bool>;
+    /// Give up the lease `name` if `holder` holds it.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+    /// The tenant owning monitor `m` (for signed public badges, whose URL names only the monitor).
+    async fn monitor_tenant(&self, m: &MonitorId) -> StoreResult<Option<TenantId>>;
     /// Delete up to `limit` raw results started before `results_before`, hourly rollups of
     /// hours before `rollups_before`, and finished deliveries older than `results_before`.
     /// Returns how many rows went; call again while it returns `limit`.
@@ -346,6 +370,15 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Option<usize>>;
 
+    // --- maintenance windows
+    async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()>;
+    async fn list_maintenance(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Vec<MaintenanceWindow>>;
+    /// Cancel a window; an active one ends now (through the state machine). `false` if unknown.
+    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Start and end the windows that are due at `now`, each in one transaction with the
+    /// state-machine step it causes (so a transition fires once). Returns how many moved.
+    async fn advance_maintenance(&self, now: Timestamp) -> StoreResult<usize>;
+
     // --- channels
     async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()>;
     async fn list_channels(&self, t: &TenantId) -> StoreResult<Vec<ChannelRecord>>;
@@ -353,4 +386,22 @@ pub trait Store: Send + Sync + 'static {
     async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool>;
     async fn delete_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<bool>;
     async fn list_deliveries(&self, t: &TenantId, id: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>>;
+}
+
+/// Where a due maintenance window goes at `now`: its new phase and its (possibly moved)
+/// start and end. A window that ends is rescheduled to its next occurrence after `now` when
+/// it repeats; a scheduled window whose end already passed (the engine was down) never
+/// becomes active.
+pub fn transition(w: &MaintenanceWindow, now: Timestamp) -> (&'static str, (Timestamp, Timestamp)) {
+    let ended = w.ends_at <= now;
+    match (w.phase.as_str(), ended, w.repeat_every_s) {
+        ("scheduled", false, _) => ("active", (w.starts_at, w.ends_at)),
+        (_, true, Some(every)) if every > 0 => {
+            let step = every * 1000;
+            let k = (now.since(w.ends_at) / step) + 1;
+            ("scheduled", (w.starts_at.plus_ms(k * step), w.ends_at.plus_ms(k * step)))
+        }
+        (_, true, _) => ("over", (w.starts_at, w.ends_at)),
+        (phase, false, _) => (if phase == "active" { "active" } else { "over" }, (w.starts_at, w.ends_at)),
+    }
 }

@@ -5,7 +5,7 @@
 //! commit. The decision of *what* to write lives here once; backends only say *how*.
 
 use netpulse_core::alert::AlertEvent;
-use netpulse_core::incident::{step, Effect, MonitorState, Observation, Policy};
+use netpulse_core::incident::{step, Effect, Health, MonitorState, Observation, Policy};
 use netpulse_core::{ChannelId, IncidentId, MonitorId, TenantId, Timestamp};
 
 /// The facts about a monitor that notices need.
@@ -19,6 +19,10 @@ pub struct MonitorFacts {
     pub policy: Policy,
     /// The channels this monitor notifies (already resolved, enabled ones).
     pub channels: Vec<ChannelId>,
+    /// The open incident of the monitor this one depends on, if any.
+    pub parent_incident: Option<IncidentId>,
+    /// Whether that monitor is failing (suspect or down) now.
+    pub parent_failing: bool,
 }
 
 /// One row-level change.
@@ -45,6 +49,8 @@ pub struct Plan {
 /// Step `state` through `observations` (in order) and collect the writes.
 pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observation]) -> Plan {
     let mut state = state;
+    state.parent_incident = facts.parent_incident.clone();
+    state.parent_failing = facts.parent_failing;
     let mut writes = Vec::new();
     let mut notices = 0;
     let mut recheck = false;
@@ -91,4 +97,48 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
         state = next;
     }
     Plan { state, writes, notices, recheck }
+}
+
+/// What the live feed (dashboard over SSE) hears about a monitor after a committed transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveChange {
+    /// The monitor's displayed health changed.
+    Health { tenant_id: TenantId, monitor_id: MonitorId, health: Health },
+    /// An incident was opened, reopened or resolved.
+    Incident {
+        tenant_id: TenantId,
+        monitor_id: MonitorId,
+        incident_id: IncidentId,
+        change: &'static str,
+        at: Timestamp,
+    },
+}
+
+/// The live changes of one planned transaction: `before` is the health it started from.
+pub fn live_changes(facts: &MonitorFacts, before: Health, p: &Plan) -> Vec<LiveChange> {
+    let mut out = Vec::new();
+    let (tenant_id, monitor_id) = (&facts.tenant_id, &facts.id);
+    for w in &p.writes {
+        let (incident_id, change, at) = match w {
+            Write::OpenIncident { id, at, .. } => (id, "opened", *at),
+            Write::ReopenIncident { id } => (id, "reopened", p.state.last_observed_at.unwrap_or(Timestamp(0))),
+            Write::ResolveIncident { id, at, .. } => (id, "resolved", *at),
+            _ => continue,
+        };
+        out.push(LiveChange::Incident {
+            tenant_id: tenant_id.clone(),
+            monitor_id: monitor_id.clone(),
+            incident_id: incident_id.clone(),
+            change,
+            at,
+        });
+    }
+    if p.state.health != before {
+        out.push(LiveChange::Health {
+            tenant_id: tenant_id.clone(),
+            monitor_id: monitor_id.clone(),
+            health: p.state.health,
+        });
+    }
+    out
 }

@@ -204,3 +204,84 @@ async fn acknowledge_and_resolve_by_hand() {
     wait_for(15, "a second incident", || async { (app.incidents(&id).await.len() == 2).then_some(()) }).await;
     assert_eq!(hooks.wait_for_events(4, 5).await, ["opened", "acknowledged", "resolved", "opened"]);
 }
+
+#[tokio::test]
+async fn a_child_behind_a_failed_parent_pages_nobody_and_links_to_the_parent() {
+    let app = spawn_app().await;
+    let (router, service) = (Target::start().await, Target::start().await);
+    let hooks = Receiver::start().await;
+    app.create_webhook(&hooks).await;
+    let parent = app.create_monitor(http_monitor(&router)).await;
+    let mut child_body = http_monitor(&service);
+    child_body["name"] = json!("Service behind the router");
+    child_body["depends_on"] = json!(parent);
+    let child = app.create_monitor(child_body).await;
+
+    router.set_status(503);
+    hooks.wait_for_events(1, 15).await;
+    service.set_status(503);
+    wait_for(15, "the child's linked incident", || async { (!app.incidents(&child).await.is_empty()).then_some(()) })
+        .await;
+    checks(&service, 3).await;
+    let names: Vec<String> =
+        hooks.received().iter().map(|r| r.json()["monitor"]["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names, ["Checkout API"], "only the parent pages");
+    let incident = app.incidents(&child).await[0]["id"].as_str().unwrap().to_owned();
+    let (_, detail) = app.api("GET", &format!("/api/v1/incidents/{incident}"), None).await;
+    assert!(
+        detail.to_string().contains("linked to inc_"),
+        "the child's timeline names the parent's incident: {detail}"
+    );
+
+    router.set_status(200);
+    service.set_status(200);
+    assert_eq!(hooks.wait_for_events(2, 15).await, ["opened", "resolved"]);
+    checks(&service, 3).await;
+    assert_eq!(hooks.events(), ["opened", "resolved"], "the child's linked incident resolves silently");
+
+    let (status, body) =
+        app.api("PATCH", &format!("/api/v1/monitors/{parent}"), Some(json!({ "depends_on": child }))).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("depends_on")), "no cycles: {body}");
+    let (status, body) =
+        app.api("PATCH", &format!("/api/v1/monitors/{child}"), Some(json!({ "depends_on": child }))).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("depends_on")), "{body}");
+}
+
+#[tokio::test]
+async fn maintenance_mutes_alerts_and_a_target_still_down_at_the_end_pages_once() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    app.create_webhook(&hooks).await;
+    let id = app.create_monitor(http_monitor(&target)).await;
+    checks(&target, 1).await;
+
+    let path = format!("/api/v1/monitors/{id}/maintenance");
+    let (status, w) = app.api("POST", &path, Some(json!({ "duration_s": 600, "reason": "database upgrade" }))).await;
+    assert_eq!((status, w["phase"].as_str()), (201, Some("active")), "{w}");
+    target.set_status(503);
+    checks(&target, 5).await;
+    assert!(hooks.events().is_empty(), "muted during maintenance: {:?}", hooks.events());
+    assert!(app.incidents(&id).await.is_empty());
+    let (_, results) = app.api("GET", &format!("/api/v1/monitors/{id}/results"), None).await;
+    assert!(
+        results["data"].as_array().unwrap().iter().any(|r| r["outcome"] == "down"),
+        "checks keep running and are recorded"
+    );
+    assert_eq!(app.monitor(&id).await["status"]["health"], "down");
+
+    let (status, _) = app.api("DELETE", &format!("/api/v1/maintenance/{}", w["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(hooks.wait_for_events(1, 10).await, ["opened"], "still down when the window ends: page once");
+    checks(&target, 3).await;
+    assert_eq!(hooks.events(), ["opened"]);
+    target.set_status(200);
+    assert_eq!(hooks.wait_for_events(2, 15).await, ["opened", "resolved"]);
+
+    let (status, body) = app.api("POST", &path, Some(json!({ "duration_s": 5 }))).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("duration_s")), "{body}");
+    let (status, body) = app.api("POST", &path, Some(json!({ "duration_s": 3600, "repeat_every_s": 60 }))).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("repeat_every_s")), "{body}");
+    let (status, _) = app.api("DELETE", "/api/v1/maintenance/mw_nope", None).await;
+    assert_eq!(status, 404);
+}

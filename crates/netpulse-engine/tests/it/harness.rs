@@ -1,6 +1,11 @@
-//! The test harness: `spawn_app()` starts the real engine on 127.0.0.1:0 with a fresh SQLite
+//! The test harness: `spawn_app()` starts the real engine on 127.0.0.1:0 with a fresh
 //! database, plus local HTTP servers standing in for monitored sites and alert receivers.
+//!
+//! Backends: `NETPULSE_TEST_DB=sqlite|postgres|pgbouncer` (default sqlite; PostgreSQL gets a
+//! fresh database per test) and `NETPULSE_TEST_QUEUE=memory|redis` (default memory; Redis at
+//! `NETPULSE_TEST_REDIS`, default redis://127.0.0.1:6379, with a fresh key prefix per test).
 
+use crate::store::backends::{direct_addr, pg_url, pooled_addr, PgDatabase};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -8,7 +13,8 @@ use axum::routing::any;
 use axum::Router;
 use netpulse_checker::{HttpClient, HttpRequest, Resolver, SsrfGuard};
 use netpulse_engine::app::{start, Running};
-use netpulse_engine::config::{Config, Secret};
+use netpulse_engine::config::{Config, DatabaseUrl, Secret, StorageBackend};
+use netpulse_engine::queue::QueueBackend;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -24,6 +30,42 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: HttpClient,
     _tmp: Option<tempfile::TempDir>,
+    _db: Option<PgDatabase>,
+}
+
+/// Point `c` at the chosen store and queue: `db` is sqlite, postgres or pgbouncer (a fresh,
+/// migrated PostgreSQL database, returned so it lives as long as the test), `queue` memory
+/// or redis (a fresh stream prefix).
+pub async fn use_backends(c: &mut Config, db: &str, queue: &str) -> Option<PgDatabase> {
+    let pg = match db {
+        "sqlite" => None,
+        "postgres" | "pgbouncer" => {
+            let pg = PgDatabase::create().await;
+            let addr = if db == "pgbouncer" { pooled_addr() } else { direct_addr() };
+            c.storage.backend = StorageBackend::Postgres;
+            c.storage.postgres.url = DatabaseUrl::new(pg_url(&addr, &pg.name));
+            c.storage.postgres.migrate_url = DatabaseUrl::new(pg_url(&direct_addr(), &pg.name));
+            c.storage.postgres.pool_size = 4;
+            Some(pg)
+        }
+        other => panic!("NETPULSE_TEST_DB={other}: use sqlite, postgres or pgbouncer"),
+    };
+    match queue {
+        "memory" => {}
+        "redis" => {
+            c.queue.backend = QueueBackend::Redis;
+            c.queue.redis.url = DatabaseUrl::new(redis_url());
+            c.queue.redis.prefix = format!("np_test_{:016x}", netpulse_engine::clock::random_u128() as u64);
+            c.queue.redis.claim_idle_ms = 2_000;
+        }
+        other => panic!("NETPULSE_TEST_QUEUE={other}: use memory or redis"),
+    }
+    pg
+}
+
+/// The shared Redis the tests use (`scripts/services.sh` starts it).
+pub fn redis_url() -> String {
+    std::env::var("NETPULSE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 pub fn test_config(data_dir: &Path) -> Config {
@@ -35,8 +77,12 @@ pub fn test_config(data_dir: &Path) -> Config {
 /// Start the engine on a fresh database.
 pub async fn spawn_app() -> TestApp {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut app = spawn_app_with(test_config(tmp.path())).await;
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    let mut config = test_config(tmp.path());
+    let db = use_backends(&mut config, &env("NETPULSE_TEST_DB", "sqlite"), &env("NETPULSE_TEST_QUEUE", "memory")).await;
+    let mut app = spawn_app_with(config).await;
     app._tmp = Some(tmp);
+    app._db = db;
     app
 }
 
@@ -44,7 +90,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(config: Config) -> TestApp {
     let running = start(config).await.expect("engine starts");
     let client = HttpClient::new(SsrfGuard::allow_all(), Resolver::from_system());
-    TestApp { addr: running.addr, running: Some(running), client, _tmp: None }
+    TestApp { addr: running.addr, running: Some(running), client, _tmp: None, _db: None }
 }
 
 impl TestApp {

@@ -3,9 +3,13 @@
 
 mod alerting;
 mod api;
+mod browser;
 mod channels;
+mod cluster;
 mod harness;
 mod heartbeat;
 mod lifecycle;
+mod queue;
 mod simulate;
 mod store;
+mod workers;

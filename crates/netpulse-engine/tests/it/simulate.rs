@@ -80,6 +80,14 @@ async fn noise_sends_nothing_and_flapping_sends_four_notices() {
     let (_, partial) = judge("partial-region.json").await;
     assert_eq!((partial.total.real_outages, partial.total.notifications), (1, 2), "one region alone never pages");
 
+    let (_, dep) = judge("dependency.json").await;
+    let child = &dep.monitors.iter().find(|(n, _)| n == "app-behind-router").expect("child").1;
+    assert_eq!(
+        (child.real_outages, child.detected, child.notifications),
+        (1, 1, 0),
+        "the child is covered by the parent's page"
+    );
+
     let (_, maint) = judge("maintenance.json").await;
     assert_eq!(maint.total.in_maintenance, 1, "the outage inside the window is recorded, not alerted");
     assert_eq!(maint.total.detected, 2, "the one outliving its window pages once the window ends");

@@ -28,6 +28,7 @@ pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> St
     // A result id repeated inside one batch is new only the first time, as in SQLite.
     let mut fresh: BTreeMap<&MonitorId, Vec<&CheckResult>> = BTreeMap::new();
     for r in batch.iter().filter(|r| new_ids.remove(r.id.as_str())) {
+        report.fresh.push(r.id.clone());
         fresh.entry(&r.monitor_id).or_default().push(r);
     }
     for results in fresh.values_mut() {
@@ -43,8 +44,10 @@ pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> St
         let results = &fresh[&f.id];
         let observations: Vec<Observation> = results.iter().map(|r| Observation::of_result(r)).collect();
         let (state, mut status) = states.remove(f.id.as_str()).unwrap_or_default();
+        let before = state.health;
         let p = plan(f, state, &observations);
         execute(&tx, f, &p.writes, now).await?;
+        report.changes.extend(crate::store::plan::live_changes(f, before, &p));
         for r in results {
             status.observe(r);
         }
@@ -272,13 +275,26 @@ pub async fn observe(
     now: Timestamp,
 ) -> StoreResult<Option<usize>> {
     let tx = c.transaction().await?;
-    let Some(facts) = lock_monitors(&tx, &[(t.clone(), m.clone())]).await?.pop() else {
+    let changed = step_one(&tx, t, m, obs, now).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Step one monitor through one observation inside `tx` and write the effects; returns how
+/// many writes it made, or `None` when the monitor does not exist.
+pub(super) async fn step_one(
+    tx: &Transaction<'_>,
+    t: &TenantId,
+    m: &MonitorId,
+    obs: Observation,
+    now: Timestamp,
+) -> StoreResult<Option<usize>> {
+    let Some(facts) = lock_monitors(tx, &[(t.clone(), m.clone())]).await?.pop() else {
         return Ok(None);
     };
-    let (state, status) = load_states(&tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();
+    let (state, status) = load_states(tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();
     let p = plan(&facts, state, &[obs]);
-    execute(&tx, &facts, &p.writes, now).await?;
-    save_states(&tx, &[StateRow { facts: &facts, state: p.state, status }]).await?;
-    tx.commit().await?;
+    execute(tx, &facts, &p.writes, now).await?;
+    save_states(tx, &[StateRow { facts: &facts, state: p.state, status }]).await?;
     Ok(Some(p.writes.len()))
 }

@@ -13,6 +13,7 @@
 
 mod channels;
 mod ingest;
+mod maintenance;
 mod monitors;
 pub mod pool;
 mod reads;
@@ -137,6 +138,25 @@ impl Store for PgStore {
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
         pooled!(self, |c| monitors::by_heartbeat_token(&c, token))
     }
+    /// One unnamed statement: the conflict update only happens when the lease is ours or
+    /// expired, so the affected-row count says whether we hold it.
+    async fn try_acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64, now: Timestamp) -> StoreResult<bool> {
+        let (expires, now) = (now.plus_ms(ttl_ms).millis(), now.millis());
+        let params: [Param; 4] =
+            [(&name, Type::TEXT), (&holder, Type::TEXT), (&expires, Type::INT8), (&now, Type::INT8)];
+        let sql = "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
+                   WHERE leases.holder = EXCLUDED.holder OR leases.expires_at <= $4";
+        pooled!(self, |c| async { Ok(c.execute_typed(sql, &params).await? == 1) })
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        let params: [Param; 2] = [(&name, Type::TEXT), (&holder, Type::TEXT)];
+        let sql = "DELETE FROM leases WHERE name = $1 AND holder = $2";
+        pooled!(self, |c| async { Ok(c.execute_typed(sql, &params).await.map(drop)?) })
+    }
+    async fn monitor_tenant(&self, m: &MonitorId) -> StoreResult<Option<TenantId>> {
+        pooled!(self, |c| monitors::tenant_of(&c, m))
+    }
     async fn prune(&self, results_before: Timestamp, rollups_before: Timestamp, limit: usize) -> StoreResult<usize> {
         pooled!(self, |c| reads::prune(&mut c, results_before, rollups_before, limit))
     }
@@ -215,6 +235,19 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> StoreResult<Option<usize>> {
         pooled!(self, |c| ingest::observe(&mut c, t, m, obs, now))
+    }
+
+    async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()> {
+        pooled!(self, |c| maintenance::create(&c, t, w))
+    }
+    async fn list_maintenance(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Vec<MaintenanceWindow>> {
+        pooled!(self, |c| maintenance::list(&c, t, m))
+    }
+    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+        pooled!(self, |c| maintenance::cancel(&mut c, t, id, now))
+    }
+    async fn advance_maintenance(&self, now: Timestamp) -> StoreResult<usize> {
+        pooled!(self, |c| maintenance::advance(&mut c, now))
     }
 
     async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()> {

@@ -214,3 +214,8 @@ pub async fn by_heartbeat_token(c: &Client, token: &str) -> StoreResult<Option<(
     row.map(|r| Ok((TenantId::from_trusted(r.try_get(0)?), MonitorId::from_trusted(r.try_get(1)?), r.try_get(2)?)))
         .transpose()
 }
+
+pub async fn tenant_of(c: &Client, m: &MonitorId) -> StoreResult<Option<TenantId>> {
+    let row = c.query_typed_opt("SELECT tenant_id FROM monitors WHERE id = $1", &[(&m.as_str(), Type::TEXT)]).await?;
+    row.map(|r| Ok(TenantId::from_trusted(r.try_get(0)?))).transpose()
+}

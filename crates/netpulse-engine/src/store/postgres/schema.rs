@@ -81,6 +81,20 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE channels ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 3: leases, so that one engine node schedules and one dispatches alerts at a time.
+    r#"
+    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL);
+    "#,
+    // 4: maintenance windows (one-off, or repeating every `repeat_every_s`).
+    r#"
+    CREATE TABLE maintenance_windows (
+        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, monitor_id TEXT NOT NULL,
+        starts_at BIGINT NOT NULL, ends_at BIGINT NOT NULL, repeat_every_s BIGINT,
+        reason TEXT NOT NULL, phase TEXT NOT NULL DEFAULT 'scheduled'
+    );
+    CREATE INDEX maintenance_windows_due ON maintenance_windows(phase, starts_at);
+    CREATE INDEX maintenance_windows_by_monitor ON maintenance_windows(tenant_id, monitor_id);
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -21,8 +21,9 @@ pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)])
     let ids: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     let rows = tx
         .query_typed(
-            "SELECT m.id, m.tenant_id, m.draft FROM monitors m \
+            "SELECT m.id, m.tenant_id, m.draft, ps.open_incident, ps.health FROM monitors m \
              JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, id) ON m.tenant_id = k.tenant_id AND m.id = k.id \
+             LEFT JOIN monitor_state ps ON ps.tenant_id = m.tenant_id AND ps.monitor_id = (m.draft::jsonb ->> 'depends_on') \
              ORDER BY m.id FOR NO KEY UPDATE OF m",
             &[(&tenants, Type::TEXT_ARRAY), (&ids, Type::TEXT_ARRAY)],
         )
@@ -31,12 +32,15 @@ pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)])
     for r in &rows {
         let draft: String = r.try_get(2)?;
         let draft: MonitorDraft = serde_json::from_str(&draft)?;
-        monitors.push((MonitorId::from_trusted(r.try_get(0)?), TenantId::from_trusted(r.try_get(1)?), draft));
+        let parent_incident = r.try_get::<_, Option<String>>(3)?.map(IncidentId::from_trusted);
+        let parent_failing = matches!(r.try_get::<_, Option<String>>(4)?.as_deref(), Some("suspect" | "down"));
+        let parent = (parent_incident, parent_failing);
+        monitors.push((MonitorId::from_trusted(r.try_get(0)?), TenantId::from_trusted(r.try_get(1)?), draft, parent));
     }
     let mut channels = enabled_channels(tx, monitors.iter().map(|m| m.1.as_str()).collect()).await?;
     Ok(monitors
         .into_iter()
-        .map(|(id, tenant_id, draft)| {
+        .map(|(id, tenant_id, draft, (parent_incident, parent_failing))| {
             let enabled = channels.entry(tenant_id.as_str().to_owned()).or_default().clone();
             let channels = match &draft.channels {
                 None => enabled,
@@ -50,6 +54,8 @@ pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)])
                 regions: draft.regions.clone(),
                 policy: draft.policy.clone(),
                 channels,
+                parent_incident,
+                parent_failing,
             }
         })
         .collect())

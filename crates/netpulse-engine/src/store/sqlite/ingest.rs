@@ -16,6 +16,7 @@ pub fn ingest(c: &mut Connection, batch: &[CheckResult], now: Timestamp) -> Stor
     for r in batch {
         if insert_result(&tx, r)? {
             report.inserted += 1;
+            report.fresh.push(r.id.clone());
             fresh.entry(&r.monitor_id).or_default().push(r);
         } else {
             report.duplicates += 1;
@@ -28,8 +29,10 @@ pub fn ingest(c: &mut Connection, batch: &[CheckResult], now: Timestamp) -> Stor
             continue;
         };
         let (state, mut status) = load_state(&tx, monitor)?;
+        let before = state.health;
         let p = plan(&facts, state, &observations);
         execute(&tx, &facts, &p.writes, now)?;
+        report.changes.extend(crate::store::plan::live_changes(&facts, before, &p));
         for r in &results {
             status.observe(r);
         }
@@ -97,6 +100,17 @@ fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResu
         None => enabled,
         Some(chosen) => enabled.into_iter().filter(|c| chosen.contains(c)).collect(),
     };
+    let parent = match &draft.depends_on {
+        Some(parent) => tx
+            .prepare_cached("SELECT open_incident, health FROM monitor_state WHERE tenant_id = ?1 AND monitor_id = ?2")?
+            .query_row(params![t.as_str(), parent.as_str()], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?,
+        None => None,
+    };
+    let parent_failing = parent.as_ref().is_some_and(|(_, health)| matches!(health.as_str(), "suspect" | "down"));
+    let parent_incident = parent.and_then(|(incident, _)| incident).map(IncidentId::from_trusted);
     Ok(Some(MonitorFacts {
         tenant_id: t.clone(),
         id: m.clone(),
@@ -105,6 +119,8 @@ fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResu
         regions: draft.regions.clone(),
         policy: draft.policy.clone(),
         channels,
+        parent_incident,
+        parent_failing,
     }))
 }
 
@@ -244,7 +260,7 @@ pub fn observe(
 
 /// Step one monitor through one observation and write the effects; returns how many writes
 /// it made (0: the observation changed nothing), or `None` when the monitor does not exist.
-fn step_one(
+pub(super) fn step_one(
     tx: &Transaction<'_>,
     t: &TenantId,
     m: &MonitorId,

@@ -3,6 +3,7 @@
 
 mod channels;
 mod ingest;
+mod maintenance;
 mod monitors;
 mod reads;
 mod schema;
@@ -131,6 +132,31 @@ impl Store for SqliteStore {
         let token = token.to_owned();
         self.read(move |c| monitors::by_heartbeat_token(c, &token)).await
     }
+    async fn try_acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64, now: Timestamp) -> StoreResult<bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |c| {
+            let changed = c.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4",
+                rusqlite::params![name, holder, now.plus_ms(ttl_ms).millis(), now.millis()],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(move |c| {
+            c.execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", rusqlite::params![name, holder])?;
+            Ok(())
+        })
+        .await
+    }
+    async fn monitor_tenant(&self, m: &MonitorId) -> StoreResult<Option<TenantId>> {
+        let m = m.clone();
+        self.read(move |c| monitors::tenant_of(c, &m)).await
+    }
 
     async fn prune(&self, results_before: Timestamp, rollups_before: Timestamp, limit: usize) -> StoreResult<usize> {
         self.write(move |c| reads::prune(c, results_before, rollups_before, limit)).await
@@ -224,6 +250,22 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<usize>> {
         let (t, m) = (t.clone(), m.clone());
         self.write(move |c| ingest::observe(c, &t, &m, obs, now)).await
+    }
+
+    async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()> {
+        let (t, w) = (t.clone(), w.clone());
+        self.write(move |c| maintenance::create(c, &t, &w)).await
+    }
+    async fn list_maintenance(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Vec<MaintenanceWindow>> {
+        let (t, m) = (t.clone(), m.clone());
+        self.read(move |c| maintenance::list(c, &t, &m)).await
+    }
+    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+        let (t, id) = (t.clone(), id.to_owned());
+        self.write(move |c| maintenance::cancel(c, &t, &id, now)).await
+    }
+    async fn advance_maintenance(&self, now: Timestamp) -> StoreResult<usize> {
+        self.write(move |c| maintenance::advance(c, now)).await
     }
 
     async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()> {

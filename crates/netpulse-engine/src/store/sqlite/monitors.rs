@@ -172,3 +172,10 @@ pub fn by_heartbeat_token(c: &Connection, token: &str) -> StoreResult<Option<(Te
     })
     .optional()?)
 }
+
+pub fn tenant_of(c: &Connection, m: &MonitorId) -> StoreResult<Option<TenantId>> {
+    Ok(c.query_row("SELECT tenant_id FROM monitors WHERE id = ?1", [m.as_str()], |r| {
+        Ok(TenantId::from_trusted(r.get(0)?))
+    })
+    .optional()?)
+}

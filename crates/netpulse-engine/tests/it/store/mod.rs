@@ -32,7 +32,7 @@ macro_rules! contract {
     };
 }
 
-mod backends;
+pub mod backends;
 mod concurrency;
 mod migrations;
 
@@ -73,6 +73,7 @@ pub fn draft(name: &str, policy: Policy) -> MonitorDraft {
         paused: false,
         policy,
         channels: None,
+        depends_on: None,
     }
 }
 

@@ -1,5 +1,8 @@
 //! The server-rendered dashboard: monitors with their state, last check and 24 h uptime;
-//! a monitor page with recent results and incidents; an incident page with its timeline.
+//! a monitor page with a latency chart, recent results and incidents; an incident page with
+//! its timeline. Pages update live without reload: `dashboard.js` (vendored, inline) listens
+//! to `GET /events` ([`events`], Server-Sent Events) and patches the cells, rows and badges.
+//! Public SVG badges live in [`badges`]; the server-side latency chart in [`chart`].
 //!
 //! Until accounts exist, signing in means pasting an API token; it is kept in an HttpOnly,
 //! SameSite=Strict cookie (Secure when the public URL is https), so no other site can make
@@ -19,8 +22,13 @@ use netpulse_core::uptime::Tally;
 use netpulse_core::{IncidentId, MonitorId, Timestamp};
 use serde::Deserialize;
 
+pub mod badges;
+pub mod chart;
+pub mod events;
+
 const COOKIE: &str = "np_session";
 const STYLE: &str = include_str!("dashboard.css");
+const SCRIPT: &str = include_str!("dashboard.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,6 +37,9 @@ pub fn router() -> Router<AppState> {
         .route("/logout", axum::routing::post(logout))
         .route("/monitors/{id}", get(monitor_page))
         .route("/incidents/{id}", get(incident_page))
+        .route("/events", get(events::events))
+        .route("/badge/{id}/status.svg", get(badges::status))
+        .route("/badge/{id}/uptime.svg", get(badges::uptime))
 }
 
 /// The session token from the cookie header, if any.
@@ -67,6 +78,7 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
                         }
                     }
                     main { (body) }
+                    @if signed_in { script { (PreEscaped(SCRIPT)) } }
                 }
             }
         }
@@ -109,17 +121,18 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let body = html! {
         h1 { "Monitors" }
         @if monitors.is_empty() {
-            p.empty { "No monitors yet. Create one with the API: see the README." }
-        } @else {
-            table {
+            p.empty #no-monitors { "No monitors yet. Create one with the API: see the README." }
+        }
+        {
+            table #monitors hidden[monitors.is_empty()] {
                 thead { tr { th { "Monitor" } th { "Status" } th { "Last check" } th { "Latency" } th { "Uptime 24 h" } } }
                 tbody {
                     @for v in &monitors {
-                        tr {
+                        tr data-monitor=(v.record.id) {
                             td { a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) } div.sub { (v.record.draft.spec.kind()) " · " (v.record.draft.spec.target()) } }
-                            td { (badge(state_of(v))) }
-                            td { (ago(v.status.last_checked_at, now)) }
-                            td { (v.status.last_latency_ms.map_or("–".into(), |l| format!("{l} ms"))) }
+                            td data-cell="state" { (badge(state_of(v))) }
+                            td data-cell="last" data-ts=[v.status.last_checked_at.map(Timestamp::millis)] { (ago(v.status.last_checked_at, now)) }
+                            td data-cell="latency" { (v.status.last_latency_ms.map_or("–".into(), |l| format!("{l} ms"))) }
                             td { (percent(tallies.get(&v.record.id).and_then(Tally::uptime_percent))) }
                         }
                     }
@@ -140,17 +153,16 @@ fn state_of(v: &MonitorView) -> &'static str {
 
 fn incidents_table(rows: &[IncidentRecord]) -> Markup {
     html! {
-        @if rows.is_empty() { p.empty { "No incidents." } } @else {
-            table {
+        @if rows.is_empty() { p.empty #no-incidents { "No incidents." } }
+        table #incidents hidden[rows.is_empty()] {
                 thead { tr { th { "Incident" } th { "Status" } th { "Opened" } th { "Resolved" } th { "Cause" } } }
-                tbody { @for i in rows { tr {
+                tbody { @for i in rows { tr data-incident=(i.id) {
                     td { a href={ "/incidents/" (i.id) } { (i.monitor_name) } @if i.flapping { " " (badge("flapping")) } }
                     td { (badge(match i.status { crate::store::IncidentStatus::Open => "down", crate::store::IncidentStatus::Acknowledged => "acknowledged", crate::store::IncidentStatus::Resolved => "resolved" })) }
                     td { (i.opened_at) }
                     td { (i.resolved_at.map_or("–".into(), |t| t.to_string())) }
                     td.error { (i.cause) }
                 } } }
-            }
         }
     }
 }
@@ -180,14 +192,17 @@ async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let key = s.badge_key.sign(&id);
     let body = html! {
-        h1 { (view.record.draft.name) " " (badge(state_of(&view))) }
+        h1 data-monitor=(id) { (view.record.draft.name) " " span #state { (badge(state_of(&view))) } }
         p.sub { (view.record.draft.spec.kind()) " · " (view.record.draft.spec.target()) " · every " (view.record.draft.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
         h2 { "Incidents" }
         (incidents_table(&incidents))
+        h2 { "Latency" }
+        (chart::latency(&results.results))
         h2 { "Recent results" }
-        table {
+        table #results {
             thead { tr { th { "Started" } th { "Outcome" } th { "Latency" } th { "Status" } th { "Region" } th { "Error" } } }
             tbody { @for r in &results.results { tr {
                 td { (r.started_at) }
@@ -198,6 +213,7 @@ async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
                 td.error { (r.error.as_deref().unwrap_or("")) }
             } } }
         }
+        (badges::snippet(&s.base_url, &id, &key))
     };
     page(&view.record.draft.name, true, body).into_response()
 }

@@ -1,0 +1,340 @@
+//! The regional worker (`netpulse-worker`), as a library so tests can run it in-process.
+//!
+//! Three loops share one outbox: **lease** (long-poll `POST /v1/lease` for the region of our
+//! certificate, hand the jobs to the runner), **run** (bounded concurrency, `probe::run_check`,
+//! results into the [`outbox::Outbox`]) and **send** (batches to `POST /v1/results`, forgotten
+//! only once acknowledged). Connection failures back off exponentially with jitter. While
+//! the gateway is unreachable the worker keeps re-running the checks it last leased, on the
+//! interval it observed between their leases, and buffers the results on disk. Shutdown
+//! stops leasing, lets checks in flight finish, flushes for up to 10 s and persists the rest.
+//! Links only `netpulse-core` and this crate: no database or queue code.
+
+pub mod link;
+pub mod outbox;
+
+use crate::probe::{run_check, ProbeContext};
+use link::{Link, LinkError};
+use netpulse_core::wire::{
+    CheckJob, LeaseRequest, LeaseResponse, ResultAck, ResultBatch, ResultEnvelope, WIRE_VERSION,
+};
+use netpulse_core::{CheckResult, MonitorId, Provenance, ResultId, Timestamp};
+use outbox::Outbox;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+const BATCH: usize = 500;
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How to run a worker.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The gateway's `host:port`.
+    pub engine: String,
+    /// Name the gateway's certificate must carry (default: the host of `engine`).
+    pub server_name: String,
+    /// Directory with `worker.pem`, `worker.key`, `ca.pem`.
+    pub bundle: PathBuf,
+    pub concurrency: usize,
+    pub buffer_dir: PathBuf,
+    pub buffer_max: usize,
+    pub lease_wait: Duration,
+    pub probe: ProbeContext,
+}
+
+/// Counters a test or the log can read.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub leases: AtomicU64,
+    pub jobs: AtomicU64,
+    pub produced: AtomicU64,
+    pub acked: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub connected: AtomicBool,
+    pub region: Mutex<String>,
+}
+
+/// A running worker.
+pub struct Worker {
+    pub stats: Arc<WorkerStats>,
+    pub outbox: Arc<Outbox>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Checks last leased per monitor, to keep running them while cut off.
+#[derive(Default)]
+struct Known(Mutex<HashMap<MonitorId, (CheckJob, i64, Timestamp)>>);
+
+impl Known {
+    fn record(&self, job: &CheckJob) {
+        let mut m = self.0.lock().expect("known lock");
+        let interval = m.get(&job.monitor_id).map_or(0, |(prev, i, _)| match job.due_at.since(prev.due_at) {
+            d if d >= 1000 => d,
+            _ => *i,
+        });
+        m.insert(job.monitor_id.clone(), (job.clone(), interval, job.due_at.plus_ms(interval)));
+    }
+
+    /// Jobs due by `now` whose interval is known; each advances to its next slot.
+    fn due(&self, now: Timestamp) -> Vec<CheckJob> {
+        let mut out = Vec::new();
+        for (job, interval, next) in self.0.lock().expect("known lock").values_mut() {
+            if *interval > 0 && *next <= now {
+                out.push(CheckJob { due_at: *next, ..job.clone() });
+                while *next <= now {
+                    *next = next.plus_ms(*interval);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Worker {
+    /// Start the loops; fails only on a bad bundle or buffer directory.
+    pub fn start(cfg: WorkerConfig) -> Result<Self, String> {
+        let tls = Arc::new(link::client_config(&cfg.bundle)?);
+        let lease_link = Link::new(&cfg.engine, &cfg.server_name, tls.clone())?;
+        let send_link = Link::new(&cfg.engine, &cfg.server_name, tls)?;
+        let outbox = Arc::new(
+            Outbox::open(cfg.buffer_dir.clone(), cfg.buffer_max)
+                .map_err(|e| format!("{}: {e}", cfg.buffer_dir.display()))?,
+        );
+        let stats = Arc::new(WorkerStats::default());
+        let known = Arc::new(Known::default());
+        let (stop, stop_rx) = watch::channel(false);
+        let (jobs_tx, jobs_rx) = mpsc::channel(cfg.concurrency * 4);
+        let (drain_tx, drain_rx) = watch::channel(false);
+        let lease = tokio::spawn(lease_loop(
+            lease_link,
+            cfg.clone(),
+            jobs_tx.clone(),
+            stats.clone(),
+            known.clone(),
+            stop_rx.clone(),
+        ));
+        let offline = tokio::spawn(offline_loop(jobs_tx, stats.clone(), known, stop_rx));
+        let runner = tokio::spawn(run_loop(jobs_rx, cfg.probe.clone(), cfg.concurrency, outbox.clone(), stats.clone()));
+        let sender = tokio::spawn(send_loop(send_link, outbox.clone(), stats.clone(), drain_rx));
+        let ob = outbox.clone();
+        let task = tokio::spawn(async move {
+            let _ = lease.await;
+            let _ = offline.await;
+            let _ = runner.await; // checks in flight have put their results in the outbox
+            let _ = drain_tx.send(true);
+            let _ = sender.await;
+            if let Err(e) = ob.persist() {
+                tracing::error!(error = %e, "cannot write buffered results to disk");
+            }
+        });
+        Ok(Self { stats, outbox, stop, task })
+    }
+
+    /// Stop leasing, finish checks in flight, deliver (or persist) every result.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Exponential backoff with jitter: 250 ms doubling to 30 s, each wait 50–100 % of that.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let base = 250u64.saturating_mul(1 << self.0.min(7)).min(30_000);
+        self.0 += 1;
+        Duration::from_millis(base / 2 + random_u64() % (base / 2 + 1))
+    }
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
+fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    Timestamp::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) {
+    let _ = tokio::time::timeout(d, stop.wait_for(|s| *s)).await;
+}
+
+async fn lease_loop(
+    mut link: Link,
+    cfg: WorkerConfig,
+    jobs: mpsc::Sender<CheckJob>,
+    stats: Arc<WorkerStats>,
+    known: Arc<Known>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::default();
+    let agent = format!("netpulse-worker {}", env!("CARGO_PKG_VERSION"));
+    while !*stop.borrow() {
+        let in_flight = stats.in_flight.load(Ordering::Relaxed) as u32;
+        let req = LeaseRequest {
+            version: WIRE_VERSION,
+            max_jobs: (cfg.concurrency as u32).saturating_sub(in_flight).max(1),
+            wait_ms: cfg.lease_wait.as_millis() as u32,
+            in_flight,
+            agent: agent.clone(),
+        };
+        let answer = tokio::select! {
+            a = link.post::<_, LeaseResponse>("/v1/lease", &req, cfg.lease_wait + Duration::from_secs(10)) => a,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        match answer {
+            Ok(lease) => {
+                if !stats.connected.swap(true, Ordering::Relaxed) {
+                    tracing::info!(region = %lease.region, worker = %lease.worker, "connected to the gateway");
+                }
+                backoff = Backoff::default();
+                *stats.region.lock().expect("stats lock") = lease.region;
+                stats.leases.fetch_add(1, Ordering::Relaxed);
+                for job in lease.jobs {
+                    known.record(&job);
+                    stats.jobs.fetch_add(1, Ordering::Relaxed);
+                    if jobs.send(job).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                stats.connected.store(false, Ordering::Relaxed);
+                let wait = backoff.next();
+                match &e {
+                    LinkError::Version(_) | LinkError::Refused { .. } => {
+                        tracing::error!(error = %e, "gateway refused this worker")
+                    }
+                    _ => {
+                        tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "lease failed; checking on from the last lease")
+                    }
+                }
+                sleep_or_stop(wait, &mut stop).await;
+            }
+        }
+    }
+}
+
+/// While disconnected, re-run the last leased checks on their interval.
+async fn offline_loop(
+    jobs: mpsc::Sender<CheckJob>,
+    stats: Arc<WorkerStats>,
+    known: Arc<Known>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        let now = now();
+        let due = known.due(now);
+        if !stats.connected.load(Ordering::Relaxed) {
+            for job in due {
+                if jobs.try_send(job).is_err() {
+                    tracing::warn!("worker saturated while offline; check skipped");
+                }
+            }
+        }
+        sleep_or_stop(Duration::from_millis(200), &mut stop).await;
+    }
+}
+
+async fn run_loop(
+    mut jobs: mpsc::Receiver<CheckJob>,
+    ctx: ProbeContext,
+    concurrency: usize,
+    outbox: Arc<Outbox>,
+    stats: Arc<WorkerStats>,
+) {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut running = JoinSet::new();
+    while let Some(job) = jobs.recv().await {
+        let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
+        let (ctx, outbox, stats) = (ctx.clone(), outbox.clone(), stats.clone());
+        running.spawn(async move {
+            stats.in_flight.fetch_add(1, Ordering::Relaxed);
+            let result = check(&job, &ctx).await;
+            outbox.push(ResultEnvelope::new(result, now()));
+            stats.produced.fetch_add(1, Ordering::Relaxed);
+            stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+}
+
+async fn check(job: &CheckJob, ctx: &ProbeContext) -> CheckResult {
+    let started = now();
+    let span = tracing::debug_span!("check", monitor = %job.monitor_id, region = %job.region, tenant = %job.tenant_id);
+    let report = tracing::Instrument::instrument(
+        run_check(&job.spec, Duration::from_millis(u64::from(job.timeout_ms)), job.retries, ctx),
+        span,
+    )
+    .await;
+    CheckResult {
+        id: ResultId::from_parts(started.millis(), u128::from(random_u64()) << 64 | u128::from(random_u64())),
+        tenant_id: job.tenant_id.clone(),
+        monitor_id: job.monitor_id.clone(),
+        region: job.region.clone(), // the gateway overwrites region and worker from our certificate
+        worker: String::new(),
+        started_at: started,
+        finished_at: now(),
+        outcome: report.outcome,
+        timings: report.timings,
+        status_code: report.status_code,
+        error: report.error,
+        cert_expires_at: report.cert_expires_at,
+        provenance: Provenance::Live,
+    }
+}
+
+async fn send_loop(mut link: Link, outbox: Arc<Outbox>, stats: Arc<WorkerStats>, mut drain: watch::Receiver<bool>) {
+    let mut backoff = Backoff::default();
+    let mut last_persist = Instant::now();
+    let mut deadline: Option<Instant> = None;
+    loop {
+        if *drain.borrow() {
+            let d = *deadline.get_or_insert_with(|| Instant::now() + DRAIN_DEADLINE);
+            if outbox.is_empty() || Instant::now() >= d {
+                return;
+            }
+        }
+        let batch = outbox.peek(BATCH);
+        if batch.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_millis(100), drain.changed()).await;
+            continue;
+        }
+        let body = ResultBatch { version: WIRE_VERSION, results: batch };
+        match link.post::<_, ResultAck>("/v1/results", &body, Duration::from_secs(30)).await {
+            Ok(_) => {
+                outbox.ack(&body.results);
+                stats.acked.fetch_add(body.results.len() as u64, Ordering::Relaxed);
+                backoff = Backoff::default();
+                if outbox.is_empty() {
+                    let _ = outbox.persist();
+                }
+            }
+            Err(e) => {
+                let wait = backoff.next();
+                tracing::warn!(error = %e, buffered = outbox.len(), retry_in_ms = wait.as_millis() as u64, "results not delivered; buffered");
+                if last_persist.elapsed() >= Duration::from_secs(1) {
+                    if let Err(e) = outbox.persist() {
+                        tracing::error!(error = %e, "cannot write buffered results to disk");
+                    }
+                    last_persist = Instant::now();
+                }
+                let until = deadline.map_or(wait, |d| wait.min(d.saturating_duration_since(Instant::now())));
+                tokio::time::sleep(until).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Check-to-dashboard latency benchmark (`scripts/bench-live.sh`).
+//!
+//! Starts a real engine (SQLite in a temp dir, default ingest settings), creates paused
+//! monitors (so the scheduler adds no load), subscribes to `GET /events` with a plain HTTP
+//! SSE client, then publishes synthetic results (provenance `synthetic`) into the engine's
+//! result queue at each target rate. For every `result` event received it measures
+//! now − envelope `sent_at`: the path queue → ingest batch → SQLite commit → live bus →
+//! SSE stream → socket → client. `sent_at` has millisecond resolution (truncated), so the
+//! figures err up to 1 ms on the high side.
+//!
+//! Usage: `bench_live [rate …] [--secs N] [--monitors N]` (defaults: 1000 5000, 10 s, 200).
+
+use netpulse_core::check::Timings;
+use netpulse_core::wire::ResultEnvelope;
+use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, TenantId};
+use netpulse_engine::app::start;
+use netpulse_engine::clock;
+use netpulse_engine::config::{Config, Secret};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const TOKEN: &str = "np_bench_owner_token_0123456789abcdef";
+
+fn now_ms() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[derive(Default)]
+struct Window {
+    open: bool,
+    samples: Vec<f64>,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let mut rates = Vec::new();
+    let (mut secs, mut monitors) = (10u64, 200usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--secs" => secs = args.next().expect("--secs N").parse()?,
+            "--monitors" => monitors = args.next().expect("--monitors N").parse()?,
+            r => rates.push(r.parse::<u64>()?),
+        }
+    }
+    if rates.is_empty() {
+        rates = vec![1000, 5000];
+    }
+
+    let tmp = std::env::temp_dir().join(format!("netpulse-bench-live-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let mut config = Config::load(None, [])?;
+    config.http.listen = "127.0.0.1:0".parse()?;
+    config.storage.data_dir = tmp.clone();
+    config.admin_token = Some(Secret::new(TOKEN));
+    config.log.level = "warn".into();
+    let linger = config.ingest.linger_ms;
+    let running = start(config).await?;
+    let base = running.base_url.clone();
+    let tenant: TenantId =
+        running.store.authenticate(&clock::token_hash(TOKEN)).await?.expect("owner token authenticates").tenant_id;
+
+    // Paused HTTP monitors: real rows for ingest to step, no scheduled checks.
+    let client = netpulse_checker::HttpClient::new(
+        netpulse_checker::SsrfGuard::allow_all(),
+        netpulse_checker::Resolver::from_system(),
+    );
+    let mut ids = Vec::with_capacity(monitors);
+    for i in 0..monitors {
+        let mut req = netpulse_checker::HttpRequest::new(
+            http::Method::POST,
+            format!("{base}/api/v1/monitors").parse()?,
+            Duration::from_secs(10),
+        );
+        req.headers.push(("authorization".into(), format!("Bearer {TOKEN}")));
+        req.headers.push(("content-type".into(), "application/json".into()));
+        let body = serde_json::json!({ "name": format!("bench {i}"), "kind": "http", "url": "http://127.0.0.1:9/", "interval_s": 60, "paused": true });
+        req.body = Some(body.to_string().into());
+        let resp = client.send(req).await?;
+        let json: serde_json::Value = serde_json::from_slice(&resp.body)?;
+        ids.push(MonitorId::parse(json["id"].as_str().expect("monitor id"))?);
+    }
+
+    // The SSE client: plain HTTP/1.1, bearer token, lines of the chunked body.
+    let window = Arc::new(Mutex::new(Window::default()));
+    let mut stream = tokio::net::TcpStream::connect(running.addr).await?;
+    stream.set_nodelay(true)?;
+    let req = format!(
+        "GET /events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nAccept: text/event-stream\r\n\r\n",
+        running.addr
+    );
+    stream.write_all(req.as_bytes()).await?;
+    let reader_window = window.clone();
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader_received = received.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Some(data) = line.strip_prefix("data: ") else { continue };
+            let Some(sent) = serde_json::from_str::<serde_json::Value>(data).ok().and_then(|v| v["sent_at"].as_f64())
+            else {
+                continue;
+            };
+            let latency = now_ms() - sent;
+            reader_received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut w = reader_window.lock().unwrap();
+            if w.open {
+                w.samples.push(latency);
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    println!("check-to-dashboard latency (queue → ingest commit → live bus → SSE → client), ingest.linger_ms={linger} (1 ms while subscribed), {monitors} monitors, SQLite");
+    println!(
+        "{:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "rate/s", "sent", "received", "p50 ms", "p95 ms", "p99 ms", "max ms", "batches"
+    );
+    for rate in rates {
+        // 2 s of warm-up, then `secs` measured.
+        let batches_before = running.metrics.ingest_batches.get();
+        let mut sent = 0u64;
+        let mut measured_sent = 0u64;
+        let started = Instant::now();
+        let warmup = Duration::from_secs(2);
+        let total = warmup + Duration::from_secs(secs);
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut batches_at_open = batches_before;
+        while started.elapsed() < total {
+            tick.tick().await;
+            let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+            if started.elapsed() >= warmup && !window.lock().unwrap().open {
+                window.lock().unwrap().open = true;
+                batches_at_open = running.metrics.ingest_batches.get();
+            }
+            while sent < due {
+                let now = clock::now();
+                let m = &ids[(sent as usize) % ids.len()];
+                let result = CheckResult {
+                    id: clock::fresh(),
+                    tenant_id: tenant.clone(),
+                    monitor_id: m.clone(),
+                    region: "local".into(),
+                    worker: "bench".into(),
+                    started_at: now,
+                    finished_at: now,
+                    outcome: Outcome::Up,
+                    timings: Timings { total_ms: Some(12), ..Timings::default() },
+                    status_code: Some(200),
+                    error: None,
+                    cert_expires_at: None,
+                    provenance: Provenance::Synthetic,
+                };
+                running.results.publish(ResultEnvelope::new(result, clock::now())).await?;
+                sent += 1;
+                if window.lock().unwrap().open {
+                    measured_sent += 1;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await; // let the tail arrive
+        let mut w = window.lock().unwrap();
+        w.open = false;
+        let mut s = std::mem::take(&mut w.samples);
+        drop(w);
+        s.sort_by(|a, b| a.total_cmp(b));
+        let batches = running.metrics.ingest_batches.get() - batches_at_open;
+        println!(
+            "{:>8} {:>8} {:>9} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8}",
+            rate,
+            measured_sent,
+            s.len(),
+            percentile(&s, 0.50),
+            percentile(&s, 0.95),
+            percentile(&s, 0.99),
+            s.last().copied().unwrap_or(f64::NAN),
+            batches
+        );
+    }
+    let hist = running.metrics.check_to_dashboard_ms.count();
+    println!("netpulse_check_to_dashboard_ms_count={hist} (server side, all phases)");
+    running.shutdown().await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}

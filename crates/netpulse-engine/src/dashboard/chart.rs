@@ -1,0 +1,55 @@
+//! The monitor page's latency chart: an inline SVG drawn on the server (no chart library, no
+//! script), one polyline per region over the recent results, failures marked in red.
+//! Inline SVG inside HTML: every element gets an explicit end tag (`{}`), never a void `;`,
+//! or the HTML parser would nest the following elements inside it.
+
+use maud::{html, Markup};
+use netpulse_core::CheckResult;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+const W: f64 = 1000.0;
+const H: f64 = 160.0;
+const PAD: f64 = 24.0;
+const COLORS: &[&str] = &["#2456b3", "#16803c", "#8e44ad", "#b26a00", "#0f766e"];
+
+/// `results` newest first (as the results table has them).
+pub fn latency(results: &[CheckResult]) -> Markup {
+    let points: Vec<&CheckResult> = results.iter().rev().collect();
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return html! { p.empty #chart-empty { "No results yet." } };
+    };
+    let (t0, t1) = (first.started_at.millis(), last.started_at.millis().max(first.started_at.millis() + 1));
+    let max = points.iter().filter_map(|r| r.timings.total_ms).max().unwrap_or(0).max(1);
+    let x = |t: i64| PAD + (t - t0) as f64 / (t1 - t0) as f64 * (W - 2.0 * PAD);
+    let y = |ms: u32| H - PAD - f64::from(ms) / f64::from(max) * (H - 2.0 * PAD);
+    let mut lines: BTreeMap<&str, String> = BTreeMap::new();
+    for r in &points {
+        if let Some(ms) = r.timings.total_ms {
+            let _ =
+                write!(lines.entry(r.region.as_str()).or_default(), "{:.1},{:.1} ", x(r.started_at.millis()), y(ms));
+        }
+    }
+    html! {
+        svg.chart #latency-chart viewBox={ "0 0 " (W) " " (H) } preserveAspectRatio="none" role="img" aria-label="latency over the recent results" {
+            line x1=(PAD) y1=(H - PAD) x2=(W - PAD) y2=(H - PAD) stroke="#e3e6eb" {}
+            text x=(PAD) y="14" font-size="12" fill="#687386" { (max) " ms" }
+            text x=(PAD) y=(H - 6.0) font-size="12" fill="#687386" { (first.started_at) }
+            text x=(W - PAD) y=(H - 6.0) font-size="12" fill="#687386" text-anchor="end" { (last.started_at) }
+            @for (i, (region, pts)) in lines.iter().enumerate() {
+                polyline points=(pts) fill="none" stroke=(COLORS[i % COLORS.len()]) stroke-width="2" vector-effect="non-scaling-stroke" {
+                    title { (region) }
+                }
+            }
+            @for (r, ms) in points.iter().filter_map(|r| Some((r, r.timings.total_ms?))) {
+                circle cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(format!("{:.1}", y(ms))) r="2.5" fill="#2456b3" { title { (r.started_at) " " (ms) " ms" } }
+            }
+            @for r in points.iter().filter(|r| r.outcome.is_failure()) {
+                circle cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(H - PAD) r="4" fill="#c62828" { title { (r.started_at) " " (r.outcome.as_str()) } }
+            }
+        }
+        @if lines.len() > 1 {
+            p.sub { @for (i, region) in lines.keys().enumerate() { span style={ "color:" (COLORS[i % COLORS.len()]) } { "■ " (region) " " } } }
+        }
+    }
+}

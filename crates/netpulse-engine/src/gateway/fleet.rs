@@ -1,0 +1,249 @@
+//! The gateway's view of remote checkers: one job queue per served region, the health of
+//! every worker (last seen, version, in flight, results/s), and region availability.
+//!
+//! A region is online while at least one of its workers leased within the last three lease
+//! periods. When that changes, every monitor checking from the region gets an
+//! `Observation::RegionAvailability`: an offline region leaves the quorum and never turns a
+//! monitor down. Jobs queued for an offline region are dropped (nobody would run them).
+
+use super::Identity;
+use crate::region_router::RegionRouter;
+use crate::store::Store;
+use netpulse_core::incident::Observation;
+use netpulse_core::wire::CheckJob;
+use netpulse_core::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const QUEUE_CAPACITY: usize = 4096;
+/// Jobs older than this when leased are stale: the next one is already due.
+const STALE_JOB_MS: i64 = 60_000;
+
+/// One worker as last seen (keyed by certificate serial).
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkerHealth {
+    pub name: String,
+    pub region: String,
+    pub serial: String,
+    pub agent: String,
+    pub last_seen: Timestamp,
+    pub in_flight: u32,
+    pub results_total: u64,
+    pub results_per_s: f64,
+    pub live: bool,
+    #[serde(skip)]
+    window: (Timestamp, u64),
+}
+
+/// A region as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegionView {
+    pub region: String,
+    /// `local` (in-process checker) or `workers` (remote, through the gateway).
+    pub served_by: &'static str,
+    pub status: &'static str,
+    pub live_workers: usize,
+    pub results_per_s: f64,
+    pub queued_jobs: usize,
+    pub workers: Vec<WorkerHealth>,
+}
+
+/// Remote regions, their queues and workers.
+pub struct Fleet {
+    local_region: String,
+    queues: BTreeMap<String, tokio::sync::Mutex<mpsc::Receiver<CheckJob>>>,
+    senders: HashMap<String, mpsc::Sender<CheckJob>>,
+    workers: Mutex<HashMap<String, WorkerHealth>>,
+    online: Mutex<HashMap<String, bool>>,
+    lease_period_ms: i64,
+    started: Timestamp,
+}
+
+impl Fleet {
+    /// A fleet serving `regions` (none when the gateway is off); `router` gains their queues.
+    pub fn new(
+        local_region: &str,
+        regions: &[String],
+        lease_period: Duration,
+        now: Timestamp,
+        router: &mut RegionRouter,
+    ) -> Self {
+        let (mut queues, mut senders) = (BTreeMap::new(), HashMap::new());
+        for r in regions.iter().filter(|r| *r != local_region) {
+            let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+            router.add(r.clone(), tx.clone());
+            senders.insert(r.clone(), tx);
+            queues.insert(r.clone(), tokio::sync::Mutex::new(rx));
+        }
+        Self {
+            local_region: local_region.to_owned(),
+            queues,
+            senders,
+            workers: Mutex::default(),
+            online: Mutex::default(),
+            lease_period_ms: i64::try_from(lease_period.as_millis()).unwrap_or(i64::MAX).max(1),
+            started: now,
+        }
+    }
+
+    /// Whether the gateway serves `region`.
+    pub fn serves(&self, region: &str) -> bool {
+        self.queues.contains_key(region)
+    }
+
+    /// Up to `max` jobs of `region`, waiting up to `wait` for the first.
+    pub async fn take(&self, region: &str, max: usize, wait: Duration, now: Timestamp) -> Vec<CheckJob> {
+        let Some(queue) = self.queues.get(region) else {
+            tokio::time::sleep(wait).await; // a region nobody routes to: nothing, ever
+            return Vec::new();
+        };
+        let mut jobs = Vec::new();
+        let _ = tokio::time::timeout(wait, async {
+            let mut rx = queue.lock().await;
+            while jobs.is_empty() {
+                let Some(first) = rx.recv().await else { return };
+                if now.since(first.due_at) < STALE_JOB_MS {
+                    jobs.push(first);
+                }
+            }
+            while jobs.len() < max {
+                match rx.try_recv() {
+                    Ok(j) if now.since(j.due_at) < STALE_JOB_MS => jobs.push(j),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        })
+        .await;
+        jobs
+    }
+
+    /// A worker spoke: remember it.
+    pub fn seen(&self, id: &Identity, agent: &str, in_flight: u32, results: u64, now: Timestamp) {
+        let mut workers = self.workers.lock().expect("fleet lock");
+        let w = workers.entry(id.serial.clone()).or_insert_with(|| WorkerHealth {
+            name: id.name.clone(),
+            region: id.region.clone(),
+            serial: id.serial.clone(),
+            agent: String::new(),
+            last_seen: now,
+            in_flight: 0,
+            results_total: 0,
+            results_per_s: 0.0,
+            live: true,
+            window: (now, 0),
+        });
+        if !agent.is_empty() {
+            w.agent = agent.to_owned();
+            w.in_flight = in_flight;
+        }
+        w.last_seen = now;
+        w.results_total += results;
+        w.window.1 += results;
+        let elapsed = now.since(w.window.0);
+        if elapsed >= 10_000 {
+            w.results_per_s = w.window.1 as f64 * 1000.0 / elapsed as f64;
+            w.window = (now, 0);
+        }
+    }
+
+    fn live(&self, w: &WorkerHealth, now: Timestamp) -> bool {
+        now.since(w.last_seen) <= 3 * self.lease_period_ms
+    }
+
+    /// Every region: the local one and those served through the gateway.
+    pub fn regions(&self, now: Timestamp) -> Vec<RegionView> {
+        let workers = self.workers.lock().expect("fleet lock");
+        let mut out = vec![RegionView {
+            region: self.local_region.clone(),
+            served_by: "local",
+            status: "online",
+            live_workers: 1,
+            results_per_s: 0.0,
+            queued_jobs: 0,
+            workers: vec![],
+        }];
+        for (region, tx) in &self.senders {
+            let mut ws: Vec<WorkerHealth> = workers.values().filter(|w| &w.region == region).cloned().collect();
+            ws.iter_mut().for_each(|w| w.live = self.live(w, now));
+            ws.sort_by(|a, b| a.name.cmp(&b.name));
+            let live = ws.iter().filter(|w| w.live).count();
+            out.push(RegionView {
+                region: region.clone(),
+                served_by: "workers",
+                status: if live > 0 { "online" } else { "offline" },
+                live_workers: live,
+                results_per_s: ws.iter().filter(|w| w.live).map(|w| w.results_per_s).sum(),
+                queued_jobs: tx.max_capacity() - tx.capacity(),
+                workers: ws,
+            });
+        }
+        out.sort_by(|a, b| a.region.cmp(&b.region));
+        out
+    }
+
+    /// Regions whose availability changed since the last call, with the new value. Until
+    /// three lease periods after start, a region without workers is given time to connect.
+    fn changes(&self, now: Timestamp) -> Vec<(String, bool)> {
+        let workers = self.workers.lock().expect("fleet lock");
+        let mut online = self.online.lock().expect("fleet lock");
+        let grace = now.since(self.started) <= 3 * self.lease_period_ms;
+        let mut changed = Vec::new();
+        for region in self.queues.keys() {
+            let live = workers.values().any(|w| &w.region == region && self.live(w, now));
+            if !live && grace {
+                continue;
+            }
+            let before = online.insert(region.clone(), live).unwrap_or(true);
+            if before != live {
+                changed.push((region.clone(), live));
+            }
+        }
+        changed
+    }
+
+    /// Tell the monitors of regions that went offline or came back; drop the queued jobs of
+    /// offline regions. Returns how many regions changed.
+    pub async fn try_run_once(&self, store: &dyn Store, now: Timestamp) -> usize {
+        let changed = self.changes(now);
+        for (region, online) in &changed {
+            if *online {
+                tracing::info!(region = %region, "region online: a worker is leasing checks again");
+            } else {
+                tracing::warn!(region = %region, "region offline: no live worker; its monitors are not marked down for it");
+            }
+            observe_region(store, region, *online, now).await;
+        }
+        let offline: Vec<String> =
+            self.online.lock().expect("fleet lock").iter().filter(|(_, on)| !**on).map(|(r, _)| r.clone()).collect();
+        for region in offline {
+            if let Ok(mut rx) = self.queues[&region].try_lock() {
+                while rx.try_recv().is_ok() {}
+            }
+        }
+        changed.len()
+    }
+
+    pub fn lease_period(&self) -> Duration {
+        Duration::from_millis(self.lease_period_ms as u64)
+    }
+}
+
+async fn observe_region(store: &dyn Store, region: &str, online: bool, now: Timestamp) {
+    let monitors = match store.schedulable_monitors().await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, region, "cannot load monitors to report region availability");
+            return;
+        }
+    };
+    for m in monitors.iter().filter(|m| m.record.draft.regions.iter().any(|r| r == region)) {
+        let obs = Observation::RegionAvailability { at: now, region: region.to_owned(), online };
+        if let Err(e) = store.observe(&m.record.tenant_id, &m.record.id, obs, now).await {
+            tracing::warn!(error = %e, monitor = %m.record.id, region, "cannot record region availability");
+        }
+    }
+}

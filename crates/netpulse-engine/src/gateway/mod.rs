@@ -1,0 +1,179 @@
+//! The gateway role: a separate mutual-TLS listener through which regional workers
+//! (`netpulse-worker`) lease checks for their region and deliver results.
+//!
+//! Off unless `gateway.enabled = true`; it then needs the CA (`netpulse ca init`) in
+//! `<data_dir>/ca/` and serves the regions listed in `gateway.regions`. A worker's identity
+//! and region are read from its verified certificate and nowhere else ([`Identity`]).
+//! Handshake refusals (wrong CA, expired, unknown or revoked serial) are logged with the
+//! reason; a connection whose certificate is revoked later is dropped within a second.
+
+pub mod fleet;
+pub mod protocol;
+pub mod trust;
+
+use crate::ca::Ca;
+use crate::config::GatewayConfig;
+use crate::queue::ResultQueue;
+use crate::store::Store;
+use anyhow::Context;
+use fleet::Fleet;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use trust::Trust;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A worker as its certificate names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Lower-case hex serial.
+    pub serial: String,
+    pub region: String,
+    pub name: String,
+}
+
+impl Identity {
+    /// `region/name`, the `worker` field of its results.
+    pub fn worker(&self) -> String {
+        format!("{}/{}", self.region, self.name)
+    }
+}
+
+/// What every connection shares.
+pub struct Shared {
+    pub fleet: Arc<Fleet>,
+    pub trust: Arc<Trust>,
+    pub results: Arc<dyn ResultQueue>,
+}
+
+/// The running gateway.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    accept: JoinHandle<()>,
+    upkeep: JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Bind the listener and start accepting workers until `stop` turns true.
+    pub async fn start(
+        config: &GatewayConfig,
+        data_dir: &Path,
+        fleet: Arc<Fleet>,
+        results: Arc<dyn ResultQueue>,
+        store: Arc<dyn Store>,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let ca = Ca::at(data_dir);
+        let trust = Arc::new(Trust::load(ca.registry_path()).context("gateway.enabled needs `netpulse ca init`")?);
+        let (cert, key) = ca.server_cert(&config.server_names)?;
+        let tls = trust::server_config(&ca.cert_pem()?, &cert, &key, trust.clone())
+            .map_err(|e| anyhow::anyhow!("gateway TLS configuration: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (gateway.listen)", config.listen))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared { fleet: fleet.clone(), trust: trust.clone(), results });
+        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let accept = tokio::spawn(accept_loop(listener, acceptor, shared, stop.clone()));
+        let upkeep = tokio::spawn(upkeep(fleet, trust, store, stop));
+        tracing::info!(%addr, "gateway listening for workers (mTLS)");
+        Ok(Self { addr, accept, upkeep })
+    }
+
+    /// Wait for the accept loop and upkeep to end (after `stop`).
+    pub async fn join(self) {
+        let _ = self.accept.await;
+        let _ = self.upkeep.await;
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let conn_stop = stop.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(serve(stream, peer, acceptor.clone(), shared.clone(), conn_stop.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateway accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// One worker connection: handshake, then HTTP/1.1 until it closes, is revoked or we stop.
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return tracing::warn!(%peer, reason = %e, "worker refused at the TLS handshake"),
+        Err(_) => return tracing::warn!(%peer, "worker refused: TLS handshake timed out"),
+    };
+    let id = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| trust::identity_of(c));
+    let Some(id) = id.map(Arc::new) else {
+        return tracing::warn!(%peer, "worker refused: no identity in its certificate");
+    };
+    tracing::debug!(%peer, worker = %id.worker(), "worker connected");
+    let mut revocations = shared.trust.subscribe();
+    let (svc_shared, svc_id) = (shared.clone(), id.clone());
+    let service = hyper::service::service_fn(move |req| protocol::handle(svc_shared.clone(), svc_id.clone(), req));
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            Ok(()) = revocations.changed() => {
+                if let Err(r) = shared.trust.check(&id) {
+                    return tracing::warn!(%peer, worker = %id.worker(), reason = %r, "live worker connection dropped");
+                }
+            }
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Every second: reload the registry if it changed; every lease period: region availability.
+async fn upkeep(fleet: Arc<Fleet>, trust: Arc<Trust>, store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
+    let mut last_census = crate::clock::now();
+    loop {
+        if let Err(e) = trust.reload_if_changed() {
+            tracing::warn!(error = %e, "cannot reload the CA registry; keeping the last one");
+        }
+        let now = crate::clock::now();
+        if now.since(last_census) >= (fleet.lease_period().as_millis() as i64).min(1000) {
+            fleet.try_run_once(store.as_ref(), now).await;
+            last_census = now;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Resolves once `stop` is true (the watch guard is dropped inside: the future stays `Send`).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}

@@ -1,0 +1,112 @@
+//! The gateway's HTTP/1.1 protocol, JSON bodies of `core::wire` types:
+//! `POST /v1/lease` (long poll for the certificate's region) and `POST /v1/results`
+//! (published to the result queue before the answer, so an ack means "safe to forget").
+//! Every request re-checks the certificate against the registry; a peer speaking another
+//! wire version gets 409 with the reason.
+
+use super::{Identity, Shared};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use netpulse_core::wire::{
+    LeaseRequest, LeaseResponse, ResultAck, ResultBatch, VersionMismatch, WireError, WIRE_HEADER, WIRE_VERSION,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+const MAX_BODY: usize = 16 * 1024 * 1024;
+const MAX_LEASE: u32 = 1000;
+
+type Answer = Response<Full<Bytes>>;
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> Answer {
+    let bytes = serde_json::to_vec(body).expect("wire types serialize");
+    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(WIRE_HEADER, http::HeaderValue::from(WIRE_VERSION));
+    r
+}
+
+fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Answer {
+    json(status, &WireError { code: code.into(), message: message.into() })
+}
+
+fn mismatch(peer: u16) -> Answer {
+    refuse(StatusCode::CONFLICT, "wire_version", VersionMismatch { peer }.to_string())
+}
+
+/// One request from an authenticated worker.
+pub async fn handle(shared: Arc<Shared>, id: Arc<Identity>, req: Request<Incoming>) -> Result<Answer, Infallible> {
+    if let Err(r) = shared.trust.check(&id) {
+        tracing::warn!(worker = %id.worker(), reason = %r, "request refused");
+        return Ok(refuse(StatusCode::FORBIDDEN, "certificate_refused", r.to_string()));
+    }
+    let header = req.headers().get(WIRE_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u16>().ok());
+    match header {
+        Some(WIRE_VERSION) => {}
+        Some(peer) => return Ok(mismatch(peer)),
+        None => {
+            let msg = format!("missing or unreadable {WIRE_HEADER} header; this build speaks v{WIRE_VERSION}");
+            return Ok(refuse(StatusCode::CONFLICT, "wire_version", msg));
+        }
+    }
+    let path = req.uri().path().to_owned();
+    Ok(match (req.method(), path.as_str()) {
+        (&Method::POST, "/v1/lease") => match body::<LeaseRequest>(req).await {
+            Ok(l) => lease(&shared, &id, l).await,
+            Err(a) => a,
+        },
+        (&Method::POST, "/v1/results") => match body::<ResultBatch>(req).await {
+            Ok(b) => results(&shared, &id, b).await,
+            Err(a) => a,
+        },
+        _ => refuse(StatusCode::NOT_FOUND, "not_found", "routes: POST /v1/lease, POST /v1/results"),
+    })
+}
+
+async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Answer> {
+    let bytes = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, "body", format!("cannot read the body: {e}")))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| refuse(StatusCode::BAD_REQUEST, "json", e.to_string()))
+}
+
+/// Jobs for the certificate's region only; whatever region the body might claim is ignored.
+async fn lease(shared: &Shared, id: &Identity, l: LeaseRequest) -> Answer {
+    if l.version != WIRE_VERSION {
+        return mismatch(l.version);
+    }
+    let now = crate::clock::now();
+    shared.fleet.seen(id, &l.agent, l.in_flight, 0, now);
+    let wait = Duration::from_millis(u64::from(l.wait_ms)).min(shared.fleet.lease_period());
+    let jobs = shared.fleet.take(&id.region, l.max_jobs.clamp(1, MAX_LEASE) as usize, wait, now).await;
+    shared.fleet.seen(id, "", 0, 0, crate::clock::now());
+    json(StatusCode::OK, &LeaseResponse { version: WIRE_VERSION, region: id.region.clone(), worker: id.worker(), jobs })
+}
+
+/// Publish every result with the region and worker of the certificate, then acknowledge.
+async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
+    if batch.version != WIRE_VERSION {
+        return mismatch(batch.version);
+    }
+    if let Some(bad) = batch.results.iter().find(|e| e.check_version().is_err()) {
+        return mismatch(bad.version);
+    }
+    let n = batch.results.len();
+    for mut env in batch.results {
+        env.result.region = id.region.clone();
+        env.result.worker = id.worker();
+        if shared.results.publish(env).await.is_err() {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is stopping; retry later");
+        }
+    }
+    shared.fleet.seen(id, "", 0, n as u64, crate::clock::now());
+    json(StatusCode::OK, &ResultAck { version: WIRE_VERSION, accepted: n as u32 })
+}

@@ -1,0 +1,182 @@
+//! The live bus: what the dashboard hears over Server-Sent Events.
+//!
+//! Ingest publishes on a [`tokio::sync::broadcast`] channel *after* a batch commits, so a
+//! browser never shows a result or an incident that a failed transaction would take back:
+//! `result` (one per newly stored result, with the envelope's `sent_at`), `health` (a
+//! monitor's displayed health changed) and `incident` (opened, reopened, resolved); the API
+//! adds `monitor` when one is created.
+//! Each event carries its tenant; `GET /events` forwards only the caller's tenant's events.
+//! Events are rendered to JSON once, at publish, whatever the number of subscribers.
+//!
+//! A subscriber that falls more than [`CAPACITY`] events behind loses the oldest ones and is
+//! told so (`event: lagged`); the page then reloads to resynchronise.
+
+use crate::store::plan::LiveChange;
+use netpulse_core::{CheckResult, MonitorId, TenantId, Timestamp};
+use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
+
+/// Events a slow subscriber may fall behind before it loses some.
+pub const CAPACITY: usize = 8192;
+
+/// One event on the bus, already rendered.
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub tenant_id: TenantId,
+    pub monitor_id: MonitorId,
+    /// The SSE event name: `result`, `health`, `incident` or `monitor`.
+    pub kind: &'static str,
+    /// When the result left the checker (results only): check-to-dashboard latency.
+    pub sent_at: Option<Timestamp>,
+    /// The event's JSON data.
+    pub json: String,
+}
+
+/// The publishing side, cloned into ingest and the HTTP state.
+#[derive(Clone)]
+pub struct LiveBus {
+    tx: broadcast::Sender<Arc<LiveEvent>>,
+    /// Set at shutdown: every SSE stream ends, so the HTTP server can drain.
+    closed: Arc<watch::Sender<bool>>,
+}
+
+impl Default for LiveBus {
+    fn default() -> Self {
+        Self::new(CAPACITY)
+    }
+}
+
+impl LiveBus {
+    pub fn new(capacity: usize) -> Self {
+        Self { tx: broadcast::channel(capacity).0, closed: Arc::new(watch::channel(false).0) }
+    }
+
+    /// End every subscriber's stream (engine shutdown).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// Becomes `true` when the bus is closed.
+    pub fn closed(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.tx.subscribe()
+    }
+
+    /// Whether anyone listens (ingest then keeps its batching linger short).
+    pub fn has_subscribers(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
+    fn send(&self, e: LiveEvent) {
+        // No subscriber is not an error: nobody is looking.
+        let _ = self.tx.send(Arc::new(e));
+    }
+
+    /// A result that was just stored.
+    pub fn result_stored(&self, r: &CheckResult, sent_at: Timestamp) {
+        if !self.has_subscribers() {
+            return;
+        }
+        let json = json!({
+            "monitor_id": r.monitor_id,
+            "outcome": r.outcome.as_str(),
+            "latency_ms": r.timings.total_ms,
+            "status_code": r.status_code,
+            "region": r.region,
+            "error": r.error,
+            "started_at": r.started_at.to_rfc3339(),
+            "started_ms": r.started_at.millis(),
+            "sent_at": sent_at.millis(),
+        });
+        self.send(LiveEvent {
+            tenant_id: r.tenant_id.clone(),
+            monitor_id: r.monitor_id.clone(),
+            kind: "result",
+            sent_at: Some(sent_at),
+            json: json.to_string(),
+        });
+    }
+
+    /// A monitor was created (the overview adds its row, still "never" checked).
+    pub fn monitor_created(&self, m: &crate::store::MonitorRecord) {
+        if !self.has_subscribers() {
+            return;
+        }
+        let json = json!({
+            "monitor_id": m.id,
+            "name": m.draft.name,
+            "kind": m.draft.spec.kind(),
+            "target": m.draft.spec.target(),
+            "paused": m.draft.paused,
+        });
+        self.send(LiveEvent {
+            tenant_id: m.tenant_id.clone(),
+            monitor_id: m.id.clone(),
+            kind: "monitor",
+            sent_at: None,
+            json: json.to_string(),
+        });
+    }
+
+    /// A health change or an incident transition that was just committed.
+    pub fn change(&self, c: &LiveChange) {
+        if !self.has_subscribers() {
+            return;
+        }
+        let e = match c {
+            LiveChange::Health { tenant_id, monitor_id, health } => LiveEvent {
+                tenant_id: tenant_id.clone(),
+                monitor_id: monitor_id.clone(),
+                kind: "health",
+                sent_at: None,
+                json: json!({ "monitor_id": monitor_id, "health": health.as_str() }).to_string(),
+            },
+            LiveChange::Incident { tenant_id, monitor_id, incident_id, change, at } => LiveEvent {
+                tenant_id: tenant_id.clone(),
+                monitor_id: monitor_id.clone(),
+                kind: "incident",
+                sent_at: None,
+                json: json!({
+                    "monitor_id": monitor_id,
+                    "incident_id": incident_id,
+                    "change": change,
+                    "at": at.to_rfc3339(),
+                })
+                .to_string(),
+            },
+        };
+        self.send(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netpulse_core::incident::Health;
+
+    #[test]
+    fn events_carry_their_tenant_and_are_rendered_once() {
+        let bus = LiveBus::new(4);
+        let mut rx = bus.subscribe();
+        let t = TenantId::from_trusted("ten_a".into());
+        let m = MonitorId::from_trusted("mon_a".into());
+        bus.change(&LiveChange::Health { tenant_id: t.clone(), monitor_id: m.clone(), health: Health::Down });
+        let e = rx.try_recv().expect("event");
+        assert_eq!((e.kind, &e.tenant_id), ("health", &t));
+        assert_eq!(e.json, r#"{"health":"down","monitor_id":"mon_a"}"#);
+    }
+
+    #[test]
+    fn nothing_is_rendered_without_subscribers() {
+        let bus = LiveBus::new(4);
+        assert!(!bus.has_subscribers());
+        let t = TenantId::from_trusted("ten_a".into());
+        let m = MonitorId::from_trusted("mon_a".into());
+        bus.change(&LiveChange::Health { tenant_id: t, monitor_id: m, health: Health::Up });
+        assert_eq!(bus.subscribe().try_recv().unwrap_err(), broadcast::error::TryRecvError::Empty);
+    }
+}

@@ -1,0 +1,99 @@
+//! The embedded queue: a bounded in-process channel between the local checker and ingest.
+//!
+//! When it is full, publishers wait (back-pressure); nothing is dropped. A batch leaves the
+//! channel when taken: ingest keeps it in memory and retries until it is stored, so `ack`
+//! has nothing to confirm and `Batch::receipts` stays empty. Results in the channel are lost
+//! if the process dies — the price of the embedded mode; Redis Streams are the durable one.
+
+use super::{Batch, QueueError, ResultQueue};
+use async_trait::async_trait;
+use netpulse_core::wire::ResultEnvelope;
+use std::time::Duration;
+use tokio::sync::{mpsc, Mutex};
+
+/// The embedded queue: a bounded in-process channel.
+pub struct InProcessQueue {
+    tx: mpsc::Sender<ResultEnvelope>,
+    rx: Mutex<mpsc::Receiver<ResultEnvelope>>,
+}
+
+impl InProcessQueue {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, rx) = mpsc::channel(capacity);
+        Self { tx, rx: Mutex::new(rx) }
+    }
+}
+
+#[async_trait]
+impl ResultQueue for InProcessQueue {
+    async fn publish(&self, env: ResultEnvelope) -> Result<(), QueueError> {
+        self.tx.send(env).await.map_err(|_| QueueError::Closed)
+    }
+
+    async fn next_batch(&self, max: usize, wait: Duration, linger: Duration) -> Batch {
+        let mut rx = self.rx.lock().await;
+        let mut items = Vec::new();
+        if let Ok(Some(first)) = tokio::time::timeout(wait, rx.recv()).await {
+            items.push(first);
+            let until = tokio::time::Instant::now() + linger;
+            while items.len() < max {
+                match rx.try_recv() {
+                    Ok(env) => items.push(env),
+                    Err(_) => match tokio::time::timeout_at(until, rx.recv()).await {
+                        Ok(Some(env)) => items.push(env),
+                        _ => break,
+                    },
+                }
+            }
+        }
+        Batch { items, receipts: Vec::new() }
+    }
+
+    async fn ack(&self, _batch: &Batch) {
+        // Nothing to confirm: see the module docs.
+    }
+
+    fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netpulse_core::{CheckResult, Outcome, Provenance, Timestamp, Timings};
+
+    fn env(n: i64) -> ResultEnvelope {
+        let r = CheckResult {
+            id: crate::clock::fresh(),
+            tenant_id: crate::clock::fresh(),
+            monitor_id: crate::clock::fresh(),
+            region: "local".into(),
+            worker: "test".into(),
+            started_at: Timestamp::from_millis(n),
+            finished_at: Timestamp::from_millis(n),
+            outcome: Outcome::Up,
+            timings: Timings::default(),
+            status_code: None,
+            error: None,
+            cert_expires_at: None,
+            provenance: Provenance::Live,
+        };
+        ResultEnvelope::new(r, Timestamp::from_millis(n))
+    }
+
+    #[tokio::test]
+    async fn queue_memory_batches_up_to_max_and_reports_depth() {
+        let q = InProcessQueue::new(10);
+        for i in 0..5 {
+            q.publish(env(i)).await.unwrap();
+        }
+        assert_eq!(q.depth(), 5);
+        let b = q.next_batch(3, Duration::from_millis(10), Duration::ZERO).await;
+        assert_eq!(b.items.len(), 3);
+        assert!(b.receipts.is_empty());
+        let b = q.next_batch(10, Duration::from_millis(10), Duration::from_millis(5)).await;
+        assert_eq!(b.items.len(), 2);
+        assert_eq!(q.depth(), 0);
+    }
+}

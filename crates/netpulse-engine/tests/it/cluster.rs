@@ -1,0 +1,78 @@
+//! Two engine nodes, started in-process, on one PostgreSQL (through PgBouncer in transaction
+//! mode) and one Redis stream: a whole outage/recovery cycle sends exactly one `opened` and
+//! one `resolved` webhook; then the node holding the scheduler lease dies (its tasks aborted,
+//! nothing released) and the other takes over within the lease's TTL + one renewal, and
+//! checks keep coming.
+
+use crate::harness::*;
+use crate::store::backends::{admin, direct_addr, pg_url};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+async fn scheduler_holder(db: &str) -> Option<String> {
+    let (client, conn) = tokio_postgres::connect(&pg_url(&direct_addr(), db), tokio_postgres::NoTls).await.ok()?;
+    tokio::spawn(conn);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let row = client
+        .query_opt("SELECT holder FROM leases WHERE name = 'scheduler' AND expires_at > $1", &[&now])
+        .await
+        .ok()??;
+    Some(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_two_nodes_alert_once_and_take_over_the_scheduler() {
+    let _ = admin().await; // fail early, with the hint, when PostgreSQL is down
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config_a = test_config(dir_a.path());
+    let db = use_backends(&mut config_a, "pgbouncer", "redis").await.expect("a PostgreSQL database");
+    let mut config_b = test_config(dir_b.path());
+    config_b.storage.backend = config_a.storage.backend;
+    config_b.storage.postgres = config_a.storage.postgres.clone();
+    config_b.queue = config_a.queue.clone();
+    let mut a = spawn_app_with(config_a).await;
+    let mut b = spawn_app_with(config_b).await;
+    let ids = [a.running.as_ref().unwrap().node_id.clone(), b.running.as_ref().unwrap().node_id.clone()];
+
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    a.create_webhook(&hooks).await;
+    let monitor =
+        json!({ "name": "Checkout", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 800 });
+    let id = a.create_monitor(monitor).await;
+    wait_for(20, "first checks", || async { (target.hits.load(Ordering::SeqCst) >= 3).then_some(()) }).await;
+
+    target.set_status(503);
+    assert_eq!(hooks.wait_for_events(1, 20).await, ["opened"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    target.set_status(200);
+    assert_eq!(hooks.wait_for_events(2, 20).await, ["opened", "resolved"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hooks.events(), ["opened", "resolved"], "exactly one notice per transition from two nodes");
+    assert_eq!(b.incidents(&id).await.len(), 1, "one incident, seen from either node");
+
+    let holder = scheduler_holder(&db.name).await.expect("a node holds the scheduler lease");
+    let (dead, alive) = if holder == ids[0] { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    let survivor = if holder == ids[0] { ids[1].clone() } else { ids[0].clone() };
+    dead.running.take().expect("running").abort();
+    let died = Instant::now();
+    let hits_at_death = target.hits.load(Ordering::SeqCst);
+    wait_for(16, "the other node to take the scheduler lease", || async {
+        (scheduler_holder(&db.name).await.as_deref() == Some(survivor.as_str())).then_some(())
+    })
+    .await;
+    let took = died.elapsed();
+    let hits = target.hits.load(Ordering::SeqCst);
+    wait_for(10, "checks after the takeover", || async {
+        (target.hits.load(Ordering::SeqCst) >= hits + 3).then_some(())
+    })
+    .await;
+    println!(
+        "scheduler lease taken over {} ms after the holder died ({hits_at_death} → {hits} hits)",
+        took.as_millis()
+    );
+    assert!(took <= Duration::from_secs(14), "takeover took {took:?}");
+    assert_eq!(alive.monitor(&id).await["status"]["health"], "up");
+    alive.stop().await;
+}

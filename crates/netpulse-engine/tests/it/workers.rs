@@ -1,0 +1,471 @@
+//! Regional workers against the real engine over real mTLS sockets on 127.0.0.1: checks go
+//! to the right regions with the identity of the certificate, a region failing alone opens
+//! no incident under a majority quorum, and wrong-CA or revoked certificates get nothing.
+//! A worker cut off (through a TCP relay the test cuts) buffers and delivers exactly once,
+//! a killed worker loses nothing it had an ack for, a worker claiming another region gets
+//! its certificate's, another wire version gets 409, and a region without workers is
+//! offline without turning its monitors down.
+
+use crate::harness::{spawn_app_with, test_config, wait_for, Target, TestApp};
+use netpulse_checker::worker::{Worker, WorkerConfig};
+use netpulse_checker::{HttpClient, ProbeContext, Resolver, SsrfGuard};
+use netpulse_core::wire::{ResultBatch, ResultEnvelope, WIRE_HEADER, WIRE_VERSION};
+use netpulse_core::{CheckResult, Outcome, Provenance, ResultId, Timings};
+use netpulse_engine::ca::Ca;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn engine(regions: &[&str]) -> (TestApp, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    Ca::at(tmp.path()).init().unwrap();
+    let mut c = test_config(tmp.path());
+    c.gateway.enabled = true;
+    c.gateway.listen = "127.0.0.1:0".parse().unwrap();
+    c.gateway.regions = regions.iter().map(|r| r.to_string()).collect();
+    c.gateway.lease_wait_ms = 500;
+    (spawn_app_with(c).await, tmp)
+}
+
+/// Write a bundle: the worker certificate of `issuer`, trusting the engine CA of `engine`.
+fn bundle(dir: &Path, issuer: &Path, engine: &Path, region: &str, name: &str) {
+    let (cert, key, _) = Ca::at(issuer).issue(region, name, 30).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("worker.pem"), cert).unwrap();
+    std::fs::write(dir.join("worker.key"), key).unwrap();
+    std::fs::write(dir.join("ca.pem"), Ca::at(engine).cert_pem().unwrap()).unwrap();
+}
+
+/// A worker from `bundle_dir`; `blocked` workers cannot reach loopback targets (their checks fail).
+fn worker(app: &TestApp, bundle_dir: &Path, blocked: bool) -> Worker {
+    let guard = if blocked { SsrfGuard::strict(vec![]) } else { SsrfGuard::allow_all() };
+    worker_with(&gateway(app).to_string(), bundle_dir, guard)
+}
+
+/// An unblocked worker dialing `engine` (the gateway or a relay in front of it).
+fn worker_at(engine: &str, bundle_dir: &Path) -> Worker {
+    worker_with(engine, bundle_dir, SsrfGuard::allow_all())
+}
+
+fn worker_with(engine: &str, bundle_dir: &Path, guard: SsrfGuard) -> Worker {
+    Worker::start(WorkerConfig {
+        engine: engine.to_owned(),
+        server_name: "127.0.0.1".into(),
+        bundle: bundle_dir.to_path_buf(),
+        concurrency: 8,
+        buffer_dir: bundle_dir.join("buffer"),
+        buffer_max: 1000,
+        lease_wait: Duration::from_millis(500),
+        probe: ProbeContext::new(HttpClient::new(guard, Resolver::from_system())),
+    })
+    .unwrap()
+}
+
+async fn results(app: &TestApp, monitor: &str) -> Vec<Value> {
+    let (_, json) = app.api("GET", &format!("/api/v1/monitors/{monitor}/results?limit=1000"), None).await;
+    json["data"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn checks_run_in_each_region_and_one_failing_region_opens_no_incident() {
+    let (app, tmp) = engine(&["eu", "us"]).await;
+    let target = Target::start().await;
+    bundle(&tmp.path().join("b-eu"), tmp.path(), tmp.path(), "eu", "eu-1");
+    bundle(&tmp.path().join("b-us"), tmp.path(), tmp.path(), "us", "us-1");
+    let eu = worker(&app, &tmp.path().join("b-eu"), true); // eu cannot reach the target
+    let us = worker(&app, &tmp.path().join("b-us"), false);
+    let id = app
+        .create_monitor(json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1,
+            "regions": ["eu", "us", "local"]}))
+        .await;
+    let rs = wait_for(20, "results from eu, us and local (3 each)", || async {
+        let rs = results(&app, &id).await;
+        let n = |r: &str| rs.iter().filter(|x| x["region"] == r).count();
+        (n("eu") >= 3 && n("us") >= 3 && n("local") >= 3).then_some(rs)
+    })
+    .await;
+    for r in &rs {
+        let (region, worker, outcome) = (r["region"].as_str().unwrap(), &r["worker"], &r["outcome"]);
+        match region {
+            "eu" => assert!(worker == "eu/eu-1" && outcome != "up", "{r}"),
+            "us" => assert!(worker == "us/us-1" && outcome == "up", "{r}"),
+            _ => assert_eq!(worker, "engine/local", "{r}"),
+        }
+    }
+    assert!(app.incidents(&id).await.is_empty(), "eu alone is 1 of 3 regions: below the majority");
+    let (status, regions) = app.api("GET", "/api/v1/regions", None).await;
+    assert_eq!(status, 200);
+    let eu_view = regions["data"].as_array().unwrap().iter().find(|r| r["region"] == "eu").unwrap().clone();
+    assert_eq!(eu_view["status"], "online", "{regions}");
+    assert_eq!(eu_view["workers"][0]["name"], "eu-1");
+    eu.shutdown().await;
+    us.shutdown().await;
+}
+
+#[tokio::test]
+async fn certificates_of_another_ca_or_revoked_get_nothing() {
+    let (app, tmp) = engine(&["eu"]).await;
+    let rogue_ca = tempfile::tempdir().unwrap();
+    Ca::at(rogue_ca.path()).init().unwrap();
+    bundle(&tmp.path().join("rogue"), rogue_ca.path(), tmp.path(), "eu", "eu-9");
+    bundle(&tmp.path().join("good"), tmp.path(), tmp.path(), "eu", "eu-1");
+    let rogue = worker(&app, &tmp.path().join("rogue"), false);
+    let good = worker(&app, &tmp.path().join("good"), false);
+    wait_for(10, "the good worker to lease", || async {
+        (good.stats.leases.load(Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(rogue.stats.leases.load(Ordering::SeqCst), 0, "a certificate of another CA is refused");
+
+    Ca::at(tmp.path()).revoke(None, Some("eu-1")).unwrap();
+    wait_for(10, "the revoked worker to be cut off", || async {
+        (!good.stats.connected.load(Ordering::SeqCst)).then_some(())
+    })
+    .await;
+    let leases = good.stats.leases.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(good.stats.leases.load(Ordering::SeqCst), leases, "no lease after revocation");
+    rogue.shutdown().await;
+    good.shutdown().await;
+}
+
+/// A TCP relay between a worker and the gateway that the test can cut (drop every live
+/// connection, refuse new ones) and restore.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    live: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(to: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let live: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (up2, live2) = (up.clone(), live.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound); // refused: closed at once
+                    continue;
+                }
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                let mut live = live2.lock().unwrap();
+                live.retain(|h| !h.is_finished());
+                live.push(relay.abort_handle());
+            }
+        });
+        Self { addr, up, live, accept }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.live.lock().unwrap().drain(..).for_each(|h| h.abort());
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// Every stored result of `monitor` (the API pages by 1000), asserting no id appears twice.
+async fn all_results(app: &TestApp, monitor: &str) -> Vec<Value> {
+    let rs = results(app, monitor).await;
+    assert!(rs.len() < 1000, "more results than one page");
+    let mut ids = HashSet::new();
+    for r in &rs {
+        assert!(ids.insert(r["id"].as_str().unwrap().to_owned()), "result {} stored twice", r["id"]);
+    }
+    rs
+}
+
+fn ids_of(rs: &[Value]) -> HashSet<String> {
+    rs.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+}
+
+fn gateway(app: &TestApp) -> SocketAddr {
+    app.running.as_ref().unwrap().gateway_addr.unwrap()
+}
+
+fn duplicates(app: &TestApp) -> u64 {
+    app.running.as_ref().unwrap().metrics.results_duplicate.get()
+}
+
+/// One raw HTTP/1.1 request over mTLS with the certificate of `bundle_dir` (the connection
+/// closes after the answer): status and JSON body.
+async fn raw(addr: SocketAddr, bundle_dir: &Path, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    let tls = Arc::new(netpulse_checker::worker::link::client_config(bundle_dir).unwrap());
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await.unwrap();
+    let body = body.to_string();
+    let mut head = format!("POST {path} HTTP/1.1\r\nhost: gateway\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    s.write_all(format!("{head}\r\n{body}").as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await; // a missing close_notify is fine: we have the answer
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {text}"));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{head}"));
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+const WIRE: &str = "1";
+
+fn lease_body(wait_ms: u32) -> Value {
+    json!({"version": WIRE_VERSION, "max_jobs": 100, "wait_ms": wait_ms, "in_flight": 0, "agent": "test"})
+}
+
+#[tokio::test]
+async fn a_worker_cut_off_keeps_checking_and_delivers_its_buffer_exactly_once() {
+    let (app, tmp) = engine(&["eu"]).await;
+    let target = Target::start().await;
+    let b = tmp.path().join("b-eu");
+    bundle(&b, tmp.path(), tmp.path(), "eu", "eu-1");
+    let proxy = Proxy::start(gateway(&app)).await;
+    let w = worker_at(&proxy.addr.to_string(), &b);
+    let id = app
+        .create_monitor(
+            json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "regions": ["eu"]}),
+        )
+        .await;
+    wait_for(20, "3 results from eu", || async { (results(&app, &id).await.len() >= 3).then_some(()) }).await;
+
+    proxy.cut();
+    let cut_at = netpulse_engine::clock::now();
+    wait_for(10, "the worker to notice the cut", || async {
+        (!w.stats.connected.load(Ordering::SeqCst)).then_some(())
+    })
+    .await;
+    wait_for(15, "4 results buffered while cut off", || async { (w.outbox.len() >= 4).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let buffered = w.outbox.peek(1000);
+    let stored_before = ids_of(&all_results(&app, &id).await);
+    let offline: Vec<_> = buffered.iter().filter(|e| e.result.started_at >= cut_at).collect();
+    assert!(offline.len() >= 4, "checks kept running while cut off: {} results", offline.len());
+    assert!(offline.iter().all(|e| !stored_before.contains(e.result.id.as_str())), "nothing crossed the cut");
+
+    proxy.restore();
+    let stored = wait_for(30, "every buffered result stored after reconnecting", || async {
+        let ids = ids_of(&all_results(&app, &id).await);
+        (w.outbox.is_empty() && buffered.iter().all(|e| ids.contains(e.result.id.as_str()))).then_some(ids)
+    })
+    .await;
+    // The lease loop comes back after its backoff (up to 2x the last wait), not at once.
+    wait_for(20, "leasing again", || async { w.stats.connected.load(Ordering::SeqCst).then_some(()) }).await;
+    let window = all_results(&app, &id).await;
+    let in_window = window.iter().filter(|r| buffered.iter().any(|e| r["id"] == e.result.id.as_str())).count();
+    assert_eq!(in_window, buffered.len(), "each buffered result stored exactly once");
+    assert!(stored.len() >= stored_before.len() + offline.len());
+
+    // A flushed batch sent again (an ack lost on the way back) is stored once.
+    let dup_before = duplicates(&app);
+    let batch = json!({"version": WIRE_VERSION, "results": buffered});
+    let (status, ack) = raw(gateway(&app), &b, "/v1/results", &[("x-netpulse-wire", WIRE)], &batch).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(ack["accepted"], buffered.len());
+    wait_for(10, "the re-sent batch to be ingested as duplicates", || async {
+        (duplicates(&app) >= dup_before + buffered.len() as u64).then_some(())
+    })
+    .await;
+    // The same after a restart that reloads an outbox file still holding delivered results.
+    w.shutdown().await;
+    let text: String = buffered.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+    std::fs::write(b.join("buffer").join("outbox.jsonl"), text).unwrap();
+    let dup_before = duplicates(&app);
+    let w = worker_at(&gateway(&app).to_string(), &b);
+    wait_for(10, "the reloaded outbox to be flushed", || async {
+        (w.outbox.is_empty() && duplicates(&app) >= dup_before + buffered.len() as u64).then_some(())
+    })
+    .await;
+    let after = all_results(&app, &id).await; // asserts no id twice
+    for e in &buffered {
+        assert_eq!(after.iter().filter(|r| r["id"] == e.result.id.as_str()).count(), 1);
+    }
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_run_loses_no_acknowledged_result() {
+    let (app, tmp) = engine(&["eu"]).await;
+    let target = Target::start().await;
+    target.set_delay_ms(300); // checks are in flight when the worker dies
+    let b = tmp.path().join("b-eu");
+    bundle(&b, tmp.path(), tmp.path(), "eu", "eu-1");
+    // The worker gets a runtime of its own: shutting that down kills every task it has, at
+    // whatever point each one is (mid-check, mid-send, between send and ack).
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let w = {
+        let _in = rt.enter();
+        worker_at(&gateway(&app).to_string(), &b)
+    };
+    let id = app
+        .create_monitor(
+            json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "regions": ["eu"]}),
+        )
+        .await;
+    // Every id seen waiting in the outbox; one gone from it was acknowledged by the gateway.
+    let mut seen = HashSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while w.stats.acked.load(Ordering::SeqCst) < 5 || w.stats.in_flight.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the worker never had 5 acks and a check in flight");
+        seen.extend(w.outbox.peek(1000).into_iter().map(|e| e.result.id.as_str().to_owned()));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    seen.extend(w.outbox.peek(1000).into_iter().map(|e| e.result.id.as_str().to_owned()));
+    rt.shutdown_background();
+    let acked_count = w.stats.acked.load(Ordering::SeqCst);
+    let waiting: HashSet<String> = w.outbox.peek(1000).into_iter().map(|e| e.result.id.as_str().to_owned()).collect();
+    let acked: Vec<&String> = seen.iter().filter(|i| !waiting.contains(*i)).collect();
+    assert!(!acked.is_empty(), "some results were observed before their ack");
+    let stored = wait_for(10, "every acknowledged result stored", || async {
+        let ids = ids_of(&all_results(&app, &id).await);
+        acked.iter().all(|a| ids.contains(*a)).then_some(ids)
+    })
+    .await;
+    assert!(stored.len() as u64 >= acked_count, "{} stored < {acked_count} acknowledged", stored.len());
+    drop(w);
+}
+
+#[tokio::test]
+async fn a_worker_claiming_another_region_gets_only_its_certificates_region() {
+    let (app, tmp) = engine(&["eu", "us"]).await;
+    let target = Target::start().await;
+    let b = tmp.path().join("b-eu");
+    bundle(&b, tmp.path(), tmp.path(), "eu", "eu-1");
+    let eu_mon = app
+        .create_monitor(json!({"name": "eu", "kind": "http", "url": target.url(), "interval_s": 1, "regions": ["eu"]}))
+        .await;
+    let us_mon = app
+        .create_monitor(json!({"name": "us", "kind": "http", "url": target.url(), "interval_s": 1, "regions": ["us"]}))
+        .await;
+    let mut body = lease_body(1000);
+    body["region"] = json!("us");
+    let claims = [("x-netpulse-wire", WIRE), ("x-netpulse-region", "us"), ("x-region", "us")];
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        let (status, lease) = raw(gateway(&app), &b, "/v1/lease", &claims, &body).await;
+        assert_eq!(status, 200, "{lease}");
+        assert_eq!(lease["region"], "eu", "{lease}");
+        assert_eq!(lease["worker"], "eu/eu-1", "{lease}");
+        jobs.extend(lease["jobs"].as_array().unwrap().iter().cloned());
+    }
+    assert!(!jobs.is_empty(), "the eu monitor's checks were leased");
+    for j in &jobs {
+        assert_eq!(j["region"], "eu", "{j}");
+        assert_eq!(j["monitor_id"].as_str(), Some(eu_mon.as_str()), "{j}");
+    }
+    // Results claiming the us region (in the result and in a header) are stored as eu.
+    let job = &jobs[0];
+    let now = netpulse_engine::clock::now();
+    let result = CheckResult {
+        id: ResultId::from_parts(now.millis(), 0x5eed),
+        tenant_id: serde_json::from_value(job["tenant_id"].clone()).unwrap(),
+        monitor_id: serde_json::from_value(json!(us_mon)).unwrap(),
+        region: "us".into(),
+        worker: "us/us-1".into(),
+        started_at: now,
+        finished_at: now,
+        outcome: Outcome::Up,
+        timings: Timings::default(),
+        status_code: Some(200),
+        error: None,
+        cert_expires_at: None,
+        provenance: Provenance::Live,
+    };
+    let mut eu_result = result.clone();
+    eu_result.id = ResultId::from_parts(now.millis(), 0x5eee);
+    eu_result.monitor_id = serde_json::from_value(json!(eu_mon)).unwrap();
+    let batch = ResultBatch {
+        version: WIRE_VERSION,
+        results: vec![ResultEnvelope::new(result, now), ResultEnvelope::new(eu_result.clone(), now)],
+    };
+    let (status, ack) = raw(gateway(&app), &b, "/v1/results", &claims, &serde_json::to_value(&batch).unwrap()).await;
+    assert_eq!(status, 200, "{ack}");
+    let r = wait_for(10, "the claimed-us result stored", || async {
+        results(&app, &eu_mon).await.into_iter().find(|r| r["id"] == eu_result.id.as_str())
+    })
+    .await;
+    assert_eq!((r["region"].as_str(), r["worker"].as_str()), (Some("eu"), Some("eu/eu-1")), "{r}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(results(&app, &us_mon).await.iter().all(|r| r["region"] != "us"), "no result counts for region us");
+}
+
+#[tokio::test]
+async fn a_wire_version_mismatch_gets_409_with_a_clear_message() {
+    let (app, tmp) = engine(&["eu"]).await;
+    let b = tmp.path().join("b-eu");
+    bundle(&b, tmp.path(), tmp.path(), "eu", "eu-1");
+    let (status, e) = raw(gateway(&app), &b, "/v1/lease", &[("x-netpulse-wire", "99")], &lease_body(100)).await;
+    assert_eq!(status, 409, "{e}");
+    assert_eq!(e["code"], "wire_version", "{e}");
+    let msg = e["message"].as_str().unwrap();
+    assert!(msg.contains("v99") && msg.contains(&format!("v{WIRE_VERSION}")) && msg.contains("upgrade"), "{msg}");
+    let mut body = lease_body(100);
+    body["version"] = json!(7);
+    let (status, e) = raw(gateway(&app), &b, "/v1/lease", &[("x-netpulse-wire", WIRE)], &body).await;
+    assert_eq!((status, e["code"].as_str()), (409, Some("wire_version")), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("v7"), "{e}");
+    let (status, e) = raw(gateway(&app), &b, "/v1/results", &[], &json!({"version": 1, "results": []})).await;
+    assert_eq!(status, 409, "{e}");
+    assert!(e["message"].as_str().unwrap().contains(WIRE_HEADER), "a missing header is named: {e}");
+}
+
+#[tokio::test]
+async fn a_region_whose_only_worker_stops_is_offline_and_marks_nothing_down() {
+    let (app, tmp) = engine(&["eu"]).await;
+    let target = Target::start().await;
+    let b = tmp.path().join("b-eu");
+    bundle(&b, tmp.path(), tmp.path(), "eu", "eu-1");
+    let w = worker(&app, &b, false);
+    let only_eu = app
+        .create_monitor(json!({"name": "eu", "kind": "http", "url": target.url(), "interval_s": 1, "regions": ["eu"]}))
+        .await;
+    let both = app
+        .create_monitor(json!({"name": "both", "kind": "http", "url": target.url(), "interval_s": 1,
+            "regions": ["eu", "local"]}))
+        .await;
+    let region = |status: &'static str| {
+        let app = &app;
+        move || async move {
+            let (_, v) = app.api("GET", "/api/v1/regions", None).await;
+            let eu = v["data"].as_array()?.iter().find(|r| r["region"] == "eu")?.clone();
+            (eu["status"] == status).then_some(eu)
+        }
+    };
+    wait_for(10, "eu online", region("online")).await;
+    wait_for(20, "results from eu", || async { (results(&app, &only_eu).await.len() >= 2).then_some(()) }).await;
+    w.shutdown().await;
+    let eu = wait_for(10, "eu offline", region("offline")).await;
+    assert_eq!(eu["live_workers"], 0, "{eu}");
+    let local_before = results(&app, &both).await.iter().filter(|r| r["region"] == "local").count();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for m in [&only_eu, &both] {
+        let v = app.monitor(m).await;
+        assert_ne!(v["status"]["health"], "down", "{v}");
+        assert!(v["status"]["open_incident"].is_null(), "{v}");
+        assert!(app.incidents(m).await.is_empty(), "{m}");
+    }
+    let local_after = results(&app, &both).await.iter().filter(|r| r["region"] == "local").count();
+    assert!(local_after > local_before, "the local region keeps checking");
+}
