@@ -4,7 +4,7 @@
 //! monitors (so the scheduler adds no load), subscribes to `GET /events` with a plain HTTP
 //! SSE client, then publishes synthetic results (provenance `synthetic`) into the engine's
 //! result queue at each target rate. For every `result` event received it measures
-//! now − envelope `sent_at`: the path queue → ingest batch → SQLite commit → live bus →
+//! now − envelope `sent_at`: the path queue publish → live bus →
 //! SSE stream → socket → client. `sent_at` has millisecond resolution (truncated), so the
 //! figures err up to 1 ms on the high side.
 //!
@@ -119,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    println!("check-to-dashboard latency (queue → ingest commit → live bus → SSE → client), ingest.linger_ms={linger} (1 ms while subscribed), {monitors} monitors, SQLite");
+    println!("check-to-dashboard latency (queue accepts → live bus → SSE → client), ingest.linger_ms={linger} (1 ms while subscribed), {monitors} monitors, SQLite");
     println!(
         "{:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "rate/s", "sent", "received", "p50 ms", "p95 ms", "p99 ms", "max ms", "batches"

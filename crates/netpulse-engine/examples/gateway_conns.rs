@@ -213,7 +213,7 @@ async fn round(args: &Args, tls: &tokio_rustls::TlsConnector, n: usize) {
     let (rss2, cpu2) = usage(args.engine_pid);
     let held = hold0.elapsed().as_secs_f64();
     println!(
-        "after {held:.0} s held: {} connections alive, {} dropped, {} lease long-polls answered; engine RSS {rss2:.0} MiB (peak {peak:.0}, {:.1} KiB per connection over idle), CPU {:.1} % of one core while holding",
+        "after {held:.0} s held: {} connections alive, {} dropped, {} lease long-polls answered; engine RSS {rss2:.0} MiB (peak {peak:.0}, {:.1} KiB per connection over the round start), CPU {:.1} % of one core while holding",
         c.alive.load(Ordering::Relaxed),
         c.dropped.load(Ordering::Relaxed),
         c.leases.load(Ordering::Relaxed),

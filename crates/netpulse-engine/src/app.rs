@@ -144,6 +144,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // Several nodes share a PostgreSQL store: leases keep one scheduler and one dispatcher.
     let shared = config.storage.backend == StorageBackend::Postgres;
     let queue = crate::queue::open(&config.queue, &node_id).await?;
+    let queue: Arc<dyn ResultQueue> =
+        Arc::new(crate::queue::announcing::Announcing { inner: queue, live: live.clone() });
     tracing::info!(node = %node_id, %roles, queue = ?config.queue.backend, "starting engine node");
     let guard = if config.ssrf.block_private { SsrfGuard::strict(config.ssrf_allow()) } else { SsrfGuard::allow_all() };
     let http = HttpClient::new(guard, Resolver::from_system());

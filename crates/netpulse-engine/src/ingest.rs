@@ -1,6 +1,6 @@
 //! Ingest: takes results from the queue in batches, stores them in one transaction each
 //! (results, incident state, outbox), and acknowledges the batch only once it is durable.
-//! After each commit it publishes the new results and state changes on the live bus; while
+//! After each commit it publishes the state changes on the live bus; while
 //! someone watches the dashboard it lingers at most [`LIVE_LINGER`] for a batch to fill.
 
 use crate::clock;
@@ -71,7 +71,7 @@ impl Ingest {
                     for env in &batch.items {
                         self.metrics.check_to_ingest_ms.observe_ms(now.since(env.sent_at) as f64);
                     }
-                    self.publish_live(batch, &report);
+                    self.publish_live(&report);
                     self.queue.ack(batch).await;
                     for m in report.rechecks {
                         // Best effort: a full channel only means the next regular check confirms.
@@ -93,14 +93,11 @@ impl Ingest {
         }
     }
 
-    /// Announce what this batch stored: only new results (not redeliveries), after commit.
-    fn publish_live(&self, batch: &Batch, report: &crate::store::IngestReport) {
+    /// Announce the state changes this batch committed (results themselves were announced
+    /// when the queue accepted them: see `queue::announcing`).
+    fn publish_live(&self, report: &crate::store::IngestReport) {
         if !self.live.has_subscribers() {
             return;
-        }
-        let fresh: std::collections::HashSet<&str> = report.fresh.iter().map(|id| id.as_str()).collect();
-        for env in batch.items.iter().filter(|e| fresh.contains(e.result.id.as_str())) {
-            self.live.result_stored(&env.result, env.sent_at);
         }
         for c in &report.changes {
             self.live.change(c);

@@ -1,10 +1,11 @@
 //! The live bus: what the dashboard hears over Server-Sent Events.
 //!
-//! Ingest publishes on a [`tokio::sync::broadcast`] channel *after* a batch commits, so a
-//! browser never shows a result or an incident that a failed transaction would take back:
-//! `result` (one per newly stored result, with the envelope's `sent_at`), `health` (a
-//! monitor's displayed health changed) and `incident` (opened, reopened, resolved); the API
-//! adds `monitor` when one is created.
+//! Events on a [`tokio::sync::broadcast`] channel: `result` (one per result the queue
+//! accepted, with the envelope's `sent_at`, announced at once by
+//! [`crate::queue::announcing::Announcing`] so the dashboard sees it within milliseconds);
+//! `health` (a monitor's displayed health changed) and `incident` (opened, reopened,
+//! resolved), published by ingest *after* commit, so a browser never shows an incident a
+//! failed transaction would take back; the API adds `monitor` when one is created.
 //! Each event carries its tenant; `GET /events` forwards only the caller's tenant's events.
 //! Events are rendered to JSON once, at publish, whatever the number of subscribers.
 //!
@@ -76,12 +77,13 @@ impl LiveBus {
         let _ = self.tx.send(Arc::new(e));
     }
 
-    /// A result that was just stored.
-    pub fn result_stored(&self, r: &CheckResult, sent_at: Timestamp) {
+    /// A result the queue just accepted.
+    pub fn result_checked(&self, r: &CheckResult, sent_at: Timestamp) {
         if !self.has_subscribers() {
             return;
         }
         let json = json!({
+            "id": r.id,
             "monitor_id": r.monitor_id,
             "outcome": r.outcome.as_str(),
             "latency_ms": r.timings.total_ms,

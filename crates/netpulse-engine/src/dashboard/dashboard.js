@@ -38,8 +38,9 @@
     if (lat) lat.textContent = latency(d.latency_ms);
     if (monitor === d.monitor_id) {
       var body = document.querySelector("#results tbody");
-      if (!body) return;
+      if (!body || (d.id && body.querySelector('tr[data-result="' + d.id + '"]'))) return;
       var r = el("tr", "fresh");
+      if (d.id) r.setAttribute("data-result", d.id);
       r.appendChild(el("td", null, d.started_at));
       var o = el("td"); o.appendChild(badge(d.outcome)); r.appendChild(o);
       r.appendChild(el("td", null, latency(d.latency_ms)));

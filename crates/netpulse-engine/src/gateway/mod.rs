@@ -7,6 +7,7 @@
 //! Handshake refusals (wrong CA, expired, unknown or revoked serial) are logged with the
 //! reason; a connection whose certificate is revoked later is dropped within a second.
 
+pub mod directory;
 pub mod fleet;
 pub mod protocol;
 pub mod trust;
@@ -51,6 +52,7 @@ pub struct Shared {
     pub fleet: Arc<Fleet>,
     pub trust: Arc<Trust>,
     pub results: Arc<dyn ResultQueue>,
+    pub directory: directory::MonitorDirectory,
 }
 
 /// The running gateway.
@@ -79,7 +81,8 @@ impl Gateway {
             .await
             .with_context(|| format!("cannot listen on {} (gateway.listen)", config.listen))?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { fleet: fleet.clone(), trust: trust.clone(), results });
+        let directory = directory::MonitorDirectory::new(store.clone());
+        let shared = Arc::new(Shared { fleet: fleet.clone(), trust: trust.clone(), results, directory });
         let acceptor = TlsAcceptor::from(Arc::new(tls));
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared, stop.clone()));
         let upkeep = tokio::spawn(upkeep(fleet, trust, store, stop));

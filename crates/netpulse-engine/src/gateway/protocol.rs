@@ -91,7 +91,10 @@ async fn lease(shared: &Shared, id: &Identity, l: LeaseRequest) -> Answer {
     json(StatusCode::OK, &LeaseResponse { version: WIRE_VERSION, region: id.region.clone(), worker: id.worker(), jobs })
 }
 
-/// Publish every result with the region and worker of the certificate, then acknowledge.
+/// Publish every result with the region and worker of the certificate and the tenant of its
+/// monitor, then acknowledge. A result for a monitor that does not check from the
+/// certificate's region (or does not exist) is refused: logged, not stored, still
+/// acknowledged so the worker does not resend it forever.
 async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
     if batch.version != WIRE_VERSION {
         return mismatch(batch.version);
@@ -101,6 +104,11 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
     }
     let n = batch.results.len();
     for mut env in batch.results {
+        let Some(tenant) = shared.directory.tenant_for(&env.result.monitor_id, &id.region).await else {
+            tracing::warn!(worker = %id.worker(), monitor = %env.result.monitor_id, "refused a result for a monitor that does not check from this worker's region");
+            continue;
+        };
+        env.result.tenant_id = tenant;
         env.result.region = id.region.clone();
         env.result.worker = id.worker();
         if shared.results.publish(env).await.is_err() {

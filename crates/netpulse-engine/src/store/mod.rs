@@ -263,8 +263,6 @@ pub struct IngestReport {
     pub notices: usize,
     /// Monitors whose first failure asks for an immediate confirmation re-check.
     pub rechecks: Vec<MonitorId>,
-    /// Ids of the results inserted by this call (redeliveries excluded), for the live feed.
-    pub fresh: Vec<netpulse_core::ResultId>,
     /// Health changes and incidents opened/reopened/resolved, for the live feed.
     pub changes: Vec<plan::LiveChange>,
 }

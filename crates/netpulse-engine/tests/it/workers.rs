@@ -396,6 +396,8 @@ async fn a_worker_claiming_another_region_gets_only_its_certificates_region() {
     let mut eu_result = result.clone();
     eu_result.id = ResultId::from_parts(now.millis(), 0x5eee);
     eu_result.monitor_id = serde_json::from_value(json!(eu_mon)).unwrap();
+    // A forged tenant: the gateway must take the tenant from the monitor, not from the worker.
+    eu_result.tenant_id = netpulse_core::TenantId::from_parts(1, 2);
     let batch = ResultBatch {
         version: WIRE_VERSION,
         results: vec![ResultEnvelope::new(result, now), ResultEnvelope::new(eu_result.clone(), now)],
@@ -409,6 +411,13 @@ async fn a_worker_claiming_another_region_gets_only_its_certificates_region() {
     assert_eq!((r["region"].as_str(), r["worker"].as_str()), (Some("eu"), Some("eu/eu-1")), "{r}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(results(&app, &us_mon).await.iter().all(|r| r["region"] != "us"), "no result counts for region us");
+    assert!(
+        results(&app, &us_mon)
+            .await
+            .iter()
+            .all(|r| r["id"] != "res_0000000000000000000000000" && r["worker"] != "eu/eu-1"),
+        "an eu worker cannot report results for a monitor that does not check from eu"
+    );
 }
 
 #[tokio::test]

@@ -28,7 +28,6 @@ pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> St
     // A result id repeated inside one batch is new only the first time, as in SQLite.
     let mut fresh: BTreeMap<&MonitorId, Vec<&CheckResult>> = BTreeMap::new();
     for r in batch.iter().filter(|r| new_ids.remove(r.id.as_str())) {
-        report.fresh.push(r.id.clone());
         fresh.entry(&r.monitor_id).or_default().push(r);
     }
     for results in fresh.values_mut() {

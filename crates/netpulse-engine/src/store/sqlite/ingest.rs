@@ -16,7 +16,6 @@ pub fn ingest(c: &mut Connection, batch: &[CheckResult], now: Timestamp) -> Stor
     for r in batch {
         if insert_result(&tx, r)? {
             report.inserted += 1;
-            report.fresh.push(r.id.clone());
             fresh.entry(&r.monitor_id).or_default().push(r);
         } else {
             report.duplicates += 1;
