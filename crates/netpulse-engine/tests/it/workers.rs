@@ -6,7 +6,7 @@
 //! its certificate's, another wire version gets 409, and a region without workers is
 //! offline without turning its monitors down.
 
-use crate::harness::{spawn_app_with, test_config, wait_for, Target, TestApp};
+use crate::harness::{spawn_app_with, test_config, wait_for, Receiver, Target, TestApp};
 use netpulse_checker::worker::{Worker, WorkerConfig};
 use netpulse_checker::{HttpClient, ProbeContext, Resolver, SsrfGuard};
 use netpulse_core::wire::{ResultBatch, ResultEnvelope, WIRE_HEADER, WIRE_VERSION};
@@ -477,4 +477,38 @@ async fn a_region_whose_only_worker_stops_is_offline_and_marks_nothing_down() {
     }
     let local_after = results(&app, &both).await.iter().filter(|r| r["region"] == "local").count();
     assert!(local_after > local_before, "the local region keeps checking");
+}
+
+#[tokio::test]
+async fn a_target_down_from_every_region_opens_exactly_one_incident() {
+    let (app, tmp) = engine(&["eu", "us"]).await;
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    app.create_webhook(&hooks).await;
+    bundle(&tmp.path().join("b-eu"), tmp.path(), tmp.path(), "eu", "eu-1");
+    bundle(&tmp.path().join("b-us"), tmp.path(), tmp.path(), "us", "us-1");
+    let eu = worker(&app, &tmp.path().join("b-eu"), false);
+    let us = worker(&app, &tmp.path().join("b-us"), false);
+    let id = app
+        .create_monitor(json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1,
+            "regions": ["eu", "us", "local"]}))
+        .await;
+    wait_for(20, "up results from every region", || async {
+        let rs = results(&app, &id).await;
+        ["eu", "us", "local"].iter().all(|r| rs.iter().any(|x| x["region"] == *r && x["outcome"] == "up")).then_some(())
+    })
+    .await;
+    target.set_status(503);
+    assert_eq!(hooks.wait_for_events(1, 20).await, ["opened"]);
+    let before = target.hits.load(std::sync::atomic::Ordering::SeqCst);
+    wait_for(20, "more checks from every region", || async {
+        (target.hits.load(std::sync::atomic::Ordering::SeqCst) >= before + 9).then_some(())
+    })
+    .await;
+    assert_eq!(hooks.events(), ["opened"], "three regions failing, one page");
+    assert_eq!(app.incidents(&id).await.len(), 1);
+    target.set_status(200);
+    assert_eq!(hooks.wait_for_events(2, 20).await, ["opened", "resolved"]);
+    eu.shutdown().await;
+    us.shutdown().await;
 }
