@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 const BATCH: usize = 500;
@@ -110,6 +110,9 @@ impl Worker {
         let (stop, stop_rx) = watch::channel(false);
         let (jobs_tx, jobs_rx) = mpsc::channel(cfg.concurrency * 4);
         let (drain_tx, drain_rx) = watch::channel(false);
+        // Whichever loop gets through to the gateway first wakes the other from its backoff,
+        // so after a partition leasing and sending resume together.
+        let link_up = Arc::new(Notify::new());
         let lease = tokio::spawn(lease_loop(
             lease_link,
             cfg.clone(),
@@ -117,10 +120,11 @@ impl Worker {
             stats.clone(),
             known.clone(),
             stop_rx.clone(),
+            link_up.clone(),
         ));
         let offline = tokio::spawn(offline_loop(jobs_tx, stats.clone(), known, stop_rx));
         let runner = tokio::spawn(run_loop(jobs_rx, cfg.probe.clone(), cfg.concurrency, outbox.clone(), stats.clone()));
-        let sender = tokio::spawn(send_loop(send_link, outbox.clone(), stats.clone(), drain_rx));
+        let sender = tokio::spawn(send_loop(send_link, outbox.clone(), stats.clone(), drain_rx, link_up));
         let ob = outbox.clone();
         let task = tokio::spawn(async move {
             let _ = lease.await;
@@ -177,6 +181,7 @@ async fn lease_loop(
     stats: Arc<WorkerStats>,
     known: Arc<Known>,
     mut stop: watch::Receiver<bool>,
+    link_up: Arc<Notify>,
 ) {
     let mut backoff = Backoff::default();
     let agent = format!("netpulse-worker {}", env!("CARGO_PKG_VERSION"));
@@ -197,6 +202,7 @@ async fn lease_loop(
             Ok(lease) => {
                 if !stats.connected.swap(true, Ordering::Relaxed) {
                     tracing::info!(region = %lease.region, worker = %lease.worker, "connected to the gateway");
+                    link_up.notify_waiters();
                 }
                 backoff = Backoff::default();
                 *stats.region.lock().expect("stats lock") = lease.region;
@@ -220,7 +226,10 @@ async fn lease_loop(
                         tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "lease failed; checking on from the last lease")
                     }
                 }
-                sleep_or_stop(wait, &mut stop).await;
+                tokio::select! {
+                    _ = sleep_or_stop(wait, &mut stop) => {}
+                    _ = link_up.notified() => {}
+                }
             }
         }
     }
@@ -297,8 +306,15 @@ async fn check(job: &CheckJob, ctx: &ProbeContext) -> CheckResult {
     }
 }
 
-async fn send_loop(mut link: Link, outbox: Arc<Outbox>, stats: Arc<WorkerStats>, mut drain: watch::Receiver<bool>) {
+async fn send_loop(
+    mut link: Link,
+    outbox: Arc<Outbox>,
+    stats: Arc<WorkerStats>,
+    mut drain: watch::Receiver<bool>,
+    link_up: Arc<Notify>,
+) {
     let mut backoff = Backoff::default();
+    let mut failing = false;
     let mut last_persist = Instant::now();
     let mut deadline: Option<Instant> = None;
     loop {
@@ -319,11 +335,15 @@ async fn send_loop(mut link: Link, outbox: Arc<Outbox>, stats: Arc<WorkerStats>,
                 outbox.ack(&body.results);
                 stats.acked.fetch_add(body.results.len() as u64, Ordering::Relaxed);
                 backoff = Backoff::default();
+                if std::mem::take(&mut failing) {
+                    link_up.notify_waiters();
+                }
                 if outbox.is_empty() {
                     let _ = outbox.persist();
                 }
             }
             Err(e) => {
+                failing = true;
                 let wait = backoff.next();
                 tracing::warn!(error = %e, buffered = outbox.len(), retry_in_ms = wait.as_millis() as u64, "results not delivered; buffered");
                 if last_persist.elapsed() >= Duration::from_secs(1) {
@@ -333,7 +353,10 @@ async fn send_loop(mut link: Link, outbox: Arc<Outbox>, stats: Arc<WorkerStats>,
                     last_persist = Instant::now();
                 }
                 let until = deadline.map_or(wait, |d| wait.min(d.saturating_duration_since(Instant::now())));
-                tokio::time::sleep(until).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(until) => {}
+                    _ = link_up.notified() => {}
+                }
             }
         }
     }
