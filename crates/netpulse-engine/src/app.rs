@@ -321,6 +321,20 @@ fn node_id() -> String {
 }
 
 impl Running {
+    /// The engine's long-running tasks that have ended (crashed or returned) while the node
+    /// runs; names as roles (`http` for the server). A role this node does not run counts
+    /// as ended. Used by fault tests: "no task crashed" means this stays as it started.
+    pub fn finished_tasks(&self) -> Vec<&'static str> {
+        let tasks = [
+            ("http", &self.http),
+            ("scheduler", &self.scheduler),
+            ("checker", &self.checker),
+            ("ingest", &self.ingest),
+            ("alerts", &self.dispatcher),
+        ];
+        tasks.into_iter().filter(|(_, t)| t.is_finished()).map(|(n, _)| n).collect()
+    }
+
     /// Stop every loop at once without any cleanup, as if the process died (for fault
     /// tests): leases are not released, queued results and unacked entries stay behind.
     pub fn abort(self) {

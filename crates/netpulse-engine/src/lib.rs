@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod ingest;
 pub mod lease;
 pub mod live;
+pub mod loadtest;
 pub mod local_checker;
 pub mod maintenance;
 pub mod metrics;

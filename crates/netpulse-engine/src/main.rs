@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: netpulse_engine::ca::cli::CaCommand,
     },
+    /// Benchmarks against real services: `loadtest ingest` (Redis → ingest → PgBouncer → PostgreSQL).
+    Loadtest {
+        #[command(subcommand)]
+        command: netpulse_engine::loadtest::LoadtestCommand,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate {
         #[arg(long, short)]
@@ -109,6 +114,18 @@ async fn run() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("migration failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Loadtest { command: netpulse_engine::loadtest::LoadtestCommand::Ingest(args) } => {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            match netpulse_engine::loadtest::ingest(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("loadtest failed: {e:#}");
                     ExitCode::FAILURE
                 }
             }

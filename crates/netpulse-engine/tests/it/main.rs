@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod channels;
 mod cluster;
+mod faults;
 mod harness;
 mod heartbeat;
 mod lifecycle;

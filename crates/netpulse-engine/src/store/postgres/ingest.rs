@@ -21,8 +21,10 @@ pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> St
     if batch.is_empty() {
         return Ok(IngestReport::default());
     }
+    let t0 = std::time::Instant::now();
     let tx = c.transaction().await?;
     let mut new_ids = insert_results(&tx, batch).await?;
+    let t_insert = t0.elapsed();
     let mut report =
         IngestReport { inserted: new_ids.len(), duplicates: batch.len() - new_ids.len(), ..IngestReport::default() };
     // A result id repeated inside one batch is new only the first time, as in SQLite.
@@ -36,8 +38,10 @@ pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> St
     let keys: Vec<(TenantId, MonitorId)> =
         fresh.iter().map(|(m, rs)| (rs[0].tenant_id.clone(), (*m).clone())).collect();
     let facts = lock_monitors(&tx, &keys).await?;
+    let t_lock = t0.elapsed();
     let ids: Vec<&str> = facts.iter().map(|f| f.id.as_str()).collect();
     let mut states = load_states(&tx, &ids).await?;
+    let t_load = t0.elapsed();
     let mut saved = Vec::with_capacity(facts.len());
     for f in &facts {
         let results = &fresh[&f.id];
@@ -56,9 +60,23 @@ pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> St
         }
         saved.push(StateRow { facts: f, state: p.state, status });
     }
+    let t_step = t0.elapsed();
     save_states(&tx, &saved).await?;
+    let t_save = t0.elapsed();
     upsert_rollups(&tx, fresh.values().flatten().copied()).await?;
     tx.commit().await?;
+    // Where a batch's time goes (`RUST_LOG=netpulse_engine::store::postgres::ingest=debug`).
+    tracing::debug!(
+        results = batch.len(),
+        monitors = saved.len(),
+        insert_ms = t_insert.as_millis() as u64,
+        lock_ms = (t_lock - t_insert).as_millis() as u64,
+        load_ms = (t_load - t_lock).as_millis() as u64,
+        step_ms = (t_step - t_load).as_millis() as u64,
+        save_ms = (t_save - t_step).as_millis() as u64,
+        rollup_commit_ms = (t0.elapsed() - t_save).as_millis() as u64,
+        "ingest batch"
+    );
     Ok(report)
 }
 

@@ -1,0 +1,404 @@
+//! `netpulse loadtest ingest`: a rerunnable burst benchmark of the scale-out ingest path.
+//!
+//! On a fresh PostgreSQL database (created and migrated over the direct URL, dropped at the
+//! end) and a fresh Redis stream, it creates `--monitors` paused monitors, then thousands of
+//! publisher tasks push `--monitors × --per-monitor` synthetic results (provenance
+//! `synthetic`) into the Redis stream while `--ingest-workers` engine [`Ingest`] loops — each
+//! with its own store pool through PgBouncer and its own Redis consumer, like separate ingest
+//! nodes — store them. It samples the queue backlog (`XLEN`) and the number of PostgreSQL
+//! server connections to the database (`pg_stat_activity`) every 50 ms, checks at the end
+//! that every published id is stored exactly once (none lost: the stored rows are exactly
+//! the published ids), and measures in the same run the raw COPY BINARY rate of the machine
+//! into a scratch table with the same indexes (`LIKE check_results INCLUDING ALL`, 10,000
+//! rows per COPY inside a transaction, one direct connection).
+
+use crate::clock;
+use crate::config::DatabaseUrl;
+use crate::ingest::Ingest;
+use crate::live::LiveBus;
+use crate::metrics::Metrics;
+use crate::queue::{publish_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
+use crate::store::postgres::{schema, PgStore};
+use crate::store::{MonitorRecord, Store};
+use anyhow::Context;
+use netpulse_core::incident::Policy;
+use netpulse_core::monitor::TcpSpec;
+use netpulse_core::wire::ResultEnvelope;
+use netpulse_core::{CheckResult, CheckSpec, Interval, MonitorDraft, MonitorId, Outcome, Provenance, Timings};
+use netpulse_core::{TenantId, Timestamp};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::NoTls;
+
+/// `netpulse loadtest …`
+#[derive(clap::Subcommand, Debug)]
+pub enum LoadtestCommand {
+    /// Burst of synthetic results through Redis Streams into PostgreSQL via PgBouncer.
+    Ingest(IngestArgs),
+}
+
+/// Options of `netpulse loadtest ingest`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct IngestArgs {
+    /// Direct PostgreSQL server (database creation, migrations, sampling, raw COPY).
+    #[arg(long, default_value = "postgres://netpulse@127.0.0.1:5432/postgres")]
+    pub pg_direct: String,
+    /// PgBouncer (transaction mode) in front of the same server: host:port.
+    #[arg(long, default_value = "127.0.0.1:6432")]
+    pub pg_pooled: String,
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    pub redis: String,
+    #[arg(long, default_value_t = 10_000)]
+    pub monitors: usize,
+    #[arg(long, default_value_t = 50)]
+    pub per_monitor: usize,
+    /// Concurrent publisher tasks.
+    #[arg(long, default_value_t = 2_000)]
+    pub publishers: usize,
+    /// Ingest loops (each one its own "node": store pool and Redis consumer).
+    #[arg(long, default_value_t = 2)]
+    pub ingest_workers: usize,
+    /// Results per ingest transaction (`ingest.batch_size`).
+    #[arg(long, default_value_t = 5_000)]
+    pub batch_size: usize,
+    /// Store pool size per ingest worker (`storage.postgres.pool_size`).
+    #[arg(long, default_value_t = 2)]
+    pub pool_size: usize,
+    /// Skip the raw COPY comparison.
+    #[arg(long)]
+    pub no_copy: bool,
+    /// Give up waiting for the drain after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_s: u64,
+}
+
+fn with_db(url: &str, db: &str) -> anyhow::Result<String> {
+    let mut u = url::Url::parse(url).context("--pg-direct is not a URL")?;
+    u.set_path(&format!("/{db}"));
+    Ok(u.to_string())
+}
+
+fn user_of(url: &str) -> String {
+    url::Url::parse(url).ok().map(|u| u.username().to_owned()).filter(|u| !u.is_empty()).unwrap_or("postgres".into())
+}
+
+async fn direct(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, conn) =
+        tokio_postgres::connect(url, NoTls).await.with_context(|| format!("cannot connect to {url}"))?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+fn synthetic(tenant: &TenantId, monitor: &MonitorId, at: Timestamp, n: usize) -> CheckResult {
+    let outcome = if n % 97 == 13 { Outcome::Down } else { Outcome::Up };
+    CheckResult {
+        id: clock::fresh(),
+        tenant_id: tenant.clone(),
+        monitor_id: monitor.clone(),
+        region: "local".into(),
+        worker: "loadtest".into(),
+        started_at: at,
+        finished_at: Timestamp::from_millis(at.millis() + 12),
+        outcome,
+        timings: Timings { dns_ms: Some(1), connect_ms: Some(2), tls_ms: None, ttfb_ms: Some(9), total_ms: Some(12) },
+        status_code: Some(if outcome == Outcome::Up { 200 } else { 503 }),
+        error: (outcome == Outcome::Down).then(|| "HTTP 503".to_owned()),
+        cert_expires_at: None,
+        provenance: Provenance::Synthetic,
+    }
+}
+
+/// Run the benchmark and print its report.
+pub async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    let db = format!("np_loadtest_{}_{:04x}", std::process::id(), clock::random_u128() as u16);
+    let admin = direct(&a.pg_direct).await?;
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
+    let outcome = run(&a, &db).await;
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    outcome
+}
+
+async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
+    let total = a.monitors * a.per_monitor;
+    let direct_url = with_db(&a.pg_direct, db)?;
+    schema::migrate(&direct_url).await?;
+    let pooled_url = format!("postgres://{}@{}/{db}", user_of(&a.pg_direct), a.pg_pooled);
+    let setup = PgStore::connect(&pooled_url, a.pool_size * a.ingest_workers).await?;
+    let (tenant, _) = setup.bootstrap(&clock::token_hash(&clock::secret_token("np_")), clock::now()).await?;
+
+    // Paused monitors: real rows for ingest to lock and step; nothing scheduled.
+    let t0 = Instant::now();
+    let setup = Arc::new(setup);
+    let mut monitors: Vec<MonitorId> = (0..a.monitors).map(|_| clock::fresh()).collect();
+    monitors.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    let monitors = Arc::new(monitors);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (s, ms, next, tenant) = (setup.clone(), monitors.clone(), next.clone(), tenant.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(id) = ms.get(i) else { return Ok::<_, anyhow::Error>(()) };
+                let draft = MonitorDraft {
+                    name: format!("loadtest {i}"),
+                    spec: CheckSpec::Tcp(TcpSpec { host: "127.0.0.1".into(), port: 9 }),
+                    interval: Interval::from_trusted(60),
+                    timeout_ms: 1000,
+                    retries: 0,
+                    regions: vec!["local".into()],
+                    tags: vec![],
+                    paused: true,
+                    policy: Policy::default(),
+                    channels: None,
+                    depends_on: None,
+                };
+                let now = clock::now();
+                let rec = MonitorRecord {
+                    id: id.clone(),
+                    tenant_id: tenant.clone(),
+                    draft,
+                    heartbeat_token: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                s.create_monitor(&tenant, &rec).await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    drop(setup);
+    let setup_s = t0.elapsed().as_secs_f64();
+
+    // The queue and the ingest workers.
+    let prefix = format!("np_loadtest_{:016x}", clock::random_u128() as u64);
+    let qconf = RedisQueueConfig {
+        url: DatabaseUrl::new(a.redis.clone()),
+        prefix,
+        max_len: (total + 1000).max(1_000_000),
+        claim_idle_ms: 30_000,
+        timeout_ms: 10_000,
+    };
+    let publish_q: Arc<RedisQueue> = Arc::new(RedisQueue::connect(&qconf, "loadtest-publisher").await?);
+    let stream = publish_q.stream_key().to_owned();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = Vec::new();
+    let mut worker_metrics = Vec::new();
+    for w in 0..a.ingest_workers {
+        let store: Arc<dyn Store> = Arc::new(PgStore::connect(&pooled_url, a.pool_size).await?);
+        let queue: Arc<dyn ResultQueue> = Arc::new(RedisQueue::connect(&qconf, &format!("loadtest-ingest-{w}")).await?);
+        let metrics = Arc::new(Metrics::default());
+        let (rechecks, _) = mpsc::channel(1);
+        let ingest = Ingest {
+            store,
+            queue,
+            metrics: metrics.clone(),
+            batch_size: a.batch_size,
+            linger: Duration::from_millis(20),
+            rechecks,
+            live: LiveBus::default(),
+        };
+        worker_metrics.push(metrics);
+        workers.push(tokio::spawn(ingest.run(stop_rx.clone(), Duration::from_secs(10))));
+    }
+
+    // Samplers: queue backlog and PostgreSQL server connections to this database.
+    let sampler_db = direct(&a.pg_direct).await?;
+    let redis_client = redis::Client::open(a.redis.as_str())?;
+    let mut redis_conn = redis_client.get_multiplexed_async_connection().await?;
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (sampling, db, stream) = (sampling.clone(), db.to_owned(), stream.clone());
+        tokio::spawn(async move {
+            let (mut max_conns, mut max_backlog) = (0i64, 0usize);
+            while sampling.load(Ordering::Relaxed) {
+                if let Ok(row) = sampler_db
+                    .query_typed_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
+                        &[(&db, Type::TEXT)],
+                    )
+                    .await
+                {
+                    max_conns = max_conns.max(row.get::<_, i64>(0));
+                }
+                let len: redis::RedisResult<usize> = redis::cmd("XLEN").arg(&stream).query_async(&mut redis_conn).await;
+                if let Ok(len) = len {
+                    max_backlog = max_backlog.max(len);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (max_conns, max_backlog)
+        })
+    };
+
+    // The burst: `publishers` tasks, result k goes to monitor k % monitors, the n-th result of
+    // a monitor starts n minutes after the base time (so each monitor's results are in order).
+    let base = clock::now().millis() - (a.per_monitor as i64 + 1) * 60_000;
+    let started = Instant::now();
+    let mut pubs = Vec::new();
+    for p in 0..a.publishers {
+        let (q, ms, tenant) = (publish_q.clone(), monitors.clone(), tenant.clone());
+        let publishers = a.publishers;
+        pubs.push(tokio::spawn(async move {
+            let mut ids = Vec::with_capacity(total / publishers + 1);
+            let mut k = p;
+            while k < total {
+                let (m, n) = (k % ms.len(), k / ms.len());
+                let r = synthetic(&tenant, &ms[m], Timestamp::from_millis(base + n as i64 * 60_000), k);
+                ids.push(r.id.as_str().to_owned());
+                publish_retrying(q.as_ref(), ResultEnvelope::new(r, clock::now()), Duration::from_secs(120)).await?;
+                k += publishers;
+            }
+            Ok::<_, anyhow::Error>(ids)
+        }));
+    }
+    let mut published = Vec::with_capacity(total);
+    for p in pubs {
+        published.extend(p.await??);
+    }
+    let publish_s = started.elapsed().as_secs_f64();
+    let ingested_at_publish_end = worker_metrics.iter().map(|m| m.results_ingested.get()).sum::<u64>() as usize;
+    let ingested = || worker_metrics.iter().map(|m| m.results_ingested.get()).sum::<u64>() as usize;
+    let deadline = Instant::now() + Duration::from_secs(a.timeout_s);
+    while ingested() < total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let end_to_end_s = started.elapsed().as_secs_f64();
+    let drain_s = end_to_end_s - publish_s;
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    sampling.store(false, Ordering::Relaxed);
+    let (max_conns, max_backlog) = sampler.await?;
+
+    // Exactly once: the stored rows are exactly the published ids.
+    let check = direct(&direct_url).await?;
+    let stored: i64 = check.query_one("SELECT count(*) FROM check_results", &[]).await?.get(0);
+    let found: i64 =
+        check.query_one("SELECT count(*) FROM check_results WHERE id = ANY($1)", &[&published]).await?.get(0);
+    let batches: u64 = worker_metrics.iter().map(|m| m.ingest_batches.get()).sum();
+    let dups: u64 = worker_metrics.iter().map(|m| m.results_duplicate.get()).sum();
+    let errors: u64 = worker_metrics.iter().map(|m| m.ingest_errors.get()).sum();
+    let mut redis_conn = redis_client.get_multiplexed_async_connection().await?;
+    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&stream).query_async(&mut redis_conn).await;
+
+    println!("netpulse loadtest ingest: {total} synthetic results ({} monitors x {}), {} publisher tasks → Redis stream → {} ingest worker(s) (batch {}, pool {} each) → PgBouncer {} → PostgreSQL",
+        a.monitors, a.per_monitor, a.publishers, a.ingest_workers, a.batch_size, a.pool_size, a.pg_pooled);
+    println!("setup: {} monitors created in {setup_s:.1} s", a.monitors);
+    println!("published:   {total} in {publish_s:.2} s ({:.0} results/s into Redis)", total as f64 / publish_s);
+    println!(
+        "ingested:    {} in {end_to_end_s:.2} s end to end = {:.0} results/s ({batches} batches, avg {:.0}/batch, {errors} store errors)",
+        ingested(),
+        ingested() as f64 / end_to_end_s,
+        ingested() as f64 / batches.max(1) as f64
+    );
+    println!(
+        "ingest-only: {} results stored in the {drain_s:.2} s after the last publish = {:.0} results/s (backlog drain rate)",
+        ingested() - ingested_at_publish_end,
+        (ingested() - ingested_at_publish_end) as f64 / drain_s.max(0.001)
+    );
+    println!("queue lag:   max backlog {max_backlog} entries; drained {drain_s:.2} s after the last publish");
+    println!(
+        "exactly once: published {} stored {stored} found-by-id {found} → lost {} duplicated {} (redelivered-and-skipped {dups})",
+        published.len(),
+        published.len() as i64 - found,
+        stored - found
+    );
+    println!(
+        "PostgreSQL server connections to the database (pg_stat_activity, peak over 50 ms samples): {max_conns} \
+         (store pools: {} x {}; PgBouncer default_pool_size caps it)",
+        a.ingest_workers, a.pool_size
+    );
+    if !a.no_copy {
+        let rate = raw_copy(&check, &tenant, &monitors, total.min(500_000)).await?;
+        println!("raw COPY BINARY (same machine, same run, same indexes, 10k rows per COPY in a transaction, 1 direct conn): {rate:.0} rows/s");
+    }
+    if published.len() as i64 != found || stored != found || ingested() < total {
+        anyhow::bail!("not exactly once: see above");
+    }
+    Ok(())
+}
+
+/// COPY `rows` synthetic rows into a scratch table shaped and indexed like `check_results`.
+async fn raw_copy(
+    c: &tokio_postgres::Client,
+    tenant: &TenantId,
+    monitors: &[MonitorId],
+    rows: usize,
+) -> anyhow::Result<f64> {
+    c.batch_execute("DROP TABLE IF EXISTS copy_scratch; CREATE TABLE copy_scratch (LIKE check_results INCLUDING ALL)")
+        .await?;
+    let results: Vec<CheckResult> = (0..rows)
+        .map(|k| {
+            let at = Timestamp::from_millis(1_700_000_000_000 + (k / monitors.len()) as i64 * 60_000);
+            synthetic(tenant, &monitors[k % monitors.len()], at, k)
+        })
+        .collect();
+    let types = [
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT4,
+        Type::INT4,
+        Type::INT4,
+        Type::INT4,
+        Type::INT4,
+        Type::INT4,
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+    ];
+    let started = Instant::now();
+    for chunk in results.chunks(10_000) {
+        c.batch_execute("BEGIN").await?;
+        let sink = c
+            .copy_in(
+                "COPY copy_scratch (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, \
+                 dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance) \
+                 FROM STDIN BINARY",
+            )
+            .await?;
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        let mut writer = std::pin::pin!(writer);
+        for r in chunk {
+            let ms = |v: Option<u32>| v.map(|v| v as i32);
+            let row: [&(dyn ToSql + Sync); 17] = [
+                &r.id.as_str(),
+                &r.tenant_id.as_str(),
+                &r.monitor_id.as_str(),
+                &r.region,
+                &r.worker,
+                &r.started_at.millis(),
+                &r.finished_at.millis(),
+                &r.outcome.as_str(),
+                &ms(r.timings.dns_ms),
+                &ms(r.timings.connect_ms),
+                &ms(r.timings.tls_ms),
+                &ms(r.timings.ttfb_ms),
+                &ms(r.timings.total_ms),
+                &r.status_code.map(i32::from),
+                &r.error,
+                &r.cert_expires_at.map(Timestamp::millis),
+                &r.provenance.as_str(),
+            ];
+            writer.as_mut().write(&row).await?;
+        }
+        writer.finish().await?;
+        c.batch_execute("COMMIT").await?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    c.batch_execute("DROP TABLE copy_scratch").await?;
+    Ok(rows as f64 / secs)
+}
