@@ -322,3 +322,31 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
     assert_eq!(snapshot().await, before, "nothing of B changed");
     assert_eq!(b("GET", "/api/v1/tokens".into(), None).await.1["tokens"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn an_expired_session_is_refused() {
+    let app = spawn_app().await;
+    register(&app, "eve@example.com", "E").await;
+    let store = &app.running.as_ref().unwrap().store;
+    let user = store.user_by_email("eve@example.com").await.unwrap().unwrap();
+    let (tenant, _) = store.first_membership(&user.id).await.unwrap().unwrap();
+    let now = netpulse_engine::clock::now();
+    for (id, expires_at) in [("nps_live", now.plus_ms(60_000)), ("nps_expired", now.minus_ms(1))] {
+        let session = netpulse_engine::store::NewSession {
+            id_hash: netpulse_engine::clock::token_hash(id),
+            user: user.id.clone(),
+            tenant: tenant.clone(),
+            csrf: "c".into(),
+            created_at: now.minus_ms(120_000),
+            expires_at,
+        };
+        store.create_session(&session).await.unwrap();
+    }
+    let app = &app;
+    let me = |id: &'static str| async move {
+        let cookie = format!("np_session={id}");
+        send(app, "GET", "/api/v1/auth/me", None, &[("cookie", cookie.as_str())]).await.0
+    };
+    assert_eq!(me("nps_live").await, 200);
+    assert_eq!(me("nps_expired").await, 401, "a session past its expiry no longer authenticates");
+}
