@@ -98,6 +98,8 @@ prefixed_id!(/// An alert channel.
     ChannelId, "chn_", "channel");
 prefixed_id!(/// An API token.
     TokenId, "tok_", "token");
+prefixed_id!(/// A person's account; belongs to tenants through memberships.
+    UserId, "usr_", "user");
 
 impl IncidentId {
     /// The incident id for the `seq`-th outage of a monitor: deterministic, so that the same

@@ -17,6 +17,6 @@ pub mod uptime;
 pub mod wire;
 
 pub use check::{CheckResult, Outcome, Provenance, Timings};
-pub use ids::{ChannelId, IncidentId, MonitorId, ResultId, TenantId, TokenId};
+pub use ids::{ChannelId, IncidentId, MonitorId, ResultId, TenantId, TokenId, UserId};
 pub use monitor::{CheckSpec, Interval, MonitorDraft};
 pub use time::Timestamp;

@@ -136,6 +136,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let store = open_store(&config).await?;
     let admin_token = bootstrap(store.as_ref(), &config).await?;
+    if let (Some(email), Some(pass)) = (&config.admin_email, &config.admin_password) {
+        crate::accounts::bootstrap_owner(store.as_ref(), email, pass.expose()).await?;
+    }
+    tokio::spawn(crate::accounts::password::warm_up());
     let metrics = Arc::new(Metrics::default());
     let live = LiveBus::default();
     let badge_key = crate::dashboard::badges::BadgeKey::load_or_create(&config.storage.data_dir)?;
@@ -258,6 +262,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         live: live.clone(),
         badge_key,
         fleet: fleet.clone(),
+        login_throttle: Arc::new(crate::accounts::LoginThrottle::new(&config.accounts)),
     };
     let mut app = axum::Router::new();
     if roles.has(Role::Api) {
@@ -270,6 +275,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let mut http_stop = intake_rx;
     let http = tokio::spawn(async move {
         let Some(listener) = listener else { return };
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = http_stop.wait_for(|stop| *stop).await;
         });

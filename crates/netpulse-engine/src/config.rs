@@ -27,6 +27,7 @@ pub struct Config {
     pub ssrf: SsrfConfig,
     pub alerts: AlertsConfig,
     pub smtp: SmtpConfig,
+    pub accounts: AccountsConfig,
     pub ingest: IngestConfig,
     pub log: LogConfig,
     /// The result queue between checkers and ingest (`[queue]`).
@@ -37,6 +38,12 @@ pub struct Config {
     /// The bootstrap owner token (`NETPULSE_ADMIN_TOKEN`); generated when absent.
     #[serde(default)]
     pub admin_token: Option<Secret>,
+    /// With `admin_password`, an owner account of the bootstrap tenant created at first
+    /// start (`NETPULSE_ADMIN_EMAIL`, `NETPULSE_ADMIN_PASSWORD`).
+    #[serde(default)]
+    pub admin_email: Option<String>,
+    #[serde(default)]
+    pub admin_password: Option<Secret>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -199,6 +206,15 @@ impl SmtpConfig {
     pub fn is_configured(&self) -> bool {
         !self.host.trim().is_empty()
     }
+}
+
+/// Sessions and login throttling (`[accounts]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsConfig {
+    pub session_days: u32,
+    pub login_per_minute_ip: u32,
+    pub login_per_minute_account: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -389,6 +405,18 @@ impl Config {
                 return Err(("smtp.username", "set both smtp.username and smtp.password, or neither".into()));
             }
         }
+        if self.accounts.session_days == 0 {
+            return Err(("accounts.session_days", "must be at least 1".into()));
+        }
+        if self.accounts.login_per_minute_ip == 0 || self.accounts.login_per_minute_account == 0 {
+            return Err(("accounts.login_per_minute_ip", "login limits must be at least 1 per minute".into()));
+        }
+        if self.admin_email.is_some() != self.admin_password.is_some() {
+            return Err((
+                "admin_email",
+                "set both NETPULSE_ADMIN_EMAIL and NETPULSE_ADMIN_PASSWORD, or neither".into(),
+            ));
+        }
         if matches!(&self.admin_token, Some(t) if t.expose().len() < 20) {
             return Err(("admin_token", "must be at least 20 characters; use a long random value".into()));
         }
@@ -460,7 +488,7 @@ fn apply_env(merged: &mut toml::Table, name: &str, value: &str, sources: &mut So
     };
     let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
     let known = match path.as_slice() {
-        [top] => top == "admin_token" || top == "roles",
+        [top] => ["admin_token", "admin_email", "admin_password", "roles"].contains(&top.as_str()),
         [section, _] => merged.get(section).is_some_and(toml::Value::is_table),
         [section, sub, _] => merged.get(section).and_then(|s| s.get(sub)).is_some_and(toml::Value::is_table),
         _ => false,
@@ -472,7 +500,8 @@ fn apply_env(merged: &mut toml::Table, name: &str, value: &str, sources: &mut So
         .parse::<toml::Table>()
         .ok()
         .and_then(|mut t| t.remove("v"))
-        .filter(|_| path.as_slice() != ["admin_token"] && path.as_slice() != ["smtp", "password"])
+        .filter(|_| !matches!(path.as_slice(), [a] if a == "admin_token" || a == "admin_password"))
+        .filter(|_| path.as_slice() != ["smtp", "password"])
         .unwrap_or_else(|| toml::Value::String(value.to_owned()));
     let mut table = merged;
     for seg in &path[..path.len() - 1] {

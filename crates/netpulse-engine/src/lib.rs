@@ -5,6 +5,7 @@
 //! (`main.rs`) is a thin command line around it, and the integration tests start it the same
 //! way on `127.0.0.1:0`.
 
+pub mod accounts;
 pub mod alerts;
 pub mod api;
 pub mod app;

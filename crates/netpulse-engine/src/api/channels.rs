@@ -136,7 +136,7 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    caller.require_write()?;
+    caller.require_admin()?;
     let input: ChannelIn = parse_field("", Value::Object(body))?;
     let (url, secret) = validate(&input, &s.config, None)?;
     let rec = ChannelRecord {
@@ -179,7 +179,7 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(patch): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    caller.require_write()?;
+    caller.require_admin()?;
     let mut rec = load(&s, &caller, &id).await?;
     let mut merged = Map::new();
     merged.insert("name".into(), json!(rec.name));
@@ -203,7 +203,7 @@ pub async fn update(
 }
 
 pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    caller.require_write()?;
+    caller.require_admin()?;
     let id = path_id(&id, ChannelId::parse, "channel")?;
     if !s.store.delete_channel(caller.tenant(), &id).await? {
         return Err(ApiError::not_found("channel"));
@@ -213,7 +213,7 @@ pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<St
 
 /// Send a test notification now, through the channel's own kind, and report the answer.
 pub async fn test(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    caller.require_write()?;
+    caller.require_admin()?;
     let ch = load(&s, &caller, &id).await?;
     let now = clock::now();
     let event = AlertEvent {

@@ -11,11 +11,12 @@ pub mod monitors;
 pub mod regions;
 pub mod system;
 
+use crate::accounts;
 use crate::alerts;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::queue::ResultQueue;
-use crate::store::{Scope, Store, TokenAuth};
+use crate::store::{Role, Scope, Store, TokenAuth};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -41,47 +42,155 @@ pub struct AppState {
     pub badge_key: crate::dashboard::badges::BadgeKey,
     /// Regions served by remote workers and their health.
     pub fleet: Arc<crate::gateway::fleet::Fleet>,
+    /// Login attempts per IP address and per account.
+    pub login_throttle: Arc<crate::accounts::LoginThrottle>,
 }
 
-/// The authenticated caller.
-pub struct Caller(pub TokenAuth);
+/// The authenticated caller: a tenant, the role it acts with there, and how it proved it.
+pub struct Caller {
+    pub tenant_id: netpulse_core::TenantId,
+    pub role: Role,
+    /// Whether the user's e-mail is verified (always true for API tokens).
+    pub verified: bool,
+    pub via: Via,
+}
+
+/// How a caller authenticated.
+pub enum Via {
+    /// `Authorization: Bearer`, or a pasted token in the dashboard cookie.
+    Token { id: netpulse_core::TokenId, scope: Scope },
+    /// A login session (cookie), CSRF-checked on every mutation.
+    Session { user: netpulse_core::UserId },
+}
 
 impl Caller {
+    /// Changes to monitors, incidents and maintenance: members and up.
     pub fn require_write(&self) -> Result<(), ApiError> {
-        match self.0.scope {
-            Scope::Write => Ok(()),
-            Scope::Read => Err(ApiError::forbidden("this token is read-only; use a token with the write scope")),
+        if let Via::Token { scope: Scope::Read, .. } = self.via {
+            return Err(ApiError::forbidden("this token is read-only; use a token with the write scope"));
+        }
+        if self.role < Role::Member {
+            return Err(ApiError::forbidden(
+                "viewers can only read; ask an admin of this organisation for the member role",
+            ));
+        }
+        Ok(())
+    }
+    /// Channels and tokens: admins and owners.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        self.require_write()?;
+        if self.role < Role::Admin {
+            return Err(ApiError::forbidden("only admins and owners of this organisation may do this"));
+        }
+        Ok(())
+    }
+    /// Creating monitors needs a verified e-mail address.
+    pub fn require_verified(&self) -> Result<(), ApiError> {
+        if self.verified {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                http::StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "verify your e-mail address first: open the link we sent you",
+            ))
         }
     }
     pub fn tenant(&self) -> &netpulse_core::TenantId {
-        &self.0.tenant_id
+        &self.tenant_id
+    }
+    pub fn is_session(&self) -> bool {
+        matches!(self.via, Via::Session { .. })
     }
     /// Who did it, for incident timelines.
     pub fn actor(&self) -> String {
-        format!("token {}", self.0.token_id)
+        match &self.via {
+            Via::Token { id, .. } => format!("token {id}"),
+            Via::Session { user } => format!("user {user}"),
+        }
+    }
+    fn from_token(auth: TokenAuth) -> Self {
+        Self {
+            tenant_id: auth.tenant_id,
+            role: auth.role,
+            verified: true,
+            via: Via::Token { id: auth.token_id, scope: auth.scope },
+        }
     }
 }
 
-/// The token from `Authorization: Bearer …`, or the dashboard's session cookie.
-pub fn presented_token(parts: &Parts) -> Option<String> {
-    let bearer = parts
+fn bearer(parts: &Parts) -> Option<String> {
+    parts
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    bearer.map(str::to_owned).or_else(|| crate::dashboard::session_token(&parts.headers))
+        .map(|v| v.trim().to_owned())
+}
+
+/// The token from `Authorization: Bearer …`, or the dashboard's session cookie.
+pub fn presented_token(parts: &Parts) -> Option<String> {
+    bearer(parts).or_else(|| crate::dashboard::session_token(&parts.headers))
+}
+
+fn unknown_credentials() -> ApiError {
+    ApiError::new(http::StatusCode::UNAUTHORIZED, "unauthorized", "unknown, expired or revoked API token or session")
+}
+
+fn csrf_refused() -> ApiError {
+    ApiError::new(
+        http::StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "a cookie-authenticated change must send the header X-CSRF-Token with the value of the np_csrf cookie",
+    )
+}
+
+/// Whether `m` changes something (and so needs a CSRF token when authenticated by cookie).
+fn is_mutation(m: &http::Method) -> bool {
+    !matches!(*m, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
+}
+
+/// Constant-time comparison of two secrets.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = presented_token(parts).ok_or_else(ApiError::unauthorized)?;
-        let auth = state.store.authenticate(&crate::clock::token_hash(&token)).await?;
-        auth.map(Caller).ok_or_else(|| {
-            ApiError::new(http::StatusCode::UNAUTHORIZED, "unauthorized", "unknown or revoked API token")
-        })
+        let now = crate::clock::now();
+        if let Some(token) = bearer(parts) {
+            let hash = crate::clock::token_hash(&token);
+            let auth = state.store.authenticate(&hash).await?.ok_or_else(unknown_credentials)?;
+            state.store.touch_token(&hash, now).await?;
+            return Ok(Caller::from_token(auth));
+        }
+        let cookie = crate::dashboard::session_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let hash = crate::clock::token_hash(&cookie);
+        if cookie.starts_with(crate::accounts::SESSION_PREFIX) {
+            let s = state.store.session(&hash, now).await?.ok_or_else(unknown_credentials)?;
+            if is_mutation(&parts.method) {
+                let sent = parts.headers.get(crate::accounts::CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+                if !same_secret(sent, s.csrf.as_bytes()) {
+                    return Err(csrf_refused());
+                }
+            }
+            return Ok(Caller {
+                tenant_id: s.tenant_id,
+                role: s.role,
+                verified: s.verified,
+                via: Via::Session { user: s.user },
+            });
+        }
+        // A token pasted into the dashboard's sign-in form: it has no CSRF secret, so by
+        // cookie it can only read.
+        let auth = state.store.authenticate(&hash).await?.ok_or_else(unknown_credentials)?;
+        if is_mutation(&parts.method) {
+            return Err(csrf_refused());
+        }
+        state.store.touch_token(&hash, now).await?;
+        Ok(Caller::from_token(auth))
     }
 }
 
@@ -92,6 +201,13 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
         .route("/api/v1/heartbeat/{token}", get(system::heartbeat).post(system::heartbeat))
+        .route("/api/v1/auth/register", post(accounts::register))
+        .route("/api/v1/auth/verify", get(accounts::verify_link).post(accounts::verify_post))
+        .route("/api/v1/auth/login", post(accounts::login))
+        .route("/api/v1/auth/logout", post(accounts::logout))
+        .route("/api/v1/auth/me", get(accounts::me))
+        .route("/api/v1/tokens", get(accounts::tokens::list).post(accounts::tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(accounts::tokens::revoke))
         .route("/api/v1/monitors", get(monitors::list).post(monitors::create))
         .route("/api/v1/monitors/{id}", get(monitors::get).patch(monitors::update).delete(monitors::delete))
         .route("/api/v1/monitors/{id}/pause", post(monitors::pause))

@@ -153,6 +153,7 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
+    caller.require_verified()?;
     let draft = parse_draft(body, &s)?;
     let id: MonitorId = clock::fresh();
     check_parent(&s, &caller, &id, &draft).await?;

@@ -11,7 +11,7 @@
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::clock;
-use crate::store::{IncidentFilter, IncidentRecord, MonitorView, TokenAuth};
+use crate::store::{IncidentFilter, IncidentRecord, MonitorView};
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -50,10 +50,22 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<TokenAuth, Response> {
+/// Whose dashboard this is.
+struct SignedIn {
+    tenant_id: netpulse_core::TenantId,
+}
+
+/// The tenant of the cookie: a login session (`nps_…`) or a pasted API token.
+async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Response> {
     let token = session_token(headers).ok_or_else(|| Redirect::to("/login").into_response())?;
-    match s.store.authenticate(&clock::token_hash(&token)).await {
-        Ok(Some(auth)) => Ok(auth),
+    let hash = clock::token_hash(&token);
+    let tenant = if token.starts_with(crate::accounts::SESSION_PREFIX) {
+        s.store.session(&hash, clock::now()).await.map(|o| o.map(|a| a.tenant_id))
+    } else {
+        s.store.authenticate(&hash).await.map(|o| o.map(|a| a.tenant_id))
+    };
+    match tenant {
+        Ok(Some(tenant_id)) => Ok(SignedIn { tenant_id }),
         Ok(None) => Err(Redirect::to("/login").into_response()),
         Err(e) => Err(ApiError::from(e).into_response()),
     }

@@ -18,7 +18,7 @@ use netpulse_core::alert::AlertEvent;
 use netpulse_core::incident::{Health, MonitorState, Observation};
 use netpulse_core::monitor::MonitorDraft;
 use netpulse_core::uptime::Tally;
-use netpulse_core::{ChannelId, CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp, TokenId};
+use netpulse_core::{ChannelId, CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp, TokenId, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -55,6 +55,124 @@ pub struct TokenAuth {
     pub token_id: TokenId,
     pub tenant_id: TenantId,
     pub scope: Scope,
+    /// The role the token acts with: a read token is a viewer; a write token has the role
+    /// of the member who created it (the bootstrap token: admin).
+    pub role: Role,
+}
+
+impl TokenAuth {
+    /// The role of a token from its stored scope and role column.
+    pub fn role_of(scope: Scope, stored: Option<&str>) -> Role {
+        match (scope, stored) {
+            (Scope::Read, _) => Role::Viewer,
+            (Scope::Write, None) => Role::Admin,
+            (Scope::Write, Some(r)) => Role::parse(r).min(Role::Admin),
+        }
+    }
+}
+
+/// A member's role in a tenant: viewers read, members also change monitors and incidents,
+/// admins and owners also manage channels and tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+    /// From the stored text; anything unknown reads as the least privileged role.
+    pub fn parse(s: &str) -> Self {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).unwrap_or(Role::Viewer)
+    }
+}
+
+/// A person's account.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub id: UserId,
+    /// Lower-case.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub verified_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// A registration: a user and the organisation it creates.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    pub user: UserRecord,
+    pub tenant: TenantId,
+    pub tenant_name: String,
+}
+
+/// A browser session being opened; `id_hash` is the SHA-256 of the cookie value.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub id_hash: String,
+    pub user: UserId,
+    pub tenant: TenantId,
+    pub csrf: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A live session that authenticated.
+#[derive(Clone, Debug)]
+pub struct SessionAuth {
+    pub user: UserId,
+    pub tenant_id: TenantId,
+    pub role: Role,
+    pub csrf: String,
+    pub verified: bool,
+}
+
+/// What an e-mail token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailPurpose {
+    Verify,
+    Reset,
+}
+
+impl EmailPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailPurpose::Verify => "verify",
+            EmailPurpose::Reset => "reset",
+        }
+    }
+}
+
+/// What presenting an e-mail token did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmailTokenUse {
+    /// Accepted now (for `Verify`, the user is verified from now on).
+    Accepted(UserId),
+    Expired,
+    AlreadyUsed,
+    Unknown,
+}
+
+/// An API token as listed (never its value).
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub name: String,
+    pub scope: Scope,
+    pub role: Role,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// A stored monitor.
@@ -291,6 +409,40 @@ pub trait Store: Send + Sync + 'static {
     /// Replace the bootstrap token (when `NETPULSE_ADMIN_TOKEN` is set).
     async fn set_bootstrap_token(&self, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()>;
     async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>>;
+    /// Note that a token was used at `now` (written at most once a minute per token).
+    async fn touch_token(&self, token_hash: &str, now: Timestamp) -> StoreResult<()>;
+
+    // --- accounts (users are not tenant data; memberships tie them to tenants)
+    /// Create a user and its owner membership. The very first user of an install becomes
+    /// owner of the oldest (bootstrap) tenant; later ones get `acct.tenant`, created now.
+    /// Returns the tenant joined; `Conflict` when the e-mail is taken.
+    async fn register(&self, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    /// The user's first membership (by joining time).
+    async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>>;
+    async fn add_email_token(
+        &self,
+        user: &UserId,
+        token_hash: &str,
+        purpose: EmailPurpose,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Use an e-mail token once, atomically; a `Verify` token verifies its user.
+    async fn use_email_token(
+        &self,
+        token_hash: &str,
+        purpose: EmailPurpose,
+        now: Timestamp,
+    ) -> StoreResult<EmailTokenUse>;
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()>;
+    /// The unexpired, unrevoked session with this hash, with the member's current role.
+    async fn session(&self, id_hash: &str, now: Timestamp) -> StoreResult<Option<SessionAuth>>;
+    async fn revoke_session(&self, id_hash: &str, now: Timestamp) -> StoreResult<()>;
+
+    // --- API tokens of a tenant
+    async fn create_token(&self, t: &TenantId, rec: &TokenRecord, token_hash: &str) -> StoreResult<()>;
+    async fn list_tokens(&self, t: &TenantId) -> StoreResult<Vec<TokenRecord>>;
+    async fn revoke_token(&self, t: &TenantId, id: &TokenId, now: Timestamp) -> StoreResult<bool>;
 
     // --- system paths
     async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>>;

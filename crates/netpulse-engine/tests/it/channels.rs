@@ -133,15 +133,15 @@ async fn pagerduty_trigger_acknowledge_and_resolve_share_one_dedup_key() {
 
 /// What the in-test SMTP server received in one session.
 #[derive(Clone, Debug, Default)]
-struct Mail {
-    auth: Vec<String>,
-    from: String,
-    rcpt: Vec<String>,
-    data: String,
+pub(crate) struct Mail {
+    pub(crate) auth: Vec<String>,
+    pub(crate) from: String,
+    pub(crate) rcpt: Vec<String>,
+    pub(crate) data: String,
 }
 
 /// A plain-text SMTP server on 127.0.0.1:0 that accepts everything and records it.
-async fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
+pub(crate) async fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
@@ -193,7 +193,7 @@ async fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
 }
 
 /// Undo quoted-printable (soft breaks and `=XX`).
-fn unqp(s: &str) -> String {
+pub(crate) fn unqp(s: &str) -> String {
     let s = s.replace("=\r\n", "");
     let mut out = Vec::new();
     let b = s.as_bytes();

@@ -11,6 +11,7 @@
 //! (`FOR NO KEY UPDATE`, in id order), so two engine nodes never step one monitor at once and
 //! never deadlock; the outbox is claimed with `FOR UPDATE SKIP LOCKED`.
 
+mod accounts;
 mod channels;
 mod ingest;
 mod maintenance;
@@ -121,6 +122,55 @@ impl Store for PgStore {
     }
     async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
         pooled!(self, |c| monitors::authenticate(&c, token_hash))
+    }
+
+    async fn touch_token(&self, token_hash: &str, now: Timestamp) -> StoreResult<()> {
+        pooled!(self, |c| accounts::touch_token(&c, token_hash, now))
+    }
+
+    async fn register(&self, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId> {
+        pooled!(self, |c| accounts::register(&mut c, acct, now))
+    }
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
+        pooled!(self, |c| accounts::user_by_email(&c, email))
+    }
+    async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {
+        pooled!(self, |c| accounts::first_membership(&c, user))
+    }
+    async fn add_email_token(
+        &self,
+        user: &UserId,
+        token_hash: &str,
+        purpose: EmailPurpose,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        pooled!(self, |c| accounts::add_email_token(&c, user, token_hash, purpose, expires_at))
+    }
+    async fn use_email_token(
+        &self,
+        token_hash: &str,
+        purpose: EmailPurpose,
+        now: Timestamp,
+    ) -> StoreResult<EmailTokenUse> {
+        pooled!(self, |c| accounts::use_email_token(&mut c, token_hash, purpose, now))
+    }
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+        pooled!(self, |c| accounts::create_session(&c, s))
+    }
+    async fn session(&self, id_hash: &str, now: Timestamp) -> StoreResult<Option<SessionAuth>> {
+        pooled!(self, |c| accounts::session(&c, id_hash, now))
+    }
+    async fn revoke_session(&self, id_hash: &str, now: Timestamp) -> StoreResult<()> {
+        pooled!(self, |c| accounts::revoke_session(&c, id_hash, now))
+    }
+    async fn create_token(&self, t: &TenantId, rec: &TokenRecord, token_hash: &str) -> StoreResult<()> {
+        pooled!(self, |c| accounts::create_token(&c, t, rec, token_hash))
+    }
+    async fn list_tokens(&self, t: &TenantId) -> StoreResult<Vec<TokenRecord>> {
+        pooled!(self, |c| accounts::list_tokens(&c, t))
+    }
+    async fn revoke_token(&self, t: &TenantId, id: &TokenId, now: Timestamp) -> StoreResult<bool> {
+        pooled!(self, |c| accounts::revoke_token(&c, t, id, now))
     }
 
     async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>> {

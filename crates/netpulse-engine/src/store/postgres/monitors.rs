@@ -75,16 +75,18 @@ pub async fn set_bootstrap_token(
 pub async fn authenticate(c: &Client, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
     let row = c
         .query_typed_opt(
-            "SELECT id, tenant_id, scope FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, tenant_id, scope, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
             &[(&token_hash, Type::TEXT)],
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
     let scope: String = row.try_get(2)?;
+    let scope = if scope == "write" { Scope::Write } else { Scope::Read };
     Ok(Some(TokenAuth {
         token_id: TokenId::from_trusted(row.try_get(0)?),
         tenant_id: TenantId::from_trusted(row.try_get(1)?),
-        scope: if scope == "write" { Scope::Write } else { Scope::Read },
+        scope,
+        role: TokenAuth::role_of(scope, row.try_get::<_, Option<&str>>(3)?),
     }))
 }
 

@@ -95,6 +95,31 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX maintenance_windows_due ON maintenance_windows(phase, starts_at);
     CREATE INDEX maintenance_windows_by_monitor ON maintenance_windows(tenant_id, monitor_id);
     "#,
+    // 5: accounts: users, their memberships in tenants, browser sessions, e-mail tokens;
+    // API tokens remember when they were last used and the role they act with (NULL: the
+    // bootstrap token, which acts as an admin).
+    r#"
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+        verified_at BIGINT, created_at BIGINT NOT NULL
+    );
+    CREATE TABLE memberships (
+        user_id TEXT NOT NULL REFERENCES users(id), tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        role TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (user_id, tenant_id)
+    );
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),
+        tenant_id TEXT NOT NULL REFERENCES tenants(id), csrf TEXT NOT NULL,
+        created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, revoked_at BIGINT
+    );
+    CREATE INDEX sessions_by_user ON sessions(user_id);
+    CREATE TABLE email_tokens (
+        token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), purpose TEXT NOT NULL,
+        expires_at BIGINT NOT NULL, used_at BIGINT
+    );
+    ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT;
+    ALTER TABLE api_tokens ADD COLUMN role TEXT;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -1,6 +1,7 @@
 //! The embedded SQLite store: one file in WAL mode, one writer connection and a few readers,
 //! each call run on the blocking pool.
 
+mod accounts;
 mod channels;
 mod ingest;
 mod maintenance;
@@ -113,6 +114,67 @@ impl Store for SqliteStore {
     async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
         let hash = token_hash.to_owned();
         self.read(move |c| monitors::authenticate(c, &hash)).await
+    }
+
+    async fn touch_token(&self, token_hash: &str, now: Timestamp) -> StoreResult<()> {
+        let hash = token_hash.to_owned();
+        self.write(move |c| accounts::touch_token(c, &hash, now)).await
+    }
+
+    async fn register(&self, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId> {
+        let acct = acct.clone();
+        self.write(move |c| accounts::register(c, &acct, now)).await
+    }
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
+        let email = email.to_owned();
+        self.read(move |c| accounts::user_by_email(c, &email)).await
+    }
+    async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {
+        let user = user.clone();
+        self.read(move |c| accounts::first_membership(c, &user)).await
+    }
+    async fn add_email_token(
+        &self,
+        user: &UserId,
+        token_hash: &str,
+        purpose: EmailPurpose,
+        expires_at: Timestamp,
+    ) -> StoreResult<()> {
+        let (user, hash) = (user.clone(), token_hash.to_owned());
+        self.write(move |c| accounts::add_email_token(c, &user, &hash, purpose, expires_at)).await
+    }
+    async fn use_email_token(
+        &self,
+        token_hash: &str,
+        purpose: EmailPurpose,
+        now: Timestamp,
+    ) -> StoreResult<EmailTokenUse> {
+        let hash = token_hash.to_owned();
+        self.write(move |c| accounts::use_email_token(c, &hash, purpose, now)).await
+    }
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+        let s = s.clone();
+        self.write(move |c| accounts::create_session(c, &s)).await
+    }
+    async fn session(&self, id_hash: &str, now: Timestamp) -> StoreResult<Option<SessionAuth>> {
+        let hash = id_hash.to_owned();
+        self.read(move |c| accounts::session(c, &hash, now)).await
+    }
+    async fn revoke_session(&self, id_hash: &str, now: Timestamp) -> StoreResult<()> {
+        let hash = id_hash.to_owned();
+        self.write(move |c| accounts::revoke_session(c, &hash, now)).await
+    }
+    async fn create_token(&self, t: &TenantId, rec: &TokenRecord, token_hash: &str) -> StoreResult<()> {
+        let (t, rec, hash) = (t.clone(), rec.clone(), token_hash.to_owned());
+        self.write(move |c| accounts::create_token(c, &t, &rec, &hash)).await
+    }
+    async fn list_tokens(&self, t: &TenantId) -> StoreResult<Vec<TokenRecord>> {
+        let t = t.clone();
+        self.read(move |c| accounts::list_tokens(c, &t)).await
+    }
+    async fn revoke_token(&self, t: &TenantId, id: &TokenId, now: Timestamp) -> StoreResult<bool> {
+        let (t, id) = (t.clone(), id.clone());
+        self.write(move |c| accounts::revoke_token(c, &t, &id, now)).await
     }
 
     async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>> {

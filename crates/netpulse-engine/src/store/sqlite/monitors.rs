@@ -48,15 +48,26 @@ pub fn set_bootstrap_token(c: &mut Connection, tenant: &TenantId, token_hash: &s
 pub fn authenticate(c: &Connection, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
     let row = c
         .query_row(
-            "SELECT id, tenant_id, scope FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
+            "SELECT id, tenant_id, scope, role FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
             [token_hash],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            },
         )
         .optional()?;
-    Ok(row.map(|(id, tenant, scope)| TokenAuth {
-        token_id: TokenId::from_trusted(id),
-        tenant_id: TenantId::from_trusted(tenant),
-        scope: if scope == "write" { Scope::Write } else { Scope::Read },
+    Ok(row.map(|(id, tenant, scope, role)| {
+        let scope = if scope == "write" { Scope::Write } else { Scope::Read };
+        TokenAuth {
+            token_id: TokenId::from_trusted(id),
+            tenant_id: TenantId::from_trusted(tenant),
+            scope,
+            role: TokenAuth::role_of(scope, role.as_deref()),
+        }
     }))
 }
 

@@ -1,0 +1,32 @@
+//! Account mail (verification links): through `[smtp]` when it is configured, otherwise
+//! written to the log so that a fresh install without mail can still verify its first user.
+
+use crate::alerts::email::{header_text, quoted_printable};
+use crate::alerts::smtp;
+use crate::config::SmtpConfig;
+use std::time::Duration;
+
+/// Send `subject`/`text` to `to`, or log it when no SMTP server is configured. Runs in the
+/// background: the caller's answer must not depend on mail delivery (timing and outcome).
+pub fn send_link(cfg: &SmtpConfig, to: &str, subject: &str, text: String) {
+    if !cfg.is_configured() {
+        tracing::warn!(to, subject, "no [smtp] configured; account mail written to the log instead:\n{text}");
+        return;
+    }
+    let cfg = cfg.clone();
+    let to = vec![to.to_owned()];
+    let message = format!(
+        "From: NetPulse <{from}>\r\nTo: <{rcpt}>\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{body}\r\n",
+        from = cfg.from,
+        rcpt = to[0],
+        subject = header_text(subject),
+        body = quoted_printable(&text),
+    );
+    tokio::spawn(async move {
+        let mail = smtp::Mail { from: &cfg.from, to: &to, message: &message };
+        if let Err(e) = smtp::send(&cfg, mail, Duration::from_secs(30)).await {
+            tracing::warn!(error = %e, "account mail was not delivered");
+        }
+    });
+}

@@ -1,0 +1,65 @@
+//! `POST/GET /api/v1/tokens`, `DELETE /api/v1/tokens/{id}`: a tenant's API tokens, named
+//! and scoped, shown once at creation and stored as SHA-256 hashes. Anyone may create a
+//! read token; a write token needs a member, and acts with its creator's role (at most
+//! admin). Listing and revoking a tenant's tokens is for admins and owners.
+
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::AppState;
+use crate::api::{path_id, Caller};
+use crate::clock;
+use crate::store::{Role, Scope, TokenRecord};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use netpulse_core::TokenId;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIn {
+    name: String,
+    scope: Scope,
+}
+
+pub async fn create(State(s): State<AppState>, caller: Caller, Json(t): Json<TokenIn>) -> ApiResult<Response> {
+    let name = t.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid("name", "must be 1 to 100 characters"));
+    }
+    let role = match t.scope {
+        Scope::Read => Role::Viewer,
+        Scope::Write if caller.role >= Role::Member => caller.role.min(Role::Admin),
+        Scope::Write => return Err(ApiError::forbidden("viewers can only create read tokens")),
+    };
+    let token = clock::secret_token("np_");
+    let rec = TokenRecord {
+        id: clock::fresh(),
+        name: name.to_owned(),
+        scope: t.scope,
+        role,
+        created_at: clock::now(),
+        last_used_at: None,
+    };
+    s.store.create_token(caller.tenant(), &rec, &clock::token_hash(&token)).await?;
+    tracing::info!(token = %rec.id, actor = %caller.actor(), "API token created");
+    let mut body = serde_json::to_value(&rec).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    body["token"] = json!(token);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+    caller.require_admin()?;
+    Ok(Json(json!({ "tokens": s.store.list_tokens(caller.tenant()).await? })))
+}
+
+pub async fn revoke(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    let id = path_id(&id, TokenId::parse, "token")?;
+    if s.store.revoke_token(caller.tenant(), &id, clock::now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("token"))
+    }
+}

@@ -1,0 +1,352 @@
+//! Accounts end to end: register → the verification mail arrives at an in-test SMTP server →
+//! verify → login → create a monitor with the CSRF header → logout; refused verification
+//! links; CSRF refusal; enumeration-safe login answers; login rate limiting; viewers' 403s;
+//! and tenant isolation generated over the API route table.
+
+use crate::channels::{smtp_server, unqp};
+use crate::harness::*;
+use netpulse_checker::HttpRequest;
+use netpulse_engine::config::SmtpTls;
+use netpulse_engine::store::EmailPurpose;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A logged-in browser: its cookies and CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+/// Send a request with extra headers; returns status, JSON body and headers.
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (u16, Value, http::HeaderMap) {
+    let mut req = HttpRequest::new(method.parse().unwrap(), app.url(path).parse().unwrap(), Duration::from_secs(10));
+    for (k, v) in headers {
+        req.headers.push(((*k).into(), (*v).into()));
+    }
+    if let Some(b) = body {
+        req.headers.push(("content-type".into(), "application/json".into()));
+        req.body = Some(b.to_string().into());
+    }
+    let resp = app.client.send(req).await.expect("API answers");
+    let json = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    (resp.status, json, resp.headers)
+}
+
+impl Browser {
+    async fn call(&self, app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let h = [("cookie", self.cookie.as_str()), ("x-csrf-token", self.csrf.as_str())];
+        let (s, j, _) = send(app, method, path, body, &h).await;
+        (s, j)
+    }
+    async fn call_without_csrf(&self, app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (s, j, _) = send(app, method, path, body, &[("cookie", self.cookie.as_str())]).await;
+        (s, j)
+    }
+}
+
+async fn register(app: &TestApp, email: &str, org: &str) -> (u16, Value) {
+    let body = json!({ "email": email, "password": PASSWORD, "organisation": org });
+    app.call("POST", "/api/v1/auth/register", Some(body), None).await
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value, http::HeaderMap) {
+    send(app, "POST", "/api/v1/auth/login", Some(json!({ "email": email, "password": password })), &[]).await
+}
+
+async fn browser(app: &TestApp, email: &str) -> Browser {
+    let (status, body, headers) = login(app, email, PASSWORD).await;
+    assert_eq!(status, 200, "login: {body}");
+    let cookies: Vec<String> = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    Browser { cookie: cookies.join("; "), csrf: body["csrf_token"].as_str().unwrap().to_owned() }
+}
+
+/// Verify `email` through a token planted in the store (the mail path has its own test).
+async fn verify_directly(app: &TestApp, email: &str) {
+    let store = &app.running.as_ref().unwrap().store;
+    let user = store.user_by_email(email).await.unwrap().expect("user exists");
+    let token = format!("npv_test_{}", user.id);
+    let hash = netpulse_engine::clock::token_hash(&token);
+    let expires = netpulse_engine::clock::now().plus_ms(60_000);
+    store.add_email_token(&user.id, &hash, EmailPurpose::Verify, expires).await.unwrap();
+    let (status, body) = app.call("POST", "/api/v1/auth/verify", Some(json!({ "token": token })), None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn monitor_body(url: &str) -> Value {
+    json!({ "name": "Shop", "kind": "http", "url": url, "interval_s": 60, "timeout_ms": 800 })
+}
+
+#[tokio::test]
+async fn register_verify_by_mail_login_create_a_monitor_and_logout() {
+    let (port, mails) = smtp_server().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = test_config(tmp.path());
+    (config.smtp.host, config.smtp.port, config.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
+    config.smtp.from = "accounts@netpulse.test".into();
+    let app = spawn_app_with(config).await;
+
+    let (status, body) = register(&app, "Ada@Example.COM", "Analytical Engines").await;
+    assert_eq!(status, 202, "{body}");
+    let mail = wait_for(10, "the verification mail", || async { mails.lock().unwrap().first().cloned() }).await;
+    assert_eq!(mail.rcpt, vec!["<ada@example.com>".to_owned()], "sent to the lower-cased address");
+    let text = unqp(mail.data.split_once("\r\n\r\n").expect("headers, then a body").1);
+    let link = text.split_whitespace().find(|w| w.contains("/api/v1/auth/verify?token=")).expect("a link");
+    let path = link.split_once(&app.addr.to_string()).expect("link on the public URL").1.to_owned();
+
+    let b = browser(&app, "ada@example.com").await;
+    let (status, body) = b.call(&app, "POST", "/api/v1/monitors", Some(monitor_body("https://example.com"))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("email_not_verified")), "{body}");
+
+    let (status, body) = app.call("GET", &path, None, None).await;
+    assert_eq!(status, 200, "verify: {body}");
+    let (status, body) = app.call("GET", &path, None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (410, Some("verification_used")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("already used"), "{body}");
+
+    let (status, body) =
+        b.call_without_csrf(&app, "POST", "/api/v1/monitors", Some(monitor_body("https://example.com"))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("csrf_failed")), "{body}");
+    let (status, body) = b.call(&app, "POST", "/api/v1/monitors", Some(monitor_body("https://example.com"))).await;
+    assert_eq!(status, 201, "create with CSRF header: {body}");
+    let (_, me) = b.call(&app, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!(me["role"], "owner", "the first account owns the bootstrap organisation: {me}");
+    let (_, list) = app.api("GET", "/api/v1/monitors", None).await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "same tenant as the bootstrap token: {list}");
+
+    let (status, _) = b.call(&app, "POST", "/api/v1/auth/logout", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = b.call(&app, "GET", "/api/v1/monitors", None).await;
+    assert_eq!(status, 401, "a logged-out session is revoked");
+}
+
+#[tokio::test]
+async fn expired_and_unknown_verification_links_are_refused_with_a_clear_message() {
+    let app = spawn_app().await;
+    register(&app, "grace@example.com", "Navy").await;
+    let store = &app.running.as_ref().unwrap().store;
+    let user = store.user_by_email("grace@example.com").await.unwrap().unwrap();
+    let hash = netpulse_engine::clock::token_hash("npv_expired");
+    let past = netpulse_engine::clock::now().minus_ms(1);
+    store.add_email_token(&user.id, &hash, EmailPurpose::Verify, past).await.unwrap();
+    let (status, body) = app.call("GET", "/api/v1/auth/verify?token=npv_expired", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (410, Some("verification_expired")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("expired"), "{body}");
+    let (status, body) = app.call("GET", "/api/v1/auth/verify?token=npv_nope", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("verification_unknown")), "{body}");
+    let user = store.user_by_email("grace@example.com").await.unwrap().unwrap();
+    assert!(user.verified_at.is_none(), "refused links verify nobody");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_identical_answers_and_logins_are_rate_limited() {
+    let app = spawn_app().await;
+    let (status, _) = register(&app, "alan@example.com", "Bletchley").await;
+    assert_eq!(status, 202);
+    let (again, body) = register(&app, "alan@example.com", "Bletchley").await;
+    assert_eq!((again, body["message"].is_string()), (202, true), "a taken e-mail answers like a new one");
+
+    let (s1, wrong, _) = login(&app, "alan@example.com", "not the password").await;
+    let (s2, unknown, _) = login(&app, "nobody@example.com", "not the password").await;
+    assert_eq!((s1, s2), (401, 401));
+    assert_eq!(wrong, unknown, "same body for a wrong password and an unknown e-mail");
+
+    // Per account: 5 a minute (one used above).
+    for _ in 0..4 {
+        assert_eq!(login(&app, "alan@example.com", "still wrong").await.0, 401);
+    }
+    let (status, body, headers) = login(&app, "alan@example.com", PASSWORD).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "{body}");
+    assert_eq!(headers.get("retry-after").unwrap(), "60");
+    // Per IP: 10 a minute (7 used above, including the refused one).
+    for i in 0..3 {
+        assert_eq!(login(&app, &format!("other{i}@example.com"), "x").await.0, 401);
+    }
+    assert_eq!(login(&app, "fresh@example.com", "x").await.0, 429, "the IP's budget is spent");
+}
+
+#[tokio::test]
+async fn viewers_and_read_tokens_get_403_on_every_mutation() {
+    let app = spawn_app().await;
+    let (status, tok) = app.api("POST", "/api/v1/tokens", Some(json!({ "name": "grafana", "scope": "read" }))).await;
+    assert_eq!(status, 201, "{tok}");
+    let read = tok["token"].as_str().unwrap().to_owned();
+    let (_, listed) = app.api("GET", "/api/v1/tokens", None).await;
+    assert!(!listed.to_string().contains(&read), "a token is shown once, never listed");
+    let id = app.create_monitor(monitor_body("https://example.com")).await;
+    for (method, path, body) in [
+        ("POST", "/api/v1/monitors".to_owned(), Some(monitor_body("https://example.org"))),
+        ("PATCH", format!("/api/v1/monitors/{id}"), Some(json!({ "name": "x" }))),
+        ("DELETE", format!("/api/v1/monitors/{id}"), None),
+        ("POST", format!("/api/v1/monitors/{id}/pause"), None),
+        (
+            "POST",
+            "/api/v1/channels".to_owned(),
+            Some(json!({ "name": "x", "kind": "webhook", "url": "https://example.com" })),
+        ),
+        ("POST", "/api/v1/tokens".to_owned(), Some(json!({ "name": "x", "scope": "write" }))),
+        ("GET", "/api/v1/tokens".to_owned(), None),
+    ] {
+        let (status, json) = app.call(method, &path, body, Some(&read)).await;
+        assert_eq!(status, 403, "{method} {path}: {json}");
+    }
+    let (status, _) = app.call("GET", &format!("/api/v1/monitors/{id}"), None, Some(&read)).await;
+    assert_eq!(status, 200, "viewers read");
+    let (status, _) =
+        app.call("POST", "/api/v1/tokens", Some(json!({ "name": "r", "scope": "read" })), Some(&read)).await;
+    assert_eq!(status, 201, "viewers may create read tokens");
+    let (status, _) = app.api("DELETE", &format!("/api/v1/tokens/{}", tok["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(app.call("GET", "/api/v1/monitors", None, Some(&read)).await.0, 401, "revoked");
+}
+
+/// The `(method, path)` pairs of the API routes that take an `{id}`, read from the router
+/// source, so a new route is covered without editing this test.
+fn id_routes() -> Vec<(String, String)> {
+    let src = include_str!("../../src/api/mod.rs");
+    let mut out = Vec::new();
+    for line in src.lines().map(str::trim).filter(|l| l.starts_with(".route(\"") && l.contains("{id}")) {
+        let path = line.split('"').nth(1).unwrap().to_owned();
+        let handlers = line.split_once("\",").unwrap().1;
+        for (needle, method) in [("get(", "GET"), ("post(", "POST"), ("patch(", "PATCH"), ("delete(", "DELETE")] {
+            if handlers.contains(needle) {
+                out.push((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_tenant_never_reaches_another_tenants_ids() {
+    let app = spawn_app().await;
+    // The first registration joins the bootstrap tenant (A, the harness token's); the second
+    // founds tenant B.
+    register(&app, "first@example.com", "A").await;
+    register(&app, "bob@example.com", "B Corp").await;
+    verify_directly(&app, "bob@example.com").await;
+    let bob = browser(&app, "bob@example.com").await;
+    let (status, tok) = bob.call(&app, "POST", "/api/v1/tokens", Some(json!({ "name": "ci", "scope": "write" }))).await;
+    assert_eq!(status, 201, "{tok}");
+    let b_token = tok["token"].as_str().unwrap().to_owned();
+    let b = |m: &'static str, p: String, body: Option<Value>| {
+        let t = b_token.clone();
+        let app = &app;
+        async move { app.call(m, &p, body, Some(&t)).await }
+    };
+
+    let target = Target::start().await;
+    target.set_status(500);
+    let (_, mon) = b(
+        "POST",
+        "/api/v1/monitors".into(),
+        Some(json!({
+        "name": "B shop", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 800 })),
+    )
+    .await;
+    let mon = mon["id"].as_str().expect("B's monitor").to_owned();
+    let (_, ch) = b(
+        "POST",
+        "/api/v1/channels".into(),
+        Some(json!({
+        "name": "B ops", "kind": "webhook", "url": "https://example.com/hook" })),
+    )
+    .await;
+    let ch = ch["id"].as_str().expect("B's channel").to_owned();
+    let now = now_secs();
+    let (_, mw) = b(
+        "POST",
+        format!("/api/v1/monitors/{mon}/maintenance"),
+        Some(json!({
+        "duration_s": 3600, "reason": "B upgrade", "starts_at": time::OffsetDateTime::from_unix_timestamp(now + 3600)
+            .unwrap().format(&time::format_description::well_known::Rfc3339).unwrap() })),
+    )
+    .await;
+    let mw = mw["id"].as_str().unwrap_or_else(|| panic!("B's maintenance window: {mw}")).to_owned();
+    let inc = wait_for(30, "an incident of B", || async {
+        let (_, list) = b("GET", format!("/api/v1/incidents?monitor_id={mon}"), None).await;
+        list["data"][0]["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let tok_id = tok["id"].as_str().unwrap().to_owned();
+
+    let snapshot = || async {
+        let mut all = Vec::new();
+        for p in [
+            format!("/api/v1/monitors/{mon}"),
+            format!("/api/v1/channels/{ch}"),
+            format!("/api/v1/incidents/{inc}"),
+            format!("/api/v1/monitors/{mon}/maintenance"),
+            "/api/v1/tokens".to_owned(),
+        ] {
+            let (_, mut v) = b("GET", p, None).await;
+            for volatile in
+                ["status", "last_checked_at", "last_latency_ms", "last_outcome", "last_error", "timeline", "tokens"]
+            {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove(volatile);
+                }
+            }
+            all.push(v);
+        }
+        all
+    };
+    let before = snapshot().await;
+    let routes = id_routes();
+    assert!(routes.len() >= 15, "the route table was read: {routes:?}");
+    for (method, path) in &routes {
+        let id = match path.split('/').nth(3).unwrap() {
+            "monitors" => &mon,
+            "channels" => &ch,
+            "incidents" => &inc,
+            "maintenance" => &mw,
+            "tokens" => &tok_id,
+            other => panic!("route {path} takes an id of `{other}`: add it to this test"),
+        };
+        let url = path.replace("{id}", id);
+        let body = matches!(method.as_str(), "POST" | "PATCH").then(|| json!({ "name": "hijacked" }));
+        let (status, json) = app.call(method, &url, body, Some(TOKEN)).await;
+        assert_eq!(status, 404, "tenant A reached {method} {url}: {json}");
+    }
+    assert_eq!(snapshot().await, before, "nothing of B changed");
+    assert_eq!(b("GET", "/api/v1/tokens".into(), None).await.1["tokens"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refused() {
+    let app = spawn_app().await;
+    register(&app, "eve@example.com", "E").await;
+    let store = &app.running.as_ref().unwrap().store;
+    let user = store.user_by_email("eve@example.com").await.unwrap().unwrap();
+    let (tenant, _) = store.first_membership(&user.id).await.unwrap().unwrap();
+    let now = netpulse_engine::clock::now();
+    for (id, expires_at) in [("nps_live", now.plus_ms(60_000)), ("nps_expired", now.minus_ms(1))] {
+        let session = netpulse_engine::store::NewSession {
+            id_hash: netpulse_engine::clock::token_hash(id),
+            user: user.id.clone(),
+            tenant: tenant.clone(),
+            csrf: "c".into(),
+            created_at: now.minus_ms(120_000),
+            expires_at,
+        };
+        store.create_session(&session).await.unwrap();
+    }
+    let app = &app;
+    let me = |id: &'static str| async move {
+        let cookie = format!("np_session={id}");
+        send(app, "GET", "/api/v1/auth/me", None, &[("cookie", cookie.as_str())]).await.0
+    };
+    assert_eq!(me("nps_live").await, 200);
+    assert_eq!(me("nps_expired").await, 401, "a session past its expiry no longer authenticates");
+}
