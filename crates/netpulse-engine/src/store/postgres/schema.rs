@@ -95,6 +95,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX maintenance_windows_due ON maintenance_windows(phase, starts_at);
     CREATE INDEX maintenance_windows_by_monitor ON maintenance_windows(tenant_id, monitor_id);
     "#,
+    // 5: reserved for another branch's migration (this placeholder is replaced at merge).
+    "-- 5: reserved",
+    // 6: public status pages and their monitors; incidents posted with a public message.
+    r#"
+    CREATE TABLE status_pages (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        slug TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        logo_url TEXT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX status_pages_by_tenant ON status_pages(tenant_id, created_at);
+    CREATE TABLE status_page_monitors (
+        page_id TEXT NOT NULL REFERENCES status_pages(id) ON DELETE CASCADE,
+        tenant_id TEXT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        grp TEXT NOT NULL DEFAULT '',
+        position BIGINT NOT NULL,
+        PRIMARY KEY (page_id, monitor_id)
+    );
+    ALTER TABLE incidents ADD COLUMN public_message TEXT;
+    ALTER TABLE incidents ADD COLUMN public_message_at BIGINT;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the
