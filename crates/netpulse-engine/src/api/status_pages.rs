@@ -37,7 +37,8 @@ struct PageIn {
 #[serde(deny_unknown_fields)]
 struct MonitorIn {
     monitor_id: String,
-    display_name: String,
+    /// Required; optional here so that a missing one is named in full (`monitors[0].display_name`).
+    display_name: Option<String>,
     #[serde(default)]
     group: String,
 }
@@ -95,7 +96,7 @@ async fn monitors(s: &AppState, caller: &Caller, input: Vec<MonitorIn>) -> ApiRe
         }
         out.push(StatusPageMonitor {
             monitor_id: id,
-            display_name: text(&field("display_name"), &m.display_name, 1, 100)?,
+            display_name: text(&field("display_name"), m.display_name.as_deref().unwrap_or(""), 1, 100)?,
             group: text(&field("group"), &m.group, 0, 100)?,
         });
     }

@@ -11,5 +11,6 @@ mod heartbeat;
 mod lifecycle;
 mod queue;
 mod simulate;
+mod status_pages;
 mod store;
 mod workers;
