@@ -32,7 +32,12 @@ impl Tally {
     }
     /// Both tallies together.
     pub fn plus(&self, o: &Tally) -> Tally {
-        Tally { up: self.up + o.up, degraded: self.degraded + o.degraded, down: self.down + o.down, error: self.error + o.error }
+        Tally {
+            up: self.up + o.up,
+            degraded: self.degraded + o.degraded,
+            down: self.down + o.down,
+            error: self.error + o.error,
+        }
     }
     /// Availability in percent, or `None` without data.
     pub fn uptime_percent(&self) -> Option<f64> {

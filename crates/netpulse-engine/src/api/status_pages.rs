@@ -150,7 +150,11 @@ fn slug_conflict(e: StoreError) -> ApiError {
     }
 }
 
-pub async fn create(State(s): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> ApiResult<impl IntoResponse> {
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let input: PageIn = parse_field("", Value::Object(body))?;
     if input.slug.is_none() {

@@ -218,7 +218,6 @@ pub struct MaintenanceWindow {
     pub phase: String,
 }
 
-
 /// A public status page of a tenant. `monitors` are in display order.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusPage {
@@ -473,8 +472,13 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_live(&self, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>>;
     /// Post an incident to status pages with `message` (replacing an earlier one) and note it
     /// in the timeline; `false` if no such incident.
-    async fn set_public_message(&self, t: &TenantId, id: &IncidentId, message: &str, now: Timestamp)
-        -> StoreResult<bool>;
+    async fn set_public_message(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+        message: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Incidents of these monitors opened since `since` that carry a public message, newest first.
     async fn public_incidents(
         &self,

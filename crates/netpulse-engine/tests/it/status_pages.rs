@@ -227,13 +227,8 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
         assert_eq!(daily[89]["date"], &now.to_rfc3339()[..10]);
         // Results of the last minutes, ingested under this hour, are all live.
         let latest = store.list_results(&tenant, m, now.minus_ms(3_600_000), now.plus_ms(60_000), 1000, None).await;
-        let live_at: Vec<Timestamp> = latest
-            .unwrap()
-            .results
-            .iter()
-            .filter(|r| r.provenance == Provenance::Live)
-            .map(|r| r.started_at)
-            .collect();
+        let live_at: Vec<Timestamp> =
+            latest.unwrap().results.iter().filter(|r| r.provenance == Provenance::Live).map(|r| r.started_at).collect();
         assert_eq!(shown["last_check_at"], live_at.iter().max().unwrap().to_rfc3339(), "{name}: last live check");
     }
     let api_shown = monitor_json(&facts, "Public API");
@@ -242,7 +237,7 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     assert_eq!(window(db_shown, "24h")["percent"], 0.0);
     let db_7d = window(db_shown, "7d")["checks"].as_u64().unwrap();
     assert_eq!(db_7d, window(db_shown, "24h")["checks"].as_u64().unwrap() + 1, "7 d includes the result 2 days ago");
-    let two_days = db_shown["daily"].as_array().unwrap().iter().find(|d| d["date"] == &two_days_ago.to_rfc3339()[..10]);
+    let two_days = db_shown["daily"].as_array().unwrap().iter().find(|d| d["date"] == two_days_ago.to_rfc3339()[..10]);
     let two_days = two_days.expect("a bar for two days ago");
     assert_eq!((two_days["checks"].as_u64(), two_days["percent"].as_f64()), (Some(1), Some(0.0)));
     let empty_day = &db_shown["daily"][0];
@@ -286,7 +281,10 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     let json_etag = json_headers["etag"].to_str().unwrap().to_owned();
     assert_ne!(json_etag, etag);
     assert_eq!(get(&app, "/status/acme-status.json", Some(&json_etag)).await.0, 304);
-    store.ingest(&[result(&tenant, &api_m, clock::now(), Outcome::Up, Provenance::Live, "")], clock::now()).await.unwrap();
+    store
+        .ingest(&[result(&tenant, &api_m, clock::now(), Outcome::Up, Provenance::Live, "")], clock::now())
+        .await
+        .unwrap();
     let (st, changed, _) = get(&app, "/status/acme-status", Some(&etag)).await;
     assert_eq!(st, 200);
     assert_ne!(changed["etag"].to_str().unwrap(), etag);
@@ -324,17 +322,37 @@ async fn status_pages_refuse_other_tenants_monitors_and_name_the_bad_field() {
     let ok = |m: &str| json!([{ "monitor_id": m, "display_name": "Mine" }]);
 
     let cases = [
-        (json!({ "slug": "theirs", "title": "T", "monitors": [{ "monitor_id": theirs, "display_name": "x" }] }), 422, "monitors[0].monitor_id"),
-        (json!({ "slug": "nope", "title": "T", "monitors": [{ "monitor_id": "mon_nothere", "display_name": "x" }] }), 422, "monitors[0].monitor_id"),
+        (
+            json!({ "slug": "theirs", "title": "T", "monitors": [{ "monitor_id": theirs, "display_name": "x" }] }),
+            422,
+            "monitors[0].monitor_id",
+        ),
+        (
+            json!({ "slug": "nope", "title": "T", "monitors": [{ "monitor_id": "mon_nothere", "display_name": "x" }] }),
+            422,
+            "monitors[0].monitor_id",
+        ),
         (json!({ "slug": "Bad Slug", "title": "T", "monitors": ok(&mine) }), 422, "slug"),
         (json!({ "slug": "ab", "title": "T" }), 422, "slug"),
         (json!({ "title": "T" }), 422, "slug"),
         (json!({ "slug": "fine-slug" }), 422, "title"),
         (json!({ "slug": "fine-slug", "title": "" }), 422, "title"),
         (json!({ "slug": "fine-slug", "title": "T", "logo_url": "javascript:alert(1)" }), 422, "logo_url"),
-        (json!({ "slug": "fine-slug", "title": "T", "monitors": [{ "monitor_id": mine, "display_name": "" }] }), 422, "monitors[0].display_name"),
-        (json!({ "slug": "fine-slug", "title": "T", "monitors": [{ "monitor_id": mine }] }), 422, "monitors[0].display_name"),
-        (json!({ "slug": "fine-slug", "title": "T", "monitors": [{ "monitor_id": mine, "display_name": "a" }, { "monitor_id": mine, "display_name": "b" }] }), 422, "monitors[1].monitor_id"),
+        (
+            json!({ "slug": "fine-slug", "title": "T", "monitors": [{ "monitor_id": mine, "display_name": "" }] }),
+            422,
+            "monitors[0].display_name",
+        ),
+        (
+            json!({ "slug": "fine-slug", "title": "T", "monitors": [{ "monitor_id": mine }] }),
+            422,
+            "monitors[0].display_name",
+        ),
+        (
+            json!({ "slug": "fine-slug", "title": "T", "monitors": [{ "monitor_id": mine, "display_name": "a" }, { "monitor_id": mine, "display_name": "b" }] }),
+            422,
+            "monitors[1].monitor_id",
+        ),
         (json!({ "slug": "fine-slug", "title": "T", "colour": "red" }), 422, "colour"),
     ];
     for (body, status, field) in cases {
@@ -343,18 +361,25 @@ async fn status_pages_refuse_other_tenants_monitors_and_name_the_bad_field() {
         assert_eq!(err["error"]["field"], field, "{body} → {err}");
         assert!(err["error"]["message"].as_str().unwrap().starts_with(field), "{err}");
     }
-    let (st, page) = app.api("POST", "/api/v1/status-pages", Some(json!({ "slug": "taken", "title": "T", "monitors": ok(&mine) }))).await;
+    let (st, page) = app
+        .api("POST", "/api/v1/status-pages", Some(json!({ "slug": "taken", "title": "T", "monitors": ok(&mine) })))
+        .await;
     assert_eq!(st, 201, "{page}");
     let (st, err) = app.api("POST", "/api/v1/status-pages", Some(json!({ "slug": "taken", "title": "T2" }))).await;
     assert_eq!((st, &err["error"]["field"]), (409, &json!("slug")), "{err}");
     let id = page["id"].as_str().unwrap();
     let (st, err) = app
-        .api("PATCH", &format!("/api/v1/status-pages/{id}"), Some(json!({ "monitors": [{ "monitor_id": theirs, "display_name": "x" }] })))
+        .api(
+            "PATCH",
+            &format!("/api/v1/status-pages/{id}"),
+            Some(json!({ "monitors": [{ "monitor_id": theirs, "display_name": "x" }] })),
+        )
         .await;
     assert_eq!((st, &err["error"]["field"]), (422, &json!("monitors[0].monitor_id")), "{err}");
     let (st, _) = app.api("PATCH", "/api/v1/status-pages/sp_nothere", Some(json!({ "title": "x" }))).await;
     assert_eq!(st, 404);
-    let (st, err) = app.api("POST", "/api/v1/incidents/inc_nothere/public-message", Some(json!({ "message": "x" }))).await;
+    let (st, err) =
+        app.api("POST", "/api/v1/incidents/inc_nothere/public-message", Some(json!({ "message": "x" }))).await;
     assert_eq!(st, 404, "{err}");
     // The other tenant's monitor never shows up on this tenant's page.
     let (_, _, text) = get(&app, "/status/taken.json", None).await;
@@ -400,7 +425,7 @@ async fn store_contract(backend: crate::store::backends::Backend) {
     let batch = vec![
         result(&t, &a, at(10), Outcome::Up, Provenance::Live, ""),
         result(&t, &a, at(11), Outcome::Degraded, Provenance::Live, ""),
-        result(&t, &a, at(11) .plus_ms(1), Outcome::Down, Provenance::Live, "x"),
+        result(&t, &a, at(11).plus_ms(1), Outcome::Down, Provenance::Live, "x"),
         result(&t, &a, at(12), Outcome::Down, Provenance::Synthetic, "x"),
         result(&t, &a, at(12), Outcome::Down, Provenance::Demo, "x"),
     ];
@@ -408,10 +433,10 @@ async fn store_contract(backend: crate::store::backends::Backend) {
     let latest = store.latest_live(&t, &[a.clone(), b.clone()]).await.unwrap();
     assert_eq!(latest.len(), 1, "{backend:?}");
     assert_eq!((latest[&a].at, latest[&a].outcome), (at(11).plus_ms(1), Outcome::Down), "{backend:?}: live only");
-    assert!(store.latest_live(&other, &[a.clone()]).await.unwrap().is_empty());
+    assert!(store.latest_live(&other, std::slice::from_ref(&a)).await.unwrap().is_empty());
     let hours = store.hourly_tallies(&t, &[a.clone(), b.clone()], at(0)).await.unwrap();
     assert_eq!(hours.len(), 2, "{backend:?}: {hours:?}");
-    assert!(store.hourly_tallies(&other, &[a.clone()], at(0)).await.unwrap().is_empty());
+    assert!(store.hourly_tallies(&other, std::slice::from_ref(&a), at(0)).await.unwrap().is_empty());
 
     let public = store.public_status_page("one", now).await.unwrap().unwrap();
     assert_eq!(public.monitors.len(), 2);
@@ -429,12 +454,15 @@ async fn store_contract(backend: crate::store::backends::Backend) {
     let only_c = netpulse_engine::store::IncidentFilter { monitor: Some(c.clone()), open_only: false };
     let incidents = store.list_incidents(&t, &only_c, 10).await.unwrap();
     assert_eq!(incidents.len(), 1, "{backend:?}: {incidents:?}");
-    assert!(store.public_incidents(&t, &[c.clone()], at(0)).await.unwrap().is_empty(), "only posted incidents");
+    assert!(
+        store.public_incidents(&t, std::slice::from_ref(&c), at(0)).await.unwrap().is_empty(),
+        "only posted incidents"
+    );
     {
         let i = &incidents[0];
         assert!(store.set_public_message(&t, &i.id, "we are on it", now).await.unwrap());
         assert!(!store.set_public_message(&other, &i.id, "no", now).await.unwrap());
-        let posted = store.public_incidents(&t, &[i.monitor_id.clone()], at(0)).await.unwrap();
+        let posted = store.public_incidents(&t, std::slice::from_ref(&i.monitor_id), at(0)).await.unwrap();
         assert_eq!(posted.len(), 1, "{backend:?}");
         assert_eq!(posted[0].public_message, "we are on it");
         let (_, timeline) = store.get_incident(&t, &i.id).await.unwrap().unwrap();

@@ -136,9 +136,8 @@ pub async fn list(c: &mut Client, t: &TenantId) -> StoreResult<Vec<StatusPage>> 
 
 pub async fn by_slug(c: &mut Client, slug: &str) -> StoreResult<Option<StatusPage>> {
     let tx = c.transaction().await?;
-    let row = tx
-        .query_typed_opt(&format!("SELECT {COLS} FROM status_pages WHERE slug = $1"), &[(&slug, Type::TEXT)])
-        .await?;
+    let row =
+        tx.query_typed_opt(&format!("SELECT {COLS} FROM status_pages WHERE slug = $1"), &[(&slug, Type::TEXT)]).await?;
     let page = match row {
         Some(r) => Some(with_monitors(&tx, page_row(&r)?).await?),
         None => None,
@@ -176,7 +175,11 @@ pub async fn hourly_tallies(
         .collect()
 }
 
-pub async fn latest_live(c: &Client, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>> {
+pub async fn latest_live(
+    c: &Client,
+    t: &TenantId,
+    monitors: &[MonitorId],
+) -> StoreResult<HashMap<MonitorId, LatestLive>> {
     let rows = c
         .query_typed(
             "SELECT m, r.started_at, r.outcome FROM UNNEST($2::TEXT[]) AS m \
@@ -209,7 +212,12 @@ pub async fn set_public_message(
     let n = tx
         .execute_typed(
             "UPDATE incidents SET public_message = $3, public_message_at = $4 WHERE id = $1 AND tenant_id = $2",
-            &[(&id.as_str(), Type::TEXT), (&t.as_str(), Type::TEXT), (&message, Type::TEXT), (&now.millis(), Type::INT8)],
+            &[
+                (&id.as_str(), Type::TEXT),
+                (&t.as_str(), Type::TEXT),
+                (&message, Type::TEXT),
+                (&now.millis(), Type::INT8),
+            ],
         )
         .await?;
     if n == 0 {
@@ -218,7 +226,12 @@ pub async fn set_public_message(
     let line = format!("posted to status pages: {message}");
     tx.execute_typed(
         "INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES ($1, $2, $3, $4)",
-        &[(&t.as_str(), Type::TEXT), (&id.as_str(), Type::TEXT), (&now.millis(), Type::INT8), (&line.as_str(), Type::TEXT)],
+        &[
+            (&t.as_str(), Type::TEXT),
+            (&id.as_str(), Type::TEXT),
+            (&now.millis(), Type::INT8),
+            (&line.as_str(), Type::TEXT),
+        ],
     )
     .await?;
     tx.commit().await?;

@@ -149,7 +149,11 @@ pub fn hourly_tallies(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn latest_live(c: &Connection, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>> {
+pub fn latest_live(
+    c: &Connection,
+    t: &TenantId,
+    monitors: &[MonitorId],
+) -> StoreResult<HashMap<MonitorId, LatestLive>> {
     let mut out = HashMap::new();
     let mut stmt = c.prepare_cached(
         "SELECT started_at, outcome FROM check_results \
