@@ -497,3 +497,55 @@ mod store_pgbouncer {
         super::store_contract(crate::store::backends::Backend::PgBouncer).await
     }
 }
+
+/// Requests/s of `/status/{slug}` on loopback (3 s, 32 concurrent clients, no 304s): run with
+/// `cargo nextest run -p netpulse-engine --run-ignored only status_page_requests_per_second --no-capture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement, not a test"]
+async fn status_page_requests_per_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(spawn_app_with(test_config(dir.path())).await);
+    let store = app.running.as_ref().unwrap().store.clone();
+    let tenant = store.authenticate(&clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let mut monitors = Vec::new();
+    for i in 0..5 {
+        let id = app
+            .create_monitor(json!({ "name": format!("m{i}"), "kind": "http", "url": "http://a", "paused": true }))
+            .await;
+        let m = MonitorId::from_trusted(id.clone());
+        // 90 days of hourly live results.
+        let now = clock::now();
+        let batch: Vec<CheckResult> = (0..90 * 24)
+            .map(|h| result(&tenant, &m, now.minus_ms(h * 3_600_000), Outcome::Up, Provenance::Live, ""))
+            .collect();
+        store.ingest(&batch, now).await.unwrap();
+        monitors.push(json!({ "monitor_id": id, "display_name": format!("Service {i}") }));
+    }
+    let (st, _) = app
+        .api("POST", "/api/v1/status-pages", Some(json!({ "slug": "bench", "title": "Bench", "monitors": monitors })))
+        .await;
+    assert_eq!(st, 201);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while std::time::Instant::now() < deadline {
+                    assert_eq!(get(&app, "/status/bench", None).await.0, 200);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    println!(
+        "status page: {} requests in 3 s = {:.0} requests/s (5 monitors × 90 days, SQLite)",
+        total,
+        total as f64 / 3.0
+    );
+}
