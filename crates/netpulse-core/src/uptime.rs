@@ -6,6 +6,7 @@
 //! uptime (`None`), never 100 %.
 
 use crate::check::Outcome;
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Counts of outcomes over a window.
@@ -29,6 +30,15 @@ impl Tally {
     pub fn total(&self) -> u64 {
         self.up + self.degraded + self.down + self.error
     }
+    /// Both tallies together.
+    pub fn plus(&self, o: &Tally) -> Tally {
+        Tally {
+            up: self.up + o.up,
+            degraded: self.degraded + o.degraded,
+            down: self.down + o.down,
+            error: self.error + o.error,
+        }
+    }
     /// Availability in percent, or `None` without data.
     pub fn uptime_percent(&self) -> Option<f64> {
         let total = self.total();
@@ -36,9 +46,151 @@ impl Tally {
     }
 }
 
+/// One hour of the rollup: the hour's start and its live tally.
+pub type HourTally = (Timestamp, Tally);
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// A status page's uptime over one window: the exact range, what counted, the percentage.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WindowFigure {
+    /// `24h`, `7d`, `30d` or `90d`.
+    pub label: &'static str,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub tally: Tally,
+    /// `None` without any live result in the window: no figure, never 100 %.
+    pub percent: Option<f64>,
+}
+
+/// One UTC day of a status page's bars.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DayBar {
+    pub day_start: Timestamp,
+    pub tally: Tally,
+    pub percent: Option<f64>,
+}
+
+/// Everything a status page says about one monitor's availability.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PageFigures {
+    /// 90 UTC days, oldest first; the last is today (so far).
+    pub daily: Vec<DayBar>,
+    /// 24 h, 7 d, 30 d and 90 d.
+    pub windows: Vec<WindowFigure>,
+}
+
+/// How a status page counts (printed on the page).
+pub const COUNTING_RULES: &str = "Uptime is the share of live checks that were up or degraded (slow counts as up); \
+down and error results count against it. Only live checks count; synthetic and demo data never do. Time without \
+any check result (monitor paused, no region reporting, before the monitor existed) is not counted either way, and \
+a period without results shows no figure rather than 100 %. Checks keep running during maintenance windows and \
+their results count like any other. Windows are whole UTC hours up to now; daily bars are UTC days.";
+
+/// The windows of a status page, in whole UTC hours: a window of `d` days covers the
+/// current (partial) hour and the `24·d − 1` hours before it, up to `now`.
+pub const WINDOWS: [(&str, i64); 4] = [("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90)];
+
+/// A status page's figures from hourly live tallies (any order). Hours before the 90 days
+/// and hours after `now` (clock skew) are ignored.
+pub fn page_figures(hours: &[HourTally], now: Timestamp) -> PageFigures {
+    let this_hour = now.millis().div_euclid(HOUR_MS) * HOUR_MS;
+    let today = now.millis().div_euclid(DAY_MS) * DAY_MS;
+    let first_day = today - 89 * DAY_MS;
+    let mut daily: Vec<DayBar> = (0..90)
+        .map(|k| DayBar {
+            day_start: Timestamp::from_millis(first_day + k * DAY_MS),
+            tally: Tally::default(),
+            percent: None,
+        })
+        .collect();
+    let mut windows: Vec<WindowFigure> = WINDOWS
+        .iter()
+        .map(|&(label, days)| WindowFigure {
+            label,
+            from: Timestamp::from_millis(this_hour - (days * 24 - 1) * HOUR_MS),
+            to: now,
+            tally: Tally::default(),
+            percent: None,
+        })
+        .collect();
+    for (hour, t) in hours.iter().filter(|(h, _)| h.millis() <= now.millis()) {
+        let h = hour.millis();
+        if h >= first_day {
+            let bar = &mut daily[((h - first_day) / DAY_MS) as usize];
+            bar.tally = bar.tally.plus(t);
+        }
+        for w in windows.iter_mut().filter(|w| h >= w.from.millis()) {
+            w.tally = w.tally.plus(t);
+        }
+    }
+    for bar in &mut daily {
+        bar.percent = bar.tally.uptime_percent();
+    }
+    for w in &mut windows {
+        w.percent = w.tally.uptime_percent();
+    }
+    PageFigures { daily, windows }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn t(up: u64, degraded: u64, down: u64, error: u64) -> Tally {
+        Tally { up, degraded, down, error }
+    }
+
+    const H: i64 = 3_600_000;
+
+    #[test]
+    fn page_figures_without_data_have_no_figure_not_100() {
+        let now = Timestamp::from_millis(1_000 * 86_400_000 + 5 * H + 123);
+        let f = page_figures(&[], now);
+        assert_eq!(f.daily.len(), 90);
+        assert!(f.daily.iter().all(|d| d.percent.is_none()));
+        assert!(f.windows.iter().all(|w| w.percent.is_none()));
+        assert_eq!(f.windows.iter().map(|w| w.label).collect::<Vec<_>>(), ["24h", "7d", "30d", "90d"]);
+    }
+
+    #[test]
+    fn page_figures_count_windows_in_whole_hours_and_days_in_utc() {
+        let day = 1_000 * 86_400_000;
+        let now = Timestamp::from_millis(day + 5 * H + 123);
+        let hours = vec![
+            // this hour: 1 up, 1 degraded (counts as up)
+            (Timestamp::from_millis(day + 5 * H), t(1, 1, 0, 0)),
+            // 23 hours before this hour: still inside 24 h
+            (Timestamp::from_millis(day + 5 * H - 23 * H), t(0, 0, 1, 1)),
+            // 24 hours before this hour: outside 24 h, inside 7 d
+            (Timestamp::from_millis(day + 5 * H - 24 * H), t(0, 0, 4, 0)),
+            // 40 days ago: only 90 d
+            (Timestamp::from_millis(day - 40 * 86_400_000), t(10, 0, 0, 0)),
+            // 100 days ago: nowhere
+            (Timestamp::from_millis(day - 100 * 86_400_000), t(0, 0, 7, 0)),
+            // the future (clock skew): nowhere
+            (Timestamp::from_millis(day + 9 * H), t(0, 0, 9, 0)),
+        ];
+        let f = page_figures(&hours, now);
+        let w = |l: &str| f.windows.iter().find(|w| w.label == l).unwrap().clone();
+        assert_eq!(w("24h").tally, t(1, 1, 1, 1));
+        assert_eq!(w("24h").percent, Some(50.0));
+        assert_eq!(w("24h").from, Timestamp::from_millis(day + 5 * H - 23 * H));
+        assert_eq!(w("24h").to, now);
+        assert_eq!(w("7d").tally, t(1, 1, 5, 1));
+        assert_eq!(w("30d").tally, t(1, 1, 5, 1));
+        assert_eq!(w("90d").tally, t(11, 1, 5, 1));
+        // today holds this hour's results; yesterday the other two recent hours
+        assert_eq!(f.daily[89].day_start, Timestamp::from_millis(day));
+        assert_eq!(f.daily[89].tally, t(1, 1, 0, 0));
+        assert_eq!(f.daily[89].percent, Some(100.0));
+        assert_eq!(f.daily[88].tally, t(0, 0, 5, 1));
+        assert_eq!(f.daily[88].percent, Some(0.0));
+        assert_eq!(f.daily[49].tally, t(10, 0, 0, 0));
+        // days without results (paused, no region reporting) have no figure
+        assert_eq!(f.daily[50].percent, None);
+    }
 
     #[test]
     fn uptime_counts_degraded_as_up_and_errors_as_down() {

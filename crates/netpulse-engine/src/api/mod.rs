@@ -9,6 +9,7 @@ pub mod input;
 pub mod maintenance;
 pub mod monitors;
 pub mod regions;
+pub mod status_pages;
 pub mod system;
 
 use crate::accounts;
@@ -221,6 +222,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/incidents/{id}", get(incidents::get))
         .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))
         .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/api/v1/incidents/{id}/public-message", post(status_pages::public_message))
+        .route("/api/v1/status-pages", get(status_pages::list).post(status_pages::create))
+        .route(
+            "/api/v1/status-pages/{id}",
+            get(status_pages::get).patch(status_pages::update).delete(status_pages::delete),
+        )
         .route("/api/v1/channels", get(channels::list).post(channels::create))
         .route("/api/v1/channels/{id}", get(channels::get).patch(channels::update).delete(channels::delete))
         .route("/api/v1/channels/{id}/test", post(channels::test))

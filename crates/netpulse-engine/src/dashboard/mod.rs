@@ -25,6 +25,7 @@ use serde::Deserialize;
 pub mod badges;
 pub mod chart;
 pub mod events;
+pub mod status_page;
 
 const COOKIE: &str = "np_session";
 const STYLE: &str = include_str!("dashboard.css");
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/events", get(events::events))
         .route("/badge/{id}/status.svg", get(badges::status))
         .route("/badge/{id}/uptime.svg", get(badges::uptime))
+        .route("/status/{slug}", get(status_page::show))
 }
 
 /// The session token from the cookie header, if any.

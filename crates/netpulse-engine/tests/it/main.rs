@@ -13,5 +13,6 @@ mod heartbeat;
 mod lifecycle;
 mod queue;
 mod simulate;
+mod status_pages;
 mod store;
 mod workers;

@@ -20,6 +20,7 @@ pub mod pool;
 mod reads;
 pub mod schema;
 mod state;
+mod status_pages;
 
 use crate::store::*;
 use pool::Pool;
@@ -317,5 +318,48 @@ impl Store for PgStore {
     }
     async fn list_deliveries(&self, t: &TenantId, id: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>> {
         pooled!(self, |c| channels::deliveries(&c, t, id, limit))
+    }
+    async fn create_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<()> {
+        pooled!(self, |c| status_pages::create(&mut c, t, p))
+    }
+    async fn update_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<bool> {
+        pooled!(self, |c| status_pages::update(&mut c, t, p))
+    }
+    async fn delete_status_page(&self, t: &TenantId, id: &str) -> StoreResult<bool> {
+        pooled!(self, |c| status_pages::delete(&mut c, t, id))
+    }
+    async fn list_status_pages(&self, t: &TenantId) -> StoreResult<Vec<StatusPage>> {
+        pooled!(self, |c| status_pages::list(&mut c, t))
+    }
+    async fn status_page_by_slug(&self, slug: &str) -> StoreResult<Option<StatusPage>> {
+        pooled!(self, |c| status_pages::by_slug(&mut c, slug))
+    }
+    async fn hourly_tallies(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        from: Timestamp,
+    ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
+        pooled!(self, |c| status_pages::hourly_tallies(&c, t, monitors, from))
+    }
+    async fn latest_live(&self, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>> {
+        pooled!(self, |c| status_pages::latest_live(&c, t, monitors))
+    }
+    async fn set_public_message(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+        message: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        pooled!(self, |c| status_pages::set_public_message(&mut c, t, id, message, now))
+    }
+    async fn public_incidents(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        since: Timestamp,
+    ) -> StoreResult<Vec<PublicIncident>> {
+        pooled!(self, |c| status_pages::public_incidents(&c, t, monitors, since))
     }
 }

@@ -8,6 +8,7 @@ mod maintenance;
 mod monitors;
 mod reads;
 mod schema;
+mod status_pages;
 
 use super::*;
 use rusqlite::{Connection, OpenFlags};
@@ -353,5 +354,57 @@ impl Store for SqliteStore {
     async fn list_deliveries(&self, t: &TenantId, id: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>> {
         let (t, id) = (t.clone(), id.clone());
         self.read(move |c| channels::deliveries(c, &t, &id, limit)).await
+    }
+    async fn create_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<()> {
+        let (t, p) = (t.clone(), p.clone());
+        self.write(move |c| status_pages::create(c, &t, &p)).await
+    }
+    async fn update_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<bool> {
+        let (t, p) = (t.clone(), p.clone());
+        self.write(move |c| status_pages::update(c, &t, &p)).await
+    }
+    async fn delete_status_page(&self, t: &TenantId, id: &str) -> StoreResult<bool> {
+        let (t, id) = (t.clone(), id.to_owned());
+        self.write(move |c| status_pages::delete(c, &t, &id)).await
+    }
+    async fn list_status_pages(&self, t: &TenantId) -> StoreResult<Vec<StatusPage>> {
+        let t = t.clone();
+        self.read(move |c| status_pages::list(c, &t)).await
+    }
+    async fn status_page_by_slug(&self, slug: &str) -> StoreResult<Option<StatusPage>> {
+        let slug = slug.to_owned();
+        self.read(move |c| status_pages::by_slug(c, &slug)).await
+    }
+    async fn hourly_tallies(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        from: Timestamp,
+    ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
+        let (t, monitors) = (t.clone(), monitors.to_vec());
+        self.read(move |c| status_pages::hourly_tallies(c, &t, &monitors, from)).await
+    }
+    async fn latest_live(&self, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>> {
+        let (t, monitors) = (t.clone(), monitors.to_vec());
+        self.read(move |c| status_pages::latest_live(c, &t, &monitors)).await
+    }
+    async fn set_public_message(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+        message: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (t, id, message) = (t.clone(), id.clone(), message.to_owned());
+        self.write(move |c| status_pages::set_public_message(c, &t, &id, &message, now)).await
+    }
+    async fn public_incidents(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        since: Timestamp,
+    ) -> StoreResult<Vec<PublicIncident>> {
+        let (t, monitors) = (t.clone(), monitors.to_vec());
+        self.read(move |c| status_pages::public_incidents(c, &t, &monitors, since)).await
     }
 }

@@ -186,6 +186,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
     ALTER TABLE api_tokens ADD COLUMN role TEXT;
     "#,
+    // 6: public status pages and their monitors; incidents posted with a public message.
+    r#"
+    CREATE TABLE status_pages (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        slug TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        logo_url TEXT,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX status_pages_by_tenant ON status_pages(tenant_id, created_at);
+    CREATE TABLE status_page_monitors (
+        page_id TEXT NOT NULL REFERENCES status_pages(id) ON DELETE CASCADE,
+        tenant_id TEXT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        grp TEXT NOT NULL DEFAULT '',
+        position INTEGER NOT NULL,
+        PRIMARY KEY (page_id, monitor_id)
+    );
+    ALTER TABLE incidents ADD COLUMN public_message TEXT;
+    ALTER TABLE incidents ADD COLUMN public_message_at INTEGER;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -1,0 +1,499 @@
+//! Public status pages: they show only the display names and live evidence the tenant chose,
+//! never a secret planted in the fixtures; uptime figures match the live results; synthetic
+//! and demo results never count; ETag and 304 work; another tenant's monitor cannot be added;
+//! validation errors name the field.
+
+use crate::harness::*;
+use http::HeaderMap;
+use netpulse_checker::HttpRequest;
+use netpulse_core::incident::Policy;
+use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
+use netpulse_engine::clock::{self, fresh};
+use netpulse_engine::store::{MonitorRecord, Store};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SECRET_HOST: &str = "np-private-db-7q2x.invalid";
+const SECRET_HEADER: &str = "hdr-secret-5b9d1e";
+const SECRET_QUERY: &str = "qs-secret-c41f0a";
+const SECRET_HOOK: &str = "hook-secret-88e2d7";
+const SECRET_ERROR: &str = "upstream-body-secret-3e7a";
+const SECRET_NAME: &str = "internal-name-secret-a1b2";
+const SECRET_EMAIL: &str = "oncall-secret-9f@example.com";
+const SYNTHETIC_ERROR: &str = "synthetic-error-secret-77c1";
+
+async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> (u16, HeaderMap, String) {
+    let mut req = HttpRequest::new(http::Method::GET, app.url(path).parse().unwrap(), Duration::from_secs(10));
+    if let Some(tag) = if_none_match {
+        req.headers.push(("if-none-match".into(), tag.to_owned()));
+    }
+    let resp = app.client.send(req).await.expect("page answers");
+    (resp.status, resp.headers, String::from_utf8_lossy(&resp.body).into_owned())
+}
+
+fn result(t: &TenantId, m: &MonitorId, at: Timestamp, outcome: Outcome, p: Provenance, error: &str) -> CheckResult {
+    CheckResult {
+        id: ResultId::from_parts(at.millis(), clock::random_u128()),
+        tenant_id: t.clone(),
+        monitor_id: m.clone(),
+        region: "local".into(),
+        worker: "test".into(),
+        started_at: at,
+        finished_at: at,
+        outcome,
+        timings: Timings::default(),
+        status_code: None,
+        error: outcome.is_failure().then(|| error.to_owned()),
+        cert_expires_at: None,
+        provenance: p,
+    }
+}
+
+fn monitor_json<'a>(page: &'a Value, name: &str) -> &'a Value {
+    page["monitors"].as_array().unwrap().iter().find(|m| m["name"] == name).expect("monitor on the page")
+}
+
+fn window<'a>(m: &'a Value, label: &str) -> &'a Value {
+    m["uptime"].as_array().unwrap().iter().find(|w| w["window"] == label).unwrap()
+}
+
+fn assert_no_secrets(what: &str, body: &str, extra: &[&str]) {
+    let planted = [
+        SECRET_HOST,
+        SECRET_HEADER,
+        SECRET_QUERY,
+        SECRET_HOOK,
+        SECRET_ERROR,
+        SECRET_NAME,
+        SECRET_EMAIL,
+        SYNTHETIC_ERROR,
+        TOKEN,
+        "127.0.0.1",
+        "X-Api-Key",
+        "service says hello",
+    ];
+    for s in planted.iter().chain(extra) {
+        assert!(!body.contains(s), "{what} reveals `{s}`:\n{body}");
+    }
+}
+
+/// Another tenant with one monitor, written straight into the SQLite file (there is no tenant
+/// API yet).
+async fn other_tenants_monitor(db: &std::path::Path, store: &Arc<dyn Store>) -> MonitorId {
+    let other: TenantId = fresh();
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute("INSERT INTO tenants (id, name, created_at) VALUES (?1, 'other', 0)", [other.as_str()]).unwrap();
+    let id: MonitorId = fresh();
+    let now = clock::now();
+    let rec = MonitorRecord {
+        id: id.clone(),
+        tenant_id: other.clone(),
+        draft: crate::store::draft("theirs", Policy::default()),
+        heartbeat_token: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_monitor(&other, &rec).await.unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.smtp.host = "127.0.0.1".into();
+    config.smtp.port = 9;
+    let app = spawn_app_with(config).await;
+    let store = app.running.as_ref().unwrap().store.clone();
+    let tenant = store.authenticate(&clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let target = Target::start().await;
+
+    // Fixtures that plant secrets: a query string, a header, a private hostname, channels.
+    let api = app
+        .create_monitor(json!({
+            "name": format!("{SECRET_NAME}-api"), "kind": "http",
+            "url": format!("{}?key={SECRET_QUERY}", target.url()),
+            "headers": [{ "name": "X-Api-Key", "value": SECRET_HEADER }],
+            "interval_s": 1, "timeout_ms": 900,
+        }))
+        .await;
+    let db = app
+        .create_monitor(json!({
+            "name": format!("{SECRET_NAME}-db"), "kind": "http", "url": format!("http://{SECRET_HOST}/"),
+            "interval_s": 1, "timeout_ms": 900,
+        }))
+        .await;
+    let (api_m, db_m) = (MonitorId::from_trusted(api.clone()), MonitorId::from_trusted(db.clone()));
+    let (st, body) = app
+        .api(
+            "POST",
+            "/api/v1/channels",
+            Some(json!({ "name": "hook", "kind": "webhook", "url": format!("http://127.0.0.1:9/{SECRET_HOOK}") })),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, body) = app
+        .api("POST", "/api/v1/channels", Some(json!({ "name": "mail", "kind": "email", "url": SECRET_EMAIL })))
+        .await;
+    assert_eq!(st, 201, "{body}");
+
+    let (st, page) = app
+        .api(
+            "POST",
+            "/api/v1/status-pages",
+            Some(json!({
+                "slug": "acme-status", "title": "Acme status", "message": "Planned work on Sunday 02:00 UTC.",
+                "logo_url": "https://cdn.example.org/acme.png",
+                "monitors": [
+                    { "monitor_id": api, "display_name": "Public API", "group": "Core" },
+                    { "monitor_id": db, "display_name": "Database", "group": "Core" },
+                ],
+            })),
+        )
+        .await;
+    assert_eq!(st, 201, "{page}");
+    let page_id = page["id"].as_str().unwrap().to_owned();
+    assert!(page_id.starts_with("sp_"));
+    assert!(page["public_url"].as_str().unwrap().ends_with("/status/acme-status"));
+
+    // Live results: the API is up, the database's host does not resolve (an error naming it).
+    wait_for(20, "live results of the API monitor", || async {
+        let (_, r) = app.api("GET", &format!("/api/v1/monitors/{api}/results"), None).await;
+        (r["data"].as_array().map_or(0, Vec::len) >= 3).then_some(())
+    })
+    .await;
+    let incident = wait_for(20, "the database incident", || async {
+        app.incidents(&db).await.first().map(|i| i["id"].as_str().unwrap().to_owned())
+    })
+    .await;
+    let (st, body) = app
+        .api(
+            "POST",
+            &format!("/api/v1/incidents/{incident}/public-message"),
+            Some(json!({ "message": "The database is unreachable; we are on it." })),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["public_message"], "The database is unreachable; we are on it.");
+
+    // Evidence that must never count: synthetic and demo failures, newer than any live result.
+    let now = clock::now();
+    let mut fake = Vec::new();
+    for i in 0..20 {
+        fake.push(result(&tenant, &api_m, now.plus_ms(i), Outcome::Down, Provenance::Synthetic, SYNTHETIC_ERROR));
+        fake.push(result(&tenant, &api_m, now.plus_ms(i), Outcome::Down, Provenance::Demo, SYNTHETIC_ERROR));
+    }
+    // A live result two days ago, whose error text came from the target's body.
+    let two_days_ago = now.minus_ms(2 * 86_400_000);
+    fake.push(result(&tenant, &db_m, two_days_ago, Outcome::Down, Provenance::Live, SECRET_ERROR));
+    store.ingest(&fake, clock::now()).await.unwrap();
+
+    let (st, _, text) = get(&app, "/status/acme-status.json", None).await;
+    assert_eq!(st, 200, "{text}");
+    let facts: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(monitor_json(&facts, "Public API")["status"], "up", "synthetic and demo failures do not count: {facts}");
+    assert_eq!(monitor_json(&facts, "Database")["status"], "down");
+    assert_eq!(facts["status"], "down");
+
+    // Freeze the evidence, then compare the figures with the stored live results.
+    for m in [&api, &db] {
+        let (st, body) = app.api("POST", &format!("/api/v1/monitors/{m}/pause"), None).await;
+        assert_eq!(st, 200, "{body}");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let now = clock::now();
+    let (st, headers, text) = get(&app, "/status/acme-status.json", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(headers["content-type"], "application/json");
+    let facts: Value = serde_json::from_str(&text).unwrap();
+    let generated = facts["generated_at"].as_str().unwrap();
+    assert!(generated.ends_with('Z') && generated.len() == 24, "{generated}");
+    for (m, name) in [(&api_m, "Public API"), (&db_m, "Database")] {
+        let shown = monitor_json(&facts, name);
+        assert_eq!(shown["status"], "paused");
+        assert_eq!(shown["group"], "Core");
+        let w24 = window(shown, "24h");
+        let from = Timestamp::from_millis(now.millis().div_euclid(3_600_000) * 3_600_000 - 23 * 3_600_000);
+        let live = store.tally(&tenant, m, from, now.plus_ms(60_000)).await.unwrap();
+        assert!(live.total() >= 2, "{name}: {live:?}");
+        assert_eq!(w24["checks"], live.total(), "{name}: 24 h counts exactly the live results");
+        let expected = (live.uptime_percent().unwrap() * 100.0).round() / 100.0;
+        assert_eq!(w24["percent"].as_f64(), Some(expected), "{name}");
+        assert_eq!(w24["from"], from.to_rfc3339());
+        assert_eq!(w24["to"], facts["generated_at"]);
+        let daily = shown["daily"].as_array().unwrap();
+        assert_eq!(daily.len(), 90);
+        assert_eq!(daily[89]["date"], &now.to_rfc3339()[..10]);
+        // Results of the last minutes, ingested under this hour, are all live.
+        let latest = store.list_results(&tenant, m, now.minus_ms(3_600_000), now.plus_ms(60_000), 1000, None).await;
+        let live_at: Vec<Timestamp> =
+            latest.unwrap().results.iter().filter(|r| r.provenance == Provenance::Live).map(|r| r.started_at).collect();
+        assert_eq!(shown["last_check_at"], live_at.iter().max().unwrap().to_rfc3339(), "{name}: last live check");
+    }
+    let api_shown = monitor_json(&facts, "Public API");
+    assert_eq!(window(api_shown, "24h")["percent"], 100.0, "synthetic/demo failures never count");
+    let db_shown = monitor_json(&facts, "Database");
+    assert_eq!(window(db_shown, "24h")["percent"], 0.0);
+    let db_7d = window(db_shown, "7d")["checks"].as_u64().unwrap();
+    assert_eq!(db_7d, window(db_shown, "24h")["checks"].as_u64().unwrap() + 1, "7 d includes the result 2 days ago");
+    let two_days = db_shown["daily"].as_array().unwrap().iter().find(|d| d["date"] == two_days_ago.to_rfc3339()[..10]);
+    let two_days = two_days.expect("a bar for two days ago");
+    assert_eq!((two_days["checks"].as_u64(), two_days["percent"].as_f64()), (Some(1), Some(0.0)));
+    let empty_day = &db_shown["daily"][0];
+    assert_eq!((empty_day["checks"].as_u64(), empty_day["percent"].is_null()), (Some(0), true), "no data, no figure");
+    let incidents = facts["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{facts}");
+    assert_eq!(incidents[0]["monitor"], "Database");
+    assert_eq!(incidents[0]["message"], "The database is unreachable; we are on it.");
+
+    // The HTML says the same, and neither reveals anything planted.
+    let (st, headers, html) = get(&app, "/status/acme-status", None).await;
+    assert_eq!(st, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    for want in [
+        "Acme status",
+        "Public API",
+        "Database",
+        "Planned work on Sunday",
+        "https://cdn.example.org/acme.png",
+        "we are on it",
+        "Generated at",
+        "24h",
+        "90d",
+        "Only live checks count",
+    ] {
+        assert!(html.contains(want), "HTML lacks `{want}`");
+    }
+    assert_eq!(html.matches("class=\"bar ").count(), 180, "90 daily bars per monitor");
+    let ids = [api.as_str(), db.as_str(), incident.as_str(), page_id.as_str(), tenant.as_str()];
+    assert_no_secrets("HTML", &html, &ids);
+    assert_no_secrets("JSON", &text, &ids);
+
+    // ETag and 304; a new live result changes the tag.
+    let cache = headers["cache-control"].to_str().unwrap();
+    assert!(cache.contains("max-age=30"), "{cache}");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let (st, again, body) = get(&app, "/status/acme-status", Some(&etag)).await;
+    assert_eq!((st, body.as_str()), (304, ""));
+    assert_eq!(again["etag"].to_str().unwrap(), etag);
+    let (_, json_headers, _) = get(&app, "/status/acme-status.json", None).await;
+    let json_etag = json_headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(json_etag, etag);
+    assert_eq!(get(&app, "/status/acme-status.json", Some(&json_etag)).await.0, 304);
+    store
+        .ingest(&[result(&tenant, &api_m, clock::now(), Outcome::Up, Provenance::Live, "")], clock::now())
+        .await
+        .unwrap();
+    let (st, changed, _) = get(&app, "/status/acme-status", Some(&etag)).await;
+    assert_eq!(st, 200);
+    assert_ne!(changed["etag"].to_str().unwrap(), etag);
+
+    // Management: rename, list, delete; an unknown slug is a 404.
+    let (st, body) = app
+        .api(
+            "PATCH",
+            &format!("/api/v1/status-pages/{page_id}"),
+            Some(json!({ "monitors": [{ "monitor_id": api, "display_name": "API" }], "logo_url": null })),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["logo_url"], Value::Null);
+    let (_, _, text) = get(&app, "/status/acme-status.json", None).await;
+    let facts: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(facts["monitors"].as_array().unwrap().len(), 1);
+    assert_eq!(facts["monitors"][0]["name"], "API");
+    let (st, list) = app.api("GET", "/api/v1/status-pages", None).await;
+    assert_eq!((st, list["data"].as_array().unwrap().len()), (200, 1));
+    assert_eq!(get(&app, "/status/no-such-page", None).await.0, 404);
+    assert_eq!(get(&app, "/status/..%2Fetc", None).await.0, 404);
+    let (st, _) = app.api("DELETE", &format!("/api/v1/status-pages/{page_id}"), None).await;
+    assert_eq!(st, 204);
+    assert_eq!(get(&app, "/status/acme-status", None).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_pages_refuse_other_tenants_monitors_and_name_the_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(test_config(dir.path())).await;
+    let store = app.running.as_ref().unwrap().store.clone();
+    let theirs = other_tenants_monitor(&dir.path().join("netpulse.db"), &store).await;
+    let mine = app.create_monitor(json!({ "name": "mine", "kind": "http", "url": "http://a", "paused": true })).await;
+    let ok = |m: &str| json!([{ "monitor_id": m, "display_name": "Mine" }]);
+
+    let cases = [
+        (
+            json!({ "slug": "theirs", "title": "T", "monitors": [{ "monitor_id": theirs, "display_name": "x" }] }),
+            422,
+            "monitors[0].monitor_id",
+        ),
+        (
+            json!({ "slug": "nope", "title": "T", "monitors": [{ "monitor_id": "mon_nothere", "display_name": "x" }] }),
+            422,
+            "monitors[0].monitor_id",
+        ),
+        (json!({ "slug": "Bad Slug", "title": "T", "monitors": ok(&mine) }), 422, "slug"),
+        (json!({ "slug": "ab", "title": "T" }), 422, "slug"),
+        (json!({ "title": "T" }), 422, "slug"),
+        (json!({ "slug": "fine-slug" }), 422, "title"),
+        (json!({ "slug": "fine-slug", "title": "" }), 422, "title"),
+        (json!({ "slug": "fine-slug", "title": "T", "logo_url": "javascript:alert(1)" }), 422, "logo_url"),
+        (
+            json!({ "slug": "fine-slug", "title": "T", "monitors": [{ "monitor_id": mine, "display_name": "" }] }),
+            422,
+            "monitors[0].display_name",
+        ),
+        (
+            json!({ "slug": "fine-slug", "title": "T", "monitors": [{ "monitor_id": mine }] }),
+            422,
+            "monitors[0].display_name",
+        ),
+        (
+            json!({ "slug": "fine-slug", "title": "T", "monitors": [{ "monitor_id": mine, "display_name": "a" }, { "monitor_id": mine, "display_name": "b" }] }),
+            422,
+            "monitors[1].monitor_id",
+        ),
+        (json!({ "slug": "fine-slug", "title": "T", "colour": "red" }), 422, "colour"),
+    ];
+    for (body, status, field) in cases {
+        let (st, err) = app.api("POST", "/api/v1/status-pages", Some(body.clone())).await;
+        assert_eq!(st, status, "{body} → {err}");
+        assert_eq!(err["error"]["field"], field, "{body} → {err}");
+        assert!(err["error"]["message"].as_str().unwrap().starts_with(field), "{err}");
+    }
+    let (st, page) = app
+        .api("POST", "/api/v1/status-pages", Some(json!({ "slug": "taken", "title": "T", "monitors": ok(&mine) })))
+        .await;
+    assert_eq!(st, 201, "{page}");
+    let (st, err) = app.api("POST", "/api/v1/status-pages", Some(json!({ "slug": "taken", "title": "T2" }))).await;
+    assert_eq!((st, &err["error"]["field"]), (409, &json!("slug")), "{err}");
+    let id = page["id"].as_str().unwrap();
+    let (st, err) = app
+        .api(
+            "PATCH",
+            &format!("/api/v1/status-pages/{id}"),
+            Some(json!({ "monitors": [{ "monitor_id": theirs, "display_name": "x" }] })),
+        )
+        .await;
+    assert_eq!((st, &err["error"]["field"]), (422, &json!("monitors[0].monitor_id")), "{err}");
+    let (st, _) = app.api("PATCH", "/api/v1/status-pages/sp_nothere", Some(json!({ "title": "x" }))).await;
+    assert_eq!(st, 404);
+    let (st, err) =
+        app.api("POST", "/api/v1/incidents/inc_nothere/public-message", Some(json!({ "message": "x" }))).await;
+    assert_eq!(st, 404, "{err}");
+    // The other tenant's monitor never shows up on this tenant's page.
+    let (_, _, text) = get(&app, "/status/taken.json", None).await;
+    assert!(!text.contains(theirs.as_str()) && !text.contains("theirs"), "{text}");
+}
+
+/// The store's status-page methods, on every backend.
+async fn store_contract(backend: crate::store::backends::Backend) {
+    use netpulse_engine::store::{StatusPage, StatusPageMonitor, StoreError};
+    let store = crate::store::backends::open(backend, 4).await;
+    let (t, _) = store.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    let a = crate::store::add_monitor(&*store, &t, crate::store::draft("a", Policy::default())).await;
+    let b = crate::store::add_monitor(&*store, &t, crate::store::draft("b", Policy::default())).await;
+    let page = StatusPage {
+        id: "sp_one".into(),
+        tenant_id: t.clone(),
+        slug: "one".into(),
+        title: "One".into(),
+        message: "hi".into(),
+        logo_url: None,
+        created_at: Timestamp::from_secs(1),
+        monitors: vec![
+            StatusPageMonitor { monitor_id: b.clone(), display_name: "Bee".into(), group: "g".into() },
+            StatusPageMonitor { monitor_id: a.clone(), display_name: "Ay".into(), group: "".into() },
+        ],
+    };
+    store.create_status_page(&t, &page).await.unwrap();
+    let dup = StatusPage { id: "sp_two".into(), ..page.clone() };
+    assert!(matches!(store.create_status_page(&t, &dup).await, Err(StoreError::Conflict(_))), "{backend:?}");
+    let got = store.status_page_by_slug("one").await.unwrap().unwrap();
+    assert_eq!(got.tenant_id, t);
+    let names: Vec<&str> = got.monitors.iter().map(|m| m.display_name.as_str()).collect();
+    assert_eq!(names, ["Bee", "Ay"], "{backend:?}: in the chosen order");
+    let other: TenantId = fresh();
+    assert!(store.list_status_pages(&other).await.unwrap().is_empty());
+    assert!(!store.update_status_page(&other, &page).await.unwrap(), "{backend:?}: another tenant's page is missing");
+    assert!(!store.delete_status_page(&other, "sp_one").await.unwrap());
+
+    // Day 100, 12:30 UTC; results at 10:00 and 11:00 live, 12:00 synthetic.
+    let day = 100 * 86_400_000;
+    let now = Timestamp::from_millis(day + 12 * 3_600_000 + 1_800_000);
+    let at = |h: i64| Timestamp::from_millis(day + h * 3_600_000);
+    let batch = vec![
+        result(&t, &a, at(10), Outcome::Up, Provenance::Live, ""),
+        result(&t, &a, at(11), Outcome::Degraded, Provenance::Live, ""),
+        result(&t, &a, at(11).plus_ms(1), Outcome::Down, Provenance::Live, "x"),
+        result(&t, &a, at(12), Outcome::Down, Provenance::Synthetic, "x"),
+        result(&t, &a, at(12), Outcome::Down, Provenance::Demo, "x"),
+    ];
+    store.ingest(&batch, now).await.unwrap();
+    let latest = store.latest_live(&t, &[a.clone(), b.clone()]).await.unwrap();
+    assert_eq!(latest.len(), 1, "{backend:?}");
+    assert_eq!((latest[&a].at, latest[&a].outcome), (at(11).plus_ms(1), Outcome::Down), "{backend:?}: live only");
+    assert!(store.latest_live(&other, std::slice::from_ref(&a)).await.unwrap().is_empty());
+    let hours = store.hourly_tallies(&t, &[a.clone(), b.clone()], at(0)).await.unwrap();
+    assert_eq!(hours.len(), 2, "{backend:?}: {hours:?}");
+    assert!(store.hourly_tallies(&other, std::slice::from_ref(&a), at(0)).await.unwrap().is_empty());
+
+    let public = store.public_status_page("one", now).await.unwrap().unwrap();
+    assert_eq!(public.monitors.len(), 2);
+    let ay = &public.monitors[1];
+    assert_eq!(ay.display_name, "Ay");
+    let w24 = &ay.figures.windows[0];
+    assert_eq!((w24.label, w24.tally.total(), w24.percent.map(|p| p.round())), ("24h", 3, Some(67.0)), "{backend:?}");
+    assert_eq!(public.monitors[0].figures.windows[0].percent, None, "{backend:?}: no data, no figure");
+
+    // An outage of a third monitor opens an incident; it shows once posted with a message.
+    let c = crate::store::add_monitor(&*store, &t, crate::store::draft("c", Policy::default())).await;
+    let outage: Vec<CheckResult> =
+        (0..4).map(|k| result(&t, &c, at(11).plus_ms(k * 60_000), Outcome::Down, Provenance::Live, "x")).collect();
+    store.ingest(&outage, now).await.unwrap();
+    let only_c = netpulse_engine::store::IncidentFilter { monitor: Some(c.clone()), open_only: false };
+    let incidents = store.list_incidents(&t, &only_c, 10).await.unwrap();
+    assert_eq!(incidents.len(), 1, "{backend:?}: {incidents:?}");
+    assert!(
+        store.public_incidents(&t, std::slice::from_ref(&c), at(0)).await.unwrap().is_empty(),
+        "only posted incidents"
+    );
+    {
+        let i = &incidents[0];
+        assert!(store.set_public_message(&t, &i.id, "we are on it", now).await.unwrap());
+        assert!(!store.set_public_message(&other, &i.id, "no", now).await.unwrap());
+        let posted = store.public_incidents(&t, std::slice::from_ref(&i.monitor_id), at(0)).await.unwrap();
+        assert_eq!(posted.len(), 1, "{backend:?}");
+        assert_eq!(posted[0].public_message, "we are on it");
+        let (_, timeline) = store.get_incident(&t, &i.id).await.unwrap().unwrap();
+        assert!(timeline.iter().any(|e| e.message.contains("we are on it")));
+    }
+
+    let mut renamed = page.clone();
+    renamed.slug = "renamed".into();
+    renamed.monitors.truncate(1);
+    assert!(store.update_status_page(&t, &renamed).await.unwrap());
+    assert!(store.status_page_by_slug("one").await.unwrap().is_none());
+    assert_eq!(store.list_status_pages(&t).await.unwrap()[0].monitors.len(), 1);
+    assert!(store.delete_status_page(&t, "sp_one").await.unwrap());
+    assert!(store.status_page_by_slug("renamed").await.unwrap().is_none());
+}
+
+mod store_sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn status_pages_store_contract() {
+        super::store_contract(crate::store::backends::Backend::Sqlite).await
+    }
+}
+mod store_postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn status_pages_store_contract() {
+        super::store_contract(crate::store::backends::Backend::Postgres).await
+    }
+}
+mod store_pgbouncer {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn status_pages_store_contract() {
+        super::store_contract(crate::store::backends::Backend::PgBouncer).await
+    }
+}
