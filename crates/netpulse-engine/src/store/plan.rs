@@ -25,6 +25,37 @@ pub struct MonitorFacts {
     pub parent_failing: bool,
 }
 
+impl MonitorFacts {
+    /// The facts from a stored draft, the tenant's enabled channels (oldest first) and the
+    /// parent monitor's stored state (its open incident and health text), the same for every
+    /// backend: `channels: None` means every enabled channel; a parent is failing while its
+    /// health is `suspect` or `down`.
+    pub fn from_draft(
+        tenant_id: TenantId,
+        id: MonitorId,
+        draft: &netpulse_core::monitor::MonitorDraft,
+        enabled: Vec<ChannelId>,
+        parent: Option<(Option<IncidentId>, Option<String>)>,
+    ) -> Self {
+        let channels = match &draft.channels {
+            None => enabled,
+            Some(chosen) => enabled.into_iter().filter(|c| chosen.contains(c)).collect(),
+        };
+        let (parent_incident, parent_health) = parent.unwrap_or_default();
+        Self {
+            tenant_id,
+            id,
+            name: draft.name.clone(),
+            target: draft.spec.target(),
+            regions: draft.regions.clone(),
+            policy: draft.policy.clone(),
+            channels,
+            parent_incident,
+            parent_failing: matches!(parent_health.as_deref(), Some("suspect" | "down")),
+        }
+    }
+}
+
 /// One row-level change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {

@@ -33,30 +33,16 @@ pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)])
         let draft: String = r.try_get(2)?;
         let draft: MonitorDraft = serde_json::from_str(&draft)?;
         let parent_incident = r.try_get::<_, Option<String>>(3)?.map(IncidentId::from_trusted);
-        let parent_failing = matches!(r.try_get::<_, Option<String>>(4)?.as_deref(), Some("suspect" | "down"));
-        let parent = (parent_incident, parent_failing);
+        let parent_health = r.try_get::<_, Option<String>>(4)?;
+        let parent = draft.depends_on.is_some().then_some((parent_incident, parent_health));
         monitors.push((MonitorId::from_trusted(r.try_get(0)?), TenantId::from_trusted(r.try_get(1)?), draft, parent));
     }
     let mut channels = enabled_channels(tx, monitors.iter().map(|m| m.1.as_str()).collect()).await?;
     Ok(monitors
         .into_iter()
-        .map(|(id, tenant_id, draft, (parent_incident, parent_failing))| {
+        .map(|(id, tenant_id, draft, parent)| {
             let enabled = channels.entry(tenant_id.as_str().to_owned()).or_default().clone();
-            let channels = match &draft.channels {
-                None => enabled,
-                Some(chosen) => enabled.into_iter().filter(|c| chosen.contains(c)).collect(),
-            };
-            MonitorFacts {
-                tenant_id,
-                id,
-                name: draft.name.clone(),
-                target: draft.spec.target(),
-                regions: draft.regions.clone(),
-                policy: draft.policy.clone(),
-                channels,
-                parent_incident,
-                parent_failing,
-            }
+            MonitorFacts::from_draft(tenant_id, id, &draft, enabled, parent)
         })
         .collect())
 }

@@ -95,32 +95,16 @@ fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResu
         tx.prepare_cached("SELECT id FROM channels WHERE tenant_id = ?1 AND enabled = 1 ORDER BY created_at")?;
     let enabled: Vec<ChannelId> =
         stmt.query_map([t.as_str()], |r| Ok(ChannelId::from_trusted(r.get(0)?)))?.collect::<Result<_, _>>()?;
-    let channels = match &draft.channels {
-        None => enabled,
-        Some(chosen) => enabled.into_iter().filter(|c| chosen.contains(c)).collect(),
-    };
     let parent = match &draft.depends_on {
         Some(parent) => tx
             .prepare_cached("SELECT open_incident, health FROM monitor_state WHERE tenant_id = ?1 AND monitor_id = ?2")?
             .query_row(params![t.as_str(), parent.as_str()], |r| {
-                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+                Ok((r.get::<_, Option<String>>(0)?.map(IncidentId::from_trusted), Some(r.get::<_, String>(1)?)))
             })
             .optional()?,
         None => None,
     };
-    let parent_failing = parent.as_ref().is_some_and(|(_, health)| matches!(health.as_str(), "suspect" | "down"));
-    let parent_incident = parent.and_then(|(incident, _)| incident).map(IncidentId::from_trusted);
-    Ok(Some(MonitorFacts {
-        tenant_id: t.clone(),
-        id: m.clone(),
-        name: draft.name.clone(),
-        target: draft.spec.target(),
-        regions: draft.regions.clone(),
-        policy: draft.policy.clone(),
-        channels,
-        parent_incident,
-        parent_failing,
-    }))
+    Ok(Some(MonitorFacts::from_draft(t.clone(), m.clone(), &draft, enabled, parent)))
 }
 
 fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState, MonitorStatus)> {
