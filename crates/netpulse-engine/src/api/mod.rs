@@ -129,11 +129,6 @@ fn bearer(parts: &Parts) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
-/// The token from `Authorization: Bearer …`, or the dashboard's session cookie.
-pub fn presented_token(parts: &Parts) -> Option<String> {
-    bearer(parts).or_else(|| crate::dashboard::session_token(&parts.headers))
-}
-
 fn unknown_credentials() -> ApiError {
     ApiError::new(http::StatusCode::UNAUTHORIZED, "unauthorized", "unknown, expired or revoked API token or session")
 }
