@@ -236,6 +236,8 @@ pub async fn public_message(
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let id = path_id(&id, IncidentId::parse, "incident")?;
+    // Another tenant's incident is a missing one (404), whatever the body says.
+    s.store.get_incident(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
     let input: PublicMessageIn = parse_field("", Value::Object(body))?;
     let message = text("message", &input.message, 1, 2000)?;
     if !s.store.set_public_message(caller.tenant(), &id, &message, clock::now()).await? {
