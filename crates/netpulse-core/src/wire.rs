@@ -2,8 +2,8 @@
 //! in-process queue; regional workers use the same types). Versioned: a peer speaking another
 //! [`WIRE_VERSION`] is refused with a clear error instead of being misread.
 
-use crate::check::CheckResult;
-use crate::ids::{MonitorId, TenantId};
+use crate::check::{CheckResult, ProbeReport, Provenance};
+use crate::ids::{MonitorId, ResultId, TenantId};
 use crate::monitor::CheckSpec;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,36 @@ pub struct CheckJob {
     pub retries: u8,
     /// The scheduled time of this check (not when it was dequeued).
     pub due_at: Timestamp,
+}
+
+impl CheckJob {
+    /// The result of running this job: what the probe reported, stamped with the id, the
+    /// checker's identity and the times. Every checker (in-process or regional) builds its
+    /// results here.
+    pub fn result(
+        &self,
+        id: ResultId,
+        worker: String,
+        started: Timestamp,
+        finished: Timestamp,
+        report: ProbeReport,
+    ) -> CheckResult {
+        CheckResult {
+            id,
+            tenant_id: self.tenant_id.clone(),
+            monitor_id: self.monitor_id.clone(),
+            region: self.region.clone(),
+            worker,
+            started_at: started,
+            finished_at: finished,
+            outcome: report.outcome,
+            timings: report.timings,
+            status_code: report.status_code,
+            error: report.error,
+            cert_expires_at: report.cert_expires_at,
+            provenance: Provenance::Live,
+        }
+    }
 }
 
 /// A result travelling from a checker to ingest.

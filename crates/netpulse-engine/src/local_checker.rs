@@ -6,7 +6,6 @@ use crate::metrics::Metrics;
 use crate::queue::ResultQueue;
 use netpulse_checker::probe::{run_check, ProbeContext};
 use netpulse_core::wire::{CheckJob, ResultEnvelope};
-use netpulse_core::{CheckResult, Provenance};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
@@ -51,21 +50,7 @@ impl LocalChecker {
         let finished = clock::now();
         self.metrics.checks_in_flight.dec();
         self.metrics.count_check(report.outcome);
-        let result = CheckResult {
-            id: clock::fresh(),
-            tenant_id: job.tenant_id,
-            monitor_id: job.monitor_id,
-            region: job.region,
-            worker: self.worker.clone(),
-            started_at: started,
-            finished_at: finished,
-            outcome: report.outcome,
-            timings: report.timings,
-            status_code: report.status_code,
-            error: report.error,
-            cert_expires_at: report.cert_expires_at,
-            provenance: Provenance::Live,
-        };
+        let result = job.result(clock::fresh(), self.worker.clone(), started, finished, report);
         // A full or unreachable queue pushes back: retry for up to 30 s, then say so loudly.
         let env = ResultEnvelope::new(result, clock::now());
         if let Err(e) = crate::queue::publish_retrying(self.results.as_ref(), env, Duration::from_secs(30)).await {

@@ -17,7 +17,7 @@ use link::{Link, LinkError};
 use netpulse_core::wire::{
     CheckJob, LeaseRequest, LeaseResponse, ResultAck, ResultBatch, ResultEnvelope, WIRE_VERSION,
 };
-use netpulse_core::{CheckResult, MonitorId, Provenance, ResultId, Timestamp};
+use netpulse_core::{CheckResult, MonitorId, ResultId, Timestamp};
 use outbox::Outbox;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -289,21 +289,9 @@ async fn check(job: &CheckJob, ctx: &ProbeContext) -> CheckResult {
         span,
     )
     .await;
-    CheckResult {
-        id: ResultId::from_parts(started.millis(), u128::from(random_u64()) << 64 | u128::from(random_u64())),
-        tenant_id: job.tenant_id.clone(),
-        monitor_id: job.monitor_id.clone(),
-        region: job.region.clone(), // the gateway overwrites region and worker from our certificate
-        worker: String::new(),
-        started_at: started,
-        finished_at: now(),
-        outcome: report.outcome,
-        timings: report.timings,
-        status_code: report.status_code,
-        error: report.error,
-        cert_expires_at: report.cert_expires_at,
-        provenance: Provenance::Live,
-    }
+    let id = ResultId::from_parts(started.millis(), u128::from(random_u64()) << 64 | u128::from(random_u64()));
+    // The gateway overwrites region and worker from our certificate.
+    job.result(id, String::new(), started, now(), report)
 }
 
 async fn send_loop(

@@ -5,7 +5,7 @@
 use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::monitors::parse_time;
-use super::{path_id, AppState, Caller};
+use super::{AppState, Caller};
 use crate::clock;
 use crate::store::MaintenanceWindow;
 use axum::extract::{Path, State};
@@ -71,10 +71,9 @@ fn parse_window(input: WindowIn, monitor: MonitorId) -> ApiResult<MaintenanceWin
     })
 }
 
+/// The monitor's id, once the caller's tenant is known to own it.
 async fn monitor(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MonitorId> {
-    let id = path_id(id, MonitorId::parse, "monitor")?;
-    s.store.get_monitor(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("monitor"))?;
-    Ok(id)
+    Ok(super::monitors::load(s, caller, id).await?.record.id)
 }
 
 pub async fn create(

@@ -184,7 +184,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl I
     Ok(Json(json!({ "data": data })))
 }
 
-async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MonitorView> {
+pub(super) async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MonitorView> {
     let id = path_id(id, MonitorId::parse, "monitor")?;
     s.store.get_monitor(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("monitor"))
 }
