@@ -202,6 +202,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 fleet.clone(),
                 queue.clone(),
                 store.clone(),
+                live.clone(),
                 intake_rx.clone(),
             )
             .await?,
@@ -214,6 +215,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         concurrency: config.checker.concurrency,
         worker: "engine/local".into(),
+        fleet: fleet.clone(),
     };
     let checker = spawn_if(roles.has(Role::Checker), checker.run(jobs_rx));
     let ingest = Ingest {

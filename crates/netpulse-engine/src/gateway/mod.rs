@@ -10,10 +10,12 @@
 pub mod directory;
 pub mod fleet;
 pub mod protocol;
+pub mod throughput;
 pub mod trust;
 
 use crate::ca::Ca;
 use crate::config::GatewayConfig;
+use crate::live::LiveBus;
 use crate::queue::ResultQueue;
 use crate::store::Store;
 use anyhow::Context;
@@ -70,6 +72,7 @@ impl Gateway {
         fleet: Arc<Fleet>,
         results: Arc<dyn ResultQueue>,
         store: Arc<dyn Store>,
+        live: LiveBus,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let ca = Ca::at(data_dir);
@@ -85,7 +88,7 @@ impl Gateway {
         let shared = Arc::new(Shared { fleet: fleet.clone(), trust: trust.clone(), results, directory });
         let acceptor = TlsAcceptor::from(Arc::new(tls));
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared, stop.clone()));
-        let upkeep = tokio::spawn(upkeep(fleet, trust, store, stop));
+        let upkeep = tokio::spawn(upkeep(fleet, trust, store, live, stop));
         tracing::info!(%addr, "gateway listening for workers (mTLS)");
         Ok(Self { addr, accept, upkeep })
     }
@@ -158,7 +161,13 @@ async fn serve(
 }
 
 /// Every second: reload the registry if it changed; every lease period: region availability.
-async fn upkeep(fleet: Arc<Fleet>, trust: Arc<Trust>, store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
+async fn upkeep(
+    fleet: Arc<Fleet>,
+    trust: Arc<Trust>,
+    store: Arc<dyn Store>,
+    live: LiveBus,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut last_census = crate::clock::now();
     loop {
         if let Err(e) = trust.reload_if_changed() {
@@ -166,7 +175,7 @@ async fn upkeep(fleet: Arc<Fleet>, trust: Arc<Trust>, store: Arc<dyn Store>, mut
         }
         let now = crate::clock::now();
         if now.since(last_census) >= (fleet.lease_period().as_millis() as i64).min(1000) {
-            fleet.try_run_once(store.as_ref(), now).await;
+            fleet.try_run_once(store.as_ref(), &live, now).await;
             last_census = now;
         }
         tokio::select! {

@@ -12,8 +12,10 @@ use hyper::body::Incoming;
 use netpulse_core::wire::{
     LeaseRequest, LeaseResponse, ResultAck, ResultBatch, VersionMismatch, WireError, WIRE_HEADER, WIRE_VERSION,
 };
+use netpulse_core::TenantId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,10 +86,10 @@ async fn lease(shared: &Shared, id: &Identity, l: LeaseRequest) -> Answer {
         return mismatch(l.version);
     }
     let now = crate::clock::now();
-    shared.fleet.seen(id, &l.agent, l.in_flight, 0, now);
+    shared.fleet.seen(id, Some((&l.agent, l.in_flight)), now);
     let wait = Duration::from_millis(u64::from(l.wait_ms)).min(shared.fleet.lease_period());
     let jobs = shared.fleet.take(&id.region, l.max_jobs.clamp(1, MAX_LEASE) as usize, wait, now).await;
-    shared.fleet.seen(id, "", 0, 0, crate::clock::now());
+    shared.fleet.seen(id, None, crate::clock::now());
     json(StatusCode::OK, &LeaseResponse { version: WIRE_VERSION, region: id.region.clone(), worker: id.worker(), jobs })
 }
 
@@ -103,18 +105,28 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
         return mismatch(bad.version);
     }
     let n = batch.results.len();
+    shared.fleet.seen(id, None, crate::clock::now());
+    let (mut accepted, mut stopping) = (HashMap::<TenantId, u64>::new(), false);
     for mut env in batch.results {
         let Some(tenant) = shared.directory.tenant_for(&env.result.monitor_id, &id.region).await else {
             tracing::warn!(worker = %id.worker(), monitor = %env.result.monitor_id, "refused a result for a monitor that does not check from this worker's region");
             continue;
         };
-        env.result.tenant_id = tenant;
+        env.result.tenant_id = tenant.clone();
         env.result.region = id.region.clone();
         env.result.worker = id.worker();
         if shared.results.publish(env).await.is_err() {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is stopping; retry later");
+            stopping = true;
+            break;
         }
+        *accepted.entry(tenant).or_default() += 1;
     }
-    shared.fleet.seen(id, "", 0, n as u64, crate::clock::now());
+    let now = crate::clock::now();
+    for (tenant, count) in &accepted {
+        shared.fleet.accepted(&id.region, Some(id), tenant, *count, now);
+    }
+    if stopping {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is stopping; retry later");
+    }
     json(StatusCode::OK, &ResultAck { version: WIRE_VERSION, accepted: n as u32 })
 }

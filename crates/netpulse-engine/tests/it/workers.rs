@@ -3,9 +3,11 @@
 //! no incident under a majority quorum, and wrong-CA or revoked certificates get nothing.
 //! A killed worker loses nothing it had an ack for, a worker claiming another region gets
 //! its certificate's, another wire version gets 409, and a region without workers is
-//! offline without turning its monitors down.
+//! offline without turning its monitors down. The 30 s partition is in [`partition`], the
+//! regions page and worker health in [`regions_page`].
 
 mod partition;
+mod regions_page;
 
 use crate::harness::{spawn_app_with, test_config, wait_for, Receiver, Target, TestApp};
 use netpulse_checker::worker::{Worker, WorkerConfig};
