@@ -16,6 +16,7 @@ pub mod trust;
 use crate::ca::Ca;
 use crate::config::GatewayConfig;
 use crate::live::LiveBus;
+use crate::queue::durable::CommitWatch;
 use crate::queue::ResultQueue;
 use crate::store::Store;
 use anyhow::Context;
@@ -55,6 +56,19 @@ pub struct Shared {
     pub trust: Arc<Trust>,
     pub results: Arc<dyn ResultQueue>,
     pub directory: directory::MonitorDirectory,
+    /// Set with the in-process queue: results are acknowledged once ingest stored them.
+    pub commits: Option<Arc<CommitWatch>>,
+}
+
+/// What the gateway hands results to and reports to.
+pub struct Wiring {
+    pub fleet: Arc<Fleet>,
+    pub results: Arc<dyn ResultQueue>,
+    pub store: Arc<dyn Store>,
+    /// Region offline/online events for the dashboards.
+    pub live: LiveBus,
+    /// Set with the in-process queue: acknowledge results once ingest stored them.
+    pub commits: Option<Arc<CommitWatch>>,
 }
 
 /// The running gateway.
@@ -69,12 +83,10 @@ impl Gateway {
     pub async fn start(
         config: &GatewayConfig,
         data_dir: &Path,
-        fleet: Arc<Fleet>,
-        results: Arc<dyn ResultQueue>,
-        store: Arc<dyn Store>,
-        live: LiveBus,
+        wiring: Wiring,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
+        let Wiring { fleet, results, store, live, commits } = wiring;
         let ca = Ca::at(data_dir);
         let trust = Arc::new(Trust::load(ca.registry_path()).context("gateway.enabled needs `netpulse ca init`")?);
         let (cert, key) = ca.server_cert(&config.server_names)?;
@@ -85,7 +97,7 @@ impl Gateway {
             .with_context(|| format!("cannot listen on {} (gateway.listen)", config.listen))?;
         let addr = listener.local_addr()?;
         let directory = directory::MonitorDirectory::new(store.clone());
-        let shared = Arc::new(Shared { fleet: fleet.clone(), trust: trust.clone(), results, directory });
+        let shared = Arc::new(Shared { fleet: fleet.clone(), trust: trust.clone(), results, directory, commits });
         let acceptor = TlsAcceptor::from(Arc::new(tls));
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared, stop.clone()));
         let upkeep = tokio::spawn(upkeep(fleet, trust, store, live, stop));

@@ -1,6 +1,7 @@
 //! The gateway's HTTP/1.1 protocol, JSON bodies of `core::wire` types:
 //! `POST /v1/lease` (long poll for the certificate's region) and `POST /v1/results`
-//! (published to the result queue before the answer, so an ack means "safe to forget").
+//! (answered once the results are durable, so an ack means "safe to forget": published to
+//! Redis, or stored by ingest when the queue is the in-process one).
 //! Every request re-checks the certificate against the registry; a peer speaking another
 //! wire version gets 409 with the reason.
 
@@ -22,6 +23,8 @@ use std::time::Duration;
 
 const MAX_BODY: usize = 16 * 1024 * 1024;
 const MAX_LEASE: u32 = 1000;
+/// How long a results request waits for ingest to store its results (in-process queue).
+pub const DURABLE_WAIT: Duration = Duration::from_secs(10);
 
 type Answer = Response<Full<Bytes>>;
 
@@ -94,9 +97,11 @@ async fn lease(shared: &Shared, id: &Identity, l: LeaseRequest) -> Answer {
 }
 
 /// Publish every result with the region and worker of the certificate and the tenant of its
-/// monitor, then acknowledge. A result for a monitor that does not check from the
-/// certificate's region (or does not exist) is refused: logged, not stored, still
-/// acknowledged so the worker does not resend it forever.
+/// monitor, then acknowledge: with the in-process queue only once ingest stored them all
+/// (503 `not_stored` after [`DURABLE_WAIT`]: the worker keeps them and sends them again).
+/// A result for a monitor that does not check from the certificate's region (or does not
+/// exist) is refused: logged, not stored, still acknowledged so the worker does not resend
+/// it forever.
 async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
     if batch.version != WIRE_VERSION {
         return mismatch(batch.version);
@@ -106,15 +111,21 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
     }
     let n = batch.results.len();
     shared.fleet.seen(id, None, crate::clock::now());
-    let (mut accepted, mut stopping) = (HashMap::<TenantId, u64>::new(), false);
+    let mut envs = Vec::with_capacity(n);
     for mut env in batch.results {
         let Some(tenant) = shared.directory.tenant_for(&env.result.monitor_id, &id.region).await else {
             tracing::warn!(worker = %id.worker(), monitor = %env.result.monitor_id, "refused a result for a monitor that does not check from this worker's region");
             continue;
         };
-        env.result.tenant_id = tenant.clone();
+        env.result.tenant_id = tenant;
         env.result.region = id.region.clone();
         env.result.worker = id.worker();
+        envs.push(env);
+    }
+    let ticket = shared.commits.as_ref().map(|c| c.expect(envs.iter().map(|e| e.result.id.clone())));
+    let (mut accepted, mut stopping) = (HashMap::<TenantId, u64>::new(), false);
+    for env in envs {
+        let tenant = env.result.tenant_id.clone();
         if shared.results.publish(env).await.is_err() {
             stopping = true;
             break;
@@ -127,6 +138,12 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
     }
     if stopping {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is stopping; retry later");
+    }
+    if let Some(t) = ticket {
+        if !t.wait(DURABLE_WAIT).await {
+            tracing::warn!(worker = %id.worker(), results = n, "results not stored in time; the worker sends them again");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "not_stored", "results not stored yet; send them again");
+        }
     }
     json(StatusCode::OK, &ResultAck { version: WIRE_VERSION, accepted: n as u32 })
 }

@@ -4,8 +4,10 @@
 //! A killed worker loses nothing it had an ack for, a worker claiming another region gets
 //! its certificate's, another wire version gets 409, and a region without workers is
 //! offline without turning its monitors down. The 30 s partition is in [`partition`], the
-//! regions page and worker health in [`regions_page`].
+//! regions page and worker health in [`regions_page`], acknowledgements after an engine
+//! crash in [`durable`].
 
+mod durable;
 mod partition;
 mod regions_page;
 
