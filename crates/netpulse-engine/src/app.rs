@@ -176,6 +176,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let mut router = RegionRouter::single(config.monitors.local_region.clone(), jobs_tx);
     let gateway_regions = if config.gateway.enabled { config.gateway.regions.clone() } else { Vec::new() };
     let lease_period = Duration::from_millis(config.gateway.lease_wait_ms);
+    // The in-process queue loses what it holds in a crash: the gateway then acknowledges a
+    // worker's results only once ingest stored them (Redis with AOF is durable at XADD).
+    let commits = (config.queue.backend == crate::queue::QueueBackend::Memory && roles.has(Role::Ingest))
+        .then(|| Arc::new(crate::queue::durable::CommitWatch::default()));
     let fleet =
         Arc::new(Fleet::new(&config.monitors.local_region, &gateway_regions, lease_period, clock::now(), &mut router));
     let (recheck_tx, recheck_rx) = mpsc::channel(1024);
@@ -199,9 +203,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Gateway::start(
                 &config.gateway,
                 &config.storage.data_dir,
-                fleet.clone(),
-                queue.clone(),
-                store.clone(),
+                crate::gateway::Wiring {
+                    fleet: fleet.clone(),
+                    results: queue.clone(),
+                    store: store.clone(),
+                    live: live.clone(),
+                    commits: commits.clone(),
+                },
                 intake_rx.clone(),
             )
             .await?,
@@ -214,6 +222,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         concurrency: config.checker.concurrency,
         worker: "engine/local".into(),
+        fleet: fleet.clone(),
     };
     let checker = spawn_if(roles.has(Role::Checker), checker.run(jobs_rx));
     let ingest = Ingest {
@@ -224,6 +233,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         linger: Duration::from_millis(config.ingest.linger_ms),
         rechecks: recheck_tx,
         live: live.clone(),
+        commits,
     };
     let ingest = spawn_if(roles.has(Role::Ingest), ingest.run(ingest_rx, Duration::from_secs(10)));
     let sender = alerts::Sender {

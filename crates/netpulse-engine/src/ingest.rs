@@ -1,11 +1,13 @@
 //! Ingest: takes results from the queue in batches, stores them in one transaction each
-//! (results, incident state, outbox), and acknowledges the batch only once it is durable.
+//! (results, incident state, outbox), and acknowledges the batch only once it is durable
+//! (and tells [`CommitWatch`], when the gateway waits on it, which results are stored).
 //! After each commit it publishes the state changes on the live bus; while
 //! someone watches the dashboard it lingers at most [`LIVE_LINGER`] for a batch to fill.
 
 use crate::clock;
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
+use crate::queue::durable::CommitWatch;
 use crate::queue::{Batch, ResultQueue};
 use crate::scheduler::Progress;
 use crate::store::Store;
@@ -27,6 +29,9 @@ pub struct Ingest {
     pub rechecks: mpsc::Sender<MonitorId>,
     /// Where committed results and changes are announced (dashboard SSE).
     pub live: LiveBus,
+    /// Told which results are stored, for producers that acknowledge only durable results
+    /// (the gateway with the in-process queue).
+    pub commits: Option<Arc<CommitWatch>>,
 }
 
 /// The batching linger while dashboards are subscribed: check-to-dashboard latency matters
@@ -73,6 +78,9 @@ impl Ingest {
                     }
                     self.publish_live(&report);
                     self.queue.ack(batch).await;
+                    if let Some(c) = &self.commits {
+                        c.committed(results.iter().map(|r| &r.id));
+                    }
                     for m in report.rechecks {
                         // Best effort: a full channel only means the next regular check confirms.
                         let _ = self.rechecks.try_send(m);

@@ -5,7 +5,8 @@
 //! [`crate::queue::announcing::Announcing`] so the dashboard sees it within milliseconds);
 //! `health` (a monitor's displayed health changed) and `incident` (opened, reopened,
 //! resolved), published by ingest *after* commit, so a browser never shows an incident a
-//! failed transaction would take back; the API adds `monitor` when one is created.
+//! failed transaction would take back; the API adds `monitor` when one is created, and the
+//! gateway `region` when a region the tenant checks from goes offline or comes back.
 //! Each event carries its tenant; `GET /events` forwards only the caller's tenant's events.
 //! Events are rendered to JSON once, at publish, whatever the number of subscribers.
 //!
@@ -25,8 +26,9 @@ pub const CAPACITY: usize = 8192;
 #[derive(Debug)]
 pub struct LiveEvent {
     pub tenant_id: TenantId,
-    pub monitor_id: MonitorId,
-    /// The SSE event name: `result`, `health`, `incident` or `monitor`.
+    /// The monitor it is about; `None` for tenant-wide events (`region`).
+    pub monitor_id: Option<MonitorId>,
+    /// The SSE event name: `result`, `health`, `incident`, `monitor` or `region`.
     pub kind: &'static str,
     /// When the result left the checker (results only): check-to-dashboard latency.
     pub sent_at: Option<Timestamp>,
@@ -96,7 +98,7 @@ impl LiveBus {
         });
         self.send(LiveEvent {
             tenant_id: r.tenant_id.clone(),
-            monitor_id: r.monitor_id.clone(),
+            monitor_id: Some(r.monitor_id.clone()),
             kind: "result",
             sent_at: Some(sent_at),
             json: json.to_string(),
@@ -117,10 +119,25 @@ impl LiveBus {
         });
         self.send(LiveEvent {
             tenant_id: m.tenant_id.clone(),
-            monitor_id: m.id.clone(),
+            monitor_id: Some(m.id.clone()),
             kind: "monitor",
             sent_at: None,
             json: json.to_string(),
+        });
+    }
+
+    /// A region `tenant` checks from went offline or came back (the dashboard shows it).
+    pub fn region_changed(&self, tenant: &TenantId, region: &str, online: bool, at: Timestamp) {
+        if !self.has_subscribers() {
+            return;
+        }
+        let status = if online { "online" } else { "offline" };
+        self.send(LiveEvent {
+            tenant_id: tenant.clone(),
+            monitor_id: None,
+            kind: "region",
+            sent_at: None,
+            json: json!({ "region": region, "status": status, "at": at.to_rfc3339() }).to_string(),
         });
     }
 
@@ -132,14 +149,14 @@ impl LiveBus {
         let e = match c {
             LiveChange::Health { tenant_id, monitor_id, health } => LiveEvent {
                 tenant_id: tenant_id.clone(),
-                monitor_id: monitor_id.clone(),
+                monitor_id: Some(monitor_id.clone()),
                 kind: "health",
                 sent_at: None,
                 json: json!({ "monitor_id": monitor_id, "health": health.as_str() }).to_string(),
             },
             LiveChange::Incident { tenant_id, monitor_id, incident_id, change, at } => LiveEvent {
                 tenant_id: tenant_id.clone(),
-                monitor_id: monitor_id.clone(),
+                monitor_id: Some(monitor_id.clone()),
                 kind: "incident",
                 sent_at: None,
                 json: json!({

@@ -19,6 +19,8 @@ pub struct LocalChecker {
     pub metrics: Arc<Metrics>,
     pub concurrency: usize,
     pub worker: String,
+    /// Counts the results it queued, for the local region's results/s.
+    pub fleet: Arc<crate::gateway::fleet::Fleet>,
 }
 
 impl LocalChecker {
@@ -52,9 +54,13 @@ impl LocalChecker {
         self.metrics.count_check(report.outcome);
         let result = job.result(clock::fresh(), self.worker.clone(), started, finished, report);
         // A full or unreachable queue pushes back: retry for up to 30 s, then say so loudly.
+        let (region, tenant) = (result.region.clone(), result.tenant_id.clone());
         let env = ResultEnvelope::new(result, clock::now());
-        if let Err(e) = crate::queue::publish_retrying(self.results.as_ref(), env, Duration::from_secs(30)).await {
-            tracing::error!(error = %e, "a finished check's result was not queued; the next check replaces it");
+        match crate::queue::publish_retrying(self.results.as_ref(), env, Duration::from_secs(30)).await {
+            Ok(()) => self.fleet.accepted(&region, None, &tenant, 1, clock::now()),
+            Err(e) => {
+                tracing::error!(error = %e, "a finished check's result was not queued; the next check replaces it")
+            }
         }
     }
 }

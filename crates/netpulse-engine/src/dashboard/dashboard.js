@@ -119,6 +119,8 @@
   es.addEventListener("health", handle(onHealth));
   es.addEventListener("incident", handle(onIncident));
   es.addEventListener("monitor", handle(onMonitor));
+  // A region of this tenant went offline or came back: the overview's banner changes.
+  es.addEventListener("region", function () { if (!monitor) location.reload(); });
   // Fell behind the bus: some events were dropped, so the page is stale; start over.
   es.addEventListener("lagged", function () { location.reload(); });
 

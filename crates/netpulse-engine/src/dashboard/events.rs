@@ -42,7 +42,11 @@ impl Drop for Subscription {
 
 impl Subscription {
     fn wants(&self, e: &LiveEvent) -> bool {
-        e.tenant_id == self.tenant && self.monitor.as_ref().is_none_or(|m| *m == e.monitor_id)
+        let about_monitor = || match (&self.monitor, &e.monitor_id) {
+            (Some(wanted), Some(m)) => wanted == m,
+            _ => true, // every monitor's stream, or a tenant-wide event
+        };
+        e.tenant_id == self.tenant && about_monitor()
     }
 
     async fn next(&mut self) -> Option<Event> {

@@ -25,6 +25,7 @@ use serde::Deserialize;
 pub mod badges;
 pub mod chart;
 pub mod events;
+pub mod regions;
 pub mod status_page;
 
 const COOKIE: &str = "np_session";
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", axum::routing::post(logout))
         .route("/monitors/{id}", get(monitor_page))
         .route("/incidents/{id}", get(incident_page))
+        .route("/regions", get(regions::show))
         .route("/events", get(events::events))
         .route("/badge/{id}/status.svg", get(badges::status))
         .route("/badge/{id}/uptime.svg", get(badges::uptime))
@@ -87,6 +89,7 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
                 body {
                     header {
                         a.brand href="/" { "NetPulse" }
+                        @if signed_in { nav { a href="/" { "Monitors" } a href="/regions" { "Regions" } } }
                         @if signed_in {
                             form method="post" action="/logout" { button.link type="submit" { "Sign out" } }
                         }
@@ -134,6 +137,7 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
     };
     let body = html! {
         h1 { "Monitors" }
+        (regions::offline_banner(&s.fleet.regions(&auth.tenant_id, now), &monitors))
         @if monitors.is_empty() {
             p.empty #no-monitors { "No monitors yet. Create one with the API: see the README." }
         }

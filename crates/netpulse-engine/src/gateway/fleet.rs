@@ -1,19 +1,23 @@
 //! The gateway's view of remote checkers: one job queue per served region, the health of
 //! every worker (last seen, version, in flight, results/s), and region availability.
+//! Results per second are counted as the gateway accepts them ([`Throughput`]), per worker
+//! and per region, and shown per tenant: a tenant sees its own rate, never another's.
 //!
 //! A region is online while at least one of its workers leased within the last three lease
 //! periods. When that changes, every monitor checking from the region gets an
 //! `Observation::RegionAvailability`: an offline region leaves the quorum and never turns a
 //! monitor down. Jobs queued for an offline region are dropped (nobody would run them).
 
+use super::throughput::Throughput;
 use super::Identity;
+use crate::live::LiveBus;
 use crate::region_router::RegionRouter;
 use crate::store::Store;
 use netpulse_core::incident::Observation;
 use netpulse_core::wire::CheckJob;
-use netpulse_core::Timestamp;
+use netpulse_core::{TenantId, Timestamp};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -23,22 +27,38 @@ const QUEUE_CAPACITY: usize = 4096;
 const STALE_JOB_MS: i64 = 60_000;
 
 /// One worker as last seen (keyed by certificate serial).
+#[derive(Clone, Debug)]
+struct WorkerEntry {
+    name: String,
+    region: String,
+    serial: String,
+    agent: String,
+    last_seen: Timestamp,
+    in_flight: u32,
+    accepted: Throughput,
+}
+
+/// A worker's health as one tenant sees it.
 #[derive(Clone, Debug, Serialize)]
 pub struct WorkerHealth {
     pub name: String,
     pub region: String,
     pub serial: String,
+    /// The build the worker reports (`netpulse-worker 0.1.0`), and its version alone.
     pub agent: String,
+    pub version: String,
+    /// Its last request (lease or results).
     pub last_seen: Timestamp,
+    /// Checks it was running when it last asked for jobs.
     pub in_flight: u32,
+    /// This tenant's results it delivered that the gateway accepted since the engine
+    /// started, and per second over the last minute.
     pub results_total: u64,
     pub results_per_s: f64,
     pub live: bool,
-    #[serde(skip)]
-    window: (Timestamp, u64),
 }
 
-/// A region as the API shows it.
+/// A region as one tenant sees it.
 #[derive(Clone, Debug, Serialize)]
 pub struct RegionView {
     pub region: String,
@@ -46,6 +66,8 @@ pub struct RegionView {
     pub served_by: &'static str,
     pub status: &'static str,
     pub live_workers: usize,
+    /// This tenant's results accepted from the region per second over the last minute
+    /// (counted as accepted, not summed from what workers report).
     pub results_per_s: f64,
     pub queued_jobs: usize,
     pub workers: Vec<WorkerHealth>,
@@ -56,7 +78,9 @@ pub struct Fleet {
     local_region: String,
     queues: BTreeMap<String, tokio::sync::Mutex<mpsc::Receiver<CheckJob>>>,
     senders: HashMap<String, mpsc::Sender<CheckJob>>,
-    workers: Mutex<HashMap<String, WorkerHealth>>,
+    workers: Mutex<HashMap<String, WorkerEntry>>,
+    /// Accepted results per region (the local one included).
+    accepted: Mutex<HashMap<String, Throughput>>,
     online: Mutex<HashMap<String, bool>>,
     lease_period_ms: i64,
     started: Timestamp,
@@ -72,7 +96,9 @@ impl Fleet {
         router: &mut RegionRouter,
     ) -> Self {
         let (mut queues, mut senders) = (BTreeMap::new(), HashMap::new());
+        let mut accepted = HashMap::from([(local_region.to_owned(), Throughput::new(now))]);
         for r in regions.iter().filter(|r| *r != local_region) {
+            accepted.insert(r.clone(), Throughput::new(now));
             let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
             router.add(r.clone(), tx.clone());
             senders.insert(r.clone(), tx);
@@ -83,6 +109,7 @@ impl Fleet {
             queues,
             senders,
             workers: Mutex::default(),
+            accepted: Mutex::new(accepted),
             online: Mutex::default(),
             lease_period_ms: i64::try_from(lease_period.as_millis()).unwrap_or(i64::MAX).max(1),
             started: now,
@@ -121,54 +148,74 @@ impl Fleet {
         jobs
     }
 
-    /// A worker spoke: remember it.
-    pub fn seen(&self, id: &Identity, agent: &str, in_flight: u32, results: u64, now: Timestamp) {
+    /// A worker spoke (`report`: the agent and checks in flight its lease request names).
+    pub fn seen(&self, id: &Identity, report: Option<(&str, u32)>, now: Timestamp) {
         let mut workers = self.workers.lock().expect("fleet lock");
-        let w = workers.entry(id.serial.clone()).or_insert_with(|| WorkerHealth {
+        let w = workers.entry(id.serial.clone()).or_insert_with(|| WorkerEntry {
             name: id.name.clone(),
             region: id.region.clone(),
             serial: id.serial.clone(),
             agent: String::new(),
             last_seen: now,
             in_flight: 0,
-            results_total: 0,
-            results_per_s: 0.0,
-            live: true,
-            window: (now, 0),
+            accepted: Throughput::new(now),
         });
-        if !agent.is_empty() {
+        if let Some((agent, in_flight)) = report {
             w.agent = agent.to_owned();
             w.in_flight = in_flight;
         }
         w.last_seen = now;
-        w.results_total += results;
-        w.window.1 += results;
-        let elapsed = now.since(w.window.0);
-        if elapsed >= 10_000 {
-            w.results_per_s = w.window.1 as f64 * 1000.0 / elapsed as f64;
-            w.window = (now, 0);
+    }
+
+    /// `n` results of `tenant` from `region` handed to the queue (by worker `id`, or by the
+    /// in-process checker when `None`).
+    pub fn accepted(&self, region: &str, id: Option<&Identity>, tenant: &TenantId, n: u64, now: Timestamp) {
+        if let Some(t) = self.accepted.lock().expect("fleet lock").get_mut(region) {
+            t.add(tenant, n, now);
+        }
+        if let Some(id) = id {
+            if let Some(w) = self.workers.lock().expect("fleet lock").get_mut(&id.serial) {
+                w.accepted.add(tenant, n, now);
+            }
         }
     }
 
-    fn live(&self, w: &WorkerHealth, now: Timestamp) -> bool {
+    fn live(&self, w: &WorkerEntry, now: Timestamp) -> bool {
         now.since(w.last_seen) <= 3 * self.lease_period_ms
     }
 
-    /// Every region: the local one and those served through the gateway.
-    pub fn regions(&self, now: Timestamp) -> Vec<RegionView> {
+    fn health(&self, w: &WorkerEntry, tenant: &TenantId, now: Timestamp) -> WorkerHealth {
+        WorkerHealth {
+            name: w.name.clone(),
+            region: w.region.clone(),
+            serial: w.serial.clone(),
+            agent: w.agent.clone(),
+            version: w.agent.rsplit(' ').next().unwrap_or_default().to_owned(),
+            last_seen: w.last_seen,
+            in_flight: w.in_flight,
+            results_total: w.accepted.total(tenant),
+            results_per_s: w.accepted.per_second(tenant, now),
+            live: self.live(w, now),
+        }
+    }
+
+    /// Every region, as `tenant` sees it: the local one and those served through the gateway.
+    pub fn regions(&self, tenant: &TenantId, now: Timestamp) -> Vec<RegionView> {
         let workers = self.workers.lock().expect("fleet lock");
+        let accepted = self.accepted.lock().expect("fleet lock");
+        let rate = |region: &str| accepted.get(region).map_or(0.0, |t| t.per_second(tenant, now));
         let mut out = vec![RegionView {
             region: self.local_region.clone(),
             served_by: "local",
             status: "online",
             live_workers: 1,
-            results_per_s: 0.0,
+            results_per_s: rate(&self.local_region),
             queued_jobs: 0,
             workers: vec![],
         }];
         for (region, tx) in &self.senders {
-            let mut ws: Vec<WorkerHealth> = workers.values().filter(|w| &w.region == region).cloned().collect();
-            ws.iter_mut().for_each(|w| w.live = self.live(w, now));
+            let mut ws: Vec<WorkerHealth> =
+                workers.values().filter(|w| &w.region == region).map(|w| self.health(w, tenant, now)).collect();
             ws.sort_by(|a, b| a.name.cmp(&b.name));
             let live = ws.iter().filter(|w| w.live).count();
             out.push(RegionView {
@@ -176,7 +223,7 @@ impl Fleet {
                 served_by: "workers",
                 status: if live > 0 { "online" } else { "offline" },
                 live_workers: live,
-                results_per_s: ws.iter().filter(|w| w.live).map(|w| w.results_per_s).sum(),
+                results_per_s: rate(region),
                 queued_jobs: tx.max_capacity() - tx.capacity(),
                 workers: ws,
             });
@@ -205,9 +252,10 @@ impl Fleet {
         changed
     }
 
-    /// Tell the monitors of regions that went offline or came back; drop the queued jobs of
-    /// offline regions. Returns how many regions changed.
-    pub async fn try_run_once(&self, store: &dyn Store, now: Timestamp) -> usize {
+    /// Tell the monitors of regions that went offline or came back (and, live, their
+    /// tenants' dashboards); drop the queued jobs of offline regions. Returns how many
+    /// regions changed.
+    pub async fn try_run_once(&self, store: &dyn Store, live: &LiveBus, now: Timestamp) -> usize {
         let changed = self.changes(now);
         for (region, online) in &changed {
             if *online {
@@ -215,7 +263,9 @@ impl Fleet {
             } else {
                 tracing::warn!(region = %region, "region offline: no live worker; its monitors are not marked down for it");
             }
-            observe_region(store, region, *online, now).await;
+            for tenant in observe_region(store, region, *online, now).await {
+                live.region_changed(&tenant, region, *online, now);
+            }
         }
         let offline: Vec<String> =
             self.online.lock().expect("fleet lock").iter().filter(|(_, on)| !**on).map(|(r, _)| r.clone()).collect();
@@ -232,18 +282,22 @@ impl Fleet {
     }
 }
 
-async fn observe_region(store: &dyn Store, region: &str, online: bool, now: Timestamp) {
+/// Record the availability change on every monitor of `region`; returns their tenants.
+async fn observe_region(store: &dyn Store, region: &str, online: bool, now: Timestamp) -> HashSet<TenantId> {
     let monitors = match store.schedulable_monitors().await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, region, "cannot load monitors to report region availability");
-            return;
+            return HashSet::new();
         }
     };
+    let mut tenants = HashSet::new();
     for m in monitors.iter().filter(|m| m.record.draft.regions.iter().any(|r| r == region)) {
         let obs = Observation::RegionAvailability { at: now, region: region.to_owned(), online };
         if let Err(e) = store.observe(&m.record.tenant_id, &m.record.id, obs, now).await {
             tracing::warn!(error = %e, monitor = %m.record.id, region, "cannot record region availability");
         }
+        tenants.insert(m.record.tenant_id.clone());
     }
+    tenants
 }

@@ -10,10 +10,13 @@
 pub mod directory;
 pub mod fleet;
 pub mod protocol;
+pub mod throughput;
 pub mod trust;
 
 use crate::ca::Ca;
 use crate::config::GatewayConfig;
+use crate::live::LiveBus;
+use crate::queue::durable::CommitWatch;
 use crate::queue::ResultQueue;
 use crate::store::Store;
 use anyhow::Context;
@@ -53,6 +56,19 @@ pub struct Shared {
     pub trust: Arc<Trust>,
     pub results: Arc<dyn ResultQueue>,
     pub directory: directory::MonitorDirectory,
+    /// Set with the in-process queue: results are acknowledged once ingest stored them.
+    pub commits: Option<Arc<CommitWatch>>,
+}
+
+/// What the gateway hands results to and reports to.
+pub struct Wiring {
+    pub fleet: Arc<Fleet>,
+    pub results: Arc<dyn ResultQueue>,
+    pub store: Arc<dyn Store>,
+    /// Region offline/online events for the dashboards.
+    pub live: LiveBus,
+    /// Set with the in-process queue: acknowledge results once ingest stored them.
+    pub commits: Option<Arc<CommitWatch>>,
 }
 
 /// The running gateway.
@@ -67,11 +83,10 @@ impl Gateway {
     pub async fn start(
         config: &GatewayConfig,
         data_dir: &Path,
-        fleet: Arc<Fleet>,
-        results: Arc<dyn ResultQueue>,
-        store: Arc<dyn Store>,
+        wiring: Wiring,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
+        let Wiring { fleet, results, store, live, commits } = wiring;
         let ca = Ca::at(data_dir);
         let trust = Arc::new(Trust::load(ca.registry_path()).context("gateway.enabled needs `netpulse ca init`")?);
         let (cert, key) = ca.server_cert(&config.server_names)?;
@@ -82,10 +97,10 @@ impl Gateway {
             .with_context(|| format!("cannot listen on {} (gateway.listen)", config.listen))?;
         let addr = listener.local_addr()?;
         let directory = directory::MonitorDirectory::new(store.clone());
-        let shared = Arc::new(Shared { fleet: fleet.clone(), trust: trust.clone(), results, directory });
+        let shared = Arc::new(Shared { fleet: fleet.clone(), trust: trust.clone(), results, directory, commits });
         let acceptor = TlsAcceptor::from(Arc::new(tls));
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared, stop.clone()));
-        let upkeep = tokio::spawn(upkeep(fleet, trust, store, stop));
+        let upkeep = tokio::spawn(upkeep(fleet, trust, store, live, stop));
         tracing::info!(%addr, "gateway listening for workers (mTLS)");
         Ok(Self { addr, accept, upkeep })
     }
@@ -158,7 +173,13 @@ async fn serve(
 }
 
 /// Every second: reload the registry if it changed; every lease period: region availability.
-async fn upkeep(fleet: Arc<Fleet>, trust: Arc<Trust>, store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
+async fn upkeep(
+    fleet: Arc<Fleet>,
+    trust: Arc<Trust>,
+    store: Arc<dyn Store>,
+    live: LiveBus,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut last_census = crate::clock::now();
     loop {
         if let Err(e) = trust.reload_if_changed() {
@@ -166,7 +187,7 @@ async fn upkeep(fleet: Arc<Fleet>, trust: Arc<Trust>, store: Arc<dyn Store>, mut
         }
         let now = crate::clock::now();
         if now.since(last_census) >= (fleet.lease_period().as_millis() as i64).min(1000) {
-            fleet.try_run_once(store.as_ref(), now).await;
+            fleet.try_run_once(store.as_ref(), &live, now).await;
             last_census = now;
         }
         tokio::select! {

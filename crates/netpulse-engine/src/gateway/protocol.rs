@@ -1,6 +1,7 @@
 //! The gateway's HTTP/1.1 protocol, JSON bodies of `core::wire` types:
 //! `POST /v1/lease` (long poll for the certificate's region) and `POST /v1/results`
-//! (published to the result queue before the answer, so an ack means "safe to forget").
+//! (answered once the results are durable, so an ack means "safe to forget": published to
+//! Redis, or stored by ingest when the queue is the in-process one).
 //! Every request re-checks the certificate against the registry; a peer speaking another
 //! wire version gets 409 with the reason.
 
@@ -12,14 +13,18 @@ use hyper::body::Incoming;
 use netpulse_core::wire::{
     LeaseRequest, LeaseResponse, ResultAck, ResultBatch, VersionMismatch, WireError, WIRE_HEADER, WIRE_VERSION,
 };
+use netpulse_core::TenantId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 const MAX_BODY: usize = 16 * 1024 * 1024;
 const MAX_LEASE: u32 = 1000;
+/// How long a results request waits for ingest to store its results (in-process queue).
+pub const DURABLE_WAIT: Duration = Duration::from_secs(10);
 
 type Answer = Response<Full<Bytes>>;
 
@@ -84,17 +89,19 @@ async fn lease(shared: &Shared, id: &Identity, l: LeaseRequest) -> Answer {
         return mismatch(l.version);
     }
     let now = crate::clock::now();
-    shared.fleet.seen(id, &l.agent, l.in_flight, 0, now);
+    shared.fleet.seen(id, Some((&l.agent, l.in_flight)), now);
     let wait = Duration::from_millis(u64::from(l.wait_ms)).min(shared.fleet.lease_period());
     let jobs = shared.fleet.take(&id.region, l.max_jobs.clamp(1, MAX_LEASE) as usize, wait, now).await;
-    shared.fleet.seen(id, "", 0, 0, crate::clock::now());
+    shared.fleet.seen(id, None, crate::clock::now());
     json(StatusCode::OK, &LeaseResponse { version: WIRE_VERSION, region: id.region.clone(), worker: id.worker(), jobs })
 }
 
 /// Publish every result with the region and worker of the certificate and the tenant of its
-/// monitor, then acknowledge. A result for a monitor that does not check from the
-/// certificate's region (or does not exist) is refused: logged, not stored, still
-/// acknowledged so the worker does not resend it forever.
+/// monitor, then acknowledge: with the in-process queue only once ingest stored them all
+/// (503 `not_stored` after [`DURABLE_WAIT`]: the worker keeps them and sends them again).
+/// A result for a monitor that does not check from the certificate's region (or does not
+/// exist) is refused: logged, not stored, still acknowledged so the worker does not resend
+/// it forever.
 async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
     if batch.version != WIRE_VERSION {
         return mismatch(batch.version);
@@ -103,6 +110,8 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
         return mismatch(bad.version);
     }
     let n = batch.results.len();
+    shared.fleet.seen(id, None, crate::clock::now());
+    let mut envs = Vec::with_capacity(n);
     for mut env in batch.results {
         let Some(tenant) = shared.directory.tenant_for(&env.result.monitor_id, &id.region).await else {
             tracing::warn!(worker = %id.worker(), monitor = %env.result.monitor_id, "refused a result for a monitor that does not check from this worker's region");
@@ -111,10 +120,30 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
         env.result.tenant_id = tenant;
         env.result.region = id.region.clone();
         env.result.worker = id.worker();
+        envs.push(env);
+    }
+    let ticket = shared.commits.as_ref().map(|c| c.expect(envs.iter().map(|e| e.result.id.clone())));
+    let (mut accepted, mut stopping) = (HashMap::<TenantId, u64>::new(), false);
+    for env in envs {
+        let tenant = env.result.tenant_id.clone();
         if shared.results.publish(env).await.is_err() {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is stopping; retry later");
+            stopping = true;
+            break;
+        }
+        *accepted.entry(tenant).or_default() += 1;
+    }
+    let now = crate::clock::now();
+    for (tenant, count) in &accepted {
+        shared.fleet.accepted(&id.region, Some(id), tenant, *count, now);
+    }
+    if stopping {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is stopping; retry later");
+    }
+    if let Some(t) = ticket {
+        if !t.wait(DURABLE_WAIT).await {
+            tracing::warn!(worker = %id.worker(), results = n, "results not stored in time; the worker sends them again");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "not_stored", "results not stored yet; send them again");
         }
     }
-    shared.fleet.seen(id, "", 0, n as u64, crate::clock::now());
     json(StatusCode::OK, &ResultAck { version: WIRE_VERSION, accepted: n as u32 })
 }

@@ -203,6 +203,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
             linger: Duration::from_millis(20),
             rechecks,
             live: LiveBus::default(),
+            commits: None,
         };
         worker_metrics.push(metrics);
         workers.push(tokio::spawn(ingest.run(stop_rx.clone(), Duration::from_secs(10))));

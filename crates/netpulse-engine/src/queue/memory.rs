@@ -4,6 +4,8 @@
 //! channel when taken: ingest keeps it in memory and retries until it is stored, so `ack`
 //! has nothing to confirm and `Batch::receipts` stays empty. Results in the channel are lost
 //! if the process dies — the price of the embedded mode; Redis Streams are the durable one.
+//! So that a regional worker never forgets such a result, the gateway acknowledges workers'
+//! results only once ingest stored them ([`super::durable`]).
 
 use super::{Batch, QueueError, ResultQueue};
 use async_trait::async_trait;

@@ -11,6 +11,7 @@
 //! answers 503 so the pinging job retries. Nothing accepted (`Ok`) is dropped by the queue.
 
 pub mod announcing;
+pub mod durable;
 pub mod memory;
 pub mod redis;
 

@@ -88,7 +88,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Start the engine with a given configuration (e.g. the data dir of a stopped engine).
 pub async fn spawn_app_with(config: Config) -> TestApp {
-    let running = start(config).await.expect("engine starts");
+    app_of(start(config).await.expect("engine starts"))
+}
+
+/// A client for an engine started elsewhere (e.g. on a runtime of its own).
+pub fn app_of(running: Running) -> TestApp {
     let client = HttpClient::new(SsrfGuard::allow_all(), Resolver::from_system());
     TestApp { addr: running.addr, running: Some(running), client, _tmp: None, _db: None }
 }

@@ -1,10 +1,15 @@
 //! Regional workers against the real engine over real mTLS sockets on 127.0.0.1: checks go
 //! to the right regions with the identity of the certificate, a region failing alone opens
 //! no incident under a majority quorum, and wrong-CA or revoked certificates get nothing.
-//! A worker cut off (through a TCP relay the test cuts) buffers and delivers exactly once,
-//! a killed worker loses nothing it had an ack for, a worker claiming another region gets
+//! A killed worker loses nothing it had an ack for, a worker claiming another region gets
 //! its certificate's, another wire version gets 409, and a region without workers is
-//! offline without turning its monitors down.
+//! offline without turning its monitors down. The 30 s partition is in [`partition`], the
+//! regions page and worker health in [`regions_page`], acknowledgements after an engine
+//! crash in [`durable`].
+
+mod durable;
+mod partition;
+mod regions_page;
 
 use crate::harness::{spawn_app_with, test_config, wait_for, Receiver, Target, TestApp};
 use netpulse_checker::worker::{Worker, WorkerConfig};
@@ -16,8 +21,8 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -134,58 +139,6 @@ async fn certificates_of_another_ca_or_revoked_get_nothing() {
     good.shutdown().await;
 }
 
-/// A TCP relay between a worker and the gateway that the test can cut (drop every live
-/// connection, refuse new ones) and restore.
-struct Proxy {
-    addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    live: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(to: SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let live: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let (up2, live2) = (up.clone(), live.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    drop(inbound); // refused: closed at once
-                    continue;
-                }
-                let relay = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                let mut live = live2.lock().unwrap();
-                live.retain(|h| !h.is_finished());
-                live.push(relay.abort_handle());
-            }
-        });
-        Self { addr, up, live, accept }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.live.lock().unwrap().drain(..).for_each(|h| h.abort());
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.cut();
-        self.accept.abort();
-    }
-}
-
 /// Every stored result of `monitor` (the API pages by 1000), asserting no id appears twice.
 async fn all_results(app: &TestApp, monitor: &str) -> Vec<Value> {
     let rs = results(app, monitor).await;
@@ -234,75 +187,6 @@ const WIRE: &str = "1";
 
 fn lease_body(wait_ms: u32) -> Value {
     json!({"version": WIRE_VERSION, "max_jobs": 100, "wait_ms": wait_ms, "in_flight": 0, "agent": "test"})
-}
-
-#[tokio::test]
-async fn a_worker_cut_off_keeps_checking_and_delivers_its_buffer_exactly_once() {
-    let (app, tmp) = engine(&["eu"]).await;
-    let target = Target::start().await;
-    let b = tmp.path().join("b-eu");
-    bundle(&b, tmp.path(), tmp.path(), "eu", "eu-1");
-    let proxy = Proxy::start(gateway(&app)).await;
-    let w = worker_at(&proxy.addr.to_string(), &b);
-    let id = app
-        .create_monitor(
-            json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "regions": ["eu"]}),
-        )
-        .await;
-    wait_for(20, "3 results from eu", || async { (results(&app, &id).await.len() >= 3).then_some(()) }).await;
-
-    proxy.cut();
-    let cut_at = netpulse_engine::clock::now();
-    wait_for(10, "the worker to notice the cut", || async {
-        (!w.stats.connected.load(Ordering::SeqCst)).then_some(())
-    })
-    .await;
-    wait_for(15, "4 results buffered while cut off", || async { (w.outbox.len() >= 4).then_some(()) }).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let buffered = w.outbox.peek(1000);
-    let stored_before = ids_of(&all_results(&app, &id).await);
-    let offline: Vec<_> = buffered.iter().filter(|e| e.result.started_at >= cut_at).collect();
-    assert!(offline.len() >= 4, "checks kept running while cut off: {} results", offline.len());
-    assert!(offline.iter().all(|e| !stored_before.contains(e.result.id.as_str())), "nothing crossed the cut");
-
-    proxy.restore();
-    let stored = wait_for(30, "every buffered result stored after reconnecting", || async {
-        let ids = ids_of(&all_results(&app, &id).await);
-        (w.outbox.is_empty() && buffered.iter().all(|e| ids.contains(e.result.id.as_str()))).then_some(ids)
-    })
-    .await;
-    // The lease loop comes back after its backoff (up to 2x the last wait), not at once.
-    wait_for(20, "leasing again", || async { w.stats.connected.load(Ordering::SeqCst).then_some(()) }).await;
-    let window = all_results(&app, &id).await;
-    let in_window = window.iter().filter(|r| buffered.iter().any(|e| r["id"] == e.result.id.as_str())).count();
-    assert_eq!(in_window, buffered.len(), "each buffered result stored exactly once");
-    assert!(stored.len() >= stored_before.len() + offline.len());
-
-    // A flushed batch sent again (an ack lost on the way back) is stored once.
-    let dup_before = duplicates(&app);
-    let batch = json!({"version": WIRE_VERSION, "results": buffered});
-    let (status, ack) = raw(gateway(&app), &b, "/v1/results", &[("x-netpulse-wire", WIRE)], &batch).await;
-    assert_eq!(status, 200, "{ack}");
-    assert_eq!(ack["accepted"], buffered.len());
-    wait_for(10, "the re-sent batch to be ingested as duplicates", || async {
-        (duplicates(&app) >= dup_before + buffered.len() as u64).then_some(())
-    })
-    .await;
-    // The same after a restart that reloads an outbox file still holding delivered results.
-    w.shutdown().await;
-    let text: String = buffered.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
-    std::fs::write(b.join("buffer").join("outbox.jsonl"), text).unwrap();
-    let dup_before = duplicates(&app);
-    let w = worker_at(&gateway(&app).to_string(), &b);
-    wait_for(10, "the reloaded outbox to be flushed", || async {
-        (w.outbox.is_empty() && duplicates(&app) >= dup_before + buffered.len() as u64).then_some(())
-    })
-    .await;
-    let after = all_results(&app, &id).await; // asserts no id twice
-    for e in &buffered {
-        assert_eq!(after.iter().filter(|r| r["id"] == e.result.id.as_str()).count(), 1);
-    }
-    w.shutdown().await;
 }
 
 #[tokio::test]
