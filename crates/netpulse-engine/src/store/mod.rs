@@ -552,7 +552,8 @@ pub trait Store: Send + Sync + 'static {
     /// result is counted in exactly one of the two even with several nodes running retention;
     /// likewise fold hourly rollups before `h.hour` into daily ones; delete up to `limit`
     /// minute rollups before `h.minute`, daily rollups before `h.day` and finished deliveries
-    /// older than `h.raw`. Call again while [`RetentionPass::more_left`].
+    /// older than `h.raw`. Call again while [`RetentionPass::more_left`]. A step may do
+    /// nothing while another node takes one (PostgreSQL); that node carries on.
     async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass>;
 
     // --- monitors

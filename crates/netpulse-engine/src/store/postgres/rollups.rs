@@ -2,11 +2,14 @@
 //!
 //! A retention step folds raw results into minute rollups with one statement,
 //! `WITH gone AS (DELETE … RETURNING …) INSERT … SELECT … FROM gone`: only the rows this
-//! statement deleted are counted, and a row can be deleted once, so two engine nodes running
-//! retention at the same moment (their chunks taken `FOR UPDATE SKIP LOCKED`) never count a
-//! result twice and need no lease. Hourly rollups fold into daily ones the same way. Folding
-//! adds to existing rollup rows, so a late result is folded in on the next step. Every
-//! statement is an unnamed typed one inside the step's transaction (PgBouncer-safe).
+//! statement deleted are counted, and a row can be deleted once, so a result is never
+//! counted twice (chunks are taken `FOR UPDATE SKIP LOCKED`, so ingest is not waited on).
+//! Hourly rollups fold into daily ones the same way. Folding adds to existing rollup rows,
+//! so a late result is folded in on the next step. A step first tries a transaction advisory
+//! lock and does nothing when another node holds it, so engine nodes running retention at
+//! the same moment take turns instead of deadlocking on shared rollup rows. Every statement
+//! is an unnamed typed one inside the step's transaction (PgBouncer-safe; the lock ends with
+//! the transaction).
 
 use super::reads::{tally_at, SUMS};
 use crate::store::*;
@@ -53,8 +56,20 @@ const FOLD_HOURS: &str = "WITH gone AS ( \
        RETURNING 1) \
      SELECT COUNT(*) FROM gone";
 
+/// Transaction advisory lock taken by a retention step ("np-reten" in ASCII, as an i64).
+const RETENTION_LOCK: i64 = 0x6e70_2d72_6574_656e;
+
 pub async fn apply_retention(c: &mut Client, h: &Horizons, limit: usize) -> StoreResult<RetentionPass> {
     let tx = c.transaction().await?;
+    let mine: bool = tx
+        .query_typed_one("SELECT pg_try_advisory_xact_lock($1)", &[(&RETENTION_LOCK, Type::INT8)])
+        .await?
+        .try_get(0)?;
+    if !mine {
+        // Another node is taking a step right now; it carries on until nothing is left.
+        tx.rollback().await?;
+        return Ok(RetentionPass::default());
+    }
     let limit = limit as i64;
     let pass = RetentionPass {
         results_rolled: fold(&tx, FOLD_RESULTS, h.raw, limit).await?,
