@@ -94,7 +94,7 @@ async fn run(a: &RetentionArgs, db: &str) -> anyhow::Result<()> {
     for node in nodes {
         let (s, p, i) = node.await??;
         steps.extend(s);
-        sum = add(sum, p);
+        sum = sum.plus(p);
         idle += i;
     }
     let run_s = t1.elapsed().as_secs_f64();
@@ -140,16 +140,6 @@ async fn run(a: &RetentionArgs, db: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn add(a: RetentionPass, b: RetentionPass) -> RetentionPass {
-    RetentionPass {
-        results_rolled: a.results_rolled + b.results_rolled,
-        minutes_deleted: a.minutes_deleted + b.minutes_deleted,
-        hours_rolled: a.hours_rolled + b.hours_rolled,
-        days_deleted: a.days_deleted + b.days_deleted,
-        deliveries_deleted: a.deliveries_deleted + b.deliveries_deleted,
-    }
-}
-
 /// Steps until five steps in a row find nothing (either nothing is left, or another node
 /// is stepping: that node carries on). Empty steps are counted apart, not timed.
 async fn drain(store: &dyn Store, h: &Horizons) -> anyhow::Result<(Vec<Duration>, RetentionPass, usize)> {
@@ -159,7 +149,7 @@ async fn drain(store: &dyn Store, h: &Horizons) -> anyhow::Result<(Vec<Duration>
         let p = store.apply_retention(h, CHUNK).await?;
         if p.rows() > 0 {
             steps.push(t.elapsed());
-            sum = add(sum, p);
+            sum = sum.plus(p);
             idle_in_a_row = 0;
         } else {
             (idle, idle_in_a_row) = (idle + 1, idle_in_a_row + 1);

@@ -467,6 +467,16 @@ impl RetentionPass {
     pub fn rows(&self) -> usize {
         self.results_rolled + self.minutes_deleted + self.hours_rolled + self.days_deleted + self.deliveries_deleted
     }
+    /// Both passes together.
+    pub fn plus(self, o: RetentionPass) -> RetentionPass {
+        RetentionPass {
+            results_rolled: self.results_rolled + o.results_rolled,
+            minutes_deleted: self.minutes_deleted + o.minutes_deleted,
+            hours_rolled: self.hours_rolled + o.hours_rolled,
+            days_deleted: self.days_deleted + o.days_deleted,
+            deliveries_deleted: self.deliveries_deleted + o.deliveries_deleted,
+        }
+    }
     /// Whether some kind hit the step's limit, so more rows may be due.
     pub fn more_left(&self, limit: usize) -> bool {
         [self.results_rolled, self.minutes_deleted, self.hours_rolled, self.days_deleted, self.deliveries_deleted]

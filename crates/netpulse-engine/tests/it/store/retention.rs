@@ -96,11 +96,7 @@ async fn drain(store: &dyn Store, h: &Horizons, limit: usize) -> (usize, Retenti
     loop {
         let p = store.apply_retention(h, limit).await.unwrap();
         steps += 1;
-        sum.results_rolled += p.results_rolled;
-        sum.minutes_deleted += p.minutes_deleted;
-        sum.hours_rolled += p.hours_rolled;
-        sum.days_deleted += p.days_deleted;
-        sum.deliveries_deleted += p.deliveries_deleted;
+        sum = sum.plus(p);
         if !p.more_left(limit) {
             return (steps, sum);
         }
