@@ -140,6 +140,11 @@ pub async fn retention_keeps_every_uptime_figure_after_raw_results_are_gone(back
     let (_, again) = drain(&*store, &h, 400).await;
     assert_eq!(again, RetentionPass::default(), "{backend:?}: a second run finds nothing to do");
     assert_eq!(figures(&*store, &t, &m, &h).await, before, "{backend:?}: and changes no figure");
+
+    assert!(store.delete_monitor(&t, &m).await.unwrap());
+    for (label, tally) in figures(&*store, &t, &m, &h).await {
+        assert_eq!(tally, Tally::default(), "{backend:?} {label}: a deleted monitor's rollups go with it");
+    }
 }
 
 pub async fn concurrent_retention_counts_each_result_once(backend: Backend) {
