@@ -252,11 +252,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let poll = Duration::from_millis(config.alerts.poll_interval_ms);
     let dispatcher = spawn_if(roles.has(Role::Alerts), dispatcher.run(alerts_rx.clone(), poll));
 
-    let retention = crate::retention::Retention {
-        store: store.clone(),
-        results_days: config.storage.retention_days,
-        rollup_days: config.storage.rollup_retention_days,
-    };
+    let retention = crate::retention::Retention { store: store.clone(), config: config.retention };
     spawn_if(roles.has(Role::Alerts), retention.run(alerts_rx.clone()));
     let maintenance = crate::maintenance::MaintenanceClock { store: store.clone() };
     spawn_if(roles.has(Role::Alerts), maintenance.run(alerts_rx));

@@ -21,6 +21,8 @@ pub const DEFAULTS: &str = include_str!("default-config.toml");
 pub struct Config {
     pub http: HttpConfig,
     pub storage: StorageConfig,
+    /// How long raw results and each rollup are kept (`[retention]`).
+    pub retention: crate::retention::RetentionConfig,
     pub monitors: MonitorsConfig,
     pub checker: CheckerConfig,
     pub gateway: GatewayConfig,
@@ -58,8 +60,6 @@ pub struct HttpConfig {
 pub struct StorageConfig {
     pub backend: StorageBackend,
     pub data_dir: PathBuf,
-    pub retention_days: u32,
-    pub rollup_retention_days: u32,
     pub postgres: PostgresConfig,
 }
 
@@ -356,12 +356,7 @@ impl Config {
         if !(100..=3_600_000).contains(&self.alerts.retry_base_ms) {
             return Err(("alerts.retry_base_ms", "must be between 100 and 3600000".into()));
         }
-        if self.storage.retention_days == 0 {
-            return Err(("storage.retention_days", "must be at least 1 day".into()));
-        }
-        if self.storage.rollup_retention_days < self.storage.retention_days {
-            return Err(("storage.rollup_retention_days", "must be at least storage.retention_days".into()));
-        }
+        self.retention.validate()?;
         self.validate_postgres()?;
         self.queue.validate()?;
         crate::roles::validate(self)?;

@@ -44,7 +44,8 @@ enum Command {
         #[command(subcommand)]
         command: netpulse_engine::ca::cli::CaCommand,
     },
-    /// Benchmarks against real services: `loadtest ingest` (Redis → ingest → PgBouncer → PostgreSQL).
+    /// Benchmarks against real services: `loadtest ingest` (Redis → ingest → PgBouncer → PostgreSQL),
+    /// `loadtest retention` (retention steps over a backlog, via PgBouncer).
     Loadtest {
         #[command(subcommand)]
         command: netpulse_engine::loadtest::LoadtestCommand,
@@ -118,11 +119,11 @@ async fn run() -> ExitCode {
                 }
             }
         }
-        Command::Loadtest { command: netpulse_engine::loadtest::LoadtestCommand::Ingest(args) } => {
+        Command::Loadtest { command } => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
             tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-            match netpulse_engine::loadtest::ingest(args).await {
+            match command.run().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("loadtest failed: {e:#}");

@@ -365,17 +365,14 @@ pub async fn uptime(
 ) -> ApiResult<impl IntoResponse> {
     let v = load(&s, &caller, &id).await?;
     let (from, to) = range(&q, 86_400_000)?;
-    // Raw results cover the retention period exactly; older windows use hourly rollups.
-    let raw_since = clock::now().minus_ms(i64::from(s.config.storage.retention_days) * 86_400_000);
-    let (tally, source) = if from >= raw_since {
-        (s.store.tally(caller.tenant(), &v.record.id, from, to).await?, "results")
-    } else {
-        (s.store.tally_hourly(caller.tenant(), &v.record.id, from, to).await?, "hourly_rollup")
-    };
+    // Raw results where they are kept, then minute, hourly and daily rollups by age.
+    let (now, retention) = (clock::now(), &s.config.retention);
+    let w = retention.window(from, to, now);
+    let tally = s.store.tally_window(caller.tenant(), &v.record.id, &w).await?;
     Ok(Json(json!({
         "monitor_id": v.record.id,
-        "from": from.to_rfc3339(), "to": to.to_rfc3339(),
-        "source": source,
+        "from": w.from.to_rfc3339(), "to": w.to.to_rfc3339(),
+        "sources": w.sources(&retention.horizons(now)),
         "uptime_percent": tally.uptime_percent(),
         "checks": tally,
         "counts_as_up": "up and degraded checks; only live results count",

@@ -147,13 +147,9 @@ pub async fn uptime(
     };
     let now = clock::now();
     let from = now.minus_ms(hours * 3_600_000);
-    // 24 h from raw results (exact); longer windows from the hourly rollup.
-    let tally = if hours == 24 {
-        s.store.tally(&t, &id, from, now.plus_ms(1)).await
-    } else {
-        s.store.tally_hourly(&t, &id, from, now.plus_ms(1)).await
-    };
-    let tally = match tally {
+    // Raw results where they are kept, rollups beyond (see `retention`).
+    let window = s.config.retention.window(from, now.plus_ms(1), now);
+    let tally = match s.store.tally_window(&t, &id, &window).await {
         Ok(t) => t,
         Err(e) => return ApiError::from(e).into_response(),
     };

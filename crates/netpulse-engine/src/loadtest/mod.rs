@@ -1,4 +1,5 @@
-//! `netpulse loadtest ingest`: a rerunnable burst benchmark of the scale-out ingest path.
+//! `netpulse loadtest ingest`: a rerunnable burst benchmark of the scale-out ingest path
+//! (`netpulse loadtest retention`, the retention benchmark, is in [`retention`]).
 //!
 //! On a fresh PostgreSQL database (created and migrated over the direct URL, dropped at the
 //! end) and a fresh Redis stream, it creates `--monitors` paused monitors, then thousands of
@@ -11,6 +12,8 @@
 //! the published ids), and measures in the same run the raw COPY BINARY rate of the machine
 //! into a scratch table with the same indexes (`LIKE check_results INCLUDING ALL`, 10,000
 //! rows per COPY inside a transaction, one direct connection).
+
+mod retention;
 
 use crate::clock;
 use crate::config::DatabaseUrl;
@@ -39,6 +42,17 @@ use tokio_postgres::NoTls;
 pub enum LoadtestCommand {
     /// Burst of synthetic results through Redis Streams into PostgreSQL via PgBouncer.
     Ingest(IngestArgs),
+    /// Retention steps folding a backlog of raw results into rollups, via PgBouncer.
+    Retention(retention::RetentionArgs),
+}
+
+impl LoadtestCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self {
+            LoadtestCommand::Ingest(a) => ingest(a).await,
+            LoadtestCommand::Retention(a) => retention::retention(a).await,
+        }
+    }
 }
 
 /// Options of `netpulse loadtest ingest`.

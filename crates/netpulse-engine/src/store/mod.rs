@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use netpulse_core::alert::AlertEvent;
 use netpulse_core::incident::{Health, MonitorState, Observation};
 use netpulse_core::monitor::MonitorDraft;
+use netpulse_core::retention::{Horizons, UptimeWindow};
 use netpulse_core::uptime::Tally;
 use netpulse_core::{ChannelId, CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp, TokenId, UserId};
 use serde::{Deserialize, Serialize};
@@ -450,6 +451,40 @@ pub struct IngestReport {
     pub changes: Vec<plan::LiveChange>,
 }
 
+/// What one retention step did, per kind of row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionPass {
+    /// Raw results folded into minute rollups (and deleted), live or not.
+    pub results_rolled: usize,
+    pub minutes_deleted: usize,
+    /// Hourly rollup rows folded into daily rollups (and deleted).
+    pub hours_rolled: usize,
+    pub days_deleted: usize,
+    pub deliveries_deleted: usize,
+}
+
+impl RetentionPass {
+    pub fn rows(&self) -> usize {
+        self.results_rolled + self.minutes_deleted + self.hours_rolled + self.days_deleted + self.deliveries_deleted
+    }
+    /// Both passes together.
+    pub fn plus(self, o: RetentionPass) -> RetentionPass {
+        RetentionPass {
+            results_rolled: self.results_rolled + o.results_rolled,
+            minutes_deleted: self.minutes_deleted + o.minutes_deleted,
+            hours_rolled: self.hours_rolled + o.hours_rolled,
+            days_deleted: self.days_deleted + o.days_deleted,
+            deliveries_deleted: self.deliveries_deleted + o.deliveries_deleted,
+        }
+    }
+    /// Whether some kind hit the step's limit, so more rows may be due.
+    pub fn more_left(&self, limit: usize) -> bool {
+        [self.results_rolled, self.minutes_deleted, self.hours_rolled, self.days_deleted, self.deliveries_deleted]
+            .iter()
+            .any(|&n| n >= limit)
+    }
+}
+
 /// A page of results, newest first; `next` continues after the last one.
 #[derive(Clone, Debug)]
 pub struct ResultsPage {
@@ -522,10 +557,14 @@ pub trait Store: Send + Sync + 'static {
     async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
     /// The tenant owning monitor `m` (for signed public badges, whose URL names only the monitor).
     async fn monitor_tenant(&self, m: &MonitorId) -> StoreResult<Option<TenantId>>;
-    /// Delete up to `limit` raw results started before `results_before`, hourly rollups of
-    /// hours before `rollups_before`, and finished deliveries older than `results_before`.
-    /// Returns how many rows went; call again while it returns `limit`.
-    async fn prune(&self, results_before: Timestamp, rollups_before: Timestamp, limit: usize) -> StoreResult<usize>;
+    /// One bounded retention step at the horizons `h`: fold up to `limit` raw results started
+    /// before `h.raw` into minute rollups and delete them, in one statement-level step, so a
+    /// result is counted in exactly one of the two even with several nodes running retention;
+    /// likewise fold hourly rollups before `h.hour` into daily ones; delete up to `limit`
+    /// minute rollups before `h.minute`, daily rollups before `h.day` and finished deliveries
+    /// older than `h.raw`. Call again while [`RetentionPass::more_left`]. A step may do
+    /// nothing while another node takes one (PostgreSQL); that node carries on.
+    async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass>;
 
     // --- monitors
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()>;
@@ -552,9 +591,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<ResultsPage>;
     /// Live results between `from` and `to`, counted by outcome (exact, from raw results).
     async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally>;
-    /// Live tallies of whole hours overlapping `[from, to)`, from the hourly rollup (kept
-    /// longer than raw results).
-    async fn tally_hourly(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally>;
+    /// Live tallies of the planned window `w`: raw results plus minute rollups over `w.fine`,
+    /// hourly plus daily rollups over `w.coarse`, read in one statement (one snapshot, so a
+    /// concurrent retention step can neither hide nor double a check).
+    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow) -> StoreResult<Tally>;
     /// Per-monitor live tallies since `from` (hour granularity, from the hourly rollup).
     async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>>;
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>>;

@@ -12,6 +12,7 @@ mod harness;
 mod heartbeat;
 mod lifecycle;
 mod queue;
+mod retention;
 mod simulate;
 mod status_pages;
 mod store;

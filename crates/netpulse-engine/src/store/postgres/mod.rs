@@ -18,6 +18,7 @@ mod maintenance;
 mod monitors;
 pub mod pool;
 mod reads;
+mod rollups;
 pub mod schema;
 mod state;
 mod status_pages;
@@ -208,8 +209,8 @@ impl Store for PgStore {
     async fn monitor_tenant(&self, m: &MonitorId) -> StoreResult<Option<TenantId>> {
         pooled!(self, |c| monitors::tenant_of(&c, m))
     }
-    async fn prune(&self, results_before: Timestamp, rollups_before: Timestamp, limit: usize) -> StoreResult<usize> {
-        pooled!(self, |c| reads::prune(&mut c, results_before, rollups_before, limit))
+    async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass> {
+        pooled!(self, |c| rollups::apply_retention(&mut c, h, limit))
     }
 
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
@@ -248,8 +249,8 @@ impl Store for PgStore {
     async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
         pooled!(self, |c| reads::tally(&c, t, m, from, to))
     }
-    async fn tally_hourly(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
-        pooled!(self, |c| reads::tally_hourly(&c, t, m, from, to))
+    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow) -> StoreResult<Tally> {
+        pooled!(self, |c| rollups::tally_window(&mut c, t, m, w))
     }
     async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
         pooled!(self, |c| reads::tallies_since(&c, t, from))

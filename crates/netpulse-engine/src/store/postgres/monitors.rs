@@ -139,7 +139,7 @@ pub async fn delete(c: &mut Client, t: &TenantId, id: &MonitorId) -> StoreResult
     let p: [Param<'_>; 2] = [(&t.as_str(), Type::TEXT), (&id.as_str(), Type::TEXT)];
     let n = tx.execute_typed("DELETE FROM monitors WHERE tenant_id = $1 AND id = $2", &p).await?;
     if n == 1 {
-        for table in ["monitor_state", "check_results", "uptime_hourly"] {
+        for table in ["monitor_state", "check_results", "uptime_hourly", "uptime_minute", "uptime_daily"] {
             tx.execute_typed(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND monitor_id = $2"), &p).await?;
         }
         tx.execute_typed(

@@ -1,4 +1,4 @@
-//! Tenant-scoped reads in PostgreSQL: results, uptime tallies, incidents; and retention.
+//! Tenant-scoped reads in PostgreSQL: results, uptime tallies, incidents.
 
 use crate::store::*;
 use netpulse_core::{Provenance, ResultId, Timings};
@@ -108,32 +108,12 @@ pub async fn tally(c: &Client, t: &TenantId, m: &MonitorId, from: Timestamp, to:
 }
 
 /// A tally from columns `first..first + 4` holding `SUM(...)::BIGINT` (NULL when no rows).
-fn tally_at(r: &Row, first: usize) -> StoreResult<Tally> {
+pub(super) fn tally_at(r: &Row, first: usize) -> StoreResult<Tally> {
     let n = |i: usize| r.try_get::<_, Option<i64>>(first + i).map(|v| v.unwrap_or(0) as u64);
     Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)? })
 }
 
-const SUMS: &str = "SUM(up)::BIGINT, SUM(degraded)::BIGINT, SUM(down)::BIGINT, SUM(error)::BIGINT";
-
-pub async fn tally_hourly(
-    c: &Client,
-    t: &TenantId,
-    m: &MonitorId,
-    from: Timestamp,
-    to: Timestamp,
-) -> StoreResult<Tally> {
-    let hour = from.millis().div_euclid(HOUR_MS) * HOUR_MS;
-    let row = c
-        .query_typed_one(
-            &format!(
-                "SELECT {SUMS} FROM uptime_hourly \
-                 WHERE tenant_id = $1 AND monitor_id = $2 AND hour_start >= $3 AND hour_start < $4"
-            ),
-            &[(&t.as_str(), Type::TEXT), (&m.as_str(), Type::TEXT), (&hour, Type::INT8), (&to.millis(), Type::INT8)],
-        )
-        .await?;
-    tally_at(&row, 0)
-}
+pub(super) const SUMS: &str = "SUM(up)::BIGINT, SUM(degraded)::BIGINT, SUM(down)::BIGINT, SUM(error)::BIGINT";
 
 pub async fn tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
     let hour = from.millis().div_euclid(HOUR_MS) * HOUR_MS;
@@ -147,35 +127,6 @@ pub async fn tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> StoreRe
         )
         .await?;
     rows.iter().map(|r| Ok((MonitorId::from_trusted(r.try_get(0)?), tally_at(r, 1)?))).collect()
-}
-
-/// Retention: raw results, rollups and finished deliveries past their age, a chunk at a time.
-pub async fn prune(
-    c: &mut Client,
-    results_before: Timestamp,
-    rollups_before: Timestamp,
-    limit: usize,
-) -> StoreResult<usize> {
-    let tx = c.transaction().await?;
-    let before = results_before.millis();
-    let mut n = tx
-        .execute_typed(
-            "DELETE FROM check_results WHERE id IN (SELECT id FROM check_results WHERE started_at < $1 LIMIT $2)",
-            &[(&before, Type::INT8), (&(limit as i64), Type::INT8)],
-        )
-        .await?;
-    // Rollups are one row per monitor-hour: few enough to delete in one statement.
-    n += tx
-        .execute_typed("DELETE FROM uptime_hourly WHERE hour_start < $1", &[(&rollups_before.millis(), Type::INT8)])
-        .await?;
-    n += tx
-        .execute_typed(
-            "DELETE FROM alert_outbox WHERE status IN ('sent', 'failed') AND created_at < $1",
-            &[(&before, Type::INT8)],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(n as usize)
 }
 
 pub async fn monitor_state(c: &Client, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {

@@ -144,6 +144,27 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE incidents ADD COLUMN public_message TEXT;
     ALTER TABLE incidents ADD COLUMN public_message_at BIGINT;
     "#,
+    // Retention tiers: raw results past raw retention fold into per-region minute rollups
+    // (with latency), hourly rollups past hour retention fold into daily ones.
+    r#"
+    CREATE TABLE uptime_minute (
+        tenant_id TEXT NOT NULL, monitor_id TEXT NOT NULL, minute_start BIGINT NOT NULL, region TEXT NOT NULL,
+        up BIGINT NOT NULL DEFAULT 0, degraded BIGINT NOT NULL DEFAULT 0,
+        down BIGINT NOT NULL DEFAULT 0, error BIGINT NOT NULL DEFAULT 0,
+        latency_count BIGINT NOT NULL DEFAULT 0, latency_sum_ms BIGINT NOT NULL DEFAULT 0,
+        latency_min_ms INTEGER, latency_max_ms INTEGER,
+        PRIMARY KEY (tenant_id, monitor_id, minute_start, region)
+    );
+    CREATE INDEX uptime_minute_by_start ON uptime_minute(minute_start);
+    CREATE TABLE uptime_daily (
+        tenant_id TEXT NOT NULL, monitor_id TEXT NOT NULL, day_start BIGINT NOT NULL,
+        up BIGINT NOT NULL DEFAULT 0, degraded BIGINT NOT NULL DEFAULT 0,
+        down BIGINT NOT NULL DEFAULT 0, error BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant_id, monitor_id, day_start)
+    );
+    CREATE INDEX uptime_daily_by_start ON uptime_daily(day_start);
+    CREATE INDEX uptime_hourly_by_start ON uptime_hourly(hour_start);
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -7,6 +7,7 @@ mod ingest;
 mod maintenance;
 mod monitors;
 mod reads;
+mod rollups;
 mod schema;
 mod status_pages;
 
@@ -221,8 +222,9 @@ impl Store for SqliteStore {
         self.read(move |c| monitors::tenant_of(c, &m)).await
     }
 
-    async fn prune(&self, results_before: Timestamp, rollups_before: Timestamp, limit: usize) -> StoreResult<usize> {
-        self.write(move |c| reads::prune(c, results_before, rollups_before, limit)).await
+    async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass> {
+        let h = *h;
+        self.write(move |c| rollups::apply_retention(c, &h, limit)).await
     }
 
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
@@ -268,9 +270,9 @@ impl Store for SqliteStore {
         let (t, m) = (t.clone(), m.clone());
         self.read(move |c| reads::tally(c, &t, &m, from, to)).await
     }
-    async fn tally_hourly(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
-        let (t, m) = (t.clone(), m.clone());
-        self.read(move |c| reads::tally_hourly(c, &t, &m, from, to)).await
+    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow) -> StoreResult<Tally> {
+        let (t, m, w) = (t.clone(), m.clone(), *w);
+        self.read(move |c| rollups::tally_window(c, &t, &m, &w)).await
     }
     async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
         let t = t.clone();

@@ -106,7 +106,7 @@ pub fn delete(c: &mut Connection, t: &TenantId, id: &MonitorId) -> StoreResult<b
     let tx = c.transaction()?;
     let n = tx.execute("DELETE FROM monitors WHERE tenant_id = ?1 AND id = ?2", params![t.as_str(), id.as_str()])?;
     if n == 1 {
-        for table in ["monitor_state", "check_results", "uptime_hourly"] {
+        for table in ["monitor_state", "check_results", "uptime_hourly", "uptime_minute", "uptime_daily"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE tenant_id = ?1 AND monitor_id = ?2"),
                 params![t.as_str(), id.as_str()],

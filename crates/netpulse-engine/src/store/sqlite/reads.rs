@@ -90,40 +90,9 @@ pub fn tally(c: &Connection, t: &TenantId, m: &MonitorId, from: Timestamp, to: T
     Ok(tally)
 }
 
-fn tally_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Tally> {
+pub(super) fn tally_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Tally> {
     let n = |i: usize| r.get::<_, Option<i64>>(first + i).map(|v| v.unwrap_or(0) as u64);
     Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)? })
-}
-
-pub fn tally_hourly(c: &Connection, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
-    let hour = from.millis().div_euclid(3_600_000) * 3_600_000;
-    let mut stmt = c.prepare_cached(
-        "SELECT SUM(up), SUM(degraded), SUM(down), SUM(error) FROM uptime_hourly \
-         WHERE tenant_id = ?1 AND monitor_id = ?2 AND hour_start >= ?3 AND hour_start < ?4",
-    )?;
-    Ok(stmt.query_row(params![t.as_str(), m.as_str(), hour, to.millis()], |r| tally_row(r, 0))?)
-}
-
-/// Retention: raw results, rollups and finished deliveries past their age, a chunk at a time.
-pub fn prune(
-    c: &mut Connection,
-    results_before: Timestamp,
-    rollups_before: Timestamp,
-    limit: usize,
-) -> StoreResult<usize> {
-    let tx = c.transaction()?;
-    let mut n = tx.execute(
-        "DELETE FROM check_results WHERE rowid IN (SELECT rowid FROM check_results WHERE started_at < ?1 LIMIT ?2)",
-        params![results_before.millis(), limit as i64],
-    )?;
-    // Rollups are one row per monitor-hour: few enough to delete in one statement.
-    n += tx.execute("DELETE FROM uptime_hourly WHERE hour_start < ?1", params![rollups_before.millis()])?;
-    n += tx.execute(
-        "DELETE FROM alert_outbox WHERE status IN ('sent', 'failed') AND created_at < ?1",
-        params![results_before.millis()],
-    )?;
-    tx.commit()?;
-    Ok(n)
 }
 
 pub fn tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {

@@ -210,6 +210,39 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE incidents ADD COLUMN public_message TEXT;
     ALTER TABLE incidents ADD COLUMN public_message_at INTEGER;
     "#,
+    // Retention tiers: raw results past raw retention fold into per-region minute rollups
+    // (with latency), hourly rollups past hour retention fold into daily ones.
+    r#"
+    CREATE TABLE uptime_minute (
+        tenant_id TEXT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        minute_start INTEGER NOT NULL,
+        region TEXT NOT NULL,
+        up INTEGER NOT NULL DEFAULT 0,
+        degraded INTEGER NOT NULL DEFAULT 0,
+        down INTEGER NOT NULL DEFAULT 0,
+        error INTEGER NOT NULL DEFAULT 0,
+        latency_count INTEGER NOT NULL DEFAULT 0,
+        latency_sum_ms INTEGER NOT NULL DEFAULT 0,
+        latency_min_ms INTEGER,
+        latency_max_ms INTEGER,
+        PRIMARY KEY (tenant_id, monitor_id, minute_start, region)
+    ) WITHOUT ROWID;
+    CREATE INDEX uptime_minute_by_start ON uptime_minute(minute_start);
+    CREATE TABLE uptime_daily (
+        tenant_id TEXT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        day_start INTEGER NOT NULL,
+        up INTEGER NOT NULL DEFAULT 0,
+        degraded INTEGER NOT NULL DEFAULT 0,
+        down INTEGER NOT NULL DEFAULT 0,
+        error INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant_id, monitor_id, day_start)
+    ) WITHOUT ROWID;
+    CREATE INDEX uptime_daily_by_start ON uptime_daily(day_start);
+    CREATE INDEX uptime_hourly_by_start ON uptime_hourly(hour_start);
+    CREATE INDEX check_results_by_start ON check_results(started_at);
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -7,7 +7,7 @@
 //! and each call also carries results of its own for a busy monitor (distinct ids, any order).
 
 use super::backends::{self, Backend};
-use super::{add_channel, add_monitor, draft};
+use super::{add_channel, add_monitor, draft, hourly_only};
 use netpulse_core::incident::Policy;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
 use netpulse_engine::clock::fresh;
@@ -137,13 +137,13 @@ async fn concurrent_redelivery_stores_once_and_alerts_once_per_transition(backen
         let page = store.list_results(&t, m, window.0, window.1, 1000, None).await.unwrap();
         assert_eq!(page.results.len(), STEPS as usize, "{backend:?}: results of {m}");
         let raw = store.tally(&t, m, window.0, window.1).await.unwrap();
-        let rolled = store.tally_hourly(&t, m, window.0, window.1).await.unwrap();
+        let rolled = store.tally_window(&t, m, &hourly_only(window.0, window.1)).await.unwrap();
         assert_eq!((raw.up, raw.down), (20, 10), "{backend:?}: raw tally of {m}");
         assert_eq!((rolled.up, rolled.down), (20, 10), "{backend:?}: rollup of {m} counts each result once");
     }
     let busy_page = store.list_results(&t, &busy, window.0, window.1, 10_000, None).await.unwrap();
     assert_eq!(busy_page.results.len(), own, "{backend:?}: the busy monitor's own results");
-    let busy_rolled = store.tally_hourly(&t, &busy, window.0, window.1).await.unwrap();
+    let busy_rolled = store.tally_window(&t, &busy, &hourly_only(window.0, window.1)).await.unwrap();
     assert_eq!(busy_rolled.up as usize, own, "{backend:?}: the busy monitor's rollup");
     let newest = busy_page.results.iter().map(|r| r.started_at).max();
     let busy_view = store.get_monitor(&t, &busy).await.unwrap().unwrap();

@@ -9,6 +9,7 @@
 use backends::{Backend, TestStore};
 use netpulse_core::incident::Policy;
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
+use netpulse_core::retention::UptimeWindow;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
 use netpulse_engine::clock::fresh;
 use netpulse_engine::config::Secret;
@@ -35,13 +36,24 @@ macro_rules! contract {
 pub mod backends;
 mod concurrency;
 mod migrations;
+mod retention;
 
 contract!(
     redelivered_results_are_stored_once_and_alert_once,
     late_results_are_recorded_but_do_not_reopen_an_outage,
     another_tenants_ids_behave_as_missing,
-    retention_drops_raw_results_but_rollups_keep_their_uptime,
+    retention_keeps_every_uptime_figure_after_raw_results_are_gone,
+    concurrent_retention_counts_each_result_once,
 );
+
+use retention::{
+    concurrent_retention_counts_each_result_once, retention_keeps_every_uptime_figure_after_raw_results_are_gone,
+};
+
+/// A window read from the hourly rollup alone (what ingest writes), for checking it.
+pub fn hourly_only(from: Timestamp, to: Timestamp) -> UptimeWindow {
+    UptimeWindow { from, to, fine: (to, to), coarse: (from, to) }
+}
 
 fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {
     CheckResult {
@@ -177,29 +189,4 @@ async fn another_tenants_ids_behave_as_missing(backend: Backend) {
     assert_eq!(r.notices, 0);
     assert!(store.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap().is_empty());
     assert!(store.get_monitor(&t, &m).await.unwrap().unwrap().status.last_checked_at.is_none());
-}
-
-async fn retention_drops_raw_results_but_rollups_keep_their_uptime(backend: Backend) {
-    let (store, t, m) = setup(backend).await;
-    let hour = 3_600;
-    let batch = [
-        result(&t, &m, 10 * hour + 1, Outcome::Up),
-        result(&t, &m, 10 * hour + 61, Outcome::Down),
-        result(&t, &m, 11 * hour + 1, Outcome::Up),
-        result(&t, &m, 11 * hour + 61, Outcome::Up),
-    ];
-    store.ingest(&batch, Timestamp::from_secs(12 * hour)).await.unwrap();
-    let all = (Timestamp::from_secs(0), Timestamp::from_secs(20 * hour));
-
-    let deleted = store.prune(Timestamp::from_secs(11 * hour), Timestamp::from_secs(0), 1000).await.unwrap();
-    assert_eq!(deleted, 2, "the two results of hour 10 are past retention");
-    let raw = store.tally(&t, &m, all.0, all.1).await.unwrap();
-    assert_eq!((raw.up, raw.down), (2, 0));
-    let rolled = store.tally_hourly(&t, &m, all.0, all.1).await.unwrap();
-    assert_eq!((rolled.up, rolled.down), (3, 1), "rollups still count the pruned hour");
-    assert_eq!(rolled.uptime_percent(), Some(75.0));
-
-    store.prune(Timestamp::from_secs(11 * hour), Timestamp::from_secs(11 * hour), 1000).await.unwrap();
-    let rolled = store.tally_hourly(&t, &m, all.0, all.1).await.unwrap();
-    assert_eq!((rolled.up, rolled.down), (2, 0), "rollups expire on their own, longer clock");
 }
