@@ -91,11 +91,11 @@ fn monitor_body(url: &str) -> Value {
 #[tokio::test]
 async fn register_verify_by_mail_login_create_a_monitor_and_logout() {
     let (port, mails) = smtp_server().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let mut config = test_config(tmp.path());
-    (config.smtp.host, config.smtp.port, config.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
-    config.smtp.from = "accounts@netpulse.test".into();
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_adjusted(|config| {
+        (config.smtp.host, config.smtp.port, config.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
+        config.smtp.from = "accounts@netpulse.test".into();
+    })
+    .await;
 
     let (status, body) = register(&app, "Ada@Example.COM", "Analytical Engines").await;
     assert_eq!(status, 202, "{body}");

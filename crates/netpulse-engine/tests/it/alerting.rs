@@ -101,24 +101,24 @@ async fn flapping_at_the_threshold_does_not_storm() {
 
 #[tokio::test]
 async fn a_restarted_engine_sends_nothing_twice() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = test_env().await;
     let target = Target::start().await;
     let hooks = Receiver::start().await;
-    let mut app = spawn_app_with(test_config(dir.path())).await;
+    let mut app = env.spawn().await;
     app.create_webhook(&hooks).await;
     app.create_monitor(http_monitor(&target)).await;
     target.set_status(500);
     hooks.wait_for_events(1, 15).await;
     app.stop().await;
 
-    let mut app = spawn_app_with(test_config(dir.path())).await;
+    let mut app = env.spawn().await;
     checks(&target, 3).await;
     assert_eq!(hooks.events(), ["opened"], "the restarted engine remembers the open incident");
     target.set_status(200);
     hooks.wait_for_events(2, 15).await;
     app.stop().await;
 
-    let mut app = spawn_app_with(test_config(dir.path())).await;
+    let mut app = env.spawn().await;
     checks(&target, 3).await;
     assert_eq!(hooks.events(), ["opened", "resolved"]);
     app.stop().await;

@@ -41,10 +41,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
 
 #[tokio::test]
 async fn the_default_minimum_interval_is_ten_seconds() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = test_config(dir.path());
-    cfg.monitors.min_interval_s = 10;
-    let app = spawn_app_with(cfg).await;
+    let app = spawn_app_adjusted(|cfg| cfg.monitors.min_interval_s = 10).await;
     let (status, json) = app
         .api(
             "POST",
@@ -177,10 +174,7 @@ async fn results_page_through_a_time_range_and_uptime_counts_them() {
 
 #[tokio::test]
 async fn the_ssrf_guard_refuses_private_targets_when_enabled() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = test_config(dir.path());
-    cfg.ssrf.block_private = true;
-    let app = spawn_app_with(cfg).await;
+    let app = spawn_app_adjusted(|cfg| cfg.ssrf.block_private = true).await;
     let target = Target::start().await;
     let id = app
         .create_monitor(

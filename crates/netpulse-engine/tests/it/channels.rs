@@ -213,15 +213,15 @@ pub(crate) fn unqp(s: &str) -> String {
 #[tokio::test]
 async fn email_goes_through_smtp_and_a_monitor_name_cannot_add_headers() {
     let (port, mails) = smtp_server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.smtp.host = "127.0.0.1".into();
-    config.smtp.port = port;
-    config.smtp.from = "alerts@netpulse.test".into();
-    config.smtp.username = "netpulse".into();
-    config.smtp.password = netpulse_engine::config::Secret::new("hunter22");
-    config.smtp.tls = SmtpTls::None;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_adjusted(|config| {
+        config.smtp.host = "127.0.0.1".into();
+        config.smtp.port = port;
+        config.smtp.from = "alerts@netpulse.test".into();
+        config.smtp.username = "netpulse".into();
+        config.smtp.password = netpulse_engine::config::Secret::new("hunter22");
+        config.smtp.tls = SmtpTls::None;
+    })
+    .await;
     let target = Target::start().await;
     let to = "ops@example.com, On-Call+np@example.org";
     let (channel, created) = create_channel(&app, json!({ "name": "mail", "kind": "email", "url": to })).await;
@@ -278,10 +278,10 @@ async fn each_kind_is_validated_and_names_the_field() {
     assert_eq!((status, json["error"]["field"].as_str()), (422, Some("kind")), "{json}");
 
     let (port, _) = smtp_server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    (config.smtp.host, config.smtp.port, config.smtp.from) = ("127.0.0.1".into(), port, "a@netpulse.test".into());
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_adjusted(|config| {
+        (config.smtp.host, config.smtp.port, config.smtp.from) = ("127.0.0.1".into(), port, "a@netpulse.test".into());
+    })
+    .await;
     let many: Vec<String> = (0..21).map(|i| format!("u{i}@example.com")).collect();
     for (url, message) in [("ops@example.com\r\nRCPT TO:<x@evil.example>", "invalid"), (&*many.join(","), "at most 20")]
     {

@@ -12,9 +12,12 @@ use axum::response::IntoResponse;
 use axum::routing::any;
 use axum::Router;
 use netpulse_checker::{HttpClient, HttpRequest, Resolver, SsrfGuard};
+use netpulse_core::TenantId;
 use netpulse_engine::app::{start, Running};
+use netpulse_engine::clock::fresh;
 use netpulse_engine::config::{Config, DatabaseUrl, Secret, StorageBackend};
 use netpulse_engine::queue::QueueBackend;
+use netpulse_engine::store::{NewAccount, Store, UserRecord};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -74,16 +77,75 @@ pub fn test_config(data_dir: &Path) -> Config {
     c
 }
 
+/// A configuration on the backends chosen by `NETPULSE_TEST_DB` and `NETPULSE_TEST_QUEUE`,
+/// with the temp data dir and the PostgreSQL database it points at. A test that changes
+/// settings edits `config`; a restart test spawns the same configuration again.
+pub struct TestEnv {
+    pub config: Config,
+    dir: tempfile::TempDir,
+    db: Option<PgDatabase>,
+}
+
+/// A fresh [`TestEnv`]: new data dir, new database, new Redis prefix.
+pub async fn test_env() -> TestEnv {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    let mut config = test_config(dir.path());
+    let db = use_backends(&mut config, &env("NETPULSE_TEST_DB", "sqlite"), &env("NETPULSE_TEST_QUEUE", "memory")).await;
+    TestEnv { config, dir, db }
+}
+
+impl TestEnv {
+    /// The data dir (SQLite file, CA, keys).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Start an engine on this configuration; the data survives for the next `spawn`.
+    pub async fn spawn(&self) -> TestApp {
+        spawn_app_with(self.config.clone()).await
+    }
+
+    /// Start an engine that owns this environment (it is dropped with the app).
+    pub async fn into_app(self) -> TestApp {
+        let mut app = self.spawn().await;
+        app._tmp = Some(self.dir);
+        app._db = self.db;
+        app
+    }
+}
+
 /// Start the engine on a fresh database.
 pub async fn spawn_app() -> TestApp {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
-    let mut config = test_config(tmp.path());
-    let db = use_backends(&mut config, &env("NETPULSE_TEST_DB", "sqlite"), &env("NETPULSE_TEST_QUEUE", "memory")).await;
-    let mut app = spawn_app_with(config).await;
-    app._tmp = Some(tmp);
-    app._db = db;
-    app
+    test_env().await.into_app().await
+}
+
+/// Start the engine on a fresh database with settings changed by `adjust`.
+pub async fn spawn_app_adjusted(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut env = test_env().await;
+    adjust(&mut env.config);
+    env.into_app().await
+}
+
+/// Another tenant, made the way registration makes one (there is no tenant API). The first
+/// account of an install joins the bootstrap organisation, so a second one is registered
+/// when that happens.
+pub async fn other_tenant(store: &dyn Store) -> TenantId {
+    loop {
+        let now = netpulse_engine::clock::now();
+        let tenant: TenantId = fresh();
+        let user = UserRecord {
+            id: fresh(),
+            email: format!("owner-{}@example.com", tenant.as_str()),
+            password_hash: "unused".into(),
+            verified_at: Some(now),
+            created_at: now,
+        };
+        let acct = NewAccount { user, tenant: tenant.clone(), tenant_name: "other".into() };
+        if store.register(&acct, now).await.expect("register an account") == tenant {
+            return tenant;
+        }
+    }
 }
 
 /// Start the engine with a given configuration (e.g. the data dir of a stopped engine).

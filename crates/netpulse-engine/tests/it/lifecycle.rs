@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering;
 
 #[tokio::test]
 async fn shutdown_waits_for_checks_in_flight_and_stores_their_results() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = test_env().await;
     let target = Target::start().await;
     target.set_delay_ms(1500);
-    let mut app = spawn_app_with(test_config(dir.path())).await;
+    let mut app = env.spawn().await;
     let id = app
         .create_monitor(
             json!({ "name": "slow", "kind": "http", "url": target.url(), "interval_s": 5, "timeout_ms": 4000 }),
@@ -20,7 +20,7 @@ async fn shutdown_waits_for_checks_in_flight_and_stores_their_results() {
     wait_for(10, "a check in flight", || async { (target.hits.load(Ordering::SeqCst) >= 1).then_some(()) }).await;
     app.stop().await; // while the target is still answering
 
-    let app = spawn_app_with(test_config(dir.path())).await;
+    let app = env.spawn().await;
     let (_, page) = app.api("GET", &format!("/api/v1/monitors/{id}/results"), None).await;
     let rows = page["data"].as_array().unwrap();
     assert!(!rows.is_empty(), "the check that was in flight at shutdown was stored");

@@ -1,5 +1,8 @@
 //! Integration tests of the engine: the real engine on 127.0.0.1, real HTTP targets and
-//! webhook receivers, a fresh SQLite database per test.
+//! webhook receivers, a fresh database per test on the backends `NETPULSE_TEST_DB` and
+//! `NETPULSE_TEST_QUEUE` choose (see [`harness`]). Tests that fix their backends say so in
+//! their module comment: `store` (loops over all three), `queue`, `faults`, `cluster`,
+//! `simulate` (SQLite under a virtual clock) and `workers::durable` (SQLite + in-process queue).
 
 mod accounts;
 mod alerting;

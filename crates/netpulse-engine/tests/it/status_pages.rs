@@ -78,12 +78,9 @@ fn assert_no_secrets(what: &str, body: &str, extra: &[&str]) {
     }
 }
 
-/// Another tenant with one monitor, written straight into the SQLite file (there is no tenant
-/// API yet).
-async fn other_tenants_monitor(db: &std::path::Path, store: &Arc<dyn Store>) -> MonitorId {
-    let other: TenantId = fresh();
-    let c = rusqlite::Connection::open(db).unwrap();
-    c.execute("INSERT INTO tenants (id, name, created_at) VALUES (?1, 'other', 0)", [other.as_str()]).unwrap();
+/// Another tenant with one monitor.
+async fn other_tenants_monitor(store: &Arc<dyn Store>) -> MonitorId {
+    let other: TenantId = other_tenant(store.as_ref()).await;
     let id: MonitorId = fresh();
     let now = clock::now();
     let rec = MonitorRecord {
@@ -100,11 +97,11 @@ async fn other_tenants_monitor(db: &std::path::Path, store: &Arc<dyn Store>) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.smtp.host = "127.0.0.1".into();
-    config.smtp.port = 9;
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_adjusted(|config| {
+        config.smtp.host = "127.0.0.1".into();
+        config.smtp.port = 9;
+    })
+    .await;
     let store = app.running.as_ref().unwrap().store.clone();
     let tenant = store.authenticate(&clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
     let target = Target::start().await;
@@ -314,10 +311,9 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_pages_refuse_other_tenants_monitors_and_name_the_bad_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app_with(test_config(dir.path())).await;
+    let app = spawn_app().await;
     let store = app.running.as_ref().unwrap().store.clone();
-    let theirs = other_tenants_monitor(&dir.path().join("netpulse.db"), &store).await;
+    let theirs = other_tenants_monitor(&store).await;
     let mine = app.create_monitor(json!({ "name": "mine", "kind": "http", "url": "http://a", "paused": true })).await;
     let ok = |m: &str| json!([{ "monitor_id": m, "display_name": "Mine" }]);
 

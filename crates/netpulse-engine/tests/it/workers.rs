@@ -11,7 +11,7 @@ mod durable;
 mod partition;
 mod regions_page;
 
-use crate::harness::{spawn_app_with, test_config, wait_for, Receiver, Target, TestApp};
+use crate::harness::{test_env, wait_for, Receiver, Target, TestApp, TestEnv};
 use netpulse_checker::worker::{Worker, WorkerConfig};
 use netpulse_checker::{HttpClient, ProbeContext, Resolver, SsrfGuard};
 use netpulse_core::wire::{ResultBatch, ResultEnvelope, WIRE_HEADER, WIRE_VERSION};
@@ -26,15 +26,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn engine(regions: &[&str]) -> (TestApp, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    Ca::at(tmp.path()).init().unwrap();
-    let mut c = test_config(tmp.path());
+/// An engine with the gateway on, on the backends the harness chose; the environment holds
+/// its data dir (and CA) and database.
+async fn engine(regions: &[&str]) -> (TestApp, TestEnv) {
+    let mut env = test_env().await;
+    Ca::at(env.path()).init().unwrap();
+    let c = &mut env.config;
     c.gateway.enabled = true;
     c.gateway.listen = "127.0.0.1:0".parse().unwrap();
     c.gateway.regions = regions.iter().map(|r| r.to_string()).collect();
     c.gateway.lease_wait_ms = 500;
-    (spawn_app_with(c).await, tmp)
+    (env.spawn().await, env)
 }
 
 /// Write a bundle: the worker certificate of `issuer`, trusting the engine CA of `engine`.

@@ -5,6 +5,11 @@
 //!
 //! The crash: the engine runs on a tokio runtime of its own that the test shuts down while
 //! a write lock the test holds on the SQLite file keeps ingest from committing.
+//!
+//! Deliberately SQLite + the in-process queue whatever `NETPULSE_TEST_DB`/`NETPULSE_TEST_QUEUE`
+//! say (`test_config`, not the harness's backend choice): the commit-then-ack path exists only
+//! with the in-process queue (with Redis the gateway acks at XADD), and the SQLite write lock
+//! is what holds ingest back. `scripts/test.sh` leaves it out of the PgBouncer + Redis leg.
 
 use super::{all_results, bundle, ids_of, worker_at};
 use crate::harness::{app_of, spawn_app_with, test_config, wait_for, Target};

@@ -8,7 +8,7 @@
 use super::{bundle, engine, results, worker};
 use crate::harness::{wait_for, TestApp, TOKEN};
 use netpulse_checker::HttpRequest;
-use netpulse_core::{TenantId, TokenId};
+use netpulse_core::TokenId;
 use netpulse_engine::clock;
 use netpulse_engine::store::{Role, Scope, TokenRecord};
 use serde_json::{json, Value};
@@ -60,12 +60,10 @@ async fn region(app: &TestApp, token: &str, name: &str) -> Value {
     v["data"].as_array().unwrap().iter().find(|r| r["region"] == name).cloned().unwrap_or(Value::Null)
 }
 
-/// A second tenant with a read token, written straight into the SQLite file (there is no
-/// tenant API).
-async fn other_tenant(app: &TestApp, data_dir: &std::path::Path) {
-    let other = TenantId::from_parts(clock::now().millis(), 0x07e5);
-    let c = rusqlite::Connection::open(data_dir.join("netpulse.db")).unwrap();
-    c.execute("INSERT INTO tenants (id, name, created_at) VALUES (?1, 'other', 0)", [other.as_str()]).unwrap();
+/// A second tenant with a read token.
+async fn other_tenant_with_token(app: &TestApp) {
+    let store = &app.running.as_ref().unwrap().store;
+    let other = crate::harness::other_tenant(store.as_ref()).await;
     let rec = TokenRecord {
         id: TokenId::from_parts(clock::now().millis(), 0x07e6),
         name: "other".into(),
@@ -74,7 +72,6 @@ async fn other_tenant(app: &TestApp, data_dir: &std::path::Path) {
         created_at: clock::now(),
         last_used_at: None,
     };
-    let store = &app.running.as_ref().unwrap().store;
     store.create_token(&other, &rec, &clock::token_hash(OTHER_TOKEN)).await.unwrap();
 }
 
@@ -171,7 +168,7 @@ async fn the_regions_page_shows_worker_health_and_a_stopped_workers_region_as_of
     assert_ne!(app.monitor(&id).await["status"]["health"], "down");
 
     // Another tenant sees the engine's regions and workers, none of this tenant's counts.
-    other_tenant(&app, tmp.path()).await;
+    other_tenant_with_token(&app).await;
     let theirs = region(&app, OTHER_TOKEN, "eu").await;
     assert_eq!((theirs["workers"][0]["name"].as_str(), theirs["results_per_s"].as_f64()), (Some("eu-1"), Some(0.0)));
     assert_eq!(theirs["workers"][0]["results_total"], 0, "{theirs}");
