@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// One notification about one incident transition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEvent {
-    /// `opened`, `reminder`, `acknowledged`, `flapping`, `resolved` or `test`.
+    /// `opened`, `reminder`, `acknowledged`, `flapping`, `resolved`, `escalated` or `test`.
     pub kind: AlertKind,
     /// Unique per incident transition (and, with the channel, per outbox row).
     pub dedup_key: String,
@@ -37,6 +37,8 @@ pub enum AlertKind {
     Acknowledged,
     Flapping,
     Resolved,
+    /// Unacknowledged too long: sent to the policy's escalation channels.
+    Escalated,
     /// A "send test" from the channel settings.
     Test,
 }
@@ -49,6 +51,7 @@ impl From<NoticeKind> for AlertKind {
             NoticeKind::Acknowledged => AlertKind::Acknowledged,
             NoticeKind::Flapping => AlertKind::Flapping,
             NoticeKind::Resolved => AlertKind::Resolved,
+            NoticeKind::Escalated => AlertKind::Escalated,
         }
     }
 }
@@ -61,6 +64,7 @@ impl AlertKind {
             AlertKind::Acknowledged => "acknowledged",
             AlertKind::Flapping => "flapping",
             AlertKind::Resolved => "resolved",
+            AlertKind::Escalated => "escalated",
             AlertKind::Test => "test",
         }
     }
@@ -75,6 +79,7 @@ impl AlertEvent {
             AlertKind::Acknowledged => "ACKNOWLEDGED",
             AlertKind::Flapping => "FLAPPING",
             AlertKind::Resolved => "RESOLVED",
+            AlertKind::Escalated => "ESCALATED",
             AlertKind::Test => "TEST",
         };
         match &self.error {

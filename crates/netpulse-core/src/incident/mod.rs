@@ -29,6 +29,12 @@
 //!   monitor has stayed up for `flap_window_s`. So a target bouncing at the threshold yields
 //!   opened → resolved → flapping → resolved, never a storm.
 //! - Reminders every `reminder_interval_s` while down and unacknowledged.
+//! - Escalation: `escalate_after_s` after an incident paged, still open and unacknowledged,
+//!   one `escalated` notice goes to the `escalate_to` channels ([`Audience::Escalation`]);
+//!   from then on its `acknowledged`/`resolved` notices reach them too. Acknowledging or
+//!   resolving first cancels it. Like reminders it is decided on the next observation at or
+//!   after the due time (checks keep coming while down), from stored state, so a restart
+//!   neither loses nor repeats it.
 //! - Results older than the last one seen are late: recorded by ingest, ignored here.
 //!
 //! Every notice carries a dedup key unique per incident transition
@@ -36,7 +42,7 @@
 //! (channel, dedup key), so replays and retries never send twice.
 
 use crate::check::Outcome;
-use crate::ids::{IncidentId, MonitorId};
+use crate::ids::{ChannelId, IncidentId, MonitorId};
 use crate::monitor::FieldError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -59,6 +65,10 @@ pub struct Policy {
     pub flap_window_s: u32,
     /// Live regions that must be down; `None` = a majority of them.
     pub quorum: Option<u32>,
+    /// Escalate an incident still unacknowledged this long after it paged; `None` = never.
+    pub escalate_after_s: Option<u32>,
+    /// The further channels an escalation notifies (of the same account).
+    pub escalate_to: Vec<ChannelId>,
 }
 
 impl Default for Policy {
@@ -70,6 +80,8 @@ impl Default for Policy {
             notify_on_resolve: true,
             flap_window_s: 900,
             quorum: None,
+            escalate_after_s: None,
+            escalate_to: Vec::new(),
         }
     }
 }
@@ -105,7 +117,22 @@ impl Policy {
                 "must be at most 86400 (one day); 0 disables flap detection",
             ));
         }
-        Ok(())
+        self.validate_escalation()
+    }
+
+    fn validate_escalation(&self) -> Result<(), FieldError> {
+        match self.escalate_after_s {
+            Some(s) if !(1..=604_800).contains(&s) => Err(FieldError::new(
+                "policy.escalate_after_s",
+                "must be between 1 and 604800 seconds (one week), or null for no escalation",
+            )),
+            Some(_) if self.escalate_to.is_empty() => Err(FieldError::new(
+                "policy.escalate_to",
+                "name at least one channel id to escalate to, or set escalate_after_s to null",
+            )),
+            _ if self.escalate_to.len() > 20 => Err(FieldError::new("policy.escalate_to", "at most 20 channels")),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -155,6 +182,12 @@ pub struct OpenIncident {
     /// Whether an `opened` (or `flapping`) notice went out for this incident.
     #[serde(default = "yes")]
     pub notified: bool,
+    /// Whether the `escalated` notice went out (its later notices reach the escalation too).
+    #[serde(default)]
+    pub escalated: bool,
+    /// When a held incident paged after all (escalation counts from then, else `opened_at`).
+    #[serde(default)]
+    pub paged_at: Option<Timestamp>,
 }
 
 fn yes() -> bool {
@@ -171,6 +204,8 @@ pub struct ResolvedIncident {
     pub flapping: bool,
     #[serde(default = "yes")]
     pub notified: bool,
+    #[serde(default)]
+    pub escalated: bool,
 }
 
 /// One region's view of a monitor.
@@ -250,6 +285,8 @@ pub enum NoticeKind {
     Acknowledged,
     Flapping,
     Resolved,
+    /// Still unacknowledged after `escalate_after_s`: sent to the escalation channels.
+    Escalated,
 }
 
 impl NoticeKind {
@@ -260,11 +297,35 @@ impl NoticeKind {
             NoticeKind::Acknowledged => "acknowledged",
             NoticeKind::Flapping => "flapping",
             NoticeKind::Resolved => "resolved",
+            NoticeKind::Escalated => "escalated",
         }
     }
 }
 
-/// A notification to send to every channel of the monitor, once.
+/// Which channels a notice is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// The monitor's channels.
+    #[default]
+    Monitor,
+    /// Only the policy's `escalate_to` channels: the escalation itself.
+    Escalation,
+    /// The monitor's channels and the escalation channels (the incident was escalated).
+    MonitorAndEscalation,
+}
+
+impl Audience {
+    fn after(escalated: bool) -> Self {
+        if escalated {
+            Audience::MonitorAndEscalation
+        } else {
+            Audience::Monitor
+        }
+    }
+}
+
+/// A notification to send to each channel of its audience, once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     pub incident: IncidentId,
@@ -272,6 +333,8 @@ pub struct Notice {
     pub at: Timestamp,
     /// Unique per incident transition; with the channel id it names one outbox row.
     pub dedup_key: String,
+    #[serde(default)]
+    pub audience: Audience,
 }
 
 /// What the engine must do after a step.
@@ -417,6 +480,7 @@ fn evaluate(
                 settle_held(open, parent, at, trigger == Trigger::Failure && !s.maintenance, fx);
             } else if !s.maintenance && trigger != (Trigger::Success { recovered: false }) {
                 remind_if_due(open, at, p, fx);
+                escalate_if_due(open, at, p, fx);
             }
         }
         (true, false) => match trigger {
@@ -486,6 +550,8 @@ fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: Str
         up_since: None,
         notified: linked_to.is_none() && !held,
         linked_to,
+        escalated: false,
+        paged_at: None,
     });
 }
 
@@ -509,6 +575,7 @@ fn settle_held(
             fx.push(Effect::Timeline { incident: open.id.clone(), at, message: message.into() });
             open.linked_to = None;
             open.notified = true;
+            open.paged_at = Some(at);
             open.last_notice_at = at;
             fx.push(notice(&open.id, NoticeKind::Opened, at, String::new()));
         }
@@ -522,7 +589,7 @@ fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, 
     let message = format!("down again shortly after recovering, flapping: {cause}");
     fx.push(Effect::Timeline { incident: id.clone(), at, message });
     if !prev.flapping && prev.notified {
-        fx.push(notice(&id, NoticeKind::Flapping, at, String::new()));
+        fx.push(notice_to(&id, NoticeKind::Flapping, at, String::new(), Audience::after(prev.escalated)));
     }
     s.open = Some(OpenIncident {
         id,
@@ -535,6 +602,8 @@ fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, 
         up_since: None,
         linked_to: None,
         notified: prev.notified,
+        escalated: prev.escalated,
+        paged_at: None,
     });
 }
 
@@ -555,7 +624,8 @@ fn recover(s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>
     let message = format!("{msg} after {} successful checks", p.recovery_threshold);
     fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
     if p.notify_on_resolve && open.notified {
-        fx.push(notice(&open.id, NoticeKind::Resolved, at, format!(":{resolves}")));
+        let to = Audience::after(open.escalated);
+        fx.push(notice_to(&open.id, NoticeKind::Resolved, at, format!(":{resolves}"), to));
     }
     s.last_resolved = Some(ResolvedIncident {
         id: open.id,
@@ -564,6 +634,7 @@ fn recover(s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>
         resolves,
         flapping: open.flapping,
         notified: open.notified,
+        escalated: open.escalated,
     });
 }
 
@@ -577,12 +648,26 @@ fn remind_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Ve
     fx.push(notice(&open.id, NoticeKind::Reminder, at, format!(":{}", open.reminders_sent)));
 }
 
+/// Escalate once when the incident paged `escalate_after_s` ago and nobody acknowledged it.
+fn escalate_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
+    let Some(after) = p.escalate_after_s else { return };
+    let paged = open.paged_at.unwrap_or(open.opened_at);
+    if open.escalated || open.acknowledged || at.since(paged) < i64::from(after) * 1000 {
+        return;
+    }
+    open.escalated = true;
+    let message = format!("unacknowledged for {after} s: escalated to {} more channel(s)", p.escalate_to.len());
+    fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
+    fx.push(notice_to(&open.id, NoticeKind::Escalated, at, String::new(), Audience::Escalation));
+}
+
 fn acknowledge(s: &mut MonitorState, incident: &IncidentId, at: Timestamp, by: &str, fx: &mut Vec<Effect>) {
     let Some(open) = s.open.as_mut().filter(|o| &o.id == incident && !o.acknowledged) else { return };
     open.acknowledged = true;
     fx.push(Effect::AcknowledgeIncident { incident: incident.clone(), at, by: by.to_owned() });
     fx.push(Effect::Timeline { incident: incident.clone(), at, message: format!("acknowledged by {by}") });
-    fx.push(notice(incident, NoticeKind::Acknowledged, at, String::new()));
+    let to = Audience::after(open.escalated);
+    fx.push(notice_to(incident, NoticeKind::Acknowledged, at, String::new(), to));
 }
 
 fn resolve_by_hand(
@@ -607,16 +692,22 @@ fn resolve_by_hand(
     fx.push(Effect::ResolveIncident { incident: incident.clone(), at, by: Some(by.to_owned()) });
     fx.push(Effect::Timeline { incident: incident.clone(), at, message: format!("resolved by {by}") });
     if p.notify_on_resolve && open.notified {
-        fx.push(notice(incident, NoticeKind::Resolved, at, format!(":{}", open.resolves + 1)));
+        let to = Audience::after(open.escalated);
+        fx.push(notice_to(incident, NoticeKind::Resolved, at, format!(":{}", open.resolves + 1), to));
     }
 }
 
 fn notice(incident: &IncidentId, kind: NoticeKind, at: Timestamp, suffix: String) -> Effect {
+    notice_to(incident, kind, at, suffix, Audience::Monitor)
+}
+
+fn notice_to(incident: &IncidentId, kind: NoticeKind, at: Timestamp, suffix: String, audience: Audience) -> Effect {
     Effect::Notify(Notice {
         incident: incident.clone(),
         kind,
         at,
         dedup_key: format!("{incident}:{}{suffix}", kind.as_str()),
+        audience,
     })
 }
 

@@ -4,7 +4,8 @@
 //! the open incident, `R` resolve it by hand, `M`/`m` maintenance starts/ends, `.` an
 //! interval with no result, `H` the parent monitor starts failing, `P`/`p` its incident
 //! opens/everything is fine again. Observation `i` happens at `i × 60 s`. Expected notices are
-//! written `kind@i`. Multi-region scripts write one step as `eu:F,us:S` (`ap:off`/`ap:on`
+//! written `kind@i`, with `!` when only the escalation channels get it and `+` when the
+//! escalation channels get it too. Multi-region scripts write one step as `eu:F,us:S` (`ap:off`/`ap:on`
 //! take a region offline or back).
 
 use super::*;
@@ -45,7 +46,12 @@ fn run(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
         let (next, effects) = step(&monitor, &state, &obs, policy);
         for e in effects {
             if let Effect::Notify(n) = e {
-                notices.push(format!("{}@{i}", n.kind.as_str()));
+                let to = match n.audience {
+                    Audience::Monitor => "",
+                    Audience::Escalation => "!",
+                    Audience::MonitorAndEscalation => "+",
+                };
+                notices.push(format!("{}@{i}{to}", n.kind.as_str()));
             }
         }
         state = next;
@@ -132,6 +138,58 @@ fn notices_follow_the_policy() {
     }
 }
 
+fn escalating(after_s: u32) -> Policy {
+    let to = vec![ChannelId::from_trusted("chn_oncall".into())];
+    Policy { escalate_after_s: Some(after_s), escalate_to: to, ..Policy::default() }
+}
+
+#[test]
+fn escalation_goes_out_once_unless_acknowledged_or_resolved_first() {
+    let esc = escalating(180);
+    let remind = Policy { reminder_interval_s: Some(180), ..escalating(180) };
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, Policy, Vec<&str>)> = vec![
+        ("unacknowledged: once",      "F F F F F F F F S S",  esc.clone(), vec!["opened@1", "escalated@4!", "resolved@9+"]),
+        ("acknowledged first: never", "F F A F F F F S S",    esc.clone(), vec!["opened@1", "acknowledged@2", "resolved@8"]),
+        ("ack after it reaches both", "F F F F F A S S",      esc.clone(), vec!["opened@1", "escalated@4!", "acknowledged@5+", "resolved@7+"]),
+        ("recovered first: never",    "F F F S S F S S",      esc.clone(), vec!["opened@1", "resolved@4"]),
+        ("resolved by hand after it", "F F F F F R",          esc.clone(), vec!["opened@1", "escalated@4!", "resolved@5+"]),
+        ("muted in maintenance",      "F F M F F F F m F S S", esc.clone(), vec!["opened@1", "escalated@7!", "resolved@10+"]),
+        ("beside reminders",          "F F F F F F F F",      remind,      vec!["opened@1", "reminder@4", "escalated@4!", "reminder@7"]),
+        ("a linked child never escalates", "P F F F F F F p S S", esc.clone(), vec![]),
+        ("flapping escalates once",   "F F F F S S F F F F F F", escalating(120),
+            vec!["opened@1", "escalated@3!", "resolved@5+", "flapping@7+"]),
+        ("off by default",            "F F F F F F F F",      Policy::default(), vec!["opened@1"]),
+    ];
+    for (name, script, p, expected) in cases {
+        let (_, got) = run(script, &p);
+        assert_eq!(got, expected, "case `{name}`: {script}");
+    }
+}
+
+#[test]
+fn escalation_survives_a_restart_through_the_stored_state() {
+    // The engine stores the state as JSON; a restart reloads it. Escalating from reloaded
+    // state must neither forget a due escalation nor repeat a sent one.
+    let m = MonitorId::from_parts(1, 6);
+    let p = escalating(120);
+    let at = |min: i64| Timestamp::from_millis(min * MINUTE);
+    let mut state = MonitorState::default();
+    let mut kinds = Vec::new();
+    for min in 0..8 {
+        let stored = serde_json::to_string(&state).unwrap();
+        state = serde_json::from_str(&stored).unwrap();
+        let (next, fx) = step(&m, &state, &check(at(min), "local", Outcome::Down), &p);
+        kinds.extend(fx.into_iter().filter_map(|e| match e {
+            Effect::Notify(n) => Some(n.dedup_key),
+            _ => None,
+        }));
+        state = next;
+    }
+    let id = IncidentId::for_outage(&m, 1);
+    assert_eq!(kinds, [format!("{id}:opened"), format!("{id}:escalated")]);
+}
+
 #[test]
 fn health_tracks_confirmation() {
     let p = Policy::default();
@@ -200,6 +258,11 @@ fn policy_validation_names_the_field() {
     assert_eq!(p.validate().unwrap_err().field, "policy.confirm_threshold");
     let p = Policy { reminder_interval_s: Some(5), ..Policy::default() };
     assert_eq!(p.validate().unwrap_err().field, "policy.reminder_interval_s");
+    let p = Policy { escalate_after_s: Some(300), ..Policy::default() };
+    assert_eq!(p.validate().unwrap_err().field, "policy.escalate_to", "escalating to nobody");
+    let p = Policy { escalate_after_s: Some(0), ..escalating(1) };
+    assert_eq!(p.validate().unwrap_err().field, "policy.escalate_after_s");
+    assert!(escalating(300).validate().is_ok());
 }
 
 #[test]

@@ -66,6 +66,7 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
         AlertKind::Acknowledged => ("ACKNOWLEDGED", AMBER),
         AlertKind::Flapping => ("FLAPPING", AMBER),
         AlertKind::Resolved => ("RESOLVED", GREEN),
+        AlertKind::Escalated => ("ESCALATED", RED),
         AlertKind::Test => ("TEST", BLUE),
     };
     let since = event.since.map(human_time);
@@ -81,6 +82,11 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
             duration_words(event.since.unwrap_or(event.at), event.at)
         ),
         (AlertKind::Resolved, None) => format!("{name} is back up."),
+        (AlertKind::Escalated, Some(s)) => format!(
+            "{name} is down since {s} ({}) and nobody has acknowledged it: escalated to you.",
+            duration_words(event.since.unwrap_or(event.at), event.at)
+        ),
+        (AlertKind::Escalated, None) => format!("{name} is down and nobody has acknowledged it: escalated to you."),
         (AlertKind::Test, _) => "This is a test notification from NetPulse: the channel works.".to_owned(),
     };
     let mut facts = vec![("Monitor", name.clone()), ("Target", one_line(&event.target))];

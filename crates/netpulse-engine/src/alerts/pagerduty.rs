@@ -19,7 +19,9 @@ pub const EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 /// `trigger`, `acknowledge` or `resolve` for a notice kind.
 pub fn event_action(kind: AlertKind) -> &'static str {
     match kind {
-        AlertKind::Opened | AlertKind::Reminder | AlertKind::Flapping | AlertKind::Test => "trigger",
+        AlertKind::Opened | AlertKind::Reminder | AlertKind::Flapping | AlertKind::Escalated | AlertKind::Test => {
+            "trigger"
+        }
         AlertKind::Acknowledged => "acknowledge",
         AlertKind::Resolved => "resolve",
     }
@@ -82,6 +84,7 @@ mod tests {
         assert_eq!(event_action(AlertKind::Opened), "trigger");
         assert_eq!(event_action(AlertKind::Reminder), "trigger");
         assert_eq!(event_action(AlertKind::Flapping), "trigger");
+        assert_eq!(event_action(AlertKind::Escalated), "trigger", "an escalation pages its own service");
         assert_eq!(event_action(AlertKind::Acknowledged), "acknowledge");
         assert_eq!(event_action(AlertKind::Resolved), "resolve");
         assert_eq!(event_action(AlertKind::Test), "trigger");

@@ -12,7 +12,7 @@ pub mod truth;
 use crate::clock;
 use crate::config::Secret;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{ChannelKind, ChannelRecord, Delivery, MonitorRecord, Store};
+use crate::store::{ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
 use netpulse_core::ids::fnv1a;
 use netpulse_core::incident::{Observation, Policy};
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
@@ -65,6 +65,9 @@ enum SimEvent {
         monitor: usize,
         active: bool,
     },
+    Acknowledge {
+        monitor: usize,
+    },
     Region {
         monitor: usize,
         region: usize,
@@ -89,7 +92,10 @@ struct Sim<'a> {
     path: PathBuf,
     store: SqliteStore,
     tenant: TenantId,
-    channel: ChannelId,
+    /// The channel every monitor pages.
+    primary: ChannelId,
+    /// The escalation channel, when the scenario escalates.
+    escalation: Option<ChannelId>,
     ids: Vec<MonitorId>,
     queue: BinaryHeap<Reverse<(u64, u64, SimEvent)>>,
     seq: u64,
@@ -118,24 +124,23 @@ pub async fn run(s: &Scenario) -> anyhow::Result<Report> {
 async fn simulate(s: &Scenario, path: PathBuf) -> anyhow::Result<Report> {
     let store = SqliteStore::open(&path)?;
     let (tenant, _) = store.bootstrap(&clock::token_hash("simulation"), ts(0)).await?;
-    let channel = ChannelRecord {
-        id: ChannelId::from_parts(EPOCH_MS, 1),
-        tenant_id: tenant.clone(),
-        name: "simulated receiver".into(),
-        kind: ChannelKind::Webhook,
-        url: "http://receiver.invalid/".into(),
-        secret: Secret::new("simulation-secret"),
-        settings: serde_json::json!({}),
-        enabled: true,
-        created_at: ts(0),
+    let primary = sim_channel(&tenant, 1, "simulated receiver");
+    store.create_channel(&tenant, &primary).await?;
+    let escalation = match s.escalate_after_s {
+        Some(_) => {
+            let ch = sim_channel(&tenant, 2, "simulated on-call receiver");
+            store.create_channel(&tenant, &ch).await?;
+            Some(ch.id)
+        }
+        None => None,
     };
-    store.create_channel(&tenant, &channel).await?;
     let mut sim = Sim {
         s,
         path,
         store,
         tenant,
-        channel: channel.id,
+        primary: primary.id,
+        escalation,
         ids: Vec::new(),
         queue: BinaryHeap::new(),
         seq: 0,
@@ -168,6 +173,8 @@ impl Sim<'_> {
         let policy = Policy {
             confirm_threshold: self.s.confirm_threshold,
             recovery_threshold: self.s.recovery_threshold,
+            escalate_after_s: self.s.escalate_after_s,
+            escalate_to: self.escalation.iter().cloned().collect(),
             ..Policy::default()
         };
         for (i, m) in self.s.monitors.iter().enumerate() {
@@ -182,7 +189,7 @@ impl Sim<'_> {
                 tags: vec![],
                 paused: false,
                 policy: policy.clone(),
-                channels: None,
+                channels: Some(vec![self.primary.clone()]),
                 depends_on: m.depends_on.as_ref().map(|p| sim_monitor_id(p)),
             };
             let rec = MonitorRecord {
@@ -202,6 +209,9 @@ impl Sim<'_> {
             for (a, b) in m.maintenance() {
                 self.push(a * 1000, SimEvent::Maintenance { monitor: i, active: true });
                 self.push(b * 1000, SimEvent::Maintenance { monitor: i, active: false });
+            }
+            for a in m.acknowledgements() {
+                self.push(a * 1000, SimEvent::Acknowledge { monitor: i });
             }
             for (region, a, b) in m.offline_spans(self.s.duration_s) {
                 let r = self.s.regions.iter().position(|x| *x == region).expect("validated");
@@ -238,6 +248,7 @@ impl Sim<'_> {
                 SimEvent::Maintenance { monitor, active } => {
                     self.observe(at, monitor, Observation::Maintenance { at: ts(at), active }).await?;
                 }
+                SimEvent::Acknowledge { monitor } => self.acknowledge(at, monitor).await?,
                 SimEvent::Region { monitor, region, online } => {
                     let region = self.s.regions[region].clone();
                     self.observe(at, monitor, Observation::RegionAvailability { at: ts(at), region, online }).await?;
@@ -322,6 +333,15 @@ impl Sim<'_> {
         self.dispatch(at).await
     }
 
+    /// A person acknowledges the monitor's open incident, if there is one.
+    async fn acknowledge(&mut self, at: u64, monitor: usize) -> anyhow::Result<()> {
+        let state = self.store.monitor_state(&self.tenant, &self.ids[monitor]).await?;
+        let Some(open) = state.and_then(|s| s.open).filter(|o| !o.acknowledged) else { return Ok(()) };
+        let by = IncidentCommand::Acknowledge { by: "simulated on-call".into() };
+        self.store.incident_command(&self.tenant, &open.id, by, ts(at)).await?;
+        self.dispatch(at).await
+    }
+
     /// The dispatcher's job: claim due notices and "send" them to the simulated receiver.
     async fn dispatch(&mut self, now: u64) -> anyhow::Result<()> {
         loop {
@@ -358,7 +378,6 @@ impl Sim<'_> {
             monitors.push((m.id.clone(), v));
         }
         total.finish();
-        let _ = &self.channel;
         Report {
             scenario: self.s.name.clone(),
             simulated_s: self.s.duration_s,
@@ -370,6 +389,21 @@ impl Sim<'_> {
             monitors,
             total,
         }
+    }
+}
+
+/// A simulated webhook channel (`n` makes its id).
+fn sim_channel(tenant: &TenantId, n: u128, name: &str) -> ChannelRecord {
+    ChannelRecord {
+        id: ChannelId::from_parts(EPOCH_MS, n),
+        tenant_id: tenant.clone(),
+        name: name.into(),
+        kind: ChannelKind::Webhook,
+        url: "http://receiver.invalid/".into(),
+        secret: Secret::new("simulation-secret"),
+        settings: serde_json::json!({}),
+        enabled: true,
+        created_at: ts(0),
     }
 }
 
@@ -405,12 +439,13 @@ fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received], 
         }
     }
     let down = truth::majority_down(s, m);
-    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping")) {
+    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "escalated")) {
         if !down.iter().any(|sp| sp.start <= n.at_s && n.at_s <= sp.end + slack) {
             v.false_alerts += 1;
         }
     }
-    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder")) {
+    v.escalations = notices.iter().filter(|n| n.kind == "escalated").count();
+    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder" | "escalated")) {
         if maintenance.iter().any(|(a, b)| (*a..*b).contains(&n.at_s)) {
             v.alerts_in_maintenance += 1;
         }

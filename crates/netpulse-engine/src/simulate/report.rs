@@ -42,6 +42,8 @@ pub struct Verdict {
     pub duplicates: usize,
     pub alerts_in_maintenance: usize,
     pub notifications: usize,
+    /// `escalated` notices (one per unacknowledged incident, to the escalation channel).
+    pub escalations: usize,
     pub time_to_detect_s: Spread,
     pub time_to_recovery_notice_s: Spread,
     #[serde(skip)]
@@ -60,6 +62,7 @@ impl Verdict {
         self.duplicates += o.duplicates;
         self.alerts_in_maintenance += o.alerts_in_maintenance;
         self.notifications += o.notifications;
+        self.escalations += o.escalations;
         self.ttd.extend(&o.ttd);
         self.ttr.extend(&o.ttr);
     }
@@ -129,7 +132,7 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>16} {:>16}",
+        "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>5} {:>16} {:>16}",
         "monitor",
         "real",
         "detected",
@@ -139,6 +142,7 @@ pub fn render(r: &Report) -> String {
         "dupes",
         "in-mw",
         "notices",
+        "escal",
         "detect s min/med/max",
         "resolve s"
     );
@@ -146,7 +150,7 @@ pub fn render(r: &Report) -> String {
     for (name, v) in rows {
         let _ = writeln!(
             out,
-            "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>16} {:>16}",
+            "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>5} {:>16} {:>16}",
             name,
             v.real_outages,
             v.detected,
@@ -156,6 +160,7 @@ pub fn render(r: &Report) -> String {
             v.duplicates,
             v.alerts_in_maintenance,
             v.notifications,
+            v.escalations,
             spread(&v.time_to_detect_s),
             spread(&v.time_to_recovery_notice_s)
         );

@@ -5,7 +5,7 @@
 //! commit. The decision of *what* to write lives here once; backends only say *how*.
 
 use netpulse_core::alert::AlertEvent;
-use netpulse_core::incident::{step, Effect, Health, MonitorState, Observation, Policy};
+use netpulse_core::incident::{step, Audience, Effect, Health, MonitorState, Observation, Policy};
 use netpulse_core::{ChannelId, IncidentId, MonitorId, TenantId, Timestamp};
 
 /// The facts about a monitor that notices need.
@@ -19,6 +19,8 @@ pub struct MonitorFacts {
     pub policy: Policy,
     /// The channels this monitor notifies (already resolved, enabled ones).
     pub channels: Vec<ChannelId>,
+    /// The enabled channels of `policy.escalate_to`.
+    pub escalation: Vec<ChannelId>,
     /// The open incident of the monitor this one depends on, if any.
     pub parent_incident: Option<IncidentId>,
     /// Whether that monitor is failing (suspect or down) now.
@@ -37,6 +39,7 @@ impl MonitorFacts {
         enabled: Vec<ChannelId>,
         parent: Option<(Option<IncidentId>, Option<String>)>,
     ) -> Self {
+        let escalation = enabled.iter().filter(|c| draft.policy.escalate_to.contains(c)).cloned().collect();
         let channels = match &draft.channels {
             None => enabled,
             Some(chosen) => enabled.into_iter().filter(|c| chosen.contains(c)).collect(),
@@ -50,9 +53,24 @@ impl MonitorFacts {
             regions: draft.regions.clone(),
             policy: draft.policy.clone(),
             channels,
+            escalation,
             parent_incident,
             parent_failing: matches!(parent_health.as_deref(), Some("suspect" | "down")),
         }
+    }
+}
+
+impl MonitorFacts {
+    /// The channels of `audience`, each once (a channel in both lists gets one outbox row).
+    fn audience(&self, audience: Audience) -> Vec<&ChannelId> {
+        let (monitor, escalation): (&[ChannelId], &[ChannelId]) = match audience {
+            Audience::Monitor => (&self.channels, &[]),
+            Audience::Escalation => (&[], &self.escalation),
+            Audience::MonitorAndEscalation => (&self.channels, &self.escalation),
+        };
+        let mut out: Vec<&ChannelId> = monitor.iter().collect();
+        out.extend(escalation.iter().filter(|c| !monitor.contains(c)));
+        out
     }
 }
 
@@ -119,7 +137,7 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
                         error: next.last_error.clone().or_else(|| state.last_error.clone()),
                         regions: facts.regions.clone(),
                     };
-                    for ch in &facts.channels {
+                    for ch in facts.audience(n.audience) {
                         writes.push(Write::Outbox { channel: ch.clone(), event: Box::new(event.clone()) });
                     }
                 }

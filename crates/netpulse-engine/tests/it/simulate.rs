@@ -52,6 +52,7 @@ scenario_tests! {
     maintenance => "maintenance.json",
     dependency => "dependency.json",
     storm => "storm.json",
+    escalation => "escalation.json",
 }
 
 #[test]
@@ -86,6 +87,14 @@ async fn noise_sends_nothing_and_flapping_sends_four_notices() {
         (child.real_outages, child.detected, child.notifications),
         (1, 1, 0),
         "the child is covered by the parent's page"
+    );
+
+    let (_, esc) = judge("escalation.json").await;
+    let escalations: Vec<(&str, usize)> = esc.monitors.iter().map(|(n, v)| (n.as_str(), v.escalations)).collect();
+    assert_eq!(
+        escalations,
+        [("checkout", 1), ("search", 0), ("cdn", 0)],
+        "only the outage nobody acknowledged for 10 min escalates, once"
     );
 
     let (_, maint) = judge("maintenance.json").await;
