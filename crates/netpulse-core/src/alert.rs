@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 /// One notification about one incident transition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEvent {
-    /// `opened`, `reminder`, `acknowledged`, `flapping`, `resolved`, `escalated` or `test`.
+    /// `opened`, `reminder`, `acknowledged`, `flapping`, `resolved`, `escalated`, `degraded`,
+    /// `degraded_ended` or `test`.
     pub kind: AlertKind,
     /// Unique per incident transition (and, with the channel, per outbox row).
     pub dedup_key: String,
@@ -39,6 +40,10 @@ pub enum AlertKind {
     Resolved,
     /// Unacknowledged too long: sent to the policy's escalation channels.
     Escalated,
+    /// Slow from a quorum of regions (no incident); only to channels with `notify_degraded`.
+    Degraded,
+    /// Fast again after `degraded`.
+    DegradedEnded,
     /// A "send test" from the channel settings.
     Test,
 }
@@ -52,6 +57,8 @@ impl From<NoticeKind> for AlertKind {
             NoticeKind::Flapping => AlertKind::Flapping,
             NoticeKind::Resolved => AlertKind::Resolved,
             NoticeKind::Escalated => AlertKind::Escalated,
+            NoticeKind::Degraded => AlertKind::Degraded,
+            NoticeKind::DegradedEnded => AlertKind::DegradedEnded,
         }
     }
 }
@@ -65,6 +72,8 @@ impl AlertKind {
             AlertKind::Flapping => "flapping",
             AlertKind::Resolved => "resolved",
             AlertKind::Escalated => "escalated",
+            AlertKind::Degraded => "degraded",
+            AlertKind::DegradedEnded => "degraded_ended",
             AlertKind::Test => "test",
         }
     }
@@ -80,10 +89,12 @@ impl AlertEvent {
             AlertKind::Flapping => "FLAPPING",
             AlertKind::Resolved => "RESOLVED",
             AlertKind::Escalated => "ESCALATED",
+            AlertKind::Degraded => "DEGRADED",
+            AlertKind::DegradedEnded => "FAST AGAIN",
             AlertKind::Test => "TEST",
         };
         match &self.error {
-            Some(e) if self.kind != AlertKind::Resolved => {
+            Some(e) if !matches!(self.kind, AlertKind::Resolved | AlertKind::DegradedEnded) => {
                 format!("{head}: {} ({}) — {e}", self.monitor_name, self.target)
             }
             _ => format!("{head}: {} ({})", self.monitor_name, self.target),

@@ -35,6 +35,10 @@
 //!   resolving first cancels it. Like reminders it is decided on the next observation at or
 //!   after the due time (checks keep coming while down), from stored state, so a restart
 //!   neither loses nor repeats it.
+//! - Degraded (slow but up) is its own notice class ([`degraded`]): confirmed and cleared
+//!   over the same thresholds and quorum as down, one `degraded` notice when it starts and
+//!   one `degraded_ended` when it ends, for the channels that opted in
+//!   ([`Audience::DegradedOptIn`]); never an incident, never a down alert.
 //! - Results older than the last one seen are late: recorded by ingest, ignored here.
 //!
 //! Every notice carries a dedup key unique per incident transition
@@ -220,11 +224,27 @@ pub struct RegionState {
     pub degraded: bool,
     pub online: bool,
     pub last_at: Option<Timestamp>,
+    /// Consecutive degraded checks, and consecutive fast (`up`) ones.
+    pub slow: u32,
+    pub fast: u32,
+    /// The region's degraded verdict: after `confirm_threshold` degraded checks, cleared by
+    /// `recovery_threshold` fast ones.
+    pub slow_confirmed: bool,
 }
 
 impl Default for RegionState {
     fn default() -> Self {
-        Self { failures: 0, successes: 0, down: false, degraded: false, online: true, last_at: None }
+        Self {
+            failures: 0,
+            successes: 0,
+            down: false,
+            degraded: false,
+            online: true,
+            last_at: None,
+            slow: 0,
+            fast: 0,
+            slow_confirmed: false,
+        }
     }
 }
 
@@ -244,6 +264,10 @@ pub struct MonitorState {
     pub parent_incident: Option<IncidentId>,
     /// Whether the parent is failing (suspect or down) right now (set by the engine).
     pub parent_failing: bool,
+    /// Degraded episodes so far (names their notices' dedup keys).
+    pub degraded_seq: u64,
+    /// Since when the current degraded episode was notified; `None` while not degraded.
+    pub degraded_since: Option<Timestamp>,
 }
 
 impl MonitorState {
@@ -287,6 +311,10 @@ pub enum NoticeKind {
     Resolved,
     /// Still unacknowledged after `escalate_after_s`: sent to the escalation channels.
     Escalated,
+    /// Confirmed slow (degraded) from a quorum of live regions; no incident.
+    Degraded,
+    /// Fast again after a `degraded` notice.
+    DegradedEnded,
 }
 
 impl NoticeKind {
@@ -298,6 +326,8 @@ impl NoticeKind {
             NoticeKind::Flapping => "flapping",
             NoticeKind::Resolved => "resolved",
             NoticeKind::Escalated => "escalated",
+            NoticeKind::Degraded => "degraded",
+            NoticeKind::DegradedEnded => "degraded_ended",
         }
     }
 }
@@ -313,6 +343,8 @@ pub enum Audience {
     Escalation,
     /// The monitor's channels and the escalation channels (the incident was escalated).
     MonitorAndEscalation,
+    /// The monitor's channels that opted in to degraded notices (`notify_degraded`).
+    DegradedOptIn,
 }
 
 impl Audience {
@@ -328,7 +360,8 @@ impl Audience {
 /// A notification to send to each channel of its audience, once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
-    pub incident: IncidentId,
+    /// The incident it is about; `None` for degraded notices (no incident).
+    pub incident: Option<IncidentId>,
     pub kind: NoticeKind,
     pub at: Timestamp,
     /// Unique per incident transition; with the channel id it names one outbox row.
@@ -444,6 +477,7 @@ fn observe(
         r.degraded = outcome == Outcome::Degraded;
         r.down &= r.successes < p.recovery_threshold;
     }
+    degraded::observe(r, outcome, p);
     let trigger =
         if outcome.is_failure() { Trigger::Failure } else { Trigger::Success { recovered: was_down && !r.down } };
     s.last_observed_at = s.last_observed_at.max(Some(at));
@@ -491,6 +525,9 @@ fn evaluate(
             _ => {}
         },
         (false, false) => s.health = healthy(s, failing),
+    }
+    if s.open.is_none() && !is_down {
+        degraded::evaluate(monitor, s, at, trigger != Trigger::Other, p, fx);
     }
 }
 
@@ -703,7 +740,7 @@ fn notice(incident: &IncidentId, kind: NoticeKind, at: Timestamp, suffix: String
 
 fn notice_to(incident: &IncidentId, kind: NoticeKind, at: Timestamp, suffix: String, audience: Audience) -> Effect {
     Effect::Notify(Notice {
-        incident: incident.clone(),
+        incident: Some(incident.clone()),
         kind,
         at,
         dedup_key: format!("{incident}:{}{suffix}", kind.as_str()),
@@ -711,5 +748,6 @@ fn notice_to(incident: &IncidentId, kind: NoticeKind, at: Timestamp, suffix: Str
     })
 }
 
+mod degraded;
 #[cfg(test)]
 mod tests;

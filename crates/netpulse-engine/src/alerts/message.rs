@@ -29,11 +29,13 @@ pub const GREEN: u32 = 0x1E8E3E;
 pub const AMBER: u32 = 0xF29900;
 pub const BLUE: u32 = 0x1A73E8;
 
-/// The dashboard link for `event`: `{base_url}/incidents/{id}`, or the dashboard for a test.
+/// The dashboard link for `event`: `{base_url}/incidents/{id}`; the monitor's page for a
+/// notice without an incident (degraded); the dashboard for a test.
 pub fn link(event: &AlertEvent, base_url: &str) -> String {
-    match &event.incident_id {
-        Some(id) => format!("{base_url}/incidents/{id}"),
-        None => format!("{base_url}/"),
+    match (&event.incident_id, &event.monitor_id) {
+        (Some(id), _) => format!("{base_url}/incidents/{id}"),
+        (None, Some(m)) => format!("{base_url}/monitors/{m}"),
+        (None, None) => format!("{base_url}/"),
     }
 }
 
@@ -67,6 +69,8 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
         AlertKind::Flapping => ("FLAPPING", AMBER),
         AlertKind::Resolved => ("RESOLVED", GREEN),
         AlertKind::Escalated => ("ESCALATED", RED),
+        AlertKind::Degraded => ("DEGRADED", AMBER),
+        AlertKind::DegradedEnded => ("FAST AGAIN", GREEN),
         AlertKind::Test => ("TEST", BLUE),
     };
     let since = event.since.map(human_time);
@@ -87,17 +91,25 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
             duration_words(event.since.unwrap_or(event.at), event.at)
         ),
         (AlertKind::Escalated, None) => format!("{name} is down and nobody has acknowledged it: escalated to you."),
+        (AlertKind::Degraded, _) => format!("{name} is up but slow: checks are over its degraded threshold."),
+        (AlertKind::DegradedEnded, Some(s)) => format!(
+            "{name} answers at normal speed again after {} slow (since {s}).",
+            duration_words(event.since.unwrap_or(event.at), event.at)
+        ),
+        (AlertKind::DegradedEnded, None) => format!("{name} answers at normal speed again."),
         (AlertKind::Test, _) => "This is a test notification from NetPulse: the channel works.".to_owned(),
     };
     let mut facts = vec![("Monitor", name.clone()), ("Target", one_line(&event.target))];
     if let Some(s) = since {
-        facts.push(("Down since", s));
+        let slow = matches!(event.kind, AlertKind::Degraded | AlertKind::DegradedEnded);
+        facts.push((if slow { "Slow since" } else { "Down since" }, s));
     }
     if !event.regions.is_empty() {
         facts.push(("Regions", event.regions.join(", ")));
     }
     if let Some(e) = &event.error {
-        let label = if event.kind == AlertKind::Resolved { "Last error" } else { "Error" };
+        let label =
+            if matches!(event.kind, AlertKind::Resolved | AlertKind::DegradedEnded) { "Last error" } else { "Error" };
         facts.push((label, truncate(e, 500)));
     }
     facts.push(("At", human_time(event.at)));

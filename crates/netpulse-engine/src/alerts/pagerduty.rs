@@ -19,20 +19,24 @@ pub const EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 /// `trigger`, `acknowledge` or `resolve` for a notice kind.
 pub fn event_action(kind: AlertKind) -> &'static str {
     match kind {
-        AlertKind::Opened | AlertKind::Reminder | AlertKind::Flapping | AlertKind::Escalated | AlertKind::Test => {
-            "trigger"
-        }
+        AlertKind::Opened
+        | AlertKind::Reminder
+        | AlertKind::Flapping
+        | AlertKind::Escalated
+        | AlertKind::Degraded
+        | AlertKind::Test => "trigger",
         AlertKind::Acknowledged => "acknowledge",
-        AlertKind::Resolved => "resolve",
+        AlertKind::Resolved | AlertKind::DegradedEnded => "resolve",
     }
 }
 
 /// The PagerDuty dedup key: the incident id, stable across trigger → acknowledge → resolve;
-/// the event's own (`test:…`) key when there is no incident.
+/// for a degraded episode its `…:degraded:n` key (the end resolves what the start
+/// triggered); the event's own (`test:…`) key otherwise.
 pub fn dedup_key(event: &AlertEvent) -> String {
     match &event.incident_id {
         Some(id) => id.to_string(),
-        None => truncate(&event.dedup_key, 255),
+        None => truncate(event.dedup_key.strip_suffix(":ended").unwrap_or(&event.dedup_key), 255),
     }
 }
 
@@ -46,7 +50,7 @@ pub fn render(event: &AlertEvent, routing_key: &str, base_url: &str) -> String {
     let m = compose(event, base_url);
     let severity = match event.kind {
         AlertKind::Test => "info",
-        AlertKind::Flapping => "warning",
+        AlertKind::Flapping | AlertKind::Degraded => "warning",
         _ => "critical",
     };
     let details: serde_json::Map<String, serde_json::Value> =
@@ -88,5 +92,7 @@ mod tests {
         assert_eq!(event_action(AlertKind::Acknowledged), "acknowledge");
         assert_eq!(event_action(AlertKind::Resolved), "resolve");
         assert_eq!(event_action(AlertKind::Test), "trigger");
+        assert_eq!(event_action(AlertKind::Degraded), "trigger");
+        assert_eq!(event_action(AlertKind::DegradedEnded), "resolve");
     }
 }

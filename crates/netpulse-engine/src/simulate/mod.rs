@@ -124,7 +124,8 @@ pub async fn run(s: &Scenario) -> anyhow::Result<Report> {
 async fn simulate(s: &Scenario, path: PathBuf) -> anyhow::Result<Report> {
     let store = SqliteStore::open(&path)?;
     let (tenant, _) = store.bootstrap(&clock::token_hash("simulation"), ts(0)).await?;
-    let primary = sim_channel(&tenant, 1, "simulated receiver");
+    let mut primary = sim_channel(&tenant, 1, "simulated receiver");
+    primary.settings = serde_json::json!({ "notify_degraded": true });
     store.create_channel(&tenant, &primary).await?;
     let escalation = match s.escalate_after_s {
         Some(_) => {
@@ -445,6 +446,7 @@ fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received], 
         }
     }
     v.escalations = notices.iter().filter(|n| n.kind == "escalated").count();
+    v.degraded_notices = notices.iter().filter(|n| n.kind.starts_with("degraded")).count();
     for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder" | "escalated")) {
         if maintenance.iter().any(|(a, b)| (*a..*b).contains(&n.at_s)) {
             v.alerts_in_maintenance += 1;

@@ -44,6 +44,8 @@ pub struct Verdict {
     pub notifications: usize,
     /// `escalated` notices (one per unacknowledged incident, to the escalation channel).
     pub escalations: usize,
+    /// `degraded` / `degraded_ended` notices (slow, not down: never counted as alerts).
+    pub degraded_notices: usize,
     pub time_to_detect_s: Spread,
     pub time_to_recovery_notice_s: Spread,
     #[serde(skip)]
@@ -63,6 +65,7 @@ impl Verdict {
         self.alerts_in_maintenance += o.alerts_in_maintenance;
         self.notifications += o.notifications;
         self.escalations += o.escalations;
+        self.degraded_notices += o.degraded_notices;
         self.ttd.extend(&o.ttd);
         self.ttr.extend(&o.ttr);
     }
@@ -132,7 +135,7 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>5} {:>16} {:>16}",
+        "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>5} {:>5} {:>16} {:>16}",
         "monitor",
         "real",
         "detected",
@@ -143,6 +146,7 @@ pub fn render(r: &Report) -> String {
         "in-mw",
         "notices",
         "escal",
+        "slow",
         "detect s min/med/max",
         "resolve s"
     );
@@ -150,7 +154,7 @@ pub fn render(r: &Report) -> String {
     for (name, v) in rows {
         let _ = writeln!(
             out,
-            "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>5} {:>16} {:>16}",
+            "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>5} {:>5} {:>16} {:>16}",
             name,
             v.real_outages,
             v.detected,
@@ -161,6 +165,7 @@ pub fn render(r: &Report) -> String {
             v.alerts_in_maintenance,
             v.notifications,
             v.escalations,
+            v.degraded_notices,
             spread(&v.time_to_detect_s),
             spread(&v.time_to_recovery_notice_s)
         );

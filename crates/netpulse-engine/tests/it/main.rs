@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod channels;
 mod cluster;
+mod degraded;
 mod escalation;
 mod faults;
 mod harness;

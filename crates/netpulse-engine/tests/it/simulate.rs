@@ -53,6 +53,7 @@ scenario_tests! {
     dependency => "dependency.json",
     storm => "storm.json",
     escalation => "escalation.json",
+    slow => "slow.json",
 }
 
 #[test]
@@ -96,6 +97,17 @@ async fn noise_sends_nothing_and_flapping_sends_four_notices() {
         [("checkout", 1), ("search", 0), ("cdn", 0)],
         "only the outage nobody acknowledged for 10 min escalates, once"
     );
+
+    let (_, slow) = judge("slow.json").await;
+    let notices: Vec<(&str, usize, usize)> =
+        slow.monitors.iter().map(|(n, v)| (n.as_str(), v.notifications, v.degraded_notices)).collect();
+    assert_eq!(
+        notices,
+        [("api", 2, 2), ("search", 0, 0), ("cdn", 0, 0)],
+        "slow from a majority: degraded + degraded_ended, never a down alert; one slow region or under the threshold: nothing"
+    );
+    let (_, day) = judge("full-day.json").await;
+    assert_eq!(day.total.degraded_notices, 2, "the full day's slow spell is noticed as degraded, not down");
 
     let (_, maint) = judge("maintenance.json").await;
     assert_eq!(maint.total.in_maintenance, 1, "the outage inside the window is recorded, not alerted");
