@@ -26,7 +26,11 @@ pub struct AlertEvent {
     /// When the outage began (first confirmed failure).
     pub since: Option<Timestamp>,
     pub error: Option<String>,
+    /// The monitor's regions.
     pub regions: Vec<String>,
+    /// The regions whose verdict was down (slow, for degraded notices) when it was made.
+    #[serde(default)]
+    pub affected_regions: Vec<String>,
 }
 
 /// The kind of notification.

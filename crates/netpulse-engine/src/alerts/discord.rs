@@ -55,6 +55,7 @@ mod tests {
             since: None,
             error: Some("e".repeat(5000)),
             regions: vec![],
+            affected_regions: vec![],
         };
         let body: Value = serde_json::from_str(&render(&event, "https://np.example")).unwrap();
         assert_eq!(body["allowed_mentions"]["parse"], json!([]));

@@ -100,9 +100,17 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
         (AlertKind::Test, _) => "This is a test notification from NetPulse: the channel works.".to_owned(),
     };
     let mut facts = vec![("Monitor", name.clone()), ("Target", one_line(&event.target))];
+    let slow = matches!(event.kind, AlertKind::Degraded | AlertKind::DegradedEnded);
     if let Some(s) = since {
-        let slow = matches!(event.kind, AlertKind::Degraded | AlertKind::DegradedEnded);
         facts.push((if slow { "Slow since" } else { "Down since" }, s));
+    }
+    if !event.affected_regions.is_empty() {
+        let label = if slow { "Slow from" } else { "Down from" };
+        let of = event.regions.len().max(event.affected_regions.len());
+        facts.push((
+            label,
+            format!("{} ({} of {of} regions)", event.affected_regions.join(", "), event.affected_regions.len()),
+        ));
     }
     if !event.regions.is_empty() {
         facts.push(("Regions", event.regions.join(", ")));
@@ -148,7 +156,8 @@ mod tests {
             at: Timestamp::from_secs(1_700_000_600),
             since: Some(Timestamp::from_secs(1_700_000_000)),
             error: Some("expected status 200-399, got 503".into()),
-            regions: vec!["eu".into(), "us".into()],
+            regions: vec!["eu".into(), "us".into(), "ap".into()],
+            affected_regions: vec!["eu".into(), "us".into()],
         }
     }
 
@@ -157,7 +166,8 @@ mod tests {
         let m = compose(&event(AlertKind::Opened), "https://np.example");
         assert_eq!(m.title, "DOWN: API  Bcc: x", "control characters become spaces");
         assert!(m.headline.contains("since 2023-11-14 22:13:20 UTC (10 min)"), "{}", m.headline);
-        assert!(m.facts.contains(&("Regions", "eu, us".into())));
+        assert!(m.facts.contains(&("Down from", "eu, us (2 of 3 regions)".into())), "{:?}", m.facts);
+        assert!(m.facts.contains(&("Regions", "eu, us, ap".into())));
         assert!(m.facts.iter().any(|(k, v)| *k == "Error" && v.contains("503")));
         assert_eq!(m.link, "https://np.example/incidents/inc_1");
         assert_eq!(compose(&event(AlertKind::Resolved), "").color, GREEN);

@@ -26,6 +26,7 @@ pub fn render(event: &AlertEvent, base_url: &str) -> String {
         "monitor": { "id": event.monitor_id, "name": event.monitor_name, "target": event.target },
         "error": event.error,
         "regions": event.regions,
+        "affected_regions": event.affected_regions,
     })
     .to_string()
 }

@@ -149,6 +149,7 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
                 }
                 Effect::Notify(n) => {
                     notices += 1;
+                    let degraded = n.incident.is_none();
                     let since = match n.incident {
                         None => next.degraded_since.or(state.degraded_since),
                         Some(_) => next.open.as_ref().or(state.open.as_ref()).map(|o| o.opened_at),
@@ -166,6 +167,7 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
                         since,
                         error: next.last_error.clone().or_else(|| state.last_error.clone()),
                         regions: facts.regions.clone(),
+                        affected_regions: affected_regions(&next, degraded),
                     };
                     for ch in facts.audience(n.audience) {
                         writes.push(Write::Outbox { channel: ch.clone(), event: Box::new(event.clone()) });
@@ -176,6 +178,12 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
         state = next;
     }
     Plan { state, writes, notices, recheck }
+}
+
+/// The live regions whose verdict is down now (slow, for a degraded notice), in name order.
+fn affected_regions(s: &MonitorState, degraded: bool) -> Vec<String> {
+    let hit = |r: &netpulse_core::incident::RegionState| if degraded { r.slow_confirmed } else { r.down };
+    s.regions.iter().filter(|(_, r)| r.online && hit(r)).map(|(name, _)| name.clone()).collect()
 }
 
 /// What the live feed (dashboard over SSE) hears about a monitor after a committed transaction.
