@@ -31,6 +31,9 @@ pub struct AlertEvent {
     /// The regions whose verdict was down (slow, for degraded notices) when it was made.
     #[serde(default)]
     pub affected_regions: Vec<String>,
+    /// For `storm` / `storm_over`: the monitors caught in it (their incidents still exist).
+    #[serde(default)]
+    pub storm: Vec<crate::storm::Member>,
 }
 
 /// The kind of notification.
@@ -48,6 +51,10 @@ pub enum AlertKind {
     Degraded,
     /// Fast again after `degraded`.
     DegradedEnded,
+    /// Many monitors went down at once: one notice lists them ([`crate::storm`]).
+    Storm,
+    /// The storm is over: how many went down and recovered.
+    StormOver,
     /// A "send test" from the channel settings.
     Test,
 }
@@ -78,6 +85,8 @@ impl AlertKind {
             AlertKind::Escalated => "escalated",
             AlertKind::Degraded => "degraded",
             AlertKind::DegradedEnded => "degraded_ended",
+            AlertKind::Storm => "storm",
+            AlertKind::StormOver => "storm_over",
             AlertKind::Test => "test",
         }
     }
@@ -95,6 +104,8 @@ impl AlertEvent {
             AlertKind::Escalated => "ESCALATED",
             AlertKind::Degraded => "DEGRADED",
             AlertKind::DegradedEnded => "FAST AGAIN",
+            AlertKind::Storm => "STORM",
+            AlertKind::StormOver => "STORM OVER",
             AlertKind::Test => "TEST",
         };
         match &self.error {

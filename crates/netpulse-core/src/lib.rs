@@ -12,6 +12,7 @@ pub mod ids;
 pub mod incident;
 pub mod monitor;
 pub mod schedule;
+pub mod storm;
 pub mod time;
 pub mod uptime;
 pub mod wire;

@@ -71,6 +71,8 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
         AlertKind::Escalated => ("ESCALATED", RED),
         AlertKind::Degraded => ("DEGRADED", AMBER),
         AlertKind::DegradedEnded => ("FAST AGAIN", GREEN),
+        AlertKind::Storm => ("STORM", RED),
+        AlertKind::StormOver => ("STORM OVER", GREEN),
         AlertKind::Test => ("TEST", BLUE),
     };
     let since = event.since.map(human_time);
@@ -97,8 +99,23 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
             duration_words(event.since.unwrap_or(event.at), event.at)
         ),
         (AlertKind::DegradedEnded, None) => format!("{name} answers at normal speed again."),
+        (AlertKind::Storm, _) => format!(
+            "{} monitors went down together: one notice instead of a page each (each has its own incident).",
+            event.storm.len()
+        ),
+        (AlertKind::StormOver, _) => {
+            let up = event.storm.iter().filter(|m| m.recovered).count();
+            format!(
+                "The storm is over: {} went down, {up} recovered, {} still down.",
+                event.storm.len(),
+                event.storm.len() - up
+            )
+        }
         (AlertKind::Test, _) => "This is a test notification from NetPulse: the channel works.".to_owned(),
     };
+    if matches!(event.kind, AlertKind::Storm | AlertKind::StormOver) {
+        return storm_message(event, head, headline, color, base_url);
+    }
     let mut facts = vec![("Monitor", name.clone()), ("Target", one_line(&event.target))];
     let slow = matches!(event.kind, AlertKind::Degraded | AlertKind::DegradedEnded);
     if let Some(s) = since {
@@ -122,6 +139,24 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
     }
     facts.push(("At", human_time(event.at)));
     Message { title: format!("{head}: {name}"), headline, facts, link: link(event, base_url), color }
+}
+
+/// A storm lists its monitors (names only; each links from its own incident).
+fn storm_message(event: &AlertEvent, head: &str, headline: String, color: u32, base_url: &str) -> Message {
+    let names = |recovered: Option<bool>| {
+        let of = event.storm.iter().filter(|m| recovered.is_none_or(|r| m.recovered == r));
+        truncate(&of.map(|m| one_line(&m.name)).collect::<Vec<_>>().join(", "), 1000)
+    };
+    let mut facts = vec![];
+    if event.kind == AlertKind::Storm {
+        facts.push(("Down", names(None)));
+    } else {
+        facts.extend([("Recovered", names(Some(true))), ("Still down", names(Some(false)))]);
+        facts.retain(|(_, v)| !v.is_empty());
+    }
+    facts.push(("At", human_time(event.at)));
+    let title = format!("{head}: {} monitors", event.storm.len());
+    Message { title, headline, facts, link: link(event, base_url), color }
 }
 
 /// `s` with every control character (CR, LF, tab, …) replaced by a space.
@@ -158,6 +193,7 @@ mod tests {
             error: Some("expected status 200-399, got 503".into()),
             regions: vec!["eu".into(), "us".into(), "ap".into()],
             affected_regions: vec!["eu".into(), "us".into()],
+            storm: vec![],
         }
     }
 

@@ -24,19 +24,24 @@ pub fn event_action(kind: AlertKind) -> &'static str {
         | AlertKind::Flapping
         | AlertKind::Escalated
         | AlertKind::Degraded
+        | AlertKind::Storm
         | AlertKind::Test => "trigger",
         AlertKind::Acknowledged => "acknowledge",
-        AlertKind::Resolved | AlertKind::DegradedEnded => "resolve",
+        AlertKind::Resolved | AlertKind::DegradedEnded | AlertKind::StormOver => "resolve",
     }
 }
 
 /// The PagerDuty dedup key: the incident id, stable across trigger → acknowledge → resolve;
-/// for a degraded episode its `…:degraded:n` key (the end resolves what the start
+/// for a degraded episode or a storm the key of its start (the end resolves what the start
 /// triggered); the event's own (`test:…`) key otherwise.
 pub fn dedup_key(event: &AlertEvent) -> String {
     match &event.incident_id {
         Some(id) => id.to_string(),
-        None => truncate(event.dedup_key.strip_suffix(":ended").unwrap_or(&event.dedup_key), 255),
+        None => {
+            let key = &event.dedup_key;
+            let storm = key.starts_with("storm:").then(|| key.splitn(4, ':').take(3).collect::<Vec<_>>().join(":"));
+            truncate(&storm.unwrap_or_else(|| key.strip_suffix(":ended").unwrap_or(key).to_owned()), 255)
+        }
     }
 }
 
@@ -94,5 +99,6 @@ mod tests {
         assert_eq!(event_action(AlertKind::Test), "trigger");
         assert_eq!(event_action(AlertKind::Degraded), "trigger");
         assert_eq!(event_action(AlertKind::DegradedEnded), "resolve");
+        assert_eq!((event_action(AlertKind::Storm), event_action(AlertKind::StormOver)), ("trigger", "resolve"));
     }
 }

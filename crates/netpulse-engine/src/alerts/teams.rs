@@ -66,6 +66,7 @@ mod tests {
             error: None,
             regions: vec![],
             affected_regions: vec![],
+            storm: vec![],
         };
         let card = |e: &AlertEvent| serde_json::from_str::<Value>(&render(e, "https://np")).unwrap();
         let body = card(&event);

@@ -239,6 +239,7 @@ pub async fn test(State(s): State<AppState>, caller: Caller, Path(id): Path<Stri
         error: None,
         regions: vec![],
         affected_regions: vec![],
+        storm: vec![],
     };
     let body = match s.sender.send(&ch, &event).await {
         Attempt::Delivered { status } => json!({ "delivered": true, "status": status }),

@@ -13,11 +13,14 @@ use crate::clock;
 use crate::config::Secret;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
+use netpulse_core::alert::{AlertEvent, AlertKind};
 use netpulse_core::ids::fnv1a;
 use netpulse_core::incident::{Observation, Policy};
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
 use netpulse_core::schedule::next_due;
-use netpulse_core::{ChannelId, CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
+use netpulse_core::{
+    ChannelId, CheckResult, IncidentId, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings,
+};
 use report::{incident_windows, Received, Report, Verdict};
 use scenario::{Condition, Scenario};
 use std::cmp::Reverse;
@@ -81,6 +84,8 @@ enum SimEvent {
     Deliver(Box<ResultKey>),
     /// Ingest's linger ran out: store what has arrived.
     Flush,
+    /// The dispatcher's poll, simulated once a second while a storm is in progress.
+    Tick,
 }
 
 /// A result waiting to reach ingest (boxed ordering key + the result).
@@ -104,6 +109,9 @@ struct Sim<'a> {
     pending_since: Option<u64>,
     rng: Rng,
     received: Vec<Received>,
+    storm_notices: usize,
+    /// A `Tick` is queued.
+    ticking: bool,
     checks: u64,
     failed_checks: u64,
     redelivered: u64,
@@ -150,6 +158,8 @@ async fn simulate(s: &Scenario, path: PathBuf) -> anyhow::Result<Report> {
         pending_since: None,
         rng: Rng(s.seed),
         received: Vec::new(),
+        storm_notices: 0,
+        ticking: false,
         checks: 0,
         failed_checks: 0,
         redelivered: 0,
@@ -246,6 +256,10 @@ impl Sim<'_> {
                     }
                 }
                 SimEvent::Flush => {}
+                SimEvent::Tick => {
+                    self.ticking = false;
+                    self.dispatch(at).await?;
+                }
                 SimEvent::Maintenance { monitor, active } => {
                     self.observe(at, monitor, Observation::Maintenance { at: ts(at), active }).await?;
                 }
@@ -343,25 +357,57 @@ impl Sim<'_> {
         self.dispatch(at).await
     }
 
-    /// The dispatcher's job: claim due notices and "send" them to the simulated receiver.
+    /// The dispatcher's job: end quiet storms, claim due notices, screen them for storms
+    /// (the engine's own `alerts::storm`), and "send" the rest to the simulated receiver.
     async fn dispatch(&mut self, now: u64) -> anyhow::Result<()> {
+        let storm = self.s.storm.unwrap_or_default();
+        crate::alerts::storm::settle(&self.store, ts(now), &storm).await?;
         loop {
             let items = self.store.claim_outbox(ts(now), 64, 60_000).await?;
             if items.is_empty() {
-                return Ok(());
+                break;
             }
-            for item in items {
-                let e = &item.event;
-                self.received.push(Received {
-                    monitor: e.monitor_name.clone(),
-                    channel: item.channel.id.to_string(),
-                    kind: e.kind.as_str().to_owned(),
-                    dedup_key: e.dedup_key.clone(),
-                    incident: e.incident_id.as_ref().map(ToString::to_string).unwrap_or_default(),
-                    at_s: scenario_ms(e.at) / 1000,
-                });
+            for item in crate::alerts::storm::screen(&self.store, items, ts(now), &storm).await? {
+                self.receive(&item.channel.id, &item.event);
                 self.store.record_delivery(item.id, Delivery::Sent { at: ts(now) }).await?;
             }
+        }
+        if !self.ticking && !self.store.active_storms().await?.is_empty() {
+            self.ticking = true;
+            self.push(now + 1000, SimEvent::Tick);
+        }
+        Ok(())
+    }
+
+    /// Record what a channel received. A storm notice counts, for each monitor it lists, as
+    /// that monitor's `opened` (and its summary as `resolved` for those that recovered).
+    fn receive(&mut self, channel: &ChannelId, e: &AlertEvent) {
+        let at_s = scenario_ms(e.at) / 1000;
+        let one = |monitor: &str, kind: &str, key: String, incident: Option<&IncidentId>, via_storm| Received {
+            monitor: monitor.to_owned(),
+            channel: channel.to_string(),
+            kind: kind.to_owned(),
+            dedup_key: key,
+            incident: incident.map(ToString::to_string).unwrap_or_default(),
+            at_s,
+            via_storm,
+        };
+        let members = e.storm.iter().filter(|m| e.kind == AlertKind::Storm || m.recovered);
+        let kind = if e.kind == AlertKind::Storm { "opened" } else { "resolved" };
+        let from_storm: Vec<Received> = members
+            .map(|m| one(&m.name, kind, format!("{}:{}", e.dedup_key, m.monitor), m.incident.as_ref(), true))
+            .collect();
+        if matches!(e.kind, AlertKind::Storm | AlertKind::StormOver) {
+            self.storm_notices += 1;
+            self.received.extend(from_storm);
+        } else {
+            self.received.push(one(
+                &e.monitor_name,
+                e.kind.as_str(),
+                e.dedup_key.clone(),
+                e.incident_id.as_ref(),
+                false,
+            ));
         }
     }
 
@@ -381,6 +427,7 @@ impl Sim<'_> {
         total.finish();
         Report {
             scenario: self.s.name.clone(),
+            storm_notices: self.storm_notices,
             simulated_s: self.s.duration_s,
             checks: self.checks,
             failed_checks: self.failed_checks,
@@ -447,6 +494,7 @@ fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received], 
     }
     v.escalations = notices.iter().filter(|n| n.kind == "escalated").count();
     v.degraded_notices = notices.iter().filter(|n| n.kind.starts_with("degraded")).count();
+    v.detected_in_storm = notices.iter().filter(|n| n.via_storm && n.kind == "opened").count();
     for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder" | "escalated")) {
         if maintenance.iter().any(|(a, b)| (*a..*b).contains(&n.at_s)) {
             v.alerts_in_maintenance += 1;

@@ -15,7 +15,8 @@
 //! A state without `regions` applies to all regions; a state with `regions` applies to those
 //! and leaves the others up. Unknown fields are allowed. Extensions: `escalate_after_s` at
 //! the top adds an escalation channel to the policy, and `{"at_s": …, "acknowledge": true}`
-//! acknowledges the monitor's open incident then, as a person would.
+//! acknowledges the monitor's open incident then, as a person would; `storm` sets storm
+//! control (`{"threshold": 5, "window_s": 60}`, the engine's default).
 
 use serde::Deserialize;
 
@@ -41,6 +42,9 @@ pub struct Scenario {
     /// Escalate unacknowledged incidents to a second simulated channel after this long.
     #[serde(default)]
     pub escalate_after_s: Option<u32>,
+    /// Storm control as the engine does it (`alerts.storm_threshold` / `storm_window_s`).
+    #[serde(default)]
+    pub storm: Option<netpulse_core::storm::StormPolicy>,
     pub monitors: Vec<SimMonitor>,
 }
 

@@ -168,6 +168,7 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
                         error: next.last_error.clone().or_else(|| state.last_error.clone()),
                         regions: facts.regions.clone(),
                         affected_regions: affected_regions(&next, degraded),
+                        storm: vec![],
                     };
                     for ch in facts.audience(n.audience) {
                         writes.push(Write::Outbox { channel: ch.clone(), event: Box::new(event.clone()) });

@@ -17,4 +17,5 @@ mod queue;
 mod simulate;
 mod status_pages;
 mod store;
+mod storm;
 mod workers;

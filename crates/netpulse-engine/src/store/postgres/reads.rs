@@ -170,7 +170,7 @@ pub async fn prune(
         .await?;
     n += tx
         .execute_typed(
-            "DELETE FROM alert_outbox WHERE status IN ('sent', 'failed') AND created_at < $1",
+            "DELETE FROM alert_outbox WHERE status IN ('sent', 'failed', 'grouped') AND created_at < $1",
             &[(&before, Type::INT8)],
         )
         .await?;

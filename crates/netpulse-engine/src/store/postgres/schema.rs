@@ -144,6 +144,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE incidents ADD COLUMN public_message TEXT;
     ALTER TABLE incidents ADD COLUMN public_message_at BIGINT;
     "#,
+    // storm control: a channel's storm in progress (see core::storm).
+    r#"
+    CREATE TABLE alert_storms (
+        tenant_id TEXT NOT NULL, channel_id TEXT NOT NULL, state TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, channel_id)
+    );
+    CREATE INDEX alert_outbox_pages ON alert_outbox(channel_id, created_at);
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -119,7 +119,7 @@ pub fn prune(
     // Rollups are one row per monitor-hour: few enough to delete in one statement.
     n += tx.execute("DELETE FROM uptime_hourly WHERE hour_start < ?1", params![rollups_before.millis()])?;
     n += tx.execute(
-        "DELETE FROM alert_outbox WHERE status IN ('sent', 'failed') AND created_at < ?1",
+        "DELETE FROM alert_outbox WHERE status IN ('sent', 'failed', 'grouped') AND created_at < ?1",
         params![results_before.millis()],
     )?;
     tx.commit()?;

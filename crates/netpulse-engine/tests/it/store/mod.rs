@@ -35,12 +35,15 @@ macro_rules! contract {
 pub mod backends;
 mod concurrency;
 mod migrations;
+mod storms;
+use storms::a_storm_groups_its_rows_and_queues_its_notice_once;
 
 contract!(
     redelivered_results_are_stored_once_and_alert_once,
     late_results_are_recorded_but_do_not_reopen_an_outage,
     another_tenants_ids_behave_as_missing,
     retention_drops_raw_results_but_rollups_keep_their_uptime,
+    a_storm_groups_its_rows_and_queues_its_notice_once,
 );
 
 fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {
