@@ -76,9 +76,15 @@ pub fn test_config(data_dir: &Path) -> Config {
 
 /// Start the engine on a fresh database.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_adjusted(|_| {}).await
+}
+
+/// Start the engine on a fresh database of the chosen backends, `adjust`ing its configuration.
+pub async fn spawn_app_adjusted(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let tmp = tempfile::tempdir().expect("temp dir");
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
     let mut config = test_config(tmp.path());
+    adjust(&mut config);
     let db = use_backends(&mut config, &env("NETPULSE_TEST_DB", "sqlite"), &env("NETPULSE_TEST_QUEUE", "memory")).await;
     let mut app = spawn_app_with(config).await;
     app._tmp = Some(tmp);

@@ -7,10 +7,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn many_monitors_down_at_once_page_as_one_storm_and_end_with_a_summary() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    (config.alerts.storm_threshold, config.alerts.storm_window_s) = (3, 2);
-    let app = spawn_app_with(config).await;
+    let app = spawn_app_adjusted(|c| (c.alerts.storm_threshold, c.alerts.storm_window_s) = (3, 2)).await;
     let target = Target::start().await;
     let hooks = Receiver::start().await;
     let (channel, _) = app.create_webhook(&hooks).await;
