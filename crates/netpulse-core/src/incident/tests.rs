@@ -10,6 +10,7 @@
 //! take a region offline or back).
 
 use super::*;
+use crate::ChannelId;
 
 const MINUTE: i64 = 60_000;
 
