@@ -210,6 +210,27 @@ mod tests {
     }
 
     #[test]
+    fn a_storm_lists_its_monitors_and_its_summary_counts_them() {
+        let member = |n: u128, recovered| netpulse_core::storm::Member {
+            monitor: netpulse_core::MonitorId::from_parts(1, n),
+            name: format!("svc-{n}"),
+            incident: None,
+            recovered,
+        };
+        let mut e = event(AlertKind::Storm);
+        (e.incident_id, e.storm) = (None, vec![member(1, false), member(2, false), member(3, false)]);
+        let m = compose(&e, "https://np.example");
+        assert_eq!(m.title, "STORM: 3 monitors");
+        assert!(m.facts.contains(&("Down", "svc-1, svc-2, svc-3".into())), "{:?}", m.facts);
+        assert_eq!(m.link, "https://np.example/");
+        e.kind = AlertKind::StormOver;
+        e.storm[2].recovered = true;
+        let m = compose(&e, "");
+        assert!(m.headline.contains("3 went down, 1 recovered, 2 still down"), "{}", m.headline);
+        assert!(m.facts.contains(&("Still down", "svc-1, svc-2".into())) && m.color == GREEN);
+    }
+
+    #[test]
     fn truncates_by_characters() {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("äöü", 3), "äöü");

@@ -101,4 +101,21 @@ mod tests {
         assert_eq!(event_action(AlertKind::DegradedEnded), "resolve");
         assert_eq!((event_action(AlertKind::Storm), event_action(AlertKind::StormOver)), ("trigger", "resolve"));
     }
+
+    #[test]
+    fn a_storm_and_a_degraded_episode_resolve_the_key_they_triggered() {
+        let key = |k: &str| {
+            let e: AlertEvent = serde_json::from_value(json!({
+                "kind": "storm", "dedup_key": k, "tenant_id": netpulse_core::TenantId::from_parts(1, 1),
+                "incident_id": null, "monitor_id": null, "monitor_name": "", "target": "", "at": 0,
+                "since": null, "error": null, "regions": []
+            }))
+            .unwrap();
+            dedup_key(&e)
+        };
+        assert_eq!(key("storm:chn_1:5000"), "storm:chn_1:5000");
+        assert_eq!(key("storm:chn_1:5000:7"), "storm:chn_1:5000", "an update re-triggers the same alert");
+        assert_eq!(key("storm:chn_1:5000:over"), "storm:chn_1:5000");
+        assert_eq!(key("mon_1:degraded:2:ended"), "mon_1:degraded:2");
+    }
 }
