@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 /// One notification about one incident transition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEvent {
-    /// `opened`, `reminder`, `acknowledged`, `flapping`, `resolved` or `test`.
+    /// `opened`, `reminder`, `acknowledged`, `flapping`, `resolved`, `escalated`, `degraded`,
+    /// `degraded_ended` or `test`.
     pub kind: AlertKind,
     /// Unique per incident transition (and, with the channel, per outbox row).
     pub dedup_key: String,
@@ -25,7 +26,14 @@ pub struct AlertEvent {
     /// When the outage began (first confirmed failure).
     pub since: Option<Timestamp>,
     pub error: Option<String>,
+    /// The monitor's regions.
     pub regions: Vec<String>,
+    /// The regions whose verdict was down (slow, for degraded notices) when it was made.
+    #[serde(default)]
+    pub affected_regions: Vec<String>,
+    /// For `storm` / `storm_over`: the monitors caught in it (their incidents still exist).
+    #[serde(default)]
+    pub storm: Vec<crate::storm::Member>,
 }
 
 /// The kind of notification.
@@ -37,6 +45,16 @@ pub enum AlertKind {
     Acknowledged,
     Flapping,
     Resolved,
+    /// Unacknowledged too long: sent to the policy's escalation channels.
+    Escalated,
+    /// Slow from a quorum of regions (no incident); only to channels with `notify_degraded`.
+    Degraded,
+    /// Fast again after `degraded`.
+    DegradedEnded,
+    /// Many monitors went down at once: one notice lists them ([`crate::storm`]).
+    Storm,
+    /// The storm is over: how many went down and recovered.
+    StormOver,
     /// A "send test" from the channel settings.
     Test,
 }
@@ -49,6 +67,9 @@ impl From<NoticeKind> for AlertKind {
             NoticeKind::Acknowledged => AlertKind::Acknowledged,
             NoticeKind::Flapping => AlertKind::Flapping,
             NoticeKind::Resolved => AlertKind::Resolved,
+            NoticeKind::Escalated => AlertKind::Escalated,
+            NoticeKind::Degraded => AlertKind::Degraded,
+            NoticeKind::DegradedEnded => AlertKind::DegradedEnded,
         }
     }
 }
@@ -61,6 +82,11 @@ impl AlertKind {
             AlertKind::Acknowledged => "acknowledged",
             AlertKind::Flapping => "flapping",
             AlertKind::Resolved => "resolved",
+            AlertKind::Escalated => "escalated",
+            AlertKind::Degraded => "degraded",
+            AlertKind::DegradedEnded => "degraded_ended",
+            AlertKind::Storm => "storm",
+            AlertKind::StormOver => "storm_over",
             AlertKind::Test => "test",
         }
     }
@@ -75,10 +101,15 @@ impl AlertEvent {
             AlertKind::Acknowledged => "ACKNOWLEDGED",
             AlertKind::Flapping => "FLAPPING",
             AlertKind::Resolved => "RESOLVED",
+            AlertKind::Escalated => "ESCALATED",
+            AlertKind::Degraded => "DEGRADED",
+            AlertKind::DegradedEnded => "FAST AGAIN",
+            AlertKind::Storm => "STORM",
+            AlertKind::StormOver => "STORM OVER",
             AlertKind::Test => "TEST",
         };
         match &self.error {
-            Some(e) if self.kind != AlertKind::Resolved => {
+            Some(e) if !matches!(self.kind, AlertKind::Resolved | AlertKind::DegradedEnded) => {
                 format!("{head}: {} ({}) — {e}", self.monitor_name, self.target)
             }
             _ => format!("{head}: {} ({})", self.monitor_name, self.target),

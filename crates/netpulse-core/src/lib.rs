@@ -13,6 +13,7 @@ pub mod incident;
 pub mod monitor;
 pub mod retention;
 pub mod schedule;
+pub mod storm;
 pub mod time;
 pub mod uptime;
 pub mod wire;

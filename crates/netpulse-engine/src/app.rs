@@ -248,6 +248,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         policy: alerts::RetryPolicy { max_attempts: config.alerts.max_attempts, base_ms: config.alerts.retry_base_ms },
         lease: shared.then(|| Lease::new(store.clone(), "alerts", node_id.clone())),
+        storm: netpulse_core::storm::StormPolicy {
+            threshold: config.alerts.storm_threshold,
+            window_s: config.alerts.storm_window_s,
+        },
     };
     let poll = Duration::from_millis(config.alerts.poll_interval_ms);
     let dispatcher = spawn_if(roles.has(Role::Alerts), dispatcher.run(alerts_rx.clone(), poll));

@@ -176,6 +176,9 @@ pub struct AlertsConfig {
     pub max_attempts: u32,
     pub retry_base_ms: i64,
     pub timeout_ms: u64,
+    /// Storm control for every account: this many monitors paging within the window page once.
+    pub storm_threshold: u32,
+    pub storm_window_s: u32,
 }
 
 /// The SMTP server e-mail channels send through; `host = ""` means none configured.
@@ -370,6 +373,9 @@ impl Config {
         }
         if self.alerts.max_attempts == 0 {
             return Err(("alerts.max_attempts", "must be at least 1".into()));
+        }
+        if !(1..=3600).contains(&self.alerts.storm_window_s) {
+            return Err(("alerts.storm_window_s", "must be between 1 and 3600 seconds".into()));
         }
         for a in &self.ssrf.allow {
             a.parse::<IpCidr>().map_err(|e| ("ssrf.allow", format!("`{a}`: {e}; write CIDRs like \"10.0.0.0/8\"")))?;

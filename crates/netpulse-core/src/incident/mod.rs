@@ -29,6 +29,16 @@
 //!   monitor has stayed up for `flap_window_s`. So a target bouncing at the threshold yields
 //!   opened → resolved → flapping → resolved, never a storm.
 //! - Reminders every `reminder_interval_s` while down and unacknowledged.
+//! - Escalation: `escalate_after_s` after an incident paged, still open and unacknowledged,
+//!   one `escalated` notice goes to the `escalate_to` channels ([`Audience::Escalation`]);
+//!   from then on its `acknowledged`/`resolved` notices reach them too. Acknowledging or
+//!   resolving first cancels it. Like reminders it is decided on the next observation at or
+//!   after the due time (checks keep coming while down), from stored state, so a restart
+//!   neither loses nor repeats it.
+//! - Degraded (slow but up) is its own notice class ([`degraded`]): confirmed and cleared
+//!   over the same thresholds and quorum as down, one `degraded` notice when it starts and
+//!   one `degraded_ended` when it ends, for the channels that opted in
+//!   ([`Audience::DegradedOptIn`]); never an incident, never a down alert.
 //! - Results older than the last one seen are late: recorded by ingest, ignored here.
 //!
 //! Every notice carries a dedup key unique per incident transition
@@ -37,77 +47,11 @@
 
 use crate::check::Outcome;
 use crate::ids::{IncidentId, MonitorId};
-use crate::monitor::FieldError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Alerting policy of one monitor.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Policy {
-    /// Consecutive failed checks that confirm an outage.
-    pub confirm_threshold: u32,
-    /// Consecutive successful checks that confirm recovery.
-    pub recovery_threshold: u32,
-    /// Re-notify while down and unacknowledged; `None` = never.
-    pub reminder_interval_s: Option<u32>,
-    /// Send a notice when an incident resolves.
-    pub notify_on_resolve: bool,
-    /// Flapping window: a relapse this soon after a resolve reopens the incident, and a
-    /// flapping incident resolves after this long up. `0` disables flap detection.
-    pub flap_window_s: u32,
-    /// Live regions that must be down; `None` = a majority of them.
-    pub quorum: Option<u32>,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            confirm_threshold: 2,
-            recovery_threshold: 2,
-            reminder_interval_s: None,
-            notify_on_resolve: true,
-            flap_window_s: 900,
-            quorum: None,
-        }
-    }
-}
-
-impl Policy {
-    /// Regions that must be down among `live` live regions (never 0 for a non-empty set).
-    pub fn needed(&self, live: usize) -> usize {
-        match self.quorum {
-            Some(q) => (q as usize).min(live),
-            None => live / 2 + 1,
-        }
-    }
-
-    pub fn validate(&self) -> Result<(), FieldError> {
-        if !(1..=20).contains(&self.confirm_threshold) {
-            return Err(FieldError::new("policy.confirm_threshold", "must be between 1 and 20"));
-        }
-        if !(1..=20).contains(&self.recovery_threshold) {
-            return Err(FieldError::new("policy.recovery_threshold", "must be between 1 and 20"));
-        }
-        if matches!(self.reminder_interval_s, Some(s) if s < 60) {
-            return Err(FieldError::new(
-                "policy.reminder_interval_s",
-                "must be at least 60 seconds, or null for no reminders",
-            ));
-        }
-        if self.quorum == Some(0) {
-            return Err(FieldError::new("policy.quorum", "must be at least 1, or null for a majority of live regions"));
-        }
-        if self.flap_window_s > 86_400 {
-            return Err(FieldError::new(
-                "policy.flap_window_s",
-                "must be at most 86400 (one day); 0 disables flap detection",
-            ));
-        }
-        Ok(())
-    }
-}
+pub use policy::Policy;
 
 /// What a monitor looks like right now, as shown to users.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +99,12 @@ pub struct OpenIncident {
     /// Whether an `opened` (or `flapping`) notice went out for this incident.
     #[serde(default = "yes")]
     pub notified: bool,
+    /// Whether the `escalated` notice went out (its later notices reach the escalation too).
+    #[serde(default)]
+    pub escalated: bool,
+    /// When a held incident paged after all (escalation counts from then, else `opened_at`).
+    #[serde(default)]
+    pub paged_at: Option<Timestamp>,
 }
 
 fn yes() -> bool {
@@ -171,6 +121,8 @@ pub struct ResolvedIncident {
     pub flapping: bool,
     #[serde(default = "yes")]
     pub notified: bool,
+    #[serde(default)]
+    pub escalated: bool,
 }
 
 /// One region's view of a monitor.
@@ -185,11 +137,27 @@ pub struct RegionState {
     pub degraded: bool,
     pub online: bool,
     pub last_at: Option<Timestamp>,
+    /// Consecutive degraded checks, and consecutive fast (`up`) ones.
+    pub slow: u32,
+    pub fast: u32,
+    /// The region's degraded verdict: after `confirm_threshold` degraded checks, cleared by
+    /// `recovery_threshold` fast ones.
+    pub slow_confirmed: bool,
 }
 
 impl Default for RegionState {
     fn default() -> Self {
-        Self { failures: 0, successes: 0, down: false, degraded: false, online: true, last_at: None }
+        Self {
+            failures: 0,
+            successes: 0,
+            down: false,
+            degraded: false,
+            online: true,
+            last_at: None,
+            slow: 0,
+            fast: 0,
+            slow_confirmed: false,
+        }
     }
 }
 
@@ -209,6 +177,10 @@ pub struct MonitorState {
     pub parent_incident: Option<IncidentId>,
     /// Whether the parent is failing (suspect or down) right now (set by the engine).
     pub parent_failing: bool,
+    /// Degraded episodes so far (names their notices' dedup keys).
+    pub degraded_seq: u64,
+    /// Since when the current degraded episode was notified; `None` while not degraded.
+    pub degraded_since: Option<Timestamp>,
 }
 
 impl MonitorState {
@@ -250,6 +222,12 @@ pub enum NoticeKind {
     Acknowledged,
     Flapping,
     Resolved,
+    /// Still unacknowledged after `escalate_after_s`: sent to the escalation channels.
+    Escalated,
+    /// Confirmed slow (degraded) from a quorum of live regions; no incident.
+    Degraded,
+    /// Fast again after a `degraded` notice.
+    DegradedEnded,
 }
 
 impl NoticeKind {
@@ -260,18 +238,49 @@ impl NoticeKind {
             NoticeKind::Acknowledged => "acknowledged",
             NoticeKind::Flapping => "flapping",
             NoticeKind::Resolved => "resolved",
+            NoticeKind::Escalated => "escalated",
+            NoticeKind::Degraded => "degraded",
+            NoticeKind::DegradedEnded => "degraded_ended",
         }
     }
 }
 
-/// A notification to send to every channel of the monitor, once.
+/// Which channels a notice is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// The monitor's channels.
+    #[default]
+    Monitor,
+    /// Only the policy's `escalate_to` channels: the escalation itself.
+    Escalation,
+    /// The monitor's channels and the escalation channels (the incident was escalated).
+    MonitorAndEscalation,
+    /// The monitor's channels that opted in to degraded notices (`notify_degraded`).
+    DegradedOptIn,
+}
+
+impl Audience {
+    fn after(escalated: bool) -> Self {
+        if escalated {
+            Audience::MonitorAndEscalation
+        } else {
+            Audience::Monitor
+        }
+    }
+}
+
+/// A notification to send to each channel of its audience, once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
-    pub incident: IncidentId,
+    /// The incident it is about; `None` for degraded notices (no incident).
+    pub incident: Option<IncidentId>,
     pub kind: NoticeKind,
     pub at: Timestamp,
     /// Unique per incident transition; with the channel id it names one outbox row.
     pub dedup_key: String,
+    #[serde(default)]
+    pub audience: Audience,
 }
 
 /// What the engine must do after a step.
@@ -381,6 +390,7 @@ fn observe(
         r.degraded = outcome == Outcome::Degraded;
         r.down &= r.successes < p.recovery_threshold;
     }
+    degraded::observe(r, outcome, p);
     let trigger =
         if outcome.is_failure() { Trigger::Failure } else { Trigger::Success { recovered: was_down && !r.down } };
     s.last_observed_at = s.last_observed_at.max(Some(at));
@@ -417,6 +427,7 @@ fn evaluate(
                 settle_held(open, parent, at, trigger == Trigger::Failure && !s.maintenance, fx);
             } else if !s.maintenance && trigger != (Trigger::Success { recovered: false }) {
                 remind_if_due(open, at, p, fx);
+                escalate_if_due(open, at, p, fx);
             }
         }
         (true, false) => match trigger {
@@ -427,6 +438,9 @@ fn evaluate(
             _ => {}
         },
         (false, false) => s.health = healthy(s, failing),
+    }
+    if s.open.is_none() && !is_down {
+        degraded::evaluate(monitor, s, at, trigger != Trigger::Other, p, fx);
     }
 }
 
@@ -486,6 +500,8 @@ fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: Str
         up_since: None,
         notified: linked_to.is_none() && !held,
         linked_to,
+        escalated: false,
+        paged_at: None,
     });
 }
 
@@ -509,6 +525,7 @@ fn settle_held(
             fx.push(Effect::Timeline { incident: open.id.clone(), at, message: message.into() });
             open.linked_to = None;
             open.notified = true;
+            open.paged_at = Some(at);
             open.last_notice_at = at;
             fx.push(notice(&open.id, NoticeKind::Opened, at, String::new()));
         }
@@ -522,7 +539,7 @@ fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, 
     let message = format!("down again shortly after recovering, flapping: {cause}");
     fx.push(Effect::Timeline { incident: id.clone(), at, message });
     if !prev.flapping && prev.notified {
-        fx.push(notice(&id, NoticeKind::Flapping, at, String::new()));
+        fx.push(notice_to(&id, NoticeKind::Flapping, at, String::new(), Audience::after(prev.escalated)));
     }
     s.open = Some(OpenIncident {
         id,
@@ -535,6 +552,8 @@ fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, 
         up_since: None,
         linked_to: None,
         notified: prev.notified,
+        escalated: prev.escalated,
+        paged_at: None,
     });
 }
 
@@ -555,7 +574,8 @@ fn recover(s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>
     let message = format!("{msg} after {} successful checks", p.recovery_threshold);
     fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
     if p.notify_on_resolve && open.notified {
-        fx.push(notice(&open.id, NoticeKind::Resolved, at, format!(":{resolves}")));
+        let to = Audience::after(open.escalated);
+        fx.push(notice_to(&open.id, NoticeKind::Resolved, at, format!(":{resolves}"), to));
     }
     s.last_resolved = Some(ResolvedIncident {
         id: open.id,
@@ -564,6 +584,7 @@ fn recover(s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>
         resolves,
         flapping: open.flapping,
         notified: open.notified,
+        escalated: open.escalated,
     });
 }
 
@@ -577,12 +598,26 @@ fn remind_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Ve
     fx.push(notice(&open.id, NoticeKind::Reminder, at, format!(":{}", open.reminders_sent)));
 }
 
+/// Escalate once when the incident paged `escalate_after_s` ago and nobody acknowledged it.
+fn escalate_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
+    let Some(after) = p.escalate_after_s else { return };
+    let paged = open.paged_at.unwrap_or(open.opened_at);
+    if open.escalated || open.acknowledged || at.since(paged) < i64::from(after) * 1000 {
+        return;
+    }
+    open.escalated = true;
+    let message = format!("unacknowledged for {after} s: escalated to {} more channel(s)", p.escalate_to.len());
+    fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
+    fx.push(notice_to(&open.id, NoticeKind::Escalated, at, String::new(), Audience::Escalation));
+}
+
 fn acknowledge(s: &mut MonitorState, incident: &IncidentId, at: Timestamp, by: &str, fx: &mut Vec<Effect>) {
     let Some(open) = s.open.as_mut().filter(|o| &o.id == incident && !o.acknowledged) else { return };
     open.acknowledged = true;
     fx.push(Effect::AcknowledgeIncident { incident: incident.clone(), at, by: by.to_owned() });
     fx.push(Effect::Timeline { incident: incident.clone(), at, message: format!("acknowledged by {by}") });
-    fx.push(notice(incident, NoticeKind::Acknowledged, at, String::new()));
+    let to = Audience::after(open.escalated);
+    fx.push(notice_to(incident, NoticeKind::Acknowledged, at, String::new(), to));
 }
 
 fn resolve_by_hand(
@@ -607,18 +642,26 @@ fn resolve_by_hand(
     fx.push(Effect::ResolveIncident { incident: incident.clone(), at, by: Some(by.to_owned()) });
     fx.push(Effect::Timeline { incident: incident.clone(), at, message: format!("resolved by {by}") });
     if p.notify_on_resolve && open.notified {
-        fx.push(notice(incident, NoticeKind::Resolved, at, format!(":{}", open.resolves + 1)));
+        let to = Audience::after(open.escalated);
+        fx.push(notice_to(incident, NoticeKind::Resolved, at, format!(":{}", open.resolves + 1), to));
     }
 }
 
 fn notice(incident: &IncidentId, kind: NoticeKind, at: Timestamp, suffix: String) -> Effect {
+    notice_to(incident, kind, at, suffix, Audience::Monitor)
+}
+
+fn notice_to(incident: &IncidentId, kind: NoticeKind, at: Timestamp, suffix: String, audience: Audience) -> Effect {
     Effect::Notify(Notice {
-        incident: incident.clone(),
+        incident: Some(incident.clone()),
         kind,
         at,
         dedup_key: format!("{incident}:{}{suffix}", kind.as_str()),
+        audience,
     })
 }
 
+mod degraded;
+mod policy;
 #[cfg(test)]
 mod tests;

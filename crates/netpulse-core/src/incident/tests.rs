@@ -4,10 +4,13 @@
 //! the open incident, `R` resolve it by hand, `M`/`m` maintenance starts/ends, `.` an
 //! interval with no result, `H` the parent monitor starts failing, `P`/`p` its incident
 //! opens/everything is fine again. Observation `i` happens at `i × 60 s`. Expected notices are
-//! written `kind@i`. Multi-region scripts write one step as `eu:F,us:S` (`ap:off`/`ap:on`
+//! written `kind@i`, with `!` when only the escalation channels get it and `+` when the
+//! escalation channels get it too, `~` for the channels that opted in to degraded notices.
+//! Multi-region scripts write one step as `eu:F,us:S` (`ap:off`/`ap:on`
 //! take a region offline or back).
 
 use super::*;
+use crate::ChannelId;
 
 const MINUTE: i64 = 60_000;
 
@@ -45,7 +48,13 @@ fn run(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
         let (next, effects) = step(&monitor, &state, &obs, policy);
         for e in effects {
             if let Effect::Notify(n) = e {
-                notices.push(format!("{}@{i}", n.kind.as_str()));
+                let to = match n.audience {
+                    Audience::Monitor => "",
+                    Audience::Escalation => "!",
+                    Audience::MonitorAndEscalation => "+",
+                    Audience::DegradedOptIn => "~",
+                };
+                notices.push(format!("{}@{i}{to}", n.kind.as_str()));
             }
         }
         state = next;
@@ -70,12 +79,14 @@ fn run_regions(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
             let obs = match what {
                 "F" => check(at, region, Outcome::Down),
                 "S" => check(at, region, Outcome::Up),
+                "D" => check(at, region, Outcome::Degraded),
                 "off" => Observation::RegionAvailability { at, region: region.into(), online: false },
                 "on" => Observation::RegionAvailability { at, region: region.into(), online: true },
                 other => panic!("unknown event {other}"),
             };
             let (next, effects) = step(&monitor, &state, &obs, policy);
             notices.extend(effects.into_iter().filter_map(|e| match e {
+                Effect::Notify(n) if n.audience == Audience::DegradedOptIn => Some(format!("{}@{i}~", n.kind.as_str())),
                 Effect::Notify(n) => Some(format!("{}@{i}", n.kind.as_str())),
                 _ => None,
             }));
@@ -102,7 +113,7 @@ fn notices_follow_the_policy() {
         ("one success is not recovery", "F F S F S S",      Policy::default(), vec!["opened@1", "resolved@5"]),
         ("threshold of three",       "F F S F F F",         policy(3, 2),      vec!["opened@5"]),
         ("threshold of one",         "F S",                 policy(1, 1),      vec!["opened@0", "resolved@1"]),
-        ("degraded counts as up",    "F F D D",             Policy::default(), vec!["opened@1", "resolved@3"]),
+        ("degraded counts as up",    "F F D D",             Policy::default(), vec!["opened@1", "resolved@3", "degraded@3~"]),
         ("long outage, one incident", "F F F F F F F F F F S S", Policy::default(), vec!["opened@1", "resolved@11"]),
         ("reminders until ack",      "F F F F F F A F F F F", remind.clone(),         vec!["opened@1", "reminder@4", "acknowledged@6"]),
         ("reminder cadence",         "F F F F F F F F",     remind.clone(),            vec!["opened@1", "reminder@4", "reminder@7"]),
@@ -130,6 +141,107 @@ fn notices_follow_the_policy() {
         let (_, got) = run(script, &p);
         assert_eq!(got, expected, "case `{name}`: {script}");
     }
+}
+
+fn escalating(after_s: u32) -> Policy {
+    let to = vec![ChannelId::from_trusted("chn_oncall".into())];
+    Policy { escalate_after_s: Some(after_s), escalate_to: to, ..Policy::default() }
+}
+
+#[test]
+fn escalation_goes_out_once_unless_acknowledged_or_resolved_first() {
+    let esc = escalating(180);
+    let remind = Policy { reminder_interval_s: Some(180), ..escalating(180) };
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, Policy, Vec<&str>)> = vec![
+        ("unacknowledged: once",      "F F F F F F F F S S",  esc.clone(), vec!["opened@1", "escalated@4!", "resolved@9+"]),
+        ("acknowledged first: never", "F F A F F F F S S",    esc.clone(), vec!["opened@1", "acknowledged@2", "resolved@8"]),
+        ("ack after it reaches both", "F F F F F A S S",      esc.clone(), vec!["opened@1", "escalated@4!", "acknowledged@5+", "resolved@7+"]),
+        ("recovered first: never",    "F F F S S F S S",      esc.clone(), vec!["opened@1", "resolved@4"]),
+        ("resolved by hand after it", "F F F F F R",          esc.clone(), vec!["opened@1", "escalated@4!", "resolved@5+"]),
+        ("muted in maintenance",      "F F M F F F F m F S S", esc.clone(), vec!["opened@1", "escalated@7!", "resolved@10+"]),
+        ("beside reminders",          "F F F F F F F F",      remind,      vec!["opened@1", "reminder@4", "escalated@4!", "reminder@7"]),
+        ("a linked child never escalates", "P F F F F F F p S S", esc.clone(), vec![]),
+        ("flapping escalates once",   "F F F F S S F F F F F F", escalating(120),
+            vec!["opened@1", "escalated@3!", "resolved@5+", "flapping@7+"]),
+        ("off by default",            "F F F F F F F F",      Policy::default(), vec!["opened@1"]),
+    ];
+    for (name, script, p, expected) in cases {
+        let (_, got) = run(script, &p);
+        assert_eq!(got, expected, "case `{name}`: {script}");
+    }
+}
+
+#[test]
+fn degraded_is_its_own_notice_class_never_an_outage() {
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, Vec<&str>)> = vec![
+        ("slow, confirmed, then fast",   "S D D D S S",   vec!["degraded@2~", "degraded_ended@5~"]),
+        ("one slow sample is noise",     "S D S D S",     vec![]),
+        ("one fast sample is not the end", "D D S D S S", vec!["degraded@1~", "degraded_ended@5~"]),
+        ("muted in maintenance",         "M D D D m D S S", vec!["degraded@5~", "degraded_ended@7~"]),
+        ("down while degraded",          "D D F F S S",   vec!["degraded@1~", "opened@3", "resolved@5", "degraded_ended@5~"]),
+        ("back up but still slow",       "D D F F D D D S S", vec!["degraded@1~", "opened@3", "resolved@5", "degraded_ended@8~"]),
+        ("long slowness, one notice",    "D D D D D D D D D D", vec!["degraded@1~"]),
+    ];
+    for (name, script, expected) in cases {
+        let (_, got) = run(script, &Policy::default());
+        assert_eq!(got, expected, "case `{name}`: {script}");
+    }
+    let p = Policy::default();
+    #[rustfmt::skip]
+    let regions: Vec<(&str, &str, Vec<&str>)> = vec![
+        ("one slow region of three",  "eu:D,us:S,ap:S eu:D,us:S,ap:S eu:D,us:S,ap:S", vec![]),
+        ("a majority slow",           "eu:D,us:D,ap:S eu:D,us:D,ap:S eu:S,us:S,ap:S eu:S,us:S,ap:S", vec!["degraded@1~", "degraded_ended@3~"]),
+        ("going offline never ends it", "eu:D,us:D eu:D,us:D us:off eu:D eu:S eu:S", vec!["degraded@1~", "degraded_ended@5~"]),
+    ];
+    for (name, script, expected) in regions {
+        let (_, got) = run_regions(script, &p);
+        assert_eq!(got, expected, "case `{name}`: {script}");
+    }
+}
+
+#[test]
+fn degraded_notices_have_their_own_dedup_keys() {
+    let (state, _) = run("D D S S D D S S", &Policy::default());
+    assert_eq!(state.degraded_seq, 2, "two episodes");
+    let m = MonitorId::from_parts(1, 7);
+    let p = Policy::default();
+    let mut s = MonitorState::default();
+    let mut keys = Vec::new();
+    for (i, o) in [Outcome::Degraded, Outcome::Degraded, Outcome::Up, Outcome::Up].into_iter().enumerate() {
+        let (next, fx) = step(&m, &s, &check(Timestamp::from_millis(i as i64 * MINUTE), "local", o), &p);
+        keys.extend(fx.into_iter().filter_map(|e| match e {
+            Effect::Notify(n) => Some((n.incident, n.dedup_key)),
+            _ => None,
+        }));
+        s = next;
+    }
+    assert_eq!(keys, [(None, format!("{m}:degraded:1")), (None, format!("{m}:degraded:1:ended"))]);
+    assert!(s.open.is_none() && s.health == Health::Up, "no incident");
+}
+
+#[test]
+fn escalation_survives_a_restart_through_the_stored_state() {
+    // The engine stores the state as JSON; a restart reloads it. Escalating from reloaded
+    // state must neither forget a due escalation nor repeat a sent one.
+    let m = MonitorId::from_parts(1, 6);
+    let p = escalating(120);
+    let at = |min: i64| Timestamp::from_millis(min * MINUTE);
+    let mut state = MonitorState::default();
+    let mut kinds = Vec::new();
+    for min in 0..8 {
+        let stored = serde_json::to_string(&state).unwrap();
+        state = serde_json::from_str(&stored).unwrap();
+        let (next, fx) = step(&m, &state, &check(at(min), "local", Outcome::Down), &p);
+        kinds.extend(fx.into_iter().filter_map(|e| match e {
+            Effect::Notify(n) => Some(n.dedup_key),
+            _ => None,
+        }));
+        state = next;
+    }
+    let id = IncidentId::for_outage(&m, 1);
+    assert_eq!(kinds, [format!("{id}:opened"), format!("{id}:escalated")]);
 }
 
 #[test]
@@ -200,6 +312,11 @@ fn policy_validation_names_the_field() {
     assert_eq!(p.validate().unwrap_err().field, "policy.confirm_threshold");
     let p = Policy { reminder_interval_s: Some(5), ..Policy::default() };
     assert_eq!(p.validate().unwrap_err().field, "policy.reminder_interval_s");
+    let p = Policy { escalate_after_s: Some(300), ..Policy::default() };
+    assert_eq!(p.validate().unwrap_err().field, "policy.escalate_to", "escalating to nobody");
+    let p = Policy { escalate_after_s: Some(0), ..escalating(1) };
+    assert_eq!(p.validate().unwrap_err().field, "policy.escalate_after_s");
+    assert!(escalating(300).validate().is_ok());
 }
 
 #[test]

@@ -55,6 +55,8 @@ mod tests {
             since: None,
             error: Some("e".repeat(5000)),
             regions: vec![],
+            affected_regions: vec![],
+            storm: vec![],
         };
         let body: Value = serde_json::from_str(&render(&event, "https://np.example")).unwrap();
         assert_eq!(body["allowed_mentions"]["parse"], json!([]));

@@ -29,11 +29,13 @@ pub const GREEN: u32 = 0x1E8E3E;
 pub const AMBER: u32 = 0xF29900;
 pub const BLUE: u32 = 0x1A73E8;
 
-/// The dashboard link for `event`: `{base_url}/incidents/{id}`, or the dashboard for a test.
+/// The dashboard link for `event`: `{base_url}/incidents/{id}`; the monitor's page for a
+/// notice without an incident (degraded); the dashboard for a test.
 pub fn link(event: &AlertEvent, base_url: &str) -> String {
-    match &event.incident_id {
-        Some(id) => format!("{base_url}/incidents/{id}"),
-        None => format!("{base_url}/"),
+    match (&event.incident_id, &event.monitor_id) {
+        (Some(id), _) => format!("{base_url}/incidents/{id}"),
+        (None, Some(m)) => format!("{base_url}/monitors/{m}"),
+        (None, None) => format!("{base_url}/"),
     }
 }
 
@@ -66,6 +68,11 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
         AlertKind::Acknowledged => ("ACKNOWLEDGED", AMBER),
         AlertKind::Flapping => ("FLAPPING", AMBER),
         AlertKind::Resolved => ("RESOLVED", GREEN),
+        AlertKind::Escalated => ("ESCALATED", RED),
+        AlertKind::Degraded => ("DEGRADED", AMBER),
+        AlertKind::DegradedEnded => ("FAST AGAIN", GREEN),
+        AlertKind::Storm => ("STORM", RED),
+        AlertKind::StormOver => ("STORM OVER", GREEN),
         AlertKind::Test => ("TEST", BLUE),
     };
     let since = event.since.map(human_time);
@@ -81,21 +88,75 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
             duration_words(event.since.unwrap_or(event.at), event.at)
         ),
         (AlertKind::Resolved, None) => format!("{name} is back up."),
+        (AlertKind::Escalated, Some(s)) => format!(
+            "{name} is down since {s} ({}) and nobody has acknowledged it: escalated to you.",
+            duration_words(event.since.unwrap_or(event.at), event.at)
+        ),
+        (AlertKind::Escalated, None) => format!("{name} is down and nobody has acknowledged it: escalated to you."),
+        (AlertKind::Degraded, _) => format!("{name} is up but slow: checks are over its degraded threshold."),
+        (AlertKind::DegradedEnded, Some(s)) => format!(
+            "{name} answers at normal speed again after {} slow (since {s}).",
+            duration_words(event.since.unwrap_or(event.at), event.at)
+        ),
+        (AlertKind::DegradedEnded, None) => format!("{name} answers at normal speed again."),
+        (AlertKind::Storm, _) => format!(
+            "{} monitors went down together: one notice instead of a page each (each has its own incident).",
+            event.storm.len()
+        ),
+        (AlertKind::StormOver, _) => {
+            let up = event.storm.iter().filter(|m| m.recovered).count();
+            format!(
+                "The storm is over: {} went down, {up} recovered, {} still down.",
+                event.storm.len(),
+                event.storm.len() - up
+            )
+        }
         (AlertKind::Test, _) => "This is a test notification from NetPulse: the channel works.".to_owned(),
     };
+    if matches!(event.kind, AlertKind::Storm | AlertKind::StormOver) {
+        return storm_message(event, head, headline, color, base_url);
+    }
     let mut facts = vec![("Monitor", name.clone()), ("Target", one_line(&event.target))];
+    let slow = matches!(event.kind, AlertKind::Degraded | AlertKind::DegradedEnded);
     if let Some(s) = since {
-        facts.push(("Down since", s));
+        facts.push((if slow { "Slow since" } else { "Down since" }, s));
+    }
+    if !event.affected_regions.is_empty() {
+        let label = if slow { "Slow from" } else { "Down from" };
+        let of = event.regions.len().max(event.affected_regions.len());
+        facts.push((
+            label,
+            format!("{} ({} of {of} regions)", event.affected_regions.join(", "), event.affected_regions.len()),
+        ));
     }
     if !event.regions.is_empty() {
         facts.push(("Regions", event.regions.join(", ")));
     }
     if let Some(e) = &event.error {
-        let label = if event.kind == AlertKind::Resolved { "Last error" } else { "Error" };
+        let label =
+            if matches!(event.kind, AlertKind::Resolved | AlertKind::DegradedEnded) { "Last error" } else { "Error" };
         facts.push((label, truncate(e, 500)));
     }
     facts.push(("At", human_time(event.at)));
     Message { title: format!("{head}: {name}"), headline, facts, link: link(event, base_url), color }
+}
+
+/// A storm lists its monitors (names only; each links from its own incident).
+fn storm_message(event: &AlertEvent, head: &str, headline: String, color: u32, base_url: &str) -> Message {
+    let names = |recovered: Option<bool>| {
+        let of = event.storm.iter().filter(|m| recovered.is_none_or(|r| m.recovered == r));
+        truncate(&of.map(|m| one_line(&m.name)).collect::<Vec<_>>().join(", "), 1000)
+    };
+    let mut facts = vec![];
+    if event.kind == AlertKind::Storm {
+        facts.push(("Down", names(None)));
+    } else {
+        facts.extend([("Recovered", names(Some(true))), ("Still down", names(Some(false)))]);
+        facts.retain(|(_, v)| !v.is_empty());
+    }
+    facts.push(("At", human_time(event.at)));
+    let title = format!("{head}: {} monitors", event.storm.len());
+    Message { title, headline, facts, link: link(event, base_url), color }
 }
 
 /// `s` with every control character (CR, LF, tab, …) replaced by a space.
@@ -130,7 +191,9 @@ mod tests {
             at: Timestamp::from_secs(1_700_000_600),
             since: Some(Timestamp::from_secs(1_700_000_000)),
             error: Some("expected status 200-399, got 503".into()),
-            regions: vec!["eu".into(), "us".into()],
+            regions: vec!["eu".into(), "us".into(), "ap".into()],
+            affected_regions: vec!["eu".into(), "us".into()],
+            storm: vec![],
         }
     }
 
@@ -139,10 +202,32 @@ mod tests {
         let m = compose(&event(AlertKind::Opened), "https://np.example");
         assert_eq!(m.title, "DOWN: API  Bcc: x", "control characters become spaces");
         assert!(m.headline.contains("since 2023-11-14 22:13:20 UTC (10 min)"), "{}", m.headline);
-        assert!(m.facts.contains(&("Regions", "eu, us".into())));
+        assert!(m.facts.contains(&("Down from", "eu, us (2 of 3 regions)".into())), "{:?}", m.facts);
+        assert!(m.facts.contains(&("Regions", "eu, us, ap".into())));
         assert!(m.facts.iter().any(|(k, v)| *k == "Error" && v.contains("503")));
         assert_eq!(m.link, "https://np.example/incidents/inc_1");
         assert_eq!(compose(&event(AlertKind::Resolved), "").color, GREEN);
+    }
+
+    #[test]
+    fn a_storm_lists_its_monitors_and_its_summary_counts_them() {
+        let member = |n: u128, recovered| netpulse_core::storm::Member {
+            monitor: netpulse_core::MonitorId::from_parts(1, n),
+            name: format!("svc-{n}"),
+            incident: None,
+            recovered,
+        };
+        let mut e = event(AlertKind::Storm);
+        (e.incident_id, e.storm) = (None, vec![member(1, false), member(2, false), member(3, false)]);
+        let m = compose(&e, "https://np.example");
+        assert_eq!(m.title, "STORM: 3 monitors");
+        assert!(m.facts.contains(&("Down", "svc-1, svc-2, svc-3".into())), "{:?}", m.facts);
+        assert_eq!(m.link, "https://np.example/");
+        e.kind = AlertKind::StormOver;
+        e.storm[2].recovered = true;
+        let m = compose(&e, "");
+        assert!(m.headline.contains("3 went down, 1 recovered, 2 still down"), "{}", m.headline);
+        assert!(m.facts.contains(&("Still down", "svc-1, svc-2".into())) && m.color == GREEN);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod pagerduty;
 pub mod post;
 pub mod slack;
 pub mod smtp;
+pub mod storm;
 pub mod teams;
 pub mod webhook;
 
@@ -131,6 +132,8 @@ pub struct Dispatcher {
     /// With several engine nodes: dispatch only while holding the `alerts` lease (the outbox
     /// rows are leased one by one too; this keeps one node sending).
     pub lease: Option<crate::lease::Lease>,
+    /// Storm control ([`storm`]): many monitors paging at once page once per channel.
+    pub storm: netpulse_core::storm::StormPolicy,
 }
 
 /// How often and how long to retry a notification.
@@ -148,7 +151,16 @@ impl Dispatcher {
                 return Progress::Idle;
             }
         }
-        let items = match self.store.claim_outbox(clock::now(), 32, LEASE_MS).await {
+        let now = clock::now();
+        if let Err(e) = storm::settle(&*self.store, now, &self.storm).await {
+            tracing::warn!(error = %e, "cannot settle alert storms; will retry");
+        }
+        let claimed = self.store.claim_outbox(now, 32, LEASE_MS).await;
+        let items = match claimed {
+            Ok(items) => storm::screen(&*self.store, items, now, &self.storm).await,
+            Err(e) => Err(e),
+        };
+        let items = match items {
             Ok(items) => items,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the alert outbox; will retry");

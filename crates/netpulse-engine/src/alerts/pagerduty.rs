@@ -19,18 +19,29 @@ pub const EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 /// `trigger`, `acknowledge` or `resolve` for a notice kind.
 pub fn event_action(kind: AlertKind) -> &'static str {
     match kind {
-        AlertKind::Opened | AlertKind::Reminder | AlertKind::Flapping | AlertKind::Test => "trigger",
+        AlertKind::Opened
+        | AlertKind::Reminder
+        | AlertKind::Flapping
+        | AlertKind::Escalated
+        | AlertKind::Degraded
+        | AlertKind::Storm
+        | AlertKind::Test => "trigger",
         AlertKind::Acknowledged => "acknowledge",
-        AlertKind::Resolved => "resolve",
+        AlertKind::Resolved | AlertKind::DegradedEnded | AlertKind::StormOver => "resolve",
     }
 }
 
 /// The PagerDuty dedup key: the incident id, stable across trigger → acknowledge → resolve;
-/// the event's own (`test:…`) key when there is no incident.
+/// for a degraded episode or a storm the key of its start (the end resolves what the start
+/// triggered); the event's own (`test:…`) key otherwise.
 pub fn dedup_key(event: &AlertEvent) -> String {
     match &event.incident_id {
         Some(id) => id.to_string(),
-        None => truncate(&event.dedup_key, 255),
+        None => {
+            let key = &event.dedup_key;
+            let storm = key.starts_with("storm:").then(|| key.splitn(4, ':').take(3).collect::<Vec<_>>().join(":"));
+            truncate(&storm.unwrap_or_else(|| key.strip_suffix(":ended").unwrap_or(key).to_owned()), 255)
+        }
     }
 }
 
@@ -44,7 +55,7 @@ pub fn render(event: &AlertEvent, routing_key: &str, base_url: &str) -> String {
     let m = compose(event, base_url);
     let severity = match event.kind {
         AlertKind::Test => "info",
-        AlertKind::Flapping => "warning",
+        AlertKind::Flapping | AlertKind::Degraded => "warning",
         _ => "critical",
     };
     let details: serde_json::Map<String, serde_json::Value> =
@@ -82,8 +93,29 @@ mod tests {
         assert_eq!(event_action(AlertKind::Opened), "trigger");
         assert_eq!(event_action(AlertKind::Reminder), "trigger");
         assert_eq!(event_action(AlertKind::Flapping), "trigger");
+        assert_eq!(event_action(AlertKind::Escalated), "trigger", "an escalation pages its own service");
         assert_eq!(event_action(AlertKind::Acknowledged), "acknowledge");
         assert_eq!(event_action(AlertKind::Resolved), "resolve");
         assert_eq!(event_action(AlertKind::Test), "trigger");
+        assert_eq!(event_action(AlertKind::Degraded), "trigger");
+        assert_eq!(event_action(AlertKind::DegradedEnded), "resolve");
+        assert_eq!((event_action(AlertKind::Storm), event_action(AlertKind::StormOver)), ("trigger", "resolve"));
+    }
+
+    #[test]
+    fn a_storm_and_a_degraded_episode_resolve_the_key_they_triggered() {
+        let key = |k: &str| {
+            let e: AlertEvent = serde_json::from_value(json!({
+                "kind": "storm", "dedup_key": k, "tenant_id": netpulse_core::TenantId::from_parts(1, 1),
+                "incident_id": null, "monitor_id": null, "monitor_name": "", "target": "", "at": 0,
+                "since": null, "error": null, "regions": []
+            }))
+            .unwrap();
+            dedup_key(&e)
+        };
+        assert_eq!(key("storm:chn_1:5000"), "storm:chn_1:5000");
+        assert_eq!(key("storm:chn_1:5000:7"), "storm:chn_1:5000", "an update re-triggers the same alert");
+        assert_eq!(key("storm:chn_1:5000:over"), "storm:chn_1:5000");
+        assert_eq!(key("mon_1:degraded:2:ended"), "mon_1:degraded:2");
     }
 }

@@ -65,6 +65,8 @@ mod tests {
             since: None,
             error: None,
             regions: vec![],
+            affected_regions: vec![],
+            storm: vec![],
         };
         let card = |e: &AlertEvent| serde_json::from_str::<Value>(&render(e, "https://np")).unwrap();
         let body = card(&event);

@@ -1,7 +1,8 @@
 //! The signed webhook channel.
 //!
 //! `POST` of a JSON body to the channel URL with:
-//! - `X-NetPulse-Event`: the notice kind (`opened`, `resolved`, …)
+//! - `X-NetPulse-Event`: the notice kind (`opened`, `resolved`, …); `storm` / `storm_over`
+//!   bodies list the monitors in `storm` (`monitor`, `name`, `incident`, `recovered`)
 //! - `X-NetPulse-Dedup-Key` and `Idempotency-Key`: unique per incident transition
 //! - `X-NetPulse-Timestamp`: Unix seconds when signed
 //! - `X-NetPulse-Signature`: `sha256=` + hex HMAC-SHA256 of `"{timestamp}.{body}"` with the
@@ -26,6 +27,8 @@ pub fn render(event: &AlertEvent, base_url: &str) -> String {
         "monitor": { "id": event.monitor_id, "name": event.monitor_name, "target": event.target },
         "error": event.error,
         "regions": event.regions,
+        "affected_regions": event.affected_regions,
+        "storm": event.storm,
     })
     .to_string()
 }

@@ -7,6 +7,9 @@
 //!   `url` defaults to PagerDuty's events endpoint.
 //! - `email`: `url` lists 1 to 20 comma-separated recipients; needs `[smtp]` configured.
 //!
+//! Every kind takes `notify_degraded` (default `false`): whether it also gets the
+//! `degraded`/`degraded_ended` notices of slow-but-up monitors; stored in `settings`.
+//!
 //! Chat and PagerDuty `url`s must be `https://` while `ssrf.block_private` is on (untrusted
 //! tenants); `http://` is accepted otherwise (a LAN relay, a Mattermost server, tests). The SSRF guard applies at
 //! send time either way. Secrets are never shown after creation (a webhook's signing secret
@@ -19,6 +22,7 @@ use super::{path_id, AppState, Caller};
 use crate::alerts::{email, pagerduty, Attempt, NO_SMTP};
 use crate::clock;
 use crate::config::{Config, Secret};
+use crate::store::plan::notify_degraded;
 use crate::store::{ChannelKind, ChannelRecord};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -40,6 +44,9 @@ struct ChannelIn {
     secret: Option<String>,
     #[serde(default = "enabled")]
     enabled: bool,
+    /// Also receive `degraded` / `degraded_ended` notices (slow, not down). Off by default.
+    #[serde(default)]
+    notify_degraded: bool,
 }
 
 fn enabled() -> bool {
@@ -127,6 +134,7 @@ fn channel_json(c: &ChannelRecord) -> Value {
         "url": shown_url(c),
         "has_secret": !c.secret.expose().is_empty(),
         "enabled": c.enabled,
+        "notify_degraded": notify_degraded(&c.settings),
         "created_at": c.created_at.to_rfc3339(),
     })
 }
@@ -146,7 +154,7 @@ pub async fn create(
         kind: input.kind,
         url,
         secret: Secret::new(secret.clone()),
-        settings: serde_json::json!({}),
+        settings: json!({ "notify_degraded": input.notify_degraded }),
         enabled: input.enabled,
         created_at: clock::now(),
     };
@@ -186,6 +194,7 @@ pub async fn update(
     merged.insert("kind".into(), json!(rec.kind));
     merged.insert("url".into(), json!(rec.url));
     merged.insert("enabled".into(), json!(rec.enabled));
+    merged.insert("notify_degraded".into(), json!(notify_degraded(&rec.settings)));
     merged.extend(patch);
     let input: ChannelIn = parse_field("", Value::Object(merged))?;
     if input.kind != rec.kind {
@@ -195,6 +204,7 @@ pub async fn update(
     rec.name = input.name.trim().to_owned();
     rec.url = url;
     rec.enabled = input.enabled;
+    rec.settings["notify_degraded"] = json!(input.notify_degraded);
     rec.secret = Secret::new(secret);
     if !s.store.update_channel(caller.tenant(), &rec).await? {
         return Err(ApiError::not_found("channel"));
@@ -228,6 +238,8 @@ pub async fn test(State(s): State<AppState>, caller: Caller, Path(id): Path<Stri
         since: None,
         error: None,
         regions: vec![],
+        affected_regions: vec![],
+        storm: vec![],
     };
     let body = match s.sender.send(&ch, &event).await {
         Attempt::Delivered { status } => json!({ "delivered": true, "status": status }),

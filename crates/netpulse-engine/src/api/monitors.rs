@@ -157,6 +157,7 @@ pub async fn create(
     let draft = parse_draft(body, &s)?;
     let id: MonitorId = clock::fresh();
     check_parent(&s, &caller, &id, &draft).await?;
+    check_escalation(&s, &caller, &draft).await?;
     let now = clock::now();
     let heartbeat_token = draft.spec.is_push().then(|| clock::secret_token("hb_"));
     let rec = MonitorRecord {
@@ -238,9 +239,23 @@ async fn check_parent(s: &AppState, caller: &Caller, id: &MonitorId, draft: &Mon
     Ok(())
 }
 
+/// `policy.escalate_to` must name channels of the same account.
+async fn check_escalation(s: &AppState, caller: &Caller, draft: &MonitorDraft) -> ApiResult<()> {
+    for (i, ch) in draft.policy.escalate_to.iter().enumerate() {
+        if s.store.get_channel(caller.tenant(), ch).await?.is_none() {
+            return Err(ApiError::invalid(
+                format!("policy.escalate_to[{i}]"),
+                format!("no channel {ch} in this account"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn save(s: &AppState, caller: &Caller, v: MonitorView, input: Map<String, Value>) -> ApiResult<Json<Value>> {
     let draft = parse_draft(input, s)?;
     check_parent(s, caller, &v.record.id, &draft).await?;
+    check_escalation(s, caller, &draft).await?;
     if !s.store.update_monitor(caller.tenant(), &v.record.id, &draft, clock::now()).await? {
         return Err(ApiError::not_found("monitor"));
     }

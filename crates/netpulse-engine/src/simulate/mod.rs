@@ -12,12 +12,15 @@ pub mod truth;
 use crate::clock;
 use crate::config::Secret;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{ChannelKind, ChannelRecord, Delivery, MonitorRecord, Store};
+use crate::store::{ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
+use netpulse_core::alert::{AlertEvent, AlertKind};
 use netpulse_core::ids::fnv1a;
 use netpulse_core::incident::{Observation, Policy};
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
 use netpulse_core::schedule::next_due;
-use netpulse_core::{ChannelId, CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
+use netpulse_core::{
+    ChannelId, CheckResult, IncidentId, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings,
+};
 use report::{incident_windows, Received, Report, Verdict};
 use scenario::{Condition, Scenario};
 use std::cmp::Reverse;
@@ -65,6 +68,9 @@ enum SimEvent {
         monitor: usize,
         active: bool,
     },
+    Acknowledge {
+        monitor: usize,
+    },
     Region {
         monitor: usize,
         region: usize,
@@ -78,6 +84,8 @@ enum SimEvent {
     Deliver(Box<ResultKey>),
     /// Ingest's linger ran out: store what has arrived.
     Flush,
+    /// The dispatcher's poll, simulated once a second while a storm is in progress.
+    Tick,
 }
 
 /// A result waiting to reach ingest (boxed ordering key + the result).
@@ -89,7 +97,10 @@ struct Sim<'a> {
     path: PathBuf,
     store: SqliteStore,
     tenant: TenantId,
-    channel: ChannelId,
+    /// The channel every monitor pages.
+    primary: ChannelId,
+    /// The escalation channel, when the scenario escalates.
+    escalation: Option<ChannelId>,
     ids: Vec<MonitorId>,
     queue: BinaryHeap<Reverse<(u64, u64, SimEvent)>>,
     seq: u64,
@@ -98,6 +109,9 @@ struct Sim<'a> {
     pending_since: Option<u64>,
     rng: Rng,
     received: Vec<Received>,
+    storm_notices: usize,
+    /// A `Tick` is queued.
+    ticking: bool,
     checks: u64,
     failed_checks: u64,
     redelivered: u64,
@@ -118,24 +132,24 @@ pub async fn run(s: &Scenario) -> anyhow::Result<Report> {
 async fn simulate(s: &Scenario, path: PathBuf) -> anyhow::Result<Report> {
     let store = SqliteStore::open(&path)?;
     let (tenant, _) = store.bootstrap(&clock::token_hash("simulation"), ts(0)).await?;
-    let channel = ChannelRecord {
-        id: ChannelId::from_parts(EPOCH_MS, 1),
-        tenant_id: tenant.clone(),
-        name: "simulated receiver".into(),
-        kind: ChannelKind::Webhook,
-        url: "http://receiver.invalid/".into(),
-        secret: Secret::new("simulation-secret"),
-        settings: serde_json::json!({}),
-        enabled: true,
-        created_at: ts(0),
+    let mut primary = sim_channel(&tenant, 1, "simulated receiver");
+    primary.settings = serde_json::json!({ "notify_degraded": true });
+    store.create_channel(&tenant, &primary).await?;
+    let escalation = match s.escalate_after_s {
+        Some(_) => {
+            let ch = sim_channel(&tenant, 2, "simulated on-call receiver");
+            store.create_channel(&tenant, &ch).await?;
+            Some(ch.id)
+        }
+        None => None,
     };
-    store.create_channel(&tenant, &channel).await?;
     let mut sim = Sim {
         s,
         path,
         store,
         tenant,
-        channel: channel.id,
+        primary: primary.id,
+        escalation,
         ids: Vec::new(),
         queue: BinaryHeap::new(),
         seq: 0,
@@ -144,6 +158,8 @@ async fn simulate(s: &Scenario, path: PathBuf) -> anyhow::Result<Report> {
         pending_since: None,
         rng: Rng(s.seed),
         received: Vec::new(),
+        storm_notices: 0,
+        ticking: false,
         checks: 0,
         failed_checks: 0,
         redelivered: 0,
@@ -168,6 +184,8 @@ impl Sim<'_> {
         let policy = Policy {
             confirm_threshold: self.s.confirm_threshold,
             recovery_threshold: self.s.recovery_threshold,
+            escalate_after_s: self.s.escalate_after_s,
+            escalate_to: self.escalation.iter().cloned().collect(),
             ..Policy::default()
         };
         for (i, m) in self.s.monitors.iter().enumerate() {
@@ -182,7 +200,7 @@ impl Sim<'_> {
                 tags: vec![],
                 paused: false,
                 policy: policy.clone(),
-                channels: None,
+                channels: Some(vec![self.primary.clone()]),
                 depends_on: m.depends_on.as_ref().map(|p| sim_monitor_id(p)),
             };
             let rec = MonitorRecord {
@@ -202,6 +220,9 @@ impl Sim<'_> {
             for (a, b) in m.maintenance() {
                 self.push(a * 1000, SimEvent::Maintenance { monitor: i, active: true });
                 self.push(b * 1000, SimEvent::Maintenance { monitor: i, active: false });
+            }
+            for a in m.acknowledgements() {
+                self.push(a * 1000, SimEvent::Acknowledge { monitor: i });
             }
             for (region, a, b) in m.offline_spans(self.s.duration_s) {
                 let r = self.s.regions.iter().position(|x| *x == region).expect("validated");
@@ -235,9 +256,14 @@ impl Sim<'_> {
                     }
                 }
                 SimEvent::Flush => {}
+                SimEvent::Tick => {
+                    self.ticking = false;
+                    self.dispatch(at).await?;
+                }
                 SimEvent::Maintenance { monitor, active } => {
                     self.observe(at, monitor, Observation::Maintenance { at: ts(at), active }).await?;
                 }
+                SimEvent::Acknowledge { monitor } => self.acknowledge(at, monitor).await?,
                 SimEvent::Region { monitor, region, online } => {
                     let region = self.s.regions[region].clone();
                     self.observe(at, monitor, Observation::RegionAvailability { at: ts(at), region, online }).await?;
@@ -322,25 +348,66 @@ impl Sim<'_> {
         self.dispatch(at).await
     }
 
-    /// The dispatcher's job: claim due notices and "send" them to the simulated receiver.
+    /// A person acknowledges the monitor's open incident, if there is one.
+    async fn acknowledge(&mut self, at: u64, monitor: usize) -> anyhow::Result<()> {
+        let state = self.store.monitor_state(&self.tenant, &self.ids[monitor]).await?;
+        let Some(open) = state.and_then(|s| s.open).filter(|o| !o.acknowledged) else { return Ok(()) };
+        let by = IncidentCommand::Acknowledge { by: "simulated on-call".into() };
+        self.store.incident_command(&self.tenant, &open.id, by, ts(at)).await?;
+        self.dispatch(at).await
+    }
+
+    /// The dispatcher's job: end quiet storms, claim due notices, screen them for storms
+    /// (the engine's own `alerts::storm`), and "send" the rest to the simulated receiver.
     async fn dispatch(&mut self, now: u64) -> anyhow::Result<()> {
+        let storm = self.s.storm.unwrap_or_default();
+        crate::alerts::storm::settle(&self.store, ts(now), &storm).await?;
         loop {
             let items = self.store.claim_outbox(ts(now), 64, 60_000).await?;
             if items.is_empty() {
-                return Ok(());
+                break;
             }
-            for item in items {
-                let e = &item.event;
-                self.received.push(Received {
-                    monitor: e.monitor_name.clone(),
-                    channel: item.channel.id.to_string(),
-                    kind: e.kind.as_str().to_owned(),
-                    dedup_key: e.dedup_key.clone(),
-                    incident: e.incident_id.as_ref().map(ToString::to_string).unwrap_or_default(),
-                    at_s: scenario_ms(e.at) / 1000,
-                });
+            for item in crate::alerts::storm::screen(&self.store, items, ts(now), &storm).await? {
+                self.receive(&item.channel.id, &item.event);
                 self.store.record_delivery(item.id, Delivery::Sent { at: ts(now) }).await?;
             }
+        }
+        if !self.ticking && !self.store.active_storms().await?.is_empty() {
+            self.ticking = true;
+            self.push(now + 1000, SimEvent::Tick);
+        }
+        Ok(())
+    }
+
+    /// Record what a channel received. A storm notice counts, for each monitor it lists, as
+    /// that monitor's `opened` (and its summary as `resolved` for those that recovered).
+    fn receive(&mut self, channel: &ChannelId, e: &AlertEvent) {
+        let at_s = scenario_ms(e.at) / 1000;
+        let one = |monitor: &str, kind: &str, key: String, incident: Option<&IncidentId>, via_storm| Received {
+            monitor: monitor.to_owned(),
+            channel: channel.to_string(),
+            kind: kind.to_owned(),
+            dedup_key: key,
+            incident: incident.map(ToString::to_string).unwrap_or_default(),
+            at_s,
+            via_storm,
+        };
+        let members = e.storm.iter().filter(|m| e.kind == AlertKind::Storm || m.recovered);
+        let kind = if e.kind == AlertKind::Storm { "opened" } else { "resolved" };
+        let from_storm: Vec<Received> = members
+            .map(|m| one(&m.name, kind, format!("{}:{}", e.dedup_key, m.monitor), m.incident.as_ref(), true))
+            .collect();
+        if matches!(e.kind, AlertKind::Storm | AlertKind::StormOver) {
+            self.storm_notices += 1;
+            self.received.extend(from_storm);
+        } else {
+            self.received.push(one(
+                &e.monitor_name,
+                e.kind.as_str(),
+                e.dedup_key.clone(),
+                e.incident_id.as_ref(),
+                false,
+            ));
         }
     }
 
@@ -358,9 +425,9 @@ impl Sim<'_> {
             monitors.push((m.id.clone(), v));
         }
         total.finish();
-        let _ = &self.channel;
         Report {
             scenario: self.s.name.clone(),
+            storm_notices: self.storm_notices,
             simulated_s: self.s.duration_s,
             checks: self.checks,
             failed_checks: self.failed_checks,
@@ -370,6 +437,21 @@ impl Sim<'_> {
             monitors,
             total,
         }
+    }
+}
+
+/// A simulated webhook channel (`n` makes its id).
+fn sim_channel(tenant: &TenantId, n: u128, name: &str) -> ChannelRecord {
+    ChannelRecord {
+        id: ChannelId::from_parts(EPOCH_MS, n),
+        tenant_id: tenant.clone(),
+        name: name.into(),
+        kind: ChannelKind::Webhook,
+        url: "http://receiver.invalid/".into(),
+        secret: Secret::new("simulation-secret"),
+        settings: serde_json::json!({}),
+        enabled: true,
+        created_at: ts(0),
     }
 }
 
@@ -405,12 +487,15 @@ fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received], 
         }
     }
     let down = truth::majority_down(s, m);
-    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping")) {
+    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "escalated")) {
         if !down.iter().any(|sp| sp.start <= n.at_s && n.at_s <= sp.end + slack) {
             v.false_alerts += 1;
         }
     }
-    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder")) {
+    v.escalations = notices.iter().filter(|n| n.kind == "escalated").count();
+    v.degraded_notices = notices.iter().filter(|n| n.kind.starts_with("degraded")).count();
+    v.detected_in_storm = notices.iter().filter(|n| n.via_storm && n.kind == "opened").count();
+    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder" | "escalated")) {
         if maintenance.iter().any(|(a, b)| (*a..*b).contains(&n.at_s)) {
             v.alerts_in_maintenance += 1;
         }

@@ -13,6 +13,8 @@ pub struct Received {
     pub incident: String,
     /// Scenario seconds of the transition the notice reports.
     pub at_s: u64,
+    /// Made from a storm notice for one of its members (`opened`) or its summary (`resolved`).
+    pub via_storm: bool,
 }
 
 /// min / median / max seconds.
@@ -42,6 +44,12 @@ pub struct Verdict {
     pub duplicates: usize,
     pub alerts_in_maintenance: usize,
     pub notifications: usize,
+    /// `escalated` notices (one per unacknowledged incident, to the escalation channel).
+    pub escalations: usize,
+    /// `degraded` / `degraded_ended` notices (slow, not down: never counted as alerts).
+    pub degraded_notices: usize,
+    /// Outages detected by a storm notice listing the monitor rather than a page of its own.
+    pub detected_in_storm: usize,
     pub time_to_detect_s: Spread,
     pub time_to_recovery_notice_s: Spread,
     #[serde(skip)]
@@ -60,6 +68,9 @@ impl Verdict {
         self.duplicates += o.duplicates;
         self.alerts_in_maintenance += o.alerts_in_maintenance;
         self.notifications += o.notifications;
+        self.escalations += o.escalations;
+        self.degraded_notices += o.degraded_notices;
+        self.detected_in_storm += o.detected_in_storm;
         self.ttd.extend(&o.ttd);
         self.ttr.extend(&o.ttr);
     }
@@ -78,6 +89,8 @@ impl Verdict {
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub scenario: String,
+    /// `storm` and `storm_over` notices the channels received.
+    pub storm_notices: usize,
     pub simulated_s: u64,
     pub checks: u64,
     /// Checks that came back down (including re-checks).
@@ -124,12 +137,12 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "scenario {:?}: {} s simulated, {} checks ({} failed), {} results redelivered, {} engine restarts",
-        r.scenario, r.simulated_s, r.checks, r.failed_checks, r.results_redelivered, r.engine_restarts
+        "scenario {:?}: {} s simulated, {} checks ({} failed), {} results redelivered, {} engine restarts, {} storm notices",
+        r.scenario, r.simulated_s, r.checks, r.failed_checks, r.results_redelivered, r.engine_restarts, r.storm_notices
     );
     let _ = writeln!(
         out,
-        "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>16} {:>16}",
+        "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>5} {:>5} {:>5} {:>16} {:>16}",
         "monitor",
         "real",
         "detected",
@@ -139,6 +152,9 @@ pub fn render(r: &Report) -> String {
         "dupes",
         "in-mw",
         "notices",
+        "escal",
+        "slow",
+        "storm",
         "detect s min/med/max",
         "resolve s"
     );
@@ -146,7 +162,7 @@ pub fn render(r: &Report) -> String {
     for (name, v) in rows {
         let _ = writeln!(
             out,
-            "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>16} {:>16}",
+            "{:<16} {:>5} {:>8} {:>6} {:>6} {:>6} {:>5} {:>6} {:>7} {:>5} {:>5} {:>5} {:>16} {:>16}",
             name,
             v.real_outages,
             v.detected,
@@ -156,6 +172,9 @@ pub fn render(r: &Report) -> String {
             v.duplicates,
             v.alerts_in_maintenance,
             v.notifications,
+            v.escalations,
+            v.degraded_notices,
+            v.detected_in_storm,
             spread(&v.time_to_detect_s),
             spread(&v.time_to_recovery_notice_s)
         );

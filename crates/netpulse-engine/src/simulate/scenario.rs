@@ -13,7 +13,10 @@
 //!     {"at_s": 30000, "maintenance_until_s": 31000}]}]}
 //! ```
 //! A state without `regions` applies to all regions; a state with `regions` applies to those
-//! and leaves the others up. Unknown fields are allowed.
+//! and leaves the others up. Unknown fields are allowed. Extensions: `escalate_after_s` at
+//! the top adds an escalation channel to the policy, and `{"at_s": …, "acknowledge": true}`
+//! acknowledges the monitor's open incident then, as a person would; `storm` sets storm
+//! control (`{"threshold": 5, "window_s": 60}`, the engine's default).
 
 use serde::Deserialize;
 
@@ -36,6 +39,12 @@ pub struct Scenario {
     /// Slower than this is degraded, never down.
     #[serde(default = "degraded_ms")]
     pub degraded_after_ms: u32,
+    /// Escalate unacknowledged incidents to a second simulated channel after this long.
+    #[serde(default)]
+    pub escalate_after_s: Option<u32>,
+    /// Storm control as the engine does it (`alerts.storm_threshold` / `storm_window_s`).
+    #[serde(default)]
+    pub storm: Option<netpulse_core::storm::StormPolicy>,
     pub monitors: Vec<SimMonitor>,
 }
 
@@ -82,6 +91,9 @@ pub struct Event {
     pub until_s: Option<u64>,
     #[serde(default)]
     pub maintenance_until_s: Option<u64>,
+    /// A person acknowledges the open incident (if any) at `at_s`.
+    #[serde(default)]
+    pub acknowledge: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -115,9 +127,10 @@ impl Scenario {
         }
         for m in &self.monitors {
             for e in &m.timeline {
-                if e.state.is_none() && e.region_offline.is_none() && e.maintenance_until_s.is_none() {
+                if e.state.is_none() && e.region_offline.is_none() && e.maintenance_until_s.is_none() && !e.acknowledge
+                {
                     return Err(format!(
-                        "monitor {}: event at {} s has no state, region_offline or maintenance_until_s",
+                        "monitor {}: event at {} s has no state, region_offline, maintenance_until_s or acknowledge",
                         m.id, e.at_s
                     ));
                 }
@@ -165,6 +178,11 @@ impl SimMonitor {
     /// Maintenance windows as `[start, end)` seconds.
     pub fn maintenance(&self) -> Vec<(u64, u64)> {
         self.timeline.iter().filter_map(|e| e.maintenance_until_s.map(|u| (e.at_s, u))).collect()
+    }
+
+    /// Seconds at which a person acknowledges the open incident.
+    pub fn acknowledgements(&self) -> Vec<u64> {
+        self.timeline.iter().filter(|e| e.acknowledge).map(|e| e.at_s).collect()
     }
 
     /// Region outages as `(region, start, end)`.

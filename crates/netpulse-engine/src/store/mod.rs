@@ -18,6 +18,7 @@ use netpulse_core::alert::AlertEvent;
 use netpulse_core::incident::{Health, MonitorState, Observation};
 use netpulse_core::monitor::MonitorDraft;
 use netpulse_core::retention::{Horizons, UptimeWindow};
+use netpulse_core::storm::Storm;
 use netpulse_core::uptime::Tally;
 use netpulse_core::{ChannelId, CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp, TokenId, UserId};
 use serde::{Deserialize, Serialize};
@@ -549,6 +550,26 @@ pub trait Store: Send + Sync + 'static {
     async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport>;
     async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>>;
     async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
+
+    // --- storm control (the alert dispatcher, under its lease; see `core::storm`)
+    /// The storm in progress on channel `ch`, if any.
+    async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<Storm>>;
+    /// The pages (`opened`/`flapping` rows, sent or still pending) queued on `ch` since `since`.
+    async fn recent_pages(&self, t: &TenantId, ch: &ChannelId, since: Timestamp)
+        -> StoreResult<Vec<(i64, AlertEvent)>>;
+    /// In one transaction: mark the pending rows `grouped` as grouped into the storm, save
+    /// `storm` (or clear it: `None`), and queue `announce` on `ch` (once per dedup key).
+    async fn save_storm(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        storm: Option<&Storm>,
+        grouped: &[i64],
+        announce: Option<&AlertEvent>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Every channel with a storm in progress.
+    async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>>;
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
     /// Take or renew the lease `name` for `holder` until `now + ttl_ms`, atomically: succeeds
     /// when nobody holds it, its holder's time ran out, or `holder` holds it already.

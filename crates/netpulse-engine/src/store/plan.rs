@@ -5,8 +5,29 @@
 //! commit. The decision of *what* to write lives here once; backends only say *how*.
 
 use netpulse_core::alert::AlertEvent;
-use netpulse_core::incident::{step, Effect, Health, MonitorState, Observation, Policy};
+use netpulse_core::incident::{step, Audience, Effect, Health, MonitorState, Observation, Policy};
 use netpulse_core::{ChannelId, IncidentId, MonitorId, TenantId, Timestamp};
+
+/// An enabled channel of the tenant, as monitors choose among them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnabledChannel {
+    pub id: ChannelId,
+    /// The channel's `notify_degraded` setting (off unless set).
+    pub notify_degraded: bool,
+}
+
+impl EnabledChannel {
+    /// From a stored channel row: its id and its settings JSON text.
+    pub fn from_row(id: String, settings: &str) -> Self {
+        let settings: serde_json::Value = serde_json::from_str(settings).unwrap_or_default();
+        Self { id: ChannelId::from_trusted(id), notify_degraded: notify_degraded(&settings) }
+    }
+}
+
+/// A channel's `notify_degraded` setting: degraded notices are off unless it is `true`.
+pub fn notify_degraded(settings: &serde_json::Value) -> bool {
+    settings.get("notify_degraded").and_then(serde_json::Value::as_bool).unwrap_or(false)
+}
 
 /// The facts about a monitor that notices need.
 #[derive(Clone, Debug)]
@@ -19,6 +40,10 @@ pub struct MonitorFacts {
     pub policy: Policy,
     /// The channels this monitor notifies (already resolved, enabled ones).
     pub channels: Vec<ChannelId>,
+    /// The enabled channels of `policy.escalate_to`.
+    pub escalation: Vec<ChannelId>,
+    /// Those of `channels` that opted in to degraded notices (`notify_degraded`).
+    pub degraded: Vec<ChannelId>,
     /// The open incident of the monitor this one depends on, if any.
     pub parent_incident: Option<IncidentId>,
     /// Whether that monitor is failing (suspect or down) now.
@@ -34,13 +59,15 @@ impl MonitorFacts {
         tenant_id: TenantId,
         id: MonitorId,
         draft: &netpulse_core::monitor::MonitorDraft,
-        enabled: Vec<ChannelId>,
+        enabled: Vec<EnabledChannel>,
         parent: Option<(Option<IncidentId>, Option<String>)>,
     ) -> Self {
-        let channels = match &draft.channels {
-            None => enabled,
-            Some(chosen) => enabled.into_iter().filter(|c| chosen.contains(c)).collect(),
+        let escalation = enabled.iter().filter(|c| draft.policy.escalate_to.contains(&c.id)).map(|c| c.id.clone());
+        let chosen: Vec<EnabledChannel> = match &draft.channels {
+            None => enabled.clone(),
+            Some(chosen) => enabled.iter().filter(|c| chosen.contains(&c.id)).cloned().collect(),
         };
+        let degraded = chosen.iter().filter(|c| c.notify_degraded).map(|c| c.id.clone()).collect();
         let (parent_incident, parent_health) = parent.unwrap_or_default();
         Self {
             tenant_id,
@@ -49,10 +76,27 @@ impl MonitorFacts {
             target: draft.spec.target(),
             regions: draft.regions.clone(),
             policy: draft.policy.clone(),
-            channels,
+            channels: chosen.into_iter().map(|c| c.id).collect(),
+            escalation: escalation.collect(),
+            degraded,
             parent_incident,
             parent_failing: matches!(parent_health.as_deref(), Some("suspect" | "down")),
         }
+    }
+}
+
+impl MonitorFacts {
+    /// The channels of `audience`, each once (a channel in both lists gets one outbox row).
+    fn audience(&self, audience: Audience) -> Vec<&ChannelId> {
+        let (monitor, escalation): (&[ChannelId], &[ChannelId]) = match audience {
+            Audience::Monitor => (&self.channels, &[]),
+            Audience::Escalation => (&[], &self.escalation),
+            Audience::MonitorAndEscalation => (&self.channels, &self.escalation),
+            Audience::DegradedOptIn => (&self.degraded, &[]),
+        };
+        let mut out: Vec<&ChannelId> = monitor.iter().collect();
+        out.extend(escalation.iter().filter(|c| !monitor.contains(c)));
+        out
     }
 }
 
@@ -105,21 +149,28 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
                 }
                 Effect::Notify(n) => {
                     notices += 1;
-                    let since = next.open.as_ref().or(state.open.as_ref()).map(|o| o.opened_at);
+                    let degraded = n.incident.is_none();
+                    let since = match n.incident {
+                        None => next.degraded_since.or(state.degraded_since),
+                        Some(_) => next.open.as_ref().or(state.open.as_ref()).map(|o| o.opened_at),
+                    }
+                    .or_else(|| n.incident.as_ref().and(next.last_resolved.as_ref()).map(|r| r.opened_at));
                     let event = AlertEvent {
                         kind: n.kind.into(),
                         dedup_key: n.dedup_key,
                         tenant_id: facts.tenant_id.clone(),
-                        incident_id: Some(n.incident),
+                        incident_id: n.incident,
                         monitor_id: Some(facts.id.clone()),
                         monitor_name: facts.name.clone(),
                         target: facts.target.clone(),
                         at: n.at,
-                        since: since.or_else(|| next.last_resolved.as_ref().map(|r| r.opened_at)),
+                        since,
                         error: next.last_error.clone().or_else(|| state.last_error.clone()),
                         regions: facts.regions.clone(),
+                        affected_regions: affected_regions(&next, degraded),
+                        storm: vec![],
                     };
-                    for ch in &facts.channels {
+                    for ch in facts.audience(n.audience) {
                         writes.push(Write::Outbox { channel: ch.clone(), event: Box::new(event.clone()) });
                     }
                 }
@@ -128,6 +179,12 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
         state = next;
     }
     Plan { state, writes, notices, recheck }
+}
+
+/// The live regions whose verdict is down now (slow, for a degraded notice), in name order.
+fn affected_regions(s: &MonitorState, degraded: bool) -> Vec<String> {
+    let hit = |r: &netpulse_core::incident::RegionState| if degraded { r.slow_confirmed } else { r.down };
+    s.regions.iter().filter(|(_, r)| r.online && hit(r)).map(|(name, _)| name.clone()).collect()
 }
 
 /// What the live feed (dashboard over SSE) hears about a monitor after a committed transaction.

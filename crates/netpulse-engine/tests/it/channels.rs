@@ -1,4 +1,5 @@
-//! Every channel kind against a local receiver: Slack, Discord and Teams payloads, PagerDuty
+//! Every channel kind against a local receiver: what every kind's message says (what, since
+//! when, from which regions, why, the configured dashboard link), Slack, Discord and Teams payloads, PagerDuty
 //! trigger → acknowledge → resolve on one dedup key, e-mail through an in-test SMTP server
 //! (with a header-injection attempt), and the API's kind-specific validation.
 
@@ -290,4 +291,59 @@ async fn each_kind_is_validated_and_names_the_field() {
         assert_eq!((status, json["error"]["field"].as_str()), (422, Some("url")), "{json}");
         assert!(json["error"]["message"].as_str().unwrap().contains(message), "{json}");
     }
+}
+
+#[tokio::test]
+async fn every_kind_says_what_since_when_from_which_regions_why_and_links_the_configured_dashboard() {
+    let (port, mails) = smtp_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    (config.smtp.host, config.smtp.port, config.smtp.from) = ("127.0.0.1".into(), port, "a@netpulse.test".into());
+    config.smtp.tls = SmtpTls::None;
+    config.http.public_url = "https://np.example.test".into();
+    let app = spawn_app_with(config).await;
+    let target = Target::start().await;
+    let hooks: Vec<(&str, Receiver)> = vec![
+        ("webhook", Receiver::start().await),
+        ("slack", Receiver::start().await),
+        ("discord", Receiver::start().await),
+        ("teams", Receiver::start().await),
+        ("pagerduty", Receiver::start().await),
+    ];
+    for (kind, r) in &hooks {
+        let secret = (*kind == "pagerduty").then_some(ROUTING_KEY);
+        create_channel(&app, json!({ "name": kind, "kind": kind, "url": r.url(), "secret": secret })).await;
+    }
+    create_channel(&app, json!({ "name": "mail", "kind": "email", "url": "ops@example.com" })).await;
+    target.set_status(503);
+    let id = app.create_monitor(http_monitor("Checkout API", &target)).await;
+    wait_for(20, "an incident", || async { app.incidents(&id).await.first().cloned() }).await;
+    let incident = app.incidents(&id).await[0]["id"].as_str().unwrap().to_owned();
+    let link = format!("https://np.example.test/incidents/{incident}");
+
+    let mut payloads: Vec<(&str, String)> = Vec::new();
+    for (kind, r) in &hooks {
+        payloads.push((kind, requests(r, 1).await[0].body.clone()));
+    }
+    let mail = wait_for(20, "a mail", || async { mails.lock().unwrap().first().cloned() }).await;
+    let (_, mail_body) = mail.data.split_once("\r\n\r\n").expect("headers, blank line, body");
+    payloads.push(("email", unqp(mail_body)));
+    let url = target.url();
+    for (kind, text) in &payloads {
+        let mut facts = vec!["Checkout API", url.as_str(), "503", link.as_str()];
+        match *kind {
+            "webhook" => {} // JSON fields, checked below
+            "pagerduty" => facts.extend(["down_since", "down_from", "local (1 of 1 regions)"]),
+            _ => facts.extend(["Down since", "Down from", "local (1 of 1 regions)"]),
+        }
+        for fact in facts {
+            assert!(text.contains(fact), "{kind}: `{fact}` missing from\n{text}");
+        }
+    }
+    let webhook: Value = serde_json::from_str(&payloads[0].1).unwrap();
+    assert_eq!(
+        (webhook["affected_regions"].clone(), webhook["incident"]["url"].as_str()),
+        (json!(["local"]), Some(&*link))
+    );
+    assert!(webhook["since"].as_str().unwrap().ends_with('Z'), "{webhook}");
 }

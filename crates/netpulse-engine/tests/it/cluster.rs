@@ -2,10 +2,11 @@
 //! mode) and one Redis stream: a whole outage/recovery cycle sends exactly one `opened` and
 //! one `resolved` webhook; then the node holding the scheduler lease dies (its tasks aborted,
 //! nothing released) and the other takes over within the lease's TTL + one renewal, and
-//! checks keep coming.
+//! checks keep coming. A storm of monitors failing together reaches a channel as storm
+//! notices each sent once, also from two nodes.
 
 use crate::harness::*;
-use crate::store::backends::{admin, direct_addr, pg_url};
+use crate::store::backends::{admin, direct_addr, pg_url, PgDatabase};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -21,18 +22,28 @@ async fn scheduler_holder(db: &str) -> Option<String> {
     Some(row.get(0))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_two_nodes_alert_once_and_take_over_the_scheduler() {
+/// Two engine nodes on one fresh PostgreSQL database (through PgBouncer) and one Redis
+/// stream; the data directories live as long as the returned value.
+async fn two_nodes(
+    adjust: impl Fn(&mut netpulse_engine::config::Config),
+) -> (TestApp, TestApp, PgDatabase, [tempfile::TempDir; 2]) {
     let _ = admin().await; // fail early, with the hint, when PostgreSQL is down
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut config_a = test_config(dir_a.path());
+    adjust(&mut config_a);
     let db = use_backends(&mut config_a, "pgbouncer", "redis").await.expect("a PostgreSQL database");
     let mut config_b = test_config(dir_b.path());
+    adjust(&mut config_b);
     config_b.storage.backend = config_a.storage.backend;
     config_b.storage.postgres = config_a.storage.postgres.clone();
     config_b.queue = config_a.queue.clone();
-    let mut a = spawn_app_with(config_a).await;
-    let mut b = spawn_app_with(config_b).await;
+    let (a, b) = (spawn_app_with(config_a).await, spawn_app_with(config_b).await);
+    (a, b, db, [dir_a, dir_b])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_two_nodes_alert_once_and_take_over_the_scheduler() {
+    let (mut a, mut b, db, _dirs) = two_nodes(|_| {}).await;
     let ids = [a.running.as_ref().unwrap().node_id.clone(), b.running.as_ref().unwrap().node_id.clone()];
 
     let target = Target::start().await;
@@ -75,4 +86,31 @@ async fn cluster_two_nodes_alert_once_and_take_over_the_scheduler() {
     assert!(took <= Duration::from_secs(14), "takeover took {took:?}");
     assert_eq!(alive.monitor(&id).await["status"]["health"], "up");
     alive.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_two_nodes_send_each_storm_notice_once() {
+    let (a, b, _db, _dirs) = two_nodes(|c| (c.alerts.storm_threshold, c.alerts.storm_window_s) = (3, 2)).await;
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    a.create_webhook(&hooks).await;
+    for i in 0..6 {
+        let body = json!({ "name": format!("svc-{i}"), "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 800 });
+        b.create_monitor(body).await;
+    }
+    wait_for(20, "first checks", || async { (target.hits.load(Ordering::SeqCst) >= 12).then_some(()) }).await;
+    target.set_status(503);
+    wait_for(30, "a storm notice", || async { hooks.events().contains(&"storm".to_owned()).then_some(()) }).await;
+    target.set_status(200);
+    wait_for(30, "the storm summary", || async { hooks.events().contains(&"storm_over".to_owned()).then_some(()) })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let keys: Vec<String> = hooks.received().iter().map(|r| r.header("x-netpulse-dedup-key")).collect();
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "no notice twice from two nodes: {keys:?}");
+    let events = hooks.events();
+    assert_eq!(events.iter().filter(|e| *e == "storm_over").count(), 1, "{events:?}");
+    assert!(events.iter().filter(|e| *e == "opened").count() < 3, "{events:?}");
 }

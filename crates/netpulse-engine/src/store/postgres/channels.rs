@@ -82,6 +82,7 @@ pub async fn delete(c: &mut Client, t: &TenantId, id: &ChannelId) -> StoreResult
     let n = tx.execute_typed("DELETE FROM channels WHERE tenant_id = $1 AND id = $2", &p).await?;
     tx.execute_typed("DELETE FROM alert_outbox WHERE tenant_id = $1 AND channel_id = $2 AND status = 'pending'", &p)
         .await?;
+    tx.execute_typed("DELETE FROM alert_storms WHERE tenant_id = $1 AND channel_id = $2", &p).await?;
     tx.commit().await?;
     Ok(n == 1)
 }

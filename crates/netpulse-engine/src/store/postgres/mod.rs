@@ -22,6 +22,7 @@ mod rollups;
 pub mod schema;
 mod state;
 mod status_pages;
+mod storms;
 
 use crate::store::*;
 use pool::Pool;
@@ -186,6 +187,31 @@ impl Store for PgStore {
     }
     async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()> {
         pooled!(self, |c| channels::record_delivery(&c, id, &delivery))
+    }
+    async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<netpulse_core::storm::Storm>> {
+        pooled!(self, |c| storms::storm(&c, t, ch))
+    }
+    async fn recent_pages(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        since: Timestamp,
+    ) -> StoreResult<Vec<(i64, AlertEvent)>> {
+        pooled!(self, |c| storms::recent_pages(&c, t, ch, since))
+    }
+    async fn save_storm(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        storm: Option<&netpulse_core::storm::Storm>,
+        grouped: &[i64],
+        announce: Option<&AlertEvent>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        pooled!(self, |c| storms::save_storm(&mut c, t, ch, storm, grouped, announce, now))
+    }
+    async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>> {
+        pooled!(self, |c| storms::active_storms(&c))
     }
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
         pooled!(self, |c| monitors::by_heartbeat_token(&c, token))

@@ -79,7 +79,7 @@ pub async fn apply_retention(c: &mut Client, h: &Horizons, limit: usize) -> Stor
         deliveries_deleted: delete(
             &tx,
             "alert_outbox",
-            "status IN ('sent', 'failed') AND created_at < $1",
+            "status IN ('sent', 'failed', 'grouped') AND created_at < $1",
             h.raw,
             limit,
         )

@@ -165,6 +165,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX uptime_daily_by_start ON uptime_daily(day_start);
     CREATE INDEX uptime_hourly_by_start ON uptime_hourly(hour_start);
     "#,
+    // storm control: a channel's storm in progress (see core::storm).
+    r#"
+    CREATE TABLE alert_storms (
+        tenant_id TEXT NOT NULL, channel_id TEXT NOT NULL, state TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, channel_id)
+    );
+    CREATE INDEX alert_outbox_pages ON alert_outbox(channel_id, created_at);
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

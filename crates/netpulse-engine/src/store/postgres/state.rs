@@ -5,7 +5,7 @@
 //! row always exists while the monitor does, so no placeholder state rows are needed, and a
 //! concurrent delete waits for (or wins against) the ingest that holds the row.
 
-use crate::store::plan::MonitorFacts;
+use crate::store::plan::{EnabledChannel, MonitorFacts};
 use crate::store::*;
 use std::collections::HashMap;
 use tokio_postgres::types::Type;
@@ -51,18 +51,19 @@ pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)])
 async fn enabled_channels(
     tx: &Transaction<'_>,
     mut tenants: Vec<&str>,
-) -> StoreResult<HashMap<String, Vec<ChannelId>>> {
+) -> StoreResult<HashMap<String, Vec<EnabledChannel>>> {
     tenants.sort_unstable();
     tenants.dedup();
     let rows = tx
         .query_typed(
-            "SELECT tenant_id, id FROM channels WHERE tenant_id = ANY($1) AND enabled ORDER BY created_at, id",
+            "SELECT tenant_id, id, settings FROM channels WHERE tenant_id = ANY($1) AND enabled ORDER BY created_at, id",
             &[(&tenants, Type::TEXT_ARRAY)],
         )
         .await?;
-    let mut by_tenant: HashMap<String, Vec<ChannelId>> = HashMap::new();
+    let mut by_tenant: HashMap<String, Vec<EnabledChannel>> = HashMap::new();
     for r in &rows {
-        by_tenant.entry(r.try_get(0)?).or_default().push(ChannelId::from_trusted(r.try_get(1)?));
+        let settings: String = r.try_get(2)?;
+        by_tenant.entry(r.try_get(0)?).or_default().push(EnabledChannel::from_row(r.try_get(1)?, &settings));
     }
     Ok(by_tenant)
 }

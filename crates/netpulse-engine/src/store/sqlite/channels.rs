@@ -58,6 +58,7 @@ pub fn delete(c: &mut Connection, t: &TenantId, id: &ChannelId) -> StoreResult<b
         "DELETE FROM alert_outbox WHERE tenant_id = ?1 AND channel_id = ?2 AND status = 'pending'",
         params![t.as_str(), id.as_str()],
     )?;
+    tx.execute("DELETE FROM alert_storms WHERE tenant_id = ?1 AND channel_id = ?2", params![t.as_str(), id.as_str()])?;
     tx.commit()?;
     Ok(n == 1)
 }

@@ -1,7 +1,7 @@
 //! Ingest and incident commands in SQLite: results, state, incidents and outbox rows in one
 //! transaction, so nothing is stepped or queued twice.
 
-use crate::store::plan::{plan, MonitorFacts, Write};
+use crate::store::plan::{plan, EnabledChannel, MonitorFacts, Write};
 use crate::store::*;
 use netpulse_core::incident::Observation;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -91,10 +91,11 @@ fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResu
         .optional()?;
     let Some(draft) = draft else { return Ok(None) };
     let draft: MonitorDraft = serde_json::from_str(&draft)?;
-    let mut stmt =
-        tx.prepare_cached("SELECT id FROM channels WHERE tenant_id = ?1 AND enabled = 1 ORDER BY created_at")?;
-    let enabled: Vec<ChannelId> =
-        stmt.query_map([t.as_str()], |r| Ok(ChannelId::from_trusted(r.get(0)?)))?.collect::<Result<_, _>>()?;
+    let mut stmt = tx
+        .prepare_cached("SELECT id, settings FROM channels WHERE tenant_id = ?1 AND enabled = 1 ORDER BY created_at")?;
+    let enabled: Vec<EnabledChannel> = stmt
+        .query_map([t.as_str()], |r| Ok(EnabledChannel::from_row(r.get(0)?, &r.get::<_, String>(1)?)))?
+        .collect::<Result<_, _>>()?;
     let parent = match &draft.depends_on {
         Some(parent) => tx
             .prepare_cached("SELECT open_incident, health FROM monitor_state WHERE tenant_id = ?1 AND monitor_id = ?2")?

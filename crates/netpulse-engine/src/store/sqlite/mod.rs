@@ -10,6 +10,7 @@ mod reads;
 mod rollups;
 mod schema;
 mod status_pages;
+mod storms;
 
 use super::*;
 use rusqlite::{Connection, OpenFlags};
@@ -191,6 +192,35 @@ impl Store for SqliteStore {
     }
     async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()> {
         self.write(move |c| channels::record_delivery(c, id, &delivery)).await
+    }
+    async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<netpulse_core::storm::Storm>> {
+        let (t, ch) = (t.clone(), ch.clone());
+        self.read(move |c| storms::storm(c, &t, &ch)).await
+    }
+    async fn recent_pages(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        since: Timestamp,
+    ) -> StoreResult<Vec<(i64, AlertEvent)>> {
+        let (t, ch) = (t.clone(), ch.clone());
+        self.read(move |c| storms::recent_pages(c, &t, &ch, since)).await
+    }
+    async fn save_storm(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        storm: Option<&netpulse_core::storm::Storm>,
+        grouped: &[i64],
+        announce: Option<&AlertEvent>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (t, ch, storm, grouped, announce) =
+            (t.clone(), ch.clone(), storm.cloned(), grouped.to_vec(), announce.cloned());
+        self.write(move |c| storms::save_storm(c, &t, &ch, storm.as_ref(), &grouped, announce.as_ref(), now)).await
+    }
+    async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>> {
+        self.read(storms::active_storms).await
     }
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
         let token = token.to_owned();

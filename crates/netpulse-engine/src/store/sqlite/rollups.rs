@@ -35,7 +35,7 @@ pub fn apply_retention(c: &mut Connection, h: &Horizons, limit: usize) -> StoreR
         )?,
         deliveries_deleted: tx.execute(
             "DELETE FROM alert_outbox WHERE id IN (SELECT id FROM alert_outbox \
-             WHERE status IN ('sent', 'failed') AND created_at < ?1 LIMIT ?2)",
+             WHERE status IN ('sent', 'failed', 'grouped') AND created_at < ?1 LIMIT ?2)",
             params![h.raw.millis(), limit],
         )?,
     };

@@ -37,6 +37,8 @@ pub mod backends;
 mod concurrency;
 mod migrations;
 mod retention;
+mod storms;
+use storms::a_storm_groups_its_rows_and_queues_its_notice_once;
 
 contract!(
     redelivered_results_are_stored_once_and_alert_once,
@@ -44,6 +46,7 @@ contract!(
     another_tenants_ids_behave_as_missing,
     retention_keeps_every_uptime_figure_after_raw_results_are_gone,
     concurrent_retention_counts_each_result_once,
+    a_storm_groups_its_rows_and_queues_its_notice_once,
 );
 
 use retention::{

@@ -1,0 +1,58 @@
+//! Storm control through the real dispatcher: many monitors going down together reach a
+//! channel as grouped `storm` notices and one `storm_over`, not a page each; every monitor
+//! still has its incident, and the grouped pages show as `grouped` in the delivery log.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn many_monitors_down_at_once_page_as_one_storm_and_end_with_a_summary() {
+    let app = spawn_app_adjusted(|c| (c.alerts.storm_threshold, c.alerts.storm_window_s) = (3, 2)).await;
+    let target = Target::start().await;
+    let hooks = Receiver::start().await;
+    let (channel, _) = app.create_webhook(&hooks).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let body = json!({ "name": format!("svc-{i}"), "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 800 });
+        ids.push(app.create_monitor(body).await);
+    }
+    target.set_status(503);
+    wait_for(30, "an incident for every monitor", || async {
+        for id in &ids {
+            if app.incidents(id).await.is_empty() {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    let covered = || {
+        let got: Vec<Value> = hooks.received().iter().map(|r| r.json()).collect();
+        let named = |b: &Value, name: &str| match b["event"].as_str() {
+            Some("opened") => b["monitor"]["name"] == name,
+            Some("storm") => b["storm"].as_array().is_some_and(|ms| ms.iter().any(|m| m["name"] == name)),
+            _ => false,
+        };
+        (0..6).all(|i| got.iter().any(|b| named(b, &format!("svc-{i}"))))
+    };
+    wait_for(15, "every monitor paged or listed by a storm notice", || async { covered().then_some(()) }).await;
+    let events = hooks.events();
+    let pages = events.iter().filter(|e| *e == "opened").count();
+    assert!(pages < 3, "below the threshold pages go out, then the storm takes over: {events:?}");
+    assert!(events.contains(&"storm".to_owned()), "{events:?}");
+    let (_, log) = app.api("GET", &format!("/api/v1/channels/{channel}/deliveries"), None).await;
+    let grouped = log["data"].as_array().unwrap().iter().filter(|d| d["status"] == "grouped").count();
+    assert_eq!(grouped, 6 - pages, "the pages folded into the storm show as grouped: {log}");
+
+    target.set_status(200);
+    let over = wait_for(30, "the storm summary", || async {
+        hooks.received().into_iter().map(|r| r.json()).find(|b| b["event"] == "storm_over")
+    })
+    .await;
+    assert!(over["summary"].as_str().unwrap().starts_with("STORM OVER: 6 monitors"), "{over}");
+    let resolved = hooks.events().iter().filter(|e| *e == "resolved").count();
+    assert_eq!(resolved, 0, "the members' recoveries are in the summary: {:?}", hooks.events());
+    for id in &ids {
+        assert_eq!(app.incidents(id).await[0]["status"], "resolved", "each monitor kept its own incident");
+    }
+}
