@@ -141,10 +141,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     tokio::spawn(crate::accounts::password::warm_up());
     let metrics = Arc::new(Metrics::default());
-    let live = LiveBus::default();
     let badge_key = crate::dashboard::badges::BadgeKey::load_or_create(&config.storage.data_dir)?;
     let node_id = node_id();
     let roles = config.roles.clone();
+    let live = start_live_bus(&config, &node_id).await?;
     // Several nodes share a PostgreSQL store: leases keep one scheduler and one dispatcher.
     let shared = config.storage.backend == StorageBackend::Postgres;
     let queue = crate::queue::open(&config.queue, &node_id).await?;
@@ -314,6 +314,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ingest,
         dispatcher,
     })
+}
+
+/// The live bus: in-process alone with the in-process queue; with Redis, relayed to and from
+/// the other engine nodes (subscribed only where the API or the dashboard runs).
+async fn start_live_bus(config: &Config, node_id: &str) -> anyhow::Result<LiveBus> {
+    if config.queue.backend != crate::queue::QueueBackend::Redis {
+        return Ok(LiveBus::default());
+    }
+    let (live, outbound) = LiveBus::relayed(crate::live::CAPACITY);
+    let (relay, cmd) = crate::live_relay::LiveRelay::connect(&config.queue.redis, node_id).await?;
+    let relay = Arc::new(relay);
+    if config.roles.serves_http() {
+        relay.clone().subscribe(live.clone()).await.context("cannot subscribe to live events in Redis")?;
+    }
+    tokio::spawn(relay.publish(outbound, cmd));
+    Ok(live)
 }
 
 /// Spawn `task` when its role runs here; otherwise drop it (closing its channels) and

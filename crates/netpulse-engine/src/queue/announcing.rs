@@ -22,7 +22,7 @@ pub struct Announcing {
 #[async_trait]
 impl ResultQueue for Announcing {
     async fn publish(&self, env: ResultEnvelope) -> Result<(), QueueError> {
-        let announce = self.live.has_subscribers().then(|| (env.result.clone(), env.sent_at));
+        let announce = self.live.wants_events().then(|| (env.result.clone(), env.sent_at));
         self.inner.publish(env).await?;
         if let Some((result, sent_at)) = announce {
             self.live.result_checked(&result, sent_at);

@@ -58,17 +58,27 @@ fn unavailable(e: redis::RedisError) -> QueueError {
     QueueError::Unavailable(e.to_string())
 }
 
+/// The client for `queue.redis.url` and a reconnecting command connection with the
+/// configured timeouts (shared by the queue, the live relay and the worker census).
+pub async fn connect_commands(config: &RedisQueueConfig) -> anyhow::Result<(redis::Client, ConnectionManager)> {
+    use anyhow::Context;
+    let client = redis::Client::open(config.url.expose())
+        .with_context(|| format!("queue.redis.url is not a valid Redis URL ({:?})", config.url))?;
+    let timeout = Duration::from_millis(config.timeout_ms);
+    let base = ConnectionManagerConfig::new().set_connection_timeout(timeout).set_number_of_retries(3);
+    let cmd = ConnectionManager::new_with_config(client.clone(), base.set_response_timeout(timeout))
+        .await
+        .with_context(|| format!("cannot connect to Redis at {:?} (queue.redis.url)", config.url))?;
+    Ok((client, cmd))
+}
+
 impl RedisQueue {
     /// Connect (both connections), create the group if missing.
     pub async fn connect(config: &RedisQueueConfig, consumer: &str) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let client = redis::Client::open(config.url.expose())
-            .with_context(|| format!("queue.redis.url is not a valid Redis URL ({:?})", config.url))?;
+        let (client, cmd) = connect_commands(config).await?;
         let timeout = Duration::from_millis(config.timeout_ms);
         let base = ConnectionManagerConfig::new().set_connection_timeout(timeout).set_number_of_retries(3);
-        let cmd = ConnectionManager::new_with_config(client.clone(), base.clone().set_response_timeout(timeout))
-            .await
-            .with_context(|| format!("cannot connect to Redis at {:?} (queue.redis.url)", config.url))?;
         let reader = ConnectionManager::new_with_config(client, base.set_response_timeout(timeout + MAX_BLOCK))
             .await
             .with_context(|| format!("cannot connect to Redis at {:?} (queue.redis.url)", config.url))?;

@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod channels;
 mod cluster;
+mod fanout;
 mod faults;
 mod harness;
 mod heartbeat;
