@@ -59,6 +59,8 @@ pub struct Running {
     checker: JoinHandle<()>,
     ingest: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
+    /// Shares worker health through Redis (with the Redis queue).
+    census: Option<JoinHandle<()>>,
 }
 
 /// The owner token: from config, or generated on first start and written to a 0600 file.
@@ -183,6 +185,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let fleet =
         Arc::new(Fleet::new(&config.monitors.local_region, &gateway_regions, lease_period, clock::now(), &mut router));
     let (recheck_tx, recheck_rx) = mpsc::channel(1024);
+    // With Redis, worker health is shared so every node's views show every gateway's workers.
+    let census = match config.queue.backend {
+        crate::queue::QueueBackend::Redis => {
+            let census = crate::gateway::census::Census::connect(&config.queue.redis, &node_id).await?;
+            Some(tokio::spawn(census.run(fleet.clone(), intake_rx.clone())))
+        }
+        crate::queue::QueueBackend::Memory => None,
+    };
 
     let scheduler = Scheduler::new(
         store.clone(),
@@ -313,6 +323,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         checker,
         ingest,
         dispatcher,
+        census,
     })
 }
 
@@ -372,6 +383,9 @@ impl Running {
     pub fn abort(self) {
         for task in [&self.http, &self.scheduler, &self.checker, &self.ingest, &self.dispatcher] {
             task.abort();
+        }
+        if let Some(c) = &self.census {
+            c.abort();
         }
         let _ = self.stop_alerts.send(true); // retention has no handle; it stops on this flag
     }

@@ -1,9 +1,14 @@
 //! Two engine nodes on one PostgreSQL (through PgBouncer) and one Redis, node B serving only
 //! the API and the dashboard: a dashboard connected to B sees, live, what node A checks and
-//! ingests (each result once, the incident opening), relayed through Redis pub/sub.
+//! ingests (each result once, the incident opening), relayed through Redis pub/sub; and
+//! B's regions API and page show the workers connected to A's gateway (shared through Redis),
+//! the region going offline on B when A's only worker stops.
 
 use crate::harness::*;
 use crate::store::backends::PgDatabase;
+use crate::workers::regions_page::{cell, page, region, row, section};
+use crate::workers::{bundle, results, worker};
+use netpulse_engine::ca::Ca;
 use netpulse_engine::roles::Roles;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -70,7 +75,10 @@ async fn fanout_a_dashboard_on_another_node_sees_results_and_incidents_once() {
         .create_monitor(json!({ "name": "Checkout", "kind": "http", "url": target.url(), "interval_s": 1,
             "timeout_ms": 800 }))
         .await;
-    assert_eq!(stream.of_kind("monitor")[0]["monitor_id"], id.as_str(), "the new monitor, created on A");
+    wait_for(5, "the new monitor, created on A, live on B", || async {
+        stream.of_kind("monitor").iter().any(|m| m["monitor_id"] == id.as_str()).then_some(())
+    })
+    .await;
     let first = wait_for(20, "a result checked on A, live on B", || async {
         stream.of_kind("result").first().map(|r| r["id"].as_str().unwrap().to_owned())
     })
@@ -99,6 +107,55 @@ async fn fanout_a_dashboard_on_another_node_sees_results_and_incidents_once() {
         stream.of_kind("health").iter().any(|h| h["health"] == "down").then_some(())
     })
     .await;
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_an_api_only_node_shows_the_workers_of_a_gateway_node() {
+    let dir_a = tempfile::tempdir().unwrap();
+    Ca::at(dir_a.path()).init().unwrap();
+    let mut config_a = test_config(dir_a.path());
+    config_a.gateway.enabled = true;
+    config_a.gateway.listen = "127.0.0.1:0".parse().unwrap();
+    config_a.gateway.regions = vec!["eu".into()];
+    config_a.gateway.lease_wait_ms = 500;
+    let (mut a, mut b, _db) = two_nodes(config_a, "api,dashboard").await;
+    bundle(&dir_a.path().join("b-eu"), dir_a.path(), dir_a.path(), "eu", "eu-1");
+    let eu = worker(&a, &dir_a.path().join("b-eu"), false);
+    let target = Target::start().await;
+    let id = a
+        .create_monitor(
+            json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "regions": ["eu"]}),
+        )
+        .await;
+
+    let view = wait_for(20, "eu-1 live with 3 accepted results, seen from B", || async {
+        let v = region(&b, TOKEN, "eu").await;
+        let delivered = v["workers"][0]["results_total"].as_u64().unwrap_or(0);
+        (v["status"] == "online" && delivered >= 3).then_some(v)
+    })
+    .await;
+    let w = &view["workers"][0];
+    assert_eq!((w["name"].as_str(), w["live"].as_bool()), (Some("eu-1"), Some(true)), "{view}");
+    assert_eq!(w["version"], env!("CARGO_PKG_VERSION"), "{view}");
+    assert!(w["in_flight"].is_u64() && view["results_per_s"].as_f64().unwrap() > 0.0, "{view}");
+    let (status, html) = page(&b, "/regions", TOKEN).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(cell(row(section(&html, "eu"), "eu-1"), "live"), "live", "{html}");
+
+    eu.shutdown().await;
+    wait_for(15, "eu offline on B once A's only worker stopped", || async {
+        let v = region(&b, TOKEN, "eu").await;
+        (v["status"] == "offline" && v["workers"][0]["live"] == false).then_some(())
+    })
+    .await;
+    wait_for(10, "B's count of eu-1's accepted results = what is stored", || async {
+        let stored = results(&b, &id).await.iter().filter(|r| r["worker"] == "eu/eu-1").count() as u64;
+        (region(&b, TOKEN, "eu").await["workers"][0]["results_total"] == stored).then_some(())
+    })
+    .await;
+    assert_ne!(b.monitor(&id).await["status"]["health"], "down", "an offline region marks nothing down");
     b.stop().await;
     a.stop().await;
 }
