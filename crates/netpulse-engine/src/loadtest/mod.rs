@@ -17,7 +17,7 @@ use crate::config::DatabaseUrl;
 use crate::ingest::Ingest;
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
-use crate::queue::{publish_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
+use crate::queue::{publish_many_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
 use crate::store::postgres::{schema, PgStore};
 use crate::store::{MonitorRecord, Store};
 use anyhow::Context;
@@ -33,6 +33,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::NoTls;
+
+/// Results each publisher task hands to the queue in one call (one Redis script).
+const PUBLISH_BATCH: usize = 100;
 
 /// `netpulse loadtest …`
 #[derive(clap::Subcommand, Debug)]
@@ -248,13 +251,16 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
         let publishers = a.publishers;
         pubs.push(tokio::spawn(async move {
             let mut ids = Vec::with_capacity(total / publishers + 1);
-            let mut k = p;
+            let (mut k, mut batch) = (p, Vec::with_capacity(PUBLISH_BATCH));
             while k < total {
                 let (m, n) = (k % ms.len(), k / ms.len());
                 let r = synthetic(&tenant, &ms[m], Timestamp::from_millis(base + n as i64 * 60_000), k);
                 ids.push(r.id.as_str().to_owned());
-                publish_retrying(q.as_ref(), ResultEnvelope::new(r, clock::now()), Duration::from_secs(120)).await?;
+                batch.push(ResultEnvelope::new(r, clock::now()));
                 k += publishers;
+                if batch.len() == PUBLISH_BATCH || k >= total {
+                    publish_many_retrying(q.as_ref(), std::mem::take(&mut batch), Duration::from_secs(120)).await?;
+                }
             }
             Ok::<_, anyhow::Error>(ids)
         }));

@@ -30,6 +30,18 @@ impl ResultQueue for Announcing {
         Ok(())
     }
 
+    async fn publish_many(&self, envs: Vec<ResultEnvelope>) -> Result<(), QueueError> {
+        let announce: Vec<_> = match self.live.wants_events() {
+            true => envs.iter().map(|e| (e.result.clone(), e.sent_at)).collect(),
+            false => Vec::new(),
+        };
+        self.inner.publish_many(envs).await?;
+        for (result, sent_at) in &announce {
+            self.live.result_checked(result, *sent_at);
+        }
+        Ok(())
+    }
+
     async fn next_batch(&self, max: usize, wait: Duration, linger: Duration) -> Batch {
         self.inner.next_batch(max, wait, linger).await
     }
