@@ -2,9 +2,11 @@
 //! the API and the dashboard: a dashboard connected to B sees, live, what node A checks and
 //! ingests (each result once, the incident opening), relayed through Redis pub/sub; and
 //! B's regions API and page show the workers connected to A's gateway (shared through Redis),
-//! the region going offline on B when A's only worker stops.
+//! the region going offline on B when A's only worker stops. After a Redis restart, B's
+//! dashboard hears A again (the relay resubscribes).
 
 use crate::harness::*;
+use crate::queue::PrivateRedis;
 use crate::store::backends::PgDatabase;
 use crate::workers::regions_page::{cell, page, region, row, section};
 use crate::workers::{bundle, results, worker};
@@ -15,11 +17,19 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// Node A (every role) and node B (`roles`), sharing A's store and queue.
-pub async fn two_nodes(a_config: netpulse_engine::config::Config, roles: &str) -> (TestApp, TestApp, PgDatabase) {
+/// Node A (every role) and node B (`roles`), sharing A's store and queue (on the shared
+/// Redis, or at `redis` when given).
+pub async fn two_nodes(
+    a_config: netpulse_engine::config::Config,
+    roles: &str,
+    redis: Option<String>,
+) -> (TestApp, TestApp, PgDatabase) {
     let dir_b = tempfile::tempdir().unwrap();
     let mut config_a = a_config;
     let db = use_backends(&mut config_a, "pgbouncer", "redis").await.expect("a PostgreSQL database");
+    if let Some(url) = redis {
+        config_a.queue.redis.url = netpulse_engine::config::DatabaseUrl::new(url);
+    }
     let mut config_b = test_config(dir_b.path());
     config_b.storage.backend = config_a.storage.backend;
     config_b.storage.postgres = config_a.storage.postgres.clone();
@@ -65,7 +75,7 @@ impl LiveStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_a_dashboard_on_another_node_sees_results_and_incidents_once() {
     let dir_a = tempfile::tempdir().unwrap();
-    let (mut a, mut b, _db) = two_nodes(test_config(dir_a.path()), "api,dashboard").await;
+    let (mut a, mut b, _db) = two_nodes(test_config(dir_a.path()), "api,dashboard", None).await;
     let b_live = b.running.as_ref().unwrap().live.clone();
     let stream = LiveStream::open(b.addr).await;
     wait_for(5, "the event stream on B open", || async { b_live.has_subscribers().then_some(()) }).await;
@@ -120,7 +130,7 @@ async fn fanout_an_api_only_node_shows_the_workers_of_a_gateway_node() {
     config_a.gateway.listen = "127.0.0.1:0".parse().unwrap();
     config_a.gateway.regions = vec!["eu".into()];
     config_a.gateway.lease_wait_ms = 500;
-    let (mut a, mut b, _db) = two_nodes(config_a, "api,dashboard").await;
+    let (mut a, mut b, _db) = two_nodes(config_a, "api,dashboard", None).await;
     bundle(&dir_a.path().join("b-eu"), dir_a.path(), dir_a.path(), "eu", "eu-1");
     let eu = worker(&a, &dir_a.path().join("b-eu"), false);
     let target = Target::start().await;
@@ -156,6 +166,29 @@ async fn fanout_an_api_only_node_shows_the_workers_of_a_gateway_node() {
     })
     .await;
     assert_ne!(b.monitor(&id).await["status"]["health"], "down", "an offline region marks nothing down");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_live_events_reach_the_other_node_again_after_redis_restarts() {
+    let mut redis = PrivateRedis::start();
+    let dir_a = tempfile::tempdir().unwrap();
+    let (mut a, mut b, _db) = two_nodes(test_config(dir_a.path()), "api,dashboard", Some(redis.url())).await;
+    let b_live = b.running.as_ref().unwrap().live.clone();
+    let stream = LiveStream::open(b.addr).await;
+    wait_for(5, "the event stream on B open", || async { b_live.has_subscribers().then_some(()) }).await;
+    let target = Target::start().await;
+    a.create_monitor(json!({ "name": "Checkout", "kind": "http", "url": target.url(), "interval_s": 1 })).await;
+    wait_for(20, "a result live on B", || async { (!stream.of_kind("result").is_empty()).then_some(()) }).await;
+
+    redis.kill();
+    redis.restart();
+    let before = stream.of_kind("result").len();
+    wait_for(30, "results live on B again after the restart", || async {
+        (stream.of_kind("result").len() >= before + 3).then_some(())
+    })
+    .await;
     b.stop().await;
     a.stop().await;
 }

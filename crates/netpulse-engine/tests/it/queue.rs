@@ -160,20 +160,20 @@ async fn queue_memory_publish_many_delivers_the_batch_in_order() {
 }
 
 /// A private `redis-server` with AOF fsynced on every write.
-struct PrivateRedis {
+pub(crate) struct PrivateRedis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<std::process::Child>,
 }
 
 impl PrivateRedis {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut r = PrivateRedis { port, dir: tempfile::tempdir().unwrap(), child: None };
         r.restart();
         r
     }
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
@@ -189,13 +189,13 @@ impl PrivateRedis {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill(); // SIGKILL: no shutdown, no final fsync
             let _ = c.wait();
         }
     }
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }
