@@ -220,6 +220,22 @@ mod tests {
     }
 
     #[test]
+    fn a_relayed_bus_relays_its_own_events_never_remote_ones() {
+        let (bus, mut out) = LiveBus::relayed(4);
+        assert!(bus.wants_events() && !bus.has_subscribers(), "rendered for other nodes' dashboards");
+        let mut rx = bus.subscribe();
+        let t = TenantId::from_trusted("ten_a".into());
+        let m = MonitorId::from_trusted("mon_a".into());
+        bus.change(&LiveChange::Health { tenant_id: t.clone(), monitor_id: m.clone(), health: Health::Down });
+        assert_eq!(out.try_recv().expect("relayed").kind, "health");
+        assert_eq!(rx.try_recv().expect("local").kind, "health");
+        let remote = LiveEvent { tenant_id: t, monitor_id: Some(m), kind: "result", sent_at: None, json: "{}".into() };
+        bus.deliver_remote(remote);
+        assert_eq!(rx.try_recv().expect("delivered here").kind, "result");
+        assert!(out.try_recv().is_err(), "another node's event is not relayed back");
+    }
+
+    #[test]
     fn nothing_is_rendered_without_subscribers() {
         let bus = LiveBus::new(4);
         assert!(!bus.has_subscribers());
