@@ -86,7 +86,7 @@ impl LiveRelay {
 
     /// Publish every event of `events` (this node's bus) until the bus is dropped.
     pub async fn publish(self: Arc<Self>, mut events: mpsc::Receiver<Arc<LiveEvent>>, mut cmd: ConnectionManager) {
-        let mut waiting = Vec::with_capacity(PIPELINE);
+        let (mut waiting, mut failing) = (Vec::with_capacity(PIPELINE), false);
         while events.recv_many(&mut waiting, PIPELINE).await > 0 {
             let mut pipe = redis::pipe();
             for e in waiting.drain(..) {
@@ -95,8 +95,13 @@ impl LiveRelay {
                     Err(_) => continue,
                 };
             }
-            if let Err(e) = pipe.query_async::<()>(&mut cmd).await {
-                tracing::warn!(error = %e, channel = %self.channel, "live events not relayed to other nodes");
+            match pipe.query_async::<()>(&mut cmd).await {
+                Ok(()) => failing = false,
+                Err(e) if !failing => {
+                    failing = true; // said once per outage, not once per event
+                    tracing::warn!(error = %e, channel = %self.channel, "live events not relayed to other nodes");
+                }
+                Err(_) => {}
             }
         }
     }

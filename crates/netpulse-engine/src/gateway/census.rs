@@ -133,15 +133,23 @@ impl Census {
             if serials.is_empty() { Vec::new() } else { pipe.query_async(&mut c).await? };
         let workers = rows.iter().filter_map(parse_worker).filter(|(node, _)| *node != self.node);
         let mut remote = RemoteFleet { workers: workers.map(|(_, w)| w).collect(), regions: Default::default() };
+        let mut gone = Vec::new();
         for (field, value) in &served {
             let Some((node, region)) = field.split_once('|') else { continue };
             let (at, queued) = value.split_once(' ').unwrap_or((value, "0"));
             let (at, queued) = (at.parse::<i64>().unwrap_or(0), queued.parse::<usize>().unwrap_or(0));
-            if node == self.node || at < oldest {
+            if at < oldest {
+                gone.push(field.as_str()); // a node that stopped writing long ago
+                continue;
+            }
+            if node == self.node {
                 continue;
             }
             let fresh = if now.millis() - at <= QUEUED_FRESH_MS { queued } else { 0 };
             *remote.regions.entry(region.to_owned()).or_default() += fresh;
+        }
+        if !gone.is_empty() {
+            redis::cmd("HDEL").arg(self.key("regions")).arg(gone).query_async::<()>(&mut c).await?;
         }
         Ok(remote)
     }
