@@ -32,14 +32,14 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # out, because they fix their own backends and leg 1 already ran them exactly as here:
 # - store::   the store contract suite, which loops over SQLite, PostgreSQL and PgBouncer itself;
 # - queue::   the queue contract, on the in-process queue and on Redis (shared and private);
-# - faults::, cluster::   private PgBouncer/Redis processes, always PostgreSQL + Redis;
+# - faults::, cluster::, fanout::   two nodes or private PgBouncer/Redis, always PostgreSQL + Redis;
 # - simulate::   the scenario simulator drives an in-process SQLite store under a virtual clock;
 # - workers::durable::   SQLite + in-process queue on purpose: the commit-then-ack path exists
 #   only with the in-process queue, and a SQLite write lock is what holds ingest back;
 # - lifecycle's check-config tests run the CLI, which opens no store or queue.
 # ~4-5 min on 2 shared cores.
 NETPULSE_TEST_DB=pgbouncer NETPULSE_TEST_QUEUE=redis cargo nextest run -p netpulse-engine --no-fail-fast \
-    -E 'binary(it) - test(/^store::/) - test(/^queue::/) - test(/^faults::/) - test(/^cluster::/)
+    -E 'binary(it) - test(/^store::/) - test(/^queue::/) - test(/^faults::/) - test(/^cluster::/) - test(/^fanout::/)
         - test(/^simulate::/) - test(/^workers::durable::/) - test(/^lifecycle::check_config_/)
         - test(/^lifecycle::secrets_are_not_printed_by_check_config$/)' "$@"
 

@@ -59,6 +59,8 @@ pub struct Running {
     checker: JoinHandle<()>,
     ingest: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
+    /// Shares worker health through Redis (with the Redis queue).
+    census: Option<JoinHandle<()>>,
 }
 
 /// The owner token: from config, or generated on first start and written to a 0600 file.
@@ -141,10 +143,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     tokio::spawn(crate::accounts::password::warm_up());
     let metrics = Arc::new(Metrics::default());
-    let live = LiveBus::default();
     let badge_key = crate::dashboard::badges::BadgeKey::load_or_create(&config.storage.data_dir)?;
     let node_id = node_id();
     let roles = config.roles.clone();
+    let live = start_live_bus(&config, &node_id).await?;
     // Several nodes share a PostgreSQL store: leases keep one scheduler and one dispatcher.
     let shared = config.storage.backend == StorageBackend::Postgres;
     let queue = crate::queue::open(&config.queue, &node_id).await?;
@@ -183,6 +185,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let fleet =
         Arc::new(Fleet::new(&config.monitors.local_region, &gateway_regions, lease_period, clock::now(), &mut router));
     let (recheck_tx, recheck_rx) = mpsc::channel(1024);
+    // With Redis, worker health is shared so every node's views show every gateway's workers.
+    let census = match config.queue.backend {
+        crate::queue::QueueBackend::Redis => {
+            let census = crate::gateway::census::Census::connect(&config.queue.redis, &node_id).await?;
+            Some(tokio::spawn(census.run(fleet.clone(), intake_rx.clone())))
+        }
+        crate::queue::QueueBackend::Memory => None,
+    };
 
     let scheduler = Scheduler::new(
         store.clone(),
@@ -313,7 +323,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         checker,
         ingest,
         dispatcher,
+        census,
     })
+}
+
+/// The live bus: in-process alone with the in-process queue; with Redis, relayed to and from
+/// the other engine nodes (subscribed only where the API or the dashboard runs).
+async fn start_live_bus(config: &Config, node_id: &str) -> anyhow::Result<LiveBus> {
+    if config.queue.backend != crate::queue::QueueBackend::Redis {
+        return Ok(LiveBus::default());
+    }
+    let (live, outbound) = LiveBus::relayed(crate::live::CAPACITY);
+    let (relay, cmd) = crate::live_relay::LiveRelay::connect(&config.queue.redis, node_id).await?;
+    let relay = Arc::new(relay);
+    if config.roles.serves_http() {
+        relay.clone().subscribe(live.clone()).await.context("cannot subscribe to live events in Redis")?;
+    }
+    tokio::spawn(relay.publish(outbound, cmd));
+    Ok(live)
 }
 
 /// Spawn `task` when its role runs here; otherwise drop it (closing its channels) and
@@ -356,6 +383,9 @@ impl Running {
     pub fn abort(self) {
         for task in [&self.http, &self.scheduler, &self.checker, &self.ingest, &self.dispatcher] {
             task.abort();
+        }
+        if let Some(c) = &self.census {
+            c.abort();
         }
         let _ = self.stop_alerts.send(true); // retention has no handle; it stops on this flag
     }

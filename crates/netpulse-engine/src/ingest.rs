@@ -104,7 +104,7 @@ impl Ingest {
     /// Announce the state changes this batch committed (results themselves were announced
     /// when the queue accepted them: see `queue::announcing`).
     fn publish_live(&self, report: &crate::store::IngestReport) {
-        if !self.live.has_subscribers() {
+        if !self.live.wants_events() {
             return;
         }
         for c in &report.changes {

@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod ingest;
 pub mod lease;
 pub mod live;
+pub mod live_relay;
 pub mod loadtest;
 pub mod local_checker;
 pub mod maintenance;

@@ -12,12 +12,17 @@
 //!
 //! A subscriber that falls more than [`CAPACITY`] events behind loses the oldest ones and is
 //! told so (`event: lagged`); the page then reloads to resynchronise.
+//!
+//! With several engine nodes (Redis queue) a bus is *relayed* ([`LiveBus::relayed`]): every
+//! event is also handed to [`crate::live_relay`], which publishes it for the other nodes and
+//! delivers theirs here with [`LiveBus::deliver_remote`] (never relayed again). The embedded
+//! mode's bus has no relay and no Redis dependency.
 
 use crate::store::plan::LiveChange;
 use netpulse_core::{CheckResult, MonitorId, TenantId, Timestamp};
 use serde_json::json;
 use std::sync::Arc;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// Events a slow subscriber may fall behind before it loses some.
 pub const CAPACITY: usize = 8192;
@@ -42,6 +47,8 @@ pub struct LiveBus {
     tx: broadcast::Sender<Arc<LiveEvent>>,
     /// Set at shutdown: every SSE stream ends, so the HTTP server can drain.
     closed: Arc<watch::Sender<bool>>,
+    /// Set when events are shared with other engine nodes: each event is also sent here.
+    outbound: Option<mpsc::Sender<Arc<LiveEvent>>>,
 }
 
 impl Default for LiveBus {
@@ -52,7 +59,15 @@ impl Default for LiveBus {
 
 impl LiveBus {
     pub fn new(capacity: usize) -> Self {
-        Self { tx: broadcast::channel(capacity).0, closed: Arc::new(watch::channel(false).0) }
+        Self { tx: broadcast::channel(capacity).0, closed: Arc::new(watch::channel(false).0), outbound: None }
+    }
+
+    /// A bus whose events also go to the returned receiver (the relay to other nodes). When
+    /// the relay falls [`CAPACITY`] events behind, further events are not relayed (live
+    /// events are best-effort; local subscribers still get them).
+    pub fn relayed(capacity: usize) -> (Self, mpsc::Receiver<Arc<LiveEvent>>) {
+        let (out, rx) = mpsc::channel(CAPACITY);
+        (Self { outbound: Some(out), ..Self::new(capacity) }, rx)
     }
 
     /// End every subscriber's stream (engine shutdown).
@@ -69,19 +84,34 @@ impl LiveBus {
         self.tx.subscribe()
     }
 
-    /// Whether anyone listens (ingest then keeps its batching linger short).
+    /// Whether anyone listens on this node (ingest then keeps its batching linger short).
     pub fn has_subscribers(&self) -> bool {
         self.tx.receiver_count() > 0
     }
 
+    /// Whether events are worth rendering: someone listens here, or they are relayed to
+    /// other nodes (whose dashboards this node cannot see).
+    pub fn wants_events(&self) -> bool {
+        self.outbound.is_some() || self.has_subscribers()
+    }
+
     fn send(&self, e: LiveEvent) {
+        let e = Arc::new(e);
+        if let Some(out) = &self.outbound {
+            let _ = out.try_send(e.clone()); // best-effort: a stalled relay drops, never blocks
+        }
         // No subscriber is not an error: nobody is looking.
+        let _ = self.tx.send(e);
+    }
+
+    /// An event another engine node published: to this node's subscribers only.
+    pub fn deliver_remote(&self, e: LiveEvent) {
         let _ = self.tx.send(Arc::new(e));
     }
 
     /// A result the queue just accepted.
     pub fn result_checked(&self, r: &CheckResult, sent_at: Timestamp) {
-        if !self.has_subscribers() {
+        if !self.wants_events() {
             return;
         }
         let json = json!({
@@ -107,7 +137,7 @@ impl LiveBus {
 
     /// A monitor was created (the overview adds its row, still "never" checked).
     pub fn monitor_created(&self, m: &crate::store::MonitorRecord) {
-        if !self.has_subscribers() {
+        if !self.wants_events() {
             return;
         }
         let json = json!({
@@ -128,7 +158,7 @@ impl LiveBus {
 
     /// A region `tenant` checks from went offline or came back (the dashboard shows it).
     pub fn region_changed(&self, tenant: &TenantId, region: &str, online: bool, at: Timestamp) {
-        if !self.has_subscribers() {
+        if !self.wants_events() {
             return;
         }
         let status = if online { "online" } else { "offline" };
@@ -143,7 +173,7 @@ impl LiveBus {
 
     /// A health change or an incident transition that was just committed.
     pub fn change(&self, c: &LiveChange) {
-        if !self.has_subscribers() {
+        if !self.wants_events() {
             return;
         }
         let e = match c {
@@ -187,6 +217,22 @@ mod tests {
         let e = rx.try_recv().expect("event");
         assert_eq!((e.kind, &e.tenant_id), ("health", &t));
         assert_eq!(e.json, r#"{"health":"down","monitor_id":"mon_a"}"#);
+    }
+
+    #[test]
+    fn a_relayed_bus_relays_its_own_events_never_remote_ones() {
+        let (bus, mut out) = LiveBus::relayed(4);
+        assert!(bus.wants_events() && !bus.has_subscribers(), "rendered for other nodes' dashboards");
+        let mut rx = bus.subscribe();
+        let t = TenantId::from_trusted("ten_a".into());
+        let m = MonitorId::from_trusted("mon_a".into());
+        bus.change(&LiveChange::Health { tenant_id: t.clone(), monitor_id: m.clone(), health: Health::Down });
+        assert_eq!(out.try_recv().expect("relayed").kind, "health");
+        assert_eq!(rx.try_recv().expect("local").kind, "health");
+        let remote = LiveEvent { tenant_id: t, monitor_id: Some(m), kind: "result", sent_at: None, json: "{}".into() };
+        bus.deliver_remote(remote);
+        assert_eq!(rx.try_recv().expect("delivered here").kind, "result");
+        assert!(out.try_recv().is_err(), "another node's event is not relayed back");
     }
 
     #[test]

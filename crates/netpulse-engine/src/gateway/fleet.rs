@@ -7,8 +7,13 @@
 //! periods. When that changes, every monitor checking from the region gets an
 //! `Observation::RegionAvailability`: an offline region leaves the quorum and never turns a
 //! monitor down. Jobs queued for an offline region are dropped (nobody would run them).
+//!
+//! With several engine nodes, [`super::census`] shares worker health through Redis: the
+//! views and region availability then merge this node's workers with those other nodes'
+//! gateways last wrote ([`Fleet::set_remote`]), the newer report of a worker winning.
 
-use super::throughput::Throughput;
+use super::census::{RemoteFleet, SharedWorker};
+use super::throughput::{Throughput, WINDOW_S};
 use super::Identity;
 use crate::live::LiveBus;
 use crate::region_router::RegionRouter;
@@ -17,7 +22,7 @@ use netpulse_core::incident::Observation;
 use netpulse_core::wire::CheckJob;
 use netpulse_core::{TenantId, Timestamp};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -36,6 +41,8 @@ struct WorkerEntry {
     last_seen: Timestamp,
     in_flight: u32,
     accepted: Throughput,
+    /// Its last request or accepted result (what the census has to write).
+    touched: Timestamp,
 }
 
 /// A worker's health as one tenant sees it.
@@ -82,6 +89,7 @@ pub struct Fleet {
     /// Accepted results per region (the local one included).
     accepted: Mutex<HashMap<String, Throughput>>,
     online: Mutex<HashMap<String, bool>>,
+    remote: Mutex<RemoteFleet>,
     lease_period_ms: i64,
     started: Timestamp,
 }
@@ -111,6 +119,7 @@ impl Fleet {
             workers: Mutex::default(),
             accepted: Mutex::new(accepted),
             online: Mutex::default(),
+            remote: Mutex::default(),
             lease_period_ms: i64::try_from(lease_period.as_millis()).unwrap_or(i64::MAX).max(1),
             started: now,
         }
@@ -159,12 +168,14 @@ impl Fleet {
             last_seen: now,
             in_flight: 0,
             accepted: Throughput::new(now),
+            touched: now,
         });
         if let Some((agent, in_flight)) = report {
             w.agent = agent.to_owned();
             w.in_flight = in_flight;
         }
         w.last_seen = now;
+        w.touched = now;
     }
 
     /// `n` results of `tenant` from `region` handed to the queue (by worker `id`, or by the
@@ -176,12 +187,13 @@ impl Fleet {
         if let Some(id) = id {
             if let Some(w) = self.workers.lock().expect("fleet lock").get_mut(&id.serial) {
                 w.accepted.add(tenant, n, now);
+                w.touched = now;
             }
         }
     }
 
-    fn live(&self, w: &WorkerEntry, now: Timestamp) -> bool {
-        now.since(w.last_seen) <= 3 * self.lease_period_ms
+    fn live(&self, last_seen: Timestamp, now: Timestamp) -> bool {
+        now.since(last_seen) <= 3 * self.lease_period_ms
     }
 
     fn health(&self, w: &WorkerEntry, tenant: &TenantId, now: Timestamp) -> WorkerHealth {
@@ -195,15 +207,56 @@ impl Fleet {
             in_flight: w.in_flight,
             results_total: w.accepted.total(tenant),
             results_per_s: w.accepted.per_second(tenant, now),
-            live: self.live(w, now),
+            live: self.live(w.last_seen, now),
         }
     }
 
-    /// Every region, as `tenant` sees it: the local one and those served through the gateway.
-    pub fn regions(&self, tenant: &TenantId, now: Timestamp) -> Vec<RegionView> {
+    /// A worker another node shared; its rate is the one written, none once it is a
+    /// window older than its last report.
+    fn shared_health(&self, w: &SharedWorker, tenant: &TenantId, now: Timestamp) -> WorkerHealth {
+        let (total, rate) = w.accepted.get(tenant).copied().unwrap_or_default();
+        WorkerHealth {
+            name: w.name.clone(),
+            region: w.region.clone(),
+            serial: w.serial.clone(),
+            agent: w.agent.clone(),
+            version: w.agent.rsplit(' ').next().unwrap_or_default().to_owned(),
+            last_seen: w.last_seen,
+            in_flight: w.in_flight,
+            results_total: total,
+            results_per_s: if now.since(w.last_seen) > WINDOW_S * 1000 { 0.0 } else { rate },
+            live: now.since(w.last_seen) <= 3 * w.lease_period_ms,
+        }
+    }
+
+    /// The workers of `region` as `tenant` sees them, this node's and other nodes' merged
+    /// (by serial, the newer report winning), and the results/s of the remote ones kept.
+    fn region_workers(&self, region: &str, tenant: &TenantId, now: Timestamp) -> (Vec<WorkerHealth>, f64) {
         let workers = self.workers.lock().expect("fleet lock");
-        let accepted = self.accepted.lock().expect("fleet lock");
-        let rate = |region: &str| accepted.get(region).map_or(0.0, |t| t.per_second(tenant, now));
+        let remote = self.remote.lock().expect("fleet lock");
+        let mut by_serial: BTreeMap<&str, (WorkerHealth, f64)> = BTreeMap::new();
+        for w in workers.values().filter(|w| w.region == region) {
+            by_serial.insert(&w.serial, (self.health(w, tenant, now), 0.0));
+        }
+        for w in remote.workers.iter().filter(|w| w.region == region) {
+            if by_serial.get(w.serial.as_str()).is_none_or(|(h, _)| h.last_seen < w.last_seen) {
+                let h = self.shared_health(w, tenant, now);
+                let rate = h.results_per_s;
+                by_serial.insert(&w.serial, (h, rate));
+            }
+        }
+        let remote_rate = by_serial.values().map(|(_, r)| r).sum();
+        let mut ws: Vec<WorkerHealth> = by_serial.into_values().map(|(h, _)| h).collect();
+        ws.sort_by(|a, b| a.name.cmp(&b.name));
+        (ws, remote_rate)
+    }
+
+    /// Every region, as `tenant` sees it: the local one and those served through the
+    /// gateway of this node or (shared through Redis) of another.
+    pub fn regions(&self, tenant: &TenantId, now: Timestamp) -> Vec<RegionView> {
+        let rate = |region: &str| {
+            self.accepted.lock().expect("fleet lock").get(region).map_or(0.0, |t| t.per_second(tenant, now))
+        };
         let mut out = vec![RegionView {
             region: self.local_region.clone(),
             served_by: "local",
@@ -213,18 +266,21 @@ impl Fleet {
             queued_jobs: 0,
             workers: vec![],
         }];
-        for (region, tx) in &self.senders {
-            let mut ws: Vec<WorkerHealth> =
-                workers.values().filter(|w| &w.region == region).map(|w| self.health(w, tenant, now)).collect();
-            ws.sort_by(|a, b| a.name.cmp(&b.name));
+        let remote_regions = self.remote.lock().expect("fleet lock").regions.clone();
+        let mut names: BTreeSet<&str> = self.senders.keys().map(String::as_str).collect();
+        names.extend(remote_regions.keys().map(String::as_str));
+        names.remove(self.local_region.as_str());
+        for region in names {
+            let (ws, remote_rate) = self.region_workers(region, tenant, now);
             let live = ws.iter().filter(|w| w.live).count();
+            let queued = self.senders.get(region).map_or(0, |tx| tx.max_capacity() - tx.capacity());
             out.push(RegionView {
-                region: region.clone(),
+                region: region.to_owned(),
                 served_by: "workers",
                 status: if live > 0 { "online" } else { "offline" },
                 live_workers: live,
-                results_per_s: rate(region),
-                queued_jobs: tx.max_capacity() - tx.capacity(),
+                results_per_s: ((rate(region) + remote_rate) * 100.0).round() / 100.0,
+                queued_jobs: queued + remote_regions.get(region).copied().unwrap_or(0),
                 workers: ws,
             });
         }
@@ -232,15 +288,50 @@ impl Fleet {
         out
     }
 
+    /// This node's workers that spoke or delivered since `since`, as the census shares them.
+    pub fn seen_since(&self, since: Timestamp, now: Timestamp) -> Vec<SharedWorker> {
+        let workers = self.workers.lock().expect("fleet lock");
+        let shared = |w: &WorkerEntry| SharedWorker {
+            name: w.name.clone(),
+            region: w.region.clone(),
+            serial: w.serial.clone(),
+            agent: w.agent.clone(),
+            last_seen: w.last_seen,
+            in_flight: w.in_flight,
+            accepted: w
+                .accepted
+                .tenants()
+                .map(|t| (t.clone(), (w.accepted.total(t), w.accepted.per_second(t, now))))
+                .collect(),
+            lease_period_ms: self.lease_period_ms,
+        };
+        workers.values().filter(|w| w.touched > since).map(shared).collect()
+    }
+
+    /// The regions this node's gateway serves, with their queued jobs.
+    pub fn served(&self) -> Vec<(String, usize)> {
+        self.senders.iter().map(|(r, tx)| (r.clone(), tx.max_capacity() - tx.capacity())).collect()
+    }
+
+    /// What the other nodes shared, replacing the last view of it.
+    pub fn set_remote(&self, remote: RemoteFleet) {
+        *self.remote.lock().expect("fleet lock") = remote;
+    }
+
     /// Regions whose availability changed since the last call, with the new value. Until
     /// three lease periods after start, a region without workers is given time to connect.
     fn changes(&self, now: Timestamp) -> Vec<(String, bool)> {
         let workers = self.workers.lock().expect("fleet lock");
+        let remote = self.remote.lock().expect("fleet lock");
         let mut online = self.online.lock().expect("fleet lock");
         let grace = now.since(self.started) <= 3 * self.lease_period_ms;
         let mut changed = Vec::new();
         for region in self.queues.keys() {
-            let live = workers.values().any(|w| &w.region == region && self.live(w, now));
+            let live = workers.values().any(|w| &w.region == region && self.live(w.last_seen, now))
+                || remote
+                    .workers
+                    .iter()
+                    .any(|w| &w.region == region && now.since(w.last_seen) <= 3 * w.lease_period_ms);
             if !live && grace {
                 continue;
             }

@@ -7,6 +7,7 @@
 //! Handshake refusals (wrong CA, expired, unknown or revoked serial) are logged with the
 //! reason; a connection whose certificate is revoked later is dropped within a second.
 
+pub mod census;
 pub mod directory;
 pub mod fleet;
 pub mod protocol;

@@ -6,6 +6,7 @@
 //! wire version gets 409 with the reason.
 
 use super::{Identity, Shared};
+use crate::queue::QueueError;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -123,21 +124,21 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
         envs.push(env);
     }
     let ticket = shared.commits.as_ref().map(|c| c.expect(envs.iter().map(|e| e.result.id.clone())));
-    let (mut accepted, mut stopping) = (HashMap::<TenantId, u64>::new(), false);
-    for env in envs {
-        let tenant = env.result.tenant_id.clone();
-        if shared.results.publish(env).await.is_err() {
-            stopping = true;
-            break;
+    let mut accepted = HashMap::<TenantId, u64>::new();
+    for env in &envs {
+        *accepted.entry(env.result.tenant_id.clone()).or_default() += 1;
+    }
+    // All or none: on a refusal the worker keeps the whole batch and sends it again.
+    match shared.results.publish_many(envs).await {
+        Ok(()) => {}
+        Err(QueueError::Closed) => {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is stopping; retry later")
         }
-        *accepted.entry(tenant).or_default() += 1;
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", e.to_string()),
     }
     let now = crate::clock::now();
     for (tenant, count) in &accepted {
         shared.fleet.accepted(&id.region, Some(id), tenant, *count, now);
-    }
-    if stopping {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is stopping; retry later");
     }
     if let Some(t) = ticket {
         if !t.wait(DURABLE_WAIT).await {

@@ -60,6 +60,11 @@ impl Throughput {
         (rate * 100.0).round() / 100.0
     }
 
+    /// The tenants with results counted.
+    pub fn tenants(&self) -> impl Iterator<Item = &TenantId> {
+        self.totals.keys()
+    }
+
     /// Every result of `tenant` accepted since counting began.
     pub fn total(&self, tenant: &TenantId) -> u64 {
         self.totals.get(tenant).copied().unwrap_or(0)

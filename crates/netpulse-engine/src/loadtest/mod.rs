@@ -20,7 +20,7 @@ use crate::config::DatabaseUrl;
 use crate::ingest::Ingest;
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
-use crate::queue::{publish_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
+use crate::queue::{publish_many_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
 use crate::store::postgres::{schema, PgStore};
 use crate::store::{MonitorRecord, Store};
 use anyhow::Context;
@@ -73,6 +73,10 @@ pub struct IngestArgs {
     /// Concurrent publisher tasks.
     #[arg(long, default_value_t = 2_000)]
     pub publishers: usize,
+    /// Results each publisher hands to the queue in one call (one Redis script); 1 = one call
+    /// per result.
+    #[arg(long, default_value_t = 100)]
+    pub publish_batch: usize,
     /// Ingest loops (each one its own "node": store pool and Redis consumer).
     #[arg(long, default_value_t = 2)]
     pub ingest_workers: usize,
@@ -259,16 +263,19 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
     let mut pubs = Vec::new();
     for p in 0..a.publishers {
         let (q, ms, tenant) = (publish_q.clone(), monitors.clone(), tenant.clone());
-        let publishers = a.publishers;
+        let (publishers, per_call) = (a.publishers, a.publish_batch.max(1));
         pubs.push(tokio::spawn(async move {
             let mut ids = Vec::with_capacity(total / publishers + 1);
-            let mut k = p;
+            let (mut k, mut batch) = (p, Vec::with_capacity(per_call));
             while k < total {
                 let (m, n) = (k % ms.len(), k / ms.len());
                 let r = synthetic(&tenant, &ms[m], Timestamp::from_millis(base + n as i64 * 60_000), k);
                 ids.push(r.id.as_str().to_owned());
-                publish_retrying(q.as_ref(), ResultEnvelope::new(r, clock::now()), Duration::from_secs(120)).await?;
+                batch.push(ResultEnvelope::new(r, clock::now()));
                 k += publishers;
+                if batch.len() == per_call || k >= total {
+                    publish_many_retrying(q.as_ref(), std::mem::take(&mut batch), Duration::from_secs(120)).await?;
+                }
             }
             Ok::<_, anyhow::Error>(ids)
         }));
@@ -304,8 +311,8 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
     let mut redis_conn = redis_client.get_multiplexed_async_connection().await?;
     let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&stream).query_async(&mut redis_conn).await;
 
-    println!("netpulse loadtest ingest: {total} synthetic results ({} monitors x {}), {} publisher tasks → Redis stream → {} ingest worker(s) (batch {}, pool {} each) → PgBouncer {} → PostgreSQL",
-        a.monitors, a.per_monitor, a.publishers, a.ingest_workers, a.batch_size, a.pool_size, a.pg_pooled);
+    println!("netpulse loadtest ingest: {total} synthetic results ({} monitors x {}), {} publisher tasks (batches of {}) → Redis stream → {} ingest worker(s) (batch {}, pool {} each) → PgBouncer {} → PostgreSQL",
+        a.monitors, a.per_monitor, a.publishers, a.publish_batch.max(1), a.ingest_workers, a.batch_size, a.pool_size, a.pg_pooled);
     println!("setup: {} monitors created in {setup_s:.1} s", a.monitors);
     println!("published:   {total} in {publish_s:.2} s ({:.0} results/s into Redis)", total as f64 / publish_s);
     println!(

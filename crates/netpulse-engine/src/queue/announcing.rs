@@ -22,10 +22,22 @@ pub struct Announcing {
 #[async_trait]
 impl ResultQueue for Announcing {
     async fn publish(&self, env: ResultEnvelope) -> Result<(), QueueError> {
-        let announce = self.live.has_subscribers().then(|| (env.result.clone(), env.sent_at));
+        let announce = self.live.wants_events().then(|| (env.result.clone(), env.sent_at));
         self.inner.publish(env).await?;
         if let Some((result, sent_at)) = announce {
             self.live.result_checked(&result, sent_at);
+        }
+        Ok(())
+    }
+
+    async fn publish_many(&self, envs: Vec<ResultEnvelope>) -> Result<(), QueueError> {
+        let announce: Vec<_> = match self.live.wants_events() {
+            true => envs.iter().map(|e| (e.result.clone(), e.sent_at)).collect(),
+            false => Vec::new(),
+        };
+        self.inner.publish_many(envs).await?;
+        for (result, sent_at) in &announce {
+            self.live.result_checked(result, *sent_at);
         }
         Ok(())
     }

@@ -57,6 +57,16 @@ pub struct Batch {
 pub trait ResultQueue: Send + Sync + 'static {
     /// Enqueue one result; `Ok` means the queue holds it (durably, for Redis with AOF).
     async fn publish(&self, env: ResultEnvelope) -> Result<(), QueueError>;
+    /// Enqueue several results at once, all or none: `Ok` means the queue holds every one,
+    /// an error that it took none (Redis: one script call, refused with [`QueueError::Full`]
+    /// when the batch does not fit under the cap). The in-process queue waits for room for
+    /// each in turn; it only fails when closed, and then nothing it held is read anyway.
+    async fn publish_many(&self, envs: Vec<ResultEnvelope>) -> Result<(), QueueError> {
+        for env in envs {
+            self.publish(env).await?;
+        }
+        Ok(())
+    }
     /// Wait up to `wait` for the first result, then keep collecting for up to `linger`
     /// (or until `max`), so that one transaction stores many results.
     async fn next_batch(&self, max: usize, wait: Duration, linger: Duration) -> Batch;
@@ -74,10 +84,19 @@ pub async fn publish_retrying(
     env: ResultEnvelope,
     patience: Duration,
 ) -> Result<(), QueueError> {
+    publish_many_retrying(queue, vec![env], patience).await
+}
+
+/// [`publish_retrying`] for a batch, all or none ([`ResultQueue::publish_many`]).
+pub async fn publish_many_retrying(
+    queue: &dyn ResultQueue,
+    envs: Vec<ResultEnvelope>,
+    patience: Duration,
+) -> Result<(), QueueError> {
     let deadline = tokio::time::Instant::now() + patience;
     let mut backoff = Duration::from_millis(50);
     loop {
-        match queue.publish(env.clone()).await {
+        match queue.publish_many(envs.clone()).await {
             Ok(()) => return Ok(()),
             Err(e) if e.is_retryable() && tokio::time::Instant::now() + backoff < deadline => {
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "result not accepted; retrying");

@@ -1,8 +1,10 @@
 //! The scale-out queue: one Redis stream, `{queue.redis.prefix}:results`, read by the
 //! consumer group `ingest`, in which each engine node is a consumer named by its node id.
 //!
-//! - `publish`: one Lua script, atomic on the server: refuse with [`QueueError::Full`] when the
-//!   stream already holds `max_len` entries, else `XADD … MAXLEN max_len * env <json>`. Acked
+//! - `publish` / `publish_many`: one Lua script per call, atomic on the server: refuse the
+//!   whole batch with [`QueueError::Full`] when the stream's entries plus the batch would
+//!   exceed `max_len`, else `XADD … MAXLEN max_len * env <json>` for each, in order (a batch
+//!   larger than `max_len` never fits; workers send at most 500, `max_len` is at least 1000). Acked
 //!   entries are deleted, so the length is the backlog (waiting + unacknowledged) and the
 //!   `MAXLEN` never trims an entry: a full stream pushes back on producers instead of
 //!   silently dropping the oldest results. Redis down or slow → [`QueueError::Unavailable`].
@@ -33,11 +35,16 @@ pub const GROUP: &str = "ingest";
 /// A blocking read waits at most this long per call.
 const MAX_BLOCK: Duration = Duration::from_secs(5);
 
+/// ARGV: the cap, then one envelope per entry. All or none: the length is checked for the
+/// whole batch before the first `XADD`.
 const PUBLISH: &str = r#"
 local len = redis.call('XLEN', KEYS[1])
-if len >= tonumber(ARGV[1]) then return {0, len} end
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'env', ARGV[2])
-return {1, len + 1}
+local n = #ARGV - 1
+if len + n > tonumber(ARGV[1]) then return {0, len} end
+for i = 2, #ARGV do
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'env', ARGV[i])
+end
+return {1, len + n}
 "#;
 
 /// The Redis Streams implementation of [`ResultQueue`].
@@ -58,17 +65,27 @@ fn unavailable(e: redis::RedisError) -> QueueError {
     QueueError::Unavailable(e.to_string())
 }
 
+/// The client for `queue.redis.url` and a reconnecting command connection with the
+/// configured timeouts (shared by the queue, the live relay and the worker census).
+pub async fn connect_commands(config: &RedisQueueConfig) -> anyhow::Result<(redis::Client, ConnectionManager)> {
+    use anyhow::Context;
+    let client = redis::Client::open(config.url.expose())
+        .with_context(|| format!("queue.redis.url is not a valid Redis URL ({:?})", config.url))?;
+    let timeout = Duration::from_millis(config.timeout_ms);
+    let base = ConnectionManagerConfig::new().set_connection_timeout(timeout).set_number_of_retries(3);
+    let cmd = ConnectionManager::new_with_config(client.clone(), base.set_response_timeout(timeout))
+        .await
+        .with_context(|| format!("cannot connect to Redis at {:?} (queue.redis.url)", config.url))?;
+    Ok((client, cmd))
+}
+
 impl RedisQueue {
     /// Connect (both connections), create the group if missing.
     pub async fn connect(config: &RedisQueueConfig, consumer: &str) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let client = redis::Client::open(config.url.expose())
-            .with_context(|| format!("queue.redis.url is not a valid Redis URL ({:?})", config.url))?;
+        let (client, cmd) = connect_commands(config).await?;
         let timeout = Duration::from_millis(config.timeout_ms);
         let base = ConnectionManagerConfig::new().set_connection_timeout(timeout).set_number_of_retries(3);
-        let cmd = ConnectionManager::new_with_config(client.clone(), base.clone().set_response_timeout(timeout))
-            .await
-            .with_context(|| format!("cannot connect to Redis at {:?} (queue.redis.url)", config.url))?;
         let reader = ConnectionManager::new_with_config(client, base.set_response_timeout(timeout + MAX_BLOCK))
             .await
             .with_context(|| format!("cannot connect to Redis at {:?} (queue.redis.url)", config.url))?;
@@ -253,18 +270,21 @@ impl RedisQueue {
 #[async_trait]
 impl ResultQueue for RedisQueue {
     async fn publish(&self, env: ResultEnvelope) -> Result<(), QueueError> {
-        let json = serde_json::to_vec(&env).map_err(|e| QueueError::Unavailable(format!("cannot encode: {e}")))?;
+        self.publish_many(vec![env]).await
+    }
+
+    async fn publish_many(&self, envs: Vec<ResultEnvelope>) -> Result<(), QueueError> {
+        if envs.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(PUBLISH).arg(1).arg(&self.stream).arg(self.max_len);
+        for env in &envs {
+            cmd.arg(serde_json::to_vec(env).map_err(|e| QueueError::Unavailable(format!("cannot encode: {e}")))?);
+        }
         let mut c = self.cmd.clone();
-        let (accepted, len): (i64, usize) = redis::cmd("EVAL")
-            .arg(PUBLISH)
-            .arg(1)
-            .arg(&self.stream)
-            .arg(self.max_len)
-            .arg(json)
-            .query_async::<Vec<i64>>(&mut c)
-            .await
-            .map_err(unavailable)
-            .and_then(|v| match v.as_slice() {
+        let (accepted, len): (i64, usize) =
+            cmd.query_async::<Vec<i64>>(&mut c).await.map_err(unavailable).and_then(|v| match v.as_slice() {
                 [a, l] => Ok((*a, (*l).max(0) as usize)),
                 _ => Err(QueueError::Unavailable("unexpected reply to the publish script".into())),
             })?;

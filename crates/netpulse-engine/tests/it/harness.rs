@@ -215,6 +215,11 @@ impl TestApp {
     }
 
     /// Graceful shutdown (keeps the data dir for a restart).
+    /// Keep `dir` (the engine's data dir) until the app is dropped.
+    pub fn keep_dir(&mut self, dir: tempfile::TempDir) {
+        self._tmp = Some(dir);
+    }
+
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await;

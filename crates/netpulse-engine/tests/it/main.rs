@@ -12,6 +12,7 @@ mod channels;
 mod cluster;
 mod degraded;
 mod escalation;
+mod fanout;
 mod faults;
 mod harness;
 mod heartbeat;

@@ -132,21 +132,48 @@ async fn queue_redis_at_max_len_pushes_back_instead_of_dropping() {
     q.publish(envelope()).await.expect("room again after the ack");
 }
 
+#[tokio::test]
+async fn queue_redis_publish_many_takes_a_batch_whole_or_refuses_it_whole() {
+    let q = redis(&redis_config(&redis_url(), 5, 30_000), "node-a").await;
+    let first: Vec<ResultEnvelope> = (0..3).map(|_| envelope()).collect();
+    q.publish_many(first.clone()).await.expect("3 of 5 fit");
+    match q.publish_many((0..3).map(|_| envelope()).collect()).await {
+        Err(e @ QueueError::Full { len: 3, max: 5 }) => assert!(e.is_retryable(), "{e}"),
+        other => panic!("expected Full for 3 more, got {other:?}"),
+    }
+    let rest: Vec<ResultEnvelope> = (0..2).map(|_| envelope()).collect();
+    q.publish_many(rest.clone()).await.expect("2 more fit exactly");
+    let got = q.next_batch(10, SHORT, Duration::ZERO).await;
+    let sent: Vec<ResultEnvelope> = first.into_iter().chain(rest).collect();
+    assert_eq!(ids(&got.items), ids(&sent), "in order, and nothing of the refused batch");
+    q.ack(&got).await;
+    q.publish_many(Vec::new()).await.expect("an empty batch is accepted");
+    assert_eq!(q.depth(), 0);
+}
+
+#[tokio::test]
+async fn queue_memory_publish_many_delivers_the_batch_in_order() {
+    let q = InProcessQueue::new(10);
+    let sent: Vec<ResultEnvelope> = (0..4).map(|_| envelope()).collect();
+    q.publish_many(sent.clone()).await.unwrap();
+    assert_eq!(ids(&q.next_batch(10, SHORT, Duration::ZERO).await.items), ids(&sent));
+}
+
 /// A private `redis-server` with AOF fsynced on every write.
-struct PrivateRedis {
+pub(crate) struct PrivateRedis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<std::process::Child>,
 }
 
 impl PrivateRedis {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut r = PrivateRedis { port, dir: tempfile::tempdir().unwrap(), child: None };
         r.restart();
         r
     }
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
@@ -162,13 +189,13 @@ impl PrivateRedis {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill(); // SIGKILL: no shutdown, no final fsync
             let _ = c.wait();
         }
     }
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }

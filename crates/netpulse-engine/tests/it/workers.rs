@@ -9,7 +9,7 @@
 
 mod durable;
 mod partition;
-mod regions_page;
+pub(crate) mod regions_page;
 
 use crate::harness::{test_env, wait_for, Receiver, Target, TestApp, TestEnv};
 use netpulse_checker::worker::{Worker, WorkerConfig};
@@ -40,7 +40,7 @@ async fn engine(regions: &[&str]) -> (TestApp, TestEnv) {
 }
 
 /// Write a bundle: the worker certificate of `issuer`, trusting the engine CA of `engine`.
-fn bundle(dir: &Path, issuer: &Path, engine: &Path, region: &str, name: &str) {
+pub(crate) fn bundle(dir: &Path, issuer: &Path, engine: &Path, region: &str, name: &str) {
     let (cert, key, _) = Ca::at(issuer).issue(region, name, 30).unwrap();
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("worker.pem"), cert).unwrap();
@@ -49,7 +49,7 @@ fn bundle(dir: &Path, issuer: &Path, engine: &Path, region: &str, name: &str) {
 }
 
 /// A worker from `bundle_dir`; `blocked` workers cannot reach loopback targets (their checks fail).
-fn worker(app: &TestApp, bundle_dir: &Path, blocked: bool) -> Worker {
+pub(crate) fn worker(app: &TestApp, bundle_dir: &Path, blocked: bool) -> Worker {
     let guard = if blocked { SsrfGuard::strict(vec![]) } else { SsrfGuard::allow_all() };
     worker_with(&gateway(app).to_string(), bundle_dir, guard)
 }
@@ -73,7 +73,7 @@ fn worker_with(engine: &str, bundle_dir: &Path, guard: SsrfGuard) -> Worker {
     .unwrap()
 }
 
-async fn results(app: &TestApp, monitor: &str) -> Vec<Value> {
+pub(crate) async fn results(app: &TestApp, monitor: &str) -> Vec<Value> {
     let (_, json) = app.api("GET", &format!("/api/v1/monitors/{monitor}/results?limit=1000"), None).await;
     json["data"].as_array().cloned().unwrap_or_default()
 }

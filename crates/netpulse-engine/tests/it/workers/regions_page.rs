@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 const OTHER_TOKEN: &str = "np_test_other_tenant_token_0123456789";
 
 /// A dashboard page fetched with the session cookie of `token`: status and HTML.
-async fn page(app: &TestApp, path: &str, token: &str) -> (u16, String) {
+pub(crate) async fn page(app: &TestApp, path: &str, token: &str) -> (u16, String) {
     let mut req = HttpRequest::new(http::Method::GET, app.url(path).parse().unwrap(), Duration::from_secs(10));
     req.headers.push(("cookie".into(), format!("np_session={token}")));
     let resp = app.client.send(req).await.expect("dashboard answers");
@@ -27,13 +27,13 @@ async fn page(app: &TestApp, path: &str, token: &str) -> (u16, String) {
 }
 
 /// The `<tr>` of worker `name` on a regions page.
-fn row<'a>(html: &'a str, name: &str) -> &'a str {
+pub(crate) fn row<'a>(html: &'a str, name: &str) -> &'a str {
     let start = html.find(&format!(r#"data-worker="{name}""#)).unwrap_or_else(|| panic!("no row for {name}:\n{html}"));
     &html[start..start + html[start..].find("</tr>").unwrap()]
 }
 
 /// The text of cell `data-cell="name"` in `row`, tags stripped.
-fn cell(row: &str, name: &str) -> String {
+pub(crate) fn cell(row: &str, name: &str) -> String {
     let start = row.find(&format!(r#"data-cell="{name}""#)).unwrap_or_else(|| panic!("no {name} cell: {row}"));
     let inner = &row[start..start + row[start..].find("</td>").unwrap()];
     let (mut text, mut in_tag) = (String::new(), true); // starts inside the <td …> tag
@@ -49,12 +49,12 @@ fn cell(row: &str, name: &str) -> String {
 }
 
 /// The `<section>` of `region` on a regions page.
-fn section<'a>(html: &'a str, region: &str) -> &'a str {
+pub(crate) fn section<'a>(html: &'a str, region: &str) -> &'a str {
     let start = html.find(&format!(r#"data-region="{region}""#)).unwrap_or_else(|| panic!("no {region}:\n{html}"));
     &html[start..start + html[start..].find("</section>").unwrap()]
 }
 
-async fn region(app: &TestApp, token: &str, name: &str) -> Value {
+pub(crate) async fn region(app: &TestApp, token: &str, name: &str) -> Value {
     let (status, v) = app.call("GET", "/api/v1/regions", None, Some(token)).await;
     assert_eq!(status, 200, "{v}");
     v["data"].as_array().unwrap().iter().find(|r| r["region"] == name).cloned().unwrap_or(Value::Null)
