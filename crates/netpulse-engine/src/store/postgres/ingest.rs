@@ -6,6 +6,7 @@
 //! that monitor's incident/outbox/state rows → rollup rows (sorted by monitor and hour).
 //! Holding a monitor's row while stepping it means two nodes never step one monitor at once.
 
+use super::facts::DraftCache;
 use super::state::{load_states, lock_monitors, save_states, StateRow};
 use crate::store::plan::{plan, MonitorFacts, Write};
 use crate::store::*;
@@ -17,7 +18,12 @@ use tokio_postgres::{Client, Transaction};
 
 const HOUR_MS: i64 = 3_600_000;
 
-pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
+pub async fn ingest(
+    c: &mut Client,
+    cache: &DraftCache,
+    batch: &[CheckResult],
+    now: Timestamp,
+) -> StoreResult<IngestReport> {
     if batch.is_empty() {
         return Ok(IngestReport::default());
     }
@@ -37,7 +43,7 @@ pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> St
     }
     let keys: Vec<(TenantId, MonitorId)> =
         fresh.iter().map(|(m, rs)| (rs[0].tenant_id.clone(), (*m).clone())).collect();
-    let facts = lock_monitors(&tx, &keys).await?;
+    let facts = lock_monitors(&tx, &keys, cache).await?;
     let t_lock = t0.elapsed();
     let ids: Vec<&str> = facts.iter().map(|f| f.id.as_str()).collect();
     let mut states = load_states(&tx, &ids).await?;
@@ -248,6 +254,7 @@ async fn execute(tx: &Transaction<'_>, f: &MonitorFacts, writes: &[Write], now: 
 
 pub async fn incident_command(
     c: &mut Client,
+    cache: &DraftCache,
     t: &TenantId,
     id: &IncidentId,
     cmd: IncidentCommand,
@@ -263,7 +270,7 @@ pub async fn incident_command(
     let Some(monitor) = monitor.map(|r| r.try_get::<_, String>(0)).transpose()?.map(MonitorId::from_trusted) else {
         return Ok(None);
     };
-    let Some(facts) = lock_monitors(&tx, &[(t.clone(), monitor)]).await?.pop() else {
+    let Some(facts) = lock_monitors(&tx, &[(t.clone(), monitor)], cache).await?.pop() else {
         return Ok(None);
     };
     let (state, status) = load_states(&tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();
@@ -286,13 +293,14 @@ pub async fn incident_command(
 /// transaction; returns the number of row changes, or `None` when no such monitor.
 pub async fn observe(
     c: &mut Client,
+    cache: &DraftCache,
     t: &TenantId,
     m: &MonitorId,
     obs: Observation,
     now: Timestamp,
 ) -> StoreResult<Option<usize>> {
     let tx = c.transaction().await?;
-    let changed = step_one(&tx, t, m, obs, now).await?;
+    let changed = step_one(&tx, cache, t, m, obs, now).await?;
     tx.commit().await?;
     Ok(changed)
 }
@@ -301,12 +309,13 @@ pub async fn observe(
 /// many writes it made, or `None` when the monitor does not exist.
 pub(super) async fn step_one(
     tx: &Transaction<'_>,
+    cache: &DraftCache,
     t: &TenantId,
     m: &MonitorId,
     obs: Observation,
     now: Timestamp,
 ) -> StoreResult<Option<usize>> {
-    let Some(facts) = lock_monitors(tx, &[(t.clone(), m.clone())]).await?.pop() else {
+    let Some(facts) = lock_monitors(tx, &[(t.clone(), m.clone())], cache).await?.pop() else {
         return Ok(None);
     };
     let (state, status) = load_states(tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();

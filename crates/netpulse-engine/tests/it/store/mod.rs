@@ -35,6 +35,7 @@ macro_rules! contract {
 pub mod backends;
 mod concurrency;
 mod migrations;
+mod two_nodes;
 
 contract!(
     redelivered_results_are_stored_once_and_alert_once,
