@@ -6,6 +6,7 @@
 //! that monitor's incident/outbox/state rows → rollup rows (sorted by monitor and hour).
 //! Holding a monitor's row while stepping it means two nodes never step one monitor at once.
 
+use super::copy;
 use super::facts::DraftCache;
 use super::state::{load_states, lock_monitors, save_states, StateRow};
 use crate::store::plan::{plan, MonitorFacts, Write};
@@ -13,6 +14,7 @@ use crate::store::*;
 use netpulse_core::incident::Observation;
 use netpulse_core::Provenance;
 use std::collections::{BTreeMap, HashSet};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
@@ -28,8 +30,8 @@ pub async fn ingest(
         return Ok(IngestReport::default());
     }
     let t0 = std::time::Instant::now();
-    let tx = c.transaction().await?;
-    let mut new_ids = insert_results(&tx, batch).await?;
+    let mut tx = c.transaction().await?;
+    let mut new_ids = insert_results(&mut tx, batch).await?;
     let t_insert = t0.elapsed();
     let mut report =
         IngestReport { inserted: new_ids.len(), duplicates: batch.len() - new_ids.len(), ..IngestReport::default() };
@@ -86,12 +88,34 @@ pub async fn ingest(
     Ok(report)
 }
 
-/// Insert the batch with one `INSERT … SELECT FROM UNNEST`, sorted by id; returns the ids
-/// that were new (a redelivered result conflicts and is skipped).
-async fn insert_results(tx: &Transaction<'_>, batch: &[CheckResult]) -> StoreResult<HashSet<String>> {
+/// Insert the batch sorted by id, deduplicated; returns the ids that were new. First by COPY
+/// BINARY inside a savepoint; when a result id is already stored (a redelivery), the COPY
+/// fails as a whole and [`insert_new_results`] inserts the batch skipping stored ids.
+async fn insert_results(tx: &mut Transaction<'_>, batch: &[CheckResult]) -> StoreResult<HashSet<String>> {
     let mut sorted: Vec<&CheckResult> = batch.iter().collect();
     sorted.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
     sorted.dedup_by(|a, b| a.id == b.id);
+    let sp = tx.savepoint("copy_results").await?;
+    let copied = match sp.copy_in(&copy::statement("check_results")).await {
+        Ok(sink) => copy::write_results(sink, &sorted).await,
+        Err(e) => Err(e),
+    };
+    match copied {
+        Ok(_) => {
+            sp.commit().await?;
+            Ok(sorted.iter().map(|r| r.id.as_str().to_owned()).collect())
+        }
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            sp.rollback().await?;
+            insert_new_results(tx, &sorted).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Insert `sorted` (by id, no id twice) with one `INSERT … SELECT FROM UNNEST … ON CONFLICT
+/// DO NOTHING`; returns the ids that were new.
+async fn insert_new_results(tx: &Transaction<'_>, sorted: &[&CheckResult]) -> StoreResult<HashSet<String>> {
     let text = |f: fn(&CheckResult) -> &str| sorted.iter().map(|r| f(r)).collect::<Vec<&str>>();
     let ms = |f: fn(&CheckResult) -> Option<u32>| sorted.iter().map(|r| f(r).map(|v| v as i32)).collect::<Vec<_>>();
     let ids = text(|r| r.id.as_str());

@@ -14,6 +14,7 @@
 
 mod accounts;
 mod channels;
+pub mod copy;
 mod facts;
 mod ingest;
 mod maintenance;
