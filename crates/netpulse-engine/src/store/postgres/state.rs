@@ -9,7 +9,7 @@
 //! row always exists while the monitor does, so no placeholder state rows are needed, and a
 //! concurrent delete waits for (or wins against) the ingest that holds the row.
 
-use super::facts::DraftCache;
+use super::facts::{DraftCache, RowVersion};
 use crate::store::plan::MonitorFacts;
 use crate::store::*;
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ pub async fn lock_monitors(
     let ids: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     let rows = tx
         .query_typed(
-            "SELECT m.id, m.tenant_id, m.xmin::text::int8 FROM monitors m \
+            "SELECT m.id, m.tenant_id, m.xmin::text::int8, m.updated_at FROM monitors m \
              JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, id) ON m.tenant_id = k.tenant_id AND m.id = k.id \
              ORDER BY m.id FOR NO KEY UPDATE OF m",
             &[(&tenants, Type::TEXT_ARRAY), (&ids, Type::TEXT_ARRAY)],
@@ -40,10 +40,10 @@ pub async fn lock_monitors(
         .await?;
     let mut locked = Vec::with_capacity(rows.len());
     for r in &rows {
-        let version: i64 = r.try_get(2)?;
+        let version: RowVersion = (r.try_get(2)?, r.try_get(3)?);
         locked.push((MonitorId::from_trusted(r.try_get(0)?), TenantId::from_trusted(r.try_get(1)?), version));
     }
-    let versions: Vec<(&MonitorId, i64)> = locked.iter().map(|(m, _, v)| (m, *v)).collect();
+    let versions: Vec<(&MonitorId, RowVersion)> = locked.iter().map(|(m, _, v)| (m, *v)).collect();
     let drafts = cache.drafts(tx, &versions).await?;
     let parents = parent_states(tx, &locked, &drafts).await?;
     let mut channels = enabled_channels(tx, locked.iter().map(|m| m.1.as_str()).collect()).await?;
@@ -64,7 +64,7 @@ pub async fn lock_monitors(
 /// by `(tenant, parent id)`; a parent without a state row is absent.
 async fn parent_states(
     tx: &Transaction<'_>,
-    locked: &[(MonitorId, TenantId, i64)],
+    locked: &[(MonitorId, TenantId, RowVersion)],
     drafts: &[Arc<MonitorDraft>],
 ) -> StoreResult<HashMap<(String, String), (Option<IncidentId>, Option<String>)>> {
     let wanted: Vec<(&str, &str)> = locked
