@@ -21,7 +21,7 @@ use crate::ingest::Ingest;
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
 use crate::queue::{publish_many_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
-use crate::store::postgres::{schema, PgStore};
+use crate::store::postgres::{copy, schema, PgStore};
 use crate::store::{MonitorRecord, Store};
 use anyhow::Context;
 use netpulse_core::incident::Policy;
@@ -33,8 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 use tokio_postgres::NoTls;
 
 /// `netpulse loadtest …`
@@ -363,61 +362,11 @@ async fn raw_copy(
             synthetic(tenant, &monitors[k % monitors.len()], at, k)
         })
         .collect();
-    let types = [
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT8,
-        Type::INT8,
-        Type::TEXT,
-        Type::INT4,
-        Type::INT4,
-        Type::INT4,
-        Type::INT4,
-        Type::INT4,
-        Type::INT4,
-        Type::TEXT,
-        Type::INT8,
-        Type::TEXT,
-    ];
     let started = Instant::now();
     for chunk in results.chunks(10_000) {
         c.batch_execute("BEGIN").await?;
-        let sink = c
-            .copy_in(
-                "COPY copy_scratch (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, \
-                 dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance) \
-                 FROM STDIN BINARY",
-            )
-            .await?;
-        let writer = BinaryCopyInWriter::new(sink, &types);
-        let mut writer = std::pin::pin!(writer);
-        for r in chunk {
-            let ms = |v: Option<u32>| v.map(|v| v as i32);
-            let row: [&(dyn ToSql + Sync); 17] = [
-                &r.id.as_str(),
-                &r.tenant_id.as_str(),
-                &r.monitor_id.as_str(),
-                &r.region,
-                &r.worker,
-                &r.started_at.millis(),
-                &r.finished_at.millis(),
-                &r.outcome.as_str(),
-                &ms(r.timings.dns_ms),
-                &ms(r.timings.connect_ms),
-                &ms(r.timings.tls_ms),
-                &ms(r.timings.ttfb_ms),
-                &ms(r.timings.total_ms),
-                &r.status_code.map(i32::from),
-                &r.error,
-                &r.cert_expires_at.map(Timestamp::millis),
-                &r.provenance.as_str(),
-            ];
-            writer.as_mut().write(&row).await?;
-        }
-        writer.finish().await?;
+        let sink = c.copy_in(&copy::statement("copy_scratch")).await?;
+        copy::write_results(sink, &chunk.iter().collect::<Vec<_>>()).await?;
         c.batch_execute("COMMIT").await?;
     }
     let secs = started.elapsed().as_secs_f64();

@@ -6,24 +6,32 @@
 //! that monitor's incident/outbox/state rows → rollup rows (sorted by monitor and hour).
 //! Holding a monitor's row while stepping it means two nodes never step one monitor at once.
 
+use super::copy;
+use super::facts::DraftCache;
 use super::state::{load_states, lock_monitors, save_states, StateRow};
 use crate::store::plan::{plan, MonitorFacts, Write};
 use crate::store::*;
 use netpulse_core::incident::Observation;
 use netpulse_core::Provenance;
 use std::collections::{BTreeMap, HashSet};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
 const HOUR_MS: i64 = 3_600_000;
 
-pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
+pub async fn ingest(
+    c: &mut Client,
+    cache: &DraftCache,
+    batch: &[CheckResult],
+    now: Timestamp,
+) -> StoreResult<IngestReport> {
     if batch.is_empty() {
         return Ok(IngestReport::default());
     }
     let t0 = std::time::Instant::now();
-    let tx = c.transaction().await?;
-    let mut new_ids = insert_results(&tx, batch).await?;
+    let mut tx = c.transaction().await?;
+    let mut new_ids = insert_results(&mut tx, batch).await?;
     let t_insert = t0.elapsed();
     let mut report =
         IngestReport { inserted: new_ids.len(), duplicates: batch.len() - new_ids.len(), ..IngestReport::default() };
@@ -37,7 +45,7 @@ pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> St
     }
     let keys: Vec<(TenantId, MonitorId)> =
         fresh.iter().map(|(m, rs)| (rs[0].tenant_id.clone(), (*m).clone())).collect();
-    let facts = lock_monitors(&tx, &keys).await?;
+    let facts = lock_monitors(&tx, &keys, cache).await?;
     let t_lock = t0.elapsed();
     let ids: Vec<&str> = facts.iter().map(|f| f.id.as_str()).collect();
     let mut states = load_states(&tx, &ids).await?;
@@ -80,12 +88,34 @@ pub async fn ingest(c: &mut Client, batch: &[CheckResult], now: Timestamp) -> St
     Ok(report)
 }
 
-/// Insert the batch with one `INSERT … SELECT FROM UNNEST`, sorted by id; returns the ids
-/// that were new (a redelivered result conflicts and is skipped).
-async fn insert_results(tx: &Transaction<'_>, batch: &[CheckResult]) -> StoreResult<HashSet<String>> {
+/// Insert the batch sorted by id, deduplicated; returns the ids that were new. First by COPY
+/// BINARY inside a savepoint; when a result id is already stored (a redelivery), the COPY
+/// fails as a whole and [`insert_new_results`] inserts the batch skipping stored ids.
+async fn insert_results(tx: &mut Transaction<'_>, batch: &[CheckResult]) -> StoreResult<HashSet<String>> {
     let mut sorted: Vec<&CheckResult> = batch.iter().collect();
     sorted.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
     sorted.dedup_by(|a, b| a.id == b.id);
+    let sp = tx.savepoint("copy_results").await?;
+    let copied = match sp.copy_in(&copy::statement("check_results")).await {
+        Ok(sink) => copy::write_results(sink, &sorted).await,
+        Err(e) => Err(e),
+    };
+    match copied {
+        Ok(_) => {
+            sp.commit().await?;
+            Ok(sorted.iter().map(|r| r.id.as_str().to_owned()).collect())
+        }
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            sp.rollback().await?;
+            insert_new_results(tx, &sorted).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Insert `sorted` (by id, no id twice) with one `INSERT … SELECT FROM UNNEST … ON CONFLICT
+/// DO NOTHING`; returns the ids that were new.
+async fn insert_new_results(tx: &Transaction<'_>, sorted: &[&CheckResult]) -> StoreResult<HashSet<String>> {
     let text = |f: fn(&CheckResult) -> &str| sorted.iter().map(|r| f(r)).collect::<Vec<&str>>();
     let ms = |f: fn(&CheckResult) -> Option<u32>| sorted.iter().map(|r| f(r).map(|v| v as i32)).collect::<Vec<_>>();
     let ids = text(|r| r.id.as_str());
@@ -248,6 +278,7 @@ async fn execute(tx: &Transaction<'_>, f: &MonitorFacts, writes: &[Write], now: 
 
 pub async fn incident_command(
     c: &mut Client,
+    cache: &DraftCache,
     t: &TenantId,
     id: &IncidentId,
     cmd: IncidentCommand,
@@ -263,7 +294,7 @@ pub async fn incident_command(
     let Some(monitor) = monitor.map(|r| r.try_get::<_, String>(0)).transpose()?.map(MonitorId::from_trusted) else {
         return Ok(None);
     };
-    let Some(facts) = lock_monitors(&tx, &[(t.clone(), monitor)]).await?.pop() else {
+    let Some(facts) = lock_monitors(&tx, &[(t.clone(), monitor)], cache).await?.pop() else {
         return Ok(None);
     };
     let (state, status) = load_states(&tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();
@@ -286,13 +317,14 @@ pub async fn incident_command(
 /// transaction; returns the number of row changes, or `None` when no such monitor.
 pub async fn observe(
     c: &mut Client,
+    cache: &DraftCache,
     t: &TenantId,
     m: &MonitorId,
     obs: Observation,
     now: Timestamp,
 ) -> StoreResult<Option<usize>> {
     let tx = c.transaction().await?;
-    let changed = step_one(&tx, t, m, obs, now).await?;
+    let changed = step_one(&tx, cache, t, m, obs, now).await?;
     tx.commit().await?;
     Ok(changed)
 }
@@ -301,12 +333,13 @@ pub async fn observe(
 /// many writes it made, or `None` when the monitor does not exist.
 pub(super) async fn step_one(
     tx: &Transaction<'_>,
+    cache: &DraftCache,
     t: &TenantId,
     m: &MonitorId,
     obs: Observation,
     now: Timestamp,
 ) -> StoreResult<Option<usize>> {
-    let Some(facts) = lock_monitors(tx, &[(t.clone(), m.clone())]).await?.pop() else {
+    let Some(facts) = lock_monitors(tx, &[(t.clone(), m.clone())], cache).await?.pop() else {
         return Ok(None);
     };
     let (state, status) = load_states(tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();

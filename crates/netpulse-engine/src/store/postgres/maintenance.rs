@@ -2,6 +2,7 @@
 //! them through the state machine, in the same transaction as the step they cause. Due rows
 //! are taken with `FOR UPDATE SKIP LOCKED`, so two engine nodes never fire one transition.
 
+use super::facts::DraftCache;
 use super::ingest::step_one;
 use crate::store::*;
 use netpulse_core::incident::Observation;
@@ -58,7 +59,7 @@ async fn other_active(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> Stor
     Ok(row.is_some())
 }
 
-pub async fn cancel(c: &mut Client, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+pub async fn cancel(c: &mut Client, cache: &DraftCache, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
     let tx = c.transaction().await?;
     let sql = format!("DELETE FROM maintenance_windows WHERE tenant_id = $1 AND id = $2 RETURNING {COLS}");
     let Some(row) = tx.query_typed_opt(&sql, &[(&t.as_str(), Type::TEXT), (&id, Type::TEXT)]).await? else {
@@ -66,13 +67,13 @@ pub async fn cancel(c: &mut Client, t: &TenantId, id: &str, now: Timestamp) -> S
     };
     let w = window_at(&row, 0)?;
     if w.phase == "active" && !other_active(&tx, t, &w.monitor_id).await? {
-        step_one(&tx, t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now).await?;
+        step_one(&tx, cache, t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now).await?;
     }
     tx.commit().await?;
     Ok(true)
 }
 
-pub async fn advance(c: &mut Client, now: Timestamp) -> StoreResult<usize> {
+pub async fn advance(c: &mut Client, cache: &DraftCache, now: Timestamp) -> StoreResult<usize> {
     let tx = c.transaction().await?;
     let sql = format!(
         "SELECT tenant_id, {COLS} FROM maintenance_windows \
@@ -85,7 +86,7 @@ pub async fn advance(c: &mut Client, now: Timestamp) -> StoreResult<usize> {
         let w = window_at(r, 1)?;
         let (phase, next) = transition(&w, now);
         if phase == "active" && w.phase == "scheduled" {
-            step_one(&tx, &t, &w.monitor_id, Observation::Maintenance { at: now, active: true }, now).await?;
+            step_one(&tx, cache, &t, &w.monitor_id, Observation::Maintenance { at: now, active: true }, now).await?;
         }
         tx.execute_typed(
             "UPDATE maintenance_windows SET phase = $2, starts_at = $3, ends_at = $4 WHERE id = $1",
@@ -98,7 +99,7 @@ pub async fn advance(c: &mut Client, now: Timestamp) -> StoreResult<usize> {
         )
         .await?;
         if w.phase == "active" && phase != "active" && !other_active(&tx, &t, &w.monitor_id).await? {
-            step_one(&tx, &t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now).await?;
+            step_one(&tx, cache, &t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now).await?;
         }
     }
     tx.commit().await?;

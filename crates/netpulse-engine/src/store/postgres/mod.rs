@@ -9,10 +9,13 @@
 //!
 //! Concurrency: ingest and incident commands lock the affected `monitors` rows
 //! (`FOR NO KEY UPDATE`, in id order), so two engine nodes never step one monitor at once and
-//! never deadlock; the outbox is claimed with `FOR UPDATE SKIP LOCKED`.
+//! never deadlock; the outbox is claimed with `FOR UPDATE SKIP LOCKED`. Parsed drafts are
+//! cached by row version ([`facts`]), so the lock statement reads no draft.
 
 mod accounts;
 mod channels;
+pub mod copy;
+mod facts;
 mod ingest;
 mod maintenance;
 mod monitors;
@@ -45,6 +48,8 @@ type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 /// The PostgreSQL implementation of [`crate::store::Store`].
 pub struct PgStore {
     pool: Pool,
+    /// Parsed monitor drafts for ingest and incident commands (see [`facts`]).
+    drafts: facts::DraftCache,
 }
 
 impl PgStore {
@@ -52,7 +57,7 @@ impl PgStore {
     /// Opens one connection to check that the database answers and is migrated.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
         let config = pool::parse_url(url, "storage.postgres.url")?;
-        let store = Self { pool: Pool::new(config, pool_size) };
+        let store = Self { pool: Pool::new(config, pool_size), drafts: facts::DraftCache::default() };
         let client = store.pool.get().await?;
         let migrated = client
             .query_typed(
@@ -180,7 +185,7 @@ impl Store for PgStore {
         pooled!(self, |c| monitors::schedulable(&c))
     }
     async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
-        pooled!(self, |c| ingest::ingest(&mut c, batch, now))
+        pooled!(self, |c| ingest::ingest(&mut c, &self.drafts, batch, now))
     }
     async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>> {
         pooled!(self, |c| channels::claim_outbox(&mut c, now, limit, lease_ms))
@@ -258,6 +263,7 @@ impl Store for PgStore {
         pooled!(self, |c| monitors::update(&c, t, id, draft, now))
     }
     async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
+        self.drafts.forget(id);
         pooled!(self, |c| monitors::delete(&mut c, t, id))
     }
 
@@ -302,7 +308,7 @@ impl Store for PgStore {
         cmd: IncidentCommand,
         now: Timestamp,
     ) -> StoreResult<Option<IncidentRecord>> {
-        pooled!(self, |c| ingest::incident_command(&mut c, t, id, cmd, now))
+        pooled!(self, |c| ingest::incident_command(&mut c, &self.drafts, t, id, cmd, now))
     }
 
     async fn observe(
@@ -312,7 +318,7 @@ impl Store for PgStore {
         obs: Observation,
         now: Timestamp,
     ) -> StoreResult<Option<usize>> {
-        pooled!(self, |c| ingest::observe(&mut c, t, m, obs, now))
+        pooled!(self, |c| ingest::observe(&mut c, &self.drafts, t, m, obs, now))
     }
 
     async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()> {
@@ -322,10 +328,10 @@ impl Store for PgStore {
         pooled!(self, |c| maintenance::list(&c, t, m))
     }
     async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
-        pooled!(self, |c| maintenance::cancel(&mut c, t, id, now))
+        pooled!(self, |c| maintenance::cancel(&mut c, &self.drafts, t, id, now))
     }
     async fn advance_maintenance(&self, now: Timestamp) -> StoreResult<usize> {
-        pooled!(self, |c| maintenance::advance(&mut c, now))
+        pooled!(self, |c| maintenance::advance(&mut c, &self.drafts, now))
     }
 
     async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()> {

@@ -2,18 +2,29 @@
 //!
 //! [`lock_monitors`] is the one place that serialises stepping: it locks the monitors'
 //! rows (`FOR NO KEY UPDATE`, in id order) and returns what notices need about them. The
+//! state is read by a *later* statement ([`load_states`]): in READ COMMITTED a statement that
+//! waited for a row lock sees the locked row's newest version but the snapshot of its start
+//! for every other table, so a state read joined into the lock could miss the state the
+//! previous lock holder just committed. The
 //! row always exists while the monitor does, so no placeholder state rows are needed, and a
 //! concurrent delete waits for (or wins against) the ingest that holds the row.
 
+use super::facts::{DraftCache, RowVersion};
 use crate::store::plan::{EnabledChannel, MonitorFacts};
 use crate::store::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio_postgres::types::Type;
 use tokio_postgres::Transaction;
 
 /// Lock the monitors named by `(tenant, monitor)` that exist under that tenant, in id order,
-/// and return their facts (name, policy, enabled channels), also in id order.
-pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)]) -> StoreResult<Vec<MonitorFacts>> {
+/// and return their facts (name, policy, enabled channels), also in id order. The lock reads
+/// only each row's version; drafts come from `cache` (see [`DraftCache`]).
+pub async fn lock_monitors(
+    tx: &Transaction<'_>,
+    keys: &[(TenantId, MonitorId)],
+    cache: &DraftCache,
+) -> StoreResult<Vec<MonitorFacts>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -21,30 +32,64 @@ pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)])
     let ids: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     let rows = tx
         .query_typed(
-            "SELECT m.id, m.tenant_id, m.draft, ps.open_incident, ps.health FROM monitors m \
+            "SELECT m.id, m.tenant_id, m.xmin::text::int8, m.updated_at FROM monitors m \
              JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, id) ON m.tenant_id = k.tenant_id AND m.id = k.id \
-             LEFT JOIN monitor_state ps ON ps.tenant_id = m.tenant_id AND ps.monitor_id = (m.draft::jsonb ->> 'depends_on') \
              ORDER BY m.id FOR NO KEY UPDATE OF m",
             &[(&tenants, Type::TEXT_ARRAY), (&ids, Type::TEXT_ARRAY)],
         )
         .await?;
-    let mut monitors = Vec::with_capacity(rows.len());
+    let mut locked = Vec::with_capacity(rows.len());
     for r in &rows {
-        let draft: String = r.try_get(2)?;
-        let draft: MonitorDraft = serde_json::from_str(&draft)?;
-        let parent_incident = r.try_get::<_, Option<String>>(3)?.map(IncidentId::from_trusted);
-        let parent_health = r.try_get::<_, Option<String>>(4)?;
-        let parent = draft.depends_on.is_some().then_some((parent_incident, parent_health));
-        monitors.push((MonitorId::from_trusted(r.try_get(0)?), TenantId::from_trusted(r.try_get(1)?), draft, parent));
+        let version: RowVersion = (r.try_get(2)?, r.try_get(3)?);
+        locked.push((MonitorId::from_trusted(r.try_get(0)?), TenantId::from_trusted(r.try_get(1)?), version));
     }
-    let mut channels = enabled_channels(tx, monitors.iter().map(|m| m.1.as_str()).collect()).await?;
-    Ok(monitors
+    let versions: Vec<(&MonitorId, RowVersion)> = locked.iter().map(|(m, _, v)| (m, *v)).collect();
+    let drafts = cache.drafts(tx, &versions).await?;
+    let parents = parent_states(tx, &locked, &drafts).await?;
+    let mut channels = enabled_channels(tx, locked.iter().map(|m| m.1.as_str()).collect()).await?;
+    Ok(locked
         .into_iter()
-        .map(|(id, tenant_id, draft, parent)| {
+        .zip(drafts)
+        .map(|((id, tenant_id, _), draft)| {
             let enabled = channels.entry(tenant_id.as_str().to_owned()).or_default().clone();
+            let parent = draft.depends_on.as_ref().map(|p| {
+                parents.get(&(tenant_id.as_str().to_owned(), p.as_str().to_owned())).cloned().unwrap_or_default()
+            });
             MonitorFacts::from_draft(tenant_id, id, &draft, enabled, parent)
         })
         .collect())
+}
+
+/// The stored open incident and health of the parents (`depends_on`) of these monitors,
+/// by `(tenant, parent id)`; a parent without a state row is absent.
+async fn parent_states(
+    tx: &Transaction<'_>,
+    locked: &[(MonitorId, TenantId, RowVersion)],
+    drafts: &[Arc<MonitorDraft>],
+) -> StoreResult<HashMap<(String, String), (Option<IncidentId>, Option<String>)>> {
+    let wanted: Vec<(&str, &str)> = locked
+        .iter()
+        .zip(drafts)
+        .filter_map(|((_, t, _), d)| d.depends_on.as_ref().map(|p| (t.as_str(), p.as_str())))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let tenants: Vec<&str> = wanted.iter().map(|w| w.0).collect();
+    let ids: Vec<&str> = wanted.iter().map(|w| w.1).collect();
+    let rows = tx
+        .query_typed(
+            "SELECT s.tenant_id, s.monitor_id, s.open_incident, s.health FROM monitor_state s \
+             JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, id) ON s.tenant_id = k.tenant_id AND s.monitor_id = k.id",
+            &[(&tenants, Type::TEXT_ARRAY), (&ids, Type::TEXT_ARRAY)],
+        )
+        .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let incident = r.try_get::<_, Option<String>>(2)?.map(IncidentId::from_trusted);
+        out.insert((r.try_get(0)?, r.try_get(1)?), (incident, r.try_get::<_, Option<String>>(3)?));
+    }
+    Ok(out)
 }
 
 /// The enabled channels of each tenant, oldest first.

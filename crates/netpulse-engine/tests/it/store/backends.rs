@@ -23,6 +23,7 @@ pub enum Backend {
 /// A fresh store, and what must outlive it (the temp dir or the test database).
 pub struct TestStore {
     pub store: Box<dyn Store>,
+    backend: Backend,
     _dir: Option<tempfile::TempDir>,
     _db: Option<PgDatabase>,
 }
@@ -56,16 +57,32 @@ pub async fn open(backend: Backend, pool_size: usize) -> TestStore {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let store = SqliteStore::open(&dir.path().join("np.db")).expect("SQLite store opens");
-            TestStore { store: Box::new(store), _dir: Some(dir), _db: None }
+            TestStore { store: Box::new(store), backend, _dir: Some(dir), _db: None }
         }
         Backend::Postgres | Backend::PgBouncer => {
             let db = PgDatabase::create().await;
             schema::migrate(&pg_url(&direct_addr(), &db.name)).await.expect("migrations run directly");
-            let addr = if backend == Backend::PgBouncer { pooled_addr() } else { direct_addr() };
-            let store = PgStore::connect(&pg_url(&addr, &db.name), pool_size).await.unwrap_or_else(|e| {
-                panic!("{backend:?} at {addr} is unreachable ({e}); start the services with scripts/services.sh")
-            });
-            TestStore { store: Box::new(store), _dir: None, _db: Some(db) }
+            let store = connect_pg(backend, &db.name, pool_size).await;
+            TestStore { store: Box::new(store), backend, _dir: None, _db: Some(db) }
+        }
+    }
+}
+
+async fn connect_pg(backend: Backend, db: &str, pool_size: usize) -> PgStore {
+    let addr = if backend == Backend::PgBouncer { pooled_addr() } else { direct_addr() };
+    PgStore::connect(&pg_url(&addr, db), pool_size).await.unwrap_or_else(|e| {
+        panic!("{backend:?} at {addr} is unreachable ({e}); start the services with scripts/services.sh")
+    })
+}
+
+impl TestStore {
+    /// A second store on the same database, as a second engine node has (its own pool and
+    /// caches); it must not outlive `self`.
+    pub async fn twin(&self, pool_size: usize) -> Box<dyn Store> {
+        match (&self._dir, &self._db) {
+            (Some(dir), _) => Box::new(SqliteStore::open(&dir.path().join("np.db")).expect("SQLite store reopens")),
+            (_, Some(db)) => Box::new(connect_pg(self.backend, &db.name, pool_size).await),
+            _ => unreachable!("a test store has a file or a database"),
         }
     }
 }

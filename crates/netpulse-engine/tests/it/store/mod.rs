@@ -38,6 +38,7 @@ mod concurrency;
 mod migrations;
 mod retention;
 mod storms;
+mod two_nodes;
 use storms::a_storm_groups_its_rows_and_queues_its_notice_once;
 
 contract!(

@@ -1,0 +1,88 @@
+//! The parsed monitor drafts ingest needs, cached per store and keyed by row version.
+//!
+//! Ingest used to read and parse every stepped monitor's `draft` (and cast it to `jsonb` to
+//! find its parent) in the statement that locks the monitor rows: for a batch of ~5,000
+//! monitors that was most of the lock phase. Drafts change only when a monitor is edited, so
+//! the lock statement now returns just each row's version ([`RowVersion`]: `xmin`, the id of
+//! the transaction that wrote that row version — any `UPDATE` of the row, even by another
+//! engine node, gives it a new one — and `updated_at`, so an xid reused after wraparound
+//! would also need the same edit millisecond to match) and [`DraftCache`] keeps the parsed
+//! drafts; only versions it has not seen are read. A cached entry is used only when its version equals the locked row's version, so a
+//! stale draft is never used. Channels and the parent's state change without the monitor
+//! row changing, so they are still read in every transaction.
+
+use crate::store::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio_postgres::types::Type;
+use tokio_postgres::Transaction;
+
+/// A `monitors` row version: (`xmin`, `updated_at`).
+pub type RowVersion = (i64, i64);
+
+/// Past this many entries the cache starts over (memory stays bounded; misses refill it).
+const MAX_ENTRIES: usize = 1 << 20;
+
+/// Parsed drafts by monitor id, each with the row version it was read from.
+#[derive(Default)]
+pub struct DraftCache {
+    drafts: Mutex<HashMap<MonitorId, (RowVersion, Arc<MonitorDraft>)>>,
+}
+
+impl DraftCache {
+    /// The drafts of the locked `(monitor, version)` rows, in the same order, reading from the
+    /// database (inside `tx`, so after the lock) only the versions not cached yet.
+    pub async fn drafts(
+        &self,
+        tx: &Transaction<'_>,
+        rows: &[(&MonitorId, RowVersion)],
+    ) -> StoreResult<Vec<Arc<MonitorDraft>>> {
+        let mut found: HashMap<&str, Arc<MonitorDraft>> = HashMap::with_capacity(rows.len());
+        let mut missing = Vec::new();
+        {
+            let cached = self.drafts.lock().expect("draft cache");
+            for (m, version) in rows {
+                match cached.get(*m) {
+                    Some((v, d)) if v == version => {
+                        found.insert(m.as_str(), d.clone());
+                    }
+                    _ => missing.push(m.as_str()),
+                }
+            }
+        }
+        let mut read: HashMap<MonitorId, (RowVersion, Arc<MonitorDraft>)> = HashMap::new();
+        if !missing.is_empty() {
+            let rows = tx
+                .query_typed(
+                    "SELECT id, xmin::text::int8, updated_at, draft FROM monitors WHERE id = ANY($1)",
+                    &[(&missing, Type::TEXT_ARRAY)],
+                )
+                .await?;
+            for r in &rows {
+                let draft: MonitorDraft = serde_json::from_str(r.try_get::<_, &str>(3)?)?;
+                let version: RowVersion = (r.try_get(1)?, r.try_get(2)?);
+                read.insert(MonitorId::from_trusted(r.try_get(0)?), (version, Arc::new(draft)));
+            }
+        }
+        let drafts = rows
+            .iter()
+            .map(|(m, _)| match found.get(m.as_str()).or_else(|| read.get(*m).map(|(_, d)| d)) {
+                Some(d) => Ok(d.clone()),
+                None => Err(StoreError::Internal(format!("monitor {m} vanished while locked"))),
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        if !read.is_empty() {
+            let mut cached = self.drafts.lock().expect("draft cache");
+            if cached.len() + read.len() > MAX_ENTRIES {
+                cached.clear();
+            }
+            cached.extend(read);
+        }
+        Ok(drafts)
+    }
+
+    /// Forget a monitor (deleted on this node; other nodes' entries only go unused).
+    pub fn forget(&self, m: &MonitorId) {
+        self.drafts.lock().expect("draft cache").remove(m);
+    }
+}
