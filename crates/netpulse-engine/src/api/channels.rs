@@ -13,6 +13,7 @@
 //! is shown once, in the create answer), and chat webhook URLs — bearer credentials
 //! themselves — are shown masked.
 
+use super::audience::Audience;
 use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::{path_id, AppState, Caller};
@@ -119,8 +120,9 @@ fn shown_url(c: &ChannelRecord) -> String {
     format!("{}://{}/…{tail}", u.scheme(), u.host_str().unwrap_or(""))
 }
 
-fn channel_json(c: &ChannelRecord) -> Value {
-    json!({
+/// A channel in its API shape, as `a` may see it.
+fn channel_json(c: &ChannelRecord, a: Audience) -> Value {
+    let mut v = json!({
         "id": c.id,
         "name": c.name,
         "kind": c.kind,
@@ -128,7 +130,11 @@ fn channel_json(c: &ChannelRecord) -> Value {
         "has_secret": !c.secret.expose().is_empty(),
         "enabled": c.enabled,
         "created_at": c.created_at.to_rfc3339(),
-    })
+    });
+    if let Some(m) = v.as_object_mut() {
+        super::audience::channel(m, a);
+    }
+    v
 }
 
 pub async fn create(
@@ -151,7 +157,7 @@ pub async fn create(
         created_at: clock::now(),
     };
     s.store.create_channel(caller.tenant(), &rec).await?;
-    let mut body = channel_json(&rec);
+    let mut body = channel_json(&rec, caller.audience());
     if rec.kind == ChannelKind::Webhook {
         body["secret"] = json!(secret); // shown this once: receivers need it to verify signatures
     }
@@ -160,7 +166,7 @@ pub async fn create(
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
     let rows = s.store.list_channels(caller.tenant()).await?;
-    Ok(Json(json!({ "data": rows.iter().map(channel_json).collect::<Vec<_>>() })))
+    Ok(Json(json!({ "data": rows.iter().map(|c| channel_json(c, caller.audience())).collect::<Vec<_>>() })))
 }
 
 async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecord> {
@@ -169,7 +175,7 @@ async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecor
 }
 
 pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(channel_json(&load(&s, &caller, &id).await?)))
+    Ok(Json(channel_json(&load(&s, &caller, &id).await?, caller.audience())))
 }
 
 /// `PATCH`: merge over name/url/enabled (and a new secret, if given); the kind is fixed.
@@ -199,7 +205,7 @@ pub async fn update(
     if !s.store.update_channel(caller.tenant(), &rec).await? {
         return Err(ApiError::not_found("channel"));
     }
-    Ok(Json(channel_json(&rec)))
+    Ok(Json(channel_json(&rec, caller.audience())))
 }
 
 pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
@@ -244,6 +250,9 @@ pub async fn deliveries(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let ch = load(&s, &caller, &id).await?;
-    let rows = s.store.list_deliveries(caller.tenant(), &ch.id, 100).await?;
+    let mut rows = s.store.list_deliveries(caller.tenant(), &ch.id, 100).await?;
+    for r in &mut rows {
+        r.last_error = super::audience::delivery_error(r.last_error.take(), caller.audience());
+    }
     Ok(Json(json!({ "data": rows })))
 }

@@ -35,6 +35,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview))
         .route("/login", get(login_page).post(login))
+        .route("/demo", get(crate::demo::enter))
+        .route("/demo/leave", get(crate::demo::leave))
         .route("/logout", axum::routing::post(logout))
         .route("/monitors/{id}", get(monitor_page))
         .route("/incidents/{id}", get(incident_page))
@@ -52,22 +54,30 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// Whose dashboard this is.
+/// Whose dashboard this is, and what it may show them.
 struct SignedIn {
     tenant_id: netpulse_core::TenantId,
+    audience: crate::api::audience::Audience,
+    demo: bool,
 }
 
 /// The tenant of the cookie: a login session (`nps_…`) or a pasted API token.
 async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Response> {
     let token = session_token(headers).ok_or_else(|| Redirect::to("/login").into_response())?;
+    if token == crate::demo::COOKIE_VALUE && s.config.accounts.demo {
+        let audience = crate::api::audience::Audience::Restricted;
+        return Ok(SignedIn { tenant_id: crate::demo::tenant(), audience, demo: true });
+    }
     let hash = clock::token_hash(&token);
     let tenant = if token.starts_with(crate::accounts::SESSION_PREFIX) {
-        s.store.session(&hash, clock::now()).await.map(|o| o.map(|a| a.tenant_id))
+        s.store.session(&hash, clock::now()).await.map(|o| o.map(|a| (a.tenant_id, a.role)))
     } else {
-        s.store.authenticate(&hash).await.map(|o| o.map(|a| a.tenant_id))
+        s.store.authenticate(&hash).await.map(|o| o.map(|a| (a.tenant_id, a.role)))
     };
     match tenant {
-        Ok(Some(tenant_id)) => Ok(SignedIn { tenant_id }),
+        Ok(Some((tenant_id, role))) => {
+            Ok(SignedIn { tenant_id, audience: crate::api::audience::Audience::of(role, false), demo: false })
+        }
         Ok(None) => Err(Redirect::to("/login").into_response()),
         Err(e) => Err(ApiError::from(e).into_response()),
     }
@@ -133,6 +143,7 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
         (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
     };
     let body = html! {
+        @if auth.demo { (crate::demo::banner()) }
         h1 { "Monitors" }
         @if monitors.is_empty() {
             p.empty #no-monitors { "No monitors yet. Create one with the API: see the README." }
@@ -143,7 +154,7 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 tbody {
                     @for v in &monitors {
                         tr data-monitor=(v.record.id) {
-                            td { a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) } div.sub { (v.record.draft.spec.kind()) " · " (v.record.draft.spec.target()) } }
+                            td { a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) } div.sub { (v.record.draft.spec.kind()) " · " (crate::api::audience::target(&v.record.draft.spec, auth.audience)) } }
                             td data-cell="state" { (badge(state_of(v))) }
                             td data-cell="last" data-ts=[v.status.last_checked_at.map(Timestamp::millis)] { (ago(v.status.last_checked_at, now)) }
                             td data-cell="latency" { (v.status.last_latency_ms.map_or("–".into(), |l| format!("{l} ms"))) }
@@ -208,8 +219,9 @@ async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
     };
     let key = s.badge_key.sign(&id);
     let body = html! {
+        @if auth.demo { (crate::demo::banner()) }
         h1 data-monitor=(id) { (view.record.draft.name) " " span #state { (badge(state_of(&view))) } }
-        p.sub { (view.record.draft.spec.kind()) " · " (view.record.draft.spec.target()) " · every " (view.record.draft.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) }
+        p.sub { (view.record.draft.spec.kind()) " · " (crate::api::audience::target(&view.record.draft.spec, auth.audience)) " · every " (view.record.draft.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
         h2 { "Incidents" }
         (incidents_table(&incidents))
@@ -246,6 +258,7 @@ async fn incident_page(State(s): State<AppState>, headers: HeaderMap, Path(id): 
         Err(e) => return ApiError::from(e).into_response(),
     };
     let body = html! {
+        @if auth.demo { (crate::demo::banner()) }
         h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
         (incidents_table(std::slice::from_ref(&rec)))
         h2 { "Timeline" }

@@ -471,6 +471,9 @@ pub trait Store: Send + Sync + 'static {
     /// Create the default tenant and an owner token on an empty database. Returns the
     /// tenant and whether it was created now.
     async fn bootstrap(&self, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)>;
+    /// Create the tenant `t` named `name` unless it exists (the demo organisation, whose id
+    /// is fixed). Returns whether it was created now.
+    async fn ensure_tenant(&self, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool>;
     /// Replace the bootstrap token (when `NETPULSE_ADMIN_TOKEN` is set).
     async fn set_bootstrap_token(&self, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()>;
     async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>>;

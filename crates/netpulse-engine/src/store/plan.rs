@@ -38,6 +38,8 @@ impl MonitorFacts {
         parent: Option<(Option<IncidentId>, Option<String>)>,
     ) -> Self {
         let channels = match &draft.channels {
+            // The demo organisation's notices never reach a channel (its outbox stays empty).
+            _ if crate::demo::is_demo(&tenant_id) => Vec::new(),
             None => enabled,
             Some(chosen) => enabled.into_iter().filter(|c| chosen.contains(c)).collect(),
         };

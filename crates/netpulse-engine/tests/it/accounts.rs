@@ -5,11 +5,9 @@
 
 use crate::channels::{smtp_server, unqp};
 use crate::harness::*;
-use netpulse_checker::HttpRequest;
 use netpulse_engine::config::SmtpTls;
 use netpulse_engine::store::EmailPurpose;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -20,24 +18,15 @@ struct Browser {
 }
 
 /// Send a request with extra headers; returns status, JSON body and headers.
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: &str,
     path: &str,
     body: Option<Value>,
     headers: &[(&str, &str)],
 ) -> (u16, Value, http::HeaderMap) {
-    let mut req = HttpRequest::new(method.parse().unwrap(), app.url(path).parse().unwrap(), Duration::from_secs(10));
-    for (k, v) in headers {
-        req.headers.push(((*k).into(), (*v).into()));
-    }
-    if let Some(b) = body {
-        req.headers.push(("content-type".into(), "application/json".into()));
-        req.body = Some(b.to_string().into());
-    }
-    let resp = app.client.send(req).await.expect("API answers");
-    let json = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-    (resp.status, json, resp.headers)
+    let (status, text, headers) = app.raw(method, path, body, headers).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
 }
 
 impl Browser {
@@ -214,18 +203,11 @@ async fn viewers_and_read_tokens_get_403_on_every_mutation() {
 /// The `(method, path)` pairs of the API routes that take an `{id}`, read from the router
 /// source, so a new route is covered without editing this test.
 fn id_routes() -> Vec<(String, String)> {
-    let src = include_str!("../../src/api/mod.rs");
-    let mut out = Vec::new();
-    for line in src.lines().map(str::trim).filter(|l| l.starts_with(".route(\"") && l.contains("{id}")) {
-        let path = line.split('"').nth(1).unwrap().to_owned();
-        let handlers = line.split_once("\",").unwrap().1;
-        for (needle, method) in [("get(", "GET"), ("post(", "POST"), ("patch(", "PATCH"), ("delete(", "DELETE")] {
-            if handlers.contains(needle) {
-                out.push((method.to_owned(), path.clone()));
-            }
-        }
-    }
-    out
+    crate::routes::all()
+        .into_iter()
+        .filter(|r| !r.dashboard && r.path.contains("{id}"))
+        .map(|r| (r.method.to_owned(), r.path))
+        .collect()
 }
 
 #[tokio::test]
@@ -280,6 +262,11 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
     })
     .await;
     let tok_id = tok["id"].as_str().unwrap().to_owned();
+    let page_body =
+        json!({ "slug": "b-status", "title": "B status", "monitors": [{ "monitor_id": mon, "display_name": "Shop" }] });
+    let (status, page) = b("POST", "/api/v1/status-pages".into(), Some(page_body)).await;
+    assert_eq!(status, 201, "B's status page: {page}");
+    let page = page["id"].as_str().unwrap().to_owned();
 
     let snapshot = || async {
         let mut all = Vec::new();
@@ -289,6 +276,7 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             format!("/api/v1/incidents/{inc}"),
             format!("/api/v1/monitors/{mon}/maintenance"),
             "/api/v1/tokens".to_owned(),
+            format!("/api/v1/status-pages/{page}"),
         ] {
             let (_, mut v) = b("GET", p, None).await;
             for volatile in
@@ -312,6 +300,7 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             "incidents" => &inc,
             "maintenance" => &mw,
             "tokens" => &tok_id,
+            "status-pages" => &page,
             other => panic!("route {path} takes an id of `{other}`: add it to this test"),
         };
         let url = path.replace("{id}", id);

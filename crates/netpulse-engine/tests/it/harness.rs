@@ -76,9 +76,16 @@ pub fn test_config(data_dir: &Path) -> Config {
 
 /// Start the engine on a fresh database.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_changing(|_| {}).await
+}
+
+/// Start the engine on a fresh database (of the chosen backends) with `change` applied to
+/// the test configuration.
+pub async fn spawn_app_changing(change: impl FnOnce(&mut Config)) -> TestApp {
     let tmp = tempfile::tempdir().expect("temp dir");
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
     let mut config = test_config(tmp.path());
+    change(&mut config);
     let db = use_backends(&mut config, &env("NETPULSE_TEST_DB", "sqlite"), &env("NETPULSE_TEST_QUEUE", "memory")).await;
     let mut app = spawn_app_with(config).await;
     app._tmp = Some(tmp);
@@ -120,6 +127,32 @@ impl TestApp {
         let json =
             if resp.body.is_empty() { Value::Null } else { serde_json::from_slice(&resp.body).unwrap_or(Value::Null) };
         (resp.status, json)
+    }
+
+    /// Send a request with extra headers (and a JSON body); returns status, body text and
+    /// headers (for pages, cookies and redirects).
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, http::HeaderMap) {
+        let mut req = HttpRequest::new(
+            method.parse().expect("method"),
+            self.url(path).parse().expect("url"),
+            Duration::from_secs(10),
+        );
+        req.follow_redirects = false;
+        for (k, v) in headers {
+            req.headers.push(((*k).into(), (*v).into()));
+        }
+        if let Some(b) = body {
+            req.headers.push(("content-type".into(), "application/json".into()));
+            req.body = Some(b.to_string().into());
+        }
+        let resp = self.client.send(req).await.expect("the engine answers");
+        (resp.status, String::from_utf8_lossy(&resp.body).into_owned(), resp.headers)
     }
 
     /// Create a monitor, asserting success; returns its id.

@@ -15,6 +15,18 @@ pub async fn touch_token(c: &Client, token_hash: &str, now: Timestamp) -> StoreR
     Ok(())
 }
 
+pub async fn ensure_tenant(c: &mut Client, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool> {
+    let tx = c.transaction().await?;
+    let n = tx
+        .execute_typed(
+            "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            &[(&t.as_str(), Type::TEXT), (&name, Type::TEXT), (&now.millis(), Type::INT8)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
 /// Serialises registrations so that exactly one becomes the first user of an install.
 const REGISTER_LOCK: i64 = 0x6e70_7573_6572;
 

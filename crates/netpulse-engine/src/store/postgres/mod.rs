@@ -129,6 +129,9 @@ impl Store for PgStore {
         pooled!(self, |c| accounts::touch_token(&c, token_hash, now))
     }
 
+    async fn ensure_tenant(&self, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool> {
+        pooled!(self, |c| accounts::ensure_tenant(&mut c, t, name, now))
+    }
     async fn register(&self, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId> {
         pooled!(self, |c| accounts::register(&mut c, acct, now))
     }

@@ -12,6 +12,14 @@ pub fn touch_token(c: &Connection, token_hash: &str, now: Timestamp) -> StoreRes
     Ok(())
 }
 
+pub fn ensure_tenant(c: &mut Connection, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool> {
+    let n = c.execute(
+        "INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![t.as_str(), name, now.millis()],
+    )?;
+    Ok(n == 1)
+}
+
 pub fn register(c: &mut Connection, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId> {
     let tx = c.transaction()?;
     let u = &acct.user;

@@ -108,6 +108,10 @@ impl Store for SqliteStore {
         let hash = token_hash.to_owned();
         self.write(move |c| monitors::bootstrap(c, &hash, now)).await
     }
+    async fn ensure_tenant(&self, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool> {
+        let (t, name) = (t.clone(), name.to_owned());
+        self.write(move |c| accounts::ensure_tenant(c, &t, &name, now)).await
+    }
     async fn set_bootstrap_token(&self, t: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()> {
         let (t, hash) = (t.clone(), token_hash.to_owned());
         self.write(move |c| monitors::set_bootstrap_token(c, &t, &hash, now)).await

@@ -34,13 +34,17 @@ macro_rules! contract {
 
 pub mod backends;
 mod concurrency;
+mod demo;
 mod migrations;
+
+use demo::the_demo_seeds_once_and_its_notices_reach_no_channel;
 
 contract!(
     redelivered_results_are_stored_once_and_alert_once,
     late_results_are_recorded_but_do_not_reopen_an_outage,
     another_tenants_ids_behave_as_missing,
     retention_drops_raw_results_but_rollups_keep_their_uptime,
+    the_demo_seeds_once_and_its_notices_reach_no_channel,
 );
 
 fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {
