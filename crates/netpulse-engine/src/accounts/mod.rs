@@ -8,6 +8,7 @@
 
 pub mod mail;
 pub mod password;
+pub mod recovery;
 pub mod throttle;
 pub mod tokens;
 
@@ -36,10 +37,12 @@ pub const SESSION_PREFIX: &str = "nps_";
 /// How long a verification link stays valid.
 const VERIFY_TTL_MS: i64 = 24 * 3600 * 1000;
 
-/// Login throttles, one per IP address and one per account.
+/// Login throttles, one per IP address and one per account, and the throttle of account
+/// mail asked for by address (verification resends, reset links).
 pub struct LoginThrottle {
     pub ip: throttle::Throttle,
     pub account: throttle::Throttle,
+    pub mail: throttle::Throttle,
 }
 
 impl LoginThrottle {
@@ -47,6 +50,7 @@ impl LoginThrottle {
         Self {
             ip: throttle::Throttle::new(cfg.login_per_minute_ip),
             account: throttle::Throttle::new(cfg.login_per_minute_account),
+            mail: throttle::Throttle::new(recovery::MAIL_PER_MINUTE),
         }
     }
 }
@@ -61,7 +65,7 @@ pub fn parse_email(s: &str) -> ApiResult<String> {
     Ok(e)
 }
 
-fn parse_password(s: &str) -> ApiResult<()> {
+pub(crate) fn parse_password(s: &str) -> ApiResult<()> {
     let n = s.chars().count();
     if n < password::MIN_LEN {
         return Err(ApiError::invalid("password", format!("must be at least {} characters", password::MIN_LEN)));
@@ -111,7 +115,7 @@ pub async fn register(State(s): State<AppState>, Json(r): Json<RegisterIn>) -> A
 }
 
 /// Store a fresh single-use verification token and mail (or log) its link.
-async fn send_verification(s: &AppState, user: &UserId, email: &str) -> ApiResult<()> {
+pub(crate) async fn send_verification(s: &AppState, user: &UserId, email: &str) -> ApiResult<()> {
     let token = clock::secret_token("npv_");
     let expires = clock::now().plus_ms(VERIFY_TTL_MS);
     s.store.add_email_token(user, &clock::token_hash(&token), EmailPurpose::Verify, expires).await?;
@@ -205,11 +209,12 @@ pub struct LoginIn {
     password: String,
 }
 
-fn rate_limited() -> Response {
+/// `429 rate_limited` with `Retry-After: 60`; `what` says what was asked too often.
+pub(crate) fn rate_limited_for(what: &str) -> Response {
     let mut r = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
-        "too many login attempts; wait a minute and try again",
+        format!("too many {what}; wait a minute and try again"),
     )
     .into_response();
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
@@ -217,25 +222,52 @@ fn rate_limited() -> Response {
 }
 
 /// `POST /api/v1/auth/login`: a session cookie, a CSRF cookie, and the CSRF token in the body.
-pub async fn login(State(s): State<AppState>, ClientIp(ip): ClientIp, Json(l): Json<LoginIn>) -> ApiResult<Response> {
-    let email = l.email.trim().to_lowercase();
-    let now_i = Instant::now();
-    if !s.login_throttle.ip.allow(&ip, now_i) || !s.login_throttle.account.allow(&email, now_i) {
-        tracing::warn!(%ip, "login rate limited");
-        return Ok(rate_limited());
+pub async fn login(State(s): State<AppState>, ClientIp(ip): ClientIp, Json(l): Json<LoginIn>) -> Response {
+    match sign_in(&s, &ip, &l.email, l.password).await {
+        Ok(opened) => opened.with_cookies(Json(opened.body.clone()).into_response()),
+        Err(refused) => refused,
     }
-    let user = s.store.user_by_email(&email).await?;
-    let ok = password::verify(l.password, user.as_ref().map(|u| u.password_hash.clone())).await;
-    let (Some(user), true) = (user, ok) else {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password"));
-    };
-    let Some((tenant, role)) = s.store.first_membership(&user.id).await? else {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password"));
-    };
-    open_session(&s, &user, tenant, role).await
 }
 
-async fn open_session(s: &AppState, user: &UserRecord, tenant: TenantId, role: Role) -> ApiResult<Response> {
+/// A session just opened: its two cookies and what the API answers about it.
+pub struct Opened {
+    pub cookies: [String; 2],
+    pub body: serde_json::Value,
+}
+
+impl Opened {
+    /// `r` with the session's `Set-Cookie` headers.
+    pub fn with_cookies(&self, mut r: Response) -> Response {
+        for c in &self.cookies {
+            r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(c).expect("cookie is ASCII"));
+        }
+        r
+    }
+}
+
+/// Sign in by e-mail and password (the API and the dashboard form): throttled per IP and
+/// per account; the same refusal for an unknown e-mail and a wrong password.
+pub async fn sign_in(s: &AppState, ip: &str, email: &str, password: String) -> Result<Opened, Response> {
+    let email = email.trim().to_lowercase();
+    let now_i = Instant::now();
+    if !s.login_throttle.ip.allow(ip, now_i) || !s.login_throttle.account.allow(&email, now_i) {
+        tracing::warn!(%ip, "login rate limited");
+        return Err(rate_limited_for("login attempts"));
+    }
+    let refused = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password");
+    let user = s.store.user_by_email(&email).await.map_err(|e| ApiError::from(e).into_response())?;
+    let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let (Some(user), true) = (user, ok) else {
+        return Err(refused().into_response());
+    };
+    match s.store.first_membership(&user.id).await {
+        Ok(Some((tenant, role))) => open_session(s, &user, tenant, role).await.map_err(IntoResponse::into_response),
+        Ok(None) => Err(refused().into_response()),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+async fn open_session(s: &AppState, user: &UserRecord, tenant: TenantId, role: Role) -> ApiResult<Opened> {
     let id = clock::secret_token(SESSION_PREFIX);
     let csrf = clock::secret_token("");
     let now = clock::now();
@@ -256,15 +288,11 @@ async fn open_session(s: &AppState, user: &UserRecord, tenant: TenantId, role: R
         "user": user.id, "tenant": tenant, "role": role,
         "verified": user.verified_at.is_some(), "csrf_token": csrf,
     });
-    let mut r = Json(body).into_response();
     let cookies = [
         format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"),
         format!("{CSRF_COOKIE}={csrf}; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"),
     ];
-    for c in cookies {
-        r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&c).expect("cookie is ASCII"));
-    }
-    Ok(r)
+    Ok(Opened { cookies, body })
 }
 
 /// `POST /api/v1/auth/logout`: revoke the session (CSRF-checked like any mutation).

@@ -22,6 +22,7 @@ use netpulse_core::uptime::Tally;
 use netpulse_core::{IncidentId, MonitorId, Timestamp};
 use serde::Deserialize;
 
+pub mod account_pages;
 pub mod badges;
 pub mod chart;
 pub mod events;
@@ -37,6 +38,9 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/demo", get(crate::demo::enter))
         .route("/demo/leave", get(crate::demo::leave))
+        .route("/login/password", axum::routing::post(account_pages::password_login))
+        .route("/forgot", get(account_pages::forgot_page).post(account_pages::forgot))
+        .route("/reset", get(account_pages::reset_page).post(account_pages::reset))
         .route("/logout", axum::routing::post(logout))
         .route("/monitors/{id}", get(monitor_page))
         .route("/incidents/{id}", get(incident_page))
@@ -292,6 +296,7 @@ fn login_form(error: Option<&str>) -> Html<String> {
                 button type="submit" { "Sign in" }
             }
             p.sub { "The owner token was printed at first start and saved in netpulse-data/admin-token." }
+            (account_pages::password_form())
         },
     )
 }
@@ -316,7 +321,12 @@ async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response 
     }
 }
 
-async fn logout() -> Response {
+async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(t) = session_token(&headers).filter(|t| t.starts_with(crate::accounts::SESSION_PREFIX)) {
+        if let Err(e) = s.store.revoke_session(&clock::token_hash(&t), clock::now()).await {
+            return ApiError::from(e).into_response();
+        }
+    }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,

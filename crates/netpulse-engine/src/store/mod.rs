@@ -486,6 +486,17 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the tenant joined; `Conflict` when the e-mail is taken.
     async fn register(&self, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_id(&self, user: &UserId) -> StoreResult<Option<UserRecord>>;
+    /// Replace a user's password hash and revoke every session of theirs except `keep` (the
+    /// hash of the session that changed it, if any), in one transaction. Returns how many
+    /// sessions were revoked.
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<usize>;
     /// The user's first membership (by joining time).
     async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>>;
     async fn add_email_token(

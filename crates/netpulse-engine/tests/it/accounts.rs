@@ -9,10 +9,10 @@ use netpulse_engine::config::SmtpTls;
 use netpulse_engine::store::EmailPurpose;
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A logged-in browser: its cookies and CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     cookie: String,
     csrf: String,
 }
@@ -30,7 +30,7 @@ pub(crate) async fn send(
 }
 
 impl Browser {
-    async fn call(&self, app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let h = [("cookie", self.cookie.as_str()), ("x-csrf-token", self.csrf.as_str())];
         let (s, j, _) = send(app, method, path, body, &h).await;
         (s, j)
@@ -41,16 +41,16 @@ impl Browser {
     }
 }
 
-async fn register(app: &TestApp, email: &str, org: &str) -> (u16, Value) {
+pub(crate) async fn register(app: &TestApp, email: &str, org: &str) -> (u16, Value) {
     let body = json!({ "email": email, "password": PASSWORD, "organisation": org });
     app.call("POST", "/api/v1/auth/register", Some(body), None).await
 }
 
-async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value, http::HeaderMap) {
+pub(crate) async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value, http::HeaderMap) {
     send(app, "POST", "/api/v1/auth/login", Some(json!({ "email": email, "password": password })), &[]).await
 }
 
-async fn browser(app: &TestApp, email: &str) -> Browser {
+pub(crate) async fn browser(app: &TestApp, email: &str) -> Browser {
     let (status, body, headers) = login(app, email, PASSWORD).await;
     assert_eq!(status, 200, "login: {body}");
     let cookies: Vec<String> = headers
@@ -62,7 +62,7 @@ async fn browser(app: &TestApp, email: &str) -> Browser {
 }
 
 /// Verify `email` through a token planted in the store (the mail path has its own test).
-async fn verify_directly(app: &TestApp, email: &str) {
+pub(crate) async fn verify_directly(app: &TestApp, email: &str) {
     let store = &app.running.as_ref().unwrap().store;
     let user = store.user_by_email(email).await.unwrap().expect("user exists");
     let token = format!("npv_test_{}", user.id);

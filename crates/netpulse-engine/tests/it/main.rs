@@ -13,6 +13,7 @@ mod harness;
 mod heartbeat;
 mod lifecycle;
 mod queue;
+mod recovery;
 mod routes;
 mod simulate;
 mod status_pages;

@@ -94,6 +94,40 @@ pub async fn user_by_email(c: &Client, email: &str) -> StoreResult<Option<UserRe
     row.as_ref().map(user_from).transpose()
 }
 
+pub async fn user_by_id(c: &Client, user: &UserId) -> StoreResult<Option<UserRecord>> {
+    let row = c
+        .query_typed_opt(
+            "SELECT id, email, password_hash, verified_at, created_at FROM users WHERE id = $1",
+            &[(&user.as_str(), Type::TEXT)],
+        )
+        .await?;
+    row.as_ref().map(user_from).transpose()
+}
+
+pub async fn set_password(
+    c: &mut Client,
+    user: &UserId,
+    hash: &str,
+    keep: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<usize> {
+    let tx = c.transaction().await?;
+    tx.execute_typed(
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        &[(&user.as_str(), Type::TEXT), (&hash, Type::TEXT)],
+    )
+    .await?;
+    let revoked = tx
+        .execute_typed(
+            "UPDATE sessions SET revoked_at = $3 \
+             WHERE user_id = $1 AND revoked_at IS NULL AND id_hash IS DISTINCT FROM $2",
+            &[(&user.as_str(), Type::TEXT), (&keep, Type::TEXT), (&now.millis(), Type::INT8)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(revoked as usize)
+}
+
 pub async fn first_membership(c: &Client, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {
     let row = c
         .query_typed_opt(

@@ -138,6 +138,18 @@ impl Store for PgStore {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
         pooled!(self, |c| accounts::user_by_email(&c, email))
     }
+    async fn user_by_id(&self, user: &UserId) -> StoreResult<Option<UserRecord>> {
+        pooled!(self, |c| accounts::user_by_id(&c, user))
+    }
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<usize> {
+        pooled!(self, |c| accounts::set_password(&mut c, user, password_hash, keep, now))
+    }
     async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {
         pooled!(self, |c| accounts::first_membership(&c, user))
     }

@@ -134,6 +134,20 @@ impl Store for SqliteStore {
         let email = email.to_owned();
         self.read(move |c| accounts::user_by_email(c, &email)).await
     }
+    async fn user_by_id(&self, user: &UserId) -> StoreResult<Option<UserRecord>> {
+        let user = user.clone();
+        self.read(move |c| accounts::user_by_id(c, &user)).await
+    }
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<usize> {
+        let (user, hash, keep) = (user.clone(), password_hash.to_owned(), keep.map(str::to_owned));
+        self.write(move |c| accounts::set_password(c, &user, &hash, keep.as_deref(), now)).await
+    }
     async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {
         let user = user.clone();
         self.read(move |c| accounts::first_membership(c, &user)).await

@@ -32,11 +32,13 @@ macro_rules! contract {
     };
 }
 
+mod accounts;
 pub mod backends;
 mod concurrency;
 mod demo;
 mod migrations;
 
+use accounts::a_new_password_revokes_the_users_other_sessions;
 use demo::the_demo_seeds_once_and_its_notices_reach_no_channel;
 
 contract!(
@@ -45,6 +47,7 @@ contract!(
     another_tenants_ids_behave_as_missing,
     retention_drops_raw_results_but_rollups_keep_their_uptime,
     the_demo_seeds_once_and_its_notices_reach_no_channel,
+    a_new_password_revokes_the_users_other_sessions,
 );
 
 fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {

@@ -1,0 +1,149 @@
+//! Dashboard pages of accounts that need no sign-in: signing in by e-mail and password
+//! (`POST /login/password`, from the sign-in page), "forgot my password" (`/forgot`, asks
+//! for a reset link) and the page the link opens (`/reset?token=…`, sets the new password).
+//! They call the same functions as the API (`accounts::recovery`), so answers, limits and
+//! the enumeration-safe wording are the same. Plain HTML forms: they work without script.
+
+use super::page;
+use crate::accounts::recovery::{self, Asked};
+use crate::accounts::ClientIp;
+use crate::api::AppState;
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+/// The e-mail and password form of the sign-in page.
+pub fn password_form() -> Markup {
+    html! {
+        h2 { "Or with your e-mail address" }
+        form.login method="post" action="/login/password" {
+            label for="email" { "E-mail address" }
+            input #email type="email" name="email" autocomplete="username" required;
+            label for="password" { "Password" }
+            input #password type="password" name="password" autocomplete="current-password" required;
+            button type="submit" { "Sign in" }
+        }
+        p.sub { a href="/forgot" { "Forgot your password?" } }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    email: String,
+    password: String,
+}
+
+/// `POST /login/password`: a login session (the API's cookies), then the overview.
+pub async fn password_login(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    match crate::accounts::sign_in(&s, &ip, &f.email, f.password).await {
+        Ok(opened) => opened.with_cookies(Redirect::to("/").into_response()),
+        Err(refused) => {
+            let status = refused.status();
+            let message = match status {
+                StatusCode::TOO_MANY_REQUESTS => "Too many sign-in attempts; wait a minute and try again.",
+                StatusCode::UNAUTHORIZED => "Wrong e-mail or password.",
+                _ => "Signing in failed; try again shortly.",
+            };
+            (status, super::login_form(Some(message))).into_response()
+        }
+    }
+}
+
+fn forgot_form(note: Option<&str>, error: Option<&str>) -> Html<String> {
+    page(
+        "Forgot password",
+        false,
+        html! {
+            h1 { "Forgot your password?" }
+            @if let Some(n) = note { p role="status" { (n) } }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.login method="post" action="/forgot" {
+                label for="email" { "E-mail address" }
+                input #email type="email" name="email" autocomplete="email" required;
+                button type="submit" { "Send me a reset link" }
+            }
+            p.sub { "The link works once, for an hour, and signs you out everywhere." }
+        },
+    )
+}
+
+/// `GET /forgot`.
+pub async fn forgot_page() -> Html<String> {
+    forgot_form(None, None)
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    email: String,
+}
+
+/// `POST /forgot`: the same answer whether or not the address has an account.
+pub async fn forgot(State(s): State<AppState>, ClientIp(ip): ClientIp, Form(f): Form<ForgotForm>) -> Response {
+    match recovery::ask_for_reset(&s, &ip, &f.email).await {
+        Ok(Asked::Accepted) => {
+            let note = "If this address has an account, a link to reset its password is on its way.";
+            forgot_form(Some(note), None).into_response()
+        }
+        Ok(Asked::Limited) => {
+            let e = "A link was asked for this address a moment ago; wait a minute and try again.";
+            (StatusCode::TOO_MANY_REQUESTS, forgot_form(None, Some(e))).into_response()
+        }
+        Err(e) => (e.status, forgot_form(None, Some(&e.message))).into_response(),
+    }
+}
+
+fn reset_form(token: &str, error: Option<&str>) -> Html<String> {
+    page(
+        "Choose a new password",
+        false,
+        html! {
+            h1 { "Choose a new password" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.login method="post" action="/reset" {
+                input type="hidden" name="token" value=(token);
+                label for="password" { "New password (at least 10 characters)" }
+                input #password type="password" name="password" autocomplete="new-password" minlength="10" required;
+                button type="submit" { "Set the new password" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /reset?token=…`: the page the mailed link opens.
+pub async fn reset_page(Query(q): Query<TokenQuery>) -> Html<String> {
+    reset_form(&q.token, None)
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    token: String,
+    password: String,
+}
+
+/// `POST /reset`: set the password; a refused link or password says why.
+pub async fn reset(State(s): State<AppState>, Form(f): Form<ResetForm>) -> Response {
+    match recovery::reset_with_token(&s, &f.token, f.password).await {
+        Ok(()) => page(
+            "Password changed",
+            false,
+            html! {
+                h1 { "Your password is changed" }
+                p { "You are signed out everywhere. " a href="/login" { "Sign in" } " with the new password." }
+            },
+        )
+        .into_response(),
+        Err(e) => (e.status, reset_form(&f.token, Some(&e.message))).into_response(),
+    }
+}
