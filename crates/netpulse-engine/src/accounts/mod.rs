@@ -7,6 +7,7 @@
 //! same argon2id work (a dummy hash stands in for a missing account).
 
 pub mod mail;
+pub mod members;
 pub mod password;
 pub mod recovery;
 pub mod throttle;

@@ -8,6 +8,7 @@
 
 use super::{mail, parse_email, parse_password, password, rate_limited_for, ClientIp};
 use crate::api::error::{ApiError, ApiResult};
+use crate::api::input::{parse_field, JsonBody};
 use crate::api::{AppState, Caller, Via};
 use crate::clock;
 use crate::store::{EmailPurpose, EmailTokenUse};
@@ -45,8 +46,9 @@ fn accepted(message: &str) -> Response {
 pub async fn resend_verification(
     State(s): State<AppState>,
     ClientIp(ip): ClientIp,
-    Json(r): Json<EmailIn>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
+    let r: EmailIn = parse_field("", serde_json::Value::Object(body))?;
     let email = parse_email(&r.email)?;
     if let Some(limited) = mail_throttled(&s, &ip, &email) {
         return Ok(limited);
@@ -91,8 +93,9 @@ pub async fn ask_for_reset(s: &AppState, ip: &str, email: &str) -> ApiResult<Ask
 pub async fn request_reset(
     State(s): State<AppState>,
     ClientIp(ip): ClientIp,
-    Json(r): Json<EmailIn>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
+    let r: EmailIn = parse_field("", serde_json::Value::Object(body))?;
     Ok(match ask_for_reset(&s, &ip, &r.email).await? {
         Asked::Accepted => accepted("if this address has an account, a link to reset its password is on its way"),
         Asked::Limited => rate_limited_for("mails asked for this address"),
@@ -133,7 +136,8 @@ pub async fn reset_with_token(s: &AppState, token: &str, new_password: String) -
 }
 
 /// `POST /api/v1/auth/reset/confirm {"token","password"}`.
-pub async fn confirm_reset(State(s): State<AppState>, Json(r): Json<ResetIn>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn confirm_reset(State(s): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<serde_json::Value>> {
+    let r: ResetIn = parse_field("", serde_json::Value::Object(body))?;
     reset_with_token(&s, &r.token, r.password).await?;
     Ok(Json(json!({ "message": "your password is changed and you are signed out everywhere; log in again" })))
 }
@@ -151,11 +155,12 @@ pub async fn change_password(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Json(c): Json<ChangeIn>,
+    JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
     let Via::Session { user } = &caller.via else {
         return Err(ApiError::forbidden("only a signed-in person can change a password; API tokens cannot"));
     };
+    let c: ChangeIn = parse_field("", serde_json::Value::Object(body))?;
     parse_password(&c.new_password)?;
     if !s.login_throttle.account.allow(user.as_str(), Instant::now()) {
         return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many attempts; wait a minute"));

@@ -7,7 +7,8 @@
 //! channel URLs (chat webhook URLs are bearer credentials, e-mail channels list addresses),
 //! channel delivery errors (they quote the URL), monitor headers whose name looks like a
 //! credential (`Authorization`, `X-Api-Key`, `Cookie`, …), request bodies, the password in
-//! a URL and query parameters that look like credentials, and heartbeat push URLs.
+//! a URL and query parameters that look like credentials, heartbeat push URLs, and members'
+//! e-mail addresses.
 //! Handlers do not redact themselves: they pass the caller's audience to the DTO
 //! conversion (`monitor_json`, `channel_json`, …), which calls this module.
 
@@ -102,6 +103,15 @@ pub fn channel(c: &mut Map<String, Value>, a: Audience) {
     if a.restricted() {
         c.insert("url".into(), Value::from(HIDDEN));
         c.remove("secret");
+    }
+}
+
+/// A member's e-mail address as `a` may see it.
+pub fn email(e: &str, a: Audience) -> String {
+    if a.restricted() {
+        HIDDEN.to_owned()
+    } else {
+        e.to_owned()
     }
 }
 

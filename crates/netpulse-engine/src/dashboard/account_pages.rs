@@ -1,6 +1,7 @@
 //! Dashboard pages of accounts that need no sign-in: signing in by e-mail and password
 //! (`POST /login/password`, from the sign-in page), "forgot my password" (`/forgot`, asks
-//! for a reset link) and the page the link opens (`/reset?token=…`, sets the new password).
+//! for a reset link), the page the link opens (`/reset?token=…`, sets the new password), and
+//! the page an invitation link opens (`/invite?token=…`: join, then the session switches).
 //! They call the same functions as the API (`accounts::recovery`), so answers, limits and
 //! the enumeration-safe wording are the same. Plain HTML forms: they work without script.
 
@@ -9,7 +10,7 @@ use crate::accounts::recovery::{self, Asked};
 use crate::accounts::ClientIp;
 use crate::api::AppState;
 use axum::extract::{Form, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -145,5 +146,56 @@ pub async fn reset(State(s): State<AppState>, Form(f): Form<ResetForm>) -> Respo
         )
         .into_response(),
         Err(e) => (e.status, reset_form(&f.token, Some(&e.message))).into_response(),
+    }
+}
+
+/// The login session's user of this request, if it has one.
+async fn session_user(s: &AppState, headers: &HeaderMap) -> Option<netpulse_core::UserId> {
+    let token = super::session_token(headers).filter(|t| t.starts_with(crate::accounts::SESSION_PREFIX))?;
+    let session = s.store.session(&crate::clock::token_hash(&token), crate::clock::now()).await.ok()??;
+    Some(session.user)
+}
+
+/// `GET /invite?token=…`: the page the invitation link opens.
+pub async fn invite_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Html<String> {
+    let signed_in = session_user(&s, &headers).await.is_some();
+    page(
+        "Invitation",
+        signed_in,
+        html! {
+            h1 { "You are invited" }
+            @if signed_in {
+                form.login method="post" action="/invite" {
+                    input type="hidden" name="token" value=(q.token);
+                    button type="submit" { "Join the organisation" }
+                }
+            } @else {
+                p { a href="/login" { "Sign in" } " (or register an account first), then open the link from the e-mail again." }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    token: String,
+}
+
+/// `POST /invite`: join, and switch the session to the new organisation.
+pub async fn accept_invite(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<InviteForm>) -> Response {
+    let Some(user) = session_user(&s, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let joined = crate::accounts::members::accept_as(&s, &user, &f.token).await;
+    let switched = match joined {
+        Ok((tenant, _)) => crate::accounts::members::switch_to(&s, &headers, tenant.as_str()).await,
+        Err(e) => Err(e),
+    };
+    match switched {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => {
+            let body = html! { h1 { "Invitation" } p.error role="alert" { (e.message) } p { a href="/" { "Back" } } };
+            (e.status, page("Invitation", true, body)).into_response()
+        }
     }
 }

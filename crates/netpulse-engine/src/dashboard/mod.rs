@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/login/password", axum::routing::post(account_pages::password_login))
         .route("/forgot", get(account_pages::forgot_page).post(account_pages::forgot))
         .route("/reset", get(account_pages::reset_page).post(account_pages::reset))
+        .route("/invite", get(account_pages::invite_page).post(account_pages::accept_invite))
         .route("/logout", axum::routing::post(logout))
         .route("/monitors/{id}", get(monitor_page))
         .route("/incidents/{id}", get(incident_page))

@@ -9,9 +9,12 @@
 //! - System methods without a tenant (scheduler, ingest, outbox) act on rows that already
 //!   carry their tenant.
 
+pub mod members;
 pub mod plan;
 pub mod postgres;
 pub mod sqlite;
+
+pub use members::{Invitation, InvitationUse, Member, Membership};
 
 use async_trait::async_trait;
 use netpulse_core::alert::AlertEvent;
@@ -514,6 +517,18 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<EmailTokenUse>;
     async fn create_session(&self, s: &NewSession) -> StoreResult<()>;
+    /// Move a live session to tenant `t`, if its user is a member there; `false` otherwise.
+    async fn switch_session(&self, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool>;
+    /// The organisations `user` belongs to, oldest membership first.
+    async fn memberships(&self, user: &UserId) -> StoreResult<Vec<Membership>>;
+
+    // --- members and invitations of a tenant
+    async fn list_members(&self, t: &TenantId) -> StoreResult<Vec<Member>>;
+    async fn create_invitation(&self, t: &TenantId, inv: &Invitation, token_hash: &str) -> StoreResult<()>;
+    /// Invitations not accepted yet (expired ones included), oldest first.
+    async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>>;
+    /// Use an invitation once, atomically: mark it accepted by `user` and add the membership.
+    async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse>;
     /// The unexpired, unrevoked session with this hash, with the member's current role.
     async fn session(&self, id_hash: &str, now: Timestamp) -> StoreResult<Option<SessionAuth>>;
     async fn revoke_session(&self, id_hash: &str, now: Timestamp) -> StoreResult<()>;

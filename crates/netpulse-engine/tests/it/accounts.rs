@@ -13,8 +13,8 @@ pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A logged-in browser: its cookies and CSRF token.
 pub(crate) struct Browser {
-    cookie: String,
-    csrf: String,
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 /// Send a request with extra headers; returns status, JSON body and headers.

@@ -12,6 +12,7 @@ mod faults;
 mod harness;
 mod heartbeat;
 mod lifecycle;
+mod members;
 mod queue;
 mod recovery;
 mod routes;

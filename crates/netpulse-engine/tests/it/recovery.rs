@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-async fn app_with_mail() -> (TestApp, Arc<Mutex<Vec<Mail>>>) {
+pub(crate) async fn app_with_mail() -> (TestApp, Arc<Mutex<Vec<Mail>>>) {
     let (port, mails) = smtp_server().await;
     let app = spawn_app_changing(|c| {
         (c.smtp.host, c.smtp.port, c.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
@@ -25,7 +25,7 @@ async fn app_with_mail() -> (TestApp, Arc<Mutex<Vec<Mail>>>) {
 }
 
 /// The token of the `n`-th mail (0-based) to `to` that holds a link containing `marker`.
-async fn token_in_mail(mails: &Arc<Mutex<Vec<Mail>>>, to: &str, marker: &str, n: usize) -> String {
+pub(crate) async fn token_in_mail(mails: &Arc<Mutex<Vec<Mail>>>, to: &str, marker: &str, n: usize) -> String {
     let rcpt = format!("<{to}>");
     let text = wait_for(10, "the mail", || async {
         let mails = mails.lock().unwrap();
@@ -150,7 +150,7 @@ async fn the_owner_account_from_the_environment_is_created_once_already_verified
 }
 
 /// The `name=value` of each `Set-Cookie`, joined as a `Cookie` header.
-fn cookies_of(headers: &http::HeaderMap) -> String {
+pub(crate) fn cookies_of(headers: &http::HeaderMap) -> String {
     let all = headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
     all.collect::<Vec<_>>().join("; ")
 }

@@ -15,6 +15,7 @@ mod accounts;
 mod channels;
 mod ingest;
 mod maintenance;
+mod members;
 mod monitors;
 pub mod pool;
 mod reads;
@@ -149,6 +150,24 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> StoreResult<usize> {
         pooled!(self, |c| accounts::set_password(&mut c, user, password_hash, keep, now))
+    }
+    async fn switch_session(&self, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool> {
+        pooled!(self, |c| members::switch_session(&mut c, id_hash, t, now))
+    }
+    async fn memberships(&self, user: &UserId) -> StoreResult<Vec<Membership>> {
+        pooled!(self, |c| members::memberships(&mut c, user))
+    }
+    async fn list_members(&self, t: &TenantId) -> StoreResult<Vec<Member>> {
+        pooled!(self, |c| members::list_members(&mut c, t))
+    }
+    async fn create_invitation(&self, t: &TenantId, inv: &Invitation, token_hash: &str) -> StoreResult<()> {
+        pooled!(self, |c| members::create_invitation(&mut c, t, inv, token_hash))
+    }
+    async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>> {
+        pooled!(self, |c| members::list_invitations(&mut c, t))
+    }
+    async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
+        pooled!(self, |c| members::accept_invitation(&mut c, token_hash, user, now))
     }
     async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {
         pooled!(self, |c| accounts::first_membership(&c, user))

@@ -5,6 +5,7 @@ mod accounts;
 mod channels;
 mod ingest;
 mod maintenance;
+mod members;
 mod monitors;
 mod reads;
 mod schema;
@@ -147,6 +148,30 @@ impl Store for SqliteStore {
     ) -> StoreResult<usize> {
         let (user, hash, keep) = (user.clone(), password_hash.to_owned(), keep.map(str::to_owned));
         self.write(move |c| accounts::set_password(c, &user, &hash, keep.as_deref(), now)).await
+    }
+    async fn switch_session(&self, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool> {
+        let (hash, t) = (id_hash.to_owned(), t.clone());
+        self.write(move |c| members::switch_session(c, &hash, &t, now)).await
+    }
+    async fn memberships(&self, user: &UserId) -> StoreResult<Vec<Membership>> {
+        let user = user.clone();
+        self.read(move |c| members::memberships(c, &user)).await
+    }
+    async fn list_members(&self, t: &TenantId) -> StoreResult<Vec<Member>> {
+        let t = t.clone();
+        self.read(move |c| members::list_members(c, &t)).await
+    }
+    async fn create_invitation(&self, t: &TenantId, inv: &Invitation, token_hash: &str) -> StoreResult<()> {
+        let (t, inv, hash) = (t.clone(), inv.clone(), token_hash.to_owned());
+        self.write(move |c| members::create_invitation(c, &t, &inv, &hash)).await
+    }
+    async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>> {
+        let t = t.clone();
+        self.read(move |c| members::list_invitations(c, &t)).await
+    }
+    async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
+        let (hash, user) = (token_hash.to_owned(), user.clone());
+        self.write(move |c| members::accept_invitation(c, &hash, &user, now)).await
     }
     async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {
         let user = user.clone();

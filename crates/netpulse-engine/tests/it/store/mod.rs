@@ -38,7 +38,9 @@ mod concurrency;
 mod demo;
 mod migrations;
 
-use accounts::a_new_password_revokes_the_users_other_sessions;
+use accounts::{
+    a_new_password_revokes_the_users_other_sessions, an_invitation_joins_once_and_sessions_switch_only_into_memberships,
+};
 use demo::the_demo_seeds_once_and_its_notices_reach_no_channel;
 
 contract!(
@@ -48,6 +50,7 @@ contract!(
     retention_drops_raw_results_but_rollups_keep_their_uptime,
     the_demo_seeds_once_and_its_notices_reach_no_channel,
     a_new_password_revokes_the_users_other_sessions,
+    an_invitation_joins_once_and_sessions_switch_only_into_memberships,
 );
 
 fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {
