@@ -80,14 +80,22 @@ pub(crate) fn parse_password(s: &str) -> ApiResult<()> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterIn {
-    email: String,
-    password: String,
-    organisation: String,
+    pub email: String,
+    pub password: String,
+    pub organisation: String,
 }
 
 /// `POST /api/v1/auth/register`: 202 whether or not the e-mail is taken (a taken one gets
 /// no new account and no mail).
 pub async fn register(State(s): State<AppState>, Json(r): Json<RegisterIn>) -> ApiResult<Response> {
+    register_account(&s, r).await?;
+    let body = json!({ "message": "check your e-mail for a link to verify your address" });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// Register (the API and the sign-up page): the same outcome whether or not the e-mail is
+/// taken, except for invalid input.
+pub async fn register_account(s: &AppState, r: RegisterIn) -> ApiResult<()> {
     let email = parse_email(&r.email)?;
     parse_password(&r.password)?;
     let organisation = r.organisation.trim();
@@ -106,13 +114,12 @@ pub async fn register(State(s): State<AppState>, Json(r): Json<RegisterIn>) -> A
     match s.store.register(&acct, now).await {
         Ok(tenant) => {
             tracing::info!(user = %user.id, %tenant, "account registered");
-            send_verification(&s, &user.id, &user.email).await?;
+            send_verification(s, &user.id, &user.email).await?;
         }
         Err(StoreError::Conflict(_)) => tracing::info!("registration for an e-mail that has an account"),
         Err(e) => return Err(e.into()),
     }
-    let body = json!({ "message": "check your e-mail for a link to verify your address" });
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok(())
 }
 
 /// Store a fresh single-use verification token and mail (or log) its link.
@@ -120,7 +127,7 @@ pub(crate) async fn send_verification(s: &AppState, user: &UserId, email: &str) 
     let token = clock::secret_token("npv_");
     let expires = clock::now().plus_ms(VERIFY_TTL_MS);
     s.store.add_email_token(user, &clock::token_hash(&token), EmailPurpose::Verify, expires).await?;
-    let link = format!("{}/api/v1/auth/verify?token={token}", s.base_url);
+    let link = format!("{}/verify?token={token}", s.base_url);
     let text = format!(
         "Welcome to NetPulse.\n\nOpen this link within 24 hours to verify your e-mail address:\n\n{link}\n\n\
          If you did not sign up, ignore this message."
@@ -168,7 +175,7 @@ pub async fn verify_post(State(s): State<AppState>, Json(q): Json<TokenQuery>) -
     verify(&s, &q.token).await
 }
 
-async fn verify(s: &AppState, token: &str) -> ApiResult<Json<serde_json::Value>> {
+pub(crate) async fn verify(s: &AppState, token: &str) -> ApiResult<Json<serde_json::Value>> {
     let gone = |code, message: &str| ApiError::new(StatusCode::GONE, code, message);
     match s.store.use_email_token(&clock::token_hash(token), EmailPurpose::Verify, clock::now()).await? {
         EmailTokenUse::Accepted(user) => {

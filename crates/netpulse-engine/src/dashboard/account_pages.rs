@@ -26,7 +26,7 @@ pub fn password_form() -> Markup {
             input #password type="password" name="password" autocomplete="current-password" required;
             button type="submit" { "Sign in" }
         }
-        p.sub { a href="/forgot" { "Forgot your password?" } }
+        p.sub { a href="/forgot" { "Forgot your password?" } " · " a href="/signup" { "Create an account" } }
     }
 }
 
@@ -198,4 +198,64 @@ pub async fn accept_invite(State(s): State<AppState>, headers: HeaderMap, Form(f
             (e.status, page("Invitation", true, body)).into_response()
         }
     }
+}
+
+fn signup_form(error: Option<&str>) -> Html<String> {
+    page(
+        "Sign up",
+        false,
+        html! {
+            h1 { "Create an account" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.login method="post" action="/signup" {
+                label for="email" { "E-mail address" }
+                input #email type="email" name="email" autocomplete="email" required;
+                label for="password" { "Password (at least 10 characters)" }
+                input #password type="password" name="password" autocomplete="new-password" minlength="10" required;
+                label for="organisation" { "Organisation" }
+                input #organisation type="text" name="organisation" maxlength="100" required;
+                button type="submit" { "Sign up" }
+            }
+            p.sub { "We send a link to verify the address. " a href="/login" { "Already have an account? Sign in" } }
+        },
+    )
+}
+
+/// `GET /signup`.
+pub async fn signup_page() -> Html<String> {
+    signup_form(None)
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    email: String,
+    password: String,
+    organisation: String,
+}
+
+/// `POST /signup`: the same page whether or not the address has an account.
+pub async fn signup(State(s): State<AppState>, Form(f): Form<SignupForm>) -> Response {
+    let input = crate::accounts::RegisterIn { email: f.email, password: f.password, organisation: f.organisation };
+    match crate::accounts::register_account(&s, input).await {
+        Ok(()) => page(
+            "Check your e-mail",
+            false,
+            html! {
+                h1 { "Check your e-mail" }
+                p { "We sent a link to verify your address; it works once, for 24 hours. Then " a href="/login" { "sign in" } "." }
+            },
+        )
+        .into_response(),
+        Err(e) => (e.status, signup_form(Some(&e.message))).into_response(),
+    }
+}
+
+/// `GET /verify?token=…`: the page the verification mail links to.
+pub async fn verify_page(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let (status, title, message) = match crate::accounts::verify(&s, &q.token).await {
+        Ok(_) => (StatusCode::OK, "E-mail verified", "Your e-mail address is verified.".to_owned()),
+        Err(e) => (e.status, "Verification failed", e.message),
+    };
+    let body = html! { h1 { (title) } p { (message) } p { a href="/login" { "Sign in" } } };
+    (status, page(title, false, body)).into_response()
 }

@@ -27,6 +27,7 @@ pub mod badges;
 pub mod chart;
 pub mod events;
 pub mod status_page;
+pub mod team_pages;
 
 const COOKIE: &str = "np_session";
 const STYLE: &str = include_str!("dashboard.css");
@@ -42,6 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/forgot", get(account_pages::forgot_page).post(account_pages::forgot))
         .route("/reset", get(account_pages::reset_page).post(account_pages::reset))
         .route("/invite", get(account_pages::invite_page).post(account_pages::accept_invite))
+        .route("/signup", get(account_pages::signup_page).post(account_pages::signup))
+        .route("/verify", get(account_pages::verify_page))
+        .route("/members", get(team_pages::members))
+        .route("/tokens", get(team_pages::tokens))
         .route("/logout", axum::routing::post(logout))
         .route("/monitors/{id}", get(monitor_page))
         .route("/incidents/{id}", get(incident_page))
@@ -62,6 +67,7 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
 /// Whose dashboard this is, and what it may show them.
 struct SignedIn {
     tenant_id: netpulse_core::TenantId,
+    role: crate::store::Role,
     audience: crate::api::audience::Audience,
     demo: bool,
 }
@@ -71,7 +77,8 @@ async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Respon
     let token = session_token(headers).ok_or_else(|| Redirect::to("/login").into_response())?;
     if token == crate::demo::COOKIE_VALUE && s.config.accounts.demo {
         let audience = crate::api::audience::Audience::Restricted;
-        return Ok(SignedIn { tenant_id: crate::demo::tenant(), audience, demo: true });
+        let role = crate::store::Role::Viewer;
+        return Ok(SignedIn { tenant_id: crate::demo::tenant(), role, audience, demo: true });
     }
     let hash = clock::token_hash(&token);
     let tenant = if token.starts_with(crate::accounts::SESSION_PREFIX) {
@@ -81,7 +88,7 @@ async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Respon
     };
     match tenant {
         Ok(Some((tenant_id, role))) => {
-            Ok(SignedIn { tenant_id, audience: crate::api::audience::Audience::of(role, false), demo: false })
+            Ok(SignedIn { tenant_id, role, audience: crate::api::audience::Audience::of(role, false), demo: false })
         }
         Ok(None) => Err(Redirect::to("/login").into_response()),
         Err(e) => Err(ApiError::from(e).into_response()),
@@ -103,6 +110,7 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
                     header {
                         a.brand href="/" { "NetPulse" }
                         @if signed_in {
+                            nav { a href="/members" { "Members" } " " a href="/tokens" { "API tokens" } }
                             form method="post" action="/logout" { button.link type="submit" { "Sign out" } }
                         }
                     }

@@ -91,8 +91,9 @@ async fn register_verify_by_mail_login_create_a_monitor_and_logout() {
     let mail = wait_for(10, "the verification mail", || async { mails.lock().unwrap().first().cloned() }).await;
     assert_eq!(mail.rcpt, vec!["<ada@example.com>".to_owned()], "sent to the lower-cased address");
     let text = unqp(mail.data.split_once("\r\n\r\n").expect("headers, then a body").1);
-    let link = text.split_whitespace().find(|w| w.contains("/api/v1/auth/verify?token=")).expect("a link");
-    let path = link.split_once(&app.addr.to_string()).expect("link on the public URL").1.to_owned();
+    let link = text.split_whitespace().find(|w| w.contains("/verify?token=")).expect("a link");
+    assert!(link.starts_with(&app.url("/verify?token=")), "a link to the dashboard's page on the public URL: {link}");
+    let path = format!("/api/v1/auth/verify?token={}", link.split_once("token=").unwrap().1);
 
     let b = browser(&app, "ada@example.com").await;
     let (status, body) = b.call(&app, "POST", "/api/v1/monitors", Some(monitor_body("https://example.com"))).await;

@@ -287,7 +287,17 @@ async fn viewers_get_forbidden_on_every_mutation_of_their_organisation() {
     let planted = plant(&app).await;
     // Routes without a tenant (sign-up, sign-in, e-mail links, heartbeats), and read tokens,
     // which viewers may create (README: "Viewers can create only read tokens").
-    let open = ["/api/v1/auth/", "/api/v1/heartbeat/", "/login", "/logout", "/demo", "/forgot", "/reset", "/invite"];
+    let open = [
+        "/api/v1/auth/",
+        "/api/v1/heartbeat/",
+        "/login",
+        "/logout",
+        "/demo",
+        "/forgot",
+        "/reset",
+        "/invite",
+        "/signup",
+    ];
     let pick = |segment: &str| match segment {
         "monitors" => planted.monitors[0].clone(),
         "channels" => planted.channels[0].clone(),

@@ -1,6 +1,7 @@
 //! Integration tests of the engine: the real engine on 127.0.0.1, real HTTP targets and
 //! webhook receivers, a fresh SQLite database per test.
 
+mod account_pages;
 mod accounts;
 mod alerting;
 mod api;
