@@ -102,6 +102,8 @@ async fn the_demo_is_seeded_labelled_idempotent_and_pages_nobody() {
 
     // A restart seeds again: nothing new for the same time, only the new slots later on.
     let now = netpulse_engine::clock::now();
+    let caught_up = seed(store, "local", now).await.unwrap();
+    assert!(!caught_up.created && caught_up.results <= 6, "at most the slot begun since start: {caught_up:?}");
     assert_eq!(seed(store, "local", now).await.unwrap(), Seeded { created: false, results: 0 });
     let hour_later = seed(store, "local", now.plus_ms(3_600_000)).await.unwrap();
     assert!(hour_later.results >= 6 * 11, "an hour of new slots: {hour_later:?}");
