@@ -56,15 +56,23 @@ pub async fn invite(
 ) -> ApiResult<impl IntoResponse> {
     caller.require_admin()?;
     let i: InviteIn = parse_field("", serde_json::Value::Object(body))?;
-    let email = parse_email(&i.email)?;
-    if i.role > caller.role {
+    let inv = send_invitation(&s, &caller, &i.email, i.role).await?;
+    Ok((StatusCode::CREATED, Json(json!(inv))))
+}
+
+/// Store an invitation and mail its link (the API and the members page); the caller must
+/// be an admin, inviting with at most its own role.
+pub async fn send_invitation(s: &AppState, caller: &Caller, email: &str, role: Role) -> ApiResult<Invitation> {
+    caller.require_admin()?;
+    let email = parse_email(email)?;
+    if role > caller.role {
         return Err(ApiError::invalid("role", format!("can be at most your own role ({})", caller.role.as_str())));
     }
     let now = clock::now();
     let inv = Invitation {
         id: format!("inv_{}", netpulse_core::ids::encode_base32(clock::random_u128())),
         email,
-        role: i.role,
+        role,
         invited_by: caller.actor(),
         created_at: now,
         expires_at: now.plus_ms(INVITE_TTL_MS),
@@ -80,7 +88,7 @@ pub async fn invite(
     );
     mail::send_link(&s.config.smtp, &inv.email, "You are invited to NetPulse", text);
     tracing::info!(invitation = %inv.id, tenant = %caller.tenant(), "invitation sent");
-    Ok((StatusCode::CREATED, Json(json!(inv))))
+    Ok(inv)
 }
 
 /// `GET /api/v1/invitations`: pending invitations.

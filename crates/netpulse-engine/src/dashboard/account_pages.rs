@@ -149,11 +149,14 @@ pub async fn reset(State(s): State<AppState>, Form(f): Form<ResetForm>) -> Respo
     }
 }
 
-/// The login session's user of this request, if it has one.
-async fn session_user(s: &AppState, headers: &HeaderMap) -> Option<netpulse_core::UserId> {
+/// The login session of this request, if it has a live one.
+pub(super) async fn login_session(s: &AppState, headers: &HeaderMap) -> Option<crate::store::SessionAuth> {
     let token = super::session_token(headers).filter(|t| t.starts_with(crate::accounts::SESSION_PREFIX))?;
-    let session = s.store.session(&crate::clock::token_hash(&token), crate::clock::now()).await.ok()??;
-    Some(session.user)
+    s.store.session(&crate::clock::token_hash(&token), crate::clock::now()).await.ok()?
+}
+
+async fn session_user(s: &AppState, headers: &HeaderMap) -> Option<netpulse_core::UserId> {
+    Some(login_session(s, headers).await?.user)
 }
 
 /// `GET /invite?token=…`: the page the invitation link opens.

@@ -46,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/signup", get(account_pages::signup_page).post(account_pages::signup))
         .route("/verify", get(account_pages::verify_page))
         .route("/members", get(team_pages::members))
+        .route("/members/invite", axum::routing::post(team_pages::invite))
+        .route("/members/switch", axum::routing::post(team_pages::switch))
         .route("/tokens", get(team_pages::tokens))
         .route("/logout", axum::routing::post(logout))
         .route("/monitors/{id}", get(monitor_page))

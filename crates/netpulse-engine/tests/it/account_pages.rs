@@ -54,3 +54,41 @@ async fn members_and_tokens_pages_show_what_the_role_may_see() {
     let (_, _, headers) = app.raw("GET", "/members", None, &[]).await;
     assert_eq!(headers.get("location").unwrap(), "/login", "signed out: to the sign-in page");
 }
+
+#[tokio::test]
+async fn the_members_page_invites_and_switches_with_the_sessions_csrf_token() {
+    let (app, mails) = app_with_mail().await;
+    register(&app, "owner@example.com", "A").await;
+    register(&app, "carol@example.com", "C Corp").await;
+    let (owner, carol) = (browser(&app, "owner@example.com").await, browser(&app, "carol@example.com").await);
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &owner.cookie)]).await;
+    assert!(page.contains(&format!("value=\"{}\"", owner.csrf)), "the form carries the session's CSRF token");
+
+    let invite = |csrf: &str| {
+        let fields = [("csrf", csrf.to_owned()), ("email", "carol@example.com".into()), ("role", "member".into())];
+        let cookie = owner.cookie.clone();
+        let app = &app;
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form("/members/invite", &fields, &[("cookie", &cookie)]).await
+        }
+    };
+    let (status, page, _) = invite("forged").await;
+    assert!(status == 403 && page.contains("Form expired"), "{status}: {page}");
+    assert!(!page.contains("carol@example.com"));
+    let (status, _, headers) = invite(&owner.csrf).await;
+    assert_eq!((status, headers.get("location").unwrap().to_str().unwrap()), (303, "/members"));
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &owner.cookie)]).await;
+    assert!(page.contains("Pending invitations") && page.contains("carol@example.com"), "{page}");
+
+    let token = token_in_mail(&mails, "carol@example.com", "/invite?token=", 0).await;
+    let (_, joined) = carol.call(&app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": token }))).await;
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &carol.cookie)]).await;
+    assert!(page.contains("Your organisations") && page.contains("C Corp"), "{page}");
+    let tenant = joined["tenant"].as_str().unwrap();
+    let fields = [("csrf", carol.csrf.as_str()), ("tenant", tenant)];
+    let (status, _, _) = app.post_form("/members/switch", &fields, &[("cookie", &carol.cookie)]).await;
+    assert_eq!(status, 303);
+    let (_, me) = carol.call(&app, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!((me["tenant"].as_str(), me["role"].as_str()), (Some(tenant), Some("member")), "{me}");
+}
