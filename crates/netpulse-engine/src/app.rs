@@ -141,6 +141,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if let (Some(email), Some(pass)) = (&config.admin_email, &config.admin_password) {
         crate::accounts::bootstrap_owner(store.as_ref(), email, pass.expose()).await?;
     }
+    if config.accounts.demo {
+        // After `bootstrap`, so the bootstrap organisation stays the oldest tenant.
+        let seeded = crate::demo::seed::seed(store.as_ref(), &config.monitors.local_region, clock::now()).await;
+        seeded.context("cannot seed the demo organisation (accounts.demo)")?;
+    }
     tokio::spawn(crate::accounts::password::warm_up());
     let metrics = Arc::new(Metrics::default());
     let badge_key = crate::dashboard::badges::BadgeKey::load_or_create(&config.storage.data_dir)?;
@@ -291,7 +296,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if roles.has(Role::Dashboard) {
         app = app.merge(crate::dashboard::router());
     }
-    let app = app.with_state(state);
+    // Before any handler: the demo visitor's changes are refused (`demo::refuse_mutations`).
+    let app = app.layer(axum::middleware::from_fn(crate::demo::refuse_mutations)).with_state(state);
     let mut http_stop = intake_rx;
     let http = tokio::spawn(async move {
         let Some(listener) = listener else { return };

@@ -218,6 +218,8 @@ pub struct AccountsConfig {
     pub session_days: u32,
     pub login_per_minute_ip: u32,
     pub login_per_minute_account: u32,
+    /// Seed the read-only demo organisation and serve it at `/demo` (`serve --demo`).
+    pub demo: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

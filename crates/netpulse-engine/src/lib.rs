@@ -13,6 +13,7 @@ pub mod ca;
 pub mod clock;
 pub mod config;
 pub mod dashboard;
+pub mod demo;
 pub mod gateway;
 pub mod ingest;
 pub mod lease;

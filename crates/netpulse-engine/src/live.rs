@@ -144,7 +144,8 @@ impl LiveBus {
             "monitor_id": m.id,
             "name": m.draft.name,
             "kind": m.draft.spec.kind(),
-            "target": m.draft.spec.target(),
+            // Every subscriber of the tenant gets this, viewers too: shown as to a viewer.
+            "target": crate::api::audience::target(&m.draft.spec, crate::api::audience::Audience::Restricted),
             "paused": m.draft.paused,
         });
         self.send(LiveEvent {

@@ -23,6 +23,9 @@ enum Command {
         /// Roles this node runs, e.g. `api,dashboard` (default all; wins over NETPULSE_ROLES).
         #[arg(long)]
         roles: Option<String>,
+        /// Seed the read-only demo organisation and serve it at `/demo` (= `accounts.demo`).
+        #[arg(long)]
+        demo: bool,
     },
     /// Validate the configuration and print the effective values.
     CheckConfig {
@@ -147,9 +150,10 @@ async fn run() -> ExitCode {
                 }
             }
         }
-        Command::Serve { config, roles } => {
-            // `--roles` is applied as the last layer, like an environment variable.
-            let env = std::env::vars().chain(roles.map(|r| ("NETPULSE_ROLES".to_owned(), r)));
+        Command::Serve { config, roles, demo } => {
+            // `--roles` and `--demo` are applied as the last layer, like environment variables.
+            let demo = demo.then(|| ("NETPULSE_ACCOUNTS__DEMO".to_owned(), "true".to_owned()));
+            let env = std::env::vars().chain(roles.map(|r| ("NETPULSE_ROLES".to_owned(), r))).chain(demo);
             let Ok(c) = Config::load(config.as_deref(), env).map_err(|e| eprintln!("{e}")) else {
                 return ExitCode::from(2);
             };

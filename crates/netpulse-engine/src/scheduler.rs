@@ -101,7 +101,8 @@ impl Scheduler {
         let monitors = self.store.schedulable_monitors().await?;
         let mut entries = HashMap::with_capacity(monitors.len());
         self.heap.clear();
-        for m in monitors {
+        // The demo organisation's results are seeded, never checked.
+        for m in monitors.into_iter().filter(|m| !crate::demo::is_demo(&m.tenant_id)) {
             let rec = m.record;
             let keep = self.entries.remove(&rec.id).filter(|e| e.record.draft.interval == rec.draft.interval);
             let next = keep.map_or_else(|| next_due(&rec.id, rec.draft.interval, now), |e| e.next);

@@ -7,7 +7,9 @@
 //! same argon2id work (a dummy hash stands in for a missing account).
 
 pub mod mail;
+pub mod members;
 pub mod password;
+pub mod recovery;
 pub mod throttle;
 pub mod tokens;
 
@@ -36,10 +38,12 @@ pub const SESSION_PREFIX: &str = "nps_";
 /// How long a verification link stays valid.
 const VERIFY_TTL_MS: i64 = 24 * 3600 * 1000;
 
-/// Login throttles, one per IP address and one per account.
+/// Login throttles, one per IP address and one per account, and the throttle of account
+/// mail asked for by address (verification resends, reset links).
 pub struct LoginThrottle {
     pub ip: throttle::Throttle,
     pub account: throttle::Throttle,
+    pub mail: throttle::Throttle,
 }
 
 impl LoginThrottle {
@@ -47,6 +51,7 @@ impl LoginThrottle {
         Self {
             ip: throttle::Throttle::new(cfg.login_per_minute_ip),
             account: throttle::Throttle::new(cfg.login_per_minute_account),
+            mail: throttle::Throttle::new(recovery::MAIL_PER_MINUTE),
         }
     }
 }
@@ -61,7 +66,7 @@ pub fn parse_email(s: &str) -> ApiResult<String> {
     Ok(e)
 }
 
-fn parse_password(s: &str) -> ApiResult<()> {
+pub(crate) fn parse_password(s: &str) -> ApiResult<()> {
     let n = s.chars().count();
     if n < password::MIN_LEN {
         return Err(ApiError::invalid("password", format!("must be at least {} characters", password::MIN_LEN)));
@@ -75,14 +80,22 @@ fn parse_password(s: &str) -> ApiResult<()> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterIn {
-    email: String,
-    password: String,
-    organisation: String,
+    pub email: String,
+    pub password: String,
+    pub organisation: String,
 }
 
 /// `POST /api/v1/auth/register`: 202 whether or not the e-mail is taken (a taken one gets
 /// no new account and no mail).
 pub async fn register(State(s): State<AppState>, Json(r): Json<RegisterIn>) -> ApiResult<Response> {
+    register_account(&s, r).await?;
+    let body = json!({ "message": "check your e-mail for a link to verify your address" });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// Register (the API and the sign-up page): the same outcome whether or not the e-mail is
+/// taken, except for invalid input.
+pub async fn register_account(s: &AppState, r: RegisterIn) -> ApiResult<()> {
     let email = parse_email(&r.email)?;
     parse_password(&r.password)?;
     let organisation = r.organisation.trim();
@@ -101,21 +114,20 @@ pub async fn register(State(s): State<AppState>, Json(r): Json<RegisterIn>) -> A
     match s.store.register(&acct, now).await {
         Ok(tenant) => {
             tracing::info!(user = %user.id, %tenant, "account registered");
-            send_verification(&s, &user.id, &user.email).await?;
+            send_verification(s, &user.id, &user.email).await?;
         }
         Err(StoreError::Conflict(_)) => tracing::info!("registration for an e-mail that has an account"),
         Err(e) => return Err(e.into()),
     }
-    let body = json!({ "message": "check your e-mail for a link to verify your address" });
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok(())
 }
 
 /// Store a fresh single-use verification token and mail (or log) its link.
-async fn send_verification(s: &AppState, user: &UserId, email: &str) -> ApiResult<()> {
+pub(crate) async fn send_verification(s: &AppState, user: &UserId, email: &str) -> ApiResult<()> {
     let token = clock::secret_token("npv_");
     let expires = clock::now().plus_ms(VERIFY_TTL_MS);
     s.store.add_email_token(user, &clock::token_hash(&token), EmailPurpose::Verify, expires).await?;
-    let link = format!("{}/api/v1/auth/verify?token={token}", s.base_url);
+    let link = format!("{}/verify?token={token}", s.base_url);
     let text = format!(
         "Welcome to NetPulse.\n\nOpen this link within 24 hours to verify your e-mail address:\n\n{link}\n\n\
          If you did not sign up, ignore this message."
@@ -163,7 +175,7 @@ pub async fn verify_post(State(s): State<AppState>, Json(q): Json<TokenQuery>) -
     verify(&s, &q.token).await
 }
 
-async fn verify(s: &AppState, token: &str) -> ApiResult<Json<serde_json::Value>> {
+pub(crate) async fn verify(s: &AppState, token: &str) -> ApiResult<Json<serde_json::Value>> {
     let gone = |code, message: &str| ApiError::new(StatusCode::GONE, code, message);
     match s.store.use_email_token(&clock::token_hash(token), EmailPurpose::Verify, clock::now()).await? {
         EmailTokenUse::Accepted(user) => {
@@ -205,11 +217,12 @@ pub struct LoginIn {
     password: String,
 }
 
-fn rate_limited() -> Response {
+/// `429 rate_limited` with `Retry-After: 60`; `what` says what was asked too often.
+pub(crate) fn rate_limited_for(what: &str) -> Response {
     let mut r = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
-        "too many login attempts; wait a minute and try again",
+        format!("too many {what}; wait a minute and try again"),
     )
     .into_response();
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
@@ -217,25 +230,52 @@ fn rate_limited() -> Response {
 }
 
 /// `POST /api/v1/auth/login`: a session cookie, a CSRF cookie, and the CSRF token in the body.
-pub async fn login(State(s): State<AppState>, ClientIp(ip): ClientIp, Json(l): Json<LoginIn>) -> ApiResult<Response> {
-    let email = l.email.trim().to_lowercase();
-    let now_i = Instant::now();
-    if !s.login_throttle.ip.allow(&ip, now_i) || !s.login_throttle.account.allow(&email, now_i) {
-        tracing::warn!(%ip, "login rate limited");
-        return Ok(rate_limited());
+pub async fn login(State(s): State<AppState>, ClientIp(ip): ClientIp, Json(l): Json<LoginIn>) -> Response {
+    match sign_in(&s, &ip, &l.email, l.password).await {
+        Ok(opened) => opened.with_cookies(Json(opened.body.clone()).into_response()),
+        Err(refused) => refused,
     }
-    let user = s.store.user_by_email(&email).await?;
-    let ok = password::verify(l.password, user.as_ref().map(|u| u.password_hash.clone())).await;
-    let (Some(user), true) = (user, ok) else {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password"));
-    };
-    let Some((tenant, role)) = s.store.first_membership(&user.id).await? else {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password"));
-    };
-    open_session(&s, &user, tenant, role).await
 }
 
-async fn open_session(s: &AppState, user: &UserRecord, tenant: TenantId, role: Role) -> ApiResult<Response> {
+/// A session just opened: its two cookies and what the API answers about it.
+pub struct Opened {
+    pub cookies: [String; 2],
+    pub body: serde_json::Value,
+}
+
+impl Opened {
+    /// `r` with the session's `Set-Cookie` headers.
+    pub fn with_cookies(&self, mut r: Response) -> Response {
+        for c in &self.cookies {
+            r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(c).expect("cookie is ASCII"));
+        }
+        r
+    }
+}
+
+/// Sign in by e-mail and password (the API and the dashboard form): throttled per IP and
+/// per account; the same refusal for an unknown e-mail and a wrong password.
+pub async fn sign_in(s: &AppState, ip: &str, email: &str, password: String) -> Result<Opened, Response> {
+    let email = email.trim().to_lowercase();
+    let now_i = Instant::now();
+    if !s.login_throttle.ip.allow(ip, now_i) || !s.login_throttle.account.allow(&email, now_i) {
+        tracing::warn!(%ip, "login rate limited");
+        return Err(rate_limited_for("login attempts"));
+    }
+    let refused = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password");
+    let user = s.store.user_by_email(&email).await.map_err(|e| ApiError::from(e).into_response())?;
+    let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let (Some(user), true) = (user, ok) else {
+        return Err(refused().into_response());
+    };
+    match s.store.first_membership(&user.id).await {
+        Ok(Some((tenant, role))) => open_session(s, &user, tenant, role).await.map_err(IntoResponse::into_response),
+        Ok(None) => Err(refused().into_response()),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+async fn open_session(s: &AppState, user: &UserRecord, tenant: TenantId, role: Role) -> ApiResult<Opened> {
     let id = clock::secret_token(SESSION_PREFIX);
     let csrf = clock::secret_token("");
     let now = clock::now();
@@ -256,15 +296,11 @@ async fn open_session(s: &AppState, user: &UserRecord, tenant: TenantId, role: R
         "user": user.id, "tenant": tenant, "role": role,
         "verified": user.verified_at.is_some(), "csrf_token": csrf,
     });
-    let mut r = Json(body).into_response();
     let cookies = [
         format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"),
         format!("{CSRF_COOKIE}={csrf}; SameSite=Lax; Path=/; Max-Age={max_age}{secure}"),
     ];
-    for c in cookies {
-        r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&c).expect("cookie is ASCII"));
-    }
-    Ok(r)
+    Ok(Opened { cookies, body })
 }
 
 /// `POST /api/v1/auth/logout`: revoke the session (CSRF-checked like any mutation).

@@ -16,6 +16,7 @@
 //! is shown once, in the create answer), and chat webhook URLs — bearer credentials
 //! themselves — are shown masked.
 
+use super::audience::Audience;
 use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::{path_id, AppState, Caller};
@@ -126,8 +127,9 @@ fn shown_url(c: &ChannelRecord) -> String {
     format!("{}://{}/…{tail}", u.scheme(), u.host_str().unwrap_or(""))
 }
 
-fn channel_json(c: &ChannelRecord) -> Value {
-    json!({
+/// A channel in its API shape, as `a` may see it.
+fn channel_json(c: &ChannelRecord, a: Audience) -> Value {
+    let mut v = json!({
         "id": c.id,
         "name": c.name,
         "kind": c.kind,
@@ -136,7 +138,11 @@ fn channel_json(c: &ChannelRecord) -> Value {
         "enabled": c.enabled,
         "notify_degraded": notify_degraded(&c.settings),
         "created_at": c.created_at.to_rfc3339(),
-    })
+    });
+    if let Some(m) = v.as_object_mut() {
+        super::audience::channel(m, a);
+    }
+    v
 }
 
 pub async fn create(
@@ -159,7 +165,7 @@ pub async fn create(
         created_at: clock::now(),
     };
     s.store.create_channel(caller.tenant(), &rec).await?;
-    let mut body = channel_json(&rec);
+    let mut body = channel_json(&rec, caller.audience());
     if rec.kind == ChannelKind::Webhook {
         body["secret"] = json!(secret); // shown this once: receivers need it to verify signatures
     }
@@ -168,7 +174,7 @@ pub async fn create(
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
     let rows = s.store.list_channels(caller.tenant()).await?;
-    Ok(Json(json!({ "data": rows.iter().map(channel_json).collect::<Vec<_>>() })))
+    Ok(Json(json!({ "data": rows.iter().map(|c| channel_json(c, caller.audience())).collect::<Vec<_>>() })))
 }
 
 async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecord> {
@@ -177,7 +183,7 @@ async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecor
 }
 
 pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(channel_json(&load(&s, &caller, &id).await?)))
+    Ok(Json(channel_json(&load(&s, &caller, &id).await?, caller.audience())))
 }
 
 /// `PATCH`: merge over name/url/enabled (and a new secret, if given); the kind is fixed.
@@ -209,7 +215,7 @@ pub async fn update(
     if !s.store.update_channel(caller.tenant(), &rec).await? {
         return Err(ApiError::not_found("channel"));
     }
-    Ok(Json(channel_json(&rec)))
+    Ok(Json(channel_json(&rec, caller.audience())))
 }
 
 pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
@@ -256,6 +262,9 @@ pub async fn deliveries(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let ch = load(&s, &caller, &id).await?;
-    let rows = s.store.list_deliveries(caller.tenant(), &ch.id, 100).await?;
+    let mut rows = s.store.list_deliveries(caller.tenant(), &ch.id, 100).await?;
+    for r in &mut rows {
+        r.last_error = super::audience::delivery_error(r.last_error.take(), caller.audience());
+    }
     Ok(Json(json!({ "data": rows })))
 }

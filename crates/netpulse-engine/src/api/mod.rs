@@ -2,6 +2,7 @@
 //! endpoint. Handlers turn input into domain types before any I/O, call the store with the
 //! caller's tenant, and answer errors in the one shape of [`error::ApiError`].
 
+pub mod audience;
 pub mod channels;
 pub mod error;
 pub mod incidents;
@@ -62,11 +63,16 @@ pub enum Via {
     Token { id: netpulse_core::TokenId, scope: Scope },
     /// A login session (cookie), CSRF-checked on every mutation.
     Session { user: netpulse_core::UserId },
+    /// The demo visitor (`np_session=demo`): reads the demo organisation, changes nothing.
+    Demo,
 }
 
 impl Caller {
     /// Changes to monitors, incidents and maintenance: members and up.
     pub fn require_write(&self) -> Result<(), ApiError> {
+        if self.is_demo() {
+            return Err(crate::demo::read_only());
+        }
         if let Via::Token { scope: Scope::Read, .. } = self.via {
             return Err(ApiError::forbidden("this token is read-only; use a token with the write scope"));
         }
@@ -103,11 +109,19 @@ impl Caller {
     pub fn is_session(&self) -> bool {
         matches!(self.via, Via::Session { .. })
     }
+    pub fn is_demo(&self) -> bool {
+        matches!(self.via, Via::Demo)
+    }
+    /// What answers to this caller may show (see [`audience`]).
+    pub fn audience(&self) -> audience::Audience {
+        audience::Audience::of(self.role, self.is_demo())
+    }
     /// Who did it, for incident timelines.
     pub fn actor(&self) -> String {
         match &self.via {
             Via::Token { id, .. } => format!("token {id}"),
             Via::Session { user } => format!("user {user}"),
+            Via::Demo => "demo visitor".into(),
         }
     }
     fn from_token(auth: TokenAuth) -> Self {
@@ -147,7 +161,7 @@ fn is_mutation(m: &http::Method) -> bool {
 }
 
 /// Constant-time comparison of two secrets.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -163,6 +177,9 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller::from_token(auth));
         }
         let cookie = crate::dashboard::session_token(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        if cookie == crate::demo::COOKIE_VALUE {
+            return demo_caller(state, &parts.method);
+        }
         let hash = crate::clock::token_hash(&cookie);
         if cookie.starts_with(crate::accounts::SESSION_PREFIX) {
             let s = state.store.session(&hash, now).await?.ok_or_else(unknown_credentials)?;
@@ -190,6 +207,17 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The demo visitor, when the demo is enabled; it never passes a mutation.
+fn demo_caller(state: &AppState, method: &http::Method) -> Result<Caller, ApiError> {
+    if !state.config.accounts.demo {
+        return Err(unknown_credentials());
+    }
+    if is_mutation(method) {
+        return Err(crate::demo::read_only());
+    }
+    Ok(Caller { tenant_id: crate::demo::tenant(), role: Role::Viewer, verified: false, via: Via::Demo })
+}
+
 /// All routes of the API.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -202,6 +230,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/login", post(accounts::login))
         .route("/api/v1/auth/logout", post(accounts::logout))
         .route("/api/v1/auth/me", get(accounts::me))
+        .route("/api/v1/auth/password", post(accounts::recovery::change_password))
+        .route("/api/v1/auth/reset", post(accounts::recovery::request_reset))
+        .route("/api/v1/auth/reset/confirm", post(accounts::recovery::confirm_reset))
+        .route("/api/v1/auth/resend-verification", post(accounts::recovery::resend_verification))
+        .route("/api/v1/auth/organisations", get(accounts::members::organisations))
+        .route("/api/v1/auth/switch", post(accounts::members::switch))
+        .route("/api/v1/members", get(accounts::members::list))
+        .route("/api/v1/invitations", get(accounts::members::pending).post(accounts::members::invite))
+        .route("/api/v1/invitations/accept", post(accounts::members::accept))
         .route("/api/v1/tokens", get(accounts::tokens::list).post(accounts::tokens::create))
         .route("/api/v1/tokens/{id}", axum::routing::delete(accounts::tokens::revoke))
         .route("/api/v1/monitors", get(monitors::list).post(monitors::create))

@@ -4,6 +4,7 @@
 //! Input is a flat object: monitor fields (`name`, `interval_s`, …) beside the check's own
 //! fields (`kind`, `url`, …). It becomes a validated [`MonitorDraft`] before any I/O.
 
+use super::audience::Audience;
 use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::{path_id, AppState, Caller};
@@ -122,7 +123,8 @@ fn draft_json(d: &MonitorDraft) -> Map<String, Value> {
     m
 }
 
-pub fn monitor_json(v: &MonitorView, base_url: &str, uptime_24h: Option<f64>) -> Value {
+/// A monitor in its API shape, as `a` may see it.
+pub fn monitor_json(v: &MonitorView, base_url: &str, uptime_24h: Option<f64>, a: Audience) -> Value {
     let r = &v.record;
     let mut m = draft_json(&r.draft);
     m.insert("id".into(), json!(r.id));
@@ -144,6 +146,7 @@ pub fn monitor_json(v: &MonitorView, base_url: &str, uptime_24h: Option<f64>) ->
     m.insert("uptime_24h".into(), json!(uptime_24h));
     m.insert("created_at".into(), json!(r.created_at.to_rfc3339()));
     m.insert("updated_at".into(), json!(r.updated_at.to_rfc3339()));
+    super::audience::monitor(&mut m, a);
     Value::Object(m)
 }
 
@@ -172,7 +175,7 @@ pub async fn create(
     s.monitors_changed.notify_one();
     s.live.monitor_created(&rec);
     let view = s.store.get_monitor(caller.tenant(), &rec.id).await?.ok_or_else(|| ApiError::not_found("monitor"))?;
-    Ok((StatusCode::CREATED, Json(monitor_json(&view, &s.base_url, None))))
+    Ok((StatusCode::CREATED, Json(monitor_json(&view, &s.base_url, None, caller.audience()))))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
@@ -180,7 +183,9 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl I
     let tallies = s.store.tallies_since(caller.tenant(), clock::now().minus_ms(86_400_000)).await?;
     let data: Vec<Value> = views
         .iter()
-        .map(|v| monitor_json(v, &s.base_url, tallies.get(&v.record.id).and_then(Tally::uptime_percent)))
+        .map(|v| {
+            monitor_json(v, &s.base_url, tallies.get(&v.record.id).and_then(Tally::uptime_percent), caller.audience())
+        })
         .collect();
     Ok(Json(json!({ "data": data })))
 }
@@ -195,7 +200,7 @@ pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<Strin
     let now = clock::now();
     let uptime =
         s.store.tally(caller.tenant(), &v.record.id, now.minus_ms(86_400_000), now.plus_ms(1)).await?.uptime_percent();
-    Ok(Json(monitor_json(&v, &s.base_url, uptime)))
+    Ok(Json(monitor_json(&v, &s.base_url, uptime, caller.audience())))
 }
 
 /// `PATCH`: a JSON merge patch over the monitor's input shape; the whole result is validated.
@@ -262,7 +267,7 @@ async fn save(s: &AppState, caller: &Caller, v: MonitorView, input: Map<String, 
     s.monitors_changed.notify_one();
     let view =
         s.store.get_monitor(caller.tenant(), &v.record.id).await?.ok_or_else(|| ApiError::not_found("monitor"))?;
-    Ok(Json(monitor_json(&view, &s.base_url, None)))
+    Ok(Json(monitor_json(&view, &s.base_url, None, caller.audience())))
 }
 
 async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> ApiResult<Json<Value>> {

@@ -22,11 +22,13 @@ use netpulse_core::uptime::Tally;
 use netpulse_core::{IncidentId, MonitorId, Timestamp};
 use serde::Deserialize;
 
+pub mod account_pages;
 pub mod badges;
 pub mod chart;
 pub mod events;
 pub mod regions;
 pub mod status_page;
+pub mod team_pages;
 
 const COOKIE: &str = "np_session";
 const STYLE: &str = include_str!("dashboard.css");
@@ -36,6 +38,18 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview))
         .route("/login", get(login_page).post(login))
+        .route("/demo", get(crate::demo::enter))
+        .route("/demo/leave", get(crate::demo::leave))
+        .route("/login/password", axum::routing::post(account_pages::password_login))
+        .route("/forgot", get(account_pages::forgot_page).post(account_pages::forgot))
+        .route("/reset", get(account_pages::reset_page).post(account_pages::reset))
+        .route("/invite", get(account_pages::invite_page).post(account_pages::accept_invite))
+        .route("/signup", get(account_pages::signup_page).post(account_pages::signup))
+        .route("/verify", get(account_pages::verify_page))
+        .route("/members", get(team_pages::members))
+        .route("/members/invite", axum::routing::post(team_pages::invite))
+        .route("/members/switch", axum::routing::post(team_pages::switch))
+        .route("/tokens", get(team_pages::tokens))
         .route("/logout", axum::routing::post(logout))
         .route("/monitors/{id}", get(monitor_page))
         .route("/incidents/{id}", get(incident_page))
@@ -54,22 +68,32 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// Whose dashboard this is.
+/// Whose dashboard this is, and what it may show them.
 struct SignedIn {
     tenant_id: netpulse_core::TenantId,
+    role: crate::store::Role,
+    audience: crate::api::audience::Audience,
+    demo: bool,
 }
 
 /// The tenant of the cookie: a login session (`nps_…`) or a pasted API token.
 async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Response> {
     let token = session_token(headers).ok_or_else(|| Redirect::to("/login").into_response())?;
+    if token == crate::demo::COOKIE_VALUE && s.config.accounts.demo {
+        let audience = crate::api::audience::Audience::Restricted;
+        let role = crate::store::Role::Viewer;
+        return Ok(SignedIn { tenant_id: crate::demo::tenant(), role, audience, demo: true });
+    }
     let hash = clock::token_hash(&token);
     let tenant = if token.starts_with(crate::accounts::SESSION_PREFIX) {
-        s.store.session(&hash, clock::now()).await.map(|o| o.map(|a| a.tenant_id))
+        s.store.session(&hash, clock::now()).await.map(|o| o.map(|a| (a.tenant_id, a.role)))
     } else {
-        s.store.authenticate(&hash).await.map(|o| o.map(|a| a.tenant_id))
+        s.store.authenticate(&hash).await.map(|o| o.map(|a| (a.tenant_id, a.role)))
     };
     match tenant {
-        Ok(Some(tenant_id)) => Ok(SignedIn { tenant_id }),
+        Ok(Some((tenant_id, role))) => {
+            Ok(SignedIn { tenant_id, role, audience: crate::api::audience::Audience::of(role, false), demo: false })
+        }
         Ok(None) => Err(Redirect::to("/login").into_response()),
         Err(e) => Err(ApiError::from(e).into_response()),
     }
@@ -91,6 +115,7 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
                         a.brand href="/" { "NetPulse" }
                         @if signed_in { nav { a href="/" { "Monitors" } a href="/regions" { "Regions" } } }
                         @if signed_in {
+                            nav { a href="/members" { "Members" } " " a href="/tokens" { "API tokens" } }
                             form method="post" action="/logout" { button.link type="submit" { "Sign out" } }
                         }
                     }
@@ -136,6 +161,7 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
         (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
     };
     let body = html! {
+        @if auth.demo { (crate::demo::banner()) }
         h1 { "Monitors" }
         (regions::offline_banner(&s.fleet.regions(&auth.tenant_id, now), &monitors))
         @if monitors.is_empty() {
@@ -147,7 +173,7 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
                 tbody {
                     @for v in &monitors {
                         tr data-monitor=(v.record.id) {
-                            td { a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) } div.sub { (v.record.draft.spec.kind()) " · " (v.record.draft.spec.target()) } }
+                            td { a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) } div.sub { (v.record.draft.spec.kind()) " · " (crate::api::audience::target(&v.record.draft.spec, auth.audience)) } }
                             td data-cell="state" { (badge(state_of(v))) }
                             td data-cell="last" data-ts=[v.status.last_checked_at.map(Timestamp::millis)] { (ago(v.status.last_checked_at, now)) }
                             td data-cell="latency" { (v.status.last_latency_ms.map_or("–".into(), |l| format!("{l} ms"))) }
@@ -212,8 +238,9 @@ async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
     };
     let key = s.badge_key.sign(&id);
     let body = html! {
+        @if auth.demo { (crate::demo::banner()) }
         h1 data-monitor=(id) { (view.record.draft.name) " " span #state { (badge(state_of(&view))) } }
-        p.sub { (view.record.draft.spec.kind()) " · " (view.record.draft.spec.target()) " · every " (view.record.draft.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) }
+        p.sub { (view.record.draft.spec.kind()) " · " (crate::api::audience::target(&view.record.draft.spec, auth.audience)) " · every " (view.record.draft.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
         h2 { "Incidents" }
         (incidents_table(&incidents))
@@ -250,6 +277,7 @@ async fn incident_page(State(s): State<AppState>, headers: HeaderMap, Path(id): 
         Err(e) => return ApiError::from(e).into_response(),
     };
     let body = html! {
+        @if auth.demo { (crate::demo::banner()) }
         h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
         (incidents_table(std::slice::from_ref(&rec)))
         h2 { "Timeline" }
@@ -283,6 +311,7 @@ fn login_form(error: Option<&str>) -> Html<String> {
                 button type="submit" { "Sign in" }
             }
             p.sub { "The owner token was printed at first start and saved in netpulse-data/admin-token." }
+            (account_pages::password_form())
         },
     )
 }
@@ -307,7 +336,12 @@ async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response 
     }
 }
 
-async fn logout() -> Response {
+async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(t) = session_token(&headers).filter(|t| t.starts_with(crate::accounts::SESSION_PREFIX)) {
+        if let Err(e) = s.store.revoke_session(&clock::token_hash(&t), clock::now()).await {
+            return ApiError::from(e).into_response();
+        }
+    }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,

@@ -39,8 +39,9 @@ impl MonitorDirectory {
         if age >= REFRESH_MS || (!known && age >= MISS_REFRESH_MS) {
             match self.store.schedulable_monitors().await {
                 Ok(list) => {
-                    snap.monitors =
-                        list.into_iter().map(|m| (m.record.id, (m.tenant_id, m.record.draft.regions))).collect();
+                    // Workers never report for the demo organisation: its results are seeded.
+                    let real = list.into_iter().filter(|m| !crate::demo::is_demo(&m.tenant_id));
+                    snap.monitors = real.map(|m| (m.record.id, (m.tenant_id, m.record.draft.regions))).collect();
                     snap.loaded_at = Some(now);
                 }
                 Err(e) => tracing::warn!(error = %e, "gateway cannot refresh its monitor directory"),

@@ -9,9 +9,12 @@
 //! - System methods without a tenant (scheduler, ingest, outbox) act on rows that already
 //!   carry their tenant.
 
+pub mod members;
 pub mod plan;
 pub mod postgres;
 pub mod sqlite;
+
+pub use members::{Invitation, InvitationUse, Member, Membership};
 
 use async_trait::async_trait;
 use netpulse_core::alert::AlertEvent;
@@ -507,6 +510,9 @@ pub trait Store: Send + Sync + 'static {
     /// Create the default tenant and an owner token on an empty database. Returns the
     /// tenant and whether it was created now.
     async fn bootstrap(&self, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)>;
+    /// Create the tenant `t` named `name` unless it exists (the demo organisation, whose id
+    /// is fixed). Returns whether it was created now.
+    async fn ensure_tenant(&self, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool>;
     /// Replace the bootstrap token (when `NETPULSE_ADMIN_TOKEN` is set).
     async fn set_bootstrap_token(&self, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()>;
     async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>>;
@@ -519,6 +525,17 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the tenant joined; `Conflict` when the e-mail is taken.
     async fn register(&self, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_id(&self, user: &UserId) -> StoreResult<Option<UserRecord>>;
+    /// Replace a user's password hash and revoke every session of theirs except `keep` (the
+    /// hash of the session that changed it, if any), in one transaction. Returns how many
+    /// sessions were revoked.
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<usize>;
     /// The user's first membership (by joining time).
     async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>>;
     async fn add_email_token(
@@ -536,6 +553,18 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<EmailTokenUse>;
     async fn create_session(&self, s: &NewSession) -> StoreResult<()>;
+    /// Move a live session to tenant `t`, if its user is a member there; `false` otherwise.
+    async fn switch_session(&self, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool>;
+    /// The organisations `user` belongs to, oldest membership first.
+    async fn memberships(&self, user: &UserId) -> StoreResult<Vec<Membership>>;
+
+    // --- members and invitations of a tenant
+    async fn list_members(&self, t: &TenantId) -> StoreResult<Vec<Member>>;
+    async fn create_invitation(&self, t: &TenantId, inv: &Invitation, token_hash: &str) -> StoreResult<()>;
+    /// Invitations not accepted yet (expired ones included), oldest first.
+    async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>>;
+    /// Use an invitation once, atomically: mark it accepted by `user` and add the membership.
+    async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse>;
     /// The unexpired, unrevoked session with this hash, with the member's current role.
     async fn session(&self, id_hash: &str, now: Timestamp) -> StoreResult<Option<SessionAuth>>;
     async fn revoke_session(&self, id_hash: &str, now: Timestamp) -> StoreResult<()>;

@@ -62,6 +62,8 @@ impl MonitorFacts {
         enabled: Vec<EnabledChannel>,
         parent: Option<(Option<IncidentId>, Option<String>)>,
     ) -> Self {
+        // The demo organisation's notices never reach a channel (its outbox stays empty).
+        let enabled = if crate::demo::is_demo(&tenant_id) { Vec::new() } else { enabled };
         let escalation = enabled.iter().filter(|c| draft.policy.escalate_to.contains(&c.id)).map(|c| c.id.clone());
         let chosen: Vec<EnabledChannel> = match &draft.channels {
             None => enabled.clone(),

@@ -5,43 +5,32 @@
 
 use crate::channels::{smtp_server, unqp};
 use crate::harness::*;
-use netpulse_checker::HttpRequest;
 use netpulse_engine::config::SmtpTls;
 use netpulse_engine::store::EmailPurpose;
 use serde_json::{json, Value};
-use std::time::Duration;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A logged-in browser: its cookies and CSRF token.
-struct Browser {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Browser {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 /// Send a request with extra headers; returns status, JSON body and headers.
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: &str,
     path: &str,
     body: Option<Value>,
     headers: &[(&str, &str)],
 ) -> (u16, Value, http::HeaderMap) {
-    let mut req = HttpRequest::new(method.parse().unwrap(), app.url(path).parse().unwrap(), Duration::from_secs(10));
-    for (k, v) in headers {
-        req.headers.push(((*k).into(), (*v).into()));
-    }
-    if let Some(b) = body {
-        req.headers.push(("content-type".into(), "application/json".into()));
-        req.body = Some(b.to_string().into());
-    }
-    let resp = app.client.send(req).await.expect("API answers");
-    let json = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-    (resp.status, json, resp.headers)
+    let (status, text, headers) = app.raw(method, path, body, headers).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
 }
 
 impl Browser {
-    async fn call(&self, app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let h = [("cookie", self.cookie.as_str()), ("x-csrf-token", self.csrf.as_str())];
         let (s, j, _) = send(app, method, path, body, &h).await;
         (s, j)
@@ -52,16 +41,16 @@ impl Browser {
     }
 }
 
-async fn register(app: &TestApp, email: &str, org: &str) -> (u16, Value) {
+pub(crate) async fn register(app: &TestApp, email: &str, org: &str) -> (u16, Value) {
     let body = json!({ "email": email, "password": PASSWORD, "organisation": org });
     app.call("POST", "/api/v1/auth/register", Some(body), None).await
 }
 
-async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value, http::HeaderMap) {
+pub(crate) async fn login(app: &TestApp, email: &str, password: &str) -> (u16, Value, http::HeaderMap) {
     send(app, "POST", "/api/v1/auth/login", Some(json!({ "email": email, "password": password })), &[]).await
 }
 
-async fn browser(app: &TestApp, email: &str) -> Browser {
+pub(crate) async fn browser(app: &TestApp, email: &str) -> Browser {
     let (status, body, headers) = login(app, email, PASSWORD).await;
     assert_eq!(status, 200, "login: {body}");
     let cookies: Vec<String> = headers
@@ -73,7 +62,7 @@ async fn browser(app: &TestApp, email: &str) -> Browser {
 }
 
 /// Verify `email` through a token planted in the store (the mail path has its own test).
-async fn verify_directly(app: &TestApp, email: &str) {
+pub(crate) async fn verify_directly(app: &TestApp, email: &str) {
     let store = &app.running.as_ref().unwrap().store;
     let user = store.user_by_email(email).await.unwrap().expect("user exists");
     let token = format!("npv_test_{}", user.id);
@@ -102,8 +91,9 @@ async fn register_verify_by_mail_login_create_a_monitor_and_logout() {
     let mail = wait_for(10, "the verification mail", || async { mails.lock().unwrap().first().cloned() }).await;
     assert_eq!(mail.rcpt, vec!["<ada@example.com>".to_owned()], "sent to the lower-cased address");
     let text = unqp(mail.data.split_once("\r\n\r\n").expect("headers, then a body").1);
-    let link = text.split_whitespace().find(|w| w.contains("/api/v1/auth/verify?token=")).expect("a link");
-    let path = link.split_once(&app.addr.to_string()).expect("link on the public URL").1.to_owned();
+    let link = text.split_whitespace().find(|w| w.contains("/verify?token=")).expect("a link");
+    assert!(link.starts_with(&app.url("/verify?token=")), "a link to the dashboard's page on the public URL: {link}");
+    let path = format!("/api/v1/auth/verify?token={}", link.split_once("token=").unwrap().1);
 
     let b = browser(&app, "ada@example.com").await;
     let (status, body) = b.call(&app, "POST", "/api/v1/monitors", Some(monitor_body("https://example.com"))).await;
@@ -214,18 +204,11 @@ async fn viewers_and_read_tokens_get_403_on_every_mutation() {
 /// The `(method, path)` pairs of the API routes that take an `{id}`, read from the router
 /// source, so a new route is covered without editing this test.
 fn id_routes() -> Vec<(String, String)> {
-    let src = include_str!("../../src/api/mod.rs");
-    let mut out = Vec::new();
-    for line in src.lines().map(str::trim).filter(|l| l.starts_with(".route(\"") && l.contains("{id}")) {
-        let path = line.split('"').nth(1).unwrap().to_owned();
-        let handlers = line.split_once("\",").unwrap().1;
-        for (needle, method) in [("get(", "GET"), ("post(", "POST"), ("patch(", "PATCH"), ("delete(", "DELETE")] {
-            if handlers.contains(needle) {
-                out.push((method.to_owned(), path.clone()));
-            }
-        }
-    }
-    out
+    crate::routes::all()
+        .into_iter()
+        .filter(|r| !r.dashboard && r.path.contains("{id}"))
+        .map(|r| (r.method.to_owned(), r.path))
+        .collect()
 }
 
 #[tokio::test]
@@ -280,6 +263,11 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
     })
     .await;
     let tok_id = tok["id"].as_str().unwrap().to_owned();
+    let page_body =
+        json!({ "slug": "b-status", "title": "B status", "monitors": [{ "monitor_id": mon, "display_name": "Shop" }] });
+    let (status, page) = b("POST", "/api/v1/status-pages".into(), Some(page_body)).await;
+    assert_eq!(status, 201, "B's status page: {page}");
+    let page = page["id"].as_str().unwrap().to_owned();
 
     let snapshot = || async {
         let mut all = Vec::new();
@@ -289,6 +277,7 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             format!("/api/v1/incidents/{inc}"),
             format!("/api/v1/monitors/{mon}/maintenance"),
             "/api/v1/tokens".to_owned(),
+            format!("/api/v1/status-pages/{page}"),
         ] {
             let (_, mut v) = b("GET", p, None).await;
             for volatile in
@@ -312,6 +301,7 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             "incidents" => &inc,
             "maintenance" => &mw,
             "tokens" => &tok_id,
+            "status-pages" => &page,
             other => panic!("route {path} takes an id of `{other}`: add it to this test"),
         };
         let url = path.replace("{id}", id);

@@ -188,6 +188,54 @@ impl TestApp {
         (resp.status, json)
     }
 
+    /// Send a request with extra headers (and a JSON body); returns status, body text and
+    /// headers (for pages, cookies and redirects). Redirects are not followed.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, http::HeaderMap) {
+        let body = body.map(|b| ("application/json", b.to_string()));
+        self.send_text(method, path, body, headers).await
+    }
+
+    /// `POST` an HTML form (`application/x-www-form-urlencoded`), like a browser.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, String, http::HeaderMap) {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        self.send_text("POST", path, Some(("application/x-www-form-urlencoded", body)), headers).await
+    }
+
+    async fn send_text(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, String)>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, http::HeaderMap) {
+        let mut req = HttpRequest::new(
+            method.parse().expect("method"),
+            self.url(path).parse().expect("url"),
+            Duration::from_secs(10),
+        );
+        req.follow_redirects = false;
+        for (k, v) in headers {
+            req.headers.push(((*k).into(), (*v).into()));
+        }
+        if let Some((kind, b)) = body {
+            req.headers.push(("content-type".into(), kind.into()));
+            req.body = Some(b.into());
+        }
+        let resp = self.client.send(req).await.expect("the engine answers");
+        (resp.status, String::from_utf8_lossy(&resp.body).into_owned(), resp.headers)
+    }
+
     /// Create a monitor, asserting success; returns its id.
     pub async fn create_monitor(&self, body: Value) -> String {
         let (status, json) = self.api("POST", "/api/v1/monitors", Some(body)).await;

@@ -4,6 +4,7 @@
 //! their module comment: `store` (loops over all three), `queue`, `faults`, `cluster`,
 //! `simulate` (SQLite under a virtual clock) and `workers::durable` (SQLite + in-process queue).
 
+mod account_pages;
 mod accounts;
 mod alerting;
 mod api;
@@ -11,14 +12,18 @@ mod browser;
 mod channels;
 mod cluster;
 mod degraded;
+mod demo;
 mod escalation;
 mod fanout;
 mod faults;
 mod harness;
 mod heartbeat;
 mod lifecycle;
+mod members;
 mod queue;
+mod recovery;
 mod retention;
+mod routes;
 mod simulate;
 mod status_pages;
 mod store;

@@ -15,6 +15,18 @@ pub async fn touch_token(c: &Client, token_hash: &str, now: Timestamp) -> StoreR
     Ok(())
 }
 
+pub async fn ensure_tenant(c: &mut Client, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool> {
+    let tx = c.transaction().await?;
+    let n = tx
+        .execute_typed(
+            "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            &[(&t.as_str(), Type::TEXT), (&name, Type::TEXT), (&now.millis(), Type::INT8)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
 /// Serialises registrations so that exactly one becomes the first user of an install.
 const REGISTER_LOCK: i64 = 0x6e70_7573_6572;
 
@@ -80,6 +92,40 @@ pub async fn user_by_email(c: &Client, email: &str) -> StoreResult<Option<UserRe
         )
         .await?;
     row.as_ref().map(user_from).transpose()
+}
+
+pub async fn user_by_id(c: &Client, user: &UserId) -> StoreResult<Option<UserRecord>> {
+    let row = c
+        .query_typed_opt(
+            "SELECT id, email, password_hash, verified_at, created_at FROM users WHERE id = $1",
+            &[(&user.as_str(), Type::TEXT)],
+        )
+        .await?;
+    row.as_ref().map(user_from).transpose()
+}
+
+pub async fn set_password(
+    c: &mut Client,
+    user: &UserId,
+    hash: &str,
+    keep: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<usize> {
+    let tx = c.transaction().await?;
+    tx.execute_typed(
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        &[(&user.as_str(), Type::TEXT), (&hash, Type::TEXT)],
+    )
+    .await?;
+    let revoked = tx
+        .execute_typed(
+            "UPDATE sessions SET revoked_at = $3 \
+             WHERE user_id = $1 AND revoked_at IS NULL AND id_hash IS DISTINCT FROM $2",
+            &[(&user.as_str(), Type::TEXT), (&keep, Type::TEXT), (&now.millis(), Type::INT8)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(revoked as usize)
 }
 
 pub async fn first_membership(c: &Client, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {

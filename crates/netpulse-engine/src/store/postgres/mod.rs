@@ -18,6 +18,7 @@ pub mod copy;
 mod facts;
 mod ingest;
 mod maintenance;
+mod members;
 mod monitors;
 pub mod pool;
 mod reads;
@@ -136,11 +137,44 @@ impl Store for PgStore {
         pooled!(self, |c| accounts::touch_token(&c, token_hash, now))
     }
 
+    async fn ensure_tenant(&self, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool> {
+        pooled!(self, |c| accounts::ensure_tenant(&mut c, t, name, now))
+    }
     async fn register(&self, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId> {
         pooled!(self, |c| accounts::register(&mut c, acct, now))
     }
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
         pooled!(self, |c| accounts::user_by_email(&c, email))
+    }
+    async fn user_by_id(&self, user: &UserId) -> StoreResult<Option<UserRecord>> {
+        pooled!(self, |c| accounts::user_by_id(&c, user))
+    }
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<usize> {
+        pooled!(self, |c| accounts::set_password(&mut c, user, password_hash, keep, now))
+    }
+    async fn switch_session(&self, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool> {
+        pooled!(self, |c| members::switch_session(&mut c, id_hash, t, now))
+    }
+    async fn memberships(&self, user: &UserId) -> StoreResult<Vec<Membership>> {
+        pooled!(self, |c| members::memberships(&mut c, user))
+    }
+    async fn list_members(&self, t: &TenantId) -> StoreResult<Vec<Member>> {
+        pooled!(self, |c| members::list_members(&mut c, t))
+    }
+    async fn create_invitation(&self, t: &TenantId, inv: &Invitation, token_hash: &str) -> StoreResult<()> {
+        pooled!(self, |c| members::create_invitation(&mut c, t, inv, token_hash))
+    }
+    async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>> {
+        pooled!(self, |c| members::list_invitations(&mut c, t))
+    }
+    async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
+        pooled!(self, |c| members::accept_invitation(&mut c, token_hash, user, now))
     }
     async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {
         pooled!(self, |c| accounts::first_membership(&c, user))

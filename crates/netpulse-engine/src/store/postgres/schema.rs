@@ -173,6 +173,23 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alert_outbox_pages ON alert_outbox(channel_id, created_at);
     "#,
+    // Invitations by e-mail: a single-use token (stored as SHA-256) that makes whoever
+    // presents it, signed in, a member of the tenant with the role given.
+    r#"
+    CREATE TABLE invitations (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants(id),
+        token_hash TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL,
+        role TEXT NOT NULL,
+        invited_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        accepted_at BIGINT,
+        accepted_by TEXT
+    );
+    CREATE INDEX invitations_by_tenant ON invitations(tenant_id, created_at);
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -12,6 +12,14 @@ pub fn touch_token(c: &Connection, token_hash: &str, now: Timestamp) -> StoreRes
     Ok(())
 }
 
+pub fn ensure_tenant(c: &mut Connection, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool> {
+    let n = c.execute(
+        "INSERT OR IGNORE INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![t.as_str(), name, now.millis()],
+    )?;
+    Ok(n == 1)
+}
+
 pub fn register(c: &mut Connection, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId> {
     let tx = c.transaction()?;
     let u = &acct.user;
@@ -47,21 +55,41 @@ pub fn register(c: &mut Connection, acct: &NewAccount, now: Timestamp) -> StoreR
     Ok(tenant)
 }
 
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        id: UserId::from_trusted(r.get(0)?),
+        email: r.get(1)?,
+        password_hash: r.get(2)?,
+        verified_at: r.get::<_, Option<i64>>(3)?.map(Timestamp::from_millis),
+        created_at: Timestamp::from_millis(r.get(4)?),
+    })
+}
+
 pub fn user_by_email(c: &Connection, email: &str) -> StoreResult<Option<UserRecord>> {
-    Ok(c.query_row(
-        "SELECT id, email, password_hash, verified_at, created_at FROM users WHERE email = ?1",
-        [email],
-        |r| {
-            Ok(UserRecord {
-                id: UserId::from_trusted(r.get(0)?),
-                email: r.get(1)?,
-                password_hash: r.get(2)?,
-                verified_at: r.get::<_, Option<i64>>(3)?.map(Timestamp::from_millis),
-                created_at: Timestamp::from_millis(r.get(4)?),
-            })
-        },
-    )
-    .optional()?)
+    let sql = "SELECT id, email, password_hash, verified_at, created_at FROM users WHERE email = ?1";
+    Ok(c.query_row(sql, [email], user_row).optional()?)
+}
+
+pub fn user_by_id(c: &Connection, user: &UserId) -> StoreResult<Option<UserRecord>> {
+    let sql = "SELECT id, email, password_hash, verified_at, created_at FROM users WHERE id = ?1";
+    Ok(c.query_row(sql, [user.as_str()], user_row).optional()?)
+}
+
+pub fn set_password(
+    c: &mut Connection,
+    user: &UserId,
+    hash: &str,
+    keep: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<usize> {
+    let tx = c.transaction()?;
+    tx.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user.as_str(), hash])?;
+    let revoked = tx.execute(
+        "UPDATE sessions SET revoked_at = ?3 WHERE user_id = ?1 AND revoked_at IS NULL AND id_hash IS NOT ?2",
+        params![user.as_str(), keep, now.millis()],
+    )?;
+    tx.commit()?;
+    Ok(revoked)
 }
 
 pub fn first_membership(c: &Connection, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {

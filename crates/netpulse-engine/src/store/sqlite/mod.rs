@@ -5,6 +5,7 @@ mod accounts;
 mod channels;
 mod ingest;
 mod maintenance;
+mod members;
 mod monitors;
 mod reads;
 mod rollups;
@@ -110,6 +111,10 @@ impl Store for SqliteStore {
         let hash = token_hash.to_owned();
         self.write(move |c| monitors::bootstrap(c, &hash, now)).await
     }
+    async fn ensure_tenant(&self, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool> {
+        let (t, name) = (t.clone(), name.to_owned());
+        self.write(move |c| accounts::ensure_tenant(c, &t, &name, now)).await
+    }
     async fn set_bootstrap_token(&self, t: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()> {
         let (t, hash) = (t.clone(), token_hash.to_owned());
         self.write(move |c| monitors::set_bootstrap_token(c, &t, &hash, now)).await
@@ -131,6 +136,44 @@ impl Store for SqliteStore {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
         let email = email.to_owned();
         self.read(move |c| accounts::user_by_email(c, &email)).await
+    }
+    async fn user_by_id(&self, user: &UserId) -> StoreResult<Option<UserRecord>> {
+        let user = user.clone();
+        self.read(move |c| accounts::user_by_id(c, &user)).await
+    }
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<usize> {
+        let (user, hash, keep) = (user.clone(), password_hash.to_owned(), keep.map(str::to_owned));
+        self.write(move |c| accounts::set_password(c, &user, &hash, keep.as_deref(), now)).await
+    }
+    async fn switch_session(&self, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool> {
+        let (hash, t) = (id_hash.to_owned(), t.clone());
+        self.write(move |c| members::switch_session(c, &hash, &t, now)).await
+    }
+    async fn memberships(&self, user: &UserId) -> StoreResult<Vec<Membership>> {
+        let user = user.clone();
+        self.read(move |c| members::memberships(c, &user)).await
+    }
+    async fn list_members(&self, t: &TenantId) -> StoreResult<Vec<Member>> {
+        let t = t.clone();
+        self.read(move |c| members::list_members(c, &t)).await
+    }
+    async fn create_invitation(&self, t: &TenantId, inv: &Invitation, token_hash: &str) -> StoreResult<()> {
+        let (t, inv, hash) = (t.clone(), inv.clone(), token_hash.to_owned());
+        self.write(move |c| members::create_invitation(c, &t, &inv, &hash)).await
+    }
+    async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>> {
+        let t = t.clone();
+        self.read(move |c| members::list_invitations(c, &t)).await
+    }
+    async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
+        let (hash, user) = (token_hash.to_owned(), user.clone());
+        self.write(move |c| members::accept_invitation(c, &hash, &user, now)).await
     }
     async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>> {
         let user = user.clone();

@@ -33,13 +33,20 @@ macro_rules! contract {
     };
 }
 
+mod accounts;
 pub mod backends;
 mod concurrency;
+mod demo;
 mod migrations;
 mod retention;
 mod storms;
 mod two_nodes;
 use storms::a_storm_groups_its_rows_and_queues_its_notice_once;
+
+use accounts::{
+    a_new_password_revokes_the_users_other_sessions, an_invitation_joins_once_and_sessions_switch_only_into_memberships,
+};
+use demo::the_demo_seeds_once_and_its_notices_reach_no_channel;
 
 contract!(
     redelivered_results_are_stored_once_and_alert_once,
@@ -48,6 +55,9 @@ contract!(
     retention_keeps_every_uptime_figure_after_raw_results_are_gone,
     concurrent_retention_counts_each_result_once,
     a_storm_groups_its_rows_and_queues_its_notice_once,
+    the_demo_seeds_once_and_its_notices_reach_no_channel,
+    a_new_password_revokes_the_users_other_sessions,
+    an_invitation_joins_once_and_sessions_switch_only_into_memberships,
 );
 
 use retention::{

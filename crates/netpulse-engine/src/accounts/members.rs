@@ -1,0 +1,176 @@
+//! Members of an organisation and invitations by e-mail, and a user's organisations:
+//! `GET /api/v1/members`; `POST/GET /api/v1/invitations` (admins and owners) mail a
+//! single-use link valid for 7 days; `POST /api/v1/invitations/accept` makes the signed-in
+//! user a member with the invited role; `GET /api/v1/auth/organisations` and
+//! `POST /api/v1/auth/switch` move the session between the user's organisations (the API
+//! and the dashboard follow the session's current one).
+
+use super::{mail, parse_email};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::input::{parse_field, JsonBody};
+use crate::api::{audience, AppState, Caller, Via};
+use crate::clock;
+use crate::store::{Invitation, InvitationUse, Role};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use netpulse_core::{TenantId, UserId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// How long an invitation link stays valid.
+const INVITE_TTL_MS: i64 = 7 * 86_400_000;
+
+/// The user of a login session; tokens and the demo have none.
+fn session_user(caller: &Caller) -> ApiResult<&UserId> {
+    match &caller.via {
+        Via::Session { user } => Ok(user),
+        _ => Err(ApiError::forbidden("only a signed-in person can do this; API tokens cannot")),
+    }
+}
+
+/// `GET /api/v1/members`: e-mail addresses are hidden from restricted readers.
+pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let a = caller.audience();
+    let members = s.store.list_members(caller.tenant()).await?;
+    let data: Vec<Value> = members
+        .into_iter()
+        .map(|m| json!({ "user_id": m.user_id, "email": audience::email(&m.email, a), "role": m.role, "joined_at": m.joined_at }))
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteIn {
+    email: String,
+    role: Role,
+}
+
+/// `POST /api/v1/invitations {"email","role"}`: at most the inviter's own role.
+pub async fn invite(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_admin()?;
+    let i: InviteIn = parse_field("", serde_json::Value::Object(body))?;
+    let inv = send_invitation(&s, &caller, &i.email, i.role).await?;
+    Ok((StatusCode::CREATED, Json(json!(inv))))
+}
+
+/// Store an invitation and mail its link (the API and the members page); the caller must
+/// be an admin, inviting with at most its own role.
+pub async fn send_invitation(s: &AppState, caller: &Caller, email: &str, role: Role) -> ApiResult<Invitation> {
+    caller.require_admin()?;
+    let email = parse_email(email)?;
+    if role > caller.role {
+        return Err(ApiError::invalid("role", format!("can be at most your own role ({})", caller.role.as_str())));
+    }
+    let now = clock::now();
+    let inv = Invitation {
+        id: format!("inv_{}", netpulse_core::ids::encode_base32(clock::random_u128())),
+        email,
+        role,
+        invited_by: caller.actor(),
+        created_at: now,
+        expires_at: now.plus_ms(INVITE_TTL_MS),
+    };
+    let token = clock::secret_token("npi_");
+    s.store.create_invitation(caller.tenant(), &inv, &clock::token_hash(&token)).await?;
+    let text = format!(
+        "You are invited to an organisation on NetPulse as {role}.\n\n\
+         Sign in (or register first), then open this link within 7 days to join:\n\n{base}/invite?token={token}\n\n\
+         The link works once. If you did not expect it, ignore this message.",
+        role = inv.role.as_str(),
+        base = s.base_url,
+    );
+    mail::send_link(&s.config.smtp, &inv.email, "You are invited to NetPulse", text);
+    tracing::info!(invitation = %inv.id, tenant = %caller.tenant(), "invitation sent");
+    Ok(inv)
+}
+
+/// `GET /api/v1/invitations`: pending invitations.
+pub async fn pending(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require_admin()?;
+    Ok(Json(json!({ "data": s.store.list_invitations(caller.tenant()).await? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIn {
+    token: String,
+}
+
+/// Accept an invitation as `user` (API and dashboard): the organisation and the role.
+pub async fn accept_as(s: &AppState, user: &UserId, token: &str) -> ApiResult<(TenantId, Role)> {
+    let gone = |code, message: &str| ApiError::new(StatusCode::GONE, code, message);
+    match s.store.accept_invitation(&clock::token_hash(token), user, clock::now()).await? {
+        InvitationUse::Accepted { tenant, role } => {
+            tracing::info!(%user, %tenant, "invitation accepted");
+            Ok((tenant, role))
+        }
+        InvitationUse::Expired => Err(gone("invitation_expired", "this invitation has expired; ask for a new one")),
+        InvitationUse::AlreadyUsed => Err(gone("invitation_used", "this invitation was already accepted")),
+        InvitationUse::Unknown => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invitation_unknown",
+            "this invitation link is not valid; check that it was copied whole",
+        )),
+    }
+}
+
+/// `POST /api/v1/invitations/accept {"token"}`: the signed-in user joins.
+pub async fn accept(State(s): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+    let user = session_user(&caller)?;
+    let t: TokenIn = parse_field("", serde_json::Value::Object(body))?;
+    let (tenant, role) = accept_as(&s, user, &t.token).await?;
+    Ok(Json(json!({ "tenant": tenant, "role": role })))
+}
+
+/// `GET /api/v1/auth/organisations`: the user's organisations; `current` marks the session's.
+pub async fn organisations(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let user = session_user(&caller)?;
+    let data: Vec<Value> = s
+        .store
+        .memberships(user)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let current = m.tenant_id == caller.tenant_id;
+            json!({ "tenant": m.tenant_id, "name": m.tenant_name, "role": m.role, "current": current })
+        })
+        .collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchIn {
+    tenant: String,
+}
+
+/// Move the session of `headers` to `tenant` (API and dashboard); 404 unless a member there.
+pub async fn switch_to(s: &AppState, headers: &HeaderMap, tenant: &str) -> ApiResult<()> {
+    let tenant = crate::api::path_id(tenant, TenantId::parse, "organisation")?;
+    let session = crate::dashboard::session_token(headers).ok_or_else(ApiError::unauthorized)?;
+    if s.store.switch_session(&clock::token_hash(&session), &tenant, clock::now()).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("organisation"))
+    }
+}
+
+/// `POST /api/v1/auth/switch {"tenant"}`.
+pub async fn switch(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    session_user(&caller)?;
+    let w: SwitchIn = parse_field("", serde_json::Value::Object(body))?;
+    switch_to(&s, &headers, &w.tenant).await?;
+    Ok(Json(json!({ "tenant": w.tenant })))
+}

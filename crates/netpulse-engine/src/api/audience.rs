@@ -1,0 +1,155 @@
+//! What an answer may show, by who reads it: the one redaction rule of the API and the
+//! dashboard.
+//!
+//! Members, admins and owners see their organisation's configuration whole (they edit it).
+//! Viewers, read tokens and the demo visitor are a [`Audience::Restricted`] audience: every
+//! value that works as a credential is replaced by [`HIDDEN`] before the answer is built —
+//! channel URLs (chat webhook URLs are bearer credentials, e-mail channels list addresses),
+//! channel delivery errors (they quote the URL), monitor headers whose name looks like a
+//! credential (`Authorization`, `X-Api-Key`, `Cookie`, …), request bodies, the password in
+//! a URL and query parameters that look like credentials, heartbeat push URLs, and members'
+//! e-mail addresses.
+//! Handlers do not redact themselves: they pass the caller's audience to the DTO
+//! conversion (`monitor_json`, `channel_json`, …), which calls this module.
+
+use serde_json::{Map, Value};
+
+/// Who reads an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Members and up: everything of their organisation.
+    Trusted,
+    /// Viewers, read tokens, the demo visitor: no secrets.
+    Restricted,
+}
+
+/// What a hidden value reads as.
+pub const HIDDEN: &str = "[hidden]";
+
+impl Audience {
+    pub fn of(role: crate::store::Role, demo: bool) -> Self {
+        if demo || role < crate::store::Role::Member {
+            Audience::Restricted
+        } else {
+            Audience::Trusted
+        }
+    }
+    pub fn restricted(self) -> bool {
+        self == Audience::Restricted
+    }
+}
+
+/// Whether a header or parameter of this name usually carries a credential.
+pub fn looks_like_credential(name: &str) -> bool {
+    const WORDS: [&str; 9] = ["auth", "token", "secret", "key", "pass", "cookie", "session", "signature", "credential"];
+    let n = name.to_ascii_lowercase();
+    WORDS.iter().any(|w| n.contains(w))
+}
+
+/// A URL as `a` may see it: without the password, credential-looking query values hidden.
+pub fn url(raw: &str, a: Audience) -> String {
+    if !a.restricted() {
+        return raw.to_owned();
+    }
+    let Ok(mut u) = url::Url::parse(raw) else { return HIDDEN.to_owned() };
+    if u.password().is_some() {
+        let _ = u.set_password(Some(HIDDEN));
+    }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if looks_like_credential(&k) { HIDDEN.to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
+/// A monitor's target (`spec.target()`) as `a` may see it.
+pub fn target(spec: &netpulse_core::CheckSpec, a: Audience) -> String {
+    match spec {
+        netpulse_core::CheckSpec::Http(h) => url(h.url.as_url().as_str(), a),
+        other => other.target(),
+    }
+}
+
+/// Redact a monitor in its API shape (`monitor_json`).
+pub fn monitor(m: &mut Map<String, Value>, a: Audience) {
+    if !a.restricted() {
+        return;
+    }
+    if let Some(Value::Array(headers)) = m.get_mut("headers") {
+        for h in headers.iter_mut().filter_map(Value::as_object_mut) {
+            if h.get("name").and_then(Value::as_str).is_some_and(looks_like_credential) {
+                h.insert("value".into(), Value::from(HIDDEN));
+            }
+        }
+    }
+    for key in ["body", "heartbeat_url"] {
+        if m.get(key).is_some_and(|v| !v.is_null()) {
+            m.insert(key.into(), Value::from(HIDDEN));
+        }
+    }
+    if let Some(u) = m.get("url").and_then(Value::as_str).map(|u| url(u, a)) {
+        m.insert("url".into(), Value::from(u));
+    }
+}
+
+/// Redact a channel in its API shape (`channel_json`).
+pub fn channel(c: &mut Map<String, Value>, a: Audience) {
+    if a.restricted() {
+        c.insert("url".into(), Value::from(HIDDEN));
+        c.remove("secret");
+    }
+}
+
+/// A member's e-mail address as `a` may see it.
+pub fn email(e: &str, a: Audience) -> String {
+    if a.restricted() {
+        HIDDEN.to_owned()
+    } else {
+        e.to_owned()
+    }
+}
+
+/// A delivery error as `a` may see it (errors quote the channel's URL).
+pub fn delivery_error(e: Option<String>, a: Audience) -> Option<String> {
+    e.map(|e| if a.restricted() { HIDDEN.to_owned() } else { e })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn restricted_readers_see_no_credentials_and_trusted_ones_see_all() {
+        let m = json!({
+            "url": "https://ops:hunter22@example.com/p?api_key=abc123&page=2",
+            "headers": [{ "name": "Authorization", "value": "Bearer s3cr3t" }, { "name": "Accept", "value": "text/html" }],
+            "body": "{\"password\":\"pw\"}",
+            "heartbeat_url": "https://np.example.com/api/v1/heartbeat/hb_1",
+        });
+        let Value::Object(mut shown) = m.clone() else { unreachable!() };
+        monitor(&mut shown, Audience::Restricted);
+        let text = Value::Object(shown.clone()).to_string();
+        for secret in ["hunter22", "abc123", "s3cr3t", "\\\"pw\\\"", "hb_1"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert!(text.contains("text/html") && text.contains("page=2"), "harmless values stay: {text}");
+        let Value::Object(mut full) = m.clone() else { unreachable!() };
+        monitor(&mut full, Audience::Trusted);
+        assert_eq!(Value::Object(full), m);
+    }
+
+    #[test]
+    fn viewers_and_the_demo_are_restricted() {
+        use crate::store::Role;
+        assert_eq!(Audience::of(Role::Viewer, false), Audience::Restricted);
+        assert_eq!(Audience::of(Role::Owner, true), Audience::Restricted);
+        assert_eq!(Audience::of(Role::Member, false), Audience::Trusted);
+    }
+}

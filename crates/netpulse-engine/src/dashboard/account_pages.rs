@@ -1,0 +1,264 @@
+//! Dashboard pages of accounts that need no sign-in: signing in by e-mail and password
+//! (`POST /login/password`, from the sign-in page), "forgot my password" (`/forgot`, asks
+//! for a reset link), the page the link opens (`/reset?token=…`, sets the new password), and
+//! the page an invitation link opens (`/invite?token=…`: join, then the session switches).
+//! They call the same functions as the API (`accounts::recovery`), so answers, limits and
+//! the enumeration-safe wording are the same. Plain HTML forms: they work without script.
+
+use super::page;
+use crate::accounts::recovery::{self, Asked};
+use crate::accounts::ClientIp;
+use crate::api::AppState;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+/// The e-mail and password form of the sign-in page.
+pub fn password_form() -> Markup {
+    html! {
+        h2 { "Or with your e-mail address" }
+        form.login method="post" action="/login/password" {
+            label for="email" { "E-mail address" }
+            input #email type="email" name="email" autocomplete="username" required;
+            label for="password" { "Password" }
+            input #password type="password" name="password" autocomplete="current-password" required;
+            button type="submit" { "Sign in" }
+        }
+        p.sub { a href="/forgot" { "Forgot your password?" } " · " a href="/signup" { "Create an account" } }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    email: String,
+    password: String,
+}
+
+/// `POST /login/password`: a login session (the API's cookies), then the overview.
+pub async fn password_login(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    match crate::accounts::sign_in(&s, &ip, &f.email, f.password).await {
+        Ok(opened) => opened.with_cookies(Redirect::to("/").into_response()),
+        Err(refused) => {
+            let status = refused.status();
+            let message = match status {
+                StatusCode::TOO_MANY_REQUESTS => "Too many sign-in attempts; wait a minute and try again.",
+                StatusCode::UNAUTHORIZED => "Wrong e-mail or password.",
+                _ => "Signing in failed; try again shortly.",
+            };
+            (status, super::login_form(Some(message))).into_response()
+        }
+    }
+}
+
+fn forgot_form(note: Option<&str>, error: Option<&str>) -> Html<String> {
+    page(
+        "Forgot password",
+        false,
+        html! {
+            h1 { "Forgot your password?" }
+            @if let Some(n) = note { p role="status" { (n) } }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.login method="post" action="/forgot" {
+                label for="email" { "E-mail address" }
+                input #email type="email" name="email" autocomplete="email" required;
+                button type="submit" { "Send me a reset link" }
+            }
+            p.sub { "The link works once, for an hour, and signs you out everywhere." }
+        },
+    )
+}
+
+/// `GET /forgot`.
+pub async fn forgot_page() -> Html<String> {
+    forgot_form(None, None)
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    email: String,
+}
+
+/// `POST /forgot`: the same answer whether or not the address has an account.
+pub async fn forgot(State(s): State<AppState>, ClientIp(ip): ClientIp, Form(f): Form<ForgotForm>) -> Response {
+    match recovery::ask_for_reset(&s, &ip, &f.email).await {
+        Ok(Asked::Accepted) => {
+            let note = "If this address has an account, a link to reset its password is on its way.";
+            forgot_form(Some(note), None).into_response()
+        }
+        Ok(Asked::Limited) => {
+            let e = "A link was asked for this address a moment ago; wait a minute and try again.";
+            (StatusCode::TOO_MANY_REQUESTS, forgot_form(None, Some(e))).into_response()
+        }
+        Err(e) => (e.status, forgot_form(None, Some(&e.message))).into_response(),
+    }
+}
+
+fn reset_form(token: &str, error: Option<&str>) -> Html<String> {
+    page(
+        "Choose a new password",
+        false,
+        html! {
+            h1 { "Choose a new password" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.login method="post" action="/reset" {
+                input type="hidden" name="token" value=(token);
+                label for="password" { "New password (at least 10 characters)" }
+                input #password type="password" name="password" autocomplete="new-password" minlength="10" required;
+                button type="submit" { "Set the new password" }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /reset?token=…`: the page the mailed link opens.
+pub async fn reset_page(Query(q): Query<TokenQuery>) -> Html<String> {
+    reset_form(&q.token, None)
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    token: String,
+    password: String,
+}
+
+/// `POST /reset`: set the password; a refused link or password says why.
+pub async fn reset(State(s): State<AppState>, Form(f): Form<ResetForm>) -> Response {
+    match recovery::reset_with_token(&s, &f.token, f.password).await {
+        Ok(()) => page(
+            "Password changed",
+            false,
+            html! {
+                h1 { "Your password is changed" }
+                p { "You are signed out everywhere. " a href="/login" { "Sign in" } " with the new password." }
+            },
+        )
+        .into_response(),
+        Err(e) => (e.status, reset_form(&f.token, Some(&e.message))).into_response(),
+    }
+}
+
+/// The login session of this request, if it has a live one.
+pub(super) async fn login_session(s: &AppState, headers: &HeaderMap) -> Option<crate::store::SessionAuth> {
+    let token = super::session_token(headers).filter(|t| t.starts_with(crate::accounts::SESSION_PREFIX))?;
+    s.store.session(&crate::clock::token_hash(&token), crate::clock::now()).await.ok()?
+}
+
+async fn session_user(s: &AppState, headers: &HeaderMap) -> Option<netpulse_core::UserId> {
+    Some(login_session(s, headers).await?.user)
+}
+
+/// `GET /invite?token=…`: the page the invitation link opens.
+pub async fn invite_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Html<String> {
+    let signed_in = session_user(&s, &headers).await.is_some();
+    page(
+        "Invitation",
+        signed_in,
+        html! {
+            h1 { "You are invited" }
+            @if signed_in {
+                form.login method="post" action="/invite" {
+                    input type="hidden" name="token" value=(q.token);
+                    button type="submit" { "Join the organisation" }
+                }
+            } @else {
+                p { a href="/login" { "Sign in" } " (or register an account first), then open the link from the e-mail again." }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    token: String,
+}
+
+/// `POST /invite`: join, and switch the session to the new organisation.
+pub async fn accept_invite(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<InviteForm>) -> Response {
+    let Some(user) = session_user(&s, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let joined = crate::accounts::members::accept_as(&s, &user, &f.token).await;
+    let switched = match joined {
+        Ok((tenant, _)) => crate::accounts::members::switch_to(&s, &headers, tenant.as_str()).await,
+        Err(e) => Err(e),
+    };
+    match switched {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => {
+            let body = html! { h1 { "Invitation" } p.error role="alert" { (e.message) } p { a href="/" { "Back" } } };
+            (e.status, page("Invitation", true, body)).into_response()
+        }
+    }
+}
+
+fn signup_form(error: Option<&str>) -> Html<String> {
+    page(
+        "Sign up",
+        false,
+        html! {
+            h1 { "Create an account" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form.login method="post" action="/signup" {
+                label for="email" { "E-mail address" }
+                input #email type="email" name="email" autocomplete="email" required;
+                label for="password" { "Password (at least 10 characters)" }
+                input #password type="password" name="password" autocomplete="new-password" minlength="10" required;
+                label for="organisation" { "Organisation" }
+                input #organisation type="text" name="organisation" maxlength="100" required;
+                button type="submit" { "Sign up" }
+            }
+            p.sub { "We send a link to verify the address. " a href="/login" { "Already have an account? Sign in" } }
+        },
+    )
+}
+
+/// `GET /signup`.
+pub async fn signup_page() -> Html<String> {
+    signup_form(None)
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    email: String,
+    password: String,
+    organisation: String,
+}
+
+/// `POST /signup`: the same page whether or not the address has an account.
+pub async fn signup(State(s): State<AppState>, Form(f): Form<SignupForm>) -> Response {
+    let input = crate::accounts::RegisterIn { email: f.email, password: f.password, organisation: f.organisation };
+    match crate::accounts::register_account(&s, input).await {
+        Ok(()) => page(
+            "Check your e-mail",
+            false,
+            html! {
+                h1 { "Check your e-mail" }
+                p { "We sent a link to verify your address; it works once, for 24 hours. Then " a href="/login" { "sign in" } "." }
+            },
+        )
+        .into_response(),
+        Err(e) => (e.status, signup_form(Some(&e.message))).into_response(),
+    }
+}
+
+/// `GET /verify?token=…`: the page the verification mail links to.
+pub async fn verify_page(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let (status, title, message) = match crate::accounts::verify(&s, &q.token).await {
+        Ok(_) => (StatusCode::OK, "E-mail verified", "Your e-mail address is verified.".to_owned()),
+        Err(e) => (e.status, "Verification failed", e.message),
+    };
+    let body = html! { h1 { (title) } p { (message) } p { a href="/login" { "Sign in" } } };
+    (status, page(title, false, body)).into_response()
+}

@@ -1,0 +1,154 @@
+//! Members, memberships, session switching and invitations in PostgreSQL (unnamed typed
+//! statements inside transactions, so it runs through PgBouncer in transaction mode).
+
+use crate::store::*;
+use tokio_postgres::types::Type;
+use tokio_postgres::Client;
+
+pub async fn switch_session(c: &mut Client, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool> {
+    let tx = c.transaction().await?;
+    let n = tx
+        .execute_typed(
+            "UPDATE sessions SET tenant_id = $2 WHERE id_hash = $1 AND revoked_at IS NULL AND expires_at > $3 \
+             AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = sessions.user_id AND m.tenant_id = $2)",
+            &[(&id_hash, Type::TEXT), (&t.as_str(), Type::TEXT), (&now.millis(), Type::INT8)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+pub async fn memberships(c: &mut Client, user: &UserId) -> StoreResult<Vec<Membership>> {
+    let tx = c.transaction().await?;
+    let rows = tx
+        .query_typed(
+            "SELECT m.tenant_id, t.name, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
+             WHERE m.user_id = $1 ORDER BY m.created_at, m.tenant_id",
+            &[(&user.as_str(), Type::TEXT)],
+        )
+        .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Membership {
+                tenant_id: TenantId::from_trusted(r.try_get(0)?),
+                tenant_name: r.try_get(1)?,
+                role: Role::parse(r.try_get(2)?),
+            })
+        })
+        .collect()
+}
+
+pub async fn list_members(c: &mut Client, t: &TenantId) -> StoreResult<Vec<Member>> {
+    let tx = c.transaction().await?;
+    let rows = tx
+        .query_typed(
+            "SELECT u.id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.tenant_id = $1 ORDER BY m.created_at, u.id",
+            &[(&t.as_str(), Type::TEXT)],
+        )
+        .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Member {
+                user_id: UserId::from_trusted(r.try_get(0)?),
+                email: r.try_get(1)?,
+                role: Role::parse(r.try_get(2)?),
+                joined_at: Timestamp::from_millis(r.try_get(3)?),
+            })
+        })
+        .collect()
+}
+
+pub async fn create_invitation(c: &mut Client, t: &TenantId, i: &Invitation, hash: &str) -> StoreResult<()> {
+    let tx = c.transaction().await?;
+    tx.execute_typed(
+        "INSERT INTO invitations (id, tenant_id, token_hash, email, role, invited_by, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            (&i.id, Type::TEXT),
+            (&t.as_str(), Type::TEXT),
+            (&hash, Type::TEXT),
+            (&i.email, Type::TEXT),
+            (&i.role.as_str(), Type::TEXT),
+            (&i.invited_by, Type::TEXT),
+            (&i.created_at.millis(), Type::INT8),
+            (&i.expires_at.millis(), Type::INT8),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn list_invitations(c: &mut Client, t: &TenantId) -> StoreResult<Vec<Invitation>> {
+    let tx = c.transaction().await?;
+    let rows = tx
+        .query_typed(
+            "SELECT id, email, role, invited_by, created_at, expires_at FROM invitations \
+             WHERE tenant_id = $1 AND accepted_at IS NULL ORDER BY created_at, id",
+            &[(&t.as_str(), Type::TEXT)],
+        )
+        .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Invitation {
+                id: r.try_get(0)?,
+                email: r.try_get(1)?,
+                role: Role::parse(r.try_get(2)?),
+                invited_by: r.try_get(3)?,
+                created_at: Timestamp::from_millis(r.try_get(4)?),
+                expires_at: Timestamp::from_millis(r.try_get(5)?),
+            })
+        })
+        .collect()
+}
+
+pub async fn accept_invitation(
+    c: &mut Client,
+    hash: &str,
+    user: &UserId,
+    now: Timestamp,
+) -> StoreResult<InvitationUse> {
+    let tx = c.transaction().await?;
+    let row = tx
+        .query_typed_opt(
+            "SELECT tenant_id, role, expires_at, accepted_at FROM invitations WHERE token_hash = $1 FOR UPDATE",
+            &[(&hash, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(InvitationUse::Unknown) };
+    let tenant: String = row.try_get(0)?;
+    let role: String = row.try_get(1)?;
+    if row.try_get::<_, Option<i64>>(3)?.is_some() {
+        return Ok(InvitationUse::AlreadyUsed);
+    }
+    if row.try_get::<_, i64>(2)? <= now.millis() {
+        return Ok(InvitationUse::Expired);
+    }
+    tx.execute_typed(
+        "UPDATE invitations SET accepted_at = $2, accepted_by = $3 WHERE token_hash = $1",
+        &[(&hash, Type::TEXT), (&now.millis(), Type::INT8), (&user.as_str(), Type::TEXT)],
+    )
+    .await?;
+    tx.execute_typed(
+        "INSERT INTO memberships (user_id, tenant_id, role, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id, tenant_id) DO NOTHING",
+        &[(&user.as_str(), Type::TEXT), (&tenant, Type::TEXT), (&role, Type::TEXT), (&now.millis(), Type::INT8)],
+    )
+    .await?;
+    let kept = tx
+        .query_typed(
+            "SELECT role FROM memberships WHERE user_id = $1 AND tenant_id = $2",
+            &[(&user.as_str(), Type::TEXT), (&tenant, Type::TEXT)],
+        )
+        .await?;
+    let role = match kept.first() {
+        Some(r) => Role::parse(r.try_get(0)?),
+        None => Role::parse(&role),
+    };
+    tx.commit().await?;
+    Ok(InvitationUse::Accepted { tenant: TenantId::from_trusted(tenant), role })
+}

@@ -1,0 +1,113 @@
+//! Members, memberships, session switching and invitations in SQLite.
+
+use crate::store::*;
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub fn switch_session(c: &Connection, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool> {
+    let n = c.execute(
+        "UPDATE sessions SET tenant_id = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL AND expires_at > ?3 \
+         AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = sessions.user_id AND m.tenant_id = ?2)",
+        params![id_hash, t.as_str(), now.millis()],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn memberships(c: &Connection, user: &UserId) -> StoreResult<Vec<Membership>> {
+    let mut st = c.prepare(
+        "SELECT m.tenant_id, t.name, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id \
+         WHERE m.user_id = ?1 ORDER BY m.created_at, m.tenant_id",
+    )?;
+    let rows = st.query_map([user.as_str()], |r| {
+        Ok(Membership {
+            tenant_id: TenantId::from_trusted(r.get(0)?),
+            tenant_name: r.get(1)?,
+            role: Role::parse(&r.get::<_, String>(2)?),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn list_members(c: &Connection, t: &TenantId) -> StoreResult<Vec<Member>> {
+    let mut st = c.prepare(
+        "SELECT u.id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.tenant_id = ?1 ORDER BY m.created_at, u.id",
+    )?;
+    let rows = st.query_map([t.as_str()], |r| {
+        Ok(Member {
+            user_id: UserId::from_trusted(r.get(0)?),
+            email: r.get(1)?,
+            role: Role::parse(&r.get::<_, String>(2)?),
+            joined_at: Timestamp::from_millis(r.get(3)?),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn create_invitation(c: &Connection, t: &TenantId, i: &Invitation, hash: &str) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO invitations (id, tenant_id, token_hash, email, role, invited_by, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            i.id,
+            t.as_str(),
+            hash,
+            i.email,
+            i.role.as_str(),
+            i.invited_by,
+            i.created_at.millis(),
+            i.expires_at.millis()
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn list_invitations(c: &Connection, t: &TenantId) -> StoreResult<Vec<Invitation>> {
+    let mut st = c.prepare(
+        "SELECT id, email, role, invited_by, created_at, expires_at FROM invitations \
+         WHERE tenant_id = ?1 AND accepted_at IS NULL ORDER BY created_at, id",
+    )?;
+    let rows = st.query_map([t.as_str()], |r| {
+        Ok(Invitation {
+            id: r.get(0)?,
+            email: r.get(1)?,
+            role: Role::parse(&r.get::<_, String>(2)?),
+            invited_by: r.get(3)?,
+            created_at: Timestamp::from_millis(r.get(4)?),
+            expires_at: Timestamp::from_millis(r.get(5)?),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn accept_invitation(c: &mut Connection, hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
+    let tx = c.transaction()?;
+    let row: Option<(String, String, i64, Option<i64>)> = tx
+        .query_row(
+            "SELECT tenant_id, role, expires_at, accepted_at FROM invitations WHERE token_hash = ?1",
+            [hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((tenant, role, expires_at, accepted_at)) = row else { return Ok(InvitationUse::Unknown) };
+    if accepted_at.is_some() {
+        return Ok(InvitationUse::AlreadyUsed);
+    }
+    if expires_at <= now.millis() {
+        return Ok(InvitationUse::Expired);
+    }
+    tx.execute(
+        "UPDATE invitations SET accepted_at = ?2, accepted_by = ?3 WHERE token_hash = ?1",
+        params![hash, now.millis(), user.as_str()],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO memberships (user_id, tenant_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![user.as_str(), tenant, role, now.millis()],
+    )?;
+    let role: String = tx.query_row(
+        "SELECT role FROM memberships WHERE user_id = ?1 AND tenant_id = ?2",
+        params![user.as_str(), tenant],
+        |r| r.get(0),
+    )?;
+    tx.commit()?;
+    Ok(InvitationUse::Accepted { tenant: TenantId::from_trusted(tenant), role: Role::parse(&role) })
+}

@@ -1,0 +1,94 @@
+//! The dashboard's account pages in HTML, as a browser gets them: sign-up, the page the
+//! verification mail links to, members (addresses hidden from viewers) and API tokens
+//! (admins only).
+
+use crate::accounts::{browser, register, verify_directly, PASSWORD};
+use crate::harness::*;
+use crate::recovery::{app_with_mail, token_in_mail};
+use serde_json::json;
+
+#[tokio::test]
+async fn sign_up_and_verify_by_pages() {
+    let (app, mails) = app_with_mail().await;
+    let (_, page, _) = app.raw("GET", "/signup", None, &[]).await;
+    assert!(page.contains("action=\"/signup\""), "{page}");
+    let form = [("email", "Ada@Example.com"), ("password", "short"), ("organisation", "Engines")];
+    let (status, page, _) = app.post_form("/signup", &form, &[]).await;
+    assert!(status == 422 && page.contains("at least 10 characters"), "{status}: {page}");
+    let form = [("email", "Ada@Example.com"), ("password", PASSWORD), ("organisation", "Engines")];
+    let (status, page, _) = app.post_form("/signup", &form, &[]).await;
+    assert!(status == 200 && page.contains("Check your e-mail"), "{status}: {page}");
+    let (status, again, _) = app.post_form("/signup", &form, &[]).await;
+    assert_eq!((status, again), (200, page), "a taken address gets the same page");
+
+    let token = token_in_mail(&mails, "ada@example.com", "/verify?token=", 0).await;
+    let (status, page, _) = app.raw("GET", &format!("/verify?token={token}"), None, &[]).await;
+    assert!(status == 200 && page.contains("Your e-mail address is verified."), "{status}: {page}");
+    let (status, page, _) = app.raw("GET", &format!("/verify?token={token}"), None, &[]).await;
+    assert!(status == 410 && page.contains("already used"), "{status}: {page}");
+}
+
+#[tokio::test]
+async fn members_and_tokens_pages_show_what_the_role_may_see() {
+    let app = spawn_app().await;
+    register(&app, "owner-9c1@example.com", "A").await;
+    verify_directly(&app, "owner-9c1@example.com").await;
+    let owner = browser(&app, "owner-9c1@example.com").await;
+    let (status, _) = owner
+        .call(&app, "POST", "/api/v1/invitations", Some(json!({ "email": "bob-4f2@example.com", "role": "member" })))
+        .await;
+    assert_eq!(status, 201);
+    let (_, tok) = app.api("POST", "/api/v1/tokens", Some(json!({ "name": "wall screen", "scope": "read" }))).await;
+    let viewer = format!("np_session={}", tok["token"].as_str().unwrap());
+
+    let (status, page, _) = app.raw("GET", "/members", None, &[("cookie", &owner.cookie)]).await;
+    assert!(status == 200 && page.contains("owner-9c1@example.com") && page.contains("bob-4f2@example.com"), "{page}");
+    let (status, page, _) = app.raw("GET", "/members", None, &[("cookie", &viewer)]).await;
+    assert!(status == 200 && page.contains("[hidden]") && !page.contains("@example.com"), "{page}");
+    assert!(!page.contains("Pending invitations"), "invitations are for admins");
+
+    let (status, page, _) = app.raw("GET", "/tokens", None, &[("cookie", &owner.cookie)]).await;
+    assert!(status == 200 && page.contains("wall screen") && !page.contains(tok["token"].as_str().unwrap()), "{page}");
+    let (status, page, _) = app.raw("GET", "/tokens", None, &[("cookie", &viewer)]).await;
+    assert!(status == 403 && !page.contains("wall screen"), "{status}: {page}");
+    let (_, _, headers) = app.raw("GET", "/members", None, &[]).await;
+    assert_eq!(headers.get("location").unwrap(), "/login", "signed out: to the sign-in page");
+}
+
+#[tokio::test]
+async fn the_members_page_invites_and_switches_with_the_sessions_csrf_token() {
+    let (app, mails) = app_with_mail().await;
+    register(&app, "owner@example.com", "A").await;
+    register(&app, "carol@example.com", "C Corp").await;
+    let (owner, carol) = (browser(&app, "owner@example.com").await, browser(&app, "carol@example.com").await);
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &owner.cookie)]).await;
+    assert!(page.contains(&format!("value=\"{}\"", owner.csrf)), "the form carries the session's CSRF token");
+
+    let invite = |csrf: &str| {
+        let fields = [("csrf", csrf.to_owned()), ("email", "carol@example.com".into()), ("role", "member".into())];
+        let cookie = owner.cookie.clone();
+        let app = &app;
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form("/members/invite", &fields, &[("cookie", &cookie)]).await
+        }
+    };
+    let (status, page, _) = invite("forged").await;
+    assert!(status == 403 && page.contains("Form expired"), "{status}: {page}");
+    assert!(!page.contains("carol@example.com"));
+    let (status, _, headers) = invite(&owner.csrf).await;
+    assert_eq!((status, headers.get("location").unwrap().to_str().unwrap()), (303, "/members"));
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &owner.cookie)]).await;
+    assert!(page.contains("Pending invitations") && page.contains("carol@example.com"), "{page}");
+
+    let token = token_in_mail(&mails, "carol@example.com", "/invite?token=", 0).await;
+    let (_, joined) = carol.call(&app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": token }))).await;
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &carol.cookie)]).await;
+    assert!(page.contains("Your organisations") && page.contains("C Corp"), "{page}");
+    let tenant = joined["tenant"].as_str().unwrap();
+    let fields = [("csrf", carol.csrf.as_str()), ("tenant", tenant)];
+    let (status, _, _) = app.post_form("/members/switch", &fields, &[("cookie", &carol.cookie)]).await;
+    assert_eq!(status, 303);
+    let (_, me) = carol.call(&app, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!((me["tenant"].as_str(), me["role"].as_str()), (Some(tenant), Some("member")), "{me}");
+}

@@ -1,0 +1,152 @@
+//! Members and invitations end to end, with the in-test SMTP server: an invitation mail
+//! arrives, its link works once and gives the invited role; a user of several organisations
+//! switches between them and the API and the dashboard follow; invitations are for admins
+//! and owners and give at most their own role; viewers see no member's e-mail address.
+
+use crate::accounts::{browser, register, verify_directly, Browser};
+use crate::harness::*;
+use crate::recovery::{app_with_mail, cookies_of, token_in_mail};
+use netpulse_engine::store::{Invitation, Role};
+use serde_json::{json, Value};
+
+async fn invite(app: &TestApp, by: &Browser, email: &str, role: &str) -> (u16, Value) {
+    by.call(app, "POST", "/api/v1/invitations", Some(json!({ "email": email, "role": role }))).await
+}
+
+fn paused_monitor(name: &str) -> Value {
+    json!({ "name": name, "kind": "tcp", "host": "db.example.com", "port": 5432, "paused": true })
+}
+
+#[tokio::test]
+async fn an_invited_user_joins_with_the_role_and_switches_between_organisations() {
+    let (app, mails) = app_with_mail().await;
+    register(&app, "owner@example.com", "A").await;
+    register(&app, "bob@example.com", "B Corp").await;
+    verify_directly(&app, "owner@example.com").await;
+    verify_directly(&app, "bob@example.com").await;
+    let (owner, bob) = (browser(&app, "owner@example.com").await, browser(&app, "bob@example.com").await);
+    owner.call(&app, "POST", "/api/v1/monitors", Some(paused_monitor("A database"))).await;
+    bob.call(&app, "POST", "/api/v1/monitors", Some(paused_monitor("B database"))).await;
+
+    let (status, inv) = invite(&app, &owner, "Bob@Example.com", "viewer").await;
+    assert_eq!(status, 201, "{inv}");
+    assert!(!inv.to_string().contains("npi_"), "the token is only in the mail: {inv}");
+    let token = token_in_mail(&mails, "bob@example.com", "/invite?token=", 0).await;
+    let (_, pending) = owner.call(&app, "GET", "/api/v1/invitations", None).await;
+    assert_eq!(pending["data"][0]["email"], "bob@example.com", "{pending}");
+
+    let (status, joined) = bob.call(&app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": token }))).await;
+    assert_eq!((status, joined["role"].as_str()), (200, Some("viewer")), "{joined}");
+    let (status, again) = bob.call(&app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": token }))).await;
+    assert_eq!((status, again["error"]["code"].as_str()), (410, Some("invitation_used")), "{again}");
+    let (_, pending) = owner.call(&app, "GET", "/api/v1/invitations", None).await;
+    assert_eq!(pending["data"].as_array().map(Vec::len), Some(0), "accepted: no longer pending");
+
+    let (_, orgs) = bob.call(&app, "GET", "/api/v1/auth/organisations", None).await;
+    let orgs = orgs["data"].as_array().unwrap().clone();
+    assert_eq!(orgs.len(), 2, "{orgs:?}");
+    let current: Vec<&str> =
+        orgs.iter().filter(|o| o["current"] == true).map(|o| o["name"].as_str().unwrap()).collect();
+    assert_eq!(current, ["B Corp"], "still in B until switching");
+    let (_, list) = bob.call(&app, "GET", "/api/v1/monitors", None).await;
+    assert_eq!(list["data"][0]["name"], "B database");
+
+    let (status, body) =
+        bob.call(&app, "POST", "/api/v1/auth/switch", Some(json!({ "tenant": joined["tenant"] }))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, me) = bob.call(&app, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!((me["tenant"].clone(), me["role"].as_str()), (joined["tenant"].clone(), Some("viewer")), "{me}");
+    let (_, list) = bob.call(&app, "GET", "/api/v1/monitors", None).await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(list["data"][0]["name"], "A database", "the API follows the session's organisation");
+    let (_, page, _) = app.raw("GET", "/", None, &[("cookie", &bob.cookie)]).await;
+    assert!(page.contains("A database") && !page.contains("B database"), "so does the dashboard");
+    let (status, body) = bob.call(&app, "POST", "/api/v1/monitors", Some(paused_monitor("x"))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "a viewer in A: {body}");
+
+    let (_, members) = bob.call(&app, "GET", "/api/v1/members", None).await;
+    assert_eq!(members["data"].as_array().map(Vec::len), Some(2), "{members}");
+    assert!(!members.to_string().contains("@example.com"), "viewers see no e-mail address: {members}");
+    let (_, members) = owner.call(&app, "GET", "/api/v1/members", None).await;
+    assert!(members.to_string().contains("bob@example.com"), "{members}");
+
+    let elsewhere = json!({ "tenant": "ten_0000000000000000000000000a" });
+    let (status, _) = bob.call(&app, "POST", "/api/v1/auth/switch", Some(elsewhere)).await;
+    assert_eq!(status, 404, "only into one's own organisations");
+    let back = orgs.iter().find(|o| o["name"] == "B Corp").unwrap()["tenant"].clone();
+    assert_eq!(bob.call(&app, "POST", "/api/v1/auth/switch", Some(json!({ "tenant": back }))).await.0, 200);
+    let (_, list) = bob.call(&app, "GET", "/api/v1/monitors", None).await;
+    assert_eq!(list["data"][0]["name"], "B database");
+}
+
+#[tokio::test]
+async fn invitations_are_for_admins_and_give_at_most_their_own_role() {
+    let (app, mails) = app_with_mail().await;
+    register(&app, "owner@example.com", "A").await;
+    register(&app, "carol@example.com", "C").await;
+    let (owner, carol) = (browser(&app, "owner@example.com").await, browser(&app, "carol@example.com").await);
+    assert_eq!(invite(&app, &owner, "carol@example.com", "admin").await.0, 201);
+    let token = token_in_mail(&mails, "carol@example.com", "/invite?token=", 0).await;
+    let (_, joined) = carol.call(&app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": token }))).await;
+    carol.call(&app, "POST", "/api/v1/auth/switch", Some(json!({ "tenant": joined["tenant"] }))).await;
+    let (status, body) = invite(&app, &carol, "dan@example.com", "owner").await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("role")), "{body}");
+    assert_eq!(invite(&app, &carol, "dan@example.com", "member").await.0, 201, "an admin invites members");
+
+    let (_, tok) = app.api("POST", "/api/v1/tokens", Some(json!({ "name": "r", "scope": "read" }))).await;
+    let read = tok["token"].as_str().unwrap();
+    let body = json!({ "email": "eve@example.com", "role": "viewer" });
+    assert_eq!(app.call("POST", "/api/v1/invitations", Some(body), Some(read)).await.0, 403);
+    let (status, body) = app.api("POST", "/api/v1/invitations/accept", Some(json!({ "token": "npi_x" }))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "tokens cannot join: {body}");
+
+    let store = &app.running.as_ref().unwrap().store;
+    let now = netpulse_engine::clock::now();
+    let (tenant, _) = store
+        .first_membership(&store.user_by_email("owner@example.com").await.unwrap().unwrap().id)
+        .await
+        .unwrap()
+        .unwrap();
+    let old = Invitation {
+        id: "inv_old".into(),
+        email: "carol@example.com".into(),
+        role: Role::Member,
+        invited_by: "test".into(),
+        created_at: now.minus_ms(10),
+        expires_at: now.minus_ms(1),
+    };
+    store.create_invitation(&tenant, &old, &netpulse_engine::clock::token_hash("npi_old")).await.unwrap();
+    let (status, body) =
+        carol.call(&app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": "npi_old" }))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (410, Some("invitation_expired")), "{body}");
+    let (status, body) =
+        carol.call(&app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": "npi_nope" }))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("invitation_unknown")), "{body}");
+}
+
+#[tokio::test]
+async fn the_invitation_page_joins_and_switches_the_dashboard() {
+    let (app, mails) = app_with_mail().await;
+    register(&app, "owner@example.com", "A").await;
+    register(&app, "bob@example.com", "B Corp").await;
+    let owner = browser(&app, "owner@example.com").await;
+    invite(&app, &owner, "bob@example.com", "member").await;
+    let token = token_in_mail(&mails, "bob@example.com", "/invite?token=", 0).await;
+    let (_, page, _) = app.raw("GET", &format!("/invite?token={token}"), None, &[]).await;
+    assert!(page.contains("Sign in") && !page.contains("Join the organisation"), "signed out: {page}");
+
+    let (_, _, headers) = app
+        .post_form("/login/password", &[("email", "bob@example.com"), ("password", crate::accounts::PASSWORD)], &[])
+        .await;
+    let cookie = cookies_of(&headers);
+    let (_, page, _) = app.raw("GET", &format!("/invite?token={token}"), None, &[("cookie", &cookie)]).await;
+    assert!(page.contains("Join the organisation"), "{page}");
+    let (status, _, _) = app.post_form("/invite", &[("token", &token)], &[("cookie", &cookie)]).await;
+    assert_eq!(status, 303);
+    let (_, me, _) = app.raw("GET", "/api/v1/auth/me", None, &[("cookie", &cookie)]).await;
+    let (_, owner_me) = owner.call(&app, "GET", "/api/v1/auth/me", None).await;
+    let me: Value = serde_json::from_str(&me).unwrap();
+    assert_eq!((me["tenant"].clone(), me["role"].as_str()), (owner_me["tenant"].clone(), Some("member")), "{me}");
+    let (status, page, _) = app.post_form("/invite", &[("token", &token)], &[("cookie", &cookie)]).await;
+    assert!(status == 410 && page.contains("already accepted"), "{status}: {page}");
+}
