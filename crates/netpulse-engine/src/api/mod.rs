@@ -110,7 +110,7 @@ impl Caller {
             Via::Session { user } => format!("user {user}"),
         }
     }
-    fn from_token(auth: TokenAuth) -> Self {
+    pub(crate) fn from_token(auth: TokenAuth) -> Self {
         Self {
             tenant_id: auth.tenant_id,
             role: auth.role,
@@ -147,7 +147,7 @@ fn is_mutation(m: &http::Method) -> bool {
 }
 
 /// Constant-time comparison of two secrets.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

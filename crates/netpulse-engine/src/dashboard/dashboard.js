@@ -4,6 +4,18 @@
 // and incident rows. document.body.dataset.live tells tests whether the stream is open.
 (function () {
   "use strict";
+  // The monitor form: show only the chosen kind's fields.
+  var kind = document.querySelector("select#f-kind");
+  if (kind) {
+    var showKind = function () {
+      document.querySelectorAll("form.monitor [data-kinds]").forEach(function (f) {
+        var kinds = f.getAttribute("data-kinds");
+        f.hidden = kinds !== "" && kinds.split(" ").indexOf(kind.value) < 0;
+      });
+    };
+    kind.addEventListener("change", showKind);
+    showKind();
+  }
   var page = document.querySelector("h1[data-monitor]");
   var monitor = page ? page.getAttribute("data-monitor") : null;
   if (!page && !document.getElementById("monitors")) return;

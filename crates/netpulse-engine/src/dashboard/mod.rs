@@ -1,15 +1,15 @@
 //! The server-rendered dashboard: monitors with their state, last check and 24 h uptime;
 //! a monitor page with a latency chart, recent results and incidents; an incident page with
-//! its timeline. Pages update live without reload: `dashboard.js` (vendored, inline) listens
+//! its timeline; forms to create and edit monitors ([`forms`]). Pages update live without reload: `dashboard.js` (vendored, inline) listens
 //! to `GET /events` ([`events`], Server-Sent Events) and patches the cells, rows and badges.
 //! Public SVG badges live in [`badges`]; the server-side latency chart in [`chart`].
 //!
 //! Until accounts exist, signing in means pasting an API token; it is kept in an HttpOnly,
 //! SameSite=Strict cookie (Secure when the public URL is https), so no other site can make
-//! the browser use it, and page scripts cannot read it. Pages are read-only.
+//! the browser use it, and page scripts cannot read it. Forms carry a CSRF token (see [`forms`]).
 
 use crate::api::error::ApiError;
-use crate::api::AppState;
+use crate::api::{AppState, Caller};
 use crate::clock;
 use crate::store::{IncidentFilter, IncidentRecord, MonitorView};
 use axum::extract::{Form, Path, State};
@@ -25,18 +25,24 @@ use serde::Deserialize;
 pub mod badges;
 pub mod chart;
 pub mod events;
+pub mod form_fields;
+pub mod forms;
 pub mod status_page;
 
 const COOKIE: &str = "np_session";
 const STYLE: &str = include_str!("dashboard.css");
 const SCRIPT: &str = include_str!("dashboard.js");
+/// The header's links, one line per page.
+const NAV: &[(&str, &str)] = &[("/", "Monitors"), ("/monitors/new", "New monitor")];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview))
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
+        .route("/monitors/new", get(forms::new_form).post(forms::create))
         .route("/monitors/{id}", get(monitor_page))
+        .route("/monitors/{id}/edit", get(forms::edit_form).post(forms::update))
         .route("/incidents/{id}", get(incident_page))
         .route("/events", get(events::events))
         .route("/badge/{id}/status.svg", get(badges::status))
@@ -52,22 +58,41 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// Whose dashboard this is.
-struct SignedIn {
-    tenant_id: netpulse_core::TenantId,
+/// Whose dashboard this is, and the CSRF token its forms must send back.
+pub(crate) struct SignedIn {
+    pub caller: Caller,
+    pub csrf: String,
 }
 
-/// The tenant of the cookie: a login session (`nps_…`) or a pasted API token.
-async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Response> {
+impl SignedIn {
+    fn tenant(&self) -> &netpulse_core::TenantId {
+        self.caller.tenant()
+    }
+}
+
+/// The caller of the cookie: a login session (`nps_…`) or a pasted API token. A session's
+/// forms carry its CSRF token; a pasted token's carry a secret derived from the token.
+pub(crate) async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Response> {
     let token = session_token(headers).ok_or_else(|| Redirect::to("/login").into_response())?;
     let hash = clock::token_hash(&token);
-    let tenant = if token.starts_with(crate::accounts::SESSION_PREFIX) {
-        s.store.session(&hash, clock::now()).await.map(|o| o.map(|a| a.tenant_id))
+    let found = if token.starts_with(crate::accounts::SESSION_PREFIX) {
+        s.store.session(&hash, clock::now()).await.map(|o| {
+            o.map(|a| SignedIn {
+                csrf: a.csrf,
+                caller: Caller {
+                    tenant_id: a.tenant_id,
+                    role: a.role,
+                    verified: a.verified,
+                    via: crate::api::Via::Session { user: a.user },
+                },
+            })
+        })
     } else {
-        s.store.authenticate(&hash).await.map(|o| o.map(|a| a.tenant_id))
+        let csrf = clock::token_hash(&format!("dashboard-form:{token}"));
+        s.store.authenticate(&hash).await.map(|o| o.map(|a| SignedIn { caller: Caller::from_token(a), csrf }))
     };
-    match tenant {
-        Ok(Some(tenant_id)) => Ok(SignedIn { tenant_id }),
+    match found {
+        Ok(Some(signed_in)) => Ok(signed_in),
         Ok(None) => Err(Redirect::to("/login").into_response()),
         Err(e) => Err(ApiError::from(e).into_response()),
     }
@@ -88,6 +113,7 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
                     header {
                         a.brand href="/" { "NetPulse" }
                         @if signed_in {
+                            nav { @for (href, text) in NAV { a href=(href) { (text) } } }
                             form method="post" action="/logout" { button.link type="submit" { "Sign out" } }
                         }
                     }
@@ -126,8 +152,8 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
     };
     let now = clock::now();
     let (monitors, tallies) = match (
-        s.store.list_monitors(&auth.tenant_id).await,
-        s.store.tallies_since(&auth.tenant_id, now.minus_ms(86_400_000)).await,
+        s.store.list_monitors(auth.tenant()).await,
+        s.store.tallies_since(auth.tenant(), now.minus_ms(86_400_000)).await,
     ) {
         (Ok(m), Ok(t)) => (m, t),
         (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
@@ -135,7 +161,7 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let body = html! {
         h1 { "Monitors" }
         @if monitors.is_empty() {
-            p.empty #no-monitors { "No monitors yet. Create one with the API: see the README." }
+            p.empty #no-monitors { "No monitors yet. " a href="/monitors/new" { "Create one" } " here or with the API (see the README)." }
         }
         {
             table #monitors hidden[monitors.is_empty()] {
@@ -190,7 +216,7 @@ async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
         return not_found();
     };
     let now = clock::now();
-    let t = &auth.tenant_id;
+    let t = auth.tenant();
     let view = match s.store.get_monitor(t, &id).await {
         Ok(Some(v)) => v,
         Ok(None) => return not_found(),
@@ -240,7 +266,7 @@ async fn incident_page(State(s): State<AppState>, headers: HeaderMap, Path(id): 
     let Ok(id) = IncidentId::parse(&id) else {
         return not_found();
     };
-    let (rec, timeline) = match s.store.get_incident(&auth.tenant_id, &id).await {
+    let (rec, timeline) = match s.store.get_incident(auth.tenant(), &id).await {
         Ok(Some(x)) => x,
         Ok(None) => return not_found(),
         Err(e) => return ApiError::from(e).into_response(),

@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod channels;
 mod cluster;
+mod dashboard_forms;
 mod faults;
 mod harness;
 mod heartbeat;

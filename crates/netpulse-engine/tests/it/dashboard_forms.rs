@@ -1,0 +1,164 @@
+//! The dashboard's monitor forms over HTTP, as a browser sends them: signed in by cookie,
+//! urlencoded bodies, the CSRF token from the page. A bad field comes back next to that
+//! field with the API's own message and the user's input kept; a good form creates or edits
+//! the monitor the API then shows; a form without the page's token changes nothing.
+
+use crate::harness::*;
+use netpulse_checker::HttpRequest;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const COOKIE: &str = "np_session=np_test_owner_token_0123456789abcdef";
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    html: String,
+}
+
+async fn browse(app: &TestApp, method: &str, path: &str, form: &[(&str, &str)]) -> Page {
+    let mut req = HttpRequest::new(method.parse().unwrap(), app.url(path).parse().unwrap(), Duration::from_secs(10));
+    req.follow_redirects = false;
+    req.headers.push(("cookie".into(), COOKIE.into()));
+    if method == "POST" {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        req.headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+        req.body = Some(body.into());
+    }
+    let resp = app.client.send(req).await.expect("dashboard answers");
+    let location = resp.headers.get("location").map(|v| v.to_str().unwrap().to_owned());
+    Page { status: resp.status, location, html: String::from_utf8_lossy(&resp.body).into_owned() }
+}
+
+/// The text of the element with `id` (the first text node after its opening tag).
+fn text_of<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+    let start = html.find(&format!("id=\"{id}\""))?;
+    let rest = &html[start..];
+    let open_end = rest.find('>')? + 1;
+    rest[open_end..].split('<').next()
+}
+
+async fn csrf(app: &TestApp, path: &str) -> String {
+    let page = browse(app, "GET", path, &[]).await;
+    assert_eq!(page.status, 200, "{path}: {}", page.html);
+    let at = page.html.find("name=\"csrf\" value=\"").expect("the form carries a CSRF token") + 19;
+    page.html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_bad_interval_is_shown_next_to_its_field_with_the_apis_message_and_the_input_kept() {
+    let app = spawn_app().await;
+    let token = csrf(&app, "/monitors/new").await;
+    let form = [
+        ("csrf", token.as_str()),
+        ("kind", "http"),
+        ("name", "Shop front"),
+        ("url", "http://127.0.0.1:9/health"),
+        ("interval_s", "90000"),
+        ("tags", "shop, eu"),
+    ];
+    let page = browse(&app, "POST", "/monitors/new", &form).await;
+    assert_eq!(page.status, 422);
+    let inline = text_of(&page.html, "f-interval_s-error").expect("an error next to the interval field");
+    let api_body =
+        json!({ "name": "Shop front", "kind": "http", "url": "http://127.0.0.1:9/health", "interval_s": 90000 });
+    let (status, api) = app.api("POST", "/api/v1/monitors", Some(api_body)).await;
+    assert_eq!(status, 422);
+    assert_eq!(api["error"]["message"].as_str().unwrap(), format!("interval_s: {inline}"));
+    assert!(page.html.contains("value=\"Shop front\"") && page.html.contains("value=\"90000\""), "input kept");
+    assert!(page.html.contains("value=\"shop, eu\""), "tags kept");
+    assert_eq!(app.api("GET", "/api/v1/monitors", None).await.1["data"], json!([]), "nothing was created");
+}
+
+#[tokio::test]
+async fn a_form_without_the_pages_csrf_token_changes_nothing() {
+    let app = spawn_app().await;
+    let form = [("csrf", "guessed"), ("kind", "tcp"), ("name", "db"), ("host", "127.0.0.1"), ("port", "5432")];
+    let page = browse(&app, "POST", "/monitors/new", &form).await;
+    assert_eq!(page.status, 403);
+    let page = browse(&app, "POST", "/monitors/new", &form[1..]).await;
+    assert_eq!(page.status, 403);
+    assert_eq!(app.api("GET", "/api/v1/monitors", None).await.1["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_monitor_created_and_edited_through_the_form_is_what_the_api_shows() {
+    let app = spawn_app().await;
+    let token = csrf(&app, "/monitors/new").await;
+    let form = [
+        ("csrf", token.as_str()),
+        ("kind", "http"),
+        ("name", "Shop front"),
+        ("url", "http://127.0.0.1:9/health"),
+        ("method", "HEAD"),
+        ("headers", "X-Probe: dashboard\nAccept: text/html"),
+        ("expected_status", "200-299"),
+        ("interval_s", "30"),
+        ("tags", "shop, eu"),
+        ("policy.confirm_threshold", "3"),
+        ("verify_tls", "on"),
+        ("host", "ignored.example"),
+    ];
+    let page = browse(&app, "POST", "/monitors/new", &form).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let id = page.location.as_deref().and_then(|l| l.strip_prefix("/monitors/")).expect("to the monitor page");
+    let m = app.monitor(id).await;
+    assert_eq!(
+        (m["method"].clone(), m["interval_s"].clone(), m["tags"].clone()),
+        (json!("HEAD"), json!(30), json!(["shop", "eu"]))
+    );
+    assert_eq!(m["headers"][0], json!({ "name": "X-Probe", "value": "dashboard" }));
+    assert_eq!((m["follow_redirects"].clone(), m["policy"]["confirm_threshold"].clone()), (json!(false), json!(3)));
+
+    let edit = format!("/monitors/{id}/edit");
+    let token = csrf(&app, &edit).await;
+    let shown = browse(&app, "GET", &edit, &[]).await.html;
+    assert!(shown.contains("X-Probe: dashboard") && shown.contains("value=\"shop, eu\""), "the form shows the monitor");
+    let changes = [
+        ("csrf", token.as_str()),
+        ("kind", "tcp"),
+        ("name", "Shop front (EU)"),
+        ("url", "http://127.0.0.1:9/health"),
+        ("interval_s", "60"),
+        ("tags", "shop"),
+        ("paused", "on"),
+    ];
+    let page = browse(&app, "POST", &edit, &changes).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let m = app.monitor(id).await;
+    assert_eq!(
+        (m["kind"].clone(), m["name"].clone(), m["interval_s"].clone()),
+        (json!("http"), json!("Shop front (EU)"), json!(60))
+    );
+    assert_eq!(
+        (m["tags"].clone(), m["paused"].clone(), m["status"]["health"].clone()),
+        (json!(["shop"]), json!(true), json!("paused"))
+    );
+    assert_eq!(m["policy"]["confirm_threshold"], json!(2), "a field left empty takes its default");
+}
+
+#[tokio::test]
+async fn every_kind_can_be_created_through_the_form() {
+    let app = spawn_app().await;
+    let token = csrf(&app, "/monitors/new").await;
+    let kinds: [(&str, &[(&str, &str)]); 4] = [
+        ("tcp", &[("host", "127.0.0.1"), ("port", "5432")]),
+        ("dns", &[("query", "example.com"), ("record_type", "AAAA")]),
+        ("tls", &[("host", "example.com"), ("warn_days", "30")]),
+        ("heartbeat", &[("grace_s", "120")]),
+    ];
+    for (kind, fields) in kinds {
+        let mut form = vec![("csrf", token.as_str()), ("kind", kind), ("name", kind), ("interval_s", "60")];
+        form.extend_from_slice(fields);
+        let page = browse(&app, "POST", "/monitors/new", &form).await;
+        assert_eq!(page.status, 303, "{kind}: {}", page.html);
+        let m = app.monitor(page.location.unwrap().strip_prefix("/monitors/").unwrap()).await;
+        for (k, v) in fields {
+            let got = match &m[*k] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!((kind, got.as_str()), (kind, *v), "{k}");
+        }
+    }
+}
