@@ -92,7 +92,7 @@ pub async fn update(
 }
 
 /// The signed-in caller and the submitted values, once the CSRF token matched.
-async fn submitted(
+pub(super) async fn submitted(
     s: &AppState,
     headers: &HeaderMap,
     form: Vec<(String, String)>,

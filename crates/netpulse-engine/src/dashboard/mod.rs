@@ -11,15 +11,15 @@
 use crate::api::error::ApiError;
 use crate::api::{AppState, Caller};
 use crate::clock;
-use crate::store::{IncidentFilter, IncidentRecord, MonitorView};
+use crate::store::{IncidentFilter, MonitorView};
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use netpulse_core::uptime::Tally;
-use netpulse_core::{IncidentId, MonitorId, Timestamp};
+use netpulse_core::{MonitorId, Timestamp};
 use serde::Deserialize;
 
 pub mod badges;
@@ -27,6 +27,7 @@ pub mod chart;
 pub mod events;
 pub mod form_fields;
 pub mod forms;
+pub mod incidents;
 pub mod status_page;
 
 const COOKIE: &str = "np_session";
@@ -39,11 +40,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(overview))
         .route("/login", get(login_page).post(login))
-        .route("/logout", axum::routing::post(logout))
+        .route("/logout", post(logout))
         .route("/monitors/new", get(forms::new_form).post(forms::create))
         .route("/monitors/{id}", get(monitor_page))
         .route("/monitors/{id}/edit", get(forms::edit_form).post(forms::update))
-        .route("/incidents/{id}", get(incident_page))
+        .route("/incidents", get(incidents::list))
+        .route("/incidents/{id}", get(incidents::show))
+        .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))
+        .route("/incidents/{id}/resolve", post(incidents::resolve))
         .route("/events", get(events::events))
         .route("/badge/{id}/status.svg", get(badges::status))
         .route("/badge/{id}/uptime.svg", get(badges::uptime))
@@ -137,7 +141,7 @@ fn ago(t: Option<Timestamp>, now: Timestamp) -> String {
     }
 }
 
-fn badge(state: &str) -> Markup {
+pub(crate) fn badge(state: &str) -> Markup {
     html! { span class={ "badge " (state) } { (state) } }
 }
 
@@ -191,22 +195,6 @@ fn state_of(v: &MonitorView) -> &'static str {
     }
 }
 
-fn incidents_table(rows: &[IncidentRecord]) -> Markup {
-    html! {
-        @if rows.is_empty() { p.empty #no-incidents { "No incidents." } }
-        table #incidents hidden[rows.is_empty()] {
-                thead { tr { th { "Incident" } th { "Status" } th { "Opened" } th { "Resolved" } th { "Cause" } } }
-                tbody { @for i in rows { tr data-incident=(i.id) {
-                    td { a href={ "/incidents/" (i.id) } { (i.monitor_name) } @if i.flapping { " " (badge("flapping")) } }
-                    td { (badge(match i.status { crate::store::IncidentStatus::Open => "down", crate::store::IncidentStatus::Acknowledged => "acknowledged", crate::store::IncidentStatus::Resolved => "resolved" })) }
-                    td { (i.opened_at) }
-                    td { (i.resolved_at.map_or("–".into(), |t| t.to_string())) }
-                    td.error { (i.cause) }
-                } } }
-        }
-    }
-}
-
 async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let auth = match signed_in(&s, &headers).await {
         Ok(a) => a,
@@ -238,7 +226,7 @@ async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
         p.sub { (view.record.draft.spec.kind()) " · " (view.record.draft.spec.target()) " · every " (view.record.draft.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
         h2 { "Incidents" }
-        (incidents_table(&incidents))
+        (incidents::table(&incidents, None))
         h2 { "Latency" }
         (chart::latency(&results.results))
         h2 { "Recent results" }
@@ -256,28 +244,6 @@ async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): P
         (badges::snippet(&s.base_url, &id, &key))
     };
     page(&view.record.draft.name, true, body).into_response()
-}
-
-async fn incident_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let auth = match signed_in(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let Ok(id) = IncidentId::parse(&id) else {
-        return not_found();
-    };
-    let (rec, timeline) = match s.store.get_incident(auth.tenant(), &id).await {
-        Ok(Some(x)) => x,
-        Ok(None) => return not_found(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let body = html! {
-        h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
-        (incidents_table(std::slice::from_ref(&rec)))
-        h2 { "Timeline" }
-        ul.timeline { @for e in &timeline { li { span.sub { (e.at) } " " (e.message) } } }
-    };
-    page("Incident", true, body).into_response()
 }
 
 fn not_found() -> Response {

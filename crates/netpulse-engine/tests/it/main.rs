@@ -7,7 +7,7 @@ mod api;
 mod browser;
 mod channels;
 mod cluster;
-mod dashboard_forms;
+mod dashboard;
 mod faults;
 mod harness;
 mod heartbeat;

@@ -1,7 +1,8 @@
-//! The dashboard's monitor forms over HTTP, as a browser sends them: signed in by cookie,
-//! urlencoded bodies, the CSRF token from the page. A bad field comes back next to that
+//! The dashboard's forms over HTTP, as a browser sends them: signed in by cookie, urlencoded
+//! bodies, the CSRF token from the page. Monitor forms: a bad field comes back next to that
 //! field with the API's own message and the user's input kept; a good form creates or edits
-//! the monitor the API then shows; a form without the page's token changes nothing.
+//! the monitor the API then shows. Incidents: the list filters by status, and its buttons
+//! acknowledge and resolve. A form without the page's token changes nothing.
 
 use crate::harness::*;
 use netpulse_checker::HttpRequest;
@@ -161,4 +162,44 @@ async fn every_kind_can_be_created_through_the_form() {
             assert_eq!((kind, got.as_str()), (kind, *v), "{k}");
         }
     }
+}
+
+#[tokio::test]
+async fn incidents_are_listed_by_status_and_acknowledged_and_resolved_with_the_buttons() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    target.set_status(503);
+    let body = json!({ "name": "Checkout", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 900 });
+    let monitor = app.create_monitor(body).await;
+    let incident = wait_for(20, "an incident", || async {
+        app.incidents(&monitor).await.first().map(|i| i["id"].as_str().unwrap().to_owned())
+    })
+    .await;
+    let row = format!("data-incident=\"{incident}\"");
+    let open = browse(&app, "GET", "/incidents", &[]).await.html;
+    assert!(open.contains(&row) && open.contains("data-action=\"acknowledge\""), "open by default, with buttons");
+    assert!(!browse(&app, "GET", "/incidents?status=resolved", &[]).await.html.contains(&row));
+
+    let token = csrf(&app, "/incidents").await;
+    let ack = format!("/incidents/{incident}/acknowledge");
+    assert_eq!(browse(&app, "POST", &ack, &[("csrf", "forged")]).await.status, 403);
+    assert_eq!(app.api("GET", &format!("/api/v1/incidents/{incident}"), None).await.1["status"], "open");
+    let page = browse(&app, "POST", &ack, &[("csrf", token.as_str())]).await;
+    assert_eq!((page.status, page.location.as_deref()), (303, Some(format!("/incidents/{incident}").as_str())));
+    let (_, got) = app.api("GET", &format!("/api/v1/incidents/{incident}"), None).await;
+    assert_eq!(got["status"], "acknowledged");
+    assert!(got["acknowledged_by"].as_str().unwrap().starts_with("token "), "{got}");
+    let listed = |status: &'static str| {
+        let (app, row) = (&app, &row);
+        async move { browse(app, "GET", &format!("/incidents?status={status}"), &[]).await.html.contains(row.as_str()) }
+    };
+    assert!(listed("acknowledged").await && !listed("open").await);
+
+    let page = browse(&app, "POST", &format!("/incidents/{incident}/resolve"), &[("csrf", token.as_str())]).await;
+    assert_eq!(page.status, 303);
+    assert!(listed("resolved").await && listed("all").await && !listed("acknowledged").await);
+    let shown = browse(&app, "GET", &format!("/incidents/{incident}"), &[]).await.html;
+    let timeline = &shown[shown.find("id=\"timeline\"").expect("a timeline")..];
+    assert!(timeline.matches("<li>").count() >= 3, "opened, acknowledged, resolved: {timeline}");
+    assert!(!shown.contains("data-action="), "a resolved incident has no buttons");
 }
