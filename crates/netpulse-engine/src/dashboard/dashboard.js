@@ -99,7 +99,7 @@
   // Overview: a monitor created elsewhere gets its row, not yet checked.
   function onMonitor(d) {
     var body = document.querySelector("#monitors tbody");
-    if (!body || row(d.monitor_id)) return;
+    if (!body || row(d.monitor_id) || document.getElementById("monitors").dataset.filtered) return;
     var empty = document.getElementById("no-monitors");
     if (empty) empty.remove();
     document.getElementById("monitors").hidden = false;
@@ -114,7 +114,7 @@
     tr.appendChild(state);
     var last = el("td", null, "never"); last.setAttribute("data-cell", "last"); tr.appendChild(last);
     var lat = el("td", null, "\u2013"); lat.setAttribute("data-cell", "latency"); tr.appendChild(lat);
-    tr.appendChild(el("td", null, "\u2013"));
+    for (var i = 0; i < 3; i++) tr.appendChild(el("td", null, "\u2013")); // sparkline, 24 h, 30 d
     body.appendChild(tr);
   }
 

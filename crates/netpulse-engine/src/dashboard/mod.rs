@@ -18,7 +18,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use netpulse_core::uptime::Tally;
 use netpulse_core::{MonitorId, Timestamp};
 use serde::Deserialize;
 
@@ -28,6 +27,7 @@ pub mod events;
 pub mod form_fields;
 pub mod forms;
 pub mod incidents;
+pub mod overview;
 pub mod status_page;
 
 const COOKIE: &str = "np_session";
@@ -38,7 +38,7 @@ const NAV: &[(&str, &str)] = &[("/", "Monitors"), ("/monitors/new", "New monitor
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(overview))
+        .route("/", get(overview::show))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/monitors/new", get(forms::new_form).post(forms::create))
@@ -130,7 +130,7 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
     )
 }
 
-fn ago(t: Option<Timestamp>, now: Timestamp) -> String {
+pub(crate) fn ago(t: Option<Timestamp>, now: Timestamp) -> String {
     let Some(t) = t else { return "never".into() };
     let s = now.since(t) / 1000;
     match s {
@@ -145,49 +145,11 @@ pub(crate) fn badge(state: &str) -> Markup {
     html! { span class={ "badge " (state) } { (state) } }
 }
 
-fn percent(p: Option<f64>) -> String {
+pub(crate) fn percent(p: Option<f64>) -> String {
     p.map_or_else(|| "–".into(), |p| format!("{p:.2} %"))
 }
 
-async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let auth = match signed_in(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let now = clock::now();
-    let (monitors, tallies) = match (
-        s.store.list_monitors(auth.tenant()).await,
-        s.store.tallies_since(auth.tenant(), now.minus_ms(86_400_000)).await,
-    ) {
-        (Ok(m), Ok(t)) => (m, t),
-        (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
-    };
-    let body = html! {
-        h1 { "Monitors" }
-        @if monitors.is_empty() {
-            p.empty #no-monitors { "No monitors yet. " a href="/monitors/new" { "Create one" } " here or with the API (see the README)." }
-        }
-        {
-            table #monitors hidden[monitors.is_empty()] {
-                thead { tr { th { "Monitor" } th { "Status" } th { "Last check" } th { "Latency" } th { "Uptime 24 h" } } }
-                tbody {
-                    @for v in &monitors {
-                        tr data-monitor=(v.record.id) {
-                            td { a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) } div.sub { (v.record.draft.spec.kind()) " · " (v.record.draft.spec.target()) } }
-                            td data-cell="state" { (badge(state_of(v))) }
-                            td data-cell="last" data-ts=[v.status.last_checked_at.map(Timestamp::millis)] { (ago(v.status.last_checked_at, now)) }
-                            td data-cell="latency" { (v.status.last_latency_ms.map_or("–".into(), |l| format!("{l} ms"))) }
-                            td { (percent(tallies.get(&v.record.id).and_then(Tally::uptime_percent))) }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    page("Monitors", true, body).into_response()
-}
-
-fn state_of(v: &MonitorView) -> &'static str {
+pub(crate) fn state_of(v: &MonitorView) -> &'static str {
     if v.record.draft.paused {
         "paused"
     } else {

@@ -2,7 +2,8 @@
 //! bodies, the CSRF token from the page. Monitor forms: a bad field comes back next to that
 //! field with the API's own message and the user's input kept; a good form creates or edits
 //! the monitor the API then shows. Incidents: the list filters by status, and its buttons
-//! acknowledge and resolve. A form without the page's token changes nothing.
+//! acknowledge and resolve. The overview filters by name, tag and state and shows uptime and
+//! a sparkline. A form without the page's token changes nothing.
 
 use crate::harness::*;
 use netpulse_checker::HttpRequest;
@@ -202,4 +203,44 @@ async fn incidents_are_listed_by_status_and_acknowledged_and_resolved_with_the_b
     let timeline = &shown[shown.find("id=\"timeline\"").expect("a timeline")..];
     assert!(timeline.matches("<li>").count() >= 3, "opened, acknowledged, resolved: {timeline}");
     assert!(!shown.contains("data-action="), "a resolved incident has no buttons");
+}
+
+/// The monitor ids of the overview's rows, in order.
+fn rows(html: &str) -> Vec<String> {
+    html.split("<tr data-monitor=\"").skip(1).map(|r| r.split('"').next().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_overview_filters_by_name_tag_and_state_and_shows_uptime_and_a_sparkline() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let monitor = |name: &str, tags: &[&str], paused: bool| json!({ "name": name, "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 900, "tags": tags, "paused": paused });
+    let eu = app.create_monitor(monitor("Shop EU", &["shop", "eu"], true)).await;
+    let us = app.create_monitor(monitor("Shop US", &["shop", "us"], false)).await;
+    let db = app.create_monitor(monitor("Database", &["db"], true)).await;
+    let overview = wait_for(20, "the US shop's uptime on the overview", || async {
+        let html = browse(&app, "GET", "/", &[]).await.html;
+        html.contains("data-cell=\"uptime-24h\">100.00 %").then_some(html)
+    })
+    .await;
+    assert_eq!(rows(&overview).len(), 3);
+    assert_eq!(overview.matches("<svg class=\"spark\"").count(), 3, "a sparkline per monitor");
+    assert!(overview.contains("data-cell=\"uptime-30d\">100.00 %"));
+    assert!(overview.contains("fill=\"#16803c\""), "the current hour's bar is green");
+    for (query, expected) in [
+        ("q=shop", vec![&eu, &us]),
+        ("q=SHOP%20u", vec![&us]),
+        ("tag=eu", vec![&eu]),
+        ("state=paused", vec![&eu, &db]),
+        ("q=shop&state=paused", vec![&eu]),
+        ("tag=db&state=up", vec![]),
+    ] {
+        let html = browse(&app, "GET", &format!("/?{query}"), &[]).await.html;
+        let mut got = rows(&html);
+        got.sort();
+        let mut want: Vec<String> = expected.into_iter().cloned().collect();
+        want.sort();
+        assert_eq!(got, want, "{query}");
+        assert!(html.contains(&format!("{} of 3", want.len())) && html.contains("data-filtered=\"1\""), "{query}");
+    }
 }

@@ -149,6 +149,23 @@ pub async fn tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> StoreRe
     rows.iter().map(|r| Ok((MonitorId::from_trusted(r.try_get(0)?), tally_at(r, 1)?))).collect()
 }
 
+pub async fn hourly_tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
+    let hour = from.millis().div_euclid(HOUR_MS) * HOUR_MS;
+    let rows = c
+        .query_typed(
+            "SELECT monitor_id, hour_start, up, degraded, down, error FROM uptime_hourly \
+             WHERE tenant_id = $1 AND hour_start >= $2 ORDER BY monitor_id, hour_start",
+            &[(&t.as_str(), Type::TEXT), (&hour, Type::INT8)],
+        )
+        .await?;
+    let mut out = HourlyTallies::new();
+    for r in &rows {
+        let m = MonitorId::from_trusted(r.try_get(0)?);
+        out.entry(m).or_default().push((Timestamp::from_millis(r.try_get(1)?), tally_at(r, 2)?));
+    }
+    Ok(out)
+}
+
 /// Retention: raw results, rollups and finished deliveries past their age, a chunk at a time.
 pub async fn prune(
     c: &mut Client,

@@ -137,6 +137,23 @@ pub fn tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResu
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+pub fn hourly_tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
+    let hour = from.millis().div_euclid(3_600_000) * 3_600_000;
+    let mut stmt = c.prepare_cached(
+        "SELECT monitor_id, hour_start, up, degraded, down, error FROM uptime_hourly \
+         WHERE tenant_id = ?1 AND hour_start >= ?2 ORDER BY monitor_id, hour_start",
+    )?;
+    let rows = stmt.query_map(params![t.as_str(), hour], |r| {
+        Ok((MonitorId::from_trusted(r.get(0)?), Timestamp::from_millis(r.get(1)?), tally_row(r, 2)?))
+    })?;
+    let mut out = HourlyTallies::new();
+    for row in rows {
+        let (m, at, tally) = row?;
+        out.entry(m).or_default().push((at, tally));
+    }
+    Ok(out)
+}
+
 pub fn monitor_state(c: &Connection, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
     let s: Option<String> = c
         .query_row(

@@ -41,6 +41,7 @@ contract!(
     late_results_are_recorded_but_do_not_reopen_an_outage,
     another_tenants_ids_behave_as_missing,
     retention_drops_raw_results_but_rollups_keep_their_uptime,
+    hourly_rollups_come_per_monitor_in_time_order,
 );
 
 fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {
@@ -202,4 +203,28 @@ async fn retention_drops_raw_results_but_rollups_keep_their_uptime(backend: Back
     store.prune(Timestamp::from_secs(11 * hour), Timestamp::from_secs(11 * hour), 1000).await.unwrap();
     let rolled = store.tally_hourly(&t, &m, all.0, all.1).await.unwrap();
     assert_eq!((rolled.up, rolled.down), (2, 0), "rollups expire on their own, longer clock");
+}
+
+async fn hourly_rollups_come_per_monitor_in_time_order(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    let other_monitor = add_monitor(&*store, &t, draft("other", Policy::default())).await;
+    let hour = 3_600;
+    let batch = [
+        result(&t, &m, 11 * hour + 1, Outcome::Up),
+        result(&t, &m, 10 * hour + 1, Outcome::Up),
+        result(&t, &m, 10 * hour + 61, Outcome::Down),
+        result(&t, &m, 11 * hour + 61, Outcome::Degraded),
+        result(&t, &other_monitor, 11 * hour + 5, Outcome::Error),
+        result(&t, &m, 9 * hour, Outcome::Up),
+    ];
+    store.ingest(&batch, Timestamp::from_secs(12 * hour)).await.unwrap();
+
+    let got = store.hourly_tallies_since(&t, Timestamp::from_secs(10 * hour + 1800)).await.unwrap();
+    let mine: Vec<(i64, u64, u64, u64)> =
+        got[&m].iter().map(|(at, c)| (at.millis() / 1000 / hour, c.up, c.degraded, c.down)).collect();
+    assert_eq!(mine, vec![(10, 1, 0, 1), (11, 1, 1, 0)], "{backend:?}: from the hour of `from`, oldest first");
+    assert_eq!(got[&other_monitor].len(), 1, "{backend:?}");
+    assert_eq!(got[&other_monitor][0].1.error, 1, "{backend:?}");
+    let other: TenantId = fresh();
+    assert!(store.hourly_tallies_since(&other, Timestamp::from_secs(0)).await.unwrap().is_empty(), "{backend:?}");
 }
