@@ -50,7 +50,8 @@
     if (lat) lat.textContent = latency(d.latency_ms);
     if (monitor === d.monitor_id) {
       var body = document.querySelector("#results tbody");
-      if (!body || (d.id && body.querySelector('tr[data-result="' + d.id + '"]'))) return;
+      if (!body || document.getElementById("results").dataset.paged) return;
+      if (d.id && body.querySelector('tr[data-result="' + d.id + '"]')) return;
       var r = el("tr", "fresh");
       if (d.id) r.setAttribute("data-result", d.id);
       r.appendChild(el("td", null, d.started_at));

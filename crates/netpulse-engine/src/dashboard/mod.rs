@@ -11,14 +11,14 @@
 use crate::api::error::ApiError;
 use crate::api::{AppState, Caller};
 use crate::clock;
-use crate::store::{IncidentFilter, MonitorView};
-use axum::extract::{Form, Path, State};
+use crate::store::MonitorView;
+use axum::extract::{Form, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use netpulse_core::{MonitorId, Timestamp};
+use netpulse_core::Timestamp;
 use serde::Deserialize;
 
 pub mod badges;
@@ -27,6 +27,7 @@ pub mod events;
 pub mod form_fields;
 pub mod forms;
 pub mod incidents;
+pub mod monitor;
 pub mod overview;
 pub mod status_page;
 
@@ -42,7 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/monitors/new", get(forms::new_form).post(forms::create))
-        .route("/monitors/{id}", get(monitor_page))
+        .route("/monitors/{id}", get(monitor::show))
         .route("/monitors/{id}/edit", get(forms::edit_form).post(forms::update))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::show))
@@ -155,57 +156,6 @@ pub(crate) fn state_of(v: &MonitorView) -> &'static str {
     } else {
         v.status.health.as_str()
     }
-}
-
-async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let auth = match signed_in(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let Ok(id) = MonitorId::parse(&id) else {
-        return not_found();
-    };
-    let now = clock::now();
-    let t = auth.tenant();
-    let view = match s.store.get_monitor(t, &id).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return not_found(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let filter = IncidentFilter { monitor: Some(id.clone()), open_only: false };
-    let loaded = tokio::try_join!(
-        s.store.list_results(t, &id, now.minus_ms(7 * 86_400_000), now.plus_ms(1), 50, None),
-        s.store.list_incidents(t, &filter, 20),
-        s.store.tally(t, &id, now.minus_ms(86_400_000), now.plus_ms(1)),
-    );
-    let (results, incidents, tally) = match loaded {
-        Ok(x) => x,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let key = s.badge_key.sign(&id);
-    let body = html! {
-        h1 data-monitor=(id) { (view.record.draft.name) " " span #state { (badge(state_of(&view))) } }
-        p.sub { (view.record.draft.spec.kind()) " · " (view.record.draft.spec.target()) " · every " (view.record.draft.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) }
-        @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
-        h2 { "Incidents" }
-        (incidents::table(&incidents, None))
-        h2 { "Latency" }
-        (chart::latency(&results.results))
-        h2 { "Recent results" }
-        table #results {
-            thead { tr { th { "Started" } th { "Outcome" } th { "Latency" } th { "Status" } th { "Region" } th { "Error" } } }
-            tbody { @for r in &results.results { tr {
-                td { (r.started_at) }
-                td { (badge(r.outcome.as_str())) }
-                td { (r.timings.total_ms.map_or("–".into(), |l| format!("{l} ms"))) }
-                td { (r.status_code.map_or("–".into(), |c| c.to_string())) }
-                td { (r.region) }
-                td.error { (r.error.as_deref().unwrap_or("")) }
-            } } }
-        }
-        (badges::snippet(&s.base_url, &id, &key))
-    };
-    page(&view.record.draft.name, true, body).into_response()
 }
 
 fn not_found() -> Response {

@@ -3,7 +3,8 @@
 //! field with the API's own message and the user's input kept; a good form creates or edits
 //! the monitor the API then shows. Incidents: the list filters by status, and its buttons
 //! acknowledge and resolve. The overview filters by name, tag and state and shows uptime and
-//! a sparkline. A form without the page's token changes nothing.
+//! a sparkline. A monitor page pages through its results and shows latency per region. A form
+//! without the page's token changes nothing.
 
 use crate::harness::*;
 use netpulse_checker::HttpRequest;
@@ -243,4 +244,61 @@ async fn the_overview_filters_by_name_tag_and_state_and_shows_uptime_and_a_spark
         assert_eq!(got, want, "{query}");
         assert!(html.contains(&format!("{} of 3", want.len())) && html.contains("data-filtered=\"1\""), "{query}");
     }
+}
+
+#[tokio::test]
+async fn a_monitor_page_pages_through_results_and_shows_latency_per_region() {
+    use netpulse_core::{Outcome, Provenance};
+    let app = spawn_app().await;
+    let body = json!({ "name": "Edge", "kind": "tcp", "host": "127.0.0.1", "port": 9, "paused": true });
+    let id = app.create_monitor(body).await;
+    let store = app.running.as_ref().unwrap().store.clone();
+    let tenant = store.authenticate(&netpulse_engine::clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let monitor = netpulse_core::MonitorId::parse(&id).unwrap();
+    let now = netpulse_engine::clock::now();
+    let batch: Vec<_> = (0..60_i64)
+        .map(|i| {
+            let outcome = if i % 10 == 9 { Outcome::Down } else { Outcome::Up };
+            let mut r = crate::status_pages::result(
+                &tenant,
+                &monitor,
+                now.minus_ms(i * 1000),
+                outcome,
+                Provenance::Live,
+                "refused",
+            );
+            r.region = if i % 2 == 0 { "eu".into() } else { "us".into() };
+            r.timings.total_ms = Some(if i % 2 == 0 { 10 + i as u32 } else { 200 + i as u32 });
+            r
+        })
+        .collect();
+    store.ingest(&batch, now).await.unwrap();
+
+    let first = browse(&app, "GET", &format!("/monitors/{id}"), &[]).await.html;
+    let result_rows = |html: &str| -> Vec<String> {
+        html.split("<tr data-result=\"").skip(1).map(|r| r.split('"').next().unwrap().to_owned()).collect()
+    };
+    let newest = result_rows(&first);
+    assert_eq!(newest.len(), 50);
+    assert!(!first.contains("data-paged"), "the first page updates live");
+    let eu = &first[first.find("data-region=\"eu\"").expect("an eu row")..];
+    // The 25 newest eu results are i = 0, 2, …, 48 (10..58 ms): median 34 ms, slowest 58 ms;
+    // the failures (i = 9, 19, …) are all in us.
+    assert!(
+        eu.starts_with(
+            "data-region=\"eu\"><td>eu</td><td>25</td><td>0</td><td data-cell=\"median\">34 ms</td><td>58 ms</td>"
+        ),
+        "{}",
+        &eu[..200]
+    );
+    assert!(first.contains("data-region=\"us\"><td>us</td><td>25</td><td>5</td><td data-cell=\"median\">225 ms</td>"));
+
+    let needle = "id=\"older\" rel=\"next\" href=\"";
+    let at = first.find(needle).expect("a link to older results") + needle.len();
+    let older_link = first[at..].split('"').next().unwrap().replace("&amp;", "&");
+    let older = browse(&app, "GET", &older_link, &[]).await.html;
+    let rest = result_rows(&older);
+    assert_eq!(rest.len(), 10);
+    assert!(rest.iter().all(|r| !newest.contains(r)), "no result on both pages");
+    assert!(older.contains("data-paged=\"1\"") && !older.contains("id=\"older\""), "the last page stays put and ends");
 }
