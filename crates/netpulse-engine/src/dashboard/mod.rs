@@ -22,6 +22,7 @@ use netpulse_core::Timestamp;
 use serde::Deserialize;
 
 pub mod badges;
+pub mod channels;
 pub mod chart;
 pub mod events;
 pub mod form_fields;
@@ -49,6 +50,8 @@ pub fn router() -> Router<AppState> {
         .route("/incidents/{id}", get(incidents::show))
         .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))
         .route("/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/channels", get(channels::list).post(channels::create))
+        .route("/channels/{id}/test", post(channels::test))
         .route("/events", get(events::events))
         .route("/badge/{id}/status.svg", get(badges::status))
         .route("/badge/{id}/uptime.svg", get(badges::uptime))

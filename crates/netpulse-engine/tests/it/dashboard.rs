@@ -3,7 +3,8 @@
 //! field with the API's own message and the user's input kept; a good form creates or edits
 //! the monitor the API then shows. Incidents: the list filters by status, and its buttons
 //! acknowledge and resolve. The overview filters by name, tag and state and shows uptime and
-//! a sparkline. A monitor page pages through its results and shows latency per region. A form
+//! a sparkline. A monitor page pages through its results and shows latency per region. The
+//! channels page adds channels and sends tests without ever showing a secret again. A form
 //! without the page's token changes nothing.
 
 use crate::harness::*;
@@ -301,4 +302,45 @@ async fn a_monitor_page_pages_through_results_and_shows_latency_per_region() {
     assert_eq!(rest.len(), 10);
     assert!(rest.iter().all(|r| !newest.contains(r)), "no result on both pages");
     assert!(older.contains("data-paged=\"1\"") && !older.contains("id=\"older\""), "the last page stays put and ends");
+}
+
+#[tokio::test]
+async fn channels_are_added_and_tested_from_the_dashboard_and_secrets_are_never_shown_again() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let token = csrf(&app, "/channels").await;
+    let typed_secret = "typed-secret-0123456789";
+    let bad =
+        [("csrf", token.as_str()), ("name", "ops"), ("kind", "webhook"), ("url", "ftp://x"), ("secret", typed_secret)];
+    let page = browse(&app, "POST", "/channels", &bad).await;
+    assert_eq!(page.status, 422);
+    let (_, api) =
+        app.api("POST", "/api/v1/channels", Some(json!({ "name": "ops", "kind": "webhook", "url": "ftp://x" }))).await;
+    let inline = text_of(&page.html, "c-url-error").expect("an error next to the URL");
+    assert_eq!(api["error"]["message"].as_str().unwrap(), format!("url: {inline}"));
+    assert!(page.html.contains("value=\"ops\"") && !page.html.contains(typed_secret), "name kept, secret not echoed");
+
+    let url = receiver.url();
+    let good =
+        [("csrf", token.as_str()), ("name", "ops"), ("kind", "webhook"), ("url", url.as_str()), ("enabled", "on")];
+    let page = browse(&app, "POST", "/channels", &good).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let secret = text_of(&page.html, "webhook-secret").expect("the signing secret, once").to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let slack = json!({ "name": "chat", "kind": "slack", "url": "https://hooks.slack.example/services/T0/B0/slack-path-secret-9z" });
+    assert_eq!(app.api("POST", "/api/v1/channels", Some(slack)).await.0, 201);
+    let listed = browse(&app, "GET", "/channels", &[]).await.html;
+    assert!(listed.contains("set (hidden)") && !listed.contains(&secret), "the secret is not shown again");
+    assert!(!listed.contains("slack-path-secret"), "chat webhook URLs are masked");
+
+    let (_, channels) = app.api("GET", "/api/v1/channels", None).await;
+    let id = channels["data"].as_array().unwrap().iter().find(|c| c["name"] == "ops").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = browse(&app, "POST", &format!("/channels/{id}/test"), &[("csrf", token.as_str())]).await;
+    assert!(text_of(&page.html, "notice").is_some_and(|t| t.contains("Test notification to ")), "{}", page.html);
+    assert!(page.html.contains("delivered (HTTP 200)"), "{}", page.html);
+    assert_eq!(receiver.wait_for_events(1, 10).await.len(), 1, "the receiver got the test");
+    assert!(!page.html.contains(&secret));
 }
