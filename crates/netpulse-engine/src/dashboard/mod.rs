@@ -28,6 +28,7 @@ pub mod events;
 pub mod form_fields;
 pub mod forms;
 pub mod incidents;
+pub mod maintenance;
 pub mod monitor;
 pub mod overview;
 pub mod status_page;
@@ -46,6 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/monitors/new", get(forms::new_form).post(forms::create))
         .route("/monitors/{id}", get(monitor::show))
         .route("/monitors/{id}/edit", get(forms::edit_form).post(forms::update))
+        .route("/monitors/{id}/maintenance", get(maintenance::show).post(maintenance::create))
+        .route("/maintenance/{id}/cancel", post(maintenance::cancel))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::show))
         .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))

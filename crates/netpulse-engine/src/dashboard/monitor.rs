@@ -56,7 +56,7 @@ pub async fn show(
     let d = &view.record.draft;
     let body = html! {
         h1 data-monitor=(id) { (d.name) " " span #state { (badge(state_of(&view))) } }
-        p.sub { (d.spec.kind()) " · " (d.spec.target()) " · every " (d.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } }
+        p.sub { (d.spec.kind()) " · " (d.spec.target()) " · every " (d.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
         h2 { "Incidents" }
         (incidents::table(&incidents, None))

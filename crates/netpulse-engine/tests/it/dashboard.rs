@@ -4,8 +4,9 @@
 //! the monitor the API then shows. Incidents: the list filters by status, and its buttons
 //! acknowledge and resolve. The overview filters by name, tag and state and shows uptime and
 //! a sparkline. A monitor page pages through its results and shows latency per region. The
-//! channels page adds channels and sends tests without ever showing a secret again. A form
-//! without the page's token changes nothing.
+//! channels page adds channels and sends tests without ever showing a secret again; the
+//! maintenance page schedules and cancels windows. A form without the page's token changes
+//! nothing.
 
 use crate::harness::*;
 use netpulse_checker::HttpRequest;
@@ -343,4 +344,39 @@ async fn channels_are_added_and_tested_from_the_dashboard_and_secrets_are_never_
     assert!(page.html.contains("delivered (HTTP 200)"), "{}", page.html);
     assert_eq!(receiver.wait_for_events(1, 10).await.len(), 1, "the receiver got the test");
     assert!(!page.html.contains(&secret));
+}
+
+#[tokio::test]
+async fn maintenance_windows_are_scheduled_and_cancelled_from_the_monitor_s_page() {
+    let app = spawn_app().await;
+    let id = app
+        .create_monitor(json!({ "name": "db", "kind": "tcp", "host": "127.0.0.1", "port": 9, "paused": true }))
+        .await;
+    let path = format!("/monitors/{id}/maintenance");
+    assert!(browse(&app, "GET", &format!("/monitors/{id}"), &[]).await.html.contains(&format!("href=\"{path}\"")));
+    let token = csrf(&app, &path).await;
+    let bad = [("csrf", token.as_str()), ("duration_s", "30"), ("reason", "too short")];
+    let page = browse(&app, "POST", &path, &bad).await;
+    assert_eq!(page.status, 422);
+    let (_, api) =
+        app.api("POST", &format!("/api/v1/monitors/{id}/maintenance"), Some(json!({ "duration_s": 30 }))).await;
+    let inline = text_of(&page.html, "w-duration_s-error").expect("an error next to the duration");
+    assert_eq!(api["error"]["message"].as_str().unwrap(), format!("duration_s: {inline}"));
+    assert!(page.html.contains("value=\"too short\""), "input kept");
+
+    let good = [("csrf", token.as_str()), ("duration_s", "3600"), ("reason", "database upgrade")];
+    let page = browse(&app, "POST", &path, &good).await;
+    assert_eq!((page.status, page.location.as_deref()), (303, Some(path.as_str())));
+    let (_, windows) = app.api("GET", &format!("/api/v1/monitors/{id}/maintenance"), None).await;
+    let window = windows["data"][0].clone();
+    assert_eq!((window["reason"].as_str(), window["phase"].as_str()), (Some("database upgrade"), Some("active")));
+    let listed = browse(&app, "GET", &path, &[]).await.html;
+    assert!(listed.contains("database upgrade") && listed.contains("data-action=\"cancel\""));
+
+    let w = window["id"].as_str().unwrap();
+    let cancel = [("csrf", token.as_str()), ("monitor", id.as_str())];
+    let page = browse(&app, "POST", &format!("/maintenance/{w}/cancel"), &cancel).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let (_, after) = app.api("GET", &format!("/api/v1/monitors/{id}/maintenance"), None).await;
+    assert!(after["data"].as_array().unwrap().iter().all(|x| x["id"] != w || x["phase"] != "active"), "{after}");
 }
