@@ -107,13 +107,14 @@ pub async fn tally(c: &Client, t: &TenantId, m: &MonitorId, from: Timestamp, to:
     Ok(tally)
 }
 
-/// A tally from columns `first..first + 4` holding `SUM(...)::BIGINT` (NULL when no rows).
+/// A tally from columns `first..first + 5` (the outcomes, then maintenance) holding `SUM(...)::BIGINT` (NULL when no rows).
 fn tally_at(r: &Row, first: usize) -> StoreResult<Tally> {
     let n = |i: usize| r.try_get::<_, Option<i64>>(first + i).map(|v| v.unwrap_or(0) as u64);
-    Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)? })
+    Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)?, maintenance: n(4)? })
 }
 
-const SUMS: &str = "SUM(up)::BIGINT, SUM(degraded)::BIGINT, SUM(down)::BIGINT, SUM(error)::BIGINT";
+const SUMS: &str =
+    "SUM(up)::BIGINT, SUM(degraded)::BIGINT, SUM(down)::BIGINT, SUM(error)::BIGINT, SUM(maintenance)::BIGINT";
 
 pub async fn tally_hourly(
     c: &Client,
@@ -153,7 +154,7 @@ pub async fn hourly_tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> 
     let hour = from.millis().div_euclid(HOUR_MS) * HOUR_MS;
     let rows = c
         .query_typed(
-            "SELECT monitor_id, hour_start, up, degraded, down, error FROM uptime_hourly \
+            "SELECT monitor_id, hour_start, up, degraded, down, error, maintenance FROM uptime_hourly \
              WHERE tenant_id = $1 AND hour_start >= $2 ORDER BY monitor_id, hour_start",
             &[(&t.as_str(), Type::TEXT), (&hour, Type::INT8)],
         )

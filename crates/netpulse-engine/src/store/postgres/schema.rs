@@ -144,6 +144,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE incidents ADD COLUMN public_message TEXT;
     ALTER TABLE incidents ADD COLUMN public_message_at BIGINT;
     "#,
+    // Checks made during a maintenance window, counted apart from the outcome columns.
+    r#"
+    ALTER TABLE uptime_hourly ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

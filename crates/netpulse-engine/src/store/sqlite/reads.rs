@@ -92,13 +92,13 @@ pub fn tally(c: &Connection, t: &TenantId, m: &MonitorId, from: Timestamp, to: T
 
 fn tally_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Tally> {
     let n = |i: usize| r.get::<_, Option<i64>>(first + i).map(|v| v.unwrap_or(0) as u64);
-    Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)? })
+    Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)?, maintenance: n(4)? })
 }
 
 pub fn tally_hourly(c: &Connection, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
     let hour = from.millis().div_euclid(3_600_000) * 3_600_000;
     let mut stmt = c.prepare_cached(
-        "SELECT SUM(up), SUM(degraded), SUM(down), SUM(error) FROM uptime_hourly \
+        "SELECT SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM uptime_hourly \
          WHERE tenant_id = ?1 AND monitor_id = ?2 AND hour_start >= ?3 AND hour_start < ?4",
     )?;
     Ok(stmt.query_row(params![t.as_str(), m.as_str(), hour, to.millis()], |r| tally_row(r, 0))?)
@@ -129,7 +129,7 @@ pub fn prune(
 pub fn tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
     let hour = from.millis().div_euclid(3_600_000) * 3_600_000;
     let mut stmt = c.prepare_cached(
-        "SELECT monitor_id, SUM(up), SUM(degraded), SUM(down), SUM(error) FROM uptime_hourly \
+        "SELECT monitor_id, SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM uptime_hourly \
          WHERE tenant_id = ?1 AND hour_start >= ?2 GROUP BY monitor_id",
     )?;
     let rows =
@@ -140,7 +140,7 @@ pub fn tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResu
 pub fn hourly_tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
     let hour = from.millis().div_euclid(3_600_000) * 3_600_000;
     let mut stmt = c.prepare_cached(
-        "SELECT monitor_id, hour_start, up, degraded, down, error FROM uptime_hourly \
+        "SELECT monitor_id, hour_start, up, degraded, down, error, maintenance FROM uptime_hourly \
          WHERE tenant_id = ?1 AND hour_start >= ?2 ORDER BY monitor_id, hour_start",
     )?;
     let rows = stmt.query_map(params![t.as_str(), hour], |r| {

@@ -210,6 +210,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE incidents ADD COLUMN public_message TEXT;
     ALTER TABLE incidents ADD COLUMN public_message_at INTEGER;
     "#,
+    // Checks made during a maintenance window, counted apart from the outcome columns.
+    r#"
+    ALTER TABLE uptime_hourly ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -42,6 +42,7 @@ contract!(
     another_tenants_ids_behave_as_missing,
     retention_drops_raw_results_but_rollups_keep_their_uptime,
     hourly_rollups_come_per_monitor_in_time_order,
+    checks_during_maintenance_are_rolled_up_apart,
 );
 
 fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {
@@ -227,4 +228,34 @@ async fn hourly_rollups_come_per_monitor_in_time_order(backend: Backend) {
     assert_eq!(got[&other_monitor][0].1.error, 1, "{backend:?}");
     let other: TenantId = fresh();
     assert!(store.hourly_tallies_since(&other, Timestamp::from_secs(0)).await.unwrap().is_empty(), "{backend:?}");
+}
+
+async fn checks_during_maintenance_are_rolled_up_apart(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    let hour = 3_600;
+    let window = netpulse_engine::store::MaintenanceWindow {
+        id: "mw_contract".into(),
+        monitor_id: m.clone(),
+        starts_at: Timestamp::from_secs(10 * hour),
+        ends_at: Timestamp::from_secs(10 * hour + 1800),
+        repeat_every_s: None,
+        reason: "upgrade".into(),
+        phase: "scheduled".into(),
+    };
+    store.create_maintenance(&t, &window).await.unwrap();
+    let batch = [
+        result(&t, &m, 10 * hour + 60, Outcome::Down),
+        result(&t, &m, 10 * hour + 120, Outcome::Up),
+        result(&t, &m, 10 * hour + 1800, Outcome::Down),
+        result(&t, &m, 10 * hour + 2000, Outcome::Up),
+    ];
+    store.ingest(&batch, Timestamp::from_secs(11 * hour)).await.unwrap();
+    let all = (Timestamp::from_secs(0), Timestamp::from_secs(20 * hour));
+    let rolled = store.tally_hourly(&t, &m, all.0, all.1).await.unwrap();
+    assert_eq!((rolled.up, rolled.down, rolled.maintenance), (1, 1, 2), "{backend:?}: the window's two checks apart");
+    assert_eq!(rolled.uptime_percent(), Some(50.0), "{backend:?}");
+    let since = store.tallies_since(&t, all.0).await.unwrap();
+    assert_eq!(since[&m].maintenance, 2, "{backend:?}");
+    let hours = store.hourly_tallies_since(&t, all.0).await.unwrap();
+    assert_eq!(hours[&m][0].1.maintenance, 2, "{backend:?}");
 }
