@@ -96,7 +96,7 @@ impl CheckSpec {
         match self {
             CheckSpec::Http(h) => h.validate(),
             CheckSpec::Tcp(t) => validate_host_port("host", &t.host, t.port),
-            CheckSpec::Dns(d) => validate_host("name", &d.name),
+            CheckSpec::Dns(d) => validate_host("query", &d.name),
             CheckSpec::Tls(t) => validate_host_port("host", &t.host, t.port),
             CheckSpec::Heartbeat(h) if h.grace_s > Interval::MAX_SECS => {
                 Err(FieldError::new("grace_s", format!("must be at most {} seconds", Interval::MAX_SECS)))
@@ -334,6 +334,9 @@ impl fmt::Display for DnsRecordType {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSpec {
+    /// The name to resolve; written `query` so it cannot clash with the monitor's own `name`
+    /// in the API's flat input (`name` is still read, for drafts stored before).
+    #[serde(rename = "query", alias = "name")]
     pub name: String,
     #[serde(default = "default_record_type")]
     pub record_type: DnsRecordType,
@@ -481,6 +484,16 @@ mod tests {
         assert!(h.expected_status.contains(200) && h.follow_redirects && h.verify_tls);
         let err = serde_json::from_str::<CheckSpec>(r#"{"kind":"smtp"}"#).unwrap_err();
         assert!(err.to_string().contains("unknown variant `smtp`"), "{err}");
+    }
+
+    #[test]
+    fn a_dns_check_names_its_query_apart_from_the_monitor_name() {
+        let new: CheckSpec = serde_json::from_str(r#"{"kind":"dns","query":"example.com"}"#).unwrap();
+        let old: CheckSpec = serde_json::from_str(r#"{"kind":"dns","name":"example.com"}"#).unwrap();
+        assert_eq!(new, old, "drafts stored before the rename still read");
+        assert_eq!(serde_json::to_value(&new).unwrap()["query"], "example.com");
+        let CheckSpec::Dns(bad) = serde_json::from_str(r#"{"kind":"dns","query":"a b"}"#).unwrap() else { panic!() };
+        assert_eq!(CheckSpec::Dns(bad).validate().unwrap_err().field, "query");
     }
 
     #[test]

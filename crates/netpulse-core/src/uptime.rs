@@ -3,7 +3,8 @@
 //! Uptime over a window is the share of checks that were up or degraded among all checks
 //! that ran in it. Errors (the check could not be carried out) count as failures, because a
 //! monitor that cannot check is not evidence of health. Windows without any result have no
-//! uptime (`None`), never 100 %.
+//! uptime (`None`), never 100 %. Checks made during a maintenance window are counted apart
+//! (`maintenance`): recorded and shown, but neither for nor against uptime.
 
 use crate::check::Outcome;
 use crate::time::Timestamp;
@@ -16,6 +17,9 @@ pub struct Tally {
     pub degraded: u64,
     pub down: u64,
     pub error: u64,
+    /// Checks made during a maintenance window, whatever their outcome; not in [`Tally::total`].
+    #[serde(default)]
+    pub maintenance: u64,
 }
 
 impl Tally {
@@ -27,6 +31,11 @@ impl Tally {
             Outcome::Error => self.error += n,
         }
     }
+    /// A check made during a maintenance window.
+    pub fn add_maintenance(&mut self, n: u64) {
+        self.maintenance += n;
+    }
+    /// The checks that count toward uptime (maintenance checks excluded).
     pub fn total(&self) -> u64 {
         self.up + self.degraded + self.down + self.error
     }
@@ -37,6 +46,7 @@ impl Tally {
             degraded: self.degraded + o.degraded,
             down: self.down + o.down,
             error: self.error + o.error,
+            maintenance: self.maintenance + o.maintenance,
         }
     }
     /// Availability in percent, or `None` without data.
@@ -85,8 +95,10 @@ pub struct PageFigures {
 pub const COUNTING_RULES: &str = "Uptime is the share of live checks that were up or degraded (slow counts as up); \
 down and error results count against it. Only live checks count; synthetic and demo data never do. Time without \
 any check result (monitor paused, no region reporting, before the monitor existed) is not counted either way, and \
-a period without results shows no figure rather than 100 %. Checks keep running during maintenance windows and \
-their results count like any other. Windows are whole UTC hours up to now; daily bars are UTC days.";
+a period without results shows no figure rather than 100 %. Each region's check counts on its own: a region that \
+sees the service down counts as down, a region that stops reporting adds nothing. Checks keep running during \
+maintenance windows; they are shown apart and count neither for nor against uptime. Windows are whole UTC hours \
+up to now; daily bars are UTC days.";
 
 /// The windows of a status page, in whole UTC hours: a window of `d` days covers the
 /// current (partial) hour and the `24·d − 1` hours before it, up to `now`.
@@ -139,7 +151,7 @@ mod tests {
     use super::*;
 
     fn t(up: u64, degraded: u64, down: u64, error: u64) -> Tally {
-        Tally { up, degraded, down, error }
+        Tally { up, degraded, down, error, maintenance: 0 }
     }
 
     const H: i64 = 3_600_000;
@@ -201,5 +213,24 @@ mod tests {
         t.add(Outcome::Down, 1);
         t.add(Outcome::Error, 1);
         assert_eq!(t.uptime_percent(), Some(80.0));
+    }
+
+    #[test]
+    fn maintenance_checks_are_counted_apart_and_never_for_or_against_uptime() {
+        let mut hour = t(3, 0, 1, 0);
+        hour.add_maintenance(5);
+        assert_eq!((hour.total(), hour.uptime_percent()), (4, Some(75.0)), "maintenance checks are not in the figure");
+        let mut only_maintenance = Tally::default();
+        only_maintenance.add_maintenance(12);
+        assert_eq!(only_maintenance.uptime_percent(), None, "a window spent in maintenance has no figure, not 100 %");
+        let day = 1_000 * 86_400_000;
+        let now = Timestamp::from_millis(day + 2 * H);
+        let f = page_figures(
+            &[(Timestamp::from_millis(day + H), hour), (Timestamp::from_millis(day), only_maintenance)],
+            now,
+        );
+        let w24 = &f.windows[0];
+        assert_eq!((w24.tally.maintenance, w24.tally.total(), w24.percent), (17, 4, Some(75.0)));
+        assert_eq!(f.daily[89].tally.maintenance, 17);
     }
 }

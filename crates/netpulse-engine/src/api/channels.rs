@@ -115,7 +115,7 @@ fn web_url(url: &str, config: &Config) -> ApiResult<String> {
 
 /// The URL as shown: chat webhook URLs carry their credential in the path, so only the
 /// scheme, host and the path's last four characters are shown.
-fn shown_url(c: &ChannelRecord) -> String {
+pub(crate) fn shown_url(c: &ChannelRecord) -> String {
     if !matches!(c.kind, ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams) {
         return c.url.clone();
     }
@@ -150,6 +150,21 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
+    let (rec, secret) = create_from(&s, &caller, body).await?;
+    let mut body = channel_json(&rec, caller.audience());
+    if rec.kind == ChannelKind::Webhook {
+        body["secret"] = json!(secret); // shown this once: receivers need it to verify signatures
+    }
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Create a channel from the API's input shape (the API and the dashboard's form); returns
+/// it and its secret, which the caller shows once (webhooks) or never.
+pub(crate) async fn create_from(
+    s: &AppState,
+    caller: &Caller,
+    body: Map<String, Value>,
+) -> ApiResult<(ChannelRecord, String)> {
     caller.require_admin()?;
     let input: ChannelIn = parse_field("", Value::Object(body))?;
     let (url, secret) = validate(&input, &s.config, None)?;
@@ -165,11 +180,7 @@ pub async fn create(
         created_at: clock::now(),
     };
     s.store.create_channel(caller.tenant(), &rec).await?;
-    let mut body = channel_json(&rec, caller.audience());
-    if rec.kind == ChannelKind::Webhook {
-        body["secret"] = json!(secret); // shown this once: receivers need it to verify signatures
-    }
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((rec, secret))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
@@ -229,8 +240,13 @@ pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<St
 
 /// Send a test notification now, through the channel's own kind, and report the answer.
 pub async fn test(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(send_test(&s, &caller, &id).await?))
+}
+
+/// Send a test notification through channel `id`: `{"delivered", "status" | "error"}`.
+pub(crate) async fn send_test(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Value> {
     caller.require_admin()?;
-    let ch = load(&s, &caller, &id).await?;
+    let ch = load(s, caller, id).await?;
     let now = clock::now();
     let event = AlertEvent {
         kind: AlertKind::Test,
@@ -253,7 +269,7 @@ pub async fn test(State(s): State<AppState>, caller: Caller, Path(id): Path<Stri
             json!({ "delivered": false, "error": error })
         }
     };
-    Ok(Json(body))
+    Ok(body)
 }
 
 pub async fn deliveries(

@@ -60,14 +60,17 @@ pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<Strin
 }
 
 async fn command(s: AppState, caller: Caller, id: String, cmd: IncidentCommand) -> ApiResult<Json<Value>> {
+    Ok(Json(incident_json(&apply(&s, &caller, &id, cmd).await?)))
+}
+
+/// Acknowledge or resolve an incident as `caller`: the API's commands and the dashboard's buttons.
+pub(crate) async fn apply(s: &AppState, caller: &Caller, id: &str, cmd: IncidentCommand) -> ApiResult<IncidentRecord> {
     caller.require_write()?;
-    let id = path_id(&id, IncidentId::parse, "incident")?;
-    let rec = s
-        .store
+    let id = path_id(id, IncidentId::parse, "incident")?;
+    s.store
         .incident_command(caller.tenant(), &id, cmd, clock::now())
         .await?
-        .ok_or_else(|| ApiError::not_found("incident"))?;
-    Ok(Json(incident_json(&rec)))
+        .ok_or_else(|| ApiError::not_found("incident"))
 }
 
 pub async fn acknowledge(

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::MonitorId;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 const WEEK_S: i64 = 7 * 86_400;
 
@@ -82,14 +82,23 @@ pub async fn create(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
+    Ok((StatusCode::CREATED, Json(window_json(&create_from(&s, &caller, &id, body).await?))))
+}
+
+/// Schedule a window on monitor `id` from the API's input shape (the API and the dashboard).
+pub(crate) async fn create_from(
+    s: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: Map<String, Value>,
+) -> ApiResult<MaintenanceWindow> {
     caller.require_write()?;
-    let m = monitor(&s, &caller, &id).await?;
+    let m = monitor(s, caller, id).await?;
     let w = parse_window(parse_field("", Value::Object(body))?, m)?;
     s.store.create_maintenance(caller.tenant(), &w).await?;
     s.store.advance_maintenance(clock::now()).await?; // a window starting now starts now
     let current = s.store.list_maintenance(caller.tenant(), &w.monitor_id).await?;
-    let stored = current.iter().find(|x| x.id == w.id).unwrap_or(&w);
-    Ok((StatusCode::CREATED, Json(window_json(stored))))
+    Ok(current.into_iter().find(|x| x.id == w.id).unwrap_or(w))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
@@ -99,9 +108,15 @@ pub async fn list(State(s): State<AppState>, caller: Caller, Path(id): Path<Stri
 }
 
 pub async fn cancel(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    cancel_window(&s, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Cancel window `id` of the caller's tenant.
+pub(crate) async fn cancel_window(s: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     caller.require_write()?;
-    if !id.starts_with("mw_") || !s.store.cancel_maintenance(caller.tenant(), &id, clock::now()).await? {
+    if !id.starts_with("mw_") || !s.store.cancel_maintenance(caller.tenant(), id, clock::now()).await? {
         return Err(ApiError::not_found("maintenance window"));
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

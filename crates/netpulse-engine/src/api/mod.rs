@@ -124,7 +124,7 @@ impl Caller {
             Via::Demo => "demo visitor".into(),
         }
     }
-    fn from_token(auth: TokenAuth) -> Self {
+    pub(crate) fn from_token(auth: TokenAuth) -> Self {
         Self {
             tenant_id: auth.tenant_id,
             role: auth.role,

@@ -106,7 +106,7 @@ fn parse_policy(v: Option<Value>, spec: &CheckSpec) -> ApiResult<Policy> {
 }
 
 /// The input shape of a stored draft: what GET returns and PATCH merges into.
-fn draft_json(d: &MonitorDraft) -> Map<String, Value> {
+pub(crate) fn draft_json(d: &MonitorDraft) -> Map<String, Value> {
     let Value::Object(mut m) = serde_json::to_value(&d.spec).expect("spec serializes") else {
         unreachable!("spec is an object")
     };
@@ -155,12 +155,18 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
+    let view = create_from(&s, &caller, body).await?;
+    Ok((StatusCode::CREATED, Json(monitor_json(&view, &s.base_url, None, caller.audience()))))
+}
+
+/// Create a monitor from the flat input shape: the API's `POST` and the dashboard's form.
+pub(crate) async fn create_from(s: &AppState, caller: &Caller, body: Map<String, Value>) -> ApiResult<MonitorView> {
     caller.require_write()?;
     caller.require_verified()?;
-    let draft = parse_draft(body, &s)?;
+    let draft = parse_draft(body, s)?;
     let id: MonitorId = clock::fresh();
-    check_parent(&s, &caller, &id, &draft).await?;
-    check_escalation(&s, &caller, &draft).await?;
+    check_parent(s, caller, &id, &draft).await?;
+    check_escalation(s, caller, &draft).await?;
     let now = clock::now();
     let heartbeat_token = draft.spec.is_push().then(|| clock::secret_token("hb_"));
     let rec = MonitorRecord {
@@ -174,8 +180,7 @@ pub async fn create(
     s.store.create_monitor(caller.tenant(), &rec).await?;
     s.monitors_changed.notify_one();
     s.live.monitor_created(&rec);
-    let view = s.store.get_monitor(caller.tenant(), &rec.id).await?.ok_or_else(|| ApiError::not_found("monitor"))?;
-    Ok((StatusCode::CREATED, Json(monitor_json(&view, &s.base_url, None, caller.audience()))))
+    s.store.get_monitor(caller.tenant(), &rec.id).await?.ok_or_else(|| ApiError::not_found("monitor"))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
@@ -190,7 +195,7 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl I
     Ok(Json(json!({ "data": data })))
 }
 
-pub(super) async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MonitorView> {
+pub(crate) async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MonitorView> {
     let id = path_id(id, MonitorId::parse, "monitor")?;
     s.store.get_monitor(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("monitor"))
 }
@@ -223,7 +228,8 @@ pub async fn update(
             merged.insert(k, val);
         }
     }
-    save(&s, &caller, v, merged).await
+    let view = replace(&s, &caller, v, merged).await?;
+    Ok(Json(monitor_json(&view, &s.base_url, None, caller.audience())))
 }
 
 /// `depends_on` must name another monitor of the same account that does not depend on this one.
@@ -257,7 +263,14 @@ async fn check_escalation(s: &AppState, caller: &Caller, draft: &MonitorDraft) -
     Ok(())
 }
 
-async fn save(s: &AppState, caller: &Caller, v: MonitorView, input: Map<String, Value>) -> ApiResult<Json<Value>> {
+/// Replace a monitor's definition with `input` (the whole flat input shape), validated as on create.
+pub(crate) async fn replace(
+    s: &AppState,
+    caller: &Caller,
+    v: MonitorView,
+    input: Map<String, Value>,
+) -> ApiResult<MonitorView> {
+    caller.require_write()?;
     let draft = parse_draft(input, s)?;
     check_parent(s, caller, &v.record.id, &draft).await?;
     check_escalation(s, caller, &draft).await?;
@@ -265,9 +278,7 @@ async fn save(s: &AppState, caller: &Caller, v: MonitorView, input: Map<String, 
         return Err(ApiError::not_found("monitor"));
     }
     s.monitors_changed.notify_one();
-    let view =
-        s.store.get_monitor(caller.tenant(), &v.record.id).await?.ok_or_else(|| ApiError::not_found("monitor"))?;
-    Ok(Json(monitor_json(&view, &s.base_url, None, caller.audience())))
+    s.store.get_monitor(caller.tenant(), &v.record.id).await?.ok_or_else(|| ApiError::not_found("monitor"))
 }
 
 async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> ApiResult<Json<Value>> {
@@ -275,7 +286,8 @@ async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> Ap
     let v = load(&s, &caller, &id).await?;
     let mut input = draft_json(&v.record.draft);
     input.insert("paused".into(), json!(paused));
-    save(&s, &caller, v, input).await
+    let view = replace(&s, &caller, v, input).await?;
+    Ok(Json(monitor_json(&view, &s.base_url, None, caller.audience())))
 }
 
 pub async fn pause(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {

@@ -53,3 +53,32 @@ pub fn latency(results: &[CheckResult]) -> Markup {
         }
     }
 }
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The overview's sparkline: one bar per hour of the last 24 (the current hour last), its
+/// height the hour's uptime, red when the hour had failures, grey without results.
+/// `hours` are one monitor's hourly live tallies, in any order.
+pub fn sparkline(hours: &[netpulse_core::uptime::HourTally], now: netpulse_core::Timestamp) -> Markup {
+    let last = now.millis().div_euclid(HOUR_MS);
+    let slot = |at: netpulse_core::Timestamp| 23 - (last - at.millis().div_euclid(HOUR_MS));
+    let mut bars = [None; 24];
+    for (at, tally) in hours {
+        if let Some(b) = usize::try_from(slot(*at)).ok().and_then(|i| bars.get_mut(i)) {
+            *b = tally.uptime_percent();
+        }
+    }
+    html! {
+        svg.spark viewBox="0 0 96 20" role="img" aria-label="uptime per hour, last 24 hours" {
+            @for (i, p) in bars.iter().enumerate() {
+                @let (h, color) = match p {
+                    None => (3.0, "#d5d9e0"),
+                    Some(p) => (3.0 + p / 100.0 * 17.0, if *p >= 100.0 { "#16803c" } else { "#c62828" }),
+                };
+                rect x=(i * 4) y=(format!("{:.1}", 20.0 - h)) width="3" height=(format!("{h:.1}")) fill=(color) {
+                    title { @match p { None => "no results", Some(p) => (format!("{p:.2} %")) } }
+                }
+            }
+        }
+    }
+}

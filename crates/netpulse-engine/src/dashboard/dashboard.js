@@ -4,6 +4,18 @@
 // and incident rows. document.body.dataset.live tells tests whether the stream is open.
 (function () {
   "use strict";
+  // The monitor form: show only the chosen kind's fields.
+  var kind = document.querySelector("select#f-kind");
+  if (kind) {
+    var showKind = function () {
+      document.querySelectorAll("form.monitor [data-kinds]").forEach(function (f) {
+        var kinds = f.getAttribute("data-kinds");
+        f.hidden = kinds !== "" && kinds.split(" ").indexOf(kind.value) < 0;
+      });
+    };
+    kind.addEventListener("change", showKind);
+    showKind();
+  }
   var page = document.querySelector("h1[data-monitor]");
   var monitor = page ? page.getAttribute("data-monitor") : null;
   if (!page && !document.getElementById("monitors")) return;
@@ -38,7 +50,8 @@
     if (lat) lat.textContent = latency(d.latency_ms);
     if (monitor === d.monitor_id) {
       var body = document.querySelector("#results tbody");
-      if (!body || (d.id && body.querySelector('tr[data-result="' + d.id + '"]'))) return;
+      if (!body || document.getElementById("results").dataset.paged) return;
+      if (d.id && body.querySelector('tr[data-result="' + d.id + '"]')) return;
       var r = el("tr", "fresh");
       if (d.id) r.setAttribute("data-result", d.id);
       r.appendChild(el("td", null, d.started_at));
@@ -87,7 +100,7 @@
   // Overview: a monitor created elsewhere gets its row, not yet checked.
   function onMonitor(d) {
     var body = document.querySelector("#monitors tbody");
-    if (!body || row(d.monitor_id)) return;
+    if (!body || row(d.monitor_id) || document.getElementById("monitors").dataset.filtered) return;
     var empty = document.getElementById("no-monitors");
     if (empty) empty.remove();
     document.getElementById("monitors").hidden = false;
@@ -102,7 +115,7 @@
     tr.appendChild(state);
     var last = el("td", null, "never"); last.setAttribute("data-cell", "last"); tr.appendChild(last);
     var lat = el("td", null, "\u2013"); lat.setAttribute("data-cell", "latency"); tr.appendChild(lat);
-    tr.appendChild(el("td", null, "\u2013"));
+    for (var i = 0; i < 3; i++) tr.appendChild(el("td", null, "\u2013")); // sparkline, 24 h, 30 d
     body.appendChild(tr);
   }
 

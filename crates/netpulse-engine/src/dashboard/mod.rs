@@ -1,31 +1,37 @@
 //! The server-rendered dashboard: monitors with their state, last check and 24 h uptime;
 //! a monitor page with a latency chart, recent results and incidents; an incident page with
-//! its timeline. Pages update live without reload: `dashboard.js` (vendored, inline) listens
+//! its timeline; forms to create and edit monitors ([`forms`]). Pages update live without reload: `dashboard.js` (vendored, inline) listens
 //! to `GET /events` ([`events`], Server-Sent Events) and patches the cells, rows and badges.
 //! Public SVG badges live in [`badges`]; the server-side latency chart in [`chart`].
 //!
 //! Until accounts exist, signing in means pasting an API token; it is kept in an HttpOnly,
 //! SameSite=Strict cookie (Secure when the public URL is https), so no other site can make
-//! the browser use it, and page scripts cannot read it. Pages are read-only.
+//! the browser use it, and page scripts cannot read it. Forms carry a CSRF token (see [`forms`]).
 
 use crate::api::error::ApiError;
-use crate::api::AppState;
+use crate::api::{AppState, Caller};
 use crate::clock;
-use crate::store::{IncidentFilter, IncidentRecord, MonitorView};
-use axum::extract::{Form, Path, State};
+use crate::store::MonitorView;
+use axum::extract::{Form, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use netpulse_core::uptime::Tally;
-use netpulse_core::{IncidentId, MonitorId, Timestamp};
+use netpulse_core::Timestamp;
 use serde::Deserialize;
 
 pub mod account_pages;
 pub mod badges;
+pub mod channels;
 pub mod chart;
 pub mod events;
+pub mod form_fields;
+pub mod forms;
+pub mod incidents;
+pub mod maintenance;
+pub mod monitor;
+pub mod overview;
 pub mod regions;
 pub mod status_page;
 pub mod team_pages;
@@ -33,27 +39,46 @@ pub mod team_pages;
 const COOKIE: &str = "np_session";
 const STYLE: &str = include_str!("dashboard.css");
 const SCRIPT: &str = include_str!("dashboard.js");
+/// The header's links, one line per page.
+const NAV: &[(&str, &str)] = &[
+    ("/", "Monitors"),
+    ("/monitors/new", "New monitor"),
+    ("/incidents", "Incidents"),
+    ("/channels", "Channels"),
+    ("/regions", "Regions"),
+    ("/members", "Members"),
+    ("/tokens", "API tokens"),
+];
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(overview))
+        .route("/", get(overview::show))
         .route("/login", get(login_page).post(login))
         .route("/demo", get(crate::demo::enter))
         .route("/demo/leave", get(crate::demo::leave))
-        .route("/login/password", axum::routing::post(account_pages::password_login))
+        .route("/login/password", post(account_pages::password_login))
         .route("/forgot", get(account_pages::forgot_page).post(account_pages::forgot))
         .route("/reset", get(account_pages::reset_page).post(account_pages::reset))
         .route("/invite", get(account_pages::invite_page).post(account_pages::accept_invite))
         .route("/signup", get(account_pages::signup_page).post(account_pages::signup))
         .route("/verify", get(account_pages::verify_page))
         .route("/members", get(team_pages::members))
-        .route("/members/invite", axum::routing::post(team_pages::invite))
-        .route("/members/switch", axum::routing::post(team_pages::switch))
+        .route("/members/invite", post(team_pages::invite))
+        .route("/members/switch", post(team_pages::switch))
         .route("/tokens", get(team_pages::tokens))
-        .route("/logout", axum::routing::post(logout))
-        .route("/monitors/{id}", get(monitor_page))
-        .route("/incidents/{id}", get(incident_page))
         .route("/regions", get(regions::show))
+        .route("/logout", post(logout))
+        .route("/monitors/new", get(forms::new_form).post(forms::create))
+        .route("/monitors/{id}", get(monitor::show))
+        .route("/monitors/{id}/edit", get(forms::edit_form).post(forms::update))
+        .route("/monitors/{id}/maintenance", get(maintenance::show).post(maintenance::create))
+        .route("/maintenance/{id}/cancel", post(maintenance::cancel))
+        .route("/incidents", get(incidents::list))
+        .route("/incidents/{id}", get(incidents::show))
+        .route("/incidents/{id}/acknowledge", post(incidents::acknowledge))
+        .route("/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/channels", get(channels::list).post(channels::create))
+        .route("/channels/{id}/test", post(channels::test))
         .route("/events", get(events::events))
         .route("/badge/{id}/status.svg", get(badges::status))
         .route("/badge/{id}/uptime.svg", get(badges::uptime))
@@ -68,32 +93,49 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// Whose dashboard this is, and what it may show them.
-struct SignedIn {
-    tenant_id: netpulse_core::TenantId,
-    role: crate::store::Role,
-    audience: crate::api::audience::Audience,
-    demo: bool,
+/// Whose dashboard this is, and the CSRF token its forms must send back.
+pub(crate) struct SignedIn {
+    pub caller: Caller,
+    pub csrf: String,
 }
 
-/// The tenant of the cookie: a login session (`nps_…`) or a pasted API token.
-async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Response> {
+impl SignedIn {
+    fn tenant(&self) -> &netpulse_core::TenantId {
+        self.caller.tenant()
+    }
+}
+
+/// The caller of the cookie: a login session (`nps_…`) or a pasted API token. A session's
+/// forms carry its CSRF token; a pasted token's carry a secret derived from the token.
+pub(crate) async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Response> {
     let token = session_token(headers).ok_or_else(|| Redirect::to("/login").into_response())?;
     if token == crate::demo::COOKIE_VALUE && s.config.accounts.demo {
-        let audience = crate::api::audience::Audience::Restricted;
         let role = crate::store::Role::Viewer;
-        return Ok(SignedIn { tenant_id: crate::demo::tenant(), role, audience, demo: true });
+        let caller = Caller { tenant_id: crate::demo::tenant(), role, verified: false, via: crate::api::Via::Demo };
+        // The demo changes nothing (every mutation is refused before its handler), and its
+        // forms carry a secret nobody can send back.
+        let csrf = format!("{:032x}", clock::random_u128());
+        return Ok(SignedIn { caller, csrf });
     }
     let hash = clock::token_hash(&token);
-    let tenant = if token.starts_with(crate::accounts::SESSION_PREFIX) {
-        s.store.session(&hash, clock::now()).await.map(|o| o.map(|a| (a.tenant_id, a.role)))
+    let found = if token.starts_with(crate::accounts::SESSION_PREFIX) {
+        s.store.session(&hash, clock::now()).await.map(|o| {
+            o.map(|a| SignedIn {
+                csrf: a.csrf,
+                caller: Caller {
+                    tenant_id: a.tenant_id,
+                    role: a.role,
+                    verified: a.verified,
+                    via: crate::api::Via::Session { user: a.user },
+                },
+            })
+        })
     } else {
-        s.store.authenticate(&hash).await.map(|o| o.map(|a| (a.tenant_id, a.role)))
+        let csrf = clock::token_hash(&format!("dashboard-form:{token}"));
+        s.store.authenticate(&hash).await.map(|o| o.map(|a| SignedIn { caller: Caller::from_token(a), csrf }))
     };
-    match tenant {
-        Ok(Some((tenant_id, role))) => {
-            Ok(SignedIn { tenant_id, role, audience: crate::api::audience::Audience::of(role, false), demo: false })
-        }
+    match found {
+        Ok(Some(signed_in)) => Ok(signed_in),
         Ok(None) => Err(Redirect::to("/login").into_response()),
         Err(e) => Err(ApiError::from(e).into_response()),
     }
@@ -113,9 +155,8 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
                 body {
                     header {
                         a.brand href="/" { "NetPulse" }
-                        @if signed_in { nav { a href="/" { "Monitors" } a href="/regions" { "Regions" } } }
-                        @if signed_in {
-                            nav { a href="/members" { "Members" } " " a href="/tokens" { "API tokens" } }
+                                        @if signed_in {
+                            nav { @for (href, text) in NAV { a href=(href) { (text) } } }
                             form method="post" action="/logout" { button.link type="submit" { "Sign out" } }
                         }
                     }
@@ -128,7 +169,7 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
     )
 }
 
-fn ago(t: Option<Timestamp>, now: Timestamp) -> String {
+pub(crate) fn ago(t: Option<Timestamp>, now: Timestamp) -> String {
     let Some(t) = t else { return "never".into() };
     let s = now.since(t) / 1000;
     match s {
@@ -139,151 +180,20 @@ fn ago(t: Option<Timestamp>, now: Timestamp) -> String {
     }
 }
 
-fn badge(state: &str) -> Markup {
+pub(crate) fn badge(state: &str) -> Markup {
     html! { span class={ "badge " (state) } { (state) } }
 }
 
-fn percent(p: Option<f64>) -> String {
+pub(crate) fn percent(p: Option<f64>) -> String {
     p.map_or_else(|| "–".into(), |p| format!("{p:.2} %"))
 }
 
-async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let auth = match signed_in(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let now = clock::now();
-    let (monitors, tallies) = match (
-        s.store.list_monitors(&auth.tenant_id).await,
-        s.store.tallies_since(&auth.tenant_id, now.minus_ms(86_400_000)).await,
-    ) {
-        (Ok(m), Ok(t)) => (m, t),
-        (Err(e), _) | (_, Err(e)) => return ApiError::from(e).into_response(),
-    };
-    let body = html! {
-        @if auth.demo { (crate::demo::banner()) }
-        h1 { "Monitors" }
-        (regions::offline_banner(&s.fleet.regions(&auth.tenant_id, now), &monitors))
-        @if monitors.is_empty() {
-            p.empty #no-monitors { "No monitors yet. Create one with the API: see the README." }
-        }
-        {
-            table #monitors hidden[monitors.is_empty()] {
-                thead { tr { th { "Monitor" } th { "Status" } th { "Last check" } th { "Latency" } th { "Uptime 24 h" } } }
-                tbody {
-                    @for v in &monitors {
-                        tr data-monitor=(v.record.id) {
-                            td { a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) } div.sub { (v.record.draft.spec.kind()) " · " (crate::api::audience::target(&v.record.draft.spec, auth.audience)) } }
-                            td data-cell="state" { (badge(state_of(v))) }
-                            td data-cell="last" data-ts=[v.status.last_checked_at.map(Timestamp::millis)] { (ago(v.status.last_checked_at, now)) }
-                            td data-cell="latency" { (v.status.last_latency_ms.map_or("–".into(), |l| format!("{l} ms"))) }
-                            td { (percent(tallies.get(&v.record.id).and_then(Tally::uptime_percent))) }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    page("Monitors", true, body).into_response()
-}
-
-fn state_of(v: &MonitorView) -> &'static str {
+pub(crate) fn state_of(v: &MonitorView) -> &'static str {
     if v.record.draft.paused {
         "paused"
     } else {
         v.status.health.as_str()
     }
-}
-
-fn incidents_table(rows: &[IncidentRecord]) -> Markup {
-    html! {
-        @if rows.is_empty() { p.empty #no-incidents { "No incidents." } }
-        table #incidents hidden[rows.is_empty()] {
-                thead { tr { th { "Incident" } th { "Status" } th { "Opened" } th { "Resolved" } th { "Cause" } } }
-                tbody { @for i in rows { tr data-incident=(i.id) {
-                    td { a href={ "/incidents/" (i.id) } { (i.monitor_name) } @if i.flapping { " " (badge("flapping")) } }
-                    td { (badge(match i.status { crate::store::IncidentStatus::Open => "down", crate::store::IncidentStatus::Acknowledged => "acknowledged", crate::store::IncidentStatus::Resolved => "resolved" })) }
-                    td { (i.opened_at) }
-                    td { (i.resolved_at.map_or("–".into(), |t| t.to_string())) }
-                    td.error { (i.cause) }
-                } } }
-        }
-    }
-}
-
-async fn monitor_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let auth = match signed_in(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let Ok(id) = MonitorId::parse(&id) else {
-        return not_found();
-    };
-    let now = clock::now();
-    let t = &auth.tenant_id;
-    let view = match s.store.get_monitor(t, &id).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return not_found(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let filter = IncidentFilter { monitor: Some(id.clone()), open_only: false };
-    let loaded = tokio::try_join!(
-        s.store.list_results(t, &id, now.minus_ms(7 * 86_400_000), now.plus_ms(1), 50, None),
-        s.store.list_incidents(t, &filter, 20),
-        s.store.tally(t, &id, now.minus_ms(86_400_000), now.plus_ms(1)),
-    );
-    let (results, incidents, tally) = match loaded {
-        Ok(x) => x,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let key = s.badge_key.sign(&id);
-    let body = html! {
-        @if auth.demo { (crate::demo::banner()) }
-        h1 data-monitor=(id) { (view.record.draft.name) " " span #state { (badge(state_of(&view))) } }
-        p.sub { (view.record.draft.spec.kind()) " · " (crate::api::audience::target(&view.record.draft.spec, auth.audience)) " · every " (view.record.draft.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) }
-        @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
-        h2 { "Incidents" }
-        (incidents_table(&incidents))
-        h2 { "Latency" }
-        (chart::latency(&results.results))
-        h2 { "Recent results" }
-        table #results {
-            thead { tr { th { "Started" } th { "Outcome" } th { "Latency" } th { "Status" } th { "Region" } th { "Error" } } }
-            tbody { @for r in &results.results { tr {
-                td { (r.started_at) }
-                td { (badge(r.outcome.as_str())) }
-                td { (r.timings.total_ms.map_or("–".into(), |l| format!("{l} ms"))) }
-                td { (r.status_code.map_or("–".into(), |c| c.to_string())) }
-                td { (r.region) }
-                td.error { (r.error.as_deref().unwrap_or("")) }
-            } } }
-        }
-        (badges::snippet(&s.base_url, &id, &key))
-    };
-    page(&view.record.draft.name, true, body).into_response()
-}
-
-async fn incident_page(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let auth = match signed_in(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let Ok(id) = IncidentId::parse(&id) else {
-        return not_found();
-    };
-    let (rec, timeline) = match s.store.get_incident(&auth.tenant_id, &id).await {
-        Ok(Some(x)) => x,
-        Ok(None) => return not_found(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let body = html! {
-        @if auth.demo { (crate::demo::banner()) }
-        h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
-        (incidents_table(std::slice::from_ref(&rec)))
-        h2 { "Timeline" }
-        ul.timeline { @for e in &timeline { li { span.sub { (e.at) } " " (e.message) } } }
-    };
-    page("Incident", true, body).into_response()
 }
 
 fn not_found() -> Response {

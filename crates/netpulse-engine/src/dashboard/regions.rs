@@ -41,12 +41,12 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap) -> Response {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let monitors = match s.store.list_monitors(&auth.tenant_id).await {
+    let monitors = match s.store.list_monitors(&auth.caller.tenant_id).await {
         Ok(m) => m,
         Err(e) => return ApiError::from(e).into_response(),
     };
     let now = clock::now();
-    let regions = s.fleet.regions(&auth.tenant_id, now);
+    let regions = s.fleet.regions(&auth.caller.tenant_id, now);
     let body = html! {
         style { (PreEscaped(STYLE)) }
         h1 { "Regions" }

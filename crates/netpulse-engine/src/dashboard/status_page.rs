@@ -131,9 +131,11 @@ fn facts(page: &PublicStatusPage) -> Value {
             "last_check_at": m.latest.map(|l| l.at.to_rfc3339()),
             "uptime": m.figures.windows.iter().map(|w| json!({
                 "window": w.label, "from": w.from.to_rfc3339(), "percent": round2(w.percent), "checks": w.tally.total(),
+                "maintenance_checks": w.tally.maintenance,
             })).collect::<Vec<_>>(),
             "daily": m.figures.daily.iter().map(|d| json!({
                 "date": &d.day_start.to_rfc3339()[..10], "percent": round2(d.percent), "checks": d.tally.total(),
+                "maintenance_checks": d.tally.maintenance,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "incidents": page.incidents.iter().map(|(name, i)| json!({
@@ -196,14 +198,15 @@ fn monitor(m: &PublicMonitor) -> Markup {
             div.bars role="img" aria-label="daily uptime, last 90 days" {
                 @for d in &m.figures.daily {
                     span class={ "bar " (bar_class(d.percent)) }
-                        title={ (&d.day_start.to_rfc3339()[..10]) ": " (pct(d.percent)) " (" (d.tally.total()) " checks)" } {}
+                        title={ (&d.day_start.to_rfc3339()[..10]) ": " (pct(d.percent)) " (" (d.tally.total()) " checks" @if d.tally.maintenance > 0 { ", " (d.tally.maintenance) " in maintenance" } ")" } {}
                 }
             }
             div.bars-legend.sub { span { "90 days ago" } span { "today" } }
             table.windows {
                 tr { @for w in &m.figures.windows { th { (w.label) } } }
                 tr { @for w in &m.figures.windows { td { (pct(w.percent)) } } }
-                tr.sub { @for w in &m.figures.windows { td { (when(w.from)) " – " (when(w.to)) br; (w.tally.total()) " checks" } } }
+                tr.sub { @for w in &m.figures.windows { td { (when(w.from)) " – " (when(w.to)) br; (w.tally.total()) " checks"
+                    @if w.tally.maintenance > 0 { br; (w.tally.maintenance) " in maintenance, not counted" } } } }
             }
         }
     }

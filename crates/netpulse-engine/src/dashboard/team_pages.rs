@@ -29,10 +29,10 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
         Ok(a) => a,
         Err(r) => return r,
     };
-    let admin = auth.role >= Role::Admin && !auth.demo;
-    let loaded = tokio::try_join!(s.store.list_members(&auth.tenant_id), async {
+    let admin = auth.caller.role >= Role::Admin && !auth.caller.is_demo();
+    let loaded = tokio::try_join!(s.store.list_members(&auth.caller.tenant_id), async {
         if admin {
-            s.store.list_invitations(&auth.tenant_id).await
+            s.store.list_invitations(&auth.caller.tenant_id).await
         } else {
             Ok(Vec::new())
         }
@@ -48,13 +48,13 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
     };
     let csrf = session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
     let body = html! {
-        @if auth.demo { (crate::demo::banner()) }
+        @if auth.caller.is_demo() { (crate::demo::banner()) }
         h1 { "Members" }
         @if members.is_empty() { p.empty { "No members yet." } }
         table #members hidden[members.is_empty()] {
             thead { tr { th { "E-mail" } th { "Role" } th { "Joined" } } }
             tbody { @for m in &members { tr {
-                td { (audience::email(&m.email, auth.audience)) }
+                td { (audience::email(&m.email, auth.caller.audience())) }
                 td { (m.role.as_str()) }
                 td { (m.joined_at) }
             } } }
@@ -83,7 +83,7 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
             h2 { "Your organisations" }
             ul #organisations { @for o in &orgs { li {
                 (o.tenant_name) " (" (o.role.as_str()) ") "
-                @if o.tenant_id == auth.tenant_id { strong { "current" } } @else {
+                @if o.tenant_id == auth.caller.tenant_id { strong { "current" } } @else {
                     form.inline method="post" action="/members/switch" {
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="tenant" value=(o.tenant_id);
@@ -102,15 +102,15 @@ pub async fn tokens(State(s): State<AppState>, headers: HeaderMap) -> Response {
         Ok(a) => a,
         Err(r) => return r,
     };
-    if auth.role < Role::Admin || auth.demo {
+    if auth.caller.role < Role::Admin || auth.caller.is_demo() {
         let body = html! {
-            @if auth.demo { (crate::demo::banner()) }
+            @if auth.caller.is_demo() { (crate::demo::banner()) }
             h1 { "API tokens" }
             p { "Only admins and owners of this organisation see its API tokens." }
         };
         return (http::StatusCode::FORBIDDEN, page("API tokens", true, body)).into_response();
     }
-    let tokens = match s.store.list_tokens(&auth.tenant_id).await {
+    let tokens = match s.store.list_tokens(&auth.caller.tenant_id).await {
         Ok(t) => t,
         Err(e) => return ApiError::from(e).into_response(),
     };

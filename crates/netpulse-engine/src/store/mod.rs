@@ -496,6 +496,9 @@ pub struct ResultsPage {
     pub next: Option<String>,
 }
 
+/// Per monitor, `(hour start, tally of that hour)` in time order.
+pub type HourlyTallies = HashMap<MonitorId, Vec<netpulse_core::uptime::HourTally>>;
+
 #[derive(Clone, Debug, Default)]
 pub struct IncidentFilter {
     pub monitor: Option<MonitorId>,
@@ -647,6 +650,9 @@ pub trait Store: Send + Sync + 'static {
     async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow) -> StoreResult<Tally>;
     /// Per-monitor live tallies since `from` (hour granularity, from the hourly rollup).
     async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>>;
+    /// Each monitor's hourly rollups from the hour of `from` on, oldest first (the
+    /// dashboard's sparklines); hours without results are absent.
+    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies>;
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>>;
 
     // --- incidents

@@ -1,5 +1,5 @@
-// Headless Chromium test of the live dashboard, driven by tests/it/browser.rs, which starts
-// the real engine and a monitored target and passes them in the environment:
+// Headless Chromium test of the dashboard, driven by tests/it/browser.rs, which starts the
+// real engine and a monitored target and passes them in the environment:
 //   NP_BASE (engine URL), NP_TOKEN (owner token), NP_TARGET (URL to monitor),
 //   NP_TARGET_DOWN (POST here and the target answers 503), NP_ARTIFACTS (screenshot dir).
 // Exits non-zero (and the Rust test fails) on any failed expectation.
@@ -25,12 +25,35 @@ const browser = await chromium.launch({
     "--disable-component-update", "--disable-sync", "--no-first-run",
   ],
 });
-const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-page.setDefaultTimeout(20_000);
+const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+context.setDefaultTimeout(20_000);
 const errors = [];
-page.on("pageerror", (e) => errors.push(String(e)));
-let navigations = 0;
-page.on("framenavigated", (f) => { if (f === page.mainFrame()) navigations++; });
+const navigations = new Map();
+const track = (p) => {
+  p.on("pageerror", (e) => errors.push(String(e)));
+  navigations.set(p, 0);
+  p.on("framenavigated", (f) => { if (f === p.mainFrame()) navigations.set(p, navigations.get(p) + 1); });
+  return p;
+};
+// The overview stays open in one tab while the monitor is created in another.
+const page = track(await context.newPage());
+const form = track(await context.newPage());
+const api = (method, path, body) =>
+  fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
+  }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
+
+// Private values planted in the fixtures; none may reach the public status page.
+const secret = {
+  name: "Shop front internal-name-4c1d",
+  query: "qs-secret-7d2e90",
+  header: "hdr-secret-31fa6b",
+  email: "oncall-secret-e5@example.com",
+};
+const targetUrl = `${env("NP_TARGET")}?key=${secret.query}`;
+const targetHost = new URL(targetUrl).host;
 
 try {
   step("sign in with the token form");
@@ -51,22 +74,40 @@ try {
       });
     }).observe(document.body, { subtree: true, childList: true, characterData: true });
   });
-  const navsBefore = navigations;
+  const navsBefore = navigations.get(page);
 
-  step("create a monitor through the API");
-  const res = await fetch(`${base}/api/v1/monitors`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      name: "Shop front", kind: "http", url: env("NP_TARGET"), interval_s: 2, timeout_ms: 1500,
-      policy: { confirm_threshold: 2, recovery_threshold: 1 },
-    }),
-  });
-  const created = await res.json();
-  assert.equal(res.status, 201, JSON.stringify(created));
-  const id = created.id;
+  step("open the new-monitor form in a second tab and submit a bad interval");
+  await form.goto(`${base}/monitors/new`);
+  await form.selectOption("#f-kind", "tcp");
+  assert.ok(await form.isHidden("#f-url"), "the URL field is hidden for a tcp monitor");
+  await form.selectOption("#f-kind", "http");
+  await form.fill("#f-name", secret.name);
+  await form.fill("#f-url", targetUrl);
+  await form.fill("#f-headers", `X-Api-Key: ${secret.header}`);
+  await form.fill("#f-interval_s", "90000");
+  await form.fill("#f-timeout_ms", "1500");
+  await form.fill("#f-tags", "shop, eu");
+  await form.fill("#f-policy-recovery_threshold", "1");
+  await Promise.all([form.waitForURL(`${base}/monitors/new`), form.click("form.monitor button[type=submit]")]);
+  const inline = (await form.textContent("#f-interval_s-error")).trim();
+  const refused = await api("POST", "/api/v1/monitors", { name: "x", kind: "http", url: targetUrl, interval_s: 90000 });
+  assert.equal(refused.status, 422);
+  assert.equal(refused.body.error.message, `interval_s: ${inline}`, "the form and the API say the same");
+  assert.equal(await form.inputValue("#f-name"), secret.name, "the name was kept");
+  assert.equal(await form.inputValue("#f-headers"), `X-Api-Key: ${secret.header}`, "the headers were kept");
+  assert.equal(await form.inputValue("#f-interval_s"), "90000", "the bad value was kept to correct");
+  await form.screenshot({ path: `${artifacts}/form-error.png`, fullPage: true });
 
-  step("its row appears, then its first result, live");
+  step("correct it and create the monitor through the form");
+  await form.fill("#f-interval_s", "2");
+  await Promise.all([form.waitForURL(/\/monitors\/mon_[^/]+$/), form.click("form.monitor button[type=submit]")]);
+  const id = new URL(form.url()).pathname.split("/").pop();
+  const created = await api("GET", `/api/v1/monitors/${id}`);
+  assert.equal(created.body.interval_s, 2);
+  assert.deepEqual(created.body.tags, ["shop", "eu"]);
+  assert.equal(created.body.policy.recovery_threshold, 1);
+
+  step("the other tab gets its row, then its first result, live");
   const last = `tr[data-monitor="${id}"] [data-cell=last]`;
   await page.waitForSelector(last);
   await page.waitForFunction(
@@ -78,35 +119,62 @@ try {
   await page.waitForSelector(`tr[data-monitor="${id}"] [data-cell=state] .badge.up`);
   const latency = await page.textContent(`tr[data-monitor="${id}"] [data-cell=latency]`);
   assert.match(latency, /\d+ ms/);
-  assert.equal(navigations, navsBefore, "the overview navigated (reloaded) while updating");
+  assert.equal(navigations.get(page), navsBefore, "the overview navigated (reloaded) while updating");
   await page.screenshot({ path: `${artifacts}/overview-live.png` });
 
-  step("open the monitor page");
-  await Promise.all([page.waitForURL(`${base}/monitors/${id}`), page.click(`tr[data-monitor="${id}"] a`)]);
-  await page.waitForSelector("body[data-live=connected]");
-  const navsMonitor = navigations;
-  const rowsBefore = await page.locator("#results tbody tr").count();
-  await page.waitForFunction((n) => document.querySelectorAll("#results tbody tr").length > n, rowsBefore);
+  step("on the monitor page, results arrive live");
+  await form.waitForSelector("body[data-live=connected]");
+  const navsMonitor = navigations.get(form);
+  const rowsBefore = await form.locator("#results tbody tr").count();
+  await form.waitForFunction((n) => document.querySelectorAll("#results tbody tr").length > n, rowsBefore);
 
   step("stop the target: the badge turns down and an incident appears, live");
   const down = await fetch(env("NP_TARGET_DOWN"), { method: "POST" });
   assert.equal(down.status, 200);
-  await page.waitForSelector("#state .badge.down");
-  await page.waitForSelector("#incidents tr[data-incident] .badge.down");
-  await page.waitForSelector("#results tbody tr .badge.down");
-  assert.equal(navigations, navsMonitor, "the monitor page navigated (reloaded) while updating");
-  await page.screenshot({ path: `${artifacts}/monitor-incident.png`, fullPage: true });
+  await form.waitForSelector("#state .badge.down");
+  await form.waitForSelector("#incidents tr[data-incident] .badge.down");
+  await form.waitForSelector("#results tbody tr .badge.down");
+  assert.equal(navigations.get(form), navsMonitor, "the monitor page navigated (reloaded) while updating");
+  await form.screenshot({ path: `${artifacts}/monitor-incident.png`, fullPage: true });
 
   step("the badge URL shown on the page serves an SVG that names no target");
-  const markdown = await page.textContent("#badge-markdown");
+  const markdown = await form.textContent("#badge-markdown");
   const badgeUrl = markdown.match(/\((http[^)]+status\.svg\?key=[0-9a-f]+)\)/)[1];
   const badge = await fetch(badgeUrl);
   assert.equal(badge.status, 200);
   const svg = await badge.text();
   assert.match(svg, />down</);
-  assert.ok(!svg.includes(new URL(env("NP_TARGET")).host), "the badge reveals the target");
-  assert.ok(!svg.includes("Shop front"), "the badge reveals the monitor name");
+  assert.ok(!svg.includes(targetHost), "the badge reveals the target");
+  assert.ok(!svg.includes(secret.name), "the badge reveals the monitor name");
   assert.equal((await fetch(badgeUrl.replace(/key=[0-9a-f]+/, "key=" + "0".repeat(32)))).status, 404);
+
+  step("publish a status page (API) and open it: no planted private value appears");
+  const mail = await api("POST", "/api/v1/channels", { name: "on-call", kind: "email", url: secret.email });
+  assert.equal(mail.status, 201, JSON.stringify(mail.body));
+  const incidents = await api("GET", `/api/v1/incidents?monitor_id=${id}`);
+  const incident = incidents.body.data[0].id;
+  const note = await api("POST", `/api/v1/incidents/${incident}/public-message`, { message: "The shop is down; we are on it." });
+  assert.equal(note.status, 200, JSON.stringify(note.body));
+  const sp = await api("POST", "/api/v1/status-pages", {
+    slug: "shop", title: "Shop status", message: "Thanks for your patience.",
+    monitors: [{ monitor_id: id, display_name: "Shop", group: "Storefront" }],
+  });
+  assert.equal(sp.status, 201, JSON.stringify(sp.body));
+  const status = track(await browser.newPage({ viewport: { width: 1000, height: 800 } }));
+  const answer = await status.goto(`${base}/status/shop`);
+  assert.equal(answer.status(), 200);
+  await status.waitForSelector("text=The shop is down; we are on it.");
+  const html = await answer.text();
+  const rendered = await status.content();
+  const json = await (await fetch(`${base}/status/shop.json`)).text();
+  assert.match(json, /"Shop"/);
+  const planted = { ...secret, url: targetUrl, host: targetHost, monitor_id: id, incident_id: incident };
+  for (const [what, value] of Object.entries(planted)) {
+    for (const [where, text] of Object.entries({ html, rendered, json })) {
+      assert.ok(!text.includes(value), `the status page's ${where} reveals the ${what} (${value})`);
+    }
+  }
+  await status.screenshot({ path: `${artifacts}/status-page.png`, fullPage: true });
 
   assert.deepEqual(errors, [], "page errors");
   step("ok");

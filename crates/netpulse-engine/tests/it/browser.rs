@@ -1,10 +1,13 @@
 //! The dashboard in headless Chromium: `tests/browser/live.mjs` (playwright-core) signs in,
-//! watches a monitor's first result arrive live, stops the target and watches the incident
-//! appear, all without reload. This test starts the real engine and the target, runs the
-//! script with `node`, and fails when it fails. Screenshots go to `target/browser-artifacts/`.
+//! creates a monitor through the form (after seeing its inline error for a bad interval),
+//! watches its first result arrive live in another tab, stops the target and watches the
+//! incident appear, all without reload, then opens a public status page and checks that no
+//! private value planted in the fixtures appears in its HTML or JSON. This test starts the
+//! real engine and the target, runs the script with `node`, and fails when it fails.
+//! Screenshots go to `target/browser-artifacts/`.
 //! Needs `node` and `/usr/bin/chromium` (scripts/test.sh installs them).
 
-use crate::harness::{spawn_app, TOKEN};
+use crate::harness::{spawn_app_with, test_config, TOKEN};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -50,7 +53,12 @@ async fn live_dashboard_in_chromium() {
         let ok = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir).status();
         assert!(ok.is_ok_and(|s| s.success()), "npm ci in {} failed (is node installed?)", dir.display());
     }
-    let mut app = spawn_app().await;
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    // E-mail channels need an SMTP relay configured; the test only plants an address.
+    config.smtp.host = "127.0.0.1".into();
+    config.smtp.port = 9;
+    let mut app = spawn_app_with(config).await;
     let target = controllable_target().await;
     let script_dir = dir.clone();
     let base = app.url("");
@@ -71,7 +79,9 @@ async fn live_dashboard_in_chromium() {
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{log}");
     assert!(out.status.success(), "browser test failed:\n{log}");
-    assert!(artifacts_dir().join("monitor-incident.png").exists());
+    for shot in ["form-error.png", "monitor-incident.png", "status-page.png"] {
+        assert!(artifacts_dir().join(shot).exists(), "{shot} saved");
+    }
     let metrics = app.client.send(netpulse_checker::HttpRequest::new(
         http::Method::GET,
         app.url("/metrics").parse().unwrap(),

@@ -11,6 +11,7 @@ mod api;
 mod browser;
 mod channels;
 mod cluster;
+mod dashboard;
 mod degraded;
 mod demo;
 mod escalation;

@@ -32,7 +32,7 @@ async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> (u16, He
     (resp.status, resp.headers, String::from_utf8_lossy(&resp.body).into_owned())
 }
 
-fn result(t: &TenantId, m: &MonitorId, at: Timestamp, outcome: Outcome, p: Provenance, error: &str) -> CheckResult {
+pub fn result(t: &TenantId, m: &MonitorId, at: Timestamp, outcome: Outcome, p: Provenance, error: &str) -> CheckResult {
     CheckResult {
         id: ResultId::from_parts(at.millis(), clock::random_u128()),
         tenant_id: t.clone(),

@@ -163,13 +163,22 @@ async fn insert_new_results(tx: &Transaction<'_>, sorted: &[&CheckResult]) -> St
     rows.iter().map(|r| Ok(r.try_get::<_, String>(0)?)).collect()
 }
 
-/// Add the new live results to the hourly rollup, one upsert for the whole batch.
+/// Add the new live results to the hourly rollup, one upsert for the whole batch. A result
+/// inside one of its monitor's maintenance windows counts in `maintenance`, not by outcome.
 async fn upsert_rollups<'a>(tx: &Transaction<'_>, fresh: impl Iterator<Item = &'a CheckResult>) -> StoreResult<()> {
-    let mut hours: BTreeMap<(&str, i64), (&str, [i64; 4])> = BTreeMap::new();
-    for r in fresh.filter(|r| r.provenance == Provenance::Live) {
+    let live: Vec<&CheckResult> = fresh.filter(|r| r.provenance == Provenance::Live).collect();
+    if live.is_empty() {
+        return Ok(());
+    }
+    let windows = maintenance_windows(tx, &live).await?;
+    let mut hours: BTreeMap<(&str, i64), (&str, [i64; 5])> = BTreeMap::new();
+    for r in live {
         let hour = r.started_at.millis().div_euclid(HOUR_MS) * HOUR_MS;
-        let slot = hours.entry((r.monitor_id.as_str(), hour)).or_insert((r.tenant_id.as_str(), [0; 4]));
+        let slot = hours.entry((r.monitor_id.as_str(), hour)).or_insert((r.tenant_id.as_str(), [0; 5]));
+        let t = r.started_at.millis();
+        let in_window = windows.iter().any(|(m, start, end)| m == r.monitor_id.as_str() && *start <= t && t < *end);
         let i = match r.outcome {
+            _ if in_window => 4,
             Outcome::Up => 0,
             Outcome::Degraded => 1,
             Outcome::Down => 2,
@@ -177,20 +186,17 @@ async fn upsert_rollups<'a>(tx: &Transaction<'_>, fresh: impl Iterator<Item = &'
         };
         slot.1[i] += 1;
     }
-    if hours.is_empty() {
-        return Ok(());
-    }
     let monitors: Vec<&str> = hours.keys().map(|k| k.0).collect();
     let starts: Vec<i64> = hours.keys().map(|k| k.1).collect();
     let tenants: Vec<&str> = hours.values().map(|v| v.0).collect();
     let count = |i: usize| hours.values().map(|v| v.1[i]).collect::<Vec<i64>>();
-    let (up, degraded, down, error) = (count(0), count(1), count(2), count(3));
+    let (up, degraded, down, error, maintenance) = (count(0), count(1), count(2), count(3), count(4));
     tx.execute_typed(
-        "INSERT INTO uptime_hourly (monitor_id, hour_start, tenant_id, up, degraded, down, error) \
-         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) \
+        "INSERT INTO uptime_hourly (monitor_id, hour_start, tenant_id, up, degraded, down, error, maintenance) \
+         SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::int8[]) \
          ON CONFLICT (monitor_id, hour_start) DO UPDATE SET up = uptime_hourly.up + EXCLUDED.up, \
          degraded = uptime_hourly.degraded + EXCLUDED.degraded, down = uptime_hourly.down + EXCLUDED.down, \
-         error = uptime_hourly.error + EXCLUDED.error",
+         error = uptime_hourly.error + EXCLUDED.error, maintenance = uptime_hourly.maintenance + EXCLUDED.maintenance",
         &[
             (&monitors, Type::TEXT_ARRAY),
             (&starts, Type::INT8_ARRAY),
@@ -199,10 +205,25 @@ async fn upsert_rollups<'a>(tx: &Transaction<'_>, fresh: impl Iterator<Item = &'
             (&degraded, Type::INT8_ARRAY),
             (&down, Type::INT8_ARRAY),
             (&error, Type::INT8_ARRAY),
+            (&maintenance, Type::INT8_ARRAY),
         ],
     )
     .await?;
     Ok(())
+}
+
+/// `(monitor, starts_at, ends_at)` of the maintenance windows of the results' monitors.
+async fn maintenance_windows(tx: &Transaction<'_>, results: &[&CheckResult]) -> StoreResult<Vec<(String, i64, i64)>> {
+    let mut monitors: Vec<&str> = results.iter().map(|r| r.monitor_id.as_str()).collect();
+    monitors.sort_unstable();
+    monitors.dedup();
+    let rows = tx
+        .query_typed(
+            "SELECT monitor_id, starts_at, ends_at FROM maintenance_windows WHERE monitor_id = ANY($1)",
+            &[(&monitors, Type::TEXT_ARRAY)],
+        )
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
 }
 
 async fn execute(tx: &Transaction<'_>, f: &MonitorFacts, writes: &[Write], now: Timestamp) -> StoreResult<()> {

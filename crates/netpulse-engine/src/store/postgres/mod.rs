@@ -321,6 +321,9 @@ impl Store for PgStore {
     async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
         pooled!(self, |c| reads::tallies_since(&c, t, from))
     }
+    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
+        pooled!(self, |c| reads::hourly_tallies_since(&c, t, from))
+    }
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
         pooled!(self, |c| reads::monitor_state(&c, t, m))
     }

@@ -110,23 +110,49 @@ pub async fn tally(c: &Client, t: &TenantId, m: &MonitorId, from: Timestamp, to:
 /// A tally from columns `first..first + 4` holding `SUM(...)::BIGINT` (NULL when no rows).
 pub(super) fn tally_at(r: &Row, first: usize) -> StoreResult<Tally> {
     let n = |i: usize| r.try_get::<_, Option<i64>>(first + i).map(|v| v.unwrap_or(0) as u64);
-    Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)? })
+    Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)?, maintenance: 0 })
 }
 
 pub(super) const SUMS: &str = "SUM(up)::BIGINT, SUM(degraded)::BIGINT, SUM(down)::BIGINT, SUM(error)::BIGINT";
+/// [`SUMS`] and the checks made during maintenance (only the hourly rollup counts those apart).
+const HOURLY_SUMS: &str =
+    "SUM(up)::BIGINT, SUM(degraded)::BIGINT, SUM(down)::BIGINT, SUM(error)::BIGINT, SUM(maintenance)::BIGINT";
+
+/// A tally from columns `first..first + 5`: the outcomes, then the maintenance count.
+fn hourly_tally_at(r: &Row, first: usize) -> StoreResult<Tally> {
+    let maintenance = r.try_get::<_, Option<i64>>(first + 4)?.unwrap_or(0) as u64;
+    Ok(Tally { maintenance, ..tally_at(r, first)? })
+}
 
 pub async fn tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
     let hour = from.millis().div_euclid(HOUR_MS) * HOUR_MS;
     let rows = c
         .query_typed(
             &format!(
-                "SELECT monitor_id, {SUMS} FROM uptime_hourly WHERE tenant_id = $1 AND hour_start >= $2 \
+                "SELECT monitor_id, {HOURLY_SUMS} FROM uptime_hourly WHERE tenant_id = $1 AND hour_start >= $2 \
                  GROUP BY monitor_id"
             ),
             &[(&t.as_str(), Type::TEXT), (&hour, Type::INT8)],
         )
         .await?;
-    rows.iter().map(|r| Ok((MonitorId::from_trusted(r.try_get(0)?), tally_at(r, 1)?))).collect()
+    rows.iter().map(|r| Ok((MonitorId::from_trusted(r.try_get(0)?), hourly_tally_at(r, 1)?))).collect()
+}
+
+pub async fn hourly_tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
+    let hour = from.millis().div_euclid(HOUR_MS) * HOUR_MS;
+    let rows = c
+        .query_typed(
+            "SELECT monitor_id, hour_start, up, degraded, down, error, maintenance FROM uptime_hourly \
+             WHERE tenant_id = $1 AND hour_start >= $2 ORDER BY monitor_id, hour_start",
+            &[(&t.as_str(), Type::TEXT), (&hour, Type::INT8)],
+        )
+        .await?;
+    let mut out = HourlyTallies::new();
+    for r in &rows {
+        let m = MonitorId::from_trusted(r.try_get(0)?);
+        out.entry(m).or_default().push((Timestamp::from_millis(r.try_get(1)?), hourly_tally_at(r, 2)?));
+    }
+    Ok(out)
 }
 
 pub async fn monitor_state(c: &Client, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {

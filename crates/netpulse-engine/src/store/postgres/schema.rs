@@ -190,6 +190,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX invitations_by_tenant ON invitations(tenant_id, created_at);
     "#,
+    // Checks made during a maintenance window, counted apart from the outcome columns.
+    r#"
+    ALTER TABLE uptime_hourly ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -158,7 +158,8 @@ pub async fn hourly_tallies(
 ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
     let rows = c
         .query_typed(
-            "SELECT monitor_id, hour_start, up::INT8, degraded::INT8, down::INT8, error::INT8 FROM uptime_hourly \
+            "SELECT monitor_id, hour_start, up::INT8, degraded::INT8, down::INT8, error::INT8, maintenance::INT8 \
+             FROM uptime_hourly \
              WHERE tenant_id = $1 AND hour_start >= $2 AND monitor_id = ANY($3)",
             &[(&t.as_str(), Type::TEXT), (&from.millis(), Type::INT8), (&ids(monitors), Type::TEXT_ARRAY)],
         )
@@ -169,7 +170,7 @@ pub async fn hourly_tallies(
             Ok((
                 MonitorId::from_trusted(r.try_get(0)?),
                 Timestamp::from_millis(r.try_get(1)?),
-                Tally { up: n(2)?, degraded: n(3)?, down: n(4)?, error: n(5)? },
+                Tally { up: n(2)?, degraded: n(3)?, down: n(4)?, error: n(5)?, maintenance: n(6)? },
             ))
         })
         .collect()

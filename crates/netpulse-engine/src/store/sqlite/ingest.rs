@@ -72,7 +72,13 @@ fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
         r.provenance.as_str(),
     ])?;
     if n == 1 && r.provenance == netpulse_core::Provenance::Live {
-        let col = r.outcome.as_str();
+        let in_maintenance: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM maintenance_windows WHERE tenant_id = ?1 AND monitor_id = ?2 \
+                 AND starts_at <= ?3 AND ends_at > ?3)",
+            )?
+            .query_row(params![r.tenant_id.as_str(), r.monitor_id.as_str(), r.started_at.millis()], |row| row.get(0))?;
+        let col = if in_maintenance { "maintenance" } else { r.outcome.as_str() };
         let hour = r.started_at.millis().div_euclid(HOUR_MS) * HOUR_MS;
         tx.prepare_cached(&format!(
             "INSERT INTO uptime_hourly (monitor_id, hour_start, tenant_id, {col}) VALUES (?1, ?2, ?3, 1) \

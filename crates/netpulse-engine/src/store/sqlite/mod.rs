@@ -351,6 +351,10 @@ impl Store for SqliteStore {
         let t = t.clone();
         self.read(move |c| reads::tallies_since(c, &t, from)).await
     }
+    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
+        let t = t.clone();
+        self.read(move |c| reads::hourly_tallies_since(c, &t, from)).await
+    }
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
         let (t, m) = (t.clone(), m.clone());
         self.read(move |c| reads::monitor_state(c, &t, &m)).await

@@ -92,18 +92,42 @@ pub fn tally(c: &Connection, t: &TenantId, m: &MonitorId, from: Timestamp, to: T
 
 pub(super) fn tally_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Tally> {
     let n = |i: usize| r.get::<_, Option<i64>>(first + i).map(|v| v.unwrap_or(0) as u64);
-    Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)? })
+    Ok(Tally { up: n(0)?, degraded: n(1)?, down: n(2)?, error: n(3)?, maintenance: 0 })
+}
+
+/// [`tally_row`] and, in the next column, the checks made during maintenance (only the
+/// hourly rollup counts those apart).
+fn hourly_tally_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Tally> {
+    let maintenance = r.get::<_, Option<i64>>(first + 4)?.unwrap_or(0) as u64;
+    Ok(Tally { maintenance, ..tally_row(r, first)? })
 }
 
 pub fn tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
     let hour = from.millis().div_euclid(3_600_000) * 3_600_000;
     let mut stmt = c.prepare_cached(
-        "SELECT monitor_id, SUM(up), SUM(degraded), SUM(down), SUM(error) FROM uptime_hourly \
+        "SELECT monitor_id, SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM uptime_hourly \
          WHERE tenant_id = ?1 AND hour_start >= ?2 GROUP BY monitor_id",
     )?;
-    let rows =
-        stmt.query_map(params![t.as_str(), hour], |r| Ok((MonitorId::from_trusted(r.get(0)?), tally_row(r, 1)?)))?;
+    let rows = stmt
+        .query_map(params![t.as_str(), hour], |r| Ok((MonitorId::from_trusted(r.get(0)?), hourly_tally_row(r, 1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn hourly_tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
+    let hour = from.millis().div_euclid(3_600_000) * 3_600_000;
+    let mut stmt = c.prepare_cached(
+        "SELECT monitor_id, hour_start, up, degraded, down, error, maintenance FROM uptime_hourly \
+         WHERE tenant_id = ?1 AND hour_start >= ?2 ORDER BY monitor_id, hour_start",
+    )?;
+    let rows = stmt.query_map(params![t.as_str(), hour], |r| {
+        Ok((MonitorId::from_trusted(r.get(0)?), Timestamp::from_millis(r.get(1)?), hourly_tally_row(r, 2)?))
+    })?;
+    let mut out = HourlyTallies::new();
+    for row in rows {
+        let (m, at, tally) = row?;
+        out.entry(m).or_default().push((at, tally));
+    }
+    Ok(out)
 }
 
 pub fn monitor_state(c: &Connection, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {

@@ -268,6 +268,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX invitations_by_tenant ON invitations(tenant_id, created_at);
     "#,
+    // Checks made during a maintenance window, counted apart from the outcome columns.
+    r#"
+    ALTER TABLE uptime_hourly ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -127,7 +127,7 @@ pub fn hourly_tallies(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT monitor_id, hour_start, up, degraded, down, error FROM uptime_hourly \
+        "SELECT monitor_id, hour_start, up, degraded, down, error, maintenance FROM uptime_hourly \
          WHERE tenant_id = ?1 AND hour_start >= ?2 AND monitor_id IN ({})",
         placeholders(monitors.len(), 3)
     );
@@ -143,6 +143,7 @@ pub fn hourly_tallies(
                 degraded: r.get::<_, i64>(3)? as u64,
                 down: r.get::<_, i64>(4)? as u64,
                 error: r.get::<_, i64>(5)? as u64,
+                maintenance: r.get::<_, i64>(6)? as u64,
             },
         ))
     })?;

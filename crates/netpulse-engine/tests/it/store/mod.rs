@@ -58,6 +58,8 @@ contract!(
     the_demo_seeds_once_and_its_notices_reach_no_channel,
     a_new_password_revokes_the_users_other_sessions,
     an_invitation_joins_once_and_sessions_switch_only_into_memberships,
+    hourly_rollups_come_per_monitor_in_time_order,
+    checks_during_maintenance_are_rolled_up_apart,
 );
 
 use retention::{
@@ -203,4 +205,58 @@ async fn another_tenants_ids_behave_as_missing(backend: Backend) {
     assert_eq!(r.notices, 0);
     assert!(store.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap().is_empty());
     assert!(store.get_monitor(&t, &m).await.unwrap().unwrap().status.last_checked_at.is_none());
+}
+
+async fn hourly_rollups_come_per_monitor_in_time_order(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    let other_monitor = add_monitor(&*store, &t, draft("other", Policy::default())).await;
+    let hour = 3_600;
+    let batch = [
+        result(&t, &m, 11 * hour + 1, Outcome::Up),
+        result(&t, &m, 10 * hour + 1, Outcome::Up),
+        result(&t, &m, 10 * hour + 61, Outcome::Down),
+        result(&t, &m, 11 * hour + 61, Outcome::Degraded),
+        result(&t, &other_monitor, 11 * hour + 5, Outcome::Error),
+        result(&t, &m, 9 * hour, Outcome::Up),
+    ];
+    store.ingest(&batch, Timestamp::from_secs(12 * hour)).await.unwrap();
+
+    let got = store.hourly_tallies_since(&t, Timestamp::from_secs(10 * hour + 1800)).await.unwrap();
+    let mine: Vec<(i64, u64, u64, u64)> =
+        got[&m].iter().map(|(at, c)| (at.millis() / 1000 / hour, c.up, c.degraded, c.down)).collect();
+    assert_eq!(mine, vec![(10, 1, 0, 1), (11, 1, 1, 0)], "{backend:?}: from the hour of `from`, oldest first");
+    assert_eq!(got[&other_monitor].len(), 1, "{backend:?}");
+    assert_eq!(got[&other_monitor][0].1.error, 1, "{backend:?}");
+    let other: TenantId = fresh();
+    assert!(store.hourly_tallies_since(&other, Timestamp::from_secs(0)).await.unwrap().is_empty(), "{backend:?}");
+}
+
+async fn checks_during_maintenance_are_rolled_up_apart(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    let hour = 3_600;
+    let window = netpulse_engine::store::MaintenanceWindow {
+        id: "mw_contract".into(),
+        monitor_id: m.clone(),
+        starts_at: Timestamp::from_secs(10 * hour),
+        ends_at: Timestamp::from_secs(10 * hour + 1800),
+        repeat_every_s: None,
+        reason: "upgrade".into(),
+        phase: "scheduled".into(),
+    };
+    store.create_maintenance(&t, &window).await.unwrap();
+    let batch = [
+        result(&t, &m, 10 * hour + 60, Outcome::Down),
+        result(&t, &m, 10 * hour + 120, Outcome::Up),
+        result(&t, &m, 10 * hour + 1800, Outcome::Down),
+        result(&t, &m, 10 * hour + 2000, Outcome::Up),
+    ];
+    store.ingest(&batch, Timestamp::from_secs(11 * hour)).await.unwrap();
+    let all = (Timestamp::from_secs(0), Timestamp::from_secs(20 * hour));
+    let rolled = store.tally_window(&t, &m, &hourly_only(all.0, all.1)).await.unwrap();
+    assert_eq!((rolled.up, rolled.down), (1, 1), "{backend:?}: the window's two checks count for neither");
+    assert_eq!(rolled.uptime_percent(), Some(50.0), "{backend:?}");
+    let since = store.tallies_since(&t, all.0).await.unwrap();
+    assert_eq!(since[&m].maintenance, 2, "{backend:?}");
+    let hours = store.hourly_tallies_since(&t, all.0).await.unwrap();
+    assert_eq!(hours[&m][0].1.maintenance, 2, "{backend:?}");
 }

@@ -1,0 +1,194 @@
+//! Creating and editing monitors from the dashboard: one server-rendered form for every
+//! kind (the script shows only the chosen kind's fields). A submission becomes the API's
+//! input shape ([`form_fields`](super::form_fields)) and goes through the API's own create
+//! and replace functions, so the form and the API refuse the same input with the same
+//! message; the message appears next to the field and the user's input is kept.
+//!
+//! Every form carries the signed-in caller's CSRF token in a hidden field; a submission
+//! without it is refused before anything is parsed.
+
+use super::form_fields::{form_field, from_input, to_input, FormValues, Input, FIELDS, KINDS};
+use super::{not_found, page, signed_in, SignedIn};
+use crate::api::error::ApiError;
+use crate::api::{monitors, same_secret, AppState};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+use netpulse_core::incident::Policy;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+pub struct KindQuery {
+    kind: Option<String>,
+}
+
+/// `GET /monitors/new`: an empty form with the API's defaults filled in.
+pub async fn new_form(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<KindQuery>) -> Response {
+    let auth = match signed_in(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let kind = q.kind.filter(|k| KINDS.contains(&k.as_str())).unwrap_or_else(|| "http".into());
+    render(&auth, &Target::New, &kind, &defaults(&s), None)
+}
+
+/// `POST /monitors/new`.
+pub async fn create(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let (auth, values) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let kind = values.get("kind").map(String::as_str).unwrap_or("");
+    if !KINDS.contains(&kind) {
+        let e = ApiError::invalid("kind", format!("{kind} is not a monitor kind; use one of {}", KINDS.join(", ")));
+        return render(&auth, &Target::New, "http", &values, Some(&e));
+    }
+    match monitors::create_from(&s, &auth.caller, to_input(kind, &values)).await {
+        Ok(view) => Redirect::to(&format!("/monitors/{}", view.record.id)).into_response(),
+        Err(e) => render(&auth, &Target::New, kind, &values, Some(&e)),
+    }
+}
+
+/// `GET /monitors/{id}/edit`: the form filled with the stored monitor.
+pub async fn edit_form(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let auth = match signed_in(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Err(e) = auth.caller.require_write() {
+        // The form shows every stored field, secrets included: only for those who may change it.
+        return e.into_response();
+    }
+    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found() };
+    let values = from_input(&monitors::draft_json(&view.record.draft));
+    render(&auth, &Target::Edit(id), view.record.draft.spec.kind(), &values, None)
+}
+
+/// `POST /monitors/{id}/edit`: replaces the definition; the kind and the fields the form
+/// does not show (channels, dependency) stay as stored.
+pub async fn update(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let (auth, values) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found() };
+    let kind = view.record.draft.spec.kind();
+    let stored = monitors::draft_json(&view.record.draft);
+    let mut input = to_input(kind, &values);
+    for k in ["channels", "depends_on"] {
+        input.insert(k.into(), stored.get(k).cloned().unwrap_or(Value::Null));
+    }
+    match monitors::replace(&s, &auth.caller, view, input).await {
+        Ok(_) => Redirect::to(&format!("/monitors/{id}")).into_response(),
+        Err(e) => render(&auth, &Target::Edit(id), kind, &values, Some(&e)),
+    }
+}
+
+/// The signed-in caller and the submitted values, once the CSRF token matched.
+pub(super) async fn submitted(
+    s: &AppState,
+    headers: &HeaderMap,
+    form: Vec<(String, String)>,
+) -> Result<(SignedIn, FormValues), Response> {
+    let auth = signed_in(s, headers).await?;
+    let values: FormValues = form.into_iter().collect();
+    let sent = values.get("csrf").map(String::as_bytes).unwrap_or_default();
+    if !same_secret(sent, auth.csrf.as_bytes()) {
+        let body = html! { h1 { "Form expired" } p.error role="alert" { "This form was not sent from this dashboard session. Reload the page and try again." } };
+        return Err((StatusCode::FORBIDDEN, page("Form expired", true, body)).into_response());
+    }
+    Ok((auth, values))
+}
+
+fn defaults(s: &AppState) -> FormValues {
+    let cfg = &s.config.monitors;
+    let policy = serde_json::to_value(Policy::default()).expect("policy serializes");
+    let Value::Object(input) = json!({
+        "method": "GET", "expected_status": "200-399", "follow_redirects": true, "verify_tls": true,
+        "port": 443, "warn_days": 14, "record_type": "A", "grace_s": 60, "retries": 0,
+        "interval_s": cfg.default_interval_s, "regions": [cfg.local_region], "policy": policy,
+    }) else {
+        unreachable!("an object literal")
+    };
+    from_input(&input)
+}
+
+enum Target {
+    New,
+    Edit(String),
+}
+
+fn render(auth: &SignedIn, target: &Target, kind: &str, values: &FormValues, error: Option<&ApiError>) -> Response {
+    let (title, action, submit) = match target {
+        Target::New => ("New monitor".to_owned(), "/monitors/new".to_owned(), "Create monitor"),
+        Target::Edit(id) => ("Edit monitor".to_owned(), format!("/monitors/{id}/edit"), "Save changes"),
+    };
+    let at_field = error.and_then(|e| e.field.as_deref()).and_then(form_field);
+    let body = html! {
+        h1 { (title) }
+        @if let (Some(e), None) = (error, at_field) { p.error #form-error role="alert" { (e.message) } }
+        form.monitor method="post" action=(action) novalidate {
+            input type="hidden" name="csrf" value=(auth.csrf);
+            (kind_field(target, kind))
+            @for field in FIELDS {
+                (field_row(field, kind, values, error.filter(|_| at_field == Some(field.key))))
+            }
+            button type="submit" { (submit) }
+        }
+    };
+    let status = error.map_or(StatusCode::OK, |e| e.status);
+    (status, page(&title, true, body)).into_response()
+}
+
+fn kind_field(target: &Target, kind: &str) -> Markup {
+    html! {
+        div.field {
+            label for="f-kind" { "Kind" }
+            @if let Target::Edit(_) = target {
+                input #f-kind type="text" value=(kind) readonly;
+                span.sub { "A monitor's kind cannot change; create a new monitor instead." }
+            } @else {
+                select #f-kind name="kind" {
+                    @for k in KINDS { option value=(k) selected[k == kind] { (k) } }
+                }
+            }
+        }
+    }
+}
+
+fn field_row(field: &super::form_fields::Field, kind: &str, values: &FormValues, error: Option<&ApiError>) -> Markup {
+    let id = format!("f-{}", field.key.replace('.', "-"));
+    let value = values.get(field.key).map(String::as_str).unwrap_or("");
+    let message = error.map(|e| {
+        let api_field = e.field.as_deref().unwrap_or("");
+        e.message.strip_prefix(&format!("{api_field}: ")).unwrap_or(&e.message).to_owned()
+    });
+    let error_id = format!("{id}-error");
+    html! {
+        div.field.invalid[message.is_some()] data-kinds=(field.kinds.join(" ")) hidden[!field.applies_to(kind)] {
+            label for=(id) { (field.label) }
+            @match field.input {
+                Input::Check => input #(id) type="checkbox" name=(field.key) checked[values.contains_key(field.key)];,
+                Input::Headers | Input::Multiline => textarea #(id) name=(field.key) rows="3" { (value) },
+                Input::Choice(options) => select #(id) name=(field.key) {
+                    @for o in options { option value=(o) selected[*o == value] { (o) } }
+                },
+                Input::Number => input #(id) type="text" inputmode="numeric" name=(field.key) value=(value) aria-describedby=[message.as_ref().map(|_| &error_id)];,
+                _ => input #(id) type="text" name=(field.key) value=(value) aria-describedby=[message.as_ref().map(|_| &error_id)];,
+            }
+            @if !field.hint.is_empty() { span.sub { (field.hint) } }
+            @if let Some(m) = &message { p.error id=(error_id) role="alert" { (m) } }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! One monitor's page: state, target and 24 h uptime, its incidents, the latency chart (a
+//! line per region), latency per region, the result table (50 per page, older pages by the
+//! store's cursor) and the badge URLs. The first page updates live; older pages stay put.
+
+use super::{badge, badges, chart, incidents, not_found, page, percent, signed_in, state_of};
+use crate::api::error::ApiError;
+use crate::api::AppState;
+use crate::clock;
+use crate::store::IncidentFilter;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+use netpulse_core::{CheckResult, MonitorId};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+const PAGE: usize = 50;
+const WEEK_MS: i64 = 7 * 86_400_000;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    cursor: Option<String>,
+}
+
+/// `GET /monitors/{id}?cursor=…`.
+pub async fn show(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let auth = match signed_in(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Ok(id) = MonitorId::parse(&id) else { return not_found() };
+    let now = clock::now();
+    let t = auth.tenant();
+    let view = match s.store.get_monitor(t, &id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return not_found(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let filter = IncidentFilter { monitor: Some(id.clone()), open_only: false };
+    let loaded = tokio::try_join!(
+        s.store.list_results(t, &id, now.minus_ms(WEEK_MS), now.plus_ms(1), PAGE, q.cursor.as_deref()),
+        s.store.list_incidents(t, &filter, 20),
+        s.store.tally(t, &id, now.minus_ms(86_400_000), now.plus_ms(1)),
+    );
+    let (results, incidents, tally) = match loaded {
+        Ok(x) => x,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let older = q.cursor.is_some();
+    let d = &view.record.draft;
+    let body = html! {
+        @if auth.caller.is_demo() { (crate::demo::banner()) }
+        h1 data-monitor=(id) { (d.name) " " span #state { (badge(state_of(&view))) } }
+        p.sub { (d.spec.kind()) " · " (crate::api::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } }
+        @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
+        h2 { "Incidents" }
+        (incidents::table(&incidents, None))
+        h2 { "Latency" }
+        (chart::latency(&results.results))
+        (per_region(&results.results))
+        h2 { @if older { "Older results" } @else { "Recent results" } }
+        (results_table(&results.results, older))
+        p.pager {
+            @if older { a href={ "/monitors/" (id) } { "← Newest" } " " }
+            @if let Some(next) = &results.next { a #older rel="next" href={ "/monitors/" (id) "?cursor=" (next) } { "Older results →" } }
+        }
+        (badges::snippet(&s.base_url, &id, &s.badge_key.sign(&id)))
+    };
+    page(&d.name, true, body).into_response()
+}
+
+fn results_table(results: &[CheckResult], older: bool) -> Markup {
+    html! {
+        table #results data-paged=[older.then_some("1")] {
+            thead { tr { th { "Started" } th { "Outcome" } th { "Latency" } th { "Status" } th { "Region" } th { "Error" } } }
+            tbody { @for r in results { tr data-result=(r.id) {
+                td { (r.started_at) }
+                td { (badge(r.outcome.as_str())) }
+                td { (r.timings.total_ms.map_or("–".into(), |l| format!("{l} ms"))) }
+                td { (r.status_code.map_or("–".into(), |c| c.to_string())) }
+                td { (r.region) }
+                td.error { (r.error.as_deref().unwrap_or("")) }
+            } } }
+        }
+    }
+}
+
+/// Per region over the shown results: checks, failures, median and slowest latency.
+fn per_region(results: &[CheckResult]) -> Markup {
+    let mut by: BTreeMap<&str, (usize, usize, Vec<u32>)> = BTreeMap::new();
+    for r in results {
+        let e = by.entry(r.region.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(r.outcome.is_failure());
+        e.2.extend(r.timings.total_ms);
+    }
+    for (_, _, lat) in by.values_mut() {
+        lat.sort_unstable();
+    }
+    let ms = |v: Option<&u32>| v.map_or("–".into(), |v| format!("{v} ms"));
+    html! {
+        @if !by.is_empty() {
+            table #regions.compact {
+                thead { tr { th { "Region" } th { "Checks shown" } th { "Failed" } th { "Median latency" } th { "Slowest" } } }
+                tbody { @for (region, (n, failed, lat)) in &by { tr data-region=(region) {
+                    td { (region) } td { (n) } td { (failed) }
+                    td data-cell="median" { (ms(lat.get(lat.len() / 2))) } td { (ms(lat.last())) }
+                } } }
+            }
+        }
+    }
+}
