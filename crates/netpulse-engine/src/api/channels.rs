@@ -115,7 +115,7 @@ fn web_url(url: &str, config: &Config) -> ApiResult<String> {
 
 /// The URL as shown: chat webhook URLs carry their credential in the path, so only the
 /// scheme, host and the path's last four characters are shown.
-pub(crate) fn shown_url(c: &ChannelRecord) -> String {
+fn shown_url(c: &ChannelRecord) -> String {
     if !matches!(c.kind, ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams) {
         return c.url.clone();
     }
@@ -125,6 +125,11 @@ pub(crate) fn shown_url(c: &ChannelRecord) -> String {
     let path = u.path();
     let tail = if path.len() > 16 { path.get(path.len() - 4..).unwrap_or("") } else { "" };
     format!("{}://{}/…{tail}", u.scheme(), u.host_str().unwrap_or(""))
+}
+
+/// Where a channel sends, as `a` may see it (the API's `url` field; the dashboard shows the same).
+pub(crate) fn visible_url(c: &ChannelRecord, a: Audience) -> String {
+    channel_json(c, a)["url"].as_str().unwrap_or(super::audience::HIDDEN).to_owned()
 }
 
 /// A channel in its API shape, as `a` may see it.

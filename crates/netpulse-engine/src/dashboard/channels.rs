@@ -5,13 +5,13 @@
 //! and a webhook's signing secret appears once, on the page right after it was created. A
 //! refused form keeps what was typed except the secret.
 
-use super::forms::submitted;
+use super::forms::{submitted, Submitted};
 use super::{badge, page, signed_in, SignedIn};
-use crate::api::channels::{create_from, send_test, shown_url};
+use crate::api::channels::{create_from, send_test, visible_url};
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::store::{ChannelKind, ChannelRecord};
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
@@ -37,11 +37,7 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// `POST /channels`: add a channel.
-pub async fn create(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
+pub async fn create(State(s): State<AppState>, headers: HeaderMap, form: Submitted) -> Response {
     let (auth, values) = match submitted(&s, &headers, form).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -63,12 +59,7 @@ pub async fn create(
 }
 
 /// `POST /channels/{id}/test`: send a test notification and say how it went.
-pub async fn test(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
+pub async fn test(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>, form: Submitted) -> Response {
     let (auth, _) = match submitted(&s, &headers, form).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -104,7 +95,7 @@ async fn render(
         @if rows.is_empty() { p.empty #no-channels { "No channels yet: incidents notify nobody." } }
         table #channels hidden[rows.is_empty()] {
             thead { tr { th { "Name" } th { "Kind" } th { "Sends to" } th { "Secret" } th { "State" } th { "" } } }
-            tbody { @for c in &rows { (row(c, &auth.csrf)) } }
+            tbody { @for c in &rows { (row(c, auth)) } }
         }
         h2 { "Add a channel" }
         (create_form(&auth.csrf, typed, error.as_ref()))
@@ -134,16 +125,16 @@ fn notice_markup(notice: &Notice) -> Markup {
     }
 }
 
-fn row(c: &ChannelRecord, csrf: &str) -> Markup {
+fn row(c: &ChannelRecord, auth: &SignedIn) -> Markup {
     html! {
         tr data-channel=(c.id) {
             td { (c.name) }
             td { (c.kind.as_str()) }
-            td.sub { (shown_url(c)) }
+            td.sub { (visible_url(c, auth.caller.audience())) }
             td { @if c.secret.expose().is_empty() { "–" } @else { "set (hidden)" } }
             td { (badge(if c.enabled { "up" } else { "paused" })) }
             td { form.inline method="post" action={ "/channels/" (c.id) "/test" } {
-                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="csrf" value=(auth.csrf);
                 button type="submit" data-action="test" { "Send test" }
             } }
         }

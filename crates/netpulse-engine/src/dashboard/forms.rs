@@ -11,8 +11,9 @@ use super::form_fields::{form_field, from_input, to_input, FormValues, Input, FI
 use super::{not_found, page, signed_in, SignedIn};
 use crate::api::error::ApiError;
 use crate::api::{monitors, same_secret, AppState};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use netpulse_core::incident::Policy;
@@ -35,11 +36,7 @@ pub async fn new_form(State(s): State<AppState>, headers: HeaderMap, Query(q): Q
 }
 
 /// `POST /monitors/new`.
-pub async fn create(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
-) -> Response {
+pub async fn create(State(s): State<AppState>, headers: HeaderMap, form: Submitted) -> Response {
     let (auth, values) = match submitted(&s, &headers, form).await {
         Ok(x) => x,
         Err(r) => return r,
@@ -76,7 +73,7 @@ pub async fn update(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    form: Submitted,
 ) -> Response {
     let (auth, values) = match submitted(&s, &headers, form).await {
         Ok(x) => x,
@@ -95,13 +92,22 @@ pub async fn update(
     }
 }
 
-/// The signed-in caller and the submitted values, once the CSRF token matched.
+/// A dashboard form's body, read only once the sender is known (so a caller without the
+/// right gets 403, not a complaint about the body).
+pub(super) type Submitted = Result<Form<Vec<(String, String)>>, FormRejection>;
+
+/// The signed-in caller and the submitted values, once the CSRF token matched. Forms are
+/// for signed-in people: a bearer token is refused before the body is read.
 pub(super) async fn submitted(
     s: &AppState,
     headers: &HeaderMap,
-    form: Vec<(String, String)>,
+    form: Submitted,
 ) -> Result<(SignedIn, FormValues), Response> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return Err(ApiError::forbidden("dashboard forms are for signed-in people; use the API").into_response());
+    }
     let auth = signed_in(s, headers).await?;
+    let Form(form) = form.map_err(|e| ApiError::bad_request(e.body_text()).into_response())?;
     let values: FormValues = form.into_iter().collect();
     let sent = values.get("csrf").map(String::as_bytes).unwrap_or_default();
     if !same_secret(sent, auth.csrf.as_bytes()) {

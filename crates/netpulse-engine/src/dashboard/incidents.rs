@@ -3,12 +3,12 @@
 //! buttons are small forms with the CSRF token that go through the API's own command
 //! function, so they obey the same roles and the same state machine as the API.
 
-use super::forms::submitted;
+use super::forms::{submitted, Submitted};
 use super::{badge, not_found, page, signed_in, SignedIn};
 use crate::api::error::ApiError;
 use crate::api::{incidents as api, AppState};
 use crate::store::{IncidentCommand, IncidentFilter, IncidentRecord, IncidentStatus};
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
@@ -127,7 +127,7 @@ pub async fn acknowledge(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    form: Submitted,
 ) -> Response {
     command(s, headers, id, form, |by| IncidentCommand::Acknowledge { by }).await
 }
@@ -137,7 +137,7 @@ pub async fn resolve(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    form: Submitted,
 ) -> Response {
     command(s, headers, id, form, |by| IncidentCommand::Resolve { by }).await
 }
@@ -146,7 +146,7 @@ async fn command(
     s: AppState,
     headers: HeaderMap,
     id: String,
-    form: Vec<(String, String)>,
+    form: Submitted,
     cmd: fn(String) -> IncidentCommand,
 ) -> Response {
     let (auth, _) = match submitted(&s, &headers, form).await {

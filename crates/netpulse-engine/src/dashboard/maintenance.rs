@@ -5,13 +5,13 @@
 //! recorded; alerts are muted.
 
 use super::form_fields::FormValues;
-use super::forms::submitted;
+use super::forms::{submitted, Submitted};
 use super::{badge, not_found, page, signed_in, SignedIn};
 use crate::api::error::ApiError;
 use crate::api::maintenance::{cancel_window, create_from};
 use crate::api::{monitors, AppState};
 use crate::store::MonitorView;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
@@ -41,7 +41,7 @@ pub async fn create(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    form: Submitted,
 ) -> Response {
     let (auth, values) = match submitted(&s, &headers, form).await {
         Ok(x) => x,
@@ -68,7 +68,7 @@ pub async fn cancel(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<Vec<(String, String)>>,
+    form: Submitted,
 ) -> Response {
     let (auth, values) = match submitted(&s, &headers, form).await {
         Ok(x) => x,
