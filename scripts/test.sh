@@ -25,6 +25,10 @@ if [ ! -d crates/netpulse-engine/tests/browser/node_modules ]; then
     (cd crates/netpulse-engine/tests/browser && npm ci --no-audit --no-fund)
 fi
 
+# The README's run command (`cargo run --release -- serve`) must resolve to the engine: a
+# workspace with two binaries needs `default-members` for that. Checked on the debug build.
+cargo run -q -- --help > /dev/null
+
 cargo nextest run --workspace --no-fail-fast "$@"
 
 # Leg 2: every engine integration test again on PostgreSQL through PgBouncer (transaction mode)
