@@ -120,7 +120,7 @@ pub async fn tokens(State(s): State<AppState>, headers: HeaderMap) -> Response {
             thead { tr { th { "Name" } th { "Scope" } th { "Acts as" } th { "Created" } th { "Last used" } } }
             tbody { @for t in &tokens { tr {
                 td { (t.name) }
-                td { (if t.scope == crate::store::Scope::Write { "write" } else { "read" }) }
+                td { (t.scope.as_str()) }
                 td { (t.role.as_str()) }
                 td { (t.created_at) }
                 td { (when(t.last_used_at)) }
