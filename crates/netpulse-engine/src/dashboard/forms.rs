@@ -103,8 +103,8 @@ pub(super) async fn submitted(
     headers: &HeaderMap,
     form: Submitted,
 ) -> Result<(SignedIn, FormValues), Response> {
-    if headers.contains_key(header::AUTHORIZATION) {
-        return Err(ApiError::forbidden("dashboard forms are for signed-in people; use the API").into_response());
+    if let Some(refused) = bearer_refused(headers) {
+        return Err(refused);
     }
     let auth = signed_in(s, headers).await?;
     let Form(form) = form.map_err(|e| ApiError::bad_request(e.body_text()).into_response())?;
@@ -115,6 +115,15 @@ pub(super) async fn submitted(
         return Err((StatusCode::FORBIDDEN, page("Form expired", true, body)).into_response());
     }
     Ok((auth, values))
+}
+
+/// Dashboard forms are for signed-in people: a request carrying a bearer token is refused
+/// (before its body is read).
+pub(super) fn bearer_refused(headers: &HeaderMap) -> Option<Response> {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    Some(ApiError::forbidden("dashboard forms are for signed-in people; use the API").into_response())
 }
 
 fn defaults(s: &AppState) -> FormValues {

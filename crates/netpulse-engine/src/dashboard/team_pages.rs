@@ -13,7 +13,7 @@ use crate::api::AppState;
 use crate::store::Role;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use netpulse_core::Timestamp;
@@ -120,7 +120,7 @@ pub async fn tokens(State(s): State<AppState>, headers: HeaderMap) -> Response {
             thead { tr { th { "Name" } th { "Scope" } th { "Acts as" } th { "Created" } th { "Last used" } } }
             tbody { @for t in &tokens { tr {
                 td { (t.name) }
-                td { (if t.scope == crate::store::Scope::Write { "write" } else { "read" }) }
+                td { (t.scope.as_str()) }
                 td { (t.role.as_str()) }
                 td { (t.created_at) }
                 td { (when(t.last_used_at)) }
@@ -133,9 +133,8 @@ pub async fn tokens(State(s): State<AppState>, headers: HeaderMap) -> Response {
 
 /// A dashboard form's fields. Bearer tokens get the API's refusal before the body is read.
 fn form_of<T>(headers: &HeaderMap, form: Result<Form<T>, FormRejection>) -> Result<T, Box<Response>> {
-    if headers.contains_key(header::AUTHORIZATION) {
-        let refused = ApiError::forbidden("dashboard forms are for signed-in people; use the API");
-        return Err(Box::new(refused.into_response()));
+    if let Some(refused) = super::forms::bearer_refused(headers) {
+        return Err(Box::new(refused));
     }
     form.map(|Form(f)| f).map_err(|e| Box::new(failed(ApiError::bad_request(e.body_text()))))
 }

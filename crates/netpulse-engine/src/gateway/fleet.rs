@@ -31,6 +31,16 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Jobs older than this when leased are stale: the next one is already due.
 const STALE_JOB_MS: i64 = 60_000;
 
+/// Whether `now` is within three lease periods of `since` (a worker's last request, the start).
+fn within_three_leases(since: Timestamp, lease_period_ms: i64, now: Timestamp) -> bool {
+    now.since(since) <= 3 * lease_period_ms
+}
+
+/// The version alone from a worker's agent string (`netpulse-worker 0.1.0` → `0.1.0`).
+fn version_of(agent: &str) -> String {
+    agent.rsplit(' ').next().unwrap_or_default().to_owned()
+}
+
 /// One worker as last seen (keyed by certificate serial).
 #[derive(Clone, Debug)]
 struct WorkerEntry {
@@ -192,22 +202,18 @@ impl Fleet {
         }
     }
 
-    fn live(&self, last_seen: Timestamp, now: Timestamp) -> bool {
-        now.since(last_seen) <= 3 * self.lease_period_ms
-    }
-
     fn health(&self, w: &WorkerEntry, tenant: &TenantId, now: Timestamp) -> WorkerHealth {
         WorkerHealth {
             name: w.name.clone(),
             region: w.region.clone(),
             serial: w.serial.clone(),
             agent: w.agent.clone(),
-            version: w.agent.rsplit(' ').next().unwrap_or_default().to_owned(),
+            version: version_of(&w.agent),
             last_seen: w.last_seen,
             in_flight: w.in_flight,
             results_total: w.accepted.total(tenant),
             results_per_s: w.accepted.per_second(tenant, now),
-            live: self.live(w.last_seen, now),
+            live: within_three_leases(w.last_seen, self.lease_period_ms, now),
         }
     }
 
@@ -220,12 +226,12 @@ impl Fleet {
             region: w.region.clone(),
             serial: w.serial.clone(),
             agent: w.agent.clone(),
-            version: w.agent.rsplit(' ').next().unwrap_or_default().to_owned(),
+            version: version_of(&w.agent),
             last_seen: w.last_seen,
             in_flight: w.in_flight,
             results_total: total,
             results_per_s: if now.since(w.last_seen) > WINDOW_S * 1000 { 0.0 } else { rate },
-            live: now.since(w.last_seen) <= 3 * w.lease_period_ms,
+            live: within_three_leases(w.last_seen, w.lease_period_ms, now),
         }
     }
 
@@ -324,14 +330,16 @@ impl Fleet {
         let workers = self.workers.lock().expect("fleet lock");
         let remote = self.remote.lock().expect("fleet lock");
         let mut online = self.online.lock().expect("fleet lock");
-        let grace = now.since(self.started) <= 3 * self.lease_period_ms;
+        let grace = within_three_leases(self.started, self.lease_period_ms, now);
         let mut changed = Vec::new();
         for region in self.queues.keys() {
-            let live = workers.values().any(|w| &w.region == region && self.live(w.last_seen, now))
+            let live = workers
+                .values()
+                .any(|w| &w.region == region && within_three_leases(w.last_seen, self.lease_period_ms, now))
                 || remote
                     .workers
                     .iter()
-                    .any(|w| &w.region == region && now.since(w.last_seen) <= 3 * w.lease_period_ms);
+                    .any(|w| &w.region == region && within_three_leases(w.last_seen, w.lease_period_ms, now));
             if !live && grace {
                 continue;
             }

@@ -54,6 +54,24 @@ pub enum Scope {
     Write,
 }
 
+impl Scope {
+    /// The stored (and shown) text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+        }
+    }
+    /// From the stored text; anything but `write` reads as read-only.
+    pub fn parse(s: &str) -> Self {
+        if s == "write" {
+            Scope::Write
+        } else {
+            Scope::Read
+        }
+    }
+}
+
 /// A token that authenticated.
 #[derive(Clone, Debug)]
 pub struct TokenAuth {

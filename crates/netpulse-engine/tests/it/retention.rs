@@ -4,7 +4,7 @@
 //! the tables it read. Runs on the backend chosen by `NETPULSE_TEST_DB`.
 
 use crate::harness::*;
-use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
+use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, TenantId, Timestamp};
 use netpulse_engine::clock;
 use netpulse_engine::config::Config;
 use netpulse_engine::retention::{Retention, RetentionConfig};
@@ -20,21 +20,11 @@ fn history(t: &TenantId, m: &MonitorId, now: Timestamp) -> Vec<CheckResult> {
         .map(|i| {
             let at = now.minus_ms(30_000 + i * EVERY);
             let outcome = [Outcome::Up, Outcome::Down, Outcome::Up, Outcome::Degraded, Outcome::Up][i as usize % 5];
-            CheckResult {
-                id: ResultId::from_parts(at.millis(), clock::random_u128()),
-                tenant_id: t.clone(),
-                monitor_id: m.clone(),
-                region: "local".into(),
-                worker: "test".into(),
-                started_at: at,
-                finished_at: at.plus_ms(100),
-                outcome,
-                timings: Timings { total_ms: Some(40 + (i % 7) as u32), ..Timings::default() },
-                status_code: None,
-                error: outcome.is_failure().then(|| "refused".into()),
-                cert_expires_at: None,
-                provenance: if i % 11 == 0 { Provenance::Demo } else { Provenance::Live },
-            }
+            let provenance = if i % 11 == 0 { Provenance::Demo } else { Provenance::Live };
+            let mut r = crate::status_pages::result(t, m, at, outcome, provenance, "refused");
+            r.finished_at = at.plus_ms(100);
+            r.timings.total_ms = Some(40 + (i % 7) as u32);
+            r
         })
         .collect()
 }

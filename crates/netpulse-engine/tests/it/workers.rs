@@ -54,6 +54,14 @@ pub(crate) fn worker(app: &TestApp, bundle_dir: &Path, blocked: bool) -> Worker 
     worker_with(&gateway(app).to_string(), bundle_dir, guard)
 }
 
+/// Workers `eu-1` (blocked if `eu_blocked`) and `us-1`, their bundles from the CA in `env`.
+pub(crate) fn eu_and_us(app: &TestApp, env: &TestEnv, eu_blocked: bool) -> (Worker, Worker) {
+    let (eu, us) = (env.path().join("b-eu"), env.path().join("b-us"));
+    bundle(&eu, env.path(), env.path(), "eu", "eu-1");
+    bundle(&us, env.path(), env.path(), "us", "us-1");
+    (worker(app, &eu, eu_blocked), worker(app, &us, false))
+}
+
 /// An unblocked worker dialing `engine` (the gateway or a relay in front of it).
 fn worker_at(engine: &str, bundle_dir: &Path) -> Worker {
     worker_with(engine, bundle_dir, SsrfGuard::allow_all())
@@ -82,10 +90,7 @@ pub(crate) async fn results(app: &TestApp, monitor: &str) -> Vec<Value> {
 async fn checks_run_in_each_region_and_one_failing_region_opens_no_incident() {
     let (app, tmp) = engine(&["eu", "us"]).await;
     let target = Target::start().await;
-    bundle(&tmp.path().join("b-eu"), tmp.path(), tmp.path(), "eu", "eu-1");
-    bundle(&tmp.path().join("b-us"), tmp.path(), tmp.path(), "us", "us-1");
-    let eu = worker(&app, &tmp.path().join("b-eu"), true); // eu cannot reach the target
-    let us = worker(&app, &tmp.path().join("b-us"), false);
+    let (eu, us) = eu_and_us(&app, &tmp, true); // eu cannot reach the target
     let id = app
         .create_monitor(json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1,
             "regions": ["eu", "us", "local"]}))
@@ -371,10 +376,7 @@ async fn a_target_down_from_every_region_opens_exactly_one_incident() {
     let target = Target::start().await;
     let hooks = Receiver::start().await;
     app.create_webhook(&hooks).await;
-    bundle(&tmp.path().join("b-eu"), tmp.path(), tmp.path(), "eu", "eu-1");
-    bundle(&tmp.path().join("b-us"), tmp.path(), tmp.path(), "us", "us-1");
-    let eu = worker(&app, &tmp.path().join("b-eu"), false);
-    let us = worker(&app, &tmp.path().join("b-us"), false);
+    let (eu, us) = eu_and_us(&app, &tmp, false);
     let id = app
         .create_monitor(json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1,
             "regions": ["eu", "us", "local"]}))

@@ -245,7 +245,7 @@ pub async fn revoke_session(c: &Client, id_hash: &str, now: Timestamp) -> StoreR
 }
 
 pub async fn create_token(c: &Client, t: &TenantId, rec: &TokenRecord, hash: &str) -> StoreResult<()> {
-    let scope = if rec.scope == Scope::Write { "write" } else { "read" };
+    let scope = rec.scope.as_str();
     c.execute_typed(
         "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at, role) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -273,7 +273,7 @@ pub async fn list_tokens(c: &Client, t: &TenantId) -> StoreResult<Vec<TokenRecor
         .await?;
     rows.iter()
         .map(|r| {
-            let scope = if r.try_get::<_, &str>(2)? == "write" { Scope::Write } else { Scope::Read };
+            let scope = Scope::parse(r.try_get(2)?);
             Ok(TokenRecord {
                 id: TokenId::from_trusted(r.try_get(0)?),
                 name: r.try_get(1)?,

@@ -80,8 +80,7 @@ pub async fn authenticate(c: &Client, token_hash: &str) -> StoreResult<Option<To
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let scope: String = row.try_get(2)?;
-    let scope = if scope == "write" { Scope::Write } else { Scope::Read };
+    let scope = Scope::parse(row.try_get(2)?);
     Ok(Some(TokenAuth {
         token_id: TokenId::from_trusted(row.try_get(0)?),
         tenant_id: TenantId::from_trusted(row.try_get(1)?),

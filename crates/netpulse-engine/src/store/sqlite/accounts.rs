@@ -185,7 +185,7 @@ pub fn revoke_session(c: &Connection, id_hash: &str, now: Timestamp) -> StoreRes
 }
 
 pub fn create_token(c: &Connection, t: &TenantId, rec: &TokenRecord, hash: &str) -> StoreResult<()> {
-    let scope = if rec.scope == Scope::Write { "write" } else { "read" };
+    let scope = rec.scope.as_str();
     c.execute(
         "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at, role) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -200,7 +200,7 @@ pub fn list_tokens(c: &Connection, t: &TenantId) -> StoreResult<Vec<TokenRecord>
          WHERE tenant_id = ?1 AND revoked_at IS NULL ORDER BY created_at, id",
     )?;
     let rows = st.query_map([t.as_str()], |r| {
-        let scope = if r.get::<_, String>(2)? == "write" { Scope::Write } else { Scope::Read };
+        let scope = Scope::parse(&r.get::<_, String>(2)?);
         Ok(TokenRecord {
             id: TokenId::from_trusted(r.get(0)?),
             name: r.get(1)?,

@@ -61,7 +61,7 @@ pub fn authenticate(c: &Connection, token_hash: &str) -> StoreResult<Option<Toke
         )
         .optional()?;
     Ok(row.map(|(id, tenant, scope, role)| {
-        let scope = if scope == "write" { Scope::Write } else { Scope::Read };
+        let scope = Scope::parse(&scope);
         TokenAuth {
             token_id: TokenId::from_trusted(id),
             tenant_id: TenantId::from_trusted(tenant),

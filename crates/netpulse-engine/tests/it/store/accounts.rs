@@ -3,9 +3,10 @@
 //! makes a membership; a session switches only into its user's organisations.
 
 use super::backends::{self, Backend};
+use super::register;
 use netpulse_core::Timestamp;
 use netpulse_engine::clock::fresh;
-use netpulse_engine::store::{NewAccount, NewSession, UserRecord};
+use netpulse_engine::store::NewSession;
 
 pub async fn a_new_password_revokes_the_users_other_sessions(backend: Backend) {
     let store = backends::open(backend, 4).await;
@@ -13,17 +14,7 @@ pub async fn a_new_password_revokes_the_users_other_sessions(backend: Backend) {
     store.bootstrap("hash", now).await.unwrap();
     let mut users = Vec::new();
     for email in ["a@example.com", "b@example.com"] {
-        let user = UserRecord {
-            id: fresh(),
-            email: email.into(),
-            password_hash: "old".into(),
-            verified_at: None,
-            created_at: now,
-        };
-        let tenant = store
-            .register(&NewAccount { user: user.clone(), tenant: fresh(), tenant_name: "t".into() }, now)
-            .await
-            .unwrap();
+        let (user, tenant) = register(&*store, email, now).await;
         for n in 0..2 {
             let s = NewSession {
                 id_hash: format!("{email}-{n}"),
@@ -56,15 +47,8 @@ pub async fn an_invitation_joins_once_and_sessions_switch_only_into_memberships(
     let mut tenants = Vec::new();
     let mut users = Vec::new();
     for email in ["owner@example.com", "bob@example.com"] {
-        let user = UserRecord {
-            id: fresh(),
-            email: email.into(),
-            password_hash: "h".into(),
-            verified_at: None,
-            created_at: now,
-        };
-        let acct = NewAccount { user: user.clone(), tenant: fresh(), tenant_name: email.into() };
-        tenants.push(store.register(&acct, now).await.unwrap());
+        let (user, tenant) = register(&*store, email, now).await;
+        tenants.push(tenant);
         users.push(user.id);
     }
     let (a, b) = (&tenants[0], &tenants[1]);

@@ -2,11 +2,11 @@
 //! organisation stays the oldest tenant (the first account still joins it), and the demo's
 //! outages open incidents but queue no notice, even with enabled channels.
 
-use super::add_channel;
 use super::backends::{self, Backend};
+use super::{add_channel, register};
 use netpulse_core::Timestamp;
 use netpulse_engine::demo;
-use netpulse_engine::store::{IncidentFilter, NewAccount, UserRecord};
+use netpulse_engine::store::IncidentFilter;
 
 pub async fn the_demo_seeds_once_and_its_notices_reach_no_channel(backend: Backend) {
     let store = backends::open(backend, 8).await;
@@ -30,13 +30,6 @@ pub async fn the_demo_seeds_once_and_its_notices_reach_no_channel(backend: Backe
     assert!(store.list_monitors(&bootstrap).await.unwrap().is_empty(), "demo data stays in its tenant");
 
     assert_eq!(store.bootstrap("other", later).await.unwrap(), (bootstrap.clone(), false));
-    let user = UserRecord {
-        id: netpulse_engine::clock::fresh(),
-        email: "first@example.com".into(),
-        password_hash: "x".into(),
-        verified_at: None,
-        created_at: later,
-    };
-    let acct = NewAccount { user: user.clone(), tenant: netpulse_engine::clock::fresh(), tenant_name: "x".into() };
-    assert_eq!(store.register(&acct, later).await.unwrap(), bootstrap, "the first account joins the bootstrap tenant");
+    let (_, joined) = register(&*store, "first@example.com", later).await;
+    assert_eq!(joined, bootstrap, "the first account joins the bootstrap tenant");
 }

@@ -13,7 +13,9 @@ use netpulse_core::retention::UptimeWindow;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
 use netpulse_engine::clock::fresh;
 use netpulse_engine::config::Secret;
-use netpulse_engine::store::{ChannelKind, ChannelRecord, IncidentFilter, MonitorRecord, Store};
+use netpulse_engine::store::{
+    ChannelKind, ChannelRecord, IncidentFilter, MonitorRecord, NewAccount, Store, UserRecord,
+};
 
 /// One `#[tokio::test]` per backend for each contract function `name(Backend)`.
 macro_rules! contract {
@@ -133,6 +135,16 @@ pub async fn add_channel(store: &dyn Store, tenant: &TenantId, name: &str) {
         created_at: Timestamp::from_secs(1),
     };
     store.create_channel(tenant, &ch).await.unwrap();
+}
+
+/// Register an unverified account for `email`, its new organisation named after it: the
+/// user and the tenant it joined (the first account of an install joins the bootstrap one).
+pub async fn register(store: &dyn Store, email: &str, now: Timestamp) -> (UserRecord, TenantId) {
+    let user =
+        UserRecord { id: fresh(), email: email.into(), password_hash: "h".into(), verified_at: None, created_at: now };
+    let acct = NewAccount { user: user.clone(), tenant: fresh(), tenant_name: email.into() };
+    let tenant = store.register(&acct, now).await.unwrap();
+    (user, tenant)
 }
 
 async fn setup(backend: Backend) -> (TestStore, TenantId, MonitorId) {

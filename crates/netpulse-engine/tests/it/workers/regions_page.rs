@@ -5,7 +5,7 @@
 //! `region` event, its monitors not down; another tenant sees the workers but none of these
 //! counts.
 
-use super::{bundle, engine, results, worker};
+use super::{engine, eu_and_us, results};
 use crate::harness::{wait_for, TestApp, TOKEN};
 use netpulse_checker::HttpRequest;
 use netpulse_core::TokenId;
@@ -105,10 +105,7 @@ async fn region_event(addr: SocketAddr, region: &str, status: &str, within: Dura
 async fn the_regions_page_shows_worker_health_and_a_stopped_workers_region_as_offline() {
     let (app, tmp) = engine(&["eu", "us"]).await;
     let target = crate::harness::Target::start().await;
-    bundle(&tmp.path().join("b-eu"), tmp.path(), tmp.path(), "eu", "eu-1");
-    bundle(&tmp.path().join("b-us"), tmp.path(), tmp.path(), "us", "us-1");
-    let eu = worker(&app, &tmp.path().join("b-eu"), false);
-    let us = worker(&app, &tmp.path().join("b-us"), false);
+    let (eu, us) = eu_and_us(&app, &tmp, false);
     let id = app
         .create_monitor(json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1,
             "regions": ["eu", "us"]}))
