@@ -19,7 +19,9 @@
 //! members are still down: a down member never holds a storm open.
 //! Every member's incident still exists; nothing is dropped, only folded into those two
 //! notices.
-//! Acknowledgements, escalations and degraded notices always go out on their own.
+//! An escalation counts as a page on the channel it escalates to (that channel's own storm:
+//! fifty unacknowledged monitors escalate as one storm, not fifty pages). Acknowledgements
+//! and degraded notices always go out on their own.
 
 use crate::alert::AlertKind;
 use crate::ids::{IncidentId, MonitorId};
@@ -113,7 +115,7 @@ pub struct Notice {
 
 impl Notice {
     fn is_page(&self) -> bool {
-        matches!(self.kind, AlertKind::Opened | AlertKind::Flapping) && self.monitor.is_some()
+        matches!(self.kind, AlertKind::Opened | AlertKind::Flapping | AlertKind::Escalated) && self.monitor.is_some()
     }
 }
 
@@ -191,7 +193,9 @@ fn fold(s: &mut Storm, n: &Notice, now: Timestamp, hot: bool) -> bool {
     let Some(monitor) = &n.monitor else { return false };
     let known = s.member(monitor).is_some();
     match n.kind {
-        AlertKind::Opened | AlertKind::Flapping if hot && (!known || s.member_of(n).is_some()) => {
+        AlertKind::Opened | AlertKind::Flapping | AlertKind::Escalated
+            if hot && (!known || s.member_of(n).is_some()) =>
+        {
             s.join(n, false);
             s.last_page_at = now;
             true
@@ -344,5 +348,13 @@ mod tests {
         let s = screen("chn", Some(&st), &[], &waiting, at(20), &P);
         assert_eq!(s.grouped, [12, 13], "only the folded page's resolve and reminder are grouped");
         assert_eq!(s.storm.map(|st| st.tally()), Some((5, 2)), "both resolves count for the summary");
+    }
+
+    #[test]
+    fn escalations_storm_on_the_channel_they_escalate_to() {
+        let esc: Vec<Notice> = (1..8).map(|m| of(m, AlertKind::Escalated, m as u128, m as u128)).collect();
+        let s = screen("oncall", None, &esc[..4], &esc[4..], at(0), &P);
+        assert!(matches!(s.announcement, Some(Announcement::Started(ref st)) if st.members.len() == 7), "{s:?}");
+        assert_eq!(s.grouped, [5, 6, 7], "the fifth escalation on: one storm, not a page each");
     }
 }
