@@ -9,13 +9,19 @@
 //! monitor involved. While pages keep coming (each within `window_s` of the last), newcomers
 //! join it, and one more `storm` notice listing them all goes out at most every
 //! [`UPDATE_MS`] while it grows (so a member is announced at most 10 s after it would have
-//! paged on its own, and a storm of fifty monitors is a handful of notices, not fifty); members' opened / flapping / reminder / resolved notices are grouped for as long
-//! as the storm lasts. Once no monitor has joined for `window_s` and every member has
-//! recovered, one `storm_over` notice sums it up (how many went down and recovered). A page
-//! from a monitor that is not a member after the storm went quiet goes out on its own.
+//! paged on its own, and a storm of fifty monitors is a handful of notices, not fifty).
+//! Only the incident a member joined with is folded: its opened / flapping notices while the
+//! storm is hot, and its reminder / resolved notices unless that member's own page was sent
+//! before the storm began (then its incident was opened at the receiver on its own, so it
+//! must be resolved on its own too). A member's *new* incident, or a page after the storm
+//! went quiet, goes out on its own. Once no monitor has joined for `window_s`, one
+//! `storm_over` notice sums it up (how many went down, recovered, are still down), even if
+//! members are still down: a down member never holds a storm open.
 //! Every member's incident still exists; nothing is dropped, only folded into those two
 //! notices.
-//! Acknowledgements, escalations and degraded notices always go out on their own.
+//! An escalation counts as a page on the channel it escalates to (that channel's own storm:
+//! fifty unacknowledged monitors escalate as one storm, not fifty pages). Acknowledgements
+//! and degraded notices always go out on their own.
 
 use crate::alert::AlertKind;
 use crate::ids::{IncidentId, MonitorId};
@@ -47,6 +53,9 @@ pub struct Member {
     pub name: String,
     pub incident: Option<IncidentId>,
     pub recovered: bool,
+    /// Its page went out on its own before the storm began: its incident's later notices do too.
+    #[serde(default)]
+    pub paged: bool,
 }
 
 /// A channel's storm in progress (stored between dispatcher passes).
@@ -68,7 +77,13 @@ impl Storm {
         self.members.iter_mut().find(|m| &m.monitor == monitor)
     }
 
-    fn join(&mut self, n: &Notice) {
+    /// The member for `n`'s monitor, if `n` belongs to the incident it joined with.
+    fn member_of(&mut self, n: &Notice) -> Option<&mut Member> {
+        let monitor = n.monitor.as_ref()?;
+        self.member(monitor).filter(|m| m.incident == n.incident)
+    }
+
+    fn join(&mut self, n: &Notice, paged: bool) {
         let Some(monitor) = &n.monitor else { return };
         match self.member(monitor) {
             Some(m) => m.recovered = false,
@@ -77,6 +92,7 @@ impl Storm {
                 name: n.name.clone(),
                 incident: n.incident.clone(),
                 recovered: false,
+                paged,
             }),
         }
     }
@@ -99,7 +115,7 @@ pub struct Notice {
 
 impl Notice {
     fn is_page(&self) -> bool {
-        matches!(self.kind, AlertKind::Opened | AlertKind::Flapping) && self.monitor.is_some()
+        matches!(self.kind, AlertKind::Opened | AlertKind::Flapping | AlertKind::Escalated) && self.monitor.is_some()
     }
 }
 
@@ -140,7 +156,8 @@ pub fn screen(
     if storm.is_none() && p.threshold > 0 && distinct_pages(recent, waiting) >= p.threshold as usize {
         let key = format!("storm:{channel}:{}", now.millis());
         let mut s = Storm { key, started_at: now, last_page_at: now, members: vec![], announced: 0, announced_at: now };
-        recent.iter().chain(waiting).filter(|n| n.is_page()).for_each(|n| s.join(n));
+        recent.iter().filter(|n| n.is_page()).for_each(|n| s.join(n, true));
+        waiting.iter().filter(|n| n.is_page()).for_each(|n| s.join(n, false));
         s.announced = s.members.len();
         out.announcement = Some(Announcement::Started(s.clone()));
         storm = Some(s);
@@ -154,14 +171,13 @@ pub fn screen(
         }
     }
     let quiet = now.since(s.last_page_at) >= window_ms;
-    let (down, recovered) = s.tally();
     let unannounced = s.members.len() > s.announced;
     let fresh = out.announcement.is_none();
     if fresh && unannounced && now.since(s.announced_at) >= UPDATE_MS {
         let before = std::mem::replace(&mut s.announced, s.members.len());
         s.announced_at = now;
         out.announcement = Some(Announcement::Grew(s.clone(), before));
-    } else if fresh && !unannounced && quiet && down == recovered {
+    } else if fresh && !unannounced && quiet {
         out.announcement = Some(Announcement::Over(s));
         return out;
     }
@@ -170,17 +186,25 @@ pub fn screen(
 }
 
 /// Fold one waiting notice into the storm; `true` when it is grouped (not sent on its own).
-/// Newcomers join only while the storm is `hot`.
+/// Pages are folded only while the storm is `hot`: a newcomer's, or a member's for the
+/// incident it joined with (a member's new incident pages on its own). A member's reminder
+/// and resolve are folded only if its page was folded too.
 fn fold(s: &mut Storm, n: &Notice, now: Timestamp, hot: bool) -> bool {
     let Some(monitor) = &n.monitor else { return false };
+    let known = s.member(monitor).is_some();
     match n.kind {
-        AlertKind::Opened | AlertKind::Flapping if hot || s.member(monitor).is_some() => {
-            s.join(n);
+        AlertKind::Opened | AlertKind::Flapping | AlertKind::Escalated
+            if hot && (!known || s.member_of(n).is_some()) =>
+        {
+            s.join(n, false);
             s.last_page_at = now;
             true
         }
-        AlertKind::Reminder => s.member(monitor).is_some(),
-        AlertKind::Resolved => s.member(monitor).map(|m| m.recovered = true).is_some(),
+        AlertKind::Reminder => s.member_of(n).is_some_and(|m| !m.paged),
+        AlertKind::Resolved => s.member_of(n).is_some_and(|m| {
+            m.recovered = true;
+            !m.paged
+        }),
         _ => false,
     }
 }
@@ -256,7 +280,8 @@ mod tests {
         assert!(matches!(later.announcement, Some(Announcement::Grew(ref g, 6)) if g.members.len() == 7), "{later:?}");
         assert_eq!((st.tally(), st.last_page_at), ((6, 1), at(30)));
         let quiet = screen("chn", Some(&st), &[], &[], at(200), &P);
-        assert_eq!(quiet.storm.as_ref(), Some(&st), "quiet, but members are still down: still a storm");
+        let Some(Announcement::Over(end)) = &quiet.announcement else { panic!("{quiet:?}") };
+        assert_eq!((end.tally(), quiet.storm.as_ref()), ((6, 1), None), "quiet ends it, 5 still down");
         let late = screen("chn", Some(&st), &[], &[n(16, AlertKind::Opened, 50)], at(200), &P);
         assert!(late.grouped.is_empty(), "after it went quiet, a newcomer pages on its own");
         let rest: Vec<Notice> = [1, 3, 4, 5, 9].iter().map(|m| n(30 + m, AlertKind::Resolved, *m as u128)).collect();
@@ -268,12 +293,68 @@ mod tests {
         assert_eq!((end.tally(), over.storm.as_ref()), ((6, 6), None));
     }
 
+    /// A notice of monitor `monitor`'s incident `incident`.
+    fn of(row: i64, kind: AlertKind, monitor: u128, incident: u128) -> Notice {
+        Notice { incident: Some(IncidentId::from_parts(1, incident)), ..n(row, kind, monitor) }
+    }
+
     #[test]
-    fn a_relapse_during_the_storm_counts_the_member_down_again() {
-        let mut st = screen("chn", None, &[], &opened(1..6), at(0), &P).storm.unwrap();
-        st = screen("chn", Some(&st), &[], &[n(20, AlertKind::Resolved, 1)], at(5), &P).storm.unwrap();
+    fn a_relapse_of_the_same_incident_while_hot_counts_the_member_down_again() {
+        let first: Vec<Notice> = (1..6).map(|m| of(m, AlertKind::Opened, m as u128, m as u128)).collect();
+        let mut st = screen("chn", None, &[], &first, at(0), &P).storm.unwrap();
+        st = screen("chn", Some(&st), &[], &[of(20, AlertKind::Resolved, 1, 1)], at(5), &P).storm.unwrap();
         assert_eq!(st.tally(), (5, 1));
-        let s = screen("chn", Some(&st), &[], &[n(21, AlertKind::Flapping, 1)], at(10), &P);
+        let s = screen("chn", Some(&st), &[], &[of(21, AlertKind::Flapping, 1, 1)], at(10), &P);
         assert_eq!((s.grouped.as_slice(), s.storm.unwrap().tally()), (&[21][..], (5, 0)));
+        let new = screen("chn", Some(&st), &[], &[of(22, AlertKind::Opened, 1, 99)], at(10), &P);
+        assert!(new.grouped.is_empty(), "a member's new incident pages on its own, even while hot");
+    }
+
+    #[test]
+    fn a_members_new_outage_hours_later_pages_and_the_next_burst_is_a_new_storm() {
+        // 09:00: five monitors page together; four recover, the fifth stays down all day.
+        let first: Vec<Notice> = (1..6).map(|m| of(m, AlertKind::Opened, m as u128, m as u128)).collect();
+        let nine = 9 * 3600;
+        let mut st = screen("chn", None, &[], &first, at(nine), &P).storm.unwrap();
+        let up: Vec<Notice> = (1..5).map(|m| of(10 + m, AlertKind::Resolved, m as u128, m as u128)).collect();
+        st = screen("chn", Some(&st), &[], &up, at(nine + 30), &P).storm.unwrap();
+        let Some(Announcement::Over(end)) = screen("chn", Some(&st), &[], &[], at(nine + 90), &P).announcement else {
+            panic!("a quiet storm ends although one member is still down")
+        };
+        assert_eq!(end.tally(), (5, 4), "the summary says 1 still down");
+        // Had the dispatcher kept the old storm (it ends above), 15:00's new outage still pages.
+        let three = 15 * 3600;
+        let again = screen("chn", Some(&st), &[], &[of(30, AlertKind::Opened, 1, 100)], at(three), &P);
+        assert!(again.grouped.is_empty(), "monitor 1's new outage is sent: {again:?}");
+        // After the storm ended, a new burst of five is a new storm, not five pages.
+        let burst: Vec<Notice> = (1..6).map(|m| of(40 + m, AlertKind::Opened, m as u128, 200 + m as u128)).collect();
+        let next = screen("chn", None, &[], &burst, at(three), &P);
+        assert!(matches!(next.announcement, Some(Announcement::Started(_))), "{next:?}");
+        assert_eq!(next.grouped.len(), 5);
+    }
+
+    #[test]
+    fn pages_sent_before_the_storm_resolve_on_their_own() {
+        // Four pages went out on their own; the fifth starts the storm.
+        let sent: Vec<Notice> = (1..5).map(|m| of(m, AlertKind::Opened, m as u128, m as u128)).collect();
+        let st = screen("chn", None, &sent, &[of(5, AlertKind::Opened, 5, 5)], at(0), &P).storm.unwrap();
+        assert_eq!(st.members.iter().filter(|m| m.paged).count(), 4);
+        let waiting = vec![
+            of(10, AlertKind::Resolved, 1, 1),
+            of(11, AlertKind::Reminder, 2, 2),
+            of(12, AlertKind::Resolved, 5, 5),
+            of(13, AlertKind::Reminder, 5, 5),
+        ];
+        let s = screen("chn", Some(&st), &[], &waiting, at(20), &P);
+        assert_eq!(s.grouped, [12, 13], "only the folded page's resolve and reminder are grouped");
+        assert_eq!(s.storm.map(|st| st.tally()), Some((5, 2)), "both resolves count for the summary");
+    }
+
+    #[test]
+    fn escalations_storm_on_the_channel_they_escalate_to() {
+        let esc: Vec<Notice> = (1..8).map(|m| of(m, AlertKind::Escalated, m as u128, m as u128)).collect();
+        let s = screen("oncall", None, &esc[..4], &esc[4..], at(0), &P);
+        assert!(matches!(s.announcement, Some(Announcement::Started(ref st)) if st.members.len() == 7), "{s:?}");
+        assert_eq!(s.grouped, [5, 6, 7], "the fifth escalation on: one storm, not a page each");
     }
 }

@@ -216,6 +216,7 @@ mod tests {
             name: format!("svc-{n}"),
             incident: None,
             recovered,
+            paged: false,
         };
         let mut e = event(AlertKind::Storm);
         (e.incident_id, e.storm) = (None, vec![member(1, false), member(2, false), member(3, false)]);

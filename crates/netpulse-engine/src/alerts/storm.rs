@@ -31,7 +31,7 @@ pub async fn screen(
     let mut grouped = Vec::new();
     for ((t, ch), waiting) in by_channel {
         let waiting: Vec<Notice> = waiting.iter().map(|i| notice(i.id, &i.event)).collect();
-        if !waiting.iter().any(|n| n.kind == AlertKind::Opened || n.kind == AlertKind::Flapping)
+        if !waiting.iter().any(|n| matches!(n.kind, AlertKind::Opened | AlertKind::Flapping | AlertKind::Escalated))
             && store.storm(&t, &ch).await?.is_none()
         {
             continue; // the common case: nothing that could start or join a storm

@@ -604,7 +604,7 @@ pub trait Store: Send + Sync + 'static {
     // --- storm control (the alert dispatcher, under its lease; see `core::storm`)
     /// The storm in progress on channel `ch`, if any.
     async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<Storm>>;
-    /// The pages (`opened`/`flapping` rows, sent or still pending) queued on `ch` since `since`.
+    /// The pages (`opened`/`flapping`/`escalated` rows, sent or still pending) queued on `ch` since `since`.
     async fn recent_pages(&self, t: &TenantId, ch: &ChannelId, since: Timestamp)
         -> StoreResult<Vec<(i64, AlertEvent)>>;
     /// In one transaction: mark the pending rows `grouped` as grouped into the storm, save

@@ -29,7 +29,7 @@ pub async fn recent_pages(
     let rows = c
         .query_typed(
             "SELECT id, event FROM alert_outbox WHERE tenant_id = $1 AND channel_id = $2 AND created_at >= $3 \
-             AND kind IN ('opened', 'flapping') AND status IN ('pending', 'sent') ORDER BY id",
+             AND kind IN ('opened', 'flapping', 'escalated') AND status IN ('pending', 'sent') ORDER BY id",
             &[(&t.as_str(), Type::TEXT), (&ch.as_str(), Type::TEXT), (&since.millis(), Type::INT8)],
         )
         .await?;

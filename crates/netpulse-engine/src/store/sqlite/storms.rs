@@ -21,7 +21,7 @@ pub fn recent_pages(
 ) -> StoreResult<Vec<(i64, AlertEvent)>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, event FROM alert_outbox WHERE tenant_id = ?1 AND channel_id = ?2 AND created_at >= ?3 \
-         AND kind IN ('opened', 'flapping') AND status IN ('pending', 'sent') ORDER BY id",
+         AND kind IN ('opened', 'flapping', 'escalated') AND status IN ('pending', 'sent') ORDER BY id",
     )?;
     let rows = stmt.query_map(params![t.as_str(), ch.as_str(), since.millis()], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))

@@ -34,8 +34,8 @@ pub async fn a_storm_groups_its_rows_and_queues_its_notice_once(backend: Backend
     assert_eq!(pages[0].1.kind, AlertKind::Opened);
     assert!(store.recent_pages(&t, &ch, Timestamp::from_secs(201)).await.unwrap().is_empty(), "outside the window");
 
-    let member =
-        Member { monitor: m.clone(), name: "db".into(), incident: pages[0].1.incident_id.clone(), recovered: false };
+    let incident = pages[0].1.incident_id.clone();
+    let member = Member { monitor: m.clone(), name: "db".into(), incident, recovered: false, paged: false };
     let key = format!("storm:{ch}:300000");
     let storm = Storm {
         key: key.clone(),
