@@ -186,6 +186,7 @@ impl HttpSpec {
             if h.value.bytes().any(|b| b == b'\r' || b == b'\n') {
                 return Err(FieldError::new(format!("headers[{i}].value"), "must not contain line breaks"));
             }
+            plain_text(&format!("headers[{i}].value"), &h.value, false)?;
         }
         if matches!(&self.keyword, Some(k) if k.is_empty()) {
             return Err(FieldError::new("keyword", "must not be empty; omit it instead"));
@@ -193,7 +194,26 @@ impl HttpSpec {
         if matches!(&self.keyword_absent, Some(k) if k.is_empty()) {
             return Err(FieldError::new("keyword_absent", "must not be empty; omit it instead"));
         }
+        for (field, text) in
+            [("keyword", &self.keyword), ("keyword_absent", &self.keyword_absent), ("body", &self.body)]
+        {
+            if let Some(t) = text {
+                plain_text(field, t, true)?;
+            }
+        }
         Ok(())
+    }
+}
+
+/// Refuse control characters in a user-written text (`\0` cannot be stored in PostgreSQL
+/// text, and would reach result error texts); tabs always, and line breaks when `breaks`, pass.
+fn plain_text(field: &str, text: &str, breaks: bool) -> Result<(), FieldError> {
+    let allowed = |c: char| c == '\t' || (breaks && (c == '\n' || c == '\r'));
+    match text.chars().find(|&c| c.is_control() && !allowed(c)) {
+        Some(c) => {
+            Err(FieldError::new(field, format!("must not contain control characters (found U+{:04X})", c as u32)))
+        }
+        None => Ok(()),
     }
 }
 
@@ -412,6 +432,10 @@ impl MonitorDraft {
         if name.is_empty() || name.chars().count() > 200 {
             return Err(FieldError::new("name", "must be 1 to 200 characters"));
         }
+        plain_text("name", &self.name, false)?;
+        for (i, t) in self.tags.iter().enumerate() {
+            plain_text(&format!("tags[{i}]"), t, false)?;
+        }
         self.spec.validate()?;
         if self.timeout_ms < 100 || self.timeout_ms > 120_000 {
             return Err(FieldError::new(
@@ -502,5 +526,21 @@ mod tests {
         assert_eq!(e.field, "interval_s");
         assert!(e.message.contains("at least 10"));
         assert!(Interval::new(10, 10).is_ok());
+    }
+
+    #[test]
+    fn control_characters_in_http_texts_are_refused_by_field() {
+        let spec = |extra: &str| format!(r#"{{"kind":"http","url":"https://example.com/",{extra}}}"#);
+        for (extra, field) in [
+            (r#""keyword":"a\u0000b""#, "keyword"),
+            (r#""keyword_absent":"\u0000""#, "keyword_absent"),
+            (r#""body":"x\u0000""#, "body"),
+            (r#""headers":[{"name":"X-A","value":"v\u0000"}]"#, "headers[0].value"),
+        ] {
+            let s: CheckSpec = serde_json::from_str(&spec(extra)).unwrap();
+            assert_eq!(s.validate().unwrap_err().field, field, "{extra}");
+        }
+        let ok: CheckSpec = serde_json::from_str(&spec(r#""keyword":"two\nlines\ttab""#)).unwrap();
+        assert!(ok.validate().is_ok(), "line breaks and tabs in a keyword are fine");
     }
 }

@@ -222,14 +222,35 @@ pub async fn update(
         return Err(ApiError::invalid("kind", "cannot change a monitor's kind; create a new monitor instead"));
     }
     for (k, val) in patch {
-        if val.is_null() && !MONITOR_FIELDS.contains(&k.as_str()) {
-            merged.remove(&k);
-        } else {
-            merged.insert(k, val);
+        match (merged.get_mut(&k), val) {
+            // Nested objects (`policy`) merge recursively, so `{"policy":{"quorum":2}}` keeps escalation.
+            (Some(Value::Object(into)), Value::Object(obj)) => merge_patch(into, obj),
+            (_, Value::Null) if !MONITOR_FIELDS.contains(&k.as_str()) => {
+                merged.remove(&k);
+            }
+            (_, val) => {
+                merged.insert(k, val);
+            }
         }
     }
     let view = replace(&s, &caller, v, merged).await?;
     Ok(Json(monitor_json(&view, &s.base_url, None, caller.audience())))
+}
+
+/// RFC 7396 JSON merge patch of `patch` into `into`: `null` removes a key, objects merge
+/// recursively, anything else replaces.
+pub(crate) fn merge_patch(into: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (k, val) in patch {
+        match (into.get_mut(&k), val) {
+            (_, Value::Null) => {
+                into.remove(&k);
+            }
+            (Some(Value::Object(inner)), Value::Object(obj)) => merge_patch(inner, obj),
+            (_, val) => {
+                into.insert(k, val);
+            }
+        }
+    }
 }
 
 /// `depends_on` must name another monitor of the same account that does not depend on this one.

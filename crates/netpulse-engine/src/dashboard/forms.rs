@@ -68,7 +68,7 @@ pub async fn edit_form(State(s): State<AppState>, headers: HeaderMap, Path(id): 
 }
 
 /// `POST /monitors/{id}/edit`: replaces the definition; the kind and the fields the form
-/// does not show (channels, dependency) stay as stored.
+/// does not show (channels, dependency, policy escalation and the like) stay as stored.
 pub async fn update(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -86,6 +86,18 @@ pub async fn update(
     for k in ["channels", "depends_on"] {
         input.insert(k.into(), stored.get(k).cloned().unwrap_or(Value::Null));
     }
+    // The policy starts from the stored one: the form's policy fields replace theirs (an
+    // emptied optional field clears it), the rest (escalation, ...) stays.
+    let mut policy = stored.get("policy").and_then(Value::as_object).cloned().unwrap_or_default();
+    for f in FIELDS.iter().filter(|f| f.applies_to(kind)) {
+        if let Some(k) = f.key.strip_prefix("policy.") {
+            policy.remove(k);
+        }
+    }
+    if let Some(Value::Object(shown)) = input.remove("policy") {
+        policy.extend(shown);
+    }
+    input.insert("policy".into(), Value::Object(policy));
     match monitors::replace(&s, &auth.caller, view, input).await {
         Ok(_) => Redirect::to(&format!("/monitors/{id}")).into_response(),
         Err(e) => render(&auth, &Target::Edit(id), kind, &values, Some(&e)),

@@ -95,6 +95,9 @@ async fn monitors_can_be_read_updated_paused_and_deleted() {
         (m["name"].as_str(), m["keyword"].as_str(), m["interval_s"].as_u64()),
         (Some("renamed"), Some("hello"), Some(1))
     );
+    let (status, m) =
+        app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "keyword": "he\u{0}llo" }))).await;
+    assert_eq!((status, m["error"]["field"].as_str()), (422, Some("keyword")), "a NUL in the keyword is refused: {m}");
     let (status, m) = app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "interval_s": 0 }))).await;
     assert_eq!((status, m["error"]["field"].as_str()), (422, Some("interval_s")));
     let (status, m) = app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "kind": "tcp" }))).await;
@@ -214,4 +217,32 @@ async fn health_readiness_and_metrics_answer() {
     .await;
     assert!(metrics.contains("netpulse_checks_total{outcome=\"up\"}"), "{metrics}");
     assert!(metrics.contains("# TYPE netpulse_check_to_ingest_ms histogram"));
+}
+
+#[tokio::test]
+async fn patching_one_policy_field_keeps_the_rest_of_the_policy() {
+    let app = spawn_app().await;
+    let oncall = Receiver::start().await;
+    let (channel, _) = app.create_webhook(&oncall).await;
+    let id = app
+        .create_monitor(json!({
+            "name": "Checkout", "kind": "http", "url": "http://127.0.0.1:9/", "interval_s": 60,
+            "policy": { "escalate_after_s": 300, "escalate_to": [channel], "reminder_interval_s": 600 },
+        }))
+        .await;
+    let path = format!("/api/v1/monitors/{id}");
+    let (status, m) = app.api("PATCH", &path, Some(json!({ "policy": { "confirm_threshold": 3 } }))).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(
+        (m["policy"]["confirm_threshold"].clone(), m["policy"]["escalate_to"].clone()),
+        (json!(3), json!([channel])),
+        "a nested patch merges: {m}"
+    );
+    assert_eq!(
+        (m["policy"]["escalate_after_s"].clone(), m["policy"]["reminder_interval_s"].clone()),
+        (json!(300), json!(600))
+    );
+    let (status, m) = app.api("PATCH", &path, Some(json!({ "policy": { "reminder_interval_s": null } }))).await;
+    assert_eq!(status, 200, "{m}");
+    assert!(m["policy"]["reminder_interval_s"].is_null() && m["policy"]["escalate_to"] == json!([channel]), "{m}");
 }

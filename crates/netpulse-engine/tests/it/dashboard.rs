@@ -143,6 +143,38 @@ async fn a_monitor_created_and_edited_through_the_form_is_what_the_api_shows() {
 }
 
 #[tokio::test]
+async fn editing_through_the_form_keeps_the_policy_the_form_does_not_show() {
+    let app = spawn_app().await;
+    let oncall = Receiver::start().await;
+    let (channel, _) = app.create_webhook(&oncall).await;
+    let id = app
+        .create_monitor(json!({
+            "name": "Checkout", "kind": "http", "url": "http://127.0.0.1:9/", "interval_s": 60,
+            "policy": { "escalate_after_s": 300, "escalate_to": [channel], "reminder_interval_s": 600 },
+        }))
+        .await;
+    let edit = format!("/monitors/{id}/edit");
+    let token = csrf(&app, &edit).await;
+    let changes = [
+        ("csrf", token.as_str()),
+        ("name", "Checkout (EU)"),
+        ("url", "http://127.0.0.1:9/"),
+        ("interval_s", "60"),
+        ("policy.confirm_threshold", "3"),
+    ];
+    let page = browse(&app, "POST", &edit, &changes).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let m = app.monitor(&id).await;
+    assert_eq!((m["name"].clone(), m["policy"]["confirm_threshold"].clone()), (json!("Checkout (EU)"), json!(3)));
+    assert_eq!(
+        (m["policy"]["escalate_to"].clone(), m["policy"]["escalate_after_s"].clone()),
+        (json!([channel]), json!(300)),
+        "escalation survives an edit: {m}"
+    );
+    assert!(m["policy"]["reminder_interval_s"].is_null(), "a shown policy field left empty is cleared: {m}");
+}
+
+#[tokio::test]
 async fn every_kind_can_be_created_through_the_form() {
     let app = spawn_app().await;
     let token = csrf(&app, "/monitors/new").await;

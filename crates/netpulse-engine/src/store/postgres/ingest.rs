@@ -13,6 +13,7 @@ use crate::store::plan::{plan, MonitorFacts, Write};
 use crate::store::*;
 use netpulse_core::incident::Observation;
 use netpulse_core::Provenance;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
@@ -29,6 +30,7 @@ pub async fn ingest(
     if batch.is_empty() {
         return Ok(IngestReport::default());
     }
+    let batch = &*without_nul(batch);
     let t0 = std::time::Instant::now();
     let mut tx = c.transaction().await?;
     let mut new_ids = insert_results(&mut tx, batch).await?;
@@ -86,6 +88,29 @@ pub async fn ingest(
         "ingest batch"
     );
     Ok(report)
+}
+
+/// The batch with every `\0` in its texts (region, worker, error) replaced by U+FFFD:
+/// PostgreSQL text cannot hold NUL (SQLSTATE 22021), and one such result would fail its whole
+/// batch on every retry. The COPY, the UNNEST fallback and the state rows all store this copy.
+pub(crate) fn without_nul(batch: &[CheckResult]) -> Cow<'_, [CheckResult]> {
+    let has = |s: &str| s.contains('\0');
+    let dirty = |r: &CheckResult| has(&r.region) || has(&r.worker) || r.error.as_deref().is_some_and(has);
+    if !batch.iter().any(dirty) {
+        return Cow::Borrowed(batch);
+    }
+    let clean = |s: &str| s.replace('\0', "\u{FFFD}");
+    Cow::Owned(
+        batch
+            .iter()
+            .map(|r| CheckResult {
+                region: clean(&r.region),
+                worker: clean(&r.worker),
+                error: r.error.as_deref().map(clean),
+                ..r.clone()
+            })
+            .collect(),
+    )
 }
 
 /// Insert the batch sorted by id, deduplicated; returns the ids that were new. First by COPY

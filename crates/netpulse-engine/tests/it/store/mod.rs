@@ -40,6 +40,7 @@ pub mod backends;
 mod concurrency;
 mod demo;
 mod migrations;
+mod nul_text;
 mod retention;
 mod storms;
 mod two_nodes;
@@ -62,7 +63,9 @@ contract!(
     an_invitation_joins_once_and_sessions_switch_only_into_memberships,
     hourly_rollups_come_per_monitor_in_time_order,
     checks_during_maintenance_are_rolled_up_apart,
+    results_with_nul_in_their_texts_are_stored,
 );
+use nul_text::results_with_nul_in_their_texts_are_stored;
 
 use retention::{
     concurrent_retention_counts_each_result_once, retention_keeps_every_uptime_figure_after_raw_results_are_gone,
