@@ -60,13 +60,25 @@ pub async fn invite(
     Ok((StatusCode::CREATED, Json(json!(inv))))
 }
 
+/// Invitation mails an organisation may send a minute (per engine node).
+pub const INVITES_PER_MINUTE: u32 = 10;
+
 /// Store an invitation and mail its link (the API and the members page); the caller must
-/// be an admin, inviting with at most its own role.
+/// be a verified admin, inviting with at most its own role, and its organisation within
+/// [`INVITES_PER_MINUTE`].
 pub async fn send_invitation(s: &AppState, caller: &Caller, email: &str, role: Role) -> ApiResult<Invitation> {
     caller.require_admin()?;
+    caller.require_verified()?;
     let email = parse_email(email)?;
     if role > caller.role {
         return Err(ApiError::invalid("role", format!("can be at most your own role ({})", caller.role.as_str())));
+    }
+    if !s.login_throttle.invite.allow(caller.tenant().as_str(), std::time::Instant::now()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many invitations from this organisation; wait a minute and try again",
+        ));
     }
     let now = clock::now();
     let inv = Invitation {

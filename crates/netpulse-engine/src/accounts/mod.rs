@@ -38,12 +38,14 @@ pub const SESSION_PREFIX: &str = "nps_";
 /// How long a verification link stays valid.
 const VERIFY_TTL_MS: i64 = 24 * 3600 * 1000;
 
-/// Login throttles, one per IP address and one per account, and the throttle of account
-/// mail asked for by address (verification resends, reset links).
+/// Login throttles, one per IP address and one per account, the throttle of account
+/// mail asked for by address (verification resends, reset links), and the throttle of
+/// invitation mail per organisation.
 pub struct LoginThrottle {
     pub ip: throttle::Throttle,
     pub account: throttle::Throttle,
     pub mail: throttle::Throttle,
+    pub invite: throttle::Throttle,
 }
 
 impl LoginThrottle {
@@ -52,6 +54,7 @@ impl LoginThrottle {
             ip: throttle::Throttle::new(cfg.login_per_minute_ip),
             account: throttle::Throttle::new(cfg.login_per_minute_account),
             mail: throttle::Throttle::new(recovery::MAIL_PER_MINUTE),
+            invite: throttle::Throttle::new(members::INVITES_PER_MINUTE),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! `POST/GET /api/v1/tokens`, `DELETE /api/v1/tokens/{id}`: a tenant's API tokens, named
 //! and scoped, shown once at creation and stored as SHA-256 hashes. Anyone may create a
-//! read token; a write token needs a member, and acts with its creator's role (at most
-//! admin). Listing and revoking a tenant's tokens is for admins and owners.
+//! read token with a session; a write token needs a verified member, and acts with its
+//! creator's role (at most admin). A read token creates no tokens (a leaked one would mint
+//! children that outlive its revocation). Listing and revoking a tenant's tokens is for
+//! admins and owners.
 
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::AppState;
-use crate::api::{path_id, Caller};
+use crate::api::{path_id, Caller, Via};
 use crate::clock;
 use crate::store::{Role, Scope, TokenRecord};
 use axum::extract::{Path, State};
@@ -24,13 +26,22 @@ pub struct TokenIn {
 }
 
 pub async fn create(State(s): State<AppState>, caller: Caller, Json(t): Json<TokenIn>) -> ApiResult<Response> {
+    if let Via::Token { scope: Scope::Read, .. } = caller.via {
+        return Err(ApiError::forbidden(
+            "a read token cannot create tokens; sign in, or use a token with the write scope",
+        ));
+    }
     let name = t.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid("name", "must be 1 to 100 characters"));
     }
     let role = match t.scope {
         Scope::Read => Role::Viewer,
-        Scope::Write if caller.role >= Role::Member => caller.role.min(Role::Admin),
+        Scope::Write if caller.role >= Role::Member => {
+            // A write token counts as verified: only a verified account may make one.
+            caller.require_verified()?;
+            caller.role.min(Role::Admin)
+        }
         Scope::Write => return Err(ApiError::forbidden("viewers can only create read tokens")),
     };
     let token = clock::secret_token("np_");

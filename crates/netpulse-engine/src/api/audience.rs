@@ -6,9 +6,10 @@
 //! value that works as a credential is replaced by [`HIDDEN`] before the answer is built —
 //! channel URLs (chat webhook URLs are bearer credentials, e-mail channels list addresses),
 //! channel delivery errors (they quote the URL), monitor headers whose name looks like a
-//! credential (`Authorization`, `X-Api-Key`, `Cookie`, …), request bodies, the password in
-//! a URL and query parameters that look like credentials, heartbeat push URLs, and members'
-//! e-mail addresses.
+//! credential (`Authorization`, `X-Api-Key`, `Cookie`, …), request bodies, the user name
+//! and password in a URL and query parameters that look like credentials, heartbeat push
+//! URLs, members' e-mail addresses, and the names and certificate serials of the
+//! install's workers.
 //! Handlers do not redact themselves: they pass the caller's audience to the DTO
 //! conversion (`monitor_json`, `channel_json`, …), which calls this module.
 
@@ -46,12 +47,16 @@ pub fn looks_like_credential(name: &str) -> bool {
     WORDS.iter().any(|w| n.contains(w))
 }
 
-/// A URL as `a` may see it: without the password, credential-looking query values hidden.
+/// A URL as `a` may see it: without the user name (`https://TOKEN@host/` is a credential)
+/// and password, credential-looking query values hidden.
 pub fn url(raw: &str, a: Audience) -> String {
     if !a.restricted() {
         return raw.to_owned();
     }
     let Ok(mut u) = url::Url::parse(raw) else { return HIDDEN.to_owned() };
+    if !u.username().is_empty() {
+        let _ = u.set_username(HIDDEN);
+    }
     if u.password().is_some() {
         let _ = u.set_password(Some(HIDDEN));
     }
@@ -115,6 +120,18 @@ pub fn email(e: &str, a: Audience) -> String {
     }
 }
 
+/// Regions as `a` may see them: worker names and certificate serials identify the
+/// install's machines, not the reader's organisation.
+pub fn regions(mut rs: Vec<crate::gateway::fleet::RegionView>, a: Audience) -> Vec<crate::gateway::fleet::RegionView> {
+    if a.restricted() {
+        for w in rs.iter_mut().flat_map(|r| r.workers.iter_mut()) {
+            w.name = HIDDEN.to_owned();
+            w.serial = HIDDEN.to_owned();
+        }
+    }
+    rs
+}
+
 /// A delivery error as `a` may see it (errors quote the channel's URL).
 pub fn delivery_error(e: Option<String>, a: Audience) -> Option<String> {
     e.map(|e| if a.restricted() { HIDDEN.to_owned() } else { e })
@@ -128,7 +145,7 @@ mod tests {
     #[test]
     fn restricted_readers_see_no_credentials_and_trusted_ones_see_all() {
         let m = json!({
-            "url": "https://ops:hunter22@example.com/p?api_key=abc123&page=2",
+            "url": "https://ops-user-7a:hunter22@example.com/p?api_key=abc123&page=2",
             "headers": [{ "name": "Authorization", "value": "Bearer s3cr3t" }, { "name": "Accept", "value": "text/html" }],
             "body": "{\"password\":\"pw\"}",
             "heartbeat_url": "https://np.example.com/api/v1/heartbeat/hb_1",
@@ -136,7 +153,7 @@ mod tests {
         let Value::Object(mut shown) = m.clone() else { unreachable!() };
         monitor(&mut shown, Audience::Restricted);
         let text = Value::Object(shown.clone()).to_string();
-        for secret in ["hunter22", "abc123", "s3cr3t", "\\\"pw\\\"", "hb_1"] {
+        for secret in ["ops-user-7a", "hunter22", "abc123", "s3cr3t", "\\\"pw\\\"", "hb_1"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
         assert!(text.contains("text/html") && text.contains("page=2"), "harmless values stay: {text}");

@@ -2,7 +2,8 @@
 //! regional workers — with its status (`online` / `offline`) and each worker's health
 //! (last seen, version, checks in flight, results/s). Regions and workers are the
 //! engine's, shown to every tenant (a monitor may check from any served region); result
-//! counts and rates are the caller's tenant's own.
+//! counts and rates are the caller's tenant's own. Viewers, read tokens and the demo see
+//! no worker names or serials ([`audience::regions`](super::audience::regions)).
 
 use super::error::ApiResult;
 use super::{AppState, Caller};
@@ -11,5 +12,6 @@ use axum::Json;
 use serde_json::{json, Value};
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "data": s.fleet.regions(caller.tenant(), crate::clock::now()) })))
+    let regions = s.fleet.regions(caller.tenant(), crate::clock::now());
+    Ok(Json(json!({ "data": super::audience::regions(regions, caller.audience()) })))
 }

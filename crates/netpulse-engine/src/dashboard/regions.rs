@@ -46,7 +46,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap) -> Response {
         Err(e) => return ApiError::from(e).into_response(),
     };
     let now = clock::now();
-    let regions = s.fleet.regions(&auth.caller.tenant_id, now);
+    let regions = crate::api::audience::regions(s.fleet.regions(&auth.caller.tenant_id, now), auth.caller.audience());
     let body = html! {
         style { (PreEscaped(STYLE)) }
         h1 { "Regions" }

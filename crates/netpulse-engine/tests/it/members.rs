@@ -84,6 +84,8 @@ async fn invitations_are_for_admins_and_give_at_most_their_own_role() {
     let (app, mails) = app_with_mail().await;
     register(&app, "owner@example.com", "A").await;
     register(&app, "carol@example.com", "C").await;
+    verify_directly(&app, "owner@example.com").await;
+    verify_directly(&app, "carol@example.com").await;
     let (owner, carol) = (browser(&app, "owner@example.com").await, browser(&app, "carol@example.com").await);
     assert_eq!(invite(&app, &owner, "carol@example.com", "admin").await.0, 201);
     let token = token_in_mail(&mails, "carol@example.com", "/invite?token=", 0).await;
@@ -129,6 +131,7 @@ async fn the_invitation_page_joins_and_switches_the_dashboard() {
     let (app, mails) = app_with_mail().await;
     register(&app, "owner@example.com", "A").await;
     register(&app, "bob@example.com", "B Corp").await;
+    verify_directly(&app, "owner@example.com").await;
     let owner = browser(&app, "owner@example.com").await;
     invite(&app, &owner, "bob@example.com", "member").await;
     let token = token_in_mail(&mails, "bob@example.com", "/invite?token=", 0).await;
@@ -149,4 +152,31 @@ async fn the_invitation_page_joins_and_switches_the_dashboard() {
     assert_eq!((me["tenant"].clone(), me["role"].as_str()), (owner_me["tenant"].clone(), Some("member")), "{me}");
     let (status, page, _) = app.post_form("/invite", &[("token", &token)], &[("cookie", &cookie)]).await;
     assert!(status == 410 && page.contains("already accepted"), "{status}: {page}");
+}
+
+#[tokio::test]
+async fn unverified_accounts_send_no_invitations_nor_make_write_tokens_and_invitations_are_throttled() {
+    let (app, _mails) = app_with_mail().await;
+    register(&app, "new-5e1@example.com", "N").await;
+    let owner = browser(&app, "new-5e1@example.com").await;
+    let (status, body) = invite(&app, &owner, "x@example.com", "member").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("email_not_verified")), "{body}");
+    let write = json!({ "name": "ci", "scope": "write" });
+    let (status, body) = owner.call(&app, "POST", "/api/v1/tokens", Some(write.clone())).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("email_not_verified")), "{body}");
+    let read = json!({ "name": "wall", "scope": "read" });
+    assert_eq!(owner.call(&app, "POST", "/api/v1/tokens", Some(read)).await.0, 201, "read tokens stay open");
+
+    verify_directly(&app, "new-5e1@example.com").await;
+    assert_eq!(owner.call(&app, "POST", "/api/v1/tokens", Some(write)).await.0, 201, "verified: write tokens");
+    let mut sent = 0;
+    let refused = loop {
+        let (status, body) = invite(&app, &owner, &format!("guest-{sent}@example.com"), "viewer").await;
+        if status != 201 || sent == 40 {
+            break (status, body);
+        }
+        sent += 1;
+    };
+    assert_eq!((refused.0, refused.1["error"]["code"].as_str()), (429, Some("rate_limited")), "{}", refused.1);
+    assert!(sent >= 10, "{sent} invitations went out before the limit");
 }

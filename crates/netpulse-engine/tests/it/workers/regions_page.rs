@@ -3,7 +3,7 @@
 //! counts are the results the engine accepted (they match what was stored); a region whose
 //! worker stopped is "region offline" on the page, on the overview's banner and as a live
 //! `region` event, its monitors not down; another tenant sees the workers but none of these
-//! counts.
+//! counts; a viewer sees the health but not the workers' names or serials.
 
 use super::{engine, eu_and_us, results};
 use crate::harness::{wait_for, TestApp, TOKEN};
@@ -164,15 +164,32 @@ async fn the_regions_page_shows_worker_health_and_a_stopped_workers_region_as_of
     assert!(banner.contains("us (1 monitor)") && banner.contains("not marked down"), "{banner}");
     assert_ne!(app.monitor(&id).await["status"]["health"], "down");
 
-    // Another tenant sees the engine's regions and workers, none of this tenant's counts.
+    // Another tenant (a read token) sees the engine's regions and workers, not their names,
+    // and none of this tenant's counts.
     other_tenant_with_token(&app).await;
     let theirs = region(&app, OTHER_TOKEN, "eu").await;
-    assert_eq!((theirs["workers"][0]["name"].as_str(), theirs["results_per_s"].as_f64()), (Some("eu-1"), Some(0.0)));
+    assert_eq!(
+        (theirs["workers"][0]["name"].as_str(), theirs["results_per_s"].as_f64()),
+        (Some("[hidden]"), Some(0.0))
+    );
     assert_eq!(theirs["workers"][0]["results_total"], 0, "{theirs}");
     let (status, html) = page(&app, "/regions", OTHER_TOKEN).await;
     assert_eq!(status, 200);
-    assert_eq!(cell(row(section(&html, "eu"), "eu-1"), "results"), "0");
+    assert_eq!(cell(row(section(&html, "eu"), "[hidden]"), "results"), "0");
     let (_, overview) = page(&app, "/", OTHER_TOKEN).await;
     assert!(!overview.contains("region-offline"), "no banner: none of its monitors checks from us");
+
+    // A viewer (a read token) sees the workers' health, not who they are.
+    let serial = eu_worker["serial"].as_str().expect("members see the serial").to_owned();
+    let (_, tok) = app.api("POST", "/api/v1/tokens", Some(json!({ "name": "wall", "scope": "read" }))).await;
+    let viewer = tok["token"].as_str().unwrap();
+    let seen = region(&app, viewer, "eu").await;
+    let w = &seen["workers"][0];
+    assert_eq!((w["name"].as_str(), w["serial"].as_str()), (Some("[hidden]"), Some("[hidden]")), "{seen}");
+    assert!(w["results_total"].as_u64().unwrap() >= 3, "{seen}");
+    let (status, html) = page(&app, "/regions", viewer).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("eu-1") && !html.contains(&serial), "{html}");
+    assert_eq!(cell(row(section(&html, "eu"), "[hidden]"), "live"), "live");
     eu.shutdown().await;
 }
