@@ -5,6 +5,7 @@
 use crate::accounts::{browser, register, verify_directly, PASSWORD};
 use crate::harness::*;
 use crate::recovery::{app_with_mail, token_in_mail};
+use crate::signed_out_forms::submit;
 use serde_json::json;
 
 #[tokio::test]
@@ -13,12 +14,12 @@ async fn sign_up_and_verify_by_pages() {
     let (_, page, _) = app.raw("GET", "/signup", None, &[]).await;
     assert!(page.contains("action=\"/signup\""), "{page}");
     let form = [("email", "Ada@Example.com"), ("password", "short"), ("organisation", "Engines")];
-    let (status, page, _) = app.post_form("/signup", &form, &[]).await;
+    let (status, page, _) = submit(&app, "/signup", "/signup", &form, "").await;
     assert!(status == 422 && page.contains("at least 10 characters"), "{status}: {page}");
     let form = [("email", "Ada@Example.com"), ("password", PASSWORD), ("organisation", "Engines")];
-    let (status, page, _) = app.post_form("/signup", &form, &[]).await;
+    let (status, page, _) = submit(&app, "/signup", "/signup", &form, "").await;
     assert!(status == 200 && page.contains("Check your e-mail"), "{status}: {page}");
-    let (status, again, _) = app.post_form("/signup", &form, &[]).await;
+    let (status, again, _) = submit(&app, "/signup", "/signup", &form, "").await;
     assert_eq!((status, again), (200, page), "a taken address gets the same page");
 
     let token = token_in_mail(&mails, "ada@example.com", "/verify?token=", 0).await;
