@@ -26,16 +26,25 @@ pub struct TokenIn {
 }
 
 pub async fn create(State(s): State<AppState>, caller: Caller, Json(t): Json<TokenIn>) -> ApiResult<Response> {
+    let (rec, token) = create_from(&s, &caller, &t.name, t.scope).await?;
+    let mut body = serde_json::to_value(&rec).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    body["token"] = json!(token);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A new token of the caller's tenant and its secret (to be shown once): the API's and the
+/// dashboard's `/tokens` form's one way in.
+pub async fn create_from(s: &AppState, caller: &Caller, name: &str, scope: Scope) -> ApiResult<(TokenRecord, String)> {
     if let Via::Token { scope: Scope::Read, .. } = caller.via {
         return Err(ApiError::forbidden(
             "a read token cannot create tokens; sign in, or use a token with the write scope",
         ));
     }
-    let name = t.name.trim();
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid("name", "must be 1 to 100 characters"));
     }
-    let role = match t.scope {
+    let role = match scope {
         Scope::Read => Role::Viewer,
         Scope::Write if caller.role >= Role::Member => {
             // A write token counts as verified: only a verified account may make one.
@@ -48,16 +57,14 @@ pub async fn create(State(s): State<AppState>, caller: Caller, Json(t): Json<Tok
     let rec = TokenRecord {
         id: clock::fresh(),
         name: name.to_owned(),
-        scope: t.scope,
+        scope,
         role,
         created_at: clock::now(),
         last_used_at: None,
     };
     s.store.create_token(caller.tenant(), &rec, &clock::token_hash(&token)).await?;
     tracing::info!(token = %rec.id, actor = %caller.actor(), "API token created");
-    let mut body = serde_json::to_value(&rec).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    body["token"] = json!(token);
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((rec, token))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
@@ -66,10 +73,16 @@ pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<s
 }
 
 pub async fn revoke(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    revoke_by_id(&s, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revoke the caller's tenant's token `id` (admins and owners); another tenant's is unknown.
+pub async fn revoke_by_id(s: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     caller.require_admin()?;
-    let id = path_id(&id, TokenId::parse, "token")?;
+    let id = path_id(id, TokenId::parse, "token")?;
     if s.store.revoke_token(caller.tenant(), &id, clock::now()).await? {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(())
     } else {
         Err(ApiError::not_found("token"))
     }

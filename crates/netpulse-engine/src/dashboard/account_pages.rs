@@ -4,7 +4,9 @@
 //! the page an invitation link opens (`/invite?token=…`: join, then the session switches).
 //! They call the same functions as the API (`accounts::recovery`), so answers, limits and
 //! the enumeration-safe wording are the same. Plain HTML forms: they work without script.
+//! Each carries the pre-session token of [`FormGuard`] and is refused without it.
 
+use super::form_guard::FormGuard;
 use super::page;
 use crate::accounts::recovery::{self, Asked};
 use crate::accounts::ClientIp;
@@ -16,10 +18,11 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 /// The e-mail and password form of the sign-in page.
-pub fn password_form() -> Markup {
+pub(super) fn password_form(guard: &FormGuard) -> Markup {
     html! {
         h2 { "Or with your e-mail address" }
         form.login method="post" action="/login/password" {
+            (guard.field())
             label for="email" { "E-mail address" }
             input #email type="email" name="email" autocomplete="username" required;
             label for="password" { "Password" }
@@ -32,6 +35,8 @@ pub fn password_form() -> Markup {
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
     email: String,
     password: String,
 }
@@ -40,8 +45,13 @@ pub struct PasswordForm {
 pub async fn password_login(
     State(s): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> Response {
+    let guard = match FormGuard::check(&headers, &f.csrf) {
+        Ok(g) => g,
+        Err(forged) => return forged.into_response(),
+    };
     match crate::accounts::sign_in(&s, &ip, &f.email, f.password).await {
         Ok(opened) => opened.with_cookies(Redirect::to("/").into_response()),
         Err(refused) => {
@@ -51,12 +61,12 @@ pub async fn password_login(
                 StatusCode::UNAUTHORIZED => "Wrong e-mail or password.",
                 _ => "Signing in failed; try again shortly.",
             };
-            (status, super::login_form(Some(message))).into_response()
+            guard.respond(&s, status, super::login_form(&guard, Some(message)))
         }
     }
 }
 
-fn forgot_form(note: Option<&str>, error: Option<&str>) -> Html<String> {
+fn forgot_form(guard: &FormGuard, note: Option<&str>, error: Option<&str>) -> Html<String> {
     page(
         "Forgot password",
         false,
@@ -65,6 +75,7 @@ fn forgot_form(note: Option<&str>, error: Option<&str>) -> Html<String> {
             @if let Some(n) = note { p role="status" { (n) } }
             @if let Some(e) = error { p.error role="alert" { (e) } }
             form.login method="post" action="/forgot" {
+                (guard.field())
                 label for="email" { "E-mail address" }
                 input #email type="email" name="email" autocomplete="email" required;
                 button type="submit" { "Send me a reset link" }
@@ -75,31 +86,43 @@ fn forgot_form(note: Option<&str>, error: Option<&str>) -> Html<String> {
 }
 
 /// `GET /forgot`.
-pub async fn forgot_page() -> Html<String> {
-    forgot_form(None, None)
+pub async fn forgot_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let guard = FormGuard::for_page(&headers);
+    guard.respond(&s, StatusCode::OK, forgot_form(&guard, None, None))
 }
 
 #[derive(Deserialize)]
 pub struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
     email: String,
 }
 
 /// `POST /forgot`: the same answer whether or not the address has an account.
-pub async fn forgot(State(s): State<AppState>, ClientIp(ip): ClientIp, Form(f): Form<ForgotForm>) -> Response {
-    match recovery::ask_for_reset(&s, &ip, &f.email).await {
+pub async fn forgot(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<ForgotForm>,
+) -> Response {
+    let guard = match FormGuard::check(&headers, &f.csrf) {
+        Ok(g) => g,
+        Err(forged) => return forged.into_response(),
+    };
+    let (status, note, error) = match recovery::ask_for_reset(&s, &ip, &f.email).await {
         Ok(Asked::Accepted) => {
-            let note = "If this address has an account, a link to reset its password is on its way.";
-            forgot_form(Some(note), None).into_response()
+            (StatusCode::OK, Some("If this address has an account, a link to reset its password is on its way."), None)
         }
         Ok(Asked::Limited) => {
             let e = "A link was asked for this address a moment ago; wait a minute and try again.";
-            (StatusCode::TOO_MANY_REQUESTS, forgot_form(None, Some(e))).into_response()
+            (StatusCode::TOO_MANY_REQUESTS, None, Some(e.to_owned()))
         }
-        Err(e) => (e.status, forgot_form(None, Some(&e.message))).into_response(),
-    }
+        Err(e) => (e.status, None, Some(e.message)),
+    };
+    guard.respond(&s, status, forgot_form(&guard, note, error.as_deref()))
 }
 
-fn reset_form(token: &str, error: Option<&str>) -> Html<String> {
+fn reset_form(guard: &FormGuard, token: &str, error: Option<&str>) -> Html<String> {
     page(
         "Choose a new password",
         false,
@@ -107,6 +130,7 @@ fn reset_form(token: &str, error: Option<&str>) -> Html<String> {
             h1 { "Choose a new password" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
             form.login method="post" action="/reset" {
+                (guard.field())
                 input type="hidden" name="token" value=(token);
                 label for="password" { "New password (at least 10 characters)" }
                 input #password type="password" name="password" autocomplete="new-password" minlength="10" required;
@@ -123,18 +147,25 @@ pub struct TokenQuery {
 }
 
 /// `GET /reset?token=…`: the page the mailed link opens.
-pub async fn reset_page(Query(q): Query<TokenQuery>) -> Html<String> {
-    reset_form(&q.token, None)
+pub async fn reset_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
+    let guard = FormGuard::for_page(&headers);
+    guard.respond(&s, StatusCode::OK, reset_form(&guard, &q.token, None))
 }
 
 #[derive(Deserialize)]
 pub struct ResetForm {
+    #[serde(default)]
+    csrf: String,
     token: String,
     password: String,
 }
 
 /// `POST /reset`: set the password; a refused link or password says why.
-pub async fn reset(State(s): State<AppState>, Form(f): Form<ResetForm>) -> Response {
+pub async fn reset(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<ResetForm>) -> Response {
+    let guard = match FormGuard::check(&headers, &f.csrf) {
+        Ok(g) => g,
+        Err(forged) => return forged.into_response(),
+    };
     match recovery::reset_with_token(&s, &f.token, f.password).await {
         Ok(()) => page(
             "Password changed",
@@ -145,7 +176,7 @@ pub async fn reset(State(s): State<AppState>, Form(f): Form<ResetForm>) -> Respo
             },
         )
         .into_response(),
-        Err(e) => (e.status, reset_form(&f.token, Some(&e.message))).into_response(),
+        Err(e) => guard.respond(&s, e.status, reset_form(&guard, &f.token, Some(&e.message))),
     }
 }
 
@@ -160,15 +191,17 @@ async fn session_user(s: &AppState, headers: &HeaderMap) -> Option<netpulse_core
 }
 
 /// `GET /invite?token=…`: the page the invitation link opens.
-pub async fn invite_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Html<String> {
+pub async fn invite_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
     let signed_in = session_user(&s, &headers).await.is_some();
-    page(
+    let guard = FormGuard::for_page(&headers);
+    let shown = page(
         "Invitation",
         signed_in,
         html! {
             h1 { "You are invited" }
             @if signed_in {
                 form.login method="post" action="/invite" {
+                    (guard.field())
                     input type="hidden" name="token" value=(q.token);
                     button type="submit" { "Join the organisation" }
                 }
@@ -176,16 +209,22 @@ pub async fn invite_page(State(s): State<AppState>, headers: HeaderMap, Query(q)
                 p { a href="/login" { "Sign in" } " (or register an account first), then open the link from the e-mail again." }
             }
         },
-    )
+    );
+    guard.respond(&s, StatusCode::OK, shown)
 }
 
 #[derive(Deserialize)]
 pub struct InviteForm {
+    #[serde(default)]
+    csrf: String,
     token: String,
 }
 
 /// `POST /invite`: join, and switch the session to the new organisation.
 pub async fn accept_invite(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<InviteForm>) -> Response {
+    if let Err(forged) = FormGuard::check(&headers, &f.csrf) {
+        return forged.into_response();
+    }
     let Some(user) = session_user(&s, &headers).await else {
         return Redirect::to("/login").into_response();
     };
@@ -203,7 +242,7 @@ pub async fn accept_invite(State(s): State<AppState>, headers: HeaderMap, Form(f
     }
 }
 
-fn signup_form(error: Option<&str>) -> Html<String> {
+fn signup_form(guard: &FormGuard, error: Option<&str>) -> Html<String> {
     page(
         "Sign up",
         false,
@@ -211,6 +250,7 @@ fn signup_form(error: Option<&str>) -> Html<String> {
             h1 { "Create an account" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
             form.login method="post" action="/signup" {
+                (guard.field())
                 label for="email" { "E-mail address" }
                 input #email type="email" name="email" autocomplete="email" required;
                 label for="password" { "Password (at least 10 characters)" }
@@ -225,19 +265,26 @@ fn signup_form(error: Option<&str>) -> Html<String> {
 }
 
 /// `GET /signup`.
-pub async fn signup_page() -> Html<String> {
-    signup_form(None)
+pub async fn signup_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let guard = FormGuard::for_page(&headers);
+    guard.respond(&s, StatusCode::OK, signup_form(&guard, None))
 }
 
 #[derive(Deserialize)]
 pub struct SignupForm {
+    #[serde(default)]
+    csrf: String,
     email: String,
     password: String,
     organisation: String,
 }
 
 /// `POST /signup`: the same page whether or not the address has an account.
-pub async fn signup(State(s): State<AppState>, Form(f): Form<SignupForm>) -> Response {
+pub async fn signup(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<SignupForm>) -> Response {
+    let guard = match FormGuard::check(&headers, &f.csrf) {
+        Ok(g) => g,
+        Err(forged) => return forged.into_response(),
+    };
     let input = crate::accounts::RegisterIn { email: f.email, password: f.password, organisation: f.organisation };
     match crate::accounts::register_account(&s, input).await {
         Ok(()) => page(
@@ -249,7 +296,7 @@ pub async fn signup(State(s): State<AppState>, Form(f): Form<SignupForm>) -> Res
             },
         )
         .into_response(),
-        Err(e) => (e.status, signup_form(Some(&e.message))).into_response(),
+        Err(e) => guard.respond(&s, e.status, signup_form(&guard, Some(&e.message))),
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! Until accounts exist, signing in means pasting an API token; it is kept in an HttpOnly,
 //! SameSite=Strict cookie (Secure when the public URL is https), so no other site can make
-//! the browser use it, and page scripts cannot read it. Forms carry a CSRF token (see [`forms`]).
+//! the browser use it, and page scripts cannot read it. Forms carry a CSRF token (see [`forms`]);
+//! the signed-out ones (sign-in, sign-up, reset, invitation) a pre-session one ([`form_guard`]).
 
 use crate::api::error::ApiError;
 use crate::api::{AppState, Caller};
@@ -17,6 +18,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use form_guard::FormGuard;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use netpulse_core::Timestamp;
 use serde::Deserialize;
@@ -27,6 +29,7 @@ pub mod channels;
 pub mod chart;
 pub mod events;
 pub mod form_fields;
+pub(crate) mod form_guard;
 pub mod forms;
 pub mod incidents;
 pub mod maintenance;
@@ -65,7 +68,8 @@ pub fn router() -> Router<AppState> {
         .route("/members", get(team_pages::members))
         .route("/members/invite", post(team_pages::invite))
         .route("/members/switch", post(team_pages::switch))
-        .route("/tokens", get(team_pages::tokens))
+        .route("/tokens", get(team_pages::tokens).post(team_pages::create_token))
+        .route("/tokens/{id}/revoke", post(team_pages::revoke_token))
         .route("/regions", get(regions::show))
         .route("/logout", post(logout))
         .route("/monitors/new", get(forms::new_form).post(forms::create))
@@ -87,9 +91,14 @@ pub fn router() -> Router<AppState> {
 
 /// The session token from the cookie header, if any.
 pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The non-empty value of the cookie `name`, if the request carries it.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
         let (k, v) = kv.trim().split_once('=')?;
-        (k == COOKIE && !v.is_empty()).then(|| v.to_owned())
+        (k == name && !v.is_empty()).then(|| v.to_owned())
     })
 }
 
@@ -204,11 +213,12 @@ fn not_found() -> Response {
         .into_response()
 }
 
-async fn login_page() -> Html<String> {
-    login_form(None)
+async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let guard = FormGuard::for_page(&headers);
+    guard.respond(&s, StatusCode::OK, login_form(&guard, None))
 }
 
-fn login_form(error: Option<&str>) -> Html<String> {
+fn login_form(guard: &FormGuard, error: Option<&str>) -> Html<String> {
     page(
         "Sign in",
         false,
@@ -216,22 +226,29 @@ fn login_form(error: Option<&str>) -> Html<String> {
             h1 { "Sign in" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
             form.login method="post" action="/login" {
+                (guard.field())
                 label for="token" { "API token" }
                 input #token type="password" name="token" autocomplete="current-password" required;
                 button type="submit" { "Sign in" }
             }
             p.sub { "The owner token was printed at first start and saved in netpulse-data/admin-token." }
-            (account_pages::password_form())
+            (account_pages::password_form(guard))
         },
     )
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
+    #[serde(default)]
+    csrf: String,
     token: String,
 }
 
-async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+    let guard = match FormGuard::check(&headers, &f.csrf) {
+        Ok(g) => g,
+        Err(forged) => return forged.into_response(),
+    };
     match s.store.authenticate(&clock::token_hash(f.token.trim())).await {
         Ok(Some(_)) => {
             let secure = if s.base_url.starts_with("https://") { "; Secure" } else { "" };
@@ -241,7 +258,7 @@ async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Response 
             r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("token is ASCII"));
             r
         }
-        Ok(None) => (StatusCode::UNAUTHORIZED, login_form(Some("That token is not valid."))).into_response(),
+        Ok(None) => guard.respond(&s, StatusCode::UNAUTHORIZED, login_form(&guard, Some("That token is not valid."))),
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -3,16 +3,18 @@
 //! admins, with last use). They read through the same store calls as the API and show
 //! e-mail addresses only as `api::audience` allows. Two forms on `/members` — inviting by
 //! e-mail (admins) and switching to another of one's organisations — carry the session's
-//! CSRF token and are checked like the API's cookie-authenticated changes; tokens are
-//! created and revoked through the API (`POST/DELETE /api/v1/tokens`).
+//! CSRF token and are checked like the API's cookie-authenticated changes; so do the
+//! `/tokens` forms, which create (shown once) and revoke through the API's own functions
+//! (`accounts::tokens::{create_from, revoke_by_id}`).
 
-use super::{page, signed_in};
+use super::forms::{submitted, Submitted};
+use super::{page, signed_in, SignedIn};
 use crate::api::audience;
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::store::Role;
+use crate::store::{Role, Scope};
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
@@ -96,39 +98,103 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
     page("Members", true, body).into_response()
 }
 
-/// `GET /tokens`: for admins and owners.
+/// `GET /tokens`: a form to create a token (read only, for viewers); the list with revoke
+/// buttons for admins and owners.
 pub async fn tokens(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let auth = match signed_in(&s, &headers).await {
-        Ok(a) => a,
+    match signed_in(&s, &headers).await {
+        Ok(auth) => tokens_page(&s, &auth, StatusCode::OK, None, None).await,
+        Err(r) => r,
+    }
+}
+
+/// `POST /tokens`: create through the API's function; the secret is shown once, here.
+pub async fn create_token(State(s): State<AppState>, headers: HeaderMap, form: Submitted) -> Response {
+    let (auth, values) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if auth.caller.role < Role::Admin || auth.caller.is_demo() {
-        let body = html! {
-            @if auth.caller.is_demo() { (crate::demo::banner()) }
-            h1 { "API tokens" }
-            p { "Only admins and owners of this organisation see its API tokens." }
-        };
-        return (http::StatusCode::FORBIDDEN, page("API tokens", true, body)).into_response();
+    let name = values.get("name").map(String::as_str).unwrap_or("");
+    let scope = if values.get("scope").map(String::as_str) == Some("write") { Scope::Write } else { Scope::Read };
+    match crate::accounts::tokens::create_from(&s, &auth.caller, name, scope).await {
+        Ok((rec, token)) => tokens_page(&s, &auth, StatusCode::CREATED, Some((&rec.name, &token)), None).await,
+        Err(e) => tokens_page(&s, &auth, e.status, None, Some(&e)).await,
     }
-    let tokens = match s.store.list_tokens(&auth.caller.tenant_id).await {
-        Ok(t) => t,
-        Err(e) => return ApiError::from(e).into_response(),
+}
+
+/// `POST /tokens/{id}/revoke`: through the API's function (admins and owners).
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Submitted,
+) -> Response {
+    let (auth, _) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match crate::accounts::tokens::revoke_by_id(&s, &auth.caller, &id).await {
+        Ok(()) => Redirect::to("/tokens").into_response(),
+        Err(e) => tokens_page(&s, &auth, e.status, None, Some(&e)).await,
+    }
+}
+
+async fn tokens_page(
+    s: &AppState,
+    auth: &SignedIn,
+    status: StatusCode,
+    created: Option<(&str, &str)>,
+    error: Option<&ApiError>,
+) -> Response {
+    let admin = auth.caller.role >= Role::Admin && !auth.caller.is_demo();
+    let tokens = if admin {
+        match s.store.list_tokens(&auth.caller.tenant_id).await {
+            Ok(t) => t,
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    } else {
+        Vec::new()
     };
     let body = html! {
+        @if auth.caller.is_demo() { (crate::demo::banner()) }
         h1 { "API tokens" }
-        table #tokens {
-            thead { tr { th { "Name" } th { "Scope" } th { "Acts as" } th { "Created" } th { "Last used" } } }
-            tbody { @for t in &tokens { tr {
-                td { (t.name) }
-                td { (t.scope.as_str()) }
-                td { (t.role.as_str()) }
-                td { (t.created_at) }
-                td { (when(t.last_used_at)) }
-            } } }
+        @if let Some(e) = error { p.error role="alert" { (e.message) } }
+        @if let Some((name, token)) = created {
+            p #created role="status" { "Token " strong { (name) } " created. Copy it now; it is not shown again: " code { (token) } }
         }
-        p.sub { "Tokens are shown once, when created: " code { "POST /api/v1/tokens {\"name\",\"scope\"}" } "." }
+        @if admin {
+            table #tokens {
+                thead { tr { th { "Name" } th { "Scope" } th { "Acts as" } th { "Created" } th { "Last used" } th {} } }
+                tbody { @for t in &tokens { tr {
+                    td { (t.name) }
+                    td { (t.scope.as_str()) }
+                    td { (t.role.as_str()) }
+                    td { (t.created_at) }
+                    td { (when(t.last_used_at)) }
+                    td { form.inline method="post" action={ "/tokens/" (t.id) "/revoke" } {
+                        input type="hidden" name="csrf" value=(auth.csrf);
+                        button.link type="submit" { "Revoke" }
+                    } }
+                } } }
+            }
+        } @else {
+            p { "Only admins and owners of this organisation see its API tokens." }
+        }
+        @if !auth.caller.is_demo() {
+            h2 { "New token" }
+            form.login #new-token method="post" action="/tokens" {
+                input type="hidden" name="csrf" value=(auth.csrf);
+                label for="name" { "Name" }
+                input #name type="text" name="name" maxlength="100" required;
+                label for="scope" { "Scope" }
+                select #scope name="scope" {
+                    option value="read" { "read" }
+                    @if auth.caller.role >= Role::Member { option value="write" { "write" } }
+                }
+                button type="submit" { "Create the token" }
+            }
+        }
     };
-    page("API tokens", true, body).into_response()
+    (status, page("API tokens", true, body)).into_response()
 }
 
 /// A dashboard form's fields. Bearer tokens get the API's refusal before the body is read.

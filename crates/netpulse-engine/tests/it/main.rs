@@ -25,6 +25,7 @@ mod queue;
 mod recovery;
 mod retention;
 mod routes;
+mod signed_out_forms;
 mod simulate;
 mod status_pages;
 mod store;

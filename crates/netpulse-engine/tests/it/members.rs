@@ -6,6 +6,7 @@
 use crate::accounts::{browser, register, verify_directly, Browser};
 use crate::harness::*;
 use crate::recovery::{app_with_mail, cookies_of, token_in_mail};
+use crate::signed_out_forms::submit;
 use netpulse_engine::store::{Invitation, Role};
 use serde_json::{json, Value};
 
@@ -138,19 +139,25 @@ async fn the_invitation_page_joins_and_switches_the_dashboard() {
     let (_, page, _) = app.raw("GET", &format!("/invite?token={token}"), None, &[]).await;
     assert!(page.contains("Sign in") && !page.contains("Join the organisation"), "signed out: {page}");
 
-    let (_, _, headers) = app
-        .post_form("/login/password", &[("email", "bob@example.com"), ("password", crate::accounts::PASSWORD)], &[])
-        .await;
+    let (_, _, headers) = submit(
+        &app,
+        "/login",
+        "/login/password",
+        &[("email", "bob@example.com"), ("password", crate::accounts::PASSWORD)],
+        "",
+    )
+    .await;
     let cookie = cookies_of(&headers);
-    let (_, page, _) = app.raw("GET", &format!("/invite?token={token}"), None, &[("cookie", &cookie)]).await;
+    let invite_page = format!("/invite?token={token}");
+    let (_, page, _) = app.raw("GET", &invite_page, None, &[("cookie", &cookie)]).await;
     assert!(page.contains("Join the organisation"), "{page}");
-    let (status, _, _) = app.post_form("/invite", &[("token", &token)], &[("cookie", &cookie)]).await;
+    let (status, _, _) = submit(&app, &invite_page, "/invite", &[("token", &token)], &cookie).await;
     assert_eq!(status, 303);
     let (_, me, _) = app.raw("GET", "/api/v1/auth/me", None, &[("cookie", &cookie)]).await;
     let (_, owner_me) = owner.call(&app, "GET", "/api/v1/auth/me", None).await;
     let me: Value = serde_json::from_str(&me).unwrap();
     assert_eq!((me["tenant"].clone(), me["role"].as_str()), (owner_me["tenant"].clone(), Some("member")), "{me}");
-    let (status, page, _) = app.post_form("/invite", &[("token", &token)], &[("cookie", &cookie)]).await;
+    let (status, page, _) = submit(&app, &invite_page, "/invite", &[("token", &token)], &cookie).await;
     assert!(status == 410 && page.contains("already accepted"), "{status}: {page}");
 }
 

@@ -7,6 +7,7 @@
 use crate::accounts::{browser, login, register, verify_directly, PASSWORD};
 use crate::channels::{smtp_server, unqp, Mail};
 use crate::harness::*;
+use crate::signed_out_forms::submit;
 use netpulse_engine::config::{Secret, SmtpTls};
 use netpulse_engine::store::EmailPurpose;
 use serde_json::json;
@@ -165,7 +166,7 @@ async fn the_dashboard_signs_in_by_password_and_resets_it_by_form() {
 
     let app = &app;
     let sign_in = |password: &'static str| async move {
-        app.post_form("/login/password", &[("email", "ada@example.com"), ("password", password)], &[]).await
+        submit(app, "/login", "/login/password", &[("email", "ada@example.com"), ("password", password)], "").await
     };
     let (status, page, _) = sign_in("wrong password!").await;
     assert!(status == 401 && page.contains("Wrong e-mail or password."), "{status}: {page}");
@@ -176,14 +177,16 @@ async fn the_dashboard_signs_in_by_password_and_resets_it_by_form() {
     let (status, page, _) = app.raw("GET", "/", None, &[("cookie", &old)]).await;
     assert!(status == 200 && page.contains("Monitors"), "{status}: {page}");
 
-    let (status, page, _) = app.post_form("/forgot", &[("email", "ada@example.com")], &[]).await;
+    let (status, page, _) = submit(app, "/forgot", "/forgot", &[("email", "ada@example.com")], "").await;
     assert!(status == 200 && page.contains("a link to reset its password is on its way"), "{page}");
     let token = token_in_mail(&mails, "ada@example.com", "/reset?token=", 0).await;
-    let (status, page, _) = app.raw("GET", &format!("/reset?token={token}"), None, &[]).await;
+    let reset_page = format!("/reset?token={token}");
+    let (status, page, _) = app.raw("GET", &reset_page, None, &[]).await;
     assert!(status == 200 && page.contains(&format!("value=\"{token}\"")), "{page}");
-    let (status, page, _) = app.post_form("/reset", &[("token", &token), ("password", "short")], &[]).await;
+    let (status, page, _) = submit(app, &reset_page, "/reset", &[("token", &token), ("password", "short")], "").await;
     assert!(status == 422 && page.contains("at least 10 characters"), "{status}: {page}");
-    let (status, page, _) = app.post_form("/reset", &[("token", &token), ("password", NEW_PASSWORD)], &[]).await;
+    let (status, page, _) =
+        submit(app, &reset_page, "/reset", &[("token", &token), ("password", NEW_PASSWORD)], "").await;
     assert!(status == 200 && page.contains("Your password is changed"), "{status}: {page}");
     let (status, _, _) = app.raw("GET", "/", None, &[("cookie", &old)]).await;
     assert_eq!(status, 303, "the old session is gone: back to the sign-in page");
