@@ -100,6 +100,8 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     let app = spawn_app_adjusted(|config| {
         config.smtp.host = "127.0.0.1".into();
         config.smtp.port = 9;
+        // Every request reads the store: a new result must change the page at once below.
+        config.http.status_page_cache_s = 0;
     })
     .await;
     let store = app.running.as_ref().unwrap().store.clone();
@@ -307,6 +309,72 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     let (st, _) = app.api("DELETE", &format!("/api/v1/status-pages/{page_id}"), None).await;
     assert_eq!(st, 204);
     assert_eq!(get(&app, "/status/acme-status", None).await.0, 404);
+}
+
+/// With a cache, a page is one reading served until it expires: new results wait, the
+/// answer (its ETag, "generated at" and figures) stays that reading's, the page says how old
+/// it can be, and a change to the page made on this node shows at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_status_page_stays_one_truthful_reading_until_the_page_changes() {
+    let app = spawn_app_adjusted(|config| config.http.status_page_cache_s = 3600).await;
+    let store = app.running.as_ref().unwrap().store.clone();
+    let tenant = store.authenticate(&clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let target = Target::start().await;
+    let id = app
+        .create_monitor(
+            json!({ "name": "web", "kind": "http", "url": target.url(), "interval_s": 3600, "timeout_ms": 900 }),
+        )
+        .await;
+    let m = MonitorId::from_trusted(id.clone());
+    let (st, body) = app
+        .api(
+            "POST",
+            "/api/v1/status-pages",
+            Some(json!({ "slug": "cached", "title": "Cached", "monitors": [{ "monitor_id": id, "display_name": "Web" }] })),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let page_id = body["id"].as_str().unwrap().to_owned();
+
+    let (_, first_headers, first) = get(&app, "/status/cached.json", None).await;
+    let (_, html_headers, html) = get(&app, "/status/cached", None).await;
+    assert!(html.contains("at most 3600 s old"), "the page states its staleness bound");
+    let facts: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(facts["refreshed_every_s"], 3600);
+    let checks_before = window(monitor_json(&facts, "Web"), "24h")["checks"].as_u64().unwrap();
+
+    let now = clock::now();
+    let downs: Vec<CheckResult> =
+        (0..5).map(|k| result(&tenant, &m, now.plus_ms(k), Outcome::Down, Provenance::Live, "x")).collect();
+    store.ingest(&downs, now).await.unwrap();
+    let (st, again_headers, again) = get(&app, "/status/cached.json", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(again, first, "the same reading, with its own generated_at, until it expires");
+    assert_eq!(again_headers["etag"], first_headers["etag"]);
+    let html_etag = html_headers["etag"].to_str().unwrap().to_owned();
+    let (st, _, body) = get(&app, "/status/cached", Some(&html_etag)).await;
+    assert_eq!((st, body.as_str()), (304, ""));
+
+    // Renaming the monitor on the page is a change made here: the next answer is a new reading.
+    let (st, body) = app
+        .api(
+            "PATCH",
+            &format!("/api/v1/status-pages/{page_id}"),
+            Some(json!({ "monitors": [{ "monitor_id": id, "display_name": "Website" }] })),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, _, text) = get(&app, "/status/cached.json", None).await;
+    assert_eq!(st, 200);
+    let facts: Value = serde_json::from_str(&text).unwrap();
+    let w24 = window(monitor_json(&facts, "Website"), "24h");
+    assert!(w24["checks"].as_u64().unwrap() >= checks_before + 5, "{w24}");
+    assert_ne!(facts["generated_at"], serde_json::from_str::<Value>(&first).unwrap()["generated_at"]);
+    assert_eq!(get(&app, "/status/cached", Some(&html_etag)).await.0, 200, "the old tag no longer matches");
+
+    let (st, _) = app.api("DELETE", &format!("/api/v1/status-pages/{page_id}"), None).await;
+    assert_eq!(st, 204);
+    assert_eq!(get(&app, "/status/cached", None).await.0, 404, "a deleted page is gone at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
