@@ -498,9 +498,19 @@ async fn store_contract(backend: crate::store::backends::Backend) {
     assert_eq!(latest.len(), 1, "{backend:?}");
     assert_eq!((latest[&a].at, latest[&a].outcome), (at(11).plus_ms(1), Outcome::Down), "{backend:?}: live only");
     assert!(store.latest_live(&other, std::slice::from_ref(&a)).await.unwrap().is_empty());
-    let hours = store.hourly_tallies(&t, &[a.clone(), b.clone()], at(0)).await.unwrap();
-    assert_eq!(hours.len(), 2, "{backend:?}: {hours:?}");
-    assert!(store.hourly_tallies(&other, std::slice::from_ref(&a), at(0)).await.unwrap().is_empty());
+    // Yesterday at 12:00 (before the 24 h window's first hour, 13:00) and 14:00 (inside it).
+    let b_batch = vec![
+        result(&t, &b, at(-12), Outcome::Up, Provenance::Live, ""),
+        result(&t, &b, at(-10), Outcome::Down, Provenance::Live, "x"),
+    ];
+    store.ingest(&b_batch, now).await.unwrap();
+    let mut sums = store.page_tallies(&t, &[a.clone(), b.clone()], now).await.unwrap();
+    sums.sort_by_key(|(m, at, _)| (m.as_str().to_owned(), at.millis()));
+    let got: Vec<(&MonitorId, Timestamp, u64)> = sums.iter().map(|(m, at, t)| (m, *at, t.total())).collect();
+    let mut want = vec![(&a, at(0), 3), (&b, at(-24), 1), (&b, at(-11), 1)];
+    want.sort_by_key(|(m, at, _)| (m.as_str().to_owned(), at.millis()));
+    assert_eq!(got, want, "{backend:?}: one sum a day, split at the 24 h window's start");
+    assert!(store.page_tallies(&other, std::slice::from_ref(&a), now).await.unwrap().is_empty());
 
     let public = store.public_status_page("one", now).await.unwrap().unwrap();
     assert_eq!(public.monitors.len(), 2);
@@ -508,7 +518,11 @@ async fn store_contract(backend: crate::store::backends::Backend) {
     assert_eq!(ay.display_name, "Ay");
     let w24 = &ay.figures.windows[0];
     assert_eq!((w24.label, w24.tally.total(), w24.percent.map(|p| p.round())), ("24h", 3, Some(67.0)), "{backend:?}");
-    assert_eq!(public.monitors[0].figures.windows[0].percent, None, "{backend:?}: no data, no figure");
+    let bee = &public.monitors[0].figures;
+    assert_eq!((bee.windows[0].tally.total(), bee.windows[0].percent), (1, Some(0.0)), "{backend:?}: 14:00 only");
+    assert_eq!((bee.windows[1].tally.total(), bee.windows[1].percent), (2, Some(50.0)), "{backend:?}");
+    assert_eq!(bee.daily[88].tally.total(), 2, "{backend:?}: yesterday's bar holds both");
+    assert_eq!(bee.daily[87].percent, None, "{backend:?}: no data, no figure");
 
     // An outage of a third monitor opens an incident; it shows once posted with a message.
     let c = crate::store::add_monitor(&*store, &t, crate::store::draft("c", Policy::default())).await;
