@@ -104,10 +104,29 @@ up to now; daily bars are UTC days.";
 /// current (partial) hour and the `24·d − 1` hours before it, up to `now`.
 pub const WINDOWS: [(&str, i64); 4] = [("24h", 1), ("7d", 7), ("30d", 30), ("90d", 90)];
 
-/// A status page's figures from hourly live tallies (any order). Hours before the 90 days
-/// and hours after `now` (clock skew) are ignored.
-pub fn page_figures(hours: &[HourTally], now: Timestamp) -> PageFigures {
+/// The first hour of each of [`WINDOWS`] at `now`, in that order (24 h first, the latest).
+pub fn window_starts(now: Timestamp) -> [Timestamp; 4] {
     let this_hour = now.millis().div_euclid(HOUR_MS) * HOUR_MS;
+    WINDOWS.map(|(_, days)| Timestamp::from_millis(this_hour - (days * 24 - 1) * HOUR_MS))
+}
+
+/// Which sum an hour's tally may go into before [`page_figures`]: the later of its UTC day's
+/// start and the latest window start at or before it. Hours with the same bucket share their
+/// day bar and every window, so feeding `page_figures` one summed tally per bucket (stamped
+/// with the bucket's start) gives the same figures as the hours one by one. `None` for an
+/// hour the page ignores (before the 90 d window, after `now`). The stores do this sum in
+/// SQL; this is its definition.
+pub fn bucket_start(hour: Timestamp, now: Timestamp) -> Option<Timestamp> {
+    let h = hour.millis();
+    let starts = window_starts(now);
+    let window = starts.iter().find(|s| h >= s.millis())?.millis();
+    (h <= now.millis()).then(|| Timestamp::from_millis(window.max(h.div_euclid(DAY_MS) * DAY_MS)))
+}
+
+/// A status page's figures from live tallies of hours, or of buckets of hours summed by
+/// [`bucket_start`] (any order). Tallies before the 90 days and after `now` (clock skew)
+/// are ignored.
+pub fn page_figures(hours: &[HourTally], now: Timestamp) -> PageFigures {
     let today = now.millis().div_euclid(DAY_MS) * DAY_MS;
     let first_day = today - 89 * DAY_MS;
     let mut daily: Vec<DayBar> = (0..90)
@@ -119,13 +138,8 @@ pub fn page_figures(hours: &[HourTally], now: Timestamp) -> PageFigures {
         .collect();
     let mut windows: Vec<WindowFigure> = WINDOWS
         .iter()
-        .map(|&(label, days)| WindowFigure {
-            label,
-            from: Timestamp::from_millis(this_hour - (days * 24 - 1) * HOUR_MS),
-            to: now,
-            tally: Tally::default(),
-            percent: None,
-        })
+        .zip(window_starts(now))
+        .map(|(&(label, _), from)| WindowFigure { label, from, to: now, tally: Tally::default(), percent: None })
         .collect();
     for (hour, t) in hours.iter().filter(|(h, _)| h.millis() <= now.millis()) {
         let h = hour.millis();
@@ -202,6 +216,28 @@ mod tests {
         assert_eq!(f.daily[49].tally, t(10, 0, 0, 0));
         // days without results (paused, no region reporting) have no figure
         assert_eq!(f.daily[50].percent, None);
+    }
+
+    #[test]
+    fn page_figures_from_bucket_sums_equal_page_figures_from_hours() {
+        // Every hour of 91 days with a tally that varies, at a `now` inside an hour.
+        let day = 1_000 * 86_400_000;
+        let now = Timestamp::from_millis(day + 17 * H + 1_234);
+        let hours: Vec<HourTally> = (0..91 * 24 + 3)
+            .map(|k| {
+                let h = day + 17 * H - k * H + 2 * H;
+                (Timestamp::from_millis(h), t(k as u64 % 5, k as u64 % 2, k as u64 % 3, (k % 7 == 0) as u64))
+            })
+            .collect();
+        let mut sums: std::collections::BTreeMap<i64, Tally> = Default::default();
+        for (h, tally) in &hours {
+            let Some(b) = bucket_start(*h, now) else { continue };
+            let sum = sums.entry(b.millis()).or_default();
+            *sum = sum.plus(tally);
+        }
+        let buckets: Vec<HourTally> = sums.into_iter().map(|(b, t)| (Timestamp::from_millis(b), t)).collect();
+        assert!(buckets.len() < 100, "about one bucket a day, not one an hour: {}", buckets.len());
+        assert_eq!(page_figures(&buckets, now), page_figures(&hours, now));
     }
 
     #[test]

@@ -288,6 +288,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         badge_key,
         fleet: fleet.clone(),
         login_throttle: Arc::new(crate::accounts::LoginThrottle::new(&config.accounts)),
+        status_cache: Arc::new(crate::dashboard::status_cache::StatusPageCache::new(Duration::from_secs(
+            config.http.status_page_cache_s,
+        ))),
     };
     let mut app = axum::Router::new();
     if roles.has(Role::Api) {

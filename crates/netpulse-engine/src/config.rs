@@ -53,6 +53,9 @@ pub struct Config {
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub public_url: String,
+    /// How long a public status page's reading is served before the store is read again
+    /// (seconds; 0 = read on every request). Changes made on this node show at once.
+    pub status_page_cache_s: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

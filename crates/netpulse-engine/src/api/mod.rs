@@ -46,6 +46,8 @@ pub struct AppState {
     pub fleet: Arc<crate::gateway::fleet::Fleet>,
     /// Login attempts per IP address and per account.
     pub login_throttle: Arc<crate::accounts::LoginThrottle>,
+    /// Recent readings of public status pages.
+    pub status_cache: Arc<crate::dashboard::status_cache::StatusPageCache>,
 }
 
 /// The authenticated caller: a tenant, the role it acts with there, and how it proved it.

@@ -175,6 +175,7 @@ pub async fn create(
     };
     apply(&s, &caller, &mut page, input).await?;
     s.store.create_status_page(caller.tenant(), &page).await.map_err(slug_conflict)?;
+    s.status_cache.clear();
     Ok((StatusCode::CREATED, Json(page_json(&s, &page))))
 }
 
@@ -209,6 +210,7 @@ pub async fn update(
     if !s.store.update_status_page(caller.tenant(), &page).await.map_err(slug_conflict)? {
         return Err(ApiError::not_found("status page"));
     }
+    s.status_cache.clear();
     Ok(Json(page_json(&s, &page)))
 }
 
@@ -217,6 +219,7 @@ pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<St
     if !id.starts_with("sp_") || !s.store.delete_status_page(caller.tenant(), &id).await? {
         return Err(ApiError::not_found("status page"));
     }
+    s.status_cache.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -243,6 +246,7 @@ pub async fn public_message(
     if !s.store.set_public_message(caller.tenant(), &id, &message, clock::now()).await? {
         return Err(ApiError::not_found("incident"));
     }
+    s.status_cache.clear();
     let (rec, _) = s.store.get_incident(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
     let mut body = incident_json(&rec);
     body["public_message"] = json!(message);

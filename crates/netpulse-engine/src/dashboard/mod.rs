@@ -36,6 +36,7 @@ pub mod maintenance;
 pub mod monitor;
 pub mod overview;
 pub mod regions;
+pub mod status_cache;
 pub mod status_page;
 pub mod team_pages;
 

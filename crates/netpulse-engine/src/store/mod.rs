@@ -725,12 +725,14 @@ pub trait Store: Send + Sync + 'static {
     async fn list_status_pages(&self, t: &TenantId) -> StoreResult<Vec<StatusPage>>;
     /// A page by its public slug (system path: the page carries its tenant).
     async fn status_page_by_slug(&self, slug: &str) -> StoreResult<Option<StatusPage>>;
-    /// Live hourly tallies of these monitors from hour `from` on (the rollup).
-    async fn hourly_tallies(
+    /// Live tallies of these monitors for a status page at `now`: the hourly rollup summed
+    /// per [`netpulse_core::uptime::bucket_start`] (about one row per monitor and day), each
+    /// stamped with its bucket's start; hours the page ignores are left out.
+    async fn page_tallies(
         &self,
         t: &TenantId,
         monitors: &[MonitorId],
-        from: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>>;
     /// The newest live result of each of these monitors that has one.
     async fn latest_live(&self, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>>;
@@ -758,9 +760,8 @@ pub trait Store: Send + Sync + 'static {
         let t = &page.tenant_id;
         let ids: Vec<MonitorId> = page.monitors.iter().map(|m| m.monitor_id.clone()).collect();
         let since = now.minus_ms(90 * 86_400_000);
-        let from = Timestamp::from_millis(since.millis().div_euclid(86_400_000) * 86_400_000);
         let mut hours: HashMap<MonitorId, Vec<netpulse_core::uptime::HourTally>> = HashMap::new();
-        for (m, h, tally) in self.hourly_tallies(t, &ids, from).await? {
+        for (m, h, tally) in self.page_tallies(t, &ids, now).await? {
             hours.entry(m).or_default().push((h, tally));
         }
         let latest = self.latest_live(t, &ids).await?;

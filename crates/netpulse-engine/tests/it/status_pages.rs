@@ -100,6 +100,8 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     let app = spawn_app_adjusted(|config| {
         config.smtp.host = "127.0.0.1".into();
         config.smtp.port = 9;
+        // Every request reads the store: a new result must change the page at once below.
+        config.http.status_page_cache_s = 0;
     })
     .await;
     let store = app.running.as_ref().unwrap().store.clone();
@@ -309,6 +311,72 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     assert_eq!(get(&app, "/status/acme-status", None).await.0, 404);
 }
 
+/// With a cache, a page is one reading served until it expires: new results wait, the
+/// answer (its ETag, "generated at" and figures) stays that reading's, the page says how old
+/// it can be, and a change to the page made on this node shows at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_status_page_stays_one_truthful_reading_until_the_page_changes() {
+    let app = spawn_app_adjusted(|config| config.http.status_page_cache_s = 3600).await;
+    let store = app.running.as_ref().unwrap().store.clone();
+    let tenant = store.authenticate(&clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let target = Target::start().await;
+    let id = app
+        .create_monitor(
+            json!({ "name": "web", "kind": "http", "url": target.url(), "interval_s": 3600, "timeout_ms": 900 }),
+        )
+        .await;
+    let m = MonitorId::from_trusted(id.clone());
+    let (st, body) = app
+        .api(
+            "POST",
+            "/api/v1/status-pages",
+            Some(json!({ "slug": "cached", "title": "Cached", "monitors": [{ "monitor_id": id, "display_name": "Web" }] })),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let page_id = body["id"].as_str().unwrap().to_owned();
+
+    let (_, first_headers, first) = get(&app, "/status/cached.json", None).await;
+    let (_, html_headers, html) = get(&app, "/status/cached", None).await;
+    assert!(html.contains("at most 3600 s old"), "the page states its staleness bound");
+    let facts: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(facts["refreshed_every_s"], 3600);
+    let checks_before = window(monitor_json(&facts, "Web"), "24h")["checks"].as_u64().unwrap();
+
+    let now = clock::now();
+    let downs: Vec<CheckResult> =
+        (0..5).map(|k| result(&tenant, &m, now.plus_ms(k), Outcome::Down, Provenance::Live, "x")).collect();
+    store.ingest(&downs, now).await.unwrap();
+    let (st, again_headers, again) = get(&app, "/status/cached.json", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(again, first, "the same reading, with its own generated_at, until it expires");
+    assert_eq!(again_headers["etag"], first_headers["etag"]);
+    let html_etag = html_headers["etag"].to_str().unwrap().to_owned();
+    let (st, _, body) = get(&app, "/status/cached", Some(&html_etag)).await;
+    assert_eq!((st, body.as_str()), (304, ""));
+
+    // Renaming the monitor on the page is a change made here: the next answer is a new reading.
+    let (st, body) = app
+        .api(
+            "PATCH",
+            &format!("/api/v1/status-pages/{page_id}"),
+            Some(json!({ "monitors": [{ "monitor_id": id, "display_name": "Website" }] })),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, _, text) = get(&app, "/status/cached.json", None).await;
+    assert_eq!(st, 200);
+    let facts: Value = serde_json::from_str(&text).unwrap();
+    let w24 = window(monitor_json(&facts, "Website"), "24h");
+    assert!(w24["checks"].as_u64().unwrap() >= checks_before + 5, "{w24}");
+    assert_ne!(facts["generated_at"], serde_json::from_str::<Value>(&first).unwrap()["generated_at"]);
+    assert_eq!(get(&app, "/status/cached", Some(&html_etag)).await.0, 200, "the old tag no longer matches");
+
+    let (st, _) = app.api("DELETE", &format!("/api/v1/status-pages/{page_id}"), None).await;
+    assert_eq!(st, 204);
+    assert_eq!(get(&app, "/status/cached", None).await.0, 404, "a deleted page is gone at once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_pages_refuse_other_tenants_monitors_and_name_the_bad_field() {
     let app = spawn_app().await;
@@ -430,9 +498,19 @@ async fn store_contract(backend: crate::store::backends::Backend) {
     assert_eq!(latest.len(), 1, "{backend:?}");
     assert_eq!((latest[&a].at, latest[&a].outcome), (at(11).plus_ms(1), Outcome::Down), "{backend:?}: live only");
     assert!(store.latest_live(&other, std::slice::from_ref(&a)).await.unwrap().is_empty());
-    let hours = store.hourly_tallies(&t, &[a.clone(), b.clone()], at(0)).await.unwrap();
-    assert_eq!(hours.len(), 2, "{backend:?}: {hours:?}");
-    assert!(store.hourly_tallies(&other, std::slice::from_ref(&a), at(0)).await.unwrap().is_empty());
+    // Yesterday at 12:00 (before the 24 h window's first hour, 13:00) and 14:00 (inside it).
+    let b_batch = vec![
+        result(&t, &b, at(-12), Outcome::Up, Provenance::Live, ""),
+        result(&t, &b, at(-10), Outcome::Down, Provenance::Live, "x"),
+    ];
+    store.ingest(&b_batch, now).await.unwrap();
+    let mut sums = store.page_tallies(&t, &[a.clone(), b.clone()], now).await.unwrap();
+    sums.sort_by_key(|(m, at, _)| (m.as_str().to_owned(), at.millis()));
+    let got: Vec<(&MonitorId, Timestamp, u64)> = sums.iter().map(|(m, at, t)| (m, *at, t.total())).collect();
+    let mut want = vec![(&a, at(0), 3), (&b, at(-24), 1), (&b, at(-11), 1)];
+    want.sort_by_key(|(m, at, _)| (m.as_str().to_owned(), at.millis()));
+    assert_eq!(got, want, "{backend:?}: one sum a day, split at the 24 h window's start");
+    assert!(store.page_tallies(&other, std::slice::from_ref(&a), now).await.unwrap().is_empty());
 
     let public = store.public_status_page("one", now).await.unwrap().unwrap();
     assert_eq!(public.monitors.len(), 2);
@@ -440,7 +518,11 @@ async fn store_contract(backend: crate::store::backends::Backend) {
     assert_eq!(ay.display_name, "Ay");
     let w24 = &ay.figures.windows[0];
     assert_eq!((w24.label, w24.tally.total(), w24.percent.map(|p| p.round())), ("24h", 3, Some(67.0)), "{backend:?}");
-    assert_eq!(public.monitors[0].figures.windows[0].percent, None, "{backend:?}: no data, no figure");
+    let bee = &public.monitors[0].figures;
+    assert_eq!((bee.windows[0].tally.total(), bee.windows[0].percent), (1, Some(0.0)), "{backend:?}: 14:00 only");
+    assert_eq!((bee.windows[1].tally.total(), bee.windows[1].percent), (2, Some(50.0)), "{backend:?}");
+    assert_eq!(bee.daily[88].tally.total(), 2, "{backend:?}: yesterday's bar holds both");
+    assert_eq!(bee.daily[87].percent, None, "{backend:?}: no data, no figure");
 
     // An outage of a third monitor opens an incident; it shows once posted with a message.
     let c = crate::store::add_monitor(&*store, &t, crate::store::draft("c", Policy::default())).await;

@@ -404,13 +404,13 @@ impl Store for PgStore {
     async fn status_page_by_slug(&self, slug: &str) -> StoreResult<Option<StatusPage>> {
         pooled!(self, |c| status_pages::by_slug(&mut c, slug))
     }
-    async fn hourly_tallies(
+    async fn page_tallies(
         &self,
         t: &TenantId,
         monitors: &[MonitorId],
-        from: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
-        pooled!(self, |c| status_pages::hourly_tallies(&c, t, monitors, from))
+        pooled!(self, |c| status_pages::page_tallies(&c, t, monitors, now))
     }
     async fn latest_live(&self, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>> {
         pooled!(self, |c| status_pages::latest_live(&c, t, monitors))

@@ -150,18 +150,31 @@ fn ids(monitors: &[MonitorId]) -> Vec<&str> {
     monitors.iter().map(MonitorId::as_str).collect()
 }
 
-pub async fn hourly_tallies(
+pub async fn page_tallies(
     c: &Client,
     t: &TenantId,
     monitors: &[MonitorId],
-    from: Timestamp,
+    now: Timestamp,
 ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
+    // The bucket is netpulse_core::uptime::bucket_start: $4..$7 are the window starts.
+    let [s24, s7, s30, s90] = netpulse_core::uptime::window_starts(now).map(Timestamp::millis);
     let rows = c
         .query_typed(
-            "SELECT monitor_id, hour_start, up::INT8, degraded::INT8, down::INT8, error::INT8, maintenance::INT8 \
+            "SELECT monitor_id, GREATEST((hour_start / 86400000) * 86400000, \
+                    CASE WHEN hour_start >= $4 THEN $4 WHEN hour_start >= $5 THEN $5 WHEN hour_start >= $6 THEN $6 ELSE $7 END) AS b, \
+                    SUM(up)::INT8, SUM(degraded)::INT8, SUM(down)::INT8, SUM(error)::INT8, SUM(maintenance)::INT8 \
              FROM uptime_hourly \
-             WHERE tenant_id = $1 AND hour_start >= $2 AND monitor_id = ANY($3)",
-            &[(&t.as_str(), Type::TEXT), (&from.millis(), Type::INT8), (&ids(monitors), Type::TEXT_ARRAY)],
+             WHERE tenant_id = $1 AND hour_start >= $7 AND hour_start <= $2 AND monitor_id = ANY($3) \
+             GROUP BY monitor_id, b",
+            &[
+                (&t.as_str(), Type::TEXT),
+                (&now.millis(), Type::INT8),
+                (&ids(monitors), Type::TEXT_ARRAY),
+                (&s24, Type::INT8),
+                (&s7, Type::INT8),
+                (&s30, Type::INT8),
+                (&s90, Type::INT8),
+            ],
         )
         .await?;
     rows.iter()

@@ -454,14 +454,14 @@ impl Store for SqliteStore {
         let slug = slug.to_owned();
         self.read(move |c| status_pages::by_slug(c, &slug)).await
     }
-    async fn hourly_tallies(
+    async fn page_tallies(
         &self,
         t: &TenantId,
         monitors: &[MonitorId],
-        from: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
         let (t, monitors) = (t.clone(), monitors.to_vec());
-        self.read(move |c| status_pages::hourly_tallies(c, &t, &monitors, from)).await
+        self.read(move |c| status_pages::page_tallies(c, &t, &monitors, now)).await
     }
     async fn latest_live(&self, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>> {
         let (t, monitors) = (t.clone(), monitors.to_vec());

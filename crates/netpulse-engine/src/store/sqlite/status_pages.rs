@@ -117,21 +117,26 @@ fn placeholders(n: usize, first: usize) -> String {
     (0..n).map(|i| format!("?{}", first + i)).collect::<Vec<_>>().join(", ")
 }
 
-pub fn hourly_tallies(
+pub fn page_tallies(
     c: &Connection,
     t: &TenantId,
     monitors: &[MonitorId],
-    from: Timestamp,
+    now: Timestamp,
 ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
     if monitors.is_empty() {
         return Ok(Vec::new());
     }
+    // The bucket is netpulse_core::uptime::bucket_start: ?3..?6 are the window starts.
     let sql = format!(
-        "SELECT monitor_id, hour_start, up, degraded, down, error, maintenance FROM uptime_hourly \
-         WHERE tenant_id = ?1 AND hour_start >= ?2 AND monitor_id IN ({})",
-        placeholders(monitors.len(), 3)
+        "SELECT monitor_id, MAX((hour_start / 86400000) * 86400000, \
+                CASE WHEN hour_start >= ?3 THEN ?3 WHEN hour_start >= ?4 THEN ?4 WHEN hour_start >= ?5 THEN ?5 ELSE ?6 END) AS b, \
+                SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM uptime_hourly \
+         WHERE tenant_id = ?1 AND hour_start >= ?6 AND hour_start <= ?2 AND monitor_id IN ({}) \
+         GROUP BY monitor_id, b",
+        placeholders(monitors.len(), 7)
     );
-    let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into(), from.millis().into()];
+    let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into(), now.millis().into()];
+    args.extend(netpulse_core::uptime::window_starts(now).map(|s| s.millis().into()));
     args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
