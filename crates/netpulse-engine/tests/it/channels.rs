@@ -228,7 +228,12 @@ async fn email_goes_through_smtp_and_a_monitor_name_cannot_add_headers() {
     let (channel, created) = create_channel(&app, json!({ "name": "mail", "kind": "email", "url": to })).await;
     assert_eq!(created["url"], to);
     target.set_status(503);
-    app.create_monitor(http_monitor("Checkout API\r\nBcc: x@evil.example", &target)).await;
+    // A name carrying a line break is refused at the API (so it can never reach a mail header;
+    // the mail layer also flattens one, see alerts::email's `header_text` tests).
+    let (status, refused) =
+        app.api("POST", "/api/v1/monitors", Some(http_monitor("Checkout API\r\nBcc: x@evil.example", &target))).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (422, Some("name")), "{refused}");
+    app.create_monitor(http_monitor("Checkout API Bcc: x@evil.example", &target)).await;
 
     let mail = wait_for(20, "a mail", || async { mails.lock().unwrap().first().cloned() }).await;
     assert_eq!(mail.auth, ["AUTH PLAIN AG5ldHB1bHNlAGh1bnRlcjIy"], "AUTH PLAIN of \\0netpulse\\0hunter22");
@@ -238,7 +243,7 @@ async fn email_goes_through_smtp_and_a_monitor_name_cannot_add_headers() {
     let headers: Vec<&str> = head.split("\r\n").collect();
     assert!(!headers.iter().any(|h| h.to_ascii_lowercase().starts_with("bcc")), "no injected header: {headers:#?}");
     let subject = headers.iter().find(|h| h.starts_with("Subject: ")).expect("a subject");
-    assert_eq!(*subject, "Subject: [NetPulse] DOWN: Checkout API  Bcc: x@evil.example");
+    assert_eq!(*subject, "Subject: [NetPulse] DOWN: Checkout API Bcc: x@evil.example");
     assert!(headers.contains(&"To: ops@example.com, On-Call+np@example.org"), "{headers:#?}");
     assert!(headers.contains(&"X-NetPulse-Event: opened"));
     let body = unqp(body);
