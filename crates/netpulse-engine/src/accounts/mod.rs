@@ -293,7 +293,7 @@ async fn open_session(s: &AppState, user: &UserRecord, tenant: TenantId, role: R
     };
     s.store.create_session(&session).await?;
     tracing::info!(user = %user.id, %tenant, "logged in");
-    let secure = if s.base_url.starts_with("https://") { "; Secure" } else { "" };
+    let secure = secure_attribute(&s.base_url);
     let max_age = days * 86_400;
     let body = json!({
         "user": user.id, "tenant": tenant, "role": role,
@@ -314,11 +314,27 @@ pub async fn logout(State(s): State<AppState>, caller: Caller, headers: HeaderMa
         }
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
-    for c in [SESSION_COOKIE, CSRF_COOKIE] {
-        let v = format!("{c}=; SameSite=Lax; Path=/; Max-Age=0");
-        r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&v).expect("cookie is ASCII"));
+    for c in cleared_cookies() {
+        r.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(r)
+}
+
+/// `Set-Cookie` values that drop the session and CSRF cookies (signing out).
+pub fn cleared_cookies() -> [HeaderValue; 2] {
+    [SESSION_COOKIE, CSRF_COOKIE].map(|c| {
+        HeaderValue::from_str(&format!("{c}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")).expect("cookie is ASCII")
+    })
+}
+
+/// The `; Secure` attribute of every cookie NetPulse sets when its public URL is https (the
+/// browser then sends them only over TLS); nothing on plain http.
+pub fn secure_attribute(public_url: &str) -> &'static str {
+    if public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// `GET /api/v1/auth/me`: who the caller is.

@@ -77,7 +77,7 @@ pub async fn enter(State(s): State<AppState>) -> Response {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", "the demo is not enabled on this install")
             .into_response();
     }
-    let secure = if s.base_url.starts_with("https://") { "; Secure" } else { "" };
+    let secure = crate::accounts::secure_attribute(&s.base_url);
     let cookie = format!(
         "{}={COOKIE_VALUE}; HttpOnly; SameSite=Lax; Path=/; Max-Age=86400{secure}",
         crate::accounts::SESSION_COOKIE

@@ -269,6 +269,13 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
     let (status, page) = b("POST", "/api/v1/status-pages".into(), Some(page_body)).await;
     assert_eq!(status, 201, "B's status page: {page}");
     let page = page["id"].as_str().unwrap().to_owned();
+    let (_, members) = bob.call(&app, "GET", "/api/v1/members", None).await;
+    let bob_id = members["data"][0]["user_id"].as_str().unwrap_or_else(|| panic!("B's owner: {members}")).to_owned();
+    let (status, inv) = bob
+        .call(&app, "POST", "/api/v1/invitations", Some(json!({ "email": "guest@example.com", "role": "viewer" })))
+        .await;
+    assert_eq!(status, 201, "B's invitation: {inv}");
+    let inv = inv["id"].as_str().unwrap().to_owned();
 
     let snapshot = || async {
         let mut all = Vec::new();
@@ -279,6 +286,8 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             format!("/api/v1/monitors/{mon}/maintenance"),
             "/api/v1/tokens".to_owned(),
             format!("/api/v1/status-pages/{page}"),
+            "/api/v1/members".to_owned(),
+            "/api/v1/invitations".to_owned(),
         ] {
             let (_, mut v) = b("GET", p, None).await;
             for volatile in
@@ -303,10 +312,16 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             "maintenance" => &mw,
             "tokens" => &tok_id,
             "status-pages" => &page,
+            "members" => &bob_id,
+            "invitations" => &inv,
             other => panic!("route {path} takes an id of `{other}`: add it to this test"),
         };
         let url = path.replace("{id}", id);
-        let body = matches!(method.as_str(), "POST" | "PATCH").then(|| json!({ "name": "hijacked" }));
+        let body = match (method.as_str(), path.contains("/members/")) {
+            ("PATCH", true) => Some(json!({ "role": "viewer" })),
+            ("POST" | "PATCH", _) => Some(json!({ "name": "hijacked" })),
+            _ => None,
+        };
         let (status, json) = app.call(method, &url, body, Some(TOKEN)).await;
         assert_eq!(status, 404, "tenant A reached {method} {url}: {json}");
     }

@@ -17,7 +17,9 @@ pub(crate) async fn form_guard(app: &TestApp, page: &str, cookie: &str) -> (Stri
     assert_eq!(status, 200, "GET {page}: {body}");
     let set = cookies_of(&headers);
     assert!(set.starts_with("np_form="), "GET {page} sets the pre-session cookie: {set}");
-    let csrf = body.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next());
+    // The page's own form, not the header's sign-out form of a signed-in page.
+    let main = body.split("<main>").nth(1).unwrap_or(&body);
+    let csrf = main.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next());
     (set, csrf.expect("the form's hidden csrf field").to_owned())
 }
 
