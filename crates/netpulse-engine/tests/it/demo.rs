@@ -6,7 +6,7 @@
 //! planted in the fixtures.
 
 use crate::harness::*;
-use crate::routes::{self, Route};
+use crate::routes::{self, fill, placeholder, Route};
 use netpulse_engine::demo::seed::{seed, Seeded, PLANTED_SECRETS};
 use serde_json::{json, Value};
 
@@ -31,31 +31,6 @@ async fn demo_json(app: &TestApp, path: &str) -> Value {
 fn ids(list: &Value) -> Vec<String> {
     let rows = list["data"].as_array().cloned().unwrap_or_default();
     rows.iter().filter_map(|r| r["id"].as_str().map(str::to_owned)).collect()
-}
-
-/// A route's path with its parameters filled in from `pick(segment)`.
-fn fill(r: &Route, pick: &dyn Fn(&str) -> String) -> String {
-    let segs: Vec<&str> = r.path.split('/').collect();
-    let mut out = Vec::new();
-    for (i, s) in segs.iter().enumerate() {
-        out.push(match *s {
-            "{id}" | "{token}" | "{slug}" => pick(segs[i - 1]),
-            other => other.to_owned(),
-        });
-    }
-    out.join("/")
-}
-
-/// A well-formed id of a kind, for routes whose rows a reader has none of.
-fn placeholder(segment: &str) -> String {
-    let prefix = match segment {
-        "monitors" | "badge" => "mon_",
-        "channels" => "ch_",
-        "incidents" => "inc_",
-        "tokens" => "tok_",
-        _ => "x_",
-    };
-    format!("{prefix}{}", "0".repeat(26))
 }
 
 /// Everything a demo visitor can read of the demo, for before/after comparison.

@@ -79,9 +79,12 @@ pub fn list_invitations(c: &Connection, t: &TenantId) -> StoreResult<Vec<Invitat
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// An invitation's tenant, role, expiry, acceptance and revocation times.
+type InvitationRow = (String, String, i64, Option<i64>, Option<i64>);
+
 pub fn accept_invitation(c: &mut Connection, hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
     let tx = c.transaction()?;
-    let row: Option<(String, String, i64, Option<i64>, Option<i64>)> = tx
+    let row: Option<InvitationRow> = tx
         .query_row(
             "SELECT tenant_id, role, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = ?1",
             [hash],
