@@ -289,7 +289,7 @@ pub async fn signup(State(s): State<AppState>, headers: HeaderMap, Form(f): Form
             None,
             html! {
                 h1 { "Check your e-mail" }
-                p { "We sent a link to verify your address; it works once, for 24 hours. Then " a href="/login" { "sign in" } "." }
+                p { "We sent a message to that address. A new account's message holds a link that verifies the address; it works once, for 24 hours. Then " a href="/login" { "sign in" } "." }
             },
         )
         .into_response(),

@@ -8,7 +8,7 @@
 
 use crate::accounts::{browser, register, verify_directly, Browser};
 use crate::harness::*;
-use crate::recovery::{app_with_mail, cookies_of, token_in_mail};
+use crate::recovery::{app_with_mail, cookies_of, token_in_mail, Mails};
 use crate::signed_out_forms::submit;
 use netpulse_engine::store::{Invitation, Role};
 use serde_json::{json, Value};
@@ -204,8 +204,6 @@ async fn joined(app: &TestApp, mails: &Mails, by: &Browser, email: &str, role: &
     assert_eq!(b.call(app, "POST", "/api/v1/auth/switch", Some(json!({ "tenant": j["tenant"] }))).await.0, 200);
     b
 }
-
-type Mails = std::sync::Arc<std::sync::Mutex<Vec<crate::channels::Mail>>>;
 
 /// The user id of `email` in `by`'s organisation's member list.
 async fn member_id(app: &TestApp, by: &Browser, email: &str) -> String {

@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-pub(crate) async fn app_with_mail() -> (TestApp, Arc<Mutex<Vec<Mail>>>) {
+/// What the in-test SMTP server received.
+pub(crate) type Mails = Arc<Mutex<Vec<Mail>>>;
+
+pub(crate) async fn app_with_mail() -> (TestApp, Mails) {
     let (port, mails) = smtp_server().await;
     let app = spawn_app_adjusted(|c| {
         (c.smtp.host, c.smtp.port, c.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
