@@ -1,9 +1,12 @@
 //! Members of an organisation and invitations by e-mail, and a user's organisations:
-//! `GET /api/v1/members`; `POST/GET /api/v1/invitations` (admins and owners) mail a
-//! single-use link valid for 7 days; `POST /api/v1/invitations/accept` makes the signed-in
-//! user a member with the invited role; `GET /api/v1/auth/organisations` and
-//! `POST /api/v1/auth/switch` move the session between the user's organisations (the API
-//! and the dashboard follow the session's current one).
+//! `GET /api/v1/members`; `PATCH/DELETE /api/v1/members/{id}` (admins and owners) change a
+//! member's role or remove them under the owner rules (`store::check_member_change`: only
+//! owners touch owners, the last owner stays); `POST/GET /api/v1/invitations` (admins and
+//! owners) mail a single-use link valid for 7 days, `DELETE /api/v1/invitations/{id}`
+//! revokes one; `POST /api/v1/invitations/accept` makes the signed-in user a member with the
+//! invited role; `GET /api/v1/auth/organisations` and `POST /api/v1/auth/switch` move the
+//! session between the user's organisations (the API and the dashboard follow the
+//! session's current one).
 
 use super::{mail, parse_email};
 use crate::api::error::{ApiError, ApiResult};

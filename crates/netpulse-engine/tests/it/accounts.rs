@@ -2,7 +2,7 @@
 //! verify → login → create a monitor with the CSRF header → logout; refused verification
 //! links; CSRF refusal; enumeration-safe login and registration answers (a taken address
 //! gets a notice by mail instead); login rate limiting; viewers' 403s; and tenant isolation
-//! generated over the API route table.
+//! generated over the route tables (every API route and dashboard page or form with an id).
 
 use crate::channels::{smtp_server, unqp};
 use crate::harness::*;
@@ -326,6 +326,36 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
         let (status, json) = app.call(method, &url, body, Some(TOKEN)).await;
         assert_eq!(status, 404, "tenant A reached {method} {url}: {json}");
     }
+
+    // The dashboard's pages and forms that take an id, as a signed-in owner of A. Public
+    // pages are not tenant-scoped: a status page is public by its slug, a badge by its key.
+    verify_directly(&app, "first@example.com").await;
+    let a = browser(&app, "first@example.com").await;
+    let mut pages = 0;
+    for r in crate::routes::all().into_iter().filter(|r| r.dashboard && r.path.contains("{id}")) {
+        let segment = r.path.split('/').nth(1).unwrap();
+        let id = match segment {
+            "monitors" => &mon,
+            "channels" => &ch,
+            "incidents" => &inc,
+            "maintenance" => &mw,
+            "tokens" => &tok_id,
+            "members" => &bob_id,
+            "invitations" => &inv,
+            "badge" => continue,
+            other => panic!("dashboard route {} takes an id of `{other}`: add it to this test", r.path),
+        };
+        let url = r.path.replace("{id}", id);
+        let (status, body, _) = if r.is_mutation() {
+            let fields = [("csrf", a.csrf.as_str()), ("name", "hijacked"), ("role", "viewer"), ("monitor", &mon)];
+            app.post_form(&url, &fields, &[("cookie", &a.cookie)]).await
+        } else {
+            app.raw("GET", &url, None, &[("cookie", &a.cookie)]).await
+        };
+        assert_eq!(status, 404, "tenant A's session reached {} {url}: {body}", r.method);
+        pages += 1;
+    }
+    assert!(pages >= 12, "{pages} dashboard routes checked");
     assert_eq!(snapshot().await, before, "nothing of B changed");
     assert_eq!(b("GET", "/api/v1/tokens".into(), None).await.1["tokens"].as_array().map(Vec::len), Some(1));
 }
