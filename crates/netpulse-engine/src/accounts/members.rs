@@ -13,7 +13,9 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::api::input::{parse_field, JsonBody};
 use crate::api::{audience, AppState, Caller, Via};
 use crate::clock;
-use crate::store::{Invitation, InvitationUse, MemberChange, MemberChangeOutcome, MemberRefusal, Role};
+use crate::store::{
+    Invitation, InvitationState, InvitationUse, MemberChange, MemberChangeOutcome, MemberRefusal, Role,
+};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -120,23 +122,42 @@ pub struct TokenIn {
 
 /// Accept an invitation as `user` (API and dashboard): the organisation and the role.
 pub async fn accept_as(s: &AppState, user: &UserId, token: &str) -> ApiResult<(TenantId, Role)> {
-    let gone = |code, message: &str| ApiError::new(StatusCode::GONE, code, message);
     match s.store.accept_invitation(&clock::token_hash(token), user, clock::now()).await? {
         InvitationUse::Accepted { tenant, role } => {
             tracing::info!(%user, %tenant, "invitation accepted");
             Ok((tenant, role))
         }
-        InvitationUse::Expired => Err(gone("invitation_expired", "this invitation has expired; ask for a new one")),
-        InvitationUse::AlreadyUsed => Err(gone("invitation_used", "this invitation was already accepted")),
-        InvitationUse::Revoked => Err(gone(
+        InvitationUse::Expired => Err(refused(InvitationState::Expired)),
+        InvitationUse::AlreadyUsed => Err(refused(InvitationState::AlreadyUsed)),
+        InvitationUse::Revoked => Err(refused(InvitationState::Revoked)),
+        InvitationUse::Unknown => Err(refused(InvitationState::Unknown)),
+    }
+}
+
+/// The role an invitation link would give now, or why it cannot be used (the page the
+/// link opens says so before anyone signs in).
+pub async fn pending_role(s: &AppState, token: &str) -> ApiResult<Role> {
+    match s.store.invitation_state(&clock::token_hash(token), clock::now()).await? {
+        InvitationState::Pending { role } => Ok(role),
+        other => Err(refused(other)),
+    }
+}
+
+/// Why an invitation cannot be used, in the API's words.
+fn refused(state: InvitationState) -> ApiError {
+    let gone = |code, message: &str| ApiError::new(StatusCode::GONE, code, message);
+    match state {
+        InvitationState::Expired => gone("invitation_expired", "this invitation has expired; ask for a new one"),
+        InvitationState::AlreadyUsed => gone("invitation_used", "this invitation was already accepted"),
+        InvitationState::Revoked => gone(
             "invitation_revoked",
             "this invitation was revoked by an admin of the organisation; ask them for a new one",
-        )),
-        InvitationUse::Unknown => Err(ApiError::new(
+        ),
+        InvitationState::Unknown | InvitationState::Pending { .. } => ApiError::new(
             StatusCode::NOT_FOUND,
             "invitation_unknown",
             "this invitation link is not valid; check that it was copied whole",
-        )),
+        ),
     }
 }
 

@@ -186,16 +186,26 @@ pub(super) async fn login_session(s: &AppState, headers: &HeaderMap) -> Option<c
     s.store.session(&crate::clock::token_hash(&token), crate::clock::now()).await.ok()?
 }
 
-/// `GET /invite?token=…`: the page the invitation link opens.
+/// `GET /invite?token=…`: the page the invitation link opens; a used, expired, revoked or
+/// unknown invitation says so at once.
 pub async fn invite_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
     let session = login_session(&s, &headers).await;
     let signed_in = session.is_some();
     let guard = FormGuard::for_page(&headers);
+    let csrf = session.as_ref().map(|x| x.csrf.as_str());
+    let role = match crate::accounts::members::pending_role(&s, &q.token).await {
+        Ok(role) => role,
+        Err(e) => {
+            let body = html! { h1 { "Invitation" } p.error role="alert" { (e.message) } };
+            return guard.respond(&s, e.status, page("Invitation", csrf, body));
+        }
+    };
     let shown = page(
         "Invitation",
-        session.as_ref().map(|x| x.csrf.as_str()),
+        csrf,
         html! {
             h1 { "You are invited" }
+            p { "The invitation gives the role " strong { (role.as_str()) } "." }
             @if signed_in {
                 form.login method="post" action="/invite" {
                     (guard.field())

@@ -33,6 +33,20 @@ pub enum InvitationUse {
     Unknown,
 }
 
+/// What an invitation token would do if presented now (read only, for the page its link
+/// opens).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvitationState {
+    /// It can be accepted, giving `role`.
+    Pending {
+        role: Role,
+    },
+    Expired,
+    AlreadyUsed,
+    Revoked,
+    Unknown,
+}
+
 /// One organisation a user belongs to.
 #[derive(Clone, Debug, Serialize)]
 pub struct Membership {

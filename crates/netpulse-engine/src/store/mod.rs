@@ -15,8 +15,8 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use members::{
-    check_member_change, Invitation, InvitationUse, Member, MemberChange, MemberChangeOutcome, MemberRefusal,
-    Membership,
+    check_member_change, Invitation, InvitationState, InvitationUse, Member, MemberChange, MemberChangeOutcome,
+    MemberRefusal, Membership,
 };
 
 use async_trait::async_trait;
@@ -593,6 +593,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_invitation(&self, t: &TenantId, inv: &Invitation, token_hash: &str) -> StoreResult<()>;
     /// Invitations neither accepted nor revoked (expired ones included), oldest first.
     async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>>;
+    /// What the invitation token with this hash would do if presented at `now`.
+    async fn invitation_state(&self, token_hash: &str, now: Timestamp) -> StoreResult<InvitationState>;
     /// Revoke a pending invitation of `t`; `false` when `t` has no such pending one.
     async fn revoke_invitation(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool>;
     /// Change `user`'s membership of `t`, asked by someone acting with the role `by`, under

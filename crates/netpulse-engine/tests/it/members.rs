@@ -153,15 +153,16 @@ async fn the_invitation_page_joins_and_switches_the_dashboard() {
     let cookie = cookies_of(&headers);
     let invite_page = format!("/invite?token={token}");
     let (_, page, _) = app.raw("GET", &invite_page, None, &[("cookie", &cookie)]).await;
-    assert!(page.contains("Join the organisation"), "{page}");
+    assert!(page.contains("Join the organisation") && page.contains("<strong>member</strong>"), "{page}");
     let (status, _, _) = submit(&app, &invite_page, "/invite", &[("token", &token)], &cookie).await;
     assert_eq!(status, 303);
     let (_, me, _) = app.raw("GET", "/api/v1/auth/me", None, &[("cookie", &cookie)]).await;
     let (_, owner_me) = owner.call(&app, "GET", "/api/v1/auth/me", None).await;
     let me: Value = serde_json::from_str(&me).unwrap();
     assert_eq!((me["tenant"].clone(), me["role"].as_str()), (owner_me["tenant"].clone(), Some("member")), "{me}");
-    let (status, page, _) = submit(&app, &invite_page, "/invite", &[("token", &token)], &cookie).await;
-    assert!(status == 410 && page.contains("already accepted"), "{status}: {page}");
+    let (status, page, _) = app.raw("GET", &invite_page, None, &[("cookie", &cookie)]).await;
+    assert!(status == 410 && page.contains("already accepted"), "the used link says so: {status}: {page}");
+    assert!(!page.contains("Join the organisation"), "{page}");
 }
 
 #[tokio::test]
@@ -315,7 +316,15 @@ async fn a_revoked_invitation_is_gone_from_the_list_and_its_link_says_so() {
     assert_eq!((status, body["error"]["code"].as_str()), (410, Some("invitation_revoked")), "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("was revoked"), "{body}");
     let invite_page = format!("/invite?token={token}");
-    let (status, page, _) = submit(&app, &invite_page, "/invite", &[("token", &token)], &eve.cookie).await;
+    for cookie in ["", eve.cookie.as_str()] {
+        let (status, page, _) = app.raw("GET", &invite_page, None, &[("cookie", cookie)]).await;
+        assert!(status == 410 && page.contains("this invitation was revoked"), "the link says so: {status} {page}");
+        assert!(!page.contains("Join the organisation"), "{page}");
+    }
+    let guard = crate::signed_out_forms::form_guard(&app, "/login", "").await;
+    let jar = format!("{}; {}", eve.cookie, guard.0);
+    let fields = [("token", token.as_str()), ("csrf", guard.1.as_str())];
+    let (status, page, _) = app.post_form("/invite", &fields, &[("cookie", &jar)]).await;
     assert!(status == 410 && page.contains("this invitation was revoked"), "{status}: {page}");
     let (_, members) = owner.call(&app, "GET", "/api/v1/members", None).await;
     assert!(!members.to_string().contains("eve@example.com"), "eve did not join: {members}");

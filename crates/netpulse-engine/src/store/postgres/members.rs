@@ -239,3 +239,22 @@ pub async fn change_member(
     tx.commit().await?;
     Ok(MemberChangeOutcome::Done { tokens: tokens as usize })
 }
+
+pub async fn invitation_state(c: &Client, hash: &str, now: Timestamp) -> StoreResult<InvitationState> {
+    let row = c
+        .query_typed_opt(
+            "SELECT role, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = $1",
+            &[(&hash, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(InvitationState::Unknown) };
+    Ok(if row.try_get::<_, Option<i64>>(2)?.is_some() {
+        InvitationState::AlreadyUsed
+    } else if row.try_get::<_, Option<i64>>(3)?.is_some() {
+        InvitationState::Revoked
+    } else if row.try_get::<_, i64>(1)? <= now.millis() {
+        InvitationState::Expired
+    } else {
+        InvitationState::Pending { role: Role::parse(row.try_get(0)?) }
+    })
+}

@@ -173,6 +173,9 @@ impl Store for PgStore {
     async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>> {
         pooled!(self, |c| members::list_invitations(&mut c, t))
     }
+    async fn invitation_state(&self, token_hash: &str, now: Timestamp) -> StoreResult<InvitationState> {
+        pooled!(self, |c| members::invitation_state(&c, token_hash, now))
+    }
     async fn revoke_invitation(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
         pooled!(self, |c| members::revoke_invitation(&mut c, t, id, now))
     }

@@ -177,3 +177,20 @@ pub fn change_member(
     tx.commit()?;
     Ok(MemberChangeOutcome::Done { tokens })
 }
+
+pub fn invitation_state(c: &Connection, hash: &str, now: Timestamp) -> StoreResult<InvitationState> {
+    let row: Option<InvitationRow> = c
+        .query_row(
+            "SELECT tenant_id, role, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = ?1",
+            [hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        None => InvitationState::Unknown,
+        Some((_, _, _, Some(_), _)) => InvitationState::AlreadyUsed,
+        Some((_, _, _, _, Some(_))) => InvitationState::Revoked,
+        Some((_, _, expires_at, _, _)) if expires_at <= now.millis() => InvitationState::Expired,
+        Some((_, role, ..)) => InvitationState::Pending { role: Role::parse(&role) },
+    })
+}

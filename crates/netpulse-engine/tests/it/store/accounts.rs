@@ -103,7 +103,7 @@ pub async fn an_invitation_joins_once_and_sessions_switch_only_into_memberships(
 
 pub async fn members_change_under_the_owner_rules_and_two_owners_stepping_down_at_once_leave_one(backend: Backend) {
     use netpulse_engine::store::{
-        Invitation, MemberChange, MemberChangeOutcome, MemberRefusal, Role, Scope, TokenRecord,
+        Invitation, InvitationState, MemberChange, MemberChangeOutcome, MemberRefusal, Role, Scope, TokenRecord,
     };
     let store = backends::open(backend, 4).await;
     let now = Timestamp::from_secs(1_800_000_000);
@@ -153,10 +153,15 @@ pub async fn members_change_under_the_owner_rules_and_two_owners_stepping_down_a
         MemberChangeOutcome::NotMember
     );
     store.create_invitation(&a, &inv("inv_2", Role::Viewer), "h2").await.unwrap();
+    assert_eq!(store.invitation_state("h2", now).await.unwrap(), InvitationState::Pending { role: Role::Viewer });
+    assert_eq!(store.invitation_state("h1", now).await.unwrap(), InvitationState::AlreadyUsed);
+    assert_eq!(store.invitation_state("h2", now.plus_ms(60_000)).await.unwrap(), InvitationState::Expired);
+    assert_eq!(store.invitation_state("nope", now).await.unwrap(), InvitationState::Unknown);
     assert!(!store.revoke_invitation(&b, "inv_2", now).await.unwrap(), "another tenant's invitation");
     assert!(store.revoke_invitation(&a, "inv_2", now).await.unwrap());
     assert!(!store.revoke_invitation(&a, "inv_2", now).await.unwrap(), "once");
     assert_eq!(store.accept_invitation("h2", &bob.id, now).await.unwrap(), InvitationUse::Revoked);
+    assert_eq!(store.invitation_state("h2", now).await.unwrap(), InvitationState::Revoked);
     assert!(store.list_invitations(&a).await.unwrap().is_empty());
 
     let refused = |why| MemberChangeOutcome::Refused(why);
