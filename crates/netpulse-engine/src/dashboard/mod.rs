@@ -4,10 +4,12 @@
 //! to `GET /events` ([`events`], Server-Sent Events) and patches the cells, rows and badges.
 //! Public SVG badges live in [`badges`]; the server-side latency chart in [`chart`].
 //!
-//! Until accounts exist, signing in means pasting an API token; it is kept in an HttpOnly,
-//! SameSite=Strict cookie (Secure when the public URL is https), so no other site can make
-//! the browser use it, and page scripts cannot read it. Forms carry a CSRF token (see [`forms`]);
-//! the signed-out ones (sign-in, sign-up, reset, invitation) a pre-session one ([`form_guard`]).
+//! Signing in opens a login session (e-mail and password, [`account_pages`]) or keeps a
+//! pasted API token in an HttpOnly, SameSite=Strict cookie (Secure when the public URL is
+//! https), so no other site can make the browser use it, and page scripts cannot read it.
+//! Every form of a signed-in page — the header's "Sign out" too — carries the CSRF token
+//! and is checked by [`forms::submitted`]; the signed-out ones (sign-in, sign-up, reset,
+//! invitation) carry a pre-session one ([`form_guard`]).
 
 use crate::api::error::ApiError;
 use crate::api::{AppState, Caller};
