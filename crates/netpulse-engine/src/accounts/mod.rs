@@ -5,10 +5,9 @@
 //! Enumeration safety: registration answers the same whether or not the e-mail is taken,
 //! after the same argon2id work, and mails the address either way — a new one its
 //! verification link, a taken one a notice that someone tried to register with it (at most
-//! one a minute, from a budget of its own that nothing else reads, so it tells nobody
-//! anything); login answers the same body for an unknown e-mail and
-//! a wrong password, after the same argon2id work (a dummy hash stands in for a missing
-//! account).
+//! one a minute, from a budget of its own that no answer depends on). Login answers the
+//! same body for an unknown e-mail and a wrong password, after the same argon2id work (a
+//! dummy hash stands in for a missing account).
 
 pub mod mail;
 pub mod members;

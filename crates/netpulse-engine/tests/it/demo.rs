@@ -1,9 +1,9 @@
 //! The read-only demo and what restricted readers see, generated over the route table
 //! (`routes.rs`): the demo is seeded (idempotently), labelled, pages nobody and is never
-//! checked; every mutating route, API or dashboard, answers the demo visitor 403
-//! `demo_read_only` and changes nothing; viewers get 403 `forbidden` on every mutation of
-//! their organisation; and no answer to the demo visitor or a viewer contains a secret
-//! planted in the fixtures.
+//! checked; a link to `/demo` or `/demo/leave` does not sign a signed-in browser out; every
+//! mutating route, API or dashboard, answers the demo visitor 403 `demo_read_only` and
+//! changes nothing; viewers get 403 `forbidden` on every mutation of their organisation;
+//! and no answer to the demo visitor or a viewer contains a secret planted in the fixtures.
 
 use crate::harness::*;
 use crate::routes::{self, fill, placeholder, Route};
@@ -120,6 +120,24 @@ async fn every_change_by_the_demo_visitor_is_refused_and_changes_nothing() {
     assert_eq!(demo_snapshot(&app).await, before, "the demo is unchanged");
     let (status, _) = demo_get(&app, "/api/v1/tokens").await;
     assert_eq!(status, 403, "the demo has no tokens to list");
+}
+
+#[tokio::test]
+async fn links_to_the_demo_neither_replace_nor_drop_a_signed_in_browsers_session() {
+    let app = demo_app().await;
+    crate::accounts::register(&app, "owner@example.com", "A").await;
+    let owner = crate::accounts::browser(&app, "owner@example.com").await;
+    for link in ["/demo", "/demo/leave"] {
+        let (status, _, headers) = app.raw("GET", link, None, &[("cookie", &owner.cookie)]).await;
+        assert_eq!(status, 303, "GET {link}");
+        assert!(headers.get("set-cookie").is_none(), "GET {link} leaves the session cookie alone: {headers:?}");
+        assert_eq!(headers.get("location").unwrap(), "/", "back to the own dashboard");
+    }
+    let (status, me) = owner.call(&app, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("owner")), "{me}");
+    let (_, _, headers) = app.raw("GET", "/demo/leave", None, &[("cookie", DEMO)]).await;
+    let set = headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(set.starts_with("np_session=;") && set.contains("Max-Age=0"), "the demo visitor leaves: {set}");
 }
 
 #[tokio::test]
