@@ -272,6 +272,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE uptime_hourly ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
     "#,
+    // Member management: an API token remembers the person it belongs to (removing them
+    // revokes it); an invitation can be revoked before it is used.
+    r#"
+    ALTER TABLE api_tokens ADD COLUMN created_by TEXT;
+    CREATE INDEX api_tokens_by_creator ON api_tokens(tenant_id, created_by);
+    ALTER TABLE invitations ADD COLUMN revoked_at INTEGER;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.
