@@ -1,13 +1,13 @@
 //! The parsed monitor drafts ingest needs, cached per store and keyed by row version.
 //!
 //! Ingest used to read and parse every stepped monitor's `draft` (and cast it to `jsonb` to
-//! find its parent) in the statement that locks the monitor rows: for a batch of ~5,000
-//! monitors that was most of the lock phase. Drafts change only when a monitor is edited, so
-//! the lock statement now returns just each row's version ([`RowVersion`]: `xmin`, the id of
-//! the transaction that wrote that row version — any `UPDATE` of the row, even by another
-//! engine node, gives it a new one — and `updated_at`, so an xid reused after wraparound
-//! would also need the same edit millisecond to match) and [`DraftCache`] keeps the parsed
-//! drafts; only versions it has not seen are read. A cached entry is used only when its version equals the locked row's version, so a
+//! find its parent) in every batch: for a batch of ~5,000 monitors that was most of the
+//! phase. Drafts change only when a monitor is edited, so ingest reads just each row's
+//! version ([`RowVersion`]: `xmin`, the id of the transaction that wrote that row version —
+//! any `UPDATE` of the row, even by another engine node, gives it a new one — and
+//! `updated_at`, so an xid reused after wraparound would also need the same edit millisecond
+//! to match) and [`DraftCache`] keeps the parsed drafts; only versions it has not seen are
+//! read. A cached entry is used only when its version equals the row version just read, so a
 //! stale draft is never used. Channels and the parent's state change without the monitor
 //! row changing, so they are still read in every transaction.
 
@@ -30,13 +30,14 @@ pub struct DraftCache {
 }
 
 impl DraftCache {
-    /// The drafts of the locked `(monitor, version)` rows, in the same order, reading from the
-    /// database (inside `tx`, so after the lock) only the versions not cached yet.
+    /// The drafts of the `(monitor, version)` rows just read, in the same order, reading from
+    /// the database (inside `tx`) only the versions not cached yet; `None` for a monitor
+    /// deleted in between (the rows are not locked).
     pub async fn drafts(
         &self,
         tx: &Transaction<'_>,
         rows: &[(&MonitorId, RowVersion)],
-    ) -> StoreResult<Vec<Arc<MonitorDraft>>> {
+    ) -> StoreResult<Vec<Option<Arc<MonitorDraft>>>> {
         let mut found: HashMap<&str, Arc<MonitorDraft>> = HashMap::with_capacity(rows.len());
         let mut missing = Vec::new();
         {
@@ -64,13 +65,8 @@ impl DraftCache {
                 read.insert(MonitorId::from_trusted(r.try_get(0)?), (version, Arc::new(draft)));
             }
         }
-        let drafts = rows
-            .iter()
-            .map(|(m, _)| match found.get(m.as_str()).or_else(|| read.get(*m).map(|(_, d)| d)) {
-                Some(d) => Ok(d.clone()),
-                None => Err(StoreError::Internal(format!("monitor {m} vanished while locked"))),
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let drafts =
+            rows.iter().map(|(m, _)| found.get(m.as_str()).or_else(|| read.get(*m).map(|(_, d)| d)).cloned()).collect();
         if !read.is_empty() {
             let mut cached = self.drafts.lock().expect("draft cache");
             if cached.len() + read.len() > MAX_ENTRIES {

@@ -5,25 +5,34 @@
 //! new result ids (inserted sorted by id) → `monitors` rows (`FOR NO KEY UPDATE`, by id) →
 //! that monitor's incident/outbox/state rows → rollup rows (sorted by monitor and hour).
 //! Holding a monitor's row while stepping it means two nodes never step one monitor at once.
+//! A state this node wrote last is not read again while the stored row is still at the
+//! version it wrote ([`StateCache`]).
 
 use super::copy;
 use super::facts::DraftCache;
-use super::state::{load_states, lock_monitors, save_states, StateRow};
+use super::state::{facts_of, load_states, lock_monitors, save_states, StateRow, StoredState};
+use super::state_cache::{CachedState, StateCache};
 use crate::store::plan::{plan, MonitorFacts, Write};
 use crate::store::*;
 use netpulse_core::incident::Observation;
 use netpulse_core::Provenance;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// The per-store caches ingest and incident commands use.
+pub struct Caches<'a> {
+    pub drafts: &'a DraftCache,
+    pub states: &'a StateCache,
+}
+
 pub async fn ingest(
     c: &mut Client,
-    cache: &DraftCache,
+    caches: Caches<'_>,
     batch: &[CheckResult],
     now: Timestamp,
 ) -> StoreResult<IngestReport> {
@@ -47,16 +56,20 @@ pub async fn ingest(
     }
     let keys: Vec<(TenantId, MonitorId)> =
         fresh.iter().map(|(m, rs)| (rs[0].tenant_id.clone(), (*m).clone())).collect();
-    let facts = lock_monitors(&tx, &keys, cache).await?;
+    let found = lock_monitors(&tx, &keys).await?;
+    let facts: Vec<MonitorFacts> = facts_of(&tx, &found, caches.drafts).await?.into_iter().flatten().collect();
     let t_lock = t0.elapsed();
-    let ids: Vec<&str> = facts.iter().map(|f| f.id.as_str()).collect();
-    let mut states = load_states(&tx, &ids).await?;
+    let mut cached = caches.states.take(facts.iter().map(|f| &f.id));
+    let expected: Vec<(&MonitorId, Option<i64>)> =
+        facts.iter().map(|f| (&f.id, cached.get(&f.id).map(|c| c.version))).collect();
+    let mut stored = load_states(&tx, &expected).await?;
     let t_load = t0.elapsed();
+    let read = stored.values().filter(|s| s.current.is_some()).count();
     let mut saved = Vec::with_capacity(facts.len());
     for f in &facts {
+        let (state, mut status) = starting_state(stored.remove(f.id.as_str()), cached.remove(&f.id))?;
         let results = &fresh[&f.id];
         let observations: Vec<Observation> = results.iter().map(|r| Observation::of_result(r)).collect();
-        let (state, mut status) = states.remove(f.id.as_str()).unwrap_or_default();
         let before = state.health;
         let p = plan(f, state, &observations);
         execute(&tx, f, &p.writes, now).await?;
@@ -71,14 +84,17 @@ pub async fn ingest(
         saved.push(StateRow { facts: f, state: p.state, status });
     }
     let t_step = t0.elapsed();
-    save_states(&tx, &saved).await?;
+    let versions = save_states(&tx, &saved).await?;
     let t_save = t0.elapsed();
     upsert_rollups(&tx, fresh.values().flatten().copied()).await?;
     tx.commit().await?;
+    let stepped = saved.len();
+    caches.states.remember(committed(saved, &versions));
     // Where a batch's time goes (`RUST_LOG=netpulse_engine::store::postgres::ingest=debug`).
     tracing::debug!(
         results = batch.len(),
-        monitors = saved.len(),
+        monitors = stepped,
+        states_read = read,
         insert_ms = t_insert.as_millis() as u64,
         lock_ms = (t_lock - t_insert).as_millis() as u64,
         load_ms = (t_load - t_lock).as_millis() as u64,
@@ -88,6 +104,33 @@ pub async fn ingest(
         "ingest batch"
     );
     Ok(report)
+}
+
+/// The state to step from: the stored one, or the cached copy when the stored row is still at
+/// the cached version; the initial state for a monitor that has no state row yet.
+fn starting_state(
+    stored: Option<StoredState>,
+    cached: Option<CachedState>,
+) -> StoreResult<(MonitorState, MonitorStatus)> {
+    match (stored, cached) {
+        (None, _) => Ok(Default::default()),
+        (Some(StoredState { current: Some(current), .. }), _) => Ok(current),
+        (Some(StoredState { current: None, version }), Some(c)) if c.version == version => Ok((c.state, c.status)),
+        (Some(StoredState { current: None, .. }), _) => {
+            Err(StoreError::Internal("a state row came without its state".into()))
+        }
+    }
+}
+
+/// The cache entries of the state rows a committed batch wrote.
+fn committed(saved: Vec<StateRow<'_>>, versions: &HashMap<String, i64>) -> Vec<(MonitorId, CachedState)> {
+    saved
+        .into_iter()
+        .filter_map(|s| {
+            let version = *versions.get(s.facts.id.as_str())?;
+            Some((s.facts.id.clone(), CachedState { version, state: s.state, status: s.status }))
+        })
+        .collect()
 }
 
 /// The batch with every `\0` in its texts (region, worker, error) replaced by U+FFFD:
@@ -340,10 +383,9 @@ pub async fn incident_command(
     let Some(monitor) = monitor.map(|r| r.try_get::<_, String>(0)).transpose()?.map(MonitorId::from_trusted) else {
         return Ok(None);
     };
-    let Some(facts) = lock_monitors(&tx, &[(t.clone(), monitor)], cache).await?.pop() else {
+    let Some((facts, state, status)) = lock_one(&tx, cache, t, &monitor).await? else {
         return Ok(None);
     };
-    let (state, status) = load_states(&tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();
     let obs = match cmd {
         IncidentCommand::Acknowledge { by } => Observation::Acknowledge { incident: id.clone(), at: now, by },
         IncidentCommand::Resolve { by } => Observation::Resolve { incident: id.clone(), at: now, by },
@@ -357,6 +399,23 @@ pub async fn incident_command(
     let rec = super::reads::list_incidents(&tx, t, &IncidentFilter::default(), Some(id), 1).await?.pop();
     tx.commit().await?;
     Ok(rec)
+}
+
+/// One monitor's facts and its state, read under the monitor row's lock; `None` when there
+/// is no such monitor.
+async fn lock_one(
+    tx: &Transaction<'_>,
+    cache: &DraftCache,
+    t: &TenantId,
+    m: &MonitorId,
+) -> StoreResult<Option<(MonitorFacts, MonitorState, MonitorStatus)>> {
+    let found = lock_monitors(tx, &[(t.clone(), m.clone())]).await?;
+    let Some(facts) = facts_of(tx, &found, cache).await?.pop().flatten() else {
+        return Ok(None);
+    };
+    let stored = load_states(tx, &[(&facts.id, None)]).await?.remove(facts.id.as_str());
+    let (state, status) = starting_state(stored, None)?;
+    Ok(Some((facts, state, status)))
 }
 
 /// Feed one monitor a non-result observation (maintenance, region availability) in one
@@ -385,10 +444,9 @@ pub(super) async fn step_one(
     obs: Observation,
     now: Timestamp,
 ) -> StoreResult<Option<usize>> {
-    let Some(facts) = lock_monitors(tx, &[(t.clone(), m.clone())], cache).await?.pop() else {
+    let Some((facts, state, status)) = lock_one(tx, cache, t, m).await? else {
         return Ok(None);
     };
-    let (state, status) = load_states(tx, &[facts.id.as_str()]).await?.remove(facts.id.as_str()).unwrap_or_default();
     let p = plan(&facts, state, &[obs]);
     execute(tx, &facts, &p.writes, now).await?;
     save_states(tx, &[StateRow { facts: &facts, state: p.state, status }]).await?;

@@ -10,7 +10,8 @@
 //! Concurrency: ingest and incident commands lock the affected `monitors` rows
 //! (`FOR NO KEY UPDATE`, in id order), so two engine nodes never step one monitor at once and
 //! never deadlock; the outbox is claimed with `FOR UPDATE SKIP LOCKED`. Parsed drafts are
-//! cached by row version ([`facts`]), so the lock statement reads no draft.
+//! cached by row version ([`facts`]), so the lock statement reads no draft, and the states a
+//! node wrote by state version ([`state_cache`]), so it reads back only states that moved on.
 
 mod accounts;
 mod channels;
@@ -25,6 +26,7 @@ mod reads;
 mod rollups;
 pub mod schema;
 mod state;
+mod state_cache;
 mod status_pages;
 mod storms;
 
@@ -51,6 +53,8 @@ pub struct PgStore {
     pool: Pool,
     /// Parsed monitor drafts for ingest and incident commands (see [`facts`]).
     drafts: facts::DraftCache,
+    /// The state rows this store last wrote in ingest (see [`state_cache`]).
+    states: state_cache::StateCache,
 }
 
 impl PgStore {
@@ -58,7 +62,11 @@ impl PgStore {
     /// Opens one connection to check that the database answers and is migrated.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
         let config = pool::parse_url(url, "storage.postgres.url")?;
-        let store = Self { pool: Pool::new(config, pool_size), drafts: facts::DraftCache::default() };
+        let store = Self {
+            pool: Pool::new(config, pool_size),
+            drafts: facts::DraftCache::default(),
+            states: state_cache::StateCache::default(),
+        };
         let client = store.pool.get().await?;
         let migrated = client
             .query_typed(
@@ -76,6 +84,12 @@ impl PgStore {
         }
         drop(client);
         Ok(store)
+    }
+}
+
+impl PgStore {
+    fn caches(&self) -> ingest::Caches<'_> {
+        ingest::Caches { drafts: &self.drafts, states: &self.states }
     }
 }
 
@@ -235,7 +249,7 @@ impl Store for PgStore {
         pooled!(self, |c| monitors::schedulable(&c))
     }
     async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
-        pooled!(self, |c| ingest::ingest(&mut c, &self.drafts, batch, now))
+        pooled!(self, |c| ingest::ingest(&mut c, self.caches(), batch, now))
     }
     async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>> {
         pooled!(self, |c| channels::claim_outbox(&mut c, now, limit, lease_ms))
@@ -314,6 +328,7 @@ impl Store for PgStore {
     }
     async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
         self.drafts.forget(id);
+        self.states.forget(id);
         pooled!(self, |c| monitors::delete(&mut c, t, id))
     }
 

@@ -16,11 +16,14 @@ use crate::store::*;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
-/// Fold the oldest `$2` raw results started before `$1` into minute rollups, deleting them;
-/// returns how many went.
+/// Fold up to `$2` raw results started before `$1` into minute rollups, deleting them;
+/// returns how many went. In no particular order: `started_at` has a BRIN index (cheap for
+/// ingest), which finds the block ranges before `$1` but cannot return rows sorted, so an
+/// `ORDER BY started_at` would sort every row past retention in every step; the fold adds up,
+/// so which rows go first does not change any figure.
 const FOLD_RESULTS: &str = "WITH gone AS ( \
        DELETE FROM check_results WHERE id IN ( \
-         SELECT id FROM check_results WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         SELECT id FROM check_results WHERE started_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) \
        RETURNING tenant_id, monitor_id, region, started_at, outcome, total_ms, provenance), \
      folded AS ( \
        INSERT INTO uptime_minute (tenant_id, monitor_id, minute_start, region, up, degraded, down, error, \

@@ -201,6 +201,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX api_tokens_by_creator ON api_tokens(tenant_id, created_by);
     ALTER TABLE invitations ADD COLUMN revoked_at BIGINT;
     "#,
+    // Ingest: retention's time index as BRIN (results arrive in time order, so a block range
+    // summary is enough and costs next to nothing per insert); room on every page for HOT
+    // updates of the rows rewritten per batch (no index covers a column that changes); and
+    // a version on every state row, bumped by every write, so that ingest reads a state only
+    // when it is not the one its node wrote last (store/postgres/state_cache.rs).
+    r#"
+    DROP INDEX check_results_by_start;
+    CREATE INDEX check_results_by_start ON check_results USING brin (started_at);
+    ALTER TABLE monitor_state SET (fillfactor = 50);
+    ALTER TABLE uptime_hourly SET (fillfactor = 70);
+    ALTER TABLE monitor_state ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

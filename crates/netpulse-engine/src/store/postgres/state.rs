@@ -1,13 +1,15 @@
 //! Monitor rows under lock, and the state rows ingest and incident commands move.
 //!
-//! [`lock_monitors`] is the one place that serialises stepping: it locks the monitors'
-//! rows (`FOR NO KEY UPDATE`, in id order) and returns what notices need about them. The
-//! state is read by a *later* statement ([`load_states`]): in READ COMMITTED a statement that
-//! waited for a row lock sees the locked row's newest version but the snapshot of its start
-//! for every other table, so a state read joined into the lock could miss the state the
-//! previous lock holder just committed. The
-//! row always exists while the monitor does, so no placeholder state rows are needed, and a
-//! concurrent delete waits for (or wins against) the ingest that holds the row.
+//! [`lock_monitors`] is the one place that serialises stepping: every writer of a monitor's
+//! state (ingest, incident commands, maintenance and region observations) first locks the
+//! monitor's row (`FOR NO KEY UPDATE`, in id order) and holds it until commit. The state is
+//! read by a *later* statement ([`load_states`]): in READ COMMITTED a statement that waited
+//! for a row lock sees the locked row's newest version but the snapshot of its start for
+//! every other table, so a state read joined into the lock could miss the state the previous
+//! lock holder just committed. Every state write bumps the row's `version`; a caller that
+//! has a copy of a version (ingest's per-store [`super::state_cache::StateCache`]) passes it
+//! and gets the state only when the row moved on. A concurrent delete waits for (or wins
+//! against) the transaction that holds the monitor's row.
 
 use super::facts::{DraftCache, RowVersion};
 use crate::store::plan::{EnabledChannel, MonitorFacts};
@@ -15,47 +17,33 @@ use crate::store::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_postgres::types::Type;
-use tokio_postgres::Transaction;
+use tokio_postgres::{Row, Transaction};
 
-/// Lock the monitors named by `(tenant, monitor)` that exist under that tenant, in id order,
-/// and return their facts (name, policy, enabled channels), also in id order. The lock reads
-/// only each row's version; drafts come from `cache` (see [`DraftCache`]).
-pub async fn lock_monitors(
+/// A monitor row as found: id, tenant, row version.
+pub type Found = (MonitorId, TenantId, RowVersion);
+
+/// The facts (name, policy, enabled channels, parent state) of the monitors `found` (in the
+/// same order; `None` for one deleted meanwhile): drafts from `cache` by row version (see
+/// [`DraftCache`]), channels and the parents' state read now.
+pub async fn facts_of(
     tx: &Transaction<'_>,
-    keys: &[(TenantId, MonitorId)],
+    found: &[Found],
     cache: &DraftCache,
-) -> StoreResult<Vec<MonitorFacts>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tenants: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
-    let ids: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
-    let rows = tx
-        .query_typed(
-            "SELECT m.id, m.tenant_id, m.xmin::text::int8, m.updated_at FROM monitors m \
-             JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, id) ON m.tenant_id = k.tenant_id AND m.id = k.id \
-             ORDER BY m.id FOR NO KEY UPDATE OF m",
-            &[(&tenants, Type::TEXT_ARRAY), (&ids, Type::TEXT_ARRAY)],
-        )
-        .await?;
-    let mut locked = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let version: RowVersion = (r.try_get(2)?, r.try_get(3)?);
-        locked.push((MonitorId::from_trusted(r.try_get(0)?), TenantId::from_trusted(r.try_get(1)?), version));
-    }
-    let versions: Vec<(&MonitorId, RowVersion)> = locked.iter().map(|(m, _, v)| (m, *v)).collect();
+) -> StoreResult<Vec<Option<MonitorFacts>>> {
+    let versions: Vec<(&MonitorId, RowVersion)> = found.iter().map(|(m, _, v)| (m, *v)).collect();
     let drafts = cache.drafts(tx, &versions).await?;
-    let parents = parent_states(tx, &locked, &drafts).await?;
-    let mut channels = enabled_channels(tx, locked.iter().map(|m| m.1.as_str()).collect()).await?;
-    Ok(locked
-        .into_iter()
+    let parents = parent_states(tx, found, &drafts).await?;
+    let mut channels = enabled_channels(tx, found.iter().map(|m| m.1.as_str()).collect()).await?;
+    Ok(found
+        .iter()
         .zip(drafts)
         .map(|((id, tenant_id, _), draft)| {
+            let draft = draft?;
             let enabled = channels.entry(tenant_id.as_str().to_owned()).or_default().clone();
             let parent = draft.depends_on.as_ref().map(|p| {
                 parents.get(&(tenant_id.as_str().to_owned(), p.as_str().to_owned())).cloned().unwrap_or_default()
             });
-            MonitorFacts::from_draft(tenant_id, id, &draft, enabled, parent)
+            Some(MonitorFacts::from_draft(tenant_id.clone(), id.clone(), &draft, enabled, parent))
         })
         .collect())
 }
@@ -64,13 +52,13 @@ pub async fn lock_monitors(
 /// by `(tenant, parent id)`; a parent without a state row is absent.
 async fn parent_states(
     tx: &Transaction<'_>,
-    locked: &[(MonitorId, TenantId, RowVersion)],
-    drafts: &[Arc<MonitorDraft>],
+    found: &[Found],
+    drafts: &[Option<Arc<MonitorDraft>>],
 ) -> StoreResult<HashMap<(String, String), (Option<IncidentId>, Option<String>)>> {
-    let wanted: Vec<(&str, &str)> = locked
+    let wanted: Vec<(&str, &str)> = found
         .iter()
         .zip(drafts)
-        .filter_map(|((_, t, _), d)| d.depends_on.as_ref().map(|p| (t.as_str(), p.as_str())))
+        .filter_map(|((_, t, _), d)| d.as_ref()?.depends_on.as_ref().map(|p| (t.as_str(), p.as_str())))
         .collect();
     if wanted.is_empty() {
         return Ok(HashMap::new());
@@ -113,32 +101,76 @@ async fn enabled_channels(
     Ok(by_tenant)
 }
 
-/// The stored machine state and displayed status of each monitor that has them.
-pub async fn load_states(
-    tx: &Transaction<'_>,
-    ids: &[&str],
-) -> StoreResult<HashMap<String, (MonitorState, MonitorStatus)>> {
+/// Lock the monitors named by `(tenant, monitor)` that exist under that tenant
+/// (`FOR NO KEY UPDATE`, in id order) and return them, in id order, with their row versions.
+pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)]) -> StoreResult<Vec<Found>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenants: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let ids: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     let rows = tx
         .query_typed(
-            "SELECT monitor_id, state, last_checked_at, last_outcome, last_latency_ms, last_error, last_success_at \
-             FROM monitor_state WHERE monitor_id = ANY($1)",
-            &[(&ids, Type::TEXT_ARRAY)],
+            "SELECT m.id, m.tenant_id, m.xmin::text::int8, m.updated_at FROM monitors m \
+             JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, id) ON m.tenant_id = k.tenant_id AND m.id = k.id \
+             ORDER BY m.id FOR NO KEY UPDATE OF m",
+            &[(&tenants, Type::TEXT_ARRAY), (&ids, Type::TEXT_ARRAY)],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let version: RowVersion = (r.try_get(2)?, r.try_get(3)?);
+            Ok((MonitorId::from_trusted(r.try_get(0)?), TenantId::from_trusted(r.try_get(1)?), version))
+        })
+        .collect()
+}
+
+/// A stored state row: its version, and what it holds unless that version was the one
+/// expected (the caller has that state already).
+pub struct StoredState {
+    pub version: i64,
+    pub current: Option<(MonitorState, MonitorStatus)>,
+}
+
+/// The stored machine state and displayed status of each of these (locked) monitors that has
+/// them, by monitor id. A row whose version is the one given with its monitor comes without
+/// its state. Must run after [`lock_monitors`], as a statement of its own (see the module doc).
+pub async fn load_states(
+    tx: &Transaction<'_>,
+    wanted: &[(&MonitorId, Option<i64>)],
+) -> StoreResult<HashMap<String, StoredState>> {
+    let ids: Vec<&str> = wanted.iter().map(|w| w.0.as_str()).collect();
+    let expected: Vec<Option<i64>> = wanted.iter().map(|w| w.1).collect();
+    let rows = tx
+        .query_typed(
+            "SELECT s.monitor_id, s.version, CASE WHEN s.version IS DISTINCT FROM k.expected THEN s.state END, \
+             s.last_checked_at, s.last_outcome, s.last_latency_ms, s.last_error, s.last_success_at \
+             FROM monitor_state s JOIN UNNEST($1::text[], $2::int8[]) AS k(id, expected) ON s.monitor_id = k.id",
+            &[(&ids, Type::TEXT_ARRAY), (&expected, Type::INT8_ARRAY)],
         )
         .await?;
     let mut states = HashMap::with_capacity(rows.len());
     for r in &rows {
-        let state: String = r.try_get(1)?;
-        let status = MonitorStatus {
-            last_checked_at: r.try_get::<_, Option<i64>>(2)?.map(Timestamp::from_millis),
-            last_outcome: r.try_get::<_, Option<String>>(3)?.and_then(|o| Outcome::parse(&o)),
-            last_latency_ms: r.try_get::<_, Option<i32>>(4)?.map(|v| v.max(0) as u32),
-            last_error: r.try_get(5)?,
-            last_success_at: r.try_get::<_, Option<i64>>(6)?.map(Timestamp::from_millis),
-            ..MonitorStatus::default()
+        let current = match r.try_get::<_, Option<&str>>(2)? {
+            None => None,
+            Some(state) => Some((serde_json::from_str(state)?, status_of(r, 3)?)),
         };
-        states.insert(r.try_get(0)?, (serde_json::from_str(&state)?, status));
+        states.insert(r.try_get(0)?, StoredState { version: r.try_get(1)?, current });
     }
     Ok(states)
+}
+
+/// The displayed status from `last_checked_at, last_outcome, last_latency_ms, last_error,
+/// last_success_at` starting at column `at`.
+fn status_of(r: &Row, at: usize) -> StoreResult<MonitorStatus> {
+    Ok(MonitorStatus {
+        last_checked_at: r.try_get::<_, Option<i64>>(at)?.map(Timestamp::from_millis),
+        last_outcome: r.try_get::<_, Option<String>>(at + 1)?.and_then(|o| Outcome::parse(&o)),
+        last_latency_ms: r.try_get::<_, Option<i32>>(at + 2)?.map(|v| v.max(0) as u32),
+        last_error: r.try_get(at + 3)?,
+        last_success_at: r.try_get::<_, Option<i64>>(at + 4)?.map(Timestamp::from_millis),
+        ..MonitorStatus::default()
+    })
 }
 
 /// A monitor's new state, to be saved.
@@ -148,43 +180,67 @@ pub struct StateRow<'a> {
     pub status: MonitorStatus,
 }
 
-/// Upsert the state rows of one transaction in one statement.
-pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreResult<()> {
+/// The state text and display columns of `rows`, as UNNEST arrays (see [`save_states`]).
+pub struct StateArrays<'a> {
+    pub states: Vec<String>,
+    pub health: Vec<&'a str>,
+    pub checked: Vec<Option<i64>>,
+    pub outcomes: Vec<Option<&'a str>>,
+    pub latency: Vec<Option<i32>>,
+    pub errors: Vec<Option<&'a str>>,
+    pub success: Vec<Option<i64>>,
+    pub open: Vec<Option<&'a str>>,
+}
+
+impl<'a> StateArrays<'a> {
+    pub fn of(rows: impl Iterator<Item = (&'a MonitorState, &'a MonitorStatus)> + Clone) -> StoreResult<Self> {
+        Ok(Self {
+            states: rows.clone().map(|(s, _)| serde_json::to_string(s)).collect::<Result<_, _>>()?,
+            health: rows.clone().map(|(s, _)| s.health.as_str()).collect(),
+            checked: rows.clone().map(|(_, st)| st.last_checked_at.map(Timestamp::millis)).collect(),
+            outcomes: rows.clone().map(|(_, st)| st.last_outcome.map(Outcome::as_str)).collect(),
+            latency: rows.clone().map(|(_, st)| st.last_latency_ms.map(|v| v as i32)).collect(),
+            errors: rows.clone().map(|(_, st)| st.last_error.as_deref()).collect(),
+            success: rows.clone().map(|(_, st)| st.last_success_at.map(Timestamp::millis)).collect(),
+            open: rows.map(|(s, _)| s.open.as_ref().map(|o| o.id.as_str())).collect(),
+        })
+    }
+}
+
+/// Upsert the state rows of one transaction in one statement, each with its version bumped;
+/// returns the new version of each row by monitor id.
+pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreResult<HashMap<String, i64>> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
     let ids: Vec<&str> = rows.iter().map(|r| r.facts.id.as_str()).collect();
     let tenants: Vec<&str> = rows.iter().map(|r| r.facts.tenant_id.as_str()).collect();
-    let states = rows.iter().map(|r| serde_json::to_string(&r.state)).collect::<Result<Vec<_>, _>>()?;
-    let health: Vec<&str> = rows.iter().map(|r| r.state.health.as_str()).collect();
-    let checked: Vec<Option<i64>> = rows.iter().map(|r| r.status.last_checked_at.map(Timestamp::millis)).collect();
-    let outcomes: Vec<Option<&str>> = rows.iter().map(|r| r.status.last_outcome.map(Outcome::as_str)).collect();
-    let latency: Vec<Option<i32>> = rows.iter().map(|r| r.status.last_latency_ms.map(|v| v as i32)).collect();
-    let errors: Vec<Option<&str>> = rows.iter().map(|r| r.status.last_error.as_deref()).collect();
-    let success: Vec<Option<i64>> = rows.iter().map(|r| r.status.last_success_at.map(Timestamp::millis)).collect();
-    let open: Vec<Option<&str>> = rows.iter().map(|r| r.state.open.as_ref().map(|o| o.id.as_str())).collect();
-    tx.execute_typed(
-        "INSERT INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, \
-         last_latency_ms, last_error, last_success_at, open_incident) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int4[], \
-         $8::text[], $9::int8[], $10::text[]) \
-         ON CONFLICT (monitor_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state, \
-         health = EXCLUDED.health, last_checked_at = EXCLUDED.last_checked_at, last_outcome = EXCLUDED.last_outcome, \
-         last_latency_ms = EXCLUDED.last_latency_ms, last_error = EXCLUDED.last_error, \
-         last_success_at = EXCLUDED.last_success_at, open_incident = EXCLUDED.open_incident",
-        &[
-            (&ids, Type::TEXT_ARRAY),
-            (&tenants, Type::TEXT_ARRAY),
-            (&states, Type::TEXT_ARRAY),
-            (&health, Type::TEXT_ARRAY),
-            (&checked, Type::INT8_ARRAY),
-            (&outcomes, Type::TEXT_ARRAY),
-            (&latency, Type::INT4_ARRAY),
-            (&errors, Type::TEXT_ARRAY),
-            (&success, Type::INT8_ARRAY),
-            (&open, Type::TEXT_ARRAY),
-        ],
-    )
-    .await?;
-    Ok(())
+    let a = StateArrays::of(rows.iter().map(|r| (&r.state, &r.status)))?;
+    let saved = tx
+        .query_typed(
+            "INSERT INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, \
+             last_latency_ms, last_error, last_success_at, open_incident) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int4[], \
+             $8::text[], $9::int8[], $10::text[]) \
+             ON CONFLICT (monitor_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state, \
+             health = EXCLUDED.health, last_checked_at = EXCLUDED.last_checked_at, last_outcome = EXCLUDED.last_outcome, \
+             last_latency_ms = EXCLUDED.last_latency_ms, last_error = EXCLUDED.last_error, \
+             last_success_at = EXCLUDED.last_success_at, open_incident = EXCLUDED.open_incident, \
+             version = monitor_state.version + 1 \
+             RETURNING monitor_id, version",
+            &[
+                (&ids, Type::TEXT_ARRAY),
+                (&tenants, Type::TEXT_ARRAY),
+                (&a.states, Type::TEXT_ARRAY),
+                (&a.health, Type::TEXT_ARRAY),
+                (&a.checked, Type::INT8_ARRAY),
+                (&a.outcomes, Type::TEXT_ARRAY),
+                (&a.latency, Type::INT4_ARRAY),
+                (&a.errors, Type::TEXT_ARRAY),
+                (&a.success, Type::INT8_ARRAY),
+                (&a.open, Type::TEXT_ARRAY),
+            ],
+        )
+        .await?;
+    saved.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
 }

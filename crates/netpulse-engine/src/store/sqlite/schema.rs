@@ -279,6 +279,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX api_tokens_by_creator ON api_tokens(tenant_id, created_by);
     ALTER TABLE invitations ADD COLUMN revoked_at INTEGER;
     "#,
+    // PostgreSQL's migration of the same number makes its ingest indexes cheaper and versions
+    // the state rows for its per-node state cache; the single-writer SQLite store keeps its
+    // btree and needs no version, so this one only keeps the numbering equal.
+    r#"
+    SELECT 1;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -39,6 +39,7 @@ mod accounts;
 pub mod backends;
 mod concurrency;
 mod demo;
+mod interleaved;
 mod migrations;
 mod nul_text;
 mod retention;
