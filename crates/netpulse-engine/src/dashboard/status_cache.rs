@@ -97,7 +97,10 @@ impl StatusPageCache {
     fn find(&self, slug: &str) -> (Found, u64) {
         let mut slots = self.slots.lock().expect("cache lock");
         let generation = slots.generation;
-        let slot = slots.by_slug.entry(slug.to_owned()).or_default();
+        if !slots.by_slug.contains_key(slug) {
+            slots.by_slug.insert(slug.to_owned(), Slot::default());
+        }
+        let slot = &slots.by_slug[slug];
         let found = match &slot.entry {
             Some(e) if e.read_at.elapsed() < self.ttl => Found::Fresh(e.clone()),
             Some(e) if e.read_at.elapsed() < self.bound() => Found::Stale(e.clone(), slot.reading.clone()),
@@ -116,15 +119,15 @@ impl StatusPageCache {
         if self.ttl.is_zero() {
             return Ok(read().await?.map(Arc::new));
         }
-        let lock = match self.find(slug).0 {
-            Found::Fresh(e) => return Ok(Some(e)),
-            Found::Stale(e, lock) => {
+        let lock = match self.find(slug) {
+            (Found::Fresh(e), _) => return Ok(Some(e)),
+            (Found::Stale(e, lock), generation) => {
                 if let Ok(guard) = lock.try_lock_owned() {
-                    self.refresh_in_background(slug, read(), guard);
+                    self.refresh_in_background(slug, read(), guard, generation);
                 }
                 return Ok(Some(e));
             }
-            Found::Missing(lock) => lock,
+            (Found::Missing(lock), _) => lock,
         };
         let _guard = lock.lock().await;
         // The request that held the lock before may have just read the page.
@@ -137,11 +140,16 @@ impl StatusPageCache {
         Ok(entry)
     }
 
-    fn refresh_in_background<Fut>(self: &Arc<Self>, slug: &str, read: Fut, guard: tokio::sync::OwnedMutexGuard<()>)
-    where
+    fn refresh_in_background<Fut>(
+        self: &Arc<Self>,
+        slug: &str,
+        read: Fut,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        generation: u64,
+    ) where
         Fut: Future<Output = StoreResult<Option<Entry>>> + Send + 'static,
     {
-        let (cache, slug, generation) = (self.clone(), slug.to_owned(), self.find(slug).1);
+        let (cache, slug) = (self.clone(), slug.to_owned());
         tokio::spawn(async move {
             let _guard = guard;
             match read.await {
