@@ -1,8 +1,8 @@
-//! The in-process cache of public status pages: per slug, the page's facts as read from the
-//! store, its two ETags (HTML and JSON) and, rendered on first need, the HTML and JSON
-//! bodies. What a cached answer says is what was true when it was read: its "generated at"
-//! time is the read's time and its ETag is over that reading's facts. A `304` answer from a
-//! cached entry renders nothing.
+//! The in-process cache of public status pages: per slug, one reading of the page from the
+//! store, its two ETags (HTML and JSON) and both bodies, rendered with the reading (so an
+//! answer never renders, nor waits for another's rendering, and shares the bodies without
+//! copying them). What a cached answer says is what was true when it was read: its
+//! "generated at" time is the read's time and its ETag is over that reading's facts.
 //!
 //! Single flight, stale while revalidate (`ttl` = `http.status_page_cache_s`, 0 = no cache):
 //! - an entry younger than `ttl` is served as it is;
@@ -18,36 +18,25 @@
 //! before the change is not kept.
 
 use crate::store::StoreResult;
-use serde_json::Value;
+use axum::body::Bytes;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// One reading of a status page and its renderings.
+/// One reading of a status page: its two ETags (over the facts without the clock) and its
+/// two renderings.
 pub struct Entry {
-    pub page: crate::store::PublicStatusPage,
-    /// The page's facts without the clock (the ETags' input).
-    pub facts: Value,
     pub html_etag: String,
     pub json_etag: String,
-    /// Filled by the first request that needs the body.
-    pub html: OnceLock<String>,
-    pub json: OnceLock<String>,
+    pub html: Bytes,
+    pub json: Bytes,
     read_at: Instant,
 }
 
 impl Entry {
-    pub fn new(page: crate::store::PublicStatusPage, facts: Value, html_etag: String, json_etag: String) -> Self {
-        Entry {
-            page,
-            facts,
-            html_etag,
-            json_etag,
-            html: OnceLock::new(),
-            json: OnceLock::new(),
-            read_at: Instant::now(),
-        }
+    pub fn new((html_etag, json_etag): (String, String), (html, json): (String, String)) -> Self {
+        Entry { html_etag, json_etag, html: Bytes::from(html), json: Bytes::from(json), read_at: Instant::now() }
     }
 }
 

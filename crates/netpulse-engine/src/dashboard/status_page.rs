@@ -39,9 +39,10 @@ pub async fn show(State(s): State<AppState>, Path(slug): Path<String>, headers: 
         return missing();
     }
     let (store, metrics, read_slug) = (s.store.clone(), s.metrics.clone(), slug.clone());
+    let (ttl_s, bound_s) = (s.status_cache.ttl().as_secs(), s.status_cache.bound().as_secs());
     let read = move || async move {
         metrics.status_page_reads.add(1);
-        Ok(store.public_status_page(&read_slug, clock::now()).await?.map(reading))
+        Ok(store.public_status_page(&read_slug, clock::now()).await?.map(|p| reading(p, ttl_s, bound_s)))
     };
     let entry = match s.status_cache.get_or_read(&slug, read).await {
         Ok(Some(e)) => e,
@@ -53,21 +54,14 @@ pub async fn show(State(s): State<AppState>, Path(slug): Path<String>, headers: 
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let (ttl_s, bound_s) = (s.status_cache.ttl().as_secs(), s.status_cache.bound().as_secs());
     let mut r = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else if as_json {
-        let body = entry.json.get_or_init(|| {
-            let mut body = entry.facts.clone();
-            stamp(&mut body, &entry.page, ttl_s, bound_s);
-            body.to_string()
-        });
-        let mut r = body.clone().into_response();
+        let mut r = entry.json.clone().into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r
     } else {
-        let body = entry.html.get_or_init(|| render(&entry.page, bound_s).into_string());
-        let mut r = body.clone().into_response();
+        let mut r = entry.html.clone().into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         r.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
@@ -84,11 +78,15 @@ pub async fn show(State(s): State<AppState>, Path(slug): Path<String>, headers: 
     r
 }
 
-/// One reading of a page: its facts and their ETags.
-fn reading(page: PublicStatusPage) -> Entry {
+/// One reading of a page: its facts, their ETags and both renderings (`ttl_s`: how often
+/// the page is re-read; `bound_s`: how old a served copy can be).
+fn reading(page: PublicStatusPage, ttl_s: u64, bound_s: u64) -> Entry {
     let facts = facts(&page);
     let digest = &hex::encode(Sha256::digest(facts.to_string().as_bytes()))[..24];
-    Entry::new(page, facts, format!("\"h{digest}\""), format!("\"j{digest}\""))
+    let mut json = facts.clone();
+    stamp(&mut json, &page, ttl_s, bound_s);
+    let html = render(&page, bound_s).into_string();
+    Entry::new((format!("\"h{digest}\""), format!("\"j{digest}\"")), (html, json.to_string()))
 }
 
 /// A monitor's public status: `paused`, `unknown` (no live result yet), `up`, `degraded`
