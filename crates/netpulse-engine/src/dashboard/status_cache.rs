@@ -173,3 +173,71 @@ impl StatusPageCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::sync::watch;
+
+    fn entry() -> Entry {
+        Entry::new(("\"h\"".into(), "\"j\"".into()), ("<html>".into(), "{}".into()))
+    }
+
+    /// A read that counts itself and finishes only once `gate` opens.
+    fn gated(reads: &Arc<AtomicUsize>, gate: &watch::Receiver<bool>) -> impl FnOnce() -> GatedRead {
+        let (reads, mut gate) = (reads.clone(), gate.clone());
+        move || {
+            Box::pin(async move {
+                reads.fetch_add(1, Ordering::SeqCst);
+                let _ = gate.wait_for(|open| *open).await;
+                Ok(Some(entry()))
+            })
+        }
+    }
+    type GatedRead = std::pin::Pin<Box<dyn Future<Output = StoreResult<Option<Entry>>> + Send>>;
+
+    async fn until_reads(reads: &AtomicUsize, n: usize) {
+        while reads.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_of_a_slug_share_one_read() {
+        let cache = Arc::new(StatusPageCache::new(Duration::from_secs(60)));
+        let (open, gate) = watch::channel(false);
+        let reads = Arc::new(AtomicUsize::new(0));
+        let waiting: Vec<_> = (0..10)
+            .map(|_| {
+                let (cache, read) = (cache.clone(), gated(&reads, &gate));
+                tokio::spawn(async move { cache.get_or_read("page", read).await })
+            })
+            .collect();
+        until_reads(&reads, 1).await;
+        open.send_replace(true);
+        for w in waiting {
+            assert!(w.await.unwrap().unwrap().is_some(), "every request gets the page");
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        let other = cache.get_or_read("other", gated(&reads, &gate)).await.unwrap();
+        assert!(other.is_some() && reads.load(Ordering::SeqCst) == 2, "another slug has its own read");
+    }
+
+    #[tokio::test]
+    async fn a_reading_begun_before_a_clear_is_not_kept() {
+        let cache = Arc::new(StatusPageCache::new(Duration::from_secs(60)));
+        let (open, gate) = watch::channel(false);
+        let reads = Arc::new(AtomicUsize::new(0));
+        let first = {
+            let (cache, read) = (cache.clone(), gated(&reads, &gate));
+            tokio::spawn(async move { cache.get_or_read("page", read).await })
+        };
+        until_reads(&reads, 1).await;
+        cache.clear(); // the page changed while it was being read
+        open.send_replace(true);
+        assert!(first.await.unwrap().unwrap().is_some(), "its own request still gets an answer");
+        cache.get_or_read("page", gated(&reads, &gate)).await.unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 2, "the next request reads the changed page");
+    }
+}
