@@ -305,6 +305,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let http = tokio::spawn(async move {
         let Some(listener) = listener else { return };
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        // No Nagle: an SSE event is a small write that must leave at once, not wait up to a
+        // delayed ACK (~40 ms) behind the previous one (the check-to-dashboard tail).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set on an HTTP connection");
+            }
+        });
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = http_stop.wait_for(|stop| *stop).await;
         });

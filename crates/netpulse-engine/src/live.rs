@@ -114,24 +114,12 @@ impl LiveBus {
         if !self.wants_events() {
             return;
         }
-        let json = json!({
-            "id": r.id,
-            "monitor_id": r.monitor_id,
-            "outcome": r.outcome.as_str(),
-            "latency_ms": r.timings.total_ms,
-            "status_code": r.status_code,
-            "region": r.region,
-            "error": r.error,
-            "started_at": r.started_at.to_rfc3339(),
-            "started_ms": r.started_at.millis(),
-            "sent_at": sent_at.millis(),
-        });
         self.send(LiveEvent {
             tenant_id: r.tenant_id.clone(),
             monitor_id: Some(r.monitor_id.clone()),
             kind: "result",
             sent_at: Some(sent_at),
-            json: json.to_string(),
+            json: result_json(r, Some(sent_at)),
         });
     }
 
@@ -201,6 +189,24 @@ impl LiveBus {
         };
         self.send(e);
     }
+}
+
+/// A `result` event's data; `sent_at` (when it left the checker) is absent for a stored
+/// result replayed to a page that missed it.
+pub fn result_json(r: &CheckResult, sent_at: Option<Timestamp>) -> String {
+    json!({
+        "id": r.id,
+        "monitor_id": r.monitor_id,
+        "outcome": r.outcome.as_str(),
+        "latency_ms": r.timings.total_ms,
+        "status_code": r.status_code,
+        "region": r.region,
+        "error": r.error,
+        "started_at": r.started_at.to_rfc3339(),
+        "started_ms": r.started_at.millis(),
+        "sent_at": sent_at.map(Timestamp::millis),
+    })
+    .to_string()
 }
 
 #[cfg(test)]

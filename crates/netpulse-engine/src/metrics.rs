@@ -104,6 +104,8 @@ pub struct Metrics {
     /// From a result leaving the checker to its event being written to a dashboard's SSE stream.
     pub check_to_dashboard_ms: Histogram,
     pub live_subscribers: Gauge,
+    /// Public status pages read from the store (cache misses and refreshes, not answers).
+    pub status_page_reads: Counter,
 }
 
 impl Metrics {
@@ -147,6 +149,11 @@ impl Metrics {
             ("netpulse_alerts_sent_total", "Notifications delivered.", &self.alerts_sent),
             ("netpulse_alerts_retried_total", "Delivery attempts that will be retried.", &self.alerts_retried),
             ("netpulse_alerts_failed_total", "Notifications given up on.", &self.alerts_failed),
+            (
+                "netpulse_status_page_reads_total",
+                "Public status pages read from the store (one per slug at a time; cached answers read nothing).",
+                &self.status_page_reads,
+            ),
         ];
         for (name, help, c) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.get());

@@ -1,5 +1,7 @@
-//! The monitor page's latency chart: an inline SVG drawn on the server (no chart library, no
-//! script), one polyline per region over the recent results, failures marked in red.
+//! The monitor page's latency chart: an inline SVG, one line per region over the recent
+//! results (the region's colour on its points and in the legend), failures marked in red at
+//! the bottom. Drawn here for the first paint (and without script); the page's script
+//! ([`super`]'s `dashboard.js`) redraws it the same way from `data-points` as results arrive.
 //! Inline SVG inside HTML: every element gets an explicit end tag (`{}`), never a void `;`,
 //! or the HTML parser would nest the following elements inside it.
 
@@ -11,11 +13,28 @@ use std::fmt::Write as _;
 const W: f64 = 1000.0;
 const H: f64 = 160.0;
 const PAD: f64 = 24.0;
+/// Region colours in region-name order (the script has the same list).
 const COLORS: &[&str] = &["#2456b3", "#16803c", "#8e44ad", "#b26a00", "#0f766e"];
+
+/// The points the script redraws from: `[started_ms, latency_ms|null, region, failed, id]`,
+/// oldest first.
+fn points_json(points: &[&CheckResult]) -> String {
+    let rows: Vec<serde_json::Value> = points
+        .iter()
+        .map(|r| serde_json::json!([r.started_at.millis(), r.timings.total_ms, r.region, r.outcome.is_failure(), r.id]))
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
 
 /// `results` newest first (as the results table has them).
 pub fn latency(results: &[CheckResult]) -> Markup {
     let points: Vec<&CheckResult> = results.iter().rev().collect();
+    html! {
+        div #latency data-points=(points_json(&points)) { (svg(&points)) }
+    }
+}
+
+fn svg(points: &[&CheckResult]) -> Markup {
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return html! { p.empty #chart-empty { "No results yet." } };
     };
@@ -24,33 +43,35 @@ pub fn latency(results: &[CheckResult]) -> Markup {
     let x = |t: i64| PAD + (t - t0) as f64 / (t1 - t0) as f64 * (W - 2.0 * PAD);
     let y = |ms: u32| H - PAD - f64::from(ms) / f64::from(max) * (H - 2.0 * PAD);
     let mut lines: BTreeMap<&str, String> = BTreeMap::new();
-    for r in &points {
+    for r in points {
         if let Some(ms) = r.timings.total_ms {
             let _ =
                 write!(lines.entry(r.region.as_str()).or_default(), "{:.1},{:.1} ", x(r.started_at.millis()), y(ms));
         }
     }
+    let color = |region: &str| {
+        let i = lines.keys().position(|k| *k == region).unwrap_or(0);
+        COLORS[i % COLORS.len()]
+    };
     html! {
-        svg.chart #latency-chart viewBox={ "0 0 " (W) " " (H) } preserveAspectRatio="none" role="img" aria-label="latency over the recent results" {
+        svg.chart #latency-chart viewBox={ "0 0 " (W) " " (H) } preserveAspectRatio="none" role="img" aria-label="latency per region over the recent results" {
             line x1=(PAD) y1=(H - PAD) x2=(W - PAD) y2=(H - PAD) stroke="#e3e6eb" {}
             text x=(PAD) y="14" font-size="12" fill="#687386" { (max) " ms" }
             text x=(PAD) y=(H - 6.0) font-size="12" fill="#687386" { (first.started_at) }
             text x=(W - PAD) y=(H - 6.0) font-size="12" fill="#687386" text-anchor="end" { (last.started_at) }
-            @for (i, (region, pts)) in lines.iter().enumerate() {
-                polyline points=(pts) fill="none" stroke=(COLORS[i % COLORS.len()]) stroke-width="2" vector-effect="non-scaling-stroke" {
+            @for (region, pts) in &lines {
+                polyline data-series=(region) points=(pts) fill="none" stroke=(color(region)) stroke-width="2" vector-effect="non-scaling-stroke" {
                     title { (region) }
                 }
             }
             @for (r, ms) in points.iter().filter_map(|r| Some((r, r.timings.total_ms?))) {
-                circle cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(format!("{:.1}", y(ms))) r="2.5" fill="#2456b3" { title { (r.started_at) " " (ms) " ms" } }
+                circle.pt cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(format!("{:.1}", y(ms))) r="2.5" fill=(color(&r.region)) { title { (r.region) " " (r.started_at) " " (ms) " ms" } }
             }
             @for r in points.iter().filter(|r| r.outcome.is_failure()) {
-                circle cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(H - PAD) r="4" fill="#c62828" { title { (r.started_at) " " (r.outcome.as_str()) } }
+                circle.fail cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(H - PAD) r="4" fill="#c62828" { title { (r.region) " " (r.started_at) " " (r.outcome.as_str()) } }
             }
         }
-        @if lines.len() > 1 {
-            p.sub { @for (i, region) in lines.keys().enumerate() { span style={ "color:" (COLORS[i % COLORS.len()]) } { "■ " (region) " " } } }
-        }
+        p.sub.legend { @for (i, region) in lines.keys().enumerate() { span style={ "color:" (COLORS[i % COLORS.len()]) } { "■ " (region) " " } } }
     }
 }
 

@@ -1,7 +1,7 @@
 // NetPulse dashboard live updates (no dependencies, no build step). Listens to /events
 // (Server-Sent Events, same-origin, session cookie) and patches the page in place:
-// overview rows (state, last check, latency), the monitor page's status badge, result rows
-// and incident rows. document.body.dataset.live tells tests whether the stream is open.
+// overview rows (state, last check, latency), the monitor page's status badge, latency
+// chart, result rows and incident rows. document.body.dataset.live tells tests whether the stream is open.
 (function () {
   "use strict";
   // The monitor form: show only the chosen kind's fields.
@@ -42,6 +42,77 @@
     container.replaceChildren(badge(state));
   }
 
+  // The monitor page's latency chart (chart.rs draws the first paint the same way): one line
+  // per region, points in the region's colour, failures in red at the bottom. Redrawn from
+  // its points, [started_ms, latency_ms|null, region, failed, id] oldest first, as results arrive.
+  var SVG = "http://www.w3.org/2000/svg";
+  var COLORS = ["#2456b3", "#16803c", "#8e44ad", "#b26a00", "#0f766e"];
+  var chart = document.getElementById("latency");
+  var points = chart ? JSON.parse(chart.getAttribute("data-points") || "[]") : [];
+  function svgEl(tag, attrs, title) {
+    var e = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (title) { var t = document.createElementNS(SVG, "title"); t.textContent = title; e.appendChild(t); }
+    return e;
+  }
+  function iso(ms) { return new Date(ms).toISOString(); }
+  function drawChart() {
+    if (!points.length) return;
+    var W = 1000, H = 160, PAD = 24;
+    var t0 = points[0][0], t1 = Math.max(points[points.length - 1][0], t0 + 1), max = 1;
+    var regions = [];
+    points.forEach(function (p) {
+      if (p[1] === null) return;
+      max = Math.max(max, p[1]);
+      if (regions.indexOf(p[2]) < 0) regions.push(p[2]);
+    });
+    regions.sort();
+    var x = function (t) { return (PAD + (t - t0) / (t1 - t0) * (W - 2 * PAD)).toFixed(1); };
+    var y = function (ms) { return (H - PAD - ms / max * (H - 2 * PAD)).toFixed(1); };
+    var color = function (r) { return COLORS[Math.max(regions.indexOf(r), 0) % COLORS.length]; };
+    var svg = svgEl("svg", { "class": "chart", id: "latency-chart", viewBox: "0 0 " + W + " " + H,
+      preserveAspectRatio: "none", role: "img", "aria-label": "latency per region over the recent results" });
+    svg.appendChild(svgEl("line", { x1: PAD, y1: H - PAD, x2: W - PAD, y2: H - PAD, stroke: "#e3e6eb" }));
+    var label = function (x, anchor, text) {
+      var t = svgEl("text", { x: x, y: anchor ? H - 6 : 14, "font-size": 12, fill: "#687386" });
+      if (anchor === "end") t.setAttribute("text-anchor", "end");
+      t.textContent = text;
+      svg.appendChild(t);
+    };
+    label(PAD, null, max + " ms");
+    label(PAD, "start", iso(points[0][0]));
+    label(W - PAD, "end", iso(points[points.length - 1][0]));
+    regions.forEach(function (r) {
+      var pts = points.filter(function (p) { return p[2] === r && p[1] !== null; })
+        .map(function (p) { return x(p[0]) + "," + y(p[1]); }).join(" ");
+      svg.appendChild(svgEl("polyline", { "data-series": r, points: pts, fill: "none", stroke: color(r),
+        "stroke-width": 2, "vector-effect": "non-scaling-stroke" }, r));
+    });
+    points.forEach(function (p) {
+      if (p[1] !== null) svg.appendChild(svgEl("circle", { "class": "pt", cx: x(p[0]), cy: y(p[1]), r: 2.5,
+        fill: color(p[2]) }, p[2] + " " + iso(p[0]) + " " + p[1] + " ms"));
+    });
+    points.forEach(function (p) {
+      if (p[3]) svg.appendChild(svgEl("circle", { "class": "fail", cx: x(p[0]), cy: H - PAD, r: 4,
+        fill: "#c62828" }, p[2] + " " + iso(p[0]) + " failed"));
+    });
+    var legend = el("p", "sub legend");
+    regions.forEach(function (r) {
+      var s = el("span", null, "\u25a0 " + r + " ");
+      s.style.color = color(r);
+      legend.appendChild(s);
+    });
+    chart.replaceChildren(svg, legend);
+  }
+  function chartResult(d) {
+    if (!chart || points.some(function (p) { return p[4] === d.id; })) return;
+    var failed = d.outcome === "down" || d.outcome === "error";
+    points.push([d.started_ms, d.latency_ms === undefined ? null : d.latency_ms, d.region, failed, d.id]);
+    points.sort(function (a, b) { return a[0] - b[0]; });
+    while (points.length > 50) points.shift();
+    drawChart();
+  }
+
   function onResult(d) {
     var tr = row(d.monitor_id);
     var last = cell(tr, "last");
@@ -51,6 +122,7 @@
     if (monitor === d.monitor_id) {
       var body = document.querySelector("#results tbody");
       if (!body || document.getElementById("results").dataset.paged) return;
+      chartResult(d);
       if (d.id && body.querySelector('tr[data-result="' + d.id + '"]')) return;
       var r = el("tr", "fresh");
       if (d.id) r.setAttribute("data-result", d.id);
@@ -68,7 +140,14 @@
   function onHealth(d) {
     var state = cell(row(d.monitor_id), "state");
     if (state && !state.querySelector(".badge.paused")) setBadge(state, d.health);
-    if (monitor === d.monitor_id) setBadge(document.getElementById("state"), d.health);
+    if (monitor !== d.monitor_id) return;
+    var shown = document.getElementById("state");
+    if (shown && shown.textContent === d.health) return;
+    setBadge(shown, d.health);
+    // The README badge images are cached for a minute: fetch the ones for the new state.
+    document.querySelectorAll('img[alt="status badge"], img[alt="uptime badge"]').forEach(function (img) {
+      img.src = img.src.replace(/&state=[a-z]+$/, "") + "&state=" + d.health;
+    });
   }
 
   function onIncident(d) {
@@ -125,7 +204,10 @@
     };
   }
 
-  var es = new EventSource("/events" + (monitor ? "?monitor=" + encodeURIComponent(monitor) : ""));
+  // A monitor page asks for what it missed since it was rendered (events.rs: catch-up).
+  var since = page ? page.getAttribute("data-since") : null;
+  var es = new EventSource("/events" + (monitor ? "?monitor=" + encodeURIComponent(monitor) +
+    (since ? "&since=" + since : "") : ""));
   es.onopen = function () { document.body.dataset.live = "connected"; };
   es.onerror = function () { document.body.dataset.live = "reconnecting"; };
   es.addEventListener("result", handle(onResult));

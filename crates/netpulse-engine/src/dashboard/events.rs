@@ -2,7 +2,10 @@
 //!
 //! Authenticated like the API (the dashboard's session cookie, or a bearer token) and
 //! tenant-scoped: a stream forwards only events whose tenant is the caller's, optionally only
-//! one monitor's (`?monitor=mon_…`). Each `result` event written observes
+//! one monitor's (`?monitor=mon_…`). A monitor page's stream (`?monitor=…&since=…`) opens
+//! with what the page missed between its rendering and the stream's start ([`catch_up`]), so
+//! a page rendered just before a monitor's first result never keeps showing "unknown" and
+//! an empty chart. Each live `result` event written observes
 //! `netpulse_check_to_dashboard_ms` from the envelope's `sent_at`. The stream ends when the
 //! engine shuts down (so graceful shutdown is not held up by open dashboards).
 
@@ -11,9 +14,10 @@ use crate::live::LiveEvent;
 use crate::metrics::Metrics;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::stream::Stream;
-use netpulse_core::{MonitorId, TenantId};
+use futures_util::stream::{Stream, StreamExt};
+use netpulse_core::{MonitorId, TenantId, Timestamp};
 use serde::Deserialize;
+use serde_json::json;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +27,36 @@ use tokio::sync::watch;
 #[derive(Deserialize)]
 pub struct EventsQuery {
     monitor: Option<String>,
+    /// With `monitor`: the newest result the page already shows (`started_ms`); the stream
+    /// then opens with what the page missed since it was rendered (see [`catch_up`]).
+    since: Option<i64>,
+}
+
+/// What a monitor page rendered at `since` missed before its stream opened: the monitor's
+/// state now (a `health` event) and the stored results started after `since` (oldest first,
+/// at most a page of them). Read after subscribing, so nothing falls between the two; a
+/// result both stored and announced arrives twice and the page shows it once (by id). These
+/// events carry no `sent_at` and are not check-to-dashboard observations.
+async fn catch_up(s: &AppState, t: &TenantId, m: &MonitorId, since: Option<i64>) -> Vec<Event> {
+    let view = match s.store.get_monitor(t, m).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Vec::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, monitor = %m, "live catch-up: monitor not read");
+            return Vec::new();
+        }
+    };
+    let state = crate::dashboard::state_of(&view);
+    let mut out = vec![Event::default().event("health").data(json!({ "monitor_id": m, "health": state }).to_string())];
+    let Some(since) = since else { return out };
+    let now = crate::clock::now();
+    match s.store.list_results(t, m, Timestamp::from_millis(since.saturating_add(1)), now.plus_ms(1), 50, None).await {
+        Ok(page) => out.extend(
+            page.results.iter().rev().map(|r| Event::default().event("result").data(crate::live::result_json(r, None))),
+        ),
+        Err(e) => tracing::warn!(error = %e, monitor = %m, "live catch-up: results not read"),
+    }
+    out
 }
 
 /// One open stream; counts itself in `netpulse_live_subscribers` while it lives.
@@ -88,9 +122,14 @@ pub async fn events(
         monitor,
         metrics: s.metrics.clone(),
     };
-    let stream = futures_util::stream::unfold(sub, |mut sub| async move {
+    let missed = match &sub.monitor {
+        Some(m) => catch_up(&s, &sub.tenant, m, q.since).await,
+        None => Vec::new(),
+    };
+    let live = futures_util::stream::unfold(sub, |mut sub| async move {
         let e = sub.next().await?;
         Some((Ok(e), sub))
     });
+    let stream = futures_util::stream::iter(missed.into_iter().map(Ok)).chain(live);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -1,6 +1,7 @@
 //! One monitor's page: state, target and 24 h uptime, its incidents, the latency chart (a
 //! line per region), latency per region, the result table (50 per page, older pages by the
-//! store's cursor) and the badge URLs. The first page updates live; older pages stay put.
+//! store's cursor) and the badge URLs. The first page updates live (its `data-since` tells
+//! the stream where the page's results end); older pages stay put.
 
 use super::{badge, badges, chart, incidents, not_found, page, percent, signed_in, state_of};
 use crate::api::error::ApiError;
@@ -53,10 +54,13 @@ pub async fn show(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let older = q.cursor.is_some();
+    // The first page's live stream starts with what happened after this rendering.
+    let newest = results.results.first().map_or(now.minus_ms(WEEK_MS), |r| r.started_at);
+    let since = (!older).then(|| newest.millis());
     let d = &view.record.draft;
     let body = html! {
         @if auth.caller.is_demo() { (crate::demo::banner()) }
-        h1 data-monitor=(id) { (d.name) " " span #state { (badge(state_of(&view))) } }
+        h1 data-monitor=(id) data-since=[since] { (d.name) " " span #state { (badge(state_of(&view))) } }
         p.sub { (d.spec.kind()) " · " (crate::api::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
         h2 { "Incidents" }

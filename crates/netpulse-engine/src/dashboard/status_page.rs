@@ -8,8 +8,9 @@
 //! Caching: an `ETag` over the page's facts (everything but the clock: the "generated at"
 //! time and the windows' end), `Cache-Control: public, max-age=30`, and `304` on a matching
 //! `If-None-Match` — a client that got `304` already holds the same figures. A reading is
-//! kept for `http.status_page_cache_s` seconds ([`status_cache`](super::status_cache)); the
-//! page says so, and its "generated at" is the reading's time.
+//! served for `http.status_page_cache_s` seconds and, while one request re-reads it, for at
+//! most as long again ([`status_cache`](super::status_cache): one store read per slug at a
+//! time); the page states that bound, and its "generated at" is the reading's time.
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
@@ -24,7 +25,6 @@ use netpulse_core::uptime::COUNTING_RULES;
 use netpulse_core::{Outcome, Timestamp};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 
 const STYLE: &str = include_str!("status_page.css");
 
@@ -38,43 +38,30 @@ pub async fn show(State(s): State<AppState>, Path(slug): Path<String>, headers: 
     if !crate::api::status_pages::valid_slug(&slug) {
         return missing();
     }
-    let entry = match s.status_cache.get(&slug) {
-        Some(e) => e,
-        None => match s.store.public_status_page(&slug, clock::now()).await {
-            Ok(Some(page)) => {
-                let facts = facts(&page);
-                let digest = &hex::encode(Sha256::digest(facts.to_string().as_bytes()))[..24];
-                let e = Arc::new(Entry::new(page, facts, format!("\"h{digest}\""), format!("\"j{digest}\"")));
-                s.status_cache.put(&slug, e.clone());
-                e
-            }
-            Ok(None) => {
-                s.status_cache.remove(&slug);
-                return missing();
-            }
-            Err(e) => return ApiError::from(e).into_response(),
-        },
+    let (store, metrics, read_slug) = (s.store.clone(), s.metrics.clone(), slug.clone());
+    let (ttl_s, bound_s) = (s.status_cache.ttl().as_secs(), s.status_cache.bound().as_secs());
+    let read = move || async move {
+        metrics.status_page_reads.add(1);
+        Ok(store.public_status_page(&read_slug, clock::now()).await?.map(|p| reading(p, ttl_s, bound_s)))
+    };
+    let entry = match s.status_cache.get_or_read(&slug, read).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return missing(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let etag = if as_json { &entry.json_etag } else { &entry.html_etag };
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let ttl_s = s.status_cache.ttl().as_secs();
     let mut r = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else if as_json {
-        let body = entry.json.get_or_init(|| {
-            let mut body = entry.facts.clone();
-            stamp(&mut body, &entry.page, ttl_s);
-            body.to_string()
-        });
-        let mut r = body.clone().into_response();
+        let mut r = entry.json.clone().into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r
     } else {
-        let body = entry.html.get_or_init(|| render(&entry.page, ttl_s).into_string());
-        let mut r = body.clone().into_response();
+        let mut r = entry.html.clone().into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         r.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
@@ -89,6 +76,17 @@ pub async fn show(State(s): State<AppState>, Path(slug): Path<String>, headers: 
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     r
+}
+
+/// One reading of a page: its facts, their ETags and both renderings (`ttl_s`: how often
+/// the page is re-read; `bound_s`: how old a served copy can be).
+fn reading(page: PublicStatusPage, ttl_s: u64, bound_s: u64) -> Entry {
+    let facts = facts(&page);
+    let digest = &hex::encode(Sha256::digest(facts.to_string().as_bytes()))[..24];
+    let mut json = facts.clone();
+    stamp(&mut json, &page, ttl_s, bound_s);
+    let html = render(&page, bound_s).into_string();
+    Entry::new((format!("\"h{digest}\""), format!("\"j{digest}\"")), (html, json.to_string()))
 }
 
 /// A monitor's public status: `paused`, `unknown` (no live result yet), `up`, `degraded`
@@ -165,11 +163,13 @@ fn facts(page: &PublicStatusPage) -> Value {
     })
 }
 
-/// Add the generation time, the windows' end (then) and how stale a served copy can be.
-fn stamp(body: &mut Value, page: &PublicStatusPage, ttl_s: u64) {
+/// Add the generation time, the windows' end (then), how often the page is re-read and how
+/// stale a served copy can be.
+fn stamp(body: &mut Value, page: &PublicStatusPage, ttl_s: u64, bound_s: u64) {
     let now = page.generated_at.to_rfc3339();
     body["generated_at"] = json!(now);
     body["refreshed_every_s"] = json!(ttl_s);
+    body["at_most_s_old"] = json!(bound_s);
     if let Some(ms) = body["monitors"].as_array_mut() {
         for m in ms {
             if let Some(ws) = m["uptime"].as_array_mut() {
@@ -229,7 +229,7 @@ fn monitor(m: &PublicMonitor) -> Markup {
     }
 }
 
-fn render(page: &PublicStatusPage, ttl_s: u64) -> Markup {
+fn render(page: &PublicStatusPage, bound_s: u64) -> Markup {
     let (overall_class, headline) = overall(page);
     let mut groups: Vec<(&str, Vec<&PublicMonitor>)> = Vec::new();
     for m in &page.monitors {
@@ -276,7 +276,7 @@ fn render(page: &PublicStatusPage, ttl_s: u64) -> Markup {
                     }
                     footer.sub {
                         p #generated { "Generated at " time datetime=(page.generated_at.to_rfc3339()) { (when(page.generated_at)) } "."
-                            @if ttl_s > 0 { " Served copies are at most " (ttl_s) " s old." } }
+                            @if bound_s > 0 { " Served copies are at most " (bound_s) " s old." } }
                         p { (COUNTING_RULES) }
                         p { "Powered by NetPulse." }
                     }

@@ -409,6 +409,14 @@ pub struct LatestLive {
     pub outcome: Outcome,
 }
 
+/// What a status page needs of one of its monitors beyond the rollups.
+#[derive(Clone, Copy, Debug)]
+pub struct PageMonitorState {
+    pub paused: bool,
+    /// The newest live result, if any.
+    pub latest: Option<LatestLive>,
+}
+
 /// One monitor of a public status page, as the public may see it.
 #[derive(Clone, Debug)]
 pub struct PublicMonitor {
@@ -758,8 +766,13 @@ pub trait Store: Send + Sync + 'static {
         monitors: &[MonitorId],
         now: Timestamp,
     ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>>;
-    /// The newest live result of each of these monitors that has one.
-    async fn latest_live(&self, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>>;
+    /// Whether each of these monitors (of `t`, still existing) is paused and its newest live
+    /// result, in one query; a monitor that is gone or another tenant's is left out.
+    async fn page_monitors(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+    ) -> StoreResult<HashMap<MonitorId, PageMonitorState>>;
     /// Post an incident to status pages with `message` (replacing an earlier one) and note it
     /// in the timeline; `false` if no such incident.
     async fn set_public_message(
@@ -788,18 +801,15 @@ pub trait Store: Send + Sync + 'static {
         for (m, h, tally) in self.page_tallies(t, &ids, now).await? {
             hours.entry(m).or_default().push((h, tally));
         }
-        let latest = self.latest_live(t, &ids).await?;
+        let states = self.page_monitors(t, &ids).await?;
         let mut monitors = Vec::with_capacity(page.monitors.len());
         for m in &page.monitors {
-            let paused = match self.get_monitor(t, &m.monitor_id).await? {
-                Some(v) => v.record.draft.paused,
-                None => continue,
-            };
+            let Some(state) = states.get(&m.monitor_id) else { continue };
             monitors.push(PublicMonitor {
                 display_name: m.display_name.clone(),
                 group: m.group.clone(),
-                paused,
-                latest: latest.get(&m.monitor_id).copied(),
+                paused: state.paused,
+                latest: state.latest,
                 figures: netpulse_core::uptime::page_figures(
                     hours.get(&m.monitor_id).map(Vec::as_slice).unwrap_or(&[]),
                     now,

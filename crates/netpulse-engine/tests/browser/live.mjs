@@ -2,6 +2,7 @@
 // real engine and a monitored target and passes them in the environment:
 //   NP_BASE (engine URL), NP_TOKEN (owner token), NP_TARGET (URL to monitor),
 //   NP_TARGET_DOWN (POST here and the target answers 503), NP_ARTIFACTS (screenshot dir).
+// Also: the monitor page's latency chart and state badge follow the results live.
 // Exits non-zero (and the Rust test fails) on any failed expectation.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -128,12 +129,24 @@ try {
   const rowsBefore = await form.locator("#results tbody tr").count();
   await form.waitForFunction((n) => document.querySelectorAll("#results tbody tr").length > n, rowsBefore);
 
+  step("the chart and the state badge follow the results, not the page's first rendering");
+  await form.waitForFunction(() => document.querySelectorAll("#latency-chart circle.pt").length > 0);
+  assert.equal(await form.locator("#chart-empty").count(), 0, "the chart still says no results yet");
+  assert.equal(await form.locator("#latency-chart polyline[data-series=local]").count(), 1, "one line per region");
+  await form.waitForSelector("#state .badge.up");
+
   step("stop the target: the badge turns down and an incident appears, live");
   const down = await fetch(env("NP_TARGET_DOWN"), { method: "POST" });
   assert.equal(down.status, 200);
   await form.waitForSelector("#state .badge.down");
   await form.waitForSelector("#incidents tr[data-incident] .badge.down");
   await form.waitForSelector("#results tbody tr .badge.down");
+  await form.waitForSelector("#latency-chart circle.fail");
+  const [points, timed] = await form.evaluate(() => [
+    document.querySelectorAll("#latency-chart circle.pt").length,
+    [...document.querySelectorAll("#results tbody tr td:nth-child(3)")].filter((c) => /ms$/.test(c.textContent)).length,
+  ]);
+  assert.equal(points, timed, "a point on the chart for each result with a latency in the table");
   assert.equal(navigations.get(form), navsMonitor, "the monitor page navigated (reloaded) while updating");
   await form.screenshot({ path: `${artifacts}/monitor-incident.png`, fullPage: true });
 

@@ -326,6 +326,12 @@ async fn a_monitor_page_pages_through_results_and_shows_latency_per_region() {
         &eu[..200]
     );
     assert!(first.contains("data-region=\"us\"><td>us</td><td>25</td><td>5</td><td data-cell=\"median\">225 ms</td>"));
+    // The chart: a line per region, and the points the page's script redraws it from.
+    assert!(first.contains("<polyline data-series=\"eu\"") && first.contains("<polyline data-series=\"us\""));
+    let at = first.find("data-points=\"").expect("the chart's points") + 13;
+    let points: Value = serde_json::from_str(&first[at..].split('"').next().unwrap().replace("&quot;", "\"")).unwrap();
+    assert_eq!(points.as_array().unwrap().len(), 50, "the shown results, oldest first");
+    assert!(points[0][0].as_i64() < points[49][0].as_i64());
 
     let needle = "id=\"older\" rel=\"next\" href=\"";
     let at = first.find(needle).expect("a link to older results") + needle.len();
@@ -335,6 +341,43 @@ async fn a_monitor_page_pages_through_results_and_shows_latency_per_region() {
     assert_eq!(rest.len(), 10);
     assert!(rest.iter().all(|r| !newest.contains(r)), "no result on both pages");
     assert!(older.contains("data-paged=\"1\"") && !older.contains("id=\"older\""), "the last page stays put and ends");
+}
+
+/// The screenshot's "Latency: No results yet" and "unknown" next to a filled results table: a
+/// monitor page rendered just before the monitor's first result, whose stream opened only
+/// after that result was stored (the health change went out to nobody), then only got rows
+/// for later results. The page's stream now opens with what it missed: the state the
+/// monitor has now and the results after the page's newest (for the table and the chart),
+/// and these replayed events are not counted as check-to-dashboard latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_page_rendered_before_the_first_result_catches_up_when_its_stream_opens() {
+    use netpulse_core::{Outcome, Provenance};
+    // No scheduler or checker: the only result is the one this test stores.
+    let app =
+        spawn_app_adjusted(|c| c.roles = netpulse_engine::roles::Roles::parse("api,dashboard,ingest").unwrap()).await;
+    let body = json!({ "name": "Edge", "kind": "tcp", "host": "127.0.0.1", "port": 9, "interval_s": 60 });
+    let id = app.create_monitor(body).await;
+    let html = browse(&app, "GET", &format!("/monitors/{id}"), &[]).await.html;
+    assert!(html.contains(r#"<span id="state"><span class="badge unknown">"#), "rendered before any result");
+    assert!(html.contains("No results yet"));
+    let at = html.find("data-since=\"").expect("the page says where its results end") + 12;
+    let since = html[at..].split('"').next().unwrap().to_owned();
+
+    let running = app.running.as_ref().unwrap();
+    let tenant = running.store.authenticate(&netpulse_engine::clock::token_hash(TOKEN)).await.unwrap().unwrap();
+    let monitor = netpulse_core::MonitorId::parse(&id).unwrap();
+    let now = netpulse_engine::clock::now();
+    let first = crate::status_pages::result(&tenant.tenant_id, &monitor, now, Outcome::Up, Provenance::Live, "");
+    running.store.ingest(std::slice::from_ref(&first), now).await.unwrap();
+
+    let stream = crate::fanout::LiveStream::open_at(app.addr, &format!("/events?monitor={id}&since={since}")).await;
+    let health = wait_for(5, "the monitor's state now", || async { stream.of_kind("health").first().cloned() }).await;
+    assert_eq!((&health["monitor_id"], &health["health"]), (&json!(id), &json!("up")));
+    let missed =
+        wait_for(5, "the result the page missed", || async { stream.of_kind("result").first().cloned() }).await;
+    assert_eq!((&missed["id"], &missed["latency_ms"]), (&json!(first.id), &json!(first.timings.total_ms)));
+    assert_eq!(missed["region"], first.region);
+    assert_eq!(running.metrics.check_to_dashboard_ms.count(), 0, "a replayed result is no latency sample");
 }
 
 #[tokio::test]

@@ -48,8 +48,13 @@ pub struct LiveStream(Arc<Mutex<Vec<(String, Value)>>>);
 impl LiveStream {
     /// Open `GET /events` with the owner token and collect in the background.
     pub async fn open(addr: SocketAddr) -> Self {
+        Self::open_at(addr, "/events").await
+    }
+
+    /// [`LiveStream::open`] at `path` (`/events?monitor=…`).
+    pub async fn open_at(addr: SocketAddr, path: &str) -> Self {
         let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let head = format!("GET /events HTTP/1.1\r\nhost: engine\r\nauthorization: Bearer {TOKEN}\r\n\r\n");
+        let head = format!("GET {path} HTTP/1.1\r\nhost: engine\r\nauthorization: Bearer {TOKEN}\r\n\r\n");
         tcp.write_all(head.as_bytes()).await.unwrap();
         let stream = LiveStream::default();
         let events = stream.0.clone();

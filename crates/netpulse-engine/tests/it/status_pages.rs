@@ -338,9 +338,9 @@ async fn a_cached_status_page_stays_one_truthful_reading_until_the_page_changes(
 
     let (_, first_headers, first) = get(&app, "/status/cached.json", None).await;
     let (_, html_headers, html) = get(&app, "/status/cached", None).await;
-    assert!(html.contains("at most 3600 s old"), "the page states its staleness bound");
+    assert!(html.contains("at most 7200 s old"), "the page states its staleness bound");
     let facts: Value = serde_json::from_str(&first).unwrap();
-    assert_eq!(facts["refreshed_every_s"], 3600);
+    assert_eq!((&facts["refreshed_every_s"], &facts["at_most_s_old"]), (&json!(3600), &json!(7200)));
     let checks_before = window(monitor_json(&facts, "Web"), "24h")["checks"].as_u64().unwrap();
 
     let now = clock::now();
@@ -494,10 +494,13 @@ async fn store_contract(backend: crate::store::backends::Backend) {
         result(&t, &a, at(12), Outcome::Down, Provenance::Demo, "x"),
     ];
     store.ingest(&batch, now).await.unwrap();
-    let latest = store.latest_live(&t, &[a.clone(), b.clone()]).await.unwrap();
-    assert_eq!(latest.len(), 1, "{backend:?}");
-    assert_eq!((latest[&a].at, latest[&a].outcome), (at(11).plus_ms(1), Outcome::Down), "{backend:?}: live only");
-    assert!(store.latest_live(&other, std::slice::from_ref(&a)).await.unwrap().is_empty());
+    let gone: MonitorId = fresh();
+    let states = store.page_monitors(&t, &[a.clone(), b.clone(), gone]).await.unwrap();
+    assert_eq!(states.len(), 2, "{backend:?}: a monitor that is gone is left out");
+    let latest = states[&a].latest.expect("a has a live result");
+    assert_eq!((latest.at, latest.outcome), (at(11).plus_ms(1), Outcome::Down), "{backend:?}: live only");
+    assert!(!states[&a].paused && states[&b].latest.is_none(), "{backend:?}");
+    assert!(store.page_monitors(&other, std::slice::from_ref(&a)).await.unwrap().is_empty());
     // Yesterday at 12:00 (before the 24 h window's first hour, 13:00) and 14:00 (inside it).
     let b_batch = vec![
         result(&t, &b, at(-12), Outcome::Up, Provenance::Live, ""),
@@ -574,4 +577,66 @@ mod store_pgbouncer {
     async fn status_pages_store_contract() {
         super::store_contract(crate::store::backends::Backend::PgBouncer).await
     }
+}
+
+/// Single flight: a burst of requests on a page nobody has read yet, or whose cache a change
+/// on this node just cleared, costs one store read; on an expired entry the burst is served
+/// the previous reading while one request re-reads it in the background (served copies are
+/// at most twice the cache time old, and the page says so), and the next answer is the new
+/// reading. Every answer is the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_requests_on_an_expired_status_page_reads_the_store_once() {
+    // No scheduler or checker: the only results are the ones this test stores.
+    let app = spawn_app_adjusted(|config| {
+        config.http.status_page_cache_s = 2;
+        config.roles = netpulse_engine::roles::Roles::parse("api,dashboard,ingest").unwrap();
+    })
+    .await;
+    let running = app.running.as_ref().unwrap();
+    let tenant = running.store.authenticate(&clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let id = app.create_monitor(json!({ "name": "web", "kind": "tcp", "host": "127.0.0.1", "port": 9 })).await;
+    let m = MonitorId::from_trusted(id.clone());
+    let now = clock::now();
+    running.store.ingest(&[result(&tenant, &m, now, Outcome::Up, Provenance::Live, "")], now).await.unwrap();
+    let page = json!({ "slug": "burst", "title": "Burst", "monitors": [{ "monitor_id": id, "display_name": "Web" }] });
+    let (st, body) = app.api("POST", "/api/v1/status-pages", Some(page)).await;
+    assert_eq!(st, 201, "{body}");
+    let page_id = body["id"].as_str().unwrap().to_owned();
+    let reads = || running.metrics.status_page_reads.get();
+    let burst = || futures_util::future::join_all((0..40).map(|_| get(&app, "/status/burst.json", None)));
+    let status = |text: &str| serde_json::from_str::<Value>(text).unwrap()["status"].as_str().unwrap().to_owned();
+
+    let before = reads();
+    let answers = burst().await;
+    assert_eq!(reads() - before, 1, "a cold page: one read for the whole burst");
+    assert!(answers.iter().all(|(st, _, text)| *st == 200 && *text == answers[0].2), "every answer is that reading");
+    assert_eq!(status(&answers[0].2), "up");
+    let facts: Value = serde_json::from_str(&answers[0].2).unwrap();
+    assert_eq!((facts["refreshed_every_s"].as_u64(), facts["at_most_s_old"].as_u64()), (Some(2), Some(4)));
+    let (_, _, html) = get(&app, "/status/burst", None).await;
+    assert!(html.contains("at most 4 s old"), "the page states the bound");
+
+    // A change on this node clears the cache: again one read for a burst, showing the change.
+    let (st, _) =
+        app.api("PATCH", &format!("/api/v1/status-pages/{page_id}"), Some(json!({ "title": "Burst 2" }))).await;
+    assert_eq!(st, 200);
+    let before = reads();
+    let answers = burst().await;
+    assert_eq!(reads() - before, 1, "a cleared page: one read for the whole burst");
+    assert!(answers.iter().all(|(st, _, text)| *st == 200 && text.contains("Burst 2")));
+
+    // Expired (2 s) but within the bound (4 s): the burst gets the old reading, one request re-reads.
+    let later = clock::now();
+    running.store.ingest(&[result(&tenant, &m, later, Outcome::Down, Provenance::Live, "x")], later).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = reads();
+    let answers = burst().await;
+    assert!(answers.iter().all(|(st, _, text)| *st == 200 && ["up", "down"].contains(&status(text).as_str())));
+    assert!(answers.iter().any(|(_, _, text)| status(text) == "up"), "the stale reading is served meanwhile");
+    wait_for(5, "an answer from the background re-read", || async {
+        let (_, _, text) = get(&app, "/status/burst.json", None).await;
+        (status(&text) == "down").then_some(())
+    })
+    .await;
+    assert_eq!(reads() - before, 1, "one read for the expired page, however many asked");
 }

@@ -443,8 +443,12 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
         pooled!(self, |c| status_pages::page_tallies(&c, t, monitors, now))
     }
-    async fn latest_live(&self, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>> {
-        pooled!(self, |c| status_pages::latest_live(&c, t, monitors))
+    async fn page_monitors(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+    ) -> StoreResult<HashMap<MonitorId, PageMonitorState>> {
+        pooled!(self, |c| status_pages::page_monitors(&c, t, monitors))
     }
     async fn set_public_message(
         &self,

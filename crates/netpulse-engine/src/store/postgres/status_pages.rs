@@ -189,28 +189,29 @@ pub async fn page_tallies(
         .collect()
 }
 
-pub async fn latest_live(
+pub async fn page_monitors(
     c: &Client,
     t: &TenantId,
     monitors: &[MonitorId],
-) -> StoreResult<HashMap<MonitorId, LatestLive>> {
+) -> StoreResult<HashMap<MonitorId, PageMonitorState>> {
     let rows = c
         .query_typed(
-            "SELECT m, r.started_at, r.outcome FROM UNNEST($2::TEXT[]) AS m \
-             CROSS JOIN LATERAL (SELECT started_at, outcome FROM check_results \
-               WHERE monitor_id = m AND tenant_id = $1 AND provenance = 'live' ORDER BY started_at DESC LIMIT 1) r",
+            "SELECT m.id, m.paused, r.started_at, r.outcome FROM monitors m \
+             LEFT JOIN LATERAL (SELECT started_at, outcome FROM check_results \
+               WHERE monitor_id = m.id AND tenant_id = $1 AND provenance = 'live' ORDER BY started_at DESC LIMIT 1) r \
+             ON TRUE WHERE m.tenant_id = $1 AND m.id = ANY($2::TEXT[])",
             &[(&t.as_str(), Type::TEXT), (&ids(monitors), Type::TEXT_ARRAY)],
         )
         .await?;
     let mut out = HashMap::new();
     for r in &rows {
-        let outcome: String = r.try_get(2)?;
-        if let Some(outcome) = Outcome::parse(&outcome) {
-            out.insert(
-                MonitorId::from_trusted(r.try_get(0)?),
-                LatestLive { at: Timestamp::from_millis(r.try_get(1)?), outcome },
-            );
-        }
+        let latest = match (r.try_get::<_, Option<i64>>(2)?, r.try_get::<_, Option<String>>(3)?) {
+            (Some(at), Some(o)) => {
+                Outcome::parse(&o).map(|outcome| LatestLive { at: Timestamp::from_millis(at), outcome })
+            }
+            _ => None,
+        };
+        out.insert(MonitorId::from_trusted(r.try_get(0)?), PageMonitorState { paused: r.try_get(1)?, latest });
     }
     Ok(out)
 }

@@ -482,9 +482,13 @@ impl Store for SqliteStore {
         let (t, monitors) = (t.clone(), monitors.to_vec());
         self.read(move |c| status_pages::page_tallies(c, &t, &monitors, now)).await
     }
-    async fn latest_live(&self, t: &TenantId, monitors: &[MonitorId]) -> StoreResult<HashMap<MonitorId, LatestLive>> {
+    async fn page_monitors(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+    ) -> StoreResult<HashMap<MonitorId, PageMonitorState>> {
         let (t, monitors) = (t.clone(), monitors.to_vec());
-        self.read(move |c| status_pages::latest_live(c, &t, &monitors)).await
+        self.read(move |c| status_pages::page_monitors(c, &t, &monitors)).await
     }
     async fn set_public_message(
         &self,

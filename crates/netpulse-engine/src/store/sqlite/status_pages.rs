@@ -155,27 +155,35 @@ pub fn page_tallies(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn latest_live(
+pub fn page_monitors(
     c: &Connection,
     t: &TenantId,
     monitors: &[MonitorId],
-) -> StoreResult<HashMap<MonitorId, LatestLive>> {
-    let mut out = HashMap::new();
-    let mut stmt = c.prepare_cached(
-        "SELECT started_at, outcome FROM check_results \
-         WHERE monitor_id = ?1 AND tenant_id = ?2 AND provenance = 'live' ORDER BY started_at DESC LIMIT 1",
-    )?;
-    for m in monitors {
-        let row = stmt
-            .query_row(params![m.as_str(), t.as_str()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .optional()?;
-        if let Some((at, outcome)) = row {
-            if let Some(outcome) = Outcome::parse(&outcome) {
-                out.insert(m.clone(), LatestLive { at: Timestamp::from_millis(at), outcome });
-            }
-        }
+) -> StoreResult<HashMap<MonitorId, PageMonitorState>> {
+    if monitors.is_empty() {
+        return Ok(HashMap::new());
     }
-    Ok(out)
+    // The newest live result by the (monitor_id, started_at) index, one per monitor.
+    let sql = format!(
+        "SELECT m.id, m.paused, r.started_at, r.outcome FROM monitors m \
+         LEFT JOIN check_results r ON r.id = (SELECT id FROM check_results \
+           WHERE monitor_id = m.id AND tenant_id = ?1 AND provenance = 'live' ORDER BY started_at DESC LIMIT 1) \
+         WHERE m.tenant_id = ?1 AND m.id IN ({})",
+        placeholders(monitors.len(), 2)
+    );
+    let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into()];
+    args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        let latest = match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<String>>(3)?) {
+            (Some(at), Some(o)) => {
+                Outcome::parse(&o).map(|outcome| LatestLive { at: Timestamp::from_millis(at), outcome })
+            }
+            _ => None,
+        };
+        Ok((MonitorId::from_trusted(r.get(0)?), PageMonitorState { paused: r.get(1)?, latest }))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn set_public_message(
