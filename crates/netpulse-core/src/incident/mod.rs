@@ -51,7 +51,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use policy::Policy;
+pub use policy::{Policy, PolicyLayer, POLICY_FIELDS};
 
 /// What a monitor looks like right now, as shown to users.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

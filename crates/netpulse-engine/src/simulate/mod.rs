@@ -12,10 +12,10 @@ pub mod truth;
 use crate::clock;
 use crate::config::Secret;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
+use crate::store::{AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
 use netpulse_core::alert::{AlertEvent, AlertKind};
 use netpulse_core::ids::fnv1a;
-use netpulse_core::incident::{Observation, Policy};
+use netpulse_core::incident::{Observation, Policy, PolicyLayer};
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
 use netpulse_core::schedule::next_due;
 use netpulse_core::{
@@ -181,6 +181,8 @@ impl Sim<'_> {
     }
 
     async fn setup(&mut self) -> anyhow::Result<()> {
+        // The scenario's policy is the simulated organisation's defaults; its monitors set no
+        // policy field of their own, so they run with what they inherit (`Policy::resolve`).
         let policy = Policy {
             confirm_threshold: self.s.confirm_threshold,
             recovery_threshold: self.s.recovery_threshold,
@@ -188,6 +190,8 @@ impl Sim<'_> {
             escalate_to: self.escalation.iter().cloned().collect(),
             ..Policy::default()
         };
+        let defaults = AlertingDefaults { policy: PolicyLayer::all_of(&policy), ..AlertingDefaults::default() };
+        self.store.set_alerting_defaults(&self.tenant, &defaults, ts(0)).await?;
         for (i, m) in self.s.monitors.iter().enumerate() {
             let id = sim_monitor_id(&m.id);
             let draft = MonitorDraft {
@@ -199,7 +203,7 @@ impl Sim<'_> {
                 regions: self.s.regions.clone(),
                 tags: vec![],
                 paused: false,
-                policy: policy.clone(),
+                policy: PolicyLayer::default(),
                 channels: Some(vec![self.primary.clone()]),
                 depends_on: m.depends_on.as_ref().map(|p| sim_monitor_id(p)),
             };

@@ -145,14 +145,7 @@ async fn a_monitor_created_and_edited_through_the_form_is_what_the_api_shows() {
 #[tokio::test]
 async fn editing_through_the_form_keeps_the_policy_the_form_does_not_show() {
     let app = spawn_app().await;
-    let oncall = Receiver::start().await;
-    let (channel, _) = app.create_webhook(&oncall).await;
-    let id = app
-        .create_monitor(json!({
-            "name": "Checkout", "kind": "http", "url": "http://127.0.0.1:9/", "interval_s": 60,
-            "policy": { "escalate_after_s": 300, "escalate_to": [channel], "reminder_interval_s": 600 },
-        }))
-        .await;
+    let (id, channel, _oncall) = app.create_escalating_monitor().await;
     let edit = format!("/monitors/{id}/edit");
     let token = csrf(&app, &edit).await;
     let changes = [
@@ -171,7 +164,11 @@ async fn editing_through_the_form_keeps_the_policy_the_form_does_not_show() {
         (json!([channel]), json!(300)),
         "escalation survives an edit: {m}"
     );
-    assert!(m["policy"]["reminder_interval_s"].is_null(), "a shown policy field left empty is cleared: {m}");
+    assert!(
+        m["policy"]["reminder_interval_s"].is_null()
+            && m["policy_inherited"].as_array().unwrap().contains(&json!("reminder_interval_s")),
+        "a shown policy field left empty returns to the organisation's default (here: none): {m}"
+    );
 }
 
 #[tokio::test]

@@ -194,6 +194,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE uptime_hourly ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0;
     "#,
+    // An organisation's alerting defaults (policy fields its monitors inherit, storm
+    // control), JSON of `store::settings::AlertingDefaults`; no row means none set.
+    r#"
+    CREATE TABLE tenant_settings (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+        alerting TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

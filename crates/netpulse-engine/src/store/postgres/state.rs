@@ -9,7 +9,7 @@
 //! row always exists while the monitor does, so no placeholder state rows are needed, and a
 //! concurrent delete waits for (or wins against) the ingest that holds the row.
 
-use super::facts::{DraftCache, RowVersion};
+use super::facts::{DraftCache, Parsed, RowVersion};
 use crate::store::plan::{EnabledChannel, MonitorFacts};
 use crate::store::*;
 use std::collections::HashMap;
@@ -52,10 +52,10 @@ pub async fn lock_monitors(
         .zip(drafts)
         .map(|((id, tenant_id, _), draft)| {
             let enabled = channels.entry(tenant_id.as_str().to_owned()).or_default().clone();
-            let parent = draft.depends_on.as_ref().map(|p| {
+            let parent = draft.draft.depends_on.as_ref().map(|p| {
                 parents.get(&(tenant_id.as_str().to_owned(), p.as_str().to_owned())).cloned().unwrap_or_default()
             });
-            MonitorFacts::from_draft(tenant_id, id, &draft, enabled, parent)
+            MonitorFacts::from_draft(tenant_id, id, &draft.draft, &draft.defaults, enabled, parent)
         })
         .collect())
 }
@@ -65,12 +65,12 @@ pub async fn lock_monitors(
 async fn parent_states(
     tx: &Transaction<'_>,
     locked: &[(MonitorId, TenantId, RowVersion)],
-    drafts: &[Arc<MonitorDraft>],
+    drafts: &[Arc<Parsed>],
 ) -> StoreResult<HashMap<(String, String), (Option<IncidentId>, Option<String>)>> {
     let wanted: Vec<(&str, &str)> = locked
         .iter()
         .zip(drafts)
-        .filter_map(|((_, t, _), d)| d.depends_on.as_ref().map(|p| (t.as_str(), p.as_str())))
+        .filter_map(|((_, t, _), d)| d.draft.depends_on.as_ref().map(|p| (t.as_str(), p.as_str())))
         .collect();
     if wanted.is_empty() {
         return Ok(HashMap::new());

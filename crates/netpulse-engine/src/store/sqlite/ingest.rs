@@ -89,14 +89,19 @@ fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
     Ok(n == 1)
 }
 
-/// The monitor's name, policy and effective channels, scoped by tenant.
+/// The monitor's name, effective policy (over its tenant's defaults, read in the same
+/// transaction) and effective channels, scoped by tenant.
 fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorFacts>> {
-    let draft: Option<String> = tx
-        .prepare_cached("SELECT draft FROM monitors WHERE tenant_id = ?1 AND id = ?2")?
-        .query_row(params![t.as_str(), m.as_str()], |r| r.get(0))
+    let row: Option<(String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT m.draft, s.alerting FROM monitors m LEFT JOIN tenant_settings s ON s.tenant_id = m.tenant_id \
+             WHERE m.tenant_id = ?1 AND m.id = ?2",
+        )?
+        .query_row(params![t.as_str(), m.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some(draft) = draft else { return Ok(None) };
+    let Some((draft, defaults)) = row else { return Ok(None) };
     let draft: MonitorDraft = serde_json::from_str(&draft)?;
+    let defaults: AlertingDefaults = defaults.map(|d| serde_json::from_str(&d)).transpose()?.unwrap_or_default();
     let mut stmt = tx
         .prepare_cached("SELECT id, settings FROM channels WHERE tenant_id = ?1 AND enabled = 1 ORDER BY created_at")?;
     let enabled: Vec<EnabledChannel> = stmt
@@ -111,7 +116,7 @@ fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResu
             .optional()?,
         None => None,
     };
-    Ok(Some(MonitorFacts::from_draft(t.clone(), m.clone(), &draft, enabled, parent)))
+    Ok(Some(MonitorFacts::from_draft(t.clone(), m.clone(), &draft, &defaults.policy, enabled, parent)))
 }
 
 fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState, MonitorStatus)> {

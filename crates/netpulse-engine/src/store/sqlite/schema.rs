@@ -272,6 +272,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE uptime_hourly ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
     "#,
+    // An organisation's alerting defaults (policy fields its monitors inherit, storm
+    // control), JSON of `store::settings::AlertingDefaults`; no row means none set.
+    r#"
+    CREATE TABLE tenant_settings (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+        alerting TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -8,12 +8,16 @@
 
 use super::backends::{self, Backend};
 use super::{add_channel, add_monitor, draft, result};
-use netpulse_core::incident::Policy;
+use netpulse_core::incident::{Policy, PolicyLayer};
 use netpulse_core::{Outcome, ResultId, Timestamp};
-use netpulse_engine::store::{IncidentFilter, IncidentStatus, Store};
+use netpulse_engine::store::{AlertingDefaults, IncidentFilter, IncidentStatus, Store};
 use std::sync::Arc;
 
-contract!(an_edit_on_another_node_reaches_the_next_step_and_notice, a_long_up_run_then_an_outage_opens_one_incident);
+contract!(
+    an_edit_on_another_node_reaches_the_next_step_and_notice,
+    a_long_up_run_then_an_outage_opens_one_incident,
+    a_tenant_default_changed_on_another_node_reaches_the_next_step
+);
 
 async fn an_edit_on_another_node_reaches_the_next_step_and_notice(backend: Backend) {
     let a = backends::open(backend, 4).await;
@@ -104,4 +108,31 @@ async fn walk(node: &dyn Store, batches: &[Vec<netpulse_core::CheckResult>]) -> 
         notices += node.ingest(batch, Timestamp::from_secs(100_000)).await.expect("ingest").notices;
     }
     notices
+}
+
+/// A monitor that sets no policy field follows its tenant's defaults: changed on node B
+/// after node A stepped (and cached) the monitor, the next step on node A uses them.
+async fn a_tenant_default_changed_on_another_node_reaches_the_next_step(backend: Backend) {
+    let a = backends::open(backend, 4).await;
+    let b = a.twin(4).await;
+    let (t, _) = a.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    add_channel(&*a, &t, "ops").await;
+    let mut inheriting = draft("db", Policy::default());
+    inheriting.policy = PolicyLayer::default();
+    let m = add_monitor(&*a, &t, inheriting).await;
+    let first = [result(&t, &m, 100, Outcome::Up), result(&t, &m, 160, Outcome::Down)];
+    assert_eq!(a.ingest(&first, Timestamp::from_secs(170)).await.unwrap().notices, 0, "built-in: two failures");
+
+    let defaults = AlertingDefaults {
+        policy: PolicyLayer { confirm_threshold: Some(3), ..PolicyLayer::default() },
+        ..AlertingDefaults::default()
+    };
+    b.set_alerting_defaults(&t, &defaults, Timestamp::from_secs(180)).await.unwrap();
+    assert_eq!(a.alerting_defaults(&t).await.unwrap(), defaults);
+    let r = a.ingest(&[result(&t, &m, 220, Outcome::Down)], Timestamp::from_secs(230)).await.unwrap();
+    assert_eq!(r.notices, 0, "the second failure no longer confirms: the default is now 3");
+    let r = a.ingest(&[result(&t, &m, 280, Outcome::Down)], Timestamp::from_secs(290)).await.unwrap();
+    assert_eq!(r.notices, 1, "the third does");
+    let other = crate::harness::other_tenant(&*b).await;
+    assert_eq!(b.alerting_defaults(&other).await.unwrap(), AlertingDefaults::default(), "scoped by tenant");
 }
