@@ -152,7 +152,7 @@ fn field(
     values: &HashMap<String, String>,
     error: Option<&ApiError>,
 ) -> Markup {
-    let id = format!("f-{}", key.replace(['.', '_'], "-"));
+    let id = format!("f-{}", key.replace('.', "-"));
     let error_id = format!("{id}-error");
     let message = error.map(|e| e.message.strip_prefix(&format!("{key}: ")).unwrap_or(&e.message).to_owned());
     html! {
