@@ -84,7 +84,8 @@ enum SimEvent {
     Deliver(Box<ResultKey>),
     /// Ingest's linger ran out: store what has arrived.
     Flush,
-    /// The dispatcher's poll, simulated once a second while a storm is in progress.
+    /// The dispatcher's poll, simulated once a second while a storm is in progress or a
+    /// reminder/escalation timer is armed.
     Tick,
 }
 
@@ -365,6 +366,7 @@ impl Sim<'_> {
     /// (the engine's own `alerts::storm`), and "send" the rest to the simulated receiver.
     async fn dispatch(&mut self, now: u64) -> anyhow::Result<()> {
         let storm = self.s.storm.unwrap_or_default();
+        crate::alerts::timers::sweep(&self.store, ts(now)).await?;
         crate::alerts::storm::settle(&self.store, ts(now), &storm).await?;
         loop {
             let items = self.store.claim_outbox(ts(now), 64, 60_000).await?;
@@ -376,7 +378,8 @@ impl Sim<'_> {
                 self.store.record_delivery(item.id, Delivery::Sent { at: ts(now) }).await?;
             }
         }
-        if !self.ticking && !self.store.active_storms().await?.is_empty() {
+        let timers = !self.store.due_timers(Timestamp::from_millis(i64::MAX), 1).await?.is_empty();
+        if !self.ticking && (timers || !self.store.active_storms().await?.is_empty()) {
             self.ticking = true;
             self.push(now + 1000, SimEvent::Tick);
         }
@@ -497,6 +500,15 @@ fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received], 
         }
     }
     v.escalations = notices.iter().filter(|n| n.kind == "escalated").count();
+    v.escalation_delay = notices
+        .iter()
+        .filter(|n| n.kind == "escalated")
+        .filter_map(|e| {
+            let page =
+                notices.iter().filter(|n| n.incident == e.incident && n.kind == "opened").map(|n| n.at_s).min()?;
+            Some(e.at_s.saturating_sub(page))
+        })
+        .collect();
     v.degraded_notices = notices.iter().filter(|n| n.kind.starts_with("degraded")).count();
     v.detected_in_storm = notices.iter().filter(|n| n.via_storm && n.kind == "opened").count();
     for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder" | "escalated")) {

@@ -630,6 +630,10 @@ pub trait Store: Send + Sync + 'static {
     /// its monitors (their effective policy changed: every cache keyed by the monitor row's
     /// version must see it).
     async fn set_alerting_defaults(&self, t: &TenantId, d: &AlertingDefaults, now: Timestamp) -> StoreResult<()>;
+    /// Monitors whose next reminder or escalation (`core::incident::next_timer`, stored with
+    /// each state) is due at `now`, soonest first; the dispatcher's timer sweep steps each
+    /// with `Observation::Tick` through [`Store::observe`].
+    async fn due_timers(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<(TenantId, MonitorId)>>;
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
     /// Take or renew the lease `name` for `holder` until `now + ttl_ms`, atomically: succeeds
     /// when nobody holds it, its holder's time ran out, or `holder` holds it already.

@@ -100,6 +100,9 @@ async fn noise_sends_nothing_and_flapping_sends_four_notices() {
         [("checkout", 1), ("search", 0), ("cdn", 0)],
         "only the outage nobody acknowledged for 10 min escalates, once"
     );
+    // The timer sweep escalates on time, not on the next check (30 s later at worst before).
+    let delay = &esc.total.time_to_escalate_s;
+    assert!(delay.min >= Some(600) && delay.max <= Some(601), "escalated 600 s after the page: {delay:?}");
 
     let (_, slow) = judge("slow.json").await;
     let notices: Vec<(&str, usize, usize)> =

@@ -259,6 +259,9 @@ impl Store for PgStore {
     async fn set_alerting_defaults(&self, t: &TenantId, d: &AlertingDefaults, now: Timestamp) -> StoreResult<()> {
         pooled!(self, |c| settings::set_alerting(&mut c, t, d, now))
     }
+    async fn due_timers(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<(TenantId, MonitorId)>> {
+        pooled!(self, |c| settings::due_timers(&c, now, limit))
+    }
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
         pooled!(self, |c| monitors::by_heartbeat_token(&c, token))
     }

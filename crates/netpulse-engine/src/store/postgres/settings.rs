@@ -1,5 +1,5 @@
-//! A tenant's alerting defaults in PostgreSQL (`tenant_settings`). Unnamed typed statements
-//! only, so it works through PgBouncer in transaction mode.
+//! A tenant's alerting defaults in PostgreSQL (`tenant_settings`), and the timer sweep's due list.
+//! Unnamed typed statements only, so it works through PgBouncer in transaction mode.
 
 use crate::store::settings::AlertingDefaults;
 use crate::store::*;
@@ -35,6 +35,28 @@ pub async fn set_alerting(c: &mut Client, t: &TenantId, d: &AlertingDefaults, no
         &[(&t.as_str(), Type::TEXT), (&now.millis(), Type::INT8)],
     )
     .await?;
+    // The timer sweep re-decides open incidents' reminders and escalation under the new policy.
+    tx.execute_typed(
+        "UPDATE monitor_state SET timer_at = $2 WHERE tenant_id = $1 AND open_incident IS NOT NULL",
+        &[(&t.as_str(), Type::TEXT), (&now.millis(), Type::INT8)],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Monitors whose next reminder or escalation is due at `now`, soonest first.
+pub async fn due_timers(c: &Client, now: Timestamp, limit: usize) -> StoreResult<Vec<(TenantId, MonitorId)>> {
+    let rows = c
+        .query_typed(
+            "SELECT tenant_id, monitor_id FROM monitor_state WHERE timer_at IS NOT NULL AND timer_at <= $1 \
+             ORDER BY timer_at LIMIT $2",
+            &[(&now.millis(), Type::INT8), (&(limit as i64), Type::INT8)],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push((TenantId::from_trusted(r.try_get(0)?), MonitorId::from_trusted(r.try_get(1)?)));
+    }
+    Ok(out)
 }

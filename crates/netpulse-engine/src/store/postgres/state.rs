@@ -12,6 +12,7 @@
 use super::facts::{DraftCache, Parsed, RowVersion};
 use crate::store::plan::{EnabledChannel, MonitorFacts};
 use crate::store::*;
+use netpulse_core::incident::next_timer;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_postgres::types::Type;
@@ -163,15 +164,18 @@ pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreRe
     let errors: Vec<Option<&str>> = rows.iter().map(|r| r.status.last_error.as_deref()).collect();
     let success: Vec<Option<i64>> = rows.iter().map(|r| r.status.last_success_at.map(Timestamp::millis)).collect();
     let open: Vec<Option<&str>> = rows.iter().map(|r| r.state.open.as_ref().map(|o| o.id.as_str())).collect();
+    let timers: Vec<Option<i64>> =
+        rows.iter().map(|r| next_timer(&r.state, &r.facts.policy).map(Timestamp::millis)).collect();
     tx.execute_typed(
         "INSERT INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, \
-         last_latency_ms, last_error, last_success_at, open_incident) \
+         last_latency_ms, last_error, last_success_at, open_incident, timer_at) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int4[], \
-         $8::text[], $9::int8[], $10::text[]) \
+         $8::text[], $9::int8[], $10::text[], $11::int8[]) \
          ON CONFLICT (monitor_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state, \
          health = EXCLUDED.health, last_checked_at = EXCLUDED.last_checked_at, last_outcome = EXCLUDED.last_outcome, \
          last_latency_ms = EXCLUDED.last_latency_ms, last_error = EXCLUDED.last_error, \
-         last_success_at = EXCLUDED.last_success_at, open_incident = EXCLUDED.open_incident",
+         last_success_at = EXCLUDED.last_success_at, open_incident = EXCLUDED.open_incident, \
+         timer_at = EXCLUDED.timer_at",
         &[
             (&ids, Type::TEXT_ARRAY),
             (&tenants, Type::TEXT_ARRAY),
@@ -183,6 +187,7 @@ pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreRe
             (&errors, Type::TEXT_ARRAY),
             (&success, Type::INT8_ARRAY),
             (&open, Type::TEXT_ARRAY),
+            (&timers, Type::INT8_ARRAY),
         ],
     )
     .await?;

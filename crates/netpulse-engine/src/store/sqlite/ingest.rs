@@ -3,7 +3,7 @@
 
 use crate::store::plan::{plan, EnabledChannel, MonitorFacts, Write};
 use crate::store::*;
-use netpulse_core::incident::Observation;
+use netpulse_core::incident::{next_timer, Observation};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
 
@@ -148,7 +148,7 @@ fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState,
 fn save_state(tx: &Transaction<'_>, f: &MonitorFacts, state: &MonitorState, s: &MonitorStatus) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, last_latency_ms, \
-         last_error, last_success_at, open_incident) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         last_error, last_success_at, open_incident, timer_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         f.id.as_str(),
@@ -161,6 +161,7 @@ fn save_state(tx: &Transaction<'_>, f: &MonitorFacts, state: &MonitorState, s: &
         s.last_error,
         s.last_success_at.map(Timestamp::millis),
         state.open.as_ref().map(|o| o.id.as_str()),
+        next_timer(state, &f.policy).map(Timestamp::millis),
     ])?;
     Ok(())
 }

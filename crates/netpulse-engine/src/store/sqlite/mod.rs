@@ -274,6 +274,9 @@ impl Store for SqliteStore {
         let (t, d) = (t.clone(), d.clone());
         self.write(move |c| settings::set_alerting(c, &t, &d, now)).await
     }
+    async fn due_timers(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<(TenantId, MonitorId)>> {
+        self.read(move |c| settings::due_timers(c, now, limit)).await
+    }
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
         let token = token.to_owned();
         self.read(move |c| monitors::by_heartbeat_token(c, &token)).await

@@ -273,13 +273,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE uptime_hourly ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
     "#,
     // An organisation's alerting defaults (policy fields its monitors inherit, storm
-    // control), JSON of `store::settings::AlertingDefaults`; no row means none set.
+    // control), JSON of `store::settings::AlertingDefaults`; no row means none set. And the
+    // due time of each monitor's next reminder/escalation.
     r#"
     CREATE TABLE tenant_settings (
         tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
         alerting TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     );
+    -- When the state's next reminder or escalation falls due (`core::incident::next_timer`),
+    -- for the dispatcher's timer sweep.
+    ALTER TABLE monitor_state ADD COLUMN timer_at INTEGER;
+    CREATE INDEX monitor_state_timers ON monitor_state(timer_at) WHERE timer_at IS NOT NULL;
     "#,
 ];
 

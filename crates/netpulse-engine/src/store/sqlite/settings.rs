@@ -1,4 +1,4 @@
-//! A tenant's alerting defaults in SQLite (`tenant_settings`).
+//! A tenant's alerting defaults in SQLite (`tenant_settings`), and the timer sweep's due list.
 
 use crate::store::settings::AlertingDefaults;
 use crate::store::*;
@@ -26,6 +26,23 @@ pub fn set_alerting(c: &mut Connection, t: &TenantId, d: &AlertingDefaults, now:
         "UPDATE monitors SET updated_at = MAX(updated_at + 1, ?2) WHERE tenant_id = ?1",
         params![t.as_str(), now.millis()],
     )?;
+    // The timer sweep re-decides open incidents' reminders and escalation under the new policy.
+    tx.execute(
+        "UPDATE monitor_state SET timer_at = ?2 WHERE tenant_id = ?1 AND open_incident IS NOT NULL",
+        params![t.as_str(), now.millis()],
+    )?;
     tx.commit()?;
     Ok(())
+}
+
+/// Monitors whose next reminder or escalation is due at `now`, soonest first.
+pub fn due_timers(c: &Connection, now: Timestamp, limit: usize) -> StoreResult<Vec<(TenantId, MonitorId)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT tenant_id, monitor_id FROM monitor_state WHERE timer_at IS NOT NULL AND timer_at <= ?1 \
+         ORDER BY timer_at LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now.millis(), limit as i64], |r| {
+        Ok((TenantId::from_trusted(r.get(0)?), MonitorId::from_trusted(r.get(1)?)))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
