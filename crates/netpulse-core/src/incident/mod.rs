@@ -39,7 +39,10 @@
 //! - Degraded (slow but up) is its own notice class ([`degraded`]): confirmed and cleared
 //!   over the same thresholds and quorum as down, one `degraded` notice when it starts and
 //!   one `degraded_ended` when it ends, for the channels that opted in
-//!   ([`Audience::DegradedOptIn`]); never an incident, never a down alert.
+//!   ([`Audience::DegradedOptIn`]); never an incident, never a down alert. It flaps like
+//!   down: slow again within `flap_window_s` of the end reopens the episode with one
+//!   `degraded_flapping` notice, and it ends (one `degraded_ended`, "settled") only once fast
+//!   for `flap_window_s`; a monitor oscillating slow/fast sends four notices, not two per swing.
 //! - Results older than the last one seen are late: recorded by ingest, ignored here.
 //!
 //! Every notice carries a dedup key unique per incident transition
@@ -182,6 +185,12 @@ pub struct MonitorState {
     pub degraded_seq: u64,
     /// Since when the current degraded episode was notified; `None` while not degraded.
     pub degraded_since: Option<Timestamp>,
+    /// The current degraded episode relapsed within the flap window: it is flapping.
+    pub degraded_flapping: bool,
+    /// When the last (not flapping) degraded episode ended, to recognise a relapse.
+    pub degraded_ended_at: Option<Timestamp>,
+    /// For a flapping degraded episode: since when the monitor has been fast again.
+    pub degraded_fast_since: Option<Timestamp>,
 }
 
 impl MonitorState {
@@ -230,8 +239,10 @@ pub enum NoticeKind {
     Escalated,
     /// Confirmed slow (degraded) from a quorum of live regions; no incident.
     Degraded,
-    /// Fast again after a `degraded` notice.
+    /// Fast again after a `degraded` notice (or, for a flapping episode, settled).
     DegradedEnded,
+    /// Slow again within the flap window of a `degraded_ended`: the episode is flapping.
+    DegradedFlapping,
 }
 
 impl NoticeKind {
@@ -245,6 +256,7 @@ impl NoticeKind {
             NoticeKind::Escalated => "escalated",
             NoticeKind::Degraded => "degraded",
             NoticeKind::DegradedEnded => "degraded_ended",
+            NoticeKind::DegradedFlapping => "degraded_flapping",
         }
     }
 }

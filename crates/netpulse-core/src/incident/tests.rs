@@ -205,7 +205,8 @@ fn degraded_is_its_own_notice_class_never_an_outage() {
 
 #[test]
 fn degraded_notices_have_their_own_dedup_keys() {
-    let (state, _) = run("D D S S D D S S", &Policy::default());
+    let no_flap = Policy { flap_window_s: 0, ..Policy::default() };
+    let (state, _) = run("D D S S D D S S", &no_flap);
     assert_eq!(state.degraded_seq, 2, "two episodes");
     let m = MonitorId::from_parts(1, 7);
     let p = Policy::default();
@@ -411,4 +412,45 @@ fn next_timer_is_the_earliest_due_reminder_or_escalation_and_none_when_nothing_r
     assert_eq!(next_timer(&s, &p), None, "resolved");
     let (s, _) = run("F F", &Policy::default());
     assert_eq!(next_timer(&s, &Policy::default()), None, "neither reminders nor escalation");
+}
+
+#[test]
+fn degraded_flapping_sends_one_notice_and_one_when_it_settles() {
+    // Steps are 60 s; a flap window of 300 s is five steps.
+    let p = Policy { flap_window_s: 300, ..Policy::default() };
+    let swings = "D D S S D D S S D D S S D D S S";
+    #[rustfmt::skip]
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        ("swinging faster than the window", format!("{swings} S S S S S S"),
+            vec!["degraded@1~", "degraded_ended@3~", "degraded_flapping@5~", "degraded_ended@20~"]),
+        ("not settled while still swinging", swings.to_owned(),
+            vec!["degraded@1~", "degraded_ended@3~", "degraded_flapping@5~"]),
+        ("slower than the window: separate episodes", "D D S S S S S S S S D D S S".to_owned(),
+            vec!["degraded@1~", "degraded_ended@3~", "degraded@11~", "degraded_ended@13~"]),
+        ("after it settled, a new episode", format!("{swings} S S S S S S D D"),
+            vec!["degraded@1~", "degraded_ended@3~", "degraded_flapping@5~", "degraded_ended@20~", "degraded@23~"]),
+    ];
+    for (name, script, expected) in cases {
+        let (_, got) = run(&script, &p);
+        assert_eq!(got, expected, "case `{name}`: {script}");
+    }
+    let (_, off) = run(swings, &Policy { flap_window_s: 0, ..Policy::default() });
+    assert_eq!(off.len(), 8, "flap detection off: every episode is told: {off:?}");
+
+    let m = MonitorId::from_parts(1, 1);
+    let keys: Vec<String> = {
+        let mut state = MonitorState::default();
+        let mut keys = Vec::new();
+        for (i, t) in format!("{swings} S S S S S S").split_whitespace().enumerate() {
+            let o = if t == "D" { Outcome::Degraded } else { Outcome::Up };
+            let (next, fx) = step(&m, &state, &check(Timestamp::from_millis(i as i64 * MINUTE), "local", o), &p);
+            keys.extend(
+                fx.into_iter().filter_map(|e| if let Effect::Notify(n) = e { Some(n.dedup_key) } else { None }),
+            );
+            state = next;
+        }
+        keys
+    };
+    let k = |suffix: &str| format!("{m}:degraded:1{suffix}");
+    assert_eq!(keys, [k(""), k(":ended"), k(":flapping"), k(":settled")], "one episode, four keys");
 }
