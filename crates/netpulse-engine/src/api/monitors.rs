@@ -87,8 +87,9 @@ fn parse_spec(mut body: Map<String, Value>) -> ApiResult<CheckSpec> {
 }
 
 /// The policy fields the input sets on this monitor. A field left out, or given as
-/// `"inherit"`, is not set: it follows the organisation's defaults. `null` sets "none" for a
-/// nullable field (no reminders, a majority quorum, no escalation). A heartbeat's missed
+/// `"inherit"` (or `null` for a field that has no "none"), is not set: it follows the
+/// organisation's defaults. `null` sets "none" for a nullable field (no reminders, a majority
+/// quorum, no escalation). A heartbeat's missed
 /// deadline is already confirmed by its grace period, so heartbeats set both thresholds to 1
 /// unless the input sets them.
 fn parse_policy(v: Option<Value>, spec: &CheckSpec) -> ApiResult<PolicyLayer> {
@@ -101,7 +102,8 @@ fn parse_policy(v: Option<Value>, spec: &CheckSpec) -> ApiResult<PolicyLayer> {
         None => {}
         Some(Value::Object(fields)) => {
             for (k, val) in fields {
-                if val == INHERIT {
+                // `null` for a field that cannot be "none" can only mean: not set here.
+                if val == INHERIT || (val.is_null() && !NULLABLE.contains(&k.as_str())) {
                     set.remove(&k);
                 } else {
                     set.insert(k, val);
@@ -112,6 +114,9 @@ fn parse_policy(v: Option<Value>, spec: &CheckSpec) -> ApiResult<PolicyLayer> {
     }
     parse_field("policy", Value::Object(set))
 }
+
+/// The policy fields whose `null` is a value ("none"), not "inherit".
+const NULLABLE: [&str; 3] = ["reminder_interval_s", "quorum", "escalate_after_s"];
 
 /// The value that returns a policy field to the organisation's default.
 pub(crate) const INHERIT: &str = "inherit";

@@ -320,6 +320,10 @@ async fn a_monitor_shows_its_effective_policy_and_which_fields_it_inherits() {
         (b["policy"]["confirm_threshold"].clone(), b["policy"]["reminder_interval_s"].clone()),
         (json!(4), Value::Null)
     );
+    let path = format!("/api/v1/monitors/{plain}");
+    app.api("PATCH", &path, Some(json!({ "policy": { "recovery_threshold": 3 } }))).await;
+    let (_, a) = app.api("PATCH", &path, Some(json!({ "policy": { "recovery_threshold": null } }))).await;
+    assert_eq!(a["policy_inherited"].as_array().unwrap().len(), 8, "null unsets a field that has no \"none\": {a}");
     // A heartbeat confirms on its first missed deadline unless told otherwise.
     let beat = app.create_monitor(json!({ "name": "beat", "kind": "heartbeat", "interval_s": 60 })).await;
     assert_eq!(app.monitor(&beat).await["policy"]["confirm_threshold"], 1);
