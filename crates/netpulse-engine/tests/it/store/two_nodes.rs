@@ -16,7 +16,8 @@ use std::sync::Arc;
 contract!(
     an_edit_on_another_node_reaches_the_next_step_and_notice,
     a_long_up_run_then_an_outage_opens_one_incident,
-    a_tenant_default_changed_on_another_node_reaches_the_next_step
+    a_tenant_default_changed_on_another_node_reaches_the_next_step,
+    two_nodes_sweeping_one_due_escalation_queue_it_once
 );
 
 async fn an_edit_on_another_node_reaches_the_next_step_and_notice(backend: Backend) {
@@ -135,4 +136,36 @@ async fn a_tenant_default_changed_on_another_node_reaches_the_next_step(backend:
     assert_eq!(r.notices, 1, "the third does");
     let other = crate::harness::other_tenant(&*b).await;
     assert_eq!(b.alerting_defaults(&other).await.unwrap(), AlertingDefaults::default(), "scoped by tenant");
+}
+
+/// The timer sweep on two nodes at once (as when a lease changes hands mid-pass; SQLite: one
+/// after the other): the due escalation is queued once, from the stored state, and its
+/// timer is cleared.
+async fn two_nodes_sweeping_one_due_escalation_queue_it_once(backend: Backend) {
+    use netpulse_engine::alerts::timers::sweep;
+    let a = backends::open(backend, 4).await;
+    let b = a.twin(4).await;
+    let (t, _) = a.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    add_channel(&*a, &t, "oncall").await;
+    let oncall = a.list_channels(&t).await.unwrap()[0].id.clone();
+    let p = Policy { escalate_after_s: Some(300), escalate_to: vec![oncall], ..Policy::default() };
+    let m = add_monitor(&*a, &t, draft("db", p)).await;
+    let down = [result(&t, &m, 100, Outcome::Down), result(&t, &m, 160, Outcome::Down)];
+    assert_eq!(a.ingest(&down, Timestamp::from_secs(170)).await.unwrap().notices, 1, "opened at 160");
+    assert!(a.due_timers(Timestamp::from_secs(459), 10).await.unwrap().is_empty(), "not due before 460");
+    assert_eq!(a.due_timers(Timestamp::from_secs(460), 10).await.unwrap(), [(t.clone(), m.clone())]);
+
+    let now = Timestamp::from_secs(461);
+    let fired = if backend == Backend::Sqlite {
+        // One engine process per SQLite file: its single writer never races itself.
+        sweep(&*a, now).await.unwrap() + sweep(&*b, now).await.unwrap()
+    } else {
+        let (x, y) = tokio::join!(sweep(&*a, now), sweep(&*b, now));
+        x.unwrap() + y.unwrap()
+    };
+    assert_eq!(fired, 1, "one node fires it; the other finds it done");
+    let due = a.claim_outbox(Timestamp::from_secs(470), 10, 60_000).await.unwrap();
+    let kinds: Vec<&str> = due.iter().map(|i| i.event.kind.as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "escalated").count(), 1, "{kinds:?}");
+    assert!(a.due_timers(Timestamp::from_secs(100_000), 10).await.unwrap().is_empty(), "nothing left to time");
 }
