@@ -30,6 +30,14 @@ pub enum LinkError {
     Http(String),
 }
 
+impl LinkError {
+    /// A refusal that retrying soon cannot change (a revoked or unknown certificate, another
+    /// wire version): the operator has to act, so the worker retries only slowly.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, LinkError::Refused { .. } | LinkError::Version(_))
+    }
+}
+
 /// The worker's TLS client configuration from a bundle directory
 /// (`worker.pem`, `worker.key`, `ca.pem`, as written by `netpulse ca issue`).
 pub fn client_config(bundle: &Path) -> Result<rustls::ClientConfig, String> {

@@ -146,13 +146,19 @@ impl Worker {
     }
 }
 
-/// Exponential backoff with jitter: 250 ms doubling to 30 s, each wait 50–100 % of that.
+/// Exponential backoff with jitter: 250 ms doubling to 30 s, each wait 50–100 % of that;
+/// after a permanent refusal ([`LinkError::is_permanent`]) straight to the 30 s step.
 #[derive(Default)]
 struct Backoff(u32);
 
 impl Backoff {
-    fn next(&mut self) -> Duration {
-        let base = 250u64.saturating_mul(1 << self.0.min(7)).min(30_000);
+    const TOP: u32 = 7;
+
+    fn after(&mut self, e: &LinkError) -> Duration {
+        if e.is_permanent() {
+            self.0 = self.0.max(Self::TOP);
+        }
+        let base = 250u64.saturating_mul(1 << self.0.min(Self::TOP)).min(30_000);
         self.0 += 1;
         Duration::from_millis(base / 2 + random_u64() % (base / 2 + 1))
     }
@@ -217,10 +223,10 @@ async fn lease_loop(
             }
             Err(e) => {
                 stats.connected.store(false, Ordering::Relaxed);
-                let wait = backoff.next();
+                let wait = backoff.after(&e);
                 match &e {
-                    LinkError::Version(_) | LinkError::Refused { .. } => {
-                        tracing::error!(error = %e, "gateway refused this worker")
+                    e if e.is_permanent() => {
+                        tracing::error!(error = %e, retry_in_ms = wait.as_millis() as u64, "gateway refused this worker")
                     }
                     _ => {
                         tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "lease failed; checking on from the last lease")
@@ -332,7 +338,7 @@ async fn send_loop(
             }
             Err(e) => {
                 failing = true;
-                let wait = backoff.next();
+                let wait = backoff.after(&e);
                 tracing::warn!(error = %e, buffered = outbox.len(), retry_in_ms = wait.as_millis() as u64, "results not delivered; buffered");
                 if last_persist.elapsed() >= Duration::from_secs(1) {
                     if let Err(e) = outbox.persist() {
@@ -347,5 +353,25 @@ async fn send_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_permanent_refusal_backs_off_to_the_slow_step_at_once() {
+        let transient = LinkError::Connect("connection refused".into());
+        let revoked = LinkError::Refused { code: "forbidden".into(), message: "certificate revoked".into() };
+        let mut b = Backoff::default();
+        assert!(b.after(&transient) <= Duration::from_millis(250));
+        let slow = b.after(&revoked);
+        assert!(slow >= Duration::from_secs(15) && slow <= Duration::from_secs(30), "{slow:?}");
+        assert!(b.after(&revoked) >= Duration::from_secs(15));
+        // A later success resets it (`Backoff::default()` in the loops); a transient error alone grows slowly.
+        let mut b = Backoff::default();
+        let waits: Vec<Duration> = (0..3).map(|_| b.after(&transient)).collect();
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(1)), "{waits:?}");
     }
 }

@@ -1,4 +1,5 @@
-//! Account mail (verification links): through `[smtp]` when it is configured, otherwise
+//! Account mail (verification links, reset links, invitations, the notice to an address that
+//! someone tried to register again): through `[smtp]` when it is configured, otherwise
 //! written to the log so that a fresh install without mail can still verify its first user.
 
 use crate::alerts::email::{header_text, quoted_printable};

@@ -1,17 +1,22 @@
 //! Members of an organisation and invitations by e-mail, and a user's organisations:
-//! `GET /api/v1/members`; `POST/GET /api/v1/invitations` (admins and owners) mail a
-//! single-use link valid for 7 days; `POST /api/v1/invitations/accept` makes the signed-in
-//! user a member with the invited role; `GET /api/v1/auth/organisations` and
-//! `POST /api/v1/auth/switch` move the session between the user's organisations (the API
-//! and the dashboard follow the session's current one).
+//! `GET /api/v1/members`; `PATCH/DELETE /api/v1/members/{id}` (admins and owners) change a
+//! member's role or remove them under the owner rules (`store::check_member_change`: only
+//! owners touch owners, the last owner stays); `POST/GET /api/v1/invitations` (admins and
+//! owners) mail a single-use link valid for 7 days, `DELETE /api/v1/invitations/{id}`
+//! revokes one; `POST /api/v1/invitations/accept` makes the signed-in user a member with the
+//! invited role; `GET /api/v1/auth/organisations` and `POST /api/v1/auth/switch` move the
+//! session between the user's organisations (the API and the dashboard follow the
+//! session's current one).
 
 use super::{mail, parse_email};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::input::{parse_field, JsonBody};
 use crate::api::{audience, AppState, Caller, Via};
 use crate::clock;
-use crate::store::{Invitation, InvitationUse, Role};
-use axum::extract::State;
+use crate::store::{
+    Invitation, InvitationState, InvitationUse, MemberChange, MemberChangeOutcome, MemberRefusal, Role,
+};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -117,19 +122,42 @@ pub struct TokenIn {
 
 /// Accept an invitation as `user` (API and dashboard): the organisation and the role.
 pub async fn accept_as(s: &AppState, user: &UserId, token: &str) -> ApiResult<(TenantId, Role)> {
-    let gone = |code, message: &str| ApiError::new(StatusCode::GONE, code, message);
     match s.store.accept_invitation(&clock::token_hash(token), user, clock::now()).await? {
         InvitationUse::Accepted { tenant, role } => {
             tracing::info!(%user, %tenant, "invitation accepted");
             Ok((tenant, role))
         }
-        InvitationUse::Expired => Err(gone("invitation_expired", "this invitation has expired; ask for a new one")),
-        InvitationUse::AlreadyUsed => Err(gone("invitation_used", "this invitation was already accepted")),
-        InvitationUse::Unknown => Err(ApiError::new(
+        InvitationUse::Expired => Err(refused(InvitationState::Expired)),
+        InvitationUse::AlreadyUsed => Err(refused(InvitationState::AlreadyUsed)),
+        InvitationUse::Revoked => Err(refused(InvitationState::Revoked)),
+        InvitationUse::Unknown => Err(refused(InvitationState::Unknown)),
+    }
+}
+
+/// The role an invitation link would give now, or why it cannot be used (the page the
+/// link opens says so before anyone signs in).
+pub async fn pending_role(s: &AppState, token: &str) -> ApiResult<Role> {
+    match s.store.invitation_state(&clock::token_hash(token), clock::now()).await? {
+        InvitationState::Pending { role } => Ok(role),
+        other => Err(refused(other)),
+    }
+}
+
+/// Why an invitation cannot be used, in the API's words.
+fn refused(state: InvitationState) -> ApiError {
+    let gone = |code, message: &str| ApiError::new(StatusCode::GONE, code, message);
+    match state {
+        InvitationState::Expired => gone("invitation_expired", "this invitation has expired; ask for a new one"),
+        InvitationState::AlreadyUsed => gone("invitation_used", "this invitation was already accepted"),
+        InvitationState::Revoked => gone(
+            "invitation_revoked",
+            "this invitation was revoked by an admin of the organisation; ask them for a new one",
+        ),
+        InvitationState::Unknown | InvitationState::Pending { .. } => ApiError::new(
             StatusCode::NOT_FOUND,
             "invitation_unknown",
             "this invitation link is not valid; check that it was copied whole",
-        )),
+        ),
     }
 }
 
@@ -185,4 +213,95 @@ pub async fn switch(
     let w: SwitchIn = parse_field("", serde_json::Value::Object(body))?;
     switch_to(&s, &headers, &w.tenant).await?;
     Ok(Json(json!({ "tenant": w.tenant })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleIn {
+    role: Role,
+}
+
+/// `PATCH /api/v1/members/{id} {"role"}`: admins and owners change a member's role.
+pub async fn set_role(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let user = member_of(&s, &caller, &id).await?;
+    let r: RoleIn = parse_field("", serde_json::Value::Object(body))?;
+    change_member(&s, &caller, &user, MemberChange::SetRole(r.role)).await?;
+    Ok(Json(json!({ "user_id": user, "role": r.role })))
+}
+
+/// `DELETE /api/v1/members/{id}`: admins and owners remove a member; the member's sessions
+/// in this organisation and the API tokens they made here stop working at once.
+pub async fn remove(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let user = member_of(&s, &caller, &id).await?;
+    change_member(&s, &caller, &user, MemberChange::Remove).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The member `id` of the caller's organisation (admins and owners ask); 404 for anyone
+/// else, so another organisation's members cannot be probed.
+pub async fn member_of(s: &AppState, caller: &Caller, id: &str) -> ApiResult<UserId> {
+    caller.require_admin()?;
+    let user = crate::api::path_id(id, UserId::parse, "member")?;
+    if s.store.list_members(caller.tenant()).await?.iter().any(|m| m.user_id == user) {
+        Ok(user)
+    } else {
+        Err(ApiError::not_found("member"))
+    }
+}
+
+/// Change the membership of `user` in the caller's organisation (the API and the members
+/// page), under the owner rules of [`crate::store::check_member_change`].
+pub async fn change_member(s: &AppState, caller: &Caller, user: &UserId, change: MemberChange) -> ApiResult<()> {
+    caller.require_admin()?;
+    if let MemberChange::SetRole(role) = change {
+        if role > caller.role {
+            return Err(ApiError::invalid("role", format!("can be at most your own role ({})", caller.role.as_str())));
+        }
+    }
+    let outcome = s.store.change_member(caller.tenant(), user, change, caller.role, clock::now()).await?;
+    match outcome {
+        MemberChangeOutcome::Done { tokens } => {
+            tracing::info!(member = %user, tenant = %caller.tenant(), ?change, tokens, actor = %caller.actor(), "membership changed");
+            Ok(())
+        }
+        MemberChangeOutcome::NotMember => Err(ApiError::not_found("member")),
+        MemberChangeOutcome::Refused(MemberRefusal::LastOwner) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "last_owner",
+            "this is the organisation's last owner: make another member an owner first, then change or remove this one",
+        )),
+        MemberChangeOutcome::Refused(MemberRefusal::OwnerByNonOwner) => {
+            Err(ApiError::forbidden("only an owner can change or remove an owner"))
+        }
+        MemberChangeOutcome::Refused(MemberRefusal::PromoteToOwner) => {
+            Err(ApiError::invalid("role", "only an owner can make someone an owner"))
+        }
+    }
+}
+
+/// `DELETE /api/v1/invitations/{id}`: revoke a pending invitation; its link stops working.
+pub async fn revoke_invitation(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    revoke_invitation_by_id(&s, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revoke the caller's organisation's pending invitation `id` (admins and owners; the API
+/// and the members page); another organisation's, or a used one, is unknown.
+pub async fn revoke_invitation_by_id(s: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    caller.require_admin()?;
+    if s.store.revoke_invitation(caller.tenant(), id, clock::now()).await? {
+        tracing::info!(invitation = %id, tenant = %caller.tenant(), actor = %caller.actor(), "invitation revoked");
+        Ok(())
+    } else {
+        Err(ApiError::not_found("invitation"))
+    }
 }

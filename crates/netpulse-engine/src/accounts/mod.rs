@@ -3,8 +3,11 @@
 //! gives a user a [`Role`] in a tenant, and a session is bound to one membership.
 //!
 //! Enumeration safety: registration answers the same whether or not the e-mail is taken,
-//! and login answers the same body for an unknown e-mail and a wrong password, after the
-//! same argon2id work (a dummy hash stands in for a missing account).
+//! after the same argon2id work, and mails the address either way — a new one its
+//! verification link, a taken one a notice that someone tried to register with it (at most
+//! one a minute, from a budget of its own that no answer depends on). Login answers the
+//! same body for an unknown e-mail and a wrong password, after the same argon2id work (a
+//! dummy hash stands in for a missing account).
 
 pub mod mail;
 pub mod members;
@@ -39,13 +42,15 @@ pub const SESSION_PREFIX: &str = "nps_";
 const VERIFY_TTL_MS: i64 = 24 * 3600 * 1000;
 
 /// Login throttles, one per IP address and one per account, the throttle of account
-/// mail asked for by address (verification resends, reset links), and the throttle of
-/// invitation mail per organisation.
+/// mail asked for by address (verification resends, reset links), the throttle of
+/// invitation mail per organisation, and that of "someone tried to register with your
+/// address" notices per address.
 pub struct LoginThrottle {
     pub ip: throttle::Throttle,
     pub account: throttle::Throttle,
     pub mail: throttle::Throttle,
     pub invite: throttle::Throttle,
+    pub taken_notice: throttle::Throttle,
 }
 
 impl LoginThrottle {
@@ -55,6 +60,7 @@ impl LoginThrottle {
             account: throttle::Throttle::new(cfg.login_per_minute_account),
             mail: throttle::Throttle::new(recovery::MAIL_PER_MINUTE),
             invite: throttle::Throttle::new(members::INVITES_PER_MINUTE),
+            taken_notice: throttle::Throttle::new(1),
         }
     }
 }
@@ -88,11 +94,11 @@ pub struct RegisterIn {
     pub organisation: String,
 }
 
-/// `POST /api/v1/auth/register`: 202 whether or not the e-mail is taken (a taken one gets
-/// no new account and no mail).
+/// `POST /api/v1/auth/register`: 202 and the same body whether or not the e-mail is taken
+/// (a taken one gets no new account; its owner gets a notice by mail).
 pub async fn register(State(s): State<AppState>, Json(r): Json<RegisterIn>) -> ApiResult<Response> {
     register_account(&s, r).await?;
-    let body = json!({ "message": "check your e-mail for a link to verify your address" });
+    let body = json!({ "message": "check your e-mail: we sent a message to this address" });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
@@ -119,10 +125,30 @@ pub async fn register_account(s: &AppState, r: RegisterIn) -> ApiResult<()> {
             tracing::info!(user = %user.id, %tenant, "account registered");
             send_verification(s, &user.id, &user.email).await?;
         }
-        Err(StoreError::Conflict(_)) => tracing::info!("registration for an e-mail that has an account"),
+        Err(StoreError::Conflict(_)) => {
+            // Its own budget: the answers of resends and resets must not depend on it.
+            let notice = s.login_throttle.taken_notice.allow(&user.email, Instant::now());
+            tracing::info!(notice_sent = notice, "registration for an e-mail that has an account");
+            if notice {
+                send_taken_notice(s, &user.email);
+            }
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+/// Tell the owner of `email` that someone tried to register with it (instead of telling
+/// the one registering that it is taken).
+fn send_taken_notice(s: &AppState, email: &str) {
+    let text = format!(
+        "Someone tried to create a NetPulse account with this e-mail address, which already has one.\n\n\
+         If it was you, sign in: {base}/login\n\
+         If you forgot your password, reset it: {base}/forgot\n\n\
+         If it was not you, ignore this message; nothing was changed.",
+        base = s.base_url,
+    );
+    mail::send_link(&s.config.smtp, email, "Someone tried to register with your NetPulse address", text);
 }
 
 /// Store a fresh single-use verification token and mail (or log) its link.
@@ -293,7 +319,7 @@ async fn open_session(s: &AppState, user: &UserRecord, tenant: TenantId, role: R
     };
     s.store.create_session(&session).await?;
     tracing::info!(user = %user.id, %tenant, "logged in");
-    let secure = if s.base_url.starts_with("https://") { "; Secure" } else { "" };
+    let secure = secure_attribute(&s.base_url);
     let max_age = days * 86_400;
     let body = json!({
         "user": user.id, "tenant": tenant, "role": role,
@@ -314,11 +340,27 @@ pub async fn logout(State(s): State<AppState>, caller: Caller, headers: HeaderMa
         }
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
-    for c in [SESSION_COOKIE, CSRF_COOKIE] {
-        let v = format!("{c}=; SameSite=Lax; Path=/; Max-Age=0");
-        r.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&v).expect("cookie is ASCII"));
+    for c in cleared_cookies() {
+        r.headers_mut().append(header::SET_COOKIE, c);
     }
     Ok(r)
+}
+
+/// `Set-Cookie` values that drop the session and CSRF cookies (signing out).
+pub fn cleared_cookies() -> [HeaderValue; 2] {
+    [SESSION_COOKIE, CSRF_COOKIE].map(|c| {
+        HeaderValue::from_str(&format!("{c}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")).expect("cookie is ASCII")
+    })
+}
+
+/// The `; Secure` attribute of every cookie NetPulse sets when its public URL is https (the
+/// browser then sends them only over TLS); nothing on plain http.
+pub fn secure_attribute(public_url: &str) -> &'static str {
+    if public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// `GET /api/v1/auth/me`: who the caller is.

@@ -61,6 +61,7 @@ pub async fn create_from(s: &AppState, caller: &Caller, name: &str, scope: Scope
         role,
         created_at: clock::now(),
         last_used_at: None,
+        created_by: caller.acting_user().cloned(),
     };
     s.store.create_token(caller.tenant(), &rec, &clock::token_hash(&token)).await?;
     tracing::info!(token = %rec.id, actor = %caller.actor(), "API token created");

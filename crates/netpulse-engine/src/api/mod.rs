@@ -63,7 +63,7 @@ pub struct Caller {
 /// How a caller authenticated.
 pub enum Via {
     /// `Authorization: Bearer`, or a pasted token in the dashboard cookie.
-    Token { id: netpulse_core::TokenId, scope: Scope },
+    Token { id: netpulse_core::TokenId, scope: Scope, creator: Option<netpulse_core::UserId> },
     /// A login session (cookie), CSRF-checked on every mutation.
     Session { user: netpulse_core::UserId },
     /// The demo visitor (`np_session=demo`): reads the demo organisation, changes nothing.
@@ -119,6 +119,14 @@ impl Caller {
     pub fn audience(&self) -> audience::Audience {
         audience::Audience::of(self.role, self.is_demo())
     }
+    /// The person acting: a session's user, or the member whose API token it is.
+    pub fn acting_user(&self) -> Option<&netpulse_core::UserId> {
+        match &self.via {
+            Via::Session { user } => Some(user),
+            Via::Token { creator, .. } => creator.as_ref(),
+            Via::Demo => None,
+        }
+    }
     /// Who did it, for incident timelines.
     pub fn actor(&self) -> String {
         match &self.via {
@@ -132,7 +140,7 @@ impl Caller {
             tenant_id: auth.tenant_id,
             role: auth.role,
             verified: true,
-            via: Via::Token { id: auth.token_id, scope: auth.scope },
+            via: Via::Token { id: auth.token_id, scope: auth.scope, creator: auth.created_by },
         }
     }
 }
@@ -240,8 +248,13 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/organisations", get(accounts::members::organisations))
         .route("/api/v1/auth/switch", post(accounts::members::switch))
         .route("/api/v1/members", get(accounts::members::list))
+        .route(
+            "/api/v1/members/{id}",
+            axum::routing::patch(accounts::members::set_role).delete(accounts::members::remove),
+        )
         .route("/api/v1/invitations", get(accounts::members::pending).post(accounts::members::invite))
         .route("/api/v1/invitations/accept", post(accounts::members::accept))
+        .route("/api/v1/invitations/{id}", axum::routing::delete(accounts::members::revoke_invitation))
         .route("/api/v1/tokens", get(accounts::tokens::list).post(accounts::tokens::create))
         .route("/api/v1/tokens/{id}", axum::routing::delete(accounts::tokens::revoke))
         .route("/api/v1/monitors", get(monitors::list).post(monitors::create))

@@ -69,7 +69,7 @@ pub async fn password_login(
 fn forgot_form(guard: &FormGuard, note: Option<&str>, error: Option<&str>) -> Html<String> {
     page(
         "Forgot password",
-        false,
+        None,
         html! {
             h1 { "Forgot your password?" }
             @if let Some(n) = note { p role="status" { (n) } }
@@ -125,7 +125,7 @@ pub async fn forgot(
 fn reset_form(guard: &FormGuard, token: &str, error: Option<&str>) -> Html<String> {
     page(
         "Choose a new password",
-        false,
+        None,
         html! {
             h1 { "Choose a new password" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
@@ -169,7 +169,7 @@ pub async fn reset(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<
     match recovery::reset_with_token(&s, &f.token, f.password).await {
         Ok(()) => page(
             "Password changed",
-            false,
+            None,
             html! {
                 h1 { "Your password is changed" }
                 p { "You are signed out everywhere. " a href="/login" { "Sign in" } " with the new password." }
@@ -186,19 +186,26 @@ pub(super) async fn login_session(s: &AppState, headers: &HeaderMap) -> Option<c
     s.store.session(&crate::clock::token_hash(&token), crate::clock::now()).await.ok()?
 }
 
-async fn session_user(s: &AppState, headers: &HeaderMap) -> Option<netpulse_core::UserId> {
-    Some(login_session(s, headers).await?.user)
-}
-
-/// `GET /invite?token=…`: the page the invitation link opens.
+/// `GET /invite?token=…`: the page the invitation link opens; a used, expired, revoked or
+/// unknown invitation says so at once.
 pub async fn invite_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
-    let signed_in = session_user(&s, &headers).await.is_some();
+    let session = login_session(&s, &headers).await;
+    let signed_in = session.is_some();
     let guard = FormGuard::for_page(&headers);
+    let csrf = session.as_ref().map(|x| x.csrf.as_str());
+    let role = match crate::accounts::members::pending_role(&s, &q.token).await {
+        Ok(role) => role,
+        Err(e) => {
+            let body = html! { h1 { "Invitation" } p.error role="alert" { (e.message) } };
+            return guard.respond(&s, e.status, page("Invitation", csrf, body));
+        }
+    };
     let shown = page(
         "Invitation",
-        signed_in,
+        csrf,
         html! {
             h1 { "You are invited" }
+            p { "The invitation gives the role " strong { (role.as_str()) } "." }
             @if signed_in {
                 form.login method="post" action="/invite" {
                     (guard.field())
@@ -225,10 +232,10 @@ pub async fn accept_invite(State(s): State<AppState>, headers: HeaderMap, Form(f
     if let Err(forged) = FormGuard::check(&headers, &f.csrf) {
         return forged.into_response();
     }
-    let Some(user) = session_user(&s, &headers).await else {
+    let Some(session) = login_session(&s, &headers).await else {
         return Redirect::to("/login").into_response();
     };
-    let joined = crate::accounts::members::accept_as(&s, &user, &f.token).await;
+    let joined = crate::accounts::members::accept_as(&s, &session.user, &f.token).await;
     let switched = match joined {
         Ok((tenant, _)) => crate::accounts::members::switch_to(&s, &headers, tenant.as_str()).await,
         Err(e) => Err(e),
@@ -237,7 +244,7 @@ pub async fn accept_invite(State(s): State<AppState>, headers: HeaderMap, Form(f
         Ok(()) => Redirect::to("/").into_response(),
         Err(e) => {
             let body = html! { h1 { "Invitation" } p.error role="alert" { (e.message) } p { a href="/" { "Back" } } };
-            (e.status, page("Invitation", true, body)).into_response()
+            (e.status, page("Invitation", Some(&session.csrf), body)).into_response()
         }
     }
 }
@@ -245,7 +252,7 @@ pub async fn accept_invite(State(s): State<AppState>, headers: HeaderMap, Form(f
 fn signup_form(guard: &FormGuard, error: Option<&str>) -> Html<String> {
     page(
         "Sign up",
-        false,
+        None,
         html! {
             h1 { "Create an account" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
@@ -289,10 +296,10 @@ pub async fn signup(State(s): State<AppState>, headers: HeaderMap, Form(f): Form
     match crate::accounts::register_account(&s, input).await {
         Ok(()) => page(
             "Check your e-mail",
-            false,
+            None,
             html! {
                 h1 { "Check your e-mail" }
-                p { "We sent a link to verify your address; it works once, for 24 hours. Then " a href="/login" { "sign in" } "." }
+                p { "We sent a message to that address. A new account's message holds a link that verifies the address; it works once, for 24 hours. Then " a href="/login" { "sign in" } "." }
             },
         )
         .into_response(),
@@ -307,5 +314,5 @@ pub async fn verify_page(State(s): State<AppState>, Query(q): Query<TokenQuery>)
         Err(e) => (e.status, "Verification failed", e.message),
     };
     let body = html! { h1 { (title) } p { (message) } p { a href="/login" { "Sign in" } } };
-    (status, page(title, false, body)).into_response()
+    (status, page(title, None, body)).into_response()
 }

@@ -100,7 +100,7 @@ async fn render(
         h2 { "Add a channel" }
         (create_form(&auth.csrf, typed, error.as_ref()))
     };
-    (status, page("Channels", true, body)).into_response()
+    (status, page("Channels", Some(&auth.csrf), body)).into_response()
 }
 
 fn notice_markup(notice: &Notice) -> Markup {

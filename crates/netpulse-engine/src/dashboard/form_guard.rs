@@ -47,7 +47,7 @@ impl FormGuard {
 
     /// `body` answered with `status`, setting (or refreshing) the cookie.
     pub fn respond(&self, s: &AppState, status: StatusCode, body: Html<String>) -> Response {
-        let secure = if s.base_url.starts_with("https://") { "; Secure" } else { "" };
+        let secure = crate::accounts::secure_attribute(&s.base_url);
         let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={MAX_AGE_S}{secure}", self.0);
         let mut r = (status, body).into_response();
         r.headers_mut().append(axum::http::header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("hex is ASCII"));
@@ -65,6 +65,6 @@ impl IntoResponse for Forged {
             p.error role="alert" { "This form was not sent from this site's page, or it was open too long. Nothing was done." }
             p { "Reload the page and try again." }
         };
-        (StatusCode::FORBIDDEN, page("Form expired", false, body)).into_response()
+        (StatusCode::FORBIDDEN, page("Form expired", None, body)).into_response()
     }
 }

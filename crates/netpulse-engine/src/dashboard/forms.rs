@@ -61,7 +61,7 @@ pub async fn edit_form(State(s): State<AppState>, headers: HeaderMap, Path(id): 
         // The form shows every stored field, secrets included: only for those who may change it.
         return e.into_response();
     }
-    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found() };
+    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found(&auth) };
     let values = from_input(&monitors::draft_json(&view.record.draft));
     render(&auth, &Target::Edit(id), view.record.draft.spec.kind(), &values, None)
 }
@@ -78,7 +78,7 @@ pub async fn update(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found() };
+    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found(&auth) };
     let kind = view.record.draft.spec.kind();
     let stored = monitors::draft_json(&view.record.draft);
     let mut input = to_input(kind, &values);
@@ -123,7 +123,7 @@ pub(super) async fn submitted(
     let sent = values.get("csrf").map(String::as_bytes).unwrap_or_default();
     if !same_secret(sent, auth.csrf.as_bytes()) {
         let body = html! { h1 { "Form expired" } p.error role="alert" { "This form was not sent from this dashboard session. Reload the page and try again." } };
-        return Err((StatusCode::FORBIDDEN, page("Form expired", true, body)).into_response());
+        return Err((StatusCode::FORBIDDEN, page("Form expired", Some(&auth.csrf), body)).into_response());
     }
     Ok((auth, values))
 }
@@ -174,7 +174,7 @@ fn render(auth: &SignedIn, target: &Target, kind: &str, values: &FormValues, err
         }
     };
     let status = error.map_or(StatusCode::OK, |e| e.status);
-    (status, page(&title, true, body)).into_response()
+    (status, page(&title, Some(&auth.csrf), body)).into_response()
 }
 
 fn kind_field(target: &Target, kind: &str) -> Markup {

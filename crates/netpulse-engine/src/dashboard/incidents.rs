@@ -94,7 +94,7 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap, Query(q): Query
         (table(&rows, Some(&auth.csrf)))
         p.sub { "Filters the newest " (LIST_LIMIT) " incidents." }
     };
-    page("Incidents", true, body).into_response()
+    page("Incidents", Some(&auth.csrf), body).into_response()
 }
 
 /// `GET /incidents/{id}`: the incident, its buttons and its timeline.
@@ -103,13 +103,13 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<
         Ok(a) => a,
         Err(r) => return r,
     };
-    let Ok(id) = IncidentId::parse(&id) else { return not_found() };
+    let Ok(id) = IncidentId::parse(&id) else { return not_found(&auth) };
     let (rec, timeline) = match s.store.get_incident(auth.tenant(), &id).await {
         Ok(Some(x)) => x,
-        Ok(None) => return not_found(),
+        Ok(None) => return not_found(&auth),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    page("Incident", true, incident_body(&auth, &rec, &timeline)).into_response()
+    page("Incident", Some(&auth.csrf), incident_body(&auth, &rec, &timeline)).into_response()
 }
 
 fn incident_body(auth: &SignedIn, rec: &IncidentRecord, timeline: &[crate::store::TimelineEntry]) -> Markup {
@@ -155,10 +155,10 @@ async fn command(
     };
     match api::apply(&s, &auth.caller, &id, cmd(auth.caller.actor())).await {
         Ok(rec) => Redirect::to(&format!("/incidents/{}", rec.id)).into_response(),
-        Err(e) if e.code == "not_found" => not_found(),
+        Err(e) if e.code == "not_found" => not_found(&auth),
         Err(e) => {
             let body = html! { h1 { "Not done" } p.error role="alert" { (e.message) } p { a href={ "/incidents/" (id) } { "Back to the incident" } } };
-            (e.status, page("Not done", true, body)).into_response()
+            (e.status, page("Not done", Some(&auth.csrf), body)).into_response()
         }
     }
 }

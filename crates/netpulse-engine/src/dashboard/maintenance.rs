@@ -32,7 +32,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<
         Ok(a) => a,
         Err(r) => return r,
     };
-    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found() };
+    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found(&auth) };
     render(&s, &auth, &view, &FormValues::new(), None).await
 }
 
@@ -47,7 +47,7 @@ pub async fn create(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found() };
+    let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found(&auth) };
     let mut input = Map::new();
     for (k, _, _) in FIELDS {
         let Some(v) = values.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) else { continue };
@@ -75,7 +75,7 @@ pub async fn cancel(
         Err(r) => return r,
     };
     let monitor = values.get("monitor").cloned().unwrap_or_default();
-    let Ok(view) = monitors::load(&s, &auth.caller, &monitor).await else { return not_found() };
+    let Ok(view) = monitors::load(&s, &auth.caller, &monitor).await else { return not_found(&auth) };
     match cancel_window(&s, &auth.caller, &id).await {
         Ok(()) => Redirect::to(&format!("/monitors/{}/maintenance", view.record.id)).into_response(),
         Err(e) => render(&s, &auth, &view, &FormValues::new(), Some(e)).await,
@@ -130,5 +130,5 @@ async fn render(
         }
     };
     let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-    (status, page("Maintenance", true, body)).into_response()
+    (status, page("Maintenance", Some(&auth.csrf), body)).into_response()
 }

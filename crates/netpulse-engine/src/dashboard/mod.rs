@@ -4,10 +4,12 @@
 //! to `GET /events` ([`events`], Server-Sent Events) and patches the cells, rows and badges.
 //! Public SVG badges live in [`badges`]; the server-side latency chart in [`chart`].
 //!
-//! Until accounts exist, signing in means pasting an API token; it is kept in an HttpOnly,
-//! SameSite=Strict cookie (Secure when the public URL is https), so no other site can make
-//! the browser use it, and page scripts cannot read it. Forms carry a CSRF token (see [`forms`]);
-//! the signed-out ones (sign-in, sign-up, reset, invitation) a pre-session one ([`form_guard`]).
+//! Signing in opens a login session (e-mail and password, [`account_pages`]) or keeps a
+//! pasted API token in an HttpOnly, SameSite=Strict cookie (Secure when the public URL is
+//! https), so no other site can make the browser use it, and page scripts cannot read it.
+//! Every form of a signed-in page — the header's "Sign out" too — carries the CSRF token
+//! and is checked by [`forms::submitted`]; the signed-out ones (sign-in, sign-up, reset,
+//! invitation) carry a pre-session one ([`form_guard`]).
 
 use crate::api::error::ApiError;
 use crate::api::{AppState, Caller};
@@ -71,6 +73,9 @@ pub fn router() -> Router<AppState> {
         .route("/members", get(team_pages::members))
         .route("/members/invite", post(team_pages::invite))
         .route("/members/switch", post(team_pages::switch))
+        .route("/members/{id}/role", post(team_pages::set_role))
+        .route("/members/{id}/remove", post(team_pages::remove))
+        .route("/invitations/{id}/revoke", post(team_pages::revoke_invitation))
         .route("/tokens", get(team_pages::tokens).post(team_pages::create_token))
         .route("/tokens/{id}/revoke", post(team_pages::revoke_token))
         .route("/regions", get(regions::show))
@@ -154,7 +159,9 @@ pub(crate) async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<Signe
     }
 }
 
-fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
+/// A dashboard page. `signed_in` is the CSRF secret of the signed-in person's forms (the
+/// header's "Sign out" form carries it too), or `None` on a signed-out page.
+fn page(title: &str, signed_in: Option<&str>, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -168,13 +175,16 @@ fn page(title: &str, signed_in: bool, body: Markup) -> Html<String> {
                 body {
                     header {
                         a.brand href="/" { "NetPulse" }
-                                        @if signed_in {
+                        @if let Some(csrf) = signed_in {
                             nav { @for (href, text) in NAV { a href=(href) { (text) } } }
-                            form method="post" action="/logout" { button.link type="submit" { "Sign out" } }
+                            form #sign-out method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button.link type="submit" { "Sign out" }
+                            }
                         }
                     }
                     main { (body) }
-                    @if signed_in { script { (PreEscaped(SCRIPT)) } }
+                    @if signed_in.is_some() { script { (PreEscaped(SCRIPT)) } }
                 }
             }
         }
@@ -209,10 +219,10 @@ pub(crate) fn state_of(v: &MonitorView) -> &'static str {
     }
 }
 
-fn not_found() -> Response {
+fn not_found(auth: &SignedIn) -> Response {
     (
         StatusCode::NOT_FOUND,
-        page("Not found", true, html! { h1 { "Not found" } p { a href="/" { "Back to monitors" } } }),
+        page("Not found", Some(&auth.csrf), html! { h1 { "Not found" } p { a href="/" { "Back to monitors" } } }),
     )
         .into_response()
 }
@@ -225,7 +235,7 @@ async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
 fn login_form(guard: &FormGuard, error: Option<&str>) -> Html<String> {
     page(
         "Sign in",
-        false,
+        None,
         html! {
             h1 { "Sign in" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
@@ -255,7 +265,7 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
     };
     match s.store.authenticate(&clock::token_hash(f.token.trim())).await {
         Ok(Some(_)) => {
-            let secure = if s.base_url.starts_with("https://") { "; Secure" } else { "" };
+            let secure = crate::accounts::secure_attribute(&s.base_url);
             let cookie =
                 format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000{secure}", f.token.trim());
             let mut r = Redirect::to("/").into_response();
@@ -267,16 +277,24 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
     }
 }
 
-async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(t) = session_token(&headers).filter(|t| t.starts_with(crate::accounts::SESSION_PREFIX)) {
-        if let Err(e) = s.store.revoke_session(&clock::token_hash(&t), clock::now()).await {
-            return ApiError::from(e).into_response();
+/// `POST /logout` (the header's "Sign out" form): CSRF-checked like every dashboard form,
+/// so another site cannot sign the browser out. Revokes a login session and drops the
+/// cookies.
+async fn logout(State(s): State<AppState>, headers: HeaderMap, form: forms::Submitted) -> Response {
+    let (auth, _) = match forms::submitted(&s, &headers, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if auth.caller.is_session() {
+        if let Some(t) = session_token(&headers) {
+            if let Err(e) = s.store.revoke_session(&clock::token_hash(&t), clock::now()).await {
+                return ApiError::from(e).into_response();
+            }
         }
     }
     let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("np_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-    );
+    for c in crate::accounts::cleared_cookies() {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
     r
 }

@@ -34,12 +34,12 @@ pub async fn show(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let Ok(id) = MonitorId::parse(&id) else { return not_found() };
+    let Ok(id) = MonitorId::parse(&id) else { return not_found(&auth) };
     let now = clock::now();
     let t = auth.tenant();
     let view = match s.store.get_monitor(t, &id).await {
         Ok(Some(v)) => v,
-        Ok(None) => return not_found(),
+        Ok(None) => return not_found(&auth),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let filter = IncidentFilter { monitor: Some(id.clone()), open_only: false };
@@ -72,7 +72,7 @@ pub async fn show(
         }
         (badges::snippet(&s.base_url, &id, &s.badge_key.sign(&id)))
     };
-    page(&d.name, true, body).into_response()
+    page(&d.name, Some(&auth.csrf), body).into_response()
 }
 
 fn results_table(results: &[CheckResult], older: bool) -> Markup {

@@ -109,5 +109,5 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
             }
         }
     };
-    page("Monitors", true, body).into_response()
+    page("Monitors", Some(&auth.csrf), body).into_response()
 }

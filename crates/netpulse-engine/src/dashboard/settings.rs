@@ -141,7 +141,7 @@ fn render(
             button type="submit" { "Save defaults" }
         }
     };
-    (status, page("Alerting defaults", true, body)).into_response()
+    (status, page("Alerting defaults", Some(&auth.csrf), body)).into_response()
 }
 
 fn field(

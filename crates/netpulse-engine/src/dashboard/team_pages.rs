@@ -1,25 +1,26 @@
 //! Signed-in dashboard pages about the organisation's people and access: `/members`
 //! (members and their roles, pending invitations for admins) and `/tokens` (API tokens for
 //! admins, with last use). They read through the same store calls as the API and show
-//! e-mail addresses only as `api::audience` allows. Two forms on `/members` — inviting by
-//! e-mail (admins) and switching to another of one's organisations — carry the session's
-//! CSRF token and are checked like the API's cookie-authenticated changes; so do the
-//! `/tokens` forms, which create (shown once) and revoke through the API's own functions
-//! (`accounts::tokens::{create_from, revoke_by_id}`).
+//! e-mail addresses only as `api::audience` allows. The forms on `/members` — inviting by
+//! e-mail, changing a member's role, removing a member, revoking an invitation (admins) and
+//! switching to another of one's organisations — and the `/tokens` forms (create, shown
+//! once; revoke) all go through [`submitted`] (CSRF, bearer refusal) and then the API's own
+//! functions (`accounts::members`, `accounts::tokens`), so the rules and messages are the
+//! API's.
 
+use super::form_fields::FormValues;
 use super::forms::{submitted, Submitted};
 use super::{page, signed_in, SignedIn};
+use crate::accounts::members;
 use crate::api::audience;
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::store::{Role, Scope};
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use crate::store::{MemberChange, Role, Scope};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use netpulse_core::Timestamp;
-use serde::Deserialize;
 
 fn when(t: Option<Timestamp>) -> String {
     t.map_or_else(|| "never".into(), |t| t.to_string())
@@ -43,42 +44,46 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let session = super::account_pages::login_session(&s, &headers).await;
-    let orgs = match &session {
-        Some(sess) => s.store.memberships(&sess.user).await.unwrap_or_default(),
-        None => Vec::new(),
+    let orgs = match &auth.caller.via {
+        crate::api::Via::Session { user } => s.store.memberships(user).await.unwrap_or_default(),
+        _ => Vec::new(),
     };
-    let csrf = session.as_ref().map(|x| x.csrf.clone()).unwrap_or_default();
     let body = html! {
         @if auth.caller.is_demo() { (crate::demo::banner()) }
         h1 { "Members" }
         @if members.is_empty() { p.empty { "No members yet." } }
         table #members hidden[members.is_empty()] {
-            thead { tr { th { "E-mail" } th { "Role" } th { "Joined" } } }
+            thead { tr { th { "E-mail" } th { "Role" } th { "Joined" } @if admin { th { "Manage" } } } }
             tbody { @for m in &members { tr {
                 td { (audience::email(&m.email, auth.caller.audience())) }
                 td { (m.role.as_str()) }
                 td { (m.joined_at) }
+                @if admin { td { (member_controls(&auth, m)) } }
             } } }
         }
         @if admin {
+            p.sub { "Only owners change or remove owners; the last owner stays until another member is made an owner. A removed member's sessions and API tokens here stop working at once." }
             h2 { "Pending invitations" }
             @if invitations.is_empty() { p.empty { "None." } }
             table #invitations hidden[invitations.is_empty()] {
-                thead { tr { th { "E-mail" } th { "Role" } th { "Expires" } } }
-                tbody { @for i in &invitations { tr { td { (i.email) } td { (i.role.as_str()) } td { (i.expires_at) } } } }
+                thead { tr { th { "E-mail" } th { "Role" } th { "Expires" } th {} } }
+                tbody { @for i in &invitations { tr {
+                    td { (i.email) } td { (i.role.as_str()) } td { (i.expires_at) }
+                    td { form.inline method="post" action={ "/invitations/" (i.id) "/revoke" } {
+                        input type="hidden" name="csrf" value=(auth.csrf);
+                        button.link type="submit" { "Revoke" }
+                    } }
+                } } }
             }
-            @if session.is_some() {
-                form.login #invite method="post" action="/members/invite" {
-                    input type="hidden" name="csrf" value=(csrf);
-                    label for="email" { "Invite by e-mail" }
-                    input #email type="email" name="email" required;
-                    label for="role" { "Role" }
-                    select #role name="role" {
-                        @for r in ["viewer", "member", "admin", "owner"] { option value=(r) selected[r == "member"] { (r) } }
-                    }
-                    button type="submit" { "Send the invitation" }
+            form.login #invite method="post" action="/members/invite" {
+                input type="hidden" name="csrf" value=(auth.csrf);
+                label for="email" { "Invite by e-mail" }
+                input #email type="email" name="email" required;
+                label for="role" { "Role" }
+                select #role name="role" {
+                    @for r in grantable(auth.caller.role) { option value=(r.as_str()) selected[r == Role::Member] { (r.as_str()) } }
                 }
+                button type="submit" { "Send the invitation" }
             }
         }
         @if orgs.len() > 1 {
@@ -87,7 +92,7 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
                 (o.tenant_name) " (" (o.role.as_str()) ") "
                 @if o.tenant_id == auth.caller.tenant_id { strong { "current" } } @else {
                     form.inline method="post" action="/members/switch" {
-                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="csrf" value=(auth.csrf);
                         input type="hidden" name="tenant" value=(o.tenant_id);
                         button.link type="submit" { "Switch" }
                     }
@@ -95,7 +100,34 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
             } } }
         }
     };
-    page("Members", true, body).into_response()
+    page("Members", Some(&auth.csrf), body).into_response()
+}
+
+/// The roles someone acting as `by` may give: at most their own.
+fn grantable(by: Role) -> impl Iterator<Item = Role> {
+    [Role::Viewer, Role::Member, Role::Admin, Role::Owner].into_iter().filter(move |r| *r <= by)
+}
+
+/// An admin's forms on one member's row: change the role, remove. None on an owner's row
+/// for an admin (only owners change owners).
+fn member_controls(auth: &SignedIn, m: &crate::store::Member) -> maud::Markup {
+    if m.role > auth.caller.role {
+        return html! { span.sub { "only owners change owners" } };
+    }
+    html! {
+        form.inline method="post" action={ "/members/" (m.user_id) "/role" } {
+            input type="hidden" name="csrf" value=(auth.csrf);
+            select name="role" aria-label="New role" {
+                @for r in grantable(auth.caller.role) { option value=(r.as_str()) selected[r == m.role] { (r.as_str()) } }
+            }
+            button.link type="submit" { "Change role" }
+        }
+        " "
+        form.inline method="post" action={ "/members/" (m.user_id) "/remove" } {
+            input type="hidden" name="csrf" value=(auth.csrf);
+            button.link type="submit" { "Remove" }
+        }
+    }
 }
 
 /// `GET /tokens`: a form to create a token (read only, for viewers); the list with revoke
@@ -194,88 +226,105 @@ async fn tokens_page(
             }
         }
     };
-    (status, page("API tokens", true, body)).into_response()
+    (status, page("API tokens", Some(&auth.csrf), body)).into_response()
 }
 
-/// A dashboard form's fields. Bearer tokens get the API's refusal before the body is read.
-fn form_of<T>(headers: &HeaderMap, form: Result<Form<T>, FormRejection>) -> Result<T, Box<Response>> {
-    if let Some(refused) = super::forms::bearer_refused(headers) {
-        return Err(Box::new(refused));
-    }
-    form.map(|Form(f)| f).map_err(|e| Box::new(failed(ApiError::bad_request(e.body_text()))))
-}
-
-/// The signed-in person behind a dashboard form: a live login session whose CSRF token the
-/// form carries; without a session, the sign-in page.
-async fn form_caller(s: &AppState, headers: &HeaderMap, csrf: &str) -> Result<crate::api::Caller, Response> {
-    let Some(session) = super::account_pages::login_session(s, headers).await else {
-        return Err(Redirect::to("/login").into_response());
-    };
-    if !crate::api::same_secret(csrf.as_bytes(), session.csrf.as_bytes()) {
-        let body = html! { h1 { "Form expired" } p { "Reload the page and send the form again." } };
-        return Err((StatusCode::FORBIDDEN, page("Form expired", true, body)).into_response());
-    }
-    Ok(crate::api::Caller {
-        tenant_id: session.tenant_id,
-        role: session.role,
-        verified: session.verified,
-        via: crate::api::Via::Session { user: session.user },
-    })
-}
-
-fn failed(e: ApiError) -> Response {
+fn failed(auth: &SignedIn, e: ApiError) -> Response {
     let body = html! { h1 { "Not done" } p.error role="alert" { (e.message) } p { a href="/members" { "Back" } } };
-    (e.status, page("Not done", true, body)).into_response()
+    (e.status, page("Not done", Some(&auth.csrf), body)).into_response()
 }
 
-#[derive(Deserialize)]
-pub struct InviteForm {
-    csrf: String,
-    email: String,
-    role: Role,
+/// After a change on the members page: back to it, or the error.
+fn done(auth: &SignedIn, r: Result<(), ApiError>) -> Response {
+    match r {
+        Ok(()) => Redirect::to("/members").into_response(),
+        Err(e) => failed(auth, e),
+    }
+}
+
+/// The `role` field of a members-page form.
+fn role_field(values: &FormValues) -> Result<Role, ApiError> {
+    let raw = values.get("role").map(String::as_str).unwrap_or("");
+    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+        .map_err(|_| ApiError::invalid("role", "must be one of viewer, member, admin, owner"))
 }
 
 /// `POST /members/invite`.
-pub async fn invite(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<InviteForm>, FormRejection>,
-) -> Response {
-    let f = match form_of(&headers, form) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
-    let caller = match form_caller(&s, &headers, &f.csrf).await {
-        Ok(c) => c,
+pub async fn invite(State(s): State<AppState>, headers: HeaderMap, form: Submitted) -> Response {
+    let (auth, values) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    match crate::accounts::members::send_invitation(&s, &caller, &f.email, f.role).await {
-        Ok(_) => Redirect::to("/members").into_response(),
-        Err(e) => failed(e),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct SwitchForm {
-    csrf: String,
-    tenant: String,
+    let email = values.get("email").map(String::as_str).unwrap_or("");
+    let sent = match role_field(&values) {
+        Ok(role) => members::send_invitation(&s, &auth.caller, email, role).await.map(drop),
+        Err(e) => Err(e),
+    };
+    done(&auth, sent)
 }
 
 /// `POST /members/switch`: the session moves to another of the user's organisations.
-pub async fn switch(
+pub async fn switch(State(s): State<AppState>, headers: HeaderMap, form: Submitted) -> Response {
+    let (auth, values) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !auth.caller.is_session() {
+        return failed(&auth, ApiError::forbidden("only a signed-in person can switch organisations"));
+    }
+    let tenant = values.get("tenant").map(String::as_str).unwrap_or("");
+    match members::switch_to(&s, &headers, tenant).await {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => failed(&auth, e),
+    }
+}
+
+/// `POST /members/{id}/role`: through the API's rules (`accounts::members::change_member`).
+pub async fn set_role(
     State(s): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<SwitchForm>, FormRejection>,
+    Path(id): Path<String>,
+    form: Submitted,
 ) -> Response {
-    let f = match form_of(&headers, form) {
-        Ok(f) => f,
-        Err(r) => return *r,
+    let (auth, values) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if let Err(r) = form_caller(&s, &headers, &f.csrf).await {
-        return r;
-    }
-    match crate::accounts::members::switch_to(&s, &headers, &f.tenant).await {
-        Ok(()) => Redirect::to("/").into_response(),
-        Err(e) => failed(e),
-    }
+    let changed = async {
+        let user = members::member_of(&s, &auth.caller, &id).await?;
+        members::change_member(&s, &auth.caller, &user, MemberChange::SetRole(role_field(&values)?)).await
+    };
+    done(&auth, changed.await)
+}
+
+/// `POST /members/{id}/remove`.
+pub async fn remove(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Submitted,
+) -> Response {
+    let (auth, _) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let removed = async {
+        let user = members::member_of(&s, &auth.caller, &id).await?;
+        members::change_member(&s, &auth.caller, &user, MemberChange::Remove).await
+    };
+    done(&auth, removed.await)
+}
+
+/// `POST /invitations/{id}/revoke`.
+pub async fn revoke_invitation(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Submitted,
+) -> Response {
+    let (auth, _) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    done(&auth, members::revoke_invitation_by_id(&s, &auth.caller, &id).await)
 }

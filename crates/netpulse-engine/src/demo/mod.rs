@@ -71,13 +71,18 @@ pub fn banner() -> maud::Markup {
     }
 }
 
-/// `GET /demo`: become the demo visitor (a cookie) and go to the dashboard.
-pub async fn enter(State(s): State<AppState>) -> Response {
+/// `GET /demo`: become the demo visitor (a cookie) and go to the dashboard. A browser
+/// signed in to an organisation stays signed in (sign out first to see the demo): another
+/// site's link to `/demo` must not replace a session cookie, which would sign the person out.
+pub async fn enter(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if !s.config.accounts.demo {
         return ApiError::new(StatusCode::NOT_FOUND, "not_found", "the demo is not enabled on this install")
             .into_response();
     }
-    let secure = if s.base_url.starts_with("https://") { "; Secure" } else { "" };
+    if !is_demo_request(&headers) && crate::dashboard::signed_in(&s, &headers).await.is_ok() {
+        return Redirect::to("/").into_response();
+    }
+    let secure = crate::accounts::secure_attribute(&s.base_url);
     let cookie = format!(
         "{}={COOKIE_VALUE}; HttpOnly; SameSite=Lax; Path=/; Max-Age=86400{secure}",
         crate::accounts::SESSION_COOKIE
@@ -88,8 +93,12 @@ pub async fn enter(State(s): State<AppState>) -> Response {
 }
 
 /// `GET /demo/leave`: drop the demo cookie (it changes nothing on the server, so it is a
-/// link, not a form the read-only rule would refuse).
-pub async fn leave() -> Response {
+/// link, not a form the read-only rule would refuse). Any other cookie stays: a link from
+/// another site cannot sign anyone out.
+pub async fn leave(headers: HeaderMap) -> Response {
+    if !is_demo_request(&headers) {
+        return Redirect::to("/").into_response();
+    }
     let mut r = Redirect::to("/login").into_response();
     let cookie = format!("{}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0", crate::accounts::SESSION_COOKIE);
     r.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("cookie is ASCII"));

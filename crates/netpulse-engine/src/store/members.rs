@@ -28,6 +28,22 @@ pub enum InvitationUse {
     },
     Expired,
     AlreadyUsed,
+    /// An admin revoked it before it was used.
+    Revoked,
+    Unknown,
+}
+
+/// What an invitation token would do if presented now (read only, for the page its link
+/// opens).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvitationState {
+    /// It can be accepted, giving `role`.
+    Pending {
+        role: Role,
+    },
+    Expired,
+    AlreadyUsed,
+    Revoked,
     Unknown,
 }
 
@@ -46,4 +62,101 @@ pub struct Member {
     pub email: String,
     pub role: Role,
     pub joined_at: Timestamp,
+}
+
+/// A change of one membership asked for by someone acting with the role `by`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Give the member this role.
+    SetRole(Role),
+    /// Remove the member from the organisation.
+    Remove,
+}
+
+/// What a membership change did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberChangeOutcome {
+    /// Done; `tokens` of the member's API tokens were revoked (removal) or lowered to the
+    /// new role (demotion).
+    Done {
+        tokens: usize,
+    },
+    /// The user is not a member of this organisation.
+    NotMember,
+    Refused(MemberRefusal),
+}
+
+/// Why a membership change is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberRefusal {
+    /// The organisation would be left without an owner.
+    LastOwner,
+    /// Only owners change or remove an owner.
+    OwnerByNonOwner,
+    /// Only owners make someone an owner.
+    PromoteToOwner,
+}
+
+/// The rules of membership changes, applied by each store inside the transaction that
+/// makes the change (so two owners demoting each other at once cannot leave none):
+/// owners may change anyone, admins may not touch owners nor make one, and the last owner
+/// is never demoted or removed. `owners` is the number of owners the organisation has now.
+pub fn check_member_change(change: MemberChange, current: Role, owners: usize, by: Role) -> Result<(), MemberRefusal> {
+    if by < Role::Owner {
+        if current == Role::Owner {
+            return Err(MemberRefusal::OwnerByNonOwner);
+        }
+        if change == MemberChange::SetRole(Role::Owner) {
+            return Err(MemberRefusal::PromoteToOwner);
+        }
+    }
+    let stays_owner = change == MemberChange::SetRole(Role::Owner);
+    if current == Role::Owner && !stays_owner && owners <= 1 {
+        return Err(MemberRefusal::LastOwner);
+    }
+    Ok(())
+}
+
+/// The stored role names above `role`, for lowering API tokens when their creator is
+/// demoted.
+pub fn roles_above(role: Role) -> Vec<&'static str> {
+    [Role::Viewer, Role::Member, Role::Admin, Role::Owner].into_iter().filter(|r| *r > role).map(Role::as_str).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MemberChange::*;
+    use Role::*;
+
+    #[test]
+    fn membership_changes_follow_the_owner_rules() {
+        let cases = [
+            // change, current, owners, by, expected
+            (SetRole(Viewer), Member, 1, Admin, Ok(())),
+            (Remove, Admin, 1, Admin, Ok(())),
+            (SetRole(Owner), Member, 1, Admin, Err(MemberRefusal::PromoteToOwner)),
+            (SetRole(Admin), Owner, 2, Admin, Err(MemberRefusal::OwnerByNonOwner)),
+            (Remove, Owner, 2, Admin, Err(MemberRefusal::OwnerByNonOwner)),
+            (SetRole(Owner), Member, 1, Owner, Ok(())),
+            (SetRole(Admin), Owner, 2, Owner, Ok(())),
+            (SetRole(Admin), Owner, 1, Owner, Err(MemberRefusal::LastOwner)),
+            (Remove, Owner, 1, Owner, Err(MemberRefusal::LastOwner)),
+            (SetRole(Owner), Owner, 1, Owner, Ok(())),
+            (Remove, Owner, 2, Owner, Ok(())),
+        ];
+        for (change, current, owners, by, expected) in cases {
+            assert_eq!(
+                check_member_change(change, current, owners, by),
+                expected,
+                "{change:?} of {current:?} by {by:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn roles_above_a_role_are_the_stronger_ones() {
+        assert_eq!(roles_above(Member), ["admin", "owner"]);
+        assert!(roles_above(Owner).is_empty());
+    }
 }

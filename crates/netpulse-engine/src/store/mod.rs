@@ -15,7 +15,10 @@ pub mod postgres;
 pub mod settings;
 pub mod sqlite;
 
-pub use members::{Invitation, InvitationUse, Member, Membership};
+pub use members::{
+    check_member_change, Invitation, InvitationState, InvitationUse, Member, MemberChange, MemberChangeOutcome,
+    MemberRefusal, Membership,
+};
 pub use settings::AlertingDefaults;
 
 use async_trait::async_trait;
@@ -83,6 +86,9 @@ pub struct TokenAuth {
     /// The role the token acts with: a read token is a viewer; a write token has the role
     /// of the member who created it (the bootstrap token: admin).
     pub role: Role,
+    /// The person whose token it is (none for the bootstrap token and tokens made before
+    /// creators were recorded).
+    pub created_by: Option<UserId>,
 }
 
 impl TokenAuth {
@@ -198,6 +204,9 @@ pub struct TokenRecord {
     pub role: Role,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
+    /// The person whose token it is: removing them from the organisation revokes it, and
+    /// demoting them lowers its role (none for the bootstrap token).
+    pub created_by: Option<UserId>,
 }
 
 /// A stored monitor.
@@ -584,8 +593,23 @@ pub trait Store: Send + Sync + 'static {
     // --- members and invitations of a tenant
     async fn list_members(&self, t: &TenantId) -> StoreResult<Vec<Member>>;
     async fn create_invitation(&self, t: &TenantId, inv: &Invitation, token_hash: &str) -> StoreResult<()>;
-    /// Invitations not accepted yet (expired ones included), oldest first.
+    /// Invitations neither accepted nor revoked (expired ones included), oldest first.
     async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>>;
+    /// What the invitation token with this hash would do if presented at `now`.
+    async fn invitation_state(&self, token_hash: &str, now: Timestamp) -> StoreResult<InvitationState>;
+    /// Revoke a pending invitation of `t`; `false` when `t` has no such pending one.
+    async fn revoke_invitation(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Change `user`'s membership of `t`, asked by someone acting with the role `by`, under
+    /// [`check_member_change`] in one transaction. Removal also revokes the user's sessions
+    /// in `t` and the API tokens of `t` they created; a demotion lowers those tokens' role.
+    async fn change_member(
+        &self,
+        t: &TenantId,
+        user: &UserId,
+        change: MemberChange,
+        by: Role,
+        now: Timestamp,
+    ) -> StoreResult<MemberChangeOutcome>;
     /// Use an invitation once, atomically: mark it accepted by `user` and add the membership.
     async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse>;
     /// The unexpired, unrevoked session with this hash, with the member's current role.

@@ -1,7 +1,8 @@
 //! Accounts end to end: register → the verification mail arrives at an in-test SMTP server →
 //! verify → login → create a monitor with the CSRF header → logout; refused verification
-//! links; CSRF refusal; enumeration-safe login answers; login rate limiting; viewers' 403s;
-//! and tenant isolation generated over the API route table.
+//! links; CSRF refusal; enumeration-safe login and registration answers (a taken address
+//! gets a notice by mail instead); login rate limiting; viewers' 403s; and tenant isolation
+//! generated over the route tables (every API route and dashboard page or form with an id).
 
 use crate::channels::{smtp_server, unqp};
 use crate::harness::*;
@@ -269,6 +270,13 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
     let (status, page) = b("POST", "/api/v1/status-pages".into(), Some(page_body)).await;
     assert_eq!(status, 201, "B's status page: {page}");
     let page = page["id"].as_str().unwrap().to_owned();
+    let (_, members) = bob.call(&app, "GET", "/api/v1/members", None).await;
+    let bob_id = members["data"][0]["user_id"].as_str().unwrap_or_else(|| panic!("B's owner: {members}")).to_owned();
+    let (status, inv) = bob
+        .call(&app, "POST", "/api/v1/invitations", Some(json!({ "email": "guest@example.com", "role": "viewer" })))
+        .await;
+    assert_eq!(status, 201, "B's invitation: {inv}");
+    let inv = inv["id"].as_str().unwrap().to_owned();
 
     let snapshot = || async {
         let mut all = Vec::new();
@@ -279,6 +287,8 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             format!("/api/v1/monitors/{mon}/maintenance"),
             "/api/v1/tokens".to_owned(),
             format!("/api/v1/status-pages/{page}"),
+            "/api/v1/members".to_owned(),
+            "/api/v1/invitations".to_owned(),
         ] {
             let (_, mut v) = b("GET", p, None).await;
             for volatile in
@@ -303,13 +313,49 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             "maintenance" => &mw,
             "tokens" => &tok_id,
             "status-pages" => &page,
+            "members" => &bob_id,
+            "invitations" => &inv,
             other => panic!("route {path} takes an id of `{other}`: add it to this test"),
         };
         let url = path.replace("{id}", id);
-        let body = matches!(method.as_str(), "POST" | "PATCH").then(|| json!({ "name": "hijacked" }));
+        let body = match (method.as_str(), path.contains("/members/")) {
+            ("PATCH", true) => Some(json!({ "role": "viewer" })),
+            ("POST" | "PATCH", _) => Some(json!({ "name": "hijacked" })),
+            _ => None,
+        };
         let (status, json) = app.call(method, &url, body, Some(TOKEN)).await;
         assert_eq!(status, 404, "tenant A reached {method} {url}: {json}");
     }
+
+    // The dashboard's pages and forms that take an id, as a signed-in owner of A. Public
+    // pages are not tenant-scoped: a status page is public by its slug, a badge by its key.
+    verify_directly(&app, "first@example.com").await;
+    let a = browser(&app, "first@example.com").await;
+    let mut pages = 0;
+    for r in crate::routes::all().into_iter().filter(|r| r.dashboard && r.path.contains("{id}")) {
+        let segment = r.path.split('/').nth(1).unwrap();
+        let id = match segment {
+            "monitors" => &mon,
+            "channels" => &ch,
+            "incidents" => &inc,
+            "maintenance" => &mw,
+            "tokens" => &tok_id,
+            "members" => &bob_id,
+            "invitations" => &inv,
+            "badge" => continue,
+            other => panic!("dashboard route {} takes an id of `{other}`: add it to this test", r.path),
+        };
+        let url = r.path.replace("{id}", id);
+        let (status, body, _) = if r.is_mutation() {
+            let fields = [("csrf", a.csrf.as_str()), ("name", "hijacked"), ("role", "viewer"), ("monitor", &mon)];
+            app.post_form(&url, &fields, &[("cookie", &a.cookie)]).await
+        } else {
+            app.raw("GET", &url, None, &[("cookie", &a.cookie)]).await
+        };
+        assert_eq!(status, 404, "tenant A's session reached {} {url}: {body}", r.method);
+        pages += 1;
+    }
+    assert!(pages >= 12, "{pages} dashboard routes checked");
     assert_eq!(snapshot().await, before, "nothing of B changed");
     assert_eq!(b("GET", "/api/v1/tokens".into(), None).await.1["tokens"].as_array().map(Vec::len), Some(1));
 }
@@ -340,4 +386,50 @@ async fn an_expired_session_is_refused() {
     };
     assert_eq!(me("nps_live").await, 200);
     assert_eq!(me("nps_expired").await, 401, "a session past its expiry no longer authenticates");
+}
+
+/// The texts of the mails `to` received so far.
+fn mails_to(mails: &crate::recovery::Mails, to: &str) -> Vec<String> {
+    let rcpt = format!("<{to}>");
+    let mails = mails.lock().unwrap();
+    mails.iter().filter(|m| m.rcpt.contains(&rcpt)).map(|m| unqp(m.data.split_once("\r\n\r\n").unwrap().1)).collect()
+}
+
+#[tokio::test]
+async fn registering_a_taken_address_answers_like_a_new_one_and_mails_its_owner_a_notice() {
+    let (app, mails) = crate::recovery::app_with_mail().await;
+    assert_eq!(register(&app, "taken@example.com", "Original").await.0, 202);
+    wait_for(10, "the first verification mail", || async { mails_to(&mails, "taken@example.com").pop() }).await;
+
+    let again =
+        json!({ "email": "Taken@Example.com", "password": "another password entirely", "organisation": "Copy" });
+    let taken = app.call("POST", "/api/v1/auth/register", Some(again), None).await;
+    let fresh = register(&app, "fresh@example.com", "Fresh").await;
+    assert_eq!(taken, fresh, "the same status and body for a taken and a new address");
+    assert_eq!(taken.0, 202);
+
+    let fresh_mail =
+        wait_for(10, "the new address's mail", || async { mails_to(&mails, "fresh@example.com").pop() }).await;
+    assert!(fresh_mail.contains("/verify?token="), "a new address gets its verification link: {fresh_mail}");
+    let notice = wait_for(10, "the notice to the taken address", || async {
+        let all = mails_to(&mails, "taken@example.com");
+        (all.len() == 2).then(|| all[1].clone())
+    })
+    .await;
+    assert!(notice.contains("Someone tried to create a NetPulse account"), "{notice}");
+    assert!(notice.contains(&app.url("/login")) && notice.contains(&app.url("/forgot")), "{notice}");
+    assert!(!notice.contains("token="), "the notice carries no link that does anything: {notice}");
+
+    let (status, _, _) = login(&app, "taken@example.com", "another password entirely").await;
+    assert_eq!(status, 401, "the attempt changed nothing");
+    let owner = browser(&app, "taken@example.com").await;
+    let (_, orgs) = owner.call(&app, "GET", "/api/v1/auth/organisations", None).await;
+    assert_eq!(orgs["data"].as_array().map(Vec::len), Some(1), "no organisation was added: {orgs}");
+
+    // The sign-up page answers alike as well.
+    let form = |email: &'static str| [("email", email), ("password", PASSWORD), ("organisation", "Page")];
+    let page_taken = crate::signed_out_forms::submit(&app, "/signup", "/signup", &form("taken@example.com"), "").await;
+    let page_fresh = crate::signed_out_forms::submit(&app, "/signup", "/signup", &form("page@example.com"), "").await;
+    assert_eq!((page_taken.0, &page_taken.1), (page_fresh.0, &page_fresh.1), "the same page");
+    assert!(page_taken.0 == 200 && page_taken.1.contains("Check your e-mail"), "{}", page_taken.1);
 }

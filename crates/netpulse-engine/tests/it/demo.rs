@@ -1,12 +1,12 @@
 //! The read-only demo and what restricted readers see, generated over the route table
 //! (`routes.rs`): the demo is seeded (idempotently), labelled, pages nobody and is never
-//! checked; every mutating route, API or dashboard, answers the demo visitor 403
-//! `demo_read_only` and changes nothing; viewers get 403 `forbidden` on every mutation of
-//! their organisation; and no answer to the demo visitor or a viewer contains a secret
-//! planted in the fixtures.
+//! checked; a link to `/demo` or `/demo/leave` does not sign a signed-in browser out; every
+//! mutating route, API or dashboard, answers the demo visitor 403 `demo_read_only` and
+//! changes nothing; viewers get 403 `forbidden` on every mutation of their organisation;
+//! and no answer to the demo visitor or a viewer contains a secret planted in the fixtures.
 
 use crate::harness::*;
-use crate::routes::{self, Route};
+use crate::routes::{self, fill, placeholder, Route};
 use netpulse_engine::demo::seed::{seed, Seeded, PLANTED_SECRETS};
 use serde_json::{json, Value};
 
@@ -31,31 +31,6 @@ async fn demo_json(app: &TestApp, path: &str) -> Value {
 fn ids(list: &Value) -> Vec<String> {
     let rows = list["data"].as_array().cloned().unwrap_or_default();
     rows.iter().filter_map(|r| r["id"].as_str().map(str::to_owned)).collect()
-}
-
-/// A route's path with its parameters filled in from `pick(segment)`.
-fn fill(r: &Route, pick: &dyn Fn(&str) -> String) -> String {
-    let segs: Vec<&str> = r.path.split('/').collect();
-    let mut out = Vec::new();
-    for (i, s) in segs.iter().enumerate() {
-        out.push(match *s {
-            "{id}" | "{token}" | "{slug}" => pick(segs[i - 1]),
-            other => other.to_owned(),
-        });
-    }
-    out.join("/")
-}
-
-/// A well-formed id of a kind, for routes whose rows a reader has none of.
-fn placeholder(segment: &str) -> String {
-    let prefix = match segment {
-        "monitors" | "badge" => "mon_",
-        "channels" => "ch_",
-        "incidents" => "inc_",
-        "tokens" => "tok_",
-        _ => "x_",
-    };
-    format!("{prefix}{}", "0".repeat(26))
 }
 
 /// Everything a demo visitor can read of the demo, for before/after comparison.
@@ -145,6 +120,24 @@ async fn every_change_by_the_demo_visitor_is_refused_and_changes_nothing() {
     assert_eq!(demo_snapshot(&app).await, before, "the demo is unchanged");
     let (status, _) = demo_get(&app, "/api/v1/tokens").await;
     assert_eq!(status, 403, "the demo has no tokens to list");
+}
+
+#[tokio::test]
+async fn links_to_the_demo_neither_replace_nor_drop_a_signed_in_browsers_session() {
+    let app = demo_app().await;
+    crate::accounts::register(&app, "owner@example.com", "A").await;
+    let owner = crate::accounts::browser(&app, "owner@example.com").await;
+    for link in ["/demo", "/demo/leave"] {
+        let (status, _, headers) = app.raw("GET", link, None, &[("cookie", &owner.cookie)]).await;
+        assert_eq!(status, 303, "GET {link}");
+        assert!(headers.get("set-cookie").is_none(), "GET {link} leaves the session cookie alone: {headers:?}");
+        assert_eq!(headers.get("location").unwrap(), "/", "back to the own dashboard");
+    }
+    let (status, me) = owner.call(&app, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("owner")), "{me}");
+    let (_, _, headers) = app.raw("GET", "/demo/leave", None, &[("cookie", DEMO)]).await;
+    let set = headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(set.starts_with("np_session=;") && set.contains("Max-Age=0"), "the demo visitor leaves: {set}");
 }
 
 #[tokio::test]

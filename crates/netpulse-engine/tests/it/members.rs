@@ -2,10 +2,13 @@
 //! arrives, its link works once and gives the invited role; a user of several organisations
 //! switches between them and the API and the dashboard follow; invitations are for admins
 //! and owners and give at most their own role; viewers see no member's e-mail address.
+//! Member management: roles change and members leave under the owner rules (the last owner
+//! stays), a removed member's sessions and tokens stop at once, a demoted member's tokens
+//! lose the role, and a revoked invitation's link says so and joins nobody.
 
 use crate::accounts::{browser, register, verify_directly, Browser};
 use crate::harness::*;
-use crate::recovery::{app_with_mail, cookies_of, token_in_mail};
+use crate::recovery::{app_with_mail, cookies_of, token_in_mail, Mails};
 use crate::signed_out_forms::submit;
 use netpulse_engine::store::{Invitation, Role};
 use serde_json::{json, Value};
@@ -150,15 +153,16 @@ async fn the_invitation_page_joins_and_switches_the_dashboard() {
     let cookie = cookies_of(&headers);
     let invite_page = format!("/invite?token={token}");
     let (_, page, _) = app.raw("GET", &invite_page, None, &[("cookie", &cookie)]).await;
-    assert!(page.contains("Join the organisation"), "{page}");
+    assert!(page.contains("Join the organisation") && page.contains("<strong>member</strong>"), "{page}");
     let (status, _, _) = submit(&app, &invite_page, "/invite", &[("token", &token)], &cookie).await;
     assert_eq!(status, 303);
     let (_, me, _) = app.raw("GET", "/api/v1/auth/me", None, &[("cookie", &cookie)]).await;
     let (_, owner_me) = owner.call(&app, "GET", "/api/v1/auth/me", None).await;
     let me: Value = serde_json::from_str(&me).unwrap();
     assert_eq!((me["tenant"].clone(), me["role"].as_str()), (owner_me["tenant"].clone(), Some("member")), "{me}");
-    let (status, page, _) = submit(&app, &invite_page, "/invite", &[("token", &token)], &cookie).await;
-    assert!(status == 410 && page.contains("already accepted"), "{status}: {page}");
+    let (status, page, _) = app.raw("GET", &invite_page, None, &[("cookie", &cookie)]).await;
+    assert!(status == 410 && page.contains("already accepted"), "the used link says so: {status}: {page}");
+    assert!(!page.contains("Join the organisation"), "{page}");
 }
 
 #[tokio::test]
@@ -186,4 +190,193 @@ async fn unverified_accounts_send_no_invitations_nor_make_write_tokens_and_invit
     };
     assert_eq!((refused.0, refused.1["error"]["code"].as_str()), (429, Some("rate_limited")), "{}", refused.1);
     assert!(sent >= 10, "{sent} invitations went out before the limit");
+}
+
+/// `email` (registered and verified, founding its own organisation) invited by `by` as
+/// `role`, joined, and switched into `by`'s organisation; its browser.
+async fn joined(app: &TestApp, mails: &Mails, by: &Browser, email: &str, role: &str) -> Browser {
+    register(app, email, email).await;
+    verify_directly(app, email).await;
+    assert_eq!(invite(app, by, email, role).await.0, 201);
+    let token = token_in_mail(mails, email, "/invite?token=", 0).await;
+    let b = browser(app, email).await;
+    let (status, j) = b.call(app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": token }))).await;
+    assert_eq!(status, 200, "{j}");
+    assert_eq!(b.call(app, "POST", "/api/v1/auth/switch", Some(json!({ "tenant": j["tenant"] }))).await.0, 200);
+    b
+}
+
+/// The user id of `email` in `by`'s organisation's member list.
+async fn member_id(app: &TestApp, by: &Browser, email: &str) -> String {
+    let (_, list) = by.call(app, "GET", "/api/v1/members", None).await;
+    let rows = list["data"].as_array().unwrap();
+    let row = rows.iter().find(|m| m["email"] == email).unwrap_or_else(|| panic!("{email} in {list}"));
+    row["user_id"].as_str().unwrap().to_owned()
+}
+
+async fn set_role(app: &TestApp, by: &Browser, id: &str, role: &str) -> (u16, Value) {
+    by.call(app, "PATCH", &format!("/api/v1/members/{id}"), Some(json!({ "role": role }))).await
+}
+
+#[tokio::test]
+async fn roles_change_and_members_leave_under_the_owner_rules() {
+    let (app, mails) = app_with_mail().await;
+    register(&app, "owner@example.com", "A").await;
+    verify_directly(&app, "owner@example.com").await;
+    let owner = browser(&app, "owner@example.com").await;
+    let carol = joined(&app, &mails, &owner, "carol@example.com", "admin").await;
+    let dan = joined(&app, &mails, &owner, "dan@example.com", "member").await;
+    let (owner_id, carol_id, dan_id) = (
+        member_id(&app, &owner, "owner@example.com").await,
+        member_id(&app, &owner, "carol@example.com").await,
+        member_id(&app, &owner, "dan@example.com").await,
+    );
+
+    // The last owner can be neither demoted nor removed, by anyone.
+    for (status, body) in [
+        set_role(&app, &owner, &owner_id, "admin").await,
+        owner.call(&app, "DELETE", &format!("/api/v1/members/{owner_id}"), None).await,
+    ] {
+        assert_eq!((status, body["error"]["code"].as_str()), (409, Some("last_owner")), "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("last owner"), "{body}");
+    }
+    // An admin touches no owner and makes none; members and viewers manage nobody.
+    let (status, body) = set_role(&app, &carol, &owner_id, "viewer").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("only an owner"), "{body}");
+    let (status, body) = carol.call(&app, "DELETE", &format!("/api/v1/members/{owner_id}"), None).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = set_role(&app, &carol, &dan_id, "owner").await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("role")), "{body}");
+    let (status, body) = set_role(&app, &dan, &carol_id, "viewer").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "a member: {body}");
+    let (_, me) = owner.call(&app, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!(me["role"], "owner", "nothing changed: {me}");
+
+    // A demoted admin's write token acts with the new role at once.
+    let (status, tok) =
+        carol.call(&app, "POST", "/api/v1/tokens", Some(json!({ "name": "ci", "scope": "write" }))).await;
+    assert_eq!(status, 201, "{tok}");
+    let carol_token = tok["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.call("GET", "/api/v1/tokens", None, Some(&carol_token)).await.0, 200, "acts as admin");
+    let (status, body) = set_role(&app, &owner, &carol_id, "member").await;
+    assert_eq!((status, body["role"].as_str()), (200, Some("member")), "{body}");
+    let (_, me) = carol.call(&app, "GET", "/api/v1/auth/me", None).await;
+    assert_eq!(me["role"], "member", "the session follows the new role: {me}");
+    assert_eq!(app.call("GET", "/api/v1/tokens", None, Some(&carol_token)).await.0, 403, "the token lost admin");
+    let (status, _) = app.call("POST", "/api/v1/monitors", Some(paused_monitor("by ci")), Some(&carol_token)).await;
+    assert_eq!(status, 201, "and still writes as a member");
+
+    // Removing a member ends their sessions and tokens here at once; they keep their own organisation.
+    let (status, tok) =
+        dan.call(&app, "POST", "/api/v1/tokens", Some(json!({ "name": "dan", "scope": "write" }))).await;
+    assert_eq!(status, 201, "{tok}");
+    let dan_token = tok["token"].as_str().unwrap().to_owned();
+    let (status, _) = owner.call(&app, "DELETE", &format!("/api/v1/members/{dan_id}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(dan.call(&app, "GET", "/api/v1/monitors", None).await.0, 401, "the session stopped");
+    assert_eq!(app.call("GET", "/api/v1/monitors", None, Some(&dan_token)).await.0, 401, "the token stopped");
+    let (_, members) = owner.call(&app, "GET", "/api/v1/members", None).await;
+    assert!(!members.to_string().contains("dan@example.com"), "{members}");
+    let (_, tokens) = owner.call(&app, "GET", "/api/v1/tokens", None).await;
+    assert!(!tokens.to_string().contains("\"dan\""), "no longer listed: {tokens}");
+    let dan_again = browser(&app, "dan@example.com").await;
+    let (_, orgs) = dan_again.call(&app, "GET", "/api/v1/auth/organisations", None).await;
+    assert_eq!(orgs["data"].as_array().map(Vec::len), Some(1), "only their own: {orgs}");
+    let (status, _) = owner.call(&app, "DELETE", &format!("/api/v1/members/{dan_id}"), None).await;
+    assert_eq!(status, 404, "no longer a member");
+
+    // With a second owner, the first may step down; then the second is the last.
+    assert_eq!(set_role(&app, &owner, &carol_id, "owner").await.0, 200);
+    assert_eq!(set_role(&app, &carol, &owner_id, "admin").await.0, 200, "an owner changes another owner");
+    let (status, body) = carol.call(&app, "DELETE", &format!("/api/v1/members/{carol_id}"), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("last_owner")), "{body}");
+}
+
+#[tokio::test]
+async fn a_revoked_invitation_is_gone_from_the_list_and_its_link_says_so() {
+    let (app, mails) = app_with_mail().await;
+    register(&app, "owner@example.com", "A").await;
+    register(&app, "eve@example.com", "E").await;
+    verify_directly(&app, "owner@example.com").await;
+    let owner = browser(&app, "owner@example.com").await;
+    let (status, inv) = invite(&app, &owner, "eve@example.com", "member").await;
+    assert_eq!(status, 201, "{inv}");
+    let token = token_in_mail(&mails, "eve@example.com", "/invite?token=", 0).await;
+    let revoke = format!("/api/v1/invitations/{}", inv["id"].as_str().unwrap());
+    let eve = browser(&app, "eve@example.com").await;
+    assert_eq!(eve.call(&app, "DELETE", &revoke, None).await.0, 404, "another organisation's invitation is unknown");
+
+    assert_eq!(owner.call(&app, "DELETE", &revoke, None).await.0, 204);
+    let (_, pending) = owner.call(&app, "GET", "/api/v1/invitations", None).await;
+    assert_eq!(pending["data"].as_array().map(Vec::len), Some(0), "{pending}");
+    assert_eq!(owner.call(&app, "DELETE", &revoke, None).await.0, 404, "revoked once");
+
+    let (status, body) = eve.call(&app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": token }))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (410, Some("invitation_revoked")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("was revoked"), "{body}");
+    let invite_page = format!("/invite?token={token}");
+    for cookie in ["", eve.cookie.as_str()] {
+        let (status, page, _) = app.raw("GET", &invite_page, None, &[("cookie", cookie)]).await;
+        assert!(status == 410 && page.contains("this invitation was revoked"), "the link says so: {status} {page}");
+        assert!(!page.contains("Join the organisation"), "{page}");
+    }
+    let guard = crate::signed_out_forms::form_guard(&app, "/login", "").await;
+    let jar = format!("{}; {}", eve.cookie, guard.0);
+    let fields = [("token", token.as_str()), ("csrf", guard.1.as_str())];
+    let (status, page, _) = app.post_form("/invite", &fields, &[("cookie", &jar)]).await;
+    assert!(status == 410 && page.contains("this invitation was revoked"), "{status}: {page}");
+    let (_, members) = owner.call(&app, "GET", "/api/v1/members", None).await;
+    assert!(!members.to_string().contains("eve@example.com"), "eve did not join: {members}");
+}
+
+/// A members-page form posted by `b` (its session's CSRF token unless `csrf` is given).
+async fn post_as(app: &TestApp, b: &Browser, path: &str, fields: &[(&str, &str)], csrf: Option<&str>) -> (u16, String) {
+    let mut all = fields.to_vec();
+    all.push(("csrf", csrf.unwrap_or(&b.csrf)));
+    let (status, page, _) = app.post_form(path, &all, &[("cookie", &b.cookie)]).await;
+    (status, page)
+}
+
+#[tokio::test]
+async fn the_members_page_changes_roles_removes_members_and_revokes_invitations() {
+    let (app, mails) = app_with_mail().await;
+    register(&app, "owner@example.com", "A").await;
+    verify_directly(&app, "owner@example.com").await;
+    let owner = browser(&app, "owner@example.com").await;
+    let dan = joined(&app, &mails, &owner, "dan@example.com", "member").await;
+    let dan_id = member_id(&app, &owner, "dan@example.com").await;
+    let (_, inv) = invite(&app, &owner, "frank@example.com", "viewer").await;
+    let inv_id = inv["id"].as_str().unwrap();
+
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &owner.cookie)]).await;
+    for form in [
+        format!("/members/{dan_id}/role"),
+        format!("/members/{dan_id}/remove"),
+        format!("/invitations/{inv_id}/revoke"),
+    ] {
+        assert!(page.contains(&format!("action=\"{form}\"")), "the page has {form}: {page}");
+    }
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &dan.cookie)]).await;
+    assert!(!page.contains("Change role") && !page.contains("/revoke"), "members manage nobody: {page}");
+
+    let role = format!("/members/{dan_id}/role");
+    let (status, page) = post_as(&app, &owner, &role, &[("role", "viewer")], Some("forged")).await;
+    assert!(status == 403 && page.contains("Form expired"), "{status}: {page}");
+    assert_eq!(dan.call(&app, "GET", "/api/v1/auth/me", None).await.1["role"], "member", "unchanged");
+    let (status, _) = post_as(&app, &owner, &role, &[("role", "viewer")], None).await;
+    assert_eq!(status, 303);
+    assert_eq!(dan.call(&app, "GET", "/api/v1/auth/me", None).await.1["role"], "viewer");
+    let owner_id = member_id(&app, &owner, "owner@example.com").await;
+    let (status, page) = post_as(&app, &owner, &format!("/members/{owner_id}/remove"), &[], None).await;
+    assert!(status == 409 && page.contains("last owner"), "{status}: {page}");
+
+    let (status, _) = post_as(&app, &owner, &format!("/invitations/{inv_id}/revoke"), &[], None).await;
+    assert_eq!(status, 303);
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &owner.cookie)]).await;
+    assert!(!page.contains("frank@example.com"), "the invitation is gone: {page}");
+    let (status, _) = post_as(&app, &owner, &format!("/members/{dan_id}/remove"), &[], None).await;
+    assert_eq!(status, 303);
+    let (status, _, _) = app.raw("GET", "/members", None, &[("cookie", &dan.cookie)]).await;
+    assert_eq!(status, 303, "the removed member's dashboard session is gone: to the sign-in page");
 }

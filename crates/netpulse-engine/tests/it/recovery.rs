@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-pub(crate) async fn app_with_mail() -> (TestApp, Arc<Mutex<Vec<Mail>>>) {
+/// What the in-test SMTP server received.
+pub(crate) type Mails = Arc<Mutex<Vec<Mail>>>;
+
+pub(crate) async fn app_with_mail() -> (TestApp, Mails) {
     let (port, mails) = smtp_server().await;
     let app = spawn_app_adjusted(|c| {
         (c.smtp.host, c.smtp.port, c.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
@@ -193,7 +196,13 @@ async fn the_dashboard_signs_in_by_password_and_resets_it_by_form() {
 
     let (_, _, headers) = sign_in(NEW_PASSWORD).await;
     let new = cookies_of(&headers);
-    let (status, _, _) = app.post_form("/logout", &[], &[("cookie", &new)]).await;
+    let (status, page, _) = app.post_form("/logout", &[], &[("cookie", &new)]).await;
+    assert!(status == 403 && page.contains("Form expired"), "a sign-out without the page's token: {status} {page}");
+    let (status, page, _) = app.raw("GET", "/", None, &[("cookie", &new)]).await;
+    assert_eq!(status, 200, "still signed in");
+    let sign_out = &page[page.find("id=\"sign-out\"").expect("the header's sign-out form")..];
+    let csrf = sign_out.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap();
+    let (status, _, _) = app.post_form("/logout", &[("csrf", csrf)], &[("cookie", &new)]).await;
     assert_eq!(status, 303);
     let (status, _, _) = app.raw("GET", "/api/v1/auth/me", None, &[("cookie", &new)]).await;
     assert_eq!(status, 401, "signing out of the dashboard revokes the session");

@@ -1,8 +1,9 @@
 //! The CSRF guard of the signed-out forms (sign-in by token or password, sign-up, forgot,
 //! reset, invitation): a submission without the page's pre-session cookie and the same value
 //! in its hidden `csrf` field — a login CSRF from another site — is refused with 403 and
-//! nothing happens; the same form fetched first, as a browser does, works. [`submit`] is how
-//! the other dashboard tests send these forms.
+//! nothing happens; the same form fetched first, as a browser does, works. Every cookie the
+//! engine sets (sessions, CSRF, pasted token, demo, pre-session) is `Secure` exactly when the
+//! public URL is https. [`submit`] is how the other dashboard tests send these forms.
 
 use crate::accounts::{browser, login, register, verify_directly, PASSWORD};
 use crate::channels::unqp;
@@ -17,7 +18,9 @@ pub(crate) async fn form_guard(app: &TestApp, page: &str, cookie: &str) -> (Stri
     assert_eq!(status, 200, "GET {page}: {body}");
     let set = cookies_of(&headers);
     assert!(set.starts_with("np_form="), "GET {page} sets the pre-session cookie: {set}");
-    let csrf = body.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next());
+    // The page's own form, not the header's sign-out form of a signed-in page.
+    let main = body.split("<main>").nth(1).unwrap_or(&body);
+    let csrf = main.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next());
     (set, csrf.expect("the form's hidden csrf field").to_owned())
 }
 
@@ -80,6 +83,41 @@ async fn the_pre_session_cookie_is_http_only_strict_short_lived_and_secure_over_
         let set = headers.get("set-cookie").unwrap().to_str().unwrap();
         for attribute in ["np_form=", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=3600", "Secure"] {
             assert!(set.contains(attribute), "GET {page}: {set}");
+        }
+    }
+}
+
+/// The `Set-Cookie` values of an answer.
+fn set_cookies(headers: &http::HeaderMap) -> Vec<String> {
+    headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn every_cookie_is_secure_over_https_and_only_then() {
+    for (public_url, secure) in [("https://np.example.test", true), ("http://np.example.test", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        config.http.public_url = public_url.into();
+        config.accounts.demo = true;
+        let app = spawn_app_with(config).await;
+        register(&app, "ada@example.com", "A").await;
+        let (_, _, api_login) = login(&app, "ada@example.com", PASSWORD).await;
+        let (_, _, form_login) =
+            submit(&app, "/login", "/login/password", &[("email", "ada@example.com"), ("password", PASSWORD)], "")
+                .await;
+        let (_, _, token_login) = submit(&app, "/login", "/login", &[("token", TOKEN)], "").await;
+        let (_, _, demo) = app.raw("GET", "/demo", None, &[]).await;
+        let mut all = Vec::new();
+        for (what, headers) in
+            [("API login", &api_login), ("sign-in form", &form_login), ("pasted token", &token_login), ("demo", &demo)]
+        {
+            let cookies = set_cookies(headers);
+            assert!(!cookies.is_empty(), "{what} sets a cookie");
+            all.extend(cookies.into_iter().map(|c| (what, c)));
+        }
+        assert!(all.iter().any(|(_, c)| c.starts_with("np_csrf=")), "{all:?}");
+        for (what, cookie) in &all {
+            assert_eq!(cookie.ends_with("; Secure"), secure, "{public_url}: {what} sets {cookie}");
         }
     }
 }

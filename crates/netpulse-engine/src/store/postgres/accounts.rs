@@ -247,8 +247,8 @@ pub async fn revoke_session(c: &Client, id_hash: &str, now: Timestamp) -> StoreR
 pub async fn create_token(c: &Client, t: &TenantId, rec: &TokenRecord, hash: &str) -> StoreResult<()> {
     let scope = rec.scope.as_str();
     c.execute_typed(
-        "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at, role) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at, role, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             (&rec.id.as_str(), Type::TEXT),
             (&t.as_str(), Type::TEXT),
@@ -257,6 +257,7 @@ pub async fn create_token(c: &Client, t: &TenantId, rec: &TokenRecord, hash: &st
             (&hash, Type::TEXT),
             (&rec.created_at.millis(), Type::INT8),
             (&rec.role.as_str(), Type::TEXT),
+            (&rec.created_by.as_ref().map(UserId::as_str), Type::TEXT),
         ],
     )
     .await?;
@@ -266,7 +267,7 @@ pub async fn create_token(c: &Client, t: &TenantId, rec: &TokenRecord, hash: &st
 pub async fn list_tokens(c: &Client, t: &TenantId) -> StoreResult<Vec<TokenRecord>> {
     let rows = c
         .query_typed(
-            "SELECT id, name, scope, created_at, last_used_at, role FROM api_tokens \
+            "SELECT id, name, scope, created_at, last_used_at, role, created_by FROM api_tokens \
              WHERE tenant_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
             &[(&t.as_str(), Type::TEXT)],
         )
@@ -281,6 +282,7 @@ pub async fn list_tokens(c: &Client, t: &TenantId) -> StoreResult<Vec<TokenRecor
                 role: TokenAuth::role_of(scope, r.try_get::<_, Option<&str>>(5)?),
                 created_at: Timestamp::from_millis(r.try_get(3)?),
                 last_used_at: r.try_get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
+                created_by: r.try_get::<_, Option<String>>(6)?.map(UserId::from_trusted),
             })
         })
         .collect()

@@ -87,7 +87,7 @@ pub async fn list_invitations(c: &mut Client, t: &TenantId) -> StoreResult<Vec<I
     let rows = tx
         .query_typed(
             "SELECT id, email, role, invited_by, created_at, expires_at FROM invitations \
-             WHERE tenant_id = $1 AND accepted_at IS NULL ORDER BY created_at, id",
+             WHERE tenant_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL ORDER BY created_at, id",
             &[(&t.as_str(), Type::TEXT)],
         )
         .await?;
@@ -115,7 +115,8 @@ pub async fn accept_invitation(
     let tx = c.transaction().await?;
     let row = tx
         .query_typed_opt(
-            "SELECT tenant_id, role, expires_at, accepted_at FROM invitations WHERE token_hash = $1 FOR UPDATE",
+            "SELECT tenant_id, role, expires_at, accepted_at, revoked_at FROM invitations \
+             WHERE token_hash = $1 FOR UPDATE",
             &[(&hash, Type::TEXT)],
         )
         .await?;
@@ -124,6 +125,9 @@ pub async fn accept_invitation(
     let role: String = row.try_get(1)?;
     if row.try_get::<_, Option<i64>>(3)?.is_some() {
         return Ok(InvitationUse::AlreadyUsed);
+    }
+    if row.try_get::<_, Option<i64>>(4)?.is_some() {
+        return Ok(InvitationUse::Revoked);
     }
     if row.try_get::<_, i64>(2)? <= now.millis() {
         return Ok(InvitationUse::Expired);
@@ -151,4 +155,106 @@ pub async fn accept_invitation(
     };
     tx.commit().await?;
     Ok(InvitationUse::Accepted { tenant: TenantId::from_trusted(tenant), role })
+}
+
+pub async fn revoke_invitation(c: &mut Client, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+    let tx = c.transaction().await?;
+    let n = tx
+        .execute_typed(
+            "UPDATE invitations SET revoked_at = $3 \
+             WHERE tenant_id = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+            &[(&t.as_str(), Type::TEXT), (&id, Type::TEXT), (&now.millis(), Type::INT8)],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// See [`Store::change_member`]. The owners of the tenant are locked (`FOR UPDATE`) before
+/// they are counted, so concurrent changes of two owners see each other's result.
+pub async fn change_member(
+    c: &mut Client,
+    t: &TenantId,
+    user: &UserId,
+    change: MemberChange,
+    by: Role,
+    now: Timestamp,
+) -> StoreResult<MemberChangeOutcome> {
+    let tx = c.transaction().await?;
+    let (t, u) = (t.as_str(), user.as_str());
+    let owners = tx
+        .query_typed(
+            "SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = 'owner' ORDER BY user_id FOR UPDATE",
+            &[(&t, Type::TEXT)],
+        )
+        .await?
+        .len();
+    let current = tx
+        .query_typed_opt(
+            "SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
+            &[(&t, Type::TEXT), (&u, Type::TEXT)],
+        )
+        .await?;
+    let Some(current) = current else { return Ok(MemberChangeOutcome::NotMember) };
+    if let Err(why) = check_member_change(change, Role::parse(current.try_get(0)?), owners, by) {
+        return Ok(MemberChangeOutcome::Refused(why));
+    }
+    let ms = now.millis();
+    let (tp, up): (super::Param, super::Param) = ((&t, Type::TEXT), (&u, Type::TEXT));
+    let tokens = match change {
+        MemberChange::SetRole(role) => {
+            let role = role.as_str();
+            tx.execute_typed(
+                "UPDATE memberships SET role = $3 WHERE tenant_id = $1 AND user_id = $2",
+                &[tp.clone(), up.clone(), (&role, Type::TEXT)],
+            )
+            .await?;
+            let above = crate::store::members::roles_above(Role::parse(role));
+            tx.execute_typed(
+                "UPDATE api_tokens SET role = $3 \
+                 WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL AND role = ANY($4)",
+                &[tp.clone(), up.clone(), (&role, Type::TEXT), (&above, Type::TEXT_ARRAY)],
+            )
+            .await?
+        }
+        MemberChange::Remove => {
+            tx.execute_typed(
+                "DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2",
+                &[tp.clone(), up.clone()],
+            )
+            .await?;
+            let revoke = [tp.clone(), up.clone(), (&ms, Type::INT8)];
+            tx.execute_typed(
+                "UPDATE sessions SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                &revoke,
+            )
+            .await?;
+            tx.execute_typed(
+                "UPDATE api_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL",
+                &revoke,
+            )
+            .await?
+        }
+    };
+    tx.commit().await?;
+    Ok(MemberChangeOutcome::Done { tokens: tokens as usize })
+}
+
+pub async fn invitation_state(c: &Client, hash: &str, now: Timestamp) -> StoreResult<InvitationState> {
+    let row = c
+        .query_typed_opt(
+            "SELECT role, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = $1",
+            &[(&hash, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(InvitationState::Unknown) };
+    Ok(if row.try_get::<_, Option<i64>>(2)?.is_some() {
+        InvitationState::AlreadyUsed
+    } else if row.try_get::<_, Option<i64>>(3)?.is_some() {
+        InvitationState::Revoked
+    } else if row.try_get::<_, i64>(1)? <= now.millis() {
+        InvitationState::Expired
+    } else {
+        InvitationState::Pending { role: Role::parse(row.try_get(0)?) }
+    })
 }

@@ -174,6 +174,22 @@ impl Store for PgStore {
     async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>> {
         pooled!(self, |c| members::list_invitations(&mut c, t))
     }
+    async fn invitation_state(&self, token_hash: &str, now: Timestamp) -> StoreResult<InvitationState> {
+        pooled!(self, |c| members::invitation_state(&c, token_hash, now))
+    }
+    async fn revoke_invitation(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+        pooled!(self, |c| members::revoke_invitation(&mut c, t, id, now))
+    }
+    async fn change_member(
+        &self,
+        t: &TenantId,
+        user: &UserId,
+        change: MemberChange,
+        by: Role,
+        now: Timestamp,
+    ) -> StoreResult<MemberChangeOutcome> {
+        pooled!(self, |c| members::change_member(&mut c, t, user, change, by, now))
+    }
     async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
         pooled!(self, |c| members::accept_invitation(&mut c, token_hash, user, now))
     }

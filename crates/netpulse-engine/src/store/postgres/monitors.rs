@@ -75,7 +75,7 @@ pub async fn set_bootstrap_token(
 pub async fn authenticate(c: &Client, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
     let row = c
         .query_typed_opt(
-            "SELECT id, tenant_id, scope, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, tenant_id, scope, role, created_by FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
             &[(&token_hash, Type::TEXT)],
         )
         .await?;
@@ -86,6 +86,7 @@ pub async fn authenticate(c: &Client, token_hash: &str) -> StoreResult<Option<To
         tenant_id: TenantId::from_trusted(row.try_get(1)?),
         scope,
         role: TokenAuth::role_of(scope, row.try_get::<_, Option<&str>>(3)?),
+        created_by: row.try_get::<_, Option<String>>(4)?.map(UserId::from_trusted),
     }))
 }
 

@@ -194,6 +194,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE uptime_hourly ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0;
     "#,
+    // Member management: an API token remembers the person it belongs to (removing them
+    // revokes it); an invitation can be revoked before it is used.
+    r#"
+    ALTER TABLE api_tokens ADD COLUMN created_by TEXT;
+    CREATE INDEX api_tokens_by_creator ON api_tokens(tenant_id, created_by);
+    ALTER TABLE invitations ADD COLUMN revoked_at BIGINT;
+    "#,
     // An organisation's alerting defaults (policy fields its monitors inherit, storm
     // control), JSON of `store::settings::AlertingDefaults`; no row means none set. And the
     // due time of each monitor's next reminder/escalation.

@@ -187,16 +187,25 @@ pub fn revoke_session(c: &Connection, id_hash: &str, now: Timestamp) -> StoreRes
 pub fn create_token(c: &Connection, t: &TenantId, rec: &TokenRecord, hash: &str) -> StoreResult<()> {
     let scope = rec.scope.as_str();
     c.execute(
-        "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at, role) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![rec.id.as_str(), t.as_str(), rec.name, scope, hash, rec.created_at.millis(), rec.role.as_str()],
+        "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at, role, created_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            rec.id.as_str(),
+            t.as_str(),
+            rec.name,
+            scope,
+            hash,
+            rec.created_at.millis(),
+            rec.role.as_str(),
+            rec.created_by.as_ref().map(UserId::as_str)
+        ],
     )?;
     Ok(())
 }
 
 pub fn list_tokens(c: &Connection, t: &TenantId) -> StoreResult<Vec<TokenRecord>> {
     let mut st = c.prepare(
-        "SELECT id, name, scope, created_at, last_used_at, role FROM api_tokens \
+        "SELECT id, name, scope, created_at, last_used_at, role, created_by FROM api_tokens \
          WHERE tenant_id = ?1 AND revoked_at IS NULL ORDER BY created_at, id",
     )?;
     let rows = st.query_map([t.as_str()], |r| {
@@ -208,6 +217,7 @@ pub fn list_tokens(c: &Connection, t: &TenantId) -> StoreResult<Vec<TokenRecord>
             role: TokenAuth::role_of(scope, r.get::<_, Option<String>>(5)?.as_deref()),
             created_at: Timestamp::from_millis(r.get(3)?),
             last_used_at: r.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
+            created_by: r.get::<_, Option<String>>(6)?.map(UserId::from_trusted),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -64,7 +64,7 @@ pub fn create_invitation(c: &Connection, t: &TenantId, i: &Invitation, hash: &st
 pub fn list_invitations(c: &Connection, t: &TenantId) -> StoreResult<Vec<Invitation>> {
     let mut st = c.prepare(
         "SELECT id, email, role, invited_by, created_at, expires_at FROM invitations \
-         WHERE tenant_id = ?1 AND accepted_at IS NULL ORDER BY created_at, id",
+         WHERE tenant_id = ?1 AND accepted_at IS NULL AND revoked_at IS NULL ORDER BY created_at, id",
     )?;
     let rows = st.query_map([t.as_str()], |r| {
         Ok(Invitation {
@@ -79,18 +79,24 @@ pub fn list_invitations(c: &Connection, t: &TenantId) -> StoreResult<Vec<Invitat
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// An invitation's tenant, role, expiry, acceptance and revocation times.
+type InvitationRow = (String, String, i64, Option<i64>, Option<i64>);
+
 pub fn accept_invitation(c: &mut Connection, hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
     let tx = c.transaction()?;
-    let row: Option<(String, String, i64, Option<i64>)> = tx
+    let row: Option<InvitationRow> = tx
         .query_row(
-            "SELECT tenant_id, role, expires_at, accepted_at FROM invitations WHERE token_hash = ?1",
+            "SELECT tenant_id, role, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = ?1",
             [hash],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let Some((tenant, role, expires_at, accepted_at)) = row else { return Ok(InvitationUse::Unknown) };
+    let Some((tenant, role, expires_at, accepted_at, revoked_at)) = row else { return Ok(InvitationUse::Unknown) };
     if accepted_at.is_some() {
         return Ok(InvitationUse::AlreadyUsed);
+    }
+    if revoked_at.is_some() {
+        return Ok(InvitationUse::Revoked);
     }
     if expires_at <= now.millis() {
         return Ok(InvitationUse::Expired);
@@ -110,4 +116,81 @@ pub fn accept_invitation(c: &mut Connection, hash: &str, user: &UserId, now: Tim
     )?;
     tx.commit()?;
     Ok(InvitationUse::Accepted { tenant: TenantId::from_trusted(tenant), role: Role::parse(&role) })
+}
+
+pub fn revoke_invitation(c: &Connection, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+    let n = c.execute(
+        "UPDATE invitations SET revoked_at = ?3 \
+         WHERE tenant_id = ?1 AND id = ?2 AND accepted_at IS NULL AND revoked_at IS NULL",
+        params![t.as_str(), id, now.millis()],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn change_member(
+    c: &mut Connection,
+    t: &TenantId,
+    user: &UserId,
+    change: MemberChange,
+    by: Role,
+    now: Timestamp,
+) -> StoreResult<MemberChangeOutcome> {
+    let tx = c.transaction()?;
+    let (t, u) = (t.as_str(), user.as_str());
+    let current: Option<String> = tx
+        .query_row("SELECT role FROM memberships WHERE tenant_id = ?1 AND user_id = ?2", [t, u], |r| r.get(0))
+        .optional()?;
+    let Some(current) = current else { return Ok(MemberChangeOutcome::NotMember) };
+    let owners: i64 =
+        tx.query_row("SELECT COUNT(*) FROM memberships WHERE tenant_id = ?1 AND role = 'owner'", [t], |r| r.get(0))?;
+    if let Err(why) = check_member_change(change, Role::parse(&current), owners as usize, by) {
+        return Ok(MemberChangeOutcome::Refused(why));
+    }
+    let tokens = match change {
+        MemberChange::SetRole(role) => {
+            tx.execute(
+                "UPDATE memberships SET role = ?3 WHERE tenant_id = ?1 AND user_id = ?2",
+                params![t, u, role.as_str()],
+            )?;
+            let mut lowered = 0;
+            for above in crate::store::members::roles_above(role) {
+                lowered += tx.execute(
+                    "UPDATE api_tokens SET role = ?3 \
+                     WHERE tenant_id = ?1 AND created_by = ?2 AND revoked_at IS NULL AND role = ?4",
+                    params![t, u, role.as_str(), above],
+                )?;
+            }
+            lowered
+        }
+        MemberChange::Remove => {
+            tx.execute("DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2", [t, u])?;
+            tx.execute(
+                "UPDATE sessions SET revoked_at = ?3 WHERE tenant_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                params![t, u, now.millis()],
+            )?;
+            tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?3 WHERE tenant_id = ?1 AND created_by = ?2 AND revoked_at IS NULL",
+                params![t, u, now.millis()],
+            )?
+        }
+    };
+    tx.commit()?;
+    Ok(MemberChangeOutcome::Done { tokens })
+}
+
+pub fn invitation_state(c: &Connection, hash: &str, now: Timestamp) -> StoreResult<InvitationState> {
+    let row: Option<InvitationRow> = c
+        .query_row(
+            "SELECT tenant_id, role, expires_at, accepted_at, revoked_at FROM invitations WHERE token_hash = ?1",
+            [hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        None => InvitationState::Unknown,
+        Some((_, _, _, Some(_), _)) => InvitationState::AlreadyUsed,
+        Some((_, _, _, _, Some(_))) => InvitationState::Revoked,
+        Some((_, _, expires_at, _, _)) if expires_at <= now.millis() => InvitationState::Expired,
+        Some((_, role, ..)) => InvitationState::Pending { role: Role::parse(&role) },
+    })
 }

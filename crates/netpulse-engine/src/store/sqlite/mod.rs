@@ -172,6 +172,25 @@ impl Store for SqliteStore {
         let t = t.clone();
         self.read(move |c| members::list_invitations(c, &t)).await
     }
+    async fn invitation_state(&self, token_hash: &str, now: Timestamp) -> StoreResult<InvitationState> {
+        let hash = token_hash.to_owned();
+        self.read(move |c| members::invitation_state(c, &hash, now)).await
+    }
+    async fn revoke_invitation(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+        let (t, id) = (t.clone(), id.to_owned());
+        self.write(move |c| members::revoke_invitation(c, &t, &id, now)).await
+    }
+    async fn change_member(
+        &self,
+        t: &TenantId,
+        user: &UserId,
+        change: MemberChange,
+        by: Role,
+        now: Timestamp,
+    ) -> StoreResult<MemberChangeOutcome> {
+        let (t, user) = (t.clone(), user.clone());
+        self.write(move |c| members::change_member(c, &t, &user, change, by, now)).await
+    }
     async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
         let (hash, user) = (token_hash.to_owned(), user.clone());
         self.write(move |c| members::accept_invitation(c, &hash, &user, now)).await

@@ -48,7 +48,7 @@ pub fn set_bootstrap_token(c: &mut Connection, tenant: &TenantId, token_hash: &s
 pub fn authenticate(c: &Connection, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
     let row = c
         .query_row(
-            "SELECT id, tenant_id, scope, role FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
+            "SELECT id, tenant_id, scope, role, created_by FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
             [token_hash],
             |r| {
                 Ok((
@@ -56,17 +56,19 @@ pub fn authenticate(c: &Connection, token_hash: &str) -> StoreResult<Option<Toke
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             },
         )
         .optional()?;
-    Ok(row.map(|(id, tenant, scope, role)| {
+    Ok(row.map(|(id, tenant, scope, role, created_by)| {
         let scope = Scope::parse(&scope);
         TokenAuth {
             token_id: TokenId::from_trusted(id),
             tenant_id: TenantId::from_trusted(tenant),
             scope,
             role: TokenAuth::role_of(scope, role.as_deref()),
+            created_by: created_by.map(UserId::from_trusted),
         }
     }))
 }

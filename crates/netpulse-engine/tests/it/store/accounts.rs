@@ -1,12 +1,14 @@
 //! Accounts in the store contract: a new password revokes every session of its user but
 //! the one kept (and no other user's), in one transaction; an invitation is used once and
-//! makes a membership; a session switches only into its user's organisations.
+//! makes a membership; a session switches only into its user's organisations; membership
+//! changes keep an owner (also when two owners step down at once), are tenant-scoped, and a
+//! removal ends the member's sessions and tokens there; a revoked invitation joins nobody.
 
 use super::backends::{self, Backend};
 use super::register;
 use netpulse_core::Timestamp;
 use netpulse_engine::clock::fresh;
-use netpulse_engine::store::NewSession;
+use netpulse_engine::store::{InvitationUse, NewSession};
 
 pub async fn a_new_password_revokes_the_users_other_sessions(backend: Backend) {
     let store = backends::open(backend, 4).await;
@@ -97,4 +99,119 @@ pub async fn an_invitation_joins_once_and_sessions_switch_only_into_memberships(
     let late = Invitation { id: "inv_2".into(), expires_at: now.minus_ms(1), ..inv };
     store.create_invitation(b, &late, "late-hash").await.unwrap();
     assert_eq!(store.accept_invitation("late-hash", &users[0], now).await.unwrap(), InvitationUse::Expired);
+}
+
+pub async fn members_change_under_the_owner_rules_and_two_owners_stepping_down_at_once_leave_one(backend: Backend) {
+    use netpulse_engine::store::{
+        Invitation, InvitationState, MemberChange, MemberChangeOutcome, MemberRefusal, Role, Scope, TokenRecord,
+    };
+    let store = backends::open(backend, 4).await;
+    let now = Timestamp::from_secs(1_800_000_000);
+    store.bootstrap("hash", now).await.unwrap();
+    let (owner, a) = register(&*store, "owner@example.com", now).await;
+    let (bob, b) = register(&*store, "bob@example.com", now).await;
+    let inv = |id: &str, role| Invitation {
+        id: id.into(),
+        email: "bob@example.com".into(),
+        role,
+        invited_by: "user x".into(),
+        created_at: now,
+        expires_at: now.plus_ms(60_000),
+    };
+    store.create_invitation(&a, &inv("inv_1", Role::Admin), "h1").await.unwrap();
+    store.accept_invitation("h1", &bob.id, now).await.unwrap();
+    let token = |id: u128, role| TokenRecord {
+        id: netpulse_core::TokenId::from_parts(now.millis(), id),
+        name: format!("t{id}"),
+        scope: Scope::Write,
+        role,
+        created_at: now,
+        last_used_at: None,
+        created_by: Some(bob.id.clone()),
+    };
+    store.create_token(&a, &token(1, Role::Admin), "bob-in-a").await.unwrap();
+    store.create_token(&b, &token(2, Role::Admin), "bob-in-b").await.unwrap();
+    for (hash, t) in [("bob-a", &a), ("bob-b", &b)] {
+        let s = NewSession {
+            id_hash: hash.into(),
+            user: bob.id.clone(),
+            tenant: t.clone(),
+            csrf: "c".into(),
+            created_at: now,
+            expires_at: now.plus_ms(3_600_000),
+        };
+        store.create_session(&s).await.unwrap();
+    }
+    let change = |user, c, by| {
+        let (store, a) = (&store, &a);
+        async move { store.change_member(a, user, c, by, now).await.unwrap() }
+    };
+
+    // Tenant-scoped: B's owner is no member of A, A's invitation is unknown to B.
+    assert_eq!(
+        store.change_member(&b, &owner.id, MemberChange::Remove, Role::Owner, now).await.unwrap(),
+        MemberChangeOutcome::NotMember
+    );
+    store.create_invitation(&a, &inv("inv_2", Role::Viewer), "h2").await.unwrap();
+    assert_eq!(store.invitation_state("h2", now).await.unwrap(), InvitationState::Pending { role: Role::Viewer });
+    assert_eq!(store.invitation_state("h1", now).await.unwrap(), InvitationState::AlreadyUsed);
+    assert_eq!(store.invitation_state("h2", now.plus_ms(60_000)).await.unwrap(), InvitationState::Expired);
+    assert_eq!(store.invitation_state("nope", now).await.unwrap(), InvitationState::Unknown);
+    assert!(!store.revoke_invitation(&b, "inv_2", now).await.unwrap(), "another tenant's invitation");
+    assert!(store.revoke_invitation(&a, "inv_2", now).await.unwrap());
+    assert!(!store.revoke_invitation(&a, "inv_2", now).await.unwrap(), "once");
+    assert_eq!(store.accept_invitation("h2", &bob.id, now).await.unwrap(), InvitationUse::Revoked);
+    assert_eq!(store.invitation_state("h2", now).await.unwrap(), InvitationState::Revoked);
+    assert!(store.list_invitations(&a).await.unwrap().is_empty());
+
+    let refused = |why| MemberChangeOutcome::Refused(why);
+    assert_eq!(
+        change(&owner.id, MemberChange::SetRole(Role::Admin), Role::Owner).await,
+        refused(MemberRefusal::LastOwner)
+    );
+    assert_eq!(change(&owner.id, MemberChange::Remove, Role::Admin).await, refused(MemberRefusal::OwnerByNonOwner));
+    assert_eq!(
+        change(&bob.id, MemberChange::SetRole(Role::Owner), Role::Admin).await,
+        refused(MemberRefusal::PromoteToOwner)
+    );
+
+    // A demotion lowers the member's tokens of this tenant only.
+    assert_eq!(
+        change(&bob.id, MemberChange::SetRole(Role::Member), Role::Owner).await,
+        MemberChangeOutcome::Done { tokens: 1 }
+    );
+    assert_eq!(store.authenticate("bob-in-a").await.unwrap().unwrap().role, Role::Member);
+    assert_eq!(store.authenticate("bob-in-b").await.unwrap().unwrap().role, Role::Admin);
+    assert_eq!(store.session("bob-a", now).await.unwrap().unwrap().role, Role::Member);
+
+    // Two owners stepping down at the same moment: one succeeds, one is the last owner.
+    for round in 0..5 {
+        assert!(matches!(
+            change(&bob.id, MemberChange::SetRole(Role::Owner), Role::Owner).await,
+            MemberChangeOutcome::Done { .. }
+        ));
+        let (x, y) = tokio::join!(
+            change(&owner.id, MemberChange::SetRole(Role::Admin), Role::Owner),
+            change(&bob.id, MemberChange::SetRole(Role::Admin), Role::Owner),
+        );
+        let done = [&x, &y].iter().filter(|o| matches!(o, MemberChangeOutcome::Done { .. })).count();
+        assert_eq!(done, 1, "round {round}: {x:?} {y:?}");
+        let owners = store.list_members(&a).await.unwrap().iter().filter(|m| m.role == Role::Owner).count();
+        assert_eq!(owners, 1, "round {round}");
+        let stepped_down = if done == 1 && matches!(x, MemberChangeOutcome::Done { .. }) { &owner.id } else { &bob.id };
+        assert!(matches!(
+            change(stepped_down, MemberChange::SetRole(Role::Owner), Role::Owner).await,
+            MemberChangeOutcome::Done { .. }
+        ));
+        change(&bob.id, MemberChange::SetRole(Role::Member), Role::Owner).await;
+    }
+
+    // Removal ends the member's sessions and tokens in this tenant, nothing elsewhere.
+    assert_eq!(change(&bob.id, MemberChange::Remove, Role::Admin).await, MemberChangeOutcome::Done { tokens: 1 });
+    assert!(store.session("bob-a", now).await.unwrap().is_none());
+    assert!(store.authenticate("bob-in-a").await.unwrap().is_none());
+    assert!(store.session("bob-b", now).await.unwrap().is_some(), "bob's own organisation is untouched");
+    assert!(store.authenticate("bob-in-b").await.unwrap().is_some());
+    assert_eq!(store.list_members(&a).await.unwrap().len(), 1);
+    assert_eq!(change(&bob.id, MemberChange::Remove, Role::Owner).await, MemberChangeOutcome::NotMember);
 }

@@ -71,6 +71,7 @@ async fn other_tenant_with_token(app: &TestApp) {
         role: Role::Owner,
         created_at: clock::now(),
         last_used_at: None,
+        created_by: None,
     };
     store.create_token(&other, &rec, &clock::token_hash(OTHER_TOKEN)).await.unwrap();
 }
