@@ -49,8 +49,10 @@ pub enum AlertKind {
     Escalated,
     /// Slow from a quorum of regions (no incident); only to channels with `notify_degraded`.
     Degraded,
-    /// Fast again after `degraded`.
+    /// Fast again after `degraded` (or a flapping episode settled).
     DegradedEnded,
+    /// Slow again soon after `degraded_ended`: flapping, one notice until it settles.
+    DegradedFlapping,
     /// Many monitors went down at once: one notice lists them ([`crate::storm`]).
     Storm,
     /// The storm is over: how many went down and recovered.
@@ -70,6 +72,7 @@ impl From<NoticeKind> for AlertKind {
             NoticeKind::Escalated => AlertKind::Escalated,
             NoticeKind::Degraded => AlertKind::Degraded,
             NoticeKind::DegradedEnded => AlertKind::DegradedEnded,
+            NoticeKind::DegradedFlapping => AlertKind::DegradedFlapping,
         }
     }
 }
@@ -85,6 +88,7 @@ impl AlertKind {
             AlertKind::Escalated => "escalated",
             AlertKind::Degraded => "degraded",
             AlertKind::DegradedEnded => "degraded_ended",
+            AlertKind::DegradedFlapping => "degraded_flapping",
             AlertKind::Storm => "storm",
             AlertKind::StormOver => "storm_over",
             AlertKind::Test => "test",
@@ -104,6 +108,7 @@ impl AlertEvent {
             AlertKind::Escalated => "ESCALATED",
             AlertKind::Degraded => "DEGRADED",
             AlertKind::DegradedEnded => "FAST AGAIN",
+            AlertKind::DegradedFlapping => "SLOW ON AND OFF",
             AlertKind::Storm => "STORM",
             AlertKind::StormOver => "STORM OVER",
             AlertKind::Test => "TEST",

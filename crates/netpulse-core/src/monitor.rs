@@ -5,7 +5,7 @@
 //! (`url`, `expected_status`, `interval_s`), with a message that says how to fix it.
 
 use crate::ids::{ChannelId, MonitorId};
-use crate::incident::Policy;
+use crate::incident::PolicyLayer;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -416,7 +416,10 @@ pub struct MonitorDraft {
     pub regions: Vec<String>,
     pub tags: Vec<String>,
     pub paused: bool,
-    pub policy: Policy,
+    /// The policy fields set on this monitor; the rest come from the organisation's
+    /// defaults ([`crate::incident::Policy::resolve`]). Drafts stored before defaults existed
+    /// hold every field, so they keep their values.
+    pub policy: PolicyLayer,
     /// Channels notified for this monitor; `None` means every channel of the tenant.
     pub channels: Option<Vec<ChannelId>>,
     /// The monitor this one depends on: while it has an open incident, this monitor's
@@ -475,7 +478,7 @@ impl MonitorDraft {
                 ));
             }
         }
-        self.policy.validate()
+        self.policy.validate_values()
     }
 }
 

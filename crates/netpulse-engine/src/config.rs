@@ -179,7 +179,9 @@ pub struct AlertsConfig {
     pub max_attempts: u32,
     pub retry_base_ms: i64,
     pub timeout_ms: u64,
-    /// Storm control for every account: this many monitors paging within the window page once.
+    /// Storm control, the default of every organisation that sets none of its own
+    /// (`storm_threshold`/`storm_window_s` in `/api/v1/settings/alerting`): this many monitors
+    /// paging within the window page once.
     pub storm_threshold: u32,
     pub storm_window_s: u32,
 }

@@ -10,6 +10,14 @@
 //! `{monitor}:degraded:{n}` and `{monitor}:degraded:{n}:ended`. No episode starts during
 //! maintenance or while an incident is open; an episode open when the monitor goes down stays
 //! open and ends, with its notice, once the monitor is fast again.
+//!
+//! Flapping, as for down: slow again (confirmed by quorum) within `flap_window_s` of an end
+//! reopens that episode as *flapping* with one `degraded_flapping` notice
+//! (`…:degraded:{n}:flapping`); while flapping, further ends and relapses send nothing, and the
+//! episode ends only once the monitor has been fast for `flap_window_s`, with one
+//! `degraded_ended` (`…:degraded:{n}:settled`). A slow spell after that is a new episode. So
+//! a latency oscillating around the threshold sends degraded → degraded_ended →
+//! degraded_flapping → degraded_ended, however many swings it makes.
 
 use super::{Audience, Effect, MonitorState, Notice, NoticeKind, Policy, RegionState};
 use crate::check::Outcome;
@@ -50,17 +58,47 @@ pub(super) fn evaluate(
     let slow = live.iter().filter(|r| r.slow_confirmed).count();
     let is_slow = !live.is_empty() && slow >= p.needed(live.len());
     match (s.degraded_since, is_slow) {
-        (None, true) if checked && !s.maintenance => {
-            s.degraded_seq += 1;
-            s.degraded_since = Some(at);
-            fx.push(notice(monitor, s.degraded_seq, NoticeKind::Degraded, at, ""));
-        }
-        (Some(_), false) if checked => {
-            s.degraded_since = None;
-            fx.push(notice(monitor, s.degraded_seq, NoticeKind::DegradedEnded, at, ":ended"));
-        }
+        (None, true) if checked && !s.maintenance => start(monitor, s, at, p, fx),
+        (Some(_), true) => s.degraded_fast_since = None,
+        (Some(_), false) if checked => end(monitor, s, at, p, fx),
         _ => {}
     }
+}
+
+/// A new episode (one `degraded`), or a relapse within the flap window of the last end
+/// (the same episode, flapping: one `degraded_flapping`).
+fn start(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
+    let window = i64::from(p.flap_window_s) * 1000;
+    let relapse = p.flap_window_s > 0 && s.degraded_ended_at.take().is_some_and(|end| at.since(end) <= window);
+    s.degraded_since = Some(at);
+    s.degraded_fast_since = None;
+    if relapse {
+        s.degraded_flapping = true;
+        fx.push(notice(monitor, s.degraded_seq, NoticeKind::DegradedFlapping, at, ":flapping"));
+    } else {
+        s.degraded_seq += 1;
+        s.degraded_flapping = false;
+        fx.push(notice(monitor, s.degraded_seq, NoticeKind::Degraded, at, ""));
+    }
+}
+
+/// End the episode: at once (one `degraded_ended`), or, flapping, once fast for the flap
+/// window (one `degraded_ended` that says it settled; a later slow spell is a new episode).
+fn end(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
+    if s.degraded_flapping {
+        let since = *s.degraded_fast_since.get_or_insert(at);
+        if at.since(since) < i64::from(p.flap_window_s) * 1000 {
+            return;
+        }
+        fx.push(notice(monitor, s.degraded_seq, NoticeKind::DegradedEnded, at, ":settled"));
+        s.degraded_ended_at = None;
+    } else {
+        fx.push(notice(monitor, s.degraded_seq, NoticeKind::DegradedEnded, at, ":ended"));
+        s.degraded_ended_at = Some(at);
+    }
+    s.degraded_since = None;
+    s.degraded_flapping = false;
+    s.degraded_fast_since = None;
 }
 
 fn notice(monitor: &MonitorId, seq: u64, kind: NoticeKind, at: Timestamp, suffix: &str) -> Effect {

@@ -32,13 +32,17 @@
 //! - Escalation: `escalate_after_s` after an incident paged, still open and unacknowledged,
 //!   one `escalated` notice goes to the `escalate_to` channels ([`Audience::Escalation`]);
 //!   from then on its `acknowledged`/`resolved` notices reach them too. Acknowledging or
-//!   resolving first cancels it. Like reminders it is decided on the next observation at or
-//!   after the due time (checks keep coming while down), from stored state, so a restart
-//!   neither loses nor repeats it.
+//!   resolving first cancels it. Reminders and escalation are decided on the first
+//!   observation at or after their due time: a check, or the engine's timer sweep feeding
+//!   [`Observation::Tick`] at [`next_timer`], so a long check interval does not delay them.
+//!   Both are decided from stored state, so a restart neither loses nor repeats them.
 //! - Degraded (slow but up) is its own notice class ([`degraded`]): confirmed and cleared
 //!   over the same thresholds and quorum as down, one `degraded` notice when it starts and
 //!   one `degraded_ended` when it ends, for the channels that opted in
-//!   ([`Audience::DegradedOptIn`]); never an incident, never a down alert.
+//!   ([`Audience::DegradedOptIn`]); never an incident, never a down alert. It flaps like
+//!   down: slow again within `flap_window_s` of the end reopens the episode with one
+//!   `degraded_flapping` notice, and it ends (one `degraded_ended`, "settled") only once fast
+//!   for `flap_window_s`; a monitor oscillating slow/fast sends four notices, not two per swing.
 //! - Results older than the last one seen are late: recorded by ingest, ignored here.
 //!
 //! Every notice carries a dedup key unique per incident transition
@@ -51,7 +55,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use policy::Policy;
+pub use policy::{Policy, PolicyLayer, POLICY_FIELDS};
 
 /// What a monitor looks like right now, as shown to users.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +185,12 @@ pub struct MonitorState {
     pub degraded_seq: u64,
     /// Since when the current degraded episode was notified; `None` while not degraded.
     pub degraded_since: Option<Timestamp>,
+    /// The current degraded episode relapsed within the flap window: it is flapping.
+    pub degraded_flapping: bool,
+    /// When the last (not flapping) degraded episode ended, to recognise a relapse.
+    pub degraded_ended_at: Option<Timestamp>,
+    /// For a flapping degraded episode: since when the monitor has been fast again.
+    pub degraded_fast_since: Option<Timestamp>,
 }
 
 impl MonitorState {
@@ -204,6 +214,9 @@ pub enum Observation {
     Acknowledge { incident: IncidentId, at: Timestamp, by: String },
     /// A person resolved the incident by hand.
     Resolve { incident: IncidentId, at: Timestamp, by: String },
+    /// Time passed: the engine's timer sweep, at or after [`next_timer`], so reminders and
+    /// escalation go out on time however long the monitor's interval is.
+    Tick { at: Timestamp },
 }
 
 impl Observation {
@@ -226,8 +239,10 @@ pub enum NoticeKind {
     Escalated,
     /// Confirmed slow (degraded) from a quorum of live regions; no incident.
     Degraded,
-    /// Fast again after a `degraded` notice.
+    /// Fast again after a `degraded` notice (or, for a flapping episode, settled).
     DegradedEnded,
+    /// Slow again within the flap window of a `degraded_ended`: the episode is flapping.
+    DegradedFlapping,
 }
 
 impl NoticeKind {
@@ -241,6 +256,7 @@ impl NoticeKind {
             NoticeKind::Escalated => "escalated",
             NoticeKind::Degraded => "degraded",
             NoticeKind::DegradedEnded => "degraded_ended",
+            NoticeKind::DegradedFlapping => "degraded_flapping",
         }
     }
 }
@@ -347,8 +363,42 @@ pub fn step(
         }
         Observation::Acknowledge { incident, at, by } => acknowledge(&mut next, incident, *at, by, &mut fx),
         Observation::Resolve { incident, at, by } => resolve_by_hand(&mut next, incident, *at, by, policy, &mut fx),
+        Observation::Tick { at } => {
+            if let Some(open) = armed(&mut next, policy) {
+                remind_if_due(open, *at, policy, &mut fx);
+                escalate_if_due(open, *at, policy, &mut fx);
+            }
+        }
     }
     (next, fx)
+}
+
+/// The open incident whose reminders and escalation are running: it paged, nobody
+/// acknowledged it, the monitor is down by quorum and not in maintenance (the same
+/// conditions under which a check result sends them).
+fn armed<'a>(s: &'a mut MonitorState, p: &Policy) -> Option<&'a mut OpenIncident> {
+    let (live, down, _) = s.census();
+    let is_down = live > 0 && down >= p.needed(live);
+    if s.maintenance || !is_down {
+        return None;
+    }
+    s.open.as_mut().filter(|o| o.notified && !o.acknowledged)
+}
+
+/// When the next reminder or escalation of this state falls due, if any: the engine feeds
+/// [`Observation::Tick`] at that time (a stored, indexed column), so neither waits for the
+/// next check. Pure, from the stored state and the policy, so a restart loses nothing.
+pub fn next_timer(state: &MonitorState, policy: &Policy) -> Option<Timestamp> {
+    let mut s = state.clone();
+    let open = armed(&mut s, policy)?;
+    let reminder = policy.reminder_interval_s.map(|every| open.last_notice_at.plus_ms(i64::from(every) * 1000));
+    let escalation = match policy.escalate_after_s {
+        Some(after) if !open.escalated => {
+            Some(open.paged_at.unwrap_or(open.opened_at).plus_ms(i64::from(after) * 1000))
+        }
+        _ => None,
+    };
+    reminder.into_iter().chain(escalation).min()
 }
 
 /// What moved the monitor's evaluation.

@@ -3,7 +3,8 @@
 //! Script tokens: `F` failed check, `S` successful check, `D` degraded check, `A` acknowledge
 //! the open incident, `R` resolve it by hand, `M`/`m` maintenance starts/ends, `.` an
 //! interval with no result, `H` the parent monitor starts failing, `P`/`p` its incident
-//! opens/everything is fine again. Observation `i` happens at `i × 60 s`. Expected notices are
+//! opens/everything is fine again, `T` the engine's timer sweep ([`Observation::Tick`]).
+//! Observation `i` happens at `i × 60 s`. Expected notices are
 //! written `kind@i`, with `!` when only the escalation channels get it and `+` when the
 //! escalation channels get it too, `~` for the channels that opted in to degraded notices.
 //! Multi-region scripts write one step as `eu:F,us:S` (`ap:off`/`ap:on`
@@ -39,6 +40,7 @@ fn run(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
                 continue;
             }
             ("M", _) => Observation::Maintenance { at, active: true },
+            ("T", _) => Observation::Tick { at },
             ("m", _) => Observation::Maintenance { at, active: false },
             ("A", Some(id)) => Observation::Acknowledge { incident: id, at, by: "ops".into() },
             ("R", Some(id)) => Observation::Resolve { incident: id, at, by: "ops".into() },
@@ -203,7 +205,8 @@ fn degraded_is_its_own_notice_class_never_an_outage() {
 
 #[test]
 fn degraded_notices_have_their_own_dedup_keys() {
-    let (state, _) = run("D D S S D D S S", &Policy::default());
+    let no_flap = Policy { flap_window_s: 0, ..Policy::default() };
+    let (state, _) = run("D D S S D D S S", &no_flap);
     assert_eq!(state.degraded_seq, 2, "two episodes");
     let m = MonitorId::from_parts(1, 7);
     let p = Policy::default();
@@ -367,4 +370,87 @@ fn a_first_failure_asks_for_an_immediate_recheck_once() {
     let one = Policy { confirm_threshold: 1, ..Policy::default() };
     let (_, fx) = step(&m, &MonitorState::default(), &check(at(1), "local", Outcome::Down), &one);
     assert_eq!(rechecks(&fx), 0, "nothing to confirm with a threshold of one");
+}
+
+#[test]
+fn the_timer_sweep_sends_reminders_and_escalation_on_time_between_checks() {
+    // `.` is an interval without a check (a long check interval); `T` the sweep.
+    let esc = escalating(120);
+    let remind = Policy { reminder_interval_s: Some(120), ..Policy::default() };
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str, Policy, Vec<&str>)> = vec![
+        ("escalates between checks",  "F F . T . . F",     esc.clone(),    vec!["opened@1", "escalated@3!"]),
+        ("not before it is due",      "F F T . . . .",     esc.clone(),    vec!["opened@1"]),
+        ("once: the sweep repeats",   "F F . T T T F",     esc.clone(),    vec!["opened@1", "escalated@3!"]),
+        ("reminds between checks",    "F F . T . T . T",   remind.clone(), vec!["opened@1", "reminder@3", "reminder@5", "reminder@7"]),
+        ("acknowledged: nothing",     "F F A . T T",       esc.clone(),    vec!["opened@1", "acknowledged@2"]),
+        ("muted in maintenance",      "F F M . T m T",     esc.clone(),    vec!["opened@1", "escalated@5!"]),
+        ("recovered: nothing",        "F F S S T T",       esc.clone(),    vec!["opened@1", "resolved@3"]),
+        ("no incident: nothing",      "S F T T",           esc.clone(),    vec![]),
+        ("a linked child: nothing",   "P F F . T T",       esc.clone(),    vec![]),
+    ];
+    for (name, script, p, expected) in cases {
+        let (_, got) = run(script, &p);
+        assert_eq!(got, expected, "case `{name}`: {script}");
+    }
+}
+
+#[test]
+fn next_timer_is_the_earliest_due_reminder_or_escalation_and_none_when_nothing_runs() {
+    let p = Policy { reminder_interval_s: Some(300), ..escalating(120) };
+    let (s, _) = run("F F", &p);
+    assert_eq!(next_timer(&s, &p), Some(Timestamp::from_millis(3 * MINUTE)), "escalation 120 s after the page at 1");
+    let (s, _) = run("F F . T", &p);
+    assert_eq!(
+        next_timer(&s, &p),
+        Some(Timestamp::from_millis(6 * MINUTE)),
+        "escalated: the reminder, 300 s after the page"
+    );
+    let (s, _) = run("F F A", &p);
+    assert_eq!(next_timer(&s, &p), None, "acknowledged");
+    let (s, _) = run("F F S S", &p);
+    assert_eq!(next_timer(&s, &p), None, "resolved");
+    let (s, _) = run("F F", &Policy::default());
+    assert_eq!(next_timer(&s, &Policy::default()), None, "neither reminders nor escalation");
+}
+
+#[test]
+fn degraded_flapping_sends_one_notice_and_one_when_it_settles() {
+    // Steps are 60 s; a flap window of 300 s is five steps.
+    let p = Policy { flap_window_s: 300, ..Policy::default() };
+    let swings = "D D S S D D S S D D S S D D S S";
+    #[rustfmt::skip]
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        ("swinging faster than the window", format!("{swings} S S S S S S"),
+            vec!["degraded@1~", "degraded_ended@3~", "degraded_flapping@5~", "degraded_ended@20~"]),
+        ("not settled while still swinging", swings.to_owned(),
+            vec!["degraded@1~", "degraded_ended@3~", "degraded_flapping@5~"]),
+        ("slower than the window: separate episodes", "D D S S S S S S S S D D S S".to_owned(),
+            vec!["degraded@1~", "degraded_ended@3~", "degraded@11~", "degraded_ended@13~"]),
+        ("after it settled, a new episode", format!("{swings} S S S S S S D D"),
+            vec!["degraded@1~", "degraded_ended@3~", "degraded_flapping@5~", "degraded_ended@20~", "degraded@23~"]),
+    ];
+    for (name, script, expected) in cases {
+        let (_, got) = run(&script, &p);
+        assert_eq!(got, expected, "case `{name}`: {script}");
+    }
+    let (_, off) = run(swings, &Policy { flap_window_s: 0, ..Policy::default() });
+    assert_eq!(off.len(), 8, "flap detection off: every episode is told: {off:?}");
+
+    let m = MonitorId::from_parts(1, 1);
+    let keys: Vec<String> = {
+        let mut state = MonitorState::default();
+        let mut keys = Vec::new();
+        for (i, t) in format!("{swings} S S S S S S").split_whitespace().enumerate() {
+            let o = if t == "D" { Outcome::Degraded } else { Outcome::Up };
+            let (next, fx) = step(&m, &state, &check(Timestamp::from_millis(i as i64 * MINUTE), "local", o), &p);
+            keys.extend(
+                fx.into_iter().filter_map(|e| if let Effect::Notify(n) = e { Some(n.dedup_key) } else { None }),
+            );
+            state = next;
+        }
+        keys
+    };
+    let k = |suffix: &str| format!("{m}:degraded:1{suffix}");
+    assert_eq!(keys, [k(""), k(":ended"), k(":flapping"), k(":settled")], "one episode, four keys");
 }

@@ -71,6 +71,7 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
         AlertKind::Escalated => ("ESCALATED", RED),
         AlertKind::Degraded => ("DEGRADED", AMBER),
         AlertKind::DegradedEnded => ("FAST AGAIN", GREEN),
+        AlertKind::DegradedFlapping => ("SLOW ON AND OFF", AMBER),
         AlertKind::Storm => ("STORM", RED),
         AlertKind::StormOver => ("STORM OVER", GREEN),
         AlertKind::Test => ("TEST", BLUE),
@@ -99,6 +100,9 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
             duration_words(event.since.unwrap_or(event.at), event.at)
         ),
         (AlertKind::DegradedEnded, None) => format!("{name} answers at normal speed again."),
+        (AlertKind::DegradedFlapping, _) => format!(
+            "{name} keeps turning slow and fast again; one more notice when it has been fast for the flap window."
+        ),
         (AlertKind::Storm, _) => format!(
             "{} monitors went down together: one notice instead of a page each (each has its own incident).",
             event.storm.len()
@@ -117,7 +121,7 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
         return storm_message(event, head, headline, color, base_url);
     }
     let mut facts = vec![("Monitor", name.clone()), ("Target", one_line(&event.target))];
-    let slow = matches!(event.kind, AlertKind::Degraded | AlertKind::DegradedEnded);
+    let slow = matches!(event.kind, AlertKind::Degraded | AlertKind::DegradedEnded | AlertKind::DegradedFlapping);
     if let Some(s) = since {
         facts.push((if slow { "Slow since" } else { "Down since" }, s));
     }

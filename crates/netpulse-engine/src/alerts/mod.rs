@@ -10,7 +10,8 @@
 //! outcome: sent; retry later with exponential backoff (`alerts.retry_base_ms`, doubling, max 1 h) or the
 //! receiver's `Retry-After`, whichever is later; or failed for good (a 4xx other than
 //! 408/425/429, or `alerts.max_attempts` reached). Each row's dedup key is unique per channel,
-//! so a transition is queued once however often its result is redelivered.
+//! so a transition is queued once however often its result is redelivered. Before claiming,
+//! each pass runs the [`timers`] sweep, so reminders and escalation fall due on time.
 
 pub mod discord;
 pub mod email;
@@ -21,6 +22,7 @@ pub mod slack;
 pub mod smtp;
 pub mod storm;
 pub mod teams;
+pub mod timers;
 pub mod webhook;
 
 use crate::clock;
@@ -152,6 +154,9 @@ impl Dispatcher {
             }
         }
         let now = clock::now();
+        if let Err(e) = timers::sweep(&*self.store, now).await {
+            tracing::warn!(error = %e, "cannot sweep reminder and escalation timers; will retry");
+        }
         if let Err(e) = storm::settle(&*self.store, now, &self.storm).await {
             tracing::warn!(error = %e, "cannot settle alert storms; will retry");
         }

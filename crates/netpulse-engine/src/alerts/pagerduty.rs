@@ -24,6 +24,7 @@ pub fn event_action(kind: AlertKind) -> &'static str {
         | AlertKind::Flapping
         | AlertKind::Escalated
         | AlertKind::Degraded
+        | AlertKind::DegradedFlapping
         | AlertKind::Storm
         | AlertKind::Test => "trigger",
         AlertKind::Acknowledged => "acknowledge",
@@ -33,14 +34,15 @@ pub fn event_action(kind: AlertKind) -> &'static str {
 
 /// The PagerDuty dedup key: the incident id, stable across trigger → acknowledge → resolve;
 /// for a degraded episode or a storm the key of its start (the end resolves what the start
-/// triggered); the event's own (`test:…`) key otherwise.
+/// triggered; a flapping degraded episode re-triggers and settles that same key); the event's own (`test:…`) key otherwise.
 pub fn dedup_key(event: &AlertEvent) -> String {
     match &event.incident_id {
         Some(id) => id.to_string(),
         None => {
             let key = &event.dedup_key;
             let storm = key.starts_with("storm:").then(|| key.splitn(4, ':').take(3).collect::<Vec<_>>().join(":"));
-            truncate(&storm.unwrap_or_else(|| key.strip_suffix(":ended").unwrap_or(key).to_owned()), 255)
+            let episode = [":ended", ":flapping", ":settled"].iter().find_map(|s| key.strip_suffix(s)).unwrap_or(key);
+            truncate(&storm.unwrap_or_else(|| episode.to_owned()), 255)
         }
     }
 }
@@ -55,7 +57,7 @@ pub fn render(event: &AlertEvent, routing_key: &str, base_url: &str) -> String {
     let m = compose(event, base_url);
     let severity = match event.kind {
         AlertKind::Test => "info",
-        AlertKind::Flapping | AlertKind::Degraded => "warning",
+        AlertKind::Flapping | AlertKind::Degraded | AlertKind::DegradedFlapping => "warning",
         _ => "critical",
     };
     let details: serde_json::Map<String, serde_json::Value> =
@@ -99,6 +101,7 @@ mod tests {
         assert_eq!(event_action(AlertKind::Test), "trigger");
         assert_eq!(event_action(AlertKind::Degraded), "trigger");
         assert_eq!(event_action(AlertKind::DegradedEnded), "resolve");
+        assert_eq!(event_action(AlertKind::DegradedFlapping), "trigger");
         assert_eq!((event_action(AlertKind::Storm), event_action(AlertKind::StormOver)), ("trigger", "resolve"));
     }
 
@@ -117,5 +120,7 @@ mod tests {
         assert_eq!(key("storm:chn_1:5000:7"), "storm:chn_1:5000", "an update re-triggers the same alert");
         assert_eq!(key("storm:chn_1:5000:over"), "storm:chn_1:5000");
         assert_eq!(key("mon_1:degraded:2:ended"), "mon_1:degraded:2");
+        assert_eq!(key("mon_1:degraded:2:flapping"), "mon_1:degraded:2", "flapping re-triggers the episode");
+        assert_eq!(key("mon_1:degraded:2:settled"), "mon_1:degraded:2");
     }
 }

@@ -14,20 +14,20 @@ use netpulse_core::storm::{self, Announcement, Notice, StormPolicy};
 use netpulse_core::{ChannelId, TenantId, Timestamp};
 use std::collections::BTreeMap;
 
-/// The claimed `items` that are still to be sent on their own; the rest are grouped.
+/// The claimed `items` that are still to be sent on their own; the rest are grouped. Each
+/// tenant's storm control is its own setting ([`crate::store::AlertingDefaults::storm`]),
+/// `engine` (the `[alerts]` config) where it sets none.
 pub async fn screen(
     store: &dyn Store,
     items: Vec<OutboxItem>,
     now: Timestamp,
-    p: &StormPolicy,
+    engine: &StormPolicy,
 ) -> StoreResult<Vec<OutboxItem>> {
-    if p.threshold == 0 {
-        return Ok(items);
-    }
     let mut by_channel: BTreeMap<(TenantId, ChannelId), Vec<&OutboxItem>> = BTreeMap::new();
     for item in &items {
         by_channel.entry((item.channel.tenant_id.clone(), item.channel.id.clone())).or_default().push(item);
     }
+    let mut policies = TenantPolicies::new(engine);
     let mut grouped = Vec::new();
     for ((t, ch), waiting) in by_channel {
         let waiting: Vec<Notice> = waiting.iter().map(|i| notice(i.id, &i.event)).collect();
@@ -36,17 +36,44 @@ pub async fn screen(
         {
             continue; // the common case: nothing that could start or join a storm
         }
-        grouped.extend(screen_channel(store, &t, &ch, &waiting, now, p).await?);
+        let p = policies.of(store, &t).await?;
+        if p.threshold == 0 {
+            continue; // this tenant turned storm control off
+        }
+        grouped.extend(screen_channel(store, &t, &ch, &waiting, now, &p).await?);
     }
     Ok(items.into_iter().filter(|i| !grouped.contains(&i.id)).collect())
 }
 
-/// End the storms that have gone quiet (no new failing monitor for the window).
-pub async fn settle(store: &dyn Store, now: Timestamp, p: &StormPolicy) -> StoreResult<()> {
+/// End the storms that have gone quiet (no new failing monitor for the tenant's window).
+pub async fn settle(store: &dyn Store, now: Timestamp, engine: &StormPolicy) -> StoreResult<()> {
+    let mut policies = TenantPolicies::new(engine);
     for (t, ch) in store.active_storms().await? {
-        screen_channel(store, &t, &ch, &[], now, p).await?;
+        let p = policies.of(store, &t).await?;
+        screen_channel(store, &t, &ch, &[], now, &p).await?;
     }
     Ok(())
+}
+
+/// Each tenant's storm control, read once per pass.
+struct TenantPolicies<'a> {
+    engine: &'a StormPolicy,
+    read: BTreeMap<TenantId, StormPolicy>,
+}
+
+impl<'a> TenantPolicies<'a> {
+    fn new(engine: &'a StormPolicy) -> Self {
+        Self { engine, read: BTreeMap::new() }
+    }
+
+    async fn of(&mut self, store: &dyn Store, t: &TenantId) -> StoreResult<StormPolicy> {
+        if let Some(p) = self.read.get(t) {
+            return Ok(*p);
+        }
+        let p = store.alerting_defaults(t).await?.storm(self.engine);
+        self.read.insert(t.clone(), p);
+        Ok(p)
+    }
 }
 
 async fn screen_channel(

@@ -10,6 +10,7 @@ pub mod input;
 pub mod maintenance;
 pub mod monitors;
 pub mod regions;
+pub mod settings;
 pub mod status_pages;
 pub mod system;
 
@@ -279,6 +280,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/channels/{id}", get(channels::get).patch(channels::update).delete(channels::delete))
         .route("/api/v1/channels/{id}/test", post(channels::test))
         .route("/api/v1/channels/{id}/deliveries", get(channels::deliveries))
+        .route("/api/v1/settings/alerting", get(settings::get).put(settings::put))
         .fallback(|| async {
             ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route; see the API overview in the README")
         })

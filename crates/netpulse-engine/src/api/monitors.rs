@@ -9,12 +9,12 @@ use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::{path_id, AppState, Caller};
 use crate::clock;
-use crate::store::{MonitorRecord, MonitorView};
+use crate::store::{AlertingDefaults, MonitorRecord, MonitorView};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use netpulse_core::incident::Policy;
+use netpulse_core::incident::PolicyLayer;
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft};
 use netpulse_core::uptime::Tally;
 use netpulse_core::{ChannelId, MonitorId, Timestamp};
@@ -86,23 +86,44 @@ fn parse_spec(mut body: Map<String, Value>) -> ApiResult<CheckSpec> {
     })
 }
 
-/// Policy fields default per kind: a missed heartbeat is already confirmed by its grace
-/// period, so heartbeats open an incident on the first missed deadline.
-fn parse_policy(v: Option<Value>, spec: &CheckSpec) -> ApiResult<Policy> {
-    let mut base = serde_json::to_value(Policy::default()).expect("policy serializes");
+/// The policy fields the input sets on this monitor. A field left out, or given as
+/// `"inherit"` (or `null` for a field that has no "none"), is not set: it follows the
+/// organisation's defaults. `null` sets "none" for a nullable field (no reminders, a majority
+/// quorum, no escalation). A heartbeat's missed
+/// deadline is already confirmed by its grace period, so heartbeats set both thresholds to 1
+/// unless the input sets them.
+fn parse_policy(v: Option<Value>, spec: &CheckSpec) -> ApiResult<PolicyLayer> {
+    let mut set = Map::new();
     if spec.is_push() {
-        base["confirm_threshold"] = json!(1);
-        base["recovery_threshold"] = json!(1);
+        set.insert("confirm_threshold".into(), json!(1));
+        set.insert("recovery_threshold".into(), json!(1));
     }
-    if let Some(v) = v {
-        let Value::Object(fields) = v else {
-            return Err(ApiError::invalid("policy", "must be an object"));
-        };
-        for (k, val) in fields {
-            base[k] = val;
+    match v {
+        None => {}
+        Some(Value::Object(fields)) => {
+            for (k, val) in fields {
+                // `null` for a field that cannot be "none" can only mean: not set here.
+                if val == INHERIT || (val.is_null() && !NULLABLE.contains(&k.as_str())) {
+                    set.remove(&k);
+                } else {
+                    set.insert(k, val);
+                }
+            }
         }
+        Some(_) => return Err(ApiError::invalid("policy", "must be an object")),
     }
-    parse_field("policy", base)
+    parse_field("policy", Value::Object(set))
+}
+
+/// The policy fields whose `null` is a value ("none"), not "inherit".
+const NULLABLE: [&str; 3] = ["reminder_interval_s", "quorum", "escalate_after_s"];
+
+/// The value that returns a policy field to the organisation's default.
+pub(crate) const INHERIT: &str = "inherit";
+
+/// The organisation's alerting defaults, which every monitor's effective policy is resolved over.
+pub(crate) async fn defaults(s: &AppState, caller: &Caller) -> ApiResult<AlertingDefaults> {
+    Ok(s.store.alerting_defaults(caller.tenant()).await?)
 }
 
 /// The input shape of a stored draft: what GET returns and PATCH merges into.
@@ -123,10 +144,19 @@ pub(crate) fn draft_json(d: &MonitorDraft) -> Map<String, Value> {
     m
 }
 
-/// A monitor in its API shape, as `a` may see it.
-pub fn monitor_json(v: &MonitorView, base_url: &str, uptime_24h: Option<f64>, a: Audience) -> Value {
+/// A monitor in its API shape, as `a` may see it: `policy` is the effective policy (its own
+/// fields over the organisation's `defaults`), `policy_inherited` the fields it does not set.
+pub fn monitor_json(
+    v: &MonitorView,
+    defaults: &AlertingDefaults,
+    base_url: &str,
+    uptime_24h: Option<f64>,
+    a: Audience,
+) -> Value {
     let r = &v.record;
     let mut m = draft_json(&r.draft);
+    m.insert("policy".into(), json!(defaults.policy_for(&r.draft.policy)));
+    m.insert("policy_inherited".into(), json!(r.draft.policy.unset_fields()));
     m.insert("id".into(), json!(r.id));
     if let Some(t) = &r.heartbeat_token {
         m.insert("heartbeat_url".into(), json!(format!("{base_url}/api/v1/heartbeat/{t}")));
@@ -156,7 +186,8 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     let view = create_from(&s, &caller, body).await?;
-    Ok((StatusCode::CREATED, Json(monitor_json(&view, &s.base_url, None, caller.audience()))))
+    let d = defaults(&s, &caller).await?;
+    Ok((StatusCode::CREATED, Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()))))
 }
 
 /// Create a monitor from the flat input shape: the API's `POST` and the dashboard's form.
@@ -166,7 +197,7 @@ pub(crate) async fn create_from(s: &AppState, caller: &Caller, body: Map<String,
     let draft = parse_draft(body, s)?;
     let id: MonitorId = clock::fresh();
     check_parent(s, caller, &id, &draft).await?;
-    check_escalation(s, caller, &draft).await?;
+    check_policy(s, caller, &draft).await?;
     let now = clock::now();
     let heartbeat_token = draft.spec.is_push().then(|| clock::secret_token("hb_"));
     let rec = MonitorRecord {
@@ -186,10 +217,12 @@ pub(crate) async fn create_from(s: &AppState, caller: &Caller, body: Map<String,
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
     let views = s.store.list_monitors(caller.tenant()).await?;
     let tallies = s.store.tallies_since(caller.tenant(), clock::now().minus_ms(86_400_000)).await?;
+    let d = defaults(&s, &caller).await?;
     let data: Vec<Value> = views
         .iter()
         .map(|v| {
-            monitor_json(v, &s.base_url, tallies.get(&v.record.id).and_then(Tally::uptime_percent), caller.audience())
+            let uptime = tallies.get(&v.record.id).and_then(Tally::uptime_percent);
+            monitor_json(v, &d, &s.base_url, uptime, caller.audience())
         })
         .collect();
     Ok(Json(json!({ "data": data })))
@@ -205,7 +238,8 @@ pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<Strin
     let now = clock::now();
     let uptime =
         s.store.tally(caller.tenant(), &v.record.id, now.minus_ms(86_400_000), now.plus_ms(1)).await?.uptime_percent();
-    Ok(Json(monitor_json(&v, &s.base_url, uptime, caller.audience())))
+    let d = defaults(&s, &caller).await?;
+    Ok(Json(monitor_json(&v, &d, &s.base_url, uptime, caller.audience())))
 }
 
 /// `PATCH`: a JSON merge patch over the monitor's input shape; the whole result is validated.
@@ -223,7 +257,10 @@ pub async fn update(
     }
     for (k, val) in patch {
         match (merged.get_mut(&k), val) {
-            // Nested objects (`policy`) merge recursively, so `{"policy":{"quorum":2}}` keeps escalation.
+            // `policy` merges field by field, so `{"policy":{"quorum":2}}` keeps escalation; in it
+            // `null` is a value ("none") and `"inherit"` unsets a field (see `parse_policy`).
+            (Some(Value::Object(into)), Value::Object(obj)) if k == "policy" => into.extend(obj),
+            // Other nested objects merge recursively.
             (Some(Value::Object(into)), Value::Object(obj)) => merge_patch(into, obj),
             (_, Value::Null) if !MONITOR_FIELDS.contains(&k.as_str()) => {
                 merged.remove(&k);
@@ -234,7 +271,8 @@ pub async fn update(
         }
     }
     let view = replace(&s, &caller, v, merged).await?;
-    Ok(Json(monitor_json(&view, &s.base_url, None, caller.audience())))
+    let d = defaults(&s, &caller).await?;
+    Ok(Json(monitor_json(&view, &d, &s.base_url, None, caller.audience())))
 }
 
 /// RFC 7396 JSON merge patch of `patch` into `into`: `null` removes a key, objects merge
@@ -271,9 +309,10 @@ async fn check_parent(s: &AppState, caller: &Caller, id: &MonitorId, draft: &Mon
     Ok(())
 }
 
-/// `policy.escalate_to` must name channels of the same account.
-async fn check_escalation(s: &AppState, caller: &Caller, draft: &MonitorDraft) -> ApiResult<()> {
-    for (i, ch) in draft.policy.escalate_to.iter().enumerate() {
+/// The monitor's own `policy.escalate_to` must name channels of the same account, and its
+/// effective policy (over the organisation's defaults) must hold together.
+async fn check_policy(s: &AppState, caller: &Caller, draft: &MonitorDraft) -> ApiResult<()> {
+    for (i, ch) in draft.policy.escalate_to.iter().flatten().enumerate() {
         if s.store.get_channel(caller.tenant(), ch).await?.is_none() {
             return Err(ApiError::invalid(
                 format!("policy.escalate_to[{i}]"),
@@ -281,6 +320,7 @@ async fn check_escalation(s: &AppState, caller: &Caller, draft: &MonitorDraft) -
             ));
         }
     }
+    defaults(s, caller).await?.policy_for(&draft.policy).validate()?;
     Ok(())
 }
 
@@ -294,7 +334,7 @@ pub(crate) async fn replace(
     caller.require_write()?;
     let draft = parse_draft(input, s)?;
     check_parent(s, caller, &v.record.id, &draft).await?;
-    check_escalation(s, caller, &draft).await?;
+    check_policy(s, caller, &draft).await?;
     if !s.store.update_monitor(caller.tenant(), &v.record.id, &draft, clock::now()).await? {
         return Err(ApiError::not_found("monitor"));
     }
@@ -308,7 +348,8 @@ async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> Ap
     let mut input = draft_json(&v.record.draft);
     input.insert("paused".into(), json!(paused));
     let view = replace(&s, &caller, v, input).await?;
-    Ok(Json(monitor_json(&view, &s.base_url, None, caller.audience())))
+    let d = defaults(&s, &caller).await?;
+    Ok(Json(monitor_json(&view, &d, &s.base_url, None, caller.audience())))
 }
 
 pub async fn pause(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {

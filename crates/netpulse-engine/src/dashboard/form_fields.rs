@@ -25,6 +25,8 @@ pub enum Input {
     Headers,
     Multiline,
     Choice(&'static [&'static str]),
+    /// `yes` / `no` into a boolean; left out when empty (the organisation's default).
+    YesNo,
 }
 
 pub struct Field {
@@ -50,6 +52,9 @@ const fn f(
 ) -> Field {
     Field { key, label, input, kinds, hint }
 }
+
+/// The hint of a policy field: empty means the field is not set on the monitor.
+const INHERITS: &str = "empty: the organisation's default (Alerting defaults)";
 
 /// Every field, in the order the form shows them.
 pub const FIELDS: &[Field] = &[
@@ -78,12 +83,18 @@ pub const FIELDS: &[Field] = &[
     f("regions", "Regions", Input::List, ALL, "comma-separated"),
     f("tags", "Tags", Input::List, ALL, "comma-separated"),
     f("paused", "Paused", Input::Check, ALL, ""),
-    f("policy.confirm_threshold", "Failed checks to open an incident", Input::Number, ALL, ""),
-    f("policy.recovery_threshold", "Good checks to resolve it", Input::Number, ALL, ""),
-    f("policy.reminder_interval_s", "Remind every (s)", Input::Number, ALL, "optional; never when empty"),
-    f("policy.notify_on_resolve", "Notify on resolve", Input::Check, ALL, ""),
-    f("policy.flap_window_s", "Flap window (s)", Input::Number, ALL, "0 turns flap detection off"),
-    f("policy.quorum", "Regions that must be down", Input::Number, ALL, "optional; a majority when empty"),
+    f("policy.confirm_threshold", "Failed checks to open an incident", Input::Number, ALL, INHERITS),
+    f("policy.recovery_threshold", "Good checks to resolve it", Input::Number, ALL, INHERITS),
+    f("policy.reminder_interval_s", "Remind every (s)", Input::Number, ALL, INHERITS),
+    f("policy.notify_on_resolve", "Notify on resolve", Input::YesNo, ALL, INHERITS),
+    f(
+        "policy.flap_window_s",
+        "Flap window (s)",
+        Input::Number,
+        ALL,
+        "0 turns flap detection off; empty: the organisation's default",
+    ),
+    f("policy.quorum", "Regions that must be down", Input::Number, ALL, INHERITS),
 ];
 
 impl Field {
@@ -117,6 +128,11 @@ fn field_json(input: Input, raw: Option<&str>) -> Option<Value> {
         Input::Text => Some(Value::String(trimmed.to_owned())),
         _ if trimmed.is_empty() => None,
         Input::Choice(_) => Some(Value::String(trimmed.to_owned())),
+        Input::YesNo => Some(match trimmed {
+            "yes" => Value::Bool(true),
+            "no" => Value::Bool(false),
+            other => Value::String(other.to_owned()),
+        }),
         Input::Optional | Input::Multiline => Some(Value::String(text.to_owned())),
         Input::Number => Some(trimmed.parse::<i64>().map_or_else(|_| Value::String(trimmed.to_owned()), Value::from)),
         Input::List => Some(trimmed.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()),
@@ -148,6 +164,7 @@ pub fn from_input(input: &Map<String, Value>) -> FormValues {
 fn field_text(input: Input, v: &Value) -> Option<String> {
     match (input, v) {
         (_, Value::Null) | (Input::Check, Value::Bool(false)) => None,
+        (Input::YesNo, Value::Bool(b)) => Some((if *b { "yes" } else { "no" }).into()),
         (Input::Check, _) => Some("on".into()),
         (Input::List, Value::Array(items)) => {
             Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
@@ -204,7 +221,7 @@ mod tests {
             got["headers"],
             json!([{"name": "X-Api-Key", "value": "s3cret"}, {"name": "Accept", "value": "text/html"}])
         );
-        assert_eq!(got["policy"], json!({ "confirm_threshold": 3, "notify_on_resolve": false }));
+        assert_eq!(got["policy"], json!({ "confirm_threshold": 3 }), "empty policy fields are not set");
         assert_eq!((got["verify_tls"].clone(), got["follow_redirects"].clone()), (json!(true), json!(false)));
     }
 

@@ -16,7 +16,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
-use netpulse_core::incident::Policy;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -140,11 +139,11 @@ pub(super) fn bearer_refused(headers: &HeaderMap) -> Option<Response> {
 
 fn defaults(s: &AppState) -> FormValues {
     let cfg = &s.config.monitors;
-    let policy = serde_json::to_value(Policy::default()).expect("policy serializes");
+    // No policy field is filled in: a new monitor inherits the organisation's defaults.
     let Value::Object(input) = json!({
         "method": "GET", "expected_status": "200-399", "follow_redirects": true, "verify_tls": true,
         "port": 443, "warn_days": 14, "record_type": "A", "grace_s": 60, "retries": 0,
-        "interval_s": cfg.default_interval_s, "regions": [cfg.local_region], "policy": policy,
+        "interval_s": cfg.default_interval_s, "regions": [cfg.local_region],
     }) else {
         unreachable!("an object literal")
     };
@@ -210,6 +209,11 @@ fn field_row(field: &super::form_fields::Field, kind: &str, values: &FormValues,
                 Input::Headers | Input::Multiline => textarea #(id) name=(field.key) rows="3" { (value) },
                 Input::Choice(options) => select #(id) name=(field.key) {
                     @for o in options { option value=(o) selected[*o == value] { (o) } }
+                },
+                Input::YesNo => select #(id) name=(field.key) {
+                    @for (o, text) in [("", "organisation default"), ("yes", "yes"), ("no", "no")] {
+                        option value=(o) selected[o == value] { (text) }
+                    }
                 },
                 Input::Number => input #(id) type="text" inputmode="numeric" name=(field.key) value=(value) aria-describedby=[message.as_ref().map(|_| &error_id)];,
                 _ => input #(id) type="text" name=(field.key) value=(value) aria-describedby=[message.as_ref().map(|_| &error_id)];,

@@ -38,6 +38,7 @@ pub mod maintenance;
 pub mod monitor;
 pub mod overview;
 pub mod regions;
+pub mod settings;
 pub mod status_cache;
 pub mod status_page;
 pub mod team_pages;
@@ -51,6 +52,7 @@ const NAV: &[(&str, &str)] = &[
     ("/monitors/new", "New monitor"),
     ("/incidents", "Incidents"),
     ("/channels", "Channels"),
+    ("/settings/alerting", "Alerting defaults"),
     ("/regions", "Regions"),
     ("/members", "Members"),
     ("/tokens", "API tokens"),
@@ -89,6 +91,7 @@ pub fn router() -> Router<AppState> {
         .route("/incidents/{id}/resolve", post(incidents::resolve))
         .route("/channels", get(channels::list).post(channels::create))
         .route("/channels/{id}/test", post(channels::test))
+        .route("/settings/alerting", get(settings::show).post(settings::save))
         .route("/events", get(events::events))
         .route("/badge/{id}/status.svg", get(badges::status))
         .route("/badge/{id}/uptime.svg", get(badges::uptime))

@@ -24,7 +24,7 @@ use crate::queue::{publish_many_retrying, RedisQueue, RedisQueueConfig, ResultQu
 use crate::store::postgres::{copy, schema, PgStore};
 use crate::store::{MonitorRecord, Store};
 use anyhow::Context;
-use netpulse_core::incident::Policy;
+use netpulse_core::incident::PolicyLayer;
 use netpulse_core::monitor::TcpSpec;
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::{CheckResult, CheckSpec, Interval, MonitorDraft, MonitorId, Outcome, Provenance, Timings};
@@ -170,7 +170,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
                     regions: vec!["local".into()],
                     tags: vec![],
                     paused: true,
-                    policy: Policy::default(),
+                    policy: PolicyLayer::default(),
                     channels: None,
                     depends_on: None,
                 };

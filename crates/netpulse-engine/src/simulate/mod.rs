@@ -12,10 +12,10 @@ pub mod truth;
 use crate::clock;
 use crate::config::Secret;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
+use crate::store::{AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
 use netpulse_core::alert::{AlertEvent, AlertKind};
 use netpulse_core::ids::fnv1a;
-use netpulse_core::incident::{Observation, Policy};
+use netpulse_core::incident::{Observation, Policy, PolicyLayer};
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
 use netpulse_core::schedule::next_due;
 use netpulse_core::{
@@ -84,7 +84,8 @@ enum SimEvent {
     Deliver(Box<ResultKey>),
     /// Ingest's linger ran out: store what has arrived.
     Flush,
-    /// The dispatcher's poll, simulated once a second while a storm is in progress.
+    /// The dispatcher's poll, simulated once a second while a storm is in progress or a
+    /// reminder/escalation timer is armed.
     Tick,
 }
 
@@ -181,6 +182,8 @@ impl Sim<'_> {
     }
 
     async fn setup(&mut self) -> anyhow::Result<()> {
+        // The scenario's policy is the simulated organisation's defaults; its monitors set no
+        // policy field of their own, so they run with what they inherit (`Policy::resolve`).
         let policy = Policy {
             confirm_threshold: self.s.confirm_threshold,
             recovery_threshold: self.s.recovery_threshold,
@@ -188,6 +191,8 @@ impl Sim<'_> {
             escalate_to: self.escalation.iter().cloned().collect(),
             ..Policy::default()
         };
+        let defaults = AlertingDefaults { policy: PolicyLayer::all_of(&policy), ..AlertingDefaults::default() };
+        self.store.set_alerting_defaults(&self.tenant, &defaults, ts(0)).await?;
         for (i, m) in self.s.monitors.iter().enumerate() {
             let id = sim_monitor_id(&m.id);
             let draft = MonitorDraft {
@@ -199,7 +204,7 @@ impl Sim<'_> {
                 regions: self.s.regions.clone(),
                 tags: vec![],
                 paused: false,
-                policy: policy.clone(),
+                policy: PolicyLayer::default(),
                 channels: Some(vec![self.primary.clone()]),
                 depends_on: m.depends_on.as_ref().map(|p| sim_monitor_id(p)),
             };
@@ -361,6 +366,7 @@ impl Sim<'_> {
     /// (the engine's own `alerts::storm`), and "send" the rest to the simulated receiver.
     async fn dispatch(&mut self, now: u64) -> anyhow::Result<()> {
         let storm = self.s.storm.unwrap_or_default();
+        crate::alerts::timers::sweep(&self.store, ts(now)).await?;
         crate::alerts::storm::settle(&self.store, ts(now), &storm).await?;
         loop {
             let items = self.store.claim_outbox(ts(now), 64, 60_000).await?;
@@ -372,7 +378,8 @@ impl Sim<'_> {
                 self.store.record_delivery(item.id, Delivery::Sent { at: ts(now) }).await?;
             }
         }
-        if !self.ticking && !self.store.active_storms().await?.is_empty() {
+        let timers = !self.store.due_timers(Timestamp::from_millis(i64::MAX), 1).await?.is_empty();
+        if !self.ticking && (timers || !self.store.active_storms().await?.is_empty()) {
             self.ticking = true;
             self.push(now + 1000, SimEvent::Tick);
         }
@@ -493,6 +500,15 @@ fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received], 
         }
     }
     v.escalations = notices.iter().filter(|n| n.kind == "escalated").count();
+    v.escalation_delay = notices
+        .iter()
+        .filter(|n| n.kind == "escalated")
+        .filter_map(|e| {
+            let page =
+                notices.iter().filter(|n| n.incident == e.incident && n.kind == "opened").map(|n| n.at_s).min()?;
+            Some(e.at_s.saturating_sub(page))
+        })
+        .collect();
     v.degraded_notices = notices.iter().filter(|n| n.kind.starts_with("degraded")).count();
     v.detected_in_storm = notices.iter().filter(|n| n.via_storm && n.kind == "opened").count();
     for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder" | "escalated")) {

@@ -52,6 +52,11 @@ pub struct Verdict {
     pub detected_in_storm: usize,
     pub time_to_detect_s: Spread,
     pub time_to_recovery_notice_s: Spread,
+    /// From an incident's page to its `escalated` notice (the policy's `escalate_after_s`,
+    /// plus at most one dispatcher poll).
+    pub time_to_escalate_s: Spread,
+    #[serde(skip)]
+    pub escalation_delay: Vec<u64>,
     #[serde(skip)]
     pub ttd: Vec<u64>,
     #[serde(skip)]
@@ -73,10 +78,12 @@ impl Verdict {
         self.detected_in_storm += o.detected_in_storm;
         self.ttd.extend(&o.ttd);
         self.ttr.extend(&o.ttr);
+        self.escalation_delay.extend(&o.escalation_delay);
     }
     pub fn finish(&mut self) {
         self.time_to_detect_s = Spread::of(self.ttd.clone());
         self.time_to_recovery_notice_s = Spread::of(self.ttr.clone());
+        self.time_to_escalate_s = Spread::of(self.escalation_delay.clone());
     }
     /// What the product promises: nothing missed, nothing false, nothing twice, silence in
     /// maintenance.

@@ -12,12 +12,14 @@
 pub mod members;
 pub mod plan;
 pub mod postgres;
+pub mod settings;
 pub mod sqlite;
 
 pub use members::{
     check_member_change, Invitation, InvitationState, InvitationUse, Member, MemberChange, MemberChangeOutcome,
     MemberRefusal, Membership,
 };
+pub use settings::AlertingDefaults;
 
 use async_trait::async_trait;
 use netpulse_core::alert::AlertEvent;
@@ -652,6 +654,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Every channel with a storm in progress.
     async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>>;
+
+    // --- an organisation's alerting defaults (`store::settings`)
+    /// The tenant's defaults; all unset when it has none.
+    async fn alerting_defaults(&self, t: &TenantId) -> StoreResult<AlertingDefaults>;
+    /// Replace the tenant's defaults and, in the same transaction, bump `updated_at` of all
+    /// its monitors (their effective policy changed: every cache keyed by the monitor row's
+    /// version must see it).
+    async fn set_alerting_defaults(&self, t: &TenantId, d: &AlertingDefaults, now: Timestamp) -> StoreResult<()>;
+    /// Monitors whose next reminder or escalation (`core::incident::next_timer`, stored with
+    /// each state) is due at `now`, soonest first; the dispatcher's timer sweep steps each
+    /// with `Observation::Tick` through [`Store::observe`].
+    async fn due_timers(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<(TenantId, MonitorId)>>;
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
     /// Take or renew the lease `name` for `holder` until `now + ttl_ms`, atomically: succeeds
     /// when nobody holds it, its holder's time ran out, or `holder` holds it already.

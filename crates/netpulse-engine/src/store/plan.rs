@@ -5,7 +5,7 @@
 //! commit. The decision of *what* to write lives here once; backends only say *how*.
 
 use netpulse_core::alert::AlertEvent;
-use netpulse_core::incident::{step, Audience, Effect, Health, MonitorState, Observation, Policy};
+use netpulse_core::incident::{step, Audience, Effect, Health, MonitorState, Observation, Policy, PolicyLayer};
 use netpulse_core::{ChannelId, IncidentId, MonitorId, TenantId, Timestamp};
 
 /// An enabled channel of the tenant, as monitors choose among them.
@@ -51,7 +51,8 @@ pub struct MonitorFacts {
 }
 
 impl MonitorFacts {
-    /// The facts from a stored draft, the tenant's enabled channels (oldest first) and the
+    /// The facts from a stored draft, its tenant's policy defaults (the effective policy is
+    /// [`Policy::resolve`] of the two), the tenant's enabled channels (oldest first) and the
     /// parent monitor's stored state (its open incident and health text), the same for every
     /// backend: `channels: None` means every enabled channel; a parent is failing while its
     /// health is `suspect` or `down`.
@@ -59,12 +60,15 @@ impl MonitorFacts {
         tenant_id: TenantId,
         id: MonitorId,
         draft: &netpulse_core::monitor::MonitorDraft,
+        defaults: &PolicyLayer,
         enabled: Vec<EnabledChannel>,
         parent: Option<(Option<IncidentId>, Option<String>)>,
     ) -> Self {
         // The demo organisation's notices never reach a channel (its outbox stays empty).
         let enabled = if crate::demo::is_demo(&tenant_id) { Vec::new() } else { enabled };
-        let escalation = enabled.iter().filter(|c| draft.policy.escalate_to.contains(&c.id)).map(|c| c.id.clone());
+        let policy = Policy::resolve(&draft.policy, defaults);
+        let escalation: Vec<ChannelId> =
+            enabled.iter().filter(|c| policy.escalate_to.contains(&c.id)).map(|c| c.id.clone()).collect();
         let chosen: Vec<EnabledChannel> = match &draft.channels {
             None => enabled.clone(),
             Some(chosen) => enabled.iter().filter(|c| chosen.contains(&c.id)).cloned().collect(),
@@ -77,9 +81,9 @@ impl MonitorFacts {
             name: draft.name.clone(),
             target: draft.spec.target(),
             regions: draft.regions.clone(),
-            policy: draft.policy.clone(),
+            policy,
             channels: chosen.into_iter().map(|c| c.id).collect(),
-            escalation: escalation.collect(),
+            escalation,
             degraded,
             parent_incident,
             parent_failing: matches!(parent_health.as_deref(), Some("suspect" | "down")),

@@ -285,3 +285,47 @@ async fn maintenance_mutes_alerts_and_a_target_still_down_at_the_end_pages_once(
     let (status, _) = app.api("DELETE", "/api/v1/maintenance/mw_nope", None).await;
     assert_eq!(status, 404);
 }
+
+/// Tenant defaults reach ingest at once: a monitor that inherits `confirm_threshold` follows
+/// a change of the default (even after its draft was read and cached by ingest), one that
+/// set it keeps its own.
+#[tokio::test]
+async fn a_changed_default_reaches_every_monitor_that_inherits_it() {
+    let app = spawn_app().await;
+    let (inheriting, own) = (Target::start().await, Target::start().await);
+    let hooks = Receiver::start().await;
+    app.create_webhook(&hooks).await;
+    let a = app
+        .create_monitor(
+            json!({ "name": "inherits", "kind": "http", "url": inheriting.url(), "interval_s": 1, "timeout_ms": 800 }),
+        )
+        .await;
+    let b = app
+        .create_monitor(json!({
+            "name": "sets its own", "kind": "http", "url": own.url(), "interval_s": 1, "timeout_ms": 800,
+            "policy": { "confirm_threshold": 2 },
+        }))
+        .await;
+    checks(&inheriting, 2).await;
+    checks(&own, 2).await; // both drafts have been stepped (and cached) with the built-in default
+
+    let defaults = json!({ "policy": { "confirm_threshold": 20 } });
+    let (status, d) = app.api("PUT", "/api/v1/settings/alerting", Some(defaults)).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(app.monitor(&a).await["policy"]["confirm_threshold"], 20);
+    assert_eq!(app.monitor(&b).await["policy"]["confirm_threshold"], 2);
+    inheriting.set_status(503);
+    own.set_status(503);
+    let paged = |hooks: &Receiver| -> Vec<String> {
+        hooks.received().iter().map(|r| r.json()["monitor"]["name"].as_str().unwrap_or("").to_owned()).collect()
+    };
+    hooks.wait_for_events(1, 15).await;
+    checks(&inheriting, 5).await;
+    assert_eq!(paged(&hooks), ["sets its own"], "the inheriting monitor now needs 20 failed checks");
+    assert_eq!(app.monitor(&a).await["status"]["health"], "suspect");
+
+    let (status, _) = app.api("PUT", "/api/v1/settings/alerting", Some(json!({}))).await;
+    assert_eq!(status, 200);
+    hooks.wait_for_events(2, 15).await;
+    assert_eq!(paged(&hooks), ["sets its own", "inherits"], "back to the built-in 2: it pages on its next failure");
+}

@@ -222,14 +222,7 @@ async fn health_readiness_and_metrics_answer() {
 #[tokio::test]
 async fn patching_one_policy_field_keeps_the_rest_of_the_policy() {
     let app = spawn_app().await;
-    let oncall = Receiver::start().await;
-    let (channel, _) = app.create_webhook(&oncall).await;
-    let id = app
-        .create_monitor(json!({
-            "name": "Checkout", "kind": "http", "url": "http://127.0.0.1:9/", "interval_s": 60,
-            "policy": { "escalate_after_s": 300, "escalate_to": [channel], "reminder_interval_s": 600 },
-        }))
-        .await;
+    let (id, channel, _oncall) = app.create_escalating_monitor().await;
     let path = format!("/api/v1/monitors/{id}");
     let (status, m) = app.api("PATCH", &path, Some(json!({ "policy": { "confirm_threshold": 3 } }))).await;
     assert_eq!(status, 200, "{m}");
@@ -245,4 +238,98 @@ async fn patching_one_policy_field_keeps_the_rest_of_the_policy() {
     let (status, m) = app.api("PATCH", &path, Some(json!({ "policy": { "reminder_interval_s": null } }))).await;
     assert_eq!(status, 200, "{m}");
     assert!(m["policy"]["reminder_interval_s"].is_null() && m["policy"]["escalate_to"] == json!([channel]), "{m}");
+}
+
+#[tokio::test]
+async fn alerting_defaults_are_read_by_all_changed_by_admins_and_refused_by_field() {
+    let app = spawn_app().await;
+    let path = "/api/v1/settings/alerting";
+    let (status, d) = app.api("GET", path, None).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!((d["policy"]["confirm_threshold"].clone(), d["storm_threshold"].clone()), (json!(2), json!(5)));
+    assert_eq!(d["policy_inherited"].as_array().unwrap().len(), 8, "nothing set yet: {d}");
+    assert_eq!(d["storm_inherited"], json!(["storm_threshold", "storm_window_s"]));
+    #[rustfmt::skip]
+    let refused = [
+        (json!({ "policy": { "confirm_threshold": 0 } }), "policy.confirm_threshold", "between 1 and 20"),
+        (json!({ "policy": { "escalate_after_s": 60 } }), "policy.escalate_to", "at least one channel"),
+        (json!({ "policy": { "escalate_after_s": 60, "escalate_to": ["chn_00000000000000000000000000"] } }), "policy.escalate_to[0]", "no channel"),
+        (json!({ "policy": { "colour": 1 } }), "policy.colour", "unknown field"),
+        (json!({ "storm_window_s": 0 }), "storm_window_s", "between 1 and 3600"),
+        (json!({ "storm_threshold": "many" }), "storm_threshold", "invalid type"),
+        (json!({ "quorum": 2 }), "quorum", "unknown field"),
+    ];
+    for (body, field, message) in refused {
+        let (status, e) = app.api("PUT", path, Some(body.clone())).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some(field)), "{body} → {e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains(message), "{body} → {e}");
+    }
+    let body = json!({ "policy": { "confirm_threshold": 4, "reminder_interval_s": 600 }, "storm_threshold": 3 });
+    let (status, d) = app.api("PUT", path, Some(body)).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(
+        (d["policy"]["confirm_threshold"].clone(), d["policy"]["reminder_interval_s"].clone()),
+        (json!(4), json!(600))
+    );
+    assert!(!d["policy_inherited"].as_array().unwrap().contains(&json!("confirm_threshold")), "{d}");
+    assert_eq!((d["storm_threshold"].clone(), d["storm_inherited"].clone()), (json!(3), json!(["storm_window_s"])));
+
+    let (_, tok) = app.api("POST", "/api/v1/tokens", Some(json!({ "name": "wall", "scope": "read" }))).await;
+    let viewer = tok["token"].as_str().unwrap();
+    let (status, seen) = app.call("GET", path, None, Some(viewer)).await;
+    assert_eq!((status, seen.clone()), (200, d.clone()), "viewers read the defaults");
+    let (status, e) = app.call("PUT", path, Some(json!({})), Some(viewer)).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (403, Some("forbidden")), "{e}");
+    assert_eq!(app.api("GET", path, None).await.1, d, "unchanged");
+}
+
+#[tokio::test]
+async fn a_monitor_shows_its_effective_policy_and_which_fields_it_inherits() {
+    let app = spawn_app().await;
+    let path = "/api/v1/settings/alerting";
+    app.api("PUT", path, Some(json!({ "policy": { "confirm_threshold": 4, "reminder_interval_s": 600 } }))).await;
+    let plain = app.create_monitor(json!({ "name": "a", "kind": "http", "url": "http://127.0.0.1:9/" })).await;
+    let own = app
+        .create_monitor(json!({
+            "name": "b", "kind": "http", "url": "http://127.0.0.1:9/",
+            "policy": { "confirm_threshold": 2, "reminder_interval_s": null },
+        }))
+        .await;
+    let (a, b) = (app.monitor(&plain).await, app.monitor(&own).await);
+    assert_eq!(
+        (a["policy"]["confirm_threshold"].clone(), a["policy"]["reminder_interval_s"].clone()),
+        (json!(4), json!(600))
+    );
+    assert_eq!(a["policy_inherited"].as_array().unwrap().len(), 8, "{a}");
+    assert_eq!(
+        (b["policy"]["confirm_threshold"].clone(), b["policy"]["reminder_interval_s"].clone()),
+        (json!(2), Value::Null)
+    );
+    assert!(!b["policy_inherited"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == "confirm_threshold" || f == "reminder_interval_s"));
+
+    // "inherit" gives a field back to the organisation; a PATCH of another field keeps the rest.
+    let (status, b) = app
+        .api("PATCH", &format!("/api/v1/monitors/{own}"), Some(json!({ "policy": { "confirm_threshold": "inherit" } })))
+        .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(
+        (b["policy"]["confirm_threshold"].clone(), b["policy"]["reminder_interval_s"].clone()),
+        (json!(4), Value::Null)
+    );
+    let path = format!("/api/v1/monitors/{plain}");
+    app.api("PATCH", &path, Some(json!({ "policy": { "recovery_threshold": 3 } }))).await;
+    let (_, a) = app.api("PATCH", &path, Some(json!({ "policy": { "recovery_threshold": null } }))).await;
+    assert_eq!(a["policy_inherited"].as_array().unwrap().len(), 8, "null unsets a field that has no \"none\": {a}");
+    // A heartbeat confirms on its first missed deadline unless told otherwise.
+    let beat = app.create_monitor(json!({ "name": "beat", "kind": "heartbeat", "interval_s": 60 })).await;
+    assert_eq!(app.monitor(&beat).await["policy"]["confirm_threshold"], 1);
+    // The monitor's own fields must hold together with the defaults.
+    let (status, e) = app
+        .api("POST", "/api/v1/monitors", Some(json!({ "name": "c", "kind": "http", "url": "http://127.0.0.1:9/", "policy": { "escalate_after_s": 60 } })))
+        .await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("policy.escalate_to")), "{e}");
 }

@@ -145,14 +145,7 @@ async fn a_monitor_created_and_edited_through_the_form_is_what_the_api_shows() {
 #[tokio::test]
 async fn editing_through_the_form_keeps_the_policy_the_form_does_not_show() {
     let app = spawn_app().await;
-    let oncall = Receiver::start().await;
-    let (channel, _) = app.create_webhook(&oncall).await;
-    let id = app
-        .create_monitor(json!({
-            "name": "Checkout", "kind": "http", "url": "http://127.0.0.1:9/", "interval_s": 60,
-            "policy": { "escalate_after_s": 300, "escalate_to": [channel], "reminder_interval_s": 600 },
-        }))
-        .await;
+    let (id, channel, _oncall) = app.create_escalating_monitor().await;
     let edit = format!("/monitors/{id}/edit");
     let token = csrf(&app, &edit).await;
     let changes = [
@@ -171,7 +164,11 @@ async fn editing_through_the_form_keeps_the_policy_the_form_does_not_show() {
         (json!([channel]), json!(300)),
         "escalation survives an edit: {m}"
     );
-    assert!(m["policy"]["reminder_interval_s"].is_null(), "a shown policy field left empty is cleared: {m}");
+    assert!(
+        m["policy"]["reminder_interval_s"].is_null()
+            && m["policy_inherited"].as_array().unwrap().contains(&json!("reminder_interval_s")),
+        "a shown policy field left empty returns to the organisation's default (here: none): {m}"
+    );
 }
 
 #[tokio::test]
@@ -454,4 +451,42 @@ async fn maintenance_windows_are_scheduled_and_cancelled_from_the_monitor_s_page
     assert_eq!(page.status, 303, "{}", page.html);
     let (_, after) = app.api("GET", &format!("/api/v1/monitors/{id}/maintenance"), None).await;
     assert!(after["data"].as_array().unwrap().iter().all(|x| x["id"] != w || x["phase"] != "active"), "{after}");
+}
+
+#[tokio::test]
+async fn the_alerting_defaults_page_saves_what_is_set_and_shows_a_refusal_next_to_its_field() {
+    let app = spawn_app().await;
+    let overview = browse(&app, "GET", "/", &[]).await;
+    assert!(overview.html.contains("href=\"/settings/alerting\""), "linked from the nav");
+    let token = csrf(&app, "/settings/alerting").await;
+    let bad = [("csrf", token.as_str()), ("policy.confirm_threshold", "0"), ("storm_threshold", "3")];
+    let page = browse(&app, "POST", "/settings/alerting", &bad).await;
+    assert_eq!(page.status, 422, "{}", page.html);
+    let inline = text_of(&page.html, "f-policy-confirm_threshold-error").expect("an error next to the field");
+    assert!(inline.contains("between 1 and 20"), "{inline}");
+    assert!(page.html.contains("value=\"3\""), "input kept");
+    assert_eq!(app.api("GET", "/api/v1/settings/alerting", None).await.1["storm_threshold"], 5, "nothing saved");
+
+    let good = [
+        ("csrf", token.as_str()),
+        ("policy.confirm_threshold", "4"),
+        ("policy.notify_on_resolve", "no"),
+        ("policy.quorum", ""),
+        ("storm_threshold", "3"),
+    ];
+    let page = browse(&app, "POST", "/settings/alerting", &good).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert!(text_of(&page.html, "notice").is_some_and(|t| t.contains("saved")), "{}", page.html);
+    let (_, d) = app.api("GET", "/api/v1/settings/alerting", None).await;
+    assert_eq!(
+        (
+            d["policy"]["confirm_threshold"].clone(),
+            d["policy"]["notify_on_resolve"].clone(),
+            d["storm_threshold"].clone()
+        ),
+        (json!(4), json!(false), json!(3))
+    );
+    assert!(d["policy_inherited"].as_array().unwrap().contains(&json!("quorum")), "an empty field is not set: {d}");
+    let id = app.create_monitor(json!({ "name": "a", "kind": "tcp", "host": "127.0.0.1", "port": 9 })).await;
+    assert_eq!(app.monitor(&id).await["policy"]["confirm_threshold"], 4, "a new monitor inherits it");
 }

@@ -89,3 +89,26 @@ async fn escalation_needs_channels_of_the_same_account() {
     assert_eq!((status, err["error"]["field"].as_str()), (422, Some("policy.escalate_to")), "{err}");
     assert_eq!(err["error"]["code"], "validation_failed");
 }
+
+/// Escalation is driven by the dispatcher's timer sweep, not by the next check: with the
+/// monitor's interval raised to 5 minutes right after it paged, the escalation still goes out
+/// when due, with no check in between.
+#[tokio::test]
+async fn a_long_interval_does_not_delay_the_escalation() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let (ops, oncall) = (Receiver::start().await, Receiver::start().await);
+    let (primary, _) = app.create_webhook(&ops).await;
+    let (escalation, _) = app.create_webhook(&oncall).await;
+    let id = app.create_monitor(escalating_monitor(&target, &primary, &escalation, 4)).await;
+    target.set_status(503);
+    assert_eq!(ops.wait_for_events(1, 15).await, ["opened"]);
+    let (status, m) = app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "interval_s": 300 }))).await;
+    assert_eq!((status, m["interval_s"].clone()), (200, json!(300)), "{m}");
+    let checked = target.hits.load(Ordering::SeqCst);
+    let paged_at = std::time::Instant::now();
+    assert_eq!(oncall.wait_for_events(1, 15).await, ["escalated"]);
+    assert!(paged_at.elapsed().as_secs() < 10, "on time, not 5 minutes later");
+    assert!(target.hits.load(Ordering::SeqCst) <= checked + 1, "no check brought it (at most one already under way)");
+    assert_eq!(ops.events(), ["opened"]);
+}

@@ -251,6 +251,21 @@ impl TestApp {
         (json["id"].as_str().unwrap().to_owned(), json["secret"].as_str().unwrap().to_owned())
     }
 
+    /// The policy-editing fixture: a webhook channel on a fresh receiver and an HTTP monitor
+    /// "Checkout" (60 s) that escalates to it after 300 s unacknowledged and reminds every
+    /// 600 s. Returns (monitor id, channel id, the receiver: keep it alive).
+    pub async fn create_escalating_monitor(&self) -> (String, String, Receiver) {
+        let oncall = Receiver::start().await;
+        let (channel, _) = self.create_webhook(&oncall).await;
+        let id = self
+            .create_monitor(serde_json::json!({
+                "name": "Checkout", "kind": "http", "url": "http://127.0.0.1:9/", "interval_s": 60,
+                "policy": { "escalate_after_s": 300, "escalate_to": [channel], "reminder_interval_s": 600 },
+            }))
+            .await;
+        (id, channel, oncall)
+    }
+
     pub async fn monitor(&self, id: &str) -> Value {
         let (status, json) = self.api("GET", &format!("/api/v1/monitors/{id}"), None).await;
         assert_eq!(status, 200, "{json}");

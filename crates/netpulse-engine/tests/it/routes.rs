@@ -37,7 +37,9 @@ fn parse(src: &str, dashboard: bool) -> Vec<Route> {
     for call in flat.split(".route(").skip(1) {
         let path = call.split('"').nth(1).expect("a path literal").to_owned();
         let handlers = call.split_once("\",").map_or("", |(_, h)| h);
-        for (needle, method) in [("get(", "GET"), ("post(", "POST"), ("patch(", "PATCH"), ("delete(", "DELETE")] {
+        for (needle, method) in
+            [("get(", "GET"), ("post(", "POST"), ("put(", "PUT"), ("patch(", "PATCH"), ("delete(", "DELETE")]
+        {
             let called = handlers.match_indices(needle).any(|(i, _)| {
                 // `get(` but not `target(`: the name starts the token.
                 i == 0 || !handlers.as_bytes()[i - 1].is_ascii_alphanumeric() && handlers.as_bytes()[i - 1] != b'_'
@@ -64,6 +66,7 @@ fn the_route_table_is_read_whole() {
     assert!(has("PATCH", "/api/v1/status-pages/{id}"), "a route split over lines: {routes:?}");
     assert!(has("POST", "/api/v1/heartbeat/{token}") && has("GET", "/api/v1/heartbeat/{token}"));
     assert!(has("POST", "/login") && has("GET", "/monitors/{id}"), "dashboard routes: {routes:?}");
+    assert!(has("PUT", "/api/v1/settings/alerting") && has("POST", "/settings/alerting"), "{routes:?}");
     assert!(routes.len() >= 45, "{} routes: {routes:?}", routes.len());
 }
 

@@ -57,6 +57,7 @@ scenario_tests! {
     storm => "storm.json",
     escalation => "escalation.json",
     slow => "slow.json",
+    oscillating_latency => "oscillating-latency.json",
 }
 
 #[test]
@@ -100,6 +101,9 @@ async fn noise_sends_nothing_and_flapping_sends_four_notices() {
         [("checkout", 1), ("search", 0), ("cdn", 0)],
         "only the outage nobody acknowledged for 10 min escalates, once"
     );
+    // The timer sweep escalates on time, not on the next check (30 s later at worst before).
+    let delay = &esc.total.time_to_escalate_s;
+    assert!(delay.min >= Some(600) && delay.max <= Some(601), "escalated 600 s after the page: {delay:?}");
 
     let (_, slow) = judge("slow.json").await;
     let notices: Vec<(&str, usize, usize)> =
@@ -108,6 +112,13 @@ async fn noise_sends_nothing_and_flapping_sends_four_notices() {
         notices,
         [("api", 2, 2), ("search", 0, 0), ("cdn", 0, 0)],
         "slow from a majority: degraded + degraded_ended, never a down alert; one slow region or under the threshold: nothing"
+    );
+    let (_, swing) = judge("oscillating-latency.json").await;
+    let notices: Vec<(&str, usize)> = swing.monitors.iter().map(|(n, v)| (n.as_str(), v.degraded_notices)).collect();
+    assert_eq!(
+        notices,
+        [("api", 4), ("search", 2), ("cdn", 0)],
+        "twelve slow swings: degraded, degraded_ended, degraded_flapping, settled; one slow spell: two"
     );
     let (_, day) = judge("full-day.json").await;
     assert_eq!(day.total.degraded_notices, 2, "the full day's slow spell is noticed as degraded, not down");

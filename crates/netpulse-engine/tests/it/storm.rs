@@ -76,3 +76,40 @@ async fn many_monitors_down_at_once_page_as_one_storm_and_end_with_a_summary() {
         assert_eq!(app.incidents(id).await[0]["status"], "resolved", "each monitor kept its own incident");
     }
 }
+
+/// Storm control is an organisation's setting (`storm_threshold`), the engine config its
+/// default: the same burst is a storm for the organisation that keeps the default (3) and four
+/// separate pages for the one that raised its threshold to 10.
+#[tokio::test]
+async fn each_organisation_has_its_own_storm_threshold() {
+    use crate::accounts::{browser, register, verify_directly};
+    let app = spawn_app_adjusted(|c| (c.alerts.storm_threshold, c.alerts.storm_window_s) = (3, 5)).await;
+    register(&app, "owner@a.example", "A").await; // the first account joins the bootstrap organisation (A)
+    register(&app, "ops@b.example", "B").await;
+    verify_directly(&app, "ops@b.example").await;
+    let b = browser(&app, "ops@b.example").await;
+    let (status, d) = b.call(&app, "PUT", "/api/v1/settings/alerting", Some(json!({ "storm_threshold": 10 }))).await;
+    assert_eq!((status, d["storm_threshold"].clone()), (200, json!(10)), "{d}");
+    assert_eq!(app.api("GET", "/api/v1/settings/alerting", None).await.1["storm_threshold"], 3, "A keeps the default");
+
+    let (target_a, target_b) = (Target::start().await, Target::start().await);
+    let (hooks_a, hooks_b) = (Receiver::start().await, Receiver::start().await);
+    app.create_webhook(&hooks_a).await;
+    let (status, ch) = b
+        .call(&app, "POST", "/api/v1/channels", Some(json!({ "name": "b", "kind": "webhook", "url": hooks_b.url() })))
+        .await;
+    assert_eq!(status, 201, "{ch}");
+    for i in 0..4 {
+        let monitor = |t: &Target| json!({ "name": format!("svc-{i}"), "kind": "http", "url": t.url(), "interval_s": 1, "timeout_ms": 800 });
+        app.create_monitor(monitor(&target_a)).await;
+        let (status, m) = b.call(&app, "POST", "/api/v1/monitors", Some(monitor(&target_b))).await;
+        assert_eq!(status, 201, "{m}");
+    }
+    target_a.set_status(503);
+    target_b.set_status(503);
+    let pages = |h: &Receiver| h.events().iter().filter(|e| *e == "opened").count();
+    wait_for(30, "B's four pages", || async { (pages(&hooks_b) == 4).then_some(()) }).await;
+    wait_for(30, "A's storm notice", || async { hooks_a.events().contains(&"storm".to_owned()).then_some(()) }).await;
+    assert!(pages(&hooks_a) < 3, "A: below its threshold pages go out, then the storm: {:?}", hooks_a.events());
+    assert!(!hooks_b.events().iter().any(|e| e.starts_with("storm")), "B: no storm below 10: {:?}", hooks_b.events());
+}

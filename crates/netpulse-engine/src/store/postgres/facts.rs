@@ -8,10 +8,14 @@
 //! `updated_at`, so an xid reused after wraparound would also need the same edit millisecond
 //! to match) and [`DraftCache`] keeps the parsed drafts; only versions it has not seen are
 //! read. A cached entry is used only when its version equals the row version just read, so a
-//! stale draft is never used. Channels and the parent's state change without the monitor
-//! row changing, so they are still read in every transaction.
+//! stale draft is never used. Each entry also holds the tenant's policy defaults read with
+//! the draft: changing them writes every monitor row of the tenant in the same transaction
+//! (`Store::set_alerting_defaults`), so they never outlive their row version either.
+//! Channels and the parent's state change without the monitor row changing, so they are
+//! still read in every transaction.
 
 use crate::store::*;
+use netpulse_core::incident::PolicyLayer;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio_postgres::types::Type;
@@ -23,10 +27,16 @@ pub type RowVersion = (i64, i64);
 /// Past this many entries the cache starts over (memory stays bounded; misses refill it).
 const MAX_ENTRIES: usize = 1 << 20;
 
+/// A monitor's parsed draft and its tenant's policy defaults, as of one row version.
+pub struct Parsed {
+    pub draft: MonitorDraft,
+    pub defaults: PolicyLayer,
+}
+
 /// Parsed drafts by monitor id, each with the row version it was read from.
 #[derive(Default)]
 pub struct DraftCache {
-    drafts: Mutex<HashMap<MonitorId, (RowVersion, Arc<MonitorDraft>)>>,
+    drafts: Mutex<HashMap<MonitorId, (RowVersion, Arc<Parsed>)>>,
 }
 
 impl DraftCache {
@@ -37,8 +47,8 @@ impl DraftCache {
         &self,
         tx: &Transaction<'_>,
         rows: &[(&MonitorId, RowVersion)],
-    ) -> StoreResult<Vec<Option<Arc<MonitorDraft>>>> {
-        let mut found: HashMap<&str, Arc<MonitorDraft>> = HashMap::with_capacity(rows.len());
+    ) -> StoreResult<Vec<Option<Arc<Parsed>>>> {
+        let mut found: HashMap<&str, Arc<Parsed>> = HashMap::with_capacity(rows.len());
         let mut missing = Vec::new();
         {
             let cached = self.drafts.lock().expect("draft cache");
@@ -51,18 +61,22 @@ impl DraftCache {
                 }
             }
         }
-        let mut read: HashMap<MonitorId, (RowVersion, Arc<MonitorDraft>)> = HashMap::new();
+        let mut read: HashMap<MonitorId, (RowVersion, Arc<Parsed>)> = HashMap::new();
         if !missing.is_empty() {
             let rows = tx
                 .query_typed(
-                    "SELECT id, xmin::text::int8, updated_at, draft FROM monitors WHERE id = ANY($1)",
+                    "SELECT m.id, m.xmin::text::int8, m.updated_at, m.draft, s.alerting FROM monitors m \
+                     LEFT JOIN tenant_settings s ON s.tenant_id = m.tenant_id WHERE m.id = ANY($1)",
                     &[(&missing, Type::TEXT_ARRAY)],
                 )
                 .await?;
             for r in &rows {
                 let draft: MonitorDraft = serde_json::from_str(r.try_get::<_, &str>(3)?)?;
+                let defaults: Option<AlertingDefaults> =
+                    r.try_get::<_, Option<&str>>(4)?.map(serde_json::from_str).transpose()?;
+                let defaults = defaults.unwrap_or_default().policy;
                 let version: RowVersion = (r.try_get(1)?, r.try_get(2)?);
-                read.insert(MonitorId::from_trusted(r.try_get(0)?), (version, Arc::new(draft)));
+                read.insert(MonitorId::from_trusted(r.try_get(0)?), (version, Arc::new(Parsed { draft, defaults })));
             }
         }
         let drafts =

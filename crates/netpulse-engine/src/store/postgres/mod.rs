@@ -25,6 +25,7 @@ pub mod pool;
 mod reads;
 mod rollups;
 pub mod schema;
+mod settings;
 mod state;
 mod state_cache;
 mod status_pages;
@@ -281,6 +282,15 @@ impl Store for PgStore {
     }
     async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>> {
         pooled!(self, |c| storms::active_storms(&c))
+    }
+    async fn alerting_defaults(&self, t: &TenantId) -> StoreResult<AlertingDefaults> {
+        pooled!(self, |c| settings::alerting(&c, t))
+    }
+    async fn set_alerting_defaults(&self, t: &TenantId, d: &AlertingDefaults, now: Timestamp) -> StoreResult<()> {
+        pooled!(self, |c| settings::set_alerting(&mut c, t, d, now))
+    }
+    async fn due_timers(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<(TenantId, MonitorId)>> {
+        pooled!(self, |c| settings::due_timers(&c, now, limit))
     }
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
         pooled!(self, |c| monitors::by_heartbeat_token(&c, token))

@@ -118,9 +118,14 @@ pub async fn update(
     now: Timestamp,
 ) -> StoreResult<bool> {
     let json = serde_json::to_string(draft)?;
-    let n = c
-        .execute_typed(
-            "UPDATE monitors SET name = $3, draft = $4, paused = $5, updated_at = $6 WHERE tenant_id = $1 AND id = $2",
+    // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
+    let row = c
+        .query_typed_one(
+            "WITH m AS (UPDATE monitors SET name = $3, draft = $4, paused = $5, updated_at = $6 \
+             WHERE tenant_id = $1 AND id = $2 RETURNING id), \
+             s AS (UPDATE monitor_state SET timer_at = $6 WHERE tenant_id = $1 \
+             AND monitor_id IN (SELECT id FROM m) AND open_incident IS NOT NULL) \
+             SELECT count(*) FROM m",
             &[
                 (&t.as_str(), Type::TEXT),
                 (&id.as_str(), Type::TEXT),
@@ -131,6 +136,7 @@ pub async fn update(
             ],
         )
         .await?;
+    let n: i64 = row.try_get(0)?;
     Ok(n == 1)
 }
 

@@ -203,7 +203,8 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // Ingest: retention's time index as BRIN (results arrive in time order, so a block range
     // summary is enough and costs next to nothing per insert); room on every page for HOT
-    // updates of the rows rewritten per batch (no index covers a column that changes); and
+    // updates of the rows rewritten per batch (no index covers a column that changes with every result; the timer index of the next
+    // migration covers `timer_at`, which changes only while an incident has a reminder or escalation due); and
     // a version on every state row, bumped by every write, so that ingest reads a state only
     // when it is not the one its node wrote last (store/postgres/state_cache.rs).
     r#"
@@ -212,6 +213,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE monitor_state SET (fillfactor = 50);
     ALTER TABLE uptime_hourly SET (fillfactor = 70);
     ALTER TABLE monitor_state ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+    "#,
+    // An organisation's alerting defaults (policy fields its monitors inherit, storm
+    // control), JSON of `store::settings::AlertingDefaults`; no row means none set. And the
+    // due time of each monitor's next reminder/escalation.
+    r#"
+    CREATE TABLE tenant_settings (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+        alerting TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    -- When the state's next reminder or escalation falls due (`core::incident::next_timer`),
+    -- for the dispatcher's timer sweep.
+    ALTER TABLE monitor_state ADD COLUMN timer_at BIGINT;
+    CREATE INDEX monitor_state_timers ON monitor_state(timer_at) WHERE timer_at IS NOT NULL;
     "#,
 ];
 

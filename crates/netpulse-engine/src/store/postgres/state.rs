@@ -11,9 +11,10 @@
 //! and gets the state only when the row moved on. A concurrent delete waits for (or wins
 //! against) the transaction that holds the monitor's row.
 
-use super::facts::{DraftCache, RowVersion};
+use super::facts::{DraftCache, Parsed, RowVersion};
 use crate::store::plan::{EnabledChannel, MonitorFacts};
 use crate::store::*;
+use netpulse_core::incident::next_timer;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_postgres::types::Type;
@@ -40,10 +41,17 @@ pub async fn facts_of(
         .map(|((id, tenant_id, _), draft)| {
             let draft = draft?;
             let enabled = channels.entry(tenant_id.as_str().to_owned()).or_default().clone();
-            let parent = draft.depends_on.as_ref().map(|p| {
+            let parent = draft.draft.depends_on.as_ref().map(|p| {
                 parents.get(&(tenant_id.as_str().to_owned(), p.as_str().to_owned())).cloned().unwrap_or_default()
             });
-            Some(MonitorFacts::from_draft(tenant_id.clone(), id.clone(), &draft, enabled, parent))
+            Some(MonitorFacts::from_draft(
+                tenant_id.clone(),
+                id.clone(),
+                &draft.draft,
+                &draft.defaults,
+                enabled,
+                parent,
+            ))
         })
         .collect())
 }
@@ -53,12 +61,12 @@ pub async fn facts_of(
 async fn parent_states(
     tx: &Transaction<'_>,
     found: &[Found],
-    drafts: &[Option<Arc<MonitorDraft>>],
+    drafts: &[Option<Arc<Parsed>>],
 ) -> StoreResult<HashMap<(String, String), (Option<IncidentId>, Option<String>)>> {
     let wanted: Vec<(&str, &str)> = found
         .iter()
         .zip(drafts)
-        .filter_map(|((_, t, _), d)| d.as_ref()?.depends_on.as_ref().map(|p| (t.as_str(), p.as_str())))
+        .filter_map(|((_, t, _), d)| d.as_ref()?.draft.depends_on.as_ref().map(|p| (t.as_str(), p.as_str())))
         .collect();
     if wanted.is_empty() {
         return Ok(HashMap::new());
@@ -216,17 +224,19 @@ pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreRe
     let ids: Vec<&str> = rows.iter().map(|r| r.facts.id.as_str()).collect();
     let tenants: Vec<&str> = rows.iter().map(|r| r.facts.tenant_id.as_str()).collect();
     let a = StateArrays::of(rows.iter().map(|r| (&r.state, &r.status)))?;
+    let timers: Vec<Option<i64>> =
+        rows.iter().map(|r| next_timer(&r.state, &r.facts.policy).map(Timestamp::millis)).collect();
     let saved = tx
         .query_typed(
             "INSERT INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, \
-             last_latency_ms, last_error, last_success_at, open_incident) \
+             last_latency_ms, last_error, last_success_at, open_incident, timer_at) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int4[], \
-             $8::text[], $9::int8[], $10::text[]) \
+             $8::text[], $9::int8[], $10::text[], $11::int8[]) \
              ON CONFLICT (monitor_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state, \
              health = EXCLUDED.health, last_checked_at = EXCLUDED.last_checked_at, last_outcome = EXCLUDED.last_outcome, \
              last_latency_ms = EXCLUDED.last_latency_ms, last_error = EXCLUDED.last_error, \
              last_success_at = EXCLUDED.last_success_at, open_incident = EXCLUDED.open_incident, \
-             version = monitor_state.version + 1 \
+             timer_at = EXCLUDED.timer_at, version = monitor_state.version + 1 \
              RETURNING monitor_id, version",
             &[
                 (&ids, Type::TEXT_ARRAY),
@@ -239,6 +249,7 @@ pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreRe
                 (&a.errors, Type::TEXT_ARRAY),
                 (&a.success, Type::INT8_ARRAY),
                 (&a.open, Type::TEXT_ARRAY),
+                (&timers, Type::INT8_ARRAY),
             ],
         )
         .await?;

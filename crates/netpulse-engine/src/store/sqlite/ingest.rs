@@ -3,7 +3,7 @@
 
 use crate::store::plan::{plan, EnabledChannel, MonitorFacts, Write};
 use crate::store::*;
-use netpulse_core::incident::Observation;
+use netpulse_core::incident::{next_timer, Observation};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::BTreeMap;
 
@@ -89,14 +89,19 @@ fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
     Ok(n == 1)
 }
 
-/// The monitor's name, policy and effective channels, scoped by tenant.
+/// The monitor's name, effective policy (over its tenant's defaults, read in the same
+/// transaction) and effective channels, scoped by tenant.
 fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorFacts>> {
-    let draft: Option<String> = tx
-        .prepare_cached("SELECT draft FROM monitors WHERE tenant_id = ?1 AND id = ?2")?
-        .query_row(params![t.as_str(), m.as_str()], |r| r.get(0))
+    let row: Option<(String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT m.draft, s.alerting FROM monitors m LEFT JOIN tenant_settings s ON s.tenant_id = m.tenant_id \
+             WHERE m.tenant_id = ?1 AND m.id = ?2",
+        )?
+        .query_row(params![t.as_str(), m.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some(draft) = draft else { return Ok(None) };
+    let Some((draft, defaults)) = row else { return Ok(None) };
     let draft: MonitorDraft = serde_json::from_str(&draft)?;
+    let defaults: AlertingDefaults = defaults.map(|d| serde_json::from_str(&d)).transpose()?.unwrap_or_default();
     let mut stmt = tx
         .prepare_cached("SELECT id, settings FROM channels WHERE tenant_id = ?1 AND enabled = 1 ORDER BY created_at")?;
     let enabled: Vec<EnabledChannel> = stmt
@@ -111,7 +116,7 @@ fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResu
             .optional()?,
         None => None,
     };
-    Ok(Some(MonitorFacts::from_draft(t.clone(), m.clone(), &draft, enabled, parent)))
+    Ok(Some(MonitorFacts::from_draft(t.clone(), m.clone(), &draft, &defaults.policy, enabled, parent)))
 }
 
 fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState, MonitorStatus)> {
@@ -143,7 +148,7 @@ fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState,
 fn save_state(tx: &Transaction<'_>, f: &MonitorFacts, state: &MonitorState, s: &MonitorStatus) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, last_latency_ms, \
-         last_error, last_success_at, open_incident) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         last_error, last_success_at, open_incident, timer_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         f.id.as_str(),
@@ -156,6 +161,7 @@ fn save_state(tx: &Transaction<'_>, f: &MonitorFacts, state: &MonitorState, s: &
         s.last_error,
         s.last_success_at.map(Timestamp::millis),
         state.open.as_ref().map(|o| o.id.as_str()),
+        next_timer(state, &f.policy).map(Timestamp::millis),
     ])?;
     Ok(())
 }

@@ -10,6 +10,7 @@ mod monitors;
 mod reads;
 mod rollups;
 mod schema;
+mod settings;
 mod status_pages;
 mod storms;
 
@@ -283,6 +284,17 @@ impl Store for SqliteStore {
     }
     async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>> {
         self.read(storms::active_storms).await
+    }
+    async fn alerting_defaults(&self, t: &TenantId) -> StoreResult<AlertingDefaults> {
+        let t = t.clone();
+        self.read(move |c| settings::alerting(c, &t)).await
+    }
+    async fn set_alerting_defaults(&self, t: &TenantId, d: &AlertingDefaults, now: Timestamp) -> StoreResult<()> {
+        let (t, d) = (t.clone(), d.clone());
+        self.write(move |c| settings::set_alerting(c, &t, &d, now)).await
+    }
+    async fn due_timers(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<(TenantId, MonitorId)>> {
+        self.read(move |c| settings::due_timers(c, now, limit)).await
     }
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
         let token = token.to_owned();

@@ -97,10 +97,17 @@ pub fn update(
     draft: &MonitorDraft,
     now: Timestamp,
 ) -> StoreResult<bool> {
-    let n = c.execute(
+    let tx = c.transaction()?;
+    let n = tx.execute(
         "UPDATE monitors SET name = ?3, draft = ?4, paused = ?5, updated_at = ?6 WHERE tenant_id = ?1 AND id = ?2",
         params![t.as_str(), id.as_str(), draft.name, serde_json::to_string(draft)?, draft.paused, now.millis()],
     )?;
+    // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
+    tx.execute(
+        "UPDATE monitor_state SET timer_at = ?3 WHERE tenant_id = ?1 AND monitor_id = ?2 AND open_incident IS NOT NULL",
+        params![t.as_str(), id.as_str(), now.millis()],
+    )?;
+    tx.commit()?;
     Ok(n == 1)
 }
 

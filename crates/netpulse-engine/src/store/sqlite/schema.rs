@@ -285,6 +285,20 @@ const MIGRATIONS: &[&str] = &[
     r#"
     SELECT 1;
     "#,
+    // An organisation's alerting defaults (policy fields its monitors inherit, storm
+    // control), JSON of `store::settings::AlertingDefaults`; no row means none set. And the
+    // due time of each monitor's next reminder/escalation.
+    r#"
+    CREATE TABLE tenant_settings (
+        tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+        alerting TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    -- When the state's next reminder or escalation falls due (`core::incident::next_timer`),
+    -- for the dispatcher's timer sweep.
+    ALTER TABLE monitor_state ADD COLUMN timer_at INTEGER;
+    CREATE INDEX monitor_state_timers ON monitor_state(timer_at) WHERE timer_at IS NOT NULL;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

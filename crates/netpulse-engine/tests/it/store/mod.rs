@@ -7,7 +7,7 @@
 //! machine or queues a notice twice — also under concurrent use ([`concurrency`]).
 
 use backends::{Backend, TestStore};
-use netpulse_core::incident::Policy;
+use netpulse_core::incident::{Policy, PolicyLayer};
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
 use netpulse_core::retention::UptimeWindow;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
@@ -108,7 +108,7 @@ pub fn draft(name: &str, policy: Policy) -> MonitorDraft {
         regions: vec!["local".into()],
         tags: vec![],
         paused: false,
-        policy,
+        policy: PolicyLayer::all_of(&policy),
         channels: None,
         depends_on: None,
     }

@@ -8,12 +8,17 @@
 
 use super::backends::{self, Backend};
 use super::{add_channel, add_monitor, draft, result};
-use netpulse_core::incident::Policy;
+use netpulse_core::incident::{Policy, PolicyLayer};
 use netpulse_core::{Outcome, ResultId, Timestamp};
-use netpulse_engine::store::{IncidentFilter, IncidentStatus, Store};
+use netpulse_engine::store::{AlertingDefaults, IncidentFilter, IncidentStatus, Store};
 use std::sync::Arc;
 
-contract!(an_edit_on_another_node_reaches_the_next_step_and_notice, a_long_up_run_then_an_outage_opens_one_incident);
+contract!(
+    an_edit_on_another_node_reaches_the_next_step_and_notice,
+    a_long_up_run_then_an_outage_opens_one_incident,
+    a_tenant_default_changed_on_another_node_reaches_the_next_step,
+    two_nodes_sweeping_one_due_escalation_queue_it_once
+);
 
 async fn an_edit_on_another_node_reaches_the_next_step_and_notice(backend: Backend) {
     let a = backends::open(backend, 4).await;
@@ -104,4 +109,63 @@ async fn walk(node: &dyn Store, batches: &[Vec<netpulse_core::CheckResult>]) -> 
         notices += node.ingest(batch, Timestamp::from_secs(100_000)).await.expect("ingest").notices;
     }
     notices
+}
+
+/// A monitor that sets no policy field follows its tenant's defaults: changed on node B
+/// after node A stepped (and cached) the monitor, the next step on node A uses them.
+async fn a_tenant_default_changed_on_another_node_reaches_the_next_step(backend: Backend) {
+    let a = backends::open(backend, 4).await;
+    let b = a.twin(4).await;
+    let (t, _) = a.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    add_channel(&*a, &t, "ops").await;
+    let mut inheriting = draft("db", Policy::default());
+    inheriting.policy = PolicyLayer::default();
+    let m = add_monitor(&*a, &t, inheriting).await;
+    let first = [result(&t, &m, 100, Outcome::Up), result(&t, &m, 160, Outcome::Down)];
+    assert_eq!(a.ingest(&first, Timestamp::from_secs(170)).await.unwrap().notices, 0, "built-in: two failures");
+
+    let defaults = AlertingDefaults {
+        policy: PolicyLayer { confirm_threshold: Some(3), ..PolicyLayer::default() },
+        ..AlertingDefaults::default()
+    };
+    b.set_alerting_defaults(&t, &defaults, Timestamp::from_secs(180)).await.unwrap();
+    assert_eq!(a.alerting_defaults(&t).await.unwrap(), defaults);
+    let r = a.ingest(&[result(&t, &m, 220, Outcome::Down)], Timestamp::from_secs(230)).await.unwrap();
+    assert_eq!(r.notices, 0, "the second failure no longer confirms: the default is now 3");
+    let r = a.ingest(&[result(&t, &m, 280, Outcome::Down)], Timestamp::from_secs(290)).await.unwrap();
+    assert_eq!(r.notices, 1, "the third does");
+    let other = crate::harness::other_tenant(&*b).await;
+    assert_eq!(b.alerting_defaults(&other).await.unwrap(), AlertingDefaults::default(), "scoped by tenant");
+}
+
+/// The timer sweep on two nodes at once (as when a lease changes hands mid-pass; SQLite: one
+/// after the other): the due escalation is queued once, from the stored state, and its
+/// timer is cleared.
+async fn two_nodes_sweeping_one_due_escalation_queue_it_once(backend: Backend) {
+    use netpulse_engine::alerts::timers::sweep;
+    let a = backends::open(backend, 4).await;
+    let b = a.twin(4).await;
+    let (t, _) = a.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    add_channel(&*a, &t, "oncall").await;
+    let oncall = a.list_channels(&t).await.unwrap()[0].id.clone();
+    let p = Policy { escalate_after_s: Some(300), escalate_to: vec![oncall], ..Policy::default() };
+    let m = add_monitor(&*a, &t, draft("db", p)).await;
+    let down = [result(&t, &m, 100, Outcome::Down), result(&t, &m, 160, Outcome::Down)];
+    assert_eq!(a.ingest(&down, Timestamp::from_secs(170)).await.unwrap().notices, 1, "opened at 160");
+    assert!(a.due_timers(Timestamp::from_secs(459), 10).await.unwrap().is_empty(), "not due before 460");
+    assert_eq!(a.due_timers(Timestamp::from_secs(460), 10).await.unwrap(), [(t.clone(), m.clone())]);
+
+    let now = Timestamp::from_secs(461);
+    let fired = if backend == Backend::Sqlite {
+        // One engine process per SQLite file: its single writer never races itself.
+        sweep(&*a, now).await.unwrap() + sweep(&*b, now).await.unwrap()
+    } else {
+        let (x, y) = tokio::join!(sweep(&*a, now), sweep(&*b, now));
+        x.unwrap() + y.unwrap()
+    };
+    assert_eq!(fired, 1, "one node fires it; the other finds it done");
+    let due = a.claim_outbox(Timestamp::from_secs(470), 10, 60_000).await.unwrap();
+    let kinds: Vec<&str> = due.iter().map(|i| i.event.kind.as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "escalated").count(), 1, "{kinds:?}");
+    assert!(a.due_timers(Timestamp::from_secs(100_000), 10).await.unwrap().is_empty(), "nothing left to time");
 }
