@@ -81,9 +81,14 @@ pub async fn advance(c: &mut Client, cache: &DraftCache, now: Timestamp) -> Stor
          ORDER BY starts_at LIMIT 200 FOR UPDATE SKIP LOCKED"
     );
     let rows = tx.query_typed(&sql, &[(&now.millis(), Type::INT8)]).await?;
+    let mut due = Vec::with_capacity(rows.len());
     for r in &rows {
-        let t = TenantId::from_trusted(r.try_get(0)?);
-        let w = window_at(r, 1)?;
+        due.push((TenantId::from_trusted(r.try_get(0)?), window_at(r, 1)?));
+    }
+    // Step the monitors in id order, the lock order ingest uses (see `ingest`), so a sweep
+    // and an ingest batch never wait for each other's monitor rows in a cycle.
+    due.sort_by(|a, b| (a.1.monitor_id.as_str(), a.1.starts_at).cmp(&(b.1.monitor_id.as_str(), b.1.starts_at)));
+    for (t, w) in due {
         let (phase, next) = transition(&w, now);
         if phase == "active" && w.phase == "scheduled" {
             step_one(&tx, cache, &t, &w.monitor_id, Observation::Maintenance { at: now, active: true }, now).await?;
