@@ -32,14 +32,22 @@ pub async fn create(State(s): State<AppState>, caller: Caller, Json(t): Json<Tok
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Whether `caller` may create tokens at all (the scope it may give is checked per token):
+/// everyone but a read token and the demo visitor. The dashboard shows its form by this rule.
+pub fn may_create(caller: &Caller) -> ApiResult<()> {
+    match caller.via {
+        Via::Token { scope: Scope::Read, .. } => {
+            Err(ApiError::forbidden("a read token cannot create tokens; sign in, or use a token with the write scope"))
+        }
+        Via::Demo => Err(crate::demo::read_only()),
+        _ => Ok(()),
+    }
+}
+
 /// A new token of the caller's tenant and its secret (to be shown once): the API's and the
 /// dashboard's `/tokens` form's one way in.
 pub async fn create_from(s: &AppState, caller: &Caller, name: &str, scope: Scope) -> ApiResult<(TokenRecord, String)> {
-    if let Via::Token { scope: Scope::Read, .. } = caller.via {
-        return Err(ApiError::forbidden(
-            "a read token cannot create tokens; sign in, or use a token with the write scope",
-        ));
-    }
+    may_create(caller)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid("name", "must be 1 to 100 characters"));

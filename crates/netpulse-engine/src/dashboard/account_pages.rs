@@ -7,7 +7,7 @@
 //! Each carries the pre-session token of [`FormGuard`] and is refused without it.
 
 use super::form_guard::FormGuard;
-use super::page;
+use super::{page, SignedIn};
 use crate::accounts::recovery::{self, Asked};
 use crate::accounts::ClientIp;
 use crate::api::AppState;
@@ -189,10 +189,10 @@ pub(super) async fn login_session(s: &AppState, headers: &HeaderMap) -> Option<c
 /// `GET /invite?token=…`: the page the invitation link opens; a used, expired, revoked or
 /// unknown invitation says so at once.
 pub async fn invite_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
-    let session = login_session(&s, &headers).await;
+    let session = login_session(&s, &headers).await.map(SignedIn::of_session);
     let signed_in = session.is_some();
     let guard = FormGuard::for_page(&headers);
-    let csrf = session.as_ref().map(|x| x.csrf.as_str());
+    let csrf = session.as_ref();
     let role = match crate::accounts::members::pending_role(&s, &q.token).await {
         Ok(role) => role,
         Err(e) => {
@@ -244,7 +244,7 @@ pub async fn accept_invite(State(s): State<AppState>, headers: HeaderMap, Form(f
         Ok(()) => Redirect::to("/").into_response(),
         Err(e) => {
             let body = html! { h1 { "Invitation" } p.error role="alert" { (e.message) } p { a href="/" { "Back" } } };
-            (e.status, page("Invitation", Some(&session.csrf), body)).into_response()
+            (e.status, page("Invitation", Some(&SignedIn::of_session(session)), body)).into_response()
         }
     }
 }

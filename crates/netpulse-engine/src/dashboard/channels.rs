@@ -1,5 +1,5 @@
-//! Alert channels in the dashboard (`/channels`): the list, a form to add one and a *Send
-//! test* button per channel. Everything goes through the API's own functions
+//! Alert channels in the dashboard (`/channels`): the list and, for admins and owners, a form
+//! to add one and a *Send test* button per channel. Everything goes through the API's own functions
 //! ([`crate::api::channels`]), so the same admin rule and the same checks apply. Secrets are
 //! never shown: the list says only whether a channel has one, chat webhook URLs are masked,
 //! and a webhook's signing secret appears once, on the page right after it was created. A
@@ -94,13 +94,18 @@ async fn render(
         (notice_markup(&notice))
         @if rows.is_empty() { p.empty #no-channels { "No channels yet: incidents notify nobody." } }
         table #channels hidden[rows.is_empty()] {
-            thead { tr { th { "Name" } th { "Kind" } th { "Sends to" } th { "Secret" } th { "State" } th { "" } } }
+            thead { tr { th { "Name" } th { "Kind" } th { "Sends to" } th { "Secret" } th { "State" } @if auth.may_admin() { th { "" } } } }
             tbody { @for c in &rows { (row(c, auth)) } }
         }
-        h2 { "Add a channel" }
-        (create_form(&auth.csrf, typed, error.as_ref()))
+        @if let (Some(e), false) = (&error, auth.may_admin()) { p.error #form-error role="alert" { (e.message) } }
+        @if auth.may_admin() {
+            h2 { "Add a channel" }
+            (create_form(&auth.csrf, typed, error.as_ref()))
+        } @else {
+            p.sub { "Admins and owners add channels and send tests." }
+        }
     };
-    (status, page("Channels", Some(&auth.csrf), body)).into_response()
+    (status, page("Channels", Some(auth), body)).into_response()
 }
 
 fn notice_markup(notice: &Notice) -> Markup {
@@ -133,10 +138,10 @@ fn row(c: &ChannelRecord, auth: &SignedIn) -> Markup {
             td.sub { (visible_url(c, auth.caller.audience())) }
             td { @if c.secret.expose().is_empty() { "–" } @else { "set (hidden)" } }
             td { (badge(if c.enabled { "up" } else { "paused" })) }
-            td { form.inline method="post" action={ "/channels/" (c.id) "/test" } {
+            @if auth.may_admin() { td { form.inline method="post" action={ "/channels/" (c.id) "/test" } {
                 input type="hidden" name="csrf" value=(auth.csrf);
                 button type="submit" data-action="test" { "Send test" }
-            } }
+            } } }
         }
     }
 }

@@ -30,6 +30,12 @@ pub async fn new_form(State(s): State<AppState>, headers: HeaderMap, Query(q): Q
         Ok(a) => a,
         Err(r) => return r,
     };
+    if let Err(e) = auth.caller.require_write() {
+        // A read-only audience gets the reason, not a form that could only answer 403.
+        let body =
+            html! { h1 { "New monitor" } p.error role="alert" { (e.message) } p { a href="/" { "Back to monitors" } } };
+        return (e.status, page("New monitor", Some(&auth), body)).into_response();
+    }
     let kind = q.kind.filter(|k| KINDS.contains(&k.as_str())).unwrap_or_else(|| "http".into());
     render(&auth, &Target::New, &kind, &defaults(&s), None)
 }
@@ -123,7 +129,7 @@ pub(super) async fn submitted(
     let sent = values.get("csrf").map(String::as_bytes).unwrap_or_default();
     if !same_secret(sent, auth.csrf.as_bytes()) {
         let body = html! { h1 { "Form expired" } p.error role="alert" { "This form was not sent from this dashboard session. Reload the page and try again." } };
-        return Err((StatusCode::FORBIDDEN, page("Form expired", Some(&auth.csrf), body)).into_response());
+        return Err((StatusCode::FORBIDDEN, page("Form expired", Some(&auth), body)).into_response());
     }
     Ok((auth, values))
 }
@@ -174,7 +180,7 @@ fn render(auth: &SignedIn, target: &Target, kind: &str, values: &FormValues, err
         }
     };
     let status = error.map_or(StatusCode::OK, |e| e.status);
-    (status, page(&title, Some(&auth.csrf), body)).into_response()
+    (status, page(&title, Some(auth), body)).into_response()
 }
 
 fn kind_field(target: &Target, kind: &str) -> Markup {

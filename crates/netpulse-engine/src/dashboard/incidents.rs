@@ -1,6 +1,6 @@
 //! Incidents in the dashboard: the list (`/incidents`, filtered by open, acknowledged or
-//! resolved), one incident with its timeline, and the acknowledge and resolve buttons. The
-//! buttons are small forms with the CSRF token that go through the API's own command
+//! resolved), one incident with its timeline, and the acknowledge and resolve buttons (for
+//! members and up: [`SignedIn::may_write`]). The buttons are small forms with the CSRF token that go through the API's own command
 //! function, so they obey the same roles and the same state machine as the API.
 
 use super::forms::{submitted, Submitted};
@@ -28,7 +28,8 @@ fn status_name(s: IncidentStatus) -> &'static str {
     }
 }
 
-/// The incidents table; with a CSRF token it gets acknowledge/resolve buttons.
+/// The incidents table; with a CSRF token (for those who may use them) it gets
+/// acknowledge/resolve buttons.
 pub fn table(rows: &[IncidentRecord], csrf: Option<&str>) -> Markup {
     html! {
         @if rows.is_empty() { p.empty #no-incidents { "No incidents." } }
@@ -91,10 +92,10 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap, Query(q): Query
                 a href={ "/incidents?status=" (key) } aria-current=[(key == chosen).then_some("page")] { (label) }
             }
         }
-        (table(&rows, Some(&auth.csrf)))
+        (table(&rows, auth.may_write().then_some(auth.csrf.as_str())))
         p.sub { "Filters the newest " (LIST_LIMIT) " incidents." }
     };
-    page("Incidents", Some(&auth.csrf), body).into_response()
+    page("Incidents", Some(&auth), body).into_response()
 }
 
 /// `GET /incidents/{id}`: the incident, its buttons and its timeline.
@@ -109,14 +110,14 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<
         Ok(None) => return not_found(&auth),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    page("Incident", Some(&auth.csrf), incident_body(&auth, &rec, &timeline)).into_response()
+    page("Incident", Some(&auth), incident_body(&auth, &rec, &timeline)).into_response()
 }
 
 fn incident_body(auth: &SignedIn, rec: &IncidentRecord, timeline: &[crate::store::TimelineEntry]) -> Markup {
     html! {
         @if auth.caller.is_demo() { (crate::demo::banner()) }
         h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
-        (table(std::slice::from_ref(rec), Some(&auth.csrf)))
+        (table(std::slice::from_ref(rec), auth.may_write().then_some(auth.csrf.as_str())))
         h2 { "Timeline" }
         ul.timeline #timeline { @for e in timeline { li { span.sub { (e.at) } " " (e.message) } } }
     }
@@ -158,7 +159,7 @@ async fn command(
         Err(e) if e.code == "not_found" => not_found(&auth),
         Err(e) => {
             let body = html! { h1 { "Not done" } p.error role="alert" { (e.message) } p { a href={ "/incidents/" (id) } { "Back to the incident" } } };
-            (e.status, page("Not done", Some(&auth.csrf), body)).into_response()
+            (e.status, page("Not done", Some(&auth), body)).into_response()
         }
     }
 }

@@ -1,5 +1,5 @@
 //! A monitor's maintenance windows in the dashboard (`/monitors/{id}/maintenance`): the list
-//! with a *Cancel* button each, and a form to schedule one. Both go through the API's own
+//! with a *Cancel* button each, and a form to schedule one (members and up). Both go through the API's own
 //! functions ([`crate::api::maintenance`]), so a refused window gets the API's message next
 //! to its field, with what was typed kept. During a window checks keep running and are
 //! recorded; alerts are muted.
@@ -100,21 +100,21 @@ async fn render(
         p.sub { "During a window checks keep running and are recorded; alerts are muted. A monitor still down when the window ends pages then, once." }
         @if windows.is_empty() { p.empty #no-windows { "No maintenance windows." } }
         table #windows hidden[windows.is_empty()] {
-            thead { tr { th { "Starts" } th { "Ends" } th { "Repeats" } th { "Reason" } th { "Phase" } th { "" } } }
+            thead { tr { th { "Starts" } th { "Ends" } th { "Repeats" } th { "Reason" } th { "Phase" } @if auth.may_write() { th { "" } } } }
             tbody { @for w in &windows { tr data-window=(w.id) {
                 td { (w.starts_at) } td { (w.ends_at) }
                 td { (w.repeat_every_s.map_or("–".into(), |r| format!("every {r} s"))) }
                 td { (w.reason) } td { (badge(&w.phase)) }
-                td { form.inline method="post" action={ "/maintenance/" (w.id) "/cancel" } {
+                @if auth.may_write() { td { form.inline method="post" action={ "/maintenance/" (w.id) "/cancel" } {
                     input type="hidden" name="csrf" value=(auth.csrf);
                     input type="hidden" name="monitor" value=(id);
                     button type="submit" data-action="cancel" { "Cancel" }
-                } }
+                } } }
             } } }
         }
-        h2 { "Schedule a window" }
+        @if auth.may_write() { h2 { "Schedule a window" } }
         @if let (Some(e), None) = (&error, at_field) { p.error #form-error role="alert" { (e.message) } }
-        form.monitor #new-window method="post" action={ "/monitors/" (id) "/maintenance" } novalidate {
+        @if auth.may_write() { form.monitor #new-window method="post" action={ "/monitors/" (id) "/maintenance" } novalidate {
             input type="hidden" name="csrf" value=(auth.csrf);
             @for (k, label, hint) in FIELDS {
                 div.field {
@@ -127,8 +127,8 @@ async fn render(
                 }
             }
             button type="submit" { "Schedule" }
-        }
+        } }
     };
     let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-    (status, page("Maintenance", Some(&auth.csrf), body)).into_response()
+    (status, page("Maintenance", Some(auth), body)).into_response()
 }

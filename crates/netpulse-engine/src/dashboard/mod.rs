@@ -9,7 +9,9 @@
 //! https), so no other site can make the browser use it, and page scripts cannot read it.
 //! Every form of a signed-in page — the header's "Sign out" too — carries the CSRF token
 //! and is checked by [`forms::submitted`]; the signed-out ones (sign-in, sign-up, reset,
-//! invitation) carry a pre-session one ([`form_guard`]).
+//! invitation) carry a pre-session one ([`form_guard`]). A page shows a form or a link to
+//! one only to callers the handler would let use it ([`SignedIn::may_write`] and its
+//! siblings, the handlers' own checks); the demo's header offers "Leave the demo".
 
 use crate::api::error::ApiError;
 use crate::api::{AppState, Caller};
@@ -46,16 +48,20 @@ pub mod team_pages;
 const COOKIE: &str = "np_session";
 const STYLE: &str = include_str!("dashboard.css");
 const SCRIPT: &str = include_str!("dashboard.js");
-/// The header's links, one line per page.
-const NAV: &[(&str, &str)] = &[
-    ("/", "Monitors"),
-    ("/monitors/new", "New monitor"),
-    ("/incidents", "Incidents"),
-    ("/channels", "Channels"),
-    ("/settings/alerting", "Alerting defaults"),
-    ("/regions", "Regions"),
-    ("/members", "Members"),
-    ("/tokens", "API tokens"),
+/// Whether a page offers something to the signed-in caller.
+type Offered = fn(&SignedIn) -> bool;
+
+/// The header's links, one line per page, with who is offered the link: "New monitor" and
+/// "Alerting defaults" lead to forms only some callers may send.
+const NAV: &[(&str, &str, Offered)] = &[
+    ("/", "Monitors", |_| true),
+    ("/monitors/new", "New monitor", SignedIn::may_write),
+    ("/incidents", "Incidents", |_| true),
+    ("/channels", "Channels", |_| true),
+    ("/settings/alerting", "Alerting defaults", SignedIn::may_admin),
+    ("/regions", "Regions", |_| true),
+    ("/members", "Members", |_| true),
+    ("/tokens", "API tokens", |_| true),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -121,6 +127,30 @@ impl SignedIn {
     fn tenant(&self) -> &netpulse_core::TenantId {
         self.caller.tenant()
     }
+
+    /// A login session's caller and its CSRF token.
+    pub(crate) fn of_session(a: crate::store::SessionAuth) -> Self {
+        let via = crate::api::Via::Session { user: a.user };
+        SignedIn { csrf: a.csrf, caller: Caller { tenant_id: a.tenant_id, role: a.role, verified: a.verified, via } }
+    }
+
+    /// Whether the page shows controls that change monitors, incidents and maintenance: the
+    /// handlers' own rule ([`Caller::require_write`]), so a read-only audience (viewers, read
+    /// tokens, the demo) sees no control that could only answer 403.
+    pub(crate) fn may_write(&self) -> bool {
+        self.caller.require_write().is_ok()
+    }
+
+    /// Whether the page shows controls for channels, alerting defaults, members and the
+    /// token list ([`Caller::require_admin`]).
+    pub(crate) fn may_admin(&self) -> bool {
+        self.caller.require_admin().is_ok()
+    }
+
+    /// Whether the page shows the form creating API tokens ([`crate::accounts::tokens::may_create`]).
+    pub(crate) fn may_create_tokens(&self) -> bool {
+        crate::accounts::tokens::may_create(&self.caller).is_ok()
+    }
 }
 
 /// The caller of the cookie: a login session (`nps_…`) or a pasted API token. A session's
@@ -137,17 +167,7 @@ pub(crate) async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<Signe
     }
     let hash = clock::token_hash(&token);
     let found = if token.starts_with(crate::accounts::SESSION_PREFIX) {
-        s.store.session(&hash, clock::now()).await.map(|o| {
-            o.map(|a| SignedIn {
-                csrf: a.csrf,
-                caller: Caller {
-                    tenant_id: a.tenant_id,
-                    role: a.role,
-                    verified: a.verified,
-                    via: crate::api::Via::Session { user: a.user },
-                },
-            })
-        })
+        s.store.session(&hash, clock::now()).await.map(|o| o.map(SignedIn::of_session))
     } else {
         let csrf = clock::token_hash(&format!("dashboard-form:{token}"));
         s.store.authenticate(&hash).await.map(|o| o.map(|a| SignedIn { caller: Caller::from_token(a), csrf }))
@@ -159,9 +179,10 @@ pub(crate) async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<Signe
     }
 }
 
-/// A dashboard page. `signed_in` is the CSRF secret of the signed-in person's forms (the
-/// header's "Sign out" form carries it too), or `None` on a signed-out page.
-fn page(title: &str, signed_in: Option<&str>, body: Markup) -> Html<String> {
+/// A dashboard page. `signed_in` is whose page it is (its header offers the pages they may
+/// use and "Sign out", whose form carries the CSRF secret; the demo's offers "Leave the
+/// demo"), or `None` on a signed-out page.
+fn page(title: &str, signed_in: Option<&SignedIn>, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -175,11 +196,15 @@ fn page(title: &str, signed_in: Option<&str>, body: Markup) -> Html<String> {
                 body {
                     header {
                         a.brand href="/" { "NetPulse" }
-                        @if let Some(csrf) = signed_in {
-                            nav { @for (href, text) in NAV { a href=(href) { (text) } } }
-                            form #sign-out method="post" action="/logout" {
-                                input type="hidden" name="csrf" value=(csrf);
-                                button.link type="submit" { "Sign out" }
+                        @if let Some(auth) = signed_in {
+                            nav { @for (href, text, offered) in NAV { @if offered(auth) { a href=(href) { (text) } } } }
+                            @if auth.caller.is_demo() {
+                                a #leave-demo href="/demo/leave" { "Leave the demo" }
+                            } @else {
+                                form #sign-out method="post" action="/logout" {
+                                    input type="hidden" name="csrf" value=(auth.csrf);
+                                    button.link type="submit" { "Sign out" }
+                                }
                             }
                         }
                     }
@@ -222,7 +247,7 @@ pub(crate) fn state_of(v: &MonitorView) -> &'static str {
 fn not_found(auth: &SignedIn) -> Response {
     (
         StatusCode::NOT_FOUND,
-        page("Not found", Some(&auth.csrf), html! { h1 { "Not found" } p { a href="/" { "Back to monitors" } } }),
+        page("Not found", Some(auth), html! { h1 { "Not found" } p { a href="/" { "Back to monitors" } } }),
     )
         .into_response()
 }

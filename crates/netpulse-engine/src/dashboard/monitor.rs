@@ -61,7 +61,7 @@ pub async fn show(
     let body = html! {
         @if auth.caller.is_demo() { (crate::demo::banner()) }
         h1 data-monitor=(id) data-since=[since] { (d.name) " " span #state { (badge(state_of(&view))) } }
-        p.sub { (d.spec.kind()) " · " (crate::api::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } }
+        p.sub { (d.spec.kind()) " · " (crate::api::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) @if auth.may_write() { " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } } }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
         h2 { "Incidents" }
         (incidents::table(&incidents, None))
@@ -76,7 +76,7 @@ pub async fn show(
         }
         (badges::snippet(&s.base_url, &id, &s.badge_key.sign(&id)))
     };
-    page(&d.name, Some(&auth.csrf), body).into_response()
+    page(&d.name, Some(&auth), body).into_response()
 }
 
 fn results_table(results: &[CheckResult], older: bool) -> Markup {

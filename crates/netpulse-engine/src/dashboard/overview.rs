@@ -72,7 +72,8 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
         h1 { "Monitors" }
         (super::regions::offline_banner(&s.fleet.regions(t, now), &monitors))
         @if monitors.is_empty() {
-            p.empty #no-monitors { "No monitors yet. " a href="/monitors/new" { "Create one" } " here or with the API (see the README)." }
+            p.empty #no-monitors { "No monitors yet."
+                @if auth.may_write() { " " a href="/monitors/new" { "Create one" } " here or with the API (see the README)." } }
         } @else {
             form.filter #filter method="get" action="/" {
                 input type="search" name="q" value=(f.q) placeholder="Search names" aria-label="Search names";
@@ -109,5 +110,5 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
             }
         }
     };
-    page("Monitors", Some(&auth.csrf), body).into_response()
+    page("Monitors", Some(&auth), body).into_response()
 }

@@ -55,7 +55,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap) -> Response {
         @for r in &regions { (region(r, monitor_count(&monitors, &r.region), now)) }
         script { (PreEscaped(RELOAD_ON_REGION)) }
     };
-    page("Regions", Some(&auth.csrf), body).into_response()
+    page("Regions", Some(&auth), body).into_response()
 }
 
 fn monitor_count(monitors: &[MonitorView], region: &str) -> usize {

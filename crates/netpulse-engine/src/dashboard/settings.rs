@@ -1,6 +1,7 @@
 //! The organisation's alerting defaults in the dashboard (`/settings/alerting`): one form
 //! over the policy fields every monitor inherits unless it sets them, and storm control.
-//! It goes through [`crate::api::settings::replace_from`] (admins and owners; the same
+//! Those who may not change them (below admin, read tokens, the demo) see the values as a
+//! table instead. It goes through [`crate::api::settings::replace_from`] (admins and owners; the same
 //! checks and messages as `PUT /api/v1/settings/alerting`). An empty field is not set: the
 //! built-in default (shown beside it) applies.
 
@@ -135,13 +136,32 @@ fn render(
         p.sub { "Every monitor uses these for the policy fields it does not set itself; an empty field here means the built-in default. Changing a value changes the policy of every monitor that inherits it. Admins and owners can change them." }
         @if saved { p.notice #notice role="status" { "Alerting defaults saved." } }
         @if let Some(e) = general { p.error #form-error role="alert" { (e.message) } }
-        form.monitor #alerting-defaults method="post" action="/settings/alerting" novalidate {
-            input type="hidden" name="csrf" value=(auth.csrf);
-            @for (key, label, hint) in FIELDS { (field(s, key, label, hint, values, error.filter(|e| field_of(e).as_deref() == Some(key)))) }
-            button type="submit" { "Save defaults" }
+        @if auth.may_admin() {
+            form.monitor #alerting-defaults method="post" action="/settings/alerting" novalidate {
+                input type="hidden" name="csrf" value=(auth.csrf);
+                @for (key, label, hint) in FIELDS { (field(s, key, label, hint, values, error.filter(|e| field_of(e).as_deref() == Some(key)))) }
+                button type="submit" { "Save defaults" }
+            }
+        } @else {
+            (read_only(s, values))
         }
     };
-    (status, page("Alerting defaults", Some(&auth.csrf), body)).into_response()
+    (status, page("Alerting defaults", Some(auth), body)).into_response()
+}
+
+/// The defaults as a table, for those who may read but not change them.
+fn read_only(s: &AppState, values: &HashMap<String, String>) -> Markup {
+    html! {
+        table #alerting-defaults.compact {
+            tbody { @for (key, label, _) in FIELDS { tr {
+                th { (label) }
+                td { @match values.get(key).filter(|v| !v.is_empty()) {
+                    Some(v) => (v),
+                    None => span.sub { "not set (" (built_in(s, key)) ")" },
+                } }
+            } } }
+        }
+    }
 }
 
 fn field(

@@ -32,7 +32,7 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
         Ok(a) => a,
         Err(r) => return r,
     };
-    let admin = auth.caller.role >= Role::Admin && !auth.caller.is_demo();
+    let admin = auth.may_admin();
     let loaded = tokio::try_join!(s.store.list_members(&auth.caller.tenant_id), async {
         if admin {
             s.store.list_invitations(&auth.caller.tenant_id).await
@@ -100,7 +100,7 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
             } } }
         }
     };
-    page("Members", Some(&auth.csrf), body).into_response()
+    page("Members", Some(&auth), body).into_response()
 }
 
 /// The roles someone acting as `by` may give: at most their own.
@@ -177,7 +177,7 @@ async fn tokens_page(
     created: Option<(&str, &str)>,
     error: Option<&ApiError>,
 ) -> Response {
-    let admin = auth.caller.role >= Role::Admin && !auth.caller.is_demo();
+    let admin = auth.may_admin();
     let tokens = if admin {
         match s.store.list_tokens(&auth.caller.tenant_id).await {
             Ok(t) => t,
@@ -211,7 +211,7 @@ async fn tokens_page(
         } @else {
             p { "Only admins and owners of this organisation see its API tokens." }
         }
-        @if !auth.caller.is_demo() {
+        @if auth.may_create_tokens() {
             h2 { "New token" }
             form.login #new-token method="post" action="/tokens" {
                 input type="hidden" name="csrf" value=(auth.csrf);
@@ -226,12 +226,12 @@ async fn tokens_page(
             }
         }
     };
-    (status, page("API tokens", Some(&auth.csrf), body)).into_response()
+    (status, page("API tokens", Some(auth), body)).into_response()
 }
 
 fn failed(auth: &SignedIn, e: ApiError) -> Response {
     let body = html! { h1 { "Not done" } p.error role="alert" { (e.message) } p { a href="/members" { "Back" } } };
-    (e.status, page("Not done", Some(&auth.csrf), body)).into_response()
+    (e.status, page("Not done", Some(auth), body)).into_response()
 }
 
 /// After a change on the members page: back to it, or the error.
