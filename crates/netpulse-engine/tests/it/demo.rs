@@ -3,7 +3,9 @@
 //! checked; a link to `/demo` or `/demo/leave` does not sign a signed-in browser out; every
 //! mutating route, API or dashboard, answers the demo visitor 403 `demo_read_only` and
 //! changes nothing; viewers get 403 `forbidden` on every mutation of their organisation;
-//! and no answer to the demo visitor or a viewer contains a secret planted in the fixtures.
+//! no answer to the demo visitor or a viewer contains a secret planted in the fixtures; and
+//! no dashboard page shows the demo visitor, a viewer or a read token a form or a form link
+//! they cannot use (an owner sees every one of them).
 
 use crate::harness::*;
 use crate::routes::{self, fill, placeholder, Route};
@@ -321,4 +323,176 @@ async fn viewers_get_forbidden_on_every_mutation_of_their_organisation() {
     assert!(checked >= 18, "{checked} mutations checked");
     let after = (app.api("GET", "/api/v1/monitors", None).await, app.api("GET", "/api/v1/channels", None).await);
     assert_eq!(after, before, "nothing changed");
+}
+
+/// Signed-out pages and endpoints that are no page of a signed-in dashboard.
+const NOT_DASHBOARD_PAGES: [&str; 11] = [
+    "/api/", "/login", "/forgot", "/reset", "/invite", "/signup", "/verify", "/demo", "/badge/", "/status/", "/events",
+];
+
+/// Every signed-in dashboard page of the route table, once per id of `ids(segment)`.
+fn dashboard_pages(ids: &dyn Fn(&str) -> Vec<String>) -> Vec<String> {
+    let pages = readable_paths(ids).into_iter();
+    pages.filter(|p| !NOT_DASHBOARD_PAGES.iter().any(|n| p.starts_with(n))).collect()
+}
+
+/// What a page offers: the mutating dashboard routes its `<form method="post">`s send to
+/// (as route patterns, `/incidents/{id}/resolve`), and its links to the monitor forms.
+fn controls(html: &str) -> Vec<String> {
+    let mutations: Vec<Route> = routes::all().into_iter().filter(|r| r.dashboard && r.is_mutation()).collect();
+    let pattern = |action: &str| {
+        let action = action.split('?').next().unwrap_or(action);
+        let same = |r: &&Route| {
+            let (a, b): (Vec<&str>, Vec<&str>) = (r.path.split('/').collect(), action.split('/').collect());
+            a.len() == b.len() && a.iter().zip(&b).all(|(p, s)| p.starts_with('{') || p == s)
+        };
+        mutations.iter().find(same).map(|r| r.path.clone())
+    };
+    let attr = |tag: &str, name: &str| {
+        tag.split(&format!(" {name}=\"")).nth(1).and_then(|v| v.split('"').next()).map(str::to_owned)
+    };
+    let mut out = Vec::new();
+    for tag in html.split("<form").skip(1).map(|t| t.split('>').next().unwrap_or("")) {
+        if attr(tag, "method").as_deref() == Some("post") {
+            out.push(attr(tag, "action").and_then(|a| pattern(&a)).unwrap_or_else(|| format!("unknown form: {tag}")));
+        }
+    }
+    for href in html.split(" href=\"").skip(1).filter_map(|h| h.split('"').next()) {
+        if href == "/monitors/new" || href.ends_with("/edit") || href.ends_with("/maintenance") {
+            let mut segs: Vec<&str> = href.split('/').collect();
+            if href != "/monitors/new" && segs.len() > 2 {
+                segs[2] = "{id}";
+            }
+            out.push(format!("link {}", segs.join("/")));
+        }
+    }
+    out
+}
+
+/// The controls over every dashboard page `cookie` is shown, after checking each page's
+/// header offers `way_out` and no other way out.
+async fn controls_shown(app: &TestApp, cookie: &str, pages: &[String], way_out: &str) -> Vec<(String, String)> {
+    let mut all = Vec::new();
+    for path in pages {
+        let (status, html, _) = app.raw("GET", path, None, &[("cookie", cookie)]).await;
+        if html.starts_with("<!DOCTYPE") {
+            let other = if way_out == "Sign out" { "Leave the demo" } else { "Sign out" };
+            assert!(html.contains(way_out) && !html.contains(&format!(">{other}<")), "GET {path}: {status} {html}");
+        }
+        all.extend(controls(&html).into_iter().map(|c| (path.clone(), c)));
+    }
+    all
+}
+
+#[tokio::test]
+async fn read_only_audiences_are_shown_no_control_they_cannot_use_and_an_owner_all_of_them() {
+    let app = demo_app().await;
+    let store = app.running.as_ref().unwrap().store.clone();
+    crate::accounts::register(&app, "owner@example.com", "A").await; // owns the harness token's organisation
+    crate::accounts::register(&app, "viewer@example.com", "V").await;
+    let tenant = store.authenticate(&netpulse_engine::clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let viewer_id = store.user_by_email("viewer@example.com").await.unwrap().unwrap().id;
+    let now = netpulse_engine::clock::now();
+    let inv = netpulse_engine::store::Invitation {
+        id: "inv_viewer".into(),
+        email: "viewer@example.com".into(),
+        role: netpulse_engine::store::Role::Viewer,
+        invited_by: "test".into(),
+        created_at: now,
+        expires_at: now.plus_ms(60_000),
+    };
+    store.create_invitation(&tenant, &inv, "viewer-invite").await.unwrap();
+    store.accept_invitation("viewer-invite", &viewer_id, now).await.unwrap();
+    let viewer = crate::accounts::browser(&app, "viewer@example.com").await;
+    let (status, me) = viewer.call(&app, "POST", "/api/v1/auth/switch", Some(json!({ "tenant": tenant }))).await;
+    assert_eq!(status, 200, "{me}");
+    let (_, read) = app.api("POST", "/api/v1/tokens", Some(json!({ "name": "wall", "scope": "read" }))).await;
+
+    // An open incident, a maintenance window, a channel and a second member to manage.
+    let target = Target::start().await;
+    target.set_status(503);
+    let failing =
+        json!({ "name": "Checkout", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 900 });
+    let monitor = app.create_monitor(failing).await;
+    let incident = wait_for(20, "an incident", || async {
+        app.incidents(&monitor).await.first().map(|i| i["id"].as_str().unwrap().to_owned())
+    })
+    .await;
+    let window = json!({ "duration_s": 3600, "reason": "upgrade" });
+    let (status, w) = app.api("POST", &format!("/api/v1/monitors/{monitor}/maintenance"), Some(window)).await;
+    assert_eq!(status, 201, "{w}");
+    let (status, ch) = app
+        .api(
+            "POST",
+            "/api/v1/channels",
+            Some(json!({ "name": "ops", "kind": "webhook", "url": "https://example.com/h" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{ch}");
+    let org_ids = |segment: &str| match segment {
+        "monitors" => vec![monitor.clone()],
+        "incidents" => vec![incident.clone()],
+        _ => vec![],
+    };
+    let pages = dashboard_pages(&org_ids);
+    assert!(pages.len() >= 14, "{pages:?}");
+
+    let owner: Vec<String> = controls_shown(&app, &format!("np_session={TOKEN}"), &pages, "Sign out")
+        .await
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+    for control in [
+        "link /monitors/new",
+        "link /monitors/{id}/edit",
+        "link /monitors/{id}/maintenance",
+        "/monitors/new",
+        "/monitors/{id}/edit",
+        "/monitors/{id}/maintenance",
+        "/maintenance/{id}/cancel",
+        "/incidents/{id}/acknowledge",
+        "/incidents/{id}/resolve",
+        "/channels",
+        "/channels/{id}/test",
+        "/settings/alerting",
+        "/members/invite",
+        "/members/{id}/role",
+        "/members/{id}/remove",
+        "/tokens",
+        "/tokens/{id}/revoke",
+        "/logout",
+    ] {
+        assert!(owner.iter().any(|c| c == control), "the owner is offered {control}: {owner:?}");
+    }
+
+    let read_token = format!("np_session={}", read["token"].as_str().unwrap());
+    // A viewer's own account forms: signing out, switching organisations, making read tokens.
+    let audiences: [(&str, &str, &str, &[&str]); 3] = [
+        ("a viewer", &viewer.cookie, "Sign out", &["/logout", "/members/switch", "/tokens"]),
+        ("a read token", &read_token, "Sign out", &["/logout"]),
+        ("the demo", DEMO, "Leave the demo", &[]),
+    ];
+    for (who, cookie, way_out, usable) in audiences {
+        let pages = if who == "the demo" {
+            let monitors = ids(&demo_json(&app, "/api/v1/monitors").await);
+            let incidents = ids(&demo_json(&app, "/api/v1/incidents").await);
+            dashboard_pages(&|segment: &str| match segment {
+                "monitors" => monitors.iter().take(2).cloned().collect(),
+                "incidents" => incidents.iter().take(2).cloned().collect(),
+                _ => vec![],
+            })
+        } else {
+            pages.clone()
+        };
+        let dead: Vec<_> = controls_shown(&app, cookie, &pages, way_out)
+            .await
+            .into_iter()
+            .filter(|(_, c)| !usable.contains(&c.as_str()))
+            .collect();
+        assert!(dead.is_empty(), "{who} is shown controls it cannot use: {dead:?}");
+    }
+    let (_, page) = demo_get(&app, "/incidents").await;
+    assert!(page.contains("href=\"/demo/leave\""), "the demo's header leads out of the demo");
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &viewer.cookie)]).await;
+    assert!(page.contains("action=\"/members/switch\""), "a viewer still switches organisations: {page}");
 }
