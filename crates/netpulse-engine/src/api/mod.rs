@@ -115,6 +115,15 @@ impl Caller {
     pub fn is_demo(&self) -> bool {
         matches!(self.via, Via::Demo)
     }
+    /// Which results this caller's uptime figures count: the demo visitor reading the demo
+    /// organisation sees its sample (`demo`) results; everyone else, live evidence only.
+    pub fn evidence(&self) -> crate::store::Evidence {
+        if self.is_demo() && crate::demo::is_demo(self.tenant()) {
+            crate::store::Evidence::Demo
+        } else {
+            crate::store::Evidence::Live
+        }
+    }
     /// What answers to this caller may show (see [`audience`]).
     pub fn audience(&self) -> audience::Audience {
         audience::Audience::of(self.role, self.is_demo())

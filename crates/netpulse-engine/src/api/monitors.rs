@@ -9,7 +9,7 @@ use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::{path_id, AppState, Caller};
 use crate::clock;
-use crate::store::{AlertingDefaults, MonitorRecord, MonitorView};
+use crate::store::{AlertingDefaults, Evidence, MonitorRecord, MonitorView};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -216,7 +216,7 @@ pub(crate) async fn create_from(s: &AppState, caller: &Caller, body: Map<String,
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
     let views = s.store.list_monitors(caller.tenant()).await?;
-    let tallies = s.store.tallies_since(caller.tenant(), clock::now().minus_ms(86_400_000)).await?;
+    let tallies = s.store.tallies_since(caller.tenant(), clock::now().minus_ms(86_400_000), caller.evidence()).await?;
     let d = defaults(&s, &caller).await?;
     let data: Vec<Value> = views
         .iter()
@@ -236,8 +236,8 @@ pub(crate) async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<M
 pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let v = load(&s, &caller, &id).await?;
     let now = clock::now();
-    let uptime =
-        s.store.tally(caller.tenant(), &v.record.id, now.minus_ms(86_400_000), now.plus_ms(1)).await?.uptime_percent();
+    let (from, to) = (now.minus_ms(86_400_000), now.plus_ms(1));
+    let uptime = s.store.tally(caller.tenant(), &v.record.id, from, to, caller.evidence()).await?.uptime_percent();
     let d = defaults(&s, &caller).await?;
     Ok(Json(monitor_json(&v, &d, &s.base_url, uptime, caller.audience())))
 }
@@ -462,13 +462,22 @@ pub async fn uptime(
     // Raw results where they are kept, then minute, hourly and daily rollups by age.
     let (now, retention) = (clock::now(), &s.config.retention);
     let w = retention.window(from, to, now);
-    let tally = s.store.tally_window(caller.tenant(), &v.record.id, &w).await?;
+    let ev = caller.evidence();
+    let tally = s.store.tally_window(caller.tenant(), &v.record.id, &w, ev).await?;
+    // The demo's figures come from its raw sample results only (`Evidence::Demo`).
+    let (sources, counts_as_up) = match ev {
+        Evidence::Live => (w.sources(&retention.horizons(now)), "up and degraded checks; only live results count"),
+        Evidence::Demo => {
+            (vec!["results"], "up and degraded checks; the demo organisation counts its sample (demo) results")
+        }
+    };
     Ok(Json(json!({
         "monitor_id": v.record.id,
         "from": w.from.to_rfc3339(), "to": w.to.to_rfc3339(),
-        "sources": w.sources(&retention.horizons(now)),
+        "sources": sources,
         "uptime_percent": tally.uptime_percent(),
         "checks": tally,
-        "counts_as_up": "up and degraded checks; only live results count",
+        "evidence": ev.provenance(),
+        "counts_as_up": counts_as_up,
     })))
 }

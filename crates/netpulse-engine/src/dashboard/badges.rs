@@ -11,6 +11,7 @@
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::clock;
+use crate::store::Evidence;
 use anyhow::Context;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -147,9 +148,9 @@ pub async fn uptime(
     };
     let now = clock::now();
     let from = now.minus_ms(hours * 3_600_000);
-    // Raw results where they are kept, rollups beyond (see `retention`).
+    // Public: live evidence only. Raw results where they are kept, rollups beyond (see `retention`).
     let window = s.config.retention.window(from, now.plus_ms(1), now);
-    let tally = match s.store.tally_window(&t, &id, &window).await {
+    let tally = match s.store.tally_window(&t, &id, &window, Evidence::Live).await {
         Ok(t) => t,
         Err(e) => return ApiError::from(e).into_response(),
     };

@@ -47,7 +47,7 @@ pub async fn show(
     let loaded = tokio::try_join!(
         s.store.list_results(t, &id, now.minus_ms(WEEK_MS), now.plus_ms(1), PAGE, q.cursor.as_deref()),
         s.store.list_incidents(t, &filter, 20),
-        s.store.tally(t, &id, now.minus_ms(86_400_000), now.plus_ms(1)),
+        s.store.tally(t, &id, now.minus_ms(86_400_000), now.plus_ms(1), auth.caller.evidence()),
     );
     let (results, incidents, tally) = match loaded {
         Ok(x) => x,

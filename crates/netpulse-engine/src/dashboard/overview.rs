@@ -1,5 +1,6 @@
 //! The monitors overview: every monitor with its state, last check, latency, uptime over
-//! 24 h and 30 d (hourly live rollups) and a 24-hour sparkline, filtered by a search in the
+//! 24 h and 30 d (hourly live rollups; the demo organisation: its raw demo results, see
+//! `store::Evidence`) and a 24-hour sparkline, filtered by a search in the
 //! name, a tag and a state (`GET /?q=…&tag=…&state=…`, a plain form, no script needed).
 //! Rows update live (dashboard.js); while a filter is on, monitors created elsewhere are not
 //! added, since they may not match it.
@@ -52,11 +53,12 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
     };
     let now = clock::now();
     let t = auth.tenant();
+    let ev = auth.caller.evidence();
     let loaded = tokio::try_join!(
         s.store.list_monitors(t),
-        s.store.tallies_since(t, now.minus_ms(DAY_MS)),
-        s.store.tallies_since(t, now.minus_ms(30 * DAY_MS)),
-        s.store.hourly_tallies_since(t, now.minus_ms(23 * 3_600_000)),
+        s.store.tallies_since(t, now.minus_ms(DAY_MS), ev),
+        s.store.tallies_since(t, now.minus_ms(30 * DAY_MS), ev),
+        s.store.hourly_tallies_since(t, now.minus_ms(23 * 3_600_000), ev),
     );
     let (monitors, day, month, hours) = match loaded {
         Ok(x) => x,

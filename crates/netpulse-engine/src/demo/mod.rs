@@ -12,6 +12,9 @@
 //!   before a handler runs; `Caller::require_write` refuses demo callers too.
 //! - The demo visitor is a stateless cookie (`np_session=demo`), not a stored session, so
 //!   visits write nothing.
+//! - Its own dashboard and API count its `demo` results for uptime (`Caller::evidence` is
+//!   `store::Evidence::Demo` for the demo visitor only); its status pages and badges, like
+//!   every public figure, count live results only, so they show none.
 
 pub mod seed;
 

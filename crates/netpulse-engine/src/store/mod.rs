@@ -533,8 +533,40 @@ pub struct ResultsPage {
     pub next: Option<String>,
 }
 
+/// Which results an uptime read counts: the caller says so with every tally and sparkline
+/// read, so no read picks its evidence by accident.
+///
+/// `Live` is everything public and every real organisation: raw live results and the rollups
+/// (which ingest and retention fill from live results only). `Demo` is only for the demo
+/// organisation's own read-only dashboard and API (`Caller::evidence`): it counts raw
+/// results of provenance `demo` over the whole window, never a rollup, and never a live
+/// result. Status pages and badges have no evidence parameter to pass (`page_tallies`) or
+/// pass `Live`, so nothing public counts demo or synthetic results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Evidence {
+    #[default]
+    Live,
+    Demo,
+}
+
+impl Evidence {
+    /// The provenance the read counts, as stored.
+    pub fn provenance(self) -> netpulse_core::Provenance {
+        match self {
+            Evidence::Live => netpulse_core::Provenance::Live,
+            Evidence::Demo => netpulse_core::Provenance::Demo,
+        }
+    }
+}
+
 /// Per monitor, `(hour start, tally of that hour)` in time order.
 pub type HourlyTallies = HashMap<MonitorId, Vec<netpulse_core::uptime::HourTally>>;
+
+/// Each monitor's hours summed into one tally.
+pub fn sum_hours(hours: &HourlyTallies) -> HashMap<MonitorId, Tally> {
+    let sum = |hs: &[netpulse_core::uptime::HourTally]| hs.iter().fold(Tally::default(), |acc, (_, t)| acc.plus(t));
+    hours.iter().map(|(m, hs)| (m.clone(), sum(hs))).collect()
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct IncidentFilter {
@@ -706,17 +738,32 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         after: Option<&str>,
     ) -> StoreResult<ResultsPage>;
-    /// Live results between `from` and `to`, counted by outcome (exact, from raw results).
-    async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally>;
-    /// Live tallies of the planned window `w`: raw results plus minute rollups over `w.fine`,
-    /// hourly plus daily rollups over `w.coarse`, read in one statement (one snapshot, so a
-    /// concurrent retention step can neither hide nor double a check).
-    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow) -> StoreResult<Tally>;
-    /// Per-monitor live tallies since `from` (hour granularity, from the hourly rollup).
-    async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>>;
-    /// Each monitor's hourly rollups from the hour of `from` on, oldest first (the
-    /// dashboard's sparklines); hours without results are absent.
-    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies>;
+    /// Results of evidence `ev` between `from` and `to`, counted by outcome (exact, from raw results).
+    async fn tally(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        from: Timestamp,
+        to: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<Tally>;
+    /// Tallies of the planned window `w`. `Live`: raw results plus minute rollups over
+    /// `w.fine`, hourly plus daily rollups over `w.coarse`, read in one statement (one
+    /// snapshot, so a concurrent retention step can neither hide nor double a check).
+    /// `Demo`: raw demo results over `w.from..w.to` (rollups hold no demo results).
+    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow, ev: Evidence) -> StoreResult<Tally>;
+    /// Per-monitor tallies since the hour of `from` (`Live`: from the hourly rollup; `Demo`:
+    /// raw demo results of the tenant's monitors).
+    async fn tallies_since(
+        &self,
+        t: &TenantId,
+        from: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<HashMap<MonitorId, Tally>>;
+    /// Each monitor's hourly tallies from the hour of `from` on, oldest first (the
+    /// dashboard's sparklines; `Live`: the hourly rollup, `Demo`: raw demo results counted
+    /// per hour); hours without results are absent.
+    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp, ev: Evidence) -> StoreResult<HourlyTallies>;
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>>;
 
     // --- incidents

@@ -14,6 +14,7 @@ mod cluster;
 mod dashboard;
 mod degraded;
 mod demo;
+mod demo_uptime;
 mod escalation;
 mod fanout;
 mod faults;

@@ -9,7 +9,7 @@ use netpulse_checker::HttpRequest;
 use netpulse_core::incident::Policy;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
 use netpulse_engine::clock::{self, fresh};
-use netpulse_engine::store::{MonitorRecord, Store};
+use netpulse_engine::store::{Evidence, MonitorRecord, Store};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -214,7 +214,7 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
         assert_eq!(shown["group"], "Core");
         let w24 = window(shown, "24h");
         let from = Timestamp::from_millis(now.millis().div_euclid(3_600_000) * 3_600_000 - 23 * 3_600_000);
-        let live = store.tally(&tenant, m, from, now.plus_ms(60_000)).await.unwrap();
+        let live = store.tally(&tenant, m, from, now.plus_ms(60_000), Evidence::Live).await.unwrap();
         assert!(live.total() >= 2, "{name}: {live:?}");
         assert_eq!(w24["checks"], live.total(), "{name}: 24 h counts exactly the live results");
         let expected = (live.uptime_percent().unwrap() * 100.0).round() / 100.0;

@@ -16,6 +16,7 @@
 mod accounts;
 mod channels;
 pub mod copy;
+mod demo_tallies;
 mod facts;
 mod ingest;
 mod maintenance;
@@ -353,17 +354,38 @@ impl Store for PgStore {
     ) -> StoreResult<ResultsPage> {
         pooled!(self, |c| reads::list_results(&c, t, m, (from, to), limit, after))
     }
-    async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
-        pooled!(self, |c| reads::tally(&c, t, m, from, to))
+    async fn tally(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        from: Timestamp,
+        to: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<Tally> {
+        pooled!(self, |c| reads::tally(&c, t, m, (from, to), ev))
     }
-    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow) -> StoreResult<Tally> {
-        pooled!(self, |c| rollups::tally_window(&mut c, t, m, w))
+    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow, ev: Evidence) -> StoreResult<Tally> {
+        match ev {
+            Evidence::Live => pooled!(self, |c| rollups::tally_window(&mut c, t, m, w)),
+            Evidence::Demo => pooled!(self, |c| reads::tally(&c, t, m, (w.from, w.to), ev)),
+        }
     }
-    async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
-        pooled!(self, |c| reads::tallies_since(&c, t, from))
+    async fn tallies_since(
+        &self,
+        t: &TenantId,
+        from: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<HashMap<MonitorId, Tally>> {
+        match ev {
+            Evidence::Live => pooled!(self, |c| reads::tallies_since(&c, t, from)),
+            Evidence::Demo => Ok(sum_hours(&pooled!(self, |c| demo_tallies::hourly_since(&c, t, from))?)),
+        }
     }
-    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
-        pooled!(self, |c| reads::hourly_tallies_since(&c, t, from))
+    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp, ev: Evidence) -> StoreResult<HourlyTallies> {
+        match ev {
+            Evidence::Live => pooled!(self, |c| reads::hourly_tallies_since(&c, t, from)),
+            Evidence::Demo => pooled!(self, |c| demo_tallies::hourly_since(&c, t, from)),
+        }
     }
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
         pooled!(self, |c| reads::monitor_state(&c, t, m))

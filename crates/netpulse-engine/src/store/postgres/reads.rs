@@ -84,16 +84,24 @@ pub async fn list_results(
     Ok(ResultsPage { results, next })
 }
 
-pub async fn tally(c: &Client, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
+/// Raw results of evidence `ev` in `[from, to)`, counted by outcome.
+pub async fn tally(
+    c: &Client,
+    t: &TenantId,
+    m: &MonitorId,
+    (from, to): (Timestamp, Timestamp),
+    ev: Evidence,
+) -> StoreResult<Tally> {
     let rows = c
         .query_typed(
             "SELECT outcome, COUNT(*) FROM check_results WHERE tenant_id = $1 AND monitor_id = $2 \
-             AND started_at >= $3 AND started_at < $4 AND provenance = 'live' GROUP BY outcome",
+             AND started_at >= $3 AND started_at < $4 AND provenance = $5 GROUP BY outcome",
             &[
                 (&t.as_str(), Type::TEXT),
                 (&m.as_str(), Type::TEXT),
                 (&from.millis(), Type::INT8),
                 (&to.millis(), Type::INT8),
+                (&ev.provenance().as_str(), Type::TEXT),
             ],
         )
         .await?;

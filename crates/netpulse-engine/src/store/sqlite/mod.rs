@@ -3,6 +3,7 @@
 
 mod accounts;
 mod channels;
+mod demo_tallies;
 mod ingest;
 mod maintenance;
 mod members;
@@ -370,21 +371,45 @@ impl Store for SqliteStore {
         let (t, m, after) = (t.clone(), m.clone(), after.map(str::to_owned));
         self.read(move |c| reads::list_results(c, &t, &m, from, to, limit, after.as_deref())).await
     }
-    async fn tally(&self, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
+    async fn tally(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        from: Timestamp,
+        to: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<Tally> {
         let (t, m) = (t.clone(), m.clone());
-        self.read(move |c| reads::tally(c, &t, &m, from, to)).await
+        self.read(move |c| reads::tally(c, &t, &m, (from, to), ev)).await
     }
-    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow) -> StoreResult<Tally> {
+    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow, ev: Evidence) -> StoreResult<Tally> {
         let (t, m, w) = (t.clone(), m.clone(), *w);
-        self.read(move |c| rollups::tally_window(c, &t, &m, &w)).await
+        self.read(move |c| match ev {
+            Evidence::Live => rollups::tally_window(c, &t, &m, &w),
+            Evidence::Demo => reads::tally(c, &t, &m, (w.from, w.to), ev),
+        })
+        .await
     }
-    async fn tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HashMap<MonitorId, Tally>> {
+    async fn tallies_since(
+        &self,
+        t: &TenantId,
+        from: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<HashMap<MonitorId, Tally>> {
         let t = t.clone();
-        self.read(move |c| reads::tallies_since(c, &t, from)).await
+        self.read(move |c| match ev {
+            Evidence::Live => reads::tallies_since(c, &t, from),
+            Evidence::Demo => Ok(sum_hours(&demo_tallies::hourly_since(c, &t, from)?)),
+        })
+        .await
     }
-    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
+    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp, ev: Evidence) -> StoreResult<HourlyTallies> {
         let t = t.clone();
-        self.read(move |c| reads::hourly_tallies_since(c, &t, from)).await
+        self.read(move |c| match ev {
+            Evidence::Live => reads::hourly_tallies_since(c, &t, from),
+            Evidence::Demo => demo_tallies::hourly_since(c, &t, from),
+        })
+        .await
     }
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
         let (t, m) = (t.clone(), m.clone());

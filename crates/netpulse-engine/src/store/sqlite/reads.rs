@@ -72,13 +72,21 @@ pub fn list_results(
     Ok(ResultsPage { results, next })
 }
 
-pub fn tally(c: &Connection, t: &TenantId, m: &MonitorId, from: Timestamp, to: Timestamp) -> StoreResult<Tally> {
+/// Raw results of evidence `ev` in `[from, to)`, counted by outcome.
+pub fn tally(
+    c: &Connection,
+    t: &TenantId,
+    m: &MonitorId,
+    (from, to): (Timestamp, Timestamp),
+    ev: Evidence,
+) -> StoreResult<Tally> {
     let mut stmt = c.prepare_cached(
         "SELECT outcome, COUNT(*) FROM check_results WHERE tenant_id = ?1 AND monitor_id = ?2 AND started_at >= ?3 AND started_at < ?4 \
-         AND provenance = 'live' GROUP BY outcome",
+         AND provenance = ?5 GROUP BY outcome",
     )?;
     let mut tally = Tally::default();
-    let rows = stmt.query_map(params![t.as_str(), m.as_str(), from.millis(), to.millis()], |r| {
+    let p = ev.provenance().as_str();
+    let rows = stmt.query_map(params![t.as_str(), m.as_str(), from.millis(), to.millis(), p], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
     })?;
     for row in rows {

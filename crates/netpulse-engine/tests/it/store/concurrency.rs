@@ -11,7 +11,7 @@ use super::{add_channel, add_monitor, draft, hourly_only};
 use netpulse_core::incident::Policy;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
 use netpulse_engine::clock::fresh;
-use netpulse_engine::store::{IncidentFilter, IncidentStatus, IngestReport};
+use netpulse_engine::store::{Evidence, IncidentFilter, IncidentStatus, IngestReport};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -136,14 +136,14 @@ async fn concurrent_redelivery_stores_once_and_alerts_once_per_transition(backen
     for m in &monitors {
         let page = store.list_results(&t, m, window.0, window.1, 1000, None).await.unwrap();
         assert_eq!(page.results.len(), STEPS as usize, "{backend:?}: results of {m}");
-        let raw = store.tally(&t, m, window.0, window.1).await.unwrap();
-        let rolled = store.tally_window(&t, m, &hourly_only(window.0, window.1)).await.unwrap();
+        let raw = store.tally(&t, m, window.0, window.1, Evidence::Live).await.unwrap();
+        let rolled = store.tally_window(&t, m, &hourly_only(window.0, window.1), Evidence::Live).await.unwrap();
         assert_eq!((raw.up, raw.down), (20, 10), "{backend:?}: raw tally of {m}");
         assert_eq!((rolled.up, rolled.down), (20, 10), "{backend:?}: rollup of {m} counts each result once");
     }
     let busy_page = store.list_results(&t, &busy, window.0, window.1, 10_000, None).await.unwrap();
     assert_eq!(busy_page.results.len(), own, "{backend:?}: the busy monitor's own results");
-    let busy_rolled = store.tally_window(&t, &busy, &hourly_only(window.0, window.1)).await.unwrap();
+    let busy_rolled = store.tally_window(&t, &busy, &hourly_only(window.0, window.1), Evidence::Live).await.unwrap();
     assert_eq!(busy_rolled.up as usize, own, "{backend:?}: the busy monitor's rollup");
     let newest = busy_page.results.iter().map(|r| r.started_at).max();
     let busy_view = store.get_monitor(&t, &busy).await.unwrap().unwrap();
@@ -173,11 +173,11 @@ async fn concurrent_redelivery_stores_once_and_alerts_once_per_transition(backen
     let other: TenantId = fresh();
     assert!(store.list_monitors(&other).await.unwrap().is_empty(), "{backend:?}");
     assert!(store.list_incidents(&other, &IncidentFilter::default(), 100).await.unwrap().is_empty());
-    assert!(store.tallies_since(&other, window.0).await.unwrap().is_empty(), "{backend:?}");
+    assert!(store.tallies_since(&other, window.0, Evidence::Live).await.unwrap().is_empty(), "{backend:?}");
     for m in monitors.iter().chain([&busy]) {
         let page = store.list_results(&other, m, window.0, window.1, 100, None).await.unwrap();
         assert!(page.results.is_empty(), "{backend:?}: another tenant reads no results");
         assert!(store.get_monitor(&other, m).await.unwrap().is_none(), "{backend:?}");
-        assert_eq!(store.tally(&other, m, window.0, window.1).await.unwrap().up, 0, "{backend:?}");
+        assert_eq!(store.tally(&other, m, window.0, window.1, Evidence::Live).await.unwrap().up, 0, "{backend:?}");
     }
 }

@@ -14,7 +14,7 @@ use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, Tenan
 use netpulse_engine::clock::fresh;
 use netpulse_engine::config::Secret;
 use netpulse_engine::store::{
-    ChannelKind, ChannelRecord, IncidentFilter, MonitorRecord, NewAccount, Store, UserRecord,
+    ChannelKind, ChannelRecord, Evidence, IncidentFilter, MonitorRecord, NewAccount, Store, UserRecord,
 };
 
 /// One `#[tokio::test]` per backend for each contract function `name(Backend)`.
@@ -52,7 +52,9 @@ use accounts::{
     an_invitation_joins_once_and_sessions_switch_only_into_memberships,
     members_change_under_the_owner_rules_and_two_owners_stepping_down_at_once_leave_one,
 };
-use demo::the_demo_seeds_once_and_its_notices_reach_no_channel;
+use demo::{
+    the_demo_seeds_once_and_its_notices_reach_no_channel, uptime_reads_count_only_the_evidence_they_are_asked_for,
+};
 
 contract!(
     redelivered_results_are_stored_once_and_alert_once,
@@ -62,6 +64,7 @@ contract!(
     concurrent_retention_counts_each_result_once,
     a_storm_groups_its_rows_and_queues_its_notice_once,
     the_demo_seeds_once_and_its_notices_reach_no_channel,
+    uptime_reads_count_only_the_evidence_they_are_asked_for,
     a_new_password_revokes_the_users_other_sessions,
     an_invitation_joins_once_and_sessions_switch_only_into_memberships,
     members_change_under_the_owner_rules_and_two_owners_stepping_down_at_once_leave_one,
@@ -240,14 +243,17 @@ async fn hourly_rollups_come_per_monitor_in_time_order(backend: Backend) {
     ];
     store.ingest(&batch, Timestamp::from_secs(12 * hour)).await.unwrap();
 
-    let got = store.hourly_tallies_since(&t, Timestamp::from_secs(10 * hour + 1800)).await.unwrap();
+    let got = store.hourly_tallies_since(&t, Timestamp::from_secs(10 * hour + 1800), Evidence::Live).await.unwrap();
     let mine: Vec<(i64, u64, u64, u64)> =
         got[&m].iter().map(|(at, c)| (at.millis() / 1000 / hour, c.up, c.degraded, c.down)).collect();
     assert_eq!(mine, vec![(10, 1, 0, 1), (11, 1, 1, 0)], "{backend:?}: from the hour of `from`, oldest first");
     assert_eq!(got[&other_monitor].len(), 1, "{backend:?}");
     assert_eq!(got[&other_monitor][0].1.error, 1, "{backend:?}");
     let other: TenantId = fresh();
-    assert!(store.hourly_tallies_since(&other, Timestamp::from_secs(0)).await.unwrap().is_empty(), "{backend:?}");
+    assert!(
+        store.hourly_tallies_since(&other, Timestamp::from_secs(0), Evidence::Live).await.unwrap().is_empty(),
+        "{backend:?}"
+    );
 }
 
 async fn checks_during_maintenance_are_rolled_up_apart(backend: Backend) {
@@ -271,11 +277,11 @@ async fn checks_during_maintenance_are_rolled_up_apart(backend: Backend) {
     ];
     store.ingest(&batch, Timestamp::from_secs(11 * hour)).await.unwrap();
     let all = (Timestamp::from_secs(0), Timestamp::from_secs(20 * hour));
-    let rolled = store.tally_window(&t, &m, &hourly_only(all.0, all.1)).await.unwrap();
+    let rolled = store.tally_window(&t, &m, &hourly_only(all.0, all.1), Evidence::Live).await.unwrap();
     assert_eq!((rolled.up, rolled.down), (1, 1), "{backend:?}: the window's two checks count for neither");
     assert_eq!(rolled.uptime_percent(), Some(50.0), "{backend:?}");
-    let since = store.tallies_since(&t, all.0).await.unwrap();
+    let since = store.tallies_since(&t, all.0, Evidence::Live).await.unwrap();
     assert_eq!(since[&m].maintenance, 2, "{backend:?}");
-    let hours = store.hourly_tallies_since(&t, all.0).await.unwrap();
+    let hours = store.hourly_tallies_since(&t, all.0, Evidence::Live).await.unwrap();
     assert_eq!(hours[&m][0].1.maintenance, 2, "{backend:?}");
 }

@@ -11,7 +11,7 @@ use netpulse_core::incident::Policy;
 use netpulse_core::retention::{Horizons, RetentionDays, UptimeWindow};
 use netpulse_core::uptime::Tally;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
-use netpulse_engine::store::{RetentionPass, Store};
+use netpulse_engine::store::{Evidence, RetentionPass, Store};
 use std::sync::Arc;
 
 const MIN: i64 = 60_000;
@@ -85,7 +85,7 @@ fn windows(h: &Horizons) -> Vec<(&'static str, UptimeWindow)> {
 async fn figures(store: &dyn Store, t: &TenantId, m: &MonitorId, h: &Horizons) -> Vec<(&'static str, Tally)> {
     let mut out = Vec::new();
     for (label, w) in windows(h) {
-        out.push((label, store.tally_window(t, m, &w).await.unwrap()));
+        out.push((label, store.tally_window(t, m, &w, Evidence::Live).await.unwrap()));
     }
     out
 }
@@ -120,7 +120,7 @@ pub async fn retention_keeps_every_uptime_figure_after_raw_results_are_gone(back
     let h = Horizons::at(at(NOW), &DAYS);
     let before = figures(&*store, &t, &m, &h).await;
     for ((label, w), (_, tally)) in windows(&h).iter().zip(&before) {
-        let raw = store.tally(&t, &m, w.from, w.to).await.unwrap();
+        let raw = store.tally(&t, &m, w.from, w.to, Evidence::Live).await.unwrap();
         assert_eq!(*tally, raw, "{backend:?} {label}: the planned read equals the raw count while raw results exist");
         assert!(tally.down > 0 && tally.up > tally.down, "{backend:?} {label}: a real mix of outcomes: {tally:?}");
     }
