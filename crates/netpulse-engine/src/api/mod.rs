@@ -1,4 +1,5 @@
-//! The REST API under `/api/v1`, plus `/healthz`, `/readyz`, `/metrics` and the heartbeat
+//! The REST API under `/api/v1` (described by `api/openapi.json`, served at
+//! `/api/v1/openapi.json`), plus `/healthz`, `/readyz`, `/metrics` and the heartbeat
 //! endpoint. Handlers turn input into domain types before any I/O, call the store with the
 //! caller's tenant, and answer errors in the one shape of [`error::ApiError`].
 
@@ -244,6 +245,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
+        .route("/api/v1/openapi.json", get(system::openapi))
         .route("/api/v1/heartbeat/{token}", get(system::heartbeat).post(system::heartbeat))
         .route("/api/v1/auth/register", post(accounts::register))
         .route("/api/v1/auth/verify", get(accounts::verify_link).post(accounts::verify_post))

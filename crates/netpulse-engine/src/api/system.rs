@@ -1,4 +1,4 @@
-//! Health, readiness, metrics and the heartbeat (push) endpoint.
+//! Health, readiness, metrics, the heartbeat (push) endpoint and the OpenAPI document.
 
 use super::error::{ApiError, ApiResult};
 use super::AppState;
@@ -11,6 +11,15 @@ use axum::Json;
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::Outcome;
 use serde_json::json;
+
+/// The API's OpenAPI 3.1 document, written by hand; tests check it lists exactly the
+/// router's API routes and that its `info.version` is the crate's version.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /api/v1/openapi.json`: no credentials needed, it documents shapes, never data.
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
 
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))

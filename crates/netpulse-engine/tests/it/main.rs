@@ -22,6 +22,7 @@ mod harness;
 mod heartbeat;
 mod lifecycle;
 mod members;
+mod openapi;
 mod queue;
 mod recovery;
 mod retention;
