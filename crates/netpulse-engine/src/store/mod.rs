@@ -562,6 +562,18 @@ impl Evidence {
 /// Per monitor, `(hour start, tally of that hour)` in time order.
 pub type HourlyTallies = HashMap<MonitorId, Vec<netpulse_core::uptime::HourTally>>;
 
+/// Hour rows read in `(monitor, hour)` order, grouped per monitor (hours stay in order).
+pub fn group_hours<E>(
+    rows: impl IntoIterator<Item = Result<(MonitorId, Timestamp, Tally), E>>,
+) -> Result<HourlyTallies, E> {
+    let mut out = HourlyTallies::new();
+    for row in rows {
+        let (m, at, tally) = row?;
+        out.entry(m).or_default().push((at, tally));
+    }
+    Ok(out)
+}
+
 /// Each monitor's hours summed into one tally.
 pub fn sum_hours(hours: &HourlyTallies) -> HashMap<MonitorId, Tally> {
     let sum = |hs: &[netpulse_core::uptime::HourTally]| hs.iter().fold(Tally::default(), |acc, (_, t)| acc.plus(t));

@@ -3,7 +3,7 @@
 //! organisation's own dashboard and API read these; the demo's seeded days are well within
 //! raw retention. One unnamed typed statement (PgBouncer-safe).
 
-use super::reads::tally_at;
+use super::reads::{hour_row, tally_at};
 use crate::store::*;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
@@ -26,10 +26,5 @@ pub async fn hourly_since(c: &Client, t: &TenantId, from: Timestamp) -> StoreRes
             &[(&t.as_str(), Type::TEXT), (&hour, Type::INT8)],
         )
         .await?;
-    let mut out = HourlyTallies::new();
-    for r in &rows {
-        let m = MonitorId::from_trusted(r.try_get(0)?);
-        out.entry(m).or_default().push((Timestamp::from_millis(r.try_get(1)?), tally_at(r, 2)?));
-    }
-    Ok(out)
+    group_hours(rows.iter().map(|r| hour_row(r, tally_at(r, 2)?)))
 }

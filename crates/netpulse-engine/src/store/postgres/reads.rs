@@ -155,12 +155,12 @@ pub async fn hourly_tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> 
             &[(&t.as_str(), Type::TEXT), (&hour, Type::INT8)],
         )
         .await?;
-    let mut out = HourlyTallies::new();
-    for r in &rows {
-        let m = MonitorId::from_trusted(r.try_get(0)?);
-        out.entry(m).or_default().push((Timestamp::from_millis(r.try_get(1)?), hourly_tally_at(r, 2)?));
-    }
-    Ok(out)
+    group_hours(rows.iter().map(|r| hour_row(r, hourly_tally_at(r, 2)?)))
+}
+
+/// `(monitor, hour)` of an hour row whose tally was read as `tally`.
+pub(super) fn hour_row(r: &Row, tally: Tally) -> StoreResult<(MonitorId, Timestamp, Tally)> {
+    Ok((MonitorId::from_trusted(r.try_get(0)?), Timestamp::from_millis(r.try_get(1)?), tally))
 }
 
 pub async fn monitor_state(c: &Client, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {

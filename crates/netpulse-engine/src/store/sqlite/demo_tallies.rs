@@ -24,10 +24,5 @@ pub fn hourly_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResul
     let rows = stmt.query_map(params![t.as_str(), hour], |r| {
         Ok((MonitorId::from_trusted(r.get(0)?), Timestamp::from_millis(r.get(1)?), tally_row(r, 2)?))
     })?;
-    let mut out = HourlyTallies::new();
-    for row in rows {
-        let (m, at, tally) = row?;
-        out.entry(m).or_default().push((at, tally));
-    }
-    Ok(out)
+    Ok(group_hours(rows)?)
 }

@@ -130,12 +130,7 @@ pub fn hourly_tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> St
     let rows = stmt.query_map(params![t.as_str(), hour], |r| {
         Ok((MonitorId::from_trusted(r.get(0)?), Timestamp::from_millis(r.get(1)?), hourly_tally_row(r, 2)?))
     })?;
-    let mut out = HourlyTallies::new();
-    for row in rows {
-        let (m, at, tally) = row?;
-        out.entry(m).or_default().push((at, tally));
-    }
-    Ok(out)
+    Ok(group_hours(rows)?)
 }
 
 pub fn monitor_state(c: &Connection, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
