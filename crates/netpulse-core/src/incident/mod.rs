@@ -199,6 +199,39 @@ impl MonitorState {
         let live = self.regions.values().filter(|r| r.online);
         live.fold((0, 0, 0), |(n, d, f), r| (n + 1, d + usize::from(r.down), f + usize::from(r.failures > 0)))
     }
+
+    /// Whether the two states behave the same from here on: for any later observations in
+    /// time order, [`step`] from either gives the same effects and states that again behave
+    /// the same. They may differ only in what no later step reads: when each region last
+    /// reported and the monitor was last observed (`last_at`, `last_observed_at`, used to
+    /// drop a result older than the region's newest), and counters past the point where they
+    /// matter — a region's successes while it is not down, its failures beyond "some" while
+    /// it is down, its slow count once slowness is confirmed and its fast count while it is
+    /// not. The PostgreSQL store writes a state back only when it does not behave the same
+    /// as the stored one, so a steady monitor's results write no state row.
+    pub fn behaves_like(&self, other: &MonitorState) -> bool {
+        self.behaviour() == other.behaviour()
+    }
+
+    /// This state with everything [`MonitorState::behaves_like`] ignores set to a fixed value.
+    fn behaviour(&self) -> MonitorState {
+        let mut s = self.clone();
+        s.last_observed_at = None;
+        for r in s.regions.values_mut() {
+            r.last_at = None;
+            if r.down {
+                r.failures = r.failures.min(1);
+            } else {
+                r.successes = 0;
+            }
+            if r.slow_confirmed {
+                r.slow = 0;
+            } else {
+                r.fast = 0;
+            }
+        }
+        s
+    }
 }
 
 /// One input to the state machine.

@@ -454,3 +454,91 @@ fn degraded_flapping_sends_one_notice_and_one_when_it_settles() {
     let k = |suffix: &str| format!("{m}:degraded:1{suffix}");
     assert_eq!(keys, [k(""), k(":ended"), k(":flapping"), k(":settled")], "one episode, four keys");
 }
+
+/// The PostgreSQL store writes a state back only when it stops behaving like the stored one
+/// ([`MonitorState::behaves_like`]); a node that takes over steps from the stored copy. Over
+/// long pseudo-random runs (three regions, every outcome, acks, resolves, maintenance, region
+/// outages, timer ticks, several policies), stepping the stored copy at any point must give
+/// exactly the effects of stepping the state in memory, and a state that again behaves like it.
+#[test]
+fn a_state_that_behaves_like_the_stored_one_gives_the_same_effects() {
+    let policies = [
+        policy(1, 1),
+        policy(2, 2),
+        policy(3, 2),
+        Policy { quorum: Some(1), reminder_interval_s: Some(120), ..escalating(180) },
+        Policy { flap_window_s: 0, ..policy(2, 3) },
+    ];
+    let monitor = MonitorId::from_parts(1, 1);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut writes, mut skips) = (0, 0);
+    for p in &policies {
+        let (mut mem, mut stored) = (MonitorState::default(), MonitorState::default());
+        for i in 0..20_000i64 {
+            let at = Timestamp::from_millis(i * 20_000);
+            let region = ["eu", "us", "ap"][(next() % 3) as usize];
+            let roll = next() % 100;
+            // Long calm and failing stretches, so counters run far past their thresholds.
+            let phase = (i / 300) % 4;
+            let outcome = match (phase, roll) {
+                (0, 0..=2) => Outcome::Degraded,
+                (0, _) => Outcome::Up,
+                (1, 0..=89) => Outcome::Down,
+                (1, _) => Outcome::Error,
+                (2, 0..=59) => Outcome::Degraded,
+                (2, _) => Outcome::Up,
+                (_, 0..=39) => Outcome::Down,
+                _ => Outcome::Up,
+            };
+            let open = mem.open.as_ref().map(|o| o.id.clone());
+            let obs = match (next() % 200, open) {
+                (0, Some(id)) => Observation::Acknowledge { incident: id, at, by: "ops".into() },
+                (1, Some(id)) => Observation::Resolve { incident: id, at, by: "ops".into() },
+                (2, _) => Observation::Maintenance { at, active: !mem.maintenance },
+                (3, _) => Observation::RegionAvailability { at, region: region.into(), online: next() % 2 == 0 },
+                (4..=9, _) => Observation::Tick { at },
+                _ => check(at, region, outcome),
+            };
+            // A node taking over now would step the stored copy instead of `mem`.
+            let (mem_next, fx) = step(&monitor, &mem, &obs, p);
+            let (stored_next, fx_stored) = step(&monitor, &stored, &obs, p);
+            assert_eq!(fx, fx_stored, "step {i} of {p:?}: effects differ after {obs:?}");
+            assert!(mem_next.behaves_like(&stored_next), "step {i}: {mem_next:?} vs {stored_next:?}");
+            if mem_next.behaves_like(&stored) {
+                skips += 1;
+            } else {
+                writes += 1;
+                stored = mem_next.clone();
+            }
+            mem = mem_next;
+        }
+    }
+    // Both paths ran many times.
+    assert!(skips > 10_000 && writes > 10_000, "{skips} skipped, {writes} written");
+}
+
+#[test]
+fn counters_and_report_times_do_not_count_as_behaviour_but_verdicts_do() {
+    let p = policy(2, 2);
+    let m = MonitorId::from_parts(1, 1);
+    let up =
+        |s: &MonitorState, i: i64| step(&m, s, &check(Timestamp::from_millis(i * MINUTE), "eu", Outcome::Up), &p).0;
+    let down =
+        |s: &MonitorState, i: i64| step(&m, s, &check(Timestamp::from_millis(i * MINUTE), "eu", Outcome::Down), &p).0;
+    let a = up(&MonitorState::default(), 0);
+    let b = up(&up(&a, 1), 2);
+    assert_ne!(a, b);
+    assert!(b.behaves_like(&a), "more successes of an up region change nothing");
+    let c = down(&b, 3);
+    assert!(!c.behaves_like(&b), "a first failure is a change");
+    let d = down(&c, 4);
+    assert!(!d.behaves_like(&c), "the confirming failure is a change");
+    assert!(down(&d, 5).behaves_like(&d), "more failures of a down region change nothing");
+    assert!(!up(&d, 5).behaves_like(&d), "a success of a down region counts toward recovery");
+}
