@@ -9,6 +9,17 @@ use std::fmt;
 
 const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
+/// Whether a byte is one of [`CROCKFORD`]'s (ids are parsed for every result received).
+const IS_CROCKFORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < CROCKFORD.len() {
+        table[CROCKFORD[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// Encode 128 bits as 26 lowercase Crockford base32 characters.
 pub fn encode_base32(value: u128) -> String {
     (0..26).rev().map(|i| CROCKFORD[((value >> (i * 5)) & 31) as usize] as char).collect()
@@ -48,7 +59,7 @@ macro_rules! prefixed_id {
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 let rest = s.strip_prefix($prefix);
                 match rest {
-                    Some(r) if r.len() == 26 && r.bytes().all(|b| CROCKFORD.contains(&b)) => {
+                    Some(r) if r.len() == 26 && r.bytes().all(|b| IS_CROCKFORD[usize::from(b)]) => {
                         Ok(Self(s.to_owned()))
                     }
                     _ => Err(IdError { kind: $kind, prefix: $prefix, value: s.chars().take(64).collect() }),

@@ -210,27 +210,50 @@ impl MonitorState {
     /// not. The PostgreSQL store writes a state back only when it does not behave the same
     /// as the stored one, so a steady monitor's results write no state row.
     pub fn behaves_like(&self, other: &MonitorState) -> bool {
-        self.behaviour() == other.behaviour()
+        // Destructured, so that a field added to the state must be placed here.
+        let MonitorState {
+            health,
+            regions,
+            last_observed_at: _,
+            last_error,
+            incident_seq,
+            open,
+            last_resolved,
+            maintenance,
+            parent_incident,
+            parent_failing,
+            degraded_seq,
+            degraded_since,
+            degraded_flapping,
+            degraded_ended_at,
+            degraded_fast_since,
+        } = self;
+        *health == other.health
+            && regions.len() == other.regions.len()
+            && regions.iter().zip(&other.regions).all(|((a, ra), (b, rb))| a == b && ra.behaviour() == rb.behaviour())
+            && *last_error == other.last_error
+            && *incident_seq == other.incident_seq
+            && *open == other.open
+            && *last_resolved == other.last_resolved
+            && *maintenance == other.maintenance
+            && *parent_incident == other.parent_incident
+            && *parent_failing == other.parent_failing
+            && *degraded_seq == other.degraded_seq
+            && *degraded_since == other.degraded_since
+            && *degraded_flapping == other.degraded_flapping
+            && *degraded_ended_at == other.degraded_ended_at
+            && *degraded_fast_since == other.degraded_fast_since
     }
+}
 
-    /// This state with everything [`MonitorState::behaves_like`] ignores set to a fixed value.
-    fn behaviour(&self) -> MonitorState {
-        let mut s = self.clone();
-        s.last_observed_at = None;
-        for r in s.regions.values_mut() {
-            r.last_at = None;
-            if r.down {
-                r.failures = r.failures.min(1);
-            } else {
-                r.successes = 0;
-            }
-            if r.slow_confirmed {
-                r.slow = 0;
-            } else {
-                r.fast = 0;
-            }
-        }
-        s
+impl RegionState {
+    /// What [`MonitorState::behaves_like`] compares of a region: everything but `last_at`,
+    /// with each counter only where it still matters.
+    fn behaviour(&self) -> (u32, u32, bool, bool, bool, u32, u32, bool) {
+        let RegionState { failures, successes, down, degraded, online, last_at: _, slow, fast, slow_confirmed } = *self;
+        let (failures, successes) = if down { (failures.min(1), successes) } else { (failures, 0) };
+        let (slow, fast) = if slow_confirmed { (0, fast) } else { (slow, 0) };
+        (failures, successes, down, degraded, online, slow, fast, slow_confirmed)
     }
 }
 

@@ -1,23 +1,25 @@
 //! Ingest and incident commands in PostgreSQL: results, state, incidents, outbox rows and
 //! hourly rollups in one transaction per batch, in a fixed number of statements.
 //!
-//! Lock order, the same in every transaction, so concurrent ingest nodes never deadlock:
-//! new result ids (inserted sorted by id) → `monitors` rows (`FOR NO KEY UPDATE`, by id) →
-//! that monitor's incident/outbox/state rows → rollup rows (sorted by monitor and hour).
-//! Holding a monitor's row while stepping it means two nodes never step one monitor at once.
-//! A state this node wrote last is not read again while the stored row is still at the
-//! version it wrote ([`StateCache`]).
+//! Lock order, the same in every transaction, so concurrent writers never deadlock: new
+//! result ids (inserted sorted by id) → `state_partitions` rows (by partition, see [`hot`]) →
+//! `monitors` rows (`FOR NO KEY UPDATE`, by id; taken by incident commands, maintenance and
+//! region observations, not by ingest, which holds the partitions) → that monitor's incident,
+//! outbox and state rows → rollup rows (sorted by monitor and hour).
+//! Ingest steps monitors from this node's memory ([`HotCache`]) and writes a state row only
+//! when the state stops behaving like the stored one (see [`hot`]).
 
 use super::copy;
 use super::facts::DraftCache;
-use super::state::{facts_of, load_states, lock_monitors, save_states, StateRow, StoredState};
-use super::state_cache::{CachedState, StateCache};
+use super::hot::{self, Hot, HotCache};
+use super::state::{facts_of, find_monitors, load_states, lock_monitors, save_states, FactInputs, StateRow};
 use crate::store::plan::{plan, MonitorFacts, Write};
 use crate::store::*;
 use netpulse_core::incident::Observation;
 use netpulse_core::Provenance;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
@@ -27,7 +29,7 @@ const HOUR_MS: i64 = 3_600_000;
 /// The per-store caches ingest and incident commands use.
 pub struct Caches<'a> {
     pub drafts: &'a DraftCache,
-    pub states: &'a StateCache,
+    pub hot: &'a HotCache,
 }
 
 pub async fn ingest(
@@ -40,38 +42,57 @@ pub async fn ingest(
         return Ok(IngestReport::default());
     }
     let batch = &*without_nul(batch);
-    let t0 = std::time::Instant::now();
+    let t0 = Instant::now();
     let mut tx = c.transaction().await?;
     let mut new_ids = insert_results(&mut tx, batch).await?;
     let t_insert = t0.elapsed();
     let mut report =
         IngestReport { inserted: new_ids.len(), duplicates: batch.len() - new_ids.len(), ..IngestReport::default() };
-    // A result id repeated inside one batch is new only the first time, as in SQLite.
-    let mut fresh: BTreeMap<&MonitorId, Vec<&CheckResult>> = BTreeMap::new();
-    for r in batch.iter().filter(|r| new_ids.remove(r.id.as_str())) {
-        fresh.entry(&r.monitor_id).or_default().push(r);
+    // A result id repeated inside one batch is new only the first time, as in SQLite. Each
+    // monitor's new results in time order; monitors in id order.
+    let mut fresh: Vec<(&MonitorId, Vec<&CheckResult>)> = Vec::new();
+    {
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+        for r in batch.iter().filter(|r| new_ids.remove(r.id.as_str())) {
+            let i = *index.entry(r.monitor_id.as_str()).or_insert_with(|| {
+                fresh.push((&r.monitor_id, Vec::new()));
+                fresh.len() - 1
+            });
+            fresh[i].1.push(r);
+        }
     }
-    for results in fresh.values_mut() {
-        results.sort_by_key(|r| (r.started_at, r.id.clone()));
+    fresh.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    for (_, results) in &mut fresh {
+        results.sort_by(|a, b| (a.started_at, a.id.as_str()).cmp(&(b.started_at, b.id.as_str())));
     }
-    let keys: Vec<(TenantId, MonitorId)> =
-        fresh.iter().map(|(m, rs)| (rs[0].tenant_id.clone(), (*m).clone())).collect();
-    let found = lock_monitors(&tx, &keys).await?;
-    let facts: Vec<MonitorFacts> = facts_of(&tx, &found, caches.drafts).await?.into_iter().flatten().collect();
+    let monitors: Vec<&MonitorId> = fresh.iter().map(|f| f.0).collect();
+    let section = caches.hot.sync(&tx, monitors.iter().copied()).await?;
     let t_lock = t0.elapsed();
-    let mut cached = caches.states.take(facts.iter().map(|f| &f.id));
-    let expected: Vec<(&MonitorId, Option<i64>)> =
-        facts.iter().map(|f| (&f.id, cached.get(&f.id).map(|c| c.version))).collect();
-    let mut stored = load_states(&tx, &expected).await?;
+    let mut hot = caches.hot.take(monitors.iter().copied());
+    // A result names its tenant; a monitor of another tenant is not stepped by it.
+    for (m, rs) in &fresh {
+        if hot.get(*m).is_some_and(|h| h.tenant != rs[0].tenant_id) {
+            hot.remove(*m);
+        }
+    }
+    let missing: Vec<(TenantId, MonitorId)> = fresh
+        .iter()
+        .filter(|(m, _)| !hot.contains_key(*m))
+        .map(|(m, rs)| (rs[0].tenant_id.clone(), (*m).clone()))
+        .collect();
+    let read = load_missing(&tx, caches.drafts, &missing, &mut hot).await?;
     let t_load = t0.elapsed();
-    let read = stored.values().filter(|s| s.current.is_some()).count();
-    let mut saved = Vec::with_capacity(facts.len());
-    for f in &facts {
-        let (state, mut status) = starting_state(stored.remove(f.id.as_str()), cached.remove(&f.id))?;
-        let results = &fresh[&f.id];
+    let drafted: Vec<_> = fresh.iter().filter_map(|(m, _)| hot.get(*m).map(|h| (*m, &h.tenant, &h.draft))).collect();
+    let inputs = FactInputs::read(&tx, &drafted).await?;
+    let mut dirty: Vec<&MonitorId> = Vec::new();
+    for (m, results) in &fresh {
+        let Some(h) = hot.get_mut(*m) else { continue };
+        h.facts(m, &inputs);
+        let Hot { facts: Some(built), state, status, .. } = &mut **h else { unreachable!("facts just built") };
+        let f = &built.facts;
         let observations: Vec<Observation> = results.iter().map(|r| Observation::of_result(r)).collect();
         let before = state.health;
-        let p = plan(f, state, &observations);
+        let p = plan(f, state.clone(), &observations);
         execute(&tx, f, &p.writes, now).await?;
         report.changes.extend(crate::store::plan::live_changes(f, before, &p));
         for r in results {
@@ -81,20 +102,50 @@ pub async fn ingest(
         if p.recheck {
             report.rechecks.push(f.id.clone());
         }
-        saved.push(StateRow { facts: f, state: p.state, status });
+        // `state` behaves like the stored row (it was read from it, or was not written only
+        // because it did); write when the new one does not, or when due anyway.
+        let write = !p.writes.is_empty() || !p.state.behaves_like(state);
+        *state = p.state;
+        if write || h.due() {
+            dirty.push(*m);
+        }
     }
     let t_step = t0.elapsed();
-    let versions = save_states(&tx, &saved).await?;
+    let rows: Vec<StateRow<'_>> = dirty
+        .iter()
+        .filter_map(|m| {
+            let h = hot.get(*m)?;
+            Some(StateRow { facts: &h.facts.as_ref()?.facts, state: h.state.clone(), status: h.status.clone() })
+        })
+        .collect();
+    save_states(&tx, &rows).await?;
+    drop(rows);
+    let logged = hot::log(&tx, dirty.iter().copied()).await?;
     let t_save = t0.elapsed();
-    upsert_rollups(&tx, fresh.values().flatten().copied()).await?;
+    let stored: Vec<&CheckResult> = fresh.iter().flat_map(|f| f.1.iter().copied()).collect();
+    upsert_rollups(&tx, stored.into_iter()).await?;
     tx.commit().await?;
-    let stepped = saved.len();
-    caches.states.remember(committed(saved, &versions));
+    let written = Instant::now();
+    let states_written = dirty.len();
+    for m in dirty {
+        if let Some(h) = hot.get_mut(m) {
+            h.written = Some(written);
+        }
+    }
+    let monitors = hot.len();
+    caches.hot.put(&logged, hot);
+    drop(section);
+    if caches.hot.prune_due() {
+        if let Err(e) = hot::prune(c).await {
+            tracing::warn!(error = %e, "cannot prune old state touches");
+        }
+    }
     // Where a batch's time goes (`RUST_LOG=netpulse_engine::store::postgres::ingest=debug`).
     tracing::debug!(
         results = batch.len(),
-        monitors = stepped,
+        monitors,
         states_read = read,
+        states_written,
         insert_ms = t_insert.as_millis() as u64,
         lock_ms = (t_lock - t_insert).as_millis() as u64,
         load_ms = (t_load - t_lock).as_millis() as u64,
@@ -106,31 +157,33 @@ pub async fn ingest(
     Ok(report)
 }
 
-/// The state to step from: the stored one, or the cached copy when the stored row is still at
-/// the cached version; the initial state for a monitor that has no state row yet.
-fn starting_state(
-    stored: Option<StoredState>,
-    cached: Option<CachedState>,
-) -> StoreResult<(MonitorState, MonitorStatus)> {
-    match (stored, cached) {
-        (None, _) => Ok(Default::default()),
-        (Some(StoredState { current: Some(current), .. }), _) => Ok(current),
-        (Some(StoredState { current: None, version }), Some(c)) if c.version == version => Ok((c.state, c.status)),
-        (Some(StoredState { current: None, .. }), _) => {
-            Err(StoreError::Internal("a state row came without its state".into()))
-        }
+/// Read the monitors not in memory (rows, drafts, stored states) into `hot`; a monitor that
+/// does not exist under the result's tenant is left out. Returns how many were read.
+async fn load_missing(
+    tx: &Transaction<'_>,
+    drafts: &DraftCache,
+    missing: &[(TenantId, MonitorId)],
+    hot: &mut HashMap<MonitorId, Box<Hot>>,
+) -> StoreResult<usize> {
+    if missing.is_empty() {
+        return Ok(0);
     }
-}
-
-/// The cache entries of the state rows a committed batch wrote.
-fn committed(saved: Vec<StateRow<'_>>, versions: &HashMap<String, i64>) -> Vec<(MonitorId, CachedState)> {
-    saved
-        .into_iter()
-        .filter_map(|s| {
-            let version = *versions.get(s.facts.id.as_str())?;
-            Some((s.facts.id.clone(), CachedState { version, state: s.state, status: s.status }))
-        })
-        .collect()
+    let found = find_monitors(tx, missing).await?;
+    let versions: Vec<_> = found.iter().map(|(m, _, v)| (m, *v)).collect();
+    let parsed = drafts.drafts(tx, &versions).await?;
+    let wanted: Vec<&MonitorId> = found.iter().map(|(m, _, _)| m).collect();
+    let mut stored = load_states(tx, &wanted).await?;
+    let read = Instant::now();
+    let mut n = 0;
+    for ((m, tenant, _), draft) in found.into_iter().zip(parsed) {
+        let Some(draft) = draft else { continue };
+        let row = stored.remove(m.as_str());
+        let written = row.is_some().then_some(read);
+        let (state, status) = row.unwrap_or_default();
+        hot.insert(m, Box::new(Hot { tenant, draft, facts: None, state, status, written }));
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// The batch with every `\0` in its texts (region, worker, error) replaced by U+FFFD:
@@ -409,12 +462,14 @@ async fn lock_one(
     t: &TenantId,
     m: &MonitorId,
 ) -> StoreResult<Option<(MonitorFacts, MonitorState, MonitorStatus)>> {
+    hot::touch(tx, &[m]).await?;
     let found = lock_monitors(tx, &[(t.clone(), m.clone())]).await?;
     let Some(facts) = facts_of(tx, &found, cache).await?.pop().flatten() else {
         return Ok(None);
     };
-    let stored = load_states(tx, &[(&facts.id, None)]).await?.remove(facts.id.as_str());
-    let (state, status) = starting_state(stored, None)?;
+    let stored = load_states(tx, &[&facts.id]).await?.remove(facts.id.as_str());
+    // No row yet: the initial state.
+    let (state, status) = stored.unwrap_or_default();
     Ok(Some((facts, state, status)))
 }
 

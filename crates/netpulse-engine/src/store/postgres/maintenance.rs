@@ -85,8 +85,11 @@ pub async fn advance(c: &mut Client, cache: &DraftCache, now: Timestamp) -> Stor
     for r in &rows {
         due.push((TenantId::from_trusted(r.try_get(0)?), window_at(r, 1)?));
     }
-    // Step the monitors in id order, the lock order ingest uses (see `ingest`), so a sweep
-    // and an ingest batch never wait for each other's monitor rows in a cycle.
+    // Take the monitors' partitions first, all at once in partition order, then step the
+    // monitors in id order: the lock order of every writer (see `ingest`), so a sweep and an
+    // ingest batch never wait for each other in a cycle.
+    let monitors: Vec<&MonitorId> = due.iter().map(|(_, w)| &w.monitor_id).collect();
+    super::hot::touch(&tx, &monitors).await?;
     due.sort_by(|a, b| (a.1.monitor_id.as_str(), a.1.starts_at).cmp(&(b.1.monitor_id.as_str(), b.1.starts_at)));
     for (t, w) in due {
         let (phase, next) = transition(&w, now);

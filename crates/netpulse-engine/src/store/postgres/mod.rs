@@ -7,17 +7,20 @@
 //! temp tables) is relied on. Migrations are the exception: they run over a direct connection
 //! (`storage.postgres.migrate_url`), see [`schema`].
 //!
-//! Concurrency: ingest and incident commands lock the affected `monitors` rows
-//! (`FOR NO KEY UPDATE`, in id order), so two engine nodes never step one monitor at once and
-//! never deadlock; the outbox is claimed with `FOR UPDATE SKIP LOCKED`. Parsed drafts are
-//! cached by row version ([`facts`]), so the lock statement reads no draft, and the states a
-//! node wrote by state version ([`state_cache`]), so it reads back only states that moved on.
+//! Concurrency: every writer of a monitor's state first locks its partition's row
+//! (`state_partitions`, in partition order, see [`hot`]), and all but ingest then the
+//! affected `monitors` rows (`FOR NO KEY UPDATE`, in id order), so two engine nodes never step
+//! one monitor at once and never deadlock; the outbox is claimed with `FOR UPDATE SKIP
+//! LOCKED`. Parsed drafts are cached by row version ([`facts`]); ingest keeps the monitors it
+//! steps in memory and writes a state row only when the state changes how the monitor
+//! behaves ([`hot`]).
 
 mod accounts;
 mod channels;
 pub mod copy;
 mod demo_tallies;
 mod facts;
+mod hot;
 mod ingest;
 mod maintenance;
 mod members;
@@ -28,7 +31,6 @@ mod rollups;
 pub mod schema;
 mod settings;
 mod state;
-mod state_cache;
 mod status_pages;
 mod storms;
 
@@ -55,8 +57,8 @@ pub struct PgStore {
     pool: Pool,
     /// Parsed monitor drafts for ingest and incident commands (see [`facts`]).
     drafts: facts::DraftCache,
-    /// The state rows this store last wrote in ingest (see [`state_cache`]).
-    states: state_cache::StateCache,
+    /// The monitors this store's ingest stepped, in memory (see [`hot`]).
+    hot: hot::HotCache,
 }
 
 impl PgStore {
@@ -67,7 +69,7 @@ impl PgStore {
         let store = Self {
             pool: Pool::new(config, pool_size),
             drafts: facts::DraftCache::default(),
-            states: state_cache::StateCache::default(),
+            hot: hot::HotCache::default(),
         };
         let client = store.pool.get().await?;
         let migrated = client
@@ -91,7 +93,7 @@ impl PgStore {
 
 impl PgStore {
     fn caches(&self) -> ingest::Caches<'_> {
-        ingest::Caches { drafts: &self.drafts, states: &self.states }
+        ingest::Caches { drafts: &self.drafts, hot: &self.hot }
     }
 }
 
@@ -335,11 +337,11 @@ impl Store for PgStore {
         draft: &MonitorDraft,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        pooled!(self, |c| monitors::update(&c, t, id, draft, now))
+        pooled!(self, |c| monitors::update(&mut c, t, id, draft, now))
     }
     async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
         self.drafts.forget(id);
-        self.states.forget(id);
+        self.hot.forget(id);
         pooled!(self, |c| monitors::delete(&mut c, t, id))
     }
 

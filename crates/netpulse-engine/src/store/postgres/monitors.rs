@@ -111,15 +111,18 @@ pub async fn create(c: &Client, t: &TenantId, rec: &MonitorRecord) -> StoreResul
 }
 
 pub async fn update(
-    c: &Client,
+    c: &mut Client,
     t: &TenantId,
     id: &MonitorId,
     draft: &MonitorDraft,
     now: Timestamp,
 ) -> StoreResult<bool> {
     let json = serde_json::to_string(draft)?;
+    let tx = c.transaction().await?;
+    // Ingest's memory of the monitor (its draft) is out of date from this commit on.
+    super::hot::touch(&tx, &[id]).await?;
     // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
-    let row = c
+    let row = tx
         .query_typed_one(
             "WITH m AS (UPDATE monitors SET name = $3, draft = $4, paused = $5, updated_at = $6 \
              WHERE tenant_id = $1 AND id = $2 RETURNING id), \
@@ -137,11 +140,13 @@ pub async fn update(
         )
         .await?;
     let n: i64 = row.try_get(0)?;
+    tx.commit().await?;
     Ok(n == 1)
 }
 
 pub async fn delete(c: &mut Client, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
     let tx = c.transaction().await?;
+    super::hot::touch(&tx, &[id]).await?;
     let p: [Param<'_>; 2] = [(&t.as_str(), Type::TEXT), (&id.as_str(), Type::TEXT)];
     let n = tx.execute_typed("DELETE FROM monitors WHERE tenant_id = $1 AND id = $2", &p).await?;
     if n == 1 {
@@ -160,8 +165,26 @@ pub async fn delete(c: &mut Client, t: &TenantId, id: &MonitorId) -> StoreResult
     Ok(n == 1)
 }
 
+/// A monitor row with its stored state's display columns.
 const MONITOR_COLS: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, m.created_at, m.updated_at, \
      s.health, s.last_checked_at, s.last_outcome, s.last_latency_ms, s.last_error, s.last_success_at, s.open_incident";
+
+/// [`MONITOR_COLS`] with the "last checked" columns taken from the monitor's newest stored
+/// result (`l`, see [`LATEST`]): ingest writes a state row only when the state changes how
+/// the monitor behaves (store/postgres/hot.rs), so the row's own columns are only as new as
+/// its last write. `last_success_at` is the later of the row's (written at least when the
+/// monitor starts failing) and the newest result's if that one succeeded. The row's columns
+/// stand in once retention has removed every raw result.
+const MONITOR_COLS_LIVE: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, m.created_at, m.updated_at, \
+     s.health, COALESCE(l.started_at, s.last_checked_at), \
+     CASE WHEN l.started_at IS NULL THEN s.last_outcome ELSE l.outcome END, \
+     CASE WHEN l.started_at IS NULL THEN s.last_latency_ms ELSE l.total_ms END, \
+     CASE WHEN l.started_at IS NULL THEN s.last_error ELSE l.error END, \
+     GREATEST(s.last_success_at, CASE WHEN l.outcome IN ('up', 'degraded') THEN l.started_at END), s.open_incident";
+
+/// The newest stored result of monitor `m` (one backward step of `check_results_by_monitor`).
+const LATEST: &str = "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.total_ms, r.error FROM check_results r \
+     WHERE r.monitor_id = m.id AND r.tenant_id = m.tenant_id ORDER BY r.started_at DESC LIMIT 1) l ON TRUE";
 
 fn monitor_view(r: &Row) -> StoreResult<MonitorView> {
     let draft: String = r.try_get(2)?;
@@ -188,7 +211,7 @@ fn monitor_view(r: &Row) -> StoreResult<MonitorView> {
 
 pub async fn list(c: &Client, t: &TenantId, only: Option<&MonitorId>) -> StoreResult<Vec<MonitorView>> {
     let sql = format!(
-        "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id \
+        "SELECT {MONITOR_COLS_LIVE} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id {LATEST} \
          WHERE m.tenant_id = $1 AND ($2::text IS NULL OR m.id = $2) ORDER BY m.created_at, m.id"
     );
     let rows = c.query_typed(&sql, &[(&t.as_str(), Type::TEXT), (&only.map(MonitorId::as_str), Type::TEXT)]).await?;

@@ -228,6 +228,23 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE monitor_state ADD COLUMN timer_at BIGINT;
     CREATE INDEX monitor_state_timers ON monitor_state(timer_at) WHERE timer_at IS NOT NULL;
     "#,
+    // Ingest keeps each monitor's state in memory and writes it back only when it stops
+    // behaving like the stored one (store/postgres/hot.rs). Monitors fall into 64 partitions
+    // (`hot::partition_of`); every writer of a monitor's state or facts other than that
+    // ingest holds its partition's row and logs the monitor here, so every node's memory
+    // drops exactly what another one changed. Touches older than ten minutes are pruned.
+    r#"
+    CREATE TABLE state_partitions (p INTEGER PRIMARY KEY, version BIGINT NOT NULL DEFAULT 0);
+    INSERT INTO state_partitions (p) SELECT generate_series(0, 63);
+    CREATE TABLE state_touches (
+        p INTEGER NOT NULL,
+        version BIGINT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        at BIGINT NOT NULL DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+        PRIMARY KEY (p, version, monitor_id)
+    );
+    CREATE INDEX state_touches_by_age ON state_touches(at);
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -24,6 +24,8 @@ pub async fn alerting(c: &Client, t: &TenantId) -> StoreResult<AlertingDefaults>
 pub async fn set_alerting(c: &mut Client, t: &TenantId, d: &AlertingDefaults, now: Timestamp) -> StoreResult<()> {
     let text = serde_json::to_string(d)?;
     let tx = c.transaction().await?;
+    // Every monitor's facts change: out of every node's ingest memory from this commit on.
+    super::hot::touch_tenant(&tx, t).await?;
     tx.execute_typed(
         "INSERT INTO tenant_settings (tenant_id, alerting, updated_at) VALUES ($1, $2, $3) \
          ON CONFLICT (tenant_id) DO UPDATE SET alerting = EXCLUDED.alerting, updated_at = EXCLUDED.updated_at",

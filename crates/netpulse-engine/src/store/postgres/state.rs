@@ -1,15 +1,13 @@
 //! Monitor rows under lock, and the state rows ingest and incident commands move.
 //!
-//! [`lock_monitors`] is the one place that serialises stepping: every writer of a monitor's
-//! state (ingest, incident commands, maintenance and region observations) first locks the
-//! monitor's row (`FOR NO KEY UPDATE`, in id order) and holds it until commit. The state is
-//! read by a *later* statement ([`load_states`]): in READ COMMITTED a statement that waited
-//! for a row lock sees the locked row's newest version but the snapshot of its start for
-//! every other table, so a state read joined into the lock could miss the state the previous
-//! lock holder just committed. Every state write bumps the row's `version`; a caller that
-//! has a copy of a version (ingest's per-store [`super::state_cache::StateCache`]) passes it
-//! and gets the state only when the row moved on. A concurrent delete waits for (or wins
-//! against) the transaction that holds the monitor's row.
+//! Stepping is serialised by the monitors' partition rows (see [`super::hot`]): every
+//! writer of a monitor's state takes them first. Incident commands, maintenance and region
+//! observations then also lock the monitor's row ([`lock_monitors`], `FOR NO KEY UPDATE`, in
+//! id order), which a concurrent delete waits for. The state is read by a *later* statement
+//! ([`load_states`]): in READ COMMITTED a statement that waited for a row lock sees the
+//! locked row's newest version but the snapshot of its start for every other table, so a
+//! state read joined into the lock could miss the state the previous lock holder just
+//! committed. Every state write bumps the row's `version` (kept for diagnosis).
 
 use super::facts::{DraftCache, Parsed, RowVersion};
 use crate::store::plan::{EnabledChannel, MonitorFacts};
@@ -33,41 +31,67 @@ pub async fn facts_of(
 ) -> StoreResult<Vec<Option<MonitorFacts>>> {
     let versions: Vec<(&MonitorId, RowVersion)> = found.iter().map(|(m, _, v)| (m, *v)).collect();
     let drafts = cache.drafts(tx, &versions).await?;
-    let parents = parent_states(tx, found, &drafts).await?;
-    let mut channels = enabled_channels(tx, found.iter().map(|m| m.1.as_str()).collect()).await?;
-    Ok(found
-        .iter()
-        .zip(drafts)
-        .map(|((id, tenant_id, _), draft)| {
-            let draft = draft?;
-            let enabled = channels.entry(tenant_id.as_str().to_owned()).or_default().clone();
-            let parent = draft.draft.depends_on.as_ref().map(|p| {
-                parents.get(&(tenant_id.as_str().to_owned(), p.as_str().to_owned())).cloned().unwrap_or_default()
-            });
-            Some(MonitorFacts::from_draft(
-                tenant_id.clone(),
-                id.clone(),
-                &draft.draft,
-                &draft.defaults,
-                enabled,
-                parent,
-            ))
-        })
-        .collect())
+    let known: Vec<Drafted<'_>> =
+        found.iter().zip(&drafts).filter_map(|((m, t, _), d)| Some((m, t, d.as_ref()?))).collect();
+    let mut facts = facts_from(tx, &known).await?.into_iter();
+    Ok(drafts.iter().map(|d| d.as_ref().and_then(|_| facts.next())).collect())
+}
+
+/// A monitor with its tenant and parsed draft.
+pub type Drafted<'a> = (&'a MonitorId, &'a TenantId, &'a Arc<Parsed>);
+
+/// The facts of monitors whose drafts are known (in the same order): enabled channels and
+/// the parents' state read now.
+pub async fn facts_from(tx: &Transaction<'_>, monitors: &[Drafted<'_>]) -> StoreResult<Vec<MonitorFacts>> {
+    let inputs = FactInputs::read(tx, monitors).await?;
+    Ok(monitors.iter().map(|(id, t, draft)| inputs.facts(id, t, draft)).collect())
+}
+
+/// A monitor's parent's stored open incident and health text.
+pub type ParentState = (Option<IncidentId>, Option<String>);
+
+/// What a monitor's facts take besides its draft, read in the transaction: its tenant's
+/// enabled channels and its parent's state.
+pub struct FactInputs {
+    parents: HashMap<(String, String), ParentState>,
+    channels: HashMap<String, Vec<EnabledChannel>>,
+}
+
+impl FactInputs {
+    pub async fn read(tx: &Transaction<'_>, monitors: &[Drafted<'_>]) -> StoreResult<Self> {
+        let parents = parent_states(tx, monitors).await?;
+        let channels = enabled_channels(tx, monitors.iter().map(|m| m.1.as_str()).collect()).await?;
+        Ok(Self { parents, channels })
+    }
+
+    /// The tenant's enabled channels, oldest first.
+    pub fn channels(&self, t: &TenantId) -> &[EnabledChannel] {
+        self.channels.get(t.as_str()).map_or(&[], Vec::as_slice)
+    }
+
+    /// The parent's state, for a monitor that depends on one.
+    pub fn parent(&self, t: &TenantId, draft: &Parsed) -> Option<ParentState> {
+        draft
+            .draft
+            .depends_on
+            .as_ref()
+            .map(|p| self.parents.get(&(t.as_str().to_owned(), p.as_str().to_owned())).cloned().unwrap_or_default())
+    }
+
+    pub fn facts(&self, id: &MonitorId, t: &TenantId, draft: &Parsed) -> MonitorFacts {
+        let enabled = self.channels(t).to_vec();
+        MonitorFacts::from_draft(t.clone(), id.clone(), &draft.draft, &draft.defaults, enabled, self.parent(t, draft))
+    }
 }
 
 /// The stored open incident and health of the parents (`depends_on`) of these monitors,
 /// by `(tenant, parent id)`; a parent without a state row is absent.
 async fn parent_states(
     tx: &Transaction<'_>,
-    found: &[Found],
-    drafts: &[Option<Arc<Parsed>>],
-) -> StoreResult<HashMap<(String, String), (Option<IncidentId>, Option<String>)>> {
-    let wanted: Vec<(&str, &str)> = found
-        .iter()
-        .zip(drafts)
-        .filter_map(|((_, t, _), d)| d.as_ref()?.draft.depends_on.as_ref().map(|p| (t.as_str(), p.as_str())))
-        .collect();
+    monitors: &[Drafted<'_>],
+) -> StoreResult<HashMap<(String, String), ParentState>> {
+    let wanted: Vec<(&str, &str)> =
+        monitors.iter().filter_map(|(_, t, d)| d.draft.depends_on.as_ref().map(|p| (t.as_str(), p.as_str()))).collect();
     if wanted.is_empty() {
         return Ok(HashMap::new());
     }
@@ -112,19 +136,27 @@ async fn enabled_channels(
 /// Lock the monitors named by `(tenant, monitor)` that exist under that tenant
 /// (`FOR NO KEY UPDATE`, in id order) and return them, in id order, with their row versions.
 pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)]) -> StoreResult<Vec<Found>> {
+    select_monitors(tx, keys, " FOR NO KEY UPDATE OF m").await
+}
+
+/// [`lock_monitors`] without the lock, for ingest, which holds the monitors' partitions (see
+/// [`super::hot`]) and so excludes every other writer already.
+pub async fn find_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)]) -> StoreResult<Vec<Found>> {
+    select_monitors(tx, keys, "").await
+}
+
+async fn select_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)], lock: &str) -> StoreResult<Vec<Found>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
     let tenants: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let ids: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
-    let rows = tx
-        .query_typed(
-            "SELECT m.id, m.tenant_id, m.xmin::text::int8, m.updated_at FROM monitors m \
-             JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, id) ON m.tenant_id = k.tenant_id AND m.id = k.id \
-             ORDER BY m.id FOR NO KEY UPDATE OF m",
-            &[(&tenants, Type::TEXT_ARRAY), (&ids, Type::TEXT_ARRAY)],
-        )
-        .await?;
+    let sql = format!(
+        "SELECT m.id, m.tenant_id, m.xmin::text::int8, m.updated_at FROM monitors m \
+         JOIN UNNEST($1::text[], $2::text[]) AS k(tenant_id, id) ON m.tenant_id = k.tenant_id AND m.id = k.id \
+         ORDER BY m.id{lock}"
+    );
+    let rows = tx.query_typed(&sql, &[(&tenants, Type::TEXT_ARRAY), (&ids, Type::TEXT_ARRAY)]).await?;
     rows.iter()
         .map(|r| {
             let version: RowVersion = (r.try_get(2)?, r.try_get(3)?);
@@ -133,37 +165,25 @@ pub async fn lock_monitors(tx: &Transaction<'_>, keys: &[(TenantId, MonitorId)])
         .collect()
 }
 
-/// A stored state row: its version, and what it holds unless that version was the one
-/// expected (the caller has that state already).
-pub struct StoredState {
-    pub version: i64,
-    pub current: Option<(MonitorState, MonitorStatus)>,
-}
+/// A stored state: the machine state and the displayed status columns.
+pub type StoredState = (MonitorState, MonitorStatus);
 
-/// The stored machine state and displayed status of each of these (locked) monitors that has
-/// them, by monitor id. A row whose version is the one given with its monitor comes without
-/// its state. Must run after [`lock_monitors`], as a statement of its own (see the module doc).
-pub async fn load_states(
-    tx: &Transaction<'_>,
-    wanted: &[(&MonitorId, Option<i64>)],
-) -> StoreResult<HashMap<String, StoredState>> {
-    let ids: Vec<&str> = wanted.iter().map(|w| w.0.as_str()).collect();
-    let expected: Vec<Option<i64>> = wanted.iter().map(|w| w.1).collect();
+/// The stored machine state and displayed status of each of these monitors that has them,
+/// by monitor id. Must run after the writers' locks were taken, as a statement of its own
+/// (see the module doc).
+pub async fn load_states(tx: &Transaction<'_>, wanted: &[&MonitorId]) -> StoreResult<HashMap<String, StoredState>> {
+    let ids: Vec<&str> = wanted.iter().map(|m| m.as_str()).collect();
     let rows = tx
         .query_typed(
-            "SELECT s.monitor_id, s.version, CASE WHEN s.version IS DISTINCT FROM k.expected THEN s.state END, \
-             s.last_checked_at, s.last_outcome, s.last_latency_ms, s.last_error, s.last_success_at \
-             FROM monitor_state s JOIN UNNEST($1::text[], $2::int8[]) AS k(id, expected) ON s.monitor_id = k.id",
-            &[(&ids, Type::TEXT_ARRAY), (&expected, Type::INT8_ARRAY)],
+            "SELECT s.monitor_id, s.state, s.last_checked_at, s.last_outcome, s.last_latency_ms, s.last_error, \
+             s.last_success_at FROM monitor_state s WHERE s.monitor_id = ANY($1)",
+            &[(&ids, Type::TEXT_ARRAY)],
         )
         .await?;
     let mut states = HashMap::with_capacity(rows.len());
     for r in &rows {
-        let current = match r.try_get::<_, Option<&str>>(2)? {
-            None => None,
-            Some(state) => Some((serde_json::from_str(state)?, status_of(r, 3)?)),
-        };
-        states.insert(r.try_get(0)?, StoredState { version: r.try_get(1)?, current });
+        let state = serde_json::from_str(r.try_get::<_, &str>(1)?)?;
+        states.insert(r.try_get(0)?, (state, status_of(r, 2)?));
     }
     Ok(states)
 }
@@ -215,19 +235,17 @@ impl<'a> StateArrays<'a> {
     }
 }
 
-/// Upsert the state rows of one transaction in one statement, each with its version bumped;
-/// returns the new version of each row by monitor id.
-pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreResult<HashMap<String, i64>> {
+/// Upsert the state rows of one transaction in one statement, each with its version bumped.
+pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreResult<()> {
     if rows.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(());
     }
     let ids: Vec<&str> = rows.iter().map(|r| r.facts.id.as_str()).collect();
     let tenants: Vec<&str> = rows.iter().map(|r| r.facts.tenant_id.as_str()).collect();
     let a = StateArrays::of(rows.iter().map(|r| (&r.state, &r.status)))?;
     let timers: Vec<Option<i64>> =
         rows.iter().map(|r| next_timer(&r.state, &r.facts.policy).map(Timestamp::millis)).collect();
-    let saved = tx
-        .query_typed(
+    tx.execute_typed(
             "INSERT INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, \
              last_latency_ms, last_error, last_success_at, open_incident, timer_at) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::int4[], \
@@ -235,9 +253,8 @@ pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreRe
              ON CONFLICT (monitor_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, state = EXCLUDED.state, \
              health = EXCLUDED.health, last_checked_at = EXCLUDED.last_checked_at, last_outcome = EXCLUDED.last_outcome, \
              last_latency_ms = EXCLUDED.last_latency_ms, last_error = EXCLUDED.last_error, \
-             last_success_at = EXCLUDED.last_success_at, open_incident = EXCLUDED.open_incident, \
-             timer_at = EXCLUDED.timer_at, version = monitor_state.version + 1 \
-             RETURNING monitor_id, version",
+             last_success_at = GREATEST(monitor_state.last_success_at, EXCLUDED.last_success_at), open_incident = EXCLUDED.open_incident, \
+             timer_at = EXCLUDED.timer_at, version = monitor_state.version + 1",
             &[
                 (&ids, Type::TEXT_ARRAY),
                 (&tenants, Type::TEXT_ARRAY),
@@ -253,5 +270,5 @@ pub async fn save_states(tx: &Transaction<'_>, rows: &[StateRow<'_>]) -> StoreRe
             ],
         )
         .await?;
-    saved.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Two store instances ("nodes", each with its own caches) ingesting the same monitors: the
-//! rows they leave must be exactly those one node leaves, and concurrent steps of one monitor
-//! must lose no update (the PostgreSQL store steps from a per-node cached state while the
-//! state row's version says it is current, see store/postgres/state_cache.rs).
+//! rows they leave must be exactly those one node leaves, concurrent steps of one monitor
+//! must lose no update, and a command or edit made anywhere reaches a node's next batch (the
+//! PostgreSQL store steps monitors from each node's memory, see store/postgres/hot.rs).
 
 use super::backends::{self, Backend};
 use super::{add_channel, draft, result};
@@ -15,6 +15,7 @@ contract!(
     interleaved_batches_on_two_nodes_leave_the_rows_one_node_leaves,
     two_nodes_stepping_the_same_monitors_at_once_lose_no_update,
     a_policy_edit_reaches_the_next_batch_on_a_node_with_a_warm_cache,
+    commands_reach_a_node_that_holds_the_monitor_in_memory,
 );
 
 /// Per monitor, one outcome per minute (`U` up, `D` down).
@@ -137,8 +138,10 @@ const PER_NODE: i64 = 40;
 const MONITORS: usize = 30;
 
 /// Node A ingests region `a`'s results and node B region `b`'s, for the same monitors, at the
-/// same time, in batches of a few minutes for every monitor. Each region's counters depend
-/// only on that region's results, so a step lost to the other node's overwrite shows.
+/// same time, in batches of a few minutes for every monitor. Every result is a failure and
+/// confirmation needs one more than each region gets, so each step moves its region's
+/// failure count (a change the stored row must get) and a step lost to the other node's
+/// overwrite shows.
 async fn two_nodes_stepping_the_same_monitors_at_once_lose_no_update(backend: Backend) {
     let a = Arc::new(backends::open(backend, 4).await);
     let b: Arc<dyn Store> = Arc::from(a.twin(4).await);
@@ -146,7 +149,8 @@ async fn two_nodes_stepping_the_same_monitors_at_once_lose_no_update(backend: Ba
     let mut ids = Vec::new();
     for i in 0..MONITORS {
         let m: MonitorId = fresh();
-        create(&**a, &t, &m, &format!("m{i}"), Policy::default()).await;
+        let unconfirmed = Policy { confirm_threshold: PER_NODE as u32 + 1, ..Policy::default() };
+        create(&**a, &t, &m, &format!("m{i}"), unconfirmed).await;
         ids.push(m);
     }
     let batches = |region: &'static str, salt: u128| {
@@ -155,7 +159,7 @@ async fn two_nodes_stepping_the_same_monitors_at_once_lose_no_update(backend: Ba
             let mut batch = Vec::new();
             for (i, m) in ids.iter().enumerate() {
                 for &k in minutes {
-                    let mut r = result(&t, m, 1_000 + k * 60, Outcome::Up);
+                    let mut r = result(&t, m, 1_000 + k * 60, Outcome::Down);
                     r.region = region.into();
                     r.id = ResultId::from_parts(r.started_at.millis(), salt << 48 | (i as u128) << 16 | k as u128);
                     batch.push(r);
@@ -181,8 +185,8 @@ async fn two_nodes_stepping_the_same_monitors_at_once_lose_no_update(backend: Ba
     task_b.await.expect("node B");
     for m in &ids {
         let s = a.monitor_state(&t, m).await.unwrap().expect("a state");
-        let successes: Vec<(&str, u32)> = s.regions.iter().map(|(r, st)| (r.as_str(), st.successes)).collect();
-        assert_eq!(successes, [("a", PER_NODE as u32), ("b", PER_NODE as u32)], "{backend:?}: every step kept");
+        let failures: Vec<(&str, u32)> = s.regions.iter().map(|(r, st)| (r.as_str(), st.failures)).collect();
+        assert_eq!(failures, [("a", PER_NODE as u32), ("b", PER_NODE as u32)], "{backend:?}: every step kept");
     }
 }
 
@@ -213,4 +217,39 @@ async fn a_policy_edit_reaches_the_next_batch_on_a_node_with_a_warm_cache(backen
     assert_eq!(r.notices, 0, "two failures of four: B's edit reached A's warm cache");
     let state = a.monitor_state(&t, &m).await.unwrap().expect("a state");
     assert!(state.open.is_none(), "no incident yet");
+}
+
+/// Commands made while a node's ingest holds a monitor in memory reach its very next batch:
+/// after an acknowledgement made through the other node no reminder goes out, and a
+/// maintenance window started through the other node keeps the next failure from opening an
+/// incident.
+async fn commands_reach_a_node_that_holds_the_monitor_in_memory(backend: Backend) {
+    let a = backends::open(backend, 4).await;
+    let b = a.twin(4).await;
+    let (t, _) = a.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    add_channel(&*a, &t, "ops").await;
+    let (m, n): (MonitorId, MonitorId) = (fresh(), fresh());
+    let reminding = Policy { confirm_threshold: 1, reminder_interval_s: Some(60), ..Policy::default() };
+    create(&*a, &t, &m, "api", reminding.clone()).await;
+    create(&*a, &t, &n, "db", reminding).await;
+    let r = a.ingest(&[result(&t, &m, 100, Outcome::Down)], Timestamp::from_secs(101)).await.unwrap();
+    assert_eq!(r.notices, 1, "{backend:?}: opened");
+    let r = a.ingest(&[result(&t, &m, 200, Outcome::Down)], Timestamp::from_secs(201)).await.unwrap();
+    assert_eq!(r.notices, 1, "{backend:?}: a reminder while nobody acknowledges");
+    let open = b.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap();
+    let incident = open.iter().find(|i| i.monitor_id == m).expect("an open incident");
+    let ack = IncidentCommand::Acknowledge { by: "on-call".into() };
+    b.incident_command(&t, &incident.id, ack, Timestamp::from_secs(210)).await.unwrap().expect("acknowledged");
+    let downs = [result(&t, &m, 300, Outcome::Down), result(&t, &m, 400, Outcome::Down)];
+    let r = a.ingest(&downs, Timestamp::from_secs(401)).await.unwrap();
+    assert_eq!(r.notices, 0, "{backend:?}: no reminder after the acknowledgement");
+
+    a.ingest(&[result(&t, &n, 1_100, Outcome::Up)], Timestamp::from_secs(1_101)).await.unwrap();
+    let maintenance =
+        netpulse_core::incident::Observation::Maintenance { at: Timestamp::from_secs(1_150), active: true };
+    b.observe(&t, &n, maintenance, Timestamp::from_secs(1_150)).await.unwrap().expect("the monitor exists");
+    let r = a.ingest(&[result(&t, &n, 1_200, Outcome::Down)], Timestamp::from_secs(1_201)).await.unwrap();
+    assert_eq!(r.notices, 0, "{backend:?}: in maintenance");
+    let open = a.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap();
+    assert!(open.iter().all(|i| i.monitor_id != n), "{backend:?}: no incident in maintenance");
 }
