@@ -206,7 +206,8 @@ const MIGRATIONS: &[&str] = &[
     // updates of the rows rewritten per batch (no index covers a column that changes with every result; the timer index of the next
     // migration covers `timer_at`, which changes only while an incident has a reminder or escalation due); and
     // a version on every state row, bumped by every write, so that ingest reads a state only
-    // when it is not the one its node wrote last (store/postgres/state_cache.rs).
+    // when it is not the one its node wrote last (then store/postgres/state_cache.rs; since
+    // migration 13 ingest keeps states in memory instead, store/postgres/hot.rs).
     r#"
     DROP INDEX check_results_by_start;
     CREATE INDEX check_results_by_start ON check_results USING brin (started_at);
