@@ -103,8 +103,14 @@ impl PooledClient {
     /// Look at the outcome of a call made with this client: after a connection-level
     /// failure it is not reused. (The server's "terminating connection" error can arrive
     /// before the connection task sees the socket close, so `is_closed` alone is too late.)
+    ///
+    /// Nor after a permanent data error ([`StoreError::Invalid`]): when that error ends a
+    /// `COPY FROM STDIN` while the client is still sending rows, PgBouncer in transaction mode
+    /// (1.18, Debian 12's) can leave the server connection stuck, and the next statement on
+    /// this client then waits forever (pgbouncer/pgbouncer#1470, fixed by #1471). Closing the
+    /// client makes PgBouncer drop that server; ingest's poison path meets such errors by design.
     pub fn observe<T>(&mut self, result: &StoreResult<T>) {
-        self.broken |= matches!(result, Err(StoreError::Unavailable(_)));
+        self.broken |= matches!(result, Err(StoreError::Unavailable(_) | StoreError::Invalid(_)));
     }
 }
 
