@@ -105,10 +105,12 @@ impl PooledClient {
     /// before the connection task sees the socket close, so `is_closed` alone is too late.)
     ///
     /// Nor after a permanent data error ([`StoreError::Invalid`]): when that error ends a
-    /// `COPY FROM STDIN` while the client is still sending rows, PgBouncer in transaction mode
-    /// (1.18, Debian 12's) can leave the server connection stuck, and the next statement on
-    /// this client then waits forever (pgbouncer/pgbouncer#1470, fixed by #1471). Closing the
-    /// client makes PgBouncer drop that server; ingest's poison path meets such errors by design.
+    /// `COPY FROM STDIN` and its transaction is dropped, the next statement on this client
+    /// through PgBouncer 1.18 (Debian 12's) in transaction mode sometimes waited forever —
+    /// about once per 25 refused COPYs in a probe, never directly against PostgreSQL; likely
+    /// PgBouncer's handling of late COPY messages (pgbouncer/pgbouncer#1470). Closing the
+    /// client ends that server link (0 stuck in 450). Ingest's poison path meets such errors
+    /// by design.
     pub fn observe<T>(&mut self, result: &StoreResult<T>) {
         self.broken |= matches!(result, Err(StoreError::Unavailable(_) | StoreError::Invalid(_)));
     }
