@@ -118,11 +118,26 @@ pub struct ResultBatch {
     pub results: Vec<ResultEnvelope>,
 }
 
-/// The gateway has published every result of a batch: the worker may forget them.
+/// The gateway has taken every result of a batch (published it, or refused it for good):
+/// the worker may forget them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultAck {
     pub version: u16,
+    /// Results published.
     pub accepted: u32,
+    /// Results refused for good, each with why (absent from older engines' answers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedResult>,
+}
+
+/// A result the gateway will never store; sending it again changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedResult {
+    pub id: ResultId,
+    /// `too_old` (started before the engine's raw-retention horizon) or `unknown_monitor`
+    /// (no such monitor checks from the worker's region).
+    pub code: String,
+    pub message: String,
 }
 
 /// Why the gateway refused a request.

@@ -224,6 +224,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     store: store.clone(),
                     live: live.clone(),
                     commits: commits.clone(),
+                    retention: config.retention,
+                    metrics: metrics.clone(),
                 },
                 intake_rx.clone(),
             )
@@ -249,6 +251,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         rechecks: recheck_tx,
         live: live.clone(),
         commits,
+        retention: config.retention,
     };
     let ingest = spawn_if(roles.has(Role::Ingest), ingest.run(ingest_rx, Duration::from_secs(10)));
     let sender = alerts::Sender {

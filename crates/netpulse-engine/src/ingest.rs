@@ -1,6 +1,14 @@
 //! Ingest: takes results from the queue in batches, stores them in one transaction each
 //! (results, incident state, outbox), and acknowledges the batch only once it is durable
 //! (and tells [`CommitWatch`], when the gateway waits on it, which results are stored).
+//!
+//! A store that is unavailable is retried forever. A batch the database refuses for good
+//! ([`StoreError::Invalid`]: a poison result, e.g. text the database encoding cannot hold) is
+//! split in halves, stored apart, down to the single refused result, which is quarantined
+//! (logged, counted in `netpulse_results_quarantined_total`, kept in `quarantined_results`);
+//! the rest is stored and the batch acked. A result that started before the raw-retention
+//! horizon is refused before storing (`netpulse_results_too_old_total`): its raw row may be
+//! rolled up and deleted already, and storing it again would count it twice.
 //! After each commit it publishes the state changes on the live bus; while
 //! someone watches the dashboard it lingers at most [`LIVE_LINGER`] for a batch to fill.
 
@@ -9,8 +17,9 @@ use crate::live::LiveBus;
 use crate::metrics::Metrics;
 use crate::queue::durable::CommitWatch;
 use crate::queue::{Batch, ResultQueue};
+use crate::retention::RetentionConfig;
 use crate::scheduler::Progress;
-use crate::store::Store;
+use crate::store::{IngestReport, QuarantinedResult, Store, StoreError, StoreResult};
 use netpulse_core::CheckResult;
 use netpulse_core::MonitorId;
 use std::sync::Arc;
@@ -32,6 +41,8 @@ pub struct Ingest {
     /// Told which results are stored, for producers that acknowledge only durable results
     /// (the gateway with the in-process queue).
     pub commits: Option<Arc<CommitWatch>>,
+    /// Results that started before its raw horizon are refused ([`RetentionConfig::accepts_from`]).
+    pub retention: RetentionConfig,
 }
 
 /// The batching linger while dashboards are subscribed: check-to-dashboard latency matters
@@ -56,47 +67,130 @@ impl Ingest {
     }
 
     async fn store_batch(&self, batch: &Batch, deadline: Option<Instant>) {
-        let mut results: Vec<CheckResult> = Vec::with_capacity(batch.items.len());
-        for env in &batch.items {
-            match env.check_version() {
-                Ok(()) => results.push(env.result.clone()),
-                Err(e) => tracing::error!(error = %e, result = %env.result.id, "result refused"),
-            }
+        let mut results = self.acceptable(batch);
+        // Sorted by start, each half of a split batch holds only results that started no later
+        // than any of the next half's, so the halves, stored in turn, still step every
+        // monitor's results in time order.
+        results.sort_by(|a, b| (a.started_at, a.id.as_str()).cmp(&(b.started_at, b.id.as_str())));
+        let mut report = IngestReport::default();
+        // Ranges of `results` still to store, the next one last.
+        let mut parts: Vec<std::ops::Range<usize>> = Vec::with_capacity(16);
+        if !results.is_empty() {
+            parts.push(0..results.len());
         }
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let started = Instant::now();
-            match self.store.ingest(&results, clock::now()).await {
-                Ok(report) => {
-                    self.metrics.ingest_batch_ms.observe_ms(started.elapsed().as_secs_f64() * 1000.0);
-                    self.metrics.ingest_batches.add(1);
-                    self.metrics.results_ingested.add(report.inserted as u64);
-                    self.metrics.results_duplicate.add(report.duplicates as u64);
-                    let now = clock::now();
-                    for env in &batch.items {
-                        self.metrics.check_to_ingest_ms.observe_ms(now.since(env.sent_at) as f64);
-                    }
-                    self.publish_live(&report);
-                    self.queue.ack(batch).await;
-                    if let Some(c) = &self.commits {
-                        c.committed(results.iter().map(|r| &r.id));
-                    }
-                    for m in report.rechecks {
-                        // Best effort: a full channel only means the next regular check confirms.
-                        let _ = self.rechecks.try_send(m);
-                    }
-                    return;
+        while let Some(part) = parts.pop() {
+            let slice = &results[part.clone()];
+            let Some(outcome) = self.retrying(deadline, slice.len(), || self.store_part(slice)).await else {
+                return;
+            };
+            match outcome {
+                Ok(r) => add_report(&mut report, r),
+                // A permanent refusal: store the halves apart until the refused result is alone.
+                Err(_) if slice.len() > 1 => {
+                    let mid = part.start + slice.len() / 2;
+                    parts.push(mid..part.end);
+                    parts.push(part.start..mid);
                 }
                 Err(e) => {
-                    self.metrics.ingest_errors.add(1);
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        tracing::error!(error = %e, lost = results.len(), "shutdown deadline passed; batch not stored");
+                    if !self.quarantine(&slice[0], &e, deadline).await {
                         return;
                     }
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "ingest failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
+            }
+        }
+        let now = clock::now();
+        for env in &batch.items {
+            self.metrics.check_to_ingest_ms.observe_ms(now.since(env.sent_at) as f64);
+        }
+        self.publish_live(&report);
+        self.queue.ack(batch).await;
+        if let Some(c) = &self.commits {
+            // Stored, already stored, quarantined or refused: the producer may let go of each.
+            c.committed(batch.items.iter().map(|e| &e.result.id));
+        }
+        for m in report.rechecks {
+            // Best effort: a full channel only means the next regular check confirms.
+            let _ = self.rechecks.try_send(m);
+        }
+    }
+
+    /// The batch's results ingest may store: of this wire version, and started after the
+    /// raw-retention horizon ([`RetentionConfig::accepts_from`]); the others are logged and
+    /// counted, never stored.
+    fn acceptable(&self, batch: &Batch) -> Vec<CheckResult> {
+        let from = self.retention.accepts_from(clock::now());
+        let mut results: Vec<CheckResult> = Vec::with_capacity(batch.items.len());
+        for env in &batch.items {
+            let r = &env.result;
+            if let Err(e) = env.check_version() {
+                tracing::error!(error = %e, result = %r.id, "result refused");
+            } else if r.started_at < from {
+                self.metrics.results_too_old.add(1);
+                tracing::warn!(
+                    result = %r.id, monitor = %r.monitor_id, tenant = %r.tenant_id,
+                    started_at = %r.started_at.to_rfc3339(), horizon = %from.to_rfc3339(),
+                    "result refused: it started before the raw-retention horizon, so it may be counted in the rollups already"
+                );
+            } else {
+                results.push(r.clone());
+            }
+        }
+        results
+    }
+
+    /// One store transaction for `part`, measured.
+    async fn store_part(&self, part: &[CheckResult]) -> StoreResult<IngestReport> {
+        let started = Instant::now();
+        let report = self.store.ingest(part, clock::now()).await?;
+        self.metrics.ingest_batch_ms.observe_ms(started.elapsed().as_secs_f64() * 1000.0);
+        self.metrics.ingest_batches.add(1);
+        self.metrics.results_ingested.add(report.inserted as u64);
+        self.metrics.results_duplicate.add(report.duplicates as u64);
+        Ok(report)
+    }
+
+    /// Run `op` until it succeeds or fails permanently ([`StoreError::is_permanent`]), backing
+    /// off while it fails otherwise. `None` when `deadline` (shutdown drain) passed first.
+    async fn retrying<T, F, Fut>(&self, deadline: Option<Instant>, results: usize, mut op: F) -> Option<StoreResult<T>>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = StoreResult<T>>,
+    {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let e = match op().await {
+                Err(e) if !e.is_permanent() => e,
+                done => return Some(done),
+            };
+            self.metrics.ingest_errors.add(1);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                tracing::error!(error = %e, lost = results, "shutdown deadline passed; batch not stored");
+                return None;
+            }
+            tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "ingest failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Set aside a result the database refuses for good (`why`): logged, counted and kept in
+    /// `quarantined_results`, so its batch's other results are stored and the batch is acked.
+    /// `false` when the shutdown deadline passed before it was kept.
+    async fn quarantine(&self, r: &CheckResult, why: &StoreError, deadline: Option<Instant>) -> bool {
+        self.metrics.ingest_errors.add(1);
+        self.metrics.results_quarantined.add(1);
+        tracing::error!(
+            result = %r.id, monitor = %r.monitor_id, tenant = %r.tenant_id, error = %why,
+            "result quarantined: the database refuses it for good; kept in quarantined_results"
+        );
+        let q = QuarantinedResult::new(r, &why.to_string(), clock::now());
+        match self.retrying(deadline, 1, || self.store.quarantine(&q)).await {
+            None => false,
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                // Not even the ASCII-only row fits: the log line is all that is left of it.
+                tracing::error!(error = %e, result = %q.result, "quarantined result could not be kept");
+                true
             }
         }
     }
@@ -121,4 +215,13 @@ impl Ingest {
         let deadline = Instant::now() + drain_for;
         while self.try_run_once(Duration::ZERO, Some(deadline)).await == Progress::Progressed {}
     }
+}
+
+/// Fold the report of one part of a batch into the batch's.
+fn add_report(total: &mut IngestReport, part: IngestReport) {
+    total.inserted += part.inserted;
+    total.duplicates += part.duplicates;
+    total.notices += part.notices;
+    total.rechecks.extend(part.rechecks);
+    total.changes.extend(part.changes);
 }

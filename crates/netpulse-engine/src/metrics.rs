@@ -91,6 +91,10 @@ pub struct Metrics {
     pub checks_skipped: Counter,
     pub results_ingested: Counter,
     pub results_duplicate: Counter,
+    /// Results the database refused for good, set aside in `quarantined_results`.
+    pub results_quarantined: Counter,
+    /// Results refused because they started before the raw-retention horizon.
+    pub results_too_old: Counter,
     pub ingest_batches: Counter,
     pub ingest_errors: Counter,
     pub alerts_sent: Counter,
@@ -143,6 +147,16 @@ impl Metrics {
                 "netpulse_results_duplicate_total",
                 "Redelivered results ignored by idempotent ingest.",
                 &self.results_duplicate,
+            ),
+            (
+                "netpulse_results_quarantined_total",
+                "Results the database refused for good, kept in quarantined_results instead of stored.",
+                &self.results_quarantined,
+            ),
+            (
+                "netpulse_results_too_old_total",
+                "Results refused (at the gateway or ingest) because they started before the raw-retention horizon.",
+                &self.results_too_old,
             ),
             ("netpulse_ingest_batches_total", "Ingest transactions committed.", &self.ingest_batches),
             ("netpulse_ingest_errors_total", "Ingest transactions that failed and were retried.", &self.ingest_errors),

@@ -7,7 +7,8 @@
 //! writers are never blocked long. A step counts each row once however many engine nodes run
 //! it at the same moment (see [`Store::apply_retention`]), so the loop needs no lease. It
 //! runs at start and then hourly; uptime reads plan their sources with the same horizons
-//! ([`RetentionConfig::window`]).
+//! ([`RetentionConfig::window`]), and the gateway and ingest refuse results that started
+//! before the raw horizon ([`RetentionConfig::accepts_from`]) so none is counted twice.
 
 use crate::clock;
 use crate::scheduler::Progress;
@@ -32,6 +33,9 @@ pub struct RetentionConfig {
     pub day_rollup_days: u32,
 }
 
+/// How much closer than the raw horizon a result must start to be accepted ([`RetentionConfig::accepts_from`]).
+pub const ACCEPT_MARGIN_MS: i64 = 3_600_000;
+
 /// The status page draws 90 daily bars from hourly rollups.
 const STATUS_PAGE_DAYS: u32 = 90;
 /// A hundred years: beyond that a typo is likelier than intent.
@@ -49,6 +53,16 @@ impl RetentionConfig {
 
     pub fn horizons(&self, now: Timestamp) -> Horizons {
         Horizons::at(now, &self.days())
+    }
+
+    /// The earliest start a result may have to be accepted at `now` (by the gateway and by
+    /// ingest): the raw horizon of [`ACCEPT_MARGIN_MS`] later. A result that started before
+    /// the raw horizon may have been stored, folded into the minute rollups and deleted
+    /// already; the id check cannot tell, and storing it again would count it twice in the
+    /// rollups, so it is refused instead. The margin covers engine clocks that differ a
+    /// little and a retention step taken while the result is on its way.
+    pub fn accepts_from(&self, now: Timestamp) -> Timestamp {
+        self.horizons(now.plus_ms(ACCEPT_MARGIN_MS)).raw
     }
 
     /// Where the uptime of `[from, to)` is read from at `now`.

@@ -325,7 +325,10 @@ async fn send_loop(
         }
         let body = ResultBatch { version: WIRE_VERSION, results: batch };
         match link.post::<_, ResultAck>("/v1/results", &body, Duration::from_secs(30)).await {
-            Ok(_) => {
+            Ok(ack) => {
+                for r in &ack.refused {
+                    tracing::warn!(result = %r.id, code = %r.code, "the engine refused a result for good: {}", r.message);
+                }
                 outbox.ack(&body.results);
                 stats.acked.fetch_add(body.results.len() as u64, Ordering::Relaxed);
                 backoff = Backoff::default();

@@ -63,6 +63,14 @@ impl From<StoreError> for ApiError {
                 )
             }
             StoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Invalid(m) => {
+                tracing::warn!(error = %m, "the database refused a value");
+                Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    "the database cannot store a value of this request; see the server log",
+                )
+            }
             StoreError::Internal(m) => {
                 tracing::error!(error = %m, "store error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")

@@ -17,8 +17,10 @@ pub mod trust;
 use crate::ca::Ca;
 use crate::config::GatewayConfig;
 use crate::live::LiveBus;
+use crate::metrics::Metrics;
 use crate::queue::durable::CommitWatch;
 use crate::queue::ResultQueue;
+use crate::retention::RetentionConfig;
 use crate::store::Store;
 use anyhow::Context;
 use fleet::Fleet;
@@ -59,6 +61,9 @@ pub struct Shared {
     pub directory: directory::MonitorDirectory,
     /// Set with the in-process queue: results are acknowledged once ingest stored them.
     pub commits: Option<Arc<CommitWatch>>,
+    /// Results that started before its raw horizon are refused at acceptance.
+    pub retention: RetentionConfig,
+    pub metrics: Arc<Metrics>,
 }
 
 /// What the gateway hands results to and reports to.
@@ -70,6 +75,9 @@ pub struct Wiring {
     pub live: LiveBus,
     /// Set with the in-process queue: acknowledge results once ingest stored them.
     pub commits: Option<Arc<CommitWatch>>,
+    /// The engine's `[retention]`: results older than its raw horizon are refused.
+    pub retention: RetentionConfig,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The running gateway.
@@ -87,7 +95,7 @@ impl Gateway {
         wiring: Wiring,
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
-        let Wiring { fleet, results, store, live, commits } = wiring;
+        let Wiring { fleet, results, store, live, commits, retention, metrics } = wiring;
         let ca = Ca::at(data_dir);
         let trust = Arc::new(Trust::load(ca.registry_path()).context("gateway.enabled needs `netpulse ca init`")?);
         let (cert, key) = ca.server_cert(&config.server_names)?;
@@ -98,7 +106,15 @@ impl Gateway {
             .with_context(|| format!("cannot listen on {} (gateway.listen)", config.listen))?;
         let addr = listener.local_addr()?;
         let directory = directory::MonitorDirectory::new(store.clone());
-        let shared = Arc::new(Shared { fleet: fleet.clone(), trust: trust.clone(), results, directory, commits });
+        let shared = Arc::new(Shared {
+            fleet: fleet.clone(),
+            trust: trust.clone(),
+            results,
+            directory,
+            commits,
+            retention,
+            metrics,
+        });
         let acceptor = TlsAcceptor::from(Arc::new(tls));
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared, stop.clone()));
         let upkeep = tokio::spawn(upkeep(fleet, trust, store, live, stop));

@@ -12,7 +12,8 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use netpulse_core::wire::{
-    LeaseRequest, LeaseResponse, ResultAck, ResultBatch, VersionMismatch, WireError, WIRE_HEADER, WIRE_VERSION,
+    LeaseRequest, LeaseResponse, RefusedResult, ResultAck, ResultBatch, VersionMismatch, WireError, WIRE_HEADER,
+    WIRE_VERSION,
 };
 use netpulse_core::TenantId;
 use serde::de::DeserializeOwned;
@@ -101,8 +102,10 @@ async fn lease(shared: &Shared, id: &Identity, l: LeaseRequest) -> Answer {
 /// monitor, then acknowledge: with the in-process queue only once ingest stored them all
 /// (503 `not_stored` after [`DURABLE_WAIT`]: the worker keeps them and sends them again).
 /// A result for a monitor that does not check from the certificate's region (or does not
-/// exist) is refused: logged, not stored, still acknowledged so the worker does not resend
-/// it forever.
+/// exist), or one that started before the raw-retention horizon
+/// ([`crate::retention::RetentionConfig::accepts_from`]), is refused: logged, not stored,
+/// listed in the ack's `refused` with why, and still acknowledged so the worker does not
+/// resend it forever.
 async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
     if batch.version != WIRE_VERSION {
         return mismatch(batch.version);
@@ -113,11 +116,29 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
     let n = batch.results.len();
     shared.fleet.seen(id, None, crate::clock::now());
     let mut envs = Vec::with_capacity(n);
+    let mut refused = Vec::new();
+    let from = shared.retention.accepts_from(crate::clock::now());
     for mut env in batch.results {
         let Some(tenant) = shared.directory.tenant_for(&env.result.monitor_id, &id.region).await else {
             tracing::warn!(worker = %id.worker(), monitor = %env.result.monitor_id, "refused a result for a monitor that does not check from this worker's region");
+            refused.push(RefusedResult {
+                id: env.result.id,
+                code: "unknown_monitor".into(),
+                message: format!("no monitor {} checks from region {}", env.result.monitor_id, id.region),
+            });
             continue;
         };
+        if env.result.started_at < from {
+            let message = format!(
+                "started at {}, before the raw-retention horizon {}: too old to be counted once",
+                env.result.started_at.to_rfc3339(),
+                from.to_rfc3339()
+            );
+            tracing::warn!(worker = %id.worker(), monitor = %env.result.monitor_id, result = %env.result.id, "refused a result: {message}");
+            shared.metrics.results_too_old.add(1);
+            refused.push(RefusedResult { id: env.result.id, code: "too_old".into(), message });
+            continue;
+        }
         env.result.tenant_id = tenant;
         env.result.region = id.region.clone();
         env.result.worker = id.worker();
@@ -146,5 +167,5 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
             return refuse(StatusCode::SERVICE_UNAVAILABLE, "not_stored", "results not stored yet; send them again");
         }
     }
-    json(StatusCode::OK, &ResultAck { version: WIRE_VERSION, accepted: n as u32 })
+    json(StatusCode::OK, &ResultAck { version: WIRE_VERSION, accepted: (n - refused.len()) as u32, refused })
 }

@@ -225,6 +225,8 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
             rechecks,
             live: LiveBus::default(),
             commits: None,
+            // The default `[retention]`: the synthetic results start within the last days.
+            retention: crate::config::Config::load(None, []).expect("the defaults are valid").retention,
         };
         worker_metrics.push(metrics);
         workers.push(ingest);

@@ -5,7 +5,8 @@
 //! forgets what we acknowledge) registers the result ids of a batch with [`CommitWatch::expect`]
 //! *before* publishing them, and answers the worker only once [`Ticket::wait`] sees ingest
 //! report every id as stored ([`CommitWatch::committed`], called after the commit; a
-//! duplicate of a stored result counts too). Redis Streams with AOF are durable at `XADD`,
+//! duplicate of a stored result counts too, and so does a result ingest set aside for good:
+//! quarantined, or refused as older than the raw-retention horizon). Redis Streams with AOF are durable at `XADD`,
 //! so with Redis the gateway acknowledges at publish, as before.
 
 use netpulse_core::ResultId;
@@ -49,7 +50,7 @@ impl CommitWatch {
         Ticket { watch: self, ids, waiter }
     }
 
-    /// Ingest committed these results (new or already stored).
+    /// Ingest is done with these results (stored, already stored, or set aside for good).
     pub fn committed<'a>(&self, ids: impl IntoIterator<Item = &'a ResultId>) {
         let mut waiting = self.waiting.lock().expect("commit watch lock");
         for id in ids {

@@ -12,6 +12,7 @@
 pub mod members;
 pub mod plan;
 pub mod postgres;
+pub mod quarantine;
 pub mod settings;
 pub mod sqlite;
 
@@ -19,6 +20,7 @@ pub use members::{
     check_member_change, Invitation, InvitationState, InvitationUse, Member, MemberChange, MemberChangeOutcome,
     MemberRefusal, Membership,
 };
+pub use quarantine::QuarantinedResult;
 pub use settings::AlertingDefaults;
 
 use async_trait::async_trait;
@@ -39,6 +41,11 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{0}")]
     Conflict(String),
+    /// The database refuses this data and always will (PostgreSQL SQLSTATE class 22 "data
+    /// exception", class 23 other than a unique violation; SQLite constraint, size and type
+    /// errors): retrying the same write cannot succeed.
+    #[error("the database refuses the data: {0}")]
+    Invalid(String),
     #[error("database error: {0}")]
     Internal(String),
 }
@@ -46,6 +53,10 @@ pub enum StoreError {
 impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
+    }
+    /// Whether the same write fails again whatever happens ([`StoreError::Invalid`]).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Invalid(_))
     }
 }
 
@@ -676,6 +687,11 @@ pub trait Store: Send + Sync + 'static {
     // --- system paths
     async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>>;
     async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport>;
+    /// Keep a result the database refused for good ([`StoreError::Invalid`] from
+    /// [`Store::ingest`]); one already kept stays as it was.
+    async fn quarantine(&self, q: &QuarantinedResult) -> StoreResult<()>;
+    /// The kept results, newest first.
+    async fn quarantined_results(&self, limit: usize) -> StoreResult<Vec<QuarantinedResult>>;
     async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>>;
     async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
 

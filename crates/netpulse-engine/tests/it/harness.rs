@@ -101,6 +101,11 @@ impl TestEnv {
         self.dir.path()
     }
 
+    /// The name of the fresh PostgreSQL database, when the backend is PostgreSQL.
+    pub fn database(&self) -> Option<&str> {
+        self.db.as_ref().map(|d| d.name.as_str())
+    }
+
     /// Start an engine on this configuration; the data survives for the next `spawn`.
     pub async fn spawn(&self) -> TestApp {
         spawn_app_with(self.config.clone()).await

@@ -23,6 +23,7 @@ mod heartbeat;
 mod lifecycle;
 mod members;
 mod openapi;
+mod poison;
 mod queue;
 mod recovery;
 mod retention;

@@ -102,3 +102,48 @@ async fn a_years_uptime_reads_the_same_after_retention_ages_raw_results_out() {
     }
     app.stop().await;
 }
+
+/// A result delivered again after retention folded its raw row into the minute rollups and
+/// deleted it is new to the id check; ingest refuses it (it started before the raw horizon)
+/// instead of counting it a second time, and counts the refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_redelivered_after_retention_is_refused_and_counted_once() {
+    let mut app = spawn_app().await;
+    let running = app.running.as_ref().unwrap();
+    let store = running.store.clone();
+    let tenant = store.authenticate(&clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let id = app
+        .create_monitor(json!({ "name": "api", "kind": "tcp", "host": "127.0.0.1", "port": 9, "paused": true }))
+        .await;
+    let m = MonitorId::from_trusted(id.clone());
+    let now = clock::now();
+    // Delivered when it was fresh, 40 days ago, then aged out by retention.
+    let old = crate::status_pages::result(&tenant, &m, now.minus_ms(40 * DAY), Outcome::Down, Provenance::Live, "x");
+    store.ingest(std::slice::from_ref(&old), old.started_at).await.unwrap();
+    let retention = Retention { store: store.clone(), config: retention_config() };
+    while retention.try_run_once().await == Progress::Progressed {}
+    let (from, to) = (now.minus_ms(90 * DAY), now.minus_ms(DAY));
+    let before = uptime(&app, &id, from, to).await;
+    assert_eq!(before["checks"]["down"], 1, "{before}");
+
+    // The queue delivers it again (a worker's buffer, a reclaimed stream entry), then a fresh one.
+    let fresh = crate::status_pages::result(&tenant, &m, clock::now(), Outcome::Up, Provenance::Live, "");
+    let q = &running.results;
+    q.publish(netpulse_core::wire::ResultEnvelope::new(old.clone(), clock::now())).await.unwrap();
+    q.publish(netpulse_core::wire::ResultEnvelope::new(fresh.clone(), clock::now())).await.unwrap();
+    let recent = format!(
+        "/api/v1/monitors/{id}/results?from={}&to={}",
+        now.minus_ms(DAY).millis(),
+        clock::now().plus_ms(1000).millis()
+    );
+    wait_for(20, "the fresh result stored", || async {
+        let (_, page) = app.api("GET", &recent, None).await;
+        page["data"].as_array().is_some_and(|d| d.iter().any(|r| r["id"] == fresh.id.as_str())).then_some(())
+    })
+    .await;
+
+    assert_eq!(uptime(&app, &id, from, to).await["checks"], before["checks"], "the old check is counted once");
+    let metrics = &running.metrics;
+    assert_eq!((metrics.results_too_old.get(), metrics.results_ingested.get()), (1, 1), "refused and counted");
+    app.stop().await;
+}

@@ -311,6 +311,53 @@ async fn a_worker_claiming_another_region_gets_only_its_certificates_region() {
     );
 }
 
+/// A worker delivering a result older than the raw-retention horizon (say, after 40 days
+/// offline) is told, per result, that it is refused as too old; the batch's other results are
+/// stored and the worker may forget the whole batch.
+#[tokio::test]
+async fn a_result_older_than_raw_retention_is_refused_at_the_gateway_and_the_worker_told() {
+    let (app, tmp) = engine(&["eu"]).await;
+    let b = tmp.path().join("b-eu");
+    bundle(&b, tmp.path(), tmp.path(), "eu", "eu-1");
+    let mon = app
+        .create_monitor(json!({"name": "eu", "kind": "tcp", "host": "127.0.0.1", "port": 9, "regions": ["eu"]}))
+        .await;
+    let now = netpulse_engine::clock::now();
+    let result = |at: netpulse_core::Timestamp, n: u128| CheckResult {
+        id: ResultId::from_parts(at.millis(), n),
+        tenant_id: netpulse_core::TenantId::from_parts(1, 2),
+        monitor_id: serde_json::from_value(json!(mon)).unwrap(),
+        region: "eu".into(),
+        worker: "eu/eu-1".into(),
+        started_at: at,
+        finished_at: at,
+        outcome: Outcome::Up,
+        timings: Timings::default(),
+        status_code: None,
+        error: None,
+        cert_expires_at: None,
+        provenance: Provenance::Live,
+    };
+    let (old, fresh) = (result(now.minus_ms(40 * 86_400_000), 1), result(now, 2));
+    let batch = ResultBatch {
+        version: WIRE_VERSION,
+        results: vec![ResultEnvelope::new(old.clone(), now), ResultEnvelope::new(fresh.clone(), now)],
+    };
+    let body = serde_json::to_value(&batch).unwrap();
+    let (status, ack) = raw(gateway(&app), &b, "/v1/results", &[("x-netpulse-wire", WIRE)], &body).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(ack["accepted"], 1, "{ack}");
+    let refused = ack["refused"].as_array().unwrap_or_else(|| panic!("refusals listed: {ack}"));
+    assert_eq!(refused.len(), 1, "{ack}");
+    assert_eq!((refused[0]["id"].as_str(), refused[0]["code"].as_str()), (Some(old.id.as_str()), Some("too_old")));
+    assert!(refused[0]["message"].as_str().unwrap().contains("raw-retention horizon"), "{ack}");
+    wait_for(10, "the fresh result stored", || async {
+        results(&app, &mon).await.into_iter().find(|r| r["id"] == fresh.id.as_str())
+    })
+    .await;
+    assert_eq!(app.running.as_ref().unwrap().metrics.results_too_old.get(), 1);
+}
+
 #[tokio::test]
 async fn a_wire_version_mismatch_gets_409_with_a_clear_message() {
     let (app, tmp) = engine(&["eu"]).await;

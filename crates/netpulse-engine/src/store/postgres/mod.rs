@@ -26,6 +26,7 @@ mod maintenance;
 mod members;
 mod monitors;
 pub mod pool;
+mod quarantine;
 mod reads;
 mod rollups;
 pub mod schema;
@@ -118,6 +119,10 @@ impl From<tokio_postgres::Error> for StoreError {
             StoreError::Unavailable(format!("PostgreSQL unavailable: {}", db.message()))
         } else if *code == SqlState::UNIQUE_VIOLATION {
             StoreError::Conflict(format!("already exists ({})", db.constraint().unwrap_or("unique constraint")))
+        } else if class == "22" || class == "23" {
+            // Data exception (a value out of range, text the database encoding cannot hold…)
+            // or an integrity violation other than the unique one above: permanent.
+            StoreError::Invalid(format!("PostgreSQL error {}: {}", code.code(), db.message()))
         } else {
             StoreError::Internal(format!("PostgreSQL error {}: {}", code.code(), db.message()))
         }
@@ -254,6 +259,12 @@ impl Store for PgStore {
     }
     async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
         pooled!(self, |c| ingest::ingest(&mut c, self.caches(), batch, now))
+    }
+    async fn quarantine(&self, q: &QuarantinedResult) -> StoreResult<()> {
+        pooled!(self, |c| quarantine::keep(&c, q))
+    }
+    async fn quarantined_results(&self, limit: usize) -> StoreResult<Vec<QuarantinedResult>> {
+        pooled!(self, |c| quarantine::list(&c, limit))
     }
     async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>> {
         pooled!(self, |c| channels::claim_outbox(&mut c, now, limit, lease_ms))

@@ -103,8 +103,16 @@ impl PooledClient {
     /// Look at the outcome of a call made with this client: after a connection-level
     /// failure it is not reused. (The server's "terminating connection" error can arrive
     /// before the connection task sees the socket close, so `is_closed` alone is too late.)
+    ///
+    /// Nor after a permanent data error ([`StoreError::Invalid`]): when that error ends a
+    /// `COPY FROM STDIN` and its transaction is dropped, the next statement on this client
+    /// through PgBouncer 1.18 (Debian 12's) in transaction mode sometimes waited forever —
+    /// about once per 25 refused COPYs in a probe, never directly against PostgreSQL; likely
+    /// PgBouncer's handling of late COPY messages (pgbouncer/pgbouncer#1470). Closing the
+    /// client ends that server link (0 stuck in 450). Ingest's poison path meets such errors
+    /// by design.
     pub fn observe<T>(&mut self, result: &StoreResult<T>) {
-        self.broken |= matches!(result, Err(StoreError::Unavailable(_)));
+        self.broken |= matches!(result, Err(StoreError::Unavailable(_) | StoreError::Invalid(_)));
     }
 }
 

@@ -246,6 +246,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX state_touches_by_age ON state_touches(at);
     "#,
+    // Results the database refused for good (a poison result; see `ingest`), kept whole as
+    // ASCII-only JSON with the database's reason, for an operator to look at.
+    r#"
+    CREATE TABLE quarantined_results (
+        result_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        result TEXT NOT NULL,
+        quarantined_at BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -8,6 +8,7 @@ mod ingest;
 mod maintenance;
 mod members;
 mod monitors;
+mod quarantine;
 mod reads;
 mod rollups;
 mod schema;
@@ -38,8 +39,23 @@ impl From<rusqlite::Error> for StoreError {
             {
                 StoreError::Unavailable(e.to_string())
             }
+            rusqlite::Error::SqliteFailure(f, _) if is_permanent(f) => StoreError::Invalid(e.to_string()),
+            rusqlite::Error::ToSqlConversionFailure(_) => StoreError::Invalid(e.to_string()),
             _ => StoreError::Internal(e.to_string()),
         }
+    }
+}
+
+/// A failure the same write meets again however often it is retried: a constraint other than
+/// a unique key (CHECK, NOT NULL, foreign key, a trigger's `RAISE(ABORT)`, a STRICT column's
+/// type), a value over SQLite's size limits, a datatype mismatch.
+fn is_permanent(f: &rusqlite::ffi::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    let unique = [rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY];
+    match f.code {
+        ConstraintViolation => !unique.contains(&f.extended_code),
+        TooBig | TypeMismatch => true,
+        _ => false,
     }
 }
 
@@ -250,6 +266,13 @@ impl Store for SqliteStore {
     async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
         let batch = batch.to_vec();
         self.write(move |c| ingest::ingest(c, &batch, now)).await
+    }
+    async fn quarantine(&self, q: &QuarantinedResult) -> StoreResult<()> {
+        let q = q.clone();
+        self.write(move |c| quarantine::keep(c, &q)).await
+    }
+    async fn quarantined_results(&self, limit: usize) -> StoreResult<Vec<QuarantinedResult>> {
+        self.read(move |c| quarantine::list(c, limit)).await
     }
     async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>> {
         self.write(move |c| channels::claim_outbox(c, now, limit, lease_ms)).await

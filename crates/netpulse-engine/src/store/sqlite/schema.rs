@@ -299,6 +299,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE monitor_state ADD COLUMN timer_at INTEGER;
     CREATE INDEX monitor_state_timers ON monitor_state(timer_at) WHERE timer_at IS NOT NULL;
     "#,
+    // Results the database refused for good (a poison result; see `ingest`), kept whole as
+    // ASCII-only JSON with the database's reason, for an operator to look at.
+    r#"
+    CREATE TABLE quarantined_results (
+        result_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        result TEXT NOT NULL,
+        quarantined_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.
