@@ -53,12 +53,22 @@ impl Ingest {
     /// Take one batch (waiting up to `wait` for it) and store it, retrying while the store is
     /// unavailable. Gives up on the batch only when `deadline` passes (shutdown drain).
     pub async fn try_run_once(&self, wait: Duration, deadline: Option<Instant>) -> Progress {
-        let linger = match deadline {
+        let batch = self.queue.next_batch(self.batch_size, wait, self.linger_now(deadline)).await;
+        self.store_taken(batch, deadline).await
+    }
+
+    /// How long to keep collecting a batch: not at all in the shutdown drain, briefly while
+    /// dashboards are subscribed.
+    fn linger_now(&self, deadline: Option<Instant>) -> Duration {
+        match deadline {
             Some(_) => Duration::ZERO,
             None if self.live.has_subscribers() => self.linger.min(LIVE_LINGER),
             None => self.linger,
-        };
-        let batch = self.queue.next_batch(self.batch_size, wait, linger).await;
+        }
+    }
+
+    /// Store a batch taken from the queue (see [`Ingest::try_run_once`]).
+    async fn store_taken(&self, batch: Batch, deadline: Option<Instant>) -> Progress {
         if batch.items.is_empty() {
             return Progress::Idle;
         }
@@ -208,11 +218,22 @@ impl Ingest {
 
     /// Run until `stop`, then drain what is queued (for up to `drain_for`).
     /// A batch in progress is never cancelled: the stop flag is looked at between batches.
+    /// While a batch is stored, the next one is read from the queue (and decoded), so the
+    /// queue read and the store transaction overlap; at most one batch is read ahead (its
+    /// entries stay unacknowledged until stored, like the one being stored).
     pub async fn run(self, stop: watch::Receiver<bool>, drain_for: Duration) {
+        let read_ahead = |this: &Self| {
+            let (queue, max, linger) = (this.queue.clone(), this.batch_size, this.linger_now(None));
+            tokio::spawn(async move { queue.next_batch(max, Duration::from_millis(200), linger).await })
+        };
+        let mut next = read_ahead(&self);
         while !*stop.borrow() {
-            self.try_run_once(Duration::from_millis(200), None).await;
+            let batch = next.await.unwrap_or_default();
+            next = read_ahead(&self);
+            self.store_taken(batch, None).await;
         }
         let deadline = Instant::now() + drain_for;
+        self.store_taken(next.await.unwrap_or_default(), Some(deadline)).await;
         while self.try_run_once(Duration::ZERO, Some(deadline)).await == Progress::Progressed {}
     }
 }

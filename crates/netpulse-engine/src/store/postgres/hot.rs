@@ -55,8 +55,9 @@ const KEEP_TOUCHES_MS: i64 = 600_000;
 const SYNC_WITHIN: Duration = Duration::from_secs(300);
 /// How often a node prunes old touches.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-/// Past this many monitors the memory starts over (misses refill it).
-const MAX_ENTRIES: usize = 1 << 20;
+/// Past this many monitors (~1–2 KB each) whole partitions are dropped from memory until a
+/// quarter is free again (misses refill them).
+const MAX_ENTRIES: usize = 250_000;
 
 /// The partition of a monitor: FNV-1a of its id, the same on every node and engine version.
 pub fn partition_of(m: &MonitorId) -> i32 {
@@ -274,9 +275,15 @@ impl HotCache {
     /// gave (its own touches need no dropping).
     pub fn put(&self, logged: &HashMap<i32, i64>, monitors: HashMap<MonitorId, Box<Hot>>) {
         let mut mem = self.partitions.lock().expect("hot cache");
-        let held: usize = mem.values().map(|p| p.monitors.len()).sum();
-        if held + monitors.len() > MAX_ENTRIES {
-            mem.values_mut().for_each(|p| p.monitors.clear());
+        let mut held: usize = mem.values().map(|p| p.monitors.len()).sum::<usize>() + monitors.len();
+        if held > MAX_ENTRIES {
+            for part in mem.values_mut() {
+                if held <= MAX_ENTRIES * 3 / 4 {
+                    break;
+                }
+                held -= part.monitors.len();
+                part.monitors.clear();
+            }
         }
         for (p, v) in logged {
             if let Some(part) = mem.get_mut(p) {
