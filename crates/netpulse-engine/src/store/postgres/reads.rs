@@ -122,12 +122,13 @@ pub(super) fn tally_at(r: &Row, first: usize) -> StoreResult<Tally> {
 }
 
 pub(super) const SUMS: &str = "SUM(up)::BIGINT, SUM(degraded)::BIGINT, SUM(down)::BIGINT, SUM(error)::BIGINT";
-/// [`SUMS`] and the checks made during maintenance (only the hourly rollup counts those apart).
-const HOURLY_SUMS: &str =
+/// [`SUMS`] and the checks made during maintenance (only the hourly and daily rollups count
+/// those apart).
+pub(super) const COARSE_SUMS: &str =
     "SUM(up)::BIGINT, SUM(degraded)::BIGINT, SUM(down)::BIGINT, SUM(error)::BIGINT, SUM(maintenance)::BIGINT";
 
 /// A tally from columns `first..first + 5`: the outcomes, then the maintenance count.
-fn hourly_tally_at(r: &Row, first: usize) -> StoreResult<Tally> {
+pub(super) fn coarse_tally_at(r: &Row, first: usize) -> StoreResult<Tally> {
     let maintenance = r.try_get::<_, Option<i64>>(first + 4)?.unwrap_or(0) as u64;
     Ok(Tally { maintenance, ..tally_at(r, first)? })
 }
@@ -137,13 +138,13 @@ pub async fn tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> StoreRe
     let rows = c
         .query_typed(
             &format!(
-                "SELECT monitor_id, {HOURLY_SUMS} FROM uptime_hourly WHERE tenant_id = $1 AND hour_start >= $2 \
+                "SELECT monitor_id, {COARSE_SUMS} FROM uptime_hourly WHERE tenant_id = $1 AND hour_start >= $2 \
                  GROUP BY monitor_id"
             ),
             &[(&t.as_str(), Type::TEXT), (&hour, Type::INT8)],
         )
         .await?;
-    rows.iter().map(|r| Ok((MonitorId::from_trusted(r.try_get(0)?), hourly_tally_at(r, 1)?))).collect()
+    rows.iter().map(|r| Ok((MonitorId::from_trusted(r.try_get(0)?), coarse_tally_at(r, 1)?))).collect()
 }
 
 pub async fn hourly_tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
@@ -155,7 +156,7 @@ pub async fn hourly_tallies_since(c: &Client, t: &TenantId, from: Timestamp) -> 
             &[(&t.as_str(), Type::TEXT), (&hour, Type::INT8)],
         )
         .await?;
-    group_hours(rows.iter().map(|r| hour_row(r, hourly_tally_at(r, 2)?)))
+    group_hours(rows.iter().map(|r| hour_row(r, coarse_tally_at(r, 2)?)))
 }
 
 /// `(monitor, hour)` of an hour row whose tally was read as `tally`.

@@ -11,7 +11,7 @@
 //! is an unnamed typed one inside the step's transaction (PgBouncer-safe; the lock ends with
 //! the transaction).
 
-use super::reads::{tally_at, SUMS};
+use super::reads::{coarse_tally_at, COARSE_SUMS, SUMS};
 use crate::store::*;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
@@ -48,14 +48,14 @@ const FOLD_HOURS: &str = "WITH gone AS ( \
        DELETE FROM uptime_hourly WHERE (monitor_id, hour_start) IN ( \
          SELECT monitor_id, hour_start FROM uptime_hourly WHERE hour_start < $1 \
          ORDER BY hour_start LIMIT $2 FOR UPDATE SKIP LOCKED) \
-       RETURNING tenant_id, monitor_id, hour_start, up, degraded, down, error), \
+       RETURNING tenant_id, monitor_id, hour_start, up, degraded, down, error, maintenance), \
      folded AS ( \
-       INSERT INTO uptime_daily (tenant_id, monitor_id, day_start, up, degraded, down, error) \
+       INSERT INTO uptime_daily (tenant_id, monitor_id, day_start, up, degraded, down, error, maintenance) \
        SELECT tenant_id, monitor_id, (hour_start / 86400000) * 86400000, SUM(up), SUM(degraded), SUM(down), \
-         SUM(error) FROM gone GROUP BY 1, 2, 3 \
+         SUM(error), SUM(maintenance) FROM gone GROUP BY 1, 2, 3 \
        ON CONFLICT (tenant_id, monitor_id, day_start) DO UPDATE SET up = uptime_daily.up + EXCLUDED.up, \
          degraded = uptime_daily.degraded + EXCLUDED.degraded, down = uptime_daily.down + EXCLUDED.down, \
-         error = uptime_daily.error + EXCLUDED.error \
+         error = uptime_daily.error + EXCLUDED.error, maintenance = uptime_daily.maintenance + EXCLUDED.maintenance \
        RETURNING 1) \
      SELECT COUNT(*) FROM gone";
 
@@ -111,20 +111,24 @@ async fn delete(
 }
 
 /// Live tallies of a planned window, from all four tables in one statement (one snapshot),
-/// in a read-only transaction like every pooled statement.
+/// in a read-only transaction like every pooled statement. Checks made during maintenance
+/// are counted apart where the hourly and daily rollups hold them; raw results and minute
+/// rollups do not separate them.
 pub async fn tally_window(c: &mut Client, t: &TenantId, m: &MonitorId, w: &UptimeWindow) -> StoreResult<Tally> {
     let sql = format!(
-        "SELECT {SUMS} FROM ( \
+        "SELECT {COARSE_SUMS} FROM ( \
            SELECT COUNT(*) FILTER (WHERE outcome = 'up') AS up, COUNT(*) FILTER (WHERE outcome = 'degraded') AS degraded, \
-                  COUNT(*) FILTER (WHERE outcome = 'down') AS down, COUNT(*) FILTER (WHERE outcome = 'error') AS error \
+                  COUNT(*) FILTER (WHERE outcome = 'down') AS down, COUNT(*) FILTER (WHERE outcome = 'error') AS error, \
+                  0::BIGINT AS maintenance \
              FROM check_results WHERE tenant_id = $1 AND monitor_id = $2 AND started_at >= $3 AND started_at < $4 \
               AND provenance = 'live' \
-           UNION ALL SELECT {SUMS} FROM uptime_minute \
+           UNION ALL SELECT {SUMS}, 0::BIGINT FROM uptime_minute \
             WHERE tenant_id = $1 AND monitor_id = $2 AND minute_start >= $3 AND minute_start < $4 \
-           UNION ALL SELECT {SUMS} FROM uptime_hourly \
+           UNION ALL SELECT {COARSE_SUMS} FROM uptime_hourly \
             WHERE tenant_id = $1 AND monitor_id = $2 AND hour_start >= $5 AND hour_start < $6 \
-           UNION ALL SELECT {SUMS} FROM uptime_daily \
-            WHERE tenant_id = $1 AND monitor_id = $2 AND day_start >= $5 AND day_start < $6) AS parts(up, degraded, down, error)"
+           UNION ALL SELECT {COARSE_SUMS} FROM uptime_daily \
+            WHERE tenant_id = $1 AND monitor_id = $2 AND day_start >= $5 AND day_start < $6) \
+         AS parts(up, degraded, down, error, maintenance)"
     );
     let (fine, coarse) = ((w.fine.0.millis(), w.fine.1.millis()), (w.coarse.0.millis(), w.coarse.1.millis()));
     let tx = c.build_transaction().read_only(true).start().await?;
@@ -142,5 +146,5 @@ pub async fn tally_window(c: &mut Client, t: &TenantId, m: &MonitorId, w: &Uptim
         )
         .await?;
     tx.commit().await?;
-    tally_at(&row, 0)
+    coarse_tally_at(&row, 0)
 }

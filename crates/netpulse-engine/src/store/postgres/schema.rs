@@ -258,6 +258,10 @@ const MIGRATIONS: &[&str] = &[
         quarantined_at BIGINT NOT NULL
     );
     "#,
+    // Daily rollups keep the maintenance count of the hours folded into them, like hourly ones.
+    r#"
+    ALTER TABLE uptime_daily ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -104,8 +104,8 @@ pub(super) fn tally_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Tally> {
 }
 
 /// [`tally_row`] and, in the next column, the checks made during maintenance (only the
-/// hourly rollup counts those apart).
-fn hourly_tally_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Tally> {
+/// hourly and daily rollups count those apart).
+pub(super) fn coarse_tally_row(r: &Row<'_>, first: usize) -> rusqlite::Result<Tally> {
     let maintenance = r.get::<_, Option<i64>>(first + 4)?.unwrap_or(0) as u64;
     Ok(Tally { maintenance, ..tally_row(r, first)? })
 }
@@ -117,7 +117,7 @@ pub fn tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResu
          WHERE tenant_id = ?1 AND hour_start >= ?2 GROUP BY monitor_id",
     )?;
     let rows = stmt
-        .query_map(params![t.as_str(), hour], |r| Ok((MonitorId::from_trusted(r.get(0)?), hourly_tally_row(r, 1)?)))?;
+        .query_map(params![t.as_str(), hour], |r| Ok((MonitorId::from_trusted(r.get(0)?), coarse_tally_row(r, 1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -128,7 +128,7 @@ pub fn hourly_tallies_since(c: &Connection, t: &TenantId, from: Timestamp) -> St
          WHERE tenant_id = ?1 AND hour_start >= ?2 ORDER BY monitor_id, hour_start",
     )?;
     let rows = stmt.query_map(params![t.as_str(), hour], |r| {
-        Ok((MonitorId::from_trusted(r.get(0)?), Timestamp::from_millis(r.get(1)?), hourly_tally_row(r, 2)?))
+        Ok((MonitorId::from_trusted(r.get(0)?), Timestamp::from_millis(r.get(1)?), coarse_tally_row(r, 2)?))
     })?;
     Ok(group_hours(rows)?)
 }

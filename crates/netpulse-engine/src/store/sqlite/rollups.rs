@@ -6,7 +6,7 @@
 //! existing rollup rows, so a late result that arrives after its minute was folded is
 //! simply folded in on the next step. Each statement touches at most `limit` rows.
 
-use super::reads::tally_row;
+use super::reads::coarse_tally_row;
 use crate::store::*;
 use rusqlite::{params, Connection, Transaction};
 
@@ -72,11 +72,12 @@ fn fold_results(tx: &Transaction<'_>, before: Timestamp, limit: i64) -> StoreRes
 fn fold_hours(tx: &Transaction<'_>, before: Timestamp, limit: i64) -> StoreResult<usize> {
     tx.execute(
         &format!(
-            "INSERT INTO uptime_daily (tenant_id, monitor_id, day_start, up, degraded, down, error) \
+            "INSERT INTO uptime_daily (tenant_id, monitor_id, day_start, up, degraded, down, error, maintenance) \
              SELECT tenant_id, monitor_id, (hour_start / 86400000) * 86400000, SUM(up), SUM(degraded), SUM(down), \
-             SUM(error) FROM uptime_hourly WHERE (monitor_id, hour_start) IN ({HOUR_CHUNK}) GROUP BY 1, 2, 3 \
+             SUM(error), SUM(maintenance) FROM uptime_hourly WHERE (monitor_id, hour_start) IN ({HOUR_CHUNK}) GROUP BY 1, 2, 3 \
              ON CONFLICT (tenant_id, monitor_id, day_start) DO UPDATE SET up = up + excluded.up, \
-             degraded = degraded + excluded.degraded, down = down + excluded.down, error = error + excluded.error"
+             degraded = degraded + excluded.degraded, down = down + excluded.down, error = error + excluded.error, \
+             maintenance = maintenance + excluded.maintenance"
         ),
         params![before.millis(), limit],
     )?;
@@ -86,23 +87,25 @@ fn fold_hours(tx: &Transaction<'_>, before: Timestamp, limit: i64) -> StoreResul
     )?)
 }
 
-/// Live tallies of a planned window, from all four tables in one statement.
+/// Live tallies of a planned window, from all four tables in one statement. Checks made
+/// during maintenance are counted apart where the hourly and daily rollups hold them; raw
+/// results and minute rollups do not separate them.
 pub fn tally_window(c: &Connection, t: &TenantId, m: &MonitorId, w: &UptimeWindow) -> StoreResult<Tally> {
     let mut stmt = c.prepare_cached(
-        "SELECT SUM(up), SUM(degraded), SUM(down), SUM(error) FROM ( \
+        "SELECT SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM ( \
            SELECT SUM(outcome = 'up') AS up, SUM(outcome = 'degraded') AS degraded, SUM(outcome = 'down') AS down, \
-                  SUM(outcome = 'error') AS error FROM check_results \
+                  SUM(outcome = 'error') AS error, 0 AS maintenance FROM check_results \
             WHERE tenant_id = ?1 AND monitor_id = ?2 AND started_at >= ?3 AND started_at < ?4 AND provenance = 'live' \
-           UNION ALL SELECT SUM(up), SUM(degraded), SUM(down), SUM(error) FROM uptime_minute \
+           UNION ALL SELECT SUM(up), SUM(degraded), SUM(down), SUM(error), 0 FROM uptime_minute \
             WHERE tenant_id = ?1 AND monitor_id = ?2 AND minute_start >= ?3 AND minute_start < ?4 \
-           UNION ALL SELECT SUM(up), SUM(degraded), SUM(down), SUM(error) FROM uptime_hourly \
+           UNION ALL SELECT SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM uptime_hourly \
             WHERE tenant_id = ?1 AND monitor_id = ?2 AND hour_start >= ?5 AND hour_start < ?6 \
-           UNION ALL SELECT SUM(up), SUM(degraded), SUM(down), SUM(error) FROM uptime_daily \
+           UNION ALL SELECT SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM uptime_daily \
             WHERE tenant_id = ?1 AND monitor_id = ?2 AND day_start >= ?5 AND day_start < ?6)",
     )?;
     let (fine, coarse) = (w.fine, w.coarse);
     Ok(stmt.query_row(
         params![t.as_str(), m.as_str(), fine.0.millis(), fine.1.millis(), coarse.0.millis(), coarse.1.millis()],
-        |r| tally_row(r, 0),
+        |r| coarse_tally_row(r, 0),
     )?)
 }

@@ -311,6 +311,10 @@ const MIGRATIONS: &[&str] = &[
         quarantined_at INTEGER NOT NULL
     );
     "#,
+    // Daily rollups keep the maintenance count of the hours folded into them, like hourly ones.
+    r#"
+    ALTER TABLE uptime_daily ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -71,11 +71,13 @@ contract!(
     hourly_rollups_come_per_monitor_in_time_order,
     checks_during_maintenance_are_rolled_up_apart,
     results_with_nul_in_their_texts_are_stored,
+    maintenance_counts_stay_when_hours_fold_into_days,
 );
 use nul_text::results_with_nul_in_their_texts_are_stored;
 
 use retention::{
-    concurrent_retention_counts_each_result_once, retention_keeps_every_uptime_figure_after_raw_results_are_gone,
+    concurrent_retention_counts_each_result_once, maintenance_counts_stay_when_hours_fold_into_days,
+    retention_keeps_every_uptime_figure_after_raw_results_are_gone,
 };
 
 /// A window read from the hourly rollup alone (what ingest writes), for checking it.

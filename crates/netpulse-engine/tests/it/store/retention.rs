@@ -3,15 +3,16 @@
 //! 24 h to 365 d, and windows that only minute, hourly or daily rollups cover — is the same
 //! before and after retention, and equal to the figure counted from raw results while those
 //! still existed. A second run changes nothing; several nodes running retention at once
-//! count each result once.
+//! count each result once. Checks made during maintenance stay counted apart once their
+//! hours are folded into days.
 
 use super::backends::{self, Backend, TestStore};
-use super::{add_channel, add_monitor, draft};
+use super::{add_channel, add_monitor, draft, result};
 use netpulse_core::incident::Policy;
 use netpulse_core::retention::{Horizons, RetentionDays, UptimeWindow};
 use netpulse_core::uptime::Tally;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
-use netpulse_engine::store::{Evidence, RetentionPass, Store};
+use netpulse_engine::store::{Evidence, MaintenanceWindow, RetentionPass, Store};
 use std::sync::Arc;
 
 const MIN: i64 = 60_000;
@@ -165,4 +166,54 @@ pub async fn concurrent_retention_counts_each_result_once(backend: Backend) {
     let old = (0..COUNT).filter(|&i| nth(&t, &m, i).started_at < h.raw).count();
     assert_eq!(folded, old, "{backend:?}: four nodes together fold each old result once");
     assert_eq!(figures(&**store, &t, &m, &h).await, before, "{backend:?}: no result counted twice or lost");
+}
+
+/// A monitor's results of one day 150 days ago (past hour retention), every 20 minutes from
+/// 06:00 to 18:00 UTC, a quarter of them down, two hours of them inside a maintenance window.
+/// Its year's uptime counts the window's checks as maintenance only and the others by outcome,
+/// the same before and after retention folds that day's hours into a daily rollup.
+pub async fn maintenance_counts_stay_when_hours_fold_into_days(backend: Backend) {
+    let store = backends::open(backend, 8).await;
+    let (t, _) = store.bootstrap("hash", at(1)).await.unwrap();
+    let m = add_monitor(&*store, &t, draft("api", Policy::default())).await;
+    let day = (NOW / DAY - 150) * DAY;
+    let hour = 3_600_000;
+    let window = MaintenanceWindow {
+        id: "mw_fold".into(),
+        monitor_id: m.clone(),
+        starts_at: at(day + 10 * hour),
+        ends_at: at(day + 12 * hour),
+        repeat_every_s: None,
+        reason: "upgrade".into(),
+        phase: "over".into(),
+    };
+    store.create_maintenance(&t, &window).await.unwrap();
+    let results: Vec<CheckResult> = (0..36)
+        .map(|i| {
+            let outcome = if i % 4 == 0 { Outcome::Down } else { Outcome::Up };
+            result(&t, &m, (day + 6 * hour + i * 20 * MIN) / 1000, outcome)
+        })
+        .collect();
+    store.ingest(&results, at(NOW)).await.unwrap();
+    let inside = |r: &CheckResult| r.started_at >= window.starts_at && r.started_at < window.ends_at;
+    let outside = |o: Outcome| results.iter().filter(|r| !inside(r) && r.outcome == o).count() as u64;
+    let expected = Tally {
+        up: outside(Outcome::Up),
+        down: outside(Outcome::Down),
+        maintenance: results.iter().filter(|r| inside(r)).count() as u64,
+        ..Tally::default()
+    };
+    assert_eq!((expected.maintenance, expected.up, expected.down), (6, 23, 7), "the seed is what this test says");
+
+    let h = Horizons::at(at(NOW), &DAYS);
+    let year = UptimeWindow::plan(at(NOW - 365 * DAY), at(NOW + 1), &h);
+    let before = store.tally_window(&t, &m, &year, Evidence::Live).await.unwrap();
+    assert_eq!(before, expected, "{backend:?}: the year before retention (hourly rollups)");
+    assert_eq!(year.sources(&h), ["results", "minute_rollup", "hourly_rollup", "daily_rollup"]);
+
+    let (_, pass) = drain(&*store, &h, 400).await;
+    assert_eq!(pass.hours_rolled, 12, "{backend:?}: the day's twelve hours folded into a daily rollup: {pass:?}");
+    let after = store.tally_window(&t, &m, &year, Evidence::Live).await.unwrap();
+    assert_eq!(after, expected, "{backend:?}: the year after retention (daily rollup) counts the same");
+    assert_eq!(after.uptime_percent(), Some(23.0 * 100.0 / 30.0), "{backend:?}: maintenance counts for neither");
 }
