@@ -86,6 +86,21 @@ pub enum MemberChangeOutcome {
     Refused(MemberRefusal),
 }
 
+/// What leaving an organisation did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaveOutcome {
+    /// Left: the session that asked moved to `switched_to` (the user's oldest other
+    /// membership) or, without one, was revoked with the user's other sessions there;
+    /// `tokens` of the API tokens they made there were revoked.
+    Left {
+        switched_to: Option<TenantId>,
+        tokens: usize,
+    },
+    /// The user is not (or no longer) a member of this organisation.
+    NotMember,
+    Refused(MemberRefusal),
+}
+
 /// Why a membership change is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemberRefusal {
@@ -115,6 +130,12 @@ pub fn check_member_change(change: MemberChange, current: Role, owners: usize, b
         return Err(MemberRefusal::LastOwner);
     }
     Ok(())
+}
+
+/// The rule for a member leaving by themselves: their own removal, asked with their own
+/// role, so only the last-owner rule of [`check_member_change`] can refuse it.
+pub fn check_leave(current: Role, owners: usize) -> Result<(), MemberRefusal> {
+    check_member_change(MemberChange::Remove, current, owners, current)
 }
 
 /// The stored role names above `role`, for lowering API tokens when their creator is
@@ -151,6 +172,21 @@ mod tests {
                 expected,
                 "{change:?} of {current:?} by {by:?}"
             );
+        }
+    }
+
+    #[test]
+    fn anyone_but_the_last_owner_may_leave() {
+        let cases = [
+            // current, owners, expected
+            (Viewer, 1, Ok(())),
+            (Member, 1, Ok(())),
+            (Admin, 1, Ok(())),
+            (Owner, 2, Ok(())),
+            (Owner, 1, Err(MemberRefusal::LastOwner)),
+        ];
+        for (current, owners, expected) in cases {
+            assert_eq!(check_leave(current, owners), expected, "{current:?} leaving, {owners} owner(s)");
         }
     }
 

@@ -17,8 +17,8 @@ pub mod settings;
 pub mod sqlite;
 
 pub use members::{
-    check_member_change, Invitation, InvitationState, InvitationUse, Member, MemberChange, MemberChangeOutcome,
-    MemberRefusal, Membership,
+    check_leave, check_member_change, Invitation, InvitationState, InvitationUse, LeaveOutcome, Member, MemberChange,
+    MemberChangeOutcome, MemberRefusal, Membership,
 };
 pub use quarantine::QuarantinedResult;
 pub use settings::AlertingDefaults;
@@ -673,6 +673,12 @@ pub trait Store: Send + Sync + 'static {
         by: Role,
         now: Timestamp,
     ) -> StoreResult<MemberChangeOutcome>;
+    /// `user` leaves `t` by themselves under [`check_leave`], in one transaction: the
+    /// session `session_hash` moves to their oldest other membership if they have one, then
+    /// the membership goes as on removal (their other sessions in `t` and the API tokens of
+    /// `t` they created are revoked; so is the asking session when it had nowhere to go).
+    async fn leave(&self, t: &TenantId, user: &UserId, session_hash: &str, now: Timestamp)
+        -> StoreResult<LeaveOutcome>;
     /// Use an invitation once, atomically: mark it accepted by `user` and add the membership.
     async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse>;
     /// The unexpired, unrevoked session with this hash, with the member's current role.

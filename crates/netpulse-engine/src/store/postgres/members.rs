@@ -3,7 +3,7 @@
 
 use crate::store::*;
 use tokio_postgres::types::Type;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 pub async fn switch_session(c: &mut Client, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool> {
     let tx = c.transaction().await?;
@@ -182,24 +182,11 @@ pub async fn change_member(
 ) -> StoreResult<MemberChangeOutcome> {
     let tx = c.transaction().await?;
     let (t, u) = (t.as_str(), user.as_str());
-    let owners = tx
-        .query_typed(
-            "SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = 'owner' ORDER BY user_id FOR UPDATE",
-            &[(&t, Type::TEXT)],
-        )
-        .await?
-        .len();
-    let current = tx
-        .query_typed_opt(
-            "SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
-            &[(&t, Type::TEXT), (&u, Type::TEXT)],
-        )
-        .await?;
+    let (owners, current) = locked_membership(&tx, t, u).await?;
     let Some(current) = current else { return Ok(MemberChangeOutcome::NotMember) };
-    if let Err(why) = check_member_change(change, Role::parse(current.try_get(0)?), owners, by) {
+    if let Err(why) = check_member_change(change, current, owners, by) {
         return Ok(MemberChangeOutcome::Refused(why));
     }
-    let ms = now.millis();
     let (tp, up): (super::Param, super::Param) = ((&t, Type::TEXT), (&u, Type::TEXT));
     let tokens = match change {
         MemberChange::SetRole(role) => {
@@ -217,27 +204,90 @@ pub async fn change_member(
             )
             .await?
         }
-        MemberChange::Remove => {
-            tx.execute_typed(
-                "DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2",
-                &[tp.clone(), up.clone()],
-            )
-            .await?;
-            let revoke = [tp.clone(), up.clone(), (&ms, Type::INT8)];
-            tx.execute_typed(
-                "UPDATE sessions SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
-                &revoke,
-            )
-            .await?;
-            tx.execute_typed(
-                "UPDATE api_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL",
-                &revoke,
-            )
-            .await?
-        }
+        MemberChange::Remove => remove_membership(&tx, t, u, now).await?,
     };
     tx.commit().await?;
     Ok(MemberChangeOutcome::Done { tokens: tokens as usize })
+}
+
+/// The number of owners of `t` and the role of `u` there (`None`: not a member), with the
+/// owners' rows and `u`'s locked (`FOR UPDATE`) until the transaction ends.
+async fn locked_membership(tx: &Transaction<'_>, t: &str, u: &str) -> StoreResult<(usize, Option<Role>)> {
+    let owners = tx
+        .query_typed(
+            "SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = 'owner' ORDER BY user_id FOR UPDATE",
+            &[(&t, Type::TEXT)],
+        )
+        .await?
+        .len();
+    let current = tx
+        .query_typed_opt(
+            "SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $2 FOR UPDATE",
+            &[(&t, Type::TEXT), (&u, Type::TEXT)],
+        )
+        .await?;
+    Ok((owners, current.map(|r| r.try_get(0).map(Role::parse)).transpose()?))
+}
+
+/// Delete the membership of `u` in `t` and revoke their sessions there and the API tokens
+/// they made there; how many tokens.
+async fn remove_membership(tx: &Transaction<'_>, t: &str, u: &str, now: Timestamp) -> StoreResult<u64> {
+    let ms = now.millis();
+    tx.execute_typed(
+        "DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2",
+        &[(&t, Type::TEXT), (&u, Type::TEXT)],
+    )
+    .await?;
+    let revoke: [super::Param; 3] = [(&t, Type::TEXT), (&u, Type::TEXT), (&ms, Type::INT8)];
+    tx.execute_typed(
+        "UPDATE sessions SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        &revoke,
+    )
+    .await?;
+    Ok(tx
+        .execute_typed(
+            "UPDATE api_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL",
+            &revoke,
+        )
+        .await?)
+}
+
+/// See [`Store::leave`]. The owners are locked before they are counted, as in
+/// [`change_member`], so the last two owners leaving at once leave one.
+pub async fn leave(
+    c: &mut Client,
+    t: &TenantId,
+    user: &UserId,
+    session_hash: &str,
+    now: Timestamp,
+) -> StoreResult<LeaveOutcome> {
+    let tx = c.transaction().await?;
+    let (t, u) = (t.as_str(), user.as_str());
+    let (owners, current) = locked_membership(&tx, t, u).await?;
+    let Some(current) = current else { return Ok(LeaveOutcome::NotMember) };
+    if let Err(why) = check_leave(current, owners) {
+        return Ok(LeaveOutcome::Refused(why));
+    }
+    let next: Option<String> = tx
+        .query_typed_opt(
+            "SELECT tenant_id FROM memberships WHERE user_id = $1 AND tenant_id <> $2 \
+             ORDER BY created_at, tenant_id LIMIT 1",
+            &[(&u, Type::TEXT), (&t, Type::TEXT)],
+        )
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    if let Some(next) = &next {
+        tx.execute_typed(
+            "UPDATE sessions SET tenant_id = $4 \
+             WHERE id_hash = $3 AND tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+            &[(&t, Type::TEXT), (&u, Type::TEXT), (&session_hash, Type::TEXT), (next, Type::TEXT)],
+        )
+        .await?;
+    }
+    let tokens = remove_membership(&tx, t, u, now).await?;
+    tx.commit().await?;
+    Ok(LeaveOutcome::Left { switched_to: next.map(TenantId::from_trusted), tokens: tokens as usize })
 }
 
 pub async fn invitation_state(c: &Client, hash: &str, now: Timestamp) -> StoreResult<InvitationState> {

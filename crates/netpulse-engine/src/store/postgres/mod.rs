@@ -212,6 +212,15 @@ impl Store for PgStore {
     ) -> StoreResult<MemberChangeOutcome> {
         pooled!(self, |c| members::change_member(&mut c, t, user, change, by, now))
     }
+    async fn leave(
+        &self,
+        t: &TenantId,
+        user: &UserId,
+        session_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<LeaveOutcome> {
+        pooled!(self, |c| members::leave(&mut c, t, user, session_hash, now))
+    }
     async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
         pooled!(self, |c| members::accept_invitation(&mut c, token_hash, user, now))
     }

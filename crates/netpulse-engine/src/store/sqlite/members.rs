@@ -162,20 +162,64 @@ pub fn change_member(
             }
             lowered
         }
-        MemberChange::Remove => {
-            tx.execute("DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2", [t, u])?;
-            tx.execute(
-                "UPDATE sessions SET revoked_at = ?3 WHERE tenant_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                params![t, u, now.millis()],
-            )?;
-            tx.execute(
-                "UPDATE api_tokens SET revoked_at = ?3 WHERE tenant_id = ?1 AND created_by = ?2 AND revoked_at IS NULL",
-                params![t, u, now.millis()],
-            )?
-        }
+        MemberChange::Remove => remove_membership(&tx, t, u, now)?,
     };
     tx.commit()?;
     Ok(MemberChangeOutcome::Done { tokens })
+}
+
+/// Delete the membership of `u` in `t` and revoke their sessions there and the API tokens
+/// they made there; how many tokens.
+fn remove_membership(tx: &rusqlite::Transaction<'_>, t: &str, u: &str, now: Timestamp) -> StoreResult<usize> {
+    tx.execute("DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2", [t, u])?;
+    tx.execute(
+        "UPDATE sessions SET revoked_at = ?3 WHERE tenant_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        params![t, u, now.millis()],
+    )?;
+    Ok(tx.execute(
+        "UPDATE api_tokens SET revoked_at = ?3 WHERE tenant_id = ?1 AND created_by = ?2 AND revoked_at IS NULL",
+        params![t, u, now.millis()],
+    )?)
+}
+
+/// See [`Store::leave`]. SQLite runs one writer at a time, so the owners counted here are
+/// the owners when the membership goes.
+pub fn leave(
+    c: &mut Connection,
+    t: &TenantId,
+    user: &UserId,
+    session_hash: &str,
+    now: Timestamp,
+) -> StoreResult<LeaveOutcome> {
+    let tx = c.transaction()?;
+    let (t, u) = (t.as_str(), user.as_str());
+    let current: Option<String> = tx
+        .query_row("SELECT role FROM memberships WHERE tenant_id = ?1 AND user_id = ?2", [t, u], |r| r.get(0))
+        .optional()?;
+    let Some(current) = current else { return Ok(LeaveOutcome::NotMember) };
+    let owners: i64 =
+        tx.query_row("SELECT COUNT(*) FROM memberships WHERE tenant_id = ?1 AND role = 'owner'", [t], |r| r.get(0))?;
+    if let Err(why) = check_leave(Role::parse(&current), owners as usize) {
+        return Ok(LeaveOutcome::Refused(why));
+    }
+    let next: Option<String> = tx
+        .query_row(
+            "SELECT tenant_id FROM memberships WHERE user_id = ?1 AND tenant_id <> ?2 \
+             ORDER BY created_at, tenant_id LIMIT 1",
+            [u, t],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(next) = &next {
+        tx.execute(
+            "UPDATE sessions SET tenant_id = ?4 \
+             WHERE id_hash = ?3 AND tenant_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+            params![t, u, session_hash, next],
+        )?;
+    }
+    let tokens = remove_membership(&tx, t, u, now)?;
+    tx.commit()?;
+    Ok(LeaveOutcome::Left { switched_to: next.map(TenantId::from_trusted), tokens })
 }
 
 pub fn invitation_state(c: &Connection, hash: &str, now: Timestamp) -> StoreResult<InvitationState> {

@@ -208,6 +208,16 @@ impl Store for SqliteStore {
         let (t, user) = (t.clone(), user.clone());
         self.write(move |c| members::change_member(c, &t, &user, change, by, now)).await
     }
+    async fn leave(
+        &self,
+        t: &TenantId,
+        user: &UserId,
+        session_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<LeaveOutcome> {
+        let (t, user, hash) = (t.clone(), user.clone(), session_hash.to_owned());
+        self.write(move |c| members::leave(c, &t, &user, &hash, now)).await
+    }
     async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse> {
         let (hash, user) = (token_hash.to_owned(), user.clone());
         self.write(move |c| members::accept_invitation(c, &hash, &user, now)).await

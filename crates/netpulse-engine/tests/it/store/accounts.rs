@@ -2,7 +2,9 @@
 //! the one kept (and no other user's), in one transaction; an invitation is used once and
 //! makes a membership; a session switches only into its user's organisations; membership
 //! changes keep an owner (also when two owners step down at once), are tenant-scoped, and a
-//! removal ends the member's sessions and tokens there; a revoked invitation joins nobody.
+//! removal ends the member's sessions and tokens there; a revoked invitation joins nobody;
+//! a member who leaves moves the asking session to their next organisation and loses the
+//! rest there, the last owner cannot leave (also when two owners leave at once).
 
 use super::backends::{self, Backend};
 use super::register;
@@ -214,4 +216,87 @@ pub async fn members_change_under_the_owner_rules_and_two_owners_stepping_down_a
     assert!(store.authenticate("bob-in-b").await.unwrap().is_some());
     assert_eq!(store.list_members(&a).await.unwrap().len(), 1);
     assert_eq!(change(&bob.id, MemberChange::Remove, Role::Owner).await, MemberChangeOutcome::NotMember);
+}
+
+pub async fn leaving_moves_the_session_on_ends_the_rest_and_two_owners_leaving_at_once_leave_one(backend: Backend) {
+    use netpulse_engine::store::{Invitation, LeaveOutcome, MemberRefusal, Role, Scope, TokenRecord};
+    let store = backends::open(backend, 4).await;
+    let now = Timestamp::from_secs(1_800_000_000);
+    store.bootstrap("hash", now).await.unwrap();
+    let (owner, a) = register(&*store, "owner@example.com", now).await;
+    let (bob, b) = register(&*store, "bob@example.com", now).await;
+    let join = |n: u32, user: &netpulse_core::UserId, role| {
+        let (store, a, user) = (&store, &a, user.clone());
+        async move {
+            let inv = Invitation {
+                id: format!("inv_{n}"),
+                email: "x@example.com".into(),
+                role,
+                invited_by: "user x".into(),
+                created_at: now,
+                expires_at: now.plus_ms(60_000),
+            };
+            store.create_invitation(a, &inv, &format!("h{n}")).await.unwrap();
+            store.accept_invitation(&format!("h{n}"), &user, now).await.unwrap();
+        }
+    };
+    join(0, &bob.id, Role::Viewer).await;
+    for (hash, t) in [("bob-a", &a), ("bob-a2", &a), ("bob-b", &b), ("owner-a", &a)] {
+        let user = if hash.starts_with("bob") { bob.id.clone() } else { owner.id.clone() };
+        let s = NewSession {
+            id_hash: hash.into(),
+            user,
+            tenant: t.clone(),
+            csrf: "c".into(),
+            created_at: now,
+            expires_at: now.plus_ms(3_600_000),
+        };
+        store.create_session(&s).await.unwrap();
+    }
+    for (n, t, hash) in [(1, &a, "bob-in-a"), (2, &b, "bob-in-b")] {
+        let rec = TokenRecord {
+            id: netpulse_core::TokenId::from_parts(now.millis(), n),
+            name: format!("t{n}"),
+            scope: Scope::Read,
+            role: Role::Viewer,
+            created_at: now,
+            last_used_at: None,
+            created_by: Some(bob.id.clone()),
+        };
+        store.create_token(t, &rec, hash).await.unwrap();
+    }
+
+    // The viewer leaves A: the asking session moves to B, the other one in A and the token
+    // made in A stop; B is untouched.
+    assert_eq!(
+        store.leave(&a, &bob.id, "bob-a", now).await.unwrap(),
+        LeaveOutcome::Left { switched_to: Some(b.clone()), tokens: 1 }
+    );
+    assert_eq!(store.session("bob-a", now).await.unwrap().map(|s| s.tenant_id), Some(b.clone()));
+    assert!(store.session("bob-a2", now).await.unwrap().is_none());
+    assert!(store.session("bob-b", now).await.unwrap().is_some());
+    assert!(store.authenticate("bob-in-a").await.unwrap().is_none());
+    assert!(store.authenticate("bob-in-b").await.unwrap().is_some());
+    assert_eq!(store.list_members(&a).await.unwrap().len(), 1);
+    assert_eq!(store.leave(&a, &bob.id, "bob-a", now).await.unwrap(), LeaveOutcome::NotMember);
+
+    // The last owner stays; with nowhere else to go the asking session would end.
+    let last = LeaveOutcome::Refused(MemberRefusal::LastOwner);
+    assert_eq!(store.leave(&a, &owner.id, "owner-a", now).await.unwrap(), last);
+    assert!(store.session("owner-a", now).await.unwrap().is_some(), "refused: still signed in");
+
+    // Two owners leaving at the same moment: one leaves, the other is the last owner.
+    join(3, &bob.id, Role::Owner).await;
+    for round in 0..5u32 {
+        let (x, y) = tokio::join!(store.leave(&a, &owner.id, "none", now), store.leave(&a, &bob.id, "none", now));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let left = [&x, &y].iter().filter(|o| matches!(o, LeaveOutcome::Left { .. })).count();
+        assert_eq!(left, 1, "round {round}: {x:?} {y:?}");
+        let members = store.list_members(&a).await.unwrap();
+        assert_eq!(members.iter().filter(|m| m.role == Role::Owner).count(), 1, "round {round}: {members:?}");
+        let gone = if x == last { &bob.id } else { &owner.id };
+        join(10 + round, gone, Role::Owner).await;
+    }
+    let owner_left = store.leave(&b, &bob.id, "bob-b", now).await.unwrap();
+    assert_eq!(owner_left, last, "bob is B's only owner");
 }

@@ -50,6 +50,7 @@ use storms::a_storm_groups_its_rows_and_queues_its_notice_once;
 use accounts::{
     a_new_password_revokes_the_users_other_sessions,
     an_invitation_joins_once_and_sessions_switch_only_into_memberships,
+    leaving_moves_the_session_on_ends_the_rest_and_two_owners_leaving_at_once_leave_one,
     members_change_under_the_owner_rules_and_two_owners_stepping_down_at_once_leave_one,
 };
 use demo::{
@@ -68,6 +69,7 @@ contract!(
     a_new_password_revokes_the_users_other_sessions,
     an_invitation_joins_once_and_sessions_switch_only_into_memberships,
     members_change_under_the_owner_rules_and_two_owners_stepping_down_at_once_leave_one,
+    leaving_moves_the_session_on_ends_the_rest_and_two_owners_leaving_at_once_leave_one,
     hourly_rollups_come_per_monitor_in_time_order,
     checks_during_maintenance_are_rolled_up_apart,
     results_with_nul_in_their_texts_are_stored,
