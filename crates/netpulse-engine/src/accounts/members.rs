@@ -6,7 +6,8 @@
 //! revokes one; `POST /api/v1/invitations/accept` makes the signed-in user a member with the
 //! invited role; `GET /api/v1/auth/organisations` and `POST /api/v1/auth/switch` move the
 //! session between the user's organisations (the API and the dashboard follow the
-//! session's current one).
+//! session's current one); `POST /api/v1/auth/leave` takes the signed-in person out of the
+//! session's organisation (anyone but the last owner, [`crate::store::check_leave`]).
 
 use super::{mail, parse_email};
 use crate::api::error::{ApiError, ApiResult};
@@ -14,11 +15,12 @@ use crate::api::input::{parse_field, JsonBody};
 use crate::api::{audience, AppState, Caller, Via};
 use crate::clock;
 use crate::store::{
-    Invitation, InvitationState, InvitationUse, MemberChange, MemberChangeOutcome, MemberRefusal, Role,
+    check_leave, Invitation, InvitationState, InvitationUse, LeaveOutcome, MemberChange, MemberChangeOutcome,
+    MemberRefusal, Role,
 };
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use netpulse_core::{TenantId, UserId};
 use serde::Deserialize;
@@ -270,18 +272,84 @@ pub async fn change_member(s: &AppState, caller: &Caller, user: &UserId, change:
             Ok(())
         }
         MemberChangeOutcome::NotMember => Err(ApiError::not_found("member")),
-        MemberChangeOutcome::Refused(MemberRefusal::LastOwner) => Err(ApiError::new(
+        MemberChangeOutcome::Refused(why) => Err(refusal(why)),
+    }
+}
+
+/// A refused membership change in the API's words.
+fn refusal(why: MemberRefusal) -> ApiError {
+    match why {
+        MemberRefusal::LastOwner => ApiError::new(
             StatusCode::CONFLICT,
             "last_owner",
             "this is the organisation's last owner: make another member an owner first, then change or remove this one",
-        )),
-        MemberChangeOutcome::Refused(MemberRefusal::OwnerByNonOwner) => {
-            Err(ApiError::forbidden("only an owner can change or remove an owner"))
+        ),
+        MemberRefusal::OwnerByNonOwner => ApiError::forbidden("only an owner can change or remove an owner"),
+        MemberRefusal::PromoteToOwner => ApiError::invalid("role", "only an owner can make someone an owner"),
+    }
+}
+
+/// A refused leave in the API's words: the last owner, told what to do instead.
+fn leave_refusal(why: MemberRefusal) -> ApiError {
+    match why {
+        MemberRefusal::LastOwner => ApiError::new(
+            StatusCode::CONFLICT,
+            "last_owner",
+            "you are this organisation's last owner, so you cannot leave it: make another member an owner \
+             first, then leave (NetPulse cannot delete an organisation yet)",
+        ),
+        other => refusal(other),
+    }
+}
+
+/// Whether the caller may leave its organisation, by the rule the store applies
+/// ([`check_leave`], given the organisation's `owners` now): only a signed-in person,
+/// and not the last owner. The members page shows its "Leave" control by this.
+pub fn may_leave(caller: &Caller, owners: usize) -> ApiResult<()> {
+    session_user(caller)?;
+    check_leave(caller.role, owners).map_err(leave_refusal)
+}
+
+/// Where a person who left an organisation is now.
+pub struct Left {
+    /// The organisation left.
+    pub left: TenantId,
+    /// The organisation the session moved to; `None`: the person belongs to no other one and
+    /// is signed out.
+    pub now_in: Option<TenantId>,
+}
+
+/// The caller (a login session in `headers`) leaves its current organisation: its sessions
+/// there and the API tokens it made there stop working at once, and this session moves
+/// to the person's oldest other organisation or, with none, ends (the API and the dashboard).
+pub async fn leave_current(s: &AppState, caller: &Caller, headers: &HeaderMap) -> ApiResult<Left> {
+    let user = session_user(caller)?;
+    let session = crate::dashboard::session_token(headers).ok_or_else(ApiError::unauthorized)?;
+    let tenant = caller.tenant().clone();
+    match s.store.leave(&tenant, user, &clock::token_hash(&session), clock::now()).await? {
+        LeaveOutcome::Left { switched_to, tokens } => {
+            tracing::info!(%user, %tenant, ?switched_to, tokens, "left the organisation");
+            Ok(Left { left: tenant, now_in: switched_to })
         }
-        MemberChangeOutcome::Refused(MemberRefusal::PromoteToOwner) => {
-            Err(ApiError::invalid("role", "only an owner can make someone an owner"))
+        LeaveOutcome::NotMember => Err(ApiError::not_found("membership")),
+        LeaveOutcome::Refused(why) => Err(leave_refusal(why)),
+    }
+}
+
+/// `POST /api/v1/auth/leave`: the signed-in person leaves the session's organisation (see
+/// [`leave_current`]); API tokens cannot (403): a token is no person. With no other
+/// organisation the answer also clears the session cookies.
+pub async fn leave(State(s): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
+    let left = leave_current(&s, &caller, &headers).await?;
+    let signed_out = left.now_in.is_none();
+    let body = json!({ "left": left.left, "tenant": left.now_in, "signed_out": signed_out });
+    let mut r = Json(body).into_response();
+    if signed_out {
+        for c in super::cleared_cookies() {
+            r.headers_mut().append(header::SET_COOKIE, c);
         }
     }
+    Ok(r)
 }
 
 /// `DELETE /api/v1/invitations/{id}`: revoke a pending invitation; its link stops working.

@@ -258,6 +258,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/resend-verification", post(accounts::recovery::resend_verification))
         .route("/api/v1/auth/organisations", get(accounts::members::organisations))
         .route("/api/v1/auth/switch", post(accounts::members::switch))
+        .route("/api/v1/auth/leave", post(accounts::members::leave))
         .route("/api/v1/members", get(accounts::members::list))
         .route(
             "/api/v1/members/{id}",

@@ -79,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .route("/members", get(team_pages::members))
         .route("/members/invite", post(team_pages::invite))
         .route("/members/switch", post(team_pages::switch))
+        .route("/members/leave", post(team_pages::leave))
         .route("/members/{id}/role", post(team_pages::set_role))
         .route("/members/{id}/remove", post(team_pages::remove))
         .route("/invitations/{id}/revoke", post(team_pages::revoke_invitation))
@@ -145,6 +146,12 @@ impl SignedIn {
     /// token list ([`Caller::require_admin`]).
     pub(crate) fn may_admin(&self) -> bool {
         self.caller.require_admin().is_ok()
+    }
+
+    /// Whether the members page offers "Leave organisation", and if not why
+    /// ([`crate::accounts::members::may_leave`]; `owners`: the organisation's owners now).
+    pub(crate) fn may_leave(&self, owners: usize) -> Result<(), ApiError> {
+        crate::accounts::members::may_leave(&self.caller, owners)
     }
 
     /// Whether the page shows the form creating API tokens ([`crate::accounts::tokens::may_create`]).

@@ -2,11 +2,11 @@
 //! (members and their roles, pending invitations for admins) and `/tokens` (API tokens for
 //! admins, with last use). They read through the same store calls as the API and show
 //! e-mail addresses only as `api::audience` allows. The forms on `/members` — inviting by
-//! e-mail, changing a member's role, removing a member, revoking an invitation (admins) and
-//! switching to another of one's organisations — and the `/tokens` forms (create, shown
-//! once; revoke) all go through [`submitted`] (CSRF, bearer refusal) and then the API's own
-//! functions (`accounts::members`, `accounts::tokens`), so the rules and messages are the
-//! API's.
+//! e-mail, changing a member's role, removing a member, revoking an invitation (admins),
+//! switching to another of one's organisations and leaving this one — and the `/tokens`
+//! forms (create, shown once; revoke) all go through [`submitted`] (CSRF, bearer refusal)
+//! and then the API's own functions (`accounts::members`, `accounts::tokens`), so the rules
+//! and messages are the API's.
 
 use super::form_fields::FormValues;
 use super::forms::{submitted, Submitted};
@@ -15,7 +15,7 @@ use crate::accounts::members;
 use crate::api::audience;
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::store::{MemberChange, Role, Scope};
+use crate::store::{MemberChange, Membership, Role, Scope};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -86,6 +86,7 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
                 button type="submit" { "Send the invitation" }
             }
         }
+        @if auth.caller.is_session() { (leave_control(&auth, &members, &orgs)) }
         @if orgs.len() > 1 {
             h2 { "Your organisations" }
             ul #organisations { @for o in &orgs { li {
@@ -126,6 +127,27 @@ fn member_controls(auth: &SignedIn, m: &crate::store::Member) -> maud::Markup {
         form.inline method="post" action={ "/members/" (m.user_id) "/remove" } {
             input type="hidden" name="csrf" value=(auth.csrf);
             button.link type="submit" { "Remove" }
+        }
+    }
+}
+
+/// The "Leave organisation" form, by the rule the API applies ([`SignedIn::may_leave`]); for
+/// the last owner a disabled button with the reason instead.
+fn leave_control(auth: &SignedIn, members: &[crate::store::Member], orgs: &[Membership]) -> maud::Markup {
+    let owners = members.iter().filter(|m| m.role == Role::Owner).count();
+    let name =
+        orgs.iter().find(|o| o.tenant_id == auth.caller.tenant_id).map_or("this organisation", |o| &o.tenant_name);
+    let elsewhere = orgs.len() > 1;
+    html! {
+        h2 { "Leave " (name) }
+        @match auth.may_leave(owners) {
+            Ok(()) => form.inline #leave method="post" action="/members/leave" {
+                input type="hidden" name="csrf" value=(auth.csrf);
+                p.sub { "Your sessions here and the API tokens you made here stop working at once. "
+                    @if elsewhere { "You go on in your next organisation." } @else { "It is your only organisation, so you are signed out." } }
+                button type="submit" { "Leave organisation" }
+            },
+            Err(e) => p.sub #leave-refused { button type="button" disabled { "Leave organisation" } " " (e.message) },
         }
     }
 }
@@ -277,6 +299,43 @@ pub async fn switch(State(s): State<AppState>, headers: HeaderMap, form: Submitt
         Ok(()) => Redirect::to("/").into_response(),
         Err(e) => failed(&auth, e),
     }
+}
+
+/// `POST /members/leave`: the signed-in person leaves the current organisation (the API's
+/// `leave_current`) and is told where they are now: in their next organisation, or signed
+/// out (the cookies cleared) when it was their only one.
+pub async fn leave(State(s): State<AppState>, headers: HeaderMap, form: Submitted) -> Response {
+    let (auth, _) = match submitted(&s, &headers, form).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let orgs = match auth.caller.acting_user() {
+        Some(user) if auth.caller.is_session() => s.store.memberships(user).await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let left = match members::leave_current(&s, &auth.caller, &headers).await {
+        Ok(left) => left,
+        Err(e) => return failed(&auth, e),
+    };
+    let name = |t: &netpulse_core::TenantId| {
+        orgs.iter().find(|o| &o.tenant_id == t).map_or_else(|| t.to_string(), |o| o.tenant_name.clone())
+    };
+    let body = html! {
+        h1 #left { "You left " (name(&left.left)) }
+        p { "Your sessions there and the API tokens you made there no longer work." }
+        @if let Some(next) = &left.now_in {
+            p { "You are now in " strong { (name(next)) } ". " a href="/" { "Continue" } }
+        } @else {
+            p #signed-out { "It was your only organisation, so you are signed out." }
+        }
+    };
+    let mut r = page("Left the organisation", None, body).into_response();
+    if left.now_in.is_none() {
+        for c in crate::accounts::cleared_cookies() {
+            r.headers_mut().append(axum::http::header::SET_COOKIE, c);
+        }
+    }
+    r
 }
 
 /// `POST /members/{id}/role`: through the API's rules (`accounts::members::change_member`).

@@ -466,9 +466,10 @@ async fn read_only_audiences_are_shown_no_control_they_cannot_use_and_an_owner_a
     }
 
     let read_token = format!("np_session={}", read["token"].as_str().unwrap());
-    // A viewer's own account forms: signing out, switching organisations, making read tokens.
+    // A viewer's own account forms: signing out, switching organisations, leaving this one,
+    // making read tokens.
     let audiences: [(&str, &str, &str, &[&str]); 3] = [
-        ("a viewer", &viewer.cookie, "Sign out", &["/logout", "/members/switch", "/tokens"]),
+        ("a viewer", &viewer.cookie, "Sign out", &["/logout", "/members/switch", "/members/leave", "/tokens"]),
         ("a read token", &read_token, "Sign out", &["/logout"]),
         ("the demo", DEMO, "Leave the demo", &[]),
     ];
@@ -495,4 +496,7 @@ async fn read_only_audiences_are_shown_no_control_they_cannot_use_and_an_owner_a
     assert!(page.contains("href=\"/demo/leave\""), "the demo's header leads out of the demo");
     let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &viewer.cookie)]).await;
     assert!(page.contains("action=\"/members/switch\""), "a viewer still switches organisations: {page}");
+    assert!(page.contains("action=\"/members/leave\""), "and may leave this one: {page}");
+    let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &read_token)]).await;
+    assert!(!page.contains("Leave organisation"), "a token is no person and cannot leave: {page}");
 }

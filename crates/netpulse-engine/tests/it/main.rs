@@ -20,6 +20,7 @@ mod fanout;
 mod faults;
 mod harness;
 mod heartbeat;
+mod leave;
 mod lifecycle;
 mod members;
 mod openapi;

@@ -17,7 +17,7 @@ async fn invite(app: &TestApp, by: &Browser, email: &str, role: &str) -> (u16, V
     by.call(app, "POST", "/api/v1/invitations", Some(json!({ "email": email, "role": role }))).await
 }
 
-fn paused_monitor(name: &str) -> Value {
+pub(crate) fn paused_monitor(name: &str) -> Value {
     json!({ "name": name, "kind": "tcp", "host": "db.example.com", "port": 5432, "paused": true })
 }
 
@@ -194,7 +194,7 @@ async fn unverified_accounts_send_no_invitations_nor_make_write_tokens_and_invit
 
 /// `email` (registered and verified, founding its own organisation) invited by `by` as
 /// `role`, joined, and switched into `by`'s organisation; its browser.
-async fn joined(app: &TestApp, mails: &Mails, by: &Browser, email: &str, role: &str) -> Browser {
+pub(crate) async fn joined(app: &TestApp, mails: &Mails, by: &Browser, email: &str, role: &str) -> Browser {
     register(app, email, email).await;
     verify_directly(app, email).await;
     assert_eq!(invite(app, by, email, role).await.0, 201);
@@ -207,7 +207,7 @@ async fn joined(app: &TestApp, mails: &Mails, by: &Browser, email: &str, role: &
 }
 
 /// The user id of `email` in `by`'s organisation's member list.
-async fn member_id(app: &TestApp, by: &Browser, email: &str) -> String {
+pub(crate) async fn member_id(app: &TestApp, by: &Browser, email: &str) -> String {
     let (_, list) = by.call(app, "GET", "/api/v1/members", None).await;
     let rows = list["data"].as_array().unwrap();
     let row = rows.iter().find(|m| m["email"] == email).unwrap_or_else(|| panic!("{email} in {list}"));

@@ -67,6 +67,7 @@ fn the_route_table_is_read_whole() {
     assert!(has("POST", "/api/v1/heartbeat/{token}") && has("GET", "/api/v1/heartbeat/{token}"));
     assert!(has("POST", "/login") && has("GET", "/monitors/{id}"), "dashboard routes: {routes:?}");
     assert!(has("PUT", "/api/v1/settings/alerting") && has("POST", "/settings/alerting"), "{routes:?}");
+    assert!(has("POST", "/api/v1/auth/leave") && has("POST", "/members/leave"), "leaving: {routes:?}");
     assert!(routes.len() >= 45, "{} routes: {routes:?}", routes.len());
 }
 
