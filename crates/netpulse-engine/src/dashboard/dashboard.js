@@ -1,7 +1,7 @@
 // NetPulse dashboard live updates (no dependencies, no build step). Listens to /events
 // (Server-Sent Events, same-origin, session cookie) and patches the page in place:
-// overview rows (state, last check, latency), the monitor page's status badge, latency
-// chart, result rows and incident rows. document.body.dataset.live tells tests whether the stream is open.
+// overview rows (state, last check, latency), the monitor page's status badge, 24 h uptime,
+// latency chart, result rows and incident rows. document.body.dataset.live tells tests whether the stream is open.
 (function () {
   "use strict";
   // The monitor form: show only the chosen kind's fields.
@@ -113,6 +113,26 @@
     drawChart();
   }
 
+  // The monitor page's 24 h uptime: the page counted the stored results up to its newest
+  // shown one (data-ok of data-total, monitor.rs); add each result the stream brings once.
+  // Live results (with sent_at) were stored after the page was rendered, so none is counted
+  // yet; catch-up ones (no sent_at) started after the page's newest, and may also come live
+  // right after: remembered by id. A reconnection's catch-up starts from the same point
+  // again, so only the first connection's counts.
+  var uptime = document.getElementById("uptime-24h");
+  var opens = 0, caughtUp = {};
+  function countUptime(d) {
+    if (!uptime || !uptime.hasAttribute("data-total")) return;
+    var live = d.sent_at !== null && d.sent_at !== undefined;
+    if (live ? caughtUp[d.id] : opens > 1 || caughtUp[d.id]) return;
+    if (!live) caughtUp[d.id] = true;
+    var ok = Number(uptime.getAttribute("data-ok")) + (d.outcome === "up" || d.outcome === "degraded" ? 1 : 0);
+    var total = Number(uptime.getAttribute("data-total")) + 1;
+    uptime.setAttribute("data-ok", ok);
+    uptime.setAttribute("data-total", total);
+    uptime.textContent = (ok * 100 / total).toFixed(2) + " %";
+  }
+
   function onResult(d) {
     var tr = row(d.monitor_id);
     var last = cell(tr, "last");
@@ -120,6 +140,7 @@
     var lat = cell(tr, "latency");
     if (lat) lat.textContent = latency(d.latency_ms);
     if (monitor === d.monitor_id) {
+      countUptime(d);
       var body = document.querySelector("#results tbody");
       if (!body || document.getElementById("results").dataset.paged) return;
       chartResult(d);
@@ -204,11 +225,12 @@
     };
   }
 
-  // A monitor page asks for what it missed since it was rendered (events.rs: catch-up).
-  var since = page ? page.getAttribute("data-since") : null;
+  // A page asks for what it missed since it was rendered (events.rs: catch-up): a monitor
+  // page for its results and state, the overview for the health changes.
+  var since = (page || document.getElementById("monitors")).getAttribute("data-since");
   var es = new EventSource("/events" + (monitor ? "?monitor=" + encodeURIComponent(monitor) +
-    (since ? "&since=" + since : "") : ""));
-  es.onopen = function () { document.body.dataset.live = "connected"; };
+    (since ? "&since=" + since : "") : since ? "?since=" + since : ""));
+  es.onopen = function () { opens++; document.body.dataset.live = "connected"; };
   es.onerror = function () { document.body.dataset.live = "reconnecting"; };
   es.addEventListener("result", handle(onResult));
   es.addEventListener("health", handle(onHealth));

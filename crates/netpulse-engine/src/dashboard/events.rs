@@ -5,7 +5,10 @@
 //! one monitor's (`?monitor=mon_…`). A monitor page's stream (`?monitor=…&since=…`) opens
 //! with what the page missed between its rendering and the stream's start ([`catch_up`]), so
 //! a page rendered just before a monitor's first result never keeps showing "unknown" and
-//! an empty chart. Each live `result` event written observes
+//! an empty chart. The overview's stream (`?since=…`, no monitor) opens with the health of
+//! the monitors whose health changed since the overview was rendered ([`overview_catch_up`]),
+//! not every monitor's: a change committed between rendering and subscribing is shown, and a
+//! big tenant's connections cost only what changed. Each live `result` event written observes
 //! `netpulse_check_to_dashboard_ms` from the envelope's `sent_at`. The stream ends when the
 //! engine shuts down (so graceful shutdown is not held up by open dashboards).
 
@@ -29,7 +32,33 @@ pub struct EventsQuery {
     monitor: Option<String>,
     /// With `monitor`: the newest result the page already shows (`started_ms`); the stream
     /// then opens with what the page missed since it was rendered (see [`catch_up`]).
+    /// Without: when the overview was rendered (engine clock, ms; see [`overview_catch_up`]).
     since: Option<i64>,
+}
+
+/// How much earlier than the overview's rendering a health change is looked for: a change is
+/// stamped when its transaction writes it (PostgreSQL: by the database's clock), a little
+/// before it commits, so one that committed just after the rendering read may carry a stamp
+/// from before it. Sending a few monitors' current health again is harmless.
+const OVERVIEW_SLACK_MS: i64 = 30_000;
+
+/// What an overview rendered at `since` missed before its stream opened: the health now of
+/// the monitors whose health changed since (a `health` event each). Read after subscribing,
+/// like [`catch_up`], so a change is caught up, streamed live, or both.
+async fn overview_catch_up(s: &AppState, t: &TenantId, since: i64) -> Vec<Event> {
+    let from = Timestamp::from_millis(since.saturating_sub(OVERVIEW_SLACK_MS));
+    match s.store.health_changed_since(t, from).await {
+        Ok(changed) => changed
+            .iter()
+            .map(|(m, h)| {
+                Event::default().event("health").data(json!({ "monitor_id": m, "health": h.as_str() }).to_string())
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "live catch-up: health changes not read");
+            Vec::new()
+        }
+    }
 }
 
 /// What a monitor page rendered at `since` missed before its stream opened: the monitor's
@@ -122,9 +151,10 @@ pub async fn events(
         monitor,
         metrics: s.metrics.clone(),
     };
-    let missed = match &sub.monitor {
-        Some(m) => catch_up(&s, &sub.tenant, m, q.since).await,
-        None => Vec::new(),
+    let missed = match (&sub.monitor, q.since) {
+        (Some(m), since) => catch_up(&s, &sub.tenant, m, since).await,
+        (None, Some(since)) => overview_catch_up(&s, &sub.tenant, since).await,
+        (None, None) => Vec::new(),
     };
     let live = futures_util::stream::unfold(sub, |mut sub| async move {
         let e = sub.next().await?;

@@ -2,17 +2,25 @@
 //! line per region), latency per region, the result table (50 per page, older pages by the
 //! store's cursor) and the badge URLs. The first page updates live (its `data-since` tells
 //! the stream where the page's results end); older pages stay put.
+//!
+//! The 24 h uptime figure follows the stream too, counted in the browser: the page renders the
+//! checks it counted (`data-ok`, `data-total`: the raw results started in the last 24 h up to
+//! and including the newest shown one, `since`), and dashboard.js adds each result the stream
+//! brings that the count cannot hold — the live ones (announced after the stream opened, so
+//! stored after this rendering) and the catch-up ones (started after `since`), each once by id.
+//! No query per result or per page; the cost is that the window's start stays where it was
+//! at rendering (a page left open for hours counts from 24 h before it was rendered).
 
 use super::{badge, badges, chart, incidents, not_found, page, percent, signed_in, state_of};
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::clock;
-use crate::store::IncidentFilter;
+use crate::store::{Evidence, IncidentFilter};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
-use netpulse_core::{CheckResult, MonitorId};
+use netpulse_core::{CheckResult, MonitorId, Timestamp};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -47,9 +55,8 @@ pub async fn show(
     let loaded = tokio::try_join!(
         s.store.list_results(t, &id, now.minus_ms(WEEK_MS), now.plus_ms(1), PAGE, q.cursor.as_deref()),
         s.store.list_incidents(t, &filter, 20),
-        s.store.tally(t, &id, now.minus_ms(86_400_000), now.plus_ms(1), auth.caller.evidence()),
     );
-    let (results, incidents, tally) = match loaded {
+    let (results, incidents) = match loaded {
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -57,11 +64,21 @@ pub async fn show(
     // The first page's live stream starts with what happened after this rendering.
     let newest = results.results.first().map_or(now.minus_ms(WEEK_MS), |r| r.started_at);
     let since = (!older).then(|| newest.millis());
+    // The demo's figure counts its sample results, which the stream does not tell apart: it
+    // stays as rendered. Else the first page counts up to `since` only, and what started later
+    // reaches the page by the stream (see the module doc).
+    let ev = auth.caller.evidence();
+    let live = ev == Evidence::Live;
+    let tally_to = since.filter(|_| live).map_or(now.plus_ms(1), |s| Timestamp::from_millis(s + 1));
+    let tally = match s.store.tally(t, &id, now.minus_ms(86_400_000), tally_to, ev).await {
+        Ok(x) => x,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let d = &view.record.draft;
     let body = html! {
         @if auth.caller.is_demo() { (crate::demo::banner()) }
         h1 data-monitor=(id) data-since=[since] { (d.name) " " span #state { (badge(state_of(&view))) } }
-        p.sub { (d.spec.kind()) " · " (crate::api::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " (percent(tally.uptime_percent())) @if auth.may_write() { " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } } }
+        p.sub { (d.spec.kind()) " · " (crate::api::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " span #uptime-24h data-ok=[live.then_some(tally.up + tally.degraded)] data-total=[live.then_some(tally.total())] { (percent(tally.uptime_percent())) } @if auth.may_write() { " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } } }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
         h2 { "Incidents" }
         (incidents::table(&incidents, None))

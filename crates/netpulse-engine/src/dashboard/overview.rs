@@ -3,7 +3,8 @@
 //! `store::Evidence`) and a 24-hour sparkline, filtered by a search in the
 //! name, a tag and a state (`GET /?q=…&tag=…&state=…`, a plain form, no script needed).
 //! Rows update live (dashboard.js); while a filter is on, monitors created elsewhere are not
-//! added, since they may not match it.
+//! added, since they may not match it. The table's `data-since` (when the page was rendered)
+//! makes the stream open with the health changes the page missed (dashboard/events.rs).
 
 use super::{ago, badge, chart, page, percent, signed_in, state_of};
 use crate::api::error::ApiError;
@@ -91,7 +92,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
                 @if f.is_on() { a href="/" { "Clear" } span.sub #shown { (shown.len()) " of " (monitors.len()) } }
             }
         }
-        table #monitors hidden[monitors.is_empty()] data-filtered=[f.is_on().then_some("1")] {
+        table #monitors hidden[monitors.is_empty()] data-filtered=[f.is_on().then_some("1")] data-since=(now.millis()) {
             thead { tr { th { "Monitor" } th { "Status" } th { "Last check" } th { "Latency" } th { "Last 24 h" } th { "Uptime 24 h" } th { "Uptime 30 d" } } }
             tbody {
                 @for v in &shown {

@@ -799,6 +799,12 @@ pub trait Store: Send + Sync + 'static {
     /// per hour); hours without results are absent.
     async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp, ev: Evidence) -> StoreResult<HourlyTallies>;
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>>;
+    /// The health now of each of `t`'s monitors whose health may have changed at or after
+    /// `since` (the dashboard overview's catch-up, dashboard/events.rs). A superset is
+    /// allowed, never a subset: SQLite keeps when each monitor's health last changed;
+    /// PostgreSQL reads the monitors whose state row was written since (`state_touches`, by
+    /// the database's clock) and, for a `since` older than those are kept, every monitor.
+    async fn health_changed_since(&self, t: &TenantId, since: Timestamp) -> StoreResult<Vec<(MonitorId, Health)>>;
 
     // --- incidents
     async fn list_incidents(&self, t: &TenantId, f: &IncidentFilter, limit: usize) -> StoreResult<Vec<IncidentRecord>>;

@@ -2,7 +2,8 @@
 // real engine and a monitored target and passes them in the environment:
 //   NP_BASE (engine URL), NP_TOKEN (owner token), NP_TARGET (URL to monitor),
 //   NP_TARGET_DOWN (POST here and the target answers 503), NP_ARTIFACTS (screenshot dir).
-// Also: the monitor page's latency chart and state badge follow the results live.
+// Also: the monitor page's latency chart, state badge and 24 h uptime follow the results
+// live, and an overview rendered before a health change but subscribed after it shows it.
 // Exits non-zero (and the Rust test fails) on any failed expectation.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -134,11 +135,34 @@ try {
   assert.equal(await form.locator("#chart-empty").count(), 0, "the chart still says no results yet");
   assert.equal(await form.locator("#latency-chart polyline[data-series=local]").count(), 1, "one line per region");
   await form.waitForSelector("#state .badge.up");
+  const uptimeText = () => form.textContent("#uptime-24h");
+  await form.waitForFunction(() => document.getElementById("uptime-24h").textContent === "100.00 %");
 
-  step("stop the target: the badge turns down and an incident appears, live");
+  step("an overview rendered while up, subscribed only after the monitor went down, shows it down");
+  const late = track(await context.newPage());
+  let subscribe;
+  const held = new Promise((resolve) => { subscribe = resolve; });
+  await late.route("**/events*", async (route) => { await held; await route.continue(); });
+  await late.goto(`${base}/`);
+  const lateState = `tr[data-monitor="${id}"] [data-cell=state]`;
+  assert.equal((await late.textContent(lateState)).trim(), "up", "the overview was rendered while the monitor was up");
+  const navsLate = navigations.get(late);
   const down = await fetch(env("NP_TARGET_DOWN"), { method: "POST" });
   assert.equal(down.status, 200);
+  // The live monitor page saw the change: it was committed and published before the overview subscribed.
   await form.waitForSelector("#state .badge.down");
+  assert.equal((await late.textContent(lateState)).trim(), "up", "the held overview has no stream yet");
+  subscribe();
+  await late.waitForSelector("body[data-live=connected]");
+  await late.waitForSelector(`${lateState} .badge.down`);
+  assert.equal(navigations.get(late), navsLate, "the overview navigated (reloaded) to show the change");
+  await late.screenshot({ path: `${artifacts}/overview-caught-up.png` });
+
+  step("the target is down: the badge is down, an incident appears and the 24 h uptime drops, live");
+  await form.waitForSelector("#state .badge.down");
+  await form.waitForFunction(() => /^\d+\.\d\d %$/.test(document.getElementById("uptime-24h").textContent) &&
+    document.getElementById("uptime-24h").textContent !== "100.00 %");
+  assert.ok(parseFloat(await uptimeText()) < 100, `uptime after failing results: ${await uptimeText()}`);
   await form.waitForSelector("#incidents tr[data-incident] .badge.down");
   await form.waitForSelector("#results tbody tr .badge.down");
   await form.waitForSelector("#latency-chart circle.fail");

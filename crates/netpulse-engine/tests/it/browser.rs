@@ -1,8 +1,9 @@
 //! The dashboard in headless Chromium: `tests/browser/live.mjs` (playwright-core) signs in,
 //! creates a monitor through the form (after seeing its inline error for a bad interval),
 //! watches its first result arrive live in another tab, stops the target and watches the
-//! incident appear, all without reload (the monitor page's latency chart and state badge
-//! following the results), then opens a public status page and checks that no
+//! incident appear, all without reload (the monitor page's latency chart, state badge and
+//! 24 h uptime following the results; an overview whose stream is held back until after
+//! the monitor went down catching up on connect), then opens a public status page and checks that no
 //! private value planted in the fixtures appears in its HTML or JSON. This test starts the
 //! real engine and the target, runs the script with `node`, and fails when it fails.
 //! Screenshots go to `target/browser-artifacts/`.

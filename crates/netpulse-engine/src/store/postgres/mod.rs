@@ -412,6 +412,9 @@ impl Store for PgStore {
     async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
         pooled!(self, |c| reads::monitor_state(&c, t, m))
     }
+    async fn health_changed_since(&self, t: &TenantId, since: Timestamp) -> StoreResult<Vec<(MonitorId, Health)>> {
+        pooled!(self, |c| reads::health_changed_since(&c, t, since))
+    }
 
     async fn list_incidents(&self, t: &TenantId, f: &IncidentFilter, limit: usize) -> StoreResult<Vec<IncidentRecord>> {
         pooled!(self, |c| reads::list_incidents(&*c, t, f, None, limit))

@@ -164,6 +164,39 @@ pub(super) fn hour_row(r: &Row, tally: Tally) -> StoreResult<(MonitorId, Timesta
     Ok((MonitorId::from_trusted(r.try_get(0)?), Timestamp::from_millis(r.try_get(1)?), tally))
 }
 
+/// How far back `state_touches` is trusted to name every state row written: touches are kept
+/// ten minutes by the database's clock (store/postgres/hot.rs); half of that leaves room for
+/// the engine's clock to differ from the database's.
+const TOUCHES_TRUSTED_MS: i64 = 300_000;
+
+/// See `Store::health_changed_since`. A health change always writes the state row, and every
+/// write of a state row logs its monitor in `state_touches` (`at`: the database's clock), so
+/// the monitors touched since `since` include every one whose health changed. Older than
+/// the touches are trusted: every monitor of the tenant.
+pub async fn health_changed_since(c: &Client, t: &TenantId, since: Timestamp) -> StoreResult<Vec<(MonitorId, Health)>> {
+    let rows = if crate::clock::now().millis().saturating_sub(since.millis()) > TOUCHES_TRUSTED_MS {
+        c.query_typed(
+            "SELECT s.monitor_id, s.health FROM monitors m JOIN monitor_state s ON s.monitor_id = m.id \
+             WHERE m.tenant_id = $1 AND s.tenant_id = $1 ORDER BY s.monitor_id",
+            &[(&t.as_str(), Type::TEXT)],
+        )
+        .await?
+    } else {
+        c.query_typed(
+            "SELECT s.monitor_id, s.health FROM monitor_state s WHERE s.tenant_id = $1 \
+             AND s.monitor_id IN (SELECT monitor_id FROM state_touches WHERE at >= $2) ORDER BY s.monitor_id",
+            &[(&t.as_str(), Type::TEXT), (&since.millis(), Type::INT8)],
+        )
+        .await?
+    };
+    rows.iter()
+        .map(|r| {
+            let health = serde_json::from_value(serde_json::Value::String(r.try_get(1)?))?;
+            Ok((MonitorId::from_trusted(r.try_get(0)?), health))
+        })
+        .collect()
+}
+
 pub async fn monitor_state(c: &Client, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
     let row = c
         .query_typed_opt(

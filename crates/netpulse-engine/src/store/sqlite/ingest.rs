@@ -35,7 +35,7 @@ pub fn ingest(c: &mut Connection, batch: &[CheckResult], now: Timestamp) -> Stor
         for r in &results {
             status.observe(r);
         }
-        save_state(&tx, &facts, &p.state, &status)?;
+        save_state(&tx, &facts, &p.state, &status, now)?;
         report.notices += p.notices;
         if p.recheck {
             report.rechecks.push(monitor.clone());
@@ -145,10 +145,19 @@ fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState,
     }
 }
 
-fn save_state(tx: &Transaction<'_>, f: &MonitorFacts, state: &MonitorState, s: &MonitorStatus) -> StoreResult<()> {
+/// Write a monitor's state row; `health_changed_at` stays as it was unless the health
+/// changed, then it becomes `now` (the overview's catch-up reads it, `health_changed_since`).
+fn save_state(
+    tx: &Transaction<'_>,
+    f: &MonitorFacts,
+    state: &MonitorState,
+    s: &MonitorStatus,
+    now: Timestamp,
+) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, last_latency_ms, \
-         last_error, last_success_at, open_incident, timer_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         last_error, last_success_at, open_incident, timer_at, health_changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+         COALESCE((SELECT health_changed_at FROM monitor_state WHERE monitor_id = ?1 AND health = ?4), ?12))",
     )?
     .execute(params![
         f.id.as_str(),
@@ -162,6 +171,7 @@ fn save_state(tx: &Transaction<'_>, f: &MonitorFacts, state: &MonitorState, s: &
         s.last_success_at.map(Timestamp::millis),
         state.open.as_ref().map(|o| o.id.as_str()),
         next_timer(state, &f.policy).map(Timestamp::millis),
+        now.millis(),
     ])?;
     Ok(())
 }
@@ -269,6 +279,6 @@ pub(super) fn step_one(
     let (state, status) = load_state(tx, m)?;
     let p = plan(&facts, state, &[obs]);
     execute(tx, &facts, &p.writes, now)?;
-    save_state(tx, &facts, &p.state, &status)?;
+    save_state(tx, &facts, &p.state, &status, now)?;
     Ok(Some(p.writes.len()))
 }

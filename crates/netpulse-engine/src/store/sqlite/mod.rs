@@ -448,6 +448,10 @@ impl Store for SqliteStore {
         let (t, m) = (t.clone(), m.clone());
         self.read(move |c| reads::monitor_state(c, &t, &m)).await
     }
+    async fn health_changed_since(&self, t: &TenantId, since: Timestamp) -> StoreResult<Vec<(MonitorId, Health)>> {
+        let t = t.clone();
+        self.read(move |c| reads::health_changed_since(c, &t, since)).await
+    }
 
     async fn list_incidents(&self, t: &TenantId, f: &IncidentFilter, limit: usize) -> StoreResult<Vec<IncidentRecord>> {
         let (t, f) = (t.clone(), f.clone());

@@ -144,6 +144,21 @@ pub fn monitor_state(c: &Connection, t: &TenantId, m: &MonitorId) -> StoreResult
     Ok(s.map(|s| serde_json::from_str(&s)).transpose()?)
 }
 
+/// See `Store::health_changed_since`.
+pub fn health_changed_since(c: &Connection, t: &TenantId, since: Timestamp) -> StoreResult<Vec<(MonitorId, Health)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT monitor_id, health FROM monitor_state WHERE tenant_id = ?1 AND health_changed_at >= ?2 ORDER BY monitor_id",
+    )?;
+    let rows =
+        stmt.query_map(params![t.as_str(), since.millis()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (m, health) = row?;
+        out.push((MonitorId::from_trusted(m), serde_json::from_value(serde_json::Value::String(health))?));
+    }
+    Ok(out)
+}
+
 fn incident_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
     let status: String = r.get(3)?;
     Ok(IncidentRecord {

@@ -39,6 +39,7 @@ mod accounts;
 pub mod backends;
 mod concurrency;
 mod demo;
+mod health_changes;
 mod interleaved;
 mod migrations;
 mod nul_text;
@@ -74,7 +75,9 @@ contract!(
     checks_during_maintenance_are_rolled_up_apart,
     results_with_nul_in_their_texts_are_stored,
     maintenance_counts_stay_when_hours_fold_into_days,
+    health_changes_are_read_since_a_time,
 );
+use health_changes::health_changes_are_read_since_a_time;
 use nul_text::results_with_nul_in_their_texts_are_stored;
 
 use retention::{
