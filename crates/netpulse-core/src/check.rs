@@ -86,6 +86,26 @@ pub struct Timings {
     pub total_ms: Option<u32>,
 }
 
+impl Timings {
+    /// The longest phase a result may report: one day. Every attempt of a check fits in its
+    /// interval (at most a day), so anything longer is a broken clock or a broken worker, and
+    /// it stays far below `i32::MAX` (about 24.8 days), the most the stores' int4 columns hold.
+    pub const MAX_MS: u32 = 86_400_000;
+
+    /// The first phase longer than [`Timings::MAX_MS`], as `(field, ms)`; `None` when all fit.
+    pub fn implausible(&self) -> Option<(&'static str, u32)> {
+        [
+            ("dns_ms", self.dns_ms),
+            ("connect_ms", self.connect_ms),
+            ("tls_ms", self.tls_ms),
+            ("ttfb_ms", self.ttfb_ms),
+            ("total_ms", self.total_ms),
+        ]
+        .into_iter()
+        .find_map(|(field, ms)| ms.filter(|ms| *ms > Self::MAX_MS).map(|ms| (field, ms)))
+    }
+}
+
 /// What a probe reports, before the caller stamps ids, times and provenance on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeReport {
@@ -123,4 +143,17 @@ pub struct CheckResult {
     pub error: Option<String>,
     pub cert_expires_at: Option<Timestamp>,
     pub provenance: Provenance,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timings;
+
+    #[test]
+    fn a_phase_longer_than_a_day_is_implausible_and_named() {
+        let day = Timings { total_ms: Some(Timings::MAX_MS), ..Timings::default() };
+        assert_eq!(day.implausible(), None);
+        let wrapped = Timings { dns_ms: Some(3), tls_ms: Some(u32::MAX), total_ms: Some(Timings::MAX_MS + 1), ..day };
+        assert_eq!(wrapped.implausible(), Some(("tls_ms", u32::MAX)));
+    }
 }

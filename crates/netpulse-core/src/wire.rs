@@ -134,8 +134,9 @@ pub struct ResultAck {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefusedResult {
     pub id: ResultId,
-    /// `too_old` (started before the engine's raw-retention horizon) or `unknown_monitor`
-    /// (no such monitor checks from the worker's region).
+    /// `too_old` (started before the engine's raw-retention horizon), `unknown_monitor`
+    /// (no such monitor checks from the worker's region) or `implausible_timing` (a timing
+    /// longer than [`crate::check::Timings::MAX_MS`]).
     pub code: String,
     pub message: String,
 }

@@ -124,9 +124,10 @@ impl Ingest {
         }
     }
 
-    /// The batch's results ingest may store: of this wire version, and started after the
-    /// raw-retention horizon ([`RetentionConfig::accepts_from`]); the others are logged and
-    /// counted, never stored.
+    /// The batch's results ingest may store: of this wire version, started after the
+    /// raw-retention horizon ([`RetentionConfig::accepts_from`]), and with no timing over
+    /// [`netpulse_core::Timings::MAX_MS`] (the gateway refuses those, but an older node's
+    /// gateway may still publish one); the others are logged (too old ones counted), never stored.
     fn acceptable(&self, batch: &Batch) -> Vec<CheckResult> {
         let from = self.retention.accepts_from(clock::now());
         let mut results: Vec<CheckResult> = Vec::with_capacity(batch.items.len());
@@ -140,6 +141,12 @@ impl Ingest {
                     result = %r.id, monitor = %r.monitor_id, tenant = %r.tenant_id,
                     started_at = %r.started_at.to_rfc3339(), horizon = %from.to_rfc3339(),
                     "result refused: it started before the raw-retention horizon, so it may be counted in the rollups already"
+                );
+            } else if let Some((field, ms)) = r.timings.implausible() {
+                tracing::warn!(
+                    result = %r.id, monitor = %r.monitor_id, tenant = %r.tenant_id, field, ms,
+                    max_ms = netpulse_core::Timings::MAX_MS,
+                    "result refused: a timing longer than a day (it would wrap in an int4 column)"
                 );
             } else {
                 results.push(r.clone());

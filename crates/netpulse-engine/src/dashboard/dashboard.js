@@ -16,6 +16,10 @@
     kind.addEventListener("change", showKind);
     showKind();
   }
+  // A nullable policy field: typing a number chooses "a value" over inherit / never.
+  document.querySelectorAll("form.monitor .choices label.value input[type=text]").forEach(function (n) {
+    n.addEventListener("input", function () { n.parentNode.querySelector("input[type=radio]").checked = true; });
+  });
   var page = document.querySelector("h1[data-monitor]");
   var monitor = page ? page.getAttribute("data-monitor") : null;
   if (!page && !document.getElementById("monitors")) return;

@@ -2,7 +2,12 @@
 //! the API's flat JSON input shape (so [`crate::api::monitors::parse_draft`] refuses bad
 //! input with the API's own message), and a stored monitor back into form text for editing.
 //! Form field names are the API's field names; policy fields are written `policy.<name>`.
+//! A nullable policy field (reminders, quorum) is a three-way choice sent as
+//! `policy.<name>.choice`: `inherit` (not set: the organisation's default), `value` (the
+//! number in `policy.<name>`), or its explicit "none" word (`never`, `majority`), which the
+//! API input writes as `null`.
 
+use crate::api::error::ApiError;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -27,7 +32,74 @@ pub enum Input {
     Choice(&'static [&'static str]),
     /// `yes` / `no` into a boolean; left out when empty (the organisation's default).
     YesNo,
+    /// A nullable policy field: inherit, a number, or its explicit "none" ([`OrNone`]).
+    OrNone(&'static OrNone),
 }
+
+/// What "none" (`null`) means for a nullable policy field, and how the form words it.
+pub struct OrNone {
+    /// The choice's value in the form for "none" (`never`, `majority`).
+    pub word: &'static str,
+    /// The words for "none" (`never`, `a majority of live regions`).
+    pub none: &'static str,
+    /// The words before the number (`every`) and after it (`s`; `one` after a 1).
+    pub before: &'static str,
+    pub unit: &'static str,
+    pub one: &'static str,
+}
+
+/// The choice a nullable field's value is read by: `policy.quorum.choice`.
+pub fn choice_key(key: &str) -> String {
+    format!("{key}.choice")
+}
+
+pub const INHERIT: &str = "inherit";
+pub const VALUE: &str = "value";
+
+impl OrNone {
+    /// An effective value in words: `never`, `every 600 s`.
+    pub fn describe(&self, v: &Value) -> String {
+        match v {
+            Value::Null => self.none.to_owned(),
+            v => {
+                let unit = if v.as_u64() == Some(1) { self.one } else { self.unit };
+                format!("{} {v} {unit}", self.before).trim().to_owned()
+            }
+        }
+    }
+
+    /// The chosen one of the three; a form sent without a choice (an older page, a script)
+    /// means a value when the number is filled in, else inherit.
+    pub fn choice<'a>(&self, key: &str, form: &'a FormValues) -> &'a str {
+        match form.get(&choice_key(key)).map(|c| c.trim()) {
+            Some(c) if !c.is_empty() => c,
+            _ if form.get(key).is_some_and(|n| !n.trim().is_empty()) => VALUE,
+            _ => INHERIT,
+        }
+    }
+
+    /// The API input for the field: left out (inherit), `null` (none) or the number.
+    fn json(&self, key: &str, form: &FormValues) -> Result<Option<Value>, ApiError> {
+        let number = form.get(key).map(|n| n.trim()).unwrap_or("");
+        let choice = self.choice(key, form);
+        match choice {
+            INHERIT => Ok(None),
+            VALUE if number.is_empty() => {
+                Err(ApiError::invalid(key, format!("enter a number, or choose {INHERIT} or {}", self.none)))
+            }
+            VALUE => Ok(field_json(Input::Number, Some(number))),
+            w if w == self.word => Ok(Some(Value::Null)),
+            other => Err(ApiError::invalid(
+                key,
+                format!("{other} is not a choice here; choose {INHERIT}, {VALUE} or {}", self.word),
+            )),
+        }
+    }
+}
+
+const REMINDERS: OrNone = OrNone { word: "never", none: "never", before: "every", unit: "s", one: "s" };
+const QUORUM: OrNone =
+    OrNone { word: "majority", none: "a majority of live regions", before: "", unit: "regions", one: "region" };
 
 pub struct Field {
     pub key: &'static str,
@@ -85,7 +157,7 @@ pub const FIELDS: &[Field] = &[
     f("paused", "Paused", Input::Check, ALL, ""),
     f("policy.confirm_threshold", "Failed checks to open an incident", Input::Number, ALL, INHERITS),
     f("policy.recovery_threshold", "Good checks to resolve it", Input::Number, ALL, INHERITS),
-    f("policy.reminder_interval_s", "Remind every (s)", Input::Number, ALL, INHERITS),
+    f("policy.reminder_interval_s", "Reminders while down", Input::OrNone(&REMINDERS), ALL, "at least 60 s"),
     f("policy.notify_on_resolve", "Notify on resolve", Input::YesNo, ALL, INHERITS),
     f(
         "policy.flap_window_s",
@@ -94,7 +166,13 @@ pub const FIELDS: &[Field] = &[
         ALL,
         "0 turns flap detection off; empty: the organisation's default",
     ),
-    f("policy.quorum", "Regions that must be down", Input::Number, ALL, INHERITS),
+    f(
+        "policy.quorum",
+        "Regions that must be down",
+        Input::OrNone(&QUORUM),
+        ALL,
+        "more than are live means all of them",
+    ),
 ];
 
 impl Field {
@@ -103,21 +181,26 @@ impl Field {
     }
 }
 
-/// The API input for `kind` from the submitted form; fields of other kinds are ignored.
-pub fn to_input(kind: &str, form: &FormValues) -> Map<String, Value> {
+/// The API input for `kind` from the submitted form; fields of other kinds are ignored. A
+/// nullable policy field's choice that cannot be read is refused here, naming the field.
+pub fn to_input(kind: &str, form: &FormValues) -> Result<Map<String, Value>, ApiError> {
     let mut out = Map::new();
     let mut policy = Map::new();
     out.insert("kind".into(), Value::String(kind.to_owned()));
     for field in FIELDS.iter().filter(|f| f.applies_to(kind)) {
         let raw = form.get(field.key).map(String::as_str);
-        let Some(value) = field_json(field.input, raw) else { continue };
+        let value = match field.input {
+            Input::OrNone(n) => n.json(field.key, form)?,
+            input => field_json(input, raw),
+        };
+        let Some(value) = value else { continue };
         match field.key.strip_prefix("policy.") {
             Some(k) => policy.insert(k.to_owned(), value),
             None => out.insert(field.key.to_owned(), value),
         };
     }
     out.insert("policy".into(), Value::Object(policy));
-    out
+    Ok(out)
 }
 
 fn field_json(input: Input, raw: Option<&str>) -> Option<Value> {
@@ -133,7 +216,7 @@ fn field_json(input: Input, raw: Option<&str>) -> Option<Value> {
             "no" => Value::Bool(false),
             other => Value::String(other.to_owned()),
         }),
-        Input::Optional | Input::Multiline => Some(Value::String(text.to_owned())),
+        Input::Optional | Input::Multiline | Input::OrNone(_) => Some(Value::String(text.to_owned())),
         Input::Number => Some(trimmed.parse::<i64>().map_or_else(|_| Value::String(trimmed.to_owned()), Value::from)),
         Input::List => Some(trimmed.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()),
         Input::Headers => Some(Value::Array(text.lines().filter(|l| !l.trim().is_empty()).map(header_json).collect())),
@@ -145,7 +228,8 @@ fn header_json(line: &str) -> Value {
     serde_json::json!({ "name": name.trim(), "value": value.trim() })
 }
 
-/// Form text for a stored monitor's input shape (what `draft_json` returns).
+/// Form text for a stored monitor's input shape (what `draft_json` returns: its policy has
+/// only the fields the monitor sets, `null` for an explicit "none").
 pub fn from_input(input: &Map<String, Value>) -> FormValues {
     let mut out = FormValues::new();
     let policy = input.get("policy").and_then(Value::as_object);
@@ -154,6 +238,14 @@ pub fn from_input(input: &Map<String, Value>) -> FormValues {
             Some(k) => policy.and_then(|p| p.get(k)),
             None => input.get(field.key),
         };
+        if let Input::OrNone(n) = field.input {
+            let choice = match value {
+                None => INHERIT,
+                Some(Value::Null) => n.word,
+                Some(_) => VALUE,
+            };
+            out.insert(choice_key(field.key), choice.to_owned());
+        }
         if let Some(text) = value.and_then(|v| field_text(field.input, v)) {
             out.insert(field.key.to_owned(), text);
         }
@@ -211,7 +303,7 @@ mod tests {
             ("policy.quorum", ""),
             ("verify_tls", "on"),
         ]);
-        let got = Value::Object(to_input("http", &f));
+        let got = Value::Object(to_input("http", &f).unwrap());
         assert_eq!(got["name"], json!("Shop"));
         assert_eq!(got["interval_s"], json!(30));
         assert!(got.get("timeout_ms").is_none(), "empty numbers take the API default");
@@ -227,7 +319,7 @@ mod tests {
 
     #[test]
     fn a_number_that_is_not_one_stays_text_for_the_api_to_refuse() {
-        let got = to_input("tcp", &form(&[("port", "eighty")]));
+        let got = to_input("tcp", &form(&[("port", "eighty")])).unwrap();
         assert_eq!(got["port"], json!("eighty"));
     }
 
@@ -247,14 +339,33 @@ mod tests {
         assert_eq!(text["tags"], "a, b");
         assert_eq!(text["headers"], "Accept: text/html");
         assert!(!text.contains_key("verify_tls"));
-        let back = to_input("http", &text);
+        let back = to_input("http", &text).unwrap();
         for k in ["name", "url", "headers", "degraded_after_ms", "follow_redirects", "verify_tls", "tags"] {
             assert_eq!(back.get(k), input.get(k), "{k}");
         }
         assert_eq!(
             back["policy"],
-            json!({ "confirm_threshold": 2, "recovery_threshold": 2, "notify_on_resolve": true, "flap_window_s": 900 })
+            json!({ "confirm_threshold": 2, "recovery_threshold": 2, "notify_on_resolve": true, "flap_window_s": 900,
+                    "reminder_interval_s": null, "quorum": null }),
+            "an explicit never / majority stays explicit"
         );
+    }
+
+    #[test]
+    fn a_nullable_policy_field_is_inherit_a_value_or_its_none() {
+        let policy = |pairs: &[(&str, &str)]| to_input("tcp", &form(pairs)).map(|m| m["policy"].clone());
+        let r = "policy.reminder_interval_s";
+        let choice = "policy.reminder_interval_s.choice";
+        assert_eq!(policy(&[(choice, "never"), (r, "600")]).unwrap(), json!({ "reminder_interval_s": null }));
+        assert_eq!(policy(&[(choice, "inherit"), (r, "600")]).unwrap(), json!({}));
+        assert_eq!(policy(&[(choice, "value"), (r, "600")]).unwrap(), json!({ "reminder_interval_s": 600 }));
+        assert_eq!(policy(&[(r, "600")]).unwrap(), json!({ "reminder_interval_s": 600 }), "no choice sent: the number");
+        assert_eq!(policy(&[("policy.quorum.choice", "majority")]).unwrap(), json!({ "quorum": null }));
+        let e = policy(&[(choice, "value"), (r, " ")]).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some(r));
+        assert!(e.message.contains("enter a number"), "{}", e.message);
+        let e = policy(&[("policy.quorum.choice", "never")]).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("policy.quorum"));
     }
 
     #[test]

@@ -2,12 +2,17 @@
 //! kind (the script shows only the chosen kind's fields). A submission becomes the API's
 //! input shape ([`form_fields`](super::form_fields)) and goes through the API's own create
 //! and replace functions, so the form and the API refuse the same input with the same
-//! message; the message appears next to the field and the user's input is kept.
+//! message; the message appears next to the field and the user's input is kept. Each
+//! nullable policy field (reminders, quorum) is a three-way choice — inherit (the form shows
+//! the organisation's value), a number, or its explicit "none" — and editing shows the
+//! monitor's stored choice.
 //!
 //! Every form carries the signed-in caller's CSRF token in a hidden field; a submission
 //! without it is refused before anything is parsed.
 
-use super::form_fields::{form_field, from_input, to_input, FormValues, Input, FIELDS, KINDS};
+use super::form_fields::{
+    choice_key, form_field, from_input, to_input, FormValues, Input, FIELDS, INHERIT, KINDS, VALUE,
+};
 use super::{not_found, page, signed_in, SignedIn};
 use crate::api::error::ApiError;
 use crate::api::{monitors, same_secret, AppState};
@@ -16,6 +21,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
+use netpulse_core::incident::{Policy, PolicyLayer};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -37,7 +43,11 @@ pub async fn new_form(State(s): State<AppState>, headers: HeaderMap, Query(q): Q
         return (e.status, page("New monitor", Some(&auth), body)).into_response();
     }
     let kind = q.kind.filter(|k| KINDS.contains(&k.as_str())).unwrap_or_else(|| "http".into());
-    render(&auth, &Target::New, &kind, &defaults(&s), None)
+    let form = match MonitorForm::of(&s, &auth, Target::New).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    form.render(&kind, &defaults(&s), None)
 }
 
 /// `POST /monitors/new`.
@@ -46,14 +56,22 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, form: Submitt
         Ok(x) => x,
         Err(r) => return r,
     };
+    let form = match MonitorForm::of(&s, &auth, Target::New).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let kind = values.get("kind").map(String::as_str).unwrap_or("");
     if !KINDS.contains(&kind) {
         let e = ApiError::invalid("kind", format!("{kind} is not a monitor kind; use one of {}", KINDS.join(", ")));
-        return render(&auth, &Target::New, "http", &values, Some(&e));
+        return form.render("http", &values, Some(&e));
     }
-    match monitors::create_from(&s, &auth.caller, to_input(kind, &values)).await {
+    let created = match to_input(kind, &values) {
+        Ok(input) => monitors::create_from(&s, &auth.caller, input).await,
+        Err(e) => Err(e),
+    };
+    match created {
         Ok(view) => Redirect::to(&format!("/monitors/{}", view.record.id)).into_response(),
-        Err(e) => render(&auth, &Target::New, kind, &values, Some(&e)),
+        Err(e) => form.render(kind, &values, Some(&e)),
     }
 }
 
@@ -69,7 +87,10 @@ pub async fn edit_form(State(s): State<AppState>, headers: HeaderMap, Path(id): 
     }
     let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found(&auth) };
     let values = from_input(&monitors::draft_json(&view.record.draft));
-    render(&auth, &Target::Edit(id), view.record.draft.spec.kind(), &values, None)
+    match MonitorForm::of(&s, &auth, Target::Edit(id)).await {
+        Ok(form) => form.render(view.record.draft.spec.kind(), &values, None),
+        Err(r) => r,
+    }
 }
 
 /// `POST /monitors/{id}/edit`: replaces the definition; the kind and the fields the form
@@ -85,9 +106,16 @@ pub async fn update(
         Err(r) => return r,
     };
     let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found(&auth) };
+    let form = match MonitorForm::of(&s, &auth, Target::Edit(id.clone())).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let kind = view.record.draft.spec.kind();
     let stored = monitors::draft_json(&view.record.draft);
-    let mut input = to_input(kind, &values);
+    let mut input = match to_input(kind, &values) {
+        Ok(input) => input,
+        Err(e) => return form.render(kind, &values, Some(&e)),
+    };
     for k in ["channels", "depends_on"] {
         input.insert(k.into(), stored.get(k).cloned().unwrap_or(Value::Null));
     }
@@ -105,7 +133,7 @@ pub async fn update(
     input.insert("policy".into(), Value::Object(policy));
     match monitors::replace(&s, &auth.caller, view, input).await {
         Ok(_) => Redirect::to(&format!("/monitors/{id}")).into_response(),
-        Err(e) => render(&auth, &Target::Edit(id), kind, &values, Some(&e)),
+        Err(e) => form.render(kind, &values, Some(&e)),
     }
 }
 
@@ -161,7 +189,33 @@ enum Target {
     Edit(String),
 }
 
-fn render(auth: &SignedIn, target: &Target, kind: &str, values: &FormValues, error: Option<&ApiError>) -> Response {
+/// One monitor form being answered: who asks, what it creates or edits, and the policy a
+/// field left to inherit gets (the organisation's defaults over the built-in ones).
+struct MonitorForm<'a> {
+    auth: &'a SignedIn,
+    target: Target,
+    inherited: Policy,
+}
+
+impl<'a> MonitorForm<'a> {
+    async fn of(s: &AppState, auth: &'a SignedIn, target: Target) -> Result<MonitorForm<'a>, Response> {
+        let defaults = monitors::defaults(s, &auth.caller).await.map_err(IntoResponse::into_response)?;
+        Ok(MonitorForm { auth, target, inherited: defaults.policy_for(&PolicyLayer::default()) })
+    }
+
+    fn render(&self, kind: &str, values: &FormValues, error: Option<&ApiError>) -> Response {
+        render(self.auth, &self.target, &json!(self.inherited), kind, values, error)
+    }
+}
+
+fn render(
+    auth: &SignedIn,
+    target: &Target,
+    inherited: &Value,
+    kind: &str,
+    values: &FormValues,
+    error: Option<&ApiError>,
+) -> Response {
     let (title, action, submit) = match target {
         Target::New => ("New monitor".to_owned(), "/monitors/new".to_owned(), "Create monitor"),
         Target::Edit(id) => ("Edit monitor".to_owned(), format!("/monitors/{id}/edit"), "Save changes"),
@@ -174,7 +228,7 @@ fn render(auth: &SignedIn, target: &Target, kind: &str, values: &FormValues, err
             input type="hidden" name="csrf" value=(auth.csrf);
             (kind_field(target, kind))
             @for field in FIELDS {
-                (field_row(field, kind, values, error.filter(|_| at_field == Some(field.key))))
+                (field_row(field, kind, values, inherited, error.filter(|_| at_field == Some(field.key))))
             }
             button type="submit" { (submit) }
         }
@@ -199,7 +253,13 @@ fn kind_field(target: &Target, kind: &str) -> Markup {
     }
 }
 
-fn field_row(field: &super::form_fields::Field, kind: &str, values: &FormValues, error: Option<&ApiError>) -> Markup {
+fn field_row(
+    field: &super::form_fields::Field,
+    kind: &str,
+    values: &FormValues,
+    inherited: &Value,
+    error: Option<&ApiError>,
+) -> Markup {
     let id = format!("f-{}", field.key.replace('.', "-"));
     let value = values.get(field.key).map(String::as_str).unwrap_or("");
     let message = error.map(|e| {
@@ -207,6 +267,27 @@ fn field_row(field: &super::form_fields::Field, kind: &str, values: &FormValues,
         e.message.strip_prefix(&format!("{api_field}: ")).unwrap_or(&e.message).to_owned()
     });
     let error_id = format!("{id}-error");
+    if let Input::OrNone(n) = field.input {
+        let choice = n.choice(field.key, values);
+        let name = choice_key(field.key);
+        let org = n.describe(&inherited[field.key.trim_start_matches("policy.")]);
+        let described = message.as_ref().map(|_| &error_id);
+        return html! {
+            div.field.choices.invalid[message.is_some()] role="radiogroup" aria-labelledby=(format!("{id}-label")) {
+                span.label id=(format!("{id}-label")) { (field.label) }
+                label { input #(format!("{id}-inherit")) type="radio" name=(name) value=(INHERIT) checked[choice == INHERIT]; " Inherit (organisation default: " (org) ")" }
+                label.value {
+                    input #(format!("{id}-value")) type="radio" name=(name) value=(VALUE) checked[choice == VALUE];
+                    " " (n.before) " "
+                    input #(id) type="text" inputmode="numeric" name=(field.key) value=(value) aria-label=(field.label) aria-describedby=[described];
+                    " " (n.unit)
+                }
+                label { input #(format!("{id}-{}", n.word)) type="radio" name=(name) value=(n.word) checked[choice == n.word]; " " (capitalised(n.none)) }
+                @if !field.hint.is_empty() { span.sub { (field.hint) } }
+                @if let Some(m) = &message { p.error id=(error_id) role="alert" { (m) } }
+            }
+        };
+    }
     html! {
         div.field.invalid[message.is_some()] data-kinds=(field.kinds.join(" ")) hidden[!field.applies_to(kind)] {
             label for=(id) { (field.label) }
@@ -228,4 +309,10 @@ fn field_row(field: &super::form_fields::Field, kind: &str, values: &FormValues,
             @if let Some(m) = &message { p.error id=(error_id) role="alert" { (m) } }
         }
     }
+}
+
+/// `never` → `Never`.
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }

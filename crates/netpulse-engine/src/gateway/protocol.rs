@@ -15,7 +15,7 @@ use netpulse_core::wire::{
     LeaseRequest, LeaseResponse, RefusedResult, ResultAck, ResultBatch, VersionMismatch, WireError, WIRE_HEADER,
     WIRE_VERSION,
 };
-use netpulse_core::TenantId;
+use netpulse_core::{TenantId, Timings};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -103,7 +103,8 @@ async fn lease(shared: &Shared, id: &Identity, l: LeaseRequest) -> Answer {
 /// (503 `not_stored` after [`DURABLE_WAIT`]: the worker keeps them and sends them again).
 /// A result for a monitor that does not check from the certificate's region (or does not
 /// exist), or one that started before the raw-retention horizon
-/// ([`crate::retention::RetentionConfig::accepts_from`]), is refused: logged, not stored,
+/// ([`crate::retention::RetentionConfig::accepts_from`]), or one with a timing longer than
+/// [`Timings::MAX_MS`] (it would not fit the stores' int4 columns), is refused: logged, not stored,
 /// listed in the ack's `refused` with why, and still acknowledged so the worker does not
 /// resend it forever.
 async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
@@ -137,6 +138,13 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
             tracing::warn!(worker = %id.worker(), monitor = %env.result.monitor_id, result = %env.result.id, "refused a result: {message}");
             shared.metrics.results_too_old.add(1);
             refused.push(RefusedResult { id: env.result.id, code: "too_old".into(), message });
+            continue;
+        }
+        if let Some((field, ms)) = env.result.timings.implausible() {
+            let message =
+                format!("{field} {ms} is longer than {} ms (one day), longer than any check can take", Timings::MAX_MS);
+            tracing::warn!(worker = %id.worker(), monitor = %env.result.monitor_id, result = %env.result.id, "refused a result: {message}");
+            refused.push(RefusedResult { id: env.result.id, code: "implausible_timing".into(), message });
             continue;
         }
         env.result.tenant_id = tenant;

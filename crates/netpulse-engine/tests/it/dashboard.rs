@@ -1,7 +1,8 @@
 //! The dashboard's forms over HTTP, as a browser sends them: signed in by cookie, urlencoded
 //! bodies, the CSRF token from the page. Monitor forms: a bad field comes back next to that
 //! field with the API's own message and the user's input kept; a good form creates or edits
-//! the monitor the API then shows. Incidents: the list filters by status, and its buttons
+//! the monitor the API then shows (reminders and quorum: inherit, a number, or an explicit
+//! never / majority). Incidents: the list filters by status, and its buttons
 //! acknowledge and resolve. The overview filters by name, tag and state and shows uptime and
 //! a sparkline. A monitor page pages through its results and shows latency per region. The
 //! channels page adds channels and sends tests without ever showing a secret again; the
@@ -169,6 +170,95 @@ async fn editing_through_the_form_keeps_the_policy_the_form_does_not_show() {
             && m["policy_inherited"].as_array().unwrap().contains(&json!("reminder_interval_s")),
         "a shown policy field left empty returns to the organisation's default (here: none): {m}"
     );
+}
+
+/// The `<input …>` tag with `id`.
+fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    let open = html[..start].rfind('<').unwrap();
+    &html[open..start + html[start..].find('>').unwrap()]
+}
+
+fn inherits(m: &Value, field: &str) -> bool {
+    m["policy_inherited"].as_array().unwrap().contains(&json!(field))
+}
+
+/// Reminders and quorum are each a three-way choice in the form: inherit (showing the
+/// organisation's value), a number, or an explicit never / majority that the API then shows
+/// as set on the monitor; editing shows the stored choice, and back to inherit follows the
+/// organisation's default again.
+#[tokio::test]
+async fn the_form_sets_never_and_majority_explicitly_and_back_to_inherit() {
+    let app = spawn_app().await;
+    let defaults = json!({ "policy": { "reminder_interval_s": 600, "quorum": 1 } });
+    let (status, d) = app.api("PUT", "/api/v1/settings/alerting", Some(defaults)).await;
+    assert_eq!(status, 200, "{d}");
+    let new = browse(&app, "GET", "/monitors/new", &[]).await.html;
+    assert!(new.contains("Inherit (organisation default: every 600 s)"), "the inherited value is shown: {new}");
+    assert!(new.contains("Inherit (organisation default: 1 region)"), "{new}");
+    assert!(input_tag(&new, "f-policy-reminder_interval_s-inherit").contains("checked"), "a new monitor inherits");
+
+    let token = csrf(&app, "/monitors/new").await;
+    let form = [
+        ("csrf", token.as_str()),
+        ("kind", "tcp"),
+        ("name", "db"),
+        ("host", "127.0.0.1"),
+        ("port", "9"),
+        ("policy.reminder_interval_s.choice", "never"),
+        ("policy.reminder_interval_s", ""),
+        ("policy.quorum.choice", "majority"),
+        ("policy.quorum", ""),
+    ];
+    let page = browse(&app, "POST", "/monitors/new", &form).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let id = page.location.as_deref().and_then(|l| l.strip_prefix("/monitors/")).expect("to the monitor page");
+    let m = app.monitor(id).await;
+    assert!(m["policy"]["reminder_interval_s"].is_null() && m["policy"]["quorum"].is_null(), "effective: {m}");
+    assert!(!inherits(&m, "reminder_interval_s") && !inherits(&m, "quorum"), "set on the monitor: {m}");
+
+    let edit = format!("/monitors/{id}/edit");
+    let shown = browse(&app, "GET", &edit, &[]).await.html;
+    assert!(input_tag(&shown, "f-policy-reminder_interval_s-never").contains("checked"), "{shown}");
+    assert!(input_tag(&shown, "f-policy-quorum-majority").contains("checked"), "{shown}");
+    assert!(!input_tag(&shown, "f-policy-reminder_interval_s-inherit").contains("checked"), "{shown}");
+
+    let token = csrf(&app, &edit).await;
+    let base = [("csrf", token.as_str()), ("name", "db"), ("host", "127.0.0.1"), ("port", "9")];
+    let no_number =
+        [&base[..], &[("policy.reminder_interval_s.choice", "value"), ("policy.reminder_interval_s", "")]].concat();
+    let page = browse(&app, "POST", &edit, &no_number).await;
+    assert_eq!(page.status, 422, "{}", page.html);
+    let inline = text_of(&page.html, "f-policy-reminder_interval_s-error").expect("an error next to the field");
+    assert!(inline.contains("enter a number"), "{inline}");
+    let too_often =
+        [&base[..], &[("policy.reminder_interval_s.choice", "value"), ("policy.reminder_interval_s", "30")]].concat();
+    let page = browse(&app, "POST", &edit, &too_often).await;
+    assert_eq!(page.status, 422, "{}", page.html);
+    let inline = text_of(&page.html, "f-policy-reminder_interval_s-error").expect("the API's message at the field");
+    assert!(inline.contains("at least 60"), "{inline}");
+    assert!(input_tag(&page.html, "f-policy-reminder_interval_s-value").contains("checked"), "the choice is kept");
+    assert!(app.monitor(id).await["policy"]["reminder_interval_s"].is_null(), "nothing saved");
+
+    let back = [
+        &base[..],
+        &[
+            ("policy.reminder_interval_s.choice", "inherit"),
+            ("policy.reminder_interval_s", ""),
+            ("policy.quorum.choice", "value"),
+            ("policy.quorum", "2"),
+        ],
+    ]
+    .concat();
+    let page = browse(&app, "POST", &edit, &back).await;
+    assert_eq!(page.status, 303, "{}", page.html);
+    let m = app.monitor(id).await;
+    assert_eq!((m["policy"]["reminder_interval_s"].clone(), m["policy"]["quorum"].clone()), (json!(600), json!(2)));
+    assert!(inherits(&m, "reminder_interval_s") && !inherits(&m, "quorum"), "{m}");
+    let (status, _) =
+        app.api("PUT", "/api/v1/settings/alerting", Some(json!({ "policy": { "reminder_interval_s": 900 } }))).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.monitor(id).await["policy"]["reminder_interval_s"], json!(900), "it follows the default again");
 }
 
 #[tokio::test]

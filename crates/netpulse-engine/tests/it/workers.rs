@@ -358,6 +358,77 @@ async fn a_result_older_than_raw_retention_is_refused_at_the_gateway_and_the_wor
     assert_eq!(app.running.as_ref().unwrap().metrics.results_too_old.get(), 1);
 }
 
+/// A worker reporting a timing no check can take (3,000,000,000 ms would wrap negative in
+/// the stores' int4 columns) is told, per result, that it is refused and which timing; the
+/// batch's sane result is stored with its timings as sent.
+#[tokio::test]
+async fn a_result_with_a_timing_longer_than_a_day_is_refused_at_the_gateway_and_the_worker_told() {
+    let (app, tmp) = engine(&["eu"]).await;
+    let b = tmp.path().join("b-eu");
+    bundle(&b, tmp.path(), tmp.path(), "eu", "eu-1");
+    let mon = app
+        .create_monitor(json!({"name": "eu", "kind": "tcp", "host": "127.0.0.1", "port": 9, "regions": ["eu"]}))
+        .await;
+    let now = netpulse_engine::clock::now();
+    let result = |n: u128, total_ms: u32| CheckResult {
+        id: ResultId::from_parts(now.millis(), n),
+        tenant_id: netpulse_core::TenantId::from_parts(1, 2),
+        monitor_id: serde_json::from_value(json!(mon)).unwrap(),
+        region: "eu".into(),
+        worker: "eu/eu-1".into(),
+        started_at: now,
+        finished_at: now,
+        outcome: Outcome::Up,
+        timings: Timings { connect_ms: Some(12), total_ms: Some(total_ms), ..Timings::default() },
+        status_code: None,
+        error: None,
+        cert_expires_at: None,
+        provenance: Provenance::Live,
+    };
+    let (wild, sane) = (result(1, 3_000_000_000), result(2, Timings::MAX_MS));
+    let batch = ResultBatch {
+        version: WIRE_VERSION,
+        results: vec![ResultEnvelope::new(wild.clone(), now), ResultEnvelope::new(sane.clone(), now)],
+    };
+    let body = serde_json::to_value(&batch).unwrap();
+    let (status, ack) = raw(gateway(&app), &b, "/v1/results", &[("x-netpulse-wire", WIRE)], &body).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(ack["accepted"], 1, "{ack}");
+    let refused = ack["refused"].as_array().unwrap_or_else(|| panic!("refusals listed: {ack}"));
+    assert_eq!(refused.len(), 1, "{ack}");
+    assert_eq!(
+        (refused[0]["id"].as_str(), refused[0]["code"].as_str()),
+        (Some(wild.id.as_str()), Some("implausible_timing"))
+    );
+    assert!(refused[0]["message"].as_str().unwrap().contains("total_ms 3000000000"), "{ack}");
+    let stored = wait_for(10, "the sane result stored", || async {
+        results(&app, &mon).await.into_iter().find(|r| r["id"] == sane.id.as_str())
+    })
+    .await;
+    assert_eq!(stored["timings"]["total_ms"], json!(Timings::MAX_MS), "{stored}");
+
+    // The same result straight into the queue (as a node whose gateway predates the check
+    // would publish it): ingest refuses it too.
+    let running = app.running.as_ref().unwrap();
+    let tenant = running
+        .store
+        .authenticate(&netpulse_engine::clock::token_hash(crate::harness::TOKEN))
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    let (wild, later) =
+        (CheckResult { tenant_id: tenant.clone(), ..wild }, CheckResult { tenant_id: tenant, ..result(3, 40) });
+    let q = &running.results;
+    q.publish(ResultEnvelope::new(wild.clone(), now)).await.unwrap();
+    q.publish(ResultEnvelope::new(later.clone(), now)).await.unwrap();
+    wait_for(10, "the later result stored", || async {
+        results(&app, &mon).await.into_iter().find(|r| r["id"] == later.id.as_str())
+    })
+    .await;
+    assert!(results(&app, &mon).await.iter().all(|r| r["id"] != wild.id.as_str()), "the wild result is not stored");
+}
+
 #[tokio::test]
 async fn a_wire_version_mismatch_gets_409_with_a_clear_message() {
     let (app, tmp) = engine(&["eu"]).await;
