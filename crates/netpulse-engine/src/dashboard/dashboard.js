@@ -118,18 +118,15 @@
   }
 
   // The monitor page's 24 h uptime: the page counted the stored results up to its newest
-  // shown one (data-ok of data-total, monitor.rs); add each result the stream brings once.
-  // Live results (with sent_at) were stored after the page was rendered, so none is counted
-  // yet; catch-up ones (no sent_at) started after the page's newest, and may also come live
-  // right after: remembered by id. A reconnection's catch-up starts from the same point
-  // again, so only the first connection's counts.
+  // shown one (data-ok of data-total, monitor.rs); add each result the stream brings once,
+  // by id. Live results (with sent_at) were stored after the page was rendered, and catch-up
+  // ones started after the newest result shown when the stream (re)opened: none of them is
+  // counted yet, but one may come both live and in a catch-up.
   var uptime = document.getElementById("uptime-24h");
-  var opens = 0, caughtUp = {};
+  var counted = {};
   function countUptime(d) {
-    if (!uptime || !uptime.hasAttribute("data-total")) return;
-    var live = d.sent_at !== null && d.sent_at !== undefined;
-    if (live ? caughtUp[d.id] : opens > 1 || caughtUp[d.id]) return;
-    if (!live) caughtUp[d.id] = true;
+    if (!uptime || !uptime.hasAttribute("data-total") || counted[d.id]) return;
+    counted[d.id] = true;
     var ok = Number(uptime.getAttribute("data-ok")) + (d.outcome === "up" || d.outcome === "degraded" ? 1 : 0);
     var total = Number(uptime.getAttribute("data-total")) + 1;
     uptime.setAttribute("data-ok", ok);
@@ -144,6 +141,7 @@
     var lat = cell(tr, "latency");
     if (lat) lat.textContent = latency(d.latency_ms);
     if (monitor === d.monitor_id) {
+      if (d.started_ms > newest) newest = d.started_ms;
       countUptime(d);
       var body = document.querySelector("#results tbody");
       if (!body || document.getElementById("results").dataset.paged) return;
@@ -151,13 +149,18 @@
       if (d.id && body.querySelector('tr[data-result="' + d.id + '"]')) return;
       var r = el("tr", "fresh");
       if (d.id) r.setAttribute("data-result", d.id);
+      r.setAttribute("data-ms", d.started_ms);
       r.appendChild(el("td", null, d.started_at));
       var o = el("td"); o.appendChild(badge(d.outcome)); r.appendChild(o);
       r.appendChild(el("td", null, latency(d.latency_ms)));
       r.appendChild(el("td", null, d.status_code === null ? "\u2013" : d.status_code));
       r.appendChild(el("td", null, d.region));
       r.appendChild(el("td", "error", d.error || ""));
-      body.insertBefore(r, body.firstChild);
+      // Newest first: a result goes where its start puts it (a catch-up's or a slow
+      // region's may be older than rows already shown).
+      var next = body.firstElementChild;
+      while (next && Number(next.getAttribute("data-ms")) > d.started_ms) next = next.nextElementSibling;
+      body.insertBefore(r, next);
       while (body.children.length > 50) body.removeChild(body.lastChild);
     }
   }
@@ -230,20 +233,34 @@
   }
 
   // A page asks for what it missed since it was rendered (events.rs: catch-up): a monitor
-  // page for its results and state, the overview for the health changes.
+  // page for its results and state, the overview for the health changes. A monitor page
+  // resumes from the newest result it has shown: on an error the stream is closed (the
+  // browser's own reconnection would reuse the first URL, replaying what the page already
+  // shows) and reopened after a backoff (0.5 s, doubling up to 10 s) with that `since`.
   var since = (page || document.getElementById("monitors")).getAttribute("data-since");
-  var es = new EventSource("/events" + (monitor ? "?monitor=" + encodeURIComponent(monitor) +
-    (since ? "&since=" + since : "") : since ? "?since=" + since : ""));
-  es.onopen = function () { opens++; document.body.dataset.live = "connected"; };
-  es.onerror = function () { document.body.dataset.live = "reconnecting"; };
-  es.addEventListener("result", handle(onResult));
-  es.addEventListener("health", handle(onHealth));
-  es.addEventListener("incident", handle(onIncident));
-  es.addEventListener("monitor", handle(onMonitor));
-  // A region of this tenant went offline or came back: the overview's banner changes.
-  es.addEventListener("region", function () { if (!monitor) location.reload(); });
-  // Fell behind the bus: some events were dropped, so the page is stale; start over.
-  es.addEventListener("lagged", function () { location.reload(); });
+  var newest = since ? Number(since) : -Infinity;
+  var backoff = 500;
+  function connect() {
+    var from = monitor ? (newest > -Infinity ? String(newest) : null) : since;
+    var es = new EventSource("/events" + (monitor ? "?monitor=" + encodeURIComponent(monitor) +
+      (from ? "&since=" + from : "") : from ? "?since=" + from : ""));
+    es.onopen = function () { backoff = 500; document.body.dataset.live = "connected"; };
+    es.onerror = function () {
+      es.close();
+      document.body.dataset.live = "reconnecting";
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 10000);
+    };
+    es.addEventListener("result", handle(onResult));
+    es.addEventListener("health", handle(onHealth));
+    es.addEventListener("incident", handle(onIncident));
+    es.addEventListener("monitor", handle(onMonitor));
+    // A region of this tenant went offline or came back: the overview's banner changes.
+    es.addEventListener("region", function () { if (!monitor) location.reload(); });
+    // Fell behind the bus: some events were dropped, so the page is stale; start over.
+    es.addEventListener("lagged", function () { location.reload(); });
+  }
+  connect();
 
   setInterval(function () {
     document.querySelectorAll("[data-ts]").forEach(function (c) {

@@ -1,13 +1,16 @@
 //! One monitor's page: state, target and 24 h uptime, its incidents, the latency chart (a
 //! line per region), latency per region, the result table (50 per page, older pages by the
 //! store's cursor) and the badge URLs. The first page updates live (its `data-since` tells
-//! the stream where the page's results end); older pages stay put.
+//! the stream where the page's results end; a reconnecting stream resumes from the newest
+//! result shown, and rows carry `data-ms` so a streamed one goes where its start puts it);
+//! older pages stay put.
 //!
 //! The 24 h uptime figure follows the stream too, counted in the browser: the page renders the
 //! checks it counted (`data-ok`, `data-total`: the raw results started in the last 24 h up to
 //! and including the newest shown one, `since`), and dashboard.js adds each result the stream
 //! brings that the count cannot hold — the live ones (announced after the stream opened, so
-//! stored after this rendering) and the catch-up ones (started after `since`), each once by id.
+//! stored after this rendering) and the catch-up ones (started after the newest shown result
+//! when the stream opened or reopened), each once by id.
 //! No query per result or per page; the cost is that the window's start stays where it was
 //! at rendering (a page left open for hours counts from 24 h before it was rendered).
 
@@ -100,7 +103,7 @@ fn results_table(results: &[CheckResult], older: bool) -> Markup {
     html! {
         table #results data-paged=[older.then_some("1")] {
             thead { tr { th { "Started" } th { "Outcome" } th { "Latency" } th { "Status" } th { "Region" } th { "Error" } } }
-            tbody { @for r in results { tr data-result=(r.id) {
+            tbody { @for r in results { tr data-result=(r.id) data-ms=(r.started_at.millis()) {
                 td { (r.started_at) }
                 td { (badge(r.outcome.as_str())) }
                 td { (r.timings.total_ms.map_or("–".into(), |l| format!("{l} ms"))) }

@@ -4,9 +4,12 @@
 //   NP_TARGET_DOWN (POST here and the target answers 503), NP_ARTIFACTS (screenshot dir).
 // Also: the monitor page's latency chart, state badge and 24 h uptime follow the results
 // live, and an overview rendered before a health change but subscribed after it shows it.
+// A monitor page whose stream drops (a proxy resets it and refuses for 5 s) and reconnects shows the
+// results it missed once, newest first, counts them once, and resumes from its newest.
 // Exits non-zero (and the Rust test fails) on any failed expectation.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import http from "node:http";
 import assert from "node:assert/strict";
 
 const env = (k) => {
@@ -40,6 +43,28 @@ const track = (p) => {
 // The overview stays open in one tab while the monitor is created in another.
 const page = track(await context.newPage());
 const form = track(await context.newPage());
+// The monitor tab's streams go through a pass-through proxy, so the test can cut them (a
+// network blip: open streams are reset and new ones refused for a while).
+const streams = new Set();
+let cut = false;
+const proxy = http.createServer((req, res) => {
+  if (cut) return req.socket.destroy();
+  const up = http.request(new URL(req.url, base), { method: req.method, headers: req.headers }, (r) => {
+    res.writeHead(r.statusCode, r.headers);
+    r.pipe(res);
+  });
+  up.on("error", () => req.socket.destroy());
+  res.on("close", () => up.destroy());
+  streams.add(req.socket);
+  req.socket.on("close", () => streams.delete(req.socket));
+  req.pipe(up);
+});
+await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
+const proxied = `http://127.0.0.1:${proxy.address().port}`;
+await form.route("**/events*", (route) => {
+  const u = new URL(route.request().url());
+  route.continue({ url: `${proxied}${u.pathname}${u.search}` });
+});
 const api = (method, path, body) =>
   fetch(`${base}${path}`, {
     method,
@@ -138,6 +163,38 @@ try {
   const uptimeText = () => form.textContent("#uptime-24h");
   await form.waitForFunction(() => document.getElementById("uptime-24h").textContent === "100.00 %");
 
+  step("the monitor page's stream drops and reconnects: what came meanwhile appears once, in order, counted once");
+  const snapshot = () => form.evaluate(() => ({
+    rows: [...document.querySelectorAll("#results tbody tr")].map((r) => [r.dataset.result, Date.parse(r.cells[0].textContent)]),
+    total: Number(document.getElementById("uptime-24h").dataset.total),
+  }));
+  const requested = [];
+  form.on("request", (r) => { if (r.url().includes("/events")) requested.push(r.url()); });
+  const before = await snapshot();
+  const shownBefore = new Set(before.rows.map(([id]) => id));
+  const offlineAt = Date.now();
+  cut = true;
+  for (const sock of streams) sock.destroy();
+  await form.waitForSelector("body[data-live=reconnecting]");
+  await new Promise((r) => setTimeout(r, 5000)); // two or three checks happen meanwhile
+  cut = false;
+  const onlineAt = Date.now();
+  await form.waitForSelector("body[data-live=connected]");
+  await form.waitForFunction((t) => [...document.querySelectorAll("#results tbody tr")]
+    .some((r) => Date.parse(r.cells[0].textContent) > t), onlineAt);
+  const after = await snapshot();
+  const ids = after.rows.map(([id]) => id);
+  assert.equal(new Set(ids).size, ids.length, `a result is shown twice: ${ids}`);
+  for (let i = 1; i < after.rows.length; i++) {
+    assert.ok(after.rows[i - 1][1] >= after.rows[i][1], `results not newest first: ${JSON.stringify(after.rows)}`);
+  }
+  const fresh = after.rows.filter(([id]) => !shownBefore.has(id));
+  assert.ok(fresh.some(([, ms]) => ms > offlineAt && ms < onlineAt), "the results of the outage are shown");
+  assert.ok(fresh.every(([, ms]) => ms > before.rows[0][1]), "an old result reappeared");
+  assert.equal(after.total - before.total, fresh.length, "each result shown is counted once in the 24 h uptime");
+  const resumed = requested.map((u) => new URL(u).searchParams.get("since")).pop();
+  assert.ok(Number(resumed) >= before.rows[0][1], `the reconnection resumed from ${resumed}, not the newest shown`);
+
   step("an overview rendered while up, subscribed only after the monitor went down, shows it down");
   const late = track(await context.newPage());
   let subscribe;
@@ -221,4 +278,6 @@ try {
   process.exitCode = 1;
 } finally {
   await browser.close();
+  proxy.closeAllConnections();
+  proxy.close();
 }

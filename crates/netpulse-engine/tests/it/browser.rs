@@ -3,7 +3,8 @@
 //! watches its first result arrive live in another tab, stops the target and watches the
 //! incident appear, all without reload (the monitor page's latency chart, state badge and
 //! 24 h uptime following the results; an overview whose stream is held back until after
-//! the monitor went down catching up on connect), then opens a public status page and checks that no
+//! the monitor went down catching up on connect; a monitor page whose stream a proxy cuts for
+//! 5 s showing what came meanwhile once, newest first, counted once), then opens a public status page and checks that no
 //! private value planted in the fixtures appears in its HTML or JSON. This test starts the
 //! real engine and the target, runs the script with `node`, and fails when it fails.
 //! Screenshots go to `target/browser-artifacts/`.
