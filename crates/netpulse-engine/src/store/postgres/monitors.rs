@@ -199,12 +199,8 @@ fn monitor_view(r: &Row) -> StoreResult<MonitorView> {
     let health: Option<String> = r.try_get(6)?;
     let status = MonitorStatus {
         health: health.and_then(|h| serde_json::from_value(serde_json::Value::String(h)).ok()).unwrap_or_default(),
-        last_checked_at: r.try_get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
-        last_outcome: r.try_get::<_, Option<String>>(8)?.and_then(|o| Outcome::parse(&o)),
-        last_latency_ms: r.try_get::<_, Option<i32>>(9)?.map(|v| v as u32),
-        last_error: r.try_get(10)?,
-        last_success_at: r.try_get::<_, Option<i64>>(11)?.map(Timestamp::from_millis),
         open_incident: r.try_get::<_, Option<String>>(12)?.map(IncidentId::from_trusted),
+        ..super::state::status_of(r, 7)?
     };
     Ok(MonitorView { record, status })
 }

@@ -190,7 +190,7 @@ pub async fn load_states(tx: &Transaction<'_>, wanted: &[&MonitorId]) -> StoreRe
 
 /// The displayed status from `last_checked_at, last_outcome, last_latency_ms, last_error,
 /// last_success_at` starting at column `at`.
-fn status_of(r: &Row, at: usize) -> StoreResult<MonitorStatus> {
+pub(super) fn status_of(r: &Row, at: usize) -> StoreResult<MonitorStatus> {
     Ok(MonitorStatus {
         last_checked_at: r.try_get::<_, Option<i64>>(at)?.map(Timestamp::from_millis),
         last_outcome: r.try_get::<_, Option<String>>(at + 1)?.and_then(|o| Outcome::parse(&o)),
