@@ -182,15 +182,20 @@ pub struct BuiltFacts {
 }
 
 impl Hot {
-    /// The facts for these inputs, built anew only when they differ from the last ones.
-    pub fn facts(&mut self, m: &MonitorId, inputs: &FactInputs) -> &MonitorFacts {
+    /// What stepping the monitor takes: its facts for these inputs (built anew only when they
+    /// differ from the last ones), and its state and status to move.
+    pub fn parts(
+        &mut self,
+        m: &MonitorId,
+        inputs: &FactInputs,
+    ) -> (&MonitorFacts, &mut MonitorState, &mut MonitorStatus) {
         let (channels, parent) = (inputs.channels(&self.tenant), inputs.parent(&self.tenant, &self.draft));
-        let current = self.facts.as_ref().is_some_and(|b| b.channels == channels && b.parent == parent);
-        if !current {
-            let facts = inputs.facts(m, &self.tenant, &self.draft);
-            self.facts = Some(BuiltFacts { facts, channels: channels.to_vec(), parent });
-        }
-        &self.facts.as_ref().expect("facts just built").facts
+        let built = match self.facts.take() {
+            Some(b) if b.channels == channels && b.parent == parent => b,
+            _ => BuiltFacts { facts: inputs.facts(m, &self.tenant, &self.draft), channels: channels.to_vec(), parent },
+        };
+        let built = self.facts.insert(built);
+        (&built.facts, &mut self.state, &mut self.status)
     }
 
     /// Whether the row must be written although the state behaves like the stored one.

@@ -87,9 +87,7 @@ pub async fn ingest(
     let mut dirty: Vec<&MonitorId> = Vec::new();
     for (m, results) in &fresh {
         let Some(h) = hot.get_mut(*m) else { continue };
-        h.facts(m, &inputs);
-        let Hot { facts: Some(built), state, status, .. } = &mut **h else { unreachable!("facts just built") };
-        let f = &built.facts;
+        let (f, state, status) = h.parts(m, &inputs);
         let observations: Vec<Observation> = results.iter().map(|r| Observation::of_result(r)).collect();
         let before = state.health;
         let p = plan(f, state.clone(), &observations);
