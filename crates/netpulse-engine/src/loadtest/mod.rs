@@ -231,11 +231,9 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
         worker_metrics.push(metrics);
         workers.push(ingest);
     }
-    let mut workers: Vec<_> = workers.into_iter().map(Some).collect();
-    let spawn_workers = |workers: &mut Vec<Option<Ingest>>| {
-        workers
-            .iter_mut()
-            .filter_map(Option::take)
+    let spawn_workers = |workers: &mut Vec<Ingest>| {
+        std::mem::take(workers)
+            .into_iter()
             .map(|w| tokio::spawn(w.run(stop_rx.clone(), Duration::from_secs(10))))
             .collect::<Vec<_>>()
     };
