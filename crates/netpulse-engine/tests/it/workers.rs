@@ -311,6 +311,48 @@ async fn a_worker_claiming_another_region_gets_only_its_certificates_region() {
     );
 }
 
+/// An up result of worker `eu/eu-1` for monitor `mon` (its id as the API shows it),
+/// started at `at`.
+fn eu_result(mon: &str, at: netpulse_core::Timestamp, n: u128, timings: Timings) -> CheckResult {
+    CheckResult {
+        id: ResultId::from_parts(at.millis(), n),
+        tenant_id: netpulse_core::TenantId::from_parts(1, 2),
+        monitor_id: serde_json::from_value(json!(mon)).unwrap(),
+        region: "eu".into(),
+        worker: "eu/eu-1".into(),
+        started_at: at,
+        finished_at: at,
+        outcome: Outcome::Up,
+        timings,
+        status_code: None,
+        error: None,
+        cert_expires_at: None,
+        provenance: Provenance::Live,
+    }
+}
+
+/// Post `results` as one batch through the gateway as the worker of bundle `b`; the gateway
+/// must accept all but one and list that one as refused. Returns the ack and the refusal.
+async fn post_refusing_one(
+    app: &TestApp,
+    b: &Path,
+    now: netpulse_core::Timestamp,
+    results: &[&CheckResult],
+) -> (Value, Value) {
+    let batch = ResultBatch {
+        version: WIRE_VERSION,
+        results: results.iter().map(|r| ResultEnvelope::new((*r).clone(), now)).collect(),
+    };
+    let body = serde_json::to_value(&batch).unwrap();
+    let (status, ack) = raw(gateway(app), b, "/v1/results", &[("x-netpulse-wire", WIRE)], &body).await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(ack["accepted"], results.len() - 1, "{ack}");
+    let refused = ack["refused"].as_array().unwrap_or_else(|| panic!("refusals listed: {ack}"));
+    assert_eq!(refused.len(), 1, "{ack}");
+    let refusal = refused[0].clone();
+    (ack, refusal)
+}
+
 /// A worker delivering a result older than the raw-retention horizon (say, after 40 days
 /// offline) is told, per result, that it is refused as too old; the batch's other results are
 /// stored and the worker may forget the whole batch.
@@ -323,34 +365,11 @@ async fn a_result_older_than_raw_retention_is_refused_at_the_gateway_and_the_wor
         .create_monitor(json!({"name": "eu", "kind": "tcp", "host": "127.0.0.1", "port": 9, "regions": ["eu"]}))
         .await;
     let now = netpulse_engine::clock::now();
-    let result = |at: netpulse_core::Timestamp, n: u128| CheckResult {
-        id: ResultId::from_parts(at.millis(), n),
-        tenant_id: netpulse_core::TenantId::from_parts(1, 2),
-        monitor_id: serde_json::from_value(json!(mon)).unwrap(),
-        region: "eu".into(),
-        worker: "eu/eu-1".into(),
-        started_at: at,
-        finished_at: at,
-        outcome: Outcome::Up,
-        timings: Timings::default(),
-        status_code: None,
-        error: None,
-        cert_expires_at: None,
-        provenance: Provenance::Live,
-    };
+    let result = |at: netpulse_core::Timestamp, n: u128| eu_result(&mon, at, n, Timings::default());
     let (old, fresh) = (result(now.minus_ms(40 * 86_400_000), 1), result(now, 2));
-    let batch = ResultBatch {
-        version: WIRE_VERSION,
-        results: vec![ResultEnvelope::new(old.clone(), now), ResultEnvelope::new(fresh.clone(), now)],
-    };
-    let body = serde_json::to_value(&batch).unwrap();
-    let (status, ack) = raw(gateway(&app), &b, "/v1/results", &[("x-netpulse-wire", WIRE)], &body).await;
-    assert_eq!(status, 200, "{ack}");
-    assert_eq!(ack["accepted"], 1, "{ack}");
-    let refused = ack["refused"].as_array().unwrap_or_else(|| panic!("refusals listed: {ack}"));
-    assert_eq!(refused.len(), 1, "{ack}");
-    assert_eq!((refused[0]["id"].as_str(), refused[0]["code"].as_str()), (Some(old.id.as_str()), Some("too_old")));
-    assert!(refused[0]["message"].as_str().unwrap().contains("raw-retention horizon"), "{ack}");
+    let (ack, refused) = post_refusing_one(&app, &b, now, &[&old, &fresh]).await;
+    assert_eq!((refused["id"].as_str(), refused["code"].as_str()), (Some(old.id.as_str()), Some("too_old")));
+    assert!(refused["message"].as_str().unwrap().contains("raw-retention horizon"), "{ack}");
     wait_for(10, "the fresh result stored", || async {
         results(&app, &mon).await.into_iter().find(|r| r["id"] == fresh.id.as_str())
     })
@@ -370,37 +389,16 @@ async fn a_result_with_a_timing_longer_than_a_day_is_refused_at_the_gateway_and_
         .create_monitor(json!({"name": "eu", "kind": "tcp", "host": "127.0.0.1", "port": 9, "regions": ["eu"]}))
         .await;
     let now = netpulse_engine::clock::now();
-    let result = |n: u128, total_ms: u32| CheckResult {
-        id: ResultId::from_parts(now.millis(), n),
-        tenant_id: netpulse_core::TenantId::from_parts(1, 2),
-        monitor_id: serde_json::from_value(json!(mon)).unwrap(),
-        region: "eu".into(),
-        worker: "eu/eu-1".into(),
-        started_at: now,
-        finished_at: now,
-        outcome: Outcome::Up,
-        timings: Timings { connect_ms: Some(12), total_ms: Some(total_ms), ..Timings::default() },
-        status_code: None,
-        error: None,
-        cert_expires_at: None,
-        provenance: Provenance::Live,
+    let result = |n: u128, total_ms: u32| {
+        eu_result(&mon, now, n, Timings { connect_ms: Some(12), total_ms: Some(total_ms), ..Timings::default() })
     };
     let (wild, sane) = (result(1, 3_000_000_000), result(2, Timings::MAX_MS));
-    let batch = ResultBatch {
-        version: WIRE_VERSION,
-        results: vec![ResultEnvelope::new(wild.clone(), now), ResultEnvelope::new(sane.clone(), now)],
-    };
-    let body = serde_json::to_value(&batch).unwrap();
-    let (status, ack) = raw(gateway(&app), &b, "/v1/results", &[("x-netpulse-wire", WIRE)], &body).await;
-    assert_eq!(status, 200, "{ack}");
-    assert_eq!(ack["accepted"], 1, "{ack}");
-    let refused = ack["refused"].as_array().unwrap_or_else(|| panic!("refusals listed: {ack}"));
-    assert_eq!(refused.len(), 1, "{ack}");
+    let (ack, refused) = post_refusing_one(&app, &b, now, &[&wild, &sane]).await;
     assert_eq!(
-        (refused[0]["id"].as_str(), refused[0]["code"].as_str()),
+        (refused["id"].as_str(), refused["code"].as_str()),
         (Some(wild.id.as_str()), Some("implausible_timing"))
     );
-    assert!(refused[0]["message"].as_str().unwrap().contains("total_ms 3000000000"), "{ack}");
+    assert!(refused["message"].as_str().unwrap().contains("total_ms 3000000000"), "{ack}");
     let stored = wait_for(10, "the sane result stored", || async {
         results(&app, &mon).await.into_iter().find(|r| r["id"] == sane.id.as_str())
     })
