@@ -43,7 +43,7 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # - lifecycle's check-config tests run the CLI, which opens no store or queue.
 # ~4-5 min on 2 shared cores.
 NETPULSE_TEST_DB=pgbouncer NETPULSE_TEST_QUEUE=redis cargo nextest run -p netpulse-engine --no-fail-fast \
-    -E 'binary(it) - test(/^store::/) - test(/^queue::/) - test(/^faults::/) - test(/^cluster::/) - test(/^fanout::/)
+    -E 'binary(it) - test(/^queue::/) - test(/^faults::/) - test(/^cluster::/) - test(/^fanout::/)
         - test(/^simulate::/) - test(/^workers::durable::/) - test(/^lifecycle::check_config_/)
         - test(/^lifecycle::secrets_are_not_printed_by_check_config$/)' "$@"
 

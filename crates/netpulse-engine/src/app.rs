@@ -5,7 +5,6 @@
 
 use crate::alerts::{self, Dispatcher};
 use crate::api::{self, AppState};
-use crate::clock;
 use crate::config::{Config, StorageBackend};
 use crate::gateway::{fleet::Fleet, Gateway};
 use crate::ingest::Ingest;
@@ -17,16 +16,17 @@ use crate::queue::ResultQueue;
 use crate::region_router::RegionRouter;
 use crate::roles::Role;
 use crate::scheduler::Scheduler;
-use crate::store::postgres::{self, PgStore};
-use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
 use anyhow::Context;
 use netpulse_checker::guard::SsrfGuard;
 use netpulse_checker::http::HttpClient;
 use netpulse_checker::probe::ProbeContext;
 use netpulse_checker::resolver::Resolver;
+use netpulse_store::clock;
+use netpulse_store::postgres::{self, PgStore};
+use netpulse_store::sqlite::SqliteStore;
+use netpulse_store::Store;
 use std::net::SocketAddr;
-use std::path::Path;
+
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
@@ -79,30 +79,18 @@ async fn bootstrap(store: &dyn Store, config: &Config) -> anyhow::Result<Option<
     if !created {
         return Ok(None);
     }
-    write_secret_file(&config.storage.data_dir.join("admin-token"), &token)?;
+    netpulse_store::write_secret_file(&config.storage.data_dir.join("admin-token"), &token)?;
     Ok(Some(token))
-}
-
-pub fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(f, "{secret}")?;
-    Ok(())
 }
 
 /// Open the configured store; for PostgreSQL, migrate first when `migrate_on_start` is set.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     match config.storage.backend {
-        StorageBackend::Sqlite => Ok(Arc::new(
-            SqliteStore::open(&config.database_path())
-                .with_context(|| format!("cannot open the database at {}", config.database_path().display()))?,
-        )),
+        StorageBackend::Sqlite => {
+            Ok(Arc::new(SqliteStore::open(&config.storage.database_path()).with_context(|| {
+                format!("cannot open the database at {}", config.storage.database_path().display())
+            })?))
+        }
         StorageBackend::Postgres => {
             let pg = &config.storage.postgres;
             std::fs::create_dir_all(&config.storage.data_dir)
@@ -122,9 +110,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn migrate(config: &Config) -> anyhow::Result<String> {
     match config.storage.backend {
         StorageBackend::Sqlite => {
-            SqliteStore::open(&config.database_path())
-                .with_context(|| format!("cannot open the database at {}", config.database_path().display()))?;
-            Ok(format!("database {} is up to date", config.database_path().display()))
+            SqliteStore::open(&config.storage.database_path())
+                .with_context(|| format!("cannot open the database at {}", config.storage.database_path().display()))?;
+            Ok(format!("database {} is up to date", config.storage.database_path().display()))
         }
         StorageBackend::Postgres => {
             let version = postgres::schema::migrate(config.storage.postgres.migrate_url()).await?;
@@ -143,7 +131,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     }
     if config.accounts.demo {
         // After `bootstrap`, so the bootstrap organisation stays the oldest tenant.
-        let seeded = crate::demo::seed::seed(store.as_ref(), &config.monitors.local_region, clock::now()).await;
+        let seeded =
+            netpulse_store::demo::seed::seed(store.as_ref(), &config.monitors.local_region, clock::now()).await;
         seeded.context("cannot seed the demo organisation (accounts.demo)")?;
     }
     tokio::spawn(crate::accounts::password::warm_up());

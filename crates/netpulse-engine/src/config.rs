@@ -7,11 +7,13 @@
 //! print.
 
 use netpulse_checker::guard::IpCidr;
+pub use netpulse_store::config::{PostgresConfig, StorageBackend, StorageConfig};
+pub use netpulse_store::{DatabaseUrl, Secret};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const DEFAULTS: &str = include_str!("default-config.toml");
 
@@ -56,73 +58,6 @@ pub struct HttpConfig {
     /// How long a public status page's reading is served before the store is read again
     /// (seconds; 0 = read on every request). Changes made on this node show at once.
     pub status_page_cache_s: u64,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StorageConfig {
-    pub backend: StorageBackend,
-    pub data_dir: PathBuf,
-    pub postgres: PostgresConfig,
-}
-
-/// Which store holds the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StorageBackend {
-    /// The embedded SQLite file in `storage.data_dir`.
-    Sqlite,
-    /// PostgreSQL, normally through PgBouncer in transaction mode (`storage.postgres`).
-    Postgres,
-}
-
-/// The PostgreSQL store: `url` is the pooled address the engine works through (PgBouncer),
-/// `migrate_url` a direct one for migrations (empty = `url`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostgresConfig {
-    pub url: DatabaseUrl,
-    pub migrate_url: DatabaseUrl,
-    pub pool_size: usize,
-    pub migrate_on_start: bool,
-}
-
-impl PostgresConfig {
-    /// The URL migrations use: `migrate_url`, or `url` when that is empty.
-    pub fn migrate_url(&self) -> &str {
-        if self.migrate_url.expose().is_empty() {
-            self.url.expose()
-        } else {
-            self.migrate_url.expose()
-        }
-    }
-}
-
-/// A database URL; `Debug` hides its password (`postgres://user:***@host/db`).
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct DatabaseUrl(String);
-
-impl DatabaseUrl {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match url::Url::parse(&self.0) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some("***"));
-                write!(f, "{:?}", u.as_str())
-            }
-            Ok(_) => write!(f, "{:?}", self.0),
-            Err(_) if self.0.is_empty() => f.write_str("\"\""),
-            Err(_) => f.write_str("[unparsable URL, redacted]"),
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -241,25 +176,6 @@ pub struct LogConfig {
     pub format: String,
 }
 
-/// A secret value: `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 /// A configuration problem, naming the key, where it was set and the fix.
 #[derive(Debug, thiserror::Error)]
 #[error("config error: {key}: {message} (set in {source_name})")]
@@ -367,7 +283,7 @@ impl Config {
             return Err(("alerts.retry_base_ms", "must be between 100 and 3600000".into()));
         }
         self.retention.validate()?;
-        self.validate_postgres()?;
+        self.storage.validate()?;
         self.queue.validate()?;
         crate::roles::validate(self)?;
         for r in &self.gateway.regions {
@@ -431,32 +347,6 @@ impl Config {
         Ok(())
     }
 
-    fn validate_postgres(&self) -> Result<(), (&'static str, String)> {
-        let pg = &self.storage.postgres;
-        if !(1..=1_000).contains(&pg.pool_size) {
-            return Err(("storage.postgres.pool_size", "must be between 1 and 1000".into()));
-        }
-        let postgres_url = |key: &'static str, v: &str| match url::Url::parse(v) {
-            Ok(u) if ["postgres", "postgresql"].contains(&u.scheme()) => Ok(()),
-            _ => Err((key, "must be a URL like postgres://netpulse@127.0.0.1:6432/netpulse".to_owned())),
-        };
-        if self.storage.backend == StorageBackend::Postgres && pg.url.expose().is_empty() {
-            return Err((
-                "storage.postgres.url",
-                "storage.backend = \"postgres\" requires storage.postgres.url, \
-                 e.g. postgres://netpulse@127.0.0.1:6432/netpulse (PgBouncer)"
-                    .into(),
-            ));
-        }
-        if !pg.url.expose().is_empty() {
-            postgres_url("storage.postgres.url", pg.url.expose())?;
-        }
-        if !pg.migrate_url.expose().is_empty() {
-            postgres_url("storage.postgres.migrate_url", pg.migrate_url.expose())?;
-        }
-        Ok(())
-    }
-
     pub fn ssrf_allow(&self) -> Vec<IpCidr> {
         self.ssrf.allow.iter().filter_map(|a| a.parse().ok()).collect()
     }
@@ -468,10 +358,6 @@ impl Config {
         } else {
             self.http.public_url.trim_end_matches('/').to_owned()
         }
-    }
-
-    pub fn database_path(&self) -> PathBuf {
-        self.storage.data_dir.join("netpulse.db")
     }
 }
 

@@ -12,16 +12,16 @@
 //! After each commit it publishes the state changes on the live bus; while
 //! someone watches the dashboard it lingers at most [`LIVE_LINGER`] for a batch to fill.
 
-use crate::clock;
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
 use crate::queue::durable::CommitWatch;
 use crate::queue::{Batch, ResultQueue};
 use crate::retention::RetentionConfig;
 use crate::scheduler::Progress;
-use crate::store::{IngestReport, QuarantinedResult, Store, StoreError, StoreResult};
 use netpulse_core::CheckResult;
 use netpulse_core::MonitorId;
+use netpulse_store::clock;
+use netpulse_store::{IngestReport, QuarantinedResult, Store, StoreError, StoreResult};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -214,7 +214,7 @@ impl Ingest {
 
     /// Announce the state changes this batch committed (results themselves were announced
     /// when the queue accepted them: see `queue::announcing`).
-    fn publish_live(&self, report: &crate::store::IngestReport) {
+    fn publish_live(&self, report: &netpulse_store::IngestReport) {
         if !self.live.wants_events() {
             return;
         }

@@ -10,8 +10,8 @@
 //! 10 s after its last renewal; the others try every 3 s, so one takes over within ~13 s
 //! (at once after a graceful stop, which releases the lease).
 
-use crate::store::Store;
 use netpulse_core::Timestamp;
+use netpulse_store::Store;
 use std::sync::{Arc, Mutex};
 
 /// How long a lease lasts without renewal.
@@ -87,7 +87,7 @@ impl Lease {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::SqliteStore;
+    use netpulse_store::sqlite::SqliteStore;
 
     #[tokio::test]
     async fn lease_roles_one_holder_until_expiry_then_takeover() {

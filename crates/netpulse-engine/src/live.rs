@@ -18,8 +18,8 @@
 //! delivers theirs here with [`LiveBus::deliver_remote`] (never relayed again). The embedded
 //! mode's bus has no relay and no Redis dependency.
 
-use crate::store::plan::LiveChange;
 use netpulse_core::{CheckResult, MonitorId, TenantId, Timestamp};
+use netpulse_store::plan::LiveChange;
 use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -124,7 +124,7 @@ impl LiveBus {
     }
 
     /// A monitor was created (the overview adds its row, still "never" checked).
-    pub fn monitor_created(&self, m: &crate::store::MonitorRecord) {
+    pub fn monitor_created(&self, m: &netpulse_store::MonitorRecord) {
         if !self.wants_events() {
             return;
         }

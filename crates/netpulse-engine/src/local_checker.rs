@@ -1,11 +1,11 @@
 //! The in-process checker for the engine's own region: runs probe jobs from the scheduler
 //! with bounded concurrency and publishes their results to the result queue.
 
-use crate::clock;
 use crate::metrics::Metrics;
 use crate::queue::ResultQueue;
 use netpulse_checker::probe::{run_check, ProbeContext};
 use netpulse_core::wire::{CheckJob, ResultEnvelope};
+use netpulse_store::clock;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};

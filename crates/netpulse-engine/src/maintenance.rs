@@ -1,9 +1,9 @@
 //! The maintenance clock: every second, starts and ends the maintenance windows that are due
 //! (`Store::advance_maintenance`, one transaction per pass, safe on several nodes).
 
-use crate::clock;
 use crate::scheduler::Progress;
-use crate::store::Store;
+use netpulse_store::clock;
+use netpulse_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;

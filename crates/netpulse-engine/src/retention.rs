@@ -10,11 +10,11 @@
 //! ([`RetentionConfig::window`]), and the gateway and ingest refuse results that started
 //! before the raw horizon ([`RetentionConfig::accepts_from`]) so none is counted twice.
 
-use crate::clock;
 use crate::scheduler::Progress;
-use crate::store::{RetentionPass, Store, StoreResult};
 use netpulse_core::retention::{Horizons, RetentionDays, UptimeWindow};
 use netpulse_core::Timestamp;
+use netpulse_store::clock;
+use netpulse_store::{RetentionPass, Store, StoreResult};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,15 +8,15 @@
 //! 20 ms, dispatching everything due by then: dispatch lag stays well under 50 ms while a
 //! busy engine does not wake for every single check.
 
-use crate::clock;
 use crate::metrics::Metrics;
 use crate::queue::ResultQueue;
 use crate::region_router::{RegionRouter, RouteError};
-use crate::store::{MonitorRecord, Store};
 use netpulse_core::monitor::CheckSpec;
 use netpulse_core::schedule::next_due;
 use netpulse_core::wire::{CheckJob, ResultEnvelope};
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, Timestamp, Timings};
+use netpulse_store::clock;
+use netpulse_store::{MonitorRecord, Store};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -97,12 +97,12 @@ impl Scheduler {
     }
 
     /// Reload the monitor set, keeping each unchanged monitor's next due time.
-    pub async fn reload(&mut self, now: Timestamp) -> Result<(), crate::store::StoreError> {
+    pub async fn reload(&mut self, now: Timestamp) -> Result<(), netpulse_store::StoreError> {
         let monitors = self.store.schedulable_monitors().await?;
         let mut entries = HashMap::with_capacity(monitors.len());
         self.heap.clear();
         // The demo organisation's results are seeded, never checked.
-        for m in monitors.into_iter().filter(|m| !crate::demo::is_demo(&m.tenant_id)) {
+        for m in monitors.into_iter().filter(|m| !netpulse_store::demo::is_demo(&m.tenant_id)) {
             let rec = m.record;
             let keep = self.entries.remove(&rec.id).filter(|e| e.record.draft.interval == rec.draft.interval);
             let next = keep.map_or_else(|| next_due(&rec.id, rec.draft.interval, now), |e| e.next);

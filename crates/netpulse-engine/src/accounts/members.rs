@@ -7,22 +7,22 @@
 //! invited role; `GET /api/v1/auth/organisations` and `POST /api/v1/auth/switch` move the
 //! session between the user's organisations (the API and the dashboard follow the
 //! session's current one); `POST /api/v1/auth/leave` takes the signed-in person out of the
-//! session's organisation (anyone but the last owner, [`crate::store::check_leave`]).
+//! session's organisation (anyone but the last owner, [`netpulse_store::check_leave`]).
 
 use super::{mail, parse_email};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::input::{parse_field, JsonBody};
 use crate::api::{audience, AppState, Caller, Via};
-use crate::clock;
-use crate::store::{
-    check_leave, Invitation, InvitationState, InvitationUse, LeaveOutcome, MemberChange, MemberChangeOutcome,
-    MemberRefusal, Role,
-};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use netpulse_core::{TenantId, UserId};
+use netpulse_store::clock;
+use netpulse_store::{
+    check_leave, Invitation, InvitationState, InvitationUse, LeaveOutcome, MemberChange, MemberChangeOutcome,
+    MemberRefusal, Role,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -257,7 +257,7 @@ pub async fn member_of(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Use
 }
 
 /// Change the membership of `user` in the caller's organisation (the API and the members
-/// page), under the owner rules of [`crate::store::check_member_change`].
+/// page), under the owner rules of [`netpulse_store::check_member_change`].
 pub async fn change_member(s: &AppState, caller: &Caller, user: &UserId, change: MemberChange) -> ApiResult<()> {
     caller.require_admin()?;
     if let MemberChange::SetRole(role) = change {

@@ -18,14 +18,14 @@ pub mod tokens;
 
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::{AppState, Caller};
-use crate::clock;
-use crate::store::{EmailPurpose, EmailTokenUse, NewAccount, NewSession, Role, StoreError, UserRecord};
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use netpulse_core::{TenantId, UserId};
+use netpulse_store::clock;
+use netpulse_store::{EmailPurpose, EmailTokenUse, NewAccount, NewSession, Role, StoreError, UserRecord};
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -167,7 +167,7 @@ pub(crate) async fn send_verification(s: &AppState, user: &UserId, email: &str) 
 
 /// Create the owner account from `NETPULSE_ADMIN_EMAIL`/`NETPULSE_ADMIN_PASSWORD` on an
 /// install that has no users yet (it joins the bootstrap tenant, already verified).
-pub async fn bootstrap_owner(store: &dyn crate::store::Store, email: &str, pass: &str) -> anyhow::Result<()> {
+pub async fn bootstrap_owner(store: &dyn netpulse_store::Store, email: &str, pass: &str) -> anyhow::Result<()> {
     let email = parse_email(email).map_err(|e| anyhow::anyhow!("NETPULSE_ADMIN_EMAIL: {}", e.message))?;
     parse_password(pass).map_err(|e| anyhow::anyhow!("NETPULSE_ADMIN_PASSWORD: {}", e.message))?;
     if store.user_by_email(&email).await?.is_some() {

@@ -15,7 +15,7 @@ fn argon2() -> Argon2<'static> {
 }
 
 fn salt() -> SaltString {
-    let bytes = crate::clock::random_u128().to_le_bytes();
+    let bytes = netpulse_store::clock::random_u128().to_le_bytes();
     SaltString::encode_b64(&bytes).expect("16 bytes make a valid salt")
 }
 
@@ -31,7 +31,7 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
 /// A hash of a random password, verified against when the account does not exist.
 fn dummy() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash_blocking(&crate::clock::secret_token("dummy_")))
+    DUMMY.get_or_init(|| hash_blocking(&netpulse_store::clock::secret_token("dummy_")))
 }
 
 pub async fn hash(password: String) -> String {

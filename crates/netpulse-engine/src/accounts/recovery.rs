@@ -10,12 +10,12 @@ use super::{mail, parse_email, parse_password, password, rate_limited_for, Clien
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::input::{parse_field, JsonBody};
 use crate::api::{AppState, Caller, Via};
-use crate::clock;
-use crate::store::{EmailPurpose, EmailTokenUse};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use netpulse_store::clock;
+use netpulse_store::{EmailPurpose, EmailTokenUse};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Instant;

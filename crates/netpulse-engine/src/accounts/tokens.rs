@@ -8,13 +8,13 @@
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::AppState;
 use crate::api::{path_id, Caller, Via};
-use crate::clock;
-use crate::store::{Role, Scope, TokenRecord};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use netpulse_core::TokenId;
+use netpulse_store::clock;
+use netpulse_store::{Role, Scope, TokenRecord};
 use serde::Deserialize;
 use serde_json::json;
 

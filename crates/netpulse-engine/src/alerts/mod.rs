@@ -11,7 +11,7 @@
 //! receiver's `Retry-After`, whichever is later; or failed for good (a 4xx other than
 //! 408/425/429, or `alerts.max_attempts` reached). Each row's dedup key is unique per channel,
 //! so a transition is queued once however often its result is redelivered. Before claiming,
-//! each pass runs the [`timers`] sweep, so reminders and escalation fall due on time.
+//! each pass runs the [`netpulse_store::timers`] sweep, so reminders and escalation fall due on time.
 
 pub mod discord;
 pub mod email;
@@ -22,17 +22,16 @@ pub mod slack;
 pub mod smtp;
 pub mod storm;
 pub mod teams;
-pub mod timers;
 pub mod webhook;
 
-use crate::clock;
 use crate::config::SmtpConfig;
 use crate::metrics::Metrics;
 use crate::scheduler::Progress;
-use crate::store::{ChannelKind, ChannelRecord, Delivery, OutboxItem, Store};
 use netpulse_checker::http::HttpClient;
 use netpulse_core::alert::AlertEvent;
 use netpulse_core::Timestamp;
+use netpulse_store::clock;
+use netpulse_store::{ChannelKind, ChannelRecord, Delivery, OutboxItem, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -154,7 +153,7 @@ impl Dispatcher {
             }
         }
         let now = clock::now();
-        if let Err(e) = timers::sweep(&*self.store, now).await {
+        if let Err(e) = netpulse_store::timers::sweep(&*self.store, now).await {
             tracing::warn!(error = %e, "cannot sweep reminder and escalation timers; will retry");
         }
         if let Err(e) = storm::settle(&*self.store, now, &self.storm).await {

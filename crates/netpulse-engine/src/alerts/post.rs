@@ -7,9 +7,9 @@
 //! (a receiver that moved must be reconfigured), and only a little of the answer is read.
 
 use super::Attempt;
-use crate::clock;
 use netpulse_checker::http::{HttpClient, HttpRequest, HttpResponse};
 use netpulse_checker::HttpError;
+use netpulse_store::clock;
 use std::time::Duration;
 
 /// `POST body` to `url` with `headers` (a JSON content type is added) and classify the answer.

@@ -8,14 +8,14 @@
 //! it goes out once). [`settle`] ends storms that have gone quiet. Both run only while the
 //! dispatcher holds the `alerts` lease, so with several engine nodes one node decides.
 
-use crate::store::{OutboxItem, Store, StoreResult};
 use netpulse_core::alert::{AlertEvent, AlertKind};
 use netpulse_core::storm::{self, Announcement, Notice, StormPolicy};
 use netpulse_core::{ChannelId, TenantId, Timestamp};
+use netpulse_store::{OutboxItem, Store, StoreResult};
 use std::collections::BTreeMap;
 
 /// The claimed `items` that are still to be sent on their own; the rest are grouped. Each
-/// tenant's storm control is its own setting ([`crate::store::AlertingDefaults::storm`]),
+/// tenant's storm control is its own setting ([`netpulse_store::AlertingDefaults::storm`]),
 /// `engine` (the `[alerts]` config) where it sets none.
 pub async fn screen(
     store: &dyn Store,

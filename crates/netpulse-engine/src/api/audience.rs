@@ -28,8 +28,8 @@ pub enum Audience {
 pub const HIDDEN: &str = "[hidden]";
 
 impl Audience {
-    pub fn of(role: crate::store::Role, demo: bool) -> Self {
-        if demo || role < crate::store::Role::Member {
+    pub fn of(role: netpulse_store::Role, demo: bool) -> Self {
+        if demo || role < netpulse_store::Role::Member {
             Audience::Restricted
         } else {
             Audience::Trusted
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn viewers_and_the_demo_are_restricted() {
-        use crate::store::Role;
+        use netpulse_store::Role;
         assert_eq!(Audience::of(Role::Viewer, false), Audience::Restricted);
         assert_eq!(Audience::of(Role::Owner, true), Audience::Restricted);
         assert_eq!(Audience::of(Role::Member, false), Audience::Trusted);

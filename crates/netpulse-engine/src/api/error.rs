@@ -1,11 +1,11 @@
 //! The one API error shape, `{"error": {"code", "message", "field"?}}`, and the single place
 //! where typed errors become HTTP status codes.
 
-use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use netpulse_core::monitor::FieldError;
+use netpulse_store::StoreError;
 use serde_json::json;
 
 /// An error answered by the API.

@@ -2,12 +2,12 @@
 
 use super::error::{ApiError, ApiResult};
 use super::{path_id, AppState, Caller};
-use crate::clock;
-use crate::store::{IncidentCommand, IncidentFilter, IncidentRecord};
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::{IncidentId, MonitorId, Timestamp};
+use netpulse_store::clock;
+use netpulse_store::{IncidentCommand, IncidentFilter, IncidentRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -6,13 +6,13 @@ use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::monitors::parse_time;
 use super::{AppState, Caller};
-use crate::clock;
-use crate::store::MaintenanceWindow;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::MonitorId;
+use netpulse_store::clock;
+use netpulse_store::MaintenanceWindow;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

@@ -20,12 +20,12 @@ use crate::alerts;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::queue::ResultQueue;
-use crate::store::{Role, Scope, Store, TokenAuth};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
+use netpulse_store::{Role, Scope, Store, TokenAuth};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -118,11 +118,11 @@ impl Caller {
     }
     /// Which results this caller's uptime figures count: the demo visitor reading the demo
     /// organisation sees its sample (`demo`) results; everyone else, live evidence only.
-    pub fn evidence(&self) -> crate::store::Evidence {
-        if self.is_demo() && crate::demo::is_demo(self.tenant()) {
-            crate::store::Evidence::Demo
+    pub fn evidence(&self) -> netpulse_store::Evidence {
+        if self.is_demo() && netpulse_store::demo::is_demo(self.tenant()) {
+            netpulse_store::Evidence::Demo
         } else {
-            crate::store::Evidence::Live
+            netpulse_store::Evidence::Live
         }
     }
     /// What answers to this caller may show (see [`audience`]).
@@ -190,9 +190,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let now = crate::clock::now();
+        let now = netpulse_store::clock::now();
         if let Some(token) = bearer(parts) {
-            let hash = crate::clock::token_hash(&token);
+            let hash = netpulse_store::clock::token_hash(&token);
             let auth = state.store.authenticate(&hash).await?.ok_or_else(unknown_credentials)?;
             state.store.touch_token(&hash, now).await?;
             return Ok(Caller::from_token(auth));
@@ -201,7 +201,7 @@ impl FromRequestParts<AppState> for Caller {
         if cookie == crate::demo::COOKIE_VALUE {
             return demo_caller(state, &parts.method);
         }
-        let hash = crate::clock::token_hash(&cookie);
+        let hash = netpulse_store::clock::token_hash(&cookie);
         if cookie.starts_with(crate::accounts::SESSION_PREFIX) {
             let s = state.store.session(&hash, now).await?.ok_or_else(unknown_credentials)?;
             if is_mutation(&parts.method) {
@@ -236,7 +236,7 @@ fn demo_caller(state: &AppState, method: &http::Method) -> Result<Caller, ApiErr
     if is_mutation(method) {
         return Err(crate::demo::read_only());
     }
-    Ok(Caller { tenant_id: crate::demo::tenant(), role: Role::Viewer, verified: false, via: Via::Demo })
+    Ok(Caller { tenant_id: netpulse_store::demo::tenant(), role: Role::Viewer, verified: false, via: Via::Demo })
 }
 
 /// All routes of the API.

@@ -8,8 +8,6 @@ use super::audience::Audience;
 use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::{path_id, AppState, Caller};
-use crate::clock;
-use crate::store::{AlertingDefaults, Evidence, MonitorRecord, MonitorView};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -18,6 +16,8 @@ use netpulse_core::incident::PolicyLayer;
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft};
 use netpulse_core::uptime::Tally;
 use netpulse_core::{ChannelId, MonitorId, Timestamp};
+use netpulse_store::clock;
+use netpulse_store::{AlertingDefaults, Evidence, MonitorRecord, MonitorView};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

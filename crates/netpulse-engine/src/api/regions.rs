@@ -12,6 +12,6 @@ use axum::Json;
 use serde_json::{json, Value};
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let regions = s.fleet.regions(caller.tenant(), crate::clock::now());
+    let regions = s.fleet.regions(caller.tenant(), netpulse_store::clock::now());
     Ok(Json(json!({ "data": super::audience::regions(regions, caller.audience()) })))
 }

@@ -13,11 +13,11 @@ use super::error::{ApiError, ApiResult};
 use super::input::{parse_field, JsonBody};
 use super::monitors::INHERIT;
 use super::{AppState, Caller};
-use crate::clock;
-use crate::store::AlertingDefaults;
 use axum::extract::State;
 use axum::Json;
 use netpulse_core::incident::{Policy, PolicyLayer};
+use netpulse_store::clock;
+use netpulse_store::AlertingDefaults;
 use serde_json::{json, Map, Value};
 
 /// The engine's storm control, the default of every organisation's.

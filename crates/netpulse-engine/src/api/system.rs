@@ -2,7 +2,6 @@
 
 use super::error::{ApiError, ApiResult};
 use super::AppState;
-use crate::clock;
 use crate::scheduler::heartbeat_result;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -10,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::Outcome;
+use netpulse_store::clock;
 use serde_json::json;
 
 /// The API's OpenAPI 3.1 document, written by hand; tests check it lists exactly the

@@ -181,9 +181,9 @@ pub async fn reset(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<
 }
 
 /// The login session of this request, if it has a live one.
-pub(super) async fn login_session(s: &AppState, headers: &HeaderMap) -> Option<crate::store::SessionAuth> {
+pub(super) async fn login_session(s: &AppState, headers: &HeaderMap) -> Option<netpulse_store::SessionAuth> {
     let token = super::session_token(headers).filter(|t| t.starts_with(crate::accounts::SESSION_PREFIX))?;
-    s.store.session(&crate::clock::token_hash(&token), crate::clock::now()).await.ok()?
+    s.store.session(&netpulse_store::clock::token_hash(&token), netpulse_store::clock::now()).await.ok()?
 }
 
 /// `GET /invite?token=…`: the page the invitation link opens; a used, expired, revoked or

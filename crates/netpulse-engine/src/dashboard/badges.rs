@@ -10,8 +10,6 @@
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::clock;
-use crate::store::Evidence;
 use anyhow::Context;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -20,6 +18,8 @@ use hmac::{Hmac, Mac};
 use maud::{html, Markup};
 use netpulse_core::incident::Health;
 use netpulse_core::{MonitorId, TenantId};
+use netpulse_store::clock;
+use netpulse_store::Evidence;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::Path as FsPath;
@@ -46,7 +46,7 @@ impl BadgeKey {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-        crate::app::write_secret_file(&path, &hex::encode(key))?;
+        netpulse_store::write_secret_file(&path, &hex::encode(key))?;
         Ok(Self::from_bytes(key))
     }
 

@@ -10,11 +10,11 @@ use super::{badge, page, signed_in, SignedIn};
 use crate::api::channels::{create_from, send_test, visible_url};
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::store::{ChannelKind, ChannelRecord};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
+use netpulse_store::{ChannelKind, ChannelRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 

@@ -78,7 +78,7 @@ async fn catch_up(s: &AppState, t: &TenantId, m: &MonitorId, since: Option<i64>)
     let state = crate::dashboard::state_of(&view);
     let mut out = vec![Event::default().event("health").data(json!({ "monitor_id": m, "health": state }).to_string())];
     let Some(since) = since else { return out };
-    let now = crate::clock::now();
+    let now = netpulse_store::clock::now();
     match s.store.list_results(t, m, Timestamp::from_millis(since.saturating_add(1)), now.plus_ms(1), 50, None).await {
         Ok(page) => out.extend(
             page.results.iter().rev().map(|r| Event::default().event("result").data(crate::live::result_json(r, None))),

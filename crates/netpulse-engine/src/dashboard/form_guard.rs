@@ -9,10 +9,10 @@
 
 use super::page;
 use crate::api::{same_secret, AppState};
-use crate::clock;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup};
+use netpulse_store::clock;
 
 const COOKIE: &str = "np_form";
 /// How long a signed-out form stays usable after its page was shown.

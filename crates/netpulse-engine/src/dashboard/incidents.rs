@@ -7,12 +7,12 @@ use super::forms::{submitted, Submitted};
 use super::{badge, not_found, page, signed_in, SignedIn};
 use crate::api::error::ApiError;
 use crate::api::{incidents as api, AppState};
-use crate::store::{IncidentCommand, IncidentFilter, IncidentRecord, IncidentStatus};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use netpulse_core::IncidentId;
+use netpulse_store::{IncidentCommand, IncidentFilter, IncidentRecord, IncidentStatus};
 use serde::Deserialize;
 
 /// How many of the newest incidents the list filters.
@@ -113,7 +113,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<
     page("Incident", Some(&auth), incident_body(&auth, &rec, &timeline)).into_response()
 }
 
-fn incident_body(auth: &SignedIn, rec: &IncidentRecord, timeline: &[crate::store::TimelineEntry]) -> Markup {
+fn incident_body(auth: &SignedIn, rec: &IncidentRecord, timeline: &[netpulse_store::TimelineEntry]) -> Markup {
     html! {
         @if auth.caller.is_demo() { (crate::demo::banner()) }
         h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }

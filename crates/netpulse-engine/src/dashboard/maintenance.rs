@@ -10,11 +10,11 @@ use super::{badge, not_found, page, signed_in, SignedIn};
 use crate::api::error::ApiError;
 use crate::api::maintenance::{cancel_window, create_from};
 use crate::api::{monitors, AppState};
-use crate::store::MonitorView;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
+use netpulse_store::MonitorView;
 use serde_json::{Map, Value};
 
 /// The form's fields: (API field, label, hint).

@@ -15,8 +15,6 @@
 
 use crate::api::error::ApiError;
 use crate::api::{AppState, Caller};
-use crate::clock;
-use crate::store::MonitorView;
 use axum::extract::{Form, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -25,6 +23,8 @@ use axum::Router;
 use form_guard::FormGuard;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use netpulse_core::Timestamp;
+use netpulse_store::clock;
+use netpulse_store::MonitorView;
 use serde::Deserialize;
 
 pub mod account_pages;
@@ -130,7 +130,7 @@ impl SignedIn {
     }
 
     /// A login session's caller and its CSRF token.
-    pub(crate) fn of_session(a: crate::store::SessionAuth) -> Self {
+    pub(crate) fn of_session(a: netpulse_store::SessionAuth) -> Self {
         let via = crate::api::Via::Session { user: a.user };
         SignedIn { csrf: a.csrf, caller: Caller { tenant_id: a.tenant_id, role: a.role, verified: a.verified, via } }
     }
@@ -165,8 +165,9 @@ impl SignedIn {
 pub(crate) async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<SignedIn, Response> {
     let token = session_token(headers).ok_or_else(|| Redirect::to("/login").into_response())?;
     if token == crate::demo::COOKIE_VALUE && s.config.accounts.demo {
-        let role = crate::store::Role::Viewer;
-        let caller = Caller { tenant_id: crate::demo::tenant(), role, verified: false, via: crate::api::Via::Demo };
+        let role = netpulse_store::Role::Viewer;
+        let caller =
+            Caller { tenant_id: netpulse_store::demo::tenant(), role, verified: false, via: crate::api::Via::Demo };
         // The demo changes nothing (every mutation is refused before its handler), and its
         // forms carry a secret nobody can send back.
         let csrf = format!("{:032x}", clock::random_u128());

@@ -17,13 +17,13 @@
 use super::{badge, badges, chart, incidents, not_found, page, percent, signed_in, state_of};
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::clock;
-use crate::store::{Evidence, IncidentFilter};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use netpulse_core::{CheckResult, MonitorId, Timestamp};
+use netpulse_store::clock;
+use netpulse_store::{Evidence, IncidentFilter};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -9,13 +9,13 @@
 use super::{ago, badge, chart, page, percent, signed_in, state_of};
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::clock;
-use crate::store::MonitorView;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use netpulse_core::uptime::Tally;
+use netpulse_store::clock;
+use netpulse_store::MonitorView;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 

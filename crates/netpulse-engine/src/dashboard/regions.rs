@@ -11,14 +11,14 @@
 use super::{ago, page, signed_in};
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::clock;
 use crate::gateway::fleet::{RegionView, WorkerHealth};
-use crate::store::MonitorView;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped};
 use netpulse_core::Timestamp;
+use netpulse_store::clock;
+use netpulse_store::MonitorView;
 
 const STYLE: &str = "
 .notice { background: #fff4e0; border: 1px solid #f0c36d; border-radius: 8px; padding: .6rem .9rem; margin: 0 0 1rem; }

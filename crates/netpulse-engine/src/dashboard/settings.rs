@@ -10,12 +10,12 @@ use super::{page, signed_in, SignedIn};
 use crate::api::error::ApiError;
 use crate::api::settings::{engine_storm, replace_from};
 use crate::api::AppState;
-use crate::store::AlertingDefaults;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use netpulse_core::incident::Policy;
+use netpulse_store::AlertingDefaults;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 

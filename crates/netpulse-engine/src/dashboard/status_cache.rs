@@ -17,8 +17,8 @@
 //! makes to a status page or a posted incident clears the cache, and a reading that started
 //! before the change is not kept.
 
-use crate::store::StoreResult;
 use axum::body::Bytes;
+use netpulse_store::StoreResult;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
 //! Public status pages: `GET /status/{slug}` (HTML) and `GET /status/{slug}.json`, no sign-in.
 //!
-//! What they show comes only from [`Store::public_status_page`](crate::store::Store::public_status_page):
+//! What they show comes only from [`Store::public_status_page`](netpulse_store::Store::public_status_page):
 //! the display names and groups the tenant chose, status and uptime from `live` results only,
 //! and incidents that a person posted with a public message. They never carry a monitor's
 //! own name, target URL, hostname, IP, headers, error texts, the tenant's channels or e-mails.
@@ -14,15 +14,15 @@
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::clock;
 use crate::dashboard::status_cache::Entry;
-use crate::store::{IncidentStatus, PublicMonitor, PublicStatusPage};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use netpulse_core::uptime::COUNTING_RULES;
 use netpulse_core::{Outcome, Timestamp};
+use netpulse_store::clock;
+use netpulse_store::{IncidentStatus, PublicMonitor, PublicStatusPage};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 

@@ -15,12 +15,12 @@ use crate::accounts::members;
 use crate::api::audience;
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::store::{MemberChange, Membership, Role, Scope};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use netpulse_core::Timestamp;
+use netpulse_store::{MemberChange, Membership, Role, Scope};
 
 fn when(t: Option<Timestamp>) -> String {
     t.map_or_else(|| "never".into(), |t| t.to_string())
@@ -111,7 +111,7 @@ fn grantable(by: Role) -> impl Iterator<Item = Role> {
 
 /// An admin's forms on one member's row: change the role, remove. None on an owner's row
 /// for an admin (only owners change owners).
-fn member_controls(auth: &SignedIn, m: &crate::store::Member) -> maud::Markup {
+fn member_controls(auth: &SignedIn, m: &netpulse_store::Member) -> maud::Markup {
     if m.role > auth.caller.role {
         return html! { span.sub { "only owners change owners" } };
     }
@@ -133,7 +133,7 @@ fn member_controls(auth: &SignedIn, m: &crate::store::Member) -> maud::Markup {
 
 /// The "Leave organisation" form, by the rule the API applies ([`SignedIn::may_leave`]); for
 /// the last owner a disabled button with the reason instead.
-fn leave_control(auth: &SignedIn, members: &[crate::store::Member], orgs: &[Membership]) -> maud::Markup {
+fn leave_control(auth: &SignedIn, members: &[netpulse_store::Member], orgs: &[Membership]) -> maud::Markup {
     let owners = members.iter().filter(|m| m.role == Role::Owner).count();
     let name =
         orgs.iter().find(|o| o.tenant_id == auth.caller.tenant_id).map_or("this organisation", |o| &o.tenant_name);

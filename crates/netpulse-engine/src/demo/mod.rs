@@ -1,12 +1,7 @@
-//! The read-only demo organisation (`serve --demo`, `accounts.demo`): a tenant with a fixed
-//! id, seeded by [`seed`] with monitors, a few days of results of provenance `demo` and the
-//! incidents they caused, that anyone can browse at `/demo` without an account.
-//!
-//! Invariants:
-//! - The demo is its own tenant ([`tenant`]); no real tenant's data is ever in it, and the
-//!   scheduler never checks its monitors (its results are all seeded).
-//! - Its notices never reach a channel: `store::plan::MonitorFacts` gives demo monitors no
-//!   channels, so ingest writes no outbox rows for it.
+//! The read-only demo organisation (`serve --demo`, `accounts.demo`) on the web: a tenant
+//! with a fixed id ([`netpulse_store::demo`]), seeded with monitors, a few days of results of
+//! provenance `demo` and the incidents they caused, that anyone can browse at `/demo` without
+//! an account. The store keeps it apart from real tenants and channels; here:
 //! - It is strictly read-only: [`refuse_mutations`] wraps every route and answers
 //!   `403 demo_read_only` to any `POST`/`PATCH`/`DELETE`/`PUT` that carries the demo cookie,
 //!   before a handler runs; `Caller::require_write` refuses demo callers too.
@@ -16,27 +11,15 @@
 //!   `store::Evidence::Demo` for the demo visitor only); its status pages and badges, like
 //!   every public figure, count live results only, so they show none.
 
-pub mod seed;
-
 use crate::api::error::ApiError;
 use crate::api::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use netpulse_core::TenantId;
 
 /// The value of `np_session` that makes a request the demo visitor's.
 pub const COOKIE_VALUE: &str = "demo";
-
-/// The demo organisation's id: fixed, so seeding finds it again after a restart.
-pub fn tenant() -> TenantId {
-    TenantId::from_parts(0, 0xde_0000)
-}
-
-pub fn is_demo(t: &TenantId) -> bool {
-    *t == tenant()
-}
 
 /// Whether this request carries the demo cookie.
 pub fn is_demo_request(headers: &HeaderMap) -> bool {

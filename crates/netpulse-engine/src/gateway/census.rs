@@ -159,7 +159,7 @@ impl Census {
         let mut since = Timestamp::from_millis(0);
         let mut failing = false;
         loop {
-            let now = crate::clock::now();
+            let now = netpulse_store::clock::now();
             match self.try_run_once(&fleet, since, now).await {
                 Ok(()) => {
                     since = now;

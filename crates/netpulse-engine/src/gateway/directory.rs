@@ -5,9 +5,9 @@
 //! A cache of the store's monitor list, refreshed every 10 s and, at most once a second, on
 //! a miss (a monitor created a moment ago).
 
-use crate::clock;
-use crate::store::Store;
 use netpulse_core::{MonitorId, TenantId, Timestamp};
+use netpulse_store::clock;
+use netpulse_store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -40,7 +40,7 @@ impl MonitorDirectory {
             match self.store.schedulable_monitors().await {
                 Ok(list) => {
                     // Workers never report for the demo organisation: its results are seeded.
-                    let real = list.into_iter().filter(|m| !crate::demo::is_demo(&m.tenant_id));
+                    let real = list.into_iter().filter(|m| !netpulse_store::demo::is_demo(&m.tenant_id));
                     snap.monitors = real.map(|m| (m.record.id, (m.tenant_id, m.record.draft.regions))).collect();
                     snap.loaded_at = Some(now);
                 }

@@ -21,10 +21,10 @@ use crate::metrics::Metrics;
 use crate::queue::durable::CommitWatch;
 use crate::queue::ResultQueue;
 use crate::retention::RetentionConfig;
-use crate::store::Store;
 use anyhow::Context;
 use fleet::Fleet;
 use hyper_util::rt::TokioIo;
+use netpulse_store::Store;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -197,12 +197,12 @@ async fn upkeep(
     live: LiveBus,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut last_census = crate::clock::now();
+    let mut last_census = netpulse_store::clock::now();
     loop {
         if let Err(e) = trust.reload_if_changed() {
             tracing::warn!(error = %e, "cannot reload the CA registry; keeping the last one");
         }
-        let now = crate::clock::now();
+        let now = netpulse_store::clock::now();
         if now.since(last_census) >= (fleet.lease_period().as_millis() as i64).min(1000) {
             fleet.try_run_once(store.as_ref(), &live, now).await;
             last_census = now;

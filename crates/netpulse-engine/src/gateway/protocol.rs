@@ -90,11 +90,11 @@ async fn lease(shared: &Shared, id: &Identity, l: LeaseRequest) -> Answer {
     if l.version != WIRE_VERSION {
         return mismatch(l.version);
     }
-    let now = crate::clock::now();
+    let now = netpulse_store::clock::now();
     shared.fleet.seen(id, Some((&l.agent, l.in_flight)), now);
     let wait = Duration::from_millis(u64::from(l.wait_ms)).min(shared.fleet.lease_period());
     let jobs = shared.fleet.take(&id.region, l.max_jobs.clamp(1, MAX_LEASE) as usize, wait, now).await;
-    shared.fleet.seen(id, None, crate::clock::now());
+    shared.fleet.seen(id, None, netpulse_store::clock::now());
     json(StatusCode::OK, &LeaseResponse { version: WIRE_VERSION, region: id.region.clone(), worker: id.worker(), jobs })
 }
 
@@ -115,10 +115,10 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
         return mismatch(bad.version);
     }
     let n = batch.results.len();
-    shared.fleet.seen(id, None, crate::clock::now());
+    shared.fleet.seen(id, None, netpulse_store::clock::now());
     let mut envs = Vec::with_capacity(n);
     let mut refused = Vec::new();
-    let from = shared.retention.accepts_from(crate::clock::now());
+    let from = shared.retention.accepts_from(netpulse_store::clock::now());
     for mut env in batch.results {
         let Some(tenant) = shared.directory.tenant_for(&env.result.monitor_id, &id.region).await else {
             tracing::warn!(worker = %id.worker(), monitor = %env.result.monitor_id, "refused a result for a monitor that does not check from this worker's region");
@@ -165,7 +165,7 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
         }
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", e.to_string()),
     }
-    let now = crate::clock::now();
+    let now = netpulse_store::clock::now();
     for (tenant, count) in &accepted {
         shared.fleet.accepted(&id.region, Some(id), tenant, *count, now);
     }

@@ -15,20 +15,20 @@
 
 mod retention;
 
-use crate::clock;
-use crate::config::DatabaseUrl;
 use crate::ingest::Ingest;
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
 use crate::queue::{publish_many_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
-use crate::store::postgres::{copy, schema, PgStore};
-use crate::store::{MonitorRecord, Store};
 use anyhow::Context;
 use netpulse_core::incident::PolicyLayer;
 use netpulse_core::monitor::TcpSpec;
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::{CheckResult, CheckSpec, Interval, MonitorDraft, MonitorId, Outcome, Provenance, Timings};
 use netpulse_core::{TenantId, Timestamp};
+use netpulse_store::clock;
+use netpulse_store::postgres::{copy, schema, PgStore};
+use netpulse_store::DatabaseUrl;
+use netpulse_store::{MonitorRecord, Store};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

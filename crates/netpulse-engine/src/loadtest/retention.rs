@@ -14,11 +14,11 @@
 //! and the rollups hold exactly the results they should, the maintenance counts included.
 
 use super::{direct, user_of, with_db};
-use crate::clock;
 use crate::retention::CHUNK;
-use crate::store::postgres::{schema, PgStore};
-use crate::store::{RetentionPass, Store};
 use netpulse_core::retention::{Horizons, RetentionDays};
+use netpulse_store::clock;
+use netpulse_store::postgres::{schema, PgStore};
+use netpulse_store::{RetentionPass, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

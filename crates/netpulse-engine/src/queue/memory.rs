@@ -67,9 +67,9 @@ mod tests {
 
     fn env(n: i64) -> ResultEnvelope {
         let r = CheckResult {
-            id: crate::clock::fresh(),
-            tenant_id: crate::clock::fresh(),
-            monitor_id: crate::clock::fresh(),
+            id: netpulse_store::clock::fresh(),
+            tenant_id: netpulse_store::clock::fresh(),
+            monitor_id: netpulse_store::clock::fresh(),
             region: "local".into(),
             worker: "test".into(),
             started_at: Timestamp::from_millis(n),

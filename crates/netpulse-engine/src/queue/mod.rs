@@ -15,9 +15,9 @@ pub mod durable;
 pub mod memory;
 pub mod redis;
 
-use crate::config::DatabaseUrl;
 use async_trait::async_trait;
 use netpulse_core::wire::ResultEnvelope;
+use netpulse_store::DatabaseUrl;
 use serde::Deserialize;
 use std::time::Duration;
 

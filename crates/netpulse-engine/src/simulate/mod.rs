@@ -9,10 +9,6 @@ pub mod report;
 pub mod scenario;
 pub mod truth;
 
-use crate::clock;
-use crate::config::Secret;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
 use netpulse_core::alert::{AlertEvent, AlertKind};
 use netpulse_core::ids::fnv1a;
 use netpulse_core::incident::{Observation, Policy, PolicyLayer};
@@ -21,6 +17,10 @@ use netpulse_core::schedule::next_due;
 use netpulse_core::{
     ChannelId, CheckResult, IncidentId, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings,
 };
+use netpulse_store::clock;
+use netpulse_store::sqlite::SqliteStore;
+use netpulse_store::Secret;
+use netpulse_store::{AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
 use report::{incident_windows, Received, Report, Verdict};
 use scenario::{Condition, Scenario};
 use std::cmp::Reverse;
@@ -366,7 +366,7 @@ impl Sim<'_> {
     /// (the engine's own `alerts::storm`), and "send" the rest to the simulated receiver.
     async fn dispatch(&mut self, now: u64) -> anyhow::Result<()> {
         let storm = self.s.storm.unwrap_or_default();
-        crate::alerts::timers::sweep(&self.store, ts(now)).await?;
+        netpulse_store::timers::sweep(&self.store, ts(now)).await?;
         crate::alerts::storm::settle(&self.store, ts(now), &storm).await?;
         loop {
             let items = self.store.claim_outbox(ts(now), 64, 60_000).await?;

@@ -7,7 +7,7 @@
 use crate::channels::{smtp_server, unqp};
 use crate::harness::*;
 use netpulse_engine::config::SmtpTls;
-use netpulse_engine::store::EmailPurpose;
+use netpulse_store::EmailPurpose;
 use serde_json::{json, Value};
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
@@ -67,8 +67,8 @@ pub(crate) async fn verify_directly(app: &TestApp, email: &str) {
     let store = &app.running.as_ref().unwrap().store;
     let user = store.user_by_email(email).await.unwrap().expect("user exists");
     let token = format!("npv_test_{}", user.id);
-    let hash = netpulse_engine::clock::token_hash(&token);
-    let expires = netpulse_engine::clock::now().plus_ms(60_000);
+    let hash = netpulse_store::clock::token_hash(&token);
+    let expires = netpulse_store::clock::now().plus_ms(60_000);
     store.add_email_token(&user.id, &hash, EmailPurpose::Verify, expires).await.unwrap();
     let (status, body) = app.call("POST", "/api/v1/auth/verify", Some(json!({ "token": token })), None).await;
     assert_eq!(status, 200, "{body}");
@@ -128,8 +128,8 @@ async fn expired_and_unknown_verification_links_are_refused_with_a_clear_message
     register(&app, "grace@example.com", "Navy").await;
     let store = &app.running.as_ref().unwrap().store;
     let user = store.user_by_email("grace@example.com").await.unwrap().unwrap();
-    let hash = netpulse_engine::clock::token_hash("npv_expired");
-    let past = netpulse_engine::clock::now().minus_ms(1);
+    let hash = netpulse_store::clock::token_hash("npv_expired");
+    let past = netpulse_store::clock::now().minus_ms(1);
     store.add_email_token(&user.id, &hash, EmailPurpose::Verify, past).await.unwrap();
     let (status, body) = app.call("GET", "/api/v1/auth/verify?token=npv_expired", None, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (410, Some("verification_expired")), "{body}");
@@ -367,10 +367,10 @@ async fn an_expired_session_is_refused() {
     let store = &app.running.as_ref().unwrap().store;
     let user = store.user_by_email("eve@example.com").await.unwrap().unwrap();
     let (tenant, _) = store.first_membership(&user.id).await.unwrap().unwrap();
-    let now = netpulse_engine::clock::now();
+    let now = netpulse_store::clock::now();
     for (id, expires_at) in [("nps_live", now.plus_ms(60_000)), ("nps_expired", now.minus_ms(1))] {
-        let session = netpulse_engine::store::NewSession {
-            id_hash: netpulse_engine::clock::token_hash(id),
+        let session = netpulse_store::NewSession {
+            id_hash: netpulse_store::clock::token_hash(id),
             user: user.id.clone(),
             tenant: tenant.clone(),
             csrf: "c".into(),

@@ -6,7 +6,7 @@
 //! notices each sent once, also from two nodes.
 
 use crate::harness::*;
-use crate::store::backends::{admin, direct_addr, pg_url, PgDatabase};
+use netpulse_store::testing::{admin, direct_addr, pg_url, PgDatabase};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

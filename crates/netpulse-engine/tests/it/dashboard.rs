@@ -374,9 +374,9 @@ async fn a_monitor_page_pages_through_results_and_shows_latency_per_region() {
     let body = json!({ "name": "Edge", "kind": "tcp", "host": "127.0.0.1", "port": 9, "paused": true });
     let id = app.create_monitor(body).await;
     let store = app.running.as_ref().unwrap().store.clone();
-    let tenant = store.authenticate(&netpulse_engine::clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let tenant = store.authenticate(&netpulse_store::clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
     let monitor = netpulse_core::MonitorId::parse(&id).unwrap();
-    let now = netpulse_engine::clock::now();
+    let now = netpulse_store::clock::now();
     let batch: Vec<_> = (0..60_i64)
         .map(|i| {
             let outcome = if i % 10 == 9 { Outcome::Down } else { Outcome::Up };
@@ -451,9 +451,9 @@ async fn a_monitor_page_rendered_before_the_first_result_catches_up_when_its_str
     let since = html[at..].split('"').next().unwrap().to_owned();
 
     let running = app.running.as_ref().unwrap();
-    let tenant = running.store.authenticate(&netpulse_engine::clock::token_hash(TOKEN)).await.unwrap().unwrap();
+    let tenant = running.store.authenticate(&netpulse_store::clock::token_hash(TOKEN)).await.unwrap().unwrap();
     let monitor = netpulse_core::MonitorId::parse(&id).unwrap();
-    let now = netpulse_engine::clock::now();
+    let now = netpulse_store::clock::now();
     let first = crate::status_pages::result(&tenant.tenant_id, &monitor, now, Outcome::Up, Provenance::Live, "");
     running.store.ingest(std::slice::from_ref(&first), now).await.unwrap();
 

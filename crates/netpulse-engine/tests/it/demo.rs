@@ -9,7 +9,7 @@
 
 use crate::harness::*;
 use crate::routes::{self, fill, placeholder, Route};
-use netpulse_engine::demo::seed::{seed, Seeded, PLANTED_SECRETS};
+use netpulse_store::demo::seed::{seed, Seeded, PLANTED_SECRETS};
 use serde_json::{json, Value};
 
 const DEMO: &str = "np_session=demo";
@@ -74,11 +74,11 @@ async fn the_demo_is_seeded_labelled_idempotent_and_pages_nobody() {
 
     let running = app.running.as_ref().unwrap();
     let store = running.store.as_ref();
-    let later = netpulse_engine::clock::now().plus_ms(86_400_000);
+    let later = netpulse_store::clock::now().plus_ms(86_400_000);
     assert!(store.claim_outbox(later, 1000, 60_000).await.unwrap().is_empty(), "no notice of the demo is queued");
 
     // A restart seeds again: nothing new for the same time, only the new slots later on.
-    let now = netpulse_engine::clock::now();
+    let now = netpulse_store::clock::now();
     let caught_up = seed(store, "local", now).await.unwrap();
     assert!(!caught_up.created && caught_up.results <= 6, "at most the slot begun since start: {caught_up:?}");
     assert_eq!(seed(store, "local", now).await.unwrap(), Seeded { created: false, results: 0 });
@@ -390,13 +390,13 @@ async fn read_only_audiences_are_shown_no_control_they_cannot_use_and_an_owner_a
     let store = app.running.as_ref().unwrap().store.clone();
     crate::accounts::register(&app, "owner@example.com", "A").await; // owns the harness token's organisation
     crate::accounts::register(&app, "viewer@example.com", "V").await;
-    let tenant = store.authenticate(&netpulse_engine::clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
+    let tenant = store.authenticate(&netpulse_store::clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
     let viewer_id = store.user_by_email("viewer@example.com").await.unwrap().unwrap().id;
-    let now = netpulse_engine::clock::now();
-    let inv = netpulse_engine::store::Invitation {
+    let now = netpulse_store::clock::now();
+    let inv = netpulse_store::Invitation {
         id: "inv_viewer".into(),
         email: "viewer@example.com".into(),
-        role: netpulse_engine::store::Role::Viewer,
+        role: netpulse_store::Role::Viewer,
         invited_by: "test".into(),
         created_at: now,
         expires_at: now.plus_ms(60_000),

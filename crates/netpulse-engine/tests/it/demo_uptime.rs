@@ -6,7 +6,7 @@
 use crate::harness::*;
 use crate::status_pages::result;
 use netpulse_core::{MonitorId, Outcome, Provenance, Timestamp};
-use netpulse_engine::clock;
+use netpulse_store::clock;
 use serde_json::{json, Value};
 
 const DEMO: &str = "np_session=demo";

@@ -7,11 +7,11 @@
 
 use crate::harness::*;
 use crate::queue::PrivateRedis;
-use crate::store::backends::PgDatabase;
 use crate::workers::regions_page::{cell, page, region, row, section};
 use crate::workers::{bundle, results, worker};
 use netpulse_engine::ca::Ca;
 use netpulse_engine::roles::Roles;
+use netpulse_store::testing::PgDatabase;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -8,13 +8,13 @@
 //!   accepted result is stored exactly once.
 
 use crate::harness::*;
-use crate::store::backends::{admin, direct_addr, pg_url, PgDatabase};
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, TenantId, Timings};
-use netpulse_engine::clock;
 use netpulse_engine::config::DatabaseUrl;
 use netpulse_engine::queue::{publish_retrying, ResultQueue};
 use netpulse_engine::roles::Roles;
+use netpulse_store::clock;
+use netpulse_store::testing::{admin, direct_addr, pg_url, PgDatabase};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,19 +5,16 @@
 //! fresh database per test) and `NETPULSE_TEST_QUEUE=memory|redis` (default memory; Redis at
 //! `NETPULSE_TEST_REDIS`, default redis://127.0.0.1:6379, with a fresh key prefix per test).
 
-use crate::store::backends::{direct_addr, pg_url, pooled_addr, PgDatabase};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::any;
 use axum::Router;
 use netpulse_checker::{HttpClient, HttpRequest, Resolver, SsrfGuard};
-use netpulse_core::TenantId;
 use netpulse_engine::app::{start, Running};
-use netpulse_engine::clock::fresh;
 use netpulse_engine::config::{Config, DatabaseUrl, Secret, StorageBackend};
 use netpulse_engine::queue::QueueBackend;
-use netpulse_engine::store::{NewAccount, Store, UserRecord};
+use netpulse_store::testing::{direct_addr, pg_url, pooled_addr, PgDatabase};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -58,7 +55,7 @@ pub async fn use_backends(c: &mut Config, db: &str, queue: &str) -> Option<PgDat
         "redis" => {
             c.queue.backend = QueueBackend::Redis;
             c.queue.redis.url = DatabaseUrl::new(redis_url());
-            c.queue.redis.prefix = format!("np_test_{:016x}", netpulse_engine::clock::random_u128() as u64);
+            c.queue.redis.prefix = format!("np_test_{:016x}", netpulse_store::clock::random_u128() as u64);
             c.queue.redis.claim_idle_ms = 2_000;
         }
         other => panic!("NETPULSE_TEST_QUEUE={other}: use memory or redis"),
@@ -130,27 +127,6 @@ pub async fn spawn_app_adjusted(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut env = test_env().await;
     adjust(&mut env.config);
     env.into_app().await
-}
-
-/// Another tenant, made the way registration makes one (there is no tenant API). The first
-/// account of an install joins the bootstrap organisation, so a second one is registered
-/// when that happens.
-pub async fn other_tenant(store: &dyn Store) -> TenantId {
-    loop {
-        let now = netpulse_engine::clock::now();
-        let tenant: TenantId = fresh();
-        let user = UserRecord {
-            id: fresh(),
-            email: format!("owner-{}@example.com", tenant.as_str()),
-            password_hash: "unused".into(),
-            verified_at: Some(now),
-            created_at: now,
-        };
-        let acct = NewAccount { user, tenant: tenant.clone(), tenant_name: "other".into() };
-        if store.register(&acct, now).await.expect("register an account") == tenant {
-            return tenant;
-        }
-    }
 }
 
 /// Start the engine with a given configuration (e.g. the data dir of a stopped engine).

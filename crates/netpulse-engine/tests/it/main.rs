@@ -32,6 +32,6 @@ mod routes;
 mod signed_out_forms;
 mod simulate;
 mod status_pages;
-mod store;
+
 mod storm;
 mod workers;

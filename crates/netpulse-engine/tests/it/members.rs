@@ -10,7 +10,7 @@ use crate::accounts::{browser, register, verify_directly, Browser};
 use crate::harness::*;
 use crate::recovery::{app_with_mail, cookies_of, token_in_mail, Mails};
 use crate::signed_out_forms::submit;
-use netpulse_engine::store::{Invitation, Role};
+use netpulse_store::{Invitation, Role};
 use serde_json::{json, Value};
 
 async fn invite(app: &TestApp, by: &Browser, email: &str, role: &str) -> (u16, Value) {
@@ -107,7 +107,7 @@ async fn invitations_are_for_admins_and_give_at_most_their_own_role() {
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "tokens cannot join: {body}");
 
     let store = &app.running.as_ref().unwrap().store;
-    let now = netpulse_engine::clock::now();
+    let now = netpulse_store::clock::now();
     let (tenant, _) = store
         .first_membership(&store.user_by_email("owner@example.com").await.unwrap().unwrap().id)
         .await
@@ -121,7 +121,7 @@ async fn invitations_are_for_admins_and_give_at_most_their_own_role() {
         created_at: now.minus_ms(10),
         expires_at: now.minus_ms(1),
     };
-    store.create_invitation(&tenant, &old, &netpulse_engine::clock::token_hash("npi_old")).await.unwrap();
+    store.create_invitation(&tenant, &old, &netpulse_store::clock::token_hash("npi_old")).await.unwrap();
     let (status, body) =
         carol.call(&app, "POST", "/api/v1/invitations/accept", Some(json!({ "token": "npi_old" }))).await;
     assert_eq!((status, body["error"]["code"].as_str()), (410, Some("invitation_expired")), "{body}");

@@ -11,10 +11,10 @@
 //! CHECK-like constraint of an operator's would.
 
 use crate::harness::*;
-use crate::store::backends::admin;
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
-use netpulse_engine::clock;
+use netpulse_store::clock;
+use netpulse_store::testing::admin;
 use serde_json::{json, Value};
 
 /// The poison: a keyword check quoting the page's text.
@@ -80,7 +80,7 @@ async fn a_poison_result_is_quarantined_and_the_good_ones_and_later_batches_are_
     if let Some(db) = env.database() {
         latin1(db).await;
     }
-    let sqlite = env.config.database_path();
+    let sqlite = env.config.storage.database_path();
     let is_sqlite = env.database().is_none();
     let app = env.into_app().await;
     if is_sqlite {

@@ -9,7 +9,7 @@ use crate::channels::{smtp_server, unqp, Mail};
 use crate::harness::*;
 use crate::signed_out_forms::submit;
 use netpulse_engine::config::{Secret, SmtpTls};
-use netpulse_engine::store::EmailPurpose;
+use netpulse_store::EmailPurpose;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 
@@ -74,9 +74,9 @@ async fn a_reset_link_works_once_sets_the_new_password_and_signs_out_everywhere(
     assert_eq!((status, body["error"]["code"].as_str()), (410, Some("reset_used")), "{body}");
     let store = &app.running.as_ref().unwrap().store;
     let user = store.user_by_email("ada@example.com").await.unwrap().unwrap();
-    let past = netpulse_engine::clock::now().minus_ms(1);
+    let past = netpulse_store::clock::now().minus_ms(1);
     store
-        .add_email_token(&user.id, &netpulse_engine::clock::token_hash("npr_old"), EmailPurpose::Reset, past)
+        .add_email_token(&user.id, &netpulse_store::clock::token_hash("npr_old"), EmailPurpose::Reset, past)
         .await
         .unwrap();
     let (status, body) = confirm("npr_old".into(), NEW_PASSWORD).await;

@@ -5,10 +5,10 @@
 
 use crate::harness::*;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, TenantId, Timestamp};
-use netpulse_engine::clock;
 use netpulse_engine::config::Config;
 use netpulse_engine::retention::{Retention, RetentionConfig};
 use netpulse_engine::scheduler::Progress;
+use netpulse_store::clock;
 use serde_json::{json, Value};
 
 const DAY: i64 = 86_400_000;

@@ -145,11 +145,11 @@ async fn every_cookie_authenticated_change_without_the_sessions_csrf_token_is_re
         .unwrap()
         .unwrap();
     let bob = store.user_by_email("bob@example.com").await.unwrap().unwrap().id;
-    let now = netpulse_engine::clock::now();
-    let inv = netpulse_engine::store::Invitation {
+    let now = netpulse_store::clock::now();
+    let inv = netpulse_store::Invitation {
         id: "inv_bob".into(),
         email: "bob@example.com".into(),
-        role: netpulse_engine::store::Role::Member,
+        role: netpulse_store::Role::Member,
         invited_by: "test".into(),
         created_at: now,
         expires_at: now.plus_ms(60_000),

@@ -268,7 +268,7 @@ async fn a_worker_claiming_another_region_gets_only_its_certificates_region() {
     }
     // Results claiming the us region (in the result and in a header) are stored as eu.
     let job = &jobs[0];
-    let now = netpulse_engine::clock::now();
+    let now = netpulse_store::clock::now();
     let result = CheckResult {
         id: ResultId::from_parts(now.millis(), 0x5eed),
         tenant_id: serde_json::from_value(job["tenant_id"].clone()).unwrap(),
@@ -364,7 +364,7 @@ async fn a_result_older_than_raw_retention_is_refused_at_the_gateway_and_the_wor
     let mon = app
         .create_monitor(json!({"name": "eu", "kind": "tcp", "host": "127.0.0.1", "port": 9, "regions": ["eu"]}))
         .await;
-    let now = netpulse_engine::clock::now();
+    let now = netpulse_store::clock::now();
     let result = |at: netpulse_core::Timestamp, n: u128| eu_result(&mon, at, n, Timings::default());
     let (old, fresh) = (result(now.minus_ms(40 * 86_400_000), 1), result(now, 2));
     let (ack, refused) = post_refusing_one(&app, &b, now, &[&old, &fresh]).await;
@@ -388,7 +388,7 @@ async fn a_result_with_a_timing_longer_than_a_day_is_refused_at_the_gateway_and_
     let mon = app
         .create_monitor(json!({"name": "eu", "kind": "tcp", "host": "127.0.0.1", "port": 9, "regions": ["eu"]}))
         .await;
-    let now = netpulse_engine::clock::now();
+    let now = netpulse_store::clock::now();
     let result = |n: u128, total_ms: u32| {
         eu_result(&mon, now, n, Timings { connect_ms: Some(12), total_ms: Some(total_ms), ..Timings::default() })
     };
@@ -410,7 +410,7 @@ async fn a_result_with_a_timing_longer_than_a_day_is_refused_at_the_gateway_and_
     let running = app.running.as_ref().unwrap();
     let tenant = running
         .store
-        .authenticate(&netpulse_engine::clock::token_hash(crate::harness::TOKEN))
+        .authenticate(&netpulse_store::clock::token_hash(crate::harness::TOKEN))
         .await
         .unwrap()
         .unwrap()

@@ -9,8 +9,8 @@ use super::{engine, eu_and_us, results};
 use crate::harness::{wait_for, TestApp, TOKEN};
 use netpulse_checker::HttpRequest;
 use netpulse_core::TokenId;
-use netpulse_engine::clock;
-use netpulse_engine::store::{Role, Scope, TokenRecord};
+use netpulse_store::clock;
+use netpulse_store::{Role, Scope, TokenRecord};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -63,7 +63,7 @@ pub(crate) async fn region(app: &TestApp, token: &str, name: &str) -> Value {
 /// A second tenant with a read token.
 async fn other_tenant_with_token(app: &TestApp) {
     let store = &app.running.as_ref().unwrap().store;
-    let other = crate::harness::other_tenant(store.as_ref()).await;
+    let other = netpulse_store::testing::other_tenant(store.as_ref()).await;
     let rec = TokenRecord {
         id: TokenId::from_parts(clock::now().millis(), 0x07e6),
         name: "other".into(),

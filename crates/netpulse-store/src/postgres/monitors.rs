@@ -1,0 +1,248 @@
+//! Tenants, tokens and monitors in PostgreSQL.
+
+use super::Param;
+use crate::clock::fresh;
+use crate::*;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, GenericClient, Row};
+
+/// Transaction-scoped advisory lock serialising bootstrap across engine nodes.
+const BOOTSTRAP_LOCK: i64 = 0x6e70_626f_6f74;
+
+async fn lock_bootstrap(c: &impl GenericClient) -> StoreResult<()> {
+    c.query_typed("SELECT pg_advisory_xact_lock($1)", &[(&BOOTSTRAP_LOCK, Type::INT8)]).await?;
+    Ok(())
+}
+
+pub async fn bootstrap(c: &mut Client, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)> {
+    let tx = c.transaction().await?;
+    lock_bootstrap(&tx).await?;
+    let existing = tx.query_typed_opt("SELECT id FROM tenants ORDER BY created_at LIMIT 1", &[]).await?;
+    if let Some(row) = existing {
+        return Ok((TenantId::from_trusted(row.try_get(0)?), false));
+    }
+    let tenant: TenantId = fresh();
+    tx.execute_typed(
+        "INSERT INTO tenants (id, name, created_at) VALUES ($1, 'default', $2)",
+        &[(&tenant.as_str(), Type::TEXT), (&now.millis(), Type::INT8)],
+    )
+    .await?;
+    insert_token(&tx, &tenant, token_hash, now).await?;
+    tx.commit().await?;
+    Ok((tenant, true))
+}
+
+async fn insert_token(c: &impl GenericClient, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()> {
+    let id: TokenId = fresh();
+    c.execute_typed(
+        "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at) \
+         VALUES ($1, $2, 'admin', 'write', $3, $4)",
+        &[
+            (&id.as_str(), Type::TEXT),
+            (&tenant.as_str(), Type::TEXT),
+            (&token_hash, Type::TEXT),
+            (&now.millis(), Type::INT8),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn set_bootstrap_token(
+    c: &mut Client,
+    tenant: &TenantId,
+    token_hash: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let tx = c.transaction().await?;
+    lock_bootstrap(&tx).await?;
+    let exists = tx
+        .query_typed_opt("SELECT 1 FROM api_tokens WHERE token_hash = $1", &[(&token_hash, Type::TEXT)])
+        .await?
+        .is_some();
+    if !exists {
+        tx.execute_typed(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE tenant_id = $1 AND name = 'admin' AND revoked_at IS NULL",
+            &[(&tenant.as_str(), Type::TEXT), (&now.millis(), Type::INT8)],
+        )
+        .await?;
+        insert_token(&tx, tenant, token_hash, now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn authenticate(c: &Client, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
+    let row = c
+        .query_typed_opt(
+            "SELECT id, tenant_id, scope, role, created_by FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            &[(&token_hash, Type::TEXT)],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let scope = Scope::parse(row.try_get(2)?);
+    Ok(Some(TokenAuth {
+        token_id: TokenId::from_trusted(row.try_get(0)?),
+        tenant_id: TenantId::from_trusted(row.try_get(1)?),
+        scope,
+        role: TokenAuth::role_of(scope, row.try_get::<_, Option<&str>>(3)?),
+        created_by: row.try_get::<_, Option<String>>(4)?.map(UserId::from_trusted),
+    }))
+}
+
+pub async fn create(c: &Client, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
+    let draft = serde_json::to_string(&rec.draft)?;
+    c.execute_typed(
+        "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            (&rec.id.as_str(), Type::TEXT),
+            (&t.as_str(), Type::TEXT),
+            (&rec.draft.name, Type::TEXT),
+            (&draft, Type::TEXT),
+            (&rec.draft.paused, Type::BOOL),
+            (&rec.heartbeat_token, Type::TEXT),
+            (&rec.created_at.millis(), Type::INT8),
+            (&rec.updated_at.millis(), Type::INT8),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn update(
+    c: &mut Client,
+    t: &TenantId,
+    id: &MonitorId,
+    draft: &MonitorDraft,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let json = serde_json::to_string(draft)?;
+    let tx = c.transaction().await?;
+    // Ingest's memory of the monitor (its draft) is out of date from this commit on.
+    super::hot::touch(&tx, &[id]).await?;
+    // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
+    let row = tx
+        .query_typed_one(
+            "WITH m AS (UPDATE monitors SET name = $3, draft = $4, paused = $5, updated_at = $6 \
+             WHERE tenant_id = $1 AND id = $2 RETURNING id), \
+             s AS (UPDATE monitor_state SET timer_at = $6 WHERE tenant_id = $1 \
+             AND monitor_id IN (SELECT id FROM m) AND open_incident IS NOT NULL) \
+             SELECT count(*) FROM m",
+            &[
+                (&t.as_str(), Type::TEXT),
+                (&id.as_str(), Type::TEXT),
+                (&draft.name, Type::TEXT),
+                (&json, Type::TEXT),
+                (&draft.paused, Type::BOOL),
+                (&now.millis(), Type::INT8),
+            ],
+        )
+        .await?;
+    let n: i64 = row.try_get(0)?;
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+pub async fn delete(c: &mut Client, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
+    let tx = c.transaction().await?;
+    super::hot::touch(&tx, &[id]).await?;
+    let p: [Param<'_>; 2] = [(&t.as_str(), Type::TEXT), (&id.as_str(), Type::TEXT)];
+    let n = tx.execute_typed("DELETE FROM monitors WHERE tenant_id = $1 AND id = $2", &p).await?;
+    if n == 1 {
+        for table in ["monitor_state", "check_results", "uptime_hourly", "uptime_minute", "uptime_daily"] {
+            tx.execute_typed(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND monitor_id = $2"), &p).await?;
+        }
+        tx.execute_typed(
+            "DELETE FROM incident_events WHERE tenant_id = $1 \
+             AND incident_id IN (SELECT id FROM incidents WHERE monitor_id = $2)",
+            &p,
+        )
+        .await?;
+        tx.execute_typed("DELETE FROM incidents WHERE tenant_id = $1 AND monitor_id = $2", &p).await?;
+    }
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// A monitor row with its stored state's display columns.
+const MONITOR_COLS: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, m.created_at, m.updated_at, \
+     s.health, s.last_checked_at, s.last_outcome, s.last_latency_ms, s.last_error, s.last_success_at, s.open_incident";
+
+/// [`MONITOR_COLS`] with the "last checked" columns taken from the monitor's newest stored
+/// result (`l`, see [`LATEST`]): ingest writes a state row only when the state changes how
+/// the monitor behaves (store/postgres/hot.rs), so the row's own columns are only as new as
+/// its last write. `last_success_at` is the later of the row's (written at least when the
+/// monitor starts failing) and the newest result's if that one succeeded. The row's columns
+/// stand in once retention has removed every raw result.
+const MONITOR_COLS_LIVE: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, m.created_at, m.updated_at, \
+     s.health, COALESCE(l.started_at, s.last_checked_at), \
+     CASE WHEN l.started_at IS NULL THEN s.last_outcome ELSE l.outcome END, \
+     CASE WHEN l.started_at IS NULL THEN s.last_latency_ms ELSE l.total_ms END, \
+     CASE WHEN l.started_at IS NULL THEN s.last_error ELSE l.error END, \
+     GREATEST(s.last_success_at, CASE WHEN l.outcome IN ('up', 'degraded') THEN l.started_at END), s.open_incident";
+
+/// The newest stored result of monitor `m` (one backward step of `check_results_by_monitor`).
+const LATEST: &str = "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.total_ms, r.error FROM check_results r \
+     WHERE r.monitor_id = m.id AND r.tenant_id = m.tenant_id ORDER BY r.started_at DESC LIMIT 1) l ON TRUE";
+
+fn monitor_view(r: &Row) -> StoreResult<MonitorView> {
+    let draft: String = r.try_get(2)?;
+    let record = MonitorRecord {
+        id: MonitorId::from_trusted(r.try_get(0)?),
+        tenant_id: TenantId::from_trusted(r.try_get(1)?),
+        draft: serde_json::from_str(&draft)?,
+        heartbeat_token: r.try_get(3)?,
+        created_at: Timestamp::from_millis(r.try_get(4)?),
+        updated_at: Timestamp::from_millis(r.try_get(5)?),
+    };
+    let health: Option<String> = r.try_get(6)?;
+    let status = MonitorStatus {
+        health: health.and_then(|h| serde_json::from_value(serde_json::Value::String(h)).ok()).unwrap_or_default(),
+        open_incident: r.try_get::<_, Option<String>>(12)?.map(IncidentId::from_trusted),
+        ..super::state::status_of(r, 7)?
+    };
+    Ok(MonitorView { record, status })
+}
+
+pub async fn list(c: &Client, t: &TenantId, only: Option<&MonitorId>) -> StoreResult<Vec<MonitorView>> {
+    let sql = format!(
+        "SELECT {MONITOR_COLS_LIVE} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id {LATEST} \
+         WHERE m.tenant_id = $1 AND ($2::text IS NULL OR m.id = $2) ORDER BY m.created_at, m.id"
+    );
+    let rows = c.query_typed(&sql, &[(&t.as_str(), Type::TEXT), (&only.map(MonitorId::as_str), Type::TEXT)]).await?;
+    rows.iter().map(monitor_view).collect()
+}
+
+pub async fn schedulable(c: &Client) -> StoreResult<Vec<ScheduledMonitor>> {
+    let sql = format!(
+        "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id WHERE NOT m.paused"
+    );
+    let rows = c.query_typed(&sql, &[]).await?;
+    rows.iter()
+        .map(|r| {
+            let v = monitor_view(r)?;
+            Ok(ScheduledMonitor {
+                tenant_id: v.record.tenant_id.clone(),
+                last_success_at: v.status.last_success_at,
+                record: v.record,
+            })
+        })
+        .collect()
+}
+
+pub async fn by_heartbeat_token(c: &Client, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
+    let row = c
+        .query_typed_opt(
+            "SELECT tenant_id, id, paused FROM monitors WHERE heartbeat_token = $1",
+            &[(&token, Type::TEXT)],
+        )
+        .await?;
+    row.map(|r| Ok((TenantId::from_trusted(r.try_get(0)?), MonitorId::from_trusted(r.try_get(1)?), r.try_get(2)?)))
+        .transpose()
+}
+
+pub async fn tenant_of(c: &Client, m: &MonitorId) -> StoreResult<Option<TenantId>> {
+    let row = c.query_typed_opt("SELECT tenant_id FROM monitors WHERE id = $1", &[(&m.as_str(), Type::TEXT)]).await?;
+    row.map(|r| Ok(TenantId::from_trusted(r.try_get(0)?))).transpose()
+}

@@ -1,0 +1,278 @@
+//! The store contract: one suite, run against every backend — SQLite, PostgreSQL directly
+//! and PostgreSQL through PgBouncer in transaction mode (see [`backends`]). Each test is a
+//! function of the backend; [`contract!`] makes one `#[tokio::test]` per backend, so a
+//! failure names it (`store::pgbouncer::…`).
+//!
+//! Ingest is idempotent on result ids, and a redelivered result never steps the incident
+//! machine or queues a notice twice — also under concurrent use ([`concurrency`]).
+
+use netpulse_core::incident::Policy;
+use netpulse_core::monitor::MonitorDraft;
+use netpulse_core::retention::UptimeWindow;
+use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
+use netpulse_store::clock::fresh;
+use netpulse_store::testing::{self as backends, draft, Backend, TestStore};
+use netpulse_store::Secret;
+use netpulse_store::{
+    ChannelKind, ChannelRecord, Evidence, IncidentFilter, MonitorRecord, NewAccount, Store, UserRecord,
+};
+
+/// One `#[tokio::test]` per backend for each contract function `name(Backend)`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await } )*
+        }
+        mod pgbouncer {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::PgBouncer).await } )*
+        }
+    };
+}
+
+mod accounts;
+mod concurrency;
+mod demo;
+mod health_changes;
+mod interleaved;
+mod migrations;
+mod nul_text;
+mod retention;
+mod status_pages;
+mod storms;
+mod two_nodes;
+use storms::a_storm_groups_its_rows_and_queues_its_notice_once;
+
+use accounts::{
+    a_new_password_revokes_the_users_other_sessions,
+    an_invitation_joins_once_and_sessions_switch_only_into_memberships,
+    leaving_moves_the_session_on_ends_the_rest_and_two_owners_leaving_at_once_leave_one,
+    members_change_under_the_owner_rules_and_two_owners_stepping_down_at_once_leave_one,
+};
+use demo::{
+    the_demo_seeds_once_and_its_notices_reach_no_channel, uptime_reads_count_only_the_evidence_they_are_asked_for,
+};
+
+contract!(
+    redelivered_results_are_stored_once_and_alert_once,
+    late_results_are_recorded_but_do_not_reopen_an_outage,
+    another_tenants_ids_behave_as_missing,
+    retention_keeps_every_uptime_figure_after_raw_results_are_gone,
+    concurrent_retention_counts_each_result_once,
+    a_storm_groups_its_rows_and_queues_its_notice_once,
+    the_demo_seeds_once_and_its_notices_reach_no_channel,
+    uptime_reads_count_only_the_evidence_they_are_asked_for,
+    a_new_password_revokes_the_users_other_sessions,
+    an_invitation_joins_once_and_sessions_switch_only_into_memberships,
+    members_change_under_the_owner_rules_and_two_owners_stepping_down_at_once_leave_one,
+    leaving_moves_the_session_on_ends_the_rest_and_two_owners_leaving_at_once_leave_one,
+    hourly_rollups_come_per_monitor_in_time_order,
+    checks_during_maintenance_are_rolled_up_apart,
+    results_with_nul_in_their_texts_are_stored,
+    maintenance_counts_stay_when_hours_fold_into_days,
+    health_changes_are_read_since_a_time,
+);
+use health_changes::health_changes_are_read_since_a_time;
+use nul_text::results_with_nul_in_their_texts_are_stored;
+
+use retention::{
+    concurrent_retention_counts_each_result_once, maintenance_counts_stay_when_hours_fold_into_days,
+    retention_keeps_every_uptime_figure_after_raw_results_are_gone,
+};
+
+/// A window read from the hourly rollup alone (what ingest writes), for checking it.
+pub fn hourly_only(from: Timestamp, to: Timestamp) -> UptimeWindow {
+    UptimeWindow { from, to, fine: (to, to), coarse: (from, to) }
+}
+
+fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResult {
+    CheckResult {
+        id: ResultId::from_parts(at_s * 1000, at_s as u128),
+        tenant_id: t.clone(),
+        monitor_id: m.clone(),
+        region: "local".into(),
+        worker: "test".into(),
+        started_at: Timestamp::from_secs(at_s),
+        finished_at: Timestamp::from_secs(at_s),
+        outcome,
+        timings: Timings::default(),
+        status_code: None,
+        error: outcome.is_failure().then(|| "refused".into()),
+        cert_expires_at: None,
+        provenance: Provenance::Live,
+    }
+}
+
+pub async fn add_monitor(store: &dyn Store, tenant: &TenantId, draft: MonitorDraft) -> MonitorId {
+    let m: MonitorId = fresh();
+    let now = Timestamp::from_secs(1);
+    let rec = MonitorRecord {
+        id: m.clone(),
+        tenant_id: tenant.clone(),
+        draft,
+        heartbeat_token: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_monitor(tenant, &rec).await.unwrap();
+    m
+}
+
+pub async fn add_channel(store: &dyn Store, tenant: &TenantId, name: &str) {
+    let ch = ChannelRecord {
+        id: fresh(),
+        tenant_id: tenant.clone(),
+        name: name.into(),
+        kind: ChannelKind::Webhook,
+        url: "http://127.0.0.1:9/".into(),
+        secret: Secret::new("s3cret-s3cret-s3cret"),
+        settings: serde_json::json!({}),
+        enabled: true,
+        created_at: Timestamp::from_secs(1),
+    };
+    store.create_channel(tenant, &ch).await.unwrap();
+}
+
+/// Register an unverified account for `email`, its new organisation named after it: the
+/// user and the tenant it joined (the first account of an install joins the bootstrap one).
+pub async fn register(store: &dyn Store, email: &str, now: Timestamp) -> (UserRecord, TenantId) {
+    let user =
+        UserRecord { id: fresh(), email: email.into(), password_hash: "h".into(), verified_at: None, created_at: now };
+    let acct = NewAccount { user: user.clone(), tenant: fresh(), tenant_name: email.into() };
+    let tenant = store.register(&acct, now).await.unwrap();
+    (user, tenant)
+}
+
+async fn setup(backend: Backend) -> (TestStore, TenantId, MonitorId) {
+    let store = backends::open(backend, 8).await;
+    let (tenant, created) = store.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    assert!(created);
+    let m = add_monitor(&*store, &tenant, draft("db", Policy::default())).await;
+    add_channel(&*store, &tenant, "ops").await;
+    (store, tenant, m)
+}
+
+async fn redelivered_results_are_stored_once_and_alert_once(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    let batch = vec![
+        result(&t, &m, 100, Outcome::Down),
+        result(&t, &m, 160, Outcome::Down),
+        result(&t, &m, 220, Outcome::Down),
+    ];
+    let first = store.ingest(&batch, Timestamp::from_secs(300)).await.unwrap();
+    assert_eq!((first.inserted, first.duplicates, first.notices), (3, 0, 1));
+    let again = store.ingest(&batch, Timestamp::from_secs(301)).await.unwrap();
+    assert_eq!((again.inserted, again.duplicates, again.notices), (0, 3, 0), "a redelivered batch changes nothing");
+
+    let page =
+        store.list_results(&t, &m, Timestamp::from_secs(0), Timestamp::from_secs(1000), 100, None).await.unwrap();
+    assert_eq!(page.results.len(), 3);
+    let incidents = store.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    let due = store.claim_outbox(Timestamp::from_secs(400), 10, 60_000).await.unwrap();
+    assert_eq!(due.len(), 1, "one notice for one transition");
+    assert!(
+        store.claim_outbox(Timestamp::from_secs(401), 10, 60_000).await.unwrap().is_empty(),
+        "a claimed notice is leased, not handed out twice"
+    );
+    assert_eq!(
+        store.claim_outbox(Timestamp::from_secs(461), 10, 60_000).await.unwrap().len(),
+        1,
+        "an expired lease is retried"
+    );
+}
+
+async fn late_results_are_recorded_but_do_not_reopen_an_outage(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    store
+        .ingest(&[result(&t, &m, 100, Outcome::Up), result(&t, &m, 160, Outcome::Up)], Timestamp::from_secs(200))
+        .await
+        .unwrap();
+    let late = [result(&t, &m, 40, Outcome::Down), result(&t, &m, 50, Outcome::Down)];
+    let r = store.ingest(&late, Timestamp::from_secs(201)).await.unwrap();
+    assert_eq!((r.inserted, r.notices), (2, 0));
+    let view = store.get_monitor(&t, &m).await.unwrap().unwrap();
+    assert_eq!(view.status.last_outcome, Some(Outcome::Up), "the latest result is still the newest one");
+    assert_eq!(view.status.last_checked_at, Some(Timestamp::from_secs(160)));
+}
+
+async fn another_tenants_ids_behave_as_missing(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    let other: TenantId = fresh();
+    assert!(store.get_monitor(&other, &m).await.unwrap().is_none());
+    assert!(store.list_monitors(&other).await.unwrap().is_empty());
+    assert!(!store.delete_monitor(&other, &m).await.unwrap());
+    // A result claiming another tenant's monitor is stored under its own tenant but moves nothing.
+    let r = store
+        .ingest(
+            &[result(&other, &m, 10, Outcome::Down), result(&other, &m, 20, Outcome::Down)],
+            Timestamp::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.notices, 0);
+    assert!(store.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap().is_empty());
+    assert!(store.get_monitor(&t, &m).await.unwrap().unwrap().status.last_checked_at.is_none());
+}
+
+async fn hourly_rollups_come_per_monitor_in_time_order(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    let other_monitor = add_monitor(&*store, &t, draft("other", Policy::default())).await;
+    let hour = 3_600;
+    let batch = [
+        result(&t, &m, 11 * hour + 1, Outcome::Up),
+        result(&t, &m, 10 * hour + 1, Outcome::Up),
+        result(&t, &m, 10 * hour + 61, Outcome::Down),
+        result(&t, &m, 11 * hour + 61, Outcome::Degraded),
+        result(&t, &other_monitor, 11 * hour + 5, Outcome::Error),
+        result(&t, &m, 9 * hour, Outcome::Up),
+    ];
+    store.ingest(&batch, Timestamp::from_secs(12 * hour)).await.unwrap();
+
+    let got = store.hourly_tallies_since(&t, Timestamp::from_secs(10 * hour + 1800), Evidence::Live).await.unwrap();
+    let mine: Vec<(i64, u64, u64, u64)> =
+        got[&m].iter().map(|(at, c)| (at.millis() / 1000 / hour, c.up, c.degraded, c.down)).collect();
+    assert_eq!(mine, vec![(10, 1, 0, 1), (11, 1, 1, 0)], "{backend:?}: from the hour of `from`, oldest first");
+    assert_eq!(got[&other_monitor].len(), 1, "{backend:?}");
+    assert_eq!(got[&other_monitor][0].1.error, 1, "{backend:?}");
+    let other: TenantId = fresh();
+    assert!(
+        store.hourly_tallies_since(&other, Timestamp::from_secs(0), Evidence::Live).await.unwrap().is_empty(),
+        "{backend:?}"
+    );
+}
+
+async fn checks_during_maintenance_are_rolled_up_apart(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    let hour = 3_600;
+    let window = netpulse_store::MaintenanceWindow {
+        id: "mw_contract".into(),
+        monitor_id: m.clone(),
+        starts_at: Timestamp::from_secs(10 * hour),
+        ends_at: Timestamp::from_secs(10 * hour + 1800),
+        repeat_every_s: None,
+        reason: "upgrade".into(),
+        phase: "scheduled".into(),
+    };
+    store.create_maintenance(&t, &window).await.unwrap();
+    let batch = [
+        result(&t, &m, 10 * hour + 60, Outcome::Down),
+        result(&t, &m, 10 * hour + 120, Outcome::Up),
+        result(&t, &m, 10 * hour + 1800, Outcome::Down),
+        result(&t, &m, 10 * hour + 2000, Outcome::Up),
+    ];
+    store.ingest(&batch, Timestamp::from_secs(11 * hour)).await.unwrap();
+    let all = (Timestamp::from_secs(0), Timestamp::from_secs(20 * hour));
+    let rolled = store.tally_window(&t, &m, &hourly_only(all.0, all.1), Evidence::Live).await.unwrap();
+    assert_eq!((rolled.up, rolled.down), (1, 1), "{backend:?}: the window's two checks count for neither");
+    assert_eq!(rolled.uptime_percent(), Some(50.0), "{backend:?}");
+    let since = store.tallies_since(&t, all.0, Evidence::Live).await.unwrap();
+    assert_eq!(since[&m].maintenance, 2, "{backend:?}");
+    let hours = store.hourly_tallies_since(&t, all.0, Evidence::Live).await.unwrap();
+    assert_eq!(hours[&m][0].1.maintenance, 2, "{backend:?}");
+}
