@@ -34,7 +34,6 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # Leg 2: every engine integration test again on PostgreSQL through PgBouncer (transaction mode)
 # and the Redis Streams queue. An exclusion list, so new tests join this leg by default. Left
 # out, because they fix their own backends and leg 1 already ran them exactly as here:
-# - store::   the store contract suite, which loops over SQLite, PostgreSQL and PgBouncer itself;
 # - queue::   the queue contract, on the in-process queue and on Redis (shared and private);
 # - faults::, cluster::, fanout::   two nodes or private PgBouncer/Redis, always PostgreSQL + Redis;
 # - simulate::   the scenario simulator drives an in-process SQLite store under a virtual clock;
