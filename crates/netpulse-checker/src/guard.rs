@@ -6,10 +6,38 @@
 //! every redirect hop, so DNS tricks and redirects cannot route around it. An embedded
 //! single-tenant install may use [`SsrfGuard::allow_all`]; the engine decides which.
 
+use serde::Deserialize;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use std::sync::Arc;
+
+/// Outbound safety (`[ssrf]`): whether checks and deliveries may reach private, loopback and
+/// link-local addresses, and the ranges opened anyway.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsrfConfig {
+    pub block_private: bool,
+    pub allow: Vec<String>,
+}
+
+impl SsrfConfig {
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for a in &self.allow {
+            a.parse::<IpCidr>().map_err(|e| ("ssrf.allow", format!("`{a}`: {e}; write CIDRs like \"10.0.0.0/8\"")))?;
+        }
+        Ok(())
+    }
+
+    /// The guard this section asks for (an unparsable range, refused by [`Self::validate`], opens nothing).
+    pub fn guard(&self) -> SsrfGuard {
+        if self.block_private {
+            SsrfGuard::strict(self.allow.iter().filter_map(|a| a.parse().ok()).collect())
+        } else {
+            SsrfGuard::allow_all()
+        }
+    }
+}
 
 /// Which addresses may be connected to.
 #[derive(Clone, Debug)]

@@ -11,6 +11,7 @@ pub mod check;
 pub mod ids;
 pub mod incident;
 pub mod monitor;
+pub mod redact;
 pub mod retention;
 pub mod schedule;
 pub mod storm;

@@ -3,25 +3,25 @@
 //! loses nothing: stop accepting work → finish checks in flight → store every queued result
 //! → stop the dispatcher.
 
-use crate::alerts::{self, Dispatcher};
 use crate::api::{self, AppState};
-use crate::config::{Config, StorageBackend};
-use crate::gateway::{fleet::Fleet, Gateway};
-use crate::ingest::Ingest;
-use crate::lease::Lease;
-use crate::live::LiveBus;
-use crate::local_checker::LocalChecker;
-use crate::metrics::Metrics;
-use crate::queue::ResultQueue;
-use crate::region_router::RegionRouter;
+use crate::config::Config;
 use crate::roles::Role;
-use crate::scheduler::Scheduler;
 use anyhow::Context;
-use netpulse_checker::guard::SsrfGuard;
 use netpulse_checker::http::HttpClient;
 use netpulse_checker::probe::ProbeContext;
 use netpulse_checker::resolver::Resolver;
+use netpulse_pipeline::alerts::{self, Dispatcher};
+use netpulse_pipeline::gateway::{fleet::Fleet, Gateway};
+use netpulse_pipeline::ingest::Ingest;
+use netpulse_pipeline::lease::Lease;
+use netpulse_pipeline::live::LiveBus;
+use netpulse_pipeline::local_checker::LocalChecker;
+use netpulse_pipeline::metrics::Metrics;
+use netpulse_pipeline::queue::ResultQueue;
+use netpulse_pipeline::region_router::RegionRouter;
+use netpulse_pipeline::scheduler::Scheduler;
 use netpulse_store::clock;
+use netpulse_store::config::StorageBackend;
 use netpulse_store::postgres::{self, PgStore};
 use netpulse_store::sqlite::SqliteStore;
 use netpulse_store::Store;
@@ -143,11 +143,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let live = start_live_bus(&config, &node_id).await?;
     // Several nodes share a PostgreSQL store: leases keep one scheduler and one dispatcher.
     let shared = config.storage.backend == StorageBackend::Postgres;
-    let queue = crate::queue::open(&config.queue, &node_id).await?;
+    let queue = netpulse_pipeline::queue::open(&config.queue, &node_id).await?;
     let queue: Arc<dyn ResultQueue> =
-        Arc::new(crate::queue::announcing::Announcing { inner: queue, live: live.clone() });
+        Arc::new(netpulse_pipeline::live::announcing::Announcing { inner: queue, live: live.clone() });
     tracing::info!(node = %node_id, %roles, queue = ?config.queue.backend, "starting engine node");
-    let guard = if config.ssrf.block_private { SsrfGuard::strict(config.ssrf_allow()) } else { SsrfGuard::allow_all() };
+    let guard = config.ssrf.guard();
     let http = HttpClient::new(guard, Resolver::from_system());
 
     let listener = match roles.serves_http() {
@@ -174,18 +174,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let lease_period = Duration::from_millis(config.gateway.lease_wait_ms);
     // The in-process queue loses what it holds in a crash: the gateway then acknowledges a
     // worker's results only once ingest stored them (Redis with AOF is durable at XADD).
-    let commits = (config.queue.backend == crate::queue::QueueBackend::Memory && roles.has(Role::Ingest))
-        .then(|| Arc::new(crate::queue::durable::CommitWatch::default()));
+    let commits = (config.queue.backend == netpulse_pipeline::queue::QueueBackend::Memory && roles.has(Role::Ingest))
+        .then(|| Arc::new(netpulse_pipeline::queue::durable::CommitWatch::default()));
     let fleet =
         Arc::new(Fleet::new(&config.monitors.local_region, &gateway_regions, lease_period, clock::now(), &mut router));
     let (recheck_tx, recheck_rx) = mpsc::channel(1024);
     // With Redis, worker health is shared so every node's views show every gateway's workers.
     let census = match config.queue.backend {
-        crate::queue::QueueBackend::Redis => {
-            let census = crate::gateway::census::Census::connect(&config.queue.redis, &node_id).await?;
+        netpulse_pipeline::queue::QueueBackend::Redis => {
+            let census = netpulse_pipeline::gateway::census::Census::connect(&config.queue.redis, &node_id).await?;
             Some(tokio::spawn(census.run(fleet.clone(), intake_rx.clone())))
         }
-        crate::queue::QueueBackend::Memory => None,
+        netpulse_pipeline::queue::QueueBackend::Memory => None,
     };
 
     let scheduler = Scheduler::new(
@@ -207,7 +207,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Gateway::start(
                 &config.gateway,
                 &config.storage.data_dir,
-                crate::gateway::Wiring {
+                netpulse_pipeline::gateway::Wiring {
                     fleet: fleet.clone(),
                     results: queue.clone(),
                     store: store.clone(),
@@ -263,9 +263,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let poll = Duration::from_millis(config.alerts.poll_interval_ms);
     let dispatcher = spawn_if(roles.has(Role::Alerts), dispatcher.run(alerts_rx.clone(), poll));
 
-    let retention = crate::retention::Retention { store: store.clone(), config: config.retention };
+    let retention = netpulse_pipeline::retention::Retention { store: store.clone(), config: config.retention };
     spawn_if(roles.has(Role::Alerts), retention.run(alerts_rx.clone()));
-    let maintenance = crate::maintenance::MaintenanceClock { store: store.clone() };
+    let maintenance = netpulse_pipeline::maintenance::MaintenanceClock { store: store.clone() };
     spawn_if(roles.has(Role::Alerts), maintenance.run(alerts_rx));
 
     let state = AppState {
@@ -338,11 +338,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 /// The live bus: in-process alone with the in-process queue; with Redis, relayed to and from
 /// the other engine nodes (subscribed only where the API or the dashboard runs).
 async fn start_live_bus(config: &Config, node_id: &str) -> anyhow::Result<LiveBus> {
-    if config.queue.backend != crate::queue::QueueBackend::Redis {
+    if config.queue.backend != netpulse_pipeline::queue::QueueBackend::Redis {
         return Ok(LiveBus::default());
     }
-    let (live, outbound) = LiveBus::relayed(crate::live::CAPACITY);
-    let (relay, cmd) = crate::live_relay::LiveRelay::connect(&config.queue.redis, node_id).await?;
+    let (live, outbound) = LiveBus::relayed(netpulse_pipeline::live::CAPACITY);
+    let (relay, cmd) = netpulse_pipeline::live::relay::LiveRelay::connect(&config.queue.redis, node_id).await?;
     let relay = Arc::new(relay);
     if config.roles.serves_http() {
         relay.clone().subscribe(live.clone()).await.context("cannot subscribe to live events in Redis")?;

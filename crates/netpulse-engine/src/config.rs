@@ -6,9 +6,15 @@
 //! which key is wrong, where it was set and how to fix it. Secrets are [`Secret`]s and never
 //! print.
 
-use netpulse_checker::guard::IpCidr;
-pub use netpulse_store::config::{PostgresConfig, StorageBackend, StorageConfig};
-pub use netpulse_store::{DatabaseUrl, Secret};
+use netpulse_checker::guard::SsrfConfig;
+use netpulse_pipeline::alerts::smtp::SmtpConfig;
+use netpulse_pipeline::alerts::AlertsConfig;
+use netpulse_pipeline::gateway::GatewayConfig;
+use netpulse_pipeline::ingest::IngestConfig;
+use netpulse_pipeline::local_checker::CheckerConfig;
+use netpulse_pipeline::scheduler::MonitorsConfig;
+use netpulse_store::config::StorageConfig;
+use netpulse_store::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -24,7 +30,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub storage: StorageConfig,
     /// How long raw results and each rollup are kept (`[retention]`).
-    pub retention: crate::retention::RetentionConfig,
+    pub retention: netpulse_pipeline::retention::RetentionConfig,
     pub monitors: MonitorsConfig,
     pub checker: CheckerConfig,
     pub gateway: GatewayConfig,
@@ -35,7 +41,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub log: LogConfig,
     /// The result queue between checkers and ingest (`[queue]`).
-    pub queue: crate::queue::QueueConfig,
+    pub queue: netpulse_pipeline::queue::QueueConfig,
     /// Which loops this process runs (`NETPULSE_ROLES`, `serve --roles`); default all.
     #[serde(default)]
     pub roles: crate::roles::Roles,
@@ -60,35 +66,6 @@ pub struct HttpConfig {
     pub status_page_cache_s: u64,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MonitorsConfig {
-    pub min_interval_s: u32,
-    pub default_interval_s: u32,
-    pub default_timeout_ms: u32,
-    pub local_region: String,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckerConfig {
-    pub concurrency: usize,
-}
-
-/// The mTLS listener for regional workers (`gateway/`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GatewayConfig {
-    pub enabled: bool,
-    pub listen: SocketAddr,
-    /// Regions served by remote workers; monitors may name these besides the local region.
-    pub regions: Vec<String>,
-    /// Longest a lease request waits for jobs; a region is offline after 3 periods unseen.
-    pub lease_wait_ms: u64,
-    /// DNS names / IPs in the gateway's server certificate (what workers dial).
-    pub server_names: Vec<String>,
-}
-
 impl Config {
     /// Regions a monitor may name: the local one, plus the gateway's when it is on.
     pub fn regions_served(&self) -> Vec<String> {
@@ -97,57 +74,6 @@ impl Config {
             r.extend(self.gateway.regions.iter().filter(|g| **g != self.monitors.local_region).cloned());
         }
         r
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SsrfConfig {
-    pub block_private: bool,
-    pub allow: Vec<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertsConfig {
-    pub poll_interval_ms: u64,
-    pub max_attempts: u32,
-    pub retry_base_ms: i64,
-    pub timeout_ms: u64,
-    /// Storm control, the default of every organisation that sets none of its own
-    /// (`storm_threshold`/`storm_window_s` in `/api/v1/settings/alerting`): this many monitors
-    /// paging within the window page once.
-    pub storm_threshold: u32,
-    pub storm_window_s: u32,
-}
-
-/// The SMTP server e-mail channels send through; `host = ""` means none configured.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SmtpConfig {
-    pub host: String,
-    pub port: u16,
-    pub username: String,
-    pub password: Secret,
-    pub from: String,
-    pub tls: SmtpTls,
-}
-
-/// How the SMTP connection is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SmtpTls {
-    /// Plain connection upgraded with `STARTTLS` (required, not opportunistic); port 587.
-    Starttls,
-    /// TLS from the first byte (SMTPS); port 465.
-    Tls,
-    /// No TLS at all: only for a relay on localhost or a trusted network.
-    None,
-}
-
-impl SmtpConfig {
-    pub fn is_configured(&self) -> bool {
-        !self.host.trim().is_empty()
     }
 }
 
@@ -160,13 +86,6 @@ pub struct AccountsConfig {
     pub login_per_minute_account: u32,
     /// Seed the read-only demo organisation and serve it at `/demo` (`serve --demo`).
     pub demo: bool,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestConfig {
-    pub batch_size: usize,
-    pub linger_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -257,52 +176,16 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
-        let m = &self.monitors;
-        if m.min_interval_s == 0 {
-            return Err(("monitors.min_interval_s", "must be at least 1 second".into()));
-        }
-        if m.default_interval_s < m.min_interval_s {
-            return Err((
-                "monitors.default_interval_s",
-                format!("must be at least monitors.min_interval_s ({})", m.min_interval_s),
-            ));
-        }
-        if !(100..=120_000).contains(&m.default_timeout_ms) {
-            return Err(("monitors.default_timeout_ms", "must be between 100 and 120000".into()));
-        }
-        if self.checker.concurrency == 0 || self.checker.concurrency > 10_000 {
-            return Err(("checker.concurrency", "must be between 1 and 10000".into()));
-        }
-        if self.ingest.linger_ms > 5_000 {
-            return Err(("ingest.linger_ms", "must be at most 5000".into()));
-        }
-        if self.ingest.batch_size == 0 || self.ingest.batch_size > 10_000 {
-            return Err(("ingest.batch_size", "must be between 1 and 10000".into()));
-        }
-        if !(100..=3_600_000).contains(&self.alerts.retry_base_ms) {
-            return Err(("alerts.retry_base_ms", "must be between 100 and 3600000".into()));
-        }
+        self.monitors.validate()?;
+        self.checker.validate()?;
+        self.ingest.validate()?;
+        self.alerts.validate()?;
         self.retention.validate()?;
         self.storage.validate()?;
         self.queue.validate()?;
         crate::roles::validate(self)?;
-        for r in &self.gateway.regions {
-            if !netpulse_core::wire::valid_name(r) {
-                return Err(("gateway.regions", format!("`{r}`: use 1-63 of a-z, 0-9, - and _")));
-            }
-        }
-        if !(100..=60_000).contains(&self.gateway.lease_wait_ms) {
-            return Err(("gateway.lease_wait_ms", "must be between 100 and 60000".into()));
-        }
-        if self.alerts.max_attempts == 0 {
-            return Err(("alerts.max_attempts", "must be at least 1".into()));
-        }
-        if !(1..=3600).contains(&self.alerts.storm_window_s) {
-            return Err(("alerts.storm_window_s", "must be between 1 and 3600 seconds".into()));
-        }
-        for a in &self.ssrf.allow {
-            a.parse::<IpCidr>().map_err(|e| ("ssrf.allow", format!("`{a}`: {e}; write CIDRs like \"10.0.0.0/8\"")))?;
-        }
+        self.gateway.validate()?;
+        self.ssrf.validate()?;
         if !self.http.public_url.is_empty() && url::Url::parse(&self.http.public_url).is_err() {
             return Err((
                 "http.public_url",
@@ -315,20 +198,7 @@ impl Config {
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return Err(("log.format", format!("`{}` is not one of text, json", self.log.format)));
         }
-        if self.smtp.is_configured() {
-            if self.smtp.port == 0 {
-                return Err(("smtp.port", "must be 1 to 65535 (587 for STARTTLS, 465 for TLS)".into()));
-            }
-            if crate::alerts::email::parse_address(&self.smtp.from).is_err() {
-                return Err((
-                    "smtp.from",
-                    format!("`{}` is not an e-mail address like alerts@example.com", self.smtp.from),
-                ));
-            }
-            if self.smtp.username.is_empty() != self.smtp.password.expose().is_empty() {
-                return Err(("smtp.username", "set both smtp.username and smtp.password, or neither".into()));
-            }
-        }
+        self.smtp.validate()?;
         if self.accounts.session_days == 0 {
             return Err(("accounts.session_days", "must be at least 1".into()));
         }
@@ -345,10 +215,6 @@ impl Config {
             return Err(("admin_token", "must be at least 20 characters; use a long random value".into()));
         }
         Ok(())
-    }
-
-    pub fn ssrf_allow(&self) -> Vec<IpCidr> {
-        self.ssrf.allow.iter().filter_map(|a| a.parse().ok()).collect()
     }
 
     /// The base URL for links (alerts, dashboard).
@@ -408,6 +274,8 @@ fn apply_env(merged: &mut toml::Table, name: &str, value: &str, sources: &mut So
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netpulse_pipeline::alerts::smtp::SmtpTls;
+    use netpulse_store::config::StorageBackend;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()

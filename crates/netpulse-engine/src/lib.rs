@@ -6,25 +6,12 @@
 //! way on `127.0.0.1:0`.
 
 pub mod accounts;
-pub mod alerts;
 pub mod api;
 pub mod app;
-pub mod ca;
+pub mod ca_cli;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
-pub mod gateway;
-pub mod ingest;
-pub mod lease;
-pub mod live;
-pub mod live_relay;
 pub mod loadtest;
-pub mod local_checker;
-pub mod maintenance;
-pub mod metrics;
-pub mod queue;
-pub mod region_router;
-pub mod retention;
 pub mod roles;
-pub mod scheduler;
 pub mod simulate;

@@ -45,7 +45,7 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
         #[command(subcommand)]
-        command: netpulse_engine::ca::cli::CaCommand,
+        command: netpulse_engine::ca_cli::CaCommand,
     },
     /// Benchmarks against real services: `loadtest ingest` (Redis → ingest → PgBouncer → PostgreSQL),
     /// `loadtest retention` (retention steps over a backlog, via PgBouncer).
@@ -139,7 +139,7 @@ async fn run() -> ExitCode {
             let Ok(c) = load(config.as_ref()) else {
                 return ExitCode::from(2);
             };
-            match netpulse_engine::ca::cli::run(&c.storage.data_dir, command) {
+            match netpulse_engine::ca_cli::run(&c.storage.data_dir, command) {
                 Ok(out) => {
                     println!("{out}");
                     ExitCode::SUCCESS

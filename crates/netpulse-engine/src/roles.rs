@@ -1,11 +1,12 @@
 //! Engine roles: which loops this process runs (`serve --roles …`, `NETPULSE_ROLES`, or
 //! `roles = [...]` in the config; default all). Several engine nodes can split the roles
 //! between them, or all run every role, when they share one PostgreSQL store and one Redis
-//! queue; the scheduler and the alert dispatcher then hold leases ([`crate::lease`]) so only
+//! queue; the scheduler and the alert dispatcher then hold leases ([`netpulse_pipeline::lease`]) so only
 //! one node schedules and one dispatches at a time.
 
-use crate::config::{Config, StorageBackend};
-use crate::queue::QueueBackend;
+use crate::config::Config;
+use netpulse_pipeline::queue::QueueBackend;
+use netpulse_store::config::StorageBackend;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::fmt;

@@ -2,9 +2,9 @@
 //! someone tried to register again): through `[smtp]` when it is configured, otherwise
 //! written to the log so that a fresh install without mail can still verify its first user.
 
-use crate::alerts::email::{header_text, quoted_printable};
-use crate::alerts::smtp;
-use crate::config::SmtpConfig;
+use netpulse_pipeline::alerts::email::{header_text, quoted_printable};
+use netpulse_pipeline::alerts::smtp;
+use netpulse_pipeline::alerts::smtp::SmtpConfig;
 use std::time::Duration;
 
 /// Send `subject`/`text` to `to`, or log it when no SMTP server is configured. Runs in the

@@ -68,7 +68,7 @@ impl LoginThrottle {
 /// An e-mail address as stored: trimmed, lower-case, one plain address.
 pub fn parse_email(s: &str) -> ApiResult<String> {
     let e = s.trim().to_lowercase();
-    crate::alerts::email::parse_address(&e).map_err(|m| ApiError::invalid("email", m))?;
+    netpulse_pipeline::alerts::email::parse_address(&e).map_err(|m| ApiError::invalid("email", m))?;
     if e.len() > 254 {
         return Err(ApiError::invalid("email", "must be at most 254 characters"));
     }

@@ -13,6 +13,8 @@
 //! Handlers do not redact themselves: they pass the caller's audience to the DTO
 //! conversion (`monitor_json`, `channel_json`, …), which calls this module.
 
+use netpulse_core::redact;
+pub use netpulse_core::redact::{looks_like_credential, HIDDEN};
 use serde_json::{Map, Value};
 
 /// Who reads an answer.
@@ -23,9 +25,6 @@ pub enum Audience {
     /// Viewers, read tokens, the demo visitor: no secrets.
     Restricted,
 }
-
-/// What a hidden value reads as.
-pub const HIDDEN: &str = "[hidden]";
 
 impl Audience {
     pub fn of(role: netpulse_store::Role, demo: bool) -> Self {
@@ -40,44 +39,21 @@ impl Audience {
     }
 }
 
-/// Whether a header or parameter of this name usually carries a credential.
-pub fn looks_like_credential(name: &str) -> bool {
-    const WORDS: [&str; 9] = ["auth", "token", "secret", "key", "pass", "cookie", "session", "signature", "credential"];
-    let n = name.to_ascii_lowercase();
-    WORDS.iter().any(|w| n.contains(w))
-}
-
-/// A URL as `a` may see it: without the user name (`https://TOKEN@host/` is a credential)
-/// and password, credential-looking query values hidden.
+/// A URL as `a` may see it ([`redact::url`] for a restricted audience).
 pub fn url(raw: &str, a: Audience) -> String {
-    if !a.restricted() {
-        return raw.to_owned();
+    if a.restricted() {
+        redact::url(raw)
+    } else {
+        raw.to_owned()
     }
-    let Ok(mut u) = url::Url::parse(raw) else { return HIDDEN.to_owned() };
-    if !u.username().is_empty() {
-        let _ = u.set_username(HIDDEN);
-    }
-    if u.password().is_some() {
-        let _ = u.set_password(Some(HIDDEN));
-    }
-    if u.query().is_some() {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if looks_like_credential(&k) { HIDDEN.to_owned() } else { v.into_owned() };
-                (k.into_owned(), v)
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    u.to_string()
 }
 
 /// A monitor's target (`spec.target()`) as `a` may see it.
 pub fn target(spec: &netpulse_core::CheckSpec, a: Audience) -> String {
-    match spec {
-        netpulse_core::CheckSpec::Http(h) => url(h.url.as_url().as_str(), a),
-        other => other.target(),
+    match (spec, a) {
+        (_, Audience::Restricted) => redact::target(spec),
+        (netpulse_core::CheckSpec::Http(h), Audience::Trusted) => h.url.as_url().as_str().to_owned(),
+        (other, Audience::Trusted) => other.target(),
     }
 }
 
@@ -122,7 +98,10 @@ pub fn email(e: &str, a: Audience) -> String {
 
 /// Regions as `a` may see them: worker names and certificate serials identify the
 /// install's machines, not the reader's organisation.
-pub fn regions(mut rs: Vec<crate::gateway::fleet::RegionView>, a: Audience) -> Vec<crate::gateway::fleet::RegionView> {
+pub fn regions(
+    mut rs: Vec<netpulse_pipeline::gateway::fleet::RegionView>,
+    a: Audience,
+) -> Vec<netpulse_pipeline::gateway::fleet::RegionView> {
     if a.restricted() {
         for w in rs.iter_mut().flat_map(|r| r.workers.iter_mut()) {
             w.name = HIDDEN.to_owned();

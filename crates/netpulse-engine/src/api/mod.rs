@@ -16,15 +16,15 @@ pub mod status_pages;
 pub mod system;
 
 use crate::accounts;
-use crate::alerts;
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::queue::ResultQueue;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
+use netpulse_pipeline::alerts;
+use netpulse_pipeline::metrics::Metrics;
+use netpulse_pipeline::queue::ResultQueue;
 use netpulse_store::{Role, Scope, Store, TokenAuth};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -41,11 +41,11 @@ pub struct AppState {
     pub sender: alerts::Sender,
     pub base_url: String,
     /// Committed results and state changes, for the dashboard's `/events`.
-    pub live: crate::live::LiveBus,
+    pub live: netpulse_pipeline::live::LiveBus,
     /// Signs public badge URLs.
     pub badge_key: crate::dashboard::badges::BadgeKey,
     /// Regions served by remote workers and their health.
-    pub fleet: Arc<crate::gateway::fleet::Fleet>,
+    pub fleet: Arc<netpulse_pipeline::gateway::fleet::Fleet>,
     /// Login attempts per IP address and per account.
     pub login_throttle: Arc<crate::accounts::LoginThrottle>,
     /// Recent readings of public status pages.

@@ -2,13 +2,13 @@
 
 use super::error::{ApiError, ApiResult};
 use super::AppState;
-use crate::scheduler::heartbeat_result;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::Outcome;
+use netpulse_pipeline::scheduler::heartbeat_result;
 use netpulse_store::clock;
 use serde_json::json;
 
@@ -51,7 +51,7 @@ pub async fn heartbeat(State(s): State<AppState>, Path(token): Path<String>) -> 
     };
     let result = heartbeat_result(&view.record, &s.config.monitors.local_region, clock::now(), Outcome::Up, None);
     s.results.publish(ResultEnvelope::new(result, clock::now())).await.map_err(|e| match e {
-        crate::queue::QueueError::Closed => {
+        netpulse_pipeline::queue::QueueError::Closed => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the engine is shutting down; retry")
         }
         e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", format!("{e}; retry")),

@@ -13,12 +13,12 @@
 //! engine shuts down (so graceful shutdown is not held up by open dashboards).
 
 use crate::api::{AppState, Caller};
-use crate::live::LiveEvent;
-use crate::metrics::Metrics;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{Stream, StreamExt};
 use netpulse_core::{MonitorId, TenantId, Timestamp};
+use netpulse_pipeline::live::LiveEvent;
+use netpulse_pipeline::metrics::Metrics;
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
@@ -81,7 +81,10 @@ async fn catch_up(s: &AppState, t: &TenantId, m: &MonitorId, since: Option<i64>)
     let now = netpulse_store::clock::now();
     match s.store.list_results(t, m, Timestamp::from_millis(since.saturating_add(1)), now.plus_ms(1), 50, None).await {
         Ok(page) => out.extend(
-            page.results.iter().rev().map(|r| Event::default().event("result").data(crate::live::result_json(r, None))),
+            page.results
+                .iter()
+                .rev()
+                .map(|r| Event::default().event("result").data(netpulse_pipeline::live::result_json(r, None))),
         ),
         Err(e) => tracing::warn!(error = %e, monitor = %m, "live catch-up: results not read"),
     }

@@ -1,6 +1,6 @@
 //! `GET /regions`: the regions checks run from and the health of their workers (last seen,
 //! version, checks in flight, results and results/s), as the signed-in tenant sees them
-//! through [`Fleet::regions`](crate::gateway::fleet::Fleet::regions) — the same view as
+//! through [`Fleet::regions`](netpulse_pipeline::gateway::fleet::Fleet::regions) — the same view as
 //! `GET /api/v1/regions`: the engine's regions and workers, the tenant's own result counts.
 //!
 //! A region with no live worker is shown as "region offline" with what that means: its
@@ -11,12 +11,12 @@
 use super::{ago, page, signed_in};
 use crate::api::error::ApiError;
 use crate::api::AppState;
-use crate::gateway::fleet::{RegionView, WorkerHealth};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped};
 use netpulse_core::Timestamp;
+use netpulse_pipeline::gateway::fleet::{RegionView, WorkerHealth};
 use netpulse_store::clock;
 use netpulse_store::MonitorView;
 

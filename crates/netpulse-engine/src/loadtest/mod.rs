@@ -15,16 +15,16 @@
 
 mod retention;
 
-use crate::ingest::Ingest;
-use crate::live::LiveBus;
-use crate::metrics::Metrics;
-use crate::queue::{publish_many_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
 use anyhow::Context;
 use netpulse_core::incident::PolicyLayer;
 use netpulse_core::monitor::TcpSpec;
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::{CheckResult, CheckSpec, Interval, MonitorDraft, MonitorId, Outcome, Provenance, Timings};
 use netpulse_core::{TenantId, Timestamp};
+use netpulse_pipeline::ingest::Ingest;
+use netpulse_pipeline::live::LiveBus;
+use netpulse_pipeline::metrics::Metrics;
+use netpulse_pipeline::queue::{publish_many_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
 use netpulse_store::clock;
 use netpulse_store::postgres::{copy, schema, PgStore};
 use netpulse_store::DatabaseUrl;

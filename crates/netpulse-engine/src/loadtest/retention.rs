@@ -14,8 +14,8 @@
 //! and the rollups hold exactly the results they should, the maintenance counts included.
 
 use super::{direct, user_of, with_db};
-use crate::retention::CHUNK;
 use netpulse_core::retention::{Horizons, RetentionDays};
+use netpulse_pipeline::retention::CHUNK;
 use netpulse_store::clock;
 use netpulse_store::postgres::{schema, PgStore};
 use netpulse_store::{RetentionPass, Store};

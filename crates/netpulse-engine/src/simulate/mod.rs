@@ -367,13 +367,13 @@ impl Sim<'_> {
     async fn dispatch(&mut self, now: u64) -> anyhow::Result<()> {
         let storm = self.s.storm.unwrap_or_default();
         netpulse_store::timers::sweep(&self.store, ts(now)).await?;
-        crate::alerts::storm::settle(&self.store, ts(now), &storm).await?;
+        netpulse_pipeline::alerts::storm::settle(&self.store, ts(now), &storm).await?;
         loop {
             let items = self.store.claim_outbox(ts(now), 64, 60_000).await?;
             if items.is_empty() {
                 break;
             }
-            for item in crate::alerts::storm::screen(&self.store, items, ts(now), &storm).await? {
+            for item in netpulse_pipeline::alerts::storm::screen(&self.store, items, ts(now), &storm).await? {
                 self.receive(&item.channel.id, &item.event);
                 self.store.record_delivery(item.id, Delivery::Sent { at: ts(now) }).await?;
             }

@@ -6,7 +6,7 @@
 
 use crate::channels::{smtp_server, unqp};
 use crate::harness::*;
-use netpulse_engine::config::SmtpTls;
+use netpulse_pipeline::alerts::smtp::SmtpTls;
 use netpulse_store::EmailPurpose;
 use serde_json::{json, Value};
 

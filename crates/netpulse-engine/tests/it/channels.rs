@@ -4,7 +4,7 @@
 //! (with a header-injection attempt), and the API's kind-specific validation.
 
 use crate::harness::*;
-use netpulse_engine::config::SmtpTls;
+use netpulse_pipeline::alerts::smtp::SmtpTls;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -219,7 +219,7 @@ async fn email_goes_through_smtp_and_a_monitor_name_cannot_add_headers() {
         config.smtp.port = port;
         config.smtp.from = "alerts@netpulse.test".into();
         config.smtp.username = "netpulse".into();
-        config.smtp.password = netpulse_engine::config::Secret::new("hunter22");
+        config.smtp.password = netpulse_store::Secret::new("hunter22");
         config.smtp.tls = SmtpTls::None;
     })
     .await;

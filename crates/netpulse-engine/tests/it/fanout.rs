@@ -9,8 +9,8 @@ use crate::harness::*;
 use crate::queue::PrivateRedis;
 use crate::workers::regions_page::{cell, page, region, row, section};
 use crate::workers::{bundle, results, worker};
-use netpulse_engine::ca::Ca;
 use netpulse_engine::roles::Roles;
+use netpulse_pipeline::ca::Ca;
 use netpulse_store::testing::PgDatabase;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -28,7 +28,7 @@ pub async fn two_nodes(
     let mut config_a = a_config;
     let db = use_backends(&mut config_a, "pgbouncer", "redis").await.expect("a PostgreSQL database");
     if let Some(url) = redis {
-        config_a.queue.redis.url = netpulse_engine::config::DatabaseUrl::new(url);
+        config_a.queue.redis.url = netpulse_store::DatabaseUrl::new(url);
     }
     let mut config_b = test_config(dir_b.path());
     config_b.storage.backend = config_a.storage.backend;

@@ -10,11 +10,11 @@
 use crate::harness::*;
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, TenantId, Timings};
-use netpulse_engine::config::DatabaseUrl;
-use netpulse_engine::queue::{publish_retrying, ResultQueue};
 use netpulse_engine::roles::Roles;
+use netpulse_pipeline::queue::{publish_retrying, ResultQueue};
 use netpulse_store::clock;
 use netpulse_store::testing::{admin, direct_addr, pg_url, PgDatabase};
+use netpulse_store::DatabaseUrl;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,9 +10,9 @@
 use crate::harness::redis_url;
 use netpulse_core::wire::ResultEnvelope;
 use netpulse_core::{CheckResult, Outcome, Provenance, ResultId, Timestamp, Timings};
-use netpulse_engine::config::DatabaseUrl;
-use netpulse_engine::queue::{InProcessQueue, QueueError, RedisQueue, RedisQueueConfig, ResultQueue};
+use netpulse_pipeline::queue::{InProcessQueue, QueueError, RedisQueue, RedisQueueConfig, ResultQueue};
 use netpulse_store::clock;
+use netpulse_store::DatabaseUrl;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

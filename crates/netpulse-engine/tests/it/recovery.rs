@@ -8,8 +8,9 @@ use crate::accounts::{browser, login, register, verify_directly, PASSWORD};
 use crate::channels::{smtp_server, unqp, Mail};
 use crate::harness::*;
 use crate::signed_out_forms::submit;
-use netpulse_engine::config::{Secret, SmtpTls};
+use netpulse_pipeline::alerts::smtp::SmtpTls;
 use netpulse_store::EmailPurpose;
+use netpulse_store::Secret;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 

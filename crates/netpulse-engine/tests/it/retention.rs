@@ -6,8 +6,8 @@
 use crate::harness::*;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, TenantId, Timestamp};
 use netpulse_engine::config::Config;
-use netpulse_engine::retention::{Retention, RetentionConfig};
-use netpulse_engine::scheduler::Progress;
+use netpulse_pipeline::progress::Progress;
+use netpulse_pipeline::retention::{Retention, RetentionConfig};
 use netpulse_store::clock;
 use serde_json::{json, Value};
 

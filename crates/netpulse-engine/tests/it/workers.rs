@@ -16,7 +16,7 @@ use netpulse_checker::worker::{Worker, WorkerConfig};
 use netpulse_checker::{HttpClient, ProbeContext, Resolver, SsrfGuard};
 use netpulse_core::wire::{ResultBatch, ResultEnvelope, WIRE_HEADER, WIRE_VERSION};
 use netpulse_core::{CheckResult, Outcome, Provenance, ResultId, Timings};
-use netpulse_engine::ca::Ca;
+use netpulse_pipeline::ca::Ca;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -13,8 +13,8 @@
 
 use super::{all_results, bundle, ids_of, worker_at};
 use crate::harness::{app_of, spawn_app_with, test_config, wait_for, Target};
-use netpulse_engine::ca::Ca;
 use netpulse_engine::config::Config;
+use netpulse_pipeline::ca::Ca;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::path::Path;

@@ -9,6 +9,7 @@
 //! busy engine does not wake for every single check.
 
 use crate::metrics::Metrics;
+use crate::progress::Progress;
 use crate::queue::ResultQueue;
 use crate::region_router::{RegionRouter, RouteError};
 use netpulse_core::monitor::CheckSpec;
@@ -17,6 +18,7 @@ use netpulse_core::wire::{CheckJob, ResultEnvelope};
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, Timestamp, Timings};
 use netpulse_store::clock;
 use netpulse_store::{MonitorRecord, Store};
+use serde::Deserialize;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -31,11 +33,34 @@ const RELOAD_DEBOUNCE_MS: i64 = 250;
 const TICK_MS: i64 = 20;
 const MAX_RECHECK_DELAY_MS: i64 = 10_000;
 
-/// Whether a pass did any work (the loop only decides how long to wait).
-#[derive(Debug, PartialEq, Eq)]
-pub enum Progress {
-    Idle,
-    Progressed,
+/// Limits and defaults of monitors (`[monitors]`), and the region the in-process checker
+/// stands for.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorsConfig {
+    pub min_interval_s: u32,
+    pub default_interval_s: u32,
+    pub default_timeout_ms: u32,
+    pub local_region: String,
+}
+
+impl MonitorsConfig {
+    /// The first key that is wrong, with what to write instead.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.min_interval_s == 0 {
+            return Err(("monitors.min_interval_s", "must be at least 1 second".into()));
+        }
+        if self.default_interval_s < self.min_interval_s {
+            return Err((
+                "monitors.default_interval_s",
+                format!("must be at least monitors.min_interval_s ({})", self.min_interval_s),
+            ));
+        }
+        if !(100..=120_000).contains(&self.default_timeout_ms) {
+            return Err(("monitors.default_timeout_ms", "must be between 100 and 120000".into()));
+        }
+        Ok(())
+    }
 }
 
 struct Entry {

@@ -6,8 +6,6 @@
 //! URI SAN `netpulse://region/<R>/worker/<N>` (CN = name, OU = region for humans); the gateway
 //! trusts only that, and only for serials the registry knows and has not revoked.
 
-pub mod cli;
-
 use netpulse_core::wire::{valid_name, worker_uri};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,

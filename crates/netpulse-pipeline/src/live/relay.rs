@@ -10,7 +10,7 @@
 //! what is stored. Publishing pipelines what is waiting; subscribing needs a dedicated
 //! connection, reopened with backoff when it ends.
 
-use crate::live::{LiveBus, LiveEvent};
+use super::{LiveBus, LiveEvent};
 use crate::queue::RedisQueueConfig;
 use futures_util::StreamExt;
 use netpulse_core::{MonitorId, TenantId, Timestamp};

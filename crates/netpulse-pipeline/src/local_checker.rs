@@ -6,11 +6,28 @@ use crate::queue::ResultQueue;
 use netpulse_checker::probe::{run_check, ProbeContext};
 use netpulse_core::wire::{CheckJob, ResultEnvelope};
 use netpulse_store::clock;
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
+
+/// The in-process checker (`[checker]`): how many checks run at once.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckerConfig {
+    pub concurrency: usize,
+}
+
+impl CheckerConfig {
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.concurrency == 0 || self.concurrency > 10_000 {
+            return Err(("checker.concurrency", "must be between 1 and 10000".into()));
+        }
+        Ok(())
+    }
+}
 
 /// Runs checks until the job channel closes, then waits for the checks in flight.
 pub struct LocalChecker {

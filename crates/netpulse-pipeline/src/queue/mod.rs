@@ -10,7 +10,6 @@
 //! that says so. Producers retry with backoff ([`publish_retrying`]); the heartbeat endpoint
 //! answers 503 so the pinging job retries. Nothing accepted (`Ok`) is dropped by the queue.
 
-pub mod announcing;
 pub mod durable;
 pub mod memory;
 pub mod redis;

@@ -10,7 +10,7 @@
 //! ([`RetentionConfig::window`]), and the gateway and ingest refuse results that started
 //! before the raw horizon ([`RetentionConfig::accepts_from`]) so none is counted twice.
 
-use crate::scheduler::Progress;
+use crate::progress::Progress;
 use netpulse_core::retention::{Horizons, RetentionDays, UptimeWindow};
 use netpulse_core::Timestamp;
 use netpulse_store::clock;

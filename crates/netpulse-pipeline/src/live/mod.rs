@@ -2,7 +2,7 @@
 //!
 //! Events on a [`tokio::sync::broadcast`] channel: `result` (one per result the queue
 //! accepted, with the envelope's `sent_at`, announced at once by
-//! [`crate::queue::announcing::Announcing`] so the dashboard sees it within milliseconds);
+//! [`announcing::Announcing`] so the dashboard sees it within milliseconds);
 //! `health` (a monitor's displayed health changed) and `incident` (opened, reopened,
 //! resolved), published by ingest *after* commit, so a browser never shows an incident a
 //! failed transaction would take back; the API adds `monitor` when one is created, and the
@@ -14,9 +14,12 @@
 //! told so (`event: lagged`); the page then reloads to resynchronise.
 //!
 //! With several engine nodes (Redis queue) a bus is *relayed* ([`LiveBus::relayed`]): every
-//! event is also handed to [`crate::live_relay`], which publishes it for the other nodes and
+//! event is also handed to [`relay`], which publishes it for the other nodes and
 //! delivers theirs here with [`LiveBus::deliver_remote`] (never relayed again). The embedded
 //! mode's bus has no relay and no Redis dependency.
+
+pub mod announcing;
+pub mod relay;
 
 use netpulse_core::{CheckResult, MonitorId, TenantId, Timestamp};
 use netpulse_store::plan::LiveChange;
@@ -133,7 +136,7 @@ impl LiveBus {
             "name": m.draft.name,
             "kind": m.draft.spec.kind(),
             // Every subscriber of the tenant gets this, viewers too: shown as to a viewer.
-            "target": crate::api::audience::target(&m.draft.spec, crate::api::audience::Audience::Restricted),
+            "target": netpulse_core::redact::target(&m.draft.spec),
             "paused": m.draft.paused,
         });
         self.send(LiveEvent {

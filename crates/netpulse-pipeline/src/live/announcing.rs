@@ -7,8 +7,8 @@
 //! it from the page on reload, never from an accepted queue). The browser ignores a result
 //! id it has already shown, so a redelivery does not add a row twice.
 
-use super::{Batch, QueueError, ResultQueue};
-use crate::live::LiveBus;
+use super::LiveBus;
+use crate::queue::{Batch, QueueError, ResultQueue};
 use async_trait::async_trait;
 use netpulse_core::wire::ResultEnvelope;
 use std::sync::Arc;

@@ -24,14 +24,15 @@ pub mod storm;
 pub mod teams;
 pub mod webhook;
 
-use crate::config::SmtpConfig;
 use crate::metrics::Metrics;
-use crate::scheduler::Progress;
+use crate::progress::Progress;
 use netpulse_checker::http::HttpClient;
 use netpulse_core::alert::AlertEvent;
 use netpulse_core::Timestamp;
 use netpulse_store::clock;
 use netpulse_store::{ChannelKind, ChannelRecord, Delivery, OutboxItem, Store};
+use serde::Deserialize;
+use smtp::SmtpConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -39,6 +40,36 @@ use tracing::Instrument;
 
 const LEASE_MS: i64 = 120_000;
 const MAX_BACKOFF_MS: i64 = 3_600_000;
+
+/// Alert delivery (`[alerts]`): the dispatcher's pace, retries and storm control.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub poll_interval_ms: u64,
+    pub max_attempts: u32,
+    pub retry_base_ms: i64,
+    pub timeout_ms: u64,
+    /// Storm control, the default of every organisation that sets none of its own
+    /// (`storm_threshold`/`storm_window_s` in `/api/v1/settings/alerting`): this many monitors
+    /// paging within the window page once.
+    pub storm_threshold: u32,
+    pub storm_window_s: u32,
+}
+
+impl AlertsConfig {
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !(100..=3_600_000).contains(&self.retry_base_ms) {
+            return Err(("alerts.retry_base_ms", "must be between 100 and 3600000".into()));
+        }
+        if self.max_attempts == 0 {
+            return Err(("alerts.max_attempts", "must be at least 1".into()));
+        }
+        if !(1..=3600).contains(&self.storm_window_s) {
+            return Err(("alerts.storm_window_s", "must be between 1 and 3600 seconds".into()));
+        }
+        Ok(())
+    }
+}
 
 /// The outcome of one attempt to deliver one notice.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,13 +12,61 @@
 //! permanent. No command argument can carry CR or LF, and data after `STARTTLS`'s reply but
 //! before the handshake (a command-injection attack) aborts the session.
 
-use crate::config::{SmtpConfig, SmtpTls};
 use base64::Engine;
+use netpulse_store::Secret;
 use rustls::pki_types::ServerName;
+use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+/// The SMTP server e-mail channels send through; `host = ""` means none configured.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: Secret,
+    pub from: String,
+    pub tls: SmtpTls,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with `STARTTLS` (required, not opportunistic); port 587.
+    Starttls,
+    /// TLS from the first byte (SMTPS); port 465.
+    Tls,
+    /// No TLS at all: only for a relay on localhost or a trusted network.
+    None,
+}
+
+impl SmtpConfig {
+    pub fn is_configured(&self) -> bool {
+        !self.host.trim().is_empty()
+    }
+
+    /// Checked once a host is set: a port, a sender address, both credentials or neither.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !self.is_configured() {
+            return Ok(());
+        }
+        if self.port == 0 {
+            return Err(("smtp.port", "must be 1 to 65535 (587 for STARTTLS, 465 for TLS)".into()));
+        }
+        if super::email::parse_address(&self.from).is_err() {
+            return Err(("smtp.from", format!("`{}` is not an e-mail address like alerts@example.com", self.from)));
+        }
+        if self.username.is_empty() != self.password.expose().is_empty() {
+            return Err(("smtp.username", "set both smtp.username and smtp.password, or neither".into()));
+        }
+        Ok(())
+    }
+}
 
 /// One message for one or more recipients.
 pub struct Mail<'a> {

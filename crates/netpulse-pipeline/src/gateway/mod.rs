@@ -15,7 +15,6 @@ pub mod throughput;
 pub mod trust;
 
 use crate::ca::Ca;
-use crate::config::GatewayConfig;
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
 use crate::queue::durable::CommitWatch;
@@ -25,6 +24,7 @@ use anyhow::Context;
 use fleet::Fleet;
 use hyper_util::rt::TokioIo;
 use netpulse_store::Store;
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +36,34 @@ use tokio_rustls::TlsAcceptor;
 use trust::Trust;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The mTLS listener for regional workers (`gateway/`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Regions served by remote workers; monitors may name these besides the local region.
+    pub regions: Vec<String>,
+    /// Longest a lease request waits for jobs; a region is offline after 3 periods unseen.
+    pub lease_wait_ms: u64,
+    /// DNS names / IPs in the gateway's server certificate (what workers dial).
+    pub server_names: Vec<String>,
+}
+
+impl GatewayConfig {
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for r in &self.regions {
+            if !netpulse_core::wire::valid_name(r) {
+                return Err(("gateway.regions", format!("`{r}`: use 1-63 of a-z, 0-9, - and _")));
+            }
+        }
+        if !(100..=60_000).contains(&self.lease_wait_ms) {
+            return Err(("gateway.lease_wait_ms", "must be between 100 and 60000".into()));
+        }
+        Ok(())
+    }
+}
 
 /// A worker as its certificate names it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The maintenance clock: every second, starts and ends the maintenance windows that are due
 //! (`Store::advance_maintenance`, one transaction per pass, safe on several nodes).
 
-use crate::scheduler::Progress;
+use crate::progress::Progress;
 use netpulse_store::clock;
 use netpulse_store::Store;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
-//! `netpulse ca init | issue | revoke | list`: the command line around [`super::Ca`].
+//! `netpulse ca init | issue | revoke | list`: the command line around [`Ca`].
 //! `issue` writes a bundle directory a worker points at and prints the command to start it.
 
-use super::{write_file, Ca, CaError};
 use clap::Subcommand;
+use netpulse_pipeline::ca::{write_file, Ca, CaError};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]

@@ -14,17 +14,38 @@
 
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
+use crate::progress::Progress;
 use crate::queue::durable::CommitWatch;
 use crate::queue::{Batch, ResultQueue};
 use crate::retention::RetentionConfig;
-use crate::scheduler::Progress;
 use netpulse_core::CheckResult;
 use netpulse_core::MonitorId;
 use netpulse_store::clock;
 use netpulse_store::{IngestReport, QuarantinedResult, Store, StoreError, StoreResult};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+
+/// Ingest batching (`[ingest]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub batch_size: usize,
+    pub linger_ms: u64,
+}
+
+impl IngestConfig {
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.linger_ms > 5_000 {
+            return Err(("ingest.linger_ms", "must be at most 5000".into()));
+        }
+        if self.batch_size == 0 || self.batch_size > 10_000 {
+            return Err(("ingest.batch_size", "must be between 1 and 10000".into()));
+        }
+        Ok(())
+    }
+}
 
 /// The ingest loop's state.
 pub struct Ingest {
@@ -213,7 +234,7 @@ impl Ingest {
     }
 
     /// Announce the state changes this batch committed (results themselves were announced
-    /// when the queue accepted them: see `queue::announcing`).
+    /// when the queue accepted them: see `live::announcing`).
     fn publish_live(&self, report: &netpulse_store::IngestReport) {
         if !self.live.wants_events() {
             return;
