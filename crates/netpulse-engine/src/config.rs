@@ -15,6 +15,7 @@ use netpulse_pipeline::local_checker::CheckerConfig;
 use netpulse_pipeline::scheduler::MonitorsConfig;
 use netpulse_store::config::StorageConfig;
 use netpulse_store::Secret;
+use netpulse_web::config::{AccountsConfig, HttpConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -56,16 +57,6 @@ pub struct Config {
     pub admin_password: Option<Secret>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    pub listen: SocketAddr,
-    pub public_url: String,
-    /// How long a public status page's reading is served before the store is read again
-    /// (seconds; 0 = read on every request). Changes made on this node show at once.
-    pub status_page_cache_s: u64,
-}
-
 impl Config {
     /// Regions a monitor may name: the local one, plus the gateway's when it is on.
     pub fn regions_served(&self) -> Vec<String> {
@@ -75,17 +66,6 @@ impl Config {
         }
         r
     }
-}
-
-/// Sessions and login throttling (`[accounts]`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountsConfig {
-    pub session_days: u32,
-    pub login_per_minute_ip: u32,
-    pub login_per_minute_account: u32,
-    /// Seed the read-only demo organisation and serve it at `/demo` (`serve --demo`).
-    pub demo: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -183,15 +163,10 @@ impl Config {
         self.retention.validate()?;
         self.storage.validate()?;
         self.queue.validate()?;
-        crate::roles::validate(self)?;
+        self.roles.validate(self.storage.backend, self.queue.backend)?;
         self.gateway.validate()?;
         self.ssrf.validate()?;
-        if !self.http.public_url.is_empty() && url::Url::parse(&self.http.public_url).is_err() {
-            return Err((
-                "http.public_url",
-                format!("`{}` is not a URL; write e.g. https://status.example.com", self.http.public_url),
-            ));
-        }
+        self.http.validate()?;
         if !["trace", "debug", "info", "warn", "error"].contains(&self.log.level.as_str()) {
             return Err(("log.level", format!("`{}` is not one of trace, debug, info, warn, error", self.log.level)));
         }
@@ -199,12 +174,7 @@ impl Config {
             return Err(("log.format", format!("`{}` is not one of text, json", self.log.format)));
         }
         self.smtp.validate()?;
-        if self.accounts.session_days == 0 {
-            return Err(("accounts.session_days", "must be at least 1".into()));
-        }
-        if self.accounts.login_per_minute_ip == 0 || self.accounts.login_per_minute_account == 0 {
-            return Err(("accounts.login_per_minute_ip", "login limits must be at least 1 per minute".into()));
-        }
+        self.accounts.validate()?;
         if self.admin_email.is_some() != self.admin_password.is_some() {
             return Err((
                 "admin_email",
@@ -368,5 +338,32 @@ mod tests {
         let e = Config::load(None, env(&[("NETPULSE_STORAGE__POSTGRES__MIGRATE_URL", "localhost:5432")])).unwrap_err();
         assert_eq!(e.key, "storage.postgres.migrate_url", "{e}");
         assert!(Config::for_test(Path::new("/tmp")).storage.backend == StorageBackend::Sqlite);
+    }
+
+    #[test]
+    fn roles_split_across_nodes_need_a_shared_store_and_queue() {
+        let load = |pairs: &[(&str, &str)]| {
+            Config::load(None, pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
+        };
+        let pg = ("NETPULSE_STORAGE__POSTGRES__URL", "postgres://np@127.0.0.1:6432/np");
+        let e = load(&[("NETPULSE_ROLES", "ingest")]).unwrap_err();
+        assert_eq!(e.key, "roles", "{e}");
+        assert!(e.message.contains("storage.backend = \"postgres\""), "{e}");
+        let e = load(&[("NETPULSE_ROLES", "ingest"), ("NETPULSE_STORAGE__BACKEND", "postgres"), pg]).unwrap_err();
+        assert_eq!(e.key, "queue.backend", "{e}");
+        assert!(e.message.contains("queue.backend = \"redis\""), "{e}");
+        let c = load(&[
+            ("NETPULSE_ROLES", "ingest,alerts"),
+            ("NETPULSE_STORAGE__BACKEND", "postgres"),
+            pg,
+            ("NETPULSE_QUEUE__BACKEND", "redis"),
+        ])
+        .unwrap();
+        assert!(c.roles.has(crate::roles::Role::Ingest) && !c.roles.serves_http());
+        let e = load(&[("NETPULSE_ROLES", "checker,api")]).unwrap_err();
+        assert_eq!(e.key, "roles", "{e}");
+        let e = load(&[("NETPULSE_QUEUE__BACKEND", "redis"), ("NETPULSE_QUEUE__REDIS__URL", "127.0.0.1:6379")])
+            .unwrap_err();
+        assert_eq!(e.key, "queue.redis.url", "{e}");
     }
 }

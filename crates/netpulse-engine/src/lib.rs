@@ -5,13 +5,9 @@
 //! (`main.rs`) is a thin command line around it, and the integration tests start it the same
 //! way on `127.0.0.1:0`.
 
-pub mod accounts;
-pub mod api;
 pub mod app;
 pub mod ca_cli;
 pub mod config;
-pub mod dashboard;
-pub mod demo;
 pub mod loadtest;
 pub mod roles;
 pub mod simulate;

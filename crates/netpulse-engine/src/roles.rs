@@ -4,7 +4,6 @@
 //! queue; the scheduler and the alert dispatcher then hold leases ([`netpulse_pipeline::lease`]) so only
 //! one node schedules and one dispatches at a time.
 
-use crate::config::Config;
 use netpulse_pipeline::queue::QueueBackend;
 use netpulse_store::config::StorageBackend;
 use serde::Deserialize;
@@ -112,47 +111,49 @@ impl Roles {
     }
 }
 
-/// A roles list that cannot work: the other roles run on other nodes, which must share the
-/// store and the queue with this one.
-pub fn validate(config: &Config) -> Result<(), (&'static str, String)> {
-    let roles = &config.roles;
-    if roles.has(Role::Checker) && !roles.has(Role::Scheduler) {
-        return Err((
-            "roles",
-            format!(
-                "roles = {roles}: the in-process checker runs the jobs of this node's scheduler; add scheduler \
-                 (remote regions use the checker worker binary instead)"
-            ),
-        ));
+impl Roles {
+    /// Refuses a roles list that cannot work with the store and queue backends: the other
+    /// roles run on other nodes, which must share the store and the queue with this one.
+    pub fn validate(&self, storage: StorageBackend, queue: QueueBackend) -> Result<(), (&'static str, String)> {
+        let roles = self;
+        if roles.has(Role::Checker) && !roles.has(Role::Scheduler) {
+            return Err((
+                "roles",
+                format!(
+                    "roles = {roles}: the in-process checker runs the jobs of this node's scheduler; add scheduler \
+                     (remote regions use the checker worker binary instead)"
+                ),
+            ));
+        }
+        if roles.is_all() {
+            return Ok(());
+        }
+        if storage == StorageBackend::Sqlite {
+            return Err((
+                "roles",
+                format!(
+                    "roles = {roles} leaves the other roles to other engine nodes, which must share one store: \
+                     set storage.backend = \"postgres\" (the SQLite file belongs to one process), or run all roles"
+                ),
+            ));
+        }
+        let produces = roles.has(Role::Api) || roles.has(Role::Checker);
+        if queue == QueueBackend::Memory && produces != roles.has(Role::Ingest) {
+            let why = if produces {
+                "results published here (checks, heartbeats) would wait for an ingest role this process does not run"
+            } else {
+                "ingest here would read results other nodes publish"
+            };
+            return Err((
+                "queue.backend",
+                format!(
+                    "roles = {roles}: {why}; results must cross nodes through a shared queue: \
+                     set queue.backend = \"redis\" and queue.redis.url"
+                ),
+            ));
+        }
+        Ok(())
     }
-    if roles.is_all() {
-        return Ok(());
-    }
-    if config.storage.backend == StorageBackend::Sqlite {
-        return Err((
-            "roles",
-            format!(
-                "roles = {roles} leaves the other roles to other engine nodes, which must share one store: \
-                 set storage.backend = \"postgres\" (the SQLite file belongs to one process), or run all roles"
-            ),
-        ));
-    }
-    let produces = roles.has(Role::Api) || roles.has(Role::Checker);
-    if config.queue.backend == QueueBackend::Memory && produces != roles.has(Role::Ingest) {
-        let why = if produces {
-            "results published here (checks, heartbeats) would wait for an ingest role this process does not run"
-        } else {
-            "ingest here would read results other nodes publish"
-        };
-        return Err((
-            "queue.backend",
-            format!(
-                "roles = {roles}: {why}; results must cross nodes through a shared queue: \
-                 set queue.backend = \"redis\" and queue.redis.url"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -168,32 +169,5 @@ mod tests {
         assert!(Roles::parse("api,ingset").unwrap_err().contains("`ingset`"));
         assert!(Roles::parse(" , ").is_err());
         assert!(Roles::default().is_all());
-    }
-
-    #[test]
-    fn roles_split_across_nodes_need_a_shared_store_and_queue() {
-        let load = |pairs: &[(&str, &str)]| {
-            Config::load(None, pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>())
-        };
-        let pg = ("NETPULSE_STORAGE__POSTGRES__URL", "postgres://np@127.0.0.1:6432/np");
-        let e = load(&[("NETPULSE_ROLES", "ingest")]).unwrap_err();
-        assert_eq!(e.key, "roles", "{e}");
-        assert!(e.message.contains("storage.backend = \"postgres\""), "{e}");
-        let e = load(&[("NETPULSE_ROLES", "ingest"), ("NETPULSE_STORAGE__BACKEND", "postgres"), pg]).unwrap_err();
-        assert_eq!(e.key, "queue.backend", "{e}");
-        assert!(e.message.contains("queue.backend = \"redis\""), "{e}");
-        let c = load(&[
-            ("NETPULSE_ROLES", "ingest,alerts"),
-            ("NETPULSE_STORAGE__BACKEND", "postgres"),
-            pg,
-            ("NETPULSE_QUEUE__BACKEND", "redis"),
-        ])
-        .unwrap();
-        assert!(c.roles.has(Role::Ingest) && !c.roles.serves_http());
-        let e = load(&[("NETPULSE_ROLES", "checker,api")]).unwrap_err();
-        assert_eq!(e.key, "roles", "{e}");
-        let e = load(&[("NETPULSE_QUEUE__BACKEND", "redis"), ("NETPULSE_QUEUE__REDIS__URL", "127.0.0.1:6379")])
-            .unwrap_err();
-        assert_eq!(e.key, "queue.redis.url", "{e}");
     }
 }

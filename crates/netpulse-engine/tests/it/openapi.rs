@@ -7,7 +7,7 @@ use crate::routes;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-const SOURCE: &str = include_str!("../../src/api/openapi.json");
+const SOURCE: &str = netpulse_web::api::system::OPENAPI;
 
 fn doc() -> Value {
     serde_json::from_str(SOURCE).expect("openapi.json is JSON")

@@ -1,4 +1,4 @@
-//! The engine's route table, read from the router sources (`api/mod.rs`, `dashboard/mod.rs`)
+//! The engine's route table, read from the router sources (`netpulse-web`'s `api/mod.rs` and `dashboard/mod.rs`)
 //! so that suites generated over it (tenant isolation, the read-only demo, what viewers
 //! see, CSRF refusal) cover a new route without being edited.
 //!
@@ -54,8 +54,8 @@ fn parse(src: &str, dashboard: bool) -> Vec<Route> {
 
 /// Every route of the API and the dashboard.
 pub fn all() -> Vec<Route> {
-    let mut r = parse(include_str!("../../src/api/mod.rs"), false);
-    r.extend(parse(include_str!("../../src/dashboard/mod.rs"), true));
+    let mut r = parse(include_str!("../../../netpulse-web/src/api/mod.rs"), false);
+    r.extend(parse(include_str!("../../../netpulse-web/src/dashboard/mod.rs"), true));
     r
 }
 

@@ -57,6 +57,11 @@ pub struct AlertsConfig {
 }
 
 impl AlertsConfig {
+    /// The engine's storm control, the default of every organisation that sets none.
+    pub fn storm(&self) -> netpulse_core::storm::StormPolicy {
+        netpulse_core::storm::StormPolicy { threshold: self.storm_threshold, window_s: self.storm_window_s }
+    }
+
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if !(100..=3_600_000).contains(&self.retry_base_ms) {
             return Err(("alerts.retry_base_ms", "must be between 100 and 3600000".into()));

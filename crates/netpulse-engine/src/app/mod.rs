@@ -1,0 +1,142 @@
+//! The composition root: builds a running engine node from a [`Config`], one layer at a
+//! time — the store ([`store`]: opened, migrated when asked, first-start seeding), what the
+//! node's layers share ([`node`]: name, metrics, live bus, result queue, stop signals), the
+//! pipeline's loops for the roles it runs ([`pipeline`]) and the web server ([`web`]) — and
+//! shuts it down in the order that loses nothing: stop accepting work → finish checks in
+//! flight → store every queued result → stop the dispatcher.
+
+mod node;
+mod pipeline;
+mod store;
+mod web;
+
+pub use store::{migrate, open_store};
+
+use crate::config::Config;
+use netpulse_pipeline::gateway::{fleet::Fleet, Gateway};
+use netpulse_pipeline::live::LiveBus;
+use netpulse_pipeline::metrics::Metrics;
+use netpulse_pipeline::queue::ResultQueue;
+use netpulse_store::Store;
+use netpulse_web::base::badge_key::BadgeKey;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running engine.
+pub struct Running {
+    /// This node's name: its Redis consumer and lease holder name.
+    pub node_id: String,
+    pub addr: SocketAddr,
+    pub base_url: String,
+    /// The owner token, when it was generated at this start or given in the config.
+    pub admin_token: Option<String>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    /// Remote regions and their workers (empty when the gateway is off).
+    pub fleet: Arc<Fleet>,
+    /// Where workers connect, when `gateway.enabled`.
+    pub gateway_addr: Option<SocketAddr>,
+    gateway: Option<Gateway>,
+    /// The result queue (benchmarks publish synthetic results into it).
+    pub results: Arc<dyn ResultQueue>,
+    /// The live bus (closed at shutdown so dashboard streams end).
+    pub live: LiveBus,
+    stop_intake: watch::Sender<bool>,
+    stop_ingest: watch::Sender<bool>,
+    stop_alerts: watch::Sender<bool>,
+    http: JoinHandle<()>,
+    scheduler: JoinHandle<()>,
+    checker: JoinHandle<()>,
+    ingest: JoinHandle<()>,
+    dispatcher: JoinHandle<()>,
+    /// Shares worker health through Redis (with the Redis queue).
+    census: Option<JoinHandle<()>>,
+}
+
+/// Start every part of the engine this node's roles ask for.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let (store, admin_token) = store::prepare(&config).await?;
+    tokio::spawn(netpulse_web::accounts::password::warm_up());
+    let badge_key = BadgeKey::load_or_create(&config.storage.data_dir)?;
+    let node = node::Node::start(&config).await?;
+    tracing::info!(node = %node.id, roles = %config.roles, queue = ?config.queue.backend, "starting engine node");
+    let listener = web::bind(&config).await?;
+    let addr = match &listener {
+        Some(l) => l.local_addr()?,
+        None => config.http.listen,
+    };
+    let base_url = config.public_url(addr);
+    let pipeline = pipeline::start(&config, &store, &node, &base_url).await?;
+    let state = web::state(&config, &store, &node, &pipeline, &base_url, badge_key);
+    let http = web::serve(&config, state, &node, listener);
+    let node::Node { id: node_id, metrics, live, queue, stops } = node;
+    Ok(Running {
+        node_id,
+        addr,
+        base_url,
+        admin_token,
+        store,
+        metrics,
+        results: queue,
+        live,
+        fleet: pipeline.fleet,
+        gateway_addr: pipeline.gateway.as_ref().map(|g| g.addr),
+        gateway: pipeline.gateway,
+        stop_intake: stops.intake,
+        stop_ingest: stops.ingest,
+        stop_alerts: stops.alerts,
+        http,
+        scheduler: pipeline.scheduler,
+        checker: pipeline.checker,
+        ingest: pipeline.ingest,
+        dispatcher: pipeline.dispatcher,
+        census: pipeline.census,
+    })
+}
+
+impl Running {
+    /// The engine's long-running tasks that have ended (crashed or returned) while the node
+    /// runs; names as roles (`http` for the server). A role this node does not run counts
+    /// as ended. Used by fault tests: "no task crashed" means this stays as it started.
+    pub fn finished_tasks(&self) -> Vec<&'static str> {
+        let tasks = [
+            ("http", &self.http),
+            ("scheduler", &self.scheduler),
+            ("checker", &self.checker),
+            ("ingest", &self.ingest),
+            ("alerts", &self.dispatcher),
+        ];
+        tasks.into_iter().filter(|(_, t)| t.is_finished()).map(|(n, _)| n).collect()
+    }
+
+    /// Stop every loop at once without any cleanup, as if the process died (for fault
+    /// tests): leases are not released, queued results and unacked entries stay behind.
+    pub fn abort(self) {
+        for task in [&self.http, &self.scheduler, &self.checker, &self.ingest, &self.dispatcher] {
+            task.abort();
+        }
+        if let Some(c) = &self.census {
+            c.abort();
+        }
+        let _ = self.stop_alerts.send(true); // retention has no handle; it stops on this flag
+    }
+
+    /// Graceful shutdown: nothing accepted is lost.
+    pub async fn shutdown(self) {
+        let _ = self.stop_intake.send(true);
+        let _ = self.scheduler.await; // drops the job sender: the checker sees the end
+        let _ = self.checker.await; // checks in flight publish their results
+        if let Some(g) = self.gateway {
+            g.join().await; // worker connections closed: no more deliveries
+        }
+        self.live.close(); // dashboard streams end, or the HTTP server would wait for them
+        let _ = self.http.await;
+        let _ = self.stop_ingest.send(true);
+        let _ = self.ingest.await; // stores everything still queued
+        let _ = self.stop_alerts.send(true);
+        let _ = self.dispatcher.await;
+    }
+}

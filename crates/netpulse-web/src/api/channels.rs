@@ -1,0 +1,293 @@
+//! `/api/v1/channels`: alert channels, their delivery log and "send test".
+//!
+//! Kinds and what `url` / `secret` mean for each:
+//! - `webhook`: `url` http(s); `secret` signs (≥ 16 characters, generated when omitted).
+//! - `slack`, `discord`, `teams`: `url` is the incoming-webhook URL; no secret.
+//! - `pagerduty`: `secret` is the Events API v2 routing key (required, ≥ 8 characters);
+//!   `url` defaults to PagerDuty's events endpoint.
+//! - `email`: `url` lists 1 to 20 comma-separated recipients; needs `[smtp]` configured.
+//!
+//! Every kind takes `notify_degraded` (default `false`): whether it also gets the
+//! `degraded`/`degraded_ended` notices of slow-but-up monitors; stored in `settings`.
+//!
+//! Chat and PagerDuty `url`s must be `https://` while `ssrf.block_private` is on (untrusted
+//! tenants); `http://` is accepted otherwise (a LAN relay, a Mattermost server, tests). The SSRF guard applies at
+//! send time either way. Secrets are never shown after creation (a webhook's signing secret
+//! is shown once, in the create answer), and chat webhook URLs — bearer credentials
+//! themselves — are shown masked.
+
+use crate::base::audience::Audience;
+use crate::base::input::path_id;
+use crate::base::input::{parse_field, JsonBody};
+use crate::base::{ApiError, ApiResult};
+use crate::base::{AppState, Caller};
+use crate::config::WebConfig;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use netpulse_core::alert::{AlertEvent, AlertKind};
+use netpulse_core::ChannelId;
+use netpulse_pipeline::alerts::{email, pagerduty, Attempt, NO_SMTP};
+use netpulse_store::clock;
+use netpulse_store::plan::notify_degraded;
+use netpulse_store::Secret;
+use netpulse_store::{ChannelKind, ChannelRecord};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelIn {
+    name: String,
+    kind: ChannelKind,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default = "enabled")]
+    enabled: bool,
+    /// Also receive `degraded` / `degraded_ended` notices (slow, not down). Off by default.
+    #[serde(default)]
+    notify_degraded: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// The `url` and `secret` to store for `c`, checked for its kind. `stored_secret` is the
+/// channel's current secret on update (kept when no new one is given).
+fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<&str>) -> ApiResult<(String, String)> {
+    if c.name.trim().is_empty() || c.name.len() > 200 {
+        return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
+    }
+    let kind = c.kind.as_str();
+    let given_secret = c.secret.as_deref();
+    let url = c.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let required_url = |what: &str| url.ok_or_else(|| ApiError::invalid("url", format!("is required: {what}")));
+    let no_secret = || match given_secret {
+        Some(_) => Err(ApiError::invalid("secret", format!("is not used by {kind} channels; omit it"))),
+        None => Ok(String::new()),
+    };
+    match c.kind {
+        ChannelKind::Webhook => {
+            let url = required_url("the URL to POST notifications to")?;
+            let url = netpulse_core::monitor::HttpUrl::parse(url).map_err(|m| ApiError::invalid("url", m))?;
+            if matches!(given_secret, Some(s) if s.len() < 16) {
+                let msg = "must be at least 16 characters, or omit it to have one generated";
+                return Err(ApiError::invalid("secret", msg));
+            }
+            let secret = given_secret.or(stored_secret).map_or_else(|| clock::secret_token("whsec_"), str::to_owned);
+            Ok((url.as_url().to_string(), secret))
+        }
+        ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams => {
+            Ok((web_url(required_url(&format!("the {kind} incoming-webhook URL"))?, config)?, no_secret()?))
+        }
+        ChannelKind::Pagerduty => {
+            let url = web_url(url.unwrap_or(pagerduty::EVENTS_URL), config)?;
+            let key = given_secret.or(stored_secret).filter(|k| !k.is_empty()).ok_or_else(|| {
+                ApiError::invalid("secret", "is required: the routing key of a PagerDuty Events API v2 integration")
+            })?;
+            if key.len() < 8 || key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
+                let msg = "must be the routing key: 8 to 128 printable characters without spaces (usually 32)";
+                return Err(ApiError::invalid("secret", msg));
+            }
+            Ok((url, key.to_owned()))
+        }
+        ChannelKind::Email => {
+            if !config.smtp.is_configured() {
+                return Err(ApiError::invalid("kind", NO_SMTP));
+            }
+            let list = required_url("the recipients, comma-separated e-mail addresses")?;
+            let to = email::parse_recipients(list).map_err(|m| ApiError::invalid("url", m))?;
+            Ok((to.join(", "), no_secret()?))
+        }
+    }
+}
+
+/// An http(s) URL; `https://` only while `ssrf.block_private` is on.
+fn web_url(url: &str, config: &WebConfig) -> ApiResult<String> {
+    let parsed = netpulse_core::monitor::HttpUrl::parse(url).map_err(|m| ApiError::invalid("url", m))?;
+    if config.ssrf.block_private && parsed.as_url().scheme() != "https" {
+        return Err(ApiError::invalid("url", "must be an https:// URL"));
+    }
+    Ok(parsed.as_url().to_string())
+}
+
+/// The URL as shown: chat webhook URLs carry their credential in the path, so only the
+/// scheme, host and the path's last four characters are shown.
+fn shown_url(c: &ChannelRecord) -> String {
+    if !matches!(c.kind, ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams) {
+        return c.url.clone();
+    }
+    let Ok(u) = url::Url::parse(&c.url) else {
+        return "…".into();
+    };
+    let path = u.path();
+    let tail = if path.len() > 16 { path.get(path.len() - 4..).unwrap_or("") } else { "" };
+    format!("{}://{}/…{tail}", u.scheme(), u.host_str().unwrap_or(""))
+}
+
+/// Where a channel sends, as `a` may see it (the API's `url` field; the dashboard shows the same).
+pub(crate) fn visible_url(c: &ChannelRecord, a: Audience) -> String {
+    channel_json(c, a)["url"].as_str().unwrap_or(crate::base::audience::HIDDEN).to_owned()
+}
+
+/// A channel in its API shape, as `a` may see it.
+fn channel_json(c: &ChannelRecord, a: Audience) -> Value {
+    let mut v = json!({
+        "id": c.id,
+        "name": c.name,
+        "kind": c.kind,
+        "url": shown_url(c),
+        "has_secret": !c.secret.expose().is_empty(),
+        "enabled": c.enabled,
+        "notify_degraded": notify_degraded(&c.settings),
+        "created_at": c.created_at.to_rfc3339(),
+    });
+    if let Some(m) = v.as_object_mut() {
+        crate::base::audience::channel(m, a);
+    }
+    v
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    let (rec, secret) = create_from(&s, &caller, body).await?;
+    let mut body = channel_json(&rec, caller.audience());
+    if rec.kind == ChannelKind::Webhook {
+        body["secret"] = json!(secret); // shown this once: receivers need it to verify signatures
+    }
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Create a channel from the API's input shape (the API and the dashboard's form); returns
+/// it and its secret, which the caller shows once (webhooks) or never.
+pub(crate) async fn create_from(
+    s: &AppState,
+    caller: &Caller,
+    body: Map<String, Value>,
+) -> ApiResult<(ChannelRecord, String)> {
+    caller.require_admin()?;
+    let input: ChannelIn = parse_field("", Value::Object(body))?;
+    let (url, secret) = validate(&input, &s.config, None)?;
+    let rec = ChannelRecord {
+        id: clock::fresh(),
+        tenant_id: caller.tenant().clone(),
+        name: input.name.trim().to_owned(),
+        kind: input.kind,
+        url,
+        secret: Secret::new(secret.clone()),
+        settings: json!({ "notify_degraded": input.notify_degraded }),
+        enabled: input.enabled,
+        created_at: clock::now(),
+    };
+    s.store.create_channel(caller.tenant(), &rec).await?;
+    Ok((rec, secret))
+}
+
+pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
+    let rows = s.store.list_channels(caller.tenant()).await?;
+    Ok(Json(json!({ "data": rows.iter().map(|c| channel_json(c, caller.audience())).collect::<Vec<_>>() })))
+}
+
+async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecord> {
+    let id = path_id(id, ChannelId::parse, "channel")?;
+    s.store.get_channel(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("channel"))
+}
+
+pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(channel_json(&load(&s, &caller, &id).await?, caller.audience())))
+}
+
+/// `PATCH`: merge over name/url/enabled (and a new secret, if given); the kind is fixed.
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_admin()?;
+    let mut rec = load(&s, &caller, &id).await?;
+    let mut merged = Map::new();
+    merged.insert("name".into(), json!(rec.name));
+    merged.insert("kind".into(), json!(rec.kind));
+    merged.insert("url".into(), json!(rec.url));
+    merged.insert("enabled".into(), json!(rec.enabled));
+    merged.insert("notify_degraded".into(), json!(notify_degraded(&rec.settings)));
+    merged.extend(patch);
+    let input: ChannelIn = parse_field("", Value::Object(merged))?;
+    if input.kind != rec.kind {
+        return Err(ApiError::invalid("kind", "cannot be changed; create a new channel instead"));
+    }
+    let (url, secret) = validate(&input, &s.config, Some(rec.secret.expose()))?;
+    rec.name = input.name.trim().to_owned();
+    rec.url = url;
+    rec.enabled = input.enabled;
+    rec.settings["notify_degraded"] = json!(input.notify_degraded);
+    rec.secret = Secret::new(secret);
+    if !s.store.update_channel(caller.tenant(), &rec).await? {
+        return Err(ApiError::not_found("channel"));
+    }
+    Ok(Json(channel_json(&rec, caller.audience())))
+}
+
+pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    caller.require_admin()?;
+    let id = path_id(&id, ChannelId::parse, "channel")?;
+    if !s.store.delete_channel(caller.tenant(), &id).await? {
+        return Err(ApiError::not_found("channel"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send a test notification now, through the channel's own kind, and report the answer.
+pub async fn test(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(send_test(&s, &caller, &id).await?))
+}
+
+/// Send a test notification through channel `id`: `{"delivered", "status" | "error"}`.
+pub(crate) async fn send_test(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Value> {
+    caller.require_admin()?;
+    let ch = load(s, caller, id).await?;
+    let now = clock::now();
+    let event = AlertEvent {
+        kind: AlertKind::Test,
+        dedup_key: format!("test:{}", clock::secret_token("")),
+        tenant_id: caller.tenant().clone(),
+        incident_id: None,
+        monitor_id: None,
+        monitor_name: "NetPulse test notification".into(),
+        target: format!("channel {}", ch.name),
+        at: now,
+        since: None,
+        error: None,
+        regions: vec![],
+        affected_regions: vec![],
+        storm: vec![],
+    };
+    let body = match s.sender.send(&ch, &event).await {
+        Attempt::Delivered { status } => json!({ "delivered": true, "status": status }),
+        Attempt::Transient { error, .. } | Attempt::Permanent { error } => {
+            json!({ "delivered": false, "error": error })
+        }
+    };
+    Ok(body)
+}
+
+pub async fn deliveries(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let ch = load(&s, &caller, &id).await?;
+    let mut rows = s.store.list_deliveries(caller.tenant(), &ch.id, 100).await?;
+    for r in &mut rows {
+        r.last_error = crate::base::audience::delivery_error(r.last_error.take(), caller.audience());
+    }
+    Ok(Json(json!({ "data": rows })))
+}

@@ -1,0 +1,122 @@
+//! Maintenance windows: `POST|GET /api/v1/monitors/{id}/maintenance`, `DELETE
+//! /api/v1/maintenance/{id}`. During a window checks keep running and are recorded; alerts
+//! are muted; a monitor still down when the window ends pages then, once.
+
+use super::monitors::parse_time;
+use crate::base::input::{parse_field, JsonBody};
+use crate::base::{ApiError, ApiResult};
+use crate::base::{AppState, Caller};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use netpulse_core::MonitorId;
+use netpulse_store::clock;
+use netpulse_store::MaintenanceWindow;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+const WEEK_S: i64 = 7 * 86_400;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowIn {
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    duration_s: Option<i64>,
+    #[serde(default)]
+    reason: String,
+    repeat_every_s: Option<i64>,
+}
+
+fn window_json(w: &MaintenanceWindow) -> Value {
+    json!({
+        "id": w.id, "monitor_id": w.monitor_id, "starts_at": w.starts_at.to_rfc3339(), "ends_at": w.ends_at.to_rfc3339(),
+        "repeat_every_s": w.repeat_every_s, "reason": w.reason, "phase": w.phase,
+    })
+}
+
+fn parse_window(input: WindowIn, monitor: MonitorId) -> ApiResult<MaintenanceWindow> {
+    let now = clock::now();
+    let starts_at = input.starts_at.as_deref().map(|s| parse_time("starts_at", s)).transpose()?.unwrap_or(now);
+    let ends_at = match (input.ends_at.as_deref(), input.duration_s) {
+        (Some(e), None) => parse_time("ends_at", e)?,
+        (None, Some(d)) if (60..=WEEK_S).contains(&d) => starts_at.plus_ms(d * 1000),
+        (None, Some(_)) => return Err(ApiError::invalid("duration_s", "must be between 60 and 604800 (one week)")),
+        _ => return Err(ApiError::invalid("ends_at", "give either ends_at or duration_s")),
+    };
+    let length_s = ends_at.since(starts_at) / 1000;
+    if !(60..=WEEK_S).contains(&length_s) {
+        return Err(ApiError::invalid("ends_at", "a window lasts between one minute and one week, after starts_at"));
+    }
+    if ends_at <= now && input.repeat_every_s.is_none() {
+        return Err(ApiError::invalid("ends_at", "is in the past"));
+    }
+    if let Some(r) = input.repeat_every_s {
+        if r < length_s.max(3600) {
+            return Err(ApiError::invalid(
+                "repeat_every_s",
+                "must be at least one hour and at least the window's length",
+            ));
+        }
+    }
+    Ok(MaintenanceWindow {
+        id: format!("mw_{}", netpulse_core::ids::encode_base32(clock::random_u128())),
+        monitor_id: monitor,
+        starts_at,
+        ends_at,
+        repeat_every_s: input.repeat_every_s,
+        reason: input.reason.chars().take(500).collect(),
+        phase: "scheduled".into(),
+    })
+}
+
+/// The monitor's id, once the caller's tenant is known to own it.
+async fn monitor(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MonitorId> {
+    Ok(super::monitors::load(s, caller, id).await?.record.id)
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    Ok((StatusCode::CREATED, Json(window_json(&create_from(&s, &caller, &id, body).await?))))
+}
+
+/// Schedule a window on monitor `id` from the API's input shape (the API and the dashboard).
+pub(crate) async fn create_from(
+    s: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: Map<String, Value>,
+) -> ApiResult<MaintenanceWindow> {
+    caller.require_write()?;
+    let m = monitor(s, caller, id).await?;
+    let w = parse_window(parse_field("", Value::Object(body))?, m)?;
+    s.store.create_maintenance(caller.tenant(), &w).await?;
+    s.store.advance_maintenance(clock::now()).await?; // a window starting now starts now
+    let current = s.store.list_maintenance(caller.tenant(), &w.monitor_id).await?;
+    Ok(current.into_iter().find(|x| x.id == w.id).unwrap_or(w))
+}
+
+pub async fn list(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let m = monitor(&s, &caller, &id).await?;
+    let rows = s.store.list_maintenance(caller.tenant(), &m).await?;
+    Ok(Json(json!({ "data": rows.iter().map(window_json).collect::<Vec<_>>() })))
+}
+
+pub async fn cancel(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    cancel_window(&s, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Cancel window `id` of the caller's tenant.
+pub(crate) async fn cancel_window(s: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    caller.require_write()?;
+    if !id.starts_with("mw_") || !s.store.cancel_maintenance(caller.tenant(), id, clock::now()).await? {
+        return Err(ApiError::not_found("maintenance window"));
+    }
+    Ok(())
+}

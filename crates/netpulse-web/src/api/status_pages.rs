@@ -1,0 +1,269 @@
+//! Public status pages, managed by their tenant: `POST|GET /api/v1/status-pages`,
+//! `PATCH|DELETE /api/v1/status-pages/{id}`; and posting an incident to them with a public
+//! message, `POST /api/v1/incidents/{id}/public-message`. The public pages themselves are
+//! served by the dashboard (`dashboard/status_page.rs`).
+
+use super::incidents::incident_json;
+use crate::base::input::path_id;
+use crate::base::input::{parse_field, JsonBody};
+use crate::base::{ApiError, ApiResult};
+use crate::base::{AppState, Caller};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use netpulse_core::{IncidentId, MonitorId};
+use netpulse_store::clock;
+use netpulse_store::{StatusPage, StatusPageMonitor, StoreError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+
+/// At most this many monitors on one page.
+pub const MAX_MONITORS: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageIn {
+    slug: Option<String>,
+    title: Option<String>,
+    message: Option<String>,
+    /// `null` removes the logo.
+    #[serde(default, with = "double_option")]
+    logo_url: Option<Option<String>>,
+    monitors: Option<Vec<MonitorIn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MonitorIn {
+    monitor_id: String,
+    /// Required; optional here so that a missing one is named in full (`monitors[0].display_name`).
+    display_name: Option<String>,
+    #[serde(default)]
+    group: String,
+}
+
+/// Tell a missing key from an explicit `null`.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+/// A slug is 3 to 40 of `a-z`, `0-9` and `-`.
+pub fn valid_slug(s: &str) -> bool {
+    (3..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn text(field: &str, s: &str, min: usize, max: usize) -> ApiResult<String> {
+    let s = s.trim();
+    let n = s.chars().count();
+    if n < min || n > max {
+        return Err(ApiError::invalid(field, format!("must be {min} to {max} characters")));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::invalid(field, "must not contain control characters"));
+    }
+    Ok(s.to_owned())
+}
+
+fn logo(s: &str) -> ApiResult<String> {
+    let u = url::Url::parse(s).map_err(|e| ApiError::invalid("logo_url", format!("is not a URL: {e}")))?;
+    if !matches!(u.scheme(), "https" | "http") || s.len() > 500 {
+        return Err(ApiError::invalid("logo_url", "must be an http(s) URL of at most 500 characters"));
+    }
+    Ok(u.to_string())
+}
+
+/// Check the monitors: ids of this tenant, named, each once.
+async fn monitors(s: &AppState, caller: &Caller, input: Vec<MonitorIn>) -> ApiResult<Vec<StatusPageMonitor>> {
+    if input.len() > MAX_MONITORS {
+        return Err(ApiError::invalid("monitors", format!("at most {MAX_MONITORS} monitors per page")));
+    }
+    let mine: HashSet<MonitorId> =
+        s.store.list_monitors(caller.tenant()).await?.into_iter().map(|v| v.record.id).collect();
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(input.len());
+    for (i, m) in input.into_iter().enumerate() {
+        let field = |f: &str| format!("monitors[{i}].{f}");
+        let id = MonitorId::parse(&m.monitor_id)
+            .ok()
+            .filter(|id| mine.contains(id))
+            .ok_or_else(|| ApiError::invalid(field("monitor_id"), "no such monitor"))?;
+        if !seen.insert(id.clone()) {
+            return Err(ApiError::invalid(field("monitor_id"), "is on the page twice"));
+        }
+        out.push(StatusPageMonitor {
+            monitor_id: id,
+            display_name: text(&field("display_name"), m.display_name.as_deref().unwrap_or(""), 1, 100)?,
+            group: text(&field("group"), &m.group, 0, 100)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Apply `input` to `page` (a new, empty page when creating).
+async fn apply(s: &AppState, caller: &Caller, page: &mut StatusPage, input: PageIn) -> ApiResult<()> {
+    if let Some(slug) = input.slug {
+        if !valid_slug(&slug) {
+            return Err(ApiError::invalid("slug", "must be 3 to 40 characters of a-z, 0-9 and -"));
+        }
+        page.slug = slug;
+    }
+    if let Some(title) = input.title {
+        page.title = text("title", &title, 1, 100)?;
+    }
+    if let Some(message) = input.message {
+        page.message = text("message", &message, 0, 2000)?;
+    }
+    if let Some(l) = input.logo_url {
+        page.logo_url = l.as_deref().map(logo).transpose()?;
+    }
+    if let Some(m) = input.monitors {
+        page.monitors = monitors(s, caller, m).await?;
+    }
+    Ok(())
+}
+
+fn page_json(s: &AppState, p: &StatusPage) -> Value {
+    let base = s.base_url.trim_end_matches('/');
+    json!({
+        "id": p.id, "slug": p.slug, "title": p.title, "message": p.message, "logo_url": p.logo_url,
+        "created_at": p.created_at.to_rfc3339(),
+        "public_url": format!("{base}/status/{}", p.slug),
+        "monitors": p.monitors.iter().map(|m| json!({
+            "monitor_id": m.monitor_id, "display_name": m.display_name, "group": m.group,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn slug_conflict(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(_) => ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: "slug: is already taken".into(),
+            field: Some("slug".into()),
+        },
+        e => e.into(),
+    }
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_write()?;
+    let input: PageIn = parse_field("", Value::Object(body))?;
+    if input.slug.is_none() {
+        return Err(ApiError::invalid("slug", "is required"));
+    }
+    if input.title.is_none() {
+        return Err(ApiError::invalid("title", "is required"));
+    }
+    let mut page = StatusPage {
+        id: format!("sp_{}", netpulse_core::ids::encode_base32(clock::random_u128())),
+        tenant_id: caller.tenant().clone(),
+        slug: String::new(),
+        title: String::new(),
+        message: String::new(),
+        logo_url: None,
+        created_at: clock::now(),
+        monitors: Vec::new(),
+    };
+    apply(&s, &caller, &mut page, input).await?;
+    s.store.create_status_page(caller.tenant(), &page).await.map_err(slug_conflict)?;
+    s.status_cache.clear();
+    Ok((StatusCode::CREATED, Json(page_json(&s, &page))))
+}
+
+pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
+    let pages = s.store.list_status_pages(caller.tenant()).await?;
+    Ok(Json(json!({ "data": pages.iter().map(|p| page_json(&s, p)).collect::<Vec<_>>() })))
+}
+
+async fn find(s: &AppState, caller: &Caller, id: &str) -> ApiResult<StatusPage> {
+    let missing = || ApiError::not_found("status page");
+    if !id.starts_with("sp_") {
+        return Err(missing());
+    }
+    s.store.list_status_pages(caller.tenant()).await?.into_iter().find(|p| p.id == id).ok_or_else(missing)
+}
+
+pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let page = find(&s, &caller, &id).await?;
+    Ok(Json(page_json(&s, &page)))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_write()?;
+    let mut page = find(&s, &caller, &id).await?;
+    let input: PageIn = parse_field("", Value::Object(body))?;
+    apply(&s, &caller, &mut page, input).await?;
+    if !s.store.update_status_page(caller.tenant(), &page).await.map_err(slug_conflict)? {
+        return Err(ApiError::not_found("status page"));
+    }
+    s.status_cache.clear();
+    Ok(Json(page_json(&s, &page)))
+}
+
+pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    caller.require_write()?;
+    if !id.starts_with("sp_") || !s.store.delete_status_page(caller.tenant(), &id).await? {
+        return Err(ApiError::not_found("status page"));
+    }
+    s.status_cache.clear();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicMessageIn {
+    message: String,
+}
+
+/// `POST /api/v1/incidents/{id}/public-message`: post the incident to the status pages of its
+/// monitor with this message (replacing an earlier one); the timeline notes it.
+pub async fn public_message(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<impl IntoResponse> {
+    caller.require_write()?;
+    let id = path_id(&id, IncidentId::parse, "incident")?;
+    // Another tenant's incident is a missing one (404), whatever the body says.
+    s.store.get_incident(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
+    let input: PublicMessageIn = parse_field("", Value::Object(body))?;
+    let message = text("message", &input.message, 1, 2000)?;
+    if !s.store.set_public_message(caller.tenant(), &id, &message, clock::now()).await? {
+        return Err(ApiError::not_found("incident"));
+    }
+    s.status_cache.clear();
+    let (rec, _) = s.store.get_incident(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
+    let mut body = incident_json(&rec);
+    body["public_message"] = json!(message);
+    Ok(Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert!(valid_slug("acme-status-1"));
+        assert!(!valid_slug("ab"));
+        assert!(!valid_slug("Acme"));
+        assert!(!valid_slug("a_b_c"));
+        assert!(!valid_slug(&"a".repeat(41)));
+    }
+}

@@ -1,0 +1,19 @@
+//! The web base every handler stands on: the [`state::AppState`] handlers reach, who is
+//! asking ([`caller`]: tokens, sessions with CSRF, the demo visitor), the cookies, the one
+//! error shape ([`error`]) and request [`input`], what an [`audience`] may see, the throttles,
+//! the status-page cache and the badge key. Nothing here serves a route of its own.
+
+pub mod audience;
+pub mod badge_key;
+pub mod caller;
+pub mod cookies;
+pub mod demo;
+pub mod error;
+pub mod input;
+pub mod state;
+pub mod status_cache;
+pub mod throttle;
+
+pub use caller::{Caller, Via};
+pub use error::{ApiError, ApiResult};
+pub use state::AppState;

@@ -1,0 +1,142 @@
+//! One monitor's page: state, target and 24 h uptime, its incidents, the latency chart (a
+//! line per region), latency per region, the result table (50 per page, older pages by the
+//! store's cursor) and the badge URLs. The first page updates live (its `data-since` tells
+//! the stream where the page's results end; a reconnecting stream resumes from the newest
+//! result shown, and rows carry `data-ms` so a streamed one goes where its start puts it);
+//! older pages stay put.
+//!
+//! The 24 h uptime figure follows the stream too, counted in the browser: the page renders the
+//! checks it counted (`data-ok`, `data-total`: the raw results started in the last 24 h up to
+//! and including the newest shown one, `since`), and dashboard.js adds each result the stream
+//! brings that the count cannot hold — the live ones (announced after the stream opened, so
+//! stored after this rendering) and the catch-up ones (started after the newest shown result
+//! when the stream opened or reopened), each once by id.
+//! No query per result or per page; the cost is that the window's start stays where it was
+//! at rendering (a page left open for hours counts from 24 h before it was rendered).
+
+use super::{badge, badges, chart, incidents, not_found, page, percent, signed_in, state_of};
+use crate::base::ApiError;
+use crate::base::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+use netpulse_core::{CheckResult, MonitorId, Timestamp};
+use netpulse_store::clock;
+use netpulse_store::{Evidence, IncidentFilter};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+const PAGE: usize = 50;
+const WEEK_MS: i64 = 7 * 86_400_000;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    cursor: Option<String>,
+}
+
+/// `GET /monitors/{id}?cursor=…`.
+pub async fn show(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let auth = match signed_in(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Ok(id) = MonitorId::parse(&id) else { return not_found(&auth) };
+    let now = clock::now();
+    let t = auth.tenant();
+    let view = match s.store.get_monitor(t, &id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return not_found(&auth),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let filter = IncidentFilter { monitor: Some(id.clone()), open_only: false };
+    let loaded = tokio::try_join!(
+        s.store.list_results(t, &id, now.minus_ms(WEEK_MS), now.plus_ms(1), PAGE, q.cursor.as_deref()),
+        s.store.list_incidents(t, &filter, 20),
+    );
+    let (results, incidents) = match loaded {
+        Ok(x) => x,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let older = q.cursor.is_some();
+    // The first page's live stream starts with what happened after this rendering.
+    let newest = results.results.first().map_or(now.minus_ms(WEEK_MS), |r| r.started_at);
+    let since = (!older).then(|| newest.millis());
+    // The demo's figure counts its sample results, which the stream does not tell apart: it
+    // stays as rendered. Else the first page counts up to `since` only, and what started later
+    // reaches the page by the stream (see the module doc).
+    let ev = auth.caller.evidence();
+    let live = ev == Evidence::Live;
+    let tally_to = since.filter(|_| live).map_or(now.plus_ms(1), |s| Timestamp::from_millis(s + 1));
+    let tally = match s.store.tally(t, &id, now.minus_ms(86_400_000), tally_to, ev).await {
+        Ok(x) => x,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let d = &view.record.draft;
+    let body = html! {
+        @if auth.caller.is_demo() { (crate::dashboard::demo::banner()) }
+        h1 data-monitor=(id) data-since=[since] { (d.name) " " span #state { (badge(state_of(&view))) } }
+        p.sub { (d.spec.kind()) " · " (crate::base::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " span #uptime-24h data-ok=[live.then_some(tally.up + tally.degraded)] data-total=[live.then_some(tally.total())] { (percent(tally.uptime_percent())) } @if auth.may_write() { " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } } }
+        @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
+        h2 { "Incidents" }
+        (incidents::table(&incidents, None))
+        h2 { "Latency" }
+        (chart::latency(&results.results))
+        (per_region(&results.results))
+        h2 { @if older { "Older results" } @else { "Recent results" } }
+        (results_table(&results.results, older))
+        p.pager {
+            @if older { a href={ "/monitors/" (id) } { "← Newest" } " " }
+            @if let Some(next) = &results.next { a #older rel="next" href={ "/monitors/" (id) "?cursor=" (next) } { "Older results →" } }
+        }
+        (badges::snippet(&s.base_url, &id, &s.badge_key.sign(&id)))
+    };
+    page(&d.name, Some(&auth), body).into_response()
+}
+
+fn results_table(results: &[CheckResult], older: bool) -> Markup {
+    html! {
+        table #results data-paged=[older.then_some("1")] {
+            thead { tr { th { "Started" } th { "Outcome" } th { "Latency" } th { "Status" } th { "Region" } th { "Error" } } }
+            tbody { @for r in results { tr data-result=(r.id) data-ms=(r.started_at.millis()) {
+                td { (r.started_at) }
+                td { (badge(r.outcome.as_str())) }
+                td { (r.timings.total_ms.map_or("–".into(), |l| format!("{l} ms"))) }
+                td { (r.status_code.map_or("–".into(), |c| c.to_string())) }
+                td { (r.region) }
+                td.error { (r.error.as_deref().unwrap_or("")) }
+            } } }
+        }
+    }
+}
+
+/// Per region over the shown results: checks, failures, median and slowest latency.
+fn per_region(results: &[CheckResult]) -> Markup {
+    let mut by: BTreeMap<&str, (usize, usize, Vec<u32>)> = BTreeMap::new();
+    for r in results {
+        let e = by.entry(r.region.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(r.outcome.is_failure());
+        e.2.extend(r.timings.total_ms);
+    }
+    for (_, _, lat) in by.values_mut() {
+        lat.sort_unstable();
+    }
+    let ms = |v: Option<&u32>| v.map_or("–".into(), |v| format!("{v} ms"));
+    html! {
+        @if !by.is_empty() {
+            table #regions.compact {
+                thead { tr { th { "Region" } th { "Checks shown" } th { "Failed" } th { "Median latency" } th { "Slowest" } } }
+                tbody { @for (region, (n, failed, lat)) in &by { tr data-region=(region) {
+                    td { (region) } td { (n) } td { (failed) }
+                    td data-cell="median" { (ms(lat.get(lat.len() / 2))) } td { (ms(lat.last())) }
+                } } }
+            }
+        }
+    }
+}
