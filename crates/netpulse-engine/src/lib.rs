@@ -1,5 +1,7 @@
-//! The NetPulse engine: configuration, the store (SQLite embedded), the in-process queue, the
-//! scheduler, the local checker, ingest, alert delivery, the REST API and the dashboard.
+//! The NetPulse engine binary's library: the composition root ([`app`]) that builds a running
+//! node from the store, pipeline and web crates; the layered configuration ([`config`]) and
+//! the [`roles`] a node runs; and the commands beside `serve`: the alert scenario simulator
+//! ([`simulate`]), the benchmarks ([`loadtest`]) and the worker CA ([`ca_cli`]).
 //!
 //! [`app::start`] builds a running engine from a [`config::Config`]; the `netpulse` binary
 //! (`main.rs`) is a thin command line around it, and the integration tests start it the same

@@ -6,7 +6,7 @@
 //!
 //! The refusal is real on both: PostgreSQL runs the engine's database in LATIN1, which
 //! cannot hold the CJK characters of the poison result's error text (SQLSTATE 22P05, a data
-//! exception; a UTF8 database accepts every text a result can carry, see ARCHITECTURE.md);
+//! exception; a UTF8 database accepts every text a result can carry, see docs/design/poison-results.md);
 //! SQLite accepts any text, so there a trigger raises `RAISE(ABORT)` for that text, as a
 //! CHECK-like constraint of an operator's would.
 
