@@ -25,6 +25,9 @@ if [ ! -d crates/netpulse-engine/tests/browser/node_modules ]; then
     (cd crates/netpulse-engine/tests/browser && npm ci --no-audit --no-fund)
 fi
 
+# The layers as absences (what each library crate must never link), before anything builds.
+scripts/layers.sh
+
 # The README's run command (`cargo run --release -- serve`) must resolve to the engine: a
 # workspace with two binaries needs `default-members` for that. Checked on the debug build.
 cargo run -q -- --help > /dev/null
