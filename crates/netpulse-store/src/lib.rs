@@ -3,6 +3,10 @@
 //! above share with it (the [`clock`], [`Secret`]s, the `[storage]` configuration, the demo
 //! tenant).
 //!
+//! The model types live in one module per area ([`accounts`], [`members`], [`monitors`],
+//! [`results`], [`uptime`], [`incidents`], [`channels`], [`status_pages`], [`maintenance`],
+//! [`settings`]) and are re-exported here.
+//!
 //! Invariants:
 //! - Every method that touches tenant data takes a [`TenantId`] and scopes its query by it;
 //!   an id of another tenant behaves exactly like an id that does not exist.
@@ -12,27 +16,49 @@
 //! - System methods without a tenant (scheduler, ingest, outbox) act on rows that already
 //!   carry their tenant.
 
+pub mod accounts;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod error;
+pub mod incidents;
+pub mod maintenance;
 pub mod members;
+pub mod monitors;
 pub mod plan;
 pub mod postgres;
 pub mod quarantine;
+pub mod results;
 pub mod secret;
 pub mod settings;
 pub mod sqlite;
+pub mod status_pages;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod timers;
+pub mod uptime;
 
+pub use accounts::{
+    EmailPurpose, EmailTokenUse, NewAccount, NewSession, Role, Scope, SessionAuth, TokenAuth, TokenRecord, UserRecord,
+};
+pub use channels::{ChannelKind, ChannelRecord, Delivery, DeliveryRecord, OutboxItem};
+pub use error::{StoreError, StoreResult};
+pub use incidents::{IncidentCommand, IncidentFilter, IncidentRecord, IncidentStatus, TimelineEntry};
+pub use maintenance::{transition, MaintenanceWindow};
 pub use members::{
     check_leave, check_member_change, Invitation, InvitationState, InvitationUse, LeaveOutcome, Member, MemberChange,
     MemberChangeOutcome, MemberRefusal, Membership,
 };
+pub use monitors::{MonitorRecord, MonitorStatus, MonitorView, ScheduledMonitor};
 pub use quarantine::QuarantinedResult;
+pub use results::{IngestReport, ResultsPage};
 pub use secret::{write_secret_file, DatabaseUrl, Secret};
 pub use settings::AlertingDefaults;
+pub use status_pages::{
+    LatestLive, PageMonitorState, PublicIncident, PublicMonitor, PublicStatusPage, StatusPage, StatusPageMonitor,
+};
+pub use uptime::{group_hours, sum_hours, Evidence, HourlyTallies, RetentionPass};
 
 use async_trait::async_trait;
 use netpulse_core::alert::AlertEvent;
@@ -42,571 +68,7 @@ use netpulse_core::retention::{Horizons, UptimeWindow};
 use netpulse_core::storm::Storm;
 use netpulse_core::uptime::Tally;
 use netpulse_core::{ChannelId, CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp, TokenId, UserId};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-
-/// A store failure; whether to retry is a property of the error.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Conflict(String),
-    /// The database refuses this data and always will (PostgreSQL SQLSTATE class 22 "data
-    /// exception", class 23 other than a unique violation; SQLite constraint, size and type
-    /// errors): retrying the same write cannot succeed.
-    #[error("the database refuses the data: {0}")]
-    Invalid(String),
-    #[error("database error: {0}")]
-    Internal(String),
-}
-
-impl StoreError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
-    }
-    /// Whether the same write fails again whatever happens ([`StoreError::Invalid`]).
-    pub fn is_permanent(&self) -> bool {
-        matches!(self, StoreError::Invalid(_))
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// What an API token may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    Read,
-    Write,
-}
-
-impl Scope {
-    /// The stored (and shown) text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Write => "write",
-        }
-    }
-    /// From the stored text; anything but `write` reads as read-only.
-    pub fn parse(s: &str) -> Self {
-        if s == "write" {
-            Scope::Write
-        } else {
-            Scope::Read
-        }
-    }
-}
-
-/// A token that authenticated.
-#[derive(Clone, Debug)]
-pub struct TokenAuth {
-    pub token_id: TokenId,
-    pub tenant_id: TenantId,
-    pub scope: Scope,
-    /// The role the token acts with: a read token is a viewer; a write token has the role
-    /// of the member who created it (the bootstrap token: admin).
-    pub role: Role,
-    /// The person whose token it is (none for the bootstrap token and tokens made before
-    /// creators were recorded).
-    pub created_by: Option<UserId>,
-}
-
-impl TokenAuth {
-    /// The role of a token from its stored scope and role column.
-    pub fn role_of(scope: Scope, stored: Option<&str>) -> Role {
-        match (scope, stored) {
-            (Scope::Read, _) => Role::Viewer,
-            (Scope::Write, None) => Role::Admin,
-            (Scope::Write, Some(r)) => Role::parse(r).min(Role::Admin),
-        }
-    }
-}
-
-/// A member's role in a tenant: viewers read, members also change monitors and incidents,
-/// admins and owners also manage channels and tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Viewer,
-    Member,
-    Admin,
-    Owner,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Member => "member",
-            Role::Admin => "admin",
-            Role::Owner => "owner",
-        }
-    }
-    /// From the stored text; anything unknown reads as the least privileged role.
-    pub fn parse(s: &str) -> Self {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).unwrap_or(Role::Viewer)
-    }
-}
-
-/// A person's account.
-#[derive(Clone, Debug)]
-pub struct UserRecord {
-    pub id: UserId,
-    /// Lower-case.
-    pub email: String,
-    /// argon2id PHC string.
-    pub password_hash: String,
-    pub verified_at: Option<Timestamp>,
-    pub created_at: Timestamp,
-}
-
-/// A registration: a user and the organisation it creates.
-#[derive(Clone, Debug)]
-pub struct NewAccount {
-    pub user: UserRecord,
-    pub tenant: TenantId,
-    pub tenant_name: String,
-}
-
-/// A browser session being opened; `id_hash` is the SHA-256 of the cookie value.
-#[derive(Clone, Debug)]
-pub struct NewSession {
-    pub id_hash: String,
-    pub user: UserId,
-    pub tenant: TenantId,
-    pub csrf: String,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-}
-
-/// A live session that authenticated.
-#[derive(Clone, Debug)]
-pub struct SessionAuth {
-    pub user: UserId,
-    pub tenant_id: TenantId,
-    pub role: Role,
-    pub csrf: String,
-    pub verified: bool,
-}
-
-/// What an e-mail token is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EmailPurpose {
-    Verify,
-    Reset,
-}
-
-impl EmailPurpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EmailPurpose::Verify => "verify",
-            EmailPurpose::Reset => "reset",
-        }
-    }
-}
-
-/// What presenting an e-mail token did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EmailTokenUse {
-    /// Accepted now (for `Verify`, the user is verified from now on).
-    Accepted(UserId),
-    Expired,
-    AlreadyUsed,
-    Unknown,
-}
-
-/// An API token as listed (never its value).
-#[derive(Clone, Debug, Serialize)]
-pub struct TokenRecord {
-    pub id: TokenId,
-    pub name: String,
-    pub scope: Scope,
-    pub role: Role,
-    pub created_at: Timestamp,
-    pub last_used_at: Option<Timestamp>,
-    /// The person whose token it is: removing them from the organisation revokes it, and
-    /// demoting them lowers its role (none for the bootstrap token).
-    pub created_by: Option<UserId>,
-}
-
-/// A stored monitor.
-#[derive(Clone, Debug)]
-pub struct MonitorRecord {
-    pub id: MonitorId,
-    pub tenant_id: TenantId,
-    pub draft: MonitorDraft,
-    /// The secret path segment of a heartbeat monitor's push URL.
-    pub heartbeat_token: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
-
-/// A monitor's current status, kept up to date by ingest.
-#[derive(Clone, Debug, Default)]
-pub struct MonitorStatus {
-    pub health: Health,
-    pub last_checked_at: Option<Timestamp>,
-    pub last_outcome: Option<Outcome>,
-    pub last_latency_ms: Option<u32>,
-    pub last_error: Option<String>,
-    pub last_success_at: Option<Timestamp>,
-    pub open_incident: Option<IncidentId>,
-}
-
-impl MonitorStatus {
-    /// Fold one stored result into the displayed status: the latest result wins, a late one
-    /// only moves `last_success_at`.
-    pub fn observe(&mut self, r: &CheckResult) {
-        if !r.outcome.is_failure() && self.last_success_at.is_none_or(|t| r.started_at > t) {
-            self.last_success_at = Some(r.started_at);
-        }
-        if self.last_checked_at.is_some_and(|t| r.started_at < t) {
-            return;
-        }
-        self.last_checked_at = Some(r.started_at);
-        self.last_outcome = Some(r.outcome);
-        self.last_latency_ms = r.timings.total_ms;
-        self.last_error = r.error.clone();
-    }
-}
-
-/// A monitor with its status.
-#[derive(Clone, Debug)]
-pub struct MonitorView {
-    pub record: MonitorRecord,
-    pub status: MonitorStatus,
-}
-
-/// An incident row.
-#[derive(Clone, Debug, Serialize)]
-pub struct IncidentRecord {
-    pub id: IncidentId,
-    pub monitor_id: MonitorId,
-    pub monitor_name: String,
-    pub status: IncidentStatus,
-    pub cause: String,
-    pub flapping: bool,
-    pub opened_at: Timestamp,
-    pub acknowledged_at: Option<Timestamp>,
-    pub acknowledged_by: Option<String>,
-    pub resolved_at: Option<Timestamp>,
-    pub resolved_by: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentStatus {
-    Open,
-    Acknowledged,
-    Resolved,
-}
-
-impl IncidentStatus {
-    /// From the stored text (`open`, `acknowledged`, `resolved`).
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "open" => IncidentStatus::Open,
-            "acknowledged" => IncidentStatus::Acknowledged,
-            _ => IncidentStatus::Resolved,
-        }
-    }
-}
-
-/// One line of an incident's timeline.
-#[derive(Clone, Debug, Serialize)]
-pub struct TimelineEntry {
-    pub at: Timestamp,
-    pub message: String,
-}
-
-/// A person's command on an incident.
-#[derive(Clone, Debug)]
-pub enum IncidentCommand {
-    Acknowledge { by: String },
-    Resolve { by: String },
-}
-
-/// Kinds of alert channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelKind {
-    /// Signed JSON `POST` (HMAC-SHA256); `secret` signs.
-    Webhook,
-    /// Slack incoming webhook; `url` is the webhook URL.
-    Slack,
-    /// Discord channel webhook; `url` is the webhook URL.
-    Discord,
-    /// Microsoft Teams (Workflows or incoming webhook); `url` is the webhook URL.
-    Teams,
-    /// PagerDuty Events API v2; `secret` is the routing key, `url` the events endpoint.
-    Pagerduty,
-    /// E-mail through the configured SMTP server; `url` lists the recipients.
-    Email,
-}
-
-impl ChannelKind {
-    /// The stored and API name (`webhook`, `slack`, `discord`, `teams`, `pagerduty`, `email`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Webhook => "webhook",
-            ChannelKind::Slack => "slack",
-            ChannelKind::Discord => "discord",
-            ChannelKind::Teams => "teams",
-            ChannelKind::Pagerduty => "pagerduty",
-            ChannelKind::Email => "email",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-    }
-}
-
-/// A stored channel. `url` is where it delivers (a webhook URL; for e-mail, the recipients);
-/// `secret` signs or authenticates deliveries and is never shown after creation; `settings`
-/// holds kind-specific options as JSON.
-#[derive(Clone, Debug)]
-pub struct ChannelRecord {
-    pub id: ChannelId,
-    pub tenant_id: TenantId,
-    pub name: String,
-    pub kind: ChannelKind,
-    pub url: String,
-    pub secret: Secret,
-    pub settings: serde_json::Value,
-    pub enabled: bool,
-    pub created_at: Timestamp,
-}
-
-/// A maintenance window of one monitor. `phase` is `scheduled`, `active` or `over`; a
-/// repeating window moves to its next occurrence when it ends.
-#[derive(Clone, Debug, Serialize)]
-pub struct MaintenanceWindow {
-    pub id: String,
-    pub monitor_id: MonitorId,
-    pub starts_at: Timestamp,
-    pub ends_at: Timestamp,
-    pub repeat_every_s: Option<i64>,
-    pub reason: String,
-    pub phase: String,
-}
-
-/// A public status page of a tenant. `monitors` are in display order.
-#[derive(Clone, Debug, Serialize)]
-pub struct StatusPage {
-    pub id: String,
-    #[serde(skip)]
-    pub tenant_id: TenantId,
-    pub slug: String,
-    pub title: String,
-    pub message: String,
-    pub logo_url: Option<String>,
-    pub created_at: Timestamp,
-    pub monitors: Vec<StatusPageMonitor>,
-}
-
-/// A monitor on a status page, under the name and group the tenant chose.
-#[derive(Clone, Debug, Serialize)]
-pub struct StatusPageMonitor {
-    pub monitor_id: MonitorId,
-    pub display_name: String,
-    pub group: String,
-}
-
-/// An incident posted to status pages: only what may be shown publicly.
-#[derive(Clone, Debug)]
-pub struct PublicIncident {
-    pub id: IncidentId,
-    pub monitor_id: MonitorId,
-    pub status: IncidentStatus,
-    pub opened_at: Timestamp,
-    pub resolved_at: Option<Timestamp>,
-    pub public_message: String,
-    pub posted_at: Timestamp,
-}
-
-/// The newest live result of a monitor.
-#[derive(Clone, Copy, Debug)]
-pub struct LatestLive {
-    pub at: Timestamp,
-    pub outcome: Outcome,
-}
-
-/// What a status page needs of one of its monitors beyond the rollups.
-#[derive(Clone, Copy, Debug)]
-pub struct PageMonitorState {
-    pub paused: bool,
-    /// The newest live result, if any.
-    pub latest: Option<LatestLive>,
-}
-
-/// One monitor of a public status page, as the public may see it.
-#[derive(Clone, Debug)]
-pub struct PublicMonitor {
-    pub display_name: String,
-    pub group: String,
-    pub paused: bool,
-    /// From live results only.
-    pub latest: Option<LatestLive>,
-    pub figures: netpulse_core::uptime::PageFigures,
-}
-
-/// Everything `/status/{slug}` shows, and nothing else.
-#[derive(Clone, Debug)]
-pub struct PublicStatusPage {
-    pub slug: String,
-    pub title: String,
-    pub message: String,
-    pub logo_url: Option<String>,
-    pub generated_at: Timestamp,
-    pub monitors: Vec<PublicMonitor>,
-    /// Incidents with a public message, each with the display name of its monitor.
-    pub incidents: Vec<(String, PublicIncident)>,
-}
-
-/// A notification due for delivery.
-#[derive(Clone, Debug)]
-pub struct OutboxItem {
-    pub id: i64,
-    pub channel: ChannelRecord,
-    pub event: AlertEvent,
-    pub attempts: u32,
-}
-
-/// What happened to one delivery attempt.
-#[derive(Clone, Debug)]
-pub enum Delivery {
-    Sent { at: Timestamp },
-    Retry { at: Timestamp, error: String },
-    Failed { at: Timestamp, error: String },
-}
-
-/// A row of a channel's delivery log.
-#[derive(Clone, Debug, Serialize)]
-pub struct DeliveryRecord {
-    pub dedup_key: String,
-    pub kind: String,
-    pub status: String,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-    pub created_at: Timestamp,
-    pub sent_at: Option<Timestamp>,
-}
-
-/// A monitor as the scheduler needs it.
-#[derive(Clone, Debug)]
-pub struct ScheduledMonitor {
-    pub tenant_id: TenantId,
-    pub record: MonitorRecord,
-    pub last_success_at: Option<Timestamp>,
-}
-
-/// What one ingest call did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IngestReport {
-    pub inserted: usize,
-    pub duplicates: usize,
-    pub notices: usize,
-    /// Monitors whose first failure asks for an immediate confirmation re-check.
-    pub rechecks: Vec<MonitorId>,
-    /// Health changes and incidents opened/reopened/resolved, for the live feed.
-    pub changes: Vec<plan::LiveChange>,
-}
-
-/// What one retention step did, per kind of row.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RetentionPass {
-    /// Raw results folded into minute rollups (and deleted), live or not.
-    pub results_rolled: usize,
-    pub minutes_deleted: usize,
-    /// Hourly rollup rows folded into daily rollups (and deleted).
-    pub hours_rolled: usize,
-    pub days_deleted: usize,
-    pub deliveries_deleted: usize,
-}
-
-impl RetentionPass {
-    pub fn rows(&self) -> usize {
-        self.results_rolled + self.minutes_deleted + self.hours_rolled + self.days_deleted + self.deliveries_deleted
-    }
-    /// Both passes together.
-    pub fn plus(self, o: RetentionPass) -> RetentionPass {
-        RetentionPass {
-            results_rolled: self.results_rolled + o.results_rolled,
-            minutes_deleted: self.minutes_deleted + o.minutes_deleted,
-            hours_rolled: self.hours_rolled + o.hours_rolled,
-            days_deleted: self.days_deleted + o.days_deleted,
-            deliveries_deleted: self.deliveries_deleted + o.deliveries_deleted,
-        }
-    }
-    /// Whether some kind hit the step's limit, so more rows may be due.
-    pub fn more_left(&self, limit: usize) -> bool {
-        [self.results_rolled, self.minutes_deleted, self.hours_rolled, self.days_deleted, self.deliveries_deleted]
-            .iter()
-            .any(|&n| n >= limit)
-    }
-}
-
-/// A page of results, newest first; `next` continues after the last one.
-#[derive(Clone, Debug)]
-pub struct ResultsPage {
-    pub results: Vec<CheckResult>,
-    pub next: Option<String>,
-}
-
-/// Which results an uptime read counts: the caller says so with every tally and sparkline
-/// read, so no read picks its evidence by accident.
-///
-/// `Live` is everything public and every real organisation: raw live results and the rollups
-/// (which ingest and retention fill from live results only). `Demo` is only for the demo
-/// organisation's own read-only dashboard and API (`Caller::evidence`): it counts raw
-/// results of provenance `demo` over the whole window, never a rollup, and never a live
-/// result. Status pages and badges have no evidence parameter to pass (`page_tallies`) or
-/// pass `Live`, so nothing public counts demo or synthetic results.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Evidence {
-    #[default]
-    Live,
-    Demo,
-}
-
-impl Evidence {
-    /// The provenance the read counts, as stored.
-    pub fn provenance(self) -> netpulse_core::Provenance {
-        match self {
-            Evidence::Live => netpulse_core::Provenance::Live,
-            Evidence::Demo => netpulse_core::Provenance::Demo,
-        }
-    }
-}
-
-/// Per monitor, `(hour start, tally of that hour)` in time order.
-pub type HourlyTallies = HashMap<MonitorId, Vec<netpulse_core::uptime::HourTally>>;
-
-/// Hour rows read in `(monitor, hour)` order, grouped per monitor (hours stay in order).
-pub fn group_hours<E>(
-    rows: impl IntoIterator<Item = Result<(MonitorId, Timestamp, Tally), E>>,
-) -> Result<HourlyTallies, E> {
-    let mut out = HourlyTallies::new();
-    for row in rows {
-        let (m, at, tally) = row?;
-        out.entry(m).or_default().push((at, tally));
-    }
-    Ok(out)
-}
-
-/// Each monitor's hours summed into one tally.
-pub fn sum_hours(hours: &HourlyTallies) -> HashMap<MonitorId, Tally> {
-    let sum = |hs: &[netpulse_core::uptime::HourTally]| hs.iter().fold(Tally::default(), |acc, (_, t)| acc.plus(t));
-    hours.iter().map(|(m, hs)| (m.clone(), sum(hs))).collect()
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct IncidentFilter {
-    pub monitor: Option<MonitorId>,
-    pub open_only: bool,
-}
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -946,23 +408,5 @@ pub trait Store: Send + Sync + 'static {
             monitors,
             incidents,
         }))
-    }
-}
-
-/// Where a due maintenance window goes at `now`: its new phase and its (possibly moved)
-/// start and end. A window that ends is rescheduled to its next occurrence after `now` when
-/// it repeats; a scheduled window whose end already passed (the engine was down) never
-/// becomes active.
-pub fn transition(w: &MaintenanceWindow, now: Timestamp) -> (&'static str, (Timestamp, Timestamp)) {
-    let ended = w.ends_at <= now;
-    match (w.phase.as_str(), ended, w.repeat_every_s) {
-        ("scheduled", false, _) => ("active", (w.starts_at, w.ends_at)),
-        (_, true, Some(every)) if every > 0 => {
-            let step = every * 1000;
-            let k = (now.since(w.ends_at) / step) + 1;
-            ("scheduled", (w.starts_at.plus_ms(k * step), w.ends_at.plus_ms(k * step)))
-        }
-        (_, true, _) => ("over", (w.starts_at, w.ends_at)),
-        (phase, false, _) => (if phase == "active" { "active" } else { "over" }, (w.starts_at, w.ends_at)),
     }
 }

@@ -1,7 +1,7 @@
 //! Store types of tenants' members and invitations: who belongs to an organisation with
 //! which role, the organisations a user can switch between, and invitations by e-mail.
 
-use super::Role;
+use crate::accounts::Role;
 use netpulse_core::{TenantId, Timestamp, UserId};
 use serde::Serialize;
 
