@@ -2,6 +2,8 @@
 //! reset) and API tokens, with the roles they act with. Users are not tenant data; a
 //! membership ties a user to a tenant (memberships and invitations are the `members` area).
 
+use crate::error::StoreResult;
+use async_trait::async_trait;
 use netpulse_core::{TenantId, Timestamp, TokenId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -161,4 +163,63 @@ pub struct TokenRecord {
     /// The person whose token it is: removing them from the organisation revokes it, and
     /// demoting them lowers its role (none for the bootstrap token).
     pub created_by: Option<UserId>,
+}
+
+/// Bootstrap, authentication, accounts, sessions and API tokens.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Create the default tenant and an owner token on an empty database. Returns the
+    /// tenant and whether it was created now.
+    async fn bootstrap(&self, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)>;
+    /// Create the tenant `t` named `name` unless it exists (the demo organisation, whose id
+    /// is fixed). Returns whether it was created now.
+    async fn ensure_tenant(&self, t: &TenantId, name: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Replace the bootstrap token (when `NETPULSE_ADMIN_TOKEN` is set).
+    async fn set_bootstrap_token(&self, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()>;
+    async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<TokenAuth>>;
+    /// Note that a token was used at `now` (written at most once a minute per token).
+    async fn touch_token(&self, token_hash: &str, now: Timestamp) -> StoreResult<()>;
+
+    /// Create a user and its owner membership. The very first user of an install becomes
+    /// owner of the oldest (bootstrap) tenant; later ones get `acct.tenant`, created now.
+    /// Returns the tenant joined; `Conflict` when the e-mail is taken.
+    async fn register(&self, acct: &NewAccount, now: Timestamp) -> StoreResult<TenantId>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_id(&self, user: &UserId) -> StoreResult<Option<UserRecord>>;
+    /// Replace a user's password hash and revoke every session of theirs except `keep` (the
+    /// hash of the session that changed it, if any), in one transaction. Returns how many
+    /// sessions were revoked.
+    async fn set_password(
+        &self,
+        user: &UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<usize>;
+    /// The user's first membership (by joining time).
+    async fn first_membership(&self, user: &UserId) -> StoreResult<Option<(TenantId, Role)>>;
+    async fn add_email_token(
+        &self,
+        user: &UserId,
+        token_hash: &str,
+        purpose: EmailPurpose,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Use an e-mail token once, atomically; a `Verify` token verifies its user.
+    async fn use_email_token(
+        &self,
+        token_hash: &str,
+        purpose: EmailPurpose,
+        now: Timestamp,
+    ) -> StoreResult<EmailTokenUse>;
+
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()>;
+    /// The unexpired, unrevoked session with this hash, with the member's current role.
+    async fn session(&self, id_hash: &str, now: Timestamp) -> StoreResult<Option<SessionAuth>>;
+    async fn revoke_session(&self, id_hash: &str, now: Timestamp) -> StoreResult<()>;
+
+    /// Add an API token of tenant `t` (stored by its hash only).
+    async fn create_token(&self, t: &TenantId, rec: &TokenRecord, token_hash: &str) -> StoreResult<()>;
+    async fn list_tokens(&self, t: &TenantId) -> StoreResult<Vec<TokenRecord>>;
+    async fn revoke_token(&self, t: &TenantId, id: &TokenId, now: Timestamp) -> StoreResult<bool>;
 }

@@ -2,8 +2,11 @@
 //! notifications the dispatcher claims and delivers, each channel's delivery log, and storm
 //! control (see `core::storm`), which groups a burst of pages on a channel into one notice.
 
+use crate::error::StoreResult;
 use crate::secret::Secret;
+use async_trait::async_trait;
 use netpulse_core::alert::AlertEvent;
+use netpulse_core::storm::Storm;
 use netpulse_core::{ChannelId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -85,4 +88,40 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+}
+
+/// Channels of a tenant, the outbox and its deliveries, and storm control.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()>;
+    async fn list_channels(&self, t: &TenantId) -> StoreResult<Vec<ChannelRecord>>;
+    async fn get_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<Option<ChannelRecord>>;
+    async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool>;
+    async fn delete_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<bool>;
+    /// The newest `limit` rows of channel `id`'s delivery log, newest first.
+    async fn list_deliveries(&self, t: &TenantId, id: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>>;
+
+    /// Take up to `limit` notifications due at `now` (of every tenant) and lease them for
+    /// `lease_ms`, so no other dispatcher takes them while they are in flight.
+    async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>>;
+    async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
+
+    /// The storm in progress on channel `ch`, if any.
+    async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<Storm>>;
+    /// The pages (`opened`/`flapping`/`escalated` rows, sent or still pending) queued on `ch` since `since`.
+    async fn recent_pages(&self, t: &TenantId, ch: &ChannelId, since: Timestamp)
+        -> StoreResult<Vec<(i64, AlertEvent)>>;
+    /// In one transaction: mark the pending rows `grouped` as grouped into the storm, save
+    /// `storm` (or clear it: `None`), and queue `announce` on `ch` (once per dedup key).
+    async fn save_storm(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        storm: Option<&Storm>,
+        grouped: &[i64],
+        announce: Option<&AlertEvent>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Every channel with a storm in progress.
+    async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>>;
 }

@@ -2,7 +2,10 @@
 //! and the observations that are not check results (maintenance, regions, due timers) fed
 //! through the same state machine.
 
-use netpulse_core::{IncidentId, MonitorId, Timestamp};
+use crate::error::StoreResult;
+use async_trait::async_trait;
+use netpulse_core::incident::Observation;
+use netpulse_core::{IncidentId, MonitorId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// An incident row.
@@ -58,4 +61,37 @@ pub enum IncidentCommand {
 pub struct IncidentFilter {
     pub monitor: Option<MonitorId>,
     pub open_only: bool,
+}
+
+/// A tenant's incidents, and stepping a monitor through the state machine outside ingest.
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
+    async fn list_incidents(&self, t: &TenantId, f: &IncidentFilter, limit: usize) -> StoreResult<Vec<IncidentRecord>>;
+    async fn get_incident(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+    ) -> StoreResult<Option<(IncidentRecord, Vec<TimelineEntry>)>>;
+    /// Apply a person's command through the state machine; `Ok(None)` when no such incident.
+    async fn incident_command(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+        cmd: IncidentCommand,
+        now: Timestamp,
+    ) -> StoreResult<Option<IncidentRecord>>;
+    /// Feed a monitor an observation that is not a check result (maintenance starting or
+    /// ending, a region going offline) through the state machine, in one transaction.
+    /// Returns how many row changes it made (0: nothing changed); `Ok(None)` when no such monitor.
+    async fn observe(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        obs: Observation,
+        now: Timestamp,
+    ) -> StoreResult<Option<usize>>;
+    /// Monitors whose next reminder or escalation (`core::incident::next_timer`, stored with
+    /// each state) is due at `now`, soonest first; the dispatcher's timer sweep steps each
+    /// with `Observation::Tick` through [`IncidentStore::observe`].
+    async fn due_timers(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<(TenantId, MonitorId)>>;
 }

@@ -2,7 +2,9 @@
 //! start and end (a monitor that goes down inside one opens no incident and sends nothing);
 //! [`transition`] says where a due window goes next.
 
-use netpulse_core::{MonitorId, Timestamp};
+use crate::error::StoreResult;
+use async_trait::async_trait;
+use netpulse_core::{MonitorId, TenantId, Timestamp};
 use serde::Serialize;
 
 /// A maintenance window of one monitor. `phase` is `scheduled`, `active` or `over`; a
@@ -16,6 +18,18 @@ pub struct MaintenanceWindow {
     pub repeat_every_s: Option<i64>,
     pub reason: String,
     pub phase: String,
+}
+
+/// A tenant's maintenance windows, and the sweep that starts and ends them.
+#[async_trait]
+pub trait MaintenanceStore: Send + Sync {
+    async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()>;
+    async fn list_maintenance(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Vec<MaintenanceWindow>>;
+    /// Cancel a window; an active one ends now (through the state machine). `false` if unknown.
+    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Start and end the windows that are due at `now`, each in one transaction with the
+    /// state-machine step it causes (so a transition fires once). Returns how many moved.
+    async fn advance_maintenance(&self, now: Timestamp) -> StoreResult<usize>;
 }
 
 /// Where a due maintenance window goes at `now`: its new phase and its (possibly moved)

@@ -2,7 +2,9 @@
 //! needs of it, and the lookups that find a monitor without its tenant (heartbeat pushes,
 //! public badges).
 
-use netpulse_core::incident::Health;
+use crate::error::StoreResult;
+use async_trait::async_trait;
+use netpulse_core::incident::{Health, MonitorState};
 use netpulse_core::monitor::MonitorDraft;
 use netpulse_core::{CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp};
 
@@ -60,4 +62,35 @@ pub struct ScheduledMonitor {
     pub tenant_id: TenantId,
     pub record: MonitorRecord,
     pub last_success_at: Option<Timestamp>,
+}
+
+/// A tenant's monitors, their state, and the system paths that read monitors of every tenant.
+#[async_trait]
+pub trait MonitorStore: Send + Sync {
+    async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()>;
+    async fn get_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<Option<MonitorView>>;
+    async fn list_monitors(&self, t: &TenantId) -> StoreResult<Vec<MonitorView>>;
+    async fn update_monitor(
+        &self,
+        t: &TenantId,
+        id: &MonitorId,
+        draft: &MonitorDraft,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool>;
+
+    /// Every unpaused monitor of every tenant, for the scheduler.
+    async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>>;
+    /// The monitor whose heartbeat push URL carries `token`: its tenant, id and whether it is paused.
+    async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
+    /// The tenant owning monitor `m` (for signed public badges, whose URL names only the monitor).
+    async fn monitor_tenant(&self, m: &MonitorId) -> StoreResult<Option<TenantId>>;
+
+    async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>>;
+    /// The health now of each of `t`'s monitors whose health may have changed at or after
+    /// `since` (the dashboard overview's catch-up, dashboard/events.rs). A superset is
+    /// allowed, never a subset: SQLite keeps when each monitor's health last changed;
+    /// PostgreSQL reads the monitors whose state row was written since (`state_touches`, by
+    /// the database's clock) and, for a `since` older than those are kept, every monitor.
+    async fn health_changed_since(&self, t: &TenantId, since: Timestamp) -> StoreResult<Vec<(MonitorId, Health)>>;
 }

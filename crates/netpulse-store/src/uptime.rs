@@ -3,8 +3,11 @@
 //! retention, which folds old raw results and hours into rollups and deletes what is past
 //! its horizon.
 
+use crate::error::StoreResult;
+use async_trait::async_trait;
+use netpulse_core::retention::{Horizons, UptimeWindow};
 use netpulse_core::uptime::Tally;
-use netpulse_core::{MonitorId, Timestamp};
+use netpulse_core::{MonitorId, TenantId, Timestamp};
 use std::collections::HashMap;
 
 /// What one retention step did, per kind of row.
@@ -86,4 +89,43 @@ pub fn group_hours<E>(
 pub fn sum_hours(hours: &HourlyTallies) -> HashMap<MonitorId, Tally> {
     let sum = |hs: &[netpulse_core::uptime::HourTally]| hs.iter().fold(Tally::default(), |acc, (_, t)| acc.plus(t));
     hours.iter().map(|(m, hs)| (m.clone(), sum(hs))).collect()
+}
+
+/// Uptime tallies and retention.
+#[async_trait]
+pub trait UptimeStore: Send + Sync {
+    /// Results of evidence `ev` between `from` and `to`, counted by outcome (exact, from raw results).
+    async fn tally(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        from: Timestamp,
+        to: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<Tally>;
+    /// Tallies of the planned window `w`. `Live`: raw results plus minute rollups over
+    /// `w.fine`, hourly plus daily rollups over `w.coarse`, read in one statement (one
+    /// snapshot, so a concurrent retention step can neither hide nor double a check).
+    /// `Demo`: raw demo results over `w.from..w.to` (rollups hold no demo results).
+    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow, ev: Evidence) -> StoreResult<Tally>;
+    /// Per-monitor tallies since the hour of `from` (`Live`: from the hourly rollup; `Demo`:
+    /// raw demo results of the tenant's monitors).
+    async fn tallies_since(
+        &self,
+        t: &TenantId,
+        from: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<HashMap<MonitorId, Tally>>;
+    /// Each monitor's hourly tallies from the hour of `from` on, oldest first (the
+    /// dashboard's sparklines; `Live`: the hourly rollup, `Demo`: raw demo results counted
+    /// per hour); hours without results are absent.
+    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp, ev: Evidence) -> StoreResult<HourlyTallies>;
+    /// One bounded retention step at the horizons `h`: fold up to `limit` raw results started
+    /// before `h.raw` into minute rollups and delete them, in one statement-level step, so a
+    /// result is counted in exactly one of the two even with several nodes running retention;
+    /// likewise fold hourly rollups before `h.hour` into daily ones; delete up to `limit`
+    /// minute rollups before `h.minute`, daily rollups before `h.day` and finished deliveries
+    /// older than `h.raw`. Call again while [`RetentionPass::more_left`]. A step may do
+    /// nothing while another node takes one (PostgreSQL); that node carries on.
+    async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass>;
 }

@@ -27,6 +27,7 @@ use netpulse_core::{CheckResult, CheckSpec, Interval, MonitorDraft, MonitorId, O
 use netpulse_core::{TenantId, Timestamp};
 use netpulse_store::clock;
 use netpulse_store::postgres::{copy, schema, PgStore};
+use netpulse_store::prelude::*;
 use netpulse_store::DatabaseUrl;
 use netpulse_store::{MonitorRecord, Store};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
