@@ -1,7 +1,10 @@
-//! Store types of tenants' members and invitations: who belongs to an organisation with
-//! which role, the organisations a user can switch between, and invitations by e-mail.
+//! Members and invitations: who belongs to an organisation with which role, the
+//! organisations a user can switch between, invitations by e-mail, and the owner rules every
+//! membership change follows.
 
-use super::Role;
+use crate::accounts::Role;
+use crate::error::StoreResult;
+use async_trait::async_trait;
 use netpulse_core::{TenantId, Timestamp, UserId};
 use serde::Serialize;
 
@@ -110,6 +113,44 @@ pub enum MemberRefusal {
     OwnerByNonOwner,
     /// Only owners make someone an owner.
     PromoteToOwner,
+}
+
+/// Memberships, session switching between them, members and invitations of a tenant.
+#[async_trait]
+pub trait MemberStore: Send + Sync {
+    /// The organisations `user` belongs to, oldest membership first.
+    async fn memberships(&self, user: &UserId) -> StoreResult<Vec<Membership>>;
+    /// Move a live session to tenant `t`, if its user is a member there; `false` otherwise.
+    async fn switch_session(&self, id_hash: &str, t: &TenantId, now: Timestamp) -> StoreResult<bool>;
+
+    async fn list_members(&self, t: &TenantId) -> StoreResult<Vec<Member>>;
+    /// Change `user`'s membership of `t`, asked by someone acting with the role `by`, under
+    /// [`check_member_change`] in one transaction. Removal also revokes the user's sessions
+    /// in `t` and the API tokens of `t` they created; a demotion lowers those tokens' role.
+    async fn change_member(
+        &self,
+        t: &TenantId,
+        user: &UserId,
+        change: MemberChange,
+        by: Role,
+        now: Timestamp,
+    ) -> StoreResult<MemberChangeOutcome>;
+    /// `user` leaves `t` by themselves under [`check_leave`], in one transaction: the
+    /// session `session_hash` moves to their oldest other membership if they have one, then
+    /// the membership goes as on removal (their other sessions in `t` and the API tokens of
+    /// `t` they created are revoked; so is the asking session when it had nowhere to go).
+    async fn leave(&self, t: &TenantId, user: &UserId, session_hash: &str, now: Timestamp)
+        -> StoreResult<LeaveOutcome>;
+
+    async fn create_invitation(&self, t: &TenantId, inv: &Invitation, token_hash: &str) -> StoreResult<()>;
+    /// Invitations neither accepted nor revoked (expired ones included), oldest first.
+    async fn list_invitations(&self, t: &TenantId) -> StoreResult<Vec<Invitation>>;
+    /// What the invitation token with this hash would do if presented at `now`.
+    async fn invitation_state(&self, token_hash: &str, now: Timestamp) -> StoreResult<InvitationState>;
+    /// Revoke a pending invitation of `t`; `false` when `t` has no such pending one.
+    async fn revoke_invitation(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Use an invitation once, atomically: mark it accepted by `user` and add the membership.
+    async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse>;
 }
 
 /// The rules of membership changes, applied by each store inside the transaction that

@@ -6,9 +6,12 @@
 //! values to the engine's `[alerts] storm_threshold` / `storm_window_s`. The effective policy
 //! of a monitor is [`Policy::resolve`] of its own fields over these, and nothing else.
 
+use crate::error::StoreResult;
+use async_trait::async_trait;
 use netpulse_core::incident::{Policy, PolicyLayer};
 use netpulse_core::monitor::FieldError;
 use netpulse_core::storm::StormPolicy;
+use netpulse_core::{TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// A tenant's alerting defaults as stored (JSON in `tenant_settings.alerting`).
@@ -51,4 +54,15 @@ impl AlertingDefaults {
         }
         Ok(())
     }
+}
+
+/// An organisation's alerting defaults, read and replaced.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The tenant's defaults; all unset when it has none.
+    async fn alerting_defaults(&self, t: &TenantId) -> StoreResult<AlertingDefaults>;
+    /// Replace the tenant's defaults and, in the same transaction, bump `updated_at` of all
+    /// its monitors (their effective policy changed: every cache keyed by the monitor row's
+    /// version must see it).
+    async fn set_alerting_defaults(&self, t: &TenantId, d: &AlertingDefaults, now: Timestamp) -> StoreResult<()>;
 }

@@ -5,8 +5,9 @@
 //! `monitor_state.timer_at`). On each pass the alert dispatcher, while it holds the `alerts` lease
 //! (so with several engine nodes one node sweeps), asks the store for the monitors due now
 //! and steps each through the pure state machine with [`Observation::Tick`] in its own
-//! transaction under the monitor's row lock ([`Store::observe`]). The notice's dedup key comes
-//! from the stored state (`inc_…:escalated`, `inc_…:reminder:N`) and the outbox keeps one row
+//! transaction under the monitor's row lock
+//! ([`IncidentStore::observe`](crate::incidents::IncidentStore::observe)). The notice's dedup
+//! key comes from the stored state (`inc_…:escalated`, `inc_…:reminder:N`) and the outbox keeps one row
 //! per (channel, dedup key), so a check racing the sweep, a restart or a second node never
 //! sends one twice. A due timer is at most one dispatcher poll (`alerts.poll_interval_ms`) late.
 

@@ -27,6 +27,7 @@ use netpulse_pipeline::metrics::Metrics;
 use netpulse_pipeline::queue::{publish_many_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
 use netpulse_store::clock;
 use netpulse_store::postgres::{copy, schema, PgStore};
+use netpulse_store::prelude::*;
 use netpulse_store::DatabaseUrl;
 use netpulse_store::{MonitorRecord, Store};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -18,9 +18,10 @@ use netpulse_core::{
     ChannelId, CheckResult, IncidentId, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings,
 };
 use netpulse_store::clock;
+use netpulse_store::prelude::*;
 use netpulse_store::sqlite::SqliteStore;
 use netpulse_store::Secret;
-use netpulse_store::{AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord, Store};
+use netpulse_store::{AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord};
 use report::{incident_windows, Received, Report, Verdict};
 use scenario::{Condition, Scenario};
 use std::cmp::Reverse;

@@ -1,7 +1,7 @@
 //! Seeding the demo organisation: six monitors of every probe kind, two channels (which
 //! never send: see the `demo` module), and the last [`DAYS`] days of results of provenance
-//! `demo`, fed through the real [`Store::ingest`] so incidents open and resolve by the same
-//! state machine as live ones.
+//! `demo`, fed through the real [`ResultStore::ingest`](crate::ResultStore::ingest) so
+//! incidents open and resolve by the same state machine as live ones.
 //!
 //! Everything is a pure function of absolute time: ids are fixed, a result's id, outcome and
 //! latency follow from its monitor and its slot on the monitor's interval grid. Seeding

@@ -4,12 +4,11 @@
 //! Through a transaction-mode PgBouncer COPY is safe only inside `BEGIN … COMMIT`: every
 //! caller runs it in a transaction. tokio-postgres prepares the COPY statement under a name
 //! and closes it right after the COPY, still inside that transaction, so no named statement
-//! outlives it on the server connection. Ingest ([`super::ingest`]) and the burst benchmark's
+//! outlives it on the server connection. Ingest ([`super::batch`]) and the burst benchmark's
 //! raw COPY comparison (`loadtest`) share this code, so the comparison measures the same
 //! encoding.
 
-use crate::Timestamp;
-use netpulse_core::CheckResult;
+use netpulse_core::{CheckResult, Timestamp};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::CopyInSink;

@@ -10,12 +10,14 @@
 //! read. A cached entry is used only when its version equals the row version just read, so a
 //! stale draft is never used. Each entry also holds the tenant's policy defaults read with
 //! the draft: changing them writes every monitor row of the tenant in the same transaction
-//! (`Store::set_alerting_defaults`), so they never outlive their row version either.
+//! (`SettingsStore::set_alerting_defaults`), so they never outlive their row version either.
 //! Channels and the parent's state change without the monitor row changing, so they are
 //! still read in every transaction.
 
 use crate::*;
 use netpulse_core::incident::PolicyLayer;
+use netpulse_core::monitor::MonitorDraft;
+use netpulse_core::MonitorId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio_postgres::types::Type;

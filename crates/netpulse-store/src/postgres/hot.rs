@@ -37,6 +37,7 @@ use super::state::{FactInputs, ParentState};
 use crate::plan::{EnabledChannel, MonitorFacts};
 use crate::*;
 use netpulse_core::incident::MonitorState;
+use netpulse_core::{MonitorId, TenantId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -2,14 +2,113 @@
 //! them through the state machine, in the same transaction as the step they cause. Due rows
 //! are taken with `FOR UPDATE SKIP LOCKED`, so two engine nodes never fire one transition.
 
-use super::facts::DraftCache;
-use super::ingest::step_one;
+use super::incidents::step_one;
+use super::PgStore;
 use crate::*;
+use async_trait::async_trait;
 use netpulse_core::incident::Observation;
+use netpulse_core::{MonitorId, TenantId, Timestamp};
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Row, Transaction};
+use tokio_postgres::{Row, Transaction};
 
 const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase";
+
+#[async_trait]
+impl MaintenanceStore for PgStore {
+    async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()> {
+        pooled!(self, |c| async {
+            c.execute_typed(
+                "INSERT INTO maintenance_windows (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled')",
+                &[
+                    (&w.id.as_str(), Type::TEXT),
+                    (&t.as_str(), Type::TEXT),
+                    (&w.monitor_id.as_str(), Type::TEXT),
+                    (&w.starts_at.millis(), Type::INT8),
+                    (&w.ends_at.millis(), Type::INT8),
+                    (&w.repeat_every_s, Type::INT8),
+                    (&w.reason.as_str(), Type::TEXT),
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn list_maintenance(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Vec<MaintenanceWindow>> {
+        pooled!(self, |c| async {
+            let sql = format!(
+                "SELECT {COLS} FROM maintenance_windows WHERE tenant_id = $1 AND monitor_id = $2 ORDER BY starts_at, id"
+            );
+            let rows = c.query_typed(&sql, &[(&t.as_str(), Type::TEXT), (&m.as_str(), Type::TEXT)]).await?;
+            rows.iter().map(|r| window_at(r, 0)).collect()
+        })
+    }
+
+    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+        let cache = &self.drafts;
+        pooled!(self, |c| async {
+            let tx = c.transaction().await?;
+            let sql = format!("DELETE FROM maintenance_windows WHERE tenant_id = $1 AND id = $2 RETURNING {COLS}");
+            let Some(row) = tx.query_typed_opt(&sql, &[(&t.as_str(), Type::TEXT), (&id, Type::TEXT)]).await? else {
+                return Ok(false);
+            };
+            let w = window_at(&row, 0)?;
+            if w.phase == "active" && !other_active(&tx, t, &w.monitor_id).await? {
+                step_one(&tx, cache, t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    async fn advance_maintenance(&self, now: Timestamp) -> StoreResult<usize> {
+        let cache = &self.drafts;
+        pooled!(self, |c| async {
+            let tx = c.transaction().await?;
+            let sql = format!(
+                "SELECT tenant_id, {COLS} FROM maintenance_windows \
+                 WHERE (phase = 'scheduled' AND starts_at <= $1) OR (phase = 'active' AND ends_at <= $1) \
+                 ORDER BY starts_at LIMIT 200 FOR UPDATE SKIP LOCKED"
+            );
+            let rows = tx.query_typed(&sql, &[(&now.millis(), Type::INT8)]).await?;
+            let mut due = Vec::with_capacity(rows.len());
+            for r in &rows {
+                due.push((TenantId::from_trusted(r.try_get(0)?), window_at(r, 1)?));
+            }
+            // Take the monitors' partitions first, all at once in partition order, then step the
+            // monitors in id order: the lock order of every writer (see `ingest`), so a sweep and an
+            // ingest batch never wait for each other in a cycle.
+            let monitors: Vec<&MonitorId> = due.iter().map(|(_, w)| &w.monitor_id).collect();
+            super::hot::touch(&tx, &monitors).await?;
+            due.sort_by(|a, b| (a.1.monitor_id.as_str(), a.1.starts_at).cmp(&(b.1.monitor_id.as_str(), b.1.starts_at)));
+            for (t, w) in due {
+                let (phase, next) = transition(&w, now);
+                if phase == "active" && w.phase == "scheduled" {
+                    step_one(&tx, cache, &t, &w.monitor_id, Observation::Maintenance { at: now, active: true }, now)
+                        .await?;
+                }
+                tx.execute_typed(
+                    "UPDATE maintenance_windows SET phase = $2, starts_at = $3, ends_at = $4 WHERE id = $1",
+                    &[
+                        (&w.id.as_str(), Type::TEXT),
+                        (&phase, Type::TEXT),
+                        (&next.0.millis(), Type::INT8),
+                        (&next.1.millis(), Type::INT8),
+                    ],
+                )
+                .await?;
+                if w.phase == "active" && phase != "active" && !other_active(&tx, &t, &w.monitor_id).await? {
+                    step_one(&tx, cache, &t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(rows.len())
+        })
+    }
+}
 
 fn window_at(r: &Row, first: usize) -> StoreResult<MaintenanceWindow> {
     Ok(MaintenanceWindow {
@@ -23,32 +122,6 @@ fn window_at(r: &Row, first: usize) -> StoreResult<MaintenanceWindow> {
     })
 }
 
-pub async fn create(c: &Client, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()> {
-    c.execute_typed(
-        "INSERT INTO maintenance_windows (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled')",
-        &[
-            (&w.id.as_str(), Type::TEXT),
-            (&t.as_str(), Type::TEXT),
-            (&w.monitor_id.as_str(), Type::TEXT),
-            (&w.starts_at.millis(), Type::INT8),
-            (&w.ends_at.millis(), Type::INT8),
-            (&w.repeat_every_s, Type::INT8),
-            (&w.reason.as_str(), Type::TEXT),
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-pub async fn list(c: &Client, t: &TenantId, m: &MonitorId) -> StoreResult<Vec<MaintenanceWindow>> {
-    let sql = format!(
-        "SELECT {COLS} FROM maintenance_windows WHERE tenant_id = $1 AND monitor_id = $2 ORDER BY starts_at, id"
-    );
-    let rows = c.query_typed(&sql, &[(&t.as_str(), Type::TEXT), (&m.as_str(), Type::TEXT)]).await?;
-    rows.iter().map(|r| window_at(r, 0)).collect()
-}
-
 async fn other_active(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResult<bool> {
     let row = tx
         .query_typed_opt(
@@ -57,59 +130,4 @@ async fn other_active(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> Stor
         )
         .await?;
     Ok(row.is_some())
-}
-
-pub async fn cancel(c: &mut Client, cache: &DraftCache, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
-    let tx = c.transaction().await?;
-    let sql = format!("DELETE FROM maintenance_windows WHERE tenant_id = $1 AND id = $2 RETURNING {COLS}");
-    let Some(row) = tx.query_typed_opt(&sql, &[(&t.as_str(), Type::TEXT), (&id, Type::TEXT)]).await? else {
-        return Ok(false);
-    };
-    let w = window_at(&row, 0)?;
-    if w.phase == "active" && !other_active(&tx, t, &w.monitor_id).await? {
-        step_one(&tx, cache, t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now).await?;
-    }
-    tx.commit().await?;
-    Ok(true)
-}
-
-pub async fn advance(c: &mut Client, cache: &DraftCache, now: Timestamp) -> StoreResult<usize> {
-    let tx = c.transaction().await?;
-    let sql = format!(
-        "SELECT tenant_id, {COLS} FROM maintenance_windows \
-         WHERE (phase = 'scheduled' AND starts_at <= $1) OR (phase = 'active' AND ends_at <= $1) \
-         ORDER BY starts_at LIMIT 200 FOR UPDATE SKIP LOCKED"
-    );
-    let rows = tx.query_typed(&sql, &[(&now.millis(), Type::INT8)]).await?;
-    let mut due = Vec::with_capacity(rows.len());
-    for r in &rows {
-        due.push((TenantId::from_trusted(r.try_get(0)?), window_at(r, 1)?));
-    }
-    // Take the monitors' partitions first, all at once in partition order, then step the
-    // monitors in id order: the lock order of every writer (see `ingest`), so a sweep and an
-    // ingest batch never wait for each other in a cycle.
-    let monitors: Vec<&MonitorId> = due.iter().map(|(_, w)| &w.monitor_id).collect();
-    super::hot::touch(&tx, &monitors).await?;
-    due.sort_by(|a, b| (a.1.monitor_id.as_str(), a.1.starts_at).cmp(&(b.1.monitor_id.as_str(), b.1.starts_at)));
-    for (t, w) in due {
-        let (phase, next) = transition(&w, now);
-        if phase == "active" && w.phase == "scheduled" {
-            step_one(&tx, cache, &t, &w.monitor_id, Observation::Maintenance { at: now, active: true }, now).await?;
-        }
-        tx.execute_typed(
-            "UPDATE maintenance_windows SET phase = $2, starts_at = $3, ends_at = $4 WHERE id = $1",
-            &[
-                (&w.id.as_str(), Type::TEXT),
-                (&phase, Type::TEXT),
-                (&next.0.millis(), Type::INT8),
-                (&next.1.millis(), Type::INT8),
-            ],
-        )
-        .await?;
-        if w.phase == "active" && phase != "active" && !other_active(&tx, &t, &w.monitor_id).await? {
-            step_one(&tx, cache, &t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now).await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(rows.len())
 }

@@ -1,169 +1,198 @@
-//! Tenants, tokens and monitors in PostgreSQL.
+//! Monitors in PostgreSQL: rows with their status, the scheduler's list, lookups by
+//! heartbeat token and by id alone, and the stored state.
 
-use super::Param;
-use crate::clock::fresh;
+use super::{Param, PgStore};
 use crate::*;
+use async_trait::async_trait;
+use netpulse_core::incident::{Health, MonitorState};
+use netpulse_core::monitor::MonitorDraft;
+use netpulse_core::{IncidentId, MonitorId, TenantId, Timestamp};
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, GenericClient, Row};
+use tokio_postgres::{Client, Row};
 
-/// Transaction-scoped advisory lock serialising bootstrap across engine nodes.
-const BOOTSTRAP_LOCK: i64 = 0x6e70_626f_6f74;
-
-async fn lock_bootstrap(c: &impl GenericClient) -> StoreResult<()> {
-    c.query_typed("SELECT pg_advisory_xact_lock($1)", &[(&BOOTSTRAP_LOCK, Type::INT8)]).await?;
-    Ok(())
-}
-
-pub async fn bootstrap(c: &mut Client, token_hash: &str, now: Timestamp) -> StoreResult<(TenantId, bool)> {
-    let tx = c.transaction().await?;
-    lock_bootstrap(&tx).await?;
-    let existing = tx.query_typed_opt("SELECT id FROM tenants ORDER BY created_at LIMIT 1", &[]).await?;
-    if let Some(row) = existing {
-        return Ok((TenantId::from_trusted(row.try_get(0)?), false));
+#[async_trait]
+impl MonitorStore for PgStore {
+    async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
+        pooled!(self, |c| async {
+            let draft = serde_json::to_string(&rec.draft)?;
+            c.execute_typed(
+                "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    (&rec.id.as_str(), Type::TEXT),
+                    (&t.as_str(), Type::TEXT),
+                    (&rec.draft.name, Type::TEXT),
+                    (&draft, Type::TEXT),
+                    (&rec.draft.paused, Type::BOOL),
+                    (&rec.heartbeat_token, Type::TEXT),
+                    (&rec.created_at.millis(), Type::INT8),
+                    (&rec.updated_at.millis(), Type::INT8),
+                ],
+            )
+            .await?;
+            Ok(())
+        })
     }
-    let tenant: TenantId = fresh();
-    tx.execute_typed(
-        "INSERT INTO tenants (id, name, created_at) VALUES ($1, 'default', $2)",
-        &[(&tenant.as_str(), Type::TEXT), (&now.millis(), Type::INT8)],
-    )
-    .await?;
-    insert_token(&tx, &tenant, token_hash, now).await?;
-    tx.commit().await?;
-    Ok((tenant, true))
-}
 
-async fn insert_token(c: &impl GenericClient, tenant: &TenantId, token_hash: &str, now: Timestamp) -> StoreResult<()> {
-    let id: TokenId = fresh();
-    c.execute_typed(
-        "INSERT INTO api_tokens (id, tenant_id, name, scope, token_hash, created_at) \
-         VALUES ($1, $2, 'admin', 'write', $3, $4)",
-        &[
-            (&id.as_str(), Type::TEXT),
-            (&tenant.as_str(), Type::TEXT),
-            (&token_hash, Type::TEXT),
-            (&now.millis(), Type::INT8),
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-pub async fn set_bootstrap_token(
-    c: &mut Client,
-    tenant: &TenantId,
-    token_hash: &str,
-    now: Timestamp,
-) -> StoreResult<()> {
-    let tx = c.transaction().await?;
-    lock_bootstrap(&tx).await?;
-    let exists = tx
-        .query_typed_opt("SELECT 1 FROM api_tokens WHERE token_hash = $1", &[(&token_hash, Type::TEXT)])
-        .await?
-        .is_some();
-    if !exists {
-        tx.execute_typed(
-            "UPDATE api_tokens SET revoked_at = $2 WHERE tenant_id = $1 AND name = 'admin' AND revoked_at IS NULL",
-            &[(&tenant.as_str(), Type::TEXT), (&now.millis(), Type::INT8)],
-        )
-        .await?;
-        insert_token(&tx, tenant, token_hash, now).await?;
+    async fn get_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<Option<MonitorView>> {
+        Ok(pooled!(self, |c| views(&c, t, Some(id)))?.pop())
     }
-    tx.commit().await?;
-    Ok(())
-}
 
-pub async fn authenticate(c: &Client, token_hash: &str) -> StoreResult<Option<TokenAuth>> {
-    let row = c
-        .query_typed_opt(
-            "SELECT id, tenant_id, scope, role, created_by FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-            &[(&token_hash, Type::TEXT)],
-        )
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let scope = Scope::parse(row.try_get(2)?);
-    Ok(Some(TokenAuth {
-        token_id: TokenId::from_trusted(row.try_get(0)?),
-        tenant_id: TenantId::from_trusted(row.try_get(1)?),
-        scope,
-        role: TokenAuth::role_of(scope, row.try_get::<_, Option<&str>>(3)?),
-        created_by: row.try_get::<_, Option<String>>(4)?.map(UserId::from_trusted),
-    }))
-}
-
-pub async fn create(c: &Client, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
-    let draft = serde_json::to_string(&rec.draft)?;
-    c.execute_typed(
-        "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            (&rec.id.as_str(), Type::TEXT),
-            (&t.as_str(), Type::TEXT),
-            (&rec.draft.name, Type::TEXT),
-            (&draft, Type::TEXT),
-            (&rec.draft.paused, Type::BOOL),
-            (&rec.heartbeat_token, Type::TEXT),
-            (&rec.created_at.millis(), Type::INT8),
-            (&rec.updated_at.millis(), Type::INT8),
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
-pub async fn update(
-    c: &mut Client,
-    t: &TenantId,
-    id: &MonitorId,
-    draft: &MonitorDraft,
-    now: Timestamp,
-) -> StoreResult<bool> {
-    let json = serde_json::to_string(draft)?;
-    let tx = c.transaction().await?;
-    // Ingest's memory of the monitor (its draft) is out of date from this commit on.
-    super::hot::touch(&tx, &[id]).await?;
-    // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
-    let row = tx
-        .query_typed_one(
-            "WITH m AS (UPDATE monitors SET name = $3, draft = $4, paused = $5, updated_at = $6 \
-             WHERE tenant_id = $1 AND id = $2 RETURNING id), \
-             s AS (UPDATE monitor_state SET timer_at = $6 WHERE tenant_id = $1 \
-             AND monitor_id IN (SELECT id FROM m) AND open_incident IS NOT NULL) \
-             SELECT count(*) FROM m",
-            &[
-                (&t.as_str(), Type::TEXT),
-                (&id.as_str(), Type::TEXT),
-                (&draft.name, Type::TEXT),
-                (&json, Type::TEXT),
-                (&draft.paused, Type::BOOL),
-                (&now.millis(), Type::INT8),
-            ],
-        )
-        .await?;
-    let n: i64 = row.try_get(0)?;
-    tx.commit().await?;
-    Ok(n == 1)
-}
-
-pub async fn delete(c: &mut Client, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
-    let tx = c.transaction().await?;
-    super::hot::touch(&tx, &[id]).await?;
-    let p: [Param<'_>; 2] = [(&t.as_str(), Type::TEXT), (&id.as_str(), Type::TEXT)];
-    let n = tx.execute_typed("DELETE FROM monitors WHERE tenant_id = $1 AND id = $2", &p).await?;
-    if n == 1 {
-        for table in ["monitor_state", "check_results", "uptime_hourly", "uptime_minute", "uptime_daily"] {
-            tx.execute_typed(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND monitor_id = $2"), &p).await?;
-        }
-        tx.execute_typed(
-            "DELETE FROM incident_events WHERE tenant_id = $1 \
-             AND incident_id IN (SELECT id FROM incidents WHERE monitor_id = $2)",
-            &p,
-        )
-        .await?;
-        tx.execute_typed("DELETE FROM incidents WHERE tenant_id = $1 AND monitor_id = $2", &p).await?;
+    async fn list_monitors(&self, t: &TenantId) -> StoreResult<Vec<MonitorView>> {
+        pooled!(self, |c| views(&c, t, None))
     }
-    tx.commit().await?;
-    Ok(n == 1)
+
+    async fn update_monitor(
+        &self,
+        t: &TenantId,
+        id: &MonitorId,
+        draft: &MonitorDraft,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        pooled!(self, |c| async {
+            let json = serde_json::to_string(draft)?;
+            let tx = c.transaction().await?;
+            // Ingest's memory of the monitor (its draft) is out of date from this commit on.
+            super::hot::touch(&tx, &[id]).await?;
+            // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
+            let row = tx
+                .query_typed_one(
+                    "WITH m AS (UPDATE monitors SET name = $3, draft = $4, paused = $5, updated_at = $6 \
+                     WHERE tenant_id = $1 AND id = $2 RETURNING id), \
+                     s AS (UPDATE monitor_state SET timer_at = $6 WHERE tenant_id = $1 \
+                     AND monitor_id IN (SELECT id FROM m) AND open_incident IS NOT NULL) \
+                     SELECT count(*) FROM m",
+                    &[
+                        (&t.as_str(), Type::TEXT),
+                        (&id.as_str(), Type::TEXT),
+                        (&draft.name, Type::TEXT),
+                        (&json, Type::TEXT),
+                        (&draft.paused, Type::BOOL),
+                        (&now.millis(), Type::INT8),
+                    ],
+                )
+                .await?;
+            let n: i64 = row.try_get(0)?;
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool> {
+        self.drafts.forget(id);
+        self.hot.forget(id);
+        pooled!(self, |c| async {
+            let tx = c.transaction().await?;
+            super::hot::touch(&tx, &[id]).await?;
+            let p: [Param<'_>; 2] = [(&t.as_str(), Type::TEXT), (&id.as_str(), Type::TEXT)];
+            let n = tx.execute_typed("DELETE FROM monitors WHERE tenant_id = $1 AND id = $2", &p).await?;
+            if n == 1 {
+                for table in ["monitor_state", "check_results", "uptime_hourly", "uptime_minute", "uptime_daily"] {
+                    tx.execute_typed(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND monitor_id = $2"), &p)
+                        .await?;
+                }
+                tx.execute_typed(
+                    "DELETE FROM incident_events WHERE tenant_id = $1 \
+                     AND incident_id IN (SELECT id FROM incidents WHERE monitor_id = $2)",
+                    &p,
+                )
+                .await?;
+                tx.execute_typed("DELETE FROM incidents WHERE tenant_id = $1 AND monitor_id = $2", &p).await?;
+            }
+            tx.commit().await?;
+            Ok(n == 1)
+        })
+    }
+
+    async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>> {
+        pooled!(self, |c| async {
+            let sql = format!(
+                "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id WHERE NOT m.paused"
+            );
+            let rows = c.query_typed(&sql, &[]).await?;
+            rows.iter()
+                .map(|r| {
+                    let v = monitor_view(r)?;
+                    Ok(ScheduledMonitor {
+                        tenant_id: v.record.tenant_id.clone(),
+                        last_success_at: v.status.last_success_at,
+                        record: v.record,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
+        pooled!(self, |c| async {
+            let row = c
+                .query_typed_opt(
+                    "SELECT tenant_id, id, paused FROM monitors WHERE heartbeat_token = $1",
+                    &[(&token, Type::TEXT)],
+                )
+                .await?;
+            row.map(|r| {
+                Ok((TenantId::from_trusted(r.try_get(0)?), MonitorId::from_trusted(r.try_get(1)?), r.try_get(2)?))
+            })
+            .transpose()
+        })
+    }
+
+    async fn monitor_tenant(&self, m: &MonitorId) -> StoreResult<Option<TenantId>> {
+        pooled!(self, |c| async {
+            let row =
+                c.query_typed_opt("SELECT tenant_id FROM monitors WHERE id = $1", &[(&m.as_str(), Type::TEXT)]).await?;
+            row.map(|r| Ok(TenantId::from_trusted(r.try_get(0)?))).transpose()
+        })
+    }
+
+    async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>> {
+        pooled!(self, |c| async {
+            let row = c
+                .query_typed_opt(
+                    "SELECT state FROM monitor_state WHERE tenant_id = $1 AND monitor_id = $2",
+                    &[(&t.as_str(), Type::TEXT), (&m.as_str(), Type::TEXT)],
+                )
+                .await?;
+            row.map(|r| Ok(serde_json::from_str(&r.try_get::<_, String>(0)?)?)).transpose()
+        })
+    }
+
+    /// A health change always writes the state row, and every write of a state row logs its
+    /// monitor in `state_touches` (`at`: the database's clock), so the monitors touched since
+    /// `since` include every one whose health changed. Older than the touches are trusted:
+    /// every monitor of the tenant.
+    async fn health_changed_since(&self, t: &TenantId, since: Timestamp) -> StoreResult<Vec<(MonitorId, Health)>> {
+        pooled!(self, |c| async {
+            let rows = if crate::clock::now().millis().saturating_sub(since.millis()) > TOUCHES_TRUSTED_MS {
+                c.query_typed(
+                    "SELECT s.monitor_id, s.health FROM monitors m JOIN monitor_state s ON s.monitor_id = m.id \
+                     WHERE m.tenant_id = $1 AND s.tenant_id = $1 ORDER BY s.monitor_id",
+                    &[(&t.as_str(), Type::TEXT)],
+                )
+                .await?
+            } else {
+                c.query_typed(
+                    "SELECT s.monitor_id, s.health FROM monitor_state s WHERE s.tenant_id = $1 \
+                     AND s.monitor_id IN (SELECT monitor_id FROM state_touches WHERE at >= $2) ORDER BY s.monitor_id",
+                    &[(&t.as_str(), Type::TEXT), (&since.millis(), Type::INT8)],
+                )
+                .await?
+            };
+            rows.iter()
+                .map(|r| {
+                    let health = serde_json::from_value(serde_json::Value::String(r.try_get(1)?))?;
+                    Ok((MonitorId::from_trusted(r.try_get(0)?), health))
+                })
+                .collect()
+        })
+    }
 }
+
+/// How far back `state_touches` is trusted to name every state row written: touches are kept
+/// ten minutes by the database's clock (store/postgres/hot.rs); half of that leaves room for
+/// the engine's clock to differ from the database's.
+const TOUCHES_TRUSTED_MS: i64 = 300_000;
 
 /// A monitor row with its stored state's display columns.
 const MONITOR_COLS: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, m.created_at, m.updated_at, \
@@ -205,44 +234,12 @@ fn monitor_view(r: &Row) -> StoreResult<MonitorView> {
     Ok(MonitorView { record, status })
 }
 
-pub async fn list(c: &Client, t: &TenantId, only: Option<&MonitorId>) -> StoreResult<Vec<MonitorView>> {
+/// `t`'s monitors with their status, or only the monitor `only`.
+async fn views(c: &Client, t: &TenantId, only: Option<&MonitorId>) -> StoreResult<Vec<MonitorView>> {
     let sql = format!(
         "SELECT {MONITOR_COLS_LIVE} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id {LATEST} \
          WHERE m.tenant_id = $1 AND ($2::text IS NULL OR m.id = $2) ORDER BY m.created_at, m.id"
     );
     let rows = c.query_typed(&sql, &[(&t.as_str(), Type::TEXT), (&only.map(MonitorId::as_str), Type::TEXT)]).await?;
     rows.iter().map(monitor_view).collect()
-}
-
-pub async fn schedulable(c: &Client) -> StoreResult<Vec<ScheduledMonitor>> {
-    let sql = format!(
-        "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id WHERE NOT m.paused"
-    );
-    let rows = c.query_typed(&sql, &[]).await?;
-    rows.iter()
-        .map(|r| {
-            let v = monitor_view(r)?;
-            Ok(ScheduledMonitor {
-                tenant_id: v.record.tenant_id.clone(),
-                last_success_at: v.status.last_success_at,
-                record: v.record,
-            })
-        })
-        .collect()
-}
-
-pub async fn by_heartbeat_token(c: &Client, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
-    let row = c
-        .query_typed_opt(
-            "SELECT tenant_id, id, paused FROM monitors WHERE heartbeat_token = $1",
-            &[(&token, Type::TEXT)],
-        )
-        .await?;
-    row.map(|r| Ok((TenantId::from_trusted(r.try_get(0)?), MonitorId::from_trusted(r.try_get(1)?), r.try_get(2)?)))
-        .transpose()
-}
-
-pub async fn tenant_of(c: &Client, m: &MonitorId) -> StoreResult<Option<TenantId>> {
-    let row = c.query_typed_opt("SELECT tenant_id FROM monitors WHERE id = $1", &[(&m.as_str(), Type::TEXT)]).await?;
-    row.map(|r| Ok(TenantId::from_trusted(r.try_get(0)?))).transpose()
 }

@@ -12,7 +12,8 @@
 use super::facts::{DraftCache, Parsed, RowVersion};
 use crate::plan::{EnabledChannel, MonitorFacts};
 use crate::*;
-use netpulse_core::incident::next_timer;
+use netpulse_core::incident::{next_timer, MonitorState};
+use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_postgres::types::Type;

@@ -316,7 +316,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE uptime_daily ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0;
     "#,
     // When each monitor's health last changed (by the engine's clock), for the dashboard
-    // overview's catch-up of the changes a page missed (`Store::health_changed_since`).
+    // overview's catch-up of the changes a page missed (`MonitorStore::health_changed_since`).
     r#"
     ALTER TABLE monitor_state ADD COLUMN health_changed_at INTEGER;
     CREATE INDEX monitor_state_health_changes ON monitor_state(tenant_id, health_changed_at);

@@ -1,10 +1,237 @@
 //! Status pages in SQLite: pages and their monitors, and the live-only reads the public
 //! page is built from.
 
+use super::SqliteStore;
 use crate::*;
+use async_trait::async_trait;
+use netpulse_core::uptime::Tally;
+use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
+use std::collections::HashMap;
 
 const COLS: &str = "id, tenant_id, slug, title, message, logo_url, created_at";
+
+#[async_trait]
+impl StatusPageStore for SqliteStore {
+    async fn create_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<()> {
+        let (t, p) = (t.clone(), p.clone());
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url, p.created_at.millis()],
+            )
+            .map_err(slug_taken)?;
+            insert_monitors(&tx, &t, &p)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<bool> {
+        let (t, p) = (t.clone(), p.clone());
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let n = tx
+                .execute(
+                    "UPDATE status_pages SET slug = ?3, title = ?4, message = ?5, logo_url = ?6 WHERE id = ?1 AND tenant_id = ?2",
+                    params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url],
+                )
+                .map_err(slug_taken)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            insert_monitors(&tx, &t, &p)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_status_page(&self, t: &TenantId, id: &str) -> StoreResult<bool> {
+        let (t, id) = (t.clone(), id.to_owned());
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM status_page_monitors WHERE page_id = ?1 AND tenant_id = ?2",
+                params![id, t.as_str()],
+            )?;
+            let n = tx.execute("DELETE FROM status_pages WHERE id = ?1 AND tenant_id = ?2", params![id, t.as_str()])?;
+            tx.commit()?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn list_status_pages(&self, t: &TenantId) -> StoreResult<Vec<StatusPage>> {
+        let t = t.clone();
+        self.read(move |c| {
+            let pages: Vec<StatusPage> = {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {COLS} FROM status_pages WHERE tenant_id = ?1 ORDER BY created_at, id"
+                ))?;
+                let rows = stmt.query_map([t.as_str()], page_row)?;
+                rows.collect::<Result<_, _>>()?
+            };
+            pages.into_iter().map(|p| with_monitors(c, p)).collect()
+        })
+        .await
+    }
+
+    async fn status_page_by_slug(&self, slug: &str) -> StoreResult<Option<StatusPage>> {
+        let slug = slug.to_owned();
+        self.read(move |c| {
+            let page = c
+                .prepare_cached(&format!("SELECT {COLS} FROM status_pages WHERE slug = ?1"))?
+                .query_row([slug], page_row)
+                .optional()?;
+            page.map(|p| with_monitors(c, p)).transpose()
+        })
+        .await
+    }
+
+    async fn page_tallies(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        now: Timestamp,
+    ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
+        let (t, monitors) = (t.clone(), monitors.to_vec());
+        self.read(move |c| {
+            if monitors.is_empty() {
+                return Ok(Vec::new());
+            }
+            // The bucket is netpulse_core::uptime::bucket_start: ?3..?6 are the window starts.
+            let sql = format!(
+                "SELECT monitor_id, MAX((hour_start / 86400000) * 86400000, \
+                        CASE WHEN hour_start >= ?3 THEN ?3 WHEN hour_start >= ?4 THEN ?4 WHEN hour_start >= ?5 THEN ?5 ELSE ?6 END) AS b, \
+                        SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM uptime_hourly \
+                 WHERE tenant_id = ?1 AND hour_start >= ?6 AND hour_start <= ?2 AND monitor_id IN ({}) \
+                 GROUP BY monitor_id, b",
+                placeholders(monitors.len(), 7)
+            );
+            let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into(), now.millis().into()];
+            args.extend(netpulse_core::uptime::window_starts(now).map(|s| s.millis().into()));
+            args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |r| {
+                Ok((
+                    MonitorId::from_trusted(r.get(0)?),
+                    Timestamp::from_millis(r.get(1)?),
+                    Tally {
+                        up: r.get::<_, i64>(2)? as u64,
+                        degraded: r.get::<_, i64>(3)? as u64,
+                        down: r.get::<_, i64>(4)? as u64,
+                        error: r.get::<_, i64>(5)? as u64,
+                        maintenance: r.get::<_, i64>(6)? as u64,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn page_monitors(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+    ) -> StoreResult<HashMap<MonitorId, PageMonitorState>> {
+        let (t, monitors) = (t.clone(), monitors.to_vec());
+        self.read(move |c| {
+            if monitors.is_empty() {
+                return Ok(HashMap::new());
+            }
+            // The newest live result by the (monitor_id, started_at) index, one per monitor.
+            let sql = format!(
+                "SELECT m.id, m.paused, r.started_at, r.outcome FROM monitors m \
+                 LEFT JOIN check_results r ON r.id = (SELECT id FROM check_results \
+                   WHERE monitor_id = m.id AND tenant_id = ?1 AND provenance = 'live' ORDER BY started_at DESC LIMIT 1) \
+                 WHERE m.tenant_id = ?1 AND m.id IN ({})",
+                placeholders(monitors.len(), 2)
+            );
+            let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into()];
+            args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |r| {
+                let latest = match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<String>>(3)?) {
+                    (Some(at), Some(o)) => {
+                        Outcome::parse(&o).map(|outcome| LatestLive { at: Timestamp::from_millis(at), outcome })
+                    }
+                    _ => None,
+                };
+                Ok((MonitorId::from_trusted(r.get(0)?), PageMonitorState { paused: r.get(1)?, latest }))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn set_public_message(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+        message: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (t, id, message) = (t.clone(), id.clone(), message.to_owned());
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE incidents SET public_message = ?3, public_message_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
+                params![id.as_str(), t.as_str(), message, now.millis()],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES (?1, ?2, ?3, ?4)",
+                params![t.as_str(), id.as_str(), now.millis(), format!("posted to status pages: {message}")],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn public_incidents(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        since: Timestamp,
+    ) -> StoreResult<Vec<PublicIncident>> {
+        let (t, monitors) = (t.clone(), monitors.to_vec());
+        self.read(move |c| {
+            if monitors.is_empty() {
+                return Ok(Vec::new());
+            }
+            let sql = format!(
+                "SELECT id, monitor_id, status, opened_at, resolved_at, public_message, public_message_at FROM incidents \
+                 WHERE tenant_id = ?1 AND opened_at >= ?2 AND public_message IS NOT NULL AND monitor_id IN ({}) \
+                 ORDER BY opened_at DESC, id DESC LIMIT 100",
+                placeholders(monitors.len(), 3)
+            );
+            let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into(), since.millis().into()];
+            args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |r| {
+                Ok(PublicIncident {
+                    id: IncidentId::from_trusted(r.get(0)?),
+                    monitor_id: MonitorId::from_trusted(r.get(1)?),
+                    status: IncidentStatus::parse(&r.get::<_, String>(2)?),
+                    opened_at: Timestamp::from_millis(r.get(3)?),
+                    resolved_at: r.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
+                    public_message: r.get(5)?,
+                    posted_at: Timestamp::from_millis(r.get(6)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
 
 fn page_row(r: &Row<'_>) -> rusqlite::Result<StatusPage> {
     Ok(StatusPage {
@@ -58,185 +285,6 @@ fn slug_taken(e: rusqlite::Error) -> StoreError {
     }
 }
 
-pub fn create(c: &mut Connection, t: &TenantId, p: &StatusPage) -> StoreResult<()> {
-    let tx = c.transaction()?;
-    tx.execute(
-        "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url, p.created_at.millis()],
-    )
-    .map_err(slug_taken)?;
-    insert_monitors(&tx, t, p)?;
-    tx.commit()?;
-    Ok(())
-}
-
-pub fn update(c: &mut Connection, t: &TenantId, p: &StatusPage) -> StoreResult<bool> {
-    let tx = c.transaction()?;
-    let n = tx
-        .execute(
-            "UPDATE status_pages SET slug = ?3, title = ?4, message = ?5, logo_url = ?6 WHERE id = ?1 AND tenant_id = ?2",
-            params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url],
-        )
-        .map_err(slug_taken)?;
-    if n == 0 {
-        return Ok(false);
-    }
-    insert_monitors(&tx, t, p)?;
-    tx.commit()?;
-    Ok(true)
-}
-
-pub fn delete(c: &mut Connection, t: &TenantId, id: &str) -> StoreResult<bool> {
-    let tx = c.transaction()?;
-    tx.execute("DELETE FROM status_page_monitors WHERE page_id = ?1 AND tenant_id = ?2", params![id, t.as_str()])?;
-    let n = tx.execute("DELETE FROM status_pages WHERE id = ?1 AND tenant_id = ?2", params![id, t.as_str()])?;
-    tx.commit()?;
-    Ok(n == 1)
-}
-
-pub fn list(c: &Connection, t: &TenantId) -> StoreResult<Vec<StatusPage>> {
-    let pages: Vec<StatusPage> = {
-        let mut stmt =
-            c.prepare_cached(&format!("SELECT {COLS} FROM status_pages WHERE tenant_id = ?1 ORDER BY created_at, id"))?;
-        let rows = stmt.query_map([t.as_str()], page_row)?;
-        rows.collect::<Result<_, _>>()?
-    };
-    pages.into_iter().map(|p| with_monitors(c, p)).collect()
-}
-
-pub fn by_slug(c: &Connection, slug: &str) -> StoreResult<Option<StatusPage>> {
-    let page = c
-        .prepare_cached(&format!("SELECT {COLS} FROM status_pages WHERE slug = ?1"))?
-        .query_row([slug], page_row)
-        .optional()?;
-    page.map(|p| with_monitors(c, p)).transpose()
-}
-
 fn placeholders(n: usize, first: usize) -> String {
     (0..n).map(|i| format!("?{}", first + i)).collect::<Vec<_>>().join(", ")
-}
-
-pub fn page_tallies(
-    c: &Connection,
-    t: &TenantId,
-    monitors: &[MonitorId],
-    now: Timestamp,
-) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>> {
-    if monitors.is_empty() {
-        return Ok(Vec::new());
-    }
-    // The bucket is netpulse_core::uptime::bucket_start: ?3..?6 are the window starts.
-    let sql = format!(
-        "SELECT monitor_id, MAX((hour_start / 86400000) * 86400000, \
-                CASE WHEN hour_start >= ?3 THEN ?3 WHEN hour_start >= ?4 THEN ?4 WHEN hour_start >= ?5 THEN ?5 ELSE ?6 END) AS b, \
-                SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM uptime_hourly \
-         WHERE tenant_id = ?1 AND hour_start >= ?6 AND hour_start <= ?2 AND monitor_id IN ({}) \
-         GROUP BY monitor_id, b",
-        placeholders(monitors.len(), 7)
-    );
-    let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into(), now.millis().into()];
-    args.extend(netpulse_core::uptime::window_starts(now).map(|s| s.millis().into()));
-    args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
-    let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |r| {
-        Ok((
-            MonitorId::from_trusted(r.get(0)?),
-            Timestamp::from_millis(r.get(1)?),
-            Tally {
-                up: r.get::<_, i64>(2)? as u64,
-                degraded: r.get::<_, i64>(3)? as u64,
-                down: r.get::<_, i64>(4)? as u64,
-                error: r.get::<_, i64>(5)? as u64,
-                maintenance: r.get::<_, i64>(6)? as u64,
-            },
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn page_monitors(
-    c: &Connection,
-    t: &TenantId,
-    monitors: &[MonitorId],
-) -> StoreResult<HashMap<MonitorId, PageMonitorState>> {
-    if monitors.is_empty() {
-        return Ok(HashMap::new());
-    }
-    // The newest live result by the (monitor_id, started_at) index, one per monitor.
-    let sql = format!(
-        "SELECT m.id, m.paused, r.started_at, r.outcome FROM monitors m \
-         LEFT JOIN check_results r ON r.id = (SELECT id FROM check_results \
-           WHERE monitor_id = m.id AND tenant_id = ?1 AND provenance = 'live' ORDER BY started_at DESC LIMIT 1) \
-         WHERE m.tenant_id = ?1 AND m.id IN ({})",
-        placeholders(monitors.len(), 2)
-    );
-    let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into()];
-    args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
-    let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |r| {
-        let latest = match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<String>>(3)?) {
-            (Some(at), Some(o)) => {
-                Outcome::parse(&o).map(|outcome| LatestLive { at: Timestamp::from_millis(at), outcome })
-            }
-            _ => None,
-        };
-        Ok((MonitorId::from_trusted(r.get(0)?), PageMonitorState { paused: r.get(1)?, latest }))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn set_public_message(
-    c: &mut Connection,
-    t: &TenantId,
-    id: &IncidentId,
-    message: &str,
-    now: Timestamp,
-) -> StoreResult<bool> {
-    let tx = c.transaction()?;
-    let n = tx.execute(
-        "UPDATE incidents SET public_message = ?3, public_message_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
-        params![id.as_str(), t.as_str(), message, now.millis()],
-    )?;
-    if n == 0 {
-        return Ok(false);
-    }
-    tx.execute(
-        "INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES (?1, ?2, ?3, ?4)",
-        params![t.as_str(), id.as_str(), now.millis(), format!("posted to status pages: {message}")],
-    )?;
-    tx.commit()?;
-    Ok(true)
-}
-
-pub fn public_incidents(
-    c: &Connection,
-    t: &TenantId,
-    monitors: &[MonitorId],
-    since: Timestamp,
-) -> StoreResult<Vec<PublicIncident>> {
-    if monitors.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT id, monitor_id, status, opened_at, resolved_at, public_message, public_message_at FROM incidents \
-         WHERE tenant_id = ?1 AND opened_at >= ?2 AND public_message IS NOT NULL AND monitor_id IN ({}) \
-         ORDER BY opened_at DESC, id DESC LIMIT 100",
-        placeholders(monitors.len(), 3)
-    );
-    let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into(), since.millis().into()];
-    args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
-    let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |r| {
-        Ok(PublicIncident {
-            id: IncidentId::from_trusted(r.get(0)?),
-            monitor_id: MonitorId::from_trusted(r.get(1)?),
-            status: IncidentStatus::parse(&r.get::<_, String>(2)?),
-            opened_at: Timestamp::from_millis(r.get(3)?),
-            resolved_at: r.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
-            public_message: r.get(5)?,
-            posted_at: Timestamp::from_millis(r.get(6)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }

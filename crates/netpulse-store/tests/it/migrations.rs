@@ -3,8 +3,8 @@
 //! connection is a retryable error once, then replaced.
 
 use netpulse_store::postgres::{schema, PgStore};
+use netpulse_store::prelude::*;
 use netpulse_store::testing::{admin, direct_addr, pg_url, pooled_addr, PgDatabase};
-use netpulse_store::Store;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_and_repeated_migrations_apply_each_step_once() {

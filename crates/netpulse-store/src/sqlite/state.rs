@@ -1,97 +1,18 @@
-//! Ingest and incident commands in SQLite: results, state, incidents and outbox rows in one
-//! transaction, so nothing is stepped or queued twice.
+//! Stepping a monitor in SQLite, shared by ingest, incident commands, observations and
+//! maintenance: the monitor's facts and stored state, the state row a step saves, and the
+//! writes its plan asks for (incident rows, timeline lines, outbox rows), all inside the
+//! caller's transaction.
 
 use crate::plan::{plan, EnabledChannel, MonitorFacts, Write};
 use crate::*;
-use netpulse_core::incident::{next_timer, Observation};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use std::collections::BTreeMap;
-
-const HOUR_MS: i64 = 3_600_000;
-
-pub fn ingest(c: &mut Connection, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
-    let tx = c.transaction()?;
-    let mut report = IngestReport::default();
-    let mut fresh: BTreeMap<&MonitorId, Vec<&CheckResult>> = BTreeMap::new();
-    for r in batch {
-        if insert_result(&tx, r)? {
-            report.inserted += 1;
-            fresh.entry(&r.monitor_id).or_default().push(r);
-        } else {
-            report.duplicates += 1;
-        }
-    }
-    for (monitor, mut results) in fresh {
-        results.sort_by_key(|r| (r.started_at, r.id.clone()));
-        let observations: Vec<Observation> = results.iter().map(|r| Observation::of_result(r)).collect();
-        let Some(facts) = monitor_facts(&tx, &results[0].tenant_id, monitor)? else {
-            continue;
-        };
-        let (state, mut status) = load_state(&tx, monitor)?;
-        let before = state.health;
-        let p = plan(&facts, state, &observations);
-        execute(&tx, &facts, &p.writes, now)?;
-        report.changes.extend(crate::plan::live_changes(&facts, before, &p));
-        for r in &results {
-            status.observe(r);
-        }
-        save_state(&tx, &facts, &p.state, &status, now)?;
-        report.notices += p.notices;
-        if p.recheck {
-            report.rechecks.push(monitor.clone());
-        }
-    }
-    tx.commit()?;
-    Ok(report)
-}
-
-fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO check_results (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, \
-         dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?;
-    let t = &r.timings;
-    let n = stmt.execute(params![
-        r.id.as_str(),
-        r.tenant_id.as_str(),
-        r.monitor_id.as_str(),
-        r.region,
-        r.worker,
-        r.started_at.millis(),
-        r.finished_at.millis(),
-        r.outcome.as_str(),
-        t.dns_ms,
-        t.connect_ms,
-        t.tls_ms,
-        t.ttfb_ms,
-        t.total_ms,
-        r.status_code,
-        r.error,
-        r.cert_expires_at.map(Timestamp::millis),
-        r.provenance.as_str(),
-    ])?;
-    if n == 1 && r.provenance == netpulse_core::Provenance::Live {
-        let in_maintenance: bool = tx
-            .prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM maintenance_windows WHERE tenant_id = ?1 AND monitor_id = ?2 \
-                 AND starts_at <= ?3 AND ends_at > ?3)",
-            )?
-            .query_row(params![r.tenant_id.as_str(), r.monitor_id.as_str(), r.started_at.millis()], |row| row.get(0))?;
-        let col = if in_maintenance { "maintenance" } else { r.outcome.as_str() };
-        let hour = r.started_at.millis().div_euclid(HOUR_MS) * HOUR_MS;
-        tx.prepare_cached(&format!(
-            "INSERT INTO uptime_hourly (monitor_id, hour_start, tenant_id, {col}) VALUES (?1, ?2, ?3, 1) \
-             ON CONFLICT (monitor_id, hour_start) DO UPDATE SET {col} = {col} + 1"
-        ))?
-        .execute(params![r.monitor_id.as_str(), hour, r.tenant_id.as_str()])?;
-    }
-    Ok(n == 1)
-}
+use netpulse_core::incident::{next_timer, MonitorState, Observation};
+use netpulse_core::monitor::MonitorDraft;
+use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 /// The monitor's name, effective policy (over its tenant's defaults, read in the same
 /// transaction) and effective channels, scoped by tenant.
-fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorFacts>> {
+pub(super) fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorFacts>> {
     let row: Option<(String, Option<String>)> = tx
         .prepare_cached(
             "SELECT m.draft, s.alerting FROM monitors m LEFT JOIN tenant_settings s ON s.tenant_id = m.tenant_id \
@@ -119,7 +40,8 @@ fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResu
     Ok(Some(MonitorFacts::from_draft(t.clone(), m.clone(), &draft, &defaults.policy, enabled, parent)))
 }
 
-fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState, MonitorStatus)> {
+/// The monitor's stored state and status; the initial ones when it has no state row yet.
+pub(super) fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState, MonitorStatus)> {
     let row = tx
         .prepare_cached("SELECT state, last_checked_at, last_outcome, last_latency_ms, last_error, last_success_at FROM monitor_state WHERE monitor_id = ?1")?
         .query_row(
@@ -147,7 +69,7 @@ fn load_state(tx: &Transaction<'_>, m: &MonitorId) -> StoreResult<(MonitorState,
 
 /// Write a monitor's state row; `health_changed_at` stays as it was unless the health
 /// changed, then it becomes `now` (the overview's catch-up reads it, `health_changed_since`).
-fn save_state(
+pub(super) fn save_state(
     tx: &Transaction<'_>,
     f: &MonitorFacts,
     state: &MonitorState,
@@ -176,7 +98,8 @@ fn save_state(
     Ok(())
 }
 
-fn execute(tx: &Transaction<'_>, f: &MonitorFacts, writes: &[Write], now: Timestamp) -> StoreResult<()> {
+/// Carry out the writes of a plan for the monitor `f`.
+pub(super) fn execute(tx: &Transaction<'_>, f: &MonitorFacts, writes: &[Write], now: Timestamp) -> StoreResult<()> {
     let t = f.tenant_id.as_str();
     for w in writes {
         match w {
@@ -220,48 +143,6 @@ fn execute(tx: &Transaction<'_>, f: &MonitorFacts, writes: &[Write], now: Timest
         }
     }
     Ok(())
-}
-
-pub fn incident_command(
-    c: &mut Connection,
-    t: &TenantId,
-    id: &IncidentId,
-    cmd: IncidentCommand,
-    now: Timestamp,
-) -> StoreResult<Option<IncidentRecord>> {
-    let tx = c.transaction()?;
-    let monitor: Option<String> = tx
-        .prepare_cached("SELECT monitor_id FROM incidents WHERE tenant_id = ?1 AND id = ?2")?
-        .query_row(params![t.as_str(), id.as_str()], |r| r.get(0))
-        .optional()?;
-    let Some(monitor) = monitor.map(MonitorId::from_trusted) else {
-        return Ok(None);
-    };
-    let obs = match cmd {
-        IncidentCommand::Acknowledge { by } => Observation::Acknowledge { incident: id.clone(), at: now, by },
-        IncidentCommand::Resolve { by } => Observation::Resolve { incident: id.clone(), at: now, by },
-    };
-    match step_one(&tx, t, &monitor, obs, now)? {
-        None => return Ok(None),
-        Some(0) => return Err(StoreError::Conflict(format!("incident {id} is not open (or already acknowledged)"))),
-        Some(_) => {}
-    }
-    let rec = super::reads::list_incidents(&tx, t, &IncidentFilter::default(), Some(id), 1)?.pop();
-    tx.commit()?;
-    Ok(rec)
-}
-
-pub fn observe(
-    c: &mut Connection,
-    t: &TenantId,
-    m: &MonitorId,
-    obs: Observation,
-    now: Timestamp,
-) -> StoreResult<Option<usize>> {
-    let tx = c.transaction()?;
-    let before = step_one(&tx, t, m, obs, now)?;
-    tx.commit()?;
-    Ok(before)
 }
 
 /// Step one monitor through one observation and write the effects; returns how many writes

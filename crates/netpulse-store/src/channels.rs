@@ -1,0 +1,127 @@
+//! Alert channels and what goes through them: the channels a tenant notifies, the outbox of
+//! notifications the dispatcher claims and delivers, each channel's delivery log, and storm
+//! control (see `core::storm`), which groups a burst of pages on a channel into one notice.
+
+use crate::error::StoreResult;
+use crate::secret::Secret;
+use async_trait::async_trait;
+use netpulse_core::alert::AlertEvent;
+use netpulse_core::storm::Storm;
+use netpulse_core::{ChannelId, TenantId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Kinds of alert channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// Signed JSON `POST` (HMAC-SHA256); `secret` signs.
+    Webhook,
+    /// Slack incoming webhook; `url` is the webhook URL.
+    Slack,
+    /// Discord channel webhook; `url` is the webhook URL.
+    Discord,
+    /// Microsoft Teams (Workflows or incoming webhook); `url` is the webhook URL.
+    Teams,
+    /// PagerDuty Events API v2; `secret` is the routing key, `url` the events endpoint.
+    Pagerduty,
+    /// E-mail through the configured SMTP server; `url` lists the recipients.
+    Email,
+}
+
+impl ChannelKind {
+    /// The stored and API name (`webhook`, `slack`, `discord`, `teams`, `pagerduty`, `email`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Discord => "discord",
+            ChannelKind::Teams => "teams",
+            ChannelKind::Pagerduty => "pagerduty",
+            ChannelKind::Email => "email",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+    }
+}
+
+/// A stored channel. `url` is where it delivers (a webhook URL; for e-mail, the recipients);
+/// `secret` signs or authenticates deliveries and is never shown after creation; `settings`
+/// holds kind-specific options as JSON.
+#[derive(Clone, Debug)]
+pub struct ChannelRecord {
+    pub id: ChannelId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub url: String,
+    pub secret: Secret,
+    pub settings: serde_json::Value,
+    pub enabled: bool,
+    pub created_at: Timestamp,
+}
+
+/// A notification due for delivery.
+#[derive(Clone, Debug)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub channel: ChannelRecord,
+    pub event: AlertEvent,
+    pub attempts: u32,
+}
+
+/// What happened to one delivery attempt.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    Sent { at: Timestamp },
+    Retry { at: Timestamp, error: String },
+    Failed { at: Timestamp, error: String },
+}
+
+/// A row of a channel's delivery log.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeliveryRecord {
+    pub dedup_key: String,
+    pub kind: String,
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// Channels of a tenant, the outbox and its deliveries, and storm control.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()>;
+    async fn list_channels(&self, t: &TenantId) -> StoreResult<Vec<ChannelRecord>>;
+    async fn get_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<Option<ChannelRecord>>;
+    async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool>;
+    async fn delete_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<bool>;
+    /// The newest `limit` rows of channel `id`'s delivery log, newest first.
+    async fn list_deliveries(&self, t: &TenantId, id: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>>;
+
+    /// Take up to `limit` notifications due at `now` (of every tenant) and lease them for
+    /// `lease_ms`, so no other dispatcher takes them while they are in flight.
+    async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>>;
+    async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
+
+    /// The storm in progress on channel `ch`, if any.
+    async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<Storm>>;
+    /// The pages (`opened`/`flapping`/`escalated` rows, sent or still pending) queued on `ch` since `since`.
+    async fn recent_pages(&self, t: &TenantId, ch: &ChannelId, since: Timestamp)
+        -> StoreResult<Vec<(i64, AlertEvent)>>;
+    /// In one transaction: mark the pending rows `grouped` as grouped into the storm, save
+    /// `storm` (or clear it: `None`), and queue `announce` on `ch` (once per dedup key).
+    async fn save_storm(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        storm: Option<&Storm>,
+        grouped: &[i64],
+        announce: Option<&AlertEvent>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Every channel with a storm in progress.
+    async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>>;
+}

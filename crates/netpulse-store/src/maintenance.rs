@@ -1,0 +1,51 @@
+//! Maintenance windows: a monitor's planned quiet time. The state machine sees each window
+//! start and end (a monitor that goes down inside one opens no incident and sends nothing);
+//! [`transition`] says where a due window goes next.
+
+use crate::error::StoreResult;
+use async_trait::async_trait;
+use netpulse_core::{MonitorId, TenantId, Timestamp};
+use serde::Serialize;
+
+/// A maintenance window of one monitor. `phase` is `scheduled`, `active` or `over`; a
+/// repeating window moves to its next occurrence when it ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct MaintenanceWindow {
+    pub id: String,
+    pub monitor_id: MonitorId,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub repeat_every_s: Option<i64>,
+    pub reason: String,
+    pub phase: String,
+}
+
+/// A tenant's maintenance windows, and the sweep that starts and ends them.
+#[async_trait]
+pub trait MaintenanceStore: Send + Sync {
+    async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()>;
+    async fn list_maintenance(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Vec<MaintenanceWindow>>;
+    /// Cancel a window; an active one ends now (through the state machine). `false` if unknown.
+    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Start and end the windows that are due at `now`, each in one transaction with the
+    /// state-machine step it causes (so a transition fires once). Returns how many moved.
+    async fn advance_maintenance(&self, now: Timestamp) -> StoreResult<usize>;
+}
+
+/// Where a due maintenance window goes at `now`: its new phase and its (possibly moved)
+/// start and end. A window that ends is rescheduled to its next occurrence after `now` when
+/// it repeats; a scheduled window whose end already passed (the engine was down) never
+/// becomes active.
+pub fn transition(w: &MaintenanceWindow, now: Timestamp) -> (&'static str, (Timestamp, Timestamp)) {
+    let ended = w.ends_at <= now;
+    match (w.phase.as_str(), ended, w.repeat_every_s) {
+        ("scheduled", false, _) => ("active", (w.starts_at, w.ends_at)),
+        (_, true, Some(every)) if every > 0 => {
+            let step = every * 1000;
+            let k = (now.since(w.ends_at) / step) + 1;
+            ("scheduled", (w.starts_at.plus_ms(k * step), w.ends_at.plus_ms(k * step)))
+        }
+        (_, true, _) => ("over", (w.starts_at, w.ends_at)),
+        (phase, false, _) => (if phase == "active" { "active" } else { "over" }, (w.starts_at, w.ends_at)),
+    }
+}

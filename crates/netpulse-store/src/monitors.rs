@@ -1,0 +1,96 @@
+//! Monitors: the stored monitor with the status ingest keeps for it, what the scheduler
+//! needs of it, and the lookups that find a monitor without its tenant (heartbeat pushes,
+//! public badges).
+
+use crate::error::StoreResult;
+use async_trait::async_trait;
+use netpulse_core::incident::{Health, MonitorState};
+use netpulse_core::monitor::MonitorDraft;
+use netpulse_core::{CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp};
+
+/// A stored monitor.
+#[derive(Clone, Debug)]
+pub struct MonitorRecord {
+    pub id: MonitorId,
+    pub tenant_id: TenantId,
+    pub draft: MonitorDraft,
+    /// The secret path segment of a heartbeat monitor's push URL.
+    pub heartbeat_token: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A monitor's current status, kept up to date by ingest.
+#[derive(Clone, Debug, Default)]
+pub struct MonitorStatus {
+    pub health: Health,
+    pub last_checked_at: Option<Timestamp>,
+    pub last_outcome: Option<Outcome>,
+    pub last_latency_ms: Option<u32>,
+    pub last_error: Option<String>,
+    pub last_success_at: Option<Timestamp>,
+    pub open_incident: Option<IncidentId>,
+}
+
+impl MonitorStatus {
+    /// Fold one stored result into the displayed status: the latest result wins, a late one
+    /// only moves `last_success_at`.
+    pub fn observe(&mut self, r: &CheckResult) {
+        if !r.outcome.is_failure() && self.last_success_at.is_none_or(|t| r.started_at > t) {
+            self.last_success_at = Some(r.started_at);
+        }
+        if self.last_checked_at.is_some_and(|t| r.started_at < t) {
+            return;
+        }
+        self.last_checked_at = Some(r.started_at);
+        self.last_outcome = Some(r.outcome);
+        self.last_latency_ms = r.timings.total_ms;
+        self.last_error = r.error.clone();
+    }
+}
+
+/// A monitor with its status.
+#[derive(Clone, Debug)]
+pub struct MonitorView {
+    pub record: MonitorRecord,
+    pub status: MonitorStatus,
+}
+
+/// A monitor as the scheduler needs it.
+#[derive(Clone, Debug)]
+pub struct ScheduledMonitor {
+    pub tenant_id: TenantId,
+    pub record: MonitorRecord,
+    pub last_success_at: Option<Timestamp>,
+}
+
+/// A tenant's monitors, their state, and the system paths that read monitors of every tenant.
+#[async_trait]
+pub trait MonitorStore: Send + Sync {
+    async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()>;
+    async fn get_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<Option<MonitorView>>;
+    async fn list_monitors(&self, t: &TenantId) -> StoreResult<Vec<MonitorView>>;
+    async fn update_monitor(
+        &self,
+        t: &TenantId,
+        id: &MonitorId,
+        draft: &MonitorDraft,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool>;
+
+    /// Every unpaused monitor of every tenant, for the scheduler.
+    async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>>;
+    /// The monitor whose heartbeat push URL carries `token`: its tenant, id and whether it is paused.
+    async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
+    /// The tenant owning monitor `m` (for signed public badges, whose URL names only the monitor).
+    async fn monitor_tenant(&self, m: &MonitorId) -> StoreResult<Option<TenantId>>;
+
+    async fn monitor_state(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorState>>;
+    /// The health now of each of `t`'s monitors whose health may have changed at or after
+    /// `since` (the dashboard overview's catch-up, dashboard/events.rs). A superset is
+    /// allowed, never a subset: SQLite keeps when each monitor's health last changed;
+    /// PostgreSQL reads the monitors whose state row was written since (`state_touches`, by
+    /// the database's clock) and, for a `since` older than those are kept, every monitor.
+    async fn health_changed_since(&self, t: &TenantId, since: Timestamp) -> StoreResult<Vec<(MonitorId, Health)>>;
+}

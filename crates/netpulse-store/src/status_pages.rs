@@ -1,0 +1,175 @@
+//! Status pages: a tenant's public pages and the monitors on them, incidents posted to them,
+//! and [`StatusPageStore::public_status_page`], which builds what `/status/{slug}` shows from
+//! live evidence only.
+
+use crate::error::StoreResult;
+use crate::incidents::IncidentStatus;
+use async_trait::async_trait;
+use netpulse_core::uptime::Tally;
+use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// A public status page of a tenant. `monitors` are in display order.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusPage {
+    pub id: String,
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    pub slug: String,
+    pub title: String,
+    pub message: String,
+    pub logo_url: Option<String>,
+    pub created_at: Timestamp,
+    pub monitors: Vec<StatusPageMonitor>,
+}
+
+/// A monitor on a status page, under the name and group the tenant chose.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusPageMonitor {
+    pub monitor_id: MonitorId,
+    pub display_name: String,
+    pub group: String,
+}
+
+/// An incident posted to status pages: only what may be shown publicly.
+#[derive(Clone, Debug)]
+pub struct PublicIncident {
+    pub id: IncidentId,
+    pub monitor_id: MonitorId,
+    pub status: IncidentStatus,
+    pub opened_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    pub public_message: String,
+    pub posted_at: Timestamp,
+}
+
+/// The newest live result of a monitor.
+#[derive(Clone, Copy, Debug)]
+pub struct LatestLive {
+    pub at: Timestamp,
+    pub outcome: Outcome,
+}
+
+/// What a status page needs of one of its monitors beyond the rollups.
+#[derive(Clone, Copy, Debug)]
+pub struct PageMonitorState {
+    pub paused: bool,
+    /// The newest live result, if any.
+    pub latest: Option<LatestLive>,
+}
+
+/// One monitor of a public status page, as the public may see it.
+#[derive(Clone, Debug)]
+pub struct PublicMonitor {
+    pub display_name: String,
+    pub group: String,
+    pub paused: bool,
+    /// From live results only.
+    pub latest: Option<LatestLive>,
+    pub figures: netpulse_core::uptime::PageFigures,
+}
+
+/// Everything `/status/{slug}` shows, and nothing else.
+#[derive(Clone, Debug)]
+pub struct PublicStatusPage {
+    pub slug: String,
+    pub title: String,
+    pub message: String,
+    pub logo_url: Option<String>,
+    pub generated_at: Timestamp,
+    pub monitors: Vec<PublicMonitor>,
+    /// Incidents with a public message, each with the display name of its monitor.
+    pub incidents: Vec<(String, PublicIncident)>,
+}
+
+/// A tenant's status pages and the public reads they are built from.
+#[async_trait]
+pub trait StatusPageStore: Send + Sync {
+    /// Create a page; a taken slug is a [`StoreError::Conflict`](crate::error::StoreError::Conflict).
+    async fn create_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<()>;
+    /// Replace a page's fields and monitors; `false` if no such page of this tenant.
+    async fn update_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<bool>;
+    async fn delete_status_page(&self, t: &TenantId, id: &str) -> StoreResult<bool>;
+    async fn list_status_pages(&self, t: &TenantId) -> StoreResult<Vec<StatusPage>>;
+    /// A page by its public slug (system path: the page carries its tenant).
+    async fn status_page_by_slug(&self, slug: &str) -> StoreResult<Option<StatusPage>>;
+    /// Live tallies of these monitors for a status page at `now`: the hourly rollup summed
+    /// per [`netpulse_core::uptime::bucket_start`] (about one row per monitor and day), each
+    /// stamped with its bucket's start; hours the page ignores are left out.
+    async fn page_tallies(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        now: Timestamp,
+    ) -> StoreResult<Vec<(MonitorId, Timestamp, Tally)>>;
+    /// Whether each of these monitors (of `t`, still existing) is paused and its newest live
+    /// result, in one query; a monitor that is gone or another tenant's is left out.
+    async fn page_monitors(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+    ) -> StoreResult<HashMap<MonitorId, PageMonitorState>>;
+    /// Post an incident to status pages with `message` (replacing an earlier one) and note it
+    /// in the timeline; `false` if no such incident.
+    async fn set_public_message(
+        &self,
+        t: &TenantId,
+        id: &IncidentId,
+        message: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Incidents of these monitors opened since `since` that carry a public message, newest first.
+    async fn public_incidents(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        since: Timestamp,
+    ) -> StoreResult<Vec<PublicIncident>>;
+
+    /// What `/status/{slug}` shows: display names, live-only status and uptime, posted
+    /// incidents. Never a monitor's name, target, headers, errors or channels.
+    async fn public_status_page(&self, slug: &str, now: Timestamp) -> StoreResult<Option<PublicStatusPage>> {
+        let Some(page) = self.status_page_by_slug(slug).await? else { return Ok(None) };
+        let t = &page.tenant_id;
+        let ids: Vec<MonitorId> = page.monitors.iter().map(|m| m.monitor_id.clone()).collect();
+        let since = now.minus_ms(90 * 86_400_000);
+        let mut hours: HashMap<MonitorId, Vec<netpulse_core::uptime::HourTally>> = HashMap::new();
+        for (m, h, tally) in self.page_tallies(t, &ids, now).await? {
+            hours.entry(m).or_default().push((h, tally));
+        }
+        let states = self.page_monitors(t, &ids).await?;
+        let mut monitors = Vec::with_capacity(page.monitors.len());
+        for m in &page.monitors {
+            let Some(state) = states.get(&m.monitor_id) else { continue };
+            monitors.push(PublicMonitor {
+                display_name: m.display_name.clone(),
+                group: m.group.clone(),
+                paused: state.paused,
+                latest: state.latest,
+                figures: netpulse_core::uptime::page_figures(
+                    hours.get(&m.monitor_id).map(Vec::as_slice).unwrap_or(&[]),
+                    now,
+                ),
+            });
+        }
+        let incidents = self
+            .public_incidents(t, &ids, since)
+            .await?
+            .into_iter()
+            .filter_map(|i| {
+                let name = page.monitors.iter().find(|m| m.monitor_id == i.monitor_id)?.display_name.clone();
+                Some((name, i))
+            })
+            .collect();
+        Ok(Some(PublicStatusPage {
+            slug: page.slug,
+            title: page.title,
+            message: page.message,
+            logo_url: page.logo_url,
+            generated_at: now,
+            monitors,
+            incidents,
+        }))
+    }
+}

@@ -1,0 +1,131 @@
+//! Uptime: tallies of a monitor's checks by outcome over a window, from raw results and the
+//! minute, hourly and daily rollups, read with the [`Evidence`] the caller names; and
+//! retention, which folds old raw results and hours into rollups and deletes what is past
+//! its horizon.
+
+use crate::error::StoreResult;
+use async_trait::async_trait;
+use netpulse_core::retention::{Horizons, UptimeWindow};
+use netpulse_core::uptime::Tally;
+use netpulse_core::{MonitorId, TenantId, Timestamp};
+use std::collections::HashMap;
+
+/// What one retention step did, per kind of row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionPass {
+    /// Raw results folded into minute rollups (and deleted), live or not.
+    pub results_rolled: usize,
+    pub minutes_deleted: usize,
+    /// Hourly rollup rows folded into daily rollups (and deleted).
+    pub hours_rolled: usize,
+    pub days_deleted: usize,
+    pub deliveries_deleted: usize,
+}
+
+impl RetentionPass {
+    pub fn rows(&self) -> usize {
+        self.results_rolled + self.minutes_deleted + self.hours_rolled + self.days_deleted + self.deliveries_deleted
+    }
+    /// Both passes together.
+    pub fn plus(self, o: RetentionPass) -> RetentionPass {
+        RetentionPass {
+            results_rolled: self.results_rolled + o.results_rolled,
+            minutes_deleted: self.minutes_deleted + o.minutes_deleted,
+            hours_rolled: self.hours_rolled + o.hours_rolled,
+            days_deleted: self.days_deleted + o.days_deleted,
+            deliveries_deleted: self.deliveries_deleted + o.deliveries_deleted,
+        }
+    }
+    /// Whether some kind hit the step's limit, so more rows may be due.
+    pub fn more_left(&self, limit: usize) -> bool {
+        [self.results_rolled, self.minutes_deleted, self.hours_rolled, self.days_deleted, self.deliveries_deleted]
+            .iter()
+            .any(|&n| n >= limit)
+    }
+}
+
+/// Which results an uptime read counts: the caller says so with every tally and sparkline
+/// read, so no read picks its evidence by accident.
+///
+/// `Live` is everything public and every real organisation: raw live results and the rollups
+/// (which ingest and retention fill from live results only). `Demo` is only for the demo
+/// organisation's own read-only dashboard and API (`Caller::evidence`): it counts raw
+/// results of provenance `demo` over the whole window, never a rollup, and never a live
+/// result. Status pages and badges have no evidence parameter to pass (`page_tallies`) or
+/// pass `Live`, so nothing public counts demo or synthetic results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Evidence {
+    #[default]
+    Live,
+    Demo,
+}
+
+impl Evidence {
+    /// The provenance the read counts, as stored.
+    pub fn provenance(self) -> netpulse_core::Provenance {
+        match self {
+            Evidence::Live => netpulse_core::Provenance::Live,
+            Evidence::Demo => netpulse_core::Provenance::Demo,
+        }
+    }
+}
+
+/// Per monitor, `(hour start, tally of that hour)` in time order.
+pub type HourlyTallies = HashMap<MonitorId, Vec<netpulse_core::uptime::HourTally>>;
+
+/// Hour rows read in `(monitor, hour)` order, grouped per monitor (hours stay in order).
+pub fn group_hours<E>(
+    rows: impl IntoIterator<Item = Result<(MonitorId, Timestamp, Tally), E>>,
+) -> Result<HourlyTallies, E> {
+    let mut out = HourlyTallies::new();
+    for row in rows {
+        let (m, at, tally) = row?;
+        out.entry(m).or_default().push((at, tally));
+    }
+    Ok(out)
+}
+
+/// Each monitor's hours summed into one tally.
+pub fn sum_hours(hours: &HourlyTallies) -> HashMap<MonitorId, Tally> {
+    let sum = |hs: &[netpulse_core::uptime::HourTally]| hs.iter().fold(Tally::default(), |acc, (_, t)| acc.plus(t));
+    hours.iter().map(|(m, hs)| (m.clone(), sum(hs))).collect()
+}
+
+/// Uptime tallies and retention.
+#[async_trait]
+pub trait UptimeStore: Send + Sync {
+    /// Results of evidence `ev` between `from` and `to`, counted by outcome (exact, from raw results).
+    async fn tally(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        from: Timestamp,
+        to: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<Tally>;
+    /// Tallies of the planned window `w`. `Live`: raw results plus minute rollups over
+    /// `w.fine`, hourly plus daily rollups over `w.coarse`, read in one statement (one
+    /// snapshot, so a concurrent retention step can neither hide nor double a check).
+    /// `Demo`: raw demo results over `w.from..w.to` (rollups hold no demo results).
+    async fn tally_window(&self, t: &TenantId, m: &MonitorId, w: &UptimeWindow, ev: Evidence) -> StoreResult<Tally>;
+    /// Per-monitor tallies since the hour of `from` (`Live`: from the hourly rollup; `Demo`:
+    /// raw demo results of the tenant's monitors).
+    async fn tallies_since(
+        &self,
+        t: &TenantId,
+        from: Timestamp,
+        ev: Evidence,
+    ) -> StoreResult<HashMap<MonitorId, Tally>>;
+    /// Each monitor's hourly tallies from the hour of `from` on, oldest first (the
+    /// dashboard's sparklines; `Live`: the hourly rollup, `Demo`: raw demo results counted
+    /// per hour); hours without results are absent.
+    async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp, ev: Evidence) -> StoreResult<HourlyTallies>;
+    /// One bounded retention step at the horizons `h`: fold up to `limit` raw results started
+    /// before `h.raw` into minute rollups and delete them, in one statement-level step, so a
+    /// result is counted in exactly one of the two even with several nodes running retention;
+    /// likewise fold hourly rollups before `h.hour` into daily ones; delete up to `limit`
+    /// minute rollups before `h.minute`, daily rollups before `h.day` and finished deliveries
+    /// older than `h.raw`. Call again while [`RetentionPass::more_left`]. A step may do
+    /// nothing while another node takes one (PostgreSQL); that node carries on.
+    async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass>;
+}
