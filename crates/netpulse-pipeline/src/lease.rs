@@ -2,7 +2,7 @@
 //! and one the alert dispatcher at a time.
 //!
 //! A lease is a row `(name, holder, expires_at)` taken or renewed atomically through
-//! [`Store::try_acquire_lease`]. A loop asks [`Lease::hold`] before each pass and does
+//! [`LeaseStore::try_acquire_lease`](netpulse_store::LeaseStore::try_acquire_lease). A loop asks [`Lease::hold`] before each pass and does
 //! nothing while it does not hold the lease. The holder renews every [`RENEW_MS`] (3 s) for
 //! [`TTL_MS`] (10 s); it trusts its lease only until `ttl - renew` after the last successful
 //! renewal (7 s), so a node whose renewals fail stops acting before anyone else may take over,

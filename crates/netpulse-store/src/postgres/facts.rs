@@ -1,8 +1,8 @@
 //! The parsed monitor drafts ingest needs, cached per store and keyed by row version.
 //!
-//! Ingest used to read and parse every stepped monitor's `draft` (and cast it to `jsonb` to
-//! find its parent) in every batch: for a batch of ~5,000 monitors that was most of the
-//! phase. Drafts change only when a monitor is edited, so ingest reads just each row's
+//! Reading and parsing every stepped monitor's `draft` (and casting it to `jsonb` to find its
+//! parent) in every batch would be most of a batch of ~5,000 monitors. Drafts change only
+//! when a monitor is edited, so ingest reads just each row's
 //! version ([`RowVersion`]: `xmin`, the id of the transaction that wrote that row version —
 //! any `UPDATE` of the row, even by another engine node, gives it a new one — and
 //! `updated_at`, so an xid reused after wraparound would also need the same edit millisecond

@@ -9,7 +9,7 @@
 //! notice, a timer changed), when it made other writes, or when the row has gone unwritten
 //! for [`REFRESH_AFTER`]. A steady monitor's results cost their `check_results` row and the
 //! hourly rollup, not a read, a lock and a write of its state per batch. The displayed
-//! "last checked" is read from the newest stored result (store/postgres/monitors.rs).
+//! "last checked" is read from the newest stored result (postgres/monitors.rs).
 //!
 //! Keeping memory true across writers: monitors fall into [`PARTITIONS`] partitions
 //! ([`partition_of`]), one `state_partitions` row each, with a version.

@@ -190,7 +190,7 @@ impl MonitorStore for PgStore {
 }
 
 /// How far back `state_touches` is trusted to name every state row written: touches are kept
-/// ten minutes by the database's clock (store/postgres/hot.rs); half of that leaves room for
+/// ten minutes by the database's clock (postgres/hot.rs); half of that leaves room for
 /// the engine's clock to differ from the database's.
 const TOUCHES_TRUSTED_MS: i64 = 300_000;
 
@@ -200,7 +200,7 @@ const MONITOR_COLS: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, m.cre
 
 /// [`MONITOR_COLS`] with the "last checked" columns taken from the monitor's newest stored
 /// result (`l`, see [`LATEST`]): ingest writes a state row only when the state changes how
-/// the monitor behaves (store/postgres/hot.rs), so the row's own columns are only as new as
+/// the monitor behaves (postgres/hot.rs), so the row's own columns are only as new as
 /// its last write. `last_success_at` is the later of the row's (written at least when the
 /// monitor starts failing) and the newest result's if that one succeeded. The row's columns
 /// stand in once retention has removed every raw result.

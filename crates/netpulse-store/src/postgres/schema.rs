@@ -206,8 +206,8 @@ const MIGRATIONS: &[&str] = &[
     // updates of the rows rewritten per batch (no index covers a column that changes with every result; the timer index of the next
     // migration covers `timer_at`, which changes only while an incident has a reminder or escalation due); and
     // a version on every state row, bumped by every write, so that ingest reads a state only
-    // when it is not the one its node wrote last (then store/postgres/state_cache.rs; since
-    // migration 13 ingest keeps states in memory instead, store/postgres/hot.rs).
+    // when it is not the one its node wrote last (then postgres/state_cache.rs; since
+    // migration 13 ingest keeps states in memory instead, postgres/hot.rs).
     r#"
     DROP INDEX check_results_by_start;
     CREATE INDEX check_results_by_start ON check_results USING brin (started_at);
@@ -230,7 +230,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX monitor_state_timers ON monitor_state(timer_at) WHERE timer_at IS NOT NULL;
     "#,
     // Ingest keeps each monitor's state in memory and writes it back only when it stops
-    // behaving like the stored one (store/postgres/hot.rs). Monitors fall into 64 partitions
+    // behaving like the stored one (postgres/hot.rs). Monitors fall into 64 partitions
     // (`hot::partition_of`); every writer of a monitor's state or facts other than that
     // ingest holds its partition's row and logs the monitor here, so every node's memory
     // drops exactly what another one changed. Touches older than ten minutes are pruned.

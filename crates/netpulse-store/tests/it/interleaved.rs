@@ -1,7 +1,7 @@
 //! Two store instances ("nodes", each with its own caches) ingesting the same monitors: the
 //! rows they leave must be exactly those one node leaves, concurrent steps of one monitor
 //! must lose no update, and a command or edit made anywhere reaches a node's next batch (the
-//! PostgreSQL store steps monitors from each node's memory, see store/postgres/hot.rs).
+//! PostgreSQL store steps monitors from each node's memory, see postgres/hot.rs).
 
 use super::{add_channel, draft, result};
 use netpulse_core::incident::Policy;
