@@ -181,7 +181,8 @@ pub struct RetryPolicy {
 }
 
 impl Dispatcher {
-    /// Claim and deliver what is due now.
+    /// Claim and deliver what is due now (up to 32 notices). Progressed when it claimed any,
+    /// even if storm control grouped them all (the storm's own notice is then due).
     pub async fn try_run_once(&self) -> Progress {
         if let Some(lease) = &self.lease {
             if !lease.hold(clock::now()).await {
@@ -195,21 +196,18 @@ impl Dispatcher {
         if let Err(e) = storm::settle(&*self.store, now, &self.storm).await {
             tracing::warn!(error = %e, "cannot settle alert storms; will retry");
         }
-        let claimed = self.store.claim_outbox(now, 32, LEASE_MS).await;
-        let items = match claimed {
-            Ok(items) => storm::screen(&*self.store, items, now, &self.storm).await,
+        let claimed = match self.store.claim_outbox(now, 32, LEASE_MS).await {
+            Ok(claimed) if claimed.is_empty() => return Progress::Idle,
+            Ok(claimed) => storm::screen(&*self.store, claimed, now, &self.storm).await,
             Err(e) => Err(e),
         };
-        let items = match items {
+        let items = match claimed {
             Ok(items) => items,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the alert outbox; will retry");
                 return Progress::Idle;
             }
         };
-        if items.is_empty() {
-            return Progress::Idle;
-        }
         let mut sends = tokio::task::JoinSet::new();
         for item in items {
             let this = (self.sender.clone(), self.store.clone(), self.metrics.clone(), self.policy);
