@@ -12,6 +12,8 @@
 //! 408/425/429, or `alerts.max_attempts` reached). Each row's dedup key is unique per channel,
 //! so a transition is queued once however often its result is redelivered. Before claiming,
 //! each pass runs the [`netpulse_store::timers`] sweep, so reminders and escalation fall due on time.
+//! [`Dispatcher::drain`] delivers what is due while the loop runs (tests call it instead of
+//! polling a receiver).
 
 pub mod discord;
 pub mod email;
@@ -25,7 +27,7 @@ pub mod teams;
 pub mod webhook;
 
 use crate::metrics::Metrics;
-use crate::progress::Progress;
+use crate::progress::{PassGate, Progress};
 use netpulse_checker::http::HttpClient;
 use netpulse_core::alert::AlertEvent;
 use netpulse_core::Timestamp;
@@ -171,6 +173,8 @@ pub struct Dispatcher {
     pub lease: Option<crate::lease::Lease>,
     /// Storm control ([`storm`]): many monitors paging at once page once per channel.
     pub storm: netpulse_core::storm::StormPolicy,
+    /// The loop's passes, which [`Dispatcher::drain`] waits for and holds back.
+    pub passes: PassGate,
 }
 
 /// How often and how long to retry a notification.
@@ -218,9 +222,23 @@ impl Dispatcher {
         Progress::Progressed
     }
 
-    pub async fn run(self, stop: watch::Receiver<bool>, poll: Duration) {
+    /// Deliver every notice due now: waits for the loop's pass in flight, holds its next one
+    /// back, and runs passes until one finds nothing due. Each notice due before the call is
+    /// then sent, scheduled for a retry, or failed for good (a storm's own notice, queued by a
+    /// pass, goes out too). With several nodes, one that does not hold the `alerts` lease
+    /// delivers nothing: its passes are idle.
+    pub async fn drain(&self) {
+        let _alone = self.passes.alone().await;
+        while self.try_run_once().await == Progress::Progressed {}
+    }
+
+    /// Pass after pass until `stop`, sleeping `poll` after an idle one.
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>, poll: Duration) {
         while !*stop.borrow() {
-            if self.try_run_once().await == Progress::Idle {
+            let pass = self.passes.pass().await;
+            let progress = self.try_run_once().await;
+            drop(pass);
+            if progress == Progress::Idle {
                 tokio::time::sleep(poll).await;
             }
         }
