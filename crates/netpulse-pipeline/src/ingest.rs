@@ -307,3 +307,90 @@ fn add_report(total: &mut IngestReport, part: IngestReport) {
     total.rechecks.extend(part.rechecks);
     total.changes.extend(part.changes);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::InProcessQueue;
+    use netpulse_core::incident::Policy;
+    use netpulse_core::wire::ResultEnvelope;
+    use netpulse_core::{Outcome, Provenance, TenantId, Timings};
+    use netpulse_store::sqlite::SqliteStore;
+    use netpulse_store::testing::{draft, other_tenant};
+    use netpulse_store::MonitorRecord;
+
+    fn result(tenant: &TenantId, monitor: &MonitorId) -> CheckResult {
+        let now = clock::now();
+        CheckResult {
+            id: clock::fresh(),
+            tenant_id: tenant.clone(),
+            monitor_id: monitor.clone(),
+            region: "local".into(),
+            worker: "test".into(),
+            started_at: now,
+            finished_at: now,
+            outcome: Outcome::Up,
+            timings: Timings::default(),
+            status_code: None,
+            error: None,
+            cert_expires_at: None,
+            provenance: Provenance::Live,
+        }
+    }
+
+    /// Published in bursts at every point of the loop's cycle (read ahead, lingering,
+    /// storing), each burst is stored, counted and acknowledged once a drain returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_drain_stores_and_acknowledges_what_was_published_while_the_loop_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("np.db")).unwrap());
+        let tenant = other_tenant(&*store).await;
+        let (id, now) = (clock::fresh::<MonitorId>(), clock::now());
+        let record = MonitorRecord {
+            id: id.clone(),
+            tenant_id: tenant.clone(),
+            draft: draft("db", Policy::default()),
+            heartbeat_token: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store.create_monitor(&tenant, &record).await.unwrap();
+        let queue: Arc<dyn ResultQueue> = Arc::new(InProcessQueue::new(100));
+        let commits = Arc::new(CommitWatch::default());
+        let ingest = Arc::new(Ingest {
+            store,
+            queue: queue.clone(),
+            metrics: Arc::new(Metrics::default()),
+            batch_size: 4,
+            linger: Duration::from_millis(20),
+            rechecks: mpsc::channel(16).0,
+            live: LiveBus::default(),
+            commits: Some(commits.clone()),
+            retention: RetentionConfig {
+                raw_days: 30,
+                minute_rollup_days: 90,
+                hour_rollup_days: 400,
+                day_rollup_days: 3650,
+            },
+            passes: PassGate::default(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(ingest.clone().run(stopped, Duration::from_secs(10)));
+        let mut published = 0;
+        for round in 0..24u64 {
+            let burst: Vec<CheckResult> = (0..=round % 6).map(|_| result(&tenant, &id)).collect();
+            let ticket = commits.expect(burst.iter().map(|r| r.id.clone()));
+            for r in &burst {
+                queue.publish(ResultEnvelope::new(r.clone(), clock::now())).await.unwrap();
+            }
+            published += burst.len() as u64;
+            tokio::time::sleep(Duration::from_millis(round * 3 % 25)).await;
+            ingest.drain().await;
+            assert_eq!(ingest.metrics.results_ingested.get(), published, "round {round}: every result stored");
+            assert!(ticket.wait(Duration::ZERO).await, "round {round}: every result acknowledged");
+            assert_eq!(queue.depth(), 0);
+        }
+        stop.send(true).unwrap();
+        running.await.unwrap();
+    }
+}

@@ -34,3 +34,33 @@ impl PassGate {
         self.0.clone().write_owned().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn alone_waits_for_the_passes_in_flight_and_holds_the_next_back() {
+        let gate = PassGate::default();
+        let (first, second) = (gate.pass().await, gate.pass().await);
+        let drain = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.alone().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let next = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.pass().await }
+        });
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!drain.is_finished(), "a pass is still in flight");
+        drop(second);
+        let alone = drain.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!next.is_finished(), "the loop's next pass waits for the drain");
+        drop(alone);
+        next.await.unwrap();
+    }
+}
