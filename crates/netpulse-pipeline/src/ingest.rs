@@ -11,10 +11,12 @@
 //! rolled up and deleted already, and storing it again would count it twice.
 //! After each commit it publishes the state changes on the live bus; while
 //! someone watches the dashboard it lingers at most [`LIVE_LINGER`] for a batch to fill.
+//! [`Ingest::drain`] stores everything queued while the loop runs (tests call it instead of
+//! polling for stored results); the loop ends with the same drain at shutdown.
 
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
-use crate::progress::Progress;
+use crate::progress::{PassGate, Progress};
 use crate::queue::durable::CommitWatch;
 use crate::queue::{Batch, ResultQueue};
 use crate::retention::RetentionConfig;
@@ -64,28 +66,51 @@ pub struct Ingest {
     pub commits: Option<Arc<CommitWatch>>,
     /// Results that started before its raw horizon are refused ([`RetentionConfig::accepts_from`]).
     pub retention: RetentionConfig,
+    /// The loop's passes, which [`Ingest::drain`] waits for and holds back.
+    pub passes: PassGate,
 }
 
 /// The batching linger while dashboards are subscribed: check-to-dashboard latency matters
 /// more than batch size then, and under load batches still fill from what is already queued.
 pub const LIVE_LINGER: Duration = Duration::from_millis(1);
 
+/// How long the loop's read of the next batch waits for a first result (then it looks at the
+/// stop flag).
+const READ_WAIT: Duration = Duration::from_millis(200);
+
 impl Ingest {
     /// Take one batch (waiting up to `wait` for it) and store it, retrying while the store is
     /// unavailable. Gives up on the batch only when `deadline` passes (shutdown drain).
     pub async fn try_run_once(&self, wait: Duration, deadline: Option<Instant>) -> Progress {
-        let batch = self.queue.next_batch(self.batch_size, wait, self.linger_now(deadline)).await;
+        let batch = self.queue.next_batch(self.batch_size, wait, self.linger_now(wait)).await;
         self.store_taken(batch, deadline).await
     }
 
-    /// How long to keep collecting a batch: not at all in the shutdown drain, briefly while
-    /// dashboards are subscribed.
-    fn linger_now(&self, deadline: Option<Instant>) -> Duration {
-        match deadline {
-            Some(_) => Duration::ZERO,
-            None if self.live.has_subscribers() => self.linger.min(LIVE_LINGER),
-            None => self.linger,
+    /// How long to keep collecting a batch: not at all in a pass that does not wait for its
+    /// first result (a drain takes what is queued), briefly while dashboards are subscribed.
+    fn linger_now(&self, wait: Duration) -> Duration {
+        match wait.is_zero() {
+            true => Duration::ZERO,
+            false if self.live.has_subscribers() => self.linger.min(LIVE_LINGER),
+            false => self.linger,
         }
+    }
+
+    /// Store every result queued now, and the batches the loop has taken: waits for the
+    /// loop's passes in flight (the batch it stores and the one it reads ahead), holds its
+    /// next read back, and runs passes that neither wait nor linger until one finds the queue
+    /// empty. Every result the queue accepted before the call is then stored (or set aside for
+    /// good), acknowledged (to the queue, and to [`CommitWatch`]) and its changes published on
+    /// the live bus — except, with Redis and several nodes, what another node's ingest took.
+    /// Retries while the store is unavailable, like the loop.
+    pub async fn drain(&self) {
+        self.store_queued(None).await;
+    }
+
+    /// [`Ingest::drain`], giving up on a batch not stored by `deadline` (at shutdown).
+    async fn store_queued(&self, deadline: Option<Instant>) {
+        let _alone = self.passes.alone().await;
+        while self.try_run_once(Duration::ZERO, deadline).await == Progress::Progressed {}
     }
 
     /// Store a batch taken from the queue (see [`Ingest::try_run_once`]).
@@ -248,21 +273,29 @@ impl Ingest {
     /// A batch in progress is never cancelled: the stop flag is looked at between batches.
     /// While a batch is stored, the next one is read from the queue (and decoded), so the
     /// queue read and the store transaction overlap; at most one batch is read ahead (its
-    /// entries stay unacknowledged until stored, like the one being stored).
-    pub async fn run(self, stop: watch::Receiver<bool>, drain_for: Duration) {
-        let read_ahead = |this: &Self| {
-            let (queue, max, linger) = (this.queue.clone(), this.batch_size, this.linger_now(None));
-            tokio::spawn(async move { queue.next_batch(max, Duration::from_millis(200), linger).await })
+    /// entries stay unacknowledged until stored, like the one being stored). Each batch is a
+    /// pass of [`Ingest::passes`] from its read until it is stored.
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>, drain_for: Duration) {
+        let read_ahead = |this: &Arc<Self>| {
+            let this = this.clone();
+            tokio::spawn(async move {
+                let pass = this.passes.pass().await;
+                (this.queue.next_batch(this.batch_size, READ_WAIT, this.linger_now(READ_WAIT)).await, pass)
+            })
         };
         let mut next = read_ahead(&self);
         while !*stop.borrow() {
-            let batch = next.await.unwrap_or_default();
+            let taken = next.await;
             next = read_ahead(&self);
-            self.store_taken(batch, None).await;
+            if let Ok((batch, _pass)) = taken {
+                self.store_taken(batch, None).await;
+            }
         }
         let deadline = Instant::now() + drain_for;
-        self.store_taken(next.await.unwrap_or_default(), Some(deadline)).await;
-        while self.try_run_once(Duration::ZERO, Some(deadline)).await == Progress::Progressed {}
+        if let Ok((batch, _pass)) = next.await {
+            self.store_taken(batch, Some(deadline)).await;
+        }
+        self.store_queued(Some(deadline)).await;
     }
 }
 
@@ -273,4 +306,91 @@ fn add_report(total: &mut IngestReport, part: IngestReport) {
     total.notices += part.notices;
     total.rechecks.extend(part.rechecks);
     total.changes.extend(part.changes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::InProcessQueue;
+    use netpulse_core::incident::Policy;
+    use netpulse_core::wire::ResultEnvelope;
+    use netpulse_core::{Outcome, Provenance, TenantId, Timings};
+    use netpulse_store::sqlite::SqliteStore;
+    use netpulse_store::testing::{draft, other_tenant};
+    use netpulse_store::MonitorRecord;
+
+    fn result(tenant: &TenantId, monitor: &MonitorId) -> CheckResult {
+        let now = clock::now();
+        CheckResult {
+            id: clock::fresh(),
+            tenant_id: tenant.clone(),
+            monitor_id: monitor.clone(),
+            region: "local".into(),
+            worker: "test".into(),
+            started_at: now,
+            finished_at: now,
+            outcome: Outcome::Up,
+            timings: Timings::default(),
+            status_code: None,
+            error: None,
+            cert_expires_at: None,
+            provenance: Provenance::Live,
+        }
+    }
+
+    /// Published in bursts at every point of the loop's cycle (read ahead, lingering,
+    /// storing), each burst is stored, counted and acknowledged once a drain returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_drain_stores_and_acknowledges_what_was_published_while_the_loop_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("np.db")).unwrap());
+        let tenant = other_tenant(&*store).await;
+        let (id, now) = (clock::fresh::<MonitorId>(), clock::now());
+        let record = MonitorRecord {
+            id: id.clone(),
+            tenant_id: tenant.clone(),
+            draft: draft("db", Policy::default()),
+            heartbeat_token: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store.create_monitor(&tenant, &record).await.unwrap();
+        let queue: Arc<dyn ResultQueue> = Arc::new(InProcessQueue::new(100));
+        let commits = Arc::new(CommitWatch::default());
+        let ingest = Arc::new(Ingest {
+            store,
+            queue: queue.clone(),
+            metrics: Arc::new(Metrics::default()),
+            batch_size: 4,
+            linger: Duration::from_millis(20),
+            rechecks: mpsc::channel(16).0,
+            live: LiveBus::default(),
+            commits: Some(commits.clone()),
+            retention: RetentionConfig {
+                raw_days: 30,
+                minute_rollup_days: 90,
+                hour_rollup_days: 400,
+                day_rollup_days: 3650,
+            },
+            passes: PassGate::default(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(ingest.clone().run(stopped, Duration::from_secs(10)));
+        let mut published = 0;
+        for round in 0..24u64 {
+            let burst: Vec<CheckResult> = (0..=round % 6).map(|_| result(&tenant, &id)).collect();
+            let ticket = commits.expect(burst.iter().map(|r| r.id.clone()));
+            for r in &burst {
+                queue.publish(ResultEnvelope::new(r.clone(), clock::now())).await.unwrap();
+            }
+            published += burst.len() as u64;
+            tokio::time::sleep(Duration::from_millis(round * 3 % 25)).await;
+            ingest.drain().await;
+            assert_eq!(ingest.metrics.results_ingested.get(), published, "round {round}: every result stored");
+            assert!(ticket.wait(Duration::ZERO).await, "round {round}: every result acknowledged");
+            assert_eq!(queue.depth(), 0);
+        }
+        stop.send(true).unwrap();
+        running.await.unwrap();
+    }
 }

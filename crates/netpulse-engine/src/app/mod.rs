@@ -3,7 +3,8 @@
 //! node's layers share ([`node`]: name, metrics, live bus, result queue, stop signals), the
 //! pipeline's loops for the roles it runs ([`pipeline`]) and the web server ([`web`]) — and
 //! shuts it down in the order that loses nothing: stop accepting work → finish checks in
-//! flight → store every queued result → stop the dispatcher.
+//! flight → store every queued result → stop the dispatcher. While it runs, its ingest and
+//! alert dispatch can be drained ([`Running::drain_ingest`], [`Running::dispatch_alerts`]).
 
 mod node;
 mod pipeline;
@@ -53,6 +54,7 @@ pub struct Running {
     dispatcher: JoinHandle<()>,
     /// Shares worker health through Redis (with the Redis queue).
     census: Option<JoinHandle<()>>,
+    drains: pipeline::Drains,
 }
 
 /// Start every part of the engine this node's roles ask for.
@@ -94,6 +96,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ingest: pipeline.ingest,
         dispatcher: pipeline.dispatcher,
         census: pipeline.census,
+        drains: pipeline.drains,
     })
 }
 
@@ -110,6 +113,28 @@ impl Running {
             ("alerts", &self.dispatcher),
         ];
         tasks.into_iter().filter(|(_, t)| t.is_finished()).map(|(n, _)| n).collect()
+    }
+
+    /// Store every result the queue accepted so far, and publish its changes on the live bus,
+    /// then return (instead of polling until it shows): runs ingest passes alone, after the
+    /// loop's passes in flight, until the queue is empty ([`netpulse_pipeline::ingest::Ingest::drain`]).
+    /// With Redis, what another node's ingest took is that node's to store. Waits while the
+    /// store is unavailable. A node without the `ingest` role returns at once.
+    pub async fn drain_ingest(&self) {
+        if let Some(ingest) = &self.drains.ingest {
+            ingest.drain().await;
+        }
+    }
+
+    /// Deliver every notice due now — each one sent, scheduled for a retry, or failed for good
+    /// — then return: runs dispatcher passes alone, after the loop's pass in flight, until
+    /// nothing is due ([`netpulse_pipeline::alerts::Dispatcher::drain`]). A result still queued has
+    /// queued no notice yet: [`Running::drain_ingest`] first. A node without the
+    /// `alerts` role (or, with several nodes, without the `alerts` lease) returns at once.
+    pub async fn dispatch_alerts(&self) {
+        if let Some(dispatcher) = &self.drains.alerts {
+            dispatcher.drain().await;
+        }
     }
 
     /// Stop every loop at once without any cleanup, as if the process died (for fault

@@ -1,7 +1,8 @@
 //! The pipeline layer of an engine node: scheduler → (local checker | gateway to regional
 //! workers) → queue → ingest → alert dispatch, with retention and maintenance beside them.
 //! Each loop runs when its role does here; one that does not is a finished task, so
-//! shutdown treats both alike.
+//! shutdown treats both alike. Ingest and alert dispatch are also kept in [`Drains`], so a
+//! caller can run them to the end of their work while they run.
 
 use super::node::Node;
 use crate::config::Config;
@@ -17,6 +18,7 @@ use netpulse_pipeline::ingest::Ingest;
 use netpulse_pipeline::lease::Lease;
 use netpulse_pipeline::local_checker::LocalChecker;
 use netpulse_pipeline::maintenance::MaintenanceClock;
+use netpulse_pipeline::progress::PassGate;
 use netpulse_pipeline::queue::durable::CommitWatch;
 use netpulse_pipeline::queue::QueueBackend;
 use netpulse_pipeline::region_router::RegionRouter;
@@ -45,6 +47,14 @@ pub(super) struct Pipeline {
     pub dispatcher: JoinHandle<()>,
     /// Shares worker health through Redis (with the Redis queue).
     pub census: Option<JoinHandle<()>>,
+    pub drains: Drains,
+}
+
+/// The loops a caller can drain while they run (`Running::drain_ingest`,
+/// `Running::dispatch_alerts`); `None` where this node does not run the role.
+pub(super) struct Drains {
+    pub ingest: Option<Arc<Ingest>>,
+    pub alerts: Option<Arc<Dispatcher>>,
 }
 
 /// Start the loops of the roles this node runs. `base_url` is what notices link to.
@@ -71,16 +81,18 @@ pub(super) async fn start(
     let gateway = gateway(config, store, node, &fleet, commits.clone()).await?;
     let checker = checker(config, node, &fleet, &http);
     let checker = spawn_if(roles.has(Role::Checker), checker.run(jobs_rx));
-    let ingest = ingest(config, store, node, recheck_tx, commits);
-    let ingest = spawn_if(roles.has(Role::Ingest), ingest.run(node.stops.ingest.subscribe(), Duration::from_secs(10)));
+    let ingest_on = roles.has(Role::Ingest);
+    let ingester = Arc::new(ingest(config, store, node, recheck_tx, commits));
+    let ingest = spawn_if(ingest_on, ingester.clone().run(node.stops.ingest.subscribe(), Duration::from_secs(10)));
     let sender = alerts::Sender {
         http,
         base_url: base_url.to_owned(),
         timeout: Duration::from_millis(config.alerts.timeout_ms),
         smtp: Arc::new(config.smtp.clone()),
     };
-    let dispatcher = spawn_alert_loops(config, store, node, &sender);
-    Ok(Pipeline { fleet, gateway, sender, monitors_changed, scheduler, checker, ingest, dispatcher, census })
+    let (dispatcher, alerts) = spawn_alert_loops(config, store, node, &sender);
+    let drains = Drains { ingest: ingest_on.then_some(ingester), alerts };
+    Ok(Pipeline { fleet, gateway, sender, monitors_changed, scheduler, checker, ingest, dispatcher, census, drains })
 }
 
 /// The regions this node knows: the local one, and the gateway's when it is on.
@@ -181,28 +193,35 @@ fn ingest(
         live: node.live.clone(),
         commits,
         retention: config.retention,
+        passes: PassGate::default(),
     }
 }
 
-/// The loops of the `alerts` role: dispatch (whose handle is returned), retention and the
-/// maintenance clock (which stop on the same signal).
-fn spawn_alert_loops(config: &Config, store: &Arc<dyn Store>, node: &Node, sender: &alerts::Sender) -> JoinHandle<()> {
+/// The loops of the `alerts` role: dispatch (whose handle is returned, with the dispatcher
+/// when the role runs here), retention and the maintenance clock (which stop on the same signal).
+fn spawn_alert_loops(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    node: &Node,
+    sender: &alerts::Sender,
+) -> (JoinHandle<()>, Option<Arc<Dispatcher>>) {
     let on = config.roles.has(Role::Alerts);
-    let dispatcher = Dispatcher {
+    let dispatcher = Arc::new(Dispatcher {
         store: store.clone(),
         sender: sender.clone(),
         metrics: node.metrics.clone(),
         policy: RetryPolicy { max_attempts: config.alerts.max_attempts, base_ms: config.alerts.retry_base_ms },
         lease: lease(config, store, node, "alerts"),
         storm: config.alerts.storm(),
-    };
+        passes: PassGate::default(),
+    });
     let poll = Duration::from_millis(config.alerts.poll_interval_ms);
-    let dispatcher = spawn_if(on, dispatcher.run(node.stops.alerts.subscribe(), poll));
+    let handle = spawn_if(on, dispatcher.clone().run(node.stops.alerts.subscribe(), poll));
     let retention = Retention { store: store.clone(), config: config.retention };
     spawn_if(on, retention.run(node.stops.alerts.subscribe()));
     let maintenance = MaintenanceClock { store: store.clone() };
     spawn_if(on, maintenance.run(node.stops.alerts.subscribe()));
-    dispatcher
+    (handle, on.then_some(dispatcher))
 }
 
 /// Spawn `task` when its role runs here; otherwise drop it (closing its channels) and

@@ -228,6 +228,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
             commits: None,
             // The default `[retention]`: the synthetic results start within the last days.
             retention: crate::config::Config::load(None, []).expect("the defaults are valid").retention,
+            passes: Default::default(),
         };
         worker_metrics.push(metrics);
         workers.push(ingest);
@@ -235,7 +236,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
     let spawn_workers = |workers: &mut Vec<Ingest>| {
         std::mem::take(workers)
             .into_iter()
-            .map(|w| tokio::spawn(w.run(stop_rx.clone(), Duration::from_secs(10))))
+            .map(|w| tokio::spawn(Arc::new(w).run(stop_rx.clone(), Duration::from_secs(10))))
             .collect::<Vec<_>>()
     };
     let mut running = if a.preload { Vec::new() } else { spawn_workers(&mut workers) };

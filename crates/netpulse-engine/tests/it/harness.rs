@@ -4,6 +4,12 @@
 //! Backends: `NETPULSE_TEST_DB=sqlite|postgres|pgbouncer` (default sqlite; PostgreSQL gets a
 //! fresh database per test) and `NETPULSE_TEST_QUEUE=memory|redis` (default memory; Redis at
 //! `NETPULSE_TEST_REDIS`, default redis://127.0.0.1:6379, with a fresh key prefix per test).
+//!
+//! Waiting: what a test caused itself (results it published, a heartbeat or a worker batch it
+//! posted, notices of those or of an API call) it waits for by draining the running engine
+//! ([`TestApp::drain_ingest`], [`TestApp::dispatch_alerts`]); [`wait_for`] polls for what no
+//! drain covers: progress in real time (checks at their interval, timers, workers, other
+//! nodes) and other background work (account mails, page caches, event streams).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -260,6 +266,21 @@ impl TestApp {
         json["data"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Store every result the engine's queue accepted so far and publish its changes
+    /// ([`Running::drain_ingest`]): a test that published results, posted a heartbeat or
+    /// delivered a worker's batch calls this instead of polling until they show.
+    pub async fn drain_ingest(&self) {
+        let running = self.running.as_ref().expect("the engine runs");
+        bounded("ingest to store what is queued", running.drain_ingest()).await;
+    }
+
+    /// Deliver every notice due now, each sent or scheduled for a retry
+    /// ([`Running::dispatch_alerts`]); notices of results still queued need [`Self::drain_ingest`] first.
+    pub async fn dispatch_alerts(&self) {
+        let running = self.running.as_ref().expect("the engine runs");
+        bounded("the dispatcher to deliver what is due", running.dispatch_alerts()).await;
+    }
+
     /// Graceful shutdown (keeps the data dir for a restart).
     /// Keep `dir` (the engine's data dir) until the app is dropped.
     pub fn keep_dir(&mut self, dir: tempfile::TempDir) {
@@ -271,6 +292,12 @@ impl TestApp {
             r.shutdown().await;
         }
     }
+}
+
+/// Run a drain, or panic when it has not finished after 30 s (a stuck store or queue).
+async fn bounded(what: &str, drain: impl std::future::Future<Output = ()>) {
+    let limit = Duration::from_secs(30);
+    tokio::time::timeout(limit, drain).await.unwrap_or_else(|_| panic!("timed out after 30 s waiting for {what}"));
 }
 
 /// Poll `probe` every 50 ms until it returns `Some`, or panic after `secs`.

@@ -136,11 +136,12 @@ async fn a_result_redelivered_after_retention_is_refused_and_counted_once() {
         now.minus_ms(DAY).millis(),
         clock::now().plus_ms(1000).millis()
     );
-    wait_for(20, "the fresh result stored", || async {
-        let (_, page) = app.api("GET", &recent, None).await;
-        page["data"].as_array().is_some_and(|d| d.iter().any(|r| r["id"] == fresh.id.as_str())).then_some(())
-    })
-    .await;
+    app.drain_ingest().await;
+    let (_, page) = app.api("GET", &recent, None).await;
+    assert!(
+        page["data"].as_array().is_some_and(|d| d.iter().any(|r| r["id"] == fresh.id.as_str())),
+        "the fresh result stored: {page}"
+    );
 
     assert_eq!(uptime(&app, &id, from, to).await["checks"], before["checks"], "the old check is counted once");
     let metrics = &running.metrics;

@@ -12,6 +12,8 @@
 //! 408/425/429, or `alerts.max_attempts` reached). Each row's dedup key is unique per channel,
 //! so a transition is queued once however often its result is redelivered. Before claiming,
 //! each pass runs the [`netpulse_store::timers`] sweep, so reminders and escalation fall due on time.
+//! [`Dispatcher::drain`] delivers what is due while the loop runs (tests call it instead of
+//! polling a receiver).
 
 pub mod discord;
 pub mod email;
@@ -25,7 +27,7 @@ pub mod teams;
 pub mod webhook;
 
 use crate::metrics::Metrics;
-use crate::progress::Progress;
+use crate::progress::{PassGate, Progress};
 use netpulse_checker::http::HttpClient;
 use netpulse_core::alert::AlertEvent;
 use netpulse_core::Timestamp;
@@ -171,6 +173,8 @@ pub struct Dispatcher {
     pub lease: Option<crate::lease::Lease>,
     /// Storm control ([`storm`]): many monitors paging at once page once per channel.
     pub storm: netpulse_core::storm::StormPolicy,
+    /// The loop's passes, which [`Dispatcher::drain`] waits for and holds back.
+    pub passes: PassGate,
 }
 
 /// How often and how long to retry a notification.
@@ -181,7 +185,8 @@ pub struct RetryPolicy {
 }
 
 impl Dispatcher {
-    /// Claim and deliver what is due now.
+    /// Claim and deliver what is due now (up to 32 notices). Progressed when it claimed any,
+    /// even if storm control grouped them all (the storm's own notice is then due).
     pub async fn try_run_once(&self) -> Progress {
         if let Some(lease) = &self.lease {
             if !lease.hold(clock::now()).await {
@@ -195,21 +200,18 @@ impl Dispatcher {
         if let Err(e) = storm::settle(&*self.store, now, &self.storm).await {
             tracing::warn!(error = %e, "cannot settle alert storms; will retry");
         }
-        let claimed = self.store.claim_outbox(now, 32, LEASE_MS).await;
-        let items = match claimed {
-            Ok(items) => storm::screen(&*self.store, items, now, &self.storm).await,
+        let claimed = match self.store.claim_outbox(now, 32, LEASE_MS).await {
+            Ok(claimed) if claimed.is_empty() => return Progress::Idle,
+            Ok(claimed) => storm::screen(&*self.store, claimed, now, &self.storm).await,
             Err(e) => Err(e),
         };
-        let items = match items {
+        let items = match claimed {
             Ok(items) => items,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the alert outbox; will retry");
                 return Progress::Idle;
             }
         };
-        if items.is_empty() {
-            return Progress::Idle;
-        }
         let mut sends = tokio::task::JoinSet::new();
         for item in items {
             let this = (self.sender.clone(), self.store.clone(), self.metrics.clone(), self.policy);
@@ -220,9 +222,23 @@ impl Dispatcher {
         Progress::Progressed
     }
 
-    pub async fn run(self, stop: watch::Receiver<bool>, poll: Duration) {
+    /// Deliver every notice due now: waits for the loop's pass in flight, holds its next one
+    /// back, and runs passes until one finds nothing due. Each notice due before the call is
+    /// then sent, scheduled for a retry, or failed for good (a storm's own notice, queued by a
+    /// pass, goes out too). With several nodes, one that does not hold the `alerts` lease
+    /// delivers nothing: its passes are idle.
+    pub async fn drain(&self) {
+        let _alone = self.passes.alone().await;
+        while self.try_run_once().await == Progress::Progressed {}
+    }
+
+    /// Pass after pass until `stop`, sleeping `poll` after an idle one.
+    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>, poll: Duration) {
         while !*stop.borrow() {
-            if self.try_run_once().await == Progress::Idle {
+            let pass = self.passes.pass().await;
+            let progress = self.try_run_once().await;
+            drop(pass);
+            if progress == Progress::Idle {
                 tokio::time::sleep(poll).await;
             }
         }
