@@ -333,3 +333,40 @@ async fn a_monitor_shows_its_effective_policy_and_which_fields_it_inherits() {
         .await;
     assert_eq!((status, e["error"]["field"].as_str()), (422, Some("policy.escalate_to")), "{e}");
 }
+
+#[tokio::test]
+async fn a_monitors_channels_must_be_channels_of_its_own_organisation() {
+    use crate::accounts::{browser, register, verify_directly};
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let (own, _) = app.create_webhook(&receiver).await;
+    register(&app, "first@example.com", "Joins the first organisation").await;
+    register(&app, "eve@example.com", "Other Org").await;
+    verify_directly(&app, "eve@example.com").await;
+    let eve = browser(&app, "eve@example.com").await;
+    let hook = json!({ "name": "eve", "kind": "webhook", "url": receiver.url() });
+    let (status, theirs) = eve.call(&app, "POST", "/api/v1/channels", Some(hook)).await;
+    assert_eq!(status, 201, "{theirs}");
+    let theirs = theirs["id"].as_str().unwrap().to_owned();
+    let nowhere = "chn_00000000000000000000000000";
+    let monitor =
+        |channels: Value| json!({ "name": "x", "kind": "http", "url": "http://127.0.0.1:9/", "channels": channels });
+
+    for (channels, field, id) in
+        [(json!([own, theirs]), "channels[1]", theirs.as_str()), (json!([nowhere]), "channels[0]", nowhere)]
+    {
+        let (status, e) = app.api("POST", "/api/v1/monitors", Some(monitor(channels.clone()))).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some(field)), "{channels} → {e}");
+        assert_eq!(e["error"]["message"], format!("{field}: no channel {id} in this account"), "{e}");
+    }
+    let (_, list) = app.api("GET", "/api/v1/monitors", None).await;
+    assert_eq!(list["data"], json!([]), "nothing written");
+
+    let id = app.create_monitor(monitor(json!([own]))).await;
+    let path = format!("/api/v1/monitors/{id}");
+    let (status, e) = app.api("PATCH", &path, Some(json!({ "channels": [theirs] }))).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("channels[0]")), "{e}");
+    assert_eq!(app.monitor(&id).await["channels"], json!([own]), "unchanged");
+    let (status, m) = app.api("PATCH", &path, Some(json!({ "channels": [] }))).await;
+    assert_eq!((status, m["channels"].clone()), (200, json!([])), "an empty list still means: no channel");
+}
