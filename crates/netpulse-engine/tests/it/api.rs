@@ -177,21 +177,64 @@ async fn results_page_through_a_time_range_and_uptime_counts_them() {
 
 #[tokio::test]
 async fn the_ssrf_guard_refuses_private_targets_when_enabled() {
-    let app = spawn_app_adjusted(|cfg| cfg.ssrf.block_private = true).await;
+    // Saved before the guard was on (a literal is refused when saved once it is): refused when checked.
+    let mut env = test_env().await;
     let target = Target::start().await;
-    let id = app
-        .create_monitor(
-            json!({ "name": "internal", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500 }),
-        )
-        .await;
+    let body = json!({ "name": "internal", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500 });
+    let mut app = env.spawn().await;
+    let id = app.create_monitor(body.clone()).await;
+    app.stop().await;
+    env.config.ssrf.block_private = true;
+    let app = env.spawn().await;
+    let hits = target.hits.load(Ordering::SeqCst);
     let m = wait_for(10, "a refused check", || async {
         let m = app.monitor(&id).await;
-        m["status"]["last_outcome"].is_string().then_some(m)
+        (m["status"]["last_outcome"] == "error").then_some(m)
     })
     .await;
-    assert_eq!(m["status"]["last_outcome"], "error");
     assert!(m["status"]["last_error"].as_str().unwrap().contains("SSRF"), "{m}");
-    assert_eq!(target.hits.load(Ordering::SeqCst), 0, "no request reached the private address");
+    assert_eq!(target.hits.load(Ordering::SeqCst), hits, "no request reached the private address");
+    let (status, e) = app.api("POST", "/api/v1/monitors", Some(body)).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("url")), "{e}");
+}
+
+#[tokio::test]
+async fn a_target_in_a_blocked_range_is_refused_when_saved_for_every_probe_and_channel_kind() {
+    use netpulse_checker::guard::BLOCKED_EXAMPLES;
+    let app = spawn_app_adjusted(|cfg| {
+        cfg.ssrf.block_private = true;
+        cfg.ssrf.allow = vec![];
+    })
+    .await;
+    for (text, class) in BLOCKED_EXAMPLES {
+        let ip: std::net::IpAddr = text.parse().unwrap();
+        let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+        #[rustfmt::skip]
+        let monitors = [
+            (json!({ "kind": "http", "url": format!("http://{host}:8080/health") }), "url"),
+            (json!({ "kind": "tcp", "host": host, "port": 5432 }), "host"),
+            (json!({ "kind": "tls", "host": host, "port": 443 }), "host"),
+            (json!({ "kind": "dns", "query": "example.com", "resolver": format!("{host}:53") }), "resolver"),
+        ];
+        for (mut body, field) in monitors {
+            body["name"] = json!("internal");
+            let (status, e) = app.api("POST", "/api/v1/monitors", Some(body.clone())).await;
+            assert_eq!((status, e["error"]["field"].as_str()), (422, Some(field)), "{body} → {e}");
+            assert!(e["error"]["message"].as_str().unwrap().contains(class.describe()), "{body} → {e}");
+        }
+        for kind in ["webhook", "slack", "discord", "teams", "pagerduty"] {
+            let secret = (kind == "pagerduty").then_some("R0UTINGKEY0123456789abcdefABCDEF");
+            let body = json!({ "name": "c", "kind": kind, "url": format!("https://{host}/hook"), "secret": secret });
+            let (status, e) = app.api("POST", "/api/v1/channels", Some(body.clone())).await;
+            assert_eq!((status, e["error"]["field"].as_str()), (422, Some("url")), "{body} → {e}");
+            assert!(e["error"]["message"].as_str().unwrap().contains(class.describe()), "{body} → {e}");
+        }
+    }
+    let (_, monitors) = app.api("GET", "/api/v1/monitors", None).await;
+    let (_, channels) = app.api("GET", "/api/v1/channels", None).await;
+    assert_eq!((monitors["data"].clone(), channels["data"].clone()), (json!([]), json!([])), "nothing saved");
+    let body = json!({ "name": "public", "kind": "tcp", "host": "93.184.216.34", "port": 443, "paused": true });
+    assert_eq!(app.api("POST", "/api/v1/monitors", Some(body)).await.0, 201, "a public address is fine");
 }
 
 #[tokio::test]

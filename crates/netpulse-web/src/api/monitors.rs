@@ -58,6 +58,7 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
         depends_on,
     };
     draft.validate()?;
+    crate::base::outbound::refuse_blocked_target(&draft.spec, &s.config.ssrf)?;
     let served = &s.config.regions;
     for (i, r) in draft.regions.iter().enumerate() {
         if !served.contains(r) {
