@@ -413,3 +413,40 @@ async fn a_monitors_channels_must_be_channels_of_its_own_organisation() {
     let (status, m) = app.api("PATCH", &path, Some(json!({ "channels": [] }))).await;
     assert_eq!((status, m["channels"].clone()), (200, json!([])), "an empty list still means: no channel");
 }
+
+#[tokio::test]
+async fn tags_are_limited_and_an_organisation_has_at_most_the_configured_monitors() {
+    let app = spawn_app_adjusted(|c| c.monitors.max_per_tenant = 3).await;
+    let monitor = |tags: Value| json!({ "name": "x", "kind": "tcp", "host": "db.example.com", "port": 5432, "paused": true, "tags": tags });
+    let many: Vec<String> = (0..33).map(|i| format!("t{i}")).collect();
+    #[rustfmt::skip]
+    let refused = [
+        (json!(many), "tags", "tags: at most 32 tags (got 33)"),
+        (json!(["ok", "x".repeat(100_000)]), "tags[1]", "tags[1]: must be at most 64 characters"),
+    ];
+    for (tags, field, message) in refused {
+        let (status, e) = app.api("POST", "/api/v1/monitors", Some(monitor(tags))).await;
+        assert_eq!(
+            (status, e["error"]["field"].as_str(), e["error"]["message"].as_str()),
+            (422, Some(field), Some(message))
+        );
+    }
+    let widest: Vec<String> = (0..32).map(|i| format!("{i:02}{}", "é".repeat(62))).collect();
+    let id = app.create_monitor(monitor(json!(widest))).await;
+    let (status, e) = app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "tags": many }))).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("tags")), "{e}");
+
+    app.create_monitor(monitor(json!([]))).await;
+    app.create_monitor(monitor(json!([]))).await;
+    let (status, e) = app.api("POST", "/api/v1/monitors", Some(monitor(json!([])))).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("monitor_limit_reached")), "{e}");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("has 3 monitors, the most allowed (monitors.max_per_tenant)"));
+    let (_, list) = app.api("GET", "/api/v1/monitors", None).await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(3), "nothing written");
+    let (status, _) = app.api("DELETE", &format!("/api/v1/monitors/{id}"), None).await;
+    assert_eq!(status, 204);
+    app.create_monitor(monitor(json!([]))).await; // a place is free again
+}

@@ -211,7 +211,16 @@ pub(crate) async fn create_from(s: &AppState, caller: &Caller, body: Map<String,
         created_at: now,
         updated_at: now,
     };
-    s.store.create_monitor(caller.tenant(), &rec).await?;
+    let cap = s.config.monitors.max_per_tenant;
+    if !s.store.create_monitor_within(caller.tenant(), &rec, cap).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "monitor_limit_reached",
+            format!(
+                "this organisation has {cap} monitors, the most allowed (monitors.max_per_tenant); delete one first, or ask the operator to raise the limit"
+            ),
+        ));
+    }
     s.monitors_changed.notify_one();
     s.live.monitor_created(&rec);
     s.store.get_monitor(caller.tenant(), &rec.id).await?.ok_or_else(|| ApiError::not_found("monitor"))
