@@ -3,7 +3,7 @@
 //! node's layers share ([`node`]: name, metrics, live bus, result queue, stop signals), the
 //! pipeline's loops for the roles it runs ([`pipeline`]) and the web server ([`web`]) — and
 //! shuts it down in the order that loses nothing: stop accepting work → finish checks in
-//! flight → store every queued result → stop the dispatcher.
+//! flight → store every queued result → stop the dispatcher → flush the store.
 
 mod node;
 mod pipeline;
@@ -138,5 +138,10 @@ impl Running {
         let _ = self.ingest.await; // stores everything still queued
         let _ = self.stop_alerts.send(true);
         let _ = self.dispatcher.await;
+        // The last write is done: leave the database whole in its own files (SQLite: the WAL
+        // checkpointed into the .db file, so a copy of that file alone holds every result).
+        if let Err(e) = self.store.flush().await {
+            tracing::warn!(error = %e, "could not flush the store at shutdown");
+        }
     }
 }
