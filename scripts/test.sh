@@ -21,6 +21,14 @@ if [ ! -x /usr/bin/chromium ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get install -y chromium || { $sudo apt-get update && $sudo apt-get install -y chromium; }
 fi
+# promtool (in Debian's prometheus package) for the metrics lint test
+# (crates/netpulse-engine/tests/it/metrics.rs runs `promtool check metrics` on /metrics).
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "test.sh: installing promtool (Debian's prometheus package)"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get install -y --no-install-recommends prometheus \
+        || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends prometheus; }
+fi
 if [ ! -d crates/netpulse-engine/tests/browser/node_modules ]; then
     (cd crates/netpulse-engine/tests/browser && npm ci --no-audit --no-fund)
 fi
