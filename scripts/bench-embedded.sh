@@ -135,6 +135,7 @@ run_one() {
     NETPULSE_ADMIN_TOKEN="$TOKEN" \
     NETPULSE_LOG__LEVEL=warn \
     NETPULSE_MONITORS__MIN_INTERVAL_S="$INTERVAL_S" \
+    NETPULSE_MONITORS__MAX_PER_TENANT=0 \
     "$BIN" serve >"$dir/engine.log" 2>&1 &
   ENGINE_PID=$!
   for ((i = 0; i < 300; i++)); do

@@ -21,6 +21,14 @@ if [ ! -x /usr/bin/chromium ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get install -y chromium || { $sudo apt-get update && $sudo apt-get install -y chromium; }
 fi
+# promtool (in Debian's prometheus package) for the metrics lint test
+# (crates/netpulse-engine/tests/it/metrics.rs runs `promtool check metrics` on /metrics).
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "test.sh: installing promtool (Debian's prometheus package)"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get install -y --no-install-recommends prometheus \
+        || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends prometheus; }
+fi
 if [ ! -d crates/netpulse-engine/tests/browser/node_modules ]; then
     (cd crates/netpulse-engine/tests/browser && npm ci --no-audit --no-fund)
 fi
@@ -42,12 +50,13 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # - simulate::   the scenario simulator drives an in-process SQLite store under a virtual clock;
 # - workers::durable::   SQLite + in-process queue on purpose: the commit-then-ack path exists
 #   only with the in-process queue, and a SQLite write lock is what holds ingest back;
-# - lifecycle's check-config tests run the CLI, which opens no store or queue.
+# - lifecycle's check-config tests run the CLI, which opens no store or queue;
+# - lifecycle::data_   the SQLite data directory's file modes and its WAL checkpoint at shutdown.
 # ~4-5 min on 2 shared cores.
 NETPULSE_TEST_DB=pgbouncer NETPULSE_TEST_QUEUE=redis cargo nextest run -p netpulse-engine --no-fail-fast \
     -E 'binary(it) - test(/^queue::/) - test(/^faults::/) - test(/^cluster::/) - test(/^fanout::/)
         - test(/^simulate::/) - test(/^workers::durable::/) - test(/^lifecycle::check_config_/)
-        - test(/^lifecycle::secrets_are_not_printed_by_check_config$/)' "$@"
+        - test(/^lifecycle::secrets_are_not_printed_by_check_config$/) - test(/^lifecycle::data_/)' "$@"
 
 # Leg 3: PgBouncer with the in-process queue, only where that path differs from leg 2: the
 # gateway acknowledges a worker's results after they are committed to PostgreSQL (with Redis

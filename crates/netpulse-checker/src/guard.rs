@@ -52,10 +52,25 @@ impl SsrfGuard {
         Self { allow: None }
     }
 
-    /// Refuse loopback, private, link-local, CGNAT, multicast, unspecified and broadcast
-    /// addresses unless one of `allow` contains them.
+    /// Refuse every address that is not globally reachable ([`AddressClass`]: loopback,
+    /// private, link-local, CGNAT, multicast, unspecified, broadcast, documentation,
+    /// benchmarking and reserved ranges, and IPv6 forms carrying such an IPv4 address)
+    /// unless one of `allow` contains it.
     pub fn strict(allow: Vec<IpCidr>) -> Self {
         Self { allow: Some(allow.into()) }
+    }
+
+    /// `Ok` unless `host` (a URL's host or a `host` field; `[…]` around IPv6 allowed) names
+    /// an address [`Self::check`] refuses without asking DNS: an IP literal, or `localhost`,
+    /// which the resolver answers itself. For refusing a target when it is saved; names are
+    /// judged on every resolved address when they are connected to.
+    pub fn check_host(&self, host: &str) -> Result<(), Refused> {
+        let host = host.trim_end_matches('.');
+        match crate::resolver::ip_literal(host) {
+            Some(ip) => self.check(ip),
+            None if host.eq_ignore_ascii_case("localhost") => self.check(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            None => Ok(()),
+        }
     }
 
     /// `Ok` when `ip` may be connected to.
@@ -81,7 +96,131 @@ pub enum AddressClass {
     Multicast,
     Unspecified,
     Broadcast,
+    /// 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32, 3fff::/20.
+    Documentation,
+    /// 198.18.0.0/15, 2001:2::/48.
+    Benchmarking,
+    /// Set aside by the IETF and not globally reachable: 192.0.0.0/24, 240.0.0.0/4, the
+    /// discard-only `100::/64`, `2001::/23`, the deprecated IPv4-compatible `::/96`, …
+    Reserved,
 }
+
+/// `a.b.c.d/prefix`.
+const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> IpCidr {
+    IpCidr { network: IpAddr::V4(Ipv4Addr::new(a, b, c, d)), prefix }
+}
+
+/// The first segments of an IPv6 network, the rest zero, `/prefix`.
+const fn v6(s: [u16; 4], prefix: u8) -> IpCidr {
+    IpCidr { network: IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0)), prefix }
+}
+
+/// The IANA IPv4 Special-Purpose Address Registry's entries that are globally reachable
+/// although a range below says otherwise (checked first).
+const V4_REACHABLE: [IpCidr; 2] = [
+    v4(192, 0, 0, 9, 32),  // Port Control Protocol anycast
+    v4(192, 0, 0, 10, 32), // Traversal Using Relays around NAT anycast
+];
+
+/// The IANA IPv4 Special-Purpose Address Registry's ranges that are not globally reachable
+/// (and the deprecated 6to4 relay anycast), plus multicast and the limited broadcast.
+const V4_BLOCKED: [(IpCidr, AddressClass); 16] = [
+    (v4(0, 0, 0, 0, 8), AddressClass::Unspecified), // "this network"
+    (v4(10, 0, 0, 0, 8), AddressClass::Private),
+    (v4(100, 64, 0, 0, 10), AddressClass::SharedCgnat),
+    (v4(127, 0, 0, 0, 8), AddressClass::Loopback),
+    (v4(169, 254, 0, 0, 16), AddressClass::LinkLocal),
+    (v4(172, 16, 0, 0, 12), AddressClass::Private),
+    (v4(192, 0, 0, 0, 24), AddressClass::Reserved), // IETF protocol assignments
+    (v4(192, 0, 2, 0, 24), AddressClass::Documentation),
+    (v4(192, 88, 99, 0, 24), AddressClass::Reserved), // 6to4 relay anycast (deprecated)
+    (v4(192, 168, 0, 0, 16), AddressClass::Private),
+    (v4(198, 18, 0, 0, 15), AddressClass::Benchmarking),
+    (v4(198, 51, 100, 0, 24), AddressClass::Documentation),
+    (v4(203, 0, 113, 0, 24), AddressClass::Documentation),
+    (v4(224, 0, 0, 0, 4), AddressClass::Multicast),
+    (v4(255, 255, 255, 255, 32), AddressClass::Broadcast), // before 240/4, which holds it
+    (v4(240, 0, 0, 0, 4), AddressClass::Reserved),
+];
+
+/// The IANA IPv6 Special-Purpose Address Registry's globally reachable entries inside the
+/// ranges below (checked first). NAT64's `64:ff9b::/96` reaches the IPv4 address it carries,
+/// which is judged before.
+const V6_REACHABLE: [IpCidr; 8] = [
+    IpCidr { network: IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)), prefix: 96 },
+    IpCidr { network: IpAddr::V6(Ipv6Addr::new(0x2001, 1, 0, 0, 0, 0, 0, 1)), prefix: 128 }, // PCP anycast
+    IpCidr { network: IpAddr::V6(Ipv6Addr::new(0x2001, 1, 0, 0, 0, 0, 0, 2)), prefix: 128 }, // TURN anycast
+    IpCidr { network: IpAddr::V6(Ipv6Addr::new(0x2001, 1, 0, 0, 0, 0, 0, 3)), prefix: 128 }, // DNS-SD SRP anycast
+    v6([0x2001, 3, 0, 0], 32),                                                               // AMT
+    v6([0x2001, 4, 0x112, 0], 48),                                                           // AS112-v6
+    v6([0x2001, 0x20, 0, 0], 28),                                                            // ORCHIDv2
+    v6([0x2001, 0x30, 0, 0], 28),                                                            // Drone Remote ID
+];
+
+/// The IANA IPv6 Special-Purpose Address Registry's ranges that are not globally reachable,
+/// link-local, unique local and the deprecated site-local `fec0::/10`. Beyond these, only
+/// global unicast (`2000::/3`, the IANA IPv6 Address Space) is reachable: the rest, e.g. the
+/// IPv4-compatible `::/96`, the discard-only `100::/64`, the local-use translation prefix
+/// `64:ff9b:1::/48` and segment-routing `5f00::/16`, is [`AddressClass::Reserved`].
+const V6_BLOCKED: [(IpCidr, AddressClass); 7] = [
+    (v6([0x2001, 2, 0, 0], 48), AddressClass::Benchmarking),
+    (v6([0x2001, 0, 0, 0], 23), AddressClass::Reserved), // IETF protocol assignments (Teredo too)
+    (v6([0x2001, 0xdb8, 0, 0], 32), AddressClass::Documentation),
+    (v6([0x3fff, 0, 0, 0], 20), AddressClass::Documentation),
+    (v6([0xfe80, 0, 0, 0], 10), AddressClass::LinkLocal),
+    (v6([0xfec0, 0, 0, 0], 10), AddressClass::Private), // site-local (deprecated)
+    (v6([0xfc00, 0, 0, 0], 7), AddressClass::Private),  // unique local
+];
+
+/// One address of every range the strict guard refuses, in the forms an attacker writes them
+/// (IPv6 carrying IPv4 in each way, 6to4, NAT64): the table the tests run over every probe
+/// kind and every channel kind.
+pub const BLOCKED_EXAMPLES: &[(&str, AddressClass)] = &[
+    ("127.0.0.1", AddressClass::Loopback),
+    ("127.255.0.9", AddressClass::Loopback),
+    ("10.1.2.3", AddressClass::Private),
+    ("172.16.0.1", AddressClass::Private),
+    ("192.168.1.1", AddressClass::Private),
+    ("169.254.169.254", AddressClass::LinkLocal),
+    ("100.64.0.1", AddressClass::SharedCgnat),
+    ("0.0.0.0", AddressClass::Unspecified),
+    ("0.1.2.3", AddressClass::Unspecified),
+    ("255.255.255.255", AddressClass::Broadcast),
+    ("224.0.0.1", AddressClass::Multicast),
+    ("192.0.0.1", AddressClass::Reserved),
+    ("192.0.0.170", AddressClass::Reserved),
+    ("192.88.99.1", AddressClass::Reserved),
+    ("240.0.0.1", AddressClass::Reserved),
+    ("198.18.0.1", AddressClass::Benchmarking),
+    ("198.19.255.254", AddressClass::Benchmarking),
+    ("192.0.2.1", AddressClass::Documentation),
+    ("198.51.100.7", AddressClass::Documentation),
+    ("203.0.113.9", AddressClass::Documentation),
+    ("::1", AddressClass::Loopback),
+    ("::", AddressClass::Unspecified),
+    ("::127.0.0.1", AddressClass::Loopback),
+    ("::10.0.0.1", AddressClass::Private),
+    ("::8.8.8.8", AddressClass::Reserved),
+    ("::ffff:127.0.0.1", AddressClass::Loopback),
+    ("::ffff:a9fe:a9fe", AddressClass::LinkLocal),
+    ("::ffff:0:127.0.0.1", AddressClass::Loopback),
+    ("::ffff:0:a00:1", AddressClass::Private),
+    ("64:ff9b::10.0.0.1", AddressClass::Private),
+    ("64:ff9b:1::1", AddressClass::Reserved),
+    ("2002:7f00:1::1", AddressClass::Loopback),
+    ("2002:a9fe:a9fe::", AddressClass::LinkLocal),
+    ("2002:c000:201::1", AddressClass::Documentation),
+    ("fe80::1", AddressClass::LinkLocal),
+    ("fec0::1", AddressClass::Private),
+    ("fd12:3456::1", AddressClass::Private),
+    ("ff02::1", AddressClass::Multicast),
+    ("100::1", AddressClass::Reserved),
+    ("2001::1", AddressClass::Reserved),
+    ("2001:2::1", AddressClass::Benchmarking),
+    ("2001:db8::1", AddressClass::Documentation),
+    ("3fff::1", AddressClass::Documentation),
+    ("5f00::1", AddressClass::Reserved),
+];
 
 impl AddressClass {
     /// The class of a non-public address; `None` for a public one.
@@ -93,35 +232,39 @@ impl AddressClass {
     }
 
     fn of_v4(ip: Ipv4Addr) -> Option<Self> {
-        let [a, b, ..] = ip.octets();
-        Some(match () {
-            _ if ip.is_loopback() => Self::Loopback,
-            _ if ip.is_private() => Self::Private,
-            _ if ip.is_link_local() => Self::LinkLocal,
-            _ if a == 100 && (64..128).contains(&b) => Self::SharedCgnat,
-            _ if ip.is_multicast() => Self::Multicast,
-            _ if ip.is_broadcast() => Self::Broadcast,
-            _ if a == 0 => Self::Unspecified,
-            _ => return None,
-        })
+        let ip = IpAddr::V4(ip);
+        if V4_REACHABLE.iter().any(|c| c.contains(ip)) {
+            return None;
+        }
+        V4_BLOCKED.iter().find(|(c, _)| c.contains(ip)).map(|(_, class)| *class)
     }
 
     fn of_v6(ip: Ipv6Addr) -> Option<Self> {
-        let first = ip.segments()[0];
-        if let Some(embedded) = nat64_embedded(ip) {
-            return Self::of_v4(embedded);
-        }
+        let addr = IpAddr::V6(ip);
         Some(match () {
             _ if ip.is_loopback() => Self::Loopback,
             _ if ip.is_unspecified() => Self::Unspecified,
             _ if ip.is_multicast() => Self::Multicast,
-            _ if first & 0xfe00 == 0xfc00 => Self::Private,
-            _ if first & 0xffc0 == 0xfe80 => Self::LinkLocal,
-            _ => return None,
+            _ => {
+                if let Some(class) = embedded_v4(ip).and_then(Self::of_v4) {
+                    return Some(class);
+                }
+                if V6_REACHABLE.iter().any(|c| c.contains(addr)) {
+                    return None;
+                }
+                if let Some((_, class)) = V6_BLOCKED.iter().find(|(c, _)| c.contains(addr)) {
+                    return Some(*class);
+                }
+                if ip.segments()[0] & 0xe000 == 0x2000 {
+                    return None; // global unicast
+                }
+                Self::Reserved
+            }
         })
     }
 
-    fn describe(self) -> &'static str {
+    /// In words, e.g. `private address`.
+    pub fn describe(self) -> &'static str {
         match self {
             Self::Loopback => "loopback address",
             Self::Private => "private address",
@@ -130,15 +273,26 @@ impl AddressClass {
             Self::Multicast => "multicast address",
             Self::Unspecified => "unspecified address",
             Self::Broadcast => "broadcast address",
+            Self::Documentation => "documentation address (not routed)",
+            Self::Benchmarking => "benchmarking address (not routed)",
+            Self::Reserved => "reserved address (IANA special-purpose, not globally reachable)",
         }
     }
 }
 
-/// The IPv4 address inside a NAT64 address (`64:ff9b::/96`), which a NAT64 gateway would
-/// connect to on our behalf.
-fn nat64_embedded(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+/// The IPv4 address an IPv6 address carries where the network would deliver to it: the
+/// IPv4-compatible `::a.b.c.d` (deprecated, tunnelled by some stacks), the IPv4-mapped
+/// `::ffff:a.b.c.d` and IPv4-translated `::ffff:0:a.b.c.d`, NAT64's `64:ff9b::a.b.c.d` (a
+/// gateway connects on our behalf) and 6to4's `2002:AABB:CCDD::/48` (a relay does).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let bits = u128::from(ip);
-    (bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000).then(|| Ipv4Addr::from(bits as u32))
+    let low = Ipv4Addr::from(bits as u32);
+    match bits >> 32 {
+        0 | 0xffff | 0xffff_0000 => Some(low),
+        0x0064_ff9b_0000_0000_0000_0000 => Some(low),
+        _ if ip.segments()[0] == 0x2002 => Some(Ipv4Addr::from((bits >> 80) as u32)),
+        _ => None,
+    }
 }
 
 /// The guard refused an address.
@@ -275,6 +429,40 @@ mod tests {
         for (addr, want) in cases {
             assert_eq!(AddressClass::of(ip(addr)), want, "{addr}");
         }
+    }
+
+    #[test]
+    fn every_special_purpose_range_is_classified_and_reachable_exceptions_are_not() {
+        for (addr, class) in BLOCKED_EXAMPLES {
+            assert_eq!(AddressClass::of(ip(addr)), Some(*class), "{addr}");
+        }
+        let reachable = [
+            "192.0.0.9",
+            "192.0.0.10",
+            "192.31.196.1",
+            "192.52.193.1",
+            "192.175.48.1",
+            "2001:1::1",
+            "2001:1::2",
+            "2001:3::1",
+            "2001:4:112::1",
+            "2001:20::1",
+            "2620:4f:8000::1",
+            "64:ff9b::8.8.8.8",
+            "2002:808:808::1",
+        ];
+        for addr in reachable {
+            assert_eq!(AddressClass::of(ip(addr)), None, "{addr}");
+        }
+    }
+
+    #[test]
+    fn a_saved_host_is_judged_when_it_is_an_ip_literal_or_localhost() {
+        let strict = SsrfGuard::strict(vec![]);
+        assert_eq!(strict.check_host("[::ffff:0:a00:1]").unwrap_err().class, AddressClass::Private);
+        assert_eq!(strict.check_host("LocalHost.").unwrap_err().class, AddressClass::Loopback);
+        assert!(strict.check_host("example.com").is_ok() && strict.check_host("93.184.216.34").is_ok());
+        assert!(SsrfGuard::allow_all().check_host("10.0.0.1").is_ok());
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub struct AlertEvent {
     pub incident_id: Option<IncidentId>,
     pub monitor_id: Option<MonitorId>,
     pub monitor_name: String,
-    /// What is checked (URL, host:port); shown to the tenant's own channels only.
+    /// What is checked (`GET https://…`, host:port), with a URL's user name, password and
+    /// credential-looking query values hidden as for viewers ([`crate::redact::described`]):
+    /// channels deliver outside the account, to chat rooms, pagers and mailboxes.
     pub target: String,
     pub at: Timestamp,
     /// When the outage began (first confirmed failure).

@@ -428,6 +428,11 @@ pub struct MonitorDraft {
     pub depends_on: Option<MonitorId>,
 }
 
+/// Most tags one monitor may carry (a filter label, not a store of data).
+pub const MAX_TAGS: usize = 32;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 64;
+
 impl MonitorDraft {
     /// Cross-field checks (the timeout must fit in the interval, names are sane).
     pub fn validate(&self) -> Result<(), FieldError> {
@@ -436,7 +441,16 @@ impl MonitorDraft {
             return Err(FieldError::new("name", "must be 1 to 200 characters"));
         }
         plain_text("name", &self.name, false)?;
+        if self.tags.len() > MAX_TAGS {
+            return Err(FieldError::new("tags", format!("at most {MAX_TAGS} tags (got {})", self.tags.len())));
+        }
         for (i, t) in self.tags.iter().enumerate() {
+            if t.chars().count() > MAX_TAG_CHARS {
+                return Err(FieldError::new(
+                    format!("tags[{i}]"),
+                    format!("must be at most {MAX_TAG_CHARS} characters"),
+                ));
+            }
             plain_text(&format!("tags[{i}]"), t, false)?;
         }
         self.spec.validate()?;

@@ -1,7 +1,8 @@
 //! Hiding credentials in what is shown: the rule every reader-facing text applies to a
 //! monitor's target (a URL's user name and password, query values whose name looks like a
-//! credential). Who may see values whole is the web layer's decision (its audience); this
-//! module only knows how a value looks with its credentials hidden.
+//! credential). Who may see values whole in the API and dashboard is the web layer's decision
+//! (its audience); notices never do ([`described`]): they leave the account. This module only
+//! knows how a value looks with its credentials hidden.
 
 use crate::CheckSpec;
 
@@ -43,5 +44,36 @@ pub fn target(spec: &CheckSpec) -> String {
     match spec {
         CheckSpec::Http(h) => url(h.url.as_url().as_str()),
         other => other.target(),
+    }
+}
+
+/// What a notice says is checked: [`CheckSpec::target`] (`GET https://…` for HTTP) with the
+/// URL's credentials hidden by [`url`], the rule viewers get. Every notice carries only this
+/// (`AlertEvent::target`), so no channel can show more.
+pub fn described(spec: &CheckSpec) -> String {
+    match spec {
+        CheckSpec::Http(h) => format!("{} {}", h.method, url(h.url.as_url().as_str())),
+        other => other.target(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_target_keeps_the_method_and_hides_credentials() {
+        let spec: CheckSpec = serde_json::from_value(serde_json::json!({
+            "kind": "http", "method": "POST",
+            "url": "https://ops:hunter22@api.example.com/v1?token=abc123&page=2",
+        }))
+        .unwrap();
+        assert_eq!(
+            described(&spec),
+            "POST https://%5Bhidden%5D:%5Bhidden%5D@api.example.com/v1?token=%5Bhidden%5D&page=2"
+        );
+        let tcp: CheckSpec =
+            serde_json::from_value(serde_json::json!({ "kind": "tcp", "host": "db", "port": 5432 })).unwrap();
+        assert_eq!(described(&tcp), "db:5432");
     }
 }

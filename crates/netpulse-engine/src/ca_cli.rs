@@ -50,7 +50,7 @@ pub fn run(data_dir: &Path, cmd: CaCommand) -> Result<String, CaError> {
         CaCommand::Issue { region, name, days, out, engine } => {
             let (cert, key, entry) = ca.issue(&region, &name, days)?;
             let out = out.unwrap_or_else(|| ca.dir().join("workers").join(format!("{region}-{name}")));
-            std::fs::create_dir_all(&out).map_err(|source| CaError::Io { path: out.clone(), source })?;
+            netpulse_store::create_private_dir(&out).map_err(|source| CaError::Io { path: out.clone(), source })?;
             write_file(&out.join("worker.pem"), &cert, false)?;
             write_file(&out.join("worker.key"), &key, true)?;
             write_file(&out.join("ca.pem"), &ca.cert_pem()?, false)?;

@@ -115,7 +115,7 @@ impl Ca {
         if self.exists() {
             return Err(CaError::Exists(self.dir.clone()));
         }
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        netpulse_store::create_private_dir(&self.dir).map_err(io(&self.dir))?;
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = ca_params();
         params.serial_number = Some(SerialNumber::from_slice(&random_serial()));

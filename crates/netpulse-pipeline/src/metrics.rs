@@ -1,4 +1,8 @@
 //! Prometheus metrics: a few counters and histograms on atomics, rendered as text at `/metrics`.
+//!
+//! Durations are exported in seconds (`…_seconds`, Prometheus's base unit). Each latency
+//! histogram is also exported under its old millisecond name (`…_ms`, same observations,
+//! bounds and sum in milliseconds) for one more release: [`DEPRECATED_MS`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,18 +72,36 @@ impl Histogram {
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
-    fn render(&self, name: &str, help: &str, out: &mut String) {
+    /// `{base}_seconds`, then the deprecated `{base}_ms` with the same observations.
+    fn render(&self, base: &str, help: &str, out: &mut String) {
+        self.render_in(&format!("{base}_seconds"), help, 1_000_000.0, out);
+        let old = format!("{base}_ms");
+        let help = format!("Deprecated, removed in the next release: use {base}_seconds. {help} In milliseconds.");
+        self.render_in(&old, &help, 1000.0, out);
+    }
+
+    /// One histogram family in a unit of `us_per_unit` microseconds.
+    fn render_in(&self, name: &str, help: &str, us_per_unit: f64, out: &mut String) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         let mut cumulative = 0;
         for (b, n) in self.bounds.iter().zip(&self.buckets) {
             cumulative += n.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+            let le = b * 1000.0 / us_per_unit;
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
         }
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count());
-        let _ = writeln!(out, "{name}_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1000.0);
+        let _ = writeln!(out, "{name}_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / us_per_unit);
         let _ = writeln!(out, "{name}_count {}", self.count());
     }
 }
+
+/// The millisecond names still exported beside their `_seconds` ones, until the next release.
+pub const DEPRECATED_MS: [&str; 4] = [
+    "netpulse_scheduler_dispatch_lag_ms",
+    "netpulse_check_to_ingest_ms",
+    "netpulse_ingest_batch_ms",
+    "netpulse_check_to_dashboard_ms",
+];
 
 /// Every metric the engine exports.
 #[derive(Default)]
@@ -179,22 +201,52 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", g.get());
         }
-        self.dispatch_lag_ms.render(
-            "netpulse_scheduler_dispatch_lag_ms",
-            "Delay between a check's due time and its dispatch.",
-            &mut out,
-        );
-        self.check_to_ingest_ms.render(
-            "netpulse_check_to_ingest_ms",
-            "From a result leaving the checker to its commit.",
-            &mut out,
-        );
-        self.ingest_batch_ms.render("netpulse_ingest_batch_ms", "Duration of one ingest transaction.", &mut out);
-        self.check_to_dashboard_ms.render(
-            "netpulse_check_to_dashboard_ms",
-            "From a result leaving the checker to its event being written to a dashboard SSE stream.",
-            &mut out,
-        );
+        for (base, help, h) in [
+            (
+                "netpulse_scheduler_dispatch_lag",
+                "Delay between a check's due time and its dispatch.",
+                &self.dispatch_lag_ms,
+            ),
+            ("netpulse_check_to_ingest", "From a result leaving the checker to its commit.", &self.check_to_ingest_ms),
+            ("netpulse_ingest_batch", "Duration of one ingest transaction.", &self.ingest_batch_ms),
+            (
+                "netpulse_check_to_dashboard",
+                "From a result leaving the checker to its event being written to a dashboard SSE stream.",
+                &self.check_to_dashboard_ms,
+            ),
+        ] {
+            h.render(base, help, &mut out);
+        }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_latency_is_exported_in_seconds_and_under_its_old_millisecond_name() {
+        let m = Metrics::default();
+        m.ingest_batch_ms.observe_ms(4.0);
+        m.ingest_batch_ms.observe_ms(30.0);
+        let text = m.render();
+        for line in [
+            "# TYPE netpulse_ingest_batch_seconds histogram",
+            "netpulse_ingest_batch_seconds_bucket{le=\"0.005\"} 1",
+            "netpulse_ingest_batch_seconds_bucket{le=\"0.05\"} 2",
+            "netpulse_ingest_batch_seconds_sum 0.034",
+            "netpulse_ingest_batch_seconds_count 2",
+            "netpulse_ingest_batch_ms_bucket{le=\"5\"} 1",
+            "netpulse_ingest_batch_ms_sum 34",
+        ] {
+            assert!(text.lines().any(|l| l == line), "`{line}` missing from\n{text}");
+        }
+        for old in DEPRECATED_MS {
+            let new = old.replace("_ms", "_seconds");
+            assert!(
+                text.contains(&format!("# TYPE {new} histogram")) && text.contains(&format!("# TYPE {old} histogram"))
+            );
+        }
     }
 }

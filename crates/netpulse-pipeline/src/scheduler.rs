@@ -42,6 +42,8 @@ pub struct MonitorsConfig {
     pub default_interval_s: u32,
     pub default_timeout_ms: u32,
     pub local_region: String,
+    /// Most monitors one organisation may have; `0` sets no limit.
+    pub max_per_tenant: u32,
 }
 
 impl MonitorsConfig {

@@ -8,7 +8,7 @@
 //! [`monitors`], [`results`] (ingest, quarantine, raw results), [`uptime`] (tallies,
 //! retention), [`incidents`], [`channels`] (outbox, deliveries, storms), [`status_pages`],
 //! [`maintenance`] windows, [`settings`] (alerting defaults), [`leases`], and [`PingStore`]
-//! (readiness). [`Store`] is their sum; `dyn Store` callers reach every method without importing the area traits,
+//! (readiness, the flush at a graceful stop). [`Store`] is their sum; `dyn Store` callers reach every method without importing the area traits,
 //! callers of a concrete backend bring them in with [`prelude`]. Each backend implements an
 //! area in its file of that name (`sqlite/monitors.rs`, `postgres/monitors.rs`, …).
 //!
@@ -64,7 +64,7 @@ pub use members::{
 pub use monitors::{MonitorRecord, MonitorStatus, MonitorStore, MonitorView, ScheduledMonitor};
 pub use quarantine::QuarantinedResult;
 pub use results::{IngestReport, ResultStore, ResultsPage};
-pub use secret::{write_secret_file, DatabaseUrl, Secret};
+pub use secret::{create_private_dir, write_secret_file, DatabaseUrl, Secret};
 pub use settings::{AlertingDefaults, SettingsStore};
 pub use status_pages::{
     LatestLive, PageMonitorState, PublicIncident, PublicMonitor, PublicStatusPage, StatusPage, StatusPageMonitor,
@@ -72,10 +72,15 @@ pub use status_pages::{
 };
 pub use uptime::{group_hours, sum_hours, Evidence, HourlyTallies, RetentionPass, UptimeStore};
 
-/// Whether the database answers (the readiness probe).
+/// Whether the database answers (the readiness probe), and leaving it whole at a stop.
 #[async_trait::async_trait]
 pub trait PingStore: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
+    /// At a graceful stop, after the last write: leave everything in the database's own
+    /// files (SQLite checkpoints its WAL into the `.db` file). PostgreSQL has nothing to do.
+    async fn flush(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// The whole store: every area. Implemented by every type that implements them all, so a

@@ -68,6 +68,10 @@ pub struct ScheduledMonitor {
 #[async_trait]
 pub trait MonitorStore: Send + Sync {
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()>;
+    /// [`Self::create_monitor`] while `t` has fewer than `cap` monitors (`0`: no limit);
+    /// `false`, with nothing written, when it has `cap` already. The count and the insert are
+    /// one step per organisation, so creates racing for the last place leave it at `cap`.
+    async fn create_monitor_within(&self, t: &TenantId, rec: &MonitorRecord, cap: u32) -> StoreResult<bool>;
     async fn get_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<Option<MonitorView>>;
     async fn list_monitors(&self, t: &TenantId) -> StoreResult<Vec<MonitorView>>;
     async fn update_monitor(

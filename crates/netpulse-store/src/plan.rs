@@ -35,6 +35,7 @@ pub struct MonitorFacts {
     pub tenant_id: TenantId,
     pub id: MonitorId,
     pub name: String,
+    /// What notices say is checked, credentials already hidden ([`netpulse_core::redact::described`]).
     pub target: String,
     pub regions: Vec<String>,
     pub policy: Policy,
@@ -79,7 +80,7 @@ impl MonitorFacts {
             tenant_id,
             id,
             name: draft.name.clone(),
-            target: draft.spec.target(),
+            target: netpulse_core::redact::described(&draft.spec),
             regions: draft.regions.clone(),
             policy,
             channels: chosen.into_iter().map(|c| c.id).collect(),

@@ -1,5 +1,6 @@
 //! Values that must never print: [`Secret`] (tokens, passwords, channel keys) and
-//! [`DatabaseUrl`] (its password), and the one way a secret is written to a file.
+//! [`DatabaseUrl`] (its password), the one way a secret is written to a file, and the data
+//! directory that holds them ([`create_private_dir`]).
 
 use serde::Deserialize;
 use std::fmt;
@@ -63,4 +64,16 @@ pub fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
     let cannot = |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()));
     let mut f = opts.open(path).map_err(cannot)?;
     writeln!(f, "{secret}").map_err(cannot)
+}
+
+/// Create `dir` and its missing parents readable by their owner only (mode 0700 on Unix): the
+/// data directory holds the database (channel secrets, monitor credentials), the admin token,
+/// the badge key and the worker CA. A directory that exists already is left as the operator
+/// set it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))
 }

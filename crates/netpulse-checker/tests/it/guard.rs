@@ -62,3 +62,51 @@ async fn redirect_to_a_refused_address_is_refused() {
     let report = http_check(&target, &strict(&["127.0.0.0/8"])).await;
     assert_eq!(report.outcome, Outcome::Up);
 }
+
+/// `ip` as a URL or `host:port` host (IPv6 in brackets).
+fn host_of(ip: std::net::IpAddr) -> String {
+    if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    }
+}
+
+#[tokio::test]
+async fn every_special_purpose_range_is_refused_by_every_probe_kind_and_every_channel_post() {
+    use netpulse_checker::guard::BLOCKED_EXAMPLES;
+    use netpulse_core::monitor::{DnsRecordType, DnsSpec, TcpSpec, TlsSpec};
+    let ctx = strict(&[]);
+    for (text, class) in BLOCKED_EXAMPLES {
+        let ip: std::net::IpAddr = text.parse().unwrap();
+        let host = host_of(ip);
+        let specs = [
+            ("http", CheckSpec::Http(http_spec(&format!("http://{host}:8080/health")))),
+            ("tcp", CheckSpec::Tcp(TcpSpec { host: host.clone(), port: 5432 })),
+            ("tls", CheckSpec::Tls(TlsSpec { host: host.clone(), port: 443, warn_days: 14, verify_tls: true })),
+            (
+                "dns",
+                CheckSpec::Dns(DnsSpec {
+                    name: "example.com".into(),
+                    record_type: DnsRecordType::A,
+                    expected: None,
+                    resolver: Some(std::net::SocketAddr::new(ip, 53)),
+                }),
+            ),
+        ];
+        for (kind, spec) in specs {
+            let report = run_check(&spec, SECOND, 0, &ctx).await;
+            let error = report.error.clone().unwrap_or_default();
+            assert_eq!(report.outcome, Outcome::Error, "{kind} {text}: {report:?}");
+            assert!(
+                error.starts_with("refused to connect to ") && error.contains(class.describe()),
+                "{kind} {text}: {error}"
+            );
+        }
+        // What every HTTP channel kind (webhook, Slack, Discord, Teams, PagerDuty) sends: a POST.
+        let mut post = HttpRequest::new(http::Method::POST, url(&format!("https://{host}/hook")), SECOND);
+        post.body = Some("{}".into());
+        let err = ctx.http.send(post).await.unwrap_err();
+        assert!(matches!(&err, HttpError::Refused(r) if r.class == *class), "channel POST to {text}: {err}");
+    }
+}

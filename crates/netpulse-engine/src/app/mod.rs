@@ -3,8 +3,9 @@
 //! node's layers share ([`node`]: name, metrics, live bus, result queue, stop signals), the
 //! pipeline's loops for the roles it runs ([`pipeline`]) and the web server ([`web`]) — and
 //! shuts it down in the order that loses nothing: stop accepting work → finish checks in
-//! flight → store every queued result → stop the dispatcher. While it runs, its ingest and
-//! alert dispatch can be drained ([`Running::drain_ingest`], [`Running::dispatch_alerts`]).
+//! flight → store every queued result → stop the dispatcher → flush the store. While it runs,
+//! its ingest and alert dispatch can be drained ([`Running::drain_ingest`],
+//! [`Running::dispatch_alerts`]).
 
 mod node;
 mod pipeline;
@@ -163,5 +164,10 @@ impl Running {
         let _ = self.ingest.await; // stores everything still queued
         let _ = self.stop_alerts.send(true);
         let _ = self.dispatcher.await;
+        // The last write is done: leave the database whole in its own files (SQLite: the WAL
+        // checkpointed into the .db file, so a copy of that file alone holds every result).
+        if let Err(e) = self.store.flush().await {
+            tracing::warn!(error = %e, "could not flush the store at shutdown");
+        }
     }
 }

@@ -55,8 +55,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         StorageBackend::Sqlite => Ok(Arc::new(open_sqlite(config)?)),
         StorageBackend::Postgres => {
             let pg = &storage.postgres;
-            std::fs::create_dir_all(&storage.data_dir)
-                .with_context(|| format!("cannot create {} (storage.data_dir)", storage.data_dir.display()))?;
+            netpulse_store::create_private_dir(&storage.data_dir).context("storage.data_dir")?;
             if pg.migrate_on_start {
                 postgres::schema::migrate(pg.migrate_url()).await.context("cannot migrate the PostgreSQL schema")?;
             }

@@ -177,21 +177,64 @@ async fn results_page_through_a_time_range_and_uptime_counts_them() {
 
 #[tokio::test]
 async fn the_ssrf_guard_refuses_private_targets_when_enabled() {
-    let app = spawn_app_adjusted(|cfg| cfg.ssrf.block_private = true).await;
+    // Saved before the guard was on (a literal is refused when saved once it is): refused when checked.
+    let mut env = test_env().await;
     let target = Target::start().await;
-    let id = app
-        .create_monitor(
-            json!({ "name": "internal", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500 }),
-        )
-        .await;
+    let body = json!({ "name": "internal", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500 });
+    let mut app = env.spawn().await;
+    let id = app.create_monitor(body.clone()).await;
+    app.stop().await;
+    env.config.ssrf.block_private = true;
+    let app = env.spawn().await;
+    let hits = target.hits.load(Ordering::SeqCst);
     let m = wait_for(10, "a refused check", || async {
         let m = app.monitor(&id).await;
-        m["status"]["last_outcome"].is_string().then_some(m)
+        (m["status"]["last_outcome"] == "error").then_some(m)
     })
     .await;
-    assert_eq!(m["status"]["last_outcome"], "error");
     assert!(m["status"]["last_error"].as_str().unwrap().contains("SSRF"), "{m}");
-    assert_eq!(target.hits.load(Ordering::SeqCst), 0, "no request reached the private address");
+    assert_eq!(target.hits.load(Ordering::SeqCst), hits, "no request reached the private address");
+    let (status, e) = app.api("POST", "/api/v1/monitors", Some(body)).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("url")), "{e}");
+}
+
+#[tokio::test]
+async fn a_target_in_a_blocked_range_is_refused_when_saved_for_every_probe_and_channel_kind() {
+    use netpulse_checker::guard::BLOCKED_EXAMPLES;
+    let app = spawn_app_adjusted(|cfg| {
+        cfg.ssrf.block_private = true;
+        cfg.ssrf.allow = vec![];
+    })
+    .await;
+    for (text, class) in BLOCKED_EXAMPLES {
+        let ip: std::net::IpAddr = text.parse().unwrap();
+        let host = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+        #[rustfmt::skip]
+        let monitors = [
+            (json!({ "kind": "http", "url": format!("http://{host}:8080/health") }), "url"),
+            (json!({ "kind": "tcp", "host": host, "port": 5432 }), "host"),
+            (json!({ "kind": "tls", "host": host, "port": 443 }), "host"),
+            (json!({ "kind": "dns", "query": "example.com", "resolver": format!("{host}:53") }), "resolver"),
+        ];
+        for (mut body, field) in monitors {
+            body["name"] = json!("internal");
+            let (status, e) = app.api("POST", "/api/v1/monitors", Some(body.clone())).await;
+            assert_eq!((status, e["error"]["field"].as_str()), (422, Some(field)), "{body} → {e}");
+            assert!(e["error"]["message"].as_str().unwrap().contains(class.describe()), "{body} → {e}");
+        }
+        for kind in ["webhook", "slack", "discord", "teams", "pagerduty"] {
+            let secret = (kind == "pagerduty").then_some("R0UTINGKEY0123456789abcdefABCDEF");
+            let body = json!({ "name": "c", "kind": kind, "url": format!("https://{host}/hook"), "secret": secret });
+            let (status, e) = app.api("POST", "/api/v1/channels", Some(body.clone())).await;
+            assert_eq!((status, e["error"]["field"].as_str()), (422, Some("url")), "{body} → {e}");
+            assert!(e["error"]["message"].as_str().unwrap().contains(class.describe()), "{body} → {e}");
+        }
+    }
+    let (_, monitors) = app.api("GET", "/api/v1/monitors", None).await;
+    let (_, channels) = app.api("GET", "/api/v1/channels", None).await;
+    assert_eq!((monitors["data"].clone(), channels["data"].clone()), (json!([]), json!([])), "nothing saved");
+    let body = json!({ "name": "public", "kind": "tcp", "host": "93.184.216.34", "port": 443, "paused": true });
+    assert_eq!(app.api("POST", "/api/v1/monitors", Some(body)).await.0, 201, "a public address is fine");
 }
 
 #[tokio::test]
@@ -332,4 +375,78 @@ async fn a_monitor_shows_its_effective_policy_and_which_fields_it_inherits() {
         .api("POST", "/api/v1/monitors", Some(json!({ "name": "c", "kind": "http", "url": "http://127.0.0.1:9/", "policy": { "escalate_after_s": 60 } })))
         .await;
     assert_eq!((status, e["error"]["field"].as_str()), (422, Some("policy.escalate_to")), "{e}");
+}
+
+#[tokio::test]
+async fn a_monitors_channels_must_be_channels_of_its_own_organisation() {
+    use crate::accounts::{browser, register, verify_directly};
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let (own, _) = app.create_webhook(&receiver).await;
+    register(&app, "first@example.com", "Joins the first organisation").await;
+    register(&app, "eve@example.com", "Other Org").await;
+    verify_directly(&app, "eve@example.com").await;
+    let eve = browser(&app, "eve@example.com").await;
+    let hook = json!({ "name": "eve", "kind": "webhook", "url": receiver.url() });
+    let (status, theirs) = eve.call(&app, "POST", "/api/v1/channels", Some(hook)).await;
+    assert_eq!(status, 201, "{theirs}");
+    let theirs = theirs["id"].as_str().unwrap().to_owned();
+    let nowhere = "chn_00000000000000000000000000";
+    let monitor =
+        |channels: Value| json!({ "name": "x", "kind": "http", "url": "http://127.0.0.1:9/", "channels": channels });
+
+    for (channels, field, id) in
+        [(json!([own, theirs]), "channels[1]", theirs.as_str()), (json!([nowhere]), "channels[0]", nowhere)]
+    {
+        let (status, e) = app.api("POST", "/api/v1/monitors", Some(monitor(channels.clone()))).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (422, Some(field)), "{channels} → {e}");
+        assert_eq!(e["error"]["message"], format!("{field}: no channel {id} in this account"), "{e}");
+    }
+    let (_, list) = app.api("GET", "/api/v1/monitors", None).await;
+    assert_eq!(list["data"], json!([]), "nothing written");
+
+    let id = app.create_monitor(monitor(json!([own]))).await;
+    let path = format!("/api/v1/monitors/{id}");
+    let (status, e) = app.api("PATCH", &path, Some(json!({ "channels": [theirs] }))).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("channels[0]")), "{e}");
+    assert_eq!(app.monitor(&id).await["channels"], json!([own]), "unchanged");
+    let (status, m) = app.api("PATCH", &path, Some(json!({ "channels": [] }))).await;
+    assert_eq!((status, m["channels"].clone()), (200, json!([])), "an empty list still means: no channel");
+}
+
+#[tokio::test]
+async fn tags_are_limited_and_an_organisation_has_at_most_the_configured_monitors() {
+    let app = spawn_app_adjusted(|c| c.monitors.max_per_tenant = 3).await;
+    let monitor = |tags: Value| json!({ "name": "x", "kind": "tcp", "host": "db.example.com", "port": 5432, "paused": true, "tags": tags });
+    let many: Vec<String> = (0..33).map(|i| format!("t{i}")).collect();
+    #[rustfmt::skip]
+    let refused = [
+        (json!(many), "tags", "tags: at most 32 tags (got 33)"),
+        (json!(["ok", "x".repeat(100_000)]), "tags[1]", "tags[1]: must be at most 64 characters"),
+    ];
+    for (tags, field, message) in refused {
+        let (status, e) = app.api("POST", "/api/v1/monitors", Some(monitor(tags))).await;
+        assert_eq!(
+            (status, e["error"]["field"].as_str(), e["error"]["message"].as_str()),
+            (422, Some(field), Some(message))
+        );
+    }
+    let widest: Vec<String> = (0..32).map(|i| format!("{i:02}{}", "é".repeat(62))).collect();
+    let id = app.create_monitor(monitor(json!(widest))).await;
+    let (status, e) = app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "tags": many }))).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("tags")), "{e}");
+
+    app.create_monitor(monitor(json!([]))).await;
+    app.create_monitor(monitor(json!([]))).await;
+    let (status, e) = app.api("POST", "/api/v1/monitors", Some(monitor(json!([])))).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("monitor_limit_reached")), "{e}");
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("has 3 monitors, the most allowed (monitors.max_per_tenant)"));
+    let (_, list) = app.api("GET", "/api/v1/monitors", None).await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(3), "nothing written");
+    let (status, _) = app.api("DELETE", &format!("/api/v1/monitors/{id}"), None).await;
+    assert_eq!(status, 204);
+    app.create_monitor(monitor(json!([]))).await; // a place is free again
 }

@@ -352,3 +352,48 @@ async fn every_kind_says_what_since_when_from_which_regions_why_and_links_the_co
     );
     assert!(webhook["since"].as_str().unwrap().ends_with('Z'), "{webhook}");
 }
+
+#[tokio::test]
+async fn no_channel_kind_shows_the_credentials_in_a_monitors_url() {
+    let (port, mails) = smtp_server().await;
+    let app = spawn_app_adjusted(|config| {
+        (config.smtp.host, config.smtp.port, config.smtp.from) = ("127.0.0.1".into(), port, "a@netpulse.test".into());
+        config.smtp.tls = SmtpTls::None;
+    })
+    .await;
+    let target = Target::start().await;
+    let mut hooks: Vec<(&str, Receiver)> = Vec::new();
+    for kind in ["webhook", "slack", "discord", "teams", "pagerduty"] {
+        let r = Receiver::start().await;
+        let secret = (kind == "pagerduty").then_some(ROUTING_KEY);
+        create_channel(&app, json!({ "name": kind, "kind": kind, "url": r.url(), "secret": secret })).await;
+        hooks.push((kind, r));
+    }
+    create_channel(&app, json!({ "name": "mail", "kind": "email", "url": "ops@example.com" })).await;
+    target.set_status(503);
+    let url = format!("http://ops-user-7a:hunter22@{}/health?api_token=abc123xyz&page=2", target.addr);
+    app.create_monitor(
+        json!({ "name": "Checkout API", "kind": "http", "url": url, "interval_s": 1, "timeout_ms": 800 }),
+    )
+    .await;
+
+    let mut payloads: Vec<(&str, String)> = Vec::new();
+    for (kind, r) in &hooks {
+        payloads.push((kind, requests(r, 1).await[0].body.clone()));
+    }
+    let mail = wait_for(20, "a mail", || async { mails.lock().unwrap().first().cloned() }).await;
+    let (head, body) = mail.data.split_once("\r\n\r\n").expect("headers, blank line, body");
+    payloads.push(("email", format!("{head}\r\n\r\n{}", unqp(body))));
+    for (kind, text) in &payloads {
+        for secret in ["ops-user-7a", "hunter22", "abc123xyz"] {
+            assert!(!text.contains(secret), "{kind} shows `{secret}`:\n{text}");
+        }
+        for kept in ["Checkout API", "/health", "page=2", "hidden"] {
+            assert!(text.contains(kept), "{kind}: `{kept}` missing from\n{text}");
+        }
+    }
+    let webhook: Value = serde_json::from_str(&payloads[0].1).unwrap();
+    let shown = format!("GET http://%5Bhidden%5D:%5Bhidden%5D@{}/health?api_token=%5Bhidden%5D&page=2", target.addr);
+    assert_eq!(webhook["monitor"]["target"], shown.as_str(), "{webhook}");
+    assert!(webhook["summary"].as_str().unwrap().contains(&shown), "{webhook}");
+}

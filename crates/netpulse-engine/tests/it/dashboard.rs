@@ -172,6 +172,32 @@ async fn editing_through_the_form_keeps_the_policy_the_form_does_not_show() {
     );
 }
 
+#[tokio::test]
+async fn editing_through_the_form_keeps_the_channels_that_still_exist() {
+    let app = spawn_app().await;
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    let ((kept, _), (deleted, _)) = (app.create_webhook(&a).await, app.create_webhook(&b).await);
+    let id = app
+        .create_monitor(
+            json!({ "name": "Checkout", "kind": "http", "url": "http://127.0.0.1:9/", "channels": [kept, deleted] }),
+        )
+        .await;
+    let (status, _) = app.api("DELETE", &format!("/api/v1/channels/{deleted}"), None).await;
+    assert_eq!(status, 204);
+    let (status, e) =
+        app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "name": "Checkout (EU)" }))).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("channels[1]")), "the API names the stale id: {e}");
+
+    let edit = format!("/monitors/{id}/edit");
+    let token = csrf(&app, &edit).await;
+    let changes =
+        [("csrf", token.as_str()), ("name", "Checkout (EU)"), ("url", "http://127.0.0.1:9/"), ("interval_s", "60")];
+    let page = browse(&app, "POST", &edit, &changes).await;
+    assert_eq!(page.status, 303, "the form, which shows no channels, still saves: {}", page.html);
+    let m = app.monitor(&id).await;
+    assert_eq!((m["name"].clone(), m["channels"].clone()), (json!("Checkout (EU)"), json!([kept])), "{m}");
+}
+
 /// The `<input …>` tag with `id`.
 fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
     let start = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));

@@ -1,5 +1,6 @@
-//! The engine as an operator runs it: graceful shutdown loses no check in flight, and the
-//! command line refuses bad configuration naming the key, where it was set and the fix.
+//! The engine as an operator runs it: graceful shutdown loses no check in flight and leaves
+//! the SQLite file whole, the data directory and its files are private to the engine's user,
+//! and the command line refuses bad configuration naming the key, where it was set and the fix.
 
 use crate::harness::*;
 use serde_json::json;
@@ -26,6 +27,62 @@ async fn shutdown_waits_for_checks_in_flight_and_stores_their_results() {
     assert!(!rows.is_empty(), "the check that was in flight at shutdown was stored");
     assert_eq!(rows.last().unwrap()["outcome"], "up");
     assert!(rows.last().unwrap()["timings"]["total_ms"].as_u64().unwrap() >= 1400);
+}
+
+/// The mode bits of `path` (permissions only).
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn data_files_are_private_to_the_user_the_engine_runs_as() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("netpulse-data");
+    let mut app = spawn_app_with(test_config(&data)).await; // SQLite, as `netpulse serve` with no config
+    app.create_monitor(json!({ "name": "db", "kind": "tcp", "host": "db.example.com", "port": 5432, "paused": true }))
+        .await;
+    assert_eq!(mode(&data), 0o700, "the data dir");
+    for file in ["netpulse.db", "netpulse.db-wal", "netpulse.db-shm", "badge-secret"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    app.stop().await;
+
+    // A database an older version left readable by all is made private when it is opened.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.join("netpulse.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut app = spawn_app_with(test_config(&data)).await;
+    assert_eq!(mode(&data.join("netpulse.db")), 0o600);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn data_file_alone_holds_every_result_after_a_graceful_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("netpulse-data");
+    let target = Target::start().await;
+    let mut app = spawn_app_with(test_config(&data)).await;
+    let id = app
+        .create_monitor(
+            json!({ "name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500 }),
+        )
+        .await;
+    wait_for(20, "three stored results", || async {
+        let (_, page) = app.api("GET", &format!("/api/v1/monitors/{id}/results"), None).await;
+        (page["data"].as_array().map_or(0, Vec::len) >= 3).then_some(())
+    })
+    .await;
+    app.stop().await;
+
+    let count = |db: &std::path::Path| -> i64 {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.query_row("SELECT count(*) FROM check_results", [], |r| r.get(0)).unwrap_or(-1)
+    };
+    let backup = tempfile::tempdir().unwrap();
+    std::fs::copy(data.join("netpulse.db"), backup.path().join("netpulse.db")).unwrap();
+    let (copied, stored) = (count(&backup.path().join("netpulse.db")), count(&data.join("netpulse.db")));
+    assert!(stored >= 3, "{stored} results stored");
+    assert_eq!(copied, stored, "a copy of netpulse.db alone holds every result (-1: not even the table)");
 }
 
 fn netpulse(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {

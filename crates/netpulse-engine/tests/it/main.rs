@@ -23,6 +23,7 @@ mod heartbeat;
 mod leave;
 mod lifecycle;
 mod members;
+mod metrics;
 mod openapi;
 mod poison;
 mod queue;

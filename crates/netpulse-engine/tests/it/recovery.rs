@@ -89,6 +89,41 @@ async fn a_reset_link_works_once_sets_the_new_password_and_signs_out_everywhere(
 }
 
 #[tokio::test]
+async fn every_account_mail_has_a_date_and_a_message_id_of_its_own() {
+    let (app, mails) = app_with_mail().await;
+    register(&app, "ada@example.com", "A").await; // verification
+    register(&app, "ada@example.com", "A again").await; // "someone tried to register"
+    app.call("POST", "/api/v1/auth/reset", Some(json!({ "email": "ada@example.com" })), None).await;
+    verify_directly(&app, "ada@example.com").await;
+    let owner = browser(&app, "ada@example.com").await;
+    let (status, body) = owner
+        .call(&app, "POST", "/api/v1/invitations", Some(json!({ "email": "bob@example.com", "role": "viewer" })))
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let sent = wait_for(10, "four account mails", || async {
+        let m = mails.lock().unwrap();
+        (m.len() >= 4).then(|| m.clone())
+    })
+    .await;
+    let mut ids = std::collections::HashSet::new();
+    for mail in &sent {
+        let (head, _) = mail.data.split_once("\r\n\r\n").expect("headers, then a body");
+        let header =
+            |name: &str| head.split("\r\n").find_map(|h| h.strip_prefix(&format!("{name}: "))).map(str::to_owned);
+        let subject = header("Subject").unwrap_or_default();
+        let date = header("Date").unwrap_or_else(|| panic!("`{subject}` has no Date:\n{head}"));
+        let when = time::OffsetDateTime::parse(&date, &time::format_description::well_known::Rfc2822)
+            .unwrap_or_else(|e| panic!("`{subject}`: Date `{date}` is not RFC 5322 ({e})"));
+        assert!((when.unix_timestamp() - now_secs()).abs() < 60, "`{subject}` is dated now: {date}");
+        let id = header("Message-ID").unwrap_or_else(|| panic!("`{subject}` has no Message-ID:\n{head}"));
+        assert!(id.starts_with('<') && id.ends_with("@netpulse.test>"), "`{subject}`: {id}");
+        assert!(ids.insert(id.clone()), "`{subject}` reuses Message-ID {id}");
+        assert_eq!(header("Auto-Submitted").as_deref(), Some("auto-generated"), "`{subject}`");
+    }
+}
+
+#[tokio::test]
 async fn a_password_change_keeps_this_session_and_revokes_the_others() {
     let app = spawn_app().await;
     register(&app, "grace@example.com", "G").await;

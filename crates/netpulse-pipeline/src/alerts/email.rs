@@ -8,7 +8,8 @@
 //! CR and LF included, become spaces) and non-ASCII text is RFC 2047-encoded, so a monitor
 //! named `"x\r\nBcc: a@evil"` stays inside its `Subject`. The body is UTF-8 in
 //! quoted-printable (7-bit clean, lines ≤ 76); the `Message-ID` derives from the dedup key,
-//! so a retried delivery carries the same id.
+//! so a retried delivery carries the same id. [`Letter`] writes every mail NetPulse sends,
+//! account mail included.
 
 use super::message::{compose, one_line, truncate};
 use base64::Engine;
@@ -102,7 +103,64 @@ pub fn quoted_printable(text: &str) -> String {
     out
 }
 
+/// One plain-text mail (RFC 5322 + MIME): the one composer of every mail NetPulse sends,
+/// alert notices ([`render`]) and account mail (verification, reset, invitation, the notice
+/// that someone tried to register) alike, so each has `Date`, a `Message-ID` of its own,
+/// one-line headers and a quoted-printable UTF-8 body.
+pub struct Letter<'a> {
+    pub from: &'a str,
+    pub to: &'a [String],
+    pub subject: &'a str,
+    pub date: time::OffsetDateTime,
+    /// The `Message-ID` before its `@` (the domain is the sender's): unique per message, the
+    /// same on a retried delivery of it.
+    pub id: &'a str,
+    /// Headers after the common ones (`X-NetPulse-Event`, …); values are made one-line here.
+    pub extra: &'a [(&'a str, String)],
+    pub body: &'a str,
+}
+
+impl Letter<'_> {
+    /// Headers and body, CRLF line ends, not yet dot-stuffed.
+    pub fn render(&self) -> String {
+        let domain = self.from.rsplit_once('@').map_or("netpulse.invalid", |(_, d)| d);
+        let date = self.date.format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
+        let common = [
+            ("From", format!("NetPulse <{}>", self.from)),
+            ("To", self.to.join(", ")),
+            ("Subject", header_text(self.subject)),
+            ("Date", date),
+            ("Message-ID", format!("<{}@{domain}>", one_line(self.id))),
+            ("MIME-Version", "1.0".into()),
+            ("Content-Type", "text/plain; charset=utf-8".into()),
+            ("Content-Transfer-Encoding", "quoted-printable".into()),
+            ("Auto-Submitted", "auto-generated".into()),
+        ];
+        let mut msg = String::new();
+        for (name, value) in
+            common.iter().map(|(n, v)| (*n, v.clone())).chain(self.extra.iter().map(|(n, v)| (*n, header_text(v))))
+        {
+            msg.push_str(&format!("{name}: {value}\r\n"));
+        }
+        msg.push_str("\r\n");
+        msg.push_str(&quoted_printable(self.body));
+        msg
+    }
+}
+
+/// The `Date` of a mail sent now (the store's clock, to the second).
+pub fn date_now() -> time::OffsetDateTime {
+    let secs = netpulse_store::clock::now().millis().div_euclid(1000);
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A `Message-ID` (before its `@`) no other message has.
+pub fn fresh_id() -> String {
+    format!("{:032x}", netpulse_store::clock::random_u128())
+}
+
 /// The whole message (headers and body, CRLF line ends, not yet dot-stuffed) for `event`.
+/// Its `Message-ID` derives from the dedup key, so a retried delivery carries the same id.
 pub fn render(event: &AlertEvent, from: &str, to: &[String], base_url: &str, date: time::OffsetDateTime) -> String {
     let m = compose(event, base_url);
     let subject = truncate(&format!("[NetPulse] {}", m.title), 200);
@@ -111,29 +169,10 @@ pub fn render(event: &AlertEvent, from: &str, to: &[String], base_url: &str, dat
         body.push_str(&format!("{k}: {v}\n"));
     }
     body.push_str(&format!("\nIncident: {}\n\n-- \nNetPulse uptime monitoring\n", m.link));
-    let domain = from.rsplit_once('@').map_or("netpulse.invalid", |(_, d)| d);
     let id = hex::encode(&Sha256::digest(event.dedup_key.as_bytes())[..16]);
-    let date = date.format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
-    let headers = [
-        ("From", format!("NetPulse <{from}>")),
-        ("To", to.join(", ")),
-        ("Subject", header_text(&subject)),
-        ("Date", date),
-        ("Message-ID", format!("<{id}@{domain}>")),
-        ("MIME-Version", "1.0".into()),
-        ("Content-Type", "text/plain; charset=utf-8".into()),
-        ("Content-Transfer-Encoding", "quoted-printable".into()),
-        ("Auto-Submitted", "auto-generated".into()),
-        ("X-NetPulse-Event", event.kind.as_str().into()),
-        ("X-NetPulse-Dedup-Key", header_text(&event.dedup_key)),
-    ];
-    let mut msg = String::new();
-    for (name, value) in headers {
-        msg.push_str(&format!("{name}: {value}\r\n"));
-    }
-    msg.push_str("\r\n");
-    msg.push_str(&quoted_printable(&body));
-    msg
+    let extra =
+        [("X-NetPulse-Event", event.kind.as_str().to_owned()), ("X-NetPulse-Dedup-Key", event.dedup_key.clone())];
+    Letter { from, to, subject: &subject, date, id: &id, extra: &extra, body: &body }.render()
 }
 
 #[cfg(test)]
@@ -160,6 +199,23 @@ mod tests {
         let enc = header_text("Zahlungsdienst ist ausgefallen – Köln");
         assert!(enc.starts_with("=?UTF-8?B?"), "{enc}");
         assert!(enc.split("\r\n ").all(|w| w.len() <= 75 && w.ends_with("?=")), "{enc}");
+    }
+
+    #[test]
+    fn a_letter_has_a_date_its_own_message_id_and_one_line_headers() {
+        let to = vec!["ada@example.com".to_owned()];
+        let date = time::macros::datetime!(2026-03-01 12:30:05 UTC);
+        let (a, b) = (fresh_id(), fresh_id());
+        assert_ne!(a, b);
+        let extra = [("X-Test", "one\r\nBcc: x@evil.example".to_owned())];
+        let letter =
+            Letter { from: "np@mail.example", to: &to, subject: "Hi", date, id: &a, extra: &extra, body: "Hello" };
+        let text = letter.render();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("\r\nDate: Sun, 01 Mar 2026 12:30:05 +0000\r\n"), "{head}");
+        assert!(head.contains(&format!("\r\nMessage-ID: <{a}@mail.example>\r\n")), "{head}");
+        assert!(head.ends_with("X-Test: one  Bcc: x@evil.example"), "{head}");
+        assert_eq!(body, "Hello");
     }
 
     #[test]

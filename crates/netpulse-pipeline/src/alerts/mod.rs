@@ -135,9 +135,7 @@ impl Sender {
             Err(e) => return Attempt::Permanent { error: format!("recipients: {e}") },
         };
         let from = self.smtp.from.as_str();
-        let date = time::OffsetDateTime::from_unix_timestamp(clock::now().millis() / 1000)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        let message = email::render(event, from, &to, &self.base_url, date);
+        let message = email::render(event, from, &to, &self.base_url, email::date_now());
         match smtp::send(&self.smtp, smtp::Mail { from, to: &to, message: &message }, self.timeout).await {
             Ok(()) => Attempt::Delivered { status: 250 },
             Err(e) if e.transient => Attempt::Transient { error: e.message, retry_after_ms: None },

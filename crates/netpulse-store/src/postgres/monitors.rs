@@ -8,29 +8,58 @@ use netpulse_core::incident::{Health, MonitorState};
 use netpulse_core::monitor::MonitorDraft;
 use netpulse_core::{IncidentId, MonitorId, TenantId, Timestamp};
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::{Client, GenericClient, Row};
+
+/// The class of the advisory lock (with the tenant's hash) that serialises monitor creation
+/// under a cap; the two-key lock space is apart from the one-key locks of `accounts.rs`.
+const MONITOR_CAP_LOCK: i32 = 0x6d6f_6e73; // "mons"
+
+/// Insert `rec` unless `t` has `cap` monitors already (`cap` 0: no limit); whether it did.
+async fn insert(c: &impl GenericClient, t: &TenantId, rec: &MonitorRecord, cap: u32) -> StoreResult<bool> {
+    let draft = serde_json::to_string(&rec.draft)?;
+    let n = c
+        .execute_typed(
+            "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE $9 = 0 OR (SELECT count(*) FROM monitors WHERE tenant_id = $2) < $9",
+            &[
+                (&rec.id.as_str(), Type::TEXT),
+                (&t.as_str(), Type::TEXT),
+                (&rec.draft.name, Type::TEXT),
+                (&draft, Type::TEXT),
+                (&rec.draft.paused, Type::BOOL),
+                (&rec.heartbeat_token, Type::TEXT),
+                (&rec.created_at.millis(), Type::INT8),
+                (&rec.updated_at.millis(), Type::INT8),
+                (&i64::from(cap), Type::INT8),
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
 
 #[async_trait]
 impl MonitorStore for PgStore {
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
+        pooled!(self, |c| insert(&*c, t, rec, 0)).map(|_| ())
+    }
+
+    async fn create_monitor_within(&self, t: &TenantId, rec: &MonitorRecord, cap: u32) -> StoreResult<bool> {
+        if cap == 0 {
+            return pooled!(self, |c| insert(&*c, t, rec, 0));
+        }
         pooled!(self, |c| async {
-            let draft = serde_json::to_string(&rec.draft)?;
-            c.execute_typed(
-                "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    (&rec.id.as_str(), Type::TEXT),
-                    (&t.as_str(), Type::TEXT),
-                    (&rec.draft.name, Type::TEXT),
-                    (&draft, Type::TEXT),
-                    (&rec.draft.paused, Type::BOOL),
-                    (&rec.heartbeat_token, Type::TEXT),
-                    (&rec.created_at.millis(), Type::INT8),
-                    (&rec.updated_at.millis(), Type::INT8),
-                ],
+            let tx = c.transaction().await?;
+            // One create per organisation at a time, each counting in a snapshot taken after
+            // the lock, so two cannot both take the last place.
+            tx.query_typed(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[(&MONITOR_CAP_LOCK, Type::INT4), (&t.as_str(), Type::TEXT)],
             )
             .await?;
-            Ok(())
+            let created = insert(&tx, t, rec, cap).await?;
+            tx.commit().await?;
+            Ok(created)
         })
     }
 

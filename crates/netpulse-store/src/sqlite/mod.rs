@@ -79,18 +79,34 @@ fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
 }
 
 impl SqliteStore {
-    /// Open (creating if needed) the database at `path` and migrate it.
+    /// Open (creating if needed) the database at `path` and migrate it. A new directory is
+    /// made 0700 and the database file 0600 (SQLite gives its `-wal` and `-shm` files the
+    /// database file's mode): they hold channel secrets and monitor credentials.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::create_private_dir(dir).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         }
+        make_private(path)?;
         let mut writer = open(path, OpenFlags::default())?;
         schema::migrate(&mut writer)?;
         let readers = (0..READERS)
             .map(|_| open(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map(Mutex::new))
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Self { writer: Arc::new(Mutex::new(writer)), readers: Arc::new(readers), next_reader: AtomicUsize::new(0) })
+    }
+
+    /// Copy every committed page from the WAL into the database file and empty the WAL, so
+    /// that the `.db` file alone holds everything (a backup by copying it, a graceful stop).
+    pub async fn checkpoint(&self) -> StoreResult<()> {
+        self.write(|c| {
+            let (busy, _, _): (i64, i64, i64) =
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            if busy != 0 {
+                return Err(StoreError::Unavailable("the WAL checkpoint was blocked by a reader".into()));
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
@@ -128,4 +144,31 @@ impl PingStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?)).await
     }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.checkpoint().await
+    }
+}
+
+/// Create the database file 0600 before SQLite does (it would make it 0644), and take the
+/// group and other bits off one an older version left (and its `-wal` / `-shm` files).
+fn make_private(path: &Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let cannot = |e: std::io::Error| StoreError::Unavailable(format!("cannot create {}: {e}", path.display()));
+        std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(path).map_err(cannot)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            if meta.permissions().mode() & 0o077 != 0 {
+                if let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                    tracing::warn!(file = %file.display(), error = %e, "cannot make the database file private (0600)");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

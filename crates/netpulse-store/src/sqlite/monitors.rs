@@ -12,10 +12,17 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 #[async_trait]
 impl MonitorStore for SqliteStore {
     async fn create_monitor(&self, t: &TenantId, rec: &MonitorRecord) -> StoreResult<()> {
+        self.create_monitor_within(t, rec, 0).await.map(|_| ())
+    }
+
+    async fn create_monitor_within(&self, t: &TenantId, rec: &MonitorRecord, cap: u32) -> StoreResult<bool> {
         let (t, rec) = (t.clone(), rec.clone());
+        // The one writer connection makes the count and the insert one step.
         self.write(move |c| {
-            c.execute(
-                "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            let n = c.execute(
+                "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+                 WHERE ?9 = 0 OR (SELECT count(*) FROM monitors WHERE tenant_id = ?2) < ?9",
                 params![
                     rec.id.as_str(),
                     t.as_str(),
@@ -24,10 +31,11 @@ impl MonitorStore for SqliteStore {
                     rec.draft.paused,
                     rec.heartbeat_token,
                     rec.created_at.millis(),
-                    rec.updated_at.millis()
+                    rec.updated_at.millis(),
+                    cap
                 ],
             )?;
-            Ok(())
+            Ok(n == 1)
         })
         .await
     }

@@ -76,6 +76,7 @@ contract!(
     results_with_nul_in_their_texts_are_stored,
     maintenance_counts_stay_when_hours_fold_into_days,
     health_changes_are_read_since_a_time,
+    creates_racing_for_the_last_places_stop_at_the_monitor_cap,
 );
 use health_changes::health_changes_are_read_since_a_time;
 use nul_text::results_with_nul_in_their_texts_are_stored;
@@ -199,6 +200,36 @@ async fn late_results_are_recorded_but_do_not_reopen_an_outage(backend: Backend)
     let view = store.get_monitor(&t, &m).await.unwrap().unwrap();
     assert_eq!(view.status.last_outcome, Some(Outcome::Up), "the latest result is still the newest one");
     assert_eq!(view.status.last_checked_at, Some(Timestamp::from_secs(160)));
+}
+
+async fn creates_racing_for_the_last_places_stop_at_the_monitor_cap(backend: Backend) {
+    const CAP: u32 = 4;
+    let store = std::sync::Arc::new(backends::open(backend, 8).await);
+    let (t, _) = store.bootstrap("hash", Timestamp::from_secs(1)).await.unwrap();
+    let other = backends::other_tenant(&**store).await;
+    add_monitor(&**store, &t, draft("first", Policy::default())).await;
+    let record = |t: &TenantId, name: &str| MonitorRecord {
+        id: fresh(),
+        tenant_id: t.clone(),
+        draft: draft(name, Policy::default()),
+        heartbeat_token: None,
+        created_at: Timestamp::from_secs(2),
+        updated_at: Timestamp::from_secs(2),
+    };
+    let racers: Vec<_> = (0..12)
+        .map(|i| {
+            let (store, rec) = (store.clone(), record(&t, &format!("racer {i}")));
+            tokio::spawn(async move { store.create_monitor_within(&rec.tenant_id.clone(), &rec, CAP).await.unwrap() })
+        })
+        .collect();
+    let mut created = 0;
+    for r in racers {
+        created += usize::from(r.await.unwrap());
+    }
+    assert_eq!(created, CAP as usize - 1, "one place was taken, three were left");
+    assert_eq!(store.list_monitors(&t).await.unwrap().len(), CAP as usize);
+    assert!(store.create_monitor_within(&other, &record(&other, "theirs"), CAP).await.unwrap(), "per organisation");
+    assert!(store.create_monitor_within(&t, &record(&t, "no cap"), 0).await.unwrap(), "0 is no limit");
 }
 
 async fn another_tenants_ids_behave_as_missing(backend: Backend) {

@@ -1,8 +1,10 @@
 //! Account mail (verification links, reset links, invitations, the notice to an address that
 //! someone tried to register again): through `[smtp]` when it is configured, otherwise
 //! written to the log so that a fresh install without mail can still verify its first user.
+//! Written by the alert mail's composer ([`email::Letter`]), so it has the same headers
+//! (`Date`, a `Message-ID` of its own, …).
 
-use netpulse_pipeline::alerts::email::{header_text, quoted_printable};
+use netpulse_pipeline::alerts::email;
 use netpulse_pipeline::alerts::smtp;
 use netpulse_pipeline::alerts::smtp::SmtpConfig;
 use std::time::Duration;
@@ -16,14 +18,10 @@ pub fn send_link(cfg: &SmtpConfig, to: &str, subject: &str, text: String) {
     }
     let cfg = cfg.clone();
     let to = vec![to.to_owned()];
-    let message = format!(
-        "From: NetPulse <{from}>\r\nTo: <{rcpt}>\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
-         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{body}\r\n",
-        from = cfg.from,
-        rcpt = to[0],
-        subject = header_text(subject),
-        body = quoted_printable(&text),
-    );
+    let id = email::fresh_id();
+    let letter =
+        email::Letter { from: &cfg.from, to: &to, subject, date: email::date_now(), id: &id, extra: &[], body: &text };
+    let message = letter.render();
     tokio::spawn(async move {
         let mail = smtp::Mail { from: &cfg.from, to: &to, message: &message };
         if let Err(e) = smtp::send(&cfg, mail, Duration::from_secs(30)).await {

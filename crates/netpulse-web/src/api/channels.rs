@@ -12,13 +12,15 @@
 //!
 //! Chat and PagerDuty `url`s must be `https://` while `ssrf.block_private` is on (untrusted
 //! tenants); `http://` is accepted otherwise (a LAN relay, a Mattermost server, tests). The SSRF guard applies at
-//! send time either way. Secrets are never shown after creation (a webhook's signing secret
+//! send time either way, and while it blocks, a `url` whose host is a refused IP literal is
+//! refused already here. Secrets are never shown after creation (a webhook's signing secret
 //! is shown once, in the create answer), and chat webhook URLs — bearer credentials
 //! themselves — are shown masked.
 
 use crate::base::audience::Audience;
 use crate::base::input::path_id;
 use crate::base::input::{parse_field, JsonBody};
+use crate::base::outbound::refuse_blocked_host;
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
 use crate::config::WebConfig;
@@ -74,6 +76,7 @@ fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<&str>) -> A
         ChannelKind::Webhook => {
             let url = required_url("the URL to POST notifications to")?;
             let url = netpulse_core::monitor::HttpUrl::parse(url).map_err(|m| ApiError::invalid("url", m))?;
+            refuse_blocked_host("url", url.as_url().host_str().unwrap_or(""), &config.ssrf)?;
             if matches!(given_secret, Some(s) if s.len() < 16) {
                 let msg = "must be at least 16 characters, or omit it to have one generated";
                 return Err(ApiError::invalid("secret", msg));
@@ -112,6 +115,7 @@ fn web_url(url: &str, config: &WebConfig) -> ApiResult<String> {
     if config.ssrf.block_private && parsed.as_url().scheme() != "https" {
         return Err(ApiError::invalid("url", "must be an https:// URL"));
     }
+    refuse_blocked_host("url", parsed.as_url().host_str().unwrap_or(""), &config.ssrf)?;
     Ok(parsed.as_url().to_string())
 }
 

@@ -21,6 +21,7 @@ use netpulse_store::clock;
 use netpulse_store::{AlertingDefaults, Evidence, MonitorRecord, MonitorView};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::HashSet;
 
 const MONITOR_FIELDS: [&str; 10] =
     ["name", "interval_s", "timeout_ms", "retries", "regions", "tags", "paused", "policy", "channels", "depends_on"];
@@ -57,6 +58,7 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
         depends_on,
     };
     draft.validate()?;
+    crate::base::outbound::refuse_blocked_target(&draft.spec, &s.config.ssrf)?;
     let served = &s.config.regions;
     for (i, r) in draft.regions.iter().enumerate() {
         if !served.contains(r) {
@@ -209,7 +211,16 @@ pub(crate) async fn create_from(s: &AppState, caller: &Caller, body: Map<String,
         created_at: now,
         updated_at: now,
     };
-    s.store.create_monitor(caller.tenant(), &rec).await?;
+    let cap = s.config.monitors.max_per_tenant;
+    if !s.store.create_monitor_within(caller.tenant(), &rec, cap).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "monitor_limit_reached",
+            format!(
+                "this organisation has {cap} monitors, the most allowed (monitors.max_per_tenant); delete one first, or ask the operator to raise the limit"
+            ),
+        ));
+    }
     s.monitors_changed.notify_one();
     s.live.monitor_created(&rec);
     s.store.get_monitor(caller.tenant(), &rec.id).await?.ok_or_else(|| ApiError::not_found("monitor"))
@@ -310,19 +321,28 @@ async fn check_parent(s: &AppState, caller: &Caller, id: &MonitorId, draft: &Mon
     Ok(())
 }
 
-/// The monitor's own `policy.escalate_to` must name channels of the same account, and its
-/// effective policy (over the organisation's defaults) must hold together.
+/// `channels` and the monitor's own `policy.escalate_to` must name channels of the same
+/// account (another organisation's id behaves as one that exists nowhere), so a typo cannot
+/// make a monitor page nobody; and its effective policy (over the organisation's defaults)
+/// must hold together.
 async fn check_policy(s: &AppState, caller: &Caller, draft: &MonitorDraft) -> ApiResult<()> {
-    for (i, ch) in draft.policy.escalate_to.iter().flatten().enumerate() {
-        if s.store.get_channel(caller.tenant(), ch).await?.is_none() {
-            return Err(ApiError::invalid(
-                format!("policy.escalate_to[{i}]"),
-                format!("no channel {ch} in this account"),
-            ));
+    let chosen = draft.channels.iter().flatten().enumerate().map(|(i, ch)| (format!("channels[{i}]"), ch));
+    let escalation =
+        draft.policy.escalate_to.iter().flatten().enumerate().map(|(i, ch)| (format!("policy.escalate_to[{i}]"), ch));
+    let named: Vec<(String, &ChannelId)> = chosen.chain(escalation).collect();
+    if !named.is_empty() {
+        let known = existing_channels(s, caller).await?;
+        if let Some((field, ch)) = named.into_iter().find(|(_, ch)| !known.contains(*ch)) {
+            return Err(ApiError::invalid(field, format!("no channel {ch} in this account")));
         }
     }
     defaults(s, caller).await?.policy_for(&draft.policy).validate()?;
     Ok(())
+}
+
+/// The ids of the caller's organisation's channels.
+pub(crate) async fn existing_channels(s: &AppState, caller: &Caller) -> ApiResult<HashSet<ChannelId>> {
+    Ok(s.store.list_channels(caller.tenant()).await?.into_iter().map(|c| c.id).collect())
 }
 
 /// Replace a monitor's definition with `input` (the whole flat input shape), validated as on create.

@@ -28,7 +28,7 @@ impl BadgeKey {
         }
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+        netpulse_store::create_private_dir(data_dir)?;
         netpulse_store::write_secret_file(&path, &hex::encode(key))?;
         Ok(Self::from_bytes(key))
     }

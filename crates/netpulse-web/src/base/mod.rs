@@ -1,6 +1,7 @@
 //! The web base every handler stands on: the [`state::AppState`] handlers reach, who is
 //! asking ([`caller`]: tokens, sessions with CSRF, the demo visitor), the cookies, the one
-//! error shape ([`error`]) and request [`input`], what an [`audience`] may see, the throttles,
+//! error shape ([`error`]) and request [`input`], [`outbound`] targets refused when saved,
+//! what an [`audience`] may see, the throttles,
 //! the status-page cache and the badge key. Nothing here serves a route of its own.
 
 pub mod audience;
@@ -10,6 +11,7 @@ pub mod cookies;
 pub mod demo;
 pub mod error;
 pub mod input;
+pub mod outbound;
 pub mod state;
 pub mod status_cache;
 pub mod throttle;

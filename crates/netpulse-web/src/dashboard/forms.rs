@@ -96,7 +96,8 @@ pub async fn edit_form(State(s): State<AppState>, headers: HeaderMap, Path(id): 
 }
 
 /// `POST /monitors/{id}/edit`: replaces the definition; the kind and the fields the form
-/// does not show (channels, dependency, policy escalation and the like) stay as stored.
+/// does not show (channels, dependency, policy escalation and the like) stay as stored
+/// (channels: those that still exist).
 pub async fn update(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -118,9 +119,17 @@ pub async fn update(
         Ok(input) => input,
         Err(e) => return form.render(kind, &values, Some(&e)),
     };
-    for k in ["channels", "depends_on"] {
-        input.insert(k.into(), stored.get(k).cloned().unwrap_or(Value::Null));
-    }
+    input.insert("depends_on".into(), stored.get("depends_on").cloned().unwrap_or(Value::Null));
+    // The API refuses a channel id that names no channel; the form does not show channels,
+    // so it keeps the stored ones that still exist (a deleted one notifies nobody anyway)
+    // rather than refuse a change the user could not fix here.
+    let known = match monitors::existing_channels(&s, &auth.caller).await {
+        Ok(known) => known,
+        Err(e) => return e.into_response(),
+    };
+    let channels =
+        view.record.draft.channels.clone().map(|c| c.into_iter().filter(|c| known.contains(c)).collect::<Vec<_>>());
+    input.insert("channels".into(), json!(channels));
     // The policy starts from the stored one: the form's policy fields replace theirs (an
     // emptied optional field clears it), the rest (escalation, ...) stays.
     let mut policy = stored.get("policy").and_then(Value::as_object).cloned().unwrap_or_default();
