@@ -4,7 +4,8 @@
 //! owners touch owners, the last owner stays); `POST/GET /api/v1/invitations` (admins and
 //! owners) mail a single-use link valid for 7 days, `DELETE /api/v1/invitations/{id}`
 //! revokes one; `POST /api/v1/invitations/accept` makes the signed-in user a member with the
-//! invited role; `GET /api/v1/auth/organisations` and `POST /api/v1/auth/switch` move the
+//! invited role, when the user's verified address is the invited one (a link is no proof of
+//! owning the address: it can be forwarded or leak); `GET /api/v1/auth/organisations` and `POST /api/v1/auth/switch` move the
 //! session between the user's organisations (the API and the dashboard follow the
 //! session's current one); `POST /api/v1/auth/leave` takes the signed-in person out of the
 //! session's organisation (anyone but the last owner, [`netpulse_store::check_leave`]).
@@ -131,6 +132,21 @@ pub async fn accept_as(s: &AppState, user: &UserId, token: &str) -> ApiResult<(T
         InvitationUse::AlreadyUsed => Err(refused(InvitationState::AlreadyUsed)),
         InvitationUse::Revoked => Err(refused(InvitationState::Revoked)),
         InvitationUse::Unknown => Err(refused(InvitationState::Unknown)),
+        InvitationUse::OtherAddress => {
+            tracing::warn!(%user, "invitation refused: presented by an account of another address");
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invitation_other_address",
+                "this invitation was sent to another e-mail address: sign in with the account of the address \
+                 it was sent to (or register one with it), then open the link again",
+            ))
+        }
+        InvitationUse::Unverified => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invitation_unverified",
+            "verify your e-mail address first (open the link we mailed you when you registered, or ask for a \
+             new one), then open this invitation again",
+        )),
     }
 }
 
