@@ -29,6 +29,7 @@ mod queue;
 mod recovery;
 mod retention;
 mod routes;
+mod security_headers;
 mod signed_out_forms;
 mod simulate;
 mod status_pages;
