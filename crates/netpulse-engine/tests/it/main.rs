@@ -15,6 +15,7 @@ mod dashboard;
 mod degraded;
 mod demo;
 mod demo_uptime;
+mod error_shape;
 mod escalation;
 mod fanout;
 mod faults;

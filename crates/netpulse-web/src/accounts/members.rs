@@ -12,10 +12,11 @@
 
 use super::{mail, parse_email};
 use crate::base::audience;
+use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller, Via};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -241,7 +242,7 @@ pub struct RoleIn {
 pub async fn set_role(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let user = member_of(&s, &caller, &id).await?;
@@ -252,7 +253,7 @@ pub async fn set_role(
 
 /// `DELETE /api/v1/members/{id}`: admins and owners remove a member; the member's sessions
 /// in this organisation and the API tokens they made here stop working at once.
-pub async fn remove(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<StatusCode> {
     let user = member_of(&s, &caller, &id).await?;
     change_member(&s, &caller, &user, MemberChange::Remove).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -370,7 +371,7 @@ pub async fn leave(State(s): State<AppState>, caller: Caller, headers: HeaderMap
 pub async fn revoke_invitation(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<StatusCode> {
     revoke_invitation_by_id(&s, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -18,8 +18,9 @@ pub mod tokens;
 use crate::base::cookies::{
     cleared_cookies, secure_attribute, session_token, CSRF_COOKIE, SESSION_COOKIE, SESSION_PREFIX,
 };
+use crate::base::input::{parse_field, JsonBody, QueryParams};
 use crate::base::{ApiError, ApiResult, AppState, Caller};
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -66,7 +67,8 @@ pub struct RegisterIn {
 
 /// `POST /api/v1/auth/register`: 202 and the same body whether or not the e-mail is taken
 /// (a taken one gets no new account; its owner gets a notice by mail).
-pub async fn register(State(s): State<AppState>, Json(r): Json<RegisterIn>) -> ApiResult<Response> {
+pub async fn register(State(s): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let r: RegisterIn = parse_field("", serde_json::Value::Object(body))?;
     register_account(&s, r).await?;
     let body = json!({ "message": "check your e-mail: we sent a message to this address" });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
@@ -166,11 +168,15 @@ pub struct TokenQuery {
 }
 
 /// `GET /api/v1/auth/verify?token=…` (the mailed link) and `POST` with `{"token"}`.
-pub async fn verify_link(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn verify_link(
+    State(s): State<AppState>,
+    QueryParams(q): QueryParams<TokenQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     verify(&s, &q.token).await
 }
 
-pub async fn verify_post(State(s): State<AppState>, Json(q): Json<TokenQuery>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn verify_post(State(s): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<serde_json::Value>> {
+    let q: TokenQuery = parse_field("", serde_json::Value::Object(body))?;
     verify(&s, &q.token).await
 }
 
@@ -229,7 +235,11 @@ pub(crate) fn rate_limited_for(what: &str) -> Response {
 }
 
 /// `POST /api/v1/auth/login`: a session cookie, a CSRF cookie, and the CSRF token in the body.
-pub async fn login(State(s): State<AppState>, ClientIp(ip): ClientIp, Json(l): Json<LoginIn>) -> Response {
+pub async fn login(State(s): State<AppState>, ClientIp(ip): ClientIp, JsonBody(body): JsonBody) -> Response {
+    let l: LoginIn = match parse_field("", serde_json::Value::Object(body)) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
     match sign_in(&s, &ip, &l.email, l.password).await {
         Ok(opened) => opened.with_cookies(Json(opened.body.clone()).into_response()),
         Err(refused) => refused,

@@ -75,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async {
             ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route; see the API overview in the README")
         })
+        .layer(axum::middleware::from_fn(crate::base::error::one_shape))
         .layer(axum::middleware::map_response(nosniff))
 }
 

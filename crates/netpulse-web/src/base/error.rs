@@ -1,7 +1,10 @@
 //! The one API error shape, `{"error": {"code", "message", "field"?}}`, and the single place
-//! where typed errors become HTTP status codes.
+//! where typed errors become HTTP status codes. [`one_shape`] holds the API to it for the
+//! answers no handler wrote (the router's 405, an extractor's rejection).
 
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use netpulse_core::monitor::FieldError;
@@ -90,3 +93,57 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The API's last word on errors: an error answer that is not JSON (one the framework wrote:
+/// a method the route does not have, a rejection by an extractor) is rewritten into the one
+/// shape, with its status, a code for the status and the framework's text as the message;
+/// `Allow` and `Retry-After` are kept.
+pub async fn one_shape(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let r = next.run(req).await;
+    let status = r.status();
+    let json = r.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return r;
+    }
+    let (parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+    let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let message = match text {
+        _ if status == StatusCode::METHOD_NOT_ALLOWED && !allow.is_empty() => {
+            format!("{method} is not allowed on {path}; the methods it has: {allow}")
+        }
+        _ if status == StatusCode::METHOD_NOT_ALLOWED => {
+            format!("{method} is not allowed on {path}; /api/v1/openapi.json lists the methods it has")
+        }
+        Ok(t) if !t.is_empty() => t,
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let mut out = ApiError::new(status, code_of(status), message).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}
+
+/// The error code of a status the framework answered with.
+fn code_of(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "validation_failed",
+        429 => "rate_limited",
+        431 => "headers_too_large",
+        503 => "unavailable",
+        500.. => "internal",
+        _ => "bad_request",
+    }
+}
