@@ -32,6 +32,7 @@ pub(super) async fn bind(config: &Config) -> anyhow::Result<Option<TcpListener>>
 fn web_config(config: &Config) -> WebConfig {
     WebConfig {
         accounts: config.accounts.clone(),
+        trusted_proxies: config.http.trusted_proxies(),
         monitors: config.monitors.clone(),
         regions: config.regions_served(),
         retention: config.retention,

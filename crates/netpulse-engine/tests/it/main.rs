@@ -36,4 +36,5 @@ mod simulate;
 mod status_pages;
 
 mod storm;
+mod throttles;
 mod workers;

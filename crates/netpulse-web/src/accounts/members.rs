@@ -80,12 +80,12 @@ pub async fn send_invitation(s: &AppState, caller: &Caller, email: &str, role: R
     if role > caller.role {
         return Err(ApiError::invalid("role", format!("can be at most your own role ({})", caller.role.as_str())));
     }
-    if !s.throttles.invite.allow(caller.tenant().as_str(), std::time::Instant::now()) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many invitations from this organisation; wait a minute and try again",
-        ));
+    let (t, now) = (&s.throttles, std::time::Instant::now());
+    if !t.invite.allow(caller.tenant().as_str(), now) {
+        return Err(ApiError::rate_limited("invitations from this organisation", 60));
+    }
+    if !t.mail_domain.allow(crate::base::throttle::domain_of(&email), now) {
+        return Err(ApiError::rate_limited("mails to this e-mail domain", t.mail_domain.retry_after_s()));
     }
     let now = clock::now();
     let inv = Invitation {

@@ -147,6 +147,7 @@ fn slug_conflict(e: StoreError) -> ApiError {
             code: "conflict",
             message: "slug: is already taken".into(),
             field: Some("slug".into()),
+            retry_after: None,
         },
         e => e.into(),
     }

@@ -18,11 +18,23 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds to send as `Retry-After` (rate limits, a busy server).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self { status, code, message: message.into(), field: None, retry_after: None }
+    }
+    /// `429 rate_limited`: `what` was asked too often; try again after `retry_after_s`.
+    pub fn rate_limited(what: &str, retry_after_s: u32) -> Self {
+        let message = format!("too many {what}; wait a little and try again");
+        Self { retry_after: Some(retry_after_s), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message) }
+    }
+    /// `503 busy`: the server has as much of this work in hand as it takes on at once.
+    pub fn busy(what: &str, retry_after_s: u32) -> Self {
+        let message = format!("the server is busy {what}; try again in a few seconds");
+        Self { retry_after: Some(retry_after_s), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message) }
     }
     pub fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
@@ -35,6 +47,7 @@ impl ApiError {
             code: "validation_failed",
             message: format!("{field}: {message}"),
             field: Some(field),
+            retry_after: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -88,7 +101,11 @@ impl IntoResponse for ApiError {
         if let Some(f) = self.field {
             body["field"] = json!(f);
         }
-        (self.status, Json(json!({ "error": body }))).into_response()
+        let mut r = (self.status, Json(json!({ "error": body }))).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
+        r
     }
 }
 
