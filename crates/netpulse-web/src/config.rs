@@ -21,6 +21,17 @@ pub struct HttpConfig {
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client;
     /// from anyone else the header is ignored and the peer address is the client.
     pub trusted_proxies: Vec<String>,
+    /// A connection must send a whole request head within this (a new one, or a kept-alive
+    /// one between requests), else it is closed (seconds).
+    pub header_read_timeout_s: u64,
+    /// A connection on which no byte moves either way for this long is closed (a stalled
+    /// body, a client that stops reading); live streams send a comment more often (seconds).
+    pub idle_timeout_s: u64,
+    /// Connections open at once; past it new ones get `503` and a warning is logged.
+    pub max_connections: usize,
+    /// At shutdown, how long requests in progress may take to finish before their
+    /// connections are closed (seconds).
+    pub shutdown_drain_s: u64,
 }
 
 impl HttpConfig {
@@ -29,9 +40,25 @@ impl HttpConfig {
         self.trusted_proxies.iter().filter_map(|p| IpCidr::parse(p).ok()).collect()
     }
 
+    /// How often a live stream (`/events`) sends a keep-alive comment: often enough that the
+    /// idle timeout never cuts a healthy one.
+    pub fn stream_keep_alive(&self) -> std::time::Duration {
+        std::time::Duration::from_millis((self.idle_timeout_s * 1000 / 3).clamp(100, 15_000))
+    }
+
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if let Some(e) = self.trusted_proxies.iter().find_map(|p| IpCidr::parse(p).err()) {
             return Err(("http.trusted_proxies", e.to_string()));
+        }
+        for (key, v) in
+            [("http.header_read_timeout_s", self.header_read_timeout_s), ("http.idle_timeout_s", self.idle_timeout_s)]
+        {
+            if v == 0 {
+                return Err((key, "must be at least 1 second".into()));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err(("http.max_connections", "must be at least 1".into()));
         }
         if !self.public_url.is_empty() && url::Url::parse(&self.public_url).is_err() {
             return Err((
@@ -90,6 +117,8 @@ pub struct WebConfig {
     pub accounts: AccountsConfig,
     /// Proxies whose `X-Forwarded-For` is believed (`http.trusted_proxies`).
     pub trusted_proxies: Vec<IpCidr>,
+    /// How often a live stream sends a keep-alive comment ([`HttpConfig::stream_keep_alive`]).
+    pub stream_keep_alive: std::time::Duration,
     /// Limits and defaults of monitors, and the in-process checker's region.
     pub monitors: MonitorsConfig,
     /// Regions a monitor may name: the local one, plus the gateway's when it is on.

@@ -33,6 +33,7 @@ mod routes;
 mod security_headers;
 mod signed_out_forms;
 mod simulate;
+mod slow_clients;
 mod status_pages;
 
 mod storm;
