@@ -137,6 +137,9 @@ async fn framework_refusals_get_their_own_status_and_name_what_is_wrong() {
     let mut padded = Ask::new("GET", "/api/v1/monitors").token();
     padded.headers.push(("x-padding".into(), "p".repeat(40_000)));
     assert_eq!(answered(&app, &padded).await.0, 431);
+    let mut many = Ask::new("GET", "/api/v1/monitors").token();
+    many.headers.extend((0..120).map(|i| (format!("x-h{i}"), "v".into())));
+    assert_eq!(answered(&app, &many).await.0, 431, "more than 100 headers, in the error shape too");
 
     let (status, body) = answered(&app, &Ask::new("GET", "/api/v1/monitors/%FF%FE").token()).await;
     assert_eq!((status, code(&body).as_str()), (404, "not_found"), "an id that is not UTF-8: {body}");
