@@ -42,6 +42,12 @@ cargo run -q -- --help > /dev/null
 
 cargo nextest run --workspace --no-fail-fast "$@"
 
+# The API contract: schemathesis (pinned, installed into a venv under target/ on first use)
+# generates requests from the OpenAPI document and runs them against a spawned engine with
+# fixtures of fixed ids; a server error, an answer the document does not describe, or input
+# it forbids being accepted fails here. ~1-2 min (scripts/contract.sh).
+scripts/contract.sh
+
 # Leg 2: every engine integration test again on PostgreSQL through PgBouncer (transaction mode)
 # and the Redis Streams queue. An exclusion list, so new tests join this leg by default. Left
 # out, because they fix their own backends and leg 1 already ran them exactly as here:

@@ -7,13 +7,15 @@
 //! queued, once per channel; [`maintenance`] and [`retention`] keep windows and history on
 //! time; [`lease`]s keep work that must happen once on one node; the [`live`] bus (relayed
 //! between nodes) tells dashboards what just happened; [`metrics`] counts it
-//! all. Every loop is a thin wait around `try_run_once() -> `[`progress::Progress`].
+//! all; the [`listener`] discipline (connection cap, idle watch) keeps the engine's listeners
+//! available to slow clients. Every loop is a thin wait around `try_run_once() -> `[`progress::Progress`].
 
 pub mod alerts;
 pub mod ca;
 pub mod gateway;
 pub mod ingest;
 pub mod lease;
+pub mod listener;
 pub mod live;
 pub mod local_checker;
 pub mod maintenance;

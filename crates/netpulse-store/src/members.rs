@@ -34,6 +34,11 @@ pub enum InvitationUse {
     /// An admin revoked it before it was used.
     Revoked,
     Unknown,
+    /// It was sent to another e-mail address than the user's: only the invited address joins.
+    OtherAddress,
+    /// The user's address is the invited one but not verified yet: holding the link is no
+    /// proof of owning the address (a link can be forwarded or leak).
+    Unverified,
 }
 
 /// What an invitation token would do if presented now (read only, for the page its link
@@ -150,6 +155,9 @@ pub trait MemberStore: Send + Sync {
     /// Revoke a pending invitation of `t`; `false` when `t` has no such pending one.
     async fn revoke_invitation(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool>;
     /// Use an invitation once, atomically: mark it accepted by `user` and add the membership.
+    /// Only the invited address joins: a user with another address gets
+    /// [`InvitationUse::OtherAddress`], one whose address is not verified
+    /// [`InvitationUse::Unverified`], and the invitation stays pending.
     async fn accept_invitation(&self, token_hash: &str, user: &UserId, now: Timestamp) -> StoreResult<InvitationUse>;
 }
 

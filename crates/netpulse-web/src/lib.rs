@@ -13,7 +13,8 @@ pub mod dashboard;
 pub use base::AppState;
 
 /// The routes of this node over `state`: the API when `api`, the dashboard when
-/// `dashboard`. Before any handler, every change the demo visitor asks for is refused
+/// `dashboard`. Before any handler, a request over the size limits is refused
+/// ([`base::input::refuse_oversized`]) and every change the demo visitor asks for is refused
 /// ([`base::demo::refuse_mutations`]).
 pub fn router(state: AppState, api: bool, dashboard: bool) -> axum::Router {
     let mut app = axum::Router::new();
@@ -23,5 +24,7 @@ pub fn router(state: AppState, api: bool, dashboard: bool) -> axum::Router {
     if dashboard {
         app = app.merge(dashboard::router());
     }
-    app.layer(axum::middleware::from_fn(base::demo::refuse_mutations)).with_state(state)
+    app.layer(axum::middleware::from_fn(base::demo::refuse_mutations))
+        .layer(axum::middleware::from_fn(base::input::refuse_oversized))
+        .with_state(state)
 }

@@ -159,7 +159,7 @@ impl Running {
             g.join().await; // worker connections closed: no more deliveries
         }
         self.live.close(); // dashboard streams end, or the HTTP server would wait for them
-        let _ = self.http.await;
+        let _ = self.http.await; // requests in progress get at most http.shutdown_drain_s
         let _ = self.stop_ingest.send(true);
         let _ = self.ingest.await; // stores everything still queued
         let _ = self.stop_alerts.send(true);

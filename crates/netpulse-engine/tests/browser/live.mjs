@@ -36,6 +36,8 @@ const errors = [];
 const navigations = new Map();
 const track = (p) => {
   p.on("pageerror", (e) => errors.push(String(e)));
+  // A Content-Security-Policy violation (an inline script or style the policy does not allow).
+  p.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) errors.push(m.text()); });
   navigations.set(p, 0);
   p.on("framenavigated", (f) => { if (f === p.mainFrame()) navigations.set(p, navigations.get(p) + 1); });
   return p;

@@ -62,6 +62,7 @@ async fn the_members_page_invites_and_switches_with_the_sessions_csrf_token() {
     register(&app, "owner@example.com", "A").await;
     register(&app, "carol@example.com", "C Corp").await;
     verify_directly(&app, "owner@example.com").await;
+    verify_directly(&app, "carol@example.com").await; // only a verified address joins
     let (owner, carol) = (browser(&app, "owner@example.com").await, browser(&app, "carol@example.com").await);
     let (_, page, _) = app.raw("GET", "/members", None, &[("cookie", &owner.cookie)]).await;
     assert!(page.contains(&format!("value=\"{}\"", owner.csrf)), "the form carries the session's CSRF token");

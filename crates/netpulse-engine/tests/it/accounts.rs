@@ -357,7 +357,7 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
     }
     assert!(pages >= 12, "{pages} dashboard routes checked");
     assert_eq!(snapshot().await, before, "nothing of B changed");
-    assert_eq!(b("GET", "/api/v1/tokens".into(), None).await.1["tokens"].as_array().map(Vec::len), Some(1));
+    assert_eq!(b("GET", "/api/v1/tokens".into(), None).await.1["data"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test]

@@ -390,6 +390,7 @@ async fn read_only_audiences_are_shown_no_control_they_cannot_use_and_an_owner_a
     let store = app.running.as_ref().unwrap().store.clone();
     crate::accounts::register(&app, "owner@example.com", "A").await; // owns the harness token's organisation
     crate::accounts::register(&app, "viewer@example.com", "V").await;
+    crate::accounts::verify_directly(&app, "viewer@example.com").await; // only a verified address joins
     let tenant = store.authenticate(&netpulse_store::clock::token_hash(TOKEN)).await.unwrap().unwrap().tenant_id;
     let viewer_id = store.user_by_email("viewer@example.com").await.unwrap().unwrap().id;
     let now = netpulse_store::clock::now();

@@ -4,7 +4,8 @@
 //! and owners and give at most their own role; viewers see no member's e-mail address.
 //! Member management: roles change and members leave under the owner rules (the last owner
 //! stays), a removed member's sessions and tokens stop at once, a demoted member's tokens
-//! lose the role, and a revoked invitation's link says so and joins nobody.
+//! lose the role, and a revoked invitation's link says so and joins nobody; an invitation
+//! joins only the invited address, once verified (another account holding the link is refused).
 
 use crate::accounts::{browser, register, verify_directly, Browser};
 use crate::harness::*;
@@ -154,6 +155,9 @@ async fn the_invitation_page_joins_and_switches_the_dashboard() {
     let invite_page = format!("/invite?token={token}");
     let (_, page, _) = app.raw("GET", &invite_page, None, &[("cookie", &cookie)]).await;
     assert!(page.contains("Join the organisation") && page.contains("<strong>member</strong>"), "{page}");
+    let (status, page, _) = submit(&app, &invite_page, "/invite", &[("token", &token)], &cookie).await;
+    assert!(status == 403 && page.contains("verify your e-mail address first"), "unverified: {status}: {page}");
+    verify_directly(&app, "bob@example.com").await;
     let (status, _, _) = submit(&app, &invite_page, "/invite", &[("token", &token)], &cookie).await;
     assert_eq!(status, 303);
     let (_, me, _) = app.raw("GET", "/api/v1/auth/me", None, &[("cookie", &cookie)]).await;
@@ -163,6 +167,33 @@ async fn the_invitation_page_joins_and_switches_the_dashboard() {
     let (status, page, _) = app.raw("GET", &invite_page, None, &[("cookie", &cookie)]).await;
     assert!(status == 410 && page.contains("already accepted"), "the used link says so: {status}: {page}");
     assert!(!page.contains("Join the organisation"), "{page}");
+}
+
+#[tokio::test]
+async fn an_invitation_joins_only_the_invited_verified_address() {
+    let (app, mails) = app_with_mail().await;
+    for (email, org) in [("owner@example.com", "A"), ("bob@example.com", "B"), ("mallory@example.com", "M")] {
+        register(&app, email, org).await;
+        verify_directly(&app, email).await;
+    }
+    let owner = browser(&app, "owner@example.com").await;
+    assert_eq!(invite(&app, &owner, "bob@example.com", "admin").await.0, 201);
+    let token = token_in_mail(&mails, "bob@example.com", "/invite?token=", 0).await;
+
+    // The link reached another account (forwarded, leaked): it joins nobody and stays usable.
+    let mallory = browser(&app, "mallory@example.com").await;
+    let accept = json!({ "token": token });
+    let (status, body) = mallory.call(&app, "POST", "/api/v1/invitations/accept", Some(accept.clone())).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("invitation_other_address")), "{body}");
+    assert!(!body.to_string().contains("bob@"), "the refusal does not tell the invited address: {body}");
+    let (_, orgs) = mallory.call(&app, "GET", "/api/v1/auth/organisations", None).await;
+    assert_eq!(orgs["data"].as_array().map(Vec::len), Some(1), "mallory joined nothing: {orgs}");
+    let (_, pending) = owner.call(&app, "GET", "/api/v1/invitations", None).await;
+    assert_eq!(pending["data"].as_array().map(Vec::len), Some(1), "still pending: {pending}");
+
+    let bob = browser(&app, "bob@example.com").await;
+    let (status, joined) = bob.call(&app, "POST", "/api/v1/invitations/accept", Some(accept)).await;
+    assert_eq!((status, joined["role"].as_str()), (200, Some("admin")), "the invited address joins: {joined}");
 }
 
 #[tokio::test]

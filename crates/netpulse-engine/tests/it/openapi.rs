@@ -9,13 +9,13 @@ use std::collections::BTreeSet;
 
 const SOURCE: &str = netpulse_web::api::system::OPENAPI;
 
-fn doc() -> Value {
+pub(crate) fn doc() -> Value {
     serde_json::from_str(SOURCE).expect("openapi.json is JSON")
 }
 
 /// The `(METHOD, full path)` pairs the document lists. Paths are relative to the server
 /// `/api/v1`, except path items with their own server `/` (health, readiness, metrics).
-fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+pub(crate) fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for (key, item) in doc["paths"].as_object().expect("paths") {
         let root = item["servers"].as_array().is_some_and(|s| s.iter().any(|s| s["url"] == "/"));

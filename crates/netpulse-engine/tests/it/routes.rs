@@ -138,6 +138,7 @@ async fn every_cookie_authenticated_change_without_the_sessions_csrf_token_is_re
     register(&app, "owner@example.com", "A").await; // owns the harness token's organisation
     verify_directly(&app, "owner@example.com").await;
     register(&app, "bob@example.com", "B").await;
+    verify_directly(&app, "bob@example.com").await; // only a verified address joins
     let store = &app.running.as_ref().unwrap().store;
     let (tenant, _) = store
         .first_membership(&store.user_by_email("owner@example.com").await.unwrap().unwrap().id)

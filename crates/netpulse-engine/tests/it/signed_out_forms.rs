@@ -130,6 +130,7 @@ async fn sign_up_forgot_reset_and_invitation_forms_refuse_forgeries_and_change_n
     let owner = browser(&app, "owner@example.com").await;
 
     register(&app, "bob@example.com", "B").await;
+    verify_directly(&app, "bob@example.com").await; // only a verified address joins
     let (status, _) = owner
         .call(&app, "POST", "/api/v1/invitations", Some(json!({ "email": "bob@example.com", "role": "member" })))
         .await;

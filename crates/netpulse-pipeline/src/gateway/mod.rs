@@ -6,6 +6,12 @@
 //! and region are read from its verified certificate and nowhere else ([`Identity`]).
 //! Handshake refusals (wrong CA, expired, unknown or revoked serial) are logged with the
 //! reason; a connection whose certificate is revoked later is dropped within a second.
+//!
+//! Slow clients: the TLS handshake must finish within [`HANDSHAKE_TIMEOUT`]; then a request
+//! head must arrive within, and no byte may stall for longer than, [`GatewayConfig::patience`]
+//! (the longest lease wait plus a margin, so a worker's long-poll is never cut); at most
+//! `gateway.max_connections` are open at once ([`ConnectionCap`]: past it new ones are closed
+//! and a warning is logged).
 
 pub mod census;
 pub mod directory;
@@ -15,6 +21,7 @@ pub mod throughput;
 pub mod trust;
 
 use crate::ca::Ca;
+use crate::listener::{self, ConnectionCap};
 use crate::live::LiveBus;
 use crate::metrics::Metrics;
 use crate::queue::durable::CommitWatch;
@@ -22,7 +29,7 @@ use crate::queue::ResultQueue;
 use crate::retention::RetentionConfig;
 use anyhow::Context;
 use fleet::Fleet;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use netpulse_store::Store;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -49,6 +56,8 @@ pub struct GatewayConfig {
     pub lease_wait_ms: u64,
     /// DNS names / IPs in the gateway's server certificate (what workers dial).
     pub server_names: Vec<String>,
+    /// Worker connections open at once (handshakes included); past it new ones are closed.
+    pub max_connections: usize,
 }
 
 impl GatewayConfig {
@@ -61,9 +70,22 @@ impl GatewayConfig {
         if !(100..=60_000).contains(&self.lease_wait_ms) {
             return Err(("gateway.lease_wait_ms", "must be between 100 and 60000".into()));
         }
+        if self.max_connections == 0 {
+            return Err(("gateway.max_connections", "must be at least 1".into()));
+        }
         Ok(())
     }
+
+    /// How long a worker connection may take to send a request head, and may stay without
+    /// moving a byte: the longest lease wait plus [`PATIENCE_MARGIN`], so a long-poll (which
+    /// moves nothing until its answer) is never cut, while a stalled peer is.
+    pub fn patience(&self) -> Duration {
+        Duration::from_millis(self.lease_wait_ms) + PATIENCE_MARGIN
+    }
 }
+
+/// What [`GatewayConfig::patience`] adds to the lease wait.
+pub const PATIENCE_MARGIN: Duration = Duration::from_secs(30);
 
 /// A worker as its certificate names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,7 +166,11 @@ impl Gateway {
             metrics,
         });
         let acceptor = TlsAcceptor::from(Arc::new(tls));
-        let accept = tokio::spawn(accept_loop(listener, acceptor, shared, stop.clone()));
+        let limits = Limits {
+            cap: Arc::new(ConnectionCap::new(config.max_connections, "gateway.max_connections")),
+            patience: config.patience(),
+        };
+        let accept = tokio::spawn(accept_loop(listener, acceptor, shared, limits, stop.clone()));
         let upkeep = tokio::spawn(upkeep(fleet, trust, store, live, stop));
         tracing::info!(%addr, "gateway listening for workers (mTLS)");
         Ok(Self { addr, accept, upkeep })
@@ -157,10 +183,18 @@ impl Gateway {
     }
 }
 
+/// The gateway's hold on slow or too many clients.
+#[derive(Clone)]
+struct Limits {
+    cap: Arc<ConnectionCap>,
+    patience: Duration,
+}
+
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     acceptor: TlsAcceptor,
     shared: Arc<Shared>,
+    limits: Limits,
     mut stop: watch::Receiver<bool>,
 ) {
     let conn_stop = stop.clone();
@@ -168,7 +202,12 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(serve(stream, peer, acceptor.clone(), shared.clone(), conn_stop.clone()));
+                    let Some(slot) = limits.cap.admit(peer) else { continue }; // dropped: closed
+                    let (acceptor, shared, stop) = (acceptor.clone(), shared.clone(), conn_stop.clone());
+                    tokio::spawn(async move {
+                        serve(stream, peer, acceptor, shared, limits.patience, stop).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "gateway accept failed");
@@ -186,9 +225,11 @@ async fn serve(
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     shared: Arc<Shared>,
+    patience: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let (stream, activity) = listener::watch(stream);
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => return tracing::warn!(%peer, reason = %e, "worker refused at the TLS handshake"),
@@ -202,11 +243,17 @@ async fn serve(
     let mut revocations = shared.trust.subscribe();
     let (svc_shared, svc_id) = (shared.clone(), id.clone());
     let service = hyper::service::service_fn(move |req| protocol::handle(svc_shared.clone(), svc_id.clone(), req));
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(patience)
+        .serve_connection(TokioIo::new(tls), service);
     tokio::pin!(conn);
     loop {
         tokio::select! {
             _ = conn.as_mut() => return,
+            () = activity.idle_for(patience) => {
+                return tracing::debug!(%peer, worker = %id.worker(), "idle worker connection closed");
+            }
             Ok(()) = revocations.changed() => {
                 if let Err(r) = shared.trust.check(&id) {
                     return tracing::warn!(%peer, worker = %id.worker(), reason = %r, "live worker connection dropped");

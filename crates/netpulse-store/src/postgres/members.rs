@@ -262,6 +262,19 @@ impl MemberStore for PgStore {
             if row.try_get::<_, i64>(2)? <= now.millis() {
                 return Ok(InvitationUse::Expired);
             }
+            let invitee = tx
+                .query_typed_one(
+                    "SELECT u.email = i.email, u.verified_at IS NOT NULL FROM users u, invitations i \
+                     WHERE u.id = $1 AND i.token_hash = $2",
+                    &[(&user.as_str(), Type::TEXT), (&hash, Type::TEXT)],
+                )
+                .await?;
+            if !invitee.try_get::<_, bool>(0)? {
+                return Ok(InvitationUse::OtherAddress);
+            }
+            if !invitee.try_get::<_, bool>(1)? {
+                return Ok(InvitationUse::Unverified);
+            }
             tx.execute_typed(
                 "UPDATE invitations SET accepted_at = $2, accepted_by = $3 WHERE token_hash = $1",
                 &[(&hash, Type::TEXT), (&now.millis(), Type::INT8), (&user.as_str(), Type::TEXT)],

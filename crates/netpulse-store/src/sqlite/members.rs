@@ -258,6 +258,18 @@ impl MemberStore for SqliteStore {
             if expires_at <= now.millis() {
                 return Ok(InvitationUse::Expired);
             }
+            let (same_address, verified): (bool, bool) = tx.query_row(
+                "SELECT u.email = i.email, u.verified_at IS NOT NULL FROM users u, invitations i \
+                 WHERE u.id = ?1 AND i.token_hash = ?2",
+                params![user.as_str(), hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if !same_address {
+                return Ok(InvitationUse::OtherAddress);
+            }
+            if !verified {
+                return Ok(InvitationUse::Unverified);
+            }
             tx.execute(
                 "UPDATE invitations SET accepted_at = ?2, accepted_by = ?3 WHERE token_hash = ?1",
                 params![hash, now.millis(), user.as_str()],

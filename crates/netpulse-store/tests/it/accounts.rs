@@ -1,6 +1,6 @@
 //! Accounts in the store contract: a new password revokes every session of its user but
 //! the one kept (and no other user's), in one transaction; an invitation is used once and
-//! makes a membership; a session switches only into its user's organisations; membership
+//! makes a membership, only for the invited, verified address; a session switches only into its user's organisations; membership
 //! changes keep an owner (also when two owners step down at once), are tenant-scoped, and a
 //! removal ends the member's sessions and tokens there; a revoked invitation joins nobody;
 //! a member who leaves moves the asking session to their next organisation and loses the
@@ -65,7 +65,9 @@ pub async fn an_invitation_joins_once_and_sessions_switch_only_into_memberships(
         expires_at: now.plus_ms(60_000),
     };
     store.create_invitation(a, &inv, "inv-hash").await.unwrap();
-    assert_eq!(store.list_invitations(a).await.unwrap().len(), 1);
+    let other = store.accept_invitation("inv-hash", &users[0], now).await.unwrap();
+    assert_eq!(other, InvitationUse::OtherAddress, "another address holding the link joins nothing");
+    assert_eq!(store.list_invitations(a).await.unwrap().len(), 1, "and the invitation stays pending");
     assert!(store.list_invitations(b).await.unwrap().is_empty(), "invitations are tenant data");
     let session = NewSession {
         id_hash: "bob-session".into(),
@@ -101,6 +103,26 @@ pub async fn an_invitation_joins_once_and_sessions_switch_only_into_memberships(
     let late = Invitation { id: "inv_2".into(), expires_at: now.minus_ms(1), ..inv };
     store.create_invitation(b, &late, "late-hash").await.unwrap();
     assert_eq!(store.accept_invitation("late-hash", &users[0], now).await.unwrap(), InvitationUse::Expired);
+
+    let carol = netpulse_store::UserRecord { verified_at: None, email: "carol@example.com".into(), ..user(now) };
+    let acct = netpulse_store::NewAccount { user: carol.clone(), tenant: fresh(), tenant_name: "C".into() };
+    store.register(&acct, now).await.unwrap();
+    let for_carol =
+        Invitation { id: "inv_3".into(), email: carol.email.clone(), expires_at: now.plus_ms(60_000), ..late };
+    store.create_invitation(a, &for_carol, "carol-hash").await.unwrap();
+    let unverified = store.accept_invitation("carol-hash", &carol.id, now).await.unwrap();
+    assert_eq!(unverified, InvitationUse::Unverified, "the invited address, not verified yet");
+    assert!(store.memberships(&carol.id).await.unwrap().iter().all(|m| &m.tenant_id != a));
+}
+
+fn user(now: Timestamp) -> netpulse_store::UserRecord {
+    netpulse_store::UserRecord {
+        id: fresh(),
+        email: String::new(),
+        password_hash: "h".into(),
+        verified_at: Some(now),
+        created_at: now,
+    }
 }
 
 pub async fn members_change_under_the_owner_rules_and_two_owners_stepping_down_at_once_leave_one(backend: Backend) {
@@ -228,9 +250,10 @@ pub async fn leaving_moves_the_session_on_ends_the_rest_and_two_owners_leaving_a
     let join = |n: u32, user: &netpulse_core::UserId, role| {
         let (store, a, user) = (&store, &a, user.clone());
         async move {
+            let email = store.user_by_id(&user).await.unwrap().expect("a user").email;
             let inv = Invitation {
                 id: format!("inv_{n}"),
-                email: "x@example.com".into(),
+                email,
                 role,
                 invited_by: "user x".into(),
                 created_at: now,

@@ -139,11 +139,16 @@ pub async fn add_channel(store: &dyn Store, tenant: &TenantId, name: &str) {
     store.create_channel(tenant, &ch).await.unwrap();
 }
 
-/// Register an unverified account for `email`, its new organisation named after it: the
+/// Register a verified account for `email`, its new organisation named after it: the
 /// user and the tenant it joined (the first account of an install joins the bootstrap one).
 pub async fn register(store: &dyn Store, email: &str, now: Timestamp) -> (UserRecord, TenantId) {
-    let user =
-        UserRecord { id: fresh(), email: email.into(), password_hash: "h".into(), verified_at: None, created_at: now };
+    let user = UserRecord {
+        id: fresh(),
+        email: email.into(),
+        password_hash: "h".into(),
+        verified_at: Some(now),
+        created_at: now,
+    };
     let acct = NewAccount { user: user.clone(), tenant: fresh(), tenant_name: email.into() };
     let tenant = store.register(&acct, now).await.unwrap();
     (user, tenant)

@@ -4,17 +4,19 @@
 //! owners touch owners, the last owner stays); `POST/GET /api/v1/invitations` (admins and
 //! owners) mail a single-use link valid for 7 days, `DELETE /api/v1/invitations/{id}`
 //! revokes one; `POST /api/v1/invitations/accept` makes the signed-in user a member with the
-//! invited role; `GET /api/v1/auth/organisations` and `POST /api/v1/auth/switch` move the
+//! invited role, when the user's verified address is the invited one (a link is no proof of
+//! owning the address: it can be forwarded or leak); `GET /api/v1/auth/organisations` and `POST /api/v1/auth/switch` move the
 //! session between the user's organisations (the API and the dashboard follow the
 //! session's current one); `POST /api/v1/auth/leave` takes the signed-in person out of the
 //! session's organisation (anyone but the last owner, [`netpulse_store::check_leave`]).
 
 use super::{mail, parse_email};
 use crate::base::audience;
+use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller, Via};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -78,12 +80,12 @@ pub async fn send_invitation(s: &AppState, caller: &Caller, email: &str, role: R
     if role > caller.role {
         return Err(ApiError::invalid("role", format!("can be at most your own role ({})", caller.role.as_str())));
     }
-    if !s.throttles.invite.allow(caller.tenant().as_str(), std::time::Instant::now()) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many invitations from this organisation; wait a minute and try again",
-        ));
+    let (t, now) = (&s.throttles, std::time::Instant::now());
+    if !t.invite.allow(caller.tenant().as_str(), now) {
+        return Err(ApiError::rate_limited("invitations from this organisation", 60));
+    }
+    if !t.mail_domain.allow(crate::base::throttle::domain_of(&email), now) {
+        return Err(ApiError::rate_limited("mails to this e-mail domain", t.mail_domain.retry_after_s()));
     }
     let now = clock::now();
     let inv = Invitation {
@@ -131,6 +133,21 @@ pub async fn accept_as(s: &AppState, user: &UserId, token: &str) -> ApiResult<(T
         InvitationUse::AlreadyUsed => Err(refused(InvitationState::AlreadyUsed)),
         InvitationUse::Revoked => Err(refused(InvitationState::Revoked)),
         InvitationUse::Unknown => Err(refused(InvitationState::Unknown)),
+        InvitationUse::OtherAddress => {
+            tracing::warn!(%user, "invitation refused: presented by an account of another address");
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invitation_other_address",
+                "this invitation was sent to another e-mail address: sign in with the account of the address \
+                 it was sent to (or register one with it), then open the link again",
+            ))
+        }
+        InvitationUse::Unverified => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invitation_unverified",
+            "verify your e-mail address first (open the link we mailed you when you registered, or ask for a \
+             new one), then open this invitation again",
+        )),
     }
 }
 
@@ -225,7 +242,7 @@ pub struct RoleIn {
 pub async fn set_role(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let user = member_of(&s, &caller, &id).await?;
@@ -236,7 +253,7 @@ pub async fn set_role(
 
 /// `DELETE /api/v1/members/{id}`: admins and owners remove a member; the member's sessions
 /// in this organisation and the API tokens they made here stop working at once.
-pub async fn remove(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<StatusCode> {
     let user = member_of(&s, &caller, &id).await?;
     change_member(&s, &caller, &user, MemberChange::Remove).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -354,7 +371,7 @@ pub async fn leave(State(s): State<AppState>, caller: Caller, headers: HeaderMap
 pub async fn revoke_invitation(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<StatusCode> {
     revoke_invitation_by_id(&s, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)

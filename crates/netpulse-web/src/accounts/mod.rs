@@ -8,6 +8,14 @@
 //! one a minute, from a budget of its own that no answer depends on). Login answers the
 //! same body for an unknown e-mail and a wrong password, after the same argon2id work (a
 //! dummy hash stands in for a missing account).
+//!
+//! Throttles ([`crate::base::throttle`]), all applied alike to taken and new addresses:
+//! sign-ups per IP address, per e-mail address and per destination domain of the mail they
+//! send; logins per IP address and per account, where an address that signed in to the
+//! account before keeps a budget of its own (wrong guesses from elsewhere cannot lock the
+//! owner out); every password hash through the [`password::HashGate`] (`503 busy` beyond
+//! it). The client's address is the peer's, or from a trusted proxy its `X-Forwarded-For`
+//! ([`ClientIp`]).
 
 pub mod mail;
 pub mod members;
@@ -18,18 +26,21 @@ pub mod tokens;
 use crate::base::cookies::{
     cleared_cookies, secure_attribute, session_token, CSRF_COOKIE, SESSION_COOKIE, SESSION_PREFIX,
 };
+use crate::base::input::{parse_field, JsonBody, QueryParams};
+use crate::base::throttle::domain_of;
 use crate::base::{ApiError, ApiResult, AppState, Caller};
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use netpulse_checker::guard::IpCidr;
 use netpulse_core::{TenantId, UserId};
 use netpulse_store::clock;
 use netpulse_store::{EmailPurpose, EmailTokenUse, NewAccount, NewSession, Role, StoreError, UserRecord};
 use serde::Deserialize;
 use serde_json::json;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 /// How long a verification link stays valid.
@@ -66,26 +77,34 @@ pub struct RegisterIn {
 
 /// `POST /api/v1/auth/register`: 202 and the same body whether or not the e-mail is taken
 /// (a taken one gets no new account; its owner gets a notice by mail).
-pub async fn register(State(s): State<AppState>, Json(r): Json<RegisterIn>) -> ApiResult<Response> {
-    register_account(&s, r).await?;
+pub async fn register(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let r: RegisterIn = parse_field("", serde_json::Value::Object(body))?;
+    register_account(&s, &ip, r).await?;
     let body = json!({ "message": "check your e-mail: we sent a message to this address" });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-/// Register (the API and the sign-up page): the same outcome whether or not the e-mail is
-/// taken, except for invalid input.
-pub async fn register_account(s: &AppState, r: RegisterIn) -> ApiResult<()> {
+/// Register (the API and the sign-up page) from `ip`: the same outcome whether or not the
+/// e-mail is taken, except for invalid input; throttled per IP address, per e-mail address
+/// and per domain of the mail it sends (`429` with `Retry-After`), hashing through the gate
+/// (`503 busy`).
+pub async fn register_account(s: &AppState, ip: &str, r: RegisterIn) -> ApiResult<()> {
     let email = parse_email(&r.email)?;
     parse_password(&r.password)?;
     let organisation = r.organisation.trim();
     if organisation.is_empty() || organisation.chars().count() > 100 {
         return Err(ApiError::invalid("organisation", "must be 1 to 100 characters"));
     }
+    sign_up_throttled(s, ip, &email)?;
     let now = clock::now();
     let user = UserRecord {
         id: clock::fresh(),
         email,
-        password_hash: password::hash(r.password).await,
+        password_hash: s.throttles.hashes.hash(r.password).await.map_err(|_| hashing_busy())?,
         verified_at: None,
         created_at: now,
     };
@@ -106,6 +125,34 @@ pub async fn register_account(s: &AppState, r: RegisterIn) -> ApiResult<()> {
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+/// The sign-up budgets of `ip` and `email` and of the domain its mail goes to, taken the
+/// same way whether or not the address has an account.
+fn sign_up_throttled(s: &AppState, ip: &str, email: &str) -> ApiResult<()> {
+    let (t, now) = (&s.throttles, Instant::now());
+    let spent = if !t.register_ip.allow(ip, now) {
+        Some(("sign-ups from this address", t.register_ip.retry_after_s()))
+    } else if !t.register_address.allow(email, now) {
+        Some(("sign-ups with this e-mail address", t.register_address.retry_after_s()))
+    } else if !t.mail_domain.allow(domain_of(email), now) {
+        Some(("mails to this e-mail domain", t.mail_domain.retry_after_s()))
+    } else {
+        None
+    };
+    match spent {
+        Some((what, retry)) => {
+            tracing::warn!(%ip, what, "sign-up rate limited");
+            Err(ApiError::rate_limited(what, retry))
+        }
+        None => Ok(()),
+    }
+}
+
+/// `503 busy` while the password-hashing gate is full.
+pub(crate) fn hashing_busy() -> ApiError {
+    tracing::warn!("password hashing busy: request refused");
+    ApiError::busy("checking passwords", password::BUSY_RETRY_S)
 }
 
 /// Tell the owner of `email` that someone tried to register with it (instead of telling
@@ -166,11 +213,15 @@ pub struct TokenQuery {
 }
 
 /// `GET /api/v1/auth/verify?token=…` (the mailed link) and `POST` with `{"token"}`.
-pub async fn verify_link(State(s): State<AppState>, Query(q): Query<TokenQuery>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn verify_link(
+    State(s): State<AppState>,
+    QueryParams(q): QueryParams<TokenQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     verify(&s, &q.token).await
 }
 
-pub async fn verify_post(State(s): State<AppState>, Json(q): Json<TokenQuery>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn verify_post(State(s): State<AppState>, JsonBody(body): JsonBody) -> ApiResult<Json<serde_json::Value>> {
+    let q: TokenQuery = parse_field("", serde_json::Value::Object(body))?;
     verify(&s, &q.token).await
 }
 
@@ -197,16 +248,39 @@ pub(crate) async fn verify(s: &AppState, token: &str) -> ApiResult<Json<serde_js
     }
 }
 
-/// The peer's IP address (`unknown` when the server was not started with connect info).
+/// The client's IP address: the peer's, or when the peer is one of `http.trusted_proxies`,
+/// the rightmost address of `X-Forwarded-For` that is not a trusted proxy (`unknown` when the
+/// server was not started with connect info).
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
-        Ok(ClientIp(peer.map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string())))
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(ClientIp("unknown".to_owned()));
+        };
+        Ok(ClientIp(client_ip(peer.ip(), &parts.headers, &s.config.trusted_proxies).to_string()))
     }
+}
+
+/// Who sent a request that `peer` passed on with `headers` (see [`ClientIp`]).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpCidr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| t.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let forwarded: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+    let mut client = peer;
+    for hop in forwarded.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if is_trusted(ip) => client = ip,
+            Ok(ip) => return ip,
+            Err(_) => return client, // a hop nobody trusted wrote: go no further
+        }
+    }
+    client
 }
 
 #[derive(Deserialize)]
@@ -218,18 +292,15 @@ pub struct LoginIn {
 
 /// `429 rate_limited` with `Retry-After: 60`; `what` says what was asked too often.
 pub(crate) fn rate_limited_for(what: &str) -> Response {
-    let mut r = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("too many {what}; wait a minute and try again"),
-    )
-    .into_response();
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-    r
+    ApiError::rate_limited(what, 60).into_response()
 }
 
 /// `POST /api/v1/auth/login`: a session cookie, a CSRF cookie, and the CSRF token in the body.
-pub async fn login(State(s): State<AppState>, ClientIp(ip): ClientIp, Json(l): Json<LoginIn>) -> Response {
+pub async fn login(State(s): State<AppState>, ClientIp(ip): ClientIp, JsonBody(body): JsonBody) -> Response {
+    let l: LoginIn = match parse_field("", serde_json::Value::Object(body)) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
     match sign_in(&s, &ip, &l.email, l.password).await {
         Ok(opened) => opened.with_cookies(Json(opened.body.clone()).into_response()),
         Err(refused) => refused,
@@ -253,20 +324,31 @@ impl Opened {
 }
 
 /// Sign in by e-mail and password (the API and the dashboard form): throttled per IP and
-/// per account; the same refusal for an unknown e-mail and a wrong password.
+/// per account — an address that signed in to the account before has a budget of its own,
+/// so guesses from elsewhere do not lock it out; the same refusal for an unknown e-mail and
+/// a wrong password.
 pub async fn sign_in(s: &AppState, ip: &str, email: &str, password: String) -> Result<Opened, Response> {
     let email = email.trim().to_lowercase();
-    let now_i = Instant::now();
-    if !s.throttles.ip.allow(ip, now_i) || !s.throttles.account.allow(&email, now_i) {
+    let (t, now_i) = (&s.throttles, Instant::now());
+    let account_budget = || {
+        if t.known.contains(&email, ip) {
+            t.known_source.allow(&format!("{email} {ip}"), now_i)
+        } else {
+            t.account.allow(&email, now_i)
+        }
+    };
+    if !t.ip.allow(ip, now_i) || !account_budget() {
         tracing::warn!(%ip, "login rate limited");
         return Err(rate_limited_for("login attempts"));
     }
     let refused = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong e-mail or password");
     let user = s.store.user_by_email(&email).await.map_err(|e| ApiError::from(e).into_response())?;
-    let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = t.hashes.verify(password, phc).await.map_err(|_| hashing_busy().into_response())?;
     let (Some(user), true) = (user, ok) else {
         return Err(refused().into_response());
     };
+    t.known.remember(&email, ip);
     match s.store.first_membership(&user.id).await {
         Ok(Some((tenant, role))) => open_session(s, &user, tenant, role).await.map_err(IntoResponse::into_response),
         Ok(None) => Err(refused().into_response()),

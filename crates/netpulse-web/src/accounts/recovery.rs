@@ -3,11 +3,15 @@
 //! (revokes the user's other sessions), and resending the verification mail.
 //!
 //! Requests that name an e-mail address answer `202` the same way whether or not it has an
-//! account, and are limited per address ([`MAIL_PER_MINUTE`]) and per IP address (the
-//! login budget), whether or not it has one, so neither the answer nor the limit tells.
+//! account, and are limited per address ([`MAIL_PER_MINUTE`]), per IP address (the
+//! login budget) and per domain of the address (`accounts.mail_per_hour_domain`), whether or
+//! not it has one, so neither the answer nor the limit tells.
+//!
+//! [`MAIL_PER_MINUTE`]: crate::base::throttle::MAIL_PER_MINUTE
 
-use super::{mail, parse_email, parse_password, password, rate_limited_for, ClientIp};
+use super::{hashing_busy, mail, parse_email, parse_password, rate_limited_for, ClientIp};
 use crate::base::input::{parse_field, JsonBody};
+use crate::base::throttle::domain_of;
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller, Via};
 use axum::extract::State;
@@ -31,8 +35,8 @@ pub struct EmailIn {
 
 /// The throttles for a mail asked for `email` from `ip`; `Some(429)` when spent.
 fn mail_throttled(s: &AppState, ip: &str, email: &str) -> Option<Response> {
-    let now = Instant::now();
-    let ok = s.throttles.ip.allow(ip, now) && s.throttles.mail.allow(email, now);
+    let (t, now) = (&s.throttles, Instant::now());
+    let ok = t.ip.allow(ip, now) && t.mail.allow(email, now) && t.mail_domain.allow(domain_of(email), now);
     (!ok).then(|| rate_limited_for("mails asked for this address"))
 }
 
@@ -127,7 +131,7 @@ pub async fn reset_with_token(s: &AppState, token: &str, new_password: String) -
             return Err(ApiError::new(StatusCode::NOT_FOUND, "reset_unknown", message));
         }
     };
-    let hash = password::hash(new_password).await;
+    let hash = s.throttles.hashes.hash(new_password).await.map_err(|_| hashing_busy())?;
     let revoked = s.store.set_password(&user, &hash, None, clock::now()).await?;
     tracing::info!(%user, revoked, "password reset; sessions revoked");
     Ok(())
@@ -164,12 +168,13 @@ pub async fn change_password(
         return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many attempts; wait a minute"));
     }
     let record = s.store.user_by_id(user).await?.ok_or_else(ApiError::unauthorized)?;
-    if !password::verify(c.current_password, Some(record.password_hash)).await {
+    let verified = s.throttles.hashes.verify(c.current_password, Some(record.password_hash)).await;
+    if !verified.map_err(|_| hashing_busy())? {
         let message = "the current password is wrong";
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message));
     }
     let keep = crate::base::cookies::session_token(&headers).map(|t| clock::token_hash(&t));
-    let hash = password::hash(c.new_password).await;
+    let hash = s.throttles.hashes.hash(c.new_password).await.map_err(|_| hashing_busy())?;
     let revoked = s.store.set_password(user, &hash, keep.as_deref(), clock::now()).await?;
     tracing::info!(%user, revoked, "password changed; other sessions revoked");
     Ok(StatusCode::NO_CONTENT)

@@ -5,11 +5,12 @@
 //! children that outlive its revocation). Listing and revoking a tenant's tokens is for
 //! admins and owners.
 
-use crate::base::input::path_id;
+use crate::base::input::PathParam;
+use crate::base::input::{parse_field, path_id, JsonBody};
 use crate::base::AppState;
 use crate::base::{ApiError, ApiResult};
 use crate::base::{Caller, Via};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -26,7 +27,8 @@ pub struct TokenIn {
     scope: Scope,
 }
 
-pub async fn create(State(s): State<AppState>, caller: Caller, Json(t): Json<TokenIn>) -> ApiResult<Response> {
+pub async fn create(State(s): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> ApiResult<Response> {
+    let t: TokenIn = parse_field("", serde_json::Value::Object(body))?;
     let (rec, token) = create_from(&s, &caller, &t.name, t.scope).await?;
     let mut body = serde_json::to_value(&rec).map_err(|e| ApiError::bad_request(e.to_string()))?;
     body["token"] = json!(token);
@@ -77,12 +79,15 @@ pub async fn create_from(s: &AppState, caller: &Caller, name: &str, scope: Scope
     Ok((rec, token))
 }
 
+/// `GET /api/v1/tokens`: the list under `data`, like every list; also under `tokens`, its
+/// old key, kept for this release (deprecated; see the README).
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
     caller.require_admin()?;
-    Ok(Json(json!({ "tokens": s.store.list_tokens(caller.tenant()).await? })))
+    let tokens = s.store.list_tokens(caller.tenant()).await?;
+    Ok(Json(json!({ "data": tokens, "tokens": tokens })))
 }
 
-pub async fn revoke(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<StatusCode> {
     revoke_by_id(&s, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

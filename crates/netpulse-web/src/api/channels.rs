@@ -19,12 +19,13 @@
 
 use crate::base::audience::Audience;
 use crate::base::input::path_id;
+use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
 use crate::base::outbound::refuse_blocked_host;
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
 use crate::config::WebConfig;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -204,7 +205,7 @@ async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecor
     s.store.get_channel(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("channel"))
 }
 
-pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     Ok(Json(channel_json(&load(&s, &caller, &id).await?, caller.audience())))
 }
 
@@ -212,7 +213,7 @@ pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<Strin
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(patch): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_admin()?;
@@ -240,7 +241,11 @@ pub async fn update(
     Ok(Json(channel_json(&rec, caller.audience())))
 }
 
-pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> ApiResult<impl IntoResponse> {
     caller.require_admin()?;
     let id = path_id(&id, ChannelId::parse, "channel")?;
     if !s.store.delete_channel(caller.tenant(), &id).await? {
@@ -250,7 +255,7 @@ pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<St
 }
 
 /// Send a test notification now, through the channel's own kind, and report the answer.
-pub async fn test(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn test(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     Ok(Json(send_test(&s, &caller, &id).await?))
 }
 
@@ -286,7 +291,7 @@ pub(crate) async fn send_test(s: &AppState, caller: &Caller, id: &str) -> ApiRes
 pub async fn deliveries(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<impl IntoResponse> {
     let ch = load(&s, &caller, &id).await?;
     let mut rows = s.store.list_deliveries(caller.tenant(), &ch.id, 100).await?;

@@ -1,9 +1,10 @@
 //! `/api/v1/incidents`: list, get (with timeline), acknowledge, resolve.
 
 use crate::base::input::path_id;
+use crate::base::input::{PathParam, QueryParams};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::{IncidentId, MonitorId, Timestamp};
@@ -32,7 +33,7 @@ pub fn incident_json(i: &IncidentRecord) -> Value {
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let monitor = q
         .monitor_id
@@ -50,7 +51,7 @@ pub async fn list(
     Ok(Json(json!({ "data": rows.iter().map(incident_json).collect::<Vec<_>>() })))
 }
 
-pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     let id = path_id(&id, IncidentId::parse, "incident")?;
     let (rec, timeline) =
         s.store.get_incident(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
@@ -77,7 +78,7 @@ pub(crate) async fn apply(s: &AppState, caller: &Caller, id: &str, cmd: Incident
 pub async fn acknowledge(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<impl IntoResponse> {
     let by = caller.actor();
     command(s, caller, id, IncidentCommand::Acknowledge { by }).await
@@ -86,7 +87,7 @@ pub async fn acknowledge(
 pub async fn resolve(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> ApiResult<impl IntoResponse> {
     let by = caller.actor();
     command(s, caller, id, IncidentCommand::Resolve { by }).await

@@ -3,10 +3,11 @@
 //! are muted; a monitor still down when the window ends pages then, once.
 
 use super::monitors::parse_time;
+use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -79,7 +80,7 @@ async fn monitor(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MonitorId
 pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     Ok((StatusCode::CREATED, Json(window_json(&create_from(&s, &caller, &id, body).await?))))
@@ -101,13 +102,17 @@ pub(crate) async fn create_from(
     Ok(current.into_iter().find(|x| x.id == w.id).unwrap_or(w))
 }
 
-pub async fn list(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn list(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     let m = monitor(&s, &caller, &id).await?;
     let rows = s.store.list_maintenance(caller.tenant(), &m).await?;
     Ok(Json(json!({ "data": rows.iter().map(window_json).collect::<Vec<_>>() })))
 }
 
-pub async fn cancel(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn cancel(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> ApiResult<impl IntoResponse> {
     cancel_window(&s, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

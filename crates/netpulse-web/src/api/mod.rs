@@ -75,4 +75,14 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async {
             ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route; see the API overview in the README")
         })
+        .layer(axum::middleware::from_fn(crate::base::error::one_shape))
+        .layer(axum::middleware::map_response(nosniff))
+}
+
+/// Every API answer is `X-Content-Type-Options: nosniff`: a browser never reads JSON (an
+/// error echoing input included) as anything else.
+async fn nosniff(mut r: axum::response::Response) -> axum::response::Response {
+    let nosniff = http::HeaderValue::from_static("nosniff");
+    r.headers_mut().entry(http::header::X_CONTENT_TYPE_OPTIONS).or_insert(nosniff);
+    r
 }

@@ -7,9 +7,10 @@
 use crate::base::audience::Audience;
 use crate::base::input::path_id;
 use crate::base::input::{parse_field, JsonBody};
+use crate::base::input::{PathParam, QueryParams};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -245,7 +246,7 @@ pub(crate) async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<M
     s.store.get_monitor(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("monitor"))
 }
 
-pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     let v = load(&s, &caller, &id).await?;
     let now = clock::now();
     let (from, to) = (now.minus_ms(86_400_000), now.plus_ms(1));
@@ -258,7 +259,7 @@ pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<Strin
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(patch): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
@@ -373,15 +374,27 @@ async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> Ap
     Ok(Json(monitor_json(&view, &d, &s.base_url, None, caller.audience())))
 }
 
-pub async fn pause(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn pause(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> ApiResult<impl IntoResponse> {
     set_paused(s, caller, id, true).await
 }
 
-pub async fn resume(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn resume(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> ApiResult<impl IntoResponse> {
     set_paused(s, caller, id, false).await
 }
 
-pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let id = path_id(&id, MonitorId::parse, "monitor")?;
     if !s.store.delete_monitor(caller.tenant(), &id).await? {
@@ -448,8 +461,8 @@ fn range(q: &RangeQuery, default_window_ms: i64) -> ApiResult<(Timestamp, Timest
 pub async fn results(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    Query(q): Query<RangeQuery>,
+    PathParam(id): PathParam,
+    QueryParams(q): QueryParams<RangeQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let v = load(&s, &caller, &id).await?;
     let (from, to) = range(&q, 7 * 86_400_000)?;
@@ -475,8 +488,8 @@ pub fn result_json(r: &netpulse_core::CheckResult) -> Value {
 pub async fn uptime(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    Query(q): Query<RangeQuery>,
+    PathParam(id): PathParam,
+    QueryParams(q): QueryParams<RangeQuery>,
 ) -> ApiResult<impl IntoResponse> {
     let v = load(&s, &caller, &id).await?;
     let (from, to) = range(&q, 86_400_000)?;

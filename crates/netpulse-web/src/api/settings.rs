@@ -7,7 +7,8 @@
 //!   "storm_threshold": 5, "storm_window_s": 60, "storm_inherited": ["storm_window_s"]}`.
 //! `PUT` (admins and owners) replaces them with the same shape, where only the fields given
 //! are set: a policy field left out (or `"inherit"`) takes the built-in default, a storm value
-//! left out (or `null`) the engine's `[alerts]` config. The answer is the new `GET`.
+//! left out (or `null`) the engine's `[alerts]` config; `policy` itself is an object (left out
+//! or `{}`: every field inherited), never `null`. The answer is the new `GET`.
 
 use super::monitors::INHERIT;
 use crate::base::input::{parse_field, JsonBody};
@@ -76,7 +77,13 @@ fn parse(mut body: Map<String, Value>) -> ApiResult<AlertingDefaults> {
         return Err(ApiError::invalid(k.clone(), "unknown field; expected policy, storm_threshold, storm_window_s"));
     }
     let policy = match body.remove("policy") {
-        None | Some(Value::Null) => Map::new(),
+        None => Map::new(),
+        Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "policy",
+                "must be an object; leave it out (or send {}) to inherit every field",
+            ))
+        }
         Some(Value::Object(fields)) => fields.into_iter().filter(|(_, v)| v != INHERIT).collect(),
         Some(_) => return Err(ApiError::invalid("policy", "must be an object")),
     };

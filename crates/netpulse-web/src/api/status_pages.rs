@@ -5,10 +5,11 @@
 
 use super::incidents::incident_json;
 use crate::base::input::path_id;
+use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -146,6 +147,7 @@ fn slug_conflict(e: StoreError) -> ApiError {
             code: "conflict",
             message: "slug: is already taken".into(),
             field: Some("slug".into()),
+            retry_after: None,
         },
         e => e.into(),
     }
@@ -193,7 +195,7 @@ async fn find(s: &AppState, caller: &Caller, id: &str) -> ApiResult<StatusPage> 
     s.store.list_status_pages(caller.tenant()).await?.into_iter().find(|p| p.id == id).ok_or_else(missing)
 }
 
-pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     let page = find(&s, &caller, &id).await?;
     Ok(Json(page_json(&s, &page)))
 }
@@ -201,7 +203,7 @@ pub async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<Strin
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
@@ -215,7 +217,11 @@ pub async fn update(
     Ok(Json(page_json(&s, &page)))
 }
 
-pub async fn delete(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn delete(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     if !id.starts_with("sp_") || !s.store.delete_status_page(caller.tenant(), &id).await? {
         return Err(ApiError::not_found("status page"));
@@ -235,7 +241,7 @@ struct PublicMessageIn {
 pub async fn public_message(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;

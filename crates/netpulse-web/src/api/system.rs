@@ -1,8 +1,9 @@
 //! Health, readiness, metrics, the heartbeat (push) endpoint and the OpenAPI document.
 
+use crate::base::input::PathParam;
 use crate::base::AppState;
 use crate::base::{ApiError, ApiResult};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -38,7 +39,7 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET|POST /api/v1/heartbeat/{token}`: the monitored job says it is alive.
-pub async fn heartbeat(State(s): State<AppState>, Path(token): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn heartbeat(State(s): State<AppState>, PathParam(token): PathParam) -> ApiResult<impl IntoResponse> {
     let found = s.store.heartbeat_monitor(&token).await?;
     let Some((tenant, monitor, paused)) = found else {
         return Err(ApiError::not_found("heartbeat monitor"));

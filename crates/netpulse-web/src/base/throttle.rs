@@ -1,44 +1,105 @@
-//! Login throttling: an in-memory token bucket per key (an IP address or an account), each
-//! refilled at `per_minute` tokens a minute up to `per_minute`. Per engine node; a cluster
-//! of N nodes allows at most N times the rate, which still defeats online guessing.
+//! Throttles of the account endpoints: in-memory token buckets per key (an IP address, an
+//! account, an e-mail address or its domain), each refilled evenly over its window up to its
+//! size. Per engine node; a cluster of N nodes allows at most N times the rate, which still
+//! defeats online guessing and mass sign-ups. Also the addresses each account signed in from
+//! ([`KnownSources`]) and the gate of password hashing ([`HashGate`]).
 
+use crate::accounts::password::HashGate;
 use crate::config::AccountsConfig;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Account mails one address may ask for per minute (resends and reset links together).
 pub const MAIL_PER_MINUTE: u32 = 1;
 /// Invitation mails an organisation may send a minute (per engine node).
 pub const INVITES_PER_MINUTE: u32 = 10;
+/// Sign-ups one e-mail address may be named in per hour (whether or not it has an account).
+pub const REGISTER_PER_HOUR_ADDRESS: u32 = 3;
 
-/// Login throttles, one per IP address and one per account, the throttle of account
-/// mail asked for by address (verification resends, reset links), the throttle of
-/// invitation mail per organisation, and that of "someone tried to register with your
-/// address" notices per address.
+/// The throttles: login per IP address and per account (and per known address of an
+/// account), sign-ups per IP address and per e-mail address, account mail asked for by
+/// address (verification resends, reset links), account mail per destination domain,
+/// invitation mail per organisation, "someone tried to register with your address" notices
+/// per address; and the password-hashing gate.
 pub struct Throttles {
     pub ip: Throttle,
     pub account: Throttle,
+    /// Attempts on an account from an address that signed in to it before, per pair: the
+    /// account's own budget does not stop these (see [`KnownSources`]).
+    pub known_source: Throttle,
+    pub known: KnownSources,
+    pub register_ip: Throttle,
+    pub register_address: Throttle,
     pub mail: Throttle,
+    pub mail_domain: Throttle,
     pub invite: Throttle,
     pub taken_notice: Throttle,
+    pub hashes: HashGate,
 }
 
 impl Throttles {
     pub fn new(cfg: &AccountsConfig) -> Self {
+        let hour = Duration::from_secs(3600);
         Self {
             ip: Throttle::new(cfg.login_per_minute_ip),
             account: Throttle::new(cfg.login_per_minute_account),
+            known_source: Throttle::new(cfg.login_per_minute_account),
+            known: KnownSources::default(),
+            register_ip: Throttle::over(cfg.register_per_hour_ip, hour),
+            register_address: Throttle::over(REGISTER_PER_HOUR_ADDRESS, hour),
             mail: Throttle::new(MAIL_PER_MINUTE),
+            mail_domain: Throttle::over(cfg.mail_per_hour_domain, hour),
             invite: Throttle::new(INVITES_PER_MINUTE),
             taken_notice: Throttle::new(1),
+            hashes: HashGate::new(cfg.password_hashes as usize, cfg.password_hash_queue as usize),
         }
+    }
+}
+
+/// The domain of an e-mail address (its mail budget's key).
+pub fn domain_of(email: &str) -> &str {
+    email.rsplit_once('@').map_or(email, |(_, d)| d)
+}
+
+/// The addresses each account signed in from successfully (the newest [`KNOWN_PER_ACCOUNT`]),
+/// per engine node: once the account's login budget is spent by guesses from elsewhere, these
+/// still get a budget of their own, so an attacker cannot lock the owner out cheaply.
+#[derive(Default)]
+pub struct KnownSources(Mutex<HashMap<String, Vec<String>>>);
+
+/// Addresses remembered per account.
+pub const KNOWN_PER_ACCOUNT: usize = 8;
+/// Accounts remembered before the memory starts over.
+const KNOWN_ACCOUNTS: usize = 100_000;
+
+impl KnownSources {
+    pub fn contains(&self, account: &str, ip: &str) -> bool {
+        let known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(account).is_some_and(|ips| ips.iter().any(|i| i == ip))
+    }
+
+    /// `ip` signed in to `account`.
+    pub fn remember(&self, account: &str, ip: &str) {
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= KNOWN_ACCOUNTS && !known.contains_key(account) {
+            known.clear();
+        }
+        let ips = known.entry(account.to_owned()).or_default();
+        ips.retain(|i| i != ip);
+        if ips.len() >= KNOWN_PER_ACCOUNT {
+            ips.remove(0);
+        }
+        ips.push(ip.to_owned());
     }
 }
 
 /// Buckets keyed by text.
 pub struct Throttle {
-    per_minute: f64,
+    /// A bucket's size.
+    size: f64,
+    /// Tokens back per second.
+    rate: f64,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
@@ -46,20 +107,31 @@ pub struct Throttle {
 const SWEEP_AT: usize = 10_000;
 
 impl Throttle {
+    /// `per_minute` tokens a minute.
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute: f64::from(per_minute), buckets: Mutex::default() }
+        Self::over(per_minute, Duration::from_secs(60))
+    }
+
+    /// `count` tokens per `window`.
+    pub fn over(count: u32, window: Duration) -> Self {
+        let size = f64::from(count);
+        Self { size, rate: size / window.as_secs_f64(), buckets: Mutex::default() }
+    }
+
+    /// Seconds until a token is back in an empty bucket (a `Retry-After`).
+    pub fn retry_after_s(&self) -> u32 {
+        (1.0 / self.rate).ceil() as u32
     }
 
     /// Take one token for `key`; false when its bucket is empty.
     pub fn allow(&self, key: &str, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > SWEEP_AT {
-            let cap = self.per_minute;
-            let rate = self.per_minute / 60.0;
-            buckets.retain(|_, (level, at)| *level + now.duration_since(*at).as_secs_f64() * rate < cap);
+            let (size, rate) = (self.size, self.rate);
+            buckets.retain(|_, (level, at)| *level + now.duration_since(*at).as_secs_f64() * rate < size);
         }
-        let (level, at) = buckets.entry(key.to_owned()).or_insert((self.per_minute, now));
-        *level = (*level + now.duration_since(*at).as_secs_f64() * self.per_minute / 60.0).min(self.per_minute);
+        let (level, at) = buckets.entry(key.to_owned()).or_insert((self.size, now));
+        *level = (*level + now.duration_since(*at).as_secs_f64() * self.rate).min(self.size);
         *at = now;
         if *level >= 1.0 {
             *level -= 1.0;
@@ -83,5 +155,25 @@ mod tests {
         assert!(!t.allow("a", start), "the sixth attempt within the minute is refused");
         assert!(t.allow("b", start), "other keys have their own bucket");
         assert!(t.allow("a", start + Duration::from_secs(12)), "one token back after 12 s at 5/min");
+    }
+
+    #[test]
+    fn an_hourly_bucket_refills_over_the_hour() {
+        let t = Throttle::over(10, Duration::from_secs(3600));
+        let start = Instant::now();
+        assert!((0..10).all(|_| t.allow("ip", start)));
+        assert!(!t.allow("ip", start + Duration::from_secs(300)), "not back after 5 minutes");
+        assert!(t.allow("ip", start + Duration::from_secs(360)), "one back after 6 minutes");
+        assert_eq!(t.retry_after_s(), 360);
+    }
+
+    #[test]
+    fn known_sources_keep_the_newest_addresses_of_each_account() {
+        let k = super::KnownSources::default();
+        for i in 0..=super::KNOWN_PER_ACCOUNT {
+            k.remember("ada@example.com", &format!("10.0.0.{i}"));
+        }
+        assert!(!k.contains("ada@example.com", "10.0.0.0"), "the oldest is forgotten");
+        assert!(k.contains("ada@example.com", "10.0.0.1") && !k.contains("bob@example.com", "10.0.0.1"));
     }
 }

@@ -287,13 +287,18 @@ pub struct SignupForm {
 }
 
 /// `POST /signup`: the same page whether or not the address has an account.
-pub async fn signup(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<SignupForm>) -> Response {
+pub async fn signup(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<SignupForm>,
+) -> Response {
     let guard = match FormGuard::check(&headers, &f.csrf) {
         Ok(g) => g,
         Err(forged) => return forged.into_response(),
     };
     let input = crate::accounts::RegisterIn { email: f.email, password: f.password, organisation: f.organisation };
-    match crate::accounts::register_account(&s, input).await {
+    match crate::accounts::register_account(&s, &ip, input).await {
         Ok(()) => page(
             "Check your e-mail",
             None,

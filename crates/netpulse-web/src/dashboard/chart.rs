@@ -14,6 +14,8 @@ const W: f64 = 1000.0;
 const H: f64 = 160.0;
 const PAD: f64 = 24.0;
 /// Region colours in region-name order (the script has the same list).
+/// The series colours; the legend's `series0`… classes in `dashboard.css` name them in order
+/// (the dashboard's CSP allows no `style` attribute).
 const COLORS: &[&str] = &["#2456b3", "#16803c", "#8e44ad", "#b26a00", "#0f766e"];
 
 /// The points the script redraws from: `[started_ms, latency_ms|null, region, failed, id]`,
@@ -71,7 +73,7 @@ fn svg(points: &[&CheckResult]) -> Markup {
                 circle.fail cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(H - PAD) r="4" fill="#c62828" { title { (r.region) " " (r.started_at) " " (r.outcome.as_str()) } }
             }
         }
-        p.sub.legend { @for (i, region) in lines.keys().enumerate() { span style={ "color:" (COLORS[i % COLORS.len()]) } { "■ " (region) " " } } }
+        p.sub.legend { @for (i, region) in lines.keys().enumerate() { span class={ "series" (i % COLORS.len()) } { "■ " (region) " " } } }
     }
 }
 

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::{error::RecvError, Receiver};
 use tokio::sync::watch;
 
@@ -164,5 +164,5 @@ pub async fn events(
         Some((Ok(e), sub))
     });
     let stream = futures_util::stream::iter(missed.into_iter().map(Ok)).chain(live);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(s.config.stream_keep_alive))
 }

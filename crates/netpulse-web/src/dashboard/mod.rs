@@ -11,7 +11,9 @@
 //! and is checked by [`forms::submitted`]; the signed-out ones (sign-in, sign-up, reset,
 //! invitation) carry a pre-session one ([`form_guard`]). A page shows a form or a link to
 //! one only to callers the handler would let use it ([`SignedIn::may_write`] and its
-//! siblings, the handlers' own checks); the demo's header offers "Leave the demo".
+//! siblings, the handlers' own checks); the demo's header offers "Leave the demo". Every page
+//! is sent with a Content-Security-Policy allowing only its own inline script and style,
+//! no framing, `nosniff` and a same-origin referrer policy ([`headers`]).
 
 use crate::base::cookies::{session_token, SESSION_COOKIE};
 use crate::base::{ApiError, AppState, Caller};
@@ -36,6 +38,7 @@ pub mod events;
 pub mod form_fields;
 pub(crate) mod form_guard;
 pub mod forms;
+pub mod headers;
 pub mod incidents;
 pub mod maintenance;
 pub mod monitor;
@@ -47,6 +50,10 @@ pub mod team_pages;
 
 const STYLE: &str = include_str!("dashboard.css");
 const SCRIPT: &str = include_str!("dashboard.js");
+/// Every inline `<script>` and `<style>` text a dashboard page carries: its CSP allows these
+/// by hash and nothing else inline ([`headers`]). A new inline text joins here.
+const INLINE_SCRIPTS: [&str; 2] = [SCRIPT, regions::RELOAD_ON_REGION];
+const INLINE_STYLES: [&str; 2] = [STYLE, regions::STYLE];
 /// Whether a page offers something to the signed-in caller.
 type Offered = fn(&SignedIn) -> bool;
 
@@ -102,6 +109,7 @@ pub fn router() -> Router<AppState> {
         .route("/badge/{id}/status.svg", get(badges::status))
         .route("/badge/{id}/uptime.svg", get(badges::uptime))
         .route("/status/{slug}", get(status_page::show))
+        .layer(axum::middleware::map_response(headers::secure))
 }
 
 /// Whose dashboard this is, and the CSRF token its forms must send back.

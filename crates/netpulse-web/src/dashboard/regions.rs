@@ -20,13 +20,13 @@ use netpulse_pipeline::gateway::fleet::{RegionView, WorkerHealth};
 use netpulse_store::clock;
 use netpulse_store::MonitorView;
 
-const STYLE: &str = "
+pub(super) const STYLE: &str = "
 .notice { background: #fff4e0; border: 1px solid #f0c36d; border-radius: 8px; padding: .6rem .9rem; margin: 0 0 1rem; }
 section.region { margin-bottom: 1.5rem; }
 section.region h2 { margin-top: 1rem; }";
 
 /// Reload the page when a region of this tenant goes offline or comes back.
-const RELOAD_ON_REGION: &str = r#"(function () {
+pub(super) const RELOAD_ON_REGION: &str = r#"(function () {
   var es = new EventSource("/events");
   es.addEventListener("region", function () { location.reload(); });
 })();"#;
