@@ -60,7 +60,9 @@ impl RetentionConfig {
     /// the raw horizon may have been stored, folded into the minute rollups and deleted
     /// already; the id check cannot tell, and storing it again would count it twice in the
     /// rollups, so it is refused instead. The margin covers engine clocks that differ a
-    /// little and a retention step taken while the result is on its way.
+    /// little and a retention step taken while the result is on its way: the horizon is a
+    /// UTC midnight, so from an hour before the midnight at which retention starts folding a
+    /// day, that day's results are refused.
     pub fn accepts_from(&self, now: Timestamp) -> Timestamp {
         self.horizons(now.plus_ms(ACCEPT_MARGIN_MS)).raw
     }
