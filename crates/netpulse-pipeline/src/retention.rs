@@ -1,10 +1,12 @@
 //! Retention: the `[retention]` config and the loop that ages data out in bounded steps.
 //!
-//! Raw results older than `raw_days` are folded into per-region minute rollups and deleted;
-//! minute rollups go after `minute_rollup_days` (hourly rollups, written at ingest, hold the
-//! same checks); hourly rollups older than `hour_rollup_days` are folded into daily rollups,
-//! which go after `day_rollup_days`. Each step touches at most [`CHUNK`] rows per kind, so
-//! writers are never blocked long. A step counts each row once however many engine nodes run
+//! Raw results of the UTC days older than `raw_days` are folded into per-region minute rollups
+//! and deleted; minute rollups go after `minute_rollup_days` (hourly rollups, written at
+//! ingest, hold the same checks); hourly rollups older than `hour_rollup_days` are folded into
+//! daily rollups, which go after `day_rollup_days`. Row by row, each step touches at most
+//! [`CHUNK`] rows per kind, so writers are never blocked long; PostgreSQL keeps raw results in
+//! one partition per UTC day and retires a day whole (folded, then its partition dropped, in
+//! one transaction). A step counts each row once however many engine nodes run
 //! it at the same moment (see [`Store::apply_retention`]), so the loop needs no lease. It
 //! runs at start and then hourly; uptime reads plan their sources with the same horizons
 //! ([`RetentionConfig::window`]), and the gateway and ingest refuse results that started
