@@ -146,6 +146,14 @@ pub(super) async fn step(c: &mut Client, h: &Horizons) -> StoreResult<Option<Day
     Ok(Some(pass))
 }
 
+/// `[from, to)` of the recent days at `now` (a day back, an hour ahead), for reads of a
+/// monitor's newest result: bounded like this, a read's plan leaves out the default
+/// partition (the days around now have their own) and walks the others newest first, so it
+/// stops at the first one holding a result; unbounded, it must look into every partition.
+pub(super) fn recent(now: Timestamp) -> (i64, i64) {
+    (now.millis() - DAY_MS, now.millis() + 3_600_000)
+}
+
 /// The partitions of `check_results` other than the default one.
 pub async fn list(tx: &Transaction<'_>) -> StoreResult<Vec<Partition>> {
     let rows = tx
