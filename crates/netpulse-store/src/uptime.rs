@@ -20,8 +20,9 @@ pub struct RetentionPass {
     pub hours_rolled: usize,
     pub days_deleted: usize,
     pub deliveries_deleted: usize,
-    /// PostgreSQL: day partitions of raw results folded and dropped whole (their results are
-    /// counted in `results_rolled`).
+    /// PostgreSQL: day partitions dropped whole — of raw results, folded first (their results
+    /// are counted in `results_rolled`), and of minute rollups past their horizon (their rows
+    /// are not counted in `minutes_deleted`).
     pub partitions_dropped: usize,
 }
 
@@ -132,10 +133,10 @@ pub trait UptimeStore: Send + Sync {
     /// older than `h.raw`. Call again while [`RetentionPass::more_left`]. A step may do
     /// nothing while another node takes one (PostgreSQL); that node carries on.
     ///
-    /// PostgreSQL keeps raw results in one partition per UTC day: a step also makes the
-    /// partitions of the days from `h.now`'s on, and retires each day partition wholly before
-    /// `h.raw` whole — its results folded and the partition dropped in one transaction, so the
-    /// same holds — however many results it has (`limit` bounds the rows outside day
-    /// partitions).
+    /// PostgreSQL keeps raw results and minute rollups in one partition per UTC day: a step
+    /// also makes the result partitions of the days from `h.now`'s on, and retires each result
+    /// partition wholly before `h.raw` whole — its results folded and the partition dropped in
+    /// one transaction, so the same holds — however many results it has, and drops the minute
+    /// rollups by whole days (`limit` bounds the rows outside day partitions).
     async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass>;
 }

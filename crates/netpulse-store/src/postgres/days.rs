@@ -1,17 +1,17 @@
-//! Raw results by UTC day: `check_results` is partitioned by range of `started_at`
-//! (migration 17), one partition per UTC day, `check_results_YYYYMMDD`; the default partition
-//! `check_results_default` takes a start no other partition covers; and a database that held
-//! results before migration 17 keeps them where they were, as the partition
-//! `check_results_legacy` for every start up to the end of the day it was migrated (or of its
-//! newest result, if later).
+//! Raw results and minute rollups by UTC day (migration 17): `check_results` is partitioned
+//! by range of `started_at`, `uptime_minute` by range of `minute_start`, one partition per UTC
+//! day (`<table>_YYYYMMDD`). Each has a default partition (`<table>_default`) for a day no
+//! other partition takes, and a database that held rows before migration 17 keeps them where
+//! they were, as the partition `<table>_legacy` for every start up to the end of the day of
+//! its newest row (results: at least the day it was migrated).
 //!
-//! **Made ahead.** Every retention step ([`step`]) first makes the partitions of the days from
-//! the step's `now` to [`AHEAD_DAYS`] later that do not exist yet (migration 17 made those of
-//! its own day and the week after). Each is created outside the table, given the rows the
-//! default partition holds for its day, and attached: attaching takes only a `SHARE UPDATE
-//! EXCLUSIVE` lock on `check_results`, which neither ingest nor readers conflict with, plus
-//! an `ACCESS EXCLUSIVE` lock on the default partition, taken first so no row of the day can
-//! slip into it between the move and the attach. Ingest never fails for lack of a
+//! **Made ahead.** Every retention step ([`step`]) first makes the result partitions of the
+//! days from the step's `now` to [`AHEAD_DAYS`] later that do not exist yet (migration 17 made
+//! those of its own day and the week after). Each is created beside the table, given the rows
+//! the default partition holds for its day, and attached ([`make`]): attaching takes only a
+//! `SHARE UPDATE EXCLUSIVE` lock on `check_results`, which neither ingest nor readers conflict
+//! with, plus an `ACCESS EXCLUSIVE` lock on the default partition, taken first so no row of
+//! the day can slip into it between the move and the attach. Ingest never fails for lack of a
 //! partition: a result of a day without one (a worker's clock far ahead, a day from before
 //! the install) lands in the default partition, is moved into its day's partition when that
 //! is made, and if it is still there when its day passes the raw horizon it is folded row by
@@ -20,29 +20,20 @@
 //! which the store reports as retryable (`postgres/mod.rs`): sent again, it goes to the new
 //! partition.
 //!
-//! **Retired whole.** A partition whose upper bound is at or before the raw horizon (a UTC
-//! midnight, [`Horizons::raw`]) is folded into the minute rollups and dropped in one
-//! transaction ([`retire`]): it is locked `EXCLUSIVE` (readers go on, nothing can be written
-//! to it), its rows are counted into `uptime_minute` by one `INSERT … SELECT … GROUP BY` (only
-//! minutes the minute rollups still keep: older ones would be deleted at once), and the
-//! table is dropped. Folding and dropping commit together, so each result is counted in raw
-//! results or in minute rollups, never both and never neither:
-//! - a reader's statement that locked `check_results` before the drop asked for its lock
-//!   makes the drop wait until the reader's transaction ends, and read from a snapshot taken
-//!   before the fold committed (raw rows, no rollup for them);
-//! - one that comes after waits behind the drop, is planned once it committed (without the
-//!   partition) and reads a snapshot that holds the fold.
+//! **Retired whole.** Then every result partition whose upper bound is at or before the raw
+//! horizon (a UTC midnight, [`Horizons::raw`]) is folded into the minute rollups and dropped
+//! in one transaction ([`retire`]), and every minute-rollup partition wholly before the minute
+//! horizon's day is dropped (the hourly rollups hold the same checks). Minute-rollup
+//! partitions are made by the fold of their day of results.
 //!
-//! Dropping a partition takes an `ACCESS EXCLUSIVE` lock on `check_results` (and its default
+//! Dropping a partition takes an `ACCESS EXCLUSIVE` lock on its table (and the table's default
 //! partition) until commit: it waits for the transactions using the table to end and holds up
-//! new ones behind it. So the drop waits at most [`LOCK_WAIT`] at a time, and on a timeout
-//! returns to a savepoint after the fold and tries again after [`DROP_PAUSE`], up to
-//! [`DROP_ATTEMPTS`] times; then the step gives the day up (rolled back whole) until the next
-//! one. Every step holds the retention advisory lock, so nodes take turns. A transaction that
-//! still writes into the partition being retired (a late result from a node whose clock is
-//! off by more than the acceptance margin, or a monitor being deleted) deadlocks with the
-//! drop; PostgreSQL aborts one of the two, and both callers retry.
+//! new ones behind it. So a drop waits at most [`LOCK_WAIT`] at a time, and on a timeout
+//! returns to a savepoint and tries again after [`DROP_PAUSE`], up to [`DROP_ATTEMPTS`] times;
+//! then the step leaves the day (rolled back whole) to the next one. Every step holds the
+//! retention advisory lock, so nodes take turns.
 
+use super::retire::{retire, Retired};
 use super::uptime::take_turn;
 use crate::StoreResult;
 use netpulse_core::retention::Horizons;
@@ -52,18 +43,26 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
-/// Partitions are made for the day of a retention step's `now` and this many days after it.
+/// Result partitions are made for the day of a retention step's `now` and this many after it.
 pub const AHEAD_DAYS: i64 = 7;
-const DAY_MS: i64 = 86_400_000;
+pub(super) const DAY_MS: i64 = 86_400_000;
 /// The longest a partition step waits for one table lock (`lock_timeout`).
-const LOCK_WAIT: &str = "500ms";
-/// How often retiring a day tries to drop its partition, and the pause between tries.
-const DROP_ATTEMPTS: u32 = 8;
-const DROP_PAUSE: Duration = Duration::from_secs(1);
-/// Memory for the fold's grouping of one day (`work_mem`, per retention step).
-const FOLD_WORK_MEM: &str = "64MB";
+pub(super) const LOCK_WAIT: &str = "500ms";
+/// How often a step tries to drop a partition, and the pause between tries.
+pub(super) const DROP_ATTEMPTS: u32 = 8;
+pub(super) const DROP_PAUSE: Duration = Duration::from_secs(1);
 
-/// A partition of `check_results` other than the default one; `None`: unbounded.
+/// A table partitioned by UTC day, and its partition key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub name: &'static str,
+    pub column: &'static str,
+}
+
+pub const RESULTS: Table = Table { name: "check_results", column: "started_at" };
+pub const MINUTES: Table = Table { name: "uptime_minute", column: "minute_start" };
+
+/// A partition other than the default one; `None`: unbounded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
     pub name: String,
@@ -72,40 +71,102 @@ pub struct Partition {
 }
 
 impl Partition {
-    fn overlaps(&self, from: i64, to: i64) -> bool {
+    pub(super) fn overlaps(&self, from: i64, to: i64) -> bool {
         self.from.unwrap_or(i64::MIN) < to && self.to.unwrap_or(i64::MAX) > from
     }
     /// Every start it takes is before `horizon`.
-    fn before(&self, horizon: Timestamp) -> bool {
+    pub(super) fn before(&self, horizon: Timestamp) -> bool {
         self.to.is_some_and(|to| to <= horizon.millis())
+    }
+    /// The UTC day it is the partition of, if it is one.
+    pub(super) fn day(&self) -> Option<i64> {
+        match (self.from, self.to) {
+            (Some(from), Some(to)) if to - from == DAY_MS && from.rem_euclid(DAY_MS) == 0 => Some(from),
+            _ => None,
+        }
     }
 }
 
 /// What the partition part of one retention step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DaysPass {
-    /// Partitions folded and dropped, and the results they held.
-    pub dropped: usize,
+    /// Result partitions folded and dropped, and the results they held.
+    pub results_dropped: usize,
     pub results: usize,
-    /// Partitions made ahead.
+    /// Minute-rollup partitions dropped.
+    pub minutes_dropped: usize,
+    /// Result partitions made ahead.
     pub made: usize,
 }
 
-/// The partition part of a retention step at `h`: make the partitions of the days ahead,
-/// then retire every partition wholly before the raw horizon, oldest first, each in its own
-/// transaction. `None` when another node holds the retention lock (it carries on).
+/// The day minute rollups are dropped before at `h`: the minute horizon's UTC midnight
+/// (minute rollups before the minute horizon are never read, so the rest of its day can wait).
+pub(super) fn minute_cut(h: &Horizons) -> Timestamp {
+    Timestamp::from_millis(h.minute.millis().div_euclid(DAY_MS) * DAY_MS)
+}
+
+/// The partition part of a retention step at `h`: make the result partitions of the days
+/// ahead, retire every result partition wholly before the raw horizon (oldest first), drop
+/// every minute-rollup partition wholly before [`minute_cut`], each in its own transaction.
+/// `None` when another node holds the retention lock (it carries on).
 pub(super) async fn step(c: &mut Client, h: &Horizons) -> StoreResult<Option<DaysPass>> {
+    let mut pass = DaysPass::default();
+    let Some((results, minutes)) = make_ahead(c, h.now, &mut pass).await? else {
+        return Ok(None);
+    };
+    let mut due: Vec<Partition> = results.into_iter().filter(|p| p.before(h.raw)).collect();
+    due.sort_by_key(|p| p.to);
+    for p in &due {
+        let t0 = Instant::now();
+        match retire(c, p, h).await? {
+            Retired::Done { results, bulk, fold_ms, drop_ms, tries, .. } => {
+                pass.results_dropped += 1;
+                pass.results += results;
+                let ms = t0.elapsed().as_millis() as u64;
+                tracing::info!(
+                    partition = %p.name, results, bulk, ms, fold_ms, drop_ms, tries,
+                    "retention: raw-result partition folded into minute rollups and dropped"
+                );
+            }
+            Retired::Gone => {}
+            Retired::Busy => return Ok(Some(pass)),
+            Retired::Waited => {
+                tracing::warn!(partition = %p.name, "retention: partition kept, its table stayed busy; next step");
+                return Ok(Some(pass));
+            }
+        }
+    }
+    for p in minutes.iter().filter(|p| p.before(minute_cut(h))) {
+        match drop_partition(c, MINUTES, p).await? {
+            Retired::Done { .. } => {
+                pass.minutes_dropped += 1;
+                tracing::info!(partition = %p.name, "retention: minute-rollup partition dropped");
+            }
+            Retired::Gone => {}
+            Retired::Busy | Retired::Waited => break,
+        }
+    }
+    Ok(Some(pass))
+}
+
+/// Make the missing result partitions of the days from `now`'s to [`AHEAD_DAYS`] later, in one
+/// transaction; returns the partitions of both tables as they were before, or `None` when
+/// another node holds the retention lock.
+async fn make_ahead(
+    c: &mut Client,
+    now: Timestamp,
+    pass: &mut DaysPass,
+) -> StoreResult<Option<(Vec<Partition>, Vec<Partition>)>> {
     let mut tx = c.transaction().await?;
     if !take_turn(&tx).await? {
         tx.rollback().await?;
         return Ok(None);
     }
     tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'")).await?;
-    let mut pass = DaysPass::default();
-    let have = list(&tx).await?;
-    let today = h.now.millis().div_euclid(DAY_MS) * DAY_MS;
+    let (results, minutes) = (list(&tx, RESULTS).await?, list(&tx, MINUTES).await?);
+    let today = now.millis().div_euclid(DAY_MS) * DAY_MS;
     for day in (0..=AHEAD_DAYS).map(|k| today + k * DAY_MS) {
-        if have.iter().any(|p| p.overlaps(day, day + DAY_MS)) {
+        if results.iter().any(|p| p.overlaps(day, day + DAY_MS)) {
             continue;
         }
         let sp = tx.savepoint("make_day").await?;
@@ -113,37 +174,66 @@ pub(super) async fn step(c: &mut Client, h: &Horizons) -> StoreResult<Option<Day
             Ok(moved) => {
                 sp.commit().await?;
                 pass.made += 1;
-                tracing::info!(partition = %name_of(day), moved, "retention: raw-result partition made");
+                tracing::info!(partition = %name_of(RESULTS, day), moved, "retention: raw-result partition made");
             }
             Err(e) if is_lock_timeout(&e) => {
                 sp.rollback().await?;
-                tracing::warn!(partition = %name_of(day), "retention: partition not made, a lock was busy; next step");
+                tracing::warn!(partition = %name_of(RESULTS, day), "retention: partition not made, a lock was busy");
                 break;
             }
             Err(e) => return Err(e.into()),
         }
     }
     tx.commit().await?;
-    let mut due: Vec<Partition> = have.into_iter().filter(|p| p.before(h.raw)).collect();
-    due.sort_by_key(|p| p.to);
-    for p in &due {
-        let t0 = Instant::now();
-        match retire(c, p, h).await? {
-            Retired::Folded(n) => {
-                pass.dropped += 1;
-                pass.results += n;
-                let ms = t0.elapsed().as_millis() as u64;
-                tracing::info!(partition = %p.name, results = n, ms, "retention: raw-result partition folded and dropped");
+    Ok(Some((results, minutes)))
+}
+
+/// Drop partition `p` of `table` (no fold: see [`step`]) in its own transaction, waiting for
+/// the lock as the module docs say.
+async fn drop_partition(c: &mut Client, table: Table, p: &Partition) -> StoreResult<Retired> {
+    let mut tx = c.transaction().await?;
+    if !take_turn(&tx).await? {
+        tx.rollback().await?;
+        return Ok(Retired::Busy);
+    }
+    if !exists(&tx, &p.name).await? {
+        tx.rollback().await?;
+        return Ok(Retired::Gone);
+    }
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'")).await?;
+    let t0 = Instant::now();
+    let tries = match drop_with_retries(&mut tx, &format!("DROP TABLE {}", quoted(&p.name))).await? {
+        Some(tries) => tries,
+        None => {
+            tx.rollback().await?;
+            return Ok(Retired::Waited);
+        }
+    };
+    tx.commit().await?;
+    let drop_ms = t0.elapsed().as_millis() as u64;
+    tracing::debug!(table = table.name, partition = %p.name, drop_ms, tries, "partition dropped");
+    Ok(Retired::Done { results: 0, bulk: false, fold_ms: 0, drop_ms, tries })
+}
+
+/// Run `sql` (which takes `ACCESS EXCLUSIVE` locks) in a savepoint, again after
+/// [`DROP_PAUSE`] while a lock wait times out; the number of tries, or `None` when every one
+/// of [`DROP_ATTEMPTS`] did.
+pub(super) async fn drop_with_retries(tx: &mut Transaction<'_>, sql: &str) -> StoreResult<Option<u32>> {
+    for tries in 1..=DROP_ATTEMPTS {
+        let sp = tx.savepoint("drop_day").await?;
+        match sp.batch_execute(sql).await {
+            Ok(()) => {
+                sp.commit().await?;
+                return Ok(Some(tries));
             }
-            Retired::Gone => {}
-            Retired::Busy => break,
-            Retired::Waited => {
-                tracing::warn!(partition = %p.name, "retention: partition kept, its table stayed busy; next step");
-                break;
+            Err(e) if is_lock_timeout(&e) => {
+                sp.rollback().await?;
+                tokio::time::sleep(DROP_PAUSE).await;
             }
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(Some(pass))
+    Ok(None)
 }
 
 /// `[from, to)` of the recent days at `now` (a day back, an hour ahead), for reads of a
@@ -154,13 +244,13 @@ pub(super) fn recent(now: Timestamp) -> (i64, i64) {
     (now.millis() - DAY_MS, now.millis() + 3_600_000)
 }
 
-/// The partitions of `check_results` other than the default one.
-pub async fn list(tx: &Transaction<'_>) -> StoreResult<Vec<Partition>> {
+/// The partitions of `table` other than the default one.
+pub async fn list(tx: &Transaction<'_>, table: Table) -> StoreResult<Vec<Partition>> {
     let rows = tx
         .query_typed(
             "SELECT c.relname::TEXT, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i \
-             JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'check_results'::regclass",
-            &[],
+             JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::TEXT::regclass",
+            &[(&table.name, Type::TEXT)],
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -173,10 +263,15 @@ pub async fn list(tx: &Transaction<'_>) -> StoreResult<Vec<Partition>> {
     Ok(out)
 }
 
-/// Whether a partition wholly before the raw horizon `raw` is left (then raw results are not
-/// folded row by row: that would take such a day apart row by row instead of dropping it).
-pub(super) async fn any_due(tx: &Transaction<'_>, raw: Timestamp) -> StoreResult<bool> {
-    Ok(list(tx).await?.iter().any(|p| p.before(raw)))
+/// Whether a partition of `table` wholly before `horizon` is left (then its rows are not
+/// taken row by row: that would take such a day apart row by row instead of dropping it).
+pub(super) async fn any_due(tx: &Transaction<'_>, table: Table, horizon: Timestamp) -> StoreResult<bool> {
+    Ok(list(tx, table).await?.iter().any(|p| p.before(horizon)))
+}
+
+pub(super) async fn exists(tx: &Transaction<'_>, name: &str) -> StoreResult<bool> {
+    let row = tx.query_typed_one("SELECT to_regclass($1) IS NOT NULL", &[(&quoted(name), Type::TEXT)]).await?;
+    Ok(row.try_get(0)?)
 }
 
 /// `(from, to)` of a range partition's bound as `pg_get_expr` prints it
@@ -188,15 +283,15 @@ fn bounds(expr: &str) -> Option<(Option<i64>, Option<i64>)> {
     Some((value(from), value(to)))
 }
 
-/// `check_results_YYYYMMDD` of the UTC day starting at `day` (ms).
-pub fn name_of(day: i64) -> String {
-    format!("check_results_{}", Timestamp::from_millis(day).to_rfc3339()[..10].replace('-', ""))
+/// `<table>_YYYYMMDD` of the UTC day starting at `day` (ms).
+pub fn name_of(table: Table, day: i64) -> String {
+    format!("{}_{}", table.name, Timestamp::from_millis(day).to_rfc3339()[..10].replace('-', ""))
 }
 
-/// Make the partition of the UTC day starting at `day`, moving the rows the default partition
-/// holds for it; returns how many moved. Inside the caller's transaction.
+/// Make the result partition of the UTC day starting at `day`, moving the rows the default
+/// partition holds for it; returns how many moved. Inside the caller's transaction.
 pub async fn make(tx: &Transaction<'_>, day: i64) -> Result<u64, tokio_postgres::Error> {
-    let (name, to) = (name_of(day), day + DAY_MS);
+    let (name, to) = (name_of(RESULTS, day), day + DAY_MS);
     tx.batch_execute(&format!(
         "LOCK TABLE check_results_default IN ACCESS EXCLUSIVE MODE; \
          CREATE TABLE {name} (LIKE check_results INCLUDING DEFAULTS INCLUDING CONSTRAINTS); \
@@ -217,100 +312,12 @@ pub async fn make(tx: &Transaction<'_>, day: i64) -> Result<u64, tokio_postgres:
     Ok(moved)
 }
 
-enum Retired {
-    /// Folded and dropped, with this many results.
-    Folded(usize),
-    /// Already dropped (by another node, between this node's transactions).
-    Gone,
-    /// Another node holds the retention lock.
-    Busy,
-    /// A lock stayed busy; kept for the next step.
-    Waited,
-}
-
-/// Fold the rows of `p` (wholly before `h.raw`) into the minute rollups and drop it, in one
-/// transaction (see the module docs).
-async fn retire(c: &mut Client, p: &Partition, h: &Horizons) -> StoreResult<Retired> {
-    let mut tx = c.transaction().await?;
-    if !take_turn(&tx).await? {
-        tx.rollback().await?;
-        return Ok(Retired::Busy);
-    }
-    let table = quoted(&p.name);
-    let exists: bool =
-        tx.query_typed_one("SELECT to_regclass($1) IS NOT NULL", &[(&table, Type::TEXT)]).await?.try_get(0)?;
-    if !exists {
-        tx.rollback().await?;
-        return Ok(Retired::Gone);
-    }
-    let locked = tx
-        .batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{LOCK_WAIT}'; SET LOCAL work_mem = '{FOLD_WORK_MEM}'; \
-             LOCK TABLE {table} IN EXCLUSIVE MODE"
-        ))
-        .await;
-    match locked {
-        Err(e) if is_lock_timeout(&e) => {
-            tx.rollback().await?;
-            return Ok(Retired::Waited);
-        }
-        other => other?,
-    }
-    let folded: i64 = tx.query_typed_one(&fold_day(&table), &[(&h.minute.millis(), Type::INT8)]).await?.try_get(0)?;
-    for _ in 0..DROP_ATTEMPTS {
-        let sp = tx.savepoint("drop_day").await?;
-        match sp.batch_execute(&format!("DROP TABLE {table}")).await {
-            Ok(()) => {
-                sp.commit().await?;
-                tx.commit().await?;
-                return Ok(Retired::Folded(folded as usize));
-            }
-            Err(e) if is_lock_timeout(&e) => {
-                sp.rollback().await?;
-                tokio::time::sleep(DROP_PAUSE).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    tx.rollback().await?;
-    Ok(Retired::Waited)
-}
-
-/// Fold every row of partition `table` into the minute rollups of minutes from `$1` on (the
-/// minute horizon: older minute rows would be deleted at once); returns how many rows it
-/// held, live or not (only live ones are counted in rollups).
-fn fold_day(table: &str) -> String {
-    let live = "FILTER (WHERE provenance = 'live')";
-    let live_and = |outcome: &str| format!("FILTER (WHERE provenance = 'live' AND outcome = '{outcome}')");
-    format!(
-        "WITH day AS ( \
-           SELECT tenant_id, monitor_id, (started_at / 60000) * 60000 AS minute_start, region, COUNT(*) AS n, \
-             COUNT(*) {live} AS live, COUNT(*) {up} AS up, COUNT(*) {degraded} AS degraded, \
-             COUNT(*) {down} AS down, COUNT(*) {error} AS error, COUNT(total_ms) {live} AS latency_count, \
-             COALESCE(SUM(total_ms) {live}, 0) AS latency_sum_ms, MIN(total_ms) {live} AS latency_min_ms, \
-             MAX(total_ms) {live} AS latency_max_ms \
-           FROM {table} GROUP BY 1, 2, 3, 4), \
-         folded AS ( \
-           INSERT INTO uptime_minute (tenant_id, monitor_id, minute_start, region, up, degraded, down, error, \
-             latency_count, latency_sum_ms, latency_min_ms, latency_max_ms) \
-           SELECT tenant_id, monitor_id, minute_start, region, up, degraded, down, error, latency_count, \
-             latency_sum_ms, latency_min_ms, latency_max_ms FROM day WHERE live > 0 AND minute_start >= $1 \
-           {upsert} RETURNING 1) \
-         SELECT COALESCE(SUM(n), 0)::BIGINT FROM day",
-        up = live_and("up"),
-        degraded = live_and("degraded"),
-        down = live_and("down"),
-        error = live_and("error"),
-        upsert = minute_upsert!(),
-    )
-}
-
 /// An identifier, quoted for SQL.
-fn quoted(name: &str) -> String {
+pub(super) fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn is_lock_timeout(e: &tokio_postgres::Error) -> bool {
+pub(super) fn is_lock_timeout(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
 }
 
@@ -327,7 +334,8 @@ mod tests {
 
     #[test]
     fn a_day_is_named_by_its_utc_date() {
-        assert_eq!(name_of(20_000 * DAY_MS), "check_results_20241004");
+        assert_eq!(name_of(RESULTS, 20_000 * DAY_MS), "check_results_20241004");
+        assert_eq!(name_of(MINUTES, 20_000 * DAY_MS), "uptime_minute_20241004");
     }
 
     #[test]
@@ -339,5 +347,7 @@ mod tests {
         assert!(!p(None, Some(3 * DAY_MS)).before(h), "the legacy partition straddling it is folded row by row");
         assert!(p(None, Some(3 * DAY_MS)).overlaps(0, DAY_MS));
         assert!(!p(Some(DAY_MS), Some(2 * DAY_MS)).overlaps(2 * DAY_MS, 3 * DAY_MS));
+        assert_eq!(p(Some(DAY_MS), Some(2 * DAY_MS)).day(), Some(DAY_MS));
+        assert_eq!(p(None, Some(3 * DAY_MS)).day(), None);
     }
 }

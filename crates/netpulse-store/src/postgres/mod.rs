@@ -31,7 +31,7 @@ macro_rules! pooled {
 }
 
 /// How a fold of raw results adds to the minute rollup rows that exist (both folds: row by
-/// row in `uptime.rs`, a whole day in `days.rs`).
+/// row in `uptime.rs`, a whole day in `retire.rs`).
 macro_rules! minute_upsert {
     () => {
         "ON CONFLICT (tenant_id, monitor_id, minute_start, region) DO UPDATE SET \
@@ -58,6 +58,7 @@ mod members;
 mod monitors;
 pub mod pool;
 mod results;
+mod retire;
 pub mod schema;
 mod settings;
 mod state;

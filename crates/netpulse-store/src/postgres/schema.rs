@@ -263,14 +263,17 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE uptime_daily ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0;
     "#,
-    // 17: raw results partitioned by UTC day of `started_at` (see postgres/partitions.rs), so
-    // retention drops a day's partition instead of deleting its rows. The key is (id,
-    // started_at): a partitioned table's unique keys must hold the partition key. A populated
-    // table stays where it is and becomes the partition `check_results_legacy` for every start
-    // up to the end of its newest day (at least today): its key is rebuilt over (id,
-    // started_at) and its indexes become the new table's, no row is copied. An empty one is
-    // dropped. Then a partition per day up to a week ahead (retention makes the later ones),
-    // and the default partition for starts no other partition takes.
+    // 17: raw results partitioned by UTC day of `started_at`, and minute rollups by UTC day of
+    // `minute_start` (see postgres/days.rs), so retention drops a day's partition instead of
+    // deleting its rows. The results' key is (id, started_at): a partitioned table's unique
+    // keys must hold the partition key. A populated table stays where it is and becomes the
+    // partition `<table>_legacy` for every start up to the end of its newest day (results: at
+    // least today): the results' key is rebuilt over (id, started_at), the other indexes
+    // become the new table's, no row is copied; an empty one is dropped. Each table gets a
+    // default partition for the days no other partition takes, and results a partition per
+    // day up to a week ahead (retention makes the later ones; minute rollups get theirs when
+    // retention folds a day of results into them). The minute rollups' index on
+    // `minute_start` stays only on their legacy partition: days are dropped, not deleted.
     r#"
     ALTER TABLE check_results RENAME TO check_results_legacy;
     ALTER TABLE check_results_legacy RENAME CONSTRAINT check_results_pkey TO check_results_legacy_pkey;
@@ -313,6 +316,33 @@ const MIGRATIONS: &[&str] = &[
                            d, d + day);
             d := d + day;
         END LOOP;
+    END $$;
+    ALTER TABLE uptime_minute RENAME TO uptime_minute_legacy;
+    ALTER TABLE uptime_minute_legacy RENAME CONSTRAINT uptime_minute_pkey TO uptime_minute_legacy_pkey;
+    ALTER INDEX uptime_minute_by_start RENAME TO uptime_minute_legacy_by_start;
+    CREATE TABLE uptime_minute (
+        tenant_id TEXT NOT NULL, monitor_id TEXT NOT NULL, minute_start BIGINT NOT NULL, region TEXT NOT NULL,
+        up BIGINT NOT NULL DEFAULT 0, degraded BIGINT NOT NULL DEFAULT 0,
+        down BIGINT NOT NULL DEFAULT 0, error BIGINT NOT NULL DEFAULT 0,
+        latency_count BIGINT NOT NULL DEFAULT 0, latency_sum_ms BIGINT NOT NULL DEFAULT 0,
+        latency_min_ms INTEGER, latency_max_ms INTEGER,
+        PRIMARY KEY (tenant_id, monitor_id, minute_start, region)
+    ) PARTITION BY RANGE (minute_start);
+    CREATE TABLE uptime_minute_default PARTITION OF uptime_minute DEFAULT;
+    DO $$
+    DECLARE
+        day CONSTANT BIGINT := 86400000;
+        upto BIGINT;
+    BEGIN
+        IF EXISTS (SELECT 1 FROM uptime_minute_legacy) THEN
+            SELECT (floor(max(minute_start)::NUMERIC / day)::BIGINT + 1) * day INTO upto FROM uptime_minute_legacy;
+            EXECUTE format('ALTER TABLE uptime_minute_legacy ADD CONSTRAINT uptime_minute_legacy_range '
+                           'CHECK (minute_start < %s)', upto);
+            EXECUTE format('ALTER TABLE uptime_minute ATTACH PARTITION uptime_minute_legacy '
+                           'FOR VALUES FROM (MINVALUE) TO (%s)', upto);
+        ELSE
+            DROP TABLE uptime_minute_legacy;
+        END IF;
     END $$;
     "#,
 ];

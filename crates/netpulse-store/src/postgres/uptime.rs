@@ -173,10 +173,13 @@ impl UptimeStore for PgStore {
         }
     }
 
-    /// First the day partitions ([`days::step`]: those ahead made, those wholly past the raw
-    /// horizon folded and dropped, each in its own transaction), then one transaction for the
-    /// rows: raw results outside day partitions, rollups and deliveries, each bounded by
-    /// `limit`. Every transaction first takes the retention lock or does nothing.
+    /// First the day partitions ([`days::step`]: those of results ahead made, those of
+    /// results wholly past the raw horizon folded and dropped, those of minute rollups wholly
+    /// past the minute horizon's day dropped, each in its own transaction), then one
+    /// transaction for the rows outside day partitions: raw results, minute rollups (before
+    /// the minute horizon's day: the rest of its day is never read and goes with its
+    /// partition), the other rollups and deliveries, each bounded by `limit`. Every
+    /// transaction first takes the retention lock or does nothing.
     async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass> {
         pooled!(self, |c| async {
             // Another node is taking a step right now; it carries on until nothing is left.
@@ -185,7 +188,7 @@ impl UptimeStore for PgStore {
             };
             let done = RetentionPass {
                 results_rolled: days.results,
-                partitions_dropped: days.dropped,
+                partitions_dropped: days.results_dropped + days.minutes_dropped,
                 ..RetentionPass::default()
             };
             let tx = c.transaction().await?;
@@ -194,15 +197,24 @@ impl UptimeStore for PgStore {
                 return Ok(done);
             }
             let limit = limit as i64;
-            let raw = if days::any_due(&tx, h.raw).await? { 0 } else { fold(&tx, FOLD_RESULTS, h.raw, limit).await? };
+            let cut = days::minute_cut(h);
+            let raw = match days::any_due(&tx, days::RESULTS, h.raw).await? {
+                true => 0,
+                false => fold(&tx, FOLD_RESULTS, h.raw, limit).await?,
+            };
+            let minutes = match days::any_due(&tx, days::MINUTES, cut).await? {
+                true => 0,
+                false => delete(&tx, "uptime_minute", MINUTE_KEY, "minute_start < $1", cut, limit).await?,
+            };
             let pass = RetentionPass {
                 results_rolled: raw,
-                minutes_deleted: delete(&tx, "uptime_minute", "minute_start < $1", h.minute, limit).await?,
+                minutes_deleted: minutes,
                 hours_rolled: fold(&tx, FOLD_HOURS, h.hour, limit).await?,
-                days_deleted: delete(&tx, "uptime_daily", "day_start < $1", h.day, limit).await?,
+                days_deleted: delete(&tx, "uptime_daily", "ctid", "day_start < $1", h.day, limit).await?,
                 deliveries_deleted: delete(
                     &tx,
                     "alert_outbox",
+                    "ctid",
                     "status IN ('sent', 'failed', 'grouped') AND created_at < $1",
                     h.raw,
                     limit,
@@ -300,15 +312,22 @@ async fn fold(tx: &Transaction<'_>, sql: &str, before: Timestamp, limit: i64) ->
     Ok(row.try_get::<_, i64>(0)? as usize)
 }
 
-/// Delete up to `limit` rows of `table` matching `condition` (on `$1` = `before`).
+/// A minute rollup row's key: a row's `ctid` is unique only within its partition.
+const MINUTE_KEY: &str = "tenant_id, monitor_id, minute_start, region";
+
+/// Delete up to `limit` rows of `table` matching `condition` (on `$1` = `before`), picked by
+/// `key` (`ctid`, or the key of a partitioned table).
 async fn delete(
     tx: &Transaction<'_>,
     table: &str,
+    key: &str,
     condition: &str,
     before: Timestamp,
     limit: i64,
 ) -> StoreResult<usize> {
-    let sql = format!("DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE {condition} LIMIT $2)");
+    let sql = format!(
+        "DELETE FROM {table} WHERE {condition} AND ({key}) IN (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)"
+    );
     let n = tx.execute_typed(&sql, &[(&before.millis(), Type::INT8), (&limit, Type::INT8)]).await?;
     Ok(n as usize)
 }

@@ -1,10 +1,12 @@
-//! PostgreSQL keeps raw results in one partition per UTC day (`check_results_YYYYMMDD`, with
-//! `check_results_default` for a day that has none): retention folds a day wholly past the
-//! raw horizon into the minute rollups and drops its partition in one transaction. These
-//! tests look at the partitions themselves, directly and through PgBouncer: rows of a day
-//! without a partition wait in the default one and move when their day's partition is made;
-//! a redelivered result is still stored once; a dropped day is counted exactly once in the
-//! rollups, also with four nodes running retention while readers and ingest go on.
+//! PostgreSQL keeps raw results and minute rollups in one partition per UTC day
+//! (`check_results_YYYYMMDD`, `uptime_minute_YYYYMMDD`, each table with a default partition for
+//! a day that has none): retention folds a day of results wholly past the raw horizon into a
+//! new minute-rollup partition and drops its partition in one transaction, and drops minute
+//! rollups by whole days. These tests look at the partitions themselves, directly and through
+//! PgBouncer: rows of a day without a partition wait in the default one and move when their
+//! day's partition is made; a redelivered result is still stored once; a dropped day is counted
+//! exactly once in the rollups, also with four nodes running retention while readers and ingest
+//! go on; migration 17 keeps every row of populated tables.
 
 use super::{add_channel, add_monitor, draft};
 use netpulse_core::incident::Policy;
@@ -72,22 +74,31 @@ async fn store(backend: Backend, db: &str) -> PgStore {
     PgStore::connect(&pg_url(&addr, db), 4).await.expect("store")
 }
 
-/// The names of `check_results`' partitions, sorted.
-async fn partitions(sql: &Client) -> Vec<String> {
+/// The names of `table`'s partitions, sorted.
+async fn partitions_of(sql: &Client, table: &str) -> Vec<String> {
     let rows = sql
         .query(
             "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-             WHERE i.inhparent = 'check_results'::regclass ORDER BY 1",
-            &[],
+             WHERE i.inhparent = $1::text::regclass ORDER BY 1",
+            &[&table],
         )
         .await
         .expect("partitions");
     rows.iter().map(|r| r.get(0)).collect()
 }
 
+async fn partitions(sql: &Client) -> Vec<String> {
+    partitions_of(sql, "check_results").await
+}
+
 /// `check_results_YYYYMMDD` of the UTC day starting at `day`.
 fn day_partition(day: i64) -> String {
     format!("check_results_{}", at(day).to_rfc3339()[..10].replace('-', ""))
+}
+
+/// `uptime_minute_YYYYMMDD` of the UTC day starting at `day`.
+fn minute_partition(day: i64) -> String {
+    format!("uptime_minute_{}", at(day).to_rfc3339()[..10].replace('-', ""))
 }
 
 async fn rows_in(sql: &Client, table: &str) -> i64 {
@@ -167,6 +178,10 @@ async fn a_day_partition_is_folded_and_dropped_whole_counting_each_result_once(b
         let n = on_day(d).count() as i64;
         assert_eq!(rows_in(&sql, &day_partition(D0 + d * DAY)).await, n, "{backend:?}: day {d} stored once");
     }
+    // And results of a day 43 days before: in the default partition, folded row by row into
+    // minute rollups past the minute horizon, which are deleted row by row — only those.
+    let old: Vec<CheckResult> = (0..50).map(|i| nth(&t, &m, 4, i - (43 * DAY) / EVERY)).collect();
+    store.ingest(&old, at(NOW)).await.unwrap();
 
     // 32 days later days 0 and 1 are wholly past the raw horizon (whole UTC days).
     let h = Horizons::at(at(NOW + 32 * DAY), &DAYS);
@@ -218,9 +233,14 @@ async fn a_day_partition_is_folded_and_dropped_whole_counting_each_result_once(b
     writer.await.expect("ingest during retention");
     assert!(reads.load(Ordering::Relaxed) > 0);
 
-    let gone = (on_day(0).count() + on_day(1).count()) as i64;
+    let gone = (on_day(0).count() + on_day(1).count() + old.len()) as i64;
     assert_eq!(pass.results_rolled as i64, gone, "{backend:?}: days 0 and 1 folded once: {pass:?}");
     assert_eq!(pass.partitions_dropped, 2, "{backend:?}: as two whole partitions: {pass:?}");
+    assert!(pass.minutes_deleted > 0, "{backend:?}: the old results' minute rows: {pass:?}");
+    let minutes = partitions_of(&sql, "uptime_minute").await;
+    for d in 0..2 {
+        assert!(minutes.contains(&minute_partition(D0 + d * DAY)), "{backend:?}: day {d}'s minute rows: {minutes:?}");
+    }
     let names = partitions(&sql).await;
     for d in 0..2 {
         assert!(!names.contains(&day_partition(D0 + d * DAY)), "{backend:?}: day {d} dropped: {names:?}");
@@ -229,9 +249,23 @@ async fn a_day_partition_is_folded_and_dropped_whole_counting_each_result_once(b
         assert!(names.contains(&day_partition(D0 + d * DAY)), "{backend:?}: day {d} kept: {names:?}");
     }
     assert!(names.contains(&day_partition(D0 + 32 * DAY)), "{backend:?}: made ahead at the new now: {names:?}");
-    assert_eq!(rows_in(&sql, "check_results").await, all.len() as i64 - gone + rows_of(&sql, &busy).await);
+    let stored = (all.len() + old.len()) as i64;
+    assert_eq!(rows_in(&sql, "check_results").await, stored - gone + rows_of(&sql, &busy).await);
     assert_eq!(figures(&*store, &t, &m, &h).await, before, "{backend:?}: every figure the same after retention");
     assert_eq!(drain(&*store, &h, 150).await, RetentionPass::default(), "{backend:?}: nothing left to do");
+
+    // Another 30 days on, days 0 and 1 are past the minute horizon's day: their minute
+    // partitions are dropped (the hourly rollups count them), days 2 and 3 are folded.
+    let h = Horizons::at(at(NOW + 62 * DAY), &DAYS);
+    let before = figures(&*store, &t, &m, &h).await;
+    let pass = drain(&*store, &h, 150).await;
+    let minutes = partitions_of(&sql, "uptime_minute").await;
+    for d in 0..2 {
+        assert!(!minutes.contains(&minute_partition(D0 + d * DAY)), "{backend:?}: day {d} dropped: {minutes:?}");
+    }
+    assert!(minutes.contains(&minute_partition(D0 + 3 * DAY)), "{backend:?}: {minutes:?}");
+    assert!(pass.partitions_dropped >= 4, "{backend:?}: {pass:?}");
+    assert_eq!(figures(&*store, &t, &m, &h).await, before, "{backend:?}: every figure the same after that");
 }
 
 async fn rows_of(sql: &Client, m: &MonitorId) -> i64 {
@@ -269,6 +303,14 @@ async fn a_populated_results_table_becomes_the_legacy_partition_without_losing_a
     .expect("seed the v16 table");
     let seeded = rows_in(&sql, "check_results").await;
     assert_eq!(seeded, 5761);
+    // Minute rollups of 100 minutes 35 days ago (their raw results long gone).
+    sql.execute(
+        "INSERT INTO uptime_minute (tenant_id, monitor_id, minute_start, region, up) \
+         SELECT $1, $2, ($3::BIGINT / 60000 + g) * 60000, 'eu', 1 FROM generate_series(1, 100) AS g",
+        &[&t.as_str(), &m.as_str(), &(now.millis() - 35 * DAY)],
+    )
+    .await
+    .expect("seed the v16 minute rollups");
 
     assert_eq!(schema::migrate(&url).await.expect("migration 17 on a populated table"), 17);
     assert_eq!(schema::migrate(&url).await.expect("run again: nothing to do"), 17);
@@ -276,6 +318,9 @@ async fn a_populated_results_table_becomes_the_legacy_partition_without_losing_a
     assert_eq!(rows_in(&sql, "check_results_legacy").await, seeded, "no row copied: the table is the partition");
     let names = partitions(&sql).await;
     assert!(names.contains(&"check_results_legacy".to_owned()) && names.contains(&"check_results_default".to_owned()));
+    let minutes = partitions_of(&sql, "uptime_minute").await;
+    assert_eq!(minutes, ["uptime_minute_default", "uptime_minute_legacy"]);
+    assert_eq!(rows_in(&sql, "uptime_minute_legacy").await, 100);
 
     let store = store(Backend::PgBouncer, &db.name).await;
     let again = CheckResult {
@@ -313,14 +358,16 @@ async fn a_populated_results_table_becomes_the_legacy_partition_without_losing_a
     assert_eq!(rows_in(&sql, "check_results_legacy").await, seeded - old);
     assert_eq!(store.tally_window(&t, &m, &recent, Evidence::Live).await.unwrap(), before);
 
-    // Fifty days later it is wholly past the horizon: folded and dropped whole.
+    // Fifty days later it is wholly past the horizon: folded and dropped whole; so are the
+    // minute rollups' legacy partition, wholly past the minute horizon's day.
     let h = Horizons::at(now.plus_ms(50 * DAY), &DAYS);
     let tail = UptimeWindow::plan(h.minute.plus_ms(3_600_000), now.plus_ms(11 * DAY), &h);
     let before = store.tally_window(&t, &m, &tail, Evidence::Live).await.unwrap();
     assert!(before.up > 0 && before.down > 0, "{before:?}");
     let pass = drain(&store, &h, 400).await;
-    assert_eq!((pass.results_rolled as i64, pass.partitions_dropped), (seeded - old, 1), "{pass:?}");
+    assert_eq!((pass.results_rolled as i64, pass.partitions_dropped), (seeded - old, 2), "{pass:?}");
     assert!(!partitions(&sql).await.contains(&"check_results_legacy".to_owned()));
+    assert!(!partitions_of(&sql, "uptime_minute").await.contains(&"uptime_minute_legacy".to_owned()));
     assert_eq!(rows_in(&sql, "check_results").await, 0);
     assert_eq!(store.tally_window(&t, &m, &tail, Evidence::Live).await.unwrap(), before, "counted once, in rollups");
 }
