@@ -2,7 +2,8 @@
 //!
 //! Live checks are kept twice, as two independent accounts of the same results:
 //! - the *fine* account: raw results, and minute rollups that raw results are folded into
-//!   (and deleted from the raw table in the same step) once they pass the raw horizon;
+//!   (and deleted from the raw table in the same step) once their whole UTC day is past the
+//!   raw horizon, a midnight;
 //! - the *coarse* account: hourly rollups written at ingest, and daily rollups that hours are
 //!   folded into (and deleted) once they pass the hour horizon.
 //!
@@ -32,7 +33,11 @@ pub struct RetentionDays {
 /// The cut-off instants of one retention pass (or one uptime read) at some `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Horizons {
-    /// Raw results started before this whole minute are folded into minute rollups.
+    /// The instant they were taken at (PostgreSQL's retention step makes the raw-result
+    /// partitions of the days from this one's on).
+    pub now: Timestamp,
+    /// Raw results started before this UTC midnight are folded into minute rollups: raw
+    /// results go by whole UTC days, so PostgreSQL can fold and drop a day's partition at once.
     pub raw: Timestamp,
     /// Minute rollups before this whole hour are deleted (the hourly rollup holds them too).
     pub minute: Timestamp,
@@ -53,7 +58,8 @@ fn days_before(now: Timestamp, days: u32, unit: i64) -> Timestamp {
 impl Horizons {
     pub fn at(now: Timestamp, days: &RetentionDays) -> Self {
         Horizons {
-            raw: days_before(now, days.raw, MINUTE_MS),
+            now,
+            raw: days_before(now, days.raw, DAY_MS),
             minute: days_before(now, days.minute, HOUR_MS),
             hour: days_before(now, days.hour, DAY_MS),
             day: days_before(now, days.day, DAY_MS),
@@ -132,7 +138,7 @@ mod tests {
     #[test]
     fn horizons_are_whole_units_at_the_configured_ages() {
         let h = Horizons::at(at(NOW), &DAYS);
-        assert_eq!(h.raw, at(NOW - 4_321 - 30 * DAY_MS));
+        assert_eq!(h.raw, at(20_000 * DAY_MS - 30 * DAY_MS));
         assert_eq!(h.minute, at(NOW - 4_321 - 17 * MINUTE_MS - 60 * DAY_MS));
         assert_eq!(h.hour, at(20_000 * DAY_MS - 100 * DAY_MS));
         assert_eq!(h.day, at(20_000 * DAY_MS - 400 * DAY_MS));

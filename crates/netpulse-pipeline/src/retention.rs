@@ -1,10 +1,12 @@
 //! Retention: the `[retention]` config and the loop that ages data out in bounded steps.
 //!
-//! Raw results older than `raw_days` are folded into per-region minute rollups and deleted;
-//! minute rollups go after `minute_rollup_days` (hourly rollups, written at ingest, hold the
-//! same checks); hourly rollups older than `hour_rollup_days` are folded into daily rollups,
-//! which go after `day_rollup_days`. Each step touches at most [`CHUNK`] rows per kind, so
-//! writers are never blocked long. A step counts each row once however many engine nodes run
+//! Raw results of the UTC days older than `raw_days` are folded into per-region minute rollups
+//! and deleted; minute rollups go after `minute_rollup_days` (hourly rollups, written at
+//! ingest, hold the same checks); hourly rollups older than `hour_rollup_days` are folded into
+//! daily rollups, which go after `day_rollup_days`. Row by row, each step touches at most
+//! [`CHUNK`] rows per kind, so writers are never blocked long; PostgreSQL keeps raw results in
+//! one partition per UTC day and retires a day whole (folded, then its partition dropped, in
+//! one transaction). A step counts each row once however many engine nodes run
 //! it at the same moment (see [`Store::apply_retention`]), so the loop needs no lease. It
 //! runs at start and then hourly; uptime reads plan their sources with the same horizons
 //! ([`RetentionConfig::window`]), and the gateway and ingest refuse results that started
@@ -60,7 +62,9 @@ impl RetentionConfig {
     /// the raw horizon may have been stored, folded into the minute rollups and deleted
     /// already; the id check cannot tell, and storing it again would count it twice in the
     /// rollups, so it is refused instead. The margin covers engine clocks that differ a
-    /// little and a retention step taken while the result is on its way.
+    /// little and a retention step taken while the result is on its way: the horizon is a
+    /// UTC midnight, so from an hour before the midnight at which retention starts folding a
+    /// day, that day's results are refused.
     pub fn accepts_from(&self, now: Timestamp) -> Timestamp {
         self.horizons(now.plus_ms(ACCEPT_MARGIN_MS)).raw
     }

@@ -20,6 +20,10 @@ pub struct RetentionPass {
     pub hours_rolled: usize,
     pub days_deleted: usize,
     pub deliveries_deleted: usize,
+    /// PostgreSQL: day partitions dropped whole — of raw results, folded first (their results
+    /// are counted in `results_rolled`), and of minute rollups past their horizon (their rows
+    /// are not counted in `minutes_deleted`).
+    pub partitions_dropped: usize,
 }
 
 impl RetentionPass {
@@ -34,6 +38,7 @@ impl RetentionPass {
             hours_rolled: self.hours_rolled + o.hours_rolled,
             days_deleted: self.days_deleted + o.days_deleted,
             deliveries_deleted: self.deliveries_deleted + o.deliveries_deleted,
+            partitions_dropped: self.partitions_dropped + o.partitions_dropped,
         }
     }
     /// Whether some kind hit the step's limit, so more rows may be due.
@@ -127,5 +132,11 @@ pub trait UptimeStore: Send + Sync {
     /// minute rollups before `h.minute`, daily rollups before `h.day` and finished deliveries
     /// older than `h.raw`. Call again while [`RetentionPass::more_left`]. A step may do
     /// nothing while another node takes one (PostgreSQL); that node carries on.
+    ///
+    /// PostgreSQL keeps raw results and minute rollups in one partition per UTC day: a step
+    /// also makes the result partitions of the days from `h.now`'s on, and retires each result
+    /// partition wholly before `h.raw` whole — its results folded and the partition dropped in
+    /// one transaction, so the same holds — however many results it has, and drops the minute
+    /// rollups by whole days (`limit` bounds the rows outside day partitions).
     async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass>;
 }

@@ -86,7 +86,7 @@ async fn insert_new_results(tx: &Transaction<'_>, sorted: &[&CheckResult]) -> St
              dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], \
              $8::text[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int4[], $14::int4[], $15::text[], \
-             $16::int8[], $17::text[]) ON CONFLICT (id) DO NOTHING RETURNING id",
+             $16::int8[], $17::text[]) ON CONFLICT (id, started_at) DO NOTHING RETURNING id",
             &[
                 (&ids, Type::TEXT_ARRAY),
                 (&tenants, Type::TEXT_ARRAY),

@@ -30,10 +30,25 @@ macro_rules! pooled {
     }};
 }
 
+/// How a fold of raw results adds to the minute rollup rows that exist (both folds: row by
+/// row in `uptime.rs`, a whole day in `retire.rs`).
+macro_rules! minute_upsert {
+    () => {
+        "ON CONFLICT (tenant_id, monitor_id, minute_start, region) DO UPDATE SET \
+         up = uptime_minute.up + EXCLUDED.up, degraded = uptime_minute.degraded + EXCLUDED.degraded, \
+         down = uptime_minute.down + EXCLUDED.down, error = uptime_minute.error + EXCLUDED.error, \
+         latency_count = uptime_minute.latency_count + EXCLUDED.latency_count, \
+         latency_sum_ms = uptime_minute.latency_sum_ms + EXCLUDED.latency_sum_ms, \
+         latency_min_ms = LEAST(uptime_minute.latency_min_ms, EXCLUDED.latency_min_ms), \
+         latency_max_ms = GREATEST(uptime_minute.latency_max_ms, EXCLUDED.latency_max_ms) "
+    };
+}
+
 mod accounts;
 mod batch;
 mod channels;
 pub mod copy;
+pub mod days;
 mod facts;
 mod hot;
 mod incidents;
@@ -43,6 +58,7 @@ mod members;
 mod monitors;
 pub mod pool;
 mod results;
+mod retire;
 pub mod schema;
 mod settings;
 mod state;
@@ -116,6 +132,11 @@ impl From<tokio_postgres::Error> for StoreError {
             || *code == SqlState::T_R_DEADLOCK_DETECTED
         {
             StoreError::Unavailable(format!("PostgreSQL unavailable: {}", db.message()))
+        } else if *code == SqlState::CHECK_VIOLATION && db.constraint().is_none() {
+            // A partition constraint (a CHECK names its constraint): the row was routed to the
+            // default partition just as its day's partition was attached. Sent again, it goes
+            // there (see `days`).
+            StoreError::Unavailable(format!("PostgreSQL: {} (its partition was just made)", db.message()))
         } else if *code == SqlState::UNIQUE_VIOLATION {
             StoreError::Conflict(format!("already exists ({})", db.constraint().unwrap_or("unique constraint")))
         } else if class == "22" || class == "23" {

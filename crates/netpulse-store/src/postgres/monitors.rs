@@ -1,7 +1,7 @@
 //! Monitors in PostgreSQL: rows with their status, the scheduler's list, lookups by
 //! heartbeat token and by id alone, and the stored state.
 
-use super::{Param, PgStore};
+use super::{days, Param, PgStore};
 use crate::*;
 use async_trait::async_trait;
 use netpulse_core::incident::{Health, MonitorState};
@@ -240,9 +240,16 @@ const MONITOR_COLS_LIVE: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, 
      CASE WHEN l.started_at IS NULL THEN s.last_error ELSE l.error END, \
      GREATEST(s.last_success_at, CASE WHEN l.outcome IN ('up', 'degraded') THEN l.started_at END), s.open_incident";
 
-/// The newest stored result of monitor `m` (one backward step of `check_results_by_monitor`).
-const LATEST: &str = "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.total_ms, r.error FROM check_results r \
-     WHERE r.monitor_id = m.id AND r.tenant_id = m.tenant_id ORDER BY r.started_at DESC LIMIT 1) l ON TRUE";
+/// The newest stored result of monitor `m` started in `[$3, $4)` (the recent days,
+/// [`days::recent`]: one backward step of `check_results_by_monitor` in the newest of their
+/// partitions), or if none, the newest of all (one step in every partition).
+const LATEST: &str = "LEFT JOIN LATERAL ( \
+     (SELECT r.started_at, r.outcome, r.total_ms, r.error FROM check_results r \
+      WHERE r.monitor_id = m.id AND r.tenant_id = m.tenant_id AND r.started_at >= $3 AND r.started_at < $4 \
+      ORDER BY r.started_at DESC LIMIT 1) \
+     UNION ALL (SELECT r.started_at, r.outcome, r.total_ms, r.error FROM check_results r \
+      WHERE r.monitor_id = m.id AND r.tenant_id = m.tenant_id ORDER BY r.started_at DESC LIMIT 1) \
+     LIMIT 1) l ON TRUE";
 
 fn monitor_view(r: &Row) -> StoreResult<MonitorView> {
     let draft: String = r.try_get(2)?;
@@ -269,6 +276,17 @@ async fn views(c: &Client, t: &TenantId, only: Option<&MonitorId>) -> StoreResul
         "SELECT {MONITOR_COLS_LIVE} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id {LATEST} \
          WHERE m.tenant_id = $1 AND ($2::text IS NULL OR m.id = $2) ORDER BY m.created_at, m.id"
     );
-    let rows = c.query_typed(&sql, &[(&t.as_str(), Type::TEXT), (&only.map(MonitorId::as_str), Type::TEXT)]).await?;
+    let (recent, soon) = days::recent(crate::clock::now());
+    let rows = c
+        .query_typed(
+            &sql,
+            &[
+                (&t.as_str(), Type::TEXT),
+                (&only.map(MonitorId::as_str), Type::TEXT),
+                (&recent, Type::INT8),
+                (&soon, Type::INT8),
+            ],
+        )
+        .await?;
     rows.iter().map(monitor_view).collect()
 }

@@ -17,7 +17,8 @@ use tokio_postgres::Client;
 /// Advisory lock key serialising migrations ("netpulse" in ASCII, as an i64).
 const MIGRATION_LOCK: i64 = 0x6e65_7470_756c_7365;
 
-/// Append only; never edit a shipped migration. Numbers match the SQLite migrations.
+/// Append only; never edit a shipped migration. Numbers matched the SQLite migrations up to
+/// 13; from 14 on each backend counts its own.
 const MIGRATIONS: &[&str] = &[
     // 1: the core schema.
     r#"
@@ -262,11 +263,104 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE uptime_daily ADD COLUMN maintenance BIGINT NOT NULL DEFAULT 0;
     "#,
+    // 17: raw results partitioned by UTC day of `started_at`, and minute rollups by UTC day of
+    // `minute_start` (see postgres/days.rs), so retention drops a day's partition instead of
+    // deleting its rows. The results' key is (id, started_at): a partitioned table's unique
+    // keys must hold the partition key. A populated table stays where it is and becomes the
+    // partition `<table>_legacy` for every start up to the end of its newest day (results: at
+    // least today): the results' key is rebuilt over (id, started_at), the other indexes
+    // become the new table's, no row is copied; an empty one is dropped. Each table gets a
+    // default partition for the days no other partition takes, and results a partition per
+    // day up to a week ahead (retention makes the later ones; minute rollups get theirs when
+    // retention folds a day of results into them). The minute rollups' index on
+    // `minute_start` stays only on their legacy partition: days are dropped, not deleted.
+    r#"
+    ALTER TABLE check_results RENAME TO check_results_legacy;
+    ALTER TABLE check_results_legacy RENAME CONSTRAINT check_results_pkey TO check_results_legacy_pkey;
+    ALTER INDEX check_results_by_monitor RENAME TO check_results_legacy_by_monitor;
+    ALTER INDEX check_results_by_start RENAME TO check_results_legacy_by_start;
+    CREATE TABLE check_results (
+        id TEXT NOT NULL, tenant_id TEXT NOT NULL, monitor_id TEXT NOT NULL, region TEXT NOT NULL,
+        worker TEXT NOT NULL, started_at BIGINT NOT NULL, finished_at BIGINT NOT NULL, outcome TEXT NOT NULL,
+        dns_ms INTEGER, connect_ms INTEGER, tls_ms INTEGER, ttfb_ms INTEGER, total_ms INTEGER,
+        status_code INTEGER, error TEXT, cert_expires_at BIGINT, provenance TEXT NOT NULL,
+        PRIMARY KEY (id, started_at)
+    ) PARTITION BY RANGE (started_at);
+    CREATE INDEX check_results_by_monitor ON check_results (monitor_id, started_at);
+    CREATE INDEX check_results_by_start ON check_results USING brin (started_at);
+    CREATE TABLE check_results_default PARTITION OF check_results DEFAULT;
+    DO $$
+    DECLARE
+        day CONSTANT BIGINT := 86400000;
+        today CONSTANT BIGINT := floor(extract(epoch FROM now()) * 1000 / 86400000)::BIGINT * 86400000;
+        upto BIGINT := today;
+        d BIGINT;
+    BEGIN
+        IF EXISTS (SELECT 1 FROM check_results_legacy) THEN
+            SELECT greatest(today + day, (floor(max(started_at)::NUMERIC / day)::BIGINT + 1) * day)
+              INTO upto FROM check_results_legacy;
+            ALTER TABLE check_results_legacy DROP CONSTRAINT check_results_legacy_pkey;
+            ALTER TABLE check_results_legacy ADD CONSTRAINT check_results_legacy_pkey PRIMARY KEY (id, started_at);
+            -- Implies the partition's bound, so attaching it scans nothing more.
+            EXECUTE format('ALTER TABLE check_results_legacy ADD CONSTRAINT check_results_legacy_range '
+                           'CHECK (started_at < %s)', upto);
+            EXECUTE format('ALTER TABLE check_results ATTACH PARTITION check_results_legacy '
+                           'FOR VALUES FROM (MINVALUE) TO (%s)', upto);
+        ELSE
+            DROP TABLE check_results_legacy;
+        END IF;
+        d := upto;
+        WHILE d <= today + 7 * day LOOP
+            EXECUTE format('CREATE TABLE %I PARTITION OF check_results FOR VALUES FROM (%s) TO (%s)',
+                           'check_results_' || to_char(to_timestamp(d / 1000) AT TIME ZONE 'UTC', 'YYYYMMDD'),
+                           d, d + day);
+            d := d + day;
+        END LOOP;
+    END $$;
+    ALTER TABLE uptime_minute RENAME TO uptime_minute_legacy;
+    ALTER TABLE uptime_minute_legacy RENAME CONSTRAINT uptime_minute_pkey TO uptime_minute_legacy_pkey;
+    ALTER INDEX uptime_minute_by_start RENAME TO uptime_minute_legacy_by_start;
+    CREATE TABLE uptime_minute (
+        tenant_id TEXT NOT NULL, monitor_id TEXT NOT NULL, minute_start BIGINT NOT NULL, region TEXT NOT NULL,
+        up BIGINT NOT NULL DEFAULT 0, degraded BIGINT NOT NULL DEFAULT 0,
+        down BIGINT NOT NULL DEFAULT 0, error BIGINT NOT NULL DEFAULT 0,
+        latency_count BIGINT NOT NULL DEFAULT 0, latency_sum_ms BIGINT NOT NULL DEFAULT 0,
+        latency_min_ms INTEGER, latency_max_ms INTEGER,
+        PRIMARY KEY (tenant_id, monitor_id, minute_start, region)
+    ) PARTITION BY RANGE (minute_start);
+    CREATE TABLE uptime_minute_default PARTITION OF uptime_minute DEFAULT;
+    DO $$
+    DECLARE
+        day CONSTANT BIGINT := 86400000;
+        upto BIGINT;
+    BEGIN
+        IF EXISTS (SELECT 1 FROM uptime_minute_legacy) THEN
+            SELECT (floor(max(minute_start)::NUMERIC / day)::BIGINT + 1) * day INTO upto FROM uptime_minute_legacy;
+            EXECUTE format('ALTER TABLE uptime_minute_legacy ADD CONSTRAINT uptime_minute_legacy_range '
+                           'CHECK (minute_start < %s)', upto);
+            EXECUTE format('ALTER TABLE uptime_minute ATTACH PARTITION uptime_minute_legacy '
+                           'FOR VALUES FROM (MINVALUE) TO (%s)', upto);
+        ELSE
+            DROP TABLE uptime_minute_legacy;
+        END IF;
+    END $$;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the
 /// schema version.
 pub async fn migrate(url: &str) -> StoreResult<u32> {
+    migrate_up_to(url, MIGRATIONS.len()).await
+}
+
+/// Bring the database at `url` to schema version `version` at most, for tests of a migration
+/// that need a database as it was before it.
+#[cfg(feature = "test-support")]
+pub async fn migrate_to(url: &str, version: u32) -> StoreResult<u32> {
+    migrate_up_to(url, (version as usize).min(MIGRATIONS.len())).await
+}
+
+async fn migrate_up_to(url: &str, target_version: usize) -> StoreResult<u32> {
     let config = parse_url(url, "storage.postgres.migrate_url")?;
     let target = describe(&config);
     refuse_transaction_pooler(&config).await?;
@@ -285,7 +379,7 @@ pub async fn migrate(url: &str) -> StoreResult<u32> {
             MIGRATIONS.len()
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(target_version).skip(current) {
         tx.batch_execute(sql).await?;
         let version = (i + 1) as i32;
         tx.execute(
@@ -296,7 +390,7 @@ pub async fn migrate(url: &str) -> StoreResult<u32> {
         .await?;
     }
     tx.commit().await?;
-    Ok(MIGRATIONS.len() as u32)
+    Ok(target_version.max(current) as u32)
 }
 
 /// Refuse to migrate through a connection pooler in transaction (or statement) mode.

@@ -153,14 +153,26 @@ impl StatusPageStore for PgStore {
         t: &TenantId,
         monitors: &[MonitorId],
     ) -> StoreResult<HashMap<MonitorId, PageMonitorState>> {
+        let (recent, soon) = super::days::recent(crate::clock::now());
         pooled!(self, |c| async {
             let rows = c
                 .query_typed(
+                    // The newest live result: of the recent days if any (one step in the newest
+                    // of their partitions, see `days::recent`), else of all.
                     "SELECT m.id, m.paused, r.started_at, r.outcome FROM monitors m \
-                     LEFT JOIN LATERAL (SELECT started_at, outcome FROM check_results \
-                       WHERE monitor_id = m.id AND tenant_id = $1 AND provenance = 'live' ORDER BY started_at DESC LIMIT 1) r \
+                     LEFT JOIN LATERAL ( \
+                       (SELECT started_at, outcome FROM check_results WHERE monitor_id = m.id AND tenant_id = $1 \
+                         AND provenance = 'live' AND started_at >= $3 AND started_at < $4 ORDER BY started_at DESC LIMIT 1) \
+                       UNION ALL (SELECT started_at, outcome FROM check_results WHERE monitor_id = m.id AND tenant_id = $1 \
+                         AND provenance = 'live' ORDER BY started_at DESC LIMIT 1) \
+                       LIMIT 1) r \
                      ON TRUE WHERE m.tenant_id = $1 AND m.id = ANY($2::TEXT[])",
-                    &[(&t.as_str(), Type::TEXT), (&ids(monitors), Type::TEXT_ARRAY)],
+                    &[
+                        (&t.as_str(), Type::TEXT),
+                        (&ids(monitors), Type::TEXT_ARRAY),
+                        (&recent, Type::INT8),
+                        (&soon, Type::INT8),
+                    ],
                 )
                 .await?;
             let mut out = HashMap::new();

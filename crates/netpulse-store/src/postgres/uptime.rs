@@ -1,21 +1,24 @@
 //! Uptime tallies and retention in PostgreSQL.
 //!
-//! A retention step folds raw results into minute rollups with one statement,
-//! `WITH gone AS (DELETE … RETURNING …) INSERT … SELECT … FROM gone`: only the rows this
-//! statement deleted are counted, and a row can be deleted once, so a result is never
-//! counted twice (chunks are taken `FOR UPDATE SKIP LOCKED`, so ingest is not waited on).
-//! Hourly rollups fold into daily ones the same way. Folding adds to existing rollup rows,
-//! so a late result is folded in on the next step. A step first tries a transaction advisory
-//! lock and does nothing when another node holds it, so engine nodes running retention at
-//! the same moment take turns instead of deadlocking on shared rollup rows. Every statement
-//! is an unnamed typed one inside the step's transaction (PgBouncer-safe; the lock ends with
-//! the transaction).
+//! A retention step retires raw results by whole UTC days: a day partition wholly past the
+//! raw horizon is folded into minute rollups and dropped in one transaction ([`days`]). Raw
+//! results outside day partitions (the default and legacy partitions) are folded row by row
+//! with one statement, `WITH gone AS (DELETE … RETURNING …) INSERT … SELECT … FROM gone`:
+//! only the rows this statement deleted are counted, and a row can be deleted once, so a
+//! result is never counted twice (chunks are taken `FOR UPDATE SKIP LOCKED`, so ingest is not
+//! waited on). Hourly rollups fold into daily ones the same way. Folding adds to existing
+//! rollup rows, so a late result is folded in on the next step. Each of a step's transactions
+//! first tries a transaction advisory lock and does nothing when another node holds it, so
+//! engine nodes running retention at the same moment take turns instead of deadlocking on
+//! shared rollup rows or folding one day twice. Every statement is an unnamed typed one (or a
+//! simple-protocol batch) inside a transaction (PgBouncer-safe; the lock ends with the
+//! transaction).
 //!
 //! Demo evidence ([`Evidence::Demo`]) is counted from raw results of provenance `demo`, never
 //! from a rollup (rollups hold live results only). Only the demo organisation's own
 //! dashboard and API read it; the demo's seeded days are well within raw retention.
 
-use super::PgStore;
+use super::{days, PgStore};
 use crate::*;
 use async_trait::async_trait;
 use netpulse_core::retention::{Horizons, UptimeWindow};
@@ -28,13 +31,16 @@ use tokio_postgres::{Client, Row, Transaction};
 const HOUR_MS: i64 = 3_600_000;
 
 /// Fold up to `$2` raw results started before `$1` into minute rollups, deleting them;
-/// returns how many went. In no particular order: `started_at` has a BRIN index (cheap for
-/// ingest), which finds the block ranges before `$1` but cannot return rows sorted, so an
-/// `ORDER BY started_at` would sort every row past retention in every step; the fold adds up,
-/// so which rows go first does not change any figure.
-const FOLD_RESULTS: &str = "WITH gone AS ( \
-       DELETE FROM check_results WHERE id IN ( \
-         SELECT id FROM check_results WHERE started_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) \
+/// returns how many went. Only rows outside the day partitions come here (the default and
+/// legacy partitions, see [`days`]): days wholly past the horizon are retired whole. In no
+/// particular order: `started_at` has a BRIN index (cheap for ingest), which finds the block
+/// ranges before `$1` but cannot return rows sorted, so an `ORDER BY started_at` would sort
+/// every row past retention in every step; the fold adds up, so which rows go first does not
+/// change any figure.
+const FOLD_RESULTS: &str = concat!(
+    "WITH gone AS ( \
+       DELETE FROM check_results WHERE started_at < $1 AND (id, started_at) IN ( \
+         SELECT id, started_at FROM check_results WHERE started_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) \
        RETURNING tenant_id, monitor_id, region, started_at, outcome, total_ms, provenance), \
      folded AS ( \
        INSERT INTO uptime_minute (tenant_id, monitor_id, minute_start, region, up, degraded, down, error, \
@@ -43,16 +49,11 @@ const FOLD_RESULTS: &str = "WITH gone AS ( \
          COUNT(*) FILTER (WHERE outcome = 'up'), COUNT(*) FILTER (WHERE outcome = 'degraded'), \
          COUNT(*) FILTER (WHERE outcome = 'down'), COUNT(*) FILTER (WHERE outcome = 'error'), \
          COUNT(total_ms), COALESCE(SUM(total_ms), 0), MIN(total_ms), MAX(total_ms) \
-       FROM gone WHERE provenance = 'live' GROUP BY 1, 2, 3, 4 \
-       ON CONFLICT (tenant_id, monitor_id, minute_start, region) DO UPDATE SET \
-         up = uptime_minute.up + EXCLUDED.up, degraded = uptime_minute.degraded + EXCLUDED.degraded, \
-         down = uptime_minute.down + EXCLUDED.down, error = uptime_minute.error + EXCLUDED.error, \
-         latency_count = uptime_minute.latency_count + EXCLUDED.latency_count, \
-         latency_sum_ms = uptime_minute.latency_sum_ms + EXCLUDED.latency_sum_ms, \
-         latency_min_ms = LEAST(uptime_minute.latency_min_ms, EXCLUDED.latency_min_ms), \
-         latency_max_ms = GREATEST(uptime_minute.latency_max_ms, EXCLUDED.latency_max_ms) \
-       RETURNING 1) \
-     SELECT COUNT(*) FROM gone";
+       FROM gone WHERE provenance = 'live' GROUP BY 1, 2, 3, 4 ",
+    minute_upsert!(),
+    "RETURNING 1) \
+     SELECT COUNT(*) FROM gone"
+);
 
 /// Fold the oldest `$2` hourly rows of hours before `$1` into daily rollups, deleting them.
 const FOLD_HOURS: &str = "WITH gone AS ( \
@@ -172,37 +173,65 @@ impl UptimeStore for PgStore {
         }
     }
 
+    /// First the day partitions ([`days::step`]: those of results ahead made, those of
+    /// results wholly past the raw horizon folded and dropped, those of minute rollups wholly
+    /// past the minute horizon's day dropped, each in its own transaction), then one
+    /// transaction for the rows outside day partitions: raw results, minute rollups (before
+    /// the minute horizon's day: the rest of its day is never read and goes with its
+    /// partition), the other rollups and deliveries, each bounded by `limit`. Every
+    /// transaction first takes the retention lock or does nothing.
     async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass> {
         pooled!(self, |c| async {
-            let tx = c.transaction().await?;
-            let mine: bool = tx
-                .query_typed_one("SELECT pg_try_advisory_xact_lock($1)", &[(&RETENTION_LOCK, Type::INT8)])
-                .await?
-                .try_get(0)?;
-            if !mine {
-                // Another node is taking a step right now; it carries on until nothing is left.
-                tx.rollback().await?;
+            // Another node is taking a step right now; it carries on until nothing is left.
+            let Some(days) = days::step(&mut c, h).await? else {
                 return Ok(RetentionPass::default());
+            };
+            let done = RetentionPass {
+                results_rolled: days.results,
+                partitions_dropped: days.results_dropped + days.minutes_dropped,
+                ..RetentionPass::default()
+            };
+            let tx = c.transaction().await?;
+            if !take_turn(&tx).await? {
+                tx.rollback().await?;
+                return Ok(done);
             }
             let limit = limit as i64;
+            let cut = days::minute_cut(h);
+            let raw = match days::any_due(&tx, days::RESULTS, h.raw).await? {
+                true => 0,
+                false => fold(&tx, FOLD_RESULTS, h.raw, limit).await?,
+            };
+            let minutes = match days::any_due(&tx, days::MINUTES, cut).await? {
+                true => 0,
+                false => delete(&tx, "uptime_minute", MINUTE_KEY, "minute_start < $1", cut, limit).await?,
+            };
             let pass = RetentionPass {
-                results_rolled: fold(&tx, FOLD_RESULTS, h.raw, limit).await?,
-                minutes_deleted: delete(&tx, "uptime_minute", "minute_start < $1", h.minute, limit).await?,
+                results_rolled: raw,
+                minutes_deleted: minutes,
                 hours_rolled: fold(&tx, FOLD_HOURS, h.hour, limit).await?,
-                days_deleted: delete(&tx, "uptime_daily", "day_start < $1", h.day, limit).await?,
+                days_deleted: delete(&tx, "uptime_daily", "ctid", "day_start < $1", h.day, limit).await?,
                 deliveries_deleted: delete(
                     &tx,
                     "alert_outbox",
+                    "ctid",
                     "status IN ('sent', 'failed', 'grouped') AND created_at < $1",
                     h.raw,
                     limit,
                 )
                 .await?,
+                partitions_dropped: 0,
             };
             tx.commit().await?;
-            Ok(pass)
+            Ok(done.plus(pass))
         })
     }
+}
+
+/// Take the retention lock for the transaction `tx`; false when another node holds it.
+pub(super) async fn take_turn(tx: &Transaction<'_>) -> StoreResult<bool> {
+    let row = tx.query_typed_one("SELECT pg_try_advisory_xact_lock($1)", &[(&RETENTION_LOCK, Type::INT8)]).await?;
+    Ok(row.try_get(0)?)
 }
 
 /// Raw results of evidence `ev` in `[from, to)`, counted by outcome.
@@ -283,15 +312,22 @@ async fn fold(tx: &Transaction<'_>, sql: &str, before: Timestamp, limit: i64) ->
     Ok(row.try_get::<_, i64>(0)? as usize)
 }
 
-/// Delete up to `limit` rows of `table` matching `condition` (on `$1` = `before`).
+/// A minute rollup row's key: a row's `ctid` is unique only within its partition.
+const MINUTE_KEY: &str = "tenant_id, monitor_id, minute_start, region";
+
+/// Delete up to `limit` rows of `table` matching `condition` (on `$1` = `before`), picked by
+/// `key` (`ctid`, or the key of a partitioned table).
 async fn delete(
     tx: &Transaction<'_>,
     table: &str,
+    key: &str,
     condition: &str,
     before: Timestamp,
     limit: i64,
 ) -> StoreResult<usize> {
-    let sql = format!("DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table} WHERE {condition} LIMIT $2)");
+    let sql = format!(
+        "DELETE FROM {table} WHERE {condition} AND ({key}) IN (SELECT {key} FROM {table} WHERE {condition} LIMIT $2)"
+    );
     let n = tx.execute_typed(&sql, &[(&before.millis(), Type::INT8), (&limit, Type::INT8)]).await?;
     Ok(n as usize)
 }

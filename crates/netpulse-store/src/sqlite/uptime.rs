@@ -138,6 +138,7 @@ impl UptimeStore for SqliteStore {
                      WHERE status IN ('sent', 'failed', 'grouped') AND created_at < ?1 LIMIT ?2)",
                     params![h.raw.millis(), limit],
                 )?,
+                partitions_dropped: 0, // one results table, no partitions
             };
             tx.commit()?;
             Ok(pass)

@@ -42,6 +42,7 @@ mod health_changes;
 mod interleaved;
 mod migrations;
 mod nul_text;
+mod partitions;
 mod retention;
 mod status_pages;
 mod storms;
