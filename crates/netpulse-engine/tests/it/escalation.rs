@@ -110,6 +110,12 @@ async fn a_long_interval_does_not_delay_the_escalation() {
     let paged_at = std::time::Instant::now();
     assert_eq!(oncall.wait_for_events(1, 15).await, ["escalated"]);
     assert!(paged_at.elapsed().as_secs() < 10, "on time, not 5 minutes later");
-    assert!(target.hits.load(Ordering::SeqCst) <= checked + 1, "no check brought it (at most one already under way)");
+    // The scheduler takes the new interval after its 250 ms reload debounce: a check already
+    // under way and one sent before the reload may still land; a check per second would be 4+.
+    let hits = target.hits.load(Ordering::SeqCst);
+    assert!(
+        hits <= checked + 2,
+        "no check brought it (at most one under way and one sent before the reload): {checked} → {hits}"
+    );
     assert_eq!(ops.events(), ["opened"]);
 }
