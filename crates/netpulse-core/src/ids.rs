@@ -111,6 +111,8 @@ prefixed_id!(/// An API token.
     TokenId, "tok_", "token");
 prefixed_id!(/// A person's account; belongs to tenants through memberships.
     UserId, "usr_", "user");
+prefixed_id!(/// A public update posted to an incident (shown on status pages and in their feeds).
+    UpdateId, "upd_", "incident update");
 
 impl IncidentId {
     /// The incident id for the `seq`-th outage of a monitor: deterministic, so that the same

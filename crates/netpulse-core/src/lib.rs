@@ -20,6 +20,6 @@ pub mod uptime;
 pub mod wire;
 
 pub use check::{CheckResult, Outcome, Provenance, Timings};
-pub use ids::{ChannelId, IncidentId, MonitorId, ResultId, TenantId, TokenId, UserId};
+pub use ids::{ChannelId, IncidentId, MonitorId, ResultId, TenantId, TokenId, UpdateId, UserId};
 pub use monitor::{CheckSpec, Interval, MonitorDraft};
 pub use time::Timestamp;

@@ -67,8 +67,8 @@ pub use results::{IngestReport, ResultStore, ResultsPage};
 pub use secret::{create_private_dir, write_secret_file, DatabaseUrl, Secret};
 pub use settings::{AlertingDefaults, SettingsStore};
 pub use status_pages::{
-    LatestLive, PageMonitorState, PublicIncident, PublicMonitor, PublicStatusPage, StatusPage, StatusPageMonitor,
-    StatusPageStore,
+    Impact, IncidentUpdate, LatestLive, PageMonitorState, PublicIncident, PublicMonitor, PublicStatusPage, StatusPage,
+    StatusPageMonitor, StatusPageStore, UpdateState,
 };
 pub use uptime::{group_hours, sum_hours, Evidence, HourlyTallies, RetentionPass, UptimeStore};
 

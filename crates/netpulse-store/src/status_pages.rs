@@ -1,12 +1,13 @@
-//! Status pages: a tenant's public pages and the monitors on them, incidents posted to them,
-//! and [`StatusPageStore::public_status_page`], which builds what `/status/{slug}` shows from
-//! live evidence only.
+//! Status pages: a tenant's public pages and the monitors on them, the public updates posted to
+//! incidents (investigating → identified → monitoring → resolved, each with its impact), and
+//! [`StatusPageStore::public_status_page`], which builds what `/status/{slug}` and its feeds
+//! show from live evidence only.
 
 use crate::error::StoreResult;
 use crate::incidents::IncidentStatus;
 use async_trait::async_trait;
 use netpulse_core::uptime::Tally;
-use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp};
+use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp, UpdateId};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -32,7 +33,79 @@ pub struct StatusPageMonitor {
     pub group: String,
 }
 
-/// An incident posted to status pages: only what may be shown publicly.
+/// Where an incident stands, as its public updates say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateState {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+}
+
+/// How hard an incident hits the component it is about, as its poster judges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Impact {
+    Degraded,
+    Partial,
+    Major,
+}
+
+impl UpdateState {
+    pub const ALL: [UpdateState; 4] =
+        [UpdateState::Investigating, UpdateState::Identified, UpdateState::Monitoring, UpdateState::Resolved];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateState::Investigating => "investigating",
+            UpdateState::Identified => "identified",
+            UpdateState::Monitoring => "monitoring",
+            UpdateState::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl Impact {
+    pub const ALL: [Impact; 3] = [Impact::Degraded, Impact::Partial, Impact::Major];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Impact::Degraded => "degraded",
+            Impact::Partial => "partial",
+            Impact::Major => "major",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// One public update of an incident: a timestamped message with the state and impact it states.
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentUpdate {
+    pub id: UpdateId,
+    pub incident_id: IncidentId,
+    pub state: UpdateState,
+    pub impact: Impact,
+    pub message: String,
+    pub posted_at: Timestamp,
+}
+
+impl IncidentUpdate {
+    /// The line the incident's timeline gets for this update.
+    pub fn timeline_line(&self) -> String {
+        format!("status page update ({}, {} impact): {}", self.state.as_str(), self.impact.as_str(), self.message)
+    }
+}
+
+/// An incident posted to status pages: only what may be shown publicly. `public_message` and
+/// `posted_at` are those of its newest update; `updates` holds them all, newest first.
 #[derive(Clone, Debug)]
 pub struct PublicIncident {
     pub id: IncidentId,
@@ -42,6 +115,14 @@ pub struct PublicIncident {
     pub resolved_at: Option<Timestamp>,
     pub public_message: String,
     pub posted_at: Timestamp,
+    pub updates: Vec<IncidentUpdate>,
+}
+
+impl PublicIncident {
+    /// The newest update's state and impact (every posted incident has at least one update).
+    pub fn latest(&self) -> Option<&IncidentUpdate> {
+        self.updates.first()
+    }
 }
 
 /// The newest live result of a monitor.
@@ -79,7 +160,7 @@ pub struct PublicStatusPage {
     pub logo_url: Option<String>,
     pub generated_at: Timestamp,
     pub monitors: Vec<PublicMonitor>,
-    /// Incidents with a public message, each with the display name of its monitor.
+    /// Incidents with public updates, each with the display name of its monitor.
     pub incidents: Vec<(String, PublicIncident)>,
 }
 
@@ -110,16 +191,13 @@ pub trait StatusPageStore: Send + Sync {
         t: &TenantId,
         monitors: &[MonitorId],
     ) -> StoreResult<HashMap<MonitorId, PageMonitorState>>;
-    /// Post an incident to status pages with `message` (replacing an earlier one) and note it
-    /// in the timeline; `false` if no such incident.
-    async fn set_public_message(
-        &self,
-        t: &TenantId,
-        id: &IncidentId,
-        message: &str,
-        now: Timestamp,
-    ) -> StoreResult<bool>;
-    /// Incidents of these monitors opened since `since` that carry a public message, newest first.
+    /// Post an update to `u.incident_id` (which puts the incident on its monitor's status pages)
+    /// and note it in the incident's timeline; `false` if this tenant has no such incident.
+    async fn post_incident_update(&self, t: &TenantId, u: &IncidentUpdate) -> StoreResult<bool>;
+    /// The updates of these incidents of `t`, newest first.
+    async fn incident_updates(&self, t: &TenantId, incidents: &[IncidentId]) -> StoreResult<Vec<IncidentUpdate>>;
+    /// Incidents of these monitors opened since `since` that carry a public update, newest
+    /// first, without their `updates` (see [`Self::public_status_page`]).
     async fn public_incidents(
         &self,
         t: &TenantId,
@@ -153,7 +231,7 @@ pub trait StatusPageStore: Send + Sync {
                 ),
             });
         }
-        let incidents = self
+        let mut incidents: Vec<(String, PublicIncident)> = self
             .public_incidents(t, &ids, since)
             .await?
             .into_iter()
@@ -162,6 +240,12 @@ pub trait StatusPageStore: Send + Sync {
                 Some((name, i))
             })
             .collect();
+        let posted: Vec<IncidentId> = incidents.iter().map(|(_, i)| i.id.clone()).collect();
+        for u in self.incident_updates(t, &posted).await? {
+            if let Some((_, i)) = incidents.iter_mut().find(|(_, i)| i.id == u.incident_id) {
+                i.updates.push(u);
+            }
+        }
         Ok(Some(PublicStatusPage {
             slug: page.slug,
             title: page.title,

@@ -36,6 +36,7 @@ mod signed_out_forms;
 mod simulate;
 mod slow_clients;
 mod status_pages;
+mod status_updates;
 
 mod storm;
 mod throttles;

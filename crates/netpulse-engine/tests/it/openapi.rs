@@ -105,6 +105,7 @@ fn the_main_request_bodies_name_their_fields() {
     has("patch", "/monitors/{id}", &["name", "interval_s", "paused", "policy"]);
     has("post", "/channels", &["name", "kind", "url", "secret", "enabled", "notify_degraded"]);
     has("post", "/incidents/{id}/public-message", &["message"]);
+    has("post", "/incidents/{id}/updates", &["state", "impact", "message"]);
     has("post", "/status-pages", &["slug", "title", "message", "logo_url", "monitors"]);
     has("patch", "/status-pages/{id}", &["slug", "title", "monitors"]);
     has("put", "/settings/alerting", &["policy", "storm_threshold", "storm_window_s"]);

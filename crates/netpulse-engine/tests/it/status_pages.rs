@@ -23,7 +23,7 @@ const SECRET_NAME: &str = "internal-name-secret-a1b2";
 const SECRET_EMAIL: &str = "oncall-secret-9f@example.com";
 const SYNTHETIC_ERROR: &str = "synthetic-error-secret-77c1";
 
-async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> (u16, HeaderMap, String) {
+pub async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> (u16, HeaderMap, String) {
     let mut req = HttpRequest::new(http::Method::GET, app.url(path).parse().unwrap(), Duration::from_secs(10));
     if let Some(tag) = if_none_match {
         req.headers.push(("if-none-match".into(), tag.to_owned()));
@@ -268,6 +268,14 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     let ids = [api.as_str(), db.as_str(), incident.as_str(), page_id.as_str(), tenant.as_str()];
     assert_no_secrets("HTML", &html, &ids);
     assert_no_secrets("JSON", &text, &ids);
+    for feed in ["feed.atom", "feed.json"] {
+        let (st, _, body) = get(&app, &format!("/status/acme-status/{feed}"), None).await;
+        assert_eq!(st, 200, "{feed}: {body}");
+        assert!(body.contains("The database is unreachable; we are on it."), "{feed}: {body}");
+        // Its links point at this server's own public page, which is no secret.
+        let own = app.url("/status/acme-status");
+        assert_no_secrets(feed, &body.replace(&own, "<page>"), &ids);
+    }
 
     // ETag and 304; a new live result changes the tag.
     let cache = headers["cache-control"].to_str().unwrap();

@@ -120,12 +120,16 @@ impl MonitorStore for PgStore {
                     tx.execute_typed(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND monitor_id = $2"), &p)
                         .await?;
                 }
-                tx.execute_typed(
-                    "DELETE FROM incident_events WHERE tenant_id = $1 \
-                     AND incident_id IN (SELECT id FROM incidents WHERE monitor_id = $2)",
-                    &p,
-                )
-                .await?;
+                for table in ["incident_events", "incident_updates"] {
+                    tx.execute_typed(
+                        &format!(
+                            "DELETE FROM {table} WHERE tenant_id = $1 \
+                             AND incident_id IN (SELECT id FROM incidents WHERE monitor_id = $2)"
+                        ),
+                        &p,
+                    )
+                    .await?;
+                }
                 tx.execute_typed("DELETE FROM incidents WHERE tenant_id = $1 AND monitor_id = $2", &p).await?;
             }
             tx.commit().await?;

@@ -1,11 +1,11 @@
-//! Status pages in PostgreSQL: pages and their monitors, and the live-only reads the public
-//! page is built from. Unnamed typed statements only (PgBouncer transaction mode).
+//! Status pages in PostgreSQL: pages and their monitors, incidents' public updates, and the
+//! live-only reads the public page is built from. Unnamed typed statements only (PgBouncer transaction mode).
 
 use super::PgStore;
 use crate::*;
 use async_trait::async_trait;
 use netpulse_core::uptime::Tally;
-use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp};
+use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp, UpdateId};
 use std::collections::HashMap;
 use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row, Transaction};
@@ -189,42 +189,75 @@ impl StatusPageStore for PgStore {
         })
     }
 
-    async fn set_public_message(
-        &self,
-        t: &TenantId,
-        id: &IncidentId,
-        message: &str,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
+    async fn post_incident_update(&self, t: &TenantId, u: &IncidentUpdate) -> StoreResult<bool> {
         pooled!(self, |c| async {
             let tx = c.transaction().await?;
             let n = tx
                 .execute_typed(
                     "UPDATE incidents SET public_message = $3, public_message_at = $4 WHERE id = $1 AND tenant_id = $2",
                     &[
-                        (&id.as_str(), Type::TEXT),
+                        (&u.incident_id.as_str(), Type::TEXT),
                         (&t.as_str(), Type::TEXT),
-                        (&message, Type::TEXT),
-                        (&now.millis(), Type::INT8),
+                        (&u.message.as_str(), Type::TEXT),
+                        (&u.posted_at.millis(), Type::INT8),
                     ],
                 )
                 .await?;
             if n == 0 {
                 return Ok(false);
             }
-            let line = format!("posted to status pages: {message}");
+            tx.execute_typed(
+                "INSERT INTO incident_updates (id, tenant_id, incident_id, state, impact, message, posted_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    (&u.id.as_str(), Type::TEXT),
+                    (&t.as_str(), Type::TEXT),
+                    (&u.incident_id.as_str(), Type::TEXT),
+                    (&u.state.as_str(), Type::TEXT),
+                    (&u.impact.as_str(), Type::TEXT),
+                    (&u.message.as_str(), Type::TEXT),
+                    (&u.posted_at.millis(), Type::INT8),
+                ],
+            )
+            .await?;
+            let line = u.timeline_line();
             tx.execute_typed(
                 "INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES ($1, $2, $3, $4)",
                 &[
                     (&t.as_str(), Type::TEXT),
-                    (&id.as_str(), Type::TEXT),
-                    (&now.millis(), Type::INT8),
+                    (&u.incident_id.as_str(), Type::TEXT),
+                    (&u.posted_at.millis(), Type::INT8),
                     (&line.as_str(), Type::TEXT),
                 ],
             )
             .await?;
             tx.commit().await?;
             Ok(true)
+        })
+    }
+
+    async fn incident_updates(&self, t: &TenantId, incidents: &[IncidentId]) -> StoreResult<Vec<IncidentUpdate>> {
+        let wanted: Vec<&str> = incidents.iter().map(IncidentId::as_str).collect();
+        pooled!(self, |c| async {
+            let rows = c
+                .query_typed(
+                    "SELECT id, incident_id, state, impact, message, posted_at FROM incident_updates \
+                     WHERE tenant_id = $1 AND incident_id = ANY($2) ORDER BY posted_at DESC, id DESC",
+                    &[(&t.as_str(), Type::TEXT), (&wanted, Type::TEXT_ARRAY)],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(IncidentUpdate {
+                        id: UpdateId::from_trusted(r.try_get(0)?),
+                        incident_id: IncidentId::from_trusted(r.try_get(1)?),
+                        state: UpdateState::parse(r.try_get(2)?).unwrap_or(UpdateState::Investigating),
+                        impact: Impact::parse(r.try_get(3)?).unwrap_or(Impact::Major),
+                        message: r.try_get(4)?,
+                        posted_at: Timestamp::from_millis(r.try_get(5)?),
+                    })
+                })
+                .collect()
         })
     }
 
@@ -253,6 +286,7 @@ impl StatusPageStore for PgStore {
                         resolved_at: r.try_get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
                         public_message: r.try_get(5)?,
                         posted_at: Timestamp::from_millis(r.try_get(6)?),
+                        updates: Vec::new(),
                     })
                 })
                 .collect()

@@ -88,10 +88,15 @@ impl MonitorStore for SqliteStore {
                         params![t.as_str(), id.as_str()],
                     )?;
                 }
-                tx.execute(
-                    "DELETE FROM incident_events WHERE tenant_id = ?1 AND incident_id IN (SELECT id FROM incidents WHERE monitor_id = ?2)",
-                    params![t.as_str(), id.as_str()],
-                )?;
+                for table in ["incident_events", "incident_updates"] {
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM {table} WHERE tenant_id = ?1 \
+                             AND incident_id IN (SELECT id FROM incidents WHERE monitor_id = ?2)"
+                        ),
+                        params![t.as_str(), id.as_str()],
+                    )?;
+                }
                 tx.execute(
                     "DELETE FROM incidents WHERE tenant_id = ?1 AND monitor_id = ?2",
                     params![t.as_str(), id.as_str()],

@@ -321,6 +321,26 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE monitor_state ADD COLUMN health_changed_at INTEGER;
     CREATE INDEX monitor_state_health_changes ON monitor_state(tenant_id, health_changed_at);
     "#,
+    // Incidents' public updates (state, impact, message), newest shown first on status pages
+    // and in their feeds; the incident keeps its newest message in `public_message`. Each
+    // incident posted before gets its message as its one update.
+    r#"
+    CREATE TABLE incident_updates (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        incident_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        impact TEXT NOT NULL,
+        message TEXT NOT NULL,
+        posted_at INTEGER NOT NULL
+    );
+    CREATE INDEX incident_updates_of_incident ON incident_updates(tenant_id, incident_id, posted_at);
+    INSERT INTO incident_updates (id, tenant_id, incident_id, state, impact, message, posted_at)
+        SELECT 'upd_' || substr(id, 5), tenant_id, id,
+               CASE WHEN status = 'resolved' THEN 'resolved' ELSE 'investigating' END, 'major',
+               public_message, public_message_at
+        FROM incidents WHERE public_message IS NOT NULL;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -1,11 +1,11 @@
-//! Status pages in SQLite: pages and their monitors, and the live-only reads the public
-//! page is built from.
+//! Status pages in SQLite: pages and their monitors, incidents' public updates, and the
+//! live-only reads the public page is built from.
 
 use super::SqliteStore;
 use crate::*;
 use async_trait::async_trait;
 use netpulse_core::uptime::Tally;
-use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp};
+use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp, UpdateId};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
 use std::collections::HashMap;
 
@@ -169,29 +169,66 @@ impl StatusPageStore for SqliteStore {
         .await
     }
 
-    async fn set_public_message(
-        &self,
-        t: &TenantId,
-        id: &IncidentId,
-        message: &str,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        let (t, id, message) = (t.clone(), id.clone(), message.to_owned());
+    async fn post_incident_update(&self, t: &TenantId, u: &IncidentUpdate) -> StoreResult<bool> {
+        let (t, u) = (t.clone(), u.clone());
         self.write(move |c| {
             let tx = c.transaction()?;
             let n = tx.execute(
                 "UPDATE incidents SET public_message = ?3, public_message_at = ?4 WHERE id = ?1 AND tenant_id = ?2",
-                params![id.as_str(), t.as_str(), message, now.millis()],
+                params![u.incident_id.as_str(), t.as_str(), u.message, u.posted_at.millis()],
             )?;
             if n == 0 {
                 return Ok(false);
             }
             tx.execute(
+                "INSERT INTO incident_updates (id, tenant_id, incident_id, state, impact, message, posted_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    u.id.as_str(),
+                    t.as_str(),
+                    u.incident_id.as_str(),
+                    u.state.as_str(),
+                    u.impact.as_str(),
+                    u.message,
+                    u.posted_at.millis()
+                ],
+            )?;
+            tx.execute(
                 "INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES (?1, ?2, ?3, ?4)",
-                params![t.as_str(), id.as_str(), now.millis(), format!("posted to status pages: {message}")],
+                params![t.as_str(), u.incident_id.as_str(), u.posted_at.millis(), u.timeline_line()],
             )?;
             tx.commit()?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn incident_updates(&self, t: &TenantId, incidents: &[IncidentId]) -> StoreResult<Vec<IncidentUpdate>> {
+        let (t, incidents) = (t.clone(), incidents.to_vec());
+        self.read(move |c| {
+            if incidents.is_empty() {
+                return Ok(Vec::new());
+            }
+            let sql = format!(
+                "SELECT id, incident_id, state, impact, message, posted_at FROM incident_updates \
+                 WHERE tenant_id = ?1 AND incident_id IN ({}) ORDER BY posted_at DESC, id DESC",
+                placeholders(incidents.len(), 2)
+            );
+            let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into()];
+            args.extend(incidents.iter().map(|i| i.as_str().to_owned().into()));
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |r| {
+                let (state, impact): (String, String) = (r.get(2)?, r.get(3)?);
+                Ok(IncidentUpdate {
+                    id: UpdateId::from_trusted(r.get(0)?),
+                    incident_id: IncidentId::from_trusted(r.get(1)?),
+                    state: UpdateState::parse(&state).unwrap_or(UpdateState::Investigating),
+                    impact: Impact::parse(&impact).unwrap_or(Impact::Major),
+                    message: r.get(4)?,
+                    posted_at: Timestamp::from_millis(r.get(5)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }
@@ -225,6 +262,7 @@ impl StatusPageStore for SqliteStore {
                     resolved_at: r.get::<_, Option<i64>>(4)?.map(Timestamp::from_millis),
                     public_message: r.get(5)?,
                     posted_at: Timestamp::from_millis(r.get(6)?),
+                    updates: Vec::new(),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

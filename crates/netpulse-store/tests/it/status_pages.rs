@@ -1,12 +1,12 @@
 //! Status pages in the store: pages and their monitors scoped by tenant, slugs unique, and
-//! the public reading made of live results only (daily sums, posted incidents).
+//! the public reading made of live results only (daily sums, posted incidents and their updates).
 
 use super::{add_monitor, draft};
 use netpulse_core::incident::Policy;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
 use netpulse_store::clock::{self, fresh};
 use netpulse_store::testing::{self as backends, Backend};
-use netpulse_store::{IncidentFilter, StatusPage, StatusPageMonitor, StoreError};
+use netpulse_store::{Impact, IncidentFilter, IncidentUpdate, StatusPage, StatusPageMonitor, StoreError, UpdateState};
 
 fn result(t: &TenantId, m: &MonitorId, at: Timestamp, outcome: Outcome, p: Provenance, error: &str) -> CheckResult {
     CheckResult {
@@ -118,14 +118,44 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
     );
     {
         let i = &incidents[0];
-        assert!(store.set_public_message(&t, &i.id, "we are on it", now).await.unwrap());
-        assert!(!store.set_public_message(&other, &i.id, "no", now).await.unwrap());
+        let update = |state, impact, message: &str, posted_at| IncidentUpdate {
+            id: fresh(),
+            incident_id: i.id.clone(),
+            state,
+            impact,
+            message: message.into(),
+            posted_at,
+        };
+        let first = update(UpdateState::Investigating, Impact::Major, "we are on it", now);
+        assert!(store.post_incident_update(&t, &first).await.unwrap());
+        let foreign = update(UpdateState::Resolved, Impact::Degraded, "no", now.plus_ms(1));
+        assert!(!store.post_incident_update(&other, &foreign).await.unwrap(), "another tenant's incident");
+        let second = update(UpdateState::Identified, Impact::Partial, "a full disk", now.plus_ms(2));
+        assert!(store.post_incident_update(&t, &second).await.unwrap());
         let posted = store.public_incidents(&t, std::slice::from_ref(&i.monitor_id), at(0)).await.unwrap();
         assert_eq!(posted.len(), 1, "{backend:?}");
-        assert_eq!(posted[0].public_message, "we are on it");
+        assert_eq!(posted[0].public_message, "a full disk", "the newest update's message");
+        let updates = store.incident_updates(&t, std::slice::from_ref(&i.id)).await.unwrap();
+        let said: Vec<_> = updates.iter().map(|u| (u.state, u.impact, u.message.as_str())).collect();
+        assert_eq!(
+            said,
+            [
+                (UpdateState::Identified, Impact::Partial, "a full disk"),
+                (UpdateState::Investigating, Impact::Major, "we are on it")
+            ],
+            "{backend:?}: newest first, the other tenant's refused"
+        );
+        assert!(store.incident_updates(&other, std::slice::from_ref(&i.id)).await.unwrap().is_empty());
         let (_, timeline) = store.get_incident(&t, &i.id).await.unwrap().unwrap();
-        assert!(timeline.iter().any(|e| e.message.contains("we are on it")));
+        assert!(timeline.iter().any(|e| e.message == "status page update (identified, partial impact): a full disk"));
     }
+    let mut with_c = page.clone();
+    with_c.monitors.push(StatusPageMonitor { monitor_id: c.clone(), display_name: "Sea".into(), group: "".into() });
+    assert!(store.update_status_page(&t, &with_c).await.unwrap());
+    let public = store.public_status_page("one", now).await.unwrap().unwrap();
+    let [(name, shown)] = &public.incidents[..] else { panic!("{backend:?}: {:?}", public.incidents) };
+    assert_eq!((name.as_str(), shown.updates.len()), ("Sea", 2), "{backend:?}: under its display name, every update");
+    assert_eq!(shown.latest().map(|u| u.state), Some(UpdateState::Identified));
 
     let mut renamed = page.clone();
     renamed.slug = "renamed".into();

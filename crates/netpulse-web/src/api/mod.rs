@@ -5,6 +5,7 @@
 //! endpoints (`/api/v1/auth/*`, members, invitations, tokens) are [`crate::accounts`]' handlers.
 
 pub mod channels;
+pub mod incident_updates;
 pub mod incidents;
 pub mod maintenance;
 pub mod monitors;
@@ -61,7 +62,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/incidents/{id}", get(incidents::get))
         .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))
         .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
-        .route("/api/v1/incidents/{id}/public-message", post(status_pages::public_message))
+        .route("/api/v1/incidents/{id}/updates", get(incident_updates::list).post(incident_updates::create))
+        .route("/api/v1/incidents/{id}/public-message", post(incident_updates::public_message))
         .route("/api/v1/status-pages", get(status_pages::list).post(status_pages::create))
         .route(
             "/api/v1/status-pages/{id}",

@@ -1,10 +1,8 @@
 //! Public status pages, managed by their tenant: `POST|GET /api/v1/status-pages`,
-//! `PATCH|DELETE /api/v1/status-pages/{id}`; and posting an incident to them with a public
-//! message, `POST /api/v1/incidents/{id}/public-message`. The public pages themselves are
-//! served by the dashboard (`dashboard/status_page.rs`).
+//! `PATCH|DELETE /api/v1/status-pages/{id}`. Incidents reach them through their public updates
+//! ([`super::incident_updates`]); the pages themselves are served by the dashboard
+//! (`dashboard/status_page.rs`).
 
-use super::incidents::incident_json;
-use crate::base::input::path_id;
 use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
 use crate::base::{ApiError, ApiResult};
@@ -13,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use netpulse_core::{IncidentId, MonitorId};
+use netpulse_core::MonitorId;
 use netpulse_store::clock;
 use netpulse_store::{StatusPage, StatusPageMonitor, StoreError};
 use serde::Deserialize;
@@ -58,7 +56,7 @@ pub fn valid_slug(s: &str) -> bool {
     (3..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn text(field: &str, s: &str, min: usize, max: usize) -> ApiResult<String> {
+pub(super) fn text(field: &str, s: &str, min: usize, max: usize) -> ApiResult<String> {
     let s = s.trim();
     let n = s.chars().count();
     if n < min || n > max {
@@ -228,36 +226,6 @@ pub async fn delete(
     }
     s.status_cache.clear();
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PublicMessageIn {
-    message: String,
-}
-
-/// `POST /api/v1/incidents/{id}/public-message`: post the incident to the status pages of its
-/// monitor with this message (replacing an earlier one); the timeline notes it.
-pub async fn public_message(
-    State(s): State<AppState>,
-    caller: Caller,
-    PathParam(id): PathParam,
-    JsonBody(body): JsonBody,
-) -> ApiResult<impl IntoResponse> {
-    caller.require_write()?;
-    let id = path_id(&id, IncidentId::parse, "incident")?;
-    // Another tenant's incident is a missing one (404), whatever the body says.
-    s.store.get_incident(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
-    let input: PublicMessageIn = parse_field("", Value::Object(body))?;
-    let message = text("message", &input.message, 1, 2000)?;
-    if !s.store.set_public_message(caller.tenant(), &id, &message, clock::now()).await? {
-        return Err(ApiError::not_found("incident"));
-    }
-    s.status_cache.clear();
-    let (rec, _) = s.store.get_incident(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("incident"))?;
-    let mut body = incident_json(&rec);
-    body["public_message"] = json!(message);
-    Ok(Json(body))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The in-process cache of public status pages: per slug, one reading of the page from the
-//! store, its two ETags (HTML and JSON) and both bodies, rendered with the reading (so an
+//! store and every rendering of it (HTML, JSON, Atom and JSON feeds) with its ETag, rendered
+//! with the reading (so an
 //! answer never renders, nor waits for another's rendering, and shares the bodies without
 //! copying them). What a cached answer says is what was true when it was read: its
 //! "generated at" time is the read's time and its ETag is over that reading's facts.
@@ -24,19 +25,28 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// One reading of a status page: its two ETags (over the facts without the clock) and its
-/// two renderings.
+/// One reading of a status page, in each of its renderings (the page, its JSON, its feeds).
 pub struct Entry {
-    pub html_etag: String,
-    pub json_etag: String,
-    pub html: Bytes,
-    pub json: Bytes,
+    renders: Vec<Rendered>,
     read_at: Instant,
 }
 
+/// One rendering of a reading: its ETag (over the facts without the clock) and its body.
+pub struct Rendered {
+    pub etag: String,
+    pub body: Bytes,
+}
+
 impl Entry {
-    pub fn new((html_etag, json_etag): (String, String), (html, json): (String, String)) -> Self {
-        Entry { html_etag, json_etag, html: Bytes::from(html), json: Bytes::from(json), read_at: Instant::now() }
+    /// The renderings of one reading, as (ETag, body), in the order [`Entry::get`] takes them.
+    pub fn new(renders: Vec<(String, String)>) -> Self {
+        let renders = renders.into_iter().map(|(etag, body)| Rendered { etag, body: Bytes::from(body) }).collect();
+        Entry { renders, read_at: Instant::now() }
+    }
+
+    /// The `i`-th rendering given to [`Entry::new`].
+    pub fn get(&self, i: usize) -> &Rendered {
+        &self.renders[i]
     }
 }
 
@@ -181,7 +191,7 @@ mod tests {
     use tokio::sync::watch;
 
     fn entry() -> Entry {
-        Entry::new(("\"h\"".into(), "\"j\"".into()), ("<html>".into(), "{}".into()))
+        Entry::new(vec![("\"h\"".into(), "<html>".into()), ("\"j\"".into(), "{}".into())])
     }
 
     /// A read that counts itself and finishes only once `gate` opens.

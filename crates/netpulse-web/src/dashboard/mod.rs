@@ -45,6 +45,7 @@ pub mod monitor;
 pub mod overview;
 pub mod regions;
 pub mod settings;
+pub mod status_feed;
 pub mod status_page;
 pub mod team_pages;
 
@@ -109,6 +110,7 @@ pub fn router() -> Router<AppState> {
         .route("/badge/{id}/status.svg", get(badges::status))
         .route("/badge/{id}/uptime.svg", get(badges::uptime))
         .route("/status/{slug}", get(status_page::show))
+        .route("/status/{slug}/{feed}", get(status_page::feed))
         .layer(axum::middleware::map_response(headers::secure))
 }
 

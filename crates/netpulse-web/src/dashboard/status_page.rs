@@ -1,8 +1,11 @@
-//! Public status pages: `GET /status/{slug}` (HTML) and `GET /status/{slug}.json`, no sign-in.
+//! Public status pages: `GET /status/{slug}` (HTML), `GET /status/{slug}.json`, and the page's
+//! feed of incident updates, `GET /status/{slug}/feed.atom` and `/feed.json` ([`super::status_feed`]);
+//! no sign-in.
 //!
 //! What they show comes only from [`Store::public_status_page`](netpulse_store::Store::public_status_page):
 //! the display names and groups the tenant chose, status and uptime from `live` results only,
-//! and incidents that a person posted with a public message. They never carry a monitor's
+//! and incidents that a person posted public updates to (each update's state, impact and
+//! message; the newest unresolved impact heads the page). They never carry a monitor's
 //! own name, target URL, hostname, IP, headers, error texts, the tenant's channels or e-mails.
 //!
 //! Caching: an `ETag` over the page's facts (everything but the clock: the "generated at"
@@ -22,51 +25,87 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use netpulse_core::uptime::COUNTING_RULES;
 use netpulse_core::{Outcome, Timestamp};
 use netpulse_store::clock;
-use netpulse_store::{IncidentStatus, PublicMonitor, PublicStatusPage};
+use netpulse_store::{Impact, IncidentStatus, PublicIncident, PublicMonitor, PublicStatusPage, UpdateState};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 const STYLE: &str = include_str!("status_page.css");
 
+/// The renderings of one reading, in [`Entry`] order.
+#[derive(Clone, Copy)]
+pub(super) enum Format {
+    Html,
+    Json,
+    Atom,
+    Feed,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Html => "text/html; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Atom => "application/atom+xml; charset=utf-8",
+            Format::Feed => "application/feed+json",
+        }
+    }
+}
+
 /// `/status/{slug}` and `/status/{slug}.json`.
 pub async fn show(State(s): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
-    let (slug, as_json) = match slug.strip_suffix(".json") {
-        Some(base) => (base.to_owned(), true),
-        None => (slug, false),
-    };
+    match slug.strip_suffix(".json") {
+        Some(base) => serve(&s, base, Format::Json, &headers).await,
+        None => serve(&s, &slug, Format::Html, &headers).await,
+    }
+}
+
+/// `/status/{slug}/feed.atom` and `/status/{slug}/feed.json`.
+pub async fn feed(
+    State(s): State<AppState>,
+    Path((slug, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    match file.as_str() {
+        "feed.atom" => serve(&s, &slug, Format::Atom, &headers).await,
+        "feed.json" => serve(&s, &slug, Format::Feed, &headers).await,
+        _ => ApiError::not_found("status page feed").into_response(),
+    }
+}
+
+async fn serve(s: &AppState, slug: &str, format: Format, headers: &HeaderMap) -> Response {
     let missing = || ApiError::not_found("status page").into_response();
-    if !crate::api::status_pages::valid_slug(&slug) {
+    if !crate::api::status_pages::valid_slug(slug) {
         return missing();
     }
-    let (store, metrics, read_slug) = (s.store.clone(), s.metrics.clone(), slug.clone());
+    let (store, metrics, read_slug) = (s.store.clone(), s.metrics.clone(), slug.to_owned());
     let (ttl_s, bound_s) = (s.status_cache.ttl().as_secs(), s.status_cache.bound().as_secs());
+    let base = s.base_url.trim_end_matches('/').to_owned();
     let read = move || async move {
         metrics.status_page_reads.add(1);
-        Ok(store.public_status_page(&read_slug, clock::now()).await?.map(|p| reading(p, ttl_s, bound_s)))
+        Ok(store.public_status_page(&read_slug, clock::now()).await?.map(|p| reading(p, &base, ttl_s, bound_s)))
     };
-    let entry = match s.status_cache.get_or_read(&slug, read).await {
+    let entry = match s.status_cache.get_or_read(slug, read).await {
         Ok(Some(e)) => e,
         Ok(None) => return missing(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let etag = if as_json { &entry.json_etag } else { &entry.html_etag };
+    let rendered = entry.get(format as usize);
+    let etag = &rendered.etag;
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut r = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
-    } else if as_json {
-        let mut r = entry.json.clone().into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        r
     } else {
-        let mut r = entry.html.clone().into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        r.headers_mut().insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:"),
-        );
+        let mut r = rendered.body.clone().into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+        if let Format::Html = format {
+            r.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:"),
+            );
+        }
         r
     };
     let h = r.headers_mut();
@@ -78,15 +117,22 @@ pub async fn show(State(s): State<AppState>, Path(slug): Path<String>, headers: 
     r
 }
 
-/// One reading of a page: its facts, their ETags and both renderings (`ttl_s`: how often
-/// the page is re-read; `bound_s`: how old a served copy can be).
-fn reading(page: PublicStatusPage, ttl_s: u64, bound_s: u64) -> Entry {
+/// One reading of a page: its facts and every rendering with its ETag (`base`: this server's
+/// public URL for the feeds' links; `ttl_s`: how often the page is re-read; `bound_s`: how
+/// old a served copy can be).
+fn reading(page: PublicStatusPage, base: &str, ttl_s: u64, bound_s: u64) -> Entry {
     let facts = facts(&page);
     let digest = &hex::encode(Sha256::digest(facts.to_string().as_bytes()))[..24];
     let mut json = facts.clone();
     stamp(&mut json, &page, ttl_s, bound_s);
     let html = render(&page, bound_s).into_string();
-    Entry::new((format!("\"h{digest}\""), format!("\"j{digest}\"")), (html, json.to_string()))
+    let (atom, feed) = (super::status_feed::atom(&page, base), super::status_feed::json_feed(&page, base));
+    Entry::new(vec![
+        (format!("\"h{digest}\""), html),
+        (format!("\"j{digest}\""), json.to_string()),
+        (format!("\"a{digest}\""), atom),
+        (format!("\"f{digest}\""), feed),
+    ])
 }
 
 /// A monitor's public status: `paused`, `unknown` (no live result yet), `up`, `degraded`
@@ -103,23 +149,48 @@ pub fn status_of(m: &PublicMonitor) -> &'static str {
     }
 }
 
-/// The page's headline from its monitors' statuses.
+/// The page's headline: from its monitors' statuses, or from the impact its poster gave an
+/// unresolved incident when that is as bad or worse.
 fn overall(page: &PublicStatusPage) -> (&'static str, &'static str) {
     let st: Vec<&str> = page.monitors.iter().map(status_of).collect();
-    if st.contains(&"down") {
-        ("down", "Some systems are down")
+    let from_monitors = if st.contains(&"down") {
+        (3, "down", "Some systems are down")
     } else if st.contains(&"degraded") {
-        ("degraded", "Some systems are degraded")
+        (1, "degraded", "Some systems are degraded")
     } else if st.contains(&"up") && st.iter().all(|s| matches!(*s, "up" | "paused")) {
-        ("up", "All systems operational")
+        (0, "up", "All systems operational")
     } else {
-        ("unknown", "No recent data")
+        (0, "unknown", "No recent data")
+    };
+    let posted = unresolved_impact(page).map(|i| match i {
+        Impact::Major => (3, "down", "Major outage"),
+        Impact::Partial => (2, "partial", "Partial outage"),
+        Impact::Degraded => (1, "degraded", "Degraded performance"),
+    });
+    match posted {
+        Some(p) if p.0 >= from_monitors.0 => (p.1, p.2),
+        _ => (from_monitors.1, from_monitors.2),
     }
+}
+
+/// The worst impact among the page's incidents whose newest update is not `resolved`.
+fn unresolved_impact(page: &PublicStatusPage) -> Option<Impact> {
+    page.incidents
+        .iter()
+        .filter_map(|(_, i)| i.latest())
+        .filter(|u| u.state != UpdateState::Resolved)
+        .map(|u| u.impact)
+        .max()
+}
+
+/// An incident's public state: its newest update's.
+pub(super) fn state_of(i: &PublicIncident) -> &'static str {
+    i.latest().map_or(incident_status(i.status), |u| u.state.as_str())
 }
 
 fn incident_status(s: IncidentStatus) -> &'static str {
     match s {
-        IncidentStatus::Open => "ongoing",
+        IncidentStatus::Open => "investigating",
         IncidentStatus::Acknowledged => "investigating",
         IncidentStatus::Resolved => "resolved",
     }
@@ -154,11 +225,15 @@ fn facts(page: &PublicStatusPage) -> Value {
         })).collect::<Vec<_>>(),
         "incidents": page.incidents.iter().map(|(name, i)| json!({
             "monitor": name,
-            "status": incident_status(i.status),
+            "status": state_of(i),
+            "impact": i.latest().map(|u| u.impact),
             "started_at": i.opened_at.to_rfc3339(),
             "resolved_at": i.resolved_at.map(Timestamp::to_rfc3339),
             "message": i.public_message,
             "posted_at": i.posted_at.to_rfc3339(),
+            "updates": i.updates.iter().map(|u| json!({
+                "state": u.state, "impact": u.impact, "message": u.message, "posted_at": u.posted_at.to_rfc3339(),
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }
@@ -182,9 +257,15 @@ fn stamp(body: &mut Value, page: &PublicStatusPage, ttl_s: u64, bound_s: u64) {
 }
 
 /// `2026-11-25 02:37 UTC`.
-fn when(t: Timestamp) -> String {
+pub(super) fn when(t: Timestamp) -> String {
     let s = t.to_rfc3339();
     format!("{} {} UTC", &s[..10], &s[11..16])
+}
+
+/// `identified` → `Identified`.
+pub(super) fn title_case(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
 }
 
 fn pct(p: Option<f64>) -> String {
@@ -265,15 +346,21 @@ fn render(page: &PublicStatusPage, bound_s: u64) -> Markup {
                     }
                     @for (name, i) in &page.incidents {
                         article.incident {
-                            h3 { (name) " " span class={ "badge " (incident_status(i.status)) } { (incident_status(i.status)) } }
+                            h3 { (name) " " span class={ "badge " (state_of(i)) } { (state_of(i)) }
+                                @if let Some(u) = i.latest() { " " span.sub { (u.impact.as_str()) " impact" } } }
                             p.sub {
                                 "Started " (when(i.opened_at))
                                 @if let Some(r) = i.resolved_at { " · resolved " (when(r)) }
                             }
-                            p { (i.public_message) }
-                            p.sub { "Posted " (when(i.posted_at)) }
+                            ol.updates {
+                                @for u in &i.updates {
+                                    li { strong { (title_case(u.state.as_str())) } " — " (u.message)
+                                        br; span.sub { time datetime=(u.posted_at.to_rfc3339()) { (when(u.posted_at)) } } }
+                                }
+                            }
                         }
                     }
+                    p.sub { "Follow updates: " a href={ (page.slug) "/feed.atom" } { "Atom" } " · " a href={ (page.slug) "/feed.json" } { "JSON Feed" } }
                     footer.sub {
                         p #generated { "Generated at " time datetime=(page.generated_at.to_rfc3339()) { (when(page.generated_at)) } "."
                             @if bound_s > 0 { " Served copies are at most " (bound_s) " s old." } }
