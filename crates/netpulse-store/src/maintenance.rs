@@ -18,6 +18,8 @@ pub struct MaintenanceWindow {
     pub repeat_every_s: Option<i64>,
     pub reason: String,
     pub phase: String,
+    /// Shown ahead of time (and while it runs) on the status pages that carry the monitor.
+    pub announce: bool,
 }
 
 /// A tenant's maintenance windows, and the sweep that starts and ends them.

@@ -1,10 +1,12 @@
 //! Status pages: a tenant's public pages and the monitors on them, the public updates posted to
-//! incidents (investigating → identified → monitoring → resolved, each with its impact), and
+//! incidents (investigating → identified → monitoring → resolved, each with its impact), the
+//! maintenance windows announced on them, and
 //! [`StatusPageStore::public_status_page`], which builds what `/status/{slug}` and its feeds
 //! show from live evidence only.
 
 use crate::error::StoreResult;
 use crate::incidents::IncidentStatus;
+use crate::maintenance::MaintenanceWindow;
 use async_trait::async_trait;
 use netpulse_core::uptime::Tally;
 use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp, UpdateId};
@@ -149,6 +151,8 @@ pub struct PublicMonitor {
     /// From live results only.
     pub latest: Option<LatestLive>,
     pub figures: netpulse_core::uptime::PageFigures,
+    /// Inside an announced maintenance window now.
+    pub in_maintenance: bool,
 }
 
 /// Everything `/status/{slug}` shows, and nothing else.
@@ -162,6 +166,9 @@ pub struct PublicStatusPage {
     pub monitors: Vec<PublicMonitor>,
     /// Incidents with public updates, each with the display name of its monitor.
     pub incidents: Vec<(String, PublicIncident)>,
+    /// Announced maintenance windows not yet over, each with the display name of its
+    /// monitor, soonest first.
+    pub maintenance: Vec<(String, MaintenanceWindow)>,
 }
 
 /// A tenant's status pages and the public reads they are built from.
@@ -205,6 +212,15 @@ pub trait StatusPageStore: Send + Sync {
         since: Timestamp,
     ) -> StoreResult<Vec<PublicIncident>>;
 
+    /// Announced maintenance windows of these monitors (of `t`) that are not over at `now`,
+    /// soonest first (at most 50).
+    async fn announced_maintenance(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        now: Timestamp,
+    ) -> StoreResult<Vec<MaintenanceWindow>>;
+
     /// What `/status/{slug}` shows: display names, live-only status and uptime, posted
     /// incidents. Never a monitor's name, target, headers, errors or channels.
     async fn public_status_page(&self, slug: &str, now: Timestamp) -> StoreResult<Option<PublicStatusPage>> {
@@ -217,6 +233,8 @@ pub trait StatusPageStore: Send + Sync {
             hours.entry(m).or_default().push((h, tally));
         }
         let states = self.page_monitors(t, &ids).await?;
+        let windows = self.announced_maintenance(t, &ids, now).await?;
+        let running = |m: &MonitorId| windows.iter().any(|w| &w.monitor_id == m && w.starts_at <= now);
         let mut monitors = Vec::with_capacity(page.monitors.len());
         for m in &page.monitors {
             let Some(state) = states.get(&m.monitor_id) else { continue };
@@ -229,6 +247,7 @@ pub trait StatusPageStore: Send + Sync {
                     hours.get(&m.monitor_id).map(Vec::as_slice).unwrap_or(&[]),
                     now,
                 ),
+                in_maintenance: running(&m.monitor_id),
             });
         }
         let mut incidents: Vec<(String, PublicIncident)> = self
@@ -246,6 +265,8 @@ pub trait StatusPageStore: Send + Sync {
                 i.updates.push(u);
             }
         }
+        let name_of = |m: &MonitorId| page.monitors.iter().find(|p| &p.monitor_id == m).map(|p| p.display_name.clone());
+        let maintenance = windows.into_iter().filter_map(|w| Some((name_of(&w.monitor_id)?, w))).collect();
         Ok(Some(PublicStatusPage {
             slug: page.slug,
             title: page.title,
@@ -254,6 +275,7 @@ pub trait StatusPageStore: Send + Sync {
             generated_at: now,
             monitors,
             incidents,
+            maintenance,
         }))
     }
 }

@@ -1,4 +1,4 @@
-//! An incident told on a status page: updates with their state and impact, newest first, on
+//! An incident told on a status page, and maintenance announced on it: updates with their state and impact, newest first, on
 //! the page, in its JSON, in its Atom and JSON feeds, heading the page while unresolved; bad
 //! states and impacts refused with the field named; nothing private in the feeds. (Another
 //! organisation's callers get 404 on these routes: accounts::a_tenant_never_reaches_another_tenants_ids.)
@@ -126,4 +126,69 @@ async fn an_incident_told_in_updates_shows_on_the_page_and_in_both_feeds() {
         (Some("unknown"), Some("resolved")),
         "{facts}"
     );
+}
+
+#[tokio::test]
+async fn announced_maintenance_shows_ahead_of_time_and_while_it_runs() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let monitor = |name: &str| json!({ "name": name, "kind": "http", "url": target.url(), "interval_s": 60 });
+    let db = app.create_monitor(monitor("db-internal-2f9a")).await;
+    let api = app.create_monitor(monitor("api-internal-8d0c")).await;
+    let (st, page) = app
+        .api(
+            "POST",
+            "/api/v1/status-pages",
+            Some(json!({ "slug": "acme", "title": "Acme", "monitors": [
+                { "monitor_id": db, "display_name": "Database" }, { "monitor_id": api, "display_name": "API" },
+            ] })),
+        )
+        .await;
+    assert_eq!(st, 201, "{page}");
+    let in_an_hour = rfc3339_in(3600);
+    let window = |m: &str, body: Value| {
+        let path = format!("/api/v1/monitors/{m}/maintenance");
+        let app = &app;
+        async move { app.api("POST", &path, Some(body)).await }
+    };
+    let (st, w) = window(
+        &db,
+        json!({ "starts_at": in_an_hour, "duration_s": 3600, "reason": "Database upgrade", "announce": true }),
+    )
+    .await;
+    assert_eq!((st, w["announce"].as_bool()), (201, Some(true)), "{w}");
+    let (st, w) = window(&api, json!({ "duration_s": 600, "reason": "private work" })).await;
+    assert_eq!((st, w["announce"].as_bool()), (201, Some(false)), "{w}");
+
+    let facts = page_json(&app).await;
+    let shown: Vec<(&str, &str, &str)> = facts["maintenance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["monitor"].as_str().unwrap(), w["status"].as_str().unwrap(), w["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shown, [("Database", "scheduled", "Database upgrade")], "only announced windows: {facts}");
+    assert_ne!(facts["monitors"][1]["status"], "maintenance", "an unannounced window is not shown");
+
+    let (st, _) = window(&api, json!({ "duration_s": 600, "reason": "Rolling restart", "announce": true })).await;
+    assert_eq!(st, 201);
+    let facts = page_json(&app).await;
+    assert_eq!(facts["maintenance"][0]["status"], "in_progress", "soonest first: {facts}");
+    assert_eq!(facts["monitors"][1]["status"], "maintenance", "{facts}");
+    let (_, _, html) = get(&app, "/status/acme", None).await;
+    for want in ["Scheduled maintenance", "Database upgrade", "Rolling restart", "in progress"] {
+        assert!(html.contains(want), "the page lacks `{want}`");
+    }
+    assert!(!html.contains("private work") && !html.contains("internal"), "nothing unannounced or private");
+}
+
+async fn page_json(app: &TestApp) -> Value {
+    let (st, _, text) = get(app, "/status/acme.json", None).await;
+    assert_eq!(st, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// RFC 3339 UTC, `secs` from now.
+fn rfc3339_in(secs: i64) -> String {
+    netpulse_store::clock::now().plus_ms(secs * 1000).to_rfc3339()
 }

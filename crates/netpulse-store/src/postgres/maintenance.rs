@@ -11,15 +11,16 @@ use netpulse_core::{MonitorId, TenantId, Timestamp};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
-const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase";
+pub(super) const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce";
 
 #[async_trait]
 impl MaintenanceStore for PgStore {
     async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()> {
         pooled!(self, |c| async {
             c.execute_typed(
-                "INSERT INTO maintenance_windows (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled')",
+                "INSERT INTO maintenance_windows \
+                 (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8)",
                 &[
                     (&w.id.as_str(), Type::TEXT),
                     (&t.as_str(), Type::TEXT),
@@ -28,6 +29,7 @@ impl MaintenanceStore for PgStore {
                     (&w.ends_at.millis(), Type::INT8),
                     (&w.repeat_every_s, Type::INT8),
                     (&w.reason.as_str(), Type::TEXT),
+                    (&w.announce, Type::BOOL),
                 ],
             )
             .await?;
@@ -110,7 +112,7 @@ impl MaintenanceStore for PgStore {
     }
 }
 
-fn window_at(r: &Row, first: usize) -> StoreResult<MaintenanceWindow> {
+pub(super) fn window_at(r: &Row, first: usize) -> StoreResult<MaintenanceWindow> {
     Ok(MaintenanceWindow {
         id: r.try_get(first)?,
         monitor_id: MonitorId::from_trusted(r.try_get(first + 1)?),
@@ -119,6 +121,7 @@ fn window_at(r: &Row, first: usize) -> StoreResult<MaintenanceWindow> {
         repeat_every_s: r.try_get(first + 4)?,
         reason: r.try_get(first + 5)?,
         phase: r.try_get(first + 6)?,
+        announce: r.try_get(first + 7)?,
     })
 }
 

@@ -365,6 +365,10 @@ const MIGRATIONS: &[&str] = &[
                public_message, public_message_at
         FROM incidents WHERE public_message IS NOT NULL;
     "#,
+    // Maintenance windows a tenant chose to announce on its status pages.
+    r#"
+    ALTER TABLE maintenance_windows ADD COLUMN announce BOOLEAN NOT NULL DEFAULT FALSE;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -261,6 +261,28 @@ impl StatusPageStore for PgStore {
         })
     }
 
+    async fn announced_maintenance(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        now: Timestamp,
+    ) -> StoreResult<Vec<MaintenanceWindow>> {
+        pooled!(self, |c| async {
+            let sql = format!(
+                "SELECT {} FROM maintenance_windows WHERE tenant_id = $1 AND announce AND ends_at > $2 \
+                 AND phase IN ('scheduled', 'active') AND monitor_id = ANY($3) ORDER BY starts_at, id LIMIT 50",
+                super::maintenance::COLS
+            );
+            let rows = c
+                .query_typed(
+                    &sql,
+                    &[(&t.as_str(), Type::TEXT), (&now.millis(), Type::INT8), (&ids(monitors), Type::TEXT_ARRAY)],
+                )
+                .await?;
+            rows.iter().map(|r| super::maintenance::window_at(r, 0)).collect()
+        })
+    }
+
     async fn public_incidents(
         &self,
         t: &TenantId,

@@ -10,7 +10,7 @@ use netpulse_core::incident::Observation;
 use netpulse_core::{MonitorId, TenantId, Timestamp};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase";
+pub(super) const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce";
 
 #[async_trait]
 impl MaintenanceStore for SqliteStore {
@@ -18,9 +18,19 @@ impl MaintenanceStore for SqliteStore {
         let (t, w) = (t.clone(), w.clone());
         self.write(move |c| {
             c.execute(
-                "INSERT INTO maintenance_windows (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled')",
-                params![w.id, t.as_str(), w.monitor_id.as_str(), w.starts_at.millis(), w.ends_at.millis(), w.repeat_every_s, w.reason],
+                "INSERT INTO maintenance_windows \
+                 (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8)",
+                params![
+                    w.id,
+                    t.as_str(),
+                    w.monitor_id.as_str(),
+                    w.starts_at.millis(),
+                    w.ends_at.millis(),
+                    w.repeat_every_s,
+                    w.reason,
+                    w.announce
+                ],
             )?;
             Ok(())
         })
@@ -94,27 +104,25 @@ impl MaintenanceStore for SqliteStore {
 }
 
 fn window(r: &Row<'_>) -> rusqlite::Result<MaintenanceWindow> {
-    Ok(MaintenanceWindow {
-        id: r.get(0)?,
-        monitor_id: MonitorId::from_trusted(r.get(1)?),
-        starts_at: Timestamp::from_millis(r.get(2)?),
-        ends_at: Timestamp::from_millis(r.get(3)?),
-        repeat_every_s: r.get(4)?,
-        reason: r.get(5)?,
-        phase: r.get(6)?,
-    })
+    window_from(r, 0)
 }
 
 /// The row with `tenant_id` first.
 fn window_at(r: &Row<'_>) -> rusqlite::Result<MaintenanceWindow> {
+    window_from(r, 1)
+}
+
+/// A window from the row's [`COLS`], the first at column `first`.
+pub(super) fn window_from(r: &Row<'_>, first: usize) -> rusqlite::Result<MaintenanceWindow> {
     Ok(MaintenanceWindow {
-        id: r.get(1)?,
-        monitor_id: MonitorId::from_trusted(r.get(2)?),
-        starts_at: Timestamp::from_millis(r.get(3)?),
-        ends_at: Timestamp::from_millis(r.get(4)?),
-        repeat_every_s: r.get(5)?,
-        reason: r.get(6)?,
-        phase: r.get(7)?,
+        id: r.get(first)?,
+        monitor_id: MonitorId::from_trusted(r.get(first + 1)?),
+        starts_at: Timestamp::from_millis(r.get(first + 2)?),
+        ends_at: Timestamp::from_millis(r.get(first + 3)?),
+        repeat_every_s: r.get(first + 4)?,
+        reason: r.get(first + 5)?,
+        phase: r.get(first + 6)?,
+        announce: r.get(first + 7)?,
     })
 }
 

@@ -341,6 +341,10 @@ const MIGRATIONS: &[&str] = &[
                public_message, public_message_at
         FROM incidents WHERE public_message IS NOT NULL;
     "#,
+    // Maintenance windows a tenant chose to announce on its status pages.
+    r#"
+    ALTER TABLE maintenance_windows ADD COLUMN announce INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -233,6 +233,32 @@ impl StatusPageStore for SqliteStore {
         .await
     }
 
+    async fn announced_maintenance(
+        &self,
+        t: &TenantId,
+        monitors: &[MonitorId],
+        now: Timestamp,
+    ) -> StoreResult<Vec<MaintenanceWindow>> {
+        let (t, monitors) = (t.clone(), monitors.to_vec());
+        self.read(move |c| {
+            if monitors.is_empty() {
+                return Ok(Vec::new());
+            }
+            let sql = format!(
+                "SELECT {} FROM maintenance_windows WHERE tenant_id = ?1 AND announce AND ends_at > ?2 \
+                 AND phase IN ('scheduled', 'active') AND monitor_id IN ({}) ORDER BY starts_at, id LIMIT 50",
+                super::maintenance::COLS,
+                placeholders(monitors.len(), 3)
+            );
+            let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into(), now.millis().into()];
+            args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), |r| super::maintenance::window_from(r, 0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
     async fn public_incidents(
         &self,
         t: &TenantId,

@@ -295,6 +295,7 @@ async fn checks_during_maintenance_are_rolled_up_apart(backend: Backend) {
         repeat_every_s: None,
         reason: "upgrade".into(),
         phase: "scheduled".into(),
+        announce: false,
     };
     store.create_maintenance(&t, &window).await.unwrap();
     let batch = [

@@ -186,6 +186,7 @@ pub async fn maintenance_counts_stay_when_hours_fold_into_days(backend: Backend)
         repeat_every_s: None,
         reason: "upgrade".into(),
         phase: "over".into(),
+        announce: false,
     };
     store.create_maintenance(&t, &window).await.unwrap();
     let results: Vec<CheckResult> = (0..36)

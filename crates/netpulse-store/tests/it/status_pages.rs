@@ -6,7 +6,9 @@ use netpulse_core::incident::Policy;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
 use netpulse_store::clock::{self, fresh};
 use netpulse_store::testing::{self as backends, Backend};
-use netpulse_store::{Impact, IncidentFilter, IncidentUpdate, StatusPage, StatusPageMonitor, StoreError, UpdateState};
+use netpulse_store::{
+    Impact, IncidentFilter, IncidentUpdate, MaintenanceWindow, StatusPage, StatusPageMonitor, StoreError, UpdateState,
+};
 
 fn result(t: &TenantId, m: &MonitorId, at: Timestamp, outcome: Outcome, p: Provenance, error: &str) -> CheckResult {
     CheckResult {
@@ -156,6 +158,30 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
     let [(name, shown)] = &public.incidents[..] else { panic!("{backend:?}: {:?}", public.incidents) };
     assert_eq!((name.as_str(), shown.updates.len()), ("Sea", 2), "{backend:?}: under its display name, every update");
     assert_eq!(shown.latest().map(|u| u.state), Some(UpdateState::Identified));
+
+    // Announced windows not over yet show, soonest first; others' and unannounced ones don't.
+    let window = |id: &str, m: &MonitorId, from: i64, to: i64, announce| MaintenanceWindow {
+        id: id.into(),
+        monitor_id: m.clone(),
+        starts_at: at(from),
+        ends_at: at(to),
+        repeat_every_s: None,
+        reason: format!("work {id}"),
+        phase: "scheduled".into(),
+        announce,
+    };
+    for w in [
+        window("mw_later", &a, 20, 22, true),
+        window("mw_soon", &b, 13, 14, true),
+        window("mw_quiet", &a, 13, 15, false),
+        window("mw_past", &a, 1, 2, true),
+    ] {
+        store.create_maintenance(&t, &w).await.unwrap();
+    }
+    let public = store.public_status_page("one", now).await.unwrap().unwrap();
+    let shown: Vec<(&str, &str)> = public.maintenance.iter().map(|(n, w)| (n.as_str(), w.id.as_str())).collect();
+    assert_eq!(shown, [("Bee", "mw_soon"), ("Ay", "mw_later")], "{backend:?}");
+    assert!(store.announced_maintenance(&other, &[a.clone(), b.clone()], now).await.unwrap().is_empty());
 
     let mut renamed = page.clone();
     renamed.slug = "renamed".into();

@@ -1,6 +1,7 @@
 //! Maintenance windows: `POST|GET /api/v1/monitors/{id}/maintenance`, `DELETE
 //! /api/v1/maintenance/{id}`. During a window checks keep running and are recorded; alerts
-//! are muted; a monitor still down when the window ends pages then, once.
+//! are muted; a monitor still down when the window ends pages then, once. An `announce`d
+//! window shows on the status pages that carry its monitor, ahead of time and while it runs.
 
 use super::monitors::parse_time;
 use crate::base::input::PathParam;
@@ -28,12 +29,14 @@ struct WindowIn {
     #[serde(default)]
     reason: String,
     repeat_every_s: Option<i64>,
+    #[serde(default)]
+    announce: bool,
 }
 
 fn window_json(w: &MaintenanceWindow) -> Value {
     json!({
         "id": w.id, "monitor_id": w.monitor_id, "starts_at": w.starts_at.to_rfc3339(), "ends_at": w.ends_at.to_rfc3339(),
-        "repeat_every_s": w.repeat_every_s, "reason": w.reason, "phase": w.phase,
+        "repeat_every_s": w.repeat_every_s, "reason": w.reason, "phase": w.phase, "announce": w.announce,
     })
 }
 
@@ -69,6 +72,7 @@ fn parse_window(input: WindowIn, monitor: MonitorId) -> ApiResult<MaintenanceWin
         repeat_every_s: input.repeat_every_s,
         reason: input.reason.chars().take(500).collect(),
         phase: "scheduled".into(),
+        announce: input.announce,
     })
 }
 
@@ -98,6 +102,9 @@ pub(crate) async fn create_from(
     let w = parse_window(parse_field("", Value::Object(body))?, m)?;
     s.store.create_maintenance(caller.tenant(), &w).await?;
     s.store.advance_maintenance(clock::now()).await?; // a window starting now starts now
+    if w.announce {
+        s.status_cache.clear();
+    }
     let current = s.store.list_maintenance(caller.tenant(), &w.monitor_id).await?;
     Ok(current.into_iter().find(|x| x.id == w.id).unwrap_or(w))
 }
@@ -123,5 +130,6 @@ pub(crate) async fn cancel_window(s: &AppState, caller: &Caller, id: &str) -> Ap
     if !id.starts_with("mw_") || !s.store.cancel_maintenance(caller.tenant(), id, clock::now()).await? {
         return Err(ApiError::not_found("maintenance window"));
     }
+    s.status_cache.clear();
     Ok(())
 }

@@ -19,12 +19,13 @@ use netpulse_store::MonitorView;
 use serde_json::{Map, Value};
 
 /// The form's fields: (API field, label, hint).
-const FIELDS: [(&str, &str, &str); 5] = [
+const FIELDS: [(&str, &str, &str); 6] = [
     ("starts_at", "Starts at", "RFC 3339, e.g. 2026-01-31T02:00:00Z; empty: now"),
     ("duration_s", "Duration (s)", "60 to 604800; or give an end"),
     ("ends_at", "Ends at", "RFC 3339; instead of a duration"),
     ("repeat_every_s", "Repeat every (s)", "optional, e.g. 604800 for weekly"),
-    ("reason", "Reason", "shown in the timeline"),
+    ("reason", "Reason", "shown in the timeline, and on status pages when announced"),
+    ("announce", "Announce", "show it on the status pages that carry this monitor, ahead of time and while it runs"),
 ];
 
 /// `GET /monitors/{id}/maintenance`.
@@ -54,6 +55,7 @@ pub async fn create(
         let Some(v) = values.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) else { continue };
         let json = match k {
             "duration_s" | "repeat_every_s" => v.parse::<i64>().map_or_else(|_| Value::from(v), Value::from),
+            "announce" => Value::from(v == "yes"),
             _ => Value::from(v),
         };
         input.insert(k.into(), json);
@@ -101,11 +103,11 @@ async fn render(
         p.sub { "During a window checks keep running and are recorded; alerts are muted. A monitor still down when the window ends pages then, once." }
         @if windows.is_empty() { p.empty #no-windows { "No maintenance windows." } }
         table #windows hidden[windows.is_empty()] {
-            thead { tr { th { "Starts" } th { "Ends" } th { "Repeats" } th { "Reason" } th { "Phase" } @if auth.may_write() { th { "" } } } }
+            thead { tr { th { "Starts" } th { "Ends" } th { "Repeats" } th { "Reason" } th { "Announced" } th { "Phase" } @if auth.may_write() { th { "" } } } }
             tbody { @for w in &windows { tr data-window=(w.id) {
                 td { (w.starts_at) } td { (w.ends_at) }
                 td { (w.repeat_every_s.map_or("–".into(), |r| format!("every {r} s"))) }
-                td { (w.reason) } td { (badge(&w.phase)) }
+                td { (w.reason) } td { (if w.announce { "yes" } else { "no" }) } td { (badge(&w.phase)) }
                 @if auth.may_write() { td { form.inline method="post" action={ "/maintenance/" (w.id) "/cancel" } {
                     input type="hidden" name="csrf" value=(auth.csrf);
                     input type="hidden" name="monitor" value=(id);
@@ -120,7 +122,12 @@ async fn render(
             @for (k, label, hint) in FIELDS {
                 div.field {
                     label for={ "w-" (k) } { (label) }
-                    input id={ "w-" (k) } type="text" name=(k) value=(typed.get(k).map(String::as_str).unwrap_or(""));
+                    @if k == "announce" {
+                        @let yes = typed.get(k).is_some_and(|v| v == "yes");
+                        select id={ "w-" (k) } name=(k) { option value="no" selected[!yes] { "no" } option value="yes" selected[yes] { "yes" } }
+                    } @else {
+                        input id={ "w-" (k) } type="text" name=(k) value=(typed.get(k).map(String::as_str).unwrap_or(""));
+                    }
                     span.sub { (hint) }
                     @if let Some(e) = error.as_ref().filter(|_| at_field == Some(k)) {
                         p.error id={ "w-" (k) "-error" } role="alert" { (e.message.strip_prefix(&format!("{k}: ")).unwrap_or(&e.message)) }

@@ -135,11 +135,15 @@ fn reading(page: PublicStatusPage, base: &str, ttl_s: u64, bound_s: u64) -> Entr
     ])
 }
 
-/// A monitor's public status: `paused`, `unknown` (no live result yet), `up`, `degraded`
-/// or `down` (down or error), from its newest live result.
+/// A monitor's public status: `paused`, `maintenance` (inside an announced window),
+/// `unknown` (no live result yet), `up`, `degraded` or `down` (down or error), from its
+/// newest live result.
 pub fn status_of(m: &PublicMonitor) -> &'static str {
     if m.paused {
         return "paused";
+    }
+    if m.in_maintenance {
+        return "maintenance";
     }
     match m.latest.map(|l| l.outcome) {
         None => "unknown",
@@ -157,6 +161,8 @@ fn overall(page: &PublicStatusPage) -> (&'static str, &'static str) {
         (3, "down", "Some systems are down")
     } else if st.contains(&"degraded") {
         (1, "degraded", "Some systems are degraded")
+    } else if st.contains(&"maintenance") {
+        (0, "maintenance", "Maintenance in progress")
     } else if st.contains(&"up") && st.iter().all(|s| matches!(*s, "up" | "paused")) {
         (0, "up", "All systems operational")
     } else {
@@ -222,6 +228,10 @@ fn facts(page: &PublicStatusPage) -> Value {
                 "date": &d.day_start.to_rfc3339()[..10], "percent": round2(d.percent), "checks": d.tally.total(),
                 "maintenance_checks": d.tally.maintenance,
             })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "maintenance": page.maintenance.iter().map(|(name, w)| json!({
+            "monitor": name, "starts_at": w.starts_at.to_rfc3339(), "ends_at": w.ends_at.to_rfc3339(),
+            "reason": w.reason, "status": if w.starts_at <= page.generated_at { "in_progress" } else { "scheduled" },
         })).collect::<Vec<_>>(),
         "incidents": page.incidents.iter().map(|(name, i)| json!({
             "monitor": name,
@@ -339,6 +349,18 @@ fn render(page: &PublicStatusPage, bound_s: u64) -> Markup {
                     @for (group, ms) in &groups {
                         @if !group.is_empty() { h2 { (group) } }
                         @for m in ms { (monitor(m)) }
+                    }
+                    @if !page.maintenance.is_empty() {
+                        h2 { "Scheduled maintenance" }
+                        @for (name, w) in &page.maintenance {
+                            @let running = w.starts_at <= page.generated_at;
+                            article.incident.maintenance {
+                                h3 { (name) " " span class={ "badge " @if running { "maintenance" } @else { "scheduled" } } {
+                                    @if running { "in progress" } @else { "scheduled" } } }
+                                p.sub { (when(w.starts_at)) " – " (when(w.ends_at)) }
+                                @if !w.reason.is_empty() { p { (w.reason) } }
+                            }
+                        }
                     }
                     h2 { "Incidents (last 90 days)" }
                     @if page.incidents.is_empty() {
