@@ -23,6 +23,8 @@ pub struct StatusPage {
     pub title: String,
     pub message: String,
     pub logo_url: Option<String>,
+    /// The page's own host name (`status.example.com`), under which it is served at `/`.
+    pub domain: Option<String>,
     pub created_at: Timestamp,
     pub monitors: Vec<StatusPageMonitor>,
 }
@@ -159,6 +161,7 @@ pub struct PublicMonitor {
 #[derive(Clone, Debug)]
 pub struct PublicStatusPage {
     pub slug: String,
+    pub domain: Option<String>,
     pub title: String,
     pub message: String,
     pub logo_url: Option<String>,
@@ -182,6 +185,8 @@ pub trait StatusPageStore: Send + Sync {
     async fn list_status_pages(&self, t: &TenantId) -> StoreResult<Vec<StatusPage>>;
     /// A page by its public slug (system path: the page carries its tenant).
     async fn status_page_by_slug(&self, slug: &str) -> StoreResult<Option<StatusPage>>;
+    /// The slug of the page served under this host name, if any (system path).
+    async fn status_page_slug_for_domain(&self, domain: &str) -> StoreResult<Option<String>>;
     /// Live tallies of these monitors for a status page at `now`: the hourly rollup summed
     /// per [`netpulse_core::uptime::bucket_start`] (about one row per monitor and day), each
     /// stamped with its bucket's start; hours the page ignores are left out.
@@ -269,6 +274,7 @@ pub trait StatusPageStore: Send + Sync {
         let maintenance = windows.into_iter().filter_map(|w| Some((name_of(&w.monitor_id)?, w))).collect();
         Ok(Some(PublicStatusPage {
             slug: page.slug,
+            domain: page.domain,
             title: page.title,
             message: page.message,
             logo_url: page.logo_url,

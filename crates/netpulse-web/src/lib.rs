@@ -13,7 +13,8 @@ pub mod dashboard;
 pub use base::AppState;
 
 /// The routes of this node over `state`: the API when `api`, the dashboard when
-/// `dashboard`. Before any handler, a request over the size limits is refused
+/// `dashboard`. A request for a status page's own host name gets only that page
+/// ([`dashboard::status_page::custom_domain`]). Before any handler, a request over the size limits is refused
 /// ([`base::input::refuse_oversized`]) and every change the demo visitor asks for is refused
 /// ([`base::demo::refuse_mutations`]).
 pub fn router(state: AppState, api: bool, dashboard: bool) -> axum::Router {
@@ -22,7 +23,9 @@ pub fn router(state: AppState, api: bool, dashboard: bool) -> axum::Router {
         app = app.merge(api::router());
     }
     if dashboard {
-        app = app.merge(dashboard::router());
+        app = app
+            .merge(dashboard::router())
+            .layer(axum::middleware::from_fn_with_state(state.clone(), dashboard::status_page::custom_domain));
     }
     app.layer(axum::middleware::from_fn(base::demo::refuse_mutations))
         .layer(axum::middleware::from_fn(base::input::refuse_oversized))

@@ -266,14 +266,14 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     }
     assert_eq!(html.matches("class=\"bar ").count(), 180, "90 daily bars per monitor");
     let ids = [api.as_str(), db.as_str(), incident.as_str(), page_id.as_str(), tenant.as_str()];
-    assert_no_secrets("HTML", &html, &ids);
+    // The page links to its own feeds at this server's public URL, which is no secret.
+    let own = app.url("/status/acme-status");
+    assert_no_secrets("HTML", &html.replace(&own, "<page>"), &ids);
     assert_no_secrets("JSON", &text, &ids);
     for feed in ["feed.atom", "feed.json"] {
         let (st, _, body) = get(&app, &format!("/status/acme-status/{feed}"), None).await;
         assert_eq!(st, 200, "{feed}: {body}");
         assert!(body.contains("The database is unreachable; we are on it."), "{feed}: {body}");
-        // Its links point at this server's own public page, which is no secret.
-        let own = app.url("/status/acme-status");
         assert_no_secrets(feed, &body.replace(&own, "<page>"), &ids);
     }
 

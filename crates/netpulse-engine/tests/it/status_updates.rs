@@ -192,3 +192,72 @@ async fn page_json(app: &TestApp) -> Value {
 fn rfc3339_in(secs: i64) -> String {
     netpulse_store::clock::now().plus_ms(secs * 1000).to_rfc3339()
 }
+
+/// `GET path` with this `Host` header, over a plain connection: (status, head, body).
+async fn get_as(app: &TestApp, host: &str, path: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[tokio::test]
+async fn a_page_with_its_own_domain_is_served_there_with_links_to_itself_and_nothing_else() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let monitor = app
+        .create_monitor(json!({ "name": "shop-internal", "kind": "http", "url": target.url(), "interval_s": 60 }))
+        .await;
+    let body = |slug: &str, domain: Value| json!({ "slug": slug, "title": "Acme", "domain": domain, "monitors": [{ "monitor_id": monitor, "display_name": "Shop" }] });
+    for (domain, why) in [
+        (json!("https://status.acme.test/"), "a URL"),
+        (json!("127.0.0.1"), "an IP address"),
+        (json!("localhost"), "a single label"),
+    ] {
+        let (st, err) = app.api("POST", "/api/v1/status-pages", Some(body("acme", domain))).await;
+        assert_eq!((st, err["error"]["field"].as_str()), (422, Some("domain")), "{why}: {err}");
+    }
+    let (st, page) = app.api("POST", "/api/v1/status-pages", Some(body("acme", json!("Status.Acme.test")))).await;
+    assert_eq!(st, 201, "{page}");
+    assert_eq!(
+        (page["domain"].as_str(), page["public_url"].as_str()),
+        (Some("status.acme.test"), Some("http://status.acme.test"))
+    );
+    let (st, err) = app.api("POST", "/api/v1/status-pages", Some(body("other", json!("status.acme.test")))).await;
+    assert_eq!((st, err["error"]["field"].as_str()), (409, Some("domain")), "{err}");
+
+    let (st, head, html) = get_as(&app, "status.acme.test:8080", "/").await;
+    assert_eq!(st, 200, "{head}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert!(
+        html.contains("<title>Acme</title>") && html.contains("href=\"http://status.acme.test/feed.atom\""),
+        "links to itself"
+    );
+    let (st, _, feed) = get_as(&app, "status.acme.test", "/feed.json").await;
+    assert_eq!(st, 200);
+    let feed: Value = serde_json::from_str(&feed).unwrap();
+    assert_eq!(feed["home_page_url"], "http://status.acme.test");
+    let (st, _, facts) = get_as(&app, "status.acme.test", "/index.json").await;
+    assert_eq!(st, 200);
+    assert_eq!(serde_json::from_str::<Value>(&facts).unwrap()["monitors"][0]["name"], "Shop");
+    for private in ["/api/v1/monitors", "/login", "/status/acme", "/api/v1/openapi.json"] {
+        let (st, _, _) = get_as(&app, "status.acme.test", private).await;
+        assert_eq!(st, 404, "{private} is not served under the page's domain");
+    }
+    let (st, _, _) = get_as(&app, "status.unknown.test", "/api/v1/openapi.json").await;
+    assert_eq!(st, 200, "any other name is the server itself");
+
+    // The domain taken away, the name serves nothing of the page any more.
+    let id = page["id"].as_str().unwrap();
+    let (st, _) = app.api("PATCH", &format!("/api/v1/status-pages/{id}"), Some(json!({ "domain": null }))).await;
+    assert_eq!(st, 200);
+    let (_, _, html) = get_as(&app, "status.acme.test", "/").await;
+    assert!(!html.contains("<title>Acme</title>"), "{html}");
+}

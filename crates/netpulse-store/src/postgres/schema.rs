@@ -369,6 +369,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE maintenance_windows ADD COLUMN announce BOOLEAN NOT NULL DEFAULT FALSE;
     "#,
+    // A status page's own host name, under which it is served at `/`; one page per name.
+    r#"
+    ALTER TABLE status_pages ADD COLUMN domain TEXT;
+    CREATE UNIQUE INDEX status_pages_domain ON status_pages(domain) WHERE domain IS NOT NULL;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

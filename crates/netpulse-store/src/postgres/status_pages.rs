@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row, Transaction};
 
-const COLS: &str = "id, tenant_id, slug, title, message, logo_url, created_at";
+const COLS: &str = "id, tenant_id, slug, title, message, logo_url, created_at, domain";
 
 #[async_trait]
 impl StatusPageStore for PgStore {
@@ -18,8 +18,8 @@ impl StatusPageStore for PgStore {
         pooled!(self, |c| async {
             let tx = c.transaction().await?;
             tx.execute_typed(
-                "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at, domain) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     (&p.id.as_str(), Type::TEXT),
                     (&t.as_str(), Type::TEXT),
@@ -28,6 +28,7 @@ impl StatusPageStore for PgStore {
                     (&p.message.as_str(), Type::TEXT),
                     (&p.logo_url, Type::TEXT),
                     (&p.created_at.millis(), Type::INT8),
+                    (&p.domain, Type::TEXT),
                 ],
             )
             .await?;
@@ -42,7 +43,8 @@ impl StatusPageStore for PgStore {
             let tx = c.transaction().await?;
             let n = tx
                 .execute_typed(
-                    "UPDATE status_pages SET slug = $3, title = $4, message = $5, logo_url = $6 WHERE id = $1 AND tenant_id = $2",
+                    "UPDATE status_pages SET slug = $3, title = $4, message = $5, logo_url = $6, domain = $7 \
+                     WHERE id = $1 AND tenant_id = $2",
                     &[
                         (&p.id.as_str(), Type::TEXT),
                         (&t.as_str(), Type::TEXT),
@@ -50,6 +52,7 @@ impl StatusPageStore for PgStore {
                         (&p.title.as_str(), Type::TEXT),
                         (&p.message.as_str(), Type::TEXT),
                         (&p.logo_url, Type::TEXT),
+                        (&p.domain, Type::TEXT),
                     ],
                 )
                 .await?;
@@ -104,6 +107,14 @@ impl StatusPageStore for PgStore {
             };
             tx.commit().await?;
             Ok(page)
+        })
+    }
+
+    async fn status_page_slug_for_domain(&self, domain: &str) -> StoreResult<Option<String>> {
+        pooled!(self, |c| async {
+            let row =
+                c.query_typed_opt("SELECT slug FROM status_pages WHERE domain = $1", &[(&domain, Type::TEXT)]).await?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?)
         })
     }
 
@@ -325,6 +336,7 @@ fn page_row(r: &Row) -> StoreResult<StatusPage> {
         message: r.try_get(4)?,
         logo_url: r.try_get(5)?,
         created_at: Timestamp::from_millis(r.try_get(6)?),
+        domain: r.try_get(7)?,
         monitors: Vec::new(),
     })
 }

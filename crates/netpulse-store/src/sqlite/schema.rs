@@ -345,6 +345,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE maintenance_windows ADD COLUMN announce INTEGER NOT NULL DEFAULT 0;
     "#,
+    // A status page's own host name, under which it is served at `/`; one page per name.
+    r#"
+    ALTER TABLE status_pages ADD COLUMN domain TEXT;
+    CREATE UNIQUE INDEX status_pages_domain ON status_pages(domain) WHERE domain IS NOT NULL;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

@@ -9,7 +9,7 @@ use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp, UpdateI
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
 use std::collections::HashMap;
 
-const COLS: &str = "id, tenant_id, slug, title, message, logo_url, created_at";
+const COLS: &str = "id, tenant_id, slug, title, message, logo_url, created_at, domain";
 
 #[async_trait]
 impl StatusPageStore for SqliteStore {
@@ -18,9 +18,9 @@ impl StatusPageStore for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction()?;
             tx.execute(
-                "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url, p.created_at.millis()],
+                "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at, domain) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url, p.created_at.millis(), p.domain],
             )
             .map_err(slug_taken)?;
             insert_monitors(&tx, &t, &p)?;
@@ -36,8 +36,9 @@ impl StatusPageStore for SqliteStore {
             let tx = c.transaction()?;
             let n = tx
                 .execute(
-                    "UPDATE status_pages SET slug = ?3, title = ?4, message = ?5, logo_url = ?6 WHERE id = ?1 AND tenant_id = ?2",
-                    params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url],
+                    "UPDATE status_pages SET slug = ?3, title = ?4, message = ?5, logo_url = ?6, domain = ?7 \
+                     WHERE id = ?1 AND tenant_id = ?2",
+                    params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url, p.domain],
                 )
                 .map_err(slug_taken)?;
             if n == 0 {
@@ -88,6 +89,15 @@ impl StatusPageStore for SqliteStore {
                 .query_row([slug], page_row)
                 .optional()?;
             page.map(|p| with_monitors(c, p)).transpose()
+        })
+        .await
+    }
+
+    async fn status_page_slug_for_domain(&self, domain: &str) -> StoreResult<Option<String>> {
+        let domain = domain.to_owned();
+        self.read(move |c| {
+            Ok(c.query_row("SELECT slug FROM status_pages WHERE domain = ?1", params![domain], |r| r.get(0))
+                .optional()?)
         })
         .await
     }
@@ -306,6 +316,7 @@ fn page_row(r: &Row<'_>) -> rusqlite::Result<StatusPage> {
         message: r.get(4)?,
         logo_url: r.get(5)?,
         created_at: Timestamp::from_millis(r.get(6)?),
+        domain: r.get(7)?,
         monitors: Vec::new(),
     })
 }
@@ -344,6 +355,11 @@ fn slug_taken(e: rusqlite::Error) -> StoreError {
             if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("slug") =>
         {
             StoreError::Conflict("slug: this slug is already taken".into())
+        }
+        rusqlite::Error::SqliteFailure(f, Some(msg))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("domain") =>
+        {
+            StoreError::Conflict("domain: another page has this domain".into())
         }
         _ => e.into(),
     }

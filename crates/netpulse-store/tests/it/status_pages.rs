@@ -43,6 +43,7 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
         title: "One".into(),
         message: "hi".into(),
         logo_url: None,
+        domain: Some("status.one.example".into()),
         created_at: Timestamp::from_secs(1),
         monitors: vec![
             StatusPageMonitor { monitor_id: b.clone(), display_name: "Bee".into(), group: "g".into() },
@@ -50,8 +51,20 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
         ],
     };
     store.create_status_page(&t, &page).await.unwrap();
-    let dup = StatusPage { id: "sp_two".into(), ..page.clone() };
+    let dup = StatusPage { id: "sp_two".into(), domain: None, ..page.clone() };
     assert!(matches!(store.create_status_page(&t, &dup).await, Err(StoreError::Conflict(_))), "{backend:?}");
+    let same_domain = StatusPage { id: "sp_two".into(), slug: "two".into(), ..page.clone() };
+    let taken = store.create_status_page(&t, &same_domain).await;
+    assert!(matches!(&taken, Err(StoreError::Conflict(m)) if m.contains("domain")), "{backend:?}: {taken:?}");
+    let no_domain = StatusPage { id: "sp_three".into(), slug: "three".into(), domain: None, ..page.clone() };
+    store.create_status_page(&t, &no_domain).await.unwrap();
+    let also_none = StatusPage { id: "sp_four".into(), slug: "four".into(), domain: None, ..page.clone() };
+    store.create_status_page(&t, &also_none).await.expect("any number of pages without a domain");
+    for id in ["sp_three", "sp_four"] {
+        assert!(store.delete_status_page(&t, id).await.unwrap());
+    }
+    assert_eq!(store.status_page_slug_for_domain("status.one.example").await.unwrap().as_deref(), Some("one"));
+    assert_eq!(store.status_page_slug_for_domain("status.two.example").await.unwrap(), None);
     let got = store.status_page_by_slug("one").await.unwrap().unwrap();
     assert_eq!(got.tenant_id, t);
     let names: Vec<&str> = got.monitors.iter().map(|m| m.display_name.as_str()).collect();

@@ -5,6 +5,7 @@
 
 use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
+use crate::base::page_domains::valid_domain;
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
 use axum::extract::State;
@@ -30,6 +31,9 @@ struct PageIn {
     /// `null` removes the logo.
     #[serde(default, with = "double_option")]
     logo_url: Option<Option<String>>,
+    /// `null` removes the domain.
+    #[serde(default, with = "double_option")]
+    domain: Option<Option<String>>,
     monitors: Option<Vec<MonitorIn>>,
 }
 
@@ -66,6 +70,34 @@ pub(super) fn text(field: &str, s: &str, min: usize, max: usize) -> ApiResult<St
         return Err(ApiError::invalid(field, "must not contain control characters"));
     }
     Ok(s.to_owned())
+}
+
+/// A page's own host name: a DNS name that is not this server's.
+fn domain(s: &AppState, d: &str) -> ApiResult<String> {
+    let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+    if !valid_domain(&d) {
+        return Err(ApiError::invalid(
+            "domain",
+            "must be a host name such as status.example.com (no scheme, port or path)",
+        ));
+    }
+    if url::Url::parse(&s.base_url).ok().and_then(|u| u.host_str().map(str::to_owned)).as_deref() == Some(d.as_str()) {
+        return Err(ApiError::invalid(
+            "domain",
+            "is this server's own name (http.public_url); give the page a name of its own",
+        ));
+    }
+    Ok(d)
+}
+
+/// Where a page is read: its own host name when it has one (with this server's scheme),
+/// else `/status/{slug}` on this server.
+pub fn page_url(base_url: &str, slug: &str, domain: Option<&str>) -> String {
+    let base = base_url.trim_end_matches('/');
+    match domain {
+        Some(d) => format!("{}://{d}", base.split("://").next().filter(|s| *s == "https").unwrap_or("http")),
+        None => format!("{base}/status/{slug}"),
+    }
 }
 
 fn logo(s: &str) -> ApiResult<String> {
@@ -120,6 +152,9 @@ async fn apply(s: &AppState, caller: &Caller, page: &mut StatusPage, input: Page
     if let Some(l) = input.logo_url {
         page.logo_url = l.as_deref().map(logo).transpose()?;
     }
+    if let Some(d) = input.domain {
+        page.domain = d.as_deref().map(|d| domain(s, d)).transpose()?;
+    }
     if let Some(m) = input.monitors {
         page.monitors = monitors(s, caller, m).await?;
     }
@@ -127,11 +162,10 @@ async fn apply(s: &AppState, caller: &Caller, page: &mut StatusPage, input: Page
 }
 
 fn page_json(s: &AppState, p: &StatusPage) -> Value {
-    let base = s.base_url.trim_end_matches('/');
     json!({
         "id": p.id, "slug": p.slug, "title": p.title, "message": p.message, "logo_url": p.logo_url,
-        "created_at": p.created_at.to_rfc3339(),
-        "public_url": format!("{base}/status/{}", p.slug),
+        "domain": p.domain, "created_at": p.created_at.to_rfc3339(),
+        "public_url": page_url(&s.base_url, &p.slug, p.domain.as_deref()),
         "monitors": p.monitors.iter().map(|m| json!({
             "monitor_id": m.monitor_id, "display_name": m.display_name, "group": m.group,
         })).collect::<Vec<_>>(),
@@ -140,13 +174,20 @@ fn page_json(s: &AppState, p: &StatusPage) -> Value {
 
 fn slug_conflict(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict(_) => ApiError {
-            status: StatusCode::CONFLICT,
-            code: "conflict",
-            message: "slug: is already taken".into(),
-            field: Some("slug".into()),
-            retry_after: None,
-        },
+        StoreError::Conflict(m) => {
+            let (field, message) = if m.contains("domain") {
+                ("domain", "domain: another page is served under this name")
+            } else {
+                ("slug", "slug: is already taken")
+            };
+            ApiError {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                message: message.into(),
+                field: Some(field.into()),
+                retry_after: None,
+            }
+        }
         e => e.into(),
     }
 }
@@ -171,6 +212,7 @@ pub async fn create(
         title: String::new(),
         message: String::new(),
         logo_url: None,
+        domain: None,
         created_at: clock::now(),
         monitors: Vec::new(),
     };

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod error;
 pub mod input;
 pub mod outbound;
+pub mod page_domains;
 pub mod state;
 pub mod status_cache;
 pub mod throttle;

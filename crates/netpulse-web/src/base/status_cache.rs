@@ -18,6 +18,7 @@
 //! makes to a status page or a posted incident clears the cache, and a reading that started
 //! before the change is not kept.
 
+use super::page_domains::PageDomains;
 use axum::body::Bytes;
 use netpulse_store::StoreResult;
 use std::collections::HashMap;
@@ -68,6 +69,7 @@ struct Slots {
 pub struct StatusPageCache {
     ttl: Duration,
     slots: Mutex<Slots>,
+    domains: PageDomains,
 }
 
 /// How a request finds its slug.
@@ -79,7 +81,12 @@ enum Found {
 
 impl StatusPageCache {
     pub fn new(ttl: Duration) -> Self {
-        StatusPageCache { ttl, slots: Mutex::new(Slots::default()) }
+        StatusPageCache { ttl, slots: Mutex::new(Slots::default()), domains: PageDomains::new(ttl) }
+    }
+
+    /// Which page each host name serves, remembered as long as a page.
+    pub fn domains(&self) -> &PageDomains {
+        &self.domains
     }
 
     /// How long an entry is served before it is re-read; zero means every request reads.
@@ -176,6 +183,7 @@ impl StatusPageCache {
 
     /// Forget every page: a page's definition or its posted incidents changed on this node.
     pub fn clear(&self) {
+        self.domains.clear();
         let mut slots = self.slots.lock().expect("cache lock");
         slots.generation += 1;
         for slot in slots.by_slug.values_mut() {

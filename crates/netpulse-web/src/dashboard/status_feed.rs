@@ -42,9 +42,8 @@ fn xml(s: &str) -> String {
     out
 }
 
-/// The page's Atom feed (`base`: this server's public URL).
-pub fn atom(page: &PublicStatusPage, base: &str) -> String {
-    let url = format!("{base}/status/{}", page.slug);
+/// The page's Atom feed (`url`: where the page is read).
+pub fn atom(page: &PublicStatusPage, url: &str) -> String {
     let entries = entries(page);
     let updated = entries.first().map_or(page.generated_at, |(_, u)| u.posted_at).to_rfc3339();
     let mut out =
@@ -53,7 +52,7 @@ pub fn atom(page: &PublicStatusPage, base: &str) -> String {
         out,
         "<id>{u}</id>\n<title>{t}: incident updates</title>\n<author><name>{t}</name></author>\n\
          <link rel=\"alternate\" href=\"{u}\"/>\n<link rel=\"self\" href=\"{u}/feed.atom\"/>\n<updated>{updated}</updated>\n",
-        u = xml(&url),
+        u = xml(url),
         t = xml(&page.title),
     );
     for (name, u) in entries {
@@ -62,7 +61,7 @@ pub fn atom(page: &PublicStatusPage, base: &str) -> String {
             "<entry>\n<id>{page}#{id}</id>\n<title>{title}</title>\n<link rel=\"alternate\" href=\"{page}\"/>\n\
              <updated>{at}</updated>\n<category term=\"{state}\"/>\n<category term=\"{impact}\"/>\n\
              <content type=\"text\">{message}</content>\n</entry>\n",
-            page = xml(&url),
+            page = xml(url),
             id = u.id,
             title = xml(&title(name, u)),
             at = u.posted_at.to_rfc3339(),
@@ -75,9 +74,8 @@ pub fn atom(page: &PublicStatusPage, base: &str) -> String {
     out
 }
 
-/// The page's JSON Feed 1.1 (`base`: this server's public URL).
-pub fn json_feed(page: &PublicStatusPage, base: &str) -> String {
-    let url = format!("{base}/status/{}", page.slug);
+/// The page's JSON Feed 1.1 (`url`: where the page is read).
+pub fn json_feed(page: &PublicStatusPage, url: &str) -> String {
     let items: Vec<_> = entries(page)
         .into_iter()
         .map(|(name, u)| {

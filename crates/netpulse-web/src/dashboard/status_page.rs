@@ -15,11 +15,13 @@
 //! most as long again ([`status_cache`](super::status_cache): one store read per slug at a
 //! time); the page states that bound, and its "generated at" is the reading's time.
 
+use crate::base::page_domains::{host_name, valid_domain};
 use crate::base::status_cache::Entry;
 use crate::base::ApiError;
 use crate::base::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use netpulse_core::uptime::COUNTING_RULES;
@@ -72,6 +74,26 @@ pub async fn feed(
     }
 }
 
+/// Before any route: a request whose `Host` names a page's own domain gets that page (`/`,
+/// `/index.json`, `/feed.atom`, `/feed.json`) and nothing else; any other host goes on.
+pub async fn custom_domain(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(host_name);
+    let Some(host) = host.filter(|h| valid_domain(h)) else { return next.run(req).await };
+    let slug = match s.status_cache.domains().slug_for(&host, s.store.as_ref()).await {
+        Ok(Some(slug)) => slug,
+        Ok(None) => return next.run(req).await,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let format = match (req.method().as_str(), req.uri().path()) {
+        ("GET" | "HEAD", "/") => Format::Html,
+        ("GET" | "HEAD", "/index.json") => Format::Json,
+        ("GET" | "HEAD", "/feed.atom") => Format::Atom,
+        ("GET" | "HEAD", "/feed.json") => Format::Feed,
+        _ => return ApiError::not_found("page").into_response(),
+    };
+    serve(&s, &slug, format, req.headers()).await
+}
+
 async fn serve(s: &AppState, slug: &str, format: Format, headers: &HeaderMap) -> Response {
     let missing = || ApiError::not_found("status page").into_response();
     if !crate::api::status_pages::valid_slug(slug) {
@@ -121,12 +143,13 @@ async fn serve(s: &AppState, slug: &str, format: Format, headers: &HeaderMap) ->
 /// public URL for the feeds' links; `ttl_s`: how often the page is re-read; `bound_s`: how
 /// old a served copy can be).
 fn reading(page: PublicStatusPage, base: &str, ttl_s: u64, bound_s: u64) -> Entry {
+    let url = crate::api::status_pages::page_url(base, &page.slug, page.domain.as_deref());
     let facts = facts(&page);
     let digest = &hex::encode(Sha256::digest(facts.to_string().as_bytes()))[..24];
     let mut json = facts.clone();
     stamp(&mut json, &page, ttl_s, bound_s);
-    let html = render(&page, bound_s).into_string();
-    let (atom, feed) = (super::status_feed::atom(&page, base), super::status_feed::json_feed(&page, base));
+    let html = render(&page, &url, bound_s).into_string();
+    let (atom, feed) = (super::status_feed::atom(&page, &url), super::status_feed::json_feed(&page, &url));
     Entry::new(vec![
         (format!("\"h{digest}\""), html),
         (format!("\"j{digest}\""), json.to_string()),
@@ -320,7 +343,7 @@ fn monitor(m: &PublicMonitor) -> Markup {
     }
 }
 
-fn render(page: &PublicStatusPage, bound_s: u64) -> Markup {
+fn render(page: &PublicStatusPage, url: &str, bound_s: u64) -> Markup {
     let (overall_class, headline) = overall(page);
     let mut groups: Vec<(&str, Vec<&PublicMonitor>)> = Vec::new();
     for m in &page.monitors {
@@ -382,7 +405,7 @@ fn render(page: &PublicStatusPage, bound_s: u64) -> Markup {
                             }
                         }
                     }
-                    p.sub { "Follow updates: " a href={ (page.slug) "/feed.atom" } { "Atom" } " · " a href={ (page.slug) "/feed.json" } { "JSON Feed" } }
+                    p.sub { "Follow updates: " a href={ (url) "/feed.atom" } { "Atom" } " · " a href={ (url) "/feed.json" } { "JSON Feed" } }
                     footer.sub {
                         p #generated { "Generated at " time datetime=(page.generated_at.to_rfc3339()) { (when(page.generated_at)) } "."
                             @if bound_s > 0 { " Served copies are at most " (bound_s) " s old." } }
