@@ -208,13 +208,14 @@ pub trait StatusPageStore: Send + Sync {
     async fn post_incident_update(&self, t: &TenantId, u: &IncidentUpdate) -> StoreResult<bool>;
     /// The updates of these incidents of `t`, newest first.
     async fn incident_updates(&self, t: &TenantId, incidents: &[IncidentId]) -> StoreResult<Vec<IncidentUpdate>>;
-    /// Incidents of these monitors opened since `since` that carry a public update, newest
-    /// first, without their `updates` (see [`Self::public_status_page`]).
+    /// Incidents of these monitors opened in `[since, until)` that carry a public update,
+    /// newest first (at most 100), without their `updates` (see [`Self::posted_incidents`]).
     async fn public_incidents(
         &self,
         t: &TenantId,
         monitors: &[MonitorId],
         since: Timestamp,
+        until: Timestamp,
     ) -> StoreResult<Vec<PublicIncident>>;
 
     /// Announced maintenance windows of these monitors (of `t`) that are not over at `now`,
@@ -225,6 +226,34 @@ pub trait StatusPageStore: Send + Sync {
         monitors: &[MonitorId],
         now: Timestamp,
     ) -> StoreResult<Vec<MaintenanceWindow>>;
+
+    /// The incidents of `page`'s monitors opened in `[since, until)` with a public update, each
+    /// with its monitor's display name and every update, newest first.
+    async fn posted_incidents(
+        &self,
+        page: &StatusPage,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Vec<(String, PublicIncident)>> {
+        let t = &page.tenant_id;
+        let ids: Vec<MonitorId> = page.monitors.iter().map(|m| m.monitor_id.clone()).collect();
+        let mut incidents: Vec<(String, PublicIncident)> = self
+            .public_incidents(t, &ids, since, until)
+            .await?
+            .into_iter()
+            .filter_map(|i| {
+                let name = page.monitors.iter().find(|m| m.monitor_id == i.monitor_id)?.display_name.clone();
+                Some((name, i))
+            })
+            .collect();
+        let posted: Vec<IncidentId> = incidents.iter().map(|(_, i)| i.id.clone()).collect();
+        for u in self.incident_updates(t, &posted).await? {
+            if let Some((_, i)) = incidents.iter_mut().find(|(_, i)| i.id == u.incident_id) {
+                i.updates.push(u);
+            }
+        }
+        Ok(incidents)
+    }
 
     /// What `/status/{slug}` shows: display names, live-only status and uptime, posted
     /// incidents. Never a monitor's name, target, headers, errors or channels.
@@ -255,21 +284,7 @@ pub trait StatusPageStore: Send + Sync {
                 in_maintenance: running(&m.monitor_id),
             });
         }
-        let mut incidents: Vec<(String, PublicIncident)> = self
-            .public_incidents(t, &ids, since)
-            .await?
-            .into_iter()
-            .filter_map(|i| {
-                let name = page.monitors.iter().find(|m| m.monitor_id == i.monitor_id)?.display_name.clone();
-                Some((name, i))
-            })
-            .collect();
-        let posted: Vec<IncidentId> = incidents.iter().map(|(_, i)| i.id.clone()).collect();
-        for u in self.incident_updates(t, &posted).await? {
-            if let Some((_, i)) = incidents.iter_mut().find(|(_, i)| i.id == u.incident_id) {
-                i.updates.push(u);
-            }
-        }
+        let incidents = self.posted_incidents(&page, since, Timestamp::from_millis(i64::MAX)).await?;
         let name_of = |m: &MonitorId| page.monitors.iter().find(|p| &p.monitor_id == m).map(|p| p.display_name.clone());
         let maintenance = windows.into_iter().filter_map(|w| Some((name_of(&w.monitor_id)?, w))).collect();
         Ok(Some(PublicStatusPage {

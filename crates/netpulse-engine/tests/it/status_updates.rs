@@ -261,3 +261,49 @@ async fn a_page_with_its_own_domain_is_served_there_with_links_to_itself_and_not
     let (_, _, html) = get_as(&app, "status.acme.test", "/").await;
     assert!(!html.contains("<title>Acme</title>"), "{html}");
 }
+
+#[tokio::test]
+async fn the_incident_history_shows_a_month_at_a_time() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    target.set_status(503);
+    let monitor = app
+        .create_monitor(
+            json!({ "name": "shop-internal", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 800 }),
+        )
+        .await;
+    let (st, _) = app
+        .api("POST", "/api/v1/status-pages", Some(json!({ "slug": "acme", "title": "Acme", "monitors": [{ "monitor_id": monitor, "display_name": "Shop" }] })))
+        .await;
+    assert_eq!(st, 201);
+    let incident = wait_for(20, "the incident", || async {
+        app.incidents(&monitor).await.first().map(|i| i["id"].as_str().unwrap().to_owned())
+    })
+    .await;
+    let (st, _) = app
+        .api(
+            "POST",
+            &format!("/api/v1/incidents/{incident}/updates"),
+            Some(json!({ "state": "identified", "message": "Card payments fail." })),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let this_month = &netpulse_store::clock::now().to_rfc3339()[..7];
+    let (st, _, html) = get(&app, "/status/acme/history", None).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("Card payments fail.") && html.contains("Shop"), "this month's incident: {html}");
+    let (_, _, same) = get(&app, &format!("/status/acme/history?month={this_month}"), None).await;
+    assert_eq!(same, html, "the month by name is the default one");
+    let (st, _, before) = get(&app, "/status/acme/history?month=2000-01", None).await;
+    assert_eq!(st, 200);
+    assert!(before.contains("No incidents posted in January 2000"), "{before}");
+    assert!(before.contains("/status/acme/history?month=2000-02"), "a link to the next month");
+    assert!(!html.contains("→"), "no link to a month still to come");
+    for bad in ["2999-01", "2026-13", "26-1", "x"] {
+        let (st, _, body) = get(&app, &format!("/status/acme/history?month={bad}"), None).await;
+        let err: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((st, err["error"]["field"].as_str()), (422, Some("month")), "{bad}: {body}");
+    }
+    let (st, _, _) = get(&app, "/status/nowhere/history", None).await;
+    assert_eq!(st, 404);
+}

@@ -299,14 +299,20 @@ impl StatusPageStore for PgStore {
         t: &TenantId,
         monitors: &[MonitorId],
         since: Timestamp,
+        until: Timestamp,
     ) -> StoreResult<Vec<PublicIncident>> {
         pooled!(self, |c| async {
             let rows = c
                 .query_typed(
                     "SELECT id, monitor_id, status, opened_at, resolved_at, public_message, public_message_at FROM incidents \
-                     WHERE tenant_id = $1 AND opened_at >= $2 AND public_message IS NOT NULL AND monitor_id = ANY($3) \
-                     ORDER BY opened_at DESC, id DESC LIMIT 100",
-                    &[(&t.as_str(), Type::TEXT), (&since.millis(), Type::INT8), (&ids(monitors), Type::TEXT_ARRAY)],
+                     WHERE tenant_id = $1 AND opened_at >= $2 AND opened_at < $4 AND public_message IS NOT NULL \
+                     AND monitor_id = ANY($3) ORDER BY opened_at DESC, id DESC LIMIT 100",
+                    &[
+                        (&t.as_str(), Type::TEXT),
+                        (&since.millis(), Type::INT8),
+                        (&ids(monitors), Type::TEXT_ARRAY),
+                        (&until.millis(), Type::INT8),
+                    ],
                 )
                 .await?;
             rows.iter()

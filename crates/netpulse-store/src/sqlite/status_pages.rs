@@ -274,6 +274,7 @@ impl StatusPageStore for SqliteStore {
         t: &TenantId,
         monitors: &[MonitorId],
         since: Timestamp,
+        until: Timestamp,
     ) -> StoreResult<Vec<PublicIncident>> {
         let (t, monitors) = (t.clone(), monitors.to_vec());
         self.read(move |c| {
@@ -282,11 +283,12 @@ impl StatusPageStore for SqliteStore {
             }
             let sql = format!(
                 "SELECT id, monitor_id, status, opened_at, resolved_at, public_message, public_message_at FROM incidents \
-                 WHERE tenant_id = ?1 AND opened_at >= ?2 AND public_message IS NOT NULL AND monitor_id IN ({}) \
-                 ORDER BY opened_at DESC, id DESC LIMIT 100",
-                placeholders(monitors.len(), 3)
+                 WHERE tenant_id = ?1 AND opened_at >= ?2 AND opened_at < ?3 AND public_message IS NOT NULL \
+                 AND monitor_id IN ({}) ORDER BY opened_at DESC, id DESC LIMIT 100",
+                placeholders(monitors.len(), 4)
             );
-            let mut args: Vec<rusqlite::types::Value> = vec![t.as_str().to_owned().into(), since.millis().into()];
+            let mut args: Vec<rusqlite::types::Value> =
+                vec![t.as_str().to_owned().into(), since.millis().into(), until.millis().into()];
             args.extend(monitors.iter().map(|m| m.as_str().to_owned().into()));
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params_from_iter(args), |r| {

@@ -128,7 +128,7 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
     let incidents = store.list_incidents(&t, &only_c, 10).await.unwrap();
     assert_eq!(incidents.len(), 1, "{backend:?}: {incidents:?}");
     assert!(
-        store.public_incidents(&t, std::slice::from_ref(&c), at(0)).await.unwrap().is_empty(),
+        store.public_incidents(&t, std::slice::from_ref(&c), at(0), now).await.unwrap().is_empty(),
         "only posted incidents"
     );
     {
@@ -147,9 +147,12 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
         assert!(!store.post_incident_update(&other, &foreign).await.unwrap(), "another tenant's incident");
         let second = update(UpdateState::Identified, Impact::Partial, "a full disk", now.plus_ms(2));
         assert!(store.post_incident_update(&t, &second).await.unwrap());
-        let posted = store.public_incidents(&t, std::slice::from_ref(&i.monitor_id), at(0)).await.unwrap();
+        let posted =
+            store.public_incidents(&t, std::slice::from_ref(&i.monitor_id), at(0), now.plus_ms(1)).await.unwrap();
         assert_eq!(posted.len(), 1, "{backend:?}");
         assert_eq!(posted[0].public_message, "a full disk", "the newest update's message");
+        let before = store.public_incidents(&t, std::slice::from_ref(&i.monitor_id), at(0), at(11)).await.unwrap();
+        assert!(before.is_empty(), "{backend:?}: opened after the range's end");
         let updates = store.incident_updates(&t, std::slice::from_ref(&i.id)).await.unwrap();
         let said: Vec<_> = updates.iter().map(|u| (u.state, u.impact, u.message.as_str())).collect();
         assert_eq!(

@@ -46,6 +46,7 @@ pub mod overview;
 pub mod regions;
 pub mod settings;
 pub mod status_feed;
+pub mod status_history;
 pub mod status_page;
 pub mod team_pages;
 

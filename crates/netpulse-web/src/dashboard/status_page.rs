@@ -16,10 +16,10 @@
 //! time); the page states that bound, and its "generated at" is the reading's time.
 
 use crate::base::page_domains::{host_name, valid_domain};
-use crate::base::status_cache::Entry;
+use crate::base::status_cache::{Entry, Rendered};
 use crate::base::ApiError;
 use crate::base::AppState;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,11 +31,11 @@ use netpulse_store::{Impact, IncidentStatus, PublicIncident, PublicMonitor, Publ
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const STYLE: &str = include_str!("status_page.css");
+pub(super) const STYLE: &str = include_str!("status_page.css");
 
 /// The renderings of one reading, in [`Entry`] order.
 #[derive(Clone, Copy)]
-pub(super) enum Format {
+pub enum Format {
     Html,
     Json,
     Atom,
@@ -61,15 +61,17 @@ pub async fn show(State(s): State<AppState>, Path(slug): Path<String>, headers: 
     }
 }
 
-/// `/status/{slug}/feed.atom` and `/status/{slug}/feed.json`.
+/// `/status/{slug}/feed.atom`, `/status/{slug}/feed.json` and `/status/{slug}/history`.
 pub async fn feed(
     State(s): State<AppState>,
     Path((slug, file)): Path<(String, String)>,
+    Query(q): Query<super::status_history::HistoryQuery>,
     headers: HeaderMap,
 ) -> Response {
     match file.as_str() {
         "feed.atom" => serve(&s, &slug, Format::Atom, &headers).await,
         "feed.json" => serve(&s, &slug, Format::Feed, &headers).await,
+        "history" => super::status_history::show(&s, &slug, q.month.as_deref(), &headers).await,
         _ => ApiError::not_found("status page feed").into_response(),
     }
 }
@@ -89,6 +91,10 @@ pub async fn custom_domain(State(s): State<AppState>, req: Request, next: Next) 
         ("GET" | "HEAD", "/index.json") => Format::Json,
         ("GET" | "HEAD", "/feed.atom") => Format::Atom,
         ("GET" | "HEAD", "/feed.json") => Format::Feed,
+        ("GET" | "HEAD", "/history") => {
+            let month = req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("month=")));
+            return super::status_history::show(&s, &slug, month, req.headers()).await;
+        }
         _ => return ApiError::not_found("page").into_response(),
     };
     serve(&s, &slug, format, req.headers()).await
@@ -111,7 +117,12 @@ async fn serve(s: &AppState, slug: &str, format: Format, headers: &HeaderMap) ->
         Ok(None) => return missing(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let rendered = entry.get(format as usize);
+    respond(entry.get(format as usize), format, headers)
+}
+
+/// A rendering as the answer, or `304` when the client holds it (`If-None-Match`), with
+/// the public pages' caching and safety headers.
+pub(super) fn respond(rendered: &Rendered, format: Format, headers: &HeaderMap) -> Response {
     let etag = &rendered.etag;
     let fresh = headers
         .get(header::IF_NONE_MATCH)
@@ -343,6 +354,26 @@ fn monitor(m: &PublicMonitor) -> Markup {
     }
 }
 
+/// One posted incident with its updates, newest first.
+pub(super) fn incident_article(name: &str, i: &PublicIncident) -> Markup {
+    html! {
+        article.incident {
+            h3 { (name) " " span class={ "badge " (state_of(i)) } { (state_of(i)) }
+                @if let Some(u) = i.latest() { " " span.sub { (u.impact.as_str()) " impact" } } }
+            p.sub {
+                "Started " (when(i.opened_at))
+                @if let Some(r) = i.resolved_at { " · resolved " (when(r)) }
+            }
+            ol.updates {
+                @for u in &i.updates {
+                    li { strong { (title_case(u.state.as_str())) } " — " (u.message)
+                        br; span.sub { time datetime=(u.posted_at.to_rfc3339()) { (when(u.posted_at)) } } }
+                }
+            }
+        }
+    }
+}
+
 fn render(page: &PublicStatusPage, url: &str, bound_s: u64) -> Markup {
     let (overall_class, headline) = overall(page);
     let mut groups: Vec<(&str, Vec<&PublicMonitor>)> = Vec::new();
@@ -389,23 +420,9 @@ fn render(page: &PublicStatusPage, url: &str, bound_s: u64) -> Markup {
                     @if page.incidents.is_empty() {
                         p.sub { "No incidents posted." }
                     }
-                    @for (name, i) in &page.incidents {
-                        article.incident {
-                            h3 { (name) " " span class={ "badge " (state_of(i)) } { (state_of(i)) }
-                                @if let Some(u) = i.latest() { " " span.sub { (u.impact.as_str()) " impact" } } }
-                            p.sub {
-                                "Started " (when(i.opened_at))
-                                @if let Some(r) = i.resolved_at { " · resolved " (when(r)) }
-                            }
-                            ol.updates {
-                                @for u in &i.updates {
-                                    li { strong { (title_case(u.state.as_str())) } " — " (u.message)
-                                        br; span.sub { time datetime=(u.posted_at.to_rfc3339()) { (when(u.posted_at)) } } }
-                                }
-                            }
-                        }
-                    }
-                    p.sub { "Follow updates: " a href={ (url) "/feed.atom" } { "Atom" } " · " a href={ (url) "/feed.json" } { "JSON Feed" } }
+                    @for (name, i) in &page.incidents { (incident_article(name, i)) }
+                    p.sub { "Follow updates: " a href={ (url) "/feed.atom" } { "Atom" } " · " a href={ (url) "/feed.json" } { "JSON Feed" }
+                        " · " a href={ (url) "/history" } { "Incident history" } }
                     footer.sub {
                         p #generated { "Generated at " time datetime=(page.generated_at.to_rfc3339()) { (when(page.generated_at)) } "."
                             @if bound_s > 0 { " Served copies are at most " (bound_s) " s old." } }
