@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::queue::ResultQueue;
 use crate::region_router::{RegionRouter, RouteError};
+use netpulse_core::incident::rounds::same_round;
 use netpulse_core::monitor::CheckSpec;
 use netpulse_core::schedule::next_due;
 use netpulse_core::wire::{CheckJob, ResultEnvelope};
@@ -157,7 +158,13 @@ impl Scheduler {
         while let Ok(m) = self.recheck_rx.try_recv() {
             if let Some(e) = self.entries.get(&m) {
                 let delay = (e.record.draft.interval.millis() / 2).min(MAX_RECHECK_DELAY_MS);
-                self.rechecks.push(Reverse((now.plus_ms(delay), m)));
+                let due = now.plus_ms(delay);
+                // One round per re-check: a monitor asked for twice (its own round and as a
+                // parent) is checked once.
+                let pending = self.rechecks.iter().any(|Reverse((t, id))| *id == m && same_round(*t, due));
+                if !pending {
+                    self.rechecks.push(Reverse((due, m)));
+                }
             }
         }
         while let Some(Reverse((due, id))) = self.rechecks.peek().cloned() {

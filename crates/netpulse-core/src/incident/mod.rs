@@ -73,17 +73,24 @@ pub fn step(
             let Some(trigger) = observe(&mut next, *at, region, *outcome, error, policy) else {
                 return (next, fx); // late
             };
-            let first_failure = outcome.is_failure() && next.regions[region].failures == 1;
-            if first_failure && next.open.is_none() && !next.maintenance && policy.confirm_threshold > 1 {
-                fx.push(Effect::Recheck { at: *at });
-            }
             evaluate(monitor, &mut next, *at, trigger, policy, &mut fx);
+            if outcome.is_failure() && wants_round(&next, policy) && rounds::ask_recheck(&mut next, *at, &mut fx) {
+                depends::count_round(&mut next);
+            }
         }
         Observation::RegionAvailability { at, region, online } => {
-            next.regions.entry(region.clone()).or_default().online = *online;
+            let open = next.open.is_some();
+            let r = next.regions.entry(region.clone()).or_default();
+            if *online && !r.online {
+                rounds::start_fresh(r, *at, open); // what it saw before it went offline is stale
+            }
+            r.online = *online;
             evaluate(monitor, &mut next, *at, Trigger::Other, policy, &mut fx);
         }
         Observation::Maintenance { at, active } => {
+            if next.maintenance && !*active && next.open.is_none() {
+                end_window_fresh(&mut next, *at);
+            }
             next.maintenance = *active;
             evaluate(monitor, &mut next, *at, Trigger::Other, policy, &mut fx);
         }
@@ -97,6 +104,26 @@ pub fn step(
         }
     }
     (next, fx)
+}
+
+/// Whether a failure of this monitor should start the next synchronized round: nothing is
+/// open yet (or only held, waiting on the parent), the monitor is not in maintenance, and
+/// the policy confirms over more than one check.
+fn wants_round(s: &MonitorState, p: &Policy) -> bool {
+    let waiting = s.open.as_ref().is_none_or(|o| !o.notified && o.linked_to.is_none());
+    waiting && !s.maintenance && p.confirm_threshold > 1
+}
+
+/// A maintenance window ended with no incident open: every region starts afresh, so the
+/// verdict comes from checks taken after the window, never from one taken inside it.
+fn end_window_fresh(s: &mut MonitorState, at: Timestamp) {
+    for r in s.regions.values_mut() {
+        rounds::start_fresh(r, at, false);
+    }
+    s.recheck_round = None;
+    if s.health == Health::Down {
+        s.health = Health::Unknown;
+    }
 }
 
 /// The open incident whose reminders and escalation are running: it paged, nobody
@@ -148,9 +175,13 @@ fn observe(
     error: &Option<String>,
     p: &Policy,
 ) -> Option<Trigger> {
+    let open = s.open.is_some();
     let r = s.regions.entry(region.to_owned()).or_default();
     if r.last_at.is_some_and(|last| at < last) {
         return None;
+    }
+    if !r.online {
+        rounds::start_fresh(r, at, open); // a result from a region marked offline: it is back
     }
     let was_down = r.down;
     r.last_at = Some(at);
@@ -188,19 +219,21 @@ fn evaluate(
         return; // no live region: nothing to decide on
     }
     let is_down = down >= p.needed(live);
+    let confirmed = trigger == Trigger::Failure && rounds::confirmed(s, at, p, p.needed(live));
     match (s.open.is_some(), is_down) {
-        (_, true) if s.open.is_none() && s.maintenance => s.health = Health::Down,
-        (false, true) => {
+        (false, _) if confirmed && s.maintenance => s.health = Health::Down,
+        (false, _) if confirmed => {
             s.health = Health::Down;
             open_or_relapse(monitor, s, at, p, fx);
         }
+        (false, _) => s.health = healthy(s, failing + down),
         (true, true) => {
             s.health = Health::Down;
             let parent = (s.parent_incident.clone(), s.parent_failing);
             let open = s.open.as_mut().expect("open");
             open.up_since = None;
             if !open.notified {
-                settle_held(open, parent, at, trigger == Trigger::Failure && !s.maintenance, fx);
+                depends::settle_held(open, parent, at, trigger == Trigger::Failure && !s.maintenance, fx);
             } else if !s.maintenance && trigger != (Trigger::Success { recovered: false }) {
                 remind_if_due(open, at, p, fx);
                 escalate_if_due(open, at, p, fx);
@@ -213,7 +246,6 @@ fn evaluate(
             }
             _ => {}
         },
-        (false, false) => s.health = healthy(s, failing),
     }
     if s.open.is_none() && !is_down {
         degraded::evaluate(monitor, s, at, trigger != Trigger::Other, p, fx);
@@ -252,19 +284,7 @@ fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: Str
     );
     fx.push(Effect::OpenIncident { incident: id.clone(), at, cause });
     fx.push(Effect::Timeline { incident: id.clone(), at, message: msg });
-    let linked_to = s.parent_incident.clone();
-    let held = linked_to.is_none() && s.parent_failing;
-    match &linked_to {
-        Some(parent) => {
-            let message = format!("linked to {parent}: the monitor this one depends on is down; no separate page");
-            fx.push(Effect::Timeline { incident: id.clone(), at, message });
-        }
-        None if held => {
-            let message = "held: the monitor this one depends on is failing too; paging only if it turns out fine";
-            fx.push(Effect::Timeline { incident: id.clone(), at, message: message.into() });
-        }
-        None => fx.push(notice(&id, NoticeKind::Opened, at, String::new())),
-    }
+    let (linked_to, held, awaiting_parent) = depends::on_open(s, &id, at, fx);
     s.open = Some(OpenIncident {
         id,
         opened_at: at,
@@ -278,35 +298,8 @@ fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: Str
         linked_to,
         escalated: false,
         paged_at: None,
+        awaiting_parent,
     });
-}
-
-/// An incident that has not paged (linked to, or held for, a failing parent): link it when
-/// the parent's incident exists; page once when the parent is fine and this one still fails.
-fn settle_held(
-    open: &mut OpenIncident,
-    parent: (Option<IncidentId>, bool),
-    at: Timestamp,
-    failing_now: bool,
-    fx: &mut Vec<Effect>,
-) {
-    match parent {
-        (Some(p), _) if open.linked_to.as_ref() != Some(&p) => {
-            let message = format!("linked to {p}: the monitor this one depends on is down; no separate page");
-            fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
-            open.linked_to = Some(p);
-        }
-        (None, false) if failing_now => {
-            let message = "the monitor this one depends on is fine but this one is still down: paging on its own";
-            fx.push(Effect::Timeline { incident: open.id.clone(), at, message: message.into() });
-            open.linked_to = None;
-            open.notified = true;
-            open.paged_at = Some(at);
-            open.last_notice_at = at;
-            fx.push(notice(&open.id, NoticeKind::Opened, at, String::new()));
-        }
-        _ => {}
-    }
 }
 
 fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, cause: &str, fx: &mut Vec<Effect>) {
@@ -330,6 +323,7 @@ fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, 
         notified: prev.notified,
         escalated: prev.escalated,
         paged_at: None,
+        awaiting_parent: None,
     });
 }
 
@@ -424,8 +418,12 @@ fn resolve_by_hand(
 }
 
 mod degraded;
+mod depends;
 mod effect;
+#[cfg(test)]
+mod noise_tests;
 mod policy;
+pub mod rounds;
 mod state;
 #[cfg(test)]
 mod tests;
