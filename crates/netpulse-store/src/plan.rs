@@ -133,11 +133,20 @@ pub struct Plan {
     pub recheck_parent: Option<MonitorId>,
 }
 
+/// A re-check the state machine asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recheck {
+    pub monitor: MonitorId,
+    /// Now, not after the re-check delay: the parent of a monitor holding its page.
+    pub at_once: bool,
+}
+
 impl Plan {
-    /// The monitors to re-check at once: this one, its parent, or both.
-    pub fn rechecks(&self, monitor: &MonitorId) -> impl Iterator<Item = MonitorId> + '_ {
-        let own = self.recheck.then(|| monitor.clone());
-        own.into_iter().chain(self.recheck_parent.clone())
+    /// The re-checks asked for: this monitor's next round, its parent's at once, or both.
+    pub fn rechecks(&self, monitor: &MonitorId) -> impl Iterator<Item = Recheck> + '_ {
+        let own = self.recheck.then(|| Recheck { monitor: monitor.clone(), at_once: false });
+        let parent = self.recheck_parent.clone().map(|monitor| Recheck { monitor, at_once: true });
+        own.into_iter().chain(parent)
     }
 }
 

@@ -8,22 +8,29 @@
 //! - Each region has its own verdict with hysteresis: `confirm_threshold` consecutive failed
 //!   checks make it *down*, `recovery_threshold` consecutive successes (`degraded` counts as
 //!   a success) make it *up* again.
-//! - The monitor is down when a quorum of its live regions is down (default: a majority;
-//!   `quorum` sets a count). An offline region leaves the quorum; an empty set decides
-//!   nothing. Until then the monitor is `suspect` and nothing is sent. One incident per
-//!   outage, whatever happens during it. Only a successful check resolves an incident (a
-//!   region going offline never does).
-//! - A region's first failure asks for an immediate re-check from every region
-//!   ([`Effect::Recheck`]), so a single noisy sample is cleared or confirmed within seconds.
+//! - The monitor is confirmed down when a quorum of its live regions (default: a majority;
+//!   `quorum` sets a count) failed *together*: in the same round, and in the rounds before
+//!   ([`rounds`]: `2 × confirm_threshold` rounds when the quorum needs two or more regions).
+//!   Failures that only add up across different rounds never page. An offline region leaves
+//!   the quorum; an empty set decides nothing. Until then the monitor is `suspect` and
+//!   nothing is sent. One incident per outage, whatever happens during it; the regions'
+//!   verdicts keep it open. Only a successful check resolves an incident (a region going
+//!   offline never does).
+//! - Every round in which a region fails asks for the next synchronized re-check from every
+//!   region ([`Effect::Recheck`], once per round), so a noisy sample is cleared within
+//!   seconds and a real outage runs through its confirming rounds back to back.
+//! - A region back from offline starts with no counters: it never joins a quorum on what it
+//!   saw before it went offline ([`rounds::start_fresh`]).
 //! - Maintenance mutes: a monitor that goes down inside a window opens no incident and sends
-//!   nothing; if it is still down when the window ends, the incident opens then, once.
-//! - Dependencies: while the monitor's parent has an open incident
+//!   nothing. When the window ends every region starts fresh, so a target still down pages
+//!   from the checks after the window (once), and one back up inside it pages nobody.
+//! - Dependencies ([`depends`]): while the monitor's parent has an open incident
 //!   ([`MonitorState::parent_incident`], refreshed by the engine before each step), an outage
 //!   of this monitor opens an incident *linked* to the parent's and pages nobody. While the
 //!   parent is failing but not yet confirmed ([`MonitorState::parent_failing`]), the page is
-//!   held, so a child whose checks happen to run first does not page ahead of its parent. If
-//!   this monitor is still down once the parent is fine, it pages then, once. An incident
-//!   that never paged resolves silently.
+//!   held. While the parent looks fine, the page is held too, the parent is re-checked at
+//!   once ([`Effect::RecheckParent`]) and this monitor pages only after its next two re-check
+//!   rounds, if the parent is still fine. An incident that never paged resolves silently.
 //! - A confirmed failure within `flap_window_s` of the last automatic resolve reopens that
 //!   incident as *flapping* (one `flapping` notice); a flapping incident resolves only once the
 //!   monitor has stayed up for `flap_window_s`. So a target bouncing at the threshold yields
@@ -57,7 +64,9 @@ pub use effect::{Audience, Effect, Notice, NoticeKind};
 pub use policy::{Policy, PolicyLayer, POLICY_FIELDS};
 pub use state::{Health, MonitorState, Observation, OpenIncident, RegionState, ResolvedIncident};
 
-use effect::{notice, notice_to};
+use effect::notice_to;
+pub use timers::next_timer;
+use timers::{armed, escalate_if_due, remind_if_due};
 
 /// Advance one monitor's state by one observation.
 pub fn step(
@@ -124,34 +133,6 @@ fn end_window_fresh(s: &mut MonitorState, at: Timestamp) {
     if s.health == Health::Down {
         s.health = Health::Unknown;
     }
-}
-
-/// The open incident whose reminders and escalation are running: it paged, nobody
-/// acknowledged it, the monitor is down by quorum and not in maintenance (the same
-/// conditions under which a check result sends them).
-fn armed<'a>(s: &'a mut MonitorState, p: &Policy) -> Option<&'a mut OpenIncident> {
-    let (live, down, _) = s.census();
-    let is_down = live > 0 && down >= p.needed(live);
-    if s.maintenance || !is_down {
-        return None;
-    }
-    s.open.as_mut().filter(|o| o.notified && !o.acknowledged)
-}
-
-/// When the next reminder or escalation of this state falls due, if any: the engine feeds
-/// [`Observation::Tick`] at that time (a stored, indexed column), so neither waits for the
-/// next check. Pure, from the stored state and the policy, so a restart loses nothing.
-pub fn next_timer(state: &MonitorState, policy: &Policy) -> Option<Timestamp> {
-    let mut s = state.clone();
-    let open = armed(&mut s, policy)?;
-    let reminder = policy.reminder_interval_s.map(|every| open.last_notice_at.plus_ms(i64::from(every) * 1000));
-    let escalation = match policy.escalate_after_s {
-        Some(after) if !open.escalated => {
-            Some(open.paged_at.unwrap_or(open.opened_at).plus_ms(i64::from(after) * 1000))
-        }
-        _ => None,
-    };
-    reminder.into_iter().chain(escalation).min()
 }
 
 /// What moved the monitor's evaluation.
@@ -358,29 +339,6 @@ fn recover(s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>
     });
 }
 
-fn remind_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
-    let Some(every) = p.reminder_interval_s else { return };
-    if open.acknowledged || at.since(open.last_notice_at) < i64::from(every) * 1000 {
-        return;
-    }
-    open.reminders_sent += 1;
-    open.last_notice_at = at;
-    fx.push(notice(&open.id, NoticeKind::Reminder, at, format!(":{}", open.reminders_sent)));
-}
-
-/// Escalate once when the incident paged `escalate_after_s` ago and nobody acknowledged it.
-fn escalate_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
-    let Some(after) = p.escalate_after_s else { return };
-    let paged = open.paged_at.unwrap_or(open.opened_at);
-    if open.escalated || open.acknowledged || at.since(paged) < i64::from(after) * 1000 {
-        return;
-    }
-    open.escalated = true;
-    let message = format!("unacknowledged for {after} s: escalated to {} more channel(s)", p.escalate_to.len());
-    fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
-    fx.push(notice_to(&open.id, NoticeKind::Escalated, at, String::new(), Audience::Escalation));
-}
-
 fn acknowledge(s: &mut MonitorState, incident: &IncidentId, at: Timestamp, by: &str, fx: &mut Vec<Effect>) {
     let Some(open) = s.open.as_mut().filter(|o| &o.id == incident && !o.acknowledged) else { return };
     open.acknowledged = true;
@@ -427,3 +385,4 @@ pub mod rounds;
 mod state;
 #[cfg(test)]
 mod tests;
+mod timers;

@@ -353,10 +353,11 @@ impl Sim<'_> {
         self.pending_since = None;
         let report = self.store.ingest(&batch, ts(now)).await?;
         let delay = (u64::from(self.s.interval_s) * 1000 / 2).min(10_000);
-        for m in report.rechecks {
-            let Some(i) = self.ids.iter().position(|x| *x == m) else { continue };
-            for r in 0..self.s.regions.len() {
-                self.push(now + delay, SimEvent::Check { monitor: i, region: r, grid: false });
+        for r in report.rechecks {
+            let Some(i) = self.ids.iter().position(|x| *x == r.monitor) else { continue };
+            let at = if r.at_once { now } else { now + delay };
+            for region in 0..self.s.regions.len() {
+                self.push(at, SimEvent::Check { monitor: i, region, grid: false });
             }
         }
         self.dispatch(now).await

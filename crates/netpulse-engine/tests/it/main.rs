@@ -39,4 +39,5 @@ mod status_pages;
 
 mod storm;
 mod throttles;
+mod trust;
 mod workers;
