@@ -1,9 +1,11 @@
 //! `netpulse simulate`: runs the real scheduling (`next_due`), ingest, incident state machine
 //! and alert outbox — the SQLite store, `store::plan`, `core::incident::step`, outbox claims —
 //! under a virtual clock, with simulated targets, regions and channel receivers, then judges
-//! the notifications against the scenario's ground truth ([`truth`]). 24 simulated hours take
-//! seconds. Faults: results redelivered, delivered out of order, and engine restarts (the
-//! store is closed and reopened from disk).
+//! the notifications against the scenario's ground truth ([`truth`], [`judge`]). Results
+//! travel in their delivery events and are dropped once stored; the dispatcher runs when a
+//! batch queued notices, and once a second while timers or a storm are running. Faults:
+//! results redelivered, delivered out of order, and engine restarts (the store is closed and
+//! reopened from disk).
 
 pub mod judge;
 pub mod report;
@@ -28,7 +30,7 @@ use netpulse_store::{
 use report::{Received, Report, Verdict};
 use scenario::{Condition, Scenario};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::path::PathBuf;
 
 /// Scenario second 0, as wall time (fixed, so runs are reproducible).
@@ -83,7 +85,7 @@ enum SimEvent {
         region: usize,
         grid: bool,
     },
-    Deliver(Box<ResultKey>),
+    Deliver(InFlight),
     /// Ingest's linger ran out: store what has arrived.
     Flush,
     /// The dispatcher's poll, simulated once a second while a storm is in progress or a
@@ -91,9 +93,27 @@ enum SimEvent {
     Tick,
 }
 
-/// A result waiting to reach ingest (boxed ordering key + the result).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct ResultKey(String, usize);
+/// A result on its way to ingest, carried by its event (nothing keeps it once delivered).
+/// Events are ordered by time and sequence number alone, so every `InFlight` compares equal.
+#[derive(Clone, Debug)]
+struct InFlight(Box<CheckResult>);
+
+impl PartialEq for InFlight {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for InFlight {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
 
 struct Sim<'a> {
     s: &'a Scenario,
@@ -107,7 +127,6 @@ struct Sim<'a> {
     ids: Vec<MonitorId>,
     queue: BinaryHeap<Reverse<(u64, u64, SimEvent)>>,
     seq: u64,
-    results: HashMap<String, CheckResult>,
     pending: Vec<CheckResult>,
     pending_since: Option<u64>,
     rng: Rng,
@@ -156,7 +175,6 @@ async fn simulate(s: &Scenario, path: PathBuf) -> anyhow::Result<Report> {
         ids: Vec::new(),
         queue: BinaryHeap::new(),
         seq: 0,
-        results: HashMap::new(),
         pending: Vec::new(),
         pending_since: None,
         rng: Rng(s.seed),
@@ -265,8 +283,7 @@ impl Sim<'_> {
             match event {
                 SimEvent::Check { monitor, region, grid } => self.check(at, monitor, region, grid),
                 SimEvent::Deliver(key) => {
-                    let r = self.results[&key.0].clone();
-                    self.pending.push(r);
+                    self.pending.push(*key.0);
                     if self.pending_since.is_none() {
                         self.pending_since = Some(at);
                         self.push(at + LINGER_MS, SimEvent::Flush);
@@ -332,16 +349,14 @@ impl Sim<'_> {
             cert_expires_at: None,
             provenance: Provenance::Synthetic,
         };
-        let key = result.id.to_string();
-        self.results.insert(key.clone(), result);
         let faults = &self.s.faults;
         let delay = self.rng.below(faults.reorder_max_s * 1000 + 1);
-        self.push(at + delay, SimEvent::Deliver(Box::new(ResultKey(key.clone(), monitor))));
         if self.rng.chance(faults.redeliver_ratio) {
             self.redelivered += 1;
             let later = self.rng.below((faults.reorder_max_s + u64::from(self.s.interval_s)) * 1000 + 1);
-            self.push(at + later, SimEvent::Deliver(Box::new(ResultKey(key, monitor))));
+            self.push(at + later, SimEvent::Deliver(InFlight(Box::new(result.clone()))));
         }
+        self.push(at + delay, SimEvent::Deliver(InFlight(Box::new(result))));
     }
 
     /// Store what reached ingest, schedule the re-checks it asks for, deliver notices.
@@ -359,6 +374,11 @@ impl Sim<'_> {
             for region in 0..self.s.regions.len() {
                 self.push(at, SimEvent::Check { monitor: i, region, grid: false });
             }
+        }
+        // Timers and storms in progress are swept by `Tick`; a batch that queued no notice
+        // has nothing for the dispatcher.
+        if report.notices == 0 {
+            return Ok(());
         }
         self.dispatch(now).await
     }
