@@ -18,7 +18,7 @@ use crate::ids::IncidentId;
 use crate::time::Timestamp;
 
 /// Own re-check rounds a held monitor waits after asking for its parent's re-check: the
-/// parent's re-check runs with the first of them, so by the second its result is in.
+/// parent's re-check runs at once (before the first of them), so by the second its result is in.
 pub const PARENT_ROUNDS: u32 = 2;
 
 /// How a new incident starts: `(linked_to, held, awaiting_parent)`, with its timeline and
