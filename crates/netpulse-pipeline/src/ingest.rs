@@ -21,8 +21,8 @@ use crate::queue::durable::CommitWatch;
 use crate::queue::{Batch, ResultQueue};
 use crate::retention::RetentionConfig;
 use netpulse_core::CheckResult;
-use netpulse_core::MonitorId;
 use netpulse_store::clock;
+use netpulse_store::plan::Recheck;
 use netpulse_store::{IngestReport, QuarantinedResult, Store, StoreError, StoreResult};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub struct Ingest {
     /// How long to keep collecting a batch after its first result.
     pub linger: Duration,
     /// Where to ask for confirmation re-checks.
-    pub rechecks: mpsc::Sender<MonitorId>,
+    pub rechecks: mpsc::Sender<Recheck>,
     /// Where committed results and changes are announced (dashboard SSE).
     pub live: LiveBus,
     /// Told which results are stored, for producers that acknowledge only durable results
@@ -314,7 +314,7 @@ mod tests {
     use crate::queue::InProcessQueue;
     use netpulse_core::incident::Policy;
     use netpulse_core::wire::ResultEnvelope;
-    use netpulse_core::{Outcome, Provenance, TenantId, Timings};
+    use netpulse_core::{MonitorId, Outcome, Provenance, TenantId, Timings};
     use netpulse_store::sqlite::SqliteStore;
     use netpulse_store::testing::{draft, other_tenant};
     use netpulse_store::MonitorRecord;

@@ -2,8 +2,8 @@
 //!
 //! Thin loop around [`Scheduler::try_run_once`]: reload monitors when told (debounced, so a
 //! burst of API changes costs one reload) or every 30 s, send due probe checks to the checker
-//! queue, run confirmation re-checks that ingest asks for (half an interval after a first
-//! failure, at most 10 s), and evaluate heartbeat monitors itself (a missing beat past
+//! queue, run the synchronized re-check rounds that ingest asks for (half an interval after
+//! a round with a failure, at most 10 s; a parent whose child holds its page at once), and evaluate heartbeat monitors itself (a missing beat past
 //! interval + grace becomes a `down` result on the result queue). It wakes at most every
 //! 20 ms, dispatching everything due by then: dispatch lag stays well under 50 ms while a
 //! busy engine does not wake for every single check.
@@ -12,11 +12,13 @@ use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::queue::ResultQueue;
 use crate::region_router::{RegionRouter, RouteError};
+use netpulse_core::incident::rounds::same_round;
 use netpulse_core::monitor::CheckSpec;
 use netpulse_core::schedule::next_due;
 use netpulse_core::wire::{CheckJob, ResultEnvelope};
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, Timestamp, Timings};
 use netpulse_store::clock;
+use netpulse_store::plan::Recheck;
 use netpulse_store::{MonitorRecord, Store};
 use serde::Deserialize;
 use std::cmp::Reverse;
@@ -80,7 +82,7 @@ pub struct Scheduler {
     entries: HashMap<MonitorId, Entry>,
     heap: BinaryHeap<Reverse<(Timestamp, MonitorId)>>,
     rechecks: BinaryHeap<Reverse<(Timestamp, MonitorId)>>,
-    recheck_rx: mpsc::Receiver<MonitorId>,
+    recheck_rx: mpsc::Receiver<Recheck>,
     changed: Arc<Notify>,
     last_reload: Option<Timestamp>,
     reload_at: Option<Timestamp>,
@@ -96,7 +98,7 @@ impl Scheduler {
         metrics: Arc<Metrics>,
         local_region: String,
         changed: Arc<Notify>,
-        recheck_rx: mpsc::Receiver<MonitorId>,
+        recheck_rx: mpsc::Receiver<Recheck>,
     ) -> Self {
         Self {
             store,
@@ -154,10 +156,16 @@ impl Scheduler {
             }
         }
         let mut progress = Progress::Idle;
-        while let Ok(m) = self.recheck_rx.try_recv() {
+        while let Ok(Recheck { monitor: m, at_once }) = self.recheck_rx.try_recv() {
             if let Some(e) = self.entries.get(&m) {
-                let delay = (e.record.draft.interval.millis() / 2).min(MAX_RECHECK_DELAY_MS);
-                self.rechecks.push(Reverse((now.plus_ms(delay), m)));
+                let delay = if at_once { 0 } else { (e.record.draft.interval.millis() / 2).min(MAX_RECHECK_DELAY_MS) };
+                let due = now.plus_ms(delay);
+                // One round per re-check: a monitor asked for twice (its own round and as a
+                // parent) is checked once.
+                let pending = self.rechecks.iter().any(|Reverse((t, id))| *id == m && same_round(*t, due));
+                if !pending {
+                    self.rechecks.push(Reverse((due, m)));
+                }
             }
         }
         while let Some(Reverse((due, id))) = self.rechecks.peek().cloned() {

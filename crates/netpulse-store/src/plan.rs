@@ -45,6 +45,8 @@ pub struct MonitorFacts {
     pub escalation: Vec<ChannelId>,
     /// Those of `channels` that opted in to degraded notices (`notify_degraded`).
     pub degraded: Vec<ChannelId>,
+    /// The monitor this one depends on (`depends_on`), if any.
+    pub parent: Option<MonitorId>,
     /// The open incident of the monitor this one depends on, if any.
     pub parent_incident: Option<IncidentId>,
     /// Whether that monitor is failing (suspect or down) now.
@@ -86,6 +88,7 @@ impl MonitorFacts {
             channels: chosen.into_iter().map(|c| c.id).collect(),
             escalation,
             degraded,
+            parent: draft.depends_on.clone(),
             parent_incident,
             parent_failing: matches!(parent_health.as_deref(), Some("suspect" | "down")),
         }
@@ -126,6 +129,25 @@ pub struct Plan {
     pub notices: usize,
     /// The state machine asked for an immediate re-check of this monitor.
     pub recheck: bool,
+    /// It asked for an immediate re-check of the monitor this one depends on.
+    pub recheck_parent: Option<MonitorId>,
+}
+
+/// A re-check the state machine asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recheck {
+    pub monitor: MonitorId,
+    /// Now, not after the re-check delay: the parent of a monitor holding its page.
+    pub at_once: bool,
+}
+
+impl Plan {
+    /// The re-checks asked for: this monitor's next round, its parent's at once, or both.
+    pub fn rechecks(&self, monitor: &MonitorId) -> impl Iterator<Item = Recheck> + '_ {
+        let own = self.recheck.then(|| Recheck { monitor: monitor.clone(), at_once: false });
+        let parent = self.recheck_parent.clone().map(|monitor| Recheck { monitor, at_once: true });
+        own.into_iter().chain(parent)
+    }
 }
 
 /// Step `state` through `observations` (in order) and collect the writes.
@@ -133,9 +155,11 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
     let mut state = state;
     state.parent_incident = facts.parent_incident.clone();
     state.parent_failing = facts.parent_failing;
+    state.has_parent = facts.parent.is_some();
     let mut writes = Vec::new();
     let mut notices = 0;
     let mut recheck = false;
+    let mut recheck_parent = None;
     for obs in observations {
         let (next, effects) = step(&facts.id, &state, obs, &facts.policy);
         for effect in effects {
@@ -145,6 +169,7 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
                 }
                 Effect::ReopenIncident { incident, .. } => writes.push(Write::ReopenIncident { id: incident }),
                 Effect::Recheck { .. } => recheck = true,
+                Effect::RecheckParent { .. } => recheck_parent = facts.parent.clone(),
                 Effect::AcknowledgeIncident { incident, at, by } => {
                     writes.push(Write::AcknowledgeIncident { id: incident, at, by })
                 }
@@ -185,7 +210,7 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
         }
         state = next;
     }
-    Plan { state, writes, notices, recheck }
+    Plan { state, writes, notices, recheck, recheck_parent }
 }
 
 /// The live regions whose verdict is down now (slow, for a degraded notice), in name order.

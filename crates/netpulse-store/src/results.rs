@@ -14,8 +14,8 @@ pub struct IngestReport {
     pub inserted: usize,
     pub duplicates: usize,
     pub notices: usize,
-    /// Monitors whose first failure asks for an immediate confirmation re-check.
-    pub rechecks: Vec<MonitorId>,
+    /// The confirmation re-checks the state machine asked for.
+    pub rechecks: Vec<plan::Recheck>,
     /// Health changes and incidents opened/reopened/resolved, for the live feed.
     pub changes: Vec<plan::LiveChange>,
 }

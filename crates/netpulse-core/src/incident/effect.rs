@@ -111,6 +111,11 @@ pub enum Effect {
     Recheck {
         at: Timestamp,
     },
+    /// Check the monitor this one depends on again now: this one confirmed an outage and
+    /// holds its page until the parent's verdict is fresh.
+    RecheckParent {
+        at: Timestamp,
+    },
 }
 
 pub(super) fn notice(incident: &IncidentId, kind: NoticeKind, at: Timestamp, suffix: String) -> Effect {

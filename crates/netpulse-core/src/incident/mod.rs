@@ -8,22 +8,29 @@
 //! - Each region has its own verdict with hysteresis: `confirm_threshold` consecutive failed
 //!   checks make it *down*, `recovery_threshold` consecutive successes (`degraded` counts as
 //!   a success) make it *up* again.
-//! - The monitor is down when a quorum of its live regions is down (default: a majority;
-//!   `quorum` sets a count). An offline region leaves the quorum; an empty set decides
-//!   nothing. Until then the monitor is `suspect` and nothing is sent. One incident per
-//!   outage, whatever happens during it. Only a successful check resolves an incident (a
-//!   region going offline never does).
-//! - A region's first failure asks for an immediate re-check from every region
-//!   ([`Effect::Recheck`]), so a single noisy sample is cleared or confirmed within seconds.
+//! - The monitor is confirmed down when a quorum of its live regions (default: a majority;
+//!   `quorum` sets a count) failed *together*: in the same round, and in the rounds before
+//!   ([`rounds`]: `2 × confirm_threshold` rounds when the quorum needs two or more regions).
+//!   Failures that only add up across different rounds never page. An offline region leaves
+//!   the quorum; an empty set decides nothing. Until then the monitor is `suspect` and
+//!   nothing is sent. One incident per outage, whatever happens during it; the regions'
+//!   verdicts keep it open. Only a successful check resolves an incident (a region going
+//!   offline never does).
+//! - Every round in which a region fails asks for the next synchronized re-check from every
+//!   region ([`Effect::Recheck`], once per round), so a noisy sample is cleared within
+//!   seconds and a real outage runs through its confirming rounds back to back.
+//! - A region back from offline starts with no counters: it never joins a quorum on what it
+//!   saw before it went offline ([`rounds::start_fresh`]).
 //! - Maintenance mutes: a monitor that goes down inside a window opens no incident and sends
-//!   nothing; if it is still down when the window ends, the incident opens then, once.
-//! - Dependencies: while the monitor's parent has an open incident
+//!   nothing. When the window ends every region starts fresh, so a target still down pages
+//!   from the checks after the window (once), and one back up inside it pages nobody.
+//! - Dependencies ([`depends`]): while the monitor's parent has an open incident
 //!   ([`MonitorState::parent_incident`], refreshed by the engine before each step), an outage
 //!   of this monitor opens an incident *linked* to the parent's and pages nobody. While the
 //!   parent is failing but not yet confirmed ([`MonitorState::parent_failing`]), the page is
-//!   held, so a child whose checks happen to run first does not page ahead of its parent. If
-//!   this monitor is still down once the parent is fine, it pages then, once. An incident
-//!   that never paged resolves silently.
+//!   held. While the parent looks fine, the page is held too, the parent is re-checked at
+//!   once ([`Effect::RecheckParent`]) and this monitor pages only after its next two re-check
+//!   rounds, if the parent is still fine. An incident that never paged resolves silently.
 //! - A confirmed failure within `flap_window_s` of the last automatic resolve reopens that
 //!   incident as *flapping* (one `flapping` notice); a flapping incident resolves only once the
 //!   monitor has stayed up for `flap_window_s`. So a target bouncing at the threshold yields
@@ -57,7 +64,9 @@ pub use effect::{Audience, Effect, Notice, NoticeKind};
 pub use policy::{Policy, PolicyLayer, POLICY_FIELDS};
 pub use state::{Health, MonitorState, Observation, OpenIncident, RegionState, ResolvedIncident};
 
-use effect::{notice, notice_to};
+use effect::notice_to;
+pub use timers::next_timer;
+use timers::{armed, escalate_if_due, remind_if_due};
 
 /// Advance one monitor's state by one observation.
 pub fn step(
@@ -73,17 +82,24 @@ pub fn step(
             let Some(trigger) = observe(&mut next, *at, region, *outcome, error, policy) else {
                 return (next, fx); // late
             };
-            let first_failure = outcome.is_failure() && next.regions[region].failures == 1;
-            if first_failure && next.open.is_none() && !next.maintenance && policy.confirm_threshold > 1 {
-                fx.push(Effect::Recheck { at: *at });
-            }
             evaluate(monitor, &mut next, *at, trigger, policy, &mut fx);
+            if outcome.is_failure() && wants_round(&next, policy) && rounds::ask_recheck(&mut next, *at, &mut fx) {
+                depends::count_round(&mut next);
+            }
         }
         Observation::RegionAvailability { at, region, online } => {
-            next.regions.entry(region.clone()).or_default().online = *online;
+            let open = next.open.is_some();
+            let r = next.regions.entry(region.clone()).or_default();
+            if *online && !r.online {
+                rounds::start_fresh(r, *at, open); // what it saw before it went offline is stale
+            }
+            r.online = *online;
             evaluate(monitor, &mut next, *at, Trigger::Other, policy, &mut fx);
         }
         Observation::Maintenance { at, active } => {
+            if next.maintenance && !*active && next.open.is_none() {
+                end_window_fresh(&mut next, *at);
+            }
             next.maintenance = *active;
             evaluate(monitor, &mut next, *at, Trigger::Other, policy, &mut fx);
         }
@@ -99,32 +115,24 @@ pub fn step(
     (next, fx)
 }
 
-/// The open incident whose reminders and escalation are running: it paged, nobody
-/// acknowledged it, the monitor is down by quorum and not in maintenance (the same
-/// conditions under which a check result sends them).
-fn armed<'a>(s: &'a mut MonitorState, p: &Policy) -> Option<&'a mut OpenIncident> {
-    let (live, down, _) = s.census();
-    let is_down = live > 0 && down >= p.needed(live);
-    if s.maintenance || !is_down {
-        return None;
-    }
-    s.open.as_mut().filter(|o| o.notified && !o.acknowledged)
+/// Whether a failure of this monitor should start the next synchronized round: nothing is
+/// open yet (or only held, waiting on the parent), the monitor is not in maintenance, and
+/// the policy confirms over more than one check.
+fn wants_round(s: &MonitorState, p: &Policy) -> bool {
+    let waiting = s.open.as_ref().is_none_or(|o| !o.notified && o.linked_to.is_none());
+    waiting && !s.maintenance && p.confirm_threshold > 1
 }
 
-/// When the next reminder or escalation of this state falls due, if any: the engine feeds
-/// [`Observation::Tick`] at that time (a stored, indexed column), so neither waits for the
-/// next check. Pure, from the stored state and the policy, so a restart loses nothing.
-pub fn next_timer(state: &MonitorState, policy: &Policy) -> Option<Timestamp> {
-    let mut s = state.clone();
-    let open = armed(&mut s, policy)?;
-    let reminder = policy.reminder_interval_s.map(|every| open.last_notice_at.plus_ms(i64::from(every) * 1000));
-    let escalation = match policy.escalate_after_s {
-        Some(after) if !open.escalated => {
-            Some(open.paged_at.unwrap_or(open.opened_at).plus_ms(i64::from(after) * 1000))
-        }
-        _ => None,
-    };
-    reminder.into_iter().chain(escalation).min()
+/// A maintenance window ended with no incident open: every region starts afresh, so the
+/// verdict comes from checks taken after the window, never from one taken inside it.
+fn end_window_fresh(s: &mut MonitorState, at: Timestamp) {
+    for r in s.regions.values_mut() {
+        rounds::start_fresh(r, at, false);
+    }
+    s.recheck_round = None;
+    if s.health == Health::Down {
+        s.health = Health::Unknown;
+    }
 }
 
 /// What moved the monitor's evaluation.
@@ -148,9 +156,13 @@ fn observe(
     error: &Option<String>,
     p: &Policy,
 ) -> Option<Trigger> {
+    let open = s.open.is_some();
     let r = s.regions.entry(region.to_owned()).or_default();
     if r.last_at.is_some_and(|last| at < last) {
         return None;
+    }
+    if !r.online {
+        rounds::start_fresh(r, at, open); // a result from a region marked offline: it is back
     }
     let was_down = r.down;
     r.last_at = Some(at);
@@ -188,19 +200,21 @@ fn evaluate(
         return; // no live region: nothing to decide on
     }
     let is_down = down >= p.needed(live);
+    let confirmed = trigger == Trigger::Failure && rounds::confirmed(s, at, p, p.needed(live));
     match (s.open.is_some(), is_down) {
-        (_, true) if s.open.is_none() && s.maintenance => s.health = Health::Down,
-        (false, true) => {
+        (false, _) if confirmed && s.maintenance => s.health = Health::Down,
+        (false, _) if confirmed => {
             s.health = Health::Down;
             open_or_relapse(monitor, s, at, p, fx);
         }
+        (false, _) => s.health = healthy(s, failing + down),
         (true, true) => {
             s.health = Health::Down;
             let parent = (s.parent_incident.clone(), s.parent_failing);
             let open = s.open.as_mut().expect("open");
             open.up_since = None;
             if !open.notified {
-                settle_held(open, parent, at, trigger == Trigger::Failure && !s.maintenance, fx);
+                depends::settle_held(open, parent, at, trigger == Trigger::Failure && !s.maintenance, fx);
             } else if !s.maintenance && trigger != (Trigger::Success { recovered: false }) {
                 remind_if_due(open, at, p, fx);
                 escalate_if_due(open, at, p, fx);
@@ -213,7 +227,6 @@ fn evaluate(
             }
             _ => {}
         },
-        (false, false) => s.health = healthy(s, failing),
     }
     if s.open.is_none() && !is_down {
         degraded::evaluate(monitor, s, at, trigger != Trigger::Other, p, fx);
@@ -252,19 +265,7 @@ fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: Str
     );
     fx.push(Effect::OpenIncident { incident: id.clone(), at, cause });
     fx.push(Effect::Timeline { incident: id.clone(), at, message: msg });
-    let linked_to = s.parent_incident.clone();
-    let held = linked_to.is_none() && s.parent_failing;
-    match &linked_to {
-        Some(parent) => {
-            let message = format!("linked to {parent}: the monitor this one depends on is down; no separate page");
-            fx.push(Effect::Timeline { incident: id.clone(), at, message });
-        }
-        None if held => {
-            let message = "held: the monitor this one depends on is failing too; paging only if it turns out fine";
-            fx.push(Effect::Timeline { incident: id.clone(), at, message: message.into() });
-        }
-        None => fx.push(notice(&id, NoticeKind::Opened, at, String::new())),
-    }
+    let (linked_to, held, awaiting_parent) = depends::on_open(s, &id, at, fx);
     s.open = Some(OpenIncident {
         id,
         opened_at: at,
@@ -278,35 +279,8 @@ fn open_new(monitor: &MonitorId, s: &mut MonitorState, at: Timestamp, cause: Str
         linked_to,
         escalated: false,
         paged_at: None,
+        awaiting_parent,
     });
-}
-
-/// An incident that has not paged (linked to, or held for, a failing parent): link it when
-/// the parent's incident exists; page once when the parent is fine and this one still fails.
-fn settle_held(
-    open: &mut OpenIncident,
-    parent: (Option<IncidentId>, bool),
-    at: Timestamp,
-    failing_now: bool,
-    fx: &mut Vec<Effect>,
-) {
-    match parent {
-        (Some(p), _) if open.linked_to.as_ref() != Some(&p) => {
-            let message = format!("linked to {p}: the monitor this one depends on is down; no separate page");
-            fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
-            open.linked_to = Some(p);
-        }
-        (None, false) if failing_now => {
-            let message = "the monitor this one depends on is fine but this one is still down: paging on its own";
-            fx.push(Effect::Timeline { incident: open.id.clone(), at, message: message.into() });
-            open.linked_to = None;
-            open.notified = true;
-            open.paged_at = Some(at);
-            open.last_notice_at = at;
-            fx.push(notice(&open.id, NoticeKind::Opened, at, String::new()));
-        }
-        _ => {}
-    }
 }
 
 fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, cause: &str, fx: &mut Vec<Effect>) {
@@ -330,6 +304,7 @@ fn reopen_flapping(s: &mut MonitorState, prev: ResolvedIncident, at: Timestamp, 
         notified: prev.notified,
         escalated: prev.escalated,
         paged_at: None,
+        awaiting_parent: None,
     });
 }
 
@@ -362,29 +337,6 @@ fn recover(s: &mut MonitorState, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>
         notified: open.notified,
         escalated: open.escalated,
     });
-}
-
-fn remind_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
-    let Some(every) = p.reminder_interval_s else { return };
-    if open.acknowledged || at.since(open.last_notice_at) < i64::from(every) * 1000 {
-        return;
-    }
-    open.reminders_sent += 1;
-    open.last_notice_at = at;
-    fx.push(notice(&open.id, NoticeKind::Reminder, at, format!(":{}", open.reminders_sent)));
-}
-
-/// Escalate once when the incident paged `escalate_after_s` ago and nobody acknowledged it.
-fn escalate_if_due(open: &mut OpenIncident, at: Timestamp, p: &Policy, fx: &mut Vec<Effect>) {
-    let Some(after) = p.escalate_after_s else { return };
-    let paged = open.paged_at.unwrap_or(open.opened_at);
-    if open.escalated || open.acknowledged || at.since(paged) < i64::from(after) * 1000 {
-        return;
-    }
-    open.escalated = true;
-    let message = format!("unacknowledged for {after} s: escalated to {} more channel(s)", p.escalate_to.len());
-    fx.push(Effect::Timeline { incident: open.id.clone(), at, message });
-    fx.push(notice_to(&open.id, NoticeKind::Escalated, at, String::new(), Audience::Escalation));
 }
 
 fn acknowledge(s: &mut MonitorState, incident: &IncidentId, at: Timestamp, by: &str, fx: &mut Vec<Effect>) {
@@ -424,8 +376,13 @@ fn resolve_by_hand(
 }
 
 mod degraded;
+mod depends;
 mod effect;
+#[cfg(test)]
+mod noise_tests;
 mod policy;
+pub mod rounds;
 mod state;
 #[cfg(test)]
 mod tests;
+mod timers;

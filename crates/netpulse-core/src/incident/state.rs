@@ -60,6 +60,10 @@ pub struct OpenIncident {
     /// When a held incident paged after all (escalation counts from then, else `opened_at`).
     #[serde(default)]
     pub paged_at: Option<Timestamp>,
+    /// Held until the parent's fresh verdict: own re-check rounds since the parent's re-check
+    /// was asked for (`None`: not waiting on a parent re-check).
+    #[serde(default)]
+    pub awaiting_parent: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -132,6 +136,10 @@ pub struct MonitorState {
     pub parent_incident: Option<IncidentId>,
     /// Whether the parent is failing (suspect or down) right now (set by the engine).
     pub parent_failing: bool,
+    /// Whether the monitor depends on another one (set by the engine).
+    pub has_parent: bool,
+    /// The round for which a synchronized re-check was last asked ([`super::rounds`]).
+    pub recheck_round: Option<Timestamp>,
     /// Degraded episodes so far (names their notices' dedup keys).
     pub degraded_seq: u64,
     /// Since when the current degraded episode was notified; `None` while not degraded.
@@ -173,6 +181,8 @@ impl MonitorState {
             maintenance,
             parent_incident,
             parent_failing,
+            has_parent,
+            recheck_round,
             degraded_seq,
             degraded_since,
             degraded_flapping,
@@ -181,7 +191,10 @@ impl MonitorState {
         } = self;
         *health == other.health
             && regions.len() == other.regions.len()
-            && regions.iter().zip(&other.regions).all(|((a, ra), (b, rb))| a == b && ra.behaviour() == rb.behaviour())
+            && regions
+                .iter()
+                .zip(&other.regions)
+                .all(|((a, ra), (b, rb))| a == b && ra.behaviour(open.is_none()) == rb.behaviour(other.open.is_none()))
             && *last_error == other.last_error
             && *incident_seq == other.incident_seq
             && *open == other.open
@@ -189,6 +202,8 @@ impl MonitorState {
             && *maintenance == other.maintenance
             && *parent_incident == other.parent_incident
             && *parent_failing == other.parent_failing
+            && *has_parent == other.has_parent
+            && *recheck_round == other.recheck_round
             && *degraded_seq == other.degraded_seq
             && *degraded_since == other.degraded_since
             && *degraded_flapping == other.degraded_flapping
@@ -199,10 +214,15 @@ impl MonitorState {
 
 impl RegionState {
     /// What [`MonitorState::behaves_like`] compares of a region: everything but `last_at`,
-    /// with each counter only where it still matters.
-    fn behaviour(&self) -> (u32, u32, bool, bool, bool, u32, u32, bool) {
+    /// with each counter only where it still matters (a down region's failures count toward
+    /// confirming rounds while no incident is open: `counting`).
+    fn behaviour(&self, counting: bool) -> (u32, u32, bool, bool, bool, u32, u32, bool) {
         let RegionState { failures, successes, down, degraded, online, last_at: _, slow, fast, slow_confirmed } = *self;
-        let (failures, successes) = if down { (failures.min(1), successes) } else { (failures, 0) };
+        let (failures, successes) = match (down, counting) {
+            (true, true) => (failures.min(40), successes), // 2 × the highest threshold
+            (true, false) => (failures.min(1), successes),
+            (false, _) => (failures, 0),
+        };
         let (slow, fast) = if slow_confirmed { (0, fast) } else { (slow, 0) };
         (failures, successes, down, degraded, online, slow, fast, slow_confirmed)
     }

@@ -3,7 +3,7 @@
 //! Script tokens: `F` failed check, `S` successful check, `D` degraded check, `A` acknowledge
 //! the open incident, `R` resolve it by hand, `M`/`m` maintenance starts/ends, `.` an
 //! interval with no result, `H` the parent monitor starts failing, `P`/`p` its incident
-//! opens/everything is fine again, `T` the engine's timer sweep ([`Observation::Tick`]).
+//! opens/everything is fine again, `C` the monitor has a parent (that looks fine), `T` the engine's timer sweep ([`Observation::Tick`]).
 //! Observation `i` happens at `i × 60 s`. Expected notices are
 //! written `kind@i`, with `!` when only the escalation channels get it and `+` when the
 //! escalation channels get it too, `~` for the channels that opted in to degraded notices.
@@ -37,6 +37,10 @@ fn run(script: &str, policy: &Policy) -> (MonitorState, Vec<String>) {
             }
             ("H", _) => {
                 state.parent_failing = true;
+                continue;
+            }
+            ("C", _) => {
+                state.has_parent = true;
                 continue;
             }
             ("M", _) => Observation::Maintenance { at, active: true },
@@ -130,7 +134,9 @@ fn notices_follow_the_policy() {
         ("relapse after the window", "F F S S . . . . . . . . . . . . . . F F", Policy { flap_window_s: 600, ..Policy::default() },
             vec!["opened@1", "resolved@3", "opened@19"]),
         ("outage inside maintenance", "S M F F F S S m S",  Policy::default(), vec![]),
-        ("still down when it ends",  "S M F F F m F S S",   Policy::default(), vec!["opened@5", "resolved@8"]),
+        ("still down when it ends",  "S M F F F m F F S S", Policy::default(), vec!["opened@7", "resolved@9"]),
+        ("back up inside, stale down at the end", "S M F F F S m S S", Policy::default(), vec![]),
+        ("the end decides from fresh checks only", "S M F F F m S F S S", Policy::default(), vec![]),
         ("no reminders in maintenance", "F F M F F F F F m F", remind.clone(), vec!["opened@1", "reminder@8"]),
         ("resolve inside maintenance", "F F M S S m",       Policy::default(), vec!["opened@1", "resolved@4"]),
         ("behind a failed parent",   "P F F F F p S S",     Policy::default(), vec![]),
@@ -138,6 +144,8 @@ fn notices_follow_the_policy() {
         ("own outage before the parent", "F F P F S S",     Policy::default(), vec!["opened@1", "resolved@5"]),
         ("child confirms first, parent follows", "H F F P F p S S", Policy::default(), vec![]),
         ("parent was a false alarm", "H F F p F S S",      Policy::default(), vec!["opened@4", "resolved@6"]),
+        ("parent looked fine: re-checked first", "C F F F F S S", Policy::default(), vec!["opened@4", "resolved@6"]),
+        ("parent's re-check finds it down", "C F F H P F F p S S", Policy::default(), vec![]),
     ];
     for (name, script, p, expected) in cases {
         let (_, got) = run(script, &p);
@@ -181,7 +189,7 @@ fn degraded_is_its_own_notice_class_never_an_outage() {
         ("slow, confirmed, then fast",   "S D D D S S",   vec!["degraded@2~", "degraded_ended@5~"]),
         ("one slow sample is noise",     "S D S D S",     vec![]),
         ("one fast sample is not the end", "D D S D S S", vec!["degraded@1~", "degraded_ended@5~"]),
-        ("muted in maintenance",         "M D D D m D S S", vec!["degraded@5~", "degraded_ended@7~"]),
+        ("muted in maintenance",         "M D D D m D D S S", vec!["degraded@6~", "degraded_ended@8~"]),
         ("down while degraded",          "D D F F S S",   vec!["degraded@1~", "opened@3", "resolved@5", "degraded_ended@5~"]),
         ("back up but still slow",       "D D F F D D D S S", vec!["degraded@1~", "opened@3", "resolved@5", "degraded_ended@8~"]),
         ("long slowness, one notice",    "D D D D D D D D D D", vec!["degraded@1~"]),
@@ -329,14 +337,17 @@ fn regions_vote_and_offline_regions_leave_the_quorum() {
     #[rustfmt::skip]
     let cases: Vec<(&str, &str, &Policy, Vec<&str>)> = vec![
         ("one region failing under a majority quorum", "eu:F,us:S,ap:S eu:F,us:S,ap:S eu:F,us:S,ap:S eu:F,us:S,ap:S", &p, vec![]),
-        ("all regions down",      "eu:F,us:F,ap:F eu:F,us:F,ap:F eu:F,us:F,ap:F eu:S,us:S,ap:S eu:S,us:S,ap:S", &p, vec!["opened@1", "resolved@4"]),
-        ("two of three is a majority", "eu:F,us:F,ap:S eu:F,us:F,ap:S eu:S,us:S,ap:S eu:S,us:S,ap:S", &p, vec!["opened@1", "resolved@3"]),
+        ("all regions down",      "eu:F,us:F,ap:F eu:F,us:F,ap:F eu:F,us:F,ap:F eu:F,us:F,ap:F eu:S,us:S,ap:S eu:S,us:S,ap:S", &p, vec!["opened@3", "resolved@5"]),
+        ("two of three is a majority", "eu:F,us:F,ap:S eu:F,us:F,ap:S eu:F,us:F,ap:S eu:F,us:F,ap:S eu:S,us:S,ap:S eu:S,us:S,ap:S", &p, vec!["opened@3", "resolved@5"]),
+        ("two rounds together are not enough", "eu:F,us:F,ap:S eu:F,us:F,ap:S eu:S,us:S,ap:S eu:S,us:S,ap:S", &p, vec![]),
+        ("failures in different rounds never add up", "eu:F,us:S,ap:S eu:F,us:S,ap:S us:F,eu:S,ap:S us:F,eu:S,ap:S", &p, vec![]),
+        ("a returning region has no verdict", "eu:F,us:S,ap:S eu:F,us:S,ap:S eu:off us:S,ap:S eu:on us:F,ap:S us:F,ap:S", &p, vec![]),
         ("split results, no majority", "eu:F,us:S eu:F,us:S eu:F,us:S", &p, vec![]),
         ("quorum of one",         "eu:F,us:S,ap:S eu:F,us:S,ap:S eu:S eu:S", &q1, vec!["opened@1", "resolved@3"]),
-        ("offline region leaves the quorum", "ap:off eu:F,us:F eu:F,us:F eu:S,us:S eu:S,us:S", &p, vec!["opened@2", "resolved@4"]),
-        ("going offline never resolves", "eu:F,us:F,ap:S eu:F,us:F,ap:S us:off eu:F eu:S eu:S", &p, vec!["opened@1", "resolved@5"]),
-        ("no live region decides nothing", "eu:F,us:F eu:F,us:F eu:off,us:off eu:on,eu:S,us:on,us:S", &p, vec!["opened@1"]),
-        ("a confirmed recovery of the live regions resolves", "eu:F,us:F eu:F,us:F eu:off,us:off us:on,us:S us:S", &p, vec!["opened@1", "resolved@4"]),
+        ("offline region leaves the quorum", "ap:off eu:F,us:F eu:F,us:F eu:F,us:F eu:F,us:F eu:S,us:S eu:S,us:S", &p, vec!["opened@4", "resolved@6"]),
+        ("going offline never resolves", "eu:F,us:F,ap:S eu:F,us:F,ap:S eu:F,us:F,ap:S eu:F,us:F,ap:S us:off eu:F eu:S eu:S", &p, vec!["opened@3", "resolved@7"]),
+        ("no live region decides nothing", "eu:F,us:F eu:F,us:F eu:F,us:F eu:F,us:F eu:off,us:off eu:on,eu:S,us:on,us:S", &p, vec!["opened@3"]),
+        ("a confirmed recovery of the live regions resolves", "eu:F,us:F eu:F,us:F eu:F,us:F eu:F,us:F eu:off,us:off us:on,us:S us:S", &p, vec!["opened@3", "resolved@6"]),
     ];
     for (name, script, policy, expected) in cases {
         let (_, got) = run_regions(script, policy);

@@ -10,7 +10,6 @@ use crate::roles::Role;
 use netpulse_checker::http::HttpClient;
 use netpulse_checker::probe::ProbeContext;
 use netpulse_checker::resolver::Resolver;
-use netpulse_core::MonitorId;
 use netpulse_pipeline::alerts::{self, Dispatcher, RetryPolicy};
 use netpulse_pipeline::gateway::census::Census;
 use netpulse_pipeline::gateway::{fleet::Fleet, Gateway, Wiring};
@@ -123,7 +122,7 @@ fn scheduler(
     node: &Node,
     router: RegionRouter,
     changed: Arc<Notify>,
-    rechecks: mpsc::Receiver<MonitorId>,
+    rechecks: mpsc::Receiver<netpulse_store::plan::Recheck>,
 ) -> Scheduler {
     let local_region = config.monitors.local_region.clone();
     let scheduler = Scheduler::new(
@@ -180,7 +179,7 @@ fn ingest(
     config: &Config,
     store: &Arc<dyn Store>,
     node: &Node,
-    rechecks: mpsc::Sender<MonitorId>,
+    rechecks: mpsc::Sender<netpulse_store::plan::Recheck>,
     commits: Option<Arc<CommitWatch>>,
 ) -> Ingest {
     Ingest {

@@ -1,10 +1,13 @@
 //! `netpulse simulate`: runs the real scheduling (`next_due`), ingest, incident state machine
 //! and alert outbox — the SQLite store, `store::plan`, `core::incident::step`, outbox claims —
 //! under a virtual clock, with simulated targets, regions and channel receivers, then judges
-//! the notifications against the scenario's ground truth ([`truth`]). 24 simulated hours take
-//! seconds. Faults: results redelivered, delivered out of order, and engine restarts (the
-//! store is closed and reopened from disk).
+//! the notifications against the scenario's ground truth ([`truth`], [`judge`]). Results
+//! travel in their delivery events and are dropped once stored; the dispatcher runs when a
+//! batch queued notices, and once a second while timers or a storm are running. Faults:
+//! results redelivered, delivered out of order, and engine restarts (the store is closed and
+//! reopened from disk).
 
+pub mod judge;
 pub mod report;
 pub mod scenario;
 pub mod truth;
@@ -21,11 +24,13 @@ use netpulse_store::clock;
 use netpulse_store::prelude::*;
 use netpulse_store::sqlite::SqliteStore;
 use netpulse_store::Secret;
-use netpulse_store::{AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord};
-use report::{incident_windows, Received, Report, Verdict};
+use netpulse_store::{
+    AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MaintenanceWindow, MonitorRecord,
+};
+use report::{Received, Report, Verdict};
 use scenario::{Condition, Scenario};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::path::PathBuf;
 
 /// Scenario second 0, as wall time (fixed, so runs are reproducible).
@@ -65,10 +70,8 @@ impl Rng {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum SimEvent {
     Restart,
-    Maintenance {
-        monitor: usize,
-        active: bool,
-    },
+    /// A maintenance window starts or ends: the engine's maintenance clock runs.
+    MaintenanceClock,
     Acknowledge {
         monitor: usize,
     },
@@ -82,7 +85,7 @@ enum SimEvent {
         region: usize,
         grid: bool,
     },
-    Deliver(Box<ResultKey>),
+    Deliver(InFlight),
     /// Ingest's linger ran out: store what has arrived.
     Flush,
     /// The dispatcher's poll, simulated once a second while a storm is in progress or a
@@ -90,9 +93,27 @@ enum SimEvent {
     Tick,
 }
 
-/// A result waiting to reach ingest (boxed ordering key + the result).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct ResultKey(String, usize);
+/// A result on its way to ingest, carried by its event (nothing keeps it once delivered).
+/// Events are ordered by time and sequence number alone, so every `InFlight` compares equal.
+#[derive(Clone, Debug)]
+struct InFlight(Box<CheckResult>);
+
+impl PartialEq for InFlight {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for InFlight {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
 
 struct Sim<'a> {
     s: &'a Scenario,
@@ -106,7 +127,6 @@ struct Sim<'a> {
     ids: Vec<MonitorId>,
     queue: BinaryHeap<Reverse<(u64, u64, SimEvent)>>,
     seq: u64,
-    results: HashMap<String, CheckResult>,
     pending: Vec<CheckResult>,
     pending_since: Option<u64>,
     rng: Rng,
@@ -155,7 +175,6 @@ async fn simulate(s: &Scenario, path: PathBuf) -> anyhow::Result<Report> {
         ids: Vec::new(),
         queue: BinaryHeap::new(),
         seq: 0,
-        results: HashMap::new(),
         pending: Vec::new(),
         pending_since: None,
         rng: Rng(s.seed),
@@ -219,13 +238,23 @@ impl Sim<'_> {
             };
             self.store.create_monitor(&self.tenant, &rec).await?;
             let first = scenario_ms(next_due(&id, self.interval(), ts(0)));
-            self.ids.push(id);
+            self.ids.push(id.clone());
             for r in 0..self.s.regions.len() {
                 self.push(first, SimEvent::Check { monitor: i, region: r, grid: true });
             }
-            for (a, b) in m.maintenance() {
-                self.push(a * 1000, SimEvent::Maintenance { monitor: i, active: true });
-                self.push(b * 1000, SimEvent::Maintenance { monitor: i, active: false });
+            for (n, (a, b)) in m.maintenance().into_iter().enumerate() {
+                let w = MaintenanceWindow {
+                    id: format!("mw_{i}_{n}"),
+                    monitor_id: id.clone(),
+                    starts_at: ts(a * 1000),
+                    ends_at: ts(b * 1000),
+                    repeat_every_s: None,
+                    reason: "simulated".into(),
+                    phase: "scheduled".into(),
+                };
+                self.store.create_maintenance(&self.tenant, &w).await?;
+                self.push(a * 1000, SimEvent::MaintenanceClock);
+                self.push(b * 1000, SimEvent::MaintenanceClock);
             }
             for a in m.acknowledgements() {
                 self.push(a * 1000, SimEvent::Acknowledge { monitor: i });
@@ -254,8 +283,7 @@ impl Sim<'_> {
             match event {
                 SimEvent::Check { monitor, region, grid } => self.check(at, monitor, region, grid),
                 SimEvent::Deliver(key) => {
-                    let r = self.results[&key.0].clone();
-                    self.pending.push(r);
+                    self.pending.push(*key.0);
                     if self.pending_since.is_none() {
                         self.pending_since = Some(at);
                         self.push(at + LINGER_MS, SimEvent::Flush);
@@ -266,8 +294,10 @@ impl Sim<'_> {
                     self.ticking = false;
                     self.dispatch(at).await?;
                 }
-                SimEvent::Maintenance { monitor, active } => {
-                    self.observe(at, monitor, Observation::Maintenance { at: ts(at), active }).await?;
+                SimEvent::MaintenanceClock => {
+                    // The engine's own window code: overlapping windows keep maintenance on.
+                    self.store.advance_maintenance(ts(at)).await?;
+                    self.dispatch(at).await?;
                 }
                 SimEvent::Acknowledge { monitor } => self.acknowledge(at, monitor).await?,
                 SimEvent::Region { monitor, region, online } => {
@@ -319,16 +349,14 @@ impl Sim<'_> {
             cert_expires_at: None,
             provenance: Provenance::Synthetic,
         };
-        let key = result.id.to_string();
-        self.results.insert(key.clone(), result);
         let faults = &self.s.faults;
         let delay = self.rng.below(faults.reorder_max_s * 1000 + 1);
-        self.push(at + delay, SimEvent::Deliver(Box::new(ResultKey(key.clone(), monitor))));
         if self.rng.chance(faults.redeliver_ratio) {
             self.redelivered += 1;
             let later = self.rng.below((faults.reorder_max_s + u64::from(self.s.interval_s)) * 1000 + 1);
-            self.push(at + later, SimEvent::Deliver(Box::new(ResultKey(key, monitor))));
+            self.push(at + later, SimEvent::Deliver(InFlight(Box::new(result.clone()))));
         }
+        self.push(at + delay, SimEvent::Deliver(InFlight(Box::new(result))));
     }
 
     /// Store what reached ingest, schedule the re-checks it asks for, deliver notices.
@@ -340,11 +368,17 @@ impl Sim<'_> {
         self.pending_since = None;
         let report = self.store.ingest(&batch, ts(now)).await?;
         let delay = (u64::from(self.s.interval_s) * 1000 / 2).min(10_000);
-        for m in report.rechecks {
-            let Some(i) = self.ids.iter().position(|x| *x == m) else { continue };
-            for r in 0..self.s.regions.len() {
-                self.push(now + delay, SimEvent::Check { monitor: i, region: r, grid: false });
+        for r in report.rechecks {
+            let Some(i) = self.ids.iter().position(|x| *x == r.monitor) else { continue };
+            let at = if r.at_once { now } else { now + delay };
+            for region in 0..self.s.regions.len() {
+                self.push(at, SimEvent::Check { monitor: i, region, grid: false });
             }
+        }
+        // Timers and storms in progress are swept by `Tick`; a batch that queued no notice
+        // has nothing for the dispatcher.
+        if report.notices == 0 {
+            return Ok(());
         }
         self.dispatch(now).await
     }
@@ -422,17 +456,21 @@ impl Sim<'_> {
     fn judge(&self) -> Report {
         let mut total = Verdict::default();
         let mut monitors = Vec::new();
+        let mut details = Vec::new();
+        let of = |id: &str| -> Vec<&Received> { self.received.iter().filter(|r| r.monitor == id).collect() };
         for m in &self.s.monitors {
-            let notices: Vec<&Received> = self.received.iter().filter(|r| r.monitor == m.id).collect();
+            let notices = of(&m.id);
             // A child's outage during its parent's incident is detected there (PRODUCT.md).
-            let parent: Vec<&Received> =
-                self.received.iter().filter(|r| m.depends_on.as_ref() == Some(&r.monitor)).collect();
-            let mut v = judge_monitor(self.s, m, &notices, &parent);
+            let parent = m.depends_on.as_ref().and_then(|p| self.s.monitors.iter().find(|x| &x.id == p));
+            let parent_notices = parent.map(|p| of(&p.id)).unwrap_or_default();
+            let (mut v, d) = judge::judge_monitor(self.s, m, &notices, parent.map(|p| (p, parent_notices.as_slice())));
             v.finish();
             total.add(&v);
             monitors.push((m.id.clone(), v));
+            details.extend(d);
         }
         total.finish();
+        details.sort_by_key(|d| d.at_s);
         Report {
             scenario: self.s.name.clone(),
             storm_notices: self.storm_notices,
@@ -444,6 +482,7 @@ impl Sim<'_> {
             trustworthy: total.trustworthy(),
             monitors,
             total,
+            notices: details,
         }
     }
 }
@@ -466,61 +505,4 @@ fn sim_channel(tenant: &TenantId, n: u128, name: &str) -> ChannelRecord {
 /// A scenario monitor's id: derived from its name, so dependencies can name it up front.
 fn sim_monitor_id(name: &str) -> MonitorId {
     MonitorId::from_parts(EPOCH_MS, u128::from(fnv1a(name.as_bytes())))
-}
-
-fn judge_monitor(s: &Scenario, m: &scenario::SimMonitor, notices: &[&Received], parent: &[&Received]) -> Verdict {
-    let mut v = Verdict { notifications: notices.len(), ..Verdict::default() };
-    let slack = s.faults.reorder_max_s + u64::from(s.interval_s);
-    let maintenance = m.maintenance();
-    let mut windows = incident_windows(notices, s.duration_s);
-    windows.extend(incident_windows(parent, s.duration_s));
-    for o in truth::real_outages(s, m) {
-        if maintenance.iter().any(|(a, b)| *a <= o.start && o.end <= *b) {
-            v.in_maintenance += 1;
-            continue;
-        }
-        v.real_outages += 1;
-        let reach = truth::Span { start: o.start, end: o.end + slack };
-        let Some(w) = windows.iter().filter(|w| w.overlaps(&reach)).min_by_key(|w| w.start) else {
-            v.missed += 1;
-            continue;
-        };
-        v.detected += 1;
-        // Detection could not start before a maintenance window covering the outage's start ended.
-        let from =
-            maintenance.iter().filter(|(a, b)| *a <= o.start && o.start < *b).map(|(_, b)| *b).max().unwrap_or(o.start);
-        v.ttd.push(w.start.saturating_sub(from));
-        if w.end <= s.duration_s {
-            v.ttr.push(w.end.saturating_sub(o.end));
-        }
-    }
-    let down = truth::majority_down(s, m);
-    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "escalated")) {
-        if !down.iter().any(|sp| sp.start <= n.at_s && n.at_s <= sp.end + slack) {
-            v.false_alerts += 1;
-        }
-    }
-    v.escalations = notices.iter().filter(|n| n.kind == "escalated").count();
-    v.escalation_delay = notices
-        .iter()
-        .filter(|n| n.kind == "escalated")
-        .filter_map(|e| {
-            let page =
-                notices.iter().filter(|n| n.incident == e.incident && n.kind == "opened").map(|n| n.at_s).min()?;
-            Some(e.at_s.saturating_sub(page))
-        })
-        .collect();
-    v.degraded_notices = notices.iter().filter(|n| n.kind.starts_with("degraded")).count();
-    v.detected_in_storm = notices.iter().filter(|n| n.via_storm && n.kind == "opened").count();
-    for n in notices.iter().filter(|n| matches!(n.kind.as_str(), "opened" | "flapping" | "reminder" | "escalated")) {
-        if maintenance.iter().any(|(a, b)| (*a..*b).contains(&n.at_s)) {
-            v.alerts_in_maintenance += 1;
-        }
-    }
-    let mut per_key: HashMap<(&str, &str), usize> = HashMap::new();
-    for n in notices {
-        *per_key.entry((&n.channel, &n.dedup_key)).or_default() += 1;
-    }
-    v.duplicates = per_key.values().map(|c| c - 1).sum();
-    v
 }

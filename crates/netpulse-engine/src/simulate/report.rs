@@ -17,6 +17,35 @@ pub struct Received {
     pub via_storm: bool,
 }
 
+/// One notice in the report: what it was, when, for what, and how the judge counted it.
+#[derive(Clone, Debug, Serialize)]
+pub struct NoticeDetail {
+    pub kind: String,
+    pub at_s: u64,
+    pub incident: String,
+    pub monitor: String,
+    pub channel: String,
+    /// Told through a storm notice (or its summary) rather than on its own.
+    pub in_storm: bool,
+    /// The ground-truth outage it was matched to, or why it is false, a duplicate or a
+    /// follow-up (reminder, acknowledgement, resolve).
+    pub judged: String,
+}
+
+impl NoticeDetail {
+    pub fn of(n: &Received, judged: String) -> Self {
+        Self {
+            kind: n.kind.clone(),
+            at_s: n.at_s,
+            incident: n.incident.clone(),
+            monitor: n.monitor.clone(),
+            channel: n.channel.clone(),
+            in_storm: n.via_storm,
+            judged,
+        }
+    }
+}
+
 /// min / median / max seconds.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Spread {
@@ -107,6 +136,8 @@ pub struct Report {
     pub monitors: Vec<(String, Verdict)>,
     pub total: Verdict,
     pub trustworthy: bool,
+    /// Every notice the channels received, in order, with how it was judged.
+    pub notices: Vec<NoticeDetail>,
 }
 
 /// Incident windows as the receiver sees them: from an `opened`/`flapping` notice to the next

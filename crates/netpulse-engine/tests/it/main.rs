@@ -40,4 +40,5 @@ mod status_updates;
 
 mod storm;
 mod throttles;
+mod trust;
 mod workers;

@@ -94,9 +94,7 @@ impl ResultStore for PgStore {
                     status.observe(r);
                 }
                 report.notices += p.notices;
-                if p.recheck {
-                    report.rechecks.push(f.id.clone());
-                }
+                report.rechecks.extend(p.rechecks(&f.id));
                 // `state` behaves like the stored row (it was read from it, or was not written only
                 // because it did); write when the new one does not, or when due anyway.
                 let write = !p.writes.is_empty() || !p.state.behaves_like(state);

@@ -46,9 +46,7 @@ impl ResultStore for SqliteStore {
                 }
                 save_state(&tx, &facts, &p.state, &status, now)?;
                 report.notices += p.notices;
-                if p.recheck {
-                    report.rechecks.push(monitor.clone());
-                }
+                report.rechecks.extend(p.rechecks(monitor));
             }
             tx.commit()?;
             Ok(report)
