@@ -251,6 +251,7 @@ impl Sim<'_> {
                     repeat_every_s: None,
                     reason: "simulated".into(),
                     phase: "scheduled".into(),
+                    announce: false,
                 };
                 self.store.create_maintenance(&self.tenant, &w).await?;
                 self.push(a * 1000, SimEvent::MaintenanceClock);
