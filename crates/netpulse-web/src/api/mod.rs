@@ -73,7 +73,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/channels/{id}/deliveries", get(channels::deliveries))
         .route("/api/v1/settings/alerting", get(settings::get).put(settings::put))
         .fallback(|| async {
-            ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route; see the API overview in the README")
+            ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route; see docs/api.md")
         })
         .layer(axum::middleware::from_fn(crate::base::error::one_shape))
         .layer(axum::middleware::map_response(nosniff))

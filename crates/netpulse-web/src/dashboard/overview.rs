@@ -76,7 +76,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
         (super::regions::offline_banner(&s.fleet.regions(t, now), &monitors))
         @if monitors.is_empty() {
             p.empty #no-monitors { "No monitors yet."
-                @if auth.may_write() { " " a href="/monitors/new" { "Create one" } " here or with the API (see the README)." } }
+                @if auth.may_write() { " " a href="/monitors/new" { "Create one" } " here or with the API (see docs/api.md)." } }
         } @else {
             form.filter #filter method="get" action="/" {
                 input type="search" name="q" value=(f.q) placeholder="Search names" aria-label="Search names";
