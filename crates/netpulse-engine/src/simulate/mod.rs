@@ -21,7 +21,9 @@ use netpulse_store::clock;
 use netpulse_store::prelude::*;
 use netpulse_store::sqlite::SqliteStore;
 use netpulse_store::Secret;
-use netpulse_store::{AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MonitorRecord};
+use netpulse_store::{
+    AlertingDefaults, ChannelKind, ChannelRecord, Delivery, DeliveryResult, IncidentCommand, MonitorRecord,
+};
 use report::{incident_windows, Received, Report, Verdict};
 use scenario::{Condition, Scenario};
 use std::cmp::Reverse;
@@ -376,7 +378,8 @@ impl Sim<'_> {
             }
             for item in netpulse_pipeline::alerts::storm::screen(&self.store, items, ts(now), &storm).await? {
                 self.receive(&item.channel.id, &item.event);
-                self.store.record_delivery(item.id, Delivery::Sent { at: ts(now) }).await?;
+                let sent = Delivery { at: ts(now), status: Some(204), result: DeliveryResult::Sent };
+                self.store.record_delivery(&item, sent).await?;
             }
         }
         let timers = !self.store.due_timers(Timestamp::from_millis(i64::MAX), 1).await?.is_empty();

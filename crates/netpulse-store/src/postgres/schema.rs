@@ -344,6 +344,20 @@ const MIGRATIONS: &[&str] = &[
             DROP TABLE uptime_minute_legacy;
         END IF;
     END $$;
+    "#, // 18: the delivery log: one row per attempt to deliver a notice (outbox rows' tries,
+    // tests), with the receiver's answer (`store::deliveries`).
+    r#"
+    CREATE TABLE delivery_attempts (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id TEXT NOT NULL, outbox_id BIGINT,
+        channel_id TEXT NOT NULL, channel_name TEXT NOT NULL, channel_kind TEXT NOT NULL, monitor_id TEXT,
+        monitor_name TEXT NOT NULL, incident_id TEXT, event TEXT NOT NULL, dedup_key TEXT NOT NULL,
+        attempt INTEGER NOT NULL, outcome TEXT NOT NULL, http_status INTEGER, error TEXT,
+        next_attempt_at BIGINT, at BIGINT NOT NULL
+    );
+    CREATE INDEX delivery_attempts_log ON delivery_attempts(tenant_id, id);
+    CREATE INDEX delivery_attempts_channel ON delivery_attempts(tenant_id, channel_id, outcome, id);
+    CREATE INDEX delivery_attempts_incident ON delivery_attempts(tenant_id, incident_id, id) WHERE incident_id IS NOT NULL;
+    CREATE INDEX delivery_attempts_at ON delivery_attempts(at);
     "#,
 ];
 

@@ -1,4 +1,5 @@
-//! `/api/v1/incidents`: list, get (with timeline), acknowledge, resolve.
+//! `/api/v1/incidents`: list, get (with its timeline and its notifications: every delivery
+//! attempt about it, oldest first), acknowledge, resolve.
 
 use crate::base::input::path_id;
 use crate::base::input::{PathParam, QueryParams};
@@ -58,6 +59,9 @@ pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathP
     let mut body = incident_json(&rec);
     body["timeline"] =
         json!(timeline.iter().map(|t| json!({ "at": t.at.to_rfc3339(), "message": t.message })).collect::<Vec<_>>());
+    let sent = super::deliveries::of_incident(&s, &caller, &id).await?;
+    body["notifications"] =
+        json!(sent.iter().map(|a| super::deliveries::attempt_json(a, caller.audience())).collect::<Vec<_>>());
     Ok(Json(body))
 }
 

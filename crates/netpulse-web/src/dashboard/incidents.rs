@@ -1,5 +1,6 @@
 //! Incidents in the dashboard: the list (`/incidents`, filtered by open, acknowledged or
-//! resolved), one incident with its timeline, and the acknowledge and resolve buttons (for
+//! resolved), one incident with its timeline and its notifications (every delivery attempt,
+//! [`super::deliveries`]), and the acknowledge and resolve buttons (for
 //! members and up: [`SignedIn::may_write`]). The buttons are small forms with the CSRF token that go through the API's own command
 //! function, so they obey the same roles and the same state machine as the API.
 
@@ -111,16 +112,30 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<
         Ok(None) => return not_found(&auth),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    page("Incident", Some(&auth), incident_body(&auth, &rec, &timeline)).into_response()
+    let sent = match crate::api::deliveries::of_incident(&s, &auth.caller, &id).await {
+        Ok(rows) => rows,
+        Err(e) => return e.into_response(),
+    };
+    page("Incident", Some(&auth), incident_body(&auth, &rec, &timeline, &sent)).into_response()
 }
 
-fn incident_body(auth: &SignedIn, rec: &IncidentRecord, timeline: &[netpulse_store::TimelineEntry]) -> Markup {
+fn incident_body(
+    auth: &SignedIn,
+    rec: &IncidentRecord,
+    timeline: &[netpulse_store::TimelineEntry],
+    sent: &[netpulse_store::DeliveryAttempt],
+) -> Markup {
+    let now = netpulse_store::clock::now();
+    let empty = "Nobody was notified: no channel got a notice about this incident (yet).";
     html! {
         @if auth.caller.is_demo() { (crate::dashboard::demo::banner()) }
         h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
         (table(std::slice::from_ref(rec), auth.may_write().then_some(auth.csrf.as_str())))
         h2 { "Timeline" }
         ul.timeline #timeline { @for e in timeline { li { span.sub { (e.at) } " " (e.message) } } }
+        h2 { "Notifications" }
+        p.sub { "Who was notified, when, through which channel and with what answer, retries included." }
+        (super::deliveries::attempts_table(sent, now, auth.caller.audience(), empty))
     }
 }
 
