@@ -158,3 +158,22 @@ async fn send_test_joins_the_log_and_moves_a_channel_between_failing_and_ok() {
     assert_eq!(outcomes, ["delivered", "failed"], "newest first: {log}");
     assert!(!browse(&app, "GET", "/channels", &[]).await.html.contains("id=\"failing-channels\""));
 }
+
+#[tokio::test]
+async fn the_delivery_log_page_shows_fifty_and_pages_on_to_the_older_ones() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let id = channel(&app, "ops", &receiver.url()).await;
+    for _ in 0..51 {
+        let (_, tested) = app.api("POST", &format!("/api/v1/channels/{id}/test"), None).await;
+        assert_eq!(tested["delivered"], true, "{tested}");
+    }
+    let first = browse(&app, "GET", "/deliveries", &[]).await.html;
+    assert_eq!(first.matches("data-attempt=").count(), 50, "newest 50");
+    let at = first.find("id=\"older\" href=\"").expect("a link to the older ones") + 17;
+    let older = first[at..].split('"').next().unwrap().replace("&amp;", "&");
+    let rest = browse(&app, "GET", &older, &[]).await;
+    assert_eq!((rest.status, rest.html.matches("data-attempt=").count()), (200, 1), "{older}: {}", rest.html);
+    assert!(!rest.html.contains("id=\"older\""), "the last page links no further");
+    assert_eq!(browse(&app, "GET", "/deliveries?before=nope", &[]).await.status, 404, "not a cursor");
+}
