@@ -126,6 +126,18 @@ impl ChannelHealth {
     }
 }
 
+/// A notice about an incident that storm control folded into a channel's storm notice
+/// instead of sending it on its own (its outbox row is `grouped`).
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupedNotice {
+    pub channel_id: ChannelId,
+    /// The channel's name now (`None` once the channel is deleted).
+    pub channel_name: Option<String>,
+    pub event: String,
+    /// When it was folded into the storm.
+    pub at: Timestamp,
+}
+
 /// The delivery log of an account.
 #[async_trait]
 pub trait DeliveryLogStore: Send + Sync {
@@ -136,4 +148,6 @@ pub trait DeliveryLogStore: Send + Sync {
     /// The health of every channel of `t` that has made an attempt (channels without one are
     /// absent).
     async fn channel_health(&self, t: &TenantId) -> StoreResult<Vec<ChannelHealth>>;
+    /// The notices about incident `i` that went out inside a storm notice, oldest first.
+    async fn grouped_notices(&self, t: &TenantId, i: &IncidentId) -> StoreResult<Vec<GroupedNotice>>;
 }

@@ -54,7 +54,7 @@ pub use accounts::{
     TokenRecord, UserRecord,
 };
 pub use channels::{ChannelKind, ChannelRecord, ChannelStore, Delivery, DeliveryRecord, DeliveryResult, OutboxItem};
-pub use deliveries::{AttemptOutcome, AttemptQuery, ChannelHealth, DeliveryAttempt, DeliveryLogStore};
+pub use deliveries::{AttemptOutcome, AttemptQuery, ChannelHealth, DeliveryAttempt, DeliveryLogStore, GroupedNotice};
 pub use error::{StoreError, StoreResult};
 pub use incidents::{IncidentCommand, IncidentFilter, IncidentRecord, IncidentStatus, IncidentStore, TimelineEntry};
 pub use leases::LeaseStore;

@@ -141,4 +141,29 @@ impl DeliveryLogStore for PgStore {
                 .collect()
         })
     }
+
+    async fn grouped_notices(&self, t: &TenantId, i: &IncidentId) -> StoreResult<Vec<GroupedNotice>> {
+        let prefix = format!("{i}:");
+        pooled!(self, |c| async {
+            let rows = c
+                .query_typed(
+                    "SELECT o.channel_id, c.name, o.kind, COALESCE(o.sent_at, o.created_at) FROM alert_outbox o \
+                 LEFT JOIN channels c ON c.id = o.channel_id AND c.tenant_id = o.tenant_id \
+                 WHERE o.tenant_id = $1 AND o.status = 'grouped' AND substr(o.dedup_key, 1, length($2)) = $2 \
+                 ORDER BY o.id",
+                    &[(&t.as_str(), Type::TEXT), (&prefix, Type::TEXT)],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(GroupedNotice {
+                        channel_id: ChannelId::from_trusted(r.try_get(0)?),
+                        channel_name: r.try_get(1)?,
+                        event: r.try_get(2)?,
+                        at: Timestamp::from_millis(r.try_get(3)?),
+                    })
+                })
+                .collect()
+        })
+    }
 }

@@ -124,4 +124,26 @@ impl DeliveryLogStore for SqliteStore {
         })
         .await
     }
+
+    async fn grouped_notices(&self, t: &TenantId, i: &IncidentId) -> StoreResult<Vec<GroupedNotice>> {
+        let (t, prefix) = (t.clone(), format!("{i}:"));
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT o.channel_id, c.name, o.kind, COALESCE(o.sent_at, o.created_at) FROM alert_outbox o \
+                 LEFT JOIN channels c ON c.id = o.channel_id AND c.tenant_id = o.tenant_id \
+                 WHERE o.tenant_id = ?1 AND o.status = 'grouped' AND substr(o.dedup_key, 1, length(?2)) = ?2 \
+                 ORDER BY o.id",
+            )?;
+            let rows = stmt.query_map(params![t.as_str(), prefix], |r| {
+                Ok(GroupedNotice {
+                    channel_id: ChannelId::from_trusted(r.get(0)?),
+                    channel_name: r.get(1)?,
+                    event: r.get(2)?,
+                    at: Timestamp::from_millis(r.get(3)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
 }

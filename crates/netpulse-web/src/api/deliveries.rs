@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::{ChannelId, IncidentId, Timestamp};
-use netpulse_store::{AttemptQuery, ChannelHealth, DeliveryAttempt};
+use netpulse_store::{AttemptQuery, ChannelHealth, DeliveryAttempt, GroupedNotice};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -92,10 +92,20 @@ pub async fn list(
     Ok(Json(json!({ "data": data, "next_cursor": next })))
 }
 
-/// Every attempt about incident `id`, oldest first (who was notified, when, with what answer).
-pub async fn of_incident(s: &AppState, caller: &Caller, id: &IncidentId) -> ApiResult<Vec<DeliveryAttempt>> {
+/// What was sent about incident `id`: every attempt, oldest first (who was notified, when,
+/// with what answer), and the notices storm control folded into a storm notice instead.
+pub async fn of_incident(
+    s: &AppState,
+    caller: &Caller,
+    id: &IncidentId,
+) -> ApiResult<(Vec<DeliveryAttempt>, Vec<GroupedNotice>)> {
     let q = AttemptQuery { incident: Some(id.clone()), limit: 1000, ..AttemptQuery::default() };
     let mut rows = s.store.delivery_attempts(caller.tenant(), &q).await?;
     rows.reverse();
-    Ok(rows)
+    Ok((rows, s.store.grouped_notices(caller.tenant(), id).await?))
+}
+
+/// A notice that went out inside a storm notice.
+pub fn grouped_json(g: &GroupedNotice) -> Value {
+    json!({ "channel": { "id": g.channel_id, "name": g.channel_name }, "event": g.event, "at": g.at.to_rfc3339() })
 }

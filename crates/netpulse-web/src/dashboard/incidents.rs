@@ -112,21 +112,25 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<
         Ok(None) => return not_found(&auth),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let sent = match crate::api::deliveries::of_incident(&s, &auth.caller, &id).await {
-        Ok(rows) => rows,
+    let (sent, grouped) = match crate::api::deliveries::of_incident(&s, &auth.caller, &id).await {
+        Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    page("Incident", Some(&auth), incident_body(&auth, &rec, &timeline, &sent)).into_response()
+    page("Incident", Some(&auth), incident_body(&auth, &rec, &timeline, (&sent, &grouped))).into_response()
 }
 
 fn incident_body(
     auth: &SignedIn,
     rec: &IncidentRecord,
     timeline: &[netpulse_store::TimelineEntry],
-    sent: &[netpulse_store::DeliveryAttempt],
+    (sent, grouped): (&[netpulse_store::DeliveryAttempt], &[netpulse_store::GroupedNotice]),
 ) -> Markup {
     let now = netpulse_store::clock::now();
-    let empty = "Nobody was notified: no channel got a notice about this incident (yet).";
+    let empty = if grouped.is_empty() {
+        "Nobody was notified: no channel got a notice about this incident (yet)."
+    } else {
+        "No notice about this incident went out on its own."
+    };
     html! {
         @if auth.caller.is_demo() { (crate::dashboard::demo::banner()) }
         h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
@@ -136,6 +140,11 @@ fn incident_body(
         h2 { "Notifications" }
         p.sub { "Who was notified, when, through which channel and with what answer, retries included." }
         (super::deliveries::attempts_table(sent, now, auth.caller.audience(), empty))
+        @if !grouped.is_empty() { ul #grouped-notices { @for g in grouped { li {
+            "Its " (g.event) " notice went out inside the storm notice on "
+            a href={ "/deliveries?channel=" (g.channel_id) } { (g.channel_name.as_deref().unwrap_or("a deleted channel")) }
+            " (" (super::ago(Some(g.at), now)) ")."
+        } } } }
     }
 }
 
