@@ -146,7 +146,7 @@ pub trait DeliveryLogStore: Send + Sync {
     /// Attempts of tenant `t` matching `q`, newest first, at most `q.limit`.
     async fn delivery_attempts(&self, t: &TenantId, q: &AttemptQuery) -> StoreResult<Vec<DeliveryAttempt>>;
     /// The health of every channel of `t` that has made an attempt (channels without one are
-    /// absent).
+    /// absent). Index lookups per channel, not a scan of the log: pages read it on every load.
     async fn channel_health(&self, t: &TenantId) -> StoreResult<Vec<ChannelHealth>>;
     /// The notices about incident `i` that went out inside a storm notice, oldest first.
     async fn grouped_notices(&self, t: &TenantId, i: &IncidentId) -> StoreResult<Vec<GroupedNotice>>;

@@ -12,6 +12,10 @@ use tokio_postgres::{Row, Transaction};
 
 const ATTEMPT_COLS: &str = "id, at, channel_id, channel_name, channel_kind, monitor_id, monitor_name, incident_id, \
                             event, dedup_key, attempt, outcome, http_status, error, next_attempt_at";
+/// The same columns of the attempt `l` (channel health joins `channels c`).
+const L_ATTEMPT_COLS: &str = "l.id, l.at, l.channel_id, l.channel_name, l.channel_kind, l.monitor_id, l.monitor_name, \
+                              l.incident_id, l.event, l.dedup_key, l.attempt, l.outcome, l.http_status, l.error, \
+                              l.next_attempt_at";
 
 /// Append attempt `a` of tenant `t` (of outbox row `outbox_id`, if it has one).
 pub(super) async fn insert_attempt(
@@ -112,15 +116,15 @@ impl DeliveryLogStore for PgStore {
             let rows = c
                 .query_typed(
                     &format!(
-                        "SELECT {ATTEMPT_COLS}, \
-                         (SELECT MAX(s.at) FROM delivery_attempts s WHERE s.tenant_id = l.tenant_id \
-                          AND s.channel_id = l.channel_id AND s.outcome = 'delivered'), \
-                         (SELECT MIN(f.at) FROM delivery_attempts f WHERE f.tenant_id = l.tenant_id \
-                          AND f.channel_id = l.channel_id AND f.outcome <> 'delivered' AND f.id > \
-                          COALESCE((SELECT MAX(s.id) FROM delivery_attempts s WHERE s.tenant_id = l.tenant_id \
-                          AND s.channel_id = l.channel_id AND s.outcome = 'delivered'), 0)) \
-                         FROM delivery_attempts l WHERE l.tenant_id = $1 AND l.id IN \
-                         (SELECT MAX(id) FROM delivery_attempts WHERE tenant_id = $1 GROUP BY channel_id)"
+                        "SELECT {L_ATTEMPT_COLS}, \
+                         (SELECT s.at FROM delivery_attempts s WHERE s.tenant_id = l.tenant_id AND s.channel_id = l.channel_id \
+                          AND s.outcome = 'delivered' ORDER BY s.id DESC LIMIT 1), \
+                         (SELECT f.at FROM delivery_attempts f WHERE f.tenant_id = l.tenant_id AND f.channel_id = l.channel_id \
+                          AND f.id > COALESCE((SELECT s.id FROM delivery_attempts s WHERE s.tenant_id = l.tenant_id \
+                          AND s.channel_id = l.channel_id AND s.outcome = 'delivered' ORDER BY s.id DESC LIMIT 1), 0) \
+                          ORDER BY f.id LIMIT 1) \
+                         FROM channels c JOIN delivery_attempts l ON l.id = (SELECT MAX(x.id) FROM delivery_attempts x \
+                         WHERE x.tenant_id = c.tenant_id AND x.channel_id = c.id) WHERE c.tenant_id = $1"
                     ),
                     &[(&t.as_str(), Type::TEXT)],
                 )

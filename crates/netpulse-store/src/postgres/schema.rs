@@ -355,7 +355,8 @@ const MIGRATIONS: &[&str] = &[
         next_attempt_at BIGINT, at BIGINT NOT NULL
     );
     CREATE INDEX delivery_attempts_log ON delivery_attempts(tenant_id, id);
-    CREATE INDEX delivery_attempts_channel ON delivery_attempts(tenant_id, channel_id, outcome, id);
+    CREATE INDEX delivery_attempts_channel ON delivery_attempts(tenant_id, channel_id, id);
+    CREATE INDEX delivery_attempts_delivered ON delivery_attempts(tenant_id, channel_id, id) WHERE outcome = 'delivered';
     CREATE INDEX delivery_attempts_incident ON delivery_attempts(tenant_id, incident_id, id) WHERE incident_id IS NOT NULL;
     CREATE INDEX delivery_attempts_at ON delivery_attempts(at);
     "#,
