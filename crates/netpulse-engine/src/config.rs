@@ -267,6 +267,14 @@ mod tests {
         assert_eq!(c.monitors.default_interval_s, 60);
     }
 
+    /// docs/configuration.md reproduces the embedded defaults verbatim (scripts/config-reference.py).
+    #[test]
+    fn configuration_reference_is_the_embedded_defaults() {
+        let page = include_str!("../../../docs/configuration.md");
+        let block = format!("<!-- defaults:begin -->\n```toml\n{DEFAULTS}```\n<!-- defaults:end -->");
+        assert!(page.contains(&block), "docs/configuration.md is stale: run scripts/config-reference.py");
+    }
+
     #[test]
     fn errors_name_the_key_and_where_it_was_set() {
         let e = Config::load(None, env(&[("NETPULSE_HTTP__LISTEN", "localhost")])).unwrap_err();

@@ -1,6 +1,7 @@
 //! Alert channels and what goes through them: the channels a tenant notifies, the outbox of
 //! notifications the dispatcher claims and delivers, each channel's delivery log, and storm
 //! control (see `core::storm`), which groups a burst of pages on a channel into one notice.
+//! Every attempt is also kept in the delivery log ([`crate::deliveries`]).
 
 use crate::error::StoreResult;
 use crate::secret::Secret;
@@ -70,12 +71,21 @@ pub struct OutboxItem {
     pub attempts: u32,
 }
 
-/// What happened to one delivery attempt.
+/// What happened to one delivery attempt made at `at`: the receiver's status when it
+/// answered, and whether the notice is sent, to be retried, or failed for good.
 #[derive(Clone, Debug)]
-pub enum Delivery {
-    Sent { at: Timestamp },
-    Retry { at: Timestamp, error: String },
-    Failed { at: Timestamp, error: String },
+pub struct Delivery {
+    pub at: Timestamp,
+    pub status: Option<u16>,
+    pub result: DeliveryResult,
+}
+
+/// Where an outbox row stands after an attempt.
+#[derive(Clone, Debug)]
+pub enum DeliveryResult {
+    Sent,
+    Retry { next_at: Timestamp, error: String },
+    Failed { error: String },
 }
 
 /// A row of a channel's delivery log.
@@ -104,7 +114,9 @@ pub trait ChannelStore: Send + Sync {
     /// Take up to `limit` notifications due at `now` (of every tenant) and lease them for
     /// `lease_ms`, so no other dispatcher takes them while they are in flight.
     async fn claim_outbox(&self, now: Timestamp, limit: usize, lease_ms: i64) -> StoreResult<Vec<OutboxItem>>;
-    async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()>;
+    /// Record an attempt at `item`: the outbox row moves on (sent, retry later, failed) and
+    /// the attempt joins the delivery log ([`crate::deliveries`]), in one transaction.
+    async fn record_delivery(&self, item: &OutboxItem, delivery: Delivery) -> StoreResult<()>;
 
     /// The storm in progress on channel `ch`, if any.
     async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<Storm>>;

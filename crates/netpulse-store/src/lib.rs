@@ -6,7 +6,7 @@
 //! The contract is one trait per area, each module holding its area's types and trait:
 //! [`accounts`] (users, sessions, API tokens), [`members`] (memberships, invitations),
 //! [`monitors`], [`results`] (ingest, quarantine, raw results), [`uptime`] (tallies,
-//! retention), [`incidents`], [`channels`] (outbox, deliveries, storms), [`status_pages`],
+//! retention), [`incidents`], [`channels`] (outbox, deliveries, storms), [`deliveries`] (the log of delivery attempts, channel health), [`status_pages`],
 //! [`maintenance`] windows, [`settings`] (alerting defaults), [`leases`], and [`PingStore`]
 //! (readiness, the flush at a graceful stop). [`Store`] is their sum; `dyn Store` callers reach every method without importing the area traits,
 //! callers of a concrete backend bring them in with [`prelude`]. Each backend implements an
@@ -28,6 +28,7 @@ pub mod accounts;
 pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod deliveries;
 pub mod demo;
 pub mod error;
 pub mod incidents;
@@ -52,7 +53,8 @@ pub use accounts::{
     AccountStore, EmailPurpose, EmailTokenUse, NewAccount, NewSession, Role, Scope, SessionAuth, TokenAuth,
     TokenRecord, UserRecord,
 };
-pub use channels::{ChannelKind, ChannelRecord, ChannelStore, Delivery, DeliveryRecord, OutboxItem};
+pub use channels::{ChannelKind, ChannelRecord, ChannelStore, Delivery, DeliveryRecord, DeliveryResult, OutboxItem};
+pub use deliveries::{AttemptOutcome, AttemptQuery, ChannelHealth, DeliveryAttempt, DeliveryLogStore, GroupedNotice};
 pub use error::{StoreError, StoreResult};
 pub use incidents::{IncidentCommand, IncidentFilter, IncidentRecord, IncidentStatus, IncidentStore, TimelineEntry};
 pub use leases::LeaseStore;
@@ -94,6 +96,7 @@ pub trait Store:
     + UptimeStore
     + IncidentStore
     + ChannelStore
+    + DeliveryLogStore
     + StatusPageStore
     + MaintenanceStore
     + SettingsStore
@@ -113,6 +116,7 @@ impl<T> Store for T where
         + UptimeStore
         + IncidentStore
         + ChannelStore
+        + DeliveryLogStore
         + StatusPageStore
         + MaintenanceStore
         + SettingsStore
@@ -127,7 +131,7 @@ impl<T> Store for T where
 /// than a `dyn Store`: `use netpulse_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AccountStore, ChannelStore, IncidentStore, LeaseStore, MaintenanceStore, MemberStore, MonitorStore, PingStore,
-        ResultStore, SettingsStore, StatusPageStore, Store, UptimeStore,
+        AccountStore, ChannelStore, DeliveryLogStore, IncidentStore, LeaseStore, MaintenanceStore, MemberStore,
+        MonitorStore, PingStore, ResultStore, SettingsStore, StatusPageStore, Store, UptimeStore,
     };
 }

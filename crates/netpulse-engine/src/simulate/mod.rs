@@ -25,7 +25,8 @@ use netpulse_store::prelude::*;
 use netpulse_store::sqlite::SqliteStore;
 use netpulse_store::Secret;
 use netpulse_store::{
-    AlertingDefaults, ChannelKind, ChannelRecord, Delivery, IncidentCommand, MaintenanceWindow, MonitorRecord,
+    AlertingDefaults, ChannelKind, ChannelRecord, Delivery, DeliveryResult, IncidentCommand, MaintenanceWindow,
+    MonitorRecord,
 };
 use report::{Received, Report, Verdict};
 use scenario::{Condition, Scenario};
@@ -411,7 +412,8 @@ impl Sim<'_> {
             }
             for item in netpulse_pipeline::alerts::storm::screen(&self.store, items, ts(now), &storm).await? {
                 self.receive(&item.channel.id, &item.event);
-                self.store.record_delivery(item.id, Delivery::Sent { at: ts(now) }).await?;
+                let sent = Delivery { at: ts(now), status: Some(204), result: DeliveryResult::Sent };
+                self.store.record_delivery(&item, sent).await?;
             }
         }
         let timers = !self.store.due_timers(Timestamp::from_millis(i64::MAX), 1).await?.is_empty();

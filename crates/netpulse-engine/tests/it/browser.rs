@@ -8,7 +8,8 @@
 //! private value planted in the fixtures appears in its HTML or JSON. This test starts the
 //! real engine and the target, runs the script with `node`, and fails when it fails.
 //! Screenshots go to `target/browser-artifacts/`.
-//! Needs `node` and `/usr/bin/chromium` (scripts/test.sh installs them).
+//! Needs `node` and `/usr/bin/chromium` (scripts/test.sh installs them). A second script,
+//! `tests/browser/deliveries.mjs`, checks that a failing channel shows as failing.
 
 use crate::harness::{spawn_app_with, test_config, TOKEN};
 use axum::extract::State;
@@ -97,5 +98,47 @@ async fn live_dashboard_in_chromium() {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     assert!(count > 0, "results were written to the dashboard's stream, so the histogram counted them");
+    app.stop().await;
+}
+
+/// `tests/browser/deliveries.mjs`: a webhook channel pointed at a closed local port, sent a
+/// test notification, shows as failing in Chromium — the header's flag, the overview's banner,
+/// its row on the channels page with the last error, the failed attempt in the delivery log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_channel_in_chromium() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let ok = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir).status();
+        assert!(ok.is_ok_and(|s| s.success()), "npm ci in {} failed (is node installed?)", dir.display());
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut app = spawn_app_with(test_config(data.path())).await;
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{closed}/hook");
+    let (status, ch) = app
+        .api("POST", "/api/v1/channels", Some(serde_json::json!({ "name": "dead", "kind": "webhook", "url": url })))
+        .await;
+    assert_eq!(status, 201, "{ch}");
+    let id = ch["id"].as_str().unwrap().to_owned();
+    let (_, tested) = app.api("POST", &format!("/api/v1/channels/{id}/test"), None).await;
+    assert_eq!(tested["delivered"], false, "nothing listens there: {tested}");
+    let base = app.url("");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("deliveries.mjs")
+            .current_dir(dir)
+            .env("NP_BASE", base)
+            .env("NP_TOKEN", TOKEN)
+            .env("NP_CHANNEL", id)
+            .env("NP_ARTIFACTS", artifacts_dir())
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs (is node installed?)");
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{log}");
+    assert!(out.status.success(), "browser test failed:\n{log}");
+    assert!(artifacts_dir().join("channels-failing.png").exists(), "screenshot saved");
     app.stop().await;
 }

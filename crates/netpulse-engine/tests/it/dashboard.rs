@@ -16,13 +16,15 @@ use std::time::Duration;
 
 const COOKIE: &str = "np_session=np_test_owner_token_0123456789abcdef";
 
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     location: Option<String>,
-    html: String,
+    pub(crate) html: String,
 }
 
-async fn browse(app: &TestApp, method: &str, path: &str, form: &[(&str, &str)]) -> Page {
+/// A dashboard request as the owner's browser sends it (signed in by cookie; a POST's form
+/// urlencoded), redirects not followed.
+pub(crate) async fn browse(app: &TestApp, method: &str, path: &str, form: &[(&str, &str)]) -> Page {
     let mut req = HttpRequest::new(method.parse().unwrap(), app.url(path).parse().unwrap(), Duration::from_secs(10));
     req.follow_redirects = false;
     req.headers.push(("cookie".into(), COOKIE.into()));

@@ -286,7 +286,7 @@ async fn viewers_get_forbidden_on_every_mutation_of_their_organisation() {
     let app = spawn_app().await;
     let planted = plant(&app).await;
     // Routes without a tenant (sign-up, sign-in, e-mail links, heartbeats). A read token
-    // creates no tokens either (viewers may, signed in: README "Viewers can create only read
+    // creates no tokens either (viewers may, signed in: docs/accounts.md "Viewers can create only read
     // tokens").
     let open = [
         "/api/v1/auth/",

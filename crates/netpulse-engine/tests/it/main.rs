@@ -13,6 +13,7 @@ mod channels;
 mod cluster;
 mod dashboard;
 mod degraded;
+mod deliveries;
 mod demo;
 mod demo_uptime;
 mod error_shape;

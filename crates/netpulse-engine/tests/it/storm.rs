@@ -1,6 +1,7 @@
 //! Storm control through the real dispatcher: many monitors going down together reach a
 //! channel as grouped `storm` notices and one `storm_over`, not a page each; every monitor
-//! still has its incident, and the grouped pages show as `grouped` in the delivery log.
+//! still has its incident, and the grouped pages show as `grouped` in the delivery log and on
+//! their incidents (`grouped_notices`).
 
 use crate::harness::*;
 use serde_json::{json, Value};
@@ -43,6 +44,29 @@ async fn many_monitors_down_at_once_page_as_one_storm_and_end_with_a_summary() {
     let (_, log) = app.api("GET", &format!("/api/v1/channels/{channel}/deliveries"), None).await;
     let grouped = log["data"].as_array().unwrap().iter().filter(|d| d["status"] == "grouped").count();
     assert_eq!(grouped, 6 - pages, "the pages folded into the storm show as grouped: {log}");
+    // Each incident says how it was told: its own page, or inside the storm notice (a page's
+    // attempt is logged just after the receiver answered it).
+    let folded = wait_for(10, "every incident told one way or the other", || async {
+        let mut folded = 0;
+        for id in &ids {
+            let inc = app.incidents(id).await[0]["id"].as_str().unwrap().to_owned();
+            let (_, body) = app.api("GET", &format!("/api/v1/incidents/{inc}"), None).await;
+            let (own, in_storm) = (body["notifications"].as_array()?, body["grouped_notices"].as_array()?);
+            if own.is_empty() == in_storm.is_empty() {
+                return None;
+            }
+            if let Some(g) = in_storm.first() {
+                assert_eq!(
+                    (g["event"].as_str(), g["channel"]["id"].as_str()),
+                    (Some("opened"), Some(channel.as_str()))
+                );
+                folded += 1;
+            }
+        }
+        Some(folded)
+    })
+    .await;
+    assert_eq!(folded, 6 - pages);
 
     target.set_status(200);
     let over = wait_for(30, "the storm summary", || async {

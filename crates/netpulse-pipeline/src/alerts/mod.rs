@@ -32,7 +32,7 @@ use netpulse_checker::http::HttpClient;
 use netpulse_core::alert::AlertEvent;
 use netpulse_core::Timestamp;
 use netpulse_store::clock;
-use netpulse_store::{ChannelKind, ChannelRecord, Delivery, OutboxItem, Store};
+use netpulse_store::{ChannelKind, ChannelRecord, Delivery, DeliveryResult, OutboxItem, Store};
 use serde::Deserialize;
 use smtp::SmtpConfig;
 use std::sync::Arc;
@@ -84,14 +84,27 @@ pub enum Attempt {
     Delivered {
         status: u16,
     },
-    /// Worth retrying; `retry_after_ms` when the receiver asked for a delay.
+    /// Worth retrying; `retry_after_ms` when the receiver asked for a delay; `status` when
+    /// the receiver answered.
     Transient {
         error: String,
         retry_after_ms: Option<i64>,
+        status: Option<u16>,
     },
     Permanent {
         error: String,
+        status: Option<u16>,
     },
+}
+
+impl Attempt {
+    /// The receiver's status code, when it answered (250 for an accepted mail).
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Attempt::Delivered { status } => Some(*status),
+            Attempt::Transient { status, .. } | Attempt::Permanent { status, .. } => *status,
+        }
+    }
 }
 
 /// Sends notices through channels.
@@ -128,18 +141,18 @@ impl Sender {
 
     async fn send_email(&self, channel: &ChannelRecord, event: &AlertEvent) -> Attempt {
         if !self.smtp.is_configured() {
-            return Attempt::Permanent { error: NO_SMTP.into() };
+            return Attempt::Permanent { error: NO_SMTP.into(), status: None };
         }
         let to = match email::parse_recipients(&channel.url) {
             Ok(to) => to,
-            Err(e) => return Attempt::Permanent { error: format!("recipients: {e}") },
+            Err(e) => return Attempt::Permanent { error: format!("recipients: {e}"), status: None },
         };
         let from = self.smtp.from.as_str();
         let message = email::render(event, from, &to, &self.base_url, email::date_now());
         match smtp::send(&self.smtp, smtp::Mail { from, to: &to, message: &message }, self.timeout).await {
             Ok(()) => Attempt::Delivered { status: 250 },
-            Err(e) if e.transient => Attempt::Transient { error: e.message, retry_after_ms: None },
-            Err(e) => Attempt::Permanent { error: e.message },
+            Err(e) if e.transient => Attempt::Transient { error: e.message, retry_after_ms: None, status: None },
+            Err(e) => Attempt::Permanent { error: e.message, status: None },
         }
     }
 }
@@ -249,25 +262,26 @@ impl Dispatcher {
 async fn deliver(sender: Sender, store: Arc<dyn Store>, metrics: Arc<Metrics>, policy: RetryPolicy, item: OutboxItem) {
     let attempt = sender.send(&item.channel, &item.event).await;
     let now = clock::now();
-    let delivery = match attempt {
+    let status = attempt.status();
+    let result = match attempt {
         Attempt::Delivered { status } => {
             metrics.alerts_sent.add(1);
             tracing::info!(status, "notification delivered");
-            Delivery::Sent { at: now }
+            DeliveryResult::Sent
         }
-        Attempt::Transient { error, retry_after_ms } if item.attempts + 1 < policy.max_attempts => {
+        Attempt::Transient { error, retry_after_ms, .. } if item.attempts + 1 < policy.max_attempts => {
             metrics.alerts_retried.add(1);
             let delay = next_attempt_delay_ms(policy.base_ms, item.attempts, retry_after_ms);
             tracing::warn!(%error, retry_in_ms = delay, "delivery failed; will retry");
-            Delivery::Retry { at: now.plus_ms(delay), error }
+            DeliveryResult::Retry { next_at: now.plus_ms(delay), error }
         }
-        Attempt::Transient { error, .. } | Attempt::Permanent { error } => {
+        Attempt::Transient { error, .. } | Attempt::Permanent { error, .. } => {
             metrics.alerts_failed.add(1);
             tracing::error!(%error, "delivery failed for good");
-            Delivery::Failed { at: now, error }
+            DeliveryResult::Failed { error }
         }
     };
-    if let Err(e) = store.record_delivery(item.id, delivery).await {
+    if let Err(e) = store.record_delivery(&item, Delivery { at: now, status, result }).await {
         tracing::error!(error = %e, "could not record delivery; it will be retried after its lease");
     }
 }

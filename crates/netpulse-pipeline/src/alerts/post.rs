@@ -21,7 +21,7 @@ pub async fn post_json(
     timeout: Duration,
 ) -> Attempt {
     let Ok(url) = url::Url::parse(url) else {
-        return Attempt::Permanent { error: format!("channel URL `{url}` is not valid") };
+        return Attempt::Permanent { error: format!("channel URL `{url}` is not valid"), status: None };
     };
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
         headers.insert(0, ("content-type".into(), "application/json".into()));
@@ -50,13 +50,13 @@ pub fn classify(result: Result<HttpResponse, HttpError>) -> Attempt {
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| super::parse_retry_after(v, clock::now()));
-                Attempt::Transient { error, retry_after_ms }
+                Attempt::Transient { error, retry_after_ms, status: Some(resp.status) }
             } else {
-                Attempt::Permanent { error }
+                Attempt::Permanent { error, status: Some(resp.status) }
             }
         }
-        Err(e) if e.is_retryable() => Attempt::Transient { error: e.to_string(), retry_after_ms: None },
-        Err(e) => Attempt::Permanent { error: e.to_string() },
+        Err(e) if e.is_retryable() => Attempt::Transient { error: e.to_string(), retry_after_ms: None, status: None },
+        Err(e) => Attempt::Permanent { error: e.to_string(), status: None },
     }
 }
 

@@ -159,33 +159,37 @@ impl ChannelStore for PgStore {
         })
     }
 
-    async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()> {
-        let d = &delivery;
+    async fn record_delivery(&self, item: &OutboxItem, delivery: Delivery) -> StoreResult<()> {
+        let attempt = DeliveryAttempt::of(&item.channel, &item.event, item.attempts + 1, &delivery);
+        let (id, at) = (item.id, delivery.at.millis());
         pooled!(self, |c| async {
-            match d {
-                Delivery::Sent { at } => {
-                    c.execute_typed(
+            let tx = c.transaction().await?;
+            match &delivery.result {
+                DeliveryResult::Sent => {
+                    tx.execute_typed(
                         "UPDATE alert_outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, last_error = NULL \
                          WHERE id = $1",
-                        &[(&id, Type::INT8), (&at.millis(), Type::INT8)],
+                        &[(&id, Type::INT8), (&at, Type::INT8)],
                     )
                     .await?
                 }
-                Delivery::Retry { at, error } => {
-                    c.execute_typed(
+                DeliveryResult::Retry { next_at, error } => {
+                    tx.execute_typed(
                         "UPDATE alert_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1",
-                        &[(&id, Type::INT8), (&at.millis(), Type::INT8), (error, Type::TEXT)],
+                        &[(&id, Type::INT8), (&next_at.millis(), Type::INT8), (error, Type::TEXT)],
                     )
                     .await?
                 }
-                Delivery::Failed { error, .. } => {
-                    c.execute_typed(
+                DeliveryResult::Failed { error } => {
+                    tx.execute_typed(
                         "UPDATE alert_outbox SET status = 'failed', attempts = attempts + 1, last_error = $2 WHERE id = $1",
                         &[(&id, Type::INT8), (error, Type::TEXT)],
                     )
                     .await?
                 }
             };
+            super::deliveries::insert_attempt(&tx, &item.channel.tenant_id, Some(id), &attempt).await?;
+            tx.commit().await?;
             Ok(())
         })
     }

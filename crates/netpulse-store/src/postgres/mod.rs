@@ -49,6 +49,7 @@ mod batch;
 mod channels;
 pub mod copy;
 pub mod days;
+mod deliveries;
 mod facts;
 mod hot;
 mod incidents;

@@ -345,6 +345,22 @@ const MIGRATIONS: &[&str] = &[
         END IF;
     END $$;
     "#,
+    // The delivery log: one row per attempt to deliver a notice (outbox rows' tries, tests),
+    // with the receiver's answer (`store::deliveries`).
+    r#"
+    CREATE TABLE delivery_attempts (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id TEXT NOT NULL, outbox_id BIGINT,
+        channel_id TEXT NOT NULL, channel_name TEXT NOT NULL, channel_kind TEXT NOT NULL, monitor_id TEXT,
+        monitor_name TEXT NOT NULL, incident_id TEXT, event TEXT NOT NULL, dedup_key TEXT NOT NULL,
+        attempt INTEGER NOT NULL, outcome TEXT NOT NULL, http_status INTEGER, error TEXT,
+        next_attempt_at BIGINT, at BIGINT NOT NULL
+    );
+    CREATE INDEX delivery_attempts_log ON delivery_attempts(tenant_id, id);
+    CREATE INDEX delivery_attempts_channel ON delivery_attempts(tenant_id, channel_id, id);
+    CREATE INDEX delivery_attempts_delivered ON delivery_attempts(tenant_id, channel_id, id) WHERE outcome = 'delivered';
+    CREATE INDEX delivery_attempts_incident ON delivery_attempts(tenant_id, incident_id, id) WHERE incident_id IS NOT NULL;
+    CREATE INDEX delivery_attempts_at ON delivery_attempts(at);
+    "#,
     // Incidents' public updates (state, impact, message), newest shown first on status pages
     // and in their feeds; the incident keeps its newest message in `public_message`. Each
     // incident posted before gets its message as its one update.

@@ -219,7 +219,8 @@ impl UptimeStore for PgStore {
                     h.raw,
                     limit,
                 )
-                .await?,
+                .await?
+                    + delete(&tx, "delivery_attempts", "ctid", "at < $1", h.raw, limit).await?,
                 partitions_dropped: 0,
             };
             tx.commit().await?;

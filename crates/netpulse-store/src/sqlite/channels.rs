@@ -131,22 +131,28 @@ impl ChannelStore for SqliteStore {
         .await
     }
 
-    async fn record_delivery(&self, id: i64, delivery: Delivery) -> StoreResult<()> {
+    async fn record_delivery(&self, item: &OutboxItem, delivery: Delivery) -> StoreResult<()> {
+        let (id, attempt) = (item.id, DeliveryAttempt::of(&item.channel, &item.event, item.attempts + 1, &delivery));
+        let tenant = item.channel.tenant_id.clone();
         self.write(move |c| {
-            match &delivery {
-                Delivery::Sent { at } => c.execute(
+            let tx = c.transaction()?;
+            let at = delivery.at.millis();
+            match &delivery.result {
+                DeliveryResult::Sent => tx.execute(
                     "UPDATE alert_outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL WHERE id = ?1",
-                    params![id, at.millis()],
+                    params![id, at],
                 )?,
-                Delivery::Retry { at, error } => c.execute(
+                DeliveryResult::Retry { next_at, error } => tx.execute(
                     "UPDATE alert_outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-                    params![id, at.millis(), error],
+                    params![id, next_at.millis(), error],
                 )?,
-                Delivery::Failed { error, .. } => c.execute(
+                DeliveryResult::Failed { error } => tx.execute(
                     "UPDATE alert_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
                     params![id, error],
                 )?,
             };
+            super::deliveries::insert_attempt(&tx, &tenant, Some(id), &attempt)?;
+            tx.commit()?;
             Ok(())
         })
         .await

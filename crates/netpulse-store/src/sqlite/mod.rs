@@ -7,6 +7,7 @@
 
 mod accounts;
 mod channels;
+mod deliveries;
 mod incidents;
 mod leases;
 mod maintenance;

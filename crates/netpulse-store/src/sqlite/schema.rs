@@ -321,6 +321,34 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE monitor_state ADD COLUMN health_changed_at INTEGER;
     CREATE INDEX monitor_state_health_changes ON monitor_state(tenant_id, health_changed_at);
     "#,
+    // The delivery log: one row per attempt to deliver a notice (outbox rows' tries, tests),
+    // with the receiver's answer (`store::deliveries`).
+    r#"
+    CREATE TABLE delivery_attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT NOT NULL,
+        outbox_id INTEGER,
+        channel_id TEXT NOT NULL,
+        channel_name TEXT NOT NULL,
+        channel_kind TEXT NOT NULL,
+        monitor_id TEXT,
+        monitor_name TEXT NOT NULL,
+        incident_id TEXT,
+        event TEXT NOT NULL,
+        dedup_key TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        http_status INTEGER,
+        error TEXT,
+        next_attempt_at INTEGER,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX delivery_attempts_log ON delivery_attempts(tenant_id, id);
+    CREATE INDEX delivery_attempts_channel ON delivery_attempts(tenant_id, channel_id, id);
+    CREATE INDEX delivery_attempts_delivered ON delivery_attempts(tenant_id, channel_id, id) WHERE outcome = 'delivered';
+    CREATE INDEX delivery_attempts_incident ON delivery_attempts(tenant_id, incident_id, id) WHERE incident_id IS NOT NULL;
+    CREATE INDEX delivery_attempts_at ON delivery_attempts(at);
+    "#,
     // Incidents' public updates (state, impact, message), newest shown first on status pages
     // and in their feeds; the incident keeps its newest message in `public_message`. Each
     // incident posted before gets its message as its one update.

@@ -137,6 +137,9 @@ impl UptimeStore for SqliteStore {
                     "DELETE FROM alert_outbox WHERE id IN (SELECT id FROM alert_outbox \
                      WHERE status IN ('sent', 'failed', 'grouped') AND created_at < ?1 LIMIT ?2)",
                     params![h.raw.millis(), limit],
+                )? + tx.execute(
+                    "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE at < ?1 LIMIT ?2)",
+                    params![h.raw.millis(), limit],
                 )?,
                 partitions_dropped: 0, // one results table, no partitions
             };

@@ -37,6 +37,7 @@ macro_rules! contract {
 
 mod accounts;
 mod concurrency;
+mod deliveries;
 mod demo;
 mod health_changes;
 mod interleaved;
@@ -47,6 +48,7 @@ mod retention;
 mod status_pages;
 mod storms;
 mod two_nodes;
+use deliveries::every_attempt_is_logged_and_a_channel_fails_until_it_delivers;
 use storms::a_storm_groups_its_rows_and_queues_its_notice_once;
 
 use accounts::{
@@ -78,6 +80,7 @@ contract!(
     maintenance_counts_stay_when_hours_fold_into_days,
     health_changes_are_read_since_a_time,
     creates_racing_for_the_last_places_stop_at_the_monitor_cap,
+    every_attempt_is_logged_and_a_channel_fails_until_it_delivers,
 );
 use health_changes::health_changes_are_read_since_a_time;
 use nul_text::results_with_nul_in_their_texts_are_stored;

@@ -312,8 +312,8 @@ async fn a_populated_results_table_becomes_the_legacy_partition_without_losing_a
     .await
     .expect("seed the v16 minute rollups");
 
-    assert_eq!(schema::migrate(&url).await.expect("migration 17 on a populated table"), 17);
-    assert_eq!(schema::migrate(&url).await.expect("run again: nothing to do"), 17);
+    assert_eq!(schema::migrate_to(&url, 17).await.expect("migration 17 on a populated table"), 17);
+    assert_eq!(schema::migrate_to(&url, 17).await.expect("run again: nothing to do"), 17);
     assert_eq!(rows_in(&sql, "check_results").await, seeded, "no row lost");
     assert_eq!(rows_in(&sql, "check_results_legacy").await, seeded, "no row copied: the table is the partition");
     let names = partitions(&sql).await;
@@ -321,6 +321,7 @@ async fn a_populated_results_table_becomes_the_legacy_partition_without_losing_a
     let minutes = partitions_of(&sql, "uptime_minute").await;
     assert_eq!(minutes, ["uptime_minute_default", "uptime_minute_legacy"]);
     assert_eq!(rows_in(&sql, "uptime_minute_legacy").await, 100);
+    schema::migrate(&url).await.expect("the migrations after 17");
 
     let store = store(Backend::PgBouncer, &db.name).await;
     let again = CheckResult {

@@ -1,6 +1,6 @@
 //! Storm control rows, on every backend: grouping pending outbox rows, saving a storm and
 //! queueing its notice commit together; a notice is queued once per dedup key; another
-//! tenant sees nothing.
+//! tenant sees nothing. An incident whose page was grouped says so (`grouped_notices`).
 
 use super::*;
 use netpulse_core::alert::{AlertEvent, AlertKind};
@@ -35,6 +35,8 @@ pub async fn a_storm_groups_its_rows_and_queues_its_notice_once(backend: Backend
     assert!(store.recent_pages(&t, &ch, Timestamp::from_secs(201)).await.unwrap().is_empty(), "outside the window");
 
     let incident = pages[0].1.incident_id.clone();
+    let inc = incident.clone().expect("an incident's page");
+    assert!(store.grouped_notices(&t, &inc).await.unwrap().is_empty(), "not grouped yet");
     let member = Member { monitor: m.clone(), name: "db".into(), incident, recovered: false, paged: false };
     let key = format!("storm:{ch}:300000");
     let storm = Storm {
@@ -58,9 +60,15 @@ pub async fn a_storm_groups_its_rows_and_queues_its_notice_once(backend: Backend
     let log = store.list_deliveries(&t, &ch, 10).await.unwrap();
     let statuses: Vec<(&str, &str)> = log.iter().map(|d| (d.kind.as_str(), d.status.as_str())).collect();
     assert_eq!(statuses, [("storm", "pending"), ("opened", "grouped")], "grouping shows in the delivery log");
+    let folded = store.grouped_notices(&t, &inc).await.unwrap();
+    let seen: Vec<(&str, Option<&str>)> =
+        folded.iter().map(|g| (g.event.as_str(), g.channel_name.as_deref())).collect();
+    assert_eq!(seen, [("opened", Some("ops"))], "the incident's page went out inside the storm notice");
+    assert_eq!(folded[0].channel_id, ch);
 
     let other: TenantId = fresh();
     assert_eq!(store.storm(&other, &ch).await.unwrap(), None, "another tenant sees no storm");
+    assert!(store.grouped_notices(&other, &inc).await.unwrap().is_empty(), "tenant-scoped");
     assert!(store.recent_pages(&other, &ch, Timestamp::from_secs(0)).await.unwrap().is_empty());
     store.save_storm(&t, &ch, None, &[], None, Timestamp::from_secs(500)).await.unwrap();
     assert_eq!(store.storm(&t, &ch).await.unwrap(), None);

@@ -80,7 +80,7 @@ pub async fn create_from(s: &AppState, caller: &Caller, name: &str, scope: Scope
 }
 
 /// `GET /api/v1/tokens`: the list under `data`, like every list; also under `tokens`, its
-/// old key, kept for this release (deprecated; see the README).
+/// old key, kept for this release (deprecated; see docs/api.md).
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
     caller.require_admin()?;
     let tokens = s.store.list_tokens(caller.tenant()).await?;

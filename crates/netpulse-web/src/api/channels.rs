@@ -1,4 +1,5 @@
-//! `/api/v1/channels`: alert channels, their delivery log and "send test".
+//! `/api/v1/channels`: alert channels with their delivery health, their outbox log and
+//! "send test" (recorded in the delivery log like every attempt).
 //!
 //! Kinds and what `url` / `secret` mean for each:
 //! - `webhook`: `url` http(s); `secret` signs (≥ 16 characters, generated when omitted).
@@ -17,6 +18,7 @@
 //! is shown once, in the create answer), and chat webhook URLs — bearer credentials
 //! themselves — are shown masked.
 
+use super::deliveries;
 use crate::base::audience::Audience;
 use crate::base::input::path_id;
 use crate::base::input::PathParam;
@@ -35,7 +37,7 @@ use netpulse_pipeline::alerts::{email, pagerduty, Attempt, NO_SMTP};
 use netpulse_store::clock;
 use netpulse_store::plan::notify_degraded;
 use netpulse_store::Secret;
-use netpulse_store::{ChannelKind, ChannelRecord};
+use netpulse_store::{ChannelHealth, ChannelKind, ChannelRecord, Delivery, DeliveryAttempt, DeliveryResult};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -195,9 +197,18 @@ pub(crate) async fn create_from(
     Ok((rec, secret))
 }
 
+/// Channels with their delivery health (`health`: see [`deliveries::health_json`]).
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
     let rows = s.store.list_channels(caller.tenant()).await?;
-    Ok(Json(json!({ "data": rows.iter().map(|c| channel_json(c, caller.audience())).collect::<Vec<_>>() })))
+    let health = s.store.channel_health(caller.tenant()).await?;
+    let data: Vec<Value> = rows.iter().map(|c| with_health(c, &health, caller.audience())).collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+fn with_health(c: &ChannelRecord, health: &[ChannelHealth], a: Audience) -> Value {
+    let mut v = channel_json(c, a);
+    v["health"] = deliveries::health_json(health.iter().find(|h| h.channel_id == c.id), a);
+    v
 }
 
 async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecord> {
@@ -206,7 +217,9 @@ async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecor
 }
 
 pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
-    Ok(Json(channel_json(&load(&s, &caller, &id).await?, caller.audience())))
+    let c = load(&s, &caller, &id).await?;
+    let health = s.store.channel_health(caller.tenant()).await?;
+    Ok(Json(with_health(&c, &health, caller.audience())))
 }
 
 /// `PATCH`: merge over name/url/enabled (and a new secret, if given); the kind is fixed.
@@ -279,9 +292,18 @@ pub(crate) async fn send_test(s: &AppState, caller: &Caller, id: &str) -> ApiRes
         affected_regions: vec![],
         storm: vec![],
     };
-    let body = match s.sender.send(&ch, &event).await {
+    let attempt = s.sender.send(&ch, &event).await;
+    let (status, result) = match &attempt {
+        Attempt::Delivered { .. } => (attempt.status(), DeliveryResult::Sent),
+        Attempt::Transient { error, .. } | Attempt::Permanent { error, .. } => {
+            (attempt.status(), DeliveryResult::Failed { error: error.clone() })
+        }
+    };
+    let delivery = Delivery { at: clock::now(), status, result };
+    s.store.record_test_delivery(caller.tenant(), &DeliveryAttempt::of(&ch, &event, 1, &delivery)).await?;
+    let body = match attempt {
         Attempt::Delivered { status } => json!({ "delivered": true, "status": status }),
-        Attempt::Transient { error, .. } | Attempt::Permanent { error } => {
+        Attempt::Transient { error, .. } | Attempt::Permanent { error, .. } => {
             json!({ "delivered": false, "error": error })
         }
     };

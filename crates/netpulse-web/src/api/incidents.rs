@@ -1,4 +1,6 @@
-//! `/api/v1/incidents`: list, get (with timeline), acknowledge, resolve.
+//! `/api/v1/incidents`: list, get (with its timeline and its notifications: every delivery
+//! attempt about it, oldest first, and the notices that went out inside a storm notice),
+//! acknowledge, resolve.
 
 use crate::base::input::path_id;
 use crate::base::input::{PathParam, QueryParams};
@@ -58,6 +60,10 @@ pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathP
     let mut body = incident_json(&rec);
     body["timeline"] =
         json!(timeline.iter().map(|t| json!({ "at": t.at.to_rfc3339(), "message": t.message })).collect::<Vec<_>>());
+    let (sent, grouped) = super::deliveries::of_incident(&s, &caller, &id).await?;
+    let a = caller.audience();
+    body["notifications"] = json!(sent.iter().map(|n| super::deliveries::attempt_json(n, a)).collect::<Vec<_>>());
+    body["grouped_notices"] = json!(grouped.iter().map(super::deliveries::grouped_json).collect::<Vec<_>>());
     Ok(Json(body))
 }
 

@@ -5,6 +5,7 @@
 //! endpoints (`/api/v1/auth/*`, members, invitations, tokens) are [`crate::accounts`]' handlers.
 
 pub mod channels;
+pub mod deliveries;
 pub mod incident_updates;
 pub mod incidents;
 pub mod maintenance;
@@ -73,9 +74,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/channels/{id}", get(channels::get).patch(channels::update).delete(channels::delete))
         .route("/api/v1/channels/{id}/test", post(channels::test))
         .route("/api/v1/channels/{id}/deliveries", get(channels::deliveries))
+        .route("/api/v1/deliveries", get(deliveries::list))
         .route("/api/v1/settings/alerting", get(settings::get).put(settings::put))
         .fallback(|| async {
-            ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route; see the API overview in the README")
+            ApiError::new(http::StatusCode::NOT_FOUND, "not_found", "no such route; see docs/api.md")
         })
         .layer(axum::middleware::from_fn(crate::base::error::one_shape))
         .layer(axum::middleware::map_response(nosniff))

@@ -1,10 +1,12 @@
-//! Alert channels in the dashboard (`/channels`): the list and, for admins and owners, a form
+//! Alert channels in the dashboard (`/channels`): the list with each channel's delivery health
+//! (ok, or failing since when with the last error; [`super::deliveries`]) and, for admins and owners, a form
 //! to add one and a *Send test* button per channel. Everything goes through the API's own functions
 //! ([`crate::api::channels`]), so the same admin rule and the same checks apply. Secrets are
 //! never shown: the list says only whether a channel has one, chat webhook URLs are masked,
 //! and a webhook's signing secret appears once, on the page right after it was created. A
 //! refused form keeps what was typed except the secret.
 
+use super::deliveries::health_cell;
 use super::forms::{submitted, Submitted};
 use super::{badge, page, signed_in, SignedIn};
 use crate::api::channels::{create_from, send_test, visible_url};
@@ -14,7 +16,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
-use netpulse_store::{ChannelKind, ChannelRecord};
+use netpulse_core::Timestamp;
+use netpulse_store::{ChannelHealth, ChannelKind, ChannelRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -84,18 +87,20 @@ async fn render(
     typed: &HashMap<String, String>,
     error: Option<ApiError>,
 ) -> Response {
-    let rows = match s.store.list_channels(auth.tenant()).await {
-        Ok(rows) => rows,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let (rows, health) =
+        match tokio::try_join!(s.store.list_channels(auth.tenant()), s.store.channel_health(auth.tenant())) {
+            Ok(x) => x,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+    let now = netpulse_store::clock::now();
     let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
     let body = html! {
         h1 { "Channels" }
         (notice_markup(&notice))
         @if rows.is_empty() { p.empty #no-channels { "No channels yet: incidents notify nobody." } }
         table #channels hidden[rows.is_empty()] {
-            thead { tr { th { "Name" } th { "Kind" } th { "Sends to" } th { "Secret" } th { "State" } @if auth.may_admin() { th { "" } } } }
-            tbody { @for c in &rows { (row(c, auth)) } }
+            thead { tr { th { "Name" } th { "Kind" } th { "Sends to" } th { "Secret" } th { "Enabled" } th { "Delivery" } @if auth.may_admin() { th { "" } } } }
+            tbody { @for c in &rows { (row(c, health.iter().find(|h| h.channel_id == c.id), now, auth)) } }
         }
         @if let (Some(e), false) = (&error, auth.may_admin()) { p.error #form-error role="alert" { (e.message) } }
         @if auth.may_admin() {
@@ -130,14 +135,16 @@ fn notice_markup(notice: &Notice) -> Markup {
     }
 }
 
-fn row(c: &ChannelRecord, auth: &SignedIn) -> Markup {
+fn row(c: &ChannelRecord, health: Option<&ChannelHealth>, now: Timestamp, auth: &SignedIn) -> Markup {
     html! {
-        tr data-channel=(c.id) {
+        tr data-channel=(c.id) data-health=(health.map_or("unknown", |h| if h.is_failing() { "failing" } else { "ok" })) {
             td { (c.name) }
             td { (c.kind.as_str()) }
             td.sub { (visible_url(c, auth.caller.audience())) }
             td { @if c.secret.expose().is_empty() { "–" } @else { "set (hidden)" } }
-            td { (badge(if c.enabled { "up" } else { "paused" })) }
+            td { @if c.enabled { "yes" } @else { (badge("paused")) } }
+            td.health { (health_cell(health, now, auth.caller.audience()))
+                " " a.sub href={ "/deliveries?channel=" (c.id) } { "log" } }
             @if auth.may_admin() { td { form.inline method="post" action={ "/channels/" (c.id) "/test" } {
                 input type="hidden" name="csrf" value=(auth.csrf);
                 button type="submit" data-action="test" { "Send test" }

@@ -1,5 +1,6 @@
 //! Incidents in the dashboard: the list (`/incidents`, filtered by open, acknowledged or
-//! resolved), one incident with its timeline, and the acknowledge and resolve buttons (for
+//! resolved), one incident with its timeline and its notifications (every delivery attempt,
+//! [`super::deliveries`]), and the acknowledge and resolve buttons (for
 //! members and up: [`SignedIn::may_write`]). The buttons are small forms with the CSRF token that go through the API's own command
 //! function, so they obey the same roles and the same state machine as the API.
 
@@ -111,16 +112,39 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<
         Ok(None) => return not_found(&auth),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    page("Incident", Some(&auth), incident_body(&auth, &rec, &timeline)).into_response()
+    let (sent, grouped) = match crate::api::deliveries::of_incident(&s, &auth.caller, &id).await {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    page("Incident", Some(&auth), incident_body(&auth, &rec, &timeline, (&sent, &grouped))).into_response()
 }
 
-fn incident_body(auth: &SignedIn, rec: &IncidentRecord, timeline: &[netpulse_store::TimelineEntry]) -> Markup {
+fn incident_body(
+    auth: &SignedIn,
+    rec: &IncidentRecord,
+    timeline: &[netpulse_store::TimelineEntry],
+    (sent, grouped): (&[netpulse_store::DeliveryAttempt], &[netpulse_store::GroupedNotice]),
+) -> Markup {
+    let now = netpulse_store::clock::now();
+    let empty = if grouped.is_empty() {
+        "Nobody was notified: no channel got a notice about this incident (yet)."
+    } else {
+        "No notice about this incident went out on its own."
+    };
     html! {
         @if auth.caller.is_demo() { (crate::dashboard::demo::banner()) }
         h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
         (table(std::slice::from_ref(rec), auth.may_write().then_some(auth.csrf.as_str())))
         h2 { "Timeline" }
         ul.timeline #timeline { @for e in timeline { li { span.sub { (e.at) } " " (e.message) } } }
+        h2 { "Notifications" }
+        p.sub { "Who was notified, when, through which channel and with what answer, retries included." }
+        (super::deliveries::attempts_table(sent, now, auth.caller.audience(), empty))
+        @if !grouped.is_empty() { ul #grouped-notices { @for g in grouped { li {
+            "Its " (g.event) " notice went out inside the storm notice on "
+            a href={ "/deliveries?channel=" (g.channel_id) } { (g.channel_name.as_deref().unwrap_or("a deleted channel")) }
+            " (" (super::ago(Some(g.at), now)) ")."
+        } } } }
     }
 }
 

@@ -33,6 +33,7 @@ pub mod account_pages;
 pub mod badges;
 pub mod channels;
 pub mod chart;
+pub mod deliveries;
 pub mod demo;
 pub mod events;
 pub mod form_fields;
@@ -66,6 +67,7 @@ const NAV: &[(&str, &str, Offered)] = &[
     ("/monitors/new", "New monitor", SignedIn::may_write),
     ("/incidents", "Incidents", |_| true),
     ("/channels", "Channels", |_| true),
+    ("/deliveries", "Deliveries", |_| true),
     ("/settings/alerting", "Alerting defaults", SignedIn::may_admin),
     ("/regions", "Regions", |_| true),
     ("/members", "Members", |_| true),
@@ -106,6 +108,7 @@ pub fn router() -> Router<AppState> {
         .route("/incidents/{id}/resolve", post(incidents::resolve))
         .route("/channels", get(channels::list).post(channels::create))
         .route("/channels/{id}/test", post(channels::test))
+        .route("/deliveries", get(deliveries::log))
         .route("/settings/alerting", get(settings::show).post(settings::save))
         .route("/events", get(events::events))
         .route("/badge/{id}/status.svg", get(badges::status))
@@ -115,10 +118,12 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::map_response(headers::secure))
 }
 
-/// Whose dashboard this is, and the CSRF token its forms must send back.
+/// Whose dashboard this is, the CSRF token its forms must send back, and how many of the
+/// organisation's channels are failing to deliver (flagged in the header).
 pub(crate) struct SignedIn {
     pub caller: Caller,
     pub csrf: String,
+    pub failing_channels: usize,
 }
 
 impl SignedIn {
@@ -129,7 +134,8 @@ impl SignedIn {
     /// A login session's caller and its CSRF token.
     pub(crate) fn of_session(a: netpulse_store::SessionAuth) -> Self {
         let via = crate::base::Via::Session { user: a.user };
-        SignedIn { csrf: a.csrf, caller: Caller { tenant_id: a.tenant_id, role: a.role, verified: a.verified, via } }
+        let caller = Caller { tenant_id: a.tenant_id, role: a.role, verified: a.verified, via };
+        SignedIn { csrf: a.csrf, caller, failing_channels: 0 }
     }
 
     /// Whether the page shows controls that change monitors, incidents and maintenance: the
@@ -168,17 +174,23 @@ pub(crate) async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<Signe
         // The demo changes nothing (every mutation is refused before its handler), and its
         // forms carry a secret nobody can send back.
         let csrf = format!("{:032x}", clock::random_u128());
-        return Ok(SignedIn { caller, csrf });
+        return Ok(SignedIn { caller, csrf, failing_channels: 0 });
     }
     let hash = clock::token_hash(&token);
     let found = if token.starts_with(crate::base::cookies::SESSION_PREFIX) {
         s.store.session(&hash, clock::now()).await.map(|o| o.map(SignedIn::of_session))
     } else {
         let csrf = clock::token_hash(&format!("dashboard-form:{token}"));
-        s.store.authenticate(&hash).await.map(|o| o.map(|a| SignedIn { caller: Caller::from_token(a), csrf }))
+        s.store
+            .authenticate(&hash)
+            .await
+            .map(|o| o.map(|a| SignedIn { caller: Caller::from_token(a), csrf, failing_channels: 0 }))
     };
     match found {
-        Ok(Some(signed_in)) => Ok(signed_in),
+        Ok(Some(mut signed_in)) => {
+            signed_in.failing_channels = deliveries::failing_count(s, signed_in.tenant()).await;
+            Ok(signed_in)
+        }
         Ok(None) => Err(Redirect::to("/login").into_response()),
         Err(e) => Err(ApiError::from(e).into_response()),
     }
@@ -203,6 +215,11 @@ fn page(title: &str, signed_in: Option<&SignedIn>, body: Markup) -> Html<String>
                         a.brand href="/" { "NetPulse" }
                         @if let Some(auth) = signed_in {
                             nav { @for (href, text, offered) in NAV { @if offered(auth) { a href=(href) { (text) } } } }
+                            @if auth.failing_channels > 0 {
+                                a.alarm #failing-channels href="/channels" title="Notifications are not getting through" {
+                                    (auth.failing_channels) " channel" @if auth.failing_channels != 1 { "s" } " failing"
+                                }
+                            }
                             @if auth.caller.is_demo() {
                                 a #leave-demo href="/demo/leave" { "Leave the demo" }
                             } @else {

@@ -60,8 +60,10 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
         s.store.tallies_since(t, now.minus_ms(DAY_MS), ev),
         s.store.tallies_since(t, now.minus_ms(30 * DAY_MS), ev),
         s.store.hourly_tallies_since(t, now.minus_ms(23 * 3_600_000), ev),
+        s.store.list_channels(t),
+        s.store.channel_health(t),
     );
-    let (monitors, day, month, hours) = match loaded {
+    let (monitors, day, month, hours, channels, health) = match loaded {
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -74,9 +76,10 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
         @if auth.caller.is_demo() { (crate::dashboard::demo::banner()) }
         h1 { "Monitors" }
         (super::regions::offline_banner(&s.fleet.regions(t, now), &monitors))
+        (super::deliveries::failing_banner(&channels, &health, now))
         @if monitors.is_empty() {
             p.empty #no-monitors { "No monitors yet."
-                @if auth.may_write() { " " a href="/monitors/new" { "Create one" } " here or with the API (see the README)." } }
+                @if auth.may_write() { " " a href="/monitors/new" { "Create one" } " here or with the API (see docs/api.md)." } }
         } @else {
             form.filter #filter method="get" action="/" {
                 input type="search" name="q" value=(f.q) placeholder="Search names" aria-label="Search names";

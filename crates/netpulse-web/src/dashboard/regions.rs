@@ -96,7 +96,7 @@ fn rate(per_s: f64) -> String {
 
 fn workers(ws: &[WorkerHealth], now: Timestamp) -> Markup {
     html! {
-        @if ws.is_empty() { p.empty { "No worker has connected. Issue one with " code { "netpulse ca issue" } " (see the README)." } }
+        @if ws.is_empty() { p.empty { "No worker has connected. Issue one with " code { "netpulse ca issue" } " (see docs/workers.md)." } }
         @else {
             table.workers {
                 thead { tr { th { "Worker" } th { "Status" } th { "Version" } th { "Last seen" } th { "In flight" } th { "Results" } th { "Results/s" } } }
