@@ -196,8 +196,9 @@ impl Scheduler {
                 continue; // another node schedules
             }
             self.metrics.dispatch_lag_ms.observe_ms(now.since(due) as f64);
-            let record = entry.record.clone();
-            self.dispatch(&record, due, now).await;
+            if let Some(entry) = self.entries.get(&id) {
+                self.dispatch(&entry.record, due, now).await;
+            }
             progress = Progress::Progressed;
         }
         progress
