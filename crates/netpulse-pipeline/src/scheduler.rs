@@ -6,7 +6,8 @@
 //! failure, at most 10 s), and evaluate heartbeat monitors itself (a missing beat past
 //! interval + grace becomes a `down` result on the result queue). It wakes at most every
 //! 20 ms, dispatching everything due by then: dispatch lag stays well under 50 ms while a
-//! busy engine does not wake for every single check.
+//! busy engine does not wake for every single check; with nothing due it sleeps until the
+//! next due time or reload, or until told of a change or a re-check.
 
 use crate::metrics::Metrics;
 use crate::progress::Progress;
@@ -155,10 +156,7 @@ impl Scheduler {
         }
         let mut progress = Progress::Idle;
         while let Ok(m) = self.recheck_rx.try_recv() {
-            if let Some(e) = self.entries.get(&m) {
-                let delay = (e.record.draft.interval.millis() / 2).min(MAX_RECHECK_DELAY_MS);
-                self.rechecks.push(Reverse((now.plus_ms(delay), m)));
-            }
+            self.ask_recheck(m, now);
         }
         while let Some(Reverse((due, id))) = self.rechecks.peek().cloned() {
             if due > now {
@@ -202,6 +200,14 @@ impl Scheduler {
             progress = Progress::Progressed;
         }
         progress
+    }
+
+    /// Queue a confirmation re-check of `m`, asked for at `now` (ingest saw a first failure).
+    fn ask_recheck(&mut self, m: MonitorId, now: Timestamp) {
+        if let Some(e) = self.entries.get(&m) {
+            let delay = (e.record.draft.interval.millis() / 2).min(MAX_RECHECK_DELAY_MS);
+            self.rechecks.push(Reverse((now.plus_ms(delay), m)));
+        }
     }
 
     async fn dispatch(&self, rec: &MonitorRecord, due: Timestamp, now: Timestamp) {
@@ -264,12 +270,16 @@ impl Scheduler {
         }
     }
 
-    /// When to wake next: the earliest due check or re-check, no sooner than one tick and no
-    /// later than one second (so reload hints are noticed).
+    /// When to wake next: the earliest due check, re-check or reload, no sooner than one tick.
+    /// Reload hints and re-check requests wake the loop themselves ([`Scheduler::run`]), so an
+    /// engine with nothing due sleeps until its next periodic reload.
     pub fn next_wake(&self, now: Timestamp) -> Duration {
-        let next = [self.heap.peek(), self.rechecks.peek()].into_iter().flatten().map(|Reverse((t, _))| *t).min();
-        let until = next.map_or(1000, |t| t.since(now).clamp(TICK_MS, 1000));
-        Duration::from_millis(until as u64)
+        let every = if self.lease.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
+        // Not loaded yet (the store was unavailable): try again in a second.
+        let reload = self.last_reload.map_or(now.plus_ms(1000), |t| t.plus_ms(every));
+        let due = [self.heap.peek(), self.rechecks.peek()].into_iter().flatten().map(|Reverse((t, _))| *t);
+        let next = due.chain([reload]).chain(self.reload_at).min().unwrap_or(now);
+        Duration::from_millis(next.since(now).clamp(TICK_MS, every) as u64)
     }
 
     /// Run until `stop` turns true.
@@ -286,6 +296,7 @@ impl Scheduler {
                 _ = changed.notified() => {
                     self.reload_at.get_or_insert(clock::now().plus_ms(RELOAD_DEBOUNCE_MS));
                 }
+                Some(m) = self.recheck_rx.recv() => self.ask_recheck(m, clock::now()),
                 _ = stop.changed() => {}
             }
         }
