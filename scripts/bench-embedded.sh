@@ -37,6 +37,7 @@
 #   default runs: 0 100@20 1000@20 10000@20 2000@10 (idle, the three sizes, ~200 checks/s)
 #   env: BENCH_RUNS="0 1000@20"  BENCH_WARMUP_S=40  BENCH_WINDOW_S=60  BENCH_INTERVAL_S=20 (for N)
 #        BENCH_SKIP_BUILD=1 (use the existing target/release/netpulse; CARGO_TARGET_DIR honoured)
+#        BENCH_BIN=path (measure that binary instead, e.g. a copy of an older build; implies no build)
 #        BENCH_PERF=1 (perf record the window; top 15 self-time frames in the details)
 #        BENCH_PERF_ARGS="--call-graph dwarf" (more perf record options)
 #        BENCH_KEEP=1 (keep the temp dir with engine/target logs and perf data for inspection)
@@ -45,7 +46,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/netpulse"
+BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/netpulse}"
 
 read -r -a RUNS <<<"${BENCH_RUNS:-0 100@20 1000@20 10000@20 2000@10}"
 if (($# > 0)); then RUNS=("$@"); fi
@@ -90,7 +91,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- 1. build ---------------------------------------------------------------------------------
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 && -z "${BENCH_BIN:-}" ]]; then
   echo "building release engine (cargo build --release -p netpulse-engine)…" >&2
   (cd "$ROOT" && cargo build --release -p netpulse-engine) >"$WORK/build.log" 2>&1 || {
     tail -n 30 "$WORK/build.log" >&2
@@ -413,7 +414,7 @@ done
 
 # --- 6. report ----------------------------------------------------------------------------------
 echo
-echo "netpulse embedded engine at $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'):" \
+echo "netpulse embedded engine ${BENCH_BIN:+$BENCH_BIN }at $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'):" \
   "warm-up ${WARMUP_S} s, window ${WINDOW_S} s, $(nproc) cores"
 echo "CPU s/1k = CPU seconds per 1,000 checks; CPU% of one core; RSS in MiB; lag p99 in ms (target side);"
 echo "B/chk = bytes stored per check; load = 1-min load average; host = whole-machine busy (% of one core)"
