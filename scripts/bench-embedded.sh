@@ -2,53 +2,68 @@
 # bench-embedded.sh — idle CPU and memory of the embedded engine under a steady monitor load.
 #
 # What it measures
-#   For each monitor count N (default 1000), a fresh `netpulse serve` (release build, empty
-#   temp data dir, random free port) runs N HTTP monitors at a 20 s interval against a local
-#   target server on 127.0.0.1. The target runs as a SEPARATE process (python3 asyncio), so
-#   its CPU is not counted. After a warm-up (default 40 s) the engine process is sampled once
-#   a second for a window (default 60 s):
-#     CPU %   = Δ(utime+stime of /proc/PID/stat) / CLK_TCK / wall seconds × 100
-#               i.e. percent of ONE core (100 = one core fully busy; 200 = both of 2 cores).
+#   Each run "N@I" starts a fresh `netpulse serve` (release build, empty temp data dir, random
+#   free port) with N HTTP monitors at an I-second interval against a local target server on
+#   127.0.0.1 (N = 0: no monitors, the idle engine). The target runs as a SEPARATE process
+#   (python3 asyncio), so its CPU is not counted. After a warm-up (default 40 s) the engine
+#   process is sampled once a second for a window (default 60 s):
+#     CPU s/1k = Δ(utime+stime of /proc/PID/stat) / CLK_TCK per 1,000 checks done in the window:
+#               the cost per check, which a busy machine inflates less than wall-clock figures.
+#     CPU %   = the same CPU time / wall seconds × 100 (percent of ONE core).
 #     RSS     = VmRSS of /proc/PID/status, averaged and maxed over the window;
 #               HWM = VmHWM (peak RSS since start, including monitor creation).
+#     lag p99 = from the target's side: per monitor, how much later than its earliest arrival
+#               in the window (on the I-second grid) each request arrived; p99 over all.
+#     B/check = bytes stored per check, measured with dbstat after a graceful stop: the
+#               check_results table and its indexes per row, plus the hourly rollup's bytes
+#               per row spread over the 3600/I checks one rollup row holds at steady state.
 #     checks  = Δ sum(netpulse_checks_total) over the window from /metrics, shown per
-#               second next to the expected rate N / interval; "skip" is the Δ of
+#               second next to the expected rate N / I; "skip" is the Δ of
 #               netpulse_checks_skipped_total (checker saturated) and "down" the Δ of
 #               checks with outcome down/error (should be 0: the target always answers 200).
+#     load    = the 1-minute load average at the end of the window (2 cores: above ~2 the
+#               machine was busy and the figures are noisier; rerun then).
 #
 # How to read it
-#   Product goal: 1,000 monitors @ 20 s must beat Gatus on the same machine (Gatus: ~3 % of
-#   one core, 76–88 MiB RSS), and 10,000 monitors must stay below 150 MB RSS (≈143 MiB).
-#   "chk/s obs" should match "exp" within a few percent; a lower value means checks are
-#   late or skipped, and the CPU figure then understates the real cost. "host busy" is how
-#   busy the whole machine was (all cores, % of one core) during the window — a concurrent
-#   build inflates scheduling noise but not the engine's own CPU time much. The per-thread
-#   line shows where the engine's CPU went (tokio workers vs. blocking SQLite pool, etc.).
+#   Issue #21 goals: ≤ 0.12 CPU s per 1,000 checks at 50 checks/s (1000@20) and ≤ 0.08 at
+#   ~200/s (2000@10); RSS ≤ 15 MiB idle, ≤ 20 MiB at 100 monitors, ≤ 40 at 1,000, < 100 at
+#   10,000; ≤ 120 bytes stored per check; idle CPU ≈ 0. "chk/s obs" should match "exp"
+#   within a few percent; a lower value means checks are late or skipped. "host" is how busy
+#   the whole machine was (all cores, % of one core). The per-thread line shows where the
+#   engine's CPU went (tokio workers vs. the blocking SQLite pool, etc.).
 #
 # Usage
-#   scripts/bench-embedded.sh [N ...]          e.g. scripts/bench-embedded.sh 1000 10000
-#   env: BENCH_NS="1000 10000"  BENCH_WARMUP_S=40  BENCH_WINDOW_S=60  BENCH_INTERVAL_S=20
-#        BENCH_SKIP_BUILD=1 (use the existing target/release/netpulse)
-#        BENCH_KEEP=1 (keep the temp dir with engine/target logs for inspection)
+#   scripts/bench-embedded.sh [RUN ...]      RUN = N or N@I, e.g. scripts/bench-embedded.sh 0 1000@20
+#   default runs: 0 100@20 1000@20 10000@20 2000@10 (idle, the three sizes, ~200 checks/s)
+#   env: BENCH_RUNS="0 1000@20"  BENCH_WARMUP_S=40  BENCH_WINDOW_S=60  BENCH_INTERVAL_S=20 (for N)
+#        BENCH_SKIP_BUILD=1 (use the existing target/release/netpulse; CARGO_TARGET_DIR honoured)
+#        BENCH_BIN=path (measure that binary instead, e.g. a copy of an older build; implies no build)
+#        BENCH_PERF=1 (perf record the window; top 15 self-time frames in the details)
+#        BENCH_PERF_ARGS="--call-graph dwarf" (more perf record options)
+#        BENCH_KEEP=1 (keep the temp dir with engine/target logs and perf data for inspection)
 #   Only 127.0.0.1 is contacted. Every wait is bounded; everything started is killed on exit.
 
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/target/release/netpulse"
+BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/netpulse}"
 
-read -r -a NS <<<"${BENCH_NS:-1000}"
-if (($# > 0)); then NS=("$@"); fi
+read -r -a RUNS <<<"${BENCH_RUNS:-0 100@20 1000@20 10000@20 2000@10}"
+if (($# > 0)); then RUNS=("$@"); fi
 WARMUP_S="${BENCH_WARMUP_S:-40}"
 WINDOW_S="${BENCH_WINDOW_S:-60}"
 INTERVAL_S="${BENCH_INTERVAL_S:-20}"
-for v in "${NS[@]}" "$WARMUP_S" "$WINDOW_S" "$INTERVAL_S"; do
+for v in "$WARMUP_S" "$WINDOW_S" "$INTERVAL_S"; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "not a positive integer: $v" >&2; exit 2; }
+done
+for v in "${RUNS[@]}"; do
+  [[ "$v" =~ ^[0-9]+(@[1-9][0-9]*)?$ ]] || { echo "not N or N@I: $v" >&2; exit 2; }
 done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/netpulse-bench.XXXXXX")"
 TARGET_PID=""
 ENGINE_PID=""
+PERF_PID=""
 
 stop_pid() { # stop_pid PID: TERM, wait up to 15 s, then KILL
   local pid="$1" i
@@ -63,6 +78,7 @@ stop_pid() { # stop_pid PID: TERM, wait up to 15 s, then KILL
 }
 
 cleanup() {
+  stop_pid "$PERF_PID"
   stop_pid "$ENGINE_PID"
   stop_pid "$TARGET_PID"
   if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
@@ -75,7 +91,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- 1. build ---------------------------------------------------------------------------------
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+if [[ "${BENCH_SKIP_BUILD:-0}" != 1 && -z "${BENCH_BIN:-}" ]]; then
   echo "building release engine (cargo build --release -p netpulse-engine)…" >&2
   (cd "$ROOT" && cargo build --release -p netpulse-engine) >"$WORK/build.log" 2>&1 || {
     tail -n 30 "$WORK/build.log" >&2
@@ -87,15 +103,43 @@ fi
 # --- 2. target server (separate process) --------------------------------------------------------
 # asyncio rather than ThreadingHTTPServer: one thread per connection at 500 conn/s (10k monitors)
 # would itself eat a core of a 2-core box. Answers any request with 200 "ok" and closes.
+# It notes when each /m/<i> request arrived: GET /__reset starts a window, GET /__lag?interval=S
+# answers the lag percentiles of that window (see "lag" above). These two are not counted.
 python3 -u - "$WORK/target.port" >"$WORK/target.log" 2>&1 <<'PY' &
-import asyncio, sys
+import asyncio, collections, json, sys, time
 
 RESP = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+arrivals = collections.defaultdict(list)
+
+def lag(interval):
+    lags = []
+    for times in arrivals.values():
+        if len(times) < 2:
+            continue
+        t0 = times[0]
+        offs = [t - t0 - round((t - t0) / interval) * interval for t in times]
+        low = min(offs)
+        lags.extend((o - low) * 1000 for o in offs)
+    lags.sort()
+    pick = lambda q: round(lags[min(len(lags) - 1, int(q * len(lags)))], 1) if lags else None
+    return {"n": len(lags), "p50_ms": pick(0.5), "p99_ms": pick(0.99), "max_ms": lags[-1] if lags else None}
 
 async def handle(reader, writer):
     try:
-        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-        writer.write(RESP)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        now = time.monotonic()
+        path = head.split(b" ", 2)[1].decode()
+        if path.startswith("/m/"):
+            arrivals[path].append(now)
+            writer.write(RESP)
+        else:
+            if path == "/__reset":
+                arrivals.clear()
+                body = b"{}"
+            else:
+                body = json.dumps(lag(float(path.rsplit("=", 1)[1]))).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                         b"Connection: close\r\n\r\n%s" % (len(body), body))
         await writer.drain()
     except Exception:
         pass
@@ -117,7 +161,7 @@ TARGET_PID=$!
 for ((i = 0; i < 100; i++)); do [[ -s "$WORK/target.port" ]] && break; sleep 0.1; done
 [[ -s "$WORK/target.port" ]] || { echo "target server did not start" >&2; cat "$WORK/target.log" >&2; exit 1; }
 TARGET_PORT="$(cat "$WORK/target.port")"
-curl -fsS --max-time 5 "http://127.0.0.1:$TARGET_PORT/" >/dev/null
+curl -fsS --max-time 5 "http://127.0.0.1:$TARGET_PORT/m/probe" >/dev/null
 echo "target server: pid $TARGET_PID on 127.0.0.1:$TARGET_PORT" >&2
 
 TOKEN="np_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -125,16 +169,17 @@ CLK_TCK="$(getconf CLK_TCK)"
 ROWS=()
 DETAILS=()
 
-# --- 3–5. one run per N ---------------------------------------------------------------------------
+# --- 3–5. one run per N@I ------------------------------------------------------------------------
 run_one() {
-  local n="$1" dir="$WORK/run-$1" base="" i
+  local n="${1%@*}" interval="$INTERVAL_S" dir="$WORK/run-$1" base="" i
+  [[ "$1" == *@* ]] && interval="${1#*@}"
   mkdir -p "$dir"
-  echo "== N=$n: starting engine" >&2
+  echo "== $n@$interval: starting engine" >&2
   NETPULSE_HTTP__LISTEN=127.0.0.1:0 \
     NETPULSE_STORAGE__DATA_DIR="$dir/data" \
     NETPULSE_ADMIN_TOKEN="$TOKEN" \
     NETPULSE_LOG__LEVEL=warn \
-    NETPULSE_MONITORS__MIN_INTERVAL_S="$INTERVAL_S" \
+    NETPULSE_MONITORS__MIN_INTERVAL_S="$interval" \
     NETPULSE_MONITORS__MAX_PER_TENANT=0 \
     "$BIN" serve >"$dir/engine.log" 2>&1 &
   ENGINE_PID=$!
@@ -148,9 +193,9 @@ run_one() {
   done
   curl -fsS --max-time 2 "$base/healthz" >/dev/null || { echo "engine not healthy" >&2; return 1; }
 
-  echo "== N=$n: creating $n monitors (pid $ENGINE_PID, $base)" >&2
+  echo "== $n@$interval: creating $n monitors (pid $ENGINE_PID, $base)" >&2
   local t0=$SECONDS
-  python3 - "$base" "$TOKEN" "$n" "$TARGET_PORT" "$INTERVAL_S" <<'PY'
+  python3 - "$base" "$TOKEN" "$n" "$TARGET_PORT" "$interval" <<'PY'
 import http.client, json, sys, threading, time, urllib.parse
 
 base, token, n, tport, interval = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
@@ -189,15 +234,21 @@ for t in threads: t.join()
 if errors:
     sys.exit("creation failed: " + errors[0])
 PY
-  echo "== N=$n: created in $((SECONDS - t0)) s; warm-up ${WARMUP_S} s, then ${WINDOW_S} s window" >&2
+  echo "== $n@$interval: created in $((SECONDS - t0)) s; warm-up ${WARMUP_S} s, then ${WINDOW_S} s window" >&2
   sleep "$WARMUP_S"
   kill -0 "$ENGINE_PID" 2>/dev/null || { echo "engine died" >&2; tail -n 30 "$dir/engine.log" >&2; return 1; }
+  curl -fsS --max-time 5 "http://127.0.0.1:$TARGET_PORT/__reset" >/dev/null
+  if [[ "${BENCH_PERF:-0}" == 1 ]]; then
+    # shellcheck disable=SC2086 # BENCH_PERF_ARGS is a list of perf options, e.g. "--call-graph dwarf"
+    perf record -F 999 ${BENCH_PERF_ARGS:-} -p "$ENGINE_PID" -o "$dir/perf.data" -- sleep "$WINDOW_S" >"$dir/perf.log" 2>&1 &
+    PERF_PID=$!
+  fi
 
   local out
-  out="$(python3 - "$ENGINE_PID" "$TARGET_PID" "$base" "$TOKEN" "$n" "$INTERVAL_S" "$WINDOW_S" "$CLK_TCK" <<'PY'
+  out="$(python3 - "$ENGINE_PID" "$TARGET_PID" "$base" "$TOKEN" "$n" "$interval" "$WINDOW_S" "$CLK_TCK" "$TARGET_PORT" <<'PY'
 import collections, datetime, json, os, sys, time, urllib.request
 
-pid, tpid, base, token, n, interval, window, tck = sys.argv[1:9]
+pid, tpid, base, token, n, interval, window, tck, tport = sys.argv[1:10]
 n, interval, window, tck = int(n), int(interval), int(window), int(tck)
 
 def ticks(path):
@@ -243,6 +294,20 @@ def metrics():
 def checks(m):
     return sum(v for k, v in m.items() if k.startswith("netpulse_checks_total{"))
 
+def biggest_mappings(k=4):
+    """The largest resident mappings (smaps), to see where idle memory sits."""
+    maps, cur = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and not head[0].endswith(":"):
+                cur = [head[5] if len(head) > 5 else "[anon]", 0]
+                maps.append(cur)
+            elif head[0] == "Rss:":
+                cur[1] = int(head[1])
+    maps.sort(key=lambda m: -m[1])
+    return ", ".join(f"{name} {kib / 1024:.1f}" for name, kib in maps[:k])
+
 m0, th0, hb0 = metrics(), threads(), host_busy()
 c0, tc0, w0 = ticks(f"/proc/{pid}/stat"), ticks(f"/proc/{tpid}/stat"), time.monotonic()
 rss = []
@@ -252,21 +317,23 @@ while time.monotonic() - w0 < window:
 c1, tc1, w1 = ticks(f"/proc/{pid}/stat"), ticks(f"/proc/{tpid}/stat"), time.monotonic()
 m1, th1, hb1 = metrics(), threads(), host_busy()
 hwm, threads_n = status_kib("VmHWM"), len(th1)
+load = os.getloadavg()[0]
 wall = w1 - w0
 
-cpu = (c1 - c0) / tck / wall * 100
+cpu_s = (c1 - c0) / tck
+cpu = cpu_s / wall * 100
 tcpu = (tc1 - tc0) / tck / wall * 100
 host = (hb1[0] - hb0[0]) / max(1, hb1[1] - hb0[1]) * os.cpu_count() * 100
 d = lambda k: m1.get(k, 0) - m0.get(k, 0)
 done = checks(m1) - checks(m0)
+per_k = f"{cpu_s / done * 1000:.3f}" if done else "-"
 bad = d('netpulse_checks_total{outcome="down"}') + d('netpulse_checks_total{outcome="error"}')
 obs, exp = done / wall, n / interval
-lag_n = d("netpulse_scheduler_dispatch_lag_ms_count")
-lag = d("netpulse_scheduler_dispatch_lag_ms_sum") / lag_n if lag_n else 0
 ib_n = d("netpulse_ingest_batch_ms_count")
 ib = d("netpulse_ingest_batch_ms_sum") / ib_n if ib_n else 0
-c2i_n = d("netpulse_check_to_ingest_ms_count")
-c2i = d("netpulse_check_to_ingest_ms_sum") / c2i_n if c2i_n else 0
+with urllib.request.urlopen(f"http://127.0.0.1:{tport}/__lag?interval={interval}", timeout=60) as r:
+    lag = json.load(r)
+lag_p99 = f"{lag['p99_ms']:.1f}" if lag["p99_ms"] is not None else "-"
 
 # Per-thread CPU in the window (tokio names workers and blocking-pool threads alike, so by tid).
 per = collections.Counter()
@@ -287,33 +354,71 @@ for mon in data:
         fresh += 1
 
 mib = lambda kib: kib / 1024
-print("ROW", f"{n:>6} {obs:>9.1f} {exp:>7.1f} {obs / exp * 100:>5.0f}% {int(d('netpulse_checks_skipped_total')):>5} "
-      f"{int(bad):>5} {cpu:>6.1f} {mib(sum(rss) / len(rss)):>8.1f} {mib(max(rss)):>7.1f} {mib(hwm):>7.1f} "
-      f"{tcpu:>6.1f} {host:>6.0f}")
-print("DETAIL", f"N={n}: window {wall:.1f} s, {int(done)} checks (expected {exp * wall:.0f}); "
-      f"monitors checked within {2 * interval} s: {fresh}/{len(data)}; dispatch lag avg {lag:.1f} ms; "
-      f"ingest {int(ib_n)} batches avg {ib:.1f} ms, check->commit avg {c2i:.1f} ms; "
-      f"in flight now {int(m1.get('netpulse_checks_in_flight', 0))}; {threads_n} threads ({busy_threads} used CPU); "
-      f"top threads: {thread_txt or 'none'}")
+print("ROW", f"{n:>6} {interval:>4} {obs:>9.1f} {exp:>7.1f} {int(d('netpulse_checks_skipped_total')):>5} "
+      f"{int(bad):>5} {per_k:>8} {cpu:>6.2f} {mib(sum(rss) / len(rss)):>8.1f} {mib(max(rss)):>7.1f} {mib(hwm):>7.1f} "
+      f"{lag_p99:>8} BYTES {load:>5.2f} {host:>5.0f}")
+print("DETAIL", f"{n}@{interval}: window {wall:.1f} s, {int(done)} checks (expected {exp * wall:.0f}), "
+      f"{cpu_s:.2f} CPU s; monitors checked within {2 * interval} s: {fresh}/{len(data)}; "
+      f"target-side lag p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms'] and round(lag['max_ms'], 1)} ms "
+      f"over {lag['n']} requests; ingest {int(ib_n)} batches avg {ib:.1f} ms; "
+      f"{threads_n} threads ({busy_threads} used CPU); top threads: {thread_txt or 'none'}; "
+      f"largest resident mappings (MiB): {biggest_mappings()}")
 PY
 )"
-  ROWS+=("$(sed -n 's/^ROW //p' <<<"$out")")
-  DETAILS+=("$(sed -n 's/^DETAIL //p' <<<"$out")")
-  echo "== N=$n: $(sed -n 's/^ROW //p' <<<"$out")" >&2
+  if [[ -n "$PERF_PID" ]]; then
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=""
+  fi
   stop_pid "$ENGINE_PID"
   ENGINE_PID=""
+  local bytes
+  bytes="$(python3 - "$dir/data" "$interval" <<'PY'
+import glob, sqlite3, sys
+
+files = glob.glob(sys.argv[1] + "/*.db")
+interval = int(sys.argv[2])
+if not files:
+    print("- no database")
+    sys.exit()
+c = sqlite3.connect(f"file:{files[0]}?mode=ro", uri=True)
+def size(table):
+    names = [table] + [r[0] for r in c.execute("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?", (table,))]
+    marks = ",".join("?" * len(names))
+    return c.execute(f"SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN ({marks})", names).fetchone()[0]
+rows = c.execute("SELECT count(*) FROM check_results").fetchone()[0]
+hours = c.execute("SELECT count(*) FROM uptime_hourly").fetchone()[0]
+if not rows:
+    print("- no results")
+    sys.exit()
+raw = size("check_results") / rows
+hourly = size("uptime_hourly") / max(1, hours) / (3600 / interval)
+print(f"{raw + hourly:.0f} raw {raw:.0f} B/row over {rows} rows + hourly rollup {hourly:.1f} B/check at steady state")
+PY
+)"
+  local out_row
+  out_row="$(sed -n 's/^ROW //p' <<<"$out")"
+  ROWS+=("${out_row/BYTES/$(printf '%7s' "${bytes%% *}")}")
+  DETAILS+=("$(sed -n 's/^DETAIL //p' <<<"$out"); stored per check: ${bytes#* }")
+  if [[ -s "$dir/perf.data" ]]; then
+    DETAILS+=("$n@$interval perf, top 15 frames by self time:")
+    DETAILS+=("$( (perf report -i "$dir/perf.data" --stdio --no-children -F overhead,sym 2>/dev/null || true) \
+      | { grep -v -e '^#' -e '^$' || true; } | head -n 15 | sed 's/^/    /')")
+  fi
+  echo "== $n@$interval: ${ROWS[-1]}" >&2
   rm -rf "$dir/data"
 }
 
-for n in "${NS[@]}"; do
-  run_one "$n"
+for run in "${RUNS[@]}"; do
+  run_one "$run"
 done
 
 # --- 6. report ----------------------------------------------------------------------------------
 echo
-echo "netpulse embedded engine: ${INTERVAL_S} s interval, warm-up ${WARMUP_S} s, window ${WINDOW_S} s, $(nproc) cores"
-echo "CPU = % of one core; RSS in MiB; target = the separate target server's CPU; host = whole-machine busy (% of one core)"
-printf '%6s %9s %7s %6s %5s %5s %6s %8s %7s %7s %6s %6s\n' \
-  monitors "chk/s obs" exp ratio skip down "CPU%" "RSS avg" "RSS max" "HWM" target host
+echo "netpulse embedded engine ${BENCH_BIN:+$BENCH_BIN }at $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'):" \
+  "warm-up ${WARMUP_S} s, window ${WINDOW_S} s, $(nproc) cores"
+echo "CPU s/1k = CPU seconds per 1,000 checks; CPU% of one core; RSS in MiB; lag p99 in ms (target side);"
+echo "B/chk = bytes stored per check; load = 1-min load average; host = whole-machine busy (% of one core)"
+printf '%6s %4s %9s %7s %5s %5s %8s %6s %8s %7s %7s %8s %7s %5s %5s\n' \
+  monitors int "chk/s obs" exp skip down "CPU s/1k" "CPU%" "RSS avg" "RSS max" "HWM" "lag p99" "B/chk" load host
 for row in "${ROWS[@]}"; do echo "$row"; done
 for det in "${DETAILS[@]}"; do echo "  $det"; done

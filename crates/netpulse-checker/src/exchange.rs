@@ -2,7 +2,9 @@
 //!
 //! Connects through the [`Dialer`](crate::connect::Dialer), hands the stream to hyper's
 //! connection-level client, measures time to first byte (request sent → response head) and
-//! reads at most `max_body_bytes` of the body, flagging when it stopped early.
+//! reads at most `max_body_bytes` of the body, flagging when it stopped early. The connection
+//! is driven inside the exchange's own task ([`Driven`]), not a task of its own: one request
+//! per connection needs no second task, and a check then costs one task wake-up per event.
 
 use crate::connect::Dialer;
 use crate::error::{millis, Deadline, HttpError};
@@ -14,6 +16,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use netpulse_core::{Timestamp, Timings};
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -94,23 +98,28 @@ where
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(io))
         .await
         .map_err(|e| HttpError::Protocol(e.to_string()))?;
-    let _driver = ConnectionTask(tokio::spawn(conn));
+    let mut conn = Driven { conn: pin!(conn), done: false };
     let started = Instant::now();
     let response = deadline
-        .run("waiting for the response", sender.send_request(request))
+        .run("waiting for the response", conn.alongside(sender.send_request(request)))
         .await?
         .map_err(|e| HttpError::Protocol(describe_hyper(&e)))?;
     timings.ttfb_ms = Some(millis(started.elapsed()));
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
-    let (body, body_truncated) = read_limited(body, max_body, deadline).await?;
+    let (body, body_truncated) = read_limited(body, max_body, deadline, &mut conn).await?;
     Ok(HopResponse { status, headers: parts.headers, body, body_truncated, timings, cert_expires_at })
 }
 
 /// Read at most `max` bytes; `true` when the body was longer.
-async fn read_limited(mut body: Incoming, max: usize, deadline: &Deadline) -> Result<(Bytes, bool), HttpError> {
+async fn read_limited<C: Future>(
+    mut body: Incoming,
+    max: usize,
+    deadline: &Deadline,
+    conn: &mut Driven<'_, C>,
+) -> Result<(Bytes, bool), HttpError> {
     let mut buf = Vec::new();
-    while let Some(frame) = deadline.run("reading the response body", body.frame()).await? {
+    while let Some(frame) = deadline.run("reading the response body", conn.alongside(body.frame())).await? {
         let frame = frame.map_err(|e| HttpError::Protocol(describe_hyper(&e)))?;
         let Ok(data) = frame.into_data() else {
             continue;
@@ -135,11 +144,25 @@ fn describe_hyper(err: &hyper::Error) -> String {
     }
 }
 
-/// Drives the connection; aborted when the exchange ends so a stalled peer holds no task.
-struct ConnectionTask<T>(tokio::task::JoinHandle<T>);
+/// hyper's connection future, polled by the exchange itself whenever it waits for the
+/// response head or a body frame; dropped (closing the socket) when the exchange ends, so a
+/// stalled peer holds nothing.
+struct Driven<'a, C: Future> {
+    conn: Pin<&'a mut C>,
+    /// The connection future finished (closed, or failed: hyper then fails the request).
+    done: bool,
+}
 
-impl<T> Drop for ConnectionTask<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+impl<C: Future> Driven<'_, C> {
+    /// Run `fut` while driving the connection.
+    async fn alongside<F: Future>(&mut self, fut: F) -> F::Output {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            if !self.done && self.conn.as_mut().poll(cx).is_ready() {
+                self.done = true;
+            }
+            fut.as_mut().poll(cx)
+        })
+        .await
     }
 }

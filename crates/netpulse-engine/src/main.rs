@@ -86,10 +86,26 @@ fn init_tracing(config: &Config) {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // Blocking threads run SQLite calls (one writer, four readers): a few are plenty.
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(16).build();
+    let cli = Cli::parse();
+    // `serve` reads its configuration before the runtime starts: it says how many workers.
+    let serve_config = match &cli.command {
+        Command::Serve { config, roles, demo } => match serve_config(config.as_deref(), roles.clone(), *demo) {
+            Ok(c) => Some(c),
+            Err(code) => return code,
+        },
+        _ => None,
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(c) = &serve_config {
+        builder.worker_threads(c.runtime.workers(c.storage.backend));
+    }
+    // Blocking threads run SQLite calls (one writer, four readers) and password hashes (two
+    // at once): eight are plenty, and a spare one leaves after 2 s idle, so a burst does not
+    // keep a dozen threads (and their allocator pages) alive.
+    let runtime =
+        builder.enable_all().max_blocking_threads(8).thread_keep_alive(std::time::Duration::from_secs(2)).build();
     match runtime {
-        Ok(rt) => rt.block_on(run()),
+        Ok(rt) => rt.block_on(run(cli, serve_config)),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             ExitCode::FAILURE
@@ -97,8 +113,18 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run() -> ExitCode {
-    let cli = Cli::parse();
+/// The configuration of `serve`: `--roles` and `--demo` are applied as the last layer, like
+/// environment variables.
+fn serve_config(path: Option<&std::path::Path>, roles: Option<String>, demo: bool) -> Result<Config, ExitCode> {
+    let demo = demo.then(|| ("NETPULSE_ACCOUNTS__DEMO".to_owned(), "true".to_owned()));
+    let env = std::env::vars().chain(roles.map(|r| ("NETPULSE_ROLES".to_owned(), r))).chain(demo);
+    Config::load(path, env).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
+async fn run(cli: Cli, serve_config: Option<Config>) -> ExitCode {
     match cli.command {
         Command::CheckConfig { config } => match load(config.as_ref()) {
             Ok(c) => {
@@ -150,12 +176,9 @@ async fn run() -> ExitCode {
                 }
             }
         }
-        Command::Serve { config, roles, demo } => {
-            // `--roles` and `--demo` are applied as the last layer, like environment variables.
-            let demo = demo.then(|| ("NETPULSE_ACCOUNTS__DEMO".to_owned(), "true".to_owned()));
-            let env = std::env::vars().chain(roles.map(|r| ("NETPULSE_ROLES".to_owned(), r))).chain(demo);
-            let Ok(c) = Config::load(config.as_deref(), env).map_err(|e| eprintln!("{e}")) else {
-                return ExitCode::from(2);
+        Command::Serve { .. } => {
+            let Some(c) = serve_config else {
+                return ExitCode::FAILURE; // read in `main` before the runtime started
             };
             init_tracing(&c);
             match serve(c).await {

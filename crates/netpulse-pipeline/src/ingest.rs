@@ -27,7 +27,7 @@ use netpulse_store::{IngestReport, QuarantinedResult, Store, StoreError, StoreRe
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 /// Ingest batching (`[ingest]`).
 #[derive(Clone, Debug, Deserialize)]
@@ -68,6 +68,8 @@ pub struct Ingest {
     pub retention: RetentionConfig,
     /// The loop's passes, which [`Ingest::drain`] waits for and holds back.
     pub passes: PassGate,
+    /// Notified after a batch wrote notices to the outbox (the alert dispatcher wakes).
+    pub outbox_written: Arc<Notify>,
 }
 
 /// The batching linger while dashboards are subscribed: check-to-dashboard latency matters
@@ -159,6 +161,9 @@ impl Ingest {
             self.metrics.check_to_ingest_ms.observe_ms(now.since(env.sent_at) as f64);
         }
         self.publish_live(&report);
+        if report.notices > 0 {
+            self.outbox_written.notify_one();
+        }
         self.queue.ack(batch).await;
         if let Some(c) = &self.commits {
             // Stored, already stored, quarantined or refused: the producer may let go of each.
@@ -373,6 +378,7 @@ mod tests {
                 day_rollup_days: 3650,
             },
             passes: PassGate::default(),
+            outbox_written: Arc::new(Notify::new()),
         });
         let (stop, stopped) = watch::channel(false);
         let running = tokio::spawn(ingest.clone().run(stopped, Duration::from_secs(10)));

@@ -3,10 +3,12 @@
 //! Thin loop around [`Scheduler::try_run_once`]: reload monitors when told (debounced, so a
 //! burst of API changes costs one reload) or every 30 s, send due probe checks to the checker
 //! queue, run the synchronized re-check rounds that ingest asks for (half an interval after
-//! a round with a failure, at most 10 s; a parent whose child holds its page at once), and evaluate heartbeat monitors itself (a missing beat past
+//! a round with a failure, at most 10 s; a parent whose child holds its page at once), and
+//! evaluate heartbeat monitors itself (a missing beat past
 //! interval + grace becomes a `down` result on the result queue). It wakes at most every
 //! 20 ms, dispatching everything due by then: dispatch lag stays well under 50 ms while a
-//! busy engine does not wake for every single check.
+//! busy engine does not wake for every single check; with nothing due it sleeps until the
+//! next due time or reload, or until told of a change or a re-check.
 
 use crate::metrics::Metrics;
 use crate::progress::Progress;
@@ -156,17 +158,8 @@ impl Scheduler {
             }
         }
         let mut progress = Progress::Idle;
-        while let Ok(Recheck { monitor: m, at_once }) = self.recheck_rx.try_recv() {
-            if let Some(e) = self.entries.get(&m) {
-                let delay = if at_once { 0 } else { (e.record.draft.interval.millis() / 2).min(MAX_RECHECK_DELAY_MS) };
-                let due = now.plus_ms(delay);
-                // One round per re-check: a monitor asked for twice (its own round and as a
-                // parent) is checked once.
-                let pending = self.rechecks.iter().any(|Reverse((t, id))| *id == m && same_round(*t, due));
-                if !pending {
-                    self.rechecks.push(Reverse((due, m)));
-                }
-            }
+        while let Ok(r) = self.recheck_rx.try_recv() {
+            self.ask_recheck(r, now);
         }
         while let Some(Reverse((due, id))) = self.rechecks.peek().cloned() {
             if due > now {
@@ -204,11 +197,27 @@ impl Scheduler {
                 continue; // another node schedules
             }
             self.metrics.dispatch_lag_ms.observe_ms(now.since(due) as f64);
-            let record = entry.record.clone();
-            self.dispatch(&record, due, now).await;
+            if let Some(entry) = self.entries.get(&id) {
+                self.dispatch(&entry.record, due, now).await;
+            }
             progress = Progress::Progressed;
         }
         progress
+    }
+
+    /// Queue a confirmation re-check of `m`, asked for at `now` (ingest saw a first failure).
+    /// Queue a re-check round: half an interval from now (at most 10 s), or at once for a
+    /// parent. A monitor asked for twice in one round (its own round and as a parent) is
+    /// checked once.
+    fn ask_recheck(&mut self, Recheck { monitor: m, at_once }: Recheck, now: Timestamp) {
+        if let Some(e) = self.entries.get(&m) {
+            let delay = if at_once { 0 } else { (e.record.draft.interval.millis() / 2).min(MAX_RECHECK_DELAY_MS) };
+            let due = now.plus_ms(delay);
+            let pending = self.rechecks.iter().any(|Reverse((t, id))| *id == m && same_round(*t, due));
+            if !pending {
+                self.rechecks.push(Reverse((due, m)));
+            }
+        }
     }
 
     async fn dispatch(&self, rec: &MonitorRecord, due: Timestamp, now: Timestamp) {
@@ -271,12 +280,16 @@ impl Scheduler {
         }
     }
 
-    /// When to wake next: the earliest due check or re-check, no sooner than one tick and no
-    /// later than one second (so reload hints are noticed).
+    /// When to wake next: the earliest due check, re-check or reload, no sooner than one tick.
+    /// Reload hints and re-check requests wake the loop themselves ([`Scheduler::run`]), so an
+    /// engine with nothing due sleeps until its next periodic reload.
     pub fn next_wake(&self, now: Timestamp) -> Duration {
-        let next = [self.heap.peek(), self.rechecks.peek()].into_iter().flatten().map(|Reverse((t, _))| *t).min();
-        let until = next.map_or(1000, |t| t.since(now).clamp(TICK_MS, 1000));
-        Duration::from_millis(until as u64)
+        let every = if self.lease.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
+        // Not loaded yet (the store was unavailable): try again in a second.
+        let reload = self.last_reload.map_or(now.plus_ms(1000), |t| t.plus_ms(every));
+        let due = [self.heap.peek(), self.rechecks.peek()].into_iter().flatten().map(|Reverse((t, _))| *t);
+        let next = due.chain([reload]).chain(self.reload_at).min().unwrap_or(now);
+        Duration::from_millis(next.since(now).clamp(TICK_MS, every) as u64)
     }
 
     /// Run until `stop` turns true.
@@ -293,6 +306,7 @@ impl Scheduler {
                 _ = changed.notified() => {
                     self.reload_at.get_or_insert(clock::now().plus_ms(RELOAD_DEBOUNCE_MS));
                 }
+                Some(m) = self.recheck_rx.recv() => self.ask_recheck(m, clock::now()),
                 _ = stop.changed() => {}
             }
         }

@@ -62,7 +62,6 @@ pub struct Running {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let (store, admin_token) = store::prepare(&config).await?;
-    tokio::spawn(netpulse_web::accounts::password::warm_up());
     let badge_key = BadgeKey::load_or_create(&config.storage.data_dir)?;
     let node = node::Node::start(&config).await?;
     tracing::info!(node = %node.id, roles = %config.roles, queue = ?config.queue.backend, "starting engine node");

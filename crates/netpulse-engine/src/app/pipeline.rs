@@ -81,7 +81,8 @@ pub(super) async fn start(
     let checker = checker(config, node, &fleet, &http);
     let checker = spawn_if(roles.has(Role::Checker), checker.run(jobs_rx));
     let ingest_on = roles.has(Role::Ingest);
-    let ingester = Arc::new(ingest(config, store, node, recheck_tx, commits));
+    let outbox_written = Arc::new(Notify::new());
+    let ingester = Arc::new(ingest(config, store, node, recheck_tx, commits, outbox_written.clone()));
     let ingest = spawn_if(ingest_on, ingester.clone().run(node.stops.ingest.subscribe(), Duration::from_secs(10)));
     let sender = alerts::Sender {
         http,
@@ -89,7 +90,7 @@ pub(super) async fn start(
         timeout: Duration::from_millis(config.alerts.timeout_ms),
         smtp: Arc::new(config.smtp.clone()),
     };
-    let (dispatcher, alerts) = spawn_alert_loops(config, store, node, &sender);
+    let (dispatcher, alerts) = spawn_alert_loops(config, store, node, &sender, outbox_written);
     let drains = Drains { ingest: ingest_on.then_some(ingester), alerts };
     Ok(Pipeline { fleet, gateway, sender, monitors_changed, scheduler, checker, ingest, dispatcher, census, drains })
 }
@@ -181,6 +182,7 @@ fn ingest(
     node: &Node,
     rechecks: mpsc::Sender<netpulse_store::plan::Recheck>,
     commits: Option<Arc<CommitWatch>>,
+    outbox_written: Arc<Notify>,
 ) -> Ingest {
     Ingest {
         store: store.clone(),
@@ -193,16 +195,19 @@ fn ingest(
         commits,
         retention: config.retention,
         passes: PassGate::default(),
+        outbox_written,
     }
 }
 
 /// The loops of the `alerts` role: dispatch (whose handle is returned, with the dispatcher
-/// when the role runs here), retention and the maintenance clock (which stop on the same signal).
+/// when the role runs here; `wake` ends its idle sleep), retention and the maintenance clock
+/// (which stop on the same signal).
 fn spawn_alert_loops(
     config: &Config,
     store: &Arc<dyn Store>,
     node: &Node,
     sender: &alerts::Sender,
+    wake: Arc<Notify>,
 ) -> (JoinHandle<()>, Option<Arc<Dispatcher>>) {
     let on = config.roles.has(Role::Alerts);
     let dispatcher = Arc::new(Dispatcher {
@@ -213,6 +218,7 @@ fn spawn_alert_loops(
         lease: lease(config, store, node, "alerts"),
         storm: config.alerts.storm(),
         passes: PassGate::default(),
+        wake,
     });
     let poll = Duration::from_millis(config.alerts.poll_interval_ms);
     let handle = spawn_if(on, dispatcher.clone().run(node.stops.alerts.subscribe(), poll));

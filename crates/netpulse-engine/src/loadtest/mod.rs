@@ -229,6 +229,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
             // The default `[retention]`: the synthetic results start within the last days.
             retention: crate::config::Config::load(None, []).expect("the defaults are valid").retention,
             passes: Default::default(),
+            outbox_written: Default::default(),
         };
         worker_metrics.push(metrics);
         workers.push(ingest);

@@ -37,7 +37,7 @@ use serde::Deserialize;
 use smtp::SmtpConfig;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 const LEASE_MS: i64 = 120_000;
@@ -186,7 +186,14 @@ pub struct Dispatcher {
     pub storm: netpulse_core::storm::StormPolicy,
     /// The loop's passes, which [`Dispatcher::drain`] waits for and holds back.
     pub passes: PassGate,
+    /// Notified when notices were written (by ingest): the loop's idle sleep ends.
+    pub wake: Arc<Notify>,
 }
+
+/// The longest idle sleep of a dispatcher alone: how late a retry, reminder or escalation
+/// timer, or a notice written outside ingest (an incident acknowledged in the API, a
+/// maintenance window) may be picked up after a quiet spell.
+pub const IDLE_POLL_MAX: Duration = Duration::from_secs(2);
 
 /// How often and how long to retry a notification.
 #[derive(Clone, Copy, Debug)]
@@ -243,14 +250,27 @@ impl Dispatcher {
         while self.try_run_once().await == Progress::Progressed {}
     }
 
-    /// Pass after pass until `stop`, sleeping `poll` after an idle one.
-    pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>, poll: Duration) {
+    /// Pass after pass until `stop`, sleeping `poll` after an idle one. Alone (no lease, so
+    /// every notice is written by this node), consecutive idle passes double the sleep up to
+    /// [`IDLE_POLL_MAX`], and [`Dispatcher::wake`] (ingest wrote notices) ends it at once: an
+    /// idle engine does not wake twice a second for nothing.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, poll: Duration) {
+        let mut sleep = poll;
         while !*stop.borrow() {
             let pass = self.passes.pass().await;
             let progress = self.try_run_once().await;
             drop(pass);
-            if progress == Progress::Idle {
-                tokio::time::sleep(poll).await;
+            if progress == Progress::Progressed {
+                sleep = poll;
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+                Ok(()) = stop.changed() => {}
+            }
+            if self.lease.is_none() {
+                sleep = (sleep * 2).min(IDLE_POLL_MAX.max(poll));
             }
         }
         if let Some(lease) = &self.lease {

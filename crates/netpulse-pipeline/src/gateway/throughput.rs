@@ -13,6 +13,16 @@ use std::collections::{HashMap, VecDeque};
 /// The window results per second are averaged over.
 pub const WINDOW_S: i64 = 60;
 
+/// Add `n` to `tenant`'s count, cloning its id only the first time.
+fn bump(counts: &mut HashMap<TenantId, u64>, tenant: &TenantId, n: u64) {
+    match counts.get_mut(tenant) {
+        Some(c) => *c += n,
+        None => {
+            counts.insert(tenant.clone(), n);
+        }
+    }
+}
+
 /// Accepted results per second of every tenant, over a sliding window.
 #[derive(Clone, Debug)]
 pub struct Throughput {
@@ -35,8 +45,8 @@ impl Throughput {
             self.seconds.push_back((sec, HashMap::new()));
         }
         let (_, counts) = self.seconds.back_mut().expect("just pushed");
-        *counts.entry(tenant.clone()).or_default() += n;
-        *self.totals.entry(tenant.clone()).or_default() += n;
+        bump(counts, tenant, n);
+        bump(&mut self.totals, tenant, n);
         self.prune(sec);
     }
 
