@@ -200,6 +200,8 @@ impl Scheduler {
             self.dispatch(&record, due, now).await;
             progress = Progress::Progressed;
         }
+        let dropped = self.jobs.flush().await;
+        self.metrics.checks_skipped.add(dropped as u64);
         progress
     }
 
@@ -218,8 +220,10 @@ impl Scheduler {
                 timeout_ms: rec.draft.timeout_ms,
                 retries: rec.draft.retries,
                 due_at: due,
+                lease: None,
             };
-            match self.jobs.route(job) {
+            // Past the monitor's next due time a job is not worth running any more.
+            match self.jobs.route(job, due.plus_ms(rec.draft.interval.millis())) {
                 Ok(()) => {}
                 Err(RouteError::NoRoute(r)) => {
                     tracing::debug!(monitor = %rec.id, region = %r, "no checker serves region")

@@ -20,7 +20,7 @@ use netpulse_pipeline::local_checker::LocalChecker;
 use netpulse_pipeline::maintenance::MaintenanceClock;
 use netpulse_pipeline::progress::PassGate;
 use netpulse_pipeline::queue::durable::CommitWatch;
-use netpulse_pipeline::queue::QueueBackend;
+use netpulse_pipeline::queue::{JobStreams, QueueBackend};
 use netpulse_pipeline::region_router::RegionRouter;
 use netpulse_pipeline::retention::Retention;
 use netpulse_pipeline::scheduler::Scheduler;
@@ -68,7 +68,8 @@ pub(super) async fn start(
     let http = HttpClient::new(config.ssrf.guard(), Resolver::from_system());
     let (jobs_tx, jobs_rx) = mpsc::channel(config.checker.concurrency * 4);
     let mut router = RegionRouter::single(config.monitors.local_region.clone(), jobs_tx);
-    let fleet = fleet(config, &mut router);
+    let streams = job_streams(config, node, &mut router).await?;
+    let fleet = fleet(config, &mut router, streams);
     let census = census(config, node, &fleet).await?;
     let (recheck_tx, recheck_rx) = mpsc::channel(1024);
     let monitors_changed = Arc::new(Notify::new());
@@ -95,11 +96,37 @@ pub(super) async fn start(
     Ok(Pipeline { fleet, gateway, sender, monitors_changed, scheduler, checker, ingest, dispatcher, census, drains })
 }
 
+/// The regions whose workers this node's gateway serves (none when it is off).
+fn gateway_regions(config: &Config) -> Vec<String> {
+    let local = &config.monitors.local_region;
+    let on = config.gateway.enabled;
+    config.gateway.regions.iter().filter(|r| on && *r != local).cloned().collect()
+}
+
+/// With Redis, regional jobs travel on job streams: this node's scheduler sends every
+/// region of `gateway.regions` there (whether or not its own gateway is on) and its
+/// gateway, when on, pumps the streams of the regions it serves until the intake stops.
+async fn job_streams(
+    config: &Config,
+    node: &Node,
+    router: &mut RegionRouter,
+) -> anyhow::Result<Option<Arc<JobStreams>>> {
+    if config.queue.backend != QueueBackend::Redis {
+        return Ok(None);
+    }
+    let streams = Arc::new(JobStreams::connect(&config.queue.redis, &node.id, &gateway_regions(config)).await?);
+    for region in config.gateway.regions.iter().filter(|r| **r != config.monitors.local_region) {
+        router.add_stream(region.clone(), streams.clone());
+    }
+    streams.clone().run(node.stops.intake.subscribe());
+    Ok(Some(streams))
+}
+
 /// The regions this node knows: the local one, and the gateway's when it is on.
-fn fleet(config: &Config, router: &mut RegionRouter) -> Arc<Fleet> {
-    let gateway_regions = if config.gateway.enabled { config.gateway.regions.clone() } else { Vec::new() };
+fn fleet(config: &Config, router: &mut RegionRouter, streams: Option<Arc<JobStreams>>) -> Arc<Fleet> {
     let lease_period = Duration::from_millis(config.gateway.lease_wait_ms);
-    Arc::new(Fleet::new(&config.monitors.local_region, &gateway_regions, lease_period, clock::now(), router))
+    let regions = gateway_regions(config);
+    Arc::new(Fleet::new(&config.monitors.local_region, &regions, lease_period, clock::now(), router, streams))
 }
 
 /// With Redis, worker health is shared so every node's views show every gateway's workers.

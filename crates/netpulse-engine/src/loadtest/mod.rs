@@ -205,6 +205,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
         prefix,
         max_len: (total + 1000).max(1_000_000),
         claim_idle_ms: 30_000,
+        job_lease_ms: 60_000,
         timeout_ms: 10_000,
     };
     let publish_q: Arc<RedisQueue> = Arc::new(RedisQueue::connect(&qconf, "loadtest-publisher").await?);

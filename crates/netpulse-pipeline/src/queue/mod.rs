@@ -11,6 +11,7 @@
 //! answers 503 so the pinging job retries. Nothing accepted (`Ok`) is dropped by the queue.
 
 pub mod durable;
+pub mod jobs;
 pub mod memory;
 pub mod redis;
 
@@ -20,6 +21,7 @@ use netpulse_store::DatabaseUrl;
 use serde::Deserialize;
 use std::time::Duration;
 
+pub use jobs::JobStreams;
 pub use memory::InProcessQueue;
 pub use redis::RedisQueue;
 
@@ -138,6 +140,9 @@ pub struct RedisQueueConfig {
     pub max_len: usize,
     /// Entries a consumer has not acknowledged for this long are claimed by another.
     pub claim_idle_ms: u64,
+    /// A check job a worker leased and did not answer for this long is handed to another
+    /// worker, once ([`jobs`]); longer than a check takes (timeout × (retries + 1)).
+    pub job_lease_ms: u64,
     /// Response timeout of one Redis command (the `redis` crate's default of 500 ms is too
     /// short for a busy server; a blocking read adds its block time to this).
     pub timeout_ms: u64,
@@ -174,6 +179,9 @@ impl QueueConfig {
         }
         if r.claim_idle_ms < 100 {
             return Err(("queue.redis.claim_idle_ms", "must be at least 100".into()));
+        }
+        if !(100..=3_600_000).contains(&r.job_lease_ms) {
+            return Err(("queue.redis.job_lease_ms", "must be between 100 and 3600000".into()));
         }
         if !(100..=60_000).contains(&r.timeout_ms) {
             return Err(("queue.redis.timeout_ms", "must be between 100 and 60000".into()));
