@@ -7,6 +7,7 @@
 //! + Redis (the job streams exist only with Redis). The streams' contract is in [`jobs`].
 
 mod jobs;
+mod partitions;
 
 use crate::harness::*;
 use crate::workers::{all_results, bundle, gateway, lease_body, raw, WIRE};

@@ -46,6 +46,7 @@ fn redis_config(url: &str, max_len: usize, claim_idle_ms: u64) -> RedisQueueConf
         max_len,
         claim_idle_ms,
         job_lease_ms: 60_000,
+        partitions: 1,
         timeout_ms: 2_000,
     }
 }

@@ -13,6 +13,7 @@
 pub mod durable;
 pub mod jobs;
 pub mod memory;
+pub mod owners;
 pub mod redis;
 
 use async_trait::async_trait;
@@ -75,6 +76,8 @@ pub trait ResultQueue: Send + Sync + 'static {
     async fn ack(&self, batch: &Batch);
     /// Results waiting (for Redis: as of the last call that looked).
     fn depth(&self) -> usize;
+    /// This node stops reading (graceful stop): what it reads passes to other nodes now.
+    async fn leave(&self) {}
 }
 
 /// Publish, retrying a full or unreachable queue with backoff (50 ms doubling to 2 s) for up
@@ -134,9 +137,12 @@ pub struct QueueConfig {
 #[serde(deny_unknown_fields)]
 pub struct RedisQueueConfig {
     pub url: DatabaseUrl,
-    /// Key prefix: the stream is `{prefix}:results`.
+    /// Key prefix: the streams are `{prefix}:results:{p}` (one partition: `{prefix}:results`).
     pub prefix: String,
-    /// Most entries waiting (unacknowledged) before `publish` refuses with `Full`.
+    /// Streams the results are split into by monitor, each read by one ingest node at a
+    /// time; a divisor of 64 (the store's state partitions).
+    pub partitions: usize,
+    /// Most entries waiting (unacknowledged) in one partition before `publish` refuses with `Full`.
     pub max_len: usize,
     /// Entries a consumer has not acknowledged for this long are claimed by another.
     pub claim_idle_ms: u64,
@@ -173,6 +179,9 @@ impl QueueConfig {
                 "queue.redis.prefix",
                 "must be a non-empty key prefix without spaces, e.g. \"netpulse\"".into(),
             ));
+        }
+        if !(1..=64).contains(&r.partitions) || 64 % r.partitions != 0 {
+            return Err(("queue.redis.partitions", "must divide 64: 1, 2, 4, 8, 16, 32 or 64".into()));
         }
         if r.max_len < 1_000 {
             return Err(("queue.redis.max_len", "must be at least 1000".into()));

@@ -23,6 +23,7 @@ fn config(max_len: usize) -> RedisQueueConfig {
         max_len,
         claim_idle_ms: 2_000,
         job_lease_ms: LEASE_MS,
+        partitions: 1,
         timeout_ms: 2_000,
     }
 }
