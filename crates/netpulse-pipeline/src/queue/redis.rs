@@ -85,6 +85,8 @@ pub struct RedisQueue {
     in_flight: Vec<AtomicUsize>,
     /// The partitions owned at the last read: one owned since is taken over first.
     known: std::sync::Mutex<Vec<usize>>,
+    /// Which owned stream a read names first.
+    turn: AtomicUsize,
 }
 
 fn unavailable(e: redis::RedisError) -> QueueError {
@@ -137,6 +139,7 @@ impl RedisQueue {
             depths: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             in_flight: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             known: std::sync::Mutex::default(),
+            turn: AtomicUsize::new(0),
         };
         queue.ensure_groups().await.context("cannot create the Redis consumer groups")?;
         Ok(queue)
@@ -202,8 +205,9 @@ impl RedisQueue {
         }
     }
 
-    /// One `XREADGROUP` of new entries of the `owned` partitions, blocking up to `block`
-    /// (not at all when zero); entries by partition.
+    /// One `XREADGROUP` of at most `count` new entries of the `owned` partitions, blocking up
+    /// to `block` (not at all when zero); entries by partition. `COUNT` is per stream, so the
+    /// read names at most `count` streams (taking turns) and asks each for its share.
     async fn read(
         &self,
         reader: &mut ConnectionManager,
@@ -211,17 +215,20 @@ impl RedisQueue {
         count: usize,
         block: Duration,
     ) -> Result<Vec<(usize, Vec<StreamId>)>, QueueError> {
+        let k = owned.len().min(count).max(1);
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let owned: Vec<usize> = (0..k).map(|i| owned[(turn + i) % owned.len()]).collect();
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(GROUP).arg(&self.consumer).arg("COUNT").arg(count);
+        cmd.arg("GROUP").arg(GROUP).arg(&self.consumer).arg("COUNT").arg(count / k);
         let block_ms = block.min(MAX_BLOCK).as_millis() as u64;
         if block_ms > 0 {
             cmd.arg("BLOCK").arg(block_ms);
         }
         cmd.arg("STREAMS");
-        for &p in owned {
+        for &p in &owned {
             cmd.arg(&self.streams[p]);
         }
-        for _ in owned {
+        for _ in &owned {
             cmd.arg(">");
         }
         let reply: Option<StreamReadReply> = match cmd.query_async(reader).await {

@@ -32,13 +32,20 @@ fn count(owners: &[Option<String>], node: &str) -> usize {
 }
 
 #[tokio::test]
-async fn two_queues_share_the_partitions_out_and_one_leaving_hands_its_share_over() {
+async fn two_queues_share_the_partitions_out_and_one_leaving_hands_its_share_over_batches_keep_their_size() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     let _ = use_backends(&mut config, "sqlite", "redis").await;
     let cfg = &config.queue.redis;
     let (a, b) = (RedisQueue::connect(cfg, "node-a").await.unwrap(), RedisQueue::connect(cfg, "node-b").await.unwrap());
     assert_eq!(a.owned().await.len(), 8, "alone, a node reads every partition");
+    // A batch spans partitions and still keeps to its size (`COUNT` counts per stream).
+    let envs: Vec<ResultEnvelope> =
+        (0..64).map(|_| ResultEnvelope::new(synthetic(&clock::fresh(), &clock::fresh()), clock::now())).collect();
+    a.publish_many(envs).await.unwrap();
+    let batch = a.next_batch(10, Duration::from_secs(2), Duration::from_millis(200)).await;
+    assert_eq!(batch.items.len(), 10, "a full batch of 10 from 64 results in 8 streams");
+    a.ack(&batch).await;
     b.owned().await;
     // Within a refresh period (2 s / 3) a sees b and gives half up; b takes it.
     let split = wait_for(5, "the partitions shared 4 and 4", || async {
