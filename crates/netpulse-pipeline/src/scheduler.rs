@@ -7,6 +7,11 @@
 //! interval + grace becomes a `down` result on the result queue). It wakes at most every
 //! 20 ms, dispatching everything due by then: dispatch lag stays well under 50 ms while a
 //! busy engine does not wake for every single check.
+//!
+//! With several nodes, a node dispatches regular checks either only while it holds the one
+//! `scheduler` lease (a shared store, in-process queue) or, with Redis, for the monitors of
+//! the partitions it owns for the role `schedule` ([`crate::queue::owners`]): every node
+//! schedules its share, and a node's share moves when it joins, leaves or dies.
 
 use crate::metrics::Metrics;
 use crate::progress::Progress;
@@ -84,8 +89,10 @@ pub struct Scheduler {
     changed: Arc<Notify>,
     last_reload: Option<Timestamp>,
     reload_at: Option<Timestamp>,
-    /// With several engine nodes: regular checks only while holding the `scheduler` lease.
+    /// With several engine nodes: regular checks only while holding the `scheduler` lease,
     lease: Option<crate::lease::Lease>,
+    /// or only for the monitors of the partitions this node owns.
+    shard: Option<crate::queue::owners::Owners>,
 }
 
 impl Scheduler {
@@ -112,6 +119,23 @@ impl Scheduler {
             last_reload: None,
             reload_at: None,
             lease: None,
+            shard: None,
+        }
+    }
+
+    /// Dispatch regular checks and heartbeat evaluations only for the monitors of the
+    /// partitions this node owns in `shard` (renewed at each pass, given up at the end).
+    pub fn with_shard(mut self, shard: crate::queue::owners::Owners) -> Self {
+        self.shard = Some(shard);
+        self
+    }
+
+    /// Whether this node dispatches `id`'s regular checks now: its partition is `owned`, or
+    /// (without shards) this node holds the lease.
+    fn mine(&self, id: &MonitorId, owned: Option<&[usize]>, leader: bool) -> bool {
+        match (owned, &self.shard) {
+            (Some(owned), Some(shard)) => owned.contains(&crate::queue::owners::partition_of(id, shard.partitions())),
+            _ => leader,
         }
     }
 
@@ -145,7 +169,7 @@ impl Scheduler {
 
     /// Dispatch everything due at `now`.
     pub async fn try_run_once(&mut self, now: Timestamp) -> Progress {
-        let every = if self.lease.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
+        let every = if self.lease.is_some() || self.shard.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
         let stale = self.last_reload.is_none_or(|t| now.since(t) >= every);
         if stale || self.reload_at.is_some_and(|t| now >= t) {
             if let Err(e) = self.reload(now).await {
@@ -175,11 +199,16 @@ impl Scheduler {
             Some(lease) => lease.hold(now).await,
             None => true,
         };
+        let owned = match &self.shard {
+            Some(shard) => Some(shard.refresh(|_| false).await),
+            None => None,
+        };
         while let Some(Reverse((due, id))) = self.heap.peek().cloned() {
             if due > now {
                 break;
             }
             self.heap.pop();
+            let mine = self.mine(&id, owned.as_deref(), leader);
             let Some(entry) = self.entries.get_mut(&id) else { continue };
             if entry.next != due {
                 continue; // stale heap item
@@ -192,8 +221,8 @@ impl Scheduler {
             }
             entry.next = next;
             self.heap.push(Reverse((next, id.clone())));
-            if !leader {
-                continue; // another node schedules
+            if !mine {
+                continue; // another node schedules it
             }
             self.metrics.dispatch_lag_ms.observe_ms(now.since(due) as f64);
             let record = entry.record.clone();
@@ -294,6 +323,9 @@ impl Scheduler {
         }
         if let Some(lease) = &self.lease {
             lease.release().await;
+        }
+        if let Some(shard) = &self.shard {
+            shard.leave().await;
         }
     }
 }

@@ -20,6 +20,7 @@ use netpulse_pipeline::local_checker::LocalChecker;
 use netpulse_pipeline::maintenance::MaintenanceClock;
 use netpulse_pipeline::progress::PassGate;
 use netpulse_pipeline::queue::durable::CommitWatch;
+use netpulse_pipeline::queue::owners::Owners;
 use netpulse_pipeline::queue::{JobStreams, QueueBackend};
 use netpulse_pipeline::region_router::RegionRouter;
 use netpulse_pipeline::retention::Retention;
@@ -73,7 +74,8 @@ pub(super) async fn start(
     let census = census(config, node, &fleet).await?;
     let (recheck_tx, recheck_rx) = mpsc::channel(1024);
     let monitors_changed = Arc::new(Notify::new());
-    let scheduler = scheduler(config, store, node, router, monitors_changed.clone(), recheck_rx);
+    let shard = schedule_shard(config, node).await?;
+    let scheduler = scheduler(config, store, node, router, monitors_changed.clone(), recheck_rx, shard);
     let scheduler = spawn_if(roles.has(Role::Scheduler), scheduler.run(node.stops.intake.subscribe()));
     // The in-process queue loses what it holds in a crash: the gateway then acknowledges a
     // worker's results only once ingest stored them (Redis with AOF is durable at XADD).
@@ -144,6 +146,17 @@ fn lease(config: &Config, store: &Arc<dyn Store>, node: &Node, name: &'static st
     shared.then(|| Lease::new(store.clone(), name, node.id.clone()))
 }
 
+/// With Redis, every scheduler node dispatches the monitors of the partitions it owns for
+/// the role `schedule` (same partitions as the result streams, the scheduler lease's TTL).
+async fn schedule_shard(config: &Config, node: &Node) -> anyhow::Result<Option<Owners>> {
+    if config.queue.backend != QueueBackend::Redis || !config.roles.has(Role::Scheduler) {
+        return Ok(None);
+    }
+    let r = &config.queue.redis;
+    let (_, cmd) = netpulse_pipeline::queue::redis::connect_commands(r).await?;
+    Ok(Some(Owners::new(cmd, &r.prefix, "schedule", &node.id, r.partitions, netpulse_pipeline::lease::TTL_MS as u64)))
+}
+
 fn scheduler(
     config: &Config,
     store: &Arc<dyn Store>,
@@ -151,6 +164,7 @@ fn scheduler(
     router: RegionRouter,
     changed: Arc<Notify>,
     rechecks: mpsc::Receiver<MonitorId>,
+    shard: Option<Owners>,
 ) -> Scheduler {
     let local_region = config.monitors.local_region.clone();
     let scheduler = Scheduler::new(
@@ -162,9 +176,10 @@ fn scheduler(
         changed,
         rechecks,
     );
-    match lease(config, store, node, "scheduler") {
-        Some(lease) => scheduler.with_lease(lease),
-        None => scheduler,
+    match (shard, lease(config, store, node, "scheduler")) {
+        (Some(shard), _) => scheduler.with_shard(shard),
+        (None, Some(lease)) => scheduler.with_lease(lease),
+        (None, None) => scheduler,
     }
 }
 

@@ -1,20 +1,21 @@
 //! Regional jobs through Redis with two engine nodes, started in-process on one PostgreSQL
 //! (through PgBouncer in transaction mode) and one Redis, both with a gateway for region `eu`
-//! and one CA: a worker connected to the node that does not schedule is served, each of its
-//! results stored once; when the scheduling node dies it keeps being served without
-//! reconnecting; a job leased by a worker that then dies goes to a worker on the other node
+//! and one CA: a worker connected to the node that does not schedule its monitor is served,
+//! each of its results stored once; when the scheduling node dies (the other takes its
+//! `schedule` partitions) it keeps being served without reconnecting; a job leased by a worker that then dies goes to a worker on the other node
 //! once, after `queue.redis.job_lease_ms`, and its result is stored once. Always PostgreSQL
 //! + Redis (the job streams exist only with Redis). The streams' contract is in [`jobs`].
 
 mod jobs;
-mod partitions;
+pub(crate) mod partitions;
 
 use crate::harness::*;
 use crate::workers::{all_results, bundle, gateway, lease_body, raw, WIRE};
 use netpulse_checker::worker::{Worker, WorkerConfig};
 use netpulse_checker::{HttpClient, ProbeContext, Resolver, SsrfGuard};
 use netpulse_pipeline::ca::Ca;
-use netpulse_store::testing::{admin, direct_addr, pg_url, PgDatabase};
+use netpulse_store::testing::{admin, PgDatabase};
+use partitions::schedule_owner;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 /// Two nodes with gateways for `eu` sharing one CA (in `dir_a`, copied to `dir_b` after the
 /// worker bundles are issued into `bundles`), one database and one Redis prefix.
-async fn two_gateways(bundles: &[(&Path, &str)]) -> (TestApp, TestApp, PgDatabase, [tempfile::TempDir; 2]) {
+async fn two_gateways(bundles: &[(&Path, &str)]) -> (TestApp, TestApp, PgDatabase, [tempfile::TempDir; 2], String) {
     let _ = admin().await; // fail early, with the hint, when PostgreSQL is down
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     Ca::at(dir_a.path()).init().unwrap();
@@ -50,8 +51,9 @@ async fn two_gateways(bundles: &[(&Path, &str)]) -> (TestApp, TestApp, PgDatabas
     config_b.storage.backend = config_a.storage.backend;
     config_b.storage.postgres = config_a.storage.postgres.clone();
     config_b.queue = config_a.queue.clone();
+    let prefix = config_a.queue.redis.prefix.clone();
     let (a, b) = (spawn_app_with(config_a).await, spawn_app_with(config_b).await);
-    (a, b, db, [dir_a, dir_b])
+    (a, b, db, [dir_a, dir_b], prefix)
 }
 
 fn worker_at(app: &TestApp, bundle_dir: &Path) -> Worker {
@@ -68,17 +70,6 @@ fn worker_at(app: &TestApp, bundle_dir: &Path) -> Worker {
     .unwrap()
 }
 
-async fn scheduler_holder(db: &str) -> Option<String> {
-    let (client, conn) = tokio_postgres::connect(&pg_url(&direct_addr(), db), tokio_postgres::NoTls).await.ok()?;
-    tokio::spawn(conn);
-    let now = now_secs() * 1000;
-    let row = client
-        .query_opt("SELECT holder FROM leases WHERE name = 'scheduler' AND expires_at > $1", &[&now])
-        .await
-        .ok()??;
-    Some(row.get(0))
-}
-
 fn node_id(app: &TestApp) -> String {
     app.running.as_ref().unwrap().node_id.clone()
 }
@@ -92,11 +83,11 @@ async fn eu_results(app: &TestApp, monitor: &str, name: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_on_the_node_that_does_not_schedule_is_served_and_after_the_scheduler_dies() {
     let bundles = tempfile::tempdir().unwrap();
-    let (mut a, mut b, db, _dirs) = two_gateways(&[(bundles.path(), "eu-1")]).await;
+    let (mut a, mut b, _db, _dirs, prefix) = two_gateways(&[(bundles.path(), "eu-1")]).await;
     let target = Target::start().await;
     let body = json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "regions": ["eu"]});
     let id = a.create_monitor(body).await;
-    let holder = wait_for(20, "a scheduler lease holder", || scheduler_holder(&db.name)).await;
+    let holder = wait_for(20, "a node to schedule the monitor", || schedule_owner(&prefix, &id)).await;
     let (sched, other) = if holder == node_id(&a) { (&mut a, &mut b) } else { (&mut b, &mut a) };
     let w = worker_at(other, bundles.path());
     wait_for(20, "3 results from the worker on the other node", || async {
@@ -106,8 +97,8 @@ async fn a_worker_on_the_node_that_does_not_schedule_is_served_and_after_the_sch
 
     sched.running.take().expect("running").abort();
     let survivor = node_id(other);
-    wait_for(16, "the survivor to take the scheduler lease", || async {
-        (scheduler_holder(&db.name).await.as_deref() == Some(survivor.as_str())).then_some(())
+    wait_for(16, "the survivor to take the monitor's partition", || async {
+        (schedule_owner(&prefix, &id).await.as_deref() == Some(survivor.as_str())).then_some(())
     })
     .await;
     let before = eu_results(other, &id, "eu-1").await.len();
@@ -124,7 +115,7 @@ async fn a_worker_on_the_node_that_does_not_schedule_is_served_and_after_the_sch
 async fn a_job_leased_by_a_worker_that_dies_goes_to_another_node_once() {
     let bundles = tempfile::tempdir().unwrap();
     let (dying, live) = (bundles.path().join("dying"), bundles.path().join("live"));
-    let (mut a, b, _db, _dirs) = two_gateways(&[(&dying, "eu-dying"), (&live, "eu-live")]).await;
+    let (mut a, b, _db, _dirs, _) = two_gateways(&[(&dying, "eu-dying"), (&live, "eu-live")]).await;
     let target = Target::start().await;
     let body = json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 10, "regions": ["eu"]});
     let id = a.create_monitor(body).await;

@@ -19,7 +19,7 @@ mod error_shape;
 mod escalation;
 mod fanout;
 mod faults;
-mod fleet;
+pub(crate) mod fleet;
 mod harness;
 mod heartbeat;
 mod leave;

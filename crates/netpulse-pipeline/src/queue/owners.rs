@@ -1,10 +1,12 @@
-//! Which ingest node reads which partition of the result stream ([`super::redis`]): each
-//! partition is owned by one node at a time through a Redis key
-//! `{prefix}:results:owner:{p}` holding the node's name with a time to live of
-//! `queue.redis.claim_idle_ms`, renewed at every refresh (at most every third of that, and at
-//! most every second).
+//! Which node owns which partition of the monitors for one role: `results` (which ingest node
+//! reads which result stream, [`super::redis`], with a time to live of
+//! `queue.redis.claim_idle_ms`) and `schedule` (which scheduler dispatches which monitors'
+//! checks, with the scheduler lease's time to live). Each partition is owned by one
+//! node at a time through a Redis key `{prefix}:{role}:owner:{p}` holding the node's name
+//! with the time to live, renewed at every refresh (at most every third of it, and at most
+//! every second). A monitor's partition is [`partition_of`].
 //!
-//! Membership is a sorted set `{prefix}:ingest:members` (node → last refresh); a node not
+//! Membership is a sorted set `{prefix}:{role}:members` (node → last refresh); a node not
 //! seen for one time to live is gone. At each refresh a node takes its fair share,
 //! ⌈partitions / live nodes⌉: it renews what it owns, gives up partitions beyond its share
 //! (only those with no batch in flight here, so nothing it read is still being stored), and
@@ -19,6 +21,7 @@
 //! ids and the store serialises the writers of a monitor, so a node whose key expired while it
 //! still worked (a pause) costs a wait, never a double step.
 
+use netpulse_core::MonitorId;
 use netpulse_store::clock;
 use redis::aio::ConnectionManager;
 use std::collections::BTreeSet;
@@ -34,6 +37,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
+/// The partition of `monitor` among `partitions` (a divisor of 64): its state partition in
+/// the store modulo `partitions`, so partitions never share a state-partition row.
+pub fn partition_of(monitor: &MonitorId, partitions: usize) -> usize {
+    netpulse_store::postgres::state_partition_of(monitor) as usize % partitions.max(1)
+}
+
 #[derive(Default)]
 struct State {
     owned: BTreeSet<usize>,
@@ -43,6 +52,7 @@ struct State {
 /// One node's view of partition ownership.
 pub struct Owners {
     cmd: ConnectionManager,
+    /// `{prefix}:{role}`.
     prefix: String,
     node: String,
     partitions: usize,
@@ -51,21 +61,27 @@ pub struct Owners {
 }
 
 impl Owners {
-    pub fn new(cmd: ConnectionManager, prefix: &str, node: &str, partitions: usize, ttl_ms: u64) -> Self {
-        let (prefix, node) = (prefix.to_owned(), node.to_owned());
+    /// Ownership of `role`'s partitions under the key prefix `prefix`, as node `node`.
+    pub fn new(cmd: ConnectionManager, prefix: &str, role: &str, node: &str, partitions: usize, ttl_ms: u64) -> Self {
+        let (prefix, node) = (format!("{prefix}:{role}"), node.to_owned());
         Self { cmd, prefix, node, partitions, ttl_ms, state: Mutex::default() }
     }
 
     fn key(&self, p: usize) -> String {
-        format!("{}:results:owner:{p}", self.prefix)
+        format!("{}:owner:{p}", self.prefix)
     }
 
     fn members(&self) -> String {
-        format!("{}:ingest:members", self.prefix)
+        format!("{}:members", self.prefix)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many partitions there are.
+    pub fn partitions(&self) -> usize {
+        self.partitions
     }
 
     /// The partitions this node owns, refreshed when due; `busy` tells which of them have a

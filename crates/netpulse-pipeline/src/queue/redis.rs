@@ -127,7 +127,7 @@ impl RedisQueue {
             .with_context(|| format!("cannot connect to Redis at {:?} (queue.redis.url)", config.url))?;
         let n = config.partitions;
         let queue = Self {
-            owners: Owners::new(cmd.clone(), &config.prefix, consumer, n, config.claim_idle_ms),
+            owners: Owners::new(cmd.clone(), &config.prefix, "results", consumer, n, config.claim_idle_ms),
             cmd,
             reader: Mutex::new(reader),
             streams: stream_keys(&config.prefix, n),
@@ -152,33 +152,12 @@ impl RedisQueue {
 
     /// The partition of `monitor`'s results: its state partition modulo the streams.
     pub fn partition_of(&self, monitor: &MonitorId) -> usize {
-        netpulse_store::postgres::state_partition_of(monitor) as usize % self.streams.len()
+        super::owners::partition_of(monitor, self.streams.len())
     }
 
     /// The partitions this node reads now (refreshed when due).
     pub async fn owned(&self) -> Vec<usize> {
         self.owners.refresh(|p| self.in_flight[p].load(Ordering::SeqCst) > 0).await
-    }
-
-    /// `XGROUP CREATE … 0 MKSTREAM` on every stream: from the start, so results published
-    /// before the first ingest node joined are read too. Already there is fine.
-    async fn ensure_groups(&self) -> Result<(), QueueError> {
-        let mut c = self.cmd.clone();
-        for stream in &self.streams {
-            let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(stream)
-                .arg(GROUP)
-                .arg("0")
-                .arg("MKSTREAM")
-                .query_async(&mut c)
-                .await;
-            match created {
-                Err(e) if e.code() != Some("BUSYGROUP") => return Err(unavailable(e)),
-                _ => {}
-            }
-        }
-        Ok(())
     }
 
     /// Split entries of partition `p` into envelopes and receipts (`p/id`); unreadable

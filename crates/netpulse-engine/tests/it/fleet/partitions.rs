@@ -27,6 +27,13 @@ async fn owners(prefix: &str, partitions: usize) -> Vec<Option<String>> {
     out
 }
 
+/// The node that schedules `monitor` now: the owner of its `schedule` partition (of 8).
+pub(crate) async fn schedule_owner(prefix: &str, monitor: &str) -> Option<String> {
+    let p = netpulse_pipeline::queue::owners::partition_of(&MonitorId::parse(monitor).unwrap(), 8);
+    let mut c = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("GET").arg(format!("{prefix}:schedule:owner:{p}")).query_async(&mut c).await.unwrap()
+}
+
 fn count(owners: &[Option<String>], node: &str) -> usize {
     owners.iter().filter(|o| o.as_deref() == Some(node)).count()
 }
@@ -140,5 +147,33 @@ async fn a_partition_moves_to_the_other_node_when_its_owner_dies_without_loss_or
         assert_eq!(incidents.len(), 1, "one incident for {m}: {incidents:?}");
         assert_eq!(incidents[0]["status"], "resolved", "{incidents:?}");
     }
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_each_dispatch_their_share_and_no_check_twice() {
+    let _ = admin().await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut config_a = test_config(dirs[0].path());
+    let _db = use_backends(&mut config_a, "pgbouncer", "redis").await.expect("a PostgreSQL database");
+    let mut config_b = test_config(dirs[1].path());
+    config_b.storage = config_a.storage.clone();
+    config_b.storage.data_dir = dirs[1].path().to_path_buf();
+    config_b.queue = config_a.queue.clone();
+    let (mut a, b) = (spawn_app_with(config_a).await, spawn_app_with(config_b).await);
+    let target = Target::start().await;
+    for i in 0..16 {
+        let body = json!({ "name": format!("m{i}"), "kind": "http", "url": target.url(), "interval_s": 1 });
+        a.create_monitor(body).await;
+    }
+    let lag = |app: &TestApp| app.running.as_ref().unwrap().metrics.dispatch_lag_ms.count();
+    wait_for(20, "both nodes dispatching", || async { (lag(&a) > 0 && lag(&b) > 0).then_some(()) }).await;
+    let (hits, checks) = (target.hits.load(std::sync::atomic::Ordering::SeqCst), lag(&a) + lag(&b));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let dispatched = lag(&a) + lag(&b) - checks;
+    let probed = target.hits.load(std::sync::atomic::Ordering::SeqCst) - hits;
+    // 16 monitors at 1 s for 4 s: 64 checks (± one round at each end), never twice as many.
+    assert!((40..=90).contains(&dispatched), "{dispatched} checks dispatched in 4 s");
+    assert!((probed as u64) <= dispatched + 16, "{probed} probes for {dispatched} dispatched");
     a.stop().await;
 }

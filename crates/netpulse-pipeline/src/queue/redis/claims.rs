@@ -1,5 +1,6 @@
-//! Claiming results another consumer left unacknowledged: all of a partition's at once when
-//! this node takes the partition over, and those idle past `claim_idle_ms` as they come.
+//! The consumer groups, and claiming results another consumer left unacknowledged in them:
+//! all of a partition's at once when this node takes the partition over, and those idle past
+//! `claim_idle_ms` as they come.
 
 use super::{unavailable, RedisQueue, GROUP};
 use crate::queue::{Batch, QueueError};
@@ -7,6 +8,27 @@ use redis::streams::StreamAutoClaimReply;
 use std::sync::atomic::Ordering;
 
 impl RedisQueue {
+    /// `XGROUP CREATE … 0 MKSTREAM` on every stream: from the start, so results published
+    /// before the first ingest node joined are read too. Already there is fine.
+    pub(super) async fn ensure_groups(&self) -> Result<(), QueueError> {
+        let mut c = self.cmd.clone();
+        for stream in &self.streams {
+            let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(stream)
+                .arg(GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async(&mut c)
+                .await;
+            match created {
+                Err(e) if e.code() != Some("BUSYGROUP") => return Err(unavailable(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// A partition just taken: every entry its previous owner left unacknowledged, whatever
     /// its idle time, before any new one, so each monitor's results are stepped in order.
     /// (The owner died, or gave the partition up with nothing in flight.)
