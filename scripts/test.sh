@@ -52,7 +52,7 @@ scripts/contract.sh
 # and the Redis Streams queue. An exclusion list, so new tests join this leg by default. Left
 # out, because they fix their own backends and leg 1 already ran them exactly as here:
 # - queue::   the queue contract, on the in-process queue and on Redis (shared and private);
-# - faults::, cluster::, fanout::   two nodes or private PgBouncer/Redis, always PostgreSQL + Redis;
+# - faults::, cluster::, fanout::, fleet::   two nodes or private PgBouncer/Redis, always PostgreSQL + Redis;
 # - simulate::   the scenario simulator drives an in-process SQLite store under a virtual clock;
 # - workers::durable::   SQLite + in-process queue on purpose: the commit-then-ack path exists
 #   only with the in-process queue, and a SQLite write lock is what holds ingest back;
@@ -60,7 +60,7 @@ scripts/contract.sh
 # - lifecycle::data_   the SQLite data directory's file modes and its WAL checkpoint at shutdown.
 # ~4-5 min on 2 shared cores.
 NETPULSE_TEST_DB=pgbouncer NETPULSE_TEST_QUEUE=redis cargo nextest run -p netpulse-engine --no-fail-fast \
-    -E 'binary(it) - test(/^queue::/) - test(/^faults::/) - test(/^cluster::/) - test(/^fanout::/)
+    -E 'binary(it) - test(/^queue::/) - test(/^faults::/) - test(/^cluster::/) - test(/^fanout::/) - test(/^fleet::/)
         - test(/^simulate::/) - test(/^workers::durable::/) - test(/^lifecycle::check_config_/)
         - test(/^lifecycle::secrets_are_not_printed_by_check_config$/) - test(/^lifecycle::data_/)' "$@"
 

@@ -22,6 +22,11 @@ pub struct CheckJob {
     pub retries: u8,
     /// The scheduled time of this check (not when it was dequeued).
     pub due_at: Timestamp,
+    /// The gateway's receipt for this job when it came from a shared job stream: the worker
+    /// returns it with the result ([`ResultEnvelope::job`]) so the job is done and is not
+    /// handed to another worker. Absent for in-process jobs (and from older engines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
 }
 
 impl CheckJob {
@@ -61,6 +66,9 @@ pub struct ResultEnvelope {
     pub result: CheckResult,
     /// When the result left the checker (for check-to-dashboard latency).
     pub sent_at: Timestamp,
+    /// The [`CheckJob::lease`] of the job this result answers, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
 }
 
 /// A peer spoke another wire version.
@@ -72,7 +80,7 @@ pub struct VersionMismatch {
 
 impl ResultEnvelope {
     pub fn new(result: CheckResult, sent_at: Timestamp) -> Self {
-        Self { version: WIRE_VERSION, result, sent_at }
+        Self { version: WIRE_VERSION, result, sent_at, job: None }
     }
     pub fn check_version(&self) -> Result<(), VersionMismatch> {
         if self.version == WIRE_VERSION {

@@ -301,6 +301,7 @@ impl Ingest {
             self.store_taken(batch, Some(deadline)).await;
         }
         self.store_queued(Some(deadline)).await;
+        self.queue.leave().await;
     }
 }
 

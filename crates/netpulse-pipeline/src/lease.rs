@@ -1,5 +1,6 @@
-//! Leases: so that of several engine nodes sharing one store, exactly one runs the scheduler
-//! and one the alert dispatcher at a time.
+//! Leases: so that of several engine nodes sharing one store, exactly one runs the alert
+//! dispatcher at a time, and one the scheduler when the queue is the in-process one (with
+//! Redis, schedulers divide the monitors' partitions instead: `queue::owners`).
 //!
 //! A lease is a row `(name, holder, expires_at)` taken or renewed atomically through
 //! [`LeaseStore::try_acquire_lease`](netpulse_store::LeaseStore::try_acquire_lease). A loop asks [`Lease::hold`] before each pass and does

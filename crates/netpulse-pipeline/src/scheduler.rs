@@ -9,6 +9,11 @@
 //! 20 ms, dispatching everything due by then: dispatch lag stays well under 50 ms while a
 //! busy engine does not wake for every single check; with nothing due it sleeps until the
 //! next due time or reload, or until told of a change or a re-check.
+//!
+//! With several nodes, a node dispatches regular checks either only while it holds the one
+//! `scheduler` lease (a shared store, in-process queue) or, with Redis, for the monitors of
+//! the partitions it owns for the role `schedule` ([`crate::queue::owners`]): every node
+//! schedules its share, and a node's share moves when it joins, leaves or dies.
 
 use crate::metrics::Metrics;
 use crate::progress::Progress;
@@ -88,8 +93,10 @@ pub struct Scheduler {
     changed: Arc<Notify>,
     last_reload: Option<Timestamp>,
     reload_at: Option<Timestamp>,
-    /// With several engine nodes: regular checks only while holding the `scheduler` lease.
+    /// With several engine nodes: regular checks only while holding the `scheduler` lease,
     lease: Option<crate::lease::Lease>,
+    /// or only for the monitors of the partitions this node owns.
+    shard: Option<crate::queue::owners::Owners>,
 }
 
 impl Scheduler {
@@ -116,6 +123,23 @@ impl Scheduler {
             last_reload: None,
             reload_at: None,
             lease: None,
+            shard: None,
+        }
+    }
+
+    /// Dispatch regular checks and heartbeat evaluations only for the monitors of the
+    /// partitions this node owns in `shard` (renewed at each pass, given up at the end).
+    pub fn with_shard(mut self, shard: crate::queue::owners::Owners) -> Self {
+        self.shard = Some(shard);
+        self
+    }
+
+    /// Whether this node dispatches `id`'s regular checks now: its partition is `owned`, or
+    /// (without shards) this node holds the lease.
+    fn mine(&self, id: &MonitorId, owned: Option<&[usize]>, leader: bool) -> bool {
+        match (owned, &self.shard) {
+            (Some(owned), Some(shard)) => owned.contains(&crate::queue::owners::partition_of(id, shard.partitions())),
+            _ => leader,
         }
     }
 
@@ -149,7 +173,7 @@ impl Scheduler {
 
     /// Dispatch everything due at `now`.
     pub async fn try_run_once(&mut self, now: Timestamp) -> Progress {
-        let every = if self.lease.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
+        let every = if self.lease.is_some() || self.shard.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
         let stale = self.last_reload.is_none_or(|t| now.since(t) >= every);
         if stale || self.reload_at.is_some_and(|t| now >= t) {
             if let Err(e) = self.reload(now).await {
@@ -176,11 +200,16 @@ impl Scheduler {
             Some(lease) => lease.hold(now).await,
             None => true,
         };
+        let owned = match &self.shard {
+            Some(shard) => Some(shard.refresh(|_| false).await),
+            None => None,
+        };
         while let Some(Reverse((due, id))) = self.heap.peek().cloned() {
             if due > now {
                 break;
             }
             self.heap.pop();
+            let mine = self.mine(&id, owned.as_deref(), leader);
             let Some(entry) = self.entries.get_mut(&id) else { continue };
             if entry.next != due {
                 continue; // stale heap item
@@ -193,8 +222,8 @@ impl Scheduler {
             }
             entry.next = next;
             self.heap.push(Reverse((next, id.clone())));
-            if !leader {
-                continue; // another node schedules
+            if !mine {
+                continue; // another node schedules it
             }
             self.metrics.dispatch_lag_ms.observe_ms(now.since(due) as f64);
             if let Some(entry) = self.entries.get(&id) {
@@ -202,6 +231,8 @@ impl Scheduler {
             }
             progress = Progress::Progressed;
         }
+        let dropped = self.jobs.flush().await;
+        self.metrics.checks_skipped.add(dropped as u64);
         progress
     }
 
@@ -235,8 +266,10 @@ impl Scheduler {
                 timeout_ms: rec.draft.timeout_ms,
                 retries: rec.draft.retries,
                 due_at: due,
+                lease: None,
             };
-            match self.jobs.route(job) {
+            // Past the monitor's next due time a job is not worth running any more.
+            match self.jobs.route(job, due.plus_ms(rec.draft.interval.millis())) {
                 Ok(()) => {}
                 Err(RouteError::NoRoute(r)) => {
                     tracing::debug!(monitor = %rec.id, region = %r, "no checker serves region")
@@ -312,6 +345,9 @@ impl Scheduler {
         }
         if let Some(lease) = &self.lease {
             lease.release().await;
+        }
+        if let Some(shard) = &self.shard {
+            shard.leave().await;
         }
     }
 }

@@ -85,7 +85,8 @@ impl Known {
         let mut out = Vec::new();
         for (job, interval, next) in self.0.lock().expect("known lock").values_mut() {
             if *interval > 0 && *next <= now {
-                out.push(CheckJob { due_at: *next, ..job.clone() });
+                // A re-run answers no lease of the gateway's: the leased job was answered.
+                out.push(CheckJob { due_at: *next, lease: None, ..job.clone() });
                 while *next <= now {
                     *next = next.plus_ms(*interval);
                 }
@@ -277,7 +278,7 @@ async fn run_loop(
         running.spawn(async move {
             stats.in_flight.fetch_add(1, Ordering::Relaxed);
             let result = check(&job, &ctx).await;
-            outbox.push(ResultEnvelope::new(result, now()));
+            outbox.push(ResultEnvelope { job: job.lease.clone(), ..ResultEnvelope::new(result, now()) });
             stats.produced.fetch_add(1, Ordering::Relaxed);
             stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);

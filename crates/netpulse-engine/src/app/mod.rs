@@ -147,6 +147,7 @@ impl Running {
             c.abort();
         }
         let _ = self.stop_alerts.send(true); // retention has no handle; it stops on this flag
+        let _ = self.stop_intake.send(true); // the gateway and its job pumps: no more workers served
     }
 
     /// Graceful shutdown: nothing accepted is lost.

@@ -19,7 +19,8 @@ use netpulse_pipeline::local_checker::LocalChecker;
 use netpulse_pipeline::maintenance::MaintenanceClock;
 use netpulse_pipeline::progress::PassGate;
 use netpulse_pipeline::queue::durable::CommitWatch;
-use netpulse_pipeline::queue::QueueBackend;
+use netpulse_pipeline::queue::owners::Owners;
+use netpulse_pipeline::queue::{JobStreams, QueueBackend};
 use netpulse_pipeline::region_router::RegionRouter;
 use netpulse_pipeline::retention::Retention;
 use netpulse_pipeline::scheduler::Scheduler;
@@ -67,11 +68,13 @@ pub(super) async fn start(
     let http = HttpClient::new(config.ssrf.guard(), Resolver::from_system());
     let (jobs_tx, jobs_rx) = mpsc::channel(config.checker.concurrency * 4);
     let mut router = RegionRouter::single(config.monitors.local_region.clone(), jobs_tx);
-    let fleet = fleet(config, &mut router);
+    let streams = job_streams(config, node, &mut router).await?;
+    let fleet = fleet(config, &mut router, streams);
     let census = census(config, node, &fleet).await?;
     let (recheck_tx, recheck_rx) = mpsc::channel(1024);
     let monitors_changed = Arc::new(Notify::new());
-    let scheduler = scheduler(config, store, node, router, monitors_changed.clone(), recheck_rx);
+    let shard = schedule_shard(config, node).await?;
+    let scheduler = scheduler(config, store, node, router, monitors_changed.clone(), recheck_rx, shard);
     let scheduler = spawn_if(roles.has(Role::Scheduler), scheduler.run(node.stops.intake.subscribe()));
     // The in-process queue loses what it holds in a crash: the gateway then acknowledges a
     // worker's results only once ingest stored them (Redis with AOF is durable at XADD).
@@ -95,11 +98,37 @@ pub(super) async fn start(
     Ok(Pipeline { fleet, gateway, sender, monitors_changed, scheduler, checker, ingest, dispatcher, census, drains })
 }
 
+/// The regions whose workers this node's gateway serves (none when it is off).
+fn gateway_regions(config: &Config) -> Vec<String> {
+    let local = &config.monitors.local_region;
+    let on = config.gateway.enabled;
+    config.gateway.regions.iter().filter(|r| on && *r != local).cloned().collect()
+}
+
+/// With Redis, regional jobs travel on job streams: this node's scheduler sends every
+/// region of `gateway.regions` there (whether or not its own gateway is on) and its
+/// gateway, when on, pumps the streams of the regions it serves until the intake stops.
+async fn job_streams(
+    config: &Config,
+    node: &Node,
+    router: &mut RegionRouter,
+) -> anyhow::Result<Option<Arc<JobStreams>>> {
+    if config.queue.backend != QueueBackend::Redis {
+        return Ok(None);
+    }
+    let streams = Arc::new(JobStreams::connect(&config.queue.redis, &node.id, &gateway_regions(config)).await?);
+    for region in config.gateway.regions.iter().filter(|r| **r != config.monitors.local_region) {
+        router.add_stream(region.clone(), streams.clone());
+    }
+    streams.clone().run(node.stops.intake.subscribe());
+    Ok(Some(streams))
+}
+
 /// The regions this node knows: the local one, and the gateway's when it is on.
-fn fleet(config: &Config, router: &mut RegionRouter) -> Arc<Fleet> {
-    let gateway_regions = if config.gateway.enabled { config.gateway.regions.clone() } else { Vec::new() };
+fn fleet(config: &Config, router: &mut RegionRouter, streams: Option<Arc<JobStreams>>) -> Arc<Fleet> {
     let lease_period = Duration::from_millis(config.gateway.lease_wait_ms);
-    Arc::new(Fleet::new(&config.monitors.local_region, &gateway_regions, lease_period, clock::now(), router))
+    let regions = gateway_regions(config);
+    Arc::new(Fleet::new(&config.monitors.local_region, &regions, lease_period, clock::now(), router, streams))
 }
 
 /// With Redis, worker health is shared so every node's views show every gateway's workers.
@@ -117,6 +146,17 @@ fn lease(config: &Config, store: &Arc<dyn Store>, node: &Node, name: &'static st
     shared.then(|| Lease::new(store.clone(), name, node.id.clone()))
 }
 
+/// With Redis, every scheduler node dispatches the monitors of the partitions it owns for
+/// the role `schedule` (same partitions as the result streams, the scheduler lease's TTL).
+async fn schedule_shard(config: &Config, node: &Node) -> anyhow::Result<Option<Owners>> {
+    if config.queue.backend != QueueBackend::Redis || !config.roles.has(Role::Scheduler) {
+        return Ok(None);
+    }
+    let r = &config.queue.redis;
+    let (_, cmd) = netpulse_pipeline::queue::redis::connect_commands(r).await?;
+    Ok(Some(Owners::new(cmd, &r.prefix, "schedule", &node.id, r.partitions, netpulse_pipeline::lease::TTL_MS as u64)))
+}
+
 fn scheduler(
     config: &Config,
     store: &Arc<dyn Store>,
@@ -124,6 +164,7 @@ fn scheduler(
     router: RegionRouter,
     changed: Arc<Notify>,
     rechecks: mpsc::Receiver<netpulse_store::plan::Recheck>,
+    shard: Option<Owners>,
 ) -> Scheduler {
     let local_region = config.monitors.local_region.clone();
     let scheduler = Scheduler::new(
@@ -135,9 +176,10 @@ fn scheduler(
         changed,
         rechecks,
     );
-    match lease(config, store, node, "scheduler") {
-        Some(lease) => scheduler.with_lease(lease),
-        None => scheduler,
+    match (shard, lease(config, store, node, "scheduler")) {
+        (Some(shard), _) => scheduler.with_shard(shard),
+        (None, Some(lease)) => scheduler.with_lease(lease),
+        (None, None) => scheduler,
     }
 }
 

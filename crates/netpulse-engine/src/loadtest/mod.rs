@@ -4,9 +4,10 @@
 //! On a fresh PostgreSQL database (created and migrated over the direct URL, dropped at the
 //! end) and a fresh Redis stream, it creates `--monitors` paused monitors, then thousands of
 //! publisher tasks push `--monitors × --per-monitor` synthetic results (provenance
-//! `synthetic`) into the Redis stream while `--ingest-workers` engine [`Ingest`] loops — each
-//! with its own store pool through PgBouncer and its own Redis consumer, like separate ingest
-//! nodes — store them. It samples the queue backlog (`XLEN`) and the number of PostgreSQL
+//! `synthetic`) into the Redis streams (`--partitions` of them, by monitor) while
+//! `--ingest-workers` engine [`Ingest`] loops — each with its own store pool through PgBouncer
+//! and its own Redis consumer, like separate ingest nodes, sharing the partitions out — store
+//! them. It samples the queue backlog (`XLEN`) and the number of PostgreSQL
 //! server connections to the database (`pg_stat_activity`) every 50 ms, checks at the end
 //! that every published id is stored exactly once (none lost: the stored rows are exactly
 //! the published ids), and measures in the same run the raw COPY BINARY rate of the machine
@@ -80,6 +81,9 @@ pub struct IngestArgs {
     /// Ingest loops (each one its own "node": store pool and Redis consumer).
     #[arg(long, default_value_t = 2)]
     pub ingest_workers: usize,
+    /// Result streams by monitor (`queue.redis.partitions`), shared out among the ingest workers.
+    #[arg(long, default_value_t = 8)]
+    pub partitions: usize,
     /// Results per ingest transaction (`ingest.batch_size`).
     #[arg(long, default_value_t = 5_000)]
     pub batch_size: usize,
@@ -205,10 +209,12 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
         prefix,
         max_len: (total + 1000).max(1_000_000),
         claim_idle_ms: 30_000,
+        job_lease_ms: 60_000,
+        partitions: a.partitions,
         timeout_ms: 10_000,
     };
     let publish_q: Arc<RedisQueue> = Arc::new(RedisQueue::connect(&qconf, "loadtest-publisher").await?);
-    let stream = publish_q.stream_key().to_owned();
+    let streams = publish_q.stream_keys().to_vec();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
     let mut worker_metrics = Vec::new();
@@ -248,7 +254,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
     let mut redis_conn = redis_client.get_multiplexed_async_connection().await?;
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
-        let (sampling, db, stream) = (sampling.clone(), db.to_owned(), stream.clone());
+        let (sampling, db, streams) = (sampling.clone(), db.to_owned(), streams.clone());
         tokio::spawn(async move {
             let (mut max_conns, mut max_backlog) = (0i64, 0usize);
             while sampling.load(Ordering::Relaxed) {
@@ -261,9 +267,13 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
                 {
                     max_conns = max_conns.max(row.get::<_, i64>(0));
                 }
-                let len: redis::RedisResult<usize> = redis::cmd("XLEN").arg(&stream).query_async(&mut redis_conn).await;
-                if let Ok(len) = len {
-                    max_backlog = max_backlog.max(len);
+                let mut pipe = redis::pipe();
+                for s in &streams {
+                    pipe.cmd("XLEN").arg(s);
+                }
+                let lens: redis::RedisResult<Vec<usize>> = pipe.query_async(&mut redis_conn).await;
+                if let Ok(lens) = lens {
+                    max_backlog = max_backlog.max(lens.iter().sum());
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -327,10 +337,10 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
     let dups: u64 = worker_metrics.iter().map(|m| m.results_duplicate.get()).sum();
     let errors: u64 = worker_metrics.iter().map(|m| m.ingest_errors.get()).sum();
     let mut redis_conn = redis_client.get_multiplexed_async_connection().await?;
-    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&stream).query_async(&mut redis_conn).await;
+    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&streams).query_async(&mut redis_conn).await;
 
-    println!("netpulse loadtest ingest: {total} synthetic results ({} monitors x {}), {} publisher tasks (batches of {}) → Redis stream → {} ingest worker(s) (batch {}, pool {} each) → PgBouncer {} → PostgreSQL",
-        a.monitors, a.per_monitor, a.publishers, a.publish_batch.max(1), a.ingest_workers, a.batch_size, a.pool_size, a.pg_pooled);
+    println!("netpulse loadtest ingest: {total} synthetic results ({} monitors x {}), {} publisher tasks (batches of {}) → {} Redis stream(s) → {} ingest worker(s) (batch {}, pool {} each) → PgBouncer {} → PostgreSQL",
+        a.monitors, a.per_monitor, a.publishers, a.publish_batch.max(1), a.partitions, a.ingest_workers, a.batch_size, a.pool_size, a.pg_pooled);
     println!("setup: {} monitors created in {setup_s:.1} s", a.monitors);
     println!("published:   {total} in {publish_s:.2} s ({:.0} results/s into Redis)", total as f64 / publish_s);
     println!(

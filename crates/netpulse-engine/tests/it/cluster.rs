@@ -1,32 +1,22 @@
 //! Two engine nodes, started in-process, on one PostgreSQL (through PgBouncer in transaction
 //! mode) and one Redis stream: a whole outage/recovery cycle sends exactly one `opened` and
-//! one `resolved` webhook; then the node holding the scheduler lease dies (its tasks aborted,
-//! nothing released) and the other takes over within the lease's TTL + one renewal, and
-//! checks keep coming. A storm of monitors failing together reaches a channel as storm
+//! one `resolved` webhook; then the node scheduling the monitor dies (its tasks aborted,
+//! nothing released) and the other takes its `schedule` partitions over within their TTL +
+//! one refresh, and checks keep coming. A storm of monitors failing together reaches a channel as storm
 //! notices each sent once, also from two nodes.
 
+use crate::fleet::partitions::schedule_owner;
 use crate::harness::*;
-use netpulse_store::testing::{admin, direct_addr, pg_url, PgDatabase};
+use netpulse_store::testing::{admin, PgDatabase};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-async fn scheduler_holder(db: &str) -> Option<String> {
-    let (client, conn) = tokio_postgres::connect(&pg_url(&direct_addr(), db), tokio_postgres::NoTls).await.ok()?;
-    tokio::spawn(conn);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let row = client
-        .query_opt("SELECT holder FROM leases WHERE name = 'scheduler' AND expires_at > $1", &[&now])
-        .await
-        .ok()??;
-    Some(row.get(0))
-}
 
 /// Two engine nodes on one fresh PostgreSQL database (through PgBouncer) and one Redis
 /// stream; the data directories live as long as the returned value.
 async fn two_nodes(
     adjust: impl Fn(&mut netpulse_engine::config::Config),
-) -> (TestApp, TestApp, PgDatabase, [tempfile::TempDir; 2]) {
+) -> (TestApp, TestApp, PgDatabase, [tempfile::TempDir; 2], String) {
     let _ = admin().await; // fail early, with the hint, when PostgreSQL is down
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut config_a = test_config(dir_a.path());
@@ -37,13 +27,14 @@ async fn two_nodes(
     config_b.storage.backend = config_a.storage.backend;
     config_b.storage.postgres = config_a.storage.postgres.clone();
     config_b.queue = config_a.queue.clone();
+    let prefix = config_a.queue.redis.prefix.clone();
     let (a, b) = (spawn_app_with(config_a).await, spawn_app_with(config_b).await);
-    (a, b, db, [dir_a, dir_b])
+    (a, b, db, [dir_a, dir_b], prefix)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_two_nodes_alert_once_and_take_over_the_scheduler() {
-    let (mut a, mut b, db, _dirs) = two_nodes(|_| {}).await;
+    let (mut a, mut b, _db, _dirs, prefix) = two_nodes(|_| {}).await;
     let ids = [a.running.as_ref().unwrap().node_id.clone(), b.running.as_ref().unwrap().node_id.clone()];
 
     let target = Target::start().await;
@@ -63,14 +54,14 @@ async fn cluster_two_nodes_alert_once_and_take_over_the_scheduler() {
     assert_eq!(hooks.events(), ["opened", "resolved"], "exactly one notice per transition from two nodes");
     assert_eq!(b.incidents(&id).await.len(), 1, "one incident, seen from either node");
 
-    let holder = scheduler_holder(&db.name).await.expect("a node holds the scheduler lease");
+    let holder = schedule_owner(&prefix, &id).await.expect("a node schedules the monitor");
     let (dead, alive) = if holder == ids[0] { (&mut a, &mut b) } else { (&mut b, &mut a) };
     let survivor = if holder == ids[0] { ids[1].clone() } else { ids[0].clone() };
     dead.running.take().expect("running").abort();
     let died = Instant::now();
     let hits_at_death = target.hits.load(Ordering::SeqCst);
-    wait_for(16, "the other node to take the scheduler lease", || async {
-        (scheduler_holder(&db.name).await.as_deref() == Some(survivor.as_str())).then_some(())
+    wait_for(16, "the other node to take the monitor's schedule partition", || async {
+        (schedule_owner(&prefix, &id).await.as_deref() == Some(survivor.as_str())).then_some(())
     })
     .await;
     let took = died.elapsed();
@@ -80,7 +71,7 @@ async fn cluster_two_nodes_alert_once_and_take_over_the_scheduler() {
     })
     .await;
     println!(
-        "scheduler lease taken over {} ms after the holder died ({hits_at_death} → {hits} hits)",
+        "schedule partition taken over {} ms after its owner died ({hits_at_death} → {hits} hits)",
         took.as_millis()
     );
     assert!(took <= Duration::from_secs(14), "takeover took {took:?}");
@@ -90,7 +81,7 @@ async fn cluster_two_nodes_alert_once_and_take_over_the_scheduler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_two_nodes_send_each_storm_notice_once() {
-    let (a, b, _db, _dirs) = two_nodes(|c| (c.alerts.storm_threshold, c.alerts.storm_window_s) = (3, 2)).await;
+    let (a, b, _db, _dirs, _) = two_nodes(|c| (c.alerts.storm_threshold, c.alerts.storm_window_s) = (3, 2)).await;
     let target = Target::start().await;
     let hooks = Receiver::start().await;
     a.create_webhook(&hooks).await;

@@ -91,7 +91,7 @@ impl Drop for PrivateBouncer {
     }
 }
 
-fn synthetic(tenant: &TenantId, monitor: &MonitorId) -> CheckResult {
+pub(crate) fn synthetic(tenant: &TenantId, monitor: &MonitorId) -> CheckResult {
     let now = clock::now();
     CheckResult {
         id: clock::fresh(),
@@ -111,7 +111,7 @@ fn synthetic(tenant: &TenantId, monitor: &MonitorId) -> CheckResult {
 }
 
 /// Paused monitors (nothing scheduled) and the owner's tenant.
-async fn monitors(app: &TestApp, n: usize) -> (TenantId, Vec<MonitorId>) {
+pub(crate) async fn monitors(app: &TestApp, n: usize) -> (TenantId, Vec<MonitorId>) {
     let mut ids = Vec::new();
     for i in 0..n {
         let body = json!({ "name": format!("m{i}"), "kind": "tcp", "host": "127.0.0.1", "port": 9, "paused": true });
@@ -123,7 +123,7 @@ async fn monitors(app: &TestApp, n: usize) -> (TenantId, Vec<MonitorId>) {
 }
 
 /// How many of `ids` are stored, and how many rows there are in all (direct connection).
-async fn stored(db: &PgDatabase, ids: &[String]) -> (i64, i64) {
+pub(crate) async fn stored(db: &PgDatabase, ids: &[String]) -> (i64, i64) {
     let (c, conn) = tokio_postgres::connect(&pg_url(&direct_addr(), &db.name), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     let found: i64 =
@@ -145,6 +145,7 @@ async fn faults_pgbouncer_away_10s_results_wait_in_redis_land_once_and_api_says_
     let mut config = test_config(dir.path());
     let db = use_backends(&mut config, "postgres", "redis").await.expect("a PostgreSQL database");
     config.storage.postgres.url = DatabaseUrl::new(pg_url(&bouncer.addr(), &db.name));
+    config.queue.redis.partitions = 1; // one stream, `{prefix}:results`
     let stream = format!("{}:results", config.queue.redis.prefix);
     let mut app = spawn_app_with(config).await;
     let (tenant, ms) = monitors(&app, 5).await;
@@ -238,6 +239,8 @@ async fn faults_ingest_node_killed_mid_batch_every_accepted_result_stored_once()
     let mut config_a = test_config(dirs[0].path());
     let db = use_backends(&mut config_a, "pgbouncer", "redis").await.expect("a PostgreSQL database");
     config_a.roles = Roles::parse("api,dashboard,scheduler,alerts,checker").unwrap();
+    // One stream, `{prefix}:results`: B owns it (it starts first), C takes it when B dies.
+    config_a.queue.redis.partitions = 1;
     let ingest_node = |d: &tempfile::TempDir| {
         let mut c = test_config(d.path());
         c.storage.backend = config_a.storage.backend;

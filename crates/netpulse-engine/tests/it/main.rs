@@ -1,7 +1,7 @@
 //! Integration tests of the engine: the real engine on 127.0.0.1, real HTTP targets and
 //! webhook receivers, a fresh database per test on the backends `NETPULSE_TEST_DB` and
 //! `NETPULSE_TEST_QUEUE` choose (see [`harness`]). Tests that fix their backends say so in
-//! their module comment: `store` (loops over all three), `queue`, `faults`, `cluster`,
+//! their module comment: `store` (loops over all three), `queue`, `faults`, `cluster`, `fleet`,
 //! `simulate` (SQLite under a virtual clock) and `workers::durable` (SQLite + in-process queue).
 
 mod account_pages;
@@ -20,6 +20,7 @@ mod error_shape;
 mod escalation;
 mod fanout;
 mod faults;
+pub(crate) mod fleet;
 mod harness;
 mod heartbeat;
 mod leave;

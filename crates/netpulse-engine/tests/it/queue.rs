@@ -45,6 +45,8 @@ fn redis_config(url: &str, max_len: usize, claim_idle_ms: u64) -> RedisQueueConf
         prefix: format!("np_test_{:016x}", clock::random_u128() as u64),
         max_len,
         claim_idle_ms,
+        job_lease_ms: 60_000,
+        partitions: 1,
         timeout_ms: 2_000,
     }
 }

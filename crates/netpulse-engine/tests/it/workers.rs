@@ -147,7 +147,7 @@ async fn certificates_of_another_ca_or_revoked_get_nothing() {
 }
 
 /// Every stored result of `monitor` (the API pages by 1000), asserting no id appears twice.
-async fn all_results(app: &TestApp, monitor: &str) -> Vec<Value> {
+pub(crate) async fn all_results(app: &TestApp, monitor: &str) -> Vec<Value> {
     let rs = results(app, monitor).await;
     assert!(rs.len() < 1000, "more results than one page");
     let mut ids = HashSet::new();
@@ -161,7 +161,7 @@ fn ids_of(rs: &[Value]) -> HashSet<String> {
     rs.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
 }
 
-fn gateway(app: &TestApp) -> SocketAddr {
+pub(crate) fn gateway(app: &TestApp) -> SocketAddr {
     app.running.as_ref().unwrap().gateway_addr.unwrap()
 }
 
@@ -171,7 +171,13 @@ fn duplicates(app: &TestApp) -> u64 {
 
 /// One raw HTTP/1.1 request over mTLS with the certificate of `bundle_dir` (the connection
 /// closes after the answer): status and JSON body.
-async fn raw(addr: SocketAddr, bundle_dir: &Path, path: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+pub(crate) async fn raw(
+    addr: SocketAddr,
+    bundle_dir: &Path,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (u16, Value) {
     let tls = Arc::new(netpulse_checker::worker::link::client_config(bundle_dir).unwrap());
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
@@ -190,9 +196,9 @@ async fn raw(addr: SocketAddr, bundle_dir: &Path, path: &str, headers: &[(&str, 
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
-const WIRE: &str = "1";
+pub(crate) const WIRE: &str = "1";
 
-fn lease_body(wait_ms: u32) -> Value {
+pub(crate) fn lease_body(wait_ms: u32) -> Value {
     json!({"version": WIRE_VERSION, "max_jobs": 100, "wait_ms": wait_ms, "in_flight": 0, "agent": "test"})
 }
 

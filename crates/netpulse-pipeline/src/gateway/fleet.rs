@@ -3,6 +3,9 @@
 //! Results per second are counted as the gateway accepts them ([`Throughput`]), per worker
 //! and per region, and shown per tenant: a tenant sees its own rate, never another's.
 //!
+//! Jobs wait in an in-process queue per region (the embedded engine) or, with the Redis
+//! queue, in the region's job stream that every gateway node reads ([`JobStreams`]).
+//!
 //! A region is online while at least one of its workers leased within the last three lease
 //! periods. When that changes, every monitor checking from the region gets an
 //! `Observation::RegionAvailability`: an offline region leaves the quorum and never turns a
@@ -13,17 +16,18 @@
 //! gateways last wrote ([`Fleet::set_remote`]), the newer report of a worker winning.
 
 use super::census::{RemoteFleet, SharedWorker};
+use super::health::{observe_region, version_of};
+pub use super::health::{RegionView, WorkerHealth};
 use super::throughput::{Throughput, WINDOW_S};
 use super::Identity;
 use crate::live::LiveBus;
+use crate::queue::JobStreams;
 use crate::region_router::RegionRouter;
-use netpulse_core::incident::Observation;
 use netpulse_core::wire::CheckJob;
 use netpulse_core::{TenantId, Timestamp};
 use netpulse_store::Store;
-use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -34,11 +38,6 @@ const STALE_JOB_MS: i64 = 60_000;
 /// Whether `now` is within three lease periods of `since` (a worker's last request, the start).
 fn within_three_leases(since: Timestamp, lease_period_ms: i64, now: Timestamp) -> bool {
     now.since(since) <= 3 * lease_period_ms
-}
-
-/// The version alone from a worker's agent string (`netpulse-worker 0.1.0` → `0.1.0`).
-fn version_of(agent: &str) -> String {
-    agent.rsplit(' ').next().unwrap_or_default().to_owned()
 }
 
 /// One worker as last seen (keyed by certificate serial).
@@ -55,44 +54,12 @@ struct WorkerEntry {
     touched: Timestamp,
 }
 
-/// A worker's health as one tenant sees it.
-#[derive(Clone, Debug, Serialize)]
-pub struct WorkerHealth {
-    pub name: String,
-    pub region: String,
-    pub serial: String,
-    /// The build the worker reports (`netpulse-worker 0.1.0`), and its version alone.
-    pub agent: String,
-    pub version: String,
-    /// Its last request (lease or results).
-    pub last_seen: Timestamp,
-    /// Checks it was running when it last asked for jobs.
-    pub in_flight: u32,
-    /// This tenant's results it delivered that the gateway accepted since the engine
-    /// started, and per second over the last minute.
-    pub results_total: u64,
-    pub results_per_s: f64,
-    pub live: bool,
-}
-
-/// A region as one tenant sees it.
-#[derive(Clone, Debug, Serialize)]
-pub struct RegionView {
-    pub region: String,
-    /// `local` (in-process checker) or `workers` (remote, through the gateway).
-    pub served_by: &'static str,
-    pub status: &'static str,
-    pub live_workers: usize,
-    /// This tenant's results accepted from the region per second over the last minute
-    /// (counted as accepted, not summed from what workers report).
-    pub results_per_s: f64,
-    pub queued_jobs: usize,
-    pub workers: Vec<WorkerHealth>,
-}
-
 /// Remote regions, their queues and workers.
 pub struct Fleet {
     local_region: String,
+    /// The regions served here, and their jobs' stream when they travel through Redis.
+    served: BTreeSet<String>,
+    streams: Option<Arc<JobStreams>>,
     queues: BTreeMap<String, tokio::sync::Mutex<mpsc::Receiver<CheckJob>>>,
     senders: HashMap<String, mpsc::Sender<CheckJob>>,
     workers: Mutex<HashMap<String, WorkerEntry>>,
@@ -105,18 +72,25 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// A fleet serving `regions` (none when the gateway is off); `router` gains their queues.
+    /// A fleet serving `regions` (none when the gateway is off); `router` gains their
+    /// in-process queues, or their streams in `streams` when given.
     pub fn new(
         local_region: &str,
         regions: &[String],
         lease_period: Duration,
         now: Timestamp,
         router: &mut RegionRouter,
+        streams: Option<Arc<JobStreams>>,
     ) -> Self {
         let (mut queues, mut senders) = (BTreeMap::new(), HashMap::new());
         let mut accepted = HashMap::from([(local_region.to_owned(), Throughput::new(now))]);
-        for r in regions.iter().filter(|r| *r != local_region) {
+        let served: BTreeSet<String> = regions.iter().filter(|r| *r != local_region).cloned().collect();
+        for r in &served {
             accepted.insert(r.clone(), Throughput::new(now));
+            if let Some(s) = &streams {
+                router.add_stream(r.clone(), s.clone());
+                continue;
+            }
             let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
             router.add(r.clone(), tx.clone());
             senders.insert(r.clone(), tx);
@@ -124,6 +98,8 @@ impl Fleet {
         }
         Self {
             local_region: local_region.to_owned(),
+            served,
+            streams,
             queues,
             senders,
             workers: Mutex::default(),
@@ -137,11 +113,14 @@ impl Fleet {
 
     /// Whether the gateway serves `region`.
     pub fn serves(&self, region: &str) -> bool {
-        self.queues.contains_key(region)
+        self.served.contains(region)
     }
 
     /// Up to `max` jobs of `region`, waiting up to `wait` for the first.
     pub async fn take(&self, region: &str, max: usize, wait: Duration, now: Timestamp) -> Vec<CheckJob> {
+        if let Some(streams) = self.streams.as_ref().filter(|s| s.serves(region)) {
+            return streams.take(region, max, wait).await;
+        }
         let Some(queue) = self.queues.get(region) else {
             tokio::time::sleep(wait).await; // a region nobody routes to: nothing, ever
             return Vec::new();
@@ -165,6 +144,22 @@ impl Fleet {
         })
         .await;
         jobs
+    }
+
+    /// Jobs of `region` answered by results a worker delivered (their [`CheckJob::lease`]s).
+    pub async fn jobs_done(&self, region: &str, receipts: &[String]) {
+        if let Some(streams) = &self.streams {
+            streams.done(region, receipts).await;
+        }
+    }
+
+    /// Jobs of `region` waiting here (or in its stream).
+    fn queued(&self, region: &str) -> usize {
+        match (&self.streams, self.senders.get(region)) {
+            (Some(s), _) => s.depth(region),
+            (None, Some(tx)) => tx.max_capacity() - tx.capacity(),
+            (None, None) => 0,
+        }
     }
 
     /// A worker spoke (`report`: the agent and checks in flight its lease request names).
@@ -273,13 +268,13 @@ impl Fleet {
             workers: vec![],
         }];
         let remote_regions = self.remote.lock().expect("fleet lock").regions.clone();
-        let mut names: BTreeSet<&str> = self.senders.keys().map(String::as_str).collect();
+        let mut names: BTreeSet<&str> = self.served.iter().map(String::as_str).collect();
         names.extend(remote_regions.keys().map(String::as_str));
         names.remove(self.local_region.as_str());
         for region in names {
             let (ws, remote_rate) = self.region_workers(region, tenant, now);
             let live = ws.iter().filter(|w| w.live).count();
-            let queued = self.senders.get(region).map_or(0, |tx| tx.max_capacity() - tx.capacity());
+            let queued = self.queued(region);
             out.push(RegionView {
                 region: region.to_owned(),
                 served_by: "workers",
@@ -316,7 +311,7 @@ impl Fleet {
 
     /// The regions this node's gateway serves, with their queued jobs.
     pub fn served(&self) -> Vec<(String, usize)> {
-        self.senders.iter().map(|(r, tx)| (r.clone(), tx.max_capacity() - tx.capacity())).collect()
+        self.served.iter().map(|r| (r.clone(), self.queued(r))).collect()
     }
 
     /// What the other nodes shared, replacing the last view of it.
@@ -332,7 +327,7 @@ impl Fleet {
         let mut online = self.online.lock().expect("fleet lock");
         let grace = within_three_leases(self.started, self.lease_period_ms, now);
         let mut changed = Vec::new();
-        for region in self.queues.keys() {
+        for region in &self.served {
             let live = workers
                 .values()
                 .any(|w| &w.region == region && within_three_leases(w.last_seen, self.lease_period_ms, now))
@@ -369,7 +364,8 @@ impl Fleet {
         let offline: Vec<String> =
             self.online.lock().expect("fleet lock").iter().filter(|(_, on)| !**on).map(|(r, _)| r.clone()).collect();
         for region in offline {
-            if let Ok(mut rx) = self.queues[&region].try_lock() {
+            // A stream's jobs expire on their own; another node's workers may still serve them.
+            if let Some(Ok(mut rx)) = self.queues.get(&region).map(|q| q.try_lock()) {
                 while rx.try_recv().is_ok() {}
             }
         }
@@ -379,24 +375,4 @@ impl Fleet {
     pub fn lease_period(&self) -> Duration {
         Duration::from_millis(self.lease_period_ms as u64)
     }
-}
-
-/// Record the availability change on every monitor of `region`; returns their tenants.
-async fn observe_region(store: &dyn Store, region: &str, online: bool, now: Timestamp) -> HashSet<TenantId> {
-    let monitors = match store.schedulable_monitors().await {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(error = %e, region, "cannot load monitors to report region availability");
-            return HashSet::new();
-        }
-    };
-    let mut tenants = HashSet::new();
-    for m in monitors.iter().filter(|m| m.record.draft.regions.iter().any(|r| r == region)) {
-        let obs = Observation::RegionAvailability { at: now, region: region.to_owned(), online };
-        if let Err(e) = store.observe(&m.record.tenant_id, &m.record.id, obs, now).await {
-            tracing::warn!(error = %e, monitor = %m.record.id, region, "cannot record region availability");
-        }
-        tenants.insert(m.record.tenant_id.clone());
-    }
-    tenants
 }

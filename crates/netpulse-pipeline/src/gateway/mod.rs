@@ -16,6 +16,7 @@
 pub mod census;
 pub mod directory;
 pub mod fleet;
+pub mod health;
 pub mod protocol;
 pub mod throughput;
 pub mod trust;

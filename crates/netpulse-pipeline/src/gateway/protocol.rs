@@ -106,7 +106,8 @@ async fn lease(shared: &Shared, id: &Identity, l: LeaseRequest) -> Answer {
 /// ([`crate::retention::RetentionConfig::accepts_from`]), or one with a timing longer than
 /// [`Timings::MAX_MS`] (it would not fit the stores' int4 columns), is refused: logged, not stored,
 /// listed in the ack's `refused` with why, and still acknowledged so the worker does not
-/// resend it forever.
+/// resend it forever. Once published, the jobs the results answer are done
+/// ([`super::fleet::Fleet::jobs_done`]): no other worker is handed them.
 async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
     if batch.version != WIRE_VERSION {
         return mismatch(batch.version);
@@ -115,6 +116,7 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
         return mismatch(bad.version);
     }
     let n = batch.results.len();
+    let answered: Vec<String> = batch.results.iter().filter_map(|e| e.job.clone()).collect();
     shared.fleet.seen(id, None, netpulse_store::clock::now());
     let mut envs = Vec::with_capacity(n);
     let mut refused = Vec::new();
@@ -165,6 +167,7 @@ async fn results(shared: &Shared, id: &Identity, batch: ResultBatch) -> Answer {
         }
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", e.to_string()),
     }
+    shared.fleet.jobs_done(&id.region, &answered).await;
     let now = netpulse_store::clock::now();
     for (tenant, count) in &accepted {
         shared.fleet.accepted(&id.region, Some(id), tenant, *count, now);

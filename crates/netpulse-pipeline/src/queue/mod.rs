@@ -11,7 +11,9 @@
 //! answers 503 so the pinging job retries. Nothing accepted (`Ok`) is dropped by the queue.
 
 pub mod durable;
+pub mod jobs;
 pub mod memory;
+pub mod owners;
 pub mod redis;
 
 use async_trait::async_trait;
@@ -20,6 +22,7 @@ use netpulse_store::DatabaseUrl;
 use serde::Deserialize;
 use std::time::Duration;
 
+pub use jobs::JobStreams;
 pub use memory::InProcessQueue;
 pub use redis::RedisQueue;
 
@@ -73,6 +76,8 @@ pub trait ResultQueue: Send + Sync + 'static {
     async fn ack(&self, batch: &Batch);
     /// Results waiting (for Redis: as of the last call that looked).
     fn depth(&self) -> usize;
+    /// This node stops reading (graceful stop): what it reads passes to other nodes now.
+    async fn leave(&self) {}
 }
 
 /// Publish, retrying a full or unreachable queue with backoff (50 ms doubling to 2 s) for up
@@ -132,12 +137,18 @@ pub struct QueueConfig {
 #[serde(deny_unknown_fields)]
 pub struct RedisQueueConfig {
     pub url: DatabaseUrl,
-    /// Key prefix: the stream is `{prefix}:results`.
+    /// Key prefix: the streams are `{prefix}:results:{p}` (one partition: `{prefix}:results`).
     pub prefix: String,
-    /// Most entries waiting (unacknowledged) before `publish` refuses with `Full`.
+    /// Streams the results are split into by monitor, each read by one ingest node at a
+    /// time; a divisor of 64 (the store's state partitions).
+    pub partitions: usize,
+    /// Most entries waiting (unacknowledged) in one partition before `publish` refuses with `Full`.
     pub max_len: usize,
     /// Entries a consumer has not acknowledged for this long are claimed by another.
     pub claim_idle_ms: u64,
+    /// A check job a worker leased and did not answer for this long is handed to another
+    /// worker, once ([`jobs`]); longer than a check takes (timeout × (retries + 1)).
+    pub job_lease_ms: u64,
     /// Response timeout of one Redis command (the `redis` crate's default of 500 ms is too
     /// short for a busy server; a blocking read adds its block time to this).
     pub timeout_ms: u64,
@@ -169,11 +180,17 @@ impl QueueConfig {
                 "must be a non-empty key prefix without spaces, e.g. \"netpulse\"".into(),
             ));
         }
+        if !(1..=64).contains(&r.partitions) || 64 % r.partitions != 0 {
+            return Err(("queue.redis.partitions", "must divide 64: 1, 2, 4, 8, 16, 32 or 64".into()));
+        }
         if r.max_len < 1_000 {
             return Err(("queue.redis.max_len", "must be at least 1000".into()));
         }
         if r.claim_idle_ms < 100 {
             return Err(("queue.redis.claim_idle_ms", "must be at least 100".into()));
+        }
+        if !(100..=3_600_000).contains(&r.job_lease_ms) {
+            return Err(("queue.redis.job_lease_ms", "must be between 100 and 3600000".into()));
         }
         if !(100..=60_000).contains(&r.timeout_ms) {
             return Err(("queue.redis.timeout_ms", "must be between 100 and 60000".into()));

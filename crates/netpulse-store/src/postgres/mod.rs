@@ -52,6 +52,8 @@ pub mod days;
 mod deliveries;
 mod facts;
 mod hot;
+/// A monitor's state partition (what ingest locks), for queues that split results alike.
+pub use hot::{partition_of as state_partition_of, PARTITIONS as STATE_PARTITIONS};
 mod incidents;
 mod leases;
 mod maintenance;
