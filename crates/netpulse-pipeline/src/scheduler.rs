@@ -38,6 +38,8 @@ use tracing::Instrument;
 const RELOAD_EVERY_MS: i64 = 30_000;
 /// With several nodes, API changes made on another node are only seen by reloading.
 const SHARED_RELOAD_EVERY_MS: i64 = 5_000;
+/// The longest sleep of a scheduler with a share of the partitions.
+const SHARD_REFRESH_MS: i64 = 1_000;
 const RELOAD_DEBOUNCE_MS: i64 = 250;
 const TICK_MS: i64 = 20;
 const MAX_RECHECK_DELAY_MS: i64 = 10_000;
@@ -317,7 +319,14 @@ impl Scheduler {
     /// Reload hints and re-check requests wake the loop themselves ([`Scheduler::run`]), so an
     /// engine with nothing due sleeps until its next periodic reload.
     pub fn next_wake(&self, now: Timestamp) -> Duration {
-        let every = if self.lease.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
+        let every = match (&self.shard, &self.lease) {
+            // Its share's owner keys are renewed at each pass, and a node joining or dying
+            // is noticed at a pass: about every second (see `queue::owners`).
+            (Some(_), _) => SHARD_REFRESH_MS,
+            // The lease is renewed, or tried for, at a pass: every `lease::RENEW_MS`.
+            (None, Some(_)) => crate::lease::RENEW_MS,
+            (None, None) => RELOAD_EVERY_MS,
+        };
         // Not loaded yet (the store was unavailable): try again in a second.
         let reload = self.last_reload.map_or(now.plus_ms(1000), |t| t.plus_ms(every));
         let due = [self.heap.peek(), self.rechecks.peek()].into_iter().flatten().map(|Reverse((t, _))| *t);
