@@ -13,6 +13,7 @@ pub mod incident;
 pub mod monitor;
 pub mod redact;
 pub mod retention;
+pub mod rng;
 pub mod schedule;
 pub mod storm;
 pub mod time;

@@ -13,20 +13,7 @@ const INTERVAL_MS: i64 = 30_000;
 const RECHECK_MS: i64 = 11_000;
 const REGIONS: [&str; 3] = ["eu", "us", "ap"];
 
-/// splitmix64: a seed replays the same run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+type Rng = crate::rng::SplitMix64;
 
 /// One monitor's run: rounds at the grid and at the re-checks the machine asks for; each
 /// region fails when `down(region, t)` or at random at its rate. The times of `opened` notices.
@@ -64,7 +51,7 @@ fn rates(rng: &mut Rng) -> [f64; 3] {
 
 #[test]
 fn random_failures_in_every_region_never_page_over_simulated_weeks() {
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = Rng::new(0x5eed_0001);
     let two_weeks = 14 * 24 * 3_600_000;
     for monitor in 0..10 {
         let r = rates(&mut rng);
@@ -78,13 +65,13 @@ fn random_failures_in_every_region_never_page_over_simulated_weeks() {
 
 #[test]
 fn a_real_majority_outage_over_the_noise_always_pages_within_the_bound() {
-    let mut rng = Rng(0x5eed_0002);
+    let mut rng = Rng::new(0x5eed_0002);
     let bound = INTERVAL_MS + 3 * RECHECK_MS;
     for case in 0..200 {
         let r = rates(&mut rng);
-        let start = 600_000 + (rng.next() % 600_000) as i64;
-        let len = 3 * INTERVAL_MS + (rng.next() % 300_000) as i64; // at least threshold + 1 intervals
-        let spared = (rng.next() % 4) as usize; // 3: every region down; else that one spared
+        let start = 600_000 + (rng.next_u64() % 600_000) as i64;
+        let len = 3 * INTERVAL_MS + (rng.next_u64() % 300_000) as i64; // at least threshold + 1 intervals
+        let spared = (rng.next_u64() % 4) as usize; // 3: every region down; else that one spared
         let down = |i: usize, t: i64| i != spared && (start..start + len).contains(&t);
         let pages = run(r, start + len + 600_000, &mut rng, down);
         let first = pages.iter().find(|t| **t >= start).copied();

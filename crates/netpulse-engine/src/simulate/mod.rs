@@ -16,6 +16,7 @@ use netpulse_core::alert::{AlertEvent, AlertKind};
 use netpulse_core::ids::fnv1a;
 use netpulse_core::incident::{Observation, Policy, PolicyLayer};
 use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft, TcpSpec};
+use netpulse_core::rng::SplitMix64;
 use netpulse_core::schedule::next_due;
 use netpulse_core::{
     ChannelId, CheckResult, IncidentId, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings,
@@ -44,28 +45,6 @@ fn ts(ms: u64) -> Timestamp {
 }
 fn scenario_ms(t: Timestamp) -> u64 {
     (t.millis() - EPOCH_MS).max(0) as u64
-}
-
-/// A small deterministic generator (splitmix64), so a seed replays the same run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && (self.next() as f64 / u64::MAX as f64) < p
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,7 +109,7 @@ struct Sim<'a> {
     seq: u64,
     pending: Vec<CheckResult>,
     pending_since: Option<u64>,
-    rng: Rng,
+    rng: SplitMix64,
     received: Vec<Received>,
     storm_notices: usize,
     /// A `Tick` is queued.
@@ -178,7 +157,7 @@ async fn simulate(s: &Scenario, path: PathBuf) -> anyhow::Result<Report> {
         seq: 0,
         pending: Vec::new(),
         pending_since: None,
-        rng: Rng(s.seed),
+        rng: SplitMix64::new(s.seed),
         received: Vec::new(),
         storm_notices: 0,
         ticking: false,
@@ -337,7 +316,7 @@ impl Sim<'_> {
         self.checks += 1;
         self.failed_checks += u64::from(outcome.is_failure());
         let result = CheckResult {
-            id: ResultId::from_parts(EPOCH_MS + at as i64, u128::from(self.rng.next())),
+            id: ResultId::from_parts(EPOCH_MS + at as i64, u128::from(self.rng.next_u64())),
             tenant_id: self.tenant.clone(),
             monitor_id: self.ids[monitor].clone(),
             region: region_name.clone(),

@@ -36,17 +36,7 @@ impl RedisQueue {
         let mut c = self.cmd.clone();
         let mut cursor = "0-0".to_owned();
         loop {
-            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-                .arg(&self.streams[p])
-                .arg(GROUP)
-                .arg(&self.consumer)
-                .arg(0)
-                .arg(&cursor)
-                .arg("COUNT")
-                .arg(max)
-                .query_async(&mut c)
-                .await
-                .map_err(unavailable)?;
+            let reply = self.autoclaim(&mut c, p, 0, &cursor, max).await?;
             if !reply.claimed.is_empty() {
                 tracing::info!(claimed = reply.claimed.len(), stream = %self.streams[p], "took over results of the partition's previous owner");
             }
@@ -70,22 +60,35 @@ impl RedisQueue {
         self.last_claim.store(now.max(1), Ordering::Relaxed);
         let mut c = self.cmd.clone();
         for &p in owned {
-            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-                .arg(&self.streams[p])
-                .arg(GROUP)
-                .arg(&self.consumer)
-                .arg(self.claim_idle_ms)
-                .arg("0-0")
-                .arg("COUNT")
-                .arg(max)
-                .query_async(&mut c)
-                .await
-                .map_err(unavailable)?;
+            let reply = self.autoclaim(&mut c, p, self.claim_idle_ms, "0-0", max).await?;
             if !reply.claimed.is_empty() {
                 tracing::info!(claimed = reply.claimed.len(), stream = %self.streams[p], "reclaimed results of a stalled consumer");
             }
             self.decode(p, reply.claimed, batch).await;
         }
         Ok(())
+    }
+
+    /// `XAUTOCLAIM` on partition `p`'s stream for this consumer: up to `max` entries idle for
+    /// `idle_ms` or more, from `cursor` on.
+    async fn autoclaim(
+        &self,
+        c: &mut redis::aio::ConnectionManager,
+        p: usize,
+        idle_ms: u64,
+        cursor: &str,
+        max: usize,
+    ) -> Result<StreamAutoClaimReply, QueueError> {
+        redis::cmd("XAUTOCLAIM")
+            .arg(&self.streams[p])
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg(idle_ms)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(max)
+            .query_async(c)
+            .await
+            .map_err(unavailable)
     }
 }
