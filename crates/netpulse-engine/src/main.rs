@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use netpulse_engine::config::Config;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,7 +72,8 @@ fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{},hickory_proto=warn,hickory_resolver=warn", config.log.level))
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a person at a terminal, never into a file, a pipe or a journal.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal());
     if config.log.format == "json" {
         builder.json().init();
     } else {
@@ -151,7 +153,11 @@ async fn run(cli: Cli, serve_config: Option<Config>) -> ExitCode {
         Command::Loadtest { command } => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .init();
             match command.run().await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
