@@ -62,12 +62,21 @@ async fn incident_of(s: &AppState, caller: &Caller, id: &str) -> ApiResult<(Inci
     Ok((rec, updates))
 }
 
-async fn post(s: &AppState, caller: &Caller, u: &IncidentUpdate) -> ApiResult<()> {
-    if !s.store.post_incident_update(caller.tenant(), u).await? {
+/// Post a new update to incident `incident` (this tenant's) and clear the page cache.
+async fn post(
+    s: &AppState,
+    caller: &Caller,
+    incident: IncidentId,
+    state: UpdateState,
+    impact: Impact,
+    message: String,
+) -> ApiResult<IncidentUpdate> {
+    let u = IncidentUpdate { id: fresh(), incident_id: incident, state, impact, message, posted_at: clock::now() };
+    if !s.store.post_incident_update(caller.tenant(), &u).await? {
         return Err(ApiError::not_found("incident"));
     }
     s.status_cache.clear();
-    Ok(())
+    Ok(u)
 }
 
 /// `POST /api/v1/incidents/{id}/updates`: 201 and the update.
@@ -82,15 +91,8 @@ pub async fn create(
     let input: UpdateIn = parse_field("", Value::Object(body))?;
     let state = one_of("state", &input.state, &UpdateState::ALL, UpdateState::as_str)?;
     let impact = input.impact.as_deref().map(|i| one_of("impact", i, &Impact::ALL, Impact::as_str)).transpose()?;
-    let u = IncidentUpdate {
-        id: fresh(),
-        incident_id: rec.id,
-        state,
-        impact: impact_or_latest(impact, updates.first()),
-        message: text("message", &input.message, 1, MAX_MESSAGE)?,
-        posted_at: clock::now(),
-    };
-    post(&s, &caller, &u).await?;
+    let message = text("message", &input.message, 1, MAX_MESSAGE)?;
+    let u = post(&s, &caller, rec.id, state, impact_or_latest(impact, updates.first()), message).await?;
     Ok((StatusCode::CREATED, Json(update_json(&u))))
 }
 
@@ -117,16 +119,8 @@ pub async fn public_message(
         (_, Some(latest)) => latest.state,
         (_, None) => UpdateState::Investigating,
     };
-    let u = IncidentUpdate {
-        id: fresh(),
-        incident_id: rec.id.clone(),
-        state,
-        impact: impact_or_latest(None, updates.first()),
-        message: message.clone(),
-        posted_at: clock::now(),
-    };
-    post(&s, &caller, &u).await?;
+    let u = post(&s, &caller, rec.id.clone(), state, impact_or_latest(None, updates.first()), message).await?;
     let mut body = incident_json(&rec);
-    body["public_message"] = json!(message);
+    body["public_message"] = json!(u.message);
     Ok(Json(body))
 }
