@@ -191,15 +191,10 @@ async fn make_ahead(
 /// Drop partition `p` of `table` (no fold: see [`step`]) in its own transaction, waiting for
 /// the lock as the module docs say.
 async fn drop_partition(c: &mut Client, table: Table, p: &Partition) -> StoreResult<Retired> {
-    let mut tx = c.transaction().await?;
-    if !take_turn(&tx).await? {
-        tx.rollback().await?;
-        return Ok(Retired::Busy);
-    }
-    if !exists(&tx, &p.name).await? {
-        tx.rollback().await?;
-        return Ok(Retired::Gone);
-    }
+    let mut tx = match take_partition(c, &p.name).await? {
+        Ok(tx) => tx,
+        Err(not) => return Ok(not),
+    };
     tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'")).await?;
     let t0 = Instant::now();
     let tries = match drop_with_retries(&mut tx, &format!("DROP TABLE {}", quoted(&p.name))).await? {
@@ -269,9 +264,20 @@ pub(super) async fn any_due(tx: &Transaction<'_>, table: Table, horizon: Timesta
     Ok(list(tx, table).await?.iter().any(|p| p.before(horizon)))
 }
 
-pub(super) async fn exists(tx: &Transaction<'_>, name: &str) -> StoreResult<bool> {
+/// A transaction to retire partition `name` in, once it is this node's turn and the partition
+/// is still there; else `Busy` (another node's turn) or `Gone` (dropped already), rolled back.
+pub(super) async fn take_partition<'c>(c: &'c mut Client, name: &str) -> StoreResult<Result<Transaction<'c>, Retired>> {
+    let tx = c.transaction().await?;
+    if !take_turn(&tx).await? {
+        tx.rollback().await?;
+        return Ok(Err(Retired::Busy));
+    }
     let row = tx.query_typed_one("SELECT to_regclass($1) IS NOT NULL", &[(&quoted(name), Type::TEXT)]).await?;
-    Ok(row.try_get(0)?)
+    if !row.try_get::<_, bool>(0)? {
+        tx.rollback().await?;
+        return Ok(Err(Retired::Gone));
+    }
+    Ok(Ok(tx))
 }
 
 /// `(from, to)` of a range partition's bound as `pg_get_expr` prints it

@@ -27,8 +27,9 @@
 //! three times as long in a scratch experiment. Otherwise the rows are added to
 //! `uptime_minute` with `ON CONFLICT DO UPDATE`, like the row-by-row fold.
 
-use super::days::{self, drop_with_retries, exists, is_lock_timeout, quoted, Partition, DAY_MS, LOCK_WAIT, MINUTES};
-use super::uptime::take_turn;
+use super::days::{
+    self, drop_with_retries, is_lock_timeout, quoted, take_partition, Partition, DAY_MS, LOCK_WAIT, MINUTES,
+};
 use crate::StoreResult;
 use netpulse_core::retention::Horizons;
 use std::time::Instant;
@@ -54,15 +55,10 @@ pub(super) enum Retired {
 /// Fold the rows of result partition `p` (wholly before `h.raw`) into the minute rollups and
 /// drop it, in one transaction (see the module docs).
 pub(super) async fn retire(c: &mut Client, p: &Partition, h: &Horizons) -> StoreResult<Retired> {
-    let mut tx = c.transaction().await?;
-    if !take_turn(&tx).await? {
-        tx.rollback().await?;
-        return Ok(Retired::Busy);
-    }
-    if !exists(&tx, &p.name).await? {
-        tx.rollback().await?;
-        return Ok(Retired::Gone);
-    }
+    let mut tx = match take_partition(c, &p.name).await? {
+        Ok(tx) => tx,
+        Err(not) => return Ok(not),
+    };
     let table = quoted(&p.name);
     let locked = tx
         .batch_execute(&format!(
