@@ -7,6 +7,7 @@
 //! time is always a parameter ([`Timestamp`]).
 
 pub mod alert;
+pub mod assertion;
 pub mod check;
 pub mod ids;
 pub mod incident;

@@ -4,6 +4,7 @@
 //! Validation errors name the field (`FieldError::field`) in the dotted form a user wrote it
 //! (`url`, `expected_status`, `interval_s`), with a message that says how to fix it.
 
+use crate::assertion::{self, Assertion};
 use crate::ids::{ChannelId, MonitorId};
 use crate::incident::PolicyLayer;
 use serde::{Deserialize, Serialize};
@@ -149,6 +150,10 @@ pub struct HttpSpec {
     /// Text that must not appear in the response body.
     #[serde(default)]
     pub keyword_absent: Option<String>,
+    /// Conditions on the response (`$.status == "ok"`, `header.x-version >= 3`); all must hold.
+    /// Left out of the serialized spec when empty, so workers that predate them read it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assertions: Vec<Assertion>,
     /// A response slower than this is `degraded` (still up).
     #[serde(default)]
     pub degraded_after_ms: Option<u32>,
@@ -188,6 +193,7 @@ impl HttpSpec {
             }
             plain_text(&format!("headers[{i}].value"), &h.value, false)?;
         }
+        assertion::validate_list(&self.assertions)?;
         if matches!(&self.keyword, Some(k) if k.is_empty()) {
             return Err(FieldError::new("keyword", "must not be empty; omit it instead"));
         }

@@ -1,17 +1,18 @@
 //! The HTTP(S) probe: one request through [`HttpClient`](crate::HttpClient), judged against the
-//! monitor's expected status, keywords and slowness threshold.
+//! monitor's expected status, keywords, response assertions and slowness threshold.
 
 use super::{total_only, transport_failure, ProbeContext};
 use crate::error::millis;
 use crate::http::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use http::Method;
+use netpulse_core::assertion::{self, ResponseView};
 use netpulse_core::check::ProbeReport;
 use netpulse_core::monitor::HttpSpec;
 use netpulse_core::Outcome;
 use std::time::{Duration, Instant};
 
-/// Bodies are read up to this size for keyword checks.
+/// Bodies are read up to this size for keyword checks and assertions.
 const MAX_BODY: usize = 1024 * 1024;
 
 pub(super) async fn probe(spec: &HttpSpec, timeout: Duration, ctx: &ProbeContext) -> ProbeReport {
@@ -64,7 +65,19 @@ fn verdict(spec: &HttpSpec, response: &HttpResponse) -> Result<(), String> {
     if let Some(keyword) = spec.keyword_absent.as_deref().filter(|k| body.contains(k)) {
         return Err(format!("keyword \"{keyword}\" found in response body but must be absent"));
     }
-    Ok(())
+    assertion::judge_all(&spec.assertions, response).map_err(|e| format!("{e}{}", truncation_note(response)))
+}
+
+impl ResponseView for HttpResponse {
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    fn body(&self) -> &[u8] {
+        &self.body
+    }
 }
 
 fn truncation_note(response: &HttpResponse) -> &'static str {

@@ -66,6 +66,33 @@ async fn keywords_decide_up_or_down() {
 }
 
 #[tokio::test]
+async fn assertions_on_json_headers_and_size_decide_up_or_down_and_name_the_failing_one() {
+    let base = site::spawn().await;
+    let mut spec = http_spec(&format!("{base}/health.json"));
+    let conditions = [
+        r#"$.status == "ok""#,
+        "$.checks.length > 0",
+        "$.checks[0].latency_ms < 100",
+        r#"header.content-type contains "json""#,
+        "header.x-api-version >= 3",
+        "size < 1024",
+    ];
+    spec.assertions = conditions.iter().map(|c| serde_json::from_value(c.to_string().into()).unwrap()).collect();
+    let report = probe(spec.clone()).await;
+    assert_eq!((report.outcome, report.error.as_deref()), (Outcome::Up, None));
+
+    spec.assertions.push(serde_json::from_value(r#"$.checks[0].name == "cache""#.into()).unwrap());
+    let report = probe(spec.clone()).await;
+    assert_eq!(report.outcome, Outcome::Down);
+    assert_eq!(report.error.as_deref(), Some(r#"`$.checks[0].name == "cache"` failed: got "db""#));
+
+    let mut plain = http_spec(&format!("{base}/keyword"));
+    plain.assertions = vec![serde_json::from_value(r#"$.status == "ok""#.into()).unwrap()];
+    let error = probe(plain).await.error.unwrap();
+    assert!(error.contains("not JSON"), "{error}");
+}
+
+#[tokio::test]
 async fn slow_response_is_degraded_with_the_threshold() {
     let base = site::spawn().await;
     let mut spec = http_spec(&format!("{base}/slow?ms=150"));

@@ -21,6 +21,7 @@ pub fn router() -> Router {
         .route("/status/{code}", get(status))
         .route("/slow", get(slow))
         .route("/keyword", get(|| async { "all systems operational" }))
+        .route("/health.json", get(health_json))
         .route("/redirect/{n}", get(redirect_chain))
         .route("/loop", get(|| async { Redirect::temporary("/loop") }))
         .route("/redirect-to", get(redirect_to))
@@ -83,4 +84,10 @@ async fn flaky(State(seen): State<Flaky>) -> StatusCode {
     } else {
         StatusCode::OK
     }
+}
+
+/// A JSON health document with a version header, as many services answer `/health`.
+async fn health_json() -> Response {
+    let body = serde_json::json!({ "status": "ok", "checks": [{ "name": "db", "latency_ms": 4 }] });
+    ([("x-api-version", "3")], axum::Json(body)).into_response()
 }

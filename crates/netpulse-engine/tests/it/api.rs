@@ -25,6 +25,8 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
         (json!({ "name": "x", "kind": "http", "url": "http://a", "headers": [{ "name": "X-A", "value": "a\r\nb" }] }), 422, "headers[0].value", "line breaks"),
         (json!({ "name": "x", "kind": "http", "url": "http://a", "interval_s": 10, "timeout_ms": 4000, "retries": 2 }), 422, "retries", "do not fit in the 10 s interval"),
         (json!({ "name": "x", "kind": "http", "url": "http://a", "regions": ["local", "eu-west"] }), 422, "regions[1]", "no checker serves region `eu-west`"),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "assertions": ["$.status == ok"] }), 422, "assertions[0]", "write text in double quotes"),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "assertions": ["size < 10", "status contains \"2\""] }), 422, "assertions[1]", "text operator on a number"),
     ];
     for (body, status, field, message) in cases {
         let (got, json) = app.api("POST", "/api/v1/monitors", Some(body.clone())).await;
@@ -37,6 +39,32 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
     assert_eq!(status, 415, "{json}");
     let (_, list) = app.api("GET", "/api/v1/monitors", None).await;
     assert_eq!(list["data"], json!([]), "nothing half-written");
+}
+
+#[tokio::test]
+async fn a_response_assertion_that_fails_takes_the_monitor_down_naming_it_and_the_form_shows_it() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let assertions = json!(["status == 200", "body contains \"maintenance\""]);
+    let id = app
+        .create_monitor(json!({ "name": "api", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 500, "assertions": assertions }))
+        .await;
+    let m = wait_for(10, "a failed check", || async {
+        let m = app.monitor(&id).await;
+        (m["status"]["last_outcome"] == "down").then_some(m)
+    })
+    .await;
+    assert_eq!(m["assertions"], assertions, "stored as written");
+    let error = m["status"]["last_error"].as_str().unwrap();
+    assert!(error.starts_with("`body contains \"maintenance\"` failed: got \""), "{error}");
+
+    let (status, m) =
+        app.api("PATCH", &format!("/api/v1/monitors/{id}"), Some(json!({ "assertions": ["status == 200"] }))).await;
+    assert_eq!(status, 200, "{m}");
+    wait_for(10, "a passing check", || async {
+        (app.monitor(&id).await["status"]["last_outcome"] == "up").then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

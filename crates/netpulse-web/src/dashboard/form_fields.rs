@@ -28,6 +28,8 @@ pub enum Input {
     List,
     /// One `Name: value` per line, into `[{name, value}]`.
     Headers,
+    /// One entry per line, into a list of strings; left out when empty.
+    Lines,
     Multiline,
     Choice(&'static [&'static str]),
     /// `yes` / `no` into a boolean; left out when empty (the organisation's default).
@@ -138,6 +140,13 @@ pub const FIELDS: &[Field] = &[
     f("expected_status", "Expected status", Input::Optional, &["http"], "e.g. 200-299,301; empty: 200-399"),
     f("keyword", "Body must contain", Input::Optional, &["http"], "optional"),
     f("keyword_absent", "Body must not contain", Input::Optional, &["http"], "optional"),
+    f(
+        "assertions",
+        "Response assertions",
+        Input::Lines,
+        &["http"],
+        "one per line, all must hold: $.status == \"ok\", $.items.length > 0, header.content-type contains \"json\"",
+    ),
     f("degraded_after_ms", "Degraded after (ms)", Input::Number, &["http"], "optional; slower answers are degraded"),
     f("follow_redirects", "Follow redirects", Input::Check, &["http"], ""),
     f("host", "Host", Input::Text, &["tcp", "tls"], ""),
@@ -220,6 +229,7 @@ fn field_json(input: Input, raw: Option<&str>) -> Option<Value> {
         Input::Number => Some(trimmed.parse::<i64>().map_or_else(|_| Value::String(trimmed.to_owned()), Value::from)),
         Input::List => Some(trimmed.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()),
         Input::Headers => Some(Value::Array(text.lines().filter(|l| !l.trim().is_empty()).map(header_json).collect())),
+        Input::Lines => Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).collect()),
     }
 }
 
@@ -261,6 +271,9 @@ fn field_text(input: Input, v: &Value) -> Option<String> {
         (Input::List, Value::Array(items)) => {
             Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
         }
+        (Input::Lines, Value::Array(items)) => {
+            Some(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
+        }
         (Input::Headers, Value::Array(items)) => Some(
             items
                 .iter()
@@ -299,6 +312,7 @@ mod tests {
             ("timeout_ms", ""),
             ("tags", "shop, , eu"),
             ("headers", "X-Api-Key: s3cret\n\nAccept: text/html"),
+            ("assertions", "$.status == \"ok\"\n\n  size < 1000 "),
             ("policy.confirm_threshold", "3"),
             ("policy.quorum", ""),
             ("verify_tls", "on"),
@@ -313,6 +327,7 @@ mod tests {
             got["headers"],
             json!([{"name": "X-Api-Key", "value": "s3cret"}, {"name": "Accept", "value": "text/html"}])
         );
+        assert_eq!(got["assertions"], json!(["$.status == \"ok\"", "size < 1000"]));
         assert_eq!(got["policy"], json!({ "confirm_threshold": 3 }), "empty policy fields are not set");
         assert_eq!((got["verify_tls"].clone(), got["follow_redirects"].clone()), (json!(true), json!(false)));
     }

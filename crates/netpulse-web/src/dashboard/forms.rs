@@ -304,7 +304,7 @@ fn field_row(
             label for=(id) { (field.label) }
             @match field.input {
                 Input::Check => input #(id) type="checkbox" name=(field.key) checked[values.contains_key(field.key)];,
-                Input::Headers | Input::Multiline => textarea #(id) name=(field.key) rows="3" { (value) },
+                Input::Headers | Input::Lines | Input::Multiline => textarea #(id) name=(field.key) rows="3" { (value) },
                 Input::Choice(options) => select #(id) name=(field.key) {
                     @for o in options { option value=(o) selected[*o == value] { (o) } }
                 },
