@@ -100,13 +100,14 @@ pub async fn show(
 }
 
 fn results_table(results: &[CheckResult], older: bool) -> Markup {
+    let now = clock::now();
     html! {
         table #results data-paged=[older.then_some("1")] {
             thead { tr { th { "Started" } th { "Outcome" } th { "Latency" } th { "Status" } th { "Region" } th { "Error" } } }
             tbody { @for r in results { tr data-result=(r.id) data-ms=(r.started_at.millis()) {
-                td { (r.started_at) }
+                td { (super::times::relative(r.started_at, now)) }
                 td { (badge(r.outcome.as_str())) }
-                td { (r.timings.total_ms.map_or("–".into(), |l| format!("{l} ms"))) }
+                td { (super::latency(r.timings.total_ms, Some(r.outcome))) }
                 td { (r.status_code.map_or("–".into(), |c| c.to_string())) }
                 td { (r.region) }
                 td.error { (r.error.as_deref().unwrap_or("")) }
@@ -122,7 +123,7 @@ fn per_region(results: &[CheckResult]) -> Markup {
         let e = by.entry(r.region.as_str()).or_default();
         e.0 += 1;
         e.1 += usize::from(r.outcome.is_failure());
-        e.2.extend(r.timings.total_ms);
+        e.2.extend(r.timings.total_ms.filter(|_| !r.outcome.is_failure()));
     }
     for (_, _, lat) in by.values_mut() {
         lat.sort_unstable();

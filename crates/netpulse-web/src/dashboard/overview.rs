@@ -106,8 +106,8 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
                                 @for tag in &v.record.draft.tags { " " span.tag { (tag) } } }
                         }
                         td data-cell="state" { (badge(state_of(v))) }
-                        td data-cell="last" data-ts=[v.status.last_checked_at.map(netpulse_core::Timestamp::millis)] { (ago(v.status.last_checked_at, now)) }
-                        td data-cell="latency" { (v.status.last_latency_ms.map_or("–".into(), |l| format!("{l} ms"))) }
+                        td data-cell="last" { (ago(v.status.last_checked_at, now)) }
+                        td data-cell="latency" { (super::latency(v.status.last_latency_ms, v.status.last_outcome)) }
                         td { (chart::sparkline(hours.get(&v.record.id).map_or(&[][..], Vec::as_slice), now)) }
                         td data-cell="uptime-24h" { (uptime(&day, v)) }
                         td data-cell="uptime-30d" { (uptime(&month, v)) }
