@@ -3,7 +3,8 @@
 // with a monitor "Checkout" whose target answers 503, its open incident (with a public
 // message) and a status page /status/shop showing it:
 //   NP_BASE, NP_TOKEN, NP_MONITOR, NP_INCIDENT, NP_CHANNEL (a webhook channel "on-call"),
-//   NP_ARTIFACTS (screenshot dir).
+//   NP_TLS_EXPIRING / NP_TLS_FRESH (TLS monitors whose certificates expire in 5 and 80 days,
+//   warn_days 14), NP_ARTIFACTS (screenshot dir).
 // The browser runs in Asia/Tokyo (UTC+9, no daylight saving) with an en-GB locale, so local
 // times differ from the server's UTC fallback. Exits non-zero on any failed expectation.
 import { chromium } from "playwright-core";
@@ -17,6 +18,7 @@ const env = (k) => {
 };
 const [base, token, monitor, incident, channel, artifacts] =
   ["NP_BASE", "NP_TOKEN", "NP_MONITOR", "NP_INCIDENT", "NP_CHANNEL", "NP_ARTIFACTS"].map(env);
+const [expiring, fresh] = ["NP_TLS_EXPIRING", "NP_TLS_FRESH"].map(env);
 const api = async (method, path, body) => {
   const r = await fetch(`${base}${path}`, {
     method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -123,6 +125,25 @@ try {
   assert.equal(await page.inputValue("#f-policy-quorum"), "majority", "an explicit majority shows as chosen");
   assert.deepEqual(await page.$$eval("#f-policy-escalate_to option:checked", (os) => os.map((o) => o.value)), [channel]);
   await page.screenshot({ path: `${artifacts}/alerting-defaults.png`, fullPage: true });
+
+  step("TLS: the overview flags the certificate expiring within warn_days, not the fresh one");
+  await page.goto(`${base}/`);
+  const flag = page.locator(`tr[data-monitor="${expiring}"] .cert-warn`);
+  assert.match(await flag.textContent(), /^certificate expires in [45] days$/);
+  assert.equal(await page.locator(`tr[data-monitor="${fresh}"] .cert-warn`).count(), 0);
+  step("TLS: the monitor page shows the certificate's expiry and days left");
+  await page.goto(`${base}/monitors/${expiring}`);
+  const cert = page.locator("#certificate");
+  assert.equal(await cert.getAttribute("data-warn"), "1");
+  assert.match(await page.textContent("#cert-days-left"), /expires in [45] days \(warns below 14 days\)/);
+  const expiresIso = await page.getAttribute("#cert-expires time", "datetime");
+  const apiExpiry = (await api("GET", `/api/v1/monitors/${expiring}/results?limit=1`)).body.data[0].cert_expires_at;
+  assert.equal(expiresIso, apiExpiry.slice(0, 19) + "Z", "the expiry the check recorded");
+  assert.equal((await page.textContent("#cert-expires")).trim(), local(expiresIso));
+  await page.screenshot({ path: `${artifacts}/monitor-certificate.png`, fullPage: true });
+  await page.goto(`${base}/monitors/${fresh}`);
+  assert.equal(await page.locator("#certificate").getAttribute("data-warn"), null);
+  assert.match(await page.textContent("#cert-days-left"), /expires in (79|80) days/);
 
   step("status page: local times, the incident's update, no ISO strings");
   await page.goto(`${base}/status/shop`);

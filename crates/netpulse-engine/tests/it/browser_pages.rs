@@ -3,7 +3,8 @@
 //! times read "3 min ago" with the exact local time on hover and never as an ISO string with
 //! milliseconds, incidents say how long they lasted, a failed check's latency reads "–", an
 //! incident's state uses the API's words; the alerting defaults are picked from selects (the
-//! quorum's "majority", the channels to escalate to). The fixtures are made here through the API: a
+//! quorum's "majority", the channels to escalate to); a TLS monitor's page shows its
+//! certificate's expiry and days left, and the overview flags the one expiring soon. The fixtures are made here through the API: a
 //! monitor whose target answers 503 (so an incident opens), an incident with a public
 //! message, and a status page showing it. Screenshots go to `target/browser-artifacts/`.
 
@@ -11,6 +12,36 @@ use crate::harness::{spawn_app_with, test_config, wait_for, Target, TOKEN};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+
+/// A TLS server on 127.0.0.1 whose self-signed certificate (issued by "NetPulse Test CA")
+/// expires in `days`; it completes handshakes and closes. Returns the port.
+async fn tls_target(days: i64) -> u16 {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "NetPulse Test CA");
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(30);
+    params.not_after = now + time::Duration::days(days) + time::Duration::hours(1);
+    let cert = params.self_signed(&key).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move { drop(acceptor.accept(tcp).await) });
+        }
+    });
+    port
+}
 
 pub(crate) fn artifacts_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").join("browser-artifacts")
@@ -62,7 +93,24 @@ async fn pages_people_read_in_chromium() {
     let hook = json!({ "name": "on-call", "kind": "webhook", "url": "http://127.0.0.1:9/hook" });
     let (status, ch) = app.api("POST", "/api/v1/channels", Some(hook)).await;
     assert_eq!(status, 201, "{ch}");
+    // Two TLS monitors: one certificate inside the 14-day warning, one well outside it.
+    let mut tls = Vec::new();
+    for (name, days) in [("Expiring cert", 5), ("Fresh cert", 80)] {
+        let port = tls_target(days).await;
+        let body = json!({ "name": name, "kind": "tls", "host": "127.0.0.1", "port": port, "warn_days": 14,
+            "verify_tls": false, "interval_s": 60 });
+        tls.push(app.create_monitor(body).await);
+    }
+    for id in &tls {
+        wait_for(20, "a TLS result", || async {
+            let (_, r) = app.api("GET", &format!("/api/v1/monitors/{id}/results?limit=1"), None).await;
+            r["data"][0]["cert_expires_at"].as_str().map(str::to_owned)
+        })
+        .await;
+    }
     let env = vec![
+        ("NP_TLS_EXPIRING", tls[0].clone()),
+        ("NP_TLS_FRESH", tls[1].clone()),
         ("NP_CHANNEL", ch["id"].as_str().unwrap().to_owned()),
         ("NP_BASE", app.url("")),
         ("NP_TOKEN", TOKEN.to_owned()),

@@ -31,6 +31,7 @@ use serde::Deserialize;
 
 pub mod account_pages;
 pub mod badges;
+pub mod certificate;
 pub mod channels;
 pub mod chart;
 pub mod deliveries;

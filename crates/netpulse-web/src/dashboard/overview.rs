@@ -1,4 +1,5 @@
-//! The monitors overview: every monitor with its state, last check, latency, uptime over
+//! The monitors overview: every monitor with its state, last check, latency (a TLS monitor's
+//! certificate flagged when it expires within its `warn_days`), uptime over
 //! 24 h and 30 d (hourly live rollups; the demo organisation: its raw demo results, see
 //! `store::Evidence`) and a 24-hour sparkline, filtered by a search in the
 //! name, a tag and a state (`GET /?q=…&tag=…&state=…`, a plain form, no script needed).
@@ -69,6 +70,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
     };
     let tags: BTreeSet<&str> = monitors.iter().flat_map(|v| v.record.draft.tags.iter().map(String::as_str)).collect();
     let shown: Vec<&MonitorView> = monitors.iter().filter(|v| f.keeps(v)).collect();
+    let expiries = super::certificate::expiries(&s, t, &shown, now).await;
     let uptime = |m: &std::collections::HashMap<_, Tally>, v: &MonitorView| {
         percent(m.get(&v.record.id).and_then(Tally::uptime_percent))
     };
@@ -103,7 +105,8 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
                         td {
                             a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) }
                             div.sub { (v.record.draft.spec.kind()) " · " (crate::base::audience::target(&v.record.draft.spec, auth.caller.audience()))
-                                @for tag in &v.record.draft.tags { " " span.tag { (tag) } } }
+                                @for tag in &v.record.draft.tags { " " span.tag { (tag) } }
+                                (super::certificate::flag(v, &expiries, now)) }
                         }
                         td data-cell="state" { (badge(state_of(v))) }
                         td data-cell="last" { (ago(v.status.last_checked_at, now)) }
