@@ -152,6 +152,46 @@ try {
   assert.ok(shown.some((t) => t.rel), "the last check reads … ago");
   await page.screenshot({ path: `${artifacts}/status-times.png`, fullPage: true });
 
+  step("on a phone (390 px): no sideways scrolling on the overview, a monitor page, the status page");
+  const signedIn = await context.storageState();
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true,
+    deviceScaleFactor: 2, timezoneId: ZONE, locale: "en-GB", storageState: signedIn });
+  const mobile = await phone.newPage();
+  mobile.on("pageerror", (e) => errors.push(String(e)));
+  for (const [path, shot] of [["/", "mobile-overview"], [`/monitors/${monitor}`, "mobile-monitor"], [`/monitors/${expiring}`, null],
+    [`/incidents/${incident}`, null], ["/settings/alerting", null], ["/status/shop", "mobile-status-page"]]) {
+    await mobile.goto(`${base}${path}`);
+    const [scroll, inner] = await mobile.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scroll <= inner, `${path} scrolls sideways on a phone: ${scroll} > ${inner}`);
+    if (shot) await mobile.screenshot({ path: `${artifacts}/${shot}.png`, fullPage: true });
+  }
+  await phone.close();
+
+  step("dark mode follows the system setting: dark background, light text, on the dashboard and the status page");
+  const dark = await browser.newContext({ viewport: { width: 1200, height: 800 }, colorScheme: "dark",
+    timezoneId: ZONE, locale: "en-GB", storageState: signedIn });
+  const night = await dark.newPage();
+  night.on("pageerror", (e) => errors.push(String(e)));
+  // Relative luminance of a computed "rgb(r, g, b)" colour, 0 (black) to 1 (white).
+  const luminance = (rgb) => {
+    const [r, g, b] = rgb.match(/\d+/g).slice(0, 3).map(Number).map((c) => c / 255)
+      .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  for (const [path, shot] of [["/", "dark-overview"], [`/monitors/${expiring}`, "dark-monitor"], ["/settings/alerting", null],
+    ["/status/shop", "dark-status-page"]]) {
+    await night.goto(`${base}${path}`);
+    const [bg, fg, card] = await night.evaluate(() => {
+      const c = (el, p) => getComputedStyle(el)[p];
+      const panel = document.querySelector("table, section.monitor, form.monitor");
+      return [c(document.body, "backgroundColor"), c(document.body, "color"), c(panel, "backgroundColor")];
+    });
+    assert.ok(luminance(bg) < 0.05 && luminance(card) < 0.1, `${path}: dark background (${bg}, panel ${card})`);
+    assert.ok(luminance(fg) > 0.6, `${path}: light text (${fg})`);
+    if (shot) await night.screenshot({ path: `${artifacts}/${shot}.png`, fullPage: true });
+  }
+  await dark.close();
+
   assert.deepEqual(errors, [], "no script error and no CSP violation");
   step("ok");
 } finally {

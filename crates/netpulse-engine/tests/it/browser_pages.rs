@@ -4,7 +4,8 @@
 //! milliseconds, incidents say how long they lasted, a failed check's latency reads "–", an
 //! incident's state uses the API's words; the alerting defaults are picked from selects (the
 //! quorum's "majority", the channels to escalate to); a TLS monitor's page shows its
-//! certificate's expiry and days left, and the overview flags the one expiring soon. The fixtures are made here through the API: a
+//! certificate's expiry and days left, and the overview flags the one expiring soon; at a
+//! phone's 390 px no page scrolls sideways, and a dark system setting gets dark pages. The fixtures are made here through the API: a
 //! monitor whose target answers 503 (so an incident opens), an incident with a public
 //! message, and a status page showing it. Screenshots go to `target/browser-artifacts/`.
 
@@ -98,11 +99,11 @@ async fn pages_people_read_in_chromium() {
     for (name, days) in [("Expiring cert", 5), ("Fresh cert", 80)] {
         let port = tls_target(days).await;
         let body = json!({ "name": name, "kind": "tls", "host": "127.0.0.1", "port": port, "warn_days": 14,
-            "verify_tls": false, "interval_s": 60 });
+            "verify_tls": false, "interval_s": 5 });
         tls.push(app.create_monitor(body).await);
     }
     for id in &tls {
-        wait_for(20, "a TLS result", || async {
+        wait_for(30, "a TLS result", || async {
             let (_, r) = app.api("GET", &format!("/api/v1/monitors/{id}/results?limit=1"), None).await;
             r["data"][0]["cert_expires_at"].as_str().map(str::to_owned)
         })

@@ -109,6 +109,8 @@
     });
     chart.replaceChildren(svg, legend);
   }
+  // Redraw the first paint once, so its axis reads in the viewer's time zone.
+  if (chart && points.length) drawChart();
   function chartResult(d) {
     if (!chart || points.some(function (p) { return p[4] === d.id; })) return;
     var down = failed(d.outcome);
