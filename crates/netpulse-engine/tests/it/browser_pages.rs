@@ -9,7 +9,7 @@
 //! monitor whose target answers 503 (so an incident opens), an incident with a public
 //! message, and a status page showing it. Screenshots go to `target/browser-artifacts/`.
 
-use crate::harness::{spawn_app_with, test_config, wait_for, Target, TOKEN};
+use crate::harness::{spawn_app_with, test_config, wait_for, Receiver, Target, TOKEN};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -119,5 +119,26 @@ async fn pages_people_read_in_chromium() {
         ("NP_INCIDENT", incident.clone()),
     ];
     run_script("pages.mjs", env).await;
+    app.stop().await;
+}
+
+/// `tests/browser/first_run.mjs`: an empty account's overview guides through add a monitor →
+/// add a channel → send a test → see it delivered, and ticks each step as the account's data
+/// shows it done (the browser does each step through the dashboard's own forms); once a test
+/// was delivered to the local receiver, the guide is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_guide_in_chromium() {
+    let data = tempfile::tempdir().unwrap();
+    let mut app = spawn_app_with(test_config(data.path())).await;
+    let receiver = Receiver::start().await;
+    let target = Target::start().await;
+    let env = vec![
+        ("NP_BASE", app.url("")),
+        ("NP_TOKEN", TOKEN.to_owned()),
+        ("NP_RECEIVER", receiver.url()),
+        ("NP_TARGET", target.url()),
+    ];
+    run_script("first_run.mjs", env).await;
+    assert_eq!(receiver.events(), ["test"], "the test notification reached the receiver");
     app.stop().await;
 }

@@ -37,6 +37,7 @@ pub mod chart;
 pub mod deliveries;
 pub mod demo;
 pub mod events;
+pub mod first_run;
 pub mod form_fields;
 pub(crate) mod form_guard;
 pub mod forms;

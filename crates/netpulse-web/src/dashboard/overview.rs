@@ -6,6 +6,8 @@
 //! Rows update live (dashboard.js); while a filter is on, monitors created elsewhere are not
 //! added, since they may not match it. The table's `data-since` (when the page was rendered)
 //! makes the stream open with the health changes the page missed (dashboard/events.rs).
+//! Until an account has seen an alert delivered, the overview opens with the first-run
+//! guide ([`super::first_run`]).
 
 use super::{ago, badge, chart, page, percent, signed_in, state_of};
 use crate::base::ApiError;
@@ -79,6 +81,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
         h1 { "Monitors" }
         (super::regions::offline_banner(&s.fleet.regions(t, now), &monitors))
         (super::deliveries::failing_banner(&channels, &health, now))
+        (super::first_run::guide(&auth, &monitors, &channels, &health))
         @if monitors.is_empty() {
             p.empty #no-monitors { "No monitors yet."
                 @if auth.may_write() { " " a href="/monitors/new" { "Create one" } " here or with the API (see docs/api.md)." } }
