@@ -35,6 +35,7 @@ pub(super) async fn probe(spec: &TlsSpec, timeout: Duration, ctx: &ProbeContext,
         Err(problem) => ProbeReport::failed(Outcome::Down, problem, timings),
     };
     report.cert_expires_at = Some(expires_at);
+    report.cert_issuer = connection.cert_issuer;
     report
 }
 

@@ -140,6 +140,7 @@ try {
   const apiExpiry = (await api("GET", `/api/v1/monitors/${expiring}/results?limit=1`)).body.data[0].cert_expires_at;
   assert.equal(expiresIso, apiExpiry.slice(0, 19) + "Z", "the expiry the check recorded");
   assert.equal((await page.textContent("#cert-expires")).trim(), local(expiresIso));
+  assert.match(await page.textContent("#cert-issuer"), /^NetPulse Test CA/, "the issuer the check recorded");
   await page.screenshot({ path: `${artifacts}/monitor-certificate.png`, fullPage: true });
   await page.goto(`${base}/monitors/${fresh}`);
   assert.equal(await page.locator("#certificate").getAttribute("data-warn"), null);

@@ -4,7 +4,7 @@
 //! milliseconds, incidents say how long they lasted, a failed check's latency reads "–", an
 //! incident's state uses the API's words; the alerting defaults are picked from selects (the
 //! quorum's "majority", the channels to escalate to); a TLS monitor's page shows its
-//! certificate's expiry and days left, and the overview flags the one expiring soon; at a
+//! certificate's expiry, days left and issuer, and the overview flags the one expiring soon; at a
 //! phone's 390 px no page scrolls sideways, and a dark system setting gets dark pages. The fixtures are made here through the API: a
 //! monitor whose target answers 503 (so an incident opens), an incident with a public
 //! message, and a status page showing it. Screenshots go to `target/browser-artifacts/`.

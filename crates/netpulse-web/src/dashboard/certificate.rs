@@ -1,5 +1,5 @@
 //! TLS certificates in the dashboard: the monitor page of a TLS monitor shows the certificate
-//! its newest check saw (expiry date, days left), and the overview flags TLS monitors whose
+//! its newest check saw (expiry date, days left, issuer), and the overview flags TLS monitors whose
 //! certificate expires within the monitor's `warn_days` (or has expired). Both read the
 //! expiry every TLS check records (`cert_expires_at` of a result); the overview reads the
 //! newest result of each TLS monitor it shows, one indexed step each, run together.
@@ -55,6 +55,7 @@ pub fn section(results: &[CheckResult], warn_days: u32, now: Timestamp) -> Marku
                 tr { th { "Days left" } td #cert-days-left {
                     @if warn { span.badge.down { (left_words(days)) } } @else { (left_words(days)) }
                     span.sub { " (warns below " (warn_days) " days)" } } }
+                tr { th { "Issuer" } td #cert-issuer { (seen.cert_issuer.as_deref().unwrap_or("not recorded")) } }
                 tr { th { "Seen" } td { (times::relative(seen.started_at, now)) " from " (seen.region) } }
             }
         }
