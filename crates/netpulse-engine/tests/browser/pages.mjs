@@ -101,8 +101,9 @@ try {
   assert.ok(timeline >= 1, "the timeline's entries carry times");
   await readable("incident page");
 
-  step("incidents list, deliveries, members, tokens: readable times");
-  for (const path of ["/incidents?status=all", "/deliveries", "/members", "/tokens", "/regions"]) {
+  step("incidents, deliveries, channels, members, tokens, regions, maintenance, status history: readable times");
+  for (const path of ["/incidents?status=all", "/deliveries", "/channels", "/members", "/tokens", "/regions",
+    `/monitors/${monitor}/maintenance`, "/status/shop/history"]) {
     await page.goto(`${base}${path}`);
     await readable(path);
   }
