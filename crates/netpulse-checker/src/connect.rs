@@ -7,7 +7,7 @@
 use crate::error::{millis, Deadline, HttpError};
 use crate::guard::SsrfGuard;
 use crate::resolver::{ip_literal, Resolver};
-use crate::tls::{describe_tls_error, not_after, server_name, RecordingVerifier, TlsTrust};
+use crate::tls::{describe_tls_error, issuer, not_after, server_name, RecordingVerifier, TlsTrust};
 use netpulse_core::{Timestamp, Timings};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -30,10 +30,11 @@ pub(crate) struct TcpConnection {
     pub(crate) timings: Timings,
 }
 
-/// A finished TLS handshake: the stream, the leaf's expiry and the verifier's verdict.
+/// A finished TLS handshake: the stream, the leaf's expiry and issuer and the verifier's verdict.
 pub(crate) struct TlsConnection {
     pub(crate) stream: TlsStream<TcpStream>,
     pub(crate) cert_expires_at: Option<Timestamp>,
+    pub(crate) cert_issuer: Option<String>,
     pub(crate) verifier: Arc<RecordingVerifier>,
 }
 
@@ -95,7 +96,8 @@ impl Dialer {
         timings.tls_ms = Some(millis(started.elapsed()));
         let leaf = stream.get_ref().1.peer_certificates().and_then(|c| c.first());
         let cert_expires_at = leaf.and_then(|c| not_after(c));
-        Ok((TlsConnection { stream, cert_expires_at, verifier }, timings))
+        let cert_issuer = leaf.and_then(|c| issuer(c));
+        Ok((TlsConnection { stream, cert_expires_at, cert_issuer, verifier }, timings))
     }
 }
 

@@ -136,6 +136,25 @@ pub(crate) fn not_after(der: &[u8]) -> Option<Timestamp> {
     Some(Timestamp::from_secs(cert.validity().not_after.timestamp()))
 }
 
+/// Who issued a DER certificate, as people name it: the issuer's organisation with its common
+/// name in brackets ("Let's Encrypt (R11)"), or whichever of the two it has.
+pub(crate) fn issuer(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let name = cert.issuer();
+    match (first_text(name.iter_organization()), first_text(name.iter_common_name())) {
+        (Some(o), Some(cn)) if o != cn => Some(format!("{o} ({cn})")),
+        (Some(o), _) => Some(o),
+        (None, cn) => cn,
+    }
+}
+
+/// The first attribute's text, trimmed, when it has any.
+fn first_text<'a>(
+    mut values: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
+) -> Option<String> {
+    values.next().and_then(|a| a.as_str().ok()).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
 /// The server name to present (SNI) and verify for `host` (brackets around IPv6 allowed).
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');

@@ -116,14 +116,24 @@ pub struct ProbeReport {
     pub error: Option<String>,
     /// For TLS checks (and HTTPS): when the peer's leaf certificate expires.
     pub cert_expires_at: Option<Timestamp>,
+    /// For TLS checks: who issued the peer's leaf certificate ("Let's Encrypt (R11)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_issuer: Option<String>,
 }
 
 impl ProbeReport {
     pub fn up(timings: Timings) -> Self {
-        Self { outcome: Outcome::Up, timings, status_code: None, error: None, cert_expires_at: None }
+        Self { outcome: Outcome::Up, timings, status_code: None, error: None, cert_expires_at: None, cert_issuer: None }
     }
     pub fn failed(outcome: Outcome, error: impl Into<String>, timings: Timings) -> Self {
-        Self { outcome, timings, status_code: None, error: Some(error.into()), cert_expires_at: None }
+        Self {
+            outcome,
+            timings,
+            status_code: None,
+            error: Some(error.into()),
+            cert_expires_at: None,
+            cert_issuer: None,
+        }
     }
 }
 
@@ -142,6 +152,9 @@ pub struct CheckResult {
     pub status_code: Option<u16>,
     pub error: Option<String>,
     pub cert_expires_at: Option<Timestamp>,
+    /// Who issued the certificate a TLS check saw (absent for other kinds and older results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_issuer: Option<String>,
     pub provenance: Provenance,
 }
 

@@ -54,6 +54,7 @@ impl CheckJob {
             status_code: report.status_code,
             error: report.error,
             cert_expires_at: report.cert_expires_at,
+            cert_issuer: report.cert_issuer,
             provenance: Provenance::Live,
         }
     }

@@ -159,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
                     status_code: Some(200),
                     error: None,
                     cert_expires_at: None,
+                    cert_issuer: None,
                     provenance: Provenance::Synthetic,
                 };
                 running.results.publish(ResultEnvelope::new(result, clock::now())).await?;

@@ -340,6 +340,7 @@ mod tests {
             status_code: None,
             error: None,
             cert_expires_at: None,
+            cert_issuer: None,
             provenance: Provenance::Live,
         }
     }

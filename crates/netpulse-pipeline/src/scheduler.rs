@@ -382,6 +382,7 @@ pub fn heartbeat_result(
         status_code: None,
         error,
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Live,
     }
 }

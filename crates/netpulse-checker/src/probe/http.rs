@@ -51,6 +51,7 @@ fn judge(spec: &HttpSpec, response: &HttpResponse) -> ProbeReport {
         status_code: Some(response.status),
         error,
         cert_expires_at: response.cert_expires_at,
+        cert_issuer: None,
     }
 }
 

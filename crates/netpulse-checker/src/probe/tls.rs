@@ -35,25 +35,25 @@ pub(super) async fn probe(spec: &TlsSpec, timeout: Duration, ctx: &ProbeContext,
         Err(problem) => ProbeReport::failed(Outcome::Down, problem, timings),
     };
     report.cert_expires_at = Some(expires_at);
+    report.cert_issuer = connection.cert_issuer;
     report
 }
 
 /// Expired first (the most actionable), then invalid, then expiring within `warn_days`.
 fn judge(spec: &TlsSpec, invalid: Option<String>, expires_at: Timestamp, now: Timestamp) -> Result<(), String> {
     let left_ms = expires_at.since(now);
+    // The date people read in an error text ("2026-12-24"), not an instant to the millisecond.
+    let date = &expires_at.to_rfc3339()[..10];
     if left_ms <= 0 {
         let ago = (-left_ms) / DAY_MS;
-        return Err(format!("certificate expired {ago} days ago ({expires_at})"));
+        return Err(format!("certificate expired {ago} days ago ({date})"));
     }
     if let Some(reason) = invalid {
         return Err(format!("certificate invalid: {reason}"));
     }
     let days = left_ms / DAY_MS;
     if days < i64::from(spec.warn_days) {
-        return Err(format!(
-            "certificate expires in {days} days ({expires_at}), below the {}-day threshold",
-            spec.warn_days
-        ));
+        return Err(format!("certificate expires in {days} days ({date}), below the {}-day threshold", spec.warn_days));
     }
     Ok(())
 }

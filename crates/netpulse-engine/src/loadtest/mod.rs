@@ -134,6 +134,7 @@ fn synthetic(tenant: &TenantId, monitor: &MonitorId, at: Timestamp, n: usize) ->
         status_code: Some(if outcome == Outcome::Up { 200 } else { 503 }),
         error: (outcome == Outcome::Down).then(|| "HTTP 503".to_owned()),
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Synthetic,
     }
 }

@@ -266,6 +266,7 @@ fn fresh_batch(i: u64) -> Vec<CheckResult> {
             status_code: None,
             error: None,
             cert_expires_at: None,
+            cert_issuer: None,
             provenance: Provenance::Synthetic,
         })
         .collect()

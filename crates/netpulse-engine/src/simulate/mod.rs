@@ -328,6 +328,7 @@ impl Sim<'_> {
             status_code: None,
             error,
             cert_expires_at: None,
+            cert_issuer: None,
             provenance: Provenance::Synthetic,
         };
         let faults = &self.s.faults;

@@ -167,7 +167,7 @@ try {
 
   step("the monitor page's stream drops and reconnects: what came meanwhile appears once, in order, counted once");
   const snapshot = () => form.evaluate(() => ({
-    rows: [...document.querySelectorAll("#results tbody tr")].map((r) => [r.dataset.result, Date.parse(r.cells[0].textContent)]),
+    rows: [...document.querySelectorAll("#results tbody tr")].map((r) => [r.dataset.result, Number(r.dataset.ms)]),
     total: Number(document.getElementById("uptime-24h").dataset.total),
   }));
   const requested = [];
@@ -183,7 +183,7 @@ try {
   const onlineAt = Date.now();
   await form.waitForSelector("body[data-live=connected]");
   await form.waitForFunction((t) => [...document.querySelectorAll("#results tbody tr")]
-    .some((r) => Date.parse(r.cells[0].textContent) > t), onlineAt);
+    .some((r) => Number(r.dataset.ms) > t), onlineAt);
   const after = await snapshot();
   const ids = after.rows.map(([id]) => id);
   assert.equal(new Set(ids).size, ids.length, `a result is shown twice: ${ids}`);
@@ -222,7 +222,7 @@ try {
   await form.waitForFunction(() => /^\d+\.\d\d %$/.test(document.getElementById("uptime-24h").textContent) &&
     document.getElementById("uptime-24h").textContent !== "100.00 %");
   assert.ok(parseFloat(await uptimeText()) < 100, `uptime after failing results: ${await uptimeText()}`);
-  await form.waitForSelector("#incidents tr[data-incident] .badge.down");
+  await form.waitForSelector("#incidents tr[data-incident] .badge.open");
   await form.waitForSelector("#results tbody tr .badge.down");
   await form.waitForSelector("#latency-chart circle.fail");
   const [points, timed] = await form.evaluate(() => [

@@ -60,6 +60,7 @@ async fn the_demo_is_seeded_labelled_idempotent_and_pages_nobody() {
     for text in ["Demo organisation — read-only", "Storefront", "Checkout API", "Leave the demo"] {
         assert!(page.contains(text), "the demo dashboard shows {text:?}");
     }
+    assert!(!page.contains("id=\"first-run\""), "the demo is a tour: no first-run guide");
     let monitors = demo_json(&app, "/api/v1/monitors").await;
     assert_eq!(ids(&monitors).len(), 6, "{monitors}");
     let incidents = demo_json(&app, "/api/v1/incidents").await;

@@ -106,6 +106,7 @@ pub(crate) fn synthetic(tenant: &TenantId, monitor: &MonitorId) -> CheckResult {
         status_code: Some(200),
         error: None,
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Synthetic,
     }
 }

@@ -56,6 +56,7 @@ fn result(t: &TenantId, m: &MonitorId, at: Timestamp, outcome: Outcome) -> Check
         status_code: Some(200),
         error: outcome.is_failure().then(|| "connection refused".into()),
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Live,
     }
 }

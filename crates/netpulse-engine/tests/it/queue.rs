@@ -34,6 +34,7 @@ fn envelope() -> ResultEnvelope {
         status_code: None,
         error: None,
         cert_expires_at: Some(Timestamp::from_millis(1)),
+        cert_issuer: Some("Test CA".into()),
         provenance: Provenance::Live,
     };
     ResultEnvelope::new(r, now)

@@ -46,6 +46,7 @@ pub fn result(t: &TenantId, m: &MonitorId, at: Timestamp, outcome: Outcome, p: P
         status_code: None,
         error: outcome.is_failure().then(|| error.to_owned()),
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: p,
     }
 }

@@ -288,6 +288,7 @@ async fn a_worker_claiming_another_region_gets_only_its_certificates_region() {
         status_code: Some(200),
         error: None,
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Live,
     };
     let mut eu_result = result.clone();
@@ -331,6 +332,7 @@ fn eu_result(mon: &str, at: netpulse_core::Timestamp, n: u128, timings: Timings)
         status_code: None,
         error: None,
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Live,
     }
 }

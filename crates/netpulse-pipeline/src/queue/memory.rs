@@ -79,6 +79,7 @@ mod tests {
             status_code: None,
             error: None,
             cert_expires_at: None,
+            cert_issuer: None,
             provenance: Provenance::Live,
         };
         ResultEnvelope::new(r, Timestamp::from_millis(n))

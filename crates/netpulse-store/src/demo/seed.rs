@@ -156,6 +156,7 @@ fn result(i: usize, f: &Fixture, slot: i64, region: &str) -> CheckResult {
         status_code: if http { status_code.or(Some(200)) } else { None },
         error,
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Demo,
     }
 }

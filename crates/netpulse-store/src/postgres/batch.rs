@@ -80,13 +80,14 @@ async fn insert_new_results(tx: &Transaction<'_>, sorted: &[&CheckResult]) -> St
     let errors: Vec<Option<&str>> = sorted.iter().map(|r| r.error.as_deref()).collect();
     let certs: Vec<Option<i64>> = sorted.iter().map(|r| r.cert_expires_at.map(Timestamp::millis)).collect();
     let provenance = text(|r| r.provenance.as_str());
+    let issuers: Vec<Option<&str>> = sorted.iter().map(|r| r.cert_issuer.as_deref()).collect();
     let rows = tx
         .query_typed(
             "INSERT INTO check_results (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, \
-             dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance) \
+             dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance, cert_issuer) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], \
              $8::text[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int4[], $14::int4[], $15::text[], \
-             $16::int8[], $17::text[]) ON CONFLICT (id, started_at) DO NOTHING RETURNING id",
+             $16::int8[], $17::text[], $18::text[]) ON CONFLICT (id, started_at) DO NOTHING RETURNING id",
             &[
                 (&ids, Type::TEXT_ARRAY),
                 (&tenants, Type::TEXT_ARRAY),
@@ -105,6 +106,7 @@ async fn insert_new_results(tx: &Transaction<'_>, sorted: &[&CheckResult]) -> St
                 (&errors, Type::TEXT_ARRAY),
                 (&certs, Type::INT8_ARRAY),
                 (&provenance, Type::TEXT_ARRAY),
+                (&issuers, Type::TEXT_ARRAY),
             ],
         )
         .await?;

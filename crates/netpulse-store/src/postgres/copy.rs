@@ -17,11 +17,11 @@ use tokio_postgres::CopyInSink;
 pub fn statement(table: &str) -> String {
     format!(
         "COPY {table} (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, dns_ms, \
-         connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance) FROM STDIN BINARY"
+         connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance, cert_issuer) FROM STDIN BINARY"
     )
 }
 
-const TYPES: [Type; 17] = [
+const TYPES: [Type; 18] = [
     Type::TEXT,
     Type::TEXT,
     Type::TEXT,
@@ -38,6 +38,7 @@ const TYPES: [Type; 17] = [
     Type::INT4,
     Type::TEXT,
     Type::INT8,
+    Type::TEXT,
     Type::TEXT,
 ];
 
@@ -51,7 +52,7 @@ pub async fn write_results(
     let mut writer = std::pin::pin!(writer);
     for r in rows {
         let ms = |v: Option<u32>| v.map(|v| v as i32);
-        let row: [&(dyn ToSql + Sync); 17] = [
+        let row: [&(dyn ToSql + Sync); 18] = [
             &r.id.as_str(),
             &r.tenant_id.as_str(),
             &r.monitor_id.as_str(),
@@ -69,6 +70,7 @@ pub async fn write_results(
             &r.error,
             &r.cert_expires_at.map(Timestamp::millis),
             &r.provenance.as_str(),
+            &r.cert_issuer,
         ];
         writer.as_mut().write(&row).await?;
     }

@@ -211,7 +211,7 @@ impl ResultStore for PgStore {
             let rows = c
                 .query_typed(
                     "SELECT id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, dns_ms, connect_ms, \
-                     tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance FROM check_results \
+                     tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance, cert_issuer FROM check_results \
                      WHERE tenant_id = $1 AND monitor_id = $2 AND started_at >= $3 AND started_at < $4 \
                        AND (started_at < $5 OR (started_at = $5 AND id < $6) OR $6 = '') \
                      ORDER BY started_at DESC, id DESC LIMIT $7",
@@ -293,6 +293,7 @@ fn result_row(r: &Row) -> StoreResult<CheckResult> {
         status_code: r.try_get::<_, Option<i32>>(13)?.map(|v| v as u16),
         error: r.try_get(14)?,
         cert_expires_at: r.try_get::<_, Option<i64>>(15)?.map(Timestamp::from_millis),
+        cert_issuer: r.try_get(17)?,
         provenance: Provenance::parse(&provenance).unwrap_or(Provenance::Synthetic),
     })
 }

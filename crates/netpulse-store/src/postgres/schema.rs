@@ -390,6 +390,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE status_pages ADD COLUMN domain TEXT;
     CREATE UNIQUE INDEX status_pages_domain ON status_pages(domain) WHERE domain IS NOT NULL;
     "#,
+    // Who issued the certificate a TLS check saw (the monitor page shows it); every day
+    // partition gets the column from the partitioned table.
+    r#"
+    ALTER TABLE check_results ADD COLUMN cert_issuer TEXT;
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

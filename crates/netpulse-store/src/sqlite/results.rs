@@ -112,7 +112,7 @@ impl ResultStore for SqliteStore {
             };
             let mut stmt = c.prepare_cached(
                 "SELECT id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, \
-                 status_code, error, cert_expires_at, provenance FROM check_results \
+                 status_code, error, cert_expires_at, provenance, cert_issuer FROM check_results \
                  WHERE tenant_id = ?1 AND monitor_id = ?2 AND started_at >= ?3 AND started_at < ?4 \
                    AND (started_at < ?5 OR (started_at = ?5 AND id < ?6) OR ?6 = '') \
                  ORDER BY started_at DESC, id DESC LIMIT ?7",
@@ -140,8 +140,8 @@ impl ResultStore for SqliteStore {
 fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO check_results (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, \
-         dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance, cert_issuer) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?;
     let t = &r.timings;
     let n = stmt.execute(params![
@@ -162,6 +162,7 @@ fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
         r.error,
         r.cert_expires_at.map(Timestamp::millis),
         r.provenance.as_str(),
+        r.cert_issuer,
     ])?;
     if n == 1 && r.provenance == Provenance::Live {
         let in_maintenance: bool = tx
@@ -203,6 +204,7 @@ fn result_row(r: &Row<'_>) -> rusqlite::Result<CheckResult> {
         status_code: r.get(13)?,
         error: r.get(14)?,
         cert_expires_at: r.get::<_, Option<i64>>(15)?.map(Timestamp::from_millis),
+        cert_issuer: r.get(17)?,
         provenance: Provenance::parse(&provenance).unwrap_or(Provenance::Synthetic),
     })
 }

@@ -378,6 +378,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE status_pages ADD COLUMN domain TEXT;
     CREATE UNIQUE INDEX status_pages_domain ON status_pages(domain) WHERE domain IS NOT NULL;
     "#,
+    // Who issued the certificate a TLS check saw (the monitor page shows it).
+    r#"
+    ALTER TABLE check_results ADD COLUMN cert_issuer TEXT;
+    "#,
 ];
 
 /// Bring the database to the newest schema; each migration commits on its own.

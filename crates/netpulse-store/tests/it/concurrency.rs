@@ -45,6 +45,7 @@ fn check(t: &TenantId, m: &MonitorId, salt: u128, at_ms: i64, outcome: Outcome) 
         status_code: None,
         error: outcome.is_failure().then(|| "connection refused".into()),
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Live,
     }
 }

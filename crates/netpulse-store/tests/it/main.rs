@@ -63,6 +63,7 @@ use demo::{
 
 contract!(
     redelivered_results_are_stored_once_and_alert_once,
+    a_tls_result_keeps_the_certificate_it_saw,
     late_results_are_recorded_but_do_not_reopen_an_outage,
     another_tenants_ids_behave_as_missing,
     retention_keeps_every_uptime_figure_after_raw_results_are_gone,
@@ -109,6 +110,7 @@ fn result(t: &TenantId, m: &MonitorId, at_s: i64, outcome: Outcome) -> CheckResu
         status_code: None,
         error: outcome.is_failure().then(|| "refused".into()),
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Live,
     }
 }
@@ -195,6 +197,19 @@ async fn redelivered_results_are_stored_once_and_alert_once(backend: Backend) {
         1,
         "an expired lease is retried"
     );
+}
+
+/// The expiry and issuer a TLS check recorded are read back with the result (the monitor
+/// page's certificate section); a result without them stays without.
+async fn a_tls_result_keeps_the_certificate_it_saw(backend: Backend) {
+    let (store, t, m) = setup(backend).await;
+    let mut tls = result(&t, &m, 100, Outcome::Up);
+    tls.cert_expires_at = Some(Timestamp::from_secs(9_000_000));
+    tls.cert_issuer = Some("Let's Encrypt (R11)".into());
+    let plain = result(&t, &m, 160, Outcome::Up);
+    store.ingest(&[tls.clone(), plain.clone()], Timestamp::from_secs(200)).await.unwrap();
+    let page = store.list_results(&t, &m, Timestamp::from_secs(0), Timestamp::from_secs(1000), 10, None).await.unwrap();
+    assert_eq!(page.results, vec![plain, tls], "newest first, each as ingested");
 }
 
 async fn late_results_are_recorded_but_do_not_reopen_an_outage(backend: Backend) {

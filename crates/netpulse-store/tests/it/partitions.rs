@@ -58,6 +58,7 @@ fn nth(t: &TenantId, m: &MonitorId, salt: u128, i: i64) -> CheckResult {
         status_code: None,
         error: outcome.is_failure().then(|| "refused".into()),
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: if i % 13 == 0 { Provenance::Synthetic } else { Provenance::Live },
     }
 }
@@ -337,6 +338,7 @@ async fn a_populated_results_table_becomes_the_legacy_partition_without_losing_a
         status_code: None,
         error: None,
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: Provenance::Live,
     };
     let report = store.ingest(std::slice::from_ref(&again), now).await.unwrap();

@@ -48,6 +48,7 @@ fn nth(t: &TenantId, m: &MonitorId, i: i64) -> CheckResult {
         status_code: None,
         error: outcome.is_failure().then(|| "refused".into()),
         cert_expires_at: None,
+        cert_issuer: None,
         provenance: if i % 17 == 0 { Provenance::Synthetic } else { Provenance::Live },
     }
 }

@@ -481,7 +481,7 @@ pub fn result_json(r: &netpulse_core::CheckResult) -> Value {
         "started_at": r.started_at.to_rfc3339(), "finished_at": r.finished_at.to_rfc3339(),
         "outcome": r.outcome, "status_code": r.status_code, "error": r.error,
         "timings": r.timings, "cert_expires_at": r.cert_expires_at.map(Timestamp::to_rfc3339),
-        "provenance": r.provenance,
+        "cert_issuer": r.cert_issuer, "provenance": r.provenance,
     })
 }
 

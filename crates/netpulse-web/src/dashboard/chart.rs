@@ -5,6 +5,7 @@
 //! Inline SVG inside HTML: every element gets an explicit end tag (`{}`), never a void `;`,
 //! or the HTML parser would nest the following elements inside it.
 
+use super::times::{utc_minute, utc_second};
 use maud::{html, Markup};
 use netpulse_core::CheckResult;
 use std::collections::BTreeMap;
@@ -23,9 +24,14 @@ const COLORS: &[&str] = &["#2456b3", "#16803c", "#8e44ad", "#b26a00", "#0f766e"]
 fn points_json(points: &[&CheckResult]) -> String {
     let rows: Vec<serde_json::Value> = points
         .iter()
-        .map(|r| serde_json::json!([r.started_at.millis(), r.timings.total_ms, r.region, r.outcome.is_failure(), r.id]))
+        .map(|r| serde_json::json!([r.started_at.millis(), answered_ms(r), r.region, r.outcome.is_failure(), r.id]))
         .collect();
     serde_json::Value::Array(rows).to_string()
+}
+
+/// The latency a point is drawn at: none for a failed check (drawn in red at the bottom).
+fn answered_ms(r: &CheckResult) -> Option<u32> {
+    r.timings.total_ms.filter(|_| !r.outcome.is_failure())
 }
 
 /// `results` newest first (as the results table has them).
@@ -41,12 +47,12 @@ fn svg(points: &[&CheckResult]) -> Markup {
         return html! { p.empty #chart-empty { "No results yet." } };
     };
     let (t0, t1) = (first.started_at.millis(), last.started_at.millis().max(first.started_at.millis() + 1));
-    let max = points.iter().filter_map(|r| r.timings.total_ms).max().unwrap_or(0).max(1);
+    let max = points.iter().filter_map(|r| answered_ms(r)).max().unwrap_or(0).max(1);
     let x = |t: i64| PAD + (t - t0) as f64 / (t1 - t0) as f64 * (W - 2.0 * PAD);
     let y = |ms: u32| H - PAD - f64::from(ms) / f64::from(max) * (H - 2.0 * PAD);
     let mut lines: BTreeMap<&str, String> = BTreeMap::new();
     for r in points {
-        if let Some(ms) = r.timings.total_ms {
+        if let Some(ms) = answered_ms(r) {
             let _ =
                 write!(lines.entry(r.region.as_str()).or_default(), "{:.1},{:.1} ", x(r.started_at.millis()), y(ms));
         }
@@ -59,18 +65,18 @@ fn svg(points: &[&CheckResult]) -> Markup {
         svg.chart #latency-chart viewBox={ "0 0 " (W) " " (H) } preserveAspectRatio="none" role="img" aria-label="latency per region over the recent results" {
             line x1=(PAD) y1=(H - PAD) x2=(W - PAD) y2=(H - PAD) stroke="#e3e6eb" {}
             text x=(PAD) y="14" font-size="12" fill="#687386" { (max) " ms" }
-            text x=(PAD) y=(H - 6.0) font-size="12" fill="#687386" { (first.started_at) }
-            text x=(W - PAD) y=(H - 6.0) font-size="12" fill="#687386" text-anchor="end" { (last.started_at) }
+            text x=(PAD) y=(H - 6.0) font-size="12" fill="#687386" { (utc_minute(first.started_at)) }
+            text x=(W - PAD) y=(H - 6.0) font-size="12" fill="#687386" text-anchor="end" { (utc_minute(last.started_at)) }
             @for (region, pts) in &lines {
                 polyline data-series=(region) points=(pts) fill="none" stroke=(color(region)) stroke-width="2" vector-effect="non-scaling-stroke" {
                     title { (region) }
                 }
             }
-            @for (r, ms) in points.iter().filter_map(|r| Some((r, r.timings.total_ms?))) {
-                circle.pt cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(format!("{:.1}", y(ms))) r="2.5" fill=(color(&r.region)) { title { (r.region) " " (r.started_at) " " (ms) " ms" } }
+            @for (r, ms) in points.iter().filter_map(|r| Some((r, answered_ms(r)?))) {
+                circle.pt cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(format!("{:.1}", y(ms))) r="2.5" fill=(color(&r.region)) { title { (r.region) " " (utc_second(r.started_at)) " " (ms) " ms" } }
             }
             @for r in points.iter().filter(|r| r.outcome.is_failure()) {
-                circle.fail cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(H - PAD) r="4" fill="#c62828" { title { (r.region) " " (r.started_at) " " (r.outcome.as_str()) } }
+                circle.fail cx=(format!("{:.1}", x(r.started_at.millis()))) cy=(H - PAD) r="4" fill="#c62828" { title { (r.region) " " (utc_second(r.started_at)) " " (r.outcome.as_str()) } }
             }
         }
         p.sub.legend { @for (i, region) in lines.keys().enumerate() { span class={ "series" (i % COLORS.len()) } { "■ " (region) " " } } }

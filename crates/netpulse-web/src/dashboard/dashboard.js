@@ -31,14 +31,15 @@
     return e;
   }
   function badge(state) { return el("span", "badge " + state, state); }
-  function ago(ms) {
-    var s = Math.floor((Date.now() - ms) / 1000);
-    if (s <= 0) return "just now";
-    if (s < 120) return s + " s ago";
-    if (s < 7200) return Math.floor(s / 60) + " min ago";
-    return Math.floor(s / 3600) + " h ago";
+  // Times go in as <time data-rel> (local_time.js: "3 min ago", the local time on hover).
+  var times = window.NetPulseTimes;
+  function timeCell(cell, ms) {
+    if (cell) cell.replaceChildren(times.element(ms));
+    return cell;
   }
-  function latency(ms) { return ms === null || ms === undefined ? "\u2013" : ms + " ms"; }
+  // A failed check shows no latency (mod.rs latency): its time is how long failing took.
+  function failed(outcome) { return outcome === "down" || outcome === "error"; }
+  function latency(ms, outcome) { return ms === null || ms === undefined || failed(outcome) ? "\u2013" : ms + " ms"; }
   function row(id) { return document.querySelector('tr[data-monitor="' + id + '"]'); }
   function cell(tr, name) { return tr ? tr.querySelector('[data-cell="' + name + '"]') : null; }
   function setBadge(container, state) {
@@ -59,7 +60,7 @@
     if (title) { var t = document.createElementNS(SVG, "title"); t.textContent = title; e.appendChild(t); }
     return e;
   }
-  function iso(ms) { return new Date(ms).toISOString(); }
+  function iso(ms) { return times.short.format(ms); }
   function drawChart() {
     if (!points.length) return;
     var W = 1000, H = 160, PAD = 24;
@@ -108,10 +109,12 @@
     });
     chart.replaceChildren(svg, legend);
   }
+  // Redraw the first paint once, so its axis reads in the viewer's time zone.
+  if (chart && points.length) drawChart();
   function chartResult(d) {
     if (!chart || points.some(function (p) { return p[4] === d.id; })) return;
-    var failed = d.outcome === "down" || d.outcome === "error";
-    points.push([d.started_ms, d.latency_ms === undefined ? null : d.latency_ms, d.region, failed, d.id]);
+    var down = failed(d.outcome);
+    points.push([d.started_ms, d.latency_ms === undefined || down ? null : d.latency_ms, d.region, down, d.id]);
     points.sort(function (a, b) { return a[0] - b[0]; });
     while (points.length > 50) points.shift();
     drawChart();
@@ -137,9 +140,9 @@
   function onResult(d) {
     var tr = row(d.monitor_id);
     var last = cell(tr, "last");
-    if (last) { last.setAttribute("data-ts", d.started_ms); last.textContent = ago(d.started_ms); }
+    timeCell(last, d.started_ms);
     var lat = cell(tr, "latency");
-    if (lat) lat.textContent = latency(d.latency_ms);
+    if (lat) lat.textContent = latency(d.latency_ms, d.outcome);
     if (monitor === d.monitor_id) {
       if (d.started_ms > newest) newest = d.started_ms;
       countUptime(d);
@@ -150,9 +153,9 @@
       var r = el("tr", "fresh");
       if (d.id) r.setAttribute("data-result", d.id);
       r.setAttribute("data-ms", d.started_ms);
-      r.appendChild(el("td", null, d.started_at));
+      r.appendChild(timeCell(el("td"), d.started_ms));
       var o = el("td"); o.appendChild(badge(d.outcome)); r.appendChild(o);
-      r.appendChild(el("td", null, latency(d.latency_ms)));
+      r.appendChild(el("td", null, latency(d.latency_ms, d.outcome)));
       r.appendChild(el("td", null, d.status_code === null ? "\u2013" : d.status_code));
       r.appendChild(el("td", null, d.region));
       r.appendChild(el("td", "error", d.error || ""));
@@ -186,22 +189,27 @@
     if (empty) empty.remove();
     table.hidden = false;
     var tr = table.querySelector('tr[data-incident="' + d.incident_id + '"]');
-    var status = d.change === "resolved" ? "resolved" : "down";
+    // The API's words for an incident's state (incidents.rs status_name).
+    var status = d.change === "resolved" ? "resolved" : "open";
+    var at = Date.parse(d.at);
     if (!tr) {
       tr = el("tr", "fresh");
       tr.setAttribute("data-incident", d.incident_id);
+      tr.setAttribute("data-opened-ms", at);
       var a = el("a", null, page.firstChild ? page.firstChild.textContent.trim() : d.incident_id);
       a.href = "/incidents/" + d.incident_id;
       var name = el("td"); name.appendChild(a); tr.appendChild(name);
       tr.appendChild(el("td"));
-      tr.appendChild(el("td", null, d.at));
-      tr.appendChild(el("td", null, "\u2013"));
+      tr.appendChild(timeCell(el("td"), at));
+      tr.appendChild(el("td", null, "just started"));
       tr.appendChild(el("td", "error", ""));
       var body = table.querySelector("tbody");
       body.insertBefore(tr, body.firstChild);
     }
     setBadge(tr.children[1], status);
-    if (d.change === "resolved") tr.children[3].textContent = d.at;
+    tr.setAttribute("data-status", status);
+    var opened = Number(tr.getAttribute("data-opened-ms"));
+    if (d.change === "resolved") tr.children[3].textContent = times.span(Math.max(0, Math.floor((at - opened) / 1000)));
   }
 
   // Overview: a monitor created elsewhere gets its row, not yet checked.
@@ -262,9 +270,4 @@
   }
   connect();
 
-  setInterval(function () {
-    document.querySelectorAll("[data-ts]").forEach(function (c) {
-      c.textContent = ago(Number(c.getAttribute("data-ts")));
-    });
-  }, 5000);
 })();

@@ -77,7 +77,7 @@ pub fn attempts_table(rows: &[DeliveryAttempt], now: Timestamp, audience: Audien
                 th { "Time" } th { "Monitor" } th { "Incident" } th { "Channel" } th { "Notice" } th { "Attempt" } th { "Answer" }
             } }
             tbody { @for a in rows { tr data-attempt=(a.id) data-outcome=(a.outcome.as_str()) {
-                td title=(a.at) { (ago(Some(a.at), now)) }
+                td { (ago(Some(a.at), now)) }
                 td { @match &a.monitor_id {
                     Some(m) => a href={ "/monitors/" (m) } { (a.monitor_name) },
                     None => span.sub { (a.monitor_name) },
@@ -129,7 +129,7 @@ pub fn health_cell(h: Option<&ChannelHealth>, now: Timestamp, audience: Audience
             },
             Some(h) => {
                 span.badge.down data-health="failing" { "failing" }
-                div.sub title=[h.failing_since] { "since " (ago(h.failing_since, now))
+                div.sub { "since " (ago(h.failing_since, now))
                     " · last delivered " (ago(h.last_delivered_at, now)) }
                 @if let Some(e) = delivery_error(h.last.error.clone(), audience) { div.error.last-error { (e) } }
             },

@@ -164,7 +164,12 @@ pub(super) async fn submitted(
     }
     let auth = signed_in(s, headers).await?;
     let Form(form) = form.map_err(|e| ApiError::bad_request(e.body_text()).into_response())?;
-    let values: FormValues = form.into_iter().collect();
+    // A name sent more than once (a multiple select: the channels to escalate to) holds its
+    // values joined by commas, as a typed comma-separated list would.
+    let mut values = FormValues::new();
+    for (k, v) in form {
+        values.entry(k).and_modify(|old: &mut String| *old = format!("{old},{v}")).or_insert(v);
+    }
     let sent = values.get("csrf").map(String::as_bytes).unwrap_or_default();
     if !same_secret(sent, auth.csrf.as_bytes()) {
         let body = html! { h1 { "Form expired" } p.error role="alert" { "This form was not sent from this dashboard session. Reload the page and try again." } };

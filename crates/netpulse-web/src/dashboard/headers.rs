@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 
 /// The `'sha256-…'` source of an inline element's text.
-fn hash_source(text: &str) -> String {
+pub(super) fn hash_source(text: &str) -> String {
     format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes())))
 }
 

@@ -5,7 +5,7 @@
 //! function, so they obey the same roles and the same state machine as the API.
 
 use super::forms::{submitted, Submitted};
-use super::{badge, not_found, page, signed_in, SignedIn};
+use super::{badge, not_found, page, signed_in, times, SignedIn};
 use crate::api::incidents as api;
 use crate::base::ApiError;
 use crate::base::AppState;
@@ -22,7 +22,9 @@ const LIST_LIMIT: usize = 500;
 const FILTERS: [(&str, &str); 4] =
     [("open", "Open"), ("acknowledged", "Acknowledged"), ("resolved", "Resolved"), ("all", "All")];
 
-fn status_name(s: IncidentStatus) -> &'static str {
+/// An incident's state in the words of the API's `status` field (`open`, `acknowledged`,
+/// `resolved`): the list's filters, the badges and the live script all use them.
+pub(crate) fn status_name(s: IncidentStatus) -> &'static str {
     match s {
         IncidentStatus::Open => "open",
         IncidentStatus::Acknowledged => "acknowledged",
@@ -33,22 +35,31 @@ fn status_name(s: IncidentStatus) -> &'static str {
 /// The incidents table; with a CSRF token (for those who may use them) it gets
 /// acknowledge/resolve buttons.
 pub fn table(rows: &[IncidentRecord], csrf: Option<&str>) -> Markup {
+    let now = netpulse_store::clock::now();
     html! {
         @if rows.is_empty() { p.empty #no-incidents { "No incidents." } }
         table #incidents hidden[rows.is_empty()] {
             thead { tr {
-                th { "Incident" } th { "Status" } th { "Opened" } th { "Resolved" } th { "Cause" }
+                th { "Incident" } th { "Status" } th { "Opened" } th { "Duration" } th { "Cause" }
                 @if csrf.is_some() { th { "Actions" } }
             } }
-            tbody { @for i in rows { tr data-incident=(i.id) data-status=(status_name(i.status)) {
+            tbody { @for i in rows { tr data-incident=(i.id) data-status=(status_name(i.status)) data-opened-ms=(i.opened_at.millis()) {
                 td { a href={ "/incidents/" (i.id) } { (i.monitor_name) } @if i.flapping { " " (badge("flapping")) } }
-                td { (badge(match i.status { IncidentStatus::Open => "down", s => status_name(s) })) }
-                td { (i.opened_at) }
-                td { (i.resolved_at.map_or("–".into(), |t| t.to_string())) }
+                td { (badge(status_name(i.status))) }
+                td { (times::relative(i.opened_at, now)) }
+                td data-cell="duration" { (lasted(i, now)) }
                 td.error { (i.cause) }
                 @if let Some(token) = csrf { td.actions { (actions(i, token)) } }
             } } }
         }
+    }
+}
+
+/// How long the incident lasted ("12 min"), or has lasted so far ("12 min so far").
+fn lasted(i: &IncidentRecord, now: netpulse_core::Timestamp) -> String {
+    match i.resolved_at {
+        Some(r) => times::duration(r.since(i.opened_at)),
+        None => format!("{} so far", times::duration(now.since(i.opened_at))),
     }
 }
 
@@ -136,7 +147,7 @@ fn incident_body(
         h1 { "Incident: " a href={ "/monitors/" (rec.monitor_id) } { (rec.monitor_name) } }
         (table(std::slice::from_ref(rec), auth.may_write().then_some(auth.csrf.as_str())))
         h2 { "Timeline" }
-        ul.timeline #timeline { @for e in timeline { li { span.sub { (e.at) } " " (e.message) } } }
+        ul.timeline #timeline { @for e in timeline { li { span.sub { (times::exact(e.at)) } " " (e.message) } } }
         h2 { "Notifications" }
         p.sub { "Who was notified, when, through which channel and with what answer, retries included." }
         (super::deliveries::attempts_table(sent, now, auth.caller.audience(), empty))

@@ -105,7 +105,7 @@ async fn render(
         table #windows hidden[windows.is_empty()] {
             thead { tr { th { "Starts" } th { "Ends" } th { "Repeats" } th { "Reason" } th { "Announced" } th { "Phase" } @if auth.may_write() { th { "" } } } }
             tbody { @for w in &windows { tr data-window=(w.id) {
-                td { (w.starts_at) } td { (w.ends_at) }
+                td { (super::times::exact(w.starts_at)) } td { (super::times::exact(w.ends_at)) }
                 td { (w.repeat_every_s.map_or("–".into(), |r| format!("every {r} s"))) }
                 td { (w.reason) } td { (if w.announce { "yes" } else { "no" }) } td { (badge(&w.phase)) }
                 @if auth.may_write() { td { form.inline method="post" action={ "/maintenance/" (w.id) "/cancel" } {

@@ -31,11 +31,13 @@ use serde::Deserialize;
 
 pub mod account_pages;
 pub mod badges;
+pub mod certificate;
 pub mod channels;
 pub mod chart;
 pub mod deliveries;
 pub mod demo;
 pub mod events;
+pub mod first_run;
 pub mod form_fields;
 pub(crate) mod form_guard;
 pub mod forms;
@@ -50,12 +52,13 @@ pub mod status_feed;
 pub mod status_history;
 pub mod status_page;
 pub mod team_pages;
+pub mod times;
 
 const STYLE: &str = include_str!("dashboard.css");
 const SCRIPT: &str = include_str!("dashboard.js");
 /// Every inline `<script>` and `<style>` text a dashboard page carries: its CSP allows these
 /// by hash and nothing else inline ([`headers`]). A new inline text joins here.
-const INLINE_SCRIPTS: [&str; 2] = [SCRIPT, regions::RELOAD_ON_REGION];
+const INLINE_SCRIPTS: [&str; 3] = [times::LOCAL_TIME, SCRIPT, regions::RELOAD_ON_REGION];
 const INLINE_STYLES: [&str; 2] = [STYLE, regions::STYLE];
 /// Whether a page offers something to the signed-in caller.
 type Offered = fn(&SignedIn) -> bool;
@@ -231,6 +234,7 @@ fn page(title: &str, signed_in: Option<&SignedIn>, body: Markup) -> Html<String>
                         }
                     }
                     main { (body) }
+                    script { (PreEscaped(times::LOCAL_TIME)) }
                     @if signed_in.is_some() { script { (PreEscaped(SCRIPT)) } }
                 }
             }
@@ -239,14 +243,17 @@ fn page(title: &str, signed_in: Option<&SignedIn>, body: Markup) -> Html<String>
     )
 }
 
-pub(crate) fn ago(t: Option<Timestamp>, now: Timestamp) -> String {
-    let Some(t) = t else { return "never".into() };
-    let s = now.since(t) / 1000;
-    match s {
-        ..=0 => "just now".into(),
-        1..=119 => format!("{s} s ago"),
-        120..=7199 => format!("{} min ago", s / 60),
-        _ => format!("{} h ago", s / 3600),
+/// "3 min ago" with the exact time on hover, or "never" ([`times::relative`]).
+pub(crate) fn ago(t: Option<Timestamp>, now: Timestamp) -> Markup {
+    times::relative_or_never(t, now)
+}
+
+/// A check's latency as shown: "–" for a failed check (its time is how long failing took,
+/// often 0 ms for a refused connection, not how fast the site answers) and when unmeasured.
+pub(crate) fn latency(ms: Option<u32>, outcome: Option<netpulse_core::Outcome>) -> String {
+    match ms {
+        Some(ms) if !outcome.is_some_and(netpulse_core::Outcome::is_failure) => format!("{ms} ms"),
+        _ => "–".into(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! One monitor's page: state, target and 24 h uptime, its incidents, the latency chart (a
+//! One monitor's page: state, target and 24 h uptime, a TLS monitor's certificate
+//! ([`super::certificate`]), its incidents, the latency chart (a
 //! line per region), latency per region, the result table (50 per page, older pages by the
 //! store's cursor) and the badge URLs. The first page updates live (its `data-since` tells
 //! the stream where the page's results end; a reconnecting stream resumes from the newest
@@ -14,7 +15,7 @@
 //! No query per result or per page; the cost is that the window's start stays where it was
 //! at rendering (a page left open for hours counts from 24 h before it was rendered).
 
-use super::{badge, badges, chart, incidents, not_found, page, percent, signed_in, state_of};
+use super::{badge, badges, certificate, chart, incidents, not_found, page, percent, signed_in, state_of};
 use crate::base::ApiError;
 use crate::base::AppState;
 use axum::extract::{Path, Query, State};
@@ -83,6 +84,7 @@ pub async fn show(
         h1 data-monitor=(id) data-since=[since] { (d.name) " " span #state { (badge(state_of(&view))) } }
         p.sub { (d.spec.kind()) " · " (crate::base::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " span #uptime-24h data-ok=[live.then_some(tally.up + tally.degraded)] data-total=[live.then_some(tally.total())] { (percent(tally.uptime_percent())) } @if auth.may_write() { " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } } }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
+        @if let Some(warn) = certificate::warn_days(&view) { (certificate::section(&results.results, warn, now)) }
         h2 { "Incidents" }
         (incidents::table(&incidents, None))
         h2 { "Latency" }
@@ -100,13 +102,14 @@ pub async fn show(
 }
 
 fn results_table(results: &[CheckResult], older: bool) -> Markup {
+    let now = clock::now();
     html! {
         table #results data-paged=[older.then_some("1")] {
             thead { tr { th { "Started" } th { "Outcome" } th { "Latency" } th { "Status" } th { "Region" } th { "Error" } } }
             tbody { @for r in results { tr data-result=(r.id) data-ms=(r.started_at.millis()) {
-                td { (r.started_at) }
+                td { (super::times::relative(r.started_at, now)) }
                 td { (badge(r.outcome.as_str())) }
-                td { (r.timings.total_ms.map_or("–".into(), |l| format!("{l} ms"))) }
+                td { (super::latency(r.timings.total_ms, Some(r.outcome))) }
                 td { (r.status_code.map_or("–".into(), |c| c.to_string())) }
                 td { (r.region) }
                 td.error { (r.error.as_deref().unwrap_or("")) }
@@ -122,7 +125,7 @@ fn per_region(results: &[CheckResult]) -> Markup {
         let e = by.entry(r.region.as_str()).or_default();
         e.0 += 1;
         e.1 += usize::from(r.outcome.is_failure());
-        e.2.extend(r.timings.total_ms);
+        e.2.extend(r.timings.total_ms.filter(|_| !r.outcome.is_failure()));
     }
     for (_, _, lat) in by.values_mut() {
         lat.sort_unstable();

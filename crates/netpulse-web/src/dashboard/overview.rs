@@ -1,10 +1,13 @@
-//! The monitors overview: every monitor with its state, last check, latency, uptime over
+//! The monitors overview: every monitor with its state, last check, latency (a TLS monitor's
+//! certificate flagged when it expires within its `warn_days`), uptime over
 //! 24 h and 30 d (hourly live rollups; the demo organisation: its raw demo results, see
 //! `store::Evidence`) and a 24-hour sparkline, filtered by a search in the
 //! name, a tag and a state (`GET /?q=…&tag=…&state=…`, a plain form, no script needed).
 //! Rows update live (dashboard.js); while a filter is on, monitors created elsewhere are not
 //! added, since they may not match it. The table's `data-since` (when the page was rendered)
 //! makes the stream open with the health changes the page missed (dashboard/events.rs).
+//! Until an account has seen an alert delivered, the overview opens with the first-run
+//! guide ([`super::first_run`]).
 
 use super::{ago, badge, chart, page, percent, signed_in, state_of};
 use crate::base::ApiError;
@@ -69,6 +72,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
     };
     let tags: BTreeSet<&str> = monitors.iter().flat_map(|v| v.record.draft.tags.iter().map(String::as_str)).collect();
     let shown: Vec<&MonitorView> = monitors.iter().filter(|v| f.keeps(v)).collect();
+    let expiries = super::certificate::expiries(&s, t, &shown, now).await;
     let uptime = |m: &std::collections::HashMap<_, Tally>, v: &MonitorView| {
         percent(m.get(&v.record.id).and_then(Tally::uptime_percent))
     };
@@ -77,6 +81,7 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
         h1 { "Monitors" }
         (super::regions::offline_banner(&s.fleet.regions(t, now), &monitors))
         (super::deliveries::failing_banner(&channels, &health, now))
+        (super::first_run::guide(&auth, &monitors, &channels, &health))
         @if monitors.is_empty() {
             p.empty #no-monitors { "No monitors yet."
                 @if auth.may_write() { " " a href="/monitors/new" { "Create one" } " here or with the API (see docs/api.md)." } }
@@ -103,11 +108,12 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Query(f): Query
                         td {
                             a href={ "/monitors/" (v.record.id) } { (v.record.draft.name) }
                             div.sub { (v.record.draft.spec.kind()) " · " (crate::base::audience::target(&v.record.draft.spec, auth.caller.audience()))
-                                @for tag in &v.record.draft.tags { " " span.tag { (tag) } } }
+                                @for tag in &v.record.draft.tags { " " span.tag { (tag) } }
+                                (super::certificate::flag(v, &expiries, now)) }
                         }
                         td data-cell="state" { (badge(state_of(v))) }
-                        td data-cell="last" data-ts=[v.status.last_checked_at.map(netpulse_core::Timestamp::millis)] { (ago(v.status.last_checked_at, now)) }
-                        td data-cell="latency" { (v.status.last_latency_ms.map_or("–".into(), |l| format!("{l} ms"))) }
+                        td data-cell="last" { (ago(v.status.last_checked_at, now)) }
+                        td data-cell="latency" { (super::latency(v.status.last_latency_ms, v.status.last_outcome)) }
                         td { (chart::sparkline(hours.get(&v.record.id).map_or(&[][..], Vec::as_slice), now)) }
                         td data-cell="uptime-24h" { (uptime(&day, v)) }
                         td data-cell="uptime-30d" { (uptime(&month, v)) }

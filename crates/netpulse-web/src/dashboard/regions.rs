@@ -83,10 +83,10 @@ fn region(r: &RegionView, monitors: usize, now: Timestamp) -> Markup {
     }
 }
 
-fn last_worker(workers: &[WorkerHealth], now: Timestamp) -> String {
+fn last_worker(workers: &[WorkerHealth], now: Timestamp) -> Markup {
     match workers.iter().map(|w| w.last_seen).max() {
-        Some(t) => format!(" (last seen {})", ago(Some(t), now)),
-        None => " (none has connected since the engine started)".into(),
+        Some(t) => html! { " (last seen " (ago(Some(t), now)) ")" },
+        None => html! { " (none has connected since the engine started)" },
     }
 }
 
@@ -104,7 +104,7 @@ fn workers(ws: &[WorkerHealth], now: Timestamp) -> Markup {
                     td { (w.name) div.sub { "serial " (w.serial) } }
                     td data-cell="live" { span class={ "badge " (if w.live { "up" } else { "unknown" }) } { @if w.live { "live" } @else { "gone" } } }
                     td data-cell="version" { (if w.version.is_empty() { "–" } else { &w.version }) }
-                    td data-cell="last-seen" data-ts=(w.last_seen.millis()) { (ago(Some(w.last_seen), now)) }
+                    td data-cell="last-seen" { (ago(Some(w.last_seen), now)) }
                     td data-cell="in-flight" { (w.in_flight) }
                     td data-cell="results" { (w.results_total) }
                     td data-cell="results-per-s" { (format!("{:.2}", w.results_per_s)) }

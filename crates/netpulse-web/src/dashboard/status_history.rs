@@ -128,7 +128,8 @@ fn render(
                 @if incidents.is_empty() { p.sub { "No incidents posted in " (month.name()) "." } }
                 @for (name, i) in incidents { (incident_article(name, i)) }
                 footer.sub { p { "Powered by NetPulse." } }
-            } }
+            }
+            (super::status_page::local_time()) }
         }
     }
 }

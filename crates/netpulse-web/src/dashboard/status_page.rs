@@ -134,10 +134,7 @@ pub(super) fn respond(rendered: &Rendered, format: Format, headers: &HeaderMap) 
         let mut r = rendered.body.clone().into_response();
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
         if let Format::Html = format {
-            r.headers_mut().insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:"),
-            );
+            r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy()));
         }
         r
     };
@@ -300,10 +297,26 @@ fn stamp(body: &mut Value, page: &PublicStatusPage, ttl_s: u64, bound_s: u64) {
     }
 }
 
-/// `2026-11-25 02:37 UTC`.
-pub(super) fn when(t: Timestamp) -> String {
-    let s = t.to_rfc3339();
-    format!("{} {} UTC", &s[..10], &s[11..16])
+/// The status pages' Content-Security-Policy: their inline style, the local-time script
+/// ([`super::times::LOCAL_TIME`]) by its hash and no other script, logos from anywhere.
+fn policy() -> &'static str {
+    static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        format!(
+            "default-src 'none'; script-src {}; style-src 'unsafe-inline'; img-src https: http:",
+            super::headers::hash_source(super::times::LOCAL_TIME)
+        )
+    })
+}
+
+/// `2026-11-25 02:37 UTC` in a `<time>` the viewer's browser shows in local time.
+pub(super) fn when(t: Timestamp) -> Markup {
+    super::times::exact(t)
+}
+
+/// The local-time script, at the end of a status page's body.
+pub(super) fn local_time() -> Markup {
+    html! { script { (PreEscaped(super::times::LOCAL_TIME)) } }
 }
 
 /// `identified` → `Identified`.
@@ -335,7 +348,7 @@ fn monitor(m: &PublicMonitor) -> Markup {
             }
             p.sub {
                 "Last check: "
-                @match m.latest { Some(l) => { time datetime=(l.at.to_rfc3339()) { (when(l.at)) } } None => { "none yet" } }
+                @match m.latest { Some(l) => { time datetime=(super::times::iso_seconds(l.at)) title=(super::times::utc_second(l.at)) data-rel { (super::times::utc_minute(l.at)) } } None => { "none yet" } }
             }
             div.bars role="img" aria-label="daily uptime, last 90 days" {
                 @for d in &m.figures.daily {
@@ -362,12 +375,12 @@ pub(super) fn incident_article(name: &str, i: &PublicIncident) -> Markup {
                 @if let Some(u) = i.latest() { " " span.sub { (u.impact.as_str()) " impact" } } }
             p.sub {
                 "Started " (when(i.opened_at))
-                @if let Some(r) = i.resolved_at { " · resolved " (when(r)) }
+                @if let Some(r) = i.resolved_at { " · resolved " (when(r)) " · lasted " (super::times::duration(r.since(i.opened_at))) }
             }
             ol.updates {
                 @for u in &i.updates {
                     li { strong { (title_case(u.state.as_str())) } " — " (u.message)
-                        br; span.sub { time datetime=(u.posted_at.to_rfc3339()) { (when(u.posted_at)) } } }
+                        br; span.sub { (when(u.posted_at)) } }
                 }
             }
         }
@@ -424,12 +437,13 @@ fn render(page: &PublicStatusPage, url: &str, bound_s: u64) -> Markup {
                     p.sub { "Follow updates: " a href={ (url) "/feed.atom" } { "Atom" } " · " a href={ (url) "/feed.json" } { "JSON Feed" }
                         " · " a href={ (url) "/history" } { "Incident history" } }
                     footer.sub {
-                        p #generated { "Generated at " time datetime=(page.generated_at.to_rfc3339()) { (when(page.generated_at)) } "."
+                        p #generated { "Generated at " (when(page.generated_at)) "."
                             @if bound_s > 0 { " Served copies are at most " (bound_s) " s old." } }
                         p { (COUNTING_RULES) }
                         p { "Powered by NetPulse." }
                     }
                 }
+                (local_time())
             }
         }
     }

@@ -22,8 +22,8 @@ use maud::html;
 use netpulse_core::Timestamp;
 use netpulse_store::{MemberChange, Membership, Role, Scope};
 
-fn when(t: Option<Timestamp>) -> String {
-    t.map_or_else(|| "never".into(), |t| t.to_string())
+fn when(t: Option<Timestamp>) -> maud::Markup {
+    super::times::relative_or_never(t, netpulse_store::clock::now())
 }
 
 /// `GET /members`.
@@ -57,7 +57,7 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
             tbody { @for m in &members { tr {
                 td { (audience::email(&m.email, auth.caller.audience())) }
                 td { (m.role.as_str()) }
-                td { (m.joined_at) }
+                td { (super::times::exact(m.joined_at)) }
                 @if admin { td { (member_controls(&auth, m)) } }
             } } }
         }
@@ -68,7 +68,7 @@ pub async fn members(State(s): State<AppState>, headers: HeaderMap) -> Response 
             table #invitations hidden[invitations.is_empty()] {
                 thead { tr { th { "E-mail" } th { "Role" } th { "Expires" } th {} } }
                 tbody { @for i in &invitations { tr {
-                    td { (i.email) } td { (i.role.as_str()) } td { (i.expires_at) }
+                    td { (i.email) } td { (i.role.as_str()) } td { (super::times::exact(i.expires_at)) }
                     td { form.inline method="post" action={ "/invitations/" (i.id) "/revoke" } {
                         input type="hidden" name="csrf" value=(auth.csrf);
                         button.link type="submit" { "Revoke" }
@@ -222,7 +222,7 @@ async fn tokens_page(
                     td { (t.name) }
                     td { (t.scope.as_str()) }
                     td { (t.role.as_str()) }
-                    td { (t.created_at) }
+                    td { (super::times::exact(t.created_at)) }
                     td { (when(t.last_used_at)) }
                     td { form.inline method="post" action={ "/tokens/" (t.id) "/revoke" } {
                         input type="hidden" name="csrf" value=(auth.csrf);
