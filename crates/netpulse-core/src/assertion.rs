@@ -204,9 +204,11 @@ fn parse_subject(text: &str) -> Result<(Subject, &str), String> {
         _ => match word.strip_prefix("header.") {
             Some(name) if valid_header_name(name) => Subject::Header(name.to_ascii_lowercase()),
             Some(name) => return Err(format!("`{name}` is not a header name")),
-            None => return Err(format!(
+            None => {
+                return Err(format!(
                 "starts with `{word}`; start with a JSON path (`$.field`), `header.NAME`, `body`, `size` or `status`"
-            )),
+            ))
+            }
         },
     };
     Ok((subject, rest))

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// A TLS server on 127.0.0.1 whose self-signed certificate (issued by "NetPulse Test CA")
 /// expires in `days`; it completes handshakes and closes. Returns the port.
-async fn tls_target(days: i64) -> u16 {
+pub(crate) async fn tls_target(days: i64) -> u16 {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
     params.distinguished_name.push(rcgen::DnType::OrganizationName, "NetPulse Test CA");

@@ -1,5 +1,5 @@
 //! The REST API under `/api/v1` (described by `api/openapi.json`, served at
-//! `/api/v1/openapi.json`), plus `/healthz`, `/readyz`, `/metrics` and the heartbeat
+//! `/api/v1/openapi.json`), plus `/healthz`, `/readyz`, `/metrics`, `/metrics/monitors` and the heartbeat
 //! endpoint. Handlers turn input into domain types before any I/O, call the store with the
 //! caller's tenant, and answer errors in the one shape of [`ApiError`]. The account
 //! endpoints (`/api/v1/auth/*`, members, invitations, tokens) are [`crate::accounts`]' handlers.
@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod incident_updates;
 pub mod incidents;
 pub mod maintenance;
+pub mod monitor_metrics;
 pub mod monitors;
 pub mod regions;
 pub mod settings;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
+        .route("/metrics/monitors", get(monitor_metrics::monitor_metrics))
         .route("/api/v1/openapi.json", get(system::openapi))
         .route("/api/v1/heartbeat/{token}", get(system::heartbeat).post(system::heartbeat))
         .route("/api/v1/auth/register", post(accounts::register))

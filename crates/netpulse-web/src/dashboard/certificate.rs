@@ -70,12 +70,8 @@ pub async fn expiries(
     now: Timestamp,
 ) -> HashMap<MonitorId, Timestamp> {
     let tls: Vec<&MonitorId> = shown.iter().filter(|v| warn_days(v).is_some()).map(|v| &v.record.id).collect();
-    let reads = tls.iter().map(|id| s.store.list_results(t, id, now.minus_ms(LOOK_BACK_MS), now.plus_ms(1), 1, None));
-    let pages = futures_util::future::join_all(reads).await;
-    tls.into_iter()
-        .zip(pages)
-        .filter_map(|(id, page)| Some((id.clone(), page.ok()?.results.first()?.cert_expires_at?)))
-        .collect()
+    let newest = crate::api::monitor_metrics::newest_results(s, t, &tls, now, LOOK_BACK_MS).await;
+    newest.into_iter().filter_map(|(id, r)| Some((id, r.cert_expires_at?))).collect()
 }
 
 /// The overview's flag under a TLS monitor's name when its certificate expires within
