@@ -385,6 +385,9 @@ async fn target_answer(State(t): State<Target>) -> impl IntoResponse {
 #[derive(Clone, Debug)]
 pub struct Received {
     pub at: Instant,
+    pub method: axum::http::Method,
+    /// Path and query as sent (`/v2/alerts/inc_1/close?identifierType=alias`).
+    pub uri: axum::http::Uri,
     pub headers: HeaderMap,
     pub body: String,
 }
@@ -438,8 +441,14 @@ impl Receiver {
     }
 }
 
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> impl IntoResponse {
-    r.got.lock().unwrap().push(Received { at: Instant::now(), headers, body });
+async fn receive(
+    State(r): State<Receiver>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    r.got.lock().unwrap().push(Received { at: Instant::now(), method, uri, headers, body });
     let (code, retry_after) = r.replies.lock().unwrap().pop().unwrap_or((200, None));
     let mut h = HeaderMap::new();
     if let Some(ra) = retry_after {
