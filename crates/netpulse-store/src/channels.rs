@@ -27,10 +27,12 @@ pub enum ChannelKind {
     Pagerduty,
     /// E-mail through the configured SMTP server; `url` lists the recipients.
     Email,
+    /// ntfy: `url` is the server, `settings.topic` the topic, `secret` an optional access token.
+    Ntfy,
 }
 
 impl ChannelKind {
-    /// The stored and API name (`webhook`, `slack`, `discord`, `teams`, `pagerduty`, `email`).
+    /// The stored and API name (`webhook`, `slack`, …, `email`, `ntfy`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Webhook => "webhook",
@@ -39,6 +41,7 @@ impl ChannelKind {
             ChannelKind::Teams => "teams",
             ChannelKind::Pagerduty => "pagerduty",
             ChannelKind::Email => "email",
+            ChannelKind::Ntfy => "ntfy",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

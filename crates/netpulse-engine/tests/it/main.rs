@@ -29,6 +29,7 @@ mod members;
 mod metrics;
 mod openapi;
 mod poison;
+mod push_channels;
 mod queue;
 mod recovery;
 mod retention;

@@ -2,8 +2,9 @@
 //!
 //! One file per channel kind renders a notice in that channel's format: [`webhook`] (signed
 //! JSON), [`slack`], [`discord`], [`teams`], [`pagerduty`] (Events API v2), [`email`]
-//! (through the small SMTP client in [`smtp`]); [`message`] is what they all say and
-//! [`post`] the shared HTTP send and answer classification. Each HTTP channel is its request
+//! (through the small SMTP client in [`smtp`]), and the push, chat and incident services
+//! [`ntfy`]. [`message`] is what they all say and [`post`] the shared HTTP send and answer
+//! classification. Each HTTP channel is its request
 //! builder: [`Sender::request`] picks it by kind, and [`Sender::send`] sends what it built.
 //!
 //! Notices are written to the outbox by ingest, in the transaction that caused them. The
@@ -19,6 +20,7 @@
 pub mod discord;
 pub mod email;
 pub mod message;
+pub mod ntfy;
 pub mod pagerduty;
 pub mod post;
 pub mod slack;
@@ -148,6 +150,7 @@ impl Sender {
             ChannelKind::Discord => Outbound::json(url, vec![], discord::render(event, base)),
             ChannelKind::Teams => Outbound::json(url, vec![], teams::render(event, base)),
             ChannelKind::Pagerduty => Outbound::json(url, vec![], pagerduty::render(event, secret, base)),
+            ChannelKind::Ntfy => ntfy::request(channel, event, base)?,
             ChannelKind::Email => return Err("e-mail channels are not sent over HTTP".into()),
         })
     }

@@ -9,6 +9,7 @@
 use super::deliveries::health_cell;
 use super::forms::{submitted, Submitted};
 use super::{badge, page, signed_in, SignedIn};
+use crate::api::channel_kinds::fields_of;
 use crate::api::channels::{create_from, send_test, visible_url};
 use crate::base::ApiError;
 use crate::base::AppState;
@@ -21,7 +22,11 @@ use netpulse_store::{ChannelHealth, ChannelKind, ChannelRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-const KINDS: [&str; 6] = ["webhook", "slack", "discord", "teams", "pagerduty", "email"];
+const KINDS: [&str; 7] = ["webhook", "slack", "discord", "teams", "pagerduty", "email", "ntfy"];
+
+/// The kind-specific inputs: field, label, hint, and whether it is a multi-line text. The form
+/// sends only those the chosen kind takes ([`fields_of`]).
+const KIND_INPUTS: &[(&str, &str, &str, bool)] = &[("topic", "Topic", "ntfy: the topic to publish to", false)];
 
 /// What the page says above the list after an action.
 enum Notice {
@@ -49,6 +54,12 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, form: Submitt
     for k in ["name", "kind", "url", "secret"] {
         if let Some(v) = values.get(k).map(|v| v.trim()).filter(|v| !v.is_empty() || k == "name") {
             input.insert(k.into(), Value::String(v.to_owned()));
+        }
+    }
+    let kind = values.get("kind").and_then(|k| ChannelKind::parse(k));
+    for field in kind.map(fields_of).unwrap_or_default() {
+        if let Some(v) = values.get(field).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            input.insert(field.into(), Value::String(v.to_owned()));
         }
     }
     input.insert("enabled".into(), Value::Bool(values.contains_key("enabled")));
@@ -159,7 +170,8 @@ fn create_form(csrf: &str, typed: &HashMap<String, String>, error: Option<&ApiEr
         let e = error.filter(|e| e.field.as_deref() == Some(k))?;
         Some(e.message.strip_prefix(&format!("{k}: ")).unwrap_or(&e.message).to_owned())
     };
-    let general = error.filter(|e| !matches!(e.field.as_deref(), Some("name" | "kind" | "url" | "secret")));
+    let shown_at = |f: &str| ["name", "kind", "url", "secret"].contains(&f) || KIND_INPUTS.iter().any(|i| i.0 == f);
+    let general = error.filter(|e| !e.field.as_deref().is_some_and(shown_at));
     html! {
         @if let Some(e) = general { p.error #form-error role="alert" { (e.message) } }
         form.monitor #new-channel method="post" action="/channels" novalidate {
@@ -170,11 +182,18 @@ fn create_form(csrf: &str, typed: &HashMap<String, String>, error: Option<&ApiEr
                 @for k in KINDS { option value=(k) selected[k == value("kind")] { (k) } } }
                 @if let Some(m) = error_at("kind") { p.error #c-kind-error role="alert" { (m) } } }
             div.field { label for="c-url" { "URL or recipients" } input #c-url type="text" name="url" value=(value("url"));
-                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional" }
+                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh)" }
                 @if let Some(m) = error_at("url") { p.error #c-url-error role="alert" { (m) } } }
             div.field { label for="c-secret" { "Secret" } input #c-secret type="password" name="secret" autocomplete="off";
-                span.sub { "webhook: optional (generated); PagerDuty: routing key. Never shown again." }
+                span.sub { "webhook: optional (generated); PagerDuty: routing key; ntfy: optional access token. Never shown again." }
                 @if let Some(m) = error_at("secret") { p.error #c-secret-error role="alert" { (m) } } }
+            @for (field, label, hint, multiline) in KIND_INPUTS {
+                div.field { label for={ "c-" (field) } { (label) }
+                    @if *multiline { textarea id={ "c-" (field) } name=(field) rows="4" { (value(field)) } }
+                    @else { input id={ "c-" (field) } type="text" name=(field) value=(value(field)); }
+                    span.sub { (hint) }
+                    @if let Some(m) = error_at(field) { p.error id={ "c-" (field) "-error" } role="alert" { (m) } } }
+            }
             div.field { label for="c-enabled" { "Enabled" } input #c-enabled type="checkbox" name="enabled" checked[typed.is_empty() || typed.contains_key("enabled")]; }
             button type="submit" { "Add channel" }
         }

@@ -1,0 +1,119 @@
+//! The push-notification channels against local receivers speaking each service's documented
+//! request format, checked field by field: ntfy (JSON publish). Each test takes a monitor
+//! down and up again (one notice per transition), sends a test, and checks the secret never
+//! shows and that bad settings are refused naming the field.
+
+use crate::harness::*;
+use serde_json::{json, Value};
+
+pub(crate) fn http_monitor(name: &str, target: &Target) -> Value {
+    json!({ "name": name, "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 800 })
+}
+
+/// `http://127.0.0.1:port`: the receiver standing in for a service's server.
+pub(crate) fn server(r: &Receiver) -> String {
+    format!("http://{}", r.addr)
+}
+
+pub(crate) async fn create_channel(app: &TestApp, body: Value) -> (String, Value) {
+    let (status, json) = app.api("POST", "/api/v1/channels", Some(body)).await;
+    assert_eq!(status, 201, "create channel: {json}");
+    (json["id"].as_str().unwrap().to_owned(), json)
+}
+
+pub(crate) async fn requests(r: &Receiver, n: usize) -> Vec<Received> {
+    wait_for(20, &format!("{n} requests"), || async {
+        let got = r.received();
+        (got.len() >= n).then_some(got)
+    })
+    .await
+}
+
+/// `body` is refused with 422 naming `field`, and the message says `says`.
+pub(crate) async fn refused(app: &TestApp, body: Value, field: &str, says: &str) {
+    let (status, json) = app.api("POST", "/api/v1/channels", Some(body.clone())).await;
+    assert_eq!((status, json["error"]["field"].as_str()), (422, Some(field)), "{body} → {json}");
+    assert!(json["error"]["message"].as_str().unwrap().contains(says), "{body} → {json}");
+}
+
+/// A monitor goes down, its incident opens; it comes back, the incident resolves. Returns
+/// the incident id once the receiver got `down_at` + 1 requests, and waits for the resolve.
+pub(crate) async fn outage(app: &TestApp, target: &Target, r: &Receiver, before: usize) -> (String, Vec<Received>) {
+    target.set_status(503);
+    let monitor = app.create_monitor(http_monitor("Checkout API", target)).await;
+    requests(r, before + 1).await;
+    let incident = app.incidents(&monitor).await[0]["id"].as_str().unwrap().to_owned();
+    target.set_status(200);
+    let got = requests(r, before + 2).await;
+    app.dispatch_alerts().await;
+    assert_eq!(r.received().len(), before + 2, "one notice per transition");
+    (incident, got)
+}
+
+#[tokio::test]
+async fn ntfy_publishes_json_with_priority_by_event_and_a_bearer_token() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let ntfy = Receiver::start().await;
+    let token = "tk_7eevizlsiwf9yi4uxsrs83r4352o0";
+    let (id, created) = create_channel(
+        &app,
+        json!({ "name": "phone", "kind": "ntfy", "url": server(&ntfy), "topic": "netpulse-ops", "secret": token }),
+    )
+    .await;
+    assert_eq!((created["topic"].as_str(), created["has_secret"].as_bool()), (Some("…-ops"), Some(true)));
+    assert!(!created.to_string().contains(token) && !created.to_string().contains("netpulse-ops"), "{created}");
+
+    let (incident, got) = outage(&app, &target, &ntfy, 0).await;
+    let down = &got[0];
+    assert_eq!((down.method.as_str(), down.uri.path()), ("POST", "/"), "JSON is published at the server root");
+    assert_eq!(down.header("authorization"), format!("Bearer {token}"));
+    assert_eq!(down.header("content-type"), "application/json");
+    let b = down.json();
+    assert_eq!((b["topic"].as_str(), b["title"].as_str()), (Some("netpulse-ops"), Some("DOWN: Checkout API")));
+    assert_eq!((b["priority"].as_u64(), b["tags"].clone()), (Some(5), json!(["rotating_light", "opened"])));
+    let message = b["message"].as_str().unwrap();
+    assert!(
+        message.contains("is down since") && message.contains("503") && message.contains("\nRegions: local"),
+        "{b}"
+    );
+    assert!(b["click"].as_str().unwrap().ends_with(&format!("/incidents/{incident}")), "{b}");
+    let up = got[1].json();
+    assert_eq!((up["title"].as_str(), up["priority"].as_u64()), (Some("RESOLVED: Checkout API"), Some(3)));
+    assert_eq!(up["tags"], json!(["white_check_mark", "resolved"]));
+
+    let (_, body) = app.api("POST", &format!("/api/v1/channels/{id}/test"), None).await;
+    assert_eq!(body["delivered"], true, "{body}");
+    let test = requests(&ntfy, 3).await[2].json();
+    assert_eq!(
+        (test["title"].as_str(), test["priority"].as_u64()),
+        (Some("TEST: NetPulse test notification"), Some(3))
+    );
+
+    let base = json!({ "name": "n", "kind": "ntfy", "url": server(&ntfy) });
+    refused(&app, base.clone(), "topic", "is required").await;
+    let mut bad = base.clone();
+    bad["topic"] = json!("ops/../admin");
+    refused(&app, bad, "topic", "letters, digits").await;
+    refused(
+        &app,
+        json!({ "name": "s", "kind": "slack", "url": server(&ntfy), "topic": "x" }),
+        "topic",
+        "not used by slack",
+    )
+    .await;
+    let (status, patched) = app.api("PATCH", &format!("/api/v1/channels/{id}"), Some(json!({ "name": "pager" }))).await;
+    assert_eq!((status, patched["topic"].as_str()), (200, Some("…-ops")), "a PATCH keeps the topic: {patched}");
+}
+
+#[tokio::test]
+async fn every_new_kind_needs_https_while_private_addresses_are_blocked() {
+    let app = spawn_app_adjusted(|cfg| cfg.ssrf.block_private = true).await;
+    #[rustfmt::skip]
+    let cases = [
+        json!({ "name": "n", "kind": "ntfy", "url": "http://ntfy.example.com", "topic": "ops" }),
+    ];
+    for body in cases {
+        refused(&app, body, "url", "https://").await;
+    }
+}

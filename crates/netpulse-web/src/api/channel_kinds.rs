@@ -1,0 +1,110 @@
+//! The channel kinds that need more than a `url` and a `secret`: their extra fields, how each
+//! is checked, and how they are shown.
+//!
+//! Fields beyond `name`/`kind`/`url`/`secret` ([`FIELDS`]) are stored in the channel's
+//! `settings` and given in the API flat, next to `url`: `topic` (ntfy). A field the kind does
+//! not use is refused, naming it. Values that work like a password (an ntfy topic on a public
+//! server) are shown masked, like chat webhook URLs; tokens go in `secret`, which is never shown.
+//! URLs follow the chat rule ([`super::channels::web_url`]): `https://` only while
+//! `ssrf.block_private` is on.
+
+use super::channels::{web_url, ChannelIn, Validated};
+use crate::base::{ApiError, ApiResult};
+use crate::config::WebConfig;
+use netpulse_pipeline::alerts::ntfy;
+use netpulse_store::{ChannelKind, ChannelRecord};
+use serde_json::{json, Map, Value};
+
+/// Each kind-specific field and the kinds that take it.
+pub(crate) const FIELDS: &[(&str, &[ChannelKind])] = &[("topic", &[ChannelKind::Ntfy])];
+
+/// The kind-specific fields `kind` takes (the dashboard's form shows these).
+pub(crate) fn fields_of(kind: ChannelKind) -> Vec<&'static str> {
+    FIELDS.iter().filter(|(_, kinds)| kinds.contains(&kind)).map(|(f, _)| *f).collect()
+}
+
+/// Refuse a kind-specific field given (non-null) for a kind that does not use it.
+pub(crate) fn refuse_unused(kind: ChannelKind, input: &Map<String, Value>) -> ApiResult<()> {
+    for (field, kinds) in FIELDS {
+        if input.get(*field).is_some_and(|v| !v.is_null()) && !kinds.contains(&kind) {
+            return Err(ApiError::invalid(*field, format!("is not used by {} channels; omit it", kind.as_str())));
+        }
+    }
+    Ok(())
+}
+
+/// The stored kind-specific settings of `rec`, as input fields (a `PATCH` merges over them).
+pub(crate) fn stored_into(rec: &ChannelRecord, merged: &mut Map<String, Value>) {
+    for field in fields_of(rec.kind) {
+        if let Some(v) = rec.settings.get(field) {
+            merged.insert(field.into(), v.clone());
+        }
+    }
+}
+
+/// The kind-specific fields of `c` as shown in the API (masked where they work like a password).
+pub(crate) fn show(c: &ChannelRecord, out: &mut Map<String, Value>) {
+    let text = |k: &str| c.settings.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    if c.kind == ChannelKind::Ntfy {
+        out.insert("topic".into(), json!(masked(&text("topic"))));
+    }
+}
+
+/// `…` and the last four characters (all of a short value is hidden).
+pub(crate) fn masked(v: &str) -> String {
+    let n = v.chars().count();
+    if n <= 8 {
+        return "…".into();
+    }
+    format!("…{}", v.chars().skip(n - 4).collect::<String>())
+}
+
+/// `Some` for the kinds checked here, with what to store; `None` for the others.
+pub(crate) fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<&str>) -> ApiResult<Option<Validated>> {
+    let url = c.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let secret = c.secret.as_deref().or(stored_secret).filter(|s| !s.is_empty());
+    let v = match c.kind {
+        ChannelKind::Ntfy => {
+            let topic = required(c.topic.as_deref(), "topic", "the ntfy topic to publish to")?;
+            if !ntfy::valid_topic(topic) {
+                return Err(ApiError::invalid("topic", "must be 1 to 64 letters, digits, `-` or `_`"));
+            }
+            let token = secret.map(|t| token("secret", t, "an ntfy access token (tk_…)")).transpose()?;
+            Validated {
+                url: web_url(url.unwrap_or(ntfy::PUBLIC_SERVER), config)?,
+                secret: token.unwrap_or_default(),
+                settings: settings(&[("topic", topic)]),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(v))
+}
+
+/// A required text field, trimmed.
+fn required<'a>(v: Option<&'a str>, field: &str, what: &str) -> ApiResult<&'a str> {
+    v.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| ApiError::invalid(field, format!("is required: {what}")))
+}
+
+/// A token: 1 to 512 printable ASCII characters without spaces.
+fn token(field: &str, t: &str, what: &str) -> ApiResult<String> {
+    if t.is_empty() || t.len() > 512 || !t.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::invalid(field, format!("must be {what}: printable characters without spaces")));
+    }
+    Ok(t.to_owned())
+}
+
+fn settings(pairs: &[(&str, &str)]) -> Map<String, Value> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_all_but_the_last_four_characters() {
+        assert_eq!(masked("netpulse-alerts-7f3a"), "…7f3a");
+        assert_eq!(masked("short"), "…");
+    }
+}
