@@ -29,6 +29,8 @@ pub enum ChannelKind {
     Email,
     /// ntfy: `url` is the server, `settings.topic` the topic, `secret` an optional access token.
     Ntfy,
+    /// Telegram Bot API: `secret` is the bot token, `settings.chat_id` the chat, `url` the API base.
+    Telegram,
 }
 
 impl ChannelKind {
@@ -42,6 +44,7 @@ impl ChannelKind {
             ChannelKind::Pagerduty => "pagerduty",
             ChannelKind::Email => "email",
             ChannelKind::Ntfy => "ntfy",
+            ChannelKind::Telegram => "telegram",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -1,5 +1,5 @@
 //! The push-notification channels against local receivers speaking each service's documented
-//! request format, checked field by field: ntfy (JSON publish). Each test takes a monitor
+//! request format, checked field by field: ntfy (JSON publish), Telegram (Bot API `sendMessage`). Each test takes a monitor
 //! down and up again (one notice per transition), sends a test, and checks the secret never
 //! shows and that bad settings are refused naming the field.
 
@@ -112,8 +112,69 @@ async fn every_new_kind_needs_https_while_private_addresses_are_blocked() {
     #[rustfmt::skip]
     let cases = [
         json!({ "name": "n", "kind": "ntfy", "url": "http://ntfy.example.com", "topic": "ops" }),
+        json!({ "name": "t", "kind": "telegram", "url": "http://tg.example.com", "chat_id": "42", "secret": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" }),
     ];
     for body in cases {
         refused(&app, body, "url", "https://").await;
     }
+}
+
+#[tokio::test]
+async fn telegram_sends_html_messages_through_the_bot_api() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let tg = Receiver::start().await;
+    let token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+    let (id, created) = create_channel(
+        &app,
+        json!({ "name": "tg", "kind": "telegram", "url": server(&tg), "secret": token, "chat_id": "-1001234567890" }),
+    )
+    .await;
+    assert_eq!(created["chat_id"], "-1001234567890");
+    assert!(!created.to_string().contains("AAHdqTcv"), "the bot token is never shown: {created}");
+
+    target.set_status(503);
+    let monitor = app.create_monitor(http_monitor("Checkout <b>API</b> & co", &target)).await;
+    let down = requests(&tg, 1).await[0].clone();
+    let incident = app.incidents(&monitor).await[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!((down.method.as_str(), down.uri.path()), ("POST", format!("/bot{token}/sendMessage").as_str()));
+    assert_eq!(down.header("content-type"), "application/json");
+    let b = down.json();
+    assert_eq!(b["chat_id"], json!(-1001234567890_i64), "a numeric chat id is sent as a number");
+    assert_eq!(
+        (b["parse_mode"].as_str(), b["link_preview_options"]["is_disabled"].as_bool()),
+        (Some("HTML"), Some(true))
+    );
+    let text = b["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("<b>DOWN: Checkout &lt;b&gt;API&lt;/b&gt; &amp; co</b>\n"),
+        "tenant text is escaped: {text}"
+    );
+    assert!(text.contains("<b>Regions:</b> local") && text.contains("503"), "{text}");
+    assert!(text.ends_with(&format!("/incidents/{incident}\">Open in NetPulse</a>")), "{text}");
+
+    tg.reply_with(&[(429, None)]);
+    target.set_status(200);
+    let got = requests(&tg, 3).await;
+    assert_eq!(got[1].body, got[2].body, "a 429 is retried with the same message");
+    assert!(got[2].json()["text"].as_str().unwrap().starts_with("<b>RESOLVED: "), "{}", got[2].body);
+    app.dispatch_alerts().await;
+    assert_eq!(tg.received().len(), 3, "one message per transition (plus the retry)");
+
+    let (_, body) = app.api("POST", &format!("/api/v1/channels/{id}/test"), None).await;
+    assert_eq!(body["delivered"], true, "{body}");
+    assert!(requests(&tg, 4).await[3].json()["text"].as_str().unwrap().starts_with("<b>TEST: "));
+    tg.reply_with(&[(401, None)]);
+    let (_, body) = app.api("POST", &format!("/api/v1/channels/{id}/test"), None).await;
+    let error = body["error"].as_str().unwrap();
+    assert!(body["delivered"] == false && error.contains("401") && !error.contains("AAHdq"), "{body}");
+
+    let base = json!({ "name": "t", "kind": "telegram", "url": server(&tg), "secret": token });
+    refused(&app, base.clone(), "chat_id", "is required").await;
+    let mut bad = base.clone();
+    bad["chat_id"] = json!("ops");
+    refused(&app, bad.clone(), "chat_id", "numeric chat id").await;
+    bad["chat_id"] = json!("@netpulse_ops");
+    bad["secret"] = json!("not-a-token");
+    refused(&app, bad, "secret", "bot token").await;
 }

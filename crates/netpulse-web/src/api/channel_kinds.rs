@@ -2,7 +2,7 @@
 //! is checked, and how they are shown.
 //!
 //! Fields beyond `name`/`kind`/`url`/`secret` ([`FIELDS`]) are stored in the channel's
-//! `settings` and given in the API flat, next to `url`: `topic` (ntfy). A field the kind does
+//! `settings` and given in the API flat, next to `url` (`topic`, `chat_id`, …). A field the kind does
 //! not use is refused, naming it. Values that work like a password (an ntfy topic on a public
 //! server) are shown masked, like chat webhook URLs; tokens go in `secret`, which is never shown.
 //! URLs follow the chat rule ([`super::channels::web_url`]): `https://` only while
@@ -12,11 +12,13 @@ use super::channels::{web_url, ChannelIn, Validated};
 use crate::base::{ApiError, ApiResult};
 use crate::config::WebConfig;
 use netpulse_pipeline::alerts::ntfy;
+use netpulse_pipeline::alerts::telegram;
 use netpulse_store::{ChannelKind, ChannelRecord};
 use serde_json::{json, Map, Value};
 
 /// Each kind-specific field and the kinds that take it.
-pub(crate) const FIELDS: &[(&str, &[ChannelKind])] = &[("topic", &[ChannelKind::Ntfy])];
+pub(crate) const FIELDS: &[(&str, &[ChannelKind])] =
+    &[("topic", &[ChannelKind::Ntfy]), ("chat_id", &[ChannelKind::Telegram])];
 
 /// The kind-specific fields `kind` takes (the dashboard's form shows these).
 pub(crate) fn fields_of(kind: ChannelKind) -> Vec<&'static str> {
@@ -45,6 +47,9 @@ pub(crate) fn stored_into(rec: &ChannelRecord, merged: &mut Map<String, Value>) 
 /// The kind-specific fields of `c` as shown in the API (masked where they work like a password).
 pub(crate) fn show(c: &ChannelRecord, out: &mut Map<String, Value>) {
     let text = |k: &str| c.settings.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    if c.kind == ChannelKind::Telegram {
+        out.insert("chat_id".into(), json!(text("chat_id")));
+    }
     if c.kind == ChannelKind::Ntfy {
         out.insert("topic".into(), json!(masked(&text("topic"))));
     }
@@ -74,6 +79,25 @@ pub(crate) fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<
                 url: web_url(url.unwrap_or(ntfy::PUBLIC_SERVER), config)?,
                 secret: token.unwrap_or_default(),
                 settings: settings(&[("topic", topic)]),
+            }
+        }
+        ChannelKind::Telegram => {
+            let token = required(secret, "secret", "the bot token from @BotFather (123456:ABC…)")?;
+            if !telegram::valid_token(token) {
+                return Err(ApiError::invalid("secret", "must be a bot token as @BotFather gives it: digits, `:`, then 20 or more letters, digits, `_` or `-`"));
+            }
+            let chat =
+                required(c.chat_id.as_deref(), "chat_id", "the chat to send to: a numeric id or @channelusername")?;
+            if !telegram::valid_chat_id(chat) {
+                return Err(ApiError::invalid(
+                    "chat_id",
+                    "must be a numeric chat id (e.g. -1001234567890) or @channelusername",
+                ));
+            }
+            Validated {
+                url: web_url(url.unwrap_or(telegram::API_URL), config)?,
+                secret: token.to_owned(),
+                settings: settings(&[("chat_id", chat)]),
             }
         }
         _ => return Ok(None),

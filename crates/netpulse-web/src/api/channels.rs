@@ -60,6 +60,9 @@ pub(crate) struct ChannelIn {
     /// ntfy: the topic.
     #[serde(default)]
     pub(crate) topic: Option<String>,
+    /// Telegram: the chat (numeric id or @channelusername).
+    #[serde(default)]
+    pub(crate) chat_id: Option<String>,
 }
 
 fn enabled() -> bool {
