@@ -31,6 +31,8 @@ pub enum ChannelKind {
     Ntfy,
     /// Telegram Bot API: `secret` is the bot token, `settings.chat_id` the chat, `url` the API base.
     Telegram,
+    /// Gotify: `url` is the server, `secret` the application token.
+    Gotify,
 }
 
 impl ChannelKind {
@@ -45,6 +47,7 @@ impl ChannelKind {
             ChannelKind::Email => "email",
             ChannelKind::Ntfy => "ntfy",
             ChannelKind::Telegram => "telegram",
+            ChannelKind::Gotify => "gotify",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

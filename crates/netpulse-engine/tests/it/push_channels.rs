@@ -1,5 +1,6 @@
 //! The push-notification channels against local receivers speaking each service's documented
-//! request format, checked field by field: ntfy (JSON publish), Telegram (Bot API `sendMessage`). Each test takes a monitor
+//! request format, checked field by field: ntfy (JSON publish), Telegram (Bot API `sendMessage`),
+//! Gotify (`POST /message`). Each test takes a monitor
 //! down and up again (one notice per transition), sends a test, and checks the secret never
 //! shows and that bad settings are refused naming the field.
 
@@ -113,6 +114,7 @@ async fn every_new_kind_needs_https_while_private_addresses_are_blocked() {
     let cases = [
         json!({ "name": "n", "kind": "ntfy", "url": "http://ntfy.example.com", "topic": "ops" }),
         json!({ "name": "t", "kind": "telegram", "url": "http://tg.example.com", "chat_id": "42", "secret": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" }),
+        json!({ "name": "g", "kind": "gotify", "url": "http://gotify.example.com", "secret": "AvKcy9o-yvVhyKd" }),
     ];
     for body in cases {
         refused(&app, body, "url", "https://").await;
@@ -177,4 +179,41 @@ async fn telegram_sends_html_messages_through_the_bot_api() {
     bad["chat_id"] = json!("@netpulse_ops");
     bad["secret"] = json!("not-a-token");
     refused(&app, bad, "secret", "bot token").await;
+}
+
+#[tokio::test]
+async fn gotify_pushes_with_the_app_token_header_and_priority_by_event() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let gotify = Receiver::start().await;
+    let token = "AvKcy9o-yvVhyKd";
+    let url = format!("{}/gotify", server(&gotify));
+    let (id, created) =
+        create_channel(&app, json!({ "name": "g", "kind": "gotify", "url": url, "secret": token })).await;
+    assert!(!created.to_string().contains(token), "{created}");
+
+    let (incident, got) = outage(&app, &target, &gotify, 0).await;
+    let down = &got[0];
+    assert_eq!((down.method.as_str(), down.uri.path()), ("POST", "/gotify/message"));
+    assert_eq!(
+        (down.header("x-gotify-key"), down.uri.query()),
+        (token.to_owned(), None),
+        "the token is a header, not in the URL"
+    );
+    let b = down.json();
+    assert_eq!((b["title"].as_str(), b["priority"].as_u64()), (Some("DOWN: Checkout API"), Some(8)));
+    assert!(
+        b["message"].as_str().unwrap().contains("is down since") && b["message"].as_str().unwrap().contains("503"),
+        "{b}"
+    );
+    assert_eq!(b["extras"]["client::display"]["contentType"], "text/plain");
+    let click = b["extras"]["client::notification"]["click"]["url"].as_str().unwrap();
+    assert!(click.ends_with(&format!("/incidents/{incident}")), "{b}");
+    let up = got[1].json();
+    assert_eq!((up["title"].as_str(), up["priority"].as_u64()), (Some("RESOLVED: Checkout API"), Some(3)));
+
+    let (_, body) = app.api("POST", &format!("/api/v1/channels/{id}/test"), None).await;
+    assert_eq!(body["delivered"], true, "{body}");
+    refused(&app, json!({ "name": "g", "kind": "gotify", "secret": token }), "url", "is required").await;
+    refused(&app, json!({ "name": "g", "kind": "gotify", "url": server(&gotify) }), "secret", "is required").await;
 }

@@ -100,6 +100,15 @@ pub(crate) fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<
                 settings: settings(&[("chat_id", chat)]),
             }
         }
+        ChannelKind::Gotify => {
+            let url = required(url, "url", "the Gotify server, e.g. https://gotify.example.com")?;
+            let app = required(secret, "secret", "the token of a Gotify application (Apps → Create Application)")?;
+            Validated {
+                url: web_url(url, config)?,
+                secret: token("secret", app, "a Gotify application token")?,
+                settings: Map::new(),
+            }
+        }
         _ => return Ok(None),
     };
     Ok(Some(v))
