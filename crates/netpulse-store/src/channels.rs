@@ -33,6 +33,8 @@ pub enum ChannelKind {
     Telegram,
     /// Gotify: `url` is the server, `secret` the application token.
     Gotify,
+    /// Pushover: `secret` is the application token, `settings.user_key` the user or group key.
+    Pushover,
 }
 
 impl ChannelKind {
@@ -48,6 +50,7 @@ impl ChannelKind {
             ChannelKind::Ntfy => "ntfy",
             ChannelKind::Telegram => "telegram",
             ChannelKind::Gotify => "gotify",
+            ChannelKind::Pushover => "pushover",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

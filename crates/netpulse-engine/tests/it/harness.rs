@@ -396,6 +396,10 @@ impl Received {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("JSON body")
     }
+    /// The body as `application/x-www-form-urlencoded` pairs.
+    pub fn form(&self) -> std::collections::HashMap<String, String> {
+        url::form_urlencoded::parse(self.body.as_bytes()).into_owned().collect()
+    }
     pub fn header(&self, name: &str) -> String {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
     }

@@ -1,6 +1,6 @@
 //! The push-notification channels against local receivers speaking each service's documented
 //! request format, checked field by field: ntfy (JSON publish), Telegram (Bot API `sendMessage`),
-//! Gotify (`POST /message`). Each test takes a monitor
+//! Gotify (`POST /message`), Pushover (a form to the Message API). Each test takes a monitor
 //! down and up again (one notice per transition), sends a test, and checks the secret never
 //! shows and that bad settings are refused naming the field.
 
@@ -115,6 +115,7 @@ async fn every_new_kind_needs_https_while_private_addresses_are_blocked() {
         json!({ "name": "n", "kind": "ntfy", "url": "http://ntfy.example.com", "topic": "ops" }),
         json!({ "name": "t", "kind": "telegram", "url": "http://tg.example.com", "chat_id": "42", "secret": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" }),
         json!({ "name": "g", "kind": "gotify", "url": "http://gotify.example.com", "secret": "AvKcy9o-yvVhyKd" }),
+        json!({ "name": "p", "kind": "pushover", "url": "http://po.example.com/1/messages.json", "secret": "azGDORePK8gMaC0QOYAMyEEuzJnyUi", "user_key": "uQiRzpo4DXghDmr9QzzfQu27cmVRsG" }),
     ];
     for body in cases {
         refused(&app, body, "url", "https://").await;
@@ -216,4 +217,43 @@ async fn gotify_pushes_with_the_app_token_header_and_priority_by_event() {
     assert_eq!(body["delivered"], true, "{body}");
     refused(&app, json!({ "name": "g", "kind": "gotify", "secret": token }), "url", "is required").await;
     refused(&app, json!({ "name": "g", "kind": "gotify", "url": server(&gotify) }), "secret", "is required").await;
+}
+
+#[tokio::test]
+async fn pushover_posts_the_documented_form_with_priority_by_event() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let po = Receiver::start().await;
+    let (app_token, user) = ("azGDORePK8gMaC0QOYAMyEEuzJnyUi", "uQiRzpo4DXghDmr9QzzfQu27cmVRsG");
+    let url = format!("{}/1/messages.json", server(&po));
+    let (id, created) = create_channel(
+        &app,
+        json!({ "name": "p", "kind": "pushover", "url": url, "secret": app_token, "user_key": user }),
+    )
+    .await;
+    assert_eq!(created["user_key"], "…VRsG");
+    assert!(!created.to_string().contains(app_token) && !created.to_string().contains(user), "{created}");
+
+    let (incident, got) = outage(&app, &target, &po, 0).await;
+    let down = &got[0];
+    assert_eq!((down.method.as_str(), down.uri.path()), ("POST", "/1/messages.json"));
+    assert_eq!(down.header("content-type"), "application/x-www-form-urlencoded");
+    let f = down.form();
+    assert_eq!((f["token"].as_str(), f["user"].as_str()), (app_token, user));
+    assert_eq!((f["title"].as_str(), f["priority"].as_str()), ("DOWN: Checkout API", "1"));
+    assert!(
+        f["message"].contains("is down since") && f["message"].contains("503") && f["message"].chars().count() <= 1024
+    );
+    assert!(f["url"].ends_with(&format!("/incidents/{incident}")) && f["url_title"] == "Open in NetPulse", "{f:?}");
+    assert!(f["timestamp"].parse::<i64>().unwrap() > 1_700_000_000, "{f:?}");
+    let up = got[1].form();
+    assert_eq!((up["title"].as_str(), up["priority"].as_str()), ("RESOLVED: Checkout API", "0"));
+
+    let (_, body) = app.api("POST", &format!("/api/v1/channels/{id}/test"), None).await;
+    assert_eq!(body["delivered"], true, "{body}");
+    let base = json!({ "name": "p", "kind": "pushover", "url": server(&po), "secret": app_token });
+    refused(&app, base.clone(), "user_key", "is required").await;
+    let mut bad = base.clone();
+    bad["user_key"] = json!("someone");
+    refused(&app, bad, "user_key", "30 letters and digits").await;
 }

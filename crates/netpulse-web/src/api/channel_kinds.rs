@@ -12,13 +12,14 @@ use super::channels::{web_url, ChannelIn, Validated};
 use crate::base::{ApiError, ApiResult};
 use crate::config::WebConfig;
 use netpulse_pipeline::alerts::ntfy;
+use netpulse_pipeline::alerts::pushover;
 use netpulse_pipeline::alerts::telegram;
 use netpulse_store::{ChannelKind, ChannelRecord};
 use serde_json::{json, Map, Value};
 
 /// Each kind-specific field and the kinds that take it.
 pub(crate) const FIELDS: &[(&str, &[ChannelKind])] =
-    &[("topic", &[ChannelKind::Ntfy]), ("chat_id", &[ChannelKind::Telegram])];
+    &[("topic", &[ChannelKind::Ntfy]), ("chat_id", &[ChannelKind::Telegram]), ("user_key", &[ChannelKind::Pushover])];
 
 /// The kind-specific fields `kind` takes (the dashboard's form shows these).
 pub(crate) fn fields_of(kind: ChannelKind) -> Vec<&'static str> {
@@ -49,6 +50,9 @@ pub(crate) fn show(c: &ChannelRecord, out: &mut Map<String, Value>) {
     let text = |k: &str| c.settings.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     if c.kind == ChannelKind::Telegram {
         out.insert("chat_id".into(), json!(text("chat_id")));
+    }
+    if c.kind == ChannelKind::Pushover {
+        out.insert("user_key".into(), json!(masked(&text("user_key"))));
     }
     if c.kind == ChannelKind::Ntfy {
         out.insert("topic".into(), json!(masked(&text("topic"))));
@@ -107,6 +111,24 @@ pub(crate) fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<
                 url: web_url(url, config)?,
                 secret: token("secret", app, "a Gotify application token")?,
                 settings: Map::new(),
+            }
+        }
+        ChannelKind::Pushover => {
+            let app = required(secret, "secret", "the API token of your Pushover application")?;
+            if !pushover::valid_key(app) {
+                return Err(ApiError::invalid("secret", "must be a Pushover API token: 30 letters and digits"));
+            }
+            let user = required(c.user_key.as_deref(), "user_key", "your Pushover user key or a group key")?;
+            if !pushover::valid_key(user) {
+                return Err(ApiError::invalid(
+                    "user_key",
+                    "must be a Pushover user or group key: 30 letters and digits",
+                ));
+            }
+            Validated {
+                url: web_url(url.unwrap_or(pushover::MESSAGES_URL), config)?,
+                secret: app.to_owned(),
+                settings: settings(&[("user_key", user)]),
             }
         }
         _ => return Ok(None),

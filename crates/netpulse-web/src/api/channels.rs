@@ -60,6 +60,9 @@ pub(crate) struct ChannelIn {
     /// ntfy: the topic.
     #[serde(default)]
     pub(crate) topic: Option<String>,
+    /// Pushover: the user or group key.
+    #[serde(default)]
+    pub(crate) user_key: Option<String>,
     /// Telegram: the chat (numeric id or @channelusername).
     #[serde(default)]
     pub(crate) chat_id: Option<String>,
