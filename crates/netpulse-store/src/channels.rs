@@ -35,6 +35,8 @@ pub enum ChannelKind {
     Gotify,
     /// Pushover: `secret` is the application token, `settings.user_key` the user or group key.
     Pushover,
+    /// Opsgenie Alert API: `secret` is the API key, `settings.region` `us`/`eu`, `url` the API base.
+    Opsgenie,
 }
 
 impl ChannelKind {
@@ -51,6 +53,7 @@ impl ChannelKind {
             ChannelKind::Telegram => "telegram",
             ChannelKind::Gotify => "gotify",
             ChannelKind::Pushover => "pushover",
+            ChannelKind::Opsgenie => "opsgenie",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -28,6 +28,7 @@ mod lifecycle;
 mod members;
 mod metrics;
 mod openapi;
+mod opsgenie;
 mod poison;
 mod push_channels;
 mod queue;

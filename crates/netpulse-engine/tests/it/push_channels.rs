@@ -116,6 +116,7 @@ async fn every_new_kind_needs_https_while_private_addresses_are_blocked() {
         json!({ "name": "t", "kind": "telegram", "url": "http://tg.example.com", "chat_id": "42", "secret": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" }),
         json!({ "name": "g", "kind": "gotify", "url": "http://gotify.example.com", "secret": "AvKcy9o-yvVhyKd" }),
         json!({ "name": "p", "kind": "pushover", "url": "http://po.example.com/1/messages.json", "secret": "azGDORePK8gMaC0QOYAMyEEuzJnyUi", "user_key": "uQiRzpo4DXghDmr9QzzfQu27cmVRsG" }),
+        json!({ "name": "o", "kind": "opsgenie", "url": "http://og.example.com", "secret": "eb243592-faa2-4ba2" }),
     ];
     for body in cases {
         refused(&app, body, "url", "https://").await;

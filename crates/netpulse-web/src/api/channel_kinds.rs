@@ -12,14 +12,19 @@ use super::channels::{web_url, ChannelIn, Validated};
 use crate::base::{ApiError, ApiResult};
 use crate::config::WebConfig;
 use netpulse_pipeline::alerts::ntfy;
+use netpulse_pipeline::alerts::opsgenie;
 use netpulse_pipeline::alerts::pushover;
 use netpulse_pipeline::alerts::telegram;
 use netpulse_store::{ChannelKind, ChannelRecord};
 use serde_json::{json, Map, Value};
 
 /// Each kind-specific field and the kinds that take it.
-pub(crate) const FIELDS: &[(&str, &[ChannelKind])] =
-    &[("topic", &[ChannelKind::Ntfy]), ("chat_id", &[ChannelKind::Telegram]), ("user_key", &[ChannelKind::Pushover])];
+pub(crate) const FIELDS: &[(&str, &[ChannelKind])] = &[
+    ("topic", &[ChannelKind::Ntfy]),
+    ("chat_id", &[ChannelKind::Telegram]),
+    ("user_key", &[ChannelKind::Pushover]),
+    ("region", &[ChannelKind::Opsgenie]),
+];
 
 /// The kind-specific fields `kind` takes (the dashboard's form shows these).
 pub(crate) fn fields_of(kind: ChannelKind) -> Vec<&'static str> {
@@ -53,6 +58,9 @@ pub(crate) fn show(c: &ChannelRecord, out: &mut Map<String, Value>) {
     }
     if c.kind == ChannelKind::Pushover {
         out.insert("user_key".into(), json!(masked(&text("user_key"))));
+    }
+    if c.kind == ChannelKind::Opsgenie {
+        out.insert("region".into(), json!(text("region")));
     }
     if c.kind == ChannelKind::Ntfy {
         out.insert("topic".into(), json!(masked(&text("topic"))));
@@ -129,6 +137,17 @@ pub(crate) fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<
                 url: web_url(url.unwrap_or(pushover::MESSAGES_URL), config)?,
                 secret: app.to_owned(),
                 settings: settings(&[("user_key", user)]),
+            }
+        }
+        ChannelKind::Opsgenie => {
+            let key = required(secret, "secret", "the API key of an Opsgenie API integration")?;
+            let region = c.region.as_deref().map(str::trim).unwrap_or("us");
+            let base =
+                opsgenie::region_url(region).ok_or_else(|| ApiError::invalid("region", "must be `us` or `eu`"))?;
+            Validated {
+                url: web_url(url.unwrap_or(base), config)?,
+                secret: token("secret", key, "an Opsgenie API key")?,
+                settings: settings(&[("region", region)]),
             }
         }
         _ => return Ok(None),

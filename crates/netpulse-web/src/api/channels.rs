@@ -60,6 +60,9 @@ pub(crate) struct ChannelIn {
     /// ntfy: the topic.
     #[serde(default)]
     pub(crate) topic: Option<String>,
+    /// Opsgenie: `us` (default) or `eu`, which picks the API base.
+    #[serde(default)]
+    pub(crate) region: Option<String>,
     /// Pushover: the user or group key.
     #[serde(default)]
     pub(crate) user_key: Option<String>,

@@ -22,8 +22,19 @@ use netpulse_store::{ChannelHealth, ChannelKind, ChannelRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-const KINDS: [&str; 10] =
-    ["webhook", "slack", "discord", "teams", "pagerduty", "email", "ntfy", "telegram", "gotify", "pushover"];
+const KINDS: [&str; 11] = [
+    "webhook",
+    "slack",
+    "discord",
+    "teams",
+    "pagerduty",
+    "email",
+    "ntfy",
+    "telegram",
+    "gotify",
+    "pushover",
+    "opsgenie",
+];
 
 /// The kind-specific inputs: field, label, hint, and whether it is a multi-line text. The form
 /// sends only those the chosen kind takes ([`fields_of`]).
@@ -31,6 +42,7 @@ const KIND_INPUTS: &[(&str, &str, &str, bool)] = &[
     ("topic", "Topic", "ntfy: the topic to publish to", false),
     ("chat_id", "Chat id", "Telegram: numeric chat id or @channelusername", false),
     ("user_key", "User key", "Pushover: your user key or a group key", false),
+    ("region", "Region", "Opsgenie: us or eu", false),
 ];
 
 /// What the page says above the list after an action.
@@ -187,10 +199,10 @@ fn create_form(csrf: &str, typed: &HashMap<String, String>, error: Option<&ApiEr
                 @for k in KINDS { option value=(k) selected[k == value("kind")] { (k) } } }
                 @if let Some(m) = error_at("kind") { p.error #c-kind-error role="alert" { (m) } } }
             div.field { label for="c-url" { "URL or recipients" } input #c-url type="text" name="url" value=(value("url"));
-                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh); Telegram: API base (default https://api.telegram.org); Gotify: the server; Pushover: optional" }
+                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh); Telegram: API base (default https://api.telegram.org); Gotify: the server; Pushover: optional; Opsgenie: optional (from the region)" }
                 @if let Some(m) = error_at("url") { p.error #c-url-error role="alert" { (m) } } }
             div.field { label for="c-secret" { "Secret" } input #c-secret type="password" name="secret" autocomplete="off";
-                span.sub { "webhook: optional (generated); PagerDuty: routing key; ntfy: optional access token; Telegram: bot token; Gotify: application token; Pushover: application API token. Never shown again." }
+                span.sub { "webhook: optional (generated); PagerDuty: routing key; ntfy: optional access token; Telegram: bot token; Gotify: application token; Pushover: application API token; Opsgenie: API integration key. Never shown again." }
                 @if let Some(m) = error_at("secret") { p.error #c-secret-error role="alert" { (m) } } }
             @for (field, label, hint, multiline) in KIND_INPUTS {
                 div.field { label for={ "c-" (field) } { (label) }
