@@ -37,6 +37,8 @@ pub enum ChannelKind {
     Pushover,
     /// Opsgenie Alert API: `secret` is the API key, `settings.region` `us`/`eu`, `url` the API base.
     Opsgenie,
+    /// Matrix: `url` is the homeserver, `secret` an access token, `settings.room_id` the room.
+    Matrix,
 }
 
 impl ChannelKind {
@@ -54,6 +56,7 @@ impl ChannelKind {
             ChannelKind::Gotify => "gotify",
             ChannelKind::Pushover => "pushover",
             ChannelKind::Opsgenie => "opsgenie",
+            ChannelKind::Matrix => "matrix",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -1,6 +1,7 @@
 //! The push-notification channels against local receivers speaking each service's documented
 //! request format, checked field by field: ntfy (JSON publish), Telegram (Bot API `sendMessage`),
-//! Gotify (`POST /message`), Pushover (a form to the Message API). Each test takes a monitor
+//! Gotify (`POST /message`), Pushover (a form to the Message API),
+//! Matrix (a room message `PUT` with an idempotent transaction id). Each test takes a monitor
 //! down and up again (one notice per transition), sends a test, and checks the secret never
 //! shows and that bad settings are refused naming the field.
 
@@ -117,6 +118,7 @@ async fn every_new_kind_needs_https_while_private_addresses_are_blocked() {
         json!({ "name": "g", "kind": "gotify", "url": "http://gotify.example.com", "secret": "AvKcy9o-yvVhyKd" }),
         json!({ "name": "p", "kind": "pushover", "url": "http://po.example.com/1/messages.json", "secret": "azGDORePK8gMaC0QOYAMyEEuzJnyUi", "user_key": "uQiRzpo4DXghDmr9QzzfQu27cmVRsG" }),
         json!({ "name": "o", "kind": "opsgenie", "url": "http://og.example.com", "secret": "eb243592-faa2-4ba2" }),
+        json!({ "name": "m", "kind": "matrix", "url": "http://matrix.example.org", "secret": "syt_x", "room_id": "!a:example.org" }),
     ];
     for body in cases {
         refused(&app, body, "url", "https://").await;
@@ -257,4 +259,54 @@ async fn pushover_posts_the_documented_form_with_priority_by_event() {
     let mut bad = base.clone();
     bad["user_key"] = json!("someone");
     refused(&app, bad, "user_key", "30 letters and digits").await;
+}
+
+#[tokio::test]
+async fn matrix_puts_a_notice_with_one_transaction_id_per_notice_across_retries() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let hs = Receiver::start().await;
+    let token = "syt_bmV0cHVsc2U_abcdefghijklmnop_0a1b2c";
+    let room = "!OGEhHVWSdvArJzumhm:matrix.example.org";
+    let (id, created) = create_channel(
+        &app,
+        json!({ "name": "m", "kind": "matrix", "url": server(&hs), "secret": token, "room_id": room }),
+    )
+    .await;
+    assert_eq!(created["room_id"], room);
+    assert!(!created.to_string().contains(token), "{created}");
+    hs.reply_with(&[(429, None)]);
+
+    target.set_status(503);
+    let monitor = app.create_monitor(http_monitor("Checkout <API>", &target)).await;
+    let got = requests(&hs, 2).await;
+    let incident = app.incidents(&monitor).await[0]["id"].as_str().unwrap().to_owned();
+    let (first, retry) = (&got[0], &got[1]);
+    assert_eq!(first.method.as_str(), "PUT");
+    let path = first.uri.path();
+    let prefix = "/_matrix/client/v3/rooms/!OGEhHVWSdvArJzumhm:matrix.example.org/send/m.room.message/";
+    assert!(path.starts_with(prefix), "the room id is one path segment: {path}");
+    assert_eq!(retry.uri.path(), path, "a retry repeats the transaction id, so the homeserver stores one message");
+    assert_eq!(first.header("authorization"), format!("Bearer {token}"));
+    let b = first.json();
+    assert_eq!((b["msgtype"].as_str(), b["format"].as_str()), (Some("m.notice"), Some("org.matrix.custom.html")));
+    assert!(b["body"].as_str().unwrap().starts_with("DOWN: Checkout <API>\n"), "{b}");
+    let html = b["formatted_body"].as_str().unwrap();
+    assert!(html.starts_with("<strong>DOWN: Checkout &lt;API&gt;</strong>") && html.contains("503"), "{html}");
+    assert!(html.contains(&format!("/incidents/{incident}\">Open in NetPulse</a>")), "{html}");
+
+    target.set_status(200);
+    let up = requests(&hs, 3).await[2].clone();
+    assert_ne!(up.uri.path(), path, "the next notice is a new transaction");
+    assert!(up.json()["body"].as_str().unwrap().starts_with("RESOLVED: "), "{}", up.body);
+    app.dispatch_alerts().await;
+    assert_eq!(hs.received().len(), 3);
+
+    let (_, body) = app.api("POST", &format!("/api/v1/channels/{id}/test"), None).await;
+    assert_eq!(body["delivered"], true, "{body}");
+    let base = json!({ "name": "m", "kind": "matrix", "url": server(&hs), "secret": token });
+    refused(&app, base.clone(), "room_id", "is required").await;
+    let mut bad = base.clone();
+    bad["room_id"] = json!("#ops:matrix.example.org");
+    refused(&app, bad, "room_id", "starting with `!`").await;
 }

@@ -11,6 +11,7 @@
 use super::channels::{web_url, ChannelIn, Validated};
 use crate::base::{ApiError, ApiResult};
 use crate::config::WebConfig;
+use netpulse_pipeline::alerts::matrix;
 use netpulse_pipeline::alerts::ntfy;
 use netpulse_pipeline::alerts::opsgenie;
 use netpulse_pipeline::alerts::pushover;
@@ -24,6 +25,7 @@ pub(crate) const FIELDS: &[(&str, &[ChannelKind])] = &[
     ("chat_id", &[ChannelKind::Telegram]),
     ("user_key", &[ChannelKind::Pushover]),
     ("region", &[ChannelKind::Opsgenie]),
+    ("room_id", &[ChannelKind::Matrix]),
 ];
 
 /// The kind-specific fields `kind` takes (the dashboard's form shows these).
@@ -61,6 +63,9 @@ pub(crate) fn show(c: &ChannelRecord, out: &mut Map<String, Value>) {
     }
     if c.kind == ChannelKind::Opsgenie {
         out.insert("region".into(), json!(text("region")));
+    }
+    if c.kind == ChannelKind::Matrix {
+        out.insert("room_id".into(), json!(text("room_id")));
     }
     if c.kind == ChannelKind::Ntfy {
         out.insert("topic".into(), json!(masked(&text("topic"))));
@@ -148,6 +153,23 @@ pub(crate) fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<
                 url: web_url(url.unwrap_or(base), config)?,
                 secret: token("secret", key, "an Opsgenie API key")?,
                 settings: settings(&[("region", region)]),
+            }
+        }
+        ChannelKind::Matrix => {
+            let url = required(url, "url", "the homeserver, e.g. https://matrix.example.org")?;
+            let access = required(secret, "secret", "an access token of the bot account")?;
+            let room =
+                required(c.room_id.as_deref(), "room_id", "the room id (!…:example.org; Room settings → Advanced)")?;
+            if !matrix::valid_room_id(room) {
+                return Err(ApiError::invalid(
+                    "room_id",
+                    "must be a room id starting with `!` (an alias like #ops:example.org does not work here)",
+                ));
+            }
+            Validated {
+                url: web_url(url, config)?,
+                secret: token("secret", access, "a Matrix access token")?,
+                settings: settings(&[("room_id", room)]),
             }
         }
         _ => return Ok(None),

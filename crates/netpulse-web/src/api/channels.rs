@@ -60,6 +60,9 @@ pub(crate) struct ChannelIn {
     /// ntfy: the topic.
     #[serde(default)]
     pub(crate) topic: Option<String>,
+    /// Matrix: the room id (`!…`).
+    #[serde(default)]
+    pub(crate) room_id: Option<String>,
     /// Opsgenie: `us` (default) or `eu`, which picks the API base.
     #[serde(default)]
     pub(crate) region: Option<String>,

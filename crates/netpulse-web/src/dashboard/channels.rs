@@ -22,7 +22,7 @@ use netpulse_store::{ChannelHealth, ChannelKind, ChannelRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-const KINDS: [&str; 11] = [
+const KINDS: [&str; 12] = [
     "webhook",
     "slack",
     "discord",
@@ -34,6 +34,7 @@ const KINDS: [&str; 11] = [
     "gotify",
     "pushover",
     "opsgenie",
+    "matrix",
 ];
 
 /// The kind-specific inputs: field, label, hint, and whether it is a multi-line text. The form
@@ -43,6 +44,7 @@ const KIND_INPUTS: &[(&str, &str, &str, bool)] = &[
     ("chat_id", "Chat id", "Telegram: numeric chat id or @channelusername", false),
     ("user_key", "User key", "Pushover: your user key or a group key", false),
     ("region", "Region", "Opsgenie: us or eu", false),
+    ("room_id", "Room id", "Matrix: the room id, !…:example.org", false),
 ];
 
 /// What the page says above the list after an action.
@@ -199,10 +201,10 @@ fn create_form(csrf: &str, typed: &HashMap<String, String>, error: Option<&ApiEr
                 @for k in KINDS { option value=(k) selected[k == value("kind")] { (k) } } }
                 @if let Some(m) = error_at("kind") { p.error #c-kind-error role="alert" { (m) } } }
             div.field { label for="c-url" { "URL or recipients" } input #c-url type="text" name="url" value=(value("url"));
-                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh); Telegram: API base (default https://api.telegram.org); Gotify: the server; Pushover: optional; Opsgenie: optional (from the region)" }
+                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh); Telegram: API base (default https://api.telegram.org); Gotify: the server; Pushover: optional; Opsgenie: optional (from the region); Matrix: the homeserver" }
                 @if let Some(m) = error_at("url") { p.error #c-url-error role="alert" { (m) } } }
             div.field { label for="c-secret" { "Secret" } input #c-secret type="password" name="secret" autocomplete="off";
-                span.sub { "webhook: optional (generated); PagerDuty: routing key; ntfy: optional access token; Telegram: bot token; Gotify: application token; Pushover: application API token; Opsgenie: API integration key. Never shown again." }
+                span.sub { "webhook: optional (generated); PagerDuty: routing key; ntfy: optional access token; Telegram: bot token; Gotify: application token; Pushover: application API token; Opsgenie: API integration key; Matrix: access token. Never shown again." }
                 @if let Some(m) = error_at("secret") { p.error #c-secret-error role="alert" { (m) } } }
             @for (field, label, hint, multiline) in KIND_INPUTS {
                 div.field { label for={ "c-" (field) } { (label) }
