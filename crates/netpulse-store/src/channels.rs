@@ -39,6 +39,8 @@ pub enum ChannelKind {
     Opsgenie,
     /// Matrix: `url` is the homeserver, `secret` an access token, `settings.room_id` the room.
     Matrix,
+    /// Google Chat incoming webhook; `url` is the webhook URL.
+    GoogleChat,
 }
 
 impl ChannelKind {
@@ -57,6 +59,7 @@ impl ChannelKind {
             ChannelKind::Pushover => "pushover",
             ChannelKind::Opsgenie => "opsgenie",
             ChannelKind::Matrix => "matrix",
+            ChannelKind::GoogleChat => "google_chat",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

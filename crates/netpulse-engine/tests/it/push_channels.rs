@@ -1,7 +1,7 @@
-//! The push-notification channels against local receivers speaking each service's documented
+//! The push and chat channels against local receivers speaking each service's documented
 //! request format, checked field by field: ntfy (JSON publish), Telegram (Bot API `sendMessage`),
 //! Gotify (`POST /message`), Pushover (a form to the Message API),
-//! Matrix (a room message `PUT` with an idempotent transaction id). Each test takes a monitor
+//! Matrix (a room message `PUT` with an idempotent transaction id), Google Chat (a `cardsV2` card). Each test takes a monitor
 //! down and up again (one notice per transition), sends a test, and checks the secret never
 //! shows and that bad settings are refused naming the field.
 
@@ -119,6 +119,7 @@ async fn every_new_kind_needs_https_while_private_addresses_are_blocked() {
         json!({ "name": "p", "kind": "pushover", "url": "http://po.example.com/1/messages.json", "secret": "azGDORePK8gMaC0QOYAMyEEuzJnyUi", "user_key": "uQiRzpo4DXghDmr9QzzfQu27cmVRsG" }),
         json!({ "name": "o", "kind": "opsgenie", "url": "http://og.example.com", "secret": "eb243592-faa2-4ba2" }),
         json!({ "name": "m", "kind": "matrix", "url": "http://matrix.example.org", "secret": "syt_x", "room_id": "!a:example.org" }),
+        json!({ "name": "g", "kind": "google_chat", "url": "http://chat.example.com/v1/spaces/A/messages" }),
     ];
     for body in cases {
         refused(&app, body, "url", "https://").await;
@@ -309,4 +310,54 @@ async fn matrix_puts_a_notice_with_one_transaction_id_per_notice_across_retries(
     let mut bad = base.clone();
     bad["room_id"] = json!("#ops:matrix.example.org");
     refused(&app, bad, "room_id", "starting with `!`").await;
+}
+
+#[tokio::test]
+async fn google_chat_posts_a_card_with_the_facts_and_a_button() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let chat = Receiver::start().await;
+    let url = format!(
+        "{}/v1/spaces/AAAAxyz/messages?key=AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI&token=tok3nSecret",
+        server(&chat)
+    );
+    let (id, created) = create_channel(&app, json!({ "name": "gc", "kind": "google_chat", "url": url })).await;
+    assert!(!created.to_string().contains("tok3nSecret") && !created.to_string().contains("AIzaSy"), "{created}");
+
+    target.set_status(503);
+    let monitor = app.create_monitor(http_monitor("Checkout <users/all>", &target)).await;
+    let down = requests(&chat, 1).await[0].clone();
+    let incident = app.incidents(&monitor).await[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!((down.method.as_str(), down.uri.path()), ("POST", "/v1/spaces/AAAAxyz/messages"));
+    assert!(down.uri.query().unwrap().contains("token=tok3nSecret"));
+    assert_eq!(down.header("content-type"), "application/json; charset=UTF-8");
+    let b = down.json();
+    let text = b["text"].as_str().unwrap();
+    assert!(text.starts_with("*DOWN: Checkout ‹users/all›*") && !text.contains("<users/all>"), "no mention: {text}");
+    let card = &b["cardsV2"][0];
+    assert_eq!(card["cardId"], "netpulse-opened");
+    assert_eq!(card["card"]["header"]["title"], "DOWN: Checkout <users/all>");
+    assert!(card["card"]["header"]["subtitle"].as_str().unwrap().contains("is down since"), "{card}");
+    let widgets = card["card"]["sections"][0]["widgets"].as_array().unwrap();
+    let regions = widgets.iter().find(|w| w["decoratedText"]["topLabel"] == "Regions").expect("a Regions widget");
+    assert_eq!(regions["decoratedText"]["text"], "local");
+    assert!(widgets.iter().any(|w| w["decoratedText"]["text"].as_str().is_some_and(|t| t.contains("503"))));
+    let button = &widgets.last().unwrap()["buttonList"]["buttons"][0];
+    assert!(
+        button["onClick"]["openLink"]["url"].as_str().unwrap().ends_with(&format!("/incidents/{incident}")),
+        "{button}"
+    );
+
+    target.set_status(200);
+    let up = requests(&chat, 2).await[1].json();
+    assert_eq!(up["cardsV2"][0]["card"]["header"]["title"], "RESOLVED: Checkout <users/all>");
+    let (_, body) = app.api("POST", &format!("/api/v1/channels/{id}/test"), None).await;
+    assert_eq!(body["delivered"], true, "{body}");
+    refused(
+        &app,
+        json!({ "name": "g", "kind": "google_chat", "url": server(&chat), "secret": "x" }),
+        "secret",
+        "not used",
+    )
+    .await;
 }

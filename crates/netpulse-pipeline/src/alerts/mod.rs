@@ -3,7 +3,7 @@
 //! One file per channel kind renders a notice in that channel's format: [`webhook`] (signed
 //! JSON), [`slack`], [`discord`], [`teams`], [`pagerduty`] (Events API v2), [`email`]
 //! (through the small SMTP client in [`smtp`]), and the push, chat and incident services
-//! [`ntfy`], [`telegram`], [`gotify`], [`pushover`], [`opsgenie`], [`matrix`]. [`message`] is what they all say and [`post`] the shared HTTP send and answer
+//! [`ntfy`], [`telegram`], [`gotify`], [`pushover`], [`opsgenie`], [`matrix`], [`google_chat`]. [`message`] is what they all say and [`post`] the shared HTTP send and answer
 //! classification. Each HTTP channel is its request
 //! builder: [`Sender::request`] picks it by kind, and [`Sender::send`] sends what it built.
 //!
@@ -19,6 +19,7 @@
 
 pub mod discord;
 pub mod email;
+pub mod google_chat;
 pub mod gotify;
 pub mod matrix;
 pub mod message;
@@ -161,6 +162,7 @@ impl Sender {
             ChannelKind::Pushover => pushover::request(channel, event, base)?,
             ChannelKind::Opsgenie => opsgenie::request(channel, event, base)?,
             ChannelKind::Matrix => matrix::request(channel, event, base)?,
+            ChannelKind::GoogleChat => google_chat::request(channel, event, base),
             ChannelKind::Email => return Err("e-mail channels are not sent over HTTP".into()),
         })
     }

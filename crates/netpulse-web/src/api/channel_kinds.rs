@@ -172,6 +172,16 @@ pub(crate) fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<
                 settings: settings(&[("room_id", room)]),
             }
         }
+        ChannelKind::GoogleChat => {
+            let url = required(url, "url", "the space's incoming-webhook URL")?;
+            if c.secret.is_some() {
+                return Err(ApiError::invalid(
+                    "secret",
+                    "is not used by google_chat channels; the key and token are in the webhook URL",
+                ));
+            }
+            Validated { url: web_url(url, config)?, secret: String::new(), settings: Map::new() }
+        }
         _ => return Ok(None),
     };
     Ok(Some(v))

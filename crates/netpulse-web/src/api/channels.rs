@@ -156,10 +156,10 @@ pub(crate) fn web_url(url: &str, config: &WebConfig) -> ApiResult<String> {
     Ok(parsed.as_url().to_string())
 }
 
-/// The URL as shown: chat webhook URLs carry their credential in the path, so only the
-/// scheme, host and the path's last four characters are shown.
+/// The URL as shown: chat webhook URLs carry their credential in the path (Google Chat's in
+/// the query), so only the scheme, host and the path's last four characters are shown.
 fn shown_url(c: &ChannelRecord) -> String {
-    if !matches!(c.kind, ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams) {
+    if !matches!(c.kind, ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams | ChannelKind::GoogleChat) {
         return c.url.clone();
     }
     let Ok(u) = url::Url::parse(&c.url) else {

@@ -22,7 +22,7 @@ use netpulse_store::{ChannelHealth, ChannelKind, ChannelRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 13] = [
     "webhook",
     "slack",
     "discord",
@@ -35,6 +35,7 @@ const KINDS: [&str; 12] = [
     "pushover",
     "opsgenie",
     "matrix",
+    "google_chat",
 ];
 
 /// The kind-specific inputs: field, label, hint, and whether it is a multi-line text. The form
@@ -201,7 +202,7 @@ fn create_form(csrf: &str, typed: &HashMap<String, String>, error: Option<&ApiEr
                 @for k in KINDS { option value=(k) selected[k == value("kind")] { (k) } } }
                 @if let Some(m) = error_at("kind") { p.error #c-kind-error role="alert" { (m) } } }
             div.field { label for="c-url" { "URL or recipients" } input #c-url type="text" name="url" value=(value("url"));
-                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh); Telegram: API base (default https://api.telegram.org); Gotify: the server; Pushover: optional; Opsgenie: optional (from the region); Matrix: the homeserver" }
+                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh); Telegram: API base (default https://api.telegram.org); Gotify: the server; Pushover: optional; Opsgenie: optional (from the region); Matrix: the homeserver; Google Chat: the space's webhook URL" }
                 @if let Some(m) = error_at("url") { p.error #c-url-error role="alert" { (m) } } }
             div.field { label for="c-secret" { "Secret" } input #c-secret type="password" name="secret" autocomplete="off";
                 span.sub { "webhook: optional (generated); PagerDuty: routing key; ntfy: optional access token; Telegram: bot token; Gotify: application token; Pushover: application API token; Opsgenie: API integration key; Matrix: access token. Never shown again." }
