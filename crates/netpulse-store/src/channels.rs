@@ -41,6 +41,8 @@ pub enum ChannelKind {
     Matrix,
     /// Google Chat incoming webhook; `url` is the webhook URL.
     GoogleChat,
+    /// Any HTTP API: `url`, and in `settings` the method, headers, content type and body template.
+    TemplatedWebhook,
 }
 
 impl ChannelKind {
@@ -60,6 +62,7 @@ impl ChannelKind {
             ChannelKind::Opsgenie => "opsgenie",
             ChannelKind::Matrix => "matrix",
             ChannelKind::GoogleChat => "google_chat",
+            ChannelKind::TemplatedWebhook => "templated_webhook",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -41,6 +41,7 @@ mod simulate;
 mod slow_clients;
 mod status_pages;
 mod status_updates;
+mod templated_webhook;
 
 mod storm;
 mod throttles;

@@ -120,6 +120,7 @@ async fn every_new_kind_needs_https_while_private_addresses_are_blocked() {
         json!({ "name": "o", "kind": "opsgenie", "url": "http://og.example.com", "secret": "eb243592-faa2-4ba2" }),
         json!({ "name": "m", "kind": "matrix", "url": "http://matrix.example.org", "secret": "syt_x", "room_id": "!a:example.org" }),
         json!({ "name": "g", "kind": "google_chat", "url": "http://chat.example.com/v1/spaces/A/messages" }),
+        json!({ "name": "t", "kind": "templated_webhook", "url": "http://hooks.example.com", "body_template": "{{title}}", "content_type": "text/plain" }),
     ];
     for body in cases {
         refused(&app, body, "url", "https://").await;

@@ -3,7 +3,7 @@
 //! One file per channel kind renders a notice in that channel's format: [`webhook`] (signed
 //! JSON), [`slack`], [`discord`], [`teams`], [`pagerduty`] (Events API v2), [`email`]
 //! (through the small SMTP client in [`smtp`]), and the push, chat and incident services
-//! [`ntfy`], [`telegram`], [`gotify`], [`pushover`], [`opsgenie`], [`matrix`], [`google_chat`]. [`message`] is what they all say and [`post`] the shared HTTP send and answer
+//! [`ntfy`], [`telegram`], [`gotify`], [`pushover`], [`opsgenie`], [`matrix`], [`google_chat`], [`templated_webhook`]. [`message`] is what they all say and [`post`] the shared HTTP send and answer
 //! classification. Each HTTP channel is its request
 //! builder: [`Sender::request`] picks it by kind, and [`Sender::send`] sends what it built.
 //!
@@ -33,6 +33,7 @@ pub mod smtp;
 pub mod storm;
 pub mod teams;
 pub mod telegram;
+pub mod templated_webhook;
 pub mod webhook;
 
 use crate::metrics::Metrics;
@@ -163,6 +164,7 @@ impl Sender {
             ChannelKind::Opsgenie => opsgenie::request(channel, event, base)?,
             ChannelKind::Matrix => matrix::request(channel, event, base)?,
             ChannelKind::GoogleChat => google_chat::request(channel, event, base),
+            ChannelKind::TemplatedWebhook => templated_webhook::request(channel, event, base)?,
             ChannelKind::Email => return Err("e-mail channels are not sent over HTTP".into()),
         })
     }

@@ -16,6 +16,7 @@ use netpulse_pipeline::alerts::ntfy;
 use netpulse_pipeline::alerts::opsgenie;
 use netpulse_pipeline::alerts::pushover;
 use netpulse_pipeline::alerts::telegram;
+use netpulse_pipeline::alerts::templated_webhook;
 use netpulse_store::{ChannelKind, ChannelRecord};
 use serde_json::{json, Map, Value};
 
@@ -26,6 +27,10 @@ pub(crate) const FIELDS: &[(&str, &[ChannelKind])] = &[
     ("user_key", &[ChannelKind::Pushover]),
     ("region", &[ChannelKind::Opsgenie]),
     ("room_id", &[ChannelKind::Matrix]),
+    ("method", &[ChannelKind::TemplatedWebhook]),
+    ("headers", &[ChannelKind::TemplatedWebhook]),
+    ("content_type", &[ChannelKind::TemplatedWebhook]),
+    ("body_template", &[ChannelKind::TemplatedWebhook]),
 ];
 
 /// The kind-specific fields `kind` takes (the dashboard's form shows these).
@@ -66,6 +71,13 @@ pub(crate) fn show(c: &ChannelRecord, out: &mut Map<String, Value>) {
     }
     if c.kind == ChannelKind::Matrix {
         out.insert("room_id".into(), json!(text("room_id")));
+    }
+    if c.kind == ChannelKind::TemplatedWebhook {
+        for k in ["method", "content_type", "body_template"] {
+            out.insert(k.into(), json!(text(k)));
+        }
+        let names = c.settings.get("headers").and_then(Value::as_object).into_iter().flatten();
+        out.insert("headers".into(), Value::Object(names.map(|(k, _)| (k.clone(), json!("…"))).collect()));
     }
     if c.kind == ChannelKind::Ntfy {
         out.insert("topic".into(), json!(masked(&text("topic"))));
@@ -182,6 +194,7 @@ pub(crate) fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<
             }
             Validated { url: web_url(url, config)?, secret: String::new(), settings: Map::new() }
         }
+        ChannelKind::TemplatedWebhook => templated(c, url, config)?,
         _ => return Ok(None),
     };
     Ok(Some(v))
@@ -202,6 +215,70 @@ fn token(field: &str, t: &str, what: &str) -> ApiResult<String> {
 
 fn settings(pairs: &[(&str, &str)]) -> Map<String, Value> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect()
+}
+
+/// A templated webhook's request: method, content type, body template (checked by rendering
+/// it for a sample notice), headers.
+fn templated(c: &ChannelIn, url: Option<&str>, config: &WebConfig) -> ApiResult<Validated> {
+    if c.secret.is_some() {
+        return Err(ApiError::invalid("secret", "is not used by templated_webhook channels; put a token in `headers`"));
+    }
+    let url = web_url(required(url, "url", "the URL to send notices to")?, config)?;
+    let method = c.method.as_deref().map(str::trim).unwrap_or("POST").to_ascii_uppercase();
+    if !["POST", "PUT", "PATCH"].contains(&method.as_str()) {
+        return Err(ApiError::invalid("method", "must be POST, PUT or PATCH"));
+    }
+    let content_type = c.content_type.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or("application/json");
+    if !content_type.contains('/') || axum::http::HeaderValue::from_str(content_type).is_err() {
+        return Err(ApiError::invalid("content_type", "must be a media type such as application/json or text/plain"));
+    }
+    let template = c.body_template.as_deref().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+        ApiError::invalid(
+            "body_template",
+            "is required: the body to send, with {{field}} placeholders such as {{monitor.name}}",
+        )
+    })?;
+    if template.len() > 16_000 {
+        return Err(ApiError::invalid("body_template", "must be at most 16000 bytes"));
+    }
+    templated_webhook::parse(template).map_err(|m| ApiError::invalid("body_template", m))?;
+    if templated_webhook::is_json(content_type) {
+        let sample =
+            templated_webhook::render(template, &templated_webhook::sample_event(), "https://netpulse.example", true)
+                .map_err(|m| ApiError::invalid("body_template", m))?;
+        serde_json::from_str::<Value>(&sample).map_err(|e| {
+            let msg = format!(
+                "does not render to valid JSON ({e}); write string fields in quotes, like \"{{{{monitor.name}}}}\""
+            );
+            ApiError::invalid("body_template", msg)
+        })?;
+    }
+    let mut s = settings(&[("method", &method), ("content_type", content_type), ("body_template", template)]);
+    s.insert("headers".into(), Value::Object(headers(c.headers.as_ref())?));
+    Ok(Validated { url, secret: String::new(), settings: s })
+}
+
+/// Extra request headers: at most 20, valid names and values, none NetPulse sets itself.
+fn headers(given: Option<&Map<String, Value>>) -> ApiResult<Map<String, Value>> {
+    let given = given.cloned().unwrap_or_default();
+    if given.len() > 20 {
+        return Err(ApiError::invalid("headers", "must list at most 20 headers"));
+    }
+    for (name, value) in &given {
+        let field = format!("headers.{name}");
+        let lower = name.to_ascii_lowercase();
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ApiError::invalid(field, "is not a valid header name"));
+        }
+        if ["content-type", "content-length", "host", "transfer-encoding", "connection"].contains(&lower.as_str()) {
+            return Err(ApiError::invalid(field, "is set by NetPulse (the content type goes in `content_type`)"));
+        }
+        let ok = value.as_str().is_some_and(|v| axum::http::HeaderValue::from_str(v).is_ok());
+        if !ok {
+            return Err(ApiError::invalid(field, "must be a string of visible characters"));
+        }
+    }
+    Ok(given)
 }
 
 #[cfg(test)]

@@ -60,6 +60,18 @@ pub(crate) struct ChannelIn {
     /// ntfy: the topic.
     #[serde(default)]
     pub(crate) topic: Option<String>,
+    /// Templated webhook: the body, with `{{field}}` placeholders.
+    #[serde(default)]
+    pub(crate) body_template: Option<String>,
+    /// Templated webhook: the body's media type (default `application/json`).
+    #[serde(default)]
+    pub(crate) content_type: Option<String>,
+    /// Templated webhook: extra request headers, name → value (values never shown).
+    #[serde(default)]
+    pub(crate) headers: Option<Map<String, Value>>,
+    /// Templated webhook: `POST` (default), `PUT` or `PATCH`.
+    #[serde(default)]
+    pub(crate) method: Option<String>,
     /// Matrix: the room id (`!…`).
     #[serde(default)]
     pub(crate) room_id: Option<String>,

@@ -22,7 +22,7 @@ use netpulse_store::{ChannelHealth, ChannelKind, ChannelRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-const KINDS: [&str; 13] = [
+const KINDS: [&str; 14] = [
     "webhook",
     "slack",
     "discord",
@@ -36,6 +36,7 @@ const KINDS: [&str; 13] = [
     "opsgenie",
     "matrix",
     "google_chat",
+    "templated_webhook",
 ];
 
 /// The kind-specific inputs: field, label, hint, and whether it is a multi-line text. The form
@@ -46,6 +47,10 @@ const KIND_INPUTS: &[(&str, &str, &str, bool)] = &[
     ("user_key", "User key", "Pushover: your user key or a group key", false),
     ("region", "Region", "Opsgenie: us or eu", false),
     ("room_id", "Room id", "Matrix: the room id, !…:example.org", false),
+    ("method", "Method", "templated webhook: POST, PUT or PATCH", false),
+    ("headers", "Headers", "templated webhook: one Name: value per line (values are never shown again)", true),
+    ("content_type", "Content type", "templated webhook: default application/json", false),
+    ("body_template", "Body template", "templated webhook: the body with {{field}} placeholders, e.g. {\"text\": \"{{title}}\", \"url\": \"{{incident.url}}\"}", true),
 ];
 
 /// What the page says above the list after an action.
@@ -79,7 +84,8 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, form: Submitt
     let kind = values.get("kind").and_then(|k| ChannelKind::parse(k));
     for field in kind.map(fields_of).unwrap_or_default() {
         if let Some(v) = values.get(field).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            input.insert(field.into(), Value::String(v.to_owned()));
+            let v = if field == "headers" { header_lines(v) } else { Value::String(v.to_owned()) };
+            input.insert(field.into(), v);
         }
     }
     input.insert("enabled".into(), Value::Bool(values.contains_key("enabled")));
@@ -90,6 +96,16 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, form: Submitt
         }
         Err(e) => render(&s, &auth, Notice::None, &values, Some(e)).await,
     }
+}
+
+/// The form's `Name: value` lines as the API's `headers` object (a line without `:` becomes a
+/// name with an empty value, which the API refuses naming it).
+fn header_lines(text: &str) -> Value {
+    let pairs = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| match l.split_once(':') {
+        Some((k, v)) => (k.trim().to_owned(), Value::String(v.trim().to_owned())),
+        None => (l.to_owned(), Value::String(String::new())),
+    });
+    Value::Object(pairs.collect())
 }
 
 /// `POST /channels/{id}/test`: send a test notification and say how it went.
@@ -202,7 +218,7 @@ fn create_form(csrf: &str, typed: &HashMap<String, String>, error: Option<&ApiEr
                 @for k in KINDS { option value=(k) selected[k == value("kind")] { (k) } } }
                 @if let Some(m) = error_at("kind") { p.error #c-kind-error role="alert" { (m) } } }
             div.field { label for="c-url" { "URL or recipients" } input #c-url type="text" name="url" value=(value("url"));
-                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh); Telegram: API base (default https://api.telegram.org); Gotify: the server; Pushover: optional; Opsgenie: optional (from the region); Matrix: the homeserver; Google Chat: the space's webhook URL" }
+                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh); Telegram: API base (default https://api.telegram.org); Gotify: the server; Pushover: optional; Opsgenie: optional (from the region); Matrix: the homeserver; Google Chat: the space's webhook URL; templated webhook: the URL to send to" }
                 @if let Some(m) = error_at("url") { p.error #c-url-error role="alert" { (m) } } }
             div.field { label for="c-secret" { "Secret" } input #c-secret type="password" name="secret" autocomplete="off";
                 span.sub { "webhook: optional (generated); PagerDuty: routing key; ntfy: optional access token; Telegram: bot token; Gotify: application token; Pushover: application API token; Opsgenie: API integration key; Matrix: access token. Never shown again." }
