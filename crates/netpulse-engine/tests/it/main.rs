@@ -9,6 +9,7 @@ mod accounts;
 mod alerting;
 mod api;
 mod browser;
+mod channel_fields;
 mod channels;
 mod cluster;
 mod dashboard;

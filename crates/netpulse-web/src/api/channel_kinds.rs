@@ -9,6 +9,7 @@
 //! `ssrf.block_private` is on.
 
 use super::channels::{web_url, ChannelIn, Validated};
+use crate::base::audience::{Audience, HIDDEN};
 use crate::base::{ApiError, ApiResult};
 use crate::config::WebConfig;
 use netpulse_pipeline::alerts::matrix;
@@ -57,30 +58,23 @@ pub(crate) fn stored_into(rec: &ChannelRecord, merged: &mut Map<String, Value>) 
     }
 }
 
-/// The kind-specific fields of `c` as shown in the API (masked where they work like a password).
-pub(crate) fn show(c: &ChannelRecord, out: &mut Map<String, Value>) {
-    let text = |k: &str| c.settings.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    if c.kind == ChannelKind::Telegram {
-        out.insert("chat_id".into(), json!(text("chat_id")));
-    }
-    if c.kind == ChannelKind::Pushover {
-        out.insert("user_key".into(), json!(masked(&text("user_key"))));
-    }
-    if c.kind == ChannelKind::Opsgenie {
-        out.insert("region".into(), json!(text("region")));
-    }
-    if c.kind == ChannelKind::Matrix {
-        out.insert("room_id".into(), json!(text("room_id")));
-    }
-    if c.kind == ChannelKind::TemplatedWebhook {
-        for k in ["method", "content_type", "body_template"] {
-            out.insert(k.into(), json!(text(k)));
-        }
-        let names = c.settings.get("headers").and_then(Value::as_object).into_iter().flatten();
-        out.insert("headers".into(), Value::Object(names.map(|(k, _)| (k.clone(), json!("…"))).collect()));
-    }
-    if c.kind == ChannelKind::Ntfy {
-        out.insert("topic".into(), json!(masked(&text("topic"))));
+/// The kind-specific fields of `c` as `a` may see them: masked where they work like a
+/// password, header values never, and nothing of them for a restricted audience (viewers,
+/// read tokens, the demo), which sees no channel's `url` either.
+pub(crate) fn show(c: &ChannelRecord, out: &mut Map<String, Value>, a: Audience) {
+    let text = |k: &str| json!(c.settings.get(k).and_then(Value::as_str).unwrap_or(""));
+    let masked_text = |k: &str| json!(masked(c.settings.get(k).and_then(Value::as_str).unwrap_or("")));
+    for field in fields_of(c.kind) {
+        let shown = match field {
+            _ if a.restricted() => json!(HIDDEN),
+            "topic" | "user_key" => masked_text(field),
+            "headers" => {
+                let names = c.settings.get("headers").and_then(Value::as_object).into_iter().flatten();
+                Value::Object(names.map(|(k, _)| (k.clone(), json!("…"))).collect())
+            }
+            _ => text(field),
+        };
+        out.insert(field.into(), shown);
     }
 }
 

@@ -7,6 +7,8 @@
 //! - `pagerduty`: `secret` is the Events API v2 routing key (required, ≥ 8 characters);
 //!   `url` defaults to PagerDuty's events endpoint.
 //! - `email`: `url` lists 1 to 20 comma-separated recipients; needs `[smtp]` configured.
+//! - `ntfy`, `telegram`, `gotify`, `pushover`, `opsgenie`, `matrix`, `google_chat`,
+//!   `templated_webhook`: checked in [`super::channel_kinds`], with their extra fields.
 //!
 //! Every kind takes `notify_degraded` (default `false`): whether it also gets the
 //! `degraded`/`degraded_ended` notices of slow-but-up monitors; stored in `settings`.
@@ -200,7 +202,7 @@ fn channel_json(c: &ChannelRecord, a: Audience) -> Value {
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(m) = v.as_object_mut() {
-        channel_kinds::show(c, m);
+        channel_kinds::show(c, m, a);
         crate::base::audience::channel(m, a);
     }
     v
