@@ -43,15 +43,23 @@ pub fn valid_token(token: &str) -> bool {
 pub fn request(channel: &ChannelRecord, event: &AlertEvent, base_url: &str) -> Result<Outbound, String> {
     let chat = super::setting(channel, "chat_id")?;
     let m = compose(event, base_url);
-    let mut text = format!("<b>{}</b>\n{}", escape(&m.title), escape(&m.headline));
+    let head = format!("<b>{}</b>\n{}", escape(&truncate(&m.title, 200)), escape(&truncate(&m.headline, 400)));
+    let link = format!("\n<a href=\"{}\">Open in NetPulse</a>", escape(&m.link));
+    let mut facts = String::new();
     for (k, v) in &m.facts {
-        text.push_str(&format!("\n<b>{k}:</b> {}", escape(&truncate(v, 500))));
+        facts.push_str(&format!("\n<b>{k}:</b> {}", escape(&truncate(v, 500))));
     }
-    text.push_str(&format!("\n<a href=\"{}\">Open in NetPulse</a>", escape(&m.link)));
+    // At most 2400 characters escaped (4 per `<`), so the head and link always fit in 4096;
+    // cutting HTML could split a tag or an entity, which Telegram refuses: drop the facts instead.
+    let text = if (head.chars().count() + facts.chars().count() + link.chars().count()) <= 4096 {
+        format!("{head}{facts}{link}")
+    } else {
+        format!("{head}{link}")
+    };
     let chat_id: Value = chat.parse::<i64>().map_or_else(|_| json!(chat), |n| json!(n));
     let body = json!({
         "chat_id": chat_id,
-        "text": truncate(&text, 4096),
+        "text": text,
         "parse_mode": "HTML",
         "link_preview_options": { "is_disabled": true },
     });
@@ -69,6 +77,30 @@ mod tests {
         assert!(!valid_chat_id("@abc") && !valid_chat_id("ops") && !valid_chat_id(""));
         assert!(valid_token("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"));
         assert!(!valid_token("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw") && !valid_token("1:short"));
+    }
+
+    #[test]
+    fn a_message_too_long_for_telegram_drops_its_facts_rather_than_cut_html() {
+        let event: AlertEvent = serde_json::from_value(json!({
+            "kind": "opened", "dedup_key": "k", "tenant_id": netpulse_core::TenantId::from_parts(1, 1),
+            "incident_id": null, "monitor_id": null, "monitor_name": "<".repeat(1000), "target": "<".repeat(5000),
+            "at": 0, "since": null, "error": "<".repeat(2000), "regions": ["eu"]
+        }))
+        .unwrap();
+        let channel = ChannelRecord {
+            id: netpulse_core::ChannelId::from_parts(1, 1),
+            tenant_id: event.tenant_id.clone(),
+            name: "tg".into(),
+            kind: netpulse_store::ChannelKind::Telegram,
+            url: API_URL.into(),
+            secret: netpulse_store::Secret::new(String::from("1:x")),
+            settings: json!({ "chat_id": "42" }),
+            enabled: true,
+            created_at: netpulse_core::Timestamp::from_secs(0),
+        };
+        let body: Value = serde_json::from_str(&request(&channel, &event, "https://np").unwrap().body).unwrap();
+        let text = body["text"].as_str().unwrap();
+        assert!(text.chars().count() <= 4096 && text.ends_with("Open in NetPulse</a>"), "{text}");
     }
 
     #[test]
