@@ -68,6 +68,9 @@ async fn opsgenie_creates_acknowledges_and_closes_one_alert_per_incident() {
         )
         .await;
     assert_eq!((status, eu["url"].as_str()), (201, Some("https://api.eu.opsgenie.com/")), "{eu}");
+    let path = format!("/api/v1/channels/{}", eu["id"].as_str().unwrap());
+    let (_, us) = app.api("PATCH", &path, Some(json!({ "region": "us" }))).await;
+    assert_eq!((us["region"].as_str(), us["url"].as_str()), (Some("us"), Some("https://api.opsgenie.com/")), "{us}");
     refused(&app, json!({ "name": "o", "kind": "opsgenie", "secret": KEY, "region": "ap" }), "region", "`us` or `eu`")
         .await;
     refused(&app, json!({ "name": "o", "kind": "opsgenie", "region": "us" }), "secret", "is required").await;

@@ -92,106 +92,127 @@ pub(crate) fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<
     let url = c.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
     let secret = c.secret.as_deref().or(stored_secret).filter(|s| !s.is_empty());
     let v = match c.kind {
-        ChannelKind::Ntfy => {
-            let topic = required(c.topic.as_deref(), "topic", "the ntfy topic to publish to")?;
-            if !ntfy::valid_topic(topic) {
-                return Err(ApiError::invalid("topic", "must be 1 to 64 letters, digits, `-` or `_`"));
-            }
-            let token = secret.map(|t| token("secret", t, "an ntfy access token (tk_…)")).transpose()?;
-            Validated {
-                url: web_url(url.unwrap_or(ntfy::PUBLIC_SERVER), config)?,
-                secret: token.unwrap_or_default(),
-                settings: settings(&[("topic", topic)]),
-            }
-        }
-        ChannelKind::Telegram => {
-            let token = required(secret, "secret", "the bot token from @BotFather (123456:ABC…)")?;
-            if !telegram::valid_token(token) {
-                return Err(ApiError::invalid("secret", "must be a bot token as @BotFather gives it: digits, `:`, then 20 or more letters, digits, `_` or `-`"));
-            }
-            let chat =
-                required(c.chat_id.as_deref(), "chat_id", "the chat to send to: a numeric id or @channelusername")?;
-            if !telegram::valid_chat_id(chat) {
-                return Err(ApiError::invalid(
-                    "chat_id",
-                    "must be a numeric chat id (e.g. -1001234567890) or @channelusername",
-                ));
-            }
-            Validated {
-                url: web_url(url.unwrap_or(telegram::API_URL), config)?,
-                secret: token.to_owned(),
-                settings: settings(&[("chat_id", chat)]),
-            }
-        }
-        ChannelKind::Gotify => {
-            let url = required(url, "url", "the Gotify server, e.g. https://gotify.example.com")?;
-            let app = required(secret, "secret", "the token of a Gotify application (Apps → Create Application)")?;
-            Validated {
-                url: web_url(url, config)?,
-                secret: token("secret", app, "a Gotify application token")?,
-                settings: Map::new(),
-            }
-        }
-        ChannelKind::Pushover => {
-            let app = required(secret, "secret", "the API token of your Pushover application")?;
-            if !pushover::valid_key(app) {
-                return Err(ApiError::invalid("secret", "must be a Pushover API token: 30 letters and digits"));
-            }
-            let user = required(c.user_key.as_deref(), "user_key", "your Pushover user key or a group key")?;
-            if !pushover::valid_key(user) {
-                return Err(ApiError::invalid(
-                    "user_key",
-                    "must be a Pushover user or group key: 30 letters and digits",
-                ));
-            }
-            Validated {
-                url: web_url(url.unwrap_or(pushover::MESSAGES_URL), config)?,
-                secret: app.to_owned(),
-                settings: settings(&[("user_key", user)]),
-            }
-        }
-        ChannelKind::Opsgenie => {
-            let key = required(secret, "secret", "the API key of an Opsgenie API integration")?;
-            let region = c.region.as_deref().map(str::trim).unwrap_or("us");
-            let base =
-                opsgenie::region_url(region).ok_or_else(|| ApiError::invalid("region", "must be `us` or `eu`"))?;
-            Validated {
-                url: web_url(url.unwrap_or(base), config)?,
-                secret: token("secret", key, "an Opsgenie API key")?,
-                settings: settings(&[("region", region)]),
-            }
-        }
-        ChannelKind::Matrix => {
-            let url = required(url, "url", "the homeserver, e.g. https://matrix.example.org")?;
-            let access = required(secret, "secret", "an access token of the bot account")?;
-            let room =
-                required(c.room_id.as_deref(), "room_id", "the room id (!…:example.org; Room settings → Advanced)")?;
-            if !matrix::valid_room_id(room) {
-                return Err(ApiError::invalid(
-                    "room_id",
-                    "must be a room id starting with `!` (an alias like #ops:example.org does not work here)",
-                ));
-            }
-            Validated {
-                url: web_url(url, config)?,
-                secret: token("secret", access, "a Matrix access token")?,
-                settings: settings(&[("room_id", room)]),
-            }
-        }
-        ChannelKind::GoogleChat => {
-            let url = required(url, "url", "the space's incoming-webhook URL")?;
-            if c.secret.is_some() {
-                return Err(ApiError::invalid(
-                    "secret",
-                    "is not used by google_chat channels; the key and token are in the webhook URL",
-                ));
-            }
-            Validated { url: web_url(url, config)?, secret: String::new(), settings: Map::new() }
-        }
+        ChannelKind::Ntfy => ntfy(c, url, secret, config)?,
+        ChannelKind::Telegram => telegram(c, url, secret, config)?,
+        ChannelKind::Gotify => gotify(url, secret, config)?,
+        ChannelKind::Pushover => pushover(c, url, secret, config)?,
+        ChannelKind::Opsgenie => opsgenie(c, url, secret, config)?,
+        ChannelKind::Matrix => matrix(c, url, secret, config)?,
+        ChannelKind::GoogleChat => google_chat(c, url, config)?,
         ChannelKind::TemplatedWebhook => templated(c, url, config)?,
         _ => return Ok(None),
     };
     Ok(Some(v))
+}
+
+/// A `ntfy` channel.
+fn ntfy(c: &ChannelIn, url: Option<&str>, secret: Option<&str>, config: &WebConfig) -> ApiResult<Validated> {
+    let topic = required(c.topic.as_deref(), "topic", "the ntfy topic to publish to")?;
+    if !ntfy::valid_topic(topic) {
+        return Err(ApiError::invalid("topic", "must be 1 to 64 letters, digits, `-` or `_`"));
+    }
+    let token = secret.map(|t| token("secret", t, "an ntfy access token (tk_…)")).transpose()?;
+    Ok(Validated {
+        url: web_url(url.unwrap_or(ntfy::PUBLIC_SERVER), config)?,
+        secret: token.unwrap_or_default(),
+        settings: settings(&[("topic", topic)]),
+    })
+}
+
+/// A `telegram` channel.
+fn telegram(c: &ChannelIn, url: Option<&str>, secret: Option<&str>, config: &WebConfig) -> ApiResult<Validated> {
+    let token = required(secret, "secret", "the bot token from @BotFather (123456:ABC…)")?;
+    if !telegram::valid_token(token) {
+        return Err(ApiError::invalid(
+            "secret",
+            "must be a bot token as @BotFather gives it: digits, `:`, then 20 or more letters, digits, `_` or `-`",
+        ));
+    }
+    let chat = required(c.chat_id.as_deref(), "chat_id", "the chat to send to: a numeric id or @channelusername")?;
+    if !telegram::valid_chat_id(chat) {
+        return Err(ApiError::invalid(
+            "chat_id",
+            "must be a numeric chat id (e.g. -1001234567890) or @channelusername",
+        ));
+    }
+    Ok(Validated {
+        url: web_url(url.unwrap_or(telegram::API_URL), config)?,
+        secret: token.to_owned(),
+        settings: settings(&[("chat_id", chat)]),
+    })
+}
+
+/// A `gotify` channel.
+fn gotify(url: Option<&str>, secret: Option<&str>, config: &WebConfig) -> ApiResult<Validated> {
+    let url = required(url, "url", "the Gotify server, e.g. https://gotify.example.com")?;
+    let app = required(secret, "secret", "the token of a Gotify application (Apps → Create Application)")?;
+    Ok(Validated {
+        url: web_url(url, config)?,
+        secret: token("secret", app, "a Gotify application token")?,
+        settings: Map::new(),
+    })
+}
+
+/// A `pushover` channel.
+fn pushover(c: &ChannelIn, url: Option<&str>, secret: Option<&str>, config: &WebConfig) -> ApiResult<Validated> {
+    let app = required(secret, "secret", "the API token of your Pushover application")?;
+    if !pushover::valid_key(app) {
+        return Err(ApiError::invalid("secret", "must be a Pushover API token: 30 letters and digits"));
+    }
+    let user = required(c.user_key.as_deref(), "user_key", "your Pushover user key or a group key")?;
+    if !pushover::valid_key(user) {
+        return Err(ApiError::invalid("user_key", "must be a Pushover user or group key: 30 letters and digits"));
+    }
+    Ok(Validated {
+        url: web_url(url.unwrap_or(pushover::MESSAGES_URL), config)?,
+        secret: app.to_owned(),
+        settings: settings(&[("user_key", user)]),
+    })
+}
+
+/// A `opsgenie` channel.
+fn opsgenie(c: &ChannelIn, url: Option<&str>, secret: Option<&str>, config: &WebConfig) -> ApiResult<Validated> {
+    let key = required(secret, "secret", "the API key of an Opsgenie API integration")?;
+    let region = c.region.as_deref().map(str::trim).unwrap_or("us");
+    let base = opsgenie::region_url(region).ok_or_else(|| ApiError::invalid("region", "must be `us` or `eu`"))?;
+    // A stored regional URL follows the region (a PATCH of `region` alone moves the channel).
+    let regional = |u: &str| [opsgenie::US_API, opsgenie::EU_API].contains(&u.trim_end_matches('/'));
+    let url = url.filter(|u| !regional(u)).unwrap_or(base);
+    Ok(Validated {
+        url: web_url(url, config)?,
+        secret: token("secret", key, "an Opsgenie API key")?,
+        settings: settings(&[("region", region)]),
+    })
+}
+
+/// A `matrix` channel.
+fn matrix(c: &ChannelIn, url: Option<&str>, secret: Option<&str>, config: &WebConfig) -> ApiResult<Validated> {
+    let url = required(url, "url", "the homeserver, e.g. https://matrix.example.org")?;
+    let access = required(secret, "secret", "an access token of the bot account")?;
+    let room = required(c.room_id.as_deref(), "room_id", "the room id (!…:example.org; Room settings → Advanced)")?;
+    if !matrix::valid_room_id(room) {
+        return Err(ApiError::invalid(
+            "room_id",
+            "must be a room id starting with `!` (an alias like #ops:example.org does not work here)",
+        ));
+    }
+    Ok(Validated {
+        url: web_url(url, config)?,
+        secret: token("secret", access, "a Matrix access token")?,
+        settings: settings(&[("room_id", room)]),
+    })
+}
+
+/// A `google_chat` channel.
+fn google_chat(c: &ChannelIn, url: Option<&str>, config: &WebConfig) -> ApiResult<Validated> {
+    let url = required(url, "url", "the space's incoming-webhook URL")?;
+    if c.secret.is_some() {
+        return Err(ApiError::invalid(
+            "secret",
+            "is not used by google_chat channels; the key and token are in the webhook URL",
+        ));
+    }
+    Ok(Validated { url: web_url(url, config)?, secret: String::new(), settings: Map::new() })
 }
 
 /// A required text field, trimmed.
