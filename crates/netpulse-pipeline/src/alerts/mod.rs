@@ -3,9 +3,11 @@
 //! One file per channel kind renders a notice in that channel's format: [`webhook`] (signed
 //! JSON), [`slack`], [`discord`], [`teams`], [`pagerduty`] (Events API v2), [`email`]
 //! (through the small SMTP client in [`smtp`]), and the push, chat and incident services
-//! [`ntfy`], [`telegram`], [`gotify`], [`pushover`], [`opsgenie`], [`matrix`], [`google_chat`], [`templated_webhook`]. [`message`] is what they all say and [`post`] the shared HTTP send and answer
-//! classification. Each HTTP channel is its request
-//! builder: [`Sender::request`] picks it by kind, and [`Sender::send`] sends what it built.
+//! [`ntfy`], [`telegram`], [`gotify`], [`pushover`], [`opsgenie`], [`matrix`],
+//! [`google_chat`] and the user-written [`templated_webhook`]. [`message`] is what they all
+//! say and [`post`] the shared HTTP send and answer classification. Each HTTP channel is its
+//! request builder: [`Sender::request`] picks it by kind, and [`Sender::send`] sends what it
+//! built.
 //!
 //! Notices are written to the outbox by ingest, in the transaction that caused them. The
 //! dispatcher claims due rows (leasing them), sends each once per attempt, and records the
