@@ -27,10 +27,26 @@ pub enum ChannelKind {
     Pagerduty,
     /// E-mail through the configured SMTP server; `url` lists the recipients.
     Email,
+    /// ntfy: `url` is the server, `settings.topic` the topic, `secret` an optional access token.
+    Ntfy,
+    /// Telegram Bot API: `secret` is the bot token, `settings.chat_id` the chat, `url` the API base.
+    Telegram,
+    /// Gotify: `url` is the server, `secret` the application token.
+    Gotify,
+    /// Pushover: `secret` is the application token, `settings.user_key` the user or group key.
+    Pushover,
+    /// Opsgenie Alert API: `secret` is the API key, `settings.region` `us`/`eu`, `url` the API base.
+    Opsgenie,
+    /// Matrix: `url` is the homeserver, `secret` an access token, `settings.room_id` the room.
+    Matrix,
+    /// Google Chat incoming webhook; `url` is the webhook URL.
+    GoogleChat,
+    /// Any HTTP API: `url`, and in `settings` the method, headers, content type and body template.
+    TemplatedWebhook,
 }
 
 impl ChannelKind {
-    /// The stored and API name (`webhook`, `slack`, `discord`, `teams`, `pagerduty`, `email`).
+    /// The stored and API name (`webhook`, `slack`, …, `email`, `ntfy`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::Webhook => "webhook",
@@ -39,6 +55,14 @@ impl ChannelKind {
             ChannelKind::Teams => "teams",
             ChannelKind::Pagerduty => "pagerduty",
             ChannelKind::Email => "email",
+            ChannelKind::Ntfy => "ntfy",
+            ChannelKind::Telegram => "telegram",
+            ChannelKind::Gotify => "gotify",
+            ChannelKind::Pushover => "pushover",
+            ChannelKind::Opsgenie => "opsgenie",
+            ChannelKind::Matrix => "matrix",
+            ChannelKind::GoogleChat => "google_chat",
+            ChannelKind::TemplatedWebhook => "templated_webhook",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -257,6 +257,23 @@ async fn a_target_in_a_blocked_range_is_refused_when_saved_for_every_probe_and_c
             assert_eq!((status, e["error"]["field"].as_str()), (422, Some("url")), "{body} → {e}");
             assert!(e["error"]["message"].as_str().unwrap().contains(class.describe()), "{body} → {e}");
         }
+        #[rustfmt::skip]
+        let kinds = [
+            json!({ "kind": "ntfy", "topic": "ops" }),
+            json!({ "kind": "telegram", "secret": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "chat_id": "42" }),
+            json!({ "kind": "gotify", "secret": "AvKcy9o-yvVhyKd" }),
+            json!({ "kind": "pushover", "secret": "azGDORePK8gMaC0QOYAMyEEuzJnyUi", "user_key": "uQiRzpo4DXghDmr9QzzfQu27cmVRsG" }),
+            json!({ "kind": "opsgenie", "secret": "eb243592-faa2-4ba2" }),
+            json!({ "kind": "matrix", "secret": "syt_x", "room_id": "!a:example.org" }),
+            json!({ "kind": "google_chat" }),
+            json!({ "kind": "templated_webhook", "body_template": "{{title}}", "content_type": "text/plain" }),
+        ];
+        for mut body in kinds {
+            (body["name"], body["url"]) = (json!("c"), json!(format!("https://{host}/hook")));
+            let (status, e) = app.api("POST", "/api/v1/channels", Some(body.clone())).await;
+            assert_eq!((status, e["error"]["field"].as_str()), (422, Some("url")), "{body} → {e}");
+            assert!(e["error"]["message"].as_str().unwrap().contains(class.describe()), "{body} → {e}");
+        }
     }
     let (_, monitors) = app.api("GET", "/api/v1/monitors", None).await;
     let (_, channels) = app.api("GET", "/api/v1/channels", None).await;

@@ -39,14 +39,14 @@ pub(crate) async fn browse(app: &TestApp, method: &str, path: &str, form: &[(&st
 }
 
 /// The text of the element with `id` (the first text node after its opening tag).
-fn text_of<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+pub(crate) fn text_of<'a>(html: &'a str, id: &str) -> Option<&'a str> {
     let start = html.find(&format!("id=\"{id}\""))?;
     let rest = &html[start..];
     let open_end = rest.find('>')? + 1;
     rest[open_end..].split('<').next()
 }
 
-async fn csrf(app: &TestApp, path: &str) -> String {
+pub(crate) async fn csrf(app: &TestApp, path: &str) -> String {
     let page = browse(app, "GET", path, &[]).await;
     assert_eq!(page.status, 200, "{path}: {}", page.html);
     let at = page.html.find("name=\"csrf\" value=\"").expect("the form carries a CSRF token") + 19;

@@ -385,6 +385,9 @@ async fn target_answer(State(t): State<Target>) -> impl IntoResponse {
 #[derive(Clone, Debug)]
 pub struct Received {
     pub at: Instant,
+    pub method: axum::http::Method,
+    /// Path and query as sent (`/v2/alerts/inc_1/close?identifierType=alias`).
+    pub uri: axum::http::Uri,
     pub headers: HeaderMap,
     pub body: String,
 }
@@ -392,6 +395,10 @@ pub struct Received {
 impl Received {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("JSON body")
+    }
+    /// The body as `application/x-www-form-urlencoded` pairs.
+    pub fn form(&self) -> std::collections::HashMap<String, String> {
+        url::form_urlencoded::parse(self.body.as_bytes()).into_owned().collect()
     }
     pub fn header(&self, name: &str) -> String {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
@@ -438,8 +445,14 @@ impl Receiver {
     }
 }
 
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> impl IntoResponse {
-    r.got.lock().unwrap().push(Received { at: Instant::now(), headers, body });
+async fn receive(
+    State(r): State<Receiver>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    r.got.lock().unwrap().push(Received { at: Instant::now(), method, uri, headers, body });
     let (code, retry_after) = r.replies.lock().unwrap().pop().unwrap_or((200, None));
     let mut h = HeaderMap::new();
     if let Some(ra) = retry_after {

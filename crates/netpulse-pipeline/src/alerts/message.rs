@@ -2,9 +2,11 @@
 //! since when, from which regions, the last error) and a link.
 //!
 //! Channels render these pieces in their own format (Slack attachment, Discord embed, Teams
-//! card, PagerDuty payload, e-mail text) so that every kind tells the same story. Text from
-//! tenants (monitor names, targets, errors) is carried as is here; each channel escapes it
-//! for its own markup.
+//! card, PagerDuty payload, e-mail text, push notification) so that every kind tells the same
+//! story. Text from tenants (monitor names, targets, errors) is carried as is here; each
+//! channel escapes it for its own markup. Two more things every kind agrees on: a notice's
+//! [`Urgency`] (what push services turn into a priority) and, for incident tools (PagerDuty,
+//! Opsgenie), its [`Lifecycle`] step and the [`alert_key`] that ties an outage's steps together.
 
 use netpulse_core::alert::{AlertEvent, AlertKind};
 use netpulse_core::Timestamp;
@@ -163,6 +165,82 @@ fn storm_message(event: &AlertEvent, head: &str, headline: String, color: u32, b
     Message { title, headline, facts, link: link(event, base_url), color }
 }
 
+/// The message as plain text for push notifications: the headline, then one `Label: value`
+/// line per fact.
+pub fn plain_text(m: &Message) -> String {
+    let mut out = m.headline.clone();
+    for (k, v) in &m.facts {
+        out.push_str(&format!("\n{k}: {v}"));
+    }
+    out
+}
+
+/// How pressing a notice is; push channels map it to their priority scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    /// Something went down (opened, escalated, a storm): wake someone.
+    Critical,
+    /// Still down, flapping or slow: worth a sound.
+    High,
+    /// Good news or bookkeeping (resolved, acknowledged, fast again, a test).
+    Normal,
+}
+
+/// The urgency of a notice kind.
+pub fn urgency(kind: AlertKind) -> Urgency {
+    match kind {
+        AlertKind::Opened | AlertKind::Escalated | AlertKind::Storm => Urgency::Critical,
+        AlertKind::Reminder | AlertKind::Flapping | AlertKind::Degraded | AlertKind::DegradedFlapping => Urgency::High,
+        AlertKind::Acknowledged
+        | AlertKind::Resolved
+        | AlertKind::DegradedEnded
+        | AlertKind::StormOver
+        | AlertKind::Test => Urgency::Normal,
+    }
+}
+
+/// What a notice does to the alert an incident tool keeps for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Open it (or fold into the open one with the same key).
+    Open,
+    Acknowledge,
+    /// Resolve / close it.
+    Resolve,
+}
+
+/// The lifecycle step of a notice kind.
+pub fn lifecycle(kind: AlertKind) -> Lifecycle {
+    match kind {
+        AlertKind::Opened
+        | AlertKind::Reminder
+        | AlertKind::Flapping
+        | AlertKind::Escalated
+        | AlertKind::Degraded
+        | AlertKind::DegradedFlapping
+        | AlertKind::Storm
+        | AlertKind::Test => Lifecycle::Open,
+        AlertKind::Acknowledged => Lifecycle::Acknowledge,
+        AlertKind::Resolved | AlertKind::DegradedEnded | AlertKind::StormOver => Lifecycle::Resolve,
+    }
+}
+
+/// The key an incident tool dedups on: the incident id, stable across open → acknowledge →
+/// resolve; for a degraded episode or a storm the key of its start (the end resolves what the
+/// start opened; a flapping degraded episode re-opens and settles that same key); the event's
+/// own (`test:…`) key otherwise. At most 255 characters.
+pub fn alert_key(event: &AlertEvent) -> String {
+    match &event.incident_id {
+        Some(id) => id.to_string(),
+        None => {
+            let key = &event.dedup_key;
+            let storm = key.starts_with("storm:").then(|| key.splitn(4, ':').take(3).collect::<Vec<_>>().join(":"));
+            let episode = [":ended", ":flapping", ":settled"].iter().find_map(|s| key.strip_suffix(s)).unwrap_or(key);
+            truncate(&storm.unwrap_or_else(|| episode.to_owned()), 255)
+        }
+    }
+}
+
 /// `s` with every control character (CR, LF, tab, …) replaced by a space.
 pub fn one_line(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
@@ -233,6 +311,14 @@ mod tests {
         let m = compose(&e, "");
         assert!(m.headline.contains("3 went down, 1 recovered, 2 still down"), "{}", m.headline);
         assert!(m.facts.contains(&("Still down", "svc-1, svc-2".into())) && m.color == GREEN);
+    }
+
+    #[test]
+    fn urgency_wakes_people_only_for_outages() {
+        assert_eq!(urgency(AlertKind::Opened), Urgency::Critical);
+        assert_eq!(urgency(AlertKind::Reminder), Urgency::High);
+        assert_eq!(urgency(AlertKind::Resolved), Urgency::Normal);
+        assert_eq!(urgency(AlertKind::Test), Urgency::Normal);
     }
 
     #[test]

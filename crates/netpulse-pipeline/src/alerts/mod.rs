@@ -1,9 +1,13 @@
 //! Alert delivery: the outbox dispatcher and the channels it sends through.
 //!
 //! One file per channel kind renders a notice in that channel's format: [`webhook`] (signed
-//! JSON), [`slack`], [`discord`], [`teams`], [`pagerduty`] (Events API v2) and [`email`]
-//! (through the small SMTP client in [`smtp`]); [`message`] is what they all say and
-//! [`post`] the shared HTTP send and answer classification. [`Sender::send`] picks by kind.
+//! JSON), [`slack`], [`discord`], [`teams`], [`pagerduty`] (Events API v2), [`email`]
+//! (through the small SMTP client in [`smtp`]), and the push, chat and incident services
+//! [`ntfy`], [`telegram`], [`gotify`], [`pushover`], [`opsgenie`], [`matrix`],
+//! [`google_chat`] and the user-written [`templated_webhook`]. [`message`] is what they all
+//! say and [`post`] the shared HTTP send and answer classification. Each HTTP channel is its
+//! request builder: [`Sender::request`] picks it by kind, and [`Sender::send`] sends what it
+//! built.
 //!
 //! Notices are written to the outbox by ingest, in the transaction that caused them. The
 //! dispatcher claims due rows (leasing them), sends each once per attempt, and records the
@@ -17,13 +21,21 @@
 
 pub mod discord;
 pub mod email;
+pub mod google_chat;
+pub mod gotify;
+pub mod matrix;
 pub mod message;
+pub mod ntfy;
+pub mod opsgenie;
 pub mod pagerduty;
 pub mod post;
+pub mod pushover;
 pub mod slack;
 pub mod smtp;
 pub mod storm;
 pub mod teams;
+pub mod telegram;
+pub mod templated_webhook;
 pub mod webhook;
 
 use crate::metrics::Metrics;
@@ -33,6 +45,7 @@ use netpulse_core::alert::AlertEvent;
 use netpulse_core::Timestamp;
 use netpulse_store::clock;
 use netpulse_store::{ChannelKind, ChannelRecord, Delivery, DeliveryResult, OutboxItem, Store};
+use post::Outbound;
 use serde::Deserialize;
 use smtp::SmtpConfig;
 use std::sync::Arc;
@@ -123,20 +136,39 @@ pub const NO_SMTP: &str = "e-mail channels need an SMTP server: set smtp.host an
 impl Sender {
     /// One delivery attempt of `event` to `channel`, in the channel's format.
     pub async fn send(&self, channel: &ChannelRecord, event: &AlertEvent) -> Attempt {
-        let base = self.base_url.as_str();
-        let (body, headers) = match channel.kind {
+        if channel.kind == ChannelKind::Email {
+            return self.send_email(channel, event).await;
+        }
+        match self.request(channel, event) {
+            Ok(out) => post::send(&self.http, out, self.timeout).await,
+            Err(error) => Attempt::Permanent { error, status: None },
+        }
+    }
+
+    /// The HTTP request that delivers `event` through `channel` (every kind but e-mail), or
+    /// why the channel cannot send (a setting it needs is missing).
+    pub fn request(&self, channel: &ChannelRecord, event: &AlertEvent) -> Result<Outbound, String> {
+        let (base, url, secret) = (self.base_url.as_str(), channel.url.as_str(), channel.secret.expose());
+        Ok(match channel.kind {
             ChannelKind::Webhook => {
                 let body = webhook::render(event, base);
-                let headers = webhook::headers(event, channel.secret.expose(), clock::now().millis() / 1000, &body);
-                (body, headers)
+                let headers = webhook::headers(event, secret, clock::now().millis() / 1000, &body);
+                Outbound::json(url, headers, body)
             }
-            ChannelKind::Slack => (slack::render(event, base), vec![]),
-            ChannelKind::Discord => (discord::render(event, base), vec![]),
-            ChannelKind::Teams => (teams::render(event, base), vec![]),
-            ChannelKind::Pagerduty => (pagerduty::render(event, channel.secret.expose(), base), vec![]),
-            ChannelKind::Email => return self.send_email(channel, event).await,
-        };
-        post::post_json(&self.http, &channel.url, headers, body, self.timeout).await
+            ChannelKind::Slack => Outbound::json(url, vec![], slack::render(event, base)),
+            ChannelKind::Discord => Outbound::json(url, vec![], discord::render(event, base)),
+            ChannelKind::Teams => Outbound::json(url, vec![], teams::render(event, base)),
+            ChannelKind::Pagerduty => Outbound::json(url, vec![], pagerduty::render(event, secret, base)),
+            ChannelKind::Ntfy => ntfy::request(channel, event, base)?,
+            ChannelKind::Telegram => telegram::request(channel, event, base)?,
+            ChannelKind::Gotify => gotify::request(channel, event, base)?,
+            ChannelKind::Pushover => pushover::request(channel, event, base)?,
+            ChannelKind::Opsgenie => opsgenie::request(channel, event, base)?,
+            ChannelKind::Matrix => matrix::request(channel, event, base)?,
+            ChannelKind::GoogleChat => google_chat::request(channel, event, base),
+            ChannelKind::TemplatedWebhook => templated_webhook::request(channel, event, base)?,
+            ChannelKind::Email => return Err("e-mail channels are not sent over HTTP".into()),
+        })
     }
 
     async fn send_email(&self, channel: &ChannelRecord, event: &AlertEvent) -> Attempt {
@@ -154,6 +186,14 @@ impl Sender {
             Err(e) if e.transient => Attempt::Transient { error: e.message, retry_after_ms: None, status: None },
             Err(e) => Attempt::Permanent { error: e.message, status: None },
         }
+    }
+}
+
+/// The kind-specific setting `key` of `channel` (stored in its `settings`), or why it cannot send.
+pub fn setting<'a>(channel: &'a ChannelRecord, key: &str) -> Result<&'a str, String> {
+    match channel.settings.get(key).and_then(serde_json::Value::as_str) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(format!("the channel has no `{key}`; set it with PATCH /api/v1/channels/{}", channel.id)),
     }
 }
 

@@ -9,7 +9,7 @@
 //! and `resolved` resolves it. A test notification triggers an alert with a `test:` key. The
 //! outbox's own per-transition dedup key still guarantees each transition is queued once.
 
-use super::message::{compose, one_line, truncate};
+use super::message::{alert_key, compose, lifecycle, one_line, truncate, Lifecycle};
 use netpulse_core::alert::{AlertEvent, AlertKind};
 use serde_json::json;
 
@@ -18,33 +18,16 @@ pub const EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 /// `trigger`, `acknowledge` or `resolve` for a notice kind.
 pub fn event_action(kind: AlertKind) -> &'static str {
-    match kind {
-        AlertKind::Opened
-        | AlertKind::Reminder
-        | AlertKind::Flapping
-        | AlertKind::Escalated
-        | AlertKind::Degraded
-        | AlertKind::DegradedFlapping
-        | AlertKind::Storm
-        | AlertKind::Test => "trigger",
-        AlertKind::Acknowledged => "acknowledge",
-        AlertKind::Resolved | AlertKind::DegradedEnded | AlertKind::StormOver => "resolve",
+    match lifecycle(kind) {
+        Lifecycle::Open => "trigger",
+        Lifecycle::Acknowledge => "acknowledge",
+        Lifecycle::Resolve => "resolve",
     }
 }
 
-/// The PagerDuty dedup key: the incident id, stable across trigger → acknowledge → resolve;
-/// for a degraded episode or a storm the key of its start (the end resolves what the start
-/// triggered; a flapping degraded episode re-triggers and settles that same key); the event's own (`test:…`) key otherwise.
+/// The PagerDuty dedup key: [`alert_key`] (the incident id for an outage).
 pub fn dedup_key(event: &AlertEvent) -> String {
-    match &event.incident_id {
-        Some(id) => id.to_string(),
-        None => {
-            let key = &event.dedup_key;
-            let storm = key.starts_with("storm:").then(|| key.splitn(4, ':').take(3).collect::<Vec<_>>().join(":"));
-            let episode = [":ended", ":flapping", ":settled"].iter().find_map(|s| key.strip_suffix(s)).unwrap_or(key);
-            truncate(&storm.unwrap_or_else(|| episode.to_owned()), 255)
-        }
-    }
+    alert_key(event)
 }
 
 /// The JSON body for `event`, with `routing_key`.

@@ -1,10 +1,13 @@
-//! One JSON `POST` through the SSRF-guarded client, and what its answer means for retrying.
+//! One HTTP request through the SSRF-guarded client, and what its answer means for retrying.
 //!
-//! Shared by every HTTP channel (webhook, Slack, Discord, Teams, PagerDuty): any 2xx is
-//! delivered (PagerDuty answers 202, Discord 204); 408, 425, 429 and 5xx are transient and
-//! honour `Retry-After`; other statuses are permanent; network failures are transient when
-//! the client says they are retryable (DNS, connect, timeouts). Redirects are not followed
-//! (a receiver that moved must be reconfigured), and only a little of the answer is read.
+//! Shared by every HTTP channel: each renders an [`Outbound`] request (most a JSON `POST`;
+//! Matrix a `PUT`, Pushover a form) and [`send`] carries it. Any 2xx is delivered (PagerDuty
+//! and Opsgenie answer 202, Discord 204); 408, 425, 429 and 5xx are transient and honour
+//! `Retry-After` — or, without that header, the delay the answer's JSON asks for (Telegram's
+//! `parameters.retry_after` seconds, Matrix's `retry_after_ms`); other statuses are permanent;
+//! network failures are transient when the client says they are retryable (DNS, connect,
+//! timeouts). Redirects are not followed (a receiver that moved must be reconfigured), and
+//! only a little of the answer is read.
 
 use super::Attempt;
 use netpulse_checker::http::{HttpClient, HttpRequest, HttpResponse};
@@ -12,23 +15,40 @@ use netpulse_checker::HttpError;
 use netpulse_store::clock;
 use std::time::Duration;
 
-/// `POST body` to `url` with `headers` (a JSON content type is added) and classify the answer.
-pub async fn post_json(
-    http: &HttpClient,
-    url: &str,
-    mut headers: Vec<(String, String)>,
-    body: String,
-    timeout: Duration,
-) -> Attempt {
-    let Ok(url) = url::Url::parse(url) else {
-        return Attempt::Permanent { error: format!("channel URL `{url}` is not valid"), status: None };
-    };
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-        headers.insert(0, ("content-type".into(), "application/json".into()));
+/// One request a channel sends: method, URL, headers and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outbound {
+    pub method: http::Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Outbound {
+    /// A `POST` of a JSON `body` (the content type is added unless `headers` set one).
+    pub fn json(url: impl Into<String>, mut headers: Vec<(String, String)>, body: String) -> Self {
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            headers.insert(0, ("content-type".into(), "application/json".into()));
+        }
+        Outbound { method: http::Method::POST, url: url.into(), headers, body }
     }
-    let mut req = HttpRequest::new(http::Method::POST, url, timeout);
-    req.headers = headers;
-    req.body = Some(bytes::Bytes::from(body));
+
+    /// A `POST` of an `application/x-www-form-urlencoded` `body`.
+    pub fn form(url: impl Into<String>, body: String) -> Self {
+        let headers = vec![("content-type".into(), "application/x-www-form-urlencoded".into())];
+        Outbound { method: http::Method::POST, url: url.into(), headers, body }
+    }
+}
+
+/// Send `out` and classify the answer. The URL is never quoted in the error: some channels
+/// carry their credential in it (Telegram's bot token).
+pub async fn send(http: &HttpClient, out: Outbound, timeout: Duration) -> Attempt {
+    let Ok(url) = url::Url::parse(&out.url) else {
+        return Attempt::Permanent { error: "the channel's URL is not valid".into(), status: None };
+    };
+    let mut req = HttpRequest::new(out.method, url, timeout);
+    req.headers = out.headers;
+    req.body = Some(bytes::Bytes::from(out.body));
     req.follow_redirects = false;
     req.max_body_bytes = 4096;
     classify(http.send(req).await)
@@ -49,7 +69,8 @@ pub fn classify(result: Result<HttpResponse, HttpError>) -> Attempt {
                     .headers
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| super::parse_retry_after(v, clock::now()));
+                    .and_then(|v| super::parse_retry_after(v, clock::now()))
+                    .or_else(|| retry_hint(&resp.body));
                 Attempt::Transient { error, retry_after_ms, status: Some(resp.status) }
             } else {
                 Attempt::Permanent { error, status: Some(resp.status) }
@@ -58,6 +79,14 @@ pub fn classify(result: Result<HttpResponse, HttpError>) -> Attempt {
         Err(e) if e.is_retryable() => Attempt::Transient { error: e.to_string(), retry_after_ms: None, status: None },
         Err(e) => Attempt::Permanent { error: e.to_string(), status: None },
     }
+}
+
+/// The delay a JSON error answer asks for: Telegram's `parameters.retry_after` (seconds) or
+/// Matrix's `retry_after_ms`.
+fn retry_hint(body: &[u8]) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let telegram = v["parameters"]["retry_after"].as_i64().map(|s| s.max(0) * 1000);
+    telegram.or_else(|| v["retry_after_ms"].as_i64().map(|ms| ms.max(0)))
 }
 
 /// 408 Request Timeout, 425 Too Early, 429 Too Many Requests and every 5xx.
@@ -85,6 +114,13 @@ mod tests {
         for s in [400, 401, 403, 404, 410, 413, 422] {
             assert!(!is_transient_status(s), "{s}");
         }
+    }
+
+    #[test]
+    fn json_answers_can_ask_for_a_delay() {
+        assert_eq!(retry_hint(br#"{"ok":false,"error_code":429,"parameters":{"retry_after":7}}"#), Some(7_000));
+        assert_eq!(retry_hint(br#"{"errcode":"M_LIMIT_EXCEEDED","retry_after_ms":1500}"#), Some(1_500));
+        assert_eq!(retry_hint(b"busy"), None);
     }
 
     #[test]

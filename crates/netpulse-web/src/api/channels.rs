@@ -7,6 +7,8 @@
 //! - `pagerduty`: `secret` is the Events API v2 routing key (required, ≥ 8 characters);
 //!   `url` defaults to PagerDuty's events endpoint.
 //! - `email`: `url` lists 1 to 20 comma-separated recipients; needs `[smtp]` configured.
+//! - `ntfy`, `telegram`, `gotify`, `pushover`, `opsgenie`, `matrix`, `google_chat`,
+//!   `templated_webhook`: checked in [`super::channel_kinds`], with their extra fields.
 //!
 //! Every kind takes `notify_degraded` (default `false`): whether it also gets the
 //! `degraded`/`degraded_ended` notices of slow-but-up monitors; stored in `settings`.
@@ -18,6 +20,7 @@
 //! is shown once, in the create answer), and chat webhook URLs — bearer credentials
 //! themselves — are shown masked.
 
+use super::channel_kinds;
 use super::deliveries;
 use crate::base::audience::Audience;
 use crate::base::input::path_id;
@@ -43,30 +46,74 @@ use serde_json::{json, Map, Value};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChannelIn {
+pub(crate) struct ChannelIn {
     name: String,
-    kind: ChannelKind,
+    pub(crate) kind: ChannelKind,
     #[serde(default)]
-    url: Option<String>,
+    pub(crate) url: Option<String>,
     #[serde(default)]
-    secret: Option<String>,
+    pub(crate) secret: Option<String>,
     #[serde(default = "enabled")]
     enabled: bool,
     /// Also receive `degraded` / `degraded_ended` notices (slow, not down). Off by default.
     #[serde(default)]
     notify_degraded: bool,
+    // The kind-specific settings ([`channel_kinds::FIELDS`]), stored in `settings`.
+    /// ntfy: the topic.
+    #[serde(default)]
+    pub(crate) topic: Option<String>,
+    /// Templated webhook: the body, with `{{field}}` placeholders.
+    #[serde(default)]
+    pub(crate) body_template: Option<String>,
+    /// Templated webhook: the body's media type (default `application/json`).
+    #[serde(default)]
+    pub(crate) content_type: Option<String>,
+    /// Templated webhook: extra request headers, name → value (values never shown).
+    #[serde(default)]
+    pub(crate) headers: Option<Map<String, Value>>,
+    /// Templated webhook: `POST` (default), `PUT` or `PATCH`.
+    #[serde(default)]
+    pub(crate) method: Option<String>,
+    /// Matrix: the room id (`!…`).
+    #[serde(default)]
+    pub(crate) room_id: Option<String>,
+    /// Opsgenie: `us` (default) or `eu`, which picks the API base.
+    #[serde(default)]
+    pub(crate) region: Option<String>,
+    /// Pushover: the user or group key.
+    #[serde(default)]
+    pub(crate) user_key: Option<String>,
+    /// Telegram: the chat (numeric id or @channelusername).
+    #[serde(default)]
+    pub(crate) chat_id: Option<String>,
 }
 
 fn enabled() -> bool {
     true
 }
 
-/// The `url` and `secret` to store for `c`, checked for its kind. `stored_secret` is the
-/// channel's current secret on update (kept when no new one is given).
-fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<&str>) -> ApiResult<(String, String)> {
+/// What to store for a channel: where it sends, its secret and its kind-specific settings.
+pub(crate) struct Validated {
+    pub(crate) url: String,
+    pub(crate) secret: String,
+    pub(crate) settings: Map<String, Value>,
+}
+
+/// The `url`, `secret` and settings to store for `c`, checked for its kind. `stored_secret`
+/// is the channel's current secret on update (kept when no new one is given).
+fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<&str>) -> ApiResult<Validated> {
     if c.name.trim().is_empty() || c.name.len() > 200 {
         return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
     }
+    if let Some(v) = channel_kinds::validate(c, config, stored_secret)? {
+        return Ok(v);
+    }
+    let (url, secret) = validate_url_secret(c, config, stored_secret)?;
+    Ok(Validated { url, secret, settings: Map::new() })
+}
+
+/// The `url` and `secret` of the first six kinds (webhook, chat, PagerDuty, e-mail).
+fn validate_url_secret(c: &ChannelIn, config: &WebConfig, stored_secret: Option<&str>) -> ApiResult<(String, String)> {
     let kind = c.kind.as_str();
     let given_secret = c.secret.as_deref();
     let url = c.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
@@ -109,11 +156,12 @@ fn validate(c: &ChannelIn, config: &WebConfig, stored_secret: Option<&str>) -> A
             let to = email::parse_recipients(list).map_err(|m| ApiError::invalid("url", m))?;
             Ok((to.join(", "), no_secret()?))
         }
+        other => Err(ApiError::invalid("kind", format!("{} channels are checked elsewhere", other.as_str()))),
     }
 }
 
 /// An http(s) URL; `https://` only while `ssrf.block_private` is on.
-fn web_url(url: &str, config: &WebConfig) -> ApiResult<String> {
+pub(crate) fn web_url(url: &str, config: &WebConfig) -> ApiResult<String> {
     let parsed = netpulse_core::monitor::HttpUrl::parse(url).map_err(|m| ApiError::invalid("url", m))?;
     if config.ssrf.block_private && parsed.as_url().scheme() != "https" {
         return Err(ApiError::invalid("url", "must be an https:// URL"));
@@ -122,10 +170,10 @@ fn web_url(url: &str, config: &WebConfig) -> ApiResult<String> {
     Ok(parsed.as_url().to_string())
 }
 
-/// The URL as shown: chat webhook URLs carry their credential in the path, so only the
-/// scheme, host and the path's last four characters are shown.
+/// The URL as shown: chat webhook URLs carry their credential in the path (Google Chat's in
+/// the query), so only the scheme, host and the path's last four characters are shown.
 fn shown_url(c: &ChannelRecord) -> String {
-    if !matches!(c.kind, ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams) {
+    if !matches!(c.kind, ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams | ChannelKind::GoogleChat) {
         return c.url.clone();
     }
     let Ok(u) = url::Url::parse(&c.url) else {
@@ -154,6 +202,7 @@ fn channel_json(c: &ChannelRecord, a: Audience) -> Value {
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(m) = v.as_object_mut() {
+        channel_kinds::show(c, m, a);
         crate::base::audience::channel(m, a);
     }
     v
@@ -180,8 +229,10 @@ pub(crate) async fn create_from(
     body: Map<String, Value>,
 ) -> ApiResult<(ChannelRecord, String)> {
     caller.require_admin()?;
-    let input: ChannelIn = parse_field("", Value::Object(body))?;
-    let (url, secret) = validate(&input, &s.config, None)?;
+    let input: ChannelIn = parse_field("", Value::Object(body.clone()))?;
+    channel_kinds::refuse_unused(input.kind, &body)?;
+    let Validated { url, secret, mut settings } = validate(&input, &s.config, None)?;
+    settings.insert("notify_degraded".into(), json!(input.notify_degraded));
     let rec = ChannelRecord {
         id: clock::fresh(),
         tenant_id: caller.tenant().clone(),
@@ -189,7 +240,7 @@ pub(crate) async fn create_from(
         kind: input.kind,
         url,
         secret: Secret::new(secret.clone()),
-        settings: json!({ "notify_degraded": input.notify_degraded }),
+        settings: Value::Object(settings),
         enabled: input.enabled,
         created_at: clock::now(),
     };
@@ -237,16 +288,22 @@ pub async fn update(
     merged.insert("url".into(), json!(rec.url));
     merged.insert("enabled".into(), json!(rec.enabled));
     merged.insert("notify_degraded".into(), json!(notify_degraded(&rec.settings)));
+    channel_kinds::stored_into(&rec, &mut merged);
     merged.extend(patch);
-    let input: ChannelIn = parse_field("", Value::Object(merged))?;
+    let input: ChannelIn = parse_field("", Value::Object(merged.clone()))?;
     if input.kind != rec.kind {
         return Err(ApiError::invalid("kind", "cannot be changed; create a new channel instead"));
     }
-    let (url, secret) = validate(&input, &s.config, Some(rec.secret.expose()))?;
+    channel_kinds::refuse_unused(input.kind, &merged)?;
+    let Validated { url, secret, settings } = validate(&input, &s.config, Some(rec.secret.expose()))?;
+    let mut kept = rec.settings.as_object().cloned().unwrap_or_default();
+    kept.retain(|k, _| !channel_kinds::FIELDS.iter().any(|(f, _)| f == k));
+    kept.extend(settings);
+    kept.insert("notify_degraded".into(), json!(input.notify_degraded));
     rec.name = input.name.trim().to_owned();
     rec.url = url;
     rec.enabled = input.enabled;
-    rec.settings["notify_degraded"] = json!(input.notify_degraded);
+    rec.settings = Value::Object(kept);
     rec.secret = Secret::new(secret);
     if !s.store.update_channel(caller.tenant(), &rec).await? {
         return Err(ApiError::not_found("channel"));

@@ -4,6 +4,7 @@
 //! caller's tenant, and answer errors in the one shape of [`ApiError`]. The account
 //! endpoints (`/api/v1/auth/*`, members, invitations, tokens) are [`crate::accounts`]' handlers.
 
+pub mod channel_kinds;
 pub mod channels;
 pub mod deliveries;
 pub mod incident_updates;

@@ -9,6 +9,7 @@
 use super::deliveries::health_cell;
 use super::forms::{submitted, Submitted};
 use super::{badge, page, signed_in, SignedIn};
+use crate::api::channel_kinds::fields_of;
 use crate::api::channels::{create_from, send_test, visible_url};
 use crate::base::ApiError;
 use crate::base::AppState;
@@ -21,7 +22,36 @@ use netpulse_store::{ChannelHealth, ChannelKind, ChannelRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-const KINDS: [&str; 6] = ["webhook", "slack", "discord", "teams", "pagerduty", "email"];
+const KINDS: [&str; 14] = [
+    "webhook",
+    "slack",
+    "discord",
+    "teams",
+    "pagerduty",
+    "email",
+    "ntfy",
+    "telegram",
+    "gotify",
+    "pushover",
+    "opsgenie",
+    "matrix",
+    "google_chat",
+    "templated_webhook",
+];
+
+/// The kind-specific inputs: field, label, hint, and whether it is a multi-line text. The form
+/// sends only those the chosen kind takes ([`fields_of`]).
+const KIND_INPUTS: &[(&str, &str, &str, bool)] = &[
+    ("topic", "Topic", "ntfy: the topic to publish to", false),
+    ("chat_id", "Chat id", "Telegram: numeric chat id or @channelusername", false),
+    ("user_key", "User key", "Pushover: your user key or a group key", false),
+    ("region", "Region", "Opsgenie: us or eu", false),
+    ("room_id", "Room id", "Matrix: the room id, !…:example.org", false),
+    ("method", "Method", "templated webhook: POST, PUT or PATCH", false),
+    ("headers", "Headers", "templated webhook: one Name: value per line (values are never shown again)", true),
+    ("content_type", "Content type", "templated webhook: default application/json", false),
+    ("body_template", "Body template", "templated webhook: the body with {{field}} placeholders, e.g. {\"text\": \"{{title}}\", \"url\": \"{{incident.url}}\"}", true),
+];
 
 /// What the page says above the list after an action.
 enum Notice {
@@ -51,6 +81,13 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, form: Submitt
             input.insert(k.into(), Value::String(v.to_owned()));
         }
     }
+    let kind = values.get("kind").and_then(|k| ChannelKind::parse(k));
+    for field in kind.map(fields_of).unwrap_or_default() {
+        if let Some(v) = values.get(field).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            let v = if field == "headers" { header_lines(v) } else { Value::String(v.to_owned()) };
+            input.insert(field.into(), v);
+        }
+    }
     input.insert("enabled".into(), Value::Bool(values.contains_key("enabled")));
     match create_from(&s, &auth.caller, input).await {
         Ok((rec, secret)) => {
@@ -59,6 +96,16 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, form: Submitt
         }
         Err(e) => render(&s, &auth, Notice::None, &values, Some(e)).await,
     }
+}
+
+/// The form's `Name: value` lines as the API's `headers` object (a line without `:` becomes a
+/// name with an empty value, which the API refuses naming it).
+fn header_lines(text: &str) -> Value {
+    let pairs = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| match l.split_once(':') {
+        Some((k, v)) => (k.trim().to_owned(), Value::String(v.trim().to_owned())),
+        None => (l.to_owned(), Value::String(String::new())),
+    });
+    Value::Object(pairs.collect())
 }
 
 /// `POST /channels/{id}/test`: send a test notification and say how it went.
@@ -159,7 +206,8 @@ fn create_form(csrf: &str, typed: &HashMap<String, String>, error: Option<&ApiEr
         let e = error.filter(|e| e.field.as_deref() == Some(k))?;
         Some(e.message.strip_prefix(&format!("{k}: ")).unwrap_or(&e.message).to_owned())
     };
-    let general = error.filter(|e| !matches!(e.field.as_deref(), Some("name" | "kind" | "url" | "secret")));
+    let shown_at = |f: &str| ["name", "kind", "url", "secret"].contains(&f) || KIND_INPUTS.iter().any(|i| i.0 == f);
+    let general = error.filter(|e| !e.field.as_deref().is_some_and(shown_at));
     html! {
         @if let Some(e) = general { p.error #form-error role="alert" { (e.message) } }
         form.monitor #new-channel method="post" action="/channels" novalidate {
@@ -170,11 +218,18 @@ fn create_form(csrf: &str, typed: &HashMap<String, String>, error: Option<&ApiEr
                 @for k in KINDS { option value=(k) selected[k == value("kind")] { (k) } } }
                 @if let Some(m) = error_at("kind") { p.error #c-kind-error role="alert" { (m) } } }
             div.field { label for="c-url" { "URL or recipients" } input #c-url type="text" name="url" value=(value("url"));
-                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional" }
+                span.sub { "webhook/chat URL; e-mail: comma-separated addresses; PagerDuty: optional; ntfy: server (default https://ntfy.sh); Telegram: API base (default https://api.telegram.org); Gotify: the server; Pushover: optional; Opsgenie: optional (from the region); Matrix: the homeserver; Google Chat: the space's webhook URL; templated webhook: the URL to send to" }
                 @if let Some(m) = error_at("url") { p.error #c-url-error role="alert" { (m) } } }
             div.field { label for="c-secret" { "Secret" } input #c-secret type="password" name="secret" autocomplete="off";
-                span.sub { "webhook: optional (generated); PagerDuty: routing key. Never shown again." }
+                span.sub { "webhook: optional (generated); PagerDuty: routing key; ntfy: optional access token; Telegram: bot token; Gotify: application token; Pushover: application API token; Opsgenie: API integration key; Matrix: access token. Never shown again." }
                 @if let Some(m) = error_at("secret") { p.error #c-secret-error role="alert" { (m) } } }
+            @for (field, label, hint, multiline) in KIND_INPUTS {
+                div.field { label for={ "c-" (field) } { (label) }
+                    @if *multiline { textarea id={ "c-" (field) } name=(field) rows="4" { (value(field)) } }
+                    @else { input id={ "c-" (field) } type="text" name=(field) value=(value(field)); }
+                    span.sub { (hint) }
+                    @if let Some(m) = error_at(field) { p.error id={ "c-" (field) "-error" } role="alert" { (m) } } }
+            }
             div.field { label for="c-enabled" { "Enabled" } input #c-enabled type="checkbox" name="enabled" checked[typed.is_empty() || typed.contains_key("enabled")]; }
             button type="submit" { "Add channel" }
         }
