@@ -65,6 +65,7 @@ impl MonitorStore for SqliteStore {
                 params![t.as_str(), id.as_str(), draft.name, serde_json::to_string(&draft)?, draft.paused, now.millis()],
             )?;
             // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
+            super::alert_work_written();
             tx.execute(
                 "UPDATE monitor_state SET timer_at = ?3 WHERE tenant_id = ?1 AND monitor_id = ?2 AND open_incident IS NOT NULL",
                 params![t.as_str(), id.as_str(), now.millis()],
