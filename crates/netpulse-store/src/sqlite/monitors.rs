@@ -83,7 +83,16 @@ impl MonitorStore for SqliteStore {
             let n =
                 tx.execute("DELETE FROM monitors WHERE tenant_id = ?1 AND id = ?2", params![t.as_str(), id.as_str()])?;
             if n == 1 {
-                for table in ["monitor_state", "check_results", "uptime_hourly", "uptime_minute", "uptime_daily"] {
+                tx.execute(
+                    "DELETE FROM check_results WHERE monitor_key = \
+                     (SELECT key FROM result_monitors WHERE monitor_id = ?2 AND tenant_id = ?1)",
+                    params![t.as_str(), id.as_str()],
+                )?;
+                tx.execute(
+                    "DELETE FROM result_monitors WHERE monitor_id = ?2 AND tenant_id = ?1",
+                    params![t.as_str(), id.as_str()],
+                )?;
+                for table in ["monitor_state", "uptime_hourly", "uptime_minute", "uptime_daily"] {
                     tx.execute(
                         &format!("DELETE FROM {table} WHERE tenant_id = ?1 AND monitor_id = ?2"),
                         params![t.as_str(), id.as_str()],
