@@ -482,7 +482,8 @@ mod tests {
             .unwrap();
         let row = |kind: &str, m: &str| (kind.to_owned(), m.to_owned(), "eu".to_owned(), "w1".to_owned(), 20);
         assert_eq!(rows, [row("blob", "mon_a"), row("text", "mon_b")]);
-        let blob: Vec<u8> = c.query_row("SELECT id FROM check_results WHERE typeof(id) = 'blob'", [], |r| r.get(0)).unwrap();
+        let blob: Vec<u8> =
+            c.query_row("SELECT id FROM check_results WHERE typeof(id) = 'blob'", [], |r| r.get(0)).unwrap();
         assert_eq!(super::super::results::id_value(id.as_str()), rusqlite::types::Value::Blob(blob));
     }
 }
