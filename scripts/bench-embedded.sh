@@ -17,6 +17,8 @@
 #     B/check = bytes stored per check, measured with dbstat after a graceful stop: the
 #               check_results table and its indexes per row, plus the hourly rollup's bytes
 #               per row spread over the 3600/I checks one rollup row holds at steady state.
+#               The keys of the narrow layout (result_monitors, result_origins: one row per
+#               monitor and per region/worker) are shown apart, per monitor, in the details.
 #     checks  = Δ sum(netpulse_checks_total) over the window from /metrics, shown per
 #               second next to the expected rate N / I; "skip" is the Δ of
 #               netpulse_checks_skipped_total (checker saturated) and "down" the Δ of
@@ -392,7 +394,12 @@ if not rows:
     sys.exit()
 raw = size("check_results") / rows
 hourly = size("uptime_hourly") / max(1, hours) / (3600 / interval)
-print(f"{raw + hourly:.0f} raw {raw:.0f} B/row over {rows} rows + hourly rollup {hourly:.1f} B/check at steady state")
+# The narrow layout's keys (one row per monitor and per region/worker, not per check).
+keyed = [t for t in ("result_monitors", "result_origins")
+         if c.execute("SELECT 1 FROM sqlite_schema WHERE name = ?", (t,)).fetchone()]
+monitors = c.execute("SELECT count(*) FROM result_monitors").fetchone()[0] if keyed else 0
+keys = f"; result keys {sum(size(t) for t in keyed) / max(1, monitors):.0f} B per monitor" if keyed else ""
+print(f"{raw + hourly:.0f} raw {raw:.0f} B/row over {rows} rows + hourly rollup {hourly:.1f} B/check at steady state{keys}")
 PY
 )"
   local out_row

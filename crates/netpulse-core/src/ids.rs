@@ -25,6 +25,18 @@ pub fn encode_base32(value: u128) -> String {
     (0..26).rev().map(|i| CROCKFORD[((value >> (i * 5)) & 31) as usize] as char).collect()
 }
 
+/// The 128 bits of 26 lowercase Crockford base32 characters ([`encode_base32`]'s inverse);
+/// `None` for any other text (wrong length, another character, more than 128 bits).
+pub fn decode_base32(s: &str) -> Option<u128> {
+    if s.len() != 26 {
+        return None;
+    }
+    s.bytes().try_fold(0u128, |v, b| {
+        let digit = CROCKFORD.iter().position(|&c| c == b)? as u128;
+        v.checked_mul(32).map(|v| v | digit)
+    })
+}
+
 /// Why a string is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{value}` is not a valid {kind} id (expected `{prefix}` followed by 26 base32 characters)")]
@@ -147,6 +159,16 @@ mod tests {
         assert!(err.to_string().contains("monitor id"), "{err}");
         assert!(MonitorId::parse("mon_short").is_err());
         assert!(MonitorId::parse("mon_0123456789ABCDEFGHJKMNPQRS").is_err());
+    }
+
+    #[test]
+    fn base32_decodes_what_it_encodes_and_nothing_else() {
+        for v in [0u128, 1, 0xdead_beef, u128::MAX, (1_700_000_000_000u128 << 80) | 12_345] {
+            assert_eq!(decode_base32(&encode_base32(v)), Some(v));
+        }
+        assert_eq!(decode_base32("8zzzzzzzzzzzzzzzzzzzzzzzzz"), None, "more than 128 bits");
+        assert_eq!(decode_base32("0123456789ABCDEFGHJKMNPQRS"), None, "upper case is not ours");
+        assert_eq!(decode_base32("legacy_5"), None);
     }
 
     #[test]

@@ -77,7 +77,8 @@ pub struct Ingest {
 pub const LIVE_LINGER: Duration = Duration::from_millis(1);
 
 /// How long the loop's read of the next batch waits for a first result (then it looks at the
-/// stop flag).
+/// stop flag). The read starts once the queue is readable ([`ResultQueue::readable`]): an
+/// idle in-process queue sleeps until a result is published or the loop stops.
 const READ_WAIT: Duration = Duration::from_millis(200);
 
 impl Ingest {
@@ -282,8 +283,9 @@ impl Ingest {
     /// pass of [`Ingest::passes`] from its read until it is stored.
     pub async fn run(self: Arc<Self>, stop: watch::Receiver<bool>, drain_for: Duration) {
         let read_ahead = |this: &Arc<Self>| {
-            let this = this.clone();
+            let (this, mut stop) = (this.clone(), stop.clone());
             tokio::spawn(async move {
+                this.queue.readable(&mut stop).await;
                 let pass = this.passes.pass().await;
                 (this.queue.next_batch(this.batch_size, READ_WAIT, this.linger_now(READ_WAIT)).await, pass)
             })

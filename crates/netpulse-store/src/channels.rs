@@ -10,6 +10,8 @@ use netpulse_core::alert::AlertEvent;
 use netpulse_core::storm::Storm;
 use netpulse_core::{ChannelId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Kinds of alert channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +143,17 @@ pub trait ChannelStore: Send + Sync {
     /// Record an attempt at `item`: the outbox row moves on (sent, retry later, failed) and
     /// the attempt joins the delivery log ([`crate::deliveries`]), in one transaction.
     async fn record_delivery(&self, item: &OutboxItem, delivery: Delivery) -> StoreResult<()>;
+    /// When the alert dispatcher next has work: the earliest next attempt of a pending
+    /// notice or reminder/escalation timer, or the epoch while a storm is in progress (its
+    /// settling is due every pass). `None`: nothing pending.
+    async fn next_alert_work(&self) -> StoreResult<Option<Timestamp>>;
+    /// Notified (`notify_one`) after this store committed a notice, a storm or a timer —
+    /// when it is the only writer of its database (SQLite), so that an idle dispatcher can
+    /// sleep until [`ChannelStore::next_alert_work`] instead of polling. `None` for a store
+    /// other processes write too (PostgreSQL): the dispatcher polls.
+    fn alert_work_written(&self) -> Option<Arc<Notify>> {
+        None
+    }
 
     /// The storm in progress on channel `ch`, if any.
     async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<Storm>>;

@@ -32,6 +32,9 @@ pub trait MaintenanceStore: Send + Sync {
     /// Start and end the windows that are due at `now`, each in one transaction with the
     /// state-machine step it causes (so a transition fires once). Returns how many moved.
     async fn advance_maintenance(&self, now: Timestamp) -> StoreResult<usize>;
+    /// When [`MaintenanceStore::advance_maintenance`] next has work: the earliest start of a
+    /// scheduled window or end of an active one (`None`: no window is scheduled or active).
+    async fn next_maintenance_change(&self) -> StoreResult<Option<Timestamp>>;
 }
 
 /// Where a due maintenance window goes at `now`: its new phase and its (possibly moved)

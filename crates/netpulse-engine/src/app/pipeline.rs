@@ -16,7 +16,7 @@ use netpulse_pipeline::gateway::{fleet::Fleet, Gateway, Wiring};
 use netpulse_pipeline::ingest::Ingest;
 use netpulse_pipeline::lease::Lease;
 use netpulse_pipeline::local_checker::LocalChecker;
-use netpulse_pipeline::maintenance::MaintenanceClock;
+use netpulse_pipeline::maintenance::{self, MaintenanceClock};
 use netpulse_pipeline::progress::PassGate;
 use netpulse_pipeline::queue::durable::CommitWatch;
 use netpulse_pipeline::queue::owners::Owners;
@@ -41,6 +41,8 @@ pub(super) struct Pipeline {
     pub sender: alerts::Sender,
     /// Tells the scheduler that monitors changed.
     pub monitors_changed: Arc<Notify>,
+    /// Tells the maintenance clock that a window was created or cancelled.
+    pub maintenance_changed: Arc<Notify>,
     pub scheduler: JoinHandle<()>,
     pub checker: JoinHandle<()>,
     pub ingest: JoinHandle<()>,
@@ -93,9 +95,23 @@ pub(super) async fn start(
         timeout: Duration::from_millis(config.alerts.timeout_ms),
         smtp: Arc::new(config.smtp.clone()),
     };
-    let (dispatcher, alerts) = spawn_alert_loops(config, store, node, &sender, outbox_written);
+    let maintenance_changed = Arc::new(Notify::new());
+    let (dispatcher, alerts) =
+        spawn_alert_loops(config, store, node, &sender, outbox_written, maintenance_changed.clone());
     let drains = Drains { ingest: ingest_on.then_some(ingester), alerts };
-    Ok(Pipeline { fleet, gateway, sender, monitors_changed, scheduler, checker, ingest, dispatcher, census, drains })
+    Ok(Pipeline {
+        fleet,
+        gateway,
+        sender,
+        monitors_changed,
+        maintenance_changed,
+        scheduler,
+        checker,
+        ingest,
+        dispatcher,
+        census,
+        drains,
+    })
 }
 
 /// The regions whose workers this node's gateway serves (none when it is off).
@@ -250,6 +266,7 @@ fn spawn_alert_loops(
     node: &Node,
     sender: &alerts::Sender,
     wake: Arc<Notify>,
+    maintenance_changed: Arc<Notify>,
 ) -> (JoinHandle<()>, Option<Arc<Dispatcher>>) {
     let on = config.roles.has(Role::Alerts);
     let dispatcher = Arc::new(Dispatcher {
@@ -266,7 +283,11 @@ fn spawn_alert_loops(
     let handle = spawn_if(on, dispatcher.clone().run(node.stops.alerts.subscribe(), poll));
     let retention = Retention { store: store.clone(), config: config.retention };
     spawn_if(on, retention.run(node.stops.alerts.subscribe()));
-    let maintenance = MaintenanceClock { store: store.clone() };
+    let poll_max = match config.storage.backend == StorageBackend::Postgres {
+        true => maintenance::SHARED_POLL_MAX,
+        false => maintenance::ALONE_POLL_MAX,
+    };
+    let maintenance = MaintenanceClock { store: store.clone(), changed: maintenance_changed, poll_max };
     spawn_if(on, maintenance.run(node.stops.alerts.subscribe()));
     (handle, on.then_some(dispatcher))
 }

@@ -67,6 +67,7 @@ pub(super) fn state(
         results: node.queue.clone(),
         metrics: node.metrics.clone(),
         monitors_changed: pipeline.monitors_changed.clone(),
+        maintenance_changed: pipeline.maintenance_changed.clone(),
         sender: pipeline.sender.clone(),
         base_url: base_url.to_owned(),
         live: node.live.clone(),

@@ -288,6 +288,30 @@ async fn maintenance_mutes_alerts_and_a_target_still_down_at_the_end_pages_once(
     assert_eq!(status, 404);
 }
 
+/// The maintenance clock sleeps until the next window starts or ends (an engine without
+/// windows does not wake for them), and a window created for later wakes it: the window
+/// starts when due, not a minute later at the clock's longest sleep.
+#[tokio::test]
+async fn a_window_created_for_later_starts_when_due() {
+    let app = spawn_app().await;
+    let target = Target::start().await;
+    let id = app.create_monitor(http_monitor(&target)).await;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let path = format!("/api/v1/monitors/{id}/maintenance");
+    let body = json!({ "starts_at": (now_ms + 1_500).to_string(), "duration_s": 600 });
+    let (status, w) = app.api("POST", &path, Some(body)).await;
+    assert_eq!((status, w["phase"].as_str()), (201, Some("scheduled")), "{w}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, list) = app.api("GET", &path, None).await;
+        if list["data"][0]["phase"] == "active" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the window never started: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Tenant defaults reach ingest at once: a monitor that inherits `confirm_threshold` follows
 /// a change of the default (even after its draft was read and cached by ingest), one that
 /// set it keeps its own.

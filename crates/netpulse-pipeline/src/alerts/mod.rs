@@ -230,10 +230,17 @@ pub struct Dispatcher {
     pub wake: Arc<Notify>,
 }
 
-/// The longest idle sleep of a dispatcher alone: how late a retry, reminder or escalation
-/// timer, or a notice written outside ingest (an incident acknowledged in the API, a
-/// maintenance window) may be picked up after a quiet spell.
+/// The longest idle sleep of a dispatcher alone on a store that does not say when it was
+/// given work (see [`ALONE_SLEEP_MAX`]): how late a retry, reminder or escalation timer, or a
+/// notice written outside ingest (an incident acknowledged in the API, a maintenance window)
+/// may be picked up after a quiet spell.
 pub const IDLE_POLL_MAX: Duration = Duration::from_secs(2);
+
+/// The longest sleep of a dispatcher alone on a store that tells it of every notice, storm
+/// and timer it commits (SQLite, [`netpulse_store::ChannelStore::alert_work_written`]): it
+/// sleeps until the next work is due ([`netpulse_store::ChannelStore::next_alert_work`]) or
+/// it is told, and at most this long.
+pub const ALONE_SLEEP_MAX: Duration = Duration::from_secs(60);
 
 /// How often and how long to retry a notification.
 #[derive(Clone, Copy, Debug)]
@@ -280,6 +287,23 @@ impl Dispatcher {
         Progress::Progressed
     }
 
+    /// How long an idle dispatcher alone may sleep: until the store's next alert work is due
+    /// (`poll` when it is due already — a storm in progress, a notice whose channel is gone —
+    /// or the store cannot say), at most [`ALONE_SLEEP_MAX`].
+    pub async fn until_next_work(&self, poll: Duration) -> Duration {
+        match self.store.next_alert_work().await {
+            Ok(Some(at)) => match at.since(clock::now()) {
+                ms if ms <= 0 => poll,
+                ms => Duration::from_millis(ms as u64).min(ALONE_SLEEP_MAX),
+            },
+            Ok(None) => ALONE_SLEEP_MAX,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read when alert work is next due; will retry");
+                poll
+            }
+        }
+    }
+
     /// Deliver every notice due now: waits for the loop's pass in flight, holds its next one
     /// back, and runs passes until one finds nothing due. Each notice due before the call is
     /// then sent, scheduled for a retry, or failed for good (a storm's own notice, queued by a
@@ -292,10 +316,13 @@ impl Dispatcher {
 
     /// Pass after pass until `stop`, sleeping `poll` after an idle one. Alone (no lease, so
     /// every notice is written by this node), consecutive idle passes double the sleep up to
-    /// [`IDLE_POLL_MAX`], and [`Dispatcher::wake`] (ingest wrote notices) ends it at once: an
-    /// idle engine does not wake twice a second for nothing.
+    /// [`IDLE_POLL_MAX`] — or, on a store that tells it of new work, it sleeps until the next
+    /// work is due ([`Dispatcher::until_next_work`]) — and [`Dispatcher::wake`] (ingest wrote
+    /// notices) or the store's signal ends the sleep at once: an idle engine does not wake for
+    /// nothing.
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>, poll: Duration) {
         let mut sleep = poll;
+        let told = self.store.alert_work_written().filter(|_| self.lease.is_none());
         while !*stop.borrow() {
             let pass = self.passes.pass().await;
             let progress = self.try_run_once().await;
@@ -304,9 +331,20 @@ impl Dispatcher {
                 sleep = poll;
                 continue;
             }
+            let nap = match &told {
+                Some(_) => self.until_next_work(sleep).await,
+                None => sleep,
+            };
+            let store_told = async {
+                match &told {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
+                _ = tokio::time::sleep(nap) => {}
                 _ = self.wake.notified() => {}
+                _ = store_told => {}
                 Ok(()) = stop.changed() => {}
             }
             if self.lease.is_none() {

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use netpulse_core::wire::ResultEnvelope;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 pub struct Announcing {
     pub inner: Arc<dyn ResultQueue>,
@@ -44,6 +45,10 @@ impl ResultQueue for Announcing {
 
     async fn next_batch(&self, max: usize, wait: Duration, linger: Duration) -> Batch {
         self.inner.next_batch(max, wait, linger).await
+    }
+
+    async fn readable(&self, stop: &mut watch::Receiver<bool>) {
+        self.inner.readable(stop).await
     }
 
     async fn ack(&self, batch: &Batch) {

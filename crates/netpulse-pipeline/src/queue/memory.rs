@@ -11,25 +11,30 @@ use super::{Batch, QueueError, ResultQueue};
 use async_trait::async_trait;
 use netpulse_core::wire::ResultEnvelope;
 use std::time::Duration;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, watch, Mutex, Notify};
 
 /// The embedded queue: a bounded in-process channel.
 pub struct InProcessQueue {
     tx: mpsc::Sender<ResultEnvelope>,
     rx: Mutex<mpsc::Receiver<ResultEnvelope>>,
+    /// Notified (`notify_one`, so a publish before the reader waits is not missed) after
+    /// each publish: the reader's [`ResultQueue::readable`] ends.
+    published: Notify,
 }
 
 impl InProcessQueue {
     pub fn new(capacity: usize) -> Self {
         let (tx, rx) = mpsc::channel(capacity);
-        Self { tx, rx: Mutex::new(rx) }
+        Self { tx, rx: Mutex::new(rx), published: Notify::new() }
     }
 }
 
 #[async_trait]
 impl ResultQueue for InProcessQueue {
     async fn publish(&self, env: ResultEnvelope) -> Result<(), QueueError> {
-        self.tx.send(env).await.map_err(|_| QueueError::Closed)
+        self.tx.send(env).await.map_err(|_| QueueError::Closed)?;
+        self.published.notify_one();
+        Ok(())
     }
 
     async fn next_batch(&self, max: usize, wait: Duration, linger: Duration) -> Batch {
@@ -49,6 +54,19 @@ impl ResultQueue for InProcessQueue {
             }
         }
         Batch { items, receipts: Vec::new() }
+    }
+
+    async fn readable(&self, stop: &mut watch::Receiver<bool>) {
+        while self.depth() == 0 && !*stop.borrow() {
+            tokio::select! {
+                _ = self.published.notified() => {}
+                changed = stop.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     async fn ack(&self, _batch: &Batch) {
@@ -98,5 +116,35 @@ mod tests {
         let b = q.next_batch(10, Duration::from_millis(10), Duration::from_millis(5)).await;
         assert_eq!(b.items.len(), 2);
         assert_eq!(q.depth(), 0);
+    }
+
+    /// An idle reader sleeps in `readable` until a result is published (then the read finds
+    /// it at once) or it is told to stop; a result published before it waits is not missed.
+    #[tokio::test]
+    async fn an_idle_reader_wakes_on_publish_and_on_stop() {
+        let q = std::sync::Arc::new(InProcessQueue::new(10));
+        let (stop_tx, stop) = watch::channel(false);
+        let reader = tokio::spawn({
+            let (q, mut stop) = (q.clone(), stop.clone());
+            async move { q.readable(&mut stop).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!reader.is_finished(), "nothing published: the reader sleeps");
+        q.publish(env(1)).await.unwrap();
+        reader.await.unwrap();
+        let b = q.next_batch(10, Duration::ZERO, Duration::ZERO).await;
+        assert_eq!(b.items.len(), 1, "the published result is there to read");
+
+        q.publish(env(2)).await.unwrap();
+        q.readable(&mut stop.clone()).await;
+        assert_eq!(q.next_batch(10, Duration::ZERO, Duration::ZERO).await.items.len(), 1);
+
+        let reader = tokio::spawn({
+            let (q, mut stop) = (q.clone(), stop.clone());
+            async move { q.readable(&mut stop).await }
+        });
+        stop_tx.send(true).unwrap();
+        reader.await.unwrap();
+        assert_eq!(q.depth(), 0, "it returned for the stop, with nothing to read");
     }
 }

@@ -21,6 +21,7 @@ use netpulse_core::wire::ResultEnvelope;
 use netpulse_store::DatabaseUrl;
 use serde::Deserialize;
 use std::time::Duration;
+use tokio::sync::watch;
 
 pub use jobs::JobStreams;
 pub use memory::InProcessQueue;
@@ -72,6 +73,13 @@ pub trait ResultQueue: Send + Sync + 'static {
     /// Wait up to `wait` for the first result, then keep collecting for up to `linger`
     /// (or until `max`), so that one transaction stores many results.
     async fn next_batch(&self, max: usize, wait: Duration, linger: Duration) -> Batch;
+    /// Wait until a result may be waiting (a read then finds it at once) or `stop` turns
+    /// true, so that an idle reader sleeps instead of waking to find nothing. The in-process
+    /// queue is told by its publishers; by default it returns at once (a Redis read blocks
+    /// on the server instead).
+    async fn readable(&self, stop: &mut watch::Receiver<bool>) {
+        let _ = stop;
+    }
     /// Confirm a batch is durable (call only after the store committed it).
     async fn ack(&self, batch: &Batch);
     /// Results waiting (for Redis: as of the last call that looked).

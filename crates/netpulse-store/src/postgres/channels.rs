@@ -159,6 +159,22 @@ impl ChannelStore for PgStore {
         })
     }
 
+    async fn next_alert_work(&self) -> StoreResult<Option<Timestamp>> {
+        pooled!(self, |c| async {
+            let rows = c
+                .query_typed(
+                    "SELECT min(t) FROM ( \
+                 SELECT min(next_attempt_at) AS t FROM alert_outbox WHERE status = 'pending' \
+                 UNION ALL SELECT min(timer_at) FROM monitor_state WHERE timer_at IS NOT NULL \
+                 UNION ALL SELECT 0::bigint WHERE EXISTS (SELECT 1 FROM alert_storms)) AS due",
+                    &[],
+                )
+                .await?;
+            let next: Option<i64> = rows.first().map(|r| r.try_get(0)).transpose()?.flatten();
+            Ok(next.map(Timestamp::from_millis))
+        })
+    }
+
     async fn record_delivery(&self, item: &OutboxItem, delivery: Delivery) -> StoreResult<()> {
         let attempt = DeliveryAttempt::of(&item.channel, &item.event, item.attempts + 1, &delivery);
         let (id, at) = (item.id, delivery.at.millis());

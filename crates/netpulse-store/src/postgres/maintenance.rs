@@ -110,6 +110,20 @@ impl MaintenanceStore for PgStore {
             Ok(rows.len())
         })
     }
+
+    async fn next_maintenance_change(&self) -> StoreResult<Option<Timestamp>> {
+        pooled!(self, |c| async {
+            let rows = c
+                .query_typed(
+                    "SELECT min(CASE phase WHEN 'scheduled' THEN starts_at ELSE ends_at END) \
+                     FROM maintenance_windows WHERE phase IN ('scheduled', 'active')",
+                    &[],
+                )
+                .await?;
+            let next: Option<i64> = rows.first().map(|r| r.try_get(0)).transpose()?.flatten();
+            Ok(next.map(Timestamp::from_millis))
+        })
+    }
 }
 
 pub(super) fn window_at(r: &Row, first: usize) -> StoreResult<MaintenanceWindow> {

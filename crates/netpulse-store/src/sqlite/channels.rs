@@ -8,6 +8,8 @@ use netpulse_core::alert::AlertEvent;
 use netpulse_core::storm::Storm;
 use netpulse_core::{ChannelId, TenantId, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 const CHANNEL_COLS: &str = "c.id, c.tenant_id, c.name, c.kind, c.url, c.secret, c.enabled, c.created_at, c.settings";
 
@@ -131,6 +133,25 @@ impl ChannelStore for SqliteStore {
         .await
     }
 
+    async fn next_alert_work(&self) -> StoreResult<Option<Timestamp>> {
+        self.read(|c| {
+            let next: Option<i64> = c
+                .prepare_cached(
+                    "SELECT min(t) FROM ( \
+                 SELECT min(next_attempt_at) AS t FROM alert_outbox WHERE status = 'pending' \
+                 UNION ALL SELECT min(timer_at) FROM monitor_state WHERE timer_at IS NOT NULL \
+                 UNION ALL SELECT 0 WHERE EXISTS (SELECT 1 FROM alert_storms)) AS due",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(next.map(Timestamp::from_millis))
+        })
+        .await
+    }
+
+    fn alert_work_written(&self) -> Option<Arc<Notify>> {
+        Some(self.alert_work.clone())
+    }
+
     async fn record_delivery(&self, item: &OutboxItem, delivery: Delivery) -> StoreResult<()> {
         let (id, attempt) = (item.id, DeliveryAttempt::of(&item.channel, &item.event, item.attempts + 1, &delivery));
         let tenant = item.channel.tenant_id.clone();
@@ -226,6 +247,7 @@ impl ChannelStore for SqliteStore {
                     params![t.as_str(), ch.as_str()],
                 )?,
             };
+            super::alert_work_written();
             if let Some(e) = &announce {
                 tx.execute(
                     "INSERT OR IGNORE INTO alert_outbox (tenant_id, channel_id, dedup_key, kind, event, status, next_attempt_at, created_at) \

@@ -101,6 +101,19 @@ impl MaintenanceStore for SqliteStore {
         })
         .await
     }
+
+    async fn next_maintenance_change(&self) -> StoreResult<Option<Timestamp>> {
+        self.read(|c| {
+            let next: Option<i64> = c.query_row(
+                "SELECT min(CASE phase WHEN 'scheduled' THEN starts_at ELSE ends_at END) \
+                 FROM maintenance_windows WHERE phase IN ('scheduled', 'active')",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(next.map(Timestamp::from_millis))
+        })
+        .await
+    }
 }
 
 fn window(r: &Row<'_>) -> rusqlite::Result<MaintenanceWindow> {

@@ -23,9 +23,11 @@ mod uptime;
 use crate::{PingStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 const READERS: usize = 4;
 /// Page cache of each reader, in KiB (as a negative `cache_size`); the writer keeps SQLite's
@@ -38,6 +40,20 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: AtomicUsize,
+    /// Notified after a write that queued a notice, saved a storm or set a timer
+    /// ([`crate::ChannelStore::alert_work_written`]).
+    alert_work: Arc<Notify>,
+}
+
+thread_local! {
+    /// Set by a write (on the thread running it) that gave the alert dispatcher work.
+    static ALERT_WORK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Mark the write running on this thread as giving the alert dispatcher work: once it
+/// returns (committed, or rolled back: a spare wake-up), [`SqliteStore::alert_work`] is told.
+fn alert_work_written() {
+    ALERT_WORK.set(true);
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -101,7 +117,12 @@ impl SqliteStore {
                 Ok(Mutex::new(c))
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Self { writer: Arc::new(Mutex::new(writer)), readers: Arc::new(readers), next_reader: AtomicUsize::new(0) })
+        Ok(Self {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+            next_reader: AtomicUsize::new(0),
+            alert_work: Arc::new(Notify::new()),
+        })
     }
 
     /// Copy every committed page from the WAL into the database file and empty the WAL, so
@@ -123,10 +144,16 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let w = self.writer.clone();
+        let (w, alert_work) = (self.writer.clone(), self.alert_work.clone());
         tokio::task::spawn_blocking(move || {
             let mut c = w.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut c)
+            ALERT_WORK.set(false);
+            let done = f(&mut c);
+            drop(c);
+            if ALERT_WORK.replace(false) {
+                alert_work.notify_one();
+            }
+            done
         })
         .await
         .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?

@@ -65,6 +65,7 @@ impl MonitorStore for SqliteStore {
                 params![t.as_str(), id.as_str(), draft.name, serde_json::to_string(&draft)?, draft.paused, now.millis()],
             )?;
             // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
+            super::alert_work_written();
             tx.execute(
                 "UPDATE monitor_state SET timer_at = ?3 WHERE tenant_id = ?1 AND monitor_id = ?2 AND open_incident IS NOT NULL",
                 params![t.as_str(), id.as_str(), now.millis()],
@@ -82,7 +83,16 @@ impl MonitorStore for SqliteStore {
             let n =
                 tx.execute("DELETE FROM monitors WHERE tenant_id = ?1 AND id = ?2", params![t.as_str(), id.as_str()])?;
             if n == 1 {
-                for table in ["monitor_state", "check_results", "uptime_hourly", "uptime_minute", "uptime_daily"] {
+                tx.execute(
+                    "DELETE FROM check_results WHERE monitor_key = \
+                     (SELECT key FROM result_monitors WHERE monitor_id = ?2 AND tenant_id = ?1)",
+                    params![t.as_str(), id.as_str()],
+                )?;
+                tx.execute(
+                    "DELETE FROM result_monitors WHERE monitor_id = ?2 AND tenant_id = ?1",
+                    params![t.as_str(), id.as_str()],
+                )?;
+                for table in ["monitor_state", "uptime_hourly", "uptime_minute", "uptime_daily"] {
                     tx.execute(
                         &format!("DELETE FROM {table} WHERE tenant_id = ?1 AND monitor_id = ?2"),
                         params![t.as_str(), id.as_str()],

@@ -7,10 +7,12 @@ use super::SqliteStore;
 use crate::plan::plan;
 use crate::*;
 use async_trait::async_trait;
+use netpulse_core::ids::{decode_base32, encode_base32};
 use netpulse_core::incident::Observation;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
-use rusqlite::{params, Row, Transaction};
-use std::collections::BTreeMap;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
+use std::collections::{BTreeMap, HashMap};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -19,11 +21,14 @@ impl ResultStore for SqliteStore {
     async fn ingest(&self, batch: &[CheckResult], now: Timestamp) -> StoreResult<IngestReport> {
         let batch = batch.to_vec();
         self.write(move |c| {
-            let tx = c.transaction()?;
+            // Immediate: the batch's first statements read the result keys, and a read
+            // transaction cannot become a write one while another connection writes.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut report = IngestReport::default();
             let mut fresh: BTreeMap<&MonitorId, Vec<&CheckResult>> = BTreeMap::new();
+            let mut keys = Keys::default();
             for r in &batch {
-                if insert_result(&tx, r)? {
+                if insert_result(&tx, r, &mut keys)? {
                     report.inserted += 1;
                     fresh.entry(&r.monitor_id).or_default().push(r);
                 } else {
@@ -111,12 +116,18 @@ impl ResultStore for SqliteStore {
                 None => (i64::MAX, String::new()),
             };
             let mut stmt = c.prepare_cached(
-                "SELECT id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, \
-                 status_code, error, cert_expires_at, provenance, cert_issuer FROM check_results \
-                 WHERE tenant_id = ?1 AND monitor_id = ?2 AND started_at >= ?3 AND started_at < ?4 \
-                   AND (started_at < ?5 OR (started_at = ?5 AND id < ?6) OR ?6 = '') \
-                 ORDER BY started_at DESC, id DESC LIMIT ?7",
+                "SELECT r.id, ?1, ?2, o.region, o.worker, r.started_at, r.finished_at, r.outcome, r.dns_ms, r.connect_ms, \
+                 r.tls_ms, r.ttfb_ms, r.total_ms, r.status_code, r.error, r.cert_expires_at, r.provenance, r.cert_issuer \
+                 FROM check_results r JOIN result_origins o ON o.key = r.origin_key \
+                 WHERE r.monitor_key = (SELECT key FROM result_monitors WHERE monitor_id = ?2 AND tenant_id = ?1) \
+                   AND r.started_at >= ?3 AND r.started_at < ?4 \
+                   AND (r.started_at < ?5 OR (r.started_at = ?5 AND r.id < ?6) OR ?6 = '') \
+                 ORDER BY r.started_at DESC, r.id DESC LIMIT ?7",
             )?;
+            let cur_id = match cur_id.is_empty() {
+                true => Value::Text(cur_id),
+                false => id_value(&cur_id),
+            };
             let mut results: Vec<CheckResult> = stmt
                 .query_map(
                     params![t.as_str(), m.as_str(), from.millis(), to.millis(), cur_t, cur_id, (limit + 1) as i64],
@@ -135,21 +146,115 @@ impl ResultStore for SqliteStore {
     }
 }
 
-/// Insert one result unless its id is stored already, and count a new live result in its
-/// hour's rollup (as `maintenance` inside one of its monitor's windows); whether it was new.
-fn insert_result(tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<bool> {
+/// The keys of a batch's monitors and origins, looked up (or added) once per batch.
+#[derive(Default)]
+struct Keys {
+    monitors: HashMap<(TenantId, MonitorId), i64>,
+    origins: HashMap<(String, String), i64>,
+}
+
+impl Keys {
+    /// The `result_monitors` key of the result's monitor.
+    fn monitor(&mut self, tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<i64> {
+        if let Some(k) = self.monitors.get(&(r.tenant_id.clone(), r.monitor_id.clone())) {
+            return Ok(*k);
+        }
+        let k = key_of(
+            tx,
+            "SELECT key FROM result_monitors WHERE monitor_id = ?1 AND tenant_id = ?2",
+            "INSERT INTO result_monitors (monitor_id, tenant_id) VALUES (?1, ?2)",
+            (r.monitor_id.as_str(), r.tenant_id.as_str()),
+        )?;
+        self.monitors.insert((r.tenant_id.clone(), r.monitor_id.clone()), k);
+        Ok(k)
+    }
+
+    /// The `result_origins` key of the result's region and worker.
+    fn origin(&mut self, tx: &Transaction<'_>, r: &CheckResult) -> StoreResult<i64> {
+        if let Some(k) = self.origins.get(&(r.region.clone(), r.worker.clone())) {
+            return Ok(*k);
+        }
+        let k = key_of(
+            tx,
+            "SELECT key FROM result_origins WHERE region = ?1 AND worker = ?2",
+            "INSERT INTO result_origins (region, worker) VALUES (?1, ?2)",
+            (r.region.as_str(), r.worker.as_str()),
+        )?;
+        self.origins.insert((r.region.clone(), r.worker.clone()), k);
+        Ok(k)
+    }
+}
+
+/// The key `find` finds for `args`, or the one `add` gives them.
+fn key_of(tx: &Transaction<'_>, find: &str, add: &str, args: (&str, &str)) -> StoreResult<i64> {
+    if let Some(k) = tx.prepare_cached(find)?.query_row(params![args.0, args.1], |r| r.get(0)).optional()? {
+        return Ok(k);
+    }
+    tx.prepare_cached(add)?.execute(params![args.0, args.1])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// How a result id is stored: a canonical one (`res_` and 26 base32 characters) as its 16
+/// bytes, big-endian so that they sort as the text does; any other id as its text.
+pub(super) fn id_value(id: &str) -> Value {
+    match id.strip_prefix(ResultId::PREFIX).and_then(decode_base32) {
+        Some(v) => Value::Blob(v.to_be_bytes().to_vec()),
+        None => Value::Text(id.to_owned()),
+    }
+}
+
+/// A stored id as text ([`id_value`]'s inverse).
+fn id_text(v: ValueRef<'_>) -> rusqlite::Result<String> {
+    match v {
+        ValueRef::Blob(b) => match <[u8; 16]>::try_from(b) {
+            Ok(bytes) => Ok(format!("{}{}", ResultId::PREFIX, encode_base32(u128::from_be_bytes(bytes)))),
+            Err(_) => Err(rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Blob)),
+        },
+        other => other
+            .as_str()
+            .map(str::to_owned)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, other.data_type(), Box::new(e))),
+    }
+}
+
+/// After the migration that narrowed `check_results`: the copied rows' text ids become 16
+/// bytes ([`id_value`]), 10,000 rows per statement.
+pub(super) fn narrow_ids(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let mut last = 0i64;
+    loop {
+        let chunk: Vec<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT rowid, id FROM check_results WHERE rowid > ?1 AND typeof(id) = 'text' ORDER BY rowid LIMIT 10000",
+            )?
+            .query_map([last], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some((end, _)) = chunk.last() else { return Ok(()) };
+        last = *end;
+        let mut update = tx.prepare_cached("UPDATE check_results SET id = ?2 WHERE rowid = ?1")?;
+        for (rowid, id) in &chunk {
+            if let Value::Blob(b) = id_value(id) {
+                update.execute(params![rowid, b])?;
+            }
+        }
+    }
+}
+
+/// Insert one result unless it is stored already (the same id, monitor and start: a
+/// redelivery), and count a new live result in its hour's rollup (as `maintenance` inside
+/// one of its monitor's windows); whether it was new.
+fn insert_result(tx: &Transaction<'_>, r: &CheckResult, keys: &mut Keys) -> StoreResult<bool> {
+    let (monitor, origin) = (keys.monitor(tx, r)?, keys.origin(tx, r)?);
     let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO check_results (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, \
+        "INSERT INTO check_results (id, monitor_key, origin_key, started_at, finished_at, outcome, \
          dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, status_code, error, cert_expires_at, provenance, cert_issuer) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 \
+         WHERE NOT EXISTS (SELECT 1 FROM check_results WHERE monitor_key = ?2 AND started_at = ?4 AND id = ?1)",
     )?;
     let t = &r.timings;
     let n = stmt.execute(params![
-        r.id.as_str(),
-        r.tenant_id.as_str(),
-        r.monitor_id.as_str(),
-        r.region,
-        r.worker,
+        id_value(r.id.as_str()),
+        monitor,
+        origin,
         r.started_at.millis(),
         r.finished_at.millis(),
         r.outcome.as_str(),
@@ -186,7 +291,7 @@ fn result_row(r: &Row<'_>) -> rusqlite::Result<CheckResult> {
     let outcome: String = r.get(7)?;
     let provenance: String = r.get(16)?;
     Ok(CheckResult {
-        id: ResultId::from_trusted(r.get(0)?),
+        id: ResultId::from_trusted(id_text(r.get_ref(0)?)?),
         tenant_id: TenantId::from_trusted(r.get(1)?),
         monitor_id: MonitorId::from_trusted(r.get(2)?),
         region: r.get(3)?,

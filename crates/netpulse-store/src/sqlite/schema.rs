@@ -382,7 +382,59 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE check_results ADD COLUMN cert_issuer TEXT;
     "#,
+    // Narrow raw results (issue #21: bytes per check): a result names its monitor and its
+    // origin (region, worker) by a small integer key into `result_monitors` and
+    // `result_origins` instead of four text columns, and its id is 16 bytes (see
+    // `results::id_value`; an id that is not a canonical `res_…` stays text). No index on the
+    // id: a redelivery is recognised by its monitor, start and id through
+    // `check_results_by_monitor`. Existing rows are copied over; their ids are converted
+    // after this step (`migrate`).
+    r#"
+    CREATE TABLE result_monitors (
+        key INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        monitor_id TEXT NOT NULL,
+        UNIQUE (monitor_id, tenant_id)
+    );
+    CREATE TABLE result_origins (
+        key INTEGER PRIMARY KEY,
+        region TEXT NOT NULL,
+        worker TEXT NOT NULL,
+        UNIQUE (region, worker)
+    );
+    INSERT INTO result_monitors (tenant_id, monitor_id) SELECT DISTINCT tenant_id, monitor_id FROM check_results;
+    INSERT INTO result_origins (region, worker) SELECT DISTINCT region, worker FROM check_results;
+    CREATE TABLE check_results_narrow (
+        id NOT NULL,
+        monitor_key INTEGER NOT NULL,
+        origin_key INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        dns_ms INTEGER, connect_ms INTEGER, tls_ms INTEGER, ttfb_ms INTEGER, total_ms INTEGER,
+        status_code INTEGER,
+        error TEXT,
+        cert_expires_at INTEGER,
+        provenance TEXT NOT NULL,
+        cert_issuer TEXT
+    );
+    INSERT INTO check_results_narrow
+        SELECT r.id, m.key, o.key, r.started_at, r.finished_at, r.outcome, r.dns_ms, r.connect_ms, r.tls_ms,
+               r.ttfb_ms, r.total_ms, r.status_code, r.error, r.cert_expires_at, r.provenance, r.cert_issuer
+        FROM check_results r
+        JOIN result_monitors m ON m.monitor_id = r.monitor_id AND m.tenant_id = r.tenant_id
+        JOIN result_origins o ON o.region = r.region AND o.worker = r.worker
+        ORDER BY r.rowid;
+    DROP TABLE check_results;
+    ALTER TABLE check_results_narrow RENAME TO check_results;
+    CREATE INDEX check_results_by_monitor ON check_results(monitor_key, started_at);
+    CREATE INDEX check_results_by_start ON check_results(started_at);
+    "#,
 ];
+
+/// The migration that narrowed `check_results` (its index in [`MIGRATIONS`]): after it, the
+/// copied rows' text ids become 16-byte values.
+const NARROW_RESULTS: usize = 21;
 
 /// Bring the database to the newest schema; each migration commits on its own.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
@@ -390,8 +442,53 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i == NARROW_RESULTS {
+            super::results::narrow_ids(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as u32)?;
         tx.commit()?;
     }
     Ok(MIGRATIONS.len() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database with results in the wide layout keeps them through the narrowing: same
+    /// monitor, origin and fields, the canonical id as 16 bytes, a legacy id as its text.
+    #[test]
+    fn results_stored_before_the_narrowing_are_kept() {
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..NARROW_RESULTS] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", NARROW_RESULTS as u32).unwrap();
+        let id = netpulse_core::ResultId::from_parts(1_700_000_000_000, 42);
+        for (rid, monitor) in [(id.as_str(), "mon_a"), ("res_legacy_5", "mon_b")] {
+            c.execute(
+                "INSERT INTO check_results (id, tenant_id, monitor_id, region, worker, started_at, finished_at, outcome, \
+                 total_ms, provenance) VALUES (?1, 'ten_t', ?2, 'eu', 'w1', 1000, 1020, 'up', 20, 'live')",
+                [rid, monitor],
+            )
+            .unwrap();
+        }
+        migrate(&mut c).unwrap();
+        let rows: Vec<(String, String, String, String, i64)> = c
+            .prepare(
+                "SELECT typeof(r.id), m.monitor_id, o.region, o.worker, r.total_ms FROM check_results r \
+                 JOIN result_monitors m ON m.key = r.monitor_key JOIN result_origins o ON o.key = r.origin_key \
+                 WHERE m.tenant_id = 'ten_t' ORDER BY m.monitor_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let row = |kind: &str, m: &str| (kind.to_owned(), m.to_owned(), "eu".to_owned(), "w1".to_owned(), 20);
+        assert_eq!(rows, [row("blob", "mon_a"), row("text", "mon_b")]);
+        let blob: Vec<u8> =
+            c.query_row("SELECT id FROM check_results WHERE typeof(id) = 'blob'", [], |r| r.get(0)).unwrap();
+        assert_eq!(super::super::results::id_value(id.as_str()), rusqlite::types::Value::Blob(blob));
+    }
 }

@@ -34,6 +34,7 @@ impl SettingsStore for SqliteStore {
                 params![t.as_str(), now.millis()],
             )?;
             // The timer sweep re-decides open incidents' reminders and escalation under the new policy.
+            super::alert_work_written();
             tx.execute(
                 "UPDATE monitor_state SET timer_at = ?2 WHERE tenant_id = ?1 AND open_incident IS NOT NULL",
                 params![t.as_str(), now.millis()],

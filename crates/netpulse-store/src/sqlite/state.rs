@@ -76,6 +76,10 @@ pub(super) fn save_state(
     s: &MonitorStatus,
     now: Timestamp,
 ) -> StoreResult<()> {
+    let timer = next_timer(state, &f.policy);
+    if timer.is_some() {
+        super::alert_work_written();
+    }
     tx.prepare_cached(
         "INSERT OR REPLACE INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, last_latency_ms, \
          last_error, last_success_at, open_incident, timer_at, health_changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
@@ -92,7 +96,7 @@ pub(super) fn save_state(
         s.last_error,
         s.last_success_at.map(Timestamp::millis),
         state.open.as_ref().map(|o| o.id.as_str()),
-        next_timer(state, &f.policy).map(Timestamp::millis),
+        timer.map(Timestamp::millis),
         now.millis(),
     ])?;
     Ok(())
@@ -134,6 +138,7 @@ pub(super) fn execute(tx: &Transaction<'_>, f: &MonitorFacts, writes: &[Write], 
                 .execute(params![t, id.as_str(), at.millis(), message])?;
             }
             Write::Outbox { channel, event } => {
+                super::alert_work_written();
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO alert_outbox (tenant_id, channel_id, dedup_key, kind, event, status, next_attempt_at, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)",

@@ -157,8 +157,9 @@ impl StatusPageStore for SqliteStore {
             // The newest live result by the (monitor_id, started_at) index, one per monitor.
             let sql = format!(
                 "SELECT m.id, m.paused, r.started_at, r.outcome FROM monitors m \
-                 LEFT JOIN check_results r ON r.id = (SELECT id FROM check_results \
-                   WHERE monitor_id = m.id AND tenant_id = ?1 AND provenance = 'live' ORDER BY started_at DESC LIMIT 1) \
+                 LEFT JOIN check_results r ON r.rowid = (SELECT rowid FROM check_results \
+                   WHERE monitor_key = (SELECT key FROM result_monitors WHERE monitor_id = m.id AND tenant_id = ?1) \
+                   AND provenance = 'live' ORDER BY started_at DESC LIMIT 1) \
                  WHERE m.tenant_id = ?1 AND m.id IN ({})",
                 placeholders(monitors.len(), 2)
             );

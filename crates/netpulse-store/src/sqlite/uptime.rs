@@ -53,7 +53,8 @@ impl UptimeStore for SqliteStore {
                     "SELECT SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM ( \
                        SELECT SUM(outcome = 'up') AS up, SUM(outcome = 'degraded') AS degraded, SUM(outcome = 'down') AS down, \
                               SUM(outcome = 'error') AS error, 0 AS maintenance FROM check_results \
-                        WHERE tenant_id = ?1 AND monitor_id = ?2 AND started_at >= ?3 AND started_at < ?4 AND provenance = 'live' \
+                        WHERE monitor_key = (SELECT key FROM result_monitors WHERE monitor_id = ?2 AND tenant_id = ?1) \
+                          AND started_at >= ?3 AND started_at < ?4 AND provenance = 'live' \
                        UNION ALL SELECT SUM(up), SUM(degraded), SUM(down), SUM(error), 0 FROM uptime_minute \
                         WHERE tenant_id = ?1 AND monitor_id = ?2 AND minute_start >= ?3 AND minute_start < ?4 \
                        UNION ALL SELECT SUM(up), SUM(degraded), SUM(down), SUM(error), SUM(maintenance) FROM uptime_hourly \
@@ -159,8 +160,9 @@ fn raw_tally(
     ev: Evidence,
 ) -> StoreResult<Tally> {
     let mut stmt = c.prepare_cached(
-        "SELECT outcome, COUNT(*) FROM check_results WHERE tenant_id = ?1 AND monitor_id = ?2 AND started_at >= ?3 AND started_at < ?4 \
-         AND provenance = ?5 GROUP BY outcome",
+        "SELECT outcome, COUNT(*) FROM check_results \
+         WHERE monitor_key = (SELECT key FROM result_monitors WHERE monitor_id = ?2 AND tenant_id = ?1) \
+         AND started_at >= ?3 AND started_at < ?4 AND provenance = ?5 GROUP BY outcome",
     )?;
     let mut tally = Tally::default();
     let p = ev.provenance().as_str();
@@ -182,11 +184,12 @@ fn raw_tally(
 fn demo_hours_since(c: &Connection, t: &TenantId, from: Timestamp) -> StoreResult<HourlyTallies> {
     let hour = from.millis().div_euclid(HOUR_MS) * HOUR_MS;
     let mut stmt = c.prepare_cached(
-        "SELECT r.monitor_id, (r.started_at / 3600000) * 3600000 AS hour, SUM(r.outcome = 'up'), \
+        "SELECT k.monitor_id, (r.started_at / 3600000) * 3600000 AS hour, SUM(r.outcome = 'up'), \
          SUM(r.outcome = 'degraded'), SUM(r.outcome = 'down'), SUM(r.outcome = 'error') \
-         FROM monitors m JOIN check_results r ON r.monitor_id = m.id AND r.tenant_id = m.tenant_id \
+         FROM monitors m JOIN result_monitors k ON k.monitor_id = m.id AND k.tenant_id = m.tenant_id \
+         JOIN check_results r ON r.monitor_key = k.key \
          WHERE m.tenant_id = ?1 AND r.started_at >= ?2 AND r.provenance = 'demo' \
-         GROUP BY r.monitor_id, hour ORDER BY r.monitor_id, hour",
+         GROUP BY k.monitor_id, hour ORDER BY k.monitor_id, hour",
     )?;
     let rows = stmt.query_map(params![t.as_str(), hour], |r| {
         Ok((MonitorId::from_trusted(r.get(0)?), Timestamp::from_millis(r.get(1)?), tally_row(r, 2)?))
@@ -212,10 +215,12 @@ fn fold_results(tx: &Transaction<'_>, before: Timestamp, limit: i64) -> StoreRes
         &format!(
             "INSERT INTO uptime_minute (tenant_id, monitor_id, minute_start, region, up, degraded, down, error, \
              latency_count, latency_sum_ms, latency_min_ms, latency_max_ms) \
-             SELECT tenant_id, monitor_id, (started_at / 60000) * 60000, region, SUM(outcome = 'up'), \
-             SUM(outcome = 'degraded'), SUM(outcome = 'down'), SUM(outcome = 'error'), COUNT(total_ms), \
-             COALESCE(SUM(total_ms), 0), MIN(total_ms), MAX(total_ms) \
-             FROM check_results WHERE rowid IN ({RAW_CHUNK}) AND provenance = 'live' GROUP BY 1, 2, 3, 4 \
+             SELECT m.tenant_id, m.monitor_id, (r.started_at / 60000) * 60000, o.region, SUM(r.outcome = 'up'), \
+             SUM(r.outcome = 'degraded'), SUM(r.outcome = 'down'), SUM(r.outcome = 'error'), COUNT(r.total_ms), \
+             COALESCE(SUM(r.total_ms), 0), MIN(r.total_ms), MAX(r.total_ms) \
+             FROM check_results r JOIN result_monitors m ON m.key = r.monitor_key \
+             JOIN result_origins o ON o.key = r.origin_key \
+             WHERE r.rowid IN ({RAW_CHUNK}) AND r.provenance = 'live' GROUP BY 1, 2, 3, 4 \
              ON CONFLICT (tenant_id, monitor_id, minute_start, region) DO UPDATE SET \
              up = up + excluded.up, degraded = degraded + excluded.degraded, down = down + excluded.down, \
              error = error + excluded.error, latency_count = latency_count + excluded.latency_count, \

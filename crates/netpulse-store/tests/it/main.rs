@@ -48,6 +48,7 @@ mod retention;
 mod status_pages;
 mod storms;
 mod two_nodes;
+mod wakeups;
 use deliveries::every_attempt_is_logged_and_a_channel_fails_until_it_delivers;
 use storms::a_storm_groups_its_rows_and_queues_its_notice_once;
 
@@ -82,9 +83,12 @@ contract!(
     health_changes_are_read_since_a_time,
     creates_racing_for_the_last_places_stop_at_the_monitor_cap,
     every_attempt_is_logged_and_a_channel_fails_until_it_delivers,
+    the_next_maintenance_change_is_the_next_start_or_end,
+    the_next_alert_work_is_the_next_pending_notice,
 );
 use health_changes::health_changes_are_read_since_a_time;
 use nul_text::results_with_nul_in_their_texts_are_stored;
+use wakeups::{the_next_alert_work_is_the_next_pending_notice, the_next_maintenance_change_is_the_next_start_or_end};
 
 use retention::{
     concurrent_retention_counts_each_result_once, maintenance_counts_stay_when_hours_fold_into_days,

@@ -102,6 +102,7 @@ pub(crate) async fn create_from(
     let w = parse_window(parse_field("", Value::Object(body))?, m)?;
     s.store.create_maintenance(caller.tenant(), &w).await?;
     s.store.advance_maintenance(clock::now()).await?; // a window starting now starts now
+    s.maintenance_changed.notify_one(); // the clock wakes for its start
     if w.announce {
         s.status_cache.clear();
     }

@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Tells the scheduler that monitors changed.
     pub monitors_changed: Arc<Notify>,
+    /// Tells the maintenance clock that a window was created or cancelled.
+    pub maintenance_changed: Arc<Notify>,
     pub sender: Sender,
     pub base_url: String,
     /// Committed results and state changes, for the dashboard's `/events`.
