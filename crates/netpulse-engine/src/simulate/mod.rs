@@ -27,7 +27,7 @@ use netpulse_core::{
     ChannelId, CheckResult, IncidentId, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings,
 };
 use report::{Received, Report, Verdict};
-use scenario::{Condition, Scenario};
+use scenario::{Condition, Scenario, Stretches};
 use std::collections::{BinaryHeap, HashMap};
 
 /// Scenario second 0, as wall time (fixed, so runs are reproducible).
@@ -101,6 +101,8 @@ struct Sim<'a> {
     tenant: TenantId,
     ids: Vec<MonitorId>,
     workers: Vec<String>,
+    /// Each monitor's timeline, looked up per check.
+    stretches: Vec<Stretches>,
     queue: BinaryHeap<Due>,
     seq: u64,
     pending: Vec<CheckResult>,
@@ -126,6 +128,7 @@ pub async fn run(s: &Scenario) -> anyhow::Result<Report> {
         tenant: built.tenant,
         ids: built.ids,
         workers: s.regions.iter().map(|r| format!("sim/{r}")).collect(),
+        stretches: s.monitors.iter().map(|m| Stretches::of(s, m)).collect(),
         queue: BinaryHeap::new(),
         seq: 0,
         pending: Vec::new(),
@@ -250,12 +253,8 @@ impl Sim<'_> {
 
     /// One simulated check from one region; `None` when no checker is live there.
     fn check(&mut self, at: u64, monitor: usize, region: usize) -> Option<CheckResult> {
-        let m = &self.s.monitors[monitor];
         let region_name = &self.s.regions[region];
-        if !m.region_online(region_name, at / 1000) {
-            return None;
-        }
-        let (outcome, error) = match m.condition(region_name, at / 1000) {
+        let (outcome, error) = match self.stretches[monitor].at(region, at / 1000)? {
             Condition::Up => (Outcome::Up, None),
             Condition::Down => (Outcome::Down, Some("connection refused".to_owned())),
             Condition::Flaky(p) if self.rng.chance(p) => (Outcome::Down, Some("timed out".to_owned())),

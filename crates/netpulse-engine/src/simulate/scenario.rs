@@ -204,3 +204,27 @@ impl SimMonitor {
         spans.collect()
     }
 }
+
+/// A monitor's timeline as constant stretches, for looking conditions up per check: from
+/// each change point on, every region's condition and whether it has a live checker (the
+/// answers of [`SimMonitor::condition`] and [`SimMonitor::region_online`] there).
+pub struct Stretches {
+    starts: Vec<u64>,
+    /// Per stretch, per region: `None` offline, else the condition.
+    regions: Vec<Vec<Option<Condition>>>,
+}
+
+impl Stretches {
+    pub fn of(s: &Scenario, m: &SimMonitor) -> Self {
+        let starts = super::truth::change_points(s, m);
+        let at = |t: u64| s.regions.iter().map(|r| m.region_online(r, t).then(|| m.condition(r, t))).collect();
+        let regions = starts.iter().map(|t| at(*t)).collect();
+        Self { starts, regions }
+    }
+
+    /// What region `region` (its index) sees at second `t`: `None` when it is offline.
+    pub fn at(&self, region: usize, t: u64) -> Option<Condition> {
+        let i = self.starts.partition_point(|s| *s <= t).saturating_sub(1);
+        self.regions[i][region]
+    }
+}
