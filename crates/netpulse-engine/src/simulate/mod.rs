@@ -26,9 +26,9 @@ use netpulse_core::schedule::next_due;
 use netpulse_core::{
     ChannelId, CheckResult, IncidentId, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings,
 };
-use report::{Received, Report, Verdict};
+use report::{Received, Report};
 use scenario::{Condition, Scenario, Stretches};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 /// Scenario second 0, as wall time (fixed, so runs are reproducible).
 const EPOCH_MS: i64 = 1_800_000_000_000;
@@ -365,43 +365,6 @@ impl Sim<'_> {
                 e.incident_id.as_ref(),
                 false,
             ));
-        }
-    }
-
-    fn judge(&self) -> Report {
-        let mut total = Verdict::default();
-        let mut monitors = Vec::new();
-        let mut details = Vec::new();
-        let mut by_monitor: HashMap<&str, Vec<&Received>> = HashMap::new();
-        for r in &self.received {
-            by_monitor.entry(r.monitor.as_str()).or_default().push(r);
-        }
-        let of = |id: &str| -> Vec<&Received> { by_monitor.get(id).cloned().unwrap_or_default() };
-        for m in &self.s.monitors {
-            let notices = of(&m.id);
-            // A child's outage during its parent's incident is detected there (PRODUCT.md).
-            let parent = m.depends_on.as_ref().and_then(|p| self.s.monitors.iter().find(|x| &x.id == p));
-            let parent_notices = parent.map(|p| of(&p.id)).unwrap_or_default();
-            let (mut v, d) = judge::judge_monitor(self.s, m, &notices, parent.map(|p| (p, parent_notices.as_slice())));
-            v.finish();
-            total.add(&v);
-            monitors.push((m.id.clone(), v));
-            details.extend(d);
-        }
-        total.finish();
-        details.sort_by_key(|d| d.at_s);
-        Report {
-            scenario: self.s.name.clone(),
-            storm_notices: self.storm_notices,
-            simulated_s: self.s.duration_s,
-            checks: self.checks,
-            failed_checks: self.failed_checks,
-            results_redelivered: self.redelivered,
-            engine_restarts: self.restarts,
-            trustworthy: total.trustworthy(),
-            monitors,
-            total,
-            notices: details,
         }
     }
 }
