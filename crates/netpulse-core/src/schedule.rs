@@ -23,6 +23,17 @@ pub fn next_due(monitor: &MonitorId, interval: Interval, after: Timestamp) -> Ti
     Timestamp::from_millis(phase + k * iv)
 }
 
+/// The longest wait before a synchronized re-check round.
+pub const MAX_RECHECK_DELAY_MS: i64 = 10_000;
+
+/// When a re-check round asked for at `now` runs: half an interval later (at most
+/// [`MAX_RECHECK_DELAY_MS`]), or at once (`at_once`: the parent of a monitor holding its page).
+/// The engine's scheduler and the simulator both schedule re-checks with it.
+pub fn recheck_due(interval: Interval, at_once: bool, now: Timestamp) -> Timestamp {
+    let delay = if at_once { 0 } else { (interval.millis() / 2).min(MAX_RECHECK_DELAY_MS) };
+    now.plus_ms(delay)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use crate::queue::ResultQueue;
 use crate::region_router::{RegionRouter, RouteError};
 use netpulse_core::incident::rounds::same_round;
 use netpulse_core::monitor::CheckSpec;
-use netpulse_core::schedule::next_due;
+use netpulse_core::schedule::{next_due, recheck_due};
 use netpulse_core::wire::{CheckJob, ResultEnvelope};
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, Timestamp, Timings};
 use netpulse_store::clock;
@@ -42,7 +42,6 @@ const SHARED_RELOAD_EVERY_MS: i64 = 5_000;
 const SHARD_REFRESH_MS: i64 = 1_000;
 const RELOAD_DEBOUNCE_MS: i64 = 250;
 const TICK_MS: i64 = 20;
-const MAX_RECHECK_DELAY_MS: i64 = 10_000;
 
 /// Limits and defaults of monitors (`[monitors]`), and the region the in-process checker
 /// stands for.
@@ -244,8 +243,7 @@ impl Scheduler {
     /// checked once.
     fn ask_recheck(&mut self, Recheck { monitor: m, at_once }: Recheck, now: Timestamp) {
         if let Some(e) = self.entries.get(&m) {
-            let delay = if at_once { 0 } else { (e.record.draft.interval.millis() / 2).min(MAX_RECHECK_DELAY_MS) };
-            let due = now.plus_ms(delay);
+            let due = recheck_due(e.record.draft.interval, at_once, now);
             let pending = self.rechecks.iter().any(|Reverse((t, id))| *id == m && same_round(*t, due));
             if !pending {
                 self.rechecks.push(Reverse((due, m)));

@@ -58,7 +58,7 @@ pub use deliveries::{AttemptOutcome, AttemptQuery, ChannelHealth, DeliveryAttemp
 pub use error::{StoreError, StoreResult};
 pub use incidents::{IncidentCommand, IncidentFilter, IncidentRecord, IncidentStatus, IncidentStore, TimelineEntry};
 pub use leases::LeaseStore;
-pub use maintenance::{transition, MaintenanceStore, MaintenanceWindow};
+pub use maintenance::{advance, maintenance_ends, transition, MaintenanceStore, MaintenanceWindow, WindowMove};
 pub use members::{
     check_leave, check_member_change, Invitation, InvitationState, InvitationUse, LeaveOutcome, Member, MemberChange,
     MemberChangeOutcome, MemberRefusal, MemberStore, Membership,

@@ -4,6 +4,7 @@
 
 use crate::error::StoreResult;
 use async_trait::async_trait;
+use netpulse_core::incident::Observation;
 use netpulse_core::{MonitorId, TenantId, Timestamp};
 use serde::Serialize;
 
@@ -53,4 +54,32 @@ pub fn transition(w: &MaintenanceWindow, now: Timestamp) -> (&'static str, (Time
         (_, true, _) => ("over", (w.starts_at, w.ends_at)),
         (phase, false, _) => (if phase == "active" { "active" } else { "over" }, (w.starts_at, w.ends_at)),
     }
+}
+
+/// What one due window does at `now`: where it goes ([`transition`]) and what its monitor's
+/// state machine sees. Every backend and the simulator advance windows with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowMove {
+    pub phase: &'static str,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    /// The window became active: the monitor's maintenance starts (step this before saving).
+    pub starts: Option<Observation>,
+    /// The window stopped being active: after saving it, step [`maintenance_ends`].
+    pub stopped: bool,
+}
+
+/// Move a due window at `now`.
+pub fn advance(w: &MaintenanceWindow, now: Timestamp) -> WindowMove {
+    let (phase, (starts_at, ends_at)) = transition(w, now);
+    let starts =
+        (phase == "active" && w.phase == "scheduled").then_some(Observation::Maintenance { at: now, active: true });
+    let stopped = w.phase == "active" && phase != "active";
+    WindowMove { phase, starts_at, ends_at, starts, stopped }
+}
+
+/// The observation that ends a monitor's maintenance once one of its windows stopped: none
+/// while another of its windows is still active (overlapping windows are one quiet span).
+pub fn maintenance_ends(others_active: bool, now: Timestamp) -> Option<Observation> {
+    (!others_active).then_some(Observation::Maintenance { at: now, active: false })
 }

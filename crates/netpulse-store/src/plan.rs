@@ -29,6 +29,12 @@ pub fn notify_degraded(settings: &serde_json::Value) -> bool {
     settings.get("notify_degraded").and_then(serde_json::Value::as_bool).unwrap_or(false)
 }
 
+/// Whether a parent whose stored health is `health` counts as failing for its children:
+/// while it is `suspect` or `down`.
+pub fn parent_failing(health: &str) -> bool {
+    matches!(health, "suspect" | "down")
+}
+
 /// The facts about a monitor that notices need.
 #[derive(Clone, Debug)]
 pub struct MonitorFacts {
@@ -90,7 +96,7 @@ impl MonitorFacts {
             degraded,
             parent: draft.depends_on.clone(),
             parent_incident,
-            parent_failing: matches!(parent_health.as_deref(), Some("suspect" | "down")),
+            parent_failing: parent_health.as_deref().is_some_and(parent_failing),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! page while its parent (`depends_on`) is down from a majority is false: it should have been
 //! linked to the parent's incident.
 
-use super::report::{incident_windows, NoticeDetail, Received, Verdict};
+use super::report::{incident_windows, NoticeDetail, Received, Report, Verdict};
 use super::scenario::{Scenario, SimMonitor};
 use super::truth::{self, Span};
 use std::collections::HashMap;
@@ -141,4 +141,44 @@ fn escalation_delays(notices: &[&Received]) -> Vec<u64> {
             Some(e.at_s.saturating_sub(page))
         })
         .collect()
+}
+
+impl super::Sim<'_> {
+    /// The run's report: every monitor's verdict, the total, and each notice's detail.
+    pub(super) fn judge(&self) -> Report {
+        let mut total = Verdict::default();
+        let mut monitors = Vec::new();
+        let mut details = Vec::new();
+        let mut by_monitor: HashMap<&str, Vec<&Received>> = HashMap::new();
+        for r in &self.received {
+            by_monitor.entry(r.monitor.as_str()).or_default().push(r);
+        }
+        let of = |id: &str| -> Vec<&Received> { by_monitor.get(id).cloned().unwrap_or_default() };
+        for m in &self.s.monitors {
+            let notices = of(&m.id);
+            // A child's outage during its parent's incident is detected there (PRODUCT.md).
+            let parent = m.depends_on.as_ref().and_then(|p| self.s.monitors.iter().find(|x| &x.id == p));
+            let parent_notices = parent.map(|p| of(&p.id)).unwrap_or_default();
+            let (mut v, d) = judge_monitor(self.s, m, &notices, parent.map(|p| (p, parent_notices.as_slice())));
+            v.finish();
+            total.add(&v);
+            monitors.push((m.id.clone(), v));
+            details.extend(d);
+        }
+        total.finish();
+        details.sort_by_key(|d| d.at_s);
+        Report {
+            scenario: self.s.name.clone(),
+            storm_notices: self.storm_notices,
+            simulated_s: self.s.duration_s,
+            checks: self.checks,
+            failed_checks: self.failed_checks,
+            results_redelivered: self.redelivered,
+            engine_restarts: self.restarts,
+            trustworthy: total.trustworthy(),
+            monitors,
+            total,
+            notices: details,
+        }
+    }
 }

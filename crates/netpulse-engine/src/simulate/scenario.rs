@@ -16,8 +16,11 @@
 //! and leaves the others up. Unknown fields are allowed. Extensions: `escalate_after_s` at
 //! the top adds an escalation channel to the policy, and `{"at_s": …, "acknowledge": true}`
 //! acknowledges the monitor's open incident then, as a person would; `storm` sets storm
-//! control (`{"threshold": 5, "window_s": 60}`, the engine's default).
+//! control (`{"threshold": 5, "window_s": 60}`, the engine's default). A monitor with
+//! `"copies": N` (and `"shift_s"`) stands for a fleet of N monitors built from it
+//! (`scenarios/bench/fleet-week.json`: 1,000 monitors for a week).
 
+use super::fleet;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -71,6 +74,12 @@ pub struct SimMonitor {
     #[serde(default)]
     pub depends_on: Option<String>,
     pub timeline: Vec<Event>,
+    /// Stand for this many monitors `{id}-1` … `{id}-N`, the k-th with its timeline
+    /// `(k-1) × shift_s` later (a fleet from one template).
+    #[serde(default)]
+    pub copies: Option<u32>,
+    #[serde(default)]
+    pub shift_s: u64,
 }
 
 /// One timeline entry: a target state change, a region outage or a maintenance window.
@@ -116,7 +125,8 @@ pub enum Condition {
 
 impl Scenario {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let s: Scenario = serde_json::from_str(text).map_err(|e| format!("scenario is not valid: {e}"))?;
+        let mut s: Scenario = serde_json::from_str(text).map_err(|e| format!("scenario is not valid: {e}"))?;
+        s.monitors = fleet::expand(&s.monitors);
         s.validate()?;
         Ok(s)
     }
@@ -192,5 +202,29 @@ impl SimMonitor {
             .iter()
             .filter_map(|e| e.region_offline.clone().map(|r| (r, e.at_s, e.until_s.unwrap_or(duration))));
         spans.collect()
+    }
+}
+
+/// A monitor's timeline as constant stretches, for looking conditions up per check: from
+/// each change point on, every region's condition and whether it has a live checker (the
+/// answers of [`SimMonitor::condition`] and [`SimMonitor::region_online`] there).
+pub struct Stretches {
+    starts: Vec<u64>,
+    /// Per stretch, per region: `None` offline, else the condition.
+    regions: Vec<Vec<Option<Condition>>>,
+}
+
+impl Stretches {
+    pub fn of(s: &Scenario, m: &SimMonitor) -> Self {
+        let starts = super::truth::change_points(s, m);
+        let at = |t: u64| s.regions.iter().map(|r| m.region_online(r, t).then(|| m.condition(r, t))).collect();
+        let regions = starts.iter().map(|t| at(*t)).collect();
+        Self { starts, regions }
+    }
+
+    /// What region `region` (its index) sees at second `t`: `None` when it is offline.
+    pub fn at(&self, region: usize, t: u64) -> Option<Condition> {
+        let i = self.starts.partition_point(|s| *s <= t).saturating_sub(1);
+        self.regions[i][region]
     }
 }

@@ -21,7 +21,7 @@ impl Span {
 }
 
 /// Seconds at which anything in the monitor's timeline changes.
-fn change_points(s: &Scenario, m: &SimMonitor) -> Vec<u64> {
+pub fn change_points(s: &Scenario, m: &SimMonitor) -> Vec<u64> {
     let mut pts: Vec<u64> = m
         .timeline
         .iter()

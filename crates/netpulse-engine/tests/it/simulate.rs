@@ -1,5 +1,6 @@
-//! Every shipped scenario under `scenarios/` is run through the real ingest, incident and
-//! outbox code under a virtual clock, and must show 0 missed real outages, 0 false alerts,
+//! Every shipped scenario under `scenarios/` is run through the engine's own decision code
+//! (ingest's plan, the incident machine, timers, windows, storm control) under a virtual
+//! clock, and must show 0 missed real outages, 0 false alerts,
 //! 0 duplicates, 0 alerts in maintenance, and detection within the documented bound:
 //! one interval (until the next scheduled check) + three synchronized re-check rounds
 //! (each half an interval, at most 10 s, plus 1 s of ingest batching, plus the scenario's

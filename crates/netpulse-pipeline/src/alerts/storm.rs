@@ -8,17 +8,73 @@
 //! it goes out once). [`settle`] ends storms that have gone quiet. Both run only while the
 //! dispatcher holds the `alerts` lease, so with several engine nodes one node decides.
 
+use async_trait::async_trait;
 use netpulse_core::alert::{AlertEvent, AlertKind};
-use netpulse_core::storm::{self, Announcement, Notice, StormPolicy};
+use netpulse_core::storm::{self, Announcement, Notice, Storm, StormPolicy};
 use netpulse_core::{ChannelId, TenantId, Timestamp};
-use netpulse_store::{OutboxItem, Store, StoreResult};
+use netpulse_store::{ChannelStore, OutboxItem, Store, StoreResult};
 use std::collections::BTreeMap;
+
+/// The rows storm control reads and writes: a channel's storm, its recent pages, and the
+/// transaction that saves a decision. The engine's store has them
+/// ([`netpulse_store::ChannelStore`]); `netpulse simulate` keeps them in memory, so both run
+/// the same [`screen`] and [`settle`].
+#[async_trait]
+pub trait StormRows: Send + Sync {
+    async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<Storm>>;
+    async fn recent_pages(&self, t: &TenantId, ch: &ChannelId, since: Timestamp)
+        -> StoreResult<Vec<(i64, AlertEvent)>>;
+    async fn save_storm(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        storm: Option<&Storm>,
+        grouped: &[i64],
+        announce: Option<&AlertEvent>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>>;
+    /// The tenant's storm control (its alerting defaults, else `engine`).
+    async fn storm_policy(&self, t: &TenantId, engine: &StormPolicy) -> StoreResult<StormPolicy>;
+}
+
+#[async_trait]
+impl StormRows for dyn Store {
+    async fn storm(&self, t: &TenantId, ch: &ChannelId) -> StoreResult<Option<Storm>> {
+        ChannelStore::storm(self, t, ch).await
+    }
+    async fn recent_pages(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        since: Timestamp,
+    ) -> StoreResult<Vec<(i64, AlertEvent)>> {
+        ChannelStore::recent_pages(self, t, ch, since).await
+    }
+    async fn save_storm(
+        &self,
+        t: &TenantId,
+        ch: &ChannelId,
+        storm: Option<&Storm>,
+        grouped: &[i64],
+        announce: Option<&AlertEvent>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        ChannelStore::save_storm(self, t, ch, storm, grouped, announce, now).await
+    }
+    async fn active_storms(&self) -> StoreResult<Vec<(TenantId, ChannelId)>> {
+        ChannelStore::active_storms(self).await
+    }
+    async fn storm_policy(&self, t: &TenantId, engine: &StormPolicy) -> StoreResult<StormPolicy> {
+        Ok(self.alerting_defaults(t).await?.storm(engine))
+    }
+}
 
 /// The claimed `items` that are still to be sent on their own; the rest are grouped. Each
 /// tenant's storm control is its own setting ([`netpulse_store::AlertingDefaults::storm`]),
 /// `engine` (the `[alerts]` config) where it sets none.
-pub async fn screen(
-    store: &dyn Store,
+pub async fn screen<S: StormRows + ?Sized>(
+    store: &S,
     items: Vec<OutboxItem>,
     now: Timestamp,
     engine: &StormPolicy,
@@ -46,7 +102,7 @@ pub async fn screen(
 }
 
 /// End the storms that have gone quiet (no new failing monitor for the tenant's window).
-pub async fn settle(store: &dyn Store, now: Timestamp, engine: &StormPolicy) -> StoreResult<()> {
+pub async fn settle<S: StormRows + ?Sized>(store: &S, now: Timestamp, engine: &StormPolicy) -> StoreResult<()> {
     let mut policies = TenantPolicies::new(engine);
     for (t, ch) in store.active_storms().await? {
         let p = policies.of(store, &t).await?;
@@ -66,18 +122,18 @@ impl<'a> TenantPolicies<'a> {
         Self { engine, read: BTreeMap::new() }
     }
 
-    async fn of(&mut self, store: &dyn Store, t: &TenantId) -> StoreResult<StormPolicy> {
+    async fn of<S: StormRows + ?Sized>(&mut self, store: &S, t: &TenantId) -> StoreResult<StormPolicy> {
         if let Some(p) = self.read.get(t) {
             return Ok(*p);
         }
-        let p = store.alerting_defaults(t).await?.storm(self.engine);
+        let p = store.storm_policy(t, self.engine).await?;
         self.read.insert(t.clone(), p);
         Ok(p)
     }
 }
 
-async fn screen_channel(
-    store: &dyn Store,
+async fn screen_channel<S: StormRows + ?Sized>(
+    store: &S,
     t: &TenantId,
     ch: &ChannelId,
     waiting: &[Notice],

@@ -86,24 +86,24 @@ impl MaintenanceStore for PgStore {
             super::hot::touch(&tx, &monitors).await?;
             due.sort_by(|a, b| (a.1.monitor_id.as_str(), a.1.starts_at).cmp(&(b.1.monitor_id.as_str(), b.1.starts_at)));
             for (t, w) in due {
-                let (phase, next) = transition(&w, now);
-                if phase == "active" && w.phase == "scheduled" {
-                    step_one(&tx, cache, &t, &w.monitor_id, Observation::Maintenance { at: now, active: true }, now)
-                        .await?;
+                let moved = advance(&w, now);
+                if let Some(obs) = moved.starts {
+                    step_one(&tx, cache, &t, &w.monitor_id, obs, now).await?;
                 }
                 tx.execute_typed(
                     "UPDATE maintenance_windows SET phase = $2, starts_at = $3, ends_at = $4 WHERE id = $1",
                     &[
                         (&w.id.as_str(), Type::TEXT),
-                        (&phase, Type::TEXT),
-                        (&next.0.millis(), Type::INT8),
-                        (&next.1.millis(), Type::INT8),
+                        (&moved.phase, Type::TEXT),
+                        (&moved.starts_at.millis(), Type::INT8),
+                        (&moved.ends_at.millis(), Type::INT8),
                     ],
                 )
                 .await?;
-                if w.phase == "active" && phase != "active" && !other_active(&tx, &t, &w.monitor_id).await? {
-                    step_one(&tx, cache, &t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now)
-                        .await?;
+                if moved.stopped {
+                    if let Some(obs) = maintenance_ends(other_active(&tx, &t, &w.monitor_id).await?, now) {
+                        step_one(&tx, cache, &t, &w.monitor_id, obs, now).await?;
+                    }
                 }
             }
             tx.commit().await?;

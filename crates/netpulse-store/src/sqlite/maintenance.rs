@@ -84,16 +84,18 @@ impl MaintenanceStore for SqliteStore {
             };
             for (tenant, w) in &due {
                 let t = TenantId::from_trusted(tenant.clone());
-                let (phase, next) = transition(w, now);
-                if phase == "active" && w.phase == "scheduled" {
-                    step_one(&tx, &t, &w.monitor_id, Observation::Maintenance { at: now, active: true }, now)?;
+                let moved = advance(w, now);
+                if let Some(obs) = moved.starts {
+                    step_one(&tx, &t, &w.monitor_id, obs, now)?;
                 }
                 tx.execute(
                     "UPDATE maintenance_windows SET phase = ?2, starts_at = ?3, ends_at = ?4 WHERE id = ?1",
-                    params![w.id, phase, next.0.millis(), next.1.millis()],
+                    params![w.id, moved.phase, moved.starts_at.millis(), moved.ends_at.millis()],
                 )?;
-                if w.phase == "active" && phase != "active" && !other_active(&tx, &t, &w.monitor_id)? {
-                    step_one(&tx, &t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now)?;
+                if moved.stopped {
+                    if let Some(obs) = maintenance_ends(other_active(&tx, &t, &w.monitor_id)?, now) {
+                        step_one(&tx, &t, &w.monitor_id, obs, now)?;
+                    }
                 }
             }
             tx.commit()?;
