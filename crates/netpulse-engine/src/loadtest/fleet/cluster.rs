@@ -160,3 +160,29 @@ pub async fn start(root: &Path, a: &FleetArgs, s: &Shared) -> anyhow::Result<Vec
     }
     Ok(nodes)
 }
+
+/// Delete every Redis key of the run (`<prefix>:*`: result and job streams, leases).
+pub async fn forget(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(redis_url)?;
+    let mut c = client.get_multiplexed_async_connection().await?;
+    let (mut keys, mut cursor) = (Vec::<String>::new(), 0u64);
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut c)
+            .await?;
+        keys.extend(found);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    for chunk in keys.chunks(500) {
+        let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut c).await?;
+    }
+    Ok(())
+}

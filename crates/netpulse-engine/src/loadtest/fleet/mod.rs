@@ -228,6 +228,9 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     for n in nodes {
         n.shutdown().await;
     }
+    if let Err(e) = cluster::forget(&a.redis, &shared.prefix).await {
+        tracing::warn!(error = %e, "cannot delete the run's Redis keys");
+    }
     let timeline = std::mem::take(&mut *timeline.lock().expect("timeline lock"));
     Ok(Report::build(report::Inputs {
         args: a.clone(),
