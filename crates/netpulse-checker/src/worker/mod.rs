@@ -2,10 +2,11 @@
 //!
 //! Three loops share one outbox: **lease** (long-poll `POST /v1/lease` for the region of our
 //! certificate, hand the jobs to the runner), **run** (bounded concurrency, `probe::run_check`,
-//! results into the [`outbox::Outbox`]) and **send** (batches to `POST /v1/results`, forgotten
-//! only once acknowledged). Connection failures back off exponentially with jitter. While
-//! the gateway is unreachable the worker keeps re-running the checks it last leased, on the
-//! interval it observed between their leases, and buffers the results on disk. Shutdown
+//! results into the [`outbox::Outbox`]) and **send** (batches to `POST /v1/results`, woken by
+//! each new result, forgotten only once acknowledged). Connection failures back off
+//! exponentially with jitter. While the gateway is unreachable the worker keeps re-running
+//! the checks it last leased, on the interval it observed between their leases, and buffers
+//! the results on disk. Shutdown
 //! stops leasing, lets checks in flight finish, flushes for up to 10 s and persists the rest.
 //! Links only `netpulse-core` and this crate: no database or queue code.
 
@@ -329,7 +330,11 @@ async fn send_loop(
         }
         let batch = outbox.peek(BATCH);
         if batch.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_millis(100), drain.changed()).await;
+            tokio::select! {
+                _ = outbox.pushed() => {}
+                _ = drain.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
             continue;
         }
         let body = ResultBatch { version: WIRE_VERSION, results: batch };
