@@ -180,12 +180,13 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
                     cpu_process,
                     cpu_services,
                     rss_mib: sampler::rss_mib().0,
+                    load1: sampler::load1(),
                 };
                 last = now;
                 progress(json, &format!(
-                    "fleet {:>4.0}s: workers {}/{workers} connected | acked {} stored {} ({:.0}/s) | dashboard events {} | PG conns {} | CPU {:.2}+{:.2} cores | RSS {} MiB",
-                    tick.t_s, tick.workers_connected, tick.acked, tick.stored, tick.stored_per_s,
-                    events.load(Ordering::Relaxed), tick.pg_connections, cpu_process, cpu_services, tick.rss_mib
+                    "fleet {:>4.0}s: workers {}/{workers} connected | jobs {} acked {} stored {} ({:.0}/s) | dashboard events {} | PG conns {} | CPU {:.2}+{:.2} cores | RSS {} MiB | load {:.1}",
+                    tick.t_s, tick.workers_connected, c.jobs, tick.acked, tick.stored, tick.stored_per_s,
+                    events.load(Ordering::Relaxed), tick.pg_connections, cpu_process, cpu_services, tick.rss_mib, tick.load1
                 ));
                 timeline.lock().expect("timeline lock").push(tick);
             }
@@ -200,9 +201,9 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     steady.store(true, Ordering::Relaxed);
     let (acked0, stored0, cpu0, svc0) =
         (swarm::counts(&roster).acked, stored(), sampler::cpu_ticks(&[]), sampler::cpu_ticks(&sampler::SERVICES));
-    let t_steady = Instant::now();
+    let (t_steady, load_start) = (Instant::now(), sampler::load1());
     tokio::time::sleep(Duration::from_secs(a.duration_s)).await;
-    let steady_s = t_steady.elapsed().as_secs_f64();
+    let (steady_s, load_end) = (t_steady.elapsed().as_secs_f64(), sampler::load1());
     let during = swarm::counts(&roster);
     let (acked1, stored1) = (during.acked, stored());
     let (cpu1, svc1) = (sampler::cpu_ticks(&[]), sampler::cpu_ticks(&sampler::SERVICES));
@@ -247,6 +248,7 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
         cpu_process_cores: (cpu1 - cpu0) as f64 / 100.0 / steady_s,
         cpu_services_cores: svc1.saturating_sub(svc0) as f64 / 100.0 / steady_s,
         rss_peak_mib: sampler::rss_mib().1,
+        load1: (load_start, load_end),
         pg_peak,
         per_node,
         seen,

@@ -26,6 +26,7 @@ pub struct Inputs {
     pub cpu_process_cores: f64,
     pub cpu_services_cores: f64,
     pub rss_peak_mib: u64,
+    pub load1: (f64, f64),
     pub pg_peak: i64,
     pub per_node: Vec<(String, u64)>,
     pub seen: Vec<Seen>,
@@ -88,6 +89,10 @@ pub struct Report {
     pub cpu_process_cores: f64,
     pub cpu_services_cores: f64,
     pub rss_peak_mib: u64,
+    /// The machine's 1-minute load average when the steady state began and ended: above the
+    /// number of cores, other work competed with the run for them.
+    pub load_average: (f64, f64),
+    pub cores: usize,
     /// Results each node's ingest stored.
     pub stored_by_node: Vec<(String, u64)>,
     pub audit: Audit,
@@ -127,6 +132,8 @@ impl Report {
             cpu_process_cores: i.cpu_process_cores,
             cpu_services_cores: i.cpu_services_cores,
             rss_peak_mib: i.rss_peak_mib,
+            load_average: i.load1,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             stored_by_node: i.per_node,
             audit: i.audit,
             timeline: i.timeline,
@@ -161,6 +168,10 @@ impl Report {
         println!(
             "CPU (steady): {:.2} cores this process (nodes + workers + dashboards), {:.2} cores PostgreSQL + PgBouncer + Redis; peak RSS {} MiB",
             self.cpu_process_cores, self.cpu_services_cores, self.rss_peak_mib
+        );
+        println!(
+            "machine:    {} cores, 1-minute load average {:.1} at the steady state's start, {:.1} at its end",
+            self.cores, self.load_average.0, self.load_average.1
         );
         let nodes: Vec<String> = self.stored_by_node.iter().map(|(n, c)| format!("{n}: {c}")).collect();
         println!("stored by node: {}", nodes.join(", "));

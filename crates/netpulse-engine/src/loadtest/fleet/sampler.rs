@@ -3,7 +3,8 @@
 //! own: what PgBouncer opened), and every second a timeline row — workers connected, results acknowledged by
 //! the gateways and stored by ingest so far, CPU of this process (the nodes, the workers and
 //! the dashboard clients together: they share it) and of the services (PostgreSQL,
-//! PgBouncer, Redis, from `/proc`), and this process's resident memory.
+//! PgBouncer, Redis, from `/proc`), this process's resident memory and the machine's load
+//! average (other work on the same cores shows there).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,14 @@ pub struct Tick {
     pub cpu_process: f64,
     pub cpu_services: f64,
     pub rss_mib: u64,
+    /// The machine's 1-minute load average (runnable tasks, every process on it).
+    pub load1: f64,
+}
+
+/// The machine's 1-minute load average (`/proc/loadavg`): how many tasks wanted the cores.
+pub fn load1() -> f64 {
+    let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    s.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0.0)
 }
 
 /// CPU ticks (user + system) of the processes named `names`, or of this one when empty.
