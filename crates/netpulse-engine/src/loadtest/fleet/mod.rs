@@ -10,11 +10,13 @@
 //! ([`dashboards`]). After `--duration-s` of steady state (every worker started) the workers
 //! stop as `netpulse-worker` does (delivering what they hold), ingest drains, and the audit
 //! ([`audit`]) compares what the workers had acknowledged with what PostgreSQL stored.
-//! The report ([`report`]) goes to the terminal, or as JSON to stdout with `--json`.
+//! The report ([`report`]) goes to the terminal, or as JSON to stdout with `--json`, and as
+//! a self-contained HTML page with `--html FILE` ([`html`]).
 
 mod audit;
 mod cluster;
 mod dashboards;
+mod html;
 mod report;
 mod sampler;
 mod swarm;
@@ -53,6 +55,9 @@ pub struct FleetArgs {
     /// Print the report as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as a self-contained HTML page (summary and charts) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     /// Dashboard clients on the nodes' `/events` streams.
     #[arg(long, default_value_t = 50)]
     pub dashboards: usize,
@@ -80,6 +85,9 @@ pub async fn fleet(a: FleetArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print();
+    }
+    if let Some(path) = &a.html {
+        std::fs::write(path, html::render(&report)).with_context(|| format!("--html {}", path.display()))?;
     }
     report.audit.verdict()
 }

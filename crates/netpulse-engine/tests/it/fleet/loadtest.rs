@@ -20,6 +20,7 @@ async fn a_small_fleet_run_stores_every_acknowledged_result_once_and_times_each_
         duration_s: 3,
         synthetic: false,
         json: true,
+        html: None,
         dashboards: 4,
         ramp_per_s: 200,
         pool_size: 2,
