@@ -124,7 +124,10 @@ impl CpuMeter {
     /// Cores busy (this process, the services) since the last reading.
     pub fn read(&mut self) -> (f64, f64) {
         let (p, s, secs) = (cpu_ticks(&[]), cpu_ticks(&SERVICES), self.at.elapsed().as_secs_f64().max(0.001));
-        let out = (p.saturating_sub(self.process) as f64 / TICKS / secs, (s.saturating_sub(self.services)) as f64 / TICKS / secs);
+        let out = (
+            p.saturating_sub(self.process) as f64 / TICKS / secs,
+            (s.saturating_sub(self.services)) as f64 / TICKS / secs,
+        );
         *self = Self { at: Instant::now(), process: p, services: s };
         out
     }
