@@ -4,8 +4,8 @@
 //! each of its results stored once; when the scheduling node dies (the other takes its
 //! `schedule` partitions) it keeps being served without reconnecting; a job leased by a worker that then dies goes to a worker on the other node
 //! once, after `queue.redis.job_lease_ms`, and its result is stored once. Always PostgreSQL
-//! + Redis (the job streams exist only with Redis). The streams' contract is in [`jobs`]; the
-//! fleet load test at a small scale, audited, in [`loadtest`].
+//! and Redis (the job streams exist only with Redis). The streams' contract is in [`jobs`];
+//! the fleet load test at a small scale, audited, in [`loadtest`].
 
 mod jobs;
 mod loadtest;
