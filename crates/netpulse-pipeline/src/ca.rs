@@ -136,41 +136,44 @@ impl Ca {
 
     /// Issue a worker certificate; returns (cert PEM, key PEM, registry entry).
     pub fn issue(&self, region: &str, name: &str, days: u32) -> Result<(String, String, Issued), CaError> {
-        for (what, v) in [("region", region), ("name", name)] {
-            if !valid_name(v) {
-                return Err(CaError::Invalid(format!("--{what} `{v}`: use 1-63 of a-z, 0-9, - and _")));
+        let mut one = self.issue_many(&[(region.to_owned(), name.to_owned())], days)?;
+        Ok(one.remove(0))
+    }
+
+    /// Issue a certificate for each `(region, name)`, reading and writing the registry once
+    /// (a fleet of thousands is issued in seconds); all or none: a name that already has a
+    /// live certificate, or an invalid one, issues nothing.
+    pub fn issue_many(
+        &self,
+        workers: &[(String, String)],
+        days: u32,
+    ) -> Result<Vec<(String, String, Issued)>, CaError> {
+        for (region, name) in workers {
+            for (what, v) in [("region", region), ("name", name)] {
+                if !valid_name(v) {
+                    return Err(CaError::Invalid(format!("--{what} `{v}`: use 1-63 of a-z, 0-9, - and _")));
+                }
             }
         }
         let mut registry = self.list()?;
-        if registry.iter().any(|e| e.name == name && e.region == region && !e.revoked) {
-            return Err(CaError::Invalid(format!(
-                "worker `{name}` in `{region}` already has a live certificate; revoke it first (`netpulse ca revoke --name {name}`)"
-            )));
+        let mut live: std::collections::HashSet<(String, String)> =
+            registry.iter().filter(|e| !e.revoked).map(|e| (e.region.clone(), e.name.clone())).collect();
+        for (region, name) in workers {
+            if !live.insert((region.clone(), name.clone())) {
+                return Err(CaError::Invalid(format!(
+                    "worker `{name}` in `{region}` already has a live certificate; revoke it first (`netpulse ca revoke --name {name}`)"
+                )));
+            }
         }
         let issuer = self.issuer()?;
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let serial = random_serial();
-        let mut p = CertificateParams::default();
-        p.distinguished_name.push(DnType::CommonName, name);
-        p.distinguished_name.push(DnType::OrganizationalUnitName, region);
-        p.subject_alt_names = vec![SanType::URI(worker_uri(region, name).try_into()?)];
-        p.serial_number = Some(SerialNumber::from_slice(&serial));
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let now = OffsetDateTime::now_utc();
-        p.not_before = now - time::Duration::minutes(5);
-        p.not_after = now + time::Duration::days(i64::from(days.max(1)));
-        let cert = p.signed_by(&key, &issuer)?;
-        let entry = Issued {
-            serial: hex::encode(&serial),
-            name: name.into(),
-            region: region.into(),
-            not_after: p.not_after.unix_timestamp(),
-            revoked: false,
-        };
-        registry.push(entry.clone());
+        let mut out = Vec::with_capacity(workers.len());
+        for (region, name) in workers {
+            let (cert, key, entry) = sign_worker(&issuer, region, name, days)?;
+            registry.push(entry.clone());
+            out.push((cert, key, entry));
+        }
         self.save(&registry)?;
-        Ok((cert.pem(), key.serialize_pem(), entry))
+        Ok(out)
     }
 
     /// A server certificate for the gateway (kept in memory, made at every start).
@@ -216,6 +219,36 @@ impl Ca {
         write_file(&tmp, &text, false)?;
         std::fs::rename(&tmp, self.registry_path()).map_err(io(&tmp))
     }
+}
+
+/// A worker certificate for `region`/`name` signed by `issuer`: (cert PEM, key PEM, entry).
+fn sign_worker(
+    issuer: &Issuer<'static, KeyPair>,
+    region: &str,
+    name: &str,
+    days: u32,
+) -> Result<(String, String, Issued), CaError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let serial = random_serial();
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.distinguished_name.push(DnType::OrganizationalUnitName, region);
+    p.subject_alt_names = vec![SanType::URI(worker_uri(region, name).try_into()?)];
+    p.serial_number = Some(SerialNumber::from_slice(&serial));
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let now = OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::minutes(5);
+    p.not_after = now + time::Duration::days(i64::from(days.max(1)));
+    let cert = p.signed_by(&key, issuer)?;
+    let entry = Issued {
+        serial: hex::encode(&serial),
+        name: name.into(),
+        region: region.into(),
+        not_after: p.not_after.unix_timestamp(),
+        revoked: false,
+    };
+    Ok((cert.pem(), key.serialize_pem(), entry))
 }
 
 /// Read a registry file (the gateway reloads it when it changes).

@@ -33,6 +33,10 @@ struct Args {
     /// Refuse private/loopback targets (SSRF guard), as a multi-tenant engine does.
     #[arg(long, env = "NETPULSE_WORKER_BLOCK_PRIVATE", default_value_t = false)]
     block_private: bool,
+    /// Answer every job without probing, with `up` results labelled `synthetic` (stored and
+    /// shown, never counted as live evidence): to load an engine's write path.
+    #[arg(long, env = "NETPULSE_WORKER_SYNTHETIC", default_value_t = false)]
+    synthetic: bool,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
             buffer_max: args.buffer_max,
             lease_wait: Duration::from_secs(20),
             probe: ProbeContext::new(HttpClient::new(guard, Resolver::from_system())),
+            synthetic: args.synthetic,
         };
         let worker = match Worker::start(cfg) {
             Ok(w) => w,

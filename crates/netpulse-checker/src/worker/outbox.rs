@@ -5,6 +5,8 @@
 //! the queue is written to `<dir>/outbox.jsonl` (atomically, at most once a second and at
 //! shutdown) and reloaded at the next start, so a restart or a long partition loses nothing
 //! within the bound. Result ids are unique: a re-send after a lost ack is stored once.
+//! Every push wakes the sender ([`Outbox::pushed`]), so a result leaves as soon as the
+//! connection is free; what arrives while a batch is in flight goes in the next one.
 
 use netpulse_core::wire::ResultEnvelope;
 use std::collections::VecDeque;
@@ -19,6 +21,7 @@ pub struct Outbox {
     dir: PathBuf,
     max: usize,
     pub dropped: AtomicU64,
+    filled: tokio::sync::Notify,
 }
 
 impl Outbox {
@@ -32,7 +35,13 @@ impl Outbox {
                 tracing::info!(results = queue.len(), "reloaded buffered results from disk");
             }
         }
-        let outbox = Self { queue: Mutex::new(VecDeque::new()), dir, max: max.max(1), dropped: AtomicU64::new(0) };
+        let outbox = Self {
+            queue: Mutex::new(VecDeque::new()),
+            dir,
+            max: max.max(1),
+            dropped: AtomicU64::new(0),
+            filled: tokio::sync::Notify::new(),
+        };
         for env in queue {
             outbox.push(env);
         }
@@ -47,6 +56,13 @@ impl Outbox {
             tracing::warn!(dropped_total = n, max = self.max, "outbox full: oldest buffered result dropped");
         }
         q.push_back(env);
+        drop(q);
+        self.filled.notify_one();
+    }
+
+    /// Resolves at the next push, or at once when a push came since the last wake-up.
+    pub async fn pushed(&self) {
+        self.filled.notified().await;
     }
 
     /// Up to `n` of the oldest results (they stay until [`Outbox::ack`]).

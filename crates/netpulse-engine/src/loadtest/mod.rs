@@ -1,5 +1,6 @@
 //! `netpulse loadtest ingest`: a rerunnable burst benchmark of the scale-out ingest path
-//! (`netpulse loadtest retention`, the retention benchmark, is in [`retention`]).
+//! (`netpulse loadtest retention`, the retention benchmark, is in [`retention`];
+//! `netpulse loadtest fleet`, the whole system under W workers, in [`fleet`]).
 //!
 //! On a fresh PostgreSQL database (created and migrated over the direct URL, dropped at the
 //! end) and a fresh Redis stream, it creates `--monitors` paused monitors, then thousands of
@@ -14,6 +15,7 @@
 //! into a scratch table with the same indexes (`LIKE check_results INCLUDING ALL`, 10,000
 //! rows per COPY inside a transaction, one direct connection).
 
+pub mod fleet;
 mod retention;
 
 use anyhow::Context;
@@ -45,6 +47,8 @@ pub enum LoadtestCommand {
     Ingest(IngestArgs),
     /// Retention steps folding a backlog of raw results into rollups, via PgBouncer.
     Retention(retention::RetentionArgs),
+    /// N engine nodes, W regional workers over mTLS and D dashboards, audited end to end.
+    Fleet(fleet::FleetArgs),
 }
 
 impl LoadtestCommand {
@@ -52,6 +56,7 @@ impl LoadtestCommand {
         match self {
             LoadtestCommand::Ingest(a) => ingest(a).await,
             LoadtestCommand::Retention(a) => retention::retention(a).await,
+            LoadtestCommand::Fleet(a) => fleet::fleet(a).await,
         }
     }
 }

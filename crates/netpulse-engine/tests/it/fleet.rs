@@ -4,9 +4,11 @@
 //! each of its results stored once; when the scheduling node dies (the other takes its
 //! `schedule` partitions) it keeps being served without reconnecting; a job leased by a worker that then dies goes to a worker on the other node
 //! once, after `queue.redis.job_lease_ms`, and its result is stored once. Always PostgreSQL
-//! + Redis (the job streams exist only with Redis). The streams' contract is in [`jobs`].
+//! and Redis (the job streams exist only with Redis). The streams' contract is in [`jobs`];
+//! the fleet load test at a small scale, audited, in [`loadtest`].
 
 mod jobs;
+mod loadtest;
 pub(crate) mod partitions;
 
 use crate::harness::*;
@@ -65,6 +67,7 @@ fn worker_at(app: &TestApp, bundle_dir: &Path) -> Worker {
         buffer_dir: bundle_dir.join("buffer"),
         buffer_max: 1000,
         lease_wait: Duration::from_millis(500),
+        synthetic: false,
         probe: ProbeContext::new(HttpClient::new(SsrfGuard::allow_all(), Resolver::from_system())),
     })
     .unwrap()

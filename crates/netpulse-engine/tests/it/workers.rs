@@ -76,6 +76,7 @@ fn worker_with(engine: &str, bundle_dir: &Path, guard: SsrfGuard) -> Worker {
         buffer_dir: bundle_dir.join("buffer"),
         buffer_max: 1000,
         lease_wait: Duration::from_millis(500),
+        synthetic: false,
         probe: ProbeContext::new(HttpClient::new(guard, Resolver::from_system())),
     })
     .unwrap()

@@ -1,0 +1,188 @@
+//! The cluster of `netpulse loadtest fleet`: a scratch PostgreSQL database (created and
+//! migrated over the direct URL), the bootstrap organisation and its monitors written before
+//! any node starts (so every scheduler loads them at once), the cluster CA with one
+//! certificate bundle per worker, and N engine nodes started in this process — each with
+//! every role, its store pool through PgBouncer (transaction mode), the shared Redis queue
+//! (a fresh key prefix) and a gateway serving every region, on the same CA.
+
+use super::FleetArgs;
+use crate::app::{self, Running};
+use crate::config::Config;
+use anyhow::Context;
+use netpulse_core::incident::PolicyLayer;
+use netpulse_core::monitor::{HttpSpec, TcpSpec};
+use netpulse_core::{CheckSpec, Interval, MonitorDraft, MonitorId};
+use netpulse_pipeline::ca::Ca;
+use netpulse_pipeline::queue::QueueBackend;
+use netpulse_store::config::StorageBackend;
+use netpulse_store::postgres::{schema, PgStore};
+use netpulse_store::prelude::*;
+use netpulse_store::{clock, DatabaseUrl, MonitorRecord, Secret};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The region names of a run: `r1` … `rR`.
+pub fn regions(n: usize) -> Vec<String> {
+    (1..=n.max(1)).map(|i| format!("r{i}")).collect()
+}
+
+/// What the nodes share: the database's URLs, the Redis prefix, the owner token.
+pub struct Shared {
+    pub direct_url: String,
+    pub pooled_url: String,
+    pub prefix: String,
+    pub token: String,
+}
+
+/// Migrate the scratch database and write the organisation and `--monitors` active monitors,
+/// spread round-robin over the regions; each probes `targets[i % len]` over HTTP, or (with
+/// no targets: `--synthetic`, nothing is probed) names a TCP port nobody dials.
+pub async fn prepare(a: &FleetArgs, db: &str, targets: &[String]) -> anyhow::Result<Shared> {
+    let direct_url = super::super::with_db(&a.pg_direct, db)?;
+    schema::migrate(&direct_url).await?;
+    let pooled_url = format!("postgres://{}@{}/{db}", super::super::user_of(&a.pg_direct), a.pg_pooled);
+    let setup = Arc::new(PgStore::connect(&pooled_url, 4).await?);
+    let token = clock::secret_token("np_");
+    let (tenant, _) = setup.bootstrap(&clock::token_hash(&token), clock::now()).await?;
+    let regions = regions(a.regions);
+    let mut monitors: Vec<MonitorId> = (0..a.monitors).map(|_| clock::fresh()).collect();
+    monitors.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in 0..8 {
+        let (s, ms, tenant, regions, targets) =
+            (setup.clone(), monitors.clone(), tenant.clone(), regions.clone(), targets.to_vec());
+        let interval = a.interval_s;
+        tasks.spawn(async move {
+            for (i, id) in ms.iter().enumerate().skip(lane).step_by(8) {
+                let spec = match targets.get(i % targets.len().max(1)) {
+                    Some(url) => {
+                        CheckSpec::Http(serde_json::from_value::<HttpSpec>(serde_json::json!({ "url": url }))?)
+                    }
+                    None => CheckSpec::Tcp(TcpSpec { host: "127.0.0.1".into(), port: 9 }),
+                };
+                let draft = MonitorDraft {
+                    name: format!("fleet {i}"),
+                    spec,
+                    interval: Interval::from_trusted(interval),
+                    timeout_ms: 2_000,
+                    retries: 0,
+                    regions: vec![regions[i % regions.len()].clone()],
+                    tags: vec![],
+                    paused: false,
+                    policy: PolicyLayer::default(),
+                    channels: None,
+                    depends_on: None,
+                };
+                let now = clock::now();
+                let rec = MonitorRecord {
+                    id: id.clone(),
+                    tenant_id: tenant.clone(),
+                    draft,
+                    heartbeat_token: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                s.create_monitor(&tenant, &rec).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(t) = tasks.join_next().await {
+        t??;
+    }
+    let prefix = format!("np_fleet_{:016x}", clock::random_u128() as u64);
+    Ok(Shared { direct_url, pooled_url, prefix, token })
+}
+
+/// The CA in `root/node-0/ca` (copied to every other node's data dir) and a bundle directory
+/// per worker (`root/workers/<i>`: `worker.pem`, `worker.key`, `ca.pem`); worker `i` is
+/// `w<i>` of region `i % regions`. Returns the bundle directories with their regions.
+pub fn issue(root: &Path, a: &FleetArgs) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let first = root.join("node-0");
+    let ca = Ca::at(&first);
+    ca.init()?;
+    let regions = regions(a.regions);
+    let names: Vec<(String, String)> =
+        (0..a.workers).map(|i| (regions[i % regions.len()].clone(), format!("w{i}"))).collect();
+    let issued = ca.issue_many(&names, 2)?;
+    let ca_pem = ca.cert_pem()?;
+    let mut out = Vec::with_capacity(issued.len());
+    for (i, (cert, key, entry)) in issued.into_iter().enumerate() {
+        let dir = root.join("workers").join(i.to_string());
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("worker.pem"), cert)?;
+        std::fs::write(dir.join("worker.key"), key)?;
+        std::fs::write(dir.join("ca.pem"), &ca_pem)?;
+        out.push((dir, entry.region));
+    }
+    for n in 1..a.nodes {
+        let to = root.join(format!("node-{n}")).join("ca");
+        std::fs::create_dir_all(&to)?;
+        for f in std::fs::read_dir(ca.dir())? {
+            let f = f?;
+            std::fs::copy(f.path(), to.join(f.file_name()))?;
+        }
+    }
+    Ok(out)
+}
+
+/// A node's configuration: every role, PostgreSQL through PgBouncer, the shared Redis
+/// prefix, a gateway on an ephemeral port serving every region.
+fn node_config(a: &FleetArgs, s: &Shared, data_dir: &Path) -> anyhow::Result<Config> {
+    let mut c = Config::load(None, []).context("the default configuration")?;
+    c.http.listen = "127.0.0.1:0".parse()?;
+    c.http.max_connections = c.http.max_connections.max(a.dashboards * 2 + 64);
+    c.storage.data_dir = data_dir.to_path_buf();
+    c.storage.backend = StorageBackend::Postgres;
+    c.storage.postgres.url = DatabaseUrl::new(s.pooled_url.clone());
+    c.storage.postgres.migrate_url = DatabaseUrl::new(s.direct_url.clone());
+    c.storage.postgres.migrate_on_start = false;
+    c.storage.postgres.pool_size = a.pool_size;
+    c.queue.backend = QueueBackend::Redis;
+    c.queue.redis.url = DatabaseUrl::new(a.redis.clone());
+    c.queue.redis.prefix = s.prefix.clone();
+    c.monitors.min_interval_s = 1;
+    c.gateway.enabled = true;
+    c.gateway.listen = "127.0.0.1:0".parse()?;
+    c.gateway.regions = regions(a.regions);
+    c.gateway.lease_wait_ms = 5_000;
+    c.gateway.max_connections = a.workers * 2 + 100;
+    c.admin_token = Some(Secret::new(s.token.clone()));
+    Ok(c)
+}
+
+/// Start `--nodes` engine nodes in this process; node `n` keeps its data in `root/node-<n>`.
+pub async fn start(root: &Path, a: &FleetArgs, s: &Shared) -> anyhow::Result<Vec<Running>> {
+    let mut nodes = Vec::with_capacity(a.nodes);
+    for n in 0..a.nodes {
+        let config = node_config(a, s, &root.join(format!("node-{n}")))?;
+        nodes.push(app::start(config).await.with_context(|| format!("engine node {n} does not start"))?);
+    }
+    Ok(nodes)
+}
+
+/// Delete every Redis key of the run (`<prefix>:*`: result and job streams, leases).
+pub async fn forget(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(redis_url)?;
+    let mut c = client.get_multiplexed_async_connection().await?;
+    let (mut keys, mut cursor) = (Vec::<String>::new(), 0u64);
+    loop {
+        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut c)
+            .await?;
+        keys.extend(found);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    for chunk in keys.chunks(500) {
+        let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut c).await?;
+    }
+    Ok(())
+}
