@@ -2,8 +2,8 @@
 //! reads it — `$.status == "ok"`, `$.items.length > 0`, `header.content-type contains "json"`,
 //! `body matches "^OK"`, `size < 65536`, `status == 204`.
 //!
-//! An [`Assertion`] is parsed once, when the monitor is saved (a bad one is a [`FieldError`]
-//! naming `assertions[i]`), and judged against each response through [`ResponseView`], so the
+//! An [`Assertion`] is parsed once, when the monitor is saved (a bad one is refused naming
+//! `assertions[i]`), and judged against each response through [`ResponseView`], so the
 //! rules live here, pure, and the probe only supplies the response.
 //!
 //! Grammar: `SUBJECT OP VALUE`.
@@ -15,7 +15,6 @@
 //! - VALUE: a JSON literal — `"text"`, `12.5`, `true`, `false`, `null`; a quoted text that is
 //!   not a valid JSON string (`"\d+ ms"`) is taken as written.
 
-use crate::monitor::FieldError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -177,17 +176,6 @@ impl Assertion {
 pub fn judge_all(assertions: &[Assertion], response: &dyn ResponseView) -> Result<(), String> {
     let mut json = None;
     assertions.iter().try_for_each(|a| a.judge(response, &mut json))
-}
-
-/// Validate a monitor's list: its size, and each entry (already parsed by serde).
-pub fn validate_list(assertions: &[Assertion]) -> Result<(), FieldError> {
-    if assertions.len() > MAX_ASSERTIONS {
-        return Err(FieldError::new(
-            "assertions",
-            format!("at most {MAX_ASSERTIONS} assertions per monitor (got {})", assertions.len()),
-        ));
-    }
-    Ok(())
 }
 
 fn parse_subject(text: &str) -> Result<(Subject, &str), String> {
@@ -487,7 +475,5 @@ mod tests {
         assert_eq!(serde_json::to_string(&a).unwrap(), r#""$.items.length > 0""#);
         let err = serde_json::from_str::<Assertion>(r#""$.x = 1""#).unwrap_err().to_string();
         assert!(err.contains("operator"), "{err}");
-        let list: Vec<Assertion> = (0..21).map(|_| a.clone()).collect();
-        assert_eq!(validate_list(&list).unwrap_err().field, "assertions");
     }
 }

@@ -4,7 +4,7 @@
 //! Validation errors name the field (`FieldError::field`) in the dotted form a user wrote it
 //! (`url`, `expected_status`, `interval_s`), with a message that says how to fix it.
 
-use crate::assertion::{self, Assertion};
+use crate::assertion::{Assertion, MAX_ASSERTIONS};
 use crate::ids::{ChannelId, MonitorId};
 use crate::incident::PolicyLayer;
 use serde::{Deserialize, Serialize};
@@ -193,7 +193,12 @@ impl HttpSpec {
             }
             plain_text(&format!("headers[{i}].value"), &h.value, false)?;
         }
-        assertion::validate_list(&self.assertions)?;
+        if self.assertions.len() > MAX_ASSERTIONS {
+            return Err(FieldError::new(
+                "assertions",
+                format!("at most {MAX_ASSERTIONS} assertions per monitor (got {})", self.assertions.len()),
+            ));
+        }
         if matches!(&self.keyword, Some(k) if k.is_empty()) {
             return Err(FieldError::new("keyword", "must not be empty; omit it instead"));
         }

@@ -27,6 +27,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_written() {
         (json!({ "name": "x", "kind": "http", "url": "http://a", "regions": ["local", "eu-west"] }), 422, "regions[1]", "no checker serves region `eu-west`"),
         (json!({ "name": "x", "kind": "http", "url": "http://a", "assertions": ["$.status == ok"] }), 422, "assertions[0]", "write text in double quotes"),
         (json!({ "name": "x", "kind": "http", "url": "http://a", "assertions": ["size < 10", "status contains \"2\""] }), 422, "assertions[1]", "text operator on a number"),
+        (json!({ "name": "x", "kind": "http", "url": "http://a", "assertions": vec!["size < 10"; 21] }), 422, "assertions", "at most 20 assertions"),
     ];
     for (body, status, field, message) in cases {
         let (got, json) = app.api("POST", "/api/v1/monitors", Some(body.clone())).await;
