@@ -176,29 +176,9 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(id) = ms.get(i) else { return Ok::<_, anyhow::Error>(()) };
-                let draft = MonitorDraft {
-                    name: format!("loadtest {i}"),
-                    spec: CheckSpec::Tcp(TcpSpec { host: "127.0.0.1".into(), port: 9 }),
-                    interval: Interval::from_trusted(60),
-                    timeout_ms: 1000,
-                    retries: 0,
-                    regions: vec!["local".into()],
-                    tags: vec![],
-                    paused: true,
-                    policy: PolicyLayer::default(),
-                    channels: None,
-                    depends_on: None,
-                };
-                let now = clock::now();
-                let rec = MonitorRecord {
-                    id: id.clone(),
-                    tenant_id: tenant.clone(),
-                    draft,
-                    heartbeat_token: None,
-                    created_at: now,
-                    updated_at: now,
-                };
-                s.create_monitor(&tenant, &rec).await?;
+                let spec = CheckSpec::Tcp(TcpSpec { host: "127.0.0.1".into(), port: 9 });
+                let shape = LoadMonitor { name: format!("loadtest {i}"), spec, interval_s: 60, timeout_ms: 1000 };
+                store_monitor(&*s, &tenant, id, shape, "local".into(), true).await?;
             }
         }));
     }
@@ -407,4 +387,48 @@ async fn raw_copy(
     let secs = started.elapsed().as_secs_f64();
     c.batch_execute("DROP TABLE copy_scratch").await?;
     Ok(rows as f64 / secs)
+}
+
+/// A monitor a load test writes straight into the store: what it checks and how often; no
+/// policy, tags or channels of its own.
+pub(crate) struct LoadMonitor {
+    pub name: String,
+    pub spec: CheckSpec,
+    pub interval_s: u32,
+    pub timeout_ms: u32,
+}
+
+/// Store `shape` as monitor `id` of `tenant`, checked from `region` (or `paused`).
+pub(crate) async fn store_monitor(
+    s: &dyn Store,
+    tenant: &TenantId,
+    id: &MonitorId,
+    shape: LoadMonitor,
+    region: String,
+    paused: bool,
+) -> anyhow::Result<()> {
+    let draft = MonitorDraft {
+        name: shape.name,
+        spec: shape.spec,
+        interval: Interval::from_trusted(shape.interval_s),
+        timeout_ms: shape.timeout_ms,
+        retries: 0,
+        regions: vec![region],
+        tags: vec![],
+        paused,
+        policy: PolicyLayer::default(),
+        channels: None,
+        depends_on: None,
+    };
+    let now = clock::now();
+    let rec = MonitorRecord {
+        id: id.clone(),
+        tenant_id: tenant.clone(),
+        draft,
+        heartbeat_token: None,
+        created_at: now,
+        updated_at: now,
+    };
+    s.create_monitor(tenant, &rec).await?;
+    Ok(())
 }

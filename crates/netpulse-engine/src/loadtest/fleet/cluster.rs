@@ -5,19 +5,19 @@
 //! every role, its store pool through PgBouncer (transaction mode), the shared Redis queue
 //! (a fresh key prefix) and a gateway serving every region, on the same CA.
 
+use super::super::{store_monitor, LoadMonitor};
 use super::FleetArgs;
 use crate::app::{self, Running};
 use crate::config::Config;
 use anyhow::Context;
-use netpulse_core::incident::PolicyLayer;
 use netpulse_core::monitor::{HttpSpec, TcpSpec};
-use netpulse_core::{CheckSpec, Interval, MonitorDraft, MonitorId};
+use netpulse_core::{CheckSpec, MonitorId};
 use netpulse_pipeline::ca::Ca;
 use netpulse_pipeline::queue::QueueBackend;
 use netpulse_store::config::StorageBackend;
 use netpulse_store::postgres::{schema, PgStore};
 use netpulse_store::prelude::*;
-use netpulse_store::{clock, DatabaseUrl, MonitorRecord, Secret};
+use netpulse_store::{clock, DatabaseUrl, Secret};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -60,29 +60,8 @@ pub async fn prepare(a: &FleetArgs, db: &str, targets: &[String]) -> anyhow::Res
                     }
                     None => CheckSpec::Tcp(TcpSpec { host: "127.0.0.1".into(), port: 9 }),
                 };
-                let draft = MonitorDraft {
-                    name: format!("fleet {i}"),
-                    spec,
-                    interval: Interval::from_trusted(interval),
-                    timeout_ms: 2_000,
-                    retries: 0,
-                    regions: vec![regions[i % regions.len()].clone()],
-                    tags: vec![],
-                    paused: false,
-                    policy: PolicyLayer::default(),
-                    channels: None,
-                    depends_on: None,
-                };
-                let now = clock::now();
-                let rec = MonitorRecord {
-                    id: id.clone(),
-                    tenant_id: tenant.clone(),
-                    draft,
-                    heartbeat_token: None,
-                    created_at: now,
-                    updated_at: now,
-                };
-                s.create_monitor(&tenant, &rec).await?;
+                let shape = LoadMonitor { name: format!("fleet {i}"), spec, interval_s: interval, timeout_ms: 2_000 };
+                store_monitor(&*s, &tenant, id, shape, regions[i % regions.len()].clone(), false).await?;
             }
             Ok::<_, anyhow::Error>(())
         });
