@@ -49,6 +49,9 @@ pub enum LoadtestCommand {
     Retention(retention::RetentionArgs),
     /// N engine nodes, W regional workers over mTLS and D dashboards, audited end to end.
     Fleet(fleet::FleetArgs),
+    /// One child process of `fleet`: a share of its workers (started by `fleet` itself).
+    #[command(hide = true)]
+    FleetSwarm(fleet::SwarmArgs),
 }
 
 impl LoadtestCommand {
@@ -57,6 +60,7 @@ impl LoadtestCommand {
             LoadtestCommand::Ingest(a) => ingest(a).await,
             LoadtestCommand::Retention(a) => retention::retention(a).await,
             LoadtestCommand::Fleet(a) => fleet::fleet(a).await,
+            LoadtestCommand::FleetSwarm(a) => fleet::run_swarm_child(a).await,
         }
     }
 }

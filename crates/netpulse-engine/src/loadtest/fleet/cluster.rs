@@ -1,23 +1,17 @@
 //! The cluster of `netpulse loadtest fleet`: a scratch PostgreSQL database (created and
 //! migrated over the direct URL), the bootstrap organisation and its monitors written before
-//! any node starts (so every scheduler loads them at once), the cluster CA with one
-//! certificate bundle per worker, and N engine nodes started in this process — each with
-//! every role, its store pool through PgBouncer (transaction mode), the shared Redis queue
-//! (a fresh key prefix) and a gateway serving every region, on the same CA.
+//! any node starts (so every scheduler loads them at once), and the cluster CA with one
+//! certificate bundle per worker, copied into every node's data directory. The nodes
+//! themselves are processes ([`super::nodes`]).
 
 use super::super::{store_monitor, LoadMonitor};
 use super::FleetArgs;
-use crate::app::{self, Running};
-use crate::config::Config;
-use anyhow::Context;
 use netpulse_core::monitor::{HttpSpec, TcpSpec};
 use netpulse_core::{CheckSpec, MonitorId};
 use netpulse_pipeline::ca::Ca;
-use netpulse_pipeline::queue::QueueBackend;
-use netpulse_store::config::StorageBackend;
+use netpulse_store::clock;
 use netpulse_store::postgres::{schema, PgStore};
 use netpulse_store::prelude::*;
-use netpulse_store::{clock, DatabaseUrl, Secret};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,18 +20,34 @@ pub fn regions(n: usize) -> Vec<String> {
     (1..=n.max(1)).map(|i| format!("r{i}")).collect()
 }
 
-/// What the nodes share: the database's URLs, the Redis prefix, the owner token.
+/// What the nodes share: the database's URLs, Redis and the run's key prefix, the owner
+/// token; and the ids of the monitors that check the failing target.
 pub struct Shared {
+    pub failing: Vec<String>,
     pub direct_url: String,
     pub pooled_url: String,
+    pub redis_url: String,
     pub prefix: String,
     pub token: String,
 }
 
+/// How many monitors check the failing target: one per region, at most four (below the
+/// storm threshold, so that each incident pages on its own).
+pub fn failing_count(regions: usize) -> usize {
+    regions.clamp(1, 4)
+}
+
 /// Migrate the scratch database and write the organisation and `--monitors` active monitors,
-/// spread round-robin over the regions; each probes `targets[i % len]` over HTTP, or (with
-/// no targets: `--synthetic`, nothing is probed) names a TCP port nobody dials.
-pub async fn prepare(a: &FleetArgs, db: &str, targets: &[String]) -> anyhow::Result<Shared> {
+/// spread round-robin over the regions; each probes `targets[i % len]` over HTTP — the first
+/// [`failing_count`] probe `failing` instead, when given — or (with no targets:
+/// `--synthetic`, nothing is probed) names a TCP port nobody dials.
+pub async fn prepare(
+    a: &FleetArgs,
+    db: &str,
+    targets: &[String],
+    failing: Option<&str>,
+    redis_url: &str,
+) -> anyhow::Result<Shared> {
     let direct_url = super::super::with_db(&a.pg_direct, db)?;
     schema::migrate(&direct_url).await?;
     let pooled_url = format!("postgres://{}@{}/{db}", super::super::user_of(&a.pg_direct), a.pg_pooled);
@@ -47,14 +57,23 @@ pub async fn prepare(a: &FleetArgs, db: &str, targets: &[String]) -> anyhow::Res
     let regions = regions(a.regions);
     let mut monitors: Vec<MonitorId> = (0..a.monitors).map(|_| clock::fresh()).collect();
     monitors.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    let failing_ids: Vec<String> = match failing {
+        Some(_) => monitors.iter().take(failing_count(a.regions)).map(|m| m.as_str().to_owned()).collect(),
+        None => Vec::new(),
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for lane in 0..8 {
         let (s, ms, tenant, regions, targets) =
             (setup.clone(), monitors.clone(), tenant.clone(), regions.clone(), targets.to_vec());
+        let (failing, n_failing) = (failing.map(str::to_owned), failing_ids.len());
         let interval = a.interval_s;
         tasks.spawn(async move {
             for (i, id) in ms.iter().enumerate().skip(lane).step_by(8) {
-                let spec = match targets.get(i % targets.len().max(1)) {
+                let target = match &failing {
+                    Some(url) if i < n_failing => Some(url),
+                    _ => targets.get(i % targets.len().max(1)),
+                };
+                let spec = match target {
                     Some(url) => {
                         CheckSpec::Http(serde_json::from_value::<HttpSpec>(serde_json::json!({ "url": url }))?)
                     }
@@ -70,7 +89,7 @@ pub async fn prepare(a: &FleetArgs, db: &str, targets: &[String]) -> anyhow::Res
         t??;
     }
     let prefix = format!("np_fleet_{:016x}", clock::random_u128() as u64);
-    Ok(Shared { direct_url, pooled_url, prefix, token })
+    Ok(Shared { failing: failing_ids, direct_url, pooled_url, redis_url: redis_url.to_owned(), prefix, token })
 }
 
 /// The CA in `root/node-0/ca` (copied to every other node's data dir) and a bundle directory
@@ -103,41 +122,6 @@ pub fn issue(root: &Path, a: &FleetArgs) -> anyhow::Result<Vec<(PathBuf, String)
         }
     }
     Ok(out)
-}
-
-/// A node's configuration: every role, PostgreSQL through PgBouncer, the shared Redis
-/// prefix, a gateway on an ephemeral port serving every region.
-fn node_config(a: &FleetArgs, s: &Shared, data_dir: &Path) -> anyhow::Result<Config> {
-    let mut c = Config::load(None, []).context("the default configuration")?;
-    c.http.listen = "127.0.0.1:0".parse()?;
-    c.http.max_connections = c.http.max_connections.max(a.dashboards * 2 + 64);
-    c.storage.data_dir = data_dir.to_path_buf();
-    c.storage.backend = StorageBackend::Postgres;
-    c.storage.postgres.url = DatabaseUrl::new(s.pooled_url.clone());
-    c.storage.postgres.migrate_url = DatabaseUrl::new(s.direct_url.clone());
-    c.storage.postgres.migrate_on_start = false;
-    c.storage.postgres.pool_size = a.pool_size;
-    c.queue.backend = QueueBackend::Redis;
-    c.queue.redis.url = DatabaseUrl::new(a.redis.clone());
-    c.queue.redis.prefix = s.prefix.clone();
-    c.monitors.min_interval_s = 1;
-    c.gateway.enabled = true;
-    c.gateway.listen = "127.0.0.1:0".parse()?;
-    c.gateway.regions = regions(a.regions);
-    c.gateway.lease_wait_ms = 5_000;
-    c.gateway.max_connections = a.workers * 2 + 100;
-    c.admin_token = Some(Secret::new(s.token.clone()));
-    Ok(c)
-}
-
-/// Start `--nodes` engine nodes in this process; node `n` keeps its data in `root/node-<n>`.
-pub async fn start(root: &Path, a: &FleetArgs, s: &Shared) -> anyhow::Result<Vec<Running>> {
-    let mut nodes = Vec::with_capacity(a.nodes);
-    for n in 0..a.nodes {
-        let config = node_config(a, s, &root.join(format!("node-{n}")))?;
-        nodes.push(app::start(config).await.with_context(|| format!("engine node {n} does not start"))?);
-    }
-    Ok(nodes)
 }
 
 /// Delete every Redis key of the run (`<prefix>:*`: result and job streams, leases).

@@ -1,27 +1,33 @@
 //! `netpulse loadtest fleet`: the whole scale-out system under one load, as one command.
 //!
 //! On a scratch PostgreSQL database (dropped at the end) and a fresh Redis key prefix it
-//! starts `--nodes` engine nodes in this process ([`cluster`]: every role, PgBouncer in
-//! transaction mode, a gateway on each), issues `--workers` certificates from the cluster CA
-//! and runs that many real regional workers ([`swarm`]) spread over the regions and the
-//! nodes' gateways, each leasing, checking (or, with `--synthetic`, answering without
-//! probing: provenance `synthetic`) and delivering over its own mTLS connections, while
-//! `--dashboards` clients time every result from check end to their `/events` stream
-//! ([`dashboards`]). After `--duration-s` of steady state (every worker started) the workers
-//! stop as `netpulse-worker` does (delivering what they hold), ingest drains, and the audit
-//! ([`audit`]) compares what the workers had acknowledged with what PostgreSQL stored.
-//! The report ([`report`]) goes to the terminal, or as JSON to stdout with `--json`, and as
-//! a self-contained HTML page with `--html FILE` ([`html`]).
+//! starts `--nodes` engine nodes, each its own `netpulse serve` process ([`nodes`]: every
+//! role, PgBouncer in transaction mode, a gateway on each), issues `--workers` certificates
+//! from the cluster CA ([`cluster`]) and runs that many real regional workers in child
+//! processes ([`swarm`]) spread over the regions and the nodes' gateways, each leasing,
+//! checking (or, with `--synthetic`, answering without probing: provenance `synthetic`) and
+//! delivering over its own mTLS connections, while `--dashboards` clients time every result
+//! from check end to their `/events` stream ([`dashboards`]). After `--duration-s` of steady
+//! state (every worker started) — with `--chaos`, also until the faults of [`chaos`] have
+//! run and the workers came back from each — the workers stop as `netpulse-worker` does
+//! (delivering what they hold), ingest drains the Redis streams, and the audit ([`audit`])
+//! compares what the workers had acknowledged with what PostgreSQL stored. The report
+//! ([`report`]) goes to the terminal, or as JSON to stdout with `--json`, and as a
+//! self-contained HTML page with `--html FILE` ([`html`]).
 
+mod alerts;
 mod audit;
+mod chaos;
 mod cluster;
 mod dashboards;
 mod html;
+mod nodes;
 mod report;
 mod sampler;
 mod swarm;
 
-pub use report::Report;
+pub use report::{Fault, Report};
+pub use swarm::{run_child as run_swarm_child, SwarmArgs};
 
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +43,7 @@ pub struct FleetArgs {
     /// Regions the workers and monitors are spread over (`r1` … `rN`).
     #[arg(long, default_value_t = 3)]
     pub regions: usize,
-    /// Engine nodes (every role, a gateway each) started in this process.
+    /// Engine nodes (every role, a gateway each), each a `netpulse serve` process.
     #[arg(long, default_value_t = 2)]
     pub nodes: usize,
     /// Active monitors, each checked from one region.
@@ -73,8 +79,20 @@ pub struct FleetArgs {
     /// PgBouncer (transaction mode) in front of the same server: host:port.
     #[arg(long, default_value = "127.0.0.1:6432")]
     pub pg_pooled: String,
+    /// Redis (with `--chaos` the run starts its own, with the append-only file on).
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     pub redis: String,
+    /// Mid-run faults, one after another, each once the workers came back from the last:
+    /// SIGKILL an engine node (restarted 5 s later), restart Redis, pause PgBouncer 10 s,
+    /// cut 10 % of the workers off for 30 s.
+    #[arg(long)]
+    pub chaos: bool,
+    /// Workers per child process (a process's file descriptors are limited).
+    #[arg(long, default_value_t = 2_500)]
+    pub workers_per_process: usize,
+    /// The `netpulse` binary the nodes and worker processes run (default: this one).
+    #[arg(long, hide = true)]
+    pub engine_bin: Option<std::path::PathBuf>,
 }
 
 /// Run the load test, print its report (to stdout as JSON with `--json`), and fail when the
@@ -89,7 +107,11 @@ pub async fn fleet(a: FleetArgs) -> anyhow::Result<()> {
     if let Some(path) = &a.html {
         std::fs::write(path, html::render(&report)).with_context(|| format!("--html {}", path.display()))?;
     }
-    report.audit.verdict()
+    report.audit.verdict()?;
+    match &report.alerts {
+        Some(a) if !a.ok() => anyhow::bail!("alert audit failed: {a:?}"),
+        _ => Ok(()),
+    }
 }
 
 /// Run the load test on a scratch database and Redis prefix (both removed at the end).
@@ -99,7 +121,14 @@ pub async fn run(a: &FleetArgs) -> anyhow::Result<Report> {
         "--workers, --nodes and --regions must be at least 1"
     );
     anyhow::ensure!(a.monitors >= a.regions, "--monitors must be at least --regions (one per region)");
-    let nofile = raise_nofile((a.workers * 4 + a.dashboards * 2 + 4_096) as u64);
+    anyhow::ensure!(!a.chaos || a.nodes >= 2, "--chaos kills a node: run it with --nodes 2 or more");
+    anyhow::ensure!(a.workers_per_process > 0, "--workers-per-process must be at least 1");
+    // The worker processes inherit the limit: each holds two connections per worker. This
+    // process holds the dashboard streams and, with --chaos, the cut-off workers' proxies.
+    let nofile = raise_nofile(
+        (a.workers_per_process.min(a.workers) * 4 + a.dashboards * 2 + if a.chaos { a.workers } else { 0 } + 4_096)
+            as u64,
+    );
     let db = format!("np_fleet_{}_{:04x}", std::process::id(), netpulse_store::clock::random_u128() as u16);
     let admin = super::direct(&a.pg_direct).await?;
     admin.batch_execute(&format!("CREATE DATABASE {db}")).await?;
@@ -142,9 +171,23 @@ fn progress(json: bool, line: &str) {
 }
 
 async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) -> anyhow::Result<Report> {
+    let bin = match &a.engine_bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe().context("the path of this netpulse binary")?,
+    };
     let t0 = Instant::now();
     let targets = if a.synthetic { Vec::new() } else { swarm::target_farm(4).await? };
-    let shared = cluster::prepare(a, db, &targets).await?;
+    let mut redis = match a.chaos {
+        true => Some(chaos::RunRedis::start(&root.join("redis")).await?),
+        false => None,
+    };
+    let redis_url = redis.as_ref().map_or_else(|| a.redis.clone(), |r| r.url());
+    // Real probes: a target that fails for a while, and a webhook receiver auditing alerts.
+    let (flapper, receiver) = match a.synthetic {
+        true => (None, None),
+        false => (Some(Arc::new(alerts::Flapper::start().await?)), Some(alerts::Receiver::start().await?)),
+    };
+    let shared = cluster::prepare(a, db, &targets, flapper.as_ref().map(|f| f.url.as_str()), &redis_url).await?;
     let setup_s = t0.elapsed().as_secs_f64();
     progress(
         a.json,
@@ -152,79 +195,151 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     );
     let t1 = Instant::now();
     let (root2, a2) = (root.to_path_buf(), a.clone());
-    let bundles = tokio::task::spawn_blocking(move || cluster::issue(&root2, &a2)).await??;
+    tokio::task::spawn_blocking(move || cluster::issue(&root2, &a2)).await??;
     let issue_s = t1.elapsed().as_secs_f64();
-    let nodes = cluster::start(root, a, &shared).await?;
-    let gateways: Vec<_> = nodes.iter().filter_map(|n| n.gateway_addr).collect();
-    let https: Vec<_> = nodes.iter().map(|n| n.addr).collect();
+    progress(a.json, &format!("fleet: starting {} engine nodes", a.nodes));
+    let mut started = Vec::with_capacity(a.nodes);
+    for n in 0..a.nodes {
+        started.push(nodes::Node::start(&bin, root, n, a, &shared).await?);
+    }
+    let gateways: Vec<_> = started.iter().map(|n| n.gateway).collect();
+    let https: Vec<_> = started.iter().map(|n| n.http).collect();
+    let nodes = Arc::new(tokio::sync::Mutex::new(started));
+    if let Some(r) = &receiver {
+        alerts::add_channel(https[0], &shared.token, r).await?;
+    }
     let pg = sampler::PgConnections::start(&super::with_db(&a.pg_direct, db)?, db).await?;
-    let steady = Arc::new(AtomicBool::new(false));
-    let boards = dashboards::Dashboards::open(a.dashboards, &https, &shared.token, steady.clone()).await;
+    let clock = dashboards::Clock { t0_ms: dashboards::now_ms(), steady: Arc::new(AtomicBool::new(false)) };
+    let boards = dashboards::Dashboards::open(a.dashboards, &https, &shared.token, clock.clone()).await;
+    let cutter = match a.chaos {
+        true => Some(chaos::Cutter::start(&gateways).await?),
+        false => None,
+    };
+    let via = cutter.as_ref().map(|c| c.addrs.clone()).unwrap_or_default();
+    let t_ramp = Instant::now();
+    let swarm =
+        swarm::Swarm::start(&bin, root, a.workers, a.workers_per_process, &gateways, &via, a.synthetic, a.ramp_per_s)?;
+    let view = swarm.view();
 
     // The timeline: a row a second, and the progress line.
-    let roster: swarm::Roster = Arc::new(Mutex::new(Vec::new()));
-    let metrics: Vec<_> = nodes.iter().map(|n| n.metrics.clone()).collect();
-    let stored = move || metrics.iter().map(|m| m.results_ingested.get()).sum::<u64>();
     let timeline = Arc::new(Mutex::new(Vec::<sampler::Tick>::new()));
     let ticking = Arc::new(AtomicBool::new(true));
     let ticker = {
-        let (roster, timeline, ticking, stored, pg_now, events) =
-            (roster.clone(), timeline.clone(), ticking.clone(), stored.clone(), pg.now.clone(), boards.events.clone());
-        let (json, workers) = (a.json, a.workers);
+        let (view, nodes, timeline, ticking, pg_now, events) =
+            (view.clone(), nodes.clone(), timeline.clone(), ticking.clone(), pg.now.clone(), boards.events.clone());
+        let (json, workers, t0_ms) = (a.json, a.workers, clock.t0_ms);
         tokio::spawn(async move {
-            let (mut cpu, mut last, start) = (sampler::CpuMeter::start(), 0u64, Instant::now());
+            let (mut cpu, mut last, mut at) = (sampler::CpuMeter::start(), 0u64, Instant::now());
+            let mut node_ticks: Vec<(Option<u32>, u64)> = Vec::new();
+            let mut worker_ticks: u64 = view.pids.iter().map(|p| sampler::pid_ticks(*p)).sum();
             while ticking.load(Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                let c = swarm::counts(&roster);
+                let secs = at.elapsed().as_secs_f64();
+                at = Instant::now();
+                let c = view.counts();
                 let (cpu_process, cpu_services) = cpu.read();
-                let now = stored();
+                let (mut stored, mut cpu_nodes, mut rss_nodes) = (0, Vec::new(), Vec::new());
+                {
+                    let mut ns = nodes.lock().await;
+                    node_ticks.resize(ns.len(), (None, 0));
+                    for (n, before) in ns.iter_mut().zip(node_ticks.iter_mut()) {
+                        n.scrape().await;
+                        stored += n.stored();
+                        let pid = n.pid();
+                        let now = pid.map_or(0, sampler::pid_ticks);
+                        // A node restarted since the last tick starts counting afresh.
+                        let base = if before.0 == pid { before.1 } else { now };
+                        cpu_nodes.push(sampler::cores(base, now, secs));
+                        rss_nodes.push(pid.map_or(0, sampler::pid_rss_mib));
+                        *before = (pid, now);
+                    }
+                }
+                let w_now: u64 = view.pids.iter().map(|p| sampler::pid_ticks(*p)).sum();
+                let cpu_workers = sampler::cores(worker_ticks, w_now, secs);
+                worker_ticks = w_now;
                 let tick = sampler::Tick {
-                    t_s: start.elapsed().as_secs_f64(),
+                    t_s: (dashboards::now_ms() - t0_ms) as f64 / 1000.0,
                     workers_connected: c.connected,
                     acked: c.acked,
-                    stored: now,
-                    stored_per_s: now.saturating_sub(last) as f64,
+                    stored,
+                    stored_per_s: stored.saturating_sub(last) as f64 / secs.max(0.001),
+                    backlog: c.acked.saturating_sub(stored),
                     pg_connections: pg_now.load(Ordering::Relaxed),
+                    cpu_workers,
                     cpu_process,
                     cpu_services,
-                    rss_mib: sampler::rss_mib().0,
+                    rss_workers_mib: view.pids.iter().map(|p| sampler::pid_rss_mib(*p)).sum(),
+                    cpu_nodes,
+                    rss_nodes_mib: rss_nodes,
                     load1: sampler::load1(),
+                    ..sampler::Tick::default()
                 };
-                last = now;
+                last = stored;
+                let node_cpu: Vec<String> = tick.cpu_nodes.iter().map(|c| format!("{c:.2}")).collect();
                 progress(json, &format!(
-                    "fleet {:>4.0}s: workers {}/{workers} connected | jobs {} acked {} stored {} ({:.0}/s) | dashboard events {} | PG conns {} | CPU {:.2}+{:.2} cores | RSS {} MiB | load {:.1}",
-                    tick.t_s, tick.workers_connected, c.jobs, tick.acked, tick.stored, tick.stored_per_s,
-                    events.load(Ordering::Relaxed), tick.pg_connections, cpu_process, cpu_services, tick.rss_mib, tick.load1
+                    "fleet {:>4.0}s: workers {}/{}/{workers} started/connected | jobs {} acked {} stored {} ({:.0}/s) backlog {} | dashboard events {} | PG conns {} | CPU nodes {} workers {:.2} services {:.2} | load {:.1}",
+                    tick.t_s, c.started, tick.workers_connected, c.jobs, tick.acked, tick.stored, tick.stored_per_s, tick.backlog,
+                    events.load(Ordering::Relaxed), tick.pg_connections, node_cpu.join("+"), tick.cpu_workers, cpu_services, tick.load1
                 ));
                 timeline.lock().expect("timeline lock").push(tick);
             }
         })
     };
 
-    let t_ramp = Instant::now();
-    let swarm = swarm::Swarm::start(&bundles, &gateways, a.synthetic, a.ramp_per_s, &roster).await?;
+    // Ramp: until every worker process started its share.
+    while view.counts().started < a.workers {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        anyhow::ensure!(t_ramp.elapsed() < Duration::from_secs(600), "the workers did not start in 600 s");
+    }
     let ramp_s = t_ramp.elapsed().as_secs_f64();
     // Steady state: every worker started; give the last ones a lease period to connect.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    steady.store(true, Ordering::Relaxed);
-    let (acked0, stored0, cpu0, svc0) =
-        (swarm::counts(&roster).acked, stored(), sampler::cpu_ticks(&[]), sampler::cpu_ticks(&sampler::SERVICES));
+    clock.steady.store(true, Ordering::Relaxed);
+    let stored_now = |nodes: Arc<tokio::sync::Mutex<Vec<nodes::Node>>>| async move {
+        nodes.lock().await.iter().map(nodes::Node::stored).sum::<u64>()
+    };
+    let (acked0, stored0, cpu0, svc0) = (
+        view.counts().acked,
+        stored_now(nodes.clone()).await,
+        sampler::cpu_ticks(&[]),
+        sampler::cpu_ticks(&sampler::SERVICES),
+    );
     let (t_steady, load_start) = (Instant::now(), sampler::load1());
-    tokio::time::sleep(Duration::from_secs(a.duration_s)).await;
+    let steady_from_s = (dashboards::now_ms() - clock.t0_ms) as f64 / 1000.0;
+    // The failing target's outage: from a fifth of the steady state for two fifths of it.
+    let outage_s =
+        (steady_from_s + (a.duration_s as f64 * 0.2).max(2.0), steady_from_s + (a.duration_s as f64 * 0.6).max(6.0));
+    let outage = flapper.clone().map(|f| {
+        let (from, to) = (outage_s.0 - steady_from_s, outage_s.1 - steady_from_s);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(from)).await;
+            f.set_down(true);
+            tokio::time::sleep(Duration::from_secs_f64(to - from)).await;
+            f.set_down(false);
+        })
+    });
+    let mut faults = Vec::new();
+    if let (Some(redis), Some(cutter)) = (redis.as_mut(), cutter.as_ref()) {
+        let faults_run = chaos_run(a, db, &nodes, redis, cutter, &view, clock.t0_ms);
+        faults = faults_run.await?;
+    }
+    if let Some(rest) = Duration::from_secs(a.duration_s).checked_sub(t_steady.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    if let Some(o) = outage {
+        o.await?;
+    }
     let (steady_s, load_end) = (t_steady.elapsed().as_secs_f64(), sampler::load1());
-    let during = swarm::counts(&roster);
-    let (acked1, stored1) = (during.acked, stored());
+    let during = view.counts();
+    let (acked1, stored1) = (during.acked, stored_now(nodes.clone()).await);
     let (cpu1, svc1) = (sampler::cpu_ticks(&[]), sampler::cpu_ticks(&sampler::SERVICES));
 
     // Stop the workers (they deliver what they hold), then let ingest store everything.
     let t_stop = Instant::now();
-    swarm.shutdown().await;
-    let after = swarm::counts(&roster);
-    for n in &nodes {
-        tokio::time::timeout(Duration::from_secs(120), n.drain_ingest())
-            .await
-            .context("ingest did not drain in 120 s")?;
-    }
+    let after = swarm.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(180), drained(&redis_url, &shared.prefix))
+        .await
+        .context("ingest did not drain the result streams in 180 s")??;
     let drain_s = t_stop.elapsed().as_secs_f64();
     ticking.store(false, Ordering::Relaxed);
     let _ = ticker.await;
@@ -232,14 +347,24 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     let seen = boards.close().await;
     let pg_peak = pg.stop().await;
     let audit = audit::audit(&super::with_db(&a.pg_direct, db)?, &after, &seen).await?;
-    let per_node: Vec<(String, u64)> =
-        nodes.iter().map(|n| (n.node_id.clone(), n.metrics.results_ingested.get())).collect();
-    for n in nodes {
-        n.shutdown().await;
-    }
-    if let Err(e) = cluster::forget(&a.redis, &shared.prefix).await {
+    let alerts = match &receiver {
+        Some(r) => Some(alerts::audit(&super::with_db(&a.pg_direct, db)?, &shared.failing, outage_s, r).await?),
+        None => None,
+    };
+    let per_node: Vec<(String, u64)> = {
+        let mut ns = nodes.lock().await;
+        let mut out = Vec::new();
+        for n in ns.iter_mut() {
+            n.scrape().await;
+            out.push((format!("node-{}", n.index), n.stored()));
+            n.stop();
+        }
+        out
+    };
+    if let Err(e) = cluster::forget(&redis_url, &shared.prefix).await {
         tracing::warn!(error = %e, "cannot delete the run's Redis keys");
     }
+    drop(redis);
     let timeline = std::mem::take(&mut *timeline.lock().expect("timeline lock"));
     Ok(Report::build(report::Inputs {
         args: a.clone(),
@@ -248,9 +373,10 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
         issue_s,
         ramp_s,
         steady_s,
+        steady_from_s,
         drain_s,
         acked_steady: acked1 - acked0,
-        stored_steady: stored1 - stored0,
+        stored_steady: stored1.saturating_sub(stored0),
         during,
         after,
         cpu_process_cores: (cpu1 - cpu0) as f64 / 100.0 / steady_s,
@@ -261,6 +387,159 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
         per_node,
         seen,
         audit,
+        alerts,
+        faults,
         timeline,
     }))
+}
+
+/// Wait until every result stream of the run has nothing unread and nothing unacknowledged
+/// (`XINFO GROUPS`: `lag` and `pending` 0 for every group): ingest stored everything.
+async fn drained(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(redis_url)?;
+    loop {
+        let mut c = match client.get_multiplexed_async_connection().await {
+            Ok(c) => c,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let mut streams = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}:results*"))
+                .arg("TYPE")
+                .arg("stream")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await?;
+            streams.extend(keys);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        let mut busy = false;
+        for s in &streams {
+            let groups: Vec<std::collections::HashMap<String, redis::Value>> =
+                redis::cmd("XINFO").arg("GROUPS").arg(s).query_async(&mut c).await?;
+            for g in groups {
+                let n = |k: &str| match g.get(k) {
+                    Some(redis::Value::Int(v)) => *v,
+                    Some(redis::Value::Nil) => 1, // lag unknown: not drained yet
+                    _ => 0,
+                };
+                busy |= n("pending") > 0 || n("lag") > 0;
+            }
+        }
+        if !busy {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The faults of `--chaos`, one after another: each once the workers came back from the
+/// previous one (or 60 s after it, at most) and 10 s more.
+async fn chaos_run(
+    a: &FleetArgs,
+    db: &str,
+    nodes: &tokio::sync::Mutex<Vec<nodes::Node>>,
+    redis: &mut chaos::RunRedis,
+    cutter: &chaos::Cutter,
+    view: &swarm::SwarmView,
+    t0_ms: i64,
+) -> anyhow::Result<Vec<Fault>> {
+    let since = || (dashboards::now_ms() - t0_ms) as f64 / 1000.0;
+    let mut faults = Vec::new();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for step in 0..4 {
+        let before = view.counts().connected;
+        let at_s = since();
+        let name = match step {
+            0 => {
+                let mut ns = nodes.lock().await;
+                let victim = ns.last_mut().expect("--chaos needs two nodes");
+                victim.kill();
+                drop(ns);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let mut ns = nodes.lock().await;
+                ns.last_mut().expect("two nodes").spawn().await?;
+                format!("SIGKILL engine node-{} (restarted after 5 s)", a.nodes - 1)
+            }
+            1 => {
+                redis.restart().await?;
+                "Redis restarted (SHUTDOWN with the append-only file, started again)".to_owned()
+            }
+            2 => {
+                chaos::pause_pgbouncer(&a.pg_pooled, db, Duration::from_secs(10)).await?;
+                "PgBouncer paused 10 s (PAUSE / RESUME of the run's database)".to_owned()
+            }
+            _ => {
+                cutter.set_cut(true);
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                cutter.set_cut(false);
+                format!("{} workers (every tenth) cut off for 30 s", a.workers.div_ceil(10))
+            }
+        };
+        let ended_s = since();
+        progress(a.json, &format!("fleet: fault {}: {name}", step + 1));
+        let ended = Instant::now();
+        let mut back_after_s = None;
+        while ended.elapsed() < Duration::from_secs(60) {
+            if view.counts().connected * 100 >= before * 99 {
+                back_after_s = Some(ended.elapsed().as_secs_f64());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        faults.push(Fault { name, at_s, ended_s, workers_before: before, back_after_s, ..Fault::default() });
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    Ok(faults)
+}
+
+/// One HTTP/1.1 request to `addr` (2 s at most): the status and the body.
+async fn http_request(
+    addr: std::net::SocketAddr,
+    method: http::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<String>,
+) -> Option<(u16, String)> {
+    use http_body_util::{BodyExt, Full};
+    let go = async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.ok()?;
+        tokio::spawn(conn);
+        let mut req = http::Request::builder().method(method).uri(path).header(http::header::HOST, addr.to_string());
+        if let Some(t) = token {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if body.is_some() {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let req = req.body(Full::new(bytes::Bytes::from(body.unwrap_or_default()))).ok()?;
+        let resp = send.send_request(req).await.ok()?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+        Some((status, String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(2), go).await.ok().flatten()
+}
+
+/// GET `path` from `addr`: the body when the answer is 2xx.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    let (status, body) = http_request(addr, http::Method::GET, path, None, None).await?;
+    (200..300).contains(&status).then_some(body)
+}
+
+/// POST a JSON `body` to `path` with the owner token: the status.
+async fn http_post(addr: std::net::SocketAddr, path: &str, token: &str, body: String) -> Option<u16> {
+    Some(http_request(addr, http::Method::POST, path, Some(token), Some(body)).await?.0)
 }

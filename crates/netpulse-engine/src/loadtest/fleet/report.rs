@@ -3,6 +3,7 @@
 //! percentiles (steady state and ramp), PostgreSQL server connections at peak, CPU and memory,
 //! the audit and the per-second timeline; printed for a terminal or serialised as JSON.
 
+use super::alerts::AlertAudit;
 use super::audit::Audit;
 use super::dashboards::{Histogram, Seen};
 use super::sampler::Tick;
@@ -18,6 +19,8 @@ pub struct Inputs {
     pub issue_s: f64,
     pub ramp_s: f64,
     pub steady_s: f64,
+    /// When the steady state began, seconds into the timeline.
+    pub steady_from_s: f64,
     pub drain_s: f64,
     pub acked_steady: u64,
     pub stored_steady: u64,
@@ -31,7 +34,33 @@ pub struct Inputs {
     pub per_node: Vec<(String, u64)>,
     pub seen: Vec<Seen>,
     pub audit: Audit,
+    pub alerts: Option<AlertAudit>,
+    pub faults: Vec<Fault>,
     pub timeline: Vec<Tick>,
+}
+
+/// One fault of `--chaos`, its times in seconds into the timeline.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Fault {
+    pub name: String,
+    pub at_s: f64,
+    pub ended_s: f64,
+    /// Workers connected just before the fault.
+    pub workers_before: usize,
+    /// Seconds from the fault's end until 99 % of them were connected again (none: not
+    /// within 60 s).
+    pub back_after_s: Option<f64>,
+    /// Check→dashboard latency from the fault's start until 10 s after the workers came back.
+    pub latency_recovery: Latency,
+}
+
+/// Per engine node over the steady state: mean cores busy, peak resident memory.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NodeUse {
+    pub node: String,
+    pub stored: u64,
+    pub cpu_cores: f64,
+    pub rss_peak_mib: u64,
 }
 
 /// Percentiles of one histogram, ms.
@@ -42,6 +71,15 @@ pub struct Latency {
     pub p95_ms: u64,
     pub p99_ms: u64,
     pub max_ms: u64,
+}
+
+/// A percentile as printed: the histogram's last bucket holds everything from 10 s up.
+pub fn capped(ms: u64) -> String {
+    if ms >= 10_000 {
+        "≥ 10000".into()
+    } else {
+        ms.to_string()
+    }
 }
 
 impl From<&Histogram> for Latency {
@@ -81,14 +119,23 @@ pub struct Report {
     pub latency_steady: Latency,
     /// The same while workers were still connecting.
     pub latency_ramp: Latency,
+    /// With `--chaos`: the steady state outside the faults (each from its start until 10 s
+    /// after the workers came back), from the first dashboard client of each node.
+    pub latency_outside_faults: Option<Latency>,
     /// Result events dashboard clients lost by falling behind (`lagged`), all clients.
     pub dashboard_events_lost: u64,
     pub pg_connections_peak: i64,
-    /// Cores busy during the steady state: this process (nodes, workers and dashboard
-    /// clients share it) and PostgreSQL + PgBouncer + Redis.
+    /// Cores busy during the steady state: this process (the dashboard clients and, with
+    /// `--chaos`, the cut-off proxies) and PostgreSQL + PgBouncer + Redis.
     pub cpu_process_cores: f64,
     pub cpu_services_cores: f64,
     pub rss_peak_mib: u64,
+    /// Each engine node over the steady state, and the worker processes together.
+    pub per_node: Vec<NodeUse>,
+    pub cpu_workers_cores: f64,
+    pub rss_workers_peak_mib: u64,
+    /// Cores and MiB per 1,000 workers: the worker processes, and the engine nodes together.
+    pub per_1000_workers: (f64, f64, f64, f64),
     /// The machine's 1-minute load average when the steady state began and ended: above the
     /// number of cores, other work competed with the run for them.
     pub load_average: (f64, f64),
@@ -96,16 +143,76 @@ pub struct Report {
     /// Results each node's ingest stored.
     pub stored_by_node: Vec<(String, u64)>,
     pub audit: Audit,
+    /// The alert audit (real-probe mode only; none with `--synthetic`).
+    pub alerts: Option<AlertAudit>,
+    /// The faults of `--chaos` (empty without it).
+    pub faults: Vec<Fault>,
     pub timeline: Vec<Tick>,
 }
 
 impl Report {
-    pub fn build(i: Inputs) -> Self {
+    pub fn build(mut i: Inputs) -> Self {
         let (mut steady, mut ramp) = (Histogram::default(), Histogram::default());
+        let mut seconds: Vec<Histogram> = Vec::new();
         for s in &i.seen {
             steady.merge(&s.steady);
             ramp.merge(&s.ramp);
+            if seconds.len() < s.per_second.len() {
+                seconds.resize(s.per_second.len(), Histogram::default());
+            }
+            for (into, h) in seconds.iter_mut().zip(&s.per_second) {
+                into.merge(h);
+            }
         }
+        // Tick k (at t_s, the end of its second) shows the arrivals of the second before it.
+        for t in &mut i.timeline {
+            if let Some(h) = (t.t_s.floor() as usize).checked_sub(1).and_then(|k| seconds.get(k)) {
+                (t.p50_ms, t.p95_ms, t.p99_ms, t.max_ms) =
+                    (h.quantile(0.5), h.quantile(0.95), h.quantile(0.99), h.max_ms);
+            }
+        }
+        let window =
+            |f: &Fault| (f.at_s.floor() as usize, (f.ended_s + f.back_after_s.unwrap_or(60.0) + 10.0).ceil() as usize);
+        for f in &mut i.faults {
+            let (from, until) = window(f);
+            let mut h = Histogram::default();
+            for s in seconds.iter().take(until).skip(from) {
+                h.merge(s);
+            }
+            f.latency_recovery = (&h).into();
+        }
+        let latency_outside_faults = (!i.faults.is_empty()).then(|| {
+            let mut h = Histogram::default();
+            for (k, s) in seconds.iter().enumerate().skip(i.steady_from_s.ceil() as usize) {
+                if !i.faults.iter().any(|f| (window(f).0..window(f).1).contains(&k)) {
+                    h.merge(s);
+                }
+            }
+            Latency::from(&h)
+        });
+        let in_steady: Vec<&Tick> = i.timeline.iter().filter(|t| t.t_s > i.steady_from_s + 1.0).collect();
+        let mean =
+            |v: &dyn Fn(&Tick) -> f64| in_steady.iter().map(|t| v(t)).sum::<f64>() / in_steady.len().max(1) as f64;
+        let per_node: Vec<NodeUse> = i
+            .per_node
+            .iter()
+            .enumerate()
+            .map(|(k, (node, stored))| NodeUse {
+                node: node.clone(),
+                stored: *stored,
+                cpu_cores: mean(&|t| t.cpu_nodes.get(k).copied().unwrap_or(0.0)),
+                rss_peak_mib: in_steady.iter().filter_map(|t| t.rss_nodes_mib.get(k)).copied().max().unwrap_or(0),
+            })
+            .collect();
+        let cpu_workers_cores = mean(&|t| t.cpu_workers);
+        let rss_workers_peak_mib = in_steady.iter().map(|t| t.rss_workers_mib).max().unwrap_or(0);
+        let thousands = (i.args.workers as f64 / 1000.0).max(0.001);
+        let per_1000_workers = (
+            cpu_workers_cores / thousands,
+            rss_workers_peak_mib as f64 / thousands,
+            per_node.iter().map(|n| n.cpu_cores).sum::<f64>() / thousands,
+            per_node.iter().map(|n| n.rss_peak_mib).sum::<u64>() as f64 / thousands,
+        );
         let a = &i.args;
         Self {
             workers: a.workers,
@@ -127,15 +234,22 @@ impl Report {
             stored_per_s: i.stored_steady as f64 / i.steady_s.max(0.001),
             latency_steady: (&steady).into(),
             latency_ramp: (&ramp).into(),
+            latency_outside_faults,
             dashboard_events_lost: i.seen.iter().map(|s| s.lagged).sum(),
             pg_connections_peak: i.pg_peak,
             cpu_process_cores: i.cpu_process_cores,
             cpu_services_cores: i.cpu_services_cores,
             rss_peak_mib: i.rss_peak_mib,
+            per_node,
+            cpu_workers_cores,
+            rss_workers_peak_mib,
+            per_1000_workers,
             load_average: i.load1,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             stored_by_node: i.per_node,
             audit: i.audit,
+            alerts: i.alerts,
+            faults: i.faults,
             timeline: i.timeline,
         }
     }
@@ -144,7 +258,7 @@ impl Report {
     pub fn print(&self) {
         let mode = if self.synthetic { "synthetic (no probing)" } else { "real probes of a local target farm" };
         println!(
-            "netpulse loadtest fleet: {} workers in {} regions on {} nodes (in-process, PgBouncer transaction mode + Redis), {} monitors at {} s, {mode}, {} dashboard clients ({} connected); fd limit {}",
+            "netpulse loadtest fleet: {} workers in {} regions on {} nodes (processes; PgBouncer transaction mode + Redis), {} monitors at {} s, {mode}, {} dashboard clients ({} connected); fd limit {}",
             self.workers, self.regions, self.nodes, self.monitors, self.interval_s, self.dashboards, self.dashboards_connected, self.nofile_limit
         );
         println!(
@@ -158,17 +272,39 @@ impl Report {
         let l = |x: &Latency| {
             format!(
                 "p50 {} ms, p95 {} ms, p99 {} ms, max {} ms ({} arrivals)",
-                x.p50_ms, x.p95_ms, x.p99_ms, x.max_ms, x.samples
+                capped(x.p50_ms),
+                capped(x.p95_ms),
+                capped(x.p99_ms),
+                x.max_ms,
+                x.samples
             )
         };
         println!("check→dashboard (steady): {}", l(&self.latency_steady));
         println!("check→dashboard (ramp):   {}", l(&self.latency_ramp));
+        if let Some(calm) = &self.latency_outside_faults {
+            println!("check→dashboard (steady, outside the faults): {}", l(calm));
+        }
         println!("dashboard result events lost to lag: {}", self.dashboard_events_lost);
         println!("PostgreSQL server connections (pg_stat_activity, peak): {}", self.pg_connections_peak);
+        for n in &self.per_node {
+            println!("{}:     {:.2} cores, peak RSS {} MiB, stored {}", n.node, n.cpu_cores, n.rss_peak_mib, n.stored);
+        }
+        let (wc, wm, nc, nm) = self.per_1000_workers;
         println!(
-            "CPU (steady): {:.2} cores this process (nodes + workers + dashboards), {:.2} cores PostgreSQL + PgBouncer + Redis; peak RSS {} MiB",
-            self.cpu_process_cores, self.cpu_services_cores, self.rss_peak_mib
+            "workers:    {:.2} cores, peak RSS {} MiB in all; per 1,000 workers: {wc:.2} cores and {wm:.0} MiB in the workers, {nc:.2} cores and {nm:.0} MiB in the nodes",
+            self.cpu_workers_cores, self.rss_workers_peak_mib
         );
+        println!(
+            "CPU (steady): {:.2} cores this process (dashboard clients), {:.2} cores PostgreSQL + PgBouncer + Redis",
+            self.cpu_process_cores, self.cpu_services_cores
+        );
+        for f in &self.faults {
+            let back = f.back_after_s.map_or("NOT within 60 s".to_owned(), |s| format!("{s:.1} s after it ended"));
+            println!(
+                "fault at {:.0}–{:.0} s: {}; {} workers connected before, back {back}; check→dashboard from the fault to 10 s after: {}",
+                f.at_s, f.ended_s, f.name, f.workers_before, l(&f.latency_recovery)
+            );
+        }
         println!(
             "machine:    {} cores, 1-minute load average {:.1} at the steady state's start, {:.1} at its end",
             self.cores, self.load_average.0, self.load_average.1
@@ -181,9 +317,21 @@ impl Report {
             "audit:      acked {} → rows {} ({}), distinct ids {} → lost {}, duplicated {}; still in outboxes {}; dashboard ids {} of which not stored {}",
             a.acked, a.rows, prov.join(", "), a.distinct_ids, a.lost, a.duplicated, a.undelivered, a.dashboard_ids, a.dashboard_ids_not_stored
         );
+        match &self.alerts {
+            Some(x) => println!(
+                "alerts:     {} monitors' target failed from {:.0} to {:.0} s: {} incidents ({} resolved), {} false alarms; {} deliveries of {} dedup keys: {} missed, {} duplicated",
+                x.failing_monitors, x.outage_s.0, x.outage_s.1, x.incidents, x.resolved, x.false_alarms, x.deliveries, x.keys, x.missed, x.duplicated
+            ),
+            None => println!("alerts:     not exercised (--synthetic results never fail)"),
+        }
+        let alerts_ok = self.alerts.as_ref().is_none_or(AlertAudit::ok);
         println!(
             "verdict:    {}",
-            if a.verdict().is_ok() { "PASS (every acknowledged result stored exactly once)" } else { "FAIL" }
+            match (a.verdict().is_ok(), alerts_ok) {
+                (true, true) =>
+                    "PASS (every acknowledged result stored exactly once; every incident paged once per transition)",
+                _ => "FAIL",
+            }
         );
     }
 }

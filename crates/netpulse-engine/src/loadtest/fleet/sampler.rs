@@ -24,11 +24,24 @@ pub struct Tick {
     pub stored: u64,
     /// Results stored per second over the last tick.
     pub stored_per_s: f64,
+    /// Results acknowledged to workers but not yet stored (in the Redis streams).
+    pub backlog: u64,
     pub pg_connections: i64,
-    /// Cores busy in this process / in the services, over the last tick.
+    /// Cores busy over the last tick: each engine node, the worker processes together, this
+    /// process (dashboard clients, proxies), the services.
+    pub cpu_nodes: Vec<f64>,
+    pub cpu_workers: f64,
     pub cpu_process: f64,
     pub cpu_services: f64,
-    pub rss_mib: u64,
+    /// Resident memory of each engine node and of the worker processes together, MiB.
+    pub rss_nodes_mib: Vec<u64>,
+    pub rss_workers_mib: u64,
+    /// Check→dashboard latency of the results that arrived in this second (the first
+    /// dashboard client of each node), ms; 0 when none arrived.
+    pub p50_ms: u64,
+    pub p95_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
     /// The machine's 1-minute load average (runnable tasks, every process on it).
     pub load1: f64,
 }
@@ -41,12 +54,6 @@ pub fn load1() -> f64 {
 
 /// CPU ticks (user + system) of the processes named `names`, or of this one when empty.
 pub fn cpu_ticks(names: &[&str]) -> u64 {
-    let stat = |path: &std::path::Path| -> Option<u64> {
-        let s = std::fs::read_to_string(path).ok()?;
-        let after = s.rsplit_once(") ")?.1; // the name may hold spaces
-        let f: Vec<&str> = after.split(' ').collect();
-        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-    };
     if names.is_empty() {
         return stat(std::path::Path::new("/proc/self/stat")).unwrap_or(0);
     }
@@ -60,18 +67,44 @@ pub fn cpu_ticks(names: &[&str]) -> u64 {
     total
 }
 
+/// User + system CPU ticks from a `/proc/<pid>/stat` file.
+fn stat(path: &std::path::Path) -> Option<u64> {
+    let s = std::fs::read_to_string(path).ok()?;
+    let after = s.rsplit_once(") ")?.1; // the name may hold spaces
+    let f: Vec<&str> = after.split(' ').collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// CPU ticks (user + system) of process `pid` (0 when it is gone).
+pub fn pid_ticks(pid: u32) -> u64 {
+    stat(std::path::Path::new(&format!("/proc/{pid}/stat"))).unwrap_or(0)
+}
+
+/// A `Vm…:` field of a `/proc/<pid>/status` file, MiB (0 when absent).
+fn status_mib(status: &str, name: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// Resident memory of process `pid`, MiB (0 when it is gone).
+pub fn pid_rss_mib(pid: u32) -> u64 {
+    status_mib(&std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default(), "VmRSS:")
+}
+
+/// Cores busy per process between two readings of [`pid_ticks`] `secs` apart.
+pub fn cores(before: u64, after: u64, secs: f64) -> f64 {
+    after.saturating_sub(before) as f64 / TICKS / secs.max(0.001)
+}
+
 pub const SERVICES: [&str; 3] = ["postgres", "pgbouncer", "redis-server"];
 
 /// This process's resident memory now and at its peak, MiB.
 pub fn rss_mib() -> (u64, u64) {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        s.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .map_or(0, |kb| kb / 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (status_mib(&s, "VmRSS:"), status_mib(&s, "VmHWM:"))
 }
 
 /// The peak of PostgreSQL server connections to `db`, sampled until stopped.

@@ -1,6 +1,7 @@
 //! `netpulse loadtest fleet` at a small scale, on PostgreSQL through PgBouncer and Redis:
-//! two engine nodes in one process, 20 real workers in two regions probing the local target
-//! farm over their own mTLS connections, four dashboard clients. The run's audit must hold —
+//! two engine node processes, 20 real workers in three worker processes and two regions
+//! probing the local target farm over their own mTLS connections, four dashboard clients,
+//! and two monitors whose target fails for a while, paging a webhook receiver of the run. The run's audit must hold —
 //! every result a gateway acknowledged stored once, every result seen on a dashboard stored —
 //! and every stored result must have been timed on a dashboard, with PostgreSQL's server
 //! connections held to PgBouncer's pool.
@@ -17,7 +18,7 @@ async fn a_small_fleet_run_stores_every_acknowledged_result_once_and_times_each_
         nodes: 2,
         monitors: 40,
         interval_s: 1,
-        duration_s: 3,
+        duration_s: 12,
         synthetic: false,
         json: true,
         html: None,
@@ -27,6 +28,9 @@ async fn a_small_fleet_run_stores_every_acknowledged_result_once_and_times_each_
         pg_direct: pg_url(&direct_addr(), "postgres"),
         pg_pooled: pooled_addr(),
         redis: crate::harness::redis_url(),
+        chaos: false,
+        workers_per_process: 8,
+        engine_bin: Some(env!("CARGO_BIN_EXE_netpulse").into()),
     };
     let report = run(&args).await.expect("the fleet load test runs");
     let audit = &report.audit;
@@ -46,4 +50,8 @@ async fn a_small_fleet_run_stores_every_acknowledged_result_once_and_times_each_
         "{} PostgreSQL server connections: PgBouncer's pool (default_pool_size 10) holds them",
         report.pg_connections_peak
     );
+    let alerts = report.alerts.as_ref().expect("real probes exercise alerts");
+    assert!(alerts.ok(), "every incident paged once per transition, no false alarm: {alerts:?}");
+    assert_eq!(alerts.incidents, 2, "one incident per failing monitor: {alerts:?}");
+    assert!(alerts.keys >= 2, "the openings were delivered: {alerts:?}");
 }

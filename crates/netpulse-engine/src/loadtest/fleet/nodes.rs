@@ -1,0 +1,168 @@
+//! The engine nodes of `netpulse loadtest fleet`, each its own `netpulse serve` process (so
+//! that its connections, CPU and memory are its own, and `--chaos` can kill it): configured
+//! through `NETPULSE_*` variables (every role, PostgreSQL through PgBouncer, the run's Redis
+//! prefix, a gateway serving every region, the run's owner token), on ports chosen before it
+//! starts so that a node restarted after a kill comes back where its workers dial. A node's
+//! log goes to `root/node-<n>.log`.
+
+use super::cluster::{regions, Shared};
+use super::FleetArgs;
+use anyhow::Context;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// One engine node process (absent between a kill and its restart).
+pub struct Node {
+    pub index: usize,
+    pub http: SocketAddr,
+    pub gateway: SocketAddr,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+    /// Results stored by this node's earlier processes (before a kill).
+    stored_before: u64,
+    /// `netpulse_results_ingested_total` at the last scrape of the running process.
+    pub stored_now: u64,
+}
+
+/// A free port on 127.0.0.1 (bound and released: the node binds it a moment later).
+fn free_port() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+impl Node {
+    /// Start node `index` with its data in `root/node-<index>` (which holds the cluster CA).
+    pub async fn start(bin: &Path, root: &Path, index: usize, a: &FleetArgs, s: &Shared) -> anyhow::Result<Self> {
+        let (http, gateway) = (free_port()?, free_port()?);
+        let list = |v: &[String]| format!("[{}]", v.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(","));
+        let quoted = |v: &str| format!("\"{v}\"");
+        let env = vec![
+            ("NETPULSE_HTTP__LISTEN", quoted(&http.to_string())),
+            ("NETPULSE_HTTP__MAX_CONNECTIONS", (a.dashboards * 2 + 64).max(4096).to_string()),
+            ("NETPULSE_STORAGE__DATA_DIR", quoted(&root.join(format!("node-{index}")).display().to_string())),
+            ("NETPULSE_STORAGE__BACKEND", quoted("postgres")),
+            ("NETPULSE_STORAGE__POSTGRES__URL", quoted(&s.pooled_url)),
+            ("NETPULSE_STORAGE__POSTGRES__MIGRATE_URL", quoted(&s.direct_url)),
+            ("NETPULSE_STORAGE__POSTGRES__MIGRATE_ON_START", "false".into()),
+            ("NETPULSE_STORAGE__POSTGRES__POOL_SIZE", a.pool_size.to_string()),
+            ("NETPULSE_QUEUE__BACKEND", quoted("redis")),
+            ("NETPULSE_QUEUE__REDIS__URL", quoted(&s.redis_url)),
+            ("NETPULSE_QUEUE__REDIS__PREFIX", quoted(&s.prefix)),
+            ("NETPULSE_MONITORS__MIN_INTERVAL_S", "1".into()),
+            ("NETPULSE_GATEWAY__ENABLED", "true".into()),
+            ("NETPULSE_GATEWAY__LISTEN", quoted(&gateway.to_string())),
+            ("NETPULSE_GATEWAY__REGIONS", list(&regions(a.regions))),
+            ("NETPULSE_GATEWAY__LEASE_WAIT_MS", "5000".into()),
+            ("NETPULSE_GATEWAY__MAX_CONNECTIONS", (a.workers * 2 + 100).to_string()),
+            ("NETPULSE_ADMIN_TOKEN", s.token.clone()),
+        ];
+        let mut node = Self {
+            index,
+            http,
+            gateway,
+            bin: bin.to_path_buf(),
+            env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            log: root.join(format!("node-{index}.log")),
+            child: None,
+            stored_before: 0,
+            stored_now: 0,
+        };
+        node.spawn().await?;
+        Ok(node)
+    }
+
+    /// Start the process and wait (60 s at most) until it says it is running.
+    pub async fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let mut child = Command::new(&self.bin)
+            .arg("serve")
+            .env_clear()
+            .envs(std::env::vars().filter(|(k, _)| !k.starts_with("NETPULSE_") || k.starts_with("NETPULSE_TEST")))
+            .envs(self.env.iter().cloned())
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {} serve", self.bin.display()))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("NetPulse is running") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match rx.try_recv() {
+                Ok(()) => return Ok(()),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    anyhow::bail!("engine node {} exited at start (its log: {})", self.index, self.log.display())
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) if std::time::Instant::now() > deadline => {
+                    anyhow::bail!("engine node {} did not start in 60 s (its log: {})", self.index, self.log.display())
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL: no drain, no goodbye; what it had read but not stored waits in Redis.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.stored_before += std::mem::take(&mut self.stored_now);
+    }
+
+    /// SIGTERM, and wait for the graceful stop (checks in flight, ingest drained).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            let _ = c.wait();
+        }
+    }
+
+    /// Results this node stored, over all its processes.
+    pub fn stored(&self) -> u64 {
+        self.stored_before + self.stored_now
+    }
+
+    /// Read `netpulse_results_ingested_total` from the running process's `/metrics`.
+    pub async fn scrape(&mut self) {
+        if self.child.is_none() {
+            return;
+        }
+        let Some(text) = super::http_get(self.http, "/metrics").await else { return };
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix("netpulse_results_ingested_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if let Some(v) = value {
+            self.stored_now = v as u64;
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
