@@ -12,10 +12,11 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "netpulse-worker", version, about = "NetPulse regional worker (mTLS to the engine gateway)")]
 struct Args {
-    /// The engine gateway, host:port.
+    /// The engine gateway, host:port; several separated by commas (any node's gateway serves
+    /// any worker: when one stops answering the worker moves on to the next).
     #[arg(long, env = "NETPULSE_WORKER_ENGINE", default_value = "127.0.0.1:8443")]
     engine: String,
-    /// Name to expect in the gateway's certificate (default: the host part of --engine).
+    /// Name to expect in the gateways' certificates (default: the host part of each address).
     #[arg(long, env = "NETPULSE_WORKER_SERVER_NAME")]
     server_name: Option<String>,
     /// Bundle directory written by `netpulse ca issue` (worker.pem, worker.key, ca.pem).
@@ -42,7 +43,6 @@ struct Args {
 fn main() -> ExitCode {
     tracing_subscriber_init();
     let args = Args::parse();
-    let host = args.engine.rsplit_once(':').map_or(args.engine.as_str(), |(h, _)| h).trim_matches(['[', ']']);
     let guard = if args.block_private { SsrfGuard::strict(vec![]) } else { SsrfGuard::allow_all() };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     };
     rt.block_on(async {
         let cfg = WorkerConfig {
-            server_name: args.server_name.clone().unwrap_or_else(|| host.to_owned()),
+            server_name: args.server_name.clone().unwrap_or_default(),
             engine: args.engine.clone(),
             buffer_dir: args.buffer_dir.clone().unwrap_or_else(|| args.bundle.join("buffer")),
             bundle: args.bundle,

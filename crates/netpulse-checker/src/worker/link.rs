@@ -1,7 +1,8 @@
 //! The worker's side of the gateway connection: rustls (ring) with the worker's client
 //! certificate, trusting only the engine CA in the bundle, and HTTP/1.1 requests carrying
 //! JSON `core::wire` types. A [`Link`] reconnects lazily: a failed request drops the
-//! connection and the next one dials again.
+//! connection and the next one dials again, from the gateway it was on through the others
+//! it knows (`a:8443,b:8443`), so a worker whose gateway node died moves to another one.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -58,36 +59,72 @@ pub fn client_config(bundle: &Path) -> Result<rustls::ClientConfig, String> {
         .map_err(|e| format!("worker certificate: {e}"))
 }
 
-/// One persistent connection to the gateway.
+/// One persistent connection to one of the gateways.
 pub struct Link {
-    addr: String,
-    server_name: ServerName<'static>,
+    /// Each gateway's `host:port` and the name its certificate must carry.
+    gateways: Vec<(String, ServerName<'static>)>,
+    /// The gateway dialled first on the next connect: the last one that answered.
+    at: usize,
     tls: TlsConnector,
     conn: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl Link {
-    pub fn new(addr: &str, server_name: &str, tls: Arc<rustls::ClientConfig>) -> Result<Self, String> {
-        let server_name =
-            ServerName::try_from(server_name.to_owned()).map_err(|e| format!("server name `{server_name}`: {e}"))?;
-        Ok(Self { addr: addr.to_owned(), server_name, tls: TlsConnector::from(tls), conn: None })
+    /// `addrs`: one or more gateways, comma-separated `host:port`. `server_name`: the name
+    /// every gateway's certificate must carry; empty for each address's own host.
+    pub fn new(addrs: &str, server_name: &str, tls: Arc<rustls::ClientConfig>) -> Result<Self, String> {
+        let mut gateways = Vec::new();
+        for addr in addrs.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            let name = match server_name {
+                "" => host_of(addr),
+                n => n,
+            };
+            let name = ServerName::try_from(name.to_owned()).map_err(|e| format!("server name `{name}`: {e}"))?;
+            gateways.push((addr.to_owned(), name));
+        }
+        if gateways.is_empty() {
+            return Err(format!("gateway address `{addrs}`: expected host:port (several separated by commas)"));
+        }
+        Ok(Self { gateways, at: 0, tls: TlsConnector::from(tls), conn: None })
     }
 
-    /// Dial and complete the mTLS handshake now.
+    /// The gateway this link is on (or dials next).
+    pub fn gateway(&self) -> &str {
+        &self.gateways[self.at].0
+    }
+
+    /// Dial and complete the mTLS handshake now: the current gateway first, then each other
+    /// one in turn; the first that answers becomes current. The error is the last one's.
     pub async fn connect(&mut self) -> Result<(), LinkError> {
-        let err = |e: &dyn std::fmt::Display| LinkError::Connect(e.to_string());
-        let tcp = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(&self.addr))
+        let mut last = None;
+        for k in 0..self.gateways.len() {
+            let i = (self.at + k) % self.gateways.len();
+            match self.dial(i).await {
+                Ok(send) => {
+                    self.at = i;
+                    self.conn = Some(send);
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one gateway"))
+    }
+
+    async fn dial(&self, i: usize) -> Result<SendRequest<Full<Bytes>>, LinkError> {
+        let (addr, name) = &self.gateways[i];
+        let err = |e: &dyn std::fmt::Display| LinkError::Connect(format!("{addr}: {e}"));
+        let tcp = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(addr))
             .await
-            .map_err(|_| LinkError::Connect("connect timed out".into()))?
+            .map_err(|_| LinkError::Connect(format!("{addr}: connect timed out")))?
             .map_err(|e| err(&e))?;
         let _ = tcp.set_nodelay(true);
-        let tls = self.tls.connect(self.server_name.clone(), tcp).await.map_err(|e| err(&e))?;
+        let tls = self.tls.connect(name.clone(), tcp).await.map_err(|e| err(&e))?;
         let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| err(&e))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        self.conn = Some(send);
-        Ok(())
+        Ok(send)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -116,7 +153,7 @@ impl Link {
         }
         let conn = self.conn.as_mut().expect("connected");
         let req = http::Request::post(path)
-            .header(http::header::HOST, self.addr.as_str())
+            .header(http::header::HOST, self.gateways[self.at].0.as_str())
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(WIRE_HEADER, WIRE_VERSION)
             .body(Full::new(Bytes::from(serde_json::to_vec(body).expect("wire types serialize"))))
@@ -137,4 +174,9 @@ impl Link {
             _ => LinkError::Http(format!("{status}: {}", e.message)),
         })
     }
+}
+
+/// The host part of `host:port` (`[::1]:8443` → `::1`).
+pub fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_matches(['[', ']'])
 }

@@ -34,9 +34,10 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// How to run a worker.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// The gateway's `host:port`.
+    /// The gateways' `host:port`, comma-separated: the first is dialled first, the others
+    /// when the one in use stops answering.
     pub engine: String,
-    /// Name the gateway's certificate must carry (default: the host of `engine`).
+    /// Name the gateways' certificates must carry; empty for the host of each address.
     pub server_name: String,
     /// Directory with `worker.pem`, `worker.key`, `ca.pem`.
     pub bundle: PathBuf,
@@ -213,7 +214,7 @@ async fn lease_loop(
         match answer {
             Ok(lease) => {
                 if !stats.connected.swap(true, Ordering::Relaxed) {
-                    tracing::info!(region = %lease.region, worker = %lease.worker, "connected to the gateway");
+                    tracing::info!(region = %lease.region, worker = %lease.worker, gateway = link.gateway(), "connected to the gateway");
                     link_up.notify_waiters();
                 }
                 backoff = Backoff::default();

@@ -3,7 +3,8 @@
 //! and one CA: a worker connected to the node that does not schedule its monitor is served,
 //! each of its results stored once; when the scheduling node dies (the other takes its
 //! `schedule` partitions) it keeps being served without reconnecting; a job leased by a worker that then dies goes to a worker on the other node
-//! once, after `queue.redis.job_lease_ms`, and its result is stored once. Always PostgreSQL
+//! once, after `queue.redis.job_lease_ms`, and its result is stored once; a worker given both
+//! gateways moves to the other one when the node it is on dies. Always PostgreSQL
 //! and Redis (the job streams exist only with Redis). The streams' contract is in [`jobs`];
 //! the fleet load test at a small scale, audited, in [`loadtest`].
 
@@ -59,8 +60,13 @@ async fn two_gateways(bundles: &[(&Path, &str)]) -> (TestApp, TestApp, PgDatabas
 }
 
 fn worker_at(app: &TestApp, bundle_dir: &Path) -> Worker {
+    worker_on(&gateway(app).to_string(), bundle_dir)
+}
+
+/// A worker on `engine`: one gateway or several, comma-separated.
+fn worker_on(engine: &str, bundle_dir: &Path) -> Worker {
     Worker::start(WorkerConfig {
-        engine: gateway(app).to_string(),
+        engine: engine.to_owned(),
         server_name: "127.0.0.1".into(),
         bundle: bundle_dir.to_path_buf(),
         concurrency: 8,
@@ -146,6 +152,36 @@ async fn a_job_leased_by_a_worker_that_dies_goes_to_another_node_once() {
     assert_eq!(slot.len(), 1, "the job's result stored once: {slot:?}");
     w.shutdown().await;
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_given_both_gateways_moves_to_the_other_when_its_node_dies() {
+    let bundles = tempfile::tempdir().unwrap();
+    let (mut a, mut b, _db, _dirs, prefix) = two_gateways(&[(bundles.path(), "eu-1")]).await;
+    let target = Target::start().await;
+    let body = json!({"name": "site", "kind": "http", "url": target.url(), "interval_s": 1, "regions": ["eu"]});
+    let id = a.create_monitor(body).await;
+    let w = worker_on(&format!("{},{}", gateway(&a), gateway(&b)), bundles.path());
+    wait_for(20, "3 results through node a's gateway", || async {
+        (eu_results(&b, &id, "eu-1").await.len() >= 3).then_some(())
+    })
+    .await;
+    assert!(w.stats.connected.load(Ordering::SeqCst));
+
+    a.running.take().expect("running").abort(); // its gateway closes every worker connection
+    let survivor = node_id(&b);
+    wait_for(16, "node b to schedule the monitor", || async {
+        (schedule_owner(&prefix, &id).await.as_deref() == Some(survivor.as_str())).then_some(())
+    })
+    .await;
+    let before = eu_results(&b, &id, "eu-1").await.len();
+    wait_for(15, "results leased and delivered through node b's gateway", || async {
+        (eu_results(&b, &id, "eu-1").await.len() >= before + 3).then_some(())
+    })
+    .await;
+    assert!(w.stats.connected.load(Ordering::SeqCst), "leasing from node b");
+    w.shutdown().await;
+    b.stop().await;
 }
 
 /// When a stored result started (RFC 3339 with milliseconds, so strings sort as times).

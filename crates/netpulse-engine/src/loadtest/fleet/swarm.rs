@@ -62,10 +62,11 @@ pub struct SwarmArgs {
     pub from: usize,
     #[arg(long)]
     pub to: usize,
-    /// The nodes' gateways, comma-separated; worker `i` dials `gateways[i % len]`.
+    /// The nodes' gateways, comma-separated; worker `i` dials `gateways[i % len]` first and
+    /// the others when that one stops answering.
     #[arg(long, value_delimiter = ',')]
     pub gateways: Vec<SocketAddr>,
-    /// The cut-off proxies in front of the same gateways: every tenth worker dials these.
+    /// The cut-off proxies in front of the same gateways: every tenth worker dials only these.
     #[arg(long, value_delimiter = ',')]
     pub via: Vec<SocketAddr>,
     #[arg(long)]
@@ -120,12 +121,14 @@ pub async fn run_child(a: SwarmArgs) -> anyhow::Result<()> {
             break;
         }
         let dir = a.root.join("workers").join(i.to_string());
-        let engine = match a.via.get(i % a.gateways.len()) {
-            Some(proxy) if cut_off_worker(i) => *proxy,
-            _ => a.gateways[i % a.gateways.len()],
+        // Every gateway, its own node's first: a worker whose node dies moves to the next.
+        let list = match cut_off_worker(i) && !a.via.is_empty() {
+            true => &a.via,
+            false => &a.gateways,
         };
+        let engine: Vec<String> = (0..list.len()).map(|k| list[(i + k) % list.len()].to_string()).collect();
         let cfg = WorkerConfig {
-            engine: engine.to_string(),
+            engine: engine.join(","),
             server_name: "127.0.0.1".into(),
             bundle: dir.clone(),
             concurrency: if a.synthetic { 4 } else { 16 },
