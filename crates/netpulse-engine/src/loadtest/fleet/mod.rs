@@ -357,7 +357,10 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
         for n in ns.iter_mut() {
             n.scrape().await;
             out.push((format!("node-{}", n.index), n.stored()));
-            n.stop();
+            // Its database is dropped next: a node still busy after 20 s is killed.
+            if !n.stop(Duration::from_secs(20)) {
+                eprintln!("node-{} had not stopped 20 s after SIGTERM: killed", n.index);
+            }
         }
         out
     };

@@ -8,7 +8,7 @@
 use super::cluster::{regions, Shared};
 use super::FleetArgs;
 use anyhow::Context;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -86,16 +86,19 @@ impl Node {
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log)
+            .stderr(log.try_clone()?)
             .spawn()
             .with_context(|| format!("cannot start {} serve", self.bin.display()))?;
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();
+        // The node logs to stdout: into its log file too, after the line that says it runs.
         std::thread::spawn(move || {
+            let mut log = log;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.starts_with("NetPulse is running") {
                     let _ = tx.send(());
                 }
+                let _ = writeln!(log, "{line}");
             }
         });
         self.child = Some(child);
@@ -127,14 +130,23 @@ impl Node {
         self.stored_before += std::mem::take(&mut self.stored_now);
     }
 
-    /// SIGTERM, and wait for the graceful stop (checks in flight, ingest drained).
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            if let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            }
-            let _ = c.wait();
+    /// SIGTERM, and wait up to `grace` for the graceful stop (checks in flight, ingest
+    /// drained); then SIGKILL. True when it stopped by itself.
+    pub fn stop(&mut self, grace: Duration) -> bool {
+        let Some(mut c) = self.child.take() else { return true };
+        if let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
     }
 
     /// Results this node stored, over all its processes.
