@@ -1,7 +1,8 @@
 //! The regional worker (`netpulse-worker`), as a library so tests can run it in-process.
 //!
 //! Three loops share one outbox: **lease** (long-poll `POST /v1/lease` for the region of our
-//! certificate, hand the jobs to the runner), **run** (bounded concurrency, `probe::run_check`,
+//! certificate, hand the jobs to the runner; paused while more results wait for delivery
+//! than the connection carries away), **run** (bounded concurrency, `probe::run_check`,
 //! results into the [`outbox::Outbox`]) and **send** (batches to `POST /v1/results`, woken by
 //! each new result, forgotten only once acknowledged). Connection failures back off
 //! exponentially with jitter. While the gateway is unreachable the worker keeps re-running
@@ -61,6 +62,8 @@ pub struct WorkerStats {
     pub acked: AtomicU64,
     pub in_flight: AtomicU64,
     pub connected: AtomicBool,
+    /// The last delivery of results was acknowledged.
+    pub delivering: AtomicBool,
     pub region: Mutex<String>,
 }
 
@@ -120,15 +123,14 @@ impl Worker {
         // Whichever loop gets through to the gateway first wakes the other from its backoff,
         // so after a partition leasing and sending resume together.
         let link_up = Arc::new(Notify::new());
-        let lease = tokio::spawn(lease_loop(
-            lease_link,
-            cfg.clone(),
-            jobs_tx.clone(),
-            stats.clone(),
-            known.clone(),
-            stop_rx.clone(),
-            link_up.clone(),
-        ));
+        let leasing = Leasing {
+            jobs: jobs_tx.clone(),
+            stats: stats.clone(),
+            known: known.clone(),
+            outbox: outbox.clone(),
+            link_up: link_up.clone(),
+        };
+        let lease = tokio::spawn(lease_loop(lease_link, cfg.clone(), leasing, stop_rx.clone()));
         let offline = tokio::spawn(offline_loop(jobs_tx, stats.clone(), known, stop_rx));
         let runner = tokio::spawn(run_loop(jobs_rx, cfg.clone(), outbox.clone(), stats.clone()));
         let sender = tokio::spawn(send_loop(send_link, outbox.clone(), stats.clone(), drain_rx, link_up));
@@ -187,18 +189,37 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) {
     let _ = tokio::time::timeout(d, stop.wait_for(|s| *s)).await;
 }
 
-async fn lease_loop(
-    mut link: Link,
-    cfg: WorkerConfig,
+/// Results waiting for delivery past which a connected worker whose deliveries succeed leases
+/// nothing more until they are delivered: a worker whose results leave slower than it checks
+/// would otherwise
+/// pile up late evidence (and memory) while the jobs it did not take expire harmlessly in
+/// the engine's queue.
+fn delivery_backlog_limit(concurrency: usize) -> usize {
+    (concurrency * 2).max(64)
+}
+
+/// The lease loop's parts that are not the connection.
+struct Leasing {
     jobs: mpsc::Sender<CheckJob>,
     stats: Arc<WorkerStats>,
     known: Arc<Known>,
-    mut stop: watch::Receiver<bool>,
+    outbox: Arc<Outbox>,
     link_up: Arc<Notify>,
-) {
+}
+
+async fn lease_loop(mut link: Link, cfg: WorkerConfig, l: Leasing, mut stop: watch::Receiver<bool>) {
+    let Leasing { jobs, stats, known, outbox, link_up } = l;
     let mut backoff = Backoff::default();
     let agent = format!("netpulse-worker {}", env!("CARGO_PKG_VERSION"));
+    let backlog_limit = delivery_backlog_limit(cfg.concurrency);
     while !*stop.borrow() {
+        // Only while deliveries succeed: a worker whose results are refused or cannot reach
+        // the gateway keeps checking and buffers them (up to `buffer_max`) for later.
+        let delivering = stats.connected.load(Ordering::Relaxed) && stats.delivering.load(Ordering::Relaxed);
+        if delivering && outbox.len() > backlog_limit {
+            sleep_or_stop(Duration::from_millis(50), &mut stop).await;
+            continue;
+        }
         let in_flight = stats.in_flight.load(Ordering::Relaxed) as u32;
         let req = LeaseRequest {
             version: WIRE_VERSION,
@@ -346,6 +367,7 @@ async fn send_loop(
                 }
                 outbox.ack(&body.results);
                 stats.acked.fetch_add(body.results.len() as u64, Ordering::Relaxed);
+                stats.delivering.store(true, Ordering::Relaxed);
                 backoff = Backoff::default();
                 if std::mem::take(&mut failing) {
                     link_up.notify_waiters();
@@ -356,6 +378,7 @@ async fn send_loop(
             }
             Err(e) => {
                 failing = true;
+                stats.delivering.store(false, Ordering::Relaxed);
                 let wait = backoff.after(&e);
                 tracing::warn!(error = %e, buffered = outbox.len(), retry_in_ms = wait.as_millis() as u64, "results not delivered; buffered");
                 if last_persist.elapsed() >= Duration::from_secs(1) {
