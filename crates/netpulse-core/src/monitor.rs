@@ -68,6 +68,8 @@ pub enum CheckSpec {
     Dns(DnsSpec),
     Tls(TlsSpec),
     Heartbeat(HeartbeatSpec),
+    #[serde(rename = "websocket")]
+    WebSocket(WebSocketSpec),
 }
 
 impl CheckSpec {
@@ -78,6 +80,7 @@ impl CheckSpec {
             CheckSpec::Dns(_) => "dns",
             CheckSpec::Tls(_) => "tls",
             CheckSpec::Heartbeat(_) => "heartbeat",
+            CheckSpec::WebSocket(_) => "websocket",
         }
     }
 
@@ -89,6 +92,7 @@ impl CheckSpec {
             CheckSpec::Dns(d) => format!("{} {}", d.record_type, d.name),
             CheckSpec::Tls(t) => format!("{}:{}", t.host, t.port),
             CheckSpec::Heartbeat(h) => format!("heartbeat (grace {} s)", h.grace_s),
+            CheckSpec::WebSocket(w) => w.url.to_string(),
         }
     }
 
@@ -103,6 +107,7 @@ impl CheckSpec {
                 Err(FieldError::new("grace_s", format!("must be at most {} seconds", Interval::MAX_SECS)))
             }
             CheckSpec::Heartbeat(_) => Ok(()),
+            CheckSpec::WebSocket(w) => w.validate(),
         }
     }
 
@@ -243,16 +248,7 @@ pub struct HttpUrl(url::Url);
 
 impl HttpUrl {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let u = url::Url::parse(s).map_err(|e| {
-            format!("`{s}` is not a valid URL ({e}); write it in full, e.g. https://example.com/health")
-        })?;
-        if !matches!(u.scheme(), "http" | "https") {
-            return Err(format!("scheme `{}` is not supported; use http:// or https://", u.scheme()));
-        }
-        if u.host_str().is_none_or(str::is_empty) {
-            return Err(format!("`{s}` has no host"));
-        }
-        Ok(Self(u))
+        absolute_url(s, ["http", "https"], "https://example.com/health").map(Self)
     }
     pub fn as_url(&self) -> &url::Url {
         &self.0
@@ -273,6 +269,88 @@ impl From<HttpUrl> for String {
 impl fmt::Display for HttpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0.as_str())
+    }
+}
+
+/// `s` as an absolute URL of one of `schemes` with a host; the error shows `example`.
+fn absolute_url(s: &str, schemes: [&str; 2], example: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(s).map_err(|e| format!("`{s}` is not a valid URL ({e}); write it in full, e.g. {example}"))?;
+    if !schemes.contains(&u.scheme()) {
+        let [a, b] = schemes;
+        return Err(format!("scheme `{}` is not supported; use {a}:// or {b}://", u.scheme()));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{s}` has no host"));
+    }
+    Ok(u)
+}
+
+/// An absolute `ws://` or `wss://` URL with a host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WsUrl(url::Url);
+
+impl WsUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        absolute_url(s, ["ws", "wss"], "wss://example.com/socket").map(Self)
+    }
+    pub fn as_url(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for WsUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+impl From<WsUrl> for String {
+    fn from(u: WsUrl) -> String {
+        u.0.into()
+    }
+}
+impl fmt::Display for WsUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+/// A WebSocket check: the opening handshake (HTTP/1.1 upgrade, `101`, the accept key), then
+/// optionally a text message sent and a reply that must contain `expect`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketSpec {
+    pub url: WsUrl,
+    /// A text message sent once the connection is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+    /// Text a message from the server must contain (the first one that does counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// A reply slower than this (or, without `expect`, a handshake) is `degraded` (still up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded_after_ms: Option<u32>,
+    #[serde(default = "yes")]
+    pub verify_tls: bool,
+}
+
+impl WebSocketSpec {
+    /// Longest `send` message and `expect` text.
+    pub const MAX_SEND: usize = 4096;
+    pub const MAX_EXPECT: usize = 1024;
+
+    fn validate(&self) -> Result<(), FieldError> {
+        if self.send.as_ref().is_some_and(|t| t.len() > Self::MAX_SEND) {
+            return Err(FieldError::new("send", format!("must be at most {} bytes", Self::MAX_SEND)));
+        }
+        match &self.expect {
+            Some(e) if e.is_empty() => Err(FieldError::new("expect", "must not be empty; leave it out to expect nothing")),
+            Some(e) if e.len() > Self::MAX_EXPECT => {
+                Err(FieldError::new("expect", format!("must be at most {} bytes", Self::MAX_EXPECT)))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

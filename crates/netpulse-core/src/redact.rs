@@ -43,6 +43,7 @@ pub fn url(raw: &str) -> String {
 pub fn target(spec: &CheckSpec) -> String {
     match spec {
         CheckSpec::Http(h) => url(h.url.as_url().as_str()),
+        CheckSpec::WebSocket(w) => url(w.url.as_url().as_str()),
         other => other.target(),
     }
 }
@@ -53,6 +54,7 @@ pub fn target(spec: &CheckSpec) -> String {
 pub fn described(spec: &CheckSpec) -> String {
     match spec {
         CheckSpec::Http(h) => format!("{} {}", h.method, url(h.url.as_url().as_str())),
+        CheckSpec::WebSocket(w) => url(w.url.as_url().as_str()),
         other => other.target(),
     }
 }

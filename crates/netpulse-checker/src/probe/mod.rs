@@ -10,6 +10,7 @@ mod dns;
 mod http;
 mod tcp;
 mod tls;
+mod websocket;
 
 use crate::error::HttpError;
 use crate::guard::SsrfGuard;
@@ -59,6 +60,7 @@ async fn attempt(spec: &CheckSpec, timeout: Duration, ctx: &ProbeContext) -> Pro
         CheckSpec::Tcp(s) => tcp::probe(s, timeout, ctx).await,
         CheckSpec::Dns(s) => dns::probe(s, timeout, ctx).await,
         CheckSpec::Tls(s) => tls::probe(s, timeout, ctx, now()).await,
+        CheckSpec::WebSocket(s) => websocket::probe(s, timeout, ctx).await,
         CheckSpec::Heartbeat(_) => ProbeReport::failed(
             Outcome::Error,
             "heartbeat monitors are evaluated by the engine from received beats, not probed",

@@ -48,4 +48,5 @@ mod templated_webhook;
 mod storm;
 mod throttles;
 mod trust;
+mod websocket;
 mod workers;

@@ -77,7 +77,7 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
 
 /// The check's own fields, parsed per kind so that errors name the field (`url`, not `body`).
 fn parse_spec(mut body: Map<String, Value>) -> ApiResult<CheckSpec> {
-    const KINDS: &str = "one of http, tcp, dns, tls, heartbeat";
+    const KINDS: &str = "one of http, tcp, dns, tls, websocket, heartbeat";
     let kind = body.remove("kind").ok_or_else(|| ApiError::invalid("kind", format!("is required: {KINDS}")))?;
     let fields = Value::Object(body);
     Ok(match kind.as_str() {
@@ -86,6 +86,7 @@ fn parse_spec(mut body: Map<String, Value>) -> ApiResult<CheckSpec> {
         Some("dns") => CheckSpec::Dns(parse_field("", fields)?),
         Some("tls") => CheckSpec::Tls(parse_field("", fields)?),
         Some("heartbeat") => CheckSpec::Heartbeat(parse_field("", fields)?),
+        Some("websocket") => CheckSpec::WebSocket(parse_field("", fields)?),
         _ => return Err(ApiError::invalid("kind", format!("{kind} is not a monitor kind; use {KINDS}"))),
     })
 }

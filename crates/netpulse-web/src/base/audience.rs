@@ -69,7 +69,8 @@ pub fn monitor(m: &mut Map<String, Value>, a: Audience) {
             }
         }
     }
-    for key in ["body", "heartbeat_url"] {
+    // A request body or a WebSocket message may carry a credential.
+    for key in ["body", "send", "heartbeat_url"] {
         if m.get(key).is_some_and(|v| !v.is_null()) {
             m.insert(key.into(), Value::from(HIDDEN));
         }

@@ -22,7 +22,7 @@ pub fn refuse_blocked_host(field: &str, host: &str, ssrf: &SsrfConfig) -> ApiRes
     })
 }
 
-/// Refuse a check whose target is such a host: an HTTP check's `url`, a TCP or TLS check's
+/// Refuse a check whose target is such a host: an HTTP or WebSocket check's `url`, a TCP or TLS check's
 /// `host`, a DNS check's `resolver` (the server it asks; the name it asks about is not
 /// connected to).
 pub fn refuse_blocked_target(spec: &CheckSpec, ssrf: &SsrfConfig) -> ApiResult<()> {
@@ -34,6 +34,7 @@ pub fn refuse_blocked_target(spec: &CheckSpec, ssrf: &SsrfConfig) -> ApiResult<(
             Some(server) => refuse_blocked_host("resolver", &server.ip().to_string(), ssrf),
             None => Ok(()),
         },
+        CheckSpec::WebSocket(w) => refuse_blocked_host("url", w.url.as_url().host_str().unwrap_or(""), ssrf),
         CheckSpec::Heartbeat(_) => Ok(()),
     }
 }

@@ -112,7 +112,7 @@ pub struct Field {
     pub hint: &'static str,
 }
 
-pub const KINDS: [&str; 5] = ["http", "tcp", "dns", "tls", "heartbeat"];
+pub const KINDS: [&str; 6] = ["http", "tcp", "dns", "tls", "websocket", "heartbeat"];
 const ALL: &[&str] = &[];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const RECORD_TYPES: &[&str] = &["A", "AAAA", "CNAME", "MX", "TXT", "NS"];
@@ -133,7 +133,7 @@ const INHERITS: &str = "empty: the organisation's default (Alerting defaults)";
 /// Every field, in the order the form shows them.
 pub const FIELDS: &[Field] = &[
     f("name", "Name", Input::Text, ALL, ""),
-    f("url", "URL", Input::Text, &["http"], "http:// or https://"),
+    f("url", "URL", Input::Text, &["http", "websocket"], "http:// or https:// (WebSocket: ws:// or wss://)"),
     f("method", "Method", Input::Choice(METHODS), &["http"], ""),
     f("headers", "Request headers", Input::Headers, &["http"], "one Name: value per line"),
     f("body", "Request body", Input::Multiline, &["http"], "optional"),
@@ -147,8 +147,10 @@ pub const FIELDS: &[Field] = &[
         &["http"],
         "one per line, all must hold: $.status == \"ok\", $.items.length > 0, header.content-type contains \"json\"",
     ),
-    f("degraded_after_ms", "Degraded after (ms)", Input::Number, &["http"], "optional; slower answers are degraded"),
+    f("degraded_after_ms", "Degraded after (ms)", Input::Number, &["http", "websocket"], "optional; slower answers are degraded"),
     f("follow_redirects", "Follow redirects", Input::Check, &["http"], ""),
+    f("send", "Message to send", Input::Optional, &["websocket"], "optional text sent once connected"),
+    f("expect", "Reply must contain", Input::Optional, &["websocket"], "optional; empty: the handshake is enough"),
     f("host", "Host", Input::Text, &["tcp", "tls"], ""),
     f("port", "Port", Input::Number, &["tcp", "tls"], ""),
     f("query", "Name to resolve", Input::Text, &["dns"], "e.g. example.com"),
@@ -156,7 +158,7 @@ pub const FIELDS: &[Field] = &[
     f("expected", "Expected answer", Input::Optional, &["dns"], "optional"),
     f("resolver", "Resolver", Input::Optional, &["dns"], "optional ip:port; the system resolver when empty"),
     f("warn_days", "Warn days before expiry", Input::Number, &["tls"], ""),
-    f("verify_tls", "Verify TLS certificate", Input::Check, &["http", "tls"], ""),
+    f("verify_tls", "Verify TLS certificate", Input::Check, &["http", "tls", "websocket"], ""),
     f("grace_s", "Grace (s)", Input::Number, &["heartbeat"], "how late a beat may be"),
     f("interval_s", "Interval (s)", Input::Number, ALL, ""),
     f("timeout_ms", "Timeout (ms)", Input::Number, ALL, ""),
