@@ -298,6 +298,10 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     let stored_now = |nodes: Arc<tokio::sync::Mutex<Vec<nodes::Node>>>| async move {
         nodes.lock().await.iter().map(nodes::Node::stored).sum::<u64>()
     };
+    let lag_now = |nodes: Arc<tokio::sync::Mutex<Vec<nodes::Node>>>| async move {
+        nodes.lock().await.iter().fold(nodes::Buckets::default(), |sum, n| sum.plus(&n.dispatch_lag()))
+    };
+    let lag0 = lag_now(nodes.clone()).await;
     let (acked0, stored0, cpu0, svc0) = (
         view.counts().acked,
         stored_now(nodes.clone()).await,
@@ -332,6 +336,7 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     let (steady_s, load_end) = (t_steady.elapsed().as_secs_f64(), sampler::load1());
     let during = view.counts();
     let (acked1, stored1) = (during.acked, stored_now(nodes.clone()).await);
+    let dispatch_lag = report::DispatchLag::of(&lag_now(nodes.clone()).await.since(&lag0));
     let (cpu1, svc1) = (sampler::cpu_ticks(&[]), sampler::cpu_ticks(&sampler::SERVICES));
 
     // Stop the workers (they deliver what they hold), then let ingest store everything.
@@ -380,6 +385,7 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
         drain_s,
         acked_steady: acked1 - acked0,
         stored_steady: stored1.saturating_sub(stored0),
+        dispatch_lag,
         during,
         after,
         cpu_process_cores: (cpu1 - cpu0) as f64 / 100.0 / steady_s,
@@ -433,11 +439,21 @@ async fn drained(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
                 redis::cmd("XINFO").arg("GROUPS").arg(s).query_async(&mut c).await?;
             for g in groups {
                 let n = |k: &str| match g.get(k) {
-                    Some(redis::Value::Int(v)) => *v,
-                    Some(redis::Value::Nil) => 1, // lag unknown: not drained yet
-                    _ => 0,
+                    Some(redis::Value::Int(v)) => Some(*v),
+                    Some(redis::Value::Nil) => None,
+                    _ => Some(0),
                 };
-                busy |= n("pending") > 0 || n("lag") > 0;
+                let unread = match n("lag") {
+                    Some(lag) => lag > 0,
+                    // Redis cannot count the lag once entries were deleted (acknowledged
+                    // results are): compare the last id delivered with the last one added.
+                    None => {
+                        let info: std::collections::HashMap<String, redis::Value> =
+                            redis::cmd("XINFO").arg("STREAM").arg(s).query_async(&mut c).await?;
+                        stream_id(g.get("last-delivered-id")) < stream_id(info.get("last-generated-id"))
+                    }
+                };
+                busy |= n("pending").unwrap_or(0) > 0 || unread;
             }
         }
         if !busy {
@@ -445,6 +461,17 @@ async fn drained(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// A stream entry id (`<ms>-<seq>`) as a pair that orders like the id; `(0, 0)` when absent.
+fn stream_id(v: Option<&redis::Value>) -> (u64, u64) {
+    let text = match v {
+        Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(redis::Value::SimpleString(s)) => s.clone(),
+        _ => return (0, 0),
+    };
+    let (ms, seq) = text.split_once('-').unwrap_or((text.as_str(), "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 /// The faults of `--chaos`, one after another: each once the workers came back from the

@@ -27,7 +27,68 @@ pub struct Node {
     stored_before: u64,
     /// `netpulse_results_ingested_total` at the last scrape of the running process.
     pub stored_now: u64,
+    /// The scheduler's dispatch lag histogram (cumulative counts by bucket bound, seconds):
+    /// of earlier processes, and at the last scrape of the running one.
+    lag_before: Buckets,
+    lag_now: Buckets,
 }
+
+/// A Prometheus histogram's cumulative buckets: `(le, count)`, bounds ascending, `+Inf` last.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Buckets(pub Vec<(f64, u64)>);
+
+impl Buckets {
+    /// The buckets of histogram `name` (`<name>_bucket{le="…"} N` lines) in a scrape.
+    pub fn parse(text: &str, name: &str) -> Self {
+        let prefix = format!("{name}_bucket{{le=\"");
+        let mut out: Vec<(f64, u64)> = text
+            .lines()
+            .filter_map(|l| {
+                let (le, n) = l.strip_prefix(&prefix)?.split_once("\"} ")?;
+                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                Some((le, n.trim().parse::<f64>().ok()? as u64))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Self(out)
+    }
+
+    /// Bucket by bucket: `self + other` (missing buckets count as zero on either side).
+    pub fn plus(&self, other: &Self) -> Self {
+        match (self.0.is_empty(), other.0.is_empty()) {
+            (true, _) => other.clone(),
+            (_, true) => self.clone(),
+            _ => Self(self.0.iter().zip(&other.0).map(|(a, b)| (a.0, a.1 + b.1)).collect()),
+        }
+    }
+
+    /// Bucket by bucket: `self − earlier`, never below zero.
+    pub fn since(&self, earlier: &Self) -> Self {
+        match earlier.0.is_empty() {
+            true => self.clone(),
+            false => Self(self.0.iter().zip(&earlier.0).map(|(a, b)| (a.0, a.1.saturating_sub(b.1))).collect()),
+        }
+    }
+
+    /// Observations counted.
+    pub fn count(&self) -> u64 {
+        self.0.last().map_or(0, |b| b.1)
+    }
+
+    /// The bound of the first bucket holding quantile `q` of the observations (so the
+    /// quantile is at most this), in milliseconds; `None` without observations.
+    pub fn quantile_le_ms(&self, q: f64) -> Option<f64> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = (q * n as f64).ceil().max(1.0) as u64;
+        self.0.iter().find(|b| b.1 >= rank).map(|b| b.0 * 1000.0)
+    }
+}
+
+/// The scheduler's histogram of delays between a check's due time and its dispatch.
+const DISPATCH_LAG: &str = "netpulse_scheduler_dispatch_lag_seconds";
 
 /// A free port on 127.0.0.1 (bound and released: the node binds it a moment later).
 fn free_port() -> anyhow::Result<SocketAddr> {
@@ -70,6 +131,8 @@ impl Node {
             child: None,
             stored_before: 0,
             stored_now: 0,
+            lag_before: Buckets::default(),
+            lag_now: Buckets::default(),
         };
         node.spawn().await?;
         Ok(node)
@@ -128,6 +191,7 @@ impl Node {
             let _ = c.wait();
         }
         self.stored_before += std::mem::take(&mut self.stored_now);
+        self.lag_before = self.lag_before.plus(&std::mem::take(&mut self.lag_now));
     }
 
     /// SIGTERM, and wait up to `grace` for the graceful stop (checks in flight, ingest
@@ -154,7 +218,13 @@ impl Node {
         self.stored_before + self.stored_now
     }
 
-    /// Read `netpulse_results_ingested_total` from the running process's `/metrics`.
+    /// This node's scheduler dispatch lag histogram, over all its processes.
+    pub fn dispatch_lag(&self) -> Buckets {
+        self.lag_before.plus(&self.lag_now)
+    }
+
+    /// Read `netpulse_results_ingested_total` and the dispatch lag histogram from the running
+    /// process's `/metrics`.
     pub async fn scrape(&mut self) {
         if self.child.is_none() {
             return;
@@ -164,6 +234,10 @@ impl Node {
             .lines()
             .find_map(|l| l.strip_prefix("netpulse_results_ingested_total "))
             .and_then(|v| v.trim().parse::<f64>().ok());
+        let lag = Buckets::parse(&text, DISPATCH_LAG);
+        if !lag.0.is_empty() {
+            self.lag_now = lag;
+        }
         if let Some(v) = value {
             self.stored_now = v as u64;
         }
@@ -176,5 +250,27 @@ impl Drop for Node {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Buckets;
+
+    #[test]
+    fn a_histogram_scrape_gives_bucket_bounds_for_its_quantiles() {
+        let scrape = "x_bucket{le=\"0.01\"} 5\nnetpulse_lag_seconds_bucket{le=\"0.001\"} 90\n\
+                      netpulse_lag_seconds_bucket{le=\"0.05\"} 99\nnetpulse_lag_seconds_bucket{le=\"+Inf\"} 100\n\
+                      netpulse_lag_seconds_count 100\n";
+        let b = Buckets::parse(scrape, "netpulse_lag_seconds");
+        assert_eq!(b.count(), 100);
+        assert_eq!(b.quantile_le_ms(0.5), Some(1.0));
+        assert_eq!(b.quantile_le_ms(0.99), Some(50.0));
+        assert_eq!(b.quantile_le_ms(1.0), Some(f64::INFINITY));
+        let earlier = Buckets(vec![(0.001, 80), (0.05, 80), (f64::INFINITY, 80)]);
+        let d = b.since(&earlier);
+        assert_eq!((d.count(), d.quantile_le_ms(0.5), d.quantile_le_ms(0.95)), (20, Some(1.0), Some(50.0)));
+        assert_eq!(b.plus(&earlier).count(), 180);
+        assert_eq!(Buckets::default().quantile_le_ms(0.99), None);
     }
 }

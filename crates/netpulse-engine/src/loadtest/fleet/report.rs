@@ -24,6 +24,7 @@ pub struct Inputs {
     pub drain_s: f64,
     pub acked_steady: u64,
     pub stored_steady: u64,
+    pub dispatch_lag: DispatchLag,
     pub during: SwarmCounts,
     pub after: SwarmCounts,
     pub cpu_process_cores: f64,
@@ -37,6 +38,31 @@ pub struct Inputs {
     pub alerts: Option<AlertAudit>,
     pub faults: Vec<Fault>,
     pub timeline: Vec<Tick>,
+}
+
+/// The schedulers' delay from a check's due time to its dispatch over the steady state, all
+/// nodes together, from their `netpulse_scheduler_dispatch_lag_seconds` histograms: each
+/// quantile is the bound of the bucket that holds it (`None`: above the largest bound).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DispatchLag {
+    pub dispatches: u64,
+    pub p50_at_most_ms: Option<f64>,
+    pub p99_at_most_ms: Option<f64>,
+}
+
+impl DispatchLag {
+    pub fn of(b: &super::nodes::Buckets) -> Self {
+        let finite = |q: f64| b.quantile_le_ms(q).filter(|ms| ms.is_finite());
+        Self { dispatches: b.count(), p50_at_most_ms: finite(0.5), p99_at_most_ms: finite(0.99) }
+    }
+
+    pub fn describe(&self) -> String {
+        let q = |v: Option<f64>| v.map_or("above the largest bucket".to_owned(), |ms| format!("≤ {ms} ms"));
+        match self.dispatches {
+            0 => "no dispatches".into(),
+            n => format!("p50 {}, p99 {} ({n} dispatches)", q(self.p50_at_most_ms), q(self.p99_at_most_ms)),
+        }
+    }
 }
 
 /// One fault of `--chaos`, its times in seconds into the timeline.
@@ -122,6 +148,8 @@ pub struct Report {
     /// With `--chaos`: the steady state outside the faults (each from its start until 10 s
     /// after the workers came back), from the first dashboard client of each node.
     pub latency_outside_faults: Option<Latency>,
+    /// The schedulers' dispatch lag over the steady state.
+    pub dispatch_lag: DispatchLag,
     /// Result events dashboard clients lost by falling behind (`lagged`), all clients.
     pub dashboard_events_lost: u64,
     pub pg_connections_peak: i64,
@@ -235,6 +263,7 @@ impl Report {
             latency_steady: (&steady).into(),
             latency_ramp: (&ramp).into(),
             latency_outside_faults,
+            dispatch_lag: i.dispatch_lag.clone(),
             dashboard_events_lost: i.seen.iter().map(|s| s.lagged).sum(),
             pg_connections_peak: i.pg_peak,
             cpu_process_cores: i.cpu_process_cores,
@@ -284,6 +313,7 @@ impl Report {
         if let Some(calm) = &self.latency_outside_faults {
             println!("check→dashboard (steady, outside the faults): {}", l(calm));
         }
+        println!("scheduler dispatch lag (steady, all nodes): {}", self.dispatch_lag.describe());
         println!("dashboard result events lost to lag: {}", self.dashboard_events_lost);
         println!("PostgreSQL server connections (pg_stat_activity, peak): {}", self.pg_connections_peak);
         for n in &self.per_node {
