@@ -1,7 +1,8 @@
 //! The scheduler: dispatches each active monitor's checks at its `next_due` times.
 //!
 //! Thin loop around [`Scheduler::try_run_once`]: reload monitors when told (debounced, so a
-//! burst of API changes costs one reload) or every 30 s, send due probe checks to the checker
+//! burst of API changes costs one reload) or every 30 s (5 s with several nodes) — after the
+//! first load, read beside the loop and swapped in, so a large set never holds dispatch up —, send due probe checks to the checker
 //! queue, run the synchronized re-check rounds that ingest asks for (half an interval after
 //! a round with a failure, at most 10 s; a parent whose child holds its page at once), and
 //! evaluate heartbeat monitors itself (a missing beat past
@@ -94,6 +95,9 @@ pub struct Scheduler {
     changed: Arc<Notify>,
     last_reload: Option<Timestamp>,
     reload_at: Option<Timestamp>,
+    /// A reload in progress: after the first, the store is read beside the loop, so
+    /// dispatching never waits for a large monitor set to load.
+    loading: Option<tokio::task::JoinHandle<netpulse_store::StoreResult<Vec<netpulse_store::ScheduledMonitor>>>>,
     /// With several engine nodes: regular checks only while holding the `scheduler` lease,
     lease: Option<crate::lease::Lease>,
     /// or only for the monitors of the partitions this node owns.
@@ -123,6 +127,7 @@ impl Scheduler {
             changed,
             last_reload: None,
             reload_at: None,
+            loading: None,
             lease: None,
             shard: None,
         }
@@ -155,6 +160,45 @@ impl Scheduler {
     /// Reload the monitor set, keeping each unchanged monitor's next due time.
     pub async fn reload(&mut self, now: Timestamp) -> Result<(), netpulse_store::StoreError> {
         let monitors = self.store.schedulable_monitors().await?;
+        self.apply(monitors, now);
+        self.last_reload = Some(now);
+        self.reload_at = None;
+        Ok(())
+    }
+
+    /// Reload when due: the first load waits (nothing can be dispatched before it); later
+    /// ones start a read beside the loop, applied at the first pass after it finished. A
+    /// change told while a read runs is picked up by the next one. False when no monitor set
+    /// could be loaded yet.
+    async fn refresh(&mut self, now: Timestamp, due: bool) -> bool {
+        if self.last_reload.is_none() {
+            return match self.reload(now).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduler could not load monitors; will retry");
+                    false
+                }
+            };
+        }
+        if self.loading.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
+            match self.loading.take().expect("finished").await {
+                Ok(Ok(monitors)) => self.apply(monitors, now),
+                Ok(Err(e)) => tracing::warn!(error = %e, "scheduler could not reload monitors; will retry"),
+                Err(e) => tracing::warn!(error = %e, "scheduler reload task failed; will retry"),
+            }
+        }
+        if due && self.loading.is_none() {
+            let store = self.store.clone();
+            self.loading = Some(tokio::spawn(async move { store.schedulable_monitors().await }));
+            // The read sees every change told before now; one told from here on asks again.
+            self.last_reload = Some(now);
+            self.reload_at = None;
+        }
+        true
+    }
+
+    /// Take `monitors` as the monitor set, keeping each unchanged monitor's next due time.
+    fn apply(&mut self, monitors: Vec<netpulse_store::ScheduledMonitor>, now: Timestamp) {
         let mut entries = HashMap::with_capacity(monitors.len());
         self.heap.clear();
         // The demo organisation's results are seeded, never checked.
@@ -167,20 +211,14 @@ impl Scheduler {
         }
         self.entries = entries;
         self.metrics.monitors_scheduled.set(self.entries.len() as u64);
-        self.last_reload = Some(now);
-        self.reload_at = None;
-        Ok(())
     }
 
     /// Dispatch everything due at `now`.
     pub async fn try_run_once(&mut self, now: Timestamp) -> Progress {
         let every = if self.lease.is_some() || self.shard.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
         let stale = self.last_reload.is_none_or(|t| now.since(t) >= every);
-        if stale || self.reload_at.is_some_and(|t| now >= t) {
-            if let Err(e) = self.reload(now).await {
-                tracing::warn!(error = %e, "scheduler could not load monitors; will retry");
-                return Progress::Idle;
-            }
+        if !self.refresh(now, stale || self.reload_at.is_some_and(|t| now >= t)).await {
+            return Progress::Idle;
         }
         let mut progress = Progress::Idle;
         while let Ok(r) = self.recheck_rx.try_recv() {
@@ -329,6 +367,8 @@ impl Scheduler {
         let reload = self.last_reload.map_or(now.plus_ms(1000), |t| t.plus_ms(every));
         let due = [self.heap.peek(), self.rechecks.peek()].into_iter().flatten().map(|Reverse((t, _))| *t);
         let next = due.chain([reload]).chain(self.reload_at).min().unwrap_or(now);
+        // A reload being read: look for it at the next tick.
+        let next = if self.loading.is_some() { now } else { next };
         Duration::from_millis(next.since(now).clamp(TICK_MS, every) as u64)
     }
 

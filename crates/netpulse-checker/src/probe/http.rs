@@ -90,9 +90,5 @@ fn truncation_note(response: &HttpResponse) -> &'static str {
 }
 
 fn slowness(spec: &HttpSpec, response: &HttpResponse) -> (Outcome, Option<String>) {
-    let total = response.timings.total_ms.unwrap_or(0);
-    match spec.degraded_after_ms {
-        Some(limit) if total > limit => (Outcome::Degraded, Some(format!("slow: {total} ms > {limit} ms threshold"))),
-        _ => (Outcome::Up, None),
-    }
+    super::slowness(response.timings.total_ms, spec.degraded_after_ms)
 }

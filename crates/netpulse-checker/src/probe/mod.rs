@@ -85,6 +85,15 @@ fn transport_failure(err: &HttpError, timings: Timings) -> ProbeReport {
 }
 
 /// Timings holding only the total.
+/// Up, or degraded (with why) when the check took longer than `degraded_after_ms`.
+fn slowness(total_ms: Option<u32>, degraded_after_ms: Option<u32>) -> (Outcome, Option<String>) {
+    let total = total_ms.unwrap_or(0);
+    match degraded_after_ms {
+        Some(limit) if total > limit => (Outcome::Degraded, Some(format!("slow: {total} ms > {limit} ms threshold"))),
+        _ => (Outcome::Up, None),
+    }
+}
+
 fn total_only(ms: u32) -> Timings {
     Timings { total_ms: Some(ms), ..Timings::default() }
 }

@@ -56,11 +56,8 @@ pub(super) async fn probe(spec: &WebSocketSpec, timeout: Duration, ctx: &ProbeCo
 
 /// Up, or degraded when slower than `degraded_after_ms`.
 fn judge(spec: &WebSocketSpec, timings: Timings) -> ProbeReport {
-    let total = timings.total_ms.unwrap_or(0);
-    match spec.degraded_after_ms {
-        Some(limit) if total > limit => {
-            ProbeReport::failed(Outcome::Degraded, format!("answered in {total} ms, above {limit} ms"), timings)
-        }
+    match super::slowness(timings.total_ms, spec.degraded_after_ms) {
+        (Outcome::Degraded, why) => ProbeReport::failed(Outcome::Degraded, why.unwrap_or_default(), timings),
         _ => ProbeReport::up(timings),
     }
 }

@@ -189,13 +189,20 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) {
     let _ = tokio::time::timeout(d, stop.wait_for(|s| *s)).await;
 }
 
-/// Results waiting for delivery past which a connected worker whose deliveries succeed leases
-/// nothing more until they are delivered: a worker whose results leave slower than it checks
-/// would otherwise
-/// pile up late evidence (and memory) while the jobs it did not take expire harmlessly in
-/// the engine's queue.
+/// While its deliveries succeed, a worker leases nothing more when a result has waited for
+/// delivery longer than this, or more than twice its concurrency (at least 64) results wait:
+/// a worker whose results leave slower than it checks (an overloaded machine or gateway) would
+/// otherwise pile up late evidence and memory, while the jobs it does not take expire
+/// harmlessly in the engine's queue.
+const BACKLOG_AGE_MS: i64 = 2_000;
+
 fn delivery_backlog_limit(concurrency: usize) -> usize {
     (concurrency * 2).max(64)
+}
+
+/// Whether the outbox holds more than a working connection carries away at once.
+fn behind(outbox: &Outbox, limit: usize) -> bool {
+    outbox.len() > limit || outbox.oldest().is_some_and(|t| now().since(t) > BACKLOG_AGE_MS)
 }
 
 /// The lease loop's parts that are not the connection.
@@ -216,7 +223,7 @@ async fn lease_loop(mut link: Link, cfg: WorkerConfig, l: Leasing, mut stop: wat
         // Only while deliveries succeed: a worker whose results are refused or cannot reach
         // the gateway keeps checking and buffers them (up to `buffer_max`) for later.
         let delivering = stats.connected.load(Ordering::Relaxed) && stats.delivering.load(Ordering::Relaxed);
-        if delivering && outbox.len() > backlog_limit {
+        if delivering && behind(&outbox, backlog_limit) {
             sleep_or_stop(Duration::from_millis(50), &mut stop).await;
             continue;
         }

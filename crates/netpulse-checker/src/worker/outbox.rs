@@ -76,6 +76,11 @@ impl Outbox {
         self.queue.lock().expect("outbox lock").retain(|e| !ids.contains(e.result.id.as_str()));
     }
 
+    /// When the oldest waiting result was put in (its envelope's `sent_at`).
+    pub fn oldest(&self) -> Option<netpulse_core::Timestamp> {
+        self.queue.lock().expect("outbox lock").front().map(|e| e.sent_at)
+    }
+
     pub fn len(&self) -> usize {
         self.queue.lock().expect("outbox lock").len()
     }

@@ -342,9 +342,14 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     // Stop the workers (they deliver what they hold), then let ingest store everything.
     let t_stop = Instant::now();
     let after = swarm.shutdown().await;
-    tokio::time::timeout(Duration::from_secs(180), drained(&redis_url, &shared.prefix))
-        .await
-        .context("ingest did not drain the result streams in 180 s")??;
+    // Not drained in time: the audit below says what is missing.
+    let mut undrained = String::new();
+    match tokio::time::timeout(Duration::from_secs(180), drained(&redis_url, &shared.prefix, &mut undrained)).await {
+        Ok(done) => done.context("reading the result streams' groups")?,
+        Err(_) => eprintln!(
+            "fleet: ingest did not drain the result streams in 180 s ({undrained}); auditing what was stored"
+        ),
+    }
     let drain_s = t_stop.elapsed().as_secs_f64();
     ticking.store(false, Ordering::Relaxed);
     let _ = ticker.await;
@@ -404,7 +409,9 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
 
 /// Wait until every result stream of the run has nothing unread and nothing unacknowledged
 /// (`XINFO GROUPS`: `lag` and `pending` 0 for every group): ingest stored everything.
-async fn drained(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
+/// Wait until every result stream's groups have read and acknowledged every entry; `busy`
+/// says which were not at the last look.
+async fn drained(redis_url: &str, prefix: &str, busy_at: &mut String) -> anyhow::Result<()> {
     let client = redis::Client::open(redis_url)?;
     loop {
         let mut c = match client.get_multiplexed_async_connection().await {
@@ -434,6 +441,7 @@ async fn drained(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
             cursor = next;
         }
         let mut busy = false;
+        let mut looked = Vec::new();
         for s in &streams {
             let groups: Vec<std::collections::HashMap<String, redis::Value>> =
                 redis::cmd("XINFO").arg("GROUPS").arg(s).query_async(&mut c).await?;
@@ -453,12 +461,17 @@ async fn drained(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
                         stream_id(g.get("last-delivered-id")) < stream_id(info.get("last-generated-id"))
                     }
                 };
-                busy |= n("pending").unwrap_or(0) > 0 || unread;
+                let pending = n("pending").unwrap_or(0);
+                if pending > 0 || unread {
+                    busy = true;
+                    looked.push(format!("{s}: {pending} pending{}", if unread { ", unread entries" } else { "" }));
+                }
             }
         }
         if !busy {
             return Ok(());
         }
+        *busy_at = looked.join("; ");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
