@@ -62,8 +62,6 @@ pub struct WorkerStats {
     pub acked: AtomicU64,
     pub in_flight: AtomicU64,
     pub connected: AtomicBool,
-    /// The last delivery of results was acknowledged.
-    pub delivering: AtomicBool,
     pub region: Mutex<String>,
 }
 
@@ -167,7 +165,10 @@ impl Backoff {
         if e.is_permanent() {
             self.0 = self.0.max(Self::TOP);
         }
-        let base = 250u64.saturating_mul(1 << self.0.min(Self::TOP)).min(30_000);
+        // An unreachable gateway is tried again within 8 s (a fleet is back soon after its
+        // engine); a refusal only an operator can lift, every 15–30 s.
+        let cap = if e.is_permanent() { 30_000 } else { 8_000 };
+        let base = 250u64.saturating_mul(1 << self.0.min(Self::TOP)).min(cap);
         self.0 += 1;
         Duration::from_millis(base / 2 + random_u64() % (base / 2 + 1))
     }
@@ -189,7 +190,7 @@ async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) {
     let _ = tokio::time::timeout(d, stop.wait_for(|s| *s)).await;
 }
 
-/// While its deliveries succeed, a worker leases nothing more when a result has waited for
+/// While its leases are answered, a worker leases nothing more when a result has waited for
 /// delivery longer than this, or more than twice its concurrency (at least 64) results wait:
 /// a worker whose results leave slower than it checks (an overloaded machine or gateway) would
 /// otherwise pile up late evidence and memory, while the jobs it does not take expire
@@ -220,10 +221,9 @@ async fn lease_loop(mut link: Link, cfg: WorkerConfig, l: Leasing, mut stop: wat
     let agent = format!("netpulse-worker {}", env!("CARGO_PKG_VERSION"));
     let backlog_limit = delivery_backlog_limit(cfg.concurrency);
     while !*stop.borrow() {
-        // Only while deliveries succeed: a worker whose results are refused or cannot reach
-        // the gateway keeps checking and buffers them (up to `buffer_max`) for later.
-        let delivering = stats.connected.load(Ordering::Relaxed) && stats.delivering.load(Ordering::Relaxed);
-        if delivering && behind(&outbox, backlog_limit) {
+        // Only while leases are answered: a worker cut off from the gateway keeps running its
+        // last checks and buffers them (up to `buffer_max`) for later (`offline_loop`).
+        if stats.connected.load(Ordering::Relaxed) && behind(&outbox, backlog_limit) {
             sleep_or_stop(Duration::from_millis(50), &mut stop).await;
             continue;
         }
@@ -374,7 +374,6 @@ async fn send_loop(
                 }
                 outbox.ack(&body.results);
                 stats.acked.fetch_add(body.results.len() as u64, Ordering::Relaxed);
-                stats.delivering.store(true, Ordering::Relaxed);
                 backoff = Backoff::default();
                 if std::mem::take(&mut failing) {
                     link_up.notify_waiters();
@@ -385,7 +384,6 @@ async fn send_loop(
             }
             Err(e) => {
                 failing = true;
-                stats.delivering.store(false, Ordering::Relaxed);
                 let wait = backoff.after(&e);
                 tracing::warn!(error = %e, buffered = outbox.len(), retry_in_ms = wait.as_millis() as u64, "results not delivered; buffered");
                 if last_persist.elapsed() >= Duration::from_secs(1) {

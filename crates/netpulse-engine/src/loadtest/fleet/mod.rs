@@ -310,9 +310,11 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     );
     let (t_steady, load_start) = (Instant::now(), sampler::load1());
     let steady_from_s = (dashboards::now_ms() - clock.t0_ms) as f64 / 1000.0;
-    // The failing target's outage: from a fifth of the steady state for two fifths of it.
-    let outage_s =
-        (steady_from_s + (a.duration_s as f64 * 0.2).max(2.0), steady_from_s + (a.duration_s as f64 * 0.6).max(6.0));
+    // The failing target's outage: from a fifth of the steady state for two fifths of it, and
+    // at least three intervals and 10 s, so every failing monitor confirms its incident.
+    let outage_from = steady_from_s + (a.duration_s as f64 * 0.2).max(2.0);
+    let outage_len = (a.duration_s as f64 * 0.4).max(f64::from(a.interval_s) * 3.0 + 10.0);
+    let outage_s = (outage_from, outage_from + outage_len);
     let outage = flapper.clone().map(|f| {
         let (from, to) = (outage_s.0 - steady_from_s, outage_s.1 - steady_from_s);
         tokio::spawn(async move {
@@ -445,27 +447,18 @@ async fn drained(redis_url: &str, prefix: &str, busy_at: &mut String) -> anyhow:
         for s in &streams {
             let groups: Vec<std::collections::HashMap<String, redis::Value>> =
                 redis::cmd("XINFO").arg("GROUPS").arg(s).query_async(&mut c).await?;
-            for g in groups {
-                let n = |k: &str| match g.get(k) {
-                    Some(redis::Value::Int(v)) => Some(*v),
-                    Some(redis::Value::Nil) => None,
-                    _ => Some(0),
-                };
-                let unread = match n("lag") {
-                    Some(lag) => lag > 0,
-                    // Redis cannot count the lag once entries were deleted (acknowledged
-                    // results are): compare the last id delivered with the last one added.
-                    None => {
-                        let info: std::collections::HashMap<String, redis::Value> =
-                            redis::cmd("XINFO").arg("STREAM").arg(s).query_async(&mut c).await?;
-                        stream_id(g.get("last-delivered-id")) < stream_id(info.get("last-generated-id"))
-                    }
-                };
-                let pending = n("pending").unwrap_or(0);
-                if pending > 0 || unread {
-                    busy = true;
-                    looked.push(format!("{s}: {pending} pending{}", if unread { ", unread entries" } else { "" }));
-                }
+            // Acknowledged entries are deleted: a stream's length is what is still to store.
+            let len: i64 = redis::cmd("XLEN").arg(s).query_async(&mut c).await?;
+            let pending: i64 = groups
+                .iter()
+                .map(|g| match g.get("pending") {
+                    Some(redis::Value::Int(v)) => *v,
+                    _ => 0,
+                })
+                .sum();
+            if len > 0 || pending > 0 {
+                busy = true;
+                looked.push(format!("{s}: {len} entries, {pending} pending"));
             }
         }
         if !busy {
@@ -474,17 +467,6 @@ async fn drained(redis_url: &str, prefix: &str, busy_at: &mut String) -> anyhow:
         *busy_at = looked.join("; ");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// A stream entry id (`<ms>-<seq>`) as a pair that orders like the id; `(0, 0)` when absent.
-fn stream_id(v: Option<&redis::Value>) -> (u64, u64) {
-    let text = match v {
-        Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-        Some(redis::Value::SimpleString(s)) => s.clone(),
-        _ => return (0, 0),
-    };
-    let (ms, seq) = text.split_once('-').unwrap_or((text.as_str(), "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 /// The faults of `--chaos`, one after another: each once the workers came back from the
