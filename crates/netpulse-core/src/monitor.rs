@@ -274,7 +274,8 @@ impl fmt::Display for HttpUrl {
 
 /// `s` as an absolute URL of one of `schemes` with a host; the error shows `example`.
 fn absolute_url(s: &str, schemes: [&str; 2], example: &str) -> Result<url::Url, String> {
-    let u = url::Url::parse(s).map_err(|e| format!("`{s}` is not a valid URL ({e}); write it in full, e.g. {example}"))?;
+    let u =
+        url::Url::parse(s).map_err(|e| format!("`{s}` is not a valid URL ({e}); write it in full, e.g. {example}"))?;
     if !schemes.contains(&u.scheme()) {
         let [a, b] = schemes;
         return Err(format!("scheme `{}` is not supported; use {a}:// or {b}://", u.scheme()));
@@ -345,7 +346,9 @@ impl WebSocketSpec {
             return Err(FieldError::new("send", format!("must be at most {} bytes", Self::MAX_SEND)));
         }
         match &self.expect {
-            Some(e) if e.is_empty() => Err(FieldError::new("expect", "must not be empty; leave it out to expect nothing")),
+            Some(e) if e.is_empty() => {
+                Err(FieldError::new("expect", "must not be empty; leave it out to expect nothing"))
+            }
             Some(e) if e.len() > Self::MAX_EXPECT => {
                 Err(FieldError::new("expect", format!("must be at most {} bytes", Self::MAX_EXPECT)))
             }

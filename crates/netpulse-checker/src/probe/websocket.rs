@@ -125,7 +125,8 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     }
     timings.total_ms = Some(millis(started.elapsed()));
     // Best effort: a polite close (code 1000); the verdict does not depend on it.
-    let _ = tokio::time::timeout(Duration::from_millis(200), stream.write_all(&frame(0x8, &1000u16.to_be_bytes()))).await;
+    let _ =
+        tokio::time::timeout(Duration::from_millis(200), stream.write_all(&frame(0x8, &1000u16.to_be_bytes()))).await;
     let _ = tokio::time::timeout(Duration::from_millis(200), stream.shutdown()).await;
     Ok(timings)
 }
@@ -170,7 +171,8 @@ fn check_handshake(head: &str, key: &str) -> Result<(), String> {
 
 /// `base64(SHA-1(key + GUID))`.
 pub(crate) fn accept_for(key: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, format!("{key}{ACCEPT_GUID}").as_bytes());
+    let digest =
+        ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, format!("{key}{ACCEPT_GUID}").as_bytes());
     base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
 }
 
@@ -189,7 +191,9 @@ async fn wait_for<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, expect: &st
                 let code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
                 let code = code.map_or(String::new(), |c| format!(" (code {c})"));
                 return Err(match &last {
-                    Some(l) => format!("the server closed the connection{code}; the last message was `{l}`, without `{expect}`"),
+                    Some(l) => format!(
+                        "the server closed the connection{code}; the last message was `{l}`, without `{expect}`"
+                    ),
                     None => format!("the server closed the connection{code} before any message"),
                 });
             }
@@ -285,13 +289,13 @@ mod tests {
 
     #[test]
     fn the_accept_value_is_the_one_rfc_6455_gives_for_its_sample_key() {
-        assert_eq!(accept_for("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kBiXxZVXuRJVYs=");
+        assert_eq!(accept_for("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]
     fn a_handshake_answer_must_switch_protocols_with_our_accept_value() {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
-        let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kBiXxZVXuRJVYs=";
+        let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
         assert_eq!(check_handshake(ok, key), Ok(()));
         let wrong = ok.replace("s3pP", "AAAA");
         assert!(check_handshake(&wrong, key).unwrap_err().contains("does not answer our key"));

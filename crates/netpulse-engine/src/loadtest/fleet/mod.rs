@@ -348,9 +348,9 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     let mut undrained = String::new();
     match tokio::time::timeout(Duration::from_secs(180), drained(&redis_url, &shared.prefix, &mut undrained)).await {
         Ok(done) => done.context("reading the result streams' groups")?,
-        Err(_) => eprintln!(
-            "fleet: ingest did not drain the result streams in 180 s ({undrained}); auditing what was stored"
-        ),
+        Err(_) => {
+            eprintln!("fleet: ingest did not drain the result streams in 180 s ({undrained}); auditing what was stored")
+        }
     }
     let drain_s = t_stop.elapsed().as_secs_f64();
     ticking.store(false, Ordering::Relaxed);
