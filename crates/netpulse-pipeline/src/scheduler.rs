@@ -2,13 +2,13 @@
 //!
 //! Thin loop around [`Scheduler::try_run_once`]: reload monitors when told (debounced, so a
 //! burst of API changes costs one reload) or every 30 s (5 s with several nodes) — after the
-//! first load, read beside the loop and swapped in, so a large set never holds dispatch up —, send due probe checks to the checker
-//! queue, run the synchronized re-check rounds that ingest asks for (half an interval after
-//! a round with a failure, at most 10 s; a parent whose child holds its page at once), and
-//! evaluate heartbeat monitors itself (a missing beat past
-//! interval + grace becomes a `down` result on the result queue). It wakes at most every
-//! 20 ms, dispatching everything due by then: dispatch lag stays well under 50 ms while a
-//! busy engine does not wake for every single check; with nothing due it sleeps until the
+//! first load, read beside the loop and swapped in, so a large set never holds dispatch up
+//! —, send due probe checks to the checker queue, run the synchronized re-check rounds that
+//! ingest asks for (half an interval after a round with a failure, at most 10 s; a parent
+//! whose child holds its page at once), and evaluate heartbeat monitors itself (a missing
+//! beat past interval + grace becomes a `down` result on the result queue). It wakes at most
+//! every 20 ms, dispatching everything due by then: dispatch lag stays well under 50 ms while
+//! a busy engine does not wake for every single check; with nothing due it sleeps until the
 //! next due time or reload, or until told of a change or a re-check.
 //!
 //! With several nodes, a node dispatches regular checks either only while it holds the one

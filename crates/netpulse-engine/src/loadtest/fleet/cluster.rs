@@ -128,24 +128,31 @@ pub fn issue(root: &Path, a: &FleetArgs) -> anyhow::Result<Vec<(PathBuf, String)
 pub async fn forget(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
     let client = redis::Client::open(redis_url)?;
     let mut c = client.get_multiplexed_async_connection().await?;
-    let (mut keys, mut cursor) = (Vec::<String>::new(), 0u64);
-    loop {
-        let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut c)
-            .await?;
-        keys.extend(found);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    let keys = scan(&mut c, &format!("{prefix}:*"), None).await?;
     for chunk in keys.chunks(500) {
         let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut c).await?;
     }
     Ok(())
+}
+
+/// Every key matching `pattern` (of `kind` only, when given: `stream`, `string` …).
+pub async fn scan(
+    c: &mut redis::aio::MultiplexedConnection,
+    pattern: &str,
+    kind: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let (mut keys, mut cursor) = (Vec::<String>::new(), 0u64);
+    loop {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
+        if let Some(kind) = kind {
+            cmd.arg("TYPE").arg(kind);
+        }
+        let (next, found): (u64, Vec<String>) = cmd.query_async(c).await?;
+        keys.extend(found);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
 }

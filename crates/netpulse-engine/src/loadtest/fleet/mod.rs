@@ -423,25 +423,7 @@ async fn drained(redis_url: &str, prefix: &str, busy_at: &mut String) -> anyhow:
                 continue;
             }
         };
-        let mut streams = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{prefix}:results*"))
-                .arg("TYPE")
-                .arg("stream")
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut c)
-                .await?;
-            streams.extend(keys);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let streams = cluster::scan(&mut c, &format!("{prefix}:results*"), Some("stream")).await?;
         let mut busy = false;
         let mut looked = Vec::new();
         for s in &streams {
