@@ -177,6 +177,6 @@ impl Link {
 }
 
 /// The host part of `host:port` (`[::1]:8443` → `::1`).
-pub fn host_of(addr: &str) -> &str {
+fn host_of(addr: &str) -> &str {
     addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_matches(['[', ']'])
 }

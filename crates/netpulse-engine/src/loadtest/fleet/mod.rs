@@ -409,10 +409,9 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     }))
 }
 
-/// Wait until every result stream of the run has nothing unread and nothing unacknowledged
-/// (`XINFO GROUPS`: `lag` and `pending` 0 for every group): ingest stored everything.
-/// Wait until every result stream's groups have read and acknowledged every entry; `busy`
-/// says which were not at the last look.
+/// Wait until every result stream of the run is empty (acknowledged entries are deleted) and
+/// no group has an entry pending: ingest stored everything. `busy_at` names the streams that
+/// were not, at the last look.
 async fn drained(redis_url: &str, prefix: &str, busy_at: &mut String) -> anyhow::Result<()> {
     let client = redis::Client::open(redis_url)?;
     loop {
@@ -424,7 +423,6 @@ async fn drained(redis_url: &str, prefix: &str, busy_at: &mut String) -> anyhow:
             }
         };
         let streams = cluster::scan(&mut c, &format!("{prefix}:results*"), Some("stream")).await?;
-        let mut busy = false;
         let mut looked = Vec::new();
         for s in &streams {
             let groups: Vec<std::collections::HashMap<String, redis::Value>> =
@@ -439,11 +437,10 @@ async fn drained(redis_url: &str, prefix: &str, busy_at: &mut String) -> anyhow:
                 })
                 .sum();
             if len > 0 || pending > 0 {
-                busy = true;
                 looked.push(format!("{s}: {len} entries, {pending} pending"));
             }
         }
-        if !busy {
+        if looked.is_empty() {
             return Ok(());
         }
         *busy_at = looked.join("; ");
