@@ -23,6 +23,13 @@
 #               second next to the expected rate N / I; "skip" is the Δ of
 #               netpulse_checks_skipped_total (checker saturated) and "down" the Δ of
 #               checks with outcome down/error (should be 0: the target always answers 200).
+#     floor   = the same checks' least possible cost on this machine: right after the engine's window
+#               (engine stopped), a minimal C client (compiled here with cc -O2) makes the same
+#               number of requests per second for 20 s against the same target — blocking
+#               connect, one GET, read to EOF, close, nothing else — and its own CPU seconds per
+#               1,000 are shown. Most of it is the kernel's loopback TCP (both ends' packets are
+#               processed in the sender's context); "CPU s/1k" minus "floor" is the engine's own
+#               cost per check. "-" when no C compiler is found.
 #     load    = the 1-minute load average at the end of the window (2 cores: above ~2 the
 #               machine was busy and the figures are noisier; rerun then).
 #
@@ -42,6 +49,7 @@
 #        BENCH_BIN=path (measure that binary instead, e.g. a copy of an older build; implies no build)
 #        BENCH_PERF=1 (perf record the window; top 15 self-time frames in the details)
 #        BENCH_PERF_ARGS="--call-graph dwarf" (more perf record options)
+#        BENCH_FLOOR_S=20 (seconds of the floor client per run; 0 = skip it)
 #        BENCH_KEEP=1 (keep the temp dir with engine/target logs and perf data for inspection)
 #   Only 127.0.0.1 is contacted. Every wait is bounded; everything started is killed on exit.
 
@@ -106,7 +114,8 @@ fi
 # asyncio rather than ThreadingHTTPServer: one thread per connection at 500 conn/s (10k monitors)
 # would itself eat a core of a 2-core box. Answers any request with 200 "ok" and closes.
 # It notes when each /m/<i> request arrived: GET /__reset starts a window, GET /__lag?interval=S
-# answers the lag percentiles of that window (see "lag" above). These two are not counted.
+# answers the lag percentiles of that window (see "lag" above); /floor is the floor client's.
+# These three are not counted.
 python3 -u - "$WORK/target.port" >"$WORK/target.log" 2>&1 <<'PY' &
 import asyncio, collections, json, sys, time
 
@@ -133,6 +142,8 @@ async def handle(reader, writer):
         path = head.split(b" ", 2)[1].decode()
         if path.startswith("/m/"):
             arrivals[path].append(now)
+            writer.write(RESP)
+        elif path == "/floor":
             writer.write(RESP)
         else:
             if path == "/__reset":
@@ -165,6 +176,71 @@ for ((i = 0; i < 100; i++)); do [[ -s "$WORK/target.port" ]] && break; sleep 0.1
 TARGET_PORT="$(cat "$WORK/target.port")"
 curl -fsS --max-time 5 "http://127.0.0.1:$TARGET_PORT/m/probe" >/dev/null
 echo "target server: pid $TARGET_PID on 127.0.0.1:$TARGET_PORT" >&2
+
+# The floor client (see "floor" above): what connect + one request + close cost by themselves.
+FLOOR_S="${BENCH_FLOOR_S:-20}"
+[[ "$FLOOR_S" =~ ^[0-9]+$ ]] || { echo "BENCH_FLOOR_S: not a non-negative integer: $FLOOR_S" >&2; exit 2; }
+FLOOR_BIN=""
+if ((FLOOR_S > 0)) && command -v cc >/dev/null; then
+  cat >"$WORK/floor.c" <<'C'
+/* floor PORT RATE SECS: RATE requests per second for SECS seconds to 127.0.0.1:PORT, each on a
+   fresh blocking connection (connect, GET /floor, read to EOF, close); prints this process's
+   CPU seconds (user + system) per 1,000 requests and how many were answered. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  if (argc != 4) return 2;
+  int port = atoi(argv[1]);
+  double rate = atof(argv[2]);
+  long n = (long)(rate * atof(argv[3])), answered = 0;
+  if (rate <= 0 || n <= 0) return 2;
+  long step = (long)(1e9 / rate);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  const char *req = "GET /floor HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: floor\r\n\r\n";
+  char buf[4096];
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  for (long i = 0; i < n; i++) {
+    t.tv_nsec += step;
+    while (t.tv_nsec >= 1000000000L) { t.tv_sec++; t.tv_nsec -= 1000000000L; }
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0 && write(s, req, strlen(req)) > 0) {
+      ssize_t r, got = 0;
+      while ((r = read(s, buf, sizeof buf)) > 0) got += r;
+      if (got > 0) answered++;
+    }
+    if (s >= 0) close(s);
+  }
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  double cpu = u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+  printf("%.3f %ld %ld\n", cpu / n * 1000, answered, n);
+  return 0;
+}
+C
+  if cc -O2 -o "$WORK/floor" "$WORK/floor.c" 2>"$WORK/floor.log"; then FLOOR_BIN="$WORK/floor"; fi
+fi
+
+# floor_of RATE: the floor client's CPU s per 1,000 at RATE per second, or "-".
+floor_of() {
+  local rate="$1" out
+  if [[ -z "$FLOOR_BIN" ]] || ! awk -v r="$rate" 'BEGIN { exit !(r >= 1) }'; then
+    echo "-"
+    return
+  fi
+  out="$("$FLOOR_BIN" "$TARGET_PORT" "$rate" "$FLOOR_S" 2>/dev/null || true)"
+  read -r per answered total <<<"$out"
+  if [[ -n "$per" && "$answered" == "$total" ]]; then echo "$per"; else echo "-"; fi
+}
 
 TOKEN="np_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 CLK_TCK="$(getconf CLK_TCK)"
@@ -357,7 +433,7 @@ for mon in data:
 
 mib = lambda kib: kib / 1024
 print("ROW", f"{n:>6} {interval:>4} {obs:>9.1f} {exp:>7.1f} {int(d('netpulse_checks_skipped_total')):>5} "
-      f"{int(bad):>5} {per_k:>8} {cpu:>6.2f} {mib(sum(rss) / len(rss)):>8.1f} {mib(max(rss)):>7.1f} {mib(hwm):>7.1f} "
+      f"{int(bad):>5} {per_k:>8} FLOOR {cpu:>6.2f} {mib(sum(rss) / len(rss)):>8.1f} {mib(max(rss)):>7.1f} {mib(hwm):>7.1f} "
       f"{lag_p99:>8} BYTES {load:>5.2f} {host:>5.0f}")
 print("DETAIL", f"{n}@{interval}: window {wall:.1f} s, {int(done)} checks (expected {exp * wall:.0f}), "
       f"{cpu_s:.2f} CPU s; monitors checked within {2 * interval} s: {fresh}/{len(data)}; "
@@ -373,6 +449,8 @@ PY
   fi
   stop_pid "$ENGINE_PID"
   ENGINE_PID=""
+  local floor
+  floor="$(floor_of "$(awk -v n="$n" -v i="$interval" 'BEGIN { printf "%.3f", n / i }')")"
   local bytes
   bytes="$(python3 - "$dir/data" "$interval" <<'PY'
 import glob, sqlite3, sys
@@ -404,6 +482,7 @@ PY
 )"
   local out_row
   out_row="$(sed -n 's/^ROW //p' <<<"$out")"
+  out_row="${out_row/FLOOR/$(printf '%5s' "$floor")}"
   ROWS+=("${out_row/BYTES/$(printf '%7s' "${bytes%% *}")}")
   DETAILS+=("$(sed -n 's/^DETAIL //p' <<<"$out"); stored per check: ${bytes#* }")
   if [[ -s "$dir/perf.data" ]]; then
@@ -423,9 +502,9 @@ done
 echo
 echo "netpulse embedded engine ${BENCH_BIN:+$BENCH_BIN }at $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'):" \
   "warm-up ${WARMUP_S} s, window ${WINDOW_S} s, $(nproc) cores"
-echo "CPU s/1k = CPU seconds per 1,000 checks; CPU% of one core; RSS in MiB; lag p99 in ms (target side);"
+echo "CPU s/1k = CPU seconds per 1,000 checks; floor = a minimal C client's for the same requests; CPU% of one core; RSS in MiB; lag p99 in ms (target side);"
 echo "B/chk = bytes stored per check; load = 1-min load average; host = whole-machine busy (% of one core)"
-printf '%6s %4s %9s %7s %5s %5s %8s %6s %8s %7s %7s %8s %7s %5s %5s\n' \
-  monitors int "chk/s obs" exp skip down "CPU s/1k" "CPU%" "RSS avg" "RSS max" "HWM" "lag p99" "B/chk" load host
+printf '%6s %4s %9s %7s %5s %5s %8s %5s %6s %8s %7s %7s %8s %7s %5s %5s\n' \
+  monitors int "chk/s obs" exp skip down "CPU s/1k" floor "CPU%" "RSS avg" "RSS max" "HWM" "lag p99" "B/chk" load host
 for row in "${ROWS[@]}"; do echo "$row"; done
 for det in "${DETAILS[@]}"; do echo "  $det"; done
