@@ -2,7 +2,7 @@
 //! so nothing is stepped or queued twice), quarantined results, and a monitor's results page
 //! by page.
 
-use super::state::{execute, load_state, monitor_facts, save_state};
+use super::state::{execute, load_state, save_state, FactsReader};
 use super::SqliteStore;
 use crate::plan::plan;
 use crate::*;
@@ -35,10 +35,11 @@ impl ResultStore for SqliteStore {
                     report.duplicates += 1;
                 }
             }
+            let mut facts_of = FactsReader::default();
             for (monitor, mut results) in fresh {
                 results.sort_by_key(|r| (r.started_at, r.id.clone()));
                 let observations: Vec<Observation> = results.iter().map(|r| Observation::of_result(r)).collect();
-                let Some(facts) = monitor_facts(&tx, &results[0].tenant_id, monitor)? else {
+                let Some(facts) = facts_of.monitor(&tx, &results[0].tenant_id, monitor)? else {
                     continue;
                 };
                 let (state, mut status) = load_state(&tx, monitor)?;

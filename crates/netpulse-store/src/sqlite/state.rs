@@ -9,35 +9,69 @@ use netpulse_core::incident::{next_timer, MonitorState, Observation};
 use netpulse_core::monitor::MonitorDraft;
 use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp};
 use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::HashMap;
 
 /// The monitor's name, effective policy (over its tenant's defaults, read in the same
 /// transaction) and effective channels, scoped by tenant.
 pub(super) fn monitor_facts(tx: &Transaction<'_>, t: &TenantId, m: &MonitorId) -> StoreResult<Option<MonitorFacts>> {
-    let row: Option<(String, Option<String>)> = tx
-        .prepare_cached(
-            "SELECT m.draft, s.alerting FROM monitors m LEFT JOIN tenant_settings s ON s.tenant_id = m.tenant_id \
-             WHERE m.tenant_id = ?1 AND m.id = ?2",
-        )?
-        .query_row(params![t.as_str(), m.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((draft, defaults)) = row else { return Ok(None) };
-    let draft: MonitorDraft = serde_json::from_str(&draft)?;
+    FactsReader::default().monitor(tx, t, m)
+}
+
+/// Reads monitors' facts inside one transaction, each tenant's alerting defaults and enabled
+/// channels once (a batch holds many monitors of few tenants).
+#[derive(Default)]
+pub(super) struct FactsReader {
+    tenants: HashMap<TenantId, (AlertingDefaults, Vec<EnabledChannel>)>,
+}
+
+impl FactsReader {
+    /// [`monitor_facts`], with the tenant's part read at most once per reader.
+    pub(super) fn monitor(
+        &mut self,
+        tx: &Transaction<'_>,
+        t: &TenantId,
+        m: &MonitorId,
+    ) -> StoreResult<Option<MonitorFacts>> {
+        let draft: Option<String> = tx
+            .prepare_cached("SELECT draft FROM monitors WHERE tenant_id = ?1 AND id = ?2")?
+            .query_row(params![t.as_str(), m.as_str()], |r| r.get(0))
+            .optional()?;
+        let Some(draft) = draft else { return Ok(None) };
+        let draft: MonitorDraft = serde_json::from_str(&draft)?;
+        let (defaults, enabled) = match self.tenants.get(t) {
+            Some(known) => known,
+            None => {
+                let read = tenant_alerting(tx, t)?;
+                self.tenants.entry(t.clone()).or_insert(read)
+            }
+        };
+        let parent = match &draft.depends_on {
+            Some(parent) => tx
+                .prepare_cached("SELECT open_incident, health FROM monitor_state WHERE tenant_id = ?1 AND monitor_id = ?2")?
+                .query_row(params![t.as_str(), parent.as_str()], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?.map(IncidentId::from_trusted), Some(r.get::<_, String>(1)?)))
+                })
+                .optional()?,
+            None => None,
+        };
+        Ok(Some(MonitorFacts::from_draft(t.clone(), m.clone(), &draft, &defaults.policy, enabled.clone(), parent)))
+    }
+}
+
+/// A tenant's alerting defaults and its enabled channels, oldest first.
+fn tenant_alerting(tx: &Transaction<'_>, t: &TenantId) -> StoreResult<(AlertingDefaults, Vec<EnabledChannel>)> {
+    let defaults: Option<String> = tx
+        .prepare_cached("SELECT alerting FROM tenant_settings WHERE tenant_id = ?1")?
+        .query_row([t.as_str()], |r| r.get(0))
+        .optional()?
+        .flatten();
     let defaults: AlertingDefaults = defaults.map(|d| serde_json::from_str(&d)).transpose()?.unwrap_or_default();
     let mut stmt = tx
         .prepare_cached("SELECT id, settings FROM channels WHERE tenant_id = ?1 AND enabled = 1 ORDER BY created_at")?;
     let enabled: Vec<EnabledChannel> = stmt
         .query_map([t.as_str()], |r| Ok(EnabledChannel::from_row(r.get(0)?, &r.get::<_, String>(1)?)))?
         .collect::<Result<_, _>>()?;
-    let parent = match &draft.depends_on {
-        Some(parent) => tx
-            .prepare_cached("SELECT open_incident, health FROM monitor_state WHERE tenant_id = ?1 AND monitor_id = ?2")?
-            .query_row(params![t.as_str(), parent.as_str()], |r| {
-                Ok((r.get::<_, Option<String>>(0)?.map(IncidentId::from_trusted), Some(r.get::<_, String>(1)?)))
-            })
-            .optional()?,
-        None => None,
-    };
-    Ok(Some(MonitorFacts::from_draft(t.clone(), m.clone(), &draft, &defaults.policy, enabled, parent)))
+    Ok((defaults, enabled))
 }
 
 /// The monitor's stored state and status; the initial ones when it has no state row yet.
@@ -80,10 +114,17 @@ pub(super) fn save_state(
     if timer.is_some() {
         super::alert_work_written();
     }
+    // An upsert, not `INSERT OR REPLACE`: the row keeps its rowid and page, so its indexes are
+    // rewritten only when their columns change (a replace deleted and re-added the row and
+    // every index entry of it on each save).
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, last_latency_ms, \
-         last_error, last_success_at, open_incident, timer_at, health_changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-         COALESCE((SELECT health_changed_at FROM monitor_state WHERE monitor_id = ?1 AND health = ?4), ?12))",
+        "INSERT INTO monitor_state (monitor_id, tenant_id, state, health, last_checked_at, last_outcome, last_latency_ms, \
+         last_error, last_success_at, open_incident, timer_at, health_changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+         ON CONFLICT (monitor_id) DO UPDATE SET tenant_id = excluded.tenant_id, state = excluded.state, health = excluded.health, \
+         last_checked_at = excluded.last_checked_at, last_outcome = excluded.last_outcome, last_latency_ms = excluded.last_latency_ms, \
+         last_error = excluded.last_error, last_success_at = excluded.last_success_at, open_incident = excluded.open_incident, \
+         timer_at = excluded.timer_at, health_changed_at = CASE WHEN monitor_state.health = excluded.health \
+         THEN COALESCE(monitor_state.health_changed_at, excluded.health_changed_at) ELSE excluded.health_changed_at END",
     )?
     .execute(params![
         f.id.as_str(),
