@@ -30,6 +30,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 const READERS: usize = 4;
+/// Prepared statements the writer keeps: ingest alone prepares some twenty per batch and the
+/// writer serves every other write too, so rusqlite's default of 16 re-prepared them.
+const WRITER_STATEMENTS: usize = 64;
 /// Page cache of each reader, in KiB (as a negative `cache_size`); the writer keeps SQLite's
 /// default 2 MiB for ingest's hot pages. Readers serve pages and API calls whose pages the
 /// OS caches anyway: 4 × 2 MiB of heap held for them was memory an idle engine kept.
@@ -109,6 +112,7 @@ impl SqliteStore {
         }
         make_private(path)?;
         let mut writer = open(path, OpenFlags::default())?;
+        writer.set_prepared_statement_cache_capacity(WRITER_STATEMENTS);
         schema::migrate(&mut writer)?;
         let readers = (0..READERS)
             .map(|_| {
