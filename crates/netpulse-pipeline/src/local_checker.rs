@@ -10,7 +10,6 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 /// The in-process checker (`[checker]`): how many checks run at once.
@@ -42,20 +41,21 @@ pub struct LocalChecker {
 
 impl LocalChecker {
     pub async fn run(self, mut jobs: mpsc::Receiver<CheckJob>) {
-        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let concurrency = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
+        let permits = Arc::new(Semaphore::new(concurrency as usize));
         let this = Arc::new(self);
-        let mut running = JoinSet::new();
         while let Some(job) = jobs.recv().await {
+            // Each check holds a permit until its result is published (or it panicked).
             let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
             let this = this.clone();
-            running.spawn(async move {
+            tokio::spawn(async move {
                 this.check(job).await;
                 drop(permit);
             });
-            while running.try_join_next().is_some() {}
         }
-        // Drain: results of checks already started are published before we return.
-        while running.join_next().await.is_some() {}
+        // Drain: results of checks already started are published before we return — every
+        // permit is back once the last check in flight let go of its.
+        let _all = permits.acquire_many(concurrency).await.expect("semaphore never closes");
     }
 
     async fn check(&self, job: CheckJob) {
