@@ -224,11 +224,8 @@ impl Scheduler {
         while let Ok(r) = self.recheck_rx.try_recv() {
             self.ask_recheck(r, now);
         }
-        while let Some(Reverse((due, id))) = self.rechecks.peek().cloned() {
-            if due > now {
-                break;
-            }
-            self.rechecks.pop();
+        while self.rechecks.peek().is_some_and(|Reverse((due, _))| *due <= now) {
+            let Some(Reverse((due, id))) = self.rechecks.pop() else { break };
             if let Some(record) = self.entries.get(&id).map(|e| e.record.clone()) {
                 tracing::debug!(monitor = %id, "confirmation re-check");
                 self.dispatch(&record, due, now).await;
@@ -243,11 +240,8 @@ impl Scheduler {
             Some(shard) => Some(shard.refresh(|_| false).await),
             None => None,
         };
-        while let Some(Reverse((due, id))) = self.heap.peek().cloned() {
-            if due > now {
-                break;
-            }
-            self.heap.pop();
+        while self.heap.peek().is_some_and(|Reverse((due, _))| *due <= now) {
+            let Some(Reverse((due, id))) = self.heap.pop() else { break };
             let mine = self.mine(&id, owned.as_deref(), leader);
             let Some(entry) = self.entries.get_mut(&id) else { continue };
             if entry.next != due {
