@@ -76,6 +76,11 @@ impl Deadline {
         tokio::time::timeout_at(self.start + self.budget, fut).await.map_err(|_| HttpError::Timeout { phase, after_ms })
     }
 
+    /// When the budget runs out.
+    pub(crate) fn end(&self) -> tokio::time::Instant {
+        self.start + self.budget
+    }
+
     /// Milliseconds since the request started.
     pub(crate) fn elapsed_ms(&self) -> u32 {
         millis(self.start.elapsed())

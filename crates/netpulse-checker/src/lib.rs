@@ -1,19 +1,22 @@
 //! NetPulse's outbound side: the probes that check monitored targets (HTTP(S), TCP, DNS, TLS
-//! certificate expiry), the SSRF guard that keeps them off internal addresses, and
-//! [`HttpClient`], the project's one HTTP client (also used for webhooks and alerts).
+//! certificate expiry, WebSocket, ICMP ping), the SSRF guard that keeps them off internal
+//! addresses, and [`HttpClient`], the project's one HTTP client (also used for webhooks and
+//! alerts).
 //!
 //! Every connection follows one path — resolve, SSRF check on the resolved address, TCP
 //! connect, TLS handshake, HTTP/1.1 exchange — with each phase timed and bounded by the
 //! caller's timeout. [`run_check`] turns a [`netpulse_core::CheckSpec`] into a
 //! [`netpulse_core::check::ProbeReport`] and never fails: every problem becomes a report whose
 //! `error` says what went wrong. TLS uses rustls with the `ring` provider only, configured per
-//! client; no process-wide crypto provider is installed.
+//! client; no process-wide crypto provider is installed. ICMP echo ([`icmp`]) resolves and
+//! passes the same guard, then uses an unprivileged ping socket or, failing that, a raw one.
 
 mod connect;
 mod error;
 mod exchange;
 pub mod guard;
 pub mod http;
+pub mod icmp;
 pub mod probe;
 pub mod resolver;
 mod tls;

@@ -70,6 +70,7 @@ pub enum CheckSpec {
     Heartbeat(HeartbeatSpec),
     #[serde(rename = "websocket")]
     WebSocket(WebSocketSpec),
+    Ping(PingSpec),
 }
 
 impl CheckSpec {
@@ -81,6 +82,7 @@ impl CheckSpec {
             CheckSpec::Tls(_) => "tls",
             CheckSpec::Heartbeat(_) => "heartbeat",
             CheckSpec::WebSocket(_) => "websocket",
+            CheckSpec::Ping(_) => "ping",
         }
     }
 
@@ -93,6 +95,7 @@ impl CheckSpec {
             CheckSpec::Tls(t) => format!("{}:{}", t.host, t.port),
             CheckSpec::Heartbeat(h) => format!("heartbeat (grace {} s)", h.grace_s),
             CheckSpec::WebSocket(w) => w.url.to_string(),
+            CheckSpec::Ping(p) => format!("ping {}", p.host),
         }
     }
 
@@ -108,6 +111,7 @@ impl CheckSpec {
             }
             CheckSpec::Heartbeat(_) => Ok(()),
             CheckSpec::WebSocket(w) => w.validate(),
+            CheckSpec::Ping(p) => p.validate(),
         }
     }
 
@@ -483,6 +487,96 @@ fn default_warn_days() -> u32 {
     14
 }
 
+/// An ICMP echo (ping) check: `count` echo requests `packet_interval_ms` apart to `host`
+/// (a name or an IP literal), each answered within the monitor's timeout or lost. Down when
+/// `loss_threshold_percent` or more of the packets are lost (by default: all of them);
+/// degraded when the average round trip exceeds `degraded_after_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingSpec {
+    pub host: String,
+    /// Echo requests sent per check.
+    #[serde(default = "default_ping_count")]
+    pub count: u8,
+    /// Time between two echo requests; `packet_` sets it apart from the monitor's `interval_s`.
+    #[serde(default = "default_packet_interval_ms")]
+    pub packet_interval_ms: u32,
+    /// The share of lost packets, in percent, at which the check is down.
+    #[serde(default = "default_loss_threshold_percent")]
+    pub loss_threshold_percent: u8,
+    /// An average round trip slower than this is `degraded` (still up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded_after_ms: Option<u32>,
+    /// `4` or `6`: ping the host's first address of that family; left out, its first address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_version: Option<u8>,
+}
+
+fn default_ping_count() -> u8 {
+    3
+}
+fn default_packet_interval_ms() -> u32 {
+    200
+}
+fn default_loss_threshold_percent() -> u8 {
+    100
+}
+
+impl PingSpec {
+    pub const MAX_COUNT: u8 = 10;
+    pub const PACKET_INTERVAL_MS: std::ops::RangeInclusive<u32> = 10..=1000;
+
+    /// How long sending every packet takes: the spacing before the last one.
+    pub fn sending_ms(&self) -> u32 {
+        u32::from(self.count.saturating_sub(1)) * self.packet_interval_ms
+    }
+
+    fn validate(&self) -> Result<(), FieldError> {
+        validate_host("host", &self.host)?;
+        if !(1..=Self::MAX_COUNT).contains(&self.count) {
+            return Err(FieldError::new(
+                "count",
+                format!("must be 1 to {} packets (got {})", Self::MAX_COUNT, self.count),
+            ));
+        }
+        let (lo, hi) = (Self::PACKET_INTERVAL_MS.start(), Self::PACKET_INTERVAL_MS.end());
+        if !Self::PACKET_INTERVAL_MS.contains(&self.packet_interval_ms) {
+            return Err(FieldError::new(
+                "packet_interval_ms",
+                format!("must be {lo} to {hi} ms (got {})", self.packet_interval_ms),
+            ));
+        }
+        if !(1..=100).contains(&self.loss_threshold_percent) {
+            return Err(FieldError::new(
+                "loss_threshold_percent",
+                format!(
+                    "must be 1 to 100 (got {}); 100 is down only when every packet is lost",
+                    self.loss_threshold_percent
+                ),
+            ));
+        }
+        let literal = self.host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok();
+        match (self.ip_version, literal) {
+            (None, _) => Ok(()),
+            (Some(4), Some(std::net::IpAddr::V6(_))) | (Some(6), Some(std::net::IpAddr::V4(_))) => {
+                Err(FieldError::new(
+                    "ip_version",
+                    format!(
+                        "{} is an IPv{} address; leave ip_version out for an IP address",
+                        self.host,
+                        if literal.is_some_and(|ip| ip.is_ipv4()) { 4 } else { 6 }
+                    ),
+                ))
+            }
+            (Some(4 | 6), _) => Ok(()),
+            (Some(v), _) => Err(FieldError::new(
+                "ip_version",
+                format!("must be 4 or 6 (got {v}); leave it out to use the host's first address"),
+            )),
+        }
+    }
+}
+
 /// A push monitor: the job calls `/api/v1/heartbeat/{token}` at least every interval;
 /// no beat within interval + `grace_s` means down.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -546,6 +640,19 @@ impl MonitorDraft {
             plain_text(&format!("tags[{i}]"), t, false)?;
         }
         self.spec.validate()?;
+        if let CheckSpec::Ping(p) = &self.spec {
+            if self.timeout_ms <= p.sending_ms() {
+                return Err(FieldError::new(
+                    "timeout_ms",
+                    format!(
+                        "must be longer than the {} ms it takes to send {} packets {} ms apart; raise it, or lower count or packet_interval_ms",
+                        p.sending_ms(),
+                        p.count,
+                        p.packet_interval_ms
+                    ),
+                ));
+            }
+        }
         if self.timeout_ms < 100 || self.timeout_ms > 120_000 {
             return Err(FieldError::new(
                 "timeout_ms",
@@ -627,6 +734,28 @@ mod tests {
         assert_eq!(serde_json::to_value(&new).unwrap()["query"], "example.com");
         let CheckSpec::Dns(bad) = serde_json::from_str(r#"{"kind":"dns","query":"a b"}"#).unwrap() else { panic!() };
         assert_eq!(CheckSpec::Dns(bad).validate().unwrap_err().field, "query");
+    }
+
+    #[test]
+    fn a_ping_check_has_defaults_and_refuses_bad_fields_by_name() {
+        let spec: CheckSpec = serde_json::from_str(r#"{"kind":"ping","host":"example.com"}"#).unwrap();
+        let CheckSpec::Ping(p) = &spec else { panic!("not ping") };
+        assert_eq!((p.count, p.packet_interval_ms, p.loss_threshold_percent), (3, 200, 100));
+        assert_eq!((p.degraded_after_ms, p.ip_version), (None, None));
+        assert_eq!(spec.target(), "ping example.com");
+        let bad = |extra: &str| {
+            let s: CheckSpec = serde_json::from_str(&format!(r#"{{"kind":"ping","host":"::1",{extra}}}"#)).unwrap();
+            s.validate().unwrap_err().field
+        };
+        assert_eq!(bad(r#""count":0"#), "count");
+        assert_eq!(bad(r#""count":11"#), "count");
+        assert_eq!(bad(r#""packet_interval_ms":5"#), "packet_interval_ms");
+        assert_eq!(bad(r#""loss_threshold_percent":0"#), "loss_threshold_percent");
+        assert_eq!(bad(r#""loss_threshold_percent":101"#), "loss_threshold_percent");
+        assert_eq!(bad(r#""ip_version":5"#), "ip_version");
+        assert_eq!(bad(r#""ip_version":4"#), "ip_version", "::1 is not IPv4");
+        let s: CheckSpec = serde_json::from_str(r#"{"kind":"ping","host":"a b"}"#).unwrap();
+        assert_eq!(s.validate().unwrap_err().field, "host");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod dns;
 mod http;
+mod ping;
 mod tcp;
 mod tls;
 mod websocket;
@@ -61,6 +62,7 @@ async fn attempt(spec: &CheckSpec, timeout: Duration, ctx: &ProbeContext) -> Pro
         CheckSpec::Dns(s) => dns::probe(s, timeout, ctx).await,
         CheckSpec::Tls(s) => tls::probe(s, timeout, ctx, now()).await,
         CheckSpec::WebSocket(s) => websocket::probe(s, timeout, ctx).await,
+        CheckSpec::Ping(s) => ping::probe(s, timeout, ctx).await,
         CheckSpec::Heartbeat(_) => ProbeReport::failed(
             Outcome::Error,
             "heartbeat monitors are evaluated by the engine from received beats, not probed",
@@ -84,7 +86,6 @@ fn transport_failure(err: &HttpError, timings: Timings) -> ProbeReport {
     ProbeReport::failed(outcome, err.to_string(), timings)
 }
 
-/// Timings holding only the total.
 /// Up, or degraded (with why) when the check took longer than `degraded_after_ms`.
 fn slowness(total_ms: Option<u32>, degraded_after_ms: Option<u32>) -> (Outcome, Option<String>) {
     let total = total_ms.unwrap_or(0);
@@ -94,8 +95,22 @@ fn slowness(total_ms: Option<u32>, degraded_after_ms: Option<u32>) -> (Outcome, 
     }
 }
 
+/// Timings holding only the total.
 fn total_only(ms: u32) -> Timings {
     Timings { total_ms: Some(ms), ..Timings::default() }
+}
+
+/// `N` unpredictable bytes (WebSocket keys and masks, ping tags). They need not be secret,
+/// only unpredictable to intermediaries; should the system's generator fail, the clock's
+/// nanoseconds do.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    use ring::rand::SecureRandom as _;
+    let mut b = [0u8; N];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        b.iter_mut().enumerate().for_each(|(i, x)| *x = (t >> ((i % 16) * 8)) as u8);
+    }
+    b
 }
 
 fn now() -> Timestamp {

@@ -7,7 +7,7 @@
 //! `total_ms` until the verdict (the expected reply, or the handshake without `expect`).
 //! `degraded_after_ms` is judged on the total.
 
-use super::{total_only, transport_failure, ProbeContext};
+use super::{random_bytes, total_only, transport_failure, ProbeContext};
 use crate::error::{millis, Deadline, HttpError};
 use base64::Engine as _;
 use netpulse_core::check::ProbeReport;
@@ -269,18 +269,6 @@ fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&mask);
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     out
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    use ring::rand::SecureRandom as _;
-    let mut b = [0u8; N];
-    // The key and masks need not be secret, only unpredictable to intermediaries; should the
-    // system's generator fail, the clock's nanoseconds do.
-    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        b.iter_mut().enumerate().for_each(|(i, x)| *x = (t >> ((i % 16) * 8)) as u8);
-    }
-    b
 }
 
 #[cfg(test)]

@@ -22,9 +22,9 @@ pub fn refuse_blocked_host(field: &str, host: &str, ssrf: &SsrfConfig) -> ApiRes
     })
 }
 
-/// Refuse a check whose target is such a host: an HTTP or WebSocket check's `url`, a TCP or TLS check's
-/// `host`, a DNS check's `resolver` (the server it asks; the name it asks about is not
-/// connected to).
+/// Refuse a check whose target is such a host: an HTTP or WebSocket check's `url`, a TCP,
+/// TLS or ping check's `host`, a DNS check's `resolver` (the server it asks; the name it asks
+/// about is not connected to).
 pub fn refuse_blocked_target(spec: &CheckSpec, ssrf: &SsrfConfig) -> ApiResult<()> {
     match spec {
         CheckSpec::Http(h) => refuse_blocked_host("url", h.url.as_url().host_str().unwrap_or(""), ssrf),
@@ -35,6 +35,7 @@ pub fn refuse_blocked_target(spec: &CheckSpec, ssrf: &SsrfConfig) -> ApiResult<(
             None => Ok(()),
         },
         CheckSpec::WebSocket(w) => refuse_blocked_host("url", w.url.as_url().host_str().unwrap_or(""), ssrf),
+        CheckSpec::Ping(p) => refuse_blocked_host("host", &p.host, ssrf),
         CheckSpec::Heartbeat(_) => Ok(()),
     }
 }

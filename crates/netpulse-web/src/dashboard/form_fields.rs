@@ -112,7 +112,7 @@ pub struct Field {
     pub hint: &'static str,
 }
 
-pub const KINDS: [&str; 6] = ["http", "tcp", "dns", "tls", "websocket", "heartbeat"];
+pub const KINDS: [&str; 7] = ["http", "tcp", "dns", "tls", "websocket", "ping", "heartbeat"];
 const ALL: &[&str] = &[];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const RECORD_TYPES: &[&str] = &["A", "AAAA", "CNAME", "MX", "TXT", "NS"];
@@ -157,8 +157,18 @@ pub const FIELDS: &[Field] = &[
     f("follow_redirects", "Follow redirects", Input::Check, &["http"], ""),
     f("send", "Message to send", Input::Optional, &["websocket"], "optional text sent once connected"),
     f("expect", "Reply must contain", Input::Optional, &["websocket"], "optional; empty: the handshake is enough"),
-    f("host", "Host", Input::Text, &["tcp", "tls"], ""),
+    f("host", "Host", Input::Text, &["tcp", "tls", "ping"], ""),
     f("port", "Port", Input::Number, &["tcp", "tls"], ""),
+    f("count", "Packets", Input::Number, &["ping"], "echo requests per check, 1 to 10; empty: 3"),
+    f("packet_interval_ms", "Between packets (ms)", Input::Number, &["ping"], "10 to 1000; empty: 200"),
+    f(
+        "loss_threshold_percent",
+        "Down at packet loss (%)",
+        Input::Number,
+        &["ping"],
+        "1 to 100; empty: 100 (down only when every packet is lost)",
+    ),
+    f("ip_version", "IP version", Input::Number, &["ping"], "4 or 6; empty: the host's first address"),
     f("query", "Name to resolve", Input::Text, &["dns"], "e.g. example.com"),
     f("record_type", "Record type", Input::Choice(RECORD_TYPES), &["dns"], ""),
     f("expected", "Expected answer", Input::Optional, &["dns"], "optional"),
