@@ -197,6 +197,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_address_that_answers_nothing_loses_every_packet_by_the_timeout() {
+        // TEST-NET-3 (RFC 5737) is routed nowhere. Not TEST-NET-1: some sandboxes number their
+        // own network 192.0.2.0/24, where 192.0.2.1 is the gateway and answers.
+        let spec = PingSpec { count: 2, ..to("203.0.113.9") };
+        let started = Instant::now();
+        let report = probe(&spec, Duration::from_millis(300), &ctx(SsrfGuard::allow_all())).await;
+        assert_eq!(report.outcome, Outcome::Down, "203.0.113.9 answered: this network routes TEST-NET-3: {report:?}");
+        let error = report.error.unwrap();
+        assert!(
+            error.starts_with("0 of 2 echo requests to 203.0.113.9 answered (100% loss; down from 100%)"),
+            "{error}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1), "the timeout ends the wait");
+    }
+
+    #[tokio::test]
     async fn a_guarded_address_is_an_error_and_a_missing_family_is_down() {
         let report = probe(&to("::1"), Duration::from_secs(1), &ctx(SsrfGuard::strict(vec![]))).await;
         assert_eq!(report.outcome, Outcome::Error);

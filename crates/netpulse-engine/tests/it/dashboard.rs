@@ -18,7 +18,7 @@ const COOKIE: &str = "np_session=np_test_owner_token_0123456789abcdef";
 
 pub(crate) struct Page {
     pub(crate) status: u16,
-    location: Option<String>,
+    pub(crate) location: Option<String>,
     pub(crate) html: String,
 }
 
@@ -293,11 +293,14 @@ async fn the_form_sets_never_and_majority_explicitly_and_back_to_inherit() {
 async fn every_kind_can_be_created_through_the_form() {
     let app = spawn_app().await;
     let token = csrf(&app, "/monitors/new").await;
-    let kinds: [(&str, &[(&str, &str)]); 4] = [
+    #[rustfmt::skip]
+    let kinds: [(&str, &[(&str, &str)]); 5] = [
         ("tcp", &[("host", "127.0.0.1"), ("port", "5432")]),
         ("dns", &[("query", "example.com"), ("record_type", "AAAA")]),
         ("tls", &[("host", "example.com"), ("warn_days", "30")]),
         ("heartbeat", &[("grace_s", "120")]),
+        ("ping", &[("host", "::1"), ("count", "5"), ("packet_interval_ms", "50"), ("loss_threshold_percent", "40"),
+                   ("degraded_after_ms", "300"), ("ip_version", "6")]),
     ];
     for (kind, fields) in kinds {
         let mut form = vec![("csrf", token.as_str()), ("kind", kind), ("name", kind), ("interval_s", "60")];

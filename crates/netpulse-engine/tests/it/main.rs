@@ -31,6 +31,7 @@ mod members;
 mod metrics;
 mod openapi;
 mod opsgenie;
+mod ping;
 mod poison;
 mod push_channels;
 mod queue;
