@@ -212,6 +212,68 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1), "the timeout ends the wait");
     }
 
+    /// Set in the copy of the test below that runs without CAP_NET_RAW.
+    const WITHOUT_NET_RAW: &str = "NETPULSE_TEST_WITHOUT_NET_RAW";
+
+    /// Whether this process may open raw sockets (bit 13 of its effective capabilities).
+    fn has_cap_net_raw() -> bool {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).map(str::trim).unwrap_or("0");
+        u64::from_str_radix(eff, 16).is_ok_and(|caps| caps & (1 << 13) != 0)
+    }
+
+    /// Whether `net.ipv4.ping_group_range` holds this process's effective group or one of its
+    /// supplementary groups (what the kernel asks before opening a datagram ICMP socket).
+    fn ping_group_allows_us() -> bool {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
+        let bounds: Vec<u64> = range.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        let [low, high] = bounds[..] else { return false };
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("").to_owned();
+        let gid = field("Gid:").split_whitespace().nth(1).and_then(|g| g.parse::<u64>().ok());
+        let groups = field("Groups:");
+        let mut ids = gid.into_iter().chain(groups.split_whitespace().filter_map(|g| g.parse().ok()));
+        ids.any(|g| (low..=high).contains(&g))
+    }
+
+    /// With CAP_NET_RAW (the suite runs as root) this test runs itself again under `setpriv`
+    /// with the capability dropped from the bounding set. Without it, the datagram socket
+    /// must carry the ping when `ping_group_range` allows this process, and otherwise the
+    /// result is an error naming both refusals and how to allow one.
+    #[tokio::test]
+    async fn without_cap_net_raw_a_datagram_socket_pings_or_the_error_says_how_to_allow_one() {
+        const NAME: &str =
+            "probe::ping::tests::without_cap_net_raw_a_datagram_socket_pings_or_the_error_says_how_to_allow_one";
+        if has_cap_net_raw() && std::env::var_os(WITHOUT_NET_RAW).is_none() {
+            let out = std::process::Command::new("setpriv")
+                .args(["--bounding-set=-net_raw", "--"])
+                .arg(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--test-threads=1"])
+                .env(WITHOUT_NET_RAW, "1")
+                .output()
+                .expect("setpriv (util-linux) runs this test without CAP_NET_RAW");
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success() && text.contains("1 passed"), "without CAP_NET_RAW: {text}");
+            return;
+        }
+        assert!(!has_cap_net_raw(), "setpriv dropped CAP_NET_RAW");
+        let report = probe(&to("127.0.0.1"), Duration::from_secs(2), &ctx(SsrfGuard::allow_all())).await;
+        if ping_group_allows_us() {
+            assert_eq!(report.outcome, Outcome::Up, "ping_group_range allows a datagram socket: {report:?}");
+            return;
+        }
+        assert_eq!(report.outcome, Outcome::Error, "{report:?}");
+        let error = report.error.unwrap();
+        assert!(
+            error.starts_with(
+                "cannot send ICMP: the unprivileged ICMP socket was refused (Permission denied (os error 13)) \
+                 and so was the raw socket (Operation not permitted (os error 1)); allow one:"
+            ),
+            "{error}"
+        );
+        assert!(error.contains("net.ipv4.ping_group_range=") && error.contains("setcap cap_net_raw+ep /"), "{error}");
+    }
+
     #[tokio::test]
     async fn a_guarded_address_is_an_error_and_a_missing_family_is_down() {
         let report = probe(&to("::1"), Duration::from_secs(1), &ctx(SsrfGuard::strict(vec![]))).await;
