@@ -555,24 +555,26 @@ impl PingSpec {
                 ),
             ));
         }
+        self.validate_ip_version()
+    }
+
+    /// `ip_version` is 4 or 6, and when `host` is an IP address, its own.
+    fn validate_ip_version(&self) -> Result<(), FieldError> {
         let literal = self.host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok();
-        match (self.ip_version, literal) {
-            (None, _) => Ok(()),
-            (Some(4), Some(std::net::IpAddr::V6(_))) | (Some(6), Some(std::net::IpAddr::V4(_))) => {
-                Err(FieldError::new(
-                    "ip_version",
-                    format!(
-                        "{} is an IPv{} address; leave ip_version out for an IP address",
-                        self.host,
-                        if literal.is_some_and(|ip| ip.is_ipv4()) { 4 } else { 6 }
-                    ),
-                ))
-            }
-            (Some(4 | 6), _) => Ok(()),
-            (Some(v), _) => Err(FieldError::new(
+        match (self.ip_version, literal.map(|ip| ip.to_canonical())) {
+            (Some(v), _) if v != 4 && v != 6 => Err(FieldError::new(
                 "ip_version",
                 format!("must be 4 or 6 (got {v}); leave it out to use the host's first address"),
             )),
+            (Some(v), Some(ip)) if (v == 4) != ip.is_ipv4() => Err(FieldError::new(
+                "ip_version",
+                format!(
+                    "{} is an IPv{} address; leave ip_version out for an IP address",
+                    self.host,
+                    if ip.is_ipv4() { 4 } else { 6 }
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 }

@@ -62,25 +62,27 @@ async fn target(
         timings.dns_ms = Some(millis(looked_up.elapsed()));
     }
     let ips = found.map_err(|reason| HttpError::Dns { host: host.to_owned(), reason })?;
-    let wanted: Vec<IpAddr> = ips
-        .iter()
-        .map(|ip| ip.to_canonical())
-        .filter(|ip| match spec.ip_version {
-            Some(4) => ip.is_ipv4(),
-            Some(6) => ip.is_ipv6(),
-            _ => true,
-        })
-        .collect();
-    let Some(&first) = wanted.first() else {
-        let all: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
-        let version = spec.ip_version.unwrap_or_default();
-        let reason = format!("no IPv{version} address (it has {})", all.join(", "));
-        return Err(HttpError::Dns { host: host.to_owned(), reason });
-    };
-    match wanted.iter().find(|ip| ctx.guard().check(**ip).is_ok()) {
-        Some(ip) => Ok(*ip),
-        None => Err(HttpError::Refused(ctx.guard().check(first).expect_err("every address was refused"))),
+    let wanted = ips.iter().map(|ip| ip.to_canonical()).filter(|ip| match spec.ip_version {
+        Some(4) => ip.is_ipv4(),
+        Some(6) => ip.is_ipv6(),
+        _ => true,
+    });
+    let mut refusal = None;
+    for ip in wanted {
+        match ctx.guard().check(ip) {
+            Ok(()) => return Ok(ip),
+            Err(refused) => refusal = refusal.or(Some(refused)),
+        }
     }
+    Err(match refusal {
+        Some(refused) => HttpError::Refused(refused),
+        None => {
+            let all: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+            let version = spec.ip_version.unwrap_or_default();
+            let reason = format!("no IPv{version} address (it has {})", all.join(", "));
+            HttpError::Dns { host: host.to_owned(), reason }
+        }
+    })
 }
 
 /// What came back: the round trip of each request (`None`: no reply), and the first
@@ -119,18 +121,23 @@ async fn exchange(socket: &IcmpSocket, spec: &PingSpec, deadline: &Deadline) -> 
                 next_at += spacing;
             }
             received = socket.recv_reply() => match received {
-                Ok(Some(reply)) if reply.tag == tag => {
-                    let index = usize::from(reply.sequence).wrapping_sub(1);
-                    if let (Some(Some(sent)), Some(slot @ None)) = (sent_at.get(index), tally.round_trips.get_mut(index)) {
-                        *slot = Some(sent.elapsed());
-                    }
-                }
+                Ok(Some(reply)) if reply.tag == tag => tally.answered(reply.sequence, &sent_at),
                 Ok(_) => {}
                 Err(e) => note(&mut tally, format!("receiving failed: {e}")),
             },
         }
     }
     tally
+}
+
+impl Tally {
+    /// Record the first reply to the request with `sequence`, if it was sent.
+    fn answered(&mut self, sequence: u16, sent_at: &[Option<Instant>]) {
+        let index = usize::from(sequence).wrapping_sub(1);
+        if let (Some(Some(sent)), Some(slot @ None)) = (sent_at.get(index), self.round_trips.get_mut(index)) {
+            *slot = Some(sent.elapsed());
+        }
+    }
 }
 
 /// Request `index` (from 0) carries sequence number `index + 1`, as ping numbers them.
