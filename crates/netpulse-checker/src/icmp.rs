@@ -1,17 +1,18 @@
-//! ICMP echo over the sockets Linux offers without `unsafe`: an unprivileged ICMP datagram
+//! ICMP echo for the ping probe, over one of two sockets: an unprivileged ICMP datagram
 //! socket (allowed to the groups in `net.ipv4.ping_group_range`, which governs IPv6 too), or,
 //! when that is refused, a raw ICMP socket (root or `CAP_NET_RAW`).
 //!
 //! The socket is connected to the target, so the kernel hands it only packets from that
-//! address. What still arrives besides our replies is ignored: on a raw socket, every other
-//! ICMP message from the target (our own echo requests, when the target is this host); on
-//! either, replies to another check of the same target. A reply is ours when it is an echo
-//! reply carrying one of our sequence numbers and our random tag ([`EchoReply`]); the
-//! identifier is not compared, because a datagram socket's kernel replaces it with its own.
+//! address. A datagram socket gets only the echo replies to its own identifier (the kernel
+//! picks it, replacing ours); a raw socket gets every ICMP message from the target: its own
+//! echo requests too when the target is this host, and replies to other checks of the same
+//! target. So a reply counts when it is an echo reply ([`EchoReply::decode`]) carrying the
+//! check's random tag and one of its sequence numbers; the identifier is not compared.
 //!
-//! Checksums: ICMPv4 requests carry the RFC 1071 checksum ([`checksum`]); the kernel fills
-//! in ICMPv6 checksums on both socket types (it alone knows the source address the
-//! pseudo-header needs).
+//! Checksums: ICMPv4 requests carry the RFC 1071 checksum ([`checksum`]), which a raw socket
+//! sends as is (a datagram socket's kernel recomputes it after putting in its identifier); the
+//! kernel fills in ICMPv6 checksums on both socket types (it alone knows the source address
+//! the pseudo-header needs).
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::fmt;
