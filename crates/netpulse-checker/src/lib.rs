@@ -8,15 +8,16 @@
 //! caller's timeout. [`run_check`] turns a [`netpulse_core::CheckSpec`] into a
 //! [`netpulse_core::check::ProbeReport`] and never fails: every problem becomes a report whose
 //! `error` says what went wrong. TLS uses rustls with the `ring` provider only, configured per
-//! client; no process-wide crypto provider is installed. ICMP echo ([`icmp`]) resolves and
-//! passes the same guard, then uses an unprivileged ping socket or, failing that, a raw one.
+//! client; no process-wide crypto provider is installed. The ping probe resolves and passes the
+//! same guard, then sends ICMP echo (`icmp.rs`) over an unprivileged ping socket or, failing
+//! that, a raw one.
 
 mod connect;
 mod error;
 mod exchange;
 pub mod guard;
 pub mod http;
-pub mod icmp;
+mod icmp;
 pub mod probe;
 pub mod resolver;
 mod tls;
