@@ -47,7 +47,9 @@ impl FactsReader {
         };
         let parent = match &draft.depends_on {
             Some(parent) => tx
-                .prepare_cached("SELECT open_incident, health FROM monitor_state WHERE tenant_id = ?1 AND monitor_id = ?2")?
+                .prepare_cached(
+                    "SELECT open_incident, health FROM monitor_state WHERE tenant_id = ?1 AND monitor_id = ?2",
+                )?
                 .query_row(params![t.as_str(), parent.as_str()], |r| {
                     Ok((r.get::<_, Option<String>>(0)?.map(IncidentId::from_trusted), Some(r.get::<_, String>(1)?)))
                 })
