@@ -42,10 +42,15 @@
 #   engine's CPU went (tokio workers vs. the blocking SQLite pool, etc.).
 #
 # Usage
-#   scripts/bench-embedded.sh [RUN ...]      RUN = N or N@I, e.g. scripts/bench-embedded.sh 0 1000@20
+#   scripts/bench-embedded.sh [RUN ...]      RUN = N or N@I, e.g. scripts/bench-embedded.sh 0 1000@20;
+#     wN@I (e.g. w1000@20): the same checks made by a regional worker instead — the engine serves
+#     region "bench" through its gateway (a CA made in the run's data dir), one netpulse-worker
+#     checks the monitors, and the row's CPU, RSS and threads are the WORKER's, per result the
+#     engine stored (netpulse_results_ingested_total); the engine's own CPU is in the details.
 #   default runs: 0 100@20 1000@20 10000@20 2000@10 (idle, the three sizes, ~200 checks/s)
 #   env: BENCH_RUNS="0 1000@20"  BENCH_WARMUP_S=40  BENCH_WINDOW_S=60  BENCH_INTERVAL_S=20 (for N)
 #        BENCH_SKIP_BUILD=1 (use the existing target/release/netpulse; CARGO_TARGET_DIR honoured)
+#        BENCH_WORKER_BIN=path (the worker for wN@I runs; default next to BENCH_BIN's engine)
 #        BENCH_BIN=path (measure that binary instead, e.g. a copy of an older build; implies no build)
 #        BENCH_PERF=1 (perf record the window; top 15 self-time frames in the details)
 #        BENCH_PERF_ARGS="--call-graph dwarf" (more perf record options)
@@ -67,7 +72,7 @@ for v in "$WARMUP_S" "$WINDOW_S" "$INTERVAL_S"; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "not a positive integer: $v" >&2; exit 2; }
 done
 for v in "${RUNS[@]}"; do
-  [[ "$v" =~ ^[0-9]+(@[1-9][0-9]*)?$ ]] || { echo "not N or N@I: $v" >&2; exit 2; }
+  [[ "$v" =~ ^w?[0-9]+(@[1-9][0-9]*)?$ ]] || { echo "not N, N@I or wN@I: $v" >&2; exit 2; }
 done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/netpulse-bench.XXXXXX")"
@@ -89,6 +94,7 @@ stop_pid() { # stop_pid PID: TERM, wait up to 15 s, then KILL
 
 cleanup() {
   stop_pid "$PERF_PID"
+  stop_pid "$WORKER_PID"
   stop_pid "$ENGINE_PID"
   stop_pid "$TARGET_PID"
   if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
@@ -102,13 +108,15 @@ trap 'exit 130' INT TERM
 
 # --- 1. build ---------------------------------------------------------------------------------
 if [[ "${BENCH_SKIP_BUILD:-0}" != 1 && -z "${BENCH_BIN:-}" ]]; then
-  echo "building release engine (cargo build --release -p netpulse-engine)…" >&2
-  (cd "$ROOT" && cargo build --release -p netpulse-engine) >"$WORK/build.log" 2>&1 || {
+  echo "building release engine and worker (cargo build --release -p netpulse-engine -p netpulse-checker)…" >&2
+  (cd "$ROOT" && cargo build --release -p netpulse-engine -p netpulse-checker) >"$WORK/build.log" 2>&1 || {
     tail -n 30 "$WORK/build.log" >&2
     exit 1
   }
 fi
 [[ -x "$BIN" ]] || { echo "missing $BIN" >&2; exit 1; }
+WORKER_BIN="${BENCH_WORKER_BIN:-$(dirname "$BIN")/netpulse-worker}"
+WORKER_PID=""
 
 # --- 2. target server (separate process) --------------------------------------------------------
 # asyncio rather than ThreadingHTTPServer: one thread per connection at 500 conn/s (10k monitors)
@@ -249,11 +257,25 @@ DETAILS=()
 
 # --- 3–5. one run per N@I ------------------------------------------------------------------------
 run_one() {
-  local n="${1%@*}" interval="$INTERVAL_S" dir="$WORK/run-$1" base="" i
+  local n="${1%@*}" interval="$INTERVAL_S" dir="$WORK/run-$1" base="" i mode=engine gw_port="" regions='["local"]'
   [[ "$1" == *@* ]] && interval="${1#*@}"
+  if [[ "$n" == w* ]]; then
+    mode=worker n="${n#w}" regions='["bench"]'
+  fi
+  local label="${1%@*}"
   mkdir -p "$dir"
-  echo "== $n@$interval: starting engine" >&2
-  NETPULSE_HTTP__LISTEN=127.0.0.1:0 \
+  local gateway_env=()
+  if [[ "$mode" == worker ]]; then
+    [[ -x "$WORKER_BIN" ]] || { echo "missing $WORKER_BIN (set BENCH_WORKER_BIN)" >&2; return 1; }
+    gw_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    { NETPULSE_STORAGE__DATA_DIR="$dir/data" "$BIN" ca init &&
+      NETPULSE_STORAGE__DATA_DIR="$dir/data" "$BIN" ca issue --region bench --name w1 --engine "127.0.0.1:$gw_port"; } \
+      >"$dir/ca.log" 2>&1 || { cat "$dir/ca.log" >&2; return 1; }
+    gateway_env=(NETPULSE_GATEWAY__ENABLED=true NETPULSE_GATEWAY__REGIONS='["bench"]'
+      NETPULSE_GATEWAY__LISTEN="127.0.0.1:$gw_port")
+  fi
+  echo "== $label@$interval: starting engine" >&2
+  env "${gateway_env[@]}" NETPULSE_HTTP__LISTEN=127.0.0.1:0 \
     NETPULSE_STORAGE__DATA_DIR="$dir/data" \
     NETPULSE_ADMIN_TOKEN="$TOKEN" \
     NETPULSE_LOG__LEVEL=warn \
@@ -270,13 +292,21 @@ run_one() {
     sleep 0.1
   done
   curl -fsS --max-time 2 "$base/healthz" >/dev/null || { echo "engine not healthy" >&2; return 1; }
+  local measured="$ENGINE_PID"
+  if [[ "$mode" == worker ]]; then
+    "$WORKER_BIN" --engine "127.0.0.1:$gw_port" --bundle "$dir/data/ca/workers/bench-w1" \
+      --buffer-dir "$dir/worker-buffer" >"$dir/worker.log" 2>&1 &
+    WORKER_PID=$!
+    measured="$WORKER_PID"
+  fi
 
-  echo "== $n@$interval: creating $n monitors (pid $ENGINE_PID, $base)" >&2
+  echo "== $label@$interval: creating $n monitors (pid $ENGINE_PID, $base)" >&2
   local t0=$SECONDS
-  python3 - "$base" "$TOKEN" "$n" "$TARGET_PORT" "$interval" <<'PY'
+  python3 - "$base" "$TOKEN" "$n" "$TARGET_PORT" "$interval" "$regions" <<'PY'
 import http.client, json, sys, threading, time, urllib.parse
 
 base, token, n, tport, interval = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+regions = json.loads(sys.argv[6])
 u = urllib.parse.urlsplit(base)
 deadline = time.monotonic() + 600
 errors = []
@@ -290,7 +320,7 @@ def worker(ids):
         if time.monotonic() > deadline:
             errors.append("deadline passed")
             return
-        body = json.dumps({"name": f"bench-{i}", "kind": "http",
+        body = json.dumps({"name": f"bench-{i}", "kind": "http", "regions": regions,
                            "url": f"http://127.0.0.1:{tport}/m/{i}", "interval_s": interval})
         try:
             conn.request("POST", "/api/v1/monitors", body, hdrs)
@@ -312,21 +342,27 @@ for t in threads: t.join()
 if errors:
     sys.exit("creation failed: " + errors[0])
 PY
-  echo "== $n@$interval: created in $((SECONDS - t0)) s; warm-up ${WARMUP_S} s, then ${WINDOW_S} s window" >&2
+  echo "== $label@$interval: created in $((SECONDS - t0)) s; warm-up ${WARMUP_S} s, then ${WINDOW_S} s window" >&2
   sleep "$WARMUP_S"
   kill -0 "$ENGINE_PID" 2>/dev/null || { echo "engine died" >&2; tail -n 30 "$dir/engine.log" >&2; return 1; }
+  if [[ -n "$WORKER_PID" ]] && ! kill -0 "$WORKER_PID" 2>/dev/null; then
+    echo "worker died" >&2
+    tail -n 30 "$dir/worker.log" >&2
+    return 1
+  fi
   curl -fsS --max-time 5 "http://127.0.0.1:$TARGET_PORT/__reset" >/dev/null
   if [[ "${BENCH_PERF:-0}" == 1 ]]; then
     # shellcheck disable=SC2086 # BENCH_PERF_ARGS is a list of perf options, e.g. "--call-graph dwarf"
-    perf record -F 999 ${BENCH_PERF_ARGS:-} -p "$ENGINE_PID" -o "$dir/perf.data" -- sleep "$WINDOW_S" >"$dir/perf.log" 2>&1 &
+    perf record -F 999 ${BENCH_PERF_ARGS:-} -p "$measured" -o "$dir/perf.data" -- sleep "$WINDOW_S" >"$dir/perf.log" 2>&1 &
     PERF_PID=$!
   fi
 
   local out
-  out="$(python3 - "$ENGINE_PID" "$TARGET_PID" "$base" "$TOKEN" "$n" "$interval" "$WINDOW_S" "$CLK_TCK" "$TARGET_PORT" <<'PY'
+  out="$(python3 - "$measured" "$TARGET_PID" "$base" "$TOKEN" "$n" "$interval" "$WINDOW_S" "$CLK_TCK" "$TARGET_PORT" \
+    "$mode" "$ENGINE_PID" "$label" <<'PY'
 import collections, datetime, json, os, sys, time, urllib.request
 
-pid, tpid, base, token, n, interval, window, tck, tport = sys.argv[1:10]
+pid, tpid, base, token, n, interval, window, tck, tport, mode, epid, label = sys.argv[1:13]
 n, interval, window, tck = int(n), int(interval), int(window), int(tck)
 
 def ticks(path):
@@ -370,6 +406,8 @@ def metrics():
     return m
 
 def checks(m):
+    if mode == "worker":  # the engine stores what the worker checked; it runs no checks itself
+        return m.get("netpulse_results_ingested_total", 0)
     return sum(v for k, v in m.items() if k.startswith("netpulse_checks_total{"))
 
 def biggest_mappings(k=4):
@@ -388,11 +426,13 @@ def biggest_mappings(k=4):
 
 m0, th0, hb0 = metrics(), threads(), host_busy()
 c0, tc0, w0 = ticks(f"/proc/{pid}/stat"), ticks(f"/proc/{tpid}/stat"), time.monotonic()
+e0 = ticks(f"/proc/{epid}/stat")
 rss = []
 while time.monotonic() - w0 < window:
     time.sleep(1)
     rss.append(status_kib("VmRSS"))
 c1, tc1, w1 = ticks(f"/proc/{pid}/stat"), ticks(f"/proc/{tpid}/stat"), time.monotonic()
+e1 = ticks(f"/proc/{epid}/stat")
 m1, th1, hb1 = metrics(), threads(), host_busy()
 hwm, threads_n = status_kib("VmHWM"), len(th1)
 load = os.getloadavg()[0]
@@ -432,11 +472,17 @@ for mon in data:
         fresh += 1
 
 mib = lambda kib: kib / 1024
-print("ROW", f"{n:>6} {interval:>4} {obs:>9.1f} {exp:>7.1f} {int(d('netpulse_checks_skipped_total')):>5} "
-      f"{int(bad):>5} {per_k:>8} FLOOR {cpu:>6.2f} {mib(sum(rss) / len(rss)):>8.1f} {mib(max(rss)):>7.1f} {mib(hwm):>7.1f} "
+skip = "-" if mode == "worker" else int(d('netpulse_checks_skipped_total'))
+bad = "-" if mode == "worker" else int(bad)
+engine_note = ""
+if mode == "worker":
+    engine_note = (f"the engine (gateway, ingest) beside it: {(e1 - e0) / tck:.2f} CPU s, "
+                   f"{(e1 - e0) / tck / done * 1000 if done else 0:.3f} per 1,000 results; ")
+print("ROW", f"{label:>6} {interval:>4} {obs:>9.1f} {exp:>7.1f} {skip:>5} "
+      f"{bad:>5} {per_k:>8} FLOOR {cpu:>6.2f} {mib(sum(rss) / len(rss)):>8.1f} {mib(max(rss)):>7.1f} {mib(hwm):>7.1f} "
       f"{lag_p99:>8} BYTES {load:>5.2f} {host:>5.0f}")
-print("DETAIL", f"{n}@{interval}: window {wall:.1f} s, {int(done)} checks (expected {exp * wall:.0f}), "
-      f"{cpu_s:.2f} CPU s; monitors checked within {2 * interval} s: {fresh}/{len(data)}; "
+print("DETAIL", f"{label}@{interval}: window {wall:.1f} s, {int(done)} checks (expected {exp * wall:.0f}), "
+      f"{cpu_s:.2f} CPU s; {engine_note}monitors checked within {2 * interval} s: {fresh}/{len(data)}; "
       f"target-side lag p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms'] and round(lag['max_ms'], 1)} ms "
       f"over {lag['n']} requests; ingest {int(ib_n)} batches avg {ib:.1f} ms; "
       f"{threads_n} threads ({busy_threads} used CPU); top threads: {thread_txt or 'none'}; "
@@ -447,6 +493,8 @@ PY
     wait "$PERF_PID" 2>/dev/null || true
     PERF_PID=""
   fi
+  stop_pid "$WORKER_PID"
+  WORKER_PID=""
   stop_pid "$ENGINE_PID"
   ENGINE_PID=""
   local floor
@@ -486,11 +534,11 @@ PY
   ROWS+=("${out_row/BYTES/$(printf '%7s' "${bytes%% *}")}")
   DETAILS+=("$(sed -n 's/^DETAIL //p' <<<"$out"); stored per check: ${bytes#* }")
   if [[ -s "$dir/perf.data" ]]; then
-    DETAILS+=("$n@$interval perf, top 15 frames by self time:")
+    DETAILS+=("$label@$interval perf, top 15 frames by self time:")
     DETAILS+=("$( (perf report -i "$dir/perf.data" --stdio --no-children -F overhead,sym 2>/dev/null || true) \
       | { grep -v -e '^#' -e '^$' || true; } | head -n 15 | sed 's/^/    /')")
   fi
-  echo "== $n@$interval: ${ROWS[-1]}" >&2
+  echo "== $label@$interval: ${ROWS[-1]}" >&2
   rm -rf "$dir/data"
 }
 
