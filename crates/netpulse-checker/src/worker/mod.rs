@@ -121,15 +121,18 @@ impl Worker {
         // Whichever loop gets through to the gateway first wakes the other from its backoff,
         // so after a partition leasing and sending resume together.
         let link_up = Arc::new(Notify::new());
+        // Told when leases stop being answered: the offline loop sleeps while they are.
+        let link_down = Arc::new(Notify::new());
         let leasing = Leasing {
             jobs: jobs_tx.clone(),
             stats: stats.clone(),
             known: known.clone(),
             outbox: outbox.clone(),
             link_up: link_up.clone(),
+            link_down: link_down.clone(),
         };
         let lease = tokio::spawn(lease_loop(lease_link, cfg.clone(), leasing, stop_rx.clone()));
-        let offline = tokio::spawn(offline_loop(jobs_tx, stats.clone(), known, stop_rx));
+        let offline = tokio::spawn(offline_loop(jobs_tx, stats.clone(), known, link_down, stop_rx));
         let runner = tokio::spawn(run_loop(jobs_rx, cfg.clone(), outbox.clone(), stats.clone()));
         let sender = tokio::spawn(send_loop(send_link, outbox.clone(), stats.clone(), drain_rx, link_up));
         let ob = outbox.clone();
@@ -213,10 +216,11 @@ struct Leasing {
     known: Arc<Known>,
     outbox: Arc<Outbox>,
     link_up: Arc<Notify>,
+    link_down: Arc<Notify>,
 }
 
 async fn lease_loop(mut link: Link, cfg: WorkerConfig, l: Leasing, mut stop: watch::Receiver<bool>) {
-    let Leasing { jobs, stats, known, outbox, link_up } = l;
+    let Leasing { jobs, stats, known, outbox, link_up, link_down } = l;
     let mut backoff = Backoff::default();
     let agent = format!("netpulse-worker {}", env!("CARGO_PKG_VERSION"));
     let backlog_limit = delivery_backlog_limit(cfg.concurrency);
@@ -257,7 +261,9 @@ async fn lease_loop(mut link: Link, cfg: WorkerConfig, l: Leasing, mut stop: wat
                 }
             }
             Err(e) => {
-                stats.connected.store(false, Ordering::Relaxed);
+                if stats.connected.swap(false, Ordering::Relaxed) {
+                    link_down.notify_one();
+                }
                 let wait = backoff.after(&e);
                 match &e {
                     e if e.is_permanent() => {
@@ -276,21 +282,32 @@ async fn lease_loop(mut link: Link, cfg: WorkerConfig, l: Leasing, mut stop: wat
     }
 }
 
-/// While disconnected, re-run the last leased checks on their interval.
+/// While disconnected, re-run the last leased checks on their interval (looked at every
+/// 200 ms); while leases are answered, sleep until told they are not (`link_down`). Each
+/// lease moves its monitor's next slot past the job it carried, so what is due when the link
+/// drops is what the gateway could no longer hand out.
 async fn offline_loop(
     jobs: mpsc::Sender<CheckJob>,
     stats: Arc<WorkerStats>,
     known: Arc<Known>,
+    link_down: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        let now = now();
-        let due = known.due(now);
-        if !stats.connected.load(Ordering::Relaxed) {
-            for job in due {
-                if jobs.try_send(job).is_err() {
-                    tracing::warn!("worker saturated while offline; check skipped");
+        if stats.connected.load(Ordering::Relaxed) {
+            tokio::select! {
+                _ = link_down.notified() => {}
+                stopped = stop.wait_for(|s| *s) => {
+                    if stopped.is_err() {
+                        return; // the worker is gone
+                    }
                 }
+            }
+            continue;
+        }
+        for job in known.due(now()) {
+            if jobs.try_send(job).is_err() {
+                tracing::warn!("worker saturated while offline; check skipped");
             }
         }
         sleep_or_stop(Duration::from_millis(200), &mut stop).await;
@@ -359,10 +376,14 @@ async fn send_loop(
         }
         let batch = outbox.peek(BATCH);
         if batch.is_empty() {
+            // A push since the last wake-up is kept as a permit, so none is missed.
             tokio::select! {
                 _ = outbox.pushed() => {}
-                _ = drain.changed() => {}
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                told = drain.changed() => {
+                    if told.is_err() {
+                        return; // the worker is gone
+                    }
+                }
             }
             continue;
         }
