@@ -158,6 +158,21 @@ impl TestApp {
         self.call(method, path, body, Some(TOKEN)).await
     }
 
+    /// Each of `cases` — (monitor fields, the field the error must name, text its message must
+    /// contain) — posted as a `kind` monitor named `name` is refused with 422 naming that
+    /// field, and no monitor was created by any of them.
+    pub async fn assert_monitor_fields_refused(&self, kind: &str, name: &str, cases: Vec<(Value, &str, &str)>) {
+        for (mut body, field, says) in cases {
+            body["name"] = Value::from(name);
+            body["kind"] = Value::from(kind);
+            let (status, e) = self.api("POST", "/api/v1/monitors", Some(body.clone())).await;
+            assert_eq!((status, e["error"]["field"].as_str()), (422, Some(field)), "{body} → {e}");
+            assert!(e["error"]["message"].as_str().unwrap().contains(says), "{body} → {e}");
+        }
+        let (_, list) = self.api("GET", "/api/v1/monitors", None).await;
+        assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "nothing was created: {list}");
+    }
+
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> (u16, Value) {
         let mut req = HttpRequest::new(
             method.parse().expect("method"),

@@ -153,13 +153,5 @@ async fn ping_fields_are_checked_by_name() {
             "must be longer than the 9000 ms it takes to send 10 packets 1000 ms apart",
         ),
     ];
-    for (mut body, field, says) in cases {
-        body["name"] = json!("gateway");
-        body["kind"] = json!("ping");
-        let (status, e) = app.api("POST", "/api/v1/monitors", Some(body.clone())).await;
-        assert_eq!((status, e["error"]["field"].as_str()), (422, Some(field)), "{body} → {e}");
-        assert!(e["error"]["message"].as_str().unwrap().contains(says), "{body} → {e}");
-    }
-    let (_, list) = app.api("GET", "/api/v1/monitors", None).await;
-    assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "nothing was created: {list}");
+    app.assert_monitor_fields_refused("ping", "gateway", cases.into()).await;
 }

@@ -150,13 +150,5 @@ async fn websocket_fields_are_checked_by_name() {
         (json!({ "url": "wss://example.com/socket", "send": "x".repeat(5000) }), "send", "at most 4096 bytes"),
         (json!({ "url": "wss://example.com/socket", "keyword": "x" }), "keyword", "unknown field"),
     ];
-    for (mut body, field, says) in cases {
-        body["name"] = json!("chat");
-        body["kind"] = json!("websocket");
-        let (status, e) = app.api("POST", "/api/v1/monitors", Some(body.clone())).await;
-        assert_eq!((status, e["error"]["field"].as_str()), (422, Some(field)), "{body} → {e}");
-        assert!(e["error"]["message"].as_str().unwrap().contains(says), "{body} → {e}");
-    }
-    let (_, list) = app.api("GET", "/api/v1/monitors", None).await;
-    assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "nothing was created: {list}");
+    app.assert_monitor_fields_refused("websocket", "chat", cases.into()).await;
 }
