@@ -256,6 +256,7 @@ async fn queue_redis_killed_and_restarted_loses_nothing_accepted() {
     server.kill();
     let at_kill = accepted.lock().unwrap().len();
     tokio::time::sleep(Duration::from_millis(700)).await;
+    let before_restart = accepted.lock().unwrap().len();
     server.restart();
     let refused = tokio::time::timeout(Duration::from_secs(30), publisher).await.expect("publishing resumes").unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -270,8 +271,11 @@ async fn queue_redis_killed_and_restarted_loses_nothing_accepted() {
     consumer.abort();
     let redelivered = seen.lock().unwrap().values().filter(|n| **n > 1).count();
     println!(
-        "accepted {N} ({at_kill} before the kill), refused {refused} publishes while down, redelivered {redelivered}"
+        "accepted {N} ({at_kill} before the kill, {before_restart} before the restart), refused {refused} publishes while down, redelivered {redelivered}"
     );
-    assert!(refused > 0, "publishing was refused while Redis was down (back-pressure, not loss)");
+    // Back-pressure, not loss: while Redis was down no publish was acknowledged (one whose
+    // reply was already on its way at the kill may count), whether the publisher was refused
+    // or its publish waited out the outage.
+    assert!(before_restart <= at_kill + 1, "{} publishes acknowledged while Redis was down", before_restart - at_kill);
     assert!(missing.is_empty(), "{} accepted results lost across the restart", missing.len());
 }
