@@ -11,6 +11,7 @@ pub mod assertion;
 pub mod check;
 pub mod ids;
 pub mod incident;
+pub mod latency;
 pub mod monitor;
 pub mod redact;
 pub mod retention;

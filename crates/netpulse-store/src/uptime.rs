@@ -97,6 +97,73 @@ pub fn sum_hours(hours: &HourlyTallies) -> HashMap<MonitorId, Tally> {
     hours.iter().map(|(m, hs)| (m.clone(), sum(hs))).collect()
 }
 
+/// The latency cells of a range (see [`netpulse_core::latency`]) in one statement, in either
+/// store's SQL: `raw` is the raw results' part (placeholders: range start 3, end 4, bucket
+/// width 5, provenance 6; the dialect's placeholder sigil `p`), with the minute rollups' part
+/// for live evidence. Columns: bucket, region, kind (0 answered, 1 failed, 2 rolled answered,
+/// 3 rolled failed), bin, checks, latency count, sum and max.
+pub(crate) fn latency_cells_sql(raw_from: &str, region: &str, raw_filter: &str, p: char, ev: Evidence) -> String {
+    use netpulse_core::latency::BIN_UPPER_MS;
+    use std::fmt::Write as _;
+    let mut bin = String::from("CASE");
+    for (i, b) in BIN_UPPER_MS.iter().enumerate().take(BIN_UPPER_MS.len() - 1) {
+        let _ = write!(bin, " WHEN total_ms <= {b} THEN {i}");
+    }
+    let _ = write!(bin, " ELSE {} END", BIN_UPPER_MS.len() - 1);
+    let failed = "outcome IN ('down', 'error')";
+    let mut sql = format!(
+        "SELECT (started_at - {p}3) / {p}5, {region}, CAST(CASE WHEN {failed} THEN 1 ELSE 0 END AS BIGINT), \
+           CAST(CASE WHEN {failed} OR total_ms IS NULL THEN NULL ELSE {bin} END AS BIGINT), \
+           COUNT(*), COUNT(total_ms), CAST(COALESCE(SUM(total_ms), 0) AS BIGINT), CAST(MAX(total_ms) AS BIGINT) \
+         FROM {raw_from} WHERE {raw_filter} AND started_at >= {p}3 AND started_at < {p}4 AND provenance = {p}6 \
+         GROUP BY 1, 2, 3, 4"
+    );
+    if ev == Evidence::Live {
+        let minutes = format!(
+            "FROM uptime_minute WHERE tenant_id = {p}1 AND monitor_id = {p}2 AND minute_start >= {p}3 \
+             AND minute_start < {p}4 GROUP BY 1, 2"
+        );
+        let _ = write!(
+            sql,
+            " UNION ALL SELECT (minute_start - {p}3) / {p}5, region, 2, NULL, CAST(SUM(up + degraded) AS BIGINT), \
+               CAST(SUM(latency_count) AS BIGINT), CAST(SUM(latency_sum_ms) AS BIGINT), CAST(MAX(latency_max_ms) AS BIGINT) \
+               {minutes} HAVING SUM(up + degraded) > 0 \
+             UNION ALL SELECT (minute_start - {p}3) / {p}5, region, 3, NULL, CAST(SUM(down + error) AS BIGINT), 0, 0, NULL \
+               {minutes} HAVING SUM(down + error) > 0"
+        );
+    }
+    sql
+}
+
+/// A row of [`latency_cells_sql`] as a cell.
+pub(crate) fn latency_cell(
+    bucket: i64,
+    region: String,
+    kind: i64,
+    bin: Option<i64>,
+    counts: [i64; 3],
+    max: Option<i64>,
+) -> netpulse_core::latency::LatencyCell {
+    use netpulse_core::latency::CellKind;
+    let kind = match kind {
+        0 => CellKind::Answered,
+        1 => CellKind::Failed,
+        2 => CellKind::RolledAnswered,
+        _ => CellKind::RolledFailed,
+    };
+    let [checks, latency_count, latency_sum_ms] = counts.map(|n| u64::try_from(n).unwrap_or(0));
+    netpulse_core::latency::LatencyCell {
+        bucket: u32::try_from(bucket).unwrap_or(u32::MAX),
+        region,
+        kind,
+        bin: bin.and_then(|b| u8::try_from(b).ok()),
+        checks,
+        latency_count,
+        latency_sum_ms,
+        latency_max_ms: max.and_then(|m| u32::try_from(m).ok()),
+    }
+}
+
 /// Uptime tallies and retention.
 #[async_trait]
 pub trait UptimeStore: Send + Sync {
@@ -126,6 +193,17 @@ pub trait UptimeStore: Send + Sync {
     /// dashboard's sparklines; `Live`: the hourly rollup, `Demo`: raw demo results counted
     /// per hour); hours without results are absent.
     async fn hourly_tallies_since(&self, t: &TenantId, from: Timestamp, ev: Evidence) -> StoreResult<HourlyTallies>;
+    /// Monitor `m`'s checks of evidence `ev` in the range `b`, counted per bucket, region and
+    /// latency bin (see [`netpulse_core::latency`]), in one statement (one snapshot). `Live`:
+    /// raw live results and the minute rollups retention folded them into; `Demo`: raw demo
+    /// results.
+    async fn latency_cells(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        b: &netpulse_core::latency::Buckets,
+        ev: Evidence,
+    ) -> StoreResult<Vec<netpulse_core::latency::LatencyCell>>;
     /// One bounded retention step at the horizons `h`: fold up to `limit` raw results started
     /// before `h.raw` into minute rollups and delete them, in one statement-level step, so a
     /// result is counted in exactly one of the two even with several nodes running retention;

@@ -173,6 +173,44 @@ impl UptimeStore for PgStore {
         }
     }
 
+    async fn latency_cells(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        b: &netpulse_core::latency::Buckets,
+        ev: Evidence,
+    ) -> StoreResult<Vec<netpulse_core::latency::LatencyCell>> {
+        let sql =
+            crate::uptime::latency_cells_sql("check_results", "region", "tenant_id = $1 AND monitor_id = $2", '$', ev);
+        pooled!(self, |c| async {
+            let rows = c
+                .query_typed(
+                    &sql,
+                    &[
+                        (&t.as_str(), Type::TEXT),
+                        (&m.as_str(), Type::TEXT),
+                        (&b.from.millis(), Type::INT8),
+                        (&b.to().millis(), Type::INT8),
+                        (&b.width_ms, Type::INT8),
+                        (&ev.provenance().as_str(), Type::TEXT),
+                    ],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(crate::uptime::latency_cell(
+                        r.try_get(0)?,
+                        r.try_get(1)?,
+                        r.try_get(2)?,
+                        r.try_get(3)?,
+                        [r.try_get(4)?, r.try_get(5)?, r.try_get(6)?],
+                        r.try_get(7)?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
     /// First the day partitions ([`days::step`]: those of results ahead made, those of
     /// results wholly past the raw horizon folded and dropped, those of minute rollups wholly
     /// past the minute horizon's day dropped, each in its own transaction), then one

@@ -116,6 +116,41 @@ impl UptimeStore for SqliteStore {
         .await
     }
 
+    async fn latency_cells(
+        &self,
+        t: &TenantId,
+        m: &MonitorId,
+        b: &netpulse_core::latency::Buckets,
+        ev: Evidence,
+    ) -> StoreResult<Vec<netpulse_core::latency::LatencyCell>> {
+        let (t, m, b) = (t.clone(), m.clone(), *b);
+        self.read(move |c| {
+            let sql = crate::uptime::latency_cells_sql(
+                "check_results r JOIN result_origins o ON o.key = r.origin_key",
+                "o.region",
+                "r.monitor_key = (SELECT key FROM result_monitors WHERE monitor_id = ?2 AND tenant_id = ?1)",
+                '?',
+                ev,
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![t.as_str(), m.as_str(), b.from.millis(), b.to().millis(), b.width_ms, ev.provenance().as_str()],
+                |r| {
+                    Ok(crate::uptime::latency_cell(
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        [r.get(4)?, r.get(5)?, r.get(6)?],
+                        r.get(7)?,
+                    ))
+                },
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
     async fn apply_retention(&self, h: &Horizons, limit: usize) -> StoreResult<RetentionPass> {
         let h = *h;
         self.write(move |c| {

@@ -69,6 +69,7 @@ contract!(
     another_tenants_ids_behave_as_missing,
     retention_keeps_every_uptime_figure_after_raw_results_are_gone,
     concurrent_retention_counts_each_result_once,
+    latency_over_a_range_reads_raw_results_then_their_rollups,
     a_storm_groups_its_rows_and_queues_its_notice_once,
     the_demo_seeds_once_and_its_notices_reach_no_channel,
     uptime_reads_count_only_the_evidence_they_are_asked_for,
@@ -91,8 +92,8 @@ use nul_text::results_with_nul_in_their_texts_are_stored;
 use wakeups::{the_next_alert_work_is_the_next_pending_notice, the_next_maintenance_change_is_the_next_start_or_end};
 
 use retention::{
-    concurrent_retention_counts_each_result_once, maintenance_counts_stay_when_hours_fold_into_days,
-    retention_keeps_every_uptime_figure_after_raw_results_are_gone,
+    concurrent_retention_counts_each_result_once, latency_over_a_range_reads_raw_results_then_their_rollups,
+    maintenance_counts_stay_when_hours_fold_into_days, retention_keeps_every_uptime_figure_after_raw_results_are_gone,
 };
 
 /// A window read from the hourly rollup alone (what ingest writes), for checking it.

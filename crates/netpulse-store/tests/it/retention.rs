@@ -8,6 +8,7 @@
 
 use super::{add_channel, add_monitor, draft, result};
 use netpulse_core::incident::Policy;
+use netpulse_core::latency::{bin_of, series, Buckets, CellKind, LatencyCell};
 use netpulse_core::retention::{Horizons, RetentionDays, UptimeWindow};
 use netpulse_core::uptime::Tally;
 use netpulse_core::{CheckResult, MonitorId, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
@@ -218,4 +219,65 @@ pub async fn maintenance_counts_stay_when_hours_fold_into_days(backend: Backend)
     let after = store.tally_window(&t, &m, &year, Evidence::Live).await.unwrap();
     assert_eq!(after, expected, "{backend:?}: the year after retention (daily rollup) counts the same");
     assert_eq!(after.uptime_percent(), Some(23.0 * 100.0 / 30.0), "{backend:?}: maintenance counts for neither");
+}
+
+/// The latency chart's cells of a range as the definition has them: each live result of the
+/// seeded monitor in `b` counted into its bucket, region and latency bin.
+fn expected_cells(t: &TenantId, m: &MonitorId, b: &Buckets) -> Vec<LatencyCell> {
+    (0..COUNT)
+        .map(|i| nth(t, m, i))
+        .filter(|r| r.provenance == Provenance::Live && r.started_at >= b.from && r.started_at < b.to())
+        .map(|r| {
+            let answered = !r.outcome.is_failure();
+            let ms = r.timings.total_ms;
+            LatencyCell {
+                bucket: ((r.started_at.millis() - b.from.millis()) / b.width_ms) as u32,
+                region: r.region.clone(),
+                kind: if answered { CellKind::Answered } else { CellKind::Failed },
+                bin: ms.filter(|_| answered).map(bin_of),
+                checks: 1,
+                latency_count: u64::from(ms.is_some()),
+                latency_sum_ms: ms.map_or(0, u64::from),
+                latency_max_ms: ms,
+            }
+        })
+        .collect()
+}
+
+/// A 45-day latency chart of the seeded monitor (two regions, a mix of outcomes and latencies,
+/// synthetic results among them): while every result is raw it reads exactly what the results
+/// say — checks, failures, mean, slowest and the percentiles — and after retention folded
+/// the older 15 days into minute rollups, every day still counts the same checks and failures,
+/// the folded days with a mean and no percentiles, the recent ones unchanged.
+pub async fn latency_over_a_range_reads_raw_results_then_their_rollups(backend: Backend) {
+    let (store, t, m) = seeded(backend).await;
+    let h = Horizons::at(at(NOW), &DAYS);
+    let b = Buckets::new(at(NOW - 45 * DAY), at(NOW), 45);
+    assert_eq!((b.width_ms, b.count), (DAY, 45));
+    let expected = series(&expected_cells(&t, &m, &b), &b);
+    let before = series(&store.latency_cells(&t, &m, &b, Evidence::Live).await.unwrap(), &b);
+    assert_eq!(before, expected, "{backend:?}: the store's cells are the results' own");
+    assert_eq!(before.iter().map(|s| s.region.as_str()).collect::<Vec<_>>(), ["eu", "us"]);
+    assert!(before.iter().all(|s| s.total.failed > 0 && s.total.p95_ms > s.total.p50_ms), "{before:?}");
+    let demo = store.latency_cells(&t, &m, &b, Evidence::Demo).await.unwrap();
+    assert!(demo.is_empty(), "{backend:?}: live results are not demo evidence");
+
+    drain(&*store, &h, 400).await;
+    let after = series(&store.latency_cells(&t, &m, &b, Evidence::Live).await.unwrap(), &b);
+    let mut folded = 0;
+    for (was, now) in before.iter().zip(&after) {
+        assert_eq!(was.region, now.region);
+        for (k, (x, y)) in was.buckets.iter().zip(&now.buckets).enumerate() {
+            let (x, y) = (x.clone().unwrap_or_default(), y.clone().unwrap_or_default());
+            assert_eq!((x.checks, x.failed), (y.checks, y.failed), "{backend:?} {} day {k}", was.region);
+            let (start, end) = (b.start(k as u32), b.start(k as u32 + 1));
+            if end <= h.raw && y.checks > 0 {
+                folded += 1;
+                assert!(y.rolled && y.p50_ms.is_none() && y.mean_ms.is_some(), "{backend:?} day {k}: {y:?}");
+            } else if start >= h.raw {
+                assert_eq!(x, y, "{backend:?} day {k}: a day within raw retention reads the same");
+            }
+        }
+    }
+    assert!(folded >= 20, "{backend:?}: most of the older 15 days of both regions were folded: {folded}");
 }
