@@ -29,6 +29,7 @@ mod leave;
 mod lifecycle;
 mod members;
 mod metrics;
+mod monitor_ranges;
 mod openapi;
 mod opsgenie;
 mod ping;

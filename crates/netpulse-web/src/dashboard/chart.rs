@@ -17,7 +17,7 @@ const PAD: f64 = 24.0;
 /// Region colours in region-name order (the script has the same list).
 /// The series colours; the legend's `series0`… classes in `dashboard.css` name them in order
 /// (the dashboard's CSP allows no `style` attribute).
-const COLORS: &[&str] = &["#2456b3", "#16803c", "#8e44ad", "#b26a00", "#0f766e"];
+pub(super) const COLORS: &[&str] = &["#2456b3", "#16803c", "#8e44ad", "#b26a00", "#0f766e"];
 
 /// The points the script redraws from: `[started_ms, latency_ms|null, region, failed, id]`,
 /// oldest first.

@@ -46,6 +46,7 @@ pub mod incidents;
 pub mod maintenance;
 pub mod monitor;
 pub mod overview;
+pub mod range_chart;
 pub mod regions;
 pub mod settings;
 pub mod status_feed;

@@ -338,6 +338,19 @@ fn bar_class(p: Option<f64>) -> &'static str {
     }
 }
 
+/// The daily uptime bars of 90 UTC days, oldest first (status pages and the monitor page).
+pub(super) fn day_bars(daily: &[netpulse_core::uptime::DayBar]) -> Markup {
+    html! {
+        div.bars role="img" aria-label="daily uptime, last 90 days" {
+            @for d in daily {
+                span class={ "bar " (bar_class(d.percent)) }
+                    title={ (&d.day_start.to_rfc3339()[..10]) ": " (pct(d.percent)) " (" (d.tally.total()) " checks" @if d.tally.maintenance > 0 { ", " (d.tally.maintenance) " in maintenance" } ")" } {}
+            }
+        }
+        div.bars-legend.sub { span { "90 days ago" } span { "today" } }
+    }
+}
+
 fn monitor(m: &PublicMonitor) -> Markup {
     let st = status_of(m);
     html! {
@@ -350,13 +363,7 @@ fn monitor(m: &PublicMonitor) -> Markup {
                 "Last check: "
                 @match m.latest { Some(l) => { time datetime=(super::times::iso_seconds(l.at)) title=(super::times::utc_second(l.at)) data-rel { (super::times::utc_minute(l.at)) } } None => { "none yet" } }
             }
-            div.bars role="img" aria-label="daily uptime, last 90 days" {
-                @for d in &m.figures.daily {
-                    span class={ "bar " (bar_class(d.percent)) }
-                        title={ (&d.day_start.to_rfc3339()[..10]) ": " (pct(d.percent)) " (" (d.tally.total()) " checks" @if d.tally.maintenance > 0 { ", " (d.tally.maintenance) " in maintenance" } ")" } {}
-                }
-            }
-            div.bars-legend.sub { span { "90 days ago" } span { "today" } }
+            (day_bars(&m.figures.daily))
             table.windows {
                 tr { @for w in &m.figures.windows { th { (w.label) } } }
                 tr { @for w in &m.figures.windows { td { (pct(w.percent)) } } }
