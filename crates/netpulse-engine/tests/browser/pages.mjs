@@ -88,6 +88,20 @@ try {
   const opened = page.locator(`#incidents tr[data-incident="${incident}"]`);
   const results = await page.$$eval("#results tbody tr", (rs) => rs.map((r) => [r.children[1].textContent, r.children[2].textContent]));
   assert.ok(results.length > 0 && results.every(([o, l]) => o !== "down" || l === "\u2013"), `failed checks show –: ${results}`);
+  step("monitor page over the last hour: time labels in Tokyo, failures marked, the open incident shaded, 90 daily bars");
+  await page.goto(`${base}/monitors/${monitor}?range=1h`);
+  assert.equal(await page.locator("#range-chart .axis time").count(), 5, "five time labels under the chart");
+  await readable("monitor page, last hour");
+  assert.ok(await page.locator("#range-chart rect.shade.outage").count() >= 1, "the open incident is shaded");
+  assert.ok(await page.locator("#range-chart rect.fail").count() >= 1, "the failed checks are marked");
+  assert.equal(await page.locator("#days .bar").count(), 90, "90 daily uptime bars");
+  assert.equal(await page.locator("#days .bar.down").count(), 1, "today's bar is red");
+  const [chartW, mainW] = await page.evaluate(() =>
+    [document.querySelector("#range-chart svg").getBoundingClientRect().width, document.querySelector("main").clientWidth]);
+  assert.ok(chartW > mainW * 0.8, `the chart spans the page: ${chartW} of ${mainW} px`);
+  await page.screenshot({ path: `${artifacts}/monitor-range.png`, fullPage: true });
+  await page.goto(`${base}/monitors/${monitor}`);
+
   step("one vocabulary: the incident's badge says what the API's status says");
   const apiStatus = (await api("GET", `/api/v1/incidents/${incident}`)).body.status;
   assert.equal(apiStatus, "open");
@@ -161,6 +175,7 @@ try {
   const mobile = await phone.newPage();
   mobile.on("pageerror", (e) => errors.push(String(e)));
   for (const [path, shot] of [["/", "mobile-overview"], [`/monitors/${monitor}`, "mobile-monitor"], [`/monitors/${expiring}`, null],
+    [`/monitors/${monitor}?range=24h`, "mobile-monitor-range"],
     [`/incidents/${incident}`, null], ["/settings/alerting", null], ["/status/shop", "mobile-status-page"]]) {
     await mobile.goto(`${base}${path}`);
     // A mobile browser widens its layout viewport to fit content wider than the screen, so
@@ -182,7 +197,7 @@ try {
       .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
     return 0.2126 * r + 0.7152 * g + 0.0722 * b;
   };
-  for (const [path, shot] of [["/", "dark-overview"], [`/monitors/${expiring}`, "dark-monitor"], ["/settings/alerting", null],
+  for (const [path, shot] of [["/", "dark-overview"], [`/monitors/${expiring}`, "dark-monitor"], [`/monitors/${monitor}?range=24h`, null], ["/settings/alerting", null],
     ["/status/shop", "dark-status-page"]]) {
     await night.goto(`${base}${path}`);
     const [bg, fg, card] = await night.evaluate(() => {

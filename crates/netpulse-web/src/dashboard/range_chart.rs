@@ -96,7 +96,7 @@ pub fn chart(series: &[RegionSeries], b: &Buckets, shades: &[Shade], label: &str
         .filter_map(|f| f.p95_ms.max(middle(f)))
         .max()
         .unwrap_or(1);
-    let ymax = nice_ceil(top.max(1));
+    let ymax = nice_ceil(top.max(10));
     let x = |t: i64| LEFT + (t - from) as f64 / (to - from) as f64 * (W - LEFT - RIGHT);
     let y = |ms: u32| H - BOTTOM - f64::from(ms.min(ymax)) / f64::from(ymax) * (H - TOP - BOTTOM);
     let mid = |k: usize| b.start(k as u32).millis() + b.width_ms / 2;
