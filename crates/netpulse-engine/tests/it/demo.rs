@@ -47,6 +47,53 @@ async fn demo_snapshot(app: &TestApp) -> Vec<Value> {
     all
 }
 
+/// What the demo shows off, as a visitor reads it: a monitor down now with its open incident
+/// and who was paged (the webhook at once, Slack after a retry); two monitors checked from
+/// three regions, one region failing on its own without an incident; a TLS certificate
+/// inside its warning, flagged on the overview; an announced maintenance window.
+async fn showcase(app: &TestApp, monitors: &Value) {
+    let by_name = |name: &str| -> String {
+        let m = monitors["data"].as_array().unwrap().iter().find(|m| m["name"] == name);
+        m.unwrap_or_else(|| panic!("a demo monitor {name}: {monitors}"))["id"].as_str().unwrap().to_owned()
+    };
+    let payments = by_name("Payments API");
+    let open = demo_json(app, &format!("/api/v1/incidents?monitor_id={payments}&status=open")).await;
+    let incident = open["data"][0]["id"].as_str().unwrap_or_else(|| panic!("Payments API is down now: {open}"));
+    let paged = demo_json(app, &format!("/api/v1/deliveries?incident_id={incident}")).await;
+    let log: Vec<(String, String)> = paged["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["channel"]["name"].as_str().unwrap().to_owned(), a["outcome"].as_str().unwrap().to_owned()))
+        .collect();
+    let (on_call, ops) = ("On-call webhook".to_owned(), "#ops on Slack".to_owned());
+    assert_eq!(
+        log,
+        [(ops.clone(), "delivered".into()), (ops, "retrying".into()), (on_call, "delivered".into())],
+        "who was paged, newest first"
+    );
+    let (_, page) = demo_get(app, &format!("/incidents/{incident}")).await;
+    assert!(page.contains("On-call webhook") && page.contains("#ops on Slack"), "the incident page says who was paged");
+
+    let checkout = by_name("Checkout API");
+    let results = demo_json(app, &format!("/api/v1/monitors/{checkout}/results?limit=1000")).await;
+    let rows = results["data"].as_array().unwrap();
+    let regions: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["region"].as_str().unwrap()).collect();
+    assert_eq!(regions.into_iter().collect::<Vec<_>>(), ["ap-south", "eu-west", "us-east"]);
+    let down_alone = rows.iter().filter(|r| r["region"] == "ap-south" && r["outcome"] == "down").count();
+    assert!(down_alone > 0, "ap-south fails on its own now and then");
+
+    let tls = by_name("TLS www.example.com");
+    let (_, overview) = demo_get(app, "/").await;
+    assert!(overview.contains("cert-warn"), "the overview flags the certificate inside its warning");
+    let (_, page) = demo_get(app, &format!("/monitors/{tls}")).await;
+    assert!(page.contains("expires in 13 days") && page.contains("Example Issuing CA R7"), "the certificate shown");
+
+    let marketing = by_name("Marketing site");
+    let windows = demo_json(app, &format!("/api/v1/monitors/{marketing}/maintenance")).await;
+    assert_eq!(windows["data"][0]["announce"], true, "{windows}");
+}
+
 #[tokio::test]
 async fn the_demo_is_seeded_labelled_idempotent_and_pages_nobody() {
     let app = demo_app().await;
@@ -62,9 +109,10 @@ async fn the_demo_is_seeded_labelled_idempotent_and_pages_nobody() {
     }
     assert!(!page.contains("id=\"first-run\""), "the demo is a tour: no first-run guide");
     let monitors = demo_json(&app, "/api/v1/monitors").await;
-    assert_eq!(ids(&monitors).len(), 6, "{monitors}");
+    assert_eq!(ids(&monitors).len(), 7, "{monitors}");
     let incidents = demo_json(&app, "/api/v1/incidents").await;
     assert!(ids(&incidents).len() >= 2, "outages in the seeded days opened incidents: {incidents}");
+    showcase(&app, &monitors).await;
     let first = &ids(&monitors)[0];
     let results = demo_json(&app, &format!("/api/v1/monitors/{first}/results?limit=1000")).await;
     let rows = results["data"].as_array().unwrap();
@@ -81,15 +129,16 @@ async fn the_demo_is_seeded_labelled_idempotent_and_pages_nobody() {
     // A restart seeds again: nothing new for the same time, only the new slots later on.
     let now = netpulse_store::clock::now();
     let caught_up = seed(store, "local", now).await.unwrap();
-    assert!(!caught_up.created && caught_up.results <= 6, "at most the slot begun since start: {caught_up:?}");
+    // A slot holds 11 results: five monitors from one region, two from three.
+    assert!(!caught_up.created && caught_up.results <= 11, "at most the slot begun since start: {caught_up:?}");
     assert_eq!(seed(store, "local", now).await.unwrap(), Seeded { created: false, results: 0 });
     let hour_later = seed(store, "local", now.plus_ms(3_600_000)).await.unwrap();
-    assert!(hour_later.results >= 6 * 11, "an hour of new slots: {hour_later:?}");
+    assert!(hour_later.results >= 11 * 11, "an hour of new slots: {hour_later:?}");
     assert_eq!(seed(store, "local", now.plus_ms(3_600_000)).await.unwrap().results, 0);
-    assert_eq!(ids(&demo_json(&app, "/api/v1/monitors").await).len(), 6, "no duplicate monitors");
+    assert_eq!(ids(&demo_json(&app, "/api/v1/monitors").await).len(), 7, "no duplicate monitors");
     assert!(store.claim_outbox(later, 1000, 60_000).await.unwrap().is_empty());
 
-    // The scheduler checks the real organisation's monitor, never the demo's six.
+    // The scheduler checks the real organisation's monitor, never the demo's seven.
     let target = Target::start().await;
     app.create_monitor(json!({ "name": "real", "kind": "http", "url": target.url(), "interval_s": 60 })).await;
     wait_for(10, "the scheduler to run exactly the one real monitor", || async {

@@ -24,14 +24,14 @@ pub async fn the_demo_seeds_once_and_its_notices_reach_no_channel(backend: Backe
 
     let later = t0.plus_ms(86_400_000);
     let next = demo::seed::seed(&*store, "local", later).await.unwrap();
-    assert!(!next.created && next.results >= 6 * 287, "a day of new slots: {next:?}");
+    assert!(!next.created && next.results >= 11 * 287, "a day of new slots: {next:?}");
     assert_eq!(demo::seed::seed(&*store, "local", later).await.unwrap().results, 0, "seeding again adds nothing");
     assert!(!store.ensure_tenant(&demo::tenant(), "Demo", later).await.unwrap());
     let incidents = store.list_incidents(&demo::tenant(), &IncidentFilter::default(), 100).await.unwrap();
     assert!(incidents.len() >= 2, "outages opened incidents: {}", incidents.len());
     let due = store.claim_outbox(later.plus_ms(86_400_000), 100, 60_000).await.unwrap();
     assert!(due.is_empty(), "no notice of the demo is queued: {:?}", due.iter().map(|d| &d.event).collect::<Vec<_>>());
-    assert_eq!(store.list_monitors(&demo::tenant()).await.unwrap().len(), 6);
+    assert_eq!(store.list_monitors(&demo::tenant()).await.unwrap().len(), 7);
     assert!(store.list_monitors(&bootstrap).await.unwrap().is_empty(), "demo data stays in its tenant");
 
     assert_eq!(store.bootstrap("other", later).await.unwrap(), (bootstrap.clone(), false));
