@@ -7,7 +7,7 @@
 use crate::error::{millis, Deadline, HttpError};
 use crate::guard::SsrfGuard;
 use crate::resolver::{ip_literal, Resolver};
-use crate::tls::{describe_tls_error, issuer, not_after, server_name, RecordingVerifier, TlsTrust};
+use crate::tls::{describe_tls_error, issuer, not_after, server_name, Alpn, RecordingVerifier, TlsTrust};
 use netpulse_core::{Timestamp, Timings};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -78,17 +78,19 @@ impl Dialer {
         })
     }
 
-    /// Run a TLS handshake for `host` over `tcp`. With `enforce`, an invalid certificate fails
-    /// the handshake; without, it is accepted and the verdict kept in the returned verifier.
+    /// Run a TLS handshake for `host` over `tcp`, offering `alpn`. With `enforce`, an invalid
+    /// certificate fails the handshake; without, it is accepted and the verdict kept in the
+    /// returned verifier.
     pub(crate) async fn tls(
         &self,
         tcp: TcpConnection,
         host: &str,
         enforce: bool,
+        alpn: Alpn,
         deadline: &Deadline,
     ) -> Result<(TlsConnection, Timings), HttpError> {
         let name = server_name(host).map_err(HttpError::Tls)?;
-        let (config, verifier) = self.trust.connection_config(enforce);
+        let (config, verifier) = self.trust.connection_config(enforce, alpn);
         let started = Instant::now();
         let handshake = TlsConnector::from(config).connect(name, tcp.stream);
         let stream = deadline.run("performing the TLS handshake", handshake).await?.map_err(|e| tls_failure(&e))?;

@@ -9,6 +9,7 @@
 use crate::connect::Dialer;
 use crate::error::{millis, Deadline, HttpError};
 use crate::http::HttpRequest;
+use crate::tls::Alpn;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
 use http::HeaderMap;
@@ -21,7 +22,7 @@ use std::pin::{pin, Pin};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-const USER_AGENT_VALUE: &str = concat!("NetPulse/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT_VALUE: &str = concat!("NetPulse/", env!("CARGO_PKG_VERSION"));
 
 /// What one hop produced.
 pub(crate) struct HopResponse {
@@ -50,7 +51,7 @@ pub(crate) async fn send_once(
             exchange(tcp.stream, request, req.max_body_bytes, deadline, timings, None).await
         }
         "https" => {
-            let (tls, timings) = dialer.tls(tcp, host, req.verify_tls, deadline).await?;
+            let (tls, timings) = dialer.tls(tcp, host, req.verify_tls, Alpn::Http1, deadline).await?;
             exchange(tls.stream, request, req.max_body_bytes, deadline, timings, tls.cert_expires_at).await
         }
         other => Err(HttpError::Protocol(format!("scheme `{other}` is not supported; use http:// or https://"))),

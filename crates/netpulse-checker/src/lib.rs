@@ -1,5 +1,5 @@
 //! NetPulse's outbound side: the probes that check monitored targets (HTTP(S), TCP, DNS, TLS
-//! certificate expiry, WebSocket, ICMP ping), the SSRF guard that keeps them off internal
+//! certificate expiry, WebSocket, ICMP ping, gRPC health), the SSRF guard that keeps them off internal
 //! addresses, and [`HttpClient`], the project's one HTTP client (also used for webhooks and
 //! alerts).
 //!
@@ -10,12 +10,13 @@
 //! `error` says what went wrong. TLS uses rustls with the `ring` provider only, configured per
 //! client; no process-wide crypto provider is installed. The ping probe resolves and passes the
 //! same guard, then sends ICMP echo (`icmp.rs`) over an unprivileged ping socket or, failing
-//! that, a raw one.
+//! that, a raw one. The gRPC probe walks the same path and speaks HTTP/2 (`h2.rs`) over it.
 
 mod connect;
 mod error;
 mod exchange;
 pub mod guard;
+mod h2;
 pub mod http;
 mod icmp;
 pub mod probe;

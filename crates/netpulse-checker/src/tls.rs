@@ -36,9 +36,10 @@ impl TlsTrust {
         Ok(Self { provider, webpki })
     }
 
-    /// A config for one connection. `enforce = false` accepts any certificate but still
-    /// records whether it would have been accepted.
-    pub(crate) fn connection_config(&self, enforce: bool) -> (Arc<ClientConfig>, Arc<RecordingVerifier>) {
+    /// A config for one connection offering `alpn` (`http/1.1`, or `h2` for gRPC).
+    /// `enforce = false` accepts any certificate but still records whether it would have been
+    /// accepted.
+    pub(crate) fn connection_config(&self, enforce: bool, alpn: Alpn) -> (Arc<ClientConfig>, Arc<RecordingVerifier>) {
         let verifier = Arc::new(RecordingVerifier { inner: self.webpki.clone(), enforce, verdict: Mutex::new(None) });
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
@@ -46,8 +47,25 @@ impl TlsTrust {
             .dangerous()
             .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![alpn.id().to_vec()];
         (Arc::new(config), verifier)
+    }
+}
+
+/// The application protocol a connection offers in its TLS handshake (ALPN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Alpn {
+    Http1,
+    /// HTTP/2, which gRPC servers require to be negotiated.
+    H2,
+}
+
+impl Alpn {
+    fn id(self) -> &'static [u8] {
+        match self {
+            Alpn::Http1 => b"http/1.1",
+            Alpn::H2 => b"h2",
+        }
     }
 }
 

@@ -71,6 +71,7 @@ pub enum CheckSpec {
     #[serde(rename = "websocket")]
     WebSocket(WebSocketSpec),
     Ping(PingSpec),
+    Grpc(GrpcSpec),
 }
 
 impl CheckSpec {
@@ -83,6 +84,7 @@ impl CheckSpec {
             CheckSpec::Heartbeat(_) => "heartbeat",
             CheckSpec::WebSocket(_) => "websocket",
             CheckSpec::Ping(_) => "ping",
+            CheckSpec::Grpc(_) => "grpc",
         }
     }
 
@@ -96,6 +98,7 @@ impl CheckSpec {
             CheckSpec::Heartbeat(h) => format!("heartbeat (grace {} s)", h.grace_s),
             CheckSpec::WebSocket(w) => w.url.to_string(),
             CheckSpec::Ping(p) => format!("ping {}", p.host),
+            CheckSpec::Grpc(g) => g.target(),
         }
     }
 
@@ -112,6 +115,7 @@ impl CheckSpec {
             CheckSpec::Heartbeat(_) => Ok(()),
             CheckSpec::WebSocket(w) => w.validate(),
             CheckSpec::Ping(p) => p.validate(),
+            CheckSpec::Grpc(g) => g.validate(),
         }
     }
 
@@ -579,6 +583,55 @@ impl PingSpec {
     }
 }
 
+/// A gRPC health check: `grpc.health.v1.Health/Check` asked about `service` over HTTP/2 (TLS
+/// with ALPN `h2`, or plaintext "h2c" with prior knowledge). Up when the reply's status is
+/// `SERVING`; degraded when the reply took longer than `degraded_after_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcSpec {
+    pub host: String,
+    pub port: u16,
+    /// The service whose health is asked for, as the server registered it
+    /// (`package.Service`); empty asks about the server as a whole.
+    #[serde(default)]
+    pub service: String,
+    /// HTTP/2 over TLS; `false` speaks plaintext HTTP/2 (h2c).
+    #[serde(default = "yes")]
+    pub tls: bool,
+    #[serde(default = "yes")]
+    pub verify_tls: bool,
+    /// A reply slower than this is `degraded` (still up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded_after_ms: Option<u32>,
+}
+
+impl GrpcSpec {
+    /// Longest service name, in bytes.
+    pub const MAX_SERVICE: usize = 256;
+
+    /// `host:port`, and the service when one is named.
+    fn target(&self) -> String {
+        match self.service.as_str() {
+            "" => format!("{}:{}", self.host, self.port),
+            service => format!("{}:{} {service}", self.host, self.port),
+        }
+    }
+
+    fn validate(&self) -> Result<(), FieldError> {
+        validate_host_port("host", &self.host, self.port)?;
+        if self.service.len() > Self::MAX_SERVICE {
+            return Err(FieldError::new("service", format!("must be at most {} bytes", Self::MAX_SERVICE)));
+        }
+        if self.service.chars().any(char::is_whitespace) {
+            return Err(FieldError::new(
+                "service",
+                format!("`{}` has a space; write the service as registered, e.g. `shop.v1.Cart`", self.service.trim()),
+            ));
+        }
+        plain_text("service", &self.service, false)
+    }
+}
+
 /// A push monitor: the job calls `/api/v1/heartbeat/{token}` at least every interval;
 /// no beat within interval + `grace_s` means down.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -758,6 +811,28 @@ mod tests {
         assert_eq!(bad(r#""ip_version":4"#), "ip_version", "::1 is not IPv4");
         let s: CheckSpec = serde_json::from_str(r#"{"kind":"ping","host":"a b"}"#).unwrap();
         assert_eq!(s.validate().unwrap_err().field, "host");
+    }
+
+    #[test]
+    fn a_grpc_check_has_defaults_and_refuses_bad_fields_by_name() {
+        let spec: CheckSpec = serde_json::from_str(r#"{"kind":"grpc","host":"example.com","port":50051}"#).unwrap();
+        let CheckSpec::Grpc(g) = &spec else { panic!("not grpc") };
+        assert_eq!((g.service.as_str(), g.tls, g.verify_tls, g.degraded_after_ms), ("", true, true, None));
+        assert_eq!(spec.target(), "example.com:50051");
+        assert!(spec.validate().is_ok());
+        let with = |fields: &str| {
+            let s: CheckSpec = serde_json::from_str(&format!(r#"{{"kind":"grpc",{fields}}}"#)).unwrap();
+            (s.target(), s.validate().map_err(|e| e.field))
+        };
+        let at = r#""host":"example.com","port":443"#;
+        assert_eq!(with(&format!(r#"{at},"service":"shop.v1.Cart""#)), ("example.com:443 shop.v1.Cart".into(), Ok(())));
+        assert_eq!(with(&format!(r#"{at},"service":"shop cart""#)).1, Err("service".into()));
+        assert_eq!(with(&format!(r#"{at},"service":"a\u0000""#)).1, Err("service".into()));
+        assert_eq!(with(&format!(r#"{at},"service":"{}""#, "s".repeat(257))).1, Err("service".into()));
+        assert_eq!(with(r#""host":"a b","port":443"#).1, Err("host".into()));
+        assert_eq!(with(r#""host":"example.com","port":0"#).1, Err("port".into()));
+        let missing = serde_json::from_str::<CheckSpec>(r#"{"kind":"grpc","host":"example.com"}"#).unwrap_err();
+        assert!(missing.to_string().contains("missing field `port`"), "{missing}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! up to `retries` times after a short pause; the last attempt is reported.
 
 mod dns;
+mod grpc;
 mod http;
 mod ping;
 mod tcp;
@@ -63,6 +64,7 @@ async fn attempt(spec: &CheckSpec, timeout: Duration, ctx: &ProbeContext) -> Pro
         CheckSpec::Tls(s) => tls::probe(s, timeout, ctx, now()).await,
         CheckSpec::WebSocket(s) => websocket::probe(s, timeout, ctx).await,
         CheckSpec::Ping(s) => ping::probe(s, timeout, ctx).await,
+        CheckSpec::Grpc(s) => grpc::probe(s, timeout, ctx).await,
         CheckSpec::Heartbeat(_) => ProbeReport::failed(
             Outcome::Error,
             "heartbeat monitors are evaluated by the engine from received beats, not probed",

@@ -6,6 +6,7 @@
 
 use super::{total_only, transport_failure, ProbeContext};
 use crate::error::{millis, Deadline};
+use crate::tls::Alpn;
 use netpulse_core::check::ProbeReport;
 use netpulse_core::monitor::TlsSpec;
 use netpulse_core::{Outcome, Timestamp};
@@ -19,7 +20,7 @@ pub(super) async fn probe(spec: &TlsSpec, timeout: Duration, ctx: &ProbeContext,
     let dialer = ctx.http.dialer();
     let handshake = async {
         let tcp = dialer.tcp(&spec.host, spec.port, &deadline).await?;
-        dialer.tls(tcp, &spec.host, false, &deadline).await
+        dialer.tls(tcp, &spec.host, false, Alpn::Http1, &deadline).await
     };
     let (connection, mut timings) = match handshake.await {
         Ok(done) => done,

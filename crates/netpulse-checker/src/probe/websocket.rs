@@ -9,6 +9,7 @@
 
 use super::{random_bytes, total_only, transport_failure, ProbeContext};
 use crate::error::{millis, Deadline, HttpError};
+use crate::tls::Alpn;
 use base64::Engine as _;
 use netpulse_core::check::ProbeReport;
 use netpulse_core::monitor::WebSocketSpec;
@@ -40,7 +41,7 @@ pub(super) async fn probe(spec: &WebSocketSpec, timeout: Duration, ctx: &ProbeCo
             let timings = tcp.timings;
             session(tcp.stream, spec, timings, &deadline, started).await
         }
-        true => match dialer.tls(tcp, &host, spec.verify_tls, &deadline).await {
+        true => match dialer.tls(tcp, &host, spec.verify_tls, Alpn::Http1, &deadline).await {
             Ok((tls, timings)) => session(tls.stream, spec, timings, &deadline, started).await,
             Err(err) => return transport_failure(&err, total_only(millis(started.elapsed()))),
         },

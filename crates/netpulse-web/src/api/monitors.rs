@@ -77,7 +77,7 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
 
 /// The check's own fields, parsed per kind so that errors name the field (`url`, not `body`).
 fn parse_spec(mut body: Map<String, Value>) -> ApiResult<CheckSpec> {
-    const KINDS: &str = "one of http, tcp, dns, tls, websocket, ping, heartbeat";
+    const KINDS: &str = "one of http, tcp, dns, tls, websocket, ping, grpc, heartbeat";
     let kind = body.remove("kind").ok_or_else(|| ApiError::invalid("kind", format!("is required: {KINDS}")))?;
     let fields = Value::Object(body);
     Ok(match kind.as_str() {
@@ -88,6 +88,7 @@ fn parse_spec(mut body: Map<String, Value>) -> ApiResult<CheckSpec> {
         Some("heartbeat") => CheckSpec::Heartbeat(parse_field("", fields)?),
         Some("websocket") => CheckSpec::WebSocket(parse_field("", fields)?),
         Some("ping") => CheckSpec::Ping(parse_field("", fields)?),
+        Some("grpc") => CheckSpec::Grpc(parse_field("", fields)?),
         _ => return Err(ApiError::invalid("kind", format!("{kind} is not a monitor kind; use {KINDS}"))),
     })
 }

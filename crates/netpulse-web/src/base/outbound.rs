@@ -23,7 +23,7 @@ pub fn refuse_blocked_host(field: &str, host: &str, ssrf: &SsrfConfig) -> ApiRes
 }
 
 /// Refuse a check whose target is such a host: an HTTP or WebSocket check's `url`, a TCP,
-/// TLS or ping check's `host`, a DNS check's `resolver` (the server it asks; the name it asks
+/// TLS, ping or gRPC check's `host`, a DNS check's `resolver` (the server it asks; the name it asks
 /// about is not connected to).
 pub fn refuse_blocked_target(spec: &CheckSpec, ssrf: &SsrfConfig) -> ApiResult<()> {
     match spec {
@@ -36,6 +36,7 @@ pub fn refuse_blocked_target(spec: &CheckSpec, ssrf: &SsrfConfig) -> ApiResult<(
         },
         CheckSpec::WebSocket(w) => refuse_blocked_host("url", w.url.as_url().host_str().unwrap_or(""), ssrf),
         CheckSpec::Ping(p) => refuse_blocked_host("host", &p.host, ssrf),
+        CheckSpec::Grpc(g) => refuse_blocked_host("host", &g.host, ssrf),
         CheckSpec::Heartbeat(_) => Ok(()),
     }
 }

@@ -112,7 +112,7 @@ pub struct Field {
     pub hint: &'static str,
 }
 
-pub const KINDS: [&str; 7] = ["http", "tcp", "dns", "tls", "websocket", "ping", "heartbeat"];
+pub const KINDS: [&str; 8] = ["http", "tcp", "dns", "tls", "websocket", "ping", "grpc", "heartbeat"];
 const ALL: &[&str] = &[];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const RECORD_TYPES: &[&str] = &["A", "AAAA", "CNAME", "MX", "TXT", "NS"];
@@ -151,14 +151,22 @@ pub const FIELDS: &[Field] = &[
         "degraded_after_ms",
         "Degraded after (ms)",
         Input::Number,
-        &["http", "websocket", "ping"],
+        &["http", "websocket", "ping", "grpc"],
         "optional; slower answers are degraded (ping: the average round trip)",
     ),
     f("follow_redirects", "Follow redirects", Input::Check, &["http"], ""),
     f("send", "Message to send", Input::Optional, &["websocket"], "optional text sent once connected"),
     f("expect", "Reply must contain", Input::Optional, &["websocket"], "optional; empty: the handshake is enough"),
-    f("host", "Host", Input::Text, &["tcp", "tls", "ping"], ""),
-    f("port", "Port", Input::Number, &["tcp", "tls"], ""),
+    f("host", "Host", Input::Text, &["tcp", "tls", "ping", "grpc"], ""),
+    f("port", "Port", Input::Number, &["tcp", "tls", "grpc"], ""),
+    f(
+        "service",
+        "Service",
+        Input::Optional,
+        &["grpc"],
+        "as registered, e.g. shop.v1.Cart; empty: the server as a whole",
+    ),
+    f("tls", "Use TLS", Input::Check, &["grpc"], "off: plaintext HTTP/2 (h2c)"),
     f("count", "Packets", Input::Number, &["ping"], "echo requests per check, 1 to 10; empty: 3"),
     f("packet_interval_ms", "Between packets (ms)", Input::Number, &["ping"], "10 to 1000; empty: 200"),
     f(
@@ -174,7 +182,7 @@ pub const FIELDS: &[Field] = &[
     f("expected", "Expected answer", Input::Optional, &["dns"], "optional"),
     f("resolver", "Resolver", Input::Optional, &["dns"], "optional ip:port; the system resolver when empty"),
     f("warn_days", "Warn days before expiry", Input::Number, &["tls"], ""),
-    f("verify_tls", "Verify TLS certificate", Input::Check, &["http", "tls", "websocket"], ""),
+    f("verify_tls", "Verify TLS certificate", Input::Check, &["http", "tls", "websocket", "grpc"], ""),
     f("grace_s", "Grace (s)", Input::Number, &["heartbeat"], "how late a beat may be"),
     f("interval_s", "Interval (s)", Input::Number, ALL, ""),
     f("timeout_ms", "Timeout (ms)", Input::Number, ALL, ""),

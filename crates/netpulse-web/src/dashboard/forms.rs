@@ -191,7 +191,7 @@ fn defaults(s: &AppState) -> FormValues {
     let cfg = &s.config.monitors;
     // No policy field is filled in: a new monitor inherits the organisation's defaults.
     let Value::Object(input) = json!({
-        "method": "GET", "expected_status": "200-399", "follow_redirects": true, "verify_tls": true,
+        "method": "GET", "expected_status": "200-399", "follow_redirects": true, "verify_tls": true, "tls": true,
         "port": 443, "warn_days": 14, "record_type": "A", "grace_s": 60, "retries": 0,
         "interval_s": cfg.default_interval_s, "regions": [cfg.local_region],
     }) else {
