@@ -245,6 +245,7 @@ async fn a_target_in_a_blocked_range_is_refused_when_saved_for_every_probe_and_c
             (json!({ "kind": "tls", "host": host, "port": 443 }), "host"),
             (json!({ "kind": "websocket", "url": format!("wss://{host}/socket") }), "url"),
             (json!({ "kind": "ping", "host": host }), "host"),
+            (json!({ "kind": "grpc", "host": host, "port": 50051 }), "host"),
             (json!({ "kind": "dns", "query": "example.com", "resolver": format!("{host}:53") }), "resolver"),
         ];
         for (mut body, field) in monitors {

@@ -18,8 +18,25 @@ use std::sync::Arc;
 /// A TLS server on 127.0.0.1 whose self-signed certificate (issued by "NetPulse Test CA")
 /// expires in `days`; it completes handshakes and closes. Returns the port.
 pub(crate) async fn tls_target(days: i64) -> u16 {
+    let (config, _) = self_signed_tls(days);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move { drop(acceptor.accept(tcp).await) });
+        }
+    });
+    port
+}
+
+/// A server config with a certificate for `localhost` and 127.0.0.1 signed by itself as
+/// "NetPulse Test CA", valid from 30 days ago until `days` from now; and the certificate.
+pub(crate) fn self_signed_tls(days: i64) -> (rustls::ServerConfig, rustls::pki_types::CertificateDer<'static>) {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.subject_alt_names.push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
     params.distinguished_name.push(rcgen::DnType::OrganizationName, "NetPulse Test CA");
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::days(30);
@@ -32,16 +49,7 @@ pub(crate) async fn tls_target(days: i64) -> u16 {
         .with_no_client_auth()
         .with_single_cert(vec![cert.der().clone()], key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move { drop(acceptor.accept(tcp).await) });
-        }
-    });
-    port
+    (config, cert.der().clone())
 }
 
 pub(crate) fn artifacts_dir() -> PathBuf {

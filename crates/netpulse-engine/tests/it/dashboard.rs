@@ -294,13 +294,15 @@ async fn every_kind_can_be_created_through_the_form() {
     let app = spawn_app().await;
     let token = csrf(&app, "/monitors/new").await;
     #[rustfmt::skip]
-    let kinds: [(&str, &[(&str, &str)]); 5] = [
+    let kinds: [(&str, &[(&str, &str)]); 6] = [
         ("tcp", &[("host", "127.0.0.1"), ("port", "5432")]),
         ("dns", &[("query", "example.com"), ("record_type", "AAAA")]),
         ("tls", &[("host", "example.com"), ("warn_days", "30")]),
         ("heartbeat", &[("grace_s", "120")]),
         ("ping", &[("host", "::1"), ("count", "5"), ("packet_interval_ms", "50"), ("loss_threshold_percent", "40"),
                    ("degraded_after_ms", "300"), ("ip_version", "6")]),
+        ("grpc", &[("host", "grpc.example.com"), ("port", "50051"), ("service", "shop.v1.Cart"), ("tls", "true"),
+                   ("verify_tls", "true")]),
     ];
     for (kind, fields) in kinds {
         let mut form = vec![("csrf", token.as_str()), ("kind", kind), ("name", kind), ("interval_s", "60")];

@@ -23,6 +23,7 @@ mod escalation;
 mod fanout;
 mod faults;
 pub(crate) mod fleet;
+mod grpc;
 mod harness;
 mod heartbeat;
 mod leave;
