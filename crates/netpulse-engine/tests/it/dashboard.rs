@@ -38,6 +38,12 @@ pub(crate) async fn browse(app: &TestApp, method: &str, path: &str, form: &[(&st
     Page { status: resp.status, location, html: String::from_utf8_lossy(&resp.body).into_owned() }
 }
 
+/// The id of the monitor a form post created: it answered 303 to the monitor's page.
+pub(crate) fn created_monitor(page: &Page) -> String {
+    assert_eq!(page.status, 303, "{}", page.html);
+    page.location.as_deref().and_then(|l| l.strip_prefix("/monitors/")).expect("to the monitor page").to_owned()
+}
+
 /// The text of the element with `id` (the first text node after its opening tag).
 pub(crate) fn text_of<'a>(html: &'a str, id: &str) -> Option<&'a str> {
     let start = html.find(&format!("id=\"{id}\""))?;
@@ -107,9 +113,7 @@ async fn a_monitor_created_and_edited_through_the_form_is_what_the_api_shows() {
         ("verify_tls", "on"),
         ("host", "ignored.example"),
     ];
-    let page = browse(&app, "POST", "/monitors/new", &form).await;
-    assert_eq!(page.status, 303, "{}", page.html);
-    let id = page.location.as_deref().and_then(|l| l.strip_prefix("/monitors/")).expect("to the monitor page");
+    let id = &created_monitor(&browse(&app, "POST", "/monitors/new", &form).await);
     let m = app.monitor(id).await;
     assert_eq!(
         (m["method"].clone(), m["interval_s"].clone(), m["tags"].clone()),
@@ -238,9 +242,7 @@ async fn the_form_sets_never_and_majority_explicitly_and_back_to_inherit() {
         ("policy.quorum.choice", "majority"),
         ("policy.quorum", ""),
     ];
-    let page = browse(&app, "POST", "/monitors/new", &form).await;
-    assert_eq!(page.status, 303, "{}", page.html);
-    let id = page.location.as_deref().and_then(|l| l.strip_prefix("/monitors/")).expect("to the monitor page");
+    let id = &created_monitor(&browse(&app, "POST", "/monitors/new", &form).await);
     let m = app.monitor(id).await;
     assert!(m["policy"]["reminder_interval_s"].is_null() && m["policy"]["quorum"].is_null(), "effective: {m}");
     assert!(!inherits(&m, "reminder_interval_s") && !inherits(&m, "quorum"), "set on the monitor: {m}");

@@ -7,9 +7,9 @@
 //! loopback when saved and when checked; bad fields are refused by name.
 
 use crate::browser_pages::self_signed_tls;
-use crate::dashboard::{browse, csrf};
+use crate::dashboard::{browse, created_monitor, csrf};
 use crate::harness::*;
-use crate::workers::{bundle, results, worker};
+use crate::workers::{engine_with_eu_worker, first_result_from};
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
@@ -19,7 +19,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use netpulse_checker::{run_check, HttpClient, ProbeContext, Resolver, SsrfGuard};
 use netpulse_core::{CheckSpec, Outcome};
-use netpulse_pipeline::ca::Ca;
 use rustls::pki_types::CertificateDer;
 use serde_json::{json, Value};
 use std::convert::Infallible;
@@ -144,18 +143,12 @@ fn requested_service(body: &[u8]) -> String {
     }
 }
 
-async fn wait_for_outcome(app: &TestApp, id: &str, outcome: &str) -> Value {
-    wait_for(20, &format!("the monitor to be {outcome}"), || async {
-        let m = app.monitor(id).await;
-        (m["status"]["last_outcome"] == outcome).then_some(m)
-    })
-    .await
-}
-
-/// The newest result of monitor `id`.
-async fn last_result(app: &TestApp, id: &str) -> Value {
-    let (_, results) = app.api("GET", &format!("/api/v1/monitors/{id}/results?limit=1"), None).await;
-    results["data"][0].clone()
+/// Monitor `id` goes down with an error that begins with `start` and ends with `end` (the
+/// middle quotes the HTTP/2 or TLS library's words for what the other side sent).
+async fn assert_down_saying(app: &TestApp, id: &str, start: &str, end: &str) {
+    let m = app.wait_for_outcome(id, "down").await;
+    let error = m["status"]["last_error"].as_str().unwrap();
+    assert!(error.starts_with(start) && error.ends_with(end), "{error}");
 }
 
 fn monitor(name: &str, addr: SocketAddr, fields: Value) -> Value {
@@ -184,19 +177,16 @@ async fn a_grpc_monitor_made_with_the_form_is_up_while_its_service_serves_and_do
         ("interval_s", "1"),
         ("timeout_ms", "900"),
     ];
-    let page = browse(&app, "POST", "/monitors/new", &form).await;
-    assert_eq!(page.status, 303, "{}", page.html);
-    let id =
-        page.location.as_deref().and_then(|l| l.strip_prefix("/monitors/")).expect("to the monitor page").to_owned();
+    let id = created_monitor(&browse(&app, "POST", "/monitors/new", &form).await);
     let m = app.monitor(&id).await;
     assert_eq!(
         (&m["kind"], &m["host"], &m["port"], &m["service"], &m["tls"]),
         (&json!("grpc"), &json!("127.0.0.1"), &json!(server.addr.port()), &json!(CART), &json!(false))
     );
 
-    wait_for_outcome(&app, &id, "up").await;
+    app.wait_for_outcome(&id, "up").await;
     assert!(server.checks.load(Ordering::SeqCst) >= 1, "the server answered a health check");
-    let r = last_result(&app, &id).await;
+    let r = app.last_result(&id).await;
     let t = &r["timings"];
     assert!(
         t["connect_ms"].is_u64() && t["ttfb_ms"].is_u64() && t["total_ms"].is_u64() && t["tls_ms"].is_null(),
@@ -205,7 +195,7 @@ async fn a_grpc_monitor_made_with_the_form_is_up_while_its_service_serves_and_do
     assert!(r["error"].is_null(), "{r}");
 
     server.cart.store(2, Ordering::SeqCst);
-    let m = wait_for_outcome(&app, &id, "down").await;
+    let m = app.wait_for_outcome(&id, "down").await;
     assert_eq!(m["status"]["last_error"], "service `shop.v1.Cart` is NOT_SERVING");
 }
 
@@ -229,7 +219,7 @@ async fn each_service_is_judged_by_the_status_the_server_reports_for_it() {
         ids.push(app.create_monitor(monitor(name, server.addr, json!({ "service": service, "tls": false }))).await);
     }
     for ((service, outcome, error), id) in cases.iter().zip(&ids) {
-        let m = wait_for_outcome(&app, id, outcome).await;
+        let m = app.wait_for_outcome(id, outcome).await;
         assert_eq!(&m["status"]["last_error"], error, "service `{service}`");
     }
 }
@@ -239,7 +229,7 @@ async fn a_server_without_the_health_service_or_not_speaking_grpc_is_down_saying
     let app = spawn_app().await;
     let bare = GrpcServer::plaintext(false).await;
     let id = app.create_monitor(monitor("bare", bare.addr, json!({ "tls": false }))).await;
-    let m = wait_for_outcome(&app, &id, "down").await;
+    let m = app.wait_for_outcome(&id, "down").await;
     assert_eq!(
         m["status"]["last_error"],
         "gRPC status 12 UNIMPLEMENTED: the server has no health service (grpc.health.v1.Health) (the server says: unknown service grpc.health.v1.Health)"
@@ -248,10 +238,13 @@ async fn a_server_without_the_health_service_or_not_speaking_grpc_is_down_saying
     // An HTTP/1.1 web server: the HTTP/2 preface gets no HTTP/2 answer.
     let web = Target::start().await;
     let id = app.create_monitor(monitor("web", web.addr, json!({ "tls": false }))).await;
-    let m = wait_for_outcome(&app, &id, "down").await;
-    let error = m["status"]["last_error"].as_str().unwrap();
-    assert!(error.starts_with("HTTP protocol error: "), "{error}");
-    assert!(error.ends_with("(is this a gRPC port? if the server expects TLS, set tls to true)"), "{error}");
+    assert_down_saying(
+        &app,
+        &id,
+        "HTTP protocol error: ",
+        " (is this a gRPC port? if the server expects TLS, set tls to true)",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -265,24 +258,30 @@ async fn over_tls_the_certificate_is_verified_and_tls_mixed_up_with_plaintext_sa
     let plain_to_tls = app.create_monitor(monitor("plain to tls", secure.addr, json!({ "tls": false }))).await;
     let tls_to_plain = app.create_monitor(monitor("tls to plain", plain.addr, json!({ "verify_tls": false }))).await;
 
-    let m = wait_for_outcome(&app, &verified, "down").await;
+    let m = app.wait_for_outcome(&verified, "down").await;
     assert_eq!(
         m["status"]["last_error"],
         "TLS handshake failed: invalid peer certificate: UnknownIssuer (not signed by a trusted authority)"
     );
-    wait_for_outcome(&app, &unverified, "up").await;
-    let r = last_result(&app, &unverified).await;
+    app.wait_for_outcome(&unverified, "up").await;
+    let r = app.last_result(&unverified).await;
     assert!(r["timings"]["tls_ms"].is_u64() && r["cert_expires_at"].is_string(), "{r}");
     // The TLS server's alert read as an HTTP/2 frame ("frame with invalid size"), or its reset.
-    let m = wait_for_outcome(&app, &plain_to_tls, "down").await;
-    let error = m["status"]["last_error"].as_str().unwrap();
-    assert!(error.starts_with("HTTP protocol error: "), "{error}");
-    assert!(error.ends_with(" (is this a gRPC port? if the server expects TLS, set tls to true)"), "{error}");
+    assert_down_saying(
+        &app,
+        &plain_to_tls,
+        "HTTP protocol error: ",
+        " (is this a gRPC port? if the server expects TLS, set tls to true)",
+    )
+    .await;
     // The HTTP/2 server's GOAWAY read as a TLS record ("received corrupt message"), or its close.
-    let m = wait_for_outcome(&app, &tls_to_plain, "down").await;
-    let error = m["status"]["last_error"].as_str().unwrap();
-    assert!(error.starts_with("TLS handshake failed: "), "{error}");
-    assert!(error.ends_with(" (if the server speaks plaintext HTTP/2, set tls to false)"), "{error}");
+    assert_down_saying(
+        &app,
+        &tls_to_plain,
+        "TLS handshake failed: ",
+        " (if the server speaks plaintext HTTP/2, set tls to false)",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -318,7 +317,7 @@ async fn the_ssrf_guard_refuses_a_loopback_grpc_server_when_saved_and_when_check
     let checked = server.checks.load(Ordering::SeqCst);
     env.config.ssrf.block_private = true;
     let app = env.spawn().await;
-    let m = wait_for_outcome(&app, &id, "error").await;
+    let m = app.wait_for_outcome(&id, "error").await;
     let error = m["status"]["last_error"].as_str().unwrap();
     assert!(error.starts_with("refused to connect to 127.0.0.1: loopback address (SSRF guard"), "{error}");
     assert_eq!(server.checks.load(Ordering::SeqCst), checked, "no check reached the loopback server");
@@ -329,23 +328,10 @@ async fn the_ssrf_guard_refuses_a_loopback_grpc_server_when_saved_and_when_check
 #[tokio::test]
 async fn a_regional_worker_checks_grpc_health_too() {
     let server = GrpcServer::plaintext(true).await;
-    let mut env = test_env().await;
-    Ca::at(env.path()).init().unwrap();
-    let c = &mut env.config;
-    c.gateway.enabled = true;
-    c.gateway.listen = "127.0.0.1:0".parse().unwrap();
-    c.gateway.regions = vec!["eu".into()];
-    c.gateway.lease_wait_ms = 500;
-    let app = env.spawn().await;
-    let dir = env.path().join("b-eu");
-    bundle(&dir, env.path(), env.path(), "eu", "eu-1");
-    let eu = worker(&app, &dir, false);
+    let (app, _env, eu) = engine_with_eu_worker().await;
     let fields = json!({ "service": "shop.v1.Billing", "tls": false, "regions": ["eu"] });
     let id = app.create_monitor(monitor("billing", server.addr, fields)).await;
-    let from_eu = wait_for(20, "a result from the eu worker", || async {
-        results(&app, &id).await.into_iter().find(|r| r["region"] == "eu")
-    })
-    .await;
+    let from_eu = first_result_from(&app, &id, "eu").await;
     assert_eq!(
         (&from_eu["worker"], &from_eu["outcome"], &from_eu["error"]),
         (&json!("eu/eu-1"), &json!("down"), &json!("service `shop.v1.Billing` is NOT_SERVING")),

@@ -276,6 +276,21 @@ impl TestApp {
         json
     }
 
+    /// Monitor `id` once its last check's outcome is `outcome` (`up`, `down`, `error`, …).
+    pub async fn wait_for_outcome(&self, id: &str, outcome: &str) -> Value {
+        wait_for(20, &format!("the monitor to be {outcome}"), || async {
+            let m = self.monitor(id).await;
+            (m["status"]["last_outcome"] == outcome).then_some(m)
+        })
+        .await
+    }
+
+    /// The newest result of monitor `id`.
+    pub async fn last_result(&self, id: &str) -> Value {
+        let (_, results) = self.api("GET", &format!("/api/v1/monitors/{id}/results?limit=1"), None).await;
+        results["data"][0].clone()
+    }
+
     pub async fn incidents(&self, monitor: &str) -> Vec<Value> {
         let (_, json) = self.api("GET", &format!("/api/v1/incidents?monitor_id={monitor}"), None).await;
         json["data"].as_array().cloned().unwrap_or_default()

@@ -4,25 +4,10 @@
 //! nothing is down with every packet lost; the SSRF guard refuses loopback when saved and when
 //! checked; bad fields are refused by name.
 
-use crate::dashboard::{browse, csrf};
+use crate::dashboard::{browse, created_monitor, csrf};
 use crate::harness::*;
-use crate::workers::{bundle, results, worker};
-use netpulse_pipeline::ca::Ca;
+use crate::workers::{engine_with_eu_worker, first_result_from};
 use serde_json::json;
-
-async fn wait_for_outcome(app: &TestApp, id: &str, outcome: &str) -> serde_json::Value {
-    wait_for(20, &format!("the monitor to be {outcome}"), || async {
-        let m = app.monitor(id).await;
-        (m["status"]["last_outcome"] == outcome).then_some(m)
-    })
-    .await
-}
-
-/// The newest result of monitor `id`.
-async fn last_result(app: &TestApp, id: &str) -> serde_json::Value {
-    let (_, results) = app.api("GET", &format!("/api/v1/monitors/{id}/results?limit=1"), None).await;
-    results["data"][0].clone()
-}
 
 #[tokio::test]
 async fn the_loopback_answers_a_ping_monitor_made_with_the_form_over_ipv4_and_one_over_ipv6() {
@@ -40,10 +25,7 @@ async fn the_loopback_answers_a_ping_monitor_made_with_the_form_over_ipv4_and_on
         ("interval_s", "1"),
         ("timeout_ms", "900"),
     ];
-    let page = browse(&app, "POST", "/monitors/new", &form).await;
-    assert_eq!(page.status, 303, "{}", page.html);
-    let v4 =
-        page.location.as_deref().and_then(|l| l.strip_prefix("/monitors/")).expect("to the monitor page").to_owned();
+    let v4 = created_monitor(&browse(&app, "POST", "/monitors/new", &form).await);
     let m = app.monitor(&v4).await;
     assert_eq!(
         (m["kind"].clone(), m["host"].clone(), m["count"].clone()),
@@ -57,16 +39,16 @@ async fn the_loopback_answers_a_ping_monitor_made_with_the_form_over_ipv4_and_on
                                 "packet_interval_ms": 20, "interval_s": 1, "timeout_ms": 900 }))
         .await;
 
-    wait_for_outcome(&app, &v4, "up").await;
-    let r = last_result(&app, &v4).await;
+    app.wait_for_outcome(&v4, "up").await;
+    let r = app.last_result(&v4).await;
     assert!(r["timings"]["total_ms"].as_u64().is_some_and(|ms| ms < 500), "the average round trip: {r}");
     assert!(r["error"].is_null(), "{r}");
     assert!(
         has_ipv6_loopback,
         "this machine has no IPv6 loopback (::1 cannot be bound), so the IPv6 ping cannot be tested here"
     );
-    wait_for_outcome(&app, &v6, "up").await;
-    let r = last_result(&app, &v6).await;
+    app.wait_for_outcome(&v6, "up").await;
+    let r = app.last_result(&v6).await;
     assert!(r["timings"]["total_ms"].is_u64() && r["error"].is_null(), "{r}");
 }
 
@@ -100,7 +82,7 @@ async fn the_ssrf_guard_refuses_a_loopback_ping_when_saved_and_when_checked() {
     app.stop().await;
     env.config.ssrf.block_private = true;
     let app = env.spawn().await;
-    let m = wait_for_outcome(&app, &id, "error").await;
+    let m = app.wait_for_outcome(&id, "error").await;
     let error = m["status"]["last_error"].as_str().unwrap();
     assert!(error.starts_with("refused to connect to 127.0.0.1: loopback address (SSRF guard"), "{error}");
     let (status, e) = app.api("POST", "/api/v1/monitors", Some(body)).await;
@@ -109,25 +91,12 @@ async fn the_ssrf_guard_refuses_a_loopback_ping_when_saved_and_when_checked() {
 
 #[tokio::test]
 async fn a_regional_worker_pings_too() {
-    let mut env = test_env().await;
-    Ca::at(env.path()).init().unwrap();
-    let c = &mut env.config;
-    c.gateway.enabled = true;
-    c.gateway.listen = "127.0.0.1:0".parse().unwrap();
-    c.gateway.regions = vec!["eu".into()];
-    c.gateway.lease_wait_ms = 500;
-    let app = env.spawn().await;
-    let dir = env.path().join("b-eu");
-    bundle(&dir, env.path(), env.path(), "eu", "eu-1");
-    let eu = worker(&app, &dir, false);
+    let (app, _env, eu) = engine_with_eu_worker().await;
     let id = app
         .create_monitor(json!({ "name": "loopback", "kind": "ping", "host": "127.0.0.1", "packet_interval_ms": 20,
                                 "interval_s": 1, "timeout_ms": 900, "regions": ["eu"] }))
         .await;
-    let from_eu = wait_for(20, "a result from the eu worker", || async {
-        results(&app, &id).await.into_iter().find(|r| r["region"] == "eu")
-    })
-    .await;
+    let from_eu = first_result_from(&app, &id, "eu").await;
     assert_eq!((from_eu["worker"].clone(), from_eu["outcome"].clone()), (json!("eu/eu-1"), json!("up")), "{from_eu}");
     eu.shutdown().await;
 }

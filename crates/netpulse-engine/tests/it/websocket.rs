@@ -104,23 +104,14 @@ async fn a_websocket_monitor_is_up_while_the_server_echoes_and_down_when_it_stop
     let body = json!({ "name": "chat", "kind": "websocket", "url": url, "send": "ping", "expect": "echo: ping",
                        "interval_s": 1, "timeout_ms": 900 });
     let id = app.create_monitor(body).await;
-    let m = wait_for(20, "the monitor to be up", || async {
-        let m = app.monitor(&id).await;
-        (m["status"]["last_outcome"] == "up").then_some(m)
-    })
-    .await;
+    let m = app.wait_for_outcome(&id, "up").await;
     assert_eq!(m["kind"], "websocket", "{m}");
     assert!(server.messages.load(Ordering::SeqCst) >= 1, "the check sent its message");
-    let (_, results) = app.api("GET", &format!("/api/v1/monitors/{id}/results?limit=1"), None).await;
-    let last = &results["data"][0];
+    let last = &app.last_result(&id).await;
     assert!(last["timings"]["ttfb_ms"].is_u64() && last["timings"]["connect_ms"].is_u64(), "{last}");
 
     server.refuse.store(true, Ordering::SeqCst);
-    let m = wait_for(20, "the monitor to be down", || async {
-        let m = app.monitor(&id).await;
-        (m["status"]["last_outcome"] == "down").then_some(m)
-    })
-    .await;
+    let m = app.wait_for_outcome(&id, "down").await;
     let error = m["status"]["last_error"].as_str().unwrap();
     assert_eq!(error, "the server answered `HTTP/1.1 200 OK` instead of switching to WebSocket (101)");
 }
@@ -132,11 +123,7 @@ async fn a_reply_without_the_expected_text_is_down_naming_what_came() {
     let body = json!({ "name": "chat", "kind": "websocket", "url": format!("ws://{}/", server.addr),
                        "send": "ping", "expect": "pong", "interval_s": 1, "timeout_ms": 500 });
     let id = app.create_monitor(body).await;
-    let m = wait_for(20, "the monitor to be down", || async {
-        let m = app.monitor(&id).await;
-        (m["status"]["last_outcome"] == "down").then_some(m)
-    })
-    .await;
+    let m = app.wait_for_outcome(&id, "down").await;
     let error = m["status"]["last_error"].as_str().unwrap();
     assert!(error.starts_with("timed out after 500 ms while waiting for a reply"), "{error}");
 }

@@ -54,6 +54,23 @@ pub(crate) fn worker(app: &TestApp, bundle_dir: &Path, blocked: bool) -> Worker 
     worker_with(&gateway(app).to_string(), bundle_dir, guard)
 }
 
+/// An engine serving region `eu` with one unblocked worker, `eu-1`, running in it.
+pub(crate) async fn engine_with_eu_worker() -> (TestApp, TestEnv, Worker) {
+    let (app, env) = engine(&["eu"]).await;
+    let dir = env.path().join("b-eu");
+    bundle(&dir, env.path(), env.path(), "eu", "eu-1");
+    let eu = worker(&app, &dir, false);
+    (app, env, eu)
+}
+
+/// The first result of monitor `id` checked in `region`.
+pub(crate) async fn first_result_from(app: &TestApp, id: &str, region: &str) -> Value {
+    wait_for(20, &format!("a result from the {region} worker"), || async {
+        results(app, id).await.into_iter().find(|r| r["region"] == region)
+    })
+    .await
+}
+
 /// Workers `eu-1` (blocked if `eu_blocked`) and `us-1`, their bundles from the CA in `env`.
 pub(crate) fn eu_and_us(app: &TestApp, env: &TestEnv, eu_blocked: bool) -> (Worker, Worker) {
     let (eu, us) = (env.path().join("b-eu"), env.path().join("b-us"));
