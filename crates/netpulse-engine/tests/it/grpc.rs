@@ -1,8 +1,8 @@
 //! gRPC health monitors against a gRPC health server on 127.0.0.1 written for the test with
 //! hyper's HTTP/2 server, plaintext (h2c) and over TLS (ALPN h2, a self-signed test CA). It
 //! answers `grpc.health.v1.Health/Check` per service: SERVING, NOT_SERVING, SERVICE_UNKNOWN,
-//! or NOT_FOUND for a name it does not know; without its health service, grpc-status 12.
-//! Monitors are made with the form and the API, checked by the engine and a regional worker;
+//! or NOT_FOUND for a name it does not know; without its health service, grpc-status 12. An
+//! HTTP/1.1 server and one that never answers are down saying so. Monitors are made with the form and the API, checked by the engine and a regional worker;
 //! the certificate is verified (and passes with the test CA trusted); the SSRF guard refuses
 //! loopback when saved and when checked; bad fields are refused by name.
 
@@ -225,7 +225,7 @@ async fn each_service_is_judged_by_the_status_the_server_reports_for_it() {
 }
 
 #[tokio::test]
-async fn a_server_without_the_health_service_or_not_speaking_grpc_is_down_saying_so() {
+async fn a_server_without_the_health_service_not_speaking_grpc_or_silent_is_down_saying_so() {
     let app = spawn_app().await;
     let bare = GrpcServer::plaintext(false).await;
     let id = app.create_monitor(monitor("bare", bare.addr, json!({ "tls": false }))).await;
@@ -245,6 +245,19 @@ async fn a_server_without_the_health_service_or_not_speaking_grpc_is_down_saying
         " (is this a gRPC port? if the server expects TLS, set tls to true)",
     )
     .await;
+
+    // A server that accepts the connection and never answers: the check's timeout ends it.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = silent.accept().await {
+            held.push(tcp);
+        }
+    });
+    let id = app.create_monitor(monitor("silent", silent_addr, json!({ "tls": false }))).await;
+    let m = app.wait_for_outcome(&id, "down").await;
+    assert_eq!(m["status"]["last_error"], "timed out after 900 ms while waiting for the reply");
 }
 
 #[tokio::test]
