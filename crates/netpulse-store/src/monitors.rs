@@ -64,6 +64,16 @@ pub struct ScheduledMonitor {
     pub last_success_at: Option<Timestamp>,
 }
 
+/// What a conditional update did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conditional {
+    Updated,
+    /// No such object (of this tenant).
+    Missing,
+    /// It exists, at another version than the one expected; nothing was written.
+    Changed,
+}
+
 /// A tenant's monitors, their state, and the system paths that read monitors of every tenant.
 #[async_trait]
 pub trait MonitorStore: Send + Sync {
@@ -74,13 +84,29 @@ pub trait MonitorStore: Send + Sync {
     async fn create_monitor_within(&self, t: &TenantId, rec: &MonitorRecord, cap: u32) -> StoreResult<bool>;
     async fn get_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<Option<MonitorView>>;
     async fn list_monitors(&self, t: &TenantId) -> StoreResult<Vec<MonitorView>>;
+    /// Replace monitor `id`'s definition. Its version (`updated_at`) becomes `now`, or one ms
+    /// past the old version if that is not earlier, so every update changes it. With
+    /// `expected`, only while the version is still that one: the check and the write are one
+    /// statement, so of two writers that read the same version one wins and the other is told
+    /// [`Conditional::Changed`].
+    async fn update_monitor_if(
+        &self,
+        t: &TenantId,
+        id: &MonitorId,
+        draft: &MonitorDraft,
+        now: Timestamp,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional>;
+    /// [`Self::update_monitor_if`] whatever the version; `false` when there is no such monitor.
     async fn update_monitor(
         &self,
         t: &TenantId,
         id: &MonitorId,
         draft: &MonitorDraft,
         now: Timestamp,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        Ok(self.update_monitor_if(t, id, draft, now, None).await? == Conditional::Updated)
+    }
     async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool>;
 
     /// Every unpaused monitor of every tenant, for the scheduler.

@@ -13,6 +13,7 @@ mod browser_pages;
 mod channel_fields;
 mod channels;
 mod cluster;
+mod conditional;
 mod dashboard;
 mod degraded;
 mod deliveries;

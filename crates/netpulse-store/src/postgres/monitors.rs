@@ -71,13 +71,14 @@ impl MonitorStore for PgStore {
         pooled!(self, |c| views(&c, t, None))
     }
 
-    async fn update_monitor(
+    async fn update_monitor_if(
         &self,
         t: &TenantId,
         id: &MonitorId,
         draft: &MonitorDraft,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional> {
         pooled!(self, |c| async {
             let json = serde_json::to_string(draft)?;
             let tx = c.transaction().await?;
@@ -86,11 +87,13 @@ impl MonitorStore for PgStore {
             // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
             let row = tx
                 .query_typed_one(
-                    "WITH m AS (UPDATE monitors SET name = $3, draft = $4, paused = $5, updated_at = $6 \
-                     WHERE tenant_id = $1 AND id = $2 RETURNING id), \
+                    "WITH m AS (UPDATE monitors SET name = $3, draft = $4, paused = $5, \
+                     updated_at = GREATEST($6, updated_at + 1) \
+                     WHERE tenant_id = $1 AND id = $2 AND ($7::BIGINT IS NULL OR updated_at = $7) RETURNING id), \
                      s AS (UPDATE monitor_state SET timer_at = $6 WHERE tenant_id = $1 \
                      AND monitor_id IN (SELECT id FROM m) AND open_incident IS NOT NULL) \
-                     SELECT count(*) FROM m",
+                     SELECT (SELECT count(*) FROM m), \
+                       (SELECT count(*) FROM monitors WHERE tenant_id = $1 AND id = $2)",
                     &[
                         (&t.as_str(), Type::TEXT),
                         (&id.as_str(), Type::TEXT),
@@ -98,12 +101,17 @@ impl MonitorStore for PgStore {
                         (&json, Type::TEXT),
                         (&draft.paused, Type::BOOL),
                         (&now.millis(), Type::INT8),
+                        (&expected.map(|e| e.millis()), Type::INT8),
                     ],
                 )
                 .await?;
-            let n: i64 = row.try_get(0)?;
+            let (n, exists): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
             tx.commit().await?;
-            Ok(n == 1)
+            Ok(match (n, exists) {
+                (1, _) => Conditional::Updated,
+                (_, 0) => Conditional::Missing,
+                _ => Conditional::Changed,
+            })
         })
     }
 

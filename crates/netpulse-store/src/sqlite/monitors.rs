@@ -50,20 +50,41 @@ impl MonitorStore for SqliteStore {
         self.read(move |c| views(c, &t, None)).await
     }
 
-    async fn update_monitor(
+    async fn update_monitor_if(
         &self,
         t: &TenantId,
         id: &MonitorId,
         draft: &MonitorDraft,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional> {
         let (t, id, draft) = (t.clone(), id.clone(), draft.clone());
         self.write(move |c| {
             let tx = c.transaction()?;
             let n = tx.execute(
-                "UPDATE monitors SET name = ?3, draft = ?4, paused = ?5, updated_at = ?6 WHERE tenant_id = ?1 AND id = ?2",
-                params![t.as_str(), id.as_str(), draft.name, serde_json::to_string(&draft)?, draft.paused, now.millis()],
+                "UPDATE monitors SET name = ?3, draft = ?4, paused = ?5, updated_at = MAX(?6, updated_at + 1) \
+                 WHERE tenant_id = ?1 AND id = ?2 AND (?7 IS NULL OR updated_at = ?7)",
+                params![
+                    t.as_str(),
+                    id.as_str(),
+                    draft.name,
+                    serde_json::to_string(&draft)?,
+                    draft.paused,
+                    now.millis(),
+                    expected.map(|e| e.millis())
+                ],
             )?;
+            if n == 0 {
+                let exists = tx
+                    .query_row(
+                        "SELECT 1 FROM monitors WHERE tenant_id = ?1 AND id = ?2",
+                        params![t.as_str(), id.as_str()],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                return Ok(if exists { Conditional::Changed } else { Conditional::Missing });
+            }
             // Its policy may have changed: the timer sweep re-decides an open incident's timers now.
             super::alert_work_written();
             tx.execute(
@@ -71,7 +92,7 @@ impl MonitorStore for SqliteStore {
                 params![t.as_str(), id.as_str(), now.millis()],
             )?;
             tx.commit()?;
-            Ok(n == 1)
+            Ok(Conditional::Updated)
         })
         .await
     }

@@ -67,6 +67,7 @@ contract!(
     a_tls_result_keeps_the_certificate_it_saw,
     late_results_are_recorded_but_do_not_reopen_an_outage,
     another_tenants_ids_behave_as_missing,
+    a_conditional_update_wins_once_per_version,
     retention_keeps_every_uptime_figure_after_raw_results_are_gone,
     concurrent_retention_counts_each_result_once,
     latency_over_a_range_reads_raw_results_then_their_rollups,
@@ -278,6 +279,42 @@ async fn another_tenants_ids_behave_as_missing(backend: Backend) {
     assert_eq!(r.notices, 0);
     assert!(store.list_incidents(&t, &IncidentFilter::default(), 10).await.unwrap().is_empty());
     assert!(store.get_monitor(&t, &m).await.unwrap().unwrap().status.last_checked_at.is_none());
+}
+
+/// Two editors read the same version of a monitor and both write, each only if it is still
+/// that version (If-Match): exactly one wins, whichever it is, the other is told it changed
+/// and wrote nothing; every write moves the version on, even at an unchanged clock; another
+/// tenant's or a missing id is missing.
+async fn a_conditional_update_wins_once_per_version(backend: Backend) {
+    use netpulse_store::Conditional;
+    let (store, t, m) = setup(backend).await;
+    let store = std::sync::Arc::new(store);
+    let read = store.get_monitor(&t, &m).await.unwrap().unwrap().record;
+    let version = read.updated_at;
+    let writers: Vec<_> = ["first", "second"]
+        .into_iter()
+        .map(|name| {
+            let (store, t, m) = (store.clone(), t.clone(), m.clone());
+            let mut edited = read.draft.clone();
+            edited.name = name.into();
+            tokio::spawn(async move { (name, store.update_monitor_if(&t, &m, &edited, version, Some(version)).await) })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for w in writers {
+        let (name, outcome) = w.await.unwrap();
+        outcomes.push((name, outcome.unwrap()));
+    }
+    let won: Vec<&str> = outcomes.iter().filter(|(_, o)| *o == Conditional::Updated).map(|(n, _)| *n).collect();
+    assert_eq!(won.len(), 1, "{backend:?}: one writer wins: {outcomes:?}");
+    assert!(outcomes.iter().any(|(_, o)| *o == Conditional::Changed), "{backend:?}: {outcomes:?}");
+    let now = store.get_monitor(&t, &m).await.unwrap().unwrap().record;
+    assert_eq!(now.draft.name, won[0], "{backend:?}: the winner's write is what is stored");
+    assert!(now.updated_at > version, "{backend:?}: the version moved on with the clock unchanged");
+    let again = store.update_monitor_if(&t, &m, &now.draft, version, Some(now.updated_at)).await.unwrap();
+    assert_eq!(again, Conditional::Updated, "{backend:?}: the current version matches");
+    let other = netpulse_core::TenantId::from_parts(1, 99);
+    assert_eq!(store.update_monitor_if(&other, &m, &now.draft, version, None).await.unwrap(), Conditional::Missing);
 }
 
 async fn hourly_rollups_come_per_monitor_in_time_order(backend: Backend) {

@@ -11,7 +11,7 @@ use crate::base::input::{PathParam, QueryParams};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::incident::PolicyLayer;
@@ -19,7 +19,7 @@ use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft};
 use netpulse_core::uptime::Tally;
 use netpulse_core::{ChannelId, MonitorId, Timestamp};
 use netpulse_store::clock;
-use netpulse_store::{AlertingDefaults, Evidence, MonitorRecord, MonitorView};
+use netpulse_store::{AlertingDefaults, Conditional, Evidence, MonitorRecord, MonitorView};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -194,7 +194,8 @@ pub async fn create(
 ) -> ApiResult<impl IntoResponse> {
     let view = create_from(&s, &caller, body).await?;
     let d = defaults(&s, &caller).await?;
-    Ok((StatusCode::CREATED, Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()))))
+    let body = Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()));
+    Ok((StatusCode::CREATED, [(header::ETAG, etag(&view))], body))
 }
 
 /// Create a monitor from the flat input shape: the API's `POST` and the dashboard's form.
@@ -249,24 +250,60 @@ pub(crate) async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<M
     s.store.get_monitor(caller.tenant(), &id).await?.ok_or_else(|| ApiError::not_found("monitor"))
 }
 
+/// A monitor's entity tag: its version (`updated_at` in ms, which every update moves on).
+pub(crate) fn etag(v: &MonitorView) -> String {
+    format!("\"{}\"", v.record.updated_at.millis())
+}
+
+/// The version an `If-Match` header holds the write to: `None` without the header (or with
+/// `*`, the monitor exists), the current version when one of its tags is the current ETag
+/// (strong comparison: a weak `W/` tag never matches), else `412 precondition_failed` naming
+/// the current ETag.
+fn precondition(headers: &HeaderMap, v: &MonitorView) -> ApiResult<Option<Timestamp>> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let current = etag(v);
+    let value = value.to_str().unwrap_or("");
+    if value.trim() == "*" {
+        return Ok(None);
+    }
+    if value.split(',').any(|tag| tag.trim() == current) {
+        return Ok(Some(v.record.updated_at));
+    }
+    Err(changed(&current))
+}
+
+fn changed(current: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        format!(
+            "the monitor is no longer the version If-Match names (its ETag is {current} now): \
+             GET it again, apply your change to what it is now, and send that ETag"
+        ),
+    )
+}
+
 pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     let v = load(&s, &caller, &id).await?;
     let now = clock::now();
     let (from, to) = (now.minus_ms(86_400_000), now.plus_ms(1));
     let uptime = s.store.tally(caller.tenant(), &v.record.id, from, to, caller.evidence()).await?.uptime_percent();
     let d = defaults(&s, &caller).await?;
-    Ok(Json(monitor_json(&v, &d, &s.base_url, uptime, caller.audience())))
+    Ok(([(header::ETAG, etag(&v))], Json(monitor_json(&v, &d, &s.base_url, uptime, caller.audience()))))
 }
 
 /// `PATCH`: a JSON merge patch over the monitor's input shape; the whole result is validated.
+/// With `If-Match`, written only while the monitor is still the version named (else `412`).
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     PathParam(id): PathParam,
     JsonBody(patch): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let v = load(&s, &caller, &id).await?;
+    let expected = precondition(&headers, &v)?;
     let mut merged = draft_json(&v.record.draft);
     if patch.get("kind").is_some_and(|k| Some(k) != merged.get("kind")) {
         return Err(ApiError::invalid("kind", "cannot change a monitor's kind; create a new monitor instead"));
@@ -286,9 +323,9 @@ pub async fn update(
             }
         }
     }
-    let view = replace(&s, &caller, v, merged).await?;
+    let view = replace(&s, &caller, v, merged, expected).await?;
     let d = defaults(&s, &caller).await?;
-    Ok(Json(monitor_json(&view, &d, &s.base_url, None, caller.audience())))
+    Ok(([(header::ETAG, etag(&view))], Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()))))
 }
 
 /// RFC 7396 JSON merge patch of `patch` into `into`: `null` removes a key, objects merge
@@ -349,19 +386,26 @@ pub(crate) async fn existing_channels(s: &AppState, caller: &Caller) -> ApiResul
     Ok(s.store.list_channels(caller.tenant()).await?.into_iter().map(|c| c.id).collect())
 }
 
-/// Replace a monitor's definition with `input` (the whole flat input shape), validated as on create.
+/// Replace a monitor's definition with `input` (the whole flat input shape), validated as on
+/// create; with `expected`, only while the monitor is still that version (else `412`).
 pub(crate) async fn replace(
     s: &AppState,
     caller: &Caller,
     v: MonitorView,
     input: Map<String, Value>,
+    expected: Option<Timestamp>,
 ) -> ApiResult<MonitorView> {
     caller.require_write()?;
     let draft = parse_draft(input, s)?;
     check_parent(s, caller, &v.record.id, &draft).await?;
     check_policy(s, caller, &draft).await?;
-    if !s.store.update_monitor(caller.tenant(), &v.record.id, &draft, clock::now()).await? {
-        return Err(ApiError::not_found("monitor"));
+    match s.store.update_monitor_if(caller.tenant(), &v.record.id, &draft, clock::now(), expected).await? {
+        Conditional::Updated => {}
+        Conditional::Missing => return Err(ApiError::not_found("monitor")),
+        Conditional::Changed => {
+            let now = load(s, caller, v.record.id.as_str()).await?;
+            return Err(changed(&etag(&now)));
+        }
     }
     s.monitors_changed.notify_one();
     s.store.get_monitor(caller.tenant(), &v.record.id).await?.ok_or_else(|| ApiError::not_found("monitor"))
@@ -372,7 +416,7 @@ async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> Ap
     let v = load(&s, &caller, &id).await?;
     let mut input = draft_json(&v.record.draft);
     input.insert("paused".into(), json!(paused));
-    let view = replace(&s, &caller, v, input).await?;
+    let view = replace(&s, &caller, v, input, None).await?;
     let d = defaults(&s, &caller).await?;
     Ok(Json(monitor_json(&view, &d, &s.base_url, None, caller.audience())))
 }

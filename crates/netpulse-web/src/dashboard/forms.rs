@@ -142,7 +142,7 @@ pub async fn update(
         policy.extend(shown);
     }
     input.insert("policy".into(), Value::Object(policy));
-    match monitors::replace(&s, &auth.caller, view, input).await {
+    match monitors::replace(&s, &auth.caller, view, input, None).await {
         Ok(_) => Redirect::to(&format!("/monitors/{id}")).into_response(),
         Err(e) => form.render(kind, &values, Some(&e)),
     }
