@@ -1,5 +1,6 @@
 //! `netpulse`: the engine binary. `serve` runs it; `check-config` validates configuration;
-//! `migrate` brings the database schema up to date.
+//! `migrate` brings the database schema up to date; `plan`, `apply` and `export` manage an
+//! organisation from a file through the API.
 
 use clap::{Parser, Subcommand};
 use netpulse_engine::config::Config;
@@ -59,6 +60,8 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    #[command(flatten)]
+    AsCode(netpulse_engine::as_code::Command),
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, ExitCode> {
@@ -167,6 +170,12 @@ async fn run(cli: Cli, serve_config: Option<Config>) -> ExitCode {
             }
         }
         Command::Simulate { scenario, json } => simulate(&scenario, json).await,
+        Command::AsCode(command) => {
+            let out = netpulse_engine::as_code::run(command, &|name| std::env::var(name).ok()).await;
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            ExitCode::from(out.code)
+        }
         Command::Ca { config, command } => {
             let Ok(c) = load(config.as_ref()) else {
                 return ExitCode::from(2);

@@ -8,6 +8,7 @@ mod account_pages;
 mod accounts;
 mod alerting;
 mod api;
+mod as_code;
 mod browser;
 mod browser_pages;
 mod channel_fields;
