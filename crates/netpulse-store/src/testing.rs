@@ -165,5 +165,6 @@ pub fn draft(name: &str, policy: Policy) -> MonitorDraft {
         policy: PolicyLayer::all_of(&policy),
         channels: None,
         depends_on: None,
+        managed_by: None,
     }
 }

@@ -501,6 +501,18 @@ pub struct MonitorDraft {
     /// outages are linked to it and page nobody.
     #[serde(default)]
     pub depends_on: Option<MonitorId>,
+    /// What keeps this definition besides people (`None`: only people).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<ManagedBy>,
+}
+
+/// What keeps a monitor's or channel's definition besides people: `file`, a
+/// monitors-as-code file that `netpulse apply` applied and whose next apply overwrites
+/// edits made elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagedBy {
+    File,
 }
 
 /// Most tags one monitor may carry (a filter label, not a store of data).

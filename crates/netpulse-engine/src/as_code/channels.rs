@@ -94,18 +94,20 @@ pub fn from_api(v: &Value) -> Item {
     Item { name, fields, ids: vec![v["id"].as_str().unwrap_or_default().to_owned()] }
 }
 
-/// The API's input for a channel named `name` with these fields.
+/// The API's input for a channel named `name` with these fields, marked as kept by a file.
 pub fn to_api(name: &str, fields: &Map<String, Value>) -> Map<String, Value> {
     let mut out = fields.clone();
     out.insert("name".into(), json!(name));
+    out.insert("managed_by".into(), json!("file"));
     out
 }
 
 /// The `PATCH` that makes a channel `desired`: the changed fields and every opaque value
-/// the file gives (the engine cannot say whether those changed).
+/// the file gives (the engine cannot say whether those changed); and the file's mark.
 pub fn patch(changed: &[String], desired: &Map<String, Value>) -> Map<String, Value> {
     let kind = desired["kind"].as_str().unwrap_or_default();
     let mut out = Map::new();
+    out.insert("managed_by".into(), json!("file"));
     for (k, v) in desired {
         if k != "kind" && (changed.iter().any(|c| c.split('.').next() == Some(k)) || opaque(kind, k)) {
             out.insert(k.clone(), v.clone());

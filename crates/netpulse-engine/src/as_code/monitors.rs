@@ -17,8 +17,17 @@ const MONITOR_FIELDS: [&str; 9] =
     ["interval_s", "timeout_ms", "retries", "regions", "tags", "paused", "policy", "channels", "depends_on"];
 
 /// The API's answer fields that are no part of a monitor's definition.
-const STATE_FIELDS: [&str; 8] =
-    ["id", "name", "status", "uptime_24h", "created_at", "updated_at", "heartbeat_url", "policy_inherited"];
+const STATE_FIELDS: [&str; 9] = [
+    "id",
+    "name",
+    "status",
+    "uptime_24h",
+    "created_at",
+    "updated_at",
+    "heartbeat_url",
+    "policy_inherited",
+    "managed_by",
+];
 
 /// The format's default of monitor field `k`, given the expanded check and interval.
 fn default_of(k: &str, spec: &CheckSpec, interval_s: u64) -> Value {
@@ -192,10 +201,12 @@ pub fn references(fields: &Map<String, Value>, path: &str) -> Vec<(String, Kind,
     out
 }
 
-/// The API's input for a monitor named `name` with these expanded fields (names → ids).
+/// The API's input for a monitor named `name` with these expanded fields (names → ids),
+/// marked as kept by a file.
 pub fn to_api(name: &str, fields: &Map<String, Value>, refs: &Refs) -> Map<String, Value> {
     let mut out = fields.clone();
     out.insert("name".into(), json!(name));
+    out.insert("managed_by".into(), json!("file"));
     if let Some(Value::Array(names)) = out.get_mut("channels") {
         names.iter_mut().for_each(|n| *n = refs.to_id(Kind::Channel, n));
     }
@@ -210,10 +221,11 @@ pub fn to_api(name: &str, fields: &Map<String, Value>, refs: &Refs) -> Map<Strin
 }
 
 /// The merge patch that makes a monitor `desired` where `changes` differ: a check field
-/// gone is `null` (removed), a policy field gone is `"inherit"`.
+/// gone is `null` (removed), a policy field gone is `"inherit"`; and the file's mark.
 pub fn patch(changes: &[FieldChange], name: &str, desired: &Map<String, Value>, refs: &Refs) -> Map<String, Value> {
     let api = to_api(name, desired, refs);
     let mut out = Map::new();
+    out.insert("managed_by".into(), json!("file"));
     for c in changes {
         match c.path.split_once('.') {
             Some(("policy", f)) => {

@@ -423,6 +423,7 @@ pub(crate) async fn store_monitor(
         policy: PolicyLayer::default(),
         channels: None,
         depends_on: None,
+        managed_by: None,
     };
     let now = clock::now();
     let rec = MonitorRecord {

@@ -60,6 +60,7 @@ pub fn build(s: &Scenario, epoch_ms: i64) -> anyhow::Result<Built> {
             policy: PolicyLayer::default(),
             channels: Some(vec![channels[0].id.clone()]),
             depends_on: m.depends_on.as_ref().map(|p| monitor_id(p, epoch_ms)),
+            managed_by: None,
         };
         let facts = MonitorFacts::from_draft(tenant.clone(), ids[i].clone(), &draft, &defaults, enabled.clone(), None);
         let parent = m.depends_on.as_ref().and_then(|p| s.monitors.iter().position(|o| &o.id == p));

@@ -1,6 +1,7 @@
 //! Monitors as code: `netpulse plan`, `apply` and `export` (the CLI's own function, as the
 //! binary runs it) against a real engine over HTTP, with files in YAML and TOML.
 
+use crate::dashboard::{browse, csrf};
 use crate::harness::{now_secs, spawn_app, Receiver, TestApp, TOKEN};
 use clap::Parser;
 use netpulse_engine::as_code::{run, Command, Outcome};
@@ -412,4 +413,58 @@ async fn a_read_token_cannot_apply() {
     assert!(out.stderr.starts_with("apply stopped after 0 step(s): POST /api/v1/monitors: 403 "), "{}", out.stderr);
     assert!(out.stderr.contains("use a token with write access"), "{}", out.stderr);
     assert!(list(&app, "/api/v1/monitors").await.is_empty(), "nothing created");
+}
+
+/// What `apply` creates is marked as kept by a file: the API says so, the dashboard tags
+/// it, the monitor's edit form warns before an edit, and an edit there keeps the mark.
+#[tokio::test]
+async fn what_apply_creates_is_marked_managed_and_the_edit_form_warns() {
+    let app = spawn_app().await;
+    let hook = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "netpulse.yaml", &organisation("http://127.0.0.1:9/", 60, true));
+    assert_eq!(netpulse(&app, TOKEN, &["apply", "-f", &file], &env_for(&hook)).await.code, 0);
+    let by_hand = app.create_monitor(json!({ "name": "by hand", "kind": "tcp", "host": "127.0.0.1", "port": 9 })).await;
+
+    let monitors = list(&app, "/api/v1/monitors").await;
+    let api = named(&monitors, "api");
+    assert_eq!((api["managed_by"].as_str(), named(&monitors, "by hand")["managed_by"].as_str()), (Some("file"), None));
+    assert_eq!(named(&list(&app, "/api/v1/channels").await, "ops")["managed_by"], "file");
+
+    let id = api["id"].as_str().unwrap();
+    let edit = format!("/monitors/{id}/edit");
+    let app = &app;
+    let html = |path: String| async move { browse(app, "GET", &path, &[]).await.html };
+    let form = html(edit.clone()).await;
+    assert!(form.contains("<strong>Managed by a file:</strong> edits here are overwritten by the next"), "{form}");
+    assert!(html(format!("/monitors/{id}")).await.contains(">managed by a file<"), "the monitor's page tags it");
+    assert!(
+        !html(format!("/monitors/{by_hand}/edit")).await.contains("Managed by a file"),
+        "no warning on a monitor made by hand"
+    );
+    assert!(!html(format!("/monitors/{by_hand}")).await.contains("managed by a file"));
+    assert!(html("/channels".into()).await.contains(">managed by a file<"), "the channel list tags it");
+
+    let token = csrf(app, &edit).await;
+    let changes = [
+        ("csrf", token.as_str()),
+        ("name", "api"),
+        ("url", "http://127.0.0.1:9/"),
+        ("interval_s", "120"),
+        ("tags", "prod"),
+    ];
+    let page = browse(app, "POST", &edit, &changes).await;
+    assert_eq!(page.status, 303, "the form saves: {}", page.html);
+    let after = app.monitor(id).await;
+    assert_eq!(
+        (after["interval_s"].as_u64(), after["managed_by"].as_str()),
+        (Some(120), Some("file")),
+        "an edit keeps the mark"
+    );
+    let out = netpulse(app, TOKEN, &["plan", "-f", &file], &env_for(&hook)).await;
+    assert!(
+        out.stdout.contains("~ change monitor \"api\": interval_s 120 → 60\n"),
+        "the next apply would undo it: {}",
+        out.stdout
+    );
 }

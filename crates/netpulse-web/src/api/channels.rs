@@ -11,7 +11,8 @@
 //!   `templated_webhook`: checked in [`super::channel_kinds`], with their extra fields.
 //!
 //! Every kind takes `notify_degraded` (default `false`): whether it also gets the
-//! `degraded`/`degraded_ended` notices of slow-but-up monitors; stored in `settings`.
+//! `degraded`/`degraded_ended` notices of slow-but-up monitors; and `managed_by` (`"file"`
+//! or `null`, as on monitors: kept by a monitors-as-code file); both stored in `settings`.
 //!
 //! Chat and PagerDuty `url`s must be `https://` while `ssrf.block_private` is on (untrusted
 //! tenants); `http://` is accepted otherwise (a LAN relay, a Mattermost server, tests). The SSRF guard applies at
@@ -35,6 +36,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::alert::{AlertEvent, AlertKind};
+use netpulse_core::monitor::ManagedBy;
 use netpulse_core::ChannelId;
 use netpulse_pipeline::alerts::{email, pagerduty, Attempt, NO_SMTP};
 use netpulse_store::clock;
@@ -58,6 +60,9 @@ pub(crate) struct ChannelIn {
     /// Also receive `degraded` / `degraded_ended` notices (slow, not down). Off by default.
     #[serde(default)]
     notify_degraded: bool,
+    /// `file`: kept by a monitors-as-code file (`netpulse apply`).
+    #[serde(default)]
+    managed_by: Option<ManagedBy>,
     // The kind-specific settings ([`channel_kinds::FIELDS`]), stored in `settings`.
     /// ntfy: the topic.
     #[serde(default)]
@@ -170,6 +175,19 @@ pub(crate) fn web_url(url: &str, config: &WebConfig) -> ApiResult<String> {
     Ok(parsed.as_url().to_string())
 }
 
+/// Store who keeps the channel (`settings.managed_by`; none: the key is gone).
+fn mark(settings: &mut Map<String, Value>, by: Option<ManagedBy>) {
+    match by {
+        Some(by) => settings.insert("managed_by".into(), json!(by)),
+        None => settings.remove("managed_by"),
+    };
+}
+
+/// Who keeps the channel besides people, as the API shows it (`"file"` or `null`).
+pub(crate) fn managed_by(settings: &Value) -> Value {
+    settings.get("managed_by").cloned().unwrap_or(Value::Null)
+}
+
 /// The URL as shown: chat webhook URLs carry their credential in the path (Google Chat's in
 /// the query), so only the scheme, host and the path's last four characters are shown.
 fn shown_url(c: &ChannelRecord) -> String {
@@ -199,6 +217,7 @@ fn channel_json(c: &ChannelRecord, a: Audience) -> Value {
         "has_secret": !c.secret.expose().is_empty(),
         "enabled": c.enabled,
         "notify_degraded": notify_degraded(&c.settings),
+        "managed_by": managed_by(&c.settings),
         "created_at": c.created_at.to_rfc3339(),
     });
     if let Some(m) = v.as_object_mut() {
@@ -233,6 +252,7 @@ pub(crate) async fn create_from(
     channel_kinds::refuse_unused(input.kind, &body)?;
     let Validated { url, secret, mut settings } = validate(&input, &s.config, None)?;
     settings.insert("notify_degraded".into(), json!(input.notify_degraded));
+    mark(&mut settings, input.managed_by);
     let rec = ChannelRecord {
         id: clock::fresh(),
         tenant_id: caller.tenant().clone(),
@@ -288,6 +308,7 @@ pub async fn update(
     merged.insert("url".into(), json!(rec.url));
     merged.insert("enabled".into(), json!(rec.enabled));
     merged.insert("notify_degraded".into(), json!(notify_degraded(&rec.settings)));
+    merged.insert("managed_by".into(), managed_by(&rec.settings));
     channel_kinds::stored_into(&rec, &mut merged);
     merged.extend(patch);
     let input: ChannelIn = parse_field("", Value::Object(merged.clone()))?;
@@ -300,6 +321,7 @@ pub async fn update(
     kept.retain(|k, _| !channel_kinds::FIELDS.iter().any(|(f, _)| f == k));
     kept.extend(settings);
     kept.insert("notify_degraded".into(), json!(input.notify_degraded));
+    mark(&mut kept, input.managed_by);
     rec.name = input.name.trim().to_owned();
     rec.url = url;
     rec.enabled = input.enabled;

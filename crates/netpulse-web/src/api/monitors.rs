@@ -3,6 +3,9 @@
 //!
 //! Input is a flat object: monitor fields (`name`, `interval_s`, …) beside the check's own
 //! fields (`kind`, `url`, …). It becomes a validated [`MonitorDraft`] before any I/O.
+//! `managed_by` (`"file"` or `null`) marks a monitor kept by a monitors-as-code file:
+//! `netpulse apply` sets it, the dashboard's edit form warns that the next apply overwrites
+//! edits, and an edit keeps it.
 
 use crate::base::audience::Audience;
 use crate::base::input::path_id;
@@ -15,7 +18,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::incident::PolicyLayer;
-use netpulse_core::monitor::{CheckSpec, Interval, MonitorDraft};
+use netpulse_core::monitor::{CheckSpec, Interval, ManagedBy, MonitorDraft};
 use netpulse_core::uptime::Tally;
 use netpulse_core::{ChannelId, MonitorId, Timestamp};
 use netpulse_store::clock;
@@ -24,8 +27,19 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
-const MONITOR_FIELDS: [&str; 10] =
-    ["name", "interval_s", "timeout_ms", "retries", "regions", "tags", "paused", "policy", "channels", "depends_on"];
+const MONITOR_FIELDS: [&str; 11] = [
+    "name",
+    "interval_s",
+    "timeout_ms",
+    "retries",
+    "regions",
+    "tags",
+    "paused",
+    "policy",
+    "channels",
+    "depends_on",
+    "managed_by",
+];
 
 /// Turn a request object into a validated draft.
 pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<MonitorDraft> {
@@ -43,6 +57,7 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
     let policy_in = take("policy");
     let channels: Option<Vec<ChannelId>> = take("channels").map_or(Ok(None), |v| parse_field("channels", v))?;
     let depends_on: Option<MonitorId> = take("depends_on").map_or(Ok(None), |v| parse_field("depends_on", v))?;
+    let managed_by: Option<ManagedBy> = take("managed_by").map_or(Ok(None), |v| parse_field("managed_by", v))?;
     let spec = parse_spec(body)?;
     let policy = parse_policy(policy_in, &spec)?;
     let draft = MonitorDraft {
@@ -57,6 +72,7 @@ pub fn parse_draft(mut body: Map<String, Value>, s: &AppState) -> ApiResult<Moni
         policy,
         channels,
         depends_on,
+        managed_by,
     };
     draft.validate()?;
     crate::base::outbound::refuse_blocked_target(&draft.spec, &s.config.ssrf)?;
@@ -148,6 +164,7 @@ pub(crate) fn draft_json(d: &MonitorDraft) -> Map<String, Value> {
     m.insert("policy".into(), json!(d.policy));
     m.insert("channels".into(), json!(d.channels));
     m.insert("depends_on".into(), json!(d.depends_on));
+    m.insert("managed_by".into(), json!(d.managed_by));
     m
 }
 

@@ -10,7 +10,7 @@ use super::deliveries::health_cell;
 use super::forms::{submitted, Submitted};
 use super::{badge, page, signed_in, SignedIn};
 use crate::api::channel_kinds::fields_of;
-use crate::api::channels::{create_from, send_test, visible_url};
+use crate::api::channels::{create_from, managed_by, send_test, visible_url};
 use crate::base::ApiError;
 use crate::base::AppState;
 use axum::extract::{Path, State};
@@ -185,7 +185,7 @@ fn notice_markup(notice: &Notice) -> Markup {
 fn row(c: &ChannelRecord, health: Option<&ChannelHealth>, now: Timestamp, auth: &SignedIn) -> Markup {
     html! {
         tr data-channel=(c.id) data-health=(health.map_or("unknown", |h| if h.is_failing() { "failing" } else { "ok" })) {
-            td { (c.name) }
+            td { (c.name) @if !managed_by(&c.settings).is_null() { " " span.tag.managed title="netpulse apply keeps this channel: change the file" { "managed by a file" } } }
             td { (c.kind.as_str()) }
             td.sub { (visible_url(c, auth.caller.audience())) }
             td { @if c.secret.expose().is_empty() { "–" } @else { "set (hidden)" } }

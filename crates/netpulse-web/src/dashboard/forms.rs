@@ -24,6 +24,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use netpulse_core::incident::{Policy, PolicyLayer};
+use netpulse_core::monitor::ManagedBy;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -89,15 +90,15 @@ pub async fn edit_form(State(s): State<AppState>, headers: HeaderMap, Path(id): 
     }
     let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found(&auth) };
     let values = from_input(&monitors::draft_json(&view.record.draft));
-    match MonitorForm::of(&s, &auth, Target::Edit(id)).await {
+    match MonitorForm::of(&s, &auth, Target::Edit(id, view.record.draft.managed_by)).await {
         Ok(form) => form.render(view.record.draft.spec.kind(), &values, None),
         Err(r) => r,
     }
 }
 
 /// `POST /monitors/{id}/edit`: replaces the definition; the kind and the fields the form
-/// does not show (channels, dependency, policy escalation and the like) stay as stored
-/// (channels: those that still exist).
+/// does not show (channels, dependency, policy escalation, a file's mark and the like)
+/// stay as stored (channels: those that still exist).
 pub async fn update(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -109,7 +110,7 @@ pub async fn update(
         Err(r) => return r,
     };
     let Ok(view) = monitors::load(&s, &auth.caller, &id).await else { return not_found(&auth) };
-    let form = match MonitorForm::of(&s, &auth, Target::Edit(id.clone())).await {
+    let form = match MonitorForm::of(&s, &auth, Target::Edit(id.clone(), view.record.draft.managed_by)).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -119,7 +120,9 @@ pub async fn update(
         Ok(input) => input,
         Err(e) => return form.render(kind, &values, Some(&e)),
     };
-    input.insert("depends_on".into(), stored.get("depends_on").cloned().unwrap_or(Value::Null));
+    for kept in ["depends_on", "managed_by"] {
+        input.insert(kept.into(), stored.get(kept).cloned().unwrap_or(Value::Null));
+    }
     // The API refuses a channel id that names no channel; the form does not show channels,
     // so it keeps the stored ones that still exist (a deleted one notifies nobody anyway)
     // rather than refuse a change the user could not fix here.
@@ -202,7 +205,8 @@ fn defaults(s: &AppState) -> FormValues {
 
 enum Target {
     New,
-    Edit(String),
+    /// The monitor's id, and what keeps it besides people.
+    Edit(String, Option<ManagedBy>),
 }
 
 /// One monitor form being answered: who asks, what it creates or edits, and the policy a
@@ -234,11 +238,13 @@ fn render(
 ) -> Response {
     let (title, action, submit) = match target {
         Target::New => ("New monitor".to_owned(), "/monitors/new".to_owned(), "Create monitor"),
-        Target::Edit(id) => ("Edit monitor".to_owned(), format!("/monitors/{id}/edit"), "Save changes"),
+        Target::Edit(id, _) => ("Edit monitor".to_owned(), format!("/monitors/{id}/edit"), "Save changes"),
     };
+    let managed = matches!(target, Target::Edit(_, Some(_)));
     let at_field = error.and_then(|e| e.field.as_deref()).and_then(form_field);
     let body = html! {
         h1 { (title) }
+        @if managed { (managed_banner()) }
         @if let (Some(e), None) = (error, at_field) { p.error #form-error role="alert" { (e.message) } }
         form.monitor method="post" action=(action) novalidate {
             input type="hidden" name="csrf" value=(auth.csrf);
@@ -257,7 +263,7 @@ fn kind_field(target: &Target, kind: &str) -> Markup {
     html! {
         div.field {
             label for="f-kind" { "Kind" }
-            @if let Target::Edit(_) = target {
+            @if let Target::Edit(..) = target {
                 input #f-kind type="text" value=(kind) readonly;
                 span.sub { "A monitor's kind cannot change; create a new monitor instead." }
             } @else {
@@ -331,4 +337,14 @@ fn field_row(
 fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// The warning over the edit form of a monitor a monitors-as-code file keeps.
+pub(super) fn managed_banner() -> Markup {
+    html! {
+        p.managed #managed role="status" {
+            strong { "Managed by a file:" } " edits here are overwritten by the next "
+            code { "netpulse apply" } ". Change the file instead (docs/monitors-as-code.md)."
+        }
+    }
 }
