@@ -115,7 +115,10 @@ async fn plan_or_apply(a: FileArgs, apply: bool, env: &dyn Fn(&str) -> Option<St
         Ok(c) => c,
         Err(e) => return Outcome::failed(e),
     };
-    let plan = plan::plan(&current, &desired, a.prune);
+    let plan = match plan::plan(&current, &desired, a.prune) {
+        Ok(p) => p,
+        Err(e) => return Outcome::failed(format!("{}: {e}", a.file.display())),
+    };
     let mut stdout = plan.render();
     if !apply {
         return Outcome { code: if plan.changes() { 2 } else { 0 }, stdout, stderr: String::new() };

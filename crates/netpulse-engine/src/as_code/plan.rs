@@ -1,8 +1,8 @@
 //! A plan: what `apply` would do to make the organisation what the file says — objects to
 //! create, fields to change, objects to delete (`--prune`) or keep — and how it is printed.
 
-use super::channels;
 use super::model::{diff, show, FieldChange, Item, Kind, Org};
+use super::{channels, windows};
 
 /// What happens to one object.
 #[derive(Debug)]
@@ -79,8 +79,9 @@ impl Plan {
     }
 }
 
-/// The steps that make `current` into `desired`.
-pub fn plan(current: &Org, desired: &Org, prune: bool) -> Plan {
+/// The steps that make `current` into `desired`; `Err` when the file changes what the API
+/// cannot (a monitor's or channel's kind).
+pub fn plan(current: &Org, desired: &Org, prune: bool) -> Result<Plan, String> {
     let mut steps = Vec::new();
     if let (Some(want), Some(have)) = (&desired.alerting, &current.alerting) {
         let fields = diff(have, want, &|_| false);
@@ -92,6 +93,15 @@ pub fn plan(current: &Org, desired: &Org, prune: bool) -> Plan {
         for want in desired.of(kind) {
             let action = match current.find(kind, &want.name) {
                 None => Action::Create,
+                Some(have) if have.fields.get("kind") != want.fields.get("kind") => {
+                    let (was, now) = (show(have.fields.get("kind")), show(want.fields.get("kind")));
+                    return Err(format!(
+                        "{} \"{}\" is a {was} {} in the organisation, the file makes it {now}: a kind cannot change; give the new one another name (and --prune the old one)",
+                        kind.noun(),
+                        want.name,
+                        kind.noun()
+                    ));
+                }
                 Some(have) => match compare(kind, have, want) {
                     fields if fields.is_empty() => continue,
                     fields => Action::Change(fields),
@@ -104,7 +114,7 @@ pub fn plan(current: &Org, desired: &Org, prune: bool) -> Plan {
             steps.push(Step { kind: Some(kind), name: have.name.clone(), action });
         }
     }
-    Plan { steps }
+    Ok(Plan { steps })
 }
 
 /// The fields of one object that differ (a channel's opaque ones, and those its file
@@ -115,6 +125,7 @@ fn compare(kind: Kind, have: &Item, want: &Item) -> Vec<FieldChange> {
             let k = want.fields.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
             diff(&have.fields, &want.fields, &|p| !channels::compared(k, &want.fields, p))
         }
+        Kind::Window => diff(&have.fields, &windows::same_occurrences(have, want), &|_| false),
         _ => diff(&have.fields, &want.fields, &|_| false),
     }
 }

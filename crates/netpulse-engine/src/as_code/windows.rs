@@ -39,8 +39,7 @@ pub fn expand(fields: &Map<String, Value>, path: &str) -> Result<Map<String, Val
 
 /// `s` as the API writes times (`2026-12-24T22:00:00.000Z`), if it is RFC 3339.
 fn rfc3339(s: &str) -> Option<String> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(Timestamp::from_millis((t.unix_timestamp_nanos() / 1_000_000) as i64).to_rfc3339())
+    Some(Timestamp::from_millis(millis(s)?).to_rfc3339())
 }
 
 /// The fields that differ from their default: what `export` writes.
@@ -81,6 +80,32 @@ pub fn from_api(rows: &[Value], refs: &Refs) -> Result<Vec<Item>, String> {
         }
     }
     Ok(items)
+}
+
+/// `want`'s fields, with `have`'s times where both repeat alike and `want`'s times are
+/// another occurrence of `have`'s (the engine moves a repeating window on after each
+/// occurrence; the file keeps its first).
+pub fn same_occurrences(have: &Item, want: &Item) -> Map<String, Value> {
+    let mut out = want.fields.clone();
+    let ms = |i: &Item, k: &str| i.fields.get(k).and_then(Value::as_str).and_then(millis);
+    let (Some(hs), Some(he), Some(ws), Some(we)) =
+        (ms(have, "starts_at"), ms(have, "ends_at"), ms(want, "starts_at"), ms(want, "ends_at"))
+    else {
+        return out;
+    };
+    let repeat = have.fields.get("repeat_every_s").and_then(Value::as_i64).filter(|r| *r > 0);
+    if let Some(r) = repeat.filter(|_| have.fields.get("repeat_every_s") == want.fields.get("repeat_every_s")) {
+        if he - hs == we - ws && (hs - ws).rem_euclid(r * 1000) == 0 {
+            out.insert("starts_at".into(), have.fields["starts_at"].clone());
+            out.insert("ends_at".into(), have.fields["ends_at"].clone());
+        }
+    }
+    out
+}
+
+fn millis(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// The monitors a window refers to.

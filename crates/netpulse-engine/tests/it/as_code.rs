@@ -31,9 +31,13 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// A time `days` from now as the API writes times.
+/// A time `secs` from now, to the minute, as the API writes times.
+fn from_now(secs: i64) -> String {
+    netpulse_core::Timestamp::from_millis((now_secs() + secs) / 60 * 60_000).to_rfc3339()
+}
+
 fn in_days(days: i64) -> String {
-    netpulse_core::Timestamp::from_millis((now_secs() + days * 86_400) * 1000 / 60_000 * 60_000).to_rfc3339()
+    from_now(days * 86_400)
 }
 
 /// The file of the first tests: two monitors, a webhook channel, a status page, a window and alerting defaults.
@@ -467,4 +471,47 @@ async fn what_apply_creates_is_marked_managed_and_the_edit_form_warns() {
         "the next apply would undo it: {}",
         out.stdout
     );
+}
+
+/// A file that changes a monitor's kind is refused before anything changes (the API cannot
+/// change a kind), and a repeating window the engine moved on to its next occurrence still
+/// matches the file that scheduled its first.
+#[tokio::test]
+async fn a_kind_change_is_refused_and_a_moved_repeating_window_still_matches() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let none = HashMap::new();
+    let (start, end) = (from_now(-3 * 86_400), from_now(-3 * 86_400 + 3_600));
+    let text = format!(
+        "monitors:\n  - name: db\n    kind: tcp\n    host: 127.0.0.1\n    port: 9\nmaintenance:\n  - name: nightly\n    monitors: [db]\n    starts_at: {start}\n    ends_at: {end}\n    repeat_every_s: 86400\n"
+    );
+    let file = write(&dir, "netpulse.yaml", &text);
+    let out = netpulse(&app, TOKEN, &["apply", "-f", &file], &none).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let db = list(&app, "/api/v1/monitors").await[0]["id"].as_str().unwrap().to_owned();
+    let windows = list(&app, &format!("/api/v1/monitors/{db}/maintenance")).await;
+    assert_ne!(
+        windows[0]["starts_at"].as_str(),
+        Some(start.as_str()),
+        "the engine moved it to its next occurrence: {windows:?}"
+    );
+    let out = netpulse(&app, TOKEN, &["plan", "-f", &file], &none).await;
+    assert_eq!((out.code, out.stdout.as_str()), (0, "No changes: the organisation matches the file.\n"));
+
+    let before = snapshot(&app).await;
+    let file = write(
+        &dir,
+        "netpulse.yaml",
+        &text.replace("kind: tcp\n    host: 127.0.0.1\n    port: 9", "kind: ping\n    host: 127.0.0.1"),
+    );
+    let out = netpulse(&app, TOKEN, &["apply", "-f", &file], &none).await;
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""), "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "monitor \"db\" is a \"tcp\" monitor in the organisation, the file makes it \"ping\": a kind cannot change"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(snapshot(&app).await, before, "nothing changed");
 }
