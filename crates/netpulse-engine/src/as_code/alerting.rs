@@ -3,7 +3,7 @@
 //! section leaves them as they are; with it, `apply` replaces them whole (a field left out
 //! returns to the built-in value, as the API's `PUT` does).
 
-use super::model::{FileError, Kind, Refs};
+use super::model::{refuse_unknown, FileError, Kind, Refs};
 use super::policy;
 use serde_json::{json, Map, Value};
 
@@ -14,9 +14,7 @@ pub fn expand(v: &Value) -> Result<Map<String, Value>, FileError> {
     let Value::Object(m) = v else {
         return Err(FileError::new("alerting", "must be a table: policy, storm_threshold, storm_window_s"));
     };
-    if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(FileError::new(format!("alerting.{k}"), format!("unknown field; use {}", FIELDS.join(", "))));
-    }
+    refuse_unknown(m, &FIELDS, "alerting", "`alerting`")?;
     let mut out = m.clone();
     let p = match m.get("policy") {
         Some(p) => policy::from_file(p, "alerting.policy")?,

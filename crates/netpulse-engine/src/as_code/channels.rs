@@ -5,7 +5,7 @@
 //! `${NAME_FIELD}` placeholder for each, which `export` writes; a plan does not compare
 //! them (the file's value is sent whenever the channel is created or changed).
 
-use super::model::{placeholder, FileError, Item};
+use super::model::{placeholder, refuse_unknown, FileError, Item};
 use serde_json::{json, Map, Value};
 
 /// The fields a channel takes besides its `name`.
@@ -32,12 +32,7 @@ const MASKED_URL_KINDS: [&str; 4] = ["slack", "discord", "teams", "google_chat"]
 /// A channel of a file (its `name` taken out) at `path`, checked, with `enabled` (true) and
 /// `notify_degraded` (false) filled in.
 pub fn expand(fields: &Map<String, Value>, path: &str) -> Result<Map<String, Value>, FileError> {
-    if let Some(k) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(FileError::new(
-            format!("{path}.{k}"),
-            format!("unknown field; a channel takes {}", FIELDS.join(", ")),
-        ));
-    }
+    refuse_unknown(fields, &FIELDS, path, "a channel (besides its name)")?;
     if !fields.get("kind").is_some_and(Value::is_string) {
         return Err(FileError::new(
             format!("{path}.kind"),

@@ -3,7 +3,7 @@
 //! unknown fields, names unique within their kind, references to objects of the file —
 //! each refused naming its path.
 
-use super::model::{FileError, Item, Kind, Org};
+use super::model::{refuse_unknown, FileError, Item, Kind, Org};
 use super::{alerting, channels, monitors, pages, windows};
 use serde_json::{Map, Value};
 
@@ -45,9 +45,7 @@ pub fn read(text: &str, format: Format, env: &dyn Fn(&str) -> Option<String>) ->
     let Value::Object(top) = doc else {
         return Err(FileError::new("(file)", format!("must be a table of {}", SECTIONS.join(", "))));
     };
-    if let Some(k) = top.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
-        return Err(FileError::new(k.clone(), format!("unknown section; use {}", SECTIONS.join(", "))));
-    }
+    refuse_unknown(&top, &SECTIONS, "", "a file")?;
     let mut org = Org { alerting: top.get("alerting").map(alerting::expand).transpose()?, ..Org::default() };
     for kind in Kind::ALL {
         *org.of_mut(kind) = items(&top, kind)?;

@@ -158,6 +158,18 @@ impl FileError {
     }
 }
 
+/// Refuse a key of `fields` (the table at `path`) that is not in `known`, naming its path
+/// and what `what` (`a channel`) takes.
+pub fn refuse_unknown(fields: &Map<String, Value>, known: &[&str], path: &str, what: &str) -> Result<(), FileError> {
+    match fields.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => {
+            let at = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            Err(FileError::new(at, format!("unknown field; {what} takes {}", known.join(", "))))
+        }
+    }
+}
+
 /// Ids and names of the engine's channels and monitors, both ways: the file refers by
 /// name, the API by id. Objects `apply` creates are added as it goes.
 #[derive(Default)]

@@ -3,7 +3,7 @@
 //! group}` with the monitor by name, `display_name` defaulting to that name and `group` to
 //! none.
 
-use super::model::{FileError, Item, Kind, Refs};
+use super::model::{refuse_unknown, FileError, Item, Kind, Refs};
 use serde_json::{json, Map, Value};
 
 const FIELDS: [&str; 5] = ["title", "message", "logo_url", "domain", "monitors"];
@@ -11,12 +11,7 @@ const ENTRY_FIELDS: [&str; 3] = ["monitor", "display_name", "group"];
 
 /// A page of a file (its `slug` taken out) at `path`, checked, defaults filled in.
 pub fn expand(fields: &Map<String, Value>, path: &str) -> Result<Map<String, Value>, FileError> {
-    if let Some(k) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(FileError::new(
-            format!("{path}.{k}"),
-            format!("unknown field; a status page takes slug, {}", FIELDS.join(", ")),
-        ));
-    }
+    refuse_unknown(fields, &FIELDS, path, "a status page (besides its slug)")?;
     if !fields.get("title").is_some_and(Value::is_string) {
         return Err(FileError::new(format!("{path}.title"), "is required: the page's title"));
     }
@@ -37,9 +32,7 @@ pub fn expand(fields: &Map<String, Value>, path: &str) -> Result<Map<String, Val
         let Value::Object(e) = e else {
             return Err(FileError::new(at, "must be a table: monitor, display_name, group"));
         };
-        if let Some(k) = e.keys().find(|k| !ENTRY_FIELDS.contains(&k.as_str())) {
-            return Err(FileError::new(format!("{at}.{k}"), "unknown field; use monitor, display_name, group"));
-        }
+        refuse_unknown(e, &ENTRY_FIELDS, &at, "a page's monitor")?;
         let Some(m) = e.get("monitor").filter(|m| m.is_string()) else {
             return Err(FileError::new(format!("{at}.monitor"), "is required: the name of a monitor in the file"));
         };

@@ -3,7 +3,7 @@
 //! API's JSON has `null` (TOML has no null: no reminders, a majority quorum, no
 //! escalation), `escalate_to` by channel name.
 
-use super::model::{FileError, Kind, Refs};
+use super::model::{refuse_unknown, FileError, Kind, Refs};
 use netpulse_core::incident::POLICY_FIELDS;
 use serde_json::{Map, Value};
 
@@ -12,12 +12,7 @@ pub fn from_file(v: &Value, path: &str) -> Result<Map<String, Value>, FileError>
     let Value::Object(m) = v else {
         return Err(FileError::new(path, "must be a table of policy fields"));
     };
-    if let Some(k) = m.keys().find(|k| !POLICY_FIELDS.contains(&k.as_str())) {
-        return Err(FileError::new(
-            format!("{path}.{k}"),
-            format!("unknown policy field; use one of {}", POLICY_FIELDS.join(", ")),
-        ));
-    }
+    refuse_unknown(m, &POLICY_FIELDS, path, "a policy")?;
     Ok(m.clone())
 }
 

@@ -5,7 +5,7 @@
 //! a change cancels them and schedules the new ones. Windows that are over, and windows
 //! without a reason (scheduled in the dashboard), are no file's.
 
-use super::model::{FileError, Item, Kind, Refs};
+use super::model::{refuse_unknown, FileError, Item, Kind, Refs};
 use netpulse_core::Timestamp;
 use serde_json::{json, Map, Value};
 
@@ -13,12 +13,7 @@ const FIELDS: [&str; 5] = ["monitors", "starts_at", "ends_at", "repeat_every_s",
 
 /// A window of a file (its `name` taken out) at `path`, checked, times in the API's form.
 pub fn expand(fields: &Map<String, Value>, path: &str) -> Result<Map<String, Value>, FileError> {
-    if let Some(k) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(FileError::new(
-            format!("{path}.{k}"),
-            format!("unknown field; a window takes name, {}", FIELDS.join(", ")),
-        ));
-    }
+    refuse_unknown(fields, &FIELDS, path, "a window (besides its name)")?;
     let mut out = fields.clone();
     for k in ["starts_at", "ends_at"] {
         let t = fields.get(k).and_then(Value::as_str).and_then(rfc3339).ok_or_else(|| {

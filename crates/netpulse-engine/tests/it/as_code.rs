@@ -343,7 +343,31 @@ async fn bad_files_are_refused_naming_the_path_and_change_nothing() {
             good.replace("    notify_degraded: true", "    notify_degraded: true\n    colour: red"),
             "netpulse.yaml",
             env_for(&hook),
-            "channels[0].colour: unknown field",
+            "channels[0].colour: unknown field; a channel (besides its name) takes kind, url, secret",
+        ),
+        (
+            good.replace("    title: Acme status", "    title: Acme status\n    colour: red"),
+            "netpulse.yaml",
+            env_for(&hook),
+            "status_pages[0].colour: unknown field; a status page (besides its slug) takes",
+        ),
+        (
+            good.replace("    announce: true", "    announce: true\n    colour: red"),
+            "netpulse.yaml",
+            env_for(&hook),
+            "maintenance[0].colour: unknown field; a window (besides its name) takes",
+        ),
+        (
+            good.replace("  storm_threshold: 7", "  storm_treshold: 7"),
+            "netpulse.yaml",
+            env_for(&hook),
+            "alerting.storm_treshold: unknown field; `alerting` takes policy, storm_threshold, storm_window_s",
+        ),
+        (
+            good.replace("      - monitor: api", "      - monitor: apii"),
+            "netpulse.yaml",
+            env_for(&hook),
+            "status_pages[0].monitors[0].monitor: no monitor named \"apii\" in the file",
         ),
         (
             good.replace("channels: [ops]", "channels: [opps]"),
@@ -374,7 +398,7 @@ async fn bad_files_are_refused_naming_the_path_and_change_nothing() {
                 .into(),
             "netpulse.toml",
             HashMap::new(),
-            "monitors[0].policy.confirm: unknown policy field",
+            "monitors[0].policy.confirm: unknown field; a policy takes confirm_threshold, ",
         ),
         (
             "[[monitors]]\nname = \"x\"\nkind = \"tcp\"\nhost = \"h\"\nport = \"one\"\n".into(),
@@ -382,7 +406,12 @@ async fn bad_files_are_refused_naming_the_path_and_change_nothing() {
             HashMap::new(),
             "monitors[0].port: invalid type: string \"one\"",
         ),
-        ("teams = []\n".into(), "netpulse.toml", HashMap::new(), "teams: unknown section"),
+        (
+            "teams = []\n".into(),
+            "netpulse.toml",
+            HashMap::new(),
+            "teams: unknown field; a file takes alerting, channels, monitors, status_pages, maintenance",
+        ),
     ];
     for (text, name, env, says) in cases {
         let file = write(&dir, name, &text);
