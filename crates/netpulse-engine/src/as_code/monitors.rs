@@ -146,9 +146,10 @@ pub fn compact(expanded: &Map<String, Value>) -> Map<String, Value> {
     out
 }
 
-/// Put `${VAR}` placeholders where a compacted monitor `name` holds a credential: the value
-/// of a header whose name looks like one (`Authorization`, `X-Api-Key`, …) and the password
-/// in a URL. The API shows these to members; a file never holds them.
+/// Put `${VAR}` placeholders where a compacted monitor `name` holds a credential, by the
+/// rule the API hides them from viewers by: the value of a header whose name looks like one
+/// (`Authorization`, `X-Api-Key`, …), and in its URL the user name, the password and query
+/// values whose name looks like one. The API shows these to members; a file never holds them.
 pub fn conceal(name: &str, m: &mut Map<String, Value>) {
     let headers = m.get_mut("headers").and_then(Value::as_array_mut).into_iter().flatten();
     for h in headers.filter_map(Value::as_object_mut) {
@@ -157,11 +158,39 @@ pub fn conceal(name: &str, m: &mut Map<String, Value>) {
             h.insert("value".into(), json!(placeholder(name, &format!("header_{header}"))));
         }
     }
-    let Some(mut url) = m.get("url").and_then(Value::as_str).and_then(|u| url::Url::parse(u).ok()) else { return };
-    if url.password().is_some() && url.set_password(Some("PASSWORD")).is_ok() {
-        let with = url.to_string().replacen(":PASSWORD@", &format!(":{}@", placeholder(name, "url_password")), 1);
-        m.insert("url".into(), json!(with));
+    if let Some(url) = m.get("url").and_then(Value::as_str).and_then(|u| conceal_url(name, u)) {
+        m.insert("url".into(), json!(url));
     }
+}
+
+/// `raw` with its credentials as placeholders (`None`: it has none). Each is first set to a
+/// plain marker, as a URL would percent-encode `${…}`, then the marker is swapped.
+fn conceal_url(name: &str, raw: &str) -> Option<String> {
+    let mut u = url::Url::parse(raw).ok()?;
+    let mut swaps: Vec<(String, String)> = Vec::new();
+    let mut mark = |field: &str| {
+        let marker = format!("npconcealed{}x", swaps.len());
+        swaps.push((marker.clone(), placeholder(name, field)));
+        marker
+    };
+    if !u.username().is_empty() {
+        u.set_username(&mark("url_user")).ok()?;
+    }
+    if u.password().is_some() {
+        u.set_password(Some(&mark("url_password"))).ok()?;
+    }
+    let pairs: Vec<(String, String)> = u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    if pairs.iter().any(|(k, _)| looks_like_credential(k)) {
+        let pairs: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(k, v)| if looks_like_credential(&k) { (k.clone(), mark(&format!("url_{k}"))) } else { (k, v) })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    if swaps.is_empty() {
+        return None;
+    }
+    Some(swaps.into_iter().fold(u.to_string(), |s, (marker, var)| s.replacen(&marker, &var, 1)))
 }
 
 /// Whether check field `k` holds the value the check would have without it.

@@ -264,7 +264,7 @@ async fn export_applied_to_an_empty_engine_exports_the_same_file() {
         .create_monitor(json!({ "name": "db", "kind": "tcp", "host": "127.0.0.1", "port": 9, "paused": true }))
         .await;
     let api = source.create_monitor(json!({
-        "name": "api", "kind": "http", "url": "http://127.0.0.1:9/", "method": "HEAD", "interval_s": 120, "timeout_ms": 5000,
+        "name": "api", "kind": "http", "url": "http://probe:pw0rd@127.0.0.1:9/?api_token=t0ken&page=2", "method": "HEAD", "interval_s": 120, "timeout_ms": 5000,
         "headers": [{ "name": "Authorization", "value": "Bearer s3cret" }], "keyword": "ok", "retries": 2,
         "channels": [chat["id"]], "depends_on": parent, "paused": true, "policy": { "notify_on_resolve": false, "quorum": 2 },
     })).await;
@@ -282,18 +282,22 @@ async fn export_applied_to_an_empty_engine_exports_the_same_file() {
     for (format, name) in [("yaml", "export.yaml"), ("toml", "export.toml")] {
         let first = netpulse(&source, TOKEN, &["export", "--format", format], &none).await;
         assert_eq!(first.code, 0, "{first:?}");
-        assert!(
-            !first.stdout.contains("s3cret") && !first.stdout.contains("XXXXXXXX"),
-            "no secret in the file: {}",
-            first.stdout
-        );
-        for var in ["ON_CALL_TEAM_SECRET", "CHAT_URL", "API_HEADER_AUTHORIZATION"] {
+        for secret in ["s3cret", "XXXXXXXX", "probe", "pw0rd", "t0ken"] {
+            assert!(!first.stdout.contains(secret), "no {secret} in the file: {}", first.stdout);
+        }
+        let url = "${API_URL_USER}:${API_URL_PASSWORD}@127.0.0.1:9/?api_token=${API_URL_API_TOKEN}&page=2";
+        assert!(first.stdout.contains(url), "{}", first.stdout);
+        let vars = ["ON_CALL_TEAM_SECRET", "CHAT_URL", "API_HEADER_AUTHORIZATION", "API_URL_USER", "API_URL_PASSWORD"];
+        for var in vars.into_iter().chain(["API_URL_API_TOKEN"]) {
             assert!(first.stdout.contains(&format!("#   {var}\n")), "{var} listed: {}", first.stdout);
         }
         let env = HashMap::from([
             ("ON_CALL_TEAM_SECRET", "whsec_0123456789abcdef0123".to_owned()),
             ("CHAT_URL", format!("{}/services/T000/B000/YYYYYYYYYYYYYYYY", hook.url())),
             ("API_HEADER_AUTHORIZATION", "Bearer s3cret".to_owned()),
+            ("API_URL_USER", "probe".to_owned()),
+            ("API_URL_PASSWORD", "pw0rd".to_owned()),
+            ("API_URL_API_TOKEN", "t0ken".to_owned()),
         ]);
         let empty = spawn_app().await;
         let dir = tempfile::tempdir().unwrap();
