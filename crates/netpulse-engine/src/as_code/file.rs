@@ -3,7 +3,7 @@
 //! unknown fields, names unique within their kind, references to objects of the file —
 //! each refused naming its path.
 
-use super::model::{refuse_unknown, FileError, Item, Kind, Org};
+use super::model::{refuse_unknown, FileError, Item, Kind, Org, PLACEHOLDER};
 use super::{alerting, channels, monitors, pages, windows};
 use serde_json::{Map, Value};
 
@@ -192,12 +192,12 @@ pub fn write(org: &Org, format: Format) -> Result<String, String> {
             top.insert(kind.section().into(), Value::Array(out));
         }
     }
-    let top = Value::Object(top);
-    let ordered = KeyFirst(&top);
+    let mut top = Value::Object(top);
     let mut vars = Vec::new();
-    placeholders(&top, &mut vars);
+    placeholders(&mut top, &mut vars);
     vars.sort();
     vars.dedup();
+    let ordered = KeyFirst(&top);
     let body = match format {
         Format::Yaml => serde_norway::to_string(&ordered).map_err(|e| e.to_string())?,
         Format::Toml => toml::to_string(&ordered).map_err(|e| e.to_string())?,
@@ -230,20 +230,23 @@ fn compact_item(kind: Kind, item: &Item) -> Map<String, Value> {
     out
 }
 
-/// The `${VAR}` names in the string values of `v`.
-fn placeholders(v: &Value, out: &mut Vec<String>) {
+/// Write the string values of `v` as a file holds them: a `${` of the organisation's own
+/// is escaped as `$${`, a placeholder ([`super::model::placeholder`]) becomes `${VAR}`, and its
+/// variable is added to `vars`.
+fn placeholders(v: &mut Value, vars: &mut Vec<String>) {
     match v {
         Value::String(s) => {
-            let mut rest = s.as_str();
-            while let Some(at) = rest.find("${") {
-                let t = &rest[at + 2..];
-                let Some(end) = t.find('}') else { break };
-                out.push(t[..end].to_owned());
-                rest = &t[end..];
+            let escaped = s.replace("${", "$${");
+            let mut parts = escaped.split(PLACEHOLDER);
+            let mut out = parts.next().unwrap_or_default().to_owned();
+            while let (Some(var), Some(after)) = (parts.next(), parts.next()) {
+                vars.push(var.to_owned());
+                out.push_str(&format!("${{{var}}}{after}"));
             }
+            *s = out;
         }
-        Value::Array(a) => a.iter().for_each(|x| placeholders(x, out)),
-        Value::Object(m) => m.values().for_each(|x| placeholders(x, out)),
+        Value::Array(a) => a.iter_mut().for_each(|x| placeholders(x, vars)),
+        Value::Object(m) => m.values_mut().for_each(|x| placeholders(x, vars)),
         _ => {}
     }
 }

@@ -210,10 +210,15 @@ impl Refs {
     }
 }
 
-/// The `${VAR}` that `export` writes for a secret `field` of object `name`: `${OPS_SLACK_URL}`.
+/// Where a secret `field` of object `name` stands in the current state: the variable
+/// `OPS_SLACK_URL` between two [`PLACEHOLDER`] marks, which `export` writes as `${OPS_SLACK_URL}`
+/// once it has escaped every `${` the organisation's own values hold.
 pub fn placeholder(name: &str, field: &str) -> String {
     let upper = |s: &str| -> String {
         s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
     };
-    format!("${{{}_{}}}", upper(name).trim_matches('_'), upper(field))
+    format!("{PLACEHOLDER}{}_{}{PLACEHOLDER}", upper(name).trim_matches('_'), upper(field))
 }
+
+/// The mark around a placeholder's variable (a control character no API value holds).
+pub const PLACEHOLDER: char = '\u{1}';

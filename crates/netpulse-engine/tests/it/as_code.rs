@@ -269,6 +269,8 @@ async fn export_applied_to_an_empty_engine_exports_the_same_file() {
         "channels": [chat["id"]], "depends_on": parent, "paused": true, "policy": { "notify_on_resolve": false, "quorum": 2 },
     })).await;
     source.create_monitor(json!({ "name": "cron", "kind": "heartbeat", "grace_s": 300 })).await;
+    let search = json!({ "name": "search", "kind": "http", "url": "http://127.0.0.1:9/q", "method": "POST", "body": "{\"q\": \"${not_a_variable}\"}", "paused": true });
+    source.create_monitor(search).await;
     let (status, _) = source.api("POST", "/api/v1/status-pages", Some(json!({ "slug": "acme", "title": "Acme", "message": "All good",
         "monitors": [{ "monitor_id": api, "display_name": "API", "group": "Core" }, { "monitor_id": parent, "display_name": "db" }] }))).await;
     assert_eq!(status, 201);
@@ -285,6 +287,11 @@ async fn export_applied_to_an_empty_engine_exports_the_same_file() {
         for secret in ["s3cret", "XXXXXXXX", "probe", "pw0rd", "t0ken"] {
             assert!(!first.stdout.contains(secret), "no {secret} in the file: {}", first.stdout);
         }
+        assert!(
+            first.stdout.contains("$${not_a_variable}"),
+            "a `${{` of the organisation's own is escaped: {}",
+            first.stdout
+        );
         let url = "${API_URL_USER}:${API_URL_PASSWORD}@127.0.0.1:9/?api_token=${API_URL_API_TOKEN}&page=2";
         assert!(first.stdout.contains(url), "{}", first.stdout);
         let vars = ["ON_CALL_TEAM_SECRET", "CHAT_URL", "API_HEADER_AUTHORIZATION", "API_URL_USER", "API_URL_PASSWORD"];
