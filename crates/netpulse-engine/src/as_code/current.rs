@@ -8,6 +8,9 @@ use super::{alerting, channels, monitors, pages, windows};
 use netpulse_core::redact::HIDDEN;
 use serde_json::Value;
 
+/// How many monitors' maintenance windows are asked for at once.
+const WINDOW_READS_AT_ONCE: usize = 8;
+
 /// Read the caller's organisation. `Err` when the API fails, when this token is not
 /// shown secrets' places (a read token), or when two objects of a kind share a name.
 pub async fn read(api: &ApiClient) -> Result<(Org, Refs), String> {
@@ -33,9 +36,12 @@ pub async fn read(api: &ApiClient) -> Result<(Org, Refs), String> {
     let page_rows = list(api.get("/api/v1/status-pages").await.map_err(|e| e.to_string())?);
     org.status_pages = page_rows.iter().map(|r| pages::from_api(r, &refs)).collect();
     let mut window_rows = Vec::new();
-    for m in &org.monitors {
-        let path = format!("/api/v1/monitors/{}/maintenance", m.ids[0]);
-        window_rows.extend(list(api.get(&path).await.map_err(|e| e.to_string())?));
+    // The API lists windows per monitor: a few monitors' at a time.
+    for some in org.monitors.chunks(WINDOW_READS_AT_ONCE) {
+        let paths: Vec<String> = some.iter().map(|m| format!("/api/v1/monitors/{}/maintenance", m.ids[0])).collect();
+        for answer in futures_util::future::join_all(paths.iter().map(|p| api.get(p))).await {
+            window_rows.extend(list(answer.map_err(|e| e.to_string())?));
+        }
     }
     org.windows = windows::from_api(&window_rows, &refs)?;
     refuse_shared_names(&org)?;
