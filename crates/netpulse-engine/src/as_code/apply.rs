@@ -41,7 +41,8 @@ pub async fn apply(
     Ok(done)
 }
 
-/// Monitor steps with creations first, each after the monitor it depends on.
+/// Monitor steps in the plan's order, except that one waits for the creation of the monitor
+/// it depends on.
 fn parents_first<'a>(mut steps: Vec<&'a Step>, desired: &Org) -> Vec<&'a Step> {
     let mut out: Vec<&Step> = Vec::with_capacity(steps.len());
     while !steps.is_empty() {
