@@ -2,7 +2,7 @@
 # Regenerate the README and docs screenshots from the tree: build the engine, start it with
 # the read-only demo (`serve --demo`) on a free local port and a throwaway data directory,
 # and let headless Chromium (playwright-core, as the browser tests use) take
-#   docs/dashboard.png, docs/dashboard-dark.png       a monitor page of the demo
+#   docs/dashboard.png, docs/dashboard-dark.png       a monitor page of the demo (last 24 h)
 #   docs/status-page.png, docs/status-page-dark.png   a status page during an incident
 # (crates/netpulse-engine/tests/browser/screenshots.mjs). Needs node and /usr/bin/chromium
 # (scripts/test.sh installs them). Usage: scripts/screenshots.sh   (plain sh)

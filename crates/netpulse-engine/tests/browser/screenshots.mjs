@@ -1,6 +1,6 @@
 // README screenshots from a running demo engine (scripts/screenshots.sh starts it):
 //   NP_BASE (engine URL), NP_TOKEN (owner token), NP_OUT (where the PNGs go: docs/).
-// Writes dashboard.png / dashboard-dark.png (a monitor page of the read-only demo at /demo)
+// Writes dashboard.png / dashboard-dark.png (a monitor page of the read-only demo at /demo, its last 24 h)
 // and status-page.png / status-page-dark.png (a status page of the owner's organisation with
 // one monitor up and one down, its incident posted publicly). Light and dark come from the
 // browser's colour scheme, as a visitor's system setting would choose them.
@@ -52,10 +52,10 @@ try {
     const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, colorScheme: scheme,
       locale: "en-GB", timezoneId: "UTC" });
     const page = await context.newPage();
-    step(`${scheme}: a monitor page of the demo`);
+    step(`${scheme}: a monitor page of the demo, its last 24 h`);
     await page.goto(`${base}/demo`);
     const first = await page.getAttribute("#monitors tbody tr a", "href");
-    await page.goto(`${base}${first}`);
+    await page.goto(`${base}${first}?range=24h`);
     await page.screenshot({ path: `${out}/dashboard${suffix}.png` });
     step(`${scheme}: the status page`);
     await page.goto(`${base}/status/acme`);

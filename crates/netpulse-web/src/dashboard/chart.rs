@@ -63,7 +63,7 @@ fn svg(points: &[&CheckResult]) -> Markup {
     };
     html! {
         svg.chart #latency-chart viewBox={ "0 0 " (W) " " (H) } preserveAspectRatio="none" role="img" aria-label="latency per region over the recent results" {
-            line x1=(PAD) y1=(H - PAD) x2=(W - PAD) y2=(H - PAD) stroke="#e3e6eb" {}
+            line.grid x1=(PAD) y1=(H - PAD) x2=(W - PAD) y2=(H - PAD) stroke="#e3e6eb" {}
             text x=(PAD) y="14" font-size="12" fill="#687386" { (max) " ms" }
             text x=(PAD) y=(H - 6.0) font-size="12" fill="#687386" { (utc_minute(first.started_at)) }
             text x=(W - PAD) y=(H - 6.0) font-size="12" fill="#687386" text-anchor="end" { (utc_minute(last.started_at)) }

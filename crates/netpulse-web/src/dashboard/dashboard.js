@@ -77,7 +77,7 @@
     var color = function (r) { return COLORS[Math.max(regions.indexOf(r), 0) % COLORS.length]; };
     var svg = svgEl("svg", { "class": "chart", id: "latency-chart", viewBox: "0 0 " + W + " " + H,
       preserveAspectRatio: "none", role: "img", "aria-label": "latency per region over the recent results" });
-    svg.appendChild(svgEl("line", { x1: PAD, y1: H - PAD, x2: W - PAD, y2: H - PAD, stroke: "#e3e6eb" }));
+    svg.appendChild(svgEl("line", { "class": "grid", x1: PAD, y1: H - PAD, x2: W - PAD, y2: H - PAD, stroke: "#e3e6eb" }));
     var label = function (x, anchor, text) {
       var t = svgEl("text", { x: x, y: anchor ? H - 6 : 14, "font-size": 12, fill: "#687386" });
       if (anchor === "end") t.setAttribute("text-anchor", "end");

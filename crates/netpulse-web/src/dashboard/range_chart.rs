@@ -131,7 +131,7 @@ pub fn chart(series: &[RegionSeries], b: &Buckets, shades: &[Shade], label: &str
                 }
                 @for frac in [0.0, 0.5, 1.0] {
                     @let v = (f64::from(ymax) * frac).round() as u32;
-                    line x1=(LEFT) y1=(format!("{:.1}", y(v))) x2=(W - RIGHT) y2=(format!("{:.1}", y(v))) stroke="#e3e6eb" {}
+                    line.grid x1=(LEFT) y1=(format!("{:.1}", y(v))) x2=(W - RIGHT) y2=(format!("{:.1}", y(v))) stroke="#e3e6eb" {}
                     text x=(LEFT - 6.0) y=(format!("{:.1}", y(v) + 4.0)) font-size="12" fill="#687386" text-anchor="end" { (v) " ms" }
                 }
                 @for t in ticks {
