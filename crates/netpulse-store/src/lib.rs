@@ -44,6 +44,7 @@ pub mod secret;
 pub mod settings;
 pub mod sqlite;
 pub mod status_pages;
+pub mod subscribers;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod timers;
@@ -72,6 +73,7 @@ pub use status_pages::{
     Impact, IncidentUpdate, LatestLive, PageMonitorState, PublicIncident, PublicMonitor, PublicStatusPage, StatusPage,
     StatusPageMonitor, StatusPageStore, UpdateState,
 };
+pub use subscribers::{SignUp, SignUpOutcome, Subscriber, SubscriberKind, SubscriberNotice, SubscriberStore};
 pub use uptime::{group_hours, sum_hours, Evidence, HourlyTallies, RetentionPass, UptimeStore};
 
 /// Whether the database answers (the readiness probe), and leaving it whole at a stop.
@@ -98,6 +100,7 @@ pub trait Store:
     + ChannelStore
     + DeliveryLogStore
     + StatusPageStore
+    + SubscriberStore
     + MaintenanceStore
     + SettingsStore
     + LeaseStore
@@ -118,6 +121,7 @@ impl<T> Store for T where
         + ChannelStore
         + DeliveryLogStore
         + StatusPageStore
+        + SubscriberStore
         + MaintenanceStore
         + SettingsStore
         + LeaseStore
@@ -132,6 +136,6 @@ impl<T> Store for T where
 pub mod prelude {
     pub use crate::{
         AccountStore, ChannelStore, DeliveryLogStore, IncidentStore, LeaseStore, MaintenanceStore, MemberStore,
-        MonitorStore, PingStore, ResultStore, SettingsStore, StatusPageStore, Store, UptimeStore,
+        MonitorStore, PingStore, ResultStore, SettingsStore, StatusPageStore, Store, SubscriberStore, UptimeStore,
     };
 }

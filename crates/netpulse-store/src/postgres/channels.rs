@@ -165,6 +165,7 @@ impl ChannelStore for PgStore {
                 .query_typed(
                     "SELECT min(t) FROM ( \
                  SELECT min(next_attempt_at) AS t FROM alert_outbox WHERE status = 'pending' \
+                 UNION ALL SELECT min(next_attempt_at) FROM subscriber_notices WHERE status = 'pending' \
                  UNION ALL SELECT min(timer_at) FROM monitor_state WHERE timer_at IS NOT NULL \
                  UNION ALL SELECT 0::bigint WHERE EXISTS (SELECT 1 FROM alert_storms)) AS due",
                     &[],

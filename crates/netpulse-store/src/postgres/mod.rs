@@ -66,6 +66,7 @@ pub mod schema;
 mod settings;
 mod state;
 mod status_pages;
+mod subscribers;
 mod uptime;
 
 use crate::{PingStore, StoreError, StoreResult};

@@ -395,6 +395,38 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE check_results ADD COLUMN cert_issuer TEXT;
     "#,
+    // Status-page subscribers (e-mail, pending until the confirmation link is followed;
+    // webhook) and the notices of incident updates owed to them, once per subscriber and update.
+    r#"
+    CREATE TABLE page_subscribers (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        page_id TEXT NOT NULL REFERENCES status_pages(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        address TEXT NOT NULL,
+        secret TEXT NOT NULL UNIQUE,
+        confirm_hash TEXT UNIQUE,
+        confirm_expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        confirmed_at BIGINT,
+        UNIQUE (page_id, kind, address)
+    );
+    CREATE INDEX page_subscribers_by_tenant ON page_subscribers(tenant_id, page_id);
+    CREATE TABLE subscriber_notices (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        subscriber_id TEXT NOT NULL REFERENCES page_subscribers(id) ON DELETE CASCADE,
+        update_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        last_error TEXT,
+        created_at BIGINT NOT NULL,
+        sent_at BIGINT,
+        UNIQUE (subscriber_id, update_id)
+    );
+    CREATE INDEX subscriber_notices_due ON subscriber_notices(status, next_attempt_at);
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

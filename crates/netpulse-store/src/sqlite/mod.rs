@@ -18,6 +18,7 @@ mod schema;
 mod settings;
 mod state;
 mod status_pages;
+mod subscribers;
 mod uptime;
 
 use crate::{PingStore, StoreError, StoreResult};

@@ -430,6 +430,38 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX check_results_by_monitor ON check_results(monitor_key, started_at);
     CREATE INDEX check_results_by_start ON check_results(started_at);
     "#,
+    // Status-page subscribers (e-mail, pending until the confirmation link is followed;
+    // webhook) and the notices of incident updates owed to them, once per subscriber and update.
+    r#"
+    CREATE TABLE page_subscribers (
+        id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        page_id TEXT NOT NULL REFERENCES status_pages(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        address TEXT NOT NULL,
+        secret TEXT NOT NULL UNIQUE,
+        confirm_hash TEXT UNIQUE,
+        confirm_expires_at INTEGER,
+        created_at INTEGER NOT NULL,
+        confirmed_at INTEGER,
+        UNIQUE (page_id, kind, address)
+    );
+    CREATE INDEX page_subscribers_by_tenant ON page_subscribers(tenant_id, page_id);
+    CREATE TABLE subscriber_notices (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        subscriber_id TEXT NOT NULL REFERENCES page_subscribers(id) ON DELETE CASCADE,
+        update_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        UNIQUE (subscriber_id, update_id)
+    );
+    CREATE INDEX subscriber_notices_due ON subscriber_notices(status, next_attempt_at);
+    "#,
 ];
 
 /// The migration that narrowed `check_results` (its index in [`MIGRATIONS`]): after it, the

@@ -47,6 +47,7 @@ mod partitions;
 mod retention;
 mod status_pages;
 mod storms;
+mod subscribers;
 mod two_nodes;
 mod wakeups;
 use deliveries::every_attempt_is_logged_and_a_channel_fails_until_it_delivers;
