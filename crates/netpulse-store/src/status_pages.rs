@@ -106,6 +106,14 @@ impl IncidentUpdate {
     pub fn timeline_line(&self) -> String {
         format!("status page update ({}, {} impact): {}", self.state.as_str(), self.impact.as_str(), self.message)
     }
+
+    /// How feeds and subscriber notices title this update of `component` (the monitor's
+    /// name on the page): `Checkout: Identified (partial impact)`.
+    pub fn title(&self, component: &str) -> String {
+        let state = self.state.as_str();
+        let state: String = state.chars().take(1).flat_map(char::to_uppercase).chain(state.chars().skip(1)).collect();
+        format!("{component}: {state} ({} impact)", self.impact.as_str())
+    }
 }
 
 /// An incident posted to status pages: only what may be shown publicly. `public_message` and

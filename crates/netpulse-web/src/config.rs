@@ -86,6 +86,12 @@ pub struct AccountsConfig {
     /// may wait for one; beyond that a request needing one is answered `503 busy`.
     pub password_hashes: u32,
     pub password_hash_queue: u32,
+    /// Status-page subscription sign-ups accepted per hour from one IP address.
+    pub subscribe_per_hour_ip: u32,
+    /// Status-page subscription sign-ups accepted per hour for one page.
+    pub subscribe_per_hour_page: u32,
+    /// Sign-ups a status page holds waiting for their confirmation link; more get 429.
+    pub pending_subscribers_per_page: u32,
     /// Seed the read-only demo organisation and serve it at `/demo` (`serve --demo`).
     pub demo: bool,
 }
@@ -103,6 +109,15 @@ impl AccountsConfig {
         }
         if self.mail_per_hour_domain == 0 {
             return Err(("accounts.mail_per_hour_domain", "must be at least 1".into()));
+        }
+        for (key, v) in [
+            ("accounts.subscribe_per_hour_ip", self.subscribe_per_hour_ip),
+            ("accounts.subscribe_per_hour_page", self.subscribe_per_hour_page),
+            ("accounts.pending_subscribers_per_page", self.pending_subscribers_per_page),
+        ] {
+            if v == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
         }
         if self.password_hashes == 0 {
             return Err(("accounts.password_hashes", "must be at least 1".into()));

@@ -19,7 +19,7 @@ async fn checks(target: &Target, n: usize) {
         .await;
 }
 
-fn verify_signature(r: &Received, secret: &str) {
+pub(crate) fn verify_signature(r: &Received, secret: &str) {
     let ts = r.header("x-netpulse-timestamp");
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{ts}.{}", r.body).as_bytes());

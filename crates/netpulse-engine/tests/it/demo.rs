@@ -335,12 +335,14 @@ async fn no_answer_to_the_demo_or_a_viewer_contains_a_planted_secret() {
 async fn viewers_get_forbidden_on_every_mutation_of_their_organisation() {
     let app = spawn_app().await;
     let planted = plant(&app).await;
-    // Routes without a tenant (sign-up, sign-in, e-mail links, heartbeats). A read token
+    // Routes without a tenant (sign-up, sign-in, e-mail links, heartbeats, a status page's
+    // subscription forms and links). A read token
     // creates no tokens either (viewers may, signed in: docs/accounts.md "Viewers can create only read
     // tokens").
     let open = [
         "/api/v1/auth/",
         "/api/v1/heartbeat/",
+        "/status/",
         "/login",
         "/logout",
         "/demo",

@@ -48,6 +48,7 @@ mod simulate;
 mod slow_clients;
 mod status_pages;
 mod status_updates;
+mod subscribers;
 mod templated_webhook;
 
 mod storm;

@@ -22,6 +22,8 @@ const SECRET_ERROR: &str = "upstream-body-secret-3e7a";
 const SECRET_NAME: &str = "internal-name-secret-a1b2";
 const SECRET_EMAIL: &str = "oncall-secret-9f@example.com";
 const SYNTHETIC_ERROR: &str = "synthetic-error-secret-77c1";
+const SECRET_SUBSCRIBER: &str = "reader-secret-4d2c@example.com";
+const SECRET_SUBSCRIBER_HOOK: &str = "subscriber-hook-secret-61f3";
 
 pub async fn get(app: &TestApp, path: &str, if_none_match: Option<&str>) -> (u16, HeaderMap, String) {
     let mut req = HttpRequest::new(http::Method::GET, app.url(path).parse().unwrap(), Duration::from_secs(10));
@@ -69,6 +71,8 @@ fn assert_no_secrets(what: &str, body: &str, extra: &[&str]) {
         SECRET_NAME,
         SECRET_EMAIL,
         SYNTHETIC_ERROR,
+        SECRET_SUBSCRIBER,
+        SECRET_SUBSCRIBER_HOOK,
         TOKEN,
         "127.0.0.1",
         "X-Api-Key",
@@ -156,6 +160,12 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     let page_id = page["id"].as_str().unwrap().to_owned();
     assert!(page_id.starts_with("sp_"));
     assert!(page["public_url"].as_str().unwrap().ends_with("/status/acme-status"));
+    // Subscribers: one by e-mail (pending), one webhook; neither address is ever shown publicly.
+    let (st, signed_up, _) = app.post_form("/status/acme-status/subscribe", &[("email", SECRET_SUBSCRIBER)], &[]).await;
+    assert_eq!(st, 202, "{signed_up}");
+    let hook = json!({ "url": format!("http://127.0.0.1:9/{SECRET_SUBSCRIBER_HOOK}") });
+    let (st, body) = app.api("POST", &format!("/api/v1/status-pages/{page_id}/subscribers"), Some(hook)).await;
+    assert_eq!(st, 201, "{body}");
 
     // Live results: the API is up, the database's host does not resolve (an error naming it).
     wait_for(20, "live results of the API monitor", || async {
@@ -276,6 +286,11 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
         assert_eq!(st, 200, "{feed}: {body}");
         assert!(body.contains("The database is unreachable; we are on it."), "{feed}: {body}");
         assert_no_secrets(feed, &body.replace(&own, "<page>"), &ids);
+    }
+    assert_no_secrets("the sign-up answer", &signed_up, &ids);
+    for path in ["confirm?token=npc_0", "unsubscribe?token=npu_0"] {
+        let (_, _, body) = get(&app, &format!("/status/acme-status/{path}"), None).await;
+        assert_no_secrets(path, &body, &ids);
     }
 
     // ETag and 304; a new live result changes the tag.

@@ -16,6 +16,9 @@
 //! 408/425/429, or `alerts.max_attempts` reached). Each row's dedup key is unique per channel,
 //! so a transition is queued once however often its result is redelivered. Before claiming,
 //! each pass runs the [`netpulse_store::timers`] sweep, so reminders and escalation fall due on time.
+//! Each pass also delivers the notices owed to status-page subscribers ([`subscribers`]: one
+//! per subscriber and incident update, queued by the store when the update is posted), with
+//! the same retries and backoff.
 //! [`Dispatcher::drain`] delivers what is due while the loop runs (tests call it instead of
 //! polling a receiver).
 
@@ -33,6 +36,7 @@ pub mod pushover;
 pub mod slack;
 pub mod smtp;
 pub mod storm;
+pub mod subscribers;
 pub mod teams;
 pub mod telegram;
 pub mod templated_webhook;
@@ -44,7 +48,7 @@ use netpulse_checker::http::HttpClient;
 use netpulse_core::alert::AlertEvent;
 use netpulse_core::Timestamp;
 use netpulse_store::clock;
-use netpulse_store::{ChannelKind, ChannelRecord, Delivery, DeliveryResult, OutboxItem, Store};
+use netpulse_store::{ChannelKind, ChannelRecord, Delivery, DeliveryResult, OutboxItem, Store, SubscriberNotice};
 use post::Outbound;
 use serde::Deserialize;
 use smtp::SmtpConfig;
@@ -172,16 +176,21 @@ impl Sender {
     }
 
     async fn send_email(&self, channel: &ChannelRecord, event: &AlertEvent) -> Attempt {
-        if !self.smtp.is_configured() {
-            return Attempt::Permanent { error: NO_SMTP.into(), status: None };
-        }
         let to = match email::parse_recipients(&channel.url) {
             Ok(to) => to,
             Err(e) => return Attempt::Permanent { error: format!("recipients: {e}"), status: None },
         };
+        let message = email::render(event, &self.smtp.from, &to, &self.base_url, email::date_now());
+        self.mail(&to, &message).await
+    }
+
+    /// One attempt to hand `message` for `to` to the configured SMTP server.
+    pub(crate) async fn mail(&self, to: &[String], message: &str) -> Attempt {
+        if !self.smtp.is_configured() {
+            return Attempt::Permanent { error: NO_SMTP.into(), status: None };
+        }
         let from = self.smtp.from.as_str();
-        let message = email::render(event, from, &to, &self.base_url, email::date_now());
-        match smtp::send(&self.smtp, smtp::Mail { from, to: &to, message: &message }, self.timeout).await {
+        match smtp::send(&self.smtp, smtp::Mail { from, to, message }, self.timeout).await {
             Ok(()) => Attempt::Delivered { status: 250 },
             Err(e) if e.transient => Attempt::Transient { error: e.message, retry_after_ms: None, status: None },
             Err(e) => Attempt::Permanent { error: e.message, status: None },
@@ -266,22 +275,31 @@ impl Dispatcher {
             tracing::warn!(error = %e, "cannot settle alert storms; will retry");
         }
         let claimed = match self.store.claim_outbox(now, 32, LEASE_MS).await {
-            Ok(claimed) if claimed.is_empty() => return Progress::Idle,
+            Ok(claimed) if claimed.is_empty() => Ok(claimed),
             Ok(claimed) => storm::screen(&*self.store, claimed, now, &self.storm).await,
             Err(e) => Err(e),
         };
-        let items = match claimed {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the alert outbox; will retry");
-                return Progress::Idle;
-            }
-        };
+        let items = claimed.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the alert outbox; will retry");
+            Vec::new()
+        });
+        let notices = self.store.claim_subscriber_notices(now, 32, LEASE_MS).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the status-page subscribers' notices; will retry");
+            Vec::new()
+        });
+        if items.is_empty() && notices.is_empty() {
+            return Progress::Idle;
+        }
         let mut sends = tokio::task::JoinSet::new();
         for item in items {
             let this = (self.sender.clone(), self.store.clone(), self.metrics.clone(), self.policy);
             let span = tracing::info_span!("deliver", channel = %item.channel.id, tenant = %item.channel.tenant_id, key = %item.event.dedup_key);
             sends.spawn(deliver(this.0, this.1, this.2, this.3, item).instrument(span));
+        }
+        for notice in notices {
+            let this = (self.sender.clone(), self.store.clone(), self.metrics.clone(), self.policy);
+            let span = tracing::info_span!("notify_subscriber", subscriber = %notice.subscriber.id, tenant = %notice.tenant_id, update = %notice.update.id);
+            sends.spawn(notify_subscriber(this.0, this.1, this.2, this.3, notice).instrument(span));
         }
         while sends.join_next().await.is_some() {}
         Progress::Progressed
@@ -359,6 +377,29 @@ impl Dispatcher {
 
 async fn deliver(sender: Sender, store: Arc<dyn Store>, metrics: Arc<Metrics>, policy: RetryPolicy, item: OutboxItem) {
     let attempt = sender.send(&item.channel, &item.event).await;
+    let delivery = judge(attempt, item.attempts, &metrics, policy);
+    if let Err(e) = store.record_delivery(&item, delivery).await {
+        tracing::error!(error = %e, "could not record delivery; it will be retried after its lease");
+    }
+}
+
+async fn notify_subscriber(
+    sender: Sender,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    policy: RetryPolicy,
+    notice: SubscriberNotice,
+) {
+    let attempt = sender.notify_subscriber(&notice).await;
+    let delivery = judge(attempt, notice.attempts, &metrics, policy);
+    if let Err(e) = store.record_subscriber_notice(notice.id, &delivery).await {
+        tracing::error!(error = %e, "could not record a subscriber notice; it will be retried after its lease");
+    }
+}
+
+/// What attempt number `attempts + 1` means for its row: sent, retried later (backoff, or the
+/// receiver's `Retry-After`), or failed for good; counted and logged.
+fn judge(attempt: Attempt, attempts: u32, metrics: &Metrics, policy: RetryPolicy) -> Delivery {
     let now = clock::now();
     let status = attempt.status();
     let result = match attempt {
@@ -367,9 +408,9 @@ async fn deliver(sender: Sender, store: Arc<dyn Store>, metrics: Arc<Metrics>, p
             tracing::info!(status, "notification delivered");
             DeliveryResult::Sent
         }
-        Attempt::Transient { error, retry_after_ms, .. } if item.attempts + 1 < policy.max_attempts => {
+        Attempt::Transient { error, retry_after_ms, .. } if attempts + 1 < policy.max_attempts => {
             metrics.alerts_retried.add(1);
-            let delay = next_attempt_delay_ms(policy.base_ms, item.attempts, retry_after_ms);
+            let delay = next_attempt_delay_ms(policy.base_ms, attempts, retry_after_ms);
             tracing::warn!(%error, retry_in_ms = delay, "delivery failed; will retry");
             DeliveryResult::Retry { next_at: now.plus_ms(delay), error }
         }
@@ -379,9 +420,7 @@ async fn deliver(sender: Sender, store: Arc<dyn Store>, metrics: Arc<Metrics>, p
             DeliveryResult::Failed { error }
         }
     };
-    if let Err(e) = store.record_delivery(&item, Delivery { at: now, status, result }).await {
-        tracing::error!(error = %e, "could not record delivery; it will be retried after its lease");
-    }
+    Delivery { at: now, status, result }
 }
 
 #[cfg(test)]

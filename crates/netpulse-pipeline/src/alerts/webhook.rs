@@ -42,13 +42,19 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The headers of one signed delivery.
+/// The headers of one signed delivery of `event`.
 pub fn headers(event: &AlertEvent, secret: &str, timestamp: i64, body: &str) -> Vec<(String, String)> {
+    signed_headers(event.kind.as_str(), &event.dedup_key, secret, timestamp, body)
+}
+
+/// The headers of one signed delivery of `body`: the scheme above, shared with status-page
+/// webhook subscribers ([`super::subscribers`]).
+pub fn signed_headers(kind: &str, dedup_key: &str, secret: &str, timestamp: i64, body: &str) -> Vec<(String, String)> {
     vec![
         ("content-type".into(), "application/json".into()),
-        ("x-netpulse-event".into(), event.kind.as_str().into()),
-        ("x-netpulse-dedup-key".into(), event.dedup_key.clone()),
-        ("idempotency-key".into(), event.dedup_key.clone()),
+        ("x-netpulse-event".into(), kind.into()),
+        ("x-netpulse-dedup-key".into(), dedup_key.into()),
+        ("idempotency-key".into(), dedup_key.into()),
         ("x-netpulse-timestamp".into(), timestamp.to_string()),
         ("x-netpulse-signature".into(), signature(secret, timestamp, body)),
     ]

@@ -15,6 +15,7 @@ pub mod monitors;
 pub mod regions;
 pub mod settings;
 pub mod status_pages;
+pub mod subscribers;
 pub mod system;
 
 use crate::accounts;
@@ -73,6 +74,8 @@ pub fn router() -> Router<AppState> {
             "/api/v1/status-pages/{id}",
             get(status_pages::get).patch(status_pages::update).delete(status_pages::delete),
         )
+        .route("/api/v1/status-pages/{id}/subscribers", get(subscribers::list).post(subscribers::create))
+        .route("/api/v1/status-pages/{id}/subscribers/{sub}", axum::routing::delete(subscribers::delete))
         .route("/api/v1/channels", get(channels::list).post(channels::create))
         .route("/api/v1/channels/{id}", get(channels::get).patch(channels::update).delete(channels::delete))
         .route("/api/v1/channels/{id}/test", post(channels::test))

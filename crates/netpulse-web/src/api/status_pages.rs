@@ -224,10 +224,13 @@ pub async fn create(
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
     let pages = s.store.list_status_pages(caller.tenant()).await?;
-    Ok(Json(json!({ "data": pages.iter().map(|p| page_json(&s, p)).collect::<Vec<_>>() })))
+    let counts = s.store.subscriber_counts(caller.tenant()).await?;
+    let count = |p: &StatusPage| counts.get(&p.id).copied().unwrap_or(0);
+    let data: Vec<Value> = pages.iter().map(|p| with_subscribers(page_json(&s, p), count(p))).collect();
+    Ok(Json(json!({ "data": data })))
 }
 
-async fn find(s: &AppState, caller: &Caller, id: &str) -> ApiResult<StatusPage> {
+pub(crate) async fn find(s: &AppState, caller: &Caller, id: &str) -> ApiResult<StatusPage> {
     let missing = || ApiError::not_found("status page");
     if !id.starts_with("sp_") {
         return Err(missing());
@@ -237,7 +240,15 @@ async fn find(s: &AppState, caller: &Caller, id: &str) -> ApiResult<StatusPage> 
 
 pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     let page = find(&s, &caller, &id).await?;
-    Ok(Json(page_json(&s, &page)))
+    let counts = s.store.subscriber_counts(caller.tenant()).await?;
+    Ok(Json(with_subscribers(page_json(&s, &page), counts.get(&page.id).copied().unwrap_or(0))))
+}
+
+/// A page's JSON with its count of confirmed subscribers (`subscribers`; the list is
+/// `GET /api/v1/status-pages/{id}/subscribers`).
+fn with_subscribers(mut page: Value, confirmed: usize) -> Value {
+    page["subscribers"] = json!(confirmed);
+    page
 }
 
 pub async fn update(

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub const MAIL_PER_MINUTE: u32 = 1;
 /// Invitation mails an organisation may send a minute (per engine node).
 pub const INVITES_PER_MINUTE: u32 = 10;
+/// Subscription links (confirm, unsubscribe) one IP address may follow per minute.
+pub const SUBSCRIBER_LINKS_PER_MINUTE: u32 = 30;
 /// Sign-ups one e-mail address may be named in per hour (whether or not it has an account).
 pub const REGISTER_PER_HOUR_ADDRESS: u32 = 3;
 
@@ -21,7 +23,8 @@ pub const REGISTER_PER_HOUR_ADDRESS: u32 = 3;
 /// account), sign-ups per IP address and per e-mail address, account mail asked for by
 /// address (verification resends, reset links), account mail per destination domain,
 /// invitation mail per organisation, "someone tried to register with your address" notices
-/// per address; and the password-hashing gate.
+/// per address, status-page subscription sign-ups per IP address and per page; and the
+/// password-hashing gate.
 pub struct Throttles {
     pub ip: Throttle,
     pub account: Throttle,
@@ -35,6 +38,11 @@ pub struct Throttles {
     pub mail_domain: Throttle,
     pub invite: Throttle,
     pub taken_notice: Throttle,
+    /// Status-page subscription sign-ups per IP address and per page.
+    pub subscribe_ip: Throttle,
+    pub subscribe_page: Throttle,
+    /// Confirmation and unsubscribe links followed per IP address (per minute).
+    pub subscriber_links: Throttle,
     pub hashes: HashGate,
 }
 
@@ -52,6 +60,9 @@ impl Throttles {
             mail_domain: Throttle::over(cfg.mail_per_hour_domain, hour),
             invite: Throttle::new(INVITES_PER_MINUTE),
             taken_notice: Throttle::new(1),
+            subscribe_ip: Throttle::over(cfg.subscribe_per_hour_ip, hour),
+            subscribe_page: Throttle::over(cfg.subscribe_per_hour_page, hour),
+            subscriber_links: Throttle::new(SUBSCRIBER_LINKS_PER_MINUTE),
             hashes: HashGate::new(cfg.password_hashes as usize, cfg.password_hash_queue as usize),
         }
     }

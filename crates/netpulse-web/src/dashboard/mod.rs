@@ -52,6 +52,7 @@ pub mod settings;
 pub mod status_feed;
 pub mod status_history;
 pub mod status_page;
+pub mod status_subscribe;
 pub mod team_pages;
 pub mod times;
 
@@ -119,6 +120,12 @@ pub fn router() -> Router<AppState> {
         .route("/badge/{id}/uptime.svg", get(badges::uptime))
         .route("/status/{slug}", get(status_page::show))
         .route("/status/{slug}/{feed}", get(status_page::feed))
+        .route("/status/{slug}/subscribe", post(status_subscribe::subscribe))
+        .route("/status/{slug}/confirm", get(status_subscribe::confirm))
+        .route(
+            "/status/{slug}/unsubscribe",
+            get(status_subscribe::unsubscribe_page).post(status_subscribe::unsubscribe),
+        )
         .layer(axum::middleware::map_response(headers::secure))
 }
 

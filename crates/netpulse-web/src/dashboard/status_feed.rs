@@ -3,7 +3,6 @@
 //! One entry per public update, newest first, at most [`MAX_ENTRIES`]; rendered with the page's
 //! reading (same cache and ETag rules as the page), so they show exactly what the page shows.
 
-use super::status_page::title_case;
 use netpulse_store::{IncidentUpdate, PublicStatusPage};
 use serde_json::json;
 use std::fmt::Write;
@@ -18,10 +17,6 @@ fn entries(page: &PublicStatusPage) -> Vec<(&str, &IncidentUpdate)> {
     all.sort_by(|a, b| b.1.posted_at.cmp(&a.1.posted_at).then_with(|| b.1.id.cmp(&a.1.id)));
     all.truncate(MAX_ENTRIES);
     all
-}
-
-fn title(name: &str, u: &IncidentUpdate) -> String {
-    format!("{name}: {} ({} impact)", title_case(u.state.as_str()), u.impact.as_str())
 }
 
 /// Text for XML content and attribute values.
@@ -63,7 +58,7 @@ pub fn atom(page: &PublicStatusPage, url: &str) -> String {
              <content type=\"text\">{message}</content>\n</entry>\n",
             page = xml(url),
             id = u.id,
-            title = xml(&title(name, u)),
+            title = xml(&u.title(name)),
             at = u.posted_at.to_rfc3339(),
             state = u.state.as_str(),
             impact = u.impact.as_str(),
@@ -80,7 +75,7 @@ pub fn json_feed(page: &PublicStatusPage, url: &str) -> String {
         .into_iter()
         .map(|(name, u)| {
             json!({
-                "id": u.id, "url": url, "title": title(name, u), "content_text": u.message,
+                "id": u.id, "url": url, "title": u.title(name), "content_text": u.message,
                 "date_published": u.posted_at.to_rfc3339(), "tags": [u.state.as_str(), u.impact.as_str()],
             })
         })

@@ -156,7 +156,8 @@ fn reading(page: PublicStatusPage, base: &str, ttl_s: u64, bound_s: u64) -> Entr
     let digest = &hex::encode(Sha256::digest(facts.to_string().as_bytes()))[..24];
     let mut json = facts.clone();
     stamp(&mut json, &page, ttl_s, bound_s);
-    let html = render(&page, &url, bound_s).into_string();
+    let subscribe = format!("{}/status/{}/subscribe", base.trim_end_matches('/'), page.slug);
+    let html = render(&page, &url, &subscribe, bound_s).into_string();
     let (atom, feed) = (super::status_feed::atom(&page, &url), super::status_feed::json_feed(&page, &url));
     Entry::new(vec![
         (format!("\"h{digest}\""), html),
@@ -394,7 +395,7 @@ pub(super) fn incident_article(name: &str, i: &PublicIncident) -> Markup {
     }
 }
 
-fn render(page: &PublicStatusPage, url: &str, bound_s: u64) -> Markup {
+fn render(page: &PublicStatusPage, url: &str, subscribe: &str, bound_s: u64) -> Markup {
     let (overall_class, headline) = overall(page);
     let mut groups: Vec<(&str, Vec<&PublicMonitor>)> = Vec::new();
     for m in &page.monitors {
@@ -441,6 +442,11 @@ fn render(page: &PublicStatusPage, url: &str, bound_s: u64) -> Markup {
                         p.sub { "No incidents posted." }
                     }
                     @for (name, i) in &page.incidents { (incident_article(name, i)) }
+                    form.subscribe method="post" action=(subscribe) {
+                        label for="subscribe-email" { "Get updates by e-mail" }
+                        input #subscribe-email type="email" name="email" required placeholder="you@example.com" autocomplete="email";
+                        button type="submit" { "Subscribe" }
+                    }
                     p.sub { "Follow updates: " a href={ (url) "/feed.atom" } { "Atom" } " · " a href={ (url) "/feed.json" } { "JSON Feed" }
                         " · " a href={ (url) "/history" } { "Incident history" } }
                     footer.sub {

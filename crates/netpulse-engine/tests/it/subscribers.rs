@@ -1,0 +1,218 @@
+//! Status-page subscribers end to end: an e-mail sign-up on the public page is confirmed by
+//! the link mailed to it (local SMTP server), then gets one mail per incident update with
+//! `List-Unsubscribe` (RFC 8058) until it unsubscribes with one click; a webhook subscriber
+//! (local receiver) gets each update signed like the webhook channel until it is removed; a
+//! sign-up flood is refused with 429 and stores nothing beyond the page's cap; a bad address
+//! and a plain-http hook under `ssrf.block_private` are refused naming the field.
+
+use crate::alerting::verify_signature;
+use crate::channels::{smtp_server, unqp, Mail};
+use crate::harness::*;
+use netpulse_pipeline::alerts::smtp::SmtpTls;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+const READER: &str = "reader@example.com";
+
+fn mails_to(mails: &Arc<Mutex<Vec<Mail>>>, to: &str) -> Vec<Mail> {
+    let want = format!("<{to}>");
+    mails.lock().unwrap().iter().filter(|m| m.rcpt.contains(&want)).cloned().collect()
+}
+
+fn header<'a>(mail: &'a Mail, name: &str) -> Option<&'a str> {
+    let head = mail.data.split_once("\r\n\r\n").map_or("", |(h, _)| h);
+    head.split("\r\n").find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
+fn body(mail: &Mail) -> String {
+    unqp(mail.data.split_once("\r\n\r\n").expect("headers, then a body").1)
+}
+
+/// The local path of a link `http://127.0.0.1:port/…` in a mail.
+fn path_of(app: &TestApp, link: &str) -> String {
+    link.strip_prefix(&app.url("")).unwrap_or_else(|| panic!("a link on the public URL: {link}")).to_owned()
+}
+
+/// A page `acme` showing a monitor of a failing target, and its incident's updates URL.
+async fn page_with_incident(app: &TestApp) -> (String, String, Target) {
+    let target = Target::start().await;
+    target.set_status(503);
+    let body =
+        json!({ "name": "checkout-internal", "kind": "http", "url": target.url(), "interval_s": 1, "timeout_ms": 800 });
+    let monitor = app.create_monitor(body).await;
+    let page =
+        json!({ "slug": "acme", "title": "Acme", "monitors": [{ "monitor_id": monitor, "display_name": "Checkout" }] });
+    let (st, page) = app.api("POST", "/api/v1/status-pages", Some(page)).await;
+    assert_eq!(st, 201, "{page}");
+    let incident = wait_for(20, "the incident", || async {
+        app.incidents(&monitor).await.first().map(|i| i["id"].as_str().unwrap().to_owned())
+    })
+    .await;
+    (page["id"].as_str().unwrap().to_owned(), format!("/api/v1/incidents/{incident}/updates"), target)
+}
+
+async fn post_update(app: &TestApp, updates: &str, state: &str, message: &str) {
+    let (st, u) = app.api("POST", updates, Some(json!({ "state": state, "message": message }))).await;
+    assert_eq!(st, 201, "{u}");
+}
+
+#[tokio::test]
+async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave() {
+    let (port, mails) = smtp_server().await;
+    let app = spawn_app_adjusted(|config| {
+        (config.smtp.host, config.smtp.port, config.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
+        config.smtp.from = "status@netpulse.test".into();
+    })
+    .await;
+    let (page, updates, _target) = page_with_incident(&app).await;
+    let subscribers = format!("/api/v1/status-pages/{page}/subscribers");
+
+    // A webhook subscriber, with its own signing secret shown once.
+    let hook = Receiver::start().await;
+    let (st, sub) = app.api("POST", &subscribers, Some(json!({ "url": hook.url() }))).await;
+    assert_eq!(st, 201, "{sub}");
+    let secret = sub["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_") && sub["confirmed"] == true, "{sub}");
+    let (st, again) = app.api("POST", &subscribers, Some(json!({ "url": hook.url() }))).await;
+    assert_eq!(st, 409, "one subscriber per URL: {again}");
+    let (st, bad) = app.api("POST", &subscribers, Some(json!({ "url": "not a url" }))).await;
+    assert_eq!((st, bad["error"]["field"].as_str()), (422, Some("url")), "{bad}");
+
+    // Bad addresses are refused naming the field; nothing is stored.
+    for email in [json!("not-an-address"), json!("a@localhost"), json!(7)] {
+        let (st, text, _) = app.raw("POST", "/status/acme/subscribe", Some(json!({ "email": email })), &[]).await;
+        let e: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!((st, e["error"]["field"].as_str()), (422, Some("email")), "{email}: {text}");
+    }
+    let (_, listed) = app.api("GET", &subscribers, None).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1, "only the hook: {listed}");
+
+    // Sign-up by the page's form; a second sign-up of the address answers the same.
+    let (st, first, _) = app.post_form("/status/acme/subscribe", &[("email", "Reader@Example.com")], &[]).await;
+    assert_eq!(st, 202, "{first}");
+    let (st, second, _) = app.post_form("/status/acme/subscribe", &[("email", READER)], &[]).await;
+    assert_eq!((st, &second), (202, &first), "the answer says nothing about the address");
+    let confirm = wait_for(10, "the confirmation mail", || async { mails_to(&mails, READER).pop() }).await;
+    let text = body(&confirm);
+    let link = text.split_whitespace().find(|w| w.contains("/confirm?token=")).expect("a confirmation link");
+    let (_, listed) = app.api("GET", &subscribers, None).await;
+    let pending: Vec<(&str, bool)> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["address"].as_str().unwrap(), s["confirmed"] == true))
+        .collect();
+    assert!(pending.contains(&(READER, false)), "stored lower-cased, pending: {listed}");
+
+    // Nothing reaches a pending address; the link confirms once.
+    post_update(&app, &updates, "investigating", "Payments fail for some customers.").await;
+    app.dispatch_alerts().await;
+    assert_eq!(mails_to(&mails, READER).len(), 1, "only the confirmation mail before the link is followed");
+    let (st, page_text, _) = app.raw("GET", &path_of(&app, link), None, &[]).await;
+    assert_eq!(st, 200, "{page_text}");
+    assert!(page_text.contains("Subscribed"), "{page_text}");
+    let (st, _, _) = app.raw("GET", &path_of(&app, link), None, &[]).await;
+    assert_eq!(st, 404, "the link works once");
+    let (_, shown) = app.api("GET", &format!("/api/v1/status-pages/{page}"), None).await;
+    assert_eq!(shown["subscribers"], 2, "{shown}");
+
+    // Three updates: three mails with List-Unsubscribe, three signed webhook posts.
+    let told = [
+        ("identified", "A bad deploy of the payment service."),
+        ("monitoring", "Rolled back; watching."),
+        ("resolved", "Payments work again."),
+    ];
+    for (state, message) in told {
+        post_update(&app, &updates, state, message).await;
+    }
+    app.dispatch_alerts().await;
+    app.dispatch_alerts().await;
+    let notices: Vec<Mail> = mails_to(&mails, READER).into_iter().skip(1).collect();
+    assert_eq!(notices.len(), 3, "one mail per update, never twice");
+    let mut unsubscribe = String::new();
+    for (mail, (state, message)) in notices.iter().zip(told) {
+        let subject = header(mail, "Subject").unwrap();
+        assert!(subject.starts_with("[Acme] Checkout:") && subject.to_lowercase().contains(state), "{subject}");
+        assert!(body(mail).contains(message), "{}", body(mail));
+        let list = header(mail, "List-Unsubscribe").expect("List-Unsubscribe");
+        assert_eq!(header(mail, "List-Unsubscribe-Post"), Some("List-Unsubscribe=One-Click"));
+        unsubscribe = list.trim_start_matches('<').trim_end_matches('>').to_owned();
+        assert!(unsubscribe.starts_with(&app.url("/status/acme/unsubscribe?token=")), "{unsubscribe}");
+        assert!(body(mail).contains(&unsubscribe), "a visible unsubscribe link");
+    }
+    let posts: Vec<Received> =
+        hook.received().into_iter().filter(|r| r.header("x-netpulse-event") == "incident_update").collect();
+    assert_eq!(posts.len(), 4, "the hook got the update before the link too");
+    for (post, (state, message)) in posts[1..].iter().zip(told) {
+        verify_signature(post, &secret);
+        let got = post.json();
+        assert_eq!((got["update"]["state"].as_str(), got["update"]["message"].as_str()), (Some(state), Some(message)));
+        assert_eq!((got["page"]["slug"].as_str(), got["component"].as_str()), (Some("acme"), Some("Checkout")));
+    }
+
+    // One click unsubscribes (the GET page only offers the button); no mail after that.
+    let path = path_of(&app, &unsubscribe);
+    let (st, offer, _) = app.raw("GET", &path, None, &[]).await;
+    assert!(st == 200 && offer.contains("<button"), "{offer}");
+    let (st, done, _) = app.post_form(&path, &[("List-Unsubscribe", "One-Click")], &[]).await;
+    assert!(st == 200 && done.contains("Unsubscribed"), "{st} {done}");
+    post_update(&app, &updates, "resolved", "Post-mortem published.").await;
+    app.dispatch_alerts().await;
+    assert_eq!(mails_to(&mails, READER).len(), 4, "no mail after unsubscribing");
+    assert_eq!(hook.received().len(), 5, "the hook is still subscribed");
+
+    // The owner removes the hook: it gets nothing more.
+    let hook_id = sub["id"].as_str().unwrap();
+    let (st, _) = app.api("DELETE", &format!("{subscribers}/{hook_id}"), None).await;
+    assert_eq!(st, 204);
+    let (_, listed) = app.api("GET", &subscribers, None).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "{listed}");
+    post_update(&app, &updates, "resolved", "Closed.").await;
+    app.dispatch_alerts().await;
+    assert_eq!(hook.received().len(), 5);
+}
+
+#[tokio::test]
+async fn a_sign_up_flood_is_refused_and_stores_nothing_beyond_the_cap() {
+    let (port, mails) = smtp_server().await;
+    let app = spawn_app_adjusted(|config| {
+        (config.smtp.host, config.smtp.port, config.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
+        config.smtp.from = "status@netpulse.test".into();
+        config.accounts.pending_subscribers_per_page = 3;
+        config.accounts.subscribe_per_hour_ip = 5;
+    })
+    .await;
+    let (page, _, _target) = page_with_incident(&app).await;
+    let mut answers = Vec::new();
+    for i in 0..7 {
+        let email = format!("flood{i}@example.com");
+        let (st, text, headers) = app.raw("POST", "/status/acme/subscribe", Some(json!({ "email": email })), &[]).await;
+        let retry = headers.get("retry-after").is_some();
+        answers.push((st, retry, serde_json::from_str::<Value>(&text).unwrap()["error"]["message"].clone()));
+    }
+    let statuses: Vec<(u16, bool)> = answers.iter().map(|(s, r, _)| (*s, *r)).collect();
+    assert_eq!(statuses, [(202, false); 3].into_iter().chain([(429, true); 4]).collect::<Vec<_>>(), "{answers:?}");
+    assert!(answers[3].2.as_str().unwrap().contains("waiting for confirmation"), "{answers:?}: the page's cap");
+    assert!(answers[6].2.as_str().unwrap().contains("from this address"), "{answers:?}: the client's budget");
+    let (_, listed) = app.api("GET", &format!("/api/v1/status-pages/{page}/subscribers"), None).await;
+    let stored: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|s| s["address"].as_str().unwrap()).collect();
+    assert_eq!(stored.len(), 3, "nothing beyond the cap: {stored:?}");
+    assert!(stored.iter().all(|a| ["flood0@example.com", "flood1@example.com", "flood2@example.com"].contains(a)));
+    wait_for(10, "three confirmation mails", || async { (mails.lock().unwrap().len() >= 3).then_some(()) }).await;
+    assert_eq!(mails.lock().unwrap().len(), 3, "a mail only for what was stored");
+}
+
+#[tokio::test]
+async fn a_webhook_subscriber_must_be_https_while_private_ranges_are_blocked() {
+    let app = spawn_app_adjusted(|config| config.ssrf.block_private = true).await;
+    let (st, page) = app.api("POST", "/api/v1/status-pages", Some(json!({ "slug": "acme", "title": "Acme" }))).await;
+    assert_eq!(st, 201, "{page}");
+    let subscribers = format!("/api/v1/status-pages/{}/subscribers", page["id"].as_str().unwrap());
+    for (url, says) in [("http://hooks.example.com/np", "https://"), ("https://10.0.0.7/np", "private")] {
+        let (st, e) = app.api("POST", &subscribers, Some(json!({ "url": url }))).await;
+        assert_eq!((st, e["error"]["field"].as_str()), (422, Some("url")), "{url}: {e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains(says), "{url}: {e}");
+    }
+    let (_, listed) = app.api("GET", &subscribers, None).await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "nothing stored: {listed}");
+}

@@ -1,0 +1,98 @@
+//! Notices to status-page subscribers: one per subscriber and incident update, queued by the
+//! store when the update is posted and delivered by the [`super::Dispatcher`] beside the
+//! alert outbox, with the same retries and backoff.
+//!
+//! - E-mail: a [`Letter`](super::email::Letter) with the update, a link to the page and a
+//!   visible unsubscribe link; `List-Unsubscribe: <…/status/{slug}/unsubscribe?token=…>` and
+//!   `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), so a mail client can
+//!   unsubscribe with one `POST`.
+//! - Webhook: a JSON `POST` signed like the webhook channel ([`super::webhook::signed_headers`],
+//!   event `incident_update`, the subscriber's own secret), sent through the SSRF-guarded client.
+
+use super::email::{self, Letter};
+use super::{post, webhook, Attempt, Sender};
+use netpulse_store::clock;
+use netpulse_store::{SubscriberKind, SubscriberNotice};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// The event name of an update in a webhook subscriber's `X-NetPulse-Event`.
+pub const EVENT: &str = "incident_update";
+
+/// Where the notice's page is read.
+pub fn page_url(n: &SubscriberNotice, base_url: &str) -> String {
+    format!("{}/status/{}", base_url.trim_end_matches('/'), n.page_slug)
+}
+
+/// Where an e-mail subscriber leaves: the page asking to confirm (`GET`) and the one-click
+/// `POST` of RFC 8058.
+pub fn unsubscribe_url(n: &SubscriberNotice, base_url: &str) -> String {
+    format!("{}/unsubscribe?token={}", page_url(n, base_url), n.subscriber.secret.expose())
+}
+
+/// The key a receiver can deduplicate on: one per subscriber and update.
+pub fn dedup_key(n: &SubscriberNotice) -> String {
+    format!("{}:{}", n.subscriber.id, n.update.id)
+}
+
+/// The JSON body a webhook subscriber gets.
+pub fn render_webhook(n: &SubscriberNotice, base_url: &str) -> String {
+    let u = &n.update;
+    json!({
+        "version": 1,
+        "event": EVENT,
+        "page": { "slug": n.page_slug, "title": n.page_title, "url": page_url(n, base_url) },
+        "component": n.component,
+        "incident": { "id": u.incident_id },
+        "update": {
+            "id": u.id, "state": u.state, "impact": u.impact, "message": u.message,
+            "posted_at": u.posted_at.to_rfc3339(),
+        },
+    })
+    .to_string()
+}
+
+/// The whole mail to an e-mail subscriber (headers and body, CRLF line ends). Its
+/// `Message-ID` derives from the subscriber and update, so a retried delivery carries the same.
+pub fn render_mail(n: &SubscriberNotice, from: &str, base_url: &str, date: time::OffsetDateTime) -> String {
+    let u = &n.update;
+    let subject = super::message::truncate(&format!("[{}] {}", n.page_title, u.title(&n.component)), 200);
+    let unsubscribe = unsubscribe_url(n, base_url);
+    let body = format!(
+        "{}\n\n{}\n\nPosted {}.\nThe status page: {}\n\n-- \nYou get this because you subscribed to {}.\nUnsubscribe: {}\n",
+        u.title(&n.component),
+        u.message,
+        u.posted_at.to_rfc3339(),
+        page_url(n, base_url),
+        n.page_title,
+        unsubscribe,
+    );
+    let id = hex::encode(&Sha256::digest(dedup_key(n).as_bytes())[..16]);
+    let extra = [
+        ("List-Unsubscribe", format!("<{unsubscribe}>")),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_owned()),
+        ("X-NetPulse-Event", EVENT.to_owned()),
+    ];
+    let to = [n.subscriber.address.clone()];
+    Letter { from, to: &to, subject: &subject, date, id: &id, extra: &extra, body: &body }.render()
+}
+
+impl Sender {
+    /// One delivery attempt of notice `n` to its subscriber.
+    pub async fn notify_subscriber(&self, n: &SubscriberNotice) -> Attempt {
+        match n.subscriber.kind {
+            SubscriberKind::Email => {
+                let to = [n.subscriber.address.clone()];
+                let message = render_mail(n, &self.smtp.from, &self.base_url, email::date_now());
+                self.mail(&to, &message).await
+            }
+            SubscriberKind::Webhook => {
+                let body = render_webhook(n, &self.base_url);
+                let secret = n.subscriber.secret.expose();
+                let headers =
+                    webhook::signed_headers(EVENT, &dedup_key(n), secret, clock::now().millis() / 1000, &body);
+                post::send(&self.http, post::Outbound::json(&n.subscriber.address, headers, body), self.timeout).await
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Subscribing to a status page by e-mail, without an account (double opt-in), and leaving:
+//!
+//! - `POST /status/{slug}/subscribe` (the page's form, `email=…`, or JSON `{"email": …}`):
+//!   stores a pending sign-up and mails a one-time confirmation link (its token stored as
+//!   SHA-256, valid 24 h). The answer is the same `202` whether or not the address was
+//!   subscribed already, so nobody learns who is. Refused with `429` beyond
+//!   `accounts.subscribe_per_hour_ip` per client, `accounts.subscribe_per_hour_page` per page,
+//!   or while the page holds `accounts.pending_subscribers_per_page` unconfirmed sign-ups
+//!   (nothing stored). One confirmation mail per address and minute at most: a sign-up within
+//!   the minute after one changes nothing (the link mailed stays the valid one).
+//! - `GET /status/{slug}/confirm?token=…`: the link; the subscription is active from here on.
+//! - `GET /status/{slug}/unsubscribe?token=…`: a page with one button; the button and a mail
+//!   client's RFC 8058 one-click `POST` to the same URL remove the subscriber. The token is
+//!   the subscriber's own, in every notice's `List-Unsubscribe`.
+//!
+//! The links' and form's pages are throttled per client too. No page here shows an address.
+
+use super::page;
+use crate::accounts::{mail, parse_email, ClientIp};
+use crate::base::{ApiError, AppState};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use maud::html;
+use netpulse_store::clock;
+use netpulse_store::{SignUp, SignUpOutcome, StatusPage, Subscriber, SubscriberKind};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Instant;
+
+/// How long a confirmation link works.
+const CONFIRM_TTL_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// An answer in the asker's format: JSON for a JSON request, else a small page.
+struct Answer {
+    json: bool,
+}
+
+impl Answer {
+    fn ok(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        if self.json {
+            return (status, Json(json!({ "status": "pending", "message": message }))).into_response();
+        }
+        (status, page(title, None, html! { h1 { (title) } p { (message) } })).into_response()
+    }
+
+    fn error(&self, e: ApiError) -> Response {
+        if self.json {
+            return e.into_response();
+        }
+        let retry = e.retry_after;
+        let mut r = (e.status, page("Not subscribed", None, html! { h1 { "Not subscribed" } p { (e.message) } }))
+            .into_response();
+        if let Some(s) = retry {
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+/// The e-mail field of a form or JSON body.
+fn email_field(json: bool, body: &[u8]) -> Result<String, ApiError> {
+    let given = if json {
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        v.get("email").and_then(|e| e.as_str()).map(str::to_owned)
+    } else {
+        url::form_urlencoded::parse(body).find(|(k, _)| k == "email").map(|(_, v)| v.into_owned())
+    };
+    let given = given.ok_or_else(|| ApiError::invalid("email", "is required (e.g. ops@example.com)"))?;
+    parse_email(&given)
+}
+
+/// A published page by its slug, or 404.
+async fn page_of(s: &AppState, slug: &str) -> Result<StatusPage, ApiError> {
+    let missing = || ApiError::not_found("status page");
+    if !crate::api::status_pages::valid_slug(slug) {
+        return Err(missing());
+    }
+    s.store.status_page_by_slug(slug).await?.ok_or_else(missing)
+}
+
+/// `POST /status/{slug}/subscribe`.
+pub async fn subscribe(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
+    let answer = Answer { json };
+    match sign_up(&s, &slug, &ip, json, &body).await {
+        Ok(()) => answer.ok(
+            StatusCode::ACCEPTED,
+            "Check your e-mail",
+            "If the address can be subscribed, a message with a confirmation link is on its way; the subscription starts when the link is followed (it works once, for 24 hours).",
+        ),
+        Err(e) => answer.error(e),
+    }
+}
+
+async fn sign_up(s: &AppState, slug: &str, ip: &str, json: bool, body: &[u8]) -> Result<(), ApiError> {
+    let (t, now) = (&s.throttles, Instant::now());
+    if !t.subscribe_ip.allow(ip, now) {
+        return Err(ApiError::rate_limited("sign-ups from this address", t.subscribe_ip.retry_after_s()));
+    }
+    let page = page_of(s, slug).await?;
+    let address = email_field(json, body)?;
+    if !t.subscribe_page.allow(&page.id, now) {
+        return Err(ApiError::rate_limited("sign-ups to this page", t.subscribe_page.retry_after_s()));
+    }
+    if !t.mail.allow(&address, now) {
+        // A link was mailed to this address within the minute: it stays the valid one.
+        return Ok(());
+    }
+    let token = clock::secret_token("npc_");
+    let at = clock::now();
+    let subscriber = Subscriber {
+        id: format!("sub_{:032x}", clock::random_u128()),
+        page_id: page.id.clone(),
+        kind: SubscriberKind::Email,
+        address: address.clone(),
+        secret: netpulse_store::Secret::new(clock::secret_token("npu_")),
+        created_at: at,
+        confirmed_at: None,
+    };
+    let up = SignUp { subscriber, confirm_hash: clock::token_hash(&token), expires_at: at.plus_ms(CONFIRM_TTL_MS) };
+    let max = s.config.accounts.pending_subscribers_per_page as usize;
+    match s.store.sign_up(&page.tenant_id, &up, max, at).await? {
+        SignUpOutcome::Pending => {
+            let base = s.base_url.trim_end_matches('/');
+            let link = format!("{base}/status/{}/confirm?token={token}", page.slug);
+            let text = format!(
+                "Someone (we hope you) asked to get status updates of {title} by e-mail.\n\n\
+                 To confirm, open this link (it works once, for 24 hours):\n{link}\n\n\
+                 If you did not ask for this, ignore this message: nothing is sent to you unless the link is opened.\n",
+                title = page.title
+            );
+            mail::send_link(&s.config.smtp, &address, &format!("Confirm your subscription to {}", page.title), text);
+            Ok(())
+        }
+        SignUpOutcome::AlreadyConfirmed => Ok(()),
+        SignUpOutcome::PageFull => Err(ApiError::rate_limited("sign-ups waiting for confirmation on this page", 3600)),
+    }
+}
+
+/// `GET /status/{slug}/confirm?token=…`.
+pub async fn confirm(
+    State(s): State<AppState>,
+    Path(_slug): Path<String>,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    if let Err(e) = link_budget(&s, &ip) {
+        return Answer { json: false }.error(e);
+    }
+    let (status, title, text) = match s.store.confirm_subscriber(&clock::token_hash(&q.token), clock::now()).await {
+        Ok(Some(_)) => (StatusCode::OK, "Subscribed", "You will get an e-mail with each update of this status page. Each one carries a link to unsubscribe."),
+        Ok(None) => (StatusCode::NOT_FOUND, "Link not valid", "This confirmation link is not valid: it was used already, it expired (after 24 hours), or it was not copied whole. Sign up again on the status page."),
+        Err(e) => return Answer { json: false }.error(e.into()),
+    };
+    (status, page(title, None, html! { h1 { (title) } p { (text) } })).into_response()
+}
+
+/// `GET /status/{slug}/unsubscribe?token=…`: the page with the button.
+pub async fn unsubscribe_page(
+    ClientIp(ip): ClientIp,
+    State(s): State<AppState>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    if let Err(e) = link_budget(&s, &ip) {
+        return Answer { json: false }.error(e);
+    }
+    let body = html! {
+        h1 { "Unsubscribe" }
+        p { "Stop getting e-mail about this status page's updates?" }
+        form method="post" {
+            input type="hidden" name="token" value=(q.token);
+            button type="submit" { "Unsubscribe" }
+        }
+    };
+    page("Unsubscribe", None, body).into_response()
+}
+
+/// `POST /status/{slug}/unsubscribe?token=…` (RFC 8058 one-click, or the page's button, whose
+/// form carries the token in its body).
+pub async fn unsubscribe(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<TokenQuery>,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = link_budget(&s, &ip) {
+        return Answer { json: false }.error(e);
+    }
+    let token = match q.token.is_empty() {
+        false => q.token,
+        true => url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default(),
+    };
+    if let Err(e) = s.store.unsubscribe(&token).await {
+        return Answer { json: false }.error(e.into());
+    }
+    let text = "You will get no more e-mail about this status page.";
+    (StatusCode::OK, page("Unsubscribed", None, html! { h1 { "Unsubscribed" } p { (text) } })).into_response()
+}
+
+/// The per-client budget of the links' pages (confirm, unsubscribe).
+fn link_budget(s: &AppState, ip: &str) -> Result<(), ApiError> {
+    let t = &s.throttles.subscriber_links;
+    match t.allow(ip, Instant::now()) {
+        true => Ok(()),
+        false => Err(ApiError::rate_limited("subscription links from this address", t.retry_after_s())),
+    }
+}
