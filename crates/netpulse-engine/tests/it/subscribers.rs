@@ -8,11 +8,24 @@
 use crate::alerting::verify_signature;
 use crate::channels::{smtp_server, unqp, Mail};
 use crate::harness::*;
+use netpulse_engine::config::Config;
 use netpulse_pipeline::alerts::smtp::SmtpTls;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
 const READER: &str = "reader@example.com";
+
+/// An engine mailing through a local SMTP server, with `adjust` applied; and the mails it got.
+async fn app_with_mail(adjust: impl FnOnce(&mut Config)) -> (TestApp, Arc<Mutex<Vec<Mail>>>) {
+    let (port, mails) = smtp_server().await;
+    let app = spawn_app_adjusted(|config| {
+        (config.smtp.host, config.smtp.port, config.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
+        config.smtp.from = "status@netpulse.test".into();
+        adjust(config);
+    })
+    .await;
+    (app, mails)
+}
 
 fn mails_to(mails: &Arc<Mutex<Vec<Mail>>>, to: &str) -> Vec<Mail> {
     let want = format!("<{to}>");
@@ -58,12 +71,7 @@ async fn post_update(app: &TestApp, updates: &str, state: &str, message: &str) {
 
 #[tokio::test]
 async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave() {
-    let (port, mails) = smtp_server().await;
-    let app = spawn_app_adjusted(|config| {
-        (config.smtp.host, config.smtp.port, config.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
-        config.smtp.from = "status@netpulse.test".into();
-    })
-    .await;
+    let (app, mails) = app_with_mail(|_| {}).await;
     let (page, updates, _target) = page_with_incident(&app).await;
     let subscribers = format!("/api/v1/status-pages/{page}/subscribers");
 
@@ -104,9 +112,13 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
         .collect();
     assert!(pending.contains(&(READER, false)), "stored lower-cased, pending: {listed}");
 
-    // Nothing reaches a pending address; the link confirms once.
+    // Nothing reaches a pending address; the hook, answering 503 once, gets the notice again.
+    hook.reply_with(&[(503, None)]);
     post_update(&app, &updates, "investigating", "Payments fail for some customers.").await;
     app.dispatch_alerts().await;
+    let tries = wait_for(10, "the hook's retry", || async { Some(hook.received()).filter(|r| r.len() >= 2) }).await;
+    assert_eq!(tries[0].body, tries[1].body, "the same notice, retried after the 503");
+    assert_eq!(tries[0].header("idempotency-key"), tries[1].header("idempotency-key"));
     assert_eq!(mails_to(&mails, READER).len(), 1, "only the confirmation mail before the link is followed");
     let (st, page_text, _) = app.raw("GET", &path_of(&app, link), None, &[]).await;
     assert_eq!(st, 200, "{page_text}");
@@ -142,8 +154,8 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     }
     let posts: Vec<Received> =
         hook.received().into_iter().filter(|r| r.header("x-netpulse-event") == "incident_update").collect();
-    assert_eq!(posts.len(), 4, "the hook got the update before the link too");
-    for (post, (state, message)) in posts[1..].iter().zip(told) {
+    assert_eq!(posts.len(), 5, "the hook got the update before the link too (twice: once refused)");
+    for (post, (state, message)) in posts[2..].iter().zip(told) {
         verify_signature(post, &secret);
         let got = post.json();
         assert_eq!((got["update"]["state"].as_str(), got["update"]["message"].as_str()), (Some(state), Some(message)));
@@ -159,7 +171,7 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     post_update(&app, &updates, "resolved", "Post-mortem published.").await;
     app.dispatch_alerts().await;
     assert_eq!(mails_to(&mails, READER).len(), 4, "no mail after unsubscribing");
-    assert_eq!(hook.received().len(), 5, "the hook is still subscribed");
+    assert_eq!(hook.received().len(), 6, "the hook is still subscribed");
 
     // The owner removes the hook: it gets nothing more.
     let hook_id = sub["id"].as_str().unwrap();
@@ -169,15 +181,12 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     assert_eq!(listed["data"].as_array().unwrap().len(), 0, "{listed}");
     post_update(&app, &updates, "resolved", "Closed.").await;
     app.dispatch_alerts().await;
-    assert_eq!(hook.received().len(), 5);
+    assert_eq!(hook.received().len(), 6);
 }
 
 #[tokio::test]
 async fn a_sign_up_flood_is_refused_and_stores_nothing_beyond_the_cap() {
-    let (port, mails) = smtp_server().await;
-    let app = spawn_app_adjusted(|config| {
-        (config.smtp.host, config.smtp.port, config.smtp.tls) = ("127.0.0.1".into(), port, SmtpTls::None);
-        config.smtp.from = "status@netpulse.test".into();
+    let (app, mails) = app_with_mail(|config| {
         config.accounts.pending_subscribers_per_page = 3;
         config.accounts.subscribe_per_hour_ip = 5;
     })
