@@ -182,9 +182,17 @@ impl Metrics {
             ),
             ("netpulse_ingest_batches_total", "Ingest transactions committed.", &self.ingest_batches),
             ("netpulse_ingest_errors_total", "Ingest transactions that failed and were retried.", &self.ingest_errors),
-            ("netpulse_alerts_sent_total", "Notifications delivered (to channels and to status-page subscribers).", &self.alerts_sent),
+            (
+                "netpulse_alerts_sent_total",
+                "Notifications delivered (to channels and to status-page subscribers).",
+                &self.alerts_sent,
+            ),
             ("netpulse_alerts_retried_total", "Delivery attempts that will be retried.", &self.alerts_retried),
-            ("netpulse_alerts_failed_total", "Notifications given up on (to channels and to status-page subscribers).", &self.alerts_failed),
+            (
+                "netpulse_alerts_failed_total",
+                "Notifications given up on (to channels and to status-page subscribers).",
+                &self.alerts_failed,
+            ),
             (
                 "netpulse_status_page_reads_total",
                 "Public status pages read from the store (one per slug at a time; cached answers read nothing).",

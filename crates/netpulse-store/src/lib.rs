@@ -73,7 +73,9 @@ pub use status_pages::{
     Impact, IncidentUpdate, LatestLive, PageMonitorState, PublicIncident, PublicMonitor, PublicStatusPage, StatusPage,
     StatusPageMonitor, StatusPageStore, UpdateState,
 };
-pub use subscribers::{SignUp, SignUpOutcome, Subscriber, SubscriberKind, SubscriberNotice, SubscriberStore};
+pub use subscribers::{
+    NoticeSubject, SignUp, SignUpOutcome, Subscriber, SubscriberKind, SubscriberNotice, SubscriberStore,
+};
 pub use uptime::{group_hours, sum_hours, Evidence, HourlyTallies, RetentionPass, UptimeStore};
 
 /// Whether the database answers (the readiness probe), and leaving it whole at a stop.

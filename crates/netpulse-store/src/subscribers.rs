@@ -8,12 +8,14 @@
 //!
 //! Posting an incident update queues one notice per confirmed subscriber of every page that
 //! shows the incident's monitor, in the update's own transaction
-//! ([`crate::StatusPageStore::post_incident_update`]); `UNIQUE (subscriber, update)` makes
-//! it once, whatever retries or nodes do. The alert dispatcher claims due notices (leased
-//! like the outbox) and records each attempt.
+//! ([`crate::StatusPageStore::post_incident_update`]); so does creating an announced
+//! maintenance window ([`crate::MaintenanceStore::create_maintenance`]).
+//! `UNIQUE (subscriber, subject)` makes it once, whatever retries or nodes do. The alert
+//! dispatcher claims due notices (leased like the outbox) and records each attempt.
 
 use crate::channels::Delivery;
 use crate::error::StoreResult;
+use crate::maintenance::MaintenanceWindow;
 use crate::secret::Secret;
 use crate::status_pages::IncidentUpdate;
 use async_trait::async_trait;
@@ -72,7 +74,27 @@ pub enum SignUpOutcome {
     PageFull,
 }
 
-/// One notice due to a subscriber: an update of an incident shown on its page.
+/// What a notice tells of.
+#[derive(Clone, Debug)]
+pub enum NoticeSubject {
+    /// An update posted to an incident of a monitor on the page.
+    Update(IncidentUpdate),
+    /// A maintenance window announced for a monitor on the page.
+    Maintenance(MaintenanceWindow),
+}
+
+impl NoticeSubject {
+    /// The update's or the window's id: one notice per subscriber and subject.
+    pub fn id(&self) -> &str {
+        match self {
+            NoticeSubject::Update(u) => u.id.as_str(),
+            NoticeSubject::Maintenance(w) => &w.id,
+        }
+    }
+}
+
+/// One notice due to a subscriber: an incident update or an announced maintenance window of
+/// a monitor shown on its page.
 #[derive(Clone, Debug)]
 pub struct SubscriberNotice {
     pub id: i64,
@@ -80,9 +102,9 @@ pub struct SubscriberNotice {
     pub subscriber: Subscriber,
     pub page_slug: String,
     pub page_title: String,
-    /// The incident's monitor as the page names it.
+    /// The monitor as the page names it.
     pub component: String,
-    pub update: IncidentUpdate,
+    pub subject: NoticeSubject,
     pub attempts: u32,
 }
 

@@ -225,3 +225,39 @@ async fn a_webhook_subscriber_must_be_https_while_private_ranges_are_blocked() {
     let (_, listed) = app.api("GET", &subscribers, None).await;
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "nothing stored: {listed}");
 }
+
+#[tokio::test]
+async fn subscribers_hear_of_announced_maintenance_only() {
+    let app = spawn_app().await;
+    let monitor = app
+        .create_monitor(
+            json!({ "name": "db-internal", "kind": "tcp", "host": "db.example.com", "port": 5432, "paused": true }),
+        )
+        .await;
+    let page =
+        json!({ "slug": "acme", "title": "Acme", "monitors": [{ "monitor_id": monitor, "display_name": "Database" }] });
+    let (st, page) = app.api("POST", "/api/v1/status-pages", Some(page)).await;
+    assert_eq!(st, 201, "{page}");
+    let hook = Receiver::start().await;
+    let subscribers = format!("/api/v1/status-pages/{}/subscribers", page["id"].as_str().unwrap());
+    let (st, sub) = app.api("POST", &subscribers, Some(json!({ "url": hook.url() }))).await;
+    assert_eq!(st, 201, "{sub}");
+    let windows = format!("/api/v1/monitors/{monitor}/maintenance");
+    let (st, quiet) = app.api("POST", &windows, Some(json!({ "duration_s": 600, "reason": "private work" }))).await;
+    assert_eq!(st, 201, "{quiet}");
+    let told = json!({ "duration_s": 3600, "reason": "Disk swap", "announce": true });
+    let (st, window) = app.api("POST", &windows, Some(told)).await;
+    assert_eq!(st, 201, "{window}");
+    app.dispatch_alerts().await;
+    app.dispatch_alerts().await;
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "the announced window only, once: {:?}", hook.events());
+    verify_signature(&got[0], sub["secret"].as_str().unwrap());
+    assert_eq!(got[0].header("x-netpulse-event"), "maintenance_scheduled");
+    let body = got[0].json();
+    assert_eq!(
+        (body["component"].as_str(), body["maintenance"]["reason"].as_str()),
+        (Some("Database"), Some("Disk swap"))
+    );
+    assert_eq!(body["maintenance"]["id"], window["id"], "{body}");
+}

@@ -298,7 +298,7 @@ impl Dispatcher {
         }
         for notice in notices {
             let this = (self.sender.clone(), self.store.clone(), self.metrics.clone(), self.policy);
-            let span = tracing::info_span!("notify_subscriber", subscriber = %notice.subscriber.id, tenant = %notice.tenant_id, update = %notice.update.id);
+            let span = tracing::info_span!("notify_subscriber", subscriber = %notice.subscriber.id, tenant = %notice.tenant_id, subject = %notice.subject.id());
             sends.spawn(notify_subscriber(this.0, this.1, this.2, this.3, notice).instrument(span));
         }
         while sends.join_next().await.is_some() {}

@@ -17,7 +17,8 @@ pub(super) const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_
 impl MaintenanceStore for PgStore {
     async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()> {
         pooled!(self, |c| async {
-            c.execute_typed(
+            let tx = c.transaction().await?;
+            tx.execute_typed(
                 "INSERT INTO maintenance_windows \
                  (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8)",
@@ -33,6 +34,10 @@ impl MaintenanceStore for PgStore {
                 ],
             )
             .await?;
+            if w.announce {
+                super::subscribers::queue_notices(&tx, t, w.monitor_id.as_str(), &w.id, crate::clock::now()).await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }

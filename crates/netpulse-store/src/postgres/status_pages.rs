@@ -242,7 +242,7 @@ impl StatusPageStore for PgStore {
                 ],
             )
             .await?;
-            super::subscribers::queue_notices(&tx, t, u).await?;
+            super::subscribers::queue_update(&tx, t, u).await?;
             tx.commit().await?;
             Ok(true)
         })

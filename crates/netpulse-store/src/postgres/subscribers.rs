@@ -1,5 +1,6 @@
 //! Status-page subscribers and their notices in PostgreSQL (see [`crate::subscribers`]); the
-//! notices of an update are queued by `post_incident_update` ([`queue_notices`]). Due notices
+//! notices are queued by `post_incident_update` ([`queue_update`]) and by
+//! `create_maintenance` for an announced window ([`queue_notices`]). Due notices
 //! are taken with `FOR UPDATE SKIP LOCKED`, so two nodes never send one twice at once.
 
 use super::PgStore;
@@ -11,6 +12,8 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
 const COLS: &str = "s.id, s.page_id, s.kind, s.address, s.secret, s.created_at, s.confirmed_at";
+/// A maintenance window's columns (`maintenance::COLS`) from `w`.
+const WINDOW_COLS: &str = "w.id, w.monitor_id, w.starts_at, w.ends_at, w.repeat_every_s, w.reason, w.phase, w.announce";
 
 fn subscriber_at(r: &Row, at: usize) -> StoreResult<Subscriber> {
     let kind: &str = r.try_get(at + 2)?;
@@ -25,29 +28,66 @@ fn subscriber_at(r: &Row, at: usize) -> StoreResult<Subscriber> {
     })
 }
 
-/// Queue update `u` (just posted, of `t`) for every confirmed subscriber of a page showing its
-/// incident's monitor; once per subscriber and update.
-pub(super) async fn queue_notices(tx: &Transaction<'_>, t: &TenantId, u: &IncidentUpdate) -> StoreResult<u64> {
+/// Queue a notice of `subject` (an update's or an announced window's id, of `t`) for every
+/// confirmed subscriber of a page showing `monitor`; once per subscriber and subject.
+pub(super) async fn queue_notices(
+    tx: &Transaction<'_>,
+    t: &TenantId,
+    monitor: &str,
+    subject: &str,
+    at: Timestamp,
+) -> StoreResult<u64> {
     Ok(tx
         .execute_typed(
-            "INSERT INTO subscriber_notices (tenant_id, subscriber_id, update_id, status, next_attempt_at, created_at) \
+            "INSERT INTO subscriber_notices (tenant_id, subscriber_id, subject_id, status, next_attempt_at, created_at) \
              SELECT s.tenant_id, s.id, $3, 'pending', $4, $4 FROM page_subscribers s \
              WHERE s.tenant_id = $1 AND s.confirmed_at IS NOT NULL AND s.page_id IN ( \
-               SELECT m.page_id FROM status_page_monitors m JOIN incidents i ON i.monitor_id = m.monitor_id \
-               WHERE i.id = $2 AND i.tenant_id = $1 AND m.tenant_id = $1) \
-             ON CONFLICT (subscriber_id, update_id) DO NOTHING",
+               SELECT page_id FROM status_page_monitors WHERE tenant_id = $1 AND monitor_id = $2) \
+             ON CONFLICT (subscriber_id, subject_id) DO NOTHING",
             &[
                 (&t.as_str(), Type::TEXT),
-                (&u.incident_id.as_str(), Type::TEXT),
-                (&u.id.as_str(), Type::TEXT),
-                (&u.posted_at.millis(), Type::INT8),
+                (&monitor, Type::TEXT),
+                (&subject, Type::TEXT),
+                (&at.millis(), Type::INT8),
             ],
         )
         .await?)
 }
 
+/// Queue update `u` (of `t`, just posted) for the subscribers of its incident's monitor's pages.
+pub(super) async fn queue_update(tx: &Transaction<'_>, t: &TenantId, u: &IncidentUpdate) -> StoreResult<u64> {
+    let row = tx
+        .query_typed_opt(
+            "SELECT monitor_id FROM incidents WHERE id = $1 AND tenant_id = $2",
+            &[(&u.incident_id.as_str(), Type::TEXT), (&t.as_str(), Type::TEXT)],
+        )
+        .await?;
+    match row {
+        Some(r) => queue_notices(tx, t, r.try_get(0)?, u.id.as_str(), u.posted_at).await,
+        None => Ok(0),
+    }
+}
+
+/// The subject of a claimed row (update columns at 6, window columns at 19), if it still exists.
+fn subject_at(r: &Row) -> StoreResult<Option<NoticeSubject>> {
+    if let Some(update) = r.try_get::<_, Option<String>>(6)? {
+        return Ok(Some(NoticeSubject::Update(IncidentUpdate {
+            id: UpdateId::from_trusted(update),
+            incident_id: IncidentId::from_trusted(r.try_get(7)?),
+            state: UpdateState::parse(r.try_get(8)?).unwrap_or(UpdateState::Investigating),
+            impact: Impact::parse(r.try_get(9)?).unwrap_or(Impact::Major),
+            message: r.try_get(10)?,
+            posted_at: Timestamp::from_millis(r.try_get(11)?),
+        })));
+    }
+    if r.try_get::<_, Option<String>>(19)?.is_some() {
+        return Ok(Some(NoticeSubject::Maintenance(super::maintenance::window_at(r, 19)?)));
+    }
+    Ok(None)
+}
+
 fn notice_at(r: &Row) -> StoreResult<Option<SubscriberNotice>> {
-    let Some(update) = r.try_get::<_, Option<String>>(6)? else { return Ok(None) };
+    let Some(subject) = subject_at(r)? else { return Ok(None) };
     let attempts: i32 = r.try_get(2)?;
     Ok(Some(SubscriberNotice {
         id: r.try_get(0)?,
@@ -56,14 +96,7 @@ fn notice_at(r: &Row) -> StoreResult<Option<SubscriberNotice>> {
         page_slug: r.try_get(3)?,
         page_title: r.try_get(4)?,
         component: r.try_get(5)?,
-        update: IncidentUpdate {
-            id: UpdateId::from_trusted(update),
-            incident_id: IncidentId::from_trusted(r.try_get(7)?),
-            state: UpdateState::parse(r.try_get(8)?).unwrap_or(UpdateState::Investigating),
-            impact: Impact::parse(r.try_get(9)?).unwrap_or(Impact::Major),
-            message: r.try_get(10)?,
-            posted_at: Timestamp::from_millis(r.try_get(11)?),
-        },
+        subject,
         subscriber: subscriber_at(r, 12)?,
     }))
 }
@@ -256,12 +289,14 @@ impl SubscriberStore for PgStore {
             let tx = c.transaction().await?;
             let sql = format!(
                 "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, p.title), \
-                 u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS} \
+                 u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, {WINDOW_COLS} \
                  FROM subscriber_notices n JOIN page_subscribers s ON s.id = n.subscriber_id \
                  JOIN status_pages p ON p.id = s.page_id \
-                 LEFT JOIN incident_updates u ON u.id = n.update_id AND u.tenant_id = n.tenant_id \
+                 LEFT JOIN incident_updates u ON u.id = n.subject_id AND u.tenant_id = n.tenant_id \
                  LEFT JOIN incidents i ON i.id = u.incident_id AND i.tenant_id = n.tenant_id \
-                 LEFT JOIN status_page_monitors m ON m.page_id = p.id AND m.monitor_id = i.monitor_id \
+                 LEFT JOIN maintenance_windows w ON w.id = n.subject_id AND w.tenant_id = n.tenant_id \
+                 LEFT JOIN status_page_monitors m ON m.page_id = p.id \
+                   AND m.monitor_id = coalesce(i.monitor_id, w.monitor_id) \
                  WHERE n.status = 'pending' AND n.next_attempt_at <= $1 ORDER BY n.id LIMIT $2 \
                  FOR UPDATE OF n SKIP LOCKED"
             );
@@ -280,7 +315,7 @@ impl SubscriberStore for PgStore {
             )
             .await?;
             tx.execute_typed(
-                "UPDATE subscriber_notices SET status = 'failed', last_error = 'the update is gone' WHERE id = ANY($1)",
+                "UPDATE subscriber_notices SET status = 'failed', last_error = 'its update or window is gone' WHERE id = ANY($1)",
                 &[(&gone, Type::INT8_ARRAY)],
             )
             .await?;

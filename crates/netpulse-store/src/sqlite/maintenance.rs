@@ -17,7 +17,8 @@ impl MaintenanceStore for SqliteStore {
     async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()> {
         let (t, w) = (t.clone(), w.clone());
         self.write(move |c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO maintenance_windows \
                  (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8)",
@@ -32,6 +33,10 @@ impl MaintenanceStore for SqliteStore {
                     w.announce
                 ],
             )?;
+            if w.announce {
+                super::subscribers::queue_notices(&tx, &t, w.monitor_id.as_str(), &w.id, crate::clock::now())?;
+            }
+            tx.commit()?;
             Ok(())
         })
         .await

@@ -431,7 +431,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX check_results_by_start ON check_results(started_at);
     "#,
     // Status-page subscribers (e-mail, pending until the confirmation link is followed;
-    // webhook) and the notices of incident updates owed to them, once per subscriber and update.
+    // webhook) and the notices owed to them, once per subscriber and subject (an incident
+    // update `upd_…`, or an announced maintenance window).
     r#"
     CREATE TABLE page_subscribers (
         id TEXT PRIMARY KEY,
@@ -451,14 +452,14 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY,
         tenant_id TEXT NOT NULL,
         subscriber_id TEXT NOT NULL REFERENCES page_subscribers(id) ON DELETE CASCADE,
-        update_id TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
         status TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt_at INTEGER NOT NULL,
         last_error TEXT,
         created_at INTEGER NOT NULL,
         sent_at INTEGER,
-        UNIQUE (subscriber_id, update_id)
+        UNIQUE (subscriber_id, subject_id)
     );
     CREATE INDEX subscriber_notices_due ON subscriber_notices(status, next_attempt_at);
     "#,

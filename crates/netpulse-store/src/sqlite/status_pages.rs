@@ -208,7 +208,7 @@ impl StatusPageStore for SqliteStore {
                 "INSERT INTO incident_events (tenant_id, incident_id, at, message) VALUES (?1, ?2, ?3, ?4)",
                 params![t.as_str(), u.incident_id.as_str(), u.posted_at.millis(), u.timeline_line()],
             )?;
-            super::subscribers::queue_notices(&tx, &t, &u)?;
+            super::subscribers::queue_update(&tx, &t, &u)?;
             tx.commit()?;
             Ok(true)
         })

@@ -1,5 +1,6 @@
 //! Status-page subscribers and their notices in SQLite (see [`crate::subscribers`]); the
-//! notices of an update are queued by `post_incident_update` ([`queue_notices`]).
+//! notices are queued by `post_incident_update` ([`queue_update`]) and by
+//! `create_maintenance` for an announced window ([`queue_notices`]).
 
 use super::SqliteStore;
 use crate::*;
@@ -9,6 +10,8 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use std::collections::HashMap;
 
 const COLS: &str = "s.id, s.page_id, s.kind, s.address, s.secret, s.created_at, s.confirmed_at";
+/// A maintenance window's columns (`maintenance::COLS`) from `w`.
+const WINDOW_COLS: &str = "w.id, w.monitor_id, w.starts_at, w.ends_at, w.repeat_every_s, w.reason, w.phase, w.announce";
 
 fn subscriber_at(r: &Row, at: usize) -> rusqlite::Result<Subscriber> {
     let kind: String = r.get(at + 2)?;
@@ -23,21 +26,60 @@ fn subscriber_at(r: &Row, at: usize) -> rusqlite::Result<Subscriber> {
     })
 }
 
-/// Queue update `u` (just posted, of `t`) for every confirmed subscriber of a page showing its
-/// incident's monitor; once per subscriber and update. The number queued.
-pub(super) fn queue_notices(tx: &Transaction, t: &TenantId, u: &IncidentUpdate) -> StoreResult<usize> {
+/// Queue a notice of `subject` (an update's or an announced window's id, of `t`) for every
+/// confirmed subscriber of a page showing `monitor`; once per subscriber and subject.
+pub(super) fn queue_notices(
+    tx: &Transaction,
+    t: &TenantId,
+    monitor: &str,
+    subject: &str,
+    at: Timestamp,
+) -> StoreResult<usize> {
     let n = tx.execute(
-        "INSERT OR IGNORE INTO subscriber_notices (tenant_id, subscriber_id, update_id, status, next_attempt_at, created_at) \
+        "INSERT OR IGNORE INTO subscriber_notices (tenant_id, subscriber_id, subject_id, status, next_attempt_at, created_at) \
          SELECT s.tenant_id, s.id, ?3, 'pending', ?4, ?4 FROM page_subscribers s \
          WHERE s.tenant_id = ?1 AND s.confirmed_at IS NOT NULL AND s.page_id IN ( \
-           SELECT m.page_id FROM status_page_monitors m JOIN incidents i ON i.monitor_id = m.monitor_id \
-           WHERE i.id = ?2 AND i.tenant_id = ?1 AND m.tenant_id = ?1)",
-        params![t.as_str(), u.incident_id.as_str(), u.id.as_str(), u.posted_at.millis()],
+           SELECT page_id FROM status_page_monitors WHERE tenant_id = ?1 AND monitor_id = ?2)",
+        params![t.as_str(), monitor, subject, at.millis()],
     )?;
     if n > 0 {
         super::alert_work_written();
     }
     Ok(n)
+}
+
+/// Queue update `u` (of `t`, just posted) for the subscribers of its incident's monitor's pages.
+pub(super) fn queue_update(tx: &Transaction, t: &TenantId, u: &IncidentUpdate) -> StoreResult<usize> {
+    let monitor: Option<String> = tx
+        .query_row(
+            "SELECT monitor_id FROM incidents WHERE id = ?1 AND tenant_id = ?2",
+            params![u.incident_id.as_str(), t.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match monitor {
+        Some(m) => queue_notices(tx, t, &m, u.id.as_str(), u.posted_at),
+        None => Ok(0),
+    }
+}
+
+/// The subject of a claimed row (update columns at 6, window columns at 19), if it still exists.
+fn subject_at(r: &Row) -> rusqlite::Result<Option<NoticeSubject>> {
+    if let Some(update) = r.get::<_, Option<String>>(6)? {
+        let (state, impact): (String, String) = (r.get(8)?, r.get(9)?);
+        return Ok(Some(NoticeSubject::Update(IncidentUpdate {
+            id: UpdateId::from_trusted(update),
+            incident_id: IncidentId::from_trusted(r.get(7)?),
+            state: UpdateState::parse(&state).unwrap_or(UpdateState::Investigating),
+            impact: Impact::parse(&impact).unwrap_or(Impact::Major),
+            message: r.get(10)?,
+            posted_at: Timestamp::from_millis(r.get(11)?),
+        })));
+    }
+    if r.get::<_, Option<String>>(19)?.is_some() {
+        return Ok(Some(NoticeSubject::Maintenance(super::maintenance::window_from(r, 19)?)));
+    }
+    Ok(None)
 }
 
 #[async_trait]
@@ -221,18 +263,19 @@ impl SubscriberStore for SqliteStore {
             let rows: Vec<(i64, Option<SubscriberNotice>)> = {
                 let mut stmt = tx.prepare_cached(&format!(
                     "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, p.title), \
-                     u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS} \
+                     u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, {WINDOW_COLS} \
                      FROM subscriber_notices n JOIN page_subscribers s ON s.id = n.subscriber_id \
                      JOIN status_pages p ON p.id = s.page_id \
-                     LEFT JOIN incident_updates u ON u.id = n.update_id AND u.tenant_id = n.tenant_id \
+                     LEFT JOIN incident_updates u ON u.id = n.subject_id AND u.tenant_id = n.tenant_id \
                      LEFT JOIN incidents i ON i.id = u.incident_id AND i.tenant_id = n.tenant_id \
-                     LEFT JOIN status_page_monitors m ON m.page_id = p.id AND m.monitor_id = i.monitor_id \
+                     LEFT JOIN maintenance_windows w ON w.id = n.subject_id AND w.tenant_id = n.tenant_id \
+                     LEFT JOIN status_page_monitors m ON m.page_id = p.id \
+                       AND m.monitor_id = coalesce(i.monitor_id, w.monitor_id) \
                      WHERE n.status = 'pending' AND n.next_attempt_at <= ?1 ORDER BY n.id LIMIT ?2"
                 ))?;
                 let rows = stmt.query_map(params![now.millis(), limit as i64], |r| {
                     let id: i64 = r.get(0)?;
-                    let Some(update) = r.get::<_, Option<String>>(6)? else { return Ok((id, None)) };
-                    let (state, impact): (String, String) = (r.get(8)?, r.get(9)?);
+                    let Some(subject) = subject_at(r)? else { return Ok((id, None)) };
                     Ok((
                         id,
                         Some(SubscriberNotice {
@@ -242,14 +285,7 @@ impl SubscriberStore for SqliteStore {
                             page_slug: r.get(3)?,
                             page_title: r.get(4)?,
                             component: r.get(5)?,
-                            update: IncidentUpdate {
-                                id: UpdateId::from_trusted(update),
-                                incident_id: IncidentId::from_trusted(r.get(7)?),
-                                state: UpdateState::parse(&state).unwrap_or(UpdateState::Investigating),
-                                impact: Impact::parse(&impact).unwrap_or(Impact::Major),
-                                message: r.get(10)?,
-                                posted_at: Timestamp::from_millis(r.get(11)?),
-                            },
+                            subject,
                             subscriber: subscriber_at(r, 12)?,
                         }),
                     ))
@@ -268,7 +304,7 @@ impl SubscriberStore for SqliteStore {
                     }
                     None => {
                         tx.execute(
-                            "UPDATE subscriber_notices SET status = 'failed', last_error = 'the update is gone' WHERE id = ?1",
+                            "UPDATE subscriber_notices SET status = 'failed', last_error = 'its update or window is gone' WHERE id = ?1",
                             [id],
                         )?;
                     }

@@ -6,11 +6,11 @@
 use super::{add_monitor, draft};
 use netpulse_core::incident::Policy;
 use netpulse_core::{CheckResult, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
-use netpulse_store::clock::{fresh, token_hash};
+use netpulse_store::clock::{self, fresh, token_hash};
 use netpulse_store::testing::{self as backends, Backend};
 use netpulse_store::{
-    Delivery, DeliveryResult, Impact, IncidentFilter, IncidentUpdate, Secret, SignUp, SignUpOutcome, StatusPage,
-    StatusPageMonitor, Subscriber, SubscriberKind, UpdateState,
+    Delivery, DeliveryResult, Impact, IncidentFilter, IncidentUpdate, MaintenanceWindow, NoticeSubject, Secret, SignUp,
+    SignUpOutcome, StatusPage, StatusPageMonitor, Subscriber, SubscriberKind, SubscriberNotice, UpdateState,
 };
 
 contract!(subscribers_confirm_once_and_get_each_update_once);
@@ -130,7 +130,8 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
         [("ada@example.com", "Database", "subs"), ("https://hooks.example.com/np", "Database", "subs")],
         "{backend:?}: confirmed subscribers only, under the page's name for the monitor"
     );
-    assert!(due.iter().all(|n| n.update.message == "a full disk" && n.attempts == 0));
+    let told = |n: &SubscriberNotice| matches!(&n.subject, NoticeSubject::Update(u) if u.message == "a full disk");
+    assert!(due.iter().all(|n| told(n) && n.attempts == 0), "{backend:?}");
     assert!(
         store.claim_subscriber_notices(later, 10, 60_000).await.unwrap().is_empty(),
         "leased, not handed out twice"
@@ -152,6 +153,36 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
     store.record_subscriber_notice(mail_notice.id, &sent).await.unwrap();
     let again = store.claim_subscriber_notices(retry_at, 10, 60_000).await.unwrap();
     assert_eq!(again.iter().map(|n| (n.id, n.attempts)).collect::<Vec<_>>(), [(hook_notice.id, 1)], "{backend:?}");
+
+    // An announced maintenance window is told once too; one not announced stays private.
+    for (id, announce) in [("mw_told", true), ("mw_quiet", false)] {
+        let w = MaintenanceWindow {
+            id: id.into(),
+            monitor_id: m.clone(),
+            starts_at: later.plus_ms(86_400_000),
+            ends_at: later.plus_ms(90_000_000),
+            repeat_every_s: None,
+            reason: "disk swap".into(),
+            phase: "scheduled".into(),
+            announce,
+        };
+        store.create_maintenance(&t, &w).await.unwrap();
+    }
+    let told = store.claim_subscriber_notices(clock::now(), 10, 60_000).await.unwrap();
+    let windows: Vec<(&str, &str, &str)> = told
+        .iter()
+        .filter_map(|n| match &n.subject {
+            NoticeSubject::Maintenance(w) => Some((n.subscriber.address.as_str(), w.id.as_str(), n.component.as_str())),
+            NoticeSubject::Update(_) => None,
+        })
+        .collect();
+    let mut windows = windows;
+    windows.sort();
+    assert_eq!(
+        windows,
+        [("ada@example.com", "mw_told", "Database"), ("https://hooks.example.com/np", "mw_told", "Database")],
+        "{backend:?}"
+    );
 
     // Unsubscribed: the token works once, and the next update queues nothing for the address.
     let token = mail_notice.subscriber.secret.expose().to_owned();
