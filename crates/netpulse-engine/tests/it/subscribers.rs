@@ -127,6 +127,10 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     assert_eq!(st, 404, "the link works once");
     let (_, shown) = app.api("GET", &format!("/api/v1/status-pages/{page}"), None).await;
     assert_eq!(shown["subscribers"], 2, "{shown}");
+    let owner = format!("np_session={TOKEN}");
+    let (st, screen, _) = app.raw("GET", "/status-pages", None, &[("cookie", &owner)]).await;
+    assert!(st == 200 && screen.contains("<td class=\"subscribers\">2</td>"), "the dashboard counts them: {screen}");
+    assert!(!screen.contains(READER), "and shows no address");
 
     // Three updates: three mails with List-Unsubscribe, three signed webhook posts.
     let told = [

@@ -52,6 +52,7 @@ pub mod settings;
 pub mod status_feed;
 pub mod status_history;
 pub mod status_page;
+pub mod status_pages;
 pub mod status_subscribe;
 pub mod team_pages;
 pub mod times;
@@ -74,6 +75,7 @@ const NAV: &[(&str, &str, Offered)] = &[
     ("/channels", "Channels", |_| true),
     ("/deliveries", "Deliveries", |_| true),
     ("/settings/alerting", "Alerting defaults", SignedIn::may_admin),
+    ("/status-pages", "Status pages", |_| true),
     ("/regions", "Regions", |_| true),
     ("/members", "Members", |_| true),
     ("/tokens", "API tokens", |_| true),
@@ -101,6 +103,7 @@ pub fn router() -> Router<AppState> {
         .route("/tokens", get(team_pages::tokens).post(team_pages::create_token))
         .route("/tokens/{id}/revoke", post(team_pages::revoke_token))
         .route("/regions", get(regions::show))
+        .route("/status-pages", get(status_pages::list))
         .route("/logout", post(logout))
         .route("/monitors/new", get(forms::new_form).post(forms::create))
         .route("/monitors/{id}", get(monitor::show))
