@@ -13,6 +13,16 @@ use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp, UpdateI
 use serde::Serialize;
 use std::collections::HashMap;
 
+/// Where a page is read: its own host name when it has one (with this server's scheme),
+/// else `/status/{slug}` on this server.
+pub fn page_url(base_url: &str, slug: &str, domain: Option<&str>) -> String {
+    let base = base_url.trim_end_matches('/');
+    match domain {
+        Some(d) => format!("{}://{d}", base.split("://").next().filter(|s| *s == "https").unwrap_or("http")),
+        None => format!("{base}/status/{slug}"),
+    }
+}
+
 /// A public status page of a tenant. `monitors` are in display order.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusPage {

@@ -102,6 +102,8 @@ pub struct SubscriberNotice {
     pub subscriber: Subscriber,
     pub page_slug: String,
     pub page_title: String,
+    /// The page's own host name, if it has one ([`crate::status_pages::page_url`]).
+    pub page_domain: Option<String>,
     /// The monitor as the page names it.
     pub component: String,
     pub subject: NoticeSubject,

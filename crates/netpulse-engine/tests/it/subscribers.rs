@@ -164,6 +164,7 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
         let got = post.json();
         assert_eq!((got["update"]["state"].as_str(), got["update"]["message"].as_str()), (Some(state), Some(message)));
         assert_eq!((got["page"]["slug"].as_str(), got["component"].as_str()), (Some("acme"), Some("Checkout")));
+        assert_eq!(got["page"]["url"].as_str(), Some(app.url("/status/acme").as_str()));
     }
 
     // One click unsubscribes (the GET page only offers the button); no mail after that.
@@ -238,8 +239,8 @@ async fn subscribers_hear_of_announced_maintenance_only() {
             json!({ "name": "db-internal", "kind": "tcp", "host": "db.example.com", "port": 5432, "paused": true }),
         )
         .await;
-    let page =
-        json!({ "slug": "acme", "title": "Acme", "monitors": [{ "monitor_id": monitor, "display_name": "Database" }] });
+    let page = json!({ "slug": "acme", "title": "Acme", "domain": "status.acme.example",
+        "monitors": [{ "monitor_id": monitor, "display_name": "Database" }] });
     let (st, page) = app.api("POST", "/api/v1/status-pages", Some(page)).await;
     assert_eq!(st, 201, "{page}");
     let hook = Receiver::start().await;
@@ -264,4 +265,5 @@ async fn subscribers_hear_of_announced_maintenance_only() {
         (Some("Database"), Some("Disk swap"))
     );
     assert_eq!(body["maintenance"]["id"], window["id"], "{body}");
+    assert_eq!(body["page"]["url"], "http://status.acme.example", "the page's own domain: {body}");
 }

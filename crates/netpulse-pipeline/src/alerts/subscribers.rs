@@ -30,15 +30,16 @@ fn event(n: &SubscriberNotice) -> &'static str {
     }
 }
 
-/// Where the notice's page is read.
+/// Where the notice's page is read (on its own domain when it has one).
 pub fn page_url(n: &SubscriberNotice, base_url: &str) -> String {
-    format!("{}/status/{}", base_url.trim_end_matches('/'), n.page_slug)
+    netpulse_store::status_pages::page_url(base_url, &n.page_slug, n.page_domain.as_deref())
 }
 
-/// Where an e-mail subscriber leaves: the page asking to confirm (`GET`) and the one-click
-/// `POST` of RFC 8058.
+/// Where an e-mail subscriber leaves (on this server's public URL): the page asking to
+/// confirm (`GET`) and the one-click `POST` of RFC 8058.
 pub fn unsubscribe_url(n: &SubscriberNotice, base_url: &str) -> String {
-    format!("{}/unsubscribe?token={}", page_url(n, base_url), n.subscriber.secret.expose())
+    let base = base_url.trim_end_matches('/');
+    format!("{base}/status/{}/unsubscribe?token={}", n.page_slug, n.subscriber.secret.expose())
 }
 
 /// The key a receiver can deduplicate on: one per subscriber and subject.

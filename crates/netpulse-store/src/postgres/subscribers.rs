@@ -95,6 +95,7 @@ fn notice_at(r: &Row) -> StoreResult<Option<SubscriberNotice>> {
         attempts: attempts.max(0) as u32,
         page_slug: r.try_get(3)?,
         page_title: r.try_get(4)?,
+        page_domain: r.try_get(27)?,
         component: r.try_get(5)?,
         subject,
         subscriber: subscriber_at(r, 12)?,
@@ -289,7 +290,7 @@ impl SubscriberStore for PgStore {
             let tx = c.transaction().await?;
             let sql = format!(
                 "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, p.title), \
-                 u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, {WINDOW_COLS} \
+                 u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, {WINDOW_COLS}, p.domain \
                  FROM subscriber_notices n JOIN page_subscribers s ON s.id = n.subscriber_id \
                  JOIN status_pages p ON p.id = s.page_id \
                  LEFT JOIN incident_updates u ON u.id = n.subject_id AND u.tenant_id = n.tenant_id \

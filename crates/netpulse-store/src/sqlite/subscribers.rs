@@ -263,7 +263,7 @@ impl SubscriberStore for SqliteStore {
             let rows: Vec<(i64, Option<SubscriberNotice>)> = {
                 let mut stmt = tx.prepare_cached(&format!(
                     "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, p.title), \
-                     u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, {WINDOW_COLS} \
+                     u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, {WINDOW_COLS}, p.domain \
                      FROM subscriber_notices n JOIN page_subscribers s ON s.id = n.subscriber_id \
                      JOIN status_pages p ON p.id = s.page_id \
                      LEFT JOIN incident_updates u ON u.id = n.subject_id AND u.tenant_id = n.tenant_id \
@@ -284,6 +284,7 @@ impl SubscriberStore for SqliteStore {
                             attempts: r.get(2)?,
                             page_slug: r.get(3)?,
                             page_title: r.get(4)?,
+                            page_domain: r.get(27)?,
                             component: r.get(5)?,
                             subject,
                             subscriber: subscriber_at(r, 12)?,

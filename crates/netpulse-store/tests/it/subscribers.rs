@@ -46,7 +46,7 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
         title: "Subs".into(),
         message: String::new(),
         logo_url: None,
-        domain: None,
+        domain: Some("status.subs.example".into()),
         created_at: Timestamp::from_secs(1),
         monitors: vec![StatusPageMonitor { monitor_id: m.clone(), display_name: "Database".into(), group: "".into() }],
     };
@@ -132,6 +132,7 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
     );
     let told = |n: &SubscriberNotice| matches!(&n.subject, NoticeSubject::Update(u) if u.message == "a full disk");
     assert!(due.iter().all(|n| told(n) && n.attempts == 0), "{backend:?}");
+    assert!(due.iter().all(|n| n.page_domain.as_deref() == Some("status.subs.example")), "{backend:?}: {due:?}");
     assert!(
         store.claim_subscriber_notices(later, 10, 60_000).await.unwrap().is_empty(),
         "leased, not handed out twice"

@@ -90,15 +90,7 @@ fn domain(s: &AppState, d: &str) -> ApiResult<String> {
     Ok(d)
 }
 
-/// Where a page is read: its own host name when it has one (with this server's scheme),
-/// else `/status/{slug}` on this server.
-pub fn page_url(base_url: &str, slug: &str, domain: Option<&str>) -> String {
-    let base = base_url.trim_end_matches('/');
-    match domain {
-        Some(d) => format!("{}://{d}", base.split("://").next().filter(|s| *s == "https").unwrap_or("http")),
-        None => format!("{base}/status/{slug}"),
-    }
-}
+pub use netpulse_store::status_pages::page_url;
 
 fn logo(s: &str) -> ApiResult<String> {
     let u = url::Url::parse(s).map_err(|e| ApiError::invalid("logo_url", format!("is not a URL: {e}")))?;
