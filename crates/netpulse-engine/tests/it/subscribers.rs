@@ -1,9 +1,11 @@
 //! Status-page subscribers end to end: an e-mail sign-up on the public page is confirmed by
 //! the link mailed to it (local SMTP server), then gets one mail per incident update with
 //! `List-Unsubscribe` (RFC 8058) until it unsubscribes with one click; a webhook subscriber
-//! (local receiver) gets each update signed like the webhook channel until it is removed; a
-//! sign-up flood is refused with 429 and stores nothing beyond the page's cap; a bad address
-//! and a plain-http hook under `ssrf.block_private` are refused naming the field.
+//! (local receiver) gets each update signed like the webhook channel, again after a 503, until
+//! it is removed; announced maintenance is told, private maintenance is not; a sign-up flood is
+//! refused with 429 per client, per page and beyond the page's cap of pending sign-ups, storing
+//! nothing more; a bad address and a plain-http hook under `ssrf.block_private` are refused
+//! naming the field; the dashboard counts subscribers and shows no address.
 
 use crate::alerting::verify_signature;
 use crate::channels::{smtp_server, unqp, Mail};
@@ -266,4 +268,29 @@ async fn subscribers_hear_of_announced_maintenance_only() {
     );
     assert_eq!(body["maintenance"]["id"], window["id"], "{body}");
     assert_eq!(body["page"]["url"], "http://status.acme.example", "the page's own domain: {body}");
+}
+
+#[tokio::test]
+async fn sign_ups_to_one_page_from_many_clients_stop_at_the_pages_budget() {
+    let (app, mails) = app_with_mail(|config| {
+        config.http.trusted_proxies = vec!["127.0.0.1".into()];
+        config.accounts.subscribe_per_hour_page = 4;
+    })
+    .await;
+    let (st, page) = app.api("POST", "/api/v1/status-pages", Some(json!({ "slug": "acme", "title": "Acme" }))).await;
+    assert_eq!(st, 201, "{page}");
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        let (ip, email) = (format!("203.0.113.{i}"), json!({ "email": format!("reader{i}@example.com") }));
+        let (st, text, _) =
+            app.raw("POST", "/status/acme/subscribe", Some(email), &[("x-forwarded-for", ip.as_str())]).await;
+        answers.push((st, text));
+    }
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [202, 202, 202, 202, 429, 429], "{answers:?}");
+    assert!(answers[4].1.contains("sign-ups to this page"), "{answers:?}");
+    let (_, listed) =
+        app.api("GET", &format!("/api/v1/status-pages/{}/subscribers", page["id"].as_str().unwrap()), None).await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(4), "{listed}");
+    wait_for(10, "four confirmation mails", || async { (mails.lock().unwrap().len() >= 4).then_some(()) }).await;
 }
