@@ -19,7 +19,8 @@ pub struct RetentionPass {
     /// Hourly rollup rows folded into daily rollups (and deleted).
     pub hours_rolled: usize,
     pub days_deleted: usize,
-    /// Outbox rows and delivery-log attempts deleted.
+    /// Outbox rows, delivery-log attempts and status-page subscribers' sent or failed
+    /// notices deleted.
     pub deliveries_deleted: usize,
     /// PostgreSQL: day partitions dropped whole — of raw results, folded first (their results
     /// are counted in `results_rolled`), and of minute rollups past their horizon (their rows

@@ -258,7 +258,16 @@ impl UptimeStore for PgStore {
                     limit,
                 )
                 .await?
-                    + delete(&tx, "delivery_attempts", "ctid", "at < $1", h.raw, limit).await?,
+                    + delete(&tx, "delivery_attempts", "ctid", "at < $1", h.raw, limit).await?
+                    + delete(
+                        &tx,
+                        "subscriber_notices",
+                        "id",
+                        "status IN ('sent', 'failed') AND created_at < $1",
+                        h.raw,
+                        limit,
+                    )
+                    .await?,
                 partitions_dropped: 0,
             };
             tx.commit().await?;

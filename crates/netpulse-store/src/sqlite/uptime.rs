@@ -176,6 +176,10 @@ impl UptimeStore for SqliteStore {
                 )? + tx.execute(
                     "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE at < ?1 LIMIT ?2)",
                     params![h.raw.millis(), limit],
+                )? + tx.execute(
+                    "DELETE FROM subscriber_notices WHERE id IN (SELECT id FROM subscriber_notices \
+                     WHERE status IN ('sent', 'failed') AND created_at < ?1 LIMIT ?2)",
+                    params![h.raw.millis(), limit],
                 )?,
                 partitions_dropped: 0, // one results table, no partitions
             };

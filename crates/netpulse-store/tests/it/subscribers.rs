@@ -5,6 +5,7 @@
 
 use super::{add_monitor, draft};
 use netpulse_core::incident::Policy;
+use netpulse_core::retention::{Horizons, RetentionDays};
 use netpulse_core::{CheckResult, Outcome, Provenance, ResultId, TenantId, Timestamp, Timings};
 use netpulse_store::clock::{self, fresh, token_hash};
 use netpulse_store::testing::{self as backends, Backend};
@@ -154,6 +155,10 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
     store.record_subscriber_notice(mail_notice.id, &sent).await.unwrap();
     let again = store.claim_subscriber_notices(retry_at, 10, 60_000).await.unwrap();
     assert_eq!(again.iter().map(|n| (n.id, n.attempts)).collect::<Vec<_>>(), [(hook_notice.id, 1)], "{backend:?}");
+    // Retention takes the sent notice once it is older than raw results are kept, not the pending one.
+    let days = RetentionDays { raw: 30, minute: 60, hour: 100, day: 400 };
+    let h = Horizons::at(later.plus_ms(31 * 86_400_000), &days);
+    assert_eq!(store.apply_retention(&h, 100).await.unwrap().deliveries_deleted, 1, "{backend:?}");
 
     // An announced maintenance window is told once too; one not announced stays private.
     for (id, announce) in [("mw_told", true), ("mw_quiet", false)] {
