@@ -27,7 +27,7 @@ pub struct MaintenanceWindow {
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
     /// Store a window; an announced one queues a notice to each confirmed subscriber of the
-    /// pages showing its monitor ([`crate::subscribers`]), in the same transaction.
+    /// pages showing its monitor (see the `subscribers` module), in the same transaction.
     async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()>;
     async fn list_maintenance(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Vec<MaintenanceWindow>>;
     /// Cancel a window; an active one ends now (through the state machine). `false` if unknown.
