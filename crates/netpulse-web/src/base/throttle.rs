@@ -43,6 +43,9 @@ pub struct Throttles {
     pub subscribe_page: Throttle,
     /// Confirmation and unsubscribe links followed per IP address (per minute).
     pub subscriber_links: Throttle,
+    /// Subscription confirmation mails per address (apart from account mail, which a
+    /// sign-up to a status page must not use up).
+    pub subscribe_mail: Throttle,
     pub hashes: HashGate,
 }
 
@@ -63,6 +66,7 @@ impl Throttles {
             subscribe_ip: Throttle::over(cfg.subscribe_per_hour_ip, hour),
             subscribe_page: Throttle::over(cfg.subscribe_per_hour_page, hour),
             subscriber_links: Throttle::new(SUBSCRIBER_LINKS_PER_MINUTE),
+            subscribe_mail: Throttle::new(MAIL_PER_MINUTE),
             hashes: HashGate::new(cfg.password_hashes as usize, cfg.password_hash_queue as usize),
         }
     }

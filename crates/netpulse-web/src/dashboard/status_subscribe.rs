@@ -47,7 +47,7 @@ struct Answer {
 impl Answer {
     fn ok(&self, status: StatusCode, title: &str, message: &str) -> Response {
         if self.json {
-            return (status, Json(json!({ "status": "pending", "message": message }))).into_response();
+            return (status, Json(json!({ "status": "accepted", "message": message }))).into_response();
         }
         (status, page(title, None, html! { h1 { (title) } p { (message) } })).into_response()
     }
@@ -117,7 +117,7 @@ async fn sign_up(s: &AppState, slug: &str, ip: &str, json: bool, body: &[u8]) ->
     if !t.subscribe_page.allow(&page.id, now) {
         return Err(ApiError::rate_limited("sign-ups to this page", t.subscribe_page.retry_after_s()));
     }
-    if !t.mail.allow(&address, now) {
+    if !t.subscribe_mail.allow(&address, now) {
         // A link was mailed to this address within the minute: it stays the valid one.
         return Ok(());
     }
