@@ -110,6 +110,29 @@ pub struct SubscriberNotice {
     pub attempts: u32,
 }
 
+/// A subscriber's columns, as both backends read them (`s`: `page_subscribers`).
+pub(crate) const COLS: &str = "s.id, s.page_id, s.kind, s.address, s.secret, s.created_at, s.confirmed_at";
+
+/// Both backends' claim of due notices: `now` and `limit` are the placeholders of the time
+/// and the row limit. Columns: the notice (0–2), the page (3–5), the update (6–11, `NULL` for
+/// a window), the subscriber ([`COLS`], 12–18), the window (19–26, `NULL` for an update) and
+/// the page's domain (27); a row whose update or window is gone has `NULL` in both.
+pub(crate) fn claim_query(now: &str, limit: &str) -> String {
+    format!(
+        "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, p.title), \
+         u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, \
+         w.id, w.monitor_id, w.starts_at, w.ends_at, w.repeat_every_s, w.reason, w.phase, w.announce, p.domain \
+         FROM subscriber_notices n JOIN page_subscribers s ON s.id = n.subscriber_id \
+         JOIN status_pages p ON p.id = s.page_id \
+         LEFT JOIN incident_updates u ON u.id = n.subject_id AND u.tenant_id = n.tenant_id \
+         LEFT JOIN incidents i ON i.id = u.incident_id AND i.tenant_id = n.tenant_id \
+         LEFT JOIN maintenance_windows w ON w.id = n.subject_id AND w.tenant_id = n.tenant_id \
+         LEFT JOIN status_page_monitors m ON m.page_id = p.id \
+           AND m.monitor_id = coalesce(i.monitor_id, w.monitor_id) \
+         WHERE n.status = 'pending' AND n.next_attempt_at <= {now} ORDER BY n.id LIMIT {limit}"
+    )
+}
+
 /// Subscribers of a tenant's status pages and the notices queued for them.
 #[async_trait]
 pub trait SubscriberStore: Send + Sync {

@@ -11,9 +11,7 @@ use std::collections::HashMap;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
-const COLS: &str = "s.id, s.page_id, s.kind, s.address, s.secret, s.created_at, s.confirmed_at";
-/// A maintenance window's columns (`maintenance::COLS`) from `w`.
-const WINDOW_COLS: &str = "w.id, w.monitor_id, w.starts_at, w.ends_at, w.repeat_every_s, w.reason, w.phase, w.announce";
+use crate::subscribers::{claim_query, COLS};
 
 fn subscriber_at(r: &Row, at: usize) -> StoreResult<Subscriber> {
     let kind: &str = r.try_get(at + 2)?;
@@ -288,19 +286,7 @@ impl SubscriberStore for PgStore {
                 return Ok(Vec::new());
             }
             let tx = c.transaction().await?;
-            let sql = format!(
-                "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, p.title), \
-                 u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, {WINDOW_COLS}, p.domain \
-                 FROM subscriber_notices n JOIN page_subscribers s ON s.id = n.subscriber_id \
-                 JOIN status_pages p ON p.id = s.page_id \
-                 LEFT JOIN incident_updates u ON u.id = n.subject_id AND u.tenant_id = n.tenant_id \
-                 LEFT JOIN incidents i ON i.id = u.incident_id AND i.tenant_id = n.tenant_id \
-                 LEFT JOIN maintenance_windows w ON w.id = n.subject_id AND w.tenant_id = n.tenant_id \
-                 LEFT JOIN status_page_monitors m ON m.page_id = p.id \
-                   AND m.monitor_id = coalesce(i.monitor_id, w.monitor_id) \
-                 WHERE n.status = 'pending' AND n.next_attempt_at <= $1 ORDER BY n.id LIMIT $2 \
-                 FOR UPDATE OF n SKIP LOCKED"
-            );
+            let sql = format!("{} FOR UPDATE OF n SKIP LOCKED", claim_query("$1", "$2"));
             let rows = tx.query_typed(&sql, &[(&now.millis(), Type::INT8), (&(limit as i64), Type::INT8)]).await?;
             let (mut notices, mut gone) = (Vec::with_capacity(rows.len()), Vec::new());
             for r in &rows {

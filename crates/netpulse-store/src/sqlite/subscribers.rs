@@ -9,9 +9,7 @@ use netpulse_core::{IncidentId, TenantId, Timestamp, UpdateId};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use std::collections::HashMap;
 
-const COLS: &str = "s.id, s.page_id, s.kind, s.address, s.secret, s.created_at, s.confirmed_at";
-/// A maintenance window's columns (`maintenance::COLS`) from `w`.
-const WINDOW_COLS: &str = "w.id, w.monitor_id, w.starts_at, w.ends_at, w.repeat_every_s, w.reason, w.phase, w.announce";
+use crate::subscribers::{claim_query, COLS};
 
 fn subscriber_at(r: &Row, at: usize) -> rusqlite::Result<Subscriber> {
     let kind: String = r.get(at + 2)?;
@@ -261,18 +259,7 @@ impl SubscriberStore for SqliteStore {
             }
             let tx = c.transaction()?;
             let rows: Vec<(i64, Option<SubscriberNotice>)> = {
-                let mut stmt = tx.prepare_cached(&format!(
-                    "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, p.title), \
-                     u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, {WINDOW_COLS}, p.domain \
-                     FROM subscriber_notices n JOIN page_subscribers s ON s.id = n.subscriber_id \
-                     JOIN status_pages p ON p.id = s.page_id \
-                     LEFT JOIN incident_updates u ON u.id = n.subject_id AND u.tenant_id = n.tenant_id \
-                     LEFT JOIN incidents i ON i.id = u.incident_id AND i.tenant_id = n.tenant_id \
-                     LEFT JOIN maintenance_windows w ON w.id = n.subject_id AND w.tenant_id = n.tenant_id \
-                     LEFT JOIN status_page_monitors m ON m.page_id = p.id \
-                       AND m.monitor_id = coalesce(i.monitor_id, w.monitor_id) \
-                     WHERE n.status = 'pending' AND n.next_attempt_at <= ?1 ORDER BY n.id LIMIT ?2"
-                ))?;
+                let mut stmt = tx.prepare_cached(&claim_query("?1", "?2"))?;
                 let rows = stmt.query_map(params![now.millis(), limit as i64], |r| {
                     let id: i64 = r.get(0)?;
                     let Some(subject) = subject_at(r)? else { return Ok((id, None)) };
