@@ -8,7 +8,13 @@
 //! SSE stream → socket → client. `sent_at` has millisecond resolution (truncated), so the
 //! figures err up to 1 ms on the high side.
 //!
-//! Usage: `bench_live [rate …] [--secs N] [--monitors N]` (defaults: 1000 5000, 10 s, 200).
+//! With `--clients N`, N dashboards (SSE clients) each receive every result, as the fleet's
+//! dashboards do; latencies are taken at all of them, and the table adds the process's CPU
+//! per delivered event (the clients' own reading included: they find `sent_at` in the line
+//! without parsing the JSON).
+//!
+//! Usage: `bench_live [rate …] [--secs N] [--monitors N] [--clients N]` (defaults: 1000 5000,
+//! 10 s, 200 monitors, 1 client).
 
 use netpulse_core::check::Timings;
 use netpulse_core::wire::ResultEnvelope;
@@ -34,6 +40,23 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// The `sent_at` of a `data:` line of a result event, found without parsing the JSON.
+fn sent_at(line: &str) -> Option<f64> {
+    let data = line.strip_prefix("data: ")?;
+    let at = data.find("\"sent_at\":")? + 10;
+    let digits = data[at..].split(|c: char| c != '.' && !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
+
+/// This process's CPU time so far (user + system), from /proc/self/stat, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<f64>().ok()).sum();
+    ticks / 100.0
+}
+
 #[derive(Default)]
 struct Window {
     open: bool,
@@ -43,12 +66,13 @@ struct Window {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let mut rates = Vec::new();
-    let (mut secs, mut monitors) = (10u64, 200usize);
+    let (mut secs, mut monitors, mut clients) = (10u64, 200usize, 1usize);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--secs" => secs = args.next().expect("--secs N").parse()?,
             "--monitors" => monitors = args.next().expect("--monitors N").parse()?,
+            "--clients" => clients = args.next().expect("--clients N").parse()?,
             r => rates.push(r.parse::<u64>()?),
         }
     }
@@ -90,40 +114,39 @@ async fn main() -> anyhow::Result<()> {
         ids.push(MonitorId::parse(json["id"].as_str().expect("monitor id"))?);
     }
 
-    // The SSE client: plain HTTP/1.1, bearer token, lines of the chunked body.
+    // The SSE clients: plain HTTP/1.1, bearer token, lines of the chunked body.
     let window = Arc::new(Mutex::new(Window::default()));
-    let mut stream = tokio::net::TcpStream::connect(running.addr).await?;
-    stream.set_nodelay(true)?;
-    let req = format!(
-        "GET /events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nAccept: text/event-stream\r\n\r\n",
-        running.addr
-    );
-    stream.write_all(req.as_bytes()).await?;
-    let reader_window = window.clone();
-    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let reader_received = received.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let Some(data) = line.strip_prefix("data: ") else { continue };
-            let Some(sent) = serde_json::from_str::<serde_json::Value>(data).ok().and_then(|v| v["sent_at"].as_f64())
-            else {
-                continue;
-            };
-            let latency = now_ms() - sent;
-            reader_received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut w = reader_window.lock().unwrap();
-            if w.open {
-                w.samples.push(latency);
+    for _ in 0..clients {
+        let mut stream = tokio::net::TcpStream::connect(running.addr).await?;
+        stream.set_nodelay(true)?;
+        let req = format!(
+            "GET /events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {TOKEN}\r\nAccept: text/event-stream\r\n\r\n",
+            running.addr
+        );
+        stream.write_all(req.as_bytes()).await?;
+        let reader_window = window.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            let mut mine = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Some(sent) = sent_at(&line) else { continue };
+                mine.push(now_ms() - sent);
+                if mine.len() >= 256 {
+                    let mut w = reader_window.lock().unwrap();
+                    if w.open {
+                        w.samples.append(&mut mine);
+                    }
+                    mine.clear();
+                }
             }
-        }
-    });
+        });
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    println!("check-to-dashboard latency (queue accepts → live bus → SSE → client), ingest.linger_ms={linger} (1 ms while subscribed), {monitors} monitors, SQLite");
+    println!("check-to-dashboard latency (queue accepts → live bus → SSE → client), ingest.linger_ms={linger} (1 ms while subscribed), {monitors} monitors, {clients} clients, SQLite");
     println!(
-        "{:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "rate/s", "sent", "received", "p50 ms", "p95 ms", "p99 ms", "max ms", "batches"
+        "{:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10}",
+        "rate/s", "sent", "received", "p50 ms", "p95 ms", "p99 ms", "max ms", "batches", "cpu µs/ev"
     );
     for rate in rates {
         // 2 s of warm-up, then `secs` measured.
@@ -136,12 +159,14 @@ async fn main() -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(Duration::from_millis(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut batches_at_open = batches_before;
+        let mut cpu_at_open = cpu_seconds();
         while started.elapsed() < total {
             tick.tick().await;
             let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
             if started.elapsed() >= warmup && !window.lock().unwrap().open {
                 window.lock().unwrap().open = true;
                 batches_at_open = running.metrics.ingest_batches.get();
+                cpu_at_open = cpu_seconds();
             }
             while sent < due {
                 let now = clock::now();
@@ -169,6 +194,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        let cpu = cpu_seconds() - cpu_at_open;
         tokio::time::sleep(Duration::from_millis(500)).await; // let the tail arrive
         let mut w = window.lock().unwrap();
         w.open = false;
@@ -177,7 +203,7 @@ async fn main() -> anyhow::Result<()> {
         s.sort_by(|a, b| a.total_cmp(b));
         let batches = running.metrics.ingest_batches.get() - batches_at_open;
         println!(
-            "{:>8} {:>8} {:>9} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8}",
+            "{:>8} {:>8} {:>9} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>10.2}",
             rate,
             measured_sent,
             s.len(),
@@ -185,7 +211,8 @@ async fn main() -> anyhow::Result<()> {
             percentile(&s, 0.95),
             percentile(&s, 0.99),
             s.last().copied().unwrap_or(f64::NAN),
-            batches
+            batches,
+            cpu * 1e6 / s.len().max(1) as f64
         );
     }
     let hist = running.metrics.check_to_dashboard_ms.count();
