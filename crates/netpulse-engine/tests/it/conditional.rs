@@ -53,6 +53,15 @@ async fn a_patch_with_if_match_changes_only_the_version_it_read_and_never_loses_
     // A weak tag never matches (If-Match compares strongly); `*` matches while it exists;
     // a list matches when one of its tags is current; no If-Match is last-writer-wins.
     assert_eq!(patch(&app, &id, json!({ "name": "weak" }), Some(&format!("W/{second}"))).await.0, 412);
+    let (status, text, _) = app
+        .raw(
+            "PATCH",
+            &format!("/api/v1/monitors/{id}"),
+            Some(json!({ "name": "two headers" })),
+            &[("authorization", &format!("Bearer {TOKEN}")), ("if-match", "\"1\""), ("if-match", &second)],
+        )
+        .await;
+    assert_eq!(status, 200, "repeated If-Match headers are one list: {text}");
     assert_eq!(patch(&app, &id, json!({ "name": "any" }), Some("*")).await.0, 200);
     let (_, third) = get(&app, &id).await;
     assert_eq!(patch(&app, &id, json!({ "name": "listed" }), Some(&format!("{first}, {third}"))).await.0, 200);
@@ -69,6 +78,26 @@ async fn a_patch_with_if_match_changes_only_the_version_it_read_and_never_loses_
     assert_eq!(statuses, [200, 412], "{a:?} {b:?}");
     let winner = if a.0 == 200 { "tool a" } else { "tool b" };
     assert_eq!(get(&app, &id).await.0["name"], winner, "the winner's change is what is stored");
+
+    // Pausing and resuming read and write the whole definition too: racing a PATCH with
+    // If-Match, they never write back what they read over the change it made.
+    for round in 0..30 {
+        let (_, read) = get(&app, &id).await;
+        let name = format!("round {round}");
+        let action = if round % 2 == 0 { "pause" } else { "resume" };
+        let auth = format!("Bearer {TOKEN}");
+        let (path, headers) = (format!("/api/v1/monitors/{id}/{action}"), [("authorization", auth.as_str())]);
+        let toggle = app.raw("POST", &path, None, &headers);
+        let (changed, toggled) = tokio::join!(patch(&app, &id, json!({ "name": name }), Some(&read)), toggle);
+        assert_eq!(toggled.0, 200, "{}", toggled.1);
+        if changed.0 == 200 {
+            let (now, _) = get(&app, &id).await;
+            assert_eq!(now["name"], name.as_str(), "round {round}: a 200 to If-Match holds: {now}");
+            assert_eq!(now["paused"], round % 2 == 0, "round {round}: and so does the pause");
+        } else {
+            assert_eq!(changed.0, 412, "{:?}", changed.1);
+        }
+    }
 
     // A bad patch with the right ETag changes nothing either (validation first).
     let (_, current) = get(&app, &id).await;

@@ -125,6 +125,19 @@ impl SubscriberStore for PgStore {
                 &[(&t.as_str(), Type::TEXT), (&page, Type::TEXT), (&now.millis(), Type::INT8)],
             )
             .await?;
+            // A full page refuses every address alike, known or not, so its answer never tells
+            // who is subscribed.
+            let pending: i64 = tx
+                .query_typed_one(
+                    "SELECT count(*) FROM page_subscribers WHERE page_id = $1 AND confirmed_at IS NULL",
+                    &[(&page, Type::TEXT)],
+                )
+                .await?
+                .try_get(0)?;
+            if pending as usize >= max_pending {
+                tx.commit().await?;
+                return Ok(SignUpOutcome::PageFull);
+            }
             let known = tx
                 .query_typed_opt(
                     "SELECT confirmed_at FROM page_subscribers WHERE page_id = $1 AND kind = $2 AND address = $3",
@@ -149,34 +162,23 @@ impl SubscriberStore for PgStore {
                     SignUpOutcome::Pending
                 }
                 None => {
-                    let pending: i64 = tx
-                        .query_typed_one(
-                            "SELECT count(*) FROM page_subscribers WHERE page_id = $1 AND confirmed_at IS NULL",
-                            &[(&page, Type::TEXT)],
-                        )
-                        .await?
-                        .try_get(0)?;
-                    if pending as usize >= max_pending {
-                        SignUpOutcome::PageFull
-                    } else {
-                        tx.execute_typed(
-                            "INSERT INTO page_subscribers (id, tenant_id, page_id, kind, address, secret, confirm_hash, \
+                    tx.execute_typed(
+                        "INSERT INTO page_subscribers (id, tenant_id, page_id, kind, address, secret, confirm_hash, \
                              confirm_expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                            &[
-                                (&sub.id.as_str(), Type::TEXT),
-                                (&t.as_str(), Type::TEXT),
-                                (&page, Type::TEXT),
-                                (&kind, Type::TEXT),
-                                (&addr, Type::TEXT),
-                                (&sub.secret.expose(), Type::TEXT),
-                                (&s.confirm_hash.as_str(), Type::TEXT),
-                                (&s.expires_at.millis(), Type::INT8),
-                                (&sub.created_at.millis(), Type::INT8),
-                            ],
-                        )
-                        .await?;
-                        SignUpOutcome::Pending
-                    }
+                        &[
+                            (&sub.id.as_str(), Type::TEXT),
+                            (&t.as_str(), Type::TEXT),
+                            (&page, Type::TEXT),
+                            (&kind, Type::TEXT),
+                            (&addr, Type::TEXT),
+                            (&sub.secret.expose(), Type::TEXT),
+                            (&s.confirm_hash.as_str(), Type::TEXT),
+                            (&s.expires_at.millis(), Type::INT8),
+                            (&sub.created_at.millis(), Type::INT8),
+                        ],
+                    )
+                    .await?;
+                    SignUpOutcome::Pending
                 }
             };
             tx.commit().await?;

@@ -98,6 +98,17 @@ impl SubscriberStore for SqliteStore {
                  AND confirm_expires_at <= ?3",
                 params![t.as_str(), sub.page_id, now.millis()],
             )?;
+            // A full page refuses every address alike, known or not, so its answer never tells
+            // who is subscribed.
+            let pending: i64 = tx.query_row(
+                "SELECT count(*) FROM page_subscribers WHERE page_id = ?1 AND confirmed_at IS NULL",
+                [&sub.page_id],
+                |r| r.get(0),
+            )?;
+            if pending as usize >= max_pending {
+                tx.commit()?;
+                return Ok(SignUpOutcome::PageFull);
+            }
             let known: Option<Option<i64>> = tx
                 .query_row(
                     "SELECT confirmed_at FROM page_subscribers WHERE page_id = ?1 AND kind = ?2 AND address = ?3",
@@ -116,31 +127,22 @@ impl SubscriberStore for SqliteStore {
                     SignUpOutcome::Pending
                 }
                 None => {
-                    let pending: i64 = tx.query_row(
-                        "SELECT count(*) FROM page_subscribers WHERE page_id = ?1 AND confirmed_at IS NULL",
-                        [&sub.page_id],
-                        |r| r.get(0),
-                    )?;
-                    if pending as usize >= max_pending {
-                        SignUpOutcome::PageFull
-                    } else {
-                        tx.execute(
-                            "INSERT INTO page_subscribers (id, tenant_id, page_id, kind, address, secret, confirm_hash, \
+                    tx.execute(
+                        "INSERT INTO page_subscribers (id, tenant_id, page_id, kind, address, secret, confirm_hash, \
                              confirm_expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                            params![
-                                sub.id,
-                                t.as_str(),
-                                sub.page_id,
-                                sub.kind.as_str(),
-                                sub.address,
-                                sub.secret.expose(),
-                                s.confirm_hash,
-                                s.expires_at.millis(),
-                                sub.created_at.millis()
-                            ],
-                        )?;
-                        SignUpOutcome::Pending
-                    }
+                        params![
+                            sub.id,
+                            t.as_str(),
+                            sub.page_id,
+                            sub.kind.as_str(),
+                            sub.address,
+                            sub.secret.expose(),
+                            s.confirm_hash,
+                            s.expires_at.millis(),
+                            sub.created_at.millis()
+                        ],
+                    )?;
+                    SignUpOutcome::Pending
                 }
             };
             tx.commit()?;

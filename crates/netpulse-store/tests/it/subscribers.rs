@@ -64,6 +64,9 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
     assert_eq!(up("ada@example.com", "tok-a2", now).await.unwrap(), SignUpOutcome::Pending);
     assert_eq!(up("bob@example.com", "tok-b", now).await.unwrap(), SignUpOutcome::Pending);
     assert_eq!(up("eve@example.com", "tok-e", now).await.unwrap(), SignUpOutcome::PageFull, "{backend:?}");
+    // A full page answers a pending address as it answers a new one: the answer tells no one
+    // who is subscribed.
+    assert_eq!(up("bob@example.com", "tok-b2", now).await.unwrap(), SignUpOutcome::PageFull, "{backend:?}");
     assert_eq!(store.list_subscribers(&t, "sp_subs").await.unwrap().len(), 2, "{backend:?}: nothing beyond the cap");
 
     // Confirmation: only the newest token, only before it expires, only once.

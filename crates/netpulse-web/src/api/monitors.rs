@@ -277,14 +277,22 @@ pub(crate) fn etag(v: &MonitorView) -> String {
 /// (strong comparison: a weak `W/` tag never matches), else `412 precondition_failed` naming
 /// the current ETag.
 fn precondition(headers: &HeaderMap, v: &MonitorView) -> ApiResult<Option<Timestamp>> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let current = etag(v);
-    let value = value.to_str().unwrap_or("");
-    if value.trim() == "*" {
+    // Repeated If-Match headers are one list (RFC 9110).
+    let tags: Vec<&str> = headers
+        .get_all(header::IF_MATCH)
+        .iter()
+        .flat_map(|value| value.to_str().unwrap_or("").split(','))
+        .map(str::trim)
+        .collect();
+    if tags.is_empty() {
         return Ok(None);
     }
-    if value.split(',').any(|tag| tag.trim() == current) {
+    let current = etag(v);
+    if tags.contains(&current.as_str()) {
         return Ok(Some(v.record.updated_at));
+    }
+    if tags.contains(&"*") {
+        return Ok(None);
     }
     Err(changed(&current))
 }
@@ -294,8 +302,8 @@ fn changed(current: &str) -> ApiError {
         StatusCode::PRECONDITION_FAILED,
         "precondition_failed",
         format!(
-            "the monitor is no longer the version If-Match names (its ETag is {current} now): \
-             GET it again, apply your change to what it is now, and send that ETag"
+            "the monitor changed since it was read (its ETag is {current} now), so nothing was written: \
+             read it again, apply your change to what it is now, and send that ETag"
         ),
     )
 }
@@ -428,14 +436,24 @@ pub(crate) async fn replace(
     s.store.get_monitor(caller.tenant(), &v.record.id).await?.ok_or_else(|| ApiError::not_found("monitor"))
 }
 
-async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> ApiResult<Json<Value>> {
+/// Pause or resume: the definition as read, with `paused` set, written only if it is still
+/// the version read (read again and retried when another write came between), so a pause
+/// never writes back an older definition over a change made meanwhile.
+async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
-    let v = load(&s, &caller, &id).await?;
-    let mut input = draft_json(&v.record.draft);
-    input.insert("paused".into(), json!(paused));
-    let view = replace(&s, &caller, v, input, None).await?;
+    let mut tries = 0;
+    let view = loop {
+        let v = load(&s, &caller, &id).await?;
+        let version = v.record.updated_at;
+        let mut input = draft_json(&v.record.draft);
+        input.insert("paused".into(), json!(paused));
+        match replace(&s, &caller, v, input, Some(version)).await {
+            Err(e) if e.status == StatusCode::PRECONDITION_FAILED && tries < 10 => tries += 1,
+            done => break done?,
+        }
+    };
     let d = defaults(&s, &caller).await?;
-    Ok(Json(monitor_json(&view, &d, &s.base_url, None, caller.audience())))
+    Ok(([(header::ETAG, etag(&view))], Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()))))
 }
 
 pub async fn pause(

@@ -36,11 +36,14 @@ pub fn read_only() -> ApiError {
 }
 
 /// Middleware over every route: a mutation carrying the demo cookie (and no bearer token,
-/// which would name its own tenant) is refused before any handler or store call.
+/// which would name its own tenant) is refused before any handler or store call. The public
+/// status pages' forms (`/status/…`: subscribe, unsubscribe) use no session at all, so a
+/// reader who once looked at the demo can still sign up to, and leave, any page.
 pub async fn refuse_mutations(req: Request, next: Next) -> Response {
     let mutation = !matches!(*req.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
     let bearer = req.headers().contains_key(header::AUTHORIZATION);
-    if mutation && !bearer && is_demo_request(req.headers()) {
+    let public = req.uri().path().starts_with("/status/");
+    if mutation && !bearer && !public && is_demo_request(req.headers()) {
         return read_only().into_response();
     }
     next.run(req).await

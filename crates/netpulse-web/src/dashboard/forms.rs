@@ -145,7 +145,10 @@ pub async fn update(
         policy.extend(shown);
     }
     input.insert("policy".into(), Value::Object(policy));
-    match monitors::replace(&s, &auth.caller, view, input, None).await {
+    // Written only over the version this request read, so a change made meanwhile (through
+    // the API or another form) is never overwritten with what was read before it.
+    let version = Some(view.record.updated_at);
+    match monitors::replace(&s, &auth.caller, view, input, version).await {
         Ok(_) => Redirect::to(&format!("/monitors/{id}")).into_response(),
         Err(e) => form.render(kind, &values, Some(&e)),
     }
