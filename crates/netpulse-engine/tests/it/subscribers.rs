@@ -97,6 +97,17 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     let (_, listed) = app.api("GET", &subscribers, None).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "only the hook: {listed}");
 
+    // A sign-up posted from another site's page is refused; a reader who once looked at the
+    // demo (its cookie) signs up like anyone else.
+    let (st, refused, _) =
+        app.post_form("/status/acme/subscribe", &[("email", READER)], &[("origin", "https://evil.example")]).await;
+    assert_eq!(st, 403, "{refused}");
+    assert!(mails_to(&mails, READER).is_empty(), "nothing mailed for a cross-site sign-up");
+    let (st, demo_reader, _) = app
+        .post_form("/status/acme/subscribe", &[("email", "viewer@example.com")], &[("cookie", "np_session=demo")])
+        .await;
+    assert_eq!(st, 202, "the demo's cookie does not make a public form read-only: {demo_reader}");
+
     // Sign-up by the page's form; a second sign-up of the address answers the same.
     let (st, first, _) = app.post_form("/status/acme/subscribe", &[("email", "Reader@Example.com")], &[]).await;
     assert_eq!(st, 202, "{first}");
@@ -122,10 +133,16 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     assert_eq!(tries[0].body, tries[1].body, "the same notice, retried after the 503");
     assert_eq!(tries[0].header("idempotency-key"), tries[1].header("idempotency-key"));
     assert_eq!(mails_to(&mails, READER).len(), 1, "only the confirmation mail before the link is followed");
+    // Opening the link (or a mail scanner fetching it) only shows the button; its POST
+    // confirms, once.
     let (st, page_text, _) = app.raw("GET", &path_of(&app, link), None, &[]).await;
+    assert!(st == 200 && page_text.contains("<button") && page_text.contains("Acme"), "{page_text}");
+    let (_, listed) = app.api("GET", &subscribers, None).await;
+    assert!(listed.to_string().contains("\"confirmed\":false"), "not yet confirmed by a GET: {listed}");
+    let (st, page_text, _) = app.post_form(&path_of(&app, link), &[], &[]).await;
     assert_eq!(st, 200, "{page_text}");
     assert!(page_text.contains("Subscribed"), "{page_text}");
-    let (st, _, _) = app.raw("GET", &path_of(&app, link), None, &[]).await;
+    let (st, _, _) = app.post_form(&path_of(&app, link), &[], &[]).await;
     assert_eq!(st, 404, "the link works once");
     let (_, shown) = app.api("GET", &format!("/api/v1/status-pages/{page}"), None).await;
     assert_eq!(shown["subscribers"], 2, "{shown}");
@@ -175,6 +192,8 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     assert!(st == 200 && offer.contains("<button"), "{offer}");
     let (st, done, _) = app.post_form(&path, &[("List-Unsubscribe", "One-Click")], &[]).await;
     assert!(st == 200 && done.contains("Unsubscribed"), "{st} {done}");
+    let (st, again, _) = app.post_form(&path, &[("List-Unsubscribe", "One-Click")], &[]).await;
+    assert!(st == 404 && again.contains("not (or no longer) valid"), "a used link says so: {st} {again}");
     post_update(&app, &updates, "resolved", "Post-mortem published.").await;
     app.dispatch_alerts().await;
     assert_eq!(mails_to(&mails, READER).len(), 4, "no mail after unsubscribing");
@@ -185,7 +204,8 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     let (st, _) = app.api("DELETE", &format!("{subscribers}/{hook_id}"), None).await;
     assert_eq!(st, 204);
     let (_, listed) = app.api("GET", &subscribers, None).await;
-    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "{listed}");
+    let left: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|s| s["address"].as_str().unwrap()).collect();
+    assert_eq!(left, ["viewer@example.com"], "only the unconfirmed demo viewer's sign-up is left: {listed}");
     post_update(&app, &updates, "resolved", "Closed.").await;
     app.dispatch_alerts().await;
     assert_eq!(hook.received().len(), 6);

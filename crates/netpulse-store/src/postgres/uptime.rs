@@ -267,6 +267,15 @@ impl UptimeStore for PgStore {
                         h.raw,
                         limit,
                     )
+                    .await?
+                    + delete(
+                        &tx,
+                        "page_subscribers",
+                        "id",
+                        "confirmed_at IS NULL AND confirm_expires_at <= $1",
+                        h.now,
+                        limit,
+                    )
                     .await?,
                 partitions_dropped: 0,
             };

@@ -180,6 +180,10 @@ impl UptimeStore for SqliteStore {
                     "DELETE FROM subscriber_notices WHERE id IN (SELECT id FROM subscriber_notices \
                      WHERE status IN ('sent', 'failed') AND created_at < ?1 LIMIT ?2)",
                     params![h.raw.millis(), limit],
+                )? + tx.execute(
+                    "DELETE FROM page_subscribers WHERE id IN (SELECT id FROM page_subscribers \
+                     WHERE confirmed_at IS NULL AND confirm_expires_at <= ?1 LIMIT ?2)",
+                    params![h.now.millis(), limit],
                 )?,
                 partitions_dropped: 0, // one results table, no partitions
             };

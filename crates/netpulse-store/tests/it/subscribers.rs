@@ -158,10 +158,11 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
     store.record_subscriber_notice(mail_notice.id, &sent).await.unwrap();
     let again = store.claim_subscriber_notices(retry_at, 10, 60_000).await.unwrap();
     assert_eq!(again.iter().map(|n| (n.id, n.attempts)).collect::<Vec<_>>(), [(hook_notice.id, 1)], "{backend:?}");
-    // Retention takes the sent notice once it is older than raw results are kept, not the pending one.
+    // Retention takes the sent notice once it is older than raw results are kept, not the
+    // pending one; and eve's sign-up, whose link expired unused.
     let days = RetentionDays { raw: 30, minute: 60, hour: 100, day: 400 };
     let h = Horizons::at(later.plus_ms(31 * 86_400_000), &days);
-    assert_eq!(store.apply_retention(&h, 100).await.unwrap().deliveries_deleted, 1, "{backend:?}");
+    assert_eq!(store.apply_retention(&h, 100).await.unwrap().deliveries_deleted, 2, "{backend:?}");
 
     // An announced maintenance window is told once too; one not announced stays private.
     for (id, announce) in [("mw_told", true), ("mw_quiet", false)] {
@@ -204,4 +205,21 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
         store.claim_subscriber_notices(later.plus_ms(600_000), 10, 60_000).await.unwrap().is_empty(),
         "{backend:?}"
     );
+
+    // Retention drops a sign-up whose link expired unused (the address never consented), on a
+    // page nobody signs up to again; a confirmed subscriber stays.
+    assert_eq!(up("yuri@example.com", "tok-y", later).await.unwrap(), SignUpOutcome::Pending);
+    assert_eq!(up("zoe@example.com", "tok-z", later).await.unwrap(), SignUpOutcome::Pending);
+    assert!(store.confirm_subscriber(&token_hash("tok-z"), later).await.unwrap().is_some());
+    let listed = |s: Vec<Subscriber>| {
+        let mut l: Vec<(String, bool)> = s.into_iter().map(|s| (s.address, s.confirmed_at.is_some())).collect();
+        l.sort();
+        l
+    };
+    let before = listed(store.list_subscribers(&t, "sp_subs").await.unwrap());
+    assert_eq!(before, [("yuri@example.com".into(), false), ("zoe@example.com".into(), true)], "{backend:?}");
+    let days = RetentionDays { raw: 30, minute: 60, hour: 100, day: 400 };
+    store.apply_retention(&Horizons::at(later.plus_ms(2 * 86_400_000), &days), 1000).await.unwrap();
+    let after = listed(store.list_subscribers(&t, "sp_subs").await.unwrap());
+    assert_eq!(after, [("zoe@example.com".to_owned(), true)], "{backend:?}");
 }

@@ -124,7 +124,7 @@ pub fn router() -> Router<AppState> {
         .route("/status/{slug}", get(status_page::show))
         .route("/status/{slug}/{feed}", get(status_page::feed))
         .route("/status/{slug}/subscribe", post(status_subscribe::subscribe))
-        .route("/status/{slug}/confirm", get(status_subscribe::confirm))
+        .route("/status/{slug}/confirm", get(status_subscribe::confirm_page).post(status_subscribe::confirm))
         .route(
             "/status/{slug}/unsubscribe",
             get(status_subscribe::unsubscribe_page).post(status_subscribe::unsubscribe),

@@ -8,12 +8,16 @@
 //!   or while the page holds `accounts.pending_subscribers_per_page` unconfirmed sign-ups
 //!   (nothing stored). One confirmation mail per address and minute at most: a sign-up within
 //!   the minute after one changes nothing (the link mailed stays the valid one).
-//! - `GET /status/{slug}/confirm?token=…`: the link; the subscription is active from here on.
+//! - `GET /status/{slug}/confirm?token=…`: the link, a page with one button; its `POST` makes
+//!   the subscription active (a mail scanner that fetches every link confirms nothing).
 //! - `GET /status/{slug}/unsubscribe?token=…`: a page with one button; the button and a mail
 //!   client's RFC 8058 one-click `POST` to the same URL remove the subscriber. The token is
 //!   the subscriber's own, in every notice's `List-Unsubscribe`.
 //!
 //! The links' and form's pages are throttled per client too. No page here shows an address.
+//! A sign-up or confirmation posted from another site (a browser's `Origin` that is neither
+//! this server's public URL nor the request's own host) is refused: a page elsewhere cannot
+//! make its visitors' browsers sign strangers up.
 
 use super::page;
 use crate::accounts::{mail, parse_email, ClientIp};
@@ -97,6 +101,9 @@ pub async fn subscribe(
 ) -> Response {
     let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
     let answer = Answer { json };
+    if !same_origin(&headers, &s.base_url) {
+        return answer.error(cross_origin());
+    }
     match sign_up(&s, &slug, &ip, json, &body).await {
         Ok(()) => answer.ok(
             StatusCode::ACCEPTED,
@@ -152,22 +159,80 @@ async fn sign_up(s: &AppState, slug: &str, ip: &str, json: bool, body: &[u8]) ->
     }
 }
 
-/// `GET /status/{slug}/confirm?token=…`.
-pub async fn confirm(
+/// Whether a browser's `Origin` (when it sends one) is this server's public URL or the
+/// request's own host; requests without one (mail clients, scripts) pass.
+fn same_origin(headers: &HeaderMap, base_url: &str) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let ours = base_url.trim_end_matches('/');
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    origin == ours
+        || (!host.is_empty() && [format!("http://{host}"), format!("https://{host}")].contains(&origin.to_owned()))
+}
+
+fn cross_origin() -> ApiError {
+    ApiError::forbidden(
+        "sign-ups and confirmations are taken from this server's own pages only (the request came from another site)",
+    )
+}
+
+/// `GET /status/{slug}/confirm?token=…`: the page with the button (a link that is merely
+/// fetched confirms nothing).
+pub async fn confirm_page(
     State(s): State<AppState>,
-    Path(_slug): Path<String>,
+    Path(slug): Path<String>,
     ClientIp(ip): ClientIp,
     Query(q): Query<TokenQuery>,
 ) -> Response {
     if let Err(e) = link_budget(&s, &ip) {
         return Answer { json: false }.error(e);
     }
-    let (status, title, text) = match s.store.confirm_subscriber(&clock::token_hash(&q.token), clock::now()).await {
+    let title = match page_of(&s, &slug).await {
+        Ok(p) => p.title,
+        Err(e) => return Answer { json: false }.error(e),
+    };
+    let body = html! {
+        h1 { "Confirm your subscription" }
+        p { "Get an e-mail with each update of " strong { (title) } "'s status page?" }
+        form method="post" {
+            input type="hidden" name="token" value=(q.token);
+            button type="submit" { "Confirm" }
+        }
+    };
+    page("Confirm your subscription", None, body).into_response()
+}
+
+/// `POST /status/{slug}/confirm` (the page's button; the token in the body or the query).
+pub async fn confirm(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    body: Bytes,
+) -> Response {
+    if !same_origin(&headers, &s.base_url) {
+        return Answer { json: false }.error(cross_origin());
+    }
+    if let Err(e) = link_budget(&s, &ip) {
+        return Answer { json: false }.error(e);
+    }
+    let token = token_of(q, &body);
+    let (status, title, text) = match s.store.confirm_subscriber(&clock::token_hash(&token), clock::now()).await {
         Ok(Some(_)) => (StatusCode::OK, "Subscribed", "You will get an e-mail with each update of this status page. Each one carries a link to unsubscribe."),
         Ok(None) => (StatusCode::NOT_FOUND, "Link not valid", "This confirmation link is not valid: it was used already, it expired (after 24 hours), or it was not copied whole. Sign up again on the status page."),
         Err(e) => return Answer { json: false }.error(e.into()),
     };
     (status, page(title, None, html! { h1 { (title) } p { (text) } })).into_response()
+}
+
+/// The token of a link's form: in the query (a link, a one-click POST) or the form's body.
+fn token_of(q: TokenQuery, body: &[u8]) -> String {
+    match q.token.is_empty() {
+        false => q.token,
+        true => url::form_urlencoded::parse(body)
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default(),
+    }
 }
 
 /// `GET /status/{slug}/unsubscribe?token=…`: the page with the button.
@@ -201,18 +266,20 @@ pub async fn unsubscribe(
     if let Err(e) = link_budget(&s, &ip) {
         return Answer { json: false }.error(e);
     }
-    let token = match q.token.is_empty() {
-        false => q.token,
-        true => url::form_urlencoded::parse(&body)
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default(),
-    };
-    if let Err(e) = s.store.unsubscribe(&token).await {
-        return Answer { json: false }.error(e.into());
+    let token = token_of(q, &body);
+    match s.store.unsubscribe(&token).await {
+        Ok(true) => {
+            let text = "You will get no more e-mail about this status page.";
+            (StatusCode::OK, page("Unsubscribed", None, html! { h1 { "Unsubscribed" } p { (text) } })).into_response()
+        }
+        Ok(false) => {
+            let text = "This unsubscribe link is not (or no longer) valid: no subscription belongs to it, so the \
+                        address it was mailed to gets nothing from this page through it.";
+            (StatusCode::NOT_FOUND, page("Link not valid", None, html! { h1 { "Link not valid" } p { (text) } }))
+                .into_response()
+        }
+        Err(e) => Answer { json: false }.error(e.into()),
     }
-    let text = "You will get no more e-mail about this status page.";
-    (StatusCode::OK, page("Unsubscribed", None, html! { h1 { "Unsubscribed" } p { (text) } })).into_response()
 }
 
 /// The per-client budget of the links' pages (confirm, unsubscribe).
