@@ -250,7 +250,8 @@ pub(crate) async fn verify(s: &AppState, token: &str) -> ApiResult<Json<serde_js
 
 /// The client's IP address: the peer's, or when the peer is one of `http.trusted_proxies`,
 /// the rightmost address of `X-Forwarded-For` that is not a trusted proxy (`unknown` when the
-/// server was not started with connect info).
+/// server was not started with connect info); an IPv6 one as its /64 ([`rate_key`]), which
+/// is what the per-client budgets count.
 pub struct ClientIp(pub String);
 
 impl FromRequestParts<AppState> for ClientIp {
@@ -260,7 +261,23 @@ impl FromRequestParts<AppState> for ClientIp {
         let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
             return Ok(ClientIp("unknown".to_owned()));
         };
-        Ok(ClientIp(client_ip(peer.ip(), &parts.headers, &s.config.trusted_proxies).to_string()))
+        Ok(ClientIp(rate_key(client_ip(peer.ip(), &parts.headers, &s.config.trusted_proxies))))
+    }
+}
+
+/// A client's address as its per-client budgets count it: an IPv4 address as it is, an IPv6
+/// one by its /64 (a single host is usually given a whole /64, so counting its addresses one
+/// by one would hand it 2⁶⁴ budgets).
+pub fn rate_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        v4 => v4.to_string(),
     }
 }
 

@@ -115,11 +115,22 @@ pub struct Throttle {
     size: f64,
     /// Tokens back per second.
     rate: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    buckets: Mutex<Buckets>,
 }
 
-/// Keys kept before idle full buckets are dropped.
+/// The buckets, and the size at which idle full ones are next swept out.
+#[derive(Default)]
+struct Buckets {
+    map: HashMap<String, (f64, Instant)>,
+    sweep_at: usize,
+}
+
+/// Keys kept before idle full buckets are dropped; the next sweep waits until the map has
+/// doubled past what a sweep left, so a map of many busy keys is not scanned per request.
 const SWEEP_AT: usize = 10_000;
+/// Keys kept at most: past this many busy keys (that many client addresses or /64s at once)
+/// the buckets start over rather than grow without bound.
+const MAX_KEYS: usize = 200_000;
 
 impl Throttle {
     /// `per_minute` tokens a minute.
@@ -141,11 +152,17 @@ impl Throttle {
     /// Take one token for `key`; false when its bucket is empty.
     pub fn allow(&self, key: &str, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > SWEEP_AT {
+        let b = &mut *buckets;
+        if b.map.len() > b.sweep_at.max(SWEEP_AT) {
             let (size, rate) = (self.size, self.rate);
-            buckets.retain(|_, (level, at)| *level + now.duration_since(*at).as_secs_f64() * rate < size);
+            b.map.retain(|_, (level, at)| *level + now.duration_since(*at).as_secs_f64() * rate < size);
+            if b.map.len() > MAX_KEYS {
+                tracing::warn!(keys = b.map.len(), "rate limit buckets start over: too many clients at once");
+                b.map.clear();
+            }
+            b.sweep_at = b.map.len() * 2;
         }
-        let (level, at) = buckets.entry(key.to_owned()).or_insert((self.size, now));
+        let (level, at) = b.map.entry(key.to_owned()).or_insert((self.size, now));
         *level = (*level + now.duration_since(*at).as_secs_f64() * self.rate).min(self.size);
         *at = now;
         if *level >= 1.0 {
@@ -180,6 +197,37 @@ mod tests {
         assert!(!t.allow("ip", start + Duration::from_secs(300)), "not back after 5 minutes");
         assert!(t.allow("ip", start + Duration::from_secs(360)), "one back after 6 minutes");
         assert_eq!(t.retry_after_s(), 360);
+    }
+
+    #[test]
+    fn many_busy_keys_are_held_and_swept_by_doubling_and_never_without_bound() {
+        let t = Throttle::new(5);
+        let now = Instant::now();
+        for i in 0..(super::SWEEP_AT + 10) {
+            assert!(t.allow(&format!("k{i}"), now));
+        }
+        // Every bucket is in use (not full), so a sweep keeps them all and waits for twice as many.
+        let sweep_at = t.buckets.lock().unwrap().sweep_at;
+        assert_eq!(sweep_at, (super::SWEEP_AT + 1) * 2, "the next sweep after doubling");
+        assert!(!(0..5).all(|_| t.allow("k0", now)), "a busy key keeps its (emptied) bucket");
+        // Idle buckets refill and go at the next sweep.
+        let later = now + Duration::from_secs(120);
+        for i in 0..=sweep_at {
+            t.allow(&format!("n{i}"), later);
+        }
+        assert!(t.buckets.lock().unwrap().map.len() <= sweep_at + 1, "the refilled k… buckets were swept");
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64_and_v4_mapped_ones_as_v4() {
+        use crate::accounts::rate_key;
+        let a: std::net::IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        assert_eq!(rate_key(a), "2001:db8:1:2::/64");
+        assert_eq!(rate_key(a), rate_key(b));
+        assert_ne!(rate_key(a), rate_key("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(rate_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(rate_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
     }
 
     #[test]
