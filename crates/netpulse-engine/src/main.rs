@@ -1,6 +1,7 @@
 //! `netpulse`: the engine binary. `serve` runs it; `check-config` validates configuration;
 //! `migrate` brings the database schema up to date; `plan`, `apply` and `export` manage an
-//! organisation from a file through the API.
+//! organisation from a file through the API; `import` writes such a file from a Gatus
+//! configuration.
 
 use clap::{Parser, Subcommand};
 use netpulse_engine::config::Config;

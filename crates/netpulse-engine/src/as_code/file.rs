@@ -180,6 +180,11 @@ fn expand_vars(s: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Res
 /// The organisation as a file: compacted, sorted by name, with a heading that lists the
 /// environment variables its placeholders need.
 pub fn write(org: &Org, format: Format) -> Result<String, String> {
+    write_listing(org, format).map(|(text, _)| text)
+}
+
+/// [`write`], and the environment variables the file's heading lists.
+pub fn write_listing(org: &Org, format: Format) -> Result<(String, Vec<String>), String> {
     let mut top = Map::new();
     if let Some(a) = org.alerting.as_ref().and_then(alerting::compact) {
         top.insert("alerting".into(), Value::Object(a));
@@ -205,11 +210,11 @@ pub fn write(org: &Org, format: Format) -> Result<String, String> {
     let mut head = String::from("# NetPulse monitors as code: `netpulse plan -f FILE`, `netpulse apply -f FILE`.\n");
     if !vars.is_empty() {
         head.push_str("# Secrets are not in this file; set these environment variables before applying it:\n");
-        for v in vars {
+        for v in &vars {
             head.push_str(&format!("#   {v}\n"));
         }
     }
-    Ok(head + &body)
+    Ok((head + &body, vars))
 }
 
 /// One object as a file writes it: its key first, then the fields that are not defaults.

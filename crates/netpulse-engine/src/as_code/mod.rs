@@ -6,7 +6,8 @@
 //!
 //! The flow: the file is read and checked ([`file`]) into the expanded form of [`model`];
 //! the organisation is read through the API ([`current`]) into the same form; [`plan`] is
-//! their difference field by field; [`apply`] carries it out through the API.
+//! their difference field by field; [`apply`] carries it out through the API. `netpulse
+//! import` ([`import`]) writes such a file from another monitor's configuration.
 
 mod alerting;
 pub mod apply;
@@ -14,6 +15,7 @@ mod channels;
 pub mod client;
 pub mod current;
 pub mod file;
+pub mod import;
 pub mod model;
 mod monitors;
 mod pages;
@@ -62,6 +64,12 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Convert another monitor's configuration into a NetPulse file (stdout or -o), with a
+    /// report on stderr of what could not be mapped and why.
+    Import {
+        #[command(subcommand)]
+        source: import::Source,
+    },
 }
 
 /// What a command printed and its exit code.
@@ -84,6 +92,7 @@ pub async fn run(cmd: Command, env: &dyn Fn(&str) -> Option<String>) -> Outcome 
         Command::Plan(a) => plan_or_apply(a, false, env).await,
         Command::Apply(a) => plan_or_apply(a, true, env).await,
         Command::Export { format, remote } => export(format, &remote).await,
+        Command::Import { source } => import::run(source),
     }
 }
 

@@ -15,7 +15,7 @@ struct Cli {
 }
 
 /// Run `netpulse ARGS --url <app> --token <token>` with `env` as the environment.
-async fn netpulse(app: &TestApp, token: &str, args: &[&str], env: &HashMap<&str, String>) -> Outcome {
+pub(crate) async fn netpulse(app: &TestApp, token: &str, args: &[&str], env: &HashMap<&str, String>) -> Outcome {
     let url = format!("http://{}", app.addr);
     let mut argv = vec!["netpulse"];
     argv.extend_from_slice(args);
@@ -25,7 +25,7 @@ async fn netpulse(app: &TestApp, token: &str, args: &[&str], env: &HashMap<&str,
 }
 
 /// A file in `dir` with `text`; its path.
-fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+pub(crate) fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     let path = dir.path().join(name);
     std::fs::write(&path, text).expect("write the file");
     path.to_string_lossy().into_owned()
@@ -90,7 +90,7 @@ fn env_for(hook: &Receiver) -> HashMap<&'static str, String> {
     HashMap::from([("HOOK_URL", hook.url()), ("HOOK_SECRET", "whsec_0123456789abcdef0123".to_owned())])
 }
 
-async fn list(app: &TestApp, path: &str) -> Vec<Value> {
+pub(crate) async fn list(app: &TestApp, path: &str) -> Vec<Value> {
     let (status, body) = app.api("GET", path, None).await;
     assert_eq!(status, 200, "{path}: {body}");
     body["data"].as_array().cloned().unwrap_or_default()
@@ -113,7 +113,7 @@ async fn snapshot(app: &TestApp) -> Value {
             "windows": windows, "settings": settings })
 }
 
-fn named<'a>(items: &'a [Value], name: &str) -> &'a Value {
+pub(crate) fn named<'a>(items: &'a [Value], name: &str) -> &'a Value {
     items.iter().find(|i| i["name"] == name).unwrap_or_else(|| panic!("no {name} in {items:?}"))
 }
 

@@ -28,6 +28,7 @@ pub(crate) mod fleet;
 mod grpc;
 mod harness;
 mod heartbeat;
+mod import;
 mod leave;
 mod lifecycle;
 mod members;

@@ -1,0 +1,213 @@
+//! `netpulse import gatus FILE`: a realistic Gatus configuration (written from Gatus's
+//! documented format, import_samples/gatus.yaml) becomes a NetPulse file whose objects carry
+//! the mappings, with a report of what was skipped or approximated; the file is accepted by
+//! `plan` against a fresh engine and `apply` creates what it declares.
+
+use crate::as_code::{list, named, netpulse, write};
+use crate::harness::{spawn_app_adjusted, TOKEN};
+use clap::Parser;
+use netpulse_engine::as_code::{run, Command, Outcome};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const GATUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/import_samples/gatus.yaml");
+
+async fn import(args: &[&str]) -> Outcome {
+    let mut argv = vec!["netpulse", "import"];
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(argv).expect("the command line parses");
+    run(cli.command, &|_| None).await
+}
+
+/// The object of `section` named `name` in a written file.
+fn object<'a>(file: &'a Value, section: &str, name: &str) -> &'a Value {
+    let items = file[section].as_array().unwrap_or_else(|| panic!("no {section} in {file}"));
+    items.iter().find(|i| i["name"] == name).unwrap_or_else(|| panic!("no {name} in {section}"))
+}
+
+#[tokio::test]
+async fn a_gatus_config_becomes_a_file_with_each_mapping_and_a_report() {
+    let out = import(&["gatus", GATUS]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let file: Value = serde_norway::from_str(&out.stdout).expect("the file is YAML");
+
+    let website = object(&file, "monitors", "website");
+    assert_eq!(website["kind"], "http");
+    assert_eq!(website["url"], "https://example.org/");
+    assert_eq!(website["interval_s"], 300, "interval 5m");
+    assert_eq!(website["expected_status"], "200", "[STATUS] == 200");
+    assert_eq!(website["keyword"], "Example Domain", "[BODY] == pat(*Example Domain*)");
+    assert_eq!(website["degraded_after_ms"], 300, "[RESPONSE_TIME] < 300");
+    assert_eq!(website["tags"], json!(["core"]), "the group is a tag");
+    assert_eq!(website["channels"], json!(["slack", "pagerduty"]));
+    assert_eq!(
+        website["policy"],
+        json!({ "confirm_threshold": 2, "recovery_threshold": 2, "notify_on_resolve": true }),
+        "the smallest thresholds of its alerts (slack's default-alert: 2; pagerduty's success 3 vs default 2)"
+    );
+    let cert = object(&file, "monitors", "website certificate");
+    assert_eq!((&cert["kind"], &cert["host"], &cert["warn_days"]), (&json!("tls"), &json!("example.org"), &json!(10)));
+
+    let api = object(&file, "monitors", "api-health");
+    assert_eq!((&api["method"], &api["body"]), (&json!("POST"), &json!("{\"probe\": true}")));
+    assert_eq!(api["expected_status"], "100-299", "[STATUS] < 300");
+    assert_eq!(
+        api["assertions"],
+        json!([r#"$.status == "UP""#, "$.data.items.length > 0", r#"$.version matches "^2\\..*$""#]),
+        "a glob is a regular expression, written as a JSON string"
+    );
+    assert_eq!(
+        (&api["verify_tls"], &api["timeout_ms"]),
+        (&json!(false), &json!(5000)),
+        "client.insecure, client.timeout"
+    );
+    assert_eq!(
+        api["headers"],
+        json!([{ "name": "Authorization", "value": "${API_HEALTH_HEADER_AUTHORIZATION}" },
+               { "name": "Content-Type", "value": "application/json" }]),
+        "a credential header is a placeholder, never the secret"
+    );
+    assert_eq!(api["channels"], json!(["custom"]));
+    assert!(!out.stdout.contains("abcdef123456") && !out.stdout.contains("s3cr3t"), "no secret in the file");
+
+    let postgres = object(&file, "monitors", "postgres");
+    assert_eq!(
+        (&postgres["kind"], &postgres["host"], &postgres["port"]),
+        (&json!("tcp"), &json!("10.0.0.12"), &json!(5432))
+    );
+    assert_eq!(postgres["channels"], json!(["ntfy", "email"]), "the disabled telegram alert is left out");
+    assert_eq!(postgres["policy"]["notify_on_resolve"], false, "Gatus's send-on-resolved defaults to false");
+    let gateway = object(&file, "monitors", "gateway");
+    assert_eq!(
+        (&gateway["kind"], &gateway["host"], &gateway["degraded_after_ms"]),
+        (&json!("ping"), &json!("192.0.2.1"), &json!(50))
+    );
+    assert_eq!(gateway["channels"], json!([]), "an endpoint without alerts notifies no channel");
+    let dns = object(&file, "monitors", "example-dns");
+    assert_eq!(
+        (&dns["kind"], &dns["query"], &dns["expected"], &dns["resolver"]),
+        (&json!("dns"), &json!("example.org"), &json!("93.184.215.14"), &json!("8.8.8.8:53"))
+    );
+    let mail = object(&file, "monitors", "mail-cert");
+    assert_eq!((&mail["kind"], &mail["port"], &mail["warn_days"]), (&json!("tls"), &json!(465), &json!(2)));
+    assert_eq!(object(&file, "monitors", "token-check")["url"], "https://api.example.org/v2/ping?env=${DEPLOY_ENV}");
+    assert_eq!(object(&file, "monitors", "token-check")["expected_status"], "200,204");
+    let backup = object(&file, "monitors", "nightly-backup");
+    assert_eq!((&backup["kind"], &backup["grace_s"]), (&json!("heartbeat"), &json!(86_400)), "26h, at most a day");
+
+    let slack = object(&file, "channels", "slack");
+    assert_eq!((&slack["kind"], &slack["url"]), (&json!("slack"), &json!("${SLACK_URL}")));
+    assert_eq!(
+        object(&file, "channels", "pagerduty")["secret"],
+        "${PAGERDUTY_KEY}",
+        "the source's own variable is kept"
+    );
+    let telegram = object(&file, "channels", "telegram");
+    assert_eq!((&telegram["chat_id"], &telegram["secret"]), (&json!("-1001234567890"), &json!("${TELEGRAM_SECRET}")));
+    let ntfy = object(&file, "channels", "ntfy");
+    assert_eq!((&ntfy["url"], &ntfy["topic"]), (&json!("https://ntfy.example.com/"), &json!("${NTFY_TOPIC}")));
+    assert_eq!(object(&file, "channels", "email")["url"], "ops@example.org, oncall@example.org");
+    let custom = object(&file, "channels", "custom");
+    assert_eq!(custom["kind"], "templated_webhook");
+    assert_eq!(custom["body_template"], "{\"text\": \"{{event}}: {{monitor.name}} - {{summary}}\"}\n");
+    assert_eq!(custom["headers"], json!({ "X-Api-Key": "${CUSTOM_HEADER_X_API_KEY}" }));
+    assert_eq!(custom["content_type"], "application/json");
+
+    let names = |section: &str| -> Vec<String> {
+        file[section].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert!(!names("monitors").iter().any(|n| n == "ssh" || n == "legacy"), "{:?}", names("monitors"));
+    assert!(!names("channels").contains(&"twilio".to_owned()));
+
+    for line in [
+        "imported 9 monitors, 6 channels\n",
+        "  endpoint `ssh`: ssh:// checks are not supported by NetPulse\n",
+        "  endpoint `legacy`: `enabled: false`\n",
+        "  alerting.twilio: NetPulse has no channel of this kind; use a templated_webhook by hand\n",
+        "  endpoint `api-health`: alert `twilio`: its provider is not configured or not imported\n",
+        "  endpoint `api-health`: condition `[DOMAIN_EXPIRATION] > 720h`: `[DOMAIN_EXPIRATION]` is not mapped",
+        "  endpoint `postgres`: alert `telegram`: `enabled: false`\n",
+        "  `storage`: configures the Gatus server itself, not monitors; not imported\n",
+        "  endpoint `website`: condition `[RESPONSE_TIME] < 300`: degraded_after_ms 300: slower is *degraded*",
+        "  alerting.email.host: not imported: NetPulse sends mail through the engine's [smtp] settings\n",
+        "  alerting.ntfy.priority: not imported (NetPulse has no such channel setting)\n",
+        "  external endpoint `nightly-backup`: heartbeat.interval 93600 s: grace_s 86400, NetPulse's longest\n",
+        "  SLACK_URL: the value of alerting.slack.webhook-url\n",
+        "  PAGERDUTY_KEY: (the source's own variable for alerting.pagerduty.integration-key)\n",
+        "  DEPLOY_ENV: (the source's own variable, in endpoint `token-check`)\n",
+        "  API_HEALTH_HEADER_AUTHORIZATION: a credential of a monitor's header or URL in the source\n",
+    ] {
+        assert!(out.stderr.contains(line), "{line:?} in the report:\n{}", out.stderr);
+    }
+}
+
+#[tokio::test]
+async fn the_imported_file_plans_and_applies_on_a_fresh_engine() {
+    // The engine sends the imported e-mail channel's mail through its own SMTP server.
+    let app = spawn_app_adjusted(|config| {
+        config.smtp.host = "127.0.0.1".into();
+        config.smtp.from = "netpulse@example.org".into();
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("netpulse.yaml");
+    let out = import(&["gatus", GATUS, "-o", path.to_str().unwrap()]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
+    let file = path.to_string_lossy().into_owned();
+    let env: HashMap<&str, String> = [
+        "API_HEALTH_HEADER_AUTHORIZATION",
+        "CUSTOM_HEADER_X_API_KEY",
+        "DEPLOY_ENV",
+        "NTFY_TOPIC",
+        "PAGERDUTY_KEY",
+        "SLACK_URL",
+        "TELEGRAM_SECRET",
+    ]
+    .into_iter()
+    .map(|k| {
+        let v = match k {
+            "SLACK_URL" => "https://hooks.slack.com/services/T0/B0/X",
+            "TELEGRAM_SECRET" => "123456:ABCdefGHIjklMNOpqrSTUvwxYZ",
+            _ => "set-by-test",
+        };
+        (k, v.to_owned())
+    })
+    .collect();
+
+    let plan = netpulse(&app, TOKEN, &["plan", "-f", &file], &env).await;
+    assert_eq!(plan.code, 2, "changes pending: {plan:?}");
+    assert!(plan.stdout.contains("+ create monitor \"api-health\""), "{}", plan.stdout);
+    let applied = netpulse(&app, TOKEN, &["apply", "-f", &file], &env).await;
+    assert_eq!(applied.code, 0, "{applied:?}");
+
+    let channels = list(&app, "/api/v1/channels").await;
+    assert_eq!(channels.len(), 6, "{channels:?}");
+    let monitors = list(&app, "/api/v1/monitors").await;
+    assert_eq!(monitors.len(), 9);
+    let api = named(&monitors, "api-health");
+    assert_eq!(api["assertions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(api["channels"], json!([named(&channels, "custom")["id"]]));
+    assert_eq!(api["url"], "https://api.example.org/health");
+    assert_eq!(named(&monitors, "token-check")["url"], "https://api.example.org/v2/ping?env=set-by-test");
+    let again = netpulse(&app, TOKEN, &["plan", "-f", &file], &env).await;
+    assert_eq!(again.code, 0, "applied: nothing pending: {again:?}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_yaml_is_refused_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(&dir, "config.yaml", "endpoints:\n  - name: a\n    url: [unclosed\n");
+    let out = import(&["gatus", &bad]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""), "{out:?}");
+    assert!(out.stderr.contains("is not valid YAML") && out.stderr.contains("line 3"), "{}", out.stderr);
+    let wrong = write(&dir, "list.yaml", "endpoints:\n  name: a\n");
+    let out = import(&["gatus", &wrong]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("endpoints: must be a list of endpoints"), "{}", out.stderr);
+}
