@@ -1,7 +1,7 @@
 //! `netpulse`: the engine binary. `serve` runs it; `check-config` validates configuration;
 //! `migrate` brings the database schema up to date; `plan`, `apply` and `export` manage an
 //! organisation from a file through the API; `import` writes such a file from a Gatus
-//! configuration.
+//! configuration or an Uptime Kuma backup.
 
 use clap::{Parser, Subcommand};
 use netpulse_engine::config::Config;

@@ -1,7 +1,8 @@
-//! `netpulse import gatus FILE`: a realistic Gatus configuration (written from Gatus's
-//! documented format, import_samples/gatus.yaml) becomes a NetPulse file whose objects carry
-//! the mappings, with a report of what was skipped or approximated; the file is accepted by
-//! `plan` against a fresh engine and `apply` creates what it declares.
+//! `netpulse import gatus FILE` and `netpulse import kuma FILE`: a realistic Gatus
+//! configuration and Uptime Kuma backup (written from their documented formats,
+//! import_samples/) become NetPulse files whose objects carry the mappings, with a report of
+//! what was skipped or approximated; each file is accepted by `plan` against a fresh engine,
+//! `apply` creates what it declares, and a second `plan` finds nothing to change.
 
 use crate::as_code::{list, named, netpulse, write};
 use crate::harness::{spawn_app_adjusted, TOKEN};
@@ -148,7 +149,7 @@ async fn a_gatus_config_becomes_a_file_with_each_mapping_and_a_report() {
 }
 
 #[tokio::test]
-async fn the_imported_file_plans_and_applies_on_a_fresh_engine() {
+async fn the_imported_gatus_file_plans_and_applies_on_a_fresh_engine() {
     // The engine sends the imported e-mail channel's mail through its own SMTP server.
     let app = spawn_app_adjusted(|config| {
         config.smtp.host = "127.0.0.1".into();
@@ -210,4 +211,121 @@ async fn a_file_that_is_not_yaml_is_refused_naming_the_line() {
     let out = import(&["gatus", &wrong]).await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("endpoints: must be a list of endpoints"), "{}", out.stderr);
+}
+
+const KUMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/import_samples/kuma-backup.json");
+
+#[tokio::test]
+async fn a_kuma_backup_becomes_a_file_with_each_mapping_and_a_report() {
+    let out = import(&["kuma", KUMA]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let file: Value = serde_norway::from_str(&out.stdout).expect("the file is YAML");
+
+    let shop = object(&file, "monitors", "Shop");
+    assert_eq!((&shop["kind"], &shop["url"]), (&json!("http"), &json!("https://shop.example.org/")));
+    assert_eq!((&shop["interval_s"], &shop["timeout_ms"]), (&json!(30), &json!(24_000)));
+    assert_eq!(shop["expected_status"], "200-299,301", "accepted_statuscodes");
+    assert_eq!(shop["tags"], json!(["Production", "prod", "team:web"]), "its group, then its tags");
+    assert_eq!(shop["channels"], json!(["Ops Slack", "Phone"]), "notificationIDList by name");
+    assert_eq!(
+        shop["policy"],
+        json!({ "confirm_threshold": 3, "recovery_threshold": 1, "reminder_interval_s": 300 }),
+        "maxretries 2 → 3 failures; resendInterval 10 beats of 30 s"
+    );
+    assert_eq!(shop["headers"][1], json!({ "name": "X-Api-Key", "value": "${SHOP_HEADER_X_API_KEY}" }));
+    assert_eq!(object(&file, "monitors", "Shop certificate")["warn_days"], 21, "expiryNotification");
+    let login = object(&file, "monitors", "Login page");
+    assert_eq!(
+        (&login["keyword"], &login["channels"]),
+        (&json!("Sign in"), &json!(["Ops Telegram"])),
+        "a notification switched off is left out"
+    );
+    assert_eq!(
+        object(&file, "monitors", "Maintenance banner")["keyword_absent"],
+        "down for maintenance",
+        "invertKeyword"
+    );
+    let api = object(&file, "monitors", "API status");
+    assert_eq!((&api["assertions"], &api["method"]), (&json!([r#"$.status == "ok""#]), &json!("POST")), "json-query");
+    let db = object(&file, "monitors", "Database");
+    assert_eq!(
+        (&db["kind"], &db["port"], &db["paused"]),
+        (&json!("tcp"), &json!(5432), &json!(true)),
+        "inactive: paused"
+    );
+    assert_eq!(object(&file, "monitors", "Router")["kind"], "ping");
+    let dns = object(&file, "monitors", "Resolver");
+    assert_eq!((&dns["record_type"], &dns["resolver"]), (&json!("MX"), &json!("9.9.9.9:53")));
+    let push = object(&file, "monitors", "Nightly job");
+    assert_eq!((&push["kind"], &push["grace_s"]), (&json!("heartbeat"), &json!(3600)));
+
+    assert_eq!(object(&file, "channels", "Ops Slack")["url"], "${OPS_SLACK_URL}");
+    let telegram = object(&file, "channels", "Ops Telegram");
+    assert_eq!((&telegram["chat_id"], &telegram["secret"]), (&json!("-100555"), &json!("${OPS_TELEGRAM_SECRET}")));
+    assert_eq!(object(&file, "channels", "Phone")["secret"], "${PHONE_SECRET}");
+    assert_eq!(object(&file, "channels", "Receiver")["kind"], "webhook");
+    assert_eq!(object(&file, "channels", "Mail")["url"], "ops@example.org");
+    assert!(
+        !out.stdout.contains("kumaSecret") && !out.stdout.contains("shop-key-123") && !out.stdout.contains("mail-pw")
+    );
+
+    for line in [
+        "imported 9 monitors, 5 channels\n",
+        "  notification `Home Assistant`: type HomeAssistant: NetPulse has no channel of this kind\n",
+        "  monitor `Redis container`: type docker: NetPulse has no such check\n",
+        "  monitor `Broker`: type mqtt: NetPulse has no such check\n",
+        "  monitor `Inverted`: upside-down mode (up when unreachable) has no NetPulse equivalent\n",
+        "  notification `Ops Slack`: slackchannel: not imported",
+        "  notification `Mail`: sent through the engine's [smtp] settings",
+        "  group monitors: their names are tags of their members",
+        "  OPS_SLACK_URL: the value of notification `Ops Slack`.slackwebhookURL\n",
+    ] {
+        assert!(out.stderr.contains(line), "{line:?} in the report:\n{}", out.stderr);
+    }
+    assert!(!out.stderr.contains("smtpHost"), "the mail server is reported once: {}", out.stderr);
+}
+
+#[tokio::test]
+async fn the_imported_kuma_file_plans_and_applies_on_a_fresh_engine() {
+    let app = spawn_app_adjusted(|config| {
+        config.smtp.host = "127.0.0.1".into();
+        config.smtp.from = "netpulse@example.org".into();
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("netpulse.yaml");
+    let out = import(&["kuma", KUMA, "-o", path.to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let file = path.to_string_lossy().into_owned();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("OPS_SLACK_URL", "https://hooks.slack.com/services/T1/B1/X".to_owned()),
+        ("OPS_TELEGRAM_SECRET", "987654:ZYXwvuTSRqpONMlkjIHGfed".to_owned()),
+        ("PHONE_SECRET", "routing-key".to_owned()),
+        ("SHOP_HEADER_X_API_KEY", "k".to_owned()),
+    ]);
+    let applied = netpulse(&app, TOKEN, &["apply", "-f", &file], &env).await;
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let channels = list(&app, "/api/v1/channels").await;
+    assert_eq!(channels.len(), 5);
+    let monitors = list(&app, "/api/v1/monitors").await;
+    assert_eq!(monitors.len(), 9);
+    let shop = named(&monitors, "Shop");
+    assert_eq!(shop["policy"]["confirm_threshold"], 3);
+    assert_eq!(shop["channels"], json!([named(&channels, "Ops Slack")["id"], named(&channels, "Phone")["id"]]));
+    assert_eq!(named(&monitors, "Database")["paused"], true);
+    let again = netpulse(&app, TOKEN, &["plan", "-f", &file], &env).await;
+    assert_eq!(again.code, 0, "applied: nothing pending: {again:?}");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_kuma_backup_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(&dir, "backup.json", "{\"version\": \"1.23.0\",\n \"monitorList\": [\n");
+    let out = import(&["kuma", &bad]).await;
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""), "{out:?}");
+    assert!(out.stderr.contains("is not valid JSON") && out.stderr.contains("line 3"), "{}", out.stderr);
+    let other = write(&dir, "other.json", "{\"monitors\": []}");
+    let out = import(&["kuma", &other]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("monitorList: is missing: this is not an Uptime Kuma backup"), "{}", out.stderr);
 }

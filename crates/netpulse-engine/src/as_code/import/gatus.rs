@@ -6,7 +6,7 @@
 //! [`super::gatus_alerting`]'s.
 
 use super::gatus_conditions::{self, Target};
-use super::{gatus_alerting, go_duration_s, normal_url, Draft, Report};
+use super::{certificate_monitor, gatus_alerting, go_duration_s, normal_url, Draft, Report};
 use crate::as_code::model::FileError;
 use serde_json::{json, Map, Value};
 
@@ -142,20 +142,8 @@ fn endpoint(
     let mapped = gatus_conditions::map(kind, &conditions, &what, report);
     fields.extend(mapped.fields);
     common(name, e, &mut fields, &what, alerting, report);
-    if let (Some(days), Some(host)) = (mapped.warn_days, https_host(e)) {
-        let cert = format!("{name} certificate");
-        let mut tls = json!({ "kind": "tls", "host": host.0, "port": host.1, "warn_days": days });
-        for k in ["interval_s", "tags", "channels", "policy", "verify_tls"] {
-            if let Some(v) = fields.get(k) {
-                tls[k] = v.clone();
-            }
-        }
-        report.approximate(
-            format!("{what}: [CERTIFICATE_EXPIRATION]"),
-            format!("a `tls` monitor `{cert}` (down within {days} days of expiry) beside it"),
-        );
-        let tls = tls.as_object().cloned().unwrap_or_default();
-        draft.monitors.push((cert.clone(), tls, format!("{what} (its certificate, as `{cert}`)")));
+    if let (Some(days), Some(url)) = (mapped.warn_days, e.get("url").and_then(Value::as_str)) {
+        certificate_monitor(name, url, days, &fields, &format!("{what}: [CERTIFICATE_EXPIRATION]"), draft, report);
     }
     draft.monitors.push((name.to_owned(), fields, what));
 }
@@ -343,10 +331,4 @@ fn dns_target(url: &str, dns: &Map<String, Value>, what: &str, report: &mut Repo
         }
     }
     m.as_object().cloned()
-}
-
-/// The host and port of an `https://` endpoint's URL.
-fn https_host(e: &Map<String, Value>) -> Option<(String, u16)> {
-    let u = url::Url::parse(e.get("url")?.as_str()?).ok()?;
-    (u.scheme() == "https").then(|| (u.host_str().unwrap_or_default().to_owned(), u.port().unwrap_or(443)))
 }

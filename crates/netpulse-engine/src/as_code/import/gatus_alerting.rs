@@ -5,19 +5,9 @@
 //! `minimum-reminder-interval` → `reminder_interval_s`), each alert over its provider's
 //! `default-alert`.
 
-use super::{go_duration_s, normal_url, Draft, Report};
+use super::{channel_fields, go_duration_s, normal_url, Draft, Field, FieldMap, Report};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-
-/// How a provider field is carried over.
-#[derive(Clone, Copy, PartialEq)]
-enum Field {
-    Plain,
-    Secret,
-}
-
-/// A Gatus provider field → the channel's field, and how it is carried over.
-type FieldMap = (&'static str, &'static str, Field);
 
 /// Gatus provider → NetPulse kind, and its fields → the channel's.
 const PROVIDERS: [(&str, &str, &[FieldMap]); 14] = [
@@ -92,40 +82,21 @@ fn mapped(provider: &str, p: &Map<String, Value>, what: &str, report: &mut Repor
         report.skip(what, "NetPulse has no channel of this kind; use a templated_webhook by hand");
         return None;
     };
-    let mut out = Map::new();
-    out.insert("kind".into(), json!(kind));
     if provider == "mattermost" {
         report.approximate(what, "a `slack` channel (Mattermost takes Slack's incoming-webhook messages)");
     }
+    let mut out = Map::new();
     if provider == "matrix" {
         out.insert("url".into(), json!("https://matrix-client.matrix.org")); // Gatus's default
     }
-    for (key, v) in p {
-        let text = match v {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => String::new(),
-        };
-        match fields.iter().find(|(g, _, _)| g == key) {
-            Some((_, field, Field::Secret)) => {
-                out.insert((*field).into(), report.secret(provider, field, &format!("{what}.{key}"), &text));
-            }
-            Some((_, "url", Field::Plain)) if provider == "email" => {
-                let to: Vec<&str> = text.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
-                out.insert("url".into(), json!(to.join(", "))); // as the engine writes a list
-            }
-            Some((_, "url", Field::Plain)) => {
-                out.insert("url".into(), json!(normal_url(&text)));
-            }
-            Some((_, field, Field::Plain)) => {
-                out.insert((*field).into(), json!(text));
-            }
-            None if key == "default-alert" || key == "overrides" => {}
-            None if provider == "email" => report.approximate(
+    let rest = channel_fields(kind, fields, p, provider, what, &mut out, report);
+    for key in rest.iter().filter(|k| !["default-alert", "overrides"].contains(&k.as_str())) {
+        match provider {
+            "email" => report.approximate(
                 format!("{what}.{key}"),
                 "not imported: NetPulse sends mail through the engine's [smtp] settings",
             ),
-            None => report.skip(format!("{what}.{key}"), "not imported (NetPulse has no such channel setting)"),
+            _ => report.skip(format!("{what}.{key}"), "not imported (NetPulse has no such channel setting)"),
         }
     }
     Some(out)

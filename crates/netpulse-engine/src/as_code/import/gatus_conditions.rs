@@ -4,7 +4,7 @@
 //! `[CERTIFICATE_EXPIRATION] >` → `warn_days`, `[CONNECTED] == true` and
 //! `[DNS_RCODE] == NOERROR` → what the check kind already requires. Anything else is reported.
 
-use super::{go_duration_s, Report};
+use super::{go_duration_s, literal, Report};
 use netpulse_core::assertion::Assertion;
 use serde_json::{json, Map, Value};
 
@@ -224,15 +224,6 @@ fn escape_regex(s: &str) -> String {
         out.push(c);
         out
     })
-}
-
-/// A Gatus value as a JSON literal: numbers and booleans as they are, anything else as text.
-fn literal(v: &str) -> String {
-    match v {
-        "true" | "false" | "null" => v.to_owned(),
-        _ if v.parse::<f64>().is_ok() => v.to_owned(),
-        _ => json!(v.trim_matches('"')).to_string(),
-    }
 }
 
 /// A NetPulse assertion, checked as the API would check it.

@@ -1,5 +1,6 @@
-//! `netpulse import gatus FILE`: another uptime monitor's configuration as a NetPulse file
-//! (YAML, to stdout or `-o FILE`) to review and `apply`, and a report on stderr of what was
+//! `netpulse import gatus FILE`, `netpulse import kuma FILE`: another uptime monitor's
+//! configuration (Gatus's config.yaml, Uptime Kuma's JSON backup) as a NetPulse file (YAML,
+//! to stdout or `-o FILE`) to review and `apply`, and a report on stderr of what was
 //! skipped or approximated and why, naming each source object. A pure conversion: no engine,
 //! no network. The importer builds objects in the file's own form ([`super::model`]), each is
 //! checked as `plan` would check it ([`super::monitors::expand`], [`super::channels::expand`])
@@ -8,6 +9,7 @@
 mod gatus;
 mod gatus_alerting;
 mod gatus_conditions;
+mod kuma;
 
 use super::file::{self, Format};
 use super::model::{FileError, Item, Org, PLACEHOLDER};
@@ -21,6 +23,8 @@ use std::path::PathBuf;
 pub enum Source {
     /// Gatus's config.yaml: endpoints (conditions as assertions) and alerting providers (as channels).
     Gatus(ImportArgs),
+    /// Uptime Kuma's JSON backup: monitors (by type) and notifications (as channels).
+    Kuma(ImportArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -95,9 +99,15 @@ pub struct Draft {
     pub monitors: Vec<(String, Map<String, Value>, String)>,
 }
 
+/// One source's reader: its file's text into a draft (an error only for a file that is not of that source).
+type Importer = fn(&str, &mut Report) -> Result<Draft, FileError>;
+
 /// Run an import.
 pub fn run(source: Source) -> Outcome {
-    let Source::Gatus(args) = source;
+    let (args, import): (ImportArgs, Importer) = match source {
+        Source::Gatus(a) => (a, gatus::import),
+        Source::Kuma(a) => (a, kuma::import),
+    };
     let text = match std::fs::read_to_string(&args.file) {
         Ok(t) => t,
         Err(e) => return Outcome::failed(format!("{}: cannot read it: {e}", args.file.display())),
@@ -107,7 +117,7 @@ pub fn run(source: Source) -> Outcome {
         Err(e) => return Outcome::failed(e.replacen("-f ", "-o ", 1)),
     };
     let mut report = Report::default();
-    let draft = match gatus::import(&text, &mut report) {
+    let draft = match import(&text, &mut report) {
         Ok(d) => d,
         Err(e) => return Outcome::failed(format!("{}: {e}", args.file.display())),
     };
@@ -230,6 +240,91 @@ fn sample(fields: &Map<String, Value>) -> Map<String, Value> {
         }
     }
     fields.iter().map(|(k, v)| (k.clone(), walk(v))).collect()
+}
+
+/// How a field of the source's notification settings is carried over to a channel.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Field {
+    Plain,
+    /// Written as a `${VAR}` placeholder.
+    Secret,
+}
+
+/// A source field → the channel's field, and how it is carried over.
+pub type FieldMap = (&'static str, &'static str, Field);
+
+/// Fill `out` with a `kind` channel's fields from the source's settings `p` by `table`;
+/// secrets as placeholders of channel `channel`, URLs and recipient lists as the engine writes
+/// them. Returns the keys of `p` the table does not name (empty values left out).
+pub fn channel_fields(
+    kind: &str,
+    table: &[FieldMap],
+    p: &Map<String, Value>,
+    channel: &str,
+    what: &str,
+    out: &mut Map<String, Value>,
+    report: &mut Report,
+) -> Vec<String> {
+    out.insert("kind".into(), Value::from(kind));
+    let mut rest = Vec::new();
+    for (key, v) in p {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        let value = match table.iter().find(|(k, _, _)| k == key) {
+            _ if text.is_empty() && !v.is_object() && !v.is_array() => continue,
+            Some((_, field, Field::Secret)) => (*field, report.secret(channel, field, &format!("{what}.{key}"), &text)),
+            Some((_, "url", Field::Plain)) if kind == "email" => {
+                let to: Vec<&str> = text.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+                ("url", Value::from(to.join(", "))) // as the engine writes a list
+            }
+            Some((_, "url", Field::Plain)) => ("url", Value::from(normal_url(&text))),
+            Some((_, field, Field::Plain)) => (*field, Value::from(text)),
+            None => {
+                rest.push(key.clone());
+                continue;
+            }
+        };
+        out.insert(value.0.into(), value.1);
+    }
+    rest
+}
+
+/// A `tls` monitor `NAME certificate` beside an `https://` monitor `name` (its `fields`), down
+/// within `days` of its certificate's expiry: NetPulse's `http` check has no such threshold.
+pub fn certificate_monitor(
+    name: &str,
+    url: &str,
+    days: u64,
+    fields: &Map<String, Value>,
+    what: &str,
+    draft: &mut Draft,
+    report: &mut Report,
+) {
+    let Some(u) = url::Url::parse(url).ok().filter(|u| u.scheme() == "https") else { return };
+    let cert = format!("{name} certificate");
+    let host = u.host_str().unwrap_or_default();
+    let mut tls =
+        serde_json::json!({ "kind": "tls", "host": host, "port": u.port().unwrap_or(443), "warn_days": days });
+    for k in ["interval_s", "tags", "channels", "policy", "verify_tls", "paused"] {
+        if let Some(v) = fields.get(k) {
+            tls[k] = v.clone();
+        }
+    }
+    report.approximate(what, format!("a `tls` monitor `{cert}` (down within {days} days of expiry) beside it"));
+    let tls = tls.as_object().cloned().unwrap_or_default();
+    draft.monitors.push((cert.clone(), tls, format!("{what} (as `{cert}`)")));
+}
+
+/// A source's value as a JSON literal of an assertion: numbers and booleans as they are, anything else as text.
+pub fn literal(v: &str) -> String {
+    match v {
+        "true" | "false" | "null" => v.to_owned(),
+        _ if v.parse::<f64>().is_ok() => v.to_owned(),
+        _ => Value::from(v.trim_matches('"')).to_string(),
+    }
 }
 
 /// A URL as the engine writes it back (`https://host` → `https://host/`), so a second `plan`
