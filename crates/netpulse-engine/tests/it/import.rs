@@ -123,11 +123,19 @@ async fn a_gatus_config_becomes_a_file_with_each_mapping_and_a_report() {
     let names = |section: &str| -> Vec<String> {
         file[section].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect()
     };
-    assert!(!names("monitors").iter().any(|n| n == "ssh" || n == "legacy"), "{:?}", names("monitors"));
+    assert!(
+        !names("monitors").iter().any(|n| ["ssh", "legacy", "typo"].contains(&n.as_str())),
+        "{:?}",
+        names("monitors")
+    );
+    assert_eq!(object(&file, "monitors", "eu/frontend")["host"], "eu.example.org", "same names in two groups");
     assert!(!names("channels").contains(&"twilio".to_owned()));
 
     for line in [
-        "imported 9 monitors, 6 channels\n",
+        "imported 11 monitors, 6 channels\n",
+        "  endpoint `frontend`: named `eu/frontend`: another endpoint has the same name (NetPulse names are unique)\n",
+        "  endpoint `frontend`: named `us/frontend`: another endpoint has the same name (NetPulse names are unique)\n",
+        "  endpoint `typo`: NetPulse would refuse its url: ",
         "  endpoint `ssh`: ssh:// checks are not supported by NetPulse\n",
         "  endpoint `legacy`: `enabled: false`\n",
         "  alerting.twilio: NetPulse has no channel of this kind; use a templated_webhook by hand\n",
@@ -185,7 +193,8 @@ async fn the_imported_gatus_file_plans_and_applies_on_a_fresh_engine() {
     ];
     let (channels, monitors) = apply_imported("gatus", GATUS, &env).await;
     assert_eq!(channels.len(), 6, "{channels:?}");
-    assert_eq!(monitors.len(), 9);
+    assert_eq!(monitors.len(), 11);
+    assert_eq!(named(&monitors, "us/frontend")["host"], "us.example.org");
     let api = named(&monitors, "api-health");
     assert_eq!(api["assertions"].as_array().map(Vec::len), Some(3));
     assert_eq!(api["channels"], json!([named(&channels, "custom")["id"]]));
