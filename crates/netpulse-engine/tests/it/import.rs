@@ -258,6 +258,13 @@ async fn a_kuma_backup_becomes_a_file_with_each_mapping_and_a_report() {
     assert_eq!(object(&file, "monitors", "Router")["kind"], "ping");
     let dns = object(&file, "monitors", "Resolver");
     assert_eq!((&dns["record_type"], &dns["resolver"]), (&json!("MX"), &json!("9.9.9.9:53")));
+    let router2 = object(&file, "monitors", "Router 2");
+    assert_eq!(
+        (&router2["host"], &router2["channels"]),
+        (&json!("192.0.2.253"), &json!(["Ops Slack 2"])),
+        "names made unique"
+    );
+    assert_eq!(object(&file, "channels", "Ops Slack 2")["url"], "${OPS_SLACK_2_URL}");
     let push = object(&file, "monitors", "Nightly job");
     assert_eq!((&push["kind"], &push["grace_s"]), (&json!("heartbeat"), &json!(3600)));
 
@@ -272,7 +279,9 @@ async fn a_kuma_backup_becomes_a_file_with_each_mapping_and_a_report() {
     );
 
     for line in [
-        "imported 9 monitors, 5 channels\n",
+        "imported 10 monitors, 6 channels\n",
+        "  notification `Ops Slack`: named `Ops Slack 2`: another notification has the same name\n",
+        "  monitor `Router`: named `Router 2`: another monitor has the same name\n",
         "  notification `Home Assistant`: type HomeAssistant: NetPulse has no channel of this kind\n",
         "  monitor `Redis container`: type docker: NetPulse has no such check\n",
         "  monitor `Broker`: type mqtt: NetPulse has no such check\n",
@@ -291,13 +300,14 @@ async fn a_kuma_backup_becomes_a_file_with_each_mapping_and_a_report() {
 async fn the_imported_kuma_file_plans_and_applies_on_a_fresh_engine() {
     let env = [
         ("OPS_SLACK_URL", "https://hooks.slack.com/services/T1/B1/X"),
+        ("OPS_SLACK_2_URL", "https://hooks.slack.com/services/T2/B2/X"),
         ("OPS_TELEGRAM_SECRET", "987654:ZYXwvuTSRqpONMlkjIHGfed"),
         ("PHONE_SECRET", "routing-key"),
         ("SHOP_HEADER_X_API_KEY", "k"),
     ];
     let (channels, monitors) = apply_imported("kuma", KUMA, &env).await;
-    assert_eq!(channels.len(), 5);
-    assert_eq!(monitors.len(), 9);
+    assert_eq!(channels.len(), 6);
+    assert_eq!(monitors.len(), 10);
     let shop = named(&monitors, "Shop");
     assert_eq!(shop["policy"]["confirm_threshold"], 3);
     assert_eq!(shop["channels"], json!([named(&channels, "Ops Slack")["id"], named(&channels, "Phone")["id"]]));

@@ -141,7 +141,7 @@ fn endpoint(
         e.get("conditions").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
     let mapped = gatus_conditions::map(kind, &conditions, &what, report);
     fields.extend(mapped.fields);
-    common(name, e, &mut fields, &what, alerting, report);
+    common(e, &mut fields, &what, alerting, report);
     if let (Some(days), Some(url)) = (mapped.warn_days, e.get("url").and_then(Value::as_str)) {
         certificate_monitor(name, url, days, &fields, &format!("{what}: [CERTIFICATE_EXPIRATION]"), draft, report);
     }
@@ -180,13 +180,12 @@ fn external(
     report.approximate(&what, "a heartbeat: push to the `heartbeat_url` NetPulse shows for it instead of Gatus's /api/v1/endpoints/{key}/external");
     let mut e = e.clone();
     e.remove("interval"); // a heartbeat's own grace governs it
-    common(name, &e, &mut fields, &what, alerting, report);
+    common(&e, &mut fields, &what, alerting, report);
     draft.monitors.push((name.to_owned(), fields, what));
 }
 
 /// The fields every monitor kind takes: interval, timeout, TLS verification, group, alerts.
 fn common(
-    _name: &str,
     e: &Map<String, Value>,
     fields: &mut Map<String, Value>,
     what: &str,

@@ -4,7 +4,7 @@
 //! `maxretries` as the policy's `confirm_threshold`, `notificationIDList` as the channels,
 //! a `group` monitor's name as a tag of its members. Other types are reported and skipped.
 
-use super::{certificate_monitor, channel_fields, literal, normal_url, Draft, Field, FieldMap, Report};
+use super::{certificate_monitor, channel_fields, literal, normal_url, unique, Draft, Field, FieldMap, Report};
 use crate::as_code::model::FileError;
 use netpulse_core::assertion::Assertion;
 use serde_json::{json, Map, Value};
@@ -111,8 +111,12 @@ pub fn import(text: &str, report: &mut Report) -> Result<Draft, FileError> {
 fn notification_channels(list: &[Value], draft: &mut Draft, report: &mut Report) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for n in list {
-        let name = n["name"].as_str().unwrap_or_default().to_owned();
+        let name = n["name"].as_str().unwrap_or_default();
         let what = format!("notification `{name}`");
+        let name = unique(name, &draft.channels.iter().map(|c| c.0.as_str()).collect::<Vec<_>>());
+        if what != format!("notification `{name}`") {
+            report.approximate(&what, format!("named `{name}`: another notification has the same name"));
+        }
         let config: Map<String, Value> = match n["config"].as_str().map(serde_json::from_str) {
             Some(Ok(Value::Object(c))) => c,
             _ => {

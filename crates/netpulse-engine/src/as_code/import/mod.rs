@@ -155,6 +155,11 @@ fn check(draft: Draft, report: &mut Report) -> (Org, (usize, usize)) {
         for var in variables(&Value::Object(fields.clone())) {
             report.variables.entry(var).or_insert_with(|| format!("(the source's own variable, in {origin})"));
         }
+        let unique_name = unique(&name, &org.monitors.iter().map(|m| m.name.as_str()).collect::<Vec<_>>());
+        if unique_name != name {
+            report.approximate(&origin, format!("named `{unique_name}`: another monitor has the same name"));
+        }
+        let name = unique_name;
         match monitors::expand(&sample(&fields), "") {
             Ok(_) => org.monitors.push(Item { name, fields, ids: vec![] }),
             Err(e) => report.skip(origin, refusal(e)),
@@ -162,6 +167,17 @@ fn check(draft: Draft, report: &mut Report) -> (Org, (usize, usize)) {
     }
     let counts = (org.monitors.len(), org.channels.len());
     (org, counts)
+}
+
+/// `name`, or `name 2`, `name 3`, … when `taken` has it (names are unique within a kind).
+pub fn unique(name: &str, taken: &[&str]) -> String {
+    let mut n = 1;
+    let mut out = name.to_owned();
+    while taken.contains(&out.as_str()) {
+        n += 1;
+        out = format!("{name} {n}");
+    }
+    out
 }
 
 /// A refusal of the checks, its path (relative to the object) and message.
