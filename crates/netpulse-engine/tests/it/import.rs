@@ -43,6 +43,7 @@ async fn a_gatus_config_becomes_a_file_with_each_mapping_and_a_report() {
     assert_eq!(website["url"], "https://example.org/");
     assert_eq!(website["interval_s"], 300, "interval 5m");
     assert_eq!(website["expected_status"], "200", "[STATUS] == 200");
+    assert_eq!(website["assertions"], json!(["status != 503"]), "a second [STATUS] condition");
     assert_eq!(website["keyword"], "Example Domain", "[BODY] == pat(*Example Domain*)");
     assert_eq!(website["degraded_after_ms"], 300, "[RESPONSE_TIME] < 300");
     assert_eq!(website["tags"], json!(["core"]), "the group is a tag");

@@ -122,7 +122,11 @@ fn status(c: &Condition) -> Result<String, String> {
         "<=" => format!("100-{n}"),
         ">" => format!("{}-599", n + 1),
         ">=" => format!("{n}-599"),
-        _ => format!("100-{},{}-599", n.saturating_sub(1), n + 1),
+        _ => {
+            let below = (n > 100).then(|| format!("100-{}", n - 1));
+            let above = (n < 599).then(|| format!("{}-599", n + 1));
+            below.into_iter().chain(above).collect::<Vec<_>>().join(",")
+        }
     })
 }
 

@@ -240,7 +240,11 @@ fn check(kind: &str, m: &Value, what: &str, report: &mut Report) -> Option<Map<S
                 what,
                 "a heartbeat: push to the `heartbeat_url` NetPulse shows for it instead of Kuma's /api/push/TOKEN",
             );
-            json!({ "kind": "heartbeat", "grace_s": m["interval"].as_u64().unwrap_or(60).min(86_400) })
+            let interval = m["interval"].as_u64().unwrap_or(60);
+            if interval > 86_400 {
+                report.approximate(what, format!("interval {interval} s: grace_s 86400, NetPulse's longest"));
+            }
+            json!({ "kind": "heartbeat", "grace_s": interval.min(86_400) })
         }
         other => {
             report.skip(what, format!("type {other}: NetPulse has no such check"));
