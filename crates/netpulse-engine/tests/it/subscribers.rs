@@ -97,6 +97,9 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     let (_, listed) = app.api("GET", &subscribers, None).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "only the hook: {listed}");
 
+    // The page offers the sign-up form (this server sends mail; one that sends none does not).
+    let (_, public, _) = app.raw("GET", "/status/acme", None, &[]).await;
+    assert!(public.contains("id=\"subscribe-email\""), "the page's sign-up form");
     // A sign-up posted from another site's page is refused; a reader who once looked at the
     // demo (its cookie) signs up like anyone else.
     let (st, refused, _) =
@@ -251,6 +254,9 @@ async fn a_webhook_subscriber_must_be_https_while_private_ranges_are_blocked() {
     }
     let (_, listed) = app.api("GET", &subscribers, None).await;
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "nothing stored: {listed}");
+    // This server sends no mail (no [smtp]): its page offers no e-mail sign-up it cannot keep.
+    let (st, public, _) = app.raw("GET", "/status/acme", None, &[]).await;
+    assert!(st == 200 && !public.contains("subscribe-email") && public.contains("feed.atom"), "{public}");
 }
 
 #[tokio::test]

@@ -346,17 +346,18 @@ async fn page_log(store: &dyn Store, now: Timestamp) -> StoreResult<()> {
     Ok(())
 }
 
-/// An announced maintenance window of the marketing site, tomorrow 02:00–03:00 UTC, made
-/// once (while the monitor has no window).
+/// An announced maintenance window of the marketing site, the next day 02:00–03:00 UTC, made
+/// while the monitor has none to come (so a demo that runs for days keeps showing one).
 async fn announce_maintenance(store: &dyn Store, now: Timestamp) -> StoreResult<()> {
     let (t, m) = (super::tenant(), monitor_id(2));
-    if !store.list_maintenance(&t, &m).await?.is_empty() {
+    if store.list_maintenance(&t, &m).await?.iter().any(|w| w.phase != "over") {
         return Ok(());
     }
     let day = 86_400_000;
-    let starts = Timestamp::from_millis((now.millis().div_euclid(day) + 1) * day + 2 * 3_600_000);
+    let next = now.millis().div_euclid(day) + 1;
+    let starts = Timestamp::from_millis(next * day + 2 * 3_600_000);
     let w = crate::MaintenanceWindow {
-        id: "mw_demo0marketing0cdn".into(),
+        id: format!("mw_demo0cdn{next}"),
         monitor_id: m,
         starts_at: starts,
         ends_at: starts.plus_ms(3_600_000),

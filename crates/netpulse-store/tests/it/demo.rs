@@ -34,6 +34,19 @@ pub async fn the_demo_seeds_once_and_its_notices_reach_no_channel(backend: Backe
     assert_eq!(store.list_monitors(&demo::tenant()).await.unwrap().len(), 7);
     assert!(store.list_monitors(&bootstrap).await.unwrap().is_empty(), "demo data stays in its tenant");
 
+    // A demo left running for days still shows a window to come: once the announced one is
+    // over, the next seeding announces the next day's.
+    let marketing = store.list_monitors(&demo::tenant()).await.unwrap();
+    let marketing = marketing.iter().find(|m| m.record.draft.name == "Marketing site").unwrap().record.id.clone();
+    let days_on = later.plus_ms(3 * 86_400_000);
+    store.advance_maintenance(days_on).await.unwrap();
+    demo::seed::seed(&*store, "local", days_on).await.unwrap();
+    let windows = store.list_maintenance(&demo::tenant(), &marketing).await.unwrap();
+    assert!(
+        windows.iter().any(|w| w.phase == "scheduled" && w.announce && w.starts_at > days_on),
+        "{backend:?}: {windows:?}"
+    );
+
     assert_eq!(store.bootstrap("other", later).await.unwrap(), (bootstrap.clone(), false));
     let (_, joined) = register(&*store, "first@example.com", later).await;
     assert_eq!(joined, bootstrap, "the first account joins the bootstrap tenant");

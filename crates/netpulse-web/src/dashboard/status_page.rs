@@ -108,9 +108,10 @@ async fn serve(s: &AppState, slug: &str, format: Format, headers: &HeaderMap) ->
     let (store, metrics, read_slug) = (s.store.clone(), s.metrics.clone(), slug.to_owned());
     let (ttl_s, bound_s) = (s.status_cache.ttl().as_secs(), s.status_cache.bound().as_secs());
     let base = s.base_url.trim_end_matches('/').to_owned();
+    let mail = s.config.smtp.is_configured();
     let read = move || async move {
         metrics.status_page_reads.add(1);
-        Ok(store.public_status_page(&read_slug, clock::now()).await?.map(|p| reading(p, &base, ttl_s, bound_s)))
+        Ok(store.public_status_page(&read_slug, clock::now()).await?.map(|p| reading(p, &base, mail, ttl_s, bound_s)))
     };
     let entry = match s.status_cache.get_or_read(slug, read).await {
         Ok(Some(e)) => e,
@@ -148,16 +149,17 @@ pub(super) fn respond(rendered: &Rendered, format: Format, headers: &HeaderMap) 
 }
 
 /// One reading of a page: its facts and every rendering with its ETag (`base`: this server's
-/// public URL for the feeds' links; `ttl_s`: how often the page is re-read; `bound_s`: how
-/// old a served copy can be).
-fn reading(page: PublicStatusPage, base: &str, ttl_s: u64, bound_s: u64) -> Entry {
+/// public URL for the feeds' links; `mail`: whether this server sends mail, so the page offers
+/// sign-up by e-mail; `ttl_s`: how often the page is re-read; `bound_s`: how old a served
+/// copy can be).
+fn reading(page: PublicStatusPage, base: &str, mail: bool, ttl_s: u64, bound_s: u64) -> Entry {
     let url = crate::api::status_pages::page_url(base, &page.slug, page.domain.as_deref());
     let facts = facts(&page);
     let digest = &hex::encode(Sha256::digest(facts.to_string().as_bytes()))[..24];
     let mut json = facts.clone();
     stamp(&mut json, &page, ttl_s, bound_s);
-    let subscribe = format!("{}/status/{}/subscribe", base.trim_end_matches('/'), page.slug);
-    let html = render(&page, &url, &subscribe, bound_s).into_string();
+    let subscribe = mail.then(|| format!("{}/status/{}/subscribe", base.trim_end_matches('/'), page.slug));
+    let html = render(&page, &url, subscribe.as_deref(), bound_s).into_string();
     let (atom, feed) = (super::status_feed::atom(&page, &url), super::status_feed::json_feed(&page, &url));
     Entry::new(vec![
         (format!("\"h{digest}\""), html),
@@ -395,7 +397,7 @@ pub(super) fn incident_article(name: &str, i: &PublicIncident) -> Markup {
     }
 }
 
-fn render(page: &PublicStatusPage, url: &str, subscribe: &str, bound_s: u64) -> Markup {
+fn render(page: &PublicStatusPage, url: &str, subscribe: Option<&str>, bound_s: u64) -> Markup {
     let (overall_class, headline) = overall(page);
     let mut groups: Vec<(&str, Vec<&PublicMonitor>)> = Vec::new();
     for m in &page.monitors {
@@ -442,10 +444,12 @@ fn render(page: &PublicStatusPage, url: &str, subscribe: &str, bound_s: u64) -> 
                         p.sub { "No incidents posted." }
                     }
                     @for (name, i) in &page.incidents { (incident_article(name, i)) }
-                    form.subscribe method="post" action=(subscribe) {
-                        label for="subscribe-email" { "Get updates by e-mail" }
-                        input #subscribe-email type="email" name="email" required placeholder="you@example.com" autocomplete="email";
-                        button type="submit" { "Subscribe" }
+                    @if let Some(subscribe) = subscribe {
+                        form.subscribe method="post" action=(subscribe) {
+                            label for="subscribe-email" { "Get updates by e-mail" }
+                            input #subscribe-email type="email" name="email" required placeholder="you@example.com" autocomplete="email";
+                            button type="submit" { "Subscribe" }
+                        }
                     }
                     p.sub { "Follow updates: " a href={ (url) "/feed.atom" } { "Atom" } " · " a href={ (url) "/feed.json" } { "JSON Feed" }
                         " · " a href={ (url) "/history" } { "Incident history" } }
