@@ -79,6 +79,10 @@ async fn a_monitor_page_looks_back_over_a_range_with_percentiles_per_region_and_
     // The last hour: no failures in it, still both regions; and an empty range says so.
     let hour = browse(&app, "GET", &format!("/monitors/{id}?range=1h"), &[]).await.html;
     assert!(hour.contains("<td>eu</td><td>6</td><td>0</td>"), "6 checks per region in the last hour");
+    assert!(
+        hour.contains("p95 per 30 s") && html.contains("p95 per 12 min"),
+        "whole buckets: 30 s an hour, 12 min a day"
+    );
     assert!(!hour.contains("<rect class=\"fail\""));
     let other = app
         .create_monitor(json!({ "name": "Quiet", "kind": "tcp", "host": "127.0.0.1", "port": 9, "paused": true }))

@@ -89,7 +89,8 @@ pub async fn show(
     let range = q.range.as_deref().and_then(|r| range_chart::RANGES.iter().find(|(k, _, _)| *k == r));
     let ev = auth.caller.evidence();
     let filter = IncidentFilter { monitor: Some(id.clone()), open_only: false };
-    let buckets = range.map(|(_, _, len)| Buckets::new(now.minus_ms(*len), now.plus_ms(1), range_chart::BUCKETS));
+    // Exactly the range's length up to and including now, so the buckets are whole: 30 s over an hour.
+    let buckets = range.map(|(_, _, len)| Buckets::new(now.plus_ms(1 - *len), now.plus_ms(1), range_chart::BUCKETS));
     let loaded = tokio::try_join!(
         s.store.list_results(t, &id, now.minus_ms(WEEK_MS), now.plus_ms(1), PAGE, q.cursor.as_deref()),
         s.store.list_incidents(t, &filter, if range.is_some() { 200 } else { 20 }),
