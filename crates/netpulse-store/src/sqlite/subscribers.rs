@@ -25,7 +25,9 @@ fn subscriber_at(r: &Row, at: usize) -> rusqlite::Result<Subscriber> {
 }
 
 /// Queue a notice of `subject` (an update's or an announced window's id, of `t`) for every
-/// confirmed subscriber of a page showing `monitor`; once per subscriber and subject.
+/// confirmed subscriber of a page showing `monitor`; once per subscriber and subject, and a
+/// window once per subscriber and maintenance: one with the same start, end and reason as a
+/// window the subscriber was told of (another monitor's, as `apply` makes them) is not told.
 pub(super) fn queue_notices(
     tx: &Transaction,
     t: &TenantId,
@@ -37,7 +39,11 @@ pub(super) fn queue_notices(
         "INSERT OR IGNORE INTO subscriber_notices (tenant_id, subscriber_id, subject_id, status, next_attempt_at, created_at) \
          SELECT s.tenant_id, s.id, ?3, 'pending', ?4, ?4 FROM page_subscribers s \
          WHERE s.tenant_id = ?1 AND s.confirmed_at IS NOT NULL AND s.page_id IN ( \
-           SELECT page_id FROM status_page_monitors WHERE tenant_id = ?1 AND monitor_id = ?2)",
+           SELECT page_id FROM status_page_monitors WHERE tenant_id = ?1 AND monitor_id = ?2) \
+           AND NOT EXISTS (SELECT 1 FROM subscriber_notices n \
+             JOIN maintenance_windows o ON o.id = n.subject_id JOIN maintenance_windows w ON w.id = ?3 \
+             WHERE n.subscriber_id = s.id AND o.tenant_id = ?1 AND o.id <> w.id \
+               AND o.starts_at = w.starts_at AND o.ends_at = w.ends_at AND o.reason = w.reason)",
         params![t.as_str(), monitor, subject, at.millis()],
     )?;
     if n > 0 {
