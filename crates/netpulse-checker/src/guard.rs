@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 /// Outbound safety (`[ssrf]`): whether checks and deliveries may reach private, loopback and
 /// link-local addresses, and the ranges opened anyway.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SsrfConfig {
     pub block_private: bool,

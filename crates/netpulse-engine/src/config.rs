@@ -25,7 +25,7 @@ use std::path::Path;
 pub const DEFAULTS: &str = include_str!("default-config.toml");
 
 /// The engine's whole configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub http: HttpConfig,
@@ -48,14 +48,15 @@ pub struct Config {
     /// Which loops this process runs (`NETPULSE_ROLES`, `serve --roles`); default all.
     #[serde(default)]
     pub roles: crate::roles::Roles,
-    /// The bootstrap owner token (`NETPULSE_ADMIN_TOKEN`); generated when absent.
-    #[serde(default)]
+    /// The bootstrap owner token (`NETPULSE_ADMIN_TOKEN`); generated when absent. Secrets are
+    /// never printed (`check-config` leaves them out).
+    #[serde(default, skip_serializing)]
     pub admin_token: Option<Secret>,
     /// With `admin_password`, an owner account of the bootstrap tenant created at first
     /// start (`NETPULSE_ADMIN_EMAIL`, `NETPULSE_ADMIN_PASSWORD`).
     #[serde(default)]
     pub admin_email: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub admin_password: Option<Secret>,
 }
 
@@ -70,7 +71,7 @@ impl Config {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     pub level: String,
@@ -78,7 +79,7 @@ pub struct LogConfig {
 }
 
 /// The async runtime `serve` runs on (`[runtime]`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Async worker threads; `0`: one with the embedded SQLite store, one per core otherwise.

@@ -133,10 +133,21 @@ fn serve_config(path: Option<&std::path::Path>, roles: Option<String>, demo: boo
 async fn run(cli: Cli, serve_config: Option<Config>) -> ExitCode {
     match cli.command {
         Command::CheckConfig { config } => match load(config.as_ref()) {
-            Ok(c) => {
-                println!("configuration is valid:\n{c:#?}");
-                ExitCode::SUCCESS
-            }
+            Ok(c) => match toml::to_string(&c) {
+                Ok(text) => {
+                    println!(
+                        "# configuration is valid. The configuration in effect (defaults, the file and NETPULSE_*\n\
+                         # variables) as TOML you can save and load with --config. Not printed: the secrets\n\
+                         # (admin_token, admin_password, smtp.password) and database URLs' passwords; give\n\
+                         # them again in the file or as NETPULSE_* variables.\n\n{text}"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("configuration is valid, but could not be printed as TOML: {e}");
+                    ExitCode::FAILURE
+                }
+            },
             Err(code) => code,
         },
         Command::Migrate { config } => {

@@ -64,6 +64,13 @@ impl TryFrom<RawRoles> for Roles {
     }
 }
 
+/// Serialized as the list of role names, as a config file writes it.
+impl serde::Serialize for Roles {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|r| r.name()))
+    }
+}
+
 impl Default for Roles {
     fn default() -> Self {
         Roles(Role::ALL.into_iter().collect())

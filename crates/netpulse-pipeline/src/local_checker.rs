@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tracing::Instrument;
 
 /// The in-process checker (`[checker]`): how many checks run at once.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckerConfig {
     pub concurrency: usize,

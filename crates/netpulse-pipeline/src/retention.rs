@@ -26,7 +26,7 @@ use tokio::sync::watch;
 pub const CHUNK: usize = 5_000;
 
 /// How long each kind of row is kept (`[retention]`), in days counted back from now.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     pub raw_days: u32,

@@ -46,7 +46,7 @@ const TICK_MS: i64 = 20;
 
 /// Limits and defaults of monitors (`[monitors]`), and the region the in-process checker
 /// stands for.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorsConfig {
     pub min_interval_s: u32,

@@ -5,7 +5,7 @@ use crate::secret::DatabaseUrl;
 use serde::Deserialize;
 use std::path::PathBuf;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     pub backend: StorageBackend,
@@ -14,7 +14,7 @@ pub struct StorageConfig {
 }
 
 /// Which store holds the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StorageBackend {
     /// The embedded SQLite file in `storage.data_dir`.
@@ -25,7 +25,7 @@ pub enum StorageBackend {
 
 /// The PostgreSQL store: `url` is the pooled address the engine works through (PgBouncer),
 /// `migrate_url` a direct one for migrations (empty = `url`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
     pub url: DatabaseUrl,

@@ -37,6 +37,23 @@ impl DatabaseUrl {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// The URL without its password (`postgres://user@host/db`), for printing a configuration
+    /// one may save; `None` when it cannot be parsed (nothing of it is printed then).
+    pub fn without_password(&self) -> Option<String> {
+        if self.0.is_empty() {
+            return Some(String::new());
+        }
+        let mut u = url::Url::parse(&self.0).ok()?;
+        let _ = u.set_password(None);
+        Some(u.into())
+    }
+}
+
+/// Serialized without its password (see [`DatabaseUrl::without_password`]).
+impl serde::Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.without_password().unwrap_or_default())
+    }
 }
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

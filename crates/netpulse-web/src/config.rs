@@ -10,7 +10,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 /// The HTTP listener (`[http]`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
@@ -71,7 +71,7 @@ impl HttpConfig {
 }
 
 /// Sessions, login and registration throttling (`[accounts]`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountsConfig {
     pub session_days: u32,

@@ -127,9 +127,46 @@ fn check_config_names_the_bad_key_its_source_and_the_fix() {
     assert!(err.contains("ssrf.allow") && err.contains("10.0.0.0/33"), "{err}");
 }
 
+/// `check-config` prints the configuration in effect as TOML one can save: loaded back with
+/// `--config` (and nothing else), it is the same configuration, printed the same.
+#[test]
+fn check_config_prints_toml_that_loads_back_as_the_same_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.toml");
+    std::fs::write(
+        &file,
+        "[monitors]\nmin_interval_s = 20\ndefault_interval_s = 40\n[ssrf]\nallow = [\"10.1.0.0/16\"]\n",
+    )
+    .unwrap();
+    let env = [
+        ("NETPULSE_HTTP__LISTEN", "127.0.0.1:9911"),
+        ("NETPULSE_ROLES", "api,ingest"),
+        ("NETPULSE_STORAGE__BACKEND", "postgres"),
+        ("NETPULSE_STORAGE__POSTGRES__URL", "postgres://np:hunter2-pw@db.example:5432/np"),
+    ];
+    let (code, first, err) = netpulse(&["check-config", "--config", file.to_str().unwrap()], &env);
+    assert_eq!(code, 0, "{err}");
+    let saved = dir.path().join("saved.toml");
+    std::fs::write(&saved, &first).unwrap();
+    let table: toml::Table = first.parse().unwrap_or_else(|e| panic!("TOML: {e}\n{first}"));
+    assert_eq!(table["http"]["listen"].as_str(), Some("127.0.0.1:9911"), "{first}");
+    assert_eq!(table["monitors"]["default_interval_s"].as_integer(), Some(40));
+    assert!(!first.contains("hunter2"), "a database URL's password is not printed: {first}");
+    assert!(first.contains("postgres://np@db.example:5432/np"), "{first}");
+    let (code, again, err) = netpulse(&["check-config", "--config", saved.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "the printed file loads: {err}");
+    assert_eq!(again, first, "loaded back, the same configuration is in effect");
+}
+
 #[test]
 fn secrets_are_not_printed_by_check_config() {
-    let (code, out, _) = netpulse(&["check-config"], &[("NETPULSE_ADMIN_TOKEN", "np_super_secret_value_123456")]);
-    assert_eq!(code, 0);
+    let secrets = [
+        ("NETPULSE_ADMIN_TOKEN", "np_super_secret_value_123456"),
+        ("NETPULSE_ADMIN_EMAIL", "owner@example.com"),
+        ("NETPULSE_ADMIN_PASSWORD", "super_secret_password"),
+        ("NETPULSE_SMTP__PASSWORD", "super_secret_smtp"),
+    ];
+    let (code, out, err) = netpulse(&["check-config"], &secrets);
+    assert_eq!(code, 0, "{err}");
     assert!(!out.contains("super_secret"), "{out}");
 }

@@ -61,7 +61,7 @@ const LEASE_MS: i64 = 120_000;
 const MAX_BACKOFF_MS: i64 = 3_600_000;
 
 /// Alert delivery (`[alerts]`): the dispatcher's pace, retries and storm control.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     pub poll_interval_ms: u64,

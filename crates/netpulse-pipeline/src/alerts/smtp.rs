@@ -22,19 +22,21 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 
 /// The SMTP server e-mail channels send through; `host = ""` means none configured.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
     pub username: String,
+    /// Never printed (`check-config` leaves it out).
+    #[serde(skip_serializing)]
     pub password: Secret,
     pub from: String,
     pub tls: SmtpTls,
 }
 
 /// How the SMTP connection is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpTls {
     /// Plain connection upgraded with `STARTTLS` (required, not opportunistic); port 587.

@@ -46,7 +46,7 @@ use trust::Trust;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The mTLS listener for regional workers (`gateway/`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     pub enabled: bool,

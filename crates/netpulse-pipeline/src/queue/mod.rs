@@ -121,7 +121,7 @@ pub async fn publish_many_retrying(
 }
 
 /// Which queue carries results from checkers to ingest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueBackend {
     /// The in-process channel: checker and ingest run in the same process.
@@ -131,7 +131,7 @@ pub enum QueueBackend {
 }
 
 /// The `[queue]` section.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     pub backend: QueueBackend,
@@ -141,7 +141,7 @@ pub struct QueueConfig {
 }
 
 /// The `[queue.redis]` section.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisQueueConfig {
     pub url: DatabaseUrl,
