@@ -38,7 +38,11 @@ scripts/layers.sh
 
 # The README's run command (`cargo run --release -- serve`) must resolve to the engine: a
 # workspace with two binaries needs `default-members` for that. Checked on the debug build.
+if [ ! -x "${CARGO_TARGET_DIR:-target}/debug/netpulse" ]; then
+    echo "test.sh: building the engine and then the tests (the first build takes about 10 minutes on 2 cores)"
+fi
 cargo run -q -- --help > /dev/null
+echo "test.sh: running the suite (about 6 minutes), then the API contract, then legs 2 and 3 (about 6 more)"
 
 cargo nextest run --workspace --no-fail-fast "$@"
 

@@ -149,6 +149,9 @@ async fn subscribers_get_each_update_by_mail_and_signed_webhook_until_they_leave
     assert_eq!(st, 404, "the link works once");
     let (_, shown) = app.api("GET", &format!("/api/v1/status-pages/{page}"), None).await;
     assert_eq!(shown["subscribers"], 2, "{shown}");
+    let (_, renamed) =
+        app.api("PATCH", &format!("/api/v1/status-pages/{page}"), Some(json!({ "title": "Acme" }))).await;
+    assert_eq!(renamed["subscribers"], 2, "a changed page's answer counts them too: {renamed}");
     let owner = format!("np_session={TOKEN}");
     let (st, screen, _) = app.raw("GET", "/status-pages", None, &[("cookie", &owner)]).await;
     assert!(st == 200 && screen.contains("<td class=\"subscribers\">2</td>"), "the dashboard counts them: {screen}");
@@ -246,6 +249,7 @@ async fn a_webhook_subscriber_must_be_https_while_private_ranges_are_blocked() {
     let app = spawn_app_adjusted(|config| config.ssrf.block_private = true).await;
     let (st, page) = app.api("POST", "/api/v1/status-pages", Some(json!({ "slug": "acme", "title": "Acme" }))).await;
     assert_eq!(st, 201, "{page}");
+    assert_eq!(page["subscribers"], 0, "a new page's answer counts its subscribers: {page}");
     let subscribers = format!("/api/v1/status-pages/{}/subscribers", page["id"].as_str().unwrap());
     for (url, says) in [("http://hooks.example.com/np", "https://"), ("https://10.0.0.7/np", "private")] {
         let (st, e) = app.api("POST", &subscribers, Some(json!({ "url": url }))).await;
@@ -305,6 +309,7 @@ async fn sign_ups_to_one_page_from_many_clients_stop_at_the_pages_budget() {
     .await;
     let (st, page) = app.api("POST", "/api/v1/status-pages", Some(json!({ "slug": "acme", "title": "Acme" }))).await;
     assert_eq!(st, 201, "{page}");
+    assert_eq!(page["subscribers"], 0, "a new page's answer counts its subscribers: {page}");
     let mut answers = Vec::new();
     for i in 0..6 {
         let (ip, email) = (format!("203.0.113.{i}"), json!({ "email": format!("reader{i}@example.com") }));

@@ -211,7 +211,7 @@ pub async fn create(
     apply(&s, &caller, &mut page, input).await?;
     s.store.create_status_page(caller.tenant(), &page).await.map_err(slug_conflict)?;
     s.status_cache.clear();
-    Ok((StatusCode::CREATED, Json(page_json(&s, &page))))
+    Ok((StatusCode::CREATED, Json(with_subscribers(page_json(&s, &page), 0))))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
@@ -232,8 +232,7 @@ pub(crate) async fn find(s: &AppState, caller: &Caller, id: &str) -> ApiResult<S
 
 pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     let page = find(&s, &caller, &id).await?;
-    let counts = s.store.subscriber_counts(caller.tenant()).await?;
-    Ok(Json(with_subscribers(page_json(&s, &page), counts.get(&page.id).copied().unwrap_or(0))))
+    Ok(Json(counted(&s, &caller, &page).await?))
 }
 
 /// A page's JSON with its count of confirmed subscribers (`subscribers`; the list is
@@ -241,6 +240,12 @@ pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathP
 fn with_subscribers(mut page: Value, confirmed: usize) -> Value {
     page["subscribers"] = json!(confirmed);
     page
+}
+
+/// One page's JSON with its subscriber count read now.
+async fn counted(s: &AppState, caller: &Caller, page: &StatusPage) -> ApiResult<Value> {
+    let counts = s.store.subscriber_counts(caller.tenant()).await?;
+    Ok(with_subscribers(page_json(s, page), counts.get(&page.id).copied().unwrap_or(0)))
 }
 
 pub async fn update(
@@ -257,7 +262,7 @@ pub async fn update(
         return Err(ApiError::not_found("status page"));
     }
     s.status_cache.clear();
-    Ok(Json(page_json(&s, &page)))
+    Ok(Json(counted(&s, &caller, &page).await?))
 }
 
 pub async fn delete(
