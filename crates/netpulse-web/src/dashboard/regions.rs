@@ -23,7 +23,9 @@ use netpulse_store::MonitorView;
 pub(super) const STYLE: &str = "
 .notice { background: #fff4e0; border: 1px solid #f0c36d; border-radius: 8px; padding: .6rem .9rem; margin: 0 0 1rem; }
 section.region { margin-bottom: 1.5rem; }
-section.region h2 { margin-top: 1rem; }";
+section.region h2 { margin-top: 1rem; }
+figure#fleet { margin: 0 0 1.5rem; }
+svg.fleet { width: 100%; max-width: 720px; height: auto; display: block; }";
 
 /// Reload the page when a region of this tenant goes offline or comes back.
 pub(super) const RELOAD_ON_REGION: &str = r#"(function () {
@@ -52,10 +54,53 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap) -> Response {
         h1 { "Regions" }
         p.sub { "Where checks run from. Results and results/s count your organisation's results the engine accepted (results/s over the last minute)." }
         (banner(&regions, &monitors))
+        (fleet_picture(&regions))
         @for r in &regions { (region(r, monitor_count(&monitors, &r.region), now)) }
         script { (PreEscaped(RELOAD_ON_REGION)) }
     };
     page("Regions", Some(&auth), body).into_response()
+}
+
+/// The fleet at a glance: the engine, and each region beside it — served by the engine's own
+/// checker, or by regional workers that lease checks over mutual TLS and send results back —
+/// green while online, red while offline; and what that means in two sentences.
+fn fleet_picture(regions: &[RegionView]) -> Markup {
+    const ROW: f64 = 58.0;
+    let h = (regions.len().max(1) as f64 * ROW + 12.0).max(120.0);
+    let mid = h / 2.0;
+    html! {
+        figure #fleet {
+            svg.fleet viewBox={ "0 0 720 " (h) } role="img" aria-label="the engine and the regions it checks from" {
+                rect x="8" y=(mid - 42.0) width="210" height="84" rx="10" fill="#2456b3" {}
+                text x="113" y=(mid - 12.0) text-anchor="middle" font-size="16" font-weight="700" fill="#fff" { "NetPulse engine" }
+                text x="113" y=(mid + 10.0) text-anchor="middle" font-size="12" fill="#dbe6ff" { "scheduler · gateway · ingest" }
+                text x="113" y=(mid + 28.0) text-anchor="middle" font-size="12" fill="#dbe6ff" { "alerts · dashboard" }
+                @for (i, r) in regions.iter().enumerate() {
+                    @let y = 6.0 + i as f64 * ROW + ROW / 2.0;
+                    @let online = r.status == "online";
+                    @let color = if online { "#16803c" } else { "#c62828" };
+                    @let local = r.served_by == "local";
+                    line x1="218" y1=(mid) x2="440" y2=(y) stroke=(color) stroke-width="2"
+                        stroke-dasharray=[(!online).then_some("6 4")] {}
+                    text x="330" y=(y - 8.0 + (mid - y) / 2.0) text-anchor="middle" font-size="11" fill="#687386" {
+                        @if local { "in process" } @else { "jobs ↓ results ↑ (mTLS)" }
+                    }
+                    g.fleet-region data-fleet-region=(r.region) data-status=(r.status) {
+                        rect x="440" y=(y - 22.0) width="270" height="44" rx="8" fill="none" stroke=(color) stroke-width="2" {}
+                        text x="454" y=(y - 3.0) font-size="14" font-weight="600" fill="currentColor" { (r.region) }
+                        text x="454" y=(y + 14.0) font-size="12" fill="#687386" {
+                            @if local { "the engine's own checker" }
+                            @else { (r.live_workers) " live worker" @if r.live_workers != 1 { "s" } " · " @if online { "online" } @else { "offline" } }
+                        }
+                    }
+                }
+            }
+            figcaption.sub {
+                "A region is a place checks run from; a monitor names its regions, and it is down only when a quorum of them (a majority by default) sees it down. "
+                "The engine checks its own region itself; every other region is served by " code { "netpulse-worker" } " processes there, which connect to the engine's gateway with their own certificate, lease checks and send the results back (docs/workers.md)."
+            }
+        }
+    }
 }
 
 fn monitor_count(monitors: &[MonitorView], region: &str) -> usize {

@@ -146,6 +146,13 @@ async fn the_regions_page_shows_worker_health_and_a_stopped_workers_region_as_of
     let (status, html) = page(&app, "/regions", TOKEN).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains(r#"href="/regions""#), "linked from the nav");
+    // The picture of the fleet: each region beside the engine, eu online with its worker, us
+    // offline; and what regions and workers are.
+    let fleet =
+        html.split(r#"<figure id="fleet">"#).nth(1).expect("the fleet's picture").split("</figure>").next().unwrap();
+    assert!(fleet.contains(r#"data-fleet-region="eu" data-status="online""#), "{fleet}");
+    assert!(fleet.contains(r#"data-fleet-region="us" data-status="offline""#), "{fleet}");
+    assert!(fleet.contains("1 live worker · online") && fleet.contains("netpulse-worker"), "{fleet}");
     let eu_row = row(section(&html, "eu"), "eu-1");
     assert_eq!(cell(eu_row, "live"), "live");
     assert_eq!(cell(eu_row, "version"), env!("CARGO_PKG_VERSION"));
