@@ -27,7 +27,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use maud::html;
+use maud::{html, Markup};
 use netpulse_store::clock;
 use netpulse_store::{SignUp, SignUpOutcome, StatusPage, Subscriber, SubscriberKind};
 use serde::Deserialize;
@@ -43,6 +43,25 @@ pub struct TokenQuery {
     token: String,
 }
 
+/// A small page saying one thing: its title as heading, and a sentence.
+fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
+    (status, page(title, None, html! { h1 { (title) } p { (text) } })).into_response()
+}
+
+/// A link's page (confirm, unsubscribe): a question and one button that posts the link's token
+/// back to the same URL (a link that is merely fetched changes nothing).
+fn button_page(title: &str, question: Markup, token: &str, button: &str) -> Response {
+    let body = html! {
+        h1 { (title) }
+        p { (question) }
+        form method="post" {
+            input type="hidden" name="token" value=(token);
+            button type="submit" { (button) }
+        }
+    };
+    page(title, None, body).into_response()
+}
+
 /// An answer in the asker's format: JSON for a JSON request, else a small page.
 struct Answer {
     json: bool,
@@ -53,7 +72,7 @@ impl Answer {
         if self.json {
             return (status, Json(json!({ "status": "accepted", "message": message }))).into_response();
         }
-        (status, page(title, None, html! { h1 { (title) } p { (message) } })).into_response()
+        message_page(status, title, message)
     }
 
     fn error(&self, e: ApiError) -> Response {
@@ -61,8 +80,7 @@ impl Answer {
             return e.into_response();
         }
         let retry = e.retry_after;
-        let mut r = (e.status, page("Not subscribed", None, html! { h1 { "Not subscribed" } p { (e.message) } }))
-            .into_response();
+        let mut r = message_page(e.status, "Not subscribed", &e.message);
         if let Some(s) = retry {
             r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(s));
         }
@@ -190,15 +208,8 @@ pub async fn confirm_page(
         Ok(p) => p.title,
         Err(e) => return Answer { json: false }.error(e),
     };
-    let body = html! {
-        h1 { "Confirm your subscription" }
-        p { "Get an e-mail with each update of " strong { (title) } "'s status page?" }
-        form method="post" {
-            input type="hidden" name="token" value=(q.token);
-            button type="submit" { "Confirm" }
-        }
-    };
-    page("Confirm your subscription", None, body).into_response()
+    let question = html! { "Get an e-mail with each update of " strong { (title) } "'s status page?" };
+    button_page("Confirm your subscription", question, &q.token, "Confirm")
 }
 
 /// `POST /status/{slug}/confirm` (the page's button; the token in the body or the query).
@@ -221,7 +232,7 @@ pub async fn confirm(
         Ok(None) => (StatusCode::NOT_FOUND, "Link not valid", "This confirmation link is not valid: it was used already, it expired (after 24 hours), or it was not copied whole. Sign up again on the status page."),
         Err(e) => return Answer { json: false }.error(e.into()),
     };
-    (status, page(title, None, html! { h1 { (title) } p { (text) } })).into_response()
+    message_page(status, title, text)
 }
 
 /// The token of a link's form: in the query (a link, a one-click POST) or the form's body.
@@ -244,15 +255,8 @@ pub async fn unsubscribe_page(
     if let Err(e) = link_budget(&s, &ip) {
         return Answer { json: false }.error(e);
     }
-    let body = html! {
-        h1 { "Unsubscribe" }
-        p { "Stop getting e-mail about this status page's updates?" }
-        form method="post" {
-            input type="hidden" name="token" value=(q.token);
-            button type="submit" { "Unsubscribe" }
-        }
-    };
-    page("Unsubscribe", None, body).into_response()
+    let question = html! { "Stop getting e-mail about this status page's updates?" };
+    button_page("Unsubscribe", question, &q.token, "Unsubscribe")
 }
 
 /// `POST /status/{slug}/unsubscribe?token=…` (RFC 8058 one-click, or the page's button, whose
@@ -268,16 +272,13 @@ pub async fn unsubscribe(
     }
     let token = token_of(q, &body);
     match s.store.unsubscribe(&token).await {
-        Ok(true) => {
-            let text = "You will get no more e-mail about this status page.";
-            (StatusCode::OK, page("Unsubscribed", None, html! { h1 { "Unsubscribed" } p { (text) } })).into_response()
-        }
-        Ok(false) => {
-            let text = "This unsubscribe link is not (or no longer) valid: no subscription belongs to it, so the \
-                        address it was mailed to gets nothing from this page through it.";
-            (StatusCode::NOT_FOUND, page("Link not valid", None, html! { h1 { "Link not valid" } p { (text) } }))
-                .into_response()
-        }
+        Ok(true) => message_page(StatusCode::OK, "Unsubscribed", "You will get no more e-mail about this status page."),
+        Ok(false) => message_page(
+            StatusCode::NOT_FOUND,
+            "Link not valid",
+            "This unsubscribe link is not (or no longer) valid: no subscription belongs to it, so the \
+             address it was mailed to gets nothing from this page through it.",
+        ),
         Err(e) => Answer { json: false }.error(e.into()),
     }
 }
