@@ -20,6 +20,7 @@ pub mod schedule;
 pub mod storm;
 pub mod time;
 pub mod uptime;
+pub mod visits;
 pub mod wire;
 
 pub use check::{CheckResult, Outcome, Provenance, Timings};

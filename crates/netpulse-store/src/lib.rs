@@ -6,7 +6,7 @@
 //! The contract is one trait per area, each module holding its area's types and trait:
 //! [`accounts`] (users, sessions, API tokens), [`members`] (memberships, invitations),
 //! [`monitors`], [`results`] (ingest, quarantine, raw results), [`uptime`] (tallies,
-//! retention), [`incidents`], [`channels`] (outbox, deliveries, storms), [`deliveries`] (the log of delivery attempts, channel health), [`status_pages`],
+//! retention), [`incidents`], [`channels`] (outbox, deliveries, storms), [`deliveries`] (the log of delivery attempts, channel health), [`status_pages`] (and their [`subscribers`]), [`visits`] (real-visitor sources and their page views),
 //! [`maintenance`] windows, [`settings`] (alerting defaults), [`leases`], and [`PingStore`]
 //! (readiness, the flush at a graceful stop). [`Store`] is their sum; `dyn Store` callers reach every method without importing the area traits,
 //! callers of a concrete backend bring them in with [`prelude`]. Each backend implements an
@@ -49,6 +49,7 @@ pub mod subscribers;
 pub mod testing;
 pub mod timers;
 pub mod uptime;
+pub mod visits;
 
 pub use accounts::{
     AccountStore, EmailPurpose, EmailTokenUse, NewAccount, NewSession, Role, Scope, SessionAuth, TokenAuth,
@@ -77,6 +78,7 @@ pub use subscribers::{
     NoticeSubject, SignUp, SignUpOutcome, Subscriber, SubscriberKind, SubscriberNotice, SubscriberStore,
 };
 pub use uptime::{group_hours, sum_hours, Evidence, HourlyTallies, RetentionPass, UptimeStore};
+pub use visits::{VisitDrops, VisitRow, VisitSource, VisitStore};
 
 /// Whether the database answers (the readiness probe), and leaving it whole at a stop.
 #[async_trait::async_trait]
@@ -103,6 +105,7 @@ pub trait Store:
     + DeliveryLogStore
     + StatusPageStore
     + SubscriberStore
+    + VisitStore
     + MaintenanceStore
     + SettingsStore
     + LeaseStore
@@ -124,6 +127,7 @@ impl<T> Store for T where
         + DeliveryLogStore
         + StatusPageStore
         + SubscriberStore
+        + VisitStore
         + MaintenanceStore
         + SettingsStore
         + LeaseStore
@@ -139,5 +143,6 @@ pub mod prelude {
     pub use crate::{
         AccountStore, ChannelStore, DeliveryLogStore, IncidentStore, LeaseStore, MaintenanceStore, MemberStore,
         MonitorStore, PingStore, ResultStore, SettingsStore, StatusPageStore, Store, SubscriberStore, UptimeStore,
+        VisitStore,
     };
 }

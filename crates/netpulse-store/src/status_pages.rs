@@ -173,6 +173,9 @@ pub struct PublicMonitor {
     pub figures: netpulse_core::uptime::PageFigures,
     /// Inside an announced maintenance window now.
     pub in_maintenance: bool,
+    /// Its real visitors' page views over the last 24 hours (the demo organisation's sample
+    /// visits on its own pages, which say so).
+    pub visitors: netpulse_core::visits::VisitTally,
 }
 
 /// Everything `/status/{slug}` shows, and nothing else.
@@ -190,11 +193,13 @@ pub struct PublicStatusPage {
     /// Announced maintenance windows not yet over, each with the display name of its
     /// monitor, soonest first.
     pub maintenance: Vec<(String, MaintenanceWindow)>,
+    /// The demo organisation's page: its real-visitor figures are sample data.
+    pub demo: bool,
 }
 
 /// A tenant's status pages and the public reads they are built from.
 #[async_trait]
-pub trait StatusPageStore: Send + Sync {
+pub trait StatusPageStore: crate::visits::VisitStore + Send + Sync {
     /// Create a page; a taken slug is a [`StoreError::Conflict`](crate::error::StoreError::Conflict).
     async fn create_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<()>;
     /// Replace a page's fields and monitors; `false` if no such page of this tenant.
@@ -287,6 +292,9 @@ pub trait StatusPageStore: Send + Sync {
         let states = self.page_monitors(t, &ids).await?;
         let windows = self.announced_maintenance(t, &ids, now).await?;
         let running = |m: &MonitorId| windows.iter().any(|w| &w.monitor_id == m && w.starts_at <= now);
+        let demo = crate::demo::is_demo(t);
+        let ev = if demo { crate::Evidence::Demo } else { crate::Evidence::Live };
+        let visitors = self.visit_tallies(t, &ids, (now.minus_ms(86_400_000), now.plus_ms(1)), ev).await?;
         let mut monitors = Vec::with_capacity(page.monitors.len());
         for m in &page.monitors {
             let Some(state) = states.get(&m.monitor_id) else { continue };
@@ -300,6 +308,7 @@ pub trait StatusPageStore: Send + Sync {
                     now,
                 ),
                 in_maintenance: running(&m.monitor_id),
+                visitors: visitors.get(&m.monitor_id).copied().unwrap_or_default(),
             });
         }
         let incidents = self.posted_incidents(&page, since, Timestamp::from_millis(i64::MAX)).await?;
@@ -315,6 +324,7 @@ pub trait StatusPageStore: Send + Sync {
             monitors,
             incidents,
             maintenance,
+            demo,
         }))
     }
 }

@@ -26,11 +26,18 @@ pub struct RetentionPass {
     /// are counted in `results_rolled`), and of minute rollups past their horizon (their rows
     /// are not counted in `minutes_deleted`).
     pub partitions_dropped: usize,
+    /// Real visitors' page views folded into daily counts (and deleted).
+    pub visits_rolled: usize,
 }
 
 impl RetentionPass {
     pub fn rows(&self) -> usize {
-        self.results_rolled + self.minutes_deleted + self.hours_rolled + self.days_deleted + self.deliveries_deleted
+        self.results_rolled
+            + self.minutes_deleted
+            + self.hours_rolled
+            + self.days_deleted
+            + self.deliveries_deleted
+            + self.visits_rolled
     }
     /// Both passes together.
     pub fn plus(self, o: RetentionPass) -> RetentionPass {
@@ -41,13 +48,21 @@ impl RetentionPass {
             days_deleted: self.days_deleted + o.days_deleted,
             deliveries_deleted: self.deliveries_deleted + o.deliveries_deleted,
             partitions_dropped: self.partitions_dropped + o.partitions_dropped,
+            visits_rolled: self.visits_rolled + o.visits_rolled,
         }
     }
     /// Whether some kind hit the step's limit, so more rows may be due.
     pub fn more_left(&self, limit: usize) -> bool {
-        [self.results_rolled, self.minutes_deleted, self.hours_rolled, self.days_deleted, self.deliveries_deleted]
-            .iter()
-            .any(|&n| n >= limit)
+        [
+            self.results_rolled,
+            self.minutes_deleted,
+            self.hours_rolled,
+            self.days_deleted,
+            self.deliveries_deleted,
+            self.visits_rolled,
+        ]
+        .iter()
+        .any(|&n| n >= limit)
     }
 }
 
@@ -210,7 +225,8 @@ pub trait UptimeStore: Send + Sync {
     /// result is counted in exactly one of the two even with several nodes running retention;
     /// likewise fold hourly rollups before `h.hour` into daily ones; delete up to `limit`
     /// minute rollups before `h.minute`, daily rollups before `h.day` and finished deliveries
-    /// older than `h.raw`. Call again while [`RetentionPass::more_left`]. A step may do
+    /// older than `h.raw`; fold real visitors' page views before `h.raw` into daily counts,
+    /// kept until `h.day`. Call again while [`RetentionPass::more_left`]. A step may do
     /// nothing while another node takes one (PostgreSQL); that node carries on.
     ///
     /// PostgreSQL keeps raw results and minute rollups in one partition per UTC day: a step

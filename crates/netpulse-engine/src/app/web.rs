@@ -18,6 +18,7 @@ use netpulse_store::Store;
 use netpulse_web::base::badge_key::BadgeKey;
 use netpulse_web::base::status_cache::StatusPageCache;
 use netpulse_web::base::throttle::Throttles;
+use netpulse_web::base::visitor_gate::VisitorGate;
 use netpulse_web::config::WebConfig;
 use netpulse_web::AppState;
 use std::net::SocketAddr;
@@ -71,6 +72,7 @@ pub(super) fn state(
         sender: pipeline.sender.clone(),
         base_url: base_url.to_owned(),
         live: node.live.clone(),
+        visitors: Arc::new(VisitorGate::new(badge_key.derive("visit tokens"))),
         badge_key,
         fleet: pipeline.fleet.clone(),
         throttles: Arc::new(Throttles::new(&config.accounts)),

@@ -216,7 +216,7 @@ impl TestApp {
         self.send_text("POST", path, Some(("application/x-www-form-urlencoded", body)), headers).await
     }
 
-    async fn send_text(
+    pub async fn send_text(
         &self,
         method: &str,
         path: &str,

@@ -68,6 +68,7 @@ mod state;
 mod status_pages;
 mod subscribers;
 mod uptime;
+mod visits;
 
 use crate::{PingStore, StoreError, StoreResult};
 use async_trait::async_trait;

@@ -124,7 +124,15 @@ impl MonitorStore for PgStore {
             let p: [Param<'_>; 2] = [(&t.as_str(), Type::TEXT), (&id.as_str(), Type::TEXT)];
             let n = tx.execute_typed("DELETE FROM monitors WHERE tenant_id = $1 AND id = $2", &p).await?;
             if n == 1 {
-                for table in ["monitor_state", "check_results", "uptime_hourly", "uptime_minute", "uptime_daily"] {
+                super::visits::delete_visits_of(&tx, "monitor_id", id.as_str()).await?;
+                for table in [
+                    "monitor_state",
+                    "check_results",
+                    "uptime_hourly",
+                    "uptime_minute",
+                    "uptime_daily",
+                    "visit_sources",
+                ] {
                     tx.execute_typed(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND monitor_id = $2"), &p)
                         .await?;
                 }

@@ -428,6 +428,33 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX subscriber_notices_due ON subscriber_notices(status, next_attempt_at);
     "#,
+    // Real-visitor sources of monitors, the page views their visitors' browsers reported
+    // (apart from check results: never counted as probe uptime), and daily counts of views
+    // past the raw horizon.
+    r#"
+    CREATE TABLE visit_sources (
+        id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, monitor_id TEXT NOT NULL,
+        site_key TEXT NOT NULL UNIQUE, origins TEXT NOT NULL, sample_one_in INTEGER NOT NULL,
+        per_minute INTEGER NOT NULL, health_url TEXT, created_at BIGINT NOT NULL,
+        dropped_origin BIGINT NOT NULL DEFAULT 0, dropped_rate BIGINT NOT NULL DEFAULT 0,
+        dropped_token BIGINT NOT NULL DEFAULT 0, dropped_bot BIGINT NOT NULL DEFAULT 0,
+        dropped_malformed BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX visit_sources_by_monitor ON visit_sources(tenant_id, monitor_id);
+    CREATE TABLE visits (
+        source_id TEXT NOT NULL, tenant_id TEXT NOT NULL, monitor_id TEXT NOT NULL,
+        at BIGINT NOT NULL, ok BOOLEAN NOT NULL, page_ms INTEGER, health_ms INTEGER,
+        network TEXT, area TEXT, provenance TEXT NOT NULL
+    );
+    CREATE INDEX visits_by_monitor ON visits(tenant_id, monitor_id, at);
+    CREATE INDEX visits_by_time ON visits(at);
+    CREATE TABLE visit_days (
+        source_id TEXT NOT NULL, tenant_id TEXT NOT NULL, monitor_id TEXT NOT NULL,
+        day_start BIGINT NOT NULL, provenance TEXT NOT NULL, loads BIGINT NOT NULL,
+        failed BIGINT NOT NULL, PRIMARY KEY (source_id, day_start, provenance)
+    );
+    CREATE INDEX visit_days_by_monitor ON visit_days(tenant_id, monitor_id, day_start);
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

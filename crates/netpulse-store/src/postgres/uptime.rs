@@ -278,6 +278,7 @@ impl UptimeStore for PgStore {
                     )
                     .await?,
                 partitions_dropped: 0,
+                visits_rolled: super::visits::fold_visits(&tx, h.raw, h.day, limit).await?,
             };
             tx.commit().await?;
             Ok(done.plus(pass))

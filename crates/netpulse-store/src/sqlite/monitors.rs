@@ -113,7 +113,8 @@ impl MonitorStore for SqliteStore {
                     "DELETE FROM result_monitors WHERE monitor_id = ?2 AND tenant_id = ?1",
                     params![t.as_str(), id.as_str()],
                 )?;
-                for table in ["monitor_state", "uptime_hourly", "uptime_minute", "uptime_daily"] {
+                super::visits::delete_visits_of(&tx, "monitor_id", id.as_str())?;
+                for table in ["monitor_state", "uptime_hourly", "uptime_minute", "uptime_daily", "visit_sources"] {
                     tx.execute(
                         &format!("DELETE FROM {table} WHERE tenant_id = ?1 AND monitor_id = ?2"),
                         params![t.as_str(), id.as_str()],

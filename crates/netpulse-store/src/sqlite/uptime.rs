@@ -186,6 +186,7 @@ impl UptimeStore for SqliteStore {
                     params![h.now.millis(), limit],
                 )?,
                 partitions_dropped: 0, // one results table, no partitions
+                visits_rolled: super::visits::fold_visits(&tx, h.raw, h.day, limit)?,
             };
             tx.commit()?;
             Ok(pass)

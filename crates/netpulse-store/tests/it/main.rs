@@ -49,6 +49,7 @@ mod status_pages;
 mod storms;
 mod subscribers;
 mod two_nodes;
+mod visits;
 mod wakeups;
 use deliveries::every_attempt_is_logged_and_a_channel_fails_until_it_delivers;
 use storms::a_storm_groups_its_rows_and_queues_its_notice_once;

@@ -17,6 +17,7 @@ pub mod settings;
 pub mod status_pages;
 pub mod subscribers;
 pub mod system;
+pub mod visitor_sources;
 
 use crate::accounts;
 use crate::base::{ApiError, AppState};
@@ -63,6 +64,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/regions", get(regions::list))
         .route("/api/v1/monitors/{id}/maintenance", get(maintenance::list).post(maintenance::create))
         .route("/api/v1/maintenance/{id}", axum::routing::delete(maintenance::cancel))
+        .route("/api/v1/monitors/{id}/visitor-sources", get(visitor_sources::list).post(visitor_sources::create))
+        .route("/api/v1/visitor-sources/{id}", axum::routing::delete(visitor_sources::delete))
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/incidents/{id}", get(incidents::get))
         .route("/api/v1/incidents/{id}/acknowledge", post(incidents::acknowledge))

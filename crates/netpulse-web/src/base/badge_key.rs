@@ -40,6 +40,15 @@ impl BadgeKey {
         mac
     }
 
+    /// A key for another use (`label` names it), derived from this secret: the server keeps
+    /// one secret file, each use its own key.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0[..]).expect("HMAC takes any key length");
+        mac.update(b"netpulse derived key v1:");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The `key` parameter of this monitor's badge URLs.
     pub fn sign(&self, id: &MonitorId) -> String {
         hex::encode(&self.mac(id).finalize().into_bytes()[..16])

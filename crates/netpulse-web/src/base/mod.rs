@@ -16,6 +16,7 @@ pub mod page_domains;
 pub mod state;
 pub mod status_cache;
 pub mod throttle;
+pub mod visitor_gate;
 
 pub use caller::{Caller, Via};
 pub use error::{ApiError, ApiResult};

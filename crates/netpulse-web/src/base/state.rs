@@ -37,4 +37,6 @@ pub struct AppState {
     pub throttles: Arc<Throttles>,
     /// Recent readings of public status pages.
     pub status_cache: Arc<StatusPageCache>,
+    /// Page tokens, budgets and refusals of real-visitor beacons.
+    pub visitors: Arc<super::visitor_gate::VisitorGate>,
 }

@@ -127,7 +127,29 @@ pub async fn show(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    page("Incident", Some(&auth), incident_body(&auth, &rec, &timeline, (&sent, &grouped))).into_response()
+    let seen = match crate::api::visitor_sources::during(&s, &auth.caller, &rec).await {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let body = html! {
+        (incident_body(&auth, &rec, &timeline, (&sent, &grouped)))
+        @if seen.loads > 0 { h2 { "Real visitors" } (visitors_verdict(&seen)) }
+    };
+    page("Incident", Some(&auth), body).into_response()
+}
+
+/// What the monitor's real visitors saw while the incident was open.
+fn visitors_verdict(seen: &netpulse_core::visits::VisitTally) -> Markup {
+    let views = netpulse_core::visits::thousands(seen.loads);
+    let failed = netpulse_core::visits::thousands(seen.failed);
+    html! {
+        @if seen.confirms_outage() {
+            p #visitors-confirm data-confirmed="yes" { span.badge.down { "confirmed by real visitors" } " "
+                (failed) " of " (views) " page views failed while it was open: the probes and the visitors agree." }
+        } @else {
+            p #visitors-confirm data-confirmed="no" { (failed) " of " (views) " page views reported by real visitors failed while it was open." }
+        }
+    }
 }
 
 fn incident_body(

@@ -56,6 +56,8 @@ pub mod status_pages;
 pub mod status_subscribe;
 pub mod team_pages;
 pub mod times;
+pub mod visitor_beacons;
+pub mod visitor_sources;
 
 const STYLE: &str = include_str!("dashboard.css");
 const SCRIPT: &str = include_str!("dashboard.js");
@@ -121,6 +123,12 @@ pub fn router() -> Router<AppState> {
         .route("/events", get(events::events))
         .route("/badge/{id}/status.svg", get(badges::status))
         .route("/badge/{id}/uptime.svg", get(badges::uptime))
+        .route("/monitors/{id}/visitors", get(visitor_sources::show).post(visitor_sources::create))
+        .route("/visitor-sources/{id}/delete", post(visitor_sources::delete))
+        .route("/rv/{key}/script.js", get(visitor_beacons::script))
+        .route("/rv/{key}/beacon", post(visitor_beacons::beacon).layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
+        .route("/rv/{key}/pixel.gif", get(visitor_beacons::pixel))
+        .route("/privacy/real-visitors", get(visitor_beacons::privacy))
         .route("/status/{slug}", get(status_page::show))
         .route("/status/{slug}/{feed}", get(status_page::feed))
         .route("/status/{slug}/subscribe", post(status_subscribe::subscribe))

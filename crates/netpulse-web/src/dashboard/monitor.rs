@@ -132,13 +132,18 @@ pub async fn show(
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    let visitors = match crate::api::visitor_sources::last_day(&s, &auth.caller, &id).await {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
     let d = &view.record.draft;
     let body = html! {
         @if auth.caller.is_demo() { (crate::dashboard::demo::banner()) }
         h1 data-monitor=(id) data-since=[since] { (d.name) " " span #state { (badge(state_of(&view))) } }
-        p.sub { (d.spec.kind()) " · " (crate::base::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " span #uptime-24h data-ok=[live.then_some(tally.up + tally.degraded)] data-total=[live.then_some(tally.total())] { (percent(tally.uptime_percent())) } @if d.managed_by.is_some() { " · " span.tag #managed-by title="netpulse apply keeps this monitor: change the file, not the form" { "managed by a file" } } @if auth.may_write() { " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } } }
+        p.sub { (d.spec.kind()) " · " (crate::base::audience::target(&d.spec, auth.caller.audience())) " · every " (d.interval.secs()) " s · uptime 24 h: " span #uptime-24h data-ok=[live.then_some(tally.up + tally.degraded)] data-total=[live.then_some(tally.total())] { (percent(tally.uptime_percent())) } @if d.managed_by.is_some() { " · " span.tag #managed-by title="netpulse apply keeps this monitor: change the file, not the form" { "managed by a file" } } @if auth.may_write() { " · " a #edit href={ "/monitors/" (id) "/edit" } { "Edit" } " · " a #maintenance href={ "/monitors/" (id) "/maintenance" } { "Maintenance" } } " · " a #real-visitors href={ "/monitors/" (id) "/visitors" } { "Real visitors" } }
         @if let Some(e) = &view.status.last_error { p.error { "Last error: " (e) } }
         section #days { (super::status_page::day_bars(&daily)) }
+        (super::visitor_sources::seen_line(&visitors, !live))
         @if let Some(warn) = certificate::warn_days(&view) { (certificate::section(&results.results, warn, now)) }
         h2 { "Incidents" }
         (incidents::table(&incidents, None))

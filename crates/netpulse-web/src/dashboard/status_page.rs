@@ -258,6 +258,10 @@ fn facts(page: &PublicStatusPage) -> Value {
                 "window": w.label, "from": w.from.to_rfc3339(), "percent": round2(w.percent), "checks": w.tally.total(),
                 "maintenance_checks": w.tally.maintenance,
             })).collect::<Vec<_>>(),
+            "real_visitors_24h": (m.visitors.loads > 0).then(|| json!({
+                "page_loads": m.visitors.loads, "failed": m.visitors.failed, "percent": round2(m.visitors.percent_ok()),
+                "demo_data": page.demo,
+            })),
             "daily": m.figures.daily.iter().map(|d| json!({
                 "date": &d.day_start.to_rfc3339()[..10], "percent": round2(d.percent), "checks": d.tally.total(),
                 "maintenance_checks": d.tally.maintenance,
@@ -354,7 +358,7 @@ pub(super) fn day_bars(daily: &[netpulse_core::uptime::DayBar]) -> Markup {
     }
 }
 
-fn monitor(m: &PublicMonitor) -> Markup {
+fn monitor(m: &PublicMonitor, demo: bool) -> Markup {
     let st = status_of(m);
     html! {
         section.monitor {
@@ -367,6 +371,9 @@ fn monitor(m: &PublicMonitor) -> Markup {
                 @match m.latest { Some(l) => { time datetime=(super::times::iso_seconds(l.at)) title=(super::times::utc_second(l.at)) data-rel { (super::times::utc_minute(l.at)) } } None => { "none yet" } }
             }
             (day_bars(&m.figures.daily))
+            @if let Some(line) = m.visitors.seen_line("24 h") {
+                p.visitors data-visitors=(m.visitors.loads) { (line) @if demo { " (demo data)" } }
+            }
             table.windows {
                 tr { @for w in &m.figures.windows { th { (w.label) } } }
                 tr { @for w in &m.figures.windows { td { (pct(w.percent)) } } }
@@ -425,7 +432,7 @@ fn render(page: &PublicStatusPage, url: &str, subscribe: Option<&str>, bound_s: 
                     div class={ "overall " (overall_class) } #overall { (headline) }
                     @for (group, ms) in &groups {
                         @if !group.is_empty() { h2 { (group) } }
-                        @for m in ms { (monitor(m)) }
+                        @for m in ms { (monitor(m, page.demo)) }
                     }
                     @if !page.maintenance.is_empty() {
                         h2 { "Scheduled maintenance" }
