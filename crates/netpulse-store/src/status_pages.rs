@@ -193,13 +193,15 @@ pub struct PublicStatusPage {
     /// Announced maintenance windows not yet over, each with the display name of its
     /// monitor, soonest first.
     pub maintenance: Vec<(String, MaintenanceWindow)>,
-    /// The demo organisation's page: its real-visitor figures are sample data.
+    /// The demo organisation's page: its figures are sample data.
     pub demo: bool,
 }
 
 /// A tenant's status pages and the public reads they are built from.
 #[async_trait]
-pub trait StatusPageStore: crate::visits::VisitStore + Send + Sync {
+pub trait StatusPageStore:
+    crate::visits::VisitStore + crate::uptime::UptimeStore + crate::results::ResultStore + Send + Sync
+{
     /// Create a page; a taken slug is a [`StoreError::Conflict`](crate::error::StoreError::Conflict).
     async fn create_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<()>;
     /// Replace a page's fields and monitors; `false` if no such page of this tenant.
@@ -279,20 +281,30 @@ pub trait StatusPageStore: crate::visits::VisitStore + Send + Sync {
     }
 
     /// What `/status/{slug}` shows: display names, live-only status and uptime, posted
-    /// incidents. Never a monitor's name, target, headers, errors or channels.
+    /// incidents. Never a monitor's name, target, headers, errors or channels. The demo
+    /// organisation's page alone shows its sample (`demo`) results and visits instead.
     async fn public_status_page(&self, slug: &str, now: Timestamp) -> StoreResult<Option<PublicStatusPage>> {
         let Some(page) = self.status_page_by_slug(slug).await? else { return Ok(None) };
         let t = &page.tenant_id;
         let ids: Vec<MonitorId> = page.monitors.iter().map(|m| m.monitor_id.clone()).collect();
         let since = now.minus_ms(90 * 86_400_000);
+        let demo = crate::demo::is_demo(t);
         let mut hours: HashMap<MonitorId, Vec<netpulse_core::uptime::HourTally>> = HashMap::new();
-        for (m, h, tally) in self.page_tallies(t, &ids, now).await? {
-            hours.entry(m).or_default().push((h, tally));
+        let mut states = self.page_monitors(t, &ids).await?;
+        if demo {
+            // The demo's own page shows its sample results, which no rollup holds, and says so.
+            hours = self.hourly_tallies_since(t, since, crate::Evidence::Demo).await?;
+            for (m, state) in states.iter_mut() {
+                let newest = self.list_results(t, m, since, now.plus_ms(1), 1, None).await?.results;
+                state.latest = newest.first().map(|r| LatestLive { at: r.started_at, outcome: r.outcome });
+            }
+        } else {
+            for (m, h, tally) in self.page_tallies(t, &ids, now).await? {
+                hours.entry(m).or_default().push((h, tally));
+            }
         }
-        let states = self.page_monitors(t, &ids).await?;
         let windows = self.announced_maintenance(t, &ids, now).await?;
         let running = |m: &MonitorId| windows.iter().any(|w| &w.monitor_id == m && w.starts_at <= now);
-        let demo = crate::demo::is_demo(t);
         let ev = if demo { crate::Evidence::Demo } else { crate::Evidence::Live };
         let visitors = self.visit_tallies(t, &ids, (now.minus_ms(86_400_000), now.plus_ms(1)), ev).await?;
         let mut monitors = Vec::with_capacity(page.monitors.len());

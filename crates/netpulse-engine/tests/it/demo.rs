@@ -74,6 +74,28 @@ async fn showcase(app: &TestApp, monitors: &Value) {
     );
     let (_, page) = demo_get(app, &format!("/incidents/{incident}")).await;
     assert!(page.contains("On-call webhook") && page.contains("#ops on Slack"), "the incident page says who was paged");
+    assert!(page.contains("confirmed by real visitors"), "its sample visitors saw the outage too");
+
+    // The public page (no session): the outage told in updates, the window announced, the
+    // sample visitors labelled as demo data.
+    let (status, public, _) = app.raw("GET", "/status/demo", None, &[]).await;
+    assert_eq!(status, 200);
+    for text in
+        ["Example Inc. status", "Payments", "identified", "A failed database migration", "CDN provider migration"]
+    {
+        assert!(public.contains(text), "the demo's status page shows {text:?}");
+    }
+    assert!(public.contains("Seen by real visitors:") && public.contains("(demo data)"), "{public}");
+    let (_, json, _) = app.raw("GET", "/status/demo.json", None, &[]).await;
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let storefront = json["monitors"].as_array().unwrap().iter().find(|m| m["name"] == "Storefront").unwrap();
+    assert_eq!(storefront["real_visitors_24h"]["demo_data"], true, "{storefront}");
+    assert!(
+        storefront["uptime"][0]["checks"].as_u64().unwrap() > 100,
+        "sample checks counted on the demo page: {storefront}"
+    );
+    let told = json["incidents"].as_array().unwrap();
+    assert!(told.iter().any(|i| i["status"] == "resolved" && i["updates"].as_array().unwrap().len() == 3), "{json}");
 
     let checkout = by_name("Checkout API");
     let results = demo_json(app, &format!("/api/v1/monitors/{checkout}/results?limit=1000")).await;
@@ -321,6 +343,7 @@ async fn no_answer_to_the_demo_or_a_viewer_contains_a_planted_secret() {
         "monitors" | "badge" => demo_monitors.clone(),
         "channels" => demo_channels.clone(),
         "incidents" => demo_incidents.iter().take(3).cloned().collect(),
+        "status" => vec![netpulse_store::demo::page::SLUG.to_owned()],
         _ => vec![],
     };
     let all: Vec<&str> = PLANTED_SECRETS.iter().copied().chain(planted.secrets.iter().map(String::as_str)).collect();
@@ -339,13 +362,14 @@ async fn viewers_get_forbidden_on_every_mutation_of_their_organisation() {
     let app = spawn_app().await;
     let planted = plant(&app).await;
     // Routes without a tenant (sign-up, sign-in, e-mail links, heartbeats, a status page's
-    // subscription forms and links). A read token
+    // subscription forms and links, real visitors' beacons). A read token
     // creates no tokens either (viewers may, signed in: docs/accounts.md "Viewers can create only read
     // tokens").
     let open = [
         "/api/v1/auth/",
         "/api/v1/heartbeat/",
         "/status/",
+        "/rv/",
         "/login",
         "/logout",
         "/demo",
@@ -381,8 +405,20 @@ async fn viewers_get_forbidden_on_every_mutation_of_their_organisation() {
 }
 
 /// Signed-out pages and endpoints that are no page of a signed-in dashboard.
-const NOT_DASHBOARD_PAGES: [&str; 11] = [
-    "/api/", "/login", "/forgot", "/reset", "/invite", "/signup", "/verify", "/demo", "/badge/", "/status/", "/events",
+const NOT_DASHBOARD_PAGES: [&str; 13] = [
+    "/api/",
+    "/login",
+    "/forgot",
+    "/reset",
+    "/invite",
+    "/signup",
+    "/verify",
+    "/demo",
+    "/badge/",
+    "/status/",
+    "/events",
+    "/rv/",
+    "/privacy/",
 ];
 
 /// Every signed-in dashboard page of the route table, once per id of `ids(segment)`.

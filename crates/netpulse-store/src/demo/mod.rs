@@ -7,6 +7,7 @@
 //!
 //! The demo's routes, banner and read-only rule live with the web layer.
 
+pub mod page;
 pub mod seed;
 
 use netpulse_core::TenantId;

@@ -6,7 +6,8 @@
 //! quorum (a majority) and open nothing; a monitor down for the last 40 minutes with its
 //! open incident; a TLS certificate inside its 14-day warning (the monitor down since it
 //! entered it); the log of who was paged about each open incident (sample attempts recorded
-//! in the delivery log, never sent); and an announced maintenance window.
+//! in the delivery log, never sent); an announced maintenance window; and a public status
+//! page with posted updates and sample real visitors ([`super::page`]).
 //!
 //! Results are a pure function of absolute time: ids are fixed, a result's id, outcome and
 //! latency follow from its monitor, region and slot on the monitor's interval grid, except
@@ -164,8 +165,17 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn monitor_id(i: usize) -> MonitorId {
+pub(super) fn monitor_id(i: usize) -> MonitorId {
     MonitorId::from_parts(0, 0xde_0100 + i as u128)
+}
+
+/// Whether a page view of fixture `i`'s site at `at` failed: its checks from the first region
+/// were failing then.
+pub(super) fn view_failed(i: usize, at: Timestamp, now: Timestamp) -> bool {
+    let f = &fixtures()[i];
+    let slot = at.millis() / 1000 / INTERVAL_S;
+    let region = regions_of(f, "local")[0];
+    matches!(result(i, f, slot, (0, region), now).outcome, Outcome::Down | Outcome::Error)
 }
 
 /// The regions fixture `f` is checked from.
@@ -301,6 +311,7 @@ pub async fn seed(store: &dyn Store, region: &str, now: Timestamp) -> StoreResul
     }
     page_log(store, now).await?;
     announce_maintenance(store, now).await?;
+    super::page::seed(store, now).await?;
     tracing::info!(results = stored, "demo organisation seeded");
     Ok(Seeded { created, results: stored })
 }

@@ -249,6 +249,7 @@ fn facts(page: &PublicStatusPage) -> Value {
         "logo_url": page.logo_url,
         "status": overall(page).0,
         "counting_rules": COUNTING_RULES,
+        "demo_data": page.demo,
         "monitors": page.monitors.iter().map(|m| json!({
             "name": m.display_name,
             "group": m.group,
