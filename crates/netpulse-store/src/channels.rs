@@ -5,6 +5,7 @@
 
 use crate::error::StoreResult;
 use crate::secret::Secret;
+use crate::Conditional;
 use async_trait::async_trait;
 use netpulse_core::alert::AlertEvent;
 use netpulse_core::storm::Storm;
@@ -74,7 +75,7 @@ impl ChannelKind {
 
 /// A stored channel. `url` is where it delivers (a webhook URL; for e-mail, the recipients);
 /// `secret` signs or authenticates deliveries and is never shown after creation; `settings`
-/// holds kind-specific options as JSON.
+/// holds kind-specific options as JSON. `updated_at` is its version, which every update moves on.
 #[derive(Clone, Debug)]
 pub struct ChannelRecord {
     pub id: ChannelId,
@@ -86,6 +87,7 @@ pub struct ChannelRecord {
     pub settings: serde_json::Value,
     pub enabled: bool,
     pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// A notification due for delivery.
@@ -132,7 +134,20 @@ pub trait ChannelStore: Send + Sync {
     async fn create_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<()>;
     async fn list_channels(&self, t: &TenantId) -> StoreResult<Vec<ChannelRecord>>;
     async fn get_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<Option<ChannelRecord>>;
-    async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool>;
+    /// Replace channel `ch.id`'s fields. Its version becomes `ch.updated_at`, or one ms past
+    /// the old version if that is not earlier, so every update changes it. With `expected`,
+    /// only while the version is still that one, checked and written in one statement (see
+    /// [`crate::MonitorStore::update_monitor_if`]).
+    async fn update_channel_if(
+        &self,
+        t: &TenantId,
+        ch: &ChannelRecord,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional>;
+    /// [`Self::update_channel_if`] whatever the version; `false` when there is no such channel.
+    async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool> {
+        Ok(self.update_channel_if(t, ch, None).await? == Conditional::Updated)
+    }
     async fn delete_channel(&self, t: &TenantId, id: &ChannelId) -> StoreResult<bool>;
     /// The newest `limit` rows of channel `id`'s delivery log, newest first.
     async fn list_deliveries(&self, t: &TenantId, id: &ChannelId, limit: usize) -> StoreResult<Vec<DeliveryRecord>>;

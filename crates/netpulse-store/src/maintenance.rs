@@ -3,13 +3,15 @@
 //! [`transition`] says where a due window goes next.
 
 use crate::error::StoreResult;
+use crate::Conditional;
 use async_trait::async_trait;
 use netpulse_core::incident::Observation;
 use netpulse_core::{MonitorId, TenantId, Timestamp};
 use serde::Serialize;
 
 /// A maintenance window of one monitor. `phase` is `scheduled`, `active` or `over`; a
-/// repeating window moves to its next occurrence when it ends.
+/// repeating window moves to its next occurrence when it ends. `updated_at` is its version,
+/// which every write (its start, end or next occurrence included) moves on.
 #[derive(Clone, Debug, Serialize)]
 pub struct MaintenanceWindow {
     pub id: String,
@@ -21,6 +23,8 @@ pub struct MaintenanceWindow {
     pub phase: String,
     /// Shown ahead of time (and while it runs) on the status pages that carry the monitor.
     pub announce: bool,
+    #[serde(skip)]
+    pub updated_at: Timestamp,
 }
 
 /// A tenant's maintenance windows, and the sweep that starts and ends them.
@@ -30,8 +34,22 @@ pub trait MaintenanceStore: Send + Sync {
     /// pages showing its monitor (see the `subscribers` module), in the same transaction.
     async fn create_maintenance(&self, t: &TenantId, w: &MaintenanceWindow) -> StoreResult<()>;
     async fn list_maintenance(&self, t: &TenantId, m: &MonitorId) -> StoreResult<Vec<MaintenanceWindow>>;
-    /// Cancel a window; an active one ends now (through the state machine). `false` if unknown.
-    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Window `id` of `t`, if any.
+    async fn get_maintenance(&self, t: &TenantId, id: &str) -> StoreResult<Option<MaintenanceWindow>>;
+    /// Cancel a window; an active one ends now (through the state machine). With `expected`,
+    /// only while its version is still that one, checked and deleted in one step (see
+    /// [`crate::MonitorStore::update_monitor_if`]).
+    async fn cancel_maintenance_if(
+        &self,
+        t: &TenantId,
+        id: &str,
+        now: Timestamp,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional>;
+    /// [`Self::cancel_maintenance_if`] whatever the version; `false` if unknown.
+    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+        Ok(self.cancel_maintenance_if(t, id, now, None).await? == Conditional::Updated)
+    }
     /// Start and end the windows that are due at `now`, each in one transaction with the
     /// state-machine step it causes (so a transition fires once). Returns how many moved.
     async fn advance_maintenance(&self, now: Timestamp) -> StoreResult<usize>;

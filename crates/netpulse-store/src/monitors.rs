@@ -74,6 +74,17 @@ pub enum Conditional {
     Changed,
 }
 
+impl Conditional {
+    /// What a conditional write did, from whether it wrote and whether the object exists.
+    pub fn of(written: bool, exists: bool) -> Self {
+        match (written, exists) {
+            (true, _) => Conditional::Updated,
+            (false, false) => Conditional::Missing,
+            (false, true) => Conditional::Changed,
+        }
+    }
+}
+
 /// A tenant's monitors, their state, and the system paths that read monitors of every tenant.
 #[async_trait]
 pub trait MonitorStore: Send + Sync {

@@ -7,6 +7,7 @@
 use crate::error::StoreResult;
 use crate::incidents::IncidentStatus;
 use crate::maintenance::MaintenanceWindow;
+use crate::Conditional;
 use async_trait::async_trait;
 use netpulse_core::uptime::Tally;
 use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp, UpdateId};
@@ -23,7 +24,8 @@ pub fn page_url(base_url: &str, slug: &str, domain: Option<&str>) -> String {
     }
 }
 
-/// A public status page of a tenant. `monitors` are in display order.
+/// A public status page of a tenant. `monitors` are in display order; `updated_at` is its
+/// version, which every update moves on.
 #[derive(Clone, Debug, Serialize)]
 pub struct StatusPage {
     pub id: String,
@@ -36,6 +38,7 @@ pub struct StatusPage {
     /// The page's own host name (`status.example.com`), under which it is served at `/`.
     pub domain: Option<String>,
     pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub monitors: Vec<StatusPageMonitor>,
 }
 
@@ -204,8 +207,20 @@ pub trait StatusPageStore:
 {
     /// Create a page; a taken slug is a [`StoreError::Conflict`](crate::error::StoreError::Conflict).
     async fn create_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<()>;
-    /// Replace a page's fields and monitors; `false` if no such page of this tenant.
-    async fn update_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<bool>;
+    /// Replace a page's fields and monitors. Its version becomes `p.updated_at`, or one ms past
+    /// the old version if that is not earlier. With `expected`, only while the version is
+    /// still that one, checked and written in one statement (see
+    /// [`crate::MonitorStore::update_monitor_if`]).
+    async fn update_status_page_if(
+        &self,
+        t: &TenantId,
+        p: &StatusPage,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional>;
+    /// [`Self::update_status_page_if`] whatever the version; `false` if no such page of this tenant.
+    async fn update_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<bool> {
+        Ok(self.update_status_page_if(t, p, None).await? == Conditional::Updated)
+    }
     async fn delete_status_page(&self, t: &TenantId, id: &str) -> StoreResult<bool>;
     async fn list_status_pages(&self, t: &TenantId) -> StoreResult<Vec<StatusPage>>;
     /// A page by its public slug (system path: the page carries its tenant).

@@ -121,7 +121,7 @@ pub(crate) fn claim_query(now: &str, limit: &str) -> String {
     format!(
         "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, p.title), \
          u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, \
-         w.id, w.monitor_id, w.starts_at, w.ends_at, w.repeat_every_s, w.reason, w.phase, w.announce, p.domain \
+         w.id, w.monitor_id, w.starts_at, w.ends_at, w.repeat_every_s, w.reason, w.phase, w.announce, w.updated_at, p.domain \
          FROM subscriber_notices n JOIN page_subscribers s ON s.id = n.subscriber_id \
          JOIN status_pages p ON p.id = s.page_id \
          LEFT JOIN incident_updates u ON u.id = n.subject_id AND u.tenant_id = n.tenant_id \

@@ -74,6 +74,7 @@ pub fn build(s: &Scenario, epoch_ms: i64) -> anyhow::Result<Built> {
             reason: "simulated".into(),
             phase: "scheduled".into(),
             announce: false,
+            updated_at: Timestamp::from_millis(epoch_ms),
         });
         monitors.push(Monitored::new(facts, interval, parent, windows.collect()));
     }
@@ -95,6 +96,7 @@ fn sim_channel(tenant: &TenantId, epoch_ms: i64, n: u128, name: &str) -> Channel
         settings: serde_json::json!({}),
         enabled: true,
         created_at: Timestamp::from_millis(epoch_ms),
+        updated_at: Timestamp::from_millis(epoch_ms),
     }
 }
 

@@ -2,26 +2,43 @@
 //! `PATCH` with `If-Match` changes the monitor only while it is still that version — a tool
 //! that read it before someone else's change gets `412 precondition_failed` and changes
 //! nothing; of two tools that read the same version and write at once, exactly one wins.
+//! Channels and status pages (`PATCH`) and maintenance windows (`DELETE`, their one change)
+//! do the same.
 
 use crate::harness::*;
 use serde_json::{json, Value};
 
 async fn patch(app: &TestApp, id: &str, body: Value, if_match: Option<&str>) -> (u16, Value, Option<String>) {
+    send(app, "PATCH", &format!("/api/v1/monitors/{id}"), Some(body), if_match).await
+}
+
+async fn get(app: &TestApp, id: &str) -> (Value, String) {
+    read(app, &format!("/api/v1/monitors/{id}")).await
+}
+
+/// `method path` as the owner, with `If-Match` when given: status, body and the answer's ETag.
+async fn send(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> (u16, Value, Option<String>) {
     let auth = format!("Bearer {TOKEN}");
     let mut headers = vec![("authorization", auth.as_str())];
     if let Some(tag) = if_match {
         headers.push(("if-match", tag));
     }
-    let (status, text, h) = app.raw("PATCH", &format!("/api/v1/monitors/{id}"), Some(body), &headers).await;
+    let (status, text, h) = app.raw(method, path, body, &headers).await;
     let etag = h.get("etag").map(|v| v.to_str().unwrap().to_owned());
     (status, serde_json::from_str(&text).unwrap_or(Value::Null), etag)
 }
 
-async fn get(app: &TestApp, id: &str) -> (Value, String) {
-    let auth = format!("Bearer {TOKEN}");
-    let (status, text, h) = app.raw("GET", &format!("/api/v1/monitors/{id}"), None, &[("authorization", &auth)]).await;
-    assert_eq!(status, 200, "{text}");
-    (serde_json::from_str(&text).unwrap(), h.get("etag").expect("an ETag").to_str().unwrap().to_owned())
+/// `GET path`: the object and its ETag.
+async fn read(app: &TestApp, path: &str) -> (Value, String) {
+    let (status, body, etag) = send(app, "GET", path, None, None).await;
+    assert_eq!(status, 200, "{body}");
+    (body, etag.expect("an ETag"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,4 +121,67 @@ async fn a_patch_with_if_match_changes_only_the_version_it_read_and_never_loses_
     let (status, body, _) = patch(&app, &id, json!({ "port": 0 }), Some(&current)).await;
     assert_eq!((status, body["error"]["field"].as_str()), (422, Some("port")), "{body}");
     assert_eq!(get(&app, &id).await.1, current);
+}
+
+/// What a tool editing a channel or a status page sees: `field` changed by `good` with the
+/// ETag it read; a tool that read the version before is refused and changes nothing; a bad
+/// body with the current ETag gets its own error and changes nothing either.
+async fn holds_to_the_version_read(app: &TestApp, path: &str, created: Option<String>, field: &str, bad: Value) {
+    let (before, first) = read(app, path).await;
+    assert_eq!(created.as_deref(), Some(first.as_str()), "the create answer's ETag is GET's");
+    let (status, body, second) = send(app, "PATCH", path, Some(json!({ field: "edited" })), Some(&first)).await;
+    assert_eq!(status, 200, "{body}");
+    let second = second.expect("the answer's ETag");
+    assert_ne!(second, first, "every change is a new version");
+    let (now, tag) = read(app, path).await;
+    assert_eq!((now[field].as_str(), tag.as_str()), (Some("edited"), second.as_str()), "GET's ETag is PATCH's");
+    assert_ne!(before[field], now[field]);
+
+    let (status, body, _) = send(app, "PATCH", path, Some(json!({ field: "stale edit" })), Some(&first)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (412, Some("precondition_failed")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&second), "names the current ETag: {body}");
+    let (bad_field, _) = bad.as_object().unwrap().iter().next().unwrap();
+    let bad_field = bad_field.clone();
+    let (status, body, _) = send(app, "PATCH", path, Some(bad), Some(&second)).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some(bad_field.as_str())), "{body}");
+    let (after, tag) = read(app, path).await;
+    assert_eq!((after[field].as_str(), tag.as_str()), (Some("edited"), second.as_str()), "nothing changed");
+    // Without If-Match the last write wins, as before.
+    assert_eq!(send(app, "PATCH", path, Some(json!({ field: "plain" })), None).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_and_status_pages_change_only_at_the_version_a_tool_read() {
+    let app = spawn_app().await;
+    let hook = json!({ "name": "ops", "kind": "webhook", "url": "https://example.com/hook" });
+    let (status, channel, etag) = send(&app, "POST", "/api/v1/channels", Some(hook), None).await;
+    assert_eq!(status, 201, "{channel}");
+    let path = format!("/api/v1/channels/{}", channel["id"].as_str().unwrap());
+    holds_to_the_version_read(&app, &path, etag, "name", json!({ "url": "not a url" })).await;
+
+    let page = json!({ "slug": "etag-page", "title": "Status" });
+    let (status, page, etag) = send(&app, "POST", "/api/v1/status-pages", Some(page), None).await;
+    assert_eq!(status, 201, "{page}");
+    let path = format!("/api/v1/status-pages/{}", page["id"].as_str().unwrap());
+    holds_to_the_version_read(&app, &path, etag, "title", json!({ "slug": "Not A Slug" })).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_is_cancelled_only_at_the_version_a_tool_read() {
+    let app = spawn_app().await;
+    let id = app.create_monitor(json!({ "name": "db", "kind": "tcp", "host": "127.0.0.1", "port": 9 })).await;
+    let window = json!({ "starts_at": "2099-01-01T00:00:00Z", "duration_s": 3600, "reason": "upgrade" });
+    let (status, w, etag) = send(&app, "POST", &format!("/api/v1/monitors/{id}/maintenance"), Some(window), None).await;
+    assert_eq!(status, 201, "{w}");
+    let path = format!("/api/v1/maintenance/{}", w["id"].as_str().unwrap());
+    let (read_back, tag) = read(&app, &path).await;
+    assert_eq!((&read_back, Some(tag.clone())), (&w, etag), "GET answers what POST did, with its ETag");
+
+    let (status, body, _) = send(&app, "DELETE", &path, None, Some("\"1\"")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (412, Some("precondition_failed")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&tag), "names the current ETag: {body}");
+    assert_eq!(read(&app, &path).await.1, tag, "still scheduled, unchanged");
+    assert_eq!(send(&app, "DELETE", &path, None, Some(&tag)).await.0, 204);
+    assert_eq!(send(&app, "GET", &path, None, None).await.0, 404, "cancelled");
+    assert_eq!(send(&app, "DELETE", &path, None, Some(&tag)).await.0, 404);
 }

@@ -97,6 +97,7 @@ mod tests {
             settings: json!({ "chat_id": "42" }),
             enabled: true,
             created_at: netpulse_core::Timestamp::from_secs(0),
+            updated_at: netpulse_core::Timestamp::from_secs(0),
         };
         let body: Value = serde_json::from_str(&request(&channel, &event, "https://np").unwrap().body).unwrap();
         let text = body["text"].as_str().unwrap();

@@ -53,6 +53,7 @@ async fn page(store: &dyn Store, now: Timestamp) -> StoreResult<()> {
         logo_url: None,
         domain: None,
         created_at: now,
+        updated_at: now,
         monitors: COMPONENTS
             .iter()
             .map(|(i, name, group)| StatusPageMonitor {

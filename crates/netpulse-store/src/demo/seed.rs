@@ -255,6 +255,7 @@ fn channels(now: Timestamp) -> [ChannelRecord; 2] {
         settings: json!({}),
         enabled: true,
         created_at: now,
+        updated_at: now,
     };
     [
         ch(0, "On-call webhook", ChannelKind::Webhook, "https://hooks.example.com/netpulse/demo", PLANTED_SECRETS[2]),
@@ -376,6 +377,7 @@ async fn announce_maintenance(store: &dyn Store, now: Timestamp) -> StoreResult<
         reason: "CDN provider migration".into(),
         phase: "scheduled".into(),
         announce: true,
+        updated_at: now,
     };
     store.create_maintenance(&t, &w).await
 }

@@ -11,7 +11,8 @@ use netpulse_core::{ChannelId, TenantId, Timestamp};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row};
 
-const CHANNEL_COLS: &str = "c.id, c.tenant_id, c.name, c.kind, c.url, c.secret, c.enabled, c.created_at, c.settings";
+const CHANNEL_COLS: &str =
+    "c.id, c.tenant_id, c.name, c.kind, c.url, c.secret, c.enabled, c.created_at, c.settings, c.updated_at";
 
 #[async_trait]
 impl ChannelStore for PgStore {
@@ -19,8 +20,8 @@ impl ChannelStore for PgStore {
         pooled!(self, |c| async {
             let settings = ch.settings.to_string();
             c.execute_typed(
-                "INSERT INTO channels (id, tenant_id, name, kind, url, secret, enabled, created_at, settings) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO channels (id, tenant_id, name, kind, url, secret, enabled, created_at, settings, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     (&ch.id.as_str(), Type::TEXT),
                     (&t.as_str(), Type::TEXT),
@@ -31,6 +32,7 @@ impl ChannelStore for PgStore {
                     (&ch.enabled, Type::BOOL),
                     (&ch.created_at.millis(), Type::INT8),
                     (&settings, Type::TEXT),
+                    (&ch.updated_at.millis(), Type::INT8),
                 ],
             )
             .await?;
@@ -46,13 +48,20 @@ impl ChannelStore for PgStore {
         Ok(pooled!(self, |c| channels(&c, t, Some(id)))?.pop())
     }
 
-    async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool> {
+    async fn update_channel_if(
+        &self,
+        t: &TenantId,
+        ch: &ChannelRecord,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional> {
         pooled!(self, |c| async {
             let settings = ch.settings.to_string();
-            let n = c
-                .execute_typed(
-                    "UPDATE channels SET name = $3, url = $4, secret = $5, enabled = $6, settings = $7 \
-                     WHERE tenant_id = $1 AND id = $2",
+            let row = c
+                .query_typed_one(
+                    "WITH u AS (UPDATE channels SET name = $3, url = $4, secret = $5, enabled = $6, settings = $7, \
+                     updated_at = GREATEST($8, updated_at + 1) \
+                     WHERE tenant_id = $1 AND id = $2 AND ($9::BIGINT IS NULL OR updated_at = $9) RETURNING id) \
+                     SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM channels WHERE tenant_id = $1 AND id = $2)",
                     &[
                         (&t.as_str(), Type::TEXT),
                         (&ch.id.as_str(), Type::TEXT),
@@ -61,10 +70,13 @@ impl ChannelStore for PgStore {
                         (&ch.secret.expose(), Type::TEXT),
                         (&ch.enabled, Type::BOOL),
                         (&settings, Type::TEXT),
+                        (&ch.updated_at.millis(), Type::INT8),
+                        (&expected.map(|e| e.millis()), Type::INT8),
                     ],
                 )
                 .await?;
-            Ok(n == 1)
+            let (n, exists): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            Ok(Conditional::of(n == 1, exists == 1))
         })
     }
 
@@ -324,7 +336,7 @@ impl ChannelStore for PgStore {
     }
 }
 
-/// A channel from the row's columns `first..first + 9`, in `CHANNEL_COLS` order.
+/// A channel from the row's columns `first..first + 10`, in `CHANNEL_COLS` order.
 fn channel_at(r: &Row, first: usize) -> StoreResult<ChannelRecord> {
     let kind: String = r.try_get(first + 3)?;
     let settings: String = r.try_get(first + 8)?;
@@ -339,6 +351,7 @@ fn channel_at(r: &Row, first: usize) -> StoreResult<ChannelRecord> {
         enabled: r.try_get(first + 6)?,
         created_at: Timestamp::from_millis(r.try_get(first + 7)?),
         settings: serde_json::from_str(&settings)?,
+        updated_at: Timestamp::from_millis(r.try_get(first + 9)?),
     })
 }
 

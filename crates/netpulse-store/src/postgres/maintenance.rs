@@ -3,7 +3,7 @@
 //! are taken with `FOR UPDATE SKIP LOCKED`, so two engine nodes never fire one transition.
 
 use super::incidents::step_one;
-use super::PgStore;
+use super::{Param, PgStore};
 use crate::*;
 use async_trait::async_trait;
 use netpulse_core::incident::Observation;
@@ -11,7 +11,7 @@ use netpulse_core::{MonitorId, TenantId, Timestamp};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
-pub(super) const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce";
+pub(super) const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce, updated_at";
 
 #[async_trait]
 impl MaintenanceStore for PgStore {
@@ -20,8 +20,8 @@ impl MaintenanceStore for PgStore {
             let tx = c.transaction().await?;
             tx.execute_typed(
                 "INSERT INTO maintenance_windows \
-                 (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8)",
+                 (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'scheduled', $8, $9)",
                 &[
                     (&w.id.as_str(), Type::TEXT),
                     (&t.as_str(), Type::TEXT),
@@ -31,6 +31,7 @@ impl MaintenanceStore for PgStore {
                     (&w.repeat_every_s, Type::INT8),
                     (&w.reason.as_str(), Type::TEXT),
                     (&w.announce, Type::BOOL),
+                    (&w.updated_at.millis(), Type::INT8),
                 ],
             )
             .await?;
@@ -52,13 +53,38 @@ impl MaintenanceStore for PgStore {
         })
     }
 
-    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn get_maintenance(&self, t: &TenantId, id: &str) -> StoreResult<Option<MaintenanceWindow>> {
+        pooled!(self, |c| async {
+            let sql = format!("SELECT {COLS} FROM maintenance_windows WHERE tenant_id = $1 AND id = $2");
+            let row = c.query_typed_opt(&sql, &[(&t.as_str(), Type::TEXT), (&id, Type::TEXT)]).await?;
+            row.map(|r| window_at(&r, 0)).transpose()
+        })
+    }
+
+    async fn cancel_maintenance_if(
+        &self,
+        t: &TenantId,
+        id: &str,
+        now: Timestamp,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional> {
         let cache = &self.drafts;
         pooled!(self, |c| async {
             let tx = c.transaction().await?;
-            let sql = format!("DELETE FROM maintenance_windows WHERE tenant_id = $1 AND id = $2 RETURNING {COLS}");
-            let Some(row) = tx.query_typed_opt(&sql, &[(&t.as_str(), Type::TEXT), (&id, Type::TEXT)]).await? else {
-                return Ok(false);
+            let sql = format!(
+                "DELETE FROM maintenance_windows WHERE tenant_id = $1 AND id = $2 \
+                 AND ($3::BIGINT IS NULL OR updated_at = $3) RETURNING {COLS}"
+            );
+            let args: [Param<'_>; 3] =
+                [(&t.as_str(), Type::TEXT), (&id, Type::TEXT), (&expected.map(|e| e.millis()), Type::INT8)];
+            let Some(row) = tx.query_typed_opt(&sql, &args).await? else {
+                let exists = tx
+                    .query_typed_opt(
+                        "SELECT 1 FROM maintenance_windows WHERE tenant_id = $1 AND id = $2",
+                        &[(&t.as_str(), Type::TEXT), (&id, Type::TEXT)],
+                    )
+                    .await?;
+                return Ok(Conditional::of(false, exists.is_some()));
             };
             let w = window_at(&row, 0)?;
             if w.phase == "active" && !other_active(&tx, t, &w.monitor_id).await? {
@@ -66,7 +92,7 @@ impl MaintenanceStore for PgStore {
                     .await?;
             }
             tx.commit().await?;
-            Ok(true)
+            Ok(Conditional::Updated)
         })
     }
 
@@ -96,12 +122,14 @@ impl MaintenanceStore for PgStore {
                     step_one(&tx, cache, &t, &w.monitor_id, obs, now).await?;
                 }
                 tx.execute_typed(
-                    "UPDATE maintenance_windows SET phase = $2, starts_at = $3, ends_at = $4 WHERE id = $1",
+                    "UPDATE maintenance_windows SET phase = $2, starts_at = $3, ends_at = $4, \
+                     updated_at = GREATEST($5, updated_at + 1) WHERE id = $1",
                     &[
                         (&w.id.as_str(), Type::TEXT),
                         (&moved.phase, Type::TEXT),
                         (&moved.starts_at.millis(), Type::INT8),
                         (&moved.ends_at.millis(), Type::INT8),
+                        (&now.millis(), Type::INT8),
                     ],
                 )
                 .await?;
@@ -141,6 +169,7 @@ pub(super) fn window_at(r: &Row, first: usize) -> StoreResult<MaintenanceWindow>
         reason: r.try_get(first + 5)?,
         phase: r.try_get(first + 6)?,
         announce: r.try_get(first + 7)?,
+        updated_at: Timestamp::from_millis(r.try_get(first + 8)?),
     })
 }
 

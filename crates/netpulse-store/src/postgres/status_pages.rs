@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use tokio_postgres::types::Type;
 use tokio_postgres::{GenericClient, Row, Transaction};
 
-const COLS: &str = "id, tenant_id, slug, title, message, logo_url, created_at, domain";
+const COLS: &str = "id, tenant_id, slug, title, message, logo_url, created_at, domain, updated_at";
 
 #[async_trait]
 impl StatusPageStore for PgStore {
@@ -18,8 +18,8 @@ impl StatusPageStore for PgStore {
         pooled!(self, |c| async {
             let tx = c.transaction().await?;
             tx.execute_typed(
-                "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at, domain) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at, domain, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     (&p.id.as_str(), Type::TEXT),
                     (&t.as_str(), Type::TEXT),
@@ -29,6 +29,7 @@ impl StatusPageStore for PgStore {
                     (&p.logo_url, Type::TEXT),
                     (&p.created_at.millis(), Type::INT8),
                     (&p.domain, Type::TEXT),
+                    (&p.updated_at.millis(), Type::INT8),
                 ],
             )
             .await?;
@@ -38,13 +39,19 @@ impl StatusPageStore for PgStore {
         })
     }
 
-    async fn update_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<bool> {
+    async fn update_status_page_if(
+        &self,
+        t: &TenantId,
+        p: &StatusPage,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional> {
         pooled!(self, |c| async {
             let tx = c.transaction().await?;
             let n = tx
                 .execute_typed(
-                    "UPDATE status_pages SET slug = $3, title = $4, message = $5, logo_url = $6, domain = $7 \
-                     WHERE id = $1 AND tenant_id = $2",
+                    "UPDATE status_pages SET slug = $3, title = $4, message = $5, logo_url = $6, domain = $7, \
+                     updated_at = GREATEST($8, updated_at + 1) \
+                     WHERE id = $1 AND tenant_id = $2 AND ($9::BIGINT IS NULL OR updated_at = $9)",
                     &[
                         (&p.id.as_str(), Type::TEXT),
                         (&t.as_str(), Type::TEXT),
@@ -53,15 +60,23 @@ impl StatusPageStore for PgStore {
                         (&p.message.as_str(), Type::TEXT),
                         (&p.logo_url, Type::TEXT),
                         (&p.domain, Type::TEXT),
+                        (&p.updated_at.millis(), Type::INT8),
+                        (&expected.map(|e| e.millis()), Type::INT8),
                     ],
                 )
                 .await?;
             if n == 0 {
-                return Ok(false);
+                let exists = tx
+                    .query_typed_opt(
+                        "SELECT 1 FROM status_pages WHERE id = $1 AND tenant_id = $2",
+                        &[(&p.id.as_str(), Type::TEXT), (&t.as_str(), Type::TEXT)],
+                    )
+                    .await?;
+                return Ok(Conditional::of(false, exists.is_some()));
             }
             insert_monitors(&tx, t, p).await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(Conditional::Updated)
         })
     }
 
@@ -344,6 +359,7 @@ fn page_row(r: &Row) -> StoreResult<StatusPage> {
         logo_url: r.try_get(5)?,
         created_at: Timestamp::from_millis(r.try_get(6)?),
         domain: r.try_get(7)?,
+        updated_at: Timestamp::from_millis(r.try_get(8)?),
         monitors: Vec::new(),
     })
 }

@@ -99,7 +99,7 @@ fn notice_at(r: &Row) -> StoreResult<Option<SubscriberNotice>> {
         attempts: attempts.max(0) as u32,
         page_slug: r.try_get(3)?,
         page_title: r.try_get(4)?,
-        page_domain: r.try_get(27)?,
+        page_domain: r.try_get(28)?,
         component: r.try_get(5)?,
         subject,
         subscriber: subscriber_at(r, 12)?,

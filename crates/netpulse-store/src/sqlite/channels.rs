@@ -11,7 +11,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-const CHANNEL_COLS: &str = "c.id, c.tenant_id, c.name, c.kind, c.url, c.secret, c.enabled, c.created_at, c.settings";
+const CHANNEL_COLS: &str =
+    "c.id, c.tenant_id, c.name, c.kind, c.url, c.secret, c.enabled, c.created_at, c.settings, c.updated_at";
 
 #[async_trait]
 impl ChannelStore for SqliteStore {
@@ -19,8 +20,8 @@ impl ChannelStore for SqliteStore {
         let (t, ch) = (t.clone(), ch.clone());
         self.write(move |c| {
             c.execute(
-                "INSERT INTO channels (id, tenant_id, name, kind, url, secret, enabled, created_at, settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![ch.id.as_str(), t.as_str(), ch.name, ch.kind.as_str(), ch.url, ch.secret.expose(), ch.enabled, ch.created_at.millis(), ch.settings.to_string()],
+                "INSERT INTO channels (id, tenant_id, name, kind, url, secret, enabled, created_at, settings, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![ch.id.as_str(), t.as_str(), ch.name, ch.kind.as_str(), ch.url, ch.secret.expose(), ch.enabled, ch.created_at.millis(), ch.settings.to_string(), ch.updated_at.millis()],
             )?;
             Ok(())
         })
@@ -37,14 +38,32 @@ impl ChannelStore for SqliteStore {
         self.read(move |c| Ok(channels(c, &t, Some(&id))?.pop())).await
     }
 
-    async fn update_channel(&self, t: &TenantId, ch: &ChannelRecord) -> StoreResult<bool> {
+    async fn update_channel_if(
+        &self,
+        t: &TenantId,
+        ch: &ChannelRecord,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional> {
         let (t, ch) = (t.clone(), ch.clone());
         self.write(move |c| {
             let n = c.execute(
-                "UPDATE channels SET name = ?3, url = ?4, secret = ?5, enabled = ?6, settings = ?7 WHERE tenant_id = ?1 AND id = ?2",
-                params![t.as_str(), ch.id.as_str(), ch.name, ch.url, ch.secret.expose(), ch.enabled, ch.settings.to_string()],
+                "UPDATE channels SET name = ?3, url = ?4, secret = ?5, enabled = ?6, settings = ?7, \
+                 updated_at = MAX(?8, updated_at + 1) \
+                 WHERE tenant_id = ?1 AND id = ?2 AND (?9 IS NULL OR updated_at = ?9)",
+                params![
+                    t.as_str(),
+                    ch.id.as_str(),
+                    ch.name,
+                    ch.url,
+                    ch.secret.expose(),
+                    ch.enabled,
+                    ch.settings.to_string(),
+                    ch.updated_at.millis(),
+                    expected.map(|e| e.millis())
+                ],
             )?;
-            Ok(n == 1)
+            let exists = || super::exists(c, "channels", t.as_str(), ch.id.as_str());
+            Ok(Conditional::of(n == 1, n == 1 || exists()?))
         })
         .await
     }
@@ -274,7 +293,7 @@ impl ChannelStore for SqliteStore {
     }
 }
 
-/// A channel from the row's columns `first..first + 9`, in `CHANNEL_COLS` order.
+/// A channel from the row's columns `first..first + 10`, in `CHANNEL_COLS` order.
 fn channel_at(r: &Row<'_>, first: usize) -> rusqlite::Result<ChannelRecord> {
     let bad = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
@@ -292,6 +311,7 @@ fn channel_at(r: &Row<'_>, first: usize) -> rusqlite::Result<ChannelRecord> {
         enabled: r.get(first + 6)?,
         created_at: Timestamp::from_millis(r.get(first + 7)?),
         settings: serde_json::from_str(&settings).map_err(|e| bad(first + 8, Box::new(e)))?,
+        updated_at: Timestamp::from_millis(r.get(first + 9)?),
     })
 }
 

@@ -10,7 +10,7 @@ use netpulse_core::incident::Observation;
 use netpulse_core::{MonitorId, TenantId, Timestamp};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-pub(super) const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce";
+pub(super) const COLS: &str = "id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce, updated_at";
 
 #[async_trait]
 impl MaintenanceStore for SqliteStore {
@@ -20,8 +20,8 @@ impl MaintenanceStore for SqliteStore {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO maintenance_windows \
-                 (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8)",
+                 (id, tenant_id, monitor_id, starts_at, ends_at, repeat_every_s, reason, phase, announce, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8, ?9)",
                 params![
                     w.id,
                     t.as_str(),
@@ -30,7 +30,8 @@ impl MaintenanceStore for SqliteStore {
                     w.ends_at.millis(),
                     w.repeat_every_s,
                     w.reason,
-                    w.announce
+                    w.announce,
+                    w.updated_at.millis()
                 ],
             )?;
             if w.announce {
@@ -54,7 +55,22 @@ impl MaintenanceStore for SqliteStore {
         .await
     }
 
-    async fn cancel_maintenance(&self, t: &TenantId, id: &str, now: Timestamp) -> StoreResult<bool> {
+    async fn get_maintenance(&self, t: &TenantId, id: &str) -> StoreResult<Option<MaintenanceWindow>> {
+        let (t, id) = (t.clone(), id.to_owned());
+        self.read(move |c| {
+            let sql = format!("SELECT {COLS} FROM maintenance_windows WHERE tenant_id = ?1 AND id = ?2");
+            Ok(c.query_row(&sql, params![t.as_str(), id], window).optional()?)
+        })
+        .await
+    }
+
+    async fn cancel_maintenance_if(
+        &self,
+        t: &TenantId,
+        id: &str,
+        now: Timestamp,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional> {
         let (t, id) = (t.clone(), id.to_owned());
         self.write(move |c| {
             let tx = c.transaction()?;
@@ -65,13 +81,16 @@ impl MaintenanceStore for SqliteStore {
                     window,
                 )
                 .optional()?;
-            let Some(w) = found else { return Ok(false) };
+            let Some(w) = found else { return Ok(Conditional::Missing) };
+            if expected.is_some_and(|e| e != w.updated_at) {
+                return Ok(Conditional::Changed);
+            }
             tx.execute("DELETE FROM maintenance_windows WHERE tenant_id = ?1 AND id = ?2", params![t.as_str(), id])?;
             if w.phase == "active" && !other_active(&tx, &t, &w.monitor_id)? {
                 step_one(&tx, &t, &w.monitor_id, Observation::Maintenance { at: now, active: false }, now)?;
             }
             tx.commit()?;
-            Ok(true)
+            Ok(Conditional::Updated)
         })
         .await
     }
@@ -94,8 +113,9 @@ impl MaintenanceStore for SqliteStore {
                     step_one(&tx, &t, &w.monitor_id, obs, now)?;
                 }
                 tx.execute(
-                    "UPDATE maintenance_windows SET phase = ?2, starts_at = ?3, ends_at = ?4 WHERE id = ?1",
-                    params![w.id, moved.phase, moved.starts_at.millis(), moved.ends_at.millis()],
+                    "UPDATE maintenance_windows SET phase = ?2, starts_at = ?3, ends_at = ?4, \
+                     updated_at = MAX(?5, updated_at + 1) WHERE id = ?1",
+                    params![w.id, moved.phase, moved.starts_at.millis(), moved.ends_at.millis(), now.millis()],
                 )?;
                 if moved.stopped {
                     if let Some(obs) = maintenance_ends(other_active(&tx, &t, &w.monitor_id)?, now) {
@@ -143,6 +163,7 @@ pub(super) fn window_from(r: &Row<'_>, first: usize) -> rusqlite::Result<Mainten
         reason: r.get(first + 5)?,
         phase: r.get(first + 6)?,
         announce: r.get(first + 7)?,
+        updated_at: Timestamp::from_millis(r.get(first + 8)?),
     })
 }
 

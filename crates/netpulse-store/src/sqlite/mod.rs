@@ -24,7 +24,7 @@ mod visits;
 
 use crate::{PingStore, StoreError, StoreResult};
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,6 +59,13 @@ thread_local! {
 /// returns (committed, or rolled back: a spare wake-up), [`SqliteStore::alert_work`] is told.
 fn alert_work_written() {
     ALERT_WORK.set(true);
+}
+
+/// Whether `table` holds row `id` of tenant `t` (after a conditional write wrote nothing:
+/// missing, or at another version).
+fn exists(c: &Connection, table: &str, t: &str, id: &str) -> rusqlite::Result<bool> {
+    let sql = format!("SELECT 1 FROM {table} WHERE tenant_id = ?1 AND id = ?2");
+    Ok(c.query_row(&sql, rusqlite::params![t, id], |_| Ok(())).optional()?.is_some())
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -510,6 +510,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX visit_days_by_monitor ON visit_days(tenant_id, monitor_id, day_start);
     "#,
+    // Versions of channels, status pages and maintenance windows (`updated_at`, ms; every
+    // write moves it on), the ETag that If-Match is judged against: a channel's and a page's
+    // start at its creation, a window's at 0.
+    r#"
+    ALTER TABLE channels ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE channels SET updated_at = created_at;
+    ALTER TABLE status_pages ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE status_pages SET updated_at = created_at;
+    ALTER TABLE maintenance_windows ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The migration that narrowed `check_results` (its index in [`MIGRATIONS`]): after it, the

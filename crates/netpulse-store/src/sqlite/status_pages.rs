@@ -9,7 +9,7 @@ use netpulse_core::{IncidentId, MonitorId, Outcome, TenantId, Timestamp, UpdateI
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
 use std::collections::HashMap;
 
-const COLS: &str = "id, tenant_id, slug, title, message, logo_url, created_at, domain";
+const COLS: &str = "id, tenant_id, slug, title, message, logo_url, created_at, domain, updated_at";
 
 #[async_trait]
 impl StatusPageStore for SqliteStore {
@@ -18,9 +18,19 @@ impl StatusPageStore for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction()?;
             tx.execute(
-                "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at, domain) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url, p.created_at.millis(), p.domain],
+                "INSERT INTO status_pages (id, tenant_id, slug, title, message, logo_url, created_at, domain, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    p.id,
+                    t.as_str(),
+                    p.slug,
+                    p.title,
+                    p.message,
+                    p.logo_url,
+                    p.created_at.millis(),
+                    p.domain,
+                    p.updated_at.millis()
+                ],
             )
             .map_err(slug_taken)?;
             insert_monitors(&tx, &t, &p)?;
@@ -30,23 +40,39 @@ impl StatusPageStore for SqliteStore {
         .await
     }
 
-    async fn update_status_page(&self, t: &TenantId, p: &StatusPage) -> StoreResult<bool> {
+    async fn update_status_page_if(
+        &self,
+        t: &TenantId,
+        p: &StatusPage,
+        expected: Option<Timestamp>,
+    ) -> StoreResult<Conditional> {
         let (t, p) = (t.clone(), p.clone());
         self.write(move |c| {
             let tx = c.transaction()?;
             let n = tx
                 .execute(
-                    "UPDATE status_pages SET slug = ?3, title = ?4, message = ?5, logo_url = ?6, domain = ?7 \
-                     WHERE id = ?1 AND tenant_id = ?2",
-                    params![p.id, t.as_str(), p.slug, p.title, p.message, p.logo_url, p.domain],
+                    "UPDATE status_pages SET slug = ?3, title = ?4, message = ?5, logo_url = ?6, domain = ?7, \
+                     updated_at = MAX(?8, updated_at + 1) \
+                     WHERE id = ?1 AND tenant_id = ?2 AND (?9 IS NULL OR updated_at = ?9)",
+                    params![
+                        p.id,
+                        t.as_str(),
+                        p.slug,
+                        p.title,
+                        p.message,
+                        p.logo_url,
+                        p.domain,
+                        p.updated_at.millis(),
+                        expected.map(|e| e.millis())
+                    ],
                 )
                 .map_err(slug_taken)?;
             if n == 0 {
-                return Ok(false);
+                return Ok(Conditional::of(false, super::exists(&tx, "status_pages", t.as_str(), &p.id)?));
             }
             insert_monitors(&tx, &t, &p)?;
             tx.commit()?;
-            Ok(true)
+            Ok(Conditional::Updated)
         })
         .await
     }
@@ -321,6 +347,7 @@ fn page_row(r: &Row<'_>) -> rusqlite::Result<StatusPage> {
         logo_url: r.get(5)?,
         created_at: Timestamp::from_millis(r.get(6)?),
         domain: r.get(7)?,
+        updated_at: Timestamp::from_millis(r.get(8)?),
         monitors: Vec::new(),
     })
 }

@@ -279,7 +279,7 @@ impl SubscriberStore for SqliteStore {
                             attempts: r.get(2)?,
                             page_slug: r.get(3)?,
                             page_title: r.get(4)?,
-                            page_domain: r.get(27)?,
+                            page_domain: r.get(28)?,
                             component: r.get(5)?,
                             subject,
                             subscriber: subscriber_at(r, 12)?,

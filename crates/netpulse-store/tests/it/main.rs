@@ -37,6 +37,7 @@ macro_rules! contract {
 
 mod accounts;
 mod concurrency;
+mod conditional;
 mod deliveries;
 mod demo;
 mod health_changes;
@@ -149,6 +150,7 @@ pub async fn add_channel(store: &dyn Store, tenant: &TenantId, name: &str) {
         settings: serde_json::json!({}),
         enabled: true,
         created_at: Timestamp::from_secs(1),
+        updated_at: Timestamp::from_secs(1),
     };
     store.create_channel(tenant, &ch).await.unwrap();
 }
@@ -358,6 +360,7 @@ async fn checks_during_maintenance_are_rolled_up_apart(backend: Backend) {
         reason: "upgrade".into(),
         phase: "scheduled".into(),
         announce: false,
+        updated_at: Timestamp::from_secs(1),
     };
     store.create_maintenance(&t, &window).await.unwrap();
     let batch = [

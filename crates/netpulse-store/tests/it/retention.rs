@@ -189,6 +189,7 @@ pub async fn maintenance_counts_stay_when_hours_fold_into_days(backend: Backend)
         reason: "upgrade".into(),
         phase: "over".into(),
         announce: false,
+        updated_at: Timestamp::from_secs(1),
     };
     store.create_maintenance(&t, &window).await.unwrap();
     let results: Vec<CheckResult> = (0..36)

@@ -46,6 +46,7 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
         logo_url: None,
         domain: Some("status.one.example".into()),
         created_at: Timestamp::from_secs(1),
+        updated_at: Timestamp::from_secs(1),
         monitors: vec![
             StatusPageMonitor { monitor_id: b.clone(), display_name: "Bee".into(), group: "g".into() },
             StatusPageMonitor { monitor_id: a.clone(), display_name: "Ay".into(), group: "".into() },
@@ -186,6 +187,7 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
         reason: format!("work {id}"),
         phase: "scheduled".into(),
         announce,
+        updated_at: Timestamp::from_secs(1),
     };
     for w in [
         window("mw_later", &a, 20, 22, true),

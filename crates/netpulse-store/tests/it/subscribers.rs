@@ -49,6 +49,7 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
         logo_url: None,
         domain: Some("status.subs.example".into()),
         created_at: Timestamp::from_secs(1),
+        updated_at: Timestamp::from_secs(1),
         monitors: vec![StatusPageMonitor { monitor_id: m.clone(), display_name: "Database".into(), group: "".into() }],
     };
     store.create_status_page(&t, &page).await.unwrap();
@@ -177,6 +178,7 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
             reason: "disk swap".into(),
             phase: "scheduled".into(),
             announce,
+            updated_at: Timestamp::from_secs(1),
         };
         store.create_maintenance(&t, &w).await.unwrap();
     }

@@ -21,6 +21,7 @@ pub async fn the_next_maintenance_change_is_the_next_start_or_end(backend: Backe
         reason: "upgrade".into(),
         phase: "scheduled".into(),
         announce: false,
+        updated_at: Timestamp::from_secs(1),
     };
     store.create_maintenance(&t, &window("mw_late", 5_000, 6_000)).await.unwrap();
     store.create_maintenance(&t, &window("mw_soon", 1_000, 2_000)).await.unwrap();

@@ -20,6 +20,10 @@
 //! refused already here. Secrets are never shown after creation (a webhook's signing secret
 //! is shown once, in the create answer), and chat webhook URLs — bearer credentials
 //! themselves — are shown masked.
+//!
+//! A channel's `GET`, `POST` and `PATCH` answers carry an `ETag` (its version); a `PATCH`
+//! with `If-Match` changes it only while it is still that version (else `412`; see
+//! [`crate::base::precondition`]).
 
 use super::channel_kinds;
 use super::deliveries;
@@ -28,6 +32,7 @@ use crate::base::input::path_id;
 use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
 use crate::base::outbound::refuse_blocked_host;
+use crate::base::precondition::{self, etag_header, IfMatch};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
 use crate::config::WebConfig;
@@ -237,7 +242,7 @@ pub async fn create(
     if rec.kind == ChannelKind::Webhook {
         body["secret"] = json!(secret); // shown this once: receivers need it to verify signatures
     }
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((StatusCode::CREATED, etag_header(rec.updated_at), Json(body)))
 }
 
 /// Create a channel from the API's input shape (the API and the dashboard's form); returns
@@ -253,6 +258,7 @@ pub(crate) async fn create_from(
     let Validated { url, secret, mut settings } = validate(&input, &s.config, None)?;
     settings.insert("notify_degraded".into(), json!(input.notify_degraded));
     mark(&mut settings, input.managed_by);
+    let now = clock::now();
     let rec = ChannelRecord {
         id: clock::fresh(),
         tenant_id: caller.tenant().clone(),
@@ -262,7 +268,8 @@ pub(crate) async fn create_from(
         secret: Secret::new(secret.clone()),
         settings: Value::Object(settings),
         enabled: input.enabled,
-        created_at: clock::now(),
+        created_at: now,
+        updated_at: now,
     };
     s.store.create_channel(caller.tenant(), &rec).await?;
     Ok((rec, secret))
@@ -290,18 +297,21 @@ async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<ChannelRecor
 pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     let c = load(&s, &caller, &id).await?;
     let health = s.store.channel_health(caller.tenant()).await?;
-    Ok(Json(with_health(&c, &health, caller.audience())))
+    Ok((etag_header(c.updated_at), Json(with_health(&c, &health, caller.audience()))))
 }
 
 /// `PATCH`: merge over name/url/enabled (and a new secret, if given); the kind is fixed.
+/// With `If-Match`, written only while the channel is still the version named (else `412`).
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
+    if_match: IfMatch,
     PathParam(id): PathParam,
     JsonBody(patch): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_admin()?;
     let mut rec = load(&s, &caller, &id).await?;
+    let expected = if_match.expected(rec.updated_at);
     let mut merged = Map::new();
     merged.insert("name".into(), json!(rec.name));
     merged.insert("kind".into(), json!(rec.kind));
@@ -327,10 +337,11 @@ pub async fn update(
     rec.enabled = input.enabled;
     rec.settings = Value::Object(kept);
     rec.secret = Secret::new(secret);
-    if !s.store.update_channel(caller.tenant(), &rec).await? {
-        return Err(ApiError::not_found("channel"));
-    }
-    Ok(Json(channel_json(&rec, caller.audience())))
+    rec.updated_at = clock::now();
+    let written = s.store.update_channel_if(caller.tenant(), &rec, expected).await?;
+    precondition::judge(written, "channel", async { Ok(load(&s, &caller, &id).await?.updated_at) }).await?;
+    let rec = load(&s, &caller, &id).await?;
+    Ok((etag_header(rec.updated_at), Json(channel_json(&rec, caller.audience()))))
 }
 
 pub async fn delete(

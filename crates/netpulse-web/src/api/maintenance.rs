@@ -1,11 +1,16 @@
-//! Maintenance windows: `POST|GET /api/v1/monitors/{id}/maintenance`, `DELETE
+//! Maintenance windows: `POST|GET /api/v1/monitors/{id}/maintenance`, `GET|DELETE
 //! /api/v1/maintenance/{id}`. During a window checks keep running and are recorded; alerts
 //! are muted; a monitor still down when the window ends pages then, once. An `announce`d
 //! window shows on the status pages that carry its monitor, ahead of time and while it runs.
+//!
+//! A window's `POST` and `GET` answers carry an `ETag` (its version, which its start, its end
+//! and its move to the next occurrence change too); a `DELETE` with `If-Match` cancels it
+//! only while it is still that version (else `412`; see [`crate::base::precondition`]).
 
 use super::monitors::parse_time;
 use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
+use crate::base::precondition::{self, etag_header, IfMatch};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
 use axum::extract::State;
@@ -73,6 +78,7 @@ fn parse_window(input: WindowIn, monitor: MonitorId) -> ApiResult<MaintenanceWin
         reason: input.reason.chars().take(500).collect(),
         phase: "scheduled".into(),
         announce: input.announce,
+        updated_at: now,
     })
 }
 
@@ -87,7 +93,8 @@ pub async fn create(
     PathParam(id): PathParam,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
-    Ok((StatusCode::CREATED, Json(window_json(&create_from(&s, &caller, &id, body).await?))))
+    let w = create_from(&s, &caller, &id, body).await?;
+    Ok((StatusCode::CREATED, etag_header(w.updated_at), Json(window_json(&w))))
 }
 
 /// Schedule a window on monitor `id` from the API's input shape (the API and the dashboard).
@@ -116,21 +123,35 @@ pub async fn list(State(s): State<AppState>, caller: Caller, PathParam(id): Path
     Ok(Json(json!({ "data": rows.iter().map(window_json).collect::<Vec<_>>() })))
 }
 
+/// Window `id` of the caller's tenant.
+async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<MaintenanceWindow> {
+    let found = if id.starts_with("mw_") { s.store.get_maintenance(caller.tenant(), id).await? } else { None };
+    found.ok_or_else(|| ApiError::not_found("maintenance window"))
+}
+
+pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
+    let w = load(&s, &caller, &id).await?;
+    Ok((etag_header(w.updated_at), Json(window_json(&w))))
+}
+
 pub async fn cancel(
     State(s): State<AppState>,
     caller: Caller,
+    if_match: IfMatch,
     PathParam(id): PathParam,
 ) -> ApiResult<impl IntoResponse> {
-    cancel_window(&s, &caller, &id).await?;
+    cancel_window(&s, &caller, &id, &if_match).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Cancel window `id` of the caller's tenant.
-pub(crate) async fn cancel_window(s: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+/// Cancel window `id` of the caller's tenant; with `If-Match`, only while it is the version
+/// named (else `412`, nothing cancelled).
+pub(crate) async fn cancel_window(s: &AppState, caller: &Caller, id: &str, if_match: &IfMatch) -> ApiResult<()> {
     caller.require_write()?;
-    if !id.starts_with("mw_") || !s.store.cancel_maintenance(caller.tenant(), id, clock::now()).await? {
-        return Err(ApiError::not_found("maintenance window"));
-    }
+    let w = load(s, caller, id).await?;
+    let expected = if_match.expected(w.updated_at);
+    let done = s.store.cancel_maintenance_if(caller.tenant(), id, clock::now(), expected).await?;
+    precondition::judge(done, "maintenance window", async { Ok(load(s, caller, id).await?.updated_at) }).await?;
     s.status_cache.clear();
     Ok(())
 }

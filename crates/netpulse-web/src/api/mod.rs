@@ -63,7 +63,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/monitors/{id}/uptime", get(monitors::uptime))
         .route("/api/v1/regions", get(regions::list))
         .route("/api/v1/monitors/{id}/maintenance", get(maintenance::list).post(maintenance::create))
-        .route("/api/v1/maintenance/{id}", axum::routing::delete(maintenance::cancel))
+        .route("/api/v1/maintenance/{id}", get(maintenance::get).delete(maintenance::cancel))
         .route("/api/v1/monitors/{id}/visitor-sources", get(visitor_sources::list).post(visitor_sources::create))
         .route("/api/v1/visitor-sources/{id}", axum::routing::delete(visitor_sources::delete))
         .route("/api/v1/incidents", get(incidents::list))

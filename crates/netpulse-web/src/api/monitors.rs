@@ -11,10 +11,11 @@ use crate::base::audience::Audience;
 use crate::base::input::path_id;
 use crate::base::input::{parse_field, JsonBody};
 use crate::base::input::{PathParam, QueryParams};
+use crate::base::precondition::{self, etag_header, IfMatch};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderName, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use netpulse_core::incident::PolicyLayer;
@@ -22,7 +23,7 @@ use netpulse_core::monitor::{CheckSpec, Interval, ManagedBy, MonitorDraft};
 use netpulse_core::uptime::Tally;
 use netpulse_core::{ChannelId, MonitorId, Timestamp};
 use netpulse_store::clock;
-use netpulse_store::{AlertingDefaults, Conditional, Evidence, MonitorRecord, MonitorView};
+use netpulse_store::{AlertingDefaults, Evidence, MonitorRecord, MonitorView};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -212,7 +213,7 @@ pub async fn create(
     let view = create_from(&s, &caller, body).await?;
     let d = defaults(&s, &caller).await?;
     let body = Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()));
-    Ok((StatusCode::CREATED, [(header::ETAG, etag(&view))], body))
+    Ok((StatusCode::CREATED, etag(&view), body))
 }
 
 /// Create a monitor from the flat input shape: the API's `POST` and the dashboard's form.
@@ -268,45 +269,8 @@ pub(crate) async fn load(s: &AppState, caller: &Caller, id: &str) -> ApiResult<M
 }
 
 /// A monitor's entity tag: its version (`updated_at` in ms, which every update moves on).
-pub(crate) fn etag(v: &MonitorView) -> String {
-    format!("\"{}\"", v.record.updated_at.millis())
-}
-
-/// The version an `If-Match` header holds the write to: `None` without the header (or with
-/// `*`: the monitor exists); the current version when one of its tags is the current ETag
-/// (strong comparison: a weak `W/` tag never matches); else a version no monitor has, so the
-/// write, once the body is validated, changes nothing and answers `412` naming the current
-/// ETag (a request that is bad whatever its preconditions gets its own error first).
-fn precondition(headers: &HeaderMap, v: &MonitorView) -> Option<Timestamp> {
-    // Repeated If-Match headers are one list (RFC 9110).
-    let tags: Vec<&str> = headers
-        .get_all(header::IF_MATCH)
-        .iter()
-        .flat_map(|value| value.to_str().unwrap_or("").split(','))
-        .map(str::trim)
-        .collect();
-    if tags.is_empty() {
-        return None;
-    }
-    let current = etag(v);
-    if tags.contains(&current.as_str()) {
-        return Some(v.record.updated_at);
-    }
-    if tags.contains(&"*") {
-        return None;
-    }
-    Some(Timestamp::from_millis(i64::MIN))
-}
-
-fn changed(current: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
-        "precondition_failed",
-        format!(
-            "the monitor changed since it was read (its ETag is {current} now), so nothing was written: \
-             read it again, apply your change to what it is now, and send that ETag"
-        ),
-    )
+pub(crate) fn etag(v: &MonitorView) -> [(HeaderName, String); 1] {
+    etag_header(v.record.updated_at)
 }
 
 pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
@@ -315,7 +279,7 @@ pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathP
     let (from, to) = (now.minus_ms(86_400_000), now.plus_ms(1));
     let uptime = s.store.tally(caller.tenant(), &v.record.id, from, to, caller.evidence()).await?.uptime_percent();
     let d = defaults(&s, &caller).await?;
-    Ok(([(header::ETAG, etag(&v))], Json(monitor_json(&v, &d, &s.base_url, uptime, caller.audience()))))
+    Ok((etag(&v), Json(monitor_json(&v, &d, &s.base_url, uptime, caller.audience()))))
 }
 
 /// `PATCH`: a JSON merge patch over the monitor's input shape; the whole result is validated.
@@ -323,13 +287,13 @@ pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathP
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    if_match: IfMatch,
     PathParam(id): PathParam,
     JsonBody(patch): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let v = load(&s, &caller, &id).await?;
-    let expected = precondition(&headers, &v);
+    let expected = if_match.expected(v.record.updated_at);
     let mut merged = draft_json(&v.record.draft);
     if patch.get("kind").is_some_and(|k| Some(k) != merged.get("kind")) {
         return Err(ApiError::invalid("kind", "cannot change a monitor's kind; create a new monitor instead"));
@@ -351,7 +315,7 @@ pub async fn update(
     }
     let view = replace(&s, &caller, v, merged, expected).await?;
     let d = defaults(&s, &caller).await?;
-    Ok(([(header::ETAG, etag(&view))], Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()))))
+    Ok((etag(&view), Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()))))
 }
 
 /// RFC 7396 JSON merge patch of `patch` into `into`: `null` removes a key, objects merge
@@ -425,14 +389,9 @@ pub(crate) async fn replace(
     let draft = parse_draft(input, s)?;
     check_parent(s, caller, &v.record.id, &draft).await?;
     check_policy(s, caller, &draft).await?;
-    match s.store.update_monitor_if(caller.tenant(), &v.record.id, &draft, clock::now(), expected).await? {
-        Conditional::Updated => {}
-        Conditional::Missing => return Err(ApiError::not_found("monitor")),
-        Conditional::Changed => {
-            let now = load(s, caller, v.record.id.as_str()).await?;
-            return Err(changed(&etag(&now)));
-        }
-    }
+    let written = s.store.update_monitor_if(caller.tenant(), &v.record.id, &draft, clock::now(), expected).await?;
+    let current = async { Ok(load(s, caller, v.record.id.as_str()).await?.record.updated_at) };
+    precondition::judge(written, "monitor", current).await?;
     s.monitors_changed.notify_one();
     s.store.get_monitor(caller.tenant(), &v.record.id).await?.ok_or_else(|| ApiError::not_found("monitor"))
 }
@@ -454,7 +413,7 @@ async fn set_paused(s: AppState, caller: Caller, id: String, paused: bool) -> Ap
         }
     };
     let d = defaults(&s, &caller).await?;
-    Ok(([(header::ETAG, etag(&view))], Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()))))
+    Ok((etag(&view), Json(monitor_json(&view, &d, &s.base_url, None, caller.audience()))))
 }
 
 pub async fn pause(

@@ -1,11 +1,14 @@
 //! Public status pages, managed by their tenant: `POST|GET /api/v1/status-pages`,
 //! `PATCH|DELETE /api/v1/status-pages/{id}`. Incidents reach them through their public updates
 //! ([`super::incident_updates`]); the pages themselves are served by the dashboard
-//! (`dashboard/status_page.rs`).
+//! (`dashboard/status_page.rs`). A page's `GET`, `POST` and `PATCH` answers carry an `ETag`
+//! (its version); a `PATCH` with `If-Match` changes it only while it is still that version
+//! (else `412`; see [`crate::base::precondition`]).
 
 use crate::base::input::PathParam;
 use crate::base::input::{parse_field, JsonBody};
 use crate::base::page_domains::valid_domain;
+use crate::base::precondition::{self, etag_header, IfMatch};
 use crate::base::{ApiError, ApiResult};
 use crate::base::{AppState, Caller};
 use axum::extract::State;
@@ -197,6 +200,7 @@ pub async fn create(
     if input.title.is_none() {
         return Err(ApiError::invalid("title", "is required"));
     }
+    let now = clock::now();
     let mut page = StatusPage {
         id: format!("sp_{}", netpulse_core::ids::encode_base32(clock::random_u128())),
         tenant_id: caller.tenant().clone(),
@@ -205,13 +209,14 @@ pub async fn create(
         message: String::new(),
         logo_url: None,
         domain: None,
-        created_at: clock::now(),
+        created_at: now,
+        updated_at: now,
         monitors: Vec::new(),
     };
     apply(&s, &caller, &mut page, input).await?;
     s.store.create_status_page(caller.tenant(), &page).await.map_err(slug_conflict)?;
     s.status_cache.clear();
-    Ok((StatusCode::CREATED, Json(with_subscribers(page_json(&s, &page), 0))))
+    Ok((StatusCode::CREATED, etag_header(page.updated_at), Json(with_subscribers(page_json(&s, &page), 0))))
 }
 
 pub async fn list(State(s): State<AppState>, caller: Caller) -> ApiResult<impl IntoResponse> {
@@ -232,7 +237,7 @@ pub(crate) async fn find(s: &AppState, caller: &Caller, id: &str) -> ApiResult<S
 
 pub async fn get(State(s): State<AppState>, caller: Caller, PathParam(id): PathParam) -> ApiResult<impl IntoResponse> {
     let page = find(&s, &caller, &id).await?;
-    Ok(Json(counted(&s, &caller, &page).await?))
+    Ok((etag_header(page.updated_at), Json(counted(&s, &caller, &page).await?)))
 }
 
 /// A page's JSON with its count of confirmed subscribers (`subscribers`; the list is
@@ -248,21 +253,26 @@ async fn counted(s: &AppState, caller: &Caller, page: &StatusPage) -> ApiResult<
     Ok(with_subscribers(page_json(s, page), counts.get(&page.id).copied().unwrap_or(0)))
 }
 
+/// `PATCH`: the fields given replace the page's. With `If-Match`, written only while the
+/// page is still the version named (else `412`).
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
+    if_match: IfMatch,
     PathParam(id): PathParam,
     JsonBody(body): JsonBody,
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let mut page = find(&s, &caller, &id).await?;
+    let expected = if_match.expected(page.updated_at);
     let input: PageIn = parse_field("", Value::Object(body))?;
     apply(&s, &caller, &mut page, input).await?;
-    if !s.store.update_status_page(caller.tenant(), &page).await.map_err(slug_conflict)? {
-        return Err(ApiError::not_found("status page"));
-    }
+    page.updated_at = clock::now();
+    let written = s.store.update_status_page_if(caller.tenant(), &page, expected).await.map_err(slug_conflict)?;
+    precondition::judge(written, "status page", async { Ok(find(&s, &caller, &id).await?.updated_at) }).await?;
     s.status_cache.clear();
-    Ok(Json(counted(&s, &caller, &page).await?))
+    let page = find(&s, &caller, &id).await?;
+    Ok((etag_header(page.updated_at), Json(counted(&s, &caller, &page).await?)))
 }
 
 pub async fn delete(

@@ -1,7 +1,7 @@
 //! The web base every handler stands on: the [`state::AppState`] handlers reach, who is
 //! asking ([`caller`]: tokens, sessions with CSRF, the demo visitor), the cookies, the one
 //! error shape ([`error`]) and request [`input`], [`outbound`] targets refused when saved,
-//! what an [`audience`] may see, the throttles,
+//! what an [`audience`] may see, versions and `If-Match` ([`precondition`]), the throttles,
 //! the status-page cache and the badge key. Nothing here serves a route of its own.
 
 pub mod audience;
@@ -13,6 +13,7 @@ pub mod error;
 pub mod input;
 pub mod outbound;
 pub mod page_domains;
+pub mod precondition;
 pub mod state;
 pub mod status_cache;
 pub mod throttle;

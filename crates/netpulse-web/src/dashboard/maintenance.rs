@@ -79,7 +79,7 @@ pub async fn cancel(
     };
     let monitor = values.get("monitor").cloned().unwrap_or_default();
     let Ok(view) = monitors::load(&s, &auth.caller, &monitor).await else { return not_found(&auth) };
-    match cancel_window(&s, &auth.caller, &id).await {
+    match cancel_window(&s, &auth.caller, &id, &Default::default()).await {
         Ok(()) => Redirect::to(&format!("/monitors/{}/maintenance", view.record.id)).into_response(),
         Err(e) => render(&s, &auth, &view, &FormValues::new(), Some(e)).await,
     }
