@@ -120,6 +120,22 @@ async fn a_gatus_config_becomes_a_file_with_each_mapping_and_a_report() {
     assert_eq!(custom["body_template"], "{\"text\": \"{{event}}: {{monitor.name}} - {{summary}}\"}\n");
     assert_eq!(custom["headers"], json!({ "X-Api-Key": "${CUSTOM_HEADER_X_API_KEY}" }));
     assert_eq!(custom["content_type"], "application/json");
+    // Every provider key as Gatus's own config structs name it (alerting/provider/*/*.go).
+    for (name, kind, key, value) in [
+        ("discord", "discord", "url", "${DISCORD_URL}"),
+        ("teams-workflows", "teams", "url", "${TEAMS_WORKFLOWS_URL}"),
+        ("googlechat", "google_chat", "url", "${GOOGLECHAT_URL}"),
+        ("gotify", "gotify", "url", "https://gotify.example.org/"),
+        ("gotify", "gotify", "secret", "${GOTIFY_SECRET}"),
+        ("matrix", "matrix", "room_id", "!ops:example.org"),
+        ("matrix", "matrix", "secret", "${MATRIX_SECRET}"),
+        ("opsgenie", "opsgenie", "secret", "${OPSGENIE_SECRET}"),
+        ("pushover", "pushover", "secret", "${PUSHOVER_SECRET}"),
+        ("pushover", "pushover", "user_key", "${PUSHOVER_USER_KEY}"),
+    ] {
+        let channel = object(&file, "channels", name);
+        assert_eq!((&channel["kind"], &channel[key]), (&json!(kind), &json!(value)), "{name}.{key}");
+    }
 
     let names = |section: &str| -> Vec<String> {
         file[section].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect()
@@ -133,7 +149,7 @@ async fn a_gatus_config_becomes_a_file_with_each_mapping_and_a_report() {
     assert!(!names("channels").contains(&"twilio".to_owned()));
 
     for line in [
-        "imported 11 monitors, 6 channels\n",
+        "imported 11 monitors, 13 channels\n",
         "  endpoint `frontend`: named `eu/frontend`: another endpoint has the same name (NetPulse names are unique)\n",
         "  endpoint `frontend`: named `us/frontend`: another endpoint has the same name (NetPulse names are unique)\n",
         "  endpoint `typo`: NetPulse would refuse its url: ",
@@ -147,6 +163,7 @@ async fn a_gatus_config_becomes_a_file_with_each_mapping_and_a_report() {
         "  endpoint `website`: condition `[RESPONSE_TIME] < 300`: degraded_after_ms 300: slower is *degraded*",
         "  alerting.email.host: not imported: NetPulse sends mail through the engine's [smtp] settings\n",
         "  alerting.ntfy.priority: not imported (NetPulse has no such channel setting)\n",
+        "  alerting.opsgenie.priority: not imported (NetPulse has no such channel setting)\n",
         "  external endpoint `nightly-backup`: heartbeat.interval 93600 s: grace_s 86400, NetPulse's longest\n",
         "  SLACK_URL: the value of alerting.slack.webhook-url\n",
         "  PAGERDUTY_KEY: (the source's own variable for alerting.pagerduty.integration-key)\n",
@@ -187,13 +204,24 @@ async fn the_imported_gatus_file_plans_and_applies_on_a_fresh_engine() {
         ("API_HEALTH_HEADER_AUTHORIZATION", "Bearer t"),
         ("CUSTOM_HEADER_X_API_KEY", "k"),
         ("DEPLOY_ENV", "set-by-test"),
+        ("DISCORD_URL", "https://discord.com/api/webhooks/1/X"),
+        ("GOOGLECHAT_URL", "https://chat.googleapis.com/v1/spaces/A/messages?key=k&token=t"),
+        ("GOTIFY_SECRET", "Agotify-app-token"),
+        ("MATRIX_SECRET", "syt_matrix_access_token"),
         ("NTFY_TOPIC", "topic"),
+        ("OPSGENIE_SECRET", "00000000-0000-0000-0000-000000000000"),
         ("PAGERDUTY_KEY", "routing-key"),
+        ("PUSHOVER_SECRET", "azGDORePK8gMaC0QOYAMyEEuzJnyUi"),
+        ("PUSHOVER_USER_KEY", "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"),
         ("SLACK_URL", "https://hooks.slack.com/services/T0/B0/X"),
+        (
+            "TEAMS_WORKFLOWS_URL",
+            "https://prod-00.westeurope.logic.azure.com/workflows/a/triggers/manual/paths/invoke?sig=s",
+        ),
         ("TELEGRAM_SECRET", "123456:ABCdefGHIjklMNOpqrSTUvwxYZ"),
     ];
     let (channels, monitors) = apply_imported("gatus", GATUS, &env).await;
-    assert_eq!(channels.len(), 6, "{channels:?}");
+    assert_eq!(channels.len(), 13, "{channels:?}");
     assert_eq!(monitors.len(), 11);
     assert_eq!(named(&monitors, "us/frontend")["host"], "us.example.org");
     let api = named(&monitors, "api-health");
@@ -274,13 +302,30 @@ async fn a_kuma_backup_becomes_a_file_with_each_mapping_and_a_report() {
     assert_eq!((&telegram["chat_id"], &telegram["secret"]), (&json!("-100555"), &json!("${OPS_TELEGRAM_SECRET}")));
     assert_eq!(object(&file, "channels", "Phone")["secret"], "${PHONE_SECRET}");
     assert_eq!(object(&file, "channels", "Receiver")["kind"], "webhook");
-    assert_eq!(object(&file, "channels", "Mail")["url"], "ops@example.org");
+    assert_eq!(
+        object(&file, "channels", "Mail")["url"],
+        "ops@example.org, lead@example.org, cto@example.org",
+        "smtpCC joins the recipients; smtpBCC does not"
+    );
+    // Every notification key as the provider reading it names it (server/notification-providers/*.js).
+    for (name, kind, key, value) in [
+        ("Ops Discord", "discord", "url", "${OPS_DISCORD_URL}"),
+        ("Ops Teams", "teams", "url", "${OPS_TEAMS_URL}"),
+        ("Ops Chat", "google_chat", "url", "${OPS_CHAT_URL}"),
+        ("Ops Mattermost", "slack", "url", "${OPS_MATTERMOST_URL}"),
+        ("On-call Genie", "opsgenie", "secret", "${ON_CALL_GENIE_SECRET}"),
+        ("On-call Genie", "opsgenie", "region", "eu"),
+        ("Phone", "pagerduty", "url", "https://events.pagerduty.com/v2/enqueue"),
+    ] {
+        let channel = object(&file, "channels", name);
+        assert_eq!((&channel["kind"], &channel[key]), (&json!(kind), &json!(value)), "{name}.{key}");
+    }
     assert!(
         !out.stdout.contains("kumaSecret") && !out.stdout.contains("shop-key-123") && !out.stdout.contains("mail-pw")
     );
 
     for line in [
-        "imported 10 monitors, 6 channels\n",
+        "imported 10 monitors, 11 channels\n",
         "  notification `Ops Slack`: named `Ops Slack 2`: another notification has the same name\n",
         "  monitor `Router`: named `Router 2`: another monitor has the same name\n",
         "  notification `Home Assistant`: type HomeAssistant: NetPulse has no channel of this kind\n",
@@ -289,6 +334,9 @@ async fn a_kuma_backup_becomes_a_file_with_each_mapping_and_a_report() {
         "  monitor `Inverted`: upside-down mode (up when unreachable) has no NetPulse equivalent\n",
         "  notification `Ops Slack`: slackchannel: not imported",
         "  notification `Mail`: sent through the engine's [smtp] settings",
+        "  notification `Mail`: smtpCC: its addresses are recipients like smtpTo's\n",
+        "  notification `Mail`: smtpBCC: not imported: NetPulse's recipients see one another",
+        "  notification `On-call Genie`: opsgeniePriority: not imported",
         "  group monitors: their names are tags of their members",
         "  OPS_SLACK_URL: the value of notification `Ops Slack`.slackwebhookURL\n",
     ] {
@@ -305,9 +353,14 @@ async fn the_imported_kuma_file_plans_and_applies_on_a_fresh_engine() {
         ("OPS_TELEGRAM_SECRET", "987654:ZYXwvuTSRqpONMlkjIHGfed"),
         ("PHONE_SECRET", "routing-key"),
         ("SHOP_HEADER_X_API_KEY", "k"),
+        ("OPS_DISCORD_URL", "https://discord.com/api/webhooks/1/X"),
+        ("OPS_TEAMS_URL", "https://example.webhook.office.com/webhookb2/X"),
+        ("OPS_CHAT_URL", "https://chat.googleapis.com/v1/spaces/A/messages?key=k&token=t"),
+        ("OPS_MATTERMOST_URL", "https://mattermost.example.org/hooks/X"),
+        ("ON_CALL_GENIE_SECRET", "genie-key-0000"),
     ];
     let (channels, monitors) = apply_imported("kuma", KUMA, &env).await;
-    assert_eq!(channels.len(), 6);
+    assert_eq!(channels.len(), 11);
     assert_eq!(monitors.len(), 10);
     let shop = named(&monitors, "Shop");
     assert_eq!(shop["policy"]["confirm_threshold"], 3);

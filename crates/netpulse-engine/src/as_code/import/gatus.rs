@@ -4,6 +4,12 @@
 //! [`super::gatus_conditions`], its `alerts[]` as the monitor's channels and policy; each of
 //! `external-endpoints[]` as a `heartbeat`. The `alerting` providers are
 //! [`super::gatus_alerting`]'s.
+//!
+//! Keys checked against Gatus v5's source (TwiN/gatus, module `github.com/TwiN/gatus/v5`):
+//! the YAML tags of the endpoint (`config/endpoint`: its `dns` `query-name`/`query-type`, the
+//! external endpoint's `heartbeat.interval`), of `client/config.go` (`insecure`,
+//! `ignore-redirect`, `timeout`), of `alerting/alert/alert.go` and of the providers (see
+//! [`super::gatus_alerting`]).
 
 use super::gatus_conditions::{self, Target};
 use super::{certificate_monitor, gatus_alerting, go_duration_s, normal_url, Draft, Report};

@@ -4,6 +4,12 @@
 //! `recovery_threshold`, `send-on-resolved` → `notify_on_resolve`,
 //! `minimum-reminder-interval` → `reminder_interval_s`), each alert over its provider's
 //! `default-alert`.
+//!
+//! Keys checked against Gatus v5's source (TwiN/gatus): the provider names are the YAML tags
+//! of `alerting/config.go` (01131755), each provider's keys those of its
+//! `alerting/provider/<name>/<name>.go` struct (e.g. telegram 037386ae, gotify and email
+//! 08742e4a, opsgenie 168c1547, teamsworkflows, ntfy's `token`), an alert's those of
+//! `alerting/alert/alert.go` (`minimum-reminder-interval` in v5.x).
 
 use super::{channel_fields, go_duration_s, normal_url, Draft, Field, FieldMap, Report};
 use serde_json::{json, Map, Value};

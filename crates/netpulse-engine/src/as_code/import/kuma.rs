@@ -3,6 +3,15 @@
 //! `keyword`, `json-query` → `http`; `port` → `tcp`; `ping`; `dns`; `push` → `heartbeat`),
 //! `maxretries` as the policy's `confirm_threshold`, `notificationIDList` as the channels,
 //! a `group` monitor's name as a tag of its members. Other types are reported and skipped.
+//!
+//! Keys checked against Uptime Kuma's source (louislam/uptime-kuma): each notification's
+//! `config` keys against the provider that reads them, `server/notification-providers/*.js`
+//! (slack, mattermost, discord, teams, google-chat, telegram, pagerduty, ntfy, pushover,
+//! gotify, matrix, opsgenie, smtp, webhook; e.g. discord.js 01749b79, teams.js 063d64ee,
+//! opsgenie.js 0f7ba562, pagerduty.js 18a548e8, telegram.js 06ee68dc, webhook.js 0c35ce1a),
+//! and the `type` names their `name` fields give; the monitor keys against `toJSON` in
+//! `server/model/monitor.js` of the 1.23 line, whose shape Settings → Backup → Export writes
+//! (2.0 has no backup export).
 
 use super::{certificate_monitor, channel_fields, literal, normal_url, unique, Draft, Field, FieldMap, Report};
 use crate::as_code::model::FileError;
@@ -131,6 +140,9 @@ fn notification_channels(list: &[Value], draft: &mut Draft, report: &mut Report)
         };
         let mut fields = Map::new();
         let rest = channel_fields(np_kind, table, &config, &name, &what, &mut fields, report);
+        if *np_kind == "email" {
+            email_copies(&config, &mut fields, &what, report);
+        }
         let own_server = |k: &str| *np_kind == "email" && k.starts_with("smtp"); // reported once below
         for k in rest.iter().filter(|k| !BOOKKEEPING.contains(&k.as_str()) && !own_server(k)) {
             let v = &config[k.as_str()];
@@ -153,6 +165,28 @@ fn notification_channels(list: &[Value], draft: &mut Draft, report: &mut Report)
         draft.channels.push((name, fields, what));
     }
     out
+}
+
+/// Kuma's `smtpCC` addresses join the recipients (NetPulse's mail has no Cc); its `smtpBCC`
+/// ones are reported, not imported: every NetPulse recipient sees the others.
+fn email_copies(config: &Map<String, Value>, fields: &mut Map<String, Value>, what: &str, report: &mut Report) {
+    let listed = |k: &str| -> Vec<String> {
+        let text = config.get(k).and_then(Value::as_str).unwrap_or_default();
+        text.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect()
+    };
+    let cc = listed("smtpCC");
+    if !cc.is_empty() {
+        let to = fields.get("url").and_then(Value::as_str).unwrap_or_default();
+        let all: Vec<String> = to.split(", ").filter(|a| !a.is_empty()).map(str::to_owned).chain(cc).collect();
+        fields.insert("url".into(), json!(all.join(", ")));
+        report.approximate(format!("{what}: smtpCC"), "its addresses are recipients like smtpTo's");
+    }
+    if !listed("smtpBCC").is_empty() {
+        report.skip(
+            format!("{what}: smtpBCC"),
+            "not imported: NetPulse's recipients see one another; add a second e-mail channel for them",
+        );
+    }
 }
 
 fn monitor(
