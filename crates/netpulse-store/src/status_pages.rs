@@ -24,6 +24,15 @@ pub fn page_url(base_url: &str, slug: &str, domain: Option<&str>) -> String {
     }
 }
 
+/// How an update's other affected monitors are stored: their ids, space-separated.
+pub(crate) fn affects_text(ids: &[MonitorId]) -> String {
+    ids.iter().map(MonitorId::as_str).collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn affects_of(text: &str) -> Vec<MonitorId> {
+    text.split_whitespace().map(|s| MonitorId::from_trusted(s.to_owned())).collect()
+}
+
 /// A public status page of a tenant. `monitors` are in display order; `updated_at` is its
 /// version, which every update moves on.
 #[derive(Clone, Debug, Serialize)]
@@ -112,6 +121,8 @@ pub struct IncidentUpdate {
     pub impact: Impact,
     pub message: String,
     pub posted_at: Timestamp,
+    /// Other monitors (components) the incident affects besides its own, as its poster says.
+    pub affects: Vec<MonitorId>,
 }
 
 impl IncidentUpdate {
@@ -176,6 +187,9 @@ pub struct PublicMonitor {
     pub figures: netpulse_core::uptime::PageFigures,
     /// Inside an announced maintenance window now.
     pub in_maintenance: bool,
+    /// The worst impact that unresolved posted incidents state for it (its own, or another
+    /// monitor's whose newest update names it among those it affects).
+    pub posted_impact: Option<Impact>,
     /// Its real visitors' page views over the last 24 hours (the demo organisation's sample
     /// visits on its own pages, which say so).
     pub visitors: netpulse_core::visits::VisitTally,
@@ -198,6 +212,20 @@ pub struct PublicStatusPage {
     pub maintenance: Vec<(String, MaintenanceWindow)>,
     /// The demo organisation's page: its figures are sample data.
     pub demo: bool,
+}
+
+/// Per monitor, the worst impact the unresolved ones of `incidents` state for it: each
+/// incident's newest update names its impact, for the incident's monitor and those it affects.
+pub fn posted_impacts(incidents: &[(String, PublicIncident)]) -> HashMap<MonitorId, Impact> {
+    let mut out: HashMap<MonitorId, Impact> = HashMap::new();
+    for (_, i) in incidents {
+        let Some(u) = i.latest().filter(|u| u.state != UpdateState::Resolved) else { continue };
+        for m in std::iter::once(&i.monitor_id).chain(&u.affects) {
+            let worst = out.entry(m.clone()).or_insert(u.impact);
+            *worst = (*worst).max(u.impact);
+        }
+    }
+    out
 }
 
 /// A tenant's status pages and the public reads they are built from.
@@ -322,6 +350,8 @@ pub trait StatusPageStore:
         let running = |m: &MonitorId| windows.iter().any(|w| &w.monitor_id == m && w.starts_at <= now);
         let ev = if demo { crate::Evidence::Demo } else { crate::Evidence::Live };
         let visitors = self.visit_tallies(t, &ids, (now.minus_ms(86_400_000), now.plus_ms(1)), ev).await?;
+        let incidents = self.posted_incidents(&page, since, Timestamp::from_millis(i64::MAX)).await?;
+        let posted = posted_impacts(&incidents);
         let mut monitors = Vec::with_capacity(page.monitors.len());
         for m in &page.monitors {
             let Some(state) = states.get(&m.monitor_id) else { continue };
@@ -336,9 +366,9 @@ pub trait StatusPageStore:
                 ),
                 in_maintenance: running(&m.monitor_id),
                 visitors: visitors.get(&m.monitor_id).copied().unwrap_or_default(),
+                posted_impact: posted.get(&m.monitor_id).copied(),
             });
         }
-        let incidents = self.posted_incidents(&page, since, Timestamp::from_millis(i64::MAX)).await?;
         let name_of = |m: &MonitorId| page.monitors.iter().find(|p| &p.monitor_id == m).map(|p| p.display_name.clone());
         let maintenance = windows.into_iter().filter_map(|w| Some((name_of(&w.monitor_id)?, w))).collect();
         Ok(Some(PublicStatusPage {

@@ -307,3 +307,62 @@ async fn the_incident_history_shows_a_month_at_a_time() {
     let (st, _, _) = get(&app, "/status/nowhere/history", None).await;
     assert_eq!(st, 404);
 }
+
+/// An update names the other components the incident affects: while it is unresolved they show
+/// its impact on the page (a healthy one as "partial"), the headline follows, and a resolving
+/// update clears them; a name that is no monitor of the organisation is refused by position.
+#[tokio::test]
+async fn an_update_marks_the_other_components_it_affects() {
+    let app = spawn_app().await;
+    let (down, healthy) = (Target::start().await, Target::start().await);
+    down.set_status(503);
+    let db = app
+        .create_monitor(json!({ "name": "db", "kind": "http", "url": down.url(), "interval_s": 1, "timeout_ms": 800 }))
+        .await;
+    let shop = app
+        .create_monitor(
+            json!({ "name": "shop", "kind": "http", "url": healthy.url(), "interval_s": 1, "timeout_ms": 800 }),
+        )
+        .await;
+    let monitors =
+        json!([{ "monitor_id": db, "display_name": "Database" }, { "monitor_id": shop, "display_name": "Shop" }]);
+    let (st, _) = app
+        .api("POST", "/api/v1/status-pages", Some(json!({ "slug": "parts", "title": "Parts", "monitors": monitors })))
+        .await;
+    assert_eq!(st, 201);
+    let incident = wait_for(20, "the incident", || async {
+        app.incidents(&db).await.first().map(|i| i["id"].as_str().unwrap().to_owned())
+    })
+    .await;
+    app.wait_for_outcome(&shop, "up").await;
+    let updates = format!("/api/v1/incidents/{incident}/updates");
+    for (affects, field) in
+        [(json!(["nope"]), "affects[0]"), (json!([shop, "mon_00000000000000000000000000"]), "affects[1]")]
+    {
+        let body = json!({ "state": "identified", "message": "x", "affects": affects });
+        let (st, e) = app.api("POST", &updates, Some(body)).await;
+        assert_eq!((st, e["error"]["field"].as_str()), (422, Some(field)), "{e}");
+    }
+    let body = json!({ "state": "identified", "impact": "partial", "message": "Orders fail", "affects": [shop, db] });
+    let (st, u) = app.api("POST", &updates, Some(body)).await;
+    assert_eq!(st, 201, "{u}");
+    assert_eq!(u["affects"], json!([shop]), "the incident's own monitor is always affected: {u}");
+
+    let status = |page: &Value, name: &str| -> String {
+        let m = page["monitors"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap();
+        m["status"].as_str().unwrap().to_owned()
+    };
+    let (_, _, body) = get(&app, "/status/parts.json", None).await;
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status(&page, "Database"), status(&page, "Shop")), ("down".into(), "partial".into()), "{page}");
+    assert_eq!(page["status"], "down", "the headline is the worst");
+    let (_, _, html) = get(&app, "/status/parts", None).await;
+    assert!(html.contains("class=\"badge partial\""), "{html}");
+    assert!(!html.contains(shop.as_str()) && !html.contains(db.as_str()), "no monitor id on the page");
+
+    let (st, _) = app.api("POST", &updates, Some(json!({ "state": "resolved", "message": "Fixed" }))).await;
+    assert_eq!(st, 201);
+    let (_, _, body) = get(&app, "/status/parts.json", None).await;
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status(&page, "Shop"), "up", "resolved: its probes speak again: {page}");
+}

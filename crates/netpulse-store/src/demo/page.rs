@@ -1,5 +1,5 @@
 //! The demo organisation's public status page (`/status/demo`): five of its monitors, the
-//! open outage of *Payments API* told in two public updates and the newest past outage of
+//! open outage of *Payments API* told in two public updates (affecting *Checkout* too) and the newest past outage of
 //! *Storefront* in three (investigating → identified → resolved), the announced maintenance
 //! window (seeded in [`super::seed`]), and real-visitor evidence of two monitors: the last
 //! 24 hours of sample page views, stored as provenance `demo` so the page labels them demo
@@ -84,7 +84,7 @@ async fn updates(store: &dyn Store) -> StoreResult<()> {
                 "A failed database migration left the payments service unable to write. We are rolling it back.",
             ),
         ];
-        post(store, &open.id, open.opened_at, &said, Impact::Major).await?;
+        post(store, &open.id, open.opened_at, &said, (Impact::Major, &[1])).await?;
     }
     let storefront = store.list_incidents(&t, &of(0), 20).await?;
     if let Some(past) = storefront.iter().find(|i| i.resolved_at.is_some()) {
@@ -93,18 +93,19 @@ async fn updates(store: &dyn Store) -> StoreResult<()> {
             (8, UpdateState::Identified, "A bad cache configuration was deployed; it is being reverted."),
             (30, UpdateState::Resolved, "The shop has loaded normally for 20 minutes. Sorry for the trouble."),
         ];
-        post(store, &past.id, past.opened_at, &said, Impact::Partial).await?;
+        post(store, &past.id, past.opened_at, &said, (Impact::Partial, &[])).await?;
     }
     Ok(())
 }
 
-/// Post `said` (minutes after `opened`, state, message) to incident `id` unless it has updates.
+/// Post `said` (minutes after `opened`, state, message) to incident `id` unless it has updates,
+/// each with `impact` and affecting also the fixtures `affects`.
 async fn post(
     store: &dyn Store,
     id: &IncidentId,
     opened: Timestamp,
     said: &[(i64, UpdateState, &str)],
-    impact: Impact,
+    (impact, affects): (Impact, &[usize]),
 ) -> StoreResult<()> {
     let t = super::tenant();
     if !store.incident_updates(&t, std::slice::from_ref(id)).await?.is_empty() {
@@ -118,6 +119,7 @@ async fn post(
             impact,
             message: (*message).into(),
             posted_at: opened.plus_ms(minutes * 60_000),
+            affects: affects.iter().map(|i| monitor_id(*i)).collect(),
         };
         store.post_incident_update(&t, &u).await?;
     }

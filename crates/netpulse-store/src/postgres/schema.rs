@@ -465,6 +465,11 @@ const MIGRATIONS: &[&str] = &[
     UPDATE status_pages SET updated_at = created_at;
     ALTER TABLE maintenance_windows ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
     "#,
+    // The other monitors (components) an incident update says the incident affects, besides
+    // its own: their ids, space-separated.
+    r#"
+    ALTER TABLE incident_updates ADD COLUMN affects TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -233,8 +233,8 @@ impl StatusPageStore for PgStore {
                 return Ok(false);
             }
             tx.execute_typed(
-                "INSERT INTO incident_updates (id, tenant_id, incident_id, state, impact, message, posted_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO incident_updates (id, tenant_id, incident_id, state, impact, message, posted_at, affects) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 &[
                     (&u.id.as_str(), Type::TEXT),
                     (&t.as_str(), Type::TEXT),
@@ -243,6 +243,7 @@ impl StatusPageStore for PgStore {
                     (&u.impact.as_str(), Type::TEXT),
                     (&u.message.as_str(), Type::TEXT),
                     (&u.posted_at.millis(), Type::INT8),
+                    (&crate::status_pages::affects_text(&u.affects), Type::TEXT),
                 ],
             )
             .await?;
@@ -268,7 +269,7 @@ impl StatusPageStore for PgStore {
         pooled!(self, |c| async {
             let rows = c
                 .query_typed(
-                    "SELECT id, incident_id, state, impact, message, posted_at FROM incident_updates \
+                    "SELECT id, incident_id, state, impact, message, posted_at, affects FROM incident_updates \
                      WHERE tenant_id = $1 AND incident_id = ANY($2) ORDER BY posted_at DESC, id DESC",
                     &[(&t.as_str(), Type::TEXT), (&wanted, Type::TEXT_ARRAY)],
                 )
@@ -282,6 +283,7 @@ impl StatusPageStore for PgStore {
                         impact: Impact::parse(r.try_get(3)?).unwrap_or(Impact::Major),
                         message: r.try_get(4)?,
                         posted_at: Timestamp::from_millis(r.try_get(5)?),
+                        affects: crate::status_pages::affects_of(r.try_get(6)?),
                     })
                 })
                 .collect()

@@ -82,6 +82,7 @@ fn subject_at(r: &Row) -> StoreResult<Option<NoticeSubject>> {
             impact: Impact::parse(r.try_get(9)?).unwrap_or(Impact::Major),
             message: r.try_get(10)?,
             posted_at: Timestamp::from_millis(r.try_get(11)?),
+            affects: Vec::new(), // a notice names the incident's own component
         })));
     }
     if r.try_get::<_, Option<String>>(19)?.is_some() {

@@ -520,6 +520,11 @@ const MIGRATIONS: &[&str] = &[
     UPDATE status_pages SET updated_at = created_at;
     ALTER TABLE maintenance_windows ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
     "#,
+    // The other monitors (components) an incident update says the incident affects, besides
+    // its own: their ids, space-separated.
+    r#"
+    ALTER TABLE incident_updates ADD COLUMN affects TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The migration that narrowed `check_results` (its index in [`MIGRATIONS`]): after it, the

@@ -218,8 +218,8 @@ impl StatusPageStore for SqliteStore {
                 return Ok(false);
             }
             tx.execute(
-                "INSERT INTO incident_updates (id, tenant_id, incident_id, state, impact, message, posted_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO incident_updates (id, tenant_id, incident_id, state, impact, message, posted_at, affects) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     u.id.as_str(),
                     t.as_str(),
@@ -227,7 +227,8 @@ impl StatusPageStore for SqliteStore {
                     u.state.as_str(),
                     u.impact.as_str(),
                     u.message,
-                    u.posted_at.millis()
+                    u.posted_at.millis(),
+                    crate::status_pages::affects_text(&u.affects)
                 ],
             )?;
             tx.execute(
@@ -248,7 +249,7 @@ impl StatusPageStore for SqliteStore {
                 return Ok(Vec::new());
             }
             let sql = format!(
-                "SELECT id, incident_id, state, impact, message, posted_at FROM incident_updates \
+                "SELECT id, incident_id, state, impact, message, posted_at, affects FROM incident_updates \
                  WHERE tenant_id = ?1 AND incident_id IN ({}) ORDER BY posted_at DESC, id DESC",
                 placeholders(incidents.len(), 2)
             );
@@ -264,6 +265,7 @@ impl StatusPageStore for SqliteStore {
                     impact: Impact::parse(&impact).unwrap_or(Impact::Major),
                     message: r.get(4)?,
                     posted_at: Timestamp::from_millis(r.get(5)?),
+                    affects: crate::status_pages::affects_of(&r.get::<_, String>(6)?),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

@@ -78,6 +78,7 @@ fn subject_at(r: &Row) -> rusqlite::Result<Option<NoticeSubject>> {
             impact: Impact::parse(&impact).unwrap_or(Impact::Major),
             message: r.get(10)?,
             posted_at: Timestamp::from_millis(r.get(11)?),
+            affects: Vec::new(), // a notice names the incident's own component
         })));
     }
     if r.get::<_, Option<String>>(19)?.is_some() {

@@ -142,12 +142,16 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
             impact,
             message: message.into(),
             posted_at,
+            affects: vec![],
         };
         let first = update(UpdateState::Investigating, Impact::Major, "we are on it", now);
         assert!(store.post_incident_update(&t, &first).await.unwrap());
         let foreign = update(UpdateState::Resolved, Impact::Degraded, "no", now.plus_ms(1));
         assert!(!store.post_incident_update(&other, &foreign).await.unwrap(), "another tenant's incident");
-        let second = update(UpdateState::Identified, Impact::Partial, "a full disk", now.plus_ms(2));
+        let second = IncidentUpdate {
+            affects: vec![a.clone()],
+            ..update(UpdateState::Identified, Impact::Partial, "a full disk", now.plus_ms(2))
+        };
         assert!(store.post_incident_update(&t, &second).await.unwrap());
         let posted =
             store.public_incidents(&t, std::slice::from_ref(&i.monitor_id), at(0), now.plus_ms(1)).await.unwrap();
@@ -165,6 +169,8 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
             ],
             "{backend:?}: newest first, the other tenant's refused"
         );
+        assert_eq!(updates[0].affects, std::slice::from_ref(&a), "{backend:?}: the components it names");
+        assert!(updates[1].affects.is_empty());
         assert!(store.incident_updates(&other, std::slice::from_ref(&i.id)).await.unwrap().is_empty());
         let (_, timeline) = store.get_incident(&t, &i.id).await.unwrap().unwrap();
         assert!(timeline.iter().any(|e| e.message == "status page update (identified, partial impact): a full disk"));
@@ -176,6 +182,13 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
     let [(name, shown)] = &public.incidents[..] else { panic!("{backend:?}: {:?}", public.incidents) };
     assert_eq!((name.as_str(), shown.updates.len()), ("Sea", 2), "{backend:?}: under its display name, every update");
     assert_eq!(shown.latest().map(|u| u.state), Some(UpdateState::Identified));
+    let impacts: Vec<(&str, Option<Impact>)> =
+        public.monitors.iter().map(|m| (m.display_name.as_str(), m.posted_impact)).collect();
+    assert_eq!(
+        impacts,
+        [("Bee", None), ("Ay", Some(Impact::Partial)), ("Sea", Some(Impact::Partial))],
+        "{backend:?}: the incident's own component and the one its update names"
+    );
 
     // Announced windows not over yet show, soonest first; others' and unannounced ones don't.
     let window = |id: &str, m: &MonitorId, from: i64, to: i64, announce| MaintenanceWindow {

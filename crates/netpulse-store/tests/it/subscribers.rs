@@ -124,6 +124,7 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
         impact: Impact::Partial,
         message: "a full disk".into(),
         posted_at: later,
+        affects: vec![],
     };
     assert!(store.post_incident_update(&t, &update).await.unwrap());
     let due = store.claim_subscriber_notices(later, 10, 60_000).await.unwrap();

@@ -1,6 +1,7 @@
 //! Public updates of an incident, as a status page's readers see them:
 //! `POST|GET /api/v1/incidents/{id}/updates` (state investigating → identified → monitoring →
-//! resolved, an impact of degraded, partial or major, and a message), and the older
+//! resolved, an impact of degraded, partial or major, a message, and the other monitors it
+//! `affects` besides the incident's own), and the older
 //! `POST /api/v1/incidents/{id}/public-message`, which posts one update in the incident's
 //! current state. Posting puts the incident on its monitor's status pages and in their feeds.
 
@@ -12,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use netpulse_core::IncidentId;
+use netpulse_core::{IncidentId, MonitorId};
 use netpulse_store::clock::{self, fresh};
 use netpulse_store::{Impact, IncidentRecord, IncidentStatus, IncidentUpdate, UpdateState};
 use serde::Deserialize;
@@ -27,7 +28,11 @@ struct UpdateIn {
     state: String,
     message: String,
     impact: Option<String>,
+    affects: Option<Vec<String>>,
 }
+
+/// Components an update may name as affected besides the incident's own.
+const MAX_AFFECTS: usize = 50;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,8 +55,35 @@ fn impact_or_latest(given: Option<Impact>, latest: Option<&IncidentUpdate>) -> I
 pub fn update_json(u: &IncidentUpdate) -> Value {
     json!({
         "id": u.id, "incident_id": u.incident_id, "state": u.state, "impact": u.impact,
-        "message": u.message, "posted_at": u.posted_at.to_rfc3339(),
+        "message": u.message, "posted_at": u.posted_at.to_rfc3339(), "affects": u.affects,
     })
+}
+
+/// The other monitors an update names as affected: each a monitor of the caller's tenant,
+/// the incident's own left out (it is always affected); none named: the newest update's.
+async fn affects(
+    s: &AppState,
+    caller: &Caller,
+    rec: &IncidentRecord,
+    given: Option<Vec<String>>,
+    latest: Option<&IncidentUpdate>,
+) -> ApiResult<Vec<MonitorId>> {
+    let Some(given) = given else { return Ok(latest.map(|u| u.affects.clone()).unwrap_or_default()) };
+    if given.len() > MAX_AFFECTS {
+        return Err(ApiError::invalid("affects", "name at most 50 monitors"));
+    }
+    let mut out: Vec<MonitorId> = Vec::with_capacity(given.len());
+    for (i, id) in given.iter().enumerate() {
+        let field = format!("affects[{i}]");
+        let m = MonitorId::parse(id).map_err(|_| ApiError::invalid(field.clone(), "is not a monitor id"))?;
+        if s.store.get_monitor(caller.tenant(), &m).await?.is_none() {
+            return Err(ApiError::invalid(field, "names no monitor of this organisation"));
+        }
+        if m != rec.monitor_id && !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    Ok(out)
 }
 
 /// This tenant's incident (another tenant's is a missing one, 404) and its updates, newest first.
@@ -68,10 +100,11 @@ async fn post(
     caller: &Caller,
     incident: IncidentId,
     state: UpdateState,
-    impact: Impact,
+    (impact, affects): (Impact, Vec<MonitorId>),
     message: String,
 ) -> ApiResult<IncidentUpdate> {
-    let u = IncidentUpdate { id: fresh(), incident_id: incident, state, impact, message, posted_at: clock::now() };
+    let posted_at = clock::now();
+    let u = IncidentUpdate { id: fresh(), incident_id: incident, state, impact, message, posted_at, affects };
     if !s.store.post_incident_update(caller.tenant(), &u).await? {
         return Err(ApiError::not_found("incident"));
     }
@@ -92,7 +125,9 @@ pub async fn create(
     let state = one_of("state", &input.state, &UpdateState::ALL, UpdateState::as_str)?;
     let impact = input.impact.as_deref().map(|i| one_of("impact", i, &Impact::ALL, Impact::as_str)).transpose()?;
     let message = text("message", &input.message, 1, MAX_MESSAGE)?;
-    let u = post(&s, &caller, rec.id, state, impact_or_latest(impact, updates.first()), message).await?;
+    let affected = affects(&s, &caller, &rec, input.affects, updates.first()).await?;
+    let said = (impact_or_latest(impact, updates.first()), affected);
+    let u = post(&s, &caller, rec.id, state, said, message).await?;
     Ok((StatusCode::CREATED, Json(update_json(&u))))
 }
 
@@ -119,7 +154,9 @@ pub async fn public_message(
         (_, Some(latest)) => latest.state,
         (_, None) => UpdateState::Investigating,
     };
-    let u = post(&s, &caller, rec.id.clone(), state, impact_or_latest(None, updates.first()), message).await?;
+    let said =
+        (impact_or_latest(None, updates.first()), updates.first().map(|u| u.affects.clone()).unwrap_or_default());
+    let u = post(&s, &caller, rec.id.clone(), state, said, message).await?;
     let mut body = incident_json(&rec);
     body["public_message"] = json!(u.message);
     Ok(Json(body))

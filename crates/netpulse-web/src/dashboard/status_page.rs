@@ -169,10 +169,35 @@ fn reading(page: PublicStatusPage, base: &str, mail: bool, ttl_s: u64, bound_s: 
     ])
 }
 
-/// A monitor's public status: `paused`, `maintenance` (inside an announced window),
-/// `unknown` (no live result yet), `up`, `degraded` or `down` (down or error), from its
-/// newest live result.
+/// A component's public status: the worse of what its probes say (`paused`, `maintenance`
+/// inside an announced window, `unknown` before its first live result, `up`, `degraded`, or
+/// `down` for down or error) and what an unresolved posted incident states for it (degraded,
+/// `partial`, or major as `down`).
 pub fn status_of(m: &PublicMonitor) -> &'static str {
+    let probed = probed_status(m);
+    let posted = m.posted_impact.map(|i| match i {
+        Impact::Degraded => "degraded",
+        Impact::Partial => "partial",
+        Impact::Major => "down",
+    });
+    match posted {
+        Some(p) if severity(p) > severity(probed) => p,
+        _ => probed,
+    }
+}
+
+/// How bad a component status is, for picking the worse of two.
+fn severity(status: &str) -> u8 {
+    match status {
+        "down" => 3,
+        "partial" => 2,
+        "degraded" => 1,
+        _ => 0,
+    }
+}
+
+/// What a monitor's probes say of it (see [`status_of`]).
+fn probed_status(m: &PublicMonitor) -> &'static str {
     if m.paused {
         return "paused";
     }
@@ -193,6 +218,8 @@ fn overall(page: &PublicStatusPage) -> (&'static str, &'static str) {
     let st: Vec<&str> = page.monitors.iter().map(status_of).collect();
     let from_monitors = if st.contains(&"down") {
         (3, "down", "Some systems are down")
+    } else if st.contains(&"partial") {
+        (2, "partial", "Partial outage")
     } else if st.contains(&"degraded") {
         (1, "degraded", "Some systems are degraded")
     } else if st.contains(&"maintenance") {
@@ -254,6 +281,7 @@ fn facts(page: &PublicStatusPage) -> Value {
             "name": m.display_name,
             "group": m.group,
             "status": status_of(m),
+            "posted_impact": m.posted_impact,
             "last_check_at": m.latest.map(|l| l.at.to_rfc3339()),
             "uptime": m.figures.windows.iter().map(|w| json!({
                 "window": w.label, "from": w.from.to_rfc3339(), "percent": round2(w.percent), "checks": w.tally.total(),
