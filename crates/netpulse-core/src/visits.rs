@@ -22,7 +22,8 @@ pub const AREAS: [&str; 9] =
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BeaconIn {
-    /// The signed page token the script was served with.
+    /// The signed page token the script was served with (missing: refused as a bad token).
+    #[serde(default)]
     pub t: String,
     /// Navigation timing: the page's load, in ms since navigation start.
     pub page_ms: Option<u32>,

@@ -349,7 +349,17 @@ pub trait StatusPageStore:
         let windows = self.announced_maintenance(t, &ids, now).await?;
         let running = |m: &MonitorId| windows.iter().any(|w| &w.monitor_id == m && w.starts_at <= now);
         let ev = if demo { crate::Evidence::Demo } else { crate::Evidence::Live };
-        let visitors = self.visit_tallies(t, &ids, (now.minus_ms(86_400_000), now.plus_ms(1)), ev).await?;
+        // A monitor's visitors show only when every source of it is opted in to status pages.
+        let sources = self.visit_sources(t, None).await?;
+        let shown: Vec<MonitorId> = ids
+            .iter()
+            .filter(|m| {
+                let mut mine = sources.iter().filter(|s| &s.monitor_id == *m).peekable();
+                mine.peek().is_some() && mine.all(|s| s.on_status_pages)
+            })
+            .cloned()
+            .collect();
+        let visitors = self.visit_tallies(t, &shown, (now.minus_ms(86_400_000), now.plus_ms(1)), ev).await?;
         let incidents = self.posted_incidents(&page, since, Timestamp::from_millis(i64::MAX)).await?;
         let posted = posted_impacts(&incidents);
         let mut monitors = Vec::with_capacity(page.monitors.len());

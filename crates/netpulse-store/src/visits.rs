@@ -59,6 +59,9 @@ pub struct VisitSource {
     pub per_minute: u32,
     /// A URL the visitor's browser fetches after the page loaded, if the owner names one.
     pub health_url: Option<String>,
+    /// Whether the monitor's status pages show what its visitors saw (its page-load counts
+    /// tell the site's traffic, so the owner opts in).
+    pub on_status_pages: bool,
     pub created_at: Timestamp,
     pub dropped: VisitDrops,
 }
@@ -95,8 +98,8 @@ pub trait VisitStore: Send + Sync {
     async fn visit_sources(&self, t: &TenantId, monitor: Option<&MonitorId>) -> StoreResult<Vec<VisitSource>>;
     /// The source with this public site key (system path: the source carries its tenant).
     async fn visit_source_by_key(&self, site_key: &str) -> StoreResult<Option<VisitSource>>;
-    /// Store one visit reported through source `s`.
-    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<()>;
+    /// Store one visit reported through source `s`; `false` if the source is gone.
+    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<bool>;
     /// Add refused beacons to a source's counts (system path).
     async fn add_visit_drops(&self, source_id: &str, d: &VisitDrops) -> StoreResult<()>;
     /// Visits of evidence `ev` to these monitors of `t` in `[since, until)`, per monitor:

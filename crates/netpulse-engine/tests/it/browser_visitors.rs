@@ -54,7 +54,7 @@ async fn real_visitors_in_chromium() {
     let site = format!("http://{}", shop.local_addr().unwrap());
     let foreign = format!("http://{}", other.local_addr().unwrap());
     let sources = format!("/api/v1/monitors/{monitor}/visitor-sources");
-    let body = json!({ "origins": [site], "sample_one_in": 1, "health_url": "/health" });
+    let body = json!({ "origins": [site], "sample_one_in": 1, "health_url": "/health", "on_status_pages": true });
     let (st, src) = app.api("POST", &sources, Some(body)).await;
     assert_eq!(st, 201, "{src}");
     serve_site(shop, &src);

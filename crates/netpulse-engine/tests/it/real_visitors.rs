@@ -71,7 +71,7 @@ async fn visitors_report_what_they_saw_and_nothing_else_gets_in() {
         .api(
             "POST",
             &sources,
-            Some(json!({ "origins": [SITE], "sample_one_in": 1, "per_minute": 5, "health_url": "/health" })),
+            Some(json!({ "origins": [SITE], "sample_one_in": 1, "per_minute": 50, "health_url": "/health", "on_status_pages": true })),
         )
         .await;
     assert_eq!(st, 201, "{src}");
@@ -89,6 +89,8 @@ async fn visitors_report_what_they_saw_and_nothing_else_gets_in() {
     assert_eq!((st, e["error"]["code"].as_str()), (403, Some("invalid_token")), "a replay: {e}");
     let (st, _, _) = beacon(&app, &key, SITE, CHROME, json!({ "t": "00".repeat(32) })).await;
     assert_eq!(st, 403, "a forged token");
+    let (st, e, _) = beacon(&app, &key, SITE, CHROME, json!({ "page_ms": 5 })).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (403, Some("invalid_token")), "no token: {e}");
     let (st, e, h) =
         beacon(&app, &key, "https://evil.test", CHROME, json!({ "t": fresh_token(&app, &key).await })).await;
     assert_eq!((st, e["error"]["code"].as_str()), (403, Some("origin_not_allowed")), "{e}");
@@ -107,8 +109,8 @@ async fn visitors_report_what_they_saw_and_nothing_else_gets_in() {
         assert_eq!((st, token_of(&body)), (200, None), "{h:?}");
     }
 
-    // A failing view (the health URL did not answer), then a flood: the budget (5 a minute)
-    // holds whatever the tokens.
+    // A failing view (the health URL did not answer), then a flood from the same client: its
+    // share of the budget (a tenth of 50 a minute) holds whatever the tokens.
     let failed = json!({ "t": fresh_token(&app, &key).await, "page_ms": 900, "health_ok": false });
     assert_eq!(beacon(&app, &key, SITE, CHROME, failed).await.0, 204);
     let mut answers = Vec::new();
@@ -116,7 +118,7 @@ async fn visitors_report_what_they_saw_and_nothing_else_gets_in() {
         let t = fresh_token(&app, &key).await;
         answers.push(beacon(&app, &key, SITE, CHROME, json!({ "t": t, "page_ms": 300 })).await.0);
     }
-    assert_eq!(answers.iter().filter(|s| **s == 204).count(), 3, "5 a minute in all: {answers:?}");
+    assert_eq!(answers.iter().filter(|s| **s == 204).count(), 3, "5 a minute for one client: {answers:?}");
     assert_eq!(answers.iter().filter(|s| **s == 429).count(), 7, "{answers:?}");
 
     let (_, listed) = app.api("GET", &sources, None).await;
@@ -125,7 +127,7 @@ async fn visitors_report_what_they_saw_and_nothing_else_gets_in() {
     let dropped = &listed["data"][0]["dropped"];
     assert_eq!(
         (&dropped["token"], &dropped["origin"], &dropped["bot"], &dropped["malformed"], &dropped["rate"]),
-        (&json!(2), &json!(1), &json!(1), &json!(2), &json!(7)),
+        (&json!(3), &json!(1), &json!(1), &json!(2), &json!(7)),
         "{listed}"
     );
     let (_, probes) = app.api("GET", &format!("/api/v1/monitors/{monitor}/uptime"), None).await;
@@ -150,6 +152,25 @@ async fn visitors_report_what_they_saw_and_nothing_else_gets_in() {
     let json: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["monitors"][0]["real_visitors_24h"]["page_loads"], 5, "{json}");
     assert_eq!(json["monitors"][0]["real_visitors_24h"]["demo_data"], false);
+
+    // A source not opted in to status pages keeps its monitor's traffic off them.
+    let other = app
+        .create_monitor(json!({ "name": "api-internal", "kind": "http", "url": target.url(), "interval_s": 3600 }))
+        .await;
+    let other_sources = format!("/api/v1/monitors/{other}/visitor-sources");
+    let (_, private) = app.api("POST", &other_sources, Some(json!({ "origins": [SITE], "sample_one_in": 1 }))).await;
+    let private_key = private["site_key"].as_str().unwrap().to_owned();
+    assert_eq!(private["on_status_pages"], false, "{private}");
+    let t = fresh_token(&app, &private_key).await;
+    assert_eq!(beacon(&app, &private_key, SITE, CHROME, json!({ "t": t })).await.0, 204);
+    let both = json!([{ "monitor_id": monitor, "display_name": "Storefront" }, { "monitor_id": other, "display_name": "API" }]);
+    let page_path = format!("/api/v1/status-pages/{}", page["id"].as_str().unwrap());
+    assert_eq!(app.api("PATCH", &page_path, Some(json!({ "monitors": both }))).await.0, 200);
+    let (_, _, json) = get(&app, "/status/shop.json", None).await;
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["monitors"][1]["name"], "API", "{json}");
+    assert!(json["monitors"][1]["real_visitors_24h"].is_null(), "not opted in: {json}");
+    assert_eq!(json["monitors"][0]["real_visitors_24h"]["page_loads"], 5, "{json}");
     let (_, _, privacy) = get(&app, "/privacy/real-visitors", None).await;
     assert!(privacy.contains("no IP address is stored"), "{privacy}");
 

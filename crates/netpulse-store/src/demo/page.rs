@@ -141,6 +141,7 @@ async fn visits(store: &dyn Store, now: Timestamp) -> StoreResult<()> {
             sample_one_in: 10,
             per_minute: 60,
             health_url: (i == 6).then(|| "https://payments.example.com/health".into()),
+            on_status_pages: true,
             created_at: now,
             dropped: VisitDrops::default(),
         };

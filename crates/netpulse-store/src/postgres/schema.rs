@@ -438,7 +438,7 @@ const MIGRATIONS: &[&str] = &[
         per_minute INTEGER NOT NULL, health_url TEXT, created_at BIGINT NOT NULL,
         dropped_origin BIGINT NOT NULL DEFAULT 0, dropped_rate BIGINT NOT NULL DEFAULT 0,
         dropped_token BIGINT NOT NULL DEFAULT 0, dropped_bot BIGINT NOT NULL DEFAULT 0,
-        dropped_malformed BIGINT NOT NULL DEFAULT 0
+        dropped_malformed BIGINT NOT NULL DEFAULT 0, on_status_pages BOOLEAN NOT NULL DEFAULT FALSE
     );
     CREATE INDEX visit_sources_by_monitor ON visit_sources(tenant_id, monitor_id);
     CREATE TABLE visits (

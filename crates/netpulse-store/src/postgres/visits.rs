@@ -13,7 +13,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
 const COLS: &str = "id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, health_url, created_at, \
-                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed";
+                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages";
 
 fn source(r: &Row) -> StoreResult<VisitSource> {
     let origins: String = r.try_get(4)?;
@@ -29,6 +29,7 @@ fn source(r: &Row) -> StoreResult<VisitSource> {
         health_url: r.try_get(7)?,
         created_at: Timestamp::from_millis(r.try_get(8)?),
         dropped: VisitDrops { origin: n(9)?, rate: n(10)?, token: n(11)?, bot: n(12)?, malformed: n(13)? },
+        on_status_pages: r.try_get(14)?,
     })
 }
 
@@ -40,7 +41,7 @@ impl VisitStore for PgStore {
         pooled!(self, |c| async {
             c.execute_typed(
                 "INSERT INTO visit_sources (id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, \
-                 health_url, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 health_url, created_at, on_status_pages) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     (&s.id.as_str(), Type::TEXT),
                     (&t.as_str(), Type::TEXT),
@@ -51,6 +52,7 @@ impl VisitStore for PgStore {
                     (&per_minute, Type::INT4),
                     (&s.health_url.as_deref(), Type::TEXT),
                     (&s.created_at.millis(), Type::INT8),
+                    (&s.on_status_pages, Type::BOOL),
                 ],
             )
             .await?;
@@ -103,11 +105,12 @@ impl VisitStore for PgStore {
         })
     }
 
-    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<()> {
+    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<bool> {
         let page = v.visit.page_ms.map(|ms| ms as i32);
         let health = v.visit.health_ms.map(|ms| ms as i32);
         pooled!(self, |c| async {
-            c.execute_typed(
+            let n = c
+                .execute_typed(
                 "INSERT INTO visits (source_id, tenant_id, monitor_id, at, ok, page_ms, health_ms, network, area, \
                  provenance) SELECT id, tenant_id, monitor_id, $2, $3, $4, $5, $6, $7, $8 FROM visit_sources WHERE id = $1",
                 &[
@@ -122,7 +125,7 @@ impl VisitStore for PgStore {
                 ],
             )
             .await?;
-            Ok(())
+            Ok(n == 1)
         })
     }
 

@@ -481,7 +481,8 @@ const MIGRATIONS: &[&str] = &[
         dropped_rate INTEGER NOT NULL DEFAULT 0,
         dropped_token INTEGER NOT NULL DEFAULT 0,
         dropped_bot INTEGER NOT NULL DEFAULT 0,
-        dropped_malformed INTEGER NOT NULL DEFAULT 0
+        dropped_malformed INTEGER NOT NULL DEFAULT 0,
+        on_status_pages INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX visit_sources_by_monitor ON visit_sources(tenant_id, monitor_id);
     CREATE TABLE visits (

@@ -10,7 +10,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension, Row, Transaction};
 use std::collections::HashMap;
 
 const COLS: &str = "id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, health_url, created_at, \
-                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed";
+                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages";
 
 fn source(r: &Row) -> rusqlite::Result<VisitSource> {
     let origins: String = r.get(4)?;
@@ -26,6 +26,7 @@ fn source(r: &Row) -> rusqlite::Result<VisitSource> {
         health_url: r.get(7)?,
         created_at: Timestamp::from_millis(r.get(8)?),
         dropped: VisitDrops { origin: n(9)?, rate: n(10)?, token: n(11)?, bot: n(12)?, malformed: n(13)? },
+        on_status_pages: r.get(14)?,
     })
 }
 
@@ -36,7 +37,7 @@ impl VisitStore for SqliteStore {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO visit_sources (id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, \
-                 health_url, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 health_url, created_at, on_status_pages) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     s.id,
                     t.as_str(),
@@ -46,7 +47,8 @@ impl VisitStore for SqliteStore {
                     s.sample_one_in,
                     s.per_minute,
                     s.health_url,
-                    s.created_at.millis()
+                    s.created_at.millis(),
+                    s.on_status_pages
                 ],
             )?;
             Ok(())
@@ -91,10 +93,10 @@ impl VisitStore for SqliteStore {
         .await
     }
 
-    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<()> {
+    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<bool> {
         let (s, v) = (s.clone(), v.clone());
         self.write(move |c| {
-            c.prepare_cached(
+            let n = c.prepare_cached(
                 "INSERT INTO visits (source_id, tenant_id, monitor_id, at, ok, page_ms, health_ms, network, area, \
                  provenance) SELECT id, tenant_id, monitor_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM visit_sources WHERE id = ?1",
             )?
@@ -108,7 +110,7 @@ impl VisitStore for SqliteStore {
                 v.visit.area,
                 visit_provenance(v.demo)
             ])?;
-            Ok(())
+            Ok(n == 1)
         })
         .await
     }

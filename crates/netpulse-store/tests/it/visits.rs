@@ -24,6 +24,7 @@ fn source(id: &str, m: &MonitorId, key: &str) -> VisitSource {
         sample_one_in: 10,
         per_minute: 60,
         health_url: Some("https://shop.example/health".into()),
+        on_status_pages: true,
         created_at: Timestamp::from_secs(1),
         dropped: VisitDrops::default(),
     }
@@ -98,6 +99,7 @@ async fn visits_count_apart_and_fold_into_days(backend: Backend) {
     let after = store.visit_tallies(&t, std::slice::from_ref(&m), whole, Evidence::Live).await.unwrap();
     assert_eq!(after.get(&m), Some(&VisitTally { loads: 4, failed: 1, median_page_ms: None }), "{backend:?}");
     assert!(store.delete_visit_source(&t, "vis_a").await.unwrap());
+    assert!(!store.record_visit(&found, &visit(now, true, 5, false)).await.unwrap(), "{backend:?}: its source is gone");
     assert!(
         store.visit_tallies(&t, std::slice::from_ref(&m), whole, Evidence::Demo).await.unwrap().is_empty(),
         "{backend:?}"

@@ -439,8 +439,12 @@ pub async fn delete(
 ) -> ApiResult<impl IntoResponse> {
     caller.require_write()?;
     let id = path_id(&id, MonitorId::parse, "monitor")?;
+    let sources = s.store.visit_sources(caller.tenant(), Some(&id)).await?;
     if !s.store.delete_monitor(caller.tenant(), &id).await? {
         return Err(ApiError::not_found("monitor"));
+    }
+    for src in &sources {
+        s.visitors.forget(src); // its real-visitor sources went with it
     }
     s.monitors_changed.notify_one();
     Ok(StatusCode::NO_CONTENT)

@@ -26,11 +26,19 @@ struct SourceIn {
     sample_one_in: Option<u32>,
     per_minute: Option<u32>,
     health_url: Option<String>,
+    #[serde(default)]
+    on_status_pages: bool,
 }
 
-/// `https://shop.example.com[:port]`, lower-cased; a trailing `/` is dropped.
+/// `https://shop.example.com[:port]`, lower-cased, as a browser sends it in `Origin`: a
+/// trailing `/` and the scheme's default port are dropped.
 fn parse_origin(o: &str) -> Result<String, &'static str> {
     let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+    let o = match (o.strip_suffix(":443"), o.strip_suffix(":80")) {
+        (Some(bare), _) if o.starts_with("https://") => bare.to_owned(),
+        (_, Some(bare)) if o.starts_with("http://") => bare.to_owned(),
+        _ => o,
+    };
     let rest = o
         .strip_prefix("https://")
         .or_else(|| o.strip_prefix("http://"))
@@ -39,6 +47,8 @@ fn parse_origin(o: &str) -> Result<String, &'static str> {
         rest.rsplit_once(':').filter(|(h, _)| !h.ends_with(']') || h.starts_with('[')).unwrap_or((rest, ""));
     let host_ok = !host.is_empty()
         && host.len() <= 253
+        && !host.ends_with('.')
+        && !host.starts_with('.')
         && (host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
             || (host.starts_with('[')
                 && host.ends_with(']')
@@ -88,6 +98,7 @@ fn parse_source(input: SourceIn, monitor: MonitorId) -> ApiResult<VisitSource> {
         sample_one_in,
         per_minute,
         health_url,
+        on_status_pages: input.on_status_pages,
         created_at: clock::now(),
         dropped: Default::default(),
     })
@@ -102,6 +113,7 @@ pub(crate) fn source_json(s: &AppState, src: &VisitSource) -> Value {
     json!({
         "id": src.id, "monitor_id": src.monitor_id, "site_key": key, "origins": src.origins,
         "sample_one_in": src.sample_one_in, "per_minute": src.per_minute, "health_url": src.health_url,
+        "on_status_pages": src.on_status_pages,
         "created_at": src.created_at.to_rfc3339(),
         "dropped": dropped,
         "script_tag": format!("<script src=\"{base}/rv/{key}/script.js\" async></script>"),
@@ -156,7 +168,10 @@ pub(crate) async fn create_from(
     let mut src = parse_source(parse_field("", Value::Object(body))?, m)?;
     src.tenant_id = caller.tenant().clone();
     s.store.create_visit_source(caller.tenant(), &src).await?;
-    s.visitors.forget(&src.site_key);
+    s.visitors.forget_unknown(&src.site_key);
+    if src.on_status_pages {
+        s.status_cache.clear();
+    }
     Ok(src)
 }
 
@@ -188,7 +203,7 @@ pub(crate) async fn delete_source(s: &AppState, caller: &Caller, id: &str) -> Ap
     if !s.store.delete_visit_source(caller.tenant(), id).await? {
         return Err(ApiError::not_found("visitor source"));
     }
-    s.visitors.forget(&src.site_key);
+    s.visitors.forget(&src);
     s.status_cache.clear();
     Ok(())
 }
@@ -202,7 +217,18 @@ mod tests {
         assert_eq!(parse_origin("https://Shop.Example/").unwrap(), "https://shop.example");
         assert_eq!(parse_origin("http://127.0.0.1:8000").unwrap(), "http://127.0.0.1:8000");
         assert_eq!(parse_origin("https://[::1]:8443").unwrap(), "https://[::1]:8443");
-        for bad in ["shop.example", "https://shop.example/cart", "ftp://x", "https://", "https://a:0", "https://*.x"] {
+        assert_eq!(parse_origin("https://shop.example:443").unwrap(), "https://shop.example", "as browsers send it");
+        assert_eq!(parse_origin("http://shop.example:80/").unwrap(), "http://shop.example");
+        assert_eq!(parse_origin("http://shop.example:443").unwrap(), "http://shop.example:443");
+        for bad in [
+            "shop.example",
+            "https://shop.example/cart",
+            "ftp://x",
+            "https://",
+            "https://a:0",
+            "https://*.x",
+            "https://shop.example.",
+        ] {
             assert!(parse_origin(bad).is_err(), "{bad}");
         }
     }

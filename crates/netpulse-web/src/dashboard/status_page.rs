@@ -169,12 +169,15 @@ fn reading(page: PublicStatusPage, base: &str, mail: bool, ttl_s: u64, bound_s: 
     ])
 }
 
-/// A component's public status: the worse of what its probes say (`paused`, `maintenance`
-/// inside an announced window, `unknown` before its first live result, `up`, `degraded`, or
-/// `down` for down or error) and what an unresolved posted incident states for it (degraded,
-/// `partial`, or major as `down`).
+/// A component's public status: `paused` or `maintenance` (inside an announced window) as the
+/// operator set it; else the worse of what its probes say (`unknown` before its first live
+/// result, `up`, `degraded`, or `down` for down or error) and what an unresolved posted
+/// incident states for it (degraded, `partial`, or major as `down`).
 pub fn status_of(m: &PublicMonitor) -> &'static str {
     let probed = probed_status(m);
+    if matches!(probed, "paused" | "maintenance") {
+        return probed;
+    }
     let posted = m.posted_impact.map(|i| match i {
         Impact::Degraded => "degraded",
         Impact::Partial => "partial",

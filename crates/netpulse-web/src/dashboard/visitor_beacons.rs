@@ -7,9 +7,10 @@
 //!   navigation timing, fetches the owner's health URL if there is one, and posts a beacon
 //!   without credentials: no cookie is ever set or read.
 //! - `POST /rv/{site_key}/beacon`: accepted only from the source's own origins (`Origin`
-//!   checked, and CORS allows only them), with an unused, unexpired token, within the
-//!   source's budget a minute, from a browser's user agent, as a body of at most 2 KiB.
-//!   Anything else is refused and counted by reason, never stored.
+//!   checked, and CORS allows only them), with an unused, unexpired token served to the same
+//!   client, within the source's budget a minute and the client's tenth of it, from a
+//!   browser's user agent, as a body of at most 2 KiB. Anything else is refused and counted
+//!   by reason, never stored. A visit is stored with its time to the minute.
 //! - `GET /rv/{site_key}/pixel.gif`: for pages without scripts: a 1×1 image whose load counts
 //!   as a page view that loaded (sampled here, the page's origin read from the `Referer`).
 //! - `GET /privacy/real-visitors`: what is and is not collected, for owners to link to.
@@ -17,7 +18,7 @@
 //! Every endpoint is throttled per client address too; the address itself is never stored.
 
 use crate::accounts::ClientIp;
-use crate::base::visitor_gate::{DropReason, TokenRefusal};
+use crate::base::visitor_gate::{DropReason, DropWrite, TokenRefusal, DROPS_EVERY};
 use crate::base::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -84,14 +85,36 @@ async fn source(s: &AppState, key: &str) -> Option<VisitSource> {
     }
 }
 
-/// Count a refused beacon of `src`, writing the counts when they are due (before answering,
-/// so a count read after the answer holds it).
+/// Count a refused beacon of `src`: the first after a quiet spell written before answering,
+/// later ones together a few seconds on.
 async fn refuse(s: &AppState, src: &VisitSource, why: DropReason) {
-    if let Some(due) = s.visitors.refused(&src.id, why, Instant::now()) {
-        if let Err(e) = s.store.add_visit_drops(&src.id, &due).await {
-            tracing::warn!(error = %e, source = %src.id, "counting refused beacons failed");
+    let write = |s: AppState, id: String, due: netpulse_store::VisitDrops| async move {
+        if let Err(e) = s.store.add_visit_drops(&id, &due).await {
+            tracing::warn!(error = %e, source = %id, "counting refused beacons failed");
         }
+    };
+    match s.visitors.refused(&src.id, why, Instant::now()) {
+        DropWrite::Now(due) => write(s.clone(), src.id.clone(), due).await,
+        DropWrite::Later => {
+            let (s, id) = (s.clone(), src.id.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(DROPS_EVERY).await;
+                let due = s.visitors.take_drops(&id, Instant::now());
+                if due.total() > 0 {
+                    write(s.clone(), id.clone(), due).await;
+                }
+                s.visitors.settle(&id);
+            });
+        }
+        DropWrite::Pending => {}
     }
+}
+
+/// When a visit is stored: to the minute, so a stored visit cannot be matched against the
+/// site's own access logs by its exact time.
+fn visit_time() -> netpulse_core::Timestamp {
+    let now = clock::now().millis();
+    netpulse_core::Timestamp::from_millis(now - now.rem_euclid(60_000))
 }
 
 /// One page view in `n`.
@@ -134,7 +157,7 @@ pub async fn script(
     if opted_out(&headers) || !sampled(src.sample_one_in) {
         return script_answer(StatusCode::OK, IDLE_SCRIPT.into());
     }
-    let token = s.visitors.issue(&src.id, clock::now().millis(), clock::random_u128() as u64);
+    let token = s.visitors.issue(&src.id, &ip, clock::now().millis(), clock::random_u128() as u64);
     let config = serde_json::json!({
         "b": format!("{}/rv/{key}/beacon", s.base_url.trim_end_matches('/')),
         "t": token,
@@ -175,7 +198,7 @@ pub async fn beacon(
         let msg = "beacons are accepted only from the origins listed on this source";
         return beacon_answer(StatusCode::FORBIDDEN, None, Some(("origin_not_allowed", msg)));
     }
-    match accept(&s, &src, &headers, &body).await {
+    match accept(&s, &src, &ip, &headers, &body).await {
         Ok(()) => beacon_answer(StatusCode::NO_CONTENT, origin, None),
         Err((status, why, code, message)) => {
             if let Some(why) = why {
@@ -188,8 +211,14 @@ pub async fn beacon(
 
 type Refusal = (StatusCode, Option<DropReason>, &'static str, &'static str);
 
-/// Store the beacon `body` from an allowed origin, or say why not.
-async fn accept(s: &AppState, src: &VisitSource, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+/// Store the beacon `body` from `client` at an allowed origin, or say why not.
+async fn accept(
+    s: &AppState,
+    src: &VisitSource,
+    client: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Refusal> {
     if opted_out(headers) {
         return Err((StatusCode::NO_CONTENT, None, "opted_out", "the browser asked not to be tracked"));
     }
@@ -203,26 +232,35 @@ async fn accept(s: &AppState, src: &VisitSource, headers: &HeaderMap, body: &[u8
     }
     let input: BeaconIn = serde_json::from_slice(body).map_err(|_| malformed("the body is not a beacon"))?;
     let visit = input.visit().map_err(|_| malformed("a field of the beacon is out of range"))?;
-    if let Err(r) = s.visitors.redeem(&src.id, &input.t, clock::now().millis()) {
+    let now_ms = clock::now().millis();
+    let token = s.visitors.check(&src.id, client, &input.t, now_ms).map_err(|r| {
         let m = match r {
-            TokenRefusal::Forged => "the page token is not valid for this source",
+            TokenRefusal::Forged => "the page token is missing, or not valid for this source and client",
             TokenRefusal::Expired => "the page token has expired",
             TokenRefusal::Replayed => "the page token was used already",
         };
-        return Err((StatusCode::FORBIDDEN, Some(DropReason::Token), "invalid_token", m));
-    }
-    if !s.visitors.within_budget(src, Instant::now()) {
-        let m = "this source's budget of beacons a minute is spent";
+        (StatusCode::FORBIDDEN, Some(DropReason::Token), "invalid_token", m)
+    })?;
+    if !s.visitors.within_budget(src, client, Instant::now()) {
+        let m = "this source's budget of beacons a minute (or this client's share of it) is spent";
         return Err((StatusCode::TOO_MANY_REQUESTS, Some(DropReason::Rate), "rate_limited", m));
     }
-    record(s, src, VisitRow { at: clock::now(), visit, demo: false }).await
+    if !s.visitors.mark_used(&src.id, &token, now_ms) {
+        let m = "the page token was used already";
+        return Err((StatusCode::FORBIDDEN, Some(DropReason::Token), "invalid_token", m));
+    }
+    record(s, src, VisitRow { at: visit_time(), visit, demo: false }).await
 }
 
 async fn record(s: &AppState, src: &VisitSource, row: VisitRow) -> Result<(), Refusal> {
-    s.store.record_visit(src, &row).await.map_err(|e| {
-        tracing::warn!(error = %e, source = %src.id, "storing a visit failed");
-        (StatusCode::SERVICE_UNAVAILABLE, None, "unavailable", "the visit could not be stored; try later")
-    })
+    match s.store.record_visit(src, &row).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err((StatusCode::NOT_FOUND, None, "not_found", "no real-visitor source has this key")),
+        Err(e) => {
+            tracing::warn!(error = %e, source = %src.id, "storing a visit failed");
+            Err((StatusCode::SERVICE_UNAVAILABLE, None, "unavailable", "the visit could not be stored; try later"))
+        }
+    }
 }
 
 fn pixel_answer(status: StatusCode) -> Response {
@@ -254,14 +292,14 @@ pub async fn pixel(
         refuse(&s, &src, DropReason::Bot).await;
         return pixel_answer(StatusCode::OK);
     }
-    if !s.visitors.within_budget(&src, Instant::now()) {
+    if !s.visitors.within_budget(&src, &ip, Instant::now()) {
         refuse(&s, &src, DropReason::Rate).await;
         return pixel_answer(StatusCode::TOO_MANY_REQUESTS);
     }
     let visit = BeaconIn::default().visit().expect("an empty beacon is a view that loaded");
-    match record(&s, &src, VisitRow { at: clock::now(), visit, demo: false }).await {
+    match record(&s, &src, VisitRow { at: visit_time(), visit, demo: false }).await {
         Ok(()) => pixel_answer(StatusCode::OK),
-        Err(_) => pixel_answer(StatusCode::SERVICE_UNAVAILABLE),
+        Err((status, ..)) => pixel_answer(status),
     }
 }
 
@@ -278,7 +316,7 @@ pub async fn privacy() -> Response {
             li { "the page's load time and the health address's answer time, in milliseconds" }
             li { "the network type the browser reports (slow-2g, 2g, 3g or 4g), if it does" }
             li { "the continent of the browser's time zone (Europe, America, Asia, …), if it has one" }
-            li { "the time of the report" }
+            li { "the time of the report, to the minute" }
         }
         h2 { "What is never collected" }
         ul {
@@ -286,6 +324,8 @@ pub async fn privacy() -> Response {
             li { "no IP address is stored: it is held in memory only to limit how fast one client may report" }
             li { "no user agent, no page address beyond the site's origin, no identifier, no fingerprint" }
         }
+        p { "If the site names a health address on another site, the visitor's browser fetches it like "
+            "any other address a page loads, and that site receives the request." }
         h2 { "Opting out" }
         p { "A browser that sends Do Not Track (" code { "DNT: 1" } ") or Global Privacy Control ("
             code { "Sec-GPC: 1" } ") reports nothing." }
@@ -314,6 +354,7 @@ mod tests {
             per_minute: 60,
             health_url: None,
             created_at: netpulse_core::Timestamp::from_secs(1),
+            on_status_pages: false,
             dropped: Default::default(),
         };
         assert!(allowed(&src, Some("https://shop.example")));
