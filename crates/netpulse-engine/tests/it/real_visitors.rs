@@ -10,8 +10,8 @@ use crate::harness::*;
 use crate::status_pages::get;
 use serde_json::{json, Value};
 
-const SITE: &str = "http://shop.test:8080";
-const CHROME: &str =
+pub(crate) const SITE: &str = "http://shop.test:8080";
+pub(crate) const CHROME: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
 
 /// The token a reporter script carries, if it is one.
@@ -31,14 +31,20 @@ async fn script(app: &TestApp, key: &str, extra: &[(&str, &str)]) -> (u16, Strin
     (st, body)
 }
 
-async fn beacon(app: &TestApp, key: &str, origin: &str, ua: &str, body: Value) -> (u16, Value, http::HeaderMap) {
+pub(crate) async fn beacon(
+    app: &TestApp,
+    key: &str,
+    origin: &str,
+    ua: &str,
+    body: Value,
+) -> (u16, Value, http::HeaderMap) {
     let headers = [("origin", origin), ("user-agent", ua)];
     let (st, text, h) =
         app.send_text("POST", &format!("/rv/{key}/beacon"), Some(("text/plain", body.to_string())), &headers).await;
     (st, serde_json::from_str(&text).unwrap_or(Value::Null), h)
 }
 
-async fn fresh_token(app: &TestApp, key: &str) -> String {
+pub(crate) async fn fresh_token(app: &TestApp, key: &str) -> String {
     token_of(&script(app, key, &[]).await.1).expect("a sampled view gets a token")
 }
 

@@ -142,6 +142,20 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
         .await;
     assert_eq!(st, 201, "{body}");
 
+    // A real-visitor source on the API, shown on status pages, with one visit reported.
+    let (st, source) = app
+        .api(
+            "POST",
+            &format!("/api/v1/monitors/{api}/visitor-sources"),
+            Some(json!({ "origins": [crate::real_visitors::SITE], "sample_one_in": 1, "on_status_pages": true })),
+        )
+        .await;
+    assert_eq!(st, 201, "{source}");
+    let site_key = source["site_key"].as_str().unwrap().to_owned();
+    let t = crate::real_visitors::fresh_token(&app, &site_key).await;
+    let (site, chrome) = (crate::real_visitors::SITE, crate::real_visitors::CHROME);
+    assert_eq!(crate::real_visitors::beacon(&app, &site_key, site, chrome, json!({ "t": t })).await.0, 204);
+
     let (st, page) = app
         .api(
             "POST",
@@ -272,11 +286,14 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
         "24h",
         "90d",
         "Only live checks count",
+        "Seen by real visitors: 100 % of 1 page load in 24 h",
     ] {
         assert!(html.contains(want), "HTML lacks `{want}`");
     }
     assert_eq!(html.matches("class=\"bar ").count(), 180, "90 daily bars per monitor");
-    let ids = [api.as_str(), db.as_str(), incident.as_str(), page_id.as_str(), tenant.as_str()];
+    let source_id = source["id"].as_str().unwrap();
+    let ids =
+        [api.as_str(), db.as_str(), incident.as_str(), page_id.as_str(), tenant.as_str(), source_id, site_key.as_str()];
     // The page links to its own feeds at this server's public URL, which is no secret.
     let own = app.url("/status/acme-status");
     assert_no_secrets("HTML", &html.replace(&own, "<page>"), &ids);
@@ -291,6 +308,13 @@ async fn status_page_shows_live_evidence_by_display_name_and_never_a_secret() {
     for path in ["confirm?token=npc_0", "unsubscribe?token=npu_0"] {
         let (_, _, body) = get(&app, &format!("/status/acme-status/{path}"), None).await;
         assert_no_secrets(path, &body, &ids);
+    }
+    // The real-visitor script (which names only its own beacon URL, on this server's public
+    // URL) and the privacy note.
+    let own_rv = app.url(&format!("/rv/{site_key}/"));
+    for path in [format!("/rv/{site_key}/script.js"), "/privacy/real-visitors".to_owned()] {
+        let (_, _, body) = get(&app, &path, None).await;
+        assert_no_secrets(&path, &body.replace(&own_rv, "<own>"), &ids);
     }
 
     // ETag and 304; a new live result changes the tag.
