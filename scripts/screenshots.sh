@@ -3,7 +3,8 @@
 # the read-only demo (`serve --demo`) on a free local port and a throwaway data directory,
 # and let headless Chromium (playwright-core, as the browser tests use) take
 #   docs/dashboard.png, docs/dashboard-dark.png       a monitor page of the demo (last 24 h)
-#   docs/status-page.png, docs/status-page-dark.png   a status page during an incident
+#   docs/status-page.png, docs/status-page-dark.png   the demo's status page during an outage
+#   docs/tour/*.png                                    every main page of the demo, a phone, dark
 # (crates/netpulse-engine/tests/browser/screenshots.mjs). Needs node and /usr/bin/chromium
 # (scripts/test.sh installs them). Usage: scripts/screenshots.sh   (plain sh)
 set -eu
@@ -30,5 +31,5 @@ until curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
     sleep 0.5
 done
 
-(cd "$browser" && NP_BASE="http://127.0.0.1:$port" NP_TOKEN="$token" NP_OUT="$root/docs" node screenshots.mjs)
-echo "screenshots.sh: wrote docs/dashboard.png, docs/dashboard-dark.png, docs/status-page.png, docs/status-page-dark.png"
+(cd "$browser" && NP_BASE="http://127.0.0.1:$port" NP_OUT="$root/docs" node screenshots.mjs)
+echo "screenshots.sh: wrote docs/dashboard.png, docs/dashboard-dark.png, docs/status-page.png, docs/status-page-dark.png, docs/tour/"

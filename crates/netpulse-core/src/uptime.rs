@@ -92,6 +92,13 @@ pub struct PageFigures {
 }
 
 /// How a status page counts (printed on the page).
+/// How the demo organisation's own status page counts, in place of [`COUNTING_RULES`]'s
+/// sentence on live checks (its checks are all sample data, and it says so).
+pub const DEMO_COUNTING: (&str, &str) = (
+    "Only live checks count; synthetic and demo data never do.",
+    "This is NetPulse's demo organisation: its page counts its sample (demo) checks, which no other page ever counts.",
+);
+
 pub const COUNTING_RULES: &str = "Uptime is the share of live checks that were up or degraded (slow counts as up); \
 down and error results count against it. Only live checks count; synthetic and demo data never do. Time without \
 any check result (monitor paused, no region reporting, before the monitor existed) is not counted either way, and \

@@ -86,6 +86,8 @@ async fn showcase(app: &TestApp, monitors: &Value) {
         assert!(public.contains(text), "the demo's status page shows {text:?}");
     }
     assert!(public.contains("Seen by real visitors:") && public.contains("(demo data)"), "{public}");
+    assert!(public.contains("counts its sample (demo) checks") && !public.contains("demo data never do"), "{public}");
+    assert!(public.contains("class=\"badge partial\""), "Checkout, which the Payments outage affects");
     let (_, json, _) = app.raw("GET", "/status/demo.json", None, &[]).await;
     let json: Value = serde_json::from_str(&json).unwrap();
     let storefront = json["monitors"].as_array().unwrap().iter().find(|m| m["name"] == "Storefront").unwrap();

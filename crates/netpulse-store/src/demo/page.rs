@@ -84,7 +84,7 @@ async fn updates(store: &dyn Store) -> StoreResult<()> {
                 "A failed database migration left the payments service unable to write. We are rolling it back.",
             ),
         ];
-        post(store, &open.id, open.opened_at, &said, (Impact::Major, &[1])).await?;
+        post(store, &open.id, open.opened_at, &said, (Impact::Partial, &[1])).await?;
     }
     let storefront = store.list_incidents(&t, &of(0), 20).await?;
     if let Some(past) = storefront.iter().find(|i| i.resolved_at.is_some()) {

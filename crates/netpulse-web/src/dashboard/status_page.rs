@@ -24,7 +24,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use netpulse_core::uptime::COUNTING_RULES;
+use netpulse_core::uptime::{COUNTING_RULES, DEMO_COUNTING};
 use netpulse_core::{Outcome, Timestamp};
 use netpulse_store::clock;
 use netpulse_store::{Impact, IncidentStatus, PublicIncident, PublicMonitor, PublicStatusPage, UpdateState};
@@ -169,6 +169,14 @@ fn reading(page: PublicStatusPage, base: &str, mail: bool, ttl_s: u64, bound_s: 
     ])
 }
 
+/// How the page counts (the demo's own page counts its sample checks, and says so).
+fn counting_rules(demo: bool) -> std::borrow::Cow<'static, str> {
+    match demo {
+        true => COUNTING_RULES.replace(DEMO_COUNTING.0, DEMO_COUNTING.1).into(),
+        false => COUNTING_RULES.into(),
+    }
+}
+
 /// A component's public status: `paused` or `maintenance` (inside an announced window) as the
 /// operator set it; else the worse of what its probes say (`unknown` before its first live
 /// result, `up`, `degraded`, or `down` for down or error) and what an unresolved posted
@@ -278,7 +286,7 @@ fn facts(page: &PublicStatusPage) -> Value {
         "message": page.message,
         "logo_url": page.logo_url,
         "status": overall(page).0,
-        "counting_rules": COUNTING_RULES,
+        "counting_rules": counting_rules(page.demo),
         "demo_data": page.demo,
         "monitors": page.monitors.iter().map(|m| json!({
             "name": m.display_name,
@@ -495,7 +503,7 @@ fn render(page: &PublicStatusPage, url: &str, subscribe: Option<&str>, bound_s: 
                     footer.sub {
                         p #generated { "Generated at " (when(page.generated_at)) "."
                             @if bound_s > 0 { " Served copies are at most " (bound_s) " s old." } }
-                        p { (COUNTING_RULES) }
+                        p { (counting_rules(page.demo)) }
                         p { "Powered by NetPulse." }
                     }
                 }
