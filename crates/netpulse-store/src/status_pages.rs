@@ -152,6 +152,9 @@ pub struct PublicIncident {
     pub public_message: String,
     pub posted_at: Timestamp,
     pub updates: Vec<IncidentUpdate>,
+    /// The display names of the page's other components its newest update says it affects
+    /// (filled by [`StatusPageStore::posted_incidents`]).
+    pub also_affected: Vec<String>,
 }
 
 impl PublicIncident {
@@ -319,6 +322,11 @@ pub trait StatusPageStore:
             if let Some((_, i)) = incidents.iter_mut().find(|(_, i)| i.id == u.incident_id) {
                 i.updates.push(u);
             }
+        }
+        for (_, i) in &mut incidents {
+            let named = i.latest().map(|u| u.affects.clone()).unwrap_or_default();
+            let on_page = page.monitors.iter().filter(|m| named.contains(&m.monitor_id));
+            i.also_affected = on_page.map(|m| m.display_name.clone()).collect();
         }
         Ok(incidents)
     }

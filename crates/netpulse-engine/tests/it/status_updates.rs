@@ -356,8 +356,9 @@ async fn an_update_marks_the_other_components_it_affects() {
     let page: Value = serde_json::from_str(&body).unwrap();
     assert_eq!((status(&page, "Database"), status(&page, "Shop")), ("down".into(), "partial".into()), "{page}");
     assert_eq!(page["status"], "down", "the headline is the worst");
+    assert_eq!(page["incidents"][0]["also_affects"], json!(["Shop"]), "by display name: {page}");
     let (_, _, html) = get(&app, "/status/parts", None).await;
-    assert!(html.contains("class=\"badge partial\""), "{html}");
+    assert!(html.contains("class=\"badge partial\"") && html.contains("Also affects: Shop"), "{html}");
     assert!(!html.contains(shop.as_str()) && !html.contains(db.as_str()), "no monitor id on the page");
 
     let (st, _) = app.api("POST", &updates, Some(json!({ "state": "resolved", "message": "Fixed" }))).await;

@@ -344,6 +344,7 @@ impl StatusPageStore for PgStore {
                         public_message: r.try_get(5)?,
                         posted_at: Timestamp::from_millis(r.try_get(6)?),
                         updates: Vec::new(),
+                        also_affected: Vec::new(),
                     })
                 })
                 .collect()

@@ -331,6 +331,7 @@ impl StatusPageStore for SqliteStore {
                     public_message: r.get(5)?,
                     posted_at: Timestamp::from_millis(r.get(6)?),
                     updates: Vec::new(),
+                    also_affected: Vec::new(),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

@@ -319,6 +319,7 @@ fn facts(page: &PublicStatusPage) -> Value {
             "resolved_at": i.resolved_at.map(Timestamp::to_rfc3339),
             "message": i.public_message,
             "posted_at": i.posted_at.to_rfc3339(),
+            "also_affects": i.also_affected,
             "updates": i.updates.iter().map(|u| json!({
                 "state": u.state, "impact": u.impact, "message": u.message, "posted_at": u.posted_at.to_rfc3339(),
             })).collect::<Vec<_>>(),
@@ -434,6 +435,7 @@ pub(super) fn incident_article(name: &str, i: &PublicIncident) -> Markup {
                 "Started " (when(i.opened_at))
                 @if let Some(r) = i.resolved_at { " · resolved " (when(r)) " · lasted " (super::times::duration(r.since(i.opened_at))) }
             }
+            @if !i.also_affected.is_empty() { p.affects { "Also affects: " (i.also_affected.join(", ")) } }
             ol.updates {
                 @for u in &i.updates {
                     li { strong { (title_case(u.state.as_str())) } " — " (u.message)
