@@ -277,6 +277,10 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
         .await;
     assert_eq!(status, 201, "B's invitation: {inv}");
     let inv = inv["id"].as_str().unwrap().to_owned();
+    let body = json!({ "origins": ["https://b-shop.example"] });
+    let (status, vis) = b("POST", format!("/api/v1/monitors/{mon}/visitor-sources"), Some(body)).await;
+    assert_eq!(status, 201, "B's real-visitor source: {vis}");
+    let vis = vis["id"].as_str().unwrap().to_owned();
 
     let snapshot = || async {
         let mut all = Vec::new();
@@ -287,6 +291,7 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             format!("/api/v1/monitors/{mon}/maintenance"),
             "/api/v1/tokens".to_owned(),
             format!("/api/v1/status-pages/{page}"),
+            format!("/api/v1/monitors/{mon}/visitor-sources"),
             "/api/v1/members".to_owned(),
             "/api/v1/invitations".to_owned(),
         ] {
@@ -325,6 +330,7 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             "status-pages" => &page,
             "members" => &bob_id,
             "invitations" => &inv,
+            "visitor-sources" => &vis,
             other => panic!("route {path} takes an id of `{other}`: add it to this test"),
         };
         let url = path.replace("{id}", id);
@@ -352,6 +358,7 @@ async fn a_tenant_never_reaches_another_tenants_ids() {
             "tokens" => &tok_id,
             "members" => &bob_id,
             "invitations" => &inv,
+            "visitor-sources" => &vis,
             "badge" => continue,
             other => panic!("dashboard route {} takes an id of `{other}`: add it to this test", r.path),
         };
