@@ -91,7 +91,6 @@ pub struct PageFigures {
     pub windows: Vec<WindowFigure>,
 }
 
-/// How a status page counts (printed on the page).
 /// How the demo organisation's own status page counts, in place of [`COUNTING_RULES`]'s
 /// sentence on live checks (its checks are all sample data, and it says so).
 pub const DEMO_COUNTING: (&str, &str) = (
@@ -99,6 +98,7 @@ pub const DEMO_COUNTING: (&str, &str) = (
     "This is NetPulse's demo organisation: its page counts its sample (demo) checks, which no other page ever counts.",
 );
 
+/// How a status page counts (printed on the page).
 pub const COUNTING_RULES: &str = "Uptime is the share of live checks that were up or degraded (slow counts as up); \
 down and error results count against it. Only live checks count; synthetic and demo data never do. Time without \
 any check result (monitor paused, no region reporting, before the monitor existed) is not counted either way, and \
@@ -170,6 +170,11 @@ pub fn page_figures(hours: &[HourTally], now: Timestamp) -> PageFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_replaces_a_sentence_the_rules_hold() {
+        assert!(COUNTING_RULES.contains(DEMO_COUNTING.0), "the demo page's counting rules would say live only");
+    }
 
     fn t(up: u64, degraded: u64, down: u64, error: u64) -> Tally {
         Tally { up, degraded, down, error, maintenance: 0 }

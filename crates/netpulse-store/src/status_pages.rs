@@ -368,7 +368,17 @@ pub trait StatusPageStore:
             .cloned()
             .collect();
         let visitors = self.visit_tallies(t, &shown, (now.minus_ms(86_400_000), now.plus_ms(1)), ev).await?;
-        let incidents = self.posted_incidents(&page, since, Timestamp::from_millis(i64::MAX)).await?;
+        let mut incidents = self.posted_incidents(&page, since, Timestamp::from_millis(i64::MAX)).await?;
+        // A component whose monitor is gone is not shown, nor named as affected.
+        let gone: Vec<&str> = page
+            .monitors
+            .iter()
+            .filter(|m| !states.contains_key(&m.monitor_id))
+            .map(|m| m.display_name.as_str())
+            .collect();
+        for (_, i) in &mut incidents {
+            i.also_affected.retain(|name| !gone.contains(&name.as_str()));
+        }
         let posted = posted_impacts(&incidents);
         let mut monitors = Vec::with_capacity(page.monitors.len());
         for m in &page.monitors {

@@ -446,6 +446,7 @@ async fn status_pages_refuse_other_tenants_monitors_and_name_the_bad_field() {
         ),
         (json!({ "slug": "Bad Slug", "title": "T", "monitors": ok(&mine) }), 422, "slug"),
         (json!({ "slug": "ab", "title": "T" }), 422, "slug"),
+        (json!({ "slug": "demo", "title": "T" }), 422, "slug"),
         (json!({ "title": "T" }), 422, "slug"),
         (json!({ "slug": "fine-slug" }), 422, "title"),
         (json!({ "slug": "fine-slug", "title": "" }), 422, "title"),

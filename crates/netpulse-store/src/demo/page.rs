@@ -70,9 +70,25 @@ async fn page(store: &dyn Store, now: Timestamp) -> StoreResult<()> {
 }
 
 /// Post the demo's public updates: to the open outage of Payments API, and to Storefront's
-/// newest resolved outage; each only while its incident has none.
+/// newest resolved outage; each only while its incident has none. An outage told as ongoing
+/// that has ended since (a restart after a while moves the "down now" outage) is told resolved.
 async fn updates(store: &dyn Store) -> StoreResult<()> {
     let t = super::tenant();
+    let ended = store.list_incidents(&t, &crate::IncidentFilter { monitor: None, open_only: false }, 100).await?;
+    for i in ended.iter().filter(|i| i.resolved_at.is_some()) {
+        let latest = store.incident_updates(&t, std::slice::from_ref(&i.id)).await?;
+        let Some(u) = latest.first().filter(|u| u.state != UpdateState::Resolved) else { continue };
+        let resolved = IncidentUpdate {
+            id: netpulse_core::UpdateId::from_parts(i.opened_at.millis(), 0xde_03ff),
+            incident_id: i.id.clone(),
+            state: UpdateState::Resolved,
+            impact: u.impact,
+            message: "Resolved: the service has worked normally since.".into(),
+            posted_at: i.resolved_at.unwrap_or(i.opened_at),
+            affects: u.affects.clone(),
+        };
+        store.post_incident_update(&t, &resolved).await?;
+    }
     let of = |i| crate::IncidentFilter { monitor: Some(monitor_id(i)), open_only: false };
     let payments = store.list_incidents(&t, &of(6), 5).await?;
     if let Some(open) = payments.iter().find(|i| i.resolved_at.is_none()) {

@@ -26,6 +26,20 @@ pub async fn the_demo_seeds_once_and_its_notices_reach_no_channel(backend: Backe
     let next = demo::seed::seed(&*store, "local", later).await.unwrap();
     assert!(!next.created && next.results >= 11 * 287, "a day of new slots: {next:?}");
     assert_eq!(demo::seed::seed(&*store, "local", later).await.unwrap().results, 0, "seeding again adds nothing");
+    // A day on, the outage told as ongoing at the first seeding has ended: it is told resolved,
+    // and the one going on now is told instead.
+    let all = store.list_incidents(&demo::tenant(), &IncidentFilter::default(), 100).await.unwrap();
+    let mut told_open = 0;
+    for i in &all {
+        let updates = store.incident_updates(&demo::tenant(), std::slice::from_ref(&i.id)).await.unwrap();
+        let Some(newest) = updates.first() else { continue };
+        if i.resolved_at.is_some() {
+            assert_eq!(newest.state, netpulse_store::UpdateState::Resolved, "{backend:?}: {} told as ongoing", i.id);
+        } else {
+            told_open += 1;
+        }
+    }
+    assert_eq!(told_open, 1, "{backend:?}: the Payments outage of now");
     assert!(!store.ensure_tenant(&demo::tenant(), "Demo", later).await.unwrap());
     let incidents = store.list_incidents(&demo::tenant(), &IncidentFilter::default(), 100).await.unwrap();
     assert!(incidents.len() >= 2, "outages opened incidents: {}", incidents.len());

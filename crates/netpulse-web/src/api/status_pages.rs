@@ -136,6 +136,9 @@ async fn apply(s: &AppState, caller: &Caller, page: &mut StatusPage, input: Page
         if !valid_slug(&slug) {
             return Err(ApiError::invalid("slug", "must be 3 to 40 characters of a-z, 0-9 and -"));
         }
+        if slug == netpulse_store::demo::page::SLUG && slug != page.slug {
+            return Err(ApiError::invalid("slug", "`demo` is kept for the demo organisation's page; choose another"));
+        }
         page.slug = slug;
     }
     if let Some(title) = input.title {
