@@ -74,10 +74,13 @@ async fn page(store: &dyn Store, now: Timestamp) -> StoreResult<()> {
 /// that has ended since (a restart after a while moves the "down now" outage) is told resolved.
 async fn updates(store: &dyn Store) -> StoreResult<()> {
     let t = super::tenant();
-    let ended = store.list_incidents(&t, &crate::IncidentFilter { monitor: None, open_only: false }, 100).await?;
-    for i in ended.iter().filter(|i| i.resolved_at.is_some()) {
-        let latest = store.incident_updates(&t, std::slice::from_ref(&i.id)).await?;
-        let Some(u) = latest.first().filter(|u| u.state != UpdateState::Resolved) else { continue };
+    let all = store.list_incidents(&t, &crate::IncidentFilter { monitor: None, open_only: false }, 100).await?;
+    let ended: Vec<_> = all.iter().filter(|i| i.resolved_at.is_some()).collect();
+    let ids: Vec<IncidentId> = ended.iter().map(|i| i.id.clone()).collect();
+    let told = store.incident_updates(&t, &ids).await?; // newest first
+    for i in ended {
+        let newest = told.iter().find(|u| u.incident_id == i.id);
+        let Some(u) = newest.filter(|u| u.state != UpdateState::Resolved) else { continue };
         let resolved = IncidentUpdate {
             id: netpulse_core::UpdateId::from_parts(i.opened_at.millis(), 0xde_03ff),
             incident_id: i.id.clone(),

@@ -162,15 +162,22 @@ impl Throttle {
             }
             b.sweep_at = b.map.len() * 2;
         }
-        let (level, at) = b.map.entry(key.to_owned()).or_insert((self.size, now));
-        *level = (*level + now.duration_since(*at).as_secs_f64() * self.rate).min(self.size);
-        *at = now;
-        if *level >= 1.0 {
-            *level -= 1.0;
-            true
-        } else {
-            false
-        }
+        let bucket = b.map.entry(key.to_owned()).or_insert((self.size, now));
+        take_token(bucket, self.size, self.rate, now)
+    }
+}
+
+/// Take one token from `bucket` (its level and when it was last filled), refilled at `rate`
+/// tokens a second up to `size`; false when it is empty.
+pub fn take_token(bucket: &mut (f64, Instant), size: f64, rate: f64, now: Instant) -> bool {
+    let (level, at) = bucket;
+    *level = (*level + now.duration_since(*at).as_secs_f64() * rate).min(size);
+    *at = now;
+    if *level >= 1.0 {
+        *level -= 1.0;
+        true
+    } else {
+        false
     }
 }
 

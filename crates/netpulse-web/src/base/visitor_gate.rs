@@ -93,15 +93,7 @@ pub struct VisitorGate {
 
 /// Take one from a bucket of `size` that refills over a minute; false when it is empty.
 fn take(bucket: &mut Bucket, size: f64, now: Instant) -> bool {
-    let (level, at) = bucket;
-    *level = (*level + now.duration_since(*at).as_secs_f64() * size / 60.0).min(size);
-    *at = now;
-    if *level >= 1.0 {
-        *level -= 1.0;
-        true
-    } else {
-        false
-    }
+    super::throttle::take_token(bucket, size, size / 60.0, now)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
