@@ -279,8 +279,9 @@ pub trait StatusPageStore:
     async fn post_incident_update(&self, t: &TenantId, u: &IncidentUpdate) -> StoreResult<bool>;
     /// The updates of these incidents of `t`, newest first.
     async fn incident_updates(&self, t: &TenantId, incidents: &[IncidentId]) -> StoreResult<Vec<IncidentUpdate>>;
-    /// Incidents of these monitors opened in `[since, until)` that carry a public update,
-    /// newest first (at most 100), without their `updates` (see [`Self::posted_incidents`]).
+    /// Incidents opened in `[since, until)` that carry a public update, of these monitors or
+    /// with an update naming one of them among those it affects, newest first (at most 100),
+    /// without their `updates` (see [`Self::posted_incidents`]).
     async fn public_incidents(
         &self,
         t: &TenantId,
@@ -298,8 +299,11 @@ pub trait StatusPageStore:
         now: Timestamp,
     ) -> StoreResult<Vec<MaintenanceWindow>>;
 
-    /// The incidents of `page`'s monitors opened in `[since, until)` with a public update, each
-    /// with its monitor's display name and every update, newest first.
+    /// The incidents opened in `[since, until)` with a public update that concern `page`: those
+    /// of its monitors, and another monitor's whose newest update names one of the page's
+    /// monitors among those it affects. Each comes with every update, newest first, and the
+    /// name the page gives it: its monitor's display name, or for another monitor's incident the
+    /// display names of the page's components it affects (then `also_affected` is empty).
     async fn posted_incidents(
         &self,
         page: &StatusPage,
@@ -308,25 +312,31 @@ pub trait StatusPageStore:
     ) -> StoreResult<Vec<(String, PublicIncident)>> {
         let t = &page.tenant_id;
         let ids: Vec<MonitorId> = page.monitors.iter().map(|m| m.monitor_id.clone()).collect();
-        let mut incidents: Vec<(String, PublicIncident)> = self
-            .public_incidents(t, &ids, since, until)
-            .await?
-            .into_iter()
-            .filter_map(|i| {
-                let name = page.monitors.iter().find(|m| m.monitor_id == i.monitor_id)?.display_name.clone();
-                Some((name, i))
-            })
-            .collect();
-        let posted: Vec<IncidentId> = incidents.iter().map(|(_, i)| i.id.clone()).collect();
+        let mut found = self.public_incidents(t, &ids, since, until).await?;
+        let posted: Vec<IncidentId> = found.iter().map(|i| i.id.clone()).collect();
         for u in self.incident_updates(t, &posted).await? {
-            if let Some((_, i)) = incidents.iter_mut().find(|(_, i)| i.id == u.incident_id) {
+            if let Some(i) = found.iter_mut().find(|i| i.id == u.incident_id) {
                 i.updates.push(u);
             }
         }
-        for (_, i) in &mut incidents {
+        let mut incidents = Vec::with_capacity(found.len());
+        for mut i in found {
             let named = i.latest().map(|u| u.affects.clone()).unwrap_or_default();
-            let on_page = page.monitors.iter().filter(|m| named.contains(&m.monitor_id));
-            i.also_affected = on_page.map(|m| m.display_name.clone()).collect();
+            let affected: Vec<String> = page
+                .monitors
+                .iter()
+                .filter(|m| named.contains(&m.monitor_id))
+                .map(|m| m.display_name.clone())
+                .collect();
+            match page.monitors.iter().find(|m| m.monitor_id == i.monitor_id) {
+                Some(own) => {
+                    i.also_affected = affected;
+                    incidents.push((own.display_name.clone(), i));
+                }
+                // Another monitor's incident shows while its newest update names this page's.
+                None if !affected.is_empty() => incidents.push((affected.join(", "), i)),
+                None => {}
+            }
         }
         Ok(incidents)
     }
@@ -368,17 +378,10 @@ pub trait StatusPageStore:
             .cloned()
             .collect();
         let visitors = self.visit_tallies(t, &shown, (now.minus_ms(86_400_000), now.plus_ms(1)), ev).await?;
-        let mut incidents = self.posted_incidents(&page, since, Timestamp::from_millis(i64::MAX)).await?;
         // A component whose monitor is gone is not shown, nor named as affected.
-        let gone: Vec<&str> = page
-            .monitors
-            .iter()
-            .filter(|m| !states.contains_key(&m.monitor_id))
-            .map(|m| m.display_name.as_str())
-            .collect();
-        for (_, i) in &mut incidents {
-            i.also_affected.retain(|name| !gone.contains(&name.as_str()));
-        }
+        let mut present = page.clone();
+        present.monitors.retain(|m| states.contains_key(&m.monitor_id));
+        let incidents = self.posted_incidents(&present, since, Timestamp::from_millis(i64::MAX)).await?;
         let posted = posted_impacts(&incidents);
         let mut monitors = Vec::with_capacity(page.monitors.len());
         for m in &page.monitors {

@@ -104,7 +104,8 @@ pub struct SubscriberNotice {
     pub page_title: String,
     /// The page's own host name, if it has one ([`crate::status_pages::page_url`]).
     pub page_domain: Option<String>,
-    /// The monitor as the page names it.
+    /// The monitor as the page names it (for an update of another monitor's incident, the
+    /// page's first component it affects).
     pub component: String,
     pub subject: NoticeSubject,
     pub attempts: u32,
@@ -114,12 +115,15 @@ pub struct SubscriberNotice {
 pub(crate) const COLS: &str = "s.id, s.page_id, s.kind, s.address, s.secret, s.created_at, s.confirmed_at";
 
 /// Both backends' claim of due notices: `now` and `limit` are the placeholders of the time
-/// and the row limit. Columns: the notice (0–2), the page (3–5), the update (6–11, `NULL` for
+/// and the row limit. The component is named as the subscriber's page names the incident's
+/// monitor or, on a page showing only components it affects, the first of those. Columns: the notice (0–2), the page (3–5), the update (6–11, `NULL` for
 /// a window), the subscriber ([`COLS`], 12–18), the window (19–26, `NULL` for an update) and
 /// the page's domain (27); a row whose update or window is gone has `NULL` in both.
 pub(crate) fn claim_query(now: &str, limit: &str) -> String {
     format!(
-        "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, p.title), \
+        "SELECT n.id, n.tenant_id, n.attempts, p.slug, p.title, coalesce(m.display_name, \
+           (SELECT a.display_name FROM status_page_monitors a WHERE a.page_id = p.id \
+             AND (' ' || u.affects || ' ') LIKE ('% ' || a.monitor_id || ' %') ORDER BY a.position LIMIT 1), p.title), \
          u.id, u.incident_id, u.state, u.impact, u.message, u.posted_at, {COLS}, \
          w.id, w.monitor_id, w.starts_at, w.ends_at, w.repeat_every_s, w.reason, w.phase, w.announce, w.updated_at, p.domain \
          FROM subscriber_notices n JOIN page_subscribers s ON s.id = n.subscriber_id \

@@ -361,9 +361,30 @@ async fn an_update_marks_the_other_components_it_affects() {
     assert!(html.contains("class=\"badge partial\"") && html.contains("Also affects: Shop"), "{html}");
     assert!(!html.contains(shop.as_str()) && !html.contains(db.as_str()), "no monitor id on the page");
 
+    // A page showing the shop but not the database tells the same incident, under the shop's name.
+    let shop_only = json!([{ "monitor_id": shop, "display_name": "Shop" }]);
+    let (st, _) = app
+        .api("POST", "/api/v1/status-pages", Some(json!({ "slug": "shop", "title": "Shop", "monitors": shop_only })))
+        .await;
+    assert_eq!(st, 201);
+    let (_, _, body) = get(&app, "/status/shop.json", None).await;
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status(&page, "Shop"), page["status"].as_str()), ("partial".into(), Some("partial")), "{page}");
+    assert_eq!(page["incidents"][0]["monitor"], "Shop", "{page}");
+    assert_eq!(page["incidents"][0]["message"], "Orders fail", "{page}");
+    let (_, _, feed) = get(&app, "/status/shop/feed.atom", None).await;
+    assert!(feed.contains("Shop: Identified (partial impact)") && !feed.contains("Database"), "{feed}");
+
     let (st, _) = app.api("POST", &updates, Some(json!({ "state": "resolved", "message": "Fixed" }))).await;
     assert_eq!(st, 201);
     let (_, _, body) = get(&app, "/status/parts.json", None).await;
     let page: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status(&page, "Shop"), "up", "resolved: its probes speak again: {page}");
+    let (_, _, body) = get(&app, "/status/shop.json", None).await;
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (status(&page, "Shop"), page["incidents"][0]["status"].as_str()),
+        ("up".into(), Some("resolved")),
+        "{page}"
+    );
 }

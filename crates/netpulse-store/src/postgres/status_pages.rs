@@ -324,7 +324,10 @@ impl StatusPageStore for PgStore {
                 .query_typed(
                     "SELECT id, monitor_id, status, opened_at, resolved_at, public_message, public_message_at FROM incidents \
                      WHERE tenant_id = $1 AND opened_at >= $2 AND opened_at < $4 AND public_message IS NOT NULL \
-                     AND monitor_id = ANY($3) ORDER BY opened_at DESC, id DESC LIMIT 100",
+                     AND (monitor_id = ANY($3) OR EXISTS (SELECT 1 FROM incident_updates u \
+                       WHERE u.tenant_id = $1 AND u.incident_id = incidents.id \
+                       AND string_to_array(u.affects, ' ') && $3)) \
+                     ORDER BY opened_at DESC, id DESC LIMIT 100",
                     &[
                         (&t.as_str(), Type::TEXT),
                         (&since.millis(), Type::INT8),

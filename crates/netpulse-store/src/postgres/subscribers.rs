@@ -58,7 +58,8 @@ pub(super) async fn queue_notices(
         .await?)
 }
 
-/// Queue update `u` (of `t`, just posted) for the subscribers of its incident's monitor's pages.
+/// Queue update `u` (of `t`, just posted) for the subscribers of the pages showing its
+/// incident's monitor or one it names among those it affects; once per subscriber.
 pub(super) async fn queue_update(tx: &Transaction<'_>, t: &TenantId, u: &IncidentUpdate) -> StoreResult<u64> {
     let row = tx
         .query_typed_opt(
@@ -66,10 +67,12 @@ pub(super) async fn queue_update(tx: &Transaction<'_>, t: &TenantId, u: &Inciden
             &[(&u.incident_id.as_str(), Type::TEXT), (&t.as_str(), Type::TEXT)],
         )
         .await?;
-    match row {
-        Some(r) => queue_notices(tx, t, r.try_get(0)?, u.id.as_str(), u.posted_at).await,
-        None => Ok(0),
+    let Some(r) = row else { return Ok(0) };
+    let mut queued = 0;
+    for m in std::iter::once(r.try_get::<_, &str>(0)?).chain(u.affects.iter().map(|a| a.as_str())) {
+        queued += queue_notices(tx, t, m, u.id.as_str(), u.posted_at).await?;
     }
+    Ok(queued)
 }
 
 /// The subject of a claimed row (update columns at 6, window columns at 19), if it still exists.
@@ -82,7 +85,7 @@ fn subject_at(r: &Row) -> StoreResult<Option<NoticeSubject>> {
             impact: Impact::parse(r.try_get(9)?).unwrap_or(Impact::Major),
             message: r.try_get(10)?,
             posted_at: Timestamp::from_millis(r.try_get(11)?),
-            affects: Vec::new(), // a notice names the incident's own component
+            affects: Vec::new(), // the claim names the component as the subscriber's page does
         })));
     }
     if r.try_get::<_, Option<String>>(19)?.is_some() {

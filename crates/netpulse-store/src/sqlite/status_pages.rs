@@ -314,8 +314,14 @@ impl StatusPageStore for SqliteStore {
             let sql = format!(
                 "SELECT id, monitor_id, status, opened_at, resolved_at, public_message, public_message_at FROM incidents \
                  WHERE tenant_id = ?1 AND opened_at >= ?2 AND opened_at < ?3 AND public_message IS NOT NULL \
-                 AND monitor_id IN ({}) ORDER BY opened_at DESC, id DESC LIMIT 100",
-                placeholders(monitors.len(), 4)
+                 AND (monitor_id IN ({list}) OR EXISTS (SELECT 1 FROM incident_updates u \
+                   WHERE u.tenant_id = ?1 AND u.incident_id = incidents.id AND ({named}))) \
+                 ORDER BY opened_at DESC, id DESC LIMIT 100",
+                list = placeholders(monitors.len(), 4),
+                named = (0..monitors.len())
+                    .map(|i| format!("instr(' ' || u.affects || ' ', ' ' || ?{} || ' ') > 0", i + 4))
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
             );
             let mut args: Vec<rusqlite::types::Value> =
                 vec![t.as_str().to_owned().into(), since.millis().into(), until.millis().into()];

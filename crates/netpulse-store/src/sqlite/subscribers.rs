@@ -52,7 +52,8 @@ pub(super) fn queue_notices(
     Ok(n)
 }
 
-/// Queue update `u` (of `t`, just posted) for the subscribers of its incident's monitor's pages.
+/// Queue update `u` (of `t`, just posted) for the subscribers of the pages showing its
+/// incident's monitor or one it names among those it affects; once per subscriber.
 pub(super) fn queue_update(tx: &Transaction, t: &TenantId, u: &IncidentUpdate) -> StoreResult<usize> {
     let monitor: Option<String> = tx
         .query_row(
@@ -61,10 +62,12 @@ pub(super) fn queue_update(tx: &Transaction, t: &TenantId, u: &IncidentUpdate) -
             |r| r.get(0),
         )
         .optional()?;
-    match monitor {
-        Some(m) => queue_notices(tx, t, &m, u.id.as_str(), u.posted_at),
-        None => Ok(0),
+    let Some(m) = monitor else { return Ok(0) };
+    let mut queued = 0;
+    for m in std::iter::once(m.as_str()).chain(u.affects.iter().map(|a| a.as_str())) {
+        queued += queue_notices(tx, t, m, u.id.as_str(), u.posted_at)?;
     }
+    Ok(queued)
 }
 
 /// The subject of a claimed row (update columns at 6, window columns at 19), if it still exists.
@@ -78,7 +81,7 @@ fn subject_at(r: &Row) -> rusqlite::Result<Option<NoticeSubject>> {
             impact: Impact::parse(&impact).unwrap_or(Impact::Major),
             message: r.get(10)?,
             posted_at: Timestamp::from_millis(r.get(11)?),
-            affects: Vec::new(), // a notice names the incident's own component
+            affects: Vec::new(), // the claim names the component as the subscriber's page does
         })));
     }
     if r.get::<_, Option<String>>(19)?.is_some() {

@@ -175,6 +175,12 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
         let (_, timeline) = store.get_incident(&t, &i.id).await.unwrap().unwrap();
         assert!(timeline.iter().any(|e| e.message == "status page update (identified, partial impact): a full disk"));
     }
+    // The page does not carry c: the incident shows there under the component it affects.
+    let public = store.public_status_page("one", now).await.unwrap().unwrap();
+    let [(name, shown)] = &public.incidents[..] else { panic!("{backend:?}: {:?}", public.incidents) };
+    assert_eq!((name.as_str(), shown.also_affected.len()), ("Ay", 0), "{backend:?}: named by what it affects here");
+    let impacts: Vec<Option<Impact>> = public.monitors.iter().map(|m| m.posted_impact).collect();
+    assert_eq!(impacts, [None, Some(Impact::Partial)], "{backend:?}");
     let mut with_c = page.clone();
     with_c.monitors.push(StatusPageMonitor { monitor_id: c.clone(), display_name: "Sea".into(), group: "".into() });
     assert!(store.update_status_page(&t, &with_c).await.unwrap());
@@ -220,6 +226,27 @@ async fn status_pages_keep_their_monitors_and_show_live_figures_only(backend: Ba
     renamed.monitors.truncate(1);
     assert!(store.update_status_page(&t, &renamed).await.unwrap());
     assert!(store.status_page_by_slug("one").await.unwrap().is_none());
+    // Bee alone: c's incident names Ay, not Bee, until its newest update names Bee.
+    let public = store.public_status_page("renamed", now).await.unwrap().unwrap();
+    assert!(public.incidents.is_empty(), "{backend:?}: {:?}", public.incidents);
+    let moved = IncidentUpdate {
+        id: fresh(),
+        incident_id: incidents[0].id.clone(),
+        state: UpdateState::Monitoring,
+        impact: Impact::Degraded,
+        message: "the queue is on another disk".into(),
+        posted_at: now.plus_ms(3),
+        affects: vec![b.clone()],
+    };
+    assert!(store.post_incident_update(&t, &moved).await.unwrap());
+    let public = store.public_status_page("renamed", now.plus_ms(4)).await.unwrap().unwrap();
+    let names: Vec<&str> = public.incidents.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Bee"], "{backend:?}: the newest update decides");
+    assert_eq!(public.monitors[0].posted_impact, Some(Impact::Degraded), "{backend:?}");
+    let cleared = IncidentUpdate { id: fresh(), affects: vec![], posted_at: now.plus_ms(5), ..moved };
+    assert!(store.post_incident_update(&t, &cleared).await.unwrap());
+    let public = store.public_status_page("renamed", now.plus_ms(6)).await.unwrap().unwrap();
+    assert!(public.incidents.is_empty() && public.monitors[0].posted_impact.is_none(), "{backend:?}");
     assert_eq!(store.list_status_pages(&t).await.unwrap()[0].monitors.len(), 1);
     assert!(store.delete_status_page(&t, "sp_one").await.unwrap());
     assert!(store.status_page_by_slug("renamed").await.unwrap().is_none());

@@ -227,4 +227,38 @@ async fn subscribers_confirm_once_and_get_each_update_once(backend: Backend) {
     store.apply_retention(&Horizons::at(later.plus_ms(2 * 86_400_000), &days), 1000).await.unwrap();
     let after = listed(store.list_subscribers(&t, "sp_subs").await.unwrap());
     assert_eq!(after, [("zoe@example.com".to_owned(), true)], "{backend:?}");
+
+    // An update naming another monitor among those it affects reaches that monitor's pages
+    // too, under the name they give it; a page showing both is told once.
+    let app = add_monitor(&*store, &t, draft("app", Policy::default())).await;
+    let shown = |name: &str| StatusPageMonitor { monitor_id: app.clone(), display_name: name.into(), group: "".into() };
+    let app_page = StatusPage {
+        id: "sp_app".into(),
+        slug: "app".into(),
+        domain: None,
+        monitors: vec![shown("Storefront")],
+        ..page.clone()
+    };
+    let both = StatusPage { id: "sp_both".into(), slug: "both".into(), domain: None, ..page.clone() };
+    let both = StatusPage { monitors: [both.monitors.clone(), vec![shown("Shop")]].concat(), ..both };
+    for (p, id) in [(&app_page, "sub_app"), (&both, "sub_both")] {
+        store.create_status_page(&t, p).await.unwrap();
+        let s = Subscriber {
+            id: id.into(),
+            page_id: p.id.clone(),
+            address: format!("https://{id}.example"),
+            secret: Secret::new(format!("whsec_{id}")),
+            ..hook.clone()
+        };
+        assert!(store.add_subscriber(&t, &s).await.unwrap());
+    }
+    let wide = IncidentUpdate { id: fresh(), posted_at: later.plus_ms(2), affects: vec![app.clone()], ..next };
+    assert!(store.post_incident_update(&t, &wide).await.unwrap());
+    let due = store.claim_subscriber_notices(later.plus_ms(700_000), 10, 60_000).await.unwrap();
+    let mut got: Vec<(&str, &str)> = due.iter().map(|n| (n.subscriber.id.as_str(), n.component.as_str())).collect();
+    got.sort();
+    let zoe = store.list_subscribers(&t, "sp_subs").await.unwrap().remove(0).id;
+    let mut want = vec![("sub_app", "Storefront"), ("sub_both", "Database"), (zoe.as_str(), "Database")];
+    want.sort();
+    assert_eq!(got, want, "{backend:?}");
 }
