@@ -78,7 +78,7 @@ pub use subscribers::{
     NoticeSubject, SignUp, SignUpOutcome, Subscriber, SubscriberKind, SubscriberNotice, SubscriberStore,
 };
 pub use uptime::{group_hours, sum_hours, Evidence, HourlyTallies, RetentionPass, UptimeStore};
-pub use visits::{VisitDrops, VisitRow, VisitSource, VisitStore};
+pub use visits::{Recorded, Spend, VisitDrops, VisitRow, VisitSource, VisitStore};
 
 /// Whether the database answers (the readiness probe), and leaving it whole at a stop.
 #[async_trait::async_trait]

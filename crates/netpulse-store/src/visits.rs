@@ -55,7 +55,7 @@ pub struct VisitSource {
     pub origins: Vec<String>,
     /// One page view in this many reports.
     pub sample_one_in: u32,
-    /// Beacons accepted per minute at most (per engine node).
+    /// Beacons accepted per minute at most, over every engine node.
     pub per_minute: u32,
     /// A URL the visitor's browser fetches after the page loaded, if the owner names one.
     pub health_url: Option<String>,
@@ -64,6 +64,10 @@ pub struct VisitSource {
     pub on_status_pages: bool,
     pub created_at: Timestamp,
     pub dropped: VisitDrops,
+    /// The secret its page tokens are signed with (hex, [`new_token_key`]), read from the store
+    /// by every engine node, so a token served by one node is good on any other. Never shown.
+    #[serde(skip)]
+    pub token_key: String,
 }
 
 /// A visit as written: the source it came through and whether it is demo data.
@@ -72,6 +76,29 @@ pub struct VisitRow {
     pub at: Timestamp,
     pub visit: Visit,
     pub demo: bool,
+    /// What a reported view spends: its page token, once. The demo's sample views spend none.
+    pub spends: Option<Spend>,
+}
+
+/// A reported view's claim on its source: the page token's nonce (one use per source, until
+/// `expires_at`) and a share of the source's budget for the minute after `at`.
+#[derive(Clone, Debug)]
+pub struct Spend {
+    pub nonce: String,
+    pub at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What became of a visit handed to [`VisitStore::record_visit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    Stored,
+    /// The source is gone.
+    NoSource,
+    /// Its page token was spent already (on this node or another).
+    Replayed,
+    /// The source took its `per_minute` views in the minute before.
+    OverBudget,
 }
 
 /// The provenance a visit row is stored with.
@@ -98,8 +125,9 @@ pub trait VisitStore: Send + Sync {
     async fn visit_sources(&self, t: &TenantId, monitor: Option<&MonitorId>) -> StoreResult<Vec<VisitSource>>;
     /// The source with this public site key (system path: the source carries its tenant).
     async fn visit_source_by_key(&self, site_key: &str) -> StoreResult<Option<VisitSource>>;
-    /// Store one visit reported through source `s`; `false` if the source is gone.
-    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<bool>;
+    /// Store one visit reported through source `s`, spending what `v.spends` names in the same
+    /// transaction: a token spent before, or a source past its budget, stores nothing.
+    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<Recorded>;
     /// Add refused beacons to a source's counts (system path).
     async fn add_visit_drops(&self, source_id: &str, d: &VisitDrops) -> StoreResult<()>;
     /// Visits of evidence `ev` to these monitors of `t` in `[since, until)`, per monitor:
@@ -153,6 +181,11 @@ pub(crate) fn fold_tallies(
 /// Page times are grouped to this many ms when counted, so a range's read returns at most a
 /// few hundred rows per monitor however many visits it holds.
 pub const PAGE_MS_STEP: u32 = 10;
+
+/// A source's token key: 64 hex characters from two random draws.
+pub fn new_token_key(a: u128, b: u128) -> String {
+    format!("{a:032x}{b:032x}")
+}
 
 /// Visits' site keys: `pk_` and 24 random base32 characters.
 pub fn new_site_key(random: u128) -> String {

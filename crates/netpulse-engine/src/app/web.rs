@@ -72,7 +72,7 @@ pub(super) fn state(
         sender: pipeline.sender.clone(),
         base_url: base_url.to_owned(),
         live: node.live.clone(),
-        visitors: Arc::new(VisitorGate::new(badge_key.derive("visit tokens"))),
+        visitors: Arc::new(VisitorGate::new()),
         badge_key,
         fleet: pipeline.fleet.clone(),
         throttles: Arc::new(Throttles::new(&config.accounts)),

@@ -105,3 +105,53 @@ async fn cluster_two_nodes_send_each_storm_notice_once() {
     assert_eq!(events.iter().filter(|e| *e == "storm_over").count(), 1, "{events:?}");
     assert!(events.iter().filter(|e| *e == "opened").count() < 3, "{events:?}");
 }
+
+/// Real-visitor beacons behind a load balancer: a page token served by one node is good on the
+/// other (the source's key is in the store), once over both nodes, and a source's budget a
+/// minute holds over both, though each node's own gate would let the beacon through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_a_page_token_is_good_once_on_any_node_and_the_budget_spans_them() {
+    use crate::real_visitors::{beacon, fresh_token, CHROME, SITE};
+    let (a, b, _db, _dirs, _) = two_nodes(|_| {}).await;
+    let target = Target::start().await;
+    let monitor =
+        a.create_monitor(json!({ "name": "shop", "kind": "http", "url": target.url(), "interval_s": 3600 })).await;
+    let sources = format!("/api/v1/monitors/{monitor}/visitor-sources");
+    let source = |per_minute: u32| {
+        let a = &a;
+        let sources = sources.clone();
+        async move {
+            let body = json!({ "origins": [SITE], "sample_one_in": 1, "per_minute": per_minute });
+            let (st, src) = a.api("POST", &sources, Some(body)).await;
+            assert_eq!(st, 201, "{src}");
+            src["site_key"].as_str().unwrap().to_owned()
+        }
+    };
+
+    let roomy = source(50).await;
+    let t = fresh_token(&a, &roomy).await;
+    let (st, e, _) = beacon(&b, &roomy, SITE, CHROME, json!({ "t": t, "page_ms": 300 })).await;
+    assert_eq!(st, 204, "served by a, accepted by b: {e}");
+    let (st, e, _) = beacon(&a, &roomy, SITE, CHROME, json!({ "t": t, "page_ms": 300 })).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (403, Some("invalid_token")), "spent on b, refused on a: {e}");
+
+    let tight = source(1).await;
+    let (first, second) = (fresh_token(&a, &tight).await, fresh_token(&b, &tight).await);
+    assert_eq!(beacon(&b, &tight, SITE, CHROME, json!({ "t": first })).await.0, 204);
+    let (st, e, _) = beacon(&a, &tight, SITE, CHROME, json!({ "t": second })).await;
+    assert_eq!((st, e["error"]["code"].as_str()), (429, Some("rate_limited")), "one a minute over both: {e}");
+
+    let (_, listed) = b.api("GET", &sources, None).await;
+    assert_eq!(listed["last_24h"]["loads"], 2, "one view per source stored: {listed}");
+    let dropped = |key: &str| {
+        let s = listed["data"].as_array().unwrap().iter().find(|s| s["site_key"] == key).unwrap();
+        (s["dropped"]["token"].as_u64(), s["dropped"]["rate"].as_u64())
+    };
+    let (_, listed_a) = a.api("GET", &sources, None).await;
+    let on_a = |key: &str| {
+        let s = listed_a["data"].as_array().unwrap().iter().find(|s| s["site_key"] == key).unwrap();
+        (s["dropped"]["token"].as_u64(), s["dropped"]["rate"].as_u64())
+    };
+    assert_eq!((on_a(&roomy), on_a(&tight)), ((Some(1), Some(0)), (Some(0), Some(1))), "counted where refused");
+    assert_eq!((dropped(&roomy), dropped(&tight)), ((Some(1), Some(0)), (Some(0), Some(1))), "and stored for all");
+}

@@ -163,13 +163,14 @@ async fn visits(store: &dyn Store, now: Timestamp) -> StoreResult<()> {
             on_status_pages: true,
             created_at: now,
             dropped: VisitDrops::default(),
+            token_key: crate::visits::new_token_key(crate::clock::random_u128(), crate::clock::random_u128()),
         };
         store.create_visit_source(&t, &src).await?;
         let first = now.minus_ms(86_400_000).millis().div_euclid(VIEW_EVERY_MS) + 1;
         for slot in first..=now.millis().div_euclid(VIEW_EVERY_MS) {
             let at = Timestamp::from_millis(slot * VIEW_EVERY_MS);
             let visit = sample_view(i, slot, view_failed(i, at, now));
-            store.record_visit(&src, &VisitRow { at, visit, demo: true }).await?;
+            store.record_visit(&src, &VisitRow { at, visit, demo: true, spends: None }).await?;
         }
     }
     Ok(())

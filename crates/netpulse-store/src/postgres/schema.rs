@@ -470,6 +470,23 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE incident_updates ADD COLUMN affects TEXT NOT NULL DEFAULT '';
     "#,
+    // Real-visitor checks across engine nodes: each source's token key in the store (so any
+    // node checks a token another served), and the views each source took in the last page
+    // token's life: one row per token spent (unique per source) or pixel view, which bounds
+    // the source's views a minute across nodes.
+    r#"
+    ALTER TABLE visit_sources ADD COLUMN token_key TEXT NOT NULL DEFAULT '';
+    UPDATE visit_sources SET token_key = replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+    CREATE TABLE visit_spends (
+        source_id TEXT NOT NULL REFERENCES visit_sources(id) ON DELETE CASCADE,
+        nonce TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (source_id, nonce)
+    );
+    CREATE INDEX visit_spends_by_time ON visit_spends(source_id, at);
+    CREATE INDEX visit_spends_by_expiry ON visit_spends(source_id, expires_at);
+    "#,
 ];
 
 /// Bring the database at `url` (a direct connection) to the newest schema. Returns the

@@ -13,7 +13,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
 const COLS: &str = "id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, health_url, created_at, \
-                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages";
+                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages, token_key";
 
 fn source(r: &Row) -> StoreResult<VisitSource> {
     let origins: String = r.try_get(4)?;
@@ -30,6 +30,7 @@ fn source(r: &Row) -> StoreResult<VisitSource> {
         created_at: Timestamp::from_millis(r.try_get(8)?),
         dropped: VisitDrops { origin: n(9)?, rate: n(10)?, token: n(11)?, bot: n(12)?, malformed: n(13)? },
         on_status_pages: r.try_get(14)?,
+        token_key: r.try_get(15)?,
     })
 }
 
@@ -41,7 +42,7 @@ impl VisitStore for PgStore {
         pooled!(self, |c| async {
             c.execute_typed(
                 "INSERT INTO visit_sources (id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, \
-                 health_url, created_at, on_status_pages) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 health_url, created_at, on_status_pages, token_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 &[
                     (&s.id.as_str(), Type::TEXT),
                     (&t.as_str(), Type::TEXT),
@@ -53,6 +54,7 @@ impl VisitStore for PgStore {
                     (&s.health_url.as_deref(), Type::TEXT),
                     (&s.created_at.millis(), Type::INT8),
                     (&s.on_status_pages, Type::BOOL),
+                    (&s.token_key.as_str(), Type::TEXT),
                 ],
             )
             .await?;
@@ -105,12 +107,57 @@ impl VisitStore for PgStore {
         })
     }
 
-    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<bool> {
+    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<Recorded> {
         let page = v.visit.page_ms.map(|ms| ms as i32);
         let health = v.visit.health_ms.map(|ms| ms as i32);
         pooled!(self, |c| async {
-            let n = c
-                .execute_typed(
+            let tx = c.transaction().await?;
+            // The source's row lock orders the views of one source across nodes.
+            let Some(row) = tx
+                .query_typed_opt(
+                    "SELECT per_minute FROM visit_sources WHERE id = $1 FOR UPDATE",
+                    &[(&s.id.as_str(), Type::TEXT)],
+                )
+                .await?
+            else {
+                return Ok(Recorded::NoSource);
+            };
+            if let Some(spend) = &v.spends {
+                let per_minute: i32 = row.try_get(0)?;
+                let at = spend.at.millis();
+                tx.execute_typed(
+                    "DELETE FROM visit_spends WHERE source_id = $1 AND expires_at <= $2",
+                    &[(&s.id.as_str(), Type::TEXT), (&at, Type::INT8)],
+                )
+                .await?;
+                let fresh = tx
+                    .execute_typed(
+                        "INSERT INTO visit_spends (source_id, nonce, at, expires_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT DO NOTHING",
+                        &[
+                            (&s.id.as_str(), Type::TEXT),
+                            (&spend.nonce.as_str(), Type::TEXT),
+                            (&at, Type::INT8),
+                            (&spend.expires_at.millis(), Type::INT8),
+                        ],
+                    )
+                    .await?;
+                if fresh == 0 {
+                    return Ok(Recorded::Replayed);
+                }
+                let since = at - 60_000;
+                let taken: i64 = tx
+                    .query_typed_one(
+                        "SELECT count(*) FROM visit_spends WHERE source_id = $1 AND at > $2",
+                        &[(&s.id.as_str(), Type::TEXT), (&since, Type::INT8)],
+                    )
+                    .await?
+                    .try_get(0)?;
+                if taken > i64::from(per_minute) {
+                    return Ok(Recorded::OverBudget);
+                }
+            }
+            tx.execute_typed(
                 "INSERT INTO visits (source_id, tenant_id, monitor_id, at, ok, page_ms, health_ms, network, area, \
                  provenance) SELECT id, tenant_id, monitor_id, $2, $3, $4, $5, $6, $7, $8 FROM visit_sources WHERE id = $1",
                 &[
@@ -125,7 +172,8 @@ impl VisitStore for PgStore {
                 ],
             )
             .await?;
-            Ok(n == 1)
+            tx.commit().await?;
+            Ok(Recorded::Stored)
         })
     }
 

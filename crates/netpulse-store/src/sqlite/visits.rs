@@ -10,7 +10,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension, Row, Transaction};
 use std::collections::HashMap;
 
 const COLS: &str = "id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, health_url, created_at, \
-                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages";
+                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages, token_key";
 
 fn source(r: &Row) -> rusqlite::Result<VisitSource> {
     let origins: String = r.get(4)?;
@@ -27,6 +27,7 @@ fn source(r: &Row) -> rusqlite::Result<VisitSource> {
         created_at: Timestamp::from_millis(r.get(8)?),
         dropped: VisitDrops { origin: n(9)?, rate: n(10)?, token: n(11)?, bot: n(12)?, malformed: n(13)? },
         on_status_pages: r.get(14)?,
+        token_key: r.get(15)?,
     })
 }
 
@@ -37,7 +38,7 @@ impl VisitStore for SqliteStore {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO visit_sources (id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, \
-                 health_url, created_at, on_status_pages) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 health_url, created_at, on_status_pages, token_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     s.id,
                     t.as_str(),
@@ -48,7 +49,8 @@ impl VisitStore for SqliteStore {
                     s.per_minute,
                     s.health_url,
                     s.created_at.millis(),
-                    s.on_status_pages
+                    s.on_status_pages,
+                    s.token_key
                 ],
             )?;
             Ok(())
@@ -93,10 +95,36 @@ impl VisitStore for SqliteStore {
         .await
     }
 
-    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<bool> {
+    async fn record_visit(&self, s: &VisitSource, v: &VisitRow) -> StoreResult<Recorded> {
         let (s, v) = (s.clone(), v.clone());
         self.write(move |c| {
-            let n = c.prepare_cached(
+            let tx = c.transaction()?;
+            let per_minute: Option<i64> = tx
+                .prepare_cached("SELECT per_minute FROM visit_sources WHERE id = ?1")?
+                .query_row([&s.id], |r| r.get(0))
+                .optional()?;
+            let Some(per_minute) = per_minute else { return Ok(Recorded::NoSource) };
+            if let Some(spend) = &v.spends {
+                let at = spend.at.millis();
+                tx.prepare_cached("DELETE FROM visit_spends WHERE source_id = ?1 AND expires_at <= ?2")?
+                    .execute(params![s.id, at])?;
+                let fresh = tx
+                    .prepare_cached(
+                        "INSERT INTO visit_spends (source_id, nonce, at, expires_at) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![s.id, spend.nonce, at, spend.expires_at.millis()])?;
+                if fresh == 0 {
+                    return Ok(Recorded::Replayed);
+                }
+                let taken: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM visit_spends WHERE source_id = ?1 AND at > ?2")?
+                    .query_row(params![s.id, at - 60_000], |r| r.get(0))?;
+                if taken > per_minute {
+                    return Ok(Recorded::OverBudget);
+                }
+            }
+            tx.prepare_cached(
                 "INSERT INTO visits (source_id, tenant_id, monitor_id, at, ok, page_ms, health_ms, network, area, \
                  provenance) SELECT id, tenant_id, monitor_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM visit_sources WHERE id = ?1",
             )?
@@ -110,7 +138,8 @@ impl VisitStore for SqliteStore {
                 v.visit.area,
                 visit_provenance(v.demo)
             ])?;
-            Ok(n == 1)
+            tx.commit()?;
+            Ok(Recorded::Stored)
         })
         .await
     }

@@ -101,6 +101,7 @@ fn parse_source(input: SourceIn, monitor: MonitorId) -> ApiResult<VisitSource> {
         on_status_pages: input.on_status_pages,
         created_at: clock::now(),
         dropped: Default::default(),
+        token_key: netpulse_store::visits::new_token_key(clock::random_u128(), clock::random_u128()),
     })
 }
 

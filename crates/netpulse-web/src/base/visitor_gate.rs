@@ -5,8 +5,11 @@
 //! beacons counted per source, written at once the first time and then at most every few
 //! seconds (a delayed write takes what came in between).
 //!
-//! All of it is per engine node and in memory: a cluster of N nodes accepts at most N times a
-//! source's budget, and a token used on one node could be used once more on another.
+//! Tokens are signed with their source's key, which every engine node reads from the store,
+//! so a token served by one node is good on any other. What is here is each node's first line,
+//! in memory, that keeps floods from the database; the store has the last word across nodes:
+//! a token is spent once per source, and a source stores at most its budget a minute
+//! ([`netpulse_store::VisitStore::record_visit`]).
 
 use hmac::{Hmac, Mac};
 use netpulse_store::{VisitDrops, VisitSource};
@@ -67,6 +70,17 @@ pub struct Redeemable {
     expires: i64,
 }
 
+impl Redeemable {
+    /// What the store keeps of it to refuse it on every node: its nonce, and when it expires.
+    pub fn spend(&self, now_ms: i64) -> netpulse_store::Spend {
+        netpulse_store::Spend {
+            nonce: hex::encode(self.nonce),
+            at: netpulse_core::Timestamp::from_millis(now_ms),
+            expires_at: netpulse_core::Timestamp::from_millis(self.expires),
+        }
+    }
+}
+
 /// A source's refusals not written yet, when the last write was, and whether one is due.
 #[derive(Default)]
 struct Drops {
@@ -81,7 +95,6 @@ type Bucket = (f64, Instant);
 
 /// The gate (see the module's doc).
 pub struct VisitorGate {
-    key: [u8; 32],
     used: Mutex<HashMap<String, HashMap<[u8; 8], i64>>>,
     sources: Mutex<HashMap<String, (VisitSource, Instant)>>,
     unknown: Mutex<HashMap<String, Instant>>,
@@ -100,11 +113,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl VisitorGate {
-    /// A gate whose tokens are signed with `key` (derived from the server secret).
-    pub fn new(key: [u8; 32]) -> Self {
+impl Default for VisitorGate {
+    fn default() -> Self {
         Self {
-            key,
             used: Mutex::default(),
             sources: Mutex::default(),
             unknown: Mutex::default(),
@@ -114,11 +125,17 @@ impl VisitorGate {
             per_client: super::throttle::Throttle::new(PER_CLIENT_PER_MINUTE),
         }
     }
+}
 
-    fn mac(&self, source: &str, client: &str, payload: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+impl VisitorGate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn mac(src: &VisitSource, client: &str, payload: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(src.token_key.as_bytes()).expect("HMAC takes any key length");
         mac.update(b"netpulse visit token v1:");
-        for part in [source, client] {
+        for part in [src.id.as_str(), client] {
             mac.update(part.as_bytes());
             mac.update(b"\n");
         }
@@ -126,22 +143,28 @@ impl VisitorGate {
         mac
     }
 
-    /// A token for one beacon of `source` from `client` (its rate key), issued at `now_ms`.
-    pub fn issue(&self, source: &str, client: &str, now_ms: i64, nonce: u64) -> String {
+    /// A token for one beacon of `src` from `client` (its rate key), issued at `now_ms`.
+    pub fn issue(&self, src: &VisitSource, client: &str, now_ms: i64, nonce: u64) -> String {
         let mut payload = [0u8; 16];
         payload[..8].copy_from_slice(&now_ms.to_be_bytes());
         payload[8..].copy_from_slice(&nonce.to_be_bytes());
-        let tag = self.mac(source, client, &payload).finalize().into_bytes();
+        let tag = Self::mac(src, client, &payload).finalize().into_bytes();
         format!("{}{}", hex::encode(payload), hex::encode(&tag[..16]))
     }
 
-    /// Check `token` for a beacon of `source` from `client` at `now_ms`: signed by this
-    /// server for them, unexpired, unused. Nothing is marked: see [`Self::mark_used`].
-    pub fn check(&self, source: &str, client: &str, token: &str, now_ms: i64) -> Result<Redeemable, TokenRefusal> {
+    /// Check `token` for a beacon of `src` from `client` at `now_ms`: signed with the source's
+    /// key for them, unexpired, not used on this node. Nothing is marked: see
+    /// [`Self::mark_used`].
+    pub fn check(&self, src: &VisitSource, client: &str, token: &str, now_ms: i64) -> Result<Redeemable, TokenRefusal> {
         let bytes = hex::decode(token).map_err(|_| TokenRefusal::Forged)?;
-        if bytes.len() != 32 || self.mac(source, client, &bytes[..16]).verify_truncated_left(&bytes[16..]).is_err() {
+        let keyed = src.token_key.len() >= 32;
+        if !keyed
+            || bytes.len() != 32
+            || Self::mac(src, client, &bytes[..16]).verify_truncated_left(&bytes[16..]).is_err()
+        {
             return Err(TokenRefusal::Forged);
         }
+        let source = src.id.as_str();
         let issued = i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
         let expires = issued.saturating_add(TOKEN_TTL_MS);
         if expires <= now_ms || issued > now_ms + 60_000 {
@@ -283,37 +306,44 @@ impl VisitorGate {
 mod tests {
     use super::*;
 
-    fn redeem(gate: &VisitorGate, source: &str, client: &str, token: &str, at: i64) -> Result<(), TokenRefusal> {
-        let r = gate.check(source, client, token, at)?;
-        assert!(gate.mark_used(source, &r, at));
+    fn redeem(gate: &VisitorGate, src: &VisitSource, client: &str, token: &str, at: i64) -> Result<(), TokenRefusal> {
+        let r = gate.check(src, client, token, at)?;
+        assert!(gate.mark_used(&src.id, &r, at));
         Ok(())
     }
 
     #[test]
     fn a_token_works_once_for_its_source_and_client_until_it_expires() {
-        let gate = VisitorGate::new([7; 32]);
-        let t = gate.issue("vis_a", "10.0.0.1", 1_000_000, 42);
-        assert_eq!(redeem(&gate, "vis_b", "10.0.0.1", &t, 1_000_500), Err(TokenRefusal::Forged), "another source's");
-        assert_eq!(redeem(&gate, "vis_a", "10.0.0.2", &t, 1_000_500), Err(TokenRefusal::Forged), "another client's");
-        let checked = gate.check("vis_a", "10.0.0.1", &t, 1_000_500).expect("good until used");
-        assert!(gate.check("vis_a", "10.0.0.1", &t, 1_000_500).is_ok(), "checking uses nothing up");
+        let (gate, a) = (VisitorGate::new(), source());
+        let b = VisitSource { id: "vis_b".into(), ..source() };
+        let t = gate.issue(&a, "10.0.0.1", 1_000_000, 42);
+        assert_eq!(redeem(&gate, &b, "10.0.0.1", &t, 1_000_500), Err(TokenRefusal::Forged), "another source's");
+        assert_eq!(redeem(&gate, &a, "10.0.0.2", &t, 1_000_500), Err(TokenRefusal::Forged), "another client's");
+        let checked = gate.check(&a, "10.0.0.1", &t, 1_000_500).expect("good until used");
+        assert!(gate.check(&a, "10.0.0.1", &t, 1_000_500).is_ok(), "checking uses nothing up");
         assert!(gate.mark_used("vis_a", &checked, 1_000_500));
-        assert_eq!(redeem(&gate, "vis_a", "10.0.0.1", &t, 1_000_600), Err(TokenRefusal::Replayed));
-        let late = gate.issue("vis_a", "10.0.0.1", 1_000_000, 43);
-        assert_eq!(redeem(&gate, "vis_a", "10.0.0.1", &late, 1_000_000 + TOKEN_TTL_MS), Err(TokenRefusal::Expired));
-        let mut altered = gate.issue("vis_a", "10.0.0.1", 1_000_000, 44).into_bytes();
+        assert_eq!(redeem(&gate, &a, "10.0.0.1", &t, 1_000_600), Err(TokenRefusal::Replayed));
+        let late = gate.issue(&a, "10.0.0.1", 1_000_000, 43);
+        assert_eq!(redeem(&gate, &a, "10.0.0.1", &late, 1_000_000 + TOKEN_TTL_MS), Err(TokenRefusal::Expired));
+        let mut altered = gate.issue(&a, "10.0.0.1", 1_000_000, 44).into_bytes();
         altered[15] = if altered[15] == b'0' { b'1' } else { b'0' };
         let altered = std::str::from_utf8(&altered).unwrap();
-        assert_eq!(redeem(&gate, "vis_a", "10.0.0.1", altered, 1_000_500), Err(TokenRefusal::Forged));
-        assert_eq!(redeem(&gate, "vis_a", "10.0.0.1", "", 1_000_500), Err(TokenRefusal::Forged));
-        let other_key = VisitorGate::new([8; 32]);
-        let theirs = gate.issue("vis_a", "10.0.0.1", 1_000_000, 45);
-        assert_eq!(redeem(&other_key, "vis_a", "10.0.0.1", &theirs, 1_000_500), Err(TokenRefusal::Forged));
+        assert_eq!(redeem(&gate, &a, "10.0.0.1", altered, 1_000_500), Err(TokenRefusal::Forged));
+        assert_eq!(redeem(&gate, &a, "10.0.0.1", "", 1_000_500), Err(TokenRefusal::Forged));
+        // Another node reads the same key from the store: the token is good there too.
+        let other_node = VisitorGate::new();
+        let served = gate.issue(&a, "10.0.0.1", 1_000_000, 45);
+        assert!(other_node.check(&a, "10.0.0.1", &served, 1_000_500).is_ok(), "same source, same key");
+        let rekeyed = VisitSource { token_key: "f".repeat(64), ..source() };
+        assert_eq!(redeem(&other_node, &rekeyed, "10.0.0.1", &served, 1_000_500), Err(TokenRefusal::Forged));
+        let unkeyed = VisitSource { token_key: String::new(), ..source() };
+        let t = gate.issue(&unkeyed, "10.0.0.1", 1_000_000, 46);
+        assert_eq!(redeem(&gate, &unkeyed, "10.0.0.1", &t, 1_000_500), Err(TokenRefusal::Forged), "no key, no token");
     }
 
     #[test]
     fn one_client_gets_a_tenth_of_a_sources_budget() {
-        let gate = VisitorGate::new([7; 32]);
+        let gate = VisitorGate::new();
         let src = VisitSource { per_minute: 30, ..source() };
         let now = Instant::now();
         assert_eq!((0..10).filter(|_| gate.within_budget(&src, "10.0.0.1", now)).count(), 3, "a tenth of 30");
@@ -325,7 +355,7 @@ mod tests {
 
     #[test]
     fn refused_beacons_are_written_at_once_then_in_batches() {
-        let gate = VisitorGate::new([7; 32]);
+        let gate = VisitorGate::new();
         let now = Instant::now();
         let first = gate.refused("vis_a", DropReason::Origin, now);
         assert!(matches!(first, DropWrite::Now(d) if d.origin == 1), "the first is written at once: {first:?}");
@@ -355,6 +385,7 @@ mod tests {
             on_status_pages: false,
             created_at: netpulse_core::Timestamp::from_secs(1),
             dropped: VisitDrops::default(),
+            token_key: "7".repeat(64),
         }
     }
 }

@@ -26,7 +26,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use netpulse_core::visits::BeaconIn;
-use netpulse_store::{clock, VisitRow, VisitSource};
+use netpulse_core::Timestamp;
+use netpulse_store::{clock, Recorded, Spend, VisitRow, VisitSource};
 use std::time::Instant;
 
 /// The largest beacon body accepted.
@@ -157,7 +158,7 @@ pub async fn script(
     if opted_out(&headers) || !sampled(src.sample_one_in) {
         return script_answer(StatusCode::OK, IDLE_SCRIPT.into());
     }
-    let token = s.visitors.issue(&src.id, &ip, clock::now().millis(), clock::random_u128() as u64);
+    let token = s.visitors.issue(&src, &ip, clock::now().millis(), clock::random_u128() as u64);
     let config = serde_json::json!({
         "b": format!("{}/rv/{key}/beacon", s.base_url.trim_end_matches('/')),
         "t": token,
@@ -233,7 +234,7 @@ async fn accept(
     let input: BeaconIn = serde_json::from_slice(body).map_err(|_| malformed("the body is not a beacon"))?;
     let visit = input.visit().map_err(|_| malformed("a field of the beacon is out of range"))?;
     let now_ms = clock::now().millis();
-    let token = s.visitors.check(&src.id, client, &input.t, now_ms).map_err(|r| {
+    let token = s.visitors.check(src, client, &input.t, now_ms).map_err(|r| {
         let m = match r {
             TokenRefusal::Forged => "the page token is missing, or not valid for this source and client",
             TokenRefusal::Expired => "the page token has expired",
@@ -249,13 +250,25 @@ async fn accept(
         let m = "the page token was used already";
         return Err((StatusCode::FORBIDDEN, Some(DropReason::Token), "invalid_token", m));
     }
-    record(s, src, VisitRow { at: visit_time(), visit, demo: false }).await
+    record(s, src, VisitRow { at: visit_time(), visit, demo: false, spends: Some(token.spend(now_ms)) }).await
 }
 
+/// Store a view; the store refuses a token spent on another node, and views past the
+/// source's budget over every node.
 async fn record(s: &AppState, src: &VisitSource, row: VisitRow) -> Result<(), Refusal> {
     match s.store.record_visit(src, &row).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err((StatusCode::NOT_FOUND, None, "not_found", "no real-visitor source has this key")),
+        Ok(Recorded::Stored) => Ok(()),
+        Ok(Recorded::NoSource) => {
+            Err((StatusCode::NOT_FOUND, None, "not_found", "no real-visitor source has this key"))
+        }
+        Ok(Recorded::Replayed) => {
+            let m = "the page token was used already";
+            Err((StatusCode::FORBIDDEN, Some(DropReason::Token), "invalid_token", m))
+        }
+        Ok(Recorded::OverBudget) => {
+            let m = "this source's budget of beacons a minute is spent";
+            Err((StatusCode::TOO_MANY_REQUESTS, Some(DropReason::Rate), "rate_limited", m))
+        }
         Err(e) => {
             tracing::warn!(error = %e, source = %src.id, "storing a visit failed");
             Err((StatusCode::SERVICE_UNAVAILABLE, None, "unavailable", "the visit could not be stored; try later"))
@@ -297,9 +310,21 @@ pub async fn pixel(
         return pixel_answer(StatusCode::TOO_MANY_REQUESTS);
     }
     let visit = BeaconIn::default().visit().expect("an empty beacon is a view that loaded");
-    match record(&s, &src, VisitRow { at: visit_time(), visit, demo: false }).await {
+    // A pixel has no token: its view spends a share of the budget under a nonce of its own.
+    let now_ms = clock::now().millis();
+    let spend = Spend {
+        nonce: format!("px{:032x}", clock::random_u128()),
+        at: Timestamp::from_millis(now_ms),
+        expires_at: Timestamp::from_millis(now_ms + 60_000),
+    };
+    match record(&s, &src, VisitRow { at: visit_time(), visit, demo: false, spends: Some(spend) }).await {
         Ok(()) => pixel_answer(StatusCode::OK),
-        Err((status, ..)) => pixel_answer(status),
+        Err((status, why, ..)) => {
+            if let Some(why) = why {
+                refuse(&s, &src, why).await;
+            }
+            pixel_answer(status)
+        }
     }
 }
 
@@ -356,6 +381,7 @@ mod tests {
             created_at: netpulse_core::Timestamp::from_secs(1),
             on_status_pages: false,
             dropped: Default::default(),
+            token_key: String::new(),
         };
         assert!(allowed(&src, Some("https://shop.example")));
         assert!(!allowed(&src, Some("https://shop.example.evil.test")));

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 const FIELDS: [(&str, &str, &str); 5] = [
     ("origins", "Origins", "the sites whose pages report, one per line, e.g. https://shop.example.com"),
     ("sample_one_in", "Sample one in", "page views; 10 means one view in ten reports (1 to 1000)"),
-    ("per_minute", "Beacons a minute", "at most, per engine node; more are dropped and counted (1 to 10000)"),
+    ("per_minute", "Beacons a minute", "at most, over all engine nodes; more are dropped and counted (1 to 10000)"),
     ("health_url", "Health URL", "optional: fetched by the visitor's browser after the page loaded"),
     (
         "on_status_pages",
