@@ -36,6 +36,36 @@ pub struct AlertEvent {
     /// For `storm` / `storm_over`: the monitors caught in it (their incidents still exist).
     #[serde(default)]
     pub storm: Vec<crate::storm::Member>,
+    /// What the monitor's real visitors saw, added when the notice is sent, for a monitor
+    /// whose real-visitor sources are opted in to alerts ([`VisitorsSaw`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitors: Option<VisitorsSaw>,
+}
+
+/// Real visitors' page views from `since` to the notice: `since` is ten minutes before the
+/// outage began ([`VISITORS_LEAD_MS`]) for a notice of an ongoing outage, its start for a
+/// resolved one. Evidence beside the probes: it never opens, holds or resolves an incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitorsSaw {
+    pub since: Timestamp,
+    pub loads: u64,
+    pub failed: u64,
+}
+
+/// How long before an outage began its notices count real visitors' page views from.
+pub const VISITORS_LEAD_MS: i64 = 10 * 60_000;
+
+impl AlertEvent {
+    /// Where the real visitors this notice tells of start counting, if it tells of them:
+    /// notices of an outage (opened, reminder, escalated, resolved) with a start.
+    pub fn visitors_since(&self) -> Option<Timestamp> {
+        let since = self.since?;
+        match self.kind {
+            AlertKind::Opened | AlertKind::Reminder | AlertKind::Escalated => Some(since.minus_ms(VISITORS_LEAD_MS)),
+            AlertKind::Resolved => Some(since),
+            _ => None,
+        }
+    }
 }
 
 /// The kind of notification.

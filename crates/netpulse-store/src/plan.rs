@@ -207,6 +207,7 @@ pub fn plan(facts: &MonitorFacts, state: MonitorState, observations: &[Observati
                         regions: facts.regions.clone(),
                         affected_regions: affected_regions(&next, degraded),
                         storm: vec![],
+                        visitors: None,
                     };
                     for ch in facts.audience(n.audience) {
                         writes.push(Write::Outbox { channel: ch.clone(), event: Box::new(event.clone()) });

@@ -62,6 +62,9 @@ pub struct VisitSource {
     /// Whether the monitor's status pages show what its visitors saw (its page-load counts
     /// tell the site's traffic, so the owner opts in).
     pub on_status_pages: bool,
+    /// Whether the monitor's outage notices tell what its visitors saw (opt-in). Visitor
+    /// reports never open, hold or resolve an incident.
+    pub in_alerts: bool,
     pub created_at: Timestamp,
     pub dropped: VisitDrops,
     /// The secret its page tokens are signed with (hex, [`new_token_key`]), read from the store

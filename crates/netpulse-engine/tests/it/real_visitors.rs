@@ -190,3 +190,49 @@ async fn visitors_report_what_they_saw_and_nothing_else_gets_in() {
     let (_, _, html) = get(&app, "/status/shop", None).await;
     assert!(!html.contains("Seen by real visitors"), "its visits went with it");
 }
+
+/// Opted in to alerts, a monitor's outage notice tells what its real visitors saw, counted from
+/// ten minutes before the outage began; a monitor whose source is not opted in gets no such
+/// line; and visitors' failures alone, while the probes see the site up, open nothing.
+#[tokio::test]
+async fn an_outage_notice_tells_what_opted_in_visitors_saw() {
+    let app = spawn_app().await;
+    let hooks = Receiver::start().await;
+    app.create_webhook(&hooks).await;
+    let (shop_site, api_site) = (Target::start().await, Target::start().await);
+    let monitor = |name: &str, url: String| json!({ "name": name, "kind": "http", "url": url, "interval_s": 1, "timeout_ms": 800 });
+    let shop = app.create_monitor(monitor("shop", shop_site.url())).await;
+    let api = app.create_monitor(monitor("api", api_site.url())).await;
+    let mut keys = Vec::new();
+    for (m, in_alerts) in [(&shop, true), (&api, false)] {
+        let body = json!({ "origins": [SITE], "sample_one_in": 1, "in_alerts": in_alerts });
+        let (st, src) = app.api("POST", &format!("/api/v1/monitors/{m}/visitor-sources"), Some(body)).await;
+        assert_eq!((st, &src["in_alerts"]), (201, &json!(in_alerts)), "{src}");
+        keys.push(src["site_key"].as_str().unwrap().to_owned());
+    }
+    for key in &keys {
+        for ok in [false, false, false, true] {
+            let t = fresh_token(&app, key).await;
+            let seen = json!({ "t": t, "page_ms": 700, "health_ok": ok });
+            assert_eq!(beacon(&app, key, SITE, CHROME, seen).await.0, 204);
+        }
+    }
+    app.wait_for_outcome(&shop, "up").await;
+    app.wait_for_outcome(&api, "up").await;
+    let hits = shop_site.hits.load(std::sync::atomic::Ordering::SeqCst);
+    wait_for(10, "two more checks", || async {
+        (shop_site.hits.load(std::sync::atomic::Ordering::SeqCst) >= hits + 2).then_some(())
+    })
+    .await;
+    assert!(hooks.events().is_empty(), "visitors alone page nobody: {:?}", hooks.events());
+    assert!(app.incidents(&shop).await.is_empty(), "nor open an incident");
+
+    shop_site.set_status(503);
+    api_site.set_status(503);
+    hooks.wait_for_events(2, 20).await;
+    let opened: Vec<Value> = hooks.received().iter().map(|r| r.json()).filter(|b| b["event"] == "opened").collect();
+    let of = |name: &str| opened.iter().find(|b| b["monitor"]["name"] == name).cloned().unwrap();
+    let seen = &of("shop")["real_visitors"];
+    assert_eq!((&seen["page_loads"], &seen["failed"]), (&json!(4), &json!(3)), "{seen}");
+    assert!(of("api").get("real_visitors").is_none(), "not opted in: {}", of("api"));
+}

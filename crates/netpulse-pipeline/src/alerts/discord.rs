@@ -57,6 +57,7 @@ mod tests {
             regions: vec![],
             affected_regions: vec![],
             storm: vec![],
+            visitors: None,
         };
         let body: Value = serde_json::from_str(&render(&event, "https://np.example")).unwrap();
         assert_eq!(body["allowed_mentions"]["parse"], json!([]));

@@ -143,6 +143,13 @@ pub fn compose(event: &AlertEvent, base_url: &str) -> Message {
             if matches!(event.kind, AlertKind::Resolved | AlertKind::DegradedEnded) { "Last error" } else { "Error" };
         facts.push((label, truncate(e, 500)));
     }
+    if let Some(v) = event.visitors.filter(|v| v.loads > 0) {
+        let views = if v.loads == 1 { "page view" } else { "page views" };
+        facts.push((
+            "Real visitors",
+            format!("{} of {} {views} failed since {}", v.failed, v.loads, human_time(v.since)),
+        ));
+    }
     facts.push(("At", human_time(event.at)));
     Message { title: format!("{head}: {name}"), headline, facts, link: link(event, base_url), color }
 }
@@ -259,6 +266,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netpulse_core::alert::VisitorsSaw;
     use netpulse_core::{IncidentId, TenantId};
 
     fn event(kind: AlertKind) -> AlertEvent {
@@ -276,6 +284,7 @@ mod tests {
             regions: vec!["eu".into(), "us".into(), "ap".into()],
             affected_regions: vec!["eu".into(), "us".into()],
             storm: vec![],
+            visitors: None,
         }
     }
 
@@ -289,6 +298,26 @@ mod tests {
         assert!(m.facts.iter().any(|(k, v)| *k == "Error" && v.contains("503")));
         assert_eq!(m.link, "https://np.example/incidents/inc_1");
         assert_eq!(compose(&event(AlertKind::Resolved), "").color, GREEN);
+    }
+
+    #[test]
+    fn an_outage_notice_tells_what_real_visitors_saw_when_it_has_them() {
+        let mut e = event(AlertKind::Opened);
+        assert_eq!(e.visitors_since(), Some(Timestamp::from_secs(1_700_000_000 - 600)), "ten minutes before");
+        e.visitors = Some(VisitorsSaw { since: e.visitors_since().unwrap(), loads: 14, failed: 12 });
+        let m = compose(&e, "");
+        let fact = ("Real visitors", "12 of 14 page views failed since 2023-11-14 22:03:20 UTC".to_owned());
+        assert!(m.facts.contains(&fact), "{:?}", m.facts);
+        let body: serde_json::Value = serde_json::from_str(&super::super::webhook::render(&e, "")).unwrap();
+        assert_eq!(body["real_visitors"]["failed"], 12, "{body}");
+        e.visitors = Some(VisitorsSaw { since: Timestamp::from_secs(1), loads: 0, failed: 0 });
+        assert!(!compose(&e, "").facts.iter().any(|(k, _)| *k == "Real visitors"), "no views, no line");
+        let mut resolved = event(AlertKind::Resolved);
+        assert_eq!(resolved.visitors_since(), resolved.since, "a resolved outage counts from its start");
+        resolved.kind = AlertKind::Acknowledged;
+        assert_eq!(resolved.visitors_since(), None, "only notices of an outage");
+        let plain: serde_json::Value = serde_json::from_str(&super::super::webhook::render(&resolved, "")).unwrap();
+        assert!(plain.get("real_visitors").is_none(), "absent unless opted in: {plain}");
     }
 
     #[test]

@@ -45,10 +45,12 @@ pub mod webhook;
 use crate::metrics::Metrics;
 use crate::progress::{PassGate, Progress};
 use netpulse_checker::http::HttpClient;
-use netpulse_core::alert::AlertEvent;
+use netpulse_core::alert::{AlertEvent, VisitorsSaw};
 use netpulse_core::Timestamp;
 use netpulse_store::clock;
-use netpulse_store::{ChannelKind, ChannelRecord, Delivery, DeliveryResult, OutboxItem, Store, SubscriberNotice};
+use netpulse_store::{
+    ChannelKind, ChannelRecord, Delivery, DeliveryResult, Evidence, OutboxItem, Store, SubscriberNotice,
+};
 use post::Outbound;
 use serde::Deserialize;
 use smtp::SmtpConfig;
@@ -376,11 +378,37 @@ impl Dispatcher {
 }
 
 async fn deliver(sender: Sender, store: Arc<dyn Store>, metrics: Arc<Metrics>, policy: RetryPolicy, item: OutboxItem) {
-    let attempt = sender.send(&item.channel, &item.event).await;
+    let event = with_visitors(store.as_ref(), &item.event).await;
+    let attempt = sender.send(&item.channel, event.as_ref().unwrap_or(&item.event)).await;
     let delivery = judge(attempt, item.attempts, &metrics, policy);
     if let Err(e) = store.record_delivery(&item, delivery).await {
         tracing::error!(error = %e, "could not record delivery; it will be retried after its lease");
     }
+}
+
+/// `event` with what the monitor's real visitors saw, when it is a notice of an outage and
+/// every real-visitor source of the monitor is opted in to alerts; `None` otherwise (or when
+/// the store cannot say: the notice goes out without it).
+async fn with_visitors(store: &dyn Store, event: &AlertEvent) -> Option<AlertEvent> {
+    let (m, since) = (event.monitor_id.as_ref()?, event.visitors_since()?);
+    let t = &event.tenant_id;
+    let sources = store
+        .visit_sources(t, Some(m))
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "reading visitor sources"))
+        .ok()?;
+    if sources.is_empty() || !sources.iter().all(|s| s.in_alerts) {
+        return None;
+    }
+    let range = (since, event.at.plus_ms(1));
+    let tallies = store
+        .visit_tallies(t, std::slice::from_ref(m), range, Evidence::Live)
+        .await
+        .map_err(|e| tracing::warn!(error = %e, "reading what real visitors saw"))
+        .ok()?;
+    let seen = tallies.get(m).copied().unwrap_or_default();
+    let visitors = Some(VisitorsSaw { since, loads: seen.loads, failed: seen.failed });
+    Some(AlertEvent { visitors, ..event.clone() })
 }
 
 async fn notify_subscriber(

@@ -192,5 +192,6 @@ fn announcement(t: &TenantId, a: &Announcement, now: Timestamp) -> AlertEvent {
         regions: vec![],
         affected_regions: vec![],
         storm: s.members.clone(),
+        visitors: None,
     }
 }

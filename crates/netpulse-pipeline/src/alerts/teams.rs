@@ -67,6 +67,7 @@ mod tests {
             regions: vec![],
             affected_regions: vec![],
             storm: vec![],
+            visitors: None,
         };
         let card = |e: &AlertEvent| serde_json::from_str::<Value>(&render(e, "https://np")).unwrap();
         let body = card(&event);

@@ -154,6 +154,7 @@ pub fn sample_event() -> AlertEvent {
         regions: vec!["eu".into(), "us".into()],
         affected_regions: vec!["eu".into()],
         storm: vec![],
+        visitors: None,
     }
 }
 

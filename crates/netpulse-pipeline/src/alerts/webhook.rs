@@ -2,7 +2,9 @@
 //!
 //! `POST` of a JSON body to the channel URL with:
 //! - `X-NetPulse-Event`: the notice kind (`opened`, `resolved`, …); `storm` / `storm_over`
-//!   bodies list the monitors in `storm` (`monitor`, `name`, `incident`, `recovered`)
+//!   bodies list the monitors in `storm` (`monitor`, `name`, `incident`, `recovered`); an
+//!   outage's notices carry `real_visitors` (`since`, `page_loads`, `failed`) when the
+//!   monitor's real-visitor sources are opted in to alerts
 //! - `X-NetPulse-Dedup-Key` and `Idempotency-Key`: unique per incident transition
 //! - `X-NetPulse-Timestamp`: Unix seconds when signed
 //! - `X-NetPulse-Signature`: `sha256=` + hex HMAC-SHA256 of `"{timestamp}.{body}"` with the
@@ -16,7 +18,7 @@ use sha2::Sha256;
 /// The JSON body sent for `event`; `link` points at the incident in the dashboard.
 pub fn render(event: &AlertEvent, base_url: &str) -> String {
     let link = event.incident_id.as_ref().map(|i| format!("{base_url}/incidents/{i}"));
-    json!({
+    let mut body = json!({
         "version": 1,
         "event": event.kind.as_str(),
         "summary": event.summary(),
@@ -29,8 +31,11 @@ pub fn render(event: &AlertEvent, base_url: &str) -> String {
         "regions": event.regions,
         "affected_regions": event.affected_regions,
         "storm": event.storm,
-    })
-    .to_string()
+    });
+    if let Some(v) = &event.visitors {
+        body["real_visitors"] = json!({ "since": v.since.to_rfc3339(), "page_loads": v.loads, "failed": v.failed });
+    }
+    body.to_string()
 }
 
 /// `sha256=<hex>` of HMAC-SHA256(secret, "{timestamp}.{body}").

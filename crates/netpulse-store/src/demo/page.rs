@@ -161,6 +161,7 @@ async fn visits(store: &dyn Store, now: Timestamp) -> StoreResult<()> {
             per_minute: 60,
             health_url: (i == 6).then(|| "https://payments.example.com/health".into()),
             on_status_pages: true,
+            in_alerts: false,
             created_at: now,
             dropped: VisitDrops::default(),
             token_key: crate::visits::new_token_key(crate::clock::random_u128(), crate::clock::random_u128()),

@@ -13,7 +13,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
 const COLS: &str = "id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, health_url, created_at, \
-                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages, token_key";
+                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages, token_key, in_alerts";
 
 fn source(r: &Row) -> StoreResult<VisitSource> {
     let origins: String = r.try_get(4)?;
@@ -31,6 +31,7 @@ fn source(r: &Row) -> StoreResult<VisitSource> {
         dropped: VisitDrops { origin: n(9)?, rate: n(10)?, token: n(11)?, bot: n(12)?, malformed: n(13)? },
         on_status_pages: r.try_get(14)?,
         token_key: r.try_get(15)?,
+        in_alerts: r.try_get(16)?,
     })
 }
 
@@ -42,7 +43,8 @@ impl VisitStore for PgStore {
         pooled!(self, |c| async {
             c.execute_typed(
                 "INSERT INTO visit_sources (id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, \
-                 health_url, created_at, on_status_pages, token_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 health_url, created_at, on_status_pages, token_key, in_alerts) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 &[
                     (&s.id.as_str(), Type::TEXT),
                     (&t.as_str(), Type::TEXT),
@@ -55,6 +57,7 @@ impl VisitStore for PgStore {
                     (&s.created_at.millis(), Type::INT8),
                     (&s.on_status_pages, Type::BOOL),
                     (&s.token_key.as_str(), Type::TEXT),
+                    (&s.in_alerts, Type::BOOL),
                 ],
             )
             .await?;

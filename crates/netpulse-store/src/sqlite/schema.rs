@@ -529,8 +529,10 @@ const MIGRATIONS: &[&str] = &[
     // Real-visitor checks across engine nodes: each source's token key in the store (so any
     // node checks a token another served), and the views each source took in the last page
     // token's life: one row per token spent (unique per source) or pixel view, which bounds
-    // the source's views a minute across nodes.
+    // the source's views a minute across nodes. And whether its owner opted it in to alerts
+    // (notices then tell what its visitors saw).
     r#"
+    ALTER TABLE visit_sources ADD COLUMN in_alerts INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE visit_sources ADD COLUMN token_key TEXT NOT NULL DEFAULT '';
     UPDATE visit_sources SET token_key = lower(hex(randomblob(32)));
     CREATE TABLE visit_spends (

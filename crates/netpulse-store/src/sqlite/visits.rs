@@ -10,7 +10,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension, Row, Transaction};
 use std::collections::HashMap;
 
 const COLS: &str = "id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, health_url, created_at, \
-                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages, token_key";
+                    dropped_origin, dropped_rate, dropped_token, dropped_bot, dropped_malformed, on_status_pages, token_key, in_alerts";
 
 fn source(r: &Row) -> rusqlite::Result<VisitSource> {
     let origins: String = r.get(4)?;
@@ -28,6 +28,7 @@ fn source(r: &Row) -> rusqlite::Result<VisitSource> {
         dropped: VisitDrops { origin: n(9)?, rate: n(10)?, token: n(11)?, bot: n(12)?, malformed: n(13)? },
         on_status_pages: r.get(14)?,
         token_key: r.get(15)?,
+        in_alerts: r.get(16)?,
     })
 }
 
@@ -38,7 +39,8 @@ impl VisitStore for SqliteStore {
         self.write(move |c| {
             c.execute(
                 "INSERT INTO visit_sources (id, tenant_id, monitor_id, site_key, origins, sample_one_in, per_minute, \
-                 health_url, created_at, on_status_pages, token_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 health_url, created_at, on_status_pages, token_key, in_alerts) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     s.id,
                     t.as_str(),
@@ -50,7 +52,8 @@ impl VisitStore for SqliteStore {
                     s.health_url,
                     s.created_at.millis(),
                     s.on_status_pages,
-                    s.token_key
+                    s.token_key,
+                    s.in_alerts
                 ],
             )?;
             Ok(())

@@ -21,6 +21,7 @@ fn storm_event(t: &TenantId, key: &str, kind: AlertKind, members: Vec<Member>) -
         regions: vec![],
         affected_regions: vec![],
         storm: members,
+        visitors: None,
     }
 }
 

@@ -25,6 +25,7 @@ fn source(id: &str, m: &MonitorId, key: &str) -> VisitSource {
         per_minute: 60,
         health_url: Some("https://shop.example/health".into()),
         on_status_pages: true,
+        in_alerts: false,
         created_at: Timestamp::from_secs(1),
         dropped: VisitDrops::default(),
         token_key: "k".repeat(64),

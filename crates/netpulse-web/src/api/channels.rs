@@ -381,6 +381,7 @@ pub(crate) async fn send_test(s: &AppState, caller: &Caller, id: &str) -> ApiRes
         regions: vec![],
         affected_regions: vec![],
         storm: vec![],
+        visitors: None,
     };
     let attempt = s.sender.send(&ch, &event).await;
     let (status, result) = match &attempt {

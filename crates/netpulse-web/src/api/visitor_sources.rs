@@ -28,6 +28,8 @@ struct SourceIn {
     health_url: Option<String>,
     #[serde(default)]
     on_status_pages: bool,
+    #[serde(default)]
+    in_alerts: bool,
 }
 
 /// `https://shop.example.com[:port]`, lower-cased, as a browser sends it in `Origin`: a
@@ -99,6 +101,7 @@ fn parse_source(input: SourceIn, monitor: MonitorId) -> ApiResult<VisitSource> {
         per_minute,
         health_url,
         on_status_pages: input.on_status_pages,
+        in_alerts: input.in_alerts,
         created_at: clock::now(),
         dropped: Default::default(),
         token_key: netpulse_store::visits::new_token_key(clock::random_u128(), clock::random_u128()),
@@ -114,7 +117,7 @@ pub(crate) fn source_json(s: &AppState, src: &VisitSource) -> Value {
     json!({
         "id": src.id, "monitor_id": src.monitor_id, "site_key": key, "origins": src.origins,
         "sample_one_in": src.sample_one_in, "per_minute": src.per_minute, "health_url": src.health_url,
-        "on_status_pages": src.on_status_pages,
+        "on_status_pages": src.on_status_pages, "in_alerts": src.in_alerts,
         "created_at": src.created_at.to_rfc3339(),
         "dropped": dropped,
         "script_tag": format!("<script src=\"{base}/rv/{key}/script.js\" async></script>"),

@@ -383,6 +383,7 @@ mod tests {
             per_minute: 60,
             health_url: None,
             on_status_pages: false,
+            in_alerts: false,
             created_at: netpulse_core::Timestamp::from_secs(1),
             dropped: VisitDrops::default(),
             token_key: "7".repeat(64),

@@ -380,6 +380,7 @@ mod tests {
             health_url: None,
             created_at: netpulse_core::Timestamp::from_secs(1),
             on_status_pages: false,
+            in_alerts: false,
             dropped: Default::default(),
             token_key: String::new(),
         };

@@ -19,7 +19,7 @@ use netpulse_store::MonitorView;
 use serde_json::{Map, Value};
 
 /// The form's fields: (API field, label, hint).
-const FIELDS: [(&str, &str, &str); 5] = [
+const FIELDS: [(&str, &str, &str); 6] = [
     ("origins", "Origins", "the sites whose pages report, one per line, e.g. https://shop.example.com"),
     ("sample_one_in", "Sample one in", "page views; 10 means one view in ten reports (1 to 1000)"),
     ("per_minute", "Beacons a minute", "at most, over all engine nodes; more are dropped and counted (1 to 10000)"),
@@ -28,6 +28,11 @@ const FIELDS: [(&str, &str, &str); 5] = [
         "on_status_pages",
         "On status pages",
         "show what visitors saw on this monitor's status pages (it tells your traffic)",
+    ),
+    (
+        "in_alerts",
+        "In alerts",
+        "outage notices tell how many page views failed; visitors never open or resolve an incident",
     ),
 ];
 
@@ -72,7 +77,7 @@ pub async fn create(
         let json = match k {
             "origins" => Value::from(v.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>()),
             "sample_one_in" | "per_minute" => v.parse::<u32>().map_or_else(|_| Value::from(v), Value::from),
-            "on_status_pages" => Value::from(v == "yes"),
+            "on_status_pages" | "in_alerts" => Value::from(v == "yes"),
             _ => Value::from(v),
         };
         input.insert(k.into(), json);
@@ -134,7 +139,8 @@ async fn render(
                     @if src.sample_one_in == 1 { "every page view" } @else { "one page view in " (src.sample_one_in) }
                     " · at most " (src.per_minute) " beacons a minute"
                     @if let Some(h) = &src.health_url { " · health URL " code { (h) } }
-                    " · " (if src.on_status_pages { "shown on status pages" } else { "not shown on status pages" }) }
+                    " · " (if src.on_status_pages { "shown on status pages" } else { "not shown on status pages" })
+                    " · " (if src.in_alerts { "told in outage notices" } else { "not in alerts" }) }
                 p.sub { "Embed in your pages (script, or the pixel where scripts cannot run):" }
                 pre.snippet data-snippet="script" { (j["script_tag"].as_str().unwrap_or_default()) }
                 pre.snippet data-snippet="pixel" { (j["pixel_tag"].as_str().unwrap_or_default()) }
@@ -160,7 +166,7 @@ async fn render(
                     @let value = typed.get(k).map(String::as_str).unwrap_or("");
                     @if k == "origins" {
                         textarea id={ "v-" (k) } name=(k) rows="3" { (value) }
-                    } @else if k == "on_status_pages" {
+                    } @else if k == "on_status_pages" || k == "in_alerts" {
                         select id={ "v-" (k) } name=(k) { option value="no" selected[value != "yes"] { "no" } option value="yes" selected[value == "yes"] { "yes" } }
                     } @else {
                         @let placeholder = match k { "sample_one_in" => "10", "per_minute" => "60", _ => "https://shop.example.com/api/health" };
