@@ -9,9 +9,10 @@
 //! Membership is a sorted set `{prefix}:{role}:members` (node → last refresh); a node not
 //! seen for one time to live is gone. At each refresh a node takes its fair share,
 //! ⌈partitions / live nodes⌉: it renews what it owns, gives up partitions beyond its share
-//! (only those with no batch in flight here, so nothing it read is still being stored), and
-//! takes free ones up to its share. So a node joining gets partitions within about a second
-//! of the others noticing it; a node leaving gracefully ([`Owners::leave`]) frees its
+//! (only those with no batch in flight here, so nothing it read is still being stored; a
+//! busy one beyond the share stops being read, so it is idle and given up at the next
+//! refresh), and takes free ones up to its share. So a node joining gets partitions within
+//! a second or two of the others noticing it, even while they drain a backlog; a node leaving gracefully ([`Owners::leave`]) frees its
 //! partitions at once; a node that dies loses them when their keys expire, and the entries
 //! it had read but not acknowledged are claimed by the new owner after `claim_idle_ms`.
 //!
@@ -46,6 +47,10 @@ pub fn partition_of(monitor: &MonitorId, partitions: usize) -> usize {
 #[derive(Default)]
 struct State {
     owned: BTreeSet<usize>,
+    /// Owned partitions beyond the fair share that had a batch in flight at the last
+    /// refresh: kept (and renewed) until that batch is stored, but no longer read, so that
+    /// the next refresh finds them idle and gives them up.
+    leaving: BTreeSet<usize>,
     last: Option<Instant>,
 }
 
@@ -84,26 +89,31 @@ impl Owners {
         self.partitions
     }
 
-    /// The partitions this node owns, refreshed when due; `busy` tells which of them have a
-    /// batch in flight here (those are kept even beyond the fair share).
+    /// The partitions this node is to read (or dispatch) now, refreshed when due; `busy`
+    /// tells which have a batch in flight here. A partition beyond the fair share with a
+    /// batch in flight is kept until that batch is stored but left out of the answer, so
+    /// that a node joining while the others drain a backlog gets its share after their
+    /// batches in flight, not after the backlog.
     pub async fn refresh(&self, busy: impl Fn(usize) -> bool) -> Vec<usize> {
         let every = Duration::from_millis(self.ttl_ms / 3).min(Duration::from_secs(1));
         let due = self.state().last.is_none_or(|t| t.elapsed() >= every);
         if due {
             let owned = self.state().owned.clone();
             match self.rebalance(owned, busy).await {
-                Ok(owned) => *self.state() = State { owned, last: Some(Instant::now()) },
+                Ok((owned, leaving)) => *self.state() = State { owned, leaving, last: Some(Instant::now()) },
                 Err(e) => tracing::warn!(error = %e, "cannot renew result partitions; will retry"),
             }
         }
-        self.state().owned.iter().copied().collect()
+        let state = self.state();
+        state.owned.difference(&state.leaving).copied().collect()
     }
 
+    /// Renew, give up and take partitions; returns what is owned and which of it is leaving.
     async fn rebalance(
         &self,
         mut owned: BTreeSet<usize>,
         busy: impl Fn(usize) -> bool,
-    ) -> redis::RedisResult<BTreeSet<usize>> {
+    ) -> redis::RedisResult<(BTreeSet<usize>, BTreeSet<usize>)> {
         let now = clock::now().millis();
         let mut c = self.cmd.clone();
         let (live,): (usize,) = redis::pipe()
@@ -136,6 +146,9 @@ impl Owners {
             self.release(&mut c, p).await?;
             owned.remove(&p);
         }
+        // Still beyond the share: the busy ones, the highest first, stop being read.
+        let surplus = owned.len().saturating_sub(fair);
+        let leaving: BTreeSet<usize> = owned.iter().rev().copied().take(surplus).collect();
         let start = self.node.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
         for p in (0..self.partitions).map(|i| (start + i) % self.partitions) {
             if owned.len() >= fair {
@@ -151,7 +164,7 @@ impl Owners {
                 owned.insert(p);
             }
         }
-        Ok(owned)
+        Ok((owned, leaving))
     }
 
     async fn release(&self, c: &mut ConnectionManager, p: usize) -> redis::RedisResult<()> {
@@ -163,7 +176,7 @@ impl Owners {
     /// Give every partition up and leave the members (graceful stop): the others take them
     /// at their next refresh.
     pub async fn leave(&self) {
-        let owned = std::mem::take(&mut self.state().owned);
+        let owned = std::mem::take(&mut *self.state()).owned;
         let mut c = self.cmd.clone();
         for p in owned {
             if let Err(e) = self.release(&mut c, p).await {

@@ -1,5 +1,6 @@
 //! Result partitions moving between ingest nodes, on PostgreSQL through PgBouncer and Redis:
 //! two queues share out the eight partitions, and one leaving hands its share to the other;
+//! a node joining while the other drains a backlog gets its share;
 //! then, with two engine nodes ingesting (neither schedules: only the test's results step the
 //! monitors), every monitor fails until its incident opens, the node owning half of the
 //! partitions is killed, and the monitors recover: every result is stored once, and each
@@ -64,6 +65,52 @@ async fn two_queues_share_the_partitions_out_and_one_leaving_hands_its_share_ove
     assert_eq!(count(&owners(&cfg.prefix, 8).await, "node-a"), 4);
     b.leave().await;
     wait_for(5, "a to own all 8 again", || async { (a.owned().await.len() == 8).then_some(()) }).await;
+}
+
+/// The partitions a batch's entries came from (receipts are `partition/entry id`).
+fn partitions_of(batch: &netpulse_pipeline::queue::Batch) -> std::collections::BTreeSet<usize> {
+    batch.receipts.iter().filter_map(|r| r.split_once('/')?.0.parse().ok()).collect()
+}
+
+/// A node draining a backlog always has a batch in flight on the partitions it reads: a node
+/// joining then still gets its share once the batch in flight on it is stored, while the first
+/// keeps its own share busy, instead of waiting for the backlog to be gone.
+#[tokio::test]
+async fn a_node_joining_during_a_backlog_gets_its_share_while_the_other_keeps_a_batch_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    let _ = use_backends(&mut config, "sqlite", "redis").await;
+    let cfg = &config.queue.redis;
+    let (a, b) = (RedisQueue::connect(cfg, "node-a").await.unwrap(), RedisQueue::connect(cfg, "node-b").await.unwrap());
+    assert_eq!(a.owned().await.len(), 8, "alone, a node reads every partition");
+    // A backlog on every partition (256 results of random monitors; 2 per stream per read).
+    let envs: Vec<ResultEnvelope> =
+        (0..256).map(|_| ResultEnvelope::new(synthetic(&clock::fresh(), &clock::fresh()), clock::now())).collect();
+    a.publish_many(envs).await.unwrap();
+    let first = a.next_batch(16, Duration::from_secs(2), Duration::ZERO).await;
+    assert_eq!(partitions_of(&first).len(), 8, "the batch in flight spans every partition");
+    assert!(b.owned().await.is_empty(), "every partition is a's");
+    // a sees b, stops reading the half beyond its share (still in flight there), keeps it owned.
+    let kept = wait_for(5, "a to read only its share", || async {
+        let oa = a.owned().await;
+        (oa.len() == 4).then_some(oa)
+    })
+    .await;
+    assert_eq!(count(&owners(&cfg.prefix, 8).await, "node-a"), 8, "owned until its batch in flight is stored");
+    let second = a.next_batch(16, Duration::from_secs(2), Duration::ZERO).await;
+    assert!(!second.items.is_empty() && partitions_of(&second).is_subset(&kept.iter().copied().collect()));
+    // The first batch is stored; the second stays in flight, as under a steady backlog.
+    a.ack(&first).await;
+    let split = wait_for(5, "b to take the other half while a's second batch is in flight", || async {
+        let (oa, ob) = (a.owned().await, b.owned().await);
+        (oa.len() == 4 && ob.len() == 4).then_some((oa, ob))
+    })
+    .await;
+    assert!(split.0.iter().all(|p| !split.1.contains(p)), "no partition read by both: {split:?}");
+    let taken = b.next_batch(16, Duration::from_secs(2), Duration::ZERO).await;
+    assert!(!taken.items.is_empty() && partitions_of(&taken).is_subset(&split.1.iter().copied().collect()));
+    let seen: std::collections::HashSet<_> = first.items.iter().chain(&second.items).map(|e| &e.result.id).collect();
+    assert!(taken.items.iter().all(|e| !seen.contains(&e.result.id)), "nothing a read is handed to b");
 }
 
 /// Active TCP monitors of the owner (nobody schedules them in this test) and its tenant.
