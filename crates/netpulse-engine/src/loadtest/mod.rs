@@ -6,10 +6,14 @@
 //! end) and a fresh Redis stream, it creates `--monitors` paused monitors, then thousands of
 //! publisher tasks push `--monitors × --per-monitor` synthetic results (provenance
 //! `synthetic`) into the Redis streams (`--partitions` of them, by monitor) while
-//! `--ingest-workers` engine [`Ingest`] loops — each with its own store pool through PgBouncer
-//! and its own Redis consumer, like separate ingest nodes, sharing the partitions out — store
-//! them. It samples the queue backlog (`XLEN`) and the number of PostgreSQL
-//! server connections to the database (`pg_stat_activity`) every 50 ms, checks at the end
+//! `--ingest-workers` engine [`Ingest`] loops — each a separate ingest node as in production:
+//! its own store pool through PgBouncer (and its own memory of monitor states), its own Redis
+//! consumer and its own fair share of the partitions, owned through the same owner keys as
+//! engine nodes; the shares are settled before the timed part starts, as between nodes that
+//! are already running — store them. It samples the queue backlog (`XLEN`), the number of
+//! PostgreSQL server connections to the database and the backends among them waiting for a
+//! lock (`pg_stat_activity.wait_event_type = 'Lock'`, and ungranted `pg_locks`) every 50 ms,
+//! checks at the end
 //! that every published id is stored exactly once (none lost: the stored rows are exactly
 //! the published ids), and measures in the same run the raw COPY BINARY rate of the machine
 //! into a scratch table with the same indexes (`LIKE check_results INCLUDING ALL`, 10,000
@@ -17,6 +21,7 @@
 
 pub mod fleet;
 mod retention;
+mod sampling;
 
 use anyhow::Context;
 use netpulse_core::incident::PolicyLayer;
@@ -29,15 +34,15 @@ use netpulse_pipeline::live::LiveBus;
 use netpulse_pipeline::metrics::Metrics;
 use netpulse_pipeline::queue::{publish_many_retrying, RedisQueue, RedisQueueConfig, ResultQueue};
 use netpulse_store::clock;
-use netpulse_store::postgres::{copy, schema, PgStore};
+use netpulse_store::postgres::{copy, days, schema, PgStore};
 use netpulse_store::prelude::*;
 use netpulse_store::DatabaseUrl;
 use netpulse_store::{MonitorRecord, Store};
+use sampling::sample;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::types::Type;
 use tokio_postgres::NoTls;
 
 /// `netpulse loadtest …`
@@ -162,6 +167,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
     let total = a.monitors * a.per_monitor;
     let direct_url = with_db(&a.pg_direct, db)?;
     schema::migrate(&direct_url).await?;
+    make_days(&direct_url, a.per_monitor).await?;
     let pooled_url = format!("postgres://{}@{}/{db}", user_of(&a.pg_direct), a.pg_pooled);
     let setup = PgStore::connect(&pooled_url, a.pool_size * a.ingest_workers).await?;
     let (tenant, _) = setup.bootstrap(&clock::token_hash(&clock::secret_token("np_")), clock::now()).await?;
@@ -208,9 +214,12 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = Vec::new();
     let mut worker_metrics = Vec::new();
+    let mut nodes = Vec::new();
     for w in 0..a.ingest_workers {
         let store: Arc<dyn Store> = Arc::new(PgStore::connect(&pooled_url, a.pool_size).await?);
-        let queue: Arc<dyn ResultQueue> = Arc::new(RedisQueue::connect(&qconf, &format!("loadtest-ingest-{w}")).await?);
+        let node = Arc::new(RedisQueue::connect(&qconf, &format!("loadtest-ingest-{w}")).await?);
+        nodes.push(node.clone());
+        let queue: Arc<dyn ResultQueue> = node;
         let metrics = Arc::new(Metrics::default());
         let (rechecks, _) = mpsc::channel(1);
         let ingest = Ingest {
@@ -236,40 +245,19 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
             .map(|w| tokio::spawn(Arc::new(w).run(stop_rx.clone(), Duration::from_secs(10))))
             .collect::<Vec<_>>()
     };
+    let shares = settle_shares(&nodes, a.partitions).await?;
     let mut running = if a.preload { Vec::new() } else { spawn_workers(&mut workers) };
 
-    // Samplers: queue backlog and PostgreSQL server connections to this database.
-    let sampler_db = direct(&a.pg_direct).await?;
+    // Samplers: queue backlog, PostgreSQL server connections to this database and lock waits.
     let redis_client = redis::Client::open(a.redis.as_str())?;
-    let mut redis_conn = redis_client.get_multiplexed_async_connection().await?;
     let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (sampling, db, streams) = (sampling.clone(), db.to_owned(), streams.clone());
-        tokio::spawn(async move {
-            let (mut max_conns, mut max_backlog) = (0i64, 0usize);
-            while sampling.load(Ordering::Relaxed) {
-                if let Ok(row) = sampler_db
-                    .query_typed_one(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
-                        &[(&db, Type::TEXT)],
-                    )
-                    .await
-                {
-                    max_conns = max_conns.max(row.get::<_, i64>(0));
-                }
-                let mut pipe = redis::pipe();
-                for s in &streams {
-                    pipe.cmd("XLEN").arg(s);
-                }
-                let lens: redis::RedisResult<Vec<usize>> = pipe.query_async(&mut redis_conn).await;
-                if let Ok(lens) = lens {
-                    max_backlog = max_backlog.max(lens.iter().sum());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            (max_conns, max_backlog)
-        })
-    };
+    let sampler = tokio::spawn(sample(
+        direct(&a.pg_direct).await?,
+        redis_client.get_multiplexed_async_connection().await?,
+        db.to_owned(),
+        streams.clone(),
+        sampling.clone(),
+    ));
 
     // The burst: `publishers` tasks, result k goes to monitor k % monitors, the n-th result of
     // a monitor starts n minutes after the base time (so each monitor's results are in order).
@@ -302,7 +290,9 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
     let publish_s = started.elapsed().as_secs_f64();
     let ingested_at_publish_end = worker_metrics.iter().map(|m| m.results_ingested.get()).sum::<u64>() as usize;
     let ingested = || worker_metrics.iter().map(|m| m.results_ingested.get()).sum::<u64>() as usize;
-    // With --preload the whole burst is queued before ingest starts: the drain alone is timed.
+    // With --preload the whole burst is queued before ingest starts: the drain alone is timed,
+    // by nodes holding their shares (renewed now: publishing may have outlasted their keys).
+    let shares = if a.preload { settle_shares(&nodes, a.partitions).await? } else { shares };
     running.extend(spawn_workers(&mut workers));
     let drain_started = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(a.timeout_s);
@@ -316,7 +306,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
         let _ = w.await;
     }
     sampling.store(false, Ordering::Relaxed);
-    let (max_conns, max_backlog) = sampler.await?;
+    let samples = sampler.await?;
 
     // Exactly once: the stored rows are exactly the published ids.
     let check = direct(&direct_url).await?;
@@ -329,7 +319,7 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
     let mut redis_conn = redis_client.get_multiplexed_async_connection().await?;
     let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&streams).query_async(&mut redis_conn).await;
 
-    println!("netpulse loadtest ingest: {total} synthetic results ({} monitors x {}), {} publisher tasks (batches of {}) → {} Redis stream(s) → {} ingest worker(s) (batch {}, pool {} each) → PgBouncer {} → PostgreSQL",
+    println!("netpulse loadtest ingest: {total} synthetic results ({} monitors x {}), {} publisher tasks (batches of {}) → {} Redis stream(s) → {} ingest node(s) (batch {}, pool {} each) → PgBouncer {} → PostgreSQL",
         a.monitors, a.per_monitor, a.publishers, a.publish_batch.max(1), a.partitions, a.ingest_workers, a.batch_size, a.pool_size, a.pg_pooled);
     println!("setup: {} monitors created in {setup_s:.1} s", a.monitors);
     println!("published:   {total} in {publish_s:.2} s ({:.0} results/s into Redis)", total as f64 / publish_s);
@@ -344,7 +334,19 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
         ingested() - ingested_at_publish_end,
         (ingested() - ingested_at_publish_end) as f64 / drain_s.max(0.001)
     );
-    println!("queue lag:   max backlog {max_backlog} entries; drained {drain_s:.2} s after the last publish");
+    let per_node: Vec<String> = worker_metrics
+        .iter()
+        .zip(&shares)
+        .map(|(m, share)| {
+            format!(
+                "{} results in {} batches from partitions {share:?}",
+                m.results_ingested.get(),
+                m.ingest_batches.get()
+            )
+        })
+        .collect();
+    println!("nodes:       {}", per_node.join("; "));
+    println!("queue lag:   max backlog {} entries; drained {drain_s:.2} s after the last publish", samples.max_backlog);
     println!(
         "exactly once: published {} stored {stored} found-by-id {found} → lost {} duplicated {} (redelivered-and-skipped {dups})",
         published.len(),
@@ -352,10 +354,11 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
         stored - found
     );
     println!(
-        "PostgreSQL server connections to the database (pg_stat_activity, peak over 50 ms samples): {max_conns} \
+        "PostgreSQL server connections to the database (pg_stat_activity, peak over 50 ms samples): {} \
          (store pools: {} x {}; PgBouncer default_pool_size caps it)",
-        a.ingest_workers, a.pool_size
+        samples.max_conns, a.ingest_workers, a.pool_size
     );
+    println!("{}", samples.lock_line());
     if !a.no_copy {
         let rate = raw_copy(&check, &tenant, &monitors, total.min(500_000)).await?;
         println!("raw COPY BINARY (same machine, same run, same indexes, 10k rows per COPY in a transaction, 1 direct conn): {rate:.0} rows/s");
@@ -364,6 +367,45 @@ async fn run(a: &IngestArgs, db: &str) -> anyhow::Result<()> {
         anyhow::bail!("not exactly once: see above");
     }
     Ok(())
+}
+
+/// Make the day partitions of raw results the burst's results fall in before today's (the
+/// migration made today's): the first results start `per_monitor` minutes back, so a run just
+/// after midnight UTC stores them in a day partition, as a running engine does, not in the
+/// default one.
+async fn make_days(direct_url: &str, per_monitor: usize) -> anyhow::Result<()> {
+    const DAY: i64 = 86_400_000;
+    let now = clock::now().millis();
+    let (first, today) = ((now - (per_monitor as i64 + 2) * 60_000).div_euclid(DAY) * DAY, now.div_euclid(DAY) * DAY);
+    let mut pg = direct(direct_url).await?;
+    let tx = pg.transaction().await?;
+    for day in (first..today).step_by(DAY as usize) {
+        days::make(&tx, day).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Let the ingest nodes share the partitions out through their owner keys, as running engine
+/// nodes have: each takes ⌈partitions / nodes⌉ or ⌊…⌋ and together they own every one.
+/// Returns each node's partitions.
+async fn settle_shares(nodes: &[Arc<RedisQueue>], partitions: usize) -> anyhow::Result<Vec<Vec<usize>>> {
+    let fair = partitions.div_ceil(nodes.len().max(1));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut shares = Vec::with_capacity(nodes.len());
+        for n in nodes {
+            shares.push(n.owned().await);
+        }
+        let owned: usize = shares.iter().map(Vec::len).sum();
+        if owned == partitions && shares.iter().all(|s| s.len() <= fair) {
+            return Ok(shares);
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("the ingest nodes did not share the {partitions} partitions out within 15 s: {shares:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// COPY `rows` synthetic rows into a scratch table shaped and indexed like `check_results`.
