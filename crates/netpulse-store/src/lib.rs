@@ -65,7 +65,9 @@ pub use members::{
     check_leave, check_member_change, Invitation, InvitationState, InvitationUse, LeaveOutcome, Member, MemberChange,
     MemberChangeOutcome, MemberRefusal, MemberStore, Membership,
 };
-pub use monitors::{Conditional, MonitorRecord, MonitorStatus, MonitorStore, MonitorView, ScheduledMonitor};
+pub use monitors::{
+    partition_of, Conditional, MonitorRecord, MonitorStatus, MonitorStore, MonitorView, ScheduledMonitor,
+};
 pub use quarantine::QuarantinedResult;
 pub use results::{IngestReport, ResultStore, ResultsPage};
 pub use secret::{create_private_dir, write_secret_file, DatabaseUrl, Secret};

@@ -1,12 +1,33 @@
 //! Monitors: the stored monitor with the status ingest keeps for it, what the scheduler
 //! needs of it, and the lookups that find a monitor without its tenant (heartbeat pushes,
 //! public badges).
+//!
+//! Monitors fall into [`PARTITIONS`] partitions by id ([`partition_of`]): PostgreSQL's state
+//! partitions, the result streams and the schedulers' shares are all this one split. Each
+//! stored monitor keeps its partition (`monitors.part`, indexed with its version for the
+//! unpaused ones), so a scheduler reads only its partitions' monitors, and each reload only
+//! their ids and versions ([`MonitorStore::schedulable_versions_in`]) before reading the
+//! monitors whose version it does not hold ([`MonitorStore::schedulable_monitors_by_id`]).
 
 use crate::error::StoreResult;
 use async_trait::async_trait;
 use netpulse_core::incident::{Health, MonitorState};
 use netpulse_core::monitor::MonitorDraft;
 use netpulse_core::{CheckResult, IncidentId, MonitorId, Outcome, TenantId, Timestamp};
+
+/// How many partitions the monitors fall into.
+pub const PARTITIONS: u32 = 64;
+
+/// The partition of monitor `m`: FNV-1a of its id modulo [`PARTITIONS`], the same on every
+/// node, backend and engine version.
+pub fn partition_of(m: &MonitorId) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in m.as_str().bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % PARTITIONS
+}
 
 /// A stored monitor.
 #[derive(Clone, Debug)]
@@ -120,8 +141,18 @@ pub trait MonitorStore: Send + Sync {
     }
     async fn delete_monitor(&self, t: &TenantId, id: &MonitorId) -> StoreResult<bool>;
 
-    /// Every unpaused monitor of every tenant, for the scheduler.
+    /// Every unpaused monitor of every tenant (the gateway's directory, region availability).
     async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>>;
+    /// The monitors a scheduler checks in `partitions` (of [`partition_of`]): every unpaused
+    /// one of every tenant but the demo organisation (whose results are seeded).
+    async fn schedulable_monitors_in(&self, partitions: &[u32]) -> StoreResult<Vec<ScheduledMonitor>>;
+    /// The id and version (`updated_at`) of each monitor [`Self::schedulable_monitors_in`]
+    /// reads, read from an index: a scheduler holding these partitions compares them with
+    /// what it holds. A created or resumed monitor is a new id, an edited one (or one whose
+    /// organisation's defaults changed) a new version, a paused or deleted one a missing id.
+    async fn schedulable_versions_in(&self, partitions: &[u32]) -> StoreResult<Vec<(MonitorId, Timestamp)>>;
+    /// Those of monitors `ids` that [`Self::schedulable_monitors_in`] would read, as they are now.
+    async fn schedulable_monitors_by_id(&self, ids: &[MonitorId]) -> StoreResult<Vec<ScheduledMonitor>>;
     /// The monitor whose heartbeat push URL carries `token`: its tenant, id and whether it is paused.
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>>;
     /// The tenant owning monitor `m` (for signed public badges, whose URL names only the monitor).

@@ -45,7 +45,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Transaction;
 
 /// Partitions of the monitors (rows of `state_partitions`, created by the migration).
-pub const PARTITIONS: u32 = 64;
+pub const PARTITIONS: u32 = crate::monitors::PARTITIONS;
 /// A state row is written at least this often while its monitor reports, so that its stored
 /// display columns and report times are never older than this.
 pub const REFRESH_AFTER: Duration = Duration::from_secs(300);
@@ -60,14 +60,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// quarter is free again (misses refill them).
 const MAX_ENTRIES: usize = 250_000;
 
-/// The partition of a monitor: FNV-1a of its id, the same on every node and engine version.
+/// The partition of a monitor ([`crate::monitors::partition_of`]).
 pub fn partition_of(m: &MonitorId) -> i32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in m.as_str().bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    (h % PARTITIONS) as i32
+    crate::monitors::partition_of(m) as i32
 }
 
 /// The partitions of these monitors, each once, in lock order.

@@ -19,8 +19,8 @@ async fn insert(c: &impl GenericClient, t: &TenantId, rec: &MonitorRecord, cap: 
     let draft = serde_json::to_string(&rec.draft)?;
     let n = c
         .execute_typed(
-            "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+            "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at, part) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10 \
              WHERE $9 = 0 OR (SELECT count(*) FROM monitors WHERE tenant_id = $2) < $9",
             &[
                 (&rec.id.as_str(), Type::TEXT),
@@ -32,6 +32,7 @@ async fn insert(c: &impl GenericClient, t: &TenantId, rec: &MonitorRecord, cap: 
                 (&rec.created_at.millis(), Type::INT8),
                 (&rec.updated_at.millis(), Type::INT8),
                 (&i64::from(cap), Type::INT8),
+                (&(crate::partition_of(&rec.id) as i32), Type::INT4),
             ],
         )
         .await?;
@@ -154,22 +155,34 @@ impl MonitorStore for PgStore {
     }
 
     async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>> {
+        pooled!(self, |c| scheduled(&c, "TRUE", &[]))
+    }
+
+    async fn schedulable_monitors_in(&self, partitions: &[u32]) -> StoreResult<Vec<ScheduledMonitor>> {
+        let (parts, demo) = (parts(partitions), crate::demo::tenant());
+        let args: [Param<'_>; 2] = [(&parts, Type::INT4_ARRAY), (&demo.as_str(), Type::TEXT)];
+        pooled!(self, |c| scheduled(&c, "m.part = ANY($1) AND m.tenant_id <> $2", &args))
+    }
+
+    async fn schedulable_versions_in(&self, partitions: &[u32]) -> StoreResult<Vec<(MonitorId, Timestamp)>> {
+        let (parts, demo) = (parts(partitions), crate::demo::tenant());
         pooled!(self, |c| async {
-            let sql = format!(
-                "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id WHERE NOT m.paused"
-            );
-            let rows = c.query_typed(&sql, &[]).await?;
+            let rows = c
+                .query_typed(
+                    "SELECT id, updated_at FROM monitors WHERE NOT paused AND part = ANY($1) AND tenant_id <> $2",
+                    &[(&parts, Type::INT4_ARRAY), (&demo.as_str(), Type::TEXT)],
+                )
+                .await?;
             rows.iter()
-                .map(|r| {
-                    let v = monitor_view(r)?;
-                    Ok(ScheduledMonitor {
-                        tenant_id: v.record.tenant_id.clone(),
-                        last_success_at: v.status.last_success_at,
-                        record: v.record,
-                    })
-                })
+                .map(|r| Ok((MonitorId::from_trusted(r.try_get(0)?), Timestamp::from_millis(r.try_get(1)?))))
                 .collect()
         })
+    }
+
+    async fn schedulable_monitors_by_id(&self, ids: &[MonitorId]) -> StoreResult<Vec<ScheduledMonitor>> {
+        let (ids, demo): (Vec<&str>, _) = (ids.iter().map(MonitorId::as_str).collect(), crate::demo::tenant());
+        let args: [Param<'_>; 2] = [(&ids, Type::TEXT_ARRAY), (&demo.as_str(), Type::TEXT)];
+        pooled!(self, |c| scheduled(&c, "m.id = ANY($1) AND m.tenant_id <> $2", &args))
     }
 
     async fn heartbeat_monitor(&self, token: &str) -> StoreResult<Option<(TenantId, MonitorId, bool)>> {
@@ -246,6 +259,30 @@ const TOUCHES_TRUSTED_MS: i64 = 300_000;
 /// A monitor row with its stored state's display columns.
 const MONITOR_COLS: &str = "m.id, m.tenant_id, m.draft, m.heartbeat_token, m.created_at, m.updated_at, \
      s.health, s.last_checked_at, s.last_outcome, s.last_latency_ms, s.last_error, s.last_success_at, s.open_incident";
+
+/// The unpaused monitors that match `only` (a condition on `m`, the monitors row, over `args`).
+async fn scheduled(c: &Client, only: &str, args: &[Param<'_>]) -> StoreResult<Vec<ScheduledMonitor>> {
+    let sql = format!(
+        "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id \
+         WHERE NOT m.paused AND {only}"
+    );
+    let rows = c.query_typed(&sql, args).await?;
+    rows.iter()
+        .map(|r| {
+            let v = monitor_view(r)?;
+            Ok(ScheduledMonitor {
+                tenant_id: v.record.tenant_id.clone(),
+                last_success_at: v.status.last_success_at,
+                record: v.record,
+            })
+        })
+        .collect()
+}
+
+/// `partitions` as the `part` values they are.
+fn parts(partitions: &[u32]) -> Vec<i32> {
+    partitions.iter().map(|p| *p as i32).collect()
+}
 
 /// [`MONITOR_COLS`] with the "last checked" columns taken from the monitor's newest stored
 /// result (`l`, see [`LATEST`]): ingest writes a state row only when the state changes how

@@ -20,8 +20,8 @@ impl MonitorStore for SqliteStore {
         // The one writer connection makes the count and the insert one step.
         self.write(move |c| {
             let n = c.execute(
-                "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
+                "INSERT INTO monitors (id, tenant_id, name, draft, paused, heartbeat_token, created_at, updated_at, part) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10 \
                  WHERE ?9 = 0 OR (SELECT count(*) FROM monitors WHERE tenant_id = ?2) < ?9",
                 params![
                     rec.id.as_str(),
@@ -32,7 +32,8 @@ impl MonitorStore for SqliteStore {
                     rec.heartbeat_token,
                     rec.created_at.millis(),
                     rec.updated_at.millis(),
-                    cap
+                    cap,
+                    crate::partition_of(&rec.id)
                 ],
             )?;
             Ok(n == 1)
@@ -141,21 +142,35 @@ impl MonitorStore for SqliteStore {
     }
 
     async fn schedulable_monitors(&self) -> StoreResult<Vec<ScheduledMonitor>> {
-        self.read(|c| {
-            let sql = format!(
-                "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id WHERE m.paused = 0"
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map([], monitor_view)?;
-            Ok(rows
-                .map(|r| {
-                    r.map(|(record, status)| ScheduledMonitor {
-                        tenant_id: record.tenant_id.clone(),
-                        last_success_at: status.last_success_at,
-                        record,
-                    })
-                })
-                .collect::<Result<_, _>>()?)
+        self.read(|c| scheduled(c, "1 = 1", [])).await
+    }
+
+    async fn schedulable_monitors_in(&self, partitions: &[u32]) -> StoreResult<Vec<ScheduledMonitor>> {
+        let (mask, demo) = (mask(partitions), crate::demo::tenant());
+        self.read(move |c| scheduled(c, "(?1 >> m.part) & 1 = 1 AND m.tenant_id <> ?2", params![mask, demo.as_str()]))
+            .await
+    }
+
+    async fn schedulable_versions_in(&self, partitions: &[u32]) -> StoreResult<Vec<(MonitorId, Timestamp)>> {
+        let (mask, demo) = (mask(partitions), crate::demo::tenant());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, updated_at FROM monitors WHERE paused = 0 AND (?1 >> part) & 1 = 1 AND tenant_id <> ?2",
+            )?;
+            let rows = stmt.query_map(params![mask, demo.as_str()], |r| {
+                Ok((MonitorId::from_trusted(r.get(0)?), Timestamp::from_millis(r.get(1)?)))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn schedulable_monitors_by_id(&self, ids: &[MonitorId]) -> StoreResult<Vec<ScheduledMonitor>> {
+        let ids = serde_json::to_string(&ids.iter().map(MonitorId::as_str).collect::<Vec<_>>())?;
+        let demo = crate::demo::tenant();
+        self.read(move |c| {
+            let only = "m.id IN (SELECT value FROM json_each(?1)) AND m.tenant_id <> ?2";
+            scheduled(c, only, params![ids, demo.as_str()])
         })
         .await
     }
@@ -244,6 +259,30 @@ fn monitor_view(r: &Row<'_>) -> rusqlite::Result<(MonitorRecord, MonitorStatus)>
         open_incident: r.get::<_, Option<String>>(12)?.map(IncidentId::from_trusted),
     };
     Ok((record, status))
+}
+
+/// The unpaused monitors that match `only` (a condition on `m`, the monitors row).
+fn scheduled(c: &Connection, only: &str, args: impl rusqlite::Params) -> StoreResult<Vec<ScheduledMonitor>> {
+    let sql = format!(
+        "SELECT {MONITOR_COLS} FROM monitors m LEFT JOIN monitor_state s ON s.monitor_id = m.id \
+         WHERE m.paused = 0 AND {only}"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(args, monitor_view)?;
+    Ok(rows
+        .map(|r| {
+            r.map(|(record, status)| ScheduledMonitor {
+                tenant_id: record.tenant_id.clone(),
+                last_success_at: status.last_success_at,
+                record,
+            })
+        })
+        .collect::<Result<_, _>>()?)
+}
+
+/// `partitions` as a bit set (partitions are below 64).
+fn mask(partitions: &[u32]) -> i64 {
+    partitions.iter().filter(|p| **p < crate::monitors::PARTITIONS).fold(0u64, |m, p| m | 1 << p) as i64
 }
 
 /// `t`'s monitors with their status, or only the monitor `only`.

@@ -545,6 +545,29 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX visit_spends_by_time ON visit_spends(source_id, at);
     CREATE INDEX visit_spends_by_expiry ON visit_spends(source_id, expires_at);
     "#,
+    // Each monitor's partition (`monitors::partition_of`: FNV-1a of its id's bytes modulo 64,
+    // which only needs the hash modulo 64: start 5, then h = ((h XOR b) * 19) mod 64), so a
+    // scheduler reads only its partitions; the index serves its reload of ids and versions.
+    r#"
+    ALTER TABLE monitors ADD COLUMN part INTEGER NOT NULL DEFAULT -1;
+    CREATE TEMP TABLE monitor_parts (id TEXT PRIMARY KEY, part INTEGER NOT NULL);
+    CREATE TEMP TABLE hex_digits (c TEXT PRIMARY KEY, v INTEGER NOT NULL);
+    INSERT INTO hex_digits VALUES ('0', 0), ('1', 1), ('2', 2), ('3', 3), ('4', 4), ('5', 5), ('6', 6),
+        ('7', 7), ('8', 8), ('9', 9), ('A', 10), ('B', 11), ('C', 12), ('D', 13), ('E', 14), ('F', 15);
+    WITH RECURSIVE f(id, bytes, i, h) AS (
+        SELECT id, CAST(id AS BLOB), 1, 5 FROM monitors
+        UNION ALL
+        SELECT id, bytes, i + 1, ((((h | b.v) - (h & b.v)) * 19) % 64)
+        FROM f JOIN (SELECT hi.c || lo.c AS x, (hi.v % 4) * 16 + lo.v AS v FROM hex_digits hi, hex_digits lo) b
+            ON b.x = hex(substr(f.bytes, f.i, 1))
+        WHERE f.i <= length(f.bytes)
+    )
+    INSERT INTO monitor_parts SELECT id, h FROM f WHERE i = length(bytes) + 1;
+    DROP TABLE hex_digits;
+    UPDATE monitors SET part = (SELECT part FROM monitor_parts p WHERE p.id = monitors.id);
+    DROP TABLE monitor_parts;
+    CREATE INDEX monitors_schedulable ON monitors(part, id, updated_at) WHERE paused = 0;
+    "#,
 ];
 
 /// The migration that narrowed `check_results` (its index in [`MIGRATIONS`]): after it, the
@@ -569,6 +592,34 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Monitors stored before partitions were kept get the partition the engine computes,
+    /// whatever bytes their ids hold.
+    #[test]
+    fn monitors_stored_before_their_partition_was_kept_get_it() {
+        let at = MIGRATIONS.iter().position(|m| m.contains("monitors_schedulable")).unwrap();
+        let mut c = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..at] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", at as u32).unwrap();
+        c.execute("INSERT INTO tenants (id, name, created_at) VALUES ('ten_t', 't', 1)", []).unwrap();
+        let mut ids: Vec<String> = (0..200).map(|i| format!("mon_{i:026}")).collect();
+        ids.extend(["mon_01".into(), "mon_ünïcode_~\u{7f}".into(), format!("mon_{}", "z".repeat(40))]);
+        for id in &ids {
+            c.execute(
+                "INSERT INTO monitors (id, tenant_id, name, draft, paused, created_at, updated_at) \
+                 VALUES (?1, 'ten_t', 'm', '{}', 0, 1, 1)",
+                [id],
+            )
+            .unwrap();
+        }
+        migrate(&mut c).unwrap();
+        for id in &ids {
+            let part: u32 = c.query_row("SELECT part FROM monitors WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+            assert_eq!(part, crate::partition_of(&netpulse_core::MonitorId::from_trusted(id.clone())), "{id}");
+        }
+    }
 
     /// A database with results in the wide layout keeps them through the narrowing: same
     /// monitor, origin and fields, the canonical id as 16 bytes, a legacy id as its text.

@@ -46,6 +46,7 @@ mod migrations;
 mod nul_text;
 mod partitions;
 mod retention;
+mod scheduling;
 mod status_pages;
 mod storms;
 mod subscribers;
@@ -90,9 +91,11 @@ contract!(
     every_attempt_is_logged_and_a_channel_fails_until_it_delivers,
     the_next_maintenance_change_is_the_next_start_or_end,
     the_next_alert_work_is_the_next_pending_notice,
+    a_scheduler_reads_its_partitions_then_only_ids_versions_and_what_changed,
 );
 use health_changes::health_changes_are_read_since_a_time;
 use nul_text::results_with_nul_in_their_texts_are_stored;
+use scheduling::a_scheduler_reads_its_partitions_then_only_ids_versions_and_what_changed;
 use wakeups::{the_next_alert_work_is_the_next_pending_notice, the_next_maintenance_change_is_the_next_start_or_end};
 
 use retention::{

@@ -67,3 +67,33 @@ async fn a_killed_connection_is_a_retryable_error_and_is_replaced() {
     }
     store.ping().await.expect("the pool opens a new connection");
 }
+
+/// Monitors stored before partitions were kept get the partition the engine computes,
+/// whatever bytes their ids hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_stored_before_their_partition_was_kept_get_it() {
+    let db = PgDatabase::create().await;
+    let url = pg_url(&direct_addr(), &db.name);
+    let at = schema::version_introducing("monitors_schedulable").expect("the migration");
+    schema::migrate_to(&url, at - 1).await.expect("migrate to before it");
+    let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c.execute("INSERT INTO tenants (id, name, created_at) VALUES ('ten_t', 't', 1)", &[]).await.unwrap();
+    let mut ids: Vec<String> = (0..200).map(|i| format!("mon_{i:026}")).collect();
+    ids.extend(["mon_01".into(), "mon_ünïcode_~\u{7f}".into(), format!("mon_{}", "z".repeat(40))]);
+    for id in &ids {
+        c.execute(
+            "INSERT INTO monitors (id, tenant_id, name, draft, paused, created_at, updated_at) \
+             VALUES ($1, 'ten_t', 'm', '{}', false, 1, 1)",
+            &[id],
+        )
+        .await
+        .unwrap();
+    }
+    schema::migrate(&url).await.expect("the rest");
+    for id in &ids {
+        let part: i32 = c.query_one("SELECT part FROM monitors WHERE id = $1", &[id]).await.unwrap().get(0);
+        let expected = netpulse_store::partition_of(&netpulse_core::MonitorId::from_trusted(id.clone()));
+        assert_eq!(part as u32, expected, "{id}");
+    }
+}
