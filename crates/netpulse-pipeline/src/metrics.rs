@@ -123,8 +123,12 @@ pub struct Metrics {
     pub alerts_retried: Counter,
     pub alerts_failed: Counter,
     pub monitors_scheduled: Gauge,
+    /// Monitors the scheduler read whole (a partition taken, a monitor changed).
+    pub scheduler_monitors_read: Counter,
     pub checks_in_flight: Gauge,
     pub dispatch_lag_ms: Histogram,
+    /// One read of the scheduler's monitors from the store.
+    pub scheduler_read_ms: Histogram,
     pub check_to_ingest_ms: Histogram,
     pub ingest_batch_ms: Histogram,
     /// From a result leaving the checker to its event being written to a dashboard's SSE stream.
@@ -194,6 +198,11 @@ impl Metrics {
                 &self.alerts_failed,
             ),
             (
+                "netpulse_scheduler_monitors_read_total",
+                "Monitors the scheduler read whole from the store (partitions taken, monitors changed).",
+                &self.scheduler_monitors_read,
+            ),
+            (
                 "netpulse_status_page_reads_total",
                 "Public status pages read from the store (one per slug at a time; cached answers read nothing).",
                 &self.status_page_reads,
@@ -225,6 +234,12 @@ impl Metrics {
         ] {
             h.render(base, help, &mut out);
         }
+        self.scheduler_read_ms.render_in(
+            "netpulse_scheduler_read_seconds",
+            "One read of the scheduler's monitors: partitions taken, or a reload's ids and versions and the monitors changed.",
+            1_000_000.0,
+            &mut out,
+        );
         out
     }
 }

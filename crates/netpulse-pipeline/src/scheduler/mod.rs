@@ -12,9 +12,18 @@
 //! next due time or reload, or until told of a change or a re-check.
 //!
 //! With several nodes, a node dispatches regular checks either only while it holds the one
-//! `scheduler` lease (a shared store, in-process queue) or, with Redis, for the monitors of
-//! the partitions it owns for the role `schedule` ([`crate::queue::owners`]): every node
-//! schedules its share, and a node's share moves when it joins, leaves or dies.
+//! `scheduler` lease (a shared store, in-process queue; every node holds every monitor, so a
+//! takeover neither bursts nor skips) or, with Redis, for the monitors of the partitions it
+//! owns for the role `schedule` ([`crate::queue::owners`]): every node schedules its share,
+//! and a node's share moves when it joins, leaves or dies. Such a node holds only its share
+//! ([`share`]): a partition taken is read whole and its monitors scheduled from the time it
+//! was taken (`next_due` is a pure function of the monitor and the time, the same grid on
+//! every node, so a moved partition neither bursts nor skips); a partition lost is dropped;
+//! a reload reads only ids and versions, then the monitors that changed. A confirmation
+//! re-check stays with the node whose ingest asked for it: a monitor outside its share is
+//! read for it alone.
+
+mod share;
 
 use crate::metrics::Metrics;
 use crate::progress::Progress;
@@ -30,7 +39,7 @@ use netpulse_store::plan::Recheck;
 use netpulse_store::{MonitorRecord, Store};
 use serde::Deserialize;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
@@ -79,9 +88,11 @@ impl MonitorsConfig {
 struct Entry {
     record: MonitorRecord,
     next: Timestamp,
+    /// Its store partition ([`netpulse_store::partition_of`]).
+    part: u32,
 }
 
-/// Scheduling state for all active monitors.
+/// Scheduling state for the active monitors of the partitions this node schedules.
 pub struct Scheduler {
     store: Arc<dyn Store>,
     jobs: RegionRouter,
@@ -95,9 +106,20 @@ pub struct Scheduler {
     changed: Arc<Notify>,
     last_reload: Option<Timestamp>,
     reload_at: Option<Timestamp>,
-    /// A reload in progress: after the first, the store is read beside the loop, so
+    /// The store partitions this node schedules: all, or its share of the owned ones.
+    wanted: BTreeSet<u32>,
+    /// The store partitions whose monitors are in `entries`.
+    held: BTreeSet<u32>,
+    /// Monitors outside `held` with a confirmation re-check queued here.
+    extra: HashMap<MonitorId, MonitorRecord>,
+    /// Re-checks asked for monitors not held, to be read; and those being read.
+    waiting: Vec<Recheck>,
+    asking: Vec<Recheck>,
+    /// A read in progress: after the first, the store is read beside the loop, so
     /// dispatching never waits for a large monitor set to load.
-    loading: Option<tokio::task::JoinHandle<netpulse_store::StoreResult<Vec<netpulse_store::ScheduledMonitor>>>>,
+    loading: Option<tokio::task::JoinHandle<netpulse_store::StoreResult<share::Delta>>>,
+    /// After a failed read, reads not due wait until then.
+    read_after: Option<Timestamp>,
     /// With several engine nodes: regular checks only while holding the `scheduler` lease,
     lease: Option<crate::lease::Lease>,
     /// or only for the monitors of the partitions this node owns.
@@ -127,7 +149,13 @@ impl Scheduler {
             changed,
             last_reload: None,
             reload_at: None,
+            wanted: (0..netpulse_store::monitors::PARTITIONS).collect(),
+            held: BTreeSet::new(),
+            extra: HashMap::new(),
+            waiting: Vec::new(),
+            asking: Vec::new(),
             loading: None,
+            read_after: None,
             lease: None,
             shard: None,
         }
@@ -140,15 +168,6 @@ impl Scheduler {
         self
     }
 
-    /// Whether this node dispatches `id`'s regular checks now: its partition is `owned`, or
-    /// (without shards) this node holds the lease.
-    fn mine(&self, id: &MonitorId, owned: Option<&[usize]>, leader: bool) -> bool {
-        match (owned, &self.shard) {
-            (Some(owned), Some(shard)) => owned.contains(&crate::queue::owners::partition_of(id, shard.partitions())),
-            _ => leader,
-        }
-    }
-
     /// Dispatch regular checks and heartbeat evaluations only while holding `lease`. Without
     /// it, the due times still advance (so a takeover does not burst) and confirmation
     /// re-checks that this node's ingest asked for still run: each is asked for once.
@@ -157,19 +176,28 @@ impl Scheduler {
         self
     }
 
-    /// Reload the monitor set, keeping each unchanged monitor's next due time.
+    /// Read what changed in the partitions held, and the partitions wanted but not held,
+    /// waiting for it; each unchanged monitor keeps its next due time.
     pub async fn reload(&mut self, now: Timestamp) -> Result<(), netpulse_store::StoreError> {
-        let monitors = self.store.schedulable_monitors().await?;
-        self.apply(monitors, now);
-        self.last_reload = Some(now);
-        self.reload_at = None;
-        Ok(())
+        let read = self.read(now, true);
+        match read.run(self.store.as_ref()).await {
+            Ok(delta) => {
+                self.apply(delta, now);
+                self.last_reload = Some(now);
+                self.reload_at = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.waiting.append(&mut self.asking);
+                Err(e)
+            }
+        }
     }
 
-    /// Reload when due: the first load waits (nothing can be dispatched before it); later
-    /// ones start a read beside the loop, applied at the first pass after it finished. A
-    /// change told while a read runs is picked up by the next one. False when no monitor set
-    /// could be loaded yet.
+    /// Reload when due, and read partitions taken and monitors asked for: the first load
+    /// waits (nothing can be dispatched before it); later reads run beside the loop, applied
+    /// at the first pass after they finished. A change told while a read runs is picked up by
+    /// the next one. False when no monitor set could be loaded yet.
     async fn refresh(&mut self, now: Timestamp, due: bool) -> bool {
         if self.last_reload.is_none() {
             return match self.reload(now).await {
@@ -181,35 +209,108 @@ impl Scheduler {
             };
         }
         if self.loading.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
-            match self.loading.take().expect("finished").await {
-                Ok(Ok(monitors)) => self.apply(monitors, now),
-                Ok(Err(e)) => tracing::warn!(error = %e, "scheduler could not reload monitors; will retry"),
-                Err(e) => tracing::warn!(error = %e, "scheduler reload task failed; will retry"),
+            let failed = match self.loading.take().expect("finished").await {
+                Ok(Ok(delta)) => {
+                    self.apply(delta, now);
+                    None
+                }
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(error) = failed {
+                tracing::warn!(%error, "scheduler could not read monitors; will retry");
+                self.waiting.append(&mut self.asking);
+                self.read_after = Some(now.plus_ms(1000));
             }
         }
-        if due && self.loading.is_none() {
-            let store = self.store.clone();
-            self.loading = Some(tokio::spawn(async move { store.schedulable_monitors().await }));
-            // The read sees every change told before now; one told from here on asks again.
-            self.last_reload = Some(now);
-            self.reload_at = None;
+        if self.loading.is_none() && (due || self.read_after.is_none_or(|t| now >= t)) {
+            let read = self.read(now, due);
+            if due {
+                // The read sees every change told before now; one told from here on asks again.
+                self.last_reload = Some(now);
+                self.reload_at = None;
+            }
+            if !read.is_empty() {
+                let store = self.store.clone();
+                self.loading = Some(tokio::spawn(async move { read.run(store.as_ref()).await }));
+            }
         }
         true
     }
 
-    /// Take `monitors` as the monitor set, keeping each unchanged monitor's next due time.
-    fn apply(&mut self, monitors: Vec<netpulse_store::ScheduledMonitor>, now: Timestamp) {
-        let mut entries = HashMap::with_capacity(monitors.len());
-        self.heap.clear();
-        // The demo organisation's results are seeded, never checked.
-        for m in monitors.into_iter().filter(|m| !netpulse_store::demo::is_demo(&m.tenant_id)) {
-            let rec = m.record;
-            let keep = self.entries.remove(&rec.id).filter(|e| e.record.draft.interval == rec.draft.interval);
-            let next = keep.map_or_else(|| next_due(&rec.id, rec.draft.interval, now), |e| e.next);
-            self.heap.push(Reverse((next, rec.id.clone())));
-            entries.insert(rec.id.clone(), Entry { record: rec, next });
+    /// The next read: partitions wanted and not held, with `check` the changes of those
+    /// held, and the monitors that re-checks wait for.
+    fn read(&mut self, now: Timestamp, check: bool) -> share::Read {
+        self.asking.append(&mut self.waiting);
+        share::Read {
+            take: self.wanted.difference(&self.held).copied().collect(),
+            check: if check { self.held.iter().copied().collect() } else { Vec::new() },
+            known: if check {
+                self.entries.iter().map(|(id, e)| (id.clone(), e.record.updated_at)).collect()
+            } else {
+                HashMap::new()
+            },
+            extra: self.asking.iter().map(|r| r.monitor.clone()).collect(),
+            at: now,
         }
-        self.entries = entries;
+    }
+
+    /// Take what a read found: partitions taken (if still wanted) become held, monitors gone
+    /// from the partitions checked are dropped, changed ones replaced — each unchanged
+    /// interval keeps its next due time; a new monitor is due on its grid after the time its
+    /// partition was taken, or after `now`.
+    fn apply(&mut self, delta: share::Delta, now: Timestamp) {
+        self.metrics.scheduler_read_ms.observe_ms(delta.took.as_secs_f64() * 1000.0);
+        self.metrics.scheduler_monitors_read.add(delta.fresh.len() as u64);
+        let taken: BTreeSet<u32> = delta.taken.iter().copied().filter(|p| self.wanted.contains(p)).collect();
+        self.held.extend(&taken);
+        let checked: BTreeSet<u32> = delta.checked.into_iter().collect();
+        self.entries.retain(|id, e| !checked.contains(&e.part) || delta.present.contains(id));
+        for m in delta.fresh {
+            let rec = m.record;
+            let part = netpulse_store::partition_of(&rec.id);
+            if !self.held.contains(&part) {
+                if self.asking.iter().any(|r| r.monitor == rec.id) {
+                    self.extra.insert(rec.id.clone(), rec);
+                }
+                continue;
+            }
+            let since = if taken.contains(&part) { delta.at } else { now };
+            let keep = self.entries.get(&rec.id).filter(|e| e.record.draft.interval == rec.draft.interval);
+            let next = match keep {
+                Some(e) => e.next,
+                None => {
+                    let next = next_due(&rec.id, rec.draft.interval, since);
+                    self.heap.push(Reverse((next, rec.id.clone())));
+                    next
+                }
+            };
+            self.entries.insert(rec.id.clone(), Entry { record: rec, next, part });
+        }
+        for r in std::mem::take(&mut self.asking) {
+            self.ask_recheck(r, now, false);
+        }
+        self.metrics.monitors_scheduled.set(self.entries.len() as u64);
+    }
+
+    /// Follow this node's share `owned` (of the shard's partitions): drop the monitors of
+    /// partitions lost at once, keeping those with a re-check queued until it ran; partitions
+    /// taken are read by the next [`Self::refresh`].
+    fn follow(&mut self, owned: &[usize], of: usize) {
+        self.wanted = share::store_partitions(owned, of);
+        if self.held.is_subset(&self.wanted) {
+            return;
+        }
+        let wanted = &self.wanted;
+        self.held.retain(|p| wanted.contains(p));
+        let lost: Vec<MonitorId> =
+            self.entries.iter().filter(|(_, e)| !wanted.contains(&e.part)).map(|(id, _)| id.clone()).collect();
+        for id in lost {
+            let Some(e) = self.entries.remove(&id) else { continue };
+            if self.rechecks.iter().any(|Reverse((_, r))| *r == id) {
+                self.extra.insert(id, e.record);
+            }
+        }
         self.metrics.monitors_scheduled.set(self.entries.len() as u64);
     }
 
@@ -217,32 +318,37 @@ impl Scheduler {
     pub async fn try_run_once(&mut self, now: Timestamp) -> Progress {
         let every = if self.lease.is_some() || self.shard.is_some() { SHARED_RELOAD_EVERY_MS } else { RELOAD_EVERY_MS };
         let stale = self.last_reload.is_none_or(|t| now.since(t) >= every);
+        if let Some(shard) = &self.shard {
+            let (owned, of) = (shard.refresh(|_| false).await, shard.partitions());
+            self.follow(&owned, of);
+        }
         if !self.refresh(now, stale || self.reload_at.is_some_and(|t| now >= t)).await {
             return Progress::Idle;
         }
         let mut progress = Progress::Idle;
         while let Ok(r) = self.recheck_rx.try_recv() {
-            self.ask_recheck(r, now);
+            self.ask_recheck(r, now, true);
         }
         while self.rechecks.peek().is_some_and(|Reverse((due, _))| *due <= now) {
             let Some(Reverse((due, id))) = self.rechecks.pop() else { break };
-            if let Some(record) = self.entries.get(&id).map(|e| e.record.clone()) {
+            let record = self.entries.get(&id).map(|e| e.record.clone()).or_else(|| self.extra.get(&id).cloned());
+            if let Some(record) = record {
                 tracing::debug!(monitor = %id, "confirmation re-check");
                 self.dispatch(&record, due, now).await;
                 progress = Progress::Progressed;
             }
         }
+        if !self.extra.is_empty() {
+            let rechecks = &self.rechecks;
+            self.extra.retain(|id, _| rechecks.iter().any(|Reverse((_, r))| r == id));
+        }
+        // With a shard, every monitor held is this node's to dispatch.
         let leader = match &self.lease {
             Some(lease) => lease.hold(now).await,
             None => true,
         };
-        let owned = match &self.shard {
-            Some(shard) => Some(shard.refresh(|_| false).await),
-            None => None,
-        };
         while self.heap.peek().is_some_and(|Reverse((due, _))| *due <= now) {
             let Some(Reverse((due, id))) = self.heap.pop() else { break };
-            let mine = self.mine(&id, owned.as_deref(), leader);
             let Some(entry) = self.entries.get_mut(&id) else { continue };
             if entry.next != due {
                 continue; // stale heap item
@@ -255,7 +361,7 @@ impl Scheduler {
             }
             entry.next = next;
             self.heap.push(Reverse((next, id.clone())));
-            if !mine {
+            if !leader {
                 continue; // another node schedules it
             }
             self.metrics.dispatch_lag_ms.observe_ms(now.since(due) as f64);
@@ -269,17 +375,25 @@ impl Scheduler {
         progress
     }
 
-    /// Queue a confirmation re-check of `m`, asked for at `now` (ingest saw a first failure).
-    /// Queue a re-check round: half an interval from now (at most 10 s), or at once for a
-    /// parent. A monitor asked for twice in one round (its own round and as a parent) is
-    /// checked once.
-    fn ask_recheck(&mut self, Recheck { monitor: m, at_once }: Recheck, now: Timestamp) {
-        if let Some(e) = self.entries.get(&m) {
-            let due = recheck_due(e.record.draft.interval, at_once, now);
-            let pending = self.rechecks.iter().any(|Reverse((t, id))| *id == m && same_round(*t, due));
-            if !pending {
-                self.rechecks.push(Reverse((due, m)));
+    /// Queue a re-check round asked for at `now` (ingest saw a failure): half an interval
+    /// from now (at most 10 s), or at once for a parent. A monitor asked for twice in one
+    /// round (its own round and as a parent) is checked once. A monitor not held here is read
+    /// first when `read` (then asked for again), else the re-check is dropped (no such
+    /// active monitor).
+    fn ask_recheck(&mut self, r: Recheck, now: Timestamp, read: bool) {
+        let known = self.entries.get(&r.monitor).map(|e| &e.record).or_else(|| self.extra.get(&r.monitor));
+        let Some(record) = known else {
+            let asked =
+                self.waiting.iter().chain(&self.asking).any(|w| w.monitor == r.monitor && w.at_once == r.at_once);
+            if read && !asked {
+                self.waiting.push(r);
             }
+            return;
+        };
+        let due = recheck_due(record.draft.interval, r.at_once, now);
+        let pending = self.rechecks.iter().any(|Reverse((t, id))| *id == r.monitor && same_round(*t, due));
+        if !pending {
+            self.rechecks.push(Reverse((due, r.monitor)));
         }
     }
 
@@ -361,8 +475,10 @@ impl Scheduler {
         let reload = self.last_reload.map_or(now.plus_ms(1000), |t| t.plus_ms(every));
         let due = [self.heap.peek(), self.rechecks.peek()].into_iter().flatten().map(|Reverse((t, _))| *t);
         let next = due.chain([reload]).chain(self.reload_at).min().unwrap_or(now);
-        // A reload being read: look for it at the next tick.
-        let next = if self.loading.is_some() { now } else { next };
+        // A read running, or one to start (partitions taken, re-checks waiting): at the next tick.
+        let to_read = !self.waiting.is_empty() || !self.wanted.is_subset(&self.held);
+        let may_read = self.read_after.is_none_or(|t| now >= t);
+        let next = if self.loading.is_some() || (to_read && may_read) { now } else { next };
         Duration::from_millis(next.since(now).clamp(TICK_MS, every) as u64)
     }
 
@@ -380,7 +496,7 @@ impl Scheduler {
                 _ = changed.notified() => {
                     self.reload_at.get_or_insert(clock::now().plus_ms(RELOAD_DEBOUNCE_MS));
                 }
-                Some(m) = self.recheck_rx.recv() => self.ask_recheck(m, clock::now()),
+                Some(m) = self.recheck_rx.recv() => self.ask_recheck(m, clock::now(), true),
                 _ = stop.changed() => {}
             }
         }
@@ -418,3 +534,6 @@ pub fn heartbeat_result(
         provenance: Provenance::Live,
     }
 }
+
+#[cfg(test)]
+mod tests;

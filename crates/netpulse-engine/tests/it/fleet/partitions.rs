@@ -197,17 +197,28 @@ async fn a_partition_moves_to_the_other_node_when_its_owner_dies_without_loss_or
     a.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_schedulers_each_dispatch_their_share_and_no_check_twice() {
+/// Two engine nodes with every role on one PostgreSQL (through PgBouncer) and one Redis, and
+/// their key prefix.
+async fn two_nodes() -> (TestApp, TestApp, String, netpulse_store::testing::PgDatabase) {
     let _ = admin().await;
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let mut config_a = test_config(dirs[0].path());
-    let _db = use_backends(&mut config_a, "pgbouncer", "redis").await.expect("a PostgreSQL database");
+    let db = use_backends(&mut config_a, "pgbouncer", "redis").await.expect("a PostgreSQL database");
     let mut config_b = test_config(dirs[1].path());
     config_b.storage = config_a.storage.clone();
     config_b.storage.data_dir = dirs[1].path().to_path_buf();
     config_b.queue = config_a.queue.clone();
-    let (mut a, b) = (spawn_app_with(config_a).await, spawn_app_with(config_b).await);
+    let prefix = config_a.queue.redis.prefix.clone();
+    let (mut a, mut b) = (spawn_app_with(config_a).await, spawn_app_with(config_b).await);
+    let [dir_a, dir_b] = dirs;
+    a.keep_dir(dir_a);
+    b.keep_dir(dir_b);
+    (a, b, prefix, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_each_dispatch_their_share_and_no_check_twice() {
+    let (mut a, b, _prefix, _db) = two_nodes().await;
     let target = Target::start().await;
     for i in 0..16 {
         let body = json!({ "name": format!("m{i}"), "kind": "http", "url": target.url(), "interval_s": 1 });
@@ -222,5 +233,83 @@ async fn two_schedulers_each_dispatch_their_share_and_no_check_twice() {
     // 16 monitors at 1 s for 4 s: 64 checks (± one round at each end), never twice as many.
     assert!((40..=90).contains(&dispatched), "{dispatched} checks dispatched in 4 s");
     assert!((probed as u64) <= dispatched + 16, "{probed} probes for {dispatched} dispatched");
+    a.stop().await;
+}
+
+/// How many of `monitors` each node's scheduler should hold: those whose `schedule`
+/// partition it owns now, read from Redis.
+async fn shares(prefix: &str, monitors: &[String], nodes: [&TestApp; 2]) -> [u64; 2] {
+    let mut held = [0; 2];
+    for m in monitors {
+        let owner = schedule_owner(prefix, m).await;
+        for (i, node) in nodes.iter().enumerate() {
+            if owner.as_deref() == Some(node.running.as_ref().unwrap().node_id.as_str()) {
+                held[i] += 1;
+            }
+        }
+    }
+    held
+}
+
+/// Wait until each node's scheduler holds exactly its share of `monitors`
+/// (`netpulse_monitors_scheduled`), both shares together every one of them.
+async fn wait_for_shares(prefix: &str, monitors: &[String], a: &TestApp, b: &TestApp, what: &str) -> [u64; 2] {
+    let held = |app: &TestApp| app.running.as_ref().unwrap().metrics.monitors_scheduled.get();
+    wait_for(20, what, || async {
+        let want = shares(prefix, monitors, [a, b]).await;
+        let agree = want == [held(a), held(b)] && want[0] + want[1] == monitors.len() as u64;
+        agree.then_some(want)
+    })
+    .await
+}
+
+/// Each scheduler holds only the monitors of the partitions it owns, and a monitor created,
+/// paused, resumed or deleted through the other node is taken up or dropped by its owner
+/// within a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_scheduler_holds_only_its_share_and_follows_changes_made_through_the_other_node() {
+    let (mut a, b, prefix, _db) = two_nodes().await;
+    let target = Target::start().await;
+    let body = |i: usize| json!({ "name": format!("m{i}"), "kind": "http", "url": target.url(), "interval_s": 60 });
+    let mut monitors = Vec::new();
+    for i in 0..16 {
+        monitors.push(a.create_monitor(body(i)).await);
+    }
+    // B joined after A took every partition: A hands half over within a few seconds.
+    wait_for(20, "both nodes to own a share", || async {
+        let want = shares(&prefix, &monitors, [&a, &b]).await;
+        (want[0] > 0 && want[1] > 0).then_some(())
+    })
+    .await;
+    let split = wait_for_shares(&prefix, &monitors, &a, &b, "each scheduler to hold its share").await;
+    assert!(split[0] > 0 && split[1] > 0, "both nodes hold a share: {split:?}");
+
+    // Created through A, owned by B: B takes it up.
+    let b_id = b.running.as_ref().unwrap().node_id.clone();
+    let mut created = None;
+    for i in 16..40 {
+        let m = a.create_monitor(body(i)).await;
+        let owner = schedule_owner(&prefix, &m).await;
+        monitors.push(m.clone());
+        if owner.as_deref() == Some(b_id.as_str()) {
+            created = Some(m);
+            break;
+        }
+    }
+    let created = created.expect("a monitor in one of B's partitions");
+    let before = wait_for_shares(&prefix, &monitors, &a, &b, "B to take up the monitor created through A").await;
+
+    // Paused through A: B drops it; resumed: B holds it again; deleted: B drops it for good.
+    let (status, _) = a.api("POST", &format!("/api/v1/monitors/{created}/pause"), None).await;
+    assert_eq!(status, 200);
+    let live: Vec<String> = monitors.iter().filter(|m| **m != created).cloned().collect();
+    let paused = wait_for_shares(&prefix, &live, &a, &b, "B to drop the monitor paused through A").await;
+    assert_eq!(paused, [before[0], before[1] - 1], "only the owner's count moved");
+    let (status, _) = a.api("POST", &format!("/api/v1/monitors/{created}/resume"), None).await;
+    assert_eq!(status, 200);
+    wait_for_shares(&prefix, &monitors, &a, &b, "B to hold the monitor resumed through A").await;
+    let (status, _) = a.api("DELETE", &format!("/api/v1/monitors/{created}"), None).await;
+    assert!((200..300).contains(&status), "{status}");
+    wait_for_shares(&prefix, &live, &a, &b, "B to drop the monitor deleted through A").await;
     a.stop().await;
 }
