@@ -62,6 +62,7 @@ pub fn render(r: &Report) -> String {
             ),
         ),
         ("scheduler dispatch lag (steady, all nodes)", r.dispatch_lag.describe()),
+        ("scheduler reads (steady, all nodes)", r.scheduler_reads.describe()),
         ("dashboard result events lost to lag", r.dashboard_events_lost.to_string()),
         ("PostgreSQL server connections (peak)", r.pg_connections_peak.to_string()),
         ("CPU: process · services (cores)", format!("{:.2} · {:.2}", r.cpu_process_cores, r.cpu_services_cores)),

@@ -301,7 +301,10 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     let lag_now = |nodes: Arc<tokio::sync::Mutex<Vec<nodes::Node>>>| async move {
         nodes.lock().await.iter().fold(nodes::Buckets::default(), |sum, n| sum.plus(&n.dispatch_lag()))
     };
-    let lag0 = lag_now(nodes.clone()).await;
+    let reads_now = |nodes: Arc<tokio::sync::Mutex<Vec<nodes::Node>>>| async move {
+        nodes.lock().await.iter().fold(nodes::Buckets::default(), |sum, n| sum.plus(&n.scheduler_reads()))
+    };
+    let (lag0, reads0) = (lag_now(nodes.clone()).await, reads_now(nodes.clone()).await);
     let (acked0, stored0, cpu0, svc0) = (
         view.counts().acked,
         stored_now(nodes.clone()).await,
@@ -339,6 +342,7 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
     let during = view.counts();
     let (acked1, stored1) = (during.acked, stored_now(nodes.clone()).await);
     let dispatch_lag = report::DispatchLag::of(&lag_now(nodes.clone()).await.since(&lag0));
+    let scheduler_reads = report::SchedulerReads::of(&reads_now(nodes.clone()).await.since(&reads0));
     let (cpu1, svc1) = (sampler::cpu_ticks(&[]), sampler::cpu_ticks(&sampler::SERVICES));
 
     // Stop the workers (they deliver what they hold), then let ingest store everything.
@@ -393,6 +397,7 @@ async fn run_on(a: &FleetArgs, db: &str, root: &std::path::Path, nofile: u64) ->
         acked_steady: acked1 - acked0,
         stored_steady: stored1.saturating_sub(stored0),
         dispatch_lag,
+        scheduler_reads,
         during,
         after,
         cpu_process_cores: (cpu1 - cpu0) as f64 / 100.0 / steady_s,

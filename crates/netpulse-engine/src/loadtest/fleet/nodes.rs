@@ -31,6 +31,9 @@ pub struct Node {
     /// of earlier processes, and at the last scrape of the running one.
     lag_before: Buckets,
     lag_now: Buckets,
+    /// The same of its scheduler's reads of monitors.
+    reads_before: Buckets,
+    reads_now: Buckets,
 }
 
 /// A Prometheus histogram's cumulative buckets: `(le, count)`, bounds ascending, `+Inf` last.
@@ -89,6 +92,8 @@ impl Buckets {
 
 /// The scheduler's histogram of delays between a check's due time and its dispatch.
 const DISPATCH_LAG: &str = "netpulse_scheduler_dispatch_lag_seconds";
+/// The scheduler's histogram of its reads of monitors from the store.
+const SCHEDULER_READS: &str = "netpulse_scheduler_read_seconds";
 
 /// A free port on 127.0.0.1 (bound and released: the node binds it a moment later).
 fn free_port() -> anyhow::Result<SocketAddr> {
@@ -133,6 +138,8 @@ impl Node {
             stored_now: 0,
             lag_before: Buckets::default(),
             lag_now: Buckets::default(),
+            reads_before: Buckets::default(),
+            reads_now: Buckets::default(),
         };
         node.spawn().await?;
         Ok(node)
@@ -192,6 +199,7 @@ impl Node {
         }
         self.stored_before += std::mem::take(&mut self.stored_now);
         self.lag_before = self.lag_before.plus(&std::mem::take(&mut self.lag_now));
+        self.reads_before = self.reads_before.plus(&std::mem::take(&mut self.reads_now));
     }
 
     /// SIGTERM, and wait up to `grace` for the graceful stop (checks in flight, ingest
@@ -218,6 +226,11 @@ impl Node {
         self.stored_before + self.stored_now
     }
 
+    /// This node's histogram of its scheduler's reads of monitors, over all its processes.
+    pub fn scheduler_reads(&self) -> Buckets {
+        self.reads_before.plus(&self.reads_now)
+    }
+
     /// This node's scheduler dispatch lag histogram, over all its processes.
     pub fn dispatch_lag(&self) -> Buckets {
         self.lag_before.plus(&self.lag_now)
@@ -237,6 +250,10 @@ impl Node {
         let lag = Buckets::parse(&text, DISPATCH_LAG);
         if !lag.0.is_empty() {
             self.lag_now = lag;
+        }
+        let reads = Buckets::parse(&text, SCHEDULER_READS);
+        if !reads.0.is_empty() {
+            self.reads_now = reads;
         }
         if let Some(v) = value {
             self.stored_now = v as u64;

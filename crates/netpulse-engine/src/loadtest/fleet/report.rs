@@ -25,6 +25,7 @@ pub struct Inputs {
     pub acked_steady: u64,
     pub stored_steady: u64,
     pub dispatch_lag: DispatchLag,
+    pub scheduler_reads: SchedulerReads,
     pub during: SwarmCounts,
     pub after: SwarmCounts,
     pub cpu_process_cores: f64,
@@ -61,6 +62,30 @@ impl DispatchLag {
         match self.dispatches {
             0 => "no dispatches".into(),
             n => format!("p50 {}, p99 {} ({n} dispatches)", q(self.p50_at_most_ms), q(self.p99_at_most_ms)),
+        }
+    }
+}
+
+/// The schedulers' reads of monitors from the store over the steady state (partitions taken,
+/// reloads), all nodes together, from their `netpulse_scheduler_read_seconds` histograms.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SchedulerReads {
+    pub reads: u64,
+    pub p50_at_most_ms: Option<f64>,
+    pub p99_at_most_ms: Option<f64>,
+}
+
+impl SchedulerReads {
+    pub fn of(b: &super::nodes::Buckets) -> Self {
+        let lag = DispatchLag::of(b);
+        Self { reads: lag.dispatches, p50_at_most_ms: lag.p50_at_most_ms, p99_at_most_ms: lag.p99_at_most_ms }
+    }
+
+    pub fn describe(&self) -> String {
+        let q = |v: Option<f64>| v.map_or("above the largest bucket".to_owned(), |ms| format!("≤ {ms} ms"));
+        match self.reads {
+            0 => "none measured".into(),
+            n => format!("p50 {}, p99 {} ({n} reads)", q(self.p50_at_most_ms), q(self.p99_at_most_ms)),
         }
     }
 }
@@ -150,6 +175,8 @@ pub struct Report {
     pub latency_outside_faults: Option<Latency>,
     /// The schedulers' dispatch lag over the steady state.
     pub dispatch_lag: DispatchLag,
+    /// The schedulers' reads of monitors over the steady state.
+    pub scheduler_reads: SchedulerReads,
     /// Result events dashboard clients lost by falling behind (`lagged`), all clients.
     pub dashboard_events_lost: u64,
     pub pg_connections_peak: i64,
@@ -264,6 +291,7 @@ impl Report {
             latency_ramp: (&ramp).into(),
             latency_outside_faults,
             dispatch_lag: i.dispatch_lag.clone(),
+            scheduler_reads: i.scheduler_reads.clone(),
             dashboard_events_lost: i.seen.iter().map(|s| s.lagged).sum(),
             pg_connections_peak: i.pg_peak,
             cpu_process_cores: i.cpu_process_cores,
@@ -314,6 +342,7 @@ impl Report {
             println!("check→dashboard (steady, outside the faults): {}", l(calm));
         }
         println!("scheduler dispatch lag (steady, all nodes): {}", self.dispatch_lag.describe());
+        println!("scheduler reads (steady, all nodes): {}", self.scheduler_reads.describe());
         println!("dashboard result events lost to lag: {}", self.dashboard_events_lost);
         println!("PostgreSQL server connections (pg_stat_activity, peak): {}", self.pg_connections_peak);
         for n in &self.per_node {
