@@ -56,6 +56,13 @@
 #        BENCH_PERF_ARGS="--call-graph dwarf" (more perf record options)
 #        BENCH_FLOOR_S=20 (seconds of the floor client per run; 0 = skip it)
 #        BENCH_KEEP=1 (keep the temp dir with engine/target logs and perf data for inspection)
+#        BENCH_COLD=1 (drop the engine binary's pages from the page cache before each start)
+#   Memory: the details line splits the resident set (smaps) into the binary's text, its
+#   read-only pages, its written pages (relocated data), mimalloc's arena, glibc's heap (SQLite),
+#   thread stacks and other libraries. How much of the binary is resident depends on the page
+#   cache as much as on the code run: the kernel maps the cached pages around a faulting one
+#   (fault-around; more with large page-cache folios), so a binary just built or copied shows
+#   more resident text than the same binary started cold; compare builds with BENCH_COLD=1.
 #   Only 127.0.0.1 is contacted. Every wait is bounded; everything started is killed on exit.
 
 set -euo pipefail
@@ -274,6 +281,9 @@ run_one() {
     gateway_env=(NETPULSE_GATEWAY__ENABLED=true NETPULSE_GATEWAY__REGIONS='["bench"]'
       NETPULSE_GATEWAY__LISTEN="127.0.0.1:$gw_port")
   fi
+  if [[ "${BENCH_COLD:-0}" == 1 ]]; then # the binary's pages out of the page cache: a start as after a boot
+    python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$BIN"
+  fi
   echo "== $label@$interval: starting engine" >&2
   env "${gateway_env[@]}" NETPULSE_HTTP__LISTEN=127.0.0.1:0 \
     NETPULSE_STORAGE__DATA_DIR="$dir/data" \
@@ -410,19 +420,40 @@ def checks(m):
         return m.get("netpulse_results_ingested_total", 0)
     return sum(v for k, v in m.items() if k.startswith("netpulse_checks_total{"))
 
-def biggest_mappings(k=4):
-    """The largest resident mappings (smaps), to see where idle memory sits."""
-    maps, cur = [], None
+def resident_parts():
+    """Where the resident memory sits (smaps), in MiB: the binary's own file pages (text r-x;
+    read-only data r--, including the relocation tables ld.so reads at start), the binary's
+    written pages (relocated read-only data, .data, .bss: anonymous once written), mimalloc's
+    arena (anonymous mappings of 1 MiB or more), glibc's heap ([heap] and its per-thread arenas,
+    64 MiB-aligned: SQLite allocates there), thread stacks (a mapping just above its guard page),
+    other small anonymous mappings, other files (libc, libm, ld.so)."""
+    exe = os.path.realpath(f"/proc/{pid}/exe")
+    parts, maps = collections.Counter(), []
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
             head = line.split()
             if "-" in head[0] and not head[0].endswith(":"):
-                cur = [head[5] if len(head) > 5 else "[anon]", 0]
-                maps.append(cur)
-            elif head[0] == "Rss:":
-                cur[1] = int(head[1])
-    maps.sort(key=lambda m: -m[1])
-    return ", ".join(f"{name} {kib / 1024:.1f}" for name, kib in maps[:k])
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                maps.append({"lo": lo, "hi": hi, "perms": head[1], "name": head[5] if len(head) > 5 else ""})
+            elif head[0] in ("Rss:", "Anonymous:"):
+                maps[-1][head[0]] = int(head[1])
+    for prev, m in zip([None] + maps, maps):
+        name, rss, anon = m["name"], m.get("Rss:", 0), m.get("Anonymous:", 0)
+        if name == exe:
+            kind = "text" if m["perms"] == "r-xp" else ("written" if anon else "ro")
+            parts["bin " + kind] += rss
+        elif name == "[heap]" or (not name and m["lo"] % (64 << 20) == 0):
+            parts["glibc heap"] += rss
+        elif name.startswith("[stack") or (not name and prev and prev["hi"] == m["lo"]
+                                           and prev["perms"] == "---p" and not prev["name"]
+                                           and prev["hi"] - prev["lo"] <= 64 << 10):
+            parts["stacks"] += rss
+        elif not name:
+            parts["arena" if m["hi"] - m["lo"] >= 1 << 20 else "small anon"] += rss
+        else:
+            parts["libs"] += rss
+    order = ["bin text", "bin ro", "bin written", "arena", "glibc heap", "stacks", "small anon", "libs"]
+    return ", ".join(f"{k} {parts[k] / 1024:.1f}" for k in order if parts[k])
 
 m0, th0, hb0 = metrics(), threads(), host_busy()
 c0, tc0, w0 = ticks(f"/proc/{pid}/stat"), ticks(f"/proc/{tpid}/stat"), time.monotonic()
@@ -486,7 +517,7 @@ print("DETAIL", f"{label}@{interval}: window {wall:.1f} s, {int(done)} checks (e
       f"target-side lag p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms'] and round(lag['max_ms'], 1)} ms "
       f"over {lag['n']} requests; ingest {int(ib_n)} batches avg {ib:.1f} ms; "
       f"{threads_n} threads ({busy_threads} used CPU); top threads: {thread_txt or 'none'}; "
-      f"largest resident mappings (MiB): {biggest_mappings()}")
+      f"resident (MiB): {resident_parts()}")
 PY
 )"
   if [[ -n "$PERF_PID" ]]; then
