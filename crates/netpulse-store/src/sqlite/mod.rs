@@ -1,5 +1,5 @@
-//! The embedded SQLite store: one file in WAL mode, one writer connection and a few readers,
-//! each call run on the blocking pool.
+//! The embedded SQLite store: one file in WAL mode, one writer connection and a few readers
+//! (a read takes the first free one), each call run on the blocking pool.
 //!
 //! Each area of the store port is implemented in its file of the same name (`accounts.rs`
 //! implements [`crate::accounts::AccountStore`], …; [`crate::PingStore`] here); [`state`]
@@ -28,7 +28,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use tokio::sync::Notify;
 
 const READERS: usize = 4;
@@ -180,12 +180,26 @@ impl SqliteStore {
         let readers = self.readers.clone();
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % READERS;
         tokio::task::spawn_blocking(move || {
-            let c = readers[i].lock().unwrap_or_else(|p| p.into_inner());
+            let c = first_free(&readers, i);
             f(&c)
         })
         .await
         .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
     }
+}
+
+/// The first reader no other call holds, so that a quiet engine reads through one connection
+/// and the others never fill a page cache or parse the schema; when all are busy, reader
+/// `fallback` (the callers take turns) once it is free.
+fn first_free(readers: &[Mutex<Connection>], fallback: usize) -> MutexGuard<'_, Connection> {
+    for r in readers {
+        match r.try_lock() {
+            Ok(c) => return c,
+            Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(TryLockError::WouldBlock) => {}
+        }
+    }
+    readers[fallback].lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[async_trait]
