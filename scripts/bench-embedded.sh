@@ -2,7 +2,7 @@
 # bench-embedded.sh — idle CPU and memory of the embedded engine under a steady monitor load.
 #
 # What it measures
-#   Each run "N@I" starts a fresh `netpulse serve` (release build, empty temp data dir, random
+#   Each run "N@I" starts a fresh `netpulse serve` (the `dist` build, as deployed, empty temp data dir, random
 #   free port) with N HTTP monitors at an I-second interval against a local target server on
 #   127.0.0.1 (N = 0: no monitors, the idle engine). The target runs as a SEPARATE process
 #   (python3 asyncio), so its CPU is not counted. After a warm-up (default 40 s) the engine
@@ -49,7 +49,7 @@
 #     engine stored (netpulse_results_ingested_total); the engine's own CPU is in the details.
 #   default runs: 0 100@20 1000@20 10000@20 2000@10 (idle, the three sizes, ~200 checks/s)
 #   env: BENCH_RUNS="0 1000@20"  BENCH_WARMUP_S=40  BENCH_WINDOW_S=60  BENCH_INTERVAL_S=20 (for N)
-#        BENCH_SKIP_BUILD=1 (use the existing target/release/netpulse; CARGO_TARGET_DIR honoured)
+#        BENCH_SKIP_BUILD=1 (use the existing target/dist/netpulse; CARGO_TARGET_DIR honoured)
 #        BENCH_WORKER_BIN=path (the worker for wN@I runs; default next to BENCH_BIN's engine)
 #        BENCH_BIN=path (measure that binary instead, e.g. a copy of an older build; implies no build)
 #        BENCH_PERF=1 (perf record the window; top 15 self-time frames in the details)
@@ -68,7 +68,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/netpulse}"
+BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/dist/netpulse}"
 
 read -r -a RUNS <<<"${BENCH_RUNS:-0 100@20 1000@20 10000@20 2000@10}"
 if (($# > 0)); then RUNS=("$@"); fi
@@ -115,8 +115,8 @@ trap 'exit 130' INT TERM
 
 # --- 1. build ---------------------------------------------------------------------------------
 if [[ "${BENCH_SKIP_BUILD:-0}" != 1 && -z "${BENCH_BIN:-}" ]]; then
-  echo "building release engine and worker (cargo build --release -p netpulse-engine -p netpulse-checker)…" >&2
-  (cd "$ROOT" && cargo build --release -p netpulse-engine -p netpulse-checker) >"$WORK/build.log" 2>&1 || {
+  echo "building the engine and worker as deployed (cargo build --profile dist -p netpulse-engine -p netpulse-checker)…" >&2
+  (cd "$ROOT" && cargo build --profile dist -p netpulse-engine -p netpulse-checker) >"$WORK/build.log" 2>&1 || {
     tail -n 30 "$WORK/build.log" >&2
     exit 1
   }
