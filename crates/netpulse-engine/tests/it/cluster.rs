@@ -141,17 +141,15 @@ async fn cluster_a_page_token_is_good_once_on_any_node_and_the_budget_spans_them
     let (st, e, _) = beacon(&a, &tight, SITE, CHROME, json!({ "t": second })).await;
     assert_eq!((st, e["error"]["code"].as_str()), (429, Some("rate_limited")), "one a minute over both: {e}");
 
-    let (_, listed) = b.api("GET", &sources, None).await;
-    assert_eq!(listed["last_24h"]["loads"], 2, "one view per source stored: {listed}");
-    let dropped = |key: &str| {
+    // Refusals (token, rate) per source, as a node lists them.
+    let refused = |listed: &serde_json::Value, key: &str| {
         let s = listed["data"].as_array().unwrap().iter().find(|s| s["site_key"] == key).unwrap();
         (s["dropped"]["token"].as_u64(), s["dropped"]["rate"].as_u64())
     };
-    let (_, listed_a) = a.api("GET", &sources, None).await;
-    let on_a = |key: &str| {
-        let s = listed_a["data"].as_array().unwrap().iter().find(|s| s["site_key"] == key).unwrap();
-        (s["dropped"]["token"].as_u64(), s["dropped"]["rate"].as_u64())
-    };
-    assert_eq!((on_a(&roomy), on_a(&tight)), ((Some(1), Some(0)), (Some(0), Some(1))), "counted where refused");
-    assert_eq!((dropped(&roomy), dropped(&tight)), ((Some(1), Some(0)), (Some(0), Some(1))), "and stored for all");
+    let want = ((Some(1), Some(0)), (Some(0), Some(1)));
+    let (_, on_a) = a.api("GET", &sources, None).await;
+    assert_eq!((refused(&on_a, &roomy), refused(&on_a, &tight)), want, "counted where refused: {on_a}");
+    let (_, on_b) = b.api("GET", &sources, None).await;
+    assert_eq!(on_b["last_24h"]["loads"], 2, "one view per source stored: {on_b}");
+    assert_eq!((refused(&on_b, &roomy), refused(&on_b, &tight)), want, "and stored for all: {on_b}");
 }

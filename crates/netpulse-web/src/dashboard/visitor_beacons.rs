@@ -212,6 +212,10 @@ pub async fn beacon(
 
 type Refusal = (StatusCode, Option<DropReason>, &'static str, &'static str);
 
+/// A token spent already, on this node or (as the store says) another.
+const REPLAYED: Refusal =
+    (StatusCode::FORBIDDEN, Some(DropReason::Token), "invalid_token", "the page token was used already");
+
 /// Store the beacon `body` from `client` at an allowed origin, or say why not.
 async fn accept(
     s: &AppState,
@@ -238,7 +242,7 @@ async fn accept(
         let m = match r {
             TokenRefusal::Forged => "the page token is missing, or not valid for this source and client",
             TokenRefusal::Expired => "the page token has expired",
-            TokenRefusal::Replayed => "the page token was used already",
+            TokenRefusal::Replayed => REPLAYED.3,
         };
         (StatusCode::FORBIDDEN, Some(DropReason::Token), "invalid_token", m)
     })?;
@@ -247,8 +251,7 @@ async fn accept(
         return Err((StatusCode::TOO_MANY_REQUESTS, Some(DropReason::Rate), "rate_limited", m));
     }
     if !s.visitors.mark_used(&src.id, &token, now_ms) {
-        let m = "the page token was used already";
-        return Err((StatusCode::FORBIDDEN, Some(DropReason::Token), "invalid_token", m));
+        return Err(REPLAYED);
     }
     record(s, src, VisitRow { at: visit_time(), visit, demo: false, spends: Some(token.spend(now_ms)) }).await
 }
@@ -261,10 +264,7 @@ async fn record(s: &AppState, src: &VisitSource, row: VisitRow) -> Result<(), Re
         Ok(Recorded::NoSource) => {
             Err((StatusCode::NOT_FOUND, None, "not_found", "no real-visitor source has this key"))
         }
-        Ok(Recorded::Replayed) => {
-            let m = "the page token was used already";
-            Err((StatusCode::FORBIDDEN, Some(DropReason::Token), "invalid_token", m))
-        }
+        Ok(Recorded::Replayed) => Err(REPLAYED),
         Ok(Recorded::OverBudget) => {
             let m = "this source's budget of beacons a minute is spent";
             Err((StatusCode::TOO_MANY_REQUESTS, Some(DropReason::Rate), "rate_limited", m))
