@@ -202,6 +202,18 @@ async fn results_page_through_a_time_range_and_uptime_counts_them() {
     assert_eq!((status, bad["error"]["field"].as_str()), (422, Some("from")));
     let (status, bad) = app.api("GET", &format!("/api/v1/monitors/{id}/uptime?window=3w"), None).await;
     assert_eq!((status, bad["error"]["field"].as_str()), (422, Some("window")));
+    // A misspelt parameter is refused, naming it and the ones there are, never silently ignored
+    // (a filter that is ignored answers with everything).
+    for (path, param) in [
+        (format!("/api/v1/monitors/{id}/results?since=1h"), "since"),
+        (format!("/api/v1/incidents?monitor={id}"), "monitor"),
+        ("/api/v1/deliveries?channel=chn_x".to_owned(), "channel"),
+    ] {
+        let (status, bad) = app.api("GET", &path, None).await;
+        let message = bad["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!((status, bad["error"]["field"].as_str()), (422, Some(param)), "{path}: {bad}");
+        assert!(message.contains("unknown field") && message.contains("expected one of"), "{path}: {bad}");
+    }
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ pub const PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogQuery {
     channel_id: Option<String>,
     incident_id: Option<String>,

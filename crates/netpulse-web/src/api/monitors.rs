@@ -452,6 +452,7 @@ pub async fn delete(
 
 /// Time-range query: `from`/`to` as RFC 3339 or Unix milliseconds; `window` like `24h`, `7d`.
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
